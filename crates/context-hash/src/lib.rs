@@ -1,12 +1,35 @@
 //! Irmin binary-context hashing (the scheme Octez uses for PVM state hashes).
 //!
-//! Reference: `/work/shared/reference/wasm-pvm.md` §7.1–§7.3 and `LAYOUT.md` in this crate.
+//! Octez hashes the WASM PVM state as an Irmin tree of the *binary* Tezos context
+//! (`src/lib_context/encoding/context_binary.ml`: `entries = 2`, `stable_hash = 2`,
+//! `inode_child_order = Hash_bits`). The byte pre-images below were read from
+//! `src/lib_context/encoding/context.ml` (contents and "V1" node pre-hash),
+//! `irmin/lib_irmin_pack/inode.ml` (inode trie, `Bin.v` pre-hash, `stabilize_root`,
+//! `Child_ordering.hash_bits`) and `irmin/lib_irmin/node.ml` (`value_t` case order).
+//! All hashes are blake2b-256. See also `/work/shared/reference/wasm-pvm.md` §7.3 and
+//! `LAYOUT.md` in this crate (validated against the Octez regression vectors).
 
 use std::fmt;
 
+mod inodes;
+
+pub use inodes::Inodes;
+
+/// Length in bytes of a [`Hash`](struct@Hash).
+pub const HASH_SIZE: usize = 32;
+
+/// Number of children of an inode (`Conf.entries` of `context_binary.ml`).
+const ENTRIES: usize = 2;
+
+/// Nodes with at most this many entries hash like a plain node (`Conf.stable_hash`).
+const STABLE_HASH: usize = 2;
+
+/// Base58check version bytes of `Context_hash` (`src/lib_crypto/base58.ml`, `context_hash`).
+const CONTEXT_HASH_PREFIX: [u8; 2] = [79, 199];
+
 /// A 32-byte Irmin (blake2b-256) hash.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Hash(pub [u8; 32]);
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Hash(pub [u8; HASH_SIZE]);
 
 impl fmt::Debug for Hash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -43,30 +66,408 @@ pub struct Entry<'a> {
     pub hash: Hash,
 }
 
-/// Hash of a contents (value) blob, Irmin binary context scheme.
-pub fn contents_hash(bytes: &[u8]) -> Hash {
-    let mut st = blake2b_simd::Params::new().hash_length(32).to_state();
-    st.update(&(bytes.len() as u64).to_be_bytes());
-    st.update(bytes);
-    let mut out = [0u8; 32];
+fn hasher() -> blake2b_simd::State {
+    blake2b_simd::Params::new()
+        .hash_length(HASH_SIZE)
+        .to_state()
+}
+
+fn finish(st: &blake2b_simd::State) -> Hash {
+    let mut out = [0u8; HASH_SIZE];
     out.copy_from_slice(st.finalize().as_bytes());
     Hash(out)
 }
 
-/// Hash of a node given ALL its entries sorted by name (bytewise ascending).
+/// Append the unsigned LEB128 encoding of `n` (Irmin `Type.int` / varint lengths).
+fn put_varint(st: &mut blake2b_simd::State, mut n: u64) {
+    let mut buf = [0u8; 10];
+    let mut i = 0;
+    loop {
+        let byte = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            buf[i] = byte;
+            i += 1;
+            break;
+        }
+        buf[i] = byte | 0x80;
+        i += 1;
+    }
+    st.update(&buf[..i]);
+}
+
+/// Hash of a contents (value) blob, Irmin binary context scheme.
+///
+/// Pre-image: `u64 BE length ‖ bytes` (`Contents.t` pre-hash `pair (bytes_of `Int64) unit`,
+/// `src/lib_context/encoding/context.ml`).
+pub fn contents_hash(bytes: &[u8]) -> Hash {
+    let mut st = hasher();
+    st.update(&(bytes.len() as u64).to_be_bytes());
+    st.update(bytes);
+    finish(&st)
+}
+
+/// Hash of a step name, used to place entries in the inode trie (`Hash_bits` child order):
+/// blake2b-256 of the raw name bytes (`Step.hash`, `irmin/lib_irmin_pack/inode.ml`).
+pub fn step_hash(name: &str) -> Hash {
+    let mut st = hasher();
+    st.update(name.as_bytes());
+    finish(&st)
+}
+
+/// "V1" node pre-hash used for nodes with at most `stable_hash` entries (and the empty node):
+/// `u64 BE count ‖ (kind[8] ‖ LEB128 name len ‖ name ‖ u64 BE 32 ‖ hash)*`, entries sorted by
+/// name; kind is `00×8` for a node and `ff 00×7` for contents (`context.ml`, `Node.V1`).
+fn stable_node_hash(entries: &[Entry<'_>]) -> Hash {
+    stable_hash_of(
+        entries.len(),
+        entries.iter().map(|e| (e.name, e.kind, &e.hash)),
+    )
+}
+
+/// [`stable_node_hash`] over `count` `(name, kind, hash)` triples sorted by name.
+fn stable_hash_of<'a>(
+    count: usize,
+    entries: impl Iterator<Item = (&'a str, EntryKind, &'a Hash)>,
+) -> Hash {
+    const NODE_KIND: [u8; 8] = [0; 8];
+    const CONTENTS_KIND: [u8; 8] = [0xff, 0, 0, 0, 0, 0, 0, 0];
+    let mut st = hasher();
+    st.update(&(count as u64).to_be_bytes());
+    for (name, kind, hash) in entries {
+        st.update(match kind {
+            EntryKind::Node => &NODE_KIND,
+            EntryKind::Contents => &CONTENTS_KIND,
+        });
+        put_varint(&mut st, name.len() as u64);
+        st.update(name.as_bytes());
+        st.update(&(HASH_SIZE as u64).to_be_bytes());
+        st.update(&hash.0);
+    }
+    finish(&st)
+}
+
+/// Bit `depth` (MSB first) of a step hash: the child index at that depth
+/// (`Child_ordering.hash_bits` with `log_entry = 1`).
+fn bit(h: &Hash, depth: usize) -> usize {
+    usize::from((h.0[depth / 8] >> (7 - depth % 8)) & 1)
+}
+
+/// `Values` inode pre-image (`Bin.v`, Irmin binary encoding, all integers LEB128):
+/// `0 ‖ count ‖ (name len ‖ name ‖ kind ‖ hash[32])*`, entries sorted by name; kind 0 = node,
+/// 1 = contents (`irmin/lib_irmin/node.ml` `value_t` case order).
+fn values_hash<'a>(
+    count: usize,
+    entries: impl Iterator<Item = (&'a str, EntryKind, &'a Hash)>,
+) -> Hash {
+    let mut st = hasher();
+    put_varint(&mut st, 0);
+    put_varint(&mut st, count as u64);
+    for (name, kind, hash) in entries {
+        put_varint(&mut st, name.len() as u64);
+        st.update(name.as_bytes());
+        put_varint(
+            &mut st,
+            match kind {
+                EntryKind::Node => 0,
+                EntryKind::Contents => 1,
+            },
+        );
+        st.update(&hash.0);
+    }
+    finish(&st)
+}
+
+/// `Tree` inode pre-image (`Bin.v`): `1 ‖ depth ‖ leaf count ‖ number of non-empty children ‖
+/// (index ‖ hash[32])*` over non-empty children in index order.
+fn tree_hash(depth: usize, len: usize, children: [Option<Hash>; ENTRIES]) -> Hash {
+    let mut st = hasher();
+    put_varint(&mut st, 1);
+    put_varint(&mut st, depth as u64);
+    put_varint(&mut st, len as u64);
+    put_varint(&mut st, children.iter().flatten().count() as u64);
+    for (index, child) in children.iter().enumerate() {
+        if let Some(child) = child {
+            put_varint(&mut st, index as u64);
+            st.update(&child.0);
+        }
+    }
+    finish(&st)
+}
+
+/// Hash of a (non-root, or root with > `stable_hash` entries) inode over `items`, which are
+/// sorted by step hash and all share their first `depth` bits: a `Values` leaf when it holds
+/// at most `entries = 2` items, else a `Tree` split on bit `depth`.
+fn inode_hash(entries: &[Entry<'_>], items: &[(Hash, u32)], depth: usize) -> Hash {
+    if items.len() <= ENTRIES {
+        // `items` holds indices into `entries`, which is sorted by name, so sorting the
+        // (at most 2) indices sorts the leaf by name.
+        let mut idx = [0u32; ENTRIES];
+        for (slot, (_, i)) in idx.iter_mut().zip(items) {
+            *slot = *i;
+        }
+        let idx = &mut idx[..items.len()];
+        idx.sort_unstable();
+        return values_hash(
+            idx.len(),
+            idx.iter().map(|&i| {
+                let e = &entries[i as usize];
+                (e.name, e.kind, &e.hash)
+            }),
+        );
+    }
+    // Split point: first item whose bit `depth` is 1 (items sorted by step hash).
+    let split = items.partition_point(|(h, _)| bit(h, depth) == 0);
+    let (zeros, ones) = items.split_at(split);
+    let child =
+        |part: &[(Hash, u32)]| (!part.is_empty()).then(|| inode_hash(entries, part, depth + 1));
+    tree_hash(depth, items.len(), [child(zeros), child(ones)])
+}
+
+/// Hash of a node given ALL its entries sorted by name (bytewise ascending, no duplicates).
+///
+/// Nodes with at most `stable_hash = 2` entries (including the empty node) use the "V1"
+/// node pre-hash; larger nodes are hashed as the root of the binary inode trie
+/// (`stabilize_root` in `irmin/lib_irmin_pack/inode.ml`). Cost: one blake2b per entry name,
+/// a sort by step hash and one blake2b per inode (O(n log n)).
+///
+/// Irmin refuses tries deeper than 50 levels (`max_depth`); that would need three names
+/// whose step hashes share a 50-bit prefix and is not handled specially here.
 pub fn node_hash(entries: &[Entry<'_>]) -> Hash {
-    let _ = entries;
-    Hash([0; 32])
+    debug_assert!(
+        entries.windows(2).all(|w| w[0].name < w[1].name),
+        "node_hash: entries must be sorted by name without duplicates"
+    );
+    if entries.len() <= STABLE_HASH {
+        return stable_node_hash(entries);
+    }
+    let mut items: Vec<(Hash, u32)> = entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let i = u32::try_from(i).expect("node_hash: more than u32::MAX entries");
+            (step_hash(e.name), i)
+        })
+        .collect();
+    items.sort_unstable();
+    inode_hash(entries, &items, 0)
 }
 
-/// base58check `Co…` rendering of a context hash.
+/// base58check `Co…` rendering of a context hash (prefix `\079\199`, `src/lib_crypto/base58.ml`).
 pub fn to_context_b58(hash: &Hash) -> String {
-    let _ = hash;
-    String::new()
+    let mut payload = [0u8; 2 + HASH_SIZE];
+    payload[..2].copy_from_slice(&CONTEXT_HASH_PREFIX);
+    payload[2..].copy_from_slice(&hash.0);
+    bs58::encode(payload).with_check().into_string()
 }
 
-/// Parse a base58check `Co…` context hash.
+/// Parse a base58check `Co…` context hash; `None` on a bad checksum, prefix or length.
 pub fn from_context_b58(s: &str) -> Option<Hash> {
-    let _ = s;
-    None
+    let bytes = bs58::decode(s).with_check(None).into_vec().ok()?;
+    if bytes.len() != 2 + HASH_SIZE || bytes[..2] != CONTEXT_HASH_PREFIX {
+        return None;
+    }
+    let mut out = [0u8; HASH_SIZE];
+    out.copy_from_slice(&bytes[2..]);
+    Some(Hash(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn blake(parts: &[&[u8]]) -> Hash {
+        let mut st = hasher();
+        for p in parts {
+            st.update(p);
+        }
+        finish(&st)
+    }
+
+    fn h(i: u8) -> Hash {
+        Hash([i; 32])
+    }
+
+    fn entry(name: &str, kind: EntryKind, hash: Hash) -> Entry<'_> {
+        Entry { name, kind, hash }
+    }
+
+    #[test]
+    fn contents_pre_image() {
+        assert_eq!(contents_hash(b""), blake(&[&[0; 8]]));
+        assert_eq!(
+            contents_hash(b"abc"),
+            blake(&[&[0, 0, 0, 0, 0, 0, 0, 3], b"abc"])
+        );
+    }
+
+    #[test]
+    fn empty_node_equals_empty_contents() {
+        // Both pre-images are a single u64 0.
+        assert_eq!(node_hash(&[]), contents_hash(b""));
+    }
+
+    #[test]
+    fn one_and_two_entries_are_stable() {
+        let one = [entry("a", EntryKind::Contents, h(1))];
+        let mut pre = vec![0, 0, 0, 0, 0, 0, 0, 1, 0xff, 0, 0, 0, 0, 0, 0, 0, 1, b'a'];
+        pre.extend([0, 0, 0, 0, 0, 0, 0, 32]);
+        pre.extend([1; 32]);
+        assert_eq!(node_hash(&one), blake(&[&pre]));
+
+        let two = [
+            entry("a", EntryKind::Contents, h(1)),
+            entry("bc", EntryKind::Node, h(2)),
+        ];
+        let mut pre = vec![0, 0, 0, 0, 0, 0, 0, 2, 0xff, 0, 0, 0, 0, 0, 0, 0, 1, b'a'];
+        pre.extend([0, 0, 0, 0, 0, 0, 0, 32]);
+        pre.extend([1; 32]);
+        pre.extend([0, 0, 0, 0, 0, 0, 0, 0, 2, b'b', b'c']);
+        pre.extend([0, 0, 0, 0, 0, 0, 0, 32]);
+        pre.extend([2; 32]);
+        assert_eq!(node_hash(&two), blake(&[&pre]));
+    }
+
+    #[test]
+    fn long_names_use_leb128_lengths() {
+        let long = "x".repeat(200);
+        let one = [entry(&long, EntryKind::Node, h(3))];
+        let mut pre = vec![0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0xc8, 0x01];
+        pre.extend(long.as_bytes());
+        pre.extend([0, 0, 0, 0, 0, 0, 0, 32]);
+        pre.extend([3; 32]);
+        assert_eq!(node_hash(&one), blake(&[&pre]));
+    }
+
+    /// Straightforward reference: Irmin's recursive definition over a name-sorted slice.
+    fn reference_inode(entries: &[Entry<'_>], depth: usize) -> Hash {
+        let mut pre = Vec::new();
+        if entries.len() <= ENTRIES {
+            pre.push(0);
+            pre.push(entries.len() as u8);
+            for e in entries {
+                assert!(e.name.len() < 128);
+                pre.push(e.name.len() as u8);
+                pre.extend(e.name.as_bytes());
+                pre.push(u8::from(e.kind == EntryKind::Contents));
+                pre.extend(e.hash.0);
+            }
+            return blake(&[&pre]);
+        }
+        let (zeros, ones): (Vec<Entry<'_>>, Vec<Entry<'_>>) = entries
+            .iter()
+            .partition(|e| bit(&step_hash(e.name), depth) == 0);
+        pre.push(1);
+        pre.push(depth as u8);
+        let mut len = Vec::new();
+        let mut n = entries.len();
+        loop {
+            let b = (n & 0x7f) as u8;
+            n >>= 7;
+            if n == 0 {
+                len.push(b);
+                break;
+            }
+            len.push(b | 0x80);
+        }
+        pre.extend(len);
+        let parts: Vec<(u8, &Vec<Entry<'_>>)> = [(0u8, &zeros), (1, &ones)]
+            .into_iter()
+            .filter(|(_, p)| !p.is_empty())
+            .collect();
+        pre.push(parts.len() as u8);
+        for (i, p) in parts {
+            pre.push(i);
+            pre.extend(reference_inode(p, depth + 1).0);
+        }
+        blake(&[&pre])
+    }
+
+    fn names(n: usize) -> Vec<String> {
+        let mut v: Vec<String> = (0..n).map(|i| format!("k{i}")).collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn three_and_more_entries_match_reference_trie() {
+        for n in [3usize, 4, 5, 7, 8, 17, 100, 1000] {
+            let ns = names(n);
+            let es: Vec<Entry<'_>> = ns
+                .iter()
+                .enumerate()
+                .map(|(i, name)| {
+                    let kind = if i % 3 == 0 {
+                        EntryKind::Node
+                    } else {
+                        EntryKind::Contents
+                    };
+                    entry(name, kind, h(i as u8))
+                })
+                .collect();
+            assert_eq!(node_hash(&es), reference_inode(&es, 0), "n = {n}");
+        }
+    }
+
+    #[test]
+    fn three_entries_by_hand() {
+        // Step hashes decide the trie: compute the expected structure explicitly.
+        let es = [
+            entry("a", EntryKind::Contents, h(1)),
+            entry("b", EntryKind::Contents, h(2)),
+            entry("c", EntryKind::Node, h(3)),
+        ];
+        let bits: Vec<usize> = es.iter().map(|e| bit(&step_hash(e.name), 0)).collect();
+        // Whatever the bits, the root is a Tree at depth 0 with 3 leaves.
+        let h1 = node_hash(&es);
+        assert_eq!(h1, reference_inode(&es, 0));
+        assert_ne!(
+            h1,
+            stable_node_hash(&es),
+            "3 entries are not hashed as a stable node"
+        );
+        assert_eq!(bits.len(), 3);
+    }
+
+    #[test]
+    fn large_directory() {
+        let ns = names(100_000);
+        let es: Vec<Entry<'_>> = ns
+            .iter()
+            .map(|name| entry(name, EntryKind::Contents, h(7)))
+            .collect();
+        let a = node_hash(&es);
+        // Deterministic and sensitive to one entry.
+        assert_eq!(a, node_hash(&es));
+        let mut es2 = es.clone();
+        es2[54_321].hash = h(8);
+        assert_ne!(a, node_hash(&es2));
+    }
+
+    #[test]
+    fn base58check_round_trip() {
+        let s = "CoUt95hdFjaDDWc4dMLBekJ9VZQGTkbLzcbD9rb4Cwj7i936is8i";
+        let hash = from_context_b58(s).expect("valid");
+        assert_eq!(to_context_b58(&hash), s);
+        assert!(to_context_b58(&Hash([0; 32])).starts_with("Co"));
+        assert!(to_context_b58(&Hash([0xff; 32])).starts_with("Co"));
+        // Bad checksum, wrong length, wrong prefix.
+        assert_eq!(
+            from_context_b58("CoUt95hdFjaDDWc4dMLBekJ9VZQGTkbLzcbD9rb4Cwj7i936is8j"),
+            None
+        );
+        assert_eq!(from_context_b58("Co"), None);
+        let other_prefix = bs58::encode([[1u8, 52].as_slice(), &[0; 32]].concat())
+            .with_check()
+            .into_string();
+        assert_eq!(from_context_b58(&other_prefix), None);
+    }
+
+    #[test]
+    fn display_is_hex() {
+        let mut b = [0u8; 32];
+        b[0] = 0xab;
+        assert!(Hash(b).to_string().starts_with("ab00"));
+        assert_eq!(Hash(b).to_string().len(), 64);
+    }
 }
