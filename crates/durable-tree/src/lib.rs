@@ -1,1 +1,20 @@
-//! The durable Merkle tree: an Irmin binary-context tree, hashed as Octez hashes it.
+//! The durable Merkle tree: an Irmin binary-context tree, hashed as Octez
+//! hashes it (`context-hash`), with Octez durable-storage semantics
+//! ([`durable`]), object stores ([`NodeStore`], [`MemStore`], [`DiskStore`])
+//! and a [`Repo`] committing and checking out trees.
+//!
+//! References: `/work/shared/reference/wasm-pvm.md` §2 (durable storage) and
+//! §7 (state and hashing); `crates-and-anchors.md` §2 (storage engines).
+
+mod disk;
+pub mod durable;
+mod inode;
+mod repo;
+mod store;
+mod tree;
+
+pub use context_hash::Hash;
+pub use disk::DiskStore;
+pub use repo::{GcStats, Repo};
+pub use store::{INLINE_MAX, MemStore, NodeStore, StoreError};
+pub use tree::{Kind, Tree, TreeError};

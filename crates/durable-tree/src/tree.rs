@@ -1,0 +1,616 @@
+//! The persistent Irmin-like tree.
+//!
+//! A [`Tree`] is either a node (named children: a `BTreeMap`, bytewise by
+//! name, for small nodes; Irmin's binary inode trie for large ones, see
+//! [`crate::inode`]) or contents (a byte blob). Clones
+//! are cheap (`Arc`-shared); mutation is copy-on-write (`Arc::make_mut`);
+//! hashes are memoised per node and dropped on mutation. A child may be lazy:
+//! a hash plus a handle on a [`NodeStore`], loaded on first access.
+//!
+//! Update semantics follow Irmin's `Tree.update_tree`
+//! (`irmin/lib_irmin/tree.ml` in tezos-mirror):
+//! * setting at a path creates the missing intermediate nodes, and replaces
+//!   any contents found on the way by a node;
+//! * adding an empty node at a path is a removal;
+//! * removing the last child of a node removes that node from its parent,
+//!   recursively up to (but excluding) the root;
+//! * removing or replacing the root (`[]` path) leaves an empty node when the
+//!   new value is "nothing".
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use context_hash::{EntryKind, Hash};
+
+use crate::inode::Children;
+use crate::store::{self, StoreError, StoreHandle};
+
+/// The kind of a tree: a node (directory) or contents (a value blob).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    /// A node with named children.
+    Node,
+    /// A contents blob.
+    Contents,
+}
+
+impl From<Kind> for EntryKind {
+    fn from(k: Kind) -> Self {
+        match k {
+            Kind::Node => EntryKind::Node,
+            Kind::Contents => EntryKind::Contents,
+        }
+    }
+}
+
+/// Operational errors of tree access: only the backing store can fail.
+#[derive(Debug, thiserror::Error)]
+pub enum TreeError {
+    /// The node store failed (I/O, missing object, corruption).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A durable value's encoding in the tree is not the one Octez writes
+    /// (e.g. `@/length` missing or not 8 bytes). Cannot be produced through
+    /// the [`crate::durable`] API.
+    #[error("malformed durable value at {0}")]
+    Malformed(String),
+    /// A caller broke a documented precondition (a bug in the caller).
+    #[error("precondition violated: {0}")]
+    Precondition(&'static str),
+}
+
+/// A persistent Merkle tree (Irmin tree).
+#[derive(Clone)]
+pub struct Tree(Repr);
+
+#[derive(Clone)]
+enum Repr {
+    Node(Arc<NodeData>),
+    Contents(Arc<ContentsData>),
+    Lazy(Arc<LazyRef>),
+}
+
+pub(crate) struct NodeData {
+    pub(crate) children: Children,
+    memo: OnceLock<Hash>,
+    /// Id of the [`StoreHandle`] this exact node is known to be stored in
+    /// (0: none). Set on load and after commit; cleared on mutation.
+    persisted: AtomicU64,
+}
+
+impl Clone for NodeData {
+    fn clone(&self) -> Self {
+        // Only `Arc::make_mut` clones, right before a mutation.
+        NodeData {
+            children: self.children.clone(),
+            memo: OnceLock::new(),
+            persisted: AtomicU64::new(0),
+        }
+    }
+}
+
+pub(crate) struct ContentsData {
+    pub(crate) bytes: Vec<u8>,
+    memo: OnceLock<Hash>,
+    persisted: AtomicU64,
+}
+
+pub(crate) struct LazyRef {
+    pub(crate) hash: Hash,
+    pub(crate) kind: Kind,
+    pub(crate) store: Arc<StoreHandle>,
+    loaded: OnceLock<Tree>,
+}
+
+/// A resolved (non-lazy) view of a tree.
+pub(crate) enum View<'a> {
+    Node(&'a NodeData),
+    Contents(&'a ContentsData),
+}
+
+/// Hash of the empty node (memoised).
+pub(crate) fn empty_node_hash() -> Hash {
+    static H: OnceLock<Hash> = OnceLock::new();
+    *H.get_or_init(|| context_hash::node_hash(&[]))
+}
+
+impl NodeData {
+    pub(crate) fn new(children: Children, hash: Option<Hash>, persisted: u64) -> Self {
+        let memo = OnceLock::new();
+        if let Some(h) = hash {
+            let _ = memo.set(h);
+        }
+        NodeData {
+            children,
+            memo,
+            persisted: AtomicU64::new(persisted),
+        }
+    }
+
+    pub(crate) fn hash(&self) -> Result<Hash, TreeError> {
+        if let Some(h) = self.memo.get() {
+            return Ok(*h);
+        }
+        let h = self.children.hash()?;
+        let _ = self.memo.set(h);
+        Ok(h)
+    }
+
+    pub(crate) fn persisted_in(&self, store_id: u64) -> bool {
+        self.persisted.load(Ordering::Relaxed) == store_id
+    }
+
+    pub(crate) fn mark_persisted(&self, store_id: u64) {
+        self.persisted.store(store_id, Ordering::Relaxed);
+    }
+}
+
+impl ContentsData {
+    pub(crate) fn new(bytes: Vec<u8>, hash: Option<Hash>, persisted: u64) -> Self {
+        let memo = OnceLock::new();
+        if let Some(h) = hash {
+            let _ = memo.set(h);
+        }
+        ContentsData {
+            bytes,
+            memo,
+            persisted: AtomicU64::new(persisted),
+        }
+    }
+
+    pub(crate) fn hash(&self) -> Hash {
+        *self
+            .memo
+            .get_or_init(|| context_hash::contents_hash(&self.bytes))
+    }
+
+    pub(crate) fn persisted_in(&self, store_id: u64) -> bool {
+        self.persisted.load(Ordering::Relaxed) == store_id
+    }
+
+    pub(crate) fn mark_persisted(&self, store_id: u64) {
+        self.persisted.store(store_id, Ordering::Relaxed);
+    }
+}
+
+impl LazyRef {
+    pub(crate) fn resolve(&self) -> Result<&Tree, TreeError> {
+        if let Some(t) = self.loaded.get() {
+            return Ok(t);
+        }
+        let t = store::load_object(&self.store, &self.hash, self.kind)?;
+        // A concurrent loader may have won the race: both values are equal.
+        let _ = self.loaded.set(t);
+        Ok(self.loaded.get().expect("just set"))
+    }
+}
+
+impl std::fmt::Debug for Tree {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Repr::Node(n) => match n.children.sorted() {
+                Ok(v) => f.debug_map().entries(v).finish(),
+                Err(e) => write!(f, "Node(<{e}>)"),
+            },
+            Repr::Contents(c) => write!(f, "Contents({})", hex::encode(&c.bytes)),
+            Repr::Lazy(l) => write!(f, "Lazy({:?}, {})", l.kind, l.hash),
+        }
+    }
+}
+
+impl Default for Tree {
+    fn default() -> Self {
+        Tree::empty()
+    }
+}
+
+impl Tree {
+    /// The empty node.
+    pub fn empty() -> Tree {
+        Tree(Repr::Node(Arc::new(NodeData::new(
+            Children::new(),
+            None,
+            0,
+        ))))
+    }
+
+    /// A contents blob.
+    pub fn contents(bytes: Vec<u8>) -> Tree {
+        Tree(Repr::Contents(Arc::new(ContentsData::new(bytes, None, 0))))
+    }
+
+    pub(crate) fn from_node(n: NodeData) -> Tree {
+        Tree(Repr::Node(Arc::new(n)))
+    }
+
+    pub(crate) fn from_contents(c: ContentsData) -> Tree {
+        Tree(Repr::Contents(Arc::new(c)))
+    }
+
+    /// A lazy reference to an object of `store`, loaded on first access.
+    pub(crate) fn lazy(hash: Hash, kind: Kind, store: Arc<StoreHandle>) -> Tree {
+        Tree(Repr::Lazy(Arc::new(LazyRef {
+            hash,
+            kind,
+            store,
+            loaded: OnceLock::new(),
+        })))
+    }
+
+    /// Node or contents (never needs loading).
+    pub fn kind(&self) -> Kind {
+        match &self.0 {
+            Repr::Node(_) => Kind::Node,
+            Repr::Contents(_) => Kind::Contents,
+            Repr::Lazy(l) => l.kind,
+        }
+    }
+
+    /// Resolved view (loads a lazy tree).
+    pub(crate) fn view(&self) -> Result<View<'_>, TreeError> {
+        match &self.0 {
+            Repr::Node(n) => Ok(View::Node(n)),
+            Repr::Contents(c) => Ok(View::Contents(c)),
+            Repr::Lazy(l) => l.resolve()?.view(),
+        }
+    }
+
+    /// The store handle of a lazy tree (used by commit to skip objects
+    /// already in the same store).
+    pub(crate) fn lazy_ref(&self) -> Option<&LazyRef> {
+        match &self.0 {
+            Repr::Lazy(l) => Some(l),
+            _ => None,
+        }
+    }
+
+    /// Whether this is a node without children.
+    pub fn is_empty_node(&self) -> Result<bool, TreeError> {
+        match &self.0 {
+            Repr::Node(n) => Ok(n.children.is_empty()),
+            Repr::Contents(_) => Ok(false),
+            Repr::Lazy(l) => Ok(l.kind == Kind::Node && l.hash == empty_node_hash()),
+        }
+    }
+
+    /// The Irmin hash of this tree (memoised; lazy trees know their hash).
+    pub fn hash(&self) -> Result<Hash, TreeError> {
+        match &self.0 {
+            Repr::Node(n) => n.hash(),
+            Repr::Contents(c) => Ok(c.hash()),
+            Repr::Lazy(l) => Ok(l.hash),
+        }
+    }
+
+    /// The subtree at `path` (`[]` is `self`); `None` if absent or if the
+    /// path goes through contents.
+    pub fn get(&self, path: &[&str]) -> Result<Option<Tree>, TreeError> {
+        Ok(self.find(path)?.cloned())
+    }
+
+    /// Borrowing lookup.
+    pub(crate) fn find(&self, path: &[&str]) -> Result<Option<&Tree>, TreeError> {
+        let mut cur = self;
+        for step in path {
+            match cur.view()? {
+                View::Node(n) => match n.children.get(step)? {
+                    Some(c) => cur = c,
+                    None => return Ok(None),
+                },
+                View::Contents(_) => return Ok(None),
+            }
+        }
+        Ok(Some(cur))
+    }
+
+    /// The bytes of the contents at `path`; `None` if absent or a node.
+    pub fn get_contents(&self, path: &[&str]) -> Result<Option<Vec<u8>>, TreeError> {
+        self.with_contents(path, |b| b.to_vec())
+    }
+
+    /// Apply `f` to the bytes of the contents at `path` without copying them.
+    pub fn with_contents<R>(
+        &self,
+        path: &[&str],
+        f: impl FnOnce(&[u8]) -> R,
+    ) -> Result<Option<R>, TreeError> {
+        match self.find(path)? {
+            None => Ok(None),
+            Some(t) => match t.view()? {
+                View::Contents(c) => Ok(Some(f(&c.bytes))),
+                View::Node(_) => Ok(None),
+            },
+        }
+    }
+
+    /// The children of the node at `path`, sorted by name; empty if absent
+    /// or contents.
+    pub fn list(&self, path: &[&str]) -> Result<Vec<(String, Kind)>, TreeError> {
+        match self.find(path)? {
+            None => Ok(Vec::new()),
+            Some(t) => match t.view()? {
+                View::Node(n) => Ok(n
+                    .children
+                    .sorted()?
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v.kind()))
+                    .collect()),
+                View::Contents(_) => Ok(Vec::new()),
+            },
+        }
+    }
+
+    /// Number of children of the node at `path` (Irmin `Tree.length`); 0 if
+    /// absent or contents.
+    pub fn length(&self, path: &[&str]) -> Result<u64, TreeError> {
+        match self.find(path)? {
+            None => Ok(0),
+            Some(t) => match t.view()? {
+                View::Node(n) => Ok(n.children.len()),
+                View::Contents(_) => Ok(0),
+            },
+        }
+    }
+
+    /// Set contents at `path` (Irmin `Tree.add`).
+    pub fn set_contents(&mut self, path: &[&str], bytes: Vec<u8>) -> Result<(), TreeError> {
+        self.update(path, Some(Tree::contents(bytes)))
+    }
+
+    /// Set a subtree at `path` (Irmin `Tree.add_tree`): an empty node removes.
+    pub fn set_tree(&mut self, path: &[&str], t: Tree) -> Result<(), TreeError> {
+        self.update(path, Some(t))
+    }
+
+    /// Remove the subtree at `path` (Irmin `Tree.remove`); pruning parents
+    /// left empty. Removing `[]` leaves an empty node.
+    pub fn remove(&mut self, path: &[&str]) -> Result<(), TreeError> {
+        self.update(path, None)
+    }
+
+    fn update(&mut self, path: &[&str], new: Option<Tree>) -> Result<(), TreeError> {
+        let new = match new {
+            Some(t) if t.is_empty_node()? => None,
+            other => other,
+        };
+        let Some((last, parents)) = path.split_last() else {
+            *self = new.unwrap_or_else(Tree::empty);
+            return Ok(());
+        };
+        if new.is_none() && self.find(path)?.is_none() {
+            // Irmin: removing an absent binding leaves the tree unchanged
+            // (in particular a contents root stays contents).
+            return Ok(());
+        }
+        update_rec(self, parents, last, new)
+    }
+
+    /// Mutable access to this tree as a node: loads a lazy tree, turns
+    /// contents into an empty node, un-shares, and drops the memoised hash.
+    fn node_mut(&mut self) -> Result<&mut NodeData, TreeError> {
+        let replacement = match &self.0 {
+            Repr::Node(_) => None,
+            Repr::Contents(_) => Some(Tree::empty()),
+            Repr::Lazy(l) if l.kind == Kind::Contents => Some(Tree::empty()),
+            Repr::Lazy(l) => {
+                let t = l.resolve()?.clone();
+                Some(match t.0 {
+                    Repr::Node(_) => t,
+                    _ => Tree::empty(),
+                })
+            }
+        };
+        if let Some(r) = replacement {
+            *self = r;
+        }
+        match &mut self.0 {
+            Repr::Node(arc) => {
+                let n = Arc::make_mut(arc);
+                n.memo = OnceLock::new();
+                *n.persisted.get_mut() = 0;
+                Ok(n)
+            }
+            _ => unreachable!("replaced by a node above"),
+        }
+    }
+}
+
+fn update_rec(
+    node: &mut Tree,
+    parents: &[&str],
+    last: &str,
+    new: Option<Tree>,
+) -> Result<(), TreeError> {
+    let data = node.node_mut()?;
+    match parents.split_first() {
+        None => match new {
+            Some(t) => data.children.insert(last, t),
+            None => data.children.remove(last),
+        },
+        Some((step, rest)) => {
+            if data.children.get(step)?.is_none() {
+                data.children.insert(step, Tree::empty())?;
+            }
+            let child = data
+                .children
+                .get_mut(step)?
+                .expect("present: inserted above");
+            let res = update_rec(child, rest, last, new);
+            // Prune a child left empty (also undoes the insertion above if
+            // the recursion failed before changing anything).
+            if child.is_empty_node()? {
+                data.children.remove(step)?;
+            }
+            res
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use context_hash::Entry;
+
+    fn c(s: &str) -> Vec<u8> {
+        s.as_bytes().to_vec()
+    }
+
+    #[test]
+    fn set_creates_intermediate_nodes() {
+        let mut t = Tree::empty();
+        t.set_contents(&["a", "b", "c"], c("x")).unwrap();
+        assert_eq!(t.get_contents(&["a", "b", "c"]).unwrap(), Some(c("x")));
+        assert_eq!(t.get(&["a", "b"]).unwrap().unwrap().kind(), Kind::Node);
+        assert_eq!(t.list(&["a"]).unwrap(), vec![("b".to_string(), Kind::Node)]);
+        assert_eq!(t.get_contents(&["a", "b"]).unwrap(), None);
+        assert!(t.get(&["a", "x"]).unwrap().is_none());
+        // A path through contents finds nothing.
+        assert!(t.get(&["a", "b", "c", "d"]).unwrap().is_none());
+    }
+
+    #[test]
+    fn set_through_contents_replaces_it() {
+        let mut t = Tree::empty();
+        t.set_contents(&["a"], c("x")).unwrap();
+        t.set_contents(&["a", "b"], c("y")).unwrap();
+        assert_eq!(t.get(&["a"]).unwrap().unwrap().kind(), Kind::Node);
+        assert_eq!(t.get_contents(&["a", "b"]).unwrap(), Some(c("y")));
+    }
+
+    #[test]
+    fn remove_prunes_empty_parents() {
+        let mut t = Tree::empty();
+        t.set_contents(&["a", "b", "c"], c("x")).unwrap();
+        t.set_contents(&["k"], c("v")).unwrap();
+        t.remove(&["a", "b", "c"]).unwrap();
+        assert!(t.get(&["a"]).unwrap().is_none());
+        assert_eq!(
+            t.list(&[]).unwrap(),
+            vec![("k".to_string(), Kind::Contents)]
+        );
+        t.remove(&["k"]).unwrap();
+        // The root stays, as an empty node.
+        assert!(t.is_empty_node().unwrap());
+        assert_eq!(t.hash().unwrap(), empty_node_hash());
+    }
+
+    #[test]
+    fn remove_keeps_non_empty_parents() {
+        let mut t = Tree::empty();
+        t.set_contents(&["a", "b"], c("x")).unwrap();
+        t.set_contents(&["a", "c"], c("y")).unwrap();
+        t.remove(&["a", "b"]).unwrap();
+        assert_eq!(
+            t.list(&["a"]).unwrap(),
+            vec![("c".to_string(), Kind::Contents)]
+        );
+    }
+
+    #[test]
+    fn remove_missing_is_a_no_op() {
+        let mut t = Tree::contents(c("root"));
+        t.remove(&["a"]).unwrap();
+        assert_eq!(t.kind(), Kind::Contents);
+        let mut t = Tree::empty();
+        t.set_contents(&["a"], c("x")).unwrap();
+        let h = t.hash().unwrap();
+        t.remove(&["a", "b"]).unwrap();
+        t.remove(&["z"]).unwrap();
+        assert_eq!(t.hash().unwrap(), h);
+    }
+
+    #[test]
+    fn set_empty_tree_removes() {
+        let mut t = Tree::empty();
+        t.set_contents(&["a", "b"], c("x")).unwrap();
+        t.set_tree(&["a", "b"], Tree::empty()).unwrap();
+        assert!(t.get(&["a"]).unwrap().is_none());
+        // Adding an empty tree where nothing is does not create nodes.
+        t.set_tree(&["p", "q"], Tree::empty()).unwrap();
+        assert!(t.get(&["p"]).unwrap().is_none());
+        assert!(t.is_empty_node().unwrap());
+    }
+
+    #[test]
+    fn root_path_replaces_root() {
+        let mut t = Tree::empty();
+        t.set_contents(&[], c("x")).unwrap();
+        assert_eq!(t.get_contents(&[]).unwrap(), Some(c("x")));
+        t.remove(&[]).unwrap();
+        assert!(t.is_empty_node().unwrap());
+        let mut sub = Tree::empty();
+        sub.set_contents(&["z"], c("1")).unwrap();
+        t.set_tree(&[], sub.clone()).unwrap();
+        assert_eq!(t.hash().unwrap(), sub.hash().unwrap());
+    }
+
+    #[test]
+    fn clones_are_copy_on_write() {
+        let mut a = Tree::empty();
+        a.set_contents(&["x", "y"], c("1")).unwrap();
+        let ha = a.hash().unwrap();
+        let mut b = a.clone();
+        b.set_contents(&["x", "y"], c("2")).unwrap();
+        assert_eq!(a.get_contents(&["x", "y"]).unwrap(), Some(c("1")));
+        assert_eq!(b.get_contents(&["x", "y"]).unwrap(), Some(c("2")));
+        assert_eq!(a.hash().unwrap(), ha);
+        assert_ne!(b.hash().unwrap(), ha);
+    }
+
+    #[test]
+    fn hash_memo_is_invalidated_and_order_independent() {
+        let mut a = Tree::empty();
+        a.set_contents(&["p", "b"], c("1")).unwrap();
+        let h1 = a.hash().unwrap();
+        a.set_contents(&["p", "a"], c("2")).unwrap();
+        let h2 = a.hash().unwrap();
+        assert_ne!(h1, h2);
+        let mut b = Tree::empty();
+        b.set_contents(&["p", "a"], c("2")).unwrap();
+        b.set_contents(&["p", "b"], c("1")).unwrap();
+        assert_eq!(b.hash().unwrap(), h2);
+        a.remove(&["p", "a"]).unwrap();
+        assert_eq!(a.hash().unwrap(), h1);
+    }
+
+    #[test]
+    fn hash_matches_context_hash_layout() {
+        let mut t = Tree::empty();
+        t.set_contents(&["b"], c("vb")).unwrap();
+        t.set_contents(&["a", "x"], c("vx")).unwrap();
+        let hx = context_hash::contents_hash(b"vx");
+        let ha = context_hash::node_hash(&[Entry {
+            name: "x",
+            kind: EntryKind::Contents,
+            hash: hx,
+        }]);
+        let hb = context_hash::contents_hash(b"vb");
+        let expected = context_hash::node_hash(&[
+            Entry {
+                name: "a",
+                kind: EntryKind::Node,
+                hash: ha,
+            },
+            Entry {
+                name: "b",
+                kind: EntryKind::Contents,
+                hash: hb,
+            },
+        ]);
+        assert_eq!(t.hash().unwrap(), expected);
+        assert_eq!(Tree::empty().hash().unwrap(), context_hash::node_hash(&[]));
+    }
+
+    #[test]
+    fn list_is_bytewise_sorted_and_length_counts() {
+        let mut t = Tree::empty();
+        for k in ["b", "B", "a", "_", "0", "ab"] {
+            t.set_contents(&["d", k], c(k)).unwrap();
+        }
+        let names: Vec<String> = t.list(&["d"]).unwrap().into_iter().map(|x| x.0).collect();
+        assert_eq!(names, ["0", "B", "_", "a", "ab", "b"]);
+        assert_eq!(t.length(&["d"]).unwrap(), 6);
+        assert_eq!(t.length(&["d", "a"]).unwrap(), 0);
+        assert_eq!(t.length(&["nope"]).unwrap(), 0);
+    }
+}

@@ -1,0 +1,1237 @@
+//! Host functions of module `smart_rollup_core` (`src/lib_scoru_wasm/host_funcs.ml`, `Aux`;
+//! `wasm-pvm.md` §1.3–§1.5), engine-agnostic: they see guest memory through [`GuestMemory`]
+//! and durable storage through [`Durable`].
+//!
+//! Deterministic outcomes (including negative error codes) are `Ok(code)`; operational failures
+//! (storage I/O, unanswerable reveal) are `Err(HostFatal)` and abort the run.
+//!
+//! Memory conventions (slow PVM, `partial_memory.ml`): addresses are the guest `i32` read as
+//! unsigned; a zero-length access never fails (even out of bounds); a negative length is an
+//! OCaml `Invalid_argument`, mapped to `GENERIC_INVALID_ACCESS` (-8). Unlike the slow PVM, an
+//! out-of-bounds write touches no byte at all (fast-exec behaviour).
+//!
+//! Not implemented: the `nds_*` functions of V6 (they link, see
+//! [`crate::host_function_signature`], but an engine must report a call as fatal).
+
+use durable_tree::TreeError;
+use durable_tree::durable::{Durable, Key, KeyError};
+
+use crate::buffers::{InputBuffer, OutputBuffer, OutputError};
+use crate::engine::{DebugSink, GuestMemory, HostFatal, RevealHandler};
+use crate::version::PvmVersion;
+
+/// Host error codes (`Host_funcs.Error.code`; `wasm-pvm.md` §1.3).
+pub mod code {
+    /// Key longer than 240 bytes.
+    pub const STORE_KEY_TOO_LARGE: i32 = -1;
+    /// Key fails the syntax of `wasm-pvm.md` §2.1.
+    pub const STORE_INVALID_KEY: i32 = -2;
+    /// No value at key.
+    pub const STORE_NOT_A_VALUE: i32 = -3;
+    /// Offset out of the value's bounds.
+    pub const STORE_INVALID_ACCESS: i32 = -4;
+    /// Value size would exceed `i32::MAX`, or negative `store_create` size.
+    pub const STORE_VALUE_SIZE_EXCEEDED: i32 = -5;
+    /// Guest memory range out of bounds.
+    pub const MEMORY_INVALID_ACCESS: i32 = -6;
+    /// More than 4096 bytes for I/O buffers, 2048 per durable chunk.
+    pub const INPUT_OUTPUT_TOO_LARGE: i32 = -7;
+    /// Any other failure.
+    pub const GENERIC_INVALID_ACCESS: i32 = -8;
+    /// Mutation of a readonly key.
+    pub const STORE_READONLY_VALUE: i32 = -9;
+    /// No tree at key.
+    pub const STORE_NOT_A_NODE: i32 = -10;
+    /// The current outbox is full.
+    pub const FULL_OUTBOX: i32 = -11;
+    /// `store_get_nth_key` index out of range.
+    pub const STORE_INVALID_SUBKEY_INDEX: i32 = -12;
+    /// `store_create` on an existing value.
+    pub const STORE_VALUE_ALREADY_EXISTS: i32 = -13;
+}
+
+use code::*;
+
+/// Maximum durable key length in bytes (`250 - len "/durable" - len "/@"`, `durable.ml`).
+pub const MAX_KEY_LENGTH: i32 = 240;
+/// Maximum size of inputs, outputs and reveal payloads (`input_output_max_size`).
+pub const INPUT_OUTPUT_MAX_SIZE: i32 = 4096;
+/// Maximum bytes per `store_read`/`store_write` call (`max_store_io_size`).
+pub const MAX_STORE_IO_SIZE: i32 = 2048;
+
+/// Everything host functions touch during one `kernel_run`.
+///
+/// Built by the PVM for each run (see [`HostState::new`]); an engine only calls its methods, one
+/// per host function, with the raw WASM arguments (`i32`/`i64` exactly as the guest passed them).
+pub struct HostState<'a> {
+    version: PvmVersion,
+    durable: &'a mut Durable,
+    input: &'a mut InputBuffer,
+    output: &'a mut OutputBuffer,
+    reveal: &'a mut dyn RevealHandler,
+    debug: Option<&'a mut dyn DebugSink>,
+    instantiated: bool,
+}
+
+fn fatal(e: TreeError) -> HostFatal {
+    HostFatal::Storage(e.to_string())
+}
+
+/// Outcome of an internal step: `Err(Ok(code))` = early deterministic error code,
+/// `Err(Err(fatal))` = operational failure.
+type Step<T> = Result<T, Result<i32, HostFatal>>;
+
+fn fatal_step(e: TreeError) -> Result<i32, HostFatal> {
+    Err(fatal(e))
+}
+
+fn read_mem(mem: &dyn GuestMemory, addr: i32, len: i32) -> Step<Vec<u8>> {
+    let len = usize::try_from(len).map_err(|_| Ok(GENERIC_INVALID_ACCESS))?;
+    let mut buf = vec![0u8; len];
+    if len > 0 {
+        mem.read(u64::from(addr as u32), &mut buf)
+            .map_err(|_| Ok(MEMORY_INVALID_ACCESS))?;
+    }
+    Ok(buf)
+}
+
+fn write_mem(mem: &mut dyn GuestMemory, addr: i32, data: &[u8]) -> Step<()> {
+    if !data.is_empty() {
+        mem.write(u64::from(addr as u32), data)
+            .map_err(|_| Ok(MEMORY_INVALID_ACCESS))?;
+    }
+    Ok(())
+}
+
+/// `load_key_from_memory`: length check (-1) before memory (-6), then syntax (-2).
+fn load_key(mem: &dyn GuestMemory, addr: i32, len: i32) -> Step<Key> {
+    if len > MAX_KEY_LENGTH {
+        return Err(Ok(STORE_KEY_TOO_LARGE));
+    }
+    let bytes = read_mem(mem, addr, len)?;
+    Key::parse(&bytes).map_err(|e| {
+        Ok(match e {
+            KeyError::TooLarge => STORE_KEY_TOO_LARGE,
+            KeyError::Invalid => STORE_INVALID_KEY,
+        })
+    })
+}
+
+fn done(r: Step<i32>) -> Result<i32, HostFatal> {
+    match r {
+        Ok(c) => Ok(c),
+        Err(e) => e,
+    }
+}
+
+/// `check_address`: `addr + len < size` (strict!) with `len >= 0`, used by `read_input`.
+fn check_address(mem: &dyn GuestMemory, addr: i32, len: i32) -> Step<()> {
+    if len < 0 {
+        return Err(Ok(MEMORY_INVALID_ACCESS));
+    }
+    let end = u64::from(addr as u32) + len as u64;
+    if end < mem.size() {
+        Ok(())
+    } else {
+        Err(Ok(MEMORY_INVALID_ACCESS))
+    }
+}
+
+/// Truncate to `max_size` (an `i32`): `String.sub` with a negative size is an OCaml exception,
+/// mapped to -8 here.
+fn truncate(mut v: Vec<u8>, max_size: i32) -> Step<Vec<u8>> {
+    let max = usize::try_from(max_size).map_err(|_| Ok(GENERIC_INVALID_ACCESS))?;
+    v.truncate(max);
+    Ok(v)
+}
+
+impl<'a> HostState<'a> {
+    /// Assemble the host state of one run.
+    pub fn new(
+        version: PvmVersion,
+        durable: &'a mut Durable,
+        input: &'a mut InputBuffer,
+        output: &'a mut OutputBuffer,
+        reveal: &'a mut dyn RevealHandler,
+        debug: Option<&'a mut dyn DebugSink>,
+    ) -> Self {
+        Self {
+            version,
+            durable,
+            input,
+            output,
+            reveal,
+            debug,
+            instantiated: false,
+        }
+    }
+
+    /// Engines call this once the kernel is decoded, linked and instantiated, right before
+    /// calling `kernel_run`: the kernel becomes the fallback kernel (`save_fallback_kernel`:
+    /// `/kernel/boot.wasm` is copied to `/readonly/kernel/boot.wasm` if their value hashes
+    /// differ), as Octez's fast execution does. If an engine forgets, the PVM does it after a
+    /// `Returned`/`Trapped` outcome with the kernel as it was before the run.
+    pub fn kernel_instantiated(&mut self) -> Result<(), HostFatal> {
+        if !self.instantiated {
+            self.instantiated = true;
+            crate::pvm::save_fallback_kernel(self.durable).map_err(fatal)?;
+        }
+        Ok(())
+    }
+
+    /// Whether [`HostState::kernel_instantiated`] was called.
+    pub fn was_instantiated(&self) -> bool {
+        self.instantiated
+    }
+
+    /// PVM version of this run (decides which imports link).
+    pub fn version(&self) -> PvmVersion {
+        self.version
+    }
+
+    /// Durable storage as modified so far.
+    pub fn durable(&self) -> &Durable {
+        self.durable
+    }
+
+    /// Any `nds_*` import (V6): not supported. Octez aborts the computation when NDS is not
+    /// activated (`Nds_host_func_without_nds_storage`), so this is an operational failure.
+    pub fn nds_unsupported(&mut self, name: &'static str) -> Result<i32, HostFatal> {
+        Err(HostFatal::Unsupported(name))
+    }
+
+    /// `read_input(info_addr, dst, max_bytes) -> i32`.
+    pub fn read_input(
+        &mut self,
+        mem: &mut dyn GuestMemory,
+        info_addr: i32,
+        dst: i32,
+        max_bytes: i32,
+    ) -> Result<i32, HostFatal> {
+        done((|| {
+            check_address(mem, info_addr, 8)?;
+            let max_bytes = max_bytes.min(INPUT_OUTPUT_MAX_SIZE);
+            check_address(mem, dst, max_bytes)?;
+            let Some(msg) = self.input.dequeue() else {
+                return Ok(0);
+            };
+            // `le_u max_bytes size`: max_bytes is non-negative here.
+            let n = msg.payload.len().min(max_bytes as usize);
+            write_mem(mem, dst, &msg.payload[..n])?;
+            let counter = i32::try_from(msg.counter).map_err(|_| Ok(GENERIC_INVALID_ACCESS))?;
+            let mut info = [0u8; 8];
+            info[..4].copy_from_slice(&msg.level.to_le_bytes());
+            info[4..].copy_from_slice(&counter.to_le_bytes());
+            write_mem(mem, info_addr, &info)?;
+            Ok(n as i32)
+        })())
+    }
+
+    /// `write_output(src, num_bytes) -> i32`: appends to the current outbox level.
+    pub fn write_output(
+        &mut self,
+        mem: &mut dyn GuestMemory,
+        src: i32,
+        num_bytes: i32,
+    ) -> Result<i32, HostFatal> {
+        done((|| {
+            if num_bytes > INPUT_OUTPUT_MAX_SIZE {
+                return Err(Ok(INPUT_OUTPUT_TOO_LARGE));
+            }
+            let payload = read_mem(mem, src, num_bytes)?;
+            match self.output.push(payload) {
+                Ok(_) => Ok(0),
+                Err(OutputError::FullOutbox) => Err(Ok(FULL_OUTBOX)),
+                Err(_) => Err(Ok(GENERIC_INVALID_ACCESS)),
+            }
+        })())
+    }
+
+    /// `write_debug(src, num_bytes)`: no effect on the state; forwards the bytes (or an
+    /// `Error code: N` message when unreadable, as Octez does) to the debug sink.
+    pub fn write_debug(&mut self, mem: &mut dyn GuestMemory, src: i32, num_bytes: i32) {
+        let Some(sink) = self.debug.as_deref_mut() else {
+            return;
+        };
+        match read_mem(mem, src, num_bytes) {
+            Ok(bytes) => sink.debug(&bytes),
+            Err(Ok(c)) => sink.debug(format!("Error code: {c}").as_bytes()),
+            Err(Err(_)) => {}
+        }
+    }
+
+    /// `store_has(key, len) -> i32`: 0 nothing, 1 value only, 2 subtrees only, 3 both.
+    pub fn store_has(
+        &mut self,
+        mem: &mut dyn GuestMemory,
+        key: i32,
+        key_len: i32,
+    ) -> Result<i32, HostFatal> {
+        done((|| {
+            let k = load_key(mem, key, key_len)?;
+            let has_value = self.durable.has_value(&k).map_err(fatal_step)?;
+            let n = self.durable.list_size(&k).map_err(fatal_step)?;
+            Ok(match (has_value, n) {
+                (false, 0) => 0,
+                (true, 1) => 1,
+                (false, _) => 2,
+                _ => 3,
+            })
+        })())
+    }
+
+    /// `store_exists(key, len) -> i32` (V2+): 1 if any tree exists at key.
+    pub fn store_exists(
+        &mut self,
+        mem: &mut dyn GuestMemory,
+        key: i32,
+        key_len: i32,
+    ) -> Result<i32, HostFatal> {
+        done((|| {
+            let k = load_key(mem, key, key_len)?;
+            Ok(i32::from(self.durable.exists(&k).map_err(fatal_step)?))
+        })())
+    }
+
+    /// `store_list_size(key, len) -> i64`: children count including the value node `@`.
+    pub fn store_list_size(
+        &mut self,
+        mem: &mut dyn GuestMemory,
+        key: i32,
+        key_len: i32,
+    ) -> Result<i64, HostFatal> {
+        let r: Step<i64> = (|| {
+            let k = load_key(mem, key, key_len)?;
+            let n = self.durable.list_size(&k).map_err(fatal_step)?;
+            i64::try_from(n).map_err(|_| Ok(GENERIC_INVALID_ACCESS))
+        })();
+        match r {
+            Ok(n) => Ok(n),
+            Err(Ok(c)) => Ok(i64::from(c)),
+            Err(Err(f)) => Err(f),
+        }
+    }
+
+    /// `store_get_nth_key(key, len, index, dst, max_size) -> i32` (deprecated): name of the
+    /// `index`-th child in listing order (`@` reported as the empty name).
+    pub fn store_get_nth_key(
+        &mut self,
+        mem: &mut dyn GuestMemory,
+        key: i32,
+        key_len: i32,
+        index: i64,
+        dst: i32,
+        max_size: i32,
+    ) -> Result<i32, HostFatal> {
+        done((|| {
+            let k = load_key(mem, key, key_len)?;
+            if !self.durable.exists(&k).map_err(fatal_step)? {
+                return Err(Ok(STORE_NOT_A_NODE));
+            }
+            // A negative index lists nothing in Irmin: out of range.
+            let name = match u64::try_from(index) {
+                Ok(i) => self.durable.nth_key(&k, i).map_err(fatal_step)?,
+                Err(_) => None,
+            }
+            .ok_or(Ok(STORE_INVALID_SUBKEY_INDEX))?;
+            let name = truncate(name.into_bytes(), max_size)?;
+            write_mem(mem, dst, &name)?;
+            Ok(name.len() as i32)
+        })())
+    }
+
+    /// `store_delete(key, len) -> i32`: removes the whole subtree; missing is fine.
+    pub fn store_delete(
+        &mut self,
+        mem: &mut dyn GuestMemory,
+        key: i32,
+        key_len: i32,
+    ) -> Result<i32, HostFatal> {
+        done((|| {
+            let k = load_key(mem, key, key_len)?;
+            if k.is_readonly() {
+                return Err(Ok(STORE_READONLY_VALUE));
+            }
+            self.durable.delete(&k).map_err(fatal_step)?;
+            Ok(0)
+        })())
+    }
+
+    /// `store_delete_value(key, len) -> i32` (V1+): removes only the value.
+    pub fn store_delete_value(
+        &mut self,
+        mem: &mut dyn GuestMemory,
+        key: i32,
+        key_len: i32,
+    ) -> Result<i32, HostFatal> {
+        done((|| {
+            let k = load_key(mem, key, key_len)?;
+            if k.is_readonly() {
+                return Err(Ok(STORE_READONLY_VALUE));
+            }
+            self.durable.delete_value(&k).map_err(fatal_step)?;
+            Ok(0)
+        })())
+    }
+
+    /// `store_copy(from, from_len, to, to_len) -> i32`: checks `to` readonly (-9) then the
+    /// source tree (-10); the source may be readonly.
+    pub fn store_copy(
+        &mut self,
+        mem: &mut dyn GuestMemory,
+        from: i32,
+        from_len: i32,
+        to: i32,
+        to_len: i32,
+    ) -> Result<i32, HostFatal> {
+        done((|| {
+            let from = load_key(mem, from, from_len)?;
+            let to = load_key(mem, to, to_len)?;
+            if to.is_readonly() {
+                return Err(Ok(STORE_READONLY_VALUE));
+            }
+            if self.durable.copy(&from, &to).map_err(fatal_step)? {
+                Ok(0)
+            } else {
+                Err(Ok(STORE_NOT_A_NODE))
+            }
+        })())
+    }
+
+    /// `store_move(from, from_len, to, to_len) -> i32`: both keys writable (-9), source tree
+    /// must exist (-10).
+    pub fn store_move(
+        &mut self,
+        mem: &mut dyn GuestMemory,
+        from: i32,
+        from_len: i32,
+        to: i32,
+        to_len: i32,
+    ) -> Result<i32, HostFatal> {
+        done((|| {
+            let from = load_key(mem, from, from_len)?;
+            let to = load_key(mem, to, to_len)?;
+            if from.is_readonly() || to.is_readonly() {
+                return Err(Ok(STORE_READONLY_VALUE));
+            }
+            if self.durable.move_tree(&from, &to).map_err(fatal_step)? {
+                Ok(0)
+            } else {
+                Err(Ok(STORE_NOT_A_NODE))
+            }
+        })())
+    }
+
+    /// `store_value_size(key, len) -> i32`: value length, -3 when there is no value.
+    pub fn store_value_size(
+        &mut self,
+        mem: &mut dyn GuestMemory,
+        key: i32,
+        key_len: i32,
+    ) -> Result<i32, HostFatal> {
+        done((|| {
+            let k = load_key(mem, key, key_len)?;
+            self.value_size(&k)
+        })())
+    }
+
+    fn value_size(&self, k: &Key) -> Step<i32> {
+        match self.durable.value_size(k).map_err(fatal_step)? {
+            // `Int64.to_int32`: sizes never exceed i32::MAX by construction.
+            Some(n) => Ok(n as i32),
+            None => Err(Ok(STORE_NOT_A_VALUE)),
+        }
+    }
+
+    /// `store_read(key, len, offset, dst, max_bytes) -> i32`. Order: -7 (`max_bytes > 2048`),
+    /// -3 (no value), -4 (`offset < 0 || offset >= len`, so an empty value always fails), -6.
+    pub fn store_read(
+        &mut self,
+        mem: &mut dyn GuestMemory,
+        key: i32,
+        key_len: i32,
+        offset: i32,
+        dst: i32,
+        max_bytes: i32,
+    ) -> Result<i32, HostFatal> {
+        done((|| {
+            let k = load_key(mem, key, key_len)?;
+            if max_bytes > MAX_STORE_IO_SIZE {
+                return Err(Ok(INPUT_OUTPUT_TOO_LARGE));
+            }
+            let size = match self.durable.value_size(&k).map_err(fatal_step)? {
+                Some(n) => n,
+                None => return Err(Ok(STORE_NOT_A_VALUE)),
+            };
+            if offset < 0 || offset as u64 >= size {
+                return Err(Ok(STORE_INVALID_ACCESS));
+            }
+            if max_bytes < 0 {
+                // Negative length in `load_bytes`: `Bounds` of the byte vector, unmapped.
+                return Err(Ok(GENERIC_INVALID_ACCESS));
+            }
+            let bytes = self
+                .durable
+                .read(&k, offset as u64, max_bytes as u64)
+                .map_err(fatal_step)?
+                .unwrap_or_default();
+            write_mem(mem, dst, &bytes)?;
+            Ok(bytes.len() as i32)
+        })())
+    }
+
+    /// `store_write(key, len, offset, src, num_bytes) -> i32`. Order: key, overflow of
+    /// `size + num_bytes` (-5, ignores `offset`), source memory (-6), readonly (-9),
+    /// `num_bytes > 2048` (-7), `offset > size` (-4), negative offset (-8).
+    pub fn store_write(
+        &mut self,
+        mem: &mut dyn GuestMemory,
+        key: i32,
+        key_len: i32,
+        offset: i32,
+        src: i32,
+        num_bytes: i32,
+    ) -> Result<i32, HostFatal> {
+        done((|| {
+            let k = load_key(mem, key, key_len)?;
+            let size = match self.value_size(&k) {
+                Ok(s) => s,
+                Err(Ok(STORE_NOT_A_VALUE)) => 0,
+                Err(e) => return Err(e),
+            };
+            if size > size.wrapping_add(num_bytes) {
+                return Err(Ok(STORE_VALUE_SIZE_EXCEEDED));
+            }
+            let payload = read_mem(mem, src, num_bytes)?;
+            if k.is_readonly() {
+                return Err(Ok(STORE_READONLY_VALUE));
+            }
+            if num_bytes > MAX_STORE_IO_SIZE {
+                return Err(Ok(INPUT_OUTPUT_TOO_LARGE));
+            }
+            if i64::from(offset) > i64::from(size) {
+                return Err(Ok(STORE_INVALID_ACCESS));
+            }
+            if offset < 0 {
+                return Err(Ok(GENERIC_INVALID_ACCESS));
+            }
+            // Growth beyond i32::MAX is impossible: offset <= size and size + n <= i32::MAX.
+            self.durable
+                .write(&k, offset as u64, &payload)
+                .map_err(fatal_step)?;
+            Ok(0)
+        })())
+    }
+
+    /// `store_create(key, len, size) -> i32` (V1+): -5 negative size, -9 readonly,
+    /// -13 existing value; creates a zero value whose chunks are not materialised.
+    pub fn store_create(
+        &mut self,
+        mem: &mut dyn GuestMemory,
+        key: i32,
+        key_len: i32,
+        size: i32,
+    ) -> Result<i32, HostFatal> {
+        done((|| {
+            let k = load_key(mem, key, key_len)?;
+            if size < 0 {
+                return Err(Ok(STORE_VALUE_SIZE_EXCEEDED));
+            }
+            if k.is_readonly() {
+                return Err(Ok(STORE_READONLY_VALUE));
+            }
+            if self.durable.create(&k, size as u64).map_err(fatal_step)? {
+                Ok(0)
+            } else {
+                Err(Ok(STORE_VALUE_ALREADY_EXISTS))
+            }
+        })())
+    }
+
+    /// `__internal_store_get_hash(key, len, dst, max_size) -> i32` (V1+): Irmin hash of the
+    /// whole subtree at key, truncated to `max_size`; -10 if missing.
+    pub fn store_get_hash(
+        &mut self,
+        mem: &mut dyn GuestMemory,
+        key: i32,
+        key_len: i32,
+        dst: i32,
+        max_size: i32,
+    ) -> Result<i32, HostFatal> {
+        done((|| {
+            let k = load_key(mem, key, key_len)?;
+            let hash = self
+                .durable
+                .subtree_hash(&k)
+                .map_err(fatal_step)?
+                .ok_or(Ok(STORE_NOT_A_NODE))?;
+            let out = truncate(hash.0.to_vec(), max_size)?;
+            write_mem(mem, dst, &out)?;
+            Ok(out.len() as i32)
+        })())
+    }
+
+    /// `reveal_preimage(hash, hash_len, dst, max_bytes) -> i32`: request `0x00 ‖ hash bytes`.
+    pub fn reveal_preimage(
+        &mut self,
+        mem: &mut dyn GuestMemory,
+        hash: i32,
+        hash_len: i32,
+        dst: i32,
+        max_bytes: i32,
+    ) -> Result<i32, HostFatal> {
+        done((|| {
+            let h = load_io_bytes(mem, hash, hash_len)?;
+            let mut req = Vec::with_capacity(h.len() + 1);
+            req.push(0x00);
+            req.extend_from_slice(&h);
+            self.answer_reveal(mem, &req, dst, max_bytes)
+        })())
+    }
+
+    /// `reveal_metadata(dst, max_bytes) -> i32`: request `0x01`; answer is 24 bytes.
+    pub fn reveal_metadata(
+        &mut self,
+        mem: &mut dyn GuestMemory,
+        dst: i32,
+        max_bytes: i32,
+    ) -> Result<i32, HostFatal> {
+        done(self.answer_reveal(mem, &[0x01], dst, max_bytes))
+    }
+
+    /// `reveal(payload, payload_len, dst, max_bytes) -> i32` (V3+): raw request bytes.
+    pub fn reveal(
+        &mut self,
+        mem: &mut dyn GuestMemory,
+        payload: i32,
+        payload_len: i32,
+        dst: i32,
+        max_bytes: i32,
+    ) -> Result<i32, HostFatal> {
+        done((|| {
+            let req = load_io_bytes(mem, payload, payload_len)?;
+            self.answer_reveal(mem, &req, dst, max_bytes)
+        })())
+    }
+
+    fn answer_reveal(
+        &mut self,
+        mem: &mut dyn GuestMemory,
+        request: &[u8],
+        dst: i32,
+        max_bytes: i32,
+    ) -> Step<i32> {
+        let answer = self
+            .reveal
+            .reveal(request)
+            .map_err(|e| Err(HostFatal::Reveal(e)))?;
+        let answer = truncate(answer, max_bytes)?;
+        write_mem(mem, dst, &answer)?;
+        Ok(answer.len() as i32)
+    }
+}
+
+/// `Aux.load_bytes`: sizes above 4096 are -7 before touching memory.
+fn load_io_bytes(mem: &dyn GuestMemory, addr: i32, len: i32) -> Step<Vec<u8>> {
+    if len > INPUT_OUTPUT_MAX_SIZE {
+        return Err(Ok(INPUT_OUTPUT_TOO_LARGE));
+    }
+    read_mem(mem, addr, len)
+}
+
+#[cfg(test)]
+mod tests {
+    use durable_tree::Tree;
+
+    use super::*;
+    use crate::buffers::InputMessage;
+    use crate::engine::{OutOfBounds, RevealError};
+
+    /// Guest memory double: a plain byte vector.
+    struct Mem(Vec<u8>);
+
+    impl GuestMemory for Mem {
+        fn size(&self) -> u64 {
+            self.0.len() as u64
+        }
+        fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), OutOfBounds> {
+            let end = addr.checked_add(buf.len() as u64).ok_or(OutOfBounds)?;
+            let src = self.0.get(addr as usize..end as usize).ok_or(OutOfBounds)?;
+            buf.copy_from_slice(src);
+            Ok(())
+        }
+        fn write(&mut self, addr: u64, data: &[u8]) -> Result<(), OutOfBounds> {
+            let end = addr.checked_add(data.len() as u64).ok_or(OutOfBounds)?;
+            let dst = self
+                .0
+                .get_mut(addr as usize..end as usize)
+                .ok_or(OutOfBounds)?;
+            dst.copy_from_slice(data);
+            Ok(())
+        }
+    }
+
+    /// Reveal double: answers with `request ‖ "!"`, or fails on `ff`.
+    struct Echo(Vec<Vec<u8>>);
+
+    impl RevealHandler for Echo {
+        fn reveal(&mut self, request: &[u8]) -> Result<Vec<u8>, RevealError> {
+            self.0.push(request.to_vec());
+            if request == [0xff] {
+                return Err(RevealError("unavailable".into()));
+            }
+            let mut a = request.to_vec();
+            a.push(b'!');
+            Ok(a)
+        }
+    }
+
+    struct Sink(Vec<Vec<u8>>);
+
+    impl DebugSink for Sink {
+        fn debug(&mut self, bytes: &[u8]) {
+            self.0.push(bytes.to_vec());
+        }
+    }
+
+    struct World {
+        durable: Durable,
+        input: InputBuffer,
+        output: OutputBuffer,
+        reveal: Echo,
+        sink: Sink,
+        mem: Mem,
+    }
+
+    impl World {
+        fn new() -> Self {
+            let mut output = OutputBuffer::new(10, 2);
+            output.start_level(7).unwrap();
+            Self {
+                durable: Durable::new(Tree::empty()),
+                input: InputBuffer::new(),
+                output,
+                reveal: Echo(Vec::new()),
+                sink: Sink(Vec::new()),
+                mem: Mem(vec![0; 4096 * 3]),
+            }
+        }
+
+        /// Run `f` with a host state and the memory.
+        fn host<R>(&mut self, f: impl FnOnce(&mut HostState<'_>, &mut Mem) -> R) -> R {
+            let mut h = HostState::new(
+                PvmVersion::V6,
+                &mut self.durable,
+                &mut self.input,
+                &mut self.output,
+                &mut self.reveal,
+                Some(&mut self.sink),
+            );
+            f(&mut h, &mut self.mem)
+        }
+
+        /// Put `s` in memory at `addr`, returning `(addr, len)`.
+        fn put(&mut self, addr: i32, s: &[u8]) -> (i32, i32) {
+            self.mem.0[addr as usize..addr as usize + s.len()].copy_from_slice(s);
+            (addr, s.len() as i32)
+        }
+
+        fn get(&self, addr: usize, len: usize) -> &[u8] {
+            &self.mem.0[addr..addr + len]
+        }
+
+        fn set(&mut self, k: &str, v: &[u8]) {
+            self.durable
+                .set(&Key::parse(k.as_bytes()).unwrap(), v)
+                .unwrap();
+        }
+
+        fn value(&self, k: &str) -> Option<Vec<u8>> {
+            self.durable
+                .read_all(&Key::parse(k.as_bytes()).unwrap())
+                .unwrap()
+        }
+    }
+
+    const OOB: i32 = 3 * 4096 + 100;
+
+    #[test]
+    fn key_loading_errors() {
+        let mut w = World::new();
+        let long = vec![b'a'; 241];
+        let (a, l) = w.put(0, &long);
+        assert_eq!(
+            w.host(|h, m| h.store_has(m, a, l)).unwrap(),
+            STORE_KEY_TOO_LARGE
+        );
+        // Too large is checked before memory.
+        assert_eq!(
+            w.host(|h, m| h.store_has(m, OOB, 241)).unwrap(),
+            STORE_KEY_TOO_LARGE
+        );
+        assert_eq!(
+            w.host(|h, m| h.store_has(m, OOB, 4)).unwrap(),
+            MEMORY_INVALID_ACCESS
+        );
+        assert_eq!(
+            w.host(|h, m| h.store_has(m, 0, -1)).unwrap(),
+            GENERIC_INVALID_ACCESS
+        );
+        for bad in [&b"a"[..], b"/", b"/a/", b"//a", b"/a@", b"/\xff"] {
+            let (a, l) = w.put(0, bad);
+            assert_eq!(
+                w.host(|h, m| h.store_has(m, a, l)).unwrap(),
+                STORE_INVALID_KEY
+            );
+        }
+        // 240 bytes is fine; the empty key is the (readonly) root, even out of bounds.
+        let mut k = b"/".to_vec();
+        k.extend(vec![b'a'; 239]);
+        let (a, l) = w.put(0, &k);
+        assert_eq!(w.host(|h, m| h.store_has(m, a, l)).unwrap(), 0);
+        assert_eq!(
+            w.host(|h, m| h.store_delete(m, OOB, 0)).unwrap(),
+            STORE_READONLY_VALUE
+        );
+    }
+
+    #[test]
+    fn has_exists_list_size() {
+        let mut w = World::new();
+        w.set("/a", b"x");
+        w.set("/a/b", b"y");
+        w.set("/c/d", b"z");
+        w.set("/e", b"v");
+        let q = |w: &mut World, k: &str| {
+            let (a, l) = w.put(0, k.as_bytes());
+            let has = w.host(|h, m| h.store_has(m, a, l)).unwrap();
+            let ex = w.host(|h, m| h.store_exists(m, a, l)).unwrap();
+            let n = w.host(|h, m| h.store_list_size(m, a, l)).unwrap();
+            (has, ex, n)
+        };
+        assert_eq!(q(&mut w, "/a"), (3, 1, 2));
+        assert_eq!(q(&mut w, "/c"), (2, 1, 1));
+        assert_eq!(q(&mut w, "/e"), (1, 1, 1));
+        assert_eq!(q(&mut w, "/zz"), (0, 0, 0));
+        assert_eq!(q(&mut w, ""), (2, 1, 3));
+        assert_eq!(w.host(|h, m| h.store_list_size(m, 0, 241)).unwrap(), -1);
+    }
+
+    #[test]
+    fn get_nth_key() {
+        let mut w = World::new();
+        w.set("/a", b"x");
+        w.set("/a/bb", b"y");
+        w.set("/a/c", b"y");
+        let (a, l) = w.put(0, b"/a");
+        let nth = |w: &mut World, i: i64, max: i32| {
+            let r = w
+                .host(|h, m| h.store_get_nth_key(m, a, l, i, 100, max))
+                .unwrap();
+            (r, w.get(100, r.max(0) as usize).to_vec())
+        };
+        assert_eq!(nth(&mut w, 0, 10), (0, vec![]));
+        assert_eq!(nth(&mut w, 1, 10), (2, b"bb".to_vec()));
+        assert_eq!(nth(&mut w, 1, 1), (1, b"b".to_vec()));
+        assert_eq!(nth(&mut w, 2, 10), (1, b"c".to_vec()));
+        assert_eq!(nth(&mut w, 3, 10).0, STORE_INVALID_SUBKEY_INDEX);
+        assert_eq!(nth(&mut w, -1, 10).0, STORE_INVALID_SUBKEY_INDEX);
+        let (a2, l2) = w.put(0, b"/zz");
+        let r = w
+            .host(|h, m| h.store_get_nth_key(m, a2, l2, 0, 100, 10))
+            .unwrap();
+        assert_eq!(r, STORE_NOT_A_NODE);
+        let (a, l) = w.put(0, b"/a");
+        let r = w
+            .host(|h, m| h.store_get_nth_key(m, a, l, 1, OOB, 10))
+            .unwrap();
+        assert_eq!(r, MEMORY_INVALID_ACCESS);
+    }
+
+    #[test]
+    fn delete_and_delete_value() {
+        let mut w = World::new();
+        w.set("/a", b"x");
+        w.set("/a/b", b"y");
+        let (a, l) = w.put(0, b"/a");
+        assert_eq!(w.host(|h, m| h.store_delete_value(m, a, l)).unwrap(), 0);
+        assert_eq!(w.value("/a"), None);
+        assert_eq!(w.value("/a/b"), Some(b"y".to_vec()));
+        assert_eq!(w.host(|h, m| h.store_delete(m, a, l)).unwrap(), 0);
+        assert_eq!(w.value("/a/b"), None);
+        assert_eq!(
+            w.host(|h, m| h.store_delete(m, a, l)).unwrap(),
+            0,
+            "missing is fine"
+        );
+        w.set("/readonly/x", b"r");
+        let (a, l) = w.put(0, b"/readonly/x");
+        assert_eq!(
+            w.host(|h, m| h.store_delete(m, a, l)).unwrap(),
+            STORE_READONLY_VALUE
+        );
+        assert_eq!(
+            w.host(|h, m| h.store_delete_value(m, a, l)).unwrap(),
+            STORE_READONLY_VALUE
+        );
+        let (a, l) = w.put(0, b"/readonly");
+        assert_eq!(
+            w.host(|h, m| h.store_delete(m, a, l)).unwrap(),
+            STORE_READONLY_VALUE
+        );
+        assert_eq!(w.value("/readonly/x"), Some(b"r".to_vec()));
+    }
+
+    #[test]
+    fn copy_and_move() {
+        let mut w = World::new();
+        w.set("/readonly/k", b"kernel");
+        w.set("/a", b"1");
+        w.set("/a/b", b"2");
+        let (f, fl) = w.put(0, b"/readonly/k");
+        let (t, tl) = w.put(100, b"/k");
+        assert_eq!(w.host(|h, m| h.store_copy(m, f, fl, t, tl)).unwrap(), 0);
+        assert_eq!(w.value("/k"), Some(b"kernel".to_vec()));
+        // Destination readonly is checked before the source exists.
+        let (f, fl) = w.put(0, b"/nope");
+        let (t, tl) = w.put(100, b"/readonly/z");
+        assert_eq!(
+            w.host(|h, m| h.store_copy(m, f, fl, t, tl)).unwrap(),
+            STORE_READONLY_VALUE
+        );
+        let (t, tl) = w.put(100, b"/z");
+        assert_eq!(
+            w.host(|h, m| h.store_copy(m, f, fl, t, tl)).unwrap(),
+            STORE_NOT_A_NODE
+        );
+        // Key errors of `from` come first.
+        assert_eq!(
+            w.host(|h, m| h.store_copy(m, OOB, 3, OOB, 999)).unwrap(),
+            -6
+        );
+        // Move a into a/b/c (re-rooted), from readonly refused.
+        let (f, fl) = w.put(0, b"/a");
+        let (t, tl) = w.put(100, b"/a/b/c");
+        assert_eq!(w.host(|h, m| h.store_move(m, f, fl, t, tl)).unwrap(), 0);
+        assert_eq!(w.value("/a/b/c"), Some(b"1".to_vec()));
+        assert_eq!(w.value("/a/b/c/b"), Some(b"2".to_vec()));
+        assert_eq!(w.value("/a/b"), None);
+        let (f, fl) = w.put(0, b"/readonly/k");
+        let (t, tl) = w.put(100, b"/q");
+        assert_eq!(
+            w.host(|h, m| h.store_move(m, f, fl, t, tl)).unwrap(),
+            STORE_READONLY_VALUE
+        );
+        assert_eq!(
+            w.host(|h, m| h.store_move(m, t, tl, f, fl)).unwrap(),
+            STORE_READONLY_VALUE
+        );
+        assert_eq!(
+            w.host(|h, m| h.store_move(m, t, tl, t, tl)).unwrap(),
+            STORE_NOT_A_NODE
+        );
+    }
+
+    #[test]
+    fn value_size_and_read() {
+        let mut w = World::new();
+        let big: Vec<u8> = (0..3000u32).map(|i| i as u8).collect();
+        w.set("/v", &big);
+        w.set("/e", b"");
+        w.set("/d/x", b"1");
+        let (v, vl) = w.put(0, b"/v");
+        assert_eq!(w.host(|h, m| h.store_value_size(m, v, vl)).unwrap(), 3000);
+        let (d, dl) = w.put(10, b"/d");
+        assert_eq!(
+            w.host(|h, m| h.store_value_size(m, d, dl)).unwrap(),
+            STORE_NOT_A_VALUE
+        );
+        let r = w
+            .host(|h, m| h.store_read(m, v, vl, 1000, 200, 2048))
+            .unwrap();
+        assert_eq!(r, 2000);
+        assert_eq!(w.get(200, 2000), &big[1000..3000]);
+        let r = w
+            .host(|h, m| h.store_read(m, v, vl, 2990, 200, 100))
+            .unwrap();
+        assert_eq!(r, 10);
+        assert_eq!(
+            w.host(|h, m| h.store_read(m, v, vl, 0, 200, 2049)).unwrap(),
+            -7
+        );
+        // -7 before -3.
+        assert_eq!(
+            w.host(|h, m| h.store_read(m, d, dl, 0, 200, 2049)).unwrap(),
+            -7
+        );
+        assert_eq!(
+            w.host(|h, m| h.store_read(m, d, dl, 0, 200, 10)).unwrap(),
+            -3
+        );
+        assert_eq!(
+            w.host(|h, m| h.store_read(m, v, vl, 3000, 200, 10))
+                .unwrap(),
+            -4
+        );
+        assert_eq!(
+            w.host(|h, m| h.store_read(m, v, vl, -1, 200, 10)).unwrap(),
+            -4
+        );
+        let (e, el) = w.put(20, b"/e");
+        assert_eq!(
+            w.host(|h, m| h.store_read(m, e, el, 0, 200, 10)).unwrap(),
+            -4
+        );
+        assert_eq!(
+            w.host(|h, m| h.store_read(m, v, vl, 0, OOB, 10)).unwrap(),
+            -6
+        );
+        assert_eq!(w.host(|h, m| h.store_read(m, v, vl, 0, OOB, 0)).unwrap(), 0);
+    }
+
+    #[test]
+    fn write_checks_in_order() {
+        let mut w = World::new();
+        let (k, kl) = w.put(0, b"/w");
+        let (src, _) = w.put(100, b"hello");
+        assert_eq!(
+            w.host(|h, m| h.store_write(m, k, kl, 0, src, 5)).unwrap(),
+            0
+        );
+        assert_eq!(w.value("/w"), Some(b"hello".to_vec()));
+        // Append at exactly the end; no gaps.
+        assert_eq!(
+            w.host(|h, m| h.store_write(m, k, kl, 5, src, 2)).unwrap(),
+            0
+        );
+        assert_eq!(w.value("/w"), Some(b"hellohe".to_vec()));
+        assert_eq!(
+            w.host(|h, m| h.store_write(m, k, kl, 8, src, 1)).unwrap(),
+            -4
+        );
+        // Overwrite inside never shrinks.
+        assert_eq!(
+            w.host(|h, m| h.store_write(m, k, kl, 0, src, 1)).unwrap(),
+            0
+        );
+        assert_eq!(w.value("/w"), Some(b"hellohe".to_vec()));
+        // Overflow check (-5) comes before the memory check (-6).
+        assert_eq!(
+            w.host(|h, m| h.store_write(m, k, kl, 0, OOB, i32::MAX))
+                .unwrap(),
+            -5
+        );
+        assert_eq!(
+            w.host(|h, m| h.store_write(m, k, kl, 0, src, -1)).unwrap(),
+            -5
+        );
+        assert_eq!(
+            w.host(|h, m| h.store_write(m, k, kl, 0, OOB, 5)).unwrap(),
+            -6
+        );
+        // -6 before -9, -9 before -7, -7 before -4.
+        let (r, rl) = w.put(0, b"/readonly/w");
+        assert_eq!(
+            w.host(|h, m| h.store_write(m, r, rl, 0, OOB, 5)).unwrap(),
+            -6
+        );
+        assert_eq!(
+            w.host(|h, m| h.store_write(m, r, rl, 0, src, 2049))
+                .unwrap(),
+            -9
+        );
+        let (k, kl) = w.put(0, b"/w");
+        assert_eq!(
+            w.host(|h, m| h.store_write(m, k, kl, 99, src, 2049))
+                .unwrap(),
+            -7
+        );
+        assert_eq!(
+            w.host(|h, m| h.store_write(m, k, kl, -1, src, 1)).unwrap(),
+            -8
+        );
+        // Zero-length write at a missing key creates an empty value.
+        let (n, nl) = w.put(0, b"/n");
+        assert_eq!(
+            w.host(|h, m| h.store_write(m, n, nl, 0, OOB, 0)).unwrap(),
+            0
+        );
+        assert_eq!(w.value("/n"), Some(vec![]));
+    }
+
+    #[test]
+    fn create() {
+        let mut w = World::new();
+        let (k, kl) = w.put(0, b"/c");
+        assert_eq!(w.host(|h, m| h.store_create(m, k, kl, 1000)).unwrap(), 0);
+        assert_eq!(w.value("/c"), Some(vec![0; 1000]));
+        assert_eq!(w.host(|h, m| h.store_create(m, k, kl, 1)).unwrap(), -13);
+        assert_eq!(w.host(|h, m| h.store_create(m, k, kl, -1)).unwrap(), -5);
+        let (r, rl) = w.put(0, b"/readonly/c");
+        assert_eq!(w.host(|h, m| h.store_create(m, r, rl, -1)).unwrap(), -5);
+        assert_eq!(w.host(|h, m| h.store_create(m, r, rl, 1)).unwrap(), -9);
+    }
+
+    #[test]
+    fn get_hash() {
+        let mut w = World::new();
+        w.set("/h", b"x");
+        let expected = w
+            .durable
+            .subtree_hash(&Key::parse(b"/h").unwrap())
+            .unwrap()
+            .unwrap();
+        let (k, kl) = w.put(0, b"/h");
+        assert_eq!(
+            w.host(|h, m| h.store_get_hash(m, k, kl, 100, 64)).unwrap(),
+            32
+        );
+        assert_eq!(w.get(100, 32), &expected.0);
+        assert_eq!(
+            w.host(|h, m| h.store_get_hash(m, k, kl, 200, 4)).unwrap(),
+            4
+        );
+        assert_eq!(
+            w.get(200, 5),
+            &[
+                expected.0[0],
+                expected.0[1],
+                expected.0[2],
+                expected.0[3],
+                0
+            ]
+        );
+        assert_eq!(
+            w.host(|h, m| h.store_get_hash(m, k, kl, OOB, 32)).unwrap(),
+            -6
+        );
+        let (k, kl) = w.put(0, b"/none");
+        assert_eq!(
+            w.host(|h, m| h.store_get_hash(m, k, kl, 100, 32)).unwrap(),
+            -10
+        );
+    }
+
+    #[test]
+    fn read_input_semantics() {
+        let mut w = World::new();
+        assert_eq!(
+            w.host(|h, m| h.read_input(m, 0, 100, 10)).unwrap(),
+            0,
+            "empty buffer"
+        );
+        for (c, p) in [(0u64, b"\x00\x01".to_vec()), (1, vec![7; 5000])] {
+            w.input
+                .enqueue(InputMessage {
+                    level: 9,
+                    counter: c,
+                    payload: p,
+                })
+                .unwrap();
+        }
+        let size = 3 * 4096;
+        // Strict bound: info at size - 8 fails, and nothing is dequeued.
+        assert_eq!(
+            w.host(|h, m| h.read_input(m, size - 8, 100, 10)).unwrap(),
+            -6
+        );
+        assert_eq!(
+            w.host(|h, m| h.read_input(m, 0, size - 10, 10)).unwrap(),
+            -6
+        );
+        assert_eq!(w.host(|h, m| h.read_input(m, 0, 100, -1)).unwrap(), -6);
+        assert_eq!(w.input.len(), 2);
+        assert_eq!(w.host(|h, m| h.read_input(m, 0, 100, 10)).unwrap(), 2);
+        assert_eq!(w.get(0, 8), &[9, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(w.get(100, 2), b"\x00\x01");
+        // max_bytes clipped to 4096; the rest of the message is lost.
+        assert_eq!(w.host(|h, m| h.read_input(m, 0, 100, 9000)).unwrap(), 4096);
+        assert_eq!(w.get(0, 8), &[9, 0, 0, 0, 1, 0, 0, 0]);
+        assert!(w.input.is_empty());
+    }
+
+    #[test]
+    fn write_output_semantics() {
+        let mut w = World::new();
+        let (s, l) = w.put(0, b"out");
+        assert_eq!(w.host(|h, m| h.write_output(m, s, 4097)).unwrap(), -7);
+        assert_eq!(w.host(|h, m| h.write_output(m, OOB, 3)).unwrap(), -6);
+        assert_eq!(w.host(|h, m| h.write_output(m, s, -1)).unwrap(), -8);
+        assert_eq!(w.host(|h, m| h.write_output(m, s, l)).unwrap(), 0);
+        assert_eq!(w.host(|h, m| h.write_output(m, s, 0)).unwrap(), 0);
+        // Limit 2 in this world.
+        assert_eq!(w.host(|h, m| h.write_output(m, s, l)).unwrap(), -11);
+        assert_eq!(w.output.outbox(7).unwrap(), &[b"out".to_vec(), vec![]]);
+        let mut fresh = OutputBuffer::new(10, 100);
+        let mut h = HostState::new(
+            PvmVersion::V6,
+            &mut w.durable,
+            &mut w.input,
+            &mut fresh,
+            &mut w.reveal,
+            None,
+        );
+        assert_eq!(
+            h.write_output(&mut w.mem, s, l).unwrap(),
+            -8,
+            "no outbox level yet"
+        );
+    }
+
+    #[test]
+    fn write_debug_goes_to_sink() {
+        let mut w = World::new();
+        let (s, l) = w.put(0, b"dbg");
+        w.host(|h, m| h.write_debug(m, s, l));
+        w.host(|h, m| h.write_debug(m, OOB, 1));
+        assert_eq!(w.sink.0, vec![b"dbg".to_vec(), b"Error code: -6".to_vec()]);
+    }
+
+    #[test]
+    fn reveals() {
+        let mut w = World::new();
+        let (hsh, hl) = w.put(0, &[0xaa; 33]);
+        let r = w
+            .host(|h, m| h.reveal_preimage(m, hsh, hl, 100, 10))
+            .unwrap();
+        assert_eq!(r, 10);
+        let mut req = vec![0x00];
+        req.extend([0xaa; 33]);
+        assert_eq!(w.reveal.0.last().unwrap(), &req);
+        assert_eq!(w.get(100, 10), &req[..10]);
+        assert_eq!(
+            w.host(|h, m| h.reveal_preimage(m, hsh, 4097, 100, 10))
+                .unwrap(),
+            -7
+        );
+        assert_eq!(
+            w.host(|h, m| h.reveal_preimage(m, OOB, 1, 100, 10))
+                .unwrap(),
+            -6
+        );
+        assert_eq!(w.host(|h, m| h.reveal_metadata(m, 200, 100)).unwrap(), 2);
+        assert_eq!(w.get(200, 2), b"\x01!");
+        assert_eq!(w.host(|h, m| h.reveal_metadata(m, OOB, 100)).unwrap(), -6);
+        let (p, pl) = w.put(0, &[0x03]);
+        assert_eq!(w.host(|h, m| h.reveal(m, p, pl, 300, 100)).unwrap(), 2);
+        assert_eq!(w.get(300, 2), b"\x03!");
+        assert_eq!(w.host(|h, m| h.reveal(m, p, 4097, 300, 100)).unwrap(), -7);
+        let (p, pl) = w.put(0, &[0xff]);
+        assert!(matches!(
+            w.host(|h, m| h.reveal(m, p, pl, 300, 100)),
+            Err(HostFatal::Reveal(_))
+        ));
+    }
+
+    #[test]
+    fn instantiation_saves_fallback_once() {
+        let mut w = World::new();
+        w.set("/kernel/boot.wasm", b"k1");
+        w.host(|h, _| {
+            assert!(!h.was_instantiated());
+            h.kernel_instantiated().unwrap();
+            assert!(h.was_instantiated());
+        });
+        assert_eq!(w.value("/readonly/kernel/boot.wasm"), Some(b"k1".to_vec()));
+    }
+}

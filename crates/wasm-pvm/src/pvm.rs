@@ -1,0 +1,527 @@
+//! The PVM state machine and driver (`src/lib_scoru_wasm/wasm_vm.ml`, `fast/vm.ml`;
+//! `wasm-pvm.md` §3).
+//!
+//! Ticks: every input is 1 tick; every window (collect window and each `kernel_run` window)
+//! lasts exactly `max_nb_ticks` (M). A `kernel_run` is executed in one go by a
+//! [`KernelEngine`] from `Snapshot` (tick L), then the state is set to `Padding` at tick
+//! `L + M - 1` and the window-end tick is computed as the reference PVM does (Octez's fast
+//! execution, `fast/vm.ml` `compute_fast`).
+
+use durable_tree::durable::{Durable, Key};
+use durable_tree::{Hash, TreeError};
+
+use crate::buffers::{InputMessage, OutputError};
+use crate::engine::{DebugSink, EngineError, KernelEngine, RevealHandler, RunOutcome};
+use crate::host::HostState;
+use crate::state::{
+    InputInfo, KERNEL_FALLBACK_KEY, KERNEL_KEY, PvmState, REBOOT_COUNTER_KEY, REBOOT_FLAG_KEY,
+    STUCK_FLAG_KEY, StuckError, TOO_MANY_REBOOT_FLAG_KEY, TickState, UPGRADE_ERROR_FLAG_KEY,
+    VERSION_KEY, key,
+};
+use crate::version::PvmVersion;
+
+/// Operational failures of the driver: the state is left as before the failing call.
+#[derive(Debug, thiserror::Error)]
+pub enum PvmError {
+    /// Tree access failed.
+    #[error(transparent)]
+    Tree(#[from] TreeError),
+    /// The engine failed operationally (I/O, unanswerable reveal, cancellation, engine panic).
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// `/readonly/wasm_version` is missing or unknown (impossible after genesis).
+    #[error("invalid or missing /readonly/wasm_version")]
+    Version,
+    /// A tick or level counter overflowed.
+    #[error("arithmetic overflow in {0}")]
+    Overflow(&'static str),
+}
+
+/// What the PVM needs next (`input_request`; protocol `get_status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Waiting for the next inbox message (`Collect`, or a permanent stuck state).
+    InputRequired,
+    /// More ticks to compute.
+    Computing,
+}
+
+/// Outcome of the window-end tick (`Reboot`, `Yielding`, `Forcing_yield`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WindowEnd {
+    Reboot,
+    Yielding,
+    ForcingYield,
+}
+
+/// Copy `/kernel/boot.wasm` to `/readonly/kernel/boot.wasm` if their value hashes differ
+/// (`save_fallback_kernel`).
+pub(crate) fn save_fallback_kernel(d: &mut Durable) -> Result<(), TreeError> {
+    let (k, f) = (key(KERNEL_KEY), key(KERNEL_FALLBACK_KEY));
+    if d.value_hash(&k)? != d.value_hash(&f)? {
+        d.copy(&k, &f)?;
+    }
+    Ok(())
+}
+
+/// `write_value_exn ~edit_readonly:true durable k 0L ""`: creates an empty value if absent.
+fn write_flag(d: &mut Durable, k: &str) -> Result<(), TreeError> {
+    d.write(&key(k), 0, &[])
+}
+
+fn has_value(d: &Durable, k: &str) -> Result<bool, TreeError> {
+    d.has_value(&key(k))
+}
+
+fn add(a: u128, b: u128, what: &'static str) -> Result<u128, PvmError> {
+    a.checked_add(b).ok_or(PvmError::Overflow(what))
+}
+
+impl PvmState {
+    /// Durable storage.
+    pub fn durable(&self) -> &Durable {
+        &self.durable
+    }
+
+    /// Mutable durable storage (debugger, installer set-up). Mutations bypass readonly rules.
+    pub fn durable_mut(&mut self) -> &mut Durable {
+        &mut self.durable
+    }
+
+    /// Ticks executed since genesis.
+    pub fn current_tick(&self) -> u128 {
+        self.current_tick
+    }
+
+    /// First tick of the current window.
+    pub fn last_top_level_call(&self) -> u128 {
+        self.last_top_level_call
+    }
+
+    /// Ticks per window.
+    pub fn max_nb_ticks(&self) -> u128 {
+        self.max_nb_ticks
+    }
+
+    /// Remaining `kernel_run` calls in this level.
+    pub fn reboot_counter(&self) -> u128 {
+        self.reboot_counter
+    }
+
+    /// Tick state.
+    pub fn tick_state(&self) -> &TickState {
+        &self.tick_state
+    }
+
+    /// Last input read.
+    pub fn last_input(&self) -> Option<InputInfo> {
+        self.last_input
+    }
+
+    /// Input buffer.
+    pub fn input_buffer(&self) -> &crate::buffers::InputBuffer {
+        &self.input
+    }
+
+    /// Output buffer.
+    pub fn output_buffer(&self) -> &crate::buffers::OutputBuffer {
+        &self.output
+    }
+
+    /// Messages of outbox `level` (must be inside the validity window).
+    pub fn outbox(&self, level: u32) -> Result<&[Vec<u8>], OutputError> {
+        self.output.outbox(level)
+    }
+
+    /// PVM version from `/readonly/wasm_version` (read at every step, like Octez).
+    pub fn version(&self) -> Result<PvmVersion, PvmError> {
+        let v = self
+            .durable
+            .read_all(&key(VERSION_KEY))?
+            .ok_or(PvmError::Version)?;
+        PvmVersion::parse(&v).ok_or(PvmError::Version)
+    }
+
+    /// What the PVM needs next.
+    pub fn status(&self) -> Status {
+        match &self.tick_state {
+            TickState::Collect => Status::InputRequired,
+            TickState::Stuck(e) if !e.is_recoverable() => Status::InputRequired,
+            _ => Status::Computing,
+        }
+    }
+
+    /// `ticks_to_snapshot = M - 1 - (current_tick - L)` (may be negative).
+    fn ticks_to_snapshot(&self) -> i128 {
+        let used = self.current_tick as i128 - self.last_top_level_call as i128;
+        self.max_nb_ticks as i128 - 1 - used
+    }
+
+    /// One inbox message (`set_input_step`): 1 tick. In `Collect` the message is enqueued and
+    /// `Start_of_level`, `End_of_level` and `Protocol_migration` are interpreted; permanent
+    /// stuck states only consume the tick; any other state becomes stuck (no input expected).
+    pub fn set_input(&mut self, level: u32, counter: u64, payload: &[u8]) -> Result<(), PvmError> {
+        let next_tick = add(self.current_tick, 1, "current_tick")?;
+        match &self.tick_state {
+            TickState::Collect => {
+                let msg = InputMessage {
+                    level,
+                    counter,
+                    payload: payload.to_vec(),
+                };
+                if let Err(e) = self.input.enqueue(msg) {
+                    self.tick_state = TickState::Stuck(StuckError::Unknown(format!(
+                        "Tezos_webassembly_interpreter.Input_buffer.{}",
+                        match e {
+                            crate::buffers::InputError::EarlierMessage => {
+                                "Cannot_store_an_earlier_message"
+                            }
+                            crate::buffers::InputError::Overflow => "SizeOverflow",
+                        }
+                    )));
+                } else {
+                    match payload {
+                        [0, 2] => self.tick_state = TickState::Padding,
+                        [0, 1] => {
+                            if let Err(e) = self.output.start_level(level) {
+                                self.tick_state =
+                                    TickState::Stuck(StuckError::Unknown(e.to_string()));
+                            }
+                        }
+                        [0, 4, rest @ ..] => {
+                            if let Some(v) = protocol_migration(rest) {
+                                self.durable.set(&key(VERSION_KEY), v.as_str().as_bytes())?;
+                                self.apply_migration(v);
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            TickState::Stuck(e) if !e.is_recoverable() => {}
+            other => {
+                let name = match other {
+                    TickState::Snapshot => "start",
+                    TickState::Padding => "padding",
+                    _ => "evaluation",
+                };
+                self.tick_state = TickState::Stuck(StuckError::InvalidState(format!(
+                    "No input required during {name}"
+                )));
+            }
+        }
+        self.current_tick = next_tick;
+        self.last_input = Some(InputInfo { level, counter });
+        Ok(())
+    }
+
+    /// `apply_migration`: only V4 changes parameters (50T ticks, validity 241 920 in the buffer).
+    fn apply_migration(&mut self, v: PvmVersion) {
+        if v == PvmVersion::V4 {
+            self.max_nb_ticks = 50_000_000_000_000;
+            self.output.validity_period = 241_920;
+        }
+    }
+
+    /// Complete the current window (or the pending recoverable stuck state) and stop at the next
+    /// window start (`Snapshot`) or when input is required. Returns the ticks executed.
+    /// From `Snapshot` this runs one `kernel_run` with `engine`.
+    pub fn step_kernel_run(
+        &mut self,
+        engine: &mut dyn KernelEngine,
+        reveal: &mut dyn RevealHandler,
+        debug: Option<&mut dyn DebugSink>,
+    ) -> Result<u128, PvmError> {
+        let start = self.current_tick;
+        match self.tick_state.clone() {
+            TickState::Collect => return Ok(0),
+            TickState::Stuck(e) if !e.is_recoverable() => return Ok(0),
+            TickState::Stuck(e) => {
+                self.recover_from(e)?;
+                if matches!(self.tick_state, TickState::Padding) {
+                    self.finish_window()?;
+                }
+            }
+            TickState::Snapshot => {
+                self.run_kernel(engine, reveal, debug)?;
+                if matches!(self.tick_state, TickState::Padding) {
+                    self.finish_window()?;
+                }
+            }
+            TickState::Padding => self.finish_window()?,
+        }
+        Ok(self.current_tick - start)
+    }
+
+    /// Compute until input is required; returns the ticks executed.
+    pub fn eval_until_input(
+        &mut self,
+        engine: &mut dyn KernelEngine,
+        reveal: &mut dyn RevealHandler,
+        mut debug: Option<&mut dyn DebugSink>,
+    ) -> Result<u128, PvmError> {
+        let start = self.current_tick;
+        while self.status() == Status::Computing {
+            let d: Option<&mut dyn DebugSink> = match debug {
+                Some(ref mut d) => Some(&mut **d),
+                None => None,
+            };
+            self.step_kernel_run(engine, reveal, d)?;
+        }
+        Ok(self.current_tick - start)
+    }
+
+    /// Feed one inbox level (`messages` are complete inbox messages, `Start_of_level` …
+    /// `End_of_level`, with counters 0, 1, …) then compute until input is required.
+    /// Returns the ticks executed (inputs included).
+    pub fn process_level(
+        &mut self,
+        level: u32,
+        messages: &[Vec<u8>],
+        engine: &mut dyn KernelEngine,
+        reveal: &mut dyn RevealHandler,
+        mut debug: Option<&mut dyn DebugSink>,
+    ) -> Result<u128, PvmError> {
+        let start = self.current_tick;
+        let backup = self.clone();
+        let r = (|| {
+            for (i, m) in messages.iter().enumerate() {
+                if self.status() == Status::Computing {
+                    let d: Option<&mut dyn DebugSink> = match debug {
+                        Some(ref mut d) => Some(&mut **d),
+                        None => None,
+                    };
+                    self.eval_until_input(engine, reveal, d)?;
+                }
+                self.set_input(level, i as u64, m)?;
+            }
+            self.eval_until_input(engine, reveal, debug)
+        })();
+        match r.and_then(|_| Ok(self.output.refresh_tree()?)) {
+            Ok(_) => Ok(self.current_tick - start),
+            Err(e) => {
+                *self = backup;
+                Err(e)
+            }
+        }
+    }
+
+    /// The same `Padding` state at another tick of its window: padding states of a window differ
+    /// only by `current_tick` (Octez's fast execution and bulk padding rely on it). `None` if
+    /// the state is not `Padding` or `tick` is outside `L + 1 ..= L + M - 1`.
+    pub fn at_padding_tick(&self, tick: u128) -> Option<PvmState> {
+        let last = self
+            .last_top_level_call
+            .checked_add(self.max_nb_ticks.checked_sub(1)?)?;
+        if self.tick_state != TickState::Padding || tick <= self.last_top_level_call || tick > last
+        {
+            return None;
+        }
+        let mut s = self.clone();
+        s.current_tick = tick;
+        Some(s)
+    }
+
+    /// Padding: jump to the last tick of the window (`L + M - 1`) and compute the window-end
+    /// tick (reboot → `Snapshot`, yield → `Collect`). No-op in other states.
+    pub fn finish_window(&mut self) -> Result<(), PvmError> {
+        if self.tick_state != TickState::Padding {
+            return Ok(());
+        }
+        let last = add(
+            self.last_top_level_call,
+            self.max_nb_ticks - 1,
+            "window end",
+        )?;
+        if self.current_tick < last {
+            self.current_tick = last;
+        }
+        self.window_end_tick()
+    }
+
+    /// The `Padding` tick with `ticks_to_snapshot <= 0`: reboot or yield (`wasm_vm.ml`
+    /// `mark_for_reboot`, `patch_*`, `clean_up_input_buffer`). NDS is never activated (the NDS
+    /// feature gate is treated as closed).
+    fn window_end_tick(&mut self) -> Result<(), PvmError> {
+        debug_assert!(self.ticks_to_snapshot() <= 0);
+        let has_flag = has_value(&self.durable, REBOOT_FLAG_KEY)?;
+        let end = if !has_flag {
+            WindowEnd::Yielding
+        } else if self.reboot_counter == 0 {
+            WindowEnd::ForcingYield
+        } else {
+            WindowEnd::Reboot
+        };
+        let next_tick = add(self.current_tick, 1, "current_tick")?;
+        let counter = match end {
+            WindowEnd::Reboot => self.reboot_counter - 1,
+            _ => self.maximum_reboots_per_input + 1,
+        };
+        let d = &mut self.durable;
+        match end {
+            WindowEnd::Yielding => d.delete(&key(TOO_MANY_REBOOT_FLAG_KEY))?,
+            WindowEnd::ForcingYield => write_flag(d, TOO_MANY_REBOOT_FLAG_KEY)?,
+            WindowEnd::Reboot => {}
+        }
+        match end {
+            WindowEnd::Reboot => d.delete(&key(REBOOT_FLAG_KEY))?,
+            _ => write_flag(d, REBOOT_FLAG_KEY)?,
+        }
+        d.delete(&key(REBOOT_COUNTER_KEY))?;
+        // `Z.to_int32`: the counter is at most max_reboots + 1.
+        let c = i32::try_from(counter).map_err(|_| PvmError::Overflow("reboot_counter"))?;
+        d.write(&key(REBOOT_COUNTER_KEY), 0, &c.to_le_bytes())?;
+        if end != WindowEnd::Reboot {
+            self.input.reset();
+        }
+        self.tick_state = if end == WindowEnd::Reboot {
+            TickState::Snapshot
+        } else {
+            TickState::Collect
+        };
+        self.reboot_counter = counter;
+        self.last_top_level_call = next_tick;
+        self.current_tick = next_tick;
+        Ok(())
+    }
+
+    /// Recoverable stuck state (decode/link/init error): restore the fallback kernel and pad, or
+    /// get stuck for good (`No_fallback_kernel`). One tick.
+    fn recover_from(&mut self, e: StuckError) -> Result<(), PvmError> {
+        let next_tick = add(self.current_tick, 1, "current_tick")?;
+        let (k, f) = (key(KERNEL_KEY), key(KERNEL_FALLBACK_KEY));
+        let fallback = self.durable.value_hash(&f)?;
+        if fallback.is_some() && fallback != self.durable.value_hash(&k)? {
+            self.durable.copy(&f, &k)?;
+            write_flag(&mut self.durable, UPGRADE_ERROR_FLAG_KEY)?;
+            self.tick_state = TickState::Padding;
+        } else {
+            self.tick_state = TickState::Stuck(StuckError::NoFallbackKernel(Box::new(e)));
+            self.reboot_counter = self.maximum_reboots_per_input + 1;
+        }
+        self.current_tick = next_tick;
+        Ok(())
+    }
+
+    /// From `Snapshot`: run `kernel_run` with the engine and land on the last `Padding` tick
+    /// of the window (`L + M - 1`), or in a stuck state. No-op in other states. On an
+    /// operational error the state is unchanged.
+    pub fn run_kernel(
+        &mut self,
+        engine: &mut dyn KernelEngine,
+        reveal: &mut dyn RevealHandler,
+        debug: Option<&mut dyn DebugSink>,
+    ) -> Result<(), PvmError> {
+        if self.tick_state != TickState::Snapshot {
+            return Ok(());
+        }
+        let version = self.version()?;
+        let k = key(KERNEL_KEY);
+        let kernel = self.durable.read_all(&k)?;
+        let kernel_hash = self.durable.value_hash(&k)?;
+        let (Some(kernel), Some(kernel_hash)) = (kernel, kernel_hash) else {
+            return self.after_run(RunOutcome::DecodeError("Value not found".into()), None);
+        };
+        let backup = self.clone();
+        let kernel_tree = self.durable.tree().get(&["kernel", "boot.wasm"])?;
+        let outcome = {
+            let debug = debug.map(|d| d as &mut dyn DebugSink);
+            let mut host = HostState::new(
+                version,
+                &mut self.durable,
+                &mut self.input,
+                &mut self.output,
+                &mut *reveal,
+                debug,
+            );
+            let r = engine.run(&kernel, &kernel_hash, &mut host);
+            r.map(|o| (o, host.was_instantiated()))
+        };
+        match outcome {
+            Err(e) => {
+                *self = backup;
+                Err(e.into())
+            }
+            Ok((o, instantiated)) => {
+                let pre = (!instantiated).then_some(kernel_tree).flatten();
+                self.after_run(o, pre).inspect_err(|_| *self = backup)
+            }
+        }
+    }
+
+    fn after_run(
+        &mut self,
+        outcome: RunOutcome,
+        pre_run_kernel: Option<durable_tree::Tree>,
+    ) -> Result<(), PvmError> {
+        let window_last = add(
+            self.last_top_level_call,
+            self.max_nb_ticks - 1,
+            "window end",
+        )?;
+        let fix_fallback = |d: &mut Durable| -> Result<(), TreeError> {
+            // The engine did not call `kernel_instantiated`: use the kernel as it was loaded.
+            if let Some(t) = pre_run_kernel {
+                let mut tmp = durable_tree::Tree::empty();
+                tmp.set_tree(&["k"], t.clone())?;
+                let h = Durable::new(tmp).value_hash(&key("/k"))?;
+                if h != d.value_hash(&key(KERNEL_FALLBACK_KEY))? {
+                    let mut root = d.tree().clone();
+                    root.set_tree(&["readonly", "kernel", "boot.wasm"], t)?;
+                    *d = Durable::new(root);
+                }
+            }
+            Ok(())
+        };
+        match outcome {
+            RunOutcome::Returned => {
+                fix_fallback(&mut self.durable)?;
+                // patch_flags_on_eval_successful
+                self.durable.delete(&key(STUCK_FLAG_KEY))?;
+                self.durable.delete(&key(UPGRADE_ERROR_FLAG_KEY))?;
+                self.tick_state = TickState::Padding;
+                self.current_tick = window_last;
+            }
+            RunOutcome::Trapped(_) => {
+                fix_fallback(&mut self.durable)?;
+                write_flag(&mut self.durable, STUCK_FLAG_KEY)?;
+                self.tick_state = TickState::Padding;
+                self.current_tick = window_last;
+            }
+            RunOutcome::DecodeError(m) => self.fail_load(StuckError::Decode(m, None))?,
+            RunOutcome::LinkError(m) => self.fail_load(StuckError::Link(m))?,
+            RunOutcome::InitError(m) => self.fail_load(StuckError::Init(m, None))?,
+            RunOutcome::Stuck(m) => {
+                // Permanent. The tick at which the reference interpreter gets stuck depends on
+                // its own tick model; we account one tick.
+                self.tick_state = TickState::Stuck(StuckError::InvalidState(m));
+                self.reboot_counter = self.maximum_reboots_per_input + 1;
+                self.current_tick = add(self.current_tick, 1, "current_tick")?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Decode/link/init failure: stuck for one tick, then the fallback tick.
+    fn fail_load(&mut self, e: StuckError) -> Result<(), PvmError> {
+        self.reboot_counter = self.maximum_reboots_per_input + 1;
+        self.current_tick = add(self.current_tick, 1, "current_tick")?;
+        self.recover_from(e)
+    }
+
+    /// Hash of `/kernel/boot.wasm`'s value, if any.
+    pub fn kernel_hash(&self) -> Result<Option<Hash>, TreeError> {
+        self.durable.value_hash(&key(KERNEL_KEY))
+    }
+
+    /// Parse a user key (debugger helper).
+    pub fn parse_key(s: &str) -> Option<Key> {
+        Key::parse(s.as_bytes()).ok()
+    }
+}
+
+/// Decode the protocol name of a `Protocol_migration` payload (after `00 04`): a
+/// Data_encoding `string`; unknown or malformed names are ignored.
+fn protocol_migration(rest: &[u8]) -> Option<PvmVersion> {
+    PvmVersion::for_protocol(crate::enc::de_string(rest)?)
+}

@@ -1,0 +1,686 @@
+//! Native PVM state and its encoding into Octez's state tree (`src/lib_scoru_wasm/tree_state.ml`
+//! `pvm_state_encoding`, `wasm_encoding.ml` `buffers_encoding`; `wasm-pvm.md` §7.2).
+//!
+//! Layout (paths from the state root; `n`/`z`/`int32`/`string` are Data_encoding forms):
+//! * `durable/…` — durable storage (crate `durable-tree`);
+//! * `wasm/current_tick` n, `wasm/input` int32 level ‖ n counter (absent before the first input),
+//!   `wasm/reboot_counter` n, `wasm/tag` string (`collect`, `padding`, `snapshot`, `stuck`),
+//!   `wasm/value` (only for `stuck`: `Wasm_pvm_errors.encoding`);
+//! * `pvm/last_top_level_call` n, `pvm/max_nb_ticks` n, `pvm/maximum_reboots_per_input` n,
+//!   `pvm/outbox_validity_period` int32, `pvm/outbox_message_limit` z;
+//! * buffers wrapped in a tree-encoding `option` (a tagged union at the **root**): `tag` = string
+//!   `Some`, and under `value/pvm/buffers/`:
+//!   * `input/{head,length}` z, `input/contents/<k>/{raw-level int32, message-counter z,
+//!     length int64, contents/<j> 512-byte chunks}`;
+//!   * `output/1/outboxes/<level>/{head,length z, contents/<i> bytes}`, `output/2/last_level`
+//!     int32 (absent if none), `output/3/validity_period` int32, `output/4/message_limit` z.
+
+use std::collections::BTreeMap;
+
+use durable_tree::durable::{Durable, Key};
+use durable_tree::{Hash, Kind, Tree, TreeError};
+
+use crate::buffers::{InputBuffer, InputMessage, OutputBuffer};
+use crate::enc;
+use crate::version::PvmVersion;
+
+/// Chunk size of chunked byte vectors (`Chunk.size`).
+const CHUNK: usize = 512;
+
+/// Why the PVM is stuck (`Wasm_pvm_errors.t`). Strings are truncated to 128 bytes on encoding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StuckError {
+    /// `Decode_error {raw_exception; explanation}`.
+    Decode(String, Option<String>),
+    /// `Link_error msg`.
+    Link(String),
+    /// `Init_error {raw_exception; explanation}`.
+    Init(String, Option<String>),
+    /// `Eval_error {raw_exception; explanation}`.
+    Eval(String, Option<String>),
+    /// `Invalid_state msg`.
+    InvalidState(String),
+    /// `Unknown_error msg`.
+    Unknown(String),
+    /// `Too_many_ticks`.
+    TooManyTicks,
+    /// `Too_many_reboots`.
+    TooManyReboots,
+    /// `No_fallback_kernel cause` (cause: decode, link or init error).
+    NoFallbackKernel(Box<StuckError>),
+}
+
+/// `truncate_message`: at most 128 bytes (on a char boundary here, so decoding round-trips;
+/// Octez cuts bytes).
+fn trunc(s: &str) -> &[u8] {
+    let mut n = s.len().min(128);
+    while !s.is_char_boundary(n) {
+        n -= 1;
+    }
+    &s.as_bytes()[..n]
+}
+
+fn enc_interp(out: &mut Vec<u8>, raw: &str, expl: &Option<String>) {
+    out.extend(enc::string(trunc(raw)));
+    match expl {
+        None => out.push(0x00),
+        Some(e) => {
+            out.push(0xff);
+            out.extend(enc::string(trunc(e)));
+        }
+    }
+}
+
+impl StuckError {
+    /// Data_encoding of `Wasm_pvm_errors.encoding` (1-byte union tag, then the fields).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        match self {
+            Self::Decode(r, e) => {
+                out.push(0);
+                enc_interp(&mut out, r, e);
+            }
+            Self::Link(m) => {
+                out.push(1);
+                out.extend(enc::string(trunc(m)));
+            }
+            Self::Init(r, e) => {
+                out.push(2);
+                enc_interp(&mut out, r, e);
+            }
+            Self::Eval(r, e) => {
+                out.push(3);
+                enc_interp(&mut out, r, e);
+            }
+            Self::InvalidState(m) => {
+                out.push(4);
+                out.extend(enc::string(trunc(m)));
+            }
+            Self::Unknown(m) => {
+                out.push(5);
+                out.extend(enc::string(trunc(m)));
+            }
+            Self::TooManyTicks => out.push(6),
+            Self::TooManyReboots => out.push(7),
+            Self::NoFallbackKernel(cause) => {
+                out.push(8);
+                match cause.as_ref() {
+                    Self::Decode(r, e) => {
+                        out.push(0);
+                        enc_interp(&mut out, r, e);
+                    }
+                    Self::Link(m) => {
+                        out.push(1);
+                        out.extend(enc::string(trunc(m)));
+                    }
+                    Self::Init(r, e) => {
+                        out.push(2);
+                        enc_interp(&mut out, r, e);
+                    }
+                    other => {
+                        // Not a fallback cause; encode as an unknown init error.
+                        out.push(2);
+                        enc_interp(&mut out, &format!("{other:?}"), &None);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Decode [`StuckError::encode`]'s format (the whole slice must be consumed).
+    pub fn decode(b: &[u8]) -> Option<Self> {
+        let mut r = Reader(b);
+        let e = Self::read(&mut r, false)?;
+        r.0.is_empty().then_some(e)
+    }
+
+    fn read(r: &mut Reader<'_>, cause: bool) -> Option<Self> {
+        let tag = r.byte()?;
+        Some(match (tag, cause) {
+            (0, _) => Self::Decode(r.string()?, r.opt_string()?),
+            (1, _) => Self::Link(r.string()?),
+            (2, _) => Self::Init(r.string()?, r.opt_string()?),
+            (3, false) => Self::Eval(r.string()?, r.opt_string()?),
+            (4, false) => Self::InvalidState(r.string()?),
+            (5, false) => Self::Unknown(r.string()?),
+            (6, false) => Self::TooManyTicks,
+            (7, false) => Self::TooManyReboots,
+            (8, false) => Self::NoFallbackKernel(Box::new(Self::read(r, true)?)),
+            _ => return None,
+        })
+    }
+
+    /// Whether the next tick recovers through the fallback kernel (decode/link/init errors).
+    pub fn is_recoverable(&self) -> bool {
+        matches!(self, Self::Decode(..) | Self::Link(_) | Self::Init(..))
+    }
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl Reader<'_> {
+    fn byte(&mut self) -> Option<u8> {
+        let (&b, rest) = self.0.split_first()?;
+        self.0 = rest;
+        Some(b)
+    }
+
+    fn string(&mut self) -> Option<String> {
+        let (len, rest) = self.0.split_first_chunk::<4>()?;
+        let len = u32::from_be_bytes(*len) as usize;
+        if rest.len() < len {
+            return None;
+        }
+        let (s, rest) = rest.split_at(len);
+        self.0 = rest;
+        String::from_utf8(s.to_vec()).ok()
+    }
+
+    fn opt_string(&mut self) -> Option<Option<String>> {
+        match self.byte()? {
+            0x00 => Some(None),
+            0xff => Some(Some(self.string()?)),
+            _ => None,
+        }
+    }
+}
+
+/// Tick state of the PVM as kept natively. The interpreter states (`decode`, `link`, `init`,
+/// `eval`) are never materialised: a whole `kernel_run` is executed at once by an engine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TickState {
+    /// Waiting for inbox messages.
+    Collect,
+    /// Start of a `kernel_run` window.
+    Snapshot,
+    /// Burning ticks to the end of the window.
+    Padding,
+    /// Stuck (recoverable for decode/link/init errors, permanent otherwise).
+    Stuck(StuckError),
+}
+
+impl TickState {
+    fn tag(&self) -> &'static str {
+        match self {
+            Self::Collect => "collect",
+            Self::Snapshot => "snapshot",
+            Self::Padding => "padding",
+            Self::Stuck(_) => "stuck",
+        }
+    }
+}
+
+/// Location of the last input read (`input_info`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InputInfo {
+    /// Inbox level.
+    pub level: u32,
+    /// Message counter within the level.
+    pub counter: u64,
+}
+
+/// The whole PVM state (`Internal_state.pvm_state`) in native form.
+#[derive(Clone)]
+pub struct PvmState {
+    /// Durable storage (the `durable` subtree).
+    pub(crate) durable: Durable,
+    /// Input FIFO.
+    pub(crate) input: InputBuffer,
+    /// Outboxes.
+    pub(crate) output: OutputBuffer,
+    /// Current tick state.
+    pub(crate) tick_state: TickState,
+    /// Ticks executed since genesis.
+    pub(crate) current_tick: u128,
+    /// First tick of the current window (`last_top_level_call`).
+    pub(crate) last_top_level_call: u128,
+    /// Ticks per window (`max_nb_ticks`).
+    pub(crate) max_nb_ticks: u128,
+    /// Remaining `kernel_run` calls in this level (`reboot_counter`).
+    pub(crate) reboot_counter: u128,
+    /// `maximum_reboots_per_input`.
+    pub(crate) maximum_reboots_per_input: u128,
+    /// Last input read (`last_input_info`).
+    pub(crate) last_input: Option<InputInfo>,
+    /// `output_buffer_parameters.validity_period` (the `pvm/` copy; a V4 migration only changes
+    /// the buffer's own copy).
+    pub(crate) outbox_validity_period: u32,
+    /// `output_buffer_parameters.message_limit`.
+    pub(crate) outbox_message_limit: u64,
+}
+
+/// A state tree that does not decode as a PVM state.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    /// Tree access failed.
+    #[error(transparent)]
+    Tree(#[from] TreeError),
+    /// A field is missing or malformed.
+    #[error("malformed PVM state at {0}")]
+    Malformed(String),
+}
+
+fn mal(p: &str) -> DecodeError {
+    DecodeError::Malformed(p.to_owned())
+}
+
+fn set(t: &mut Tree, path: &[&str], bytes: Vec<u8>) -> Result<(), TreeError> {
+    t.set_contents(path, bytes)
+}
+
+/// Encode a chunked byte vector fully materialised (`Chunked_byte_vector.of_bytes`) at `t`.
+fn encode_cbv(bytes: &[u8]) -> Result<Tree, TreeError> {
+    let mut t = Tree::empty();
+    for (i, chunk) in bytes.chunks(CHUNK).enumerate() {
+        let mut c = chunk.to_vec();
+        c.resize(CHUNK, 0);
+        t.set_contents(&["contents", &i.to_string()], c)?;
+    }
+    t.set_contents(&["length"], (bytes.len() as u64).to_be_bytes().to_vec())?;
+    Ok(t)
+}
+
+fn decode_cbv(t: &Tree, at: &str) -> Result<Vec<u8>, DecodeError> {
+    let len = t
+        .get_contents(&["length"])?
+        .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
+        .map(u64::from_be_bytes)
+        .ok_or_else(|| mal(at))?;
+    let len = usize::try_from(len).map_err(|_| mal(at))?;
+    let mut out = vec![0u8; len];
+    for (i, chunk) in out.chunks_mut(CHUNK).enumerate() {
+        if let Some(c) = t.get_contents(&["contents", &i.to_string()])? {
+            let n = chunk.len().min(c.len());
+            chunk[..n].copy_from_slice(&c[..n]);
+        }
+    }
+    Ok(out)
+}
+
+impl PvmState {
+    /// `initial_state version` followed by `install_boot_sector` (`wasm_pvm.ml`): the genesis
+    /// state of a rollup. Writes `/readonly/wasm_version`, `/kernel/env/reboot` (empty) and
+    /// `/kernel/boot.wasm`; `Collect` at tick 0 with `reboot_counter = max_reboots + 1`.
+    pub fn genesis(
+        version: PvmVersion,
+        kernel: &[u8],
+        params: &GenesisParams,
+    ) -> Result<Self, TreeError> {
+        let mut durable = Durable::new(Tree::empty());
+        durable.set(&key(VERSION_KEY), version.as_str().as_bytes())?;
+        durable.set(&key(REBOOT_FLAG_KEY), b"")?;
+        durable.set(&key(KERNEL_KEY), kernel)?;
+        Ok(Self {
+            durable,
+            input: InputBuffer::new(),
+            output: OutputBuffer::new(params.outbox_validity_period, params.outbox_message_limit),
+            tick_state: TickState::Collect,
+            current_tick: 0,
+            last_top_level_call: 0,
+            max_nb_ticks: params.ticks_per_snapshot,
+            reboot_counter: params.maximum_reboots_per_input + 1,
+            maximum_reboots_per_input: params.maximum_reboots_per_input,
+            last_input: None,
+            outbox_validity_period: params.outbox_validity_period,
+            outbox_message_limit: params.outbox_message_limit,
+        })
+    }
+
+    /// Encode the state into a fresh tree with Octez's layout.
+    pub fn to_tree(&self) -> Result<Tree, TreeError> {
+        let mut root = Tree::empty();
+        root.set_tree(&["durable"], self.durable.tree().clone())?;
+        // wasm/
+        if let Some(info) = self.last_input {
+            let mut b = info.level.to_be_bytes().to_vec();
+            b.extend(enc::n(u128::from(info.counter)));
+            set(&mut root, &["wasm", "input"], b)?;
+        }
+        set(
+            &mut root,
+            &["wasm", "current_tick"],
+            enc::n(self.current_tick),
+        )?;
+        set(
+            &mut root,
+            &["wasm", "reboot_counter"],
+            enc::n(self.reboot_counter),
+        )?;
+        set(
+            &mut root,
+            &["wasm", "tag"],
+            enc::string(self.tick_state.tag().as_bytes()),
+        )?;
+        if let TickState::Stuck(e) = &self.tick_state {
+            set(&mut root, &["wasm", "value"], e.encode())?;
+        }
+        // pvm/
+        set(
+            &mut root,
+            &["pvm", "last_top_level_call"],
+            enc::n(self.last_top_level_call),
+        )?;
+        set(
+            &mut root,
+            &["pvm", "max_nb_ticks"],
+            enc::n(self.max_nb_ticks),
+        )?;
+        set(
+            &mut root,
+            &["pvm", "maximum_reboots_per_input"],
+            enc::n(self.maximum_reboots_per_input),
+        )?;
+        set(
+            &mut root,
+            &["pvm", "outbox_validity_period"],
+            (self.outbox_validity_period as i32).to_be_bytes().to_vec(),
+        )?;
+        set(
+            &mut root,
+            &["pvm", "outbox_message_limit"],
+            enc::z(u128::from(self.outbox_message_limit)),
+        )?;
+        // buffers (option => root `tag` + `value/`)
+        set(&mut root, &["tag"], enc::string(b"Some"))?;
+        root.set_tree(&["value", "pvm", "buffers"], self.buffers_tree()?)?;
+        Ok(root)
+    }
+
+    fn buffers_tree(&self) -> Result<Tree, TreeError> {
+        let mut b = Tree::empty();
+        // input
+        let mut input = Tree::empty();
+        for (k, m) in self.input.entries() {
+            let mut e = encode_cbv(&m.payload)?;
+            e.set_contents(&["raw-level"], (m.level as i32).to_be_bytes().to_vec())?;
+            e.set_contents(&["message-counter"], enc::z(u128::from(m.counter)))?;
+            input.set_tree(&["contents", &k.to_string()], e)?;
+        }
+        input.set_contents(&["length"], enc::z(u128::from(self.input.len())))?;
+        input.set_contents(&["head"], enc::z(u128::from(self.input.head())))?;
+        b.set_tree(&["input"], input)?;
+        // output
+        let o = &self.output;
+        let mut output = Tree::empty();
+        output.set_tree(&["1", "outboxes"], o.outboxes_tree()?)?;
+        if let Some(l) = o.last_level() {
+            output.set_contents(&["2", "last_level"], (l as i32).to_be_bytes().to_vec())?;
+        }
+        output.set_contents(
+            &["3", "validity_period"],
+            (o.validity_period() as i32).to_be_bytes().to_vec(),
+        )?;
+        output.set_contents(
+            &["4", "message_limit"],
+            enc::z(u128::from(o.message_limit())),
+        )?;
+        b.set_tree(&["output"], output)?;
+        Ok(b)
+    }
+
+    /// State hash (Irmin hash of the encoded root), the commitment's `compressed_state`.
+    pub fn hash(&self) -> Result<Hash, TreeError> {
+        self.to_tree()?.hash()
+    }
+
+    /// Decode a state tree written by [`PvmState::to_tree`] (or by Octez, for the states this
+    /// crate represents: collect, snapshot, padding, stuck).
+    pub fn from_tree(root: &Tree) -> Result<Self, DecodeError> {
+        let get =
+            |p: &[&str]| -> Result<Option<Vec<u8>>, DecodeError> { Ok(root.get_contents(p)?) };
+        let req_n = |p: &[&str], default: Option<u128>| -> Result<u128, DecodeError> {
+            match get(p)? {
+                Some(b) => enc::de_n(&b).ok_or_else(|| mal(&p.join("/"))),
+                None => default.ok_or_else(|| mal(&p.join("/"))),
+            }
+        };
+        let durable = Durable::new(root.get(&["durable"])?.unwrap_or_else(Tree::empty));
+        let maximum_reboots_per_input = req_n(&["pvm", "maximum_reboots_per_input"], Some(1000))?;
+        let last_input = match get(&["wasm", "input"])? {
+            None => None,
+            Some(b) if b.len() > 4 => Some(InputInfo {
+                level: u32::try_from(enc::de_i32(&b[..4]).ok_or_else(|| mal("wasm/input"))?)
+                    .map_err(|_| mal("wasm/input"))?,
+                counter: u64::try_from(enc::de_n(&b[4..]).ok_or_else(|| mal("wasm/input"))?)
+                    .map_err(|_| mal("wasm/input"))?,
+            }),
+            Some(_) => return Err(mal("wasm/input")),
+        };
+        let tag = match get(&["wasm", "tag"])? {
+            None => "collect".to_owned(),
+            Some(b) => {
+                String::from_utf8(enc::de_string(&b).ok_or_else(|| mal("wasm/tag"))?.to_vec())
+                    .map_err(|_| mal("wasm/tag"))?
+            }
+        };
+        let tick_state = match tag.as_str() {
+            "collect" => TickState::Collect,
+            "snapshot" => TickState::Snapshot,
+            "padding" => TickState::Padding,
+            "stuck" => TickState::Stuck(
+                get(&["wasm", "value"])?
+                    .and_then(|b| StuckError::decode(&b))
+                    .ok_or_else(|| mal("wasm/value"))?,
+            ),
+            other => {
+                return Err(DecodeError::Malformed(format!(
+                    "wasm/tag: interpreter state `{other}` is not supported"
+                )));
+            }
+        };
+        let i32_at = |p: &[&str]| -> Result<u32, DecodeError> {
+            get(p)?
+                .and_then(|b| enc::de_i32(&b))
+                .and_then(|v| u32::try_from(v).ok())
+                .ok_or_else(|| mal(&p.join("/")))
+        };
+        let z_at = |p: &[&str]| -> Result<u128, DecodeError> {
+            get(p)?
+                .and_then(|b| enc::de_z(&b))
+                .ok_or_else(|| mal(&p.join("/")))
+        };
+        let outbox_validity_period = i32_at(&["pvm", "outbox_validity_period"])?;
+        let outbox_message_limit =
+            u64::try_from(z_at(&["pvm", "outbox_message_limit"])?).map_err(|_| mal("limit"))?;
+        let (input, output) = if root.get(&["value", "pvm", "buffers"])?.is_some() {
+            decode_buffers(root)?
+        } else {
+            (
+                InputBuffer::new(),
+                OutputBuffer::new(outbox_validity_period, outbox_message_limit),
+            )
+        };
+        Ok(Self {
+            durable,
+            input,
+            output,
+            tick_state,
+            current_tick: req_n(&["wasm", "current_tick"], Some(0))?,
+            last_top_level_call: req_n(&["pvm", "last_top_level_call"], Some(0))?,
+            max_nb_ticks: req_n(&["pvm", "max_nb_ticks"], None)?,
+            reboot_counter: req_n(
+                &["wasm", "reboot_counter"],
+                Some(maximum_reboots_per_input + 1),
+            )?,
+            maximum_reboots_per_input,
+            last_input,
+            outbox_validity_period,
+            outbox_message_limit,
+        })
+    }
+}
+
+fn decode_buffers(root: &Tree) -> Result<(InputBuffer, OutputBuffer), DecodeError> {
+    let base = ["value", "pvm", "buffers"];
+    let path = |rest: &[&'static str]| -> Vec<&'static str> {
+        base.iter().copied().chain(rest.iter().copied()).collect()
+    };
+    let z_at = |p: &[&str]| -> Result<u128, DecodeError> {
+        root.get_contents(p)?
+            .and_then(|b| enc::de_z(&b))
+            .ok_or_else(|| mal(&p.join("/")))
+    };
+    let to64 = |v: u128, at: &str| u64::try_from(v).map_err(|_| mal(at));
+    // input
+    let head = to64(z_at(&path(&["input", "head"]))?, "input/head")?;
+    let len = to64(z_at(&path(&["input", "length"]))?, "input/length")?;
+    let mut values = BTreeMap::new();
+    for k in head..head.checked_add(len).ok_or_else(|| mal("input"))? {
+        let ks = k.to_string();
+        let mut p = path(&["input", "contents"]);
+        p.push(&ks);
+        let e = root.get(&p)?.ok_or_else(|| mal("input/contents"))?;
+        let level = e
+            .get_contents(&["raw-level"])?
+            .and_then(|b| enc::de_i32(&b))
+            .and_then(|v| u32::try_from(v).ok())
+            .ok_or_else(|| mal("raw-level"))?;
+        let counter = e
+            .get_contents(&["message-counter"])?
+            .and_then(|b| enc::de_z(&b))
+            .and_then(|v| u64::try_from(v).ok())
+            .ok_or_else(|| mal("message-counter"))?;
+        let payload = decode_cbv(&e, "input payload")?;
+        values.insert(
+            k,
+            InputMessage {
+                level,
+                counter,
+                payload,
+            },
+        );
+    }
+    let input = InputBuffer::from_parts(head, values);
+    // output
+    let last_level = match root.get_contents(&path(&["output", "2", "last_level"]))? {
+        None => None,
+        Some(b) => Some(
+            enc::de_i32(&b)
+                .and_then(|v| u32::try_from(v).ok())
+                .ok_or_else(|| mal("last_level"))?,
+        ),
+    };
+    let validity_period = root
+        .get_contents(&path(&["output", "3", "validity_period"]))?
+        .and_then(|b| enc::de_i32(&b))
+        .and_then(|v| u32::try_from(v).ok())
+        .ok_or_else(|| mal("validity_period"))?;
+    let message_limit = to64(
+        z_at(&path(&["output", "4", "message_limit"]))?,
+        "message_limit",
+    )?;
+    let mut output = OutputBuffer::new(validity_period, message_limit);
+    output.last_level = last_level;
+    let obase = path(&["output", "1", "outboxes"]);
+    for (name, kind) in root.list(&obase)? {
+        let level: u32 = name.parse().map_err(|_| mal("outbox level"))?;
+        if kind != Kind::Node {
+            return Err(mal("outbox"));
+        }
+        let mut p = obase.clone();
+        p.push(&name);
+        let ob = root.get(&p)?.ok_or_else(|| mal("outbox"))?;
+        let ohead = ob
+            .get_contents(&["head"])?
+            .and_then(|b| enc::de_z(&b))
+            .ok_or_else(|| mal("outbox head"))?;
+        let olen = ob
+            .get_contents(&["length"])?
+            .and_then(|b| enc::de_z(&b))
+            .ok_or_else(|| mal("outbox length"))?;
+        let mut msgs = Vec::new();
+        for i in ohead..ohead + olen {
+            let m = ob
+                .get_contents(&["contents", &i.to_string()])?
+                .ok_or_else(|| mal("outbox message"))?;
+            msgs.push(
+                enc::de_string(&m)
+                    .ok_or_else(|| mal("outbox message"))?
+                    .to_vec(),
+            );
+        }
+        output.outboxes.insert(level, msgs);
+    }
+    if let Some(t) = root.get(&obase)? {
+        output.set_cache(t);
+    }
+    Ok((input, output))
+}
+
+/// Parameters of `install_boot_sector` (`wasm-pvm.md` §3.1; protocol constants).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GenesisParams {
+    /// `max_nb_ticks` (50 000 000 000 000 on mainnet since Paris).
+    pub ticks_per_snapshot: u128,
+    /// Outbox validity period in levels (241 920 on mainnet).
+    pub outbox_validity_period: u32,
+    /// Messages per outbox level (100).
+    pub outbox_message_limit: u64,
+    /// Reboots per inbox level (1000).
+    pub maximum_reboots_per_input: u128,
+}
+
+impl Default for GenesisParams {
+    fn default() -> Self {
+        Self {
+            ticks_per_snapshot: 50_000_000_000_000,
+            outbox_validity_period: 241_920,
+            outbox_message_limit: 100,
+            maximum_reboots_per_input: 1000,
+        }
+    }
+}
+
+/// Durable key of the PVM version string (`Constants.version_key`).
+pub const VERSION_KEY: &str = "/readonly/wasm_version";
+/// Durable key of the kernel.
+pub const KERNEL_KEY: &str = "/kernel/boot.wasm";
+/// Durable key of the fallback kernel.
+pub const KERNEL_FALLBACK_KEY: &str = "/readonly/kernel/boot.wasm";
+/// Durable key of the reboot flag.
+pub const REBOOT_FLAG_KEY: &str = "/kernel/env/reboot";
+/// Durable key of the remaining-reboots counter (`i32` LE).
+pub const REBOOT_COUNTER_KEY: &str = "/readonly/kernel/env/reboot_counter";
+/// Durable key of the stuck flag (previous run trapped).
+pub const STUCK_FLAG_KEY: &str = "/readonly/kernel/env/stuck";
+/// Durable key of the upgrade-error flag (new kernel failed, fallback restored).
+pub const UPGRADE_ERROR_FLAG_KEY: &str = "/readonly/kernel/env/upgrade_error";
+/// Durable key of the too-many-reboots flag (forced yield).
+pub const TOO_MANY_REBOOT_FLAG_KEY: &str = "/readonly/kernel/env/too_many_reboot";
+
+/// Parse one of the constant keys above.
+pub(crate) fn key(s: &str) -> Key {
+    Key::parse(s.as_bytes()).expect("constant durable keys are valid")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stuck_error_roundtrip() {
+        let long = "x".repeat(200);
+        for e in [
+            StuckError::Decode("a".into(), None),
+            StuckError::Link("l".into()),
+            StuckError::Init("i".into(), Some("why".into())),
+            StuckError::Eval("e".into(), Some("s".into())),
+            StuckError::InvalidState("No input required during padding".into()),
+            StuckError::Unknown("u".into()),
+            StuckError::TooManyTicks,
+            StuckError::TooManyReboots,
+            StuckError::NoFallbackKernel(Box::new(StuckError::Link("m".into()))),
+        ] {
+            assert_eq!(StuckError::decode(&e.encode()), Some(e));
+        }
+        let t = StuckError::Unknown(long).encode();
+        assert_eq!(t.len(), 1 + 4 + 128);
+        assert_eq!(StuckError::TooManyTicks.encode(), [6]);
+        assert_eq!(
+            StuckError::InvalidState("ab".into()).encode(),
+            [4, 0, 0, 0, 2, b'a', b'b']
+        );
+        assert_eq!(StuckError::decode(&[6, 0]), None);
+    }
+}

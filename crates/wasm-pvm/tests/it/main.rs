@@ -1,0 +1,4 @@
+//! Integration tests of `wasm-pvm`.
+
+mod conformance;
+mod machine;
