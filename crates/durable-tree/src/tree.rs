@@ -456,6 +456,14 @@ mod tests {
     }
 
     #[test]
+    fn trees_are_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<Tree>();
+        check::<crate::durable::Durable>();
+        check::<crate::Repo>();
+    }
+
+    #[test]
     fn set_creates_intermediate_nodes() {
         let mut t = Tree::empty();
         t.set_contents(&["a", "b", "c"], c("x")).unwrap();
