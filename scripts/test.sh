@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# The whole test suite: installs the wasm32 toolchain (once), builds the test kernels, then runs every
-# crate's tests. Usage: ./scripts/test.sh
+# The whole test suite: installs the wasm32 toolchain (once), builds the test kernels and every binary (the
+# end-to-end tests start the sandbox, the node and the debugger as real processes), then runs every crate's
+# tests. Usage: ./scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ -x scripts/build-kernels.sh ]; then
-  ./scripts/build-kernels.sh
-fi
+./scripts/build-kernels.sh
+cargo build --workspace --bins --locked
 cargo test --workspace --locked
