@@ -1,0 +1,242 @@
+//! Reveal requests and their answers (`wasm-pvm.md` §5.2, §4.3).
+//!
+//! A request payload decodes exactly (no trailing bytes) into one of the kinds below;
+//! anything else is [`RevealRequest::Malformed`], answered like L1 does with the
+//! pre-image of the well-known hash, i.e. the empty string.
+
+use crate::hash::{REVEAL_HASH_SIZE, RevealHash};
+use crate::store::{PreimageError, PreimageStore};
+
+/// A decoded reveal request (`reveal_encoding` in `sc_rollup_PVM_sig.ml`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RevealRequest {
+    /// Tag `00`: raw data, followed by a 33-byte reveal hash.
+    RawData(RevealHash),
+    /// Tag `01`: rollup metadata.
+    Metadata,
+    /// Tag `02`: a DAL page.
+    DalPage {
+        /// Published level (`int32` BE).
+        published_level: i32,
+        /// Slot index (`uint8`).
+        slot_index: u8,
+        /// Page index (`int16` BE).
+        page_index: i16,
+    },
+    /// Tag `03`: DAL parameters.
+    DalParameters,
+    /// Anything else (bad tag, bad length, trailing bytes, or tag `04` adaptive DAL,
+    /// which is not enabled): answered with the empty pre-image.
+    Malformed,
+}
+
+impl RevealRequest {
+    /// Decodes a reveal request payload (`wasm-pvm.md` §5.2 table).
+    #[must_use]
+    pub fn decode(payload: &[u8]) -> Self {
+        match payload {
+            [0x00, hash @ ..] if hash.len() == REVEAL_HASH_SIZE => {
+                RevealHash::from_bytes(hash).map_or(Self::Malformed, Self::RawData)
+            }
+            [0x01] => Self::Metadata,
+            [0x02, l0, l1, l2, l3, slot, p0, p1] => Self::DalPage {
+                published_level: i32::from_be_bytes([*l0, *l1, *l2, *l3]),
+                slot_index: *slot,
+                page_index: i16::from_be_bytes([*p0, *p1]),
+            },
+            [0x03] => Self::DalParameters,
+            _ => Self::Malformed,
+        }
+    }
+
+    /// Encodes the request (inverse of [`Self::decode`]; `Malformed` encodes as an
+    /// empty payload, which decodes back to `Malformed`).
+    #[must_use]
+    pub fn encode(&self) -> Vec<u8> {
+        match self {
+            Self::RawData(h) => {
+                let mut v = vec![0x00];
+                v.extend_from_slice(h.as_bytes());
+                v
+            }
+            Self::Metadata => vec![0x01],
+            Self::DalPage {
+                published_level,
+                slot_index,
+                page_index,
+            } => {
+                let mut v = vec![0x02];
+                v.extend_from_slice(&published_level.to_be_bytes());
+                v.push(*slot_index);
+                v.extend_from_slice(&page_index.to_be_bytes());
+                v
+            }
+            Self::DalParameters => vec![0x03],
+            Self::Malformed => Vec::new(),
+        }
+    }
+}
+
+/// Rollup metadata revealed by `reveal_metadata` (`wasm-pvm.md` §4.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RollupMetadata {
+    /// The 20-byte payload of the rollup's `sr1…` address.
+    pub address: [u8; 20],
+    /// The origination level.
+    pub origination_level: i32,
+}
+
+impl RollupMetadata {
+    /// The 24-byte answer: address then origination level as `int32` big-endian.
+    #[must_use]
+    pub fn encode(&self) -> [u8; 24] {
+        let mut out = [0u8; 24];
+        out[..20].copy_from_slice(&self.address);
+        out[20..].copy_from_slice(&self.origination_level.to_be_bytes());
+        out
+    }
+}
+
+/// Answers reveal requests from a [`PreimageStore`] and the rollup metadata.
+#[derive(Debug)]
+pub struct Revealer {
+    store: PreimageStore,
+    metadata: RollupMetadata,
+}
+
+impl Revealer {
+    /// A revealer over `store` answering metadata requests with `metadata`.
+    #[must_use]
+    pub fn new(store: PreimageStore, metadata: RollupMetadata) -> Self {
+        Self { store, metadata }
+    }
+
+    /// The underlying store.
+    #[must_use]
+    pub fn store(&self) -> &PreimageStore {
+        &self.store
+    }
+
+    /// The metadata answered to `reveal_metadata`.
+    #[must_use]
+    pub fn metadata(&self) -> &RollupMetadata {
+        &self.metadata
+    }
+
+    /// The answer to a raw reveal request payload.
+    ///
+    /// Raw data: the verified pre-image (a missing or wrong pre-image is an error:
+    /// the node cannot go on). Metadata: 24 bytes. DAL page and DAL parameters:
+    /// empty for now (no DAL support; an unattested slot is also answered empty).
+    /// Malformed: empty (well-known hash).
+    pub fn answer(&self, payload: &[u8]) -> Result<Vec<u8>, PreimageError> {
+        self.answer_request(&RevealRequest::decode(payload))
+    }
+
+    /// Same as [`Self::answer`] on a decoded request.
+    pub fn answer_request(&self, request: &RevealRequest) -> Result<Vec<u8>, PreimageError> {
+        match request {
+            RevealRequest::RawData(hash) => {
+                if *hash == RevealHash::well_known() {
+                    return Ok(Vec::new());
+                }
+                self.store.get(hash)
+            }
+            RevealRequest::Metadata => Ok(self.metadata.encode().to_vec()),
+            RevealRequest::DalPage { .. } | RevealRequest::DalParameters => {
+                tracing::warn!(?request, "DAL reveal not supported, answering empty");
+                Ok(Vec::new())
+            }
+            RevealRequest::Malformed => Ok(Vec::new()),
+        }
+    }
+}
+
+/// The PVM's reveal hook: errors (missing or wrong pre-image) become a
+/// [`wasm_pvm::RevealError`] carrying the message that names the hash and the source.
+#[cfg(feature = "wasm-pvm")]
+impl wasm_pvm::RevealHandler for Revealer {
+    fn reveal(&mut self, request: &[u8]) -> Result<Vec<u8>, wasm_pvm::RevealError> {
+        self.answer(request)
+            .map_err(|e| wasm_pvm::RevealError(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decode_kinds() {
+        let h = RevealHash::of_preimage(b"x");
+        let raw = RevealRequest::RawData(h);
+        assert_eq!(RevealRequest::decode(&raw.encode()), raw);
+        assert_eq!(RevealRequest::decode(&[1]), RevealRequest::Metadata);
+        assert_eq!(RevealRequest::decode(&[3]), RevealRequest::DalParameters);
+        let dal = RevealRequest::DalPage {
+            published_level: 7,
+            slot_index: 2,
+            page_index: -1,
+        };
+        assert_eq!(RevealRequest::decode(&dal.encode()), dal);
+        assert_eq!(dal.encode(), [2, 0, 0, 0, 7, 2, 0xff, 0xff]);
+    }
+
+    #[test]
+    fn decode_malformed() {
+        let h = RevealHash::of_preimage(b"x");
+        let mut trailing = RevealRequest::RawData(h).encode();
+        trailing.push(0);
+        for bad in [
+            &[][..],
+            &[1, 0],
+            &[3, 0],
+            &[4],
+            &[5],
+            &trailing,
+            &trailing[..trailing.len() - 2],
+            &[0, 1, 2],
+        ] {
+            assert_eq!(
+                RevealRequest::decode(bad),
+                RevealRequest::Malformed,
+                "{bad:?}"
+            );
+        }
+        // Hash with an unknown scheme tag.
+        let mut bad_scheme = vec![0u8, 1];
+        bad_scheme.extend_from_slice(&[0; 32]);
+        assert_eq!(RevealRequest::decode(&bad_scheme), RevealRequest::Malformed);
+    }
+
+    #[test]
+    fn answers() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = PreimageStore::new(dir.path());
+        let h = store.put(b"payload").unwrap();
+        let metadata = RollupMetadata {
+            address: [0xab; 20],
+            origination_level: 0x0102_0304,
+        };
+        let r = Revealer::new(store, metadata);
+        assert_eq!(
+            r.answer(&RevealRequest::RawData(h).encode()).unwrap(),
+            b"payload"
+        );
+        let m = r.answer(&[1]).unwrap();
+        assert_eq!(m.len(), 24);
+        assert_eq!(&m[..20], &[0xab; 20]);
+        assert_eq!(&m[20..], &[1, 2, 3, 4]);
+        assert!(r.answer(&[9, 9]).unwrap().is_empty());
+        assert!(r.answer(&[2, 0, 0, 0, 1, 0, 0, 0]).unwrap().is_empty());
+        // Well-known hash needs no file.
+        let wk = RevealRequest::RawData(RevealHash::well_known()).encode();
+        assert!(r.answer(&wk).unwrap().is_empty());
+        // A missing pre-image is an error, not an empty answer.
+        let missing = RevealRequest::RawData(RevealHash::of_preimage(b"nope")).encode();
+        assert!(matches!(
+            r.answer(&missing),
+            Err(PreimageError::NotFound { .. })
+        ));
+    }
+}

@@ -1,0 +1,379 @@
+//! Pre-image store: `<dir>/<hex hash>` files, optionally filled from an HTTP
+//! endpoint (`wasm-pvm.md` §5.3, `octez-rollup-node.md` "pre-images-endpoint").
+//!
+//! Rules: every pre-image is blake2b-verified against the requested hash before it
+//! is returned and before it is written to the directory; pre-images larger than
+//! [`MAX_PREIMAGE_SIZE`] are refused; a remote answer other than `200` is an error.
+
+use std::fmt;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::hash::{MAX_PREIMAGE_SIZE, RevealHash};
+
+/// Default timeout of one HTTP request to the endpoint (connect + transfer).
+pub const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Where a pre-image came from (for error messages).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PreimageSource {
+    /// A file of the pre-images directory.
+    File(PathBuf),
+    /// A URL of the pre-images endpoint.
+    Url(String),
+}
+
+impl fmt::Display for PreimageSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::File(p) => write!(f, "file {}", p.display()),
+            Self::Url(u) => write!(f, "URL {u}"),
+        }
+    }
+}
+
+/// Why a pre-image could not be obtained. None of these leave anything in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum PreimageError {
+    /// The file is absent and there is no endpoint (Octez `Could_not_open_preimage_file`).
+    #[error("pre-image {hash} not found: could not open {}", path.display())]
+    NotFound {
+        /// Requested hash.
+        hash: RevealHash,
+        /// The file that was looked for.
+        path: PathBuf,
+    },
+    /// The content does not hash to the requested hash (Octez `Wrong_hash`).
+    #[error("pre-image {hash} from {source_}: content hashes to {found}, refused")]
+    WrongHash {
+        /// Requested hash.
+        hash: RevealHash,
+        /// Hash of the content received.
+        found: RevealHash,
+        /// Where the content came from.
+        source_: PreimageSource,
+    },
+    /// The content is larger than [`MAX_PREIMAGE_SIZE`].
+    #[error("pre-image {hash} from {source_} is larger than {MAX_PREIMAGE_SIZE} bytes, refused")]
+    TooLarge {
+        /// Requested hash.
+        hash: RevealHash,
+        /// Where the content came from.
+        source_: PreimageSource,
+    },
+    /// Reading or writing the pre-image file failed.
+    #[error("pre-image {hash}: I/O error on {}: {error}", path.display())]
+    Io {
+        /// Requested hash.
+        hash: RevealHash,
+        /// File concerned.
+        path: PathBuf,
+        /// Underlying error.
+        #[source]
+        error: io::Error,
+    },
+    /// The endpoint answered with a status other than 200.
+    #[error("pre-image {hash}: endpoint URL {url} answered HTTP status {status}")]
+    HttpStatus {
+        /// Requested hash.
+        hash: RevealHash,
+        /// URL requested.
+        url: String,
+        /// Status code received.
+        status: u16,
+    },
+    /// The request to the endpoint failed (connection, timeout, protocol).
+    #[error("pre-image {hash}: fetching URL {url} failed: {message}")]
+    Http {
+        /// Requested hash.
+        hash: RevealHash,
+        /// URL requested.
+        url: String,
+        /// Description of the failure.
+        message: String,
+    },
+}
+
+impl PreimageError {
+    /// The requested hash.
+    #[must_use]
+    pub fn hash(&self) -> RevealHash {
+        match self {
+            Self::NotFound { hash, .. }
+            | Self::WrongHash { hash, .. }
+            | Self::TooLarge { hash, .. }
+            | Self::Io { hash, .. }
+            | Self::HttpStatus { hash, .. }
+            | Self::Http { hash, .. } => *hash,
+        }
+    }
+}
+
+/// Pre-images directory with an optional remote endpoint.
+pub struct PreimageStore {
+    dir: PathBuf,
+    endpoint: Option<Endpoint>,
+}
+
+struct Endpoint {
+    base: String,
+    agent: ureq::Agent,
+}
+
+impl fmt::Debug for PreimageStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PreimageStore")
+            .field("dir", &self.dir)
+            .field("endpoint", &self.endpoint.as_ref().map(|e| &e.base))
+            .finish()
+    }
+}
+
+/// Verifies `data` against `hash` (size then content).
+fn verify(hash: &RevealHash, data: &[u8], source: &PreimageSource) -> Result<(), PreimageError> {
+    if data.len() > MAX_PREIMAGE_SIZE {
+        return Err(PreimageError::TooLarge {
+            hash: *hash,
+            source_: source.clone(),
+        });
+    }
+    let found = RevealHash::of_preimage(data);
+    if found != *hash {
+        return Err(PreimageError::WrongHash {
+            hash: *hash,
+            found,
+            source_: source.clone(),
+        });
+    }
+    Ok(())
+}
+
+impl PreimageStore {
+    /// A store reading `<dir>/<hex>` files (the directory need not exist yet).
+    #[must_use]
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self {
+            dir: dir.into(),
+            endpoint: None,
+        }
+    }
+
+    /// Adds a remote endpoint queried with `GET <endpoint>/<hex>` when a file is
+    /// missing, with [`DEFAULT_HTTP_TIMEOUT`].
+    #[must_use]
+    pub fn with_endpoint(self, endpoint: &str) -> Self {
+        self.with_endpoint_timeout(endpoint, DEFAULT_HTTP_TIMEOUT)
+    }
+
+    /// Same as [`Self::with_endpoint`] with an explicit per-request timeout.
+    #[must_use]
+    pub fn with_endpoint_timeout(mut self, endpoint: &str, timeout: Duration) -> Self {
+        let config = ureq::Agent::config_builder()
+            .timeout_global(Some(timeout))
+            .timeout_connect(Some(timeout))
+            .http_status_as_error(false)
+            // Like Octez (cohttp), do not pick up proxies from the environment.
+            .proxy(None)
+            .max_redirects(5)
+            .build();
+        self.endpoint = Some(Endpoint {
+            base: endpoint.trim_end_matches('/').to_owned(),
+            agent: ureq::Agent::new_with_config(config),
+        });
+        self
+    }
+
+    /// The pre-images directory.
+    #[must_use]
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The endpoint base URL, if any.
+    #[must_use]
+    pub fn endpoint(&self) -> Option<&str> {
+        self.endpoint.as_ref().map(|e| e.base.as_str())
+    }
+
+    /// Path of the file holding the pre-image of `hash`.
+    #[must_use]
+    pub fn path_of(&self, hash: &RevealHash) -> PathBuf {
+        self.dir.join(hash.to_hex())
+    }
+
+    /// URL at which the endpoint serves `hash`, if there is an endpoint.
+    #[must_use]
+    pub fn url_of(&self, hash: &RevealHash) -> Option<String> {
+        self.endpoint
+            .as_ref()
+            .map(|e| format!("{}/{}", e.base, hash.to_hex()))
+    }
+
+    /// The verified pre-image of `hash`: from the directory, else from the endpoint
+    /// (then cached in the directory). Errors are logged (warn) before being returned.
+    pub fn get(&self, hash: &RevealHash) -> Result<Vec<u8>, PreimageError> {
+        let result = self.get_inner(hash);
+        if let Err(e) = &result {
+            tracing::warn!(hash = %hash, "{e}");
+        }
+        result
+    }
+
+    fn get_inner(&self, hash: &RevealHash) -> Result<Vec<u8>, PreimageError> {
+        let path = self.path_of(hash);
+        match std::fs::read(&path) {
+            Ok(data) => {
+                verify(hash, &data, &PreimageSource::File(path))?;
+                return Ok(data);
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(error) => {
+                return Err(PreimageError::Io {
+                    hash: *hash,
+                    path,
+                    error,
+                });
+            }
+        }
+        let Some(endpoint) = &self.endpoint else {
+            return Err(PreimageError::NotFound { hash: *hash, path });
+        };
+        let url = format!("{}/{}", endpoint.base, hash.to_hex());
+        let data = fetch(&endpoint.agent, hash, &url)?;
+        verify(hash, &data, &PreimageSource::Url(url.clone()))?;
+        tracing::debug!(hash = %hash, url = %url, "fetched pre-image");
+        self.write_file(hash, &data)?;
+        Ok(data)
+    }
+
+    /// Stores `data` under its own hash (atomically: temporary file then rename) and
+    /// returns that hash. Refuses data larger than [`MAX_PREIMAGE_SIZE`].
+    pub fn put(&self, data: &[u8]) -> Result<RevealHash, PreimageError> {
+        let hash = RevealHash::of_preimage(data);
+        if data.len() > MAX_PREIMAGE_SIZE {
+            return Err(PreimageError::TooLarge {
+                hash,
+                source_: PreimageSource::File(self.path_of(&hash)),
+            });
+        }
+        self.write_file(&hash, data)?;
+        Ok(hash)
+    }
+
+    /// Whether the directory already holds a file for `hash` (not verified).
+    #[must_use]
+    pub fn contains(&self, hash: &RevealHash) -> bool {
+        self.path_of(hash).is_file()
+    }
+
+    fn write_file(&self, hash: &RevealHash, data: &[u8]) -> Result<(), PreimageError> {
+        let path = self.path_of(hash);
+        let io_err = |error| PreimageError::Io {
+            hash: *hash,
+            path: path.clone(),
+            error,
+        };
+        std::fs::create_dir_all(&self.dir).map_err(io_err)?;
+        let tmp = self
+            .dir
+            .join(format!(".{}.tmp{}", hash.to_hex(), std::process::id()));
+        let write = || -> io::Result<()> {
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(data)?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, &path)
+        };
+        write().map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            io_err(e)
+        })
+    }
+}
+
+/// `GET url`, 200 required, body at most `MAX_PREIMAGE_SIZE` bytes.
+fn fetch(agent: &ureq::Agent, hash: &RevealHash, url: &str) -> Result<Vec<u8>, PreimageError> {
+    let http_err = |message: String| PreimageError::Http {
+        hash: *hash,
+        url: url.to_owned(),
+        message,
+    };
+    let mut response = agent.get(url).call().map_err(|e| http_err(e.to_string()))?;
+    let status = response.status().as_u16();
+    if status != 200 {
+        return Err(PreimageError::HttpStatus {
+            hash: *hash,
+            url: url.to_owned(),
+            status,
+        });
+    }
+    let limit = u64::try_from(MAX_PREIMAGE_SIZE).unwrap_or(u64::MAX);
+    response
+        .body_mut()
+        .with_config()
+        .limit(limit)
+        .read_to_vec()
+        .map_err(|e| match e {
+            ureq::Error::BodyExceedsLimit(_) => PreimageError::TooLarge {
+                hash: *hash,
+                source_: PreimageSource::Url(url.to_owned()),
+            },
+            e => http_err(e.to_string()),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_round_trip_and_verification() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = PreimageStore::new(dir.path().join("sub"));
+        let h = store.put(b"abc").unwrap();
+        assert!(store.contains(&h));
+        assert_eq!(store.get(&h).unwrap(), b"abc");
+        // Corrupt the file: refused.
+        std::fs::write(store.path_of(&h), b"abd").unwrap();
+        let e = store.get(&h).unwrap_err();
+        assert!(matches!(e, PreimageError::WrongHash { .. }), "{e}");
+        assert!(e.to_string().contains(&h.to_hex()), "{e}");
+        // Missing without endpoint.
+        let other = RevealHash::of_preimage(b"zzz");
+        let e = store.get(&other).unwrap_err();
+        assert!(matches!(e, PreimageError::NotFound { .. }), "{e}");
+        assert_eq!(e.hash(), other);
+    }
+
+    #[test]
+    fn too_large_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = PreimageStore::new(dir.path());
+        let big = vec![7u8; MAX_PREIMAGE_SIZE + 1];
+        assert!(matches!(
+            store.put(&big),
+            Err(PreimageError::TooLarge { .. })
+        ));
+        let ok = vec![7u8; MAX_PREIMAGE_SIZE];
+        let h = store.put(&ok).unwrap();
+        assert_eq!(store.get(&h).unwrap().len(), MAX_PREIMAGE_SIZE);
+        // A file too large on disk is refused too.
+        let hb = RevealHash::of_preimage(&big);
+        std::fs::write(store.path_of(&hb), &big).unwrap();
+        assert!(matches!(
+            store.get(&hb),
+            Err(PreimageError::TooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn url_building() {
+        let s = PreimageStore::new("/x").with_endpoint("http://127.0.0.1:1/base/");
+        let h = RevealHash::well_known();
+        assert_eq!(
+            s.url_of(&h).unwrap(),
+            format!("http://127.0.0.1:1/base/{}", h.to_hex())
+        );
+        assert_eq!(s.endpoint(), Some("http://127.0.0.1:1/base"));
+    }
+}

@@ -1,0 +1,3 @@
+//! Integration tests of the `preimages` crate.
+
+mod http;

@@ -1,0 +1,86 @@
+//! The WebAssembly feature set and the wasmtime configuration.
+//!
+//! Octez's fast path (Wasmer 3.3, `src/lib_wasmer/config.ml`; `crates-and-anchors.md` §1.1,
+//! `wasm-pvm.md` §8.1) enables reference types (which force bulk memory on in Wasmer 3.3) and
+//! SIMD; multi-value, threads, tail calls, memory64, multi-memory are off. The reference decoder
+//! rejects every float type and instruction (`allow_floats:false`, `wasm-pvm.md` §3.5).
+
+use wasmparser::WasmFeatures;
+
+/// The features a kernel may use: WebAssembly 2.0 without floats and without multi-value.
+///
+/// `GC_TYPES` stays off: it gates `externref`, which wasmtime only supports with its `gc`
+/// build feature (not compiled in); `funcref` tables and `call_indirect` work without it.
+pub const KERNEL_FEATURES: WasmFeatures = WasmFeatures::MUTABLE_GLOBAL
+    .union(WasmFeatures::SIGN_EXTENSION)
+    .union(WasmFeatures::REFERENCE_TYPES)
+    .union(WasmFeatures::BULK_MEMORY)
+    .union(WasmFeatures::SIMD);
+
+/// Native stack budget given to wasmtime (`Config::max_wasm_stack`), in bytes.
+///
+/// The deterministic limit is the frame counter of [`crate::instrument`]; this budget only has
+/// to be large enough that 60 000 frames of real kernels never reach it (about 8 KiB a frame).
+pub const MAX_WASM_STACK: usize = 512 << 20;
+
+/// Native stack of the thread that runs a kernel: the wasm budget plus room for the host.
+pub const RUN_THREAD_STACK: usize = MAX_WASM_STACK + (16 << 20);
+
+/// Engine options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    /// Compile epoch checks (function entries and loop headers) so that a running kernel can
+    /// be cancelled through [`crate::Interrupt`]. They cost up to about 1.7× on call-heavy
+    /// micro-benchmarks (`examples/overhead.rs`). Without them, an interrupt is only seen
+    /// before a run starts.
+    pub interruptible: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            interruptible: true,
+        }
+    }
+}
+
+/// Build the wasmtime configuration: exactly [`KERNEL_FEATURES`], Cranelift, NaN
+/// canonicalisation, epoch interruption if asked (cancellation only, never a result), no fuel.
+pub fn wasmtime_config(options: Options) -> wasmtime::Config {
+    let mut config = wasmtime::Config::new();
+    // Start from nothing, then enable exactly our set.
+    config.wasm_features(WasmFeatures::all(), false);
+    config.wasm_features(KERNEL_FEATURES, true);
+    config
+        .cranelift_nan_canonicalization(true)
+        .epoch_interruption(options.interruptible)
+        .max_wasm_stack(MAX_WASM_STACK)
+        // Unused (no async), but wasmtime requires it to be at least `max_wasm_stack`.
+        .async_stack_size(MAX_WASM_STACK)
+        .wasm_backtrace_max_frames(None);
+    config
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn engine_builds_with_the_kernel_features() {
+        for interruptible in [true, false] {
+            wasmtime::Engine::new(&wasmtime_config(Options { interruptible }))
+                .expect("engine config is valid");
+        }
+    }
+
+    #[test]
+    fn floats_and_multi_value_are_off() {
+        assert!(!KERNEL_FEATURES.contains(WasmFeatures::FLOATS));
+        assert!(!KERNEL_FEATURES.contains(WasmFeatures::MULTI_VALUE));
+        assert!(!KERNEL_FEATURES.contains(WasmFeatures::RELAXED_SIMD));
+        assert!(!KERNEL_FEATURES.contains(WasmFeatures::TAIL_CALL));
+        assert!(!KERNEL_FEATURES.contains(WasmFeatures::THREADS));
+        assert!(!KERNEL_FEATURES.contains(WasmFeatures::MEMORY64));
+        assert!(!KERNEL_FEATURES.contains(WasmFeatures::MULTI_MEMORY));
+    }
+}

@@ -1,0 +1,675 @@
+//! [`WasmtimeEngine`]: the fast [`KernelEngine`] (`wasm-pvm.md` §3.5–§3.7, §8.1).
+//!
+//! One `run` = validate (cached), link-check against the PVM version, instantiate the
+//! instrumented module, set the frame budget, run the start function, call `kernel_run`, all on
+//! a dedicated thread with a large native stack. Host calls go straight to [`HostState`] with
+//! the guest memory seen as a [`GuestMemory`] slice (no allocation in this crate per call).
+
+use std::collections::VecDeque;
+use std::ptr::NonNull;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use context_hash::Hash;
+use wasm_pvm::{
+    EngineError, GuestMemory, HOST_MODULE, HostFatal, HostState, KERNEL_RUN, KernelEngine,
+    OutOfBounds, RunOutcome, ValType, host_function_signature,
+};
+use wasmtime::{
+    Caller, Engine, Extern, InstancePre, Linker, Memory, Module, Store, Trap, UpdateDeadline, Val,
+};
+
+use crate::config::{Options, RUN_THREAD_STACK, wasmtime_config};
+use crate::instrument::{BUDGET_EXPORT, START_EXPORT, instrument};
+use crate::validate::{ImportType, ModuleInfo, Rejection, validate};
+
+/// Number of compiled kernels kept (`Kernel_cache.create 2` in `fast/module_cache.ml`).
+pub const MODULE_CACHE_SIZE: usize = 2;
+
+/// Failure to build the wasmtime engine (a configuration bug, not a kernel property).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot build the wasmtime engine: {0}")]
+pub struct BuildError(String);
+
+/// Cancels kernel runs from any thread (epoch interruption). Never decides a result: a
+/// cancelled run returns [`EngineError::Cancelled`] and the PVM state is not advanced.
+///
+/// The request is sticky: once [`Interrupt::interrupt`] is called, the run in progress and
+/// every later run of the engine are cancelled until [`Interrupt::clear`].
+#[derive(Clone)]
+pub struct Interrupt {
+    engine: Engine,
+    flag: Arc<AtomicBool>,
+}
+
+impl Interrupt {
+    /// Cancel the run in progress (if any) and the following ones.
+    pub fn interrupt(&self) {
+        self.flag.store(true, Ordering::SeqCst);
+        self.engine.increment_epoch();
+    }
+
+    /// Allow runs again.
+    pub fn clear(&self) {
+        self.flag.store(false, Ordering::SeqCst);
+    }
+
+    /// Whether runs are currently being cancelled.
+    pub fn is_interrupted(&self) -> bool {
+        self.flag.load(Ordering::SeqCst)
+    }
+}
+
+impl std::fmt::Debug for Interrupt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Interrupt")
+            .field("interrupted", &self.is_interrupted())
+            .finish()
+    }
+}
+
+/// Marker error raised by the epoch callback when the run is cancelled.
+#[derive(Debug, thiserror::Error)]
+#[error("kernel run cancelled")]
+struct CancelMarker;
+
+/// Pointer to the [`HostState`] of the current run, stored in the wasmtime store.
+///
+/// wasmtime requires `'static` store data, while a `HostState` borrows the PVM state for one
+/// run; the lifetime is erased here and the pointer is only dereferenced while `run` holds the
+/// exclusive borrow (the store is dropped before `run` returns).
+struct HostPtr(NonNull<HostState<'static>>);
+
+// SAFETY: the pointee is a `HostState`, which is `Send` (it only borrows `Send` data, see
+// `wasm_pvm::engine`), and it is exclusively borrowed by `run` for the whole life of the store;
+// only the run thread dereferences the pointer.
+#[expect(
+    unsafe_code,
+    reason = "lifetime-erased pointer to the per-run host state"
+)]
+unsafe impl Send for HostPtr {}
+
+/// `HostPtr` is only sound to send because the host state itself is `Send`.
+const _: () = {
+    const fn assert_send<T: Send>() {}
+    assert_send::<HostState<'static>>();
+};
+
+/// Store data of one run.
+struct Ctx {
+    host: HostPtr,
+    memory: Option<Memory>,
+}
+
+impl Ctx {
+    /// The host state of the run.
+    #[expect(unsafe_code, reason = "dereference of the per-run host state pointer")]
+    fn host(&mut self) -> &mut HostState<'static> {
+        // SAFETY: `run` created the pointer from a `&mut HostState` that stays exclusively
+        // borrowed until the store (which owns this `Ctx`) is dropped, and the store is only
+        // used by the run thread; host calls never overlap (no re-entrance), and the returned
+        // borrow is tied to `&mut self`, so this is the only live reference to the host state.
+        unsafe { self.host.0.as_mut() }
+    }
+}
+
+/// Guest memory 0 as a byte slice.
+struct SliceMemory<'m>(&'m mut [u8]);
+
+fn range(addr: u64, len: usize, size: usize) -> Result<std::ops::Range<usize>, OutOfBounds> {
+    let start = usize::try_from(addr).map_err(|_| OutOfBounds)?;
+    let end = start.checked_add(len).ok_or(OutOfBounds)?;
+    if end <= size {
+        Ok(start..end)
+    } else {
+        Err(OutOfBounds)
+    }
+}
+
+impl GuestMemory for SliceMemory<'_> {
+    fn size(&self) -> u64 {
+        self.0.len() as u64
+    }
+
+    fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), OutOfBounds> {
+        let r = range(addr, buf.len(), self.0.len())?;
+        buf.copy_from_slice(&self.0[r]);
+        Ok(())
+    }
+
+    fn write(&mut self, addr: u64, data: &[u8]) -> Result<(), OutOfBounds> {
+        let r = range(addr, data.len(), self.0.len())?;
+        self.0[r].copy_from_slice(data);
+        Ok(())
+    }
+}
+
+/// Run `f` on the host state and guest memory of the caller's run.
+fn with_host<R>(
+    caller: &mut Caller<'_, Ctx>,
+    f: impl FnOnce(&mut HostState<'_>, &mut SliceMemory<'_>) -> Result<R, HostFatal>,
+) -> wasmtime::Result<R> {
+    let Some(memory) = caller.data().memory else {
+        return Err(wasmtime::Error::msg(
+            "host call before the memory was bound",
+        ));
+    };
+    let (data, ctx) = memory.data_and_store_mut(caller);
+    f(ctx.host(), &mut SliceMemory(data)).map_err(wasmtime::Error::new)
+}
+
+type C<'a> = Caller<'a, Ctx>;
+
+/// Define every host function of every PVM version; which ones a module may import is
+/// decided per run by [`link_check`].
+fn host_linker(engine: &Engine) -> wasmtime::Result<Linker<Ctx>> {
+    let mut l = Linker::new(engine);
+    let m = HOST_MODULE;
+    l.func_wrap(m, "read_input", |mut c: C<'_>, a: i32, b: i32, d: i32| {
+        with_host(&mut c, |h, mem| h.read_input(mem, a, b, d))
+    })?;
+    l.func_wrap(m, "write_output", |mut c: C<'_>, a: i32, b: i32| {
+        with_host(&mut c, |h, mem| h.write_output(mem, a, b))
+    })?;
+    l.func_wrap(m, "write_debug", |mut c: C<'_>, a: i32, b: i32| {
+        with_host(&mut c, |h, mem| {
+            h.write_debug(mem, a, b);
+            Ok(())
+        })
+    })?;
+    l.func_wrap(m, "store_has", |mut c: C<'_>, a: i32, b: i32| {
+        with_host(&mut c, |h, mem| h.store_has(mem, a, b))
+    })?;
+    l.func_wrap(m, "store_exists", |mut c: C<'_>, a: i32, b: i32| {
+        with_host(&mut c, |h, mem| h.store_exists(mem, a, b))
+    })?;
+    l.func_wrap(m, "store_list_size", |mut c: C<'_>, a: i32, b: i32| {
+        with_host(&mut c, |h, mem| h.store_list_size(mem, a, b))
+    })?;
+    l.func_wrap(
+        m,
+        "store_get_nth_key",
+        |mut c: C<'_>, a: i32, b: i32, i: i64, d: i32, e: i32| {
+            with_host(&mut c, |h, mem| h.store_get_nth_key(mem, a, b, i, d, e))
+        },
+    )?;
+    l.func_wrap(m, "store_delete", |mut c: C<'_>, a: i32, b: i32| {
+        with_host(&mut c, |h, mem| h.store_delete(mem, a, b))
+    })?;
+    l.func_wrap(m, "store_delete_value", |mut c: C<'_>, a: i32, b: i32| {
+        with_host(&mut c, |h, mem| h.store_delete_value(mem, a, b))
+    })?;
+    l.func_wrap(
+        m,
+        "store_copy",
+        |mut c: C<'_>, a: i32, b: i32, d: i32, e: i32| {
+            with_host(&mut c, |h, mem| h.store_copy(mem, a, b, d, e))
+        },
+    )?;
+    l.func_wrap(
+        m,
+        "store_move",
+        |mut c: C<'_>, a: i32, b: i32, d: i32, e: i32| {
+            with_host(&mut c, |h, mem| h.store_move(mem, a, b, d, e))
+        },
+    )?;
+    l.func_wrap(m, "store_value_size", |mut c: C<'_>, a: i32, b: i32| {
+        with_host(&mut c, |h, mem| h.store_value_size(mem, a, b))
+    })?;
+    l.func_wrap(
+        m,
+        "store_read",
+        |mut c: C<'_>, a: i32, b: i32, o: i32, d: i32, e: i32| {
+            with_host(&mut c, |h, mem| h.store_read(mem, a, b, o, d, e))
+        },
+    )?;
+    l.func_wrap(
+        m,
+        "store_write",
+        |mut c: C<'_>, a: i32, b: i32, o: i32, d: i32, e: i32| {
+            with_host(&mut c, |h, mem| h.store_write(mem, a, b, o, d, e))
+        },
+    )?;
+    l.func_wrap(m, "store_create", |mut c: C<'_>, a: i32, b: i32, s: i32| {
+        with_host(&mut c, |h, mem| h.store_create(mem, a, b, s))
+    })?;
+    l.func_wrap(
+        m,
+        "__internal_store_get_hash",
+        |mut c: C<'_>, a: i32, b: i32, d: i32, e: i32| {
+            with_host(&mut c, |h, mem| h.store_get_hash(mem, a, b, d, e))
+        },
+    )?;
+    l.func_wrap(
+        m,
+        "reveal_preimage",
+        |mut c: C<'_>, a: i32, b: i32, d: i32, e: i32| {
+            with_host(&mut c, |h, mem| h.reveal_preimage(mem, a, b, d, e))
+        },
+    )?;
+    l.func_wrap(m, "reveal_metadata", |mut c: C<'_>, d: i32, e: i32| {
+        with_host(&mut c, |h, mem| h.reveal_metadata(mem, d, e))
+    })?;
+    l.func_wrap(
+        m,
+        "reveal",
+        |mut c: C<'_>, a: i32, b: i32, d: i32, e: i32| {
+            with_host(&mut c, |h, mem| h.reveal(mem, a, b, d, e))
+        },
+    )?;
+    define_nds(&mut l)?;
+    Ok(l)
+}
+
+fn unsupported(name: &'static str) -> wasmtime::Result<i32> {
+    Err(wasmtime::Error::new(HostFatal::Unsupported(name)))
+}
+
+/// The NDS functions (V6) link but are not implemented: calling one aborts the run.
+fn define_nds(l: &mut Linker<Ctx>) -> wasmtime::Result<()> {
+    let m = HOST_MODULE;
+    l.func_wrap(m, "nds_registry_resize", |_: i64| {
+        unsupported("nds_registry_resize")
+    })?;
+    l.func_wrap(m, "nds_registry_clear", |_: i64| {
+        unsupported("nds_registry_clear")
+    })?;
+    l.func_wrap(m, "nds_registry_copy", |_: i64, _: i64| {
+        unsupported("nds_registry_copy")
+    })?;
+    l.func_wrap(m, "nds_registry_move", |_: i64, _: i64| {
+        unsupported("nds_registry_move")
+    })?;
+    l.func_wrap(m, "nds_store_exists", |_: i64, _: i32, _: i32| {
+        unsupported("nds_store_exists")
+    })?;
+    l.func_wrap(m, "nds_store_delete", |_: i64, _: i32, _: i32| {
+        unsupported("nds_store_delete")
+    })?;
+    l.func_wrap(m, "nds_store_value_size", |_: i64, _: i32, _: i32| {
+        unsupported("nds_store_value_size")
+    })?;
+    l.func_wrap(
+        m,
+        "nds_store_read",
+        |_: i64, _: i32, _: i32, _: i64, _: i32, _: i32| unsupported("nds_store_read"),
+    )?;
+    l.func_wrap(
+        m,
+        "nds_store_write",
+        |_: i64, _: i32, _: i32, _: i64, _: i32, _: i32| unsupported("nds_store_write"),
+    )?;
+    l.func_wrap(
+        m,
+        "nds_store_set",
+        |_: i64, _: i32, _: i32, _: i32, _: i32| unsupported("nds_store_set"),
+    )?;
+    l.func_wrap(m, "nds_database_get_hash", |_: i64, _: i32, _: i32| {
+        unsupported("nds_database_get_hash")
+    })?;
+    Ok(())
+}
+
+/// A kernel ready to instantiate.
+struct Prepared {
+    info: ModuleInfo,
+    /// Fails only if an import is unknown or ill-typed, which [`link_check`] reports first.
+    pre: Result<InstancePre<Ctx>, String>,
+}
+
+/// Deterministic result of preparing a kernel (cached).
+enum Compiled {
+    Ready(Prepared),
+    /// Malformed, float or unsupported feature: `DecodeError`.
+    Decode(String),
+    /// Ill-typed or not compilable by wasmtime: an engine failure.
+    Unsupported(String),
+}
+
+fn same_type(wanted: &[ValType], got: &[wasmparser::ValType]) -> bool {
+    wanted.len() == got.len()
+        && wanted.iter().zip(got).all(|(w, g)| {
+            matches!(
+                (w, g),
+                (ValType::I32, wasmparser::ValType::I32) | (ValType::I64, wasmparser::ValType::I64)
+            )
+        })
+}
+
+/// Link (`wasm-pvm.md` §1.1) then the init checks that need no instance (§3.5).
+fn link_check(info: &ModuleInfo, version: wasm_pvm::PvmVersion) -> Result<(), RunOutcome> {
+    for import in &info.imports {
+        if import.module != HOST_MODULE {
+            return Err(RunOutcome::LinkError(format!(
+                "unknown module {:?} (import {:?})",
+                import.module, import.name
+            )));
+        }
+        if host_function_signature(version, &import.name).is_none() {
+            return Err(RunOutcome::LinkError(format!(
+                "unknown import {:?} for PVM version {version}",
+                import.name
+            )));
+        }
+    }
+    for import in &info.imports {
+        let Some((params, result)) = host_function_signature(version, &import.name) else {
+            continue; // unreachable: checked above
+        };
+        let ok = match &import.ty {
+            ImportType::Func {
+                params: p,
+                results: r,
+            } => same_type(params, p) && same_type(result.as_slice(), r),
+            ImportType::Other => false,
+        };
+        if !ok {
+            return Err(RunOutcome::InitError(format!(
+                "incompatible import type for {:?}",
+                import.name
+            )));
+        }
+    }
+    if info.memory0_export.is_none() {
+        return Err(RunOutcome::InitError(
+            "module does not export memory 0".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// How a wasmtime call failed.
+enum Failure {
+    Host(HostFatal),
+    Cancelled,
+    Trap(Trap),
+    Other(String),
+}
+
+fn classify(e: wasmtime::Error) -> Failure {
+    let e = match e.downcast::<HostFatal>() {
+        Ok(h) => return Failure::Host(h),
+        Err(e) => e,
+    };
+    if e.is::<CancelMarker>() {
+        return Failure::Cancelled;
+    }
+    if let Some(t) = e.downcast_ref::<Trap>() {
+        return Failure::Trap(*t);
+    }
+    Failure::Other(format!("{e:?}"))
+}
+
+/// Octez's message for a WASM trap, or `None` if it is not one the reference PVM reports as
+/// a trap (`wasm-pvm.md` §3.7).
+fn trap_message(t: Trap) -> Option<&'static str> {
+    Some(match t {
+        Trap::UnreachableCodeReached => "unreachable executed",
+        Trap::MemoryOutOfBounds => "out of bounds memory access",
+        Trap::TableOutOfBounds => "undefined element",
+        Trap::IndirectCallToNull => "uninitialized element",
+        Trap::BadSignature => "indirect call type mismatch",
+        Trap::IntegerOverflow => "integer overflow",
+        Trap::IntegerDivisionByZero => "integer divide by zero",
+        Trap::BadConversionToInteger => "invalid conversion to integer",
+        Trap::NullReference => "null reference",
+        _ => return None,
+    })
+}
+
+/// The fast WASM engine on wasmtime (Cranelift).
+pub struct WasmtimeEngine {
+    engine: Engine,
+    linker: Linker<Ctx>,
+    cache: VecDeque<(Hash, Arc<Compiled>)>,
+    interrupt: Interrupt,
+}
+
+impl std::fmt::Debug for WasmtimeEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WasmtimeEngine")
+            .field("cached", &self.cache.len())
+            .field("interrupt", &self.interrupt)
+            .finish()
+    }
+}
+
+impl WasmtimeEngine {
+    /// Build the engine with the default [`Options`] (interruptible).
+    pub fn new() -> Result<Self, BuildError> {
+        Self::with_options(Options::default())
+    }
+
+    /// Build the engine with the configuration of [`crate::config::wasmtime_config`].
+    pub fn with_options(options: Options) -> Result<Self, BuildError> {
+        let engine =
+            Engine::new(&wasmtime_config(options)).map_err(|e| BuildError(format!("{e:?}")))?;
+        let linker = host_linker(&engine).map_err(|e| BuildError(format!("{e:?}")))?;
+        let interrupt = Interrupt {
+            engine: engine.clone(),
+            flag: Arc::new(AtomicBool::new(false)),
+        };
+        Ok(Self {
+            engine,
+            linker,
+            cache: VecDeque::with_capacity(MODULE_CACHE_SIZE),
+            interrupt,
+        })
+    }
+
+    /// A handle that cancels runs of this engine from another thread.
+    pub fn interrupt_handle(&self) -> Interrupt {
+        self.interrupt.clone()
+    }
+
+    /// Number of kernels in the compiled-module cache.
+    pub fn cached_modules(&self) -> usize {
+        self.cache.len()
+    }
+
+    fn compile(&self, kernel: &[u8]) -> Compiled {
+        let info = match validate(kernel) {
+            Ok(info) => info,
+            Err(Rejection::Decode(e)) => return Compiled::Decode(e),
+            Err(Rejection::IllTyped(e)) => {
+                return Compiled::Unsupported(format!("ill-typed module: {e}"));
+            }
+        };
+        let bytes = match instrument(kernel, &info) {
+            Ok(b) => b,
+            Err(e) => return Compiled::Unsupported(format!("instrumentation failed: {e}")),
+        };
+        let module = match Module::new(&self.engine, &bytes) {
+            Ok(m) => m,
+            Err(e) => return Compiled::Unsupported(format!("compilation failed: {e:?}")),
+        };
+        let pre = self
+            .linker
+            .instantiate_pre(&module)
+            .map_err(|e| format!("{e:?}"));
+        Compiled::Ready(Prepared { info, pre })
+    }
+
+    /// Compiled kernel for `hash`, from the LRU cache or freshly compiled.
+    fn prepared(&mut self, kernel: &[u8], hash: &Hash) -> Arc<Compiled> {
+        if let Some(pos) = self.cache.iter().position(|(h, _)| h == hash)
+            && let Some(entry) = self.cache.remove(pos)
+        {
+            let compiled = entry.1.clone();
+            self.cache.push_front(entry);
+            return compiled;
+        }
+        let compiled = Arc::new(self.compile(kernel));
+        if self.cache.len() >= MODULE_CACHE_SIZE {
+            self.cache.pop_back();
+        }
+        self.cache.push_front((*hash, compiled.clone()));
+        compiled
+    }
+}
+
+impl KernelEngine for WasmtimeEngine {
+    fn run(
+        &mut self,
+        kernel: &[u8],
+        kernel_hash: &Hash,
+        host: &mut HostState<'_>,
+    ) -> Result<RunOutcome, EngineError> {
+        if self.interrupt.is_interrupted() {
+            return Err(EngineError::Cancelled);
+        }
+        let compiled = self.prepared(kernel, kernel_hash);
+        let prepared = match &*compiled {
+            Compiled::Ready(p) => p,
+            Compiled::Decode(e) => return Ok(RunOutcome::DecodeError(e.clone())),
+            Compiled::Unsupported(e) => return Err(EngineError::Panic(e.clone())),
+        };
+        if let Err(outcome) = link_check(&prepared.info, host.version()) {
+            return Ok(outcome);
+        }
+        let pre = match &prepared.pre {
+            Ok(pre) => pre,
+            Err(e) => return Err(EngineError::Panic(format!("linking failed: {e}"))),
+        };
+        let budget = host
+            .version()
+            .stack_size_limit()
+            .checked_sub(1)
+            .and_then(|b| i32::try_from(b).ok())
+            .ok_or_else(|| EngineError::Panic("invalid stack size limit".into()))?;
+        let ctx = Ctx {
+            host: HostPtr(NonNull::from(host).cast::<HostState<'static>>()),
+            memory: None,
+        };
+        let job = RunJob {
+            engine: &self.engine,
+            pre,
+            info: &prepared.info,
+            flag: self.interrupt.flag.clone(),
+            budget,
+        };
+        std::thread::scope(|scope| {
+            let handle = std::thread::Builder::new()
+                .name("kernel-run".into())
+                .stack_size(RUN_THREAD_STACK)
+                .spawn_scoped(scope, move || job.run(ctx))
+                .map_err(|e| EngineError::Panic(format!("cannot spawn the run thread: {e}")))?;
+            handle
+                .join()
+                .map_err(|_| EngineError::Panic("the kernel run thread panicked".into()))?
+        })
+    }
+}
+
+/// Everything the run thread needs (borrowed from the engine for the scope of `run`).
+struct RunJob<'e> {
+    engine: &'e Engine,
+    pre: &'e InstancePre<Ctx>,
+    info: &'e ModuleInfo,
+    flag: Arc<AtomicBool>,
+    budget: i32,
+}
+
+impl RunJob<'_> {
+    fn run(self, ctx: Ctx) -> Result<RunOutcome, EngineError> {
+        let mut store = Store::new(self.engine, ctx);
+        let flag = self.flag.clone();
+        // Only consulted if the engine was built with epoch checks (`Options::interruptible`).
+        store.epoch_deadline_callback(move |_| {
+            if flag.load(Ordering::SeqCst) {
+                Err(wasmtime::Error::new(CancelMarker))
+            } else {
+                Ok(UpdateDeadline::Continue(1))
+            }
+        });
+        store.set_epoch_deadline(1);
+        if self.flag.load(Ordering::SeqCst) {
+            return Err(EngineError::Cancelled);
+        }
+
+        // Init (`wasm-pvm.md` §3.5): segments, then the start function. Any failure here,
+        // call-stack exhaustion included, is an init error (fallback kernel).
+        let instance = match self.pre.instantiate(&mut store) {
+            Ok(i) => i,
+            Err(e) => {
+                return match classify(e) {
+                    Failure::Host(h) => Err(EngineError::Host(h)),
+                    Failure::Cancelled => Err(EngineError::Cancelled),
+                    Failure::Trap(t) => Ok(RunOutcome::InitError(t.to_string())),
+                    Failure::Other(e) => Ok(RunOutcome::InitError(e)),
+                };
+            }
+        };
+        let memory_name = self.info.memory0_export.as_deref().unwrap_or_default();
+        let Some(memory) = instance.get_memory(&mut store, memory_name) else {
+            return Ok(RunOutcome::InitError(
+                "module does not export memory 0".into(),
+            ));
+        };
+        store.data_mut().memory = Some(memory);
+        let Some(budget) = instance.get_global(&mut store, BUDGET_EXPORT) else {
+            return Err(EngineError::Panic("instrumentation global missing".into()));
+        };
+        budget
+            .set(&mut store, Val::I32(self.budget))
+            .map_err(|e| EngineError::Panic(format!("cannot set the frame budget: {e:?}")))?;
+        if let Some(start) = instance.get_func(&mut store, START_EXPORT)
+            && let Err(e) = start.call(&mut store, &[], &mut [])
+        {
+            return match classify(e) {
+                Failure::Host(h) => Err(EngineError::Host(h)),
+                Failure::Cancelled => Err(EngineError::Cancelled),
+                Failure::Trap(Trap::StackOverflow) => {
+                    Err(EngineError::Panic("native stack overflow in start".into()))
+                }
+                Failure::Trap(t) => Ok(RunOutcome::InitError(format!("start: {t}"))),
+                Failure::Other(e) => Err(EngineError::Panic(e)),
+            };
+        }
+
+        // Eval (`wasm-pvm.md` §3.5, §3.7).
+        let Some(Extern::Func(kernel_run)) = instance.get_export(&mut store, KERNEL_RUN) else {
+            return Ok(RunOutcome::Stuck(
+                "Invalid_module: no kernel_run function exported".into(),
+            ));
+        };
+        let ty = kernel_run.ty(&store);
+        if ty.params().len() != 0 {
+            return Ok(RunOutcome::Stuck(
+                "kernel_run expects arguments (type mismatch on invocation)".into(),
+            ));
+        }
+        // The kernel becomes the fallback kernel once it is instantiated (`wasm-pvm.md` §3.5).
+        store
+            .data_mut()
+            .host()
+            .kernel_instantiated()
+            .map_err(EngineError::Host)?;
+        let mut results: Vec<Val> = ty.results().map(|_| Val::I32(0)).collect();
+        match kernel_run.call(&mut store, &[], &mut results) {
+            Ok(()) => Ok(RunOutcome::Returned),
+            Err(e) => match classify(e) {
+                Failure::Host(h) => Err(EngineError::Host(h)),
+                Failure::Cancelled => Err(EngineError::Cancelled),
+                Failure::Trap(t) => {
+                    let exhausted = matches!(budget.get(&mut store), Val::I32(b) if b < 0);
+                    if exhausted {
+                        Ok(RunOutcome::Stuck("call stack exhausted".into()))
+                    } else if let Some(msg) = trap_message(t) {
+                        Ok(RunOutcome::Trapped(msg.into()))
+                    } else {
+                        Err(EngineError::Panic(format!("unexpected trap: {t}")))
+                    }
+                }
+                Failure::Other(e) => Err(EngineError::Panic(e)),
+            },
+        }
+    }
+}
+
+/// The engine can move between threads (e.g. into a blocking task of the node).
+const _: () = {
+    const fn assert_send<T: Send>() {}
+    assert_send::<WasmtimeEngine>();
+    assert_send::<Interrupt>();
+};

@@ -1,0 +1,1232 @@
+//! `config.json`: the rollup node configuration, read and written as Octez does
+//! (octez-rollup-node.md §2; `configuration.ml` encoding, "hide defaults" on disk,
+//! "show defaults" for `GET /config`).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde_json::Value;
+use tezos_types::{PublicKeyHash, SmartRollupAddress};
+
+use crate::json_pp::Json;
+
+/// Default RPC address (§1.3).
+pub const DEFAULT_RPC_ADDR: &str = "127.0.0.1";
+/// Default RPC port (§1.3).
+pub const DEFAULT_RPC_PORT: u16 = 8932;
+/// Default metrics port when `--metrics-addr` omits it (§1.3).
+pub const DEFAULT_METRICS_PORT: u16 = 9933;
+/// Etherlink mainnet and testnet rollups (`address.ml` `is_etherlink`).
+pub const ETHERLINK_ADDRESSES: [&str; 2] = [
+    "sr1Ghq66tYK9y3r8CC1Tf8i8m5nxh8nTvZEf",
+    "sr18wx6ezkeRjt1SZSeZ2UQzQN3Uc3YLMLqg",
+];
+
+/// L1 operation kinds a rollup node injects (`operation_kind.ml`, declaration order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum OperationKind {
+    /// `publish`
+    Publish,
+    /// `add_messages`
+    AddMessages,
+    /// `cement`
+    Cement,
+    /// `timeout`
+    Timeout,
+    /// `refute`
+    Refute,
+    /// `recover`
+    Recover,
+    /// `execute_outbox_message`
+    ExecuteOutboxMessage,
+    /// `publish_dal_commitment`
+    PublishDalCommitment,
+}
+
+impl OperationKind {
+    /// All kinds, in Octez order.
+    pub const ALL: [OperationKind; 8] = [
+        Self::Publish,
+        Self::AddMessages,
+        Self::Cement,
+        Self::Timeout,
+        Self::Refute,
+        Self::Recover,
+        Self::ExecuteOutboxMessage,
+        Self::PublishDalCommitment,
+    ];
+
+    /// Wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Publish => "publish",
+            Self::AddMessages => "add_messages",
+            Self::Cement => "cement",
+            Self::Timeout => "timeout",
+            Self::Refute => "refute",
+            Self::Recover => "recover",
+            Self::ExecuteOutboxMessage => "execute_outbox_message",
+            Self::PublishDalCommitment => "publish_dal_commitment",
+        }
+    }
+
+    /// Parses a wire name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// Operator key purposes (§1.4, `purpose.ml`, declaration order = map order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Purpose {
+    /// publish, refute, timeout
+    Operating,
+    /// add_messages, publish_dal_commitment (several keys allowed)
+    Batching,
+    /// cement
+    Cementing,
+    /// recover
+    Recovering,
+    /// execute_outbox_message
+    ExecutingOutbox,
+}
+
+impl Purpose {
+    /// All purposes, in Octez order.
+    pub const ALL: [Purpose; 5] = [
+        Self::Operating,
+        Self::Batching,
+        Self::Cementing,
+        Self::Recovering,
+        Self::ExecutingOutbox,
+    ];
+
+    /// Wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Operating => "operating",
+            Self::Batching => "batching",
+            Self::Cementing => "cementing",
+            Self::Recovering => "recovering",
+            Self::ExecutingOutbox => "executing_outbox",
+        }
+    }
+
+    /// Parses a purpose name, accepting the legacy names of config files.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "operating" | "publish" | "refute" | "timeout" => Some(Self::Operating),
+            "batching" | "add_messages" => Some(Self::Batching),
+            "cementing" | "cement" => Some(Self::Cementing),
+            "recovering" => Some(Self::Recovering),
+            "executing_outbox" => Some(Self::ExecutingOutbox),
+            _ => None,
+        }
+    }
+
+    /// Operation kinds signed with this purpose's key.
+    pub fn operation_kinds(self) -> &'static [OperationKind] {
+        use OperationKind as K;
+        match self {
+            Self::Batching => &[K::AddMessages, K::PublishDalCommitment],
+            Self::Cementing => &[K::Cement],
+            Self::Operating => &[K::Publish, K::Refute, K::Timeout],
+            Self::Recovering => &[K::Recover],
+            Self::ExecutingOutbox => &[K::ExecuteOutboxMessage],
+        }
+    }
+}
+
+/// Rollup node mode (§1.4, §3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    /// Follows L1 and evaluates the PVM only.
+    Observer,
+    /// Publishes commitments on conflicts and plays refutation games.
+    Accuser,
+    /// Defends and cements, never publishes new commitments.
+    Bailout,
+    /// Batches L2 messages.
+    Batcher,
+    /// Publishes, cements, refutes, executes outbox messages.
+    Maintenance,
+    /// Maintenance + batcher.
+    Operator,
+    /// Exactly the listed kinds.
+    Custom(Vec<OperationKind>),
+}
+
+impl Mode {
+    /// The modes listed in help texts (`Configuration.modes`).
+    pub fn all() -> Vec<Mode> {
+        vec![
+            Mode::Observer,
+            Mode::Accuser,
+            Mode::Bailout,
+            Mode::Batcher,
+            Mode::Maintenance,
+            Mode::Operator,
+            Mode::Custom(OperationKind::ALL.to_vec()),
+        ]
+    }
+
+    /// `string_of_mode` (custom modes print as `custom`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Mode::Observer => "observer",
+            Mode::Accuser => "accuser",
+            Mode::Bailout => "bailout",
+            Mode::Batcher => "batcher",
+            Mode::Maintenance => "maintenance",
+            Mode::Operator => "operator",
+            Mode::Custom(_) => "custom",
+        }
+    }
+
+    /// `description_of_mode`.
+    pub fn description(&self) -> String {
+        match self {
+            Mode::Observer => "Only follows the chain, reconstructs and interprets inboxes".into(),
+            Mode::Accuser => {
+                "Only publishes commitments for conflicts and play refutation games".into()
+            }
+            Mode::Bailout => {
+                "Only defends and cements, does not publish any new commitments".into()
+            }
+            Mode::Batcher => "Accepts transactions in its queue and batches them on the L1".into(),
+            Mode::Maintenance => {
+                "Follows the chain and publishes commitments, cement and refute".into()
+            }
+            Mode::Operator => "Equivalent to maintenance + batcher".into(),
+            Mode::Custom(kinds) => format!(
+                "In this mode, the system handles only the specific operation kinds: [{}]. \
+                 This allows for tailored control and flexibility.",
+                kinds
+                    .iter()
+                    .map(|k| k.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    }
+
+    /// `mode_of_string`; `Err` carries Octez's message.
+    pub fn parse(s: &str) -> Result<Mode, String> {
+        Ok(match s {
+            "observer" => Mode::Observer,
+            "accuser" => Mode::Accuser,
+            "bailout" => Mode::Bailout,
+            "batcher" => Mode::Batcher,
+            "maintenance" => Mode::Maintenance,
+            "operator" => Mode::Operator,
+            "custom" => Mode::Custom(vec![]),
+            s if s.starts_with("custom:") => {
+                let kinds = s["custom:".len()..]
+                    .split(',')
+                    .map(|k| {
+                        OperationKind::parse(k).ok_or_else(|| {
+                            format!("Invalid_argument(\"operation_kind_of_string {k}\")")
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                Mode::Custom(kinds)
+            }
+            _ => return Err("Invalid mode".into()),
+        })
+    }
+
+    /// Purposes whose keys the mode needs (`purposes_of_mode`).
+    pub fn purposes(&self) -> Vec<Purpose> {
+        use Purpose as P;
+        match self {
+            Mode::Observer => vec![],
+            Mode::Batcher => vec![P::Batching],
+            Mode::Accuser => vec![P::Operating],
+            Mode::Bailout => vec![P::Operating, P::Cementing, P::Recovering],
+            Mode::Maintenance => vec![P::Operating, P::Cementing, P::ExecutingOutbox],
+            Mode::Operator => vec![P::Operating, P::Cementing, P::ExecutingOutbox, P::Batching],
+            Mode::Custom(kinds) => Purpose::ALL
+                .into_iter()
+                .filter(|p| p.operation_kinds().iter().any(|k| kinds.contains(k)))
+                .collect(),
+        }
+    }
+
+    fn to_json(&self) -> Json {
+        match self {
+            Mode::Custom(kinds) => Json::Object(vec![(
+                "custom".into(),
+                Json::Array(kinds.iter().map(|k| Json::str(k.as_str())).collect()),
+            )]),
+            m => Json::str(m.name()),
+        }
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// History mode (§5.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HistoryMode {
+    /// Keep everything.
+    Archive,
+    /// Keep from the LCC onward (default).
+    Full,
+}
+
+impl HistoryMode {
+    /// Wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Archive => "archive",
+            Self::Full => "full",
+        }
+    }
+}
+
+impl FromStr for HistoryMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "archive" => Ok(Self::Archive),
+            "full" => Ok(Self::Full),
+            s => Err(format!("Invalid_argument(\"history_mode_of_string {s}\")")),
+        }
+    }
+}
+
+/// When the context is committed to disk (§1.3 `--commit-on`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommitOn {
+    /// Every block (default).
+    Block,
+    /// Every commitment.
+    Commitment,
+}
+
+impl CommitOn {
+    /// Wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Block => "block",
+            Self::Commitment => "commitment",
+        }
+    }
+}
+
+impl FromStr for CommitOn {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "block" => Ok(Self::Block),
+            "commitment" => Ok(Self::Commitment),
+            _ => Err("Invalid value for commit-on, should be block or commitment".into()),
+        }
+    }
+}
+
+/// Operator keys by purpose; `batching` may have several keys.
+pub type Operators = BTreeMap<Purpose, Vec<PublicKeyHash>>;
+
+/// Batcher parameters (`batcher_encoding`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatcherConfig {
+    /// Default 10.
+    pub min_batch_elements: i64,
+    /// Default 10.
+    pub min_batch_size: i64,
+    /// Default 2^30 − 1.
+    pub max_batch_elements: i64,
+    /// Optional.
+    pub max_batch_size: Option<i64>,
+}
+
+impl Default for BatcherConfig {
+    fn default() -> Self {
+        Self {
+            min_batch_elements: 10,
+            min_batch_size: 10,
+            max_batch_elements: (1 << 30) - 1,
+            max_batch_size: None,
+        }
+    }
+}
+
+/// Injector parameters (`injector_encoding`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InjectorConfig {
+    /// Default 2048, at most 40960.
+    pub retention_period: u16,
+    /// Default 10.
+    pub attempts: u16,
+    /// Default 120, at least 1.
+    pub injection_ttl: u16,
+    /// Default none.
+    pub max_batch_length: Option<i64>,
+}
+
+impl Default for InjectorConfig {
+    fn default() -> Self {
+        Self {
+            retention_period: 2048,
+            attempts: 10,
+            injection_ttl: 120,
+            max_batch_length: None,
+        }
+    }
+}
+
+/// Maximum injector retention period.
+pub const MAX_INJECTOR_RETENTION_PERIOD: u16 = 5 * 8192;
+
+/// GC parameters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GcParameters {
+    /// `frequency` in blocks.
+    pub frequency: Option<i32>,
+    /// `context_splitting_period`.
+    pub context_splitting_period: Option<i64>,
+}
+
+/// CORS lists.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Cors {
+    /// `allowed_headers`.
+    pub allowed_headers: Vec<String>,
+    /// `allowed_origins`.
+    pub allowed_origins: Vec<String>,
+}
+
+/// The configuration (field order = Octez's encoding order).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// `smart-rollup-address`.
+    pub rollup_address: SmartRollupAddress,
+    /// `etherlink`.
+    pub etherlink: bool,
+    /// `boot-sector`.
+    pub boot_sector_file: Option<String>,
+    /// `smart-rollup-node-operator`.
+    pub operators: Operators,
+    /// `rpc-addr`.
+    pub rpc_addr: String,
+    /// `rpc-port`.
+    pub rpc_port: u16,
+    /// `acl` (kept as JSON: list of policies).
+    pub acl: Vec<Value>,
+    /// `metrics-addr`.
+    pub metrics_addr: Option<String>,
+    /// `performance-metrics`.
+    pub performance_metrics: bool,
+    /// `reconnection_delay` (seconds).
+    pub reconnection_delay: f64,
+    /// `fee-parameters` (kind → JSON object; `init` writes `{}`).
+    pub fee_parameters: Option<BTreeMap<OperationKind, Value>>,
+    /// `mode`.
+    pub mode: Mode,
+    /// `loser-mode` (JSON list, empty = no failures).
+    pub loser_mode: Vec<Value>,
+    /// `apply-unsafe-patches`.
+    pub apply_unsafe_patches: bool,
+    /// `unsafe-pvm-patches` (JSON list).
+    pub unsafe_pvm_patches: Vec<Value>,
+    /// `execute-outbox-messages-filter` (JSON list).
+    pub execute_outbox_messages_filter: Vec<Value>,
+    /// `DAL node endpoint`.
+    pub dal_node_endpoint: Option<String>,
+    /// `pre-images-endpoint`.
+    pub pre_images_endpoint: Option<String>,
+    /// `batcher`.
+    pub batcher: BatcherConfig,
+    /// `injector`.
+    pub injector: InjectorConfig,
+    /// `l1_blocks_cache_size`.
+    pub l1_blocks_cache_size: i64,
+    /// `l2_blocks_cache_size`.
+    pub l2_blocks_cache_size: i64,
+    /// `prefetch_blocks`.
+    pub prefetch_blocks: Option<i64>,
+    /// `l1_monitor_finalized`.
+    pub l1_monitor_finalized: bool,
+    /// `l1_rpc_timeout` (seconds).
+    pub l1_rpc_timeout: f64,
+    /// `loop_retry_delay` (seconds).
+    pub loop_retry_delay: f64,
+    /// `index_buffer_size` (deprecated).
+    pub index_buffer_size: Option<i64>,
+    /// `irmin_cache_size` (ignored).
+    pub irmin_cache_size: Option<i64>,
+    /// `log-kernel-debug`.
+    pub log_kernel_debug: bool,
+    /// `log-kernel-debug-file`.
+    pub log_kernel_debug_file: Option<String>,
+    /// `unsafe-disable-wasm-kernel-checks`.
+    pub unsafe_disable_wasm_kernel_checks: bool,
+    /// `no-degraded`.
+    pub no_degraded: bool,
+    /// `slow-vm-fallback`.
+    pub slow_vm_fallback: bool,
+    /// `gc-parameters`.
+    pub gc_parameters: GcParameters,
+    /// `history-mode`.
+    pub history_mode: Option<HistoryMode>,
+    /// `cors`.
+    pub cors: Cors,
+    /// `bail-on-disagree`.
+    pub bail_on_disagree: bool,
+    /// `commit-on`.
+    pub commit_on: CommitOn,
+    /// `opentelemetry` (JSON object; `None` = default).
+    pub opentelemetry: Option<Value>,
+    /// `dal_slot_status_max_fetch_attempts`.
+    pub dal_slot_status_max_fetch_attempts: u8,
+}
+
+impl Config {
+    /// A configuration with every default (what `init` starts from).
+    pub fn new(rollup_address: SmartRollupAddress, mode: Mode) -> Self {
+        let etherlink = is_etherlink(&rollup_address);
+        Self {
+            rollup_address,
+            etherlink,
+            boot_sector_file: None,
+            operators: Operators::new(),
+            rpc_addr: DEFAULT_RPC_ADDR.into(),
+            rpc_port: DEFAULT_RPC_PORT,
+            acl: vec![],
+            metrics_addr: None,
+            performance_metrics: true,
+            reconnection_delay: 2.0,
+            fee_parameters: Some(BTreeMap::new()),
+            mode,
+            loser_mode: vec![],
+            apply_unsafe_patches: false,
+            unsafe_pvm_patches: vec![],
+            execute_outbox_messages_filter: vec![],
+            dal_node_endpoint: None,
+            pre_images_endpoint: None,
+            batcher: BatcherConfig::default(),
+            injector: InjectorConfig::default(),
+            l1_blocks_cache_size: 64,
+            l2_blocks_cache_size: 64,
+            prefetch_blocks: None,
+            l1_monitor_finalized: false,
+            l1_rpc_timeout: 60.0,
+            loop_retry_delay: 10.0,
+            index_buffer_size: None,
+            irmin_cache_size: None,
+            log_kernel_debug: false,
+            log_kernel_debug_file: None,
+            unsafe_disable_wasm_kernel_checks: false,
+            no_degraded: false,
+            slow_vm_fallback: false,
+            gc_parameters: GcParameters::default(),
+            history_mode: None,
+            cors: Cors::default(),
+            bail_on_disagree: false,
+            commit_on: CommitOn::Block,
+            opentelemetry: None,
+            dal_slot_status_max_fetch_attempts: 15,
+        }
+    }
+
+    /// The effective history mode (default `full`).
+    pub fn effective_history_mode(&self) -> HistoryMode {
+        self.history_mode.unwrap_or(HistoryMode::Full)
+    }
+
+    /// JSON in Octez's field order. `show_defaults` = `encoding_no_default` (for `GET /config`).
+    pub fn to_json(&self, show_defaults: bool) -> Json {
+        let mut o: Vec<(String, Json)> = Vec::new();
+        let mut put = |k: &str, v: Json| o.push((k.to_string(), v));
+        // `dft`: written when different from the default or when showing defaults.
+        macro_rules! dft {
+            ($k:expr, $v:expr, $is_default:expr) => {
+                if show_defaults || !$is_default {
+                    put($k, $v);
+                }
+            };
+        }
+        put(
+            "smart-rollup-address",
+            Json::str(self.rollup_address.to_b58check()),
+        );
+        put("etherlink", Json::Bool(self.etherlink));
+        if let Some(b) = &self.boot_sector_file {
+            put("boot-sector", Json::str(b));
+        }
+        dft!(
+            "smart-rollup-node-operator",
+            operators_json(&self.operators),
+            self.operators.is_empty()
+        );
+        dft!(
+            "rpc-addr",
+            Json::str(&self.rpc_addr),
+            self.rpc_addr == DEFAULT_RPC_ADDR
+        );
+        dft!(
+            "rpc-port",
+            Json::int(self.rpc_port.into()),
+            self.rpc_port == DEFAULT_RPC_PORT
+        );
+        dft!("acl", json_list(&self.acl), self.acl.is_empty());
+        if let Some(m) = &self.metrics_addr {
+            put("metrics-addr", Json::str(m));
+        }
+        dft!(
+            "performance-metrics",
+            Json::Bool(self.performance_metrics),
+            self.performance_metrics
+        );
+        dft!(
+            "reconnection_delay",
+            Json::float(self.reconnection_delay),
+            self.reconnection_delay == 2.0
+        );
+        match &self.fee_parameters {
+            Some(fees) => put(
+                "fee-parameters",
+                Json::Object(
+                    fees.iter()
+                        .map(|(k, v)| (k.as_str().to_string(), Json::from_value(v)))
+                        .collect(),
+                ),
+            ),
+            None if show_defaults => put("fee-parameters", Json::Object(vec![])),
+            None => {}
+        }
+        put("mode", self.mode.to_json());
+        dft!(
+            "loser-mode",
+            json_list(&self.loser_mode),
+            self.loser_mode.is_empty()
+        );
+        dft!(
+            "apply-unsafe-patches",
+            Json::Bool(self.apply_unsafe_patches),
+            !self.apply_unsafe_patches
+        );
+        dft!(
+            "unsafe-pvm-patches",
+            json_list(&self.unsafe_pvm_patches),
+            self.unsafe_pvm_patches.is_empty()
+        );
+        dft!(
+            "execute-outbox-messages-filter",
+            json_list(&self.execute_outbox_messages_filter),
+            self.execute_outbox_messages_filter.is_empty()
+        );
+        if let Some(d) = &self.dal_node_endpoint {
+            put("DAL node endpoint", Json::str(d));
+        }
+        if let Some(p) = &self.pre_images_endpoint {
+            put("pre-images-endpoint", Json::str(p));
+        }
+        dft!(
+            "batcher",
+            batcher_json(&self.batcher),
+            self.batcher == BatcherConfig::default()
+        );
+        dft!(
+            "injector",
+            injector_json(&self.injector),
+            self.injector == InjectorConfig::default()
+        );
+        dft!(
+            "l1_blocks_cache_size",
+            Json::int(self.l1_blocks_cache_size),
+            self.l1_blocks_cache_size == 64
+        );
+        dft!(
+            "l2_blocks_cache_size",
+            Json::int(self.l2_blocks_cache_size),
+            self.l2_blocks_cache_size == 64
+        );
+        if let Some(p) = self.prefetch_blocks {
+            put("prefetch_blocks", Json::int(p));
+        }
+        dft!(
+            "l1_monitor_finalized",
+            Json::Bool(self.l1_monitor_finalized),
+            !self.l1_monitor_finalized
+        );
+        dft!(
+            "l1_rpc_timeout",
+            Json::float(self.l1_rpc_timeout),
+            self.l1_rpc_timeout == 60.0
+        );
+        dft!(
+            "loop_retry_delay",
+            Json::float(self.loop_retry_delay),
+            self.loop_retry_delay == 10.0
+        );
+        if let Some(i) = self.index_buffer_size {
+            put("index_buffer_size", Json::int(i));
+        }
+        if let Some(i) = self.irmin_cache_size {
+            put("irmin_cache_size", Json::int(i));
+        }
+        dft!(
+            "log-kernel-debug",
+            Json::Bool(self.log_kernel_debug),
+            !self.log_kernel_debug
+        );
+        if let Some(f) = &self.log_kernel_debug_file {
+            put("log-kernel-debug-file", Json::str(f));
+        }
+        dft!(
+            "unsafe-disable-wasm-kernel-checks",
+            Json::Bool(self.unsafe_disable_wasm_kernel_checks),
+            !self.unsafe_disable_wasm_kernel_checks
+        );
+        dft!(
+            "no-degraded",
+            Json::Bool(self.no_degraded),
+            !self.no_degraded
+        );
+        dft!(
+            "slow-vm-fallback",
+            Json::Bool(self.slow_vm_fallback),
+            !self.slow_vm_fallback
+        );
+        let mut gc = vec![];
+        if let Some(f) = self.gc_parameters.frequency {
+            gc.push(("frequency".to_string(), Json::int(f.into())));
+        }
+        if let Some(c) = self.gc_parameters.context_splitting_period {
+            gc.push(("context_splitting_period".to_string(), Json::int(c)));
+        }
+        dft!(
+            "gc-parameters",
+            Json::Object(gc),
+            self.gc_parameters == GcParameters::default()
+        );
+        if let Some(h) = self.history_mode {
+            put("history-mode", Json::str(h.as_str()));
+        }
+        let str_list = |l: &[String]| Json::Array(l.iter().map(Json::str).collect());
+        dft!(
+            "cors",
+            Json::Object(vec![
+                (
+                    "allowed_headers".into(),
+                    str_list(&self.cors.allowed_headers)
+                ),
+                (
+                    "allowed_origins".into(),
+                    str_list(&self.cors.allowed_origins)
+                ),
+            ]),
+            self.cors == Cors::default()
+        );
+        dft!(
+            "bail-on-disagree",
+            Json::Bool(self.bail_on_disagree),
+            !self.bail_on_disagree
+        );
+        dft!(
+            "commit-on",
+            Json::str(self.commit_on.as_str()),
+            self.commit_on == CommitOn::Block
+        );
+        match &self.opentelemetry {
+            Some(v) => put("opentelemetry", Json::from_value(v)),
+            None if show_defaults => put(
+                "opentelemetry",
+                Json::Object(vec![("enable".into(), Json::Bool(false))]),
+            ),
+            None => {}
+        }
+        dft!(
+            "dal_slot_status_max_fetch_attempts",
+            Json::int(self.dal_slot_status_max_fetch_attempts.into()),
+            self.dal_slot_status_max_fetch_attempts == 15
+        );
+        Json::Object(o)
+    }
+
+    /// Parses a config JSON document; errors name the offending field.
+    pub fn from_json(v: &Value) -> Result<Config, String> {
+        let obj = v
+            .as_object()
+            .ok_or_else(|| "expected a JSON object at the top level".to_string())?;
+        for k in obj.keys() {
+            if !KNOWN_KEYS.contains(&k.as_str()) {
+                return Err(format!("unexpected field \"{k}\""));
+            }
+        }
+        let addr_v = obj
+            .get("smart-rollup-address")
+            .ok_or("missing required field \"smart-rollup-address\"")?;
+        let rollup_address = addr_v
+            .as_str()
+            .and_then(|s| s.parse::<SmartRollupAddress>().ok())
+            .ok_or("field \"smart-rollup-address\": expected a smart rollup address (sr1…)")?;
+        let mode = parse_mode_json(obj.get("mode").ok_or("missing required field \"mode\"")?)
+            .map_err(|e| format!("field \"mode\": {e}"))?;
+        let mut c = Config::new(rollup_address, mode);
+        c.fee_parameters = None;
+        let f = Fields(obj);
+        c.etherlink = f.bool("etherlink")?.unwrap_or(c.etherlink);
+        c.boot_sector_file = f.string("boot-sector")?;
+        if let Some(ops) = obj.get("smart-rollup-node-operator") {
+            c.operators = parse_operators_json(ops)
+                .map_err(|e| format!("field \"smart-rollup-node-operator\": {e}"))?;
+        }
+        c.rpc_addr = f.string("rpc-addr")?.unwrap_or(c.rpc_addr);
+        if let Some(p) = f.int("rpc-port")? {
+            c.rpc_port = u16::try_from(p).map_err(|_| {
+                "field \"rpc-port\": expected a 16-bit unsigned integer".to_string()
+            })?;
+        }
+        c.acl = f.list("acl")?.unwrap_or_default();
+        c.metrics_addr = f.string("metrics-addr")?;
+        c.performance_metrics = f.bool("performance-metrics")?.unwrap_or(true);
+        c.reconnection_delay = f.float("reconnection_delay")?.unwrap_or(2.0);
+        if let Some(fees) = obj.get("fee-parameters") {
+            let fees = fees
+                .as_object()
+                .ok_or("field \"fee-parameters\": expected an object")?;
+            let mut m = BTreeMap::new();
+            for (k, v) in fees {
+                let kind = OperationKind::parse(k).ok_or_else(|| {
+                    format!("field \"fee-parameters\": unknown operation kind \"{k}\"")
+                })?;
+                m.insert(kind, v.clone());
+            }
+            c.fee_parameters = Some(m);
+        }
+        c.loser_mode = f.list("loser-mode")?.unwrap_or_default();
+        c.apply_unsafe_patches = f.bool("apply-unsafe-patches")?.unwrap_or(false);
+        c.unsafe_pvm_patches = f.list("unsafe-pvm-patches")?.unwrap_or_default();
+        c.execute_outbox_messages_filter = f
+            .list("execute-outbox-messages-filter")?
+            .unwrap_or_default();
+        c.dal_node_endpoint = f.string("DAL node endpoint")?;
+        c.pre_images_endpoint = f.string("pre-images-endpoint")?;
+        if let Some(b) = obj.get("batcher") {
+            c.batcher = parse_batcher(b).map_err(|e| format!("field \"batcher\": {e}"))?;
+        }
+        if let Some(i) = obj.get("injector") {
+            c.injector = parse_injector(i).map_err(|e| format!("field \"injector\": {e}"))?;
+        }
+        c.l1_blocks_cache_size = f.int("l1_blocks_cache_size")?.unwrap_or(64);
+        c.l2_blocks_cache_size = f.int("l2_blocks_cache_size")?.unwrap_or(64);
+        c.prefetch_blocks = f.int("prefetch_blocks")?;
+        c.l1_monitor_finalized = f.bool("l1_monitor_finalized")?.unwrap_or(false);
+        c.l1_rpc_timeout = f.float("l1_rpc_timeout")?.unwrap_or(60.0);
+        c.loop_retry_delay = f.float("loop_retry_delay")?.unwrap_or(10.0);
+        c.index_buffer_size = f.int("index_buffer_size")?;
+        c.irmin_cache_size = f.int("irmin_cache_size")?;
+        c.log_kernel_debug = f.bool("log-kernel-debug")?.unwrap_or(false);
+        c.log_kernel_debug_file = f.string("log-kernel-debug-file")?;
+        c.unsafe_disable_wasm_kernel_checks = f
+            .bool("unsafe-disable-wasm-kernel-checks")?
+            .unwrap_or(false);
+        c.no_degraded = f.bool("no-degraded")?.unwrap_or(false);
+        c.slow_vm_fallback = f.bool("slow-vm-fallback")?.unwrap_or(false);
+        if let Some(g) = obj.get("gc-parameters") {
+            let g = g
+                .as_object()
+                .ok_or("field \"gc-parameters\": expected an object")?;
+            let gf = Fields(g);
+            c.gc_parameters.frequency = gf
+                .int("frequency")?
+                .map(i32::try_from)
+                .transpose()
+                .map_err(|_| "field \"gc-parameters.frequency\": expected an int32".to_string())?;
+            c.gc_parameters.context_splitting_period = gf.int("context_splitting_period")?;
+        }
+        c.history_mode = f
+            .string("history-mode")?
+            .map(|s| {
+                s.parse().map_err(|_| {
+                    "field \"history-mode\": expected \"archive\" or \"full\"".to_string()
+                })
+            })
+            .transpose()?;
+        if let Some(cors) = obj.get("cors") {
+            let cors = cors
+                .as_object()
+                .ok_or("field \"cors\": expected an object")?;
+            let cf = Fields(cors);
+            c.cors.allowed_headers = cf.string_list("allowed_headers")?.unwrap_or_default();
+            c.cors.allowed_origins = cf.string_list("allowed_origins")?.unwrap_or_default();
+        }
+        c.bail_on_disagree = f.bool("bail-on-disagree")?.unwrap_or(false);
+        if let Some(s) = f.string("commit-on")? {
+            c.commit_on = s.parse().map_err(|e| format!("field \"commit-on\": {e}"))?;
+        }
+        c.opentelemetry = obj.get("opentelemetry").cloned();
+        if let Some(n) = f.int("dal_slot_status_max_fetch_attempts")? {
+            c.dal_slot_status_max_fetch_attempts = u8::try_from(n).map_err(|_| {
+                "field \"dal_slot_status_max_fetch_attempts\": expected a uint8".to_string()
+            })?;
+        }
+        if obj.get("etherlink").is_none() {
+            c.etherlink = is_etherlink(&c.rollup_address);
+        }
+        Ok(c)
+    }
+
+    /// Writes `config.json` as Octez does; refuses to overwrite unless `force`.
+    pub fn save(&self, path: &Path, force: bool) -> Result<(), ConfigError> {
+        if path.exists() && !force {
+            return Err(ConfigError::AlreadyExists(path.to_path_buf()));
+        }
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| ConfigError::Io(path.to_path_buf(), e))?;
+        }
+        std::fs::write(path, self.to_json(false).to_ocaml_pretty())
+            .map_err(|e| ConfigError::Io(path.to_path_buf(), e))
+    }
+
+    /// Reads `config.json`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|e| ConfigError::Io(path.to_path_buf(), e))?;
+        let v: Value = serde_json::from_str(&text)
+            .map_err(|e| ConfigError::Malformed(path.to_path_buf(), e.to_string()))?;
+        Config::from_json(&v).map_err(|e| ConfigError::Malformed(path.to_path_buf(), e))
+    }
+}
+
+/// Operational errors of config files.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// Octez: `Configuration file "<path>" already exists. Use --force to overwrite.`
+    #[error("Configuration file {:?} already exists. Use --force to overwrite.", .0.display().to_string())]
+    AlreadyExists(PathBuf),
+    /// I/O error on the file.
+    #[error("{}: {}", .0.display(), .1)]
+    Io(PathBuf, std::io::Error),
+    /// Invalid content.
+    #[error("Invalid configuration file {}: {}", .0.display(), .1)]
+    Malformed(PathBuf, String),
+}
+
+const KNOWN_KEYS: &[&str] = &[
+    "smart-rollup-address",
+    "etherlink",
+    "boot-sector",
+    "smart-rollup-node-operator",
+    "rpc-addr",
+    "rpc-port",
+    "acl",
+    "metrics-addr",
+    "performance-metrics",
+    "reconnection_delay",
+    "fee-parameters",
+    "mode",
+    "loser-mode",
+    "apply-unsafe-patches",
+    "unsafe-pvm-patches",
+    "execute-outbox-messages-filter",
+    "DAL node endpoint",
+    "pre-images-endpoint",
+    "batcher",
+    "injector",
+    "l1_blocks_cache_size",
+    "l2_blocks_cache_size",
+    "prefetch_blocks",
+    "l1_monitor_finalized",
+    "l1_rpc_timeout",
+    "loop_retry_delay",
+    "index_buffer_size",
+    "irmin_cache_size",
+    "log-kernel-debug",
+    "log-kernel-debug-file",
+    "unsafe-disable-wasm-kernel-checks",
+    "no-degraded",
+    "slow-vm-fallback",
+    "gc-parameters",
+    "history-mode",
+    "cors",
+    "bail-on-disagree",
+    "commit-on",
+    "opentelemetry",
+    "dal_slot_status_max_fetch_attempts",
+];
+
+/// Whether the address is a known Etherlink rollup.
+pub fn is_etherlink(addr: &SmartRollupAddress) -> bool {
+    let s = addr.to_b58check();
+    ETHERLINK_ADDRESSES.contains(&s.as_str())
+}
+
+struct Fields<'a>(&'a serde_json::Map<String, Value>);
+
+impl Fields<'_> {
+    fn get(&self, k: &str) -> Option<&Value> {
+        self.0.get(k)
+    }
+    fn bool(&self, k: &str) -> Result<Option<bool>, String> {
+        self.get(k)
+            .map(|v| {
+                v.as_bool()
+                    .ok_or(format!("field \"{k}\": expected a boolean"))
+            })
+            .transpose()
+    }
+    fn string(&self, k: &str) -> Result<Option<String>, String> {
+        self.get(k)
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_string)
+                    .ok_or(format!("field \"{k}\": expected a string"))
+            })
+            .transpose()
+    }
+    fn int(&self, k: &str) -> Result<Option<i64>, String> {
+        self.get(k)
+            .map(|v| {
+                v.as_i64()
+                    .ok_or(format!("field \"{k}\": expected an integer"))
+            })
+            .transpose()
+    }
+    fn float(&self, k: &str) -> Result<Option<f64>, String> {
+        self.get(k)
+            .map(|v| {
+                v.as_f64()
+                    .ok_or(format!("field \"{k}\": expected a number"))
+            })
+            .transpose()
+    }
+    fn list(&self, k: &str) -> Result<Option<Vec<Value>>, String> {
+        self.get(k)
+            .map(|v| {
+                v.as_array()
+                    .cloned()
+                    .ok_or(format!("field \"{k}\": expected a list"))
+            })
+            .transpose()
+    }
+    fn string_list(&self, k: &str) -> Result<Option<Vec<String>>, String> {
+        self.get(k)
+            .map(|v| {
+                v.as_array()
+                    .and_then(|a| {
+                        a.iter()
+                            .map(|x| x.as_str().map(str::to_string))
+                            .collect::<Option<Vec<_>>>()
+                    })
+                    .ok_or(format!("field \"{k}\": expected a list of strings"))
+            })
+            .transpose()
+    }
+}
+
+fn json_list(l: &[Value]) -> Json {
+    Json::Array(l.iter().map(Json::from_value).collect())
+}
+
+fn operators_json(ops: &Operators) -> Json {
+    Json::Object(
+        ops.iter()
+            .map(|(p, keys)| {
+                let v = if *p == Purpose::Batching {
+                    Json::Array(keys.iter().map(|k| Json::str(k.to_b58check())).collect())
+                } else {
+                    Json::str(keys.first().map(|k| k.to_b58check()).unwrap_or_default())
+                };
+                (p.as_str().to_string(), v)
+            })
+            .collect(),
+    )
+}
+
+fn parse_operators_json(v: &Value) -> Result<Operators, String> {
+    let o = v.as_object().ok_or("expected an object")?;
+    let mut ops = Operators::new();
+    for (k, v) in o {
+        let p = Purpose::parse(k).ok_or_else(|| format!("unknown purpose \"{k}\""))?;
+        let pkh = |s: &Value| -> Result<PublicKeyHash, String> {
+            s.as_str()
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| format!("\"{k}\": expected a public key hash"))
+        };
+        let keys = match v {
+            Value::Array(a) => a.iter().map(pkh).collect::<Result<Vec<_>, _>>()?,
+            v => vec![pkh(v)?],
+        };
+        ops.entry(p).or_default().extend(keys);
+    }
+    Ok(ops)
+}
+
+fn parse_mode_json(v: &Value) -> Result<Mode, String> {
+    match v {
+        Value::String(s) if s != "custom" && !s.starts_with("custom:") => Mode::parse(s),
+        Value::Object(o) if o.len() == 1 && o.contains_key("custom") => {
+            let kinds = o["custom"]
+                .as_array()
+                .ok_or("\"custom\": expected a list of operation kinds")?
+                .iter()
+                .map(|k| {
+                    k.as_str()
+                        .and_then(OperationKind::parse)
+                        .ok_or_else(|| format!("unknown operation kind {k}"))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Mode::Custom(kinds))
+        }
+        _ => Err(format!("invalid mode {v}")),
+    }
+}
+
+fn batcher_json(b: &BatcherConfig) -> Json {
+    let d = BatcherConfig::default();
+    let mut o = vec![];
+    if b.min_batch_elements != d.min_batch_elements {
+        o.push(("min_batch_elements".into(), Json::int(b.min_batch_elements)));
+    }
+    if b.min_batch_size != d.min_batch_size {
+        o.push(("min_batch_size".into(), Json::int(b.min_batch_size)));
+    }
+    if b.max_batch_elements != d.max_batch_elements {
+        o.push(("max_batch_elements".into(), Json::int(b.max_batch_elements)));
+    }
+    if let Some(m) = b.max_batch_size {
+        o.push(("max_batch_size".into(), Json::int(m)));
+    }
+    Json::Object(o)
+}
+
+fn parse_batcher(v: &Value) -> Result<BatcherConfig, String> {
+    let o = v.as_object().ok_or("expected an object")?;
+    let f = Fields(o);
+    let d = BatcherConfig::default();
+    let b = BatcherConfig {
+        min_batch_elements: f.int("min_batch_elements")?.unwrap_or(d.min_batch_elements),
+        min_batch_size: f.int("min_batch_size")?.unwrap_or(d.min_batch_size),
+        max_batch_elements: f.int("max_batch_elements")?.unwrap_or(d.max_batch_elements),
+        max_batch_size: f.int("max_batch_size")?,
+    };
+    if b.min_batch_size <= 0 || b.min_batch_elements <= 0 {
+        return Err("min_batch_size must be positive".into());
+    }
+    if b.max_batch_size.is_some_and(|m| m < b.min_batch_size) {
+        return Err("max_batch_size must be greater than min_batch_size".into());
+    }
+    if b.max_batch_elements < b.min_batch_elements {
+        return Err("max_batch_elements must be greater than min_batch_elements".into());
+    }
+    Ok(b)
+}
+
+fn injector_json(i: &InjectorConfig) -> Json {
+    let d = InjectorConfig::default();
+    let mut o = vec![];
+    if i.retention_period != d.retention_period {
+        o.push((
+            "retention_period".into(),
+            Json::int(i.retention_period.into()),
+        ));
+    }
+    if i.attempts != d.attempts {
+        o.push(("attempts".into(), Json::int(i.attempts.into())));
+    }
+    if i.injection_ttl != d.injection_ttl {
+        o.push(("injection_ttl".into(), Json::int(i.injection_ttl.into())));
+    }
+    if let Some(m) = i.max_batch_length {
+        o.push(("max_batch_length".into(), Json::int(m)));
+    }
+    Json::Object(o)
+}
+
+fn parse_injector(v: &Value) -> Result<InjectorConfig, String> {
+    let o = v.as_object().ok_or("expected an object")?;
+    let f = Fields(o);
+    let d = InjectorConfig::default();
+    let u16f = |k: &str, dv: u16| -> Result<u16, String> {
+        f.int(k)?
+            .map(|x| u16::try_from(x).map_err(|_| format!("field \"{k}\": expected a uint16")))
+            .transpose()
+            .map(|x| x.unwrap_or(dv))
+    };
+    let i = InjectorConfig {
+        retention_period: u16f("retention_period", d.retention_period)?,
+        attempts: u16f("attempts", d.attempts)?,
+        injection_ttl: u16f("injection_ttl", d.injection_ttl)?,
+        max_batch_length: f.int("max_batch_length")?,
+    };
+    if i.retention_period > MAX_INJECTOR_RETENTION_PERIOD {
+        return Err(format!(
+            "injector.retention_period should be smaller than {MAX_INJECTOR_RETENTION_PERIOD}"
+        ));
+    }
+    if i.injection_ttl < 1 {
+        return Err("injector.injection_ttl should be at least 1".into());
+    }
+    Ok(i)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ADDR: &str = "sr1RYurGZtN8KNSpkMcCt9CgWeUaNkzsAfXf";
+
+    #[test]
+    fn init_observer_hides_defaults() {
+        let mut c = Config::new(ADDR.parse().unwrap(), Mode::Observer);
+        c.pre_images_endpoint = Some("http://localhost:1234".into());
+        assert_eq!(
+            c.to_json(false).to_ocaml_pretty(),
+            "{ \"smart-rollup-address\": \"sr1RYurGZtN8KNSpkMcCt9CgWeUaNkzsAfXf\",\n  \
+             \"etherlink\": false, \"fee-parameters\": {}, \"mode\": \"observer\",\n  \
+             \"pre-images-endpoint\": \"http://localhost:1234\" }"
+        );
+    }
+
+    #[test]
+    fn roundtrip_through_json() {
+        let mut c = Config::new(
+            ADDR.parse().unwrap(),
+            Mode::Custom(vec![OperationKind::Cement]),
+        );
+        c.rpc_port = 1234;
+        c.history_mode = Some(HistoryMode::Archive);
+        c.gc_parameters.frequency = Some(7);
+        let pkh: PublicKeyHash = "tz1KqTpEZ7Yob7QbPE4Hy4Wo8fHG8LhKxZSx".parse().unwrap();
+        c.operators.insert(Purpose::Cementing, vec![pkh]);
+        let text = c.to_json(false).to_ocaml_pretty();
+        let back = Config::from_json(&serde_json::from_str(&text).unwrap()).unwrap();
+        assert_eq!(back, c);
+        let shown = c.to_json(true).to_compact();
+        assert!(shown.contains("\"l1_rpc_timeout\":60"), "{shown}");
+    }
+
+    #[test]
+    fn bad_field_is_named() {
+        let v =
+            serde_json::json!({"smart-rollup-address": ADDR, "mode": "observer", "rpc-port": "x"});
+        let e = Config::from_json(&v).unwrap_err();
+        assert!(e.contains("rpc-port"), "{e}");
+        let v = serde_json::json!({"smart-rollup-address": ADDR, "mode": "observer", "bogus": 1});
+        assert!(Config::from_json(&v).unwrap_err().contains("bogus"));
+        let v = serde_json::json!({"smart-rollup-address": ADDR, "mode": "nope"});
+        assert!(Config::from_json(&v).unwrap_err().contains("mode"));
+    }
+
+    #[test]
+    fn modes_and_purposes() {
+        assert_eq!(Mode::parse("custom"), Ok(Mode::Custom(vec![])));
+        assert_eq!(
+            Mode::parse("custom:cement,publish").unwrap().purposes(),
+            vec![Purpose::Operating, Purpose::Cementing]
+        );
+        assert_eq!(Mode::parse("bogus"), Err("Invalid mode".into()));
+        assert_eq!(Mode::Operator.purposes().len(), 4);
+        assert!(is_etherlink(&ETHERLINK_ADDRESSES[0].parse().unwrap()));
+    }
+}

@@ -1,0 +1,159 @@
+//! The rollup context: PVM states committed into the durable-tree [`Repo`] under
+//! `<data-dir>/context/` (octez-rollup-node.md §5.5). A block's `context` column holds the
+//! hex hash of its committed PVM state tree (equal to the PVM state hash). Read-side accessors
+//! for the RPC server live here too ([`DurableState`], block state queries).
+
+use std::sync::Arc;
+
+use durable_tree::durable::{Durable, Key};
+use durable_tree::{Hash, Repo};
+use wasm_pvm::PvmState;
+
+use crate::rpc::DurableState;
+use crate::store::{L2Block, RollupContextHash};
+
+/// Context failures (operational: I/O or a missing object).
+#[derive(Debug, thiserror::Error)]
+pub enum ContextError {
+    /// The on-disk store failed.
+    #[error("context store: {0}")]
+    Store(#[from] durable_tree::StoreError),
+    /// Tree access failed.
+    #[error("context tree: {0}")]
+    Tree(#[from] durable_tree::TreeError),
+    /// A committed tree does not decode as a PVM state.
+    #[error("context does not hold a PVM state: {0}")]
+    Decode(String),
+    /// A stored context hash does not parse.
+    #[error("invalid context hash {0:?}")]
+    BadHash(String),
+    /// The block has no committed context.
+    #[error("block {0} has no committed context")]
+    NoContext(i32),
+}
+
+/// The repo file inside `<data-dir>/context/`.
+pub const CONTEXT_FILE: &str = "store.redb";
+
+/// The committed PVM states.
+#[derive(Clone)]
+pub struct Context {
+    repo: Arc<Repo>,
+}
+
+/// The text stored in `l2_blocks.context` for a committed state hash.
+pub fn context_hash_text(h: &Hash) -> RollupContextHash {
+    RollupContextHash(hex::encode(h.0))
+}
+
+fn parse_context_hash(c: &RollupContextHash) -> Result<Hash, ContextError> {
+    let bytes = hex::decode(&c.0).map_err(|_| ContextError::BadHash(c.0.clone()))?;
+    let arr: [u8; 32] = bytes
+        .try_into()
+        .map_err(|_| ContextError::BadHash(c.0.clone()))?;
+    Ok(Hash(arr))
+}
+
+impl Context {
+    /// Opens (creating) the on-disk repo in directory `dir` (file [`CONTEXT_FILE`]).
+    pub fn open(dir: &std::path::Path) -> Result<Self, ContextError> {
+        Ok(Self {
+            repo: Arc::new(Repo::open(dir.join(CONTEXT_FILE))?),
+        })
+    }
+
+    /// An in-memory context (tests).
+    pub fn in_memory() -> Self {
+        Self {
+            repo: Arc::new(Repo::in_memory()),
+        }
+    }
+
+    /// Commits a PVM state; returns its hash (the state hash).
+    pub fn commit(&self, state: &PvmState) -> Result<Hash, ContextError> {
+        let tree = state.to_tree()?;
+        Ok(self.repo.commit(&tree)?)
+    }
+
+    /// The PVM state committed under `hash`.
+    pub fn checkout(&self, hash: &RollupContextHash) -> Result<PvmState, ContextError> {
+        let tree = self.repo.checkout(parse_context_hash(hash)?)?;
+        PvmState::from_tree(&tree).map_err(|e| ContextError::Decode(e.to_string()))
+    }
+
+    /// The PVM state after `block`.
+    pub fn state_of(&self, block: &L2Block) -> Result<PvmState, ContextError> {
+        match &block.context {
+            Some(c) => self.checkout(c),
+            None => Err(ContextError::NoContext(block.level)),
+        }
+    }
+
+    fn durable_of(&self, block: &L2Block) -> Result<Durable, ContextError> {
+        let c = block
+            .context
+            .as_ref()
+            .ok_or(ContextError::NoContext(block.level))?;
+        let tree = self.repo.checkout(parse_context_hash(c)?)?;
+        let d = tree
+            .get(&["durable"])?
+            .unwrap_or_else(durable_tree::Tree::empty);
+        Ok(Durable::new(d))
+    }
+}
+
+fn key(k: &str) -> Result<Key, String> {
+    if k.is_empty() || k == "/" {
+        return Ok(Key::root());
+    }
+    Key::from_str_checked(k).map_err(|e| format!("Invalid durable key {k:?}: {e:?}"))
+}
+
+impl DurableState for Context {
+    fn value(&self, block: &L2Block, k: &str) -> Result<Option<Vec<u8>>, String> {
+        let d = self.durable_of(block).map_err(|e| e.to_string())?;
+        d.read_all(&key(k)?).map_err(|e| e.to_string())
+    }
+
+    fn length(&self, block: &L2Block, k: &str) -> Result<Option<u64>, String> {
+        let d = self.durable_of(block).map_err(|e| e.to_string())?;
+        d.value_size(&key(k)?).map_err(|e| e.to_string())
+    }
+
+    fn subkeys(&self, block: &L2Block, k: &str) -> Result<Vec<String>, String> {
+        let d = self.durable_of(block).map_err(|e| e.to_string())?;
+        d.subkeys(&key(k)?).map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commit_checkout_round_trip() {
+        let ctx = Context::in_memory();
+        let st = PvmState::genesis(
+            wasm_pvm::PvmVersion::V6,
+            b"\0asm\x01\0\0\0",
+            &wasm_pvm::GenesisParams::default(),
+        )
+        .unwrap();
+        let h = ctx.commit(&st).unwrap();
+        assert_eq!(h, st.hash().unwrap());
+        let text = context_hash_text(&h);
+        let back = ctx.checkout(&text).unwrap();
+        assert_eq!(back.hash().unwrap(), h);
+        assert!(ctx.checkout(&RollupContextHash("zz".into())).is_err());
+        let mut b = crate::store::tests::sample_block(3);
+        b.context = Some(text);
+        assert_eq!(
+            ctx.value(&b, "/readonly/wasm_version").unwrap(),
+            Some(b"2.0.0-r6".to_vec())
+        );
+        assert_eq!(ctx.length(&b, "/readonly/wasm_version").unwrap(), Some(8));
+        assert_eq!(ctx.value(&b, "/nope").unwrap(), None);
+        let sub = ctx.subkeys(&b, "/kernel").unwrap();
+        assert!(sub.contains(&"boot.wasm".to_string()), "{sub:?}");
+    }
+}

@@ -1,0 +1,111 @@
+//! `smart-rollup-node`: Octez-compatible smart rollup node (octez-rollup-node.md §1, §8).
+
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use rollup_node::cli::{self, Command};
+use rollup_node::config::Config;
+use rollup_node::daemon;
+
+fn error_exit(msg: &str) -> ExitCode {
+    let indented = msg.replace('\n', "\n  ");
+    eprintln!("Error:\n  {indented}");
+    ExitCode::FAILURE
+}
+
+fn warn_unused(extra: &[rollup_node::config::Purpose]) {
+    if !extra.is_empty() {
+        let names: Vec<&str> = extra.iter().map(|p| p.as_str()).collect();
+        tracing::warn!("[Warning]: Unused operators for {}.", names.join(", "));
+    }
+}
+
+fn main() -> ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let command = match cli::parse(&args) {
+        Ok(c) => c,
+        Err(e) => return error_exit(&e.0),
+    };
+    match command {
+        Command::Print(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Command::NotSupported(name) => error_exit(&format!(
+            "Command `{name}` is not yet supported by this rollup node."
+        )),
+        Command::Init(_globals, nc) => {
+            let (config, extra) = match cli::config_from_args(&nc) {
+                Ok(c) => c,
+                Err(e) => return error_exit(&e),
+            };
+            warn_unused(&extra);
+            let path = nc.config_file();
+            if let Err(e) = config.save(&path, nc.force) {
+                return error_exit(&e.to_string());
+            }
+            println!(
+                "Smart rollup node configuration written in {}",
+                path.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Command::Run(globals, nc) => {
+            let path = nc.config_file();
+            let built = if path.exists() {
+                match Config::load(&path) {
+                    Ok(c) => cli::patch_config(c, &nc),
+                    Err(e) => return error_exit(&e.to_string()),
+                }
+            } else {
+                cli::config_from_args(&nc)
+            };
+            let (config, extra) = match built {
+                Ok(c) => c,
+                Err(e) => return error_exit(&e),
+            };
+            warn_unused(&extra);
+            match run_daemon(config, nc.data_dir(), globals.endpoint) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => error_exit(&format!("{e:#}")),
+            }
+        }
+    }
+}
+
+fn run_daemon(
+    config: Config,
+    data_dir: std::path::PathBuf,
+    endpoint: String,
+) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(async move {
+        let stop = async {
+            let mut term =
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::error!("cannot install SIGTERM handler: {e}");
+                        let _ = tokio::signal::ctrl_c().await;
+                        return;
+                    }
+                };
+            tokio::select! {
+                _ = term.recv() => tracing::info!("Received SIGTERM, stopping"),
+                _ = tokio::signal::ctrl_c() => tracing::info!("Received SIGINT, stopping"),
+            }
+        };
+        daemon::run(config, &data_dir, endpoint, stop).await
+    })?;
+    tracing::info!("Smart rollup node stopped");
+    Ok(())
+}

@@ -1,0 +1,987 @@
+//! SQLite store `<data-dir>/store.sqlite` with Octez's table layout (octez-rollup-node.md §5.3:
+//! store version `v5_sqlite`, migrations `000_initial`, `001_add_state_hash_and_status`,
+//! `002_optional_context`, WAL journal). Hashes are stored as base58 strings, Zarith values as
+//! decimal strings, PVM statuses with Octez's one-byte tags.
+//!
+//! Writes of one block go through [`Store::transaction`], one SQL transaction per block.
+
+use std::path::Path;
+use std::str::FromStr;
+
+use num_bigint::BigUint;
+use rusqlite::{Connection, OptionalExtension, params};
+use tezos_types::{
+    BlockHash, CommitmentHash, InboxHash, MerkelizedPayloadHashesHash, ProtocolHash, StateHash,
+};
+
+use crate::config::HistoryMode;
+
+/// The store version reported by `GET /version`.
+pub const STORE_VERSION: &str = "v5_sqlite";
+
+/// Operational store errors (I/O, corruption).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite failure.
+    #[error("store error: {0}")]
+    Sql(#[from] rusqlite::Error),
+    /// A stored value does not decode.
+    #[error("corrupted store: {0}")]
+    Corrupted(String),
+    /// A store written by a newer node.
+    #[error("Cannot use a store with {applied} migrations applied when only {known} are known")]
+    FutureStore {
+        /// Migrations recorded in the store.
+        applied: i64,
+        /// Migrations this node knows.
+        known: i64,
+    },
+}
+
+type Result<T> = std::result::Result<T, StoreError>;
+
+/// Smart rollup context hash `SRCo…`.
+/// TODO: replace by a `tezos-types` hash type once it exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RollupContextHash(pub String);
+
+/// A smart rollup commitment (reference §4.2 `C`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Commitment {
+    /// State hash after the last tick of the period.
+    pub compressed_state: StateHash,
+    /// Inbox level of the commitment.
+    pub inbox_level: i32,
+    /// Previous commitment.
+    pub predecessor: CommitmentHash,
+    /// Ticks of the period.
+    pub number_of_ticks: i64,
+}
+
+/// Header + execution summary of an L2 block (one row of `l2_blocks`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct L2Block {
+    /// L1 block hash.
+    pub block_hash: BlockHash,
+    /// L1 level.
+    pub level: i32,
+    /// L1 predecessor.
+    pub predecessor: BlockHash,
+    /// Commitment computed at this block, if any.
+    pub commitment_hash: Option<CommitmentHash>,
+    /// Last commitment before or at this block.
+    pub previous_commitment_hash: CommitmentHash,
+    /// Context hash, absent when the context was not committed.
+    pub context: Option<RollupContextHash>,
+    /// Inbox level witness.
+    pub inbox_witness: MerkelizedPayloadHashesHash,
+    /// Inbox hash.
+    pub inbox_hash: InboxHash,
+    /// Tick at the start of the block.
+    pub initial_tick: u128,
+    /// Ticks executed in the block.
+    pub num_ticks: i64,
+    /// PVM state hash after the block.
+    pub state_hash: Option<StateHash>,
+    /// PVM status string after the block.
+    pub pvm_status: Option<String>,
+}
+
+/// Outbox message indexes of one outbox level.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxLevel {
+    /// Outbox level.
+    pub outbox_level: i32,
+    /// Indexes of the messages.
+    pub messages: Vec<u32>,
+    /// Indexes already executed.
+    pub executed: Vec<u32>,
+}
+
+/// A protocol activation entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProtocolInfo {
+    /// Protocol hash.
+    pub hash: ProtocolHash,
+    /// Protocol level.
+    pub proto_level: i32,
+    /// First level of the protocol.
+    pub first_level: i32,
+    /// Whether `first_level` is the activation level.
+    pub first_is_activation: bool,
+}
+
+/// Migrations in Octez's numbering (the `migrations` table records `(id, name)`).
+const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "initial",
+        "CREATE TABLE rollup_node_state (name VARCHAR PRIMARY KEY, value VARCHAR, level INTEGER);
+         CREATE TABLE commitments (hash VARCHAR(54) PRIMARY KEY,
+           compressed_state VARCHAR(54) NOT NULL, inbox_level INTEGER NOT NULL,
+           predecessor VARCHAR(54) NOT NULL, number_of_ticks INTEGER NOT NULL);
+         CREATE INDEX idx_commitments_inbox_level ON commitments(inbox_level);
+         CREATE TABLE commitments_published_at_levels (commitment_hash VARCHAR(54) PRIMARY KEY,
+           first_published_at_level INTEGER NOT NULL, published_at_level INTEGER);
+         CREATE TABLE inboxes (hash VARCHAR(55) PRIMARY KEY, inbox_level INTEGER NOT NULL,
+           history_proof BLOB NOT NULL);
+         CREATE INDEX idx_inboxes_inbox_level ON inboxes(inbox_level);
+         CREATE TABLE messages (payload_hashes_hash VARCHAR(55) PRIMARY KEY,
+           inbox_level INTEGER NOT NULL, message_list BLOB NOT NULL);
+         CREATE INDEX idx_messages_inbox_level ON messages(inbox_level);
+         CREATE TABLE outbox_messages (outbox_level INTEGER PRIMARY KEY,
+           messages VARCHAR NOT NULL, executed_messages VARCHAR NOT NULL);
+         CREATE INDEX idx_outbox_messages_outbox_level ON outbox_messages(outbox_level);
+         CREATE TABLE protocols (hash VARCHAR(51) PRIMARY KEY, proto_level INTEGER NOT NULL,
+           first_level INTEGER NOT NULL, first_is_activation BOOLEAN NOT NULL);
+         CREATE INDEX idx_protocols_first_level ON protocols(first_level);
+         CREATE TABLE dal_slots_headers (block_hash VARCHAR(51) NOT NULL,
+           slot_index INTEGER NOT NULL, published_level INTEGER NOT NULL,
+           slot_commitment VARCHAR NOT NULL, PRIMARY KEY(block_hash, slot_index));
+         CREATE TABLE dal_slots_statuses (block_hash VARCHAR(51) NOT NULL,
+           slot_index INTEGER NOT NULL, attested BOOLEAN NOT NULL,
+           PRIMARY KEY(block_hash, slot_index));
+         CREATE TABLE l2_blocks (block_hash VARCHAR(51) PRIMARY KEY, level INTEGER NOT NULL,
+           predecessor VARCHAR(51) NOT NULL, commitment_hash VARCHAR(54),
+           previous_commitment_hash VARCHAR(54) NOT NULL, context VARCHAR(54) NOT NULL,
+           inbox_witness VARCHAR(55) NOT NULL, inbox_hash VARCHAR(55) NOT NULL,
+           initial_tick VARCHAR NOT NULL, num_ticks INTEGER NOT NULL);
+         CREATE INDEX idx_l2_blocks_level ON l2_blocks(level);
+         CREATE TABLE l2_levels (level INTEGER PRIMARY KEY, block_hash VARCHAR(51) NOT NULL);",
+    ),
+    (
+        "add_state_hash_and_status",
+        "ALTER TABLE l2_blocks ADD COLUMN state_hash VARCHAR(54);
+         ALTER TABLE l2_blocks ADD COLUMN pvm_status BLOB;",
+    ),
+    (
+        "optional_context",
+        // SQLite cannot drop a NOT NULL constraint: copy the column.
+        "ALTER TABLE l2_blocks ADD COLUMN context2 VARCHAR(54);
+         UPDATE l2_blocks SET context2 = context;
+         ALTER TABLE l2_blocks DROP COLUMN context;
+         ALTER TABLE l2_blocks RENAME COLUMN context2 TO context;",
+    ),
+];
+
+/// PVM statuses with a one-byte tag (`sql_store.ml` compact status encoding).
+const STATUS_TAGS: [&str; 9] = [
+    "Computing",
+    "Waiting for input message",
+    "Waiting for metadata",
+    "Waiting for DAL parameters",
+    "Halted",
+    "Parsing",
+    "Evaluating",
+    "WaitingForInput",
+    "WaitingForReveal",
+];
+
+/// Encodes a PVM status as stored in `l2_blocks.pvm_status`.
+pub fn encode_pvm_status(status: &str) -> Vec<u8> {
+    match STATUS_TAGS.iter().position(|s| *s == status) {
+        Some(i) => vec![u8::try_from(i + 1).unwrap_or(0)],
+        None => {
+            let mut v = vec![0u8];
+            v.extend_from_slice(status.as_bytes());
+            v
+        }
+    }
+}
+
+/// Decodes a stored PVM status.
+pub fn decode_pvm_status(b: &[u8]) -> Result<String> {
+    match b.split_first() {
+        None => Err(StoreError::Corrupted("Empty pvm_status in database".into())),
+        Some((0, rest)) => Ok(String::from_utf8_lossy(rest).into_owned()),
+        Some((t, _)) if (1..=9).contains(t) => Ok(STATUS_TAGS[usize::from(*t) - 1].to_string()),
+        Some(_) => Ok(String::from_utf8_lossy(b).into_owned()),
+    }
+}
+
+fn bitset_to_z(indexes: &[u32]) -> String {
+    let mut n = BigUint::default();
+    for i in indexes {
+        n.set_bit(u64::from(*i), true);
+    }
+    n.to_string()
+}
+
+fn z_to_bitset(s: &str) -> Result<Vec<u32>> {
+    let n = BigUint::from_str(s)
+        .map_err(|_| StoreError::Corrupted(format!("Invalid Z.t value in database: {s}")))?;
+    let bits = u32::try_from(n.bits()).unwrap_or(u32::MAX);
+    Ok((0..bits).filter(|i| n.bit(u64::from(*i))).collect())
+}
+
+/// The `message_list` blob: `count (u32 BE) ‖ (len (u32 BE) ‖ bytes)*`.
+/// (Octez raw-deflates a binary list of hex strings; no deflate implementation is available
+/// here, so the list is stored uncompressed.)
+pub fn encode_message_list(messages: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend_from_slice(
+        &u32::try_from(messages.len())
+            .unwrap_or(u32::MAX)
+            .to_be_bytes(),
+    );
+    for m in messages {
+        out.extend_from_slice(&u32::try_from(m.len()).unwrap_or(u32::MAX).to_be_bytes());
+        out.extend_from_slice(m);
+    }
+    out
+}
+
+/// Decodes [`encode_message_list`].
+pub fn decode_message_list(b: &[u8]) -> Result<Vec<Vec<u8>>> {
+    let bad = || StoreError::Corrupted("invalid message list".into());
+    let mut rest = b;
+    let mut take = |n: usize| -> Result<&[u8]> {
+        if rest.len() < n {
+            return Err(bad());
+        }
+        let (a, r) = rest.split_at(n);
+        rest = r;
+        Ok(a)
+    };
+    let u32_of = |s: &[u8]| -> usize {
+        usize::try_from(u32::from_be_bytes([s[0], s[1], s[2], s[3]])).unwrap_or(usize::MAX)
+    };
+    let count = u32_of(take(4)?);
+    let mut out = Vec::new();
+    for _ in 0..count {
+        let len = u32_of(take(4)?);
+        out.push(take(len)?.to_vec());
+    }
+    Ok(out)
+}
+
+fn parse_hash<T: FromStr>(s: &str, what: &str) -> Result<T> {
+    s.parse()
+        .map_err(|_| StoreError::Corrupted(format!("invalid {what} {s:?}")))
+}
+
+/// The SQLite store.
+pub struct Store {
+    conn: Connection,
+}
+
+/// Singleton rows of `rollup_node_state`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateKey {
+    /// `l2_head` (block hash, level)
+    L2Head,
+    /// `finalized_level` (block hash, level)
+    Finalized,
+    /// `lcc` (commitment hash, level)
+    Lcc,
+    /// `lpc` (commitment hash, level)
+    Lpc,
+}
+
+impl StateKey {
+    fn name(self) -> &'static str {
+        match self {
+            Self::L2Head => "l2_head",
+            Self::Finalized => "finalized_level",
+            Self::Lcc => "lcc",
+            Self::Lpc => "lpc",
+        }
+    }
+}
+
+const BLOCK_COLUMNS: &str = "block_hash, level, predecessor, commitment_hash, \
+    previous_commitment_hash, context, inbox_witness, inbox_hash, initial_tick, num_ticks, \
+    state_hash, pvm_status";
+
+impl Store {
+    /// Opens (creating if needed) the store at `path`, in WAL mode, applying migrations.
+    pub fn open(path: &Path) -> Result<Store> {
+        let conn = Connection::open(path)?;
+        Self::init(conn)
+    }
+
+    /// An in-memory store (tests).
+    pub fn open_in_memory() -> Result<Store> {
+        Self::init(Connection::open_in_memory()?)
+    }
+
+    fn init(conn: Connection) -> Result<Store> {
+        let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            let _: String = conn.query_row("PRAGMA journal_mode=wal", [], |r| r.get(0))?;
+        }
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let mut store = Store { conn };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn migrate(&mut self) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "CREATE TABLE IF NOT EXISTS migrations (id SERIAL PRIMARY KEY, name TEXT)",
+            [],
+        )?;
+        let current: Option<i64> = tx
+            .query_row(
+                "SELECT id FROM migrations ORDER BY id DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let applied = current.map_or(0, |c| c + 1);
+        let known = i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX);
+        if applied > known {
+            return Err(StoreError::FutureStore { applied, known });
+        }
+        for (i, (name, sql)) in MIGRATIONS.iter().enumerate() {
+            let id = i64::try_from(i).unwrap_or(i64::MAX);
+            if id < applied {
+                continue;
+            }
+            tx.execute_batch(sql)?;
+            tx.execute(
+                "INSERT INTO migrations (id, name) VALUES (?1, ?2)",
+                params![id, name],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Runs `f` in one SQL transaction (one per processed block); rolled back on error.
+    pub fn transaction<T>(&mut self, f: impl FnOnce(&Writer<'_>) -> Result<T>) -> Result<T> {
+        let tx = self.conn.transaction()?;
+        let out = f(&Writer { conn: &tx })?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    fn reader(&self) -> Writer<'_> {
+        Writer { conn: &self.conn }
+    }
+
+    /// L2 block by L1 hash.
+    pub fn block_by_hash(&self, hash: &BlockHash) -> Result<Option<L2Block>> {
+        self.reader().query_block(
+            &format!("SELECT {BLOCK_COLUMNS} FROM l2_blocks WHERE block_hash = ?1"),
+            &hash.to_b58check(),
+        )
+    }
+
+    /// L2 block of the canonical chain at `level`.
+    pub fn block_by_level(&self, level: i32) -> Result<Option<L2Block>> {
+        let hash: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT block_hash FROM l2_levels WHERE level = ?1",
+                [level],
+                |r| r.get(0),
+            )
+            .optional()?;
+        match hash {
+            None => Ok(None),
+            Some(h) => self.block_by_hash(&parse_hash(&h, "block hash")?),
+        }
+    }
+
+    /// The L2 head.
+    pub fn head(&self) -> Result<Option<L2Block>> {
+        match self.state(StateKey::L2Head)? {
+            Some((h, _)) => self.block_by_hash(&parse_hash(&h, "block hash")?),
+            None => Ok(None),
+        }
+    }
+
+    /// The last finalized L2 block.
+    pub fn finalized(&self) -> Result<Option<L2Block>> {
+        match self.state(StateKey::Finalized)? {
+            Some((h, _)) => self.block_by_hash(&parse_hash(&h, "block hash")?),
+            None => Ok(None),
+        }
+    }
+
+    /// A singleton `(value, level)` row of `rollup_node_state`.
+    pub fn state(&self, key: StateKey) -> Result<Option<(String, i32)>> {
+        self.reader().state(key)
+    }
+
+    /// Last cemented commitment `(hash, level)`.
+    pub fn lcc(&self) -> Result<Option<(CommitmentHash, i32)>> {
+        self.commitment_state(StateKey::Lcc)
+    }
+
+    /// Last published commitment `(hash, level)`.
+    pub fn lpc(&self) -> Result<Option<(CommitmentHash, i32)>> {
+        self.commitment_state(StateKey::Lpc)
+    }
+
+    fn commitment_state(&self, key: StateKey) -> Result<Option<(CommitmentHash, i32)>> {
+        self.state(key)?
+            .map(|(h, l)| Ok((parse_hash(&h, "commitment hash")?, l)))
+            .transpose()
+    }
+
+    /// Commitment by hash.
+    pub fn commitment(&self, hash: &CommitmentHash) -> Result<Option<Commitment>> {
+        self.conn
+            .query_row(
+                "SELECT compressed_state, inbox_level, predecessor, number_of_ticks \
+                 FROM commitments WHERE hash = ?1",
+                [hash.to_b58check()],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, i32>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, i64>(3)?,
+                    ))
+                },
+            )
+            .optional()?
+            .map(|(s, l, p, n)| {
+                Ok(Commitment {
+                    compressed_state: parse_hash(&s, "state hash")?,
+                    inbox_level: l,
+                    predecessor: parse_hash(&p, "commitment hash")?,
+                    number_of_ticks: n,
+                })
+            })
+            .transpose()
+    }
+
+    /// `(first_published_at_level, published_at_level)` of a commitment.
+    pub fn commitment_published_at(
+        &self,
+        hash: &CommitmentHash,
+    ) -> Result<Option<(i32, Option<i32>)>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT first_published_at_level, published_at_level \
+                 FROM commitments_published_at_levels WHERE commitment_hash = ?1",
+                [hash.to_b58check()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
+    }
+
+    /// Outbox message indexes at an outbox level.
+    pub fn outbox_messages(&self, outbox_level: i32) -> Result<Option<OutboxLevel>> {
+        self.conn
+            .query_row(
+                "SELECT messages, executed_messages FROM outbox_messages WHERE outbox_level = ?1",
+                [outbox_level],
+                |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
+            )
+            .optional()?
+            .map(|(m, e)| {
+                Ok(OutboxLevel {
+                    outbox_level,
+                    messages: z_to_bitset(&m)?,
+                    executed: z_to_bitset(&e)?,
+                })
+            })
+            .transpose()
+    }
+
+    /// History mode recorded in the store.
+    pub fn history_mode(&self) -> Result<Option<HistoryMode>> {
+        let v: Option<Option<String>> = self
+            .conn
+            .query_row(
+                "SELECT value FROM rollup_node_state WHERE name = 'history_mode'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
+        v.flatten()
+            .map(|s| {
+                s.parse()
+                    .map_err(|_| StoreError::Corrupted(format!("Invalid history mode: {s}")))
+            })
+            .transpose()
+    }
+
+    /// Protocol whose first level is the greatest ≤ `level`.
+    pub fn protocol_of_level(&self, level: i32) -> Result<Option<ProtocolInfo>> {
+        self.conn
+            .query_row(
+                "SELECT hash, proto_level, first_level, first_is_activation FROM protocols \
+                 WHERE first_level <= ?1 ORDER BY first_level DESC LIMIT 1",
+                [level],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, i32>(1)?,
+                        r.get::<_, i32>(2)?,
+                        r.get::<_, bool>(3)?,
+                    ))
+                },
+            )
+            .optional()?
+            .map(|(h, pl, fl, a)| {
+                Ok(ProtocolInfo {
+                    hash: parse_hash(&h, "protocol hash")?,
+                    proto_level: pl,
+                    first_level: fl,
+                    first_is_activation: a,
+                })
+            })
+            .transpose()
+    }
+
+    /// Raw message list blob of an inbox level witness (raw-deflated binary list).
+    pub fn messages_blob(&self, witness: &MerkelizedPayloadHashesHash) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT message_list FROM messages WHERE payload_hashes_hash = ?1",
+                [witness.to_b58check()],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Raw history-proof blob of an inbox.
+    pub fn inbox_blob(&self, hash: &InboxHash) -> Result<Option<(i32, Vec<u8>)>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT inbox_level, history_proof FROM inboxes WHERE hash = ?1",
+                [hash.to_b58check()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
+    }
+
+    /// The canonical chain `level → hash` for levels `>= from`.
+    pub fn levels_from(&self, from: i32) -> Result<Vec<(i32, BlockHash)>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT level, block_hash FROM l2_levels WHERE level >= ?1 ORDER BY level")?;
+        let rows = st.query_map([from], |r| {
+            Ok((r.get::<_, i32>(0)?, r.get::<_, String>(1)?))
+        })?;
+        let mut out = vec![];
+        for row in rows {
+            let (l, h) = row?;
+            out.push((l, parse_hash(&h, "block hash")?));
+        }
+        Ok(out)
+    }
+
+    /// Messages of an inbox level (decoded from [`encode_message_list`]).
+    pub fn messages(&self, witness: &MerkelizedPayloadHashesHash) -> Result<Option<Vec<Vec<u8>>>> {
+        self.messages_blob(witness)?
+            .map(|b| decode_message_list(&b))
+            .transpose()
+    }
+
+    /// Table names and their SQL, as in Octez's store-schema regression (without
+    /// `sqlite_*` and `*migrations` entries).
+    pub fn schema(&self) -> Result<Vec<String>> {
+        let mut st = self.conn.prepare(
+            "SELECT sql FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%' \
+             AND name NOT LIKE '%migrations'",
+        )?;
+        let rows = st.query_map([], |r| r.get::<_, String>(0))?;
+        Ok(rows.collect::<std::result::Result<_, _>>()?)
+    }
+}
+
+/// Accessors valid inside a transaction (and reads on the plain connection).
+pub struct Writer<'a> {
+    conn: &'a Connection,
+}
+
+impl Writer<'_> {
+    fn query_block(&self, sql: &str, key: &str) -> Result<Option<L2Block>> {
+        let row = self
+            .conn
+            .query_row(sql, [key], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i32>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, Option<String>>(5)?,
+                    r.get::<_, String>(6)?,
+                    r.get::<_, String>(7)?,
+                    r.get::<_, String>(8)?,
+                    r.get::<_, i64>(9)?,
+                    r.get::<_, Option<String>>(10)?,
+                    r.get::<_, Option<Vec<u8>>>(11)?,
+                ))
+            })
+            .optional()?;
+        let Some((h, level, pred, ch, pch, ctx, iw, ih, it, nt, sh, st)) = row else {
+            return Ok(None);
+        };
+        Ok(Some(L2Block {
+            block_hash: parse_hash(&h, "block hash")?,
+            level,
+            predecessor: parse_hash(&pred, "block hash")?,
+            commitment_hash: ch.map(|c| parse_hash(&c, "commitment hash")).transpose()?,
+            previous_commitment_hash: parse_hash(&pch, "commitment hash")?,
+            context: ctx.map(RollupContextHash),
+            inbox_witness: parse_hash(&iw, "inbox witness")?,
+            inbox_hash: parse_hash(&ih, "inbox hash")?,
+            initial_tick: it
+                .parse()
+                .map_err(|_| StoreError::Corrupted(format!("Invalid Z.t value: {it}")))?,
+            num_ticks: nt,
+            state_hash: sh.map(|s| parse_hash(&s, "state hash")).transpose()?,
+            pvm_status: st.map(|s| decode_pvm_status(&s)).transpose()?,
+        }))
+    }
+
+    fn state(&self, key: StateKey) -> Result<Option<(String, i32)>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT value, level FROM rollup_node_state WHERE name = ?1",
+                [key.name()],
+                |r| Ok((r.get::<_, String>(0)?, r.get::<_, i32>(1)?)),
+            )
+            .optional()?)
+    }
+
+    /// Inserts (or replaces) an L2 block.
+    pub fn insert_block(&self, b: &L2Block) -> Result<()> {
+        self.conn.execute(
+            &format!(
+                "REPLACE INTO l2_blocks ({BLOCK_COLUMNS}) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+            ),
+            params![
+                b.block_hash.to_b58check(),
+                b.level,
+                b.predecessor.to_b58check(),
+                b.commitment_hash.map(|c| c.to_b58check()),
+                b.previous_commitment_hash.to_b58check(),
+                b.context.as_ref().map(|c| c.0.clone()),
+                b.inbox_witness.to_b58check(),
+                b.inbox_hash.to_b58check(),
+                b.initial_tick.to_string(),
+                b.num_ticks,
+                b.state_hash.map(|s| s.to_b58check()),
+                b.pvm_status.as_deref().map(encode_pvm_status),
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Marks `hash` as the canonical block at `level`.
+    pub fn set_level(&self, level: i32, hash: &BlockHash) -> Result<()> {
+        self.conn.execute(
+            "REPLACE INTO l2_levels (level, block_hash) VALUES (?1, ?2)",
+            params![level, hash.to_b58check()],
+        )?;
+        Ok(())
+    }
+
+    /// Hash of the canonical block at `level`.
+    pub fn level_hash(&self, level: i32) -> Result<Option<BlockHash>> {
+        let h: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT block_hash FROM l2_levels WHERE level = ?1",
+                [level],
+                |r| r.get(0),
+            )
+            .optional()?;
+        h.map(|h| parse_hash(&h, "block hash")).transpose()
+    }
+
+    /// Forgets canonical levels above `level` (a reorg to a shorter chain).
+    pub fn truncate_levels_above(&self, level: i32) -> Result<()> {
+        self.conn
+            .execute("DELETE FROM l2_levels WHERE level > ?1", [level])?;
+        Ok(())
+    }
+
+    /// Sets a singleton state row.
+    pub fn set_state(&self, key: StateKey, value: &str, level: i32) -> Result<()> {
+        self.conn.execute(
+            "REPLACE INTO rollup_node_state (name, value, level) VALUES (?1, ?2, ?3)",
+            params![key.name(), value, level],
+        )?;
+        Ok(())
+    }
+
+    /// Sets the L2 head.
+    pub fn set_head(&self, hash: &BlockHash, level: i32) -> Result<()> {
+        self.set_state(StateKey::L2Head, &hash.to_b58check(), level)
+    }
+
+    /// Sets the finalized block.
+    pub fn set_finalized(&self, hash: &BlockHash, level: i32) -> Result<()> {
+        self.set_state(StateKey::Finalized, &hash.to_b58check(), level)
+    }
+
+    /// Sets the last cemented commitment.
+    pub fn set_lcc(&self, hash: &CommitmentHash, level: i32) -> Result<()> {
+        self.set_state(StateKey::Lcc, &hash.to_b58check(), level)
+    }
+
+    /// Sets the last published commitment.
+    pub fn set_lpc(&self, hash: &CommitmentHash, level: i32) -> Result<()> {
+        self.set_state(StateKey::Lpc, &hash.to_b58check(), level)
+    }
+
+    /// Records the history mode.
+    pub fn set_history_mode(&self, mode: HistoryMode) -> Result<()> {
+        self.conn.execute(
+            "REPLACE INTO rollup_node_state (name, value) VALUES ('history_mode', ?1)",
+            [mode.as_str()],
+        )?;
+        Ok(())
+    }
+
+    /// Stores a commitment under its hash.
+    pub fn insert_commitment(&self, hash: &CommitmentHash, c: &Commitment) -> Result<()> {
+        self.conn.execute(
+            "REPLACE INTO commitments (hash, compressed_state, inbox_level, predecessor, \
+             number_of_ticks) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                hash.to_b58check(),
+                c.compressed_state.to_b58check(),
+                c.inbox_level,
+                c.predecessor.to_b58check(),
+                c.number_of_ticks
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Records publication levels of a commitment.
+    pub fn set_commitment_published_at(
+        &self,
+        hash: &CommitmentHash,
+        first_published_at_level: i32,
+        published_at_level: Option<i32>,
+    ) -> Result<()> {
+        self.conn.execute(
+            "REPLACE INTO commitments_published_at_levels (commitment_hash, \
+             first_published_at_level, published_at_level) VALUES (?1, ?2, ?3)",
+            params![
+                hash.to_b58check(),
+                first_published_at_level,
+                published_at_level
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Stores an inbox (binary history proof).
+    pub fn insert_inbox(&self, hash: &InboxHash, level: i32, history_proof: &[u8]) -> Result<()> {
+        self.conn.execute(
+            "REPLACE INTO inboxes (hash, inbox_level, history_proof) VALUES (?1, ?2, ?3)",
+            params![hash.to_b58check(), level, history_proof],
+        )?;
+        Ok(())
+    }
+
+    /// Stores an inbox level's message list (raw-deflated binary list).
+    pub fn insert_messages(
+        &self,
+        witness: &MerkelizedPayloadHashesHash,
+        level: i32,
+        message_list: &[u8],
+    ) -> Result<()> {
+        self.conn.execute(
+            "REPLACE INTO messages (payload_hashes_hash, inbox_level, message_list) \
+             VALUES (?1, ?2, ?3)",
+            params![witness.to_b58check(), level, message_list],
+        )?;
+        Ok(())
+    }
+
+    /// Stores the outbox message indexes of a level.
+    pub fn set_outbox_messages(&self, o: &OutboxLevel) -> Result<()> {
+        self.conn.execute(
+            "REPLACE INTO outbox_messages (outbox_level, messages, executed_messages) \
+             VALUES (?1, ?2, ?3)",
+            params![
+                o.outbox_level,
+                bitset_to_z(&o.messages),
+                bitset_to_z(&o.executed)
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Records a protocol.
+    pub fn insert_protocol(&self, p: &ProtocolInfo) -> Result<()> {
+        self.conn.execute(
+            "REPLACE INTO protocols (hash, proto_level, first_level, first_is_activation) \
+             VALUES (?1, ?2, ?3, ?4)",
+            params![
+                p.hash.to_b58check(),
+                p.proto_level,
+                p.first_level,
+                p.first_is_activation
+            ],
+        )?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub(crate) fn sample_block(level: i32) -> L2Block {
+        let byte = u8::try_from(level).unwrap_or(0);
+        L2Block {
+            block_hash: BlockHash::new([byte; 32]),
+            level,
+            predecessor: BlockHash::new([byte.wrapping_sub(1); 32]),
+            commitment_hash: (level % 2 == 0).then(|| CommitmentHash::new([byte; 32])),
+            previous_commitment_hash: CommitmentHash::ZERO,
+            context: None,
+            inbox_witness: MerkelizedPayloadHashesHash::new([byte; 32]),
+            inbox_hash: InboxHash::new([byte; 32]),
+            initial_tick: 11_000_000_000u128 * u128::from(byte),
+            num_ticks: 11_000_000_000,
+            state_hash: Some(StateHash::new([byte; 32])),
+            pvm_status: Some("Waiting for input message".into()),
+        }
+    }
+
+    #[test]
+    fn blocks_head_and_levels_on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.sqlite");
+        {
+            let mut s = Store::open(&path).unwrap();
+            for l in 1..=3 {
+                let b = sample_block(l);
+                s.transaction(|w| {
+                    w.insert_block(&b)?;
+                    w.set_level(l, &b.block_hash)?;
+                    w.set_head(&b.block_hash, l)
+                })
+                .unwrap();
+            }
+            s.transaction(|w| w.set_finalized(&sample_block(1).block_hash, 1))
+                .unwrap();
+        }
+        assert!(dir.path().join("store.sqlite-wal").exists() || path.exists());
+        // Reopen: migrations are not re-applied and data persists.
+        let s = Store::open(&path).unwrap();
+        assert_eq!(s.head().unwrap(), Some(sample_block(3)));
+        assert_eq!(s.finalized().unwrap(), Some(sample_block(1)));
+        assert_eq!(s.block_by_level(2).unwrap(), Some(sample_block(2)));
+        assert_eq!(s.block_by_level(9).unwrap(), None);
+        let b = sample_block(2);
+        assert_eq!(s.block_by_hash(&b.block_hash).unwrap(), Some(b));
+        let mode: String = s
+            .conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        let n: i64 = s
+            .conn
+            .query_row("SELECT count(*) FROM migrations", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 3);
+    }
+
+    #[test]
+    fn failed_transaction_rolls_back() {
+        let mut s = Store::open_in_memory().unwrap();
+        let b = sample_block(4);
+        let r: Result<()> = s.transaction(|w| {
+            w.insert_block(&b)?;
+            Err(StoreError::Corrupted("boom".into()))
+        });
+        assert!(r.is_err());
+        assert_eq!(s.block_by_hash(&b.block_hash).unwrap(), None);
+    }
+
+    #[test]
+    fn commitments_lcc_outbox_protocols() {
+        let mut s = Store::open_in_memory().unwrap();
+        let h = CommitmentHash::new([7; 32]);
+        let c = Commitment {
+            compressed_state: StateHash::new([1; 32]),
+            inbox_level: 42,
+            predecessor: CommitmentHash::ZERO,
+            number_of_ticks: 1234,
+        };
+        let o = OutboxLevel {
+            outbox_level: 42,
+            messages: vec![0, 1, 2, 130],
+            executed: vec![1],
+        };
+        let p = ProtocolInfo {
+            hash: ProtocolHash::new([3; 32]),
+            proto_level: 25,
+            first_level: 10,
+            first_is_activation: true,
+        };
+        s.transaction(|w| {
+            w.insert_commitment(&h, &c)?;
+            w.set_commitment_published_at(&h, 44, None)?;
+            w.set_lcc(&h, 42)?;
+            w.set_outbox_messages(&o)?;
+            w.insert_protocol(&p)?;
+            w.set_history_mode(HistoryMode::Archive)
+        })
+        .unwrap();
+        assert_eq!(s.commitment(&h).unwrap(), Some(c));
+        assert_eq!(s.commitment_published_at(&h).unwrap(), Some((44, None)));
+        assert_eq!(s.lcc().unwrap(), Some((h, 42)));
+        assert_eq!(s.lpc().unwrap(), None);
+        assert_eq!(s.outbox_messages(42).unwrap(), Some(o));
+        assert_eq!(s.protocol_of_level(100).unwrap(), Some(p));
+        assert_eq!(s.protocol_of_level(5).unwrap(), None);
+        assert_eq!(s.history_mode().unwrap(), Some(HistoryMode::Archive));
+        let stored: String = s
+            .conn
+            .query_row("SELECT messages FROM outbox_messages", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(
+            stored,
+            (BigUint::from(7u8) + (BigUint::from(1u8) << 130u32)).to_string()
+        );
+    }
+
+    #[test]
+    fn schema_has_octez_tables_and_final_columns() {
+        let s = Store::open_in_memory().unwrap();
+        let schema = s.schema().unwrap().join("\n");
+        for t in [
+            "rollup_node_state",
+            "commitments_published_at_levels",
+            "inboxes",
+            "messages",
+            "outbox_messages",
+            "protocols",
+            "dal_slots_headers",
+            "dal_slots_statuses",
+            "l2_blocks",
+            "l2_levels",
+        ] {
+            assert!(schema.contains(&format!("CREATE TABLE {t} ")), "{t}");
+        }
+        assert!(schema.contains("pvm_status BLOB"));
+        assert!(!schema.contains("context VARCHAR(54) NOT NULL"));
+    }
+
+    #[test]
+    fn pvm_status_tags() {
+        assert_eq!(encode_pvm_status("Computing"), vec![1]);
+        assert_eq!(encode_pvm_status("Waiting for input message"), vec![2]);
+        let custom = encode_pvm_status("Waiting for preimage reveal abc");
+        assert_eq!(custom[0], 0);
+        assert_eq!(
+            decode_pvm_status(&custom).unwrap(),
+            "Waiting for preimage reveal abc"
+        );
+        assert_eq!(decode_pvm_status(&[9]).unwrap(), "WaitingForReveal");
+        assert!(decode_pvm_status(&[]).is_err());
+    }
+}

@@ -1,0 +1,580 @@
+//! A debugging session: the PVM state, the engine, the reveal channel, the pending
+//! inboxes, and the execution of REPL commands with Octez's output
+//! (`src/lib_wasm_debugger/commands.ml`; `wasm-pvm.md` §10.1).
+//!
+//! Execution is fast (a whole `kernel_run` at once), so the per-tick commands
+//! (`step tick`, `step result`, `show memory`, `profile`) are answered with an error
+//! message, and reveals are answered inline (the PVM never waits at a reveal tick).
+
+use std::collections::VecDeque;
+use std::io::Write;
+use std::time::Instant;
+
+use durable_tree::durable::Key;
+use preimages::{PreimageError, RevealHash, RevealRequest, Revealer};
+use tezos_types::{BlockHash, ContractHash, PublicKeyHash, SmartRollupAddress};
+use wasm_pvm::{
+    DebugSink, KernelEngine, PvmState, RevealError, RevealHandler, Status, StuckError, TickState,
+};
+
+use crate::commands::{Command, HELP, StepKind, parse_command, show_value};
+use crate::inputs::wrap_level;
+
+/// `write_debug` output printed on standard output as is (Octez prints `%s%!`).
+#[derive(Debug, Default)]
+pub struct StdoutSink;
+
+impl DebugSink for StdoutSink {
+    fn debug(&mut self, bytes: &[u8]) {
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(bytes);
+        let _ = out.flush();
+    }
+}
+
+/// Reveals for the debugger: the pre-image store, then (like Octez) a prompt asking
+/// for the hex pre-image on standard input, 3 tries.
+#[derive(Debug)]
+pub struct DebuggerReveals {
+    revealer: Revealer,
+}
+
+const PROMPT_RETRIES: u32 = 3;
+
+impl DebuggerReveals {
+    /// Wraps a revealer.
+    #[must_use]
+    pub fn new(revealer: Revealer) -> Self {
+        Self { revealer }
+    }
+
+    /// The underlying revealer.
+    #[must_use]
+    pub fn revealer(&self) -> &Revealer {
+        &self.revealer
+    }
+
+    fn prompt(&self, hash: &RevealHash, err: &PreimageError) -> Result<Vec<u8>, RevealError> {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{err}");
+        let _ = writeln!(
+            out,
+            "Preimage {} not found in {}, or there was a reading error. Please provide it manually.",
+            hash.to_hex(),
+            self.revealer.store().dir().display()
+        );
+        drop(out);
+        for _ in 0..PROMPT_RETRIES {
+            print_flush("> ");
+            let mut line = String::new();
+            match std::io::stdin().read_line(&mut line) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+            match hex::decode(line.trim_end_matches(['\n', '\r'])) {
+                Ok(data) => return Ok(data),
+                Err(_) => print_flush("Error: the data is not a valid hexadecimal value.\n"),
+            }
+        }
+        Err(RevealError("Too many tries, aborting.".into()))
+    }
+}
+
+impl RevealHandler for DebuggerReveals {
+    fn reveal(&mut self, request: &[u8]) -> Result<Vec<u8>, RevealError> {
+        match self.revealer.answer(request) {
+            Ok(v) => Ok(v),
+            Err(e) => match RevealRequest::decode(request) {
+                RevealRequest::RawData(hash) => self.prompt(&hash, &e),
+                _ => Err(RevealError(e.to_string())),
+            },
+        }
+    }
+}
+
+fn print_flush(s: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(s.as_bytes());
+    let _ = out.flush();
+}
+
+/// State of one debugger run.
+pub struct Session {
+    state: PvmState,
+    engine: Box<dyn KernelEngine>,
+    reveals: DebuggerReveals,
+    kernel_debug: bool,
+    inboxes: VecDeque<Vec<Vec<u8>>>,
+    level: u32,
+}
+
+/// Whether the REPL goes on after a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// Read the next command.
+    Continue,
+    /// `stop`.
+    Stop,
+}
+
+impl Session {
+    /// A session over a genesis (or installed) `state`, with the inboxes still to load.
+    #[must_use]
+    pub fn new(
+        state: PvmState,
+        engine: Box<dyn KernelEngine>,
+        reveals: DebuggerReveals,
+        kernel_debug: bool,
+        inboxes: Vec<Vec<Vec<u8>>>,
+    ) -> Self {
+        Self {
+            state,
+            engine,
+            reveals,
+            kernel_debug,
+            inboxes: inboxes.into(),
+            level: 0,
+        }
+    }
+
+    /// The PVM state.
+    #[must_use]
+    pub fn state(&self) -> &PvmState {
+        &self.state
+    }
+
+    /// Runs the REPL until `stop` or end of input. `read_line` appends one line to its
+    /// buffer and returns the byte count (0 at end of input), like
+    /// [`std::io::Stdin::read_line`]; it must not hold a lock on standard input between
+    /// calls, because reveal prompts read from standard input too.
+    pub fn repl(
+        &mut self,
+        read_line: &mut dyn FnMut(&mut String) -> std::io::Result<usize>,
+    ) -> std::io::Result<()> {
+        loop {
+            print_flush("> ");
+            let mut line = String::new();
+            if read_line(&mut line)? == 0 {
+                return Ok(());
+            }
+            let line = line.trim_end_matches(['\n', '\r']);
+            if self.handle(line) == Flow::Stop {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Executes one command line.
+    pub fn handle(&mut self, line: &str) -> Flow {
+        let command = parse_command(line);
+        self.run(command)
+    }
+
+    fn run(&mut self, command: Command) -> Flow {
+        match command {
+            Command::Time(c) => {
+                let t = Instant::now();
+                let flow = self.run(*c);
+                print_flush(&format!("took {:?}\n", t.elapsed()));
+                flow
+            }
+            Command::ShowInbox => {
+                self.show_inbox();
+                Flow::Continue
+            }
+            Command::ShowOutbox(level) => {
+                self.show_outbox(level);
+                Flow::Continue
+            }
+            Command::ShowStatus => {
+                self.show_status();
+                Flow::Continue
+            }
+            Command::ShowDurableStorage => {
+                self.show_durable();
+                Flow::Continue
+            }
+            Command::ShowSubkeys(path) => {
+                self.show_subkeys(&path);
+                Flow::Continue
+            }
+            Command::ShowKey(key, kind) => {
+                let out = match Key::from_str_checked(&key) {
+                    Err(_) => "Invalid key".to_owned(),
+                    Ok(k) => match self.state.durable().read_all(&k) {
+                        Ok(Some(v)) => show_value(kind, &v),
+                        Ok(None) => "Key not found".to_owned(),
+                        Err(e) => format!("Unknown exception: {e}"),
+                    },
+                };
+                print_flush(&format!("{out}\n"));
+                Flow::Continue
+            }
+            Command::ShowMemory(..) => {
+                print_flush(&format!(
+                    "Error: Cannot inspect memory during internal state {}\n",
+                    internal_status(self.state.tick_state())
+                ));
+                Flow::Continue
+            }
+            Command::DumpFunctionSymbols | Command::Profile => {
+                print_flush(
+                    "Error: this command needs the small-step interpreter, which this debugger does not have (fast execution only).\n",
+                );
+                Flow::Continue
+            }
+            Command::Step(kind) => {
+                self.step(kind);
+                Flow::Continue
+            }
+            Command::LoadInputs => {
+                self.load_inputs();
+                Flow::Continue
+            }
+            Command::RevealPreimage(_) => {
+                print_flush("Error: not a reveal step\n");
+                Flow::Continue
+            }
+            Command::RevealMetadata => {
+                print_flush("Error: Not in a reveal step\n");
+                Flow::Continue
+            }
+            Command::Unknown(s) => {
+                let mut err = std::io::stderr().lock();
+                let _ = writeln!(err, "Unknown command `{s}`");
+                let _ = err.flush();
+                Flow::Continue
+            }
+            Command::Help => {
+                let mut text = String::new();
+                for doc in HELP {
+                    text.push_str("  ");
+                    text.push_str(doc);
+                    text.push('\n');
+                }
+                print_flush(&text);
+                Flow::Continue
+            }
+            Command::Stop => Flow::Stop,
+        }
+    }
+
+    fn show_status(&self) {
+        let status = match self.state.status() {
+            Status::InputRequired => "Waiting for input",
+            Status::Computing => "Evaluating",
+        };
+        print_flush(&format!(
+            "Status: {status}\nInternal_status: {}\n",
+            internal_status(self.state.tick_state())
+        ));
+    }
+
+    /// `load inputs`: only when waiting for input; feeds the next inbox at the current
+    /// level (SOL, IPL, messages, EOL) without evaluating.
+    fn load_inputs(&mut self) -> bool {
+        if self.state.status() != Status::InputRequired {
+            print_flush(
+                "The PVM is not expecting inputs yet. You can `step inbox` to evaluate the current inbox.\n",
+            );
+            return false;
+        }
+        let Some(messages) = self.inboxes.pop_front() else {
+            print_flush(&format!("No more inputs at level {}\n", self.level));
+            return false;
+        };
+        let backup = self.state.clone();
+        for (i, m) in wrap_level(&messages).iter().enumerate() {
+            let counter = u64::try_from(i).unwrap_or(u64::MAX);
+            if let Err(e) = self.state.set_input(self.level, counter, m) {
+                self.state = backup;
+                print_flush(&format!("Error: {e}\n"));
+                return false;
+            }
+        }
+        print_flush(&format!(
+            "Loaded {} inputs at level {}\n",
+            messages.len(),
+            self.level
+        ));
+        self.level = self.level.saturating_add(1);
+        true
+    }
+
+    fn step(&mut self, kind: StepKind) {
+        let mut sink = StdoutSink;
+        let debug: Option<&mut dyn DebugSink> = if self.kernel_debug {
+            Some(&mut sink)
+        } else {
+            None
+        };
+        let result = match kind {
+            StepKind::Tick | StepKind::Result => {
+                print_flush(
+                    "Error: `step tick` and `step result` need the small-step interpreter, which this debugger does not have (fast execution only); use `step kernel_run` or `step inbox`.\n",
+                );
+                return;
+            }
+            StepKind::KernelRun => {
+                let backup = self.state.clone();
+                let r = self
+                    .state
+                    .step_kernel_run(&mut *self.engine, &mut self.reveals, debug);
+                if r.is_err() {
+                    self.state = backup;
+                }
+                r
+            }
+            StepKind::Inbox => {
+                if self.state.status() == Status::InputRequired {
+                    self.load_inputs();
+                }
+                let backup = self.state.clone();
+                let r = self
+                    .state
+                    .eval_until_input(&mut *self.engine, &mut self.reveals, debug);
+                if r.is_err() {
+                    self.state = backup;
+                }
+                r
+            }
+        };
+        match result {
+            Ok(ticks) => {
+                print_flush(&format!("Evaluation took {ticks} ticks so far\n"));
+                self.show_status();
+            }
+            Err(e) => print_flush(&format!("Error: {e}\n")),
+        }
+    }
+
+    fn show_inbox(&self) {
+        let buffer = self.state.input_buffer();
+        let mut msgs: Vec<_> = buffer.entries().map(|(_, m)| m).collect();
+        msgs.sort_by_key(|m| (m.level, m.counter));
+        let body: Vec<String> = msgs
+            .iter()
+            .map(|m| {
+                format!(
+                    "{{ raw_level: {};\n  counter: {}\n  payload: {} }}",
+                    m.level,
+                    m.counter,
+                    pp_input(&m.payload)
+                )
+            })
+            .collect();
+        print_flush(&format!(
+            "Inbox has {} messages:\n{}\n",
+            buffer.len(),
+            body.join("\n")
+        ));
+    }
+
+    fn show_outbox(&self, level: i32) {
+        let found = u32::try_from(level)
+            .ok()
+            .and_then(|l| self.state.outbox(l).ok());
+        match found {
+            None => print_flush(&format!("No outbox found at level {level}\n")),
+            Some(msgs) => {
+                let body: Vec<String> = msgs.iter().map(|m| pp_output(m)).collect();
+                print_flush(&format!(
+                    "Outbox has {} messages:\n{}\n",
+                    msgs.len(),
+                    body.join("\n")
+                ));
+            }
+        }
+    }
+
+    /// `show durable storage`: every key (depth ≤ 10) in sorted order with its value
+    /// in hex (empty when the key has no value).
+    fn show_durable(&self) {
+        let mut out = String::new();
+        self.print_tree(&mut Vec::new(), 10, true, &mut out);
+        print_flush(&out);
+    }
+
+    fn print_tree(&self, path: &mut Vec<String>, depth: usize, values: bool, out: &mut String) {
+        let key_str = if path.is_empty() {
+            String::new()
+        } else {
+            format!("/{}", path.join("/"))
+        };
+        let Ok(key) = Key::from_str_checked(&key_str) else {
+            return;
+        };
+        let durable = self.state.durable();
+        if values {
+            let value = durable.read_all(&key).ok().flatten().unwrap_or_default();
+            out.push_str(&format!("/{}\n  {}\n", path.join("/"), hex::encode(value)));
+        }
+        if depth == 0 {
+            return;
+        }
+        for sub in durable.subkeys(&key).unwrap_or_default() {
+            path.push(sub);
+            self.print_tree(path, depth - 1, values, out);
+            path.pop();
+        }
+    }
+
+    fn show_subkeys(&self, path: &str) {
+        if !path.starts_with('/') {
+            print_flush("Invalid path, it must start with '/'\n");
+            return;
+        }
+        let steps: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        let key_str = if steps.is_empty() {
+            String::new()
+        } else {
+            format!("/{}", steps.join("/"))
+        };
+        let durable = self.state.durable();
+        let exists = Key::from_str_checked(&key_str)
+            .ok()
+            .filter(|k| durable.exists(k).unwrap_or(false) || steps.is_empty());
+        match exists {
+            None => print_flush(&format!(
+                "The path /{} is not available in the durable storage\n",
+                steps.join("/")
+            )),
+            Some(k) => {
+                let mut out = String::new();
+                for sub in durable.subkeys(&k).unwrap_or_default() {
+                    out.push_str(&format!("/{sub}\n"));
+                }
+                print_flush(&out);
+            }
+        }
+    }
+}
+
+/// `pp_state`: the internal tick state.
+fn internal_status(state: &TickState) -> String {
+    match state {
+        TickState::Collect => "Collect".into(),
+        TickState::Snapshot => "Snapshot".into(),
+        TickState::Padding => "Padding".into(),
+        TickState::Stuck(e) => format!("Stuck ({})", pp_stuck(e)),
+    }
+}
+
+fn pp_interp(name: &str, raw: &str, expl: &Option<String>) -> String {
+    match expl {
+        Some(x) => format!("{name} {{raw_exception: {raw}; explanation: {x}}}"),
+        None => format!("{name} {{raw_exception: {raw}}}"),
+    }
+}
+
+fn pp_stuck(e: &StuckError) -> String {
+    match e {
+        StuckError::Decode(r, x) => pp_interp("Decode_error", r, x),
+        StuckError::Link(m) => format!("Link_error {m}"),
+        StuckError::Init(r, x) => pp_interp("Init_error", r, x),
+        StuckError::Eval(r, x) => pp_interp("Eval_error", r, x),
+        StuckError::InvalidState(m) => format!("Invalid_state ({m})"),
+        StuckError::Unknown(m) => format!("Unknown_error ({m})"),
+        StuckError::TooManyTicks => "Too_many_ticks".into(),
+        StuckError::TooManyReboots => "Too_many_reboots".into(),
+        StuckError::NoFallbackKernel(c) => format!("No_fallback_kernel ({})", pp_stuck(c)),
+    }
+}
+
+/// `Messages.pp_input`: inbox message pretty-printing.
+fn pp_input(payload: &[u8]) -> String {
+    match payload {
+        [0, 1] => "Start_of_level".into(),
+        [0, 2] => "End_of_level".into(),
+        [0, 3, rest @ ..] if rest.len() == 40 => {
+            let mut ts = [0u8; 8];
+            ts.copy_from_slice(&rest[..8]);
+            let mut bh = [0u8; 32];
+            bh.copy_from_slice(&rest[8..]);
+            format!(
+                "Info_per_level {{predecessor_timestamp = {}; predecessor = {}}}",
+                pp_timestamp(i64::from_be_bytes(ts)),
+                BlockHash::new(bh).to_b58check()
+            )
+        }
+        [0, 4, l0, l1, l2, l3, name @ ..]
+            if usize::try_from(u32::from_be_bytes([*l0, *l1, *l2, *l3])).ok()
+                == Some(name.len()) =>
+        {
+            format!("Protocol_migration {}", String::from_utf8_lossy(name))
+        }
+        [0, 0, rest @ ..] if rest.len() >= 61 => {
+            let (micheline, tail) = rest.split_at(rest.len() - 61);
+            let sender = ContractHash::from_slice(&tail[..20]);
+            let source =
+                PublicKeyHash::from_tag(tail[20], tail[21..41].try_into().unwrap_or([0; 20]));
+            let dest = SmartRollupAddress::from_slice(&tail[41..]);
+            match (sender, source, dest) {
+                (Some(s), Some(src), Some(d)) => format!(
+                    "{{ \"internal_inbox_message\":\n    {{ \"kind\": \"transfer\", \"payload\": \"0x{}\",\n      \"sender\": \"{}\", \"source\": \"{}\",\n      \"destination\": \"{}\" }} }}",
+                    hex::encode(micheline),
+                    s.to_b58check(),
+                    src.to_b58check(),
+                    d.to_b58check()
+                ),
+                _ => format!("Unknown encoding: {}", hex::encode(payload)),
+            }
+        }
+        [1, rest @ ..] => hex::encode(rest),
+        _ => format!("Unknown encoding: {}", hex::encode(payload)),
+    }
+}
+
+/// Outbox message printing (approximation of `Sc_rollup.Outbox.Message.pp`: the
+/// decoded kind and the raw bytes).
+fn pp_output(msg: &[u8]) -> String {
+    match msg.first() {
+        Some(0) => format!("Atomic transaction batch: {}", hex::encode(msg)),
+        Some(1) => format!("Atomic transaction batch typed: {}", hex::encode(msg)),
+        Some(2) => format!("Whitelist update: {}", hex::encode(msg)),
+        _ => format!("Unknown encoding: {}", hex::encode(msg)),
+    }
+}
+
+/// RFC 3339 UTC text of Unix seconds (Tezos `Time.Protocol` printing).
+fn pp_timestamp(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (h, m, s) = (rem / 3600, (rem % 3600) / 60, rem % 60);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let mo = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if mo <= 2 { y + 1 } else { y };
+    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{m:02}:{s:02}Z")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps() {
+        assert_eq!(pp_timestamp(0), "1970-01-01T00:00:00Z");
+        assert_eq!(pp_timestamp(1_700_000_000), "2023-11-14T22:13:20Z");
+    }
+
+    #[test]
+    fn inputs_printing() {
+        assert_eq!(pp_input(&[0, 1]), "Start_of_level");
+        assert_eq!(pp_input(&[0, 2]), "End_of_level");
+        assert_eq!(pp_input(&[1, 0xab]), "ab");
+        assert!(
+            pp_input(&crate::inputs::info_per_level_epoch()).starts_with(
+                "Info_per_level {predecessor_timestamp = 1970-01-01T00:00:00Z; predecessor = B"
+            )
+        );
+        assert_eq!(pp_input(&[7]), "Unknown encoding: 07");
+    }
+}
