@@ -1,8 +1,7 @@
 //! Cross-check of forging and signing against Taquito (`@taquito/local-forging`,
 //! `@taquito/signer`; l1-and-signer.md §6), run through `scripts/taquito-crosscheck`.
 //!
-//! Needs Node.js and `npm ci` in `scripts/taquito-crosscheck`; run with
-//! `cargo test -p tezos-types --test it -- --ignored taquito`.
+//! Needs Node.js and `npm ci` in `scripts/taquito-crosscheck` (`scripts/test.sh` runs it first).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -86,7 +85,6 @@ fn content(rng: &mut Rng, sk: &SecretKey) -> OperationContent {
 }
 
 #[test]
-#[ignore = "needs Node.js and `npm ci` in scripts/taquito-crosscheck"]
 fn taquito_forge_and_sign() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/taquito-crosscheck");
     assert!(
