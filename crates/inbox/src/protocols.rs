@@ -1,0 +1,78 @@
+//! Protocol version strings of the `Protocol_migration` inbox message (l1-and-signer.md §3.1,
+//! §3.2 item 3; each protocol's `constants_repr.ml`, `version_value`).
+
+use tezos_types::ProtocolHash;
+
+/// (protocol hash, version string) of the protocols with smart rollups this node knows.
+pub const PROTOCOL_VERSIONS: &[(&str, &str)] = &[
+    (
+        "ProtoALphaALphaALphaALphaALphaALphaALphaALphaDdp3zK",
+        "alpha_current",
+    ),
+    (
+        "PsUshuai9QapM5TGj1JpuVGkdxz5GykdnEvS6Rh8SUVrARvZLCY",
+        "u025_025",
+    ),
+    (
+        "PtTALLiNtPec7mE7yY4m3k26J8Qukef3E3ehzhfXgFZKGtDdAXu",
+        "t024_024",
+    ),
+    (
+        "PtSeouLouXkxhg39oWzjxDWaCydNfR3RxCUrNe4Q9Ro8BTehcbh",
+        "s023_023",
+    ),
+];
+
+/// The version string of `protocol`, if known.
+pub fn protocol_version(protocol: &ProtocolHash) -> Option<&'static str> {
+    let b58 = protocol.to_b58check();
+    PROTOCOL_VERSIONS
+        .iter()
+        .find(|(p, _)| *p == b58)
+        .map(|(_, v)| *v)
+}
+
+/// Whether the block at `level` is the first block of a protocol activated at
+/// `activation_level` (the migration block, last of the previous protocol; `/chains/<c>/protocols`
+/// `activation_block.level`): `level = activation_level + 1`.
+pub fn is_first_block(level: i32, activation_level: i32) -> bool {
+    activation_level.checked_add(1) == Some(level)
+}
+
+/// The `protocol_migration` argument of [`crate::rollup_inbox_of_level`] for a block at `level`
+/// applied by `protocol`, activated at `activation_level`. `Err` carries the protocol when it is
+/// the first block of a protocol whose version string is unknown.
+pub fn migration_message(
+    level: i32,
+    protocol: &ProtocolHash,
+    activation_level: i32,
+) -> Result<Option<&'static str>, ProtocolHash> {
+    if !is_first_block(level, activation_level) {
+        return Ok(None);
+    }
+    protocol_version(protocol).map(Some).ok_or(*protocol)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_hashes_are_valid() {
+        for (p, v) in PROTOCOL_VERSIONS {
+            let h: ProtocolHash = p.parse().unwrap();
+            assert_eq!(protocol_version(&h), Some(*v));
+        }
+    }
+
+    #[test]
+    fn first_block_only() {
+        let u: ProtocolHash = PROTOCOL_VERSIONS[1].0.parse().unwrap();
+        assert_eq!(migration_message(2, &u, 1), Ok(Some("u025_025")));
+        assert_eq!(migration_message(3, &u, 1), Ok(None));
+        assert_eq!(migration_message(1, &u, 1), Ok(None));
+        assert!(!is_first_block(i32::MIN, i32::MAX));
+        let unknown = ProtocolHash([7; 32]);
+        assert_eq!(migration_message(2, &unknown, 1), Err(unknown));
+    }
+}

@@ -1,0 +1,406 @@
+//! The L1 RPC client (l1-and-signer.md §1.1, §1.3–§1.5).
+
+use crate::backoff::{backoff_delay, random_unit};
+use crate::config::L1Config;
+use crate::error::{L1Error, RpcErrorItem, snippet};
+use crate::types::{
+    BlockProtocols, Constants, GenesisInfo, HashWithLevel, ProtocolActivation, StakedCommitment,
+};
+use inbox::{Block, BlockHeader, ChainBlock, ShellHeader};
+use serde::de::DeserializeOwned;
+use std::sync::Arc;
+use tezos_types::operation::PvmKind;
+use tezos_types::{
+    BlockHash, ChainId, Commitment, CommitmentHash, PublicKeyHash, SmartRollupAddress,
+};
+
+/// A client of one L1 node. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct L1Client {
+    config: Arc<L1Config>,
+    base: String,
+    http: reqwest::Client,
+    stream_http: reqwest::Client,
+}
+
+impl L1Client {
+    /// A client for `config.endpoint`.
+    pub fn new(config: L1Config) -> Result<Self, L1Error> {
+        let base = config.endpoint.trim_end_matches('/').to_owned();
+        let setup = |e: reqwest::Error| L1Error::Setup {
+            url: base.clone(),
+            message: e.to_string(),
+        };
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(L1Error::Setup {
+                url: base,
+                message: "the endpoint must be an http:// URL".into(),
+            });
+        }
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .connect_timeout(config.rpc_timeout)
+            .timeout(config.rpc_timeout)
+            .build()
+            .map_err(setup)?;
+        let stream_http = reqwest::Client::builder()
+            .no_proxy()
+            .connect_timeout(config.rpc_timeout)
+            .build()
+            .map_err(setup)?;
+        Ok(Self {
+            config: Arc::new(config),
+            base,
+            http,
+            stream_http,
+        })
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &L1Config {
+        &self.config
+    }
+
+    /// Absolute URL of an RPC path (starting with `/`).
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub(crate) fn stream_http(&self) -> &reqwest::Client {
+        &self.stream_http
+    }
+
+    /// One GET attempt: the body of a 2xx answer, or a typed error.
+    async fn get_once(&self, url: &str) -> Result<Vec<u8>, L1Error> {
+        let resp = self
+            .http
+            .get(url)
+            .header(reqwest::header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(|e| classify(url, self.config.rpc_timeout, e))?;
+        let status = resp.status();
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| classify(url, self.config.rpc_timeout, e))?;
+        if status.is_success() {
+            return Ok(body.to_vec());
+        }
+        Err(http_error(url, status.as_u16(), &body))
+    }
+
+    /// GET with retries of operational errors ([`L1Error::is_retryable`]), up to
+    /// `rpc_max_attempts`, sleeping [`backoff_delay`] between attempts.
+    pub async fn get_bytes(&self, path: &str) -> Result<Vec<u8>, L1Error> {
+        let url = self.url(path);
+        let mut attempt = 0u32;
+        loop {
+            match self.get_once(&url).await {
+                Ok(b) => return Ok(b),
+                Err(e) if e.is_retryable() && attempt + 1 < self.config.rpc_max_attempts.max(1) => {
+                    attempt += 1;
+                    let delay = backoff_delay(
+                        self.config.reconnection_delay,
+                        attempt,
+                        self.config.rpc_max_delay,
+                        random_unit(),
+                    );
+                    tracing::warn!(%url, error = %e, ?delay, attempt, "L1 RPC failed, retrying");
+                    tokio::time::sleep(delay).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// GET and decode JSON, reporting the path of a mismatch.
+    pub async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, L1Error> {
+        let body = self.get_bytes(path).await?;
+        decode(&self.url(path), &body)
+    }
+
+    /// `GET /chains/main/chain_id`.
+    pub async fn chain_id(&self) -> Result<ChainId, L1Error> {
+        self.get_json("/chains/main/chain_id").await
+    }
+
+    /// `GET /chains/<chain>/blocks/<block>?metadata=always`: the block with receipts.
+    pub async fn block(&self, chain: &str, block: &str) -> Result<Block, L1Error> {
+        let path = format!("/chains/{chain}/blocks/{block}?metadata=always");
+        let value: serde_json::Value = self.get_json(&path).await?;
+        Block::from_json(&value).map_err(|source| L1Error::Block {
+            url: self.url(&path),
+            source,
+        })
+    }
+
+    /// `GET /chains/<chain>/blocks/<block>/header`: hash and shell header.
+    pub async fn block_header(&self, chain: &str, block: &str) -> Result<BlockHeader, L1Error> {
+        self.get_json(&format!("/chains/{chain}/blocks/{block}/header"))
+            .await
+    }
+
+    /// `GET /chains/<chain>/blocks/<block>/header/shell`.
+    pub async fn shell_header(&self, chain: &str, block: &str) -> Result<ShellHeader, L1Error> {
+        self.get_json(&format!("/chains/{chain}/blocks/{block}/header/shell"))
+            .await
+    }
+
+    /// `GET /chains/<chain>/blocks/<block>/hash` (block = level, `head~2`, …).
+    pub async fn block_hash(&self, chain: &str, block: &str) -> Result<BlockHash, L1Error> {
+        self.get_json(&format!("/chains/{chain}/blocks/{block}/hash"))
+            .await
+    }
+
+    /// `GET /chains/<chain>/blocks?head=<head>&length=<n>`: `head` and its predecessors,
+    /// newest first (at most `length` hashes).
+    pub async fn ancestors(
+        &self,
+        chain: &str,
+        head: &BlockHash,
+        length: u32,
+    ) -> Result<Vec<BlockHash>, L1Error> {
+        let path = format!("/chains/{chain}/blocks?head={head}&length={length}");
+        let mut lists: Vec<Vec<BlockHash>> = self.get_json(&path).await?;
+        if lists.len() != 1 {
+            return Err(L1Error::Decode {
+                url: self.url(&path),
+                path: ".".into(),
+                message: format!("expected one list of hashes, got {}", lists.len()),
+                snippet: String::new(),
+            });
+        }
+        Ok(lists.remove(0))
+    }
+
+    /// [`Self::ancestors`] of a head at `head_level`, as chain data for
+    /// [`inbox::plan_update`]: each hash but the oldest with its level and predecessor.
+    pub async fn ancestry(
+        &self,
+        chain: &str,
+        head: &BlockHash,
+        head_level: i32,
+        length: u32,
+    ) -> Result<Vec<ChainBlock>, L1Error> {
+        let hashes = self.ancestors(chain, head, length).await?;
+        Ok(hashes
+            .windows(2)
+            .zip(0i32..)
+            .filter_map(|(w, i)| {
+                Some(ChainBlock {
+                    hash: w[0],
+                    level: head_level.checked_sub(i)?,
+                    predecessor: w[1],
+                })
+            })
+            .collect())
+    }
+
+    /// `GET /chains/<chain>/blocks/<block>/protocols`.
+    pub async fn block_protocols(
+        &self,
+        chain: &str,
+        block: &str,
+    ) -> Result<BlockProtocols, L1Error> {
+        self.get_json(&format!("/chains/{chain}/blocks/{block}/protocols"))
+            .await
+    }
+
+    /// `GET /chains/<chain>/protocols`: activation of every protocol.
+    pub async fn protocols(&self, chain: &str) -> Result<Vec<ProtocolActivation>, L1Error> {
+        self.get_json(&format!("/chains/{chain}/protocols")).await
+    }
+
+    /// `GET /chains/<chain>/blocks/<block>/context/constants`.
+    pub async fn constants(&self, chain: &str, block: &str) -> Result<Constants, L1Error> {
+        let path = format!("/chains/{chain}/blocks/{block}/context/constants");
+        let body = self.get_bytes(&path).await?;
+        let mut c: Constants = decode(&self.url(&path), &body)?;
+        c.raw = decode(&self.url(&path), &body)?;
+        Ok(c)
+    }
+
+    /// `GET /chains/<chain>/blocks/<block>/context/smart_rollups/all/inbox`: the global inbox
+    /// after that block (§1.5, §3.3).
+    pub async fn global_inbox(
+        &self,
+        chain: &str,
+        block: &str,
+    ) -> Result<tezos_types::inbox::Inbox, L1Error> {
+        self.get_json(&format!(
+            "/chains/{chain}/blocks/{block}/context/smart_rollups/all/inbox"
+        ))
+        .await
+    }
+
+    fn rollup_path(chain: &str, block: &str, rollup: &SmartRollupAddress) -> String {
+        format!("/chains/{chain}/blocks/{block}/context/smart_rollups/smart_rollup/{rollup}")
+    }
+
+    /// `P/genesis_info`.
+    pub async fn rollup_genesis_info(
+        &self,
+        chain: &str,
+        block: &str,
+        rollup: &SmartRollupAddress,
+    ) -> Result<GenesisInfo, L1Error> {
+        self.get_json(&format!(
+            "{}/genesis_info",
+            Self::rollup_path(chain, block, rollup)
+        ))
+        .await
+    }
+
+    /// `P/kind`.
+    pub async fn rollup_kind(
+        &self,
+        chain: &str,
+        block: &str,
+        rollup: &SmartRollupAddress,
+    ) -> Result<PvmKind, L1Error> {
+        self.get_json(&format!("{}/kind", Self::rollup_path(chain, block, rollup)))
+            .await
+    }
+
+    /// `P/last_cemented_commitment_hash_with_level`.
+    pub async fn rollup_lcc(
+        &self,
+        chain: &str,
+        block: &str,
+        rollup: &SmartRollupAddress,
+    ) -> Result<HashWithLevel, L1Error> {
+        self.get_json(&format!(
+            "{}/last_cemented_commitment_hash_with_level",
+            Self::rollup_path(chain, block, rollup)
+        ))
+        .await
+    }
+
+    /// `P/staker/<pkh>/staked_on_commitment`: `None` both for `null` (stake on a cemented
+    /// commitment) and for the `smart_rollup_not_staked` error (§8 gotcha 6).
+    pub async fn staked_on_commitment(
+        &self,
+        chain: &str,
+        block: &str,
+        rollup: &SmartRollupAddress,
+        staker: &PublicKeyHash,
+    ) -> Result<Option<StakedCommitment>, L1Error> {
+        let path = format!(
+            "{}/staker/{staker}/staked_on_commitment",
+            Self::rollup_path(chain, block, rollup)
+        );
+        match self.get_json(&path).await {
+            Err(e) if e.has_rpc_error("smart_rollup_not_staked") => Ok(None),
+            r => r,
+        }
+    }
+
+    /// `P/commitment/<hash>`.
+    pub async fn rollup_commitment(
+        &self,
+        chain: &str,
+        block: &str,
+        rollup: &SmartRollupAddress,
+        hash: &CommitmentHash,
+    ) -> Result<Commitment, L1Error> {
+        self.get_json(&format!(
+            "{}/commitment/{hash}",
+            Self::rollup_path(chain, block, rollup)
+        ))
+        .await
+    }
+}
+
+/// Maps a transport error to [`L1Error`].
+pub(crate) fn classify(url: &str, timeout: std::time::Duration, e: reqwest::Error) -> L1Error {
+    if e.is_timeout() {
+        L1Error::Timeout {
+            url: url.to_owned(),
+            timeout,
+        }
+    } else if e.is_builder() {
+        L1Error::Setup {
+            url: url.to_owned(),
+            message: e.to_string(),
+        }
+    } else {
+        // Include the cause chain (e.g. "connection refused").
+        let mut message = e.to_string();
+        let mut src = std::error::Error::source(&e);
+        while let Some(s) = src {
+            message.push_str(": ");
+            message.push_str(&s.to_string());
+            src = s.source();
+        }
+        L1Error::Connection {
+            url: url.to_owned(),
+            message,
+        }
+    }
+}
+
+/// Error of a non-2xx answer: an Octez error trace if the body is one.
+pub(crate) fn http_error(url: &str, status: u16, body: &[u8]) -> L1Error {
+    match serde_json::from_slice::<Vec<RpcErrorItem>>(body) {
+        Ok(errors) if !errors.is_empty() => L1Error::Rpc {
+            url: url.to_owned(),
+            status,
+            errors,
+        },
+        _ => L1Error::Http {
+            url: url.to_owned(),
+            status,
+            snippet: snippet(body),
+        },
+    }
+}
+
+/// Decodes JSON with the path of the offending value.
+pub(crate) fn decode<T: DeserializeOwned>(url: &str, body: &[u8]) -> Result<T, L1Error> {
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(de).map_err(|e| L1Error::Decode {
+        url: url.to_owned(),
+        path: e.path().to_string(),
+        message: e.inner().to_string(),
+        snippet: snippet(body),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decode_reports_path_and_snippet() {
+        let body = br#"{"level": 2, "commitment_hash": "src1bad"}"#;
+        let e = decode::<GenesisInfo>("http://x/y", body).unwrap_err();
+        let L1Error::Decode { path, snippet, .. } = &e else {
+            panic!("{e}")
+        };
+        assert_eq!(path, "commitment_hash");
+        assert!(snippet.contains("src1bad"));
+    }
+
+    #[test]
+    fn octez_error_trace_is_recognised() {
+        let body = br#"[{"kind":"permanent","id":"proto.025-PsUshuai.smart_rollup_not_staked"}]"#;
+        let e = http_error("u", 500, body);
+        assert!(e.has_rpc_error("smart_rollup_not_staked"));
+        assert!(!e.is_retryable());
+        let e = http_error("u", 502, b"<html>bad gateway</html>");
+        assert!(e.is_retryable());
+        assert_eq!(e.status(), Some(502));
+        assert!(!http_error("u", 404, b"").is_retryable());
+    }
+
+    #[test]
+    fn endpoint_must_be_http() {
+        assert!(L1Client::new(L1Config::new("localhost:8732")).is_err());
+        let c = L1Client::new(L1Config::new("http://localhost:8732/")).unwrap();
+        assert_eq!(
+            c.url("/chains/main/chain_id"),
+            "http://localhost:8732/chains/main/chain_id"
+        );
+    }
+}
