@@ -2,7 +2,9 @@
 
 mod common;
 mod depth;
+mod differential;
 mod host_functions;
+mod installer;
 mod kernels;
 mod outcomes;
 mod pvm;
