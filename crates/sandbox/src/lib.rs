@@ -1,0 +1,31 @@
+//! `smart-rollup-sandbox`: a local Tezos L1 for smart rollups.
+//!
+//! `smart-rollup-sandbox run --data-dir D --rpc-addr 127.0.0.1:PORT [--block-time S]
+//! [--constants FILE] [--test-constants] [--commitment-period N] [--challenge-window N]
+//! [--stake-amount MUTEZ]` (block time 0: bake only on `POST /sandbox/bake`).
+//!
+//! Pure core: [`state`] (accounts, bridge, rollups, commitments, stakes, inbox; operation
+//! validation and application), [`chain`] (blocks, mempool, baking, reorgs), [`block`]
+//! (header encoding and hash), [`ops`] (operations over `tezos_types::operation`). I/O shell:
+//! [`journal`] (append-only chain journal) and [`server`] (RPC server and block timer).
+//!
+//! Chain: genesis `BLockGenesis…` (chain id `NetXdQprcVkpaWU`), protocol activation at level 1
+//! (bootstrap1..5 funded, genesis rollup inbox), Ushuaia (`PsUshuai…`) blocks from level 2,
+//! baked and signed by bootstrap1. A built-in bridge contract (`KT1…`, see `/sandbox/info`)
+//! turns a `deposit` call into an internal transfer to a rollup (Etherlink deposit shape).
+//!
+//! Extension points: `smart_rollup_refute`, `smart_rollup_timeout` and
+//! `smart_rollup_execute_outbox_message` parse but fail at application
+//! (`state::State::apply_content`); `…/staker/<pkh>/games` and `conflicts` answer `[]`.
+//!
+//! References: /work/shared/reference/l1-and-signer.md (§1 RPCs, §2 operations, §3 inbox) and
+//! octez-rollup-node.md §6 (commitments, stakes, cementation).
+
+pub mod accounts;
+pub mod block;
+pub mod chain;
+pub mod constants;
+pub mod journal;
+pub mod ops;
+pub mod server;
+pub mod state;

@@ -1,0 +1,1297 @@
+//! The pure state transition of the sandbox L1: accounts, the bridge contract, smart rollups
+//! (commitments, stakes, cementation) and the rollup inbox of the current level.
+//!
+//! No clock, no I/O: the block context (level, timestamps) is passed in. Deterministic
+//! failures are values ([`ProtoError`]). Rules: l1-and-signer.md §2 (operations, receipts
+//! §2.11), §3.2 (inbox order) and octez-rollup-node.md §6.2 (publish/cement/recover).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use serde_json::{Map, Value, json};
+use tezos_types::inbox::{Inbox, InboxHistoryCell, InfoPerLevel, Transfer, level_witness};
+use tezos_types::micheline::BinMicheline;
+use tezos_types::{
+    BinEncode, BlockHash, CommitmentHash, ContractHash, InboxMessage, InternalMessage, Micheline,
+    OperationHash, Prim, PublicKey, PublicKeyHash, SmartRollupAddress, StateHash, Watermark,
+};
+
+use crate::constants::Constants;
+use crate::ops::{
+    Commitment, ManagerOperation, Operation, OperationContent, PvmKind, content_json, kind_name,
+    pvm_kind_name,
+};
+use tezos_types::Contract;
+
+/// Error-id prefix of the current protocol (`proto.<version>.`).
+pub const PROTO_ERROR_PREFIX: &str = "proto.025-PsUshuai";
+
+/// Protocol-migration message payload of Ushuaia (l1-and-signer.md §3.1).
+pub const PROTOCOL_MIGRATION_VERSION: &str = "u025_025";
+
+/// Storage bytes of a new rollup beyond `smart_rollup_origination_size` (6552 − 6314).
+const ORIGINATION_EXTRA_SIZE: u64 = 238;
+
+/// Bytes burnt per allocated implicit account (`origination_size` × `cost_per_byte`).
+const ALLOCATION_SIZE: u64 = 257;
+
+/// Gas costs (milligas) charged per content kind. The sandbox uses a flat model; what matters
+/// is that simulation and application agree (`consumed_milligas ≤ gas_limit × 1000`).
+mod gas {
+    pub(super) const REVEAL: u64 = 1_000_000;
+    pub(super) const TRANSFER_IMPLICIT: u64 = 2_101_000;
+    pub(super) const TRANSFER_CONTRACT: u64 = 3_000_000;
+    pub(super) const ORIGINATE: u64 = 2_850_000;
+    pub(super) const ADD_MESSAGES_BASE: u64 = 1_000_000;
+    pub(super) const PER_BYTE: u64 = 100;
+    pub(super) const PUBLISH: u64 = 6_000_000;
+    pub(super) const CEMENT: u64 = 5_000_000;
+    pub(super) const RECOVER_BOND: u64 = 4_000_000;
+}
+
+/// Error category of a protocol error (`"kind"` of the JSON error).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCategory {
+    /// Will never succeed.
+    Permanent,
+    /// May succeed later.
+    Temporary,
+    /// Depends on the branch.
+    Branch,
+}
+
+/// A Tezos-style error: `{"kind":"permanent","id":"proto.….x", …fields}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProtoError {
+    /// Category.
+    pub category: ErrorCategory,
+    /// Full id.
+    pub id: String,
+    /// Extra fields.
+    pub fields: Map<String, Value>,
+}
+
+impl ProtoError {
+    /// A permanent protocol error `proto.025-PsUshuai.<id>`.
+    pub fn permanent(id: &str) -> Self {
+        Self::new(
+            ErrorCategory::Permanent,
+            &format!("{PROTO_ERROR_PREFIX}.{id}"),
+        )
+    }
+    /// An error with an explicit category and full id.
+    pub fn new(category: ErrorCategory, id: &str) -> Self {
+        Self {
+            category,
+            id: id.to_string(),
+            fields: Map::new(),
+        }
+    }
+    /// Adds a field.
+    pub fn with(mut self, k: &str, v: impl Into<Value>) -> Self {
+        self.fields.insert(k.to_string(), v.into());
+        self
+    }
+    /// The JSON error object.
+    pub fn to_json(&self) -> Value {
+        let mut m = Map::new();
+        m.insert(
+            "kind".into(),
+            json!(match self.category {
+                ErrorCategory::Permanent => "permanent",
+                ErrorCategory::Temporary => "temporary",
+                ErrorCategory::Branch => "branch",
+            }),
+        );
+        m.insert("id".into(), json!(self.id));
+        for (k, v) in &self.fields {
+            m.insert(k.clone(), v.clone());
+        }
+        Value::Object(m)
+    }
+}
+
+/// JSON array of errors.
+pub fn errors_json(errs: &[ProtoError]) -> Value {
+    Value::Array(errs.iter().map(ProtoError::to_json).collect())
+}
+
+/// An implicit account.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Account {
+    /// Balance (mutez).
+    pub balance: u64,
+    /// Last used counter.
+    pub counter: u64,
+    /// Revealed public key.
+    pub manager_key: Option<PublicKey>,
+}
+
+/// A stored commitment and its publication data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitmentInfo {
+    /// The commitment.
+    pub commitment: Commitment,
+    /// Level of its first publication.
+    pub first_published_at_level: i32,
+    /// Stakers on it.
+    pub stakers: BTreeSet<PublicKeyHash>,
+}
+
+/// A smart rollup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rollup {
+    /// PVM kind.
+    pub kind: PvmKind,
+    /// Boot sector.
+    pub boot_sector: Arc<Vec<u8>>,
+    /// Parameter type.
+    pub parameters_ty: BinMicheline,
+    /// Whitelist of a private rollup.
+    pub whitelist: Option<Vec<PublicKeyHash>>,
+    /// Origination level.
+    pub origination_level: i32,
+    /// Genesis commitment hash.
+    pub genesis_commitment: CommitmentHash,
+    /// Known commitments.
+    pub commitments: BTreeMap<CommitmentHash, CommitmentInfo>,
+    /// Last commitment staked on by each staker (with a frozen bond).
+    pub stakers: BTreeMap<PublicKeyHash, CommitmentHash>,
+    /// Last cemented commitment.
+    pub lcc: CommitmentHash,
+    /// Inbox level of the LCC.
+    pub lcc_level: i32,
+}
+
+/// Fixed address of the built-in bridge contract.
+pub fn bridge_address() -> ContractHash {
+    ContractHash::hash_bytes(b"smart-rollup-sandbox bridge")
+}
+
+/// The whole L1 state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct State {
+    /// Implicit accounts.
+    pub accounts: BTreeMap<PublicKeyHash, Account>,
+    /// Balance of the bridge contract (tez locked by deposits).
+    pub bridge_balance: u64,
+    /// Smart rollups.
+    pub rollups: BTreeMap<SmartRollupAddress, Rollup>,
+    /// The rollup inbox (after the last finalized level).
+    pub inbox: Option<Inbox>,
+}
+
+/// Context of the block being applied.
+#[derive(Debug, Clone)]
+pub struct BlockCtx {
+    /// Level of the block.
+    pub level: i32,
+    /// Predecessor hash.
+    pub predecessor: BlockHash,
+    /// Predecessor timestamp (seconds).
+    pub predecessor_timestamp: i64,
+    /// First block of the protocol (activation level + 1): adds `Protocol_migration`.
+    pub first_block_of_protocol: bool,
+}
+
+/// Result of one content.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContentReceipt {
+    /// `metadata` JSON.
+    pub metadata: Value,
+}
+
+/// An operation as included in a block.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppliedOperation {
+    /// Hash.
+    pub hash: OperationHash,
+    /// The operation.
+    pub operation: Operation,
+    /// Receipts per content.
+    pub receipts: Vec<ContentReceipt>,
+}
+
+impl AppliedOperation {
+    /// Block JSON of the operation with receipts (l1-and-signer.md §1.3.1).
+    pub fn to_json(&self, protocol: &str, chain_id: &str) -> Value {
+        let contents: Vec<Value> = self
+            .operation
+            .contents
+            .iter()
+            .zip(&self.receipts)
+            .map(|(c, r)| {
+                let mut j = content_json(c);
+                if let Value::Object(m) = &mut j {
+                    m.insert("metadata".into(), r.metadata.clone());
+                }
+                j
+            })
+            .collect();
+        let mut m = Map::new();
+        m.insert("protocol".into(), json!(protocol));
+        m.insert("chain_id".into(), json!(chain_id));
+        m.insert("hash".into(), json!(self.hash.to_b58check()));
+        m.insert("branch".into(), json!(self.operation.branch.to_b58check()));
+        m.insert("contents".into(), Value::Array(contents));
+        if let Some(s) = &self.operation.signature {
+            m.insert("signature".into(), json!(s.to_b58check()));
+        }
+        Value::Object(m)
+    }
+}
+
+fn contract_update(c: &str, change: i128) -> Value {
+    json!({"kind":"contract","contract":c,"change":change.to_string(),"origin":"block"})
+}
+
+/// The genesis PVM state hash of a boot sector (`Sc_rollup.genesis_state_hash_of`,
+/// wasm-pvm.md §7.1). One call to change when the PVM evolves.
+pub fn genesis_state_hash(kind: PvmKind, boot_sector: &[u8]) -> Result<StateHash, ProtoError> {
+    match kind {
+        PvmKind::Wasm => {
+            let st = wasm_pvm::PvmState::genesis(
+                wasm_pvm::PvmVersion::V6,
+                boot_sector,
+                &wasm_pvm::GenesisParams::default(),
+            )
+            .map_err(|e| {
+                ProtoError::permanent("smart_rollup.invalid_boot_sector").with("msg", e.to_string())
+            })?;
+            let h = st.hash().map_err(|e| {
+                ProtoError::permanent("smart_rollup.invalid_boot_sector").with("msg", e.to_string())
+            })?;
+            Ok(StateHash(h.0))
+        }
+        PvmKind::Arith | PvmKind::Riscv => {
+            Err(ProtoError::permanent("smart_rollup.unsupported_pvm_kind")
+                .with("pvm_kind", pvm_kind_name(kind)))
+        }
+    }
+}
+
+/// Outcome of applying one content.
+type ApplyResult = Result<(Map<String, Value>, Vec<InboxMessage>), ProtoError>;
+
+impl State {
+    /// Activation state: funded bootstrap accounts and the genesis inbox (SOL, IPL, migration,
+    /// EOL at the activation level; l1-and-signer.md §3.3, Octez `init_inbox`).
+    pub fn genesis(bootstrap: &[(PublicKeyHash, u64)], ctx: &BlockCtx) -> Self {
+        let accounts = bootstrap
+            .iter()
+            .map(|(pkh, balance)| {
+                (
+                    *pkh,
+                    Account {
+                        balance: *balance,
+                        ..Account::default()
+                    },
+                )
+            })
+            .collect();
+        let msgs = [
+            InboxMessage::SOL,
+            InboxMessage::Internal(InternalMessage::InfoPerLevel(InfoPerLevel {
+                predecessor_timestamp: ctx.predecessor_timestamp,
+                predecessor: ctx.predecessor,
+            })),
+            InboxMessage::Internal(InternalMessage::ProtocolMigration(
+                PROTOCOL_MIGRATION_VERSION.into(),
+            )),
+            InboxMessage::EOL,
+        ];
+        let witness = level_witness(&msgs);
+        let inbox = witness.map(|witness| Inbox {
+            level: ctx.level,
+            old_levels_messages: InboxHistoryCell {
+                witness,
+                level: ctx.level,
+                index: 0,
+                back_pointers: Vec::new(),
+            },
+        });
+        Self {
+            accounts,
+            bridge_balance: 0,
+            rollups: BTreeMap::new(),
+            inbox,
+        }
+    }
+
+    /// Balance of a contract (`None` if unknown).
+    pub fn balance(&self, c: &Contract) -> Option<u64> {
+        match c {
+            Contract::Implicit(p) => self.accounts.get(p).map(|a| a.balance),
+            Contract::Originated(k) if *k == bridge_address() => Some(self.bridge_balance),
+            _ => None,
+        }
+    }
+
+    /// First inbox messages of a level: SOL, Info_per_level, optional `Protocol_migration` (§3.2).
+    pub fn begin_level(ctx: &BlockCtx) -> Vec<InboxMessage> {
+        let mut m = vec![
+            InboxMessage::SOL,
+            InboxMessage::Internal(InternalMessage::InfoPerLevel(InfoPerLevel {
+                predecessor_timestamp: ctx.predecessor_timestamp,
+                predecessor: ctx.predecessor,
+            })),
+        ];
+        if ctx.first_block_of_protocol {
+            m.push(InboxMessage::Internal(InternalMessage::ProtocolMigration(
+                PROTOCOL_MIGRATION_VERSION.into(),
+            )));
+        }
+        m
+    }
+
+    /// Appends EOL and finalizes the inbox level (§3.2 step 6, §3.3).
+    pub fn finalize_level(&mut self, level: i32, mut messages: Vec<InboxMessage>) {
+        messages.push(InboxMessage::EOL);
+        if let (Some(witness), Some(inbox)) = (level_witness(&messages), self.inbox.as_mut())
+            && let Some(cell) = inbox.old_levels_messages.next(witness, level)
+        {
+            inbox.level = level;
+            inbox.old_levels_messages = cell;
+        }
+    }
+
+    /// Checks an operation without applying it (`validate.ml`): same source, counters,
+    /// reveal, signature (unless `check_signature` is false, for simulation), limits, fees.
+    pub fn validate(
+        &self,
+        op: &Operation,
+        constants: &Constants,
+        check_signature: bool,
+    ) -> Result<(), ProtoError> {
+        let first = op
+            .contents
+            .first()
+            .ok_or_else(|| ProtoError::permanent("operation.empty_batch"))?;
+        let source = first.source;
+        let src = source.to_b58check();
+        let Some(account) = self.accounts.get(&source) else {
+            return Err(
+                ProtoError::permanent("implicit.empty_implicit_contract").with("implicit", src)
+            );
+        };
+        let mut revealed = account.manager_key;
+        let mut fees: u64 = 0;
+        for (i, c) in op.contents.iter().enumerate() {
+            if c.source != source {
+                return Err(ProtoError::permanent("validate.inconsistent_sources"));
+            }
+            let expected = account
+                .counter
+                .checked_add(1)
+                .and_then(|x| x.checked_add(i as u64))
+                .ok_or_else(|| ProtoError::permanent("contract.counter_overflow"))?;
+            if c.counter < expected {
+                return Err(ProtoError::new(
+                    ErrorCategory::Branch,
+                    &format!("{PROTO_ERROR_PREFIX}.contract.counter_in_the_past"),
+                )
+                .with("contract", src)
+                .with("expected", expected.to_string())
+                .with("found", c.counter.to_string()));
+            }
+            if c.counter > expected {
+                return Err(ProtoError::new(
+                    ErrorCategory::Temporary,
+                    &format!("{PROTO_ERROR_PREFIX}.contract.counter_in_the_future"),
+                )
+                .with("contract", src)
+                .with("expected", expected.to_string())
+                .with("found", c.counter.to_string()));
+            }
+            if let OperationContent::Reveal { public_key, proof } = &c.content {
+                // tz4 reveals carry a proof of possession (l1-and-signer.md §2.2).
+                if matches!(public_key, PublicKey::Bls(_))
+                    && !proof.as_ref().is_some_and(|p| public_key.verify_bls_pop(p))
+                {
+                    return Err(ProtoError::permanent(
+                        "validate.operation.incorrect_bls_proof",
+                    ));
+                }
+                if i != 0 {
+                    return Err(ProtoError::permanent(
+                        "validate.manager.incorrect_reveal_position",
+                    ));
+                }
+                if revealed.is_some() {
+                    return Err(ProtoError::new(
+                        ErrorCategory::Branch,
+                        &format!("{PROTO_ERROR_PREFIX}.contract.previously_revealed_key"),
+                    )
+                    .with("contract", src));
+                }
+                if public_key.hash() != source {
+                    return Err(ProtoError::permanent("contract.manager.inconsistent_hash")
+                        .with("public_key", public_key.to_b58check())
+                        .with("expected_hash", src)
+                        .with("provided_hash", public_key.hash().to_b58check()));
+                }
+                revealed = Some(*public_key);
+            }
+            if c.gas_limit > constants.hard_gas_limit_per_operation {
+                return Err(ProtoError::permanent("gas_limit_too_high"));
+            }
+            if c.storage_limit > constants.hard_storage_limit_per_operation {
+                return Err(ProtoError::permanent("storage_limit_too_high"));
+            }
+            if let OperationContent::SmartRollupAddMessages { message: messages } = &c.content
+                && messages.is_empty()
+            {
+                return Err(ProtoError::permanent("smart_rollup_add_zero_messages"));
+            }
+            fees = fees
+                .checked_add(c.fee.0)
+                .ok_or_else(|| ProtoError::permanent("tez.addition_overflow"))?;
+        }
+        let Some(pk) = revealed else {
+            return Err(ProtoError::new(
+                ErrorCategory::Branch,
+                &format!("{PROTO_ERROR_PREFIX}.contract.unrevealed_key"),
+            )
+            .with("contract", src));
+        };
+        if check_signature {
+            let ok = op.signature.as_ref().is_some_and(|s| {
+                pk.verify(Some(&Watermark::GenericOperation), &op.unsigned_bytes(), s)
+            });
+            if !ok {
+                return Err(ProtoError::permanent("operation.invalid_signature"));
+            }
+        }
+        if fees > account.balance {
+            return Err(ProtoError::new(
+                ErrorCategory::Temporary,
+                &format!("{PROTO_ERROR_PREFIX}.contract.balance_too_low"),
+            )
+            .with("contract", src)
+            .with("balance", account.balance.to_string())
+            .with("amount", fees.to_string()));
+        }
+        Ok(())
+    }
+
+    /// Applies a validated operation: fees and counters first, then each content; on the
+    /// first failure the earlier contents are backtracked and later ones skipped (§2.11).
+    /// Returns the receipts and the inbox messages it produced (in order).
+    pub fn apply_operation(
+        &mut self,
+        op: &Operation,
+        hash: &OperationHash,
+        ctx: &BlockCtx,
+        constants: &Constants,
+    ) -> (AppliedOperation, Vec<InboxMessage>) {
+        let mut fee_updates = Vec::new();
+        for c in &op.contents {
+            if let Some(a) = self.accounts.get_mut(&c.source) {
+                a.balance = a.balance.saturating_sub(c.fee.0);
+                a.counter = c.counter;
+                if let OperationContent::Reveal { public_key, .. } = &c.content {
+                    // Reveal takes effect even if a later content fails (as in Octez).
+                    a.manager_key = Some(*public_key);
+                }
+            }
+            let src = c.source.to_b58check();
+            fee_updates.push(if c.fee.0 == 0 {
+                json!([])
+            } else {
+                json!([
+                    contract_update(&src, -i128::from(c.fee.0)),
+                    {"kind":"accumulator","category":"block fees","change":c.fee.0.to_string(),"origin":"block"}
+                ])
+            });
+        }
+        let snapshot = self.clone();
+        let mut results: Vec<Value> = Vec::new();
+        let mut messages = Vec::new();
+        let mut failed = false;
+        let mut origination_index: i32 = 0;
+        for c in &op.contents {
+            if failed {
+                results.push(json!({"status":"skipped"}));
+                continue;
+            }
+            match self.apply_content(c, hash, &mut origination_index, ctx, constants) {
+                Ok((mut r, msgs)) => {
+                    r.insert("status".into(), json!("applied"));
+                    results.push(Value::Object(r));
+                    messages.extend(msgs);
+                }
+                Err(e) => {
+                    failed = true;
+                    results.push(json!({"status":"failed","errors":[e.to_json()]}));
+                }
+            }
+        }
+        if failed {
+            let keep: Vec<(PublicKeyHash, Account)> = op
+                .contents
+                .iter()
+                .filter_map(|c| {
+                    snapshot
+                        .accounts
+                        .get(&c.source)
+                        .map(|a| (c.source, a.clone()))
+                })
+                .collect();
+            *self = snapshot;
+            for (k, a) in keep {
+                self.accounts.insert(k, a);
+            }
+            messages.clear();
+            // Reveals are never backtracked (Octez `mark_backtracked`).
+            for (r, c) in results.iter_mut().zip(&op.contents) {
+                if r["status"] == "applied"
+                    && !matches!(c.content, OperationContent::Reveal { .. })
+                    && let Value::Object(m) = r
+                {
+                    m.insert("status".into(), json!("backtracked"));
+                }
+            }
+        }
+        let receipts = fee_updates
+            .into_iter()
+            .zip(results)
+            .map(|(fees, result)| {
+                let mut m = Map::new();
+                m.insert("balance_updates".into(), fees);
+                m.insert("operation_result".into(), result);
+                ContentReceipt {
+                    metadata: Value::Object(m),
+                }
+            })
+            .collect();
+        (
+            AppliedOperation {
+                hash: *hash,
+                operation: op.clone(),
+                receipts,
+            },
+            messages,
+        )
+    }
+
+    fn debit(&mut self, who: &PublicKeyHash, amount: u64) -> Result<(), ProtoError> {
+        let a = self.accounts.get_mut(who).ok_or_else(|| {
+            ProtoError::permanent("contract.non_existing_contract")
+                .with("contract", who.to_b58check())
+        })?;
+        a.balance = a.balance.checked_sub(amount).ok_or_else(|| {
+            ProtoError::permanent("contract.balance_too_low")
+                .with("contract", who.to_b58check())
+                .with("balance", a.balance.to_string())
+                .with("amount", amount.to_string())
+        })?;
+        Ok(())
+    }
+
+    fn credit(&mut self, who: &PublicKeyHash, amount: u64) -> Result<(), ProtoError> {
+        let a = self.accounts.entry(*who).or_default();
+        a.balance = a
+            .balance
+            .checked_add(amount)
+            .ok_or_else(|| ProtoError::permanent("tez.addition_overflow"))?;
+        Ok(())
+    }
+
+    fn apply_content(
+        &mut self,
+        c: &ManagerOperation,
+        hash: &OperationHash,
+        origination_index: &mut i32,
+        ctx: &BlockCtx,
+        constants: &Constants,
+    ) -> ApplyResult {
+        let gas = |milligas: u64| -> Result<u64, ProtoError> {
+            if milligas > c.gas_limit.saturating_mul(1000) {
+                Err(ProtoError::permanent("gas_exhausted.operation"))
+            } else {
+                Ok(milligas)
+            }
+        };
+        let src = c.source.to_b58check();
+        let mut r = Map::new();
+        let mut msgs = Vec::new();
+        match &c.content {
+            OperationContent::Reveal { .. } => {
+                r.insert(
+                    "consumed_milligas".into(),
+                    json!(gas(gas::REVEAL)?.to_string()),
+                );
+            }
+            OperationContent::Transaction {
+                amount,
+                destination,
+                parameters,
+            } => match destination {
+                Contract::Implicit(dst) => {
+                    let used = gas(gas::TRANSFER_IMPLICIT)?;
+                    if amount.0 == 0 && parameters.is_none() {
+                        return Err(ProtoError::permanent("contract.empty_transaction")
+                            .with("contract", dst.to_b58check()));
+                    }
+                    self.debit(&c.source, amount.0)?;
+                    let allocated = !self.accounts.contains_key(dst);
+                    let mut updates = vec![
+                        contract_update(&src, -i128::from(amount.0)),
+                        contract_update(&dst.to_b58check(), i128::from(amount.0)),
+                    ];
+                    if allocated {
+                        if c.storage_limit < ALLOCATION_SIZE {
+                            return Err(ProtoError::permanent("storage_exhausted.operation"));
+                        }
+                        let burn = ALLOCATION_SIZE.saturating_mul(constants.cost_per_byte);
+                        self.debit(&c.source, burn)?;
+                        updates.push(contract_update(&src, -i128::from(burn)));
+                        updates.push(json!({"kind":"burned","category":"storage fees","change":burn.to_string(),"origin":"block"}));
+                        r.insert("allocated_destination_contract".into(), json!(true));
+                    }
+                    self.credit(dst, amount.0)?;
+                    r.insert("balance_updates".into(), Value::Array(updates));
+                    r.insert("consumed_milligas".into(), json!(used.to_string()));
+                }
+                Contract::Originated(k) if *k == bridge_address() => {
+                    let used = gas(gas::TRANSFER_CONTRACT)?;
+                    let (rollup, payload) = bridge_call(parameters.as_ref(), amount.0)?;
+                    if !self.rollups.contains_key(&rollup) {
+                        return Err(ProtoError::permanent("smart_rollup_does_not_exist")
+                            .with("rollup", rollup.to_b58check()));
+                    }
+                    self.debit(&c.source, amount.0)?;
+                    self.bridge_balance = self
+                        .bridge_balance
+                        .checked_add(amount.0)
+                        .ok_or_else(|| ProtoError::permanent("tez.addition_overflow"))?;
+                    let updates = if amount.0 == 0 {
+                        vec![]
+                    } else {
+                        vec![
+                            contract_update(&src, -i128::from(amount.0)),
+                            contract_update(&k.to_b58check(), i128::from(amount.0)),
+                        ]
+                    };
+                    r.insert("balance_updates".into(), Value::Array(updates));
+                    r.insert("consumed_milligas".into(), json!(used.to_string()));
+                    r.insert("storage_size".into(), json!("0"));
+                    let value_json = payload.decode().map(|m| m.to_json()).unwrap_or(Value::Null);
+                    msgs.push(InboxMessage::Internal(InternalMessage::Transfer(
+                        Transfer {
+                            payload,
+                            sender: *k,
+                            source: c.source,
+                            destination: rollup,
+                        },
+                    )));
+                    r.insert(
+                        "__internal".into(),
+                        json!([{
+                            "kind":"transaction","source":k.to_b58check(),"nonce":0,"amount":"0",
+                            "destination":rollup.to_b58check(),
+                            "parameters":{"entrypoint":"default","value":value_json},
+                            "result":{"status":"applied","consumed_milligas":"1000000"}
+                        }]),
+                    );
+                }
+                Contract::Originated(k) => {
+                    return Err(ProtoError::permanent("contract.non_existing_contract")
+                        .with("contract", k.to_b58check()));
+                }
+            },
+            OperationContent::SmartRollupOriginate {
+                pvm_kind,
+                kernel,
+                parameters_ty,
+                whitelist,
+            } => {
+                let used = gas(gas::ORIGINATE
+                    .saturating_add(gas::PER_BYTE.saturating_mul(kernel.len() as u64)))?;
+                let genesis_state = genesis_state_hash(*pvm_kind, kernel)?;
+                // The boot sector is not stored on L1; the paid size is the origination size
+                // plus the rollup's fixed context entries (6552 bytes in total for the tezt
+                // "origination of a SCORU" receipt, l1-and-signer.md §2.3).
+                let size = constants
+                    .smart_rollup_origination_size
+                    .saturating_add(ORIGINATION_EXTRA_SIZE);
+                if c.storage_limit < size {
+                    return Err(ProtoError::permanent("storage_exhausted.operation"));
+                }
+                let burn = size.saturating_mul(constants.cost_per_byte);
+                self.debit(&c.source, burn)?;
+                let mut nonce = hash.0.to_vec();
+                nonce.extend_from_slice(&origination_index.to_be_bytes());
+                *origination_index = origination_index.saturating_add(1);
+                let address = SmartRollupAddress::hash_bytes(&nonce);
+                let commitment = Commitment {
+                    compressed_state: genesis_state,
+                    inbox_level: ctx.level,
+                    predecessor: CommitmentHash::ZERO,
+                    number_of_ticks: 0,
+                };
+                let genesis = commitment.hash();
+                let mut commitments = BTreeMap::new();
+                commitments.insert(
+                    genesis,
+                    CommitmentInfo {
+                        commitment,
+                        first_published_at_level: ctx.level,
+                        stakers: BTreeSet::new(),
+                    },
+                );
+                self.rollups.insert(
+                    address,
+                    Rollup {
+                        kind: *pvm_kind,
+                        boot_sector: Arc::new(kernel.clone()),
+                        parameters_ty: parameters_ty.clone(),
+                        whitelist: whitelist.clone(),
+                        origination_level: ctx.level,
+                        genesis_commitment: genesis,
+                        commitments,
+                        stakers: BTreeMap::new(),
+                        lcc: genesis,
+                        lcc_level: ctx.level,
+                    },
+                );
+                r.insert(
+                    "balance_updates".into(),
+                    json!([
+                        contract_update(&src, -i128::from(burn)),
+                        {"kind":"burned","category":"storage fees","change":burn.to_string(),"origin":"block"}
+                    ]),
+                );
+                r.insert("address".into(), json!(address.to_b58check()));
+                r.insert(
+                    "genesis_commitment_hash".into(),
+                    json!(genesis.to_b58check()),
+                );
+                r.insert("consumed_milligas".into(), json!(used.to_string()));
+                r.insert("size".into(), json!(size.to_string()));
+            }
+            OperationContent::SmartRollupAddMessages { message: messages } => {
+                let total: usize = messages.iter().map(Vec::len).sum();
+                let used = gas(gas::ADD_MESSAGES_BASE
+                    .saturating_add(gas::PER_BYTE.saturating_mul(total as u64)))?;
+                for m in messages {
+                    if m.len().saturating_add(1)
+                        > constants.smart_rollup_message_size_limit as usize
+                    {
+                        return Err(ProtoError::permanent("smart_rollup_max_size_exceeded")
+                            .with("size", m.len()));
+                    }
+                    msgs.push(InboxMessage::External(m.clone()));
+                }
+                r.insert("consumed_milligas".into(), json!(used.to_string()));
+            }
+            OperationContent::SmartRollupPublish { rollup, commitment } => {
+                let used = gas(gas::PUBLISH)?;
+                let updates = self.publish(&c.source, rollup, commitment, ctx, constants)?;
+                let h = commitment.hash();
+                let published = self.rollups[rollup].commitments[&h].first_published_at_level;
+                r.insert("consumed_milligas".into(), json!(used.to_string()));
+                r.insert("staked_hash".into(), json!(h.to_b58check()));
+                r.insert("published_at_level".into(), json!(published));
+                r.insert("balance_updates".into(), Value::Array(updates));
+            }
+            OperationContent::SmartRollupCement { rollup } => {
+                let used = gas(gas::CEMENT)?;
+                let (h, level) = self.cement(rollup, ctx, constants)?;
+                r.insert("consumed_milligas".into(), json!(used.to_string()));
+                r.insert("inbox_level".into(), json!(level));
+                r.insert("commitment_hash".into(), json!(h.to_b58check()));
+            }
+            OperationContent::SmartRollupRefute { .. }
+            | OperationContent::SmartRollupTimeout { .. }
+            | OperationContent::SmartRollupExecuteOutboxMessage { .. } => {
+                // Extension point: refutation games and outbox execution.
+                return Err(
+                    ProtoError::permanent("smart_rollup_operation_not_supported")
+                        .with("kind", kind_name(&c.content)),
+                );
+            }
+            OperationContent::SmartRollupRecoverBond { rollup, staker } => {
+                let used = gas(gas::RECOVER_BOND)?;
+                let updates = self.recover_bond(rollup, staker, constants)?;
+                r.insert("balance_updates".into(), Value::Array(updates));
+                r.insert("consumed_milligas".into(), json!(used.to_string()));
+            }
+        }
+        Ok((r, msgs))
+    }
+
+    fn rollup_mut(&mut self, rollup: &SmartRollupAddress) -> Result<&mut Rollup, ProtoError> {
+        self.rollups.get_mut(rollup).ok_or_else(|| {
+            ProtoError::permanent("smart_rollup_does_not_exist")
+                .with("rollup", rollup.to_b58check())
+        })
+    }
+
+    /// `smart_rollup_publish` (octez-rollup-node.md §6.2, protocol `sc_rollup_stake_storage.ml`).
+    fn publish(
+        &mut self,
+        staker: &PublicKeyHash,
+        rollup_addr: &SmartRollupAddress,
+        commitment: &Commitment,
+        ctx: &BlockCtx,
+        constants: &Constants,
+    ) -> Result<Vec<Value>, ProtoError> {
+        let period = constants.smart_rollup_commitment_period_in_blocks;
+        let stake = constants.smart_rollup_stake_amount;
+        let r = self.rollup_mut(rollup_addr)?;
+        if let Some(wl) = &r.whitelist
+            && !wl.contains(staker)
+        {
+            return Err(ProtoError::permanent(
+                "smart_rollup_staker_not_in_whitelist",
+            ));
+        }
+        if commitment.number_of_ticks <= 0 {
+            return Err(ProtoError::permanent("smart_rollup_zero_tick_commitment"));
+        }
+        let pred = r.commitments.get(&commitment.predecessor).ok_or_else(|| {
+            ProtoError::permanent("smart_rollup_unknown_commitment")
+                .with("commitment", commitment.predecessor.to_b58check())
+        })?;
+        if pred.commitment.inbox_level < r.lcc_level {
+            return Err(ProtoError::permanent("smart_rollup_parent_not_lcc"));
+        }
+        let expected = pred.commitment.inbox_level.checked_add(period);
+        if Some(commitment.inbox_level) != expected {
+            return Err(ProtoError::permanent("smart_rollup_bad_inbox_level"));
+        }
+        if commitment.inbox_level >= ctx.level {
+            return Err(ProtoError::permanent("smart_rollup_commitment_from_future")
+                .with("current_level", ctx.level)
+                .with("inbox_level", commitment.inbox_level));
+        }
+        if commitment.inbox_level
+            > r.lcc_level
+                .saturating_add(constants.smart_rollup_max_lookahead_in_blocks)
+        {
+            return Err(ProtoError::permanent(
+                "smart_rollup_commitment_too_far_ahead",
+            ));
+        }
+        let h = commitment.hash();
+        if let Some(existing) = r.commitments.get(&h)
+            && ctx.level.saturating_sub(existing.first_published_at_level)
+                > constants.smart_rollup_challenge_window_in_blocks
+        {
+            return Err(ProtoError::permanent("smart_rollup_commitment_past_curfew"));
+        }
+        // A staker only moves forward: its current commitment must be an ancestor of (or the
+        // parent of) the new one.
+        let current = r.stakers.get(staker).copied();
+        if let Some(cur) = current {
+            if cur == h {
+                return Err(ProtoError::permanent("smart_rollup_staker_double_stake"));
+            }
+            let cur_level = r
+                .commitments
+                .get(&cur)
+                .map(|i| i.commitment.inbox_level)
+                .unwrap_or(i32::MIN);
+            if cur_level > r.lcc_level && !is_ancestor(r, &cur, &commitment.predecessor) {
+                return Err(ProtoError::permanent("smart_rollup_staker_backtracked"));
+            }
+        }
+        let first_stake = current.is_none();
+        let info = r.commitments.entry(h).or_insert_with(|| CommitmentInfo {
+            commitment: *commitment,
+            first_published_at_level: ctx.level,
+            stakers: BTreeSet::new(),
+        });
+        info.stakers.insert(*staker);
+        r.stakers.insert(*staker, h);
+        if first_stake {
+            self.debit(staker, stake)?;
+            let who = staker.to_b58check();
+            return Ok(vec![
+                contract_update(&who, -i128::from(stake)),
+                json!({"kind":"freezer","category":"bonds","contract":who,
+                       "bond_id":{"smart_rollup":rollup_addr.to_b58check()},
+                       "change":stake.to_string(),"origin":"block"}),
+            ]);
+        }
+        Ok(vec![])
+    }
+
+    /// `smart_rollup_cement`: the unique successor of the LCC once its challenge window passed.
+    fn cement(
+        &mut self,
+        rollup_addr: &SmartRollupAddress,
+        ctx: &BlockCtx,
+        constants: &Constants,
+    ) -> Result<(CommitmentHash, i32), ProtoError> {
+        let r = self.rollup_mut(rollup_addr)?;
+        let candidates: Vec<(CommitmentHash, &CommitmentInfo)> = r
+            .commitments
+            .iter()
+            .filter(|(_, i)| i.commitment.predecessor == r.lcc && !i.stakers.is_empty())
+            .map(|(h, i)| (*h, i))
+            .collect();
+        let (h, info) = match candidates.as_slice() {
+            [] => {
+                return Err(ProtoError::permanent(
+                    "smart_rollup_no_commitment_to_cement",
+                ));
+            }
+            [one] => *one,
+            _ => return Err(ProtoError::permanent("smart_rollup_disputed")),
+        };
+        let deadline = info
+            .first_published_at_level
+            .saturating_add(constants.smart_rollup_challenge_window_in_blocks);
+        if ctx.level < deadline {
+            return Err(ProtoError::permanent("smart_rollup_commitment_too_recent")
+                .with("current_level", ctx.level)
+                .with("min_level", deadline));
+        }
+        let level = info.commitment.inbox_level;
+        r.lcc = h;
+        r.lcc_level = level;
+        Ok((h, level))
+    }
+
+    /// `smart_rollup_recover_bond`: only when the staker's last commitment is cemented.
+    fn recover_bond(
+        &mut self,
+        rollup_addr: &SmartRollupAddress,
+        staker: &PublicKeyHash,
+        constants: &Constants,
+    ) -> Result<Vec<Value>, ProtoError> {
+        let stake = constants.smart_rollup_stake_amount;
+        let r = self.rollup_mut(rollup_addr)?;
+        let cur = *r
+            .stakers
+            .get(staker)
+            .ok_or_else(|| ProtoError::permanent("smart_rollup_not_staked"))?;
+        let level = r
+            .commitments
+            .get(&cur)
+            .map(|i| i.commitment.inbox_level)
+            .unwrap_or(i32::MAX);
+        if level > r.lcc_level {
+            return Err(ProtoError::permanent(
+                "smart_rollup_not_staked_on_lcc_or_ancestor",
+            ));
+        }
+        r.stakers.remove(staker);
+        self.credit(staker, stake)?;
+        let who = staker.to_b58check();
+        Ok(vec![
+            json!({"kind":"freezer","category":"bonds","contract":who,
+                   "bond_id":{"smart_rollup":rollup_addr.to_b58check()},
+                   "change":(-i128::from(stake)).to_string(),"origin":"block"}),
+            contract_update(&who, i128::from(stake)),
+        ])
+    }
+}
+
+/// Whether `ancestor` is `of` or one of its predecessors.
+fn is_ancestor(r: &Rollup, ancestor: &CommitmentHash, of: &CommitmentHash) -> bool {
+    let mut cur = *of;
+    loop {
+        if cur == *ancestor {
+            return true;
+        }
+        match r.commitments.get(&cur) {
+            Some(i) if i.commitment.predecessor != CommitmentHash::ZERO => {
+                cur = i.commitment.predecessor
+            }
+            _ => return false,
+        }
+    }
+}
+
+/// The built-in bridge: entrypoint `deposit` with `Pair <sr1 address> <receiver bytes>` mints a
+/// ticket `(Pair 0 None)` of `amount` (ticketer = the bridge) and sends
+/// `Left (Left (Pair receiver ticket))` to the rollup (the Etherlink deposit shape,
+/// etherlink-kernel.md §2.3); entrypoint `forward` with `Pair <sr1 address> <value>` sends
+/// `value` unchanged (delayed transactions, governance, other kernels).
+fn bridge_call(
+    params: Option<&crate::ops::Parameters>,
+    amount: u64,
+) -> Result<(SmartRollupAddress, BinMicheline), ProtoError> {
+    let bad = || ProtoError::permanent("script_rejected").with("location", 0);
+    let p = params.ok_or_else(bad)?;
+    let value = p.value.decode().map_err(|_| bad())?;
+    let Micheline::Prim { prim, args, .. } = &value else {
+        return Err(bad());
+    };
+    if *prim != Prim::D_PAIR || args.len() != 2 {
+        return Err(bad());
+    }
+    let rollup = match &args[0] {
+        Micheline::String(s) => s.parse::<SmartRollupAddress>().map_err(|_| bad())?,
+        Micheline::Bytes(b) if b.len() == 22 && b[0] == 3 => {
+            SmartRollupAddress::from_slice(&b[1..21]).ok_or_else(bad)?
+        }
+        _ => return Err(bad()),
+    };
+    let payload = match p.entrypoint.as_str() {
+        "deposit" => {
+            let Micheline::Bytes(receiver) = &args[1] else {
+                return Err(bad());
+            };
+            let mut ticketer = vec![1u8];
+            ticketer.extend_from_slice(&bridge_address().0);
+            ticketer.push(0);
+            let ticket = Micheline::pair(
+                Micheline::bytes(ticketer),
+                Micheline::pair(
+                    Micheline::pair(Micheline::int(0), Micheline::prim(Prim::D_NONE, vec![])),
+                    Micheline::int(amount),
+                ),
+            );
+            Micheline::left(Micheline::left(Micheline::pair(
+                Micheline::bytes(receiver.clone()),
+                ticket,
+            )))
+        }
+        "forward" => args[1].clone(),
+        _ => {
+            return Err(ProtoError::permanent("michelson_v1.bad_contract_parameter")
+                .with("contract", bridge_address().to_b58check()));
+        }
+    };
+    Ok((rollup, BinMicheline::from_micheline(&payload)))
+}
+
+/// Moves the private `__internal` marker into `internal_operation_results` (receipt shape of
+/// l1-and-signer.md §2.11).
+pub fn finish_metadata(metadata: &mut Value) {
+    let internal = metadata
+        .get_mut("operation_result")
+        .and_then(Value::as_object_mut)
+        .and_then(|m| m.remove("__internal"));
+    if let (Some(i), Value::Object(m)) = (internal, metadata) {
+        m.insert("internal_operation_results".into(), i);
+    }
+}
+
+/// The binary serialization used for the context hash of a state (a digest of everything that
+/// matters; not Irmin's context hash).
+pub fn state_digest(s: &State) -> [u8; 32] {
+    let mut w = tezos_types::Writer::new();
+    for (k, a) in &s.accounts {
+        k.bin_write(&mut w);
+        w.u64(a.balance);
+        w.u64(a.counter);
+        w.bool(a.manager_key.is_some());
+    }
+    w.u64(s.bridge_balance);
+    for (k, r) in &s.rollups {
+        k.bin_write(&mut w);
+        r.lcc.bin_write(&mut w);
+        w.i32(r.lcc_level);
+        for (h, i) in &r.commitments {
+            h.bin_write(&mut w);
+            w.u32(i.stakers.len() as u32);
+        }
+        for (p, h) in &r.stakers {
+            p.bin_write(&mut w);
+            h.bin_write(&mut w);
+        }
+    }
+    if let Some(i) = &s.inbox {
+        w.bytes(&i.hash().0);
+    }
+    tezos_types::hash::blake2b::<32>(&[&w.into_bytes()])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::accounts::bootstrap_accounts;
+    use tezos_types::Mutez;
+
+    fn ctx(level: i32) -> BlockCtx {
+        BlockCtx {
+            level,
+            predecessor: BlockHash::ZERO,
+            predecessor_timestamp: 0,
+            first_block_of_protocol: false,
+        }
+    }
+
+    fn run(st: &mut State, who: PublicKeyHash, content: OperationContent, level: i32) -> Value {
+        let counter = st.accounts.get(&who).map_or(0, |a| a.counter) + 1;
+        let op = Operation {
+            branch: BlockHash::ZERO,
+            contents: vec![ManagerOperation {
+                content,
+                source: who,
+                fee: Mutez(100),
+                counter,
+                gas_limit: 100_000,
+                storage_limit: 60_000,
+            }],
+            signature: None,
+        };
+        let (a, _) = st.apply_operation(&op, &op.hash(), &ctx(level), &Constants::test());
+        a.receipts[0].metadata["operation_result"].clone()
+    }
+
+    fn err_id(r: &Value) -> String {
+        r["errors"][0]["id"].as_str().unwrap_or("").to_string()
+    }
+
+    #[test]
+    fn commitment_and_stake_rules() {
+        let accts = bootstrap_accounts();
+        let (a, b) = (accts[0].pkh, accts[1].pkh);
+        let mut st = State::genesis(&[(a, 100_000_000_000), (b, 100_000_000_000)], &ctx(1));
+        let orig = run(
+            &mut st,
+            a,
+            OperationContent::SmartRollupOriginate {
+                pvm_kind: PvmKind::Wasm,
+                kernel: b"\0asm\x01\0\0\0".to_vec(),
+                parameters_ty: BinMicheline::from_micheline(&Micheline::unit()),
+                whitelist: None,
+            },
+            2,
+        );
+        assert_eq!(orig["status"], "applied");
+        let rollup: SmartRollupAddress = orig["address"].as_str().unwrap().parse().unwrap();
+        let genesis = st.rollups[&rollup].genesis_commitment;
+        let c1 = Commitment {
+            compressed_state: StateHash([1; 32]),
+            inbox_level: 7,
+            predecessor: genesis,
+            number_of_ticks: 10,
+        };
+        let publish = |c: Commitment| OperationContent::SmartRollupPublish {
+            rollup,
+            commitment: c,
+        };
+        let r = run(&mut st, a, publish(c1), 5);
+        assert!(
+            err_id(&r).ends_with("smart_rollup_commitment_from_future"),
+            "{r}"
+        );
+        let r = run(
+            &mut st,
+            a,
+            publish(Commitment {
+                inbox_level: 8,
+                ..c1
+            }),
+            10,
+        );
+        assert!(err_id(&r).ends_with("smart_rollup_bad_inbox_level"), "{r}");
+        let r = run(
+            &mut st,
+            a,
+            publish(Commitment {
+                predecessor: CommitmentHash([9; 32]),
+                ..c1
+            }),
+            10,
+        );
+        assert!(
+            err_id(&r).ends_with("smart_rollup_unknown_commitment"),
+            "{r}"
+        );
+        let r = run(
+            &mut st,
+            a,
+            publish(Commitment {
+                number_of_ticks: 0,
+                ..c1
+            }),
+            10,
+        );
+        assert!(
+            err_id(&r).ends_with("smart_rollup_zero_tick_commitment"),
+            "{r}"
+        );
+        let before = st.accounts[&a].balance;
+        let r = run(&mut st, a, publish(c1), 8);
+        assert_eq!(r["status"], "applied", "{r}");
+        assert_eq!(
+            st.accounts[&a].balance,
+            before - 100 - Constants::test().smart_rollup_stake_amount
+        );
+        let r = run(&mut st, a, publish(c1), 9);
+        assert!(
+            err_id(&r).ends_with("smart_rollup_staker_double_stake"),
+            "{r}"
+        );
+        // A conflicting commitment by another staker blocks cementation.
+        let c1b = Commitment {
+            compressed_state: StateHash([2; 32]),
+            ..c1
+        };
+        assert_eq!(run(&mut st, b, publish(c1b), 9)["status"], "applied");
+        let r = run(
+            &mut st,
+            a,
+            OperationContent::SmartRollupCement { rollup },
+            30,
+        );
+        assert!(err_id(&r).ends_with("smart_rollup_disputed"), "{r}");
+        // A staker cannot move to a branch that does not extend its commitment.
+        let c2 = Commitment {
+            inbox_level: 12,
+            predecessor: c1b.hash(),
+            ..c1
+        };
+        let r = run(&mut st, a, publish(c2), 20);
+        assert!(
+            err_id(&r).ends_with("smart_rollup_staker_backtracked"),
+            "{r}"
+        );
+        // Bond recovery needs a cemented commitment.
+        let r = run(
+            &mut st,
+            b,
+            OperationContent::SmartRollupRecoverBond { rollup, staker: a },
+            30,
+        );
+        assert!(err_id(&r).ends_with("not_staked_on_lcc_or_ancestor"), "{r}");
+        // Unsupported kinds fail cleanly.
+        let r = run(
+            &mut st,
+            a,
+            OperationContent::SmartRollupTimeout {
+                rollup,
+                stakers: tezos_types::operation::Stakers { alice: a, bob: b },
+            },
+            30,
+        );
+        assert!(
+            err_id(&r).ends_with("smart_rollup_operation_not_supported"),
+            "{r}"
+        );
+    }
+
+    #[test]
+    fn inbox_levels_follow_protocol_order() {
+        let accts = bootstrap_accounts();
+        let mut st = State::genesis(&[(accts[0].pkh, 1)], &ctx(1));
+        let g = st.inbox.clone().unwrap();
+        assert_eq!(g.old_levels_messages.index, 0);
+        let c = BlockCtx {
+            first_block_of_protocol: true,
+            ..ctx(2)
+        };
+        let msgs = State::begin_level(&c);
+        assert_eq!(msgs.len(), 3);
+        assert_eq!(msgs[0], InboxMessage::SOL);
+        st.finalize_level(2, msgs.clone());
+        let inbox = st.inbox.clone().unwrap();
+        assert_eq!(inbox.level, 2);
+        assert_eq!(inbox.old_levels_messages.index, 1);
+        let mut all = msgs;
+        all.push(InboxMessage::EOL);
+        assert_eq!(
+            inbox.old_levels_messages.witness,
+            level_witness(&all).unwrap()
+        );
+        assert_eq!(inbox.old_levels_messages.back_pointers, vec![g.hash()]);
+    }
+}
