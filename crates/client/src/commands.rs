@@ -1,0 +1,385 @@
+//! Command implementations.
+
+use std::io::Write;
+
+use serde_json::Value;
+use tezos_types::micheline::BinMicheline;
+use tezos_types::operation::{OperationContent, Parameters, PvmKind};
+use tezos_types::{Contract, Curve, Micheline, Mutez, PublicKeyHash, SecretKey};
+
+use crate::cli::{CommandKind, Parsed, usage};
+use crate::error::ClientError;
+use crate::inject::{self, Limits, Signer, SignerKey};
+use crate::rpc::Rpc;
+use crate::tez::{format_tez, parse_tez};
+use crate::wallet::Wallet;
+
+fn out_err(e: std::io::Error) -> ClientError {
+    ClientError::File {
+        path: "<stdout>".into(),
+        msg: e.to_string(),
+    }
+}
+
+/// Runs a parsed command, writing its output to `out`.
+pub fn run(p: &Parsed, out: &mut dyn Write) -> Result<(), ClientError> {
+    let wallet = Wallet::new(&p.globals.base_dir);
+    let rpc = Rpc::new(&p.globals.endpoint);
+    match p.command {
+        CommandKind::Help => write!(out, "{}", usage()).map_err(out_err),
+        CommandKind::GenKeys => {
+            let curve: Curve =
+                p.opt("sig")
+                    .unwrap_or("ed25519")
+                    .parse()
+                    .map_err(|e: tezos_types::KeyError| {
+                        ClientError::Key(format!("{e}; use ed25519, secp256k1, p256 or bls"))
+                    })?;
+            let sk = SecretKey::generate(curve).map_err(|e| ClientError::Key(e.to_string()))?;
+            wallet.add_key(p.param("alias"), &sk, p.flag("force"))?;
+            Ok(())
+        }
+        CommandKind::ImportSecretKey => {
+            let (alias, uri) = (p.param("alias"), p.param("uri"));
+            let pkh = import_secret_key(&wallet, alias, uri, p.flag("force"))?;
+            writeln!(out, "Tezos address added: {pkh}").map_err(out_err)
+        }
+        CommandKind::ListKnownAddresses => {
+            for a in wallet.known_addresses()? {
+                let extra = match (&a.sk_scheme, a.pk_known) {
+                    (Some(s), _) => format!(" ({s} sk known)"),
+                    (None, true) => " (public key known)".to_owned(),
+                    (None, false) => String::new(),
+                };
+                writeln!(out, "{}: {}{extra}", a.alias, a.pkh).map_err(out_err)?;
+            }
+            Ok(())
+        }
+        CommandKind::ShowAddress => {
+            let alias = p.param("alias");
+            let pkh = wallet.resolve_pkh(alias)?;
+            writeln!(out, "Hash: {pkh}").map_err(out_err)?;
+            if let Some(pk) = wallet.public_key(alias)? {
+                writeln!(out, "Public Key: {pk}").map_err(out_err)?;
+            }
+            if p.flag("show-secret") {
+                let uri = wallet.secret_key_uri(alias)?;
+                writeln!(out, "Secret Key: {uri}").map_err(out_err)?;
+            }
+            Ok(())
+        }
+        CommandKind::GetBalance => {
+            let c = resolve_contract(&wallet, p.param("src"))?;
+            let b = rpc.get_u64(&format!(
+                "/chains/main/blocks/head/context/contracts/{}/balance",
+                c.to_b58check()
+            ))?;
+            writeln!(out, "{} ꜩ", format_tez(b)).map_err(out_err)
+        }
+        CommandKind::SignBytes => {
+            let data = p.param("data");
+            let bytes = hex::decode(data.strip_prefix("0x").unwrap_or(data)).map_err(|e| {
+                ClientError::BadArgument(format!(
+                    "cannot parse {data:?} as bytes ({e}); give hexadecimal bytes like 0x0a0b"
+                ))
+            })?;
+            let signer = signer(&wallet, p.param("src"))?;
+            let SignerKey::Local(sk) = &signer.key else {
+                let SignerKey::Remote(uri) = signer.key else {
+                    unreachable!("two variants")
+                };
+                return Err(ClientError::RemoteSigner(signer.name, uri));
+            };
+            let sig = sk.sign(None, &bytes);
+            writeln!(out, "Signature: {sig}").map_err(out_err)
+        }
+        CommandKind::Transfer => {
+            let amount = parse_tez(p.param("amount"))?;
+            let src = signer(&wallet, p.param("src"))?;
+            let dst_text = p.param("dst");
+            let destination = resolve_destination(&wallet, dst_text)?;
+            let parameters = match (p.opt("arg"), p.opt("entrypoint")) {
+                (None, None) => None,
+                (arg, ep) => {
+                    let value = match arg {
+                        Some(a) => Micheline::parse_text(a).map_err(|e| {
+                            ClientError::BadArgument(format!("invalid --arg Michelson {a:?}: {e}"))
+                        })?,
+                        None => Micheline::unit(),
+                    };
+                    Some(Parameters {
+                        entrypoint: ep.unwrap_or("default").to_owned(),
+                        value: BinMicheline::from_micheline(&value),
+                    })
+                }
+            };
+            let content = OperationContent::Transaction {
+                amount: Mutez(amount),
+                destination,
+                parameters,
+            };
+            inject::run(&rpc, &src, vec![content], limits(p)?, p.globals.wait, out)?;
+            Ok(())
+        }
+        CommandKind::SendMessages => {
+            let messages = parse_messages(p.param("messages"))?;
+            let src = signer(&wallet, p.param("src"))?;
+            let content = OperationContent::SmartRollupAddMessages { message: messages };
+            inject::run(&rpc, &src, vec![content], limits(p)?, p.globals.wait, out)?;
+            Ok(())
+        }
+        CommandKind::RecoverBond => {
+            let staker = wallet.resolve_pkh(p.param("staker"))?;
+            let rollup = wallet.resolve_rollup(p.param("rollup"))?;
+            let src = signer(&wallet, p.param("src"))?;
+            let content = OperationContent::SmartRollupRecoverBond { rollup, staker };
+            inject::run(&rpc, &src, vec![content], limits(p)?, p.globals.wait, out)?;
+            Ok(())
+        }
+        CommandKind::OriginateRollup => {
+            let alias = p.param("alias");
+            if !p.flag("force") && wallet.resolve_rollup(alias).is_ok() {
+                return Err(ClientError::BadArgument(format!(
+                    "the smart rollup alias {alias} already exists; use --force to replace it"
+                )));
+            }
+            let pvm_kind = match p.param("kind") {
+                "wasm_2_0_0" => PvmKind::Wasm,
+                "arith" => PvmKind::Arith,
+                "riscv" => PvmKind::Riscv,
+                k => {
+                    return Err(ClientError::BadArgument(format!(
+                        "unknown PVM kind {k:?}; use wasm_2_0_0"
+                    )));
+                }
+            };
+            let ty_text = p.param("ty");
+            let ty = Micheline::parse_text(ty_text).map_err(|e| {
+                ClientError::BadArgument(format!("invalid parameter type {ty_text:?}: {e}"))
+            })?;
+            let kernel = parse_kernel(p.param("kernel"))?;
+            let src = signer(&wallet, p.param("src"))?;
+            let content = OperationContent::SmartRollupOriginate {
+                pvm_kind,
+                kernel,
+                parameters_ty: BinMicheline::from_micheline(&ty),
+                whitelist: None,
+            };
+            let done = inject::run(&rpc, &src, vec![content], limits(p)?, p.globals.wait, out)?;
+            let address = done
+                .contents
+                .iter()
+                .rev()
+                .find(|c| c["kind"] == "smart_rollup_originate")
+                .and_then(|c| c["metadata"]["operation_result"]["address"].as_str())
+                .map(str::to_owned);
+            match (address, done.block) {
+                (Some(a), Some(_)) => {
+                    let addr = a.parse().map_err(|_| {
+                        ClientError::BadArgument(format!("node returned a bad address {a}"))
+                    })?;
+                    wallet.add_rollup(alias, &addr, true)?;
+                    writeln!(out, "Smart rollup {a} memorized as \"{alias}\"").map_err(out_err)
+                }
+                // Without waiting, the address predicted by preapply may differ from the
+                // final one (it depends on the signed operation hash): not memorized.
+                _ => writeln!(
+                    out,
+                    "The smart rollup alias {alias} was not memorized: wait for inclusion \
+                     (omit --wait none) to record it"
+                )
+                .map_err(out_err),
+            }
+        }
+    }
+}
+
+fn limits(p: &Parsed) -> Result<Limits, ClientError> {
+    let nat = |name: &str| -> Result<Option<u64>, ClientError> {
+        p.opt(name)
+            .map(|v| {
+                v.parse::<u64>().map_err(|_| {
+                    ClientError::BadArgument(format!("--{name} expects a natural number, got {v}"))
+                })
+            })
+            .transpose()
+    };
+    Ok(Limits {
+        fee: p.opt("fee").map(parse_tez).transpose()?,
+        gas_limit: nat("gas-limit")?,
+        storage_limit: nat("storage-limit")?,
+        burn_cap: p.opt("burn-cap").map(parse_tez).transpose()?.unwrap_or(0),
+    })
+}
+
+/// Extracts the pkh of a signer URI (`remote:tz1…`, `tcp://h:p/tz1…`, `unix:/p?pkh=tz1…`).
+fn remote_pkh(uri: &str) -> Option<PublicKeyHash> {
+    if let Some(r) = uri.strip_prefix("remote:") {
+        return r.parse().ok();
+    }
+    if let Some((_, q)) = uri.split_once("pkh=") {
+        return q.split('&').next()?.parse().ok();
+    }
+    uri.rsplit('/').next()?.parse().ok()
+}
+
+/// `import secret key`: stores the key; returns its address.
+pub fn import_secret_key(
+    wallet: &Wallet,
+    alias: &str,
+    uri: &str,
+    force: bool,
+) -> Result<PublicKeyHash, ClientError> {
+    let scheme = uri.split(':').next().unwrap_or_default();
+    match scheme {
+        "unencrypted" => {
+            let sk = SecretKey::from_uri(uri)
+                .map_err(|e| ClientError::Key(format!("cannot parse secret key {uri:?}: {e}")))?;
+            wallet.add_key(alias, &sk, force)?;
+            Ok(sk.public_key_hash())
+        }
+        "remote" | "tcp" | "http" | "https" | "unix" => {
+            let pkh = remote_pkh(uri).ok_or_else(|| {
+                ClientError::Key(format!(
+                    "cannot find the public key hash in signer URI {uri:?}; expected e.g. \
+                     remote:tz1…, tcp://host:7732/tz1… or unix:/path?pkh=tz1…"
+                ))
+            })?;
+            wallet.add_remote_key(alias, uri, &pkh, force)?;
+            Ok(pkh)
+        }
+        _ => Err(ClientError::Key(format!(
+            "unsupported secret key URI {uri:?}: use unencrypted:<edsk…|spsk…|p2sk…|BLsk…> or \
+             remote:<tz…>"
+        ))),
+    }
+}
+
+fn signer(wallet: &Wallet, name: &str) -> Result<Signer, ClientError> {
+    let pkh = wallet.resolve_pkh(name)?;
+    let uri = wallet.secret_key_uri(name)?;
+    let alias = match name.parse::<PublicKeyHash>() {
+        Ok(_) => wallet.alias_of(&pkh)?.unwrap_or_else(|| name.to_owned()),
+        Err(_) => name.strip_prefix("alias:").unwrap_or(name).to_owned(),
+    };
+    if uri.starts_with("unencrypted:") {
+        let sk = SecretKey::from_uri(&uri).map_err(|e| {
+            ClientError::Key(format!("the secret key of {alias} cannot be parsed: {e}"))
+        })?;
+        Ok(Signer {
+            name: alias,
+            pkh,
+            pk: Some(sk.public_key()),
+            key: SignerKey::Local(Box::new(sk)),
+        })
+    } else {
+        Ok(Signer {
+            pk: wallet.public_key(&alias)?,
+            name: alias,
+            pkh,
+            key: SignerKey::Remote(uri),
+        })
+    }
+}
+
+fn resolve_contract(wallet: &Wallet, s: &str) -> Result<Contract, ClientError> {
+    if let Ok(c) = Contract::from_b58check(s) {
+        return Ok(c);
+    }
+    Ok(Contract::Implicit(wallet.resolve_pkh(s)?))
+}
+
+fn resolve_destination(wallet: &Wallet, s: &str) -> Result<Contract, ClientError> {
+    if s.starts_with("sr1") {
+        return Err(ClientError::BadArgument(format!(
+            "{s} is a smart rollup: the protocol forbids transfers from implicit accounts to \
+             smart rollups; send tez through a bridge contract (KT1…, e.g. --entrypoint deposit \
+             --arg 'Pair \"{s}\" 0x<receiver>') or use `send smart rollup message`"
+        )));
+    }
+    if let Ok(a) = wallet.resolve_rollup(s)
+        && wallet.resolve_pkh(s).is_err()
+    {
+        return resolve_destination(wallet, &a.to_b58check());
+    }
+    resolve_contract(wallet, s)
+}
+
+fn read_file(path: &str) -> Result<Vec<u8>, ClientError> {
+    std::fs::read(path).map_err(|e| ClientError::File {
+        path: path.to_owned(),
+        msg: e.to_string(),
+    })
+}
+
+/// `text:["hello"]`, `hex:["0a0b"]` or `file:<path>` (a file holding a JSON list of strings).
+pub fn parse_messages(s: &str) -> Result<Vec<Vec<u8>>, ClientError> {
+    let bad = |msg: String| {
+        ClientError::BadArgument(format!(
+            "invalid messages {s:?}: {msg}; expected text:[\"…\",…], hex:[\"0a0b\",…] or \
+             file:<path to a JSON list of strings>"
+        ))
+    };
+    let list = |json: &str| -> Result<Vec<String>, ClientError> {
+        let v: Value = serde_json::from_str(json).map_err(|e| bad(e.to_string()))?;
+        let l = v.as_array().ok_or_else(|| bad("not a JSON list".into()))?;
+        let strings: Vec<String> = l
+            .iter()
+            .map(|e| {
+                e.as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| bad(format!("{e} is not a string")))
+            })
+            .collect::<Result<_, _>>()?;
+        if strings.is_empty() {
+            return Err(bad("the list is empty".into()));
+        }
+        Ok(strings)
+    };
+    if let Some(j) = s.strip_prefix("text:") {
+        return Ok(list(j)?.into_iter().map(String::into_bytes).collect());
+    }
+    if let Some(j) = s.strip_prefix("hex:") {
+        return list(j)?
+            .into_iter()
+            .map(|h| {
+                hex::decode(h.strip_prefix("0x").unwrap_or(&h)).map_err(|e| bad(e.to_string()))
+            })
+            .collect();
+    }
+    if let Some(path) = s.strip_prefix("file:") {
+        let text = read_file(path)?;
+        let text = String::from_utf8(text).map_err(|e| bad(e.to_string()))?;
+        return Ok(list(&text)?.into_iter().map(String::into_bytes).collect());
+    }
+    Err(bad("unknown format".into()))
+}
+
+/// A kernel: hexadecimal text, or `file:<path>` / a path to a `.wasm` binary or hex file.
+pub fn parse_kernel(s: &str) -> Result<Vec<u8>, ClientError> {
+    let hexpart = s.strip_prefix("0x").unwrap_or(s);
+    if !hexpart.is_empty() && hexpart.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return hex::decode(hexpart).map_err(|e| {
+            ClientError::BadArgument(format!("invalid hexadecimal kernel: {e} (odd length?)"))
+        });
+    }
+    let path = s.strip_prefix("file:").unwrap_or(s);
+    if !std::path::Path::new(path).exists() {
+        return Err(ClientError::BadArgument(format!(
+            "kernel {s:?} is neither hexadecimal nor an existing file; give the kernel as hex \
+             or as file:<path>"
+        )));
+    }
+    let bytes = read_file(path)?;
+    if bytes.starts_with(b"\0asm") {
+        return Ok(bytes);
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    let t = text.trim();
+    let t = t.strip_prefix("0x").unwrap_or(t);
+    hex::decode(t).map_err(|_| {
+        ClientError::BadArgument(format!(
+            "kernel file {path} is neither a WebAssembly binary nor hexadecimal text"
+        ))
+    })
+}

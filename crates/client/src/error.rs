@@ -1,0 +1,85 @@
+//! Client errors. Each says what went wrong and what to do next.
+
+use crate::rpc::RpcError;
+use crate::tez::AmountError;
+use crate::wallet::WalletError;
+
+/// Any failure of a client command.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The command line does not match a known command.
+    #[error("{0}")]
+    Usage(String),
+    /// Wallet files.
+    #[error(transparent)]
+    Wallet(#[from] WalletError),
+    /// Node RPCs.
+    #[error(transparent)]
+    Rpc(#[from] RpcError),
+    /// A bad tez amount.
+    #[error(transparent)]
+    Amount(#[from] AmountError),
+    /// A bad key or URI.
+    #[error("{0}")]
+    Key(String),
+    /// A bad argument value (messages, kernel, Michelson, numbers).
+    #[error("{0}")]
+    BadArgument(String),
+    /// A file could not be read.
+    #[error("cannot read {path}: {msg}")]
+    File {
+        /// Path.
+        path: String,
+        /// Cause.
+        msg: String,
+    },
+    /// The node rejected the operation (simulation, preapply or injection).
+    #[error("The node rejected the operation during {phase}:\n{errors}")]
+    Rejected {
+        /// `simulation`, `preapply` or `injection`.
+        phase: &'static str,
+        /// Error lines.
+        errors: String,
+    },
+    /// The operation failed when applied (simulation or block).
+    #[error("{phase}: the operation failed:\n{errors}")]
+    Failed {
+        /// Where (`simulation`, `operation ooX… in block B…`).
+        phase: String,
+        /// Error lines.
+        errors: String,
+    },
+    /// The burn exceeds `--burn-cap`.
+    #[error(
+        "The operation will burn ꜩ{burn} which is higher than the configured burn cap (ꜩ{cap}).\n  Use `--burn-cap {burn}` to emit this operation."
+    )]
+    BurnCap {
+        /// Burn (tez text).
+        burn: String,
+        /// Cap (tez text).
+        cap: String,
+    },
+    /// Signing through a remote signer is not implemented yet.
+    #[error(
+        "the key of {0} is held by a remote signer ({1}); signing through remote signers is not \
+         supported by this client yet: import an unencrypted: key for this account"
+    )]
+    RemoteSigner(String, String),
+    /// The public key is unknown, so the account cannot be revealed.
+    #[error(
+        "the public key of {0} is unknown and the account is not revealed: import its secret \
+         key (or public key) first"
+    )]
+    UnknownPublicKey(String),
+    /// Inclusion was not observed in time.
+    #[error(
+        "operation {hash} was injected but not seen in a block after {seconds} s; check later \
+         with the node (it may still be in the mempool)"
+    )]
+    NotIncluded {
+        /// Operation hash.
+        hash: String,
+        /// How long we waited.
+        seconds: u64,
+    },
+}

@@ -1,0 +1,18 @@
+//! `smart-rollup-client`: the `octez-client` commands a smart rollup workflow needs.
+//!
+//! * [`cli`]: Octez-style command grammar (`transfer <amount> from <src> to <dst>`).
+//! * [`wallet`]: the Octez wallet files of `--base-dir` (shared with `smart-rollup-node`).
+//! * [`inject`]: counter/branch, auto-reveal, simulation, fees, burn cap, signing,
+//!   preapply, injection and waiting for inclusion.
+//! * [`receipt`]: Octez-style receipts; [`rpc`]: blocking JSON RPC client; [`tez`]: amounts.
+
+pub mod cli;
+pub mod commands;
+pub mod error;
+pub mod inject;
+pub mod receipt;
+pub mod rpc;
+pub mod tez;
+pub mod wallet;
+
+pub use error::ClientError;

@@ -1,0 +1,91 @@
+//! Integration tests of `smart-rollup-client`: wallet commands on a temp base dir, and
+//! end-to-end runs against the real `smart-rollup-sandbox` binary on a loopback port.
+
+mod e2e;
+mod wallet;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Bootstrap accounts of the sandbox (Octez sandbox keys).
+pub(crate) const BOOTSTRAP1_SK: &str =
+    "unencrypted:edsk3gUfUPyBSfrS9CCgmCiQsTCHGkviBDusMxDJstFtojtc1zcpsh";
+pub(crate) const BOOTSTRAP1_PKH: &str = "tz1KqTpEZ7Yob7QbPE4Hy4Wo8fHG8LhKxZSx";
+pub(crate) const BOOTSTRAP2_SK: &str =
+    "unencrypted:edsk39qAm1fiMjgmPkw1EgQYkMzkJezLNewd7PLNHTkr6w9XA2zdfo";
+
+/// Result of one client run.
+pub(crate) struct Run {
+    pub(crate) ok: bool,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
+}
+
+impl Run {
+    fn from(o: Output) -> Self {
+        Self {
+            ok: o.status.success(),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+
+    /// Asserts success and returns stdout.
+    pub(crate) fn out(self) -> String {
+        assert!(
+            self.ok,
+            "client failed:\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self.stdout
+    }
+
+    /// Asserts failure and returns stderr.
+    pub(crate) fn err(self) -> String {
+        assert!(
+            !self.ok,
+            "client unexpectedly succeeded:\nstdout:\n{}",
+            self.stdout
+        );
+        self.stderr
+    }
+}
+
+/// Runs the client with `-d base_dir` (and `-E endpoint` if given) and `args`.
+pub(crate) fn client(base_dir: &Path, endpoint: Option<&str>, args: &[&str]) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_smart-rollup-client"));
+    cmd.arg("-d").arg(base_dir);
+    if let Some(e) = endpoint {
+        cmd.args(["-E", e]);
+    }
+    // Never touch the real ~/.tezos-client.
+    cmd.env("HOME", base_dir);
+    Run::from(
+        cmd.args(args)
+            .output()
+            .expect("running smart-rollup-client"),
+    )
+}
+
+/// The sandbox binary next to ours (built on demand).
+pub(crate) fn sandbox_bin() -> PathBuf {
+    if let Ok(p) = std::env::var("SMART_ROLLUP_SANDBOX_BIN") {
+        return PathBuf::from(p);
+    }
+    let dir = Path::new(env!("CARGO_BIN_EXE_smart-rollup-client"))
+        .parent()
+        .expect("target dir")
+        .to_path_buf();
+    let bin = dir.join("smart-rollup-sandbox");
+    if !bin.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let st = Command::new(cargo)
+            .args(["build", "-p", "sandbox", "--bin", "smart-rollup-sandbox"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("running cargo build -p sandbox");
+        assert!(st.success(), "cargo build -p sandbox failed");
+    }
+    assert!(bin.exists(), "{} is missing", bin.display());
+    bin
+}
