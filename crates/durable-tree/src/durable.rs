@@ -143,6 +143,25 @@ fn chunk_range(offset: u64, len: u64) -> std::ops::RangeInclusive<u64> {
     (offset / CHUNK_SIZE)..=((offset + len - 1) / CHUNK_SIZE)
 }
 
+/// A buffer for [`itoa`].
+fn itoa_buf() -> [u8; 20] {
+    [0; 20]
+}
+
+/// Decimal rendering of `n` without allocating.
+fn itoa(mut n: u64, buf: &mut [u8; 20]) -> &str {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    std::str::from_utf8(&buf[i..]).expect("ASCII digits")
+}
+
 fn to_usize(n: u64) -> Result<usize, TreeError> {
     usize::try_from(n).map_err(|_| TreeError::Precondition("size exceeds usize"))
 }
@@ -283,17 +302,15 @@ impl Durable {
             .checked_add(dlen)
             .ok_or(TreeError::Precondition("write end overflows"))?;
         let new_size = size.max(end);
-        // Update in place (full paths from the durable root): once a path
-        // is un-shared, later writes to the same value copy nothing.
-        let mut path = k.value_path();
-        path.push("contents");
+        // Update in place: walk to `@` once (creating it if needed; it ends
+        // up non-empty since `length` is always set), then edit locally.
+        let at = self.tree.node_at_mut(&k.value_path())?;
         if dlen > 0 {
             for i in chunk_range(offset, dlen) {
-                let name = i.to_string();
-                let mut path = path.clone();
-                path.push(name.as_str());
-                let mut chunk = self
-                    .tree
+                let mut name_buf = itoa_buf();
+                let name = itoa(i, &mut name_buf);
+                let path = ["contents", name];
+                let mut chunk = at
                     .get_contents(&path)?
                     .unwrap_or_else(|| vec![0; CHUNK_SIZE as usize]);
                 chunk.resize(CHUNK_SIZE as usize, 0);
@@ -303,13 +320,10 @@ impl Durable {
                 let src = &data[(from - offset) as usize..(to - offset) as usize];
                 chunk[(from - chunk_start) as usize..(to - chunk_start) as usize]
                     .copy_from_slice(src);
-                self.tree.set_contents(&path, chunk)?;
+                at.set_contents(&path, chunk)?;
             }
         }
-        path.pop();
-        path.push("length");
-        self.tree
-            .set_contents(&path, new_size.to_be_bytes().to_vec())
+        at.set_contents(&["length"], new_size.to_be_bytes().to_vec())
     }
 
     /// Replace the whole value at `k` (`set_value_exn`): every chunk is

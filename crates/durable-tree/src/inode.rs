@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use context_hash::{Entry, EntryKind, Hash, step_hash};
+use context_hash::{Entry, EntryKind, Hash};
 
 use crate::store::{self, StoreHandle};
 use crate::tree::{Kind, Tree, TreeError};
@@ -80,6 +80,70 @@ pub(crate) struct LazyInode {
     pub(crate) depth: u32,
     pub(crate) store: Arc<StoreHandle>,
     loaded: OnceLock<Inode>,
+}
+
+/// Names up to this length have their step hash cached ([`step_hash`]).
+const STEP_CACHE_NAME_MAX: usize = 64;
+/// Entries of the per-thread step-hash cache before it is cleared.
+const STEP_CACHE_CAP: usize = 16 * 1024;
+
+/// FxHash-style string hasher for the step-hash cache (names are not
+/// attacker-chosen in a way that matters here: a collision only costs time,
+/// and the cache is bounded).
+#[derive(Default, Clone, Copy)]
+struct BuildFx;
+
+struct FxHasher(u64);
+
+impl std::hash::Hasher for FxHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
+        }
+    }
+}
+
+impl std::hash::BuildHasher for BuildFx {
+    type Hasher = FxHasher;
+    fn build_hasher(&self) -> FxHasher {
+        FxHasher(0)
+    }
+}
+
+/// `context_hash::step_hash`, memoised per thread for short names: a durable
+/// access hashes the same step once per traversal of a large node, and
+/// several traversals of one key are common (read, then write).
+pub(crate) fn step_hash(name: &str) -> Hash {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+    thread_local! {
+        static CACHE: RefCell<HashMap<Box<str>, Hash, BuildFx>> =
+            const { RefCell::new(HashMap::with_hasher(BuildFx)) };
+    }
+    if name.len() > STEP_CACHE_NAME_MAX {
+        return context_hash::step_hash(name);
+    }
+    CACHE.with_borrow_mut(|c| {
+        if let Some(h) = c.get(name) {
+            return *h;
+        }
+        let h = context_hash::step_hash(name);
+        if c.len() >= STEP_CACHE_CAP {
+            c.clear();
+        }
+        c.insert(name.into(), h);
+        h
+    })
 }
 
 /// Bit `depth` (MSB first) of a step hash.
@@ -431,18 +495,58 @@ impl Children {
         }
     }
 
+    /// The child `name`, inserting an empty node first if absent (one step
+    /// hash, however large the node). Returns whether it was inserted.
+    pub(crate) fn get_or_insert_empty(
+        &mut self,
+        name: &str,
+    ) -> Result<(&mut Tree, bool), TreeError> {
+        if let Children::Flat(m) = self {
+            let inserted = !m.contains_key(name);
+            if inserted {
+                m.insert(name.into(), Tree::empty());
+                // May have grown past FLAT_MAX: then this becomes a trie.
+                self.insert_rebuild()?;
+            }
+            let t = self.get_mut(name)?.expect("present: inserted above");
+            return Ok((t, inserted));
+        }
+        let sh = step_hash(name);
+        let Children::Trie(i) = self else {
+            unreachable!("flat handled above")
+        };
+        let inserted = i.get(name, &sh, 0)?.is_none();
+        if inserted {
+            i.insert(name, sh, Tree::empty(), 0)?;
+        }
+        let t = i.get_mut(name, &sh, 0)?.expect("present: inserted above");
+        Ok((t, inserted))
+    }
+
+    /// Turn a flat map grown past [`FLAT_MAX`] into a trie.
+    fn insert_rebuild(&mut self) -> Result<(), TreeError> {
+        if let Children::Flat(m) = self
+            && m.len() > FLAT_MAX
+        {
+            let items = std::mem::take(m)
+                .into_iter()
+                .map(|(n, t)| (step_hash(&n), n, t))
+                .collect();
+            *self = Children::Trie(build(items, 0));
+        }
+        Ok(())
+    }
+
     pub(crate) fn insert(&mut self, name: &str, tree: Tree) -> Result<(), TreeError> {
         match self {
             Children::Flat(m) => {
-                m.insert(name.into(), tree);
-                if m.len() > FLAT_MAX {
-                    let items = std::mem::take(m)
-                        .into_iter()
-                        .map(|(n, t)| (step_hash(&n), n, t))
-                        .collect();
-                    *self = Children::Trie(build(items, 0));
+                match m.get_mut(name) {
+                    Some(slot) => *slot = tree,
+                    None => {
+                        m.insert(name.into(), tree);
+                    }
                 }
-                Ok(())
+                self.insert_rebuild()
             }
             Children::Trie(i) => {
                 i.insert(name, step_hash(name), tree, 0)?;

@@ -1,6 +1,7 @@
 //! The durable Merkle tree: an Irmin binary-context tree, hashed as Octez
 //! hashes it (`context-hash`), with Octez durable-storage semantics
-//! ([`durable`]), object stores ([`NodeStore`], [`MemStore`], [`DiskStore`])
+//! ([`durable`]), object stores ([`NodeStore`], [`MemStore`], [`DiskStore`] (an append-only
+//! pack file), [`RedbStore`])
 //! and a [`Repo`] committing and checking out trees.
 //!
 //! References: `/work/shared/reference/wasm-pvm.md` §2 (durable storage) and
@@ -9,12 +10,14 @@
 mod disk;
 pub mod durable;
 mod inode;
+mod pack;
 mod repo;
 mod store;
 mod tree;
 
 pub use context_hash::Hash;
-pub use disk::DiskStore;
+pub use disk::RedbStore;
+pub use pack::DiskStore;
 pub use repo::{GcStats, Repo};
 pub use store::{INLINE_MAX, MemStore, NodeStore, StoreError};
 pub use tree::{Kind, Tree, TreeError};

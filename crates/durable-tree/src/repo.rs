@@ -54,7 +54,7 @@ impl Repo {
 
     /// A repo over the on-disk store at `path` (created if missing).
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
-        Ok(Repo::new(Arc::new(crate::disk::DiskStore::open(path)?)))
+        Ok(Repo::new(Arc::new(crate::pack::DiskStore::open(path)?)))
     }
 
     /// The underlying store.

@@ -81,9 +81,39 @@ pub struct MemStore {
     inner: RwLock<MemInner>,
 }
 
+/// The prefix of a blake2b hash is already uniformly distributed: use it as
+/// is instead of hashing it again (for maps keyed by a hash or its first 8
+/// bytes).
+#[derive(Default, Clone, Copy)]
+pub(crate) struct BuildPrefix;
+
+#[derive(Default)]
+pub(crate) struct PrefixHasher(u64);
+
+impl std::hash::Hasher for PrefixHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+impl std::hash::BuildHasher for BuildPrefix {
+    type Hasher = PrefixHasher;
+    fn build_hasher(&self) -> PrefixHasher {
+        PrefixHasher(0)
+    }
+}
+
 #[derive(Default)]
 struct MemInner {
-    objects: HashMap<Hash, Arc<[u8]>>,
+    objects: HashMap<Hash, Arc<[u8]>, BuildPrefix>,
     roots: BTreeMap<Hash, ()>,
 }
 

@@ -385,6 +385,20 @@ impl Tree {
         update_rec(self, parents, last, new)
     }
 
+    /// The node at `path`, for in-place updates: creates missing nodes and
+    /// replaces contents on the way (as [`Tree::set_tree`] would), loads
+    /// lazy trees and drops the memoised hashes along the path. The caller
+    /// must leave the returned node non-empty (an empty node would stay in
+    /// its parent, which Irmin never does).
+    pub(crate) fn node_at_mut(&mut self, path: &[&str]) -> Result<&mut Tree, TreeError> {
+        let mut cur = self;
+        for step in path {
+            cur = cur.node_mut()?.children.get_or_insert_empty(step)?.0;
+        }
+        cur.node_mut()?;
+        Ok(cur)
+    }
+
     /// Mutable access to this tree as a node: loads a lazy tree, turns
     /// contents into an empty node, un-shares, and drops the memoised hash.
     fn node_mut(&mut self) -> Result<&mut NodeData, TreeError> {
@@ -428,13 +442,7 @@ fn update_rec(
             None => data.children.remove(last),
         },
         Some((step, rest)) => {
-            if data.children.get(step)?.is_none() {
-                data.children.insert(step, Tree::empty())?;
-            }
-            let child = data
-                .children
-                .get_mut(step)?
-                .expect("present: inserted above");
+            let (child, _) = data.children.get_or_insert_empty(step)?;
             let res = update_rec(child, rest, last, new);
             // Prune a child left empty (also undoes the insertion above if
             // the recursion failed before changing anything).

@@ -2,13 +2,24 @@
 //!
 //! One `run` = validate (cached), link-check against the PVM version, instantiate the
 //! instrumented module, set the frame budget, run the start function, call `kernel_run`, all on
-//! a dedicated thread with a large native stack. Host calls go straight to [`HostState`] with
-//! the guest memory seen as a [`GuestMemory`] slice (no allocation in this crate per call).
+//! the engine's run thread (large native stack, kept across runs; `run` waits for it). Host
+//! calls go straight to [`HostState`] with the guest memory seen as a [`GuestMemory`] slice (no
+//! allocation in this crate per call).
+//!
+//! Cancellation trade-off (see [`Options`]): by default an [`Interrupt`] is seen before a run
+//! and at every host call, which costs nothing measurable (compute runs at about 1.1× bare
+//! wasmtime, the cost of the depth instrumentation). A kernel looping forever *without* host
+//! calls is then not cancellable: its run thread only stops with the process (the node keeps
+//! running, since the kernel has its own thread). `Options { interruptible: true }` also
+//! cancels such loops, through wasmtime epoch checks at every function entry and loop header,
+//! at 1.4–2× on call-heavy compute. Neither ever decides a result: a cancelled run is
+//! [`EngineError::Cancelled`] and the PVM state is not advanced.
 
 use std::collections::VecDeque;
+use std::panic::AssertUnwindSafe;
 use std::ptr::NonNull;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
 
 use context_hash::Hash;
 use wasm_pvm::{
@@ -31,8 +42,10 @@ pub const MODULE_CACHE_SIZE: usize = 2;
 #[error("cannot build the wasmtime engine: {0}")]
 pub struct BuildError(String);
 
-/// Cancels kernel runs from any thread (epoch interruption). Never decides a result: a
-/// cancelled run returns [`EngineError::Cancelled`] and the PVM state is not advanced.
+/// Cancels kernel runs from any thread: seen before a run, at every host call and, with
+/// `Options { interruptible: true }`, anywhere in compiled code (epoch interruption). Never
+/// decides a result: a cancelled run returns [`EngineError::Cancelled`] and the PVM state is
+/// not advanced.
 ///
 /// The request is sticky: once [`Interrupt::interrupt`] is called, the run in progress and
 /// every later run of the engine are cancelled until [`Interrupt::clear`].
@@ -99,6 +112,8 @@ const _: () = {
 struct Ctx {
     host: HostPtr,
     memory: Option<Memory>,
+    /// The engine's interrupt flag, checked at every host call.
+    cancel: Arc<AtomicBool>,
 }
 
 impl Ctx {
@@ -144,11 +159,16 @@ impl GuestMemory for SliceMemory<'_> {
     }
 }
 
-/// Run `f` on the host state and guest memory of the caller's run.
+/// Run `f` on the host state and guest memory of the caller's run, unless the run is being
+/// cancelled.
 fn with_host<R>(
     caller: &mut Caller<'_, Ctx>,
     f: impl FnOnce(&mut HostState<'_>, &mut SliceMemory<'_>) -> Result<R, HostFatal>,
 ) -> wasmtime::Result<R> {
+    // Relaxed: the flag carries no data, and a late observation only delays cancellation.
+    if caller.data().cancel.load(Ordering::Relaxed) {
+        return Err(wasmtime::Error::new(CancelMarker));
+    }
     let Some(memory) = caller.data().memory else {
         return Err(wasmtime::Error::msg(
             "host call before the memory was bound",
@@ -423,6 +443,7 @@ pub struct WasmtimeEngine {
     linker: Linker<Ctx>,
     cache: VecDeque<(Hash, Arc<Compiled>)>,
     interrupt: Interrupt,
+    worker: Option<Worker>,
 }
 
 impl std::fmt::Debug for WasmtimeEngine {
@@ -435,7 +456,7 @@ impl std::fmt::Debug for WasmtimeEngine {
 }
 
 impl WasmtimeEngine {
-    /// Build the engine with the default [`Options`] (interruptible).
+    /// Build the engine with the default [`Options`] (cancellation at host calls only).
     pub fn new() -> Result<Self, BuildError> {
         Self::with_options(Options::default())
     }
@@ -454,6 +475,7 @@ impl WasmtimeEngine {
             linker,
             cache: VecDeque::with_capacity(MODULE_CACHE_SIZE),
             interrupt,
+            worker: None,
         })
     }
 
@@ -488,6 +510,30 @@ impl WasmtimeEngine {
             .instantiate_pre(&module)
             .map_err(|e| format!("{e:?}"));
         Compiled::Ready(Prepared { info, pre })
+    }
+
+    /// Hand `task` to the run thread (spawned if needed). On failure the task is dropped
+    /// unrun, which drops its result sender.
+    fn dispatch(&mut self, mut task: Task) -> Result<(), EngineError> {
+        // A dead worker gives the task back: retry once on a fresh one.
+        for _ in 0..2 {
+            let worker = match &self.worker {
+                Some(w) => w,
+                None => self.worker.insert(Worker::spawn().map_err(|e| {
+                    EngineError::Panic(format!("cannot spawn the run thread: {e}"))
+                })?),
+            };
+            match worker.tasks.send(task) {
+                Ok(()) => return Ok(()),
+                Err(mpsc::SendError(t)) => {
+                    task = t;
+                    self.worker = None;
+                }
+            }
+        }
+        Err(EngineError::Panic(
+            "the run thread does not accept work".into(),
+        ))
     }
 
     /// Compiled kernel for `hash`, from the LRU cache or freshly compiled.
@@ -527,10 +573,9 @@ impl KernelEngine for WasmtimeEngine {
         if let Err(outcome) = link_check(&prepared.info, host.version()) {
             return Ok(outcome);
         }
-        let pre = match &prepared.pre {
-            Ok(pre) => pre,
-            Err(e) => return Err(EngineError::Panic(format!("linking failed: {e}"))),
-        };
+        if let Err(e) = &prepared.pre {
+            return Err(EngineError::Panic(format!("linking failed: {e}")));
+        }
         let budget = host
             .version()
             .stack_size_limit()
@@ -540,39 +585,79 @@ impl KernelEngine for WasmtimeEngine {
         let ctx = Ctx {
             host: HostPtr(NonNull::from(host).cast::<HostState<'static>>()),
             memory: None,
+            cancel: self.interrupt.flag.clone(),
         };
         let job = RunJob {
-            engine: &self.engine,
-            pre,
-            info: &prepared.info,
+            engine: self.engine.clone(),
+            compiled: compiled.clone(),
             flag: self.interrupt.flag.clone(),
             budget,
         };
-        std::thread::scope(|scope| {
-            let handle = std::thread::Builder::new()
-                .name("kernel-run".into())
-                .stack_size(RUN_THREAD_STACK)
-                .spawn_scoped(scope, move || job.run(ctx))
-                .map_err(|e| EngineError::Panic(format!("cannot spawn the run thread: {e}")))?;
-            handle
-                .join()
-                .map_err(|_| EngineError::Panic("the kernel run thread panicked".into()))?
-        })
+        let (done_tx, done_rx) = mpsc::sync_channel(1);
+        let task: Task = Box::new(move || {
+            // The store, and with it the host pointer, is dropped inside `job.run` (also when
+            // unwinding), before the result is sent.
+            let result = std::panic::catch_unwind(AssertUnwindSafe(|| job.run(ctx)))
+                .unwrap_or_else(|_| Err(EngineError::Panic("the kernel run panicked".into())));
+            let _ = done_tx.send(result);
+        });
+        self.dispatch(task)?;
+        // Blocks until the task has run (or was dropped unrun): only then does the borrow of
+        // `host` end, as the safety of `HostPtr` requires.
+        let result = done_rx
+            .recv()
+            .unwrap_or_else(|_| Err(EngineError::Panic("the kernel run thread died".into())));
+        // A run that went deep (or failed) leaves its stack pages resident: start afresh.
+        if matches!(
+            result,
+            Ok(RunOutcome::Stuck(_)) | Err(EngineError::Panic(_))
+        ) {
+            self.worker = None;
+        }
+        result
     }
 }
 
-/// Everything the run thread needs (borrowed from the engine for the scope of `run`).
-struct RunJob<'e> {
-    engine: &'e Engine,
-    pre: &'e InstancePre<Ctx>,
-    info: &'e ModuleInfo,
+/// A unit of work for the run thread.
+type Task = Box<dyn FnOnce() + Send>;
+
+/// The thread kernels run on, with a [`RUN_THREAD_STACK`] native stack. It is kept across runs:
+/// spawning and joining such a thread costs about 90 µs (`examples/overhead.rs`), as much as
+/// a small `kernel_run`. It exits when the engine is dropped.
+struct Worker {
+    tasks: mpsc::Sender<Task>,
+}
+
+impl Worker {
+    fn spawn() -> std::io::Result<Worker> {
+        let (tasks, queue) = mpsc::channel::<Task>();
+        std::thread::Builder::new()
+            .name("kernel-run".into())
+            .stack_size(RUN_THREAD_STACK)
+            .spawn(move || {
+                for task in queue {
+                    task();
+                }
+            })?;
+        Ok(Worker { tasks })
+    }
+}
+
+/// Everything the run thread needs.
+struct RunJob {
+    engine: Engine,
+    /// A [`Compiled::Ready`] kernel whose instance pre-image linked.
+    compiled: Arc<Compiled>,
     flag: Arc<AtomicBool>,
     budget: i32,
 }
 
-impl RunJob<'_> {
+impl RunJob {
     fn run(self, ctx: Ctx) -> Result<RunOutcome, EngineError> {
-        let mut store = Store::new(self.engine, ctx);
+        let Compiled::Ready(Prepared { info, pre: Ok(pre) }) = &*self.compiled else {
+            return Err(EngineError::Panic("the kernel is not ready to run".into()));
+        };
+        let mut store = Store::new(&self.engine, ctx);
         let flag = self.flag.clone();
         // Only consulted if the engine was built with epoch checks (`Options::interruptible`).
         store.epoch_deadline_callback(move |_| {
@@ -589,7 +674,7 @@ impl RunJob<'_> {
 
         // Init (`wasm-pvm.md` §3.5): segments, then the start function. Any failure here,
         // call-stack exhaustion included, is an init error (fallback kernel).
-        let instance = match self.pre.instantiate(&mut store) {
+        let instance = match pre.instantiate(&mut store) {
             Ok(i) => i,
             Err(e) => {
                 return match classify(e) {
@@ -600,7 +685,7 @@ impl RunJob<'_> {
                 };
             }
         };
-        let memory_name = self.info.memory0_export.as_deref().unwrap_or_default();
+        let memory_name = info.memory0_export.as_deref().unwrap_or_default();
         let Some(memory) = instance.get_memory(&mut store, memory_name) else {
             return Ok(RunOutcome::InitError(
                 "module does not export memory 0".into(),
@@ -673,3 +758,57 @@ const _: () = {
     assert_send::<WasmtimeEngine>();
     assert_send::<Interrupt>();
 };
+
+#[cfg(test)]
+mod tests {
+    use durable_tree::Tree;
+    use durable_tree::durable::Durable;
+    use wasm_pvm::{InputBuffer, OutputBuffer, PvmVersion, RevealError, RevealHandler};
+
+    use super::*;
+
+    struct NoReveal;
+
+    impl RevealHandler for NoReveal {
+        fn reveal(&mut self, _: &[u8]) -> Result<Vec<u8>, RevealError> {
+            Ok(Vec::new())
+        }
+    }
+
+    #[test]
+    fn the_default_engine_cancels_at_host_calls() {
+        let mut engine = WasmtimeEngine::new().expect("engine");
+        let interrupt = engine.interrupt_handle();
+        let kernel = wat::parse_str(
+            r#"(module
+              (import "smart_rollup_core" "store_has" (func $has (param i32 i32) (result i32)))
+              (memory (export "memory") 1)
+              (func (export "kernel_run")
+                (loop $l (drop (call $has (i32.const 0) (i32.const 0))) (br $l))))"#,
+        )
+        .expect("wat");
+        let canceller = std::thread::spawn({
+            let interrupt = interrupt.clone();
+            move || {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                interrupt.interrupt();
+            }
+        });
+        let mut durable = Durable::new(Tree::empty());
+        let mut input = InputBuffer::new();
+        let mut output = OutputBuffer::new(10, 100);
+        let mut reveal = NoReveal;
+        let mut host = HostState::new(
+            PvmVersion::V6,
+            &mut durable,
+            &mut input,
+            &mut output,
+            &mut reveal,
+            None,
+        );
+        let out = engine.run(&kernel, &Hash([1; 32]), &mut host);
+        canceller.join().expect("canceller");
+        assert!(matches!(out, Err(EngineError::Cancelled)), "{out:?}");
+        interrupt.clear();
+    }
+}

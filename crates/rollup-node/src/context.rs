@@ -33,7 +33,7 @@ pub enum ContextError {
 }
 
 /// The repo file inside `<data-dir>/context/`.
-pub const CONTEXT_FILE: &str = "store.redb";
+pub const CONTEXT_FILE: &str = "store";
 
 /// The committed PVM states.
 #[derive(Clone)]
@@ -87,6 +87,17 @@ impl Context {
             Some(c) => self.checkout(c),
             None => Err(ContextError::NoContext(block.level)),
         }
+    }
+
+    /// Raw value at `key` (`a/b/c`) of the PVM state tree of `block` (`state?key=` RPC).
+    pub fn state_value(&self, block: &L2Block, key: &str) -> Result<Option<Vec<u8>>, ContextError> {
+        let c = block
+            .context
+            .as_ref()
+            .ok_or(ContextError::NoContext(block.level))?;
+        let tree = self.repo.checkout(parse_context_hash(c)?)?;
+        let path: Vec<&str> = key.split('/').filter(|s| !s.is_empty()).collect();
+        Ok(tree.get_contents(&path)?)
     }
 
     fn durable_of(&self, block: &L2Block) -> Result<Durable, ContextError> {

@@ -16,12 +16,16 @@ use inbox::{
 use preimages::Revealer;
 use pvm_wasmtime::WasmtimeEngine;
 use tezos_types::inbox::Inbox;
-use tezos_types::{BinDecode, BinEncode, BlockHash, CommitmentHash, SmartRollupAddress, StateHash};
+use tezos_types::{
+    BinDecode, BinEncode, BlockHash, CommitmentHash, ProtocolHash, SmartRollupAddress, StateHash,
+};
 use wasm_pvm::{GenesisParams, PvmError, PvmState, PvmVersion, Status};
 
 use crate::context::{Context, ContextError, context_hash_text};
 use crate::l1::{L1Error, L1Rpc};
-use crate::store::{Commitment, L2Block, OutboxLevel, Store, StoreError, encode_message_list};
+use crate::store::{
+    Commitment, L2Block, OutboxLevel, ProtocolInfo, Store, StoreError, encode_message_list,
+};
 
 /// Largest number of levels planned at once while catching up.
 pub const CATCH_UP_CHUNK: i32 = 1000;
@@ -72,6 +76,52 @@ pub struct RollupInfo {
     pub genesis_commitment: CommitmentHash,
     /// Commitment period in blocks.
     pub commitment_period: u32,
+    /// Exit when a published commitment disagrees with ours (`--bail-on-disagree`).
+    pub bail_on_disagree: bool,
+    /// Last cemented commitment `(hash, level)` on L1 at startup.
+    pub lcc: (CommitmentHash, i32),
+}
+
+/// What a block's applied manager operations did to this rollup (§5.2 step 4 scan).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RollupOps {
+    /// Published commitments: (hash, commitment, first publication level).
+    pub published: Vec<(CommitmentHash, tezos_types::Commitment, i32)>,
+    /// Last cementation in the block: (commitment hash, inbox level).
+    pub cemented: Option<(CommitmentHash, i32)>,
+}
+
+/// Scans `block` for applied publish / cement operations on `rollup`.
+pub fn rollup_ops(block: &Block, rollup: &SmartRollupAddress) -> RollupOps {
+    let mut out = RollupOps::default();
+    for (_, c) in block.manager_contents() {
+        if c.status != OperationStatus::Applied {
+            continue;
+        }
+        match (&c.body, &c.result) {
+            (
+                ManagerBody::Publish {
+                    rollup: r,
+                    commitment,
+                },
+                RollupResult::Publish {
+                    published_at_level, ..
+                },
+            ) if r == rollup => {
+                out.published
+                    .push((commitment.hash(), *commitment, *published_at_level));
+            }
+            (
+                ManagerBody::Cement { rollup: r },
+                RollupResult::Cement {
+                    commitment_hash,
+                    inbox_level,
+                },
+            ) if r == rollup => out.cemented = Some((*commitment_hash, *inbox_level)),
+            _ => {}
+        }
+    }
+    out
 }
 
 /// The PVM status string stored with each block.
@@ -80,6 +130,24 @@ pub fn status_string(s: Status) -> &'static str {
         Status::InputRequired => "Waiting for input message",
         Status::Computing => "Computing",
     }
+}
+
+/// `Protocol_migration` version string of a protocol (`constants_repr.ml` `version_value`),
+/// recognised by the vanity prefix of its hash; `None` for an unknown protocol.
+pub fn protocol_version(protocol: &ProtocolHash) -> Option<&'static str> {
+    const TABLE: &[(&str, &str)] = &[
+        ("PsUshuai", "u025_025"),
+        ("PtTALLiN", "t024_024"),
+        ("PtSeouLo", "s023_023"),
+        ("PsRiotum", "r022_022"),
+        ("PsQuebec", "quebec_021"),
+        ("ProtoALpha", "alpha_current"),
+    ];
+    let b58 = protocol.to_b58check();
+    TABLE
+        .iter()
+        .find(|(prefix, _)| b58.starts_with(prefix))
+        .map(|(_, v)| *v)
 }
 
 /// State after the last processed block, kept in memory to avoid a checkout per level.
@@ -104,7 +172,43 @@ pub struct Processor {
     pub reveal: Revealer,
     /// The rollup.
     pub rollup: RollupInfo,
+    /// Kernel debug log, when enabled.
+    pub kernel_log: Option<KernelLog>,
+    /// Largest number of levels planned at once ([`CATCH_UP_CHUNK`]).
+    pub catch_up_chunk: i32,
     cache: Option<Cached>,
+}
+
+/// Kernel debug output (`write_debug`) appended to a file (`--log-kernel-debug`).
+pub struct KernelLog {
+    out: std::io::BufWriter<std::fs::File>,
+}
+
+impl KernelLog {
+    /// Appends to `path` (created if missing).
+    pub fn open(path: &std::path::Path) -> std::io::Result<Self> {
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        Ok(Self {
+            out: std::io::BufWriter::new(f),
+        })
+    }
+
+    fn flush(&mut self) {
+        use std::io::Write;
+        if let Err(e) = self.out.flush() {
+            tracing::warn!("kernel log: {e}");
+        }
+    }
+}
+
+impl wasm_pvm::DebugSink for KernelLog {
+    fn debug(&mut self, bytes: &[u8]) {
+        use std::io::Write;
+        let _ = self.out.write_all(bytes);
+    }
 }
 
 /// Outcome of one [`Processor::follow`] step.
@@ -139,12 +243,14 @@ impl Processor {
             engine,
             reveal,
             rollup,
+            kernel_log: None,
+            catch_up_chunk: CATCH_UP_CHUNK,
             cache: None,
         }
     }
 
-    /// Brings the L2 chain towards `head` (at most [`CATCH_UP_CHUNK`] levels);
-    /// `should_stop` is polled between levels.
+    /// Brings the L2 chain towards `head` (at most [`Self::catch_up_chunk`] levels);
+    /// `on_level` is called after each level and stops the step when it returns `false`.
     pub fn follow(
         &mut self,
         head: &BlockHeader,
@@ -160,10 +266,11 @@ impl Processor {
             });
         }
         let base = last.unwrap_or(orig);
-        let far = head.shell.level.checked_sub(base).unwrap_or(0) > CATCH_UP_CHUNK;
+        let chunk = self.catch_up_chunk.max(1);
+        let far = head.shell.level.checked_sub(base).unwrap_or(0) > chunk;
         let target: ChainBlock = if far {
             let lvl = base
-                .checked_add(CATCH_UP_CHUNK)
+                .checked_add(chunk)
                 .ok_or_else(|| FollowError::Inconsistent("level overflow".into()))?;
             let h = self.l1.hash_of_level(lvl)?;
             ChainBlock::from(&self.l1.header(&h)?)
@@ -307,6 +414,12 @@ impl Processor {
             w.insert_inbox(&inbox.hash(), level, &inbox.to_bin())?;
             w.insert_messages(&witness, level, &encode_message_list(&[]))?;
             w.insert_commitment(&chash, &c)?;
+            w.insert_protocol(&ProtocolInfo {
+                hash: block.protocol,
+                proto_level: i32::from(block.header.proto),
+                first_level: level,
+                first_is_activation: false,
+            })?;
             w.insert_block(&l2)?;
             w.set_level(level, &block.hash)?;
             w.truncate_levels_above(level)?;
@@ -323,6 +436,43 @@ impl Processor {
             inbox,
             header: block.block_header(),
         });
+        Ok(())
+    }
+
+    /// Compares a commitment published on L1 with ours for the same inbox level (Octez
+    /// `potential_conflict_detected`; fatal `Disagree_with_commitment` with
+    /// `--bail-on-disagree`). `current` is the commitment computed for the block being
+    /// processed, not stored yet.
+    fn check_agreement(
+        &self,
+        hash: &CommitmentHash,
+        c: &tezos_types::Commitment,
+        current: Option<(i32, CommitmentHash)>,
+    ) -> Result<(), FollowError> {
+        let ours = match current {
+            Some((l, h)) if l == c.inbox_level => Some(h),
+            _ => self
+                .store
+                .block_by_level(c.inbox_level)?
+                .and_then(|b| b.commitment_hash),
+        };
+        let Some(ours) = ours else {
+            return Ok(());
+        };
+        if ours != *hash {
+            let ours_pred = self.store.commitment(&ours)?.map(|o| o.predecessor);
+            if ours_pred.is_none_or(|p| p == c.predecessor) {
+                let msg = format!(
+                    "Potential conflict detected: commitment {hash} published for inbox level \
+                     {} disagrees with ours {ours}",
+                    c.inbox_level
+                );
+                if self.rollup.bail_on_disagree {
+                    return Err(FollowError::Fatal(format!("{msg}.")));
+                }
+                tracing::warn!("{msg}");
+            }
+        }
         Ok(())
     }
 
@@ -364,7 +514,28 @@ impl Processor {
             header: pred_header,
             ..
         } = self.predecessor_data(&pred)?;
-        let messages = rollup_inbox_of_level(block, &pred_header, None)
+        // First block of a new protocol: `Protocol_migration` (l1-and-signer.md §3.2).
+        let prev_proto = self.store.protocol_of_level(level.saturating_sub(1))?;
+        let new_proto = match &prev_proto {
+            Some(p) if p.hash == block.protocol => None,
+            _ => Some(ProtocolInfo {
+                hash: block.protocol,
+                proto_level: i32::from(block.header.proto),
+                first_level: level,
+                first_is_activation: prev_proto.is_some(),
+            }),
+        };
+        let migration = match (&prev_proto, &new_proto) {
+            (Some(_), Some(p)) => {
+                let v = protocol_version(&p.hash);
+                if v.is_none() {
+                    tracing::warn!("Unknown protocol {}: no migration message", p.hash);
+                }
+                v
+            }
+            _ => None,
+        };
+        let messages = rollup_inbox_of_level(block, &pred_header, migration)
             .map_err(|e| FollowError::Inconsistent(e.to_string()))?;
         let (inbox, witness) = next_inbox(&pred_inbox, &messages)
             .ok_or_else(|| FollowError::Inconsistent("inbox overflow".into()))?;
@@ -375,8 +546,13 @@ impl Processor {
             &serialized,
             &mut self.engine,
             &mut self.reveal,
-            None,
+            self.kernel_log
+                .as_mut()
+                .map(|l| l as &mut dyn wasm_pvm::DebugSink),
         )?;
+        if let Some(l) = &mut self.kernel_log {
+            l.flush();
+        }
         let hash = self.ctx.commit(&state)?;
         let state_hash = StateHash(hash.0);
         // Commitment every period (§6.1).
@@ -449,7 +625,17 @@ impl Processor {
             pvm_status: Some(status_string(state.status()).into()),
         };
         let orig = self.rollup.origination_level;
+        let ops = rollup_ops(block, &self.rollup.address);
+        for (h, c, _) in &ops.published {
+            self.check_agreement(h, c, commitment.as_ref().map(|(h, _)| (level, *h)))?;
+        }
         self.store.transaction(|w| {
+            for (h, _, first) in &ops.published {
+                w.set_commitment_published_at(h, *first, None)?;
+            }
+            if let Some((h, l)) = &ops.cemented {
+                w.set_lcc(h, *l)?;
+            }
             w.insert_inbox(&inbox.hash(), level, &inbox.to_bin())?;
             w.insert_messages(&witness, level, &encode_message_list(&serialized))?;
             if let Some((h, c)) = &commitment {
@@ -457,6 +643,9 @@ impl Processor {
             }
             if let Some(o) = &outbox {
                 w.set_outbox_messages(o)?;
+            }
+            if let Some(p) = &new_proto {
+                w.insert_protocol(p)?;
             }
             w.insert_block(&l2)?;
             w.set_level(level, &block.hash)?;
@@ -483,5 +672,20 @@ impl Processor {
             header: block.block_header(),
         });
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn protocol_versions() {
+        let u: ProtocolHash = "PsUshuai9QapM5TGj1JpuVGkdxz5GykdnEvS6Rh8SUVrARvZLCY"
+            .parse()
+            .unwrap();
+        assert_eq!(protocol_version(&u), Some("u025_025"));
+        assert_eq!(protocol_version(&ProtocolHash([0; 32])), None);
+        assert_eq!(status_string(Status::Computing), "Computing");
     }
 }

@@ -183,6 +183,21 @@ impl L1Rpc {
         })
     }
 
+    /// Last cemented commitment `(hash, level)`.
+    pub fn lcc(&self, addr: &SmartRollupAddress) -> Result<(CommitmentHash, i32), L1Error> {
+        #[derive(serde::Deserialize)]
+        struct Lcc {
+            hash: CommitmentHash,
+            level: i32,
+        }
+        let l: Lcc = self.get_as(&Self::rollup_path(
+            "head",
+            addr,
+            "last_cemented_commitment_hash_with_level",
+        ))?;
+        Ok((l.hash, l.level))
+    }
+
     /// A commitment known to L1.
     pub fn commitment(
         &self,

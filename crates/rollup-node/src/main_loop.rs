@@ -117,6 +117,8 @@ fn startup(l1: &L1Rpc, config: &Config) -> Result<RollupInfo, FollowError> {
         )));
     }
     let genesis = l1.genesis_info(&addr)?;
+    let lcc = l1.lcc(&addr)?;
+    tracing::info!("Last cemented commitment {} at level {}", lcc.0, lcc.1);
     let constants = l1.constants("head")?;
     let period = constants
         .get("smart_rollup_commitment_period_in_blocks")
@@ -140,7 +142,48 @@ fn startup(l1: &L1Rpc, config: &Config) -> Result<RollupInfo, FollowError> {
         origination_level: genesis.level,
         genesis_commitment: genesis.commitment_hash,
         commitment_period: period,
+        bail_on_disagree: config.bail_on_disagree,
+        lcc,
     })
+}
+
+/// Writes `<data-dir>/metadata` on first start; refuses a data directory set up for another
+/// rollup (§5.5).
+pub fn check_metadata(dir: &DataDir, rollup: &RollupInfo) -> Result<(), FollowError> {
+    let path = dir.0.join("metadata");
+    let addr = rollup.address.to_b58check();
+    let io = |e: std::io::Error| FollowError::Fatal(format!("{}: {e}.", path.display()));
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+                FollowError::Fatal(format!("Invalid metadata file {}: {e}.", path.display()))
+            })?;
+            let old = v
+                .get("rollup_address")
+                .and_then(|a| a.as_str())
+                .unwrap_or("");
+            if old != addr {
+                return Err(FollowError::Fatal(format!(
+                    "This rollup node was already set up for rollup {old}, it cannot be run \
+                     for a different rollup {addr}."
+                )));
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let v = serde_json::json!({
+                "rollup_address": addr,
+                "context_version": 0,
+                "kind": "wasm_2_0_0",
+                "genesis_info": {
+                    "level": rollup.origination_level,
+                    "commitment_hash": rollup.genesis_commitment.to_b58check(),
+                },
+            });
+            std::fs::write(&path, v.to_string()).map_err(io)
+        }
+        Err(e) => Err(io(e)),
+    }
 }
 
 /// Progress reporting while catching up (levels/s and ETA), at most every 5 s.
@@ -213,7 +256,12 @@ pub fn run(lc: LoopConfig) -> Result<(), FollowError> {
             }
         }
     };
-    let store = Store::open(&lc.dir.store())?;
+    check_metadata(&lc.dir, &rollup)?;
+    let mut store = Store::open(&lc.dir.store())?;
+    let (lcc_hash, lcc_level) = rollup.lcc;
+    if store.lcc()?.is_none_or(|(_, l)| l < lcc_level) {
+        store.transaction(|w| w.set_lcc(&lcc_hash, lcc_level))?;
+    }
     let engine = WasmtimeEngine::new()
         .map_err(|e| FollowError::Fatal(format!("Cannot build the WASM engine: {e}.")))?;
     let mut pre = PreimageStore::new(lc.dir.preimages());
@@ -228,6 +276,24 @@ pub fn run(lc: LoopConfig) -> Result<(), FollowError> {
         },
     );
     let mut processor = Processor::new(l1, store, lc.ctx.clone(), engine, reveal, rollup);
+    // Test/debug knob: smaller catch-up chunks.
+    if let Some(n) = std::env::var("SMART_ROLLUP_NODE_CATCH_UP_CHUNK")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        processor.catch_up_chunk = n;
+    }
+    if lc.config.log_kernel_debug {
+        let path = lc
+            .config
+            .log_kernel_debug_file
+            .as_ref()
+            .map_or_else(|| lc.dir.0.join("kernel.log"), std::path::PathBuf::from);
+        match crate::follower::KernelLog::open(&path) {
+            Ok(l) => processor.kernel_log = Some(l),
+            Err(e) => tracing::warn!("Cannot open kernel log {}: {e}", path.display()),
+        }
+    }
     main_loop(&mut processor, &rx, &lc, delay)
 }
 
@@ -294,4 +360,37 @@ fn main_loop(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_binds_the_data_dir_to_one_rollup() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = DataDir(d.path().to_path_buf());
+        let mut r = RollupInfo {
+            address: "sr1RYurGZtN8KNSpkMcCt9CgWeUaNkzsAfXf".parse().unwrap(),
+            origination_level: 2,
+            genesis_commitment: tezos_types::CommitmentHash::ZERO,
+            commitment_period: 5,
+            bail_on_disagree: false,
+            lcc: (tezos_types::CommitmentHash::ZERO, 2),
+        };
+        check_metadata(&dir, &r).unwrap();
+        check_metadata(&dir, &r).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(d.path().join("metadata")).unwrap()).unwrap();
+        assert_eq!(v["genesis_info"]["level"], 2);
+        r.address = tezos_types::SmartRollupAddress([7; 20]);
+        let e = check_metadata(&dir, &r).unwrap_err().to_string();
+        assert!(e.contains("already set up for rollup"), "{e}");
+    }
+
+    #[test]
+    fn durations_format() {
+        assert_eq!(fmt_secs(3725.2), "1h02m05s");
+        assert_eq!(fmt_secs(-3.0), "0h00m00s");
+    }
 }

@@ -326,6 +326,17 @@ impl NodeView for StoreView {
                 self.with_store(|s| s.messages(&block.inbox_witness))
                     .map(|m| json!(m.map_or(0, |m| m.len()).to_string())),
             ),
+            ["messages"] => Some(
+                self.with_store(|s| s.messages(&block.inbox_witness))
+                    .map(|m| {
+                        json!(
+                            m.unwrap_or_default()
+                                .iter()
+                                .map(hex::encode)
+                                .collect::<Vec<_>>()
+                        )
+                    }),
+            ),
             ["state_current_level"] => {
                 let ctx = self.context.as_ref()?;
                 Some(
@@ -339,8 +350,58 @@ impl NodeView for StoreView {
                 Some(self.outbox_json(block, level))
             }
             ["outbox", level, "messages"] => Some(self.outbox_json(block, level)),
+            ["state"] => {
+                let ctx = self.context.as_ref()?;
+                let key = query.get("key").map_or("", String::as_str);
+                Some(match ctx.state_value(block, key) {
+                    Ok(Some(v)) => Ok(json!(hex::encode(v))),
+                    Ok(None) => Err(RpcError::Failed(
+                        "smart_rollup_node.no_such_key",
+                        "No such key in PVM state".into(),
+                    )),
+                    Err(e) => Err(ctx_err(e)),
+                })
+            }
             _ => None,
         }
+    }
+}
+
+/// Outbox message summary (§4.2): `{"transactions":[{"destination","entrypoint",
+/// "parameters","parameters_ty"?}]}`, `{"whitelist_update": [pkh] | null}` or
+/// `{"canonical_rollup_signal": hex}`; undecodable bytes as `{"raw": hex}`.
+pub fn outbox_summary(bytes: &[u8]) -> Value {
+    use tezos_types::BinDecode;
+    use tezos_types::outbox::OutboxMessage;
+    let txs = |ts: &[tezos_types::outbox::OutboxTransaction]| -> Value {
+        let list: Vec<Value> = ts
+            .iter()
+            .map(|t| {
+                let mut o = json!({
+                    "destination": t.destination.to_b58check(),
+                    "entrypoint": t.entrypoint,
+                    "parameters": serde_json::to_value(&t.parameters).unwrap_or(Value::Null),
+                });
+                if let Some(ty) = &t.parameters_ty {
+                    o["parameters_ty"] = serde_json::to_value(ty).unwrap_or(Value::Null);
+                }
+                o
+            })
+            .collect();
+        json!({ "transactions": list })
+    };
+    match OutboxMessage::from_bin(bytes) {
+        Ok(
+            OutboxMessage::AtomicTransactionBatch { transactions }
+            | OutboxMessage::AtomicTransactionBatchTyped { transactions },
+        ) => txs(&transactions),
+        Ok(OutboxMessage::WhitelistUpdate { whitelist }) => json!({
+            "whitelist_update": whitelist.map(|l| l.iter().map(|p| p.to_b58check()).collect::<Vec<_>>())
+        }),
+        Ok(OutboxMessage::CanonicalRollupSignal { payload }) => {
+            json!({ "canonical_rollup_signal": hex::encode(payload) })
+        }
+        Err(_) => json!({ "raw": hex::encode(bytes) }),
     }
 }
 
@@ -365,8 +426,8 @@ impl StoreView {
             .map_err(|e| RpcError::Failed("smart_rollup_node.store", e.to_string()))
     }
 
-    /// Outbox messages of `level` in the state of `block`, in Octez's list shape with the
-    /// message as raw hex under `"message":{"raw": …}` (summaries are not decoded yet).
+    /// Outbox messages of `level` in the state of `block`, in Octez's list shape
+    /// (`{"outbox_level","message_index","message": summary}`).
     fn outbox_json(&self, block: &L2Block, level: &str) -> Result<Value, RpcError> {
         let outbox_level: u32 = level
             .parse()
@@ -384,7 +445,7 @@ impl StoreView {
                 .enumerate()
                 .map(|(i, m)| {
                     json!({"outbox_level": outbox_level, "message_index": i.to_string(),
-                           "message": {"raw": hex::encode(m)}})
+                           "message": outbox_summary(m)})
                 })
                 .collect(),
         ))
@@ -584,9 +645,46 @@ fn resolve_block(v: &AppState, id: &str) -> Result<L2Block, RpcError> {
     })
 }
 
-async fn block_root(State(v): State<AppState>, Path(id): Path<String>) -> RpcResult {
+async fn block_root(
+    State(v): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> RpcResult {
     let b = resolve_block(&v, &id)?;
-    ok(block_json(&b))
+    let mut j = block_json(&b);
+    // Content fields (`sc_rollup_block.ml`): inbox, messages, commitment, [outbox].
+    // (Absent when the store lacks the inbox, e.g. blocks written by other tools.)
+    if let Some(Ok(inbox)) = v.pvm_rpc(&b, "inbox", &q) {
+        j["inbox"] = inbox;
+    }
+    if let Some(messages) = v.pvm_rpc(&b, "messages", &q) {
+        j["messages"] = messages?;
+    }
+    if let Some(h) = &b.commitment_hash
+        && let Some((c, _)) = v.commitment(h)?
+    {
+        j["commitment"] = commitment_json(&c);
+    }
+    if q.get("outbox").is_some_and(|o| o == "true")
+        && let Some(outbox) = v.pvm_rpc(&b, &format!("outbox/{}/messages", b.level), &q)
+    {
+        let list: Vec<Value> = outbox?
+            .as_array()
+            .map(|l| {
+                l.iter()
+                    .map(|m| {
+                        let mut o = json!({"message_index": m["message_index"]});
+                        if let (Some(o), Some(s)) = (o.as_object_mut(), m["message"].as_object()) {
+                            o.extend(s.clone());
+                        }
+                        o
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        j["outbox"] = Value::Array(list);
+    }
+    ok(j)
 }
 
 async fn block_sub(

@@ -972,6 +972,19 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn message_lists_round_trip_and_reject_truncation() {
+        let msgs = vec![vec![0, 1], vec![], vec![1; 300]];
+        let b = encode_message_list(&msgs);
+        assert_eq!(decode_message_list(&b).unwrap(), msgs);
+        assert!(decode_message_list(&b[..b.len() - 1]).is_err());
+        assert!(decode_message_list(&[0, 0, 0, 1]).is_err());
+        assert_eq!(
+            decode_message_list(&encode_message_list(&[])).unwrap(),
+            Vec::<Vec<u8>>::new()
+        );
+    }
+
+    #[test]
     fn pvm_status_tags() {
         assert_eq!(encode_pvm_status("Computing"), vec![1]);
         assert_eq!(encode_pvm_status("Waiting for input message"), vec![2]);

@@ -55,6 +55,10 @@ pub const KERNEL_RUN: &str = "kernel_run";
 /// Octez's stuck message when `kernel_run` is not an exported function (`wasm_vm.ml`).
 pub const NO_KERNEL_RUN: &str = "Invalid_module: no `kernel_run` function exported";
 
+/// Message of [`RunOutcome::Stuck`] when the frame limit is reached (`Eval.Exhaustion`'s message,
+/// `eval.ml`); the PVM records it as Octez does (see [`crate::StuckError::from_engine_stuck`]).
+pub const CALL_STACK_EXHAUSTED: &str = "call stack exhausted";
+
 use ValType::{I32, I64};
 
 /// Signature (params, optional result) of host function `name` if it links at `version`
@@ -158,8 +162,9 @@ pub enum RunOutcome {
     InitError(String),
     /// Permanent stuck state: no `kernel_run` function export, call stack exhausted, ill-typed
     /// code ("Crash"), … (§3.7). Inputs keep being consumed at 1 tick each. The message is
-    /// stored in the state (as `Invalid_state`, so it is part of the state hash): use
-    /// [`NO_KERNEL_RUN`] for a missing export.
+    /// stored in the state, so it is part of the state hash: [`CALL_STACK_EXHAUSTED`] becomes
+    /// Octez's `Eval_error`, any other message `Invalid_state`
+    /// ([`crate::StuckError::from_engine_stuck`]); use [`NO_KERNEL_RUN`] for a missing export.
     Stuck(String),
 }
 

@@ -10,6 +10,14 @@
 //! OCaml `Invalid_argument`, mapped to `GENERIC_INVALID_ACCESS` (-8). Unlike the slow PVM, an
 //! out-of-bounds write touches no byte at all (fast-exec behaviour).
 //!
+//! Hot path (kernels call these constantly): keys are read into a stack buffer and the last
+//! parsed key is reused when the next call passes the same bytes (kernels typically query and
+//! then read or write the same key), so a key is only validated and allocated on a change;
+//! `store_write` copies its payload into a reusable buffer; `read_input` writes straight into
+//! guest memory. Allocations left per call: inside durable storage (paths, `store_read`'s
+//! bytes), the message `write_output` stores, reveal requests and the first key of
+//! `store_copy`/`store_move`.
+//!
 //! Not implemented: the `nds_*` functions of V6 (they link, see
 //! [`crate::host_function_signature`], but an engine must report a call as fatal).
 
@@ -71,6 +79,63 @@ pub struct HostState<'a> {
     reveal: &'a mut dyn RevealHandler,
     debug: Option<&'a mut dyn DebugSink>,
     instantiated: bool,
+    keys: KeyCache,
+    /// Reused buffer for `store_write` payloads (at most [`MAX_STORE_IO_SIZE`] bytes).
+    scratch: Vec<u8>,
+}
+
+/// Buffer size for a key read from guest memory.
+const KEY_BUF: usize = MAX_KEY_LENGTH as usize;
+
+/// The last key parsed in this run, with the bytes it was parsed from.
+struct KeyCache {
+    bytes: [u8; KEY_BUF],
+    len: usize,
+    key: Option<Key>,
+}
+
+impl KeyCache {
+    fn new() -> Self {
+        Self {
+            bytes: [0; KEY_BUF],
+            len: 0,
+            key: None,
+        }
+    }
+
+    /// `load_key_from_memory`: length check (-1) before memory (-6), then syntax (-2). The
+    /// key bytes go to a stack buffer; the previous key is reused if the bytes are the same
+    /// (a key's validity only depends on its bytes).
+    fn load(&mut self, mem: &dyn GuestMemory, addr: i32, len: i32) -> Step<&Key> {
+        if len > MAX_KEY_LENGTH {
+            return Err(Ok(STORE_KEY_TOO_LARGE));
+        }
+        let n = usize::try_from(len).map_err(|_| Ok(GENERIC_INVALID_ACCESS))?;
+        let mut buf = [0u8; KEY_BUF];
+        let bytes = &mut buf[..n];
+        if n > 0 {
+            mem.read(u64::from(addr as u32), bytes)
+                .map_err(|_| Ok(MEMORY_INVALID_ACCESS))?;
+        }
+        if self.key.is_none() || self.bytes[..self.len] != *bytes {
+            let k = Key::parse(bytes).map_err(|e| {
+                Ok(match e {
+                    KeyError::TooLarge => STORE_KEY_TOO_LARGE,
+                    KeyError::Invalid => STORE_INVALID_KEY,
+                })
+            })?;
+            self.bytes[..n].copy_from_slice(bytes);
+            self.len = n;
+            return Ok(self.key.insert(k));
+        }
+        // Always `Some` here.
+        self.key.as_ref().ok_or(Ok(GENERIC_INVALID_ACCESS))
+    }
+
+    /// [`KeyCache::load`] for host functions taking two keys.
+    fn load_owned(&mut self, mem: &dyn GuestMemory, addr: i32, len: i32) -> Step<Key> {
+        self.load(mem, addr, len).cloned()
+    }
 }
 
 fn fatal(e: TreeError) -> HostFatal {
@@ -103,18 +168,18 @@ fn write_mem(mem: &mut dyn GuestMemory, addr: i32, data: &[u8]) -> Step<()> {
     Ok(())
 }
 
-/// `load_key_from_memory`: length check (-1) before memory (-6), then syntax (-2).
-fn load_key(mem: &dyn GuestMemory, addr: i32, len: i32) -> Step<Key> {
-    if len > MAX_KEY_LENGTH {
-        return Err(Ok(STORE_KEY_TOO_LARGE));
+/// Whether `mem.read(addr, len bytes)` would succeed: an empty range always does.
+fn readable(mem: &dyn GuestMemory, addr: i32, len: usize) -> bool {
+    len == 0 || u64::from(addr as u32) + len as u64 <= mem.size()
+}
+
+/// Value length at `k` as the `i32` host functions return; -3 when there is no value.
+fn value_size(durable: &Durable, k: &Key) -> Step<i32> {
+    match durable.value_size(k).map_err(fatal_step)? {
+        // `Int64.to_int32`: sizes never exceed i32::MAX by construction.
+        Some(n) => Ok(n as i32),
+        None => Err(Ok(STORE_NOT_A_VALUE)),
     }
-    let bytes = read_mem(mem, addr, len)?;
-    Key::parse(&bytes).map_err(|e| {
-        Ok(match e {
-            KeyError::TooLarge => STORE_KEY_TOO_LARGE,
-            KeyError::Invalid => STORE_INVALID_KEY,
-        })
-    })
 }
 
 fn done(r: Step<i32>) -> Result<i32, HostFatal> {
@@ -163,6 +228,8 @@ impl<'a> HostState<'a> {
             reveal,
             debug,
             instantiated: false,
+            keys: KeyCache::new(),
+            scratch: Vec::new(),
         }
     }
 
@@ -268,9 +335,10 @@ impl<'a> HostState<'a> {
         key_len: i32,
     ) -> Result<i32, HostFatal> {
         done((|| {
-            let k = load_key(mem, key, key_len)?;
-            let has_value = self.durable.has_value(&k).map_err(fatal_step)?;
-            let n = self.durable.list_size(&k).map_err(fatal_step)?;
+            let k = self.keys.load(mem, key, key_len)?;
+            let n = self.durable.list_size(k).map_err(fatal_step)?;
+            // The value is the child `@`: no children, no value (one tree walk, not two).
+            let has_value = n > 0 && self.durable.has_value(k).map_err(fatal_step)?;
             Ok(match (has_value, n) {
                 (false, 0) => 0,
                 (true, 1) => 1,
@@ -288,8 +356,8 @@ impl<'a> HostState<'a> {
         key_len: i32,
     ) -> Result<i32, HostFatal> {
         done((|| {
-            let k = load_key(mem, key, key_len)?;
-            Ok(i32::from(self.durable.exists(&k).map_err(fatal_step)?))
+            let k = self.keys.load(mem, key, key_len)?;
+            Ok(i32::from(self.durable.exists(k).map_err(fatal_step)?))
         })())
     }
 
@@ -301,8 +369,8 @@ impl<'a> HostState<'a> {
         key_len: i32,
     ) -> Result<i64, HostFatal> {
         let r: Step<i64> = (|| {
-            let k = load_key(mem, key, key_len)?;
-            let n = self.durable.list_size(&k).map_err(fatal_step)?;
+            let k = self.keys.load(mem, key, key_len)?;
+            let n = self.durable.list_size(k).map_err(fatal_step)?;
             i64::try_from(n).map_err(|_| Ok(GENERIC_INVALID_ACCESS))
         })();
         match r {
@@ -324,13 +392,13 @@ impl<'a> HostState<'a> {
         max_size: i32,
     ) -> Result<i32, HostFatal> {
         done((|| {
-            let k = load_key(mem, key, key_len)?;
-            if !self.durable.exists(&k).map_err(fatal_step)? {
+            let k = self.keys.load(mem, key, key_len)?;
+            if !self.durable.exists(k).map_err(fatal_step)? {
                 return Err(Ok(STORE_NOT_A_NODE));
             }
             // A negative index lists nothing in Irmin: out of range.
             let name = match u64::try_from(index) {
-                Ok(i) => self.durable.nth_key(&k, i).map_err(fatal_step)?,
+                Ok(i) => self.durable.nth_key(k, i).map_err(fatal_step)?,
                 Err(_) => None,
             }
             .ok_or(Ok(STORE_INVALID_SUBKEY_INDEX))?;
@@ -348,11 +416,11 @@ impl<'a> HostState<'a> {
         key_len: i32,
     ) -> Result<i32, HostFatal> {
         done((|| {
-            let k = load_key(mem, key, key_len)?;
+            let k = self.keys.load(mem, key, key_len)?;
             if k.is_readonly() {
                 return Err(Ok(STORE_READONLY_VALUE));
             }
-            self.durable.delete(&k).map_err(fatal_step)?;
+            self.durable.delete(k).map_err(fatal_step)?;
             Ok(0)
         })())
     }
@@ -365,11 +433,11 @@ impl<'a> HostState<'a> {
         key_len: i32,
     ) -> Result<i32, HostFatal> {
         done((|| {
-            let k = load_key(mem, key, key_len)?;
+            let k = self.keys.load(mem, key, key_len)?;
             if k.is_readonly() {
                 return Err(Ok(STORE_READONLY_VALUE));
             }
-            self.durable.delete_value(&k).map_err(fatal_step)?;
+            self.durable.delete_value(k).map_err(fatal_step)?;
             Ok(0)
         })())
     }
@@ -385,12 +453,12 @@ impl<'a> HostState<'a> {
         to_len: i32,
     ) -> Result<i32, HostFatal> {
         done((|| {
-            let from = load_key(mem, from, from_len)?;
-            let to = load_key(mem, to, to_len)?;
+            let from = self.keys.load_owned(mem, from, from_len)?;
+            let to = self.keys.load(mem, to, to_len)?;
             if to.is_readonly() {
                 return Err(Ok(STORE_READONLY_VALUE));
             }
-            if self.durable.copy(&from, &to).map_err(fatal_step)? {
+            if self.durable.copy(&from, to).map_err(fatal_step)? {
                 Ok(0)
             } else {
                 Err(Ok(STORE_NOT_A_NODE))
@@ -409,12 +477,12 @@ impl<'a> HostState<'a> {
         to_len: i32,
     ) -> Result<i32, HostFatal> {
         done((|| {
-            let from = load_key(mem, from, from_len)?;
-            let to = load_key(mem, to, to_len)?;
+            let from = self.keys.load_owned(mem, from, from_len)?;
+            let to = self.keys.load(mem, to, to_len)?;
             if from.is_readonly() || to.is_readonly() {
                 return Err(Ok(STORE_READONLY_VALUE));
             }
-            if self.durable.move_tree(&from, &to).map_err(fatal_step)? {
+            if self.durable.move_tree(&from, to).map_err(fatal_step)? {
                 Ok(0)
             } else {
                 Err(Ok(STORE_NOT_A_NODE))
@@ -430,17 +498,9 @@ impl<'a> HostState<'a> {
         key_len: i32,
     ) -> Result<i32, HostFatal> {
         done((|| {
-            let k = load_key(mem, key, key_len)?;
-            self.value_size(&k)
+            let k = self.keys.load(mem, key, key_len)?;
+            value_size(self.durable, k)
         })())
-    }
-
-    fn value_size(&self, k: &Key) -> Step<i32> {
-        match self.durable.value_size(k).map_err(fatal_step)? {
-            // `Int64.to_int32`: sizes never exceed i32::MAX by construction.
-            Some(n) => Ok(n as i32),
-            None => Err(Ok(STORE_NOT_A_VALUE)),
-        }
     }
 
     /// `store_read(key, len, offset, dst, max_bytes) -> i32`. Order: -7 (`max_bytes > 2048`),
@@ -455,11 +515,11 @@ impl<'a> HostState<'a> {
         max_bytes: i32,
     ) -> Result<i32, HostFatal> {
         done((|| {
-            let k = load_key(mem, key, key_len)?;
+            let k = self.keys.load(mem, key, key_len)?;
             if max_bytes > MAX_STORE_IO_SIZE {
                 return Err(Ok(INPUT_OUTPUT_TOO_LARGE));
             }
-            let size = match self.durable.value_size(&k).map_err(fatal_step)? {
+            let size = match self.durable.value_size(k).map_err(fatal_step)? {
                 Some(n) => n,
                 None => return Err(Ok(STORE_NOT_A_VALUE)),
             };
@@ -472,7 +532,7 @@ impl<'a> HostState<'a> {
             }
             let bytes = self
                 .durable
-                .read(&k, offset as u64, max_bytes as u64)
+                .read(k, offset as u64, max_bytes as u64)
                 .map_err(fatal_step)?
                 .unwrap_or_default();
             write_mem(mem, dst, &bytes)?;
@@ -493,8 +553,8 @@ impl<'a> HostState<'a> {
         num_bytes: i32,
     ) -> Result<i32, HostFatal> {
         done((|| {
-            let k = load_key(mem, key, key_len)?;
-            let size = match self.value_size(&k) {
+            let k = self.keys.load(mem, key, key_len)?;
+            let size = match value_size(self.durable, k) {
                 Ok(s) => s,
                 Err(Ok(STORE_NOT_A_VALUE)) => 0,
                 Err(e) => return Err(e),
@@ -502,7 +562,19 @@ impl<'a> HostState<'a> {
             if size > size.wrapping_add(num_bytes) {
                 return Err(Ok(STORE_VALUE_SIZE_EXCEEDED));
             }
-            let payload = read_mem(mem, src, num_bytes)?;
+            // Memory check (-6); the payload is only needed if every later check passes.
+            let n = num_bytes as usize; // >= 0: a negative count failed the overflow check.
+            if n > MAX_STORE_IO_SIZE as usize {
+                if !readable(mem, src, n) {
+                    return Err(Ok(MEMORY_INVALID_ACCESS));
+                }
+            } else {
+                self.scratch.resize(n, 0);
+                if n > 0 {
+                    mem.read(u64::from(src as u32), &mut self.scratch)
+                        .map_err(|_| Ok(MEMORY_INVALID_ACCESS))?;
+                }
+            }
             if k.is_readonly() {
                 return Err(Ok(STORE_READONLY_VALUE));
             }
@@ -517,7 +589,7 @@ impl<'a> HostState<'a> {
             }
             // Growth beyond i32::MAX is impossible: offset <= size and size + n <= i32::MAX.
             self.durable
-                .write(&k, offset as u64, &payload)
+                .write(k, offset as u64, &self.scratch)
                 .map_err(fatal_step)?;
             Ok(0)
         })())
@@ -533,14 +605,14 @@ impl<'a> HostState<'a> {
         size: i32,
     ) -> Result<i32, HostFatal> {
         done((|| {
-            let k = load_key(mem, key, key_len)?;
+            let k = self.keys.load(mem, key, key_len)?;
             if size < 0 {
                 return Err(Ok(STORE_VALUE_SIZE_EXCEEDED));
             }
             if k.is_readonly() {
                 return Err(Ok(STORE_READONLY_VALUE));
             }
-            if self.durable.create(&k, size as u64).map_err(fatal_step)? {
+            if self.durable.create(k, size as u64).map_err(fatal_step)? {
                 Ok(0)
             } else {
                 Err(Ok(STORE_VALUE_ALREADY_EXISTS))
@@ -559,10 +631,10 @@ impl<'a> HostState<'a> {
         max_size: i32,
     ) -> Result<i32, HostFatal> {
         done((|| {
-            let k = load_key(mem, key, key_len)?;
+            let k = self.keys.load(mem, key, key_len)?;
             let hash = self
                 .durable
-                .subtree_hash(&k)
+                .subtree_hash(k)
                 .map_err(fatal_step)?
                 .ok_or(Ok(STORE_NOT_A_NODE))?;
             let out = truncate(hash.0.to_vec(), max_size)?;
@@ -1057,6 +1129,71 @@ mod tests {
             0
         );
         assert_eq!(w.value("/n"), Some(vec![]));
+    }
+
+    #[test]
+    fn key_cache_follows_the_bytes() {
+        let mut w = World::new();
+        w.set("/a", b"12");
+        w.set("/b", b"123");
+        let size = |w: &mut World, k: &[u8]| {
+            let (a, l) = w.put(0, k);
+            w.host(|h, m| h.store_value_size(m, a, l)).unwrap()
+        };
+        // Same address and length, different bytes: each call sees its own key.
+        assert_eq!(size(&mut w, b"/a"), 2);
+        assert_eq!(size(&mut w, b"/a"), 2);
+        assert_eq!(size(&mut w, b"/b"), 3);
+        assert_eq!(size(&mut w, b"/!"), STORE_INVALID_KEY);
+        assert_eq!(size(&mut w, b"/b"), 3);
+        assert_eq!(size(&mut w, b"/b/"), STORE_INVALID_KEY);
+        assert_eq!(size(&mut w, b"/c"), STORE_NOT_A_VALUE);
+        assert_eq!(size(&mut w, b""), STORE_NOT_A_VALUE);
+        // A prefix of the cached key is another key.
+        w.set("/bb", b"1234");
+        assert_eq!(size(&mut w, b"/bb"), 4);
+        assert_eq!(size(&mut w, b"/b"), 3);
+        // Within one `HostState`, as engines use it.
+        let (a, l) = w.put(0, b"/a");
+        let (b, bl) = w.put(100, b"/b");
+        let (src, _) = w.put(200, b"xyz");
+        w.host(|h, m| {
+            assert_eq!(h.store_value_size(m, a, l).unwrap(), 2);
+            assert_eq!(h.store_write(m, b, bl, 3, src, 3).unwrap(), 0);
+            assert_eq!(h.store_value_size(m, b, bl).unwrap(), 6);
+            assert_eq!(h.store_value_size(m, a, l).unwrap(), 2);
+            assert_eq!(h.store_copy(m, b, bl, a, l).unwrap(), 0);
+            assert_eq!(h.store_value_size(m, a, l).unwrap(), 6);
+        });
+        assert_eq!(w.value("/a"), Some(b"123xyz".to_vec()));
+    }
+
+    #[test]
+    fn large_writes_check_memory_then_size() {
+        let mut w = World::new();
+        let (k, kl) = w.put(0, b"/w");
+        assert_eq!(
+            w.host(|h, m| h.store_write(m, k, kl, 0, OOB, 3000))
+                .unwrap(),
+            MEMORY_INVALID_ACCESS
+        );
+        assert_eq!(
+            w.host(|h, m| h.store_write(m, k, kl, 0, 100, 3000))
+                .unwrap(),
+            INPUT_OUTPUT_TOO_LARGE
+        );
+        let (src, _) = w.put(100, &[7; 2048]);
+        assert_eq!(
+            w.host(|h, m| h.store_write(m, k, kl, 0, src, 2048))
+                .unwrap(),
+            0
+        );
+        assert_eq!(
+            w.host(|h, m| h.store_write(m, k, kl, 2048, src, 1))
+                .unwrap(),
+            0
+        );
+        assert_eq!(w.value("/w"), Some(vec![7; 2049]));
     }
 
     #[test]

@@ -13,8 +13,8 @@ mod version;
 
 pub use buffers::{InputBuffer, InputError, InputMessage, OutputBuffer, OutputError};
 pub use engine::{
-    DebugSink, EngineError, GuestMemory, HOST_MODULE, HostFatal, KERNEL_RUN, KernelEngine,
-    NO_KERNEL_RUN, OutOfBounds, RevealError, RevealHandler, RunOutcome, ValType,
+    CALL_STACK_EXHAUSTED, DebugSink, EngineError, GuestMemory, HOST_MODULE, HostFatal, KERNEL_RUN,
+    KernelEngine, NO_KERNEL_RUN, OutOfBounds, RevealError, RevealHandler, RunOutcome, ValType,
     host_function_signature,
 };
 pub use host::{HostState, INPUT_OUTPUT_MAX_SIZE, MAX_KEY_LENGTH, MAX_STORE_IO_SIZE, code};

@@ -494,7 +494,7 @@ impl PvmState {
             RunOutcome::Stuck(m) => {
                 // Permanent. The tick at which the reference interpreter gets stuck depends on
                 // its own tick model; we account one tick.
-                self.tick_state = TickState::Stuck(StuckError::InvalidState(m));
+                self.tick_state = TickState::Stuck(StuckError::from_engine_stuck(&m));
                 self.reboot_counter = self.maximum_reboots_per_input + 1;
                 self.current_tick = add(self.current_tick, 1, "current_tick")?;
             }

@@ -151,10 +151,64 @@ impl StuckError {
         })
     }
 
+    /// The stuck state Octez records for an exception of the reference interpreter's
+    /// `Error.Make ()` family (`Eval.Link`, `Trap`, `Crash`, `Exhaustion`; `util/error.ml`:
+    /// `exception Error of Source.region * string`) raised during evaluation: `Eval_error`
+    /// (`wasm_vm.ml` `exn_to_stuck`) with `explanation = Some msg` and
+    /// `raw_exception = Printexc.to_string exn` (`wasm_pvm_errors.ml`
+    /// `extract_interpreter_error`, both truncated to 128 bytes on encoding).
+    ///
+    /// `Printexc.to_string` without a registered printer gives the constructor name, then the
+    /// arguments in parentheses: the region (a record) as `_`, the message as OCaml's `%S`. The
+    /// constructor name is plain `Error`: an exception defined in the body of a *generative*
+    /// functor gets no path prefix (OCaml `translmod.ml` `merge_functors`: a `()` parameter
+    /// resets the root path, so `transl_extension_constructor` uses `Ident.name`). Known
+    /// renderings of the same functor's exceptions agree, e.g. `Error(_, "... trap: load")`
+    /// from the spec interpreter's `Eval.Trap`.
+    pub fn interpreter_eval_error(msg: &str) -> StuckError {
+        StuckError::Eval(
+            format!("Error(_, {})", ocaml_quoted(msg)),
+            Some(msg.to_owned()),
+        )
+    }
+
+    /// The stuck state recorded for an engine's [`crate::RunOutcome::Stuck`] message:
+    /// [`crate::CALL_STACK_EXHAUSTED`] is `Eval.Exhaustion` (`eval.ml`:
+    /// `Exhaustion.error no_region "call stack exhausted"`, raised in the `Eval` tick state), so
+    /// [`StuckError::interpreter_eval_error`]; any other message is kept as `Invalid_state`.
+    pub fn from_engine_stuck(msg: &str) -> StuckError {
+        if msg == crate::CALL_STACK_EXHAUSTED {
+            Self::interpreter_eval_error(msg)
+        } else {
+            Self::InvalidState(msg.to_owned())
+        }
+    }
+
     /// Whether the next tick recovers through the fallback kernel (decode/link/init errors).
     pub fn is_recoverable(&self) -> bool {
         matches!(self, Self::Decode(..) | Self::Link(_) | Self::Init(..))
     }
+}
+
+/// OCaml's `Printf "%S"`: double quotes around `String.escaped` (`\\`, `\"`, `\n`, `\t`,
+/// `\r`, `\b`, other bytes outside `' '..='~'` as `\ddd` decimal).
+fn ocaml_quoted(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for &b in s.as_bytes() {
+        match b {
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            b'\n' => out.push_str("\\n"),
+            b'\t' => out.push_str("\\t"),
+            b'\r' => out.push_str("\\r"),
+            0x08 => out.push_str("\\b"),
+            b' '..=b'~' => out.push(char::from(b)),
+            _ => out.push_str(&format!("\\{b:03}")),
+        }
+    }
+    out.push('"');
+    out
 }
 
 struct Reader<'a>(&'a [u8]);
@@ -682,5 +736,31 @@ mod tests {
             [4, 0, 0, 0, 2, b'a', b'b']
         );
         assert_eq!(StuckError::decode(&[6, 0]), None);
+    }
+
+    #[test]
+    fn call_stack_exhaustion_is_an_eval_error() {
+        let e = StuckError::from_engine_stuck(crate::CALL_STACK_EXHAUSTED);
+        let raw = br#"Error(_, "call stack exhausted")"#;
+        let mut expected = vec![3, 0, 0, 0, raw.len() as u8];
+        expected.extend_from_slice(raw);
+        expected.extend([0xff, 0, 0, 0, 20]);
+        expected.extend_from_slice(b"call stack exhausted");
+        assert_eq!(e.encode(), expected);
+        assert_eq!(raw.len(), 32);
+        assert_eq!(StuckError::decode(&expected), Some(e));
+        assert_eq!(
+            StuckError::from_engine_stuck("other"),
+            StuckError::InvalidState("other".into())
+        );
+    }
+
+    #[test]
+    fn ocaml_string_quoting() {
+        assert_eq!(ocaml_quoted("a b"), r#""a b""#);
+        assert_eq!(
+            ocaml_quoted("q\"\\\n\t\r\u{8}\u{1}\u{7f}é"),
+            r#""q\"\\\n\t\r\b\001\127\195\169""#
+        );
     }
 }

@@ -290,16 +290,38 @@ fn init_config(data_dir: &Path, addr: &str) {
 }
 
 fn start_node(data_dir: &Path, l1_port: u16) -> Proc {
+    start_node_with(data_dir, l1_port, &[])
+}
+
+fn start_node_env(data_dir: &Path, l1_port: u16, env: (&str, &str)) -> Proc {
+    start_node_full(data_dir, l1_port, &[], Some(env))
+}
+
+fn start_node_with(data_dir: &Path, l1_port: u16, extra: &[&str]) -> Proc {
+    start_node_full(data_dir, l1_port, extra, None)
+}
+
+fn start_node_full(
+    data_dir: &Path,
+    l1_port: u16,
+    extra: &[&str],
+    env: Option<(&str, &str)>,
+) -> Proc {
     let port = free_port();
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(data_dir.join("test-node.log"))
         .unwrap();
-    let child = bin()
+    let mut cmd = bin();
+    if let Some((k, v)) = env {
+        cmd.env(k, v);
+    }
+    let child = cmd
         .args(["-E", &format!("http://127.0.0.1:{l1_port}"), "run"])
         .args(["--data-dir", data_dir.to_str().unwrap()])
         .args(["--rpc-port", &port.to_string()])
+        .args(extra)
         .env("RUST_LOG", "info")
         .stdout(Stdio::null())
         .stderr(log)
@@ -376,6 +398,14 @@ fn observer_follows_sandbox_restarts_and_reorgs() {
         get_ok(node.port, &format!("/global/block/{l}/hash")),
         sb.get(&format!("/chains/main/blocks/{l}/hash"))
     );
+    let full = get_ok(node.port, &format!("/global/block/{l}?outbox=true"));
+    assert_eq!(full["level"], json!(l));
+    let messages = full["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 5, "{full}");
+    assert_eq!(messages[0], json!("0001"));
+    assert_eq!(messages[2], json!(format!("01{}", hex::encode(b"aaaa"))));
+    assert_eq!(messages[4], json!("0002"));
+    assert_eq!(full["outbox"].as_array().map(Vec::len), Some(2), "{full}");
     let inbox = get_ok(node.port, &format!("/global/block/{l}/inbox"));
     assert_eq!(inbox["level"], json!(l));
     assert_eq!(
@@ -394,6 +424,14 @@ fn observer_follows_sandbox_restarts_and_reorgs() {
         &format!("/global/block/head/outbox/{l}/messages"),
     );
     assert_eq!(outbox.as_array().map(Vec::len), Some(2), "{outbox}");
+    // Not valid outbox messages: shown raw.
+    assert_eq!(
+        outbox[1],
+        json!({"outbox_level": l, "message_index": "1",
+               "message": {"raw": hex::encode(b"bbbb")}})
+    );
+    let (s, e) = http_get(node.port, "/global/block/head/state?key=no/such/key").unwrap();
+    assert_eq!(s, 500, "{e}");
     assert_eq!(
         get_ok(node.port, "/global/block/head/status"),
         json!("Waiting for input message")
@@ -504,13 +542,24 @@ fn kill_9_during_catch_up_resumes_to_the_same_state() {
         wait_level(&node, stop_at);
         drop(node); // SIGKILL
     }
-    let node = start_node(&node_dir, sb.port());
+    // More blocks while the node is down, then resume by chunks of 4 levels (the catch-up
+    // path of long outages).
+    for i in 30..42u8 {
+        sb.send_messages(&[&[b'm', i]]);
+    }
+    let node = start_node_env(
+        &node_dir,
+        sb.port(),
+        ("SMART_ROLLUP_NODE_CATCH_UP_CHUNK", "4"),
+    );
     wait_synced(&node, &sb);
-    assert_eq!(durable(&node, "head", "/count"), count_hex(30));
+    assert_eq!(durable(&node, "head", "/count"), count_hex(42));
     assert_eq!(
         durable(&node, "head", "/last"),
-        json!(hex::encode([b'm', 29]))
+        json!(hex::encode([b'm', 41]))
     );
+    let log = std::fs::read_to_string(node_dir.join("test-node.log")).unwrap();
+    assert!(log.contains("Catching up on 4 levels"), "{log}");
     let fresh_dir = dir.path().join("fresh");
     init_config(&fresh_dir, &addr);
     let fresh = start_node(&fresh_dir, sb.port());
@@ -544,7 +593,7 @@ fn sdk_counter_kernel_when_built() {
     let orig = sb.level();
     let node_dir = dir.path().join("node");
     init_config(&node_dir, &addr);
-    let node = start_node(&node_dir, sb.port());
+    let node = start_node_with(&node_dir, sb.port(), &["--log-kernel-debug"]);
     sb.send_messages(&[b"hello"]);
     let msg_level = sb.level();
     sb.bake();
@@ -563,5 +612,78 @@ fn sdk_counter_kernel_when_built() {
         node.port,
         &format!("/global/block/head/outbox/{msg_level}/messages"),
     );
-    assert_eq!(outbox.as_array().map(Vec::len), Some(1), "{outbox}");
+    assert_eq!(
+        outbox,
+        json!([{"outbox_level": msg_level, "message_index": "0",
+                "message": {"transactions": [{
+                    "destination": "KT1Ed7YAp53vtm5voz2FDGtSomt3gNXv1aPL",
+                    "entrypoint": "default",
+                    "parameters": {"bytes": hex::encode(b"hello")}}]}}])
+    );
+    let log = std::fs::read(node_dir.join("kernel.log")).unwrap_or_default();
+    assert!(
+        !log.is_empty(),
+        "the kernel's debug output goes to kernel.log"
+    );
+}
+
+#[test]
+fn published_and_cemented_commitments_are_tracked() {
+    let dir = tempfile::tempdir().unwrap();
+    let sb = Sandbox::start(&dir.path().join("sandbox"));
+    let kernel = wat::parse_str(KERNEL_WAT).unwrap();
+    let addr = sb.originate(&kernel);
+    let orig = sb.level();
+    let node_dir = dir.path().join("node");
+    init_config(&node_dir, &addr);
+    let node = start_node(&node_dir, sb.port());
+    sb.send_messages(&[b"x"]);
+    for _ in 0..6 {
+        sb.bake();
+    }
+    wait_synced(&node, &sb);
+    // The first commitment (period 5) as the node computed it; L1 accepts it.
+    let last = get_ok(node.port, "/global/last_stored_commitment");
+    assert_eq!(last["commitment"]["inbox_level"], json!(orig + 5), "{last}");
+    let hash = last["hash"].as_str().unwrap().to_string();
+    let commitment: tezos_types::Commitment =
+        serde_json::from_value(last["commitment"].clone()).unwrap();
+    assert_eq!(commitment.hash().to_b58check(), hash);
+    sb.inject(
+        3,
+        vec![OperationContent::SmartRollupPublish {
+            rollup: addr.parse().unwrap(),
+            commitment,
+        }],
+    );
+    sb.bake();
+    let published_at = sb.level();
+    wait_synced(&node, &sb);
+    let local = get_ok(node.port, &format!("/local/commitments/{hash}"));
+    assert_eq!(
+        local["first_published_at_level"],
+        json!(published_at),
+        "{local}"
+    );
+    // Before cementation, `cemented` is the genesis level.
+    assert_eq!(
+        get_ok(node.port, "/global/block/cemented/level"),
+        json!(orig)
+    );
+    // After the challenge window (10 in the test constants), cement it.
+    for _ in 0..10 {
+        sb.bake();
+    }
+    sb.inject(
+        3,
+        vec![OperationContent::SmartRollupCement {
+            rollup: addr.parse().unwrap(),
+        }],
+    );
+    sb.bake();
+    wait_synced(&node, &sb);
+    assert_eq!(
+        get_ok(node.port, "/global/block/cemented/level"),
+        json!(orig + 5)
+    );
 }

@@ -2,6 +2,7 @@
 
 mod follow;
 mod init;
+mod openapi;
 mod rpc;
 mod run;
 

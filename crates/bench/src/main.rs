@@ -1,0 +1,115 @@
+//! `smart-rollup-bench`: performance figures of the node's hot paths, each
+//! printed as a ratio against a baseline run in the same process (absolute
+//! times on a shared, loaded machine mean little; ratios do).
+//!
+//! * `p1`: a kernel workload through our PVM (`wasm-pvm` + `pvm-wasmtime`)
+//!   against the same kernel in bare wasmtime with a `HashMap` host.
+//! * `p2`: durable writes + hash + commit of a tree holding ~100k keys,
+//!   against raw blake2b-256 over the bytes of the objects committed.
+//! * `rss`: peak resident memory after inserting one million durable keys,
+//!   against the payload size.
+//!
+//! `all` (the default) runs each in its own child process, so that peak RSS
+//! figures do not mix.
+//!
+//! Usage: `cargo run --release -p bench -- [p1|p2|rss|all] [--writes N]`.
+
+mod p1;
+mod p2;
+mod rng;
+mod rss;
+mod util;
+
+use std::process::{Command, ExitCode};
+
+fn usage() -> ExitCode {
+    eprintln!(
+        "usage: smart-rollup-bench [p1|p2|rss|all] [--writes N] [--keys N] [--rounds N] [--rss-keys N]"
+    );
+    ExitCode::from(2)
+}
+
+/// Options shared by the benchmarks.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Opts {
+    /// Writes per commit in `p2`.
+    pub(crate) writes: usize,
+    /// Keys in the base tree of `p2`.
+    pub(crate) base_keys: usize,
+    /// Commit rounds of `p2` (the median is reported).
+    pub(crate) rounds: usize,
+    /// Keys inserted by `rss`.
+    pub(crate) rss_keys: usize,
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut mode = "all".to_string();
+    let mut opts = Opts {
+        writes: 2_000,
+        base_keys: 100_000,
+        rounds: 5,
+        rss_keys: 1_000_000,
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let num = |it: &mut std::slice::Iter<'_, String>| -> Option<usize> {
+            it.next().and_then(|v| v.replace('_', "").parse().ok())
+        };
+        match a.as_str() {
+            "p1" | "p2" | "rss" | "all" => mode = a.clone(),
+            "--writes" => match num(&mut it) {
+                Some(n) => opts.writes = n,
+                None => return usage(),
+            },
+            "--keys" => match num(&mut it) {
+                Some(n) => opts.base_keys = n,
+                None => return usage(),
+            },
+            "--rounds" => match num(&mut it) {
+                Some(n) if n > 0 => opts.rounds = n,
+                _ => return usage(),
+            },
+            "--rss-keys" => match num(&mut it) {
+                Some(n) => opts.rss_keys = n,
+                None => return usage(),
+            },
+            _ => return usage(),
+        }
+    }
+    let res = match mode.as_str() {
+        "p1" => p1::run(),
+        "p2" => p2::run(opts),
+        "rss" => rss::run(opts),
+        _ => run_all(&args),
+    };
+    match res {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Run every benchmark in a child process of its own.
+fn run_all(args: &[String]) -> Result<(), String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let rest: Vec<&String> = args.iter().filter(|a| a.as_str() != "all").collect();
+    let mut failed = Vec::new();
+    for mode in ["p1", "p2", "rss"] {
+        let status = Command::new(&exe)
+            .arg(mode)
+            .args(&rest)
+            .status()
+            .map_err(|e| e.to_string())?;
+        if !status.success() {
+            failed.push(mode);
+        }
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("failed: {}", failed.join(", ")))
+    }
+}

@@ -1,0 +1,162 @@
+//! Shared helpers: timing, memory figures, Etherlink-like keys, and a store
+//! wrapper that records what a commit writes.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use durable_tree::{Hash, NodeStore, StoreError};
+
+use crate::rng::Rng;
+
+/// Time `f`.
+pub(crate) fn timed<R>(f: impl FnOnce() -> R) -> (R, Duration) {
+    let t = Instant::now();
+    let r = f();
+    (r, t.elapsed())
+}
+
+/// Median of `v` (sorted in place).
+pub(crate) fn median(v: &mut [Duration]) -> Duration {
+    v.sort_unstable();
+    v[v.len() / 2]
+}
+
+/// Milliseconds, for printing.
+pub(crate) fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// A `/proc/self/status` figure in KiB (`VmHWM`, `VmRSS`).
+pub(crate) fn proc_status_kib(field: &str) -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    s.lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// MiB, for printing.
+pub(crate) fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+/// Etherlink-like durable keys: accounts with a balance, a nonce and
+/// storage slots, and transaction receipts.
+#[derive(Clone)]
+pub(crate) struct Keys {
+    accounts: Vec<String>,
+}
+
+impl Keys {
+    pub(crate) fn new() -> Self {
+        Keys {
+            accounts: Vec::new(),
+        }
+    }
+
+    fn account(&self, rng: &mut Rng) -> Option<&str> {
+        if self.accounts.is_empty() {
+            return None;
+        }
+        let i = rng.range(0, self.accounts.len() - 1);
+        Some(&self.accounts[i])
+    }
+
+    /// A fresh key (of a new account field, a new storage slot or a new
+    /// receipt).
+    pub(crate) fn fresh(&mut self, rng: &mut Rng) -> String {
+        match rng.range(0, 9) {
+            0..=3 => {
+                let a = rng.hex(40);
+                let k = format!("/evm/world_state/eth_accounts/{a}/balance");
+                self.accounts.push(a);
+                k
+            }
+            4..=7 => match self.account(rng) {
+                Some(a) => {
+                    let a = a.to_string();
+                    let slot = rng.hex(64);
+                    format!("/evm/world_state/eth_accounts/{a}/storage/{slot}")
+                }
+                None => self.fresh(rng),
+            },
+            _ => format!("/evm/world_state/transactions_receipts/{}", rng.hex(64)),
+        }
+    }
+
+    /// A key of a write during a block: mostly updates of existing account
+    /// fields, some new storage slots and receipts.
+    pub(crate) fn for_write(&mut self, rng: &mut Rng) -> String {
+        match (rng.range(0, 9), self.account(rng)) {
+            (0..=3, Some(a)) => format!("/evm/world_state/eth_accounts/{a}/balance"),
+            (4..=5, Some(a)) => format!("/evm/world_state/eth_accounts/{a}/nonce"),
+            _ => self.fresh(rng),
+        }
+    }
+}
+
+/// A [`NodeStore`] forwarding to another and recording the sizes of the
+/// objects written (the baseline hashes buffers of the same sizes).
+pub(crate) struct Recording {
+    pub(crate) inner: Arc<dyn NodeStore>,
+    pub(crate) sizes: Mutex<Vec<usize>>,
+}
+
+impl Recording {
+    pub(crate) fn new(inner: Arc<dyn NodeStore>) -> Self {
+        Recording {
+            inner,
+            sizes: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The sizes recorded since the last call.
+    pub(crate) fn take(&self) -> Vec<usize> {
+        std::mem::take(&mut *self.sizes.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+impl NodeStore for Recording {
+    fn get(&self, hash: &Hash) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.get(hash)
+    }
+
+    fn contains(&self, hash: &Hash) -> Result<bool, StoreError> {
+        self.inner.contains(hash)
+    }
+
+    fn write_batch(&self, objects: &[(Hash, Vec<u8>)], roots: &[Hash]) -> Result<(), StoreError> {
+        self.sizes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(objects.iter().map(|(_, b)| b.len()));
+        self.inner.write_batch(objects, roots)
+    }
+
+    fn roots(&self) -> Result<Vec<Hash>, StoreError> {
+        self.inner.roots()
+    }
+
+    fn retain(&self, live: &dyn Fn(&Hash) -> bool, keep_roots: &[Hash]) -> Result<u64, StoreError> {
+        self.inner.retain(live, keep_roots)
+    }
+
+    fn object_count(&self) -> Result<u64, StoreError> {
+        self.inner.object_count()
+    }
+}
+
+/// Raw blake2b-256 of one buffer per size (the P2 baseline); returns the
+/// time and the number of bytes hashed.
+pub(crate) fn blake2b_baseline(sizes: &[usize]) -> (Duration, u64) {
+    let max = sizes.iter().copied().max().unwrap_or(0);
+    let buf: Vec<u8> = (0..max).map(|i| (i * 31 + 7) as u8).collect();
+    let mut acc = 0u8;
+    let (_, d) = timed(|| {
+        for &n in sizes {
+            let h = blake2b_simd::Params::new().hash_length(32).hash(&buf[..n]);
+            acc ^= h.as_bytes()[0];
+        }
+    });
+    std::hint::black_box(acc);
+    (d, sizes.iter().map(|&n| n as u64).sum())
+}

@@ -1,0 +1,267 @@
+#!/usr/bin/env bash
+# A local Smart Rollup network on one machine, set up exactly as an operator would:
+#   1. a sandbox L1 (smart-rollup-sandbox) with the Octez bootstrap accounts, one block every second;
+#   2. the bootstrap1 key imported into a client base dir (smart-rollup-client import secret key);
+#   3. a wasm_2_0_0 rollup of type bytes originated with the real installer kernel
+#      (kernels/target/installer/counter-installer.hex, which reveals the counter kernel);
+#   4. the installer's preimages (counter-preimages/) served over HTTP on loopback as the pre-images endpoint;
+#   5. smart-rollup-node `init observer config for <sr1> …` then `-E <L1> run --data-dir …`;
+#   6. an external message sent with the client once the node reports healthy.
+# Then prints the RPC addresses and commands to try, and runs until Ctrl-C (clean shutdown of everything).
+#
+# Usage: scripts/local-network.sh [--check]
+#   --check   non-interactive: after the message is sent, wait until the node's durable /last_message holds
+#             it, print PASS and exit 0 (or FAIL with the logs' tails and exit 1).
+# Needs the kernels (scripts/build-kernels.sh) and the binaries (cargo build --release) built: scripts/main.sh
+# does both. Environment: BIN_DIR (default target/release), SANDBOX_PORT, PREIMAGES_PORT, NODE_RPC_PORT
+# (preferred ports; a free one is taken when busy), LOCAL_NETWORK_TIMEOUT (seconds per wait, default 120).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+CHECK=0
+case "${1:-}" in
+  "") ;;
+  --check) CHECK=1 ;;
+  -h | --help)
+    sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
+    exit 0
+    ;;
+  *)
+    echo "local-network: unknown argument $1 (usage: $0 [--check])" >&2
+    exit 2
+    ;;
+esac
+
+BIN_DIR=${BIN_DIR:-$ROOT/target/release}
+TIMEOUT=${LOCAL_NETWORK_TIMEOUT:-120}
+NET=$ROOT/.local-network
+LOGS=$NET/logs
+INSTALLER_DIR=$ROOT/kernels/target/installer
+INSTALLER_HEX=$INSTALLER_DIR/counter-installer.hex
+PREIMAGES_DIR=$INSTALLER_DIR/counter-preimages
+ROLLUP_ALIAS=counter
+MESSAGE="hello from the local network"
+
+SANDBOX=$BIN_DIR/smart-rollup-sandbox
+CLIENT=$BIN_DIR/smart-rollup-client
+NODE=$BIN_DIR/smart-rollup-node
+
+say() { printf '== %s\n' "$*"; }
+
+# PIDs of the processes this script started, and their names (for messages and cleanup).
+declare -a PIDS=()
+declare -A NAMES=()
+
+cleanup() {
+  local pid waited
+  trap - EXIT INT TERM
+  for pid in "${PIDS[@]}"; do
+    kill -TERM "$pid" 2>/dev/null || true
+  done
+  # Bounded wait for a clean shutdown, then SIGKILL whatever is left.
+  for pid in "${PIDS[@]}"; do
+    waited=0
+    while kill -0 "$pid" 2>/dev/null && ((waited < 50)); do
+      sleep 0.1
+      waited=$((waited + 1))
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+      echo "local-network: ${NAMES[$pid]} (pid $pid) did not stop within 5 s; killing it" >&2
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
+  done
+  PIDS=()
+}
+trap cleanup EXIT
+trap 'echo; say "stopping"; cleanup; exit 130' INT
+trap 'cleanup; exit 143' TERM
+
+LOGS_FRESH=0 # set once .local-network/ is reset: older logs are not this run's
+show_logs() {
+  local f
+  ((LOGS_FRESH)) || return 0
+  for f in "$LOGS"/*.log; do
+    [[ -f $f ]] || continue
+    echo "---- last 25 lines of ${f#"$ROOT"/}"
+    tail -n 25 "$f"
+  done
+}
+
+# fail <message>: prints FAIL (in --check mode) or an error, the logs' tails, and exits 1.
+fail() {
+  if ((CHECK)); then echo "FAIL: $*" >&2; else echo "local-network: error: $*" >&2; fi
+  show_logs >&2
+  exit 1
+}
+
+# start <name> <log> <command…>: runs a process in the background, output to its log.
+start() {
+  local name=$1 log=$2
+  shift 2
+  "$@" >"$log" 2>&1 &
+  PIDS+=("$!")
+  NAMES[$!]=$name
+}
+
+# alive <pid>: fails (naming the process) if it exited.
+alive() {
+  kill -0 "$1" 2>/dev/null || fail "${NAMES[$1]} exited unexpectedly (see its log below)"
+}
+
+# free_port <preferred>: the preferred loopback port when free, else a free one chosen by the kernel.
+free_port() {
+  python3 - "$1" <<'EOF'
+import socket, sys
+def try_bind(port):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # like the servers: TIME_WAIT is no conflict
+    try:
+        s.bind(("127.0.0.1", port))
+        return s.getsockname()[1]
+    except OSError:
+        return None
+    finally:
+        s.close()
+print(try_bind(int(sys.argv[1])) or try_bind(0))
+EOF
+}
+
+# wait_until <description> <pid-to-watch> <command…>: polls the command every 0.5 s, bounded by $TIMEOUT.
+wait_until() {
+  local what=$1 pid=$2 deadline
+  shift 2
+  deadline=$((SECONDS + TIMEOUT))
+  until "$@"; do
+    alive "$pid"
+    ((SECONDS < deadline)) || return 1
+    sleep 0.5
+  done
+  say "$what (at +${SECONDS}s)"
+}
+
+# ---- Preconditions --------------------------------------------------------------------------------------------
+for b in "$SANDBOX" "$CLIENT" "$NODE"; do
+  [[ -x $b ]] || fail "missing binary $b; build it with: cargo build --release --locked -p sandbox -p client -p rollup-node (or run scripts/main.sh)"
+done
+[[ -f $INSTALLER_HEX && -d $PREIMAGES_DIR ]] ||
+  fail "missing $INSTALLER_HEX or $PREIMAGES_DIR; build them with scripts/build-kernels.sh"
+for tool in python3 curl; do
+  command -v "$tool" >/dev/null || fail "$tool is required (apt-get install $tool)"
+done
+
+rm -rf "$NET"
+mkdir -p "$LOGS" "$NET/client"
+LOGS_FRESH=1
+
+SANDBOX_PORT=$(free_port "${SANDBOX_PORT:-18731}")
+PREIMAGES_PORT=$(free_port "${PREIMAGES_PORT:-18780}")
+NODE_RPC_PORT=$(free_port "${NODE_RPC_PORT:-18932}")
+L1=http://127.0.0.1:$SANDBOX_PORT
+PREIMAGES_URL=http://127.0.0.1:$PREIMAGES_PORT
+NODE_URL=http://127.0.0.1:$NODE_RPC_PORT
+client() { "$CLIENT" -E "$L1" -d "$NET/client" "$@"; }
+
+# ---- 1. Sandbox L1 -------------------------------------------------------------------------------------------
+say "starting the sandbox L1 on $L1 (data in .local-network/sandbox, 1 block per second)"
+start "the sandbox (smart-rollup-sandbox)" "$LOGS/sandbox.log" \
+  "$SANDBOX" run --data-dir "$NET/sandbox" --rpc-addr "127.0.0.1:$SANDBOX_PORT" --block-time 1
+SANDBOX_PID=${PIDS[-1]}
+l1_ready() { curl -sf --max-time 2 "$L1/chains/main/blocks/head/header" >/dev/null; }
+wait_until "sandbox L1 ready" "$SANDBOX_PID" l1_ready ||
+  fail "the sandbox did not answer GET /chains/main/blocks/head/header within ${TIMEOUT}s"
+
+# ---- 2. Operator key ------------------------------------------------------------------------------------------
+# The sandbox prints its bootstrap accounts as `bootstrapN: tz1… edpk… unencrypted:edsk…`.
+BOOTSTRAP1_SK=$(sed -n 's/^bootstrap1: .* \(unencrypted:[A-Za-z0-9]*\)$/\1/p' "$LOGS/sandbox.log" | head -n 1)
+[[ -n $BOOTSTRAP1_SK ]] || BOOTSTRAP1_SK=unencrypted:edsk3gUfUPyBSfrS9CCgmCiQsTCHGkviBDusMxDJstFtojtc1zcpsh
+say "smart-rollup-client import secret key bootstrap1 $BOOTSTRAP1_SK"
+client import secret key bootstrap1 "$BOOTSTRAP1_SK" --force ||
+  fail "smart-rollup-client could not import the bootstrap1 key"
+
+# ---- 3. Rollup origination with the installer kernel --------------------------------------------------------
+say "smart-rollup-client originate smart rollup $ROLLUP_ALIAS from bootstrap1 of kind wasm_2_0_0 of type bytes with kernel \"\$(cat ${INSTALLER_HEX#"$ROOT"/})\" --burn-cap 999"
+ORIG_OUT=$(client originate smart rollup "$ROLLUP_ALIAS" from bootstrap1 of kind wasm_2_0_0 of type bytes \
+  with kernel "$(tr -d '[:space:]' <"$INSTALLER_HEX")" --burn-cap 999 2>&1) || {
+  printf '%s\n' "$ORIG_OUT" >"$LOGS/originate.log"
+  fail "the rollup origination failed (smart-rollup-client originate smart rollup / sandbox smart_rollup_originate)"
+}
+printf '%s\n' "$ORIG_OUT" >"$LOGS/originate.log"
+ROLLUP=$(grep -o 'sr1[1-9A-HJ-NP-Za-km-z]\{33\}' <<<"$ORIG_OUT" | tail -n 1 || true)
+[[ -n $ROLLUP ]] || fail "the client's origination output names no sr1 address (see originate.log)"
+say "rollup $ROLLUP originated"
+
+# ---- 4. Pre-images endpoint -----------------------------------------------------------------------------------
+say "serving ${PREIMAGES_DIR#"$ROOT"/} on $PREIMAGES_URL"
+start "the pre-images HTTP server (python3 -m http.server)" "$LOGS/preimages.log" \
+  python3 -u -m http.server "$PREIMAGES_PORT" --bind 127.0.0.1 --directory "$PREIMAGES_DIR"
+HTTP_PID=${PIDS[-1]}
+ROOT_HASH=$(tr -d '[:space:]' <"$INSTALLER_DIR/counter-root-hash.hex")
+preimages_ready() { curl -sf --max-time 2 -o /dev/null "$PREIMAGES_URL/$ROOT_HASH"; }
+wait_until "pre-images endpoint ready" "$HTTP_PID" preimages_ready ||
+  fail "the pre-images HTTP server does not serve $PREIMAGES_URL/$ROOT_HASH"
+
+# ---- 5. Rollup node (observer) -------------------------------------------------------------------------------
+say "smart-rollup-node init observer config for $ROLLUP with operators --data-dir .local-network/node --pre-images-endpoint $PREIMAGES_URL --rpc-addr 127.0.0.1 --rpc-port $NODE_RPC_PORT"
+"$NODE" init observer config for "$ROLLUP" with operators --data-dir "$NET/node" \
+  --pre-images-endpoint "$PREIMAGES_URL" --rpc-addr 127.0.0.1 --rpc-port "$NODE_RPC_PORT" \
+  >"$LOGS/node-init.log" 2>&1 || fail "smart-rollup-node init observer config failed"
+say "smart-rollup-node -E $L1 run --data-dir .local-network/node"
+start "the rollup node (smart-rollup-node run)" "$LOGS/node.log" \
+  "$NODE" -E "$L1" run --data-dir "$NET/node"
+NODE_PID=${PIDS[-1]}
+node_healthy() { curl -sf --max-time 2 "$NODE_URL/health" | grep -q '"healthy": *true'; }
+wait_until "rollup node healthy" "$NODE_PID" node_healthy || {
+  echo "last /health: $(curl -s --max-time 2 "$NODE_URL/health" || echo '(no answer)')" >&2
+  fail "the rollup node did not report healthy on $NODE_URL/health within ${TIMEOUT}s (its daemon does not follow the L1 head)"
+}
+
+# ---- 6. An external message -----------------------------------------------------------------------------------
+SEND_CMD="smart-rollup-client -E $L1 -d .local-network/client send smart rollup message 'text:[\"$MESSAGE\"]' from bootstrap1"
+say "$SEND_CMD"
+client send smart rollup message "text:[\"$MESSAGE\"]" from bootstrap1 >"$LOGS/send.log" 2>&1 ||
+  fail "smart-rollup-client send smart rollup message failed (see send.log)"
+
+durable() { curl -sf --max-time 2 "$NODE_URL/global/block/head/durable/wasm_2_0_0/value?key=$1"; }
+MESSAGE_HEX=$(printf '%s' "$MESSAGE" | od -An -tx1 -v | tr -d ' \n')
+
+if ((CHECK)); then
+  # shellcheck disable=SC2317 # called through wait_until
+  message_seen() { durable /last_message | grep -q "\"$MESSAGE_HEX\""; }
+  wait_until "the node's durable /last_message holds the message" "$NODE_PID" message_seen || {
+    echo "durable /last_message: $(durable /last_message || echo '(no answer)'), /counter: $(durable /counter || echo '(no answer)')" >&2
+    echo "durable /kernel/boot.wasm length: $(curl -s --max-time 2 "$NODE_URL/global/block/head/durable/wasm_2_0_0/length?key=/kernel/boot.wasm" || echo '(no answer)')" >&2
+    fail "the node's durable /last_message did not show \"$MESSAGE\" within ${TIMEOUT}s (installer reveal / kernel upgrade / inbox processing in the node)"
+  }
+  say "durable /counter = $(durable /counter)"
+  echo "PASS: sandbox L1, installer-originated rollup $ROLLUP, pre-images over HTTP, node following: /last_message = \"$MESSAGE\""
+  exit 0
+fi
+
+cat <<EOF
+
+The local network is running (data and logs in .local-network/, reset at each start):
+  sandbox L1 RPC        $L1
+  pre-images endpoint   $PREIMAGES_URL   (serves ${PREIMAGES_DIR#"$ROOT"/})
+  rollup node RPC       $NODE_URL   (observer of $ROLLUP)
+  logs                  .local-network/logs/{sandbox,preimages,node}.log
+
+Commands to try:
+  curl -s $NODE_URL/health
+  curl -s '$NODE_URL/global/block/head/durable/wasm_2_0_0/value?key=/counter'
+  curl -s '$NODE_URL/global/block/head/durable/wasm_2_0_0/value?key=/last_message'
+  curl -s $NODE_URL/global/tezos_level
+  ${BIN_DIR#"$ROOT"/}/$SEND_CMD
+    (the message above was sent already; /last_message is the hex of the last one, /counter counts kernel runs)
+
+Press Ctrl-C to stop everything.
+EOF
+
+# Run until Ctrl-C, or until one of the processes dies (reported, then everything is stopped).
+while :; do
+  for pid in "${PIDS[@]}"; do
+    alive "$pid"
+  done
+  sleep 1
+done
