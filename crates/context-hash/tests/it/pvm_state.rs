@@ -6,7 +6,11 @@ use context_hash::{from_context_b58, to_context_b58};
 
 use crate::tree::T;
 
-const CONFORMANCE: &str = "/work/shared/reference/conformance";
+/// The reference material: `shared/` stands beside the repository (in CI and in development).
+const CONFORMANCE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../../shared/reference/conformance"
+);
 
 fn vectors(name: &str) -> Vec<String> {
     let path = format!("{CONFORMANCE}/{name}");

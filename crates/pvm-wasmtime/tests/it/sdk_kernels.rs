@@ -386,9 +386,8 @@ fn recursion_under_and_over_the_frame_limit() {
     assert_eq!(r.get("/done"), Some(59_000u32.to_le_bytes().to_vec()));
     match r.state.tick_state() {
         // Octez (`wasm_vm.ml` `exn_to_stuck`, `Wasm_pvm_errors.extract_interpreter_error`)
-        // stores `Eval_error {raw_exception; explanation = Some "call stack exhausted"}`;
-        // ours stores `Invalid_state "call stack exhausted"` (same permanence, different
-        // state encoding: reported to the PVM owner, only permanence is asserted here).
+        // stores `Eval_error {raw_exception; explanation = Some "call stack exhausted"}`, and
+        // so does ours (its bytes are pinned by a wasm-pvm unit test); permanence is asserted here.
         TickState::Stuck(e) => assert!(!e.is_recoverable(), "permanent, got {e:?}"),
         other => panic!("expected a permanent stuck state, got {other:?}"),
     }

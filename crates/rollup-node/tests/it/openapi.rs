@@ -30,7 +30,11 @@ use tezos_types::{
 use super::ADDR;
 
 /// The reference OpenAPI file.
-const SPEC_PATH: &str = "/work/shared/reference/octez-rollup-node-openapi.json";
+/// The reference material: `shared/` stands beside the repository (in CI and in development).
+const SPEC_PATH: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../../shared/reference/octez-rollup-node-openapi.json"
+);
 
 /// Block `context`: the node sends the context hash as 64 hex digits; the reference type
 /// is `Smart_rollup_context_hash`, base58 `SRCo…`.

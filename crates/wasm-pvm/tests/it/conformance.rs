@@ -8,7 +8,11 @@ use wasm_pvm::{
     RevealHandler, RunOutcome, TickState,
 };
 
-const DIR: &str = "/work/shared/reference/conformance";
+/// The reference material: `shared/` stands beside the repository (in CI and in development).
+const DIR: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../../shared/reference/conformance"
+);
 
 /// The engine for a kernel whose `kernel_run` is a single `nop`.
 struct NopEngine;
