@@ -65,7 +65,7 @@ pub(crate) fn run(opts: Opts) -> Result<(), String> {
     line("after hash", payload);
     let dir = tempfile::tempdir().map_err(err)?;
     let repo = Repo::new(Arc::new(
-        DiskStore::open(dir.path().join("store.redb")).map_err(err)?,
+        DiskStore::open(dir.path().join("store.pack")).map_err(err)?,
     ));
     let (root, t) = timed(|| repo.commit(d.tree()));
     let root = root.map_err(err)?;

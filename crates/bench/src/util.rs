@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use durable_tree::{Hash, NodeStore, StoreError};
+use durable_tree::{BatchWriter, Hash, NodeStore, StoreError};
 
 use crate::rng::Rng;
 
@@ -142,6 +142,37 @@ impl NodeStore for Recording {
 
     fn object_count(&self) -> Result<u64, StoreError> {
         self.inner.object_count()
+    }
+
+    fn begin_batch(&self) -> Result<Box<dyn BatchWriter + '_>, StoreError> {
+        Ok(Box::new(RecordingBatch {
+            inner: self.inner.begin_batch()?,
+            sizes: &self.sizes,
+            recorded: Vec::new(),
+        }))
+    }
+}
+
+/// A streamed batch through [`Recording`]: sizes are recorded at commit.
+struct RecordingBatch<'a> {
+    inner: Box<dyn BatchWriter + 'a>,
+    sizes: &'a Mutex<Vec<usize>>,
+    recorded: Vec<usize>,
+}
+
+impl BatchWriter for RecordingBatch<'_> {
+    fn add(&mut self, hash: &Hash, bytes: &[u8]) -> Result<(), StoreError> {
+        self.recorded.push(bytes.len());
+        self.inner.add(hash, bytes)
+    }
+
+    fn commit(self: Box<Self>, roots: &[Hash]) -> Result<(), StoreError> {
+        self.inner.commit(roots)?;
+        self.sizes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(self.recorded);
+        Ok(())
     }
 }
 

@@ -24,6 +24,10 @@
 use crate::tree::{Kind, Tree, TreeError};
 use context_hash::Hash;
 
+mod cache;
+
+pub use cache::{CachedDurable, ValueRef};
+
 /// Maximum key length in bytes: `250 - len("/durable") - len("/@")`
 /// (`durable.ml` `max_key_length`; wasm-pvm.md §2.1).
 pub const MAX_KEY_LENGTH: usize = 240;
@@ -89,11 +93,13 @@ impl Key {
     }
 
     /// Readonly: the root, or first step exactly `readonly`.
+    #[inline]
     pub fn is_readonly(&self) -> bool {
-        match self.steps().next() {
-            None => true,
-            Some(first) => first == "readonly",
-        }
+        let rest = match self.0.strip_prefix("/readonly") {
+            Some(rest) => rest,
+            None => return self.0.is_empty(),
+        };
+        rest.is_empty() || rest.starts_with('/')
     }
 
     /// The key as given (`""` or `/a/b`).

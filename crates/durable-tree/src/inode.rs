@@ -13,12 +13,17 @@
 //! The shape is canonical (a function of the entry set), so the memoised
 //! hashes are Irmin's inode hashes; tests check them against
 //! `context_hash::node_hash`.
+//!
+//! Memory (millions of durable keys): small nodes are an exact-size vector
+//! of `(name, child)` sorted by name, `Values` inodes an exact-size shared
+//! slice; names of up to 22 bytes are inline, longer ones shared (`Arc`)
+//! with a 7-byte inline prefix for comparisons. Hash pre-images are
+//! written into one reused buffer and hashed in one call.
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use context_hash::{Entry, EntryKind, Hash};
+use context_hash::Hash;
 
 use crate::store::{self, StoreHandle};
 use crate::tree::{Kind, Tree, TreeError};
@@ -32,11 +37,85 @@ pub(crate) const FLAT_MIN: usize = 16;
 /// Number of children of a `Tree` inode (`entries = 2`).
 const ENTRIES: usize = 2;
 
+/// Names up to this many bytes are stored inline in their entry.
+const NAME_INLINE: usize = 22;
+
+/// A step name: inline when short (most durable steps: `@`, `length`,
+/// `contents`, chunk indices, `balance`, …), else a shared `Arc<str>` so
+/// that un-sharing a node (copy-on-write) never copies name bytes. 24 bytes.
+#[derive(Clone)]
+pub(crate) enum Name {
+    /// At most [`NAME_INLINE`] bytes: length and bytes.
+    Inline(u8, [u8; NAME_INLINE]),
+    /// A longer name, with a copy of its first [`NAME_PREFIX`] bytes so
+    /// that most comparisons never dereference the shared part.
+    Shared([u8; NAME_PREFIX], Arc<str>),
+}
+
+/// Bytes of a shared name kept next to its pointer.
+const NAME_PREFIX: usize = 7;
+
+impl Name {
+    pub(crate) fn new(s: &str) -> Name {
+        if s.len() <= NAME_INLINE {
+            let mut b = [0u8; NAME_INLINE];
+            b[..s.len()].copy_from_slice(s.as_bytes());
+            // Fits: checked above.
+            Name::Inline(s.len() as u8, b)
+        } else {
+            let mut pre = [0u8; NAME_PREFIX];
+            pre.copy_from_slice(&s.as_bytes()[..NAME_PREFIX]);
+            Name::Shared(pre, Arc::from(s))
+        }
+    }
+
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        match self {
+            Name::Inline(l, b) => &b[..usize::from(*l)],
+            Name::Shared(_, s) => s.as_bytes(),
+        }
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        match self {
+            // Built from a `&str` prefix of its own length: valid UTF-8.
+            Name::Inline(..) => std::str::from_utf8(self.as_bytes()).unwrap_or_default(),
+            Name::Shared(_, s) => s,
+        }
+    }
+
+    /// Bytewise comparison with `other` (the order of node entries).
+    pub(crate) fn cmp_bytes(&self, other: &[u8]) -> std::cmp::Ordering {
+        match self {
+            Name::Inline(..) => self.as_bytes().cmp(other),
+            Name::Shared(pre, s) => {
+                // `s` is longer than the prefix: if `other` differs within
+                // it, or is a proper prefix of it, the prefix decides.
+                let k = other.len().min(NAME_PREFIX);
+                match pre[..k].cmp(&other[..k]) {
+                    std::cmp::Ordering::Equal if k < NAME_PREFIX => std::cmp::Ordering::Greater,
+                    std::cmp::Ordering::Equal => s.as_bytes().cmp(other),
+                    ord => ord,
+                }
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Name {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+/// A named child.
+pub(crate) type Entry = (Name, Tree);
+
 /// The children of a node.
 #[derive(Clone)]
 pub(crate) enum Children {
-    /// A plain sorted map (small nodes).
-    Flat(BTreeMap<Box<str>, Tree>),
+    /// Entries sorted bytewise by name (small nodes); capacity kept exact.
+    Flat(Vec<Entry>),
     /// The root (depth 0) of an inode trie; always a `Tree` inode holding
     /// more than [`FLAT_MIN`] entries.
     Trie(Inode),
@@ -46,11 +125,51 @@ pub(crate) enum Children {
 #[derive(Clone)]
 pub(crate) enum Inode {
     /// At most 2 entries, sorted by name (never empty inside a trie).
-    Values(Arc<Vec<(Box<str>, Tree)>>),
+    Values(Arc<[Entry]>),
     /// More than 2 entries, split on bit `depth` of the step hash.
     Tree(Arc<InodeTree>),
     /// A `Tree` inode not loaded yet.
     Lazy(Arc<LazyInode>),
+}
+
+/// Position of `name` in the sorted `entries` (`Ok`: found).
+fn search(entries: &[Entry], name: &str) -> Result<usize, usize> {
+    let name = name.as_bytes();
+    if entries.len() <= 8 {
+        for (i, (n, _)) in entries.iter().enumerate() {
+            match n.cmp_bytes(name) {
+                std::cmp::Ordering::Less => {}
+                std::cmp::Ordering::Equal => return Ok(i),
+                std::cmp::Ordering::Greater => return Err(i),
+            }
+        }
+        return Err(entries.len());
+    }
+    entries.binary_search_by(|(n, _)| n.cmp_bytes(name))
+}
+
+/// Insert or replace in a sorted, exactly-sized vector; returns whether
+/// an entry was added.
+fn vec_insert(v: &mut Vec<Entry>, name: &str, tree: Tree) -> bool {
+    match search(v, name) {
+        Ok(i) => {
+            v[i].1 = tree;
+            false
+        }
+        Err(i) => {
+            v.reserve_exact(1);
+            v.insert(i, (Name::new(name), tree));
+            true
+        }
+    }
+}
+
+/// Mutable access to a `Values` inode's entries (un-sharing them).
+fn values_mut(v: &mut Arc<[Entry]>) -> &mut [Entry] {
+    if Arc::get_mut(v).is_none() {
+        *v = v.iter().cloned().collect();
+    }
+    Arc::get_mut(v).expect("unique: just copied")
 }
 
 pub(crate) struct InodeTree {
@@ -84,64 +203,66 @@ pub(crate) struct LazyInode {
 
 /// Names up to this length have their step hash cached ([`step_hash`]).
 const STEP_CACHE_NAME_MAX: usize = 64;
-/// Entries of the per-thread step-hash cache before it is cleared.
-const STEP_CACHE_CAP: usize = 16 * 1024;
+/// Slots of the per-thread step-hash cache (direct-mapped, power of 2).
+const STEP_CACHE_SLOTS: usize = 8 * 1024;
 
-/// FxHash-style string hasher for the step-hash cache (names are not
-/// attacker-chosen in a way that matters here: a collision only costs time,
-/// and the cache is bounded).
-#[derive(Default, Clone, Copy)]
-struct BuildFx;
-
-struct FxHasher(u64);
-
-impl std::hash::Hasher for FxHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(c);
-            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
-        }
-        for &b in chunks.remainder() {
-            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
-        }
-    }
+/// One slot of the step-hash cache: the name (inline) and its hash.
+#[derive(Clone, Copy)]
+struct StepSlot {
+    len: u8,
+    name: [u8; STEP_CACHE_NAME_MAX],
+    hash: Hash,
 }
 
-impl std::hash::BuildHasher for BuildFx {
-    type Hasher = FxHasher;
-    fn build_hasher(&self) -> FxHasher {
-        FxHasher(0)
+/// FxHash-style mixing of a name, to pick its cache slot (a collision only
+/// costs a recomputation: slots hold the full name).
+fn fx(bytes: &[u8]) -> u64 {
+    const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+    let mut h: u64 = 0;
+    let mut chunks = bytes.chunks_exact(8);
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        h = (h.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
     }
+    for &b in chunks.remainder() {
+        h = (h.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
+    }
+    h
 }
 
-/// `context_hash::step_hash`, memoised per thread for short names: a durable
-/// access hashes the same step once per traversal of a large node, and
-/// several traversals of one key are common (read, then write).
+/// `context_hash::step_hash`, memoised per thread for short names in a
+/// direct-mapped cache (one probe, name stored inline): a durable access
+/// hashes the same step once per traversal of a large node, and several
+/// traversals of one key are common (read, then write).
 pub(crate) fn step_hash(name: &str) -> Hash {
     use std::cell::RefCell;
-    use std::collections::HashMap;
     thread_local! {
-        static CACHE: RefCell<HashMap<Box<str>, Hash, BuildFx>> =
-            const { RefCell::new(HashMap::with_hasher(BuildFx)) };
+        static CACHE: RefCell<Vec<StepSlot>> = const { RefCell::new(Vec::new()) };
     }
-    if name.len() > STEP_CACHE_NAME_MAX {
+    let n = name.as_bytes();
+    if n.len() > STEP_CACHE_NAME_MAX || n.is_empty() {
         return context_hash::step_hash(name);
     }
     CACHE.with_borrow_mut(|c| {
-        if let Some(h) = c.get(name) {
-            return *h;
+        if c.is_empty() {
+            let empty = StepSlot {
+                len: 0,
+                name: [0; STEP_CACHE_NAME_MAX],
+                hash: Hash::default(),
+            };
+            *c = vec![empty; STEP_CACHE_SLOTS];
+        }
+        let i = (fx(n) >> 32) as usize & (STEP_CACHE_SLOTS - 1);
+        let slot = &mut c[i];
+        if usize::from(slot.len) == n.len() && &slot.name[..n.len()] == n {
+            return slot.hash;
         }
         let h = context_hash::step_hash(name);
-        if c.len() >= STEP_CACHE_CAP {
-            c.clear();
-        }
-        c.insert(name.into(), h);
+        // Fits: at most STEP_CACHE_NAME_MAX (64) bytes.
+        slot.len = n.len() as u8;
+        slot.name[..n.len()].copy_from_slice(n);
+        slot.hash = h;
         h
     })
 }
@@ -153,84 +274,180 @@ fn bit(h: &Hash, depth: u32) -> usize {
     usize::from((h.0[(d / 8) % 32] >> (7 - d % 8)) & 1)
 }
 
-fn hasher() -> blake2b_simd::State {
-    blake2b_simd::Params::new().hash_length(32).to_state()
-}
-
-fn finish(st: &blake2b_simd::State) -> Hash {
+/// blake2b-256 of a whole pre-image (one-shot: no streaming state).
+fn blake(pre: &[u8]) -> Hash {
+    let h = blake2b_simd::Params::new().hash_length(32).hash(pre);
     let mut out = [0u8; 32];
-    out.copy_from_slice(st.finalize().as_bytes());
+    out.copy_from_slice(h.as_bytes());
     Hash(out)
 }
 
-fn put_varint(st: &mut blake2b_simd::State, mut n: u64) {
-    let mut buf = [0u8; 10];
-    let mut i = 0;
+fn put_varint(out: &mut Vec<u8>, mut n: u64) {
     loop {
         let byte = (n & 0x7f) as u8;
         n >>= 7;
         if n == 0 {
-            buf[i] = byte;
-            i += 1;
-            break;
+            out.push(byte);
+            return;
         }
-        buf[i] = byte | 0x80;
-        i += 1;
+        out.push(byte | 0x80);
     }
-    st.update(&buf[..i]);
+}
+
+/// Hash the pre-image `f` writes, in a per-thread reused buffer (`f` must
+/// not hash recursively; if it does, the inner call allocates).
+fn hash_with(f: impl FnOnce(&mut Vec<u8>)) -> Hash {
+    use std::cell::RefCell;
+    thread_local! {
+        static PRE: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    }
+    PRE.with(|b| match b.try_borrow_mut() {
+        Ok(mut buf) => {
+            buf.clear();
+            f(&mut buf);
+            blake(&buf)
+        }
+        Err(_) => {
+            let mut buf = Vec::new();
+            f(&mut buf);
+            blake(&buf)
+        }
+    })
+}
+
+fn kind_tag(k: Kind) -> u64 {
+    match k {
+        Kind::Node => 0,
+        Kind::Contents => 1,
+    }
 }
 
 /// `Values` inode pre-image: `0 ‖ count ‖ (name len ‖ name ‖ kind ‖ hash)*`
 /// (LEB128 integers, kind 0 = node, 1 = contents), entries sorted by name.
 /// Same pre-image as `context-hash` (checked by tests).
-fn values_hash(entries: &[(Box<str>, Tree)]) -> Result<Hash, TreeError> {
-    let mut st = hasher();
-    put_varint(&mut st, 0);
-    put_varint(&mut st, entries.len() as u64);
-    for (name, t) in entries {
-        put_varint(&mut st, name.len() as u64);
-        st.update(name.as_bytes());
-        put_varint(
-            &mut st,
-            match t.kind() {
-                Kind::Node => 0,
-                Kind::Contents => 1,
-            },
-        );
-        st.update(&t.hash()?.0);
+fn values_preimage(out: &mut Vec<u8>, entries: &[Triple<'_>]) {
+    put_varint(out, 0);
+    put_varint(out, entries.len() as u64);
+    for (name, kind, hash) in entries {
+        put_varint(out, name.len() as u64);
+        out.extend_from_slice(name);
+        put_varint(out, kind_tag(*kind));
+        out.extend_from_slice(&hash.0);
     }
-    Ok(finish(&st))
+}
+
+/// An entry as hashed: name bytes, kind, child hash.
+type Triple<'a> = (&'a [u8], Kind, Hash);
+
+/// Child hashes of at most [`ENTRIES`] entries, computed before any
+/// pre-image is written (hashing a child may recurse).
+fn leaf_triples(entries: &[Entry]) -> Result<[Triple<'_>; ENTRIES], TreeError> {
+    let mut out = [(&[][..], Kind::Node, Hash::default()); ENTRIES];
+    for (slot, (n, t)) in out.iter_mut().zip(entries) {
+        *slot = (n.as_bytes(), t.kind(), t.hash()?);
+    }
+    Ok(out)
+}
+
+fn values_hash(entries: &[Entry]) -> Result<Hash, TreeError> {
+    if entries.len() > ENTRIES {
+        return Err(TreeError::Precondition("values inode over 2 entries"));
+    }
+    let t = leaf_triples(entries)?;
+    Ok(hash_with(|b| values_preimage(b, &t[..entries.len()])))
+}
+
+/// "V1" node pre-image for nodes of at most `stable_hash = 2` entries:
+/// `u64 BE count ‖ (kind[8] ‖ LEB128 name len ‖ name ‖ u64 BE 32 ‖ hash)*`
+/// (`context_hash::node_hash`, checked by tests).
+fn stable_hash(entries: &[Entry]) -> Result<Hash, TreeError> {
+    if entries.len() > ENTRIES {
+        return Err(TreeError::Precondition("stable node over 2 entries"));
+    }
+    let t = leaf_triples(entries)?;
+    Ok(hash_with(|b| {
+        b.extend_from_slice(&(entries.len() as u64).to_be_bytes());
+        for (name, kind, hash) in &t[..entries.len()] {
+            b.extend_from_slice(match kind {
+                Kind::Node => &[0; 8],
+                Kind::Contents => &[0xff, 0, 0, 0, 0, 0, 0, 0],
+            });
+            put_varint(b, name.len() as u64);
+            b.extend_from_slice(name);
+            b.extend_from_slice(&32u64.to_be_bytes());
+            b.extend_from_slice(&hash.0);
+        }
+    }))
 }
 
 /// `Tree` inode pre-image: `1 ‖ depth ‖ len ‖ non-empty children ‖
 /// (index ‖ hash)*` (LEB128 integers).
 fn tree_hash(depth: u32, len: u64, children: [Option<Hash>; ENTRIES]) -> Hash {
-    let mut st = hasher();
-    put_varint(&mut st, 1);
-    put_varint(&mut st, u64::from(depth));
-    put_varint(&mut st, len);
-    put_varint(&mut st, children.iter().flatten().count() as u64);
-    for (index, child) in children.iter().enumerate() {
-        if let Some(child) = child {
-            put_varint(&mut st, index as u64);
-            st.update(&child.0);
+    hash_with(|b| {
+        put_varint(b, 1);
+        put_varint(b, u64::from(depth));
+        put_varint(b, len);
+        put_varint(b, children.iter().flatten().count() as u64);
+        for (index, child) in children.iter().enumerate() {
+            if let Some(child) = child {
+                put_varint(b, index as u64);
+                b.extend_from_slice(&child.0);
+            }
         }
+    })
+}
+
+/// Hash of the trie of a flat node of more than 2 entries, without
+/// building it: `items` (step hash, index into `entries`) sorted by step
+/// hash, all sharing their first `depth` bits.
+fn flat_trie_hash(entries: &[Triple<'_>], items: &[(Hash, u32)], depth: u32) -> Hash {
+    if items.len() <= ENTRIES {
+        let mut idx = [0u32; ENTRIES];
+        for (slot, (_, i)) in idx.iter_mut().zip(items) {
+            *slot = *i;
+        }
+        let idx = &mut idx[..items.len()];
+        // `entries` is sorted by name: sorting indices sorts by name.
+        idx.sort_unstable();
+        let mut leaf = [(&[][..], Kind::Node, Hash::default()); ENTRIES];
+        for (slot, &i) in leaf.iter_mut().zip(idx.iter()) {
+            *slot = entries[i as usize];
+        }
+        return hash_with(|b| values_preimage(b, &leaf[..items.len()]));
     }
-    finish(&st)
+    let split = items.partition_point(|(h, _)| bit(h, depth) == 0);
+    let (zeros, ones) = items.split_at(split);
+    let child =
+        |part: &[(Hash, u32)]| (!part.is_empty()).then(|| flat_trie_hash(entries, part, depth + 1));
+    tree_hash(depth, items.len() as u64, [child(zeros), child(ones)])
+}
+
+/// The Irmin hash of a node given as sorted flat entries.
+fn flat_hash(entries: &[Entry]) -> Result<Hash, TreeError> {
+    if entries.len() <= ENTRIES {
+        return stable_hash(entries);
+    }
+    let mut triples = Vec::with_capacity(entries.len());
+    let mut items = Vec::with_capacity(entries.len());
+    for (i, (n, t)) in entries.iter().enumerate() {
+        triples.push((n.as_bytes(), t.kind(), t.hash()?));
+        let i = u32::try_from(i).map_err(|_| TreeError::Precondition("node too large"))?;
+        items.push((step_hash(n.as_str()), i));
+    }
+    items.sort_unstable();
+    Ok(flat_trie_hash(&triples, &items, 0))
 }
 
 /// Build the canonical sub-trie at `depth` over `items` (any order).
-fn build(mut items: Vec<(Hash, Box<str>, Tree)>, depth: u32) -> Inode {
+fn build(mut items: Vec<(Hash, Name, Tree)>, depth: u32) -> Inode {
     if items.len() <= ENTRIES {
-        items.sort_by(|a, b| a.1.cmp(&b.1));
-        return Inode::Values(Arc::new(
-            items.into_iter().map(|(_, n, t)| (n, t)).collect(),
-        ));
+        items.sort_by(|a, b| a.1.as_bytes().cmp(b.1.as_bytes()));
+        return Inode::Values(items.into_iter().map(|(_, n, t)| (n, t)).collect());
     }
     let len = items.len() as u64;
     let (ones, zeros): (Vec<_>, Vec<_>) =
         items.into_iter().partition(|(h, _, _)| bit(h, depth) == 1);
-    let side = |v: Vec<(Hash, Box<str>, Tree)>| (!v.is_empty()).then(|| build(v, depth + 1));
+    let side = |v: Vec<(Hash, Name, Tree)>| (!v.is_empty()).then(|| build(v, depth + 1));
     Inode::Tree(Arc::new(InodeTree::new(
         depth,
         len,
@@ -340,72 +557,73 @@ impl Inode {
     }
 
     fn get(&self, name: &str, sh: &Hash, depth: u32) -> Result<Option<&Tree>, TreeError> {
-        match self {
-            Inode::Values(v) => Ok(v.iter().find(|(n, _)| &**n == name).map(|(_, t)| t)),
-            Inode::Tree(t) => match &t.children[bit(sh, depth)] {
-                None => Ok(None),
-                Some(c) => c.get(name, sh, depth + 1),
-            },
-            Inode::Lazy(l) => l.resolve()?.get(name, sh, depth),
+        let mut cur = self;
+        let mut depth = depth;
+        loop {
+            match cur {
+                Inode::Values(v) => return Ok(search(v, name).ok().map(|i| &v[i].1)),
+                Inode::Tree(t) => match &t.children[bit(sh, depth)] {
+                    None => return Ok(None),
+                    Some(c) => {
+                        cur = c;
+                        depth += 1;
+                    }
+                },
+                Inode::Lazy(l) => cur = l.resolve()?,
+            }
         }
     }
 
-    fn get_mut(
+    /// The entry `name` (un-sharing the path to it), inserting an empty
+    /// node if absent; returns whether it was inserted. One descent.
+    fn get_or_insert_empty(
         &mut self,
         name: &str,
         sh: &Hash,
         depth: u32,
-    ) -> Result<Option<&mut Tree>, TreeError> {
+    ) -> Result<(&mut Tree, bool), TreeError> {
         self.resolve_in_place()?;
-        match self {
-            Inode::Values(v) => Ok(Arc::make_mut(v)
-                .iter_mut()
-                .find(|(n, _)| &**n == name)
-                .map(|(_, t)| t)),
-            Inode::Tree(t) => match &mut tree_mut(t).children[bit(sh, depth)] {
-                None => Ok(None),
-                Some(c) => c.get_mut(name, sh, depth + 1),
-            },
-            Inode::Lazy(_) => unreachable!("resolved above"),
+        if let Inode::Values(v) = self
+            && search(v, name).is_err()
+            && v.len() >= ENTRIES
+        {
+            // Full leaf: split it, then descend into the new sub-trie.
+            let mut items: Vec<(Hash, Name, Tree)> = v
+                .iter()
+                .map(|(n, t)| (step_hash(n.as_str()), n.clone(), t.clone()))
+                .collect();
+            items.push((*sh, Name::new(name), Tree::empty()));
+            *self = build(items, depth);
+            let (t, _) = self.get_or_insert_empty(name, sh, depth)?;
+            return Ok((t, true));
         }
-    }
-
-    /// Insert or replace; returns whether an entry was added.
-    fn insert(&mut self, name: &str, sh: Hash, tree: Tree, depth: u32) -> Result<bool, TreeError> {
-        self.resolve_in_place()?;
         match self {
-            Inode::Values(v) => {
-                let v = Arc::make_mut(v);
-                if let Some(e) = v.iter_mut().find(|(n, _)| &**n == name) {
-                    e.1 = tree;
-                    return Ok(false);
+            Inode::Values(v) => match search(v, name) {
+                Ok(i) => Ok((&mut values_mut(v)[i].1, false)),
+                Err(i) => {
+                    let mut new: Vec<Entry> = Vec::with_capacity(v.len() + 1);
+                    new.extend(v.iter().cloned());
+                    new.insert(i, (Name::new(name), Tree::empty()));
+                    *v = new.into();
+                    Ok((&mut values_mut(v)[i].1, true))
                 }
-                if v.len() < ENTRIES {
-                    let pos = v.partition_point(|(n, _)| &**n < name);
-                    v.insert(pos, (name.into(), tree));
-                    return Ok(true);
-                }
-                let mut items: Vec<(Hash, Box<str>, Tree)> = std::mem::take(v)
-                    .into_iter()
-                    .map(|(n, t)| (step_hash(&n), n, t))
-                    .collect();
-                items.push((sh, name.into(), tree));
-                *self = build(items, depth);
-                Ok(true)
-            }
+            },
             Inode::Tree(t) => {
                 let t = tree_mut(t);
-                let added = match &mut t.children[bit(&sh, depth)] {
+                let (r, added) = match &mut t.children[bit(sh, depth)] {
                     slot @ None => {
-                        *slot = Some(Inode::Values(Arc::new(vec![(name.into(), tree)])));
-                        true
+                        let leaf: Arc<[Entry]> = Arc::new([(Name::new(name), Tree::empty())]);
+                        let Inode::Values(v) = slot.insert(Inode::Values(leaf)) else {
+                            unreachable!("just inserted a Values inode")
+                        };
+                        (&mut values_mut(v)[0].1, true)
                     }
-                    Some(c) => c.insert(name, sh, tree, depth + 1)?,
+                    Some(c) => c.get_or_insert_empty(name, sh, depth + 1)?,
                 };
                 if added {
                     t.len += 1;
                 }
-                Ok(added)
+                Ok((r, added))
             }
             Inode::Lazy(_) => unreachable!("resolved above"),
         }
@@ -416,7 +634,12 @@ impl Inode {
         self.resolve_in_place()?;
         match self {
             Inode::Values(v) => {
-                Arc::make_mut(v).retain(|(n, _)| &**n != name);
+                let kept: Vec<Entry> = v
+                    .iter()
+                    .filter(|(n, _)| n.as_bytes() != name.as_bytes())
+                    .cloned()
+                    .collect();
+                *v = kept.into();
                 Ok(())
             }
             Inode::Tree(t) => {
@@ -438,8 +661,8 @@ impl Inode {
                             _ => unreachable!("a sub-trie of <= 2 entries is a Values inode"),
                         }
                     }
-                    entries.sort_by(|a, b| a.0.cmp(&b.0));
-                    *self = Inode::Values(Arc::new(entries));
+                    entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+                    *self = Inode::Values(entries.into());
                 }
                 Ok(())
             }
@@ -450,10 +673,10 @@ impl Inode {
     /// Every entry of the sub-trie (any order), loading it fully.
     pub(crate) fn collect<'a>(
         &'a self,
-        out: &mut Vec<(&'a str, &'a Tree)>,
+        out: &mut Vec<(&'a Name, &'a Tree)>,
     ) -> Result<(), TreeError> {
         match self {
-            Inode::Values(v) => out.extend(v.iter().map(|(n, t)| (&**n, t))),
+            Inode::Values(v) => out.extend(v.iter().map(|(n, t)| (n, t))),
             Inode::Tree(t) => {
                 for c in t.children.iter().flatten() {
                     c.collect(out)?;
@@ -467,7 +690,7 @@ impl Inode {
 
 impl Children {
     pub(crate) fn new() -> Self {
-        Children::Flat(BTreeMap::new())
+        Children::Flat(Vec::new())
     }
 
     pub(crate) fn len(&self) -> u64 {
@@ -483,15 +706,8 @@ impl Children {
 
     pub(crate) fn get(&self, name: &str) -> Result<Option<&Tree>, TreeError> {
         match self {
-            Children::Flat(m) => Ok(m.get(name)),
+            Children::Flat(m) => Ok(search(m, name).ok().map(|i| &m[i].1)),
             Children::Trie(i) => i.get(name, &step_hash(name), 0),
-        }
-    }
-
-    pub(crate) fn get_mut(&mut self, name: &str) -> Result<Option<&mut Tree>, TreeError> {
-        match self {
-            Children::Flat(m) => Ok(m.get_mut(name)),
-            Children::Trie(i) => i.get_mut(name, &step_hash(name), 0),
         }
     }
 
@@ -502,63 +718,56 @@ impl Children {
         name: &str,
     ) -> Result<(&mut Tree, bool), TreeError> {
         if let Children::Flat(m) = self {
-            let inserted = !m.contains_key(name);
-            if inserted {
-                m.insert(name.into(), Tree::empty());
-                // May have grown past FLAT_MAX: then this becomes a trie.
-                self.insert_rebuild()?;
+            match search(m, name) {
+                Ok(i) => {
+                    let Children::Flat(m) = self else {
+                        unreachable!("flat")
+                    };
+                    return Ok((&mut m[i].1, false));
+                }
+                Err(i) if m.len() < FLAT_MAX => {
+                    m.reserve_exact(1);
+                    m.insert(i, (Name::new(name), Tree::empty()));
+                    let Children::Flat(m) = self else {
+                        unreachable!("flat")
+                    };
+                    return Ok((&mut m[i].1, true));
+                }
+                Err(_) => {
+                    // Grows past FLAT_MAX: becomes a trie.
+                    let items = std::mem::take(m)
+                        .into_iter()
+                        .map(|(n, t)| (step_hash(n.as_str()), n, t))
+                        .collect();
+                    *self = Children::Trie(build(items, 0));
+                }
             }
-            let t = self.get_mut(name)?.expect("present: inserted above");
-            return Ok((t, inserted));
         }
-        let sh = step_hash(name);
         let Children::Trie(i) = self else {
             unreachable!("flat handled above")
         };
-        let inserted = i.get(name, &sh, 0)?.is_none();
-        if inserted {
-            i.insert(name, sh, Tree::empty(), 0)?;
-        }
-        let t = i.get_mut(name, &sh, 0)?.expect("present: inserted above");
-        Ok((t, inserted))
-    }
-
-    /// Turn a flat map grown past [`FLAT_MAX`] into a trie.
-    fn insert_rebuild(&mut self) -> Result<(), TreeError> {
-        if let Children::Flat(m) = self
-            && m.len() > FLAT_MAX
-        {
-            let items = std::mem::take(m)
-                .into_iter()
-                .map(|(n, t)| (step_hash(&n), n, t))
-                .collect();
-            *self = Children::Trie(build(items, 0));
-        }
-        Ok(())
+        i.get_or_insert_empty(name, &step_hash(name), 0)
     }
 
     pub(crate) fn insert(&mut self, name: &str, tree: Tree) -> Result<(), TreeError> {
-        match self {
-            Children::Flat(m) => {
-                match m.get_mut(name) {
-                    Some(slot) => *slot = tree,
-                    None => {
-                        m.insert(name.into(), tree);
-                    }
-                }
-                self.insert_rebuild()
-            }
-            Children::Trie(i) => {
-                i.insert(name, step_hash(name), tree, 0)?;
-                Ok(())
-            }
+        if let Children::Flat(m) = self
+            && (m.len() < FLAT_MAX || search(m, name).is_ok())
+        {
+            vec_insert(m, name, tree);
+            return Ok(());
         }
+        let (slot, _) = self.get_or_insert_empty(name)?;
+        *slot = tree;
+        Ok(())
     }
 
     pub(crate) fn remove(&mut self, name: &str) -> Result<(), TreeError> {
         match self {
             Children::Flat(m) => {
-                m.remove(name);
+                if let Ok(i) = search(m, name) {
+                    m.remove(i);
+                    m.shrink_to_fit();
+                }
                 Ok(())
             }
             Children::Trie(i) => {
@@ -570,10 +779,11 @@ impl Children {
                 if i.len() <= FLAT_MIN as u64 {
                     let mut entries = Vec::new();
                     i.collect(&mut entries)?;
-                    let m = entries
+                    let mut m: Vec<Entry> = entries
                         .into_iter()
-                        .map(|(n, t)| (Box::from(n), t.clone()))
+                        .map(|(n, t)| (n.clone(), t.clone()))
                         .collect();
+                    m.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
                     *self = Children::Flat(m);
                 }
                 Ok(())
@@ -584,12 +794,12 @@ impl Children {
     /// All entries sorted by name (loads a trie fully).
     pub(crate) fn sorted(&self) -> Result<Vec<(&str, &Tree)>, TreeError> {
         match self {
-            Children::Flat(m) => Ok(m.iter().map(|(n, t)| (&**n, t)).collect()),
+            Children::Flat(m) => Ok(m.iter().map(|(n, t)| (n.as_str(), t)).collect()),
             Children::Trie(i) => {
                 let mut v = Vec::with_capacity(usize::try_from(i.len()).unwrap_or(0));
                 i.collect(&mut v)?;
-                v.sort_unstable_by(|a, b| a.0.cmp(b.0));
-                Ok(v)
+                v.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+                Ok(v.into_iter().map(|(n, t)| (n.as_str(), t)).collect())
             }
         }
     }
@@ -597,25 +807,7 @@ impl Children {
     /// The Irmin node hash.
     pub(crate) fn hash(&self) -> Result<Hash, TreeError> {
         match self {
-            Children::Flat(m) => {
-                let mut hashes = Vec::with_capacity(m.len());
-                for child in m.values() {
-                    hashes.push(child.hash()?);
-                }
-                let entries: Vec<Entry<'_>> = m
-                    .iter()
-                    .zip(hashes)
-                    .map(|((name, child), hash)| Entry {
-                        name,
-                        kind: match child.kind() {
-                            Kind::Node => EntryKind::Node,
-                            Kind::Contents => EntryKind::Contents,
-                        },
-                        hash,
-                    })
-                    .collect();
-                Ok(context_hash::node_hash(&entries))
-            }
+            Children::Flat(m) => flat_hash(m),
             // Always more than 2 entries: the node hash is the root inode's.
             Children::Trie(i) => i.hash(),
         }
@@ -625,17 +817,73 @@ impl Children {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
 
     fn c(i: u32) -> Tree {
         Tree::contents(i.to_be_bytes().to_vec())
     }
 
+    /// The reference hash: `context_hash::node_hash` over the model.
     fn flat_hash(names: &BTreeMap<String, u32>) -> Hash {
-        let m = names
+        let entries: Vec<context_hash::Entry<'_>> = names
             .iter()
-            .map(|(n, i)| (Box::from(n.as_str()), c(*i)))
+            .map(|(n, i)| context_hash::Entry {
+                name: n,
+                kind: context_hash::EntryKind::Contents,
+                hash: c(*i).hash().unwrap(),
+            })
             .collect();
-        Children::Flat(m).hash().unwrap()
+        context_hash::node_hash(&entries)
+    }
+
+    #[test]
+    fn name_comparison_is_bytewise() {
+        let names = [
+            "",
+            "a",
+            "abcdef",
+            "abcdefg",
+            "abcdefgh",
+            "abcdefg0123456789012345678",
+            "abcdefg0123456789012345679",
+            "abcdefh0123456789012345678",
+            "abcdefg012345678901234567",
+            "b",
+            "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz",
+        ];
+        for a in names {
+            for b in names {
+                assert_eq!(
+                    Name::new(a).cmp_bytes(b.as_bytes()),
+                    a.as_bytes().cmp(b.as_bytes()),
+                    "{a:?} vs {b:?}"
+                );
+            }
+        }
+    }
+
+    /// Our flat-node hash (any size) agrees with `context_hash`.
+    #[test]
+    fn flat_hash_matches_context_hash() {
+        let mut model = BTreeMap::new();
+        for n in 0..40u32 {
+            let m: Vec<Entry> = model
+                .iter()
+                .map(|(k, i): (&String, &u32)| (Name::new(k), c(*i)))
+                .collect();
+            assert_eq!(
+                super::flat_hash(&m).unwrap(),
+                flat_hash(&model),
+                "{n} entries"
+            );
+            // Mix short (inline) and long (shared) names.
+            let name = if n % 3 == 0 {
+                format!("long-name-{n:040}")
+            } else {
+                format!("k{n}")
+            };
+            model.insert(name, n);
+        }
     }
 
     /// Check that the trie and context_hash agree through growth and
@@ -647,7 +895,14 @@ mod tests {
         let mut x: u32 = 12345;
         for round in 0..1200u32 {
             x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
-            let name = format!("k{}", (x >> 8) % 300);
+            // Short (inline) and long (shared) names, some sharing a
+            // long prefix.
+            let i = (x >> 8) % 300;
+            let name = if i.is_multiple_of(3) {
+                format!("k{i}-{}", "0123456789abcdef".repeat(2))
+            } else {
+                format!("k{i}")
+            };
             if round < 600 || !x.is_multiple_of(3) {
                 ch.insert(&name, c(round)).unwrap();
                 model.insert(name, round);

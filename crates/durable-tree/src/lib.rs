@@ -19,5 +19,5 @@ pub use context_hash::Hash;
 pub use disk::RedbStore;
 pub use pack::DiskStore;
 pub use repo::{GcStats, Repo};
-pub use store::{INLINE_MAX, MemStore, NodeStore, StoreError};
+pub use store::{BatchWriter, INLINE_MAX, MemStore, NodeStore, StoreError};
 pub use tree::{Kind, Tree, TreeError};

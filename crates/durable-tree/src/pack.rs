@@ -16,30 +16,36 @@
 //!   ‖ roots[32]*`. The checksum covers the bytes from `batch start` to the
 //!   record and the roots.
 //!
-//! A batch (its objects then one commit record) is written in a few large
-//! `write`s and made durable with one `sync_data`. On open, the file is scanned; the
+//! A batch (its objects then one commit record) is streamed out as the
+//! commit produces it, in writes of [`WRITE_CHUNK`] bytes (memory stays
+//! bounded by one chunk whatever the commit's size), and made durable by
+//! one `sync_data` after the commit record. On open, the file is scanned; the
 //! objects of a batch are indexed only once its commit record is read back
 //! whole with a matching checksum, and anything after the last valid commit
 //! record (a torn write) is truncated away. So [`NodeStore::write_batch`] is
 //! atomic across crashes.
 //!
 //! Index: the first 8 bytes of each hash → file offset (16 bytes a slot),
-//! with the rare prefix collisions kept in a full-hash side table. Reads are
-//! one positioned read (`pread`) each.
+//! in 256 shards that grow independently (no transient doubling of the
+//! whole index), with the rare prefix collisions kept in a full-hash side
+//! table. Reads are one positioned read (`pread`) each. Objects of a batch
+//! are indexed as their chunk is written (before the commit record); a
+//! batch abandoned before its commit record is unindexed again.
 //!
 //! GC ([`NodeStore::retain`]) copies the live objects into a new file, syncs
 //! it and renames it over the old one.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fs::{File, OpenOptions};
 use std::io::{BufReader, Read, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use context_hash::Hash;
 
-use crate::store::{BuildPrefix, NodeStore, StoreError};
+use crate::store::{BatchWriter, BuildPrefix, NodeStore, StoreError};
 
 const MAGIC: &[u8; 8] = b"DTPACK01";
 const REC_OBJECT: u8 = b'O';
@@ -55,6 +61,12 @@ const WRITE_CHUNK: usize = 4 << 20;
 pub struct DiskStore {
     path: PathBuf,
     inner: RwLock<Inner>,
+    /// Held by the one batch being written (and by GC): appends past
+    /// `Inner::end` happen outside the `inner` lock, so readers are never
+    /// blocked by a long commit.
+    appender: Mutex<()>,
+    /// Commits skip their `sync_data` ([`NodeStore::set_deferred_sync`]).
+    deferred_sync: AtomicBool,
 }
 
 struct Inner {
@@ -65,12 +77,30 @@ struct Inner {
     roots: BTreeSet<Hash>,
 }
 
+/// Number of index shards: each grows (and rehashes) on its own, so
+/// growing the index never needs twice its memory at once.
+const SHARDS: usize = 256;
+
 /// Hash → offset of the object record.
-#[derive(Default)]
 struct Index {
-    by_prefix: HashMap<u64, u64, BuildPrefix>,
+    /// Sharded on hash byte 8 (not part of the 8-byte key, whose bits the
+    /// map uses as its own hash).
+    by_prefix: Vec<HashMap<u64, u64, BuildPrefix>>,
     /// Objects whose 8-byte prefix collides with another's.
     overflow: HashMap<Hash, u64>,
+}
+
+impl Default for Index {
+    fn default() -> Self {
+        Index {
+            by_prefix: (0..SHARDS).map(|_| HashMap::default()).collect(),
+            overflow: HashMap::new(),
+        }
+    }
+}
+
+fn shard(h: &Hash) -> usize {
+    usize::from(h.0[8]) % SHARDS
 }
 
 fn prefix(h: &Hash) -> u64 {
@@ -159,13 +189,30 @@ fn corrupt_file(m: &str) -> StoreError {
 
 impl Index {
     fn len(&self) -> usize {
-        self.by_prefix.len() + self.overflow.len()
+        self.by_prefix.iter().map(HashMap::len).sum::<usize>() + self.overflow.len()
+    }
+
+    /// Every indexed offset.
+    fn offsets(&self) -> impl Iterator<Item = u64> + '_ {
+        self.by_prefix
+            .iter()
+            .flat_map(HashMap::values)
+            .chain(self.overflow.values())
+            .copied()
+    }
+
+    /// Drop every entry at or past `start`.
+    fn truncate(&mut self, start: u64) {
+        for m in &mut self.by_prefix {
+            m.retain(|_, off| *off < start);
+        }
+        self.overflow.retain(|_, off| *off < start);
     }
 
     /// Offset of `h`, reading candidate records from `file` to rule out
     /// prefix collisions.
     fn find(&self, file: &File, h: &Hash) -> Result<Option<u64>, StoreError> {
-        if let Some(&off) = self.by_prefix.get(&prefix(h)) {
+        if let Some(&off) = self.by_prefix[shard(h)].get(&prefix(h)) {
             if record_hash(file, off)? == *h {
                 return Ok(Some(off));
             }
@@ -176,7 +223,7 @@ impl Index {
 
     /// Index `h` at `off`; `h` must not be indexed yet.
     fn insert(&mut self, h: Hash, off: u64) {
-        match self.by_prefix.entry(prefix(&h)) {
+        match self.by_prefix[shard(&h)].entry(prefix(&h)) {
             std::collections::hash_map::Entry::Vacant(v) => {
                 v.insert(off);
             }
@@ -358,7 +405,15 @@ impl DiskStore {
                 index,
                 roots,
             }),
+            appender: Mutex::new(()),
+            deferred_sync: AtomicBool::new(false),
         })
+    }
+
+    fn appender(&self) -> MutexGuard<'_, ()> {
+        // The guarded state is the file tail past `end`, which every batch
+        // rewrites from scratch: ignore poison.
+        self.appender.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn read(&self) -> RwLockReadGuard<'_, Inner> {
@@ -373,6 +428,15 @@ impl DiskStore {
 }
 
 impl NodeStore for DiskStore {
+    fn set_deferred_sync(&self, on: bool) {
+        self.deferred_sync.store(on, Ordering::Release);
+    }
+
+    fn sync(&self) -> Result<(), StoreError> {
+        self.read().file.sync_data()?;
+        Ok(())
+    }
+
     fn get(&self, hash: &Hash) -> Result<Option<Vec<u8>>, StoreError> {
         let inner = self.read();
         match inner.index.find(&inner.file, hash)? {
@@ -387,40 +451,27 @@ impl NodeStore for DiskStore {
     }
 
     fn write_batch(&self, objects: &[(Hash, Vec<u8>)], roots: &[Hash]) -> Result<(), StoreError> {
-        let mut inner = self.write();
-        let inner = &mut *inner;
-        let start = inner.end;
-        // Stream the batch out in chunks: no second copy of a large commit.
-        let mut buf = Vec::with_capacity(WRITE_CHUNK + (1 << 16));
-        let mut pos = start;
-        let mut sum = Checksum::new();
-        let mut new: Vec<(Hash, u64)> = Vec::with_capacity(objects.len());
-        let mut in_batch: std::collections::HashSet<Hash, BuildPrefix> =
-            std::collections::HashSet::with_capacity_and_hasher(objects.len(), BuildPrefix);
+        let mut batch = self.begin_batch()?;
         for (h, b) in objects {
-            if inner.index.find(&inner.file, h)?.is_some() || !in_batch.insert(*h) {
-                continue;
-            }
-            new.push((*h, pos + buf.len() as u64));
-            push_object(&mut buf, h, b)?;
-            if buf.len() >= WRITE_CHUNK {
-                sum.update(&buf);
-                inner.file.write_all_at(&buf, pos)?;
-                pos += buf.len() as u64;
-                buf.clear();
-            }
+            batch.add(h, b)?;
         }
-        sum.update(&buf);
-        push_commit(&mut buf, sum, start, roots);
-        inner.file.write_all_at(&buf, pos)?;
-        pos += buf.len() as u64;
-        inner.file.sync_data()?;
-        inner.end = pos;
-        for (h, off) in new {
-            inner.index.insert(h, off);
-        }
-        inner.roots.extend(roots.iter().copied());
-        Ok(())
+        batch.commit(roots)
+    }
+
+    fn begin_batch(&self) -> Result<Box<dyn BatchWriter + '_>, StoreError> {
+        let guard = self.appender();
+        let start = self.read().end;
+        Ok(Box::new(DiskBatch {
+            store: self,
+            _appender: guard,
+            start,
+            pos: start,
+            buf: Vec::with_capacity(WRITE_CHUNK + (1 << 16)),
+            sum: Checksum::new(),
+            pending: Vec::new(),
+            pending_set: HashSet::with_hasher(BuildPrefix),
+            committed: false,
+        }))
     }
 
     fn roots(&self) -> Result<Vec<Hash>, StoreError> {
@@ -428,6 +479,7 @@ impl NodeStore for DiskStore {
     }
 
     fn retain(&self, live: &dyn Fn(&Hash) -> bool, keep_roots: &[Hash]) -> Result<u64, StoreError> {
+        let _appender = self.appender();
         let mut inner = self.write();
         let tmp = self.path.with_extension("gc-tmp");
         let mut out = std::io::BufWriter::with_capacity(1 << 20, File::create(&tmp)?);
@@ -437,13 +489,7 @@ impl NodeStore for DiskStore {
         let mut rec: Vec<u8> = Vec::new();
         let mut pos = MAGIC.len() as u64;
         let before = inner.index.len() as u64;
-        let entries: Vec<u64> = inner
-            .index
-            .by_prefix
-            .values()
-            .chain(inner.index.overflow.values())
-            .copied()
-            .collect();
+        let entries: Vec<u64> = inner.index.offsets().collect();
         for off in entries {
             let h = record_hash(&inner.file, off)?;
             if !live(&h) {
@@ -457,10 +503,12 @@ impl NodeStore for DiskStore {
             offsets.push((h, pos));
             pos += rec.len() as u64;
         }
+        // A set: a full-mode rollup node keeps ~ a challenge window of roots.
+        let keep: std::collections::HashSet<&Hash> = keep_roots.iter().collect();
         let kept_roots: Vec<Hash> = inner
             .roots
             .iter()
-            .filter(|r| keep_roots.contains(r))
+            .filter(|r| keep.contains(r))
             .copied()
             .collect();
         rec.clear();
@@ -496,12 +544,128 @@ impl NodeStore for DiskStore {
     }
 }
 
+/// A batch streamed into a [`DiskStore`]: object records are appended
+/// past the last commit in chunks of [`WRITE_CHUNK`] bytes and indexed
+/// once written (so a commit's memory is bounded by one chunk); the commit
+/// record, written last and followed by one `sync_data`, makes the batch
+/// durable. Until then a crash loses the whole batch (the torn tail fails
+/// the scan at open). Dropped uncommitted, the batch is rolled back: its
+/// objects are unindexed and the file cut back.
+struct DiskBatch<'a> {
+    store: &'a DiskStore,
+    _appender: MutexGuard<'a, ()>,
+    /// Where the batch starts (the end of the last commit record).
+    start: u64,
+    /// File offset of `buf[0]`.
+    pos: u64,
+    buf: Vec<u8>,
+    sum: Checksum,
+    /// Objects in `buf`, not indexed yet.
+    pending: Vec<(Hash, u64)>,
+    pending_set: HashSet<Hash, BuildPrefix>,
+    committed: bool,
+}
+
+impl DiskBatch<'_> {
+    /// Write `buf` out and index its objects.
+    fn flush(&mut self) -> Result<(), StoreError> {
+        self.sum.update(&self.buf);
+        self.store.read().file.write_all_at(&self.buf, self.pos)?;
+        self.pos += self.buf.len() as u64;
+        self.buf.clear();
+        let mut inner = self.store.write();
+        for (h, off) in self.pending.drain(..) {
+            inner.index.insert(h, off);
+        }
+        self.pending_set.clear();
+        Ok(())
+    }
+}
+
+impl BatchWriter for DiskBatch<'_> {
+    fn add(&mut self, hash: &Hash, bytes: &[u8]) -> Result<(), StoreError> {
+        if self.pending_set.contains(hash) {
+            return Ok(());
+        }
+        {
+            let inner = self.store.read();
+            if inner.index.find(&inner.file, hash)?.is_some() {
+                return Ok(());
+            }
+        }
+        let off = self.pos + self.buf.len() as u64;
+        push_object(&mut self.buf, hash, bytes)?;
+        self.pending.push((*hash, off));
+        self.pending_set.insert(*hash);
+        if self.buf.len() >= WRITE_CHUNK {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn commit(mut self: Box<Self>, roots: &[Hash]) -> Result<(), StoreError> {
+        self.sum.update(&self.buf);
+        let sum = std::mem::replace(&mut self.sum, Checksum::new());
+        push_commit(&mut self.buf, sum, self.start, roots);
+        let end = self.pos + self.buf.len() as u64;
+        {
+            let inner = self.store.read();
+            inner.file.write_all_at(&self.buf, self.pos)?;
+            if !self.store.deferred_sync.load(Ordering::Acquire) {
+                inner.file.sync_data()?;
+            }
+        }
+        let mut inner = self.store.write();
+        for (h, off) in self.pending.drain(..) {
+            inner.index.insert(h, off);
+        }
+        inner.end = end;
+        inner.roots.extend(roots.iter().copied());
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for DiskBatch<'_> {
+    fn drop(&mut self) {
+        if self.committed {
+            return;
+        }
+        let start = self.start;
+        let mut inner = self.store.write();
+        inner.index.truncate(start);
+        // Best effort: the next batch overwrites this tail anyway, and a
+        // scan at open ignores it.
+        let _ = inner.file.set_len(start);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn obj(i: u8) -> (Hash, Vec<u8>) {
         (Hash([i; 32]), vec![i; 10 + usize::from(i)])
+    }
+
+    #[test]
+    fn deferred_sync_batches_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.pack");
+        {
+            let s = DiskStore::open(&path).unwrap();
+            s.set_deferred_sync(true);
+            s.write_batch(&[obj(1)], &[Hash([1; 32])]).unwrap();
+            s.write_batch(&[obj(2)], &[Hash([2; 32])]).unwrap();
+            s.sync().unwrap();
+            s.set_deferred_sync(false);
+            s.write_batch(&[obj(3)], &[Hash([3; 32])]).unwrap();
+        }
+        let s = DiskStore::open(&path).unwrap();
+        for i in 1..=3 {
+            assert_eq!(s.get(&obj(i).0).unwrap(), Some(obj(i).1), "object {i}");
+        }
+        assert_eq!(s.roots().unwrap().len(), 3);
     }
 
     #[test]
@@ -560,6 +724,42 @@ mod tests {
         drop(f);
         let s = DiskStore::open(&copy).unwrap();
         assert_eq!(s.object_count().unwrap(), 2);
+    }
+
+    #[test]
+    fn streamed_batches_commit_or_roll_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.pack");
+        // Objects large enough that a batch spans several chunks.
+        let big = |i: u32| (Hash([i as u8; 32]), vec![i as u8; 700_000]);
+        {
+            let s = DiskStore::open(&path).unwrap();
+            s.write_batch(&[obj(1)], &[Hash([1; 32])]).unwrap();
+            let end = std::fs::metadata(&path).unwrap().len();
+            let mut b = s.begin_batch().unwrap();
+            for i in 10..30 {
+                let (h, o) = big(i);
+                b.add(&h, &o).unwrap();
+            }
+            drop(b);
+            // Rolled back: nothing of it is visible, the file is cut back.
+            assert_eq!(s.object_count().unwrap(), 1);
+            assert_eq!(s.get(&big(10).0).unwrap(), None);
+            assert_eq!(std::fs::metadata(&path).unwrap().len(), end);
+            let mut b = s.begin_batch().unwrap();
+            for i in 10..30 {
+                let (h, o) = big(i);
+                b.add(&h, &o).unwrap();
+                // Duplicates within a batch are written once.
+                b.add(&h, &o).unwrap();
+            }
+            b.commit(&[Hash([10; 32])]).unwrap();
+            assert_eq!(s.object_count().unwrap(), 21);
+        }
+        let s = DiskStore::open(&path).unwrap();
+        assert_eq!(s.object_count().unwrap(), 21);
+        assert_eq!(s.get(&big(29).0).unwrap(), Some(big(29).1));
+        assert_eq!(s.roots().unwrap(), vec![Hash([1; 32]), Hash([10; 32])]);
     }
 
     #[test]

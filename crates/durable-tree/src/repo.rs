@@ -9,8 +9,8 @@ use context_hash::Hash;
 
 use crate::inode::{Children, Inode, InodeTree};
 use crate::store::{
-    EncEntry, EncSide, INLINE_MAX, MemStore, NodeStore, StoreError, StoreHandle, encode_contents,
-    encode_inode, encode_node, node_object_refs,
+    self, BatchWriter, EncEntry, INLINE_MAX, MemStore, NodeStore, StoreError, StoreHandle,
+    node_object_refs,
 };
 use crate::tree::{Kind, Tree, TreeError, View};
 
@@ -31,12 +31,19 @@ pub struct GcStats {
     pub deleted: u64,
 }
 
-/// Objects to write and trees to mark persisted once written.
-#[derive(Default)]
-struct Batch {
-    objects: Vec<(Hash, Vec<u8>)>,
-    written: Vec<Tree>,
-    inodes: Vec<Arc<InodeTree>>,
+/// A commit in progress: the store's batch writer, a reused encoding
+/// buffer, and the mark given to the nodes written.
+struct Batch<'w> {
+    writer: Box<dyn BatchWriter + 'w>,
+    buf: Vec<u8>,
+    mark: u64,
+}
+
+impl Batch<'_> {
+    /// Hand the object encoded in `buf` to the writer.
+    fn flush(&mut self, h: &Hash) -> Result<(), StoreError> {
+        self.writer.add(h, &self.buf)
+    }
 }
 
 impl Repo {
@@ -64,27 +71,40 @@ impl Repo {
 
     /// Persist every object reachable from `t` not yet in this repo's store,
     /// atomically, and record `t`'s hash as a committed root.
+    ///
+    /// Objects are streamed to the store as they are encoded (children
+    /// before parents), so memory stays bounded by the tree, not by the
+    /// commit; subtrees already persisted in this store are skipped without
+    /// being visited.
     pub fn commit(&self, t: &Tree) -> Result<Hash, TreeError> {
-        let mut batch = Batch::default();
-        let root = self.collect(t, &mut batch)?;
-        self.handle.store.write_batch(&batch.objects, &[root])?;
-        let id = self.handle.id;
-        for t in &batch.written {
-            match t.view()? {
-                View::Node(n) => n.mark_persisted(id),
-                View::Contents(c) => c.mark_persisted(id),
-            }
+        let _serial = self.handle.commit.lock().unwrap_or_else(|e| e.into_inner());
+        let res = self
+            .handle
+            .store
+            .begin_batch()
+            .map_err(TreeError::from)
+            .and_then(|writer| {
+                let mut batch = Batch {
+                    writer,
+                    buf: Vec::with_capacity(1024),
+                    mark: self.handle.mark(),
+                };
+                let root = self.collect(t, &mut batch)?;
+                batch.writer.commit(&[root])?;
+                Ok(root)
+            });
+        if res.is_err() {
+            // Nodes were marked as their objects were handed over: forget
+            // those marks, the batch did not make it.
+            self.handle.invalidate_marks();
         }
-        for i in &batch.inodes {
-            i.mark_persisted(id);
-        }
-        Ok(root)
+        res
     }
 
-    /// Queue the objects of `t` missing from this repo's store; returns the
+    /// Write the objects of `t` missing from this repo's store; returns the
     /// hash of `t`.
-    fn collect(&self, t: &Tree, batch: &mut Batch) -> Result<Hash, TreeError> {
-        let id = self.handle.id;
+    fn collect(&self, t: &Tree, batch: &mut Batch<'_>) -> Result<Hash, TreeError> {
+        let id = batch.mark;
         if let Some(l) = t.lazy_ref() {
             if Arc::ptr_eq(&l.store, &self.handle) {
                 return Ok(l.hash);
@@ -97,8 +117,10 @@ impl Repo {
             View::Contents(c) => {
                 let h = c.hash();
                 if !c.persisted_in(id) {
-                    batch.objects.push((h, encode_contents(&c.bytes)));
-                    batch.written.push(t.clone());
+                    batch.buf.clear();
+                    store::put_contents_obj(&mut batch.buf, &c.bytes);
+                    batch.flush(&h)?;
+                    c.mark_persisted(id);
                 }
                 Ok(h)
             }
@@ -107,72 +129,105 @@ impl Repo {
                 if n.persisted_in(id) {
                     return Ok(h);
                 }
-                let obj = match &n.children {
+                match &n.children {
                     Children::Flat(m) => {
-                        let mut entries = Vec::with_capacity(m.len());
-                        for (name, child) in m {
-                            entries.push((&**name, self.entry(child, batch)?));
+                        // Children first (their objects, and their hashes
+                        // memoised), then this node, in one buffer.
+                        for (_, child) in m {
+                            self.write_child(child, batch)?;
                         }
-                        encode_node(entries.len(), entries.into_iter())
+                        batch.buf.clear();
+                        store::put_node_header(&mut batch.buf, m.len());
+                        for (name, child) in m {
+                            let e = self.entry(child)?;
+                            store::put_entry(&mut batch.buf, name.as_bytes(), &e);
+                        }
                     }
-                    Children::Trie(Inode::Tree(root)) => self.inode_object(root, batch)?,
+                    Children::Trie(Inode::Tree(root)) => {
+                        self.write_inode_children(root, batch)?;
+                        self.encode_inode(root, batch)?;
+                    }
                     // A trie root is always a loaded `Tree` inode (built or
                     // decoded as one); its object is the node object.
                     Children::Trie(_) => unreachable!("trie root is a Tree inode"),
-                };
-                batch.objects.push((h, obj));
-                batch.written.push(t.clone());
+                }
+                batch.flush(&h)?;
+                n.mark_persisted(id);
                 Ok(h)
             }
         }
     }
 
-    /// How a child appears in its parent's object (queueing its objects).
-    fn entry<'a>(&self, child: &'a Tree, batch: &mut Batch) -> Result<EncEntry<'a>, TreeError> {
+    /// Write a child's objects unless it is inlined in its parent.
+    fn write_child(&self, child: &Tree, batch: &mut Batch<'_>) -> Result<(), TreeError> {
+        if child.view_if_loaded_small()?.is_none() {
+            self.collect(child, batch)?;
+        }
+        Ok(())
+    }
+
+    /// How a child appears in its parent's object (its objects written).
+    fn entry<'a>(&self, child: &'a Tree) -> Result<EncEntry<'a>, TreeError> {
         Ok(match child.view_if_loaded_small()? {
             Some((ch, bytes)) => EncEntry::Inline(ch, bytes),
-            None => EncEntry::ByHash(child.kind(), self.collect(child, batch)?),
+            None => EncEntry::ByHash(child.kind(), child.hash()?),
         })
     }
 
-    /// The object bytes of a `Tree` inode (queueing its sub-objects).
-    fn inode_object(&self, t: &InodeTree, batch: &mut Batch) -> Result<Vec<u8>, TreeError> {
-        let [c0, c1] = &t.children;
-        let s0 = self.side(c0.as_ref(), batch)?;
-        let s1 = self.side(c1.as_ref(), batch)?;
-        Ok(encode_inode(t.depth, t.len, [s0, s1]))
+    /// Write the objects below the `Tree` inode `t` (not `t` itself).
+    fn write_inode_children(&self, t: &InodeTree, batch: &mut Batch<'_>) -> Result<(), TreeError> {
+        for c in t.children.iter().flatten() {
+            self.write_side(c, batch)?;
+        }
+        Ok(())
     }
 
-    fn side<'a>(&self, i: Option<&'a Inode>, batch: &mut Batch) -> Result<EncSide<'a>, TreeError> {
-        let id = self.handle.id;
-        Ok(match i {
-            None => EncSide::Empty,
-            Some(Inode::Values(v)) => {
-                let mut entries = Vec::with_capacity(v.len());
-                for (name, child) in v.iter() {
-                    entries.push((&**name, self.entry(child, batch)?));
+    fn write_side(&self, i: &Inode, batch: &mut Batch<'_>) -> Result<(), TreeError> {
+        let id = batch.mark;
+        match i {
+            Inode::Values(v) => {
+                for (_, child) in v.iter() {
+                    self.write_child(child, batch)?;
                 }
-                EncSide::Values(entries)
             }
-            Some(Inode::Lazy(l)) => {
-                if Arc::ptr_eq(&l.store, &self.handle) {
-                    EncSide::Tree(l.hash, l.len)
-                } else {
+            Inode::Lazy(l) => {
+                if !Arc::ptr_eq(&l.store, &self.handle) {
                     // From another repo: copy it over.
-                    let loaded = l.resolve()?;
-                    return self.side(Some(loaded), batch);
+                    self.write_side(l.resolve()?, batch)?;
                 }
             }
-            Some(Inode::Tree(t)) => {
-                let h = t.hash()?;
+            Inode::Tree(t) => {
                 if !t.persisted_in(id) {
-                    let obj = self.inode_object(t, batch)?;
-                    batch.objects.push((h, obj));
-                    batch.inodes.push(t.clone());
+                    self.write_inode_children(t, batch)?;
+                    self.encode_inode(t, batch)?;
+                    batch.flush(&t.hash()?)?;
+                    t.mark_persisted(id);
                 }
-                EncSide::Tree(h, t.len)
             }
-        })
+        }
+        Ok(())
+    }
+
+    /// Encode the object of the `Tree` inode `t` into the batch buffer (its
+    /// sub-objects already written).
+    fn encode_inode(&self, t: &InodeTree, batch: &mut Batch<'_>) -> Result<(), TreeError> {
+        batch.buf.clear();
+        store::put_inode_header(&mut batch.buf, t.depth, t.len);
+        for side in &t.children {
+            match side {
+                None => store::put_side_empty(&mut batch.buf),
+                Some(Inode::Values(v)) => {
+                    store::put_side_values(&mut batch.buf, v.len());
+                    for (name, child) in v.iter() {
+                        let e = self.entry(child)?;
+                        store::put_entry(&mut batch.buf, name.as_bytes(), &e);
+                    }
+                }
+                Some(Inode::Lazy(l)) => store::put_side_tree(&mut batch.buf, &l.hash, l.len),
+                Some(Inode::Tree(s)) => store::put_side_tree(&mut batch.buf, &s.hash()?, s.len),
+            }
+        }
+        Ok(())
     }
 
     /// The tree committed under `root` (lazy: objects load on access).
@@ -197,10 +252,19 @@ impl Repo {
     /// Delete every object not reachable from `keep` (and forget the other
     /// roots). Roots in `keep` must be stored.
     pub fn gc(&self, keep: &[Hash]) -> Result<GcStats, TreeError> {
+        let mut live = HashSet::new();
+        self.mark_live(keep, &mut live)?;
+        self.sweep(&live, keep)
+    }
+
+    /// The mark phase of [`Repo::gc`], split out so that a caller can mark
+    /// without blocking commits, then mark the roots committed meanwhile:
+    /// adds to `live` every object reachable from `roots` (objects already in
+    /// `live` are assumed complete and not walked again).
+    pub fn mark_live(&self, roots: &[Hash], live: &mut HashSet<Hash>) -> Result<(), TreeError> {
         let store = &self.handle.store;
-        let mut live: HashSet<Hash> = HashSet::new();
         let mut stack: Vec<Hash> = Vec::new();
-        for r in keep {
+        for r in roots {
             if live.insert(*r) {
                 stack.push(*r);
             }
@@ -213,7 +277,20 @@ impl Repo {
                 }
             }
         }
-        let deleted = store.retain(&|h| live.contains(h), keep)?;
+        Ok(())
+    }
+
+    /// The sweep phase of [`Repo::gc`]: deletes every object not in `live`
+    /// and forgets the roots not in `keep_roots`. No commit may run between
+    /// the last [`Repo::mark_live`] and this call (its objects would be lost).
+    pub fn sweep(&self, live: &HashSet<Hash>, keep_roots: &[Hash]) -> Result<GcStats, TreeError> {
+        let deleted = self
+            .handle
+            .store
+            .retain(&|h| live.contains(h), keep_roots)?;
+        // Loaded trees marked as stored may have lost their objects: the
+        // next commit rewrites what is loaded.
+        self.handle.invalidate_marks();
         Ok(GcStats {
             live: live.len() as u64,
             deleted,

@@ -16,11 +16,12 @@
 //! are objects of their own so that identical chunks are shared.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 
 use context_hash::Hash;
 
-use crate::inode::{Children, Inode, InodeTree, LazyInode};
+use crate::inode::{Children, Inode, InodeTree, LazyInode, Name};
 use crate::tree::{ContentsData, Kind, NodeData, Tree, TreeError};
 
 /// Contents up to this size are inlined in their parent node object.
@@ -73,6 +74,79 @@ pub trait NodeStore: Send + Sync {
     fn retain(&self, live: &dyn Fn(&Hash) -> bool, keep_roots: &[Hash]) -> Result<u64, StoreError>;
     /// Number of stored objects.
     fn object_count(&self) -> Result<u64, StoreError>;
+    /// With `on`, commits no longer sync the store each (they stay atomic:
+    /// a crash of the process loses nothing written; after a power loss the
+    /// batches since the last [`NodeStore::sync`] may be lost, whole).
+    /// Default: ignored (every commit is durable).
+    fn set_deferred_sync(&self, _on: bool) {}
+    /// Make every committed batch durable. Default: nothing to do.
+    fn sync(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// Start a streamed batch: objects are handed over one at a time as a
+    /// commit produces them (so a commit never holds all its objects in
+    /// memory), then [`BatchWriter::commit`] makes them durable with the
+    /// roots, with the same atomicity as [`NodeStore::write_batch`].
+    /// Dropping the writer without committing abandons the batch. The
+    /// default buffers the objects and calls [`NodeStore::write_batch`].
+    fn begin_batch(&self) -> Result<Box<dyn BatchWriter + '_>, StoreError> {
+        Ok(Box::new(BufferedBatch {
+            store: self,
+            objects: Vec::new(),
+        }))
+    }
+}
+
+/// A batch being streamed into a [`NodeStore`] ([`NodeStore::begin_batch`]).
+pub trait BatchWriter {
+    /// Add an object; objects already stored or already added are skipped.
+    fn add(&mut self, hash: &Hash, bytes: &[u8]) -> Result<(), StoreError>;
+    /// Atomically make every added object durable and record `roots` as
+    /// committed roots.
+    fn commit(self: Box<Self>, roots: &[Hash]) -> Result<(), StoreError>;
+}
+
+/// The default [`BatchWriter`]: buffers, then one [`NodeStore::write_batch`].
+struct BufferedBatch<'a, S: ?Sized> {
+    store: &'a S,
+    objects: Vec<(Hash, Vec<u8>)>,
+}
+
+impl<S: NodeStore + ?Sized> BatchWriter for BufferedBatch<'_, S> {
+    fn add(&mut self, hash: &Hash, bytes: &[u8]) -> Result<(), StoreError> {
+        self.objects.push((*hash, bytes.to_vec()));
+        Ok(())
+    }
+
+    fn commit(self: Box<Self>, roots: &[Hash]) -> Result<(), StoreError> {
+        self.store.write_batch(&self.objects, roots)
+    }
+}
+
+/// [`MemStore`]'s batch: objects are buffered (already in their final
+/// shared form) and inserted under one lock at commit.
+struct MemBatch<'a> {
+    store: &'a MemStore,
+    objects: Vec<(Hash, Arc<[u8]>)>,
+}
+
+impl BatchWriter for MemBatch<'_> {
+    fn add(&mut self, hash: &Hash, bytes: &[u8]) -> Result<(), StoreError> {
+        self.objects.push((*hash, Arc::from(bytes)));
+        Ok(())
+    }
+
+    fn commit(self: Box<Self>, roots: &[Hash]) -> Result<(), StoreError> {
+        let mut inner = self.store.write();
+        inner.objects.reserve(self.objects.len());
+        for (h, b) in self.objects {
+            inner.objects.entry(h).or_insert(b);
+        }
+        for r in roots {
+            inner.roots.insert(*r, ());
+        }
+        Ok(())
+    }
 }
 
 /// An in-memory [`NodeStore`] (tests, proofs, ephemeral trees).
@@ -172,23 +246,52 @@ impl NodeStore for MemStore {
     fn object_count(&self) -> Result<u64, StoreError> {
         Ok(self.read().objects.len() as u64)
     }
+
+    fn begin_batch(&self) -> Result<Box<dyn BatchWriter + '_>, StoreError> {
+        Ok(Box::new(MemBatch {
+            store: self,
+            objects: Vec::new(),
+        }))
+    }
 }
 
-/// A store handle shared by every lazy tree loaded from it. `id` is unique
-/// per handle and tags nodes known to be persisted in that store.
+/// A store handle shared by every lazy tree loaded from it.
+///
+/// Nodes known to be stored in this store carry its current *mark* (a
+/// process-wide unique number). A commit marks each node right after
+/// handing its object to the store; if the commit then fails, the handle
+/// takes a fresh mark, which invalidates every mark at once (the next
+/// commit rewrites what is loaded; correctness never depends on a mark of
+/// an uncommitted batch). Commits through one handle are serialised by
+/// `commit`, so no commit can see another's not-yet-durable marks.
 pub(crate) struct StoreHandle {
-    pub(crate) id: u64,
+    mark: AtomicU64,
     pub(crate) store: Arc<dyn NodeStore>,
+    pub(crate) commit: Mutex<()>,
+}
+
+fn fresh_mark() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 impl StoreHandle {
     pub(crate) fn new(store: Arc<dyn NodeStore>) -> Arc<Self> {
-        use std::sync::atomic::{AtomicU64, Ordering};
-        static NEXT: AtomicU64 = AtomicU64::new(1);
         Arc::new(StoreHandle {
-            id: NEXT.fetch_add(1, Ordering::Relaxed),
+            mark: AtomicU64::new(fresh_mark()),
             store,
+            commit: Mutex::new(()),
         })
+    }
+
+    /// The current mark of nodes persisted in this store.
+    pub(crate) fn mark(&self) -> u64 {
+        self.mark.load(Ordering::Acquire)
+    }
+
+    /// Forget every mark (after a failed commit).
+    pub(crate) fn invalidate_marks(&self) {
+        self.mark.store(fresh_mark(), Ordering::Release);
     }
 }
 
@@ -247,12 +350,11 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Encode a contents object.
-pub(crate) fn encode_contents(bytes: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(bytes.len() + 1);
+/// Append a contents object to `out`.
+pub(crate) fn put_contents_obj(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.reserve(bytes.len() + 1);
     out.push(TAG_CONTENTS_OBJ);
     out.extend_from_slice(bytes);
-    out
 }
 
 /// One entry of a node or inode object being encoded.
@@ -263,9 +365,10 @@ pub(crate) enum EncEntry<'a> {
     Inline(Hash, &'a [u8]),
 }
 
-fn put_entry(out: &mut Vec<u8>, name: &str, e: &EncEntry<'_>) {
+/// Append one entry (of a node object or a `Values` side).
+pub(crate) fn put_entry(out: &mut Vec<u8>, name: &[u8], e: &EncEntry<'_>) {
     put_leb(out, name.len() as u64);
-    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(name);
     match e {
         EncEntry::ByHash(kind, h) => {
             out.push(match kind {
@@ -283,57 +386,40 @@ fn put_entry(out: &mut Vec<u8>, name: &str, e: &EncEntry<'_>) {
     }
 }
 
-/// Encode a flat node object from its entries (in name order).
-pub(crate) fn encode_node<'a>(
-    len: usize,
-    entries: impl Iterator<Item = (&'a str, EncEntry<'a>)>,
-) -> Vec<u8> {
-    let mut out = Vec::with_capacity(2 + len * 48);
+/// Append the header of a flat node object of `len` entries (the entries
+/// follow, in name order, see [`put_entry`]).
+pub(crate) fn put_node_header(out: &mut Vec<u8>, len: usize) {
     out.push(TAG_NODE_OBJ);
-    put_leb(&mut out, len as u64);
-    for (name, e) in entries {
-        put_entry(&mut out, name, &e);
-    }
-    out
+    put_leb(out, len as u64);
 }
 
-/// One side of an inode object being encoded.
-pub(crate) enum EncSide<'a> {
-    /// No entries on this side.
-    Empty,
-    /// A `Values` inode, inlined.
-    Values(Vec<(&'a str, EncEntry<'a>)>),
-    /// A `Tree` inode stored as its own object: hash and entry count.
-    Tree(Hash, u64),
-}
-
-/// Encode a `Tree` inode object (also the root object of a large node):
-/// `b'I' ‖ LEB128 depth ‖ LEB128 len ‖ side 0 ‖ side 1`, a side being `0`
-/// (empty), `1 ‖ LEB128 count ‖ entries` (values) or `2 ‖ hash ‖ LEB128
-/// len` (sub-inode object).
-pub(crate) fn encode_inode(depth: u32, len: u64, sides: [EncSide<'_>; 2]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(80);
+/// Append the header of a `Tree` inode object (also the root object of a
+/// large node): `b'I' ‖ LEB128 depth ‖ LEB128 len`, followed by two sides,
+/// each `0` (empty, [`put_side_empty`]), `1 ‖ LEB128 count ‖ entries`
+/// (values, [`put_side_values`]) or `2 ‖ hash ‖ LEB128 len` (sub-inode
+/// object, [`put_side_tree`]).
+pub(crate) fn put_inode_header(out: &mut Vec<u8>, depth: u32, len: u64) {
     out.push(TAG_INODE_OBJ);
-    put_leb(&mut out, u64::from(depth));
-    put_leb(&mut out, len);
-    for side in sides {
-        match side {
-            EncSide::Empty => out.push(SIDE_EMPTY),
-            EncSide::Values(entries) => {
-                out.push(SIDE_VALUES);
-                put_leb(&mut out, entries.len() as u64);
-                for (name, e) in &entries {
-                    put_entry(&mut out, name, e);
-                }
-            }
-            EncSide::Tree(h, l) => {
-                out.push(SIDE_TREE);
-                out.extend_from_slice(&h.0);
-                put_leb(&mut out, l);
-            }
-        }
-    }
-    out
+    put_leb(out, u64::from(depth));
+    put_leb(out, len);
+}
+
+/// Append an empty inode side.
+pub(crate) fn put_side_empty(out: &mut Vec<u8>) {
+    out.push(SIDE_EMPTY);
+}
+
+/// Append the header of a `Values` inode side of `count` entries.
+pub(crate) fn put_side_values(out: &mut Vec<u8>, count: usize) {
+    out.push(SIDE_VALUES);
+    put_leb(out, count as u64);
+}
+
+/// Append a side referring to a sub-inode object.
+pub(crate) fn put_side_tree(out: &mut Vec<u8>, h: &Hash, len: u64) {
+    out.push(SIDE_TREE);
+    out.extend_from_slice(&h.0);
+    put_leb(out, len);
 }
 
 /// A decoded entry: name, tag, hash, inline bytes.
@@ -470,7 +556,7 @@ fn entry_tree(e: &RawEntry<'_>, handle: &Arc<StoreHandle>) -> Tree {
         _ => Tree::from_contents(ContentsData::new(
             e.inline.to_vec(),
             Some(e.hash),
-            handle.id,
+            handle.mark(),
         )),
     }
 }
@@ -488,11 +574,11 @@ fn inode_from_raw(
     let conv = |s: RawSide<'_>| -> Option<Inode> {
         match s {
             RawSide::Empty => None,
-            RawSide::Values(v) => Some(Inode::Values(Arc::new(
+            RawSide::Values(v) => Some(Inode::Values(
                 v.iter()
-                    .map(|e| (Box::from(e.name), entry_tree(e, handle)))
+                    .map(|e| (Name::new(e.name), entry_tree(e, handle)))
                     .collect(),
-            ))),
+            )),
             RawSide::Tree(h, l) => Some(Inode::Lazy(Arc::new(LazyInode::new(
                 h,
                 l,
@@ -506,7 +592,7 @@ fn inode_from_raw(
         len,
         [conv(s0), conv(s1)],
         Some(*obj),
-        handle.id,
+        handle.mark(),
     ))))
 }
 
@@ -550,21 +636,28 @@ pub(crate) fn load_object(
             Ok(Tree::from_contents(ContentsData::new(
                 bytes,
                 Some(*hash),
-                handle.id,
+                handle.mark(),
             )))
         }
         (Kind::Node, Some(&TAG_NODE_OBJ)) => {
             let n = r.count(hash)?;
-            let mut children = BTreeMap::new();
+            let mut children: Vec<(Name, Tree)> =
+                Vec::with_capacity(usize::try_from(n).map_err(|_| corrupt("bad count"))?);
             for _ in 0..n {
                 let e = r.entry(hash)?;
-                children.insert(Box::from(e.name), entry_tree(&e, handle));
+                if children
+                    .last()
+                    .is_some_and(|(p, _)| p.as_bytes() >= e.name.as_bytes())
+                {
+                    return Err(corrupt("node entries not sorted").into());
+                }
+                children.push((Name::new(e.name), entry_tree(&e, handle)));
             }
             r.end(hash)?;
             Ok(Tree::from_node(NodeData::new(
                 Children::Flat(children),
                 Some(*hash),
-                handle.id,
+                handle.mark(),
             )))
         }
         (Kind::Node, Some(&TAG_INODE_OBJ)) => {
@@ -576,7 +669,7 @@ pub(crate) fn load_object(
             Ok(Tree::from_node(NodeData::new(
                 Children::Trie(root),
                 Some(*hash),
-                handle.id,
+                handle.mark(),
             )))
         }
         _ => Err(corrupt("object kind mismatch").into()),
@@ -601,10 +694,9 @@ mod tests {
     #[test]
     fn truncated_node_is_corrupt() {
         let h = Hash([1; 32]);
-        let obj = encode_node(
-            1,
-            std::iter::once(("a", EncEntry::ByHash(Kind::Node, Hash([2; 32])))),
-        );
+        let mut obj = Vec::new();
+        put_node_header(&mut obj, 1);
+        put_entry(&mut obj, b"a", &EncEntry::ByHash(Kind::Node, Hash([2; 32])));
         assert_eq!(node_object_refs(&h, &obj).unwrap(), vec![Hash([2; 32])]);
         let cut = &obj[..obj.len() - 1];
         assert!(matches!(

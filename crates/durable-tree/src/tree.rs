@@ -1,8 +1,9 @@
 //! The persistent Irmin-like tree.
 //!
-//! A [`Tree`] is either a node (named children: a `BTreeMap`, bytewise by
-//! name, for small nodes; Irmin's binary inode trie for large ones, see
-//! [`crate::inode`]) or contents (a byte blob). Clones
+//! A [`Tree`] is either a node (named children: an exact-size vector
+//! sorted bytewise by name for small nodes; Irmin's binary inode trie for
+//! large ones, see [`crate::inode`]) or contents (a byte blob, inline when
+//! short). Clones
 //! are cheap (`Arc`-shared); mutation is copy-on-write (`Arc::make_mut`);
 //! hashes are memoised per node and dropped on mutation. A child may be lazy:
 //! a hash plus a handle on a [`NodeStore`], loaded on first access.
@@ -89,8 +90,44 @@ impl Clone for NodeData {
     }
 }
 
+/// Contents bytes up to this size are stored inline (no allocation of
+/// their own): durable `@/length` values, flags.
+const BYTES_INLINE: usize = 22;
+
+/// The bytes of a contents blob: inline when short, else an exact-size
+/// boxed slice. 24 bytes, like a `Vec`, without the spare capacity.
+pub(crate) enum Bytes {
+    /// At most [`BYTES_INLINE`] bytes: length and bytes.
+    Inline(u8, [u8; BYTES_INLINE]),
+    /// Longer contents.
+    Heap(Box<[u8]>),
+}
+
+impl Bytes {
+    fn new(v: Vec<u8>) -> Bytes {
+        if v.len() <= BYTES_INLINE {
+            let mut b = [0u8; BYTES_INLINE];
+            b[..v.len()].copy_from_slice(&v);
+            // Fits: checked above.
+            Bytes::Inline(v.len() as u8, b)
+        } else {
+            Bytes::Heap(v.into_boxed_slice())
+        }
+    }
+}
+
+impl std::ops::Deref for Bytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Bytes::Inline(l, b) => &b[..usize::from(*l)],
+            Bytes::Heap(b) => b,
+        }
+    }
+}
+
 pub(crate) struct ContentsData {
-    pub(crate) bytes: Vec<u8>,
+    pub(crate) bytes: Bytes,
     memo: OnceLock<Hash>,
     persisted: AtomicU64,
 }
@@ -152,7 +189,7 @@ impl ContentsData {
             let _ = memo.set(h);
         }
         ContentsData {
-            bytes,
+            bytes: Bytes::new(bytes),
             memo,
             persisted: AtomicU64::new(persisted),
         }
@@ -192,7 +229,7 @@ impl std::fmt::Debug for Tree {
                 Ok(v) => f.debug_map().entries(v).finish(),
                 Err(e) => write!(f, "Node(<{e}>)"),
             },
-            Repr::Contents(c) => write!(f, "Contents({})", hex::encode(&c.bytes)),
+            Repr::Contents(c) => write!(f, "Contents({})", hex::encode(&*c.bytes)),
             Repr::Lazy(l) => write!(f, "Lazy({:?}, {})", l.kind, l.hash),
         }
     }

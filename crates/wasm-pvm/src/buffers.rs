@@ -6,6 +6,7 @@
 //! outboxes are keyed by level and slide with the validity window.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use durable_tree::{Tree, TreeError};
 
@@ -123,8 +124,11 @@ pub enum OutputError {
 /// mainnet) is cached and updated incrementally: mutations mark levels dirty.
 #[derive(Debug, Clone)]
 pub struct OutputBuffer {
-    /// Messages per outbox level (keys are `int32` levels, non-negative).
-    pub(crate) outboxes: BTreeMap<u32, Vec<Vec<u8>>>,
+    /// Messages per outbox level (keys are `int32` levels, non-negative). Only non-empty
+    /// outboxes are kept: a started level of the window without an entry is empty. The map
+    /// is cloned with the PVM state (twice per level), so its size must not grow with the
+    /// validity window (241 920 levels); each outbox is shared between clones until changed.
+    pub(crate) outboxes: BTreeMap<u32, Arc<Vec<Vec<u8>>>>,
     /// Level of the current outbox (`None` before the first `Start_of_level`).
     pub(crate) last_level: Option<u32>,
     /// Number of levels kept (`validity_period`, `int32`).
@@ -160,6 +164,8 @@ impl OutputBuffer {
     /// `<level>/{head, length, contents/<i>}`.
     pub(crate) fn outboxes_tree(&self) -> Result<Tree, TreeError> {
         let mut t;
+        // Every level started or changed since `cache` was computed is dirty, so without a
+        // cache (a new buffer) the started levels are the dirty ones plus the non-empty ones.
         let levels: Box<dyn Iterator<Item = &u32>> = match &self.cache {
             Some(c) => {
                 t = c.clone();
@@ -167,17 +173,32 @@ impl OutputBuffer {
             }
             None => {
                 t = Tree::empty();
-                Box::new(self.outboxes.keys())
+                Box::new(
+                    self.dirty
+                        .iter()
+                        .chain(self.outboxes.keys().filter(|l| !self.dirty.contains(l))),
+                )
             }
         };
         for level in levels {
             let name = level.to_string();
-            match self.outboxes.get(level) {
-                Some(msgs) => t.set_tree(&[&name], encode_outbox(msgs)?)?,
-                None => t.remove(&[&name])?,
+            if self.in_window(*level) {
+                let msgs = self.outboxes.get(level).map_or(&[][..], |m| m.as_slice());
+                t.set_tree(&[&name], encode_outbox(msgs)?)?;
+            } else {
+                t.remove(&[&name])?;
             }
         }
         Ok(t)
+    }
+
+    /// Whether `level` is inside the current validity window `[last − period + 1, last]`.
+    fn in_window(&self, level: u32) -> bool {
+        let Some(last) = self.last_level else {
+            return false;
+        };
+        let first = i64::from(last) - i64::from(self.validity_period) + 1;
+        level <= last && i64::from(level) >= first
     }
 
     /// Fold pending changes into the cached encoding.
@@ -202,8 +223,9 @@ impl OutputBuffer {
         self.message_limit
     }
 
-    /// Outboxes currently stored, by level.
-    pub fn outboxes(&self) -> &BTreeMap<u32, Vec<Vec<u8>>> {
+    /// The non-empty outboxes, by level (a started level of the window without an entry is
+    /// empty; see [`OutputBuffer::outbox`]).
+    pub fn outboxes(&self) -> &BTreeMap<u32, Arc<Vec<Vec<u8>>>> {
         &self.outboxes
     }
 
@@ -214,7 +236,6 @@ impl OutputBuffer {
         match self.last_level {
             None => {
                 self.last_level = Some(level);
-                self.outboxes.insert(level, Vec::new());
                 self.dirty.insert(level);
             }
             Some(last) => {
@@ -222,7 +243,8 @@ impl OutputBuffer {
                 // first_level = last - validity_period + 1, computed in i64 (int32 in Octez).
                 let first = i64::from(last) - i64::from(self.validity_period) + 1;
                 self.last_level = Some(next);
-                self.outboxes.insert(next, Vec::new());
+                // A new level starts empty (no entry).
+                self.outboxes.remove(&next);
                 self.dirty.insert(next);
                 if let Ok(first) = u32::try_from(first) {
                     self.outboxes.remove(&first);
@@ -237,7 +259,7 @@ impl OutputBuffer {
     pub fn push(&mut self, msg: Vec<u8>) -> Result<(u32, u64), OutputError> {
         let level = self.last_level.ok_or(OutputError::NotInitialised)?;
         let limit = self.message_limit;
-        let outbox = self.outboxes.entry(level).or_default();
+        let outbox = Arc::make_mut(self.outboxes.entry(level).or_default());
         if outbox.len() as u64 >= limit {
             return Err(OutputError::FullOutbox);
         }
@@ -253,7 +275,7 @@ impl OutputBuffer {
         if level > last || i64::from(level) < first {
             return Err(OutputError::OutdatedLevel);
         }
-        Ok(self.outboxes.get(&level).map(Vec::as_slice).unwrap_or(&[]))
+        Ok(self.outboxes.get(&level).map_or(&[][..], |m| m.as_slice()))
     }
 }
 
@@ -313,6 +335,42 @@ mod tests {
         assert_eq!(o.outbox(5), Err(OutputError::OutdatedLevel));
         assert!(!o.outboxes().contains_key(&5));
         assert_eq!(o.outbox(6).unwrap().len(), 0);
+    }
+
+    #[test]
+    fn empty_outboxes_are_encoded_but_not_kept() {
+        let mut o = OutputBuffer::new(3, 10);
+        o.start_level(2).unwrap();
+        let fresh = o.outboxes_tree().unwrap();
+        o.refresh_tree().unwrap();
+        o.start_level(0).unwrap();
+        o.push(vec![7]).unwrap();
+        o.start_level(0).unwrap();
+        o.refresh_tree().unwrap();
+        let names = |o: &OutputBuffer| {
+            let t = o.outboxes_tree().unwrap();
+            ["1", "2", "3", "4", "5"]
+                .into_iter()
+                .filter(|n| t.get(&[n]).unwrap().is_some())
+                .collect::<Vec<_>>()
+        };
+        assert!(fresh.get(&["2"]).unwrap().is_some());
+        assert_eq!(names(&o), ["2", "3", "4"]);
+        assert_eq!(o.outboxes().keys().copied().collect::<Vec<_>>(), [3]);
+        o.start_level(0).unwrap();
+        assert_eq!(names(&o), ["3", "4", "5"]);
+        assert_eq!(
+            o.outboxes_tree()
+                .unwrap()
+                .get(&["4"])
+                .unwrap()
+                .unwrap()
+                .hash()
+                .unwrap(),
+            encode_outbox(&[]).unwrap().hash().unwrap()
+        );
+        assert_eq!(o.outbox(4).unwrap().len(), 0);
+        assert_eq!(o.outbox(3).unwrap(), [vec![7]]);
     }
 
     #[test]

@@ -435,6 +435,8 @@ impl PvmState {
                 debug,
             );
             let r = engine.run(&kernel, &kernel_hash, &mut host);
+            // Apply the host's pending durable changes, observing storage failures.
+            let r = r.and_then(|o| host.flush().map(|()| o).map_err(EngineError::Host));
             r.map(|o| (o, host.was_instantiated()))
         };
         match outcome {

@@ -654,7 +654,10 @@ fn decode_buffers(root: &Tree) -> Result<(InputBuffer, OutputBuffer), DecodeErro
                     .to_vec(),
             );
         }
-        output.outboxes.insert(level, msgs);
+        // Only non-empty outboxes are kept in memory (`OutputBuffer::outboxes`).
+        if !msgs.is_empty() {
+            output.outboxes.insert(level, std::sync::Arc::new(msgs));
+        }
     }
     if let Some(t) = root.get(&obase)? {
         output.set_cache(t);
