@@ -87,6 +87,11 @@ impl HeadMonitor {
         self.heads.recv().await
     }
 
+    /// A head already received, without waiting (`None` if none is queued).
+    pub fn try_next(&mut self) -> Option<BlockHeader> {
+        self.heads.try_recv().ok()
+    }
+
     /// The current status.
     pub fn status(&self) -> MonitorStatus {
         self.status.borrow().clone()

@@ -24,6 +24,20 @@ pub enum PreimageSource {
     Url(String),
 }
 
+impl PreimageSource {
+    /// What the operator should do about wrong content from this source.
+    #[must_use]
+    pub fn remedy(&self) -> &'static str {
+        match self {
+            Self::File(_) => "delete this file or replace it with the right pre-image",
+            Self::Url(_) => {
+                "the pre-images endpoint serves wrong data: fix it (the node retries and stores \
+                 only verified pre-images)"
+            }
+        }
+    }
+}
+
 impl fmt::Display for PreimageSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -37,7 +51,11 @@ impl fmt::Display for PreimageSource {
 #[derive(Debug, thiserror::Error)]
 pub enum PreimageError {
     /// The file is absent and there is no endpoint (Octez `Could_not_open_preimage_file`).
-    #[error("pre-image {hash} not found: could not open {}", path.display())]
+    #[error(
+        "pre-image {hash} not found: could not open {}; put the pre-image there or set \
+         --pre-images-endpoint",
+        path.display()
+    )]
     NotFound {
         /// Requested hash.
         hash: RevealHash,
@@ -45,7 +63,10 @@ pub enum PreimageError {
         path: PathBuf,
     },
     /// The content does not hash to the requested hash (Octez `Wrong_hash`).
-    #[error("pre-image {hash} from {source_}: content hashes to {found}, refused")]
+    #[error(
+        "pre-image {hash} from {source_}: content hashes to {found}, refused; {}",
+        source_.remedy()
+    )]
     WrongHash {
         /// Requested hash.
         hash: RevealHash,
@@ -338,6 +359,7 @@ mod tests {
         let e = store.get(&h).unwrap_err();
         assert!(matches!(e, PreimageError::WrongHash { .. }), "{e}");
         assert!(e.to_string().contains(&h.to_hex()), "{e}");
+        assert!(e.to_string().contains("delete this file"), "{e}");
         // Missing without endpoint.
         let other = RevealHash::of_preimage(b"zzz");
         let e = store.get(&other).unwrap_err();

@@ -1,7 +1,8 @@
 //! The I/O shell: RPC server (JSON media type), block timer, journal writes and head
 //! notifications. Paths and JSON shapes: l1-and-signer.md §1.
 //!
-//! Control RPCs for tests: `POST /sandbox/bake` (bake now, returns the new head),
+//! Control RPCs for tests: `POST /sandbox/bake` (bake now, returns the new head; body
+//! `{"count":N}` bakes N blocks),
 //! `POST /sandbox/reorg {"depth":N}` (replace the last N blocks), `GET /sandbox/info`
 //! (chain id, bootstrap accounts with secret keys, bridge address).
 
@@ -304,13 +305,30 @@ async fn handle(
                 Err(e) => proto_err(&e),
             }
         }
-        (&Method::POST, ["sandbox", "bake"]) => match sb.bake() {
-            Ok(v) => ok(v),
-            Err(e) => json_resp(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                &json!([{"kind":"temporary","id":"sandbox.journal","msg":e.to_string()}]),
-            ),
-        },
+        (&Method::POST, ["sandbox", "bake"]) => {
+            // Optional body `{"count": N}` (1 ≤ N ≤ 100000): bake N blocks in a row.
+            let count = serde_json::from_slice::<Value>(&body)
+                .ok()
+                .and_then(|v| v.get("count").and_then(Value::as_u64));
+            let count = match count {
+                None => 1,
+                Some(n @ 1..=100_000) => n,
+                Some(_) => return bad_request("count must be between 1 and 100000"),
+            };
+            let mut last = Value::Null;
+            for _ in 0..count {
+                match sb.bake() {
+                    Ok(v) => last = v,
+                    Err(e) => {
+                        return json_resp(
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            &json!([{"kind":"temporary","id":"sandbox.journal","msg":e.to_string()}]),
+                        );
+                    }
+                }
+            }
+            ok(last)
+        }
         (&Method::POST, ["sandbox", "reorg"]) => {
             let depth = serde_json::from_slice::<Value>(&body)
                 .ok()

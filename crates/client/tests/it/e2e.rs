@@ -1,85 +1,31 @@
 //! End-to-end: the real sandbox on a free loopback port, baking every half second.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::{BOOTSTRAP1_PKH, BOOTSTRAP1_SK, BOOTSTRAP2_SK, client, sandbox_bin};
+use crate::{BOOTSTRAP1_PKH, BOOTSTRAP1_SK, BOOTSTRAP2_SK, client};
 
+/// The sandbox binary (`smart-rollup-sandbox`, built beforehand: `cargo test -p client` does
+/// not build other packages' binaries) baking every half second, with its data directory.
 struct Sandbox {
-    child: Child,
-    endpoint: String,
+    sb: test_support::Sandbox,
     _data: tempfile::TempDir,
-}
-
-impl Drop for Sandbox {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(30)))
-        .build()
-        .into()
 }
 
 impl Sandbox {
     fn start() -> Self {
-        let data = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let child = Command::new(sandbox_bin())
-            .args(["run", "--data-dir"])
-            .arg(data.path())
-            .args(["--rpc-addr", &format!("127.0.0.1:{port}")])
-            .args(["--test-constants", "--block-time", "0.5"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
+        let data = test_support::temp_dir("client-e2e-sandbox").unwrap();
+        let sb = test_support::Sandbox::builder(data.path())
+            .block_time(Some("0.5"))
+            .start()
             .unwrap();
-        let mut sb = Self {
-            child,
-            endpoint: format!("http://127.0.0.1:{port}"),
-            _data: data,
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while sb.try_get("/chains/main/chain_id").is_none() {
-            if let Ok(Some(st)) = sb.child.try_wait() {
-                panic!("sandbox exited early: {st}");
-            }
-            assert!(Instant::now() < deadline, "sandbox did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        sb
-    }
-
-    fn try_get(&self, path: &str) -> Option<Value> {
-        let mut r = agent()
-            .get(format!("{}{path}", self.endpoint))
-            .call()
-            .ok()?;
-        if r.status().as_u16() != 200 {
-            return None;
-        }
-        serde_json::from_str(&r.body_mut().read_to_string().ok()?).ok()
+        Self { sb, _data: data }
     }
 
     fn get(&self, path: &str) -> Value {
-        self.try_get(path)
-            .unwrap_or_else(|| panic!("GET {path} failed"))
+        self.sb.get(path)
     }
 
     fn balance(&self, pkh: &str) -> u64 {
@@ -93,7 +39,7 @@ impl Sandbox {
     }
 
     fn run(&self, dir: &Path, args: &[&str]) -> crate::Run {
-        client(dir, Some(&self.endpoint), args)
+        client(dir, Some(self.sb.endpoint()), args)
     }
 
     /// The manager operation `hash` with receipts, searched in all blocks.
@@ -343,20 +289,19 @@ fn messages_reach_the_block_receipts() {
     );
     let hash = op_hash(&out);
     // Not waited for: poll the chain until it is included (bounded).
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let op = loop {
-        let head = sb.get("/chains/main/blocks/head/operation_hashes/3");
-        if head
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|h| h.as_str() == Some(&hash))
-        {
-            break sb.find_operation(&hash);
-        }
-        assert!(Instant::now() < deadline, "{hash} never included");
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    test_support::wait_until(
+        &format!("{hash} to be included"),
+        Duration::from_secs(60),
+        || {
+            sb.get("/chains/main/blocks/head/operation_hashes/3")
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|h| h.as_str() == Some(&hash))
+        },
+    )
+    .unwrap();
+    let op = sb.find_operation(&hash);
     assert_eq!(
         op["contents"][0]["message"],
         serde_json::json!([hex::encode("from a file")])

@@ -4,7 +4,7 @@
 mod e2e;
 mod wallet;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 /// Bootstrap accounts of the sandbox (Octez sandbox keys).
@@ -65,27 +65,4 @@ pub(crate) fn client(base_dir: &Path, endpoint: Option<&str>, args: &[&str]) -> 
             .output()
             .expect("running smart-rollup-client"),
     )
-}
-
-/// The sandbox binary next to ours (built on demand).
-pub(crate) fn sandbox_bin() -> PathBuf {
-    if let Ok(p) = std::env::var("SMART_ROLLUP_SANDBOX_BIN") {
-        return PathBuf::from(p);
-    }
-    let dir = Path::new(env!("CARGO_BIN_EXE_smart-rollup-client"))
-        .parent()
-        .expect("target dir")
-        .to_path_buf();
-    let bin = dir.join("smart-rollup-sandbox");
-    if !bin.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let st = Command::new(cargo)
-            .args(["build", "-p", "sandbox", "--bin", "smart-rollup-sandbox"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("running cargo build -p sandbox");
-        assert!(st.success(), "cargo build -p sandbox failed");
-    }
-    assert!(bin.exists(), "{} is missing", bin.display());
-    bin
 }

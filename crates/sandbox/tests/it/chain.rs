@@ -4,7 +4,16 @@ use std::io::{BufRead, BufReader};
 
 use serde_json::json;
 
-use super::{Node, agent};
+use super::Node;
+
+/// A client that reads streamed bodies line by line (the harness' client reads whole bodies).
+fn streaming_agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(std::time::Duration::from_secs(60)))
+        .build()
+        .into()
+}
 
 #[test]
 fn chain_id_protocols_and_constants() {
@@ -74,7 +83,10 @@ fn heads_are_streamed_first_element_immediately() {
     let dir = tempfile::tempdir().unwrap();
     let n = Node::start(dir.path());
     let b = n.bake();
-    let mut r = agent().get(&n.url("/monitor/heads/main")).call().unwrap();
+    let mut r = streaming_agent()
+        .get(&n.url("/monitor/heads/main"))
+        .call()
+        .unwrap();
     let mut lines = BufReader::new(r.body_mut().as_reader());
     let mut first = String::new();
     lines.read_line(&mut first).unwrap();

@@ -1,6 +1,6 @@
 //! Client helper RPCs (forge, parse, run/simulate, preapply), the mempool and the block timer.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::json;
 use tezos_types::{Contract, Mutez};
@@ -99,15 +99,10 @@ fn forge_simulate_preapply_and_mempool() {
 fn blocks_are_produced_on_the_timer() {
     let dir = tempfile::tempdir().unwrap();
     let n = Node::start_with(dir.path(), &["--block-time", "0.2"]);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let level = n.get("/chains/main/blocks/head/header")["level"]
-            .as_i64()
-            .unwrap();
-        if level >= 4 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "no blocks produced by the timer");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    test_support::wait_until(
+        "the timer to produce blocks up to level 4",
+        Duration::from_secs(60),
+        || n.level() >= 4,
+    )
+    .unwrap();
 }

@@ -20,15 +20,15 @@ fn transfer(to: PublicKeyHash, amount: u64) -> OperationContent {
 fn restart_after_kill_resumes_the_same_chain() {
     let dir = tempfile::tempdir().unwrap();
     let b = bootstrap_accounts();
-    let n = Node::start(dir.path());
+    let mut n = Node::start(dir.path());
     let (s, v) = n.inject(1, vec![transfer(b[2].pkh, 1_000_000)]);
     assert_eq!(s, 200, "{v}");
     n.bake();
     n.bake();
     let head = n.get("/chains/main/blocks/head");
     let balance = n.balance(&b[2].pkh);
-    n.kill();
-    let n = Node::start(dir.path());
+    // SIGKILL, then the same binary on the same port and data directory.
+    n.restart();
     let again = n.get("/chains/main/blocks/head");
     assert_eq!(again["hash"], head["hash"]);
     assert_eq!(again["operations"], head["operations"]);
@@ -69,4 +69,30 @@ fn reorg_replaces_blocks_and_returns_operations_to_the_mempool() {
     n.kill();
     let n = Node::start(dir.path());
     assert_eq!(n.get("/chains/main/blocks/head/hash"), head);
+}
+
+#[test]
+fn bake_count_bakes_several_persisted_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut n = Node::start(dir.path());
+    let start = n.level();
+    let (s, v) = n.post("/sandbox/bake", &json!({"count": 5}));
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(n.level(), start + 5);
+    assert_eq!(v["level"], json!(start + 5), "{v}");
+    let head = n.get("/chains/main/blocks/head/hash");
+    assert_eq!(v["hash"], head);
+    // Each block is chained to the previous one and survives a restart.
+    n.restart();
+    assert_eq!(n.get("/chains/main/blocks/head/hash"), head);
+    for l in start + 1..=start + 5 {
+        let b = n.get(&format!("/chains/main/blocks/{l}/header/shell"));
+        let pred = n.get(&format!("/chains/main/blocks/{}/hash", l - 1));
+        assert_eq!(b["predecessor"], pred, "level {l}");
+    }
+    for bad in [json!({"count": 0}), json!({"count": 100_001})] {
+        let (s, v) = n.post("/sandbox/bake", &bad);
+        assert_eq!(s, 400, "{bad}: {v}");
+    }
+    assert_eq!(n.level(), start + 5);
 }
