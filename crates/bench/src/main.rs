@@ -8,14 +8,21 @@
 //!   against raw blake2b-256 over the bytes of the objects committed.
 //! * `rss`: peak resident memory after inserting one million durable keys,
 //!   against the payload size.
+//! * `p3`: catch-up levels/s of the rollup node on the sandbox, against fetching
+//!   the same blocks raw over HTTP (needs the release sandbox and node binaries).
+//! * `p4`: RPC requests/s of the rollup node (`/health`, durable reads) with
+//!   concurrent keep-alive clients, against an in-process axum server
+//!   answering constant bodies (needs the release sandbox and node binaries).
 //!
 //! `all` (the default) runs each in its own child process, so that peak RSS
 //! figures do not mix.
 //!
-//! Usage: `cargo run --release -p bench -- [p1|p2|rss|all] [--writes N]`.
+//! Usage: `cargo run --release -p bench -- [p1|p2|p3|p4|rss|all] [--writes N] [--levels N]`.
 
 mod p1;
 mod p2;
+mod p3;
+mod p4;
 mod rng;
 mod rss;
 mod util;
@@ -24,7 +31,7 @@ use std::process::{Command, ExitCode};
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: smart-rollup-bench [p1|p2|rss|all] [--writes N] [--keys N] [--rounds N] [--rss-keys N]"
+        "usage: smart-rollup-bench [p1|p2|p3|p4|rss|all] [--writes N] [--keys N] [--rounds N] [--rss-keys N] [--levels N]"
     );
     ExitCode::from(2)
 }
@@ -40,6 +47,8 @@ pub(crate) struct Opts {
     pub(crate) rounds: usize,
     /// Keys inserted by `rss`.
     pub(crate) rss_keys: usize,
+    /// Levels caught up by `p3`.
+    pub(crate) levels: usize,
 }
 
 fn main() -> ExitCode {
@@ -50,6 +59,7 @@ fn main() -> ExitCode {
         base_keys: 100_000,
         rounds: 5,
         rss_keys: 1_000_000,
+        levels: 2_000,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -57,7 +67,7 @@ fn main() -> ExitCode {
             it.next().and_then(|v| v.replace('_', "").parse().ok())
         };
         match a.as_str() {
-            "p1" | "p2" | "rss" | "all" => mode = a.clone(),
+            "p1" | "p2" | "p3" | "p4" | "rss" | "all" => mode = a.clone(),
             "--writes" => match num(&mut it) {
                 Some(n) => opts.writes = n,
                 None => return usage(),
@@ -74,12 +84,18 @@ fn main() -> ExitCode {
                 Some(n) => opts.rss_keys = n,
                 None => return usage(),
             },
+            "--levels" => match num(&mut it) {
+                Some(n) if n > 0 => opts.levels = n,
+                _ => return usage(),
+            },
             _ => return usage(),
         }
     }
     let res = match mode.as_str() {
         "p1" => p1::run(),
         "p2" => p2::run(opts),
+        "p3" => p3::run(opts.levels),
+        "p4" => p4::run(),
         "rss" => rss::run(opts),
         _ => run_all(&args),
     };
@@ -97,7 +113,7 @@ fn run_all(args: &[String]) -> Result<(), String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let rest: Vec<&String> = args.iter().filter(|a| a.as_str() != "all").collect();
     let mut failed = Vec::new();
-    for mode in ["p1", "p2", "rss"] {
+    for mode in ["p1", "p2", "p3", "p4", "rss"] {
         let status = Command::new(&exe)
             .arg(mode)
             .args(&rest)

@@ -2,8 +2,13 @@
 //! `<data-dir>/context/` (octez-rollup-node.md §5.5). A block's `context` column holds the
 //! hex hash of its committed PVM state tree (equal to the PVM state hash). Read-side accessors
 //! for the RPC server live here too ([`DurableState`], block state queries).
+//!
+//! GC of the context (§5.4, full mode): [`Context::gc`] keeps the objects reachable from
+//! the given roots and from every root committed while it runs; commits wait only for
+//! its final phase (see there).
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use durable_tree::durable::{Durable, Key};
 use durable_tree::{Hash, Repo};
@@ -39,6 +44,16 @@ pub const CONTEXT_FILE: &str = "store";
 #[derive(Clone)]
 pub struct Context {
     repo: Arc<Repo>,
+    /// Held by [`Context::commit`] and by the final phase of [`Context::gc`]: no commit may
+    /// land between the last mark and the sweep.
+    commit_lock: Arc<Mutex<()>>,
+    /// State of the background GC ([`crate::gc`]).
+    pub(crate) gc: Arc<Mutex<crate::gc::GcRuntime>>,
+}
+
+/// Takes `m`, ignoring poison (the guarded data is `()` or restored by its users).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The text stored in `l2_blocks.context` for a committed state hash.
@@ -57,22 +72,89 @@ fn parse_context_hash(c: &RollupContextHash) -> Result<Hash, ContextError> {
 impl Context {
     /// Opens (creating) the on-disk repo in directory `dir` (file [`CONTEXT_FILE`]).
     pub fn open(dir: &std::path::Path) -> Result<Self, ContextError> {
-        Ok(Self {
-            repo: Arc::new(Repo::open(dir.join(CONTEXT_FILE))?),
-        })
+        let path = dir.join(CONTEXT_FILE);
+        // The copy of an interrupted GC (the pack file itself is replaced atomically).
+        let _ = std::fs::remove_file(path.with_extension("gc-tmp"));
+        Ok(Self::over(Repo::open(path)?))
     }
 
     /// An in-memory context (tests).
     pub fn in_memory() -> Self {
+        Self::over(Repo::in_memory())
+    }
+
+    fn over(repo: Repo) -> Self {
         Self {
-            repo: Arc::new(Repo::in_memory()),
+            repo: Arc::new(repo),
+            commit_lock: Arc::new(Mutex::new(())),
+            gc: Arc::new(Mutex::new(crate::gc::GcRuntime::default())),
         }
     }
 
     /// Commits a PVM state; returns its hash (the state hash).
     pub fn commit(&self, state: &PvmState) -> Result<Hash, ContextError> {
         let tree = state.to_tree()?;
+        let _guard = lock(&self.commit_lock);
         Ok(self.repo.commit(&tree)?)
+    }
+
+    /// With `on`, [`Context::commit`]s are not synced each; [`Context::sync`] makes them
+    /// durable. The follower syncs before the SQLite commit that references them, so the
+    /// store never points at a context that is not durable.
+    pub fn set_deferred_sync(&self, on: bool) {
+        self.repo.store().set_deferred_sync(on);
+    }
+
+    /// Makes every committed state durable.
+    pub fn sync(&self) -> Result<(), ContextError> {
+        Ok(self.repo.store().sync()?)
+    }
+
+    /// The committed roots still stored.
+    pub fn roots(&self) -> Result<Vec<Hash>, ContextError> {
+        Ok(self.repo.roots()?)
+    }
+
+    /// Whether the context of `c` is stored.
+    pub fn has(&self, c: &RollupContextHash) -> Result<bool, ContextError> {
+        Ok(self.repo.has(&parse_context_hash(c)?)?)
+    }
+
+    /// Context GC (§5.4): deletes every object not reachable from `keep` nor from a root
+    /// committed after `snapshot` (the roots listed when `keep` was chosen), and forgets
+    /// the other roots. Missing `keep` roots are skipped.
+    ///
+    /// Phases: the mark of `keep` runs without blocking commits; then, under the commit
+    /// lock, the roots committed meanwhile are marked (only their new objects are walked)
+    /// and the pack file is rewritten with the live objects (a copy renamed over the old
+    /// file: a crash at any point leaves either the old or the new file, both complete for
+    /// the kept roots). Commits (and pack reads) wait for that last phase only.
+    pub fn gc(
+        &self,
+        keep: &[RollupContextHash],
+        snapshot: &HashSet<Hash>,
+    ) -> Result<durable_tree::GcStats, ContextError> {
+        let mut roots = Vec::with_capacity(keep.len());
+        for c in keep {
+            let h = parse_context_hash(c)?;
+            if self.repo.has(&h)? {
+                roots.push(h);
+            } else {
+                tracing::warn!("GC: context {} is not stored; skipped", c.0);
+            }
+        }
+        let mut live = HashSet::new();
+        self.repo.mark_live(&roots, &mut live)?;
+        let _guard = lock(&self.commit_lock);
+        let newer: Vec<Hash> = self
+            .repo
+            .roots()?
+            .into_iter()
+            .filter(|r| !snapshot.contains(r))
+            .collect();
+        self.repo.mark_live(&newer, &mut live)?;
+        roots.extend(newer);
+        Ok(self.repo.sweep(&live, &roots)?)
     }
 
     /// The PVM state committed under `hash`.

@@ -17,7 +17,7 @@ use prometheus_client::registry::Registry;
 use crate::config::{Config, DEFAULT_METRICS_PORT, Mode};
 use crate::context::Context;
 use crate::main_loop::{self, LoopConfig};
-use crate::rpc::{self, NodeStatus, StoreView};
+use crate::rpc::{self, NodeStatus, NodeView, StoreView};
 use crate::store::{Store, StoreError};
 
 /// Operational errors of the daemon.
@@ -94,6 +94,7 @@ pub fn metrics_registry(config: &Config) -> Registry {
     info.get_or_create(&vec![
         ("rollup_address".into(), config.rollup_address.to_b58check()),
         ("mode".into(), config.mode.name().into()),
+        ("pvm_kind".into(), "wasm_2_0_0".into()),
         (
             "history_mode".into(),
             config.effective_history_mode().as_str().into(),
@@ -109,9 +110,124 @@ pub fn metrics_registry(config: &Config) -> Registry {
     reg
 }
 
+/// Gauges refreshed from the node's state at each scrape (octez-rollup-node.md §8 metrics,
+/// Octez `metrics.ml` names and help texts). `l1_connected` and `l1_head_level` are
+/// additions of this node (Octez has no L1-connection gauge).
+pub struct NodeMetrics {
+    registry: Registry,
+    inbox_level: Gauge,
+    internal_messages: Gauge,
+    external_messages: Gauge,
+    process_time: Gauge<f64, std::sync::atomic::AtomicU64>,
+    lcc_level_local: Gauge,
+    lpc_level_local: Gauge,
+    commitment_period: Gauge,
+    challenge_window: Gauge,
+    l1_connected: Gauge,
+    l1_head_level: Gauge,
+}
+
+impl NodeMetrics {
+    /// The registry of [`metrics_registry`] plus the node gauges.
+    pub fn new(config: &Config) -> Self {
+        let mut registry = metrics_registry(config);
+        let mut gauge = |name: &str, help: &str| {
+            let g = Gauge::default();
+            registry.register(name, help, g.clone());
+            g
+        };
+        let inbox_level = gauge("inbox_level", "Level of last inbox");
+        let internal_messages = gauge(
+            "inbox_internal_messages_number",
+            "Number of internal messages in inbox",
+        );
+        let external_messages = gauge(
+            "inbox_external_messages_number",
+            "Number of external messages in inbox",
+        );
+        let lcc_level_local = gauge("lcc_level_local", "Last cemented commitment level locally");
+        let lpc_level_local = gauge("lpc_level_local", "Last published commitment by operator");
+        let commitment_period = gauge("commitment_period", "Current commitment period");
+        let challenge_window = gauge("challenge_window", "Current challenge window");
+        let l1_connected = gauge(
+            "l1_connected",
+            "Whether the rollup node receives L1 heads (1) or not (0)",
+        );
+        let l1_head_level = gauge("l1_head_level", "Level of the last L1 head seen");
+        let process_time = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register(
+            "inbox_process_time",
+            "The time the rollup node spent processing the head",
+            process_time.clone(),
+        );
+        Self {
+            registry,
+            inbox_level,
+            internal_messages,
+            external_messages,
+            process_time,
+            lcc_level_local,
+            lpc_level_local,
+            commitment_period,
+            challenge_window,
+            l1_connected,
+            l1_head_level,
+        }
+    }
+
+    /// Sets the gauges from the node's store and status.
+    pub fn refresh(&self, view: &dyn NodeView) {
+        let status = view.status();
+        self.l1_connected.set(i64::from(
+            status.l1_connection == rpc::L1Connection::Connected,
+        ));
+        if let Some(h) = &status.l1_head {
+            self.l1_head_level.set(h.level.into());
+        }
+        if let Some(c) = &status.constants {
+            self.commitment_period.set(c.commitment_period.into());
+            self.challenge_window.set(c.challenge_window.into());
+        }
+        if status.processing.levels > 0 {
+            self.process_time.set(status.processing.last_secs);
+        }
+        match view.block(&rpc::BlockId::Head) {
+            Ok(Some(head)) => {
+                self.inbox_level.set(head.level.into());
+                if let Ok(Some(messages)) = view.messages(&head) {
+                    // Serialized inbox messages: tag 0 internal, 1 external.
+                    let internal = messages.iter().filter(|m| m.first() == Some(&0)).count();
+                    let external = messages.len().saturating_sub(internal);
+                    self.internal_messages
+                        .set(i64::try_from(internal).unwrap_or(i64::MAX));
+                    self.external_messages
+                        .set(i64::try_from(external).unwrap_or(i64::MAX));
+                }
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!("metrics: {e}"),
+        }
+        if let Ok(Some((_, l))) = view.lcc() {
+            self.lcc_level_local.set(l.into());
+        }
+        if let Ok(Some((_, l))) = view.lpc() {
+            self.lpc_level_local.set(l.into());
+        }
+    }
+
+    /// Prometheus text of the registry.
+    pub fn encode(&self) -> Result<String, std::fmt::Error> {
+        let mut out = String::new();
+        encode(&mut out, &self.registry)?;
+        Ok(out)
+    }
+}
+
+/// Serves `GET /metrics` (any other path: 400, §8) on `addr` until `stop`.
 async fn serve_metrics(
     addr: SocketAddr,
-    registry: Arc<Registry>,
+    metrics: Arc<NodeMetrics>,
+    view: Arc<dyn NodeView>,
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), DaemonError> {
     use axum::http::StatusCode;
@@ -123,11 +239,12 @@ async fn serve_metrics(
         .route(
             "/metrics",
             axum::routing::get(move || {
-                let registry = registry.clone();
+                let metrics = metrics.clone();
+                let view = view.clone();
                 async move {
-                    let mut out = String::new();
-                    match encode(&mut out, &registry) {
-                        Ok(()) => (
+                    metrics.refresh(view.as_ref());
+                    match metrics.encode() {
+                        Ok(out) => (
                             [(
                                 axum::http::header::CONTENT_TYPE,
                                 "text/plain; version=0.0.4",
@@ -161,15 +278,17 @@ pub async fn run(
     dir.create()?;
     let store = Store::open(&dir.store())?;
     // History mode: the config wins when given; full → archive is refused (§5.4).
+    // Without a configured mode the stored one is kept (`crate::gc::resolve_history_mode`).
     let mut store = store;
-    let stored = store.history_mode()?;
-    let mode = config.effective_history_mode();
-    if stored == Some(crate::config::HistoryMode::Full)
-        && mode == crate::config::HistoryMode::Archive
-    {
-        return Err(DaemonError::FullToArchive);
-    }
-    store.transaction(|w| w.set_history_mode(mode))?;
+    let mode = match crate::gc::check_and_set_history_mode(&mut store, config.history_mode) {
+        Ok(m) => m,
+        Err(crate::gc::HistoryModeError::FullToArchive(_)) => {
+            return Err(DaemonError::FullToArchive);
+        }
+        Err(crate::gc::HistoryModeError::Store(e)) => return Err(e.into()),
+    };
+    let mut config = config;
+    config.history_mode = Some(mode);
     let status = Arc::new(Mutex::new(NodeStatus::default()));
     let ctx = Context::open(&dir.context()).map_err(|e| DaemonError::Context(e.to_string()))?;
     let view = Arc::new(StoreView {
@@ -191,7 +310,8 @@ pub async fn run(
         config.rpc_addr,
         config.rpc_port
     );
-    // The L1 follower: its own threads (blocking L1 calls, PVM execution).
+    // The L1 follower: its own thread (PVM execution, SQLite); its L1 I/O (head monitor,
+    // RPCs) runs on this runtime.
     let stop_follower = Arc::new(AtomicBool::new(false));
     let (fatal_tx, fatal_rx) = tokio::sync::oneshot::channel::<String>();
     let lc = LoopConfig {
@@ -201,6 +321,7 @@ pub async fn run(
         ctx,
         status: status.clone(),
         stop: stop_follower.clone(),
+        rt: tokio::runtime::Handle::current(),
     };
     std::thread::Builder::new()
         .name("l1-follower".into())
@@ -217,21 +338,27 @@ pub async fn run(
     let metrics = match &config.metrics_addr {
         Some(m) => {
             let addr = metrics_socket(m)?;
-            let registry = Arc::new(metrics_registry(&config));
+            let metrics = Arc::new(NodeMetrics::new(&config));
             tracing::info!("Metrics server listening on {addr}");
             Some(tokio::spawn(serve_metrics(
                 addr,
-                registry,
+                metrics,
+                view.clone(),
                 wait(rx.clone()),
             )))
         }
         None => None,
     };
-    let server = axum::serve(listener, rpc::router(view)).with_graceful_shutdown(wait(rx));
+    let server = axum::serve(listener, rpc::router_with_shutdown(view, rx.clone()))
+        .with_graceful_shutdown(wait(rx));
     let server = tokio::spawn(async move { server.await });
     let fatal = tokio::select! {
         () = stop => None,
-        r = fatal_rx => r.ok(),
+        // The follower only ends on its own on a fatal error (or a panic: no message).
+        r = fatal_rx => Some(r.unwrap_or_else(|_| {
+            "The L1 follower stopped unexpectedly; see the log above, then restart the node."
+                .to_string()
+        })),
     };
     stop_follower.store(true, Ordering::Relaxed);
     tracing::info!("Shutting down RPC server");
@@ -277,6 +404,63 @@ mod tests {
             "10.0.0.1:9".parse().unwrap()
         );
         assert!(metrics_socket("nope:x").is_err());
+    }
+
+    #[test]
+    fn node_metrics_follow_the_store_and_status() {
+        let c = Config::new(
+            "sr1RYurGZtN8KNSpkMcCt9CgWeUaNkzsAfXf".parse().unwrap(),
+            Mode::Observer,
+        );
+        let mut store = Store::open_in_memory().unwrap();
+        let b = crate::store::tests::sample_block(7);
+        store
+            .transaction(|w| {
+                w.insert_block(&b)?;
+                w.set_level(7, &b.block_hash)?;
+                w.set_head(&b.block_hash, 7)?;
+                w.insert_messages(
+                    &b.inbox_witness,
+                    7,
+                    &crate::store::encode_message_list(&[vec![0, 1], vec![1, 9], vec![1, 8]]),
+                )?;
+                w.set_lcc(&tezos_types::CommitmentHash::ZERO, 5)
+            })
+            .unwrap();
+        let mut status = NodeStatus {
+            l1_connection: rpc::L1Connection::Connected,
+            constants: Some(rpc::RollupConstants {
+                commitment_period: 20,
+                challenge_window: 40,
+                minimal_block_delay: 8,
+            }),
+            ..NodeStatus::default()
+        };
+        status
+            .processing
+            .record(7, std::time::Duration::from_millis(250));
+        let view = StoreView {
+            config: c.clone(),
+            store: Arc::new(Mutex::new(store)),
+            status: Arc::new(Mutex::new(status)),
+            durable: None,
+            context: None,
+        };
+        let m = NodeMetrics::new(&c);
+        m.refresh(&view);
+        let out = m.encode().unwrap();
+        for line in [
+            "octez_sc_rollup_node_inbox_level 7",
+            "octez_sc_rollup_node_inbox_internal_messages_number 1",
+            "octez_sc_rollup_node_inbox_external_messages_number 2",
+            "octez_sc_rollup_node_inbox_process_time 0.25",
+            "octez_sc_rollup_node_lcc_level_local 5",
+            "octez_sc_rollup_node_commitment_period 20",
+            "octez_sc_rollup_node_challenge_window 40",
+            "octez_sc_rollup_node_l1_connected 1",
+        ] {
+            assert!(out.lines().any(|l| l == line), "{line} not in\n{out}");
+        }
     }
 
     #[test]

@@ -1,12 +1,19 @@
 //! Level processing (octez-rollup-node.md §5.2 step 4, §6.1): for one L1 block, rebuild the
 //! rollup inbox, run the PVM over it, commit the state to the context, then record the L2
 //! block, inbox, messages, outbox indexes, commitment (every commitment period), head and
-//! finalized pointers in ONE SQLite transaction. The context commit happens before the SQL
-//! transaction that points at it, so a crash at any moment leaves a consistent store.
+//! finalized pointers in ONE SQLite savepoint. While catching up, levels are grouped in
+//! batches ([`BATCH_LEVELS`]): their contexts are committed without a sync each, then one
+//! context sync, then one SQLite commit, so the store never references a context that is not
+//! durable and a crash (even `kill -9`) at any moment leaves a consistent store.
 //!
-//! Runs on the follower's dedicated thread (blocking L1 calls, PVM execution).
+//! Runs on the follower's dedicated thread (PVM execution, SQLite): L1 calls go through the
+//! async [`l1_client::L1Client`] driven by a runtime [`Handle`] ([`L1`]), and blocks are
+//! prefetched concurrently ahead of processing while catching up (`prefetch_blocks`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use l1_client::{L1Client, L1Error};
+use tokio::runtime::Handle;
 
 use inbox::{
     Block, BlockHeader, ChainBlock, ManagerBody, OperationStatus, ReorgError, RollupResult,
@@ -22,13 +29,139 @@ use tezos_types::{
 use wasm_pvm::{GenesisParams, PvmError, PvmState, PvmVersion, Status};
 
 use crate::context::{Context, ContextError, context_hash_text};
-use crate::l1::{L1Error, L1Rpc};
 use crate::store::{
     Commitment, L2Block, OutboxLevel, ProtocolInfo, Store, StoreError, encode_message_list,
 };
 
 /// Largest number of levels planned at once while catching up.
 pub const CATCH_UP_CHUNK: i32 = 1000;
+
+/// Levels whose SQLite writes are committed together while catching up (each level's context
+/// is durably committed before the SQLite commit that references it).
+pub const BATCH_LEVELS: usize = 64;
+
+/// A batch is also committed once this old, so that RPC readers see a slow catch-up
+/// progress level by level (and a crash loses little work).
+pub const BATCH_MAX_AGE: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Default number of L1 blocks fetched ahead of processing (Octez `prefetch_blocks`
+/// defaults to `l1_blocks_cache_size`, 64).
+pub const DEFAULT_PREFETCH: usize = 64;
+
+/// Blocking façade over the async [`L1Client`] for the follower thread: each call runs on the
+/// runtime behind `rt` (retries with backoff are the client's, l1-and-signer.md §1.1). Must
+/// not be called from a runtime worker thread.
+#[derive(Clone)]
+pub struct L1 {
+    /// The async client.
+    pub client: L1Client,
+    /// The runtime that drives it.
+    pub rt: Handle,
+}
+
+/// Where the follower's time goes (logged while catching up, to profile catch-up speed).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Timings {
+    /// Levels processed.
+    pub levels: u64,
+    /// Waiting for (prefetched) L1 blocks.
+    pub fetch: std::time::Duration,
+    /// Inbox reconstruction and PVM execution.
+    pub pvm: std::time::Duration,
+    /// Context commits (hashing, writing, syncing).
+    pub commit: std::time::Duration,
+    /// SQLite transactions.
+    pub sql: std::time::Duration,
+}
+
+impl std::fmt::Display for Timings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let per = |d: std::time::Duration| {
+            let n = u32::try_from(self.levels.max(1)).unwrap_or(u32::MAX);
+            (d / n).as_secs_f64() * 1e3
+        };
+        write!(
+            f,
+            "{} levels, per level: fetch wait {:.3} ms, PVM {:.3} ms, context commit {:.3} ms, \
+             SQL {:.3} ms",
+            self.levels,
+            per(self.fetch),
+            per(self.pvm),
+            per(self.commit),
+            per(self.sql)
+        )
+    }
+}
+
+/// A block fetch running on the runtime.
+type PendingBlock = tokio::task::JoinHandle<Result<Block, L1Error>>;
+
+impl L1 {
+    /// A façade over `client` driven by `rt`.
+    pub fn new(client: L1Client, rt: Handle) -> Self {
+        Self { client, rt }
+    }
+
+    /// Full block with receipts.
+    pub fn block(&self, hash: &BlockHash) -> Result<Block, L1Error> {
+        self.rt
+            .block_on(self.client.block("main", &hash.to_b58check()))
+    }
+
+    /// Starts fetching a block on the runtime (prefetch).
+    fn spawn_block(&self, hash: &BlockHash) -> PendingBlock {
+        let client = self.client.clone();
+        let id = hash.to_b58check();
+        self.rt
+            .spawn(async move { client.block("main", &id).await })
+    }
+
+    /// Waits for a prefetched block.
+    fn join_block(&self, pending: PendingBlock) -> Result<Block, FollowError> {
+        match self.rt.block_on(pending) {
+            Ok(r) => Ok(r?),
+            Err(e) => Err(FollowError::Inconsistent(format!(
+                "L1 block fetch task failed: {e}"
+            ))),
+        }
+    }
+
+    /// Header (hash + shell) of a block.
+    pub fn header(&self, hash: &BlockHash) -> Result<BlockHeader, L1Error> {
+        let shell = self
+            .rt
+            .block_on(self.client.shell_header("main", &hash.to_b58check()))?;
+        Ok(BlockHeader { hash: *hash, shell })
+    }
+
+    /// Hash of the block at `level` on the current chain.
+    pub fn hash_of_level(&self, level: i32) -> Result<BlockHash, L1Error> {
+        self.rt
+            .block_on(self.client.block_hash("main", &level.to_string()))
+    }
+
+    /// Hashes of `head` and its predecessors, newest first.
+    pub fn ancestors(&self, head: &BlockHash, length: u32) -> Result<Vec<BlockHash>, L1Error> {
+        self.rt
+            .block_on(self.client.ancestors("main", head, length))
+    }
+
+    /// A commitment known to L1.
+    pub fn commitment(
+        &self,
+        addr: &SmartRollupAddress,
+        hash: &CommitmentHash,
+    ) -> Result<tezos_types::Commitment, L1Error> {
+        self.rt
+            .block_on(self.client.rollup_commitment("main", "head", addr, hash))
+    }
+
+    /// The global rollup inbox after `block`.
+    pub fn global_inbox(&self, block: &BlockHash) -> Result<Inbox, L1Error> {
+        self.rt
+            .block_on(self.client.global_inbox("main", &block.to_b58check()))
+    }
+}
 
 /// Why processing stopped.
 #[derive(Debug, thiserror::Error)]
@@ -156,12 +289,16 @@ struct Cached {
     state: PvmState,
     inbox: Inbox,
     header: BlockHeader,
+    /// The L2 block stored for `hash` (saves reading it back for the next level).
+    block: L2Block,
+    /// The protocol of that level.
+    protocol: Option<ProtocolInfo>,
 }
 
 /// The level processor.
 pub struct Processor {
     /// L1 access.
-    pub l1: L1Rpc,
+    pub l1: L1,
     /// The store (the follower's own connection).
     pub store: Store,
     /// Committed PVM states.
@@ -176,6 +313,14 @@ pub struct Processor {
     pub kernel_log: Option<KernelLog>,
     /// Largest number of levels planned at once ([`CATCH_UP_CHUNK`]).
     pub catch_up_chunk: i32,
+    /// Blocks fetched ahead of processing ([`DEFAULT_PREFETCH`], at least 1).
+    pub prefetch: usize,
+    /// Levels per SQLite commit while catching up ([`BATCH_LEVELS`], at least 1).
+    pub batch_levels: usize,
+    /// Time spent per phase since the last [`Timings`] reset.
+    pub timings: Timings,
+    /// The commitment read or computed last, by hash.
+    last_commitment: Option<(CommitmentHash, Commitment)>,
     cache: Option<Cached>,
 }
 
@@ -229,13 +374,16 @@ fn to_u32(level: i32) -> Result<u32, FollowError> {
 impl Processor {
     /// A processor.
     pub fn new(
-        l1: L1Rpc,
+        l1: L1,
         store: Store,
         ctx: Context,
         engine: WasmtimeEngine,
         reveal: Revealer,
         rollup: RollupInfo,
     ) -> Self {
+        // Contexts are synced once per batch of levels, before the SQLite commit
+        // ([`Processor::commit_batch`]).
+        ctx.set_deferred_sync(true);
         Self {
             l1,
             store,
@@ -245,6 +393,10 @@ impl Processor {
             rollup,
             kernel_log: None,
             catch_up_chunk: CATCH_UP_CHUNK,
+            prefetch: DEFAULT_PREFETCH,
+            batch_levels: BATCH_LEVELS,
+            timings: Timings::default(),
+            last_commitment: None,
             cache: None,
         }
     }
@@ -316,14 +468,59 @@ impl Processor {
             ),
             _ => {}
         }
+        // Fetch blocks ahead of processing (at most `prefetch` in flight); dropped fetches of
+        // an interrupted step are aborted.
+        let mut pending: VecDeque<PendingBlock> = VecDeque::new();
+        let mut next = plan.to_process.iter();
+        let window = self.prefetch.max(1);
+        let batch = self.batch_levels.max(1);
         let mut n = 0;
-        for b in &plan.to_process {
-            self.process(b)?;
-            n += 1;
-            if !on_level(b.level) {
-                break;
+        // One SQLite commit per `batch` levels: every level stays atomic (a savepoint) and its
+        // context is committed (synced) before, so a crash loses at most the uncommitted
+        // levels, which are processed again.
+        self.store.begin_batch()?;
+        let mut in_batch = 0usize;
+        let mut batch_start = std::time::Instant::now();
+        let result = (|| {
+            for b in &plan.to_process {
+                while pending.len() < window
+                    && let Some(f) = next.next()
+                {
+                    pending.push_back(self.l1.spawn_block(&f.hash));
+                }
+                let fetch = pending.pop_front().ok_or_else(|| {
+                    FollowError::Inconsistent("prefetch queue out of sync".into())
+                })?;
+                let t = std::time::Instant::now();
+                let block = self.l1.join_block(fetch)?;
+                self.timings.fetch += t.elapsed();
+                self.process_block(b, &block)?;
+                self.timings.levels += 1;
+                n += 1;
+                in_batch += 1;
+                if in_batch >= batch || batch_start.elapsed() >= BATCH_MAX_AGE {
+                    let t = std::time::Instant::now();
+                    self.commit_batch()?;
+                    self.store.begin_batch()?;
+                    self.timings.sql += t.elapsed();
+                    in_batch = 0;
+                    batch_start = std::time::Instant::now();
+                }
+                if !on_level(b.level) {
+                    break;
+                }
             }
+            Ok::<(), FollowError>(())
+        })();
+        for p in pending {
+            p.abort();
         }
+        // Keep the levels processed before an error too: each is complete.
+        let t = std::time::Instant::now();
+        let committed = self.commit_batch();
+        self.timings.sql += t.elapsed();
+        result?;
+        committed?;
         Ok(Progress {
             processed: n,
             reached_head: !far,
@@ -333,7 +530,37 @@ impl Processor {
 
     /// Processes one block whose predecessor is processed (or the origination block).
     pub fn process(&mut self, b: &ChainBlock) -> Result<(), FollowError> {
-        let block = self.l1.block(&b.hash.to_b58check())?;
+        let block = self.l1.block(&b.hash)?;
+        self.store.begin_batch()?;
+        let r = self.process_block(b, &block);
+        let committed = self.commit_batch();
+        r?;
+        committed
+    }
+
+    /// Makes the contexts committed so far durable, then commits the SQLite batch that
+    /// references them (the store never points at a context that is not durable). On
+    /// failure the batch is rolled back (those levels are processed again); a failed context
+    /// sync is fatal (the kernel may have dropped the unsynced pages: restart, which rescans
+    /// the context file).
+    fn commit_batch(&mut self) -> Result<(), FollowError> {
+        if let Err(e) = self.ctx.sync() {
+            let _ = self.store.rollback_batch();
+            self.cache = None;
+            return Err(FollowError::Fatal(format!(
+                "Cannot sync the context to disk ({e}); check the disk, then restart the node."
+            )));
+        }
+        if let Err(e) = self.store.commit_batch() {
+            let _ = self.store.rollback_batch();
+            self.cache = None;
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    /// Processes `block`, fetched for `b`.
+    fn process_block(&mut self, b: &ChainBlock, block: &Block) -> Result<(), FollowError> {
         if block.hash != b.hash {
             return Err(FollowError::Inconsistent(format!(
                 "L1 returned block {} for {}",
@@ -341,9 +568,9 @@ impl Processor {
             )));
         }
         if block.level() == self.rollup.origination_level {
-            return self.genesis(&block);
+            return self.genesis(block);
         }
-        self.process_level(&block)
+        self.process_level(block)
     }
 
     fn genesis(&mut self, block: &Block) -> Result<(), FollowError> {
@@ -387,7 +614,7 @@ impl Processor {
                 rollup.genesis_commitment
             );
         }
-        let inbox = self.l1.global_inbox(&block.hash.to_b58check())?;
+        let inbox = self.l1.global_inbox(&block.hash)?;
         let witness = inbox.old_levels_messages.witness;
         let level = rollup.origination_level;
         let l2 = L2Block {
@@ -410,16 +637,17 @@ impl Processor {
             predecessor: CommitmentHash::ZERO,
             number_of_ticks: 0,
         };
+        let protocol = ProtocolInfo {
+            hash: block.protocol,
+            proto_level: i32::from(block.header.proto),
+            first_level: level,
+            first_is_activation: false,
+        };
         self.store.transaction(|w| {
             w.insert_inbox(&inbox.hash(), level, &inbox.to_bin())?;
             w.insert_messages(&witness, level, &encode_message_list(&[]))?;
             w.insert_commitment(&chash, &c)?;
-            w.insert_protocol(&ProtocolInfo {
-                hash: block.protocol,
-                proto_level: i32::from(block.header.proto),
-                first_level: level,
-                first_is_activation: false,
-            })?;
+            w.insert_protocol(&protocol)?;
             w.insert_block(&l2)?;
             w.set_level(level, &block.hash)?;
             w.truncate_levels_above(level)?;
@@ -435,6 +663,8 @@ impl Processor {
             state,
             inbox,
             header: block.block_header(),
+            block: l2,
+            protocol: Some(protocol),
         });
         Ok(())
     }
@@ -476,13 +706,19 @@ impl Processor {
         Ok(())
     }
 
-    fn predecessor_data(&mut self, pred: &L2Block) -> Result<Cached, FollowError> {
+    /// What processing a successor of the processed block `pred_hash` needs: from the cache
+    /// when it holds that block (the common case), else from the store and context.
+    fn predecessor_data(&mut self, pred_hash: &BlockHash) -> Result<Cached, FollowError> {
         if let Some(c) = self.cache.take()
-            && c.hash == pred.block_hash
+            && c.hash == *pred_hash
         {
             return Ok(c);
         }
-        let state = self.ctx.state_of(pred)?;
+        let pred = self.store.block_by_hash(pred_hash)?.ok_or_else(|| {
+            FollowError::Inconsistent(format!("predecessor {pred_hash} is not processed"))
+        })?;
+        let protocol = self.store.protocol_of_level(pred.level)?;
+        let state = self.ctx.state_of(&pred)?;
         let blob = self.store.inbox_blob(&pred.inbox_hash)?.ok_or_else(|| {
             FollowError::Inconsistent(format!("missing inbox {} in the store", pred.inbox_hash))
         })?;
@@ -494,28 +730,28 @@ impl Processor {
             state,
             inbox,
             header,
+            block: pred,
+            protocol,
         })
     }
 
     fn process_level(&mut self, block: &Block) -> Result<(), FollowError> {
         let level = block.level();
-        let pred = self
-            .store
-            .block_by_hash(&block.header.predecessor)?
-            .ok_or_else(|| {
-                FollowError::Inconsistent(format!(
-                    "predecessor {} of block {} is not processed",
-                    block.header.predecessor, block.hash
-                ))
-            })?;
         let Cached {
             mut state,
             inbox: pred_inbox,
             header: pred_header,
+            block: pred,
+            protocol: prev_proto,
             ..
-        } = self.predecessor_data(&pred)?;
+        } = self.predecessor_data(&block.header.predecessor)?;
+        if pred.level.checked_add(1) != Some(level) {
+            return Err(FollowError::Inconsistent(format!(
+                "block {} at level {level} follows block {} at level {}",
+                block.hash, pred.block_hash, pred.level
+            )));
+        }
         // First block of a new protocol: `Protocol_migration` (l1-and-signer.md §3.2).
-        let prev_proto = self.store.protocol_of_level(level.saturating_sub(1))?;
         let new_proto = match &prev_proto {
             Some(p) if p.hash == block.protocol => None,
             _ => Some(ProtocolInfo {
@@ -535,6 +771,7 @@ impl Processor {
             }
             _ => None,
         };
+        let t_pvm = std::time::Instant::now();
         let messages = rollup_inbox_of_level(block, &pred_header, migration)
             .map_err(|e| FollowError::Inconsistent(e.to_string()))?;
         let (inbox, witness) = next_inbox(&pred_inbox, &messages)
@@ -553,15 +790,29 @@ impl Processor {
         if let Some(l) = &mut self.kernel_log {
             l.flush();
         }
+        let t_commit = std::time::Instant::now();
+        self.timings.pvm += t_commit - t_pvm;
         let hash = self.ctx.commit(&state)?;
+        self.timings.commit += t_commit.elapsed();
         let state_hash = StateHash(hash.0);
         // Commitment every period (§6.1).
         let prev_hash = pred
             .commitment_hash
             .unwrap_or(pred.previous_commitment_hash);
-        let prev = self.store.commitment(&prev_hash)?.ok_or_else(|| {
-            FollowError::Inconsistent(format!("missing commitment {prev_hash} in the store"))
-        })?;
+        // Commitments are content-addressed: the one read last is reused while it is the
+        // predecessor (a whole commitment period).
+        let prev = match &self.last_commitment {
+            Some((h, c)) if *h == prev_hash => c.clone(),
+            _ => {
+                let c = self.store.commitment(&prev_hash)?.ok_or_else(|| {
+                    FollowError::Inconsistent(format!(
+                        "missing commitment {prev_hash} in the store"
+                    ))
+                })?;
+                self.last_commitment = Some((prev_hash, c.clone()));
+                c
+            }
+        };
         let commitment = if next_commitment_level(prev.inbox_level, self.rollup.commitment_period)
             == Some(level)
         {
@@ -629,6 +880,7 @@ impl Processor {
         for (h, c, _) in &ops.published {
             self.check_agreement(h, c, commitment.as_ref().map(|(h, _)| (level, *h)))?;
         }
+        let t_sql = std::time::Instant::now();
         self.store.transaction(|w| {
             for (h, _, first) in &ops.published {
                 w.set_commitment_published_at(h, *first, None)?;
@@ -658,6 +910,10 @@ impl Processor {
             }
             Ok(())
         })?;
+        self.timings.sql += t_sql.elapsed();
+        if let Some((h, c)) = &commitment {
+            self.last_commitment = Some((*h, c.clone()));
+        }
         if let Some((h, _)) = &commitment {
             tracing::info!("Computed commitment {h} for inbox level {level}");
         }
@@ -665,11 +921,14 @@ impl Processor {
             "Processed level {level} ({} messages, {ticks} ticks, state {state_hash})",
             serialized.len()
         );
+        let protocol = new_proto.or(prev_proto);
         self.cache = Some(Cached {
             hash: block.hash,
             state,
             inbox,
             header: block.block_header(),
+            block: l2,
+            protocol,
         });
         Ok(())
     }

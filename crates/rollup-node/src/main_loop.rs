@@ -1,23 +1,26 @@
-//! The L1 follower threads (octez-rollup-node.md §3 common startup, §5.2 main loop):
-//! a head monitor (`/monitor/heads/main`, reconnecting, feeding the shared [`NodeStatus`]) and
-//! the main loop (startup checks, then each head is processed by the [`Processor`] with
-//! retries; errors set `degraded` until the next successful head). Both are plain threads:
-//! L1 calls are blocking and the PVM must not run on the async reactor.
+//! The L1 follower (octez-rollup-node.md §3 common startup, §5.2 main loop): a
+//! [`HeadMonitor`] on the async runtime (`/monitor/heads/main`, reconnecting with backoff, a
+//! silent stream past the stall timeout counts as a disconnection; l1-and-signer.md §1.2)
+//! feeding the shared [`NodeStatus`], and the main loop on a dedicated thread (startup checks,
+//! then each head is processed by the [`Processor`] with retries; errors set `degraded` until
+//! the next successful head). The PVM and SQLite work never runs on the reactor: L1 calls are
+//! driven from the follower thread through a runtime [`Handle`].
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use inbox::BlockHeader;
+use l1_client::{Connection, HeadMonitor, L1Client, L1Config, MonitorStatus};
 use preimages::{PreimageStore, Revealer, RollupMetadata};
 use pvm_wasmtime::WasmtimeEngine;
+use tezos_types::operation::PvmKind;
+use tokio::runtime::Handle;
 
 use crate::config::Config;
 use crate::context::Context;
 use crate::daemon::DataDir;
-use crate::follower::{FollowError, Processor, RollupInfo};
-use crate::l1::L1Rpc;
+use crate::follower::{DEFAULT_PREFETCH, FollowError, L1, Processor, RollupInfo};
 use crate::rpc::{L1Connection, L1Head, NodeStatus};
 use crate::store::Store;
 
@@ -35,6 +38,8 @@ pub struct LoopConfig {
     pub status: Arc<Mutex<NodeStatus>>,
     /// Set to stop the threads.
     pub stop: Arc<AtomicBool>,
+    /// The async runtime driving L1 I/O (the follower itself runs on its own thread).
+    pub rt: Handle,
 }
 
 fn set_status(status: &Mutex<NodeStatus>, f: impl FnOnce(&mut NodeStatus)) {
@@ -59,78 +64,95 @@ fn retry_delay(config: &Config) -> Duration {
     Duration::from_secs_f64(config.reconnection_delay.clamp(0.1, 30.0))
 }
 
-/// Spawns the head monitor thread.
-fn spawn_monitor(
-    l1: L1Rpc,
-    status: Arc<Mutex<NodeStatus>>,
-    stop: Arc<AtomicBool>,
-    tx: Sender<BlockHeader>,
-    delay: Duration,
-) {
-    std::thread::Builder::new()
-        .name("l1-heads".into())
-        .spawn(move || {
-            loop {
-                let r = l1.monitor_heads(
-                    || set_status(&status, |s| s.l1_connection = L1Connection::Connected),
-                    |h| {
-                        let timestamp = h.shell.timestamp.to_rfc3339().unwrap_or_default();
-                        set_status(&status, |s| {
-                            s.l1_head = Some(L1Head {
-                                hash: h.hash,
-                                level: h.shell.level,
-                                timestamp,
-                                age_secs: 0,
-                            });
-                        });
-                        !stop.load(Ordering::Relaxed) && tx.send(h).is_ok()
-                    },
-                );
-                if stop.load(Ordering::Relaxed) {
-                    return;
-                }
-                match r {
-                    Ok(()) => tracing::warn!("L1 heads stream closed, reconnecting"),
-                    Err(e) => tracing::warn!("L1 heads stream: {e}; reconnecting"),
-                }
-                set_status(&status, |s| {
-                    if s.l1_connection != L1Connection::Disconnected {
-                        s.l1_connection = L1Connection::Reconnecting;
-                    }
-                });
-                if !pause(&stop, delay) {
-                    return;
-                }
-            }
-        })
-        .ok();
+/// Client settings from the node configuration (`reconnection_delay`, `l1_rpc_timeout`;
+/// l1-and-signer.md §1.1, §1.2).
+pub fn l1_config(config: &Config, endpoint: &str) -> L1Config {
+    L1Config {
+        endpoint: endpoint.to_owned(),
+        rpc_timeout: Duration::from_secs_f64(config.l1_rpc_timeout.clamp(1.0, 3600.0)),
+        reconnection_delay: retry_delay(config),
+        ..L1Config::default()
+    }
 }
 
-/// Startup queries (with retries): kind check, genesis info, constants.
-fn startup(l1: &L1Rpc, config: &Config) -> Result<RollupInfo, FollowError> {
-    let chain_id = l1.chain_id()?;
+/// `/health`'s `l1.connection` from the monitor status: `connected` while the heads stream is
+/// open, `reconnecting` once an established stream was lost, `disconnected` before the first
+/// connection (octez-rollup-node.md §4.1).
+pub fn connection_of(m: &MonitorStatus, ever_connected: bool) -> L1Connection {
+    match m.connection {
+        Connection::Connected { .. } => L1Connection::Connected,
+        Connection::Disconnected { .. } if ever_connected => L1Connection::Reconnecting,
+        Connection::Connecting | Connection::Disconnected { .. } => L1Connection::Disconnected,
+    }
+}
+
+fn l1_head_of(h: &BlockHeader) -> L1Head {
+    L1Head {
+        hash: h.hash,
+        level: h.shell.level,
+        timestamp: h.shell.timestamp.to_rfc3339().unwrap_or_default(),
+        age_secs: 0,
+    }
+}
+
+/// Mirrors the monitor status into the shared [`NodeStatus`] until the monitor stops.
+fn spawn_status_mirror(
+    rt: &Handle,
+    mut rx: tokio::sync::watch::Receiver<MonitorStatus>,
+    status: Arc<Mutex<NodeStatus>>,
+) {
+    rt.spawn(async move {
+        let mut ever_connected = false;
+        loop {
+            {
+                let m = rx.borrow_and_update().clone();
+                ever_connected |= m.is_connected();
+                let conn = connection_of(&m, ever_connected);
+                set_status(&status, |s| {
+                    s.l1_connection = conn;
+                    if let Some(h) = &m.last_head {
+                        s.l1_head = Some(l1_head_of(h));
+                    }
+                });
+            }
+            if rx.changed().await.is_err() {
+                set_status(&status, |s| s.l1_connection = L1Connection::Disconnected);
+                return;
+            }
+        }
+    });
+}
+
+/// Startup queries (each RPC retried by the client): kind check, genesis info, LCC,
+/// constants.
+fn startup(l1: &L1, config: &Config) -> Result<RollupInfo, FollowError> {
+    let c = &l1.client;
     let addr = config.rollup_address;
-    let kind = l1.kind(&addr)?;
-    if kind != "wasm_2_0_0" {
+    let (chain_id, kind, genesis, lcc, constants) = l1.rt.block_on(async {
+        Ok::<_, l1_client::L1Error>((
+            c.chain_id().await?,
+            c.rollup_kind("main", "head", &addr).await?,
+            c.rollup_genesis_info("main", "head", &addr).await?,
+            c.rollup_lcc("main", "head", &addr).await?,
+            c.constants("main", "head").await?,
+        ))
+    })?;
+    if kind != PvmKind::Wasm {
         return Err(FollowError::Fatal(format!(
-            "Rollup {addr} has PVM kind {kind}; this node only supports wasm_2_0_0."
+            "Rollup {addr} has PVM kind {kind:?}; this node only supports wasm_2_0_0."
         )));
     }
-    let genesis = l1.genesis_info(&addr)?;
-    let lcc = l1.lcc(&addr)?;
-    tracing::info!("Last cemented commitment {} at level {}", lcc.0, lcc.1);
-    let constants = l1.constants("head")?;
-    let period = constants
-        .get("smart_rollup_commitment_period_in_blocks")
-        .and_then(|v| {
-            v.as_u64()
-                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-        })
-        .and_then(|p| u32::try_from(p).ok())
-        .filter(|p| *p > 0)
-        .ok_or_else(|| {
-            FollowError::Inconsistent("no smart_rollup_commitment_period_in_blocks".into())
-        })?;
+    tracing::info!(
+        "Last cemented commitment {} at level {}",
+        lcc.hash,
+        lcc.level
+    );
+    let period = constants.smart_rollup_commitment_period_in_blocks;
+    if period == 0 {
+        return Err(FollowError::Inconsistent(
+            "smart_rollup_commitment_period_in_blocks is 0".into(),
+        ));
+    }
     tracing::info!(
         "Chain {chain_id}: rollup {addr} originated at level {} (genesis commitment {}), \
          commitment period {period}",
@@ -143,7 +165,7 @@ fn startup(l1: &L1Rpc, config: &Config) -> Result<RollupInfo, FollowError> {
         genesis_commitment: genesis.commitment_hash,
         commitment_period: period,
         bail_on_disagree: config.bail_on_disagree,
-        lcc,
+        lcc: (lcc.hash, lcc.level),
     })
 }
 
@@ -237,13 +259,18 @@ fn fmt_secs(s: f64) -> String {
     format!("{}h{:02}m{:02}s", s / 3600, (s / 60) % 60, s % 60)
 }
 
-/// Runs the follower on the current thread until `stop` is set. `Err` only for fatal errors.
+/// Runs the follower on the current thread (not a runtime worker) until `stop` is set.
+/// `Err` only for fatal errors.
 pub fn run(lc: LoopConfig) -> Result<(), FollowError> {
     let delay = retry_delay(&lc.config);
-    let timeout = Duration::from_secs_f64(lc.config.l1_rpc_timeout.clamp(1.0, 3600.0));
-    let l1 = L1Rpc::new(&lc.endpoint, timeout);
-    let (tx, rx) = std::sync::mpsc::channel();
-    spawn_monitor(l1.clone(), lc.status.clone(), lc.stop.clone(), tx, delay);
+    let client = L1Client::new(l1_config(&lc.config, &lc.endpoint))
+        .map_err(|e| FollowError::Fatal(format!("{e}; check the --endpoint argument.")))?;
+    let mut monitor = {
+        let _guard = lc.rt.enter();
+        HeadMonitor::start(client.clone(), "main")
+    };
+    spawn_status_mirror(&lc.rt, monitor.status_watch(), lc.status.clone());
+    let l1 = L1::new(client, lc.rt.clone());
     let rollup = loop {
         match startup(&l1, &lc.config) {
             Ok(r) => break r,
@@ -257,6 +284,16 @@ pub fn run(lc: LoopConfig) -> Result<(), FollowError> {
         }
     };
     check_metadata(&lc.dir, &rollup)?;
+    // Constants for the RPCs (`committed_status`) and metrics.
+    if let Ok(c) = l1.rt.block_on(l1.client.constants("main", "head")) {
+        set_status(&lc.status, |s| {
+            s.constants = Some(crate::rpc::RollupConstants {
+                commitment_period: c.smart_rollup_commitment_period_in_blocks,
+                challenge_window: c.smart_rollup_challenge_window_in_blocks,
+                minimal_block_delay: u64::try_from(c.minimal_block_delay).unwrap_or(0),
+            });
+        });
+    }
     let mut store = Store::open(&lc.dir.store())?;
     let (lcc_hash, lcc_level) = rollup.lcc;
     if store.lcc()?.is_none_or(|(_, l)| l < lcc_level) {
@@ -276,6 +313,14 @@ pub fn run(lc: LoopConfig) -> Result<(), FollowError> {
         },
     );
     let mut processor = Processor::new(l1, store, lc.ctx.clone(), engine, reveal, rollup);
+    // `prefetch_blocks` (default: `l1_blocks_cache_size`) bounds the blocks fetched ahead.
+    processor.prefetch = lc
+        .config
+        .prefetch_blocks
+        .unwrap_or(lc.config.l1_blocks_cache_size)
+        .clamp(1, 1024)
+        .try_into()
+        .unwrap_or(DEFAULT_PREFETCH);
     // Test/debug knob: smaller catch-up chunks.
     if let Some(n) = std::env::var("SMART_ROLLUP_NODE_CATCH_UP_CHUNK")
         .ok()
@@ -294,45 +339,58 @@ pub fn run(lc: LoopConfig) -> Result<(), FollowError> {
             Err(e) => tracing::warn!("Cannot open kernel log {}: {e}", path.display()),
         }
     }
-    main_loop(&mut processor, &rx, &lc, delay)
+    main_loop(&mut processor, &mut monitor, &lc, delay)
 }
 
-fn latest_head(rx: &Receiver<BlockHeader>, stop: &AtomicBool) -> Option<BlockHeader> {
+/// Next head from the monitor, skipping to the newest one queued; `None` when asked to stop.
+fn latest_head(monitor: &mut HeadMonitor, rt: &Handle, stop: &AtomicBool) -> Option<BlockHeader> {
     loop {
-        match rx.recv_timeout(Duration::from_millis(200)) {
-            Ok(mut h) => {
-                while let Ok(n) = rx.try_recv() {
+        if stop.load(Ordering::Relaxed) {
+            return None;
+        }
+        // The timer must be created inside the runtime.
+        let next = rt.block_on(async {
+            tokio::time::timeout(Duration::from_millis(200), monitor.next()).await
+        });
+        match next {
+            Ok(Some(mut h)) => {
+                while let Some(n) = monitor.try_next() {
                     h = n;
                 }
                 return Some(h);
             }
-            Err(RecvTimeoutError::Timeout) if !stop.load(Ordering::Relaxed) => {}
-            Err(_) => return None,
+            Ok(None) => return None,
+            Err(_) => {}
         }
     }
 }
 
 fn main_loop(
     p: &mut Processor,
-    rx: &Receiver<BlockHeader>,
+    monitor: &mut HeadMonitor,
     lc: &LoopConfig,
     delay: Duration,
 ) -> Result<(), FollowError> {
     let mut progress = ProgressLog::new();
-    while let Some(mut head) = latest_head(rx, &lc.stop) {
+    while let Some(mut head) = latest_head(monitor, &lc.rt, &lc.stop) {
         loop {
             if lc.stop.load(Ordering::Relaxed) {
                 return Ok(());
             }
             let stop = &lc.stop;
             let status = &lc.status;
+            let mut started = Instant::now();
             let r = p.follow(&head, |level| {
+                set_status(status, |s| s.processing.record(level, started.elapsed()));
+                started = Instant::now();
                 progress.level_done(level, status);
                 !stop.load(Ordering::Relaxed)
             });
             match r {
                 Ok(pr) => {
                     set_status(&lc.status, |s| s.degraded = false);
+                    // History mode GC (§5.4), attempted after each processed head.
+                    crate::gc::after_head(p, lc);
                     if pr.reached_head {
                         if pr.processed > 0 {
                             tracing::info!(
@@ -341,6 +399,10 @@ fn main_loop(
                                 pr.level
                             );
                         }
+                        if p.timings.levels > 1 {
+                            tracing::info!("Catch-up timings: {}", p.timings);
+                        }
+                        p.timings = crate::follower::Timings::default();
                         break;
                     }
                 }
@@ -354,7 +416,7 @@ fn main_loop(
                 }
             }
             // A newer head may have arrived meanwhile.
-            while let Ok(n) = rx.try_recv() {
+            while let Some(n) = monitor.try_next() {
                 head = n;
             }
         }
@@ -386,6 +448,41 @@ mod tests {
         r.address = tezos_types::SmartRollupAddress([7; 20]);
         let e = check_metadata(&dir, &r).unwrap_err().to_string();
         assert!(e.contains("already set up for rollup"), "{e}");
+    }
+
+    #[test]
+    fn health_connection_from_the_monitor_status() {
+        let mut m = MonitorStatus {
+            connection: Connection::Connecting,
+            last_head: None,
+            last_head_at: None,
+            reconnections: 0,
+        };
+        assert_eq!(connection_of(&m, false), L1Connection::Disconnected);
+        m.connection = Connection::Connected {
+            since: std::time::SystemTime::now(),
+        };
+        assert_eq!(connection_of(&m, true), L1Connection::Connected);
+        m.connection = Connection::Disconnected {
+            since: std::time::SystemTime::now(),
+            reason: "stream closed".into(),
+        };
+        assert_eq!(connection_of(&m, true), L1Connection::Reconnecting);
+        assert_eq!(connection_of(&m, false), L1Connection::Disconnected);
+    }
+
+    #[test]
+    fn l1_settings_from_the_config() {
+        let mut c = Config::new(
+            "sr1RYurGZtN8KNSpkMcCt9CgWeUaNkzsAfXf".parse().unwrap(),
+            crate::config::Mode::Observer,
+        );
+        c.l1_rpc_timeout = 7.0;
+        c.reconnection_delay = 0.5;
+        let l = l1_config(&c, "http://127.0.0.1:1");
+        assert_eq!(l.endpoint, "http://127.0.0.1:1");
+        assert_eq!(l.rpc_timeout, Duration::from_secs(7));
+        assert_eq!(l.reconnection_delay, Duration::from_millis(500));
     }
 
     #[test]

@@ -1,5 +1,8 @@
 //! RPC server (octez-rollup-node.md §4): axum over a [`NodeView`], Octez JSON shapes
-//! (int64/Zarith as strings), Octez-like JSON error bodies, default ACL (§2 "Default RPC ACL").
+//! (int64/Zarith as strings, base58 hashes), Octez-like JSON error bodies (400 bad argument,
+//! 404 unknown path, 500 failure), the ACL of the listening address (§2 "Default RPC ACL"),
+//! and the streamed RPCs (`monitor_blocks`, `monitor_finalized_blocks`, `local/synchronized`:
+//! chunked, one JSON value per line, polling the store, ending on disconnect or shutdown).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -83,6 +86,10 @@ pub struct NodeStatus {
     pub degraded: bool,
     /// Active workers, in Octez order.
     pub workers: Vec<(String, WorkerStatus)>,
+    /// Protocol constants read from L1 (`None` until the follower has read them).
+    pub constants: Option<RollupConstants>,
+    /// Level processing figures (metrics).
+    pub processing: ProcessingStats,
 }
 
 impl Default for NodeStatus {
@@ -92,7 +99,41 @@ impl Default for NodeStatus {
             l1_head: None,
             degraded: false,
             workers: vec![],
+            constants: None,
+            processing: ProcessingStats::default(),
         }
+    }
+}
+
+/// Protocol constants the RPCs and metrics need (`Rollup_constants`, read by the follower
+/// from the L1 `/chains/main/blocks/<head>/context/constants`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RollupConstants {
+    /// `smart_rollup_commitment_period_in_blocks`.
+    pub commitment_period: u32,
+    /// `smart_rollup_challenge_window_in_blocks`.
+    pub challenge_window: u32,
+    /// `minimal_block_delay` in seconds.
+    pub minimal_block_delay: u64,
+}
+
+/// What the follower reports after each processed level (`inbox_process_time` metric).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ProcessingStats {
+    /// Levels processed since start.
+    pub levels: u64,
+    /// Last processed level.
+    pub last_level: Option<i32>,
+    /// Seconds spent processing the last level.
+    pub last_secs: f64,
+}
+
+impl ProcessingStats {
+    /// Records one processed level and the time it took.
+    pub fn record(&mut self, level: i32, took: std::time::Duration) {
+        self.levels = self.levels.saturating_add(1);
+        self.last_level = Some(level);
+        self.last_secs = took.as_secs_f64();
     }
 }
 
@@ -228,6 +269,22 @@ pub trait NodeView: Send + Sync + 'static {
     ) -> Result<Option<(Commitment, Option<Published>)>, RpcError>;
     /// Durable storage accessor (WASM rollups), when the PVM is wired.
     fn durable(&self) -> Option<Arc<dyn DurableState>>;
+    /// Last cemented commitment known locally `(hash, inbox level)`.
+    fn lcc(&self) -> Result<Option<(CommitmentHash, i32)>, RpcError> {
+        Ok(None)
+    }
+    /// Last published commitment known locally `(hash, inbox level)`.
+    fn lpc(&self) -> Result<Option<(CommitmentHash, i32)>, RpcError> {
+        Ok(None)
+    }
+    /// `GET /local/gc_info` (§4.3, `crate::gc::gc_info`); `None` when not available.
+    fn gc_info(&self) -> Result<Option<Value>, RpcError> {
+        Ok(None)
+    }
+    /// Serialized inbox messages of `block` (`None` when not stored).
+    fn messages(&self, _block: &L2Block) -> Result<Option<Vec<Vec<u8>>>, RpcError> {
+        Ok(None)
+    }
     /// PVM-dependent data not available from the store alone (inbox, messages, outbox):
     /// `None` means "not supported yet".
     fn pvm_rpc(
@@ -313,6 +370,22 @@ impl NodeView for StoreView {
         self.durable.clone()
     }
 
+    fn gc_info(&self) -> Result<Option<Value>, RpcError> {
+        self.with_store(|s| crate::gc::gc_info(s, None)).map(Some)
+    }
+
+    fn lcc(&self) -> Result<Option<(CommitmentHash, i32)>, RpcError> {
+        self.with_store(Store::lcc)
+    }
+
+    fn lpc(&self) -> Result<Option<(CommitmentHash, i32)>, RpcError> {
+        self.with_store(Store::lpc)
+    }
+
+    fn messages(&self, block: &L2Block) -> Result<Option<Vec<Vec<u8>>>, RpcError> {
+        self.with_store(|s| s.messages(&block.inbox_witness))
+    }
+
     fn pvm_rpc(
         &self,
         block: &L2Block,
@@ -347,9 +420,10 @@ impl NodeView for StoreView {
             }
             ["outbox"] => {
                 let level = query.get("outbox_level")?;
-                Some(self.outbox_json(block, level))
+                Some(self.outbox_json(block, level, false))
             }
-            ["outbox", level, "messages"] => Some(self.outbox_json(block, level)),
+            ["outbox", level, "messages"] => Some(self.outbox_json(block, level, false)),
+            ["outbox_summary", level] => Some(self.outbox_json(block, level, true)),
             ["state"] => {
                 let ctx = self.context.as_ref()?;
                 let key = query.get("key").map_or("", String::as_str);
@@ -367,9 +441,37 @@ impl NodeView for StoreView {
     }
 }
 
-/// Outbox message summary (§4.2): `{"transactions":[{"destination","entrypoint",
-/// "parameters","parameters_ty"?}]}`, `{"whitelist_update": [pkh] | null}` or
-/// `{"canonical_rollup_signal": hex}`; undecodable bytes as `{"raw": hex}`.
+/// JSON string of Data_encoding's `string` (`unistring`): the text when it is UTF-8, else
+/// `{"invalid_utf8_string":[bytes]}`.
+fn unistring(bytes: &[u8]) -> Value {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => json!(s),
+        Err(_) => json!({ "invalid_utf8_string": bytes }),
+    }
+}
+
+/// Outbox message in the protocol's kind-tagged encoding (`sc_rollup_outbox_message_repr.ml`,
+/// items of `/outbox/<l>/messages`): `{"kind":"untyped"|"typed","transactions":[…]}`,
+/// `{"kind":"whitelist_update","whitelist"?:[pkh]}`,
+/// `{"kind":"canonical_rollup_signal","payload":<string>}`; undecodable bytes as `{"raw": hex}`.
+pub fn outbox_message_json(bytes: &[u8]) -> Value {
+    use tezos_types::BinDecode;
+    use tezos_types::outbox::OutboxMessage;
+    match OutboxMessage::from_bin(bytes) {
+        // The payload is a Data_encoding `string`, not hex.
+        Ok(OutboxMessage::CanonicalRollupSignal { payload }) => {
+            json!({"payload": unistring(&payload), "kind": "canonical_rollup_signal"})
+        }
+        Ok(m) => serde_json::to_value(&m).unwrap_or_else(|_| json!({ "raw": hex::encode(bytes) })),
+        Err(_) => json!({ "raw": hex::encode(bytes) }),
+    }
+}
+
+/// Outbox message summary (`outbox_message.ml` `summary_encoding`, block `?outbox=true`
+/// items): `{"transactions":[{"destination","entrypoint"?,"parameters"?,"parameters_ty"?}]}`
+/// (`entrypoint` omitted when `default`, `parameters` when `Unit`),
+/// `{"whitelist_update": [pkh] | null}` or `{"canonical_rollup_signal": <string>}`;
+/// undecodable bytes as `{"raw": hex}`.
 pub fn outbox_summary(bytes: &[u8]) -> Value {
     use tezos_types::BinDecode;
     use tezos_types::outbox::OutboxMessage;
@@ -377,11 +479,14 @@ pub fn outbox_summary(bytes: &[u8]) -> Value {
         let list: Vec<Value> = ts
             .iter()
             .map(|t| {
-                let mut o = json!({
-                    "destination": t.destination.to_b58check(),
-                    "entrypoint": t.entrypoint,
-                    "parameters": serde_json::to_value(&t.parameters).unwrap_or(Value::Null),
-                });
+                let mut o = json!({ "destination": t.destination.to_b58check() });
+                if t.entrypoint != "default" {
+                    o["entrypoint"] = json!(t.entrypoint);
+                }
+                let params = serde_json::to_value(&t.parameters).unwrap_or(Value::Null);
+                if params != json!({"prim": "Unit"}) {
+                    o["parameters"] = params;
+                }
                 if let Some(ty) = &t.parameters_ty {
                     o["parameters_ty"] = serde_json::to_value(ty).unwrap_or(Value::Null);
                 }
@@ -399,7 +504,7 @@ pub fn outbox_summary(bytes: &[u8]) -> Value {
             "whitelist_update": whitelist.map(|l| l.iter().map(|p| p.to_b58check()).collect::<Vec<_>>())
         }),
         Ok(OutboxMessage::CanonicalRollupSignal { payload }) => {
-            json!({ "canonical_rollup_signal": hex::encode(payload) })
+            json!({ "canonical_rollup_signal": unistring(&payload) })
         }
         Err(_) => json!({ "raw": hex::encode(bytes) }),
     }
@@ -426,9 +531,10 @@ impl StoreView {
             .map_err(|e| RpcError::Failed("smart_rollup_node.store", e.to_string()))
     }
 
-    /// Outbox messages of `level` in the state of `block`, in Octez's list shape
-    /// (`{"outbox_level","message_index","message": summary}`).
-    fn outbox_json(&self, block: &L2Block, level: &str) -> Result<Value, RpcError> {
+    /// Outbox messages of `level` in the state of `block`: Octez's list shape
+    /// `{"outbox_level","message_index":"<n>","message":<kind-tagged message>}`, or with
+    /// `summary` the block field shape `{"message_index":<n>} ∪ <summary>`.
+    fn outbox_json(&self, block: &L2Block, level: &str, summary: bool) -> Result<Value, RpcError> {
         let outbox_level: u32 = level
             .parse()
             .map_err(|_| RpcError::BadArgument("outbox_level", level.into()))?;
@@ -444,8 +550,17 @@ impl StoreView {
             msgs.iter()
                 .enumerate()
                 .map(|(i, m)| {
-                    json!({"outbox_level": outbox_level, "message_index": i.to_string(),
-                           "message": outbox_summary(m)})
+                    if summary {
+                        let mut o = json!({ "message_index": i });
+                        if let (Some(o), Value::Object(s)) = (o.as_object_mut(), outbox_summary(m))
+                        {
+                            o.extend(s);
+                        }
+                        o
+                    } else {
+                        json!({"outbox_level": outbox_level, "message_index": i.to_string(),
+                               "message": outbox_message_json(m)})
+                    }
                 })
                 .collect(),
         ))
@@ -469,6 +584,18 @@ pub fn commitment_json(c: &Commitment) -> Value {
     })
 }
 
+/// A stored context hash (64 hex digits) as the base58 `SRCo…` smart rollup context hash
+/// (§4 JSON conventions); any other text is returned unchanged.
+pub fn context_b58(c: &crate::store::RollupContextHash) -> String {
+    match hex::decode(&c.0)
+        .ok()
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+    {
+        Some(b) => tezos_types::SmartRollupContextHash::new(b).to_b58check(),
+        None => c.0.clone(),
+    }
+}
+
 /// L2 block header + summary JSON (`sc_rollup_block.ml`; content fields need the PVM wiring).
 pub fn block_json(b: &L2Block) -> Value {
     let mut o = serde_json::Map::new();
@@ -484,7 +611,7 @@ pub fn block_json(b: &L2Block) -> Value {
         json!(b.previous_commitment_hash.to_b58check()),
     );
     if let Some(c) = &b.context {
-        o.insert("context".into(), json!(c.0));
+        o.insert("context".into(), json!(context_b58(c)));
     }
     o.insert("inbox_witness".into(), json!(b.inbox_witness.to_b58check()));
     o.insert("inbox_hash".into(), json!(b.inbox_hash.to_b58check()));
@@ -506,6 +633,49 @@ async fn health(State(v): State<AppState>) -> RpcResult {
         level,
         v.config().l1_monitor_finalized,
     ))
+}
+
+async fn ping() -> RpcResult {
+    ok(json!({}))
+}
+
+/// `/stats/memory` (§4.1): the `Linux_proc_statm` figures of `/proc/self/statm` (pages).
+async fn stats_memory() -> RpcResult {
+    let fail = |e: String| RpcError::Failed("smart_rollup_node.stats", e);
+    let text = std::fs::read_to_string("/proc/self/statm")
+        .map_err(|e| fail(format!("/proc/self/statm: {e} (only Linux is supported)")))?;
+    let f: Vec<u64> = text
+        .split_whitespace()
+        .map(str::parse)
+        .collect::<Result<_, _>>()
+        .map_err(|e| fail(format!("/proc/self/statm: {e}")))?;
+    let [size, resident, shared, text, lib, data, dt] = f[..] else {
+        return Err(fail(format!("/proc/self/statm: unexpected {text:?}")));
+    };
+    let s = |n: u64| json!(n.to_string());
+    ok(
+        json!({"page_size": page_size(), "size": s(size), "resident": s(resident), "shared": s(shared),
+              "text": s(text), "lib": s(lib), "data": s(data), "dt": s(dt)}),
+    )
+}
+
+/// The kernel page size (`KernelPageSize` of the first mapping in `/proc/self/smaps`),
+/// 4096 when unreadable.
+fn page_size() -> u64 {
+    use std::io::BufRead;
+    std::fs::File::open("/proc/self/smaps")
+        .ok()
+        .and_then(|f| {
+            std::io::BufReader::new(f).lines().find_map(|l| {
+                let l = l.ok()?;
+                let kb = l
+                    .strip_prefix("KernelPageSize:")?
+                    .trim()
+                    .strip_suffix("kB")?;
+                kb.trim().parse::<u64>().ok()?.checked_mul(1024)
+            })
+        })
+        .unwrap_or(4096)
 }
 
 async fn version() -> RpcResult {
@@ -547,6 +717,10 @@ async fn last_stored_commitment(State(v): State<AppState>) -> RpcResult {
     }
 }
 
+async fn local_gc_info(State(v): State<AppState>) -> RpcResult {
+    v.gc_info()?.map_or(Err(RpcError::NotFound), ok)
+}
+
 async fn local_commitment(State(v): State<AppState>, Path(h): Path<String>) -> RpcResult {
     let hash: CommitmentHash = h
         .parse()
@@ -566,11 +740,13 @@ async fn local_commitment(State(v): State<AppState>, Path(h): Path<String>) -> R
     }
 }
 
-async fn synchronized(State(v): State<AppState>) -> RpcResult {
+/// The `/local/synchronized` item of the current state: `"synchronized"` once the L2 head
+/// reaches the L1 head, else the progress.
+fn sync_state(v: &AppState) -> Result<Value, RpcError> {
     let status = v.status();
     let head = v.block(&BlockId::Head)?.map(|b| b.level);
-    match (&status.l1_head, head) {
-        (Some(l1), Some(l2)) if l2 >= l1.level => ok(json!("synchronized")),
+    Ok(match (&status.l1_head, head) {
+        (Some(l1), Some(l2)) if l2 >= l1.level => json!("synchronized"),
         (l1, l2) => {
             let l1_level = l1.as_ref().map_or(0, |h| h.level);
             let processed = l2.unwrap_or(0);
@@ -579,13 +755,57 @@ async fn synchronized(State(v): State<AppState>) -> RpcResult {
             } else {
                 0.0
             };
-            ok(json!({"synchronizing": {
+            json!({"synchronizing": {
                 "processed_level": processed,
                 "l1_head_level": l1_level,
                 "percentage_done": pct,
-            }}))
+            }})
         }
-    }
+    })
+}
+
+/// `/local/synchronized` (§4.3): a stream of progress items (one JSON value and a newline
+/// each, sent when the progress changes) ending with `"synchronized"`.
+async fn synchronized(
+    State(v): State<AppState>,
+    axum::Extension(stop): axum::Extension<Shutdown>,
+) -> RpcResult {
+    let first = sync_state(&v)?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(16);
+    tokio::spawn(async move {
+        let stop = stop.wait();
+        tokio::pin!(stop);
+        let mut item = Ok(first);
+        let mut last = Value::Null;
+        loop {
+            let current = match item {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!("synchronized: {e}");
+                    return;
+                }
+            };
+            if current != last {
+                let mut chunk = current.to_string().into_bytes();
+                chunk.push(b'\n');
+                if tx.send(chunk).await.is_err() || current == json!("synchronized") {
+                    return;
+                }
+                last = current;
+            }
+            tokio::select! {
+                () = &mut stop => return,
+                () = tx.closed() => return,
+                () = tokio::time::sleep(MONITOR_POLL) => {}
+            }
+            item = sync_state(&v);
+        }
+    });
+    Ok((
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::from_stream(ChannelBody(rx)),
+    )
+        .into_response())
 }
 
 async fn openapi() -> RpcResult {
@@ -614,6 +834,12 @@ const SERVED_PATHS: &[&str] = &[
     "/global/tezos_head",
     "/global/tezos_level",
     "/global/last_stored_commitment",
+    "/global/monitor_blocks",
+    "/global/monitor_finalized_blocks",
+    "/ping",
+    "/stats/memory",
+    "/local/gc_info",
+    "/global/block/{block_id}/state",
     "/global/block/{block_id}",
     "/global/block/{block_id}/hash",
     "/global/block/{block_id}/level",
@@ -666,23 +892,9 @@ async fn block_root(
         j["commitment"] = commitment_json(&c);
     }
     if q.get("outbox").is_some_and(|o| o == "true")
-        && let Some(outbox) = v.pvm_rpc(&b, &format!("outbox/{}/messages", b.level), &q)
+        && let Some(outbox) = v.pvm_rpc(&b, &format!("outbox_summary/{}", b.level), &q)
     {
-        let list: Vec<Value> = outbox?
-            .as_array()
-            .map(|l| {
-                l.iter()
-                    .map(|m| {
-                        let mut o = json!({"message_index": m["message_index"]});
-                        if let (Some(o), Some(s)) = (o.as_object_mut(), m["message"].as_object()) {
-                            o.extend(s.clone());
-                        }
-                        o
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        j["outbox"] = Value::Array(list);
+        j["outbox"] = outbox?;
     }
     ok(j)
 }
@@ -716,10 +928,10 @@ async fn block_sub(
             None => pvm_or_unsupported(&v, &b, &rest, &q),
         },
         ["durable", "wasm_2_0_0", what] => durable(&v, &b, what, &q),
+        ["committed_status"] => committed_status(&v, &b),
         ["inbox"]
         | ["num_messages"]
         | ["state_current_level"]
-        | ["committed_status"]
         | ["outbox"]
         | ["outbox", _, "messages"]
         | ["state"] => {
@@ -734,6 +946,248 @@ async fn block_sub(
         }
         _ => Err(RpcError::NotFound),
     }
+}
+
+/// Seconds since the epoch.
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+fn overflow() -> RpcError {
+    RpcError::Failed(
+        "smart_rollup_node.overflow",
+        "level arithmetic overflow".into(),
+    )
+}
+
+/// Estimated time of level `level` when the head is at `head_level` (`publisher.ml`
+/// `estimated_time_of_level`): `now + (level − head_level) × minimal_block_delay`, RFC 3339.
+fn estimated_time(
+    level: i32,
+    head_level: i32,
+    c: &RollupConstants,
+    now: i64,
+) -> Result<Value, RpcError> {
+    let secs = i64::from(level)
+        .checked_sub(i64::from(head_level))
+        .and_then(|d| d.checked_mul(i64::try_from(c.minimal_block_delay).ok()?))
+        .and_then(|d| d.checked_add(now))
+        .ok_or_else(overflow)?;
+    tezos_types::Timestamp(secs)
+        .to_rfc3339()
+        .map(Value::String)
+        .ok_or_else(overflow)
+}
+
+/// `committed_status` of a block at `block_level` (§4.2, `publisher.ml`
+/// `Helpers.committed_status`): `next` is the commitment that will contain the block
+/// (its hash when computed, and its inbox level), `published` its publication levels.
+/// Published and `block_level ≤ lcc_level` → `cemented`; published → `committed` (cementation
+/// estimated at first publication + challenge window); else `uncommitted` (publication
+/// estimated at the commitment level + 2, cementation at commitment level + challenge window).
+pub fn committed_status_json(
+    block_level: i32,
+    head_level: i32,
+    next: (Option<CommitmentHash>, i32),
+    published: Option<Published>,
+    lcc_level: Option<i32>,
+    c: &RollupConstants,
+    now: i64,
+) -> Result<Value, RpcError> {
+    let (hash, commitment_level) = next;
+    let window = i32::try_from(c.challenge_window).map_err(|_| overflow())?;
+    match (hash, published) {
+        (Some(h), Some((first, at))) => {
+            if lcc_level.is_some_and(|lcc| block_level <= lcc) {
+                let since = lcc_level
+                    .and_then(|lcc| lcc.checked_sub(block_level))
+                    .ok_or_else(overflow)?;
+                Ok(json!({"cemented": {
+                    "commitment_hash": h.to_b58check(),
+                    "commitment_level": commitment_level,
+                    "first_published_level": first,
+                    "published_level": at,
+                    "blocks_since_cemented": since,
+                }}))
+            } else {
+                let cementation = first.checked_add(window).ok_or_else(overflow)?;
+                Ok(json!({"committed": {
+                    "commitment_hash": h.to_b58check(),
+                    "commitment_level": commitment_level,
+                    "first_published_level": first,
+                    "published_level": at,
+                    "estimated_cementation_time": estimated_time(cementation, head_level, c, now)?,
+                }}))
+            }
+        }
+        _ => {
+            let publication = commitment_level
+                .checked_add(inbox::BLOCK_FINALITY_TIME)
+                .ok_or_else(overflow)?;
+            let cementation = commitment_level.checked_add(window).ok_or_else(overflow)?;
+            Ok(json!({"uncommitted": {
+                "commitment_level": commitment_level,
+                "estimated_commitment_time": estimated_time(publication, head_level, c, now)?,
+                "estimated_cementation_time": estimated_time(cementation, head_level, c, now)?,
+            }}))
+        }
+    }
+}
+
+/// `/global/block/<id>/committed_status`: finds the commitment after the block's previous
+/// commitment (`previous.inbox_level + commitment_period`) and its publication.
+fn committed_status(v: &AppState, b: &L2Block) -> RpcResult {
+    let c = v.status().constants.ok_or_else(|| {
+        RpcError::Failed(
+            "smart_rollup_node.constants_unknown",
+            "The protocol constants are not known yet: retry once the rollup node has \
+             connected to its L1 node."
+                .into(),
+        )
+    })?;
+    let head = v.block(&BlockId::Head)?.ok_or_else(|| {
+        RpcError::Failed(
+            "smart_rollup_node.no_head",
+            "The rollup node has not processed any block yet: retry later.".into(),
+        )
+    })?;
+    let (prev, _) = v.commitment(&b.previous_commitment_hash)?.ok_or_else(|| {
+        RpcError::Failed(
+            "smart_rollup_node.missing_commitment",
+            format!(
+                "Commitment {} is not in the store.",
+                b.previous_commitment_hash
+            ),
+        )
+    })?;
+    let next_level =
+        inbox::next_commitment_level(prev.inbox_level, c.commitment_period).ok_or_else(overflow)?;
+    let next = match v.block(&BlockId::Level(next_level))? {
+        Some(n) => (n.commitment_hash, n.level),
+        None => (None, next_level),
+    };
+    let published = match next.0 {
+        Some(h) => v.commitment(&h)?.and_then(|(_, p)| p),
+        None => None,
+    };
+    let lcc = v.lcc()?.map(|(_, l)| l);
+    ok(committed_status_json(
+        b.level,
+        head.level,
+        next,
+        published,
+        lcc,
+        &c,
+        now_secs(),
+    )?)
+}
+
+/// Poll period of `/global/monitor_blocks` on the store's head.
+const MONITOR_POLL: std::time::Duration = std::time::Duration::from_millis(100);
+/// At most this many intermediate levels are streamed when the head jumped.
+const MONITOR_MAX_GAP: i32 = 1000;
+
+/// Set to `true` when the server shuts down: streams end so that the graceful shutdown
+/// does not wait for them.
+#[derive(Clone)]
+struct Shutdown(Option<tokio::sync::watch::Receiver<bool>>);
+
+impl Shutdown {
+    async fn wait(self) {
+        match self.0 {
+            Some(mut rx) => {
+                let _ = rx.wait_for(|s| *s).await;
+            }
+            None => std::future::pending().await,
+        }
+    }
+}
+
+/// A chunked body fed by a channel.
+struct ChannelBody(tokio::sync::mpsc::Receiver<Vec<u8>>);
+
+impl futures_core::Stream for ChannelBody {
+    type Item = Result<Vec<u8>, std::convert::Infallible>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        self.0.poll_recv(cx).map(|o| o.map(Ok))
+    }
+}
+
+/// `/global/monitor_blocks` (§4.2): a chunked stream of L2 blocks (header + summary, one JSON
+/// value and a newline per block), the current head first, then each new head (and the
+/// levels in between when the head jumped). Ends when the client disconnects or the server
+/// stops.
+async fn monitor_blocks(
+    State(v): State<AppState>,
+    axum::Extension(stop): axum::Extension<Shutdown>,
+) -> Response {
+    monitor(v, stop, BlockId::Head)
+}
+
+/// `/global/monitor_finalized_blocks` (§4.2): as [`monitor_blocks`] for the finalized block.
+async fn monitor_finalized_blocks(
+    State(v): State<AppState>,
+    axum::Extension(stop): axum::Extension<Shutdown>,
+) -> Response {
+    monitor(v, stop, BlockId::Finalized)
+}
+
+/// Streams block `watched` (head or finalized) each time it changes.
+fn monitor(v: AppState, stop: Shutdown, watched: BlockId) -> Response {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(16);
+    tokio::spawn(async move {
+        let stop = stop.wait();
+        tokio::pin!(stop);
+        let mut last: Option<(BlockHash, i32)> = None;
+        loop {
+            let head = match v.block(&watched) {
+                Ok(h) => h,
+                Err(e) => {
+                    tracing::warn!("monitor_blocks: {e}");
+                    return;
+                }
+            };
+            if let Some(h) = head
+                && last.is_none_or(|(hash, _)| hash != h.block_hash)
+            {
+                let mut blocks = vec![];
+                if let Some((_, l)) = last
+                    && let Some(from) = l.checked_add(1)
+                {
+                    for level in from.max(h.level.saturating_sub(MONITOR_MAX_GAP))..h.level {
+                        if let Ok(Some(b)) = v.block(&BlockId::Level(level)) {
+                            blocks.push(b);
+                        }
+                    }
+                }
+                last = Some((h.block_hash, h.level));
+                blocks.push(h);
+                for b in blocks {
+                    let mut chunk = block_json(&b).to_string().into_bytes();
+                    chunk.push(b'\n');
+                    if tx.send(chunk).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            tokio::select! {
+                () = &mut stop => return,
+                () = tx.closed() => return,
+                () = tokio::time::sleep(MONITOR_POLL) => {}
+            }
+        }
+    });
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::from_stream(ChannelBody(rx)),
+    )
+        .into_response()
 }
 
 fn pvm_or_unsupported(
@@ -759,6 +1213,10 @@ fn durable(v: &AppState, b: &L2Block, what: &str, q: &HashMap<String, String>) -
         return Err(RpcError::NotFound);
     };
     let key = q.get("key").map(String::as_str).unwrap_or("");
+    if !(key.is_empty() || key == "/") && durable_tree::durable::Key::from_str_checked(key).is_err()
+    {
+        return Err(RpcError::BadArgument("key", key.into()));
+    }
     let fail = |e: String| RpcError::Failed("smart_rollup_node.durable_storage", e);
     match what {
         "value" => ok(json!(d.value(b, key).map_err(fail)?.map(hex::encode))),
@@ -783,67 +1241,127 @@ async fn not_found() -> Response {
     RpcError::NotFound.into_response()
 }
 
+/// Whether `METHOD /path` matches a resto ACL matcher (`[METHOD ]/seg/…`, `*` = one segment,
+/// `**` = any suffix).
+fn acl_matches(matcher: &str, method: &str, segs: &[&str]) -> bool {
+    let (meth, pat) = match matcher.split_once(' ') {
+        Some((meth, pat)) => (Some(meth), pat),
+        None => (None, matcher),
+    };
+    if meth.is_some_and(|mm| !mm.eq_ignore_ascii_case(method)) {
+        return false;
+    }
+    let mut i = 0;
+    for p in pat.trim_matches('/').split('/') {
+        if p == "**" {
+            return true;
+        }
+        match segs.get(i) {
+            Some(s) if p == "*" || p == *s => i += 1,
+            _ => return false,
+        }
+    }
+    i == segs.len()
+}
+
+fn path_segments(path: &str) -> Vec<&str> {
+    path.trim_matches('/').split('/').collect()
+}
+
 /// Whether a request is denied by the secure ACL (`METHOD /path` matchers, `*` = one
 /// segment, `**` = any suffix).
 pub fn secure_acl_denies(method: &str, path: &str) -> bool {
-    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
-    SECURE_ACL_DENY.iter().any(|m| {
-        let (meth, pat) = match m.split_once(' ') {
-            Some((meth, pat)) => (Some(meth), pat),
-            None => (None, *m),
-        };
-        if meth.is_some_and(|mm| mm != method) {
-            return false;
-        }
-        let pat: Vec<&str> = pat.trim_matches('/').split('/').collect();
-        let mut i = 0;
-        for p in &pat {
-            if *p == "**" {
-                return true;
-            }
-            match segs.get(i) {
-                Some(s) if *p == "*" || p == s => i += 1,
-                _ => return false,
-            }
-        }
-        i == segs.len()
-    })
-}
-
-async fn acl_layer(State(secure): State<bool>, req: Request, next: Next) -> Response {
-    if secure && secure_acl_denies(req.method().as_str(), req.uri().path()) {
-        let body = json!([{"kind": "permanent", "id": "rpc.unauthorized",
-                           "msg": "Access to this RPC is denied by the ACL"}]);
-        return (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
-    }
-    next.run(req).await
-}
-
-/// Whether the secure ACL applies: no policy configured for `addr:port` and a non-loopback
-/// listening address.
-pub fn secure_acl_applies(config: &Config) -> bool {
-    let address = format!("{}:{}", config.rpc_addr, config.rpc_port);
-    if let Some(p) = config
-        .acl
+    let segs = path_segments(path);
+    SECURE_ACL_DENY
         .iter()
-        .find(|p| p.get("address").and_then(Value::as_str) == Some(address.as_str()))
-    {
-        return p
-            .get("blacklist")
-            .and_then(Value::as_array)
-            .is_some_and(|l| !l.is_empty())
-            || p.get("whitelist").is_some();
+        .any(|m| acl_matches(m, method, &segs))
+}
+
+/// The RPC access policy of the listening address (§2 "Default RPC ACL", `acl` field of the
+/// configuration, `--acl-override`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AclPolicy {
+    /// Everything allowed (loopback address without a configured policy).
+    AllowAll,
+    /// Requests matching one of these matchers are denied (the secure ACL is the blacklist
+    /// [`SECURE_ACL_DENY`]).
+    Blacklist(Vec<String>),
+    /// Only requests matching one of these matchers are allowed.
+    Whitelist(Vec<String>),
+}
+
+impl AclPolicy {
+    /// Whether `method path` is denied.
+    pub fn denies(&self, method: &str, path: &str) -> bool {
+        let segs = path_segments(path);
+        match self {
+            Self::AllowAll => false,
+            Self::Blacklist(l) => l.iter().any(|m| acl_matches(m, method, &segs)),
+            Self::Whitelist(l) => !l.iter().any(|m| acl_matches(m, method, &segs)),
+        }
+    }
+}
+
+/// The policy of `config`'s RPC address: the configured policy whose `address` is
+/// `rpc-addr:rpc-port` (or `rpc-addr`), else the secure ACL unless the address is loopback.
+pub fn acl_policy(config: &Config) -> AclPolicy {
+    let with_port = format!("{}:{}", config.rpc_addr, config.rpc_port);
+    let list = |p: &Value, k: &str| -> Option<Vec<String>> {
+        p.get(k)?.as_array().map(|l| {
+            l.iter()
+                .filter_map(|m| m.as_str().map(str::to_string))
+                .collect()
+        })
+    };
+    let configured = config.acl.iter().find(|p| {
+        let a = p.get("address").and_then(Value::as_str);
+        a == Some(with_port.as_str()) || a == Some(config.rpc_addr.as_str())
+    });
+    if let Some(p) = configured {
+        if let Some(w) = list(p, "whitelist") {
+            return AclPolicy::Whitelist(w);
+        }
+        return AclPolicy::Blacklist(list(p, "blacklist").unwrap_or_default());
     }
     let host = config
         .rpc_addr
         .trim_start_matches('[')
         .trim_end_matches(']');
-    !(host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback()))
+    if host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback()) {
+        AclPolicy::AllowAll
+    } else {
+        AclPolicy::Blacklist(SECURE_ACL_DENY.iter().map(|m| (*m).to_string()).collect())
+    }
+}
+
+async fn acl_layer(State(policy): State<Arc<AclPolicy>>, req: Request, next: Next) -> Response {
+    if policy.denies(req.method().as_str(), req.uri().path()) {
+        let body = json!([{"kind": "permanent", "id": "rpc.unauthorized",
+                           "msg": format!("Access to {} {} is denied by the RPC ACL of this \
+                                           address; use --acl-override or the `acl` \
+                                           configuration to allow it", req.method(),
+                                          req.uri().path())}]);
+        return (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
+    }
+    next.run(req).await
 }
 
 /// The RPC router.
 pub fn router(view: Arc<dyn NodeView>) -> Router {
-    let secure = secure_acl_applies(&view.config());
+    router_inner(view, Shutdown(None))
+}
+
+/// The RPC router; streaming RPCs end when `shutdown` becomes `true` (so that a graceful
+/// shutdown of the server does not wait for them).
+pub fn router_with_shutdown(
+    view: Arc<dyn NodeView>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) -> Router {
+    router_inner(view, Shutdown(Some(shutdown)))
+}
+
+fn router_inner(view: Arc<dyn NodeView>, shutdown: Shutdown) -> Router {
+    let policy = Arc::new(acl_policy(&view.config()));
     Router::new()
         .route("/health", get(health))
         .route("/version", get(version))
@@ -856,13 +1374,22 @@ pub fn router(view: Arc<dyn NodeView>) -> Router {
             "/global/last_stored_commitment",
             get(last_stored_commitment),
         )
+        .route("/global/monitor_blocks", get(monitor_blocks))
+        .route(
+            "/global/monitor_finalized_blocks",
+            get(monitor_finalized_blocks),
+        )
+        .route("/ping", get(ping))
+        .route("/stats/memory", get(stats_memory))
         .route("/global/block/{id}", get(block_root))
         .route("/global/block/{id}/{*rest}", get(block_sub))
         .route("/local/commitments/{hash}", get(local_commitment))
+        .route("/local/gc_info", get(local_gc_info))
         .route("/local/synchronized", get(synchronized))
         .fallback(not_found)
         .with_state(view)
-        .layer(middleware::from_fn_with_state(secure, acl_layer))
+        .layer(axum::Extension(shutdown))
+        .layer(middleware::from_fn_with_state(policy, acl_layer))
         .layer(middleware::map_response(
             |mut r: Response<Body>| async move {
                 r.headers_mut()
@@ -928,6 +1455,92 @@ mod tests {
             j["active_workers"],
             json!([["publisher", {"crashed": "boom"}]])
         );
+    }
+
+    #[test]
+    fn outbox_message_shapes() {
+        use tezos_types::BinEncode;
+        use tezos_types::micheline::Micheline;
+        use tezos_types::outbox::{OutboxMessage, OutboxTransaction};
+        let dest: tezos_types::ContractHash =
+            "KT1BEqzn5Wx8uJrZNvuS9DVHmLvG9td3fDLi".parse().unwrap();
+        let tx = |params: Micheline, entrypoint: &str| OutboxTransaction {
+            parameters: (&params).into(),
+            parameters_ty: None,
+            destination: dest,
+            entrypoint: entrypoint.into(),
+        };
+        let m = OutboxMessage::AtomicTransactionBatch {
+            transactions: vec![
+                tx(Micheline::unit(), "default"),
+                tx(Micheline::int(5), "mint"),
+            ],
+        }
+        .to_bin();
+        let kt1 = dest.to_b58check();
+        assert_eq!(
+            outbox_message_json(&m),
+            json!({"kind": "untyped", "transactions": [
+                {"parameters": {"prim": "Unit"}, "destination": kt1},
+                {"parameters": {"int": "5"}, "destination": kt1, "entrypoint": "mint"}]})
+        );
+        // Summary: `entrypoint` defaults to `default`, `parameters` to `Unit`.
+        assert_eq!(
+            outbox_summary(&m),
+            json!({"transactions": [
+                {"destination": kt1},
+                {"destination": kt1, "entrypoint": "mint", "parameters": {"int": "5"}}]})
+        );
+        let signal = |payload: &[u8]| {
+            OutboxMessage::CanonicalRollupSignal {
+                payload: payload.to_vec(),
+            }
+            .to_bin()
+        };
+        assert_eq!(
+            outbox_message_json(&signal(b"hi")),
+            json!({"kind": "canonical_rollup_signal", "payload": "hi"})
+        );
+        assert_eq!(
+            outbox_summary(&signal(&[0xff, 1])),
+            json!({"canonical_rollup_signal": {"invalid_utf8_string": [255, 1]}})
+        );
+        assert_eq!(outbox_message_json(&[9, 9]), json!({"raw": "0909"}));
+    }
+
+    #[test]
+    fn context_hashes_render_in_base58() {
+        let c = crate::store::RollupContextHash(hex::encode([7u8; 32]));
+        let b58 = context_b58(&c);
+        assert!(b58.starts_with("SRCo"), "{b58}");
+        assert_eq!(
+            b58,
+            tezos_types::SmartRollupContextHash::new([7; 32]).to_b58check()
+        );
+        let other = crate::store::RollupContextHash("SRCoalready".into());
+        assert_eq!(context_b58(&other), "SRCoalready");
+    }
+
+    #[test]
+    fn acl_policies() {
+        let mut c = Config::new(
+            "sr1RYurGZtN8KNSpkMcCt9CgWeUaNkzsAfXf".parse().unwrap(),
+            crate::config::Mode::Observer,
+        );
+        c.rpc_addr = "127.0.0.1".into();
+        assert_eq!(acl_policy(&c), AclPolicy::AllowAll);
+        c.rpc_addr = "::1".into();
+        assert_eq!(acl_policy(&c), AclPolicy::AllowAll);
+        c.rpc_addr = "0.0.0.0".into();
+        assert!(acl_policy(&c).denies("GET", "/config"));
+        assert!(!acl_policy(&c).denies("GET", "/health"));
+        c.acl = vec![json!({"address": format!("0.0.0.0:{}", c.rpc_port), "blacklist": []})];
+        assert_eq!(acl_policy(&c), AclPolicy::Blacklist(vec![]));
+        c.acl = vec![json!({"address": "0.0.0.0", "whitelist": ["GET /global/**"]})];
+        let p = acl_policy(&c);
+        assert!(!p.denies("GET", "/global/block/head/hash"));
+        assert!(p.denies("POST", "/global/block/head/simulate"));
+        assert!(p.denies("GET", "/health"));
     }
 
     #[test]

@@ -288,6 +288,50 @@ impl StateKey {
     }
 }
 
+/// Level-only rows of `rollup_node_state` (value NULL, `level` set), §5.3–§5.4.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LevelKey {
+    /// `last_gc_target`: target of the last GC started (Octez's "successful GC"
+    /// accessors reuse this name).
+    LastGcTarget,
+    /// `last_gc_triggered_at`: head level when the last GC started.
+    LastGcTriggeredAt,
+    /// `last_context_split`.
+    LastContextSplit,
+    /// `last_context_gc_target` (this node only): target of the last context GC that
+    /// completed. Behind `last_gc_target` after a crash during a context GC, which is then
+    /// resumed on restart.
+    LastContextGcTarget,
+}
+
+impl LevelKey {
+    fn name(self) -> &'static str {
+        match self {
+            Self::LastGcTarget => "last_gc_target",
+            Self::LastGcTriggeredAt => "last_gc_triggered_at",
+            Self::LastContextSplit => "last_context_split",
+            Self::LastContextGcTarget => "last_context_gc_target",
+        }
+    }
+}
+
+/// Rows deleted by [`Writer::delete_before`], per table.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GcDeleted {
+    /// `l2_blocks` rows.
+    pub l2_blocks: usize,
+    /// `commitments` rows.
+    pub commitments: usize,
+    /// `inboxes` rows.
+    pub inboxes: usize,
+    /// `messages` rows.
+    pub messages: usize,
+    /// `commitments_published_at_levels` rows.
+    pub published: usize,
+    /// `l2_levels` rows.
+    pub l2_levels: usize,
+}
+
 const BLOCK_COLUMNS: &str = "block_hash, level, predecessor, commitment_hash, \
     previous_commitment_hash, context, inbox_witness, inbox_hash, initial_tick, num_ticks, \
     state_hash, pvm_status";
@@ -310,6 +354,8 @@ impl Store {
             let _: String = conn.query_row("PRAGMA journal_mode=wal", [], |r| r.get(0))?;
         }
         conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // Savepoint sub-journals (one per level inside a batch) in memory, not temp files.
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
         let mut store = Store { conn };
         store.migrate()?;
         Ok(store)
@@ -350,10 +396,38 @@ impl Store {
 
     /// Runs `f` in one SQL transaction (one per processed block); rolled back on error.
     pub fn transaction<T>(&mut self, f: impl FnOnce(&Writer<'_>) -> Result<T>) -> Result<T> {
-        let tx = self.conn.transaction()?;
+        // A savepoint: its own transaction outside a batch, nested inside one
+        // ([`Store::begin_batch`]); rolled back on error either way.
+        let tx = self.conn.savepoint()?;
         let out = f(&Writer { conn: &tx })?;
         tx.commit()?;
         Ok(out)
+    }
+
+    /// Starts a batch: the next [`Store::transaction`]s (each still atomic) are committed
+    /// together by [`Store::commit_batch`], one SQLite commit for many levels while catching
+    /// up. Other connections see the batch only once committed. No-op inside a batch.
+    pub fn begin_batch(&mut self) -> Result<()> {
+        if self.conn.is_autocommit() {
+            self.conn.execute_batch("BEGIN")?;
+        }
+        Ok(())
+    }
+
+    /// Commits the current batch (no-op outside a batch).
+    pub fn commit_batch(&mut self) -> Result<()> {
+        if !self.conn.is_autocommit() {
+            self.conn.execute_batch("COMMIT")?;
+        }
+        Ok(())
+    }
+
+    /// Abandons the current batch (no-op outside a batch).
+    pub fn rollback_batch(&mut self) -> Result<()> {
+        if !self.conn.is_autocommit() {
+            self.conn.execute_batch("ROLLBACK")?;
+        }
+        Ok(())
     }
 
     fn reader(&self) -> Writer<'_> {
@@ -577,6 +651,32 @@ impl Store {
             .transpose()
     }
 
+    /// A level-only state row ([`LevelKey`]).
+    pub fn level_state(&self, key: LevelKey) -> Result<Option<i32>> {
+        self.reader().level_state(key)
+    }
+
+    /// Lowest level of the canonical chain still stored (`None` if none).
+    pub fn first_stored_level(&self) -> Result<Option<i32>> {
+        Ok(self
+            .conn
+            .query_row("SELECT MIN(level) FROM l2_levels", [], |r| r.get(0))?)
+    }
+
+    /// Distinct committed contexts of the stored L2 blocks at levels `>= level` (all
+    /// branches, not only the canonical chain): the context roots a GC keeps.
+    pub fn contexts_from(&self, level: i32) -> Result<Vec<RollupContextHash>> {
+        let mut st = self.conn.prepare(
+            "SELECT DISTINCT context FROM l2_blocks WHERE level >= ?1 AND context IS NOT NULL",
+        )?;
+        let rows = st.query_map([level], |r| r.get::<_, String>(0))?;
+        let mut out = vec![];
+        for r in rows {
+            out.push(RollupContextHash(r?));
+        }
+        Ok(out)
+    }
+
     /// Table names and their SQL, as in Octez's store-schema regression (without
     /// `sqlite_*` and `*migrations` entries).
     pub fn schema(&self) -> Result<Vec<String>> {
@@ -595,6 +695,12 @@ pub struct Writer<'a> {
 }
 
 impl Writer<'_> {
+    /// Runs a statement through the connection's prepared statement cache (the follower
+    /// writes the same statements for every level).
+    fn exec<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize> {
+        self.conn.prepare_cached(sql)?.execute(params)
+    }
+
     fn query_block(&self, sql: &str, key: &str) -> Result<Option<L2Block>> {
         let row = self
             .conn
@@ -647,9 +753,48 @@ impl Writer<'_> {
             .optional()?)
     }
 
+    fn level_state(&self, key: LevelKey) -> Result<Option<i32>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT level FROM rollup_node_state WHERE name = ?1",
+                [key.name()],
+                |r| r.get::<_, Option<i32>>(0),
+            )
+            .optional()?
+            .flatten())
+    }
+
+    /// Sets a level-only state row.
+    pub fn set_level_state(&self, key: LevelKey, level: i32) -> Result<()> {
+        self.exec(
+            "REPLACE INTO rollup_node_state (name, value, level) VALUES (?1, NULL, ?2)",
+            params![key.name(), level],
+        )?;
+        Ok(())
+    }
+
+    /// The SQL part of a GC (§5.4, Octez `Store.gc`): deletes the rows of levels `< level`
+    /// from `l2_blocks`, `commitments` (by inbox level), `inboxes`, `messages`,
+    /// `commitments_published_at_levels` (by first publication level) and `l2_levels`.
+    /// Outbox rows, protocols and DAL rows are kept.
+    pub fn delete_before(&self, level: i32) -> Result<GcDeleted> {
+        let del = |sql: &str| self.exec(sql, [level]);
+        Ok(GcDeleted {
+            l2_blocks: del("DELETE FROM l2_blocks WHERE level < ?1")?,
+            commitments: del("DELETE FROM commitments WHERE inbox_level < ?1")?,
+            inboxes: del("DELETE FROM inboxes WHERE inbox_level < ?1")?,
+            messages: del("DELETE FROM messages WHERE inbox_level < ?1")?,
+            published: del(
+                "DELETE FROM commitments_published_at_levels WHERE first_published_at_level < ?1",
+            )?,
+            l2_levels: del("DELETE FROM l2_levels WHERE level < ?1")?,
+        })
+    }
+
     /// Inserts (or replaces) an L2 block.
     pub fn insert_block(&self, b: &L2Block) -> Result<()> {
-        self.conn.execute(
+        self.exec(
             &format!(
                 "REPLACE INTO l2_blocks ({BLOCK_COLUMNS}) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
@@ -674,7 +819,7 @@ impl Writer<'_> {
 
     /// Marks `hash` as the canonical block at `level`.
     pub fn set_level(&self, level: i32, hash: &BlockHash) -> Result<()> {
-        self.conn.execute(
+        self.exec(
             "REPLACE INTO l2_levels (level, block_hash) VALUES (?1, ?2)",
             params![level, hash.to_b58check()],
         )?;
@@ -703,7 +848,7 @@ impl Writer<'_> {
 
     /// Sets a singleton state row.
     pub fn set_state(&self, key: StateKey, value: &str, level: i32) -> Result<()> {
-        self.conn.execute(
+        self.exec(
             "REPLACE INTO rollup_node_state (name, value, level) VALUES (?1, ?2, ?3)",
             params![key.name(), value, level],
         )?;
@@ -732,7 +877,7 @@ impl Writer<'_> {
 
     /// Records the history mode.
     pub fn set_history_mode(&self, mode: HistoryMode) -> Result<()> {
-        self.conn.execute(
+        self.exec(
             "REPLACE INTO rollup_node_state (name, value) VALUES ('history_mode', ?1)",
             [mode.as_str()],
         )?;
@@ -741,7 +886,7 @@ impl Writer<'_> {
 
     /// Stores a commitment under its hash.
     pub fn insert_commitment(&self, hash: &CommitmentHash, c: &Commitment) -> Result<()> {
-        self.conn.execute(
+        self.exec(
             "REPLACE INTO commitments (hash, compressed_state, inbox_level, predecessor, \
              number_of_ticks) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![
@@ -762,7 +907,7 @@ impl Writer<'_> {
         first_published_at_level: i32,
         published_at_level: Option<i32>,
     ) -> Result<()> {
-        self.conn.execute(
+        self.exec(
             "REPLACE INTO commitments_published_at_levels (commitment_hash, \
              first_published_at_level, published_at_level) VALUES (?1, ?2, ?3)",
             params![
@@ -776,7 +921,7 @@ impl Writer<'_> {
 
     /// Stores an inbox (binary history proof).
     pub fn insert_inbox(&self, hash: &InboxHash, level: i32, history_proof: &[u8]) -> Result<()> {
-        self.conn.execute(
+        self.exec(
             "REPLACE INTO inboxes (hash, inbox_level, history_proof) VALUES (?1, ?2, ?3)",
             params![hash.to_b58check(), level, history_proof],
         )?;
@@ -790,7 +935,7 @@ impl Writer<'_> {
         level: i32,
         message_list: &[u8],
     ) -> Result<()> {
-        self.conn.execute(
+        self.exec(
             "REPLACE INTO messages (payload_hashes_hash, inbox_level, message_list) \
              VALUES (?1, ?2, ?3)",
             params![witness.to_b58check(), level, message_list],
@@ -800,7 +945,7 @@ impl Writer<'_> {
 
     /// Stores the outbox message indexes of a level.
     pub fn set_outbox_messages(&self, o: &OutboxLevel) -> Result<()> {
-        self.conn.execute(
+        self.exec(
             "REPLACE INTO outbox_messages (outbox_level, messages, executed_messages) \
              VALUES (?1, ?2, ?3)",
             params![
@@ -814,7 +959,7 @@ impl Writer<'_> {
 
     /// Records a protocol.
     pub fn insert_protocol(&self, p: &ProtocolInfo) -> Result<()> {
-        self.conn.execute(
+        self.exec(
             "REPLACE INTO protocols (hash, proto_level, first_level, first_is_activation) \
              VALUES (?1, ?2, ?3, ?4)",
             params![
@@ -996,5 +1141,42 @@ pub(crate) mod tests {
         );
         assert_eq!(decode_pvm_status(&[9]).unwrap(), "WaitingForReveal");
         assert!(decode_pvm_status(&[]).is_err());
+    }
+
+    #[test]
+    fn batches_are_committed_together() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("batch.sqlite");
+        let mut w = Store::open(&path).unwrap();
+        let r = Store::open(&path).unwrap();
+        let (b3, b4, b5) = (sample_block(3), sample_block(4), sample_block(5));
+        w.begin_batch().unwrap();
+        w.begin_batch().unwrap();
+        w.transaction(|t| t.insert_block(&b3)).unwrap();
+        // A failing transaction inside the batch is undone alone.
+        let e = w.transaction(|t| {
+            t.insert_block(&b4)?;
+            Err::<(), _>(StoreError::FutureStore {
+                applied: 9,
+                known: 1,
+            })
+        });
+        assert!(e.is_err());
+        w.transaction(|t| t.insert_block(&b5)).unwrap();
+        // The writer sees its batch, another connection does not until the commit.
+        assert!(w.block_by_hash(&b3.block_hash).unwrap().is_some());
+        assert!(r.block_by_hash(&b3.block_hash).unwrap().is_none());
+        w.commit_batch().unwrap();
+        assert!(r.block_by_hash(&b3.block_hash).unwrap().is_some());
+        assert!(r.block_by_hash(&b4.block_hash).unwrap().is_none());
+        assert!(r.block_by_hash(&b5.block_hash).unwrap().is_some());
+        // A rolled back batch leaves nothing; outside a batch each transaction commits.
+        w.begin_batch().unwrap();
+        w.transaction(|t| t.insert_block(&b4)).unwrap();
+        w.rollback_batch().unwrap();
+        assert!(w.block_by_hash(&b4.block_hash).unwrap().is_none());
+        w.commit_batch().unwrap();
+        w.transaction(|t| t.insert_block(&b4)).unwrap();
+        assert!(r.block_by_hash(&b4.block_hash).unwrap().is_some());
     }
 }

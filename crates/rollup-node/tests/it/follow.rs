@@ -615,10 +615,17 @@ fn sdk_counter_kernel_when_built() {
     assert_eq!(
         outbox,
         json!([{"outbox_level": msg_level, "message_index": "0",
-                "message": {"transactions": [{
+                "message": {"kind": "untyped", "transactions": [{
                     "destination": "KT1Ed7YAp53vtm5voz2FDGtSomt3gNXv1aPL",
-                    "entrypoint": "default",
                     "parameters": {"bytes": hex::encode(b"hello")}}]}}])
+    );
+    // The block's `outbox` field: summaries with an integer index.
+    let block = get_ok(node.port, &format!("/global/block/{msg_level}?outbox=true"));
+    assert_eq!(
+        block["outbox"],
+        json!([{"message_index": 0, "transactions": [{
+                    "destination": "KT1Ed7YAp53vtm5voz2FDGtSomt3gNXv1aPL",
+                    "parameters": {"bytes": hex::encode(b"hello")}}]}])
     );
     let log = std::fs::read(node_dir.join("kernel.log")).unwrap_or_default();
     assert!(

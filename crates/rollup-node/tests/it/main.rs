@@ -1,8 +1,11 @@
 //! Integration tests of the `smart-rollup-node` binary (one test binary for the crate).
 
 mod follow;
+mod history;
 mod init;
+mod l1_restart;
 mod openapi;
+mod preimages;
 mod rpc;
 mod run;
 

@@ -16,7 +16,10 @@ use std::sync::{Arc, Mutex};
 
 use rollup_node::config::{Config, Mode};
 use rollup_node::context::{Context, context_hash_text};
-use rollup_node::rpc::{L1Connection, L1Head, NodeStatus, StoreView, WorkerStatus, router};
+use rollup_node::rpc::{
+    L1Connection, L1Head, NodeStatus, ProcessingStats, RollupConstants, StoreView, WorkerStatus,
+    committed_status_json, outbox_message_json, outbox_summary, router,
+};
 use rollup_node::store::{Commitment, L2Block, Store, encode_message_list};
 use serde_json::{Value, json};
 use tezos_types::inbox::{Inbox, InboxHistoryCell};
@@ -36,78 +39,10 @@ const SPEC_PATH: &str = concat!(
     "/../../../shared/reference/octez-rollup-node-openapi.json"
 );
 
-/// Block `context`: the node sends the context hash as 64 hex digits; the reference type
-/// is `Smart_rollup_context_hash`, base58 `SRCo…`.
-const CONTEXT_REASON: &str = "hex context hash, expected base58 SRCo…";
-/// Block `?outbox=true` items: `message_index` is an int31 JSON number there; the node copies
-/// the decimal string of the `/outbox` list.
-const OUTBOX_INDEX_REASON: &str = "message_index is a string, expected an integer";
-
 /// Violations known to remain, as `(case name, location, reason)`: the location is the JSON
 /// path of the top-level violation (`$.field…`), or `HTTP` when the node does not answer 200.
 /// The test checks the set of violations equals this list exactly.
-const KNOWN_MISMATCHES: &[(&str, &str, &str)] = &[
-    (
-        "outbox message (untyped batch) in /outbox/<l>/messages",
-        "$.message",
-        "`message` must be the kind-tagged `Sc_rollup.Outbox.Message` encoding \
-         {\"kind\":\"untyped\",\"transactions\":[…]}; the node sends the block-summary shape \
-         {\"transactions\":[…]} without `kind`",
-    ),
-    (
-        "outbox message (typed batch) in /outbox/<l>/messages",
-        "$.message",
-        "expected {\"kind\":\"typed\",\"transactions\":[{parameters,parameters_ty,destination,\
-         entrypoint?}]}, node sends {\"transactions\":[…]}",
-    ),
-    (
-        "outbox message (whitelist update) in /outbox/<l>/messages",
-        "$.message",
-        "expected {\"kind\":\"whitelist_update\",\"whitelist\"?:[pkh]}, node sends \
-         {\"whitelist_update\":[pkh]|null}",
-    ),
-    (
-        "outbox message (canonical rollup signal) in /outbox/<l>/messages",
-        "$.message",
-        "expected {\"kind\":\"canonical_rollup_signal\",\"payload\":…}, node sends \
-         {\"canonical_rollup_signal\":hex}",
-    ),
-    ("block head", "$.context", CONTEXT_REASON),
-    ("block finalized", "$.context", CONTEXT_REASON),
-    ("block 2", "$.context", CONTEXT_REASON),
-    (
-        "block BKjAd6vPYydi8XwmF63kzwbF2jJPqDHqigsNhYb3V2GxjpbXB49",
-        "$.context",
-        CONTEXT_REASON,
-    ),
-    ("block head ?outbox=true", "$.context", CONTEXT_REASON),
-    (
-        "outbox message (untyped batch) in block ?outbox=true",
-        "$.message_index",
-        OUTBOX_INDEX_REASON,
-    ),
-    (
-        "outbox message (typed batch) in block ?outbox=true",
-        "$.message_index",
-        OUTBOX_INDEX_REASON,
-    ),
-    (
-        "outbox message (whitelist update) in block ?outbox=true",
-        "$.message_index",
-        OUTBOX_INDEX_REASON,
-    ),
-    (
-        "outbox message (canonical rollup signal) in block ?outbox=true",
-        "$.message_index",
-        OUTBOX_INDEX_REASON,
-    ),
-    (
-        "block head/committed_status",
-        "HTTP",
-        "500 smart_rollup_node.not_supported; expected one of {\"uncommitted\":{…}}, \
-         {\"committed\":{…}}, {\"cemented\":{…}}",
-    ),
-];
+const KNOWN_MISMATCHES: &[(&str, &str, &str)] = &[];
 
 // ---------------------------------------------------------------------------------------
 // Validator
@@ -414,6 +349,13 @@ fn inbox(level: u8) -> Inbox {
 
 const COMMITMENT: [u8; 32] = [9; 32];
 
+/// Constants of the fixture: commitments every 3 levels.
+const CONSTANTS: RollupConstants = RollupConstants {
+    commitment_period: 3,
+    challenge_window: 10,
+    minimal_block_delay: 6,
+};
+
 /// Serves the router over a filled store (observer configuration); returns the port.
 fn serve() -> u16 {
     serve_with(Config::new(ADDR.parse().unwrap(), Mode::Observer))
@@ -436,6 +378,12 @@ fn serve_with(config: Config) -> u16 {
         predecessor: CommitmentHash::ZERO,
         number_of_ticks: 77,
     };
+    let genesis = Commitment {
+        compressed_state: StateHash::new([0; 32]),
+        inbox_level: 0,
+        predecessor: CommitmentHash::ZERO,
+        number_of_ticks: 0,
+    };
     store
         .transaction(|w| {
             for l in 1..=3u8 {
@@ -451,6 +399,10 @@ fn serve_with(config: Config) -> u16 {
                 )?;
             }
             w.set_finalized(&BlockHash::new([1; 32]), 1)?;
+            // The genesis commitment (the blocks' previous commitment), LCC at level 1: block
+            // 1 is `cemented`, the head `committed` (its commitment, level 3, is published).
+            w.insert_commitment(&CommitmentHash::ZERO, &genesis)?;
+            w.set_lcc(&CommitmentHash::ZERO, 1)?;
             w.insert_commitment(&CommitmentHash::new(COMMITMENT), &commitment)?;
             w.set_commitment_published_at(&CommitmentHash::new(COMMITMENT), 5, Some(6))
         })
@@ -468,6 +420,8 @@ fn serve_with(config: Config) -> u16 {
             ("publisher".into(), WorkerStatus::Running),
             ("refutation".into(), WorkerStatus::Crashed("boom".into())),
         ],
+        constants: Some(CONSTANTS),
+        processing: ProcessingStats::default(),
     };
     let view = Arc::new(StoreView {
         config,
@@ -496,8 +450,11 @@ fn spawn_router(view: Arc<StoreView>) -> u16 {
     rx.recv().unwrap()
 }
 
-/// `GET path`: status and body (JSON, or the raw text as a JSON string if not JSON).
+/// `GET path`: status and body (JSON, or the raw text as a JSON string if not JSON). Only
+/// the first line is read: streamed answers (`/local/synchronized`) send one JSON value per
+/// line and may not end; other answers are compact JSON on one line.
 fn get(port: u16, path: &str) -> (u16, Value) {
+    use std::io::BufRead;
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()
@@ -507,7 +464,11 @@ fn get(port: u16, path: &str) -> (u16, Value) {
         .call()
         .unwrap();
     let st = r.status().as_u16();
-    let body = r.body_mut().read_to_string().unwrap();
+    let mut body = String::new();
+    std::io::BufReader::new(r.body_mut().as_reader())
+        .read_line(&mut body)
+        .unwrap();
+    let body = body.trim_end().to_string();
     (
         st,
         serde_json::from_str(&body).unwrap_or(Value::String(body)),
@@ -589,6 +550,9 @@ fn cases() -> Vec<Case> {
     let mut v = vec![
         get_case("health", "/health", "/health".into()),
         get_case("version", "/version", "/version".into()),
+        get_case("ping", "/ping", "/ping".into()),
+        get_case("stats memory", "/stats/memory", "/stats/memory".into()),
+        get_case("gc_info", "/local/gc_info", "/local/gc_info".into()),
         get_case("config", "/config", "/config".into()),
         get_case(
             "smart_rollup_address",
@@ -671,6 +635,20 @@ fn cases() -> Vec<Case> {
         format!("{head}/committed_status"),
     ));
     v.push(get_case(
+        "block 1/committed_status (cemented)",
+        "/global/block/{block_id}/committed_status",
+        "/global/block/1/committed_status".into(),
+    ));
+    v.push(Case {
+        name: "committed_status (uncommitted)".into(),
+        template: "/global/block/{block_id}/committed_status",
+        pointer: "",
+        source: Source::Value(
+            committed_status_json(4, 4, (None, 6), None, Some(3), &CONSTANTS, 1_700_000_000)
+                .unwrap(),
+        ),
+    });
+    v.push(get_case(
         "block head/state?key=",
         "/global/block/{block_id}/state",
         format!("{head}/state?key=durable/readonly/wasm_version/@/length"),
@@ -722,21 +700,19 @@ fn cases() -> Vec<Case> {
     }
     for (kind, m) in outbox_messages() {
         // The fixture's PVM state has no outbox message (only a kernel run can push one), so
-        // these items are built the way `rpc.rs` builds them, from the node's
-        // `outbox_summary`. `/outbox/<l>/messages` item (`StoreView::outbox_json`):
+        // these items are built the way `rpc.rs` builds them. `/outbox/<l>/messages` item:
         let listed = json!({"outbox_level": 3, "message_index": "0",
-                            "message": rollup_node::rpc::outbox_summary(&m.to_bin())});
+                            "message": outbox_message_json(&m.to_bin())});
         v.push(Case {
             name: format!("outbox message ({kind}) in /outbox/<l>/messages"),
             template: "/global/block/{block_id}/outbox/{level}/messages",
             pointer: "/items",
-            source: Source::Value(listed.clone()),
+            source: Source::Value(listed),
         });
-        // `?outbox=true` block field item (`block_root`): `{"message_index":
-        // <message_index of the listed item>} ∪ <its message>`.
-        let mut item = json!({"message_index": listed["message_index"]});
-        if let (Some(o), Some(s)) = (item.as_object_mut(), listed["message"].as_object()) {
-            o.extend(s.clone());
+        // `?outbox=true` block field item: `{"message_index": <int>} ∪ <summary>`.
+        let mut item = json!({"message_index": 0});
+        if let (Some(o), Value::Object(s)) = (item.as_object_mut(), outbox_summary(&m.to_bin())) {
+            o.extend(s);
         }
         v.push(Case {
             name: format!("outbox message ({kind}) in block ?outbox=true"),
@@ -830,6 +806,9 @@ fn synchronized_answer_validates() {
     assert!(body.get("synchronizing").is_some(), "{body}");
 }
 
+/// Streaming RPCs (checked by [`monitor_blocks_streams_blocks_of_the_reference_shape`]).
+const STREAMS: &[&str] = &["/global/monitor_blocks", "/global/monitor_finalized_blocks"];
+
 #[test]
 fn served_paths_are_reference_paths_and_routed() {
     let spec = Spec::load();
@@ -855,6 +834,9 @@ fn served_paths_are_reference_paths_and_routed() {
             "{r}: no GET in reference"
         );
         covered.insert(r.to_string());
+        if STREAMS.contains(&t.as_str()) {
+            continue;
+        }
         let mut path = t
             .replace("{block_id}", "head")
             .replace("{outbox_level}", "3")
@@ -900,9 +882,8 @@ fn operator_config_validates() {
                                        "executing_outbox": tz1},
         "rpc-addr": "127.0.0.1",
         "rpc-port": 8937,
-        // A policy for another address: one for 127.0.0.1:8937 would (wrongly, see the
-        // report) make the router apply the whole secure ACL, which denies `/config`.
-        "acl": [{"address": "0.0.0.0:8938", "blacklist": ["GET /stats/**"]}],
+        // The policy of the RPC address replaces the default one: `/config` stays allowed.
+        "acl": [{"address": "127.0.0.1:8937", "blacklist": ["GET /stats/**"]}],
         "metrics-addr": "127.0.0.1:9933",
         "fee-parameters": {"publish": {"minimal-fees": "200"}},
         "mode": "operator",
@@ -1019,4 +1000,59 @@ fn validator_rejects_wrong_shapes() {
         spec.template_of("/local/batcher/queue"),
         Some("/local/batcher/queue")
     );
+}
+
+#[test]
+fn monitor_blocks_streams_blocks_of_the_reference_shape() {
+    use std::io::BufRead;
+    let spec = Spec::load();
+    let port = serve();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut r = agent
+        .get(&format!("http://127.0.0.1:{port}/global/monitor_blocks"))
+        .call()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let mut reader = std::io::BufReader::new(r.body_mut().as_reader());
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    let first: Value = serde_json::from_str(&line).expect("one JSON block per line");
+    // The first block is the current head.
+    assert_eq!(first["level"], json!(3), "{first}");
+    assert_eq!(
+        first["block_hash"],
+        json!(BlockHash::new([3; 32]).to_b58check())
+    );
+    let errs = spec.validate(
+        spec.response_schema("/global/monitor_blocks", "get"),
+        &first,
+    );
+    assert!(errs.is_empty(), "{first}: {errs:#?}");
+    // The finalized blocks stream starts with the finalized block.
+    let mut f = agent
+        .get(&format!(
+            "http://127.0.0.1:{port}/global/monitor_finalized_blocks"
+        ))
+        .call()
+        .unwrap();
+    let mut freader = std::io::BufReader::new(f.body_mut().as_reader());
+    let mut fline = String::new();
+    freader.read_line(&mut fline).unwrap();
+    let finalized: Value = serde_json::from_str(&fline).unwrap();
+    assert_eq!(finalized["level"], json!(1), "{finalized}");
+    let errs = spec.validate(
+        spec.response_schema("/global/monitor_finalized_blocks", "get"),
+        &finalized,
+    );
+    assert!(errs.is_empty(), "{finalized}: {errs:#?}");
+    drop(freader);
+    drop(f);
+    // The open stream does not block other requests; dropping it disconnects cleanly.
+    assert_eq!(get(port, "/health").0, 200);
+    drop(reader);
+    drop(r);
+    assert_eq!(get(port, "/global/tezos_level"), (200, json!(3)));
 }

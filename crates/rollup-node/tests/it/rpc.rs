@@ -3,7 +3,7 @@
 use std::sync::{Arc, Mutex};
 
 use rollup_node::config::{Config, Mode};
-use rollup_node::rpc::{DurableState, NodeStatus, StoreView, router};
+use rollup_node::rpc::{DurableState, NodeStatus, RollupConstants, StoreView, router};
 use rollup_node::store::{Commitment, L2Block, Store};
 use serde_json::{Value, json};
 use tezos_types::{BlockHash, CommitmentHash, InboxHash, MerkelizedPayloadHashesHash, StateHash};
@@ -52,12 +52,35 @@ fn block(level: u8) -> L2Block {
 
 /// Serves the router on a loopback port from a background runtime; returns the port.
 fn serve() -> u16 {
+    serve_with(Config::new(ADDR.parse().unwrap(), Mode::Observer), None)
+}
+
+fn serve_with(config: Config, lcc_level: Option<i32>) -> u16 {
+    serve_full(config, lcc_level, Some(CONSTANTS))
+}
+
+/// Commitments every 3 levels, challenge window 10, 6 s blocks.
+const CONSTANTS: RollupConstants = RollupConstants {
+    commitment_period: 3,
+    challenge_window: 10,
+    minimal_block_delay: 6,
+};
+
+/// Blocks 1–3 (all after the genesis commitment `ZERO` at level 0; block 3 carries
+/// commitment `[9; 32]`, published at 5 then 6), head 3, finalized 1, LCC at `lcc_level`.
+fn serve_full(config: Config, lcc_level: Option<i32>, constants: Option<RollupConstants>) -> u16 {
     let mut store = Store::open_in_memory().unwrap();
     let commitment = Commitment {
         compressed_state: StateHash::new([3; 32]),
         inbox_level: 3,
         predecessor: CommitmentHash::ZERO,
         number_of_ticks: 77,
+    };
+    let genesis = Commitment {
+        compressed_state: StateHash::new([0; 32]),
+        inbox_level: 0,
+        predecessor: CommitmentHash::ZERO,
+        number_of_ticks: 0,
     };
     store
         .transaction(|w| {
@@ -68,17 +91,30 @@ fn serve() -> u16 {
                 w.set_head(&b.block_hash, l.into())?;
             }
             w.set_finalized(&block(1).block_hash, 1)?;
+            w.insert_commitment(&CommitmentHash::ZERO, &genesis)?;
+            if let Some(l) = lcc_level {
+                w.set_lcc(&CommitmentHash::new([9; 32]), l)?;
+            }
             w.insert_commitment(&CommitmentHash::new([9; 32]), &commitment)?;
             w.set_commitment_published_at(&CommitmentHash::new([9; 32]), 5, Some(6))
         })
         .unwrap();
+    let status = NodeStatus {
+        constants,
+        ..NodeStatus::default()
+    };
     let view = Arc::new(StoreView {
-        config: Config::new(ADDR.parse().unwrap(), Mode::Observer),
+        config,
         store: Arc::new(Mutex::new(store)),
-        status: Arc::new(Mutex::new(NodeStatus::default())),
+        status: Arc::new(Mutex::new(status)),
         durable: Some(Arc::new(FakeDurable)),
         context: None,
     });
+    spawn_router(view)
+}
+
+/// Serves `view` on a loopback port from a background runtime; returns the port.
+fn spawn_router(view: Arc<StoreView>) -> u16 {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -104,10 +140,21 @@ fn get(port: u16, path: &str) -> (u16, Value) {
         .call()
         .unwrap();
     let st = r.status().as_u16();
+    let text = r.body_mut().read_to_string().unwrap();
     (
         st,
-        serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap(),
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("GET {path}: not JSON: {text}")),
     )
+}
+
+/// Asserts an Octez error answer: `status` and a JSON array of `{kind, id, msg}` whose
+/// first `id` is `id`.
+fn assert_error(port: u16, path: &str, status: u16, id: &str) {
+    let (st, body) = get(port, path);
+    assert_eq!(st, status, "GET {path}: {body}");
+    let e = &body[0];
+    assert_eq!(e["id"], json!(id), "GET {path}: {body}");
+    assert!(e["kind"].is_string() && e["msg"].is_string(), "{body}");
 }
 
 #[test]
@@ -206,4 +253,429 @@ fn durable_storage_rpcs() {
         get(port, "/global/block/head/durable/arith/value?key=/x").0,
         404
     );
+}
+
+#[test]
+fn committed_status_follows_the_commitment_of_the_block() {
+    // No LCC: block 2's commitment (level 3) is published at 5 (first) and 6.
+    let port = serve_with(Config::new(ADDR.parse().unwrap(), Mode::Observer), None);
+    let c9 = CommitmentHash::new([9; 32]).to_b58check();
+    let (st, v) = get(port, "/global/block/2/committed_status");
+    assert_eq!(st, 200, "{v}");
+    let c = &v["committed"];
+    assert_eq!(c["commitment_hash"], json!(c9), "{v}");
+    assert_eq!(c["commitment_level"], json!(3));
+    assert_eq!(c["first_published_level"], json!(5));
+    assert_eq!(c["published_level"], json!(6));
+    let t = c["estimated_cementation_time"].as_str().unwrap();
+    assert!(
+        tezos_types::Timestamp::parse(t).is_some(),
+        "RFC 3339 time: {t}"
+    );
+    // LCC at level 3: blocks up to 3 are cemented.
+    let port = serve_with(Config::new(ADDR.parse().unwrap(), Mode::Observer), Some(3));
+    assert_eq!(
+        get(port, "/global/block/1/committed_status"),
+        (
+            200,
+            json!({"cemented": {"commitment_hash": c9, "commitment_level": 3,
+                                "first_published_level": 5, "published_level": 6,
+                                "blocks_since_cemented": 2}})
+        )
+    );
+    assert_eq!(
+        get(port, "/global/block/head/committed_status").1["cemented"]["blocks_since_cemented"],
+        json!(0)
+    );
+}
+
+#[test]
+fn committed_status_estimates() {
+    use rollup_node::rpc::committed_status_json;
+    let now = 1_700_000_000;
+    let t = |secs: i64| json!(tezos_types::Timestamp(secs).to_rfc3339().unwrap());
+    // Head 4, next commitment at 6 not computed: published ≈ at 6 + 2, cemented ≈ at 6 + 10.
+    assert_eq!(
+        committed_status_json(4, 4, (None, 6), None, Some(3), &CONSTANTS, now).unwrap(),
+        json!({"uncommitted": {"commitment_level": 6,
+                               "estimated_commitment_time": t(now + 4 * 6),
+                               "estimated_cementation_time": t(now + 12 * 6)}})
+    );
+    // Computed but not published yet: still uncommitted.
+    let h = CommitmentHash::new([1; 32]);
+    assert!(
+        committed_status_json(6, 7, (Some(h), 6), None, None, &CONSTANTS, now).unwrap()
+            ["uncommitted"]
+            .is_object()
+    );
+    // Published at 8: cementation ≈ at 18, head 7.
+    assert_eq!(
+        committed_status_json(6, 7, (Some(h), 6), Some((8, None)), None, &CONSTANTS, now).unwrap(),
+        json!({"committed": {"commitment_hash": h.to_b58check(), "commitment_level": 6,
+                             "first_published_level": 8, "published_level": null,
+                             "estimated_cementation_time": t(now + 11 * 6)}})
+    );
+    // Overflowing levels are an error, not a panic.
+    assert!(committed_status_json(1, 1, (None, i32::MAX), None, None, &CONSTANTS, now).is_err());
+}
+
+#[test]
+fn committed_status_without_constants_is_an_error() {
+    // Constants not read from L1 yet: an error saying to retry, not a guess.
+    let port = serve_full(
+        Config::new(ADDR.parse().unwrap(), Mode::Observer),
+        None,
+        None,
+    );
+    assert_error(
+        port,
+        "/global/block/head/committed_status",
+        500,
+        "smart_rollup_node.constants_unknown",
+    );
+    assert_eq!(get(port, "/global/block/head/level"), (200, json!(3)));
+}
+
+#[test]
+fn unknown_paths_and_bad_arguments_answer_octez_errors() {
+    let port = serve();
+    for path in [
+        "/nope",
+        "/global/nope",
+        "/global/block/head/nope",
+        "/global/block/head/durable/arith/value?key=/x",
+        "/global/block/head/durable/wasm_2_0_0/nope?key=/x",
+        "/local/nope",
+    ] {
+        assert_error(port, path, 404, "rpc.not_found");
+    }
+    for path in [
+        "/global/block/nope/hash",
+        "/global/block/-1/level",
+        "/global/block/99999999999/level",
+        "/global/block/BLnotahash/hash",
+        "/global/block/head/durable/wasm_2_0_0/value?key=no-slash",
+        "/global/block/head/durable/wasm_2_0_0/value?key=/a//b",
+        "/global/block/head/durable/wasm_2_0_0/subkeys?key=/a/",
+        "/global/block/head/outbox/abc/messages",
+        "/global/block/head/outbox/-3/messages",
+        "/global/block/head/outbox",
+        "/local/commitments/notahash",
+    ] {
+        assert_error(port, path, 400, "rpc.bad_argument");
+    }
+    // Unknown (well-formed) block: an Octez error, not a crash.
+    assert_error(
+        port,
+        "/global/block/99/hash",
+        500,
+        "smart_rollup_node.block_not_found",
+    );
+    // The server still answers.
+    assert_eq!(get(port, "/global/tezos_level"), (200, json!(3)));
+}
+
+#[test]
+fn non_loopback_address_applies_the_secure_acl() {
+    let mut config = Config::new(ADDR.parse().unwrap(), Mode::Observer);
+    config.rpc_addr = "0.0.0.0".into();
+    // The router decides from the configured address; the test reaches it on loopback.
+    let port = serve_with(config.clone(), None);
+    let d = "/global/block/head/durable/wasm_2_0_0";
+    for path in [
+        "/config",
+        "/admin/injector/queues/total",
+        "/local/batcher/queue",
+        "/stats/memory",
+        &format!("{d}/subkeys?key=/numbers"),
+        &format!("{d}/values?key=/numbers"),
+    ] {
+        assert_error(port, path, 401, "rpc.unauthorized");
+    }
+    assert_eq!(get(port, "/health").0, 200);
+    assert_eq!(get(port, "/global/tezos_level"), (200, json!(3)));
+    assert_eq!(
+        get(port, &format!("{d}/value?key=/numbers/a")),
+        (200, json!("01"))
+    );
+    // A configured policy for the address replaces the default one (`--acl-override
+    // allow-all` writes an empty blacklist).
+    config.rpc_port = 8932;
+    config.acl = vec![json!({"address": "0.0.0.0:8932", "blacklist": []})];
+    let port = serve_with(config.clone(), None);
+    assert_eq!(get(port, "/config").0, 200);
+    assert_eq!(get(port, &format!("{d}/subkeys?key=/numbers")).0, 200);
+    // A whitelist allows only what it lists.
+    config.acl = vec![json!({"address": "0.0.0.0:8932", "whitelist": ["GET /health"]})];
+    let port = serve_with(config, None);
+    assert_eq!(get(port, "/health").0, 200);
+    assert_error(port, "/global/tezos_level", 401, "rpc.unauthorized");
+    // Loopback without policy: everything allowed.
+    let port = serve();
+    assert_eq!(get(port, "/config").0, 200);
+}
+
+// ---------------------------------------------------------------------------------------
+// End to end: the node process following a sandbox L1
+// ---------------------------------------------------------------------------------------
+
+/// A kernel reading (and dropping) its inputs.
+const IDLE_KERNEL: &str = r#"
+(module
+  (import "smart_rollup_core" "read_input" (func $read_input (param i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "kernel_run")
+    (block $done
+      (loop $next
+        (br_if $done (i32.le_s (call $read_input (i32.const 0) (i32.const 64) (i32.const 4096))
+                               (i32.const 0)))
+        (br $next)))))
+"#;
+
+/// Bound of the waits (debug builds compile the kernel slowly).
+const E2E_BOUND: std::time::Duration = std::time::Duration::from_secs(240);
+
+/// The node process, killed on drop.
+struct NodeProc(std::process::Child);
+
+impl Drop for NodeProc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `GET url` → `(status, body text)`, `None` when nothing answers.
+fn get_text(url: &str) -> Option<(u16, String)> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(std::time::Duration::from_secs(30)))
+        .build()
+        .into();
+    let mut r = agent.get(url).call().ok()?;
+    let st = r.status().as_u16();
+    Some((st, r.body_mut().read_to_string().ok()?))
+}
+
+/// The value of metric `name` (without labels) in a Prometheus text answer.
+fn metric(text: &str, name: &str) -> Option<f64> {
+    text.lines().find_map(|l| {
+        let (n, v) = l.split_once(' ')?;
+        (n == name).then(|| v.trim().parse().ok()).flatten()
+    })
+}
+
+#[test]
+fn node_process_serves_metrics_streams_and_acl_while_following_l1() {
+    use std::io::BufRead;
+    use test_support::{Sandbox, free_port, init_observer_config, wait_until};
+    let dir = tempfile::tempdir().unwrap();
+    let sb = Sandbox::start(&dir.path().join("sandbox")).unwrap();
+    let addr = sb.originate_wasm(&wat::parse_str(IDLE_KERNEL).unwrap());
+    let node_dir = dir.path().join("node");
+    init_observer_config(
+        Some(std::path::Path::new(env!(
+            "CARGO_BIN_EXE_smart-rollup-node"
+        ))),
+        &node_dir,
+        &addr,
+        &[],
+    )
+    .unwrap();
+    let (port, mport) = (free_port().unwrap(), free_port().unwrap());
+    // Listening on all interfaces: Octez's secure ACL applies (reached here on loopback).
+    let mut node = NodeProc(
+        super::bin()
+            .args(["-E", sb.endpoint(), "run", "--data-dir"])
+            .arg(&node_dir)
+            .args(["--rpc-addr", "0.0.0.0", "--rpc-port", &port.to_string()])
+            .args(["--metrics-addr", &format!("127.0.0.1:{mport}")])
+            .env("RUST_LOG", "info")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("node.log")).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let log = || std::fs::read_to_string(dir.path().join("node.log")).unwrap_or_default();
+    let rpc = |path: &str| get_text(&format!("http://127.0.0.1:{port}{path}"));
+    let json_of = |path: &str| -> Value {
+        let (st, t) = rpc(path).unwrap_or_else(|| panic!("GET {path}: no answer"));
+        assert_eq!(st, 200, "GET {path}: {t}");
+        serde_json::from_str(&t).unwrap()
+    };
+    let synced = |rpc: &dyn Fn(&str) -> Option<(u16, String)>| {
+        let head = sb.get("/chains/main/blocks/head/hash");
+        rpc("/global/tezos_head")
+            .and_then(|(_, t)| serde_json::from_str::<Value>(&t).ok())
+            .is_some_and(|t| t == head)
+    };
+    wait_until("the node to reach the L1 head", E2E_BOUND, || synced(&rpc))
+        .unwrap_or_else(|e| panic!("{e}\nnode log:\n{}", log()));
+    let start_level = json_of("/global/tezos_level").as_i64().unwrap();
+
+    // A monitor stream opened now: the current head first, then each new one.
+    let (tx, rx) = std::sync::mpsc::channel::<Value>();
+    let stream_url = format!("http://127.0.0.1:{port}/global/monitor_blocks");
+    std::thread::spawn(move || {
+        let agent: ureq::Agent = ureq::Agent::config_builder().build().into();
+        let Ok(mut r) = agent.get(&stream_url).call() else {
+            return;
+        };
+        let reader = std::io::BufReader::new(r.body_mut().as_reader());
+        for line in reader.lines() {
+            let Ok(line) = line else { return };
+            if tx.send(serde_json::from_str(&line).unwrap()).is_err() {
+                return;
+            }
+        }
+    });
+    let recv = || {
+        rx.recv_timeout(E2E_BOUND)
+            .expect("a block from monitor_blocks")
+    };
+    assert_eq!(recv()["level"], json!(start_level));
+
+    sb.send_messages(&[b"one", b"two", b"three"]);
+    sb.bake();
+    wait_until("the node to reach the L1 head", E2E_BOUND, || synced(&rpc))
+        .unwrap_or_else(|e| panic!("{e}\nnode log:\n{}", log()));
+    let head = json_of("/global/block/head");
+    let head_level = head["level"].as_i64().unwrap();
+    assert_eq!(head_level, start_level + 2);
+    // Every processed level is streamed, in order, in the `/global/block/<id>` header shape.
+    let b1 = recv();
+    let b2 = recv();
+    assert_eq!(b1["level"], json!(start_level + 1), "{b1}");
+    assert_eq!(b2["block_hash"], head["block_hash"], "{b2}");
+    assert_eq!(b2["context"], head["context"]);
+    assert!(b2["context"].as_str().unwrap().starts_with("SRCo"), "{b2}");
+
+    // Metrics of the processed blocks (the messages were in the head's predecessor).
+    let (st, text) = get_text(&format!("http://127.0.0.1:{mport}/metrics")).unwrap();
+    assert_eq!(st, 200);
+    #[expect(clippy::cast_precision_loss, reason = "small levels")]
+    let head_f = head_level as f64;
+    assert_eq!(
+        metric(&text, "octez_sc_rollup_node_inbox_level"),
+        Some(head_f),
+        "{text}"
+    );
+    assert_eq!(
+        metric(&text, "octez_sc_rollup_node_l1_connected"),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(&text, "octez_sc_rollup_node_l1_head_level"),
+        Some(head_f)
+    );
+    // SOL, IPL, EOL in the head's inbox, no external message.
+    assert_eq!(
+        metric(&text, "octez_sc_rollup_node_inbox_internal_messages_number"),
+        Some(3.0)
+    );
+    assert_eq!(
+        metric(&text, "octez_sc_rollup_node_inbox_external_messages_number"),
+        Some(0.0)
+    );
+    assert!(metric(&text, "octez_sc_rollup_node_inbox_process_time").is_some_and(|t| t > 0.0));
+    assert!(metric(&text, "octez_sc_rollup_node_commitment_period").is_some_and(|p| p > 0.0));
+    assert!(
+        text.contains("octez_sc_rollup_node_rollup_node_info{"),
+        "{text}"
+    );
+    assert_eq!(
+        get_text(&format!("http://127.0.0.1:{mport}/nope")).map(|r| r.0),
+        Some(400)
+    );
+    // The previous block carried the 3 external messages.
+    let prev = json_of(&format!("/global/block/{}/num_messages", head_level - 1));
+    assert_eq!(prev, json!("6"));
+
+    // The node's commitment is not published (observer): uncommitted.
+    let cs = json_of("/global/block/head/committed_status");
+    assert!(
+        cs["uncommitted"]["commitment_level"].as_i64().unwrap() >= head_level,
+        "{cs}"
+    );
+
+    // Secure ACL: allowed reads pass, `/config` and the durable listing do not.
+    let value = json_of("/global/block/head/durable/wasm_2_0_0/value?key=/readonly/wasm_version");
+    assert!(value.is_string(), "{value}");
+    for path in [
+        "/config",
+        "/global/block/head/durable/wasm_2_0_0/subkeys?key=/readonly",
+    ] {
+        let (st, body) = rpc(path).unwrap();
+        assert_eq!(st, 401, "GET {path}: {body}");
+        assert!(body.contains("rpc.unauthorized"), "{body}");
+    }
+
+    // SIGTERM with the monitor stream still open: the node stops (the stream ends).
+    let st = std::process::Command::new("kill")
+        .args(["-TERM", &node.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let mut exited = None;
+    wait_until("the node to exit after SIGTERM", E2E_BOUND, || {
+        exited = node.0.try_wait().unwrap();
+        exited.is_some()
+    })
+    .unwrap();
+    assert!(exited.unwrap().success(), "{exited:?}");
+    // The stream ended with the server.
+    loop {
+        match rx.recv_timeout(E2E_BOUND) {
+            Ok(_) => {}
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(e) => panic!("monitor stream still open after shutdown: {e}"),
+        }
+    }
+}
+
+#[test]
+fn synchronized_streams_progress_until_synchronized() {
+    use std::io::BufRead;
+    let mut store = Store::open_in_memory().unwrap();
+    store
+        .transaction(|w| {
+            let b = block(3);
+            w.insert_block(&b)?;
+            w.set_level(3, &b.block_hash)?;
+            w.set_head(&b.block_hash, 3)
+        })
+        .unwrap();
+    let l1_head = |level| rollup_node::rpc::L1Head {
+        hash: BlockHash::new([7; 32]),
+        level,
+        timestamp: "2026-01-01T00:00:00Z".into(),
+        age_secs: 0,
+    };
+    let status = Arc::new(Mutex::new(NodeStatus {
+        l1_head: Some(l1_head(6)),
+        ..NodeStatus::default()
+    }));
+    let port = spawn_router(Arc::new(StoreView {
+        config: Config::new(ADDR.parse().unwrap(), Mode::Observer),
+        store: Arc::new(Mutex::new(store)),
+        status: Arc::clone(&status),
+        durable: None,
+        context: None,
+    }));
+    let agent: ureq::Agent = ureq::Agent::config_builder().build().into();
+    let mut r = agent
+        .get(&format!("http://127.0.0.1:{port}/local/synchronized"))
+        .call()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(r.body_mut().as_reader()).lines();
+    let first: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!(
+        first,
+        json!({"synchronizing": {"processed_level": 3, "l1_head_level": 6,
+                                 "percentage_done": 50.0}})
+    );
+    // The L1 head is now the L2 head: the stream says so and ends.
+    status.lock().unwrap().l1_head = Some(l1_head(3));
+    let rest: Vec<String> = lines.map(Result::unwrap).collect();
+    assert_eq!(rest, vec!["\"synchronized\"".to_string()]);
 }

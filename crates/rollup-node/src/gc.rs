@@ -1,0 +1,619 @@
+//! History modes and garbage collection (octez-rollup-node.md §5.3–§5.5, Octez
+//! `node_context.ml` `gc`, `Store.gc`).
+//!
+//! * The history mode is recorded in the store (`rollup_node_state.history_mode`); the
+//!   configured mode wins, archive → full is allowed, full → archive refused
+//!   ([`resolve_history_mode`]).
+//! * In full mode a GC is attempted after every processed head ([`after_head`]): its target
+//!   is the LCC level; it runs when `target − last_gc_target ≥ frequency` and the previous
+//!   context GC finished ([`gc_target`], [`gc_frequency`]).
+//! * A GC first records `last_gc_target`/`last_gc_triggered_at` and deletes the SQL rows of
+//!   levels below the target in ONE transaction (on the follower's thread: indexed deletes),
+//!   then GCs the context in a background thread under `<data-dir>/gc_lock`, keeping the
+//!   contexts of every stored block (all at levels ≥ target) and everything committed
+//!   meanwhile ([`Context::gc`]). Its completion is recorded as `last_context_gc_target`;
+//!   after a crash during the context GC the next start resumes it, after a failure the
+//!   next head retries it.
+//! * Blocking: the SQL part is one indexed-delete transaction on the follower's thread; the
+//!   context mark runs concurrently with block processing; commits and pack reads wait
+//!   for the sweep (the copy of the live objects into a new pack file).
+//! * Archive mode never runs a GC.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+
+use serde_json::{Value, json};
+
+use crate::config::HistoryMode;
+use crate::context::{Context, ContextError, lock};
+use crate::store::{LevelKey, Store, StoreError};
+
+/// Full → archive refused (§5.4).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("Cannot transform a full rollup node into an archive one.")]
+pub struct FullToArchive;
+
+/// The effective history mode from the stored and configured ones (§5.4, Octez
+/// `Node_context.check_and_set_history_mode`): the configured mode wins, else the stored
+/// one, else `full`. Archive → full is a conversion (the data goes at the next GC).
+pub fn resolve_history_mode(
+    stored: Option<HistoryMode>,
+    configured: Option<HistoryMode>,
+) -> Result<HistoryMode, FullToArchive> {
+    match (stored, configured) {
+        (Some(HistoryMode::Full), Some(HistoryMode::Archive)) => Err(FullToArchive),
+        (Some(HistoryMode::Archive), Some(HistoryMode::Full)) => {
+            tracing::info!(
+                "Converting history mode from archive to full; old data is removed at the next GC"
+            );
+            Ok(HistoryMode::Full)
+        }
+        (_, Some(m)) | (Some(m), None) => Ok(m),
+        (None, None) => Ok(HistoryMode::Full),
+    }
+}
+
+/// Resolves the history mode against the store and records it there (daemon startup).
+pub fn check_and_set_history_mode(
+    store: &mut Store,
+    configured: Option<HistoryMode>,
+) -> Result<HistoryMode, HistoryModeError> {
+    let mode = resolve_history_mode(store.history_mode()?, configured)?;
+    store.transaction(|w| w.set_history_mode(mode))?;
+    Ok(mode)
+}
+
+/// Errors of [`check_and_set_history_mode`].
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryModeError {
+    /// Full → archive.
+    #[error(transparent)]
+    FullToArchive(#[from] FullToArchive),
+    /// Store failure.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The context splitting period: `challenge_window / 5`, or the window itself when ≤ 5
+/// (Octez `Node_context.splitting_period`; 40 320 blocks on mainnet).
+pub fn splitting_period(challenge_window: u32) -> i32 {
+    let p = if challenge_window <= 5 {
+        challenge_window
+    } else {
+        (challenge_window / 5).max(1)
+    };
+    i32::try_from(p).unwrap_or(i32::MAX)
+}
+
+/// GC frequency in blocks: `gc-parameters.frequency`, else the splitting period.
+pub fn gc_frequency(configured: Option<i32>, challenge_window: u32) -> i32 {
+    configured.unwrap_or_else(|| splitting_period(challenge_window))
+}
+
+/// The GC target if a GC is due (§5.4): none in archive mode or without an LCC; the LCC
+/// level when `lcc − last_gc_target ≥ frequency`. The LCC block must be processed (during
+/// a catch-up the L1's LCC can be ahead of the L2 head: no GC then).
+pub fn gc_target(
+    mode: HistoryMode,
+    lcc_level: Option<i32>,
+    head_level: Option<i32>,
+    last_gc_target: i32,
+    frequency: i32,
+) -> Option<i32> {
+    if mode == HistoryMode::Archive {
+        return None;
+    }
+    let lcc = lcc_level?;
+    if head_level? < lcc {
+        return None;
+    }
+    let since = lcc.checked_sub(last_gc_target)?;
+    (since >= frequency && since > 0).then_some(lcc)
+}
+
+/// GC failures (operational: logged, the GC is attempted again after the next head).
+#[derive(Debug, thiserror::Error)]
+pub enum GcError {
+    /// Store failure.
+    #[error("GC: {0}")]
+    Store(#[from] StoreError),
+    /// Context failure.
+    #[error("GC: {0}")]
+    Context(#[from] ContextError),
+    /// I/O on `<data-dir>/gc_lock` or thread creation.
+    #[error("GC: {0}; check the data directory's permissions and free space")]
+    Io(String),
+    /// The challenge window could not be read from L1.
+    #[error("GC: cannot read the L1 constants ({0}); retrying at the next head")]
+    Constants(String),
+}
+
+/// State of the background context GC, kept in the [`Context`].
+#[derive(Default)]
+pub struct GcRuntime {
+    /// The background context GC; `true` when it completed.
+    job: Option<std::thread::JoinHandle<bool>>,
+    resumed: bool,
+    challenge_window: Option<u32>,
+}
+
+/// What a GC attempt needs.
+#[derive(Debug, Clone)]
+pub struct GcParams {
+    /// GC frequency in blocks ([`gc_frequency`]).
+    pub frequency: i32,
+    /// Rollup origination (genesis) level: `last_gc_target` before the first GC.
+    pub origination_level: i32,
+    /// `<data-dir>/store.sqlite` (the background job records its completion there).
+    pub store_path: PathBuf,
+    /// `<data-dir>/gc_lock`.
+    pub lock_path: PathBuf,
+}
+
+/// GC attempt after each processed head (§5.2 step 5), the follower's entry point: full
+/// mode only; errors are logged and the GC is attempted again after the next head.
+pub fn after_head(p: &mut crate::follower::Processor, lc: &crate::main_loop::LoopConfig) {
+    let r = (|| -> Result<(), GcError> {
+        if p.store.history_mode()? == Some(HistoryMode::Archive) {
+            return Ok(());
+        }
+        let frequency = match lc.config.gc_parameters.frequency {
+            Some(f) => f,
+            None => {
+                let cached = lock(&lc.ctx.gc).challenge_window;
+                let window = match cached {
+                    Some(w) => w,
+                    None => {
+                        let c =
+                            p.l1.rt
+                                .block_on(p.l1.client.constants("main", "head"))
+                                .map_err(|e| GcError::Constants(e.to_string()))?;
+                        let w = c.smart_rollup_challenge_window_in_blocks;
+                        lock(&lc.ctx.gc).challenge_window = Some(w);
+                        w
+                    }
+                };
+                gc_frequency(None, window)
+            }
+        };
+        let params = GcParams {
+            frequency,
+            origination_level: p.rollup.origination_level,
+            store_path: lc.dir.store(),
+            lock_path: lc.dir.0.join("gc_lock"),
+        };
+        maybe_gc(&mut p.store, &lc.ctx, &params)?;
+        Ok(())
+    })();
+    if let Err(e) = r {
+        tracing::warn!("{e}");
+    }
+}
+
+/// Starts a GC if one is due and the previous context GC finished; returns its target.
+/// The SQL part is done when this returns; the context part runs in the background
+/// ([`wait_gc`] waits for it).
+pub fn maybe_gc(
+    store: &mut Store,
+    ctx: &Context,
+    params: &GcParams,
+) -> Result<Option<i32>, GcError> {
+    let mut rt = lock(&ctx.gc);
+    if rt.job.as_ref().is_some_and(|j| !j.is_finished()) {
+        return Ok(None);
+    }
+    if let Some(j) = rt.job.take()
+        && !j.join().unwrap_or(false)
+    {
+        // Failed: retried now, as after a crash.
+        rt.resumed = false;
+    }
+    let mode = store.history_mode()?.unwrap_or(HistoryMode::Full);
+    if mode == HistoryMode::Archive {
+        return Ok(None);
+    }
+    let started = store.level_state(LevelKey::LastGcTarget)?;
+    if !rt.resumed {
+        let done = store.level_state(LevelKey::LastContextGcTarget)?;
+        if let Some(t) = started
+            && done.is_none_or(|d| d < t)
+        {
+            tracing::info!("Resuming the interrupted context GC (target level {t})");
+            rt.job = Some(spawn_context_gc(store, ctx, params, t)?);
+            rt.resumed = true;
+            return Ok(None);
+        }
+        rt.resumed = true;
+    }
+    let last = started.unwrap_or(params.origination_level);
+    let lcc = store.lcc()?.map(|(_, l)| l);
+    let head = store.head()?.map(|b| b.level);
+    let Some(target) = gc_target(mode, lcc, head, last, params.frequency) else {
+        return Ok(None);
+    };
+    let head_level = head.unwrap_or(target);
+    tracing::info!("Calling GC for level {target} at head level {head_level}");
+    let deleted = store.transaction(|w| {
+        w.set_level_state(LevelKey::LastGcTarget, target)?;
+        w.set_level_state(LevelKey::LastGcTriggeredAt, head_level)?;
+        w.delete_before(target)
+    })?;
+    tracing::debug!(?deleted, "GC: SQL rows below level {target} deleted");
+    rt.job = Some(spawn_context_gc(store, ctx, params, target)?);
+    Ok(Some(target))
+}
+
+/// Waits for the background context GC, if any.
+pub fn wait_gc(ctx: &Context) {
+    let mut rt = lock(&ctx.gc);
+    if let Some(j) = rt.job.take()
+        && !j.join().unwrap_or(false)
+    {
+        rt.resumed = false;
+    }
+}
+
+/// Spawns the context GC keeping the contexts of the blocks at levels ≥ `target`.
+/// Must run on the committing thread (the root snapshot must precede any later commit).
+fn spawn_context_gc(
+    store: &Store,
+    ctx: &Context,
+    params: &GcParams,
+    target: i32,
+) -> Result<std::thread::JoinHandle<bool>, GcError> {
+    let keep = store.contexts_from(target)?;
+    let snapshot: HashSet<_> = ctx.roots()?.into_iter().collect();
+    let ctx = ctx.clone();
+    let params = params.clone();
+    std::thread::Builder::new()
+        .name("context-gc".into())
+        .spawn(move || {
+            let r = (|| -> Result<durable_tree::GcStats, GcError> {
+                let _lock = lock_file(&params.lock_path)?;
+                // Test knob: widen the crash window between the SQL part and the context
+                // GC (kill -9 tests).
+                if let Some(ms) = std::env::var("SMART_ROLLUP_NODE_GC_TEST_DELAY_MS")
+                    .ok()
+                    .and_then(|v| v.parse::<u64>().ok())
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(ms));
+                }
+                let stats = ctx.gc(&keep, &snapshot)?;
+                let mut s = Store::open(&params.store_path)?;
+                s.transaction(|w| w.set_level_state(LevelKey::LastContextGcTarget, target))?;
+                Ok(stats)
+            })();
+            match r {
+                Ok(st) => {
+                    tracing::info!(
+                        "GC finished for level {target}: {} objects kept, {} deleted",
+                        st.live,
+                        st.deleted
+                    );
+                    true
+                }
+                Err(e) => {
+                    tracing::warn!(
+                        "{e} (context GC for level {target}; retried after the next head)"
+                    );
+                    false
+                }
+            }
+        })
+        .map_err(|e| GcError::Io(format!("cannot start the GC thread: {e}")))
+}
+
+/// `<data-dir>/gc_lock`, held while the context GC runs.
+fn lock_file(path: &std::path::Path) -> Result<std::fs::File, GcError> {
+    let io = |e: std::io::Error| GcError::Io(format!("{}: {e}", path.display()));
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(io)?;
+    f.lock().map_err(io)?;
+    Ok(f)
+}
+
+/// `GET /local/gc_info` (§4.3): `{"first_available_level","last_gc_level"?,
+/// "last_context_split_level"?,"last_successful_gc_target"?}`. Before any GC the first
+/// available level is the genesis level (`genesis_level`, else the lowest stored level).
+pub fn gc_info(store: &Store, genesis_level: Option<i32>) -> Result<Value, StoreError> {
+    let target = store.level_state(LevelKey::LastGcTarget)?;
+    let first = match target {
+        Some(t) => t,
+        None => match genesis_level {
+            Some(g) => g,
+            None => store.first_stored_level()?.unwrap_or(0),
+        },
+    };
+    let mut o = serde_json::Map::new();
+    o.insert("first_available_level".into(), json!(first));
+    if let Some(l) = store.level_state(LevelKey::LastGcTriggeredAt)? {
+        o.insert("last_gc_level".into(), json!(l));
+    }
+    if let Some(l) = store.level_state(LevelKey::LastContextSplit)? {
+        o.insert("last_context_split_level".into(), json!(l));
+    }
+    if let Some(l) = store.level_state(LevelKey::LastContextGcTarget)? {
+        o.insert("last_successful_gc_target".into(), json!(l));
+    }
+    Ok(Value::Object(o))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::context::context_hash_text;
+    use crate::store::tests::sample_block;
+    use HistoryMode::{Archive, Full};
+
+    #[test]
+    fn history_mode_resolution() {
+        assert_eq!(resolve_history_mode(None, None), Ok(Full));
+        assert_eq!(resolve_history_mode(None, Some(Archive)), Ok(Archive));
+        assert_eq!(resolve_history_mode(Some(Archive), None), Ok(Archive));
+        assert_eq!(resolve_history_mode(Some(Full), None), Ok(Full));
+        assert_eq!(resolve_history_mode(Some(Archive), Some(Full)), Ok(Full));
+        assert_eq!(resolve_history_mode(Some(Full), Some(Full)), Ok(Full));
+        let e = resolve_history_mode(Some(Full), Some(Archive)).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "Cannot transform a full rollup node into an archive one."
+        );
+        let mut s = Store::open_in_memory().unwrap();
+        assert_eq!(check_and_set_history_mode(&mut s, None).unwrap(), Full);
+        assert_eq!(s.history_mode().unwrap(), Some(Full));
+        assert!(check_and_set_history_mode(&mut s, Some(Archive)).is_err());
+        assert_eq!(s.history_mode().unwrap(), Some(Full));
+    }
+
+    #[test]
+    fn frequency_is_the_splitting_period_by_default() {
+        assert_eq!(splitting_period(201_600), 40_320);
+        assert_eq!(splitting_period(10), 2);
+        assert_eq!(splitting_period(6), 1);
+        assert_eq!(splitting_period(5), 5);
+        assert_eq!(splitting_period(1), 1);
+        assert_eq!(gc_frequency(None, 201_600), 40_320);
+        assert_eq!(gc_frequency(Some(7), 201_600), 7);
+        assert_eq!(
+            splitting_period(u32::MAX),
+            i32::try_from(u32::MAX / 5).unwrap()
+        );
+    }
+
+    #[test]
+    fn target_rule() {
+        // Due when lcc − last ≥ frequency.
+        assert_eq!(gc_target(Full, Some(20), Some(30), 10, 10), Some(20));
+        assert_eq!(gc_target(Full, Some(19), Some(30), 10, 10), None);
+        assert_eq!(gc_target(Full, Some(25), Some(30), 10, 3), Some(25));
+        // Never in archive mode, nor without LCC or head, nor beyond the head.
+        assert_eq!(gc_target(Archive, Some(20), Some(30), 10, 1), None);
+        assert_eq!(gc_target(Full, None, Some(30), 10, 1), None);
+        assert_eq!(gc_target(Full, Some(20), None, 10, 1), None);
+        assert_eq!(gc_target(Full, Some(31), Some(30), 10, 1), None);
+        // Never twice for the same target, and no overflow.
+        assert_eq!(gc_target(Full, Some(20), Some(30), 20, 0), None);
+        assert_eq!(
+            gc_target(Full, Some(i32::MAX), Some(i32::MAX), i32::MIN, 1),
+            None
+        );
+        assert_eq!(gc_target(Full, Some(5), Some(30), 10, 1), None);
+    }
+
+    fn state(n: u8) -> wasm_pvm::PvmState {
+        wasm_pvm::PvmState::genesis(
+            wasm_pvm::PvmVersion::V6,
+            &[0, b'a', b's', b'm', 1, 0, 0, 0, n],
+            &wasm_pvm::GenesisParams::default(),
+        )
+        .unwrap()
+    }
+
+    struct Node {
+        _dir: tempfile::TempDir,
+        store: Store,
+        ctx: Context,
+        params: GcParams,
+        contexts: Vec<crate::store::RollupContextHash>,
+    }
+
+    /// Blocks 1..=10, each with its own committed context; LCC at `lcc`.
+    fn node(lcc: i32) -> Node {
+        let dir = tempfile::tempdir().unwrap();
+        let params = GcParams {
+            frequency: 2,
+            origination_level: 1,
+            store_path: dir.path().join("store.sqlite"),
+            lock_path: dir.path().join("gc_lock"),
+        };
+        let mut store = Store::open(&params.store_path).unwrap();
+        let ctx = Context::open(dir.path()).unwrap();
+        let mut contexts = vec![];
+        for l in 1..=10 {
+            let h = ctx.commit(&state(u8::try_from(l).unwrap())).unwrap();
+            let mut b = sample_block(l);
+            b.context = Some(context_hash_text(&h));
+            contexts.push(b.context.clone().unwrap());
+            store
+                .transaction(|w| {
+                    w.insert_block(&b)?;
+                    w.set_level(l, &b.block_hash)?;
+                    w.insert_inbox(&b.inbox_hash, l, b"inbox")?;
+                    w.insert_messages(&b.inbox_witness, l, b"msgs")?;
+                    w.set_outbox_messages(&crate::store::OutboxLevel {
+                        outbox_level: l,
+                        messages: vec![0],
+                        executed: vec![],
+                    })?;
+                    w.set_head(&b.block_hash, l)
+                })
+                .unwrap();
+        }
+        store
+            .transaction(|w| {
+                w.set_history_mode(Full)?;
+                w.set_lcc(&tezos_types::CommitmentHash::new([1; 32]), lcc)
+            })
+            .unwrap();
+        Node {
+            _dir: dir,
+            store,
+            ctx,
+            params,
+            contexts,
+        }
+    }
+
+    #[test]
+    fn full_mode_gc_drops_old_levels_and_contexts() {
+        let mut n = node(6);
+        let info = gc_info(&n.store, Some(1)).unwrap();
+        assert_eq!(info, json!({"first_available_level": 1}));
+        let t = maybe_gc(&mut n.store, &n.ctx, &n.params).unwrap();
+        assert_eq!(t, Some(6));
+        wait_gc(&n.ctx);
+        for l in 1..=10 {
+            let b = n.store.block_by_level(l).unwrap();
+            let idx = usize::try_from(l - 1).unwrap();
+            let has = n.ctx.has(&n.contexts[idx]).unwrap();
+            assert_eq!(b.is_some(), l >= 6, "level {l}");
+            assert_eq!(has, l >= 6, "context of level {l}");
+            // Outbox rows are kept.
+            assert!(n.store.outbox_messages(l).unwrap().is_some());
+            let sb = sample_block(l);
+            assert_eq!(
+                n.store.inbox_blob(&sb.inbox_hash).unwrap().is_some(),
+                l >= 6
+            );
+            assert_eq!(
+                n.store.messages_blob(&sb.inbox_witness).unwrap().is_some(),
+                l >= 6
+            );
+        }
+        // Kept states are intact.
+        let b = n.store.block_by_level(8).unwrap().unwrap();
+        assert_eq!(
+            n.ctx.state_of(&b).unwrap().hash().unwrap(),
+            state(8).hash().unwrap()
+        );
+        assert_eq!(
+            gc_info(&n.store, Some(1)).unwrap(),
+            json!({"first_available_level": 6, "last_gc_level": 10,
+                   "last_successful_gc_target": 6})
+        );
+        // Not due again until the LCC moves by the frequency.
+        n.store
+            .transaction(|w| w.set_lcc(&tezos_types::CommitmentHash::new([2; 32]), 7))
+            .unwrap();
+        assert_eq!(maybe_gc(&mut n.store, &n.ctx, &n.params).unwrap(), None);
+        n.store
+            .transaction(|w| w.set_lcc(&tezos_types::CommitmentHash::new([2; 32]), 8))
+            .unwrap();
+        assert_eq!(maybe_gc(&mut n.store, &n.ctx, &n.params).unwrap(), Some(8));
+        wait_gc(&n.ctx);
+        assert!(!n.ctx.has(&n.contexts[6]).unwrap());
+        assert!(n.ctx.has(&n.contexts[7]).unwrap());
+        // Commits after a GC still work and survive a reopen.
+        let h = n.ctx.commit(&state(42)).unwrap();
+        drop(n.ctx);
+        let ctx = Context::open(n._dir.path()).unwrap();
+        assert!(ctx.has(&context_hash_text(&h)).unwrap());
+        assert!(ctx.has(&n.contexts[9]).unwrap());
+    }
+
+    #[test]
+    fn roots_committed_during_a_context_gc_are_kept() {
+        let n = node(6);
+        let keep = n.contexts[8..].to_vec();
+        let snapshot: HashSet<_> = n.ctx.roots().unwrap().into_iter().collect();
+        // Committed after the snapshot, as by the follower while the GC marks.
+        let later = n.ctx.commit(&state(77)).unwrap();
+        n.ctx.gc(&keep, &snapshot).unwrap();
+        assert!(n.ctx.has(&context_hash_text(&later)).unwrap());
+        assert!(n.ctx.has(&n.contexts[9]).unwrap());
+        assert!(!n.ctx.has(&n.contexts[7]).unwrap());
+        let mut roots = n.ctx.roots().unwrap();
+        roots.sort();
+        let mut want = vec![later, state(9).hash().unwrap(), state(10).hash().unwrap()];
+        want.sort();
+        assert_eq!(roots, want);
+        assert_eq!(
+            n.ctx
+                .checkout(&context_hash_text(&later))
+                .unwrap()
+                .hash()
+                .unwrap(),
+            later
+        );
+    }
+
+    #[test]
+    fn failed_context_gc_is_retried() {
+        let mut n = node(6);
+        let good = n.params.clone();
+        n.params.store_path = n._dir.path().join("missing").join("store.sqlite");
+        assert_eq!(maybe_gc(&mut n.store, &n.ctx, &n.params).unwrap(), Some(6));
+        wait_gc(&n.ctx);
+        assert_eq!(
+            n.store.level_state(LevelKey::LastContextGcTarget).unwrap(),
+            None
+        );
+        assert_eq!(
+            gc_info(&n.store, Some(1)).unwrap(),
+            json!({"first_available_level": 6, "last_gc_level": 10})
+        );
+        assert_eq!(maybe_gc(&mut n.store, &n.ctx, &good).unwrap(), None);
+        wait_gc(&n.ctx);
+        assert_eq!(
+            n.store.level_state(LevelKey::LastContextGcTarget).unwrap(),
+            Some(6)
+        );
+        // Done: not run again.
+        assert_eq!(maybe_gc(&mut n.store, &n.ctx, &good).unwrap(), None);
+        assert!(lock(&n.ctx.gc).job.is_none());
+    }
+
+    #[test]
+    fn archive_mode_never_collects() {
+        let mut n = node(8);
+        n.store
+            .transaction(|w| w.set_history_mode(Archive))
+            .unwrap();
+        assert_eq!(maybe_gc(&mut n.store, &n.ctx, &n.params).unwrap(), None);
+        wait_gc(&n.ctx);
+        for (i, c) in n.contexts.iter().enumerate() {
+            assert!(n.ctx.has(c).unwrap(), "{i}");
+        }
+        assert_eq!(n.store.first_stored_level().unwrap(), Some(1));
+        assert_eq!(
+            gc_info(&n.store, None).unwrap(),
+            json!({"first_available_level": 1})
+        );
+    }
+
+    #[test]
+    fn interrupted_context_gc_is_resumed() {
+        let mut n = node(6);
+        // As after a crash between the SQL part and the end of the context GC.
+        n.store
+            .transaction(|w| {
+                w.set_level_state(LevelKey::LastGcTarget, 6)?;
+                w.set_level_state(LevelKey::LastGcTriggeredAt, 10)?;
+                w.delete_before(6)
+            })
+            .unwrap();
+        assert!(n.ctx.has(&n.contexts[0]).unwrap());
+        assert_eq!(maybe_gc(&mut n.store, &n.ctx, &n.params).unwrap(), None);
+        wait_gc(&n.ctx);
+        assert!(!n.ctx.has(&n.contexts[0]).unwrap());
+        assert!(n.ctx.has(&n.contexts[5]).unwrap());
+        assert_eq!(
+            n.store.level_state(LevelKey::LastContextGcTarget).unwrap(),
+            Some(6)
+        );
+    }
+}

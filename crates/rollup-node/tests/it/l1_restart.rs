@@ -1,0 +1,140 @@
+//! End to end: the L1 node goes away and comes back (octez-rollup-node.md §4.1 `/health`,
+//! l1-and-signer.md §1.2 head monitor reconnection). A real `smart-rollup-sandbox` with a
+//! persisted data directory on a fixed port is killed (SIGKILL) under a following
+//! `smart-rollup-node`: `/health` must turn unhealthy with `l1.connection` no longer
+//! `connected`; the sandbox is restarted on the same port and data directory: the node must
+//! reconnect, become healthy again and process the levels baked after the restart (an
+//! external message sent after the restart reaches the kernel's durable storage).
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use test_support::{RollupNode, Sandbox, init_observer_config, wait_until};
+
+/// Counts external messages into `/count` (u32 LE) and keeps the last payload at `/last`.
+const KERNEL_WAT: &str = r#"
+(module
+  (import "smart_rollup_core" "read_input" (func $read_input (param i32 i32 i32) (result i32)))
+  (import "smart_rollup_core" "store_read" (func $store_read (param i32 i32 i32 i32 i32) (result i32)))
+  (import "smart_rollup_core" "store_write" (func $store_write (param i32 i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "/count")
+  (data (i32.const 32) "/last")
+  (func (export "kernel_run")
+    (local $n i32)
+    (i32.store (i32.const 64) (i32.const 0))
+    (drop (call $store_read (i32.const 16) (i32.const 6) (i32.const 0) (i32.const 64) (i32.const 4)))
+    (block $done
+      (loop $next
+        (local.set $n (call $read_input (i32.const 0) (i32.const 128) (i32.const 4096)))
+        (br_if $done (i32.le_s (local.get $n) (i32.const 0)))
+        (if (i32.eq (i32.load8_u (i32.const 128)) (i32.const 1))
+          (then
+            (i32.store (i32.const 64) (i32.add (i32.load (i32.const 64)) (i32.const 1)))
+            (drop (call $store_write (i32.const 32) (i32.const 5) (i32.const 0)
+                        (i32.const 129) (i32.sub (local.get $n) (i32.const 1))))))
+        (br $next)))
+    (drop (call $store_write (i32.const 16) (i32.const 6) (i32.const 0) (i32.const 64) (i32.const 4)))))
+"#;
+
+/// Generous bound of every wait (a guard against hangs, not a speed assertion).
+const BOUND: Duration = Duration::from_secs(240);
+
+/// The sandbox binary: `$SMART_ROLLUP_SANDBOX`, or next to the node's binary (built with
+/// `cargo build -p sandbox` when missing).
+fn sandbox_bin() -> PathBuf {
+    if let Ok(p) = test_support::binary("smart-rollup-sandbox") {
+        return p;
+    }
+    let node = PathBuf::from(env!("CARGO_BIN_EXE_smart-rollup-node"));
+    let p = node.with_file_name("smart-rollup-sandbox");
+    if !p.exists() {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let st = Command::new(cargo)
+            .args(["build", "-p", "sandbox", "--bin", "smart-rollup-sandbox"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("cargo build -p sandbox");
+        assert!(st.success(), "building the sandbox failed");
+    }
+    p
+}
+
+fn health(node: &RollupNode) -> Option<Value> {
+    node.try_get("/health").ok().map(|(_, v)| v)
+}
+
+#[test]
+fn node_reconnects_after_the_l1_node_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sb = Sandbox::builder(&dir.path().join("sandbox"))
+        .binary(sandbox_bin())
+        .start()
+        .unwrap();
+    let kernel = wat::parse_str(KERNEL_WAT).unwrap();
+    let addr = sb.originate_wasm(&kernel);
+    let node_dir = dir.path().join("node");
+    init_observer_config(
+        Some(std::path::Path::new(env!(
+            "CARGO_BIN_EXE_smart-rollup-node"
+        ))),
+        &node_dir,
+        &addr,
+        &[],
+    )
+    .unwrap();
+    let mut node = RollupNode::builder(&node_dir, sb.endpoint())
+        .binary(env!("CARGO_BIN_EXE_smart-rollup-node"))
+        .start()
+        .unwrap();
+    sb.send_messages(&[b"before"]); // same length as "after!": /last is overwritten in place
+    sb.bake();
+    node.wait_synced(&sb, BOUND).unwrap();
+    assert_eq!(
+        node.durable("head", "/count"),
+        json!(hex::encode(1u32.to_le_bytes()))
+    );
+    let h = health(&node).unwrap();
+    assert_eq!(h["l1"]["connection"], "connected", "{h}");
+
+    // L1 goes away: the node notices (stream closed, then reconnection attempts fail).
+    sb.kill();
+    let mut last = Value::Null;
+    wait_until("/health to report the lost L1 connection", BOUND, || {
+        last = health(&node).unwrap_or(Value::Null);
+        last["healthy"] == false
+            && last["l1"]["connection"].is_string()
+            && last["l1"]["connection"] != "connected"
+    })
+    .unwrap_or_else(|e| panic!("{e}; last /health: {last}\n{}", node.output()));
+    assert!(
+        ["reconnecting", "disconnected"].contains(&last["l1"]["connection"].as_str().unwrap()),
+        "{last}"
+    );
+    node.check_running().unwrap();
+
+    // L1 comes back on the same port with the same chain; new levels are baked.
+    sb.restart().unwrap();
+    let restart_level = sb.level();
+    sb.send_messages(&[b"after!"]);
+    sb.bake();
+    assert!(sb.level() > restart_level);
+    node.wait_synced(&sb, BOUND)
+        .unwrap_or_else(|e| panic!("{e}\n{}", node.output()));
+    let h = health(&node).unwrap();
+    assert_eq!(h["healthy"], true, "{h}");
+    assert_eq!(h["l1"]["connection"], "connected", "{h}");
+    assert_eq!(h["l1"]["blocks_late"], 0, "{h}");
+    let l2_level = node.get("/global/block/head/level").as_i64().unwrap();
+    assert!(
+        l2_level > restart_level,
+        "L2 head {l2_level} after restart level {restart_level}"
+    );
+    assert_eq!(
+        node.durable("head", "/count"),
+        json!(hex::encode(2u32.to_le_bytes()))
+    );
+    assert_eq!(node.durable("head", "/last"), json!(hex::encode(b"after!")));
+}
