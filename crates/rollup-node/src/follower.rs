@@ -274,6 +274,11 @@ pub fn protocol_version(protocol: &ProtocolHash) -> Option<&'static str> {
         ("PtSeouLo", "s023_023"),
         ("PsRiotum", "r022_022"),
         ("PsQuebec", "quebec_021"),
+        ("PsParisC", "paris_020"),
+        ("PtParisB", "paris_019"),
+        ("Proxford", "oxford_018"),
+        ("PtNairob", "nairobi_017"),
+        ("PtMumbai", "mumbai_016"),
         ("ProtoALpha", "alpha_current"),
     ];
     let b58 = protocol.to_b58check();
@@ -592,7 +597,18 @@ impl Processor {
                     rollup.address, block.hash, rollup.origination_level
                 ))
             })?;
-        let state = PvmState::genesis(PvmVersion::V6, &kernel, &GenesisParams::default())?;
+        // The PVM version is the origination protocol's (wasm-pvm.md §1.2).
+        let version = protocol_version(&block.protocol)
+            .and_then(|name| PvmVersion::at_origination(name.as_bytes()))
+            .unwrap_or_else(|| {
+                tracing::warn!(
+                    "Unknown origination protocol {}: assuming PVM {}",
+                    block.protocol,
+                    PvmVersion::V6
+                );
+                PvmVersion::V6
+            });
+        let state = PvmState::genesis(version, &kernel, &GenesisParams::default())?;
         let hash = self.ctx.commit(&state)?;
         let l1_genesis = self
             .l1
@@ -944,6 +960,16 @@ mod tests {
             .parse()
             .unwrap();
         assert_eq!(protocol_version(&u), Some("u025_025"));
+        let paris_c: ProtocolHash = "PsParisCZo7KAh1Z1smVd9ZMZ1HHn5gkzbM94V3PLCpknFWhUAi"
+            .parse()
+            .unwrap();
+        assert_eq!(protocol_version(&paris_c), Some("paris_020"));
+        let oxford2: ProtocolHash = "ProxfordYmVfjWnRcgjWH36fW6PArwqykTFzotUxRs6gmTcZDuH"
+            .parse()
+            .unwrap();
+        let origination =
+            protocol_version(&oxford2).map(|n| PvmVersion::at_origination(n.as_bytes()));
+        assert_eq!(origination, Some(Some(PvmVersion::V3)));
         assert_eq!(protocol_version(&ProtocolHash([0; 32])), None);
         assert_eq!(status_string(Status::Computing), "Computing");
     }

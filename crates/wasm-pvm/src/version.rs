@@ -70,6 +70,17 @@ impl PvmVersion {
         })
     }
 
+    /// Version of a rollup originated under protocol `name` (its `current_version` in
+    /// `sc_rollup_wasm.ml`; `wasm-pvm.md` §1.2): unlike a migration, Oxford originates at
+    /// r3. `None`: unknown protocol.
+    pub fn at_origination(name: &[u8]) -> Option<Self> {
+        Some(match name {
+            b"mumbai_016" => Self::V0,
+            b"oxford_018" => Self::V3,
+            _ => return Self::for_protocol(name),
+        })
+    }
+
     /// Maximum call-stack depth of the reference interpreter (`wasm-pvm.md` §3.1).
     pub fn stack_size_limit(self) -> u32 {
         if self >= Self::V1 { 60_000 } else { 300 }
@@ -99,5 +110,22 @@ mod tests {
             Some(PvmVersion::V2)
         );
         assert_eq!(PvmVersion::for_protocol(b"proto_xyz"), None);
+        assert_eq!(
+            PvmVersion::at_origination(b"oxford_018"),
+            Some(PvmVersion::V3)
+        );
+        assert_eq!(
+            PvmVersion::at_origination(b"mumbai_016"),
+            Some(PvmVersion::V0)
+        );
+        assert_eq!(
+            PvmVersion::at_origination(b"t024_024"),
+            Some(PvmVersion::V5)
+        );
+        assert_eq!(
+            PvmVersion::at_origination(b"alpha_current"),
+            Some(PvmVersion::V6)
+        );
+        assert_eq!(PvmVersion::at_origination(b"proto_xyz"), None);
     }
 }
