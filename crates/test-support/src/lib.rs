@@ -17,7 +17,7 @@ mod wait;
 
 pub use error::{HarnessError, Result};
 pub use http::JsonClient;
-pub use node::{RollupNode, RollupNodeBuilder, init_observer_config};
+pub use node::{RollupNode, RollupNodeBuilder, init_observer_config, rollup_node_command};
 pub use paths::{
     binary, binary_env_var, installer_dir, kernels_dir, reference_dir, reference_file, temp_dir,
     workspace_root,
@@ -25,7 +25,7 @@ pub use paths::{
 pub use process::ChildGuard;
 pub use sandbox::{BOOTSTRAP_SECRET_KEYS, Sandbox, SandboxBuilder, bootstrap_key};
 pub use tempfile::TempDir;
-pub use wait::{POLL_INTERVAL, wait_for, wait_until};
+pub use wait::{POLL_INTERVAL, wait_for, wait_for_every, wait_until};
 
 /// A free TCP port on 127.0.0.1, chosen by the kernel (bind to port 0, then release it).
 ///

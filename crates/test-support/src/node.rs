@@ -2,7 +2,7 @@
 
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, ExitStatus};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -17,9 +17,11 @@ use crate::{binary, free_port};
 /// Bound of the wait for the node's RPC server at start.
 const START_BOUND: Duration = Duration::from_secs(120);
 
-fn node_command(binary: &Path) -> Command {
+/// A command running the rollup node `binary` that never reads the developer's
+/// `~/.tezos-client` (`HOME` is the temporary directory, `TEZOS_CLIENT_DIR` is unset).
+#[must_use]
+pub fn rollup_node_command(binary: &Path) -> Command {
     let mut c = Command::new(binary);
-    // Never read the developer's ~/.tezos-client.
     c.env("HOME", std::env::temp_dir())
         .env_remove("TEZOS_CLIENT_DIR");
     c
@@ -44,7 +46,7 @@ pub fn init_observer_config(
         what: format!("creating {}", data_dir.display()),
         error,
     })?;
-    let o = node_command(&bin)
+    let o = rollup_node_command(&bin)
         .args(["init", "observer", "config", "for", rollup])
         .args(["with", "operators", "--data-dir"])
         .arg(data_dir)
@@ -76,9 +78,18 @@ pub struct RollupNodeBuilder {
     binary: Option<PathBuf>,
     args: Vec<String>,
     envs: Vec<(String, String)>,
+    log_file: Option<PathBuf>,
 }
 
 impl RollupNodeBuilder {
+    /// Also appends the output of the process to `path`, across restarts (and across nodes
+    /// given the same file), unlike [`RollupNode::output`] which covers the current process.
+    #[must_use]
+    pub fn log_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.log_file = Some(path.into());
+        self
+    }
+
     /// Uses this binary (e.g. `env!("CARGO_BIN_EXE_smart-rollup-node")`) instead of
     /// [`binary`]`("smart-rollup-node")`.
     #[must_use]
@@ -152,6 +163,7 @@ impl RollupNode {
             binary: None,
             args: Vec::new(),
             envs: Vec::new(),
+            log_file: None,
         }
     }
 
@@ -189,6 +201,19 @@ impl RollupNode {
         }
     }
 
+    /// Sends SIGTERM and waits at most `bound` for the exit (see [`ChildGuard::terminate`]).
+    ///
+    /// # Errors
+    /// A failed signal, a timeout, or `Failed` when the node was killed.
+    pub fn terminate(&mut self, bound: Duration) -> Result<ExitStatus> {
+        match &mut self.proc {
+            Some(p) => p.terminate(bound),
+            None => Err(HarnessError::Failed(
+                "the rollup node was killed; call restart() first".into(),
+            )),
+        }
+    }
+
     /// Kills the process (SIGKILL: no clean shutdown).
     pub fn kill(&mut self) {
         if let Some(mut p) = self.proc.take() {
@@ -204,7 +229,7 @@ impl RollupNode {
     pub fn restart(&mut self) -> Result<()> {
         self.kill();
         let s = &self.spec;
-        let mut cmd = node_command(&self.binary);
+        let mut cmd = rollup_node_command(&self.binary);
         cmd.env("RUST_LOG", "info")
             .args(["-E", &s.l1_endpoint, "run", "--data-dir"])
             .arg(&s.data_dir)
@@ -214,7 +239,7 @@ impl RollupNode {
             cmd.env(k, v);
         }
         let name = format!("smart-rollup-node on {}", self.rpc.base());
-        let mut proc = ChildGuard::spawn(&name, &mut cmd)?;
+        let mut proc = ChildGuard::spawn_logged(&name, &mut cmd, s.log_file.as_deref())?;
         let rpc = &self.rpc;
         wait_for(&format!("{name} to answer /health"), START_BOUND, || {
             proc.check_running()?;

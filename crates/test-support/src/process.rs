@@ -1,8 +1,11 @@
 //! A child process killed (SIGKILL) when its guard is dropped, with its output kept in memory.
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, Stdio};
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use crate::error::{HarnessError, Result};
 
@@ -33,6 +36,29 @@ impl ChildGuard {
     /// # Errors
     /// [`HarnessError::Spawn`] when the process cannot be started.
     pub fn spawn(name: &str, cmd: &mut Command) -> Result<Self> {
+        Self::spawn_logged(name, cmd, None)
+    }
+
+    /// [`Self::spawn`], also appending each output line to the file `log` (created if
+    /// missing) when given: a log that outlives the process, e.g. across restarts.
+    ///
+    /// # Errors
+    /// [`HarnessError::Io`] when `log` cannot be opened, [`HarnessError::Spawn`] when the
+    /// process cannot be started.
+    pub fn spawn_logged(name: &str, cmd: &mut Command, log: Option<&Path>) -> Result<Self> {
+        let file = log
+            .map(|path| {
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .map(|f| Arc::new(Mutex::new(f)))
+                    .map_err(|error| HarnessError::Io {
+                        what: format!("opening the log file {}", path.display()),
+                        error,
+                    })
+            })
+            .transpose()?;
         let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -55,6 +81,7 @@ impl ChildGuard {
         ];
         for stream in streams.into_iter().flatten() {
             let sink = Arc::clone(&output);
+            let file: Option<Arc<Mutex<File>>> = file.clone();
             // Ends at EOF, i.e. when the process (and any child holding the pipe) is gone.
             std::thread::spawn(move || {
                 let mut reader = BufReader::new(stream);
@@ -63,6 +90,13 @@ impl ChildGuard {
                     sink.lock()
                         .unwrap_or_else(PoisonError::into_inner)
                         .extend_from_slice(&line);
+                    if let Some(f) = &file {
+                        // Best effort: a failed write loses log lines, not the test.
+                        let _ = f
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .write_all(&line);
+                    }
                     line.clear();
                 }
             });
@@ -126,6 +160,36 @@ impl ChildGuard {
         }
     }
 
+    /// Sends SIGTERM (with the `kill` command) and waits at most `bound` for the exit.
+    ///
+    /// # Errors
+    /// [`HarnessError::Io`] when the signal cannot be sent, [`HarnessError::Timeout`] when the
+    /// process is still running after `bound`.
+    pub fn terminate(&mut self, bound: Duration) -> Result<ExitStatus> {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .map_err(|error| HarnessError::Io {
+                what: format!("sending SIGTERM to {}", self.name),
+                error,
+            })?;
+        if !sent.success() {
+            return Err(HarnessError::Failed(format!(
+                "kill -TERM {pid} ({}) failed: {sent}",
+                self.name
+            )));
+        }
+        let what = format!("{} to exit after SIGTERM", self.name);
+        let child = &mut self.child;
+        crate::wait::wait_for(&what, bound, || {
+            child.try_wait().map_err(|error| HarnessError::Io {
+                what: "waiting for a child process".into(),
+                error,
+            })
+        })
+    }
+
     /// Kills the process (SIGKILL, no clean shutdown) and reaps it. Idempotent.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
@@ -169,6 +233,46 @@ mod tests {
         drop(g);
         // Reaped: no such process (a zombie would still have a /proc entry).
         assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists());
+    }
+
+    #[test]
+    fn log_file_accumulates_the_output_of_successive_processes() {
+        let dir = crate::temp_dir("log").unwrap();
+        let log = dir.path().join("out.log");
+        for word in ["first", "second"] {
+            let mut g = ChildGuard::spawn_logged(
+                "sh",
+                Command::new("sh").args(["-c", &format!("echo {word}; echo {word}-err >&2")]),
+                Some(&log),
+            )
+            .unwrap();
+            wait_until("sh to exit", Duration::from_secs(60), || {
+                g.check_running().is_err()
+            })
+            .unwrap();
+            // The reader threads end at EOF; wait until they wrote everything.
+            wait_until("the log lines", Duration::from_secs(60), || {
+                std::fs::read_to_string(&log).is_ok_and(|t| t.contains(&format!("{word}-err")))
+            })
+            .unwrap();
+        }
+        let text = std::fs::read_to_string(&log).unwrap();
+        for line in ["first", "first-err", "second", "second-err"] {
+            assert!(text.lines().any(|l| l == line), "{text}");
+        }
+    }
+
+    #[test]
+    fn terminate_sends_sigterm_and_returns_the_status() {
+        let mut g = ChildGuard::spawn(
+            "sh",
+            Command::new("sh").args(["-c", "trap 'exit 7' TERM; while :; do sleep 0.05; done"]),
+        )
+        .unwrap();
+        // Give the shell time to install its trap.
+        std::thread::sleep(Duration::from_millis(300));
+        let st = g.terminate(Duration::from_secs(60)).unwrap();
+        assert_eq!(st.code(), Some(7));
     }
 
     #[test]

@@ -25,6 +25,20 @@ pub fn wait_until(what: &str, bound: Duration, mut poll: impl FnMut() -> bool) -
 pub fn wait_for<T>(
     what: &str,
     bound: Duration,
+    poll: impl FnMut() -> Result<Option<T>>,
+) -> Result<T> {
+    wait_for_every(what, bound, POLL_INTERVAL, poll)
+}
+
+/// [`wait_for`] polling every `interval` instead of [`POLL_INTERVAL`] (a short interval to
+/// catch a transient state, e.g. to kill a process in the middle of a task).
+///
+/// # Errors
+/// The error of `poll`, or [`HarnessError::Timeout`] naming `what`.
+pub fn wait_for_every<T>(
+    what: &str,
+    bound: Duration,
+    interval: Duration,
     mut poll: impl FnMut() -> Result<Option<T>>,
 ) -> Result<T> {
     let start = Instant::now();
@@ -40,7 +54,7 @@ pub fn wait_for<T>(
                 last: String::new(),
             });
         }
-        std::thread::sleep(POLL_INTERVAL);
+        std::thread::sleep(interval);
     }
 }
 

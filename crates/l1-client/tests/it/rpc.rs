@@ -256,10 +256,7 @@ async fn pruned_receipts_are_a_block_error() {
 
 #[tokio::test]
 async fn connection_refused_and_timeout() {
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = test_support::free_port().unwrap();
     let c = L1Client::new(L1Config {
         rpc_max_attempts: 2,
         ..fast(format!("http://127.0.0.1:{port}"))

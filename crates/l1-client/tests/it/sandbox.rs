@@ -1,70 +1,37 @@
 //! End-to-end test against the real `smart-rollup-sandbox` binary, started as a process on a
-//! free port. Fails when the binary has not been built (`scripts/test.sh` builds every binary
-//! first); set `SMART_ROLLUP_SANDBOX` to its path, or build it with
-//! `cargo build -p sandbox --bin smart-rollup-sandbox`.
+//! free port (`test_support::Sandbox`). Fails when the binary has not been built
+//! (`scripts/test.sh` builds every binary first); set `SMART_ROLLUP_SANDBOX` to its path, or
+//! build it with `cargo build -p sandbox --bin smart-rollup-sandbox`.
 
 use inbox::{ChainBlock, UpdateKind, plan_update, rollup_inbox_of_level};
 use l1_client::{HeadMonitor, L1Client, L1Config};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
+use test_support::Sandbox;
 use tezos_types::operation::{ManagerOperation, OperationContent, UnsignedOperation};
 use tezos_types::{BinEncode, InboxMessage, Mutez, SecretKey};
 
-const BOOTSTRAP1_SK: &str = "edsk3gUfUPyBSfrS9CCgmCiQsTCHGkviBDusMxDJstFtojtc1zcpsh";
 const GUARD: Duration = Duration::from_secs(60);
-
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn sandbox_binary() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("SMART_ROLLUP_SANDBOX") {
-        return Some(PathBuf::from(p));
-    }
-    // target/debug/deps/it-… → target/debug/smart-rollup-sandbox
-    let exe = std::env::current_exe().ok()?;
-    let p = exe.parent()?.parent()?.join("smart-rollup-sandbox");
-    p.exists().then_some(p)
-}
 
 #[tokio::test]
 async fn follows_the_sandbox() {
-    let bin = sandbox_binary().expect(
-        "smart-rollup-sandbox is not built: run `cargo build -p sandbox --bin smart-rollup-sandbox` \
-         (scripts/test.sh does) or set SMART_ROLLUP_SANDBOX",
-    );
     let dir = tempfile::tempdir().unwrap();
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let _proc = Proc(
-        Command::new(bin)
-            .args(["run", "--block-time", "0", "--rpc-addr"])
-            .arg(format!("127.0.0.1:{port}"))
-            .arg("--data-dir")
-            .arg(dir.path().join("sandbox"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let data_dir = dir.path().join("sandbox");
+    // Manual baking, the sandbox's default constants; `start` blocks until it answers RPCs.
+    let sb = tokio::task::spawn_blocking(move || {
+        Sandbox::builder(&data_dir).test_constants(false).start()
+    })
+    .await
+    .unwrap()
+    .unwrap();
     let client = L1Client::new(L1Config {
         reconnection_delay: Duration::from_millis(50),
         rpc_max_delay: Duration::from_millis(200),
         stream_max_delay: Duration::from_millis(200),
         rpc_max_attempts: 200,
-        ..L1Config::new(format!("http://127.0.0.1:{port}"))
+        ..L1Config::new(sb.endpoint().to_owned())
     })
     .unwrap();
-    // Retries connection errors until the sandbox listens.
     let chain_id = client.chain_id().await.unwrap();
     let constants = client.constants("main", "head").await.unwrap();
     assert!(constants.smart_rollup_commitment_period_in_blocks > 0);
@@ -76,7 +43,7 @@ async fn follows_the_sandbox() {
         .unwrap();
 
     // Inject an external message from bootstrap1, then bake.
-    let sk: SecretKey = BOOTSTRAP1_SK.parse().unwrap();
+    let sk: SecretKey = test_support::bootstrap_key(1);
     let source = sk.public_key_hash();
     let counter: String = client
         .get_json(&format!(

@@ -6,12 +6,12 @@
 //! reconnect, become healthy again and process the levels baked after the restart (an
 //! external message sent after the restart reaches the kernel's durable storage).
 
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use test_support::{RollupNode, Sandbox, init_observer_config, wait_until};
+use test_support::{RollupNode, Sandbox, wait_until};
+
+use super::init_config;
 
 /// Counts external messages into `/count` (u32 LE) and keeps the last payload at `/last`.
 const KERNEL_WAT: &str = r#"
@@ -42,26 +42,6 @@ const KERNEL_WAT: &str = r#"
 /// Generous bound of every wait (a guard against hangs, not a speed assertion).
 const BOUND: Duration = Duration::from_secs(240);
 
-/// The sandbox binary: `$SMART_ROLLUP_SANDBOX`, or next to the node's binary (built with
-/// `cargo build -p sandbox` when missing).
-fn sandbox_bin() -> PathBuf {
-    if let Ok(p) = test_support::binary("smart-rollup-sandbox") {
-        return p;
-    }
-    let node = PathBuf::from(env!("CARGO_BIN_EXE_smart-rollup-node"));
-    let p = node.with_file_name("smart-rollup-sandbox");
-    if !p.exists() {
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let st = Command::new(cargo)
-            .args(["build", "-p", "sandbox", "--bin", "smart-rollup-sandbox"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("cargo build -p sandbox");
-        assert!(st.success(), "building the sandbox failed");
-    }
-    p
-}
-
 fn health(node: &RollupNode) -> Option<Value> {
     node.try_get("/health").ok().map(|(_, v)| v)
 }
@@ -69,26 +49,12 @@ fn health(node: &RollupNode) -> Option<Value> {
 #[test]
 fn node_reconnects_after_the_l1_node_restarts() {
     let dir = tempfile::tempdir().unwrap();
-    let mut sb = Sandbox::builder(&dir.path().join("sandbox"))
-        .binary(sandbox_bin())
-        .start()
-        .unwrap();
+    let mut sb = Sandbox::start(&dir.path().join("sandbox")).unwrap();
     let kernel = wat::parse_str(KERNEL_WAT).unwrap();
     let addr = sb.originate_wasm(&kernel);
     let node_dir = dir.path().join("node");
-    init_observer_config(
-        Some(std::path::Path::new(env!(
-            "CARGO_BIN_EXE_smart-rollup-node"
-        ))),
-        &node_dir,
-        &addr,
-        &[],
-    )
-    .unwrap();
-    let mut node = RollupNode::builder(&node_dir, sb.endpoint())
-        .binary(env!("CARGO_BIN_EXE_smart-rollup-node"))
-        .start()
-        .unwrap();
+    init_config(&node_dir, &addr);
+    let mut node = super::node(&node_dir, sb.endpoint()).start().unwrap();
     sb.send_messages(&[b"before"]); // same length as "after!": /last is overwritten in place
     sb.bake();
     node.wait_synced(&sb, BOUND).unwrap();

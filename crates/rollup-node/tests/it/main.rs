@@ -9,14 +9,17 @@ mod preimages;
 mod rpc;
 mod run;
 
+use std::path::Path;
 use std::process::{Command, Output};
 
+use test_support::{RollupNode, RollupNodeBuilder};
+
 /// The binary under test.
+const BIN: &str = env!("CARGO_BIN_EXE_smart-rollup-node");
+
+/// The binary under test, never reading the developer's `~/.tezos-client`.
 pub fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_smart-rollup-node"));
-    c.env("HOME", std::env::temp_dir())
-        .env_remove("TEZOS_CLIENT_DIR");
-    c
+    test_support::rollup_node_command(Path::new(BIN))
 }
 
 /// Runs the binary with `args` to completion.
@@ -30,6 +33,16 @@ pub fn text(o: &Output) -> (String, String) {
         String::from_utf8_lossy(&o.stdout).into_owned(),
         String::from_utf8_lossy(&o.stderr).into_owned(),
     )
+}
+
+/// Start options of the binary under test for `data_dir`, following the L1 node at `l1`.
+pub fn node(data_dir: &Path, l1: &str) -> RollupNodeBuilder {
+    RollupNode::builder(data_dir, l1).binary(BIN)
+}
+
+/// Writes the observer configuration of rollup `addr` into `data_dir` (binary under test).
+pub fn init_config(data_dir: &Path, addr: &str) {
+    test_support::init_observer_config(Some(Path::new(BIN)), data_dir, addr, &[]).unwrap();
 }
 
 /// A rollup address used in tests.

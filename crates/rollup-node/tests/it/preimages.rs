@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use preimages::RevealHash;
 use serde_json::{Value, json};
-use test_support::{RollupNode, Sandbox, init_observer_config, installer_dir, wait_for};
+use test_support::{RollupNode, Sandbox, installer_dir, wait_for};
 
 /// Guard of the waits (generous: the node compiles kernels in debug builds).
 const BOUND: Duration = Duration::from_secs(240);
@@ -217,16 +217,9 @@ fn setup(kernel: &[u8], endpoint: &str, prepare: impl FnOnce(&Path)) -> Setup {
     let addr = sb.originate_wasm(kernel);
     let orig = sb.level();
     let node_dir = dir.path().join("node");
-    init_observer_config(
-        Some(Path::new(env!("CARGO_BIN_EXE_smart-rollup-node"))),
-        &node_dir,
-        &addr,
-        &[],
-    )
-    .unwrap();
+    super::init_config(&node_dir, &addr);
     prepare(&node_dir);
-    let node = RollupNode::builder(&node_dir, sb.endpoint())
-        .binary(env!("CARGO_BIN_EXE_smart-rollup-node"))
+    let node = super::node(&node_dir, sb.endpoint())
         .args(["--pre-images-endpoint", endpoint])
         .start()
         .unwrap();

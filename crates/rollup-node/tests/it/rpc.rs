@@ -435,16 +435,6 @@ const IDLE_KERNEL: &str = r#"
 /// Bound of the waits (debug builds compile the kernel slowly).
 const E2E_BOUND: std::time::Duration = std::time::Duration::from_secs(240);
 
-/// The node process, killed on drop.
-struct NodeProc(std::process::Child);
-
-impl Drop for NodeProc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// `GET url` → `(status, body text)`, `None` when nothing answers.
 fn get_text(url: &str) -> Option<(u16, String)> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
@@ -468,35 +458,21 @@ fn metric(text: &str, name: &str) -> Option<f64> {
 #[test]
 fn node_process_serves_metrics_streams_and_acl_while_following_l1() {
     use std::io::BufRead;
-    use test_support::{Sandbox, free_port, init_observer_config, wait_until};
+    use test_support::{Sandbox, free_port, wait_until};
     let dir = tempfile::tempdir().unwrap();
     let sb = Sandbox::start(&dir.path().join("sandbox")).unwrap();
     let addr = sb.originate_wasm(&wat::parse_str(IDLE_KERNEL).unwrap());
     let node_dir = dir.path().join("node");
-    init_observer_config(
-        Some(std::path::Path::new(env!(
-            "CARGO_BIN_EXE_smart-rollup-node"
-        ))),
-        &node_dir,
-        &addr,
-        &[],
-    )
-    .unwrap();
-    let (port, mport) = (free_port().unwrap(), free_port().unwrap());
+    super::init_config(&node_dir, &addr);
+    let mport = free_port().unwrap();
     // Listening on all interfaces: Octez's secure ACL applies (reached here on loopback).
-    let mut node = NodeProc(
-        super::bin()
-            .args(["-E", sb.endpoint(), "run", "--data-dir"])
-            .arg(&node_dir)
-            .args(["--rpc-addr", "0.0.0.0", "--rpc-port", &port.to_string()])
-            .args(["--metrics-addr", &format!("127.0.0.1:{mport}")])
-            .env("RUST_LOG", "info")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::fs::File::create(dir.path().join("node.log")).unwrap())
-            .spawn()
-            .unwrap(),
-    );
-    let log = || std::fs::read_to_string(dir.path().join("node.log")).unwrap_or_default();
+    let mut node = super::node(&node_dir, sb.endpoint())
+        .args(["--rpc-addr", "0.0.0.0"])
+        .args(["--metrics-addr", &format!("127.0.0.1:{mport}")])
+        .start()
+        .unwrap();
+    let port = node.port();
+    let log = || node.output();
     let rpc = |path: &str| get_text(&format!("http://127.0.0.1:{port}{path}"));
     let json_of = |path: &str| -> Value {
         let (st, t) = rpc(path).unwrap_or_else(|| panic!("GET {path}: no answer"));
@@ -611,18 +587,8 @@ fn node_process_serves_metrics_streams_and_acl_while_following_l1() {
     }
 
     // SIGTERM with the monitor stream still open: the node stops (the stream ends).
-    let st = std::process::Command::new("kill")
-        .args(["-TERM", &node.0.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(st.success());
-    let mut exited = None;
-    wait_until("the node to exit after SIGTERM", E2E_BOUND, || {
-        exited = node.0.try_wait().unwrap();
-        exited.is_some()
-    })
-    .unwrap();
-    assert!(exited.unwrap().success(), "{exited:?}");
+    let exited = node.terminate(E2E_BOUND).unwrap();
+    assert!(exited.success(), "{exited:?}");
     // The stream ended with the server.
     loop {
         match rx.recv_timeout(E2E_BOUND) {

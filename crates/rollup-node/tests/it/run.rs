@@ -1,90 +1,56 @@
 //! `run`: the daemon against an unreachable L1, RPCs over HTTP, SIGTERM.
 
-use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use test_support::{ChildGuard, JsonClient, free_port, wait_for};
 
 use super::{ADDR, bin};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+/// Bound of the waits (start, exit after SIGTERM).
+const BOUND: Duration = Duration::from_secs(60);
 
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(10)))
-        .build()
-        .into()
-}
-
-/// GET returning (status, body as JSON).
-fn get(port: u16, path: &str) -> Option<(u16, serde_json::Value)> {
-    let mut r = agent()
-        .get(&format!("http://127.0.0.1:{port}{path}"))
-        .call()
-        .ok()?;
-    let status = r.status().as_u16();
-    let body = r.body_mut().read_to_string().ok()?;
-    Some((
-        status,
-        serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body)),
-    ))
-}
-
+/// A node run with `observer for ADDR with operators` on a free port, no L1 there.
 struct Node {
-    child: Child,
+    proc: ChildGuard,
+    rpc: JsonClient,
     port: u16,
 }
 
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+fn start(data_dir: &str) -> Node {
+    let port = free_port().unwrap();
+    let l1 = format!("http://127.0.0.1:{}", free_port().unwrap());
+    let mut proc = ChildGuard::spawn(
+        "smart-rollup-node",
+        bin()
+            .args([
+                "-E",
+                &l1,
+                "run",
+                "observer",
+                "for",
+                ADDR,
+                "with",
+                "operators",
+            ])
+            .args(["--data-dir", data_dir, "--rpc-port", &port.to_string()]),
+    )
+    .unwrap();
+    let rpc = JsonClient::new(&format!("http://127.0.0.1:{port}"));
+    wait_for("the node's RPC server", BOUND, || {
+        proc.check_running()?;
+        Ok(rpc.try_get("/health").ok())
+    })
+    .unwrap();
+    Node { proc, rpc, port }
 }
 
-fn start(data_dir: &str) -> Node {
-    let port = free_port();
-    let l1 = format!("http://127.0.0.1:{}", free_port());
-    let child = bin()
-        .args([
-            "-E",
-            &l1,
-            "run",
-            "observer",
-            "for",
-            ADDR,
-            "with",
-            "operators",
-        ])
-        .args(["--data-dir", data_dir, "--rpc-port", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut node = Node { child, port };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while get(port, "/health").is_none() {
-        if let Ok(Some(st)) = node.child.try_wait() {
-            panic!("node exited early: {st}");
-        }
-        assert!(Instant::now() < deadline, "node did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    node
+/// GET returning (status, body as JSON).
+fn get(node: &Node, path: &str) -> Option<(u16, serde_json::Value)> {
+    node.rpc.try_get(path).ok()
 }
 
 fn sigterm(node: &mut Node) -> Option<i32> {
-    let st = std::process::Command::new("kill")
-        .args(["-TERM", &node.child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(st.success());
-    node.child.wait().unwrap().code()
+    node.proc.terminate(BOUND).unwrap().code()
 }
 
 #[test]
@@ -94,7 +60,7 @@ fn observer_serves_rpcs_with_l1_down_and_stops_on_sigterm() {
     let mut node = start(d.to_str().unwrap());
     let port = node.port;
 
-    let (st, health) = get(port, "/health").unwrap();
+    let (st, health) = get(&node, "/health").unwrap();
     assert_eq!(st, 200);
     assert_eq!(health["healthy"], false);
     assert_eq!(health["degraded"], false);
@@ -103,36 +69,36 @@ fn observer_serves_rpcs_with_l1_down_and_stops_on_sigterm() {
     assert_eq!(health["active_workers"], serde_json::json!([]));
 
     assert_eq!(
-        get(port, "/global/smart_rollup_address").unwrap(),
+        get(&node, "/global/smart_rollup_address").unwrap(),
         (200, ADDR.into())
     );
     assert_eq!(
-        get(port, "/global/tezos_head").unwrap(),
+        get(&node, "/global/tezos_head").unwrap(),
         (200, serde_json::Value::Null)
     );
     assert_eq!(
-        get(port, "/global/tezos_level").unwrap(),
+        get(&node, "/global/tezos_level").unwrap(),
         (200, serde_json::Value::Null)
     );
-    let (st, v) = get(port, "/version").unwrap();
+    let (st, v) = get(&node, "/version").unwrap();
     assert_eq!(st, 200);
     assert_eq!(v["store_version"], "v5_sqlite");
-    let (st, c) = get(port, "/config").unwrap();
+    let (st, c) = get(&node, "/config").unwrap();
     assert_eq!(st, 200);
     assert_eq!(c["mode"], "observer");
     assert_eq!(c["history-mode"], "full");
     assert_eq!(c["rpc-port"], port);
 
-    let (st, e) = get(port, "/no/such/path").unwrap();
+    let (st, e) = get(&node, "/no/such/path").unwrap();
     assert_eq!(st, 404);
     assert!(e.is_array(), "{e}");
-    let (st, e) = get(port, "/global/block/bogus/hash").unwrap();
+    let (st, e) = get(&node, "/global/block/bogus/hash").unwrap();
     assert_eq!(st, 400);
     assert!(e[0]["msg"].as_str().unwrap().contains("bogus"), "{e}");
-    let (st, e) = get(port, "/global/block/head/hash").unwrap();
+    let (st, e) = get(&node, "/global/block/head/hash").unwrap();
     assert_eq!(st, 500);
     assert!(e.is_array(), "{e}");
-    let (st, _) = get(port, "/global/block/head/nonsense").unwrap();
+    let (st, _) = get(&node, "/global/block/head/nonsense").unwrap();
     assert!(st == 404 || st == 500, "{st}");
 
     assert!(d.join("store.sqlite").exists());
@@ -146,7 +112,6 @@ fn observer_serves_rpcs_with_l1_down_and_stops_on_sigterm() {
 fn run_uses_config_file_and_cli_overrides() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_str().unwrap();
-    let port = free_port();
     let o = super::run(&[
         "init",
         "observer",
@@ -161,31 +126,13 @@ fn run_uses_config_file_and_cli_overrides() {
         "1",
     ]);
     assert!(o.status.success());
-    let child = bin()
-        .args([
-            "-E",
-            &format!("http://127.0.0.1:{}", free_port()),
-            "run",
-            "--data-dir",
-            d,
-        ])
-        .args(["--rpc-port", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut node = Node { child, port };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while get(port, "/health").is_none() {
-        assert!(
-            node.child.try_wait().unwrap().is_none(),
-            "node exited early"
-        );
-        assert!(Instant::now() < deadline, "node did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert_eq!(get(port, "/global/smart_rollup_address").unwrap().1, ADDR);
-    assert_eq!(sigterm(&mut node), Some(0));
+    let l1 = format!("http://127.0.0.1:{}", free_port().unwrap());
+    let mut node = super::node(dir.path(), &l1).start().unwrap();
+    assert_eq!(
+        node.try_get("/global/smart_rollup_address").unwrap().1,
+        ADDR
+    );
+    assert_eq!(node.terminate(BOUND).unwrap().code(), Some(0));
 }
 
 #[test]
