@@ -1,5 +1,6 @@
 //! Integration tests of the `smart-rollup-node` binary (one test binary for the crate).
 
+mod deposit;
 mod follow;
 mod history;
 mod init;
