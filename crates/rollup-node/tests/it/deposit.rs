@@ -69,7 +69,7 @@ fn bridge_deposit_reaches_the_kernel() {
         .to_string();
     let receiver = vec![0xab; 20];
     let value = Micheline::pair(
-        Micheline::string(addr.clone()),
+        Micheline::string(addr),
         Micheline::bytes(receiver.clone()),
     );
     let depositor = bootstrap_key(2);
