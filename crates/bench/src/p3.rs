@@ -20,28 +20,6 @@ use sandbox::ops::{ManagerOperation, Operation, OperationContent, PvmKind};
 use serde_json::{Value, json};
 use tezos_types::{BinMicheline, BlockHash, Micheline, Mutez};
 
-/// Counts external messages into `/count` (same kernel as the node's e2e tests).
-const KERNEL_WAT: &str = r#"
-(module
-  (import "smart_rollup_core" "read_input" (func $read_input (param i32 i32 i32) (result i32)))
-  (import "smart_rollup_core" "store_read" (func $store_read (param i32 i32 i32 i32 i32) (result i32)))
-  (import "smart_rollup_core" "store_write" (func $store_write (param i32 i32 i32 i32 i32) (result i32)))
-  (memory (export "memory") 1)
-  (data (i32.const 16) "/count")
-  (func (export "kernel_run")
-    (local $n i32)
-    (i32.store (i32.const 64) (i32.const 0))
-    (drop (call $store_read (i32.const 16) (i32.const 6) (i32.const 0) (i32.const 64) (i32.const 4)))
-    (block $done
-      (loop $next
-        (local.set $n (call $read_input (i32.const 0) (i32.const 128) (i32.const 4096)))
-        (br_if $done (i32.le_s (local.get $n) (i32.const 0)))
-        (if (i32.eq (i32.load8_u (i32.const 128)) (i32.const 1))
-          (then (i32.store (i32.const 64) (i32.add (i32.load (i32.const 64)) (i32.const 1)))))
-        (br $next)))
-    (drop (call $store_write (i32.const 16) (i32.const 6) (i32.const 0) (i32.const 64) (i32.const 4)))))
-"#;
-
 /// Kills the child on drop.
 struct Proc(Child);
 
@@ -261,7 +239,7 @@ fn kernel() -> Result<(Vec<u8>, &'static str), String> {
     match std::fs::read(&counter) {
         Ok(k) => Ok((k, "SDK counter kernel")),
         Err(_) => Ok((
-            wat::parse_str(KERNEL_WAT).map_err(|e| e.to_string())?,
+            wat::parse_str(test_support::kernels::RECORDER_WAT).map_err(|e| e.to_string())?,
             "WAT counter kernel",
         )),
     }

@@ -9,6 +9,7 @@
 
 mod error;
 mod http;
+pub mod kernels;
 mod node;
 mod paths;
 mod process;

@@ -15,33 +15,6 @@ use tezos_types::{
 
 use super::{init_config, node};
 
-/// Keeps the last internal transfer message (tags `00 00`) at `/deposit` and counts them at
-/// `/deposits` (u32 LE).
-const KERNEL_WAT: &str = r#"
-(module
-  (import "smart_rollup_core" "read_input" (func $read_input (param i32 i32 i32) (result i32)))
-  (import "smart_rollup_core" "store_read" (func $store_read (param i32 i32 i32 i32 i32) (result i32)))
-  (import "smart_rollup_core" "store_write" (func $store_write (param i32 i32 i32 i32 i32) (result i32)))
-  (memory (export "memory") 1)
-  (data (i32.const 16) "/deposits")
-  (data (i32.const 32) "/deposit")
-  (func (export "kernel_run")
-    (local $n i32)
-    (i32.store (i32.const 64) (i32.const 0))
-    (drop (call $store_read (i32.const 16) (i32.const 9) (i32.const 0) (i32.const 64) (i32.const 4)))
-    (block $done
-      (loop $next
-        (local.set $n (call $read_input (i32.const 0) (i32.const 128) (i32.const 4096)))
-        (br_if $done (i32.le_s (local.get $n) (i32.const 0)))
-        (if (i32.eqz (i32.load16_u (i32.const 128)))
-          (then
-            (i32.store (i32.const 64) (i32.add (i32.load (i32.const 64)) (i32.const 1)))
-            (drop (call $store_write (i32.const 32) (i32.const 8) (i32.const 0)
-                        (i32.const 128) (local.get $n)))))
-        (br $next)))
-    (drop (call $store_write (i32.const 16) (i32.const 9) (i32.const 0) (i32.const 64) (i32.const 4)))))
-"#;
-
 /// Bound of the waits for the node (a guard against hangs).
 const BOUND: Duration = Duration::from_secs(180);
 
@@ -49,7 +22,7 @@ const BOUND: Duration = Duration::from_secs(180);
 fn bridge_deposit_reaches_the_kernel() {
     let dir = tempfile::tempdir().unwrap();
     let sb = Sandbox::start(&dir.path().join("sandbox")).unwrap();
-    let kernel = wat::parse_str(KERNEL_WAT).unwrap();
+    let kernel = wat::parse_str(test_support::kernels::RECORDER_WAT).unwrap();
     let addr = sb.originate_wasm(&kernel);
     let rollup: SmartRollupAddress = addr.parse().unwrap();
     let node_dir = dir.path().join("node");
@@ -68,10 +41,7 @@ fn bridge_deposit_reaches_the_kernel() {
         .expect("the sandbox reports its bridge contract")
         .to_string();
     let receiver = vec![0xab; 20];
-    let value = Micheline::pair(
-        Micheline::string(addr),
-        Micheline::bytes(receiver.clone()),
-    );
+    let value = Micheline::pair(Micheline::string(addr), Micheline::bytes(receiver.clone()));
     let depositor = bootstrap_key(2);
     sb.inject(
         &depositor,

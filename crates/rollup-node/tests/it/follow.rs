@@ -14,35 +14,6 @@ use tezos_types::operation::OperationContent;
 
 use super::init_config;
 
-/// Counts external messages into `/count` (u32 LE), keeps the last external payload at
-/// `/last` and echoes each payload to the outbox.
-const KERNEL_WAT: &str = r#"
-(module
-  (import "smart_rollup_core" "read_input" (func $read_input (param i32 i32 i32) (result i32)))
-  (import "smart_rollup_core" "store_read" (func $store_read (param i32 i32 i32 i32 i32) (result i32)))
-  (import "smart_rollup_core" "store_write" (func $store_write (param i32 i32 i32 i32 i32) (result i32)))
-  (import "smart_rollup_core" "write_output" (func $write_output (param i32 i32) (result i32)))
-  (memory (export "memory") 1)
-  (data (i32.const 16) "/count")
-  (data (i32.const 32) "/last")
-  (func (export "kernel_run")
-    (local $n i32)
-    (i32.store (i32.const 64) (i32.const 0))
-    (drop (call $store_read (i32.const 16) (i32.const 6) (i32.const 0) (i32.const 64) (i32.const 4)))
-    (block $done
-      (loop $next
-        (local.set $n (call $read_input (i32.const 0) (i32.const 128) (i32.const 4096)))
-        (br_if $done (i32.le_s (local.get $n) (i32.const 0)))
-        (if (i32.eq (i32.load8_u (i32.const 128)) (i32.const 1))
-          (then
-            (i32.store (i32.const 64) (i32.add (i32.load (i32.const 64)) (i32.const 1)))
-            (drop (call $store_write (i32.const 32) (i32.const 5) (i32.const 0)
-                        (i32.const 129) (i32.sub (local.get $n) (i32.const 1))))
-            (drop (call $write_output (i32.const 129) (i32.sub (local.get $n) (i32.const 1))))))
-        (br $next)))
-    (drop (call $store_write (i32.const 16) (i32.const 6) (i32.const 0) (i32.const 64) (i32.const 4)))))
-"#;
-
 /// Bound of the waits for the node (a guard against hangs).
 const BOUND: Duration = Duration::from_secs(180);
 
@@ -79,7 +50,7 @@ fn count_hex(n: u32) -> Value {
 fn observer_follows_sandbox_restarts_and_reorgs() {
     let dir = tempfile::tempdir().unwrap();
     let sb = Sandbox::start(&dir.path().join("sandbox")).unwrap();
-    let kernel = wat::parse_str(KERNEL_WAT).unwrap();
+    let kernel = wat::parse_str(test_support::kernels::RECORDER_WAT).unwrap();
     let addr = sb.originate_wasm(&kernel);
     let orig = sb.level();
     let node_dir = dir.path().join("node");
@@ -234,7 +205,7 @@ fn wait_level(node: &RollupNode, min: i64) {
 fn kill_9_during_catch_up_resumes_to_the_same_state() {
     let dir = tempfile::tempdir().unwrap();
     let sb = Sandbox::start(&dir.path().join("sandbox")).unwrap();
-    let kernel = wat::parse_str(KERNEL_WAT).unwrap();
+    let kernel = wat::parse_str(test_support::kernels::RECORDER_WAT).unwrap();
     let addr = sb.originate_wasm(&kernel);
     let orig = sb.level();
     for i in 0..30u8 {
@@ -337,7 +308,7 @@ fn sdk_counter_kernel_when_built() {
 fn published_and_cemented_commitments_are_tracked() {
     let dir = tempfile::tempdir().unwrap();
     let sb = Sandbox::start(&dir.path().join("sandbox")).unwrap();
-    let kernel = wat::parse_str(KERNEL_WAT).unwrap();
+    let kernel = wat::parse_str(test_support::kernels::RECORDER_WAT).unwrap();
     let addr = sb.originate_wasm(&kernel);
     let orig = sb.level();
     let node_dir = dir.path().join("node");

@@ -13,32 +13,6 @@ use test_support::{RollupNode, Sandbox, wait_until};
 
 use super::init_config;
 
-/// Counts external messages into `/count` (u32 LE) and keeps the last payload at `/last`.
-const KERNEL_WAT: &str = r#"
-(module
-  (import "smart_rollup_core" "read_input" (func $read_input (param i32 i32 i32) (result i32)))
-  (import "smart_rollup_core" "store_read" (func $store_read (param i32 i32 i32 i32 i32) (result i32)))
-  (import "smart_rollup_core" "store_write" (func $store_write (param i32 i32 i32 i32 i32) (result i32)))
-  (memory (export "memory") 1)
-  (data (i32.const 16) "/count")
-  (data (i32.const 32) "/last")
-  (func (export "kernel_run")
-    (local $n i32)
-    (i32.store (i32.const 64) (i32.const 0))
-    (drop (call $store_read (i32.const 16) (i32.const 6) (i32.const 0) (i32.const 64) (i32.const 4)))
-    (block $done
-      (loop $next
-        (local.set $n (call $read_input (i32.const 0) (i32.const 128) (i32.const 4096)))
-        (br_if $done (i32.le_s (local.get $n) (i32.const 0)))
-        (if (i32.eq (i32.load8_u (i32.const 128)) (i32.const 1))
-          (then
-            (i32.store (i32.const 64) (i32.add (i32.load (i32.const 64)) (i32.const 1)))
-            (drop (call $store_write (i32.const 32) (i32.const 5) (i32.const 0)
-                        (i32.const 129) (i32.sub (local.get $n) (i32.const 1))))))
-        (br $next)))
-    (drop (call $store_write (i32.const 16) (i32.const 6) (i32.const 0) (i32.const 64) (i32.const 4)))))
-"#;
-
 /// Generous bound of every wait (a guard against hangs, not a speed assertion).
 const BOUND: Duration = Duration::from_secs(240);
 
@@ -50,7 +24,7 @@ fn health(node: &RollupNode) -> Option<Value> {
 fn node_reconnects_after_the_l1_node_restarts() {
     let dir = tempfile::tempdir().unwrap();
     let mut sb = Sandbox::start(&dir.path().join("sandbox")).unwrap();
-    let kernel = wat::parse_str(KERNEL_WAT).unwrap();
+    let kernel = wat::parse_str(test_support::kernels::RECORDER_WAT).unwrap();
     let addr = sb.originate_wasm(&kernel);
     let node_dir = dir.path().join("node");
     init_config(&node_dir, &addr);
