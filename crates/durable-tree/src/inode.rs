@@ -125,11 +125,59 @@ pub(crate) enum Children {
 #[derive(Clone)]
 pub(crate) enum Inode {
     /// At most 2 entries, sorted by name (never empty inside a trie).
-    Values(Arc<[Entry]>),
+    Values(Arc<Leaf>),
     /// More than 2 entries, split on bit `depth` of the step hash.
     Tree(Arc<InodeTree>),
     /// A `Tree` inode not loaded yet.
     Lazy(Arc<LazyInode>),
+}
+
+/// The entries of a `Values` inode with their memoised Irmin hash, so that
+/// re-hashing a `Tree` inode after a change on one side does not re-hash an
+/// unchanged `Values` sibling (wasm-pvm.md §7.3). Built by [`leaf`] as an
+/// array of 0–2 entries, used as a slice.
+pub(crate) struct Leaf<T: ?Sized = [Entry]> {
+    memo: OnceLock<Hash>,
+    entries: T,
+}
+
+impl std::ops::Deref for Leaf {
+    type Target = [Entry];
+    fn deref(&self) -> &[Entry] {
+        &self.entries
+    }
+}
+
+/// A `Values` inode of at most [`ENTRIES`] entries (sorted by name).
+pub(crate) fn leaf(entries: impl IntoIterator<Item = Entry>) -> Result<Arc<Leaf>, TreeError> {
+    let mut it = entries.into_iter();
+    let memo = OnceLock::new();
+    let l: Arc<Leaf> = match (it.next(), it.next()) {
+        (None, _) => Arc::new(Leaf { memo, entries: [] }),
+        (Some(a), None) => Arc::new(Leaf { memo, entries: [a] }),
+        (Some(a), Some(b)) => {
+            if it.next().is_some() {
+                return Err(TreeError::Precondition("values inode over 2 entries"));
+            }
+            Arc::new(Leaf {
+                memo,
+                entries: [a, b],
+            })
+        }
+    };
+    Ok(l)
+}
+
+impl Leaf {
+    /// The Irmin `Values` inode hash (memoised).
+    fn hash(&self) -> Result<Hash, TreeError> {
+        if let Some(h) = self.memo.get() {
+            return Ok(*h);
+        }
+        let h = values_hash(&self.entries)?;
+        let _ = self.memo.set(h);
+        Ok(h)
+    }
 }
 
 /// Position of `name` in the sorted `entries` (`Ok`: found).
@@ -164,12 +212,15 @@ fn vec_insert(v: &mut Vec<Entry>, name: &str, tree: Tree) -> bool {
     }
 }
 
-/// Mutable access to a `Values` inode's entries (un-sharing them).
-fn values_mut(v: &mut Arc<[Entry]>) -> &mut [Entry] {
+/// Mutable access to a `Values` inode's entries (un-sharing them); drops
+/// the memoised hash.
+fn values_mut(v: &mut Arc<Leaf>) -> Result<&mut [Entry], TreeError> {
     if Arc::get_mut(v).is_none() {
-        *v = v.iter().cloned().collect();
+        *v = leaf(v.iter().cloned())?;
     }
-    Arc::get_mut(v).expect("unique: just copied")
+    let l = Arc::get_mut(v).expect("unique: just copied");
+    l.memo = OnceLock::new();
+    Ok(&mut l.entries)
 }
 
 pub(crate) struct InodeTree {
@@ -439,22 +490,30 @@ fn flat_hash(entries: &[Entry]) -> Result<Hash, TreeError> {
 }
 
 /// Build the canonical sub-trie at `depth` over `items` (any order).
-fn build(mut items: Vec<(Hash, Name, Tree)>, depth: u32) -> Inode {
+fn build(mut items: Vec<(Hash, Name, Tree)>, depth: u32) -> Result<Inode, TreeError> {
     if items.len() <= ENTRIES {
         items.sort_by(|a, b| a.1.as_bytes().cmp(b.1.as_bytes()));
-        return Inode::Values(items.into_iter().map(|(_, n, t)| (n, t)).collect());
+        return Ok(Inode::Values(leaf(
+            items.into_iter().map(|(_, n, t)| (n, t)),
+        )?));
     }
     let len = items.len() as u64;
     let (ones, zeros): (Vec<_>, Vec<_>) =
         items.into_iter().partition(|(h, _, _)| bit(h, depth) == 1);
-    let side = |v: Vec<(Hash, Name, Tree)>| (!v.is_empty()).then(|| build(v, depth + 1));
-    Inode::Tree(Arc::new(InodeTree::new(
+    let side = |v: Vec<(Hash, Name, Tree)>| {
+        if v.is_empty() {
+            Ok(None)
+        } else {
+            build(v, depth + 1).map(Some)
+        }
+    };
+    Ok(Inode::Tree(Arc::new(InodeTree::new(
         depth,
         len,
-        [side(zeros), side(ones)],
+        [side(zeros)?, side(ones)?],
         None,
         0,
-    )))
+    ))))
 }
 
 impl InodeTree {
@@ -542,7 +601,7 @@ impl Inode {
     /// The Irmin inode hash.
     pub(crate) fn hash(&self) -> Result<Hash, TreeError> {
         match self {
-            Inode::Values(v) => values_hash(v),
+            Inode::Values(v) => v.hash(),
             Inode::Tree(t) => t.hash(),
             Inode::Lazy(l) => Ok(l.hash),
         }
@@ -593,30 +652,30 @@ impl Inode {
                 .map(|(n, t)| (step_hash(n.as_str()), n.clone(), t.clone()))
                 .collect();
             items.push((*sh, Name::new(name), Tree::empty()));
-            *self = build(items, depth);
+            *self = build(items, depth)?;
             let (t, _) = self.get_or_insert_empty(name, sh, depth)?;
             return Ok((t, true));
         }
         match self {
             Inode::Values(v) => match search(v, name) {
-                Ok(i) => Ok((&mut values_mut(v)[i].1, false)),
+                Ok(i) => Ok((&mut values_mut(v)?[i].1, false)),
                 Err(i) => {
                     let mut new: Vec<Entry> = Vec::with_capacity(v.len() + 1);
                     new.extend(v.iter().cloned());
                     new.insert(i, (Name::new(name), Tree::empty()));
-                    *v = new.into();
-                    Ok((&mut values_mut(v)[i].1, true))
+                    *v = leaf(new)?;
+                    Ok((&mut values_mut(v)?[i].1, true))
                 }
             },
             Inode::Tree(t) => {
                 let t = tree_mut(t);
                 let (r, added) = match &mut t.children[bit(sh, depth)] {
                     slot @ None => {
-                        let leaf: Arc<[Entry]> = Arc::new([(Name::new(name), Tree::empty())]);
-                        let Inode::Values(v) = slot.insert(Inode::Values(leaf)) else {
+                        let new = leaf([(Name::new(name), Tree::empty())])?;
+                        let Inode::Values(v) = slot.insert(Inode::Values(new)) else {
                             unreachable!("just inserted a Values inode")
                         };
-                        (&mut values_mut(v)[0].1, true)
+                        (&mut values_mut(v)?[0].1, true)
                     }
                     Some(c) => c.get_or_insert_empty(name, sh, depth + 1)?,
                 };
@@ -639,7 +698,7 @@ impl Inode {
                     .filter(|(n, _)| n.as_bytes() != name.as_bytes())
                     .cloned()
                     .collect();
-                *v = kept.into();
+                *v = leaf(kept)?;
                 Ok(())
             }
             Inode::Tree(t) => {
@@ -662,7 +721,7 @@ impl Inode {
                         }
                     }
                     entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-                    *self = Inode::Values(entries.into());
+                    *self = Inode::Values(leaf(entries)?);
                 }
                 Ok(())
             }
@@ -739,7 +798,7 @@ impl Children {
                         .into_iter()
                         .map(|(n, t)| (step_hash(n.as_str()), n, t))
                         .collect();
-                    *self = Children::Trie(build(items, 0));
+                    *self = Children::Trie(build(items, 0)?);
                 }
             }
         }
@@ -926,6 +985,40 @@ mod tests {
             }
         }
         assert!(matches!(&ch, Children::Flat(m) if m.is_empty()));
+    }
+
+    /// The memoised `Values` and `Tree` inode hashes are dropped by nested
+    /// updates (through `&mut Tree` into a trie leaf), insertions and
+    /// removals: hashing after each change equals hashing a fresh copy.
+    #[test]
+    fn memoised_inode_hashes_follow_nested_updates() {
+        let mut t = Tree::empty();
+        for i in 0..100u32 {
+            t.set_contents(&[&format!("n{i}"), "x"], i.to_be_bytes().to_vec())
+                .unwrap();
+        }
+        for round in 0..300u32 {
+            // Memoise every hash, then change one leaf entry.
+            t.hash().unwrap();
+            let n = format!("n{}", round.wrapping_mul(37) % 120);
+            match round % 4 {
+                0 => t.remove(&[&n]).unwrap(),
+                1 => t
+                    .set_contents(&[&n, "y"], round.to_be_bytes().to_vec())
+                    .unwrap(),
+                _ => t
+                    .set_contents(&[&n, "x"], round.to_be_bytes().to_vec())
+                    .unwrap(),
+            }
+            let mut fresh = Tree::empty();
+            for (name, _) in t.list(&[]).unwrap() {
+                for (leaf, _) in t.list(&[&name]).unwrap() {
+                    let v = t.get_contents(&[&name, &leaf]).unwrap().unwrap();
+                    fresh.set_contents(&[&name, &leaf], v).unwrap();
+                }
+            }
+            assert_eq!(t.hash().unwrap(), fresh.hash().unwrap(), "round {round}");
+        }
     }
 
     #[test]

@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use context_hash::Hash;
 
-use crate::inode::{Children, Inode, InodeTree, LazyInode, Name};
+use crate::inode::{Children, Inode, InodeTree, LazyInode, Name, leaf};
 use crate::tree::{ContentsData, Kind, NodeData, Tree, TreeError};
 
 /// Contents up to this size are inlined in their parent node object.
@@ -571,13 +571,12 @@ fn inode_from_raw(
     let corrupt = |m| StoreError::Corrupt(*obj, m);
     let next = depth.checked_add(1).ok_or(corrupt("depth overflow"))?;
     let [s0, s1] = sides;
-    let conv = |s: RawSide<'_>| -> Option<Inode> {
-        match s {
+    let conv = |s: RawSide<'_>| -> Result<Option<Inode>, StoreError> {
+        Ok(match s {
             RawSide::Empty => None,
             RawSide::Values(v) => Some(Inode::Values(
-                v.iter()
-                    .map(|e| (Name::new(e.name), entry_tree(e, handle)))
-                    .collect(),
+                leaf(v.iter().map(|e| (Name::new(e.name), entry_tree(e, handle))))
+                    .map_err(|_| corrupt("values inode over 2 entries"))?,
             )),
             RawSide::Tree(h, l) => Some(Inode::Lazy(Arc::new(LazyInode::new(
                 h,
@@ -585,12 +584,12 @@ fn inode_from_raw(
                 next,
                 handle.clone(),
             )))),
-        }
+        })
     };
     Ok(Inode::Tree(Arc::new(InodeTree::new(
         depth,
         len,
-        [conv(s0), conv(s1)],
+        [conv(s0)?, conv(s1)?],
         Some(*obj),
         handle.mark(),
     ))))
