@@ -49,6 +49,10 @@ pub struct Context {
     commit_lock: Arc<Mutex<()>>,
     /// State of the background GC ([`crate::gc`]).
     pub(crate) gc: Arc<Mutex<crate::gc::GcRuntime>>,
+    /// Roots committed since [`Context::gc_snapshot`] (`None`: no GC under way). A root
+    /// already in the snapshot may be committed again (a level re-processed after a crash
+    /// or a reorg): it must survive the GC too.
+    gc_commits: Arc<Mutex<Option<Vec<Hash>>>>,
 }
 
 /// Takes `m`, ignoring poison (the guarded data is `()` or restored by its users).
@@ -73,9 +77,11 @@ impl Context {
     /// Opens (creating) the on-disk repo in directory `dir` (file [`CONTEXT_FILE`]).
     pub fn open(dir: &std::path::Path) -> Result<Self, ContextError> {
         let path = dir.join(CONTEXT_FILE);
-        // The copy of an interrupted GC (the pack file itself is replaced atomically).
+        let repo = Repo::open(&path)?;
+        // The copy of an interrupted GC (the pack file itself is replaced atomically),
+        // removed once the repo (and its lock) is ours.
         let _ = std::fs::remove_file(path.with_extension("gc-tmp"));
-        Ok(Self::over(Repo::open(path)?))
+        Ok(Self::over(repo))
     }
 
     /// An in-memory context (tests).
@@ -88,6 +94,7 @@ impl Context {
             repo: Arc::new(repo),
             commit_lock: Arc::new(Mutex::new(())),
             gc: Arc::new(Mutex::new(crate::gc::GcRuntime::default())),
+            gc_commits: Arc::new(Mutex::new(None)),
         }
     }
 
@@ -95,7 +102,19 @@ impl Context {
     pub fn commit(&self, state: &PvmState) -> Result<Hash, ContextError> {
         let tree = state.to_tree()?;
         let _guard = lock(&self.commit_lock);
-        Ok(self.repo.commit(&tree)?)
+        let hash = self.repo.commit(&tree)?;
+        if let Some(commits) = lock(&self.gc_commits).as_mut() {
+            commits.push(hash);
+        }
+        Ok(hash)
+    }
+
+    /// The roots stored now, to pass to [`Context::gc`]; from now on every committed root
+    /// is recorded and kept by that GC. Call it on the committing thread.
+    pub fn gc_snapshot(&self) -> Result<HashSet<Hash>, ContextError> {
+        let _guard = lock(&self.commit_lock);
+        *lock(&self.gc_commits) = Some(Vec::new());
+        Ok(self.repo.roots()?.into_iter().collect())
     }
 
     /// With `on`, [`Context::commit`]s are not synced each; [`Context::sync`] makes them
@@ -120,9 +139,14 @@ impl Context {
         Ok(self.repo.has(&parse_context_hash(c)?)?)
     }
 
+    /// Stops recording commits for a GC that will not run (see [`Context::gc_snapshot`]).
+    pub fn gc_cancel(&self) {
+        *lock(&self.gc_commits) = None;
+    }
+
     /// Context GC (§5.4): deletes every object not reachable from `keep` nor from a root
-    /// committed after `snapshot` (the roots listed when `keep` was chosen), and forgets
-    /// the other roots. Missing `keep` roots are skipped.
+    /// committed after `snapshot` ([`Context::gc_snapshot`], taken when `keep` was chosen),
+    /// and forgets the other roots. Missing `keep` roots are skipped.
     ///
     /// Phases: the mark of `keep` runs without blocking commits; then, under the commit
     /// lock, the roots committed meanwhile are marked (only their new objects are walked)
@@ -144,14 +168,19 @@ impl Context {
             }
         }
         let mut live = HashSet::new();
-        self.repo.mark_live(&roots, &mut live)?;
+        let marked = self.repo.mark_live(&roots, &mut live);
         let _guard = lock(&self.commit_lock);
-        let newer: Vec<Hash> = self
+        let recorded = lock(&self.gc_commits).take().unwrap_or_default();
+        marked?;
+        let mut newer: Vec<Hash> = self
             .repo
             .roots()?
             .into_iter()
             .filter(|r| !snapshot.contains(r))
             .collect();
+        newer.extend(recorded);
+        newer.sort_unstable();
+        newer.dedup();
         self.repo.mark_live(&newer, &mut live)?;
         roots.extend(newer);
         Ok(self.repo.sweep(&live, &roots)?)

@@ -19,7 +19,6 @@
 //!   for the sweep (the copy of the live objects into a new pack file).
 //! * Archive mode never runs a GC.
 
-use std::collections::HashSet;
 use std::path::PathBuf;
 
 use serde_json::{Value, json};
@@ -233,7 +232,8 @@ pub fn maybe_gc(
     };
     let head_level = head.unwrap_or(target);
     tracing::info!("Calling GC for level {target} at head level {head_level}");
-    let deleted = store.transaction(|w| {
+    // Durable before the context GC deletes anything, even on power loss.
+    let deleted = store.durable_transaction(|w| {
         w.set_level_state(LevelKey::LastGcTarget, target)?;
         w.set_level_state(LevelKey::LastGcTriggeredAt, head_level)?;
         w.delete_before(target)
@@ -262,10 +262,11 @@ fn spawn_context_gc(
     target: i32,
 ) -> Result<std::thread::JoinHandle<bool>, GcError> {
     let keep = store.contexts_from(target)?;
-    let snapshot: HashSet<_> = ctx.roots()?.into_iter().collect();
+    let snapshot = ctx.gc_snapshot()?;
+    let ctx2 = ctx.clone();
     let ctx = ctx.clone();
     let params = params.clone();
-    std::thread::Builder::new()
+    let spawned = std::thread::Builder::new()
         .name("context-gc".into())
         .spawn(move || {
             let r = (|| -> Result<durable_tree::GcStats, GcError> {
@@ -278,8 +279,15 @@ fn spawn_context_gc(
                 {
                     std::thread::sleep(std::time::Duration::from_millis(ms));
                 }
-                let stats = ctx.gc(&keep, &snapshot)?;
+                let stats = ctx.gc(&keep, &snapshot);
+                if stats.is_err() {
+                    ctx.gc_cancel();
+                }
+                let stats = stats?;
+                // The follower's batches hold the write lock for up to a level (they start
+                // with `BEGIN IMMEDIATE`): wait for it rather than fail.
                 let mut s = Store::open(&params.store_path)?;
+                s.set_busy_timeout(std::time::Duration::from_secs(120))?;
                 s.transaction(|w| w.set_level_state(LevelKey::LastContextGcTarget, target))?;
                 Ok(stats)
             })();
@@ -296,11 +304,15 @@ fn spawn_context_gc(
                     tracing::warn!(
                         "{e} (context GC for level {target}; retried after the next head)"
                     );
+                    ctx.gc_cancel();
                     false
                 }
             }
-        })
-        .map_err(|e| GcError::Io(format!("cannot start the GC thread: {e}")))
+        });
+    spawned.map_err(|e| {
+        ctx2.gc_cancel();
+        GcError::Io(format!("cannot start the GC thread: {e}"))
+    })
 }
 
 /// `<data-dir>/gc_lock`, held while the context GC runs.
@@ -312,7 +324,15 @@ fn lock_file(path: &std::path::Path) -> Result<std::fs::File, GcError> {
         .write(true)
         .open(path)
         .map_err(io)?;
-    f.lock().map_err(io)?;
+    // Never wait: another process holding the lock (e.g. a snapshot export) makes this GC
+    // fail; it is attempted again after the next head.
+    f.try_lock().map_err(|e| match e {
+        std::fs::TryLockError::WouldBlock => GcError::Io(format!(
+            "{} is held by another process; GC postponed",
+            path.display()
+        )),
+        std::fs::TryLockError::Error(e) => io(e),
+    })?;
     Ok(f)
 }
 
@@ -529,7 +549,7 @@ mod tests {
     fn roots_committed_during_a_context_gc_are_kept() {
         let n = node(6);
         let keep = n.contexts[8..].to_vec();
-        let snapshot: HashSet<_> = n.ctx.roots().unwrap().into_iter().collect();
+        let snapshot = n.ctx.gc_snapshot().unwrap();
         // Committed after the snapshot, as by the follower while the GC marks.
         let later = n.ctx.commit(&state(77)).unwrap();
         n.ctx.gc(&keep, &snapshot).unwrap();
@@ -552,10 +572,28 @@ mod tests {
     }
 
     #[test]
+    fn a_root_committed_again_during_a_context_gc_is_kept() {
+        let n = node(6);
+        // Stored before the snapshot without a block (a level interrupted by a crash),
+        // then committed again while the GC runs (the level re-processed).
+        let again = n.ctx.commit(&state(88)).unwrap();
+        let snapshot = n.ctx.gc_snapshot().unwrap();
+        assert!(snapshot.contains(&again));
+        assert_eq!(n.ctx.commit(&state(88)).unwrap(), again);
+        n.ctx.gc(&n.contexts[8..], &snapshot).unwrap();
+        assert!(n.ctx.has(&context_hash_text(&again)).unwrap());
+        assert!(!n.ctx.has(&n.contexts[7]).unwrap());
+        // The recording stopped with the GC: the next one may drop that root.
+        let snapshot = n.ctx.gc_snapshot().unwrap();
+        n.ctx.gc(&n.contexts[9..], &snapshot).unwrap();
+        assert!(!n.ctx.has(&context_hash_text(&again)).unwrap());
+    }
+
+    #[test]
     fn failed_context_gc_is_retried() {
         let mut n = node(6);
         let good = n.params.clone();
-        n.params.store_path = n._dir.path().join("missing").join("store.sqlite");
+        n.params.lock_path = n._dir.path().join("missing").join("gc_lock");
         assert_eq!(maybe_gc(&mut n.store, &n.ctx, &n.params).unwrap(), Some(6));
         wait_gc(&n.ctx);
         assert_eq!(

@@ -169,6 +169,22 @@ fn startup(l1: &L1, config: &Config) -> Result<RollupInfo, FollowError> {
     })
 }
 
+/// Writes `bytes` to `path` so that a crash at any point leaves either no file or the whole
+/// file: a synced temporary file renamed over `path`, then the directory synced.
+fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    drop(f);
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
 /// Writes `<data-dir>/metadata` on first start; refuses a data directory set up for another
 /// rollup (§5.5).
 pub fn check_metadata(dir: &DataDir, rollup: &RollupInfo) -> Result<(), FollowError> {
@@ -202,7 +218,7 @@ pub fn check_metadata(dir: &DataDir, rollup: &RollupInfo) -> Result<(), FollowEr
                     "commitment_hash": rollup.genesis_commitment.to_b58check(),
                 },
             });
-            std::fs::write(&path, v.to_string()).map_err(io)
+            write_atomically(&path, v.to_string().as_bytes()).map_err(io)
         }
         Err(e) => Err(io(e)),
     }

@@ -396,11 +396,41 @@ impl Store {
 
     /// Runs `f` in one SQL transaction (one per processed block); rolled back on error.
     pub fn transaction<T>(&mut self, f: impl FnOnce(&Writer<'_>) -> Result<T>) -> Result<T> {
-        // A savepoint: its own transaction outside a batch, nested inside one
-        // ([`Store::begin_batch`]); rolled back on error either way.
+        // Outside a batch, a `BEGIN IMMEDIATE` transaction: the write lock is taken before
+        // the first read, so another writer (the GC thread) cannot invalidate what was read.
+        // Inside a batch ([`Store::begin_batch`]), a nested savepoint. Rolled back on error
+        // either way.
+        if self.conn.is_autocommit() {
+            let tx = self
+                .conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let out = f(&Writer { conn: &tx })?;
+            tx.commit()?;
+            return Ok(out);
+        }
         let tx = self.conn.savepoint()?;
         let out = f(&Writer { conn: &tx })?;
         tx.commit()?;
+        Ok(out)
+    }
+
+    /// How long a write waits for another connection's write lock (SQLite `busy_timeout`).
+    pub fn set_busy_timeout(&mut self, d: std::time::Duration) -> Result<()> {
+        Ok(self.conn.busy_timeout(d)?)
+    }
+
+    /// [`Store::transaction`] made durable at commit even on power loss (`synchronous=FULL`
+    /// for its commit; the store otherwise runs with `NORMAL`, durable on process crashes).
+    /// Used before deleting what the committed rows stop referencing (GC).
+    pub fn durable_transaction<T>(
+        &mut self,
+        f: impl FnOnce(&Writer<'_>) -> Result<T>,
+    ) -> Result<T> {
+        self.conn.pragma_update(None, "synchronous", "FULL")?;
+        let out = self.transaction(f);
+        let restored = self.conn.pragma_update(None, "synchronous", "NORMAL");
+        let out = out?;
+        restored?;
         Ok(out)
     }
 
@@ -409,7 +439,8 @@ impl Store {
     /// up. Other connections see the batch only once committed. No-op inside a batch.
     pub fn begin_batch(&mut self) -> Result<()> {
         if self.conn.is_autocommit() {
-            self.conn.execute_batch("BEGIN")?;
+            // Immediate: see [`Store::transaction`].
+            self.conn.execute_batch("BEGIN IMMEDIATE")?;
         }
         Ok(())
     }
