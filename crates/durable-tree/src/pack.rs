@@ -362,6 +362,13 @@ fn scan(file: &File) -> Result<(Index, BTreeSet<Hash>, u64), StoreError> {
     Ok((index, roots, valid_end))
 }
 
+/// The live objects copied by a GC: where each one is in the copy, its end, its roots.
+struct GcCopy {
+    offsets: Vec<(Hash, u64)>,
+    end: u64,
+    roots: Vec<Hash>,
+}
+
 fn open_file(path: &Path) -> Result<File, StoreError> {
     let file = OpenOptions::new()
         .read(true)
@@ -482,60 +489,84 @@ impl NodeStore for DiskStore {
         let _appender = self.appender();
         let mut inner = self.write();
         let tmp = self.path.with_extension("gc-tmp");
-        let mut out = std::io::BufWriter::with_capacity(1 << 20, File::create(&tmp)?);
-        out.write_all(MAGIC)?;
-        let mut offsets: Vec<(Hash, u64)> = Vec::new();
-        let mut sum = Checksum::new();
-        let mut rec: Vec<u8> = Vec::new();
-        let mut pos = MAGIC.len() as u64;
+        // A stale copy (interrupted GC) is replaced; the copy is locked like the store file
+        // it becomes.
+        let _ = std::fs::remove_file(&tmp);
+        let tmp_file = open_file(&tmp)?;
         let before = inner.index.len() as u64;
-        let entries: Vec<u64> = inner.index.offsets().collect();
-        for off in entries {
-            let h = record_hash(&inner.file, off)?;
-            if !live(&h) {
-                continue;
+        let copied = (|| -> Result<GcCopy, StoreError> {
+            let mut out = std::io::BufWriter::with_capacity(1 << 20, &tmp_file);
+            out.write_all(MAGIC)?;
+            let mut offsets: Vec<(Hash, u64)> = Vec::new();
+            let mut sum = Checksum::new();
+            let mut rec: Vec<u8> = Vec::new();
+            let mut pos = MAGIC.len() as u64;
+            let entries: Vec<u64> = inner.index.offsets().collect();
+            for off in entries {
+                let h = record_hash(&inner.file, off)?;
+                if !live(&h) {
+                    continue;
+                }
+                let bytes = read_object(&inner.file, off)?;
+                rec.clear();
+                push_object(&mut rec, &h, &bytes)?;
+                sum.update(&rec);
+                out.write_all(&rec)?;
+                offsets.push((h, pos));
+                pos += rec.len() as u64;
             }
-            let bytes = read_object(&inner.file, off)?;
+            // A set: a full-mode rollup node keeps ~ a challenge window of roots.
+            let keep: std::collections::HashSet<&Hash> = keep_roots.iter().collect();
+            let kept_roots: Vec<Hash> = inner
+                .roots
+                .iter()
+                .filter(|r| keep.contains(r))
+                .copied()
+                .collect();
             rec.clear();
-            push_object(&mut rec, &h, &bytes)?;
-            sum.update(&rec);
+            push_commit(&mut rec, sum, MAGIC.len() as u64, &kept_roots);
             out.write_all(&rec)?;
-            offsets.push((h, pos));
             pos += rec.len() as u64;
+            out.flush()?;
+            drop(out);
+            tmp_file.sync_all()?;
+            Ok(GcCopy {
+                offsets,
+                end: pos,
+                roots: kept_roots,
+            })
+        })();
+        let GcCopy {
+            offsets,
+            end: pos,
+            roots: kept_roots,
+        } = match copied {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(e);
+            }
+        };
+        if let Err(e) = std::fs::rename(&tmp, &self.path) {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e.into());
         }
-        // A set: a full-mode rollup node keeps ~ a challenge window of roots.
-        let keep: std::collections::HashSet<&Hash> = keep_roots.iter().collect();
-        let kept_roots: Vec<Hash> = inner
-            .roots
-            .iter()
-            .filter(|r| keep.contains(r))
-            .copied()
-            .collect();
-        rec.clear();
-        push_commit(&mut rec, sum, MAGIC.len() as u64, &kept_roots);
-        out.write_all(&rec)?;
-        pos += rec.len() as u64;
-        let file = out
-            .into_inner()
-            .map_err(|e| StoreError::Io(e.into_error()))?;
-        file.sync_all()?;
-        drop(file);
-        std::fs::rename(&tmp, &self.path)?;
-        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            File::open(dir)?.sync_all()?;
-        }
-        let file = open_file(&self.path)?;
+        // From the rename on, the copy is the store: switch to it before anything else can
+        // fail, so that later commits never go to the unlinked old file.
         let mut index = Index::default();
         for (h, off) in offsets {
             index.insert(h, off);
         }
         let after = index.len() as u64;
         *inner = Inner {
-            file,
+            file: tmp_file,
             end: pos,
             index,
             roots: kept_roots.into_iter().collect(),
         };
+        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            File::open(dir)?.sync_all()?;
+        }
         Ok(before - after)
     }
 
