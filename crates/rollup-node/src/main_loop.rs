@@ -169,6 +169,37 @@ fn startup(l1: &L1, config: &Config) -> Result<RollupInfo, FollowError> {
     })
 }
 
+/// Startup check (octez-rollup-node.md §5.3, `Store.reset_to_last_committed`): while the
+/// L2 head's context is not in the context store (lost by a disk or power failure), the head
+/// goes back to its predecessor, which is processed again from L1.
+fn reset_to_last_committed(store: &mut Store, ctx: &Context) -> Result<(), FollowError> {
+    while let Some(head) = store.head()? {
+        if let Some(c) = &head.context
+            && ctx.has(c)?
+        {
+            return Ok(());
+        }
+        let Some(pred) = store.block_by_hash(&head.predecessor)? else {
+            return Err(FollowError::Fatal(format!(
+                "The context of the L2 head (level {}) is missing and its predecessor is not \
+                 stored: the data directory is damaged. Restore it from a snapshot or start \
+                 from an empty data directory.",
+                head.level
+            )));
+        };
+        tracing::warn!(
+            "The context of the L2 head (level {}) is missing: resetting the head to level {}",
+            head.level,
+            pred.level
+        );
+        store.transaction(|w| {
+            w.truncate_levels_above(pred.level)?;
+            w.set_head(&pred.block_hash, pred.level)
+        })?;
+    }
+    Ok(())
+}
+
 /// Writes `bytes` to `path` so that a crash at any point leaves either no file or the whole
 /// file: a synced temporary file renamed over `path`, then the directory synced.
 fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -311,6 +342,7 @@ pub fn run(lc: LoopConfig) -> Result<(), FollowError> {
         });
     }
     let mut store = Store::open(&lc.dir.store())?;
+    reset_to_last_committed(&mut store, &lc.ctx)?;
     let (lcc_hash, lcc_level) = rollup.lcc;
     if store.lcc()?.is_none_or(|(_, l)| l < lcc_level) {
         store.transaction(|w| w.set_lcc(&lcc_hash, lcc_level))?;
@@ -443,6 +475,42 @@ fn main_loop(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_head_without_its_context_is_reset_to_the_last_committed_block() {
+        use crate::context::context_hash_text;
+        let mut store = Store::open_in_memory().unwrap();
+        let ctx = Context::in_memory();
+        for l in 1..=4 {
+            let state = wasm_pvm::PvmState::genesis(
+                wasm_pvm::PvmVersion::V6,
+                &[0, b'a', b's', b'm', 1, 0, 0, 0, u8::try_from(l).unwrap()],
+                &wasm_pvm::GenesisParams::default(),
+            )
+            .unwrap();
+            // Levels 3 and 4 reference contexts that were never written (lost).
+            let h = if l <= 2 {
+                ctx.commit(&state).unwrap()
+            } else {
+                state.hash().unwrap()
+            };
+            let mut b = crate::store::tests::sample_block(l);
+            b.context = Some(context_hash_text(&h));
+            store
+                .transaction(|w| {
+                    w.insert_block(&b)?;
+                    w.set_level(l, &b.block_hash)?;
+                    w.set_head(&b.block_hash, l)
+                })
+                .unwrap();
+        }
+        reset_to_last_committed(&mut store, &ctx).unwrap();
+        assert_eq!(store.head().unwrap().map(|b| b.level), Some(2));
+        assert_eq!(store.levels_from(3).unwrap(), vec![]);
+        // Nothing to do the second time.
+        reset_to_last_committed(&mut store, &ctx).unwrap();
+        assert_eq!(store.head().unwrap().map(|b| b.level), Some(2));
+    }
 
     #[test]
     fn metadata_binds_the_data_dir_to_one_rollup() {
