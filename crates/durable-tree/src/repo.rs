@@ -283,6 +283,8 @@ impl Repo {
     /// The sweep phase of [`Repo::gc`]: deletes every object not in `live`
     /// and forgets the roots not in `keep_roots`. No commit may run between
     /// the last [`Repo::mark_live`] and this call (its objects would be lost).
+    /// Loaded nodes are rewritten by the next commit, but lazy references are trusted: a
+    /// tree checked out before a sweep may only be committed again if its root was kept.
     pub fn sweep(&self, live: &HashSet<Hash>, keep_roots: &[Hash]) -> Result<GcStats, TreeError> {
         let deleted = self
             .handle
