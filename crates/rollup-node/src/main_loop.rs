@@ -455,6 +455,14 @@ fn main_loop(
                     }
                 }
                 Err(FollowError::Fatal(m)) => return Err(FollowError::Fatal(m)),
+                // `--no-degraded` (octez-rollup-node.md §3 "Degraded mode"): exit instead.
+                Err(e) if lc.config.no_degraded => {
+                    return Err(FollowError::Fatal(format!(
+                        "Error processing L1 head {}: {e}. Not entering degraded mode \
+                         (--no-degraded): exiting.",
+                        head.shell.level
+                    )));
+                }
                 Err(e) => {
                     tracing::error!("Error processing L1 head {}: {e}", head.shell.level);
                     set_status(&lc.status, |s| s.degraded = true);

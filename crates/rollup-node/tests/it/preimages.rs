@@ -212,6 +212,10 @@ struct Setup {
 }
 
 fn setup(kernel: &[u8], endpoint: &str, prepare: impl FnOnce(&Path)) -> Setup {
+    setup_with(kernel, endpoint, &[], prepare)
+}
+
+fn setup_with(kernel: &[u8], endpoint: &str, extra: &[&str], prepare: impl FnOnce(&Path)) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let sb = Sandbox::start(&dir.path().join("sandbox")).unwrap();
     let addr = sb.originate_wasm(kernel);
@@ -221,6 +225,7 @@ fn setup(kernel: &[u8], endpoint: &str, prepare: impl FnOnce(&Path)) -> Setup {
     prepare(&node_dir);
     let node = super::node(&node_dir, sb.endpoint())
         .args(["--pre-images-endpoint", endpoint])
+        .args(extra)
         .start()
         .unwrap();
     sb.bake();
@@ -362,4 +367,26 @@ fn corrupted_preimage_file_is_refused_until_deleted() {
     std::fs::remove_file(s.preimages_dir.join(&page)).unwrap();
     assert_recovers(&mut s, &inst.good);
     assert_eq!(server.requests_of(&page), 1);
+}
+
+#[test]
+fn with_no_degraded_a_refused_preimage_stops_the_node() {
+    let inst = Installer::load();
+    let mut bad_files = inst.good.clone();
+    bad_files.insert(inst.page.clone(), inst.corrupted_page());
+    let server = PreimageServer::start(bad_files);
+    let mut s = setup_with(&inst.kernel, &server.url(), &["--no-degraded"], |_| {});
+    let node = &mut s.node;
+    let exited = wait_for("the node to exit", BOUND, || match node.check_running() {
+        Ok(()) => Ok(None),
+        Err(e) => Ok(Some(e.to_string())),
+    })
+    .unwrap();
+    assert!(exited.contains("exit status: 1"), "{exited}");
+    assert!(exited.contains("--no-degraded"), "{exited}");
+    assert!(
+        exited.contains(&inst.page),
+        "the error names the pre-image: {exited}"
+    );
+    assert!(!s.preimages_dir.join(&inst.page).exists());
 }
