@@ -387,7 +387,9 @@ pub fn run(lc: LoopConfig) -> Result<(), FollowError> {
             Err(e) => tracing::warn!("Cannot open kernel log {}: {e}", path.display()),
         }
     }
-    main_loop(&mut processor, &mut monitor, &lc, delay)
+    // Degraded mode retries after `loop_retry_delay` (octez-rollup-node.md §3, default 10 s).
+    let loop_delay = Duration::from_secs_f64(lc.config.loop_retry_delay.clamp(0.1, 3600.0));
+    main_loop(&mut processor, &mut monitor, &lc, loop_delay)
 }
 
 /// Next head from the monitor, skipping to the newest one queued; `None` when asked to stop.
