@@ -176,7 +176,11 @@ fn bare_linker(engine: &Engine) -> Result<Linker<Bare>, String> {
                 return -1;
             };
             let off = off.max(0) as usize;
-            let v = b.store.entry(m[kr].to_vec()).or_default();
+            // The key is only allocated the first time it is written.
+            let v = match b.store.get_mut(&m[kr.clone()]) {
+                Some(v) => v,
+                None => b.store.entry(m[kr].to_vec()).or_default(),
+            };
             if v.len() < off + sr.len() {
                 v.resize(off + sr.len(), 0);
             }
@@ -265,6 +269,10 @@ pub(crate) fn run() -> Result<(), String> {
         ("mixed", 20_000, 200),
         ("compute", 2_000, 20_000),
     ] {
+        // `P1_ONLY=<label>` runs one workload (e.g. to profile it).
+        if std::env::var("P1_ONLY").is_ok_and(|o| o != label) {
+            continue;
+        }
         let wasm = wat::parse_str(kernel(iterations, work)).map_err(|e| e.to_string())?;
         let hash = Tree::contents(wasm.clone())
             .hash()

@@ -157,6 +157,10 @@ impl GuestMemory for SliceMemory<'_> {
         self.0[r].copy_from_slice(data);
         Ok(())
     }
+
+    fn bytes(&self, addr: u64, len: usize) -> Option<&[u8]> {
+        range(addr, len, self.0.len()).ok().map(|r| &self.0[r])
+    }
 }
 
 /// Run `f` on the host state and guest memory of the caller's run, unless the run is being

@@ -35,6 +35,13 @@ pub trait GuestMemory {
     fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), OutOfBounds>;
     /// Copy `data` into memory starting at `addr`.
     fn write(&mut self, addr: u64, data: &[u8]) -> Result<(), OutOfBounds>;
+    /// The `len` bytes at `addr` without copying, if the memory can lend them: `None` (the
+    /// default) makes the host copy them with [`GuestMemory::read`] instead, which also
+    /// reports an out-of-bounds range. When `Some`, the bytes must be those `read` gives.
+    fn bytes(&self, addr: u64, len: usize) -> Option<&[u8]> {
+        let _ = (addr, len);
+        None
+    }
 }
 
 /// A WASM value type used by host function signatures (the PVM only uses integers).

@@ -13,7 +13,8 @@
 //! Hot path (kernels call these constantly): durable storage is seen through a write-back value
 //! cache ([`CachedDurable`], one per run) that value operations (`store_value_size`,
 //! `store_read`, `store_write`, `store_create`, `store_delete_value`) hit by the key's raw
-//! bytes (read into a reused buffer): a cached key is neither parsed nor allocated again, and
+//! bytes (borrowed from guest memory when it lends them, [`GuestMemory::bytes`], else read
+//! into a reused buffer): a cached key is neither parsed nor allocated again, and
 //! the Merkle tree is only updated when something needs it (hashes, subtree operations,
 //! structural queries after a value was added or removed, the end of the run: see
 //! [`HostState::flush`]). Other host functions reuse the last parsed key when the next call
@@ -21,6 +22,9 @@
 //! and the cached chunks (ranges checked first); `read_input` writes straight into guest
 //! memory. Allocations left per call: the message `write_output` stores, reveal requests, the
 //! first key of `store_copy`/`store_move`, and a key's first use in the run.
+//!
+//! Host functions are generic over the [`GuestMemory`] (`dyn GuestMemory` works too), so that
+//! an engine's memory accesses are inlined.
 //!
 //! Not implemented: the `nds_*` functions of V6 (they link, see
 //! [`crate::host_function_signature`], but an engine must report a call as fatal).
@@ -110,7 +114,7 @@ impl KeyCache {
     /// `load_key_from_memory`: length check (-1) before memory (-6), then syntax (-2). The
     /// key bytes go to a stack buffer; the previous key is reused if the bytes are the same
     /// (a key's validity only depends on its bytes).
-    fn load(&mut self, mem: &dyn GuestMemory, addr: i32, len: i32) -> Step<&Key> {
+    fn load<M: GuestMemory + ?Sized>(&mut self, mem: &M, addr: i32, len: i32) -> Step<&Key> {
         if len > MAX_KEY_LENGTH {
             return Err(Ok(STORE_KEY_TOO_LARGE));
         }
@@ -137,7 +141,7 @@ impl KeyCache {
     }
 
     /// [`KeyCache::load`] for host functions taking two keys.
-    fn load_owned(&mut self, mem: &dyn GuestMemory, addr: i32, len: i32) -> Step<Key> {
+    fn load_owned<M: GuestMemory + ?Sized>(&mut self, mem: &M, addr: i32, len: i32) -> Step<Key> {
         self.load(mem, addr, len).cloned()
     }
 }
@@ -154,7 +158,7 @@ fn fatal_step(e: TreeError) -> Result<i32, HostFatal> {
     Err(fatal(e))
 }
 
-fn read_mem(mem: &dyn GuestMemory, addr: i32, len: i32) -> Step<Vec<u8>> {
+fn read_mem<M: GuestMemory + ?Sized>(mem: &M, addr: i32, len: i32) -> Step<Vec<u8>> {
     let len = usize::try_from(len).map_err(|_| Ok(GENERIC_INVALID_ACCESS))?;
     let mut buf = vec![0u8; len];
     if len > 0 {
@@ -164,7 +168,7 @@ fn read_mem(mem: &dyn GuestMemory, addr: i32, len: i32) -> Step<Vec<u8>> {
     Ok(buf)
 }
 
-fn write_mem(mem: &mut dyn GuestMemory, addr: i32, data: &[u8]) -> Step<()> {
+fn write_mem<M: GuestMemory + ?Sized>(mem: &mut M, addr: i32, data: &[u8]) -> Step<()> {
     if !data.is_empty() {
         mem.write(u64::from(addr as u32), data)
             .map_err(|_| Ok(MEMORY_INVALID_ACCESS))?;
@@ -174,16 +178,17 @@ fn write_mem(mem: &mut dyn GuestMemory, addr: i32, data: &[u8]) -> Step<()> {
 
 /// Whether `mem.read`/`mem.write` of `len` bytes at `addr` would succeed: an empty range always
 /// does.
-fn in_bounds(mem: &dyn GuestMemory, addr: i32, len: usize) -> bool {
+fn in_bounds<M: GuestMemory + ?Sized>(mem: &M, addr: i32, len: usize) -> bool {
     len == 0 || u64::from(addr as u32) + len as u64 <= mem.size()
 }
 
 /// `load_key_from_memory` for value operations: length check (-1) before memory (-6), then the
 /// syntax (-2, only checked for a key not cached yet). Returns the key's value slot.
-fn load_value<'c>(
+#[inline(always)]
+fn load_value<'c, M: GuestMemory + ?Sized>(
     durable: &'c mut CachedDurable<'_>,
     buf: &mut [u8; KEY_BUF],
-    mem: &dyn GuestMemory,
+    mem: &M,
     addr: i32,
     len: i32,
 ) -> Step<ValueRef<'c>> {
@@ -191,11 +196,19 @@ fn load_value<'c>(
         return Err(Ok(STORE_KEY_TOO_LARGE));
     }
     let n = usize::try_from(len).map_err(|_| Ok(GENERIC_INVALID_ACCESS))?;
-    let bytes = &mut buf[..n];
-    if n > 0 {
-        mem.read(u64::from(addr as u32), bytes)
-            .map_err(|_| Ok(MEMORY_INVALID_ACCESS))?;
-    }
+    let addr = u64::from(addr as u32);
+    // The key bytes are used in place when the memory lends them.
+    let bytes: &[u8] = match mem.bytes(addr, n) {
+        Some(b) => b,
+        None => {
+            let bytes = &mut buf[..n];
+            if n > 0 {
+                mem.read(addr, bytes)
+                    .map_err(|_| Ok(MEMORY_INVALID_ACCESS))?;
+            }
+            bytes
+        }
+    };
     match durable.value(bytes).map_err(fatal_step)? {
         Ok(v) => Ok(v),
         Err(KeyError::TooLarge) => Err(Ok(STORE_KEY_TOO_LARGE)),
@@ -220,7 +233,7 @@ fn done(r: Step<i32>) -> Result<i32, HostFatal> {
 }
 
 /// `check_address`: `addr + len < size` (strict!) with `len >= 0`, used by `read_input`.
-fn check_address(mem: &dyn GuestMemory, addr: i32, len: i32) -> Step<()> {
+fn check_address<M: GuestMemory + ?Sized>(mem: &M, addr: i32, len: i32) -> Step<()> {
     if len < 0 {
         return Err(Ok(MEMORY_INVALID_ACCESS));
     }
@@ -306,9 +319,9 @@ impl<'a> HostState<'a> {
     }
 
     /// `read_input(info_addr, dst, max_bytes) -> i32`.
-    pub fn read_input(
+    pub fn read_input<M: GuestMemory + ?Sized>(
         &mut self,
-        mem: &mut dyn GuestMemory,
+        mem: &mut M,
         info_addr: i32,
         dst: i32,
         max_bytes: i32,
@@ -333,9 +346,9 @@ impl<'a> HostState<'a> {
     }
 
     /// `write_output(src, num_bytes) -> i32`: appends to the current outbox level.
-    pub fn write_output(
+    pub fn write_output<M: GuestMemory + ?Sized>(
         &mut self,
-        mem: &mut dyn GuestMemory,
+        mem: &mut M,
         src: i32,
         num_bytes: i32,
     ) -> Result<i32, HostFatal> {
@@ -354,7 +367,7 @@ impl<'a> HostState<'a> {
 
     /// `write_debug(src, num_bytes)`: no effect on the state; forwards the bytes (or an
     /// `Error code: N` message when unreadable, as Octez does) to the debug sink.
-    pub fn write_debug(&mut self, mem: &mut dyn GuestMemory, src: i32, num_bytes: i32) {
+    pub fn write_debug<M: GuestMemory + ?Sized>(&mut self, mem: &mut M, src: i32, num_bytes: i32) {
         let Some(sink) = self.debug.as_deref_mut() else {
             return;
         };
@@ -366,9 +379,9 @@ impl<'a> HostState<'a> {
     }
 
     /// `store_has(key, len) -> i32`: 0 nothing, 1 value only, 2 subtrees only, 3 both.
-    pub fn store_has(
+    pub fn store_has<M: GuestMemory + ?Sized>(
         &mut self,
-        mem: &mut dyn GuestMemory,
+        mem: &mut M,
         key: i32,
         key_len: i32,
     ) -> Result<i32, HostFatal> {
@@ -388,9 +401,9 @@ impl<'a> HostState<'a> {
     }
 
     /// `store_exists(key, len) -> i32` (V2+): 1 if any tree exists at key.
-    pub fn store_exists(
+    pub fn store_exists<M: GuestMemory + ?Sized>(
         &mut self,
-        mem: &mut dyn GuestMemory,
+        mem: &mut M,
         key: i32,
         key_len: i32,
     ) -> Result<i32, HostFatal> {
@@ -402,9 +415,9 @@ impl<'a> HostState<'a> {
     }
 
     /// `store_list_size(key, len) -> i64`: children count including the value node `@`.
-    pub fn store_list_size(
+    pub fn store_list_size<M: GuestMemory + ?Sized>(
         &mut self,
-        mem: &mut dyn GuestMemory,
+        mem: &mut M,
         key: i32,
         key_len: i32,
     ) -> Result<i64, HostFatal> {
@@ -423,9 +436,9 @@ impl<'a> HostState<'a> {
 
     /// `store_get_nth_key(key, len, index, dst, max_size) -> i32` (deprecated): name of the
     /// `index`-th child in listing order (`@` reported as the empty name).
-    pub fn store_get_nth_key(
+    pub fn store_get_nth_key<M: GuestMemory + ?Sized>(
         &mut self,
-        mem: &mut dyn GuestMemory,
+        mem: &mut M,
         key: i32,
         key_len: i32,
         index: i64,
@@ -451,9 +464,9 @@ impl<'a> HostState<'a> {
     }
 
     /// `store_delete(key, len) -> i32`: removes the whole subtree; missing is fine.
-    pub fn store_delete(
+    pub fn store_delete<M: GuestMemory + ?Sized>(
         &mut self,
-        mem: &mut dyn GuestMemory,
+        mem: &mut M,
         key: i32,
         key_len: i32,
     ) -> Result<i32, HostFatal> {
@@ -468,9 +481,9 @@ impl<'a> HostState<'a> {
     }
 
     /// `store_delete_value(key, len) -> i32` (V1+): removes only the value.
-    pub fn store_delete_value(
+    pub fn store_delete_value<M: GuestMemory + ?Sized>(
         &mut self,
-        mem: &mut dyn GuestMemory,
+        mem: &mut M,
         key: i32,
         key_len: i32,
     ) -> Result<i32, HostFatal> {
@@ -486,9 +499,9 @@ impl<'a> HostState<'a> {
 
     /// `store_copy(from, from_len, to, to_len) -> i32`: checks `to` readonly (-9) then the
     /// source tree (-10); the source may be readonly.
-    pub fn store_copy(
+    pub fn store_copy<M: GuestMemory + ?Sized>(
         &mut self,
-        mem: &mut dyn GuestMemory,
+        mem: &mut M,
         from: i32,
         from_len: i32,
         to: i32,
@@ -510,9 +523,9 @@ impl<'a> HostState<'a> {
 
     /// `store_move(from, from_len, to, to_len) -> i32`: both keys writable (-9), source tree
     /// must exist (-10).
-    pub fn store_move(
+    pub fn store_move<M: GuestMemory + ?Sized>(
         &mut self,
-        mem: &mut dyn GuestMemory,
+        mem: &mut M,
         from: i32,
         from_len: i32,
         to: i32,
@@ -533,9 +546,9 @@ impl<'a> HostState<'a> {
     }
 
     /// `store_value_size(key, len) -> i32`: value length, -3 when there is no value.
-    pub fn store_value_size(
+    pub fn store_value_size<M: GuestMemory + ?Sized>(
         &mut self,
-        mem: &mut dyn GuestMemory,
+        mem: &mut M,
         key: i32,
         key_len: i32,
     ) -> Result<i32, HostFatal> {
@@ -552,9 +565,9 @@ impl<'a> HostState<'a> {
 
     /// `store_read(key, len, offset, dst, max_bytes) -> i32`. Order: -7 (`max_bytes > 2048`),
     /// -3 (no value), -4 (`offset < 0 || offset >= len`, so an empty value always fails), -6.
-    pub fn store_read(
+    pub fn store_read<M: GuestMemory + ?Sized>(
         &mut self,
-        mem: &mut dyn GuestMemory,
+        mem: &mut M,
         key: i32,
         key_len: i32,
         offset: i32,
@@ -599,9 +612,9 @@ impl<'a> HostState<'a> {
     /// `store_write(key, len, offset, src, num_bytes) -> i32`. Order: key, overflow of
     /// `size + num_bytes` (-5, ignores `offset`), source memory (-6), readonly (-9),
     /// `num_bytes > 2048` (-7), `offset > size` (-4), negative offset (-8).
-    pub fn store_write(
+    pub fn store_write<M: GuestMemory + ?Sized>(
         &mut self,
-        mem: &mut dyn GuestMemory,
+        mem: &mut M,
         key: i32,
         key_len: i32,
         offset: i32,
@@ -653,9 +666,9 @@ impl<'a> HostState<'a> {
 
     /// `store_create(key, len, size) -> i32` (V1+): -5 negative size, -9 readonly,
     /// -13 existing value; creates a zero value whose chunks are not materialised.
-    pub fn store_create(
+    pub fn store_create<M: GuestMemory + ?Sized>(
         &mut self,
-        mem: &mut dyn GuestMemory,
+        mem: &mut M,
         key: i32,
         key_len: i32,
         size: i32,
@@ -678,9 +691,9 @@ impl<'a> HostState<'a> {
 
     /// `__internal_store_get_hash(key, len, dst, max_size) -> i32` (V1+): Irmin hash of the
     /// whole subtree at key, truncated to `max_size`; -10 if missing.
-    pub fn store_get_hash(
+    pub fn store_get_hash<M: GuestMemory + ?Sized>(
         &mut self,
-        mem: &mut dyn GuestMemory,
+        mem: &mut M,
         key: i32,
         key_len: i32,
         dst: i32,
@@ -700,9 +713,9 @@ impl<'a> HostState<'a> {
     }
 
     /// `reveal_preimage(hash, hash_len, dst, max_bytes) -> i32`: request `0x00 ‖ hash bytes`.
-    pub fn reveal_preimage(
+    pub fn reveal_preimage<M: GuestMemory + ?Sized>(
         &mut self,
-        mem: &mut dyn GuestMemory,
+        mem: &mut M,
         hash: i32,
         hash_len: i32,
         dst: i32,
@@ -718,9 +731,9 @@ impl<'a> HostState<'a> {
     }
 
     /// `reveal_metadata(dst, max_bytes) -> i32`: request `0x01`; answer is 24 bytes.
-    pub fn reveal_metadata(
+    pub fn reveal_metadata<M: GuestMemory + ?Sized>(
         &mut self,
-        mem: &mut dyn GuestMemory,
+        mem: &mut M,
         dst: i32,
         max_bytes: i32,
     ) -> Result<i32, HostFatal> {
@@ -728,9 +741,9 @@ impl<'a> HostState<'a> {
     }
 
     /// `reveal(payload, payload_len, dst, max_bytes) -> i32` (V3+): raw request bytes.
-    pub fn reveal(
+    pub fn reveal<M: GuestMemory + ?Sized>(
         &mut self,
-        mem: &mut dyn GuestMemory,
+        mem: &mut M,
         payload: i32,
         payload_len: i32,
         dst: i32,
@@ -742,9 +755,9 @@ impl<'a> HostState<'a> {
         })())
     }
 
-    fn answer_reveal(
+    fn answer_reveal<M: GuestMemory + ?Sized>(
         &mut self,
-        mem: &mut dyn GuestMemory,
+        mem: &mut M,
         request: &[u8],
         dst: i32,
         max_bytes: i32,
@@ -760,7 +773,7 @@ impl<'a> HostState<'a> {
 }
 
 /// `Aux.load_bytes`: sizes above 4096 are -7 before touching memory.
-fn load_io_bytes(mem: &dyn GuestMemory, addr: i32, len: i32) -> Step<Vec<u8>> {
+fn load_io_bytes<M: GuestMemory + ?Sized>(mem: &M, addr: i32, len: i32) -> Step<Vec<u8>> {
     if len > INPUT_OUTPUT_MAX_SIZE {
         return Err(Ok(INPUT_OUTPUT_TOO_LARGE));
     }

@@ -59,12 +59,14 @@ struct KeyHasher {
 /// Odd 64-bit constant (the fractional part of pi).
 const MULTIPLIER: u64 = 0x243f_6a88_85a3_08d3;
 
+#[inline]
 fn fold(a: u64, b: u64) -> u64 {
     let p = u128::from(a) * u128::from(b);
     (p as u64) ^ ((p >> 64) as u64)
 }
 
 impl Hasher for KeyHasher {
+    #[inline]
     fn write(&mut self, bytes: &[u8]) {
         let word = |i: usize| u64::from_le_bytes(bytes[i..i + 8].try_into().expect("8 bytes"));
         let k = MULTIPLIER ^ self.seed;
@@ -89,10 +91,12 @@ impl Hasher for KeyHasher {
         self.state = h;
     }
 
+    #[inline]
     fn write_usize(&mut self, n: usize) {
         self.state = fold(self.state ^ n as u64, MULTIPLIER ^ self.seed);
     }
 
+    #[inline]
     fn finish(&self) -> u64 {
         fold(self.state, self.seed | 1)
     }
@@ -100,24 +104,88 @@ impl Hasher for KeyHasher {
 
 /// Builds [`KeyHasher`]s with one random seed.
 #[derive(Clone, Copy)]
-struct KeyHash(u64);
+struct KeyHash {
+    seed: u64,
+    /// Tests: every key hashes alike, so that lookups walk collision chains.
+    #[cfg(test)]
+    collide: bool,
+}
 
 impl KeyHash {
     fn new() -> Self {
-        KeyHash(std::collections::hash_map::RandomState::new().hash_one(0x5eed_u64))
+        KeyHash {
+            seed: std::collections::hash_map::RandomState::new().hash_one(0x5eed_u64),
+            #[cfg(test)]
+            collide: false,
+        }
     }
 }
 
 impl BuildHasher for KeyHash {
     type Hasher = KeyHasher;
 
+    #[inline]
     fn build_hasher(&self) -> KeyHasher {
         KeyHasher {
-            seed: self.0,
-            state: self.0.rotate_left(32),
+            seed: self.seed,
+            state: self.seed.rotate_left(32),
         }
     }
 }
+
+impl KeyHash {
+    /// Hash of a key's bytes (the index's key).
+    #[inline]
+    fn of(&self, key: &[u8]) -> u64 {
+        #[cfg(test)]
+        if self.collide {
+            return 7;
+        }
+        let mut h = self.build_hasher();
+        h.write_usize(key.len());
+        h.write(key);
+        h.finish()
+    }
+}
+
+/// Hasher of the index's `u64` keys, already [`KeyHash`] values: the identity.
+#[derive(Clone, Copy, Default)]
+struct Prehashed(u64);
+
+impl Hasher for Prehashed {
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `u64`s are hashed; fold anything else anyway.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    #[inline]
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// Builds [`Prehashed`] hashers.
+#[derive(Clone, Copy, Default)]
+struct BuildPrehashed;
+
+impl BuildHasher for BuildPrehashed {
+    type Hasher = Prehashed;
+
+    #[inline]
+    fn build_hasher(&self) -> Prehashed {
+        Prehashed(0)
+    }
+}
+
+/// No entry (end of a collision chain).
+const NONE: usize = usize::MAX;
 
 /// What the cache knows about the value at a key.
 enum State {
@@ -147,6 +215,8 @@ struct Entry {
     state: State,
     /// `state` differs from the tree (the entry is listed in `CachedDurable::dirty`).
     dirty: bool,
+    /// The previous entry whose key has the same [`KeyHash`] value ([`NONE`] if none).
+    next: usize,
 }
 
 /// A [`Durable`] with a write-back value cache, for the duration of one kernel run.
@@ -154,8 +224,12 @@ struct Entry {
 /// Dropping it flushes (see [`CachedDurable::flush`] to observe a failure).
 pub struct CachedDurable<'a> {
     durable: &'a mut Durable,
-    /// Key bytes → index in `entries`.
-    index: HashMap<Box<[u8]>, usize, KeyHash>,
+    /// Hash of the key bytes ([`KeyHash::of`]) → index in `entries` of the last entry with
+    /// that hash, the others chained through [`Entry::next`]: keys are compared with
+    /// [`same_bytes`] (inlined), and no key bytes are allocated for the index.
+    index: HashMap<u64, usize, BuildPrehashed>,
+    /// Seeded hasher of the key bytes.
+    hasher: KeyHash,
     entries: Vec<Entry>,
     /// Index of the entry found last (kernels often use a key twice in a row, e.g. get its
     /// size then read it): checked before hashing.
@@ -262,6 +336,7 @@ impl Value {
     }
 
     /// Chunk `i` for writing: the written one, else the tree's (zero-padded), else zeros.
+    #[inline]
     fn chunk_mut(&mut self, i: u64) -> Result<&mut [u8; CHUNK], TreeError> {
         use std::collections::btree_map::Entry as E;
         match self.chunks.entry(i) {
@@ -335,6 +410,7 @@ impl ValueRef<'_> {
         Ok(Some(n))
     }
 
+    #[inline]
     fn mark_dirty(&mut self, structural: bool) {
         if !self.entry.dirty {
             self.entry.dirty = true;
@@ -419,7 +495,8 @@ impl<'a> CachedDurable<'a> {
     pub fn new(durable: &'a mut Durable) -> Self {
         CachedDurable {
             durable,
-            index: HashMap::with_hasher(KeyHash::new()),
+            index: HashMap::with_hasher(BuildPrehashed),
+            hasher: KeyHash::new(),
             entries: Vec::new(),
             last: usize::MAX,
             dirty: Vec::new(),
@@ -443,27 +520,23 @@ impl<'a> CachedDurable<'a> {
         let last = self.last;
         let index = match self.entries.get(last) {
             Some(e) if same_bytes(e.key.as_str().as_bytes(), key) => last,
-            _ => match self.index.get(key) {
-                Some(&i) => i,
-                None => {
-                    if self.entries.len() >= self.max_entries {
-                        self.with_durable(|_| Ok(()))?;
+            _ => {
+                let hash = self.hasher.of(key);
+                let mut i = self.index.get(&hash).copied().unwrap_or(NONE);
+                while let Some(e) = self.entries.get(i) {
+                    if same_bytes(e.key.as_str().as_bytes(), key) {
+                        break;
                     }
-                    let k = match Key::parse(key) {
-                        Ok(k) => k,
+                    i = e.next;
+                }
+                if i == NONE {
+                    i = match self.insert(key, hash)? {
+                        Ok(i) => i,
                         Err(e) => return Ok(Err(e)),
                     };
-                    let state = load(&self.durable.tree, &k)?;
-                    let i = self.entries.len();
-                    self.entries.push(Entry {
-                        key: k,
-                        state,
-                        dirty: false,
-                    });
-                    self.index.insert(key.into(), i);
-                    i
                 }
-            },
+                i
+            }
         };
         self.last = index;
         let entry = &mut self.entries[index];
@@ -476,6 +549,28 @@ impl<'a> CachedDurable<'a> {
             dirty: &mut self.dirty,
             structural: &mut self.structural,
         }))
+    }
+
+    /// Add the entry of a key not cached yet (`hash` is [`KeyHash::of`] its bytes): validated
+    /// ([`Key::parse`]) and looked up in the tree. Returns its index.
+    fn insert(&mut self, key: &[u8], hash: u64) -> Result<Result<usize, KeyError>, TreeError> {
+        if self.entries.len() >= self.max_entries {
+            self.with_durable(|_| Ok(()))?;
+        }
+        let k = match Key::parse(key) {
+            Ok(k) => k,
+            Err(e) => return Ok(Err(e)),
+        };
+        let state = load(&self.durable.tree, &k)?;
+        let i = self.entries.len();
+        let next = self.index.insert(hash, i).unwrap_or(NONE);
+        self.entries.push(Entry {
+            key: k,
+            state,
+            dirty: false,
+            next,
+        });
+        Ok(Ok(i))
     }
 
     /// Apply every pending change to the tree, in bytewise key order.
@@ -704,6 +799,8 @@ mod tests {
                 // Exercise the flush-and-forget of a full cache.
                 cached.max_entries = 1 + (seed % 5) as usize;
             }
+            // Exercise the index's collision chains.
+            cached.hasher.collide = seed % 3 == 0;
             let mut out = Vec::new();
             for step in 0..400u32 {
                 let key = k(KEYS[rng.below(KEYS.len() as u64) as usize]);
