@@ -18,19 +18,6 @@ use std::time::{Duration, Instant};
 
 use test_support::{RollupNode, Sandbox, init_observer_config};
 
-/// Reads and drops its inputs.
-const IDLE_KERNEL: &str = r#"
-(module
-  (import "smart_rollup_core" "read_input" (func $read_input (param i32 i32 i32) (result i32)))
-  (memory (export "memory") 1)
-  (func (export "kernel_run")
-    (block $done
-      (loop $next
-        (br_if $done (i32.le_s (call $read_input (i32.const 0) (i32.const 64) (i32.const 4096))
-                               (i32.const 0)))
-        (br $next)))))
-"#;
-
 /// The durable key read by the benchmark (present in every WASM PVM state).
 const DURABLE_KEY: &str = "/readonly/wasm_version";
 
@@ -169,7 +156,7 @@ pub(crate) fn run() -> Result<(), String> {
     let dir = tempfile::tempdir().map_err(err)?;
     println!("P4: setting up a sandbox L1 and a rollup node (release binaries)…");
     let sb = Sandbox::start(&dir.path().join("sandbox")).map_err(err)?;
-    let kernel = wat::parse_str(IDLE_KERNEL).map_err(err)?;
+    let kernel = wat::parse_str(test_support::kernels::IDLE_WAT).map_err(err)?;
     let rollup = sb.originate_wasm(&kernel);
     for i in 0..3u8 {
         sb.send_messages(&[&[i; 32], &[i; 64]]);

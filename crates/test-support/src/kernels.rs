@@ -45,3 +45,16 @@ pub const RECORDER_WAT: &str = r#"
     (drop (call $store_write (i32.const 16) (i32.const 6) (i32.const 0) (i32.const 64) (i32.const 4)))
     (drop (call $store_write (i32.const 40) (i32.const 9) (i32.const 0) (i32.const 68) (i32.const 4)))))
 "#;
+
+/// A kernel that reads and drops every input (the smallest kernel that keeps up with its inbox).
+pub const IDLE_WAT: &str = r#"
+(module
+  (import "smart_rollup_core" "read_input" (func $read_input (param i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "kernel_run")
+    (block $done
+      (loop $next
+        (br_if $done (i32.le_s (call $read_input (i32.const 0) (i32.const 64) (i32.const 4096))
+                               (i32.const 0)))
+        (br $next)))))
+"#;

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use tezos_types::operation::{ManagerOperation, OperationContent, PvmKind, UnsignedOperation};
-use tezos_types::{BinEncode, BinMicheline, BlockHash, Micheline, Mutez, PublicKeyHash, SecretKey};
+use tezos_types::{
+    BinEncode, BinMicheline, BlockHash, Commitment, Micheline, Mutez, PublicKeyHash, SecretKey,
+};
 
 use crate::error::{HarnessError, Result};
 use crate::http::JsonClient;
@@ -375,6 +377,35 @@ impl Sandbox {
             }
         }
         panic!("no smart_rollup_originate in the baked block {block}");
+    }
+
+    /// Publishes `commitment` of rollup `addr` from `sk` and bakes the block carrying it.
+    ///
+    /// # Panics
+    /// When `addr` is not a rollup address or the injection is refused.
+    pub fn publish(&self, sk: &SecretKey, addr: &str, commitment: Commitment) {
+        self.inject(
+            sk,
+            vec![OperationContent::SmartRollupPublish {
+                rollup: addr.parse().expect("a rollup address"),
+                commitment,
+            }],
+        );
+        self.bake();
+    }
+
+    /// Cements the oldest commitment of rollup `addr` from `sk` and bakes the block carrying it.
+    ///
+    /// # Panics
+    /// When `addr` is not a rollup address or the injection is refused.
+    pub fn cement(&self, sk: &SecretKey, addr: &str) {
+        self.inject(
+            sk,
+            vec![OperationContent::SmartRollupCement {
+                rollup: addr.parse().expect("a rollup address"),
+            }],
+        );
+        self.bake();
     }
 
     /// Sends external messages (from bootstrap2) and bakes the block carrying them.

@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use test_support::{RollupNode, Sandbox, bootstrap_key, wait_for_every};
-use tezos_types::operation::OperationContent;
 
 use super::init_config;
 
@@ -326,14 +325,7 @@ fn published_and_cemented_commitments_are_tracked() {
     let commitment: tezos_types::Commitment =
         serde_json::from_value(last["commitment"].clone()).unwrap();
     assert_eq!(commitment.hash().to_b58check(), hash);
-    sb.inject(
-        &bootstrap_key(4),
-        vec![OperationContent::SmartRollupPublish {
-            rollup: addr.parse().unwrap(),
-            commitment,
-        }],
-    );
-    sb.bake();
+    sb.publish(&bootstrap_key(4), &addr, commitment);
     let published_at = sb.level();
     wait_synced(&mut node, &sb);
     let local = node.get(&format!("/local/commitments/{hash}"));
@@ -348,13 +340,7 @@ fn published_and_cemented_commitments_are_tracked() {
     for _ in 0..10 {
         sb.bake();
     }
-    sb.inject(
-        &bootstrap_key(4),
-        vec![OperationContent::SmartRollupCement {
-            rollup: addr.parse().unwrap(),
-        }],
-    );
-    sb.bake();
+    sb.cement(&bootstrap_key(4), &addr);
     wait_synced(&mut node, &sb);
     assert_eq!(node.get("/global/block/cemented/level"), json!(orig + 5));
 }

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use test_support::{RollupNode, Sandbox, bootstrap_key, free_port, wait_until};
-use tezos_types::operation::OperationContent;
 
 use super::init_config;
 
@@ -77,22 +76,9 @@ fn publish_and_cement(sb: &Sandbox, node: &RollupNode, addr: &str, inbox_level: 
     let local = node.get(&format!("/local/commitments/{hash}"));
     let commitment: tezos_types::Commitment =
         serde_json::from_value(local["commitment"].clone()).unwrap();
-    sb.inject(
-        &bootstrap_key(4),
-        vec![OperationContent::SmartRollupPublish {
-            rollup: addr.parse().unwrap(),
-            commitment,
-        }],
-    );
-    sb.bake();
+    sb.publish(&bootstrap_key(4), addr, commitment);
     bake_n(sb, 11);
-    sb.inject(
-        &bootstrap_key(4),
-        vec![OperationContent::SmartRollupCement {
-            rollup: addr.parse().unwrap(),
-        }],
-    );
-    sb.bake();
+    sb.cement(&bootstrap_key(4), addr);
     assert_eq!(
         lcc_level(sb, addr),
         inbox_level,

@@ -13,6 +13,9 @@ mod run;
 use std::path::Path;
 use std::process::{Command, Output};
 
+use std::sync::Arc;
+
+use rollup_node::rpc::{StoreView, router};
 use test_support::{RollupNode, RollupNodeBuilder};
 
 /// The binary under test.
@@ -50,3 +53,20 @@ pub fn init_config(data_dir: &Path, addr: &str) {
 pub const ADDR: &str = "sr1RYurGZtN8KNSpkMcCt9CgWeUaNkzsAfXf";
 /// An operator key used in tests.
 pub const TZ1: &str = "tz1KqTpEZ7Yob7QbPE4Hy4Wo8fHG8LhKxZSx";
+
+/// Serves `view` on a loopback port from a background runtime; returns the port.
+pub fn spawn_router(view: Arc<StoreView>) -> u16 {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(l.local_addr().unwrap().port()).unwrap();
+            axum::serve(l, router(view)).await.unwrap();
+        });
+    });
+    rx.recv().unwrap()
+}

@@ -18,7 +18,7 @@ use rollup_node::config::{Config, Mode};
 use rollup_node::context::{Context, context_hash_text};
 use rollup_node::rpc::{
     L1Connection, L1Head, NodeStatus, ProcessingStats, RollupConstants, StoreView, WorkerStatus,
-    committed_status_json, outbox_message_json, outbox_summary, router,
+    committed_status_json, outbox_message_json, outbox_summary,
 };
 use rollup_node::store::{Commitment, L2Block, Store, encode_message_list};
 use serde_json::{Value, json};
@@ -30,7 +30,7 @@ use tezos_types::{
     StateHash,
 };
 
-use super::ADDR;
+use super::{ADDR, spawn_router};
 
 /// The reference OpenAPI file.
 /// The reference material: `shared/` stands beside the repository (in CI and in development).
@@ -431,23 +431,6 @@ fn serve_with(config: Config) -> u16 {
         context: Some(ctx),
     });
     spawn_router(view)
-}
-
-/// Serves `view` on a loopback port from a background runtime; returns the port.
-fn spawn_router(view: Arc<StoreView>) -> u16 {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(l.local_addr().unwrap().port()).unwrap();
-            axum::serve(l, router(view)).await.unwrap();
-        });
-    });
-    rx.recv().unwrap()
 }
 
 /// `GET path`: status and body (JSON, or the raw text as a JSON string if not JSON). Only

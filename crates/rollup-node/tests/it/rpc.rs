@@ -3,12 +3,12 @@
 use std::sync::{Arc, Mutex};
 
 use rollup_node::config::{Config, Mode};
-use rollup_node::rpc::{DurableState, NodeStatus, RollupConstants, StoreView, router};
+use rollup_node::rpc::{DurableState, NodeStatus, RollupConstants, StoreView};
 use rollup_node::store::{Commitment, L2Block, Store};
 use serde_json::{Value, json};
 use tezos_types::{BlockHash, CommitmentHash, InboxHash, MerkelizedPayloadHashesHash, StateHash};
 
-use super::ADDR;
+use super::{ADDR, spawn_router};
 
 struct FakeDurable;
 
@@ -111,23 +111,6 @@ fn serve_full(config: Config, lcc_level: Option<i32>, constants: Option<RollupCo
         context: None,
     });
     spawn_router(view)
-}
-
-/// Serves `view` on a loopback port from a background runtime; returns the port.
-fn spawn_router(view: Arc<StoreView>) -> u16 {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(l.local_addr().unwrap().port()).unwrap();
-            axum::serve(l, router(view)).await.unwrap();
-        });
-    });
-    rx.recv().unwrap()
 }
 
 fn get(port: u16, path: &str) -> (u16, Value) {
@@ -419,19 +402,6 @@ fn non_loopback_address_applies_the_secure_acl() {
 // End to end: the node process following a sandbox L1
 // ---------------------------------------------------------------------------------------
 
-/// A kernel reading (and dropping) its inputs.
-const IDLE_KERNEL: &str = r#"
-(module
-  (import "smart_rollup_core" "read_input" (func $read_input (param i32 i32 i32) (result i32)))
-  (memory (export "memory") 1)
-  (func (export "kernel_run")
-    (block $done
-      (loop $next
-        (br_if $done (i32.le_s (call $read_input (i32.const 0) (i32.const 64) (i32.const 4096))
-                               (i32.const 0)))
-        (br $next)))))
-"#;
-
 /// Bound of the waits (debug builds compile the kernel slowly).
 const E2E_BOUND: std::time::Duration = std::time::Duration::from_secs(240);
 
@@ -461,7 +431,7 @@ fn node_process_serves_metrics_streams_and_acl_while_following_l1() {
     use test_support::{Sandbox, free_port, wait_until};
     let dir = tempfile::tempdir().unwrap();
     let sb = Sandbox::start(&dir.path().join("sandbox")).unwrap();
-    let addr = sb.originate_wasm(&wat::parse_str(IDLE_KERNEL).unwrap());
+    let addr = sb.originate_wasm(&wat::parse_str(test_support::kernels::IDLE_WAT).unwrap());
     let node_dir = dir.path().join("node");
     super::init_config(&node_dir, &addr);
     let mport = free_port().unwrap();
