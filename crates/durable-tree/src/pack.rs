@@ -29,13 +29,18 @@
 //! in 256 shards that grow independently (no transient doubling of the
 //! whole index), with the rare prefix collisions kept in a full-hash side
 //! table. Reads are one positioned read (`pread`) each. Objects of a batch
-//! are indexed as their chunk is written (before the commit record); a
+//! are indexed by groups of [`GROUP`] while still in the batch's buffer
+//! (one lock, and one probe per object that both finds a stored duplicate,
+//! dropped from the buffer, and claims the slot), but readers ignore
+//! offsets past the bytes written so far (`Inner::written`), so each object
+//! becomes visible when its chunk is written (before the commit record); a
 //! batch abandoned before its commit record is unindexed again.
 //!
 //! GC ([`NodeStore::retain`]) copies the live objects into a new file, syncs
 //! it and renames it over the old one.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeSet, HashMap};
 use std::fs::{File, OpenOptions};
 use std::io::{BufReader, Read, Write};
 use std::os::unix::fs::FileExt;
@@ -63,8 +68,10 @@ pub struct DiskStore {
     inner: RwLock<Inner>,
     /// Held by the one batch being written (and by GC): appends past
     /// `Inner::end` happen outside the `inner` lock, so readers are never
-    /// blocked by a long commit.
-    appender: Mutex<()>,
+    /// blocked by a long commit. Guards the batches' write buffer, kept
+    /// from one batch to the next (a fresh one would page-fault its memory
+    /// in again each batch).
+    appender: Mutex<Vec<u8>>,
     /// Commits skip their `sync_data` ([`NodeStore::set_deferred_sync`]).
     deferred_sync: AtomicBool,
 }
@@ -73,6 +80,10 @@ struct Inner {
     file: File,
     /// End of the last valid commit record (where the next batch goes).
     end: u64,
+    /// End of the bytes written to the file (`end`, or past it while a
+    /// batch is written). Index entries at or past it are objects of the
+    /// batch being written still in its buffer: absent to readers.
+    written: u64,
     index: Index,
     roots: BTreeSet<Hash>,
 }
@@ -209,14 +220,19 @@ impl Index {
         self.overflow.retain(|_, off| *off < start);
     }
 
-    /// Offset of `h`, reading candidate records from `file` to rule out
-    /// prefix collisions.
-    fn find(&self, file: &File, h: &Hash) -> Result<Option<u64>, StoreError> {
+    /// Offset of `h` if it is below `written`, reading candidate records
+    /// from `file` to rule out prefix collisions. An overflow entry is
+    /// always past the slot entry of its prefix, so a slot entry at or
+    /// past `written` means no written object has that prefix.
+    fn find(&self, file: &File, written: u64, h: &Hash) -> Result<Option<u64>, StoreError> {
         if let Some(&off) = self.by_prefix[shard(h)].get(&prefix(h)) {
+            if off >= written {
+                return Ok(None);
+            }
             if record_hash(file, off)? == *h {
                 return Ok(Some(off));
             }
-            return Ok(self.overflow.get(h).copied());
+            return Ok(self.overflow.get(h).copied().filter(|&o| o < written));
         }
         Ok(None)
     }
@@ -224,10 +240,10 @@ impl Index {
     /// Index `h` at `off`; `h` must not be indexed yet.
     fn insert(&mut self, h: Hash, off: u64) {
         match self.by_prefix[shard(&h)].entry(prefix(&h)) {
-            std::collections::hash_map::Entry::Vacant(v) => {
+            Entry::Vacant(v) => {
                 v.insert(off);
             }
-            std::collections::hash_map::Entry::Occupied(_) => {
+            Entry::Occupied(_) => {
                 self.overflow.insert(h, off);
             }
         }
@@ -344,7 +360,7 @@ fn scan(file: &File) -> Result<(Index, BTreeSet<Hash>, u64), StoreError> {
                     break;
                 }
                 for (h, off) in pending.drain(..) {
-                    if index.find(file, &h)?.is_none() {
+                    if index.find(file, u64::MAX, &h)?.is_none() {
                         index.insert(h, off);
                     }
                 }
@@ -409,17 +425,18 @@ impl DiskStore {
             inner: RwLock::new(Inner {
                 file,
                 end,
+                written: end,
                 index,
                 roots,
             }),
-            appender: Mutex::new(()),
+            appender: Mutex::new(Vec::new()),
             deferred_sync: AtomicBool::new(false),
         })
     }
 
-    fn appender(&self) -> MutexGuard<'_, ()> {
-        // The guarded state is the file tail past `end`, which every batch
-        // rewrites from scratch: ignore poison.
+    fn appender(&self) -> MutexGuard<'_, Vec<u8>> {
+        // The guarded state is the file tail past `end` and the write
+        // buffer, which every batch rewrites from scratch: ignore poison.
         self.appender.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -446,7 +463,7 @@ impl NodeStore for DiskStore {
 
     fn get(&self, hash: &Hash) -> Result<Option<Vec<u8>>, StoreError> {
         let inner = self.read();
-        match inner.index.find(&inner.file, hash)? {
+        match inner.index.find(&inner.file, inner.written, hash)? {
             Some(off) => Ok(Some(read_object(&inner.file, off)?)),
             None => Ok(None),
         }
@@ -454,7 +471,10 @@ impl NodeStore for DiskStore {
 
     fn contains(&self, hash: &Hash) -> Result<bool, StoreError> {
         let inner = self.read();
-        Ok(inner.index.find(&inner.file, hash)?.is_some())
+        Ok(inner
+            .index
+            .find(&inner.file, inner.written, hash)?
+            .is_some())
     }
 
     fn write_batch(&self, objects: &[(Hash, Vec<u8>)], roots: &[Hash]) -> Result<(), StoreError> {
@@ -466,17 +486,21 @@ impl NodeStore for DiskStore {
     }
 
     fn begin_batch(&self) -> Result<Box<dyn BatchWriter + '_>, StoreError> {
-        let guard = self.appender();
+        let mut buf = self.appender();
+        buf.clear();
+        if buf.capacity() > 2 * BUF_CAP {
+            // Grown by a huge object: do not keep that.
+            *buf = Vec::new();
+        }
+        buf.reserve(BUF_CAP);
         let start = self.read().end;
         Ok(Box::new(DiskBatch {
             store: self,
-            _appender: guard,
+            buf,
             start,
             pos: start,
-            buf: Vec::with_capacity(WRITE_CHUNK + (1 << 16)),
             sum: Checksum::new(),
-            pending: Vec::new(),
-            pending_set: HashSet::with_hasher(BuildPrefix),
+            group: Vec::with_capacity(GROUP),
             committed: false,
         }))
     }
@@ -561,6 +585,7 @@ impl NodeStore for DiskStore {
         *inner = Inner {
             file: tmp_file,
             end: pos,
+            written: pos,
             index,
             roots: kept_roots.into_iter().collect(),
         };
@@ -576,69 +601,149 @@ impl NodeStore for DiskStore {
 }
 
 /// A batch streamed into a [`DiskStore`]: object records are appended
-/// past the last commit in chunks of [`WRITE_CHUNK`] bytes and indexed
-/// once written (so a commit's memory is bounded by one chunk); the commit
-/// record, written last and followed by one `sync_data`, makes the batch
-/// durable. Until then a crash loses the whole batch (the torn tail fails
-/// the scan at open). Dropped uncommitted, the batch is rolled back: its
-/// objects are unindexed and the file cut back.
+/// past the last commit in chunks of [`WRITE_CHUNK`] bytes (so a commit's
+/// memory is bounded by one chunk), indexed by groups of [`GROUP`] while
+/// buffered and visible once their chunk is written; the commit record,
+/// written last and followed by one `sync_data`, makes the batch durable.
+/// Until then a crash loses the whole batch (the torn tail fails the scan
+/// at open). Dropped uncommitted, the batch is rolled back: its objects
+/// are unindexed and the file cut back.
 struct DiskBatch<'a> {
     store: &'a DiskStore,
-    _appender: MutexGuard<'a, ()>,
+    /// The write buffer, in the appender lock held for the whole batch.
+    buf: MutexGuard<'a, Vec<u8>>,
     /// Where the batch starts (the end of the last commit record).
     start: u64,
-    /// File offset of `buf[0]`.
+    /// File offset of `buf[0]` (`Inner::written` while the batch runs).
     pos: u64,
-    buf: Vec<u8>,
     sum: Checksum,
-    /// Objects in `buf`, not indexed yet.
-    pending: Vec<(Hash, u64)>,
-    pending_set: HashSet<Hash, BuildPrefix>,
+    /// Objects at the end of `buf` not indexed yet: hash and record length
+    /// (the records follow each other, the last one ending `buf`).
+    group: Vec<(Hash, usize)>,
     committed: bool,
 }
 
+/// Initial capacity of a batch's write buffer.
+const BUF_CAP: usize = WRITE_CHUNK + (1 << 16);
+
+/// Objects of a batch are indexed this many at a time, under one lock (their
+/// index probes overlap, instead of each waiting for a lock of its own).
+const GROUP: usize = 64;
+
 impl DiskBatch<'_> {
-    /// Write `buf` out and index its objects.
-    fn flush(&mut self) -> Result<(), StoreError> {
-        self.sum.update(&self.buf);
-        self.store.read().file.write_all_at(&self.buf, self.pos)?;
-        self.pos += self.buf.len() as u64;
-        self.buf.clear();
+    /// File offset of the end of `buf`.
+    fn buf_end(&self) -> Result<u64, StoreError> {
+        self.pos
+            .checked_add(self.buf.len() as u64)
+            .ok_or_else(|| corrupt_file("pack file over 2^64 bytes"))
+    }
+
+    /// Index the objects of `group`, dropping from `buf` the records of
+    /// objects already stored or added.
+    fn index_group(&mut self) -> Result<(), StoreError> {
+        let Some(total) = self
+            .group
+            .iter()
+            .try_fold(0usize, |a, &(_, l)| a.checked_add(l))
+        else {
+            return Err(corrupt_file("batch buffer over usize"));
+        };
+        // Start of the first record of the group in `buf`.
+        let mut rel = self
+            .buf
+            .len()
+            .checked_sub(total)
+            .ok_or_else(|| corrupt_file("group past the batch buffer"))?;
+        let group = std::mem::take(&mut self.group);
         let mut inner = self.store.write();
-        for (h, off) in self.pending.drain(..) {
-            inner.index.insert(h, off);
+        let Inner { file, index, .. } = &mut *inner;
+        for &(hash, rec_len) in &group {
+            let off = self
+                .pos
+                .checked_add(rel as u64)
+                .ok_or_else(|| corrupt_file("pack file over 2^64 bytes"))?;
+            let new = match index.by_prefix[shard(&hash)].entry(prefix(&hash)) {
+                Entry::Vacant(v) => {
+                    v.insert(off);
+                    true
+                }
+                Entry::Occupied(o) => {
+                    self.record_hash(file, *o.get())? != hash
+                        && match index.overflow.entry(hash) {
+                            Entry::Occupied(_) => false,
+                            Entry::Vacant(v) => {
+                                v.insert(off);
+                                true
+                            }
+                        }
+                }
+            };
+            if new {
+                rel += rec_len;
+            } else {
+                // Rare (the caller skips what it knows is stored): the
+                // records after it are not indexed yet, so they may move.
+                self.buf.drain(rel..rel + rec_len);
+            }
         }
-        self.pending_set.clear();
+        drop(inner);
+        let mut group = group;
+        group.clear();
+        self.group = group;
         Ok(())
+    }
+
+    /// Write `buf` out, making its objects visible.
+    fn flush(&mut self) -> Result<(), StoreError> {
+        self.index_group()?;
+        self.sum.update(&self.buf);
+        let end = self.buf_end()?;
+        self.store.read().file.write_all_at(&self.buf, self.pos)?;
+        self.store.write().written = end;
+        self.pos = end;
+        self.buf.clear();
+        Ok(())
+    }
+
+    /// The hash of the object record at `off`: in `buf` if not written yet.
+    fn record_hash(&self, file: &File, off: u64) -> Result<Hash, StoreError> {
+        match off.checked_sub(self.pos) {
+            Some(rel) => {
+                let at = usize::try_from(rel)
+                    .ok()
+                    .and_then(|r| r.checked_add(1))
+                    .and_then(|r| Some((r, r.checked_add(32)?)))
+                    .and_then(|(a, b)| self.buf.get(a..b))
+                    .ok_or_else(|| corrupt_file("index entry past the batch buffer"))?;
+                let mut h = [0u8; 32];
+                h.copy_from_slice(at);
+                Ok(Hash(h))
+            }
+            None => record_hash(file, off),
+        }
     }
 }
 
 impl BatchWriter for DiskBatch<'_> {
     fn add(&mut self, hash: &Hash, bytes: &[u8]) -> Result<(), StoreError> {
-        if self.pending_set.contains(hash) {
-            return Ok(());
-        }
-        {
-            let inner = self.store.read();
-            if inner.index.find(&inner.file, hash)?.is_some() {
-                return Ok(());
-            }
-        }
-        let off = self.pos + self.buf.len() as u64;
         push_object(&mut self.buf, hash, bytes)?;
-        self.pending.push((*hash, off));
-        self.pending_set.insert(*hash);
+        // No overflow: `bytes` is in memory.
+        self.group.push((*hash, OBJ_HEADER + bytes.len()));
         if self.buf.len() >= WRITE_CHUNK {
             self.flush()?;
+        } else if self.group.len() >= GROUP {
+            self.index_group()?;
         }
         Ok(())
     }
 
     fn commit(mut self: Box<Self>, roots: &[Hash]) -> Result<(), StoreError> {
+        self.index_group()?;
         self.sum.update(&self.buf);
         let sum = std::mem::replace(&mut self.sum, Checksum::new());
-        push_commit(&mut self.buf, sum, self.start, roots);
-        let end = self.pos + self.buf.len() as u64;
+        let start = self.start;
+        push_commit(&mut self.buf, sum, start, roots);
+        let end = self.buf_end()?;
         {
             let inner = self.store.read();
             inner.file.write_all_at(&self.buf, self.pos)?;
@@ -647,9 +752,7 @@ impl BatchWriter for DiskBatch<'_> {
             }
         }
         let mut inner = self.store.write();
-        for (h, off) in self.pending.drain(..) {
-            inner.index.insert(h, off);
-        }
+        inner.written = end;
         inner.end = end;
         inner.roots.extend(roots.iter().copied());
         self.committed = true;
@@ -665,6 +768,7 @@ impl Drop for DiskBatch<'_> {
         let start = self.start;
         let mut inner = self.store.write();
         inner.index.truncate(start);
+        inner.written = start;
         // Best effort: the next batch overwrites this tail anyway, and a
         // scan at open ignores it.
         let _ = inner.file.set_len(start);
@@ -791,6 +895,82 @@ mod tests {
         assert_eq!(s.object_count().unwrap(), 21);
         assert_eq!(s.get(&big(29).0).unwrap(), Some(big(29).1));
         assert_eq!(s.roots().unwrap(), vec![Hash([1; 32]), Hash([10; 32])]);
+    }
+
+    /// Objects with a distinct hash per `i` (prefix `p`, if given, shared).
+    fn hobj(i: u32, p: Option<u8>) -> (Hash, Vec<u8>) {
+        let mut h = [0u8; 32];
+        let x = u64::from(i).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        h[..8].copy_from_slice(&x.to_le_bytes());
+        if let Some(p) = p {
+            h[..8].fill(p);
+        }
+        h[8..12].copy_from_slice(&i.to_le_bytes());
+        (Hash(h), vec![i as u8; 20 + (i as usize % 50)])
+    }
+
+    fn rec_len(o: &(Hash, Vec<u8>)) -> u64 {
+        (OBJ_HEADER + o.1.len()) as u64
+    }
+
+    #[test]
+    fn batch_skips_stored_and_repeated_objects() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.pack");
+        let stored: Vec<_> = (0..300).map(|i| hobj(i, None)).collect();
+        // Same 8-byte prefix as each other and as stored object 5.
+        let mut coll: Vec<_> = (1000..1010).map(|i| hobj(i, Some(9))).collect();
+        coll.push(hobj(5, Some(9)));
+        {
+            let s = DiskStore::open(&path).unwrap();
+            s.write_batch(&stored, &[]).unwrap();
+            s.write_batch(&[coll[10].clone()], &[]).unwrap();
+            let before = std::fs::metadata(&path).unwrap().len();
+            let mut b = s.begin_batch().unwrap();
+            let mut want = COMMIT_HEADER as u64;
+            for i in 300..700 {
+                let o = hobj(i, None);
+                b.add(&o.0, &o.1).unwrap();
+                want += rec_len(&o);
+                // Already stored, and repeated inside and across groups.
+                let old = &stored[(i as usize * 7) % 300];
+                b.add(&old.0, &old.1).unwrap();
+                let again = hobj(300 + (i - 300) / 3, None);
+                b.add(&again.0, &again.1).unwrap();
+                // Buffered objects are not visible yet.
+                assert!(!s.contains(&o.0).unwrap());
+            }
+            for o in &coll {
+                b.add(&o.0, &o.1).unwrap();
+                b.add(&o.0, &o.1).unwrap();
+            }
+            want += coll[..10].iter().map(rec_len).sum::<u64>();
+            b.commit(&[]).unwrap();
+            let after = std::fs::metadata(&path).unwrap().len();
+            assert_eq!(after - before, want);
+            assert_eq!(s.object_count().unwrap(), 700 + 11);
+            // An abandoned batch leaves nothing, and its objects can be
+            // stored again.
+            let mut b = s.begin_batch().unwrap();
+            for i in 2000..2100 {
+                let o = hobj(i, Some(9));
+                b.add(&o.0, &o.1).unwrap();
+            }
+            drop(b);
+            assert_eq!(s.get(&hobj(2050, Some(9)).0).unwrap(), None);
+            s.write_batch(&[hobj(2050, Some(9))], &[]).unwrap();
+            assert_eq!(s.object_count().unwrap(), 700 + 12);
+        }
+        let s = DiskStore::open(&path).unwrap();
+        assert_eq!(s.object_count().unwrap(), 700 + 12);
+        for i in (0..700).chain([2050]) {
+            let o = hobj(i, (i == 2050).then_some(9));
+            assert_eq!(s.get(&o.0).unwrap(), Some(o.1), "object {i}");
+        }
+        for o in &coll {
+            assert_eq!(s.get(&o.0).unwrap().as_ref(), Some(&o.1));
+        }
+        assert_eq!(s.get(&hobj(2051, Some(9)).0).unwrap(), None);
     }
 
     #[test]

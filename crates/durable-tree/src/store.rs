@@ -123,37 +123,139 @@ impl<S: NodeStore + ?Sized> BatchWriter for BufferedBatch<'_, S> {
     }
 }
 
-/// [`MemStore`]'s batch: objects are buffered (already in their final
-/// shared form) and inserted under one lock at commit.
+/// [`MemStore`] segments are filled up to this size (a larger object gets
+/// a segment of its own).
+const SEG_MAX: usize = 1 << 20;
+
+/// A batch whose bytes fit in this much is appended to the store's last
+/// segment at commit (if that one has room) instead of adding a segment.
+const SEG_SMALL: usize = 64 << 10;
+
+/// Where a [`MemStore`] object's bytes are: `segments[seg][off..off + len]`.
+#[derive(Clone, Copy)]
+struct Loc {
+    seg: u32,
+    off: u32,
+    len: u32,
+}
+
+/// A [`MemStore`] index key: hashed by its 8-byte prefix (already uniform,
+/// see [`BuildPrefix`]) in one step.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Key(Hash);
+
+impl std::hash::Hash for Key {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&self.0.0[..8]);
+        state.write_u64(u64::from_le_bytes(b));
+    }
+}
+
+fn too_big() -> StoreError {
+    StoreError::Backend("object or segment over 4 GiB".to_string())
+}
+
+fn to_u32(n: usize) -> Result<u32, StoreError> {
+    u32::try_from(n).map_err(|_| too_big())
+}
+
+/// [`MemStore`]'s batch: object bytes are appended to the batch's own
+/// segments (no allocation per object) and the objects are indexed under
+/// one lock at commit, so nothing of a dropped batch is ever visible.
 struct MemBatch<'a> {
     store: &'a MemStore,
-    objects: Vec<(Hash, Arc<[u8]>)>,
+    /// Full segments of this batch.
+    full: Vec<Vec<u8>>,
+    /// The segment being filled (number `full.len()` of this batch).
+    cur: Vec<u8>,
+    /// Objects added, `seg` numbering this batch's segments.
+    objects: Vec<(Key, Loc)>,
 }
 
 impl BatchWriter for MemBatch<'_> {
     fn add(&mut self, hash: &Hash, bytes: &[u8]) -> Result<(), StoreError> {
-        self.objects.push((*hash, Arc::from(bytes)));
+        let len = to_u32(bytes.len())?;
+        if !self.cur.is_empty() && self.cur.len().saturating_add(bytes.len()) > SEG_MAX {
+            let next = Vec::with_capacity(SEG_MAX.max(bytes.len()));
+            self.full.push(std::mem::replace(&mut self.cur, next));
+        }
+        let loc = Loc {
+            seg: to_u32(self.full.len())?,
+            off: to_u32(self.cur.len())?,
+            len,
+        };
+        self.cur.extend_from_slice(bytes);
+        self.objects.push((Key(*hash), loc));
         Ok(())
     }
 
     fn commit(self: Box<Self>, roots: &[Hash]) -> Result<(), StoreError> {
-        let mut inner = self.store.write();
-        inner.objects.reserve(self.objects.len());
-        for (h, b) in self.objects {
-            inner.objects.entry(h).or_insert(b);
+        let MemBatch {
+            store,
+            mut full,
+            mut cur,
+            mut objects,
+        } = *self;
+        let mut guard = store.write();
+        let inner = &mut *guard;
+        // Batch segment `i` becomes store segment `base + i`; a small
+        // batch goes at offset `shift` of the store's last segment.
+        let (base, shift) = match inner.segments.last_mut() {
+            Some(last)
+                if full.is_empty()
+                    && cur.len() <= SEG_SMALL
+                    && last.len().saturating_add(cur.len()) <= SEG_MAX =>
+            {
+                let shift = to_u32(last.len())?;
+                last.extend_from_slice(&cur);
+                (inner.segments.len() - 1, shift)
+            }
+            _ => {
+                if cur.capacity() - cur.len() > cur.len() / 8 {
+                    cur.shrink_to_fit();
+                }
+                full.push(cur);
+                let base = inner.segments.len();
+                to_u32(base.saturating_add(full.len()))?;
+                inner.segments.append(&mut full);
+                (base, 0)
+            }
+        };
+        let base = to_u32(base)?;
+        inner.objects.reserve(objects.len());
+        for (key, mut loc) in objects.drain(..) {
+            // In range (segment count and length checked above): no error
+            // can leave the batch half indexed.
+            loc.seg = loc.seg.checked_add(base).ok_or_else(too_big)?;
+            loc.off = loc.off.checked_add(shift).ok_or_else(too_big)?;
+            inner.objects.entry(key).or_insert(loc);
         }
         for r in roots {
             inner.roots.insert(*r, ());
         }
+        drop(guard);
+        store.recycle(objects);
         Ok(())
     }
 }
 
 /// An in-memory [`NodeStore`] (tests, proofs, ephemeral trees).
+///
+/// Object bytes live in shared segments (one or a few per batch) indexed by
+/// hash; [`NodeStore::retain`] compacts the survivors of every segment
+/// that is less than half live into fresh segments, so memory stays within
+/// about twice the live bytes.
 #[derive(Default)]
 pub struct MemStore {
     inner: RwLock<MemInner>,
+    /// The object list of the last batch, emptied, for the next one (a
+    /// fresh one would page-fault its memory in again each batch).
+    spare: Mutex<Vec<(Key, Loc)>>,
 }
+
+/// Largest batch object list kept for reuse ([`MemStore::spare`]).
+const SPARE_MAX: usize = 1 << 16;
 
 /// The prefix of a blake2b hash is already uniformly distributed: use it as
 /// is instead of hashing it again (for maps keyed by a hash or its first 8
@@ -187,8 +289,70 @@ impl std::hash::BuildHasher for BuildPrefix {
 
 #[derive(Default)]
 struct MemInner {
-    objects: HashMap<Hash, Arc<[u8]>, BuildPrefix>,
+    objects: HashMap<Key, Loc, BuildPrefix>,
+    segments: Vec<Vec<u8>>,
     roots: BTreeMap<Hash, ()>,
+}
+
+impl MemInner {
+    fn bytes(&self, loc: Loc) -> Option<&[u8]> {
+        let off = loc.off as usize;
+        self.segments
+            .get(loc.seg as usize)?
+            .get(off..off.checked_add(loc.len as usize)?)
+    }
+
+    /// Move the live objects of every segment under half live into fresh
+    /// segments, and drop the dead segments.
+    fn compact(&mut self) -> Result<(), StoreError> {
+        // Checked before changing anything: every fresh segment holds at
+        // least one object, so no segment number below can overflow.
+        to_u32(self.segments.len().saturating_add(self.objects.len()))?;
+        let mut live = vec![0u64; self.segments.len()];
+        for loc in self.objects.values() {
+            live[loc.seg as usize] += u64::from(loc.len);
+        }
+        let mut old = std::mem::take(&mut self.segments);
+        // Where each kept old segment goes (`u32::MAX`: compacted).
+        let mut remap = vec![u32::MAX; old.len()];
+        let mut to_copy = 0u64;
+        for (i, seg) in old.iter_mut().enumerate() {
+            let (l, len) = (live[i], seg.len() as u64);
+            if l > 0 && l.saturating_mul(2) >= len {
+                remap[i] = to_u32(self.segments.len())?;
+                self.segments.push(std::mem::take(seg));
+            } else {
+                to_copy += l;
+            }
+        }
+        let fresh_cap = |left: u64| usize::try_from(left).unwrap_or(usize::MAX).min(SEG_MAX);
+        let mut cur: Vec<u8> = Vec::with_capacity(fresh_cap(to_copy));
+        for loc in self.objects.values_mut() {
+            let new = remap[loc.seg as usize];
+            if new != u32::MAX {
+                loc.seg = new;
+                continue;
+            }
+            let off = loc.off as usize;
+            let end = off.checked_add(loc.len as usize).ok_or_else(too_big)?;
+            let bytes = &old[loc.seg as usize][off..end];
+            if !cur.is_empty() && cur.len().saturating_add(bytes.len()) > SEG_MAX {
+                let next = Vec::with_capacity(fresh_cap(to_copy).max(bytes.len()));
+                self.segments.push(std::mem::replace(&mut cur, next));
+            }
+            *loc = Loc {
+                seg: to_u32(self.segments.len())?,
+                off: to_u32(cur.len())?,
+                len: loc.len,
+            };
+            cur.extend_from_slice(bytes);
+            to_copy -= u64::from(loc.len);
+        }
+        if !cur.is_empty() {
+            self.segments.push(cur);
+        }
+        Ok(())
+    }
 }
 
 impl MemStore {
@@ -206,29 +370,44 @@ impl MemStore {
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, MemInner> {
         self.inner.write().unwrap_or_else(|e| e.into_inner())
     }
+
+    /// Keep `objects` (emptied) for the next batch, unless it is large.
+    fn recycle(&self, mut objects: Vec<(Key, Loc)>) {
+        if objects.capacity() <= SPARE_MAX {
+            objects.clear();
+            *self.spare.lock().unwrap_or_else(|e| e.into_inner()) = objects;
+        }
+    }
+
+    /// Number of byte segments (tests).
+    #[cfg(test)]
+    fn segment_count(&self) -> usize {
+        self.read().segments.len()
+    }
 }
 
 impl NodeStore for MemStore {
     fn get(&self, hash: &Hash) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.read().objects.get(hash).map(|b| b.to_vec()))
+        let inner = self.read();
+        match inner.objects.get(&Key(*hash)) {
+            None => Ok(None),
+            Some(&loc) => match inner.bytes(loc) {
+                Some(b) => Ok(Some(b.to_vec())),
+                None => Err(StoreError::Corrupt(*hash, "index past its segment")),
+            },
+        }
     }
 
     fn contains(&self, hash: &Hash) -> Result<bool, StoreError> {
-        Ok(self.read().objects.contains_key(hash))
+        Ok(self.read().objects.contains_key(&Key(*hash)))
     }
 
     fn write_batch(&self, objects: &[(Hash, Vec<u8>)], roots: &[Hash]) -> Result<(), StoreError> {
-        let mut inner = self.write();
+        let mut batch = self.begin_batch()?;
         for (h, b) in objects {
-            inner
-                .objects
-                .entry(*h)
-                .or_insert_with(|| Arc::from(b.as_slice()));
+            batch.add(h, b)?;
         }
-        for r in roots {
-            inner.roots.insert(*r, ());
-        }
-        Ok(())
+        batch.commit(roots)
     }
 
     fn roots(&self) -> Result<Vec<Hash>, StoreError> {
@@ -238,9 +417,11 @@ impl NodeStore for MemStore {
     fn retain(&self, live: &dyn Fn(&Hash) -> bool, keep_roots: &[Hash]) -> Result<u64, StoreError> {
         let mut inner = self.write();
         let before = inner.objects.len();
-        inner.objects.retain(|h, _| live(h));
+        inner.objects.retain(|h, _| live(&h.0));
         inner.roots.retain(|h, _| keep_roots.contains(h));
-        Ok((before - inner.objects.len()) as u64)
+        let deleted = (before - inner.objects.len()) as u64;
+        inner.compact()?;
+        Ok(deleted)
     }
 
     fn object_count(&self) -> Result<u64, StoreError> {
@@ -248,9 +429,12 @@ impl NodeStore for MemStore {
     }
 
     fn begin_batch(&self) -> Result<Box<dyn BatchWriter + '_>, StoreError> {
+        let objects = std::mem::take(&mut *self.spare.lock().unwrap_or_else(|e| e.into_inner()));
         Ok(Box::new(MemBatch {
             store: self,
-            objects: Vec::new(),
+            full: Vec::new(),
+            cur: Vec::with_capacity(SEG_SMALL),
+            objects,
         }))
     }
 }
@@ -678,6 +862,101 @@ pub(crate) fn load_object(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A distinct hash per `i`, spread over its prefix like a real one.
+    fn h(i: u32) -> Hash {
+        let mut b = [0u8; 32];
+        let x = u64::from(i).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        b[..8].copy_from_slice(&x.to_le_bytes());
+        b[8..12].copy_from_slice(&i.to_le_bytes());
+        Hash(b)
+    }
+
+    fn bytes(i: u32, len: usize) -> Vec<u8> {
+        (0..len).map(|k| (k as u32 ^ i) as u8).collect()
+    }
+
+    #[test]
+    fn mem_batches_share_segments() {
+        let s = MemStore::new();
+        // Small batches go into one segment.
+        for i in 0..100 {
+            s.write_batch(&[(h(i), bytes(i, 100))], &[h(i)]).unwrap();
+        }
+        assert_eq!(s.segment_count(), 1);
+        // A batch spanning several segments, with an object larger than a
+        // segment and duplicates (stored once).
+        let mut b = s.begin_batch().unwrap();
+        for i in 100..30_000 {
+            b.add(&h(i), &bytes(i, 100)).unwrap();
+            b.add(&h(i), &bytes(i, 100)).unwrap();
+        }
+        b.add(&h(1), &bytes(1, 100)).unwrap();
+        b.add(&h(40_000), &bytes(7, SEG_MAX + 3)).unwrap();
+        b.add(&h(40_001), b"").unwrap();
+        b.commit(&[h(29_999)]).unwrap();
+        assert!(s.segment_count() > 3);
+        assert_eq!(s.object_count().unwrap(), 30_002);
+        for i in (0..30_000).step_by(7) {
+            assert_eq!(s.get(&h(i)).unwrap(), Some(bytes(i, 100)), "object {i}");
+        }
+        assert_eq!(s.get(&h(40_000)).unwrap(), Some(bytes(7, SEG_MAX + 3)));
+        assert_eq!(s.get(&h(40_001)).unwrap(), Some(Vec::new()));
+        assert_eq!(s.get(&h(50_000)).unwrap(), None);
+        assert_eq!(s.roots().unwrap().len(), 101);
+    }
+
+    #[test]
+    fn mem_abandoned_batch_is_invisible() {
+        let s = MemStore::new();
+        s.write_batch(&[(h(1), bytes(1, 10))], &[h(1)]).unwrap();
+        let mut b = s.begin_batch().unwrap();
+        for i in 2..20_000 {
+            b.add(&h(i), &bytes(i, 150)).unwrap();
+        }
+        // Not visible before the commit, nor after the drop.
+        assert!(!s.contains(&h(2)).unwrap());
+        drop(b);
+        assert_eq!(s.object_count().unwrap(), 1);
+        assert_eq!(s.get(&h(2)).unwrap(), None);
+        assert_eq!(s.roots().unwrap(), vec![h(1)]);
+        assert_eq!(s.get(&h(1)).unwrap(), Some(bytes(1, 10)));
+    }
+
+    #[test]
+    fn mem_retain_compacts_segments() {
+        let s = MemStore::new();
+        for batch in 0..4u32 {
+            let mut b = s.begin_batch().unwrap();
+            for i in batch * 20_000..(batch + 1) * 20_000 {
+                b.add(&h(i), &bytes(i, 120)).unwrap();
+            }
+            b.commit(&[h(batch * 20_000)]).unwrap();
+        }
+        let total = |s: &MemStore| -> usize { s.read().segments.iter().map(Vec::len).sum() };
+        assert_eq!(total(&s), 80_000 * 120);
+        // Batch 0 all live, batch 1 mostly live, batches 2 and 3 mostly dead.
+        let live = |x: &Hash| {
+            let i = u32::from_le_bytes(x.0[8..12].try_into().unwrap());
+            i < 20_000 || (i < 40_000 && i % 4 != 0) || i % 10 == 0
+        };
+        let deleted = s.retain(&live, &[h(0)]).unwrap();
+        let kept = (0..80_000).filter(|&i| live(&h(i))).count();
+        assert_eq!(deleted as usize, 80_000 - kept);
+        assert_eq!(s.object_count().unwrap() as usize, kept);
+        // Batches 2 and 3 were compacted away; batch 1 was kept whole.
+        assert_eq!(total(&s), 40_000 * 120 + 4_000 * 120);
+        for i in 0..80_000 {
+            let want = live(&h(i)).then(|| bytes(i, 120));
+            assert_eq!(s.get(&h(i)).unwrap(), want, "object {i}");
+        }
+        assert_eq!(s.roots().unwrap(), vec![h(0)]);
+        // Everything dead: no segment left.
+        s.retain(&|_| false, &[]).unwrap();
+        assert_eq!(s.segment_count(), 0);
+        s.write_batch(&[(h(3), bytes(3, 5))], &[]).unwrap();
+        assert_eq!(s.get(&h(3)).unwrap(), Some(bytes(3, 5)));
+    }
 
     #[test]
     fn leb_round_trip() {
