@@ -294,23 +294,36 @@ impl Durable {
     /// `offset <= size` (size 0 for a missing value), else
     /// [`TreeError::Precondition`]. Grows the value, never shrinks it.
     pub fn write(&mut self, k: &Key, offset: u64, data: &[u8]) -> Result<(), TreeError> {
-        let size = match self.value_tree(k)? {
-            Some(at) => value_length(at, k)?,
-            None => 0,
-        };
-        if offset > size {
-            return Err(TreeError::Precondition(
-                "write offset past the end of the value",
-            ));
-        }
         let dlen = data.len() as u64;
         let end = offset
             .checked_add(dlen)
             .ok_or(TreeError::Precondition("write end overflows"))?;
-        let new_size = size.max(end);
         // Update in place: walk to `@` once (creating it if needed; it ends
         // up non-empty since `length` is always set), then edit locally.
-        let at = self.tree.node_at_mut(&k.value_path())?;
+        // At offset 0 (the common case) no precondition can fail, so the
+        // current length is read after that one walk; otherwise it is
+        // checked first, leaving the tree untouched on error.
+        let (at, size) = if offset == 0 {
+            let at = self.tree.node_at_mut(&k.value_path())?;
+            let size = if at.is_empty_node()? {
+                0
+            } else {
+                value_length(at, k)?
+            };
+            (at, size)
+        } else {
+            let size = match self.value_tree(k)? {
+                Some(at) => value_length(at, k)?,
+                None => 0,
+            };
+            if offset > size {
+                return Err(TreeError::Precondition(
+                    "write offset past the end of the value",
+                ));
+            }
+            (self.tree.node_at_mut(&k.value_path())?, size)
+        };
+        let new_size = size.max(end);
         if dlen > 0 {
             for i in chunk_range(offset, dlen) {
                 let mut name_buf = itoa_buf();

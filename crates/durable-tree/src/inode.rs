@@ -327,6 +327,7 @@ fn bit(h: &Hash, depth: u32) -> usize {
 
 /// blake2b-256 of a whole pre-image (one-shot: no streaming state).
 fn blake(pre: &[u8]) -> Hash {
+    crate::hash_trace::record(pre.len());
     let h = blake2b_simd::Params::new().hash_length(32).hash(pre);
     let mut out = [0u8; 32];
     out.copy_from_slice(h.as_bytes());

@@ -9,6 +9,7 @@
 
 mod disk;
 pub mod durable;
+pub mod hash_trace;
 mod inode;
 mod pack;
 mod repo;

@@ -125,16 +125,18 @@ impl Repo {
                 Ok(h)
             }
             View::Node(n) => {
-                let h = n.hash()?;
                 if n.persisted_in(id) {
-                    return Ok(h);
+                    return n.hash();
                 }
                 match &n.children {
                     Children::Flat(m) => {
                         // Children first (their objects, and their hashes
                         // memoised), then this node, in one buffer.
-                        for (_, child) in m {
-                            self.write_child(child, batch)?;
+                        let stored = stored_mask(m.iter().map(|(_, c)| c), id);
+                        for (i, (_, child)) in m.iter().enumerate() {
+                            if i >= 64 || stored & (1 << i) == 0 {
+                                self.write_child(child, batch)?;
+                            }
                         }
                         batch.buf.clear();
                         store::put_node_header(&mut batch.buf, m.len());
@@ -151,6 +153,9 @@ impl Repo {
                     // decoded as one); its object is the node object.
                     Children::Trie(_) => unreachable!("trie root is a Tree inode"),
                 }
+                // Hashed after the children were written (and hashed on the
+                // way): one walk of the changed part serves hash and commit.
+                let h = n.hash()?;
                 batch.flush(&h)?;
                 n.mark_persisted(id);
                 Ok(h)
@@ -176,8 +181,18 @@ impl Repo {
 
     /// Write the objects below the `Tree` inode `t` (not `t` itself).
     fn write_inode_children(&self, t: &InodeTree, batch: &mut Batch<'_>) -> Result<(), TreeError> {
-        for c in t.children.iter().flatten() {
-            self.write_side(c, batch)?;
+        let id = batch.mark;
+        // Both sides are looked at before either is walked (see `stored_mask`).
+        let stored = t.children.each_ref().map(|c| match c {
+            Some(Inode::Tree(s)) => s.persisted_in(id),
+            _ => false,
+        });
+        for (c, stored) in t.children.iter().zip(stored) {
+            if let Some(c) = c
+                && !stored
+            {
+                self.write_side(c, batch)?;
+            }
         }
         Ok(())
     }
@@ -186,8 +201,11 @@ impl Repo {
         let id = batch.mark;
         match i {
             Inode::Values(v) => {
-                for (_, child) in v.iter() {
-                    self.write_child(child, batch)?;
+                let stored = stored_mask(v.iter().map(|(_, c)| c), id);
+                for (i, (_, child)) in v.iter().enumerate() {
+                    if stored & (1 << i) == 0 {
+                        self.write_child(child, batch)?;
+                    }
                 }
             }
             Inode::Lazy(l) => {
@@ -298,6 +316,18 @@ impl Repo {
             deleted,
         })
     }
+}
+
+/// Bit `i` set when child `i` (of the first 64) is already stored in the
+/// store of mark `id`. Every child is looked at before any is walked: the
+/// loads are independent, so their cache misses overlap instead of queueing
+/// behind the walk of the previous child (the commit walk is bound by them).
+fn stored_mask<'a>(children: impl Iterator<Item = &'a Tree>, id: u64) -> u64 {
+    let mut mask = 0u64;
+    for (i, c) in children.take(64).enumerate() {
+        mask |= u64::from(c.stored_in(id)) << i;
+    }
+    mask
 }
 
 impl Tree {

@@ -196,9 +196,11 @@ impl ContentsData {
     }
 
     pub(crate) fn hash(&self) -> Hash {
-        *self
-            .memo
-            .get_or_init(|| context_hash::contents_hash(&self.bytes))
+        *self.memo.get_or_init(|| {
+            // Pre-image: u64 length ‖ bytes.
+            crate::hash_trace::record(self.bytes.len() + 8);
+            context_hash::contents_hash(&self.bytes)
+        })
     }
 
     pub(crate) fn persisted_in(&self, store_id: u64) -> bool {
@@ -289,6 +291,17 @@ impl Tree {
             Repr::Node(n) => Ok(View::Node(n)),
             Repr::Contents(c) => Ok(View::Contents(c)),
             Repr::Lazy(l) => l.resolve()?.view(),
+        }
+    }
+
+    /// Whether this is a loaded node or contents already stored in the
+    /// store of mark `id` (lazy trees answer `false`: a commit checks their
+    /// store itself).
+    pub(crate) fn stored_in(&self, id: u64) -> bool {
+        match &self.0 {
+            Repr::Node(n) => n.persisted_in(id),
+            Repr::Contents(c) => c.persisted_in(id),
+            Repr::Lazy(_) => false,
         }
     }
 

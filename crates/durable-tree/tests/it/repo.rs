@@ -332,3 +332,61 @@ fn large_streamed_commit_survives_reopen() {
     assert_eq!(a.len(), 3000);
     assert_eq!(a, b);
 }
+
+/// Every object reachable from `root` is in `repo`'s store.
+fn complete(repo: &Repo, root: Hash) {
+    let mut live = std::collections::HashSet::new();
+    repo.mark_live(&[root], &mut live).unwrap();
+    assert!(live.len() > 1);
+}
+
+#[test]
+fn changed_tries_commit_completely_into_any_repo_and_after_gc() {
+    // Nodes of ~30–100 entries: inode tries whose sides a commit skips when
+    // it knows them stored (clean sides of changed inodes).
+    let a = Repo::in_memory();
+    let mut d = sample(3000);
+    a.commit(d.tree()).unwrap();
+    let mut round = 0u32;
+    let mut change = |d: &mut Durable| {
+        round += 1;
+        d.set(
+            &k(&format!("/d/{}/{}", round * 7 % 97, 10_000 + round)),
+            b"new",
+        )
+        .unwrap();
+        d.set(&k(&format!("/d/{}/{}", round % 97, round)), b"changed")
+            .unwrap();
+        d.delete(&k(&format!("/d/{}/{}", (round + 3) % 97, round + 3)))
+            .unwrap();
+    };
+    for _ in 0..4 {
+        change(&mut d);
+        let h = a.commit(d.tree()).unwrap();
+        complete(&a, h);
+    }
+    // Into another repo: nothing is known stored there.
+    change(&mut d);
+    let b = Repo::in_memory();
+    let hb = b.commit(d.tree()).unwrap();
+    complete(&b, hb);
+    // Back into the first one, then after a GC that dropped everything.
+    change(&mut d);
+    let h = a.commit(d.tree()).unwrap();
+    complete(&a, h);
+    a.gc(&[]).unwrap();
+    change(&mut d);
+    let h = a.commit(d.tree()).unwrap();
+    complete(&a, h);
+    // A checked-out (lazy) tree changed and committed elsewhere.
+    let mut lazy = Durable::new(a.checkout(h).unwrap());
+    change(&mut lazy);
+    let c = Repo::in_memory();
+    let hc = c.commit(lazy.tree()).unwrap();
+    complete(&c, hc);
+    let (mut x, mut y) = (Vec::new(), Vec::new());
+    dump(&lazy, "", &mut x);
+    dump(&Durable::new(c.checkout(hc).unwrap()), "", &mut y);
+    assert_eq!(x, y);
+    assert_eq!(hc, lazy.tree().hash().unwrap());
+}
