@@ -144,6 +144,14 @@ impl NodeStore for Recording {
         self.inner.object_count()
     }
 
+    fn set_deferred_sync(&self, on: bool) {
+        self.inner.set_deferred_sync(on);
+    }
+
+    fn sync(&self) -> Result<(), StoreError> {
+        self.inner.sync()
+    }
+
     fn begin_batch(&self) -> Result<Box<dyn BatchWriter + '_>, StoreError> {
         Ok(Box::new(RecordingBatch {
             inner: self.inner.begin_batch()?,
