@@ -304,7 +304,16 @@ impl Durable {
         // current length is read after that one walk; otherwise it is
         // checked first, leaving the tree untouched on error.
         let (at, size) = if offset == 0 {
-            let at = self.tree.node_at_mut(&k.value_path())?;
+            let node = self.tree.node_at_mut(&k.path())?;
+            // A contents `@` is malformed, as on the path below (it would
+            // otherwise be replaced by a node).
+            if node
+                .find(&[VALUE_MARKER])?
+                .is_some_and(|at| at.kind() == Kind::Contents)
+            {
+                return Err(TreeError::Malformed(k.to_string()));
+            }
+            let at = node.node_at_mut(&[VALUE_MARKER])?;
             let size = if at.is_empty_node()? {
                 0
             } else {
@@ -441,6 +450,32 @@ mod tests {
         let name = i.to_string();
         p.extend(["@", "contents", name.as_str()]);
         d.tree().get_contents(&p).unwrap()
+    }
+
+    #[test]
+    fn write_to_a_malformed_value_fails_at_any_offset() {
+        // `@` as contents cannot come from this API, only from a foreign tree.
+        let mut t = Tree::empty();
+        t.set_contents(&["a", "@"], b"raw".to_vec()).unwrap();
+        let mut d = Durable::new(t);
+        let before = d.tree().hash().unwrap();
+        for offset in [0, 1] {
+            assert!(matches!(
+                d.write(&k("/a"), offset, b"x"),
+                Err(TreeError::Malformed(_))
+            ));
+            assert_eq!(d.tree().hash().unwrap(), before);
+        }
+        // A value without `length` is malformed too.
+        let mut t = Tree::empty();
+        t.set_contents(&["b", "@", "other"], b"x".to_vec()).unwrap();
+        let mut d = Durable::new(t);
+        for offset in [0, 1] {
+            assert!(matches!(
+                d.write(&k("/b"), offset, b"x"),
+                Err(TreeError::Malformed(_))
+            ));
+        }
     }
 
     fn raw_len(d: &Durable, key: &str) -> Option<Vec<u8>> {

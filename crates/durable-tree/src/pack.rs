@@ -502,6 +502,7 @@ impl NodeStore for DiskStore {
             sum: Checksum::new(),
             group: Vec::with_capacity(GROUP),
             committed: false,
+            failed: false,
         }))
     }
 
@@ -621,6 +622,9 @@ struct DiskBatch<'a> {
     /// (the records follow each other, the last one ending `buf`).
     group: Vec<(Hash, usize)>,
     committed: bool,
+    /// An `add` or `commit` failed: the buffer, checksum and index may be
+    /// out of step, so the batch refuses anything but being dropped.
+    failed: bool,
 }
 
 /// Initial capacity of a batch's write buffer.
@@ -724,8 +728,32 @@ impl DiskBatch<'_> {
     }
 }
 
+/// The error of any call on a batch after one of its calls failed.
+fn batch_failed() -> StoreError {
+    StoreError::Backend("an earlier write of this batch failed: drop the batch".to_string())
+}
+
 impl BatchWriter for DiskBatch<'_> {
     fn add(&mut self, hash: &Hash, bytes: &[u8]) -> Result<(), StoreError> {
+        if self.failed {
+            return Err(batch_failed());
+        }
+        let r = self.add_object(hash, bytes);
+        self.failed = r.is_err();
+        r
+    }
+
+    fn commit(mut self: Box<Self>, roots: &[Hash]) -> Result<(), StoreError> {
+        if self.failed {
+            return Err(batch_failed());
+        }
+        // On error the batch is dropped here, which rolls it back.
+        self.finish(roots)
+    }
+}
+
+impl DiskBatch<'_> {
+    fn add_object(&mut self, hash: &Hash, bytes: &[u8]) -> Result<(), StoreError> {
         push_object(&mut self.buf, hash, bytes)?;
         // No overflow: `bytes` is in memory.
         self.group.push((*hash, OBJ_HEADER + bytes.len()));
@@ -737,7 +765,7 @@ impl BatchWriter for DiskBatch<'_> {
         Ok(())
     }
 
-    fn commit(mut self: Box<Self>, roots: &[Hash]) -> Result<(), StoreError> {
+    fn finish(&mut self, roots: &[Hash]) -> Result<(), StoreError> {
         self.index_group()?;
         self.sum.update(&self.buf);
         let sum = std::mem::replace(&mut self.sum, Checksum::new());

@@ -202,6 +202,7 @@ impl Repo {
         match i {
             Inode::Values(v) => {
                 let stored = stored_mask(v.iter().map(|(_, c)| c), id);
+                // At most 2 entries (`leaf`), well within the mask.
                 for (i, (_, child)) in v.iter().enumerate() {
                     if stored & (1 << i) == 0 {
                         self.write_child(child, batch)?;
