@@ -75,7 +75,9 @@ impl Repo {
     /// Objects are streamed to the store as they are encoded (children
     /// before parents), so memory stays bounded by the tree, not by the
     /// commit; subtrees already persisted in this store are skipped without
-    /// being visited.
+    /// being visited. The hashes not memoised yet are computed on the same
+    /// walk (a node right after its children), so committing a changed tree
+    /// costs one walk of its changed part.
     pub fn commit(&self, t: &Tree) -> Result<Hash, TreeError> {
         let _serial = self.handle.commit.lock().unwrap_or_else(|e| e.into_inner());
         let res = self
