@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 
 use test_support::{RollupNode, Sandbox, init_observer_config};
 
+use crate::util::{agent, get};
+
 /// The durable key read by the benchmark (present in every WASM PVM state).
 const DURABLE_KEY: &str = "/readonly/wasm_version";
 
@@ -32,21 +34,8 @@ fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
 
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(30)))
-        .proxy(None)
-        .build()
-        .into()
-}
-
-/// `GET url` → (status, body).
-fn get(agent: &ureq::Agent, url: &str) -> Result<(u16, String), String> {
-    let mut r = agent.get(url).call().map_err(err)?;
-    let st = r.status().as_u16();
-    Ok((st, r.body_mut().read_to_string().map_err(err)?))
-}
+/// Time limit of one request.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Result of a load run.
 struct Load {
@@ -79,7 +68,7 @@ fn load(url: &str, expect: Option<&str>, clients: usize) -> Load {
                 Arc::clone(&bad),
             );
             std::thread::spawn(move || {
-                let a = agent();
+                let a = agent(REQUEST_TIMEOUT);
                 while !stop.load(Ordering::Relaxed) {
                     let good = matches!(get(&a, &url),
                         Ok((200, b)) if expect.as_ref().is_none_or(|e| *e == b));
@@ -175,7 +164,7 @@ pub(crate) fn run() -> Result<(), String> {
     let level = node.get("/global/tezos_level");
     let base = format!("http://127.0.0.1:{}", node.port());
     let durable_path = format!("/global/block/head/durable/wasm_2_0_0/value?key={DURABLE_KEY}");
-    let a = agent();
+    let a = agent(REQUEST_TIMEOUT);
     let (st, health_body) = get(&a, &format!("{base}/health"))?;
     if st != 200 {
         return Err(format!("node /health answered {st}: {health_body}"));

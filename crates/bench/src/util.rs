@@ -21,6 +21,28 @@ pub(crate) fn median(v: &mut [Duration]) -> Duration {
     v[v.len() / 2]
 }
 
+/// A keep-alive HTTP agent (no proxy) whose requests give up after `timeout`; statuses
+/// other than 2xx are answers, not errors.
+pub(crate) fn agent(timeout: Duration) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(timeout))
+        .proxy(None)
+        .build()
+        .into()
+}
+
+/// `GET url` → (status, body).
+pub(crate) fn get(agent: &ureq::Agent, url: &str) -> Result<(u16, String), String> {
+    let mut r = agent.get(url).call().map_err(|e| format!("{url}: {e}"))?;
+    let st = r.status().as_u16();
+    let body = r
+        .body_mut()
+        .read_to_string()
+        .map_err(|e| format!("{url}: {e}"))?;
+    Ok((st, body))
+}
+
 /// Milliseconds, for printing.
 pub(crate) fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
