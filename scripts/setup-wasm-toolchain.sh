@@ -24,7 +24,9 @@ PKGS=(rustc-web libstd-rust-web-dev rust-web-src)
 # libraries libLLVM-22 links against (normally pulled in by libllvm22).
 SYS_PKGS=(lld-19 wabt libedit2 libffi8 libxml2 libz3-4 libzstd1 zlib1g libstdc++6 libgcc-s1)
 STAMP="$PREFIX/.installed"
-STAMP_CONTENT="rustc-web | v1"
+# The oldest rustc-web that builds the kernels (kernels/Cargo.lock: time@0.3.55 needs 1.88). Debian bookworm
+# main carries 1.85; bookworm-security carries 1.96, which stale apt lists of a fresh machine do not show.
+MIN_RUSTC="1.88"
 
 log() { echo "[setup-wasm-toolchain] $*" >&2; }
 die() {
@@ -87,10 +89,30 @@ rustc_ok() {
     (source "$REPO/scripts/wasm-env.sh" && "$RUSTC" --print target-list | grep -qx wasm32-unknown-unknown) \
         >/dev/null 2>&1
 }
-if [[ $FORCE == 0 && -f "$STAMP" && "$(cat "$STAMP")" == "$STAMP_CONTENT" ]] && rustc_ok; then
-    log "rust-web toolchain already installed in $PREFIX"
+# The version (X.Y.Z) of the unpacked rustc, empty when it does not run.
+rustc_version() {
+    # shellcheck source=scripts/wasm-env.sh
+    (source "$REPO/scripts/wasm-env.sh" && "$RUSTC" --version 2>/dev/null) | sed -n 's/^rustc \([0-9][0-9.]*\).*/\1/p'
+}
+# True when version $1 >= version $2.
+version_ge() { [[ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -1)" == "$2" ]]; }
+# The stamp records the installed version, so a toolchain that is too old (or from an older layout of this
+# script, whose stamp held no version) is replaced.
+stamp_content() { echo "rustc-web $1"; }
+installed=$(rustc_version || true)
+if [[ $FORCE == 0 && -n "$installed" && -f "$STAMP" && "$(cat "$STAMP")" == "$(stamp_content "$installed")" ]] &&
+    version_ge "$installed" "$MIN_RUSTC" && rustc_ok; then
+    log "rust-web toolchain $installed already installed in $PREFIX"
 else
-    apt_knows "${PKGS[@]}" || apt_update_once
+    [[ -n "$installed" ]] && log "replacing the rust-web toolchain $installed in $PREFIX"
+    # Always refresh the lists first: on a fresh Debian 12 machine they are stale, and the candidate
+    # rustc-web is bookworm main's 1.85, too old for the kernels.
+    apt_update_once
+    apt_knows "${PKGS[@]}" || die "Debian packages not available: ${PKGS[*]} (need bookworm-security)"
+    candidate=$(apt-cache policy rustc-web | sed -n 's/^ *Candidate: \([0-9][0-9.]*\).*/\1/p')
+    version_ge "${candidate:-0}" "$MIN_RUSTC" ||
+        die "apt offers rustc-web ${candidate:-none}, the kernels need >= $MIN_RUSTC (from bookworm-security): \
+check that /etc/apt/sources.list(.d) lists 'bookworm-security', run 'apt-get update', then run this script again"
     apt_knows "${PKGS[@]}" || die "Debian packages not available: ${PKGS[*]} (need bookworm-security)"
     libstd=$(apt-cache depends libstd-rust-web-dev | sed -n 's/^ *Depends: \(libstd-rust-web-[0-9][0-9.]*\)$/\1/p' | head -1)
     [[ -n "$libstd" ]] || die "cannot resolve the libstd-rust-web-X.Y dependency of libstd-rust-web-dev"
@@ -110,9 +132,13 @@ else
     rm -rf "$PREFIX.tmp/usr/share/doc"
     rm -rf "$PREFIX" "$DEBS"
     mv "$PREFIX.tmp" "$PREFIX"
-    echo "$STAMP_CONTENT" >"$STAMP"
     rustc_ok || die "unpacked rustc does not run or lacks wasm32-unknown-unknown"
-    log "installed $(source "$REPO/scripts/wasm-env.sh" && "$RUSTC" --version) in $PREFIX"
+    installed=$(rustc_version)
+    version_ge "$installed" "$MIN_RUSTC" ||
+        die "unpacked rustc-web $installed, the kernels need >= $MIN_RUSTC: run 'apt-get update' and check that \
+bookworm-security is in the apt sources, then run this script with --force"
+    stamp_content "$installed" >"$STAMP"
+    log "installed rustc-web $installed in $PREFIX"
 fi
 
 command -v cargo >/dev/null || die "cargo (rustup) not found in PATH"
