@@ -6,7 +6,7 @@
 //! `src/lib_context/encoding/context.ml` (contents and "V1" node pre-hash),
 //! `irmin/lib_irmin_pack/inode.ml` (inode trie, `Bin.v` pre-hash, `stabilize_root`,
 //! `Child_ordering.hash_bits`) and `irmin/lib_irmin/node.ml` (`value_t` case order).
-//! All hashes are blake2b-256. See also `/work/shared/reference/wasm-pvm.md` §7.3 and
+//! All hashes are blake2b-256. See also `docs/reference/wasm-pvm.md` §7.3 and
 //! `LAYOUT.md` in this crate (validated against the Octez regression vectors).
 
 use std::fmt;

@@ -4,7 +4,7 @@
 //! pack file), [`RedbStore`])
 //! and a [`Repo`] committing and checking out trees.
 //!
-//! References: `/work/shared/reference/wasm-pvm.md` §2 (durable storage) and
+//! References: `docs/reference/wasm-pvm.md` §2 (durable storage) and
 //! §7 (state and hashing); `crates-and-anchors.md` §2 (storage engines).
 
 mod disk;

@@ -18,7 +18,7 @@
 //! `smart_rollup_execute_outbox_message` parse but fail at application
 //! (`state::State::apply_content`); `…/staker/<pkh>/games` and `conflicts` answer `[]`.
 //!
-//! References: /work/shared/reference/l1-and-signer.md (§1 RPCs, §2 operations, §3 inbox) and
+//! References: docs/reference/l1-and-signer.md (§1 RPCs, §2 operations, §3 inbox) and
 //! octez-rollup-node.md §6 (commitments, stakes, cementation).
 
 pub mod accounts;

@@ -79,12 +79,12 @@ pub fn binary(name: &str) -> Result<PathBuf> {
     })
 }
 
-/// The reference material (`shared/reference/` beside the repository), or
+/// The reference data the tests use (`testdata/` in the repository), or
 /// `$SMART_ROLLUP_REFERENCE_DIR`.
 #[must_use]
 pub fn reference_dir() -> PathBuf {
     std::env::var_os("SMART_ROLLUP_REFERENCE_DIR").map_or_else(
-        || workspace_root().join("../shared/reference"),
+        || workspace_root().join("testdata"),
         PathBuf::from,
     )
 }
@@ -99,7 +99,7 @@ pub fn reference_file(relative: &str) -> Result<String> {
         what: format!("reference file {relative}"),
         path,
         hint: format!(
-            "{e}; the reference material lives in shared/reference beside the repository \
+            "{e}; the reference data lives in testdata/ in the repository \
              (or set SMART_ROLLUP_REFERENCE_DIR)"
         ),
     })
@@ -183,6 +183,6 @@ mod tests {
     #[test]
     fn missing_reference_file_is_explained() {
         let e = reference_file("no/such/file.md").unwrap_err().to_string();
-        assert!(e.contains("shared/reference"), "{e}");
+        assert!(e.contains("testdata/"), "{e}");
     }
 }

@@ -1,6 +1,6 @@
 //! Tezos types and encodings shared by the node, the sandbox, the client and the signer.
 //!
-//! Pure: no I/O, no clock, no async. Formats follow /work/shared/reference/l1-and-signer.md
+//! Pure: no I/O, no clock, no async. Formats follow docs/reference/l1-and-signer.md
 //! (§0 binary encoding, §2 operations, §3 inbox, §4 base58 prefixes) and wasm-pvm.md §4.1.
 //!
 //! Modules:

@@ -1,7 +1,7 @@
 //! The WASM PVM (`wasm_2_0_0`): state machine, durable storage semantics and host functions.
 //!
 //! Engine-agnostic: the WASM execution itself is delegated to a [`KernelEngine`] (the fast
-//! path lives in crate `pvm-wasmtime`). Reference: `/work/shared/reference/wasm-pvm.md`.
+//! path lives in crate `pvm-wasmtime`). Reference: `docs/reference/wasm-pvm.md`.
 
 mod buffers;
 mod enc;

@@ -1,15 +1,15 @@
 //! The Octez WASM PVM state tree of the conformance scenario
-//! (`/work/shared/reference/conformance/README.md`), built by hand following `LAYOUT.md`,
+//! (`testdata/conformance/README.md`), built by hand following `LAYOUT.md`,
 //! must hash to the recorded Octez values.
 
 use context_hash::{from_context_b58, to_context_b58};
 
 use crate::tree::T;
 
-/// The reference material: `shared/` stands beside the repository (in CI and in development).
+/// Octez's state-hash vectors, copied into the repository (`testdata/README.md`).
 const CONFORMANCE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/reference/conformance"
+    "/../../testdata/conformance"
 );
 
 fn vectors(name: &str) -> Vec<String> {

@@ -1,5 +1,5 @@
 //! RPC answers validated against the reference node's OpenAPI description
-//! (`/work/shared/reference/octez-rollup-node-openapi.json`, octez-rollup-node.md §4).
+//! (`testdata/octez-rollup-node-openapi.json`).
 //!
 //! A small JSON-schema validator covers the subset the file uses (`$ref` into
 //! `components/schemas`, `type`, `properties`/`required`/`additionalProperties`, `items`,
@@ -33,10 +33,10 @@ use tezos_types::{
 use super::{ADDR, spawn_router};
 
 /// The reference OpenAPI file.
-/// The reference material: `shared/` stands beside the repository (in CI and in development).
+/// A copy of Octez's OpenAPI description kept in the repository (`testdata/README.md`).
 const SPEC_PATH: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/reference/octez-rollup-node-openapi.json"
+    "/../../testdata/octez-rollup-node-openapi.json"
 );
 
 /// Violations known to remain, as `(case name, location, reason)`: the location is the JSON

@@ -1,4 +1,4 @@
-//! Octez state-hash vectors (`/work/shared/reference/conformance/README.md`): the `link_*`
+//! Octez state-hash vectors (`testdata/conformance/README.md`): the `link_*`
 //! kernels at PVM 2.0.0-r6, M = 5000. Line 1 = Snapshot at tick 5000; line n = tick 4999 + n;
 //! the Padding tail ends at tick 9999.
 
@@ -8,10 +8,10 @@ use wasm_pvm::{
     RevealHandler, RunOutcome, TickState,
 };
 
-/// The reference material: `shared/` stands beside the repository (in CI and in development).
+/// Octez's state-hash vectors, copied into the repository (`testdata/README.md`).
 const DIR: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/reference/conformance"
+    "/../../testdata/conformance"
 );
 
 /// The engine for a kernel whose `kernel_run` is a single `nop`.
