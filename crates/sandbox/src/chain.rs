@@ -71,6 +71,91 @@ impl Block {
     }
 }
 
+/// `max_operations_ttl`: the live window, in blocks, of branches and included operations.
+pub const MAX_OPERATIONS_TTL: i32 = 240;
+
+/// A block identifier as Octez parses it (`Block_services.parse_block`,
+/// l1-and-signer.md §1.1): `head`, `genesis`, `checkpoint` / `savepoint` / `caboose`, a level
+/// or a block hash, with at most one suffix `~n` or `-n` (n-th predecessor) or `+n` (n-th
+/// successor; not after `head`; after `genesis` it names level n).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BlockId {
+    /// `head~n` (n ≥ 0 predecessors of the head).
+    Head(i64),
+    /// `genesis` (level 0).
+    Genesis,
+    /// `checkpoint`, `savepoint` or `caboose` with an offset (positive: predecessors).
+    Alias(i64),
+    /// A level, offset already applied (may be negative: names no block).
+    Level(i64),
+    /// A block hash with an offset (positive: predecessors, negative: successors).
+    Hash(BlockHash, i64),
+}
+
+/// A string that is not a block identifier (answered `400`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("Cannot parse block identifier: {0}")]
+pub struct BadBlockId(pub String);
+
+impl BlockId {
+    /// Parses a block identifier with Octez's rules (`parse_block` in
+    /// `src/lib_shell_services/block_services.ml`): levels are non-negative int32, offsets
+    /// non-negative integers, and a level `0` is genesis whatever its offset.
+    pub fn parse(s: &str) -> Result<Self, BadBlockId> {
+        Self::parse_opt(s).ok_or_else(|| BadBlockId(s.to_string()))
+    }
+
+    fn parse_opt(s: &str) -> Option<Self> {
+        let delims: Vec<char> = s.chars().filter(|c| matches!(c, '~' | '-' | '+')).collect();
+        let (parts, delim): (Vec<&str>, Option<char>) = match delims.as_slice() {
+            [] => (vec![s], None),
+            [d] => (s.split(*d).filter(|p| !p.is_empty()).collect(), Some(*d)),
+            _ => return None,
+        };
+        let offset = |n: &str| n.parse::<u32>().ok().map(i64::from);
+        let level = |l: &str| l.parse::<i32>().ok().filter(|l| *l >= 0).map(i64::from);
+        let back = matches!(delim, Some('~' | '-'));
+        let hash = |h: &str| h.parse::<BlockHash>().ok();
+        match parts.as_slice() {
+            ["genesis"] => Some(Self::Genesis),
+            ["genesis", n] if delim == Some('+') => level(n).map(Self::Level),
+            ["head"] => Some(Self::Head(0)),
+            ["head", n] if back => offset(n).map(Self::Head),
+            ["checkpoint" | "savepoint" | "caboose"] => Some(Self::Alias(0)),
+            ["checkpoint" | "savepoint" | "caboose", n] => {
+                offset(n).map(|n| Self::Alias(if back { n } else { -n }))
+            }
+            // A lone level is read from the whole string, so `-1` or `7~` do not parse.
+            [hol] => match hash(hol) {
+                Some(h) => Some(Self::Hash(h, 0)),
+                None => level(s).map(|l| {
+                    if l == 0 {
+                        Self::Genesis
+                    } else {
+                        Self::Level(l)
+                    }
+                }),
+            },
+            [hol, n] => {
+                let n = offset(n)?;
+                let signed = if back { n } else { -n };
+                match hash(hol) {
+                    Some(h) => Some(Self::Hash(h, signed)),
+                    None => {
+                        let l = level(hol)?;
+                        Some(if l == 0 {
+                            Self::Genesis
+                        } else {
+                            Self::Level(l.checked_sub(signed)?)
+                        })
+                    }
+                }
+            }
+            _ => None,
+        }
+    }
+}
+
 /// What a bake produced, as recorded in the journal.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BakeRecord {
@@ -216,20 +301,30 @@ impl Chain {
         Some(b)
     }
 
-    /// Resolves a block id: `head`, `genesis`, a level, a hash, each optionally `~N`
-    /// (l1-and-signer.md §1.1).
+    /// Resolves a block id string (see [`BlockId::parse`]); `None` when it does not parse or
+    /// names no block.
     pub fn resolve(&self, id: &str) -> Option<&Block> {
-        let (base, back) = match id.split_once('~') {
-            Some((b, n)) => (b, n.parse::<i64>().ok()?),
-            None => (id, 0),
+        self.lookup(&BlockId::parse(id).ok()?)
+    }
+
+    /// The block a parsed id names, if any: offsets follow the current chain (successors only
+    /// exist there), or the predecessor links of a block dropped by a reorg.
+    pub fn lookup(&self, id: &BlockId) -> Option<&Block> {
+        let (base, offset) = match *id {
+            BlockId::Genesis => return self.block_at(0),
+            BlockId::Level(l) => return self.block_at(l),
+            BlockId::Head(n) => (self.head(), n),
+            // The sandbox keeps every block: its checkpoint, savepoint and caboose are genesis.
+            BlockId::Alias(n) => (self.block_at(0)?, n),
+            BlockId::Hash(ref h, n) => (self.block_by_hash(h)?, n),
         };
-        let b = match base {
-            "head" => self.head(),
-            "genesis" => self.block_at(0)?,
-            s if s.chars().all(|c| c.is_ascii_digit()) => self.block_at(s.parse().ok()?)?,
-            s => self.block_by_hash(&s.parse().ok()?)?,
-        };
-        self.ancestor(b, back)
+        if offset >= 0 {
+            self.ancestor(base, offset)
+        } else if self.is_current(base) {
+            self.block_at(i64::from(base.header.level).checked_sub(offset)?)
+        } else {
+            None
+        }
     }
 
     fn next_ctx(&self) -> BlockCtx {
@@ -256,14 +351,32 @@ impl Chain {
     }
 
     /// Validates and adds an operation to the mempool (`/injection/operation`).
+    ///
+    /// An operation already known (pending in the mempool, or included in one of the last
+    /// [`MAX_OPERATIONS_TTL`] blocks of the current chain) is not validated again and its hash
+    /// is answered, as Octez's prevalidator does (`on_inject`: `already_handled` returns
+    /// `unit`, so `/injection/operation` answers `200` with the hash; l1-and-signer.md §1.8 step 6).
     pub fn inject(&mut self, op: Operation) -> Result<OperationHash, ProtoError> {
         let hash = op.hash();
-        if self.mempool.iter().any(|(h, _)| *h == hash) {
+        if self.is_known(&hash) {
             return Ok(hash);
         }
         self.mempool_state().validate(&op, &self.constants, true)?;
         self.mempool.push((hash, op));
         Ok(hash)
+    }
+
+    /// Whether an operation is pending or included in a live block of the current chain
+    /// (Octez `already_handled`: classified in the mempool or in `live_operations`).
+    pub fn is_known(&self, hash: &OperationHash) -> bool {
+        let live = usize::try_from(MAX_OPERATIONS_TTL).unwrap_or(usize::MAX);
+        self.mempool.iter().any(|(h, _)| h == hash)
+            || self
+                .blocks
+                .iter()
+                .rev()
+                .take(live)
+                .any(|b| b.operations.iter().any(|a| a.hash == *hash))
     }
 
     /// Simulates an operation on top of head and mempool (`run_operation`,
@@ -452,7 +565,7 @@ impl Chain {
                 "protocol": protocol,
                 "next_protocol": b.next_protocol(),
                 "test_chain_status": {"status":"not_running"},
-                "max_operations_ttl": 240,
+                "max_operations_ttl": MAX_OPERATIONS_TTL,
                 "max_operation_data_length": 32768,
                 "max_block_header_length": 289,
                 "max_operation_list_length": [
@@ -619,5 +732,87 @@ mod tests {
             c.resolve(&format!("{old_head}~2")).unwrap().header.level,
             level - 2
         );
+    }
+
+    #[test]
+    fn block_ids_parse_as_octez_does() {
+        let h: BlockHash = GENESIS_BLOCK.parse().unwrap();
+        let ok = |s: &str| BlockId::parse(s).unwrap();
+        assert_eq!(ok("head"), BlockId::Head(0));
+        assert_eq!(ok("head~3"), BlockId::Head(3));
+        assert_eq!(ok("head-3"), BlockId::Head(3));
+        assert_eq!(ok("genesis"), BlockId::Genesis);
+        assert_eq!(ok("genesis+4"), BlockId::Level(4));
+        assert_eq!(ok("0"), BlockId::Genesis);
+        assert_eq!(ok("0~5"), BlockId::Genesis);
+        assert_eq!(ok("7"), BlockId::Level(7));
+        assert_eq!(ok("7~2"), BlockId::Level(5));
+        assert_eq!(ok("7+2"), BlockId::Level(9));
+        assert_eq!(ok("3~5"), BlockId::Level(-2));
+        assert_eq!(ok("checkpoint"), BlockId::Alias(0));
+        assert_eq!(ok("savepoint+2"), BlockId::Alias(-2));
+        assert_eq!(ok(GENESIS_BLOCK), BlockId::Hash(h, 0));
+        assert_eq!(ok(&format!("{GENESIS_BLOCK}~1")), BlockId::Hash(h, 1));
+        assert_eq!(ok(&format!("{GENESIS_BLOCK}+1")), BlockId::Hash(h, -1));
+        for bad in [
+            "",
+            "xyz",
+            "head+1",
+            "head~x",
+            "head~-1",
+            "-1",
+            "7~",
+            "genesis~1",
+            "2147483648",
+            "BLnope",
+            "1~2~3",
+        ] {
+            assert!(BlockId::parse(bad).is_err(), "{bad:?} parsed");
+        }
+    }
+
+    #[test]
+    fn block_ids_resolve_on_the_chain() {
+        let mut c = Chain::new(Constants::test(), 1_700_000_000);
+        c.bake(0);
+        c.bake(0);
+        let level = |s: &str| c.resolve(s).map(|b| b.header.level);
+        assert_eq!(level("head"), Some(3));
+        assert_eq!(level("head~1"), Some(2));
+        assert_eq!(level("head~4"), None);
+        assert_eq!(level("genesis+2"), Some(2));
+        assert_eq!(level("3~5"), None);
+        assert_eq!(level("9"), None);
+        assert_eq!(level("savepoint+3"), Some(3));
+        assert_eq!(level("caboose~1"), None);
+        let h1 = c.block_at(1).unwrap().hash;
+        assert_eq!(level(&format!("{h1}+2")), Some(3));
+        assert_eq!(level(&format!("{h1}+3")), None);
+        assert_eq!(level(&format!("{h1}~1")), Some(0));
+        // A hash that is no block of the chain.
+        assert_eq!(level(&BlockHash([7; 32]).to_b58check()), None);
+    }
+
+    #[test]
+    fn known_operations_are_answered_without_revalidation() {
+        let mut c = Chain::new(Constants::test(), 1_700_000_000);
+        let b = bootstrap_accounts();
+        let op = transfer(&c, 1, b[2].pkh, 5, 1, true);
+        let h = c.inject(op.clone()).unwrap();
+        // Pending: same hash, still one operation in the mempool.
+        assert_eq!(c.inject(op.clone()), Ok(h));
+        assert_eq!(c.mempool.len(), 1);
+        c.bake(0);
+        // Included in a live block: known, not put back (it would fail: counter in the past).
+        assert!(c.is_known(&h));
+        assert_eq!(c.inject(op.clone()), Ok(h));
+        assert!(c.mempool.is_empty());
+        // Once out of the live window, it is validated again, and refused.
+        for _ in 0..MAX_OPERATIONS_TTL {
+            c.bake(0);
+        }
+        assert!(!c.is_known(&h));
+        let e = c.inject(op).unwrap_err();
+        assert!(e.id.ends_with("counter_in_the_past"), "{}", e.id);
     }
 }

@@ -5,6 +5,12 @@
 //! `{"count":N}` bakes N blocks),
 //! `POST /sandbox/reorg {"depth":N}` (replace the last N blocks), `GET /sandbox/info`
 //! (chain id, bootstrap accounts with secret keys, bridge address).
+//!
+//! Errors: a client's mistake (unknown path, block or chain, wrong method, a path argument,
+//! query or body that does not parse) is a 4xx with a JSON error array ([`ClientError`]); a
+//! protocol refusal (an operation that does not validate, an unknown rollup) is a 500 with the
+//! protocol's error array, as an Octez node answers; a panic is a 500, never a dropped
+//! connection.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -19,11 +25,13 @@ use axum::extract::State as AxState;
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
-use tezos_types::{BinEncode, CommitmentHash, Contract, PublicKeyHash, SmartRollupAddress};
+use tezos_types::{
+    BinEncode, ChainId, CommitmentHash, Contract, PublicKeyHash, SmartRollupAddress,
+};
 use tokio::sync::mpsc;
 
 use crate::accounts::bootstrap_accounts;
-use crate::chain::{Block, Chain, GENESIS_PROTOCOL, PROTOCOL};
+use crate::chain::{Block, BlockId, Chain, ChainError, GENESIS_PROTOCOL, PROTOCOL};
 use crate::journal::{Config, Entry, Journal, JournalError, load_or_init_config, replay};
 use crate::ops::{Operation, pvm_kind_name};
 use crate::state::{ErrorCategory, ProtoError, State, bridge_address, errors_json};
@@ -48,6 +56,17 @@ pub enum ServerError {
     /// Socket.
     #[error("RPC server: {0}")]
     Io(#[from] std::io::Error),
+}
+
+/// Failure of `POST /sandbox/reorg`.
+#[derive(Debug, thiserror::Error)]
+pub enum ReorgError {
+    /// The chain refused (e.g. deeper than its protocol blocks).
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+    /// The new branch could not be journaled (the chain is left unchanged).
+    #[error("journal: {0}")]
+    Journal(#[from] JournalError),
 }
 
 /// Shared sandbox state.
@@ -131,13 +150,12 @@ impl Sandbox {
         Ok(head.header.raw_json(&head.hash))
     }
 
-    /// Replaces the last `depth` blocks by a new branch.
-    pub fn reorg(&self, depth: u32) -> Result<Value, ProtoError> {
+    /// Replaces the last `depth` blocks by a new branch (journal first; on a journal failure
+    /// the chain is restored).
+    pub fn reorg(&self, depth: u32) -> Result<Value, ReorgError> {
         let mut chain = lock(&self.chain);
         let backup = chain.clone();
-        let records = chain.reorg(depth).map_err(|e| {
-            ProtoError::new(ErrorCategory::Permanent, "sandbox.reorg").with("msg", e.to_string())
-        })?;
+        let records = chain.reorg(depth)?;
         let mut journal = lock(&self.journal);
         let written = journal.append(&Entry::Pop { depth }).and_then(|()| {
             records
@@ -146,8 +164,7 @@ impl Sandbox {
         });
         if let Err(e) = written {
             *chain = backup;
-            return Err(ProtoError::new(ErrorCategory::Temporary, "sandbox.journal")
-                .with("msg", e.to_string()));
+            return Err(e.into());
         }
         self.notify(&chain);
         let head = chain.head();
@@ -208,30 +225,154 @@ fn json_resp(status: StatusCode, v: &Value) -> Response {
         .into_response()
 }
 
-fn ok(v: Value) -> Response {
-    json_resp(StatusCode::OK, &v)
+fn ok(v: Value) -> Answer {
+    Ok(json_resp(StatusCode::OK, &v))
 }
 
-fn not_found() -> Response {
-    (StatusCode::NOT_FOUND, "").into_response()
-}
-
-fn proto_err(e: &ProtoError) -> Response {
-    json_resp(
+/// A protocol refusal (validation or simulation of an operation, unknown rollup or
+/// commitment): `500` with the protocol's error array, as an Octez node answers an RPC whose
+/// handler fails (`resto/src/server.ml`, `` `Error `` → 500).
+fn proto_err(e: &ProtoError) -> Answer {
+    Ok(json_resp(
         StatusCode::INTERNAL_SERVER_ERROR,
         &errors_json(std::slice::from_ref(e)),
-    )
+    ))
 }
 
-fn bad_request(msg: &str) -> Response {
-    json_resp(
-        StatusCode::BAD_REQUEST,
-        &errors_json(&[ProtoError::new(
-            ErrorCategory::Permanent,
-            "node.prevalidation.parse_error",
-        )
-        .with("msg", msg)]),
-    )
+/// Largest request body read, in bytes (an operation is at most 32 KiB,
+/// `max_operation_data_length`); a larger body is answered `413`.
+pub const MAX_BODY_BYTES: usize = 8 << 20;
+
+/// A client's mistake, answered with a 4xx status and a JSON error trace ([`Self::trace`]),
+/// never a 500.
+///
+/// The statuses are those of Octez's RPC server (`resto/src/server.ml` in tezos/tezos-mirror,
+/// `handle_error`): 404 for an unknown path or an unknown block, chain or resource
+/// (`Not_found`), 405 with `Allow` for a known path with another method, 400 for a path
+/// argument, query or body that does not parse. Octez sends these with an empty or
+/// `text/plain` body; the sandbox sends a JSON trace so that every error reads the same way.
+/// Octez answers a hex body that is not an operation with a 500 (`failwith "Can't parse the
+/// operation"`, `src/lib_shell/injection_directory.ml`); the sandbox answers 400.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClientError {
+    /// No such path, block, chain or resource.
+    #[error("Not found: {0}")]
+    NotFound(String),
+    /// The path exists with another method.
+    #[error("Method not allowed; this path accepts {allowed} only")]
+    MethodNotAllowed {
+        /// The method the path accepts.
+        allowed: Method,
+    },
+    /// A path argument that does not parse.
+    #[error(
+        "Failed to parse an argument in path: the value \"{value}\" is not acceptable for type \"{ty}\""
+    )]
+    BadPath {
+        /// The path segment.
+        value: String,
+        /// The expected type (Octez's argument name).
+        ty: &'static str,
+    },
+    /// A query string that does not parse.
+    #[error("Failed to parse the query string: {0}")]
+    BadQuery(String),
+    /// A body that does not parse (JSON, hex, binary operation).
+    #[error("Failed to parse the request body: {0}")]
+    BadBody(String),
+    /// A body above [`MAX_BODY_BYTES`].
+    #[error("Request body larger than {MAX_BODY_BYTES} bytes")]
+    TooLarge,
+    /// A well-formed sandbox control request that cannot be done (e.g. a reorg deeper than
+    /// the chain).
+    #[error("{0}")]
+    Refused(String),
+}
+
+impl ClientError {
+    /// HTTP status (type doc).
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Self::BadPath { .. } | Self::BadQuery(_) | Self::BadBody(_) | Self::Refused(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        }
+    }
+
+    /// The JSON error trace answering `method uri`: the error Octez's RPC client reports for
+    /// that status (`src/lib_rpc/RPC_context.ml` `Not_found`, `src/lib_rpc_http/
+    /// RPC_client_errors.ml` `rpc_client.request_failed`), as the rollup node answers
+    /// (`crates/rollup-node/src/rpc/error.rs`); a 404 adds an item saying what is missing.
+    pub fn trace(&self, method: &Method, uri: &str) -> Value {
+        let failed = |error: Value| {
+            json!({"kind": "permanent", "id": "rpc_client.request_failed",
+                   "meth": method.as_str(), "uri": uri, "error": error})
+        };
+        let msg = self.to_string();
+        match self {
+            Self::NotFound(_) => json!([
+                {"kind": "branch", "id": "RPC_context.Not_found",
+                 "method": method.as_str(), "uri": uri},
+                {"kind": "permanent", "id": "sandbox.rpc_not_found", "msg": msg},
+            ]),
+            Self::MethodNotAllowed { allowed } => json!([failed(
+                json!({"kind": "method_not_allowed", "allowed": [allowed.as_str()]})
+            )]),
+            Self::BadPath { .. } | Self::BadQuery(_) | Self::BadBody(_) => {
+                json!([failed(json!({"kind": "bad_request", "message": msg}))])
+            }
+            Self::TooLarge => json!([failed(json!({
+                "kind": "unexpected_status_code", "code": 413, "content": msg
+            }))]),
+            Self::Refused(_) => json!([{"kind": "permanent", "id": "sandbox.refused", "msg": msg}]),
+        }
+    }
+
+    /// The answer to `method uri`: [`Self::status`], [`Self::trace`] and, for a 405, `Allow`.
+    pub fn response(&self, method: &Method, uri: &str) -> Response {
+        let mut r = json_resp(self.status(), &self.trace(method, uri));
+        if let Self::MethodNotAllowed { allowed } = self
+            && let Ok(v) = header::HeaderValue::from_str(allowed.as_str())
+        {
+            r.headers_mut().insert(header::ALLOW, v);
+        }
+        r
+    }
+}
+
+/// The answer of a route: a response, or a client's mistake.
+type Answer = Result<Response, ClientError>;
+
+/// Runs `f` when the request's method is `allowed`, else 405.
+fn on(method: &Method, allowed: Method, f: impl FnOnce() -> Answer) -> Answer {
+    if *method == allowed {
+        f()
+    } else {
+        Err(ClientError::MethodNotAllowed { allowed })
+    }
+}
+
+fn not_found(what: impl Into<String>) -> ClientError {
+    ClientError::NotFound(what.into())
+}
+
+fn bad_path(value: &str, ty: &'static str) -> ClientError {
+    ClientError::BadPath {
+        value: value.to_string(),
+        ty,
+    }
+}
+
+fn bad_body(msg: impl std::fmt::Display) -> ClientError {
+    ClientError::BadBody(msg.to_string())
+}
+
+/// Parses a JSON body.
+fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ClientError> {
+    serde_json::from_slice(body).map_err(bad_body)
 }
 
 fn query(uri: &Uri) -> HashMap<String, String> {
@@ -250,37 +391,51 @@ async fn handle(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
-    let path = uri.path().trim_matches('/').to_string();
-    let segs: Vec<&str> = path.split('/').collect();
-    let q = query(&uri);
-    match (&method, segs.as_slice()) {
-        (&Method::GET, ["monitor", "heads", c]) => {
-            let (tx, rx) = mpsc::unbounded_channel();
-            let first = {
-                let chain = lock(&sb.chain);
-                if !chain_matches(&chain, c) {
-                    return not_found();
-                }
-                let head = chain.head();
-                let mut line =
-                    serde_json::to_vec(&head.header.raw_json(&head.hash)).unwrap_or_default();
-                line.push(b'\n');
-                lock(&sb.subscribers).push(tx);
-                Bytes::from(line)
+    let target = uri.path_and_query().map_or("/", |p| p.as_str()).to_string();
+    // Read up to the limit before answering (answering first would reset a client still
+    // sending); a body above it is a 413, one that cannot be read a 400.
+    let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(b) => b,
+        Err(e) => {
+            let declared = headers
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok());
+            let err = if declared.is_none_or(|n| n > MAX_BODY_BYTES as u64) {
+                ClientError::TooLarge
+            } else {
+                bad_body(format_args!("could not read it: {e}"))
             };
-            let stream = LineStream {
-                first: Some(first),
-                rx,
-            };
-            (
-                [(header::CONTENT_TYPE, "application/json")],
-                Body::from_stream(stream),
-            )
-                .into_response()
+            return err.response(&method, &target);
         }
-        (&Method::GET, ["monitor", "bootstrapped"]) => {
+    };
+    // A panic is a sandbox bug: answer 500 rather than dropping the connection.
+    let answer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        route(&sb, &method, &uri, &headers, &body)
+    }));
+    match answer {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => e.response(&method, &target),
+        Err(_) => {
+            tracing::error!("{method} {uri}: the handler panicked");
+            json_resp(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &errors_json(&[ProtoError::new(ErrorCategory::Temporary, "sandbox.bug")
+                    .with("msg", format!("{method} {uri}: internal error (panic)"))]),
+            )
+        }
+    }
+}
+
+fn route(sb: &Sandbox, method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Answer {
+    let path = uri.path().trim_matches('/');
+    let segs: Vec<&str> = path.split('/').collect();
+    let q = query(uri);
+    match segs.as_slice() {
+        ["monitor", "heads", c] => on(method, Method::GET, || monitor_heads(sb, c)),
+        ["monitor", "bootstrapped"] => on(method, Method::GET, || {
             let chain = lock(&sb.chain);
             let head = chain.head();
             let line = format!(
@@ -288,61 +443,41 @@ async fn handle(
                 json!({"block": head.hash.to_b58check(),
                        "timestamp": crate::block::rfc3339(head.header.timestamp)})
             );
-            ([(header::CONTENT_TYPE, "application/json")], line).into_response()
-        }
-        (&Method::GET, ["protocols"]) => ok(json!([GENESIS_PROTOCOL, PROTOCOL])),
-        (&Method::POST, ["injection", "operation"]) => {
-            let bytes = match injection_bytes(&headers, &body) {
-                Ok(b) => b,
-                Err(m) => return bad_request(&m),
-            };
-            let op = match Operation::from_signed_bytes(&bytes) {
-                Ok(op) => op,
-                Err(e) => return bad_request(&e.0),
-            };
+            Ok(([(header::CONTENT_TYPE, "application/json")], line).into_response())
+        }),
+        ["protocols"] => on(method, Method::GET, || {
+            ok(json!([GENESIS_PROTOCOL, PROTOCOL]))
+        }),
+        ["injection", "operation"] => on(method, Method::POST, || {
+            let bytes = injection_bytes(headers, body)?;
+            let op = Operation::from_signed_bytes(&bytes)
+                .map_err(|e| bad_body(format_args!("Can't parse the operation: {e}")))?;
             match lock(&sb.chain).inject(op) {
                 Ok(h) => ok(json!(h.to_b58check())),
                 Err(e) => proto_err(&e),
             }
-        }
-        (&Method::POST, ["sandbox", "bake"]) => {
-            // Optional body `{"count": N}` (1 ≤ N ≤ 100000): bake N blocks in a row.
-            let count = serde_json::from_slice::<Value>(&body)
-                .ok()
-                .and_then(|v| v.get("count").and_then(Value::as_u64));
-            let count = match count {
-                None => 1,
-                Some(n @ 1..=100_000) => n,
-                Some(_) => return bad_request("count must be between 1 and 100000"),
-            };
-            let mut last = Value::Null;
-            for _ in 0..count {
-                match sb.bake() {
-                    Ok(v) => last = v,
-                    Err(e) => {
-                        return json_resp(
-                            StatusCode::INTERNAL_SERVER_ERROR,
-                            &json!([{"kind":"temporary","id":"sandbox.journal","msg":e.to_string()}]),
-                        );
-                    }
+        }),
+        ["sandbox", "bake"] => on(method, Method::POST, || bake_rpc(sb, body)),
+        ["sandbox", "reorg"] => on(method, Method::POST, || {
+            let v: Value = json_body(body)?;
+            let depth = v
+                .get("depth")
+                .and_then(Value::as_u64)
+                .and_then(|d| u32::try_from(d).ok())
+                .ok_or_else(|| bad_body("expected {\"depth\": N} with 0 ≤ N < 2^32"))?;
+            match sb.reorg(depth) {
+                Ok(v) => ok(v),
+                Err(ReorgError::Chain(e @ ChainError::ReorgTooDeep { .. })) => {
+                    Err(ClientError::Refused(e.to_string()))
                 }
+                Err(e) => Ok(json_resp(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    &errors_json(&[ProtoError::new(ErrorCategory::Temporary, "sandbox.reorg")
+                        .with("msg", e.to_string())]),
+                )),
             }
-            ok(last)
-        }
-        (&Method::POST, ["sandbox", "reorg"]) => {
-            let depth = serde_json::from_slice::<Value>(&body)
-                .ok()
-                .and_then(|v| v.get("depth").and_then(Value::as_u64))
-                .and_then(|d| u32::try_from(d).ok());
-            match depth {
-                None => bad_request("expected {\"depth\": N}"),
-                Some(d) => match sb.reorg(d) {
-                    Ok(v) => ok(v),
-                    Err(e) => proto_err(&e),
-                },
-            }
-        }
-        (&Method::GET, ["sandbox", "info"]) => {
+        }),
+        ["sandbox", "info"] => on(method, Method::GET, || {
             let chain = lock(&sb.chain);
             ok(json!({
                 "chain_id": chain.chain_id.to_b58check(),
@@ -355,37 +490,121 @@ async fn handle(
                     "secret_key": format!("unencrypted:{}", a.secret_key.to_b58check()),
                 })).collect::<Vec<_>>(),
             }))
-        }
-        (_, ["chains", c, rest @ ..]) => {
+        }),
+        ["chains", c, rest @ ..] => {
             let chain = lock(&sb.chain);
-            if !chain_matches(&chain, c) {
-                return not_found();
-            }
-            chain_rpc(&chain, &method, rest, &q, &body)
+            check_chain(&chain, c)?;
+            chain_rpc(&chain, method, rest, &q, body)
         }
-        _ => not_found(),
+        _ => Err(not_found(format!("no RPC at /{path}"))),
     }
 }
 
-fn chain_matches(chain: &Chain, c: &str) -> bool {
-    c == "main" || c == chain.chain_id.to_b58check()
+fn monitor_heads(sb: &Sandbox, c: &str) -> Answer {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let first = {
+        let chain = lock(&sb.chain);
+        check_chain(&chain, c)?;
+        let head = chain.head();
+        let mut line = serde_json::to_vec(&head.header.raw_json(&head.hash)).unwrap_or_default();
+        line.push(b'\n');
+        lock(&sb.subscribers).push(tx);
+        Bytes::from(line)
+    };
+    let stream = LineStream {
+        first: Some(first),
+        rx,
+    };
+    Ok((
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::from_stream(stream),
+    )
+        .into_response())
+}
+
+/// `POST /sandbox/bake`: an empty body bakes one block, `{"count": N}` (1 ≤ N ≤ 100000) N.
+fn bake_rpc(sb: &Sandbox, body: &[u8]) -> Answer {
+    let count = if body.iter().all(u8::is_ascii_whitespace) {
+        1
+    } else {
+        let v: Value = json_body(body)?;
+        match v.get("count") {
+            None => 1,
+            Some(c) => match c.as_u64() {
+                Some(n @ 1..=100_000) => n,
+                _ => {
+                    return Err(bad_body(format_args!(
+                        "count must be an integer between 1 and 100000, not {c}"
+                    )));
+                }
+            },
+        }
+    };
+    let mut last = Value::Null;
+    for _ in 0..count {
+        match sb.bake() {
+            Ok(v) => last = v,
+            Err(e) => {
+                return Ok(json_resp(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    &errors_json(
+                        &[ProtoError::new(ErrorCategory::Temporary, "sandbox.journal")
+                            .with("msg", e.to_string())],
+                    ),
+                ));
+            }
+        }
+    }
+    ok(last)
+}
+
+/// A chain path argument (Octez `Block_services.parse_chain`): `main`, `test` or a chain id.
+/// Not one of those: 400; another chain (or `test`: the sandbox runs no test chain): 404.
+fn check_chain(chain: &Chain, c: &str) -> Result<(), ClientError> {
+    match c {
+        "main" => Ok(()),
+        "test" => Err(not_found("the test chain (the sandbox runs none)")),
+        s => match s.parse::<ChainId>() {
+            Ok(id) if id == chain.chain_id => Ok(()),
+            Ok(_) => Err(not_found(format!(
+                "chain {s} (this chain is {})",
+                chain.chain_id
+            ))),
+            Err(_) => Err(bad_path(s, "chain_id")),
+        },
+    }
+}
+
+/// Resolves a block path argument: 400 when it does not parse, 404 when no block has it.
+fn block_arg<'a>(chain: &'a Chain, id: &str) -> Result<&'a Block, ClientError> {
+    let parsed = BlockId::parse(id).map_err(|_| bad_path(id, "block_id"))?;
+    chain
+        .lookup(&parsed)
+        .ok_or_else(|| not_found(format!("block {id}")))
 }
 
 /// Injection body: a JSON hex string, or `4-byte length ‖ bytes` in the binary media type.
-fn injection_bytes(headers: &HeaderMap, body: &[u8]) -> Result<Vec<u8>, String> {
+fn injection_bytes(headers: &HeaderMap, body: &[u8]) -> Result<Vec<u8>, ClientError> {
     let binary = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/octet-stream"));
     if binary {
-        if body.len() < 4 {
-            return Err("truncated body".into());
+        let (len, rest) = body
+            .split_first_chunk::<4>()
+            .ok_or_else(|| bad_body("truncated body: no 4-byte length"))?;
+        let len = u32::from_be_bytes(*len);
+        if usize::try_from(len).ok() != Some(rest.len()) {
+            return Err(bad_body(format_args!(
+                "the 4-byte length says {len} bytes but {} follow",
+                rest.len()
+            )));
         }
-        return Ok(body[4..].to_vec());
+        return Ok(rest.to_vec());
     }
-    let s: String =
-        serde_json::from_slice(body).map_err(|e| format!("expected a hex string: {e}"))?;
-    hex::decode(s).map_err(|e| format!("invalid hex: {e}"))
+    let s: String = serde_json::from_slice(body)
+        .map_err(|e| bad_body(format_args!("expected a JSON hex string: {e}")))?;
+    hex::decode(s).map_err(|e| bad_body(format_args!("invalid hex: {e}")))
 }
 
 fn chain_rpc(
@@ -394,37 +613,62 @@ fn chain_rpc(
     rest: &[&str],
     q: &HashMap<String, String>,
     body: &[u8],
-) -> Response {
-    match (method, rest) {
-        (&Method::GET, ["chain_id"]) => ok(json!(chain.chain_id.to_b58check())),
-        (&Method::GET, ["protocols"]) => ok(json!([
-            {"protocol": GENESIS_PROTOCOL, "proto_level": 0,
-             "activation_block": {"block_hash": chain.blocks()[0].hash.to_b58check(), "level": 0}},
-            {"protocol": PROTOCOL, "proto_level": 1,
-             "activation_block": {"block_hash": chain.blocks()[1].hash.to_b58check(), "level": 1}},
-        ])),
-        (&Method::GET, ["levels", _]) => ok(json!({
-            "block_hash": chain.blocks()[0].hash.to_b58check(), "level": 0
-        })),
-        (&Method::GET, ["mempool", "pending_operations"]) => ok(json!({
-            "validated": chain.mempool.iter().map(|(h, op)| {
-                let mut j = op.to_json();
-                j["hash"] = json!(h.to_b58check());
-                j
-            }).collect::<Vec<_>>(),
-            "refused": [], "outdated": [], "branch_refused": [],
-            "branch_delayed": [], "unprocessed": [],
-        })),
-        (&Method::GET, ["blocks"]) => {
-            let length: usize = q.get("length").and_then(|l| l.parse().ok()).unwrap_or(1);
+) -> Answer {
+    let get = |f: &dyn Fn() -> Answer| on(method, Method::GET, f);
+    match rest {
+        ["chain_id"] => get(&|| ok(json!(chain.chain_id.to_b58check()))),
+        ["protocols"] => get(&|| {
+            let at = |l: i64| {
+                chain
+                    .block_at(l)
+                    .map(|b| json!({"block_hash": b.hash.to_b58check(), "level": l}))
+                    .unwrap_or(Value::Null)
+            };
+            ok(json!([
+                {"protocol": GENESIS_PROTOCOL, "proto_level": 0, "activation_block": at(0)},
+                {"protocol": PROTOCOL, "proto_level": 1, "activation_block": at(1)},
+            ]))
+        }),
+        // The sandbox keeps every block: checkpoint, savepoint and caboose are genesis.
+        ["levels", "checkpoint" | "savepoint" | "caboose"] => get(&|| {
+            let genesis = chain
+                .block_at(0)
+                .ok_or_else(|| not_found("the genesis block"))?;
+            ok(json!({"block_hash": genesis.hash.to_b58check(), "level": 0}))
+        }),
+        ["mempool", "pending_operations"] => get(&|| {
+            ok(json!({
+                "validated": chain.mempool.iter().map(|(h, op)| {
+                    let mut j = op.to_json();
+                    j["hash"] = json!(h.to_b58check());
+                    j
+                }).collect::<Vec<_>>(),
+                "refused": [], "outdated": [], "branch_refused": [],
+                "branch_delayed": [], "unprocessed": [],
+            }))
+        }),
+        ["blocks"] => get(&|| {
+            let length: usize = match q.get("length") {
+                None => 1,
+                Some(l) => l.parse().map_err(|_| {
+                    ClientError::BadQuery(format!("length: {l:?} is not a natural number"))
+                })?,
+            };
             let heads: Vec<&str> = q
                 .get("head")
                 .map(|h| h.split(',').collect())
                 .unwrap_or_else(|| vec!["head"]);
             let mut out = vec![];
             for h in heads {
-                let Some(b) = chain.resolve(h) else {
-                    return not_found();
+                let b = if h == "head" {
+                    chain.head()
+                } else {
+                    let hash = h.parse::<tezos_types::BlockHash>().map_err(|_| {
+                        ClientError::BadQuery(format!("head: {h:?} is not a block hash"))
+                    })?;
+                    chain
+                        .block_by_hash(&hash)
+                        .ok_or_else(|| not_found(format!("block {h}")))?
                 };
                 let list: Vec<Value> = (0..length)
                     .map_while(|i| chain.ancestor(b, i64::try_from(i).ok()?))
@@ -433,161 +677,173 @@ fn chain_rpc(
                 out.push(Value::Array(list));
             }
             ok(Value::Array(out))
-        }
-        (_, ["blocks", id, sub @ ..]) => {
-            let Some(b) = chain.resolve(id) else {
-                return not_found();
-            };
+        }),
+        ["blocks", id, sub @ ..] => {
+            let b = block_arg(chain, id)?;
+            if let Some(m) = q.get("metadata")
+                && !matches!(m.as_str(), "always" | "never")
+            {
+                return Err(ClientError::BadQuery(format!(
+                    "metadata: {m:?} is neither \"always\" nor \"never\""
+                )));
+            }
             block_rpc(chain, b, method, sub, body)
         }
-        _ => not_found(),
+        _ => Err(not_found(format!(
+            "no RPC at /chains/<chain>/{}",
+            rest.join("/")
+        ))),
     }
 }
 
-fn block_rpc(chain: &Chain, b: &Block, method: &Method, sub: &[&str], body: &[u8]) -> Response {
+/// A validation pass index (0 to 3): 400 when not a number, 404 when out of range.
+fn pass_arg(pass: &str) -> Result<usize, ClientError> {
+    let p: usize = pass.parse().map_err(|_| bad_path(pass, "int"))?;
+    if p > 3 {
+        return Err(not_found(format!(
+            "validation pass {p} (there are 4: 0 to 3)"
+        )));
+    }
+    Ok(p)
+}
+
+fn block_rpc(chain: &Chain, b: &Block, method: &Method, sub: &[&str], body: &[u8]) -> Answer {
     let st: &State = &b.state;
-    match (method, sub) {
-        (&Method::GET, []) => ok(chain.block_json(b)),
-        (&Method::GET, ["hash"]) => ok(json!(b.hash.to_b58check())),
-        (&Method::GET, ["header"]) => {
-            ok(b.header.full_json(&b.hash, b.protocol(), &chain.chain_id))
+    let get = |f: &dyn Fn() -> Answer| on(method, Method::GET, f);
+    let post = |f: &dyn Fn() -> Answer| on(method, Method::POST, f);
+    let hashes = || {
+        b.operations
+            .iter()
+            .map(|a| json!(a.hash.to_b58check()))
+            .collect::<Vec<_>>()
+    };
+    match sub {
+        [] => get(&|| ok(chain.block_json(b))),
+        ["hash"] => get(&|| ok(json!(b.hash.to_b58check()))),
+        ["header"] => get(&|| ok(b.header.full_json(&b.hash, b.protocol(), &chain.chain_id))),
+        ["header", "shell"] => get(&|| ok(Value::Object(b.header.shell_json()))),
+        ["header", "protocol_data", "raw"] => {
+            get(&|| ok(json!(hex::encode(b.header.protocol_data()))))
         }
-        (&Method::GET, ["header", "shell"]) => ok(Value::Object(b.header.shell_json())),
-        (&Method::GET, ["header", "protocol_data", "raw"]) => {
-            ok(json!(hex::encode(b.header.protocol_data())))
-        }
-        (&Method::GET, ["protocols"]) => ok(json!({
-            "protocol": b.protocol(), "next_protocol": b.next_protocol()
-        })),
-        (&Method::GET, ["metadata"]) => ok(chain.block_json(b)["metadata"].clone()),
-        (&Method::GET, ["operation_hashes"]) => ok(json!([
-            [],
-            [],
-            [],
-            b.operations
-                .iter()
-                .map(|a| a.hash.to_b58check())
-                .collect::<Vec<_>>()
-        ])),
-        (&Method::GET, ["operation_hashes", pass]) => ok(if *pass == "3" {
-            json!(
-                b.operations
-                    .iter()
-                    .map(|a| a.hash.to_b58check())
-                    .collect::<Vec<_>>()
-            )
-        } else {
-            json!([])
+        ["protocols"] => get(&|| {
+            ok(json!({
+                "protocol": b.protocol(), "next_protocol": b.next_protocol()
+            }))
         }),
-        (&Method::GET, ["operations"]) => ok(chain.block_json(b)["operations"].clone()),
-        (&Method::GET, ["operations", pass]) => {
-            let all = chain.block_json(b)["operations"].clone();
-            match pass.parse::<usize>().ok().and_then(|p| all.get(p)) {
-                Some(v) => ok(v.clone()),
-                None => not_found(),
-            }
-        }
-        (&Method::GET, ["context", "constants"]) => ok(chain.constants.to_rpc_json()),
-        (&Method::GET, ["context", "contracts", c, what]) => {
-            let Ok(dest) = Contract::from_b58check(c) else {
-                return bad_request("invalid contract");
-            };
+        ["metadata"] => get(&|| ok(chain.block_json(b)["metadata"].clone())),
+        ["operation_hashes"] => get(&|| ok(json!([[], [], [], hashes()]))),
+        ["operation_hashes", pass] => get(&|| {
+            ok(if pass_arg(pass)? == 3 {
+                json!(hashes())
+            } else {
+                json!([])
+            })
+        }),
+        ["operation_hashes", pass, index] => get(&|| {
+            let p = pass_arg(pass)?;
+            let i: usize = index.parse().map_err(|_| bad_path(index, "int"))?;
+            let list = if p == 3 { hashes() } else { vec![] };
+            let h = list
+                .get(i)
+                .ok_or_else(|| not_found(format!("operation {i} of pass {p}")))?;
+            ok(h.clone())
+        }),
+        ["operations"] => get(&|| ok(chain.block_json(b)["operations"].clone())),
+        ["operations", pass] => get(&|| {
+            let p = pass_arg(pass)?;
+            ok(chain.block_json(b)["operations"][p].clone())
+        }),
+        ["operations", pass, index] => get(&|| {
+            let p = pass_arg(pass)?;
+            let i: usize = index.parse().map_err(|_| bad_path(index, "int"))?;
+            let all = chain.block_json(b);
+            let op = all["operations"][p]
+                .get(i)
+                .ok_or_else(|| not_found(format!("operation {i} of pass {p}")))?;
+            ok(op.clone())
+        }),
+        ["context", "constants"] => get(&|| ok(chain.constants.to_rpc_json())),
+        ["context", "contracts", c, what] => get(&|| {
+            let dest = Contract::from_b58check(c).map_err(|_| bad_path(c, "contract_id"))?;
             let account = match dest {
                 Contract::Implicit(p) => st.accounts.get(&p),
                 _ => None,
             };
+            let unknown = || not_found(format!("contract {c}"));
             match *what {
                 "balance" => ok(json!(st.balance(&dest).unwrap_or(0).to_string())),
                 "counter" => match account {
                     Some(a) => ok(json!(a.counter.to_string())),
                     None if matches!(dest, Contract::Implicit(_)) => ok(json!("0")),
-                    None => not_found(),
+                    None => Err(unknown()),
                 },
                 "manager_key" => ok(account
                     .and_then(|a| a.manager_key.as_ref())
                     .map(|k| json!(k.to_b58check()))
                     .unwrap_or(Value::Null)),
-                _ => not_found(),
+                _ => Err(not_found(format!("no RPC …/contracts/<contract>/{what}"))),
             }
-        }
-        (&Method::GET, ["context", "smart_rollups", "all"]) => ok(json!(
-            st.rollups
-                .keys()
-                .map(|k| k.to_b58check())
-                .collect::<Vec<_>>()
-        )),
-        (&Method::GET, ["context", "smart_rollups", "all", "inbox"]) => match &st.inbox {
+        }),
+        ["context", "smart_rollups", "all"] => get(&|| {
+            ok(json!(
+                st.rollups
+                    .keys()
+                    .map(|k| k.to_b58check())
+                    .collect::<Vec<_>>()
+            ))
+        }),
+        ["context", "smart_rollups", "all", "inbox"] => get(&|| match &st.inbox {
             Some(i) => ok(serde_json::to_value(i).unwrap_or(Value::Null)),
-            None => not_found(),
-        },
-        (&Method::GET, ["context", "smart_rollups", "smart_rollup", addr, rest @ ..]) => {
-            rollup_rpc(chain, b, addr, rest)
+            None => Err(not_found(format!(
+                "the rollup inbox (none before level {})",
+                crate::chain::ACTIVATION_LEVEL
+            ))),
+        }),
+        ["context", "smart_rollups", "smart_rollup", addr, rest @ ..] => {
+            rollup_rpc(chain, b, method, addr, rest)
         }
-        (&Method::POST, ["helpers", "forge", "operations"]) => {
-            match serde_json::from_slice::<Value>(body)
-                .map_err(|e| e.to_string())
-                .and_then(|v| Operation::from_json(&v).map_err(|e| e.0))
-            {
-                Ok(op) => ok(json!(hex::encode(op.unsigned_bytes()))),
-                Err(e) => bad_request(&e),
-            }
-        }
-        (&Method::POST, ["helpers", "parse", "operations"]) => {
+        ["helpers", "forge", "operations"] => post(&|| {
+            let v: Value = json_body(body)?;
+            let op = Operation::from_json(&v).map_err(bad_body)?;
+            ok(json!(hex::encode(op.unsigned_bytes())))
+        }),
+        ["helpers", "parse", "operations"] => post(&|| {
             // Body: {"operations":[{"data":"<hex signed>","branch":"B…"}]}.
-            let v: Value = match serde_json::from_slice(body) {
-                Ok(v) => v,
-                Err(e) => return bad_request(&e.to_string()),
-            };
+            let v: Value = json_body(body)?;
+            let ops = v["operations"]
+                .as_array()
+                .ok_or_else(|| bad_body("expected {\"operations\": [{\"data\", \"branch\"}…]}"))?;
             let mut out = vec![];
-            for o in v["operations"].as_array().cloned().unwrap_or_default() {
-                let data = o["data"].as_str().unwrap_or("");
-                let mut bytes = match o["branch"]
+            for o in ops {
+                let branch = o["branch"]
                     .as_str()
-                    .map(str::parse::<tezos_types::BlockHash>)
-                {
-                    Some(Ok(b)) => b.0.to_vec(),
-                    _ => vec![],
-                };
-                match hex::decode(data) {
-                    Ok(d) => bytes.extend(d),
-                    Err(e) => return bad_request(&e.to_string()),
-                }
-                match Operation::from_signed_bytes(&bytes) {
-                    Ok(op) => {
-                        let j = op.to_json();
-                        out.push(json!({"contents": j["contents"], "signature": j["signature"]}));
-                    }
-                    Err(e) => return bad_request(&e.0),
-                }
+                    .and_then(|b| b.parse::<tezos_types::BlockHash>().ok())
+                    .ok_or_else(|| bad_body("each operation needs a \"branch\" block hash"))?;
+                let data = o["data"]
+                    .as_str()
+                    .ok_or_else(|| bad_body("each operation needs \"data\" (hex)"))?;
+                let mut bytes = branch.0.to_vec();
+                bytes.extend(hex::decode(data).map_err(bad_body)?);
+                let op = Operation::from_signed_bytes(&bytes).map_err(bad_body)?;
+                let j = op.to_json();
+                out.push(json!({"contents": j["contents"], "signature": j["signature"]}));
             }
             ok(Value::Array(out))
-        }
-        (&Method::POST, ["helpers", "scripts", "simulate_operation" | "run_operation"]) => {
-            let parsed = serde_json::from_slice::<Value>(body)
-                .map_err(|e| e.to_string())
-                .and_then(|v| {
-                    Operation::from_json(v.get("operation").unwrap_or(&Value::Null))
-                        .map_err(|e| e.0)
-                });
-            match parsed {
-                Ok(op) => match chain.simulate(&op, false) {
-                    Ok(v) => ok(strip_envelope(v)),
-                    Err(e) => proto_err(&e),
-                },
-                Err(e) => bad_request(&e),
+        }),
+        ["helpers", "scripts", "simulate_operation" | "run_operation"] => post(&|| {
+            let v: Value = json_body(body)?;
+            let op = Operation::from_json(v.get("operation").unwrap_or(&Value::Null))
+                .map_err(bad_body)?;
+            match chain.simulate(&op, false) {
+                Ok(v) => ok(strip_envelope(v)),
+                Err(e) => proto_err(&e),
             }
-        }
-        (&Method::POST, ["helpers", "preapply", "operations"]) => {
-            let ops = match serde_json::from_slice::<Vec<Value>>(body) {
-                Ok(v) => v,
-                Err(e) => return bad_request(&e.to_string()),
-            };
+        }),
+        ["helpers", "preapply", "operations"] => post(&|| {
+            let ops: Vec<Value> = json_body(body)?;
             let mut out = vec![];
             for v in ops {
-                let op = match Operation::from_json(&v) {
-                    Ok(op) => op,
-                    Err(e) => return bad_request(&e.0),
-                };
+                let op = Operation::from_json(&v).map_err(bad_body)?;
                 match chain.simulate(&op, true) {
                     Ok(r) => out.push(json!({
                         "contents": r["contents"].clone(),
@@ -597,8 +853,11 @@ fn block_rpc(chain: &Chain, b: &Block, method: &Method, sub: &[&str], body: &[u8
                 }
             }
             ok(Value::Array(out))
-        }
-        _ => not_found(),
+        }),
+        _ => Err(not_found(format!(
+            "no RPC at /chains/<chain>/blocks/<block>/{}",
+            sub.join("/")
+        ))),
     }
 }
 
@@ -613,13 +872,15 @@ fn strip_envelope(mut v: Value) -> Value {
     v
 }
 
-fn rollup_rpc(chain: &Chain, b: &Block, addr: &str, rest: &[&str]) -> Response {
-    let Ok(addr) = addr.parse::<SmartRollupAddress>() else {
-        return bad_request("invalid smart rollup address");
-    };
+fn rollup_rpc(chain: &Chain, b: &Block, method: &Method, addr: &str, rest: &[&str]) -> Answer {
+    let addr = addr
+        .parse::<SmartRollupAddress>()
+        .map_err(|_| bad_path(addr, "smart_rollup_address"))?;
+    let get = |f: &dyn Fn() -> Answer| on(method, Method::GET, f);
     let Some(r) = b.state.rollups.get(&addr) else {
+        // Octez: `Sc_rollup_does_not_exist` (temporary) from the protocol's handler, a 500.
         return proto_err(
-            &ProtoError::permanent("smart_rollup_does_not_exist")
+            &ProtoError::temporary("smart_rollup_does_not_exist")
                 .with("rollup", addr.to_b58check()),
         );
     };
@@ -630,99 +891,111 @@ fn rollup_rpc(chain: &Chain, b: &Block, addr: &str, rest: &[&str]) -> Response {
             .unwrap_or(Value::Null)
     };
     match rest {
-        ["genesis_info"] => ok(json!({
-            "level": r.origination_level,
-            "commitment_hash": r.genesis_commitment.to_b58check(),
-        })),
-        ["kind"] => ok(json!(pvm_kind_name(r.kind))),
-        ["boot_sector"] => ok(json!(hex::encode(r.boot_sector.as_slice()))),
-        ["parameters_type"] | ["parameters_ty"] => ok(r
-            .parameters_ty
-            .decode()
-            .map(|m| m.to_json())
-            .unwrap_or(Value::Null)),
-        ["last_cemented_commitment_hash_with_level"] => ok(json!({
-            "hash": r.lcc.to_b58check(), "level": r.lcc_level
-        })),
-        ["stakers"] => ok(json!(
-            r.stakers
-                .keys()
-                .map(|k| k.to_b58check())
-                .collect::<Vec<_>>()
-        )),
-        ["whitelist"] => ok(r
-            .whitelist
-            .as_ref()
-            .map(|l| json!(l.iter().map(|p| p.to_b58check()).collect::<Vec<_>>()))
-            .unwrap_or(Value::Null)),
-        ["last_whitelist_update"] => ok(Value::Null),
-        ["staker", pkh, what] => {
-            let Ok(pkh) = pkh.parse::<PublicKeyHash>() else {
-                return bad_request("invalid public key hash");
-            };
+        ["genesis_info"] => get(&|| {
+            ok(json!({
+                "level": r.origination_level,
+                "commitment_hash": r.genesis_commitment.to_b58check(),
+            }))
+        }),
+        ["kind"] => get(&|| ok(json!(pvm_kind_name(r.kind)))),
+        ["boot_sector"] => get(&|| ok(json!(hex::encode(r.boot_sector.as_slice())))),
+        ["parameters_type"] | ["parameters_ty"] => get(&|| {
+            ok(r.parameters_ty
+                .decode()
+                .map(|m| m.to_json())
+                .unwrap_or(Value::Null))
+        }),
+        ["last_cemented_commitment_hash_with_level"] => get(&|| {
+            ok(json!({
+                "hash": r.lcc.to_b58check(), "level": r.lcc_level
+            }))
+        }),
+        ["stakers"] => get(&|| {
+            ok(json!(
+                r.stakers
+                    .keys()
+                    .map(|k| k.to_b58check())
+                    .collect::<Vec<_>>()
+            ))
+        }),
+        ["whitelist"] => get(&|| {
+            ok(r.whitelist
+                .as_ref()
+                .map(|l| json!(l.iter().map(|p| p.to_b58check()).collect::<Vec<_>>()))
+                .unwrap_or(Value::Null))
+        }),
+        ["last_whitelist_update"] => get(&|| ok(Value::Null)),
+        [
+            "staker",
+            pkh,
+            what @ ("staked_on_commitment" | "index" | "games" | "conflicts"),
+        ] => get(&|| {
+            let pkh = pkh
+                .parse::<PublicKeyHash>()
+                .map_err(|_| bad_path(pkh, "Signature.Public_key_hash"))?;
             let not_staked = || proto_err(&ProtoError::permanent("smart_rollup_not_staked"));
             match *what {
                 "staked_on_commitment" => match r.stakers.get(&pkh) {
                     None => not_staked(),
-                    Some(h) => {
-                        let info = r.commitments.get(h);
-                        match info {
-                            Some(i) if i.commitment.inbox_level > r.lcc_level => {
-                                let mut j =
-                                    serde_json::to_value(i.commitment).unwrap_or(Value::Null);
-                                j["hash"] = json!(h.to_b58check());
-                                ok(j)
-                            }
-                            _ => ok(Value::Null),
+                    Some(h) => match r.commitments.get(h) {
+                        Some(i) if i.commitment.inbox_level > r.lcc_level => {
+                            let mut j = serde_json::to_value(i.commitment).unwrap_or(Value::Null);
+                            j["hash"] = json!(h.to_b58check());
+                            ok(j)
                         }
-                    }
+                        _ => ok(Value::Null),
+                    },
                 },
                 "index" => match r.stakers.keys().position(|k| *k == pkh) {
                     Some(i) => ok(json!(i.to_string())),
                     None => not_staked(),
                 },
-                "games" | "conflicts" => ok(json!([])),
-                _ => not_found(),
+                _ => ok(json!([])),
             }
+        }),
+        ["commitment", h, tail @ ..]
+            if matches!(tail, [] | ["can_be_cemented"] | ["stakers_indexes"]) =>
+        {
+            get(&|| {
+                let h = h
+                    .parse::<CommitmentHash>()
+                    .map_err(|_| bad_path(h, "commitment_hash"))?;
+                let Some(info) = r.commitments.get(&h) else {
+                    return proto_err(
+                        &ProtoError::permanent("smart_rollup_unknown_commitment")
+                            .with("commitment", h.to_b58check()),
+                    );
+                };
+                match tail {
+                    [] => ok(commitment_json(&h)),
+                    ["can_be_cemented"] => ok(json!(
+                        info.commitment.predecessor == r.lcc
+                            && !info.stakers.is_empty()
+                            && b.header.level
+                                >= info.first_published_at_level.saturating_add(
+                                    chain.constants.smart_rollup_challenge_window_in_blocks
+                                )
+                            && r.commitments
+                                .values()
+                                .filter(
+                                    |i| i.commitment.predecessor == r.lcc && !i.stakers.is_empty()
+                                )
+                                .count()
+                                == 1
+                    )),
+                    _ => ok(json!(
+                        r.stakers
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, (_, c))| **c == h)
+                            .map(|(i, _)| i.to_string())
+                            .collect::<Vec<_>>()
+                    )),
+                }
+            })
         }
-        ["commitment", h, tail @ ..] => {
-            let Ok(h) = h.parse::<CommitmentHash>() else {
-                return bad_request("invalid commitment hash");
-            };
-            let Some(info) = r.commitments.get(&h) else {
-                return proto_err(
-                    &ProtoError::permanent("smart_rollup_unknown_commitment")
-                        .with("commitment", h.to_b58check()),
-                );
-            };
-            match tail {
-                [] => ok(commitment_json(&h)),
-                ["can_be_cemented"] => ok(json!(
-                    info.commitment.predecessor == r.lcc
-                        && !info.stakers.is_empty()
-                        && b.header.level
-                            >= info.first_published_at_level.saturating_add(
-                                chain.constants.smart_rollup_challenge_window_in_blocks
-                            )
-                        && r.commitments
-                            .values()
-                            .filter(|i| i.commitment.predecessor == r.lcc && !i.stakers.is_empty())
-                            .count()
-                            == 1
-                )),
-                ["stakers_indexes"] => ok(json!(
-                    r.stakers
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, (_, c))| **c == h)
-                        .map(|(i, _)| i.to_string())
-                        .collect::<Vec<_>>()
-                )),
-                _ => not_found(),
-            }
-        }
-        ["inbox_level", l, "commitments"] => {
-            let l: i32 = l.parse().unwrap_or(-1);
+        ["inbox_level", l, "commitments"] => get(&|| {
+            let l: i32 = l.parse().map_err(|_| bad_path(l, "block_level"))?;
             let hs: Vec<String> = r
                 .commitments
                 .iter()
@@ -734,13 +1007,17 @@ fn rollup_rpc(chain: &Chain, b: &Block, addr: &str, rest: &[&str]) -> Response {
             } else {
                 json!(hs)
             })
-        }
-        ["initial_pvm_state_hash"] => ok(r
-            .commitments
-            .get(&r.genesis_commitment)
-            .map(|i| json!(i.commitment.compressed_state.to_b58check()))
-            .unwrap_or(Value::Null)),
-        ["address_bytes"] => ok(json!(hex::encode(addr.to_bin()))),
-        _ => not_found(),
+        }),
+        ["initial_pvm_state_hash"] => get(&|| {
+            ok(r.commitments
+                .get(&r.genesis_commitment)
+                .map(|i| json!(i.commitment.compressed_state.to_b58check()))
+                .unwrap_or(Value::Null))
+        }),
+        ["address_bytes"] => get(&|| ok(json!(hex::encode(addr.to_bin())))),
+        _ => Err(not_found(format!(
+            "no RPC at …/smart_rollups/smart_rollup/<address>/{}",
+            rest.join("/")
+        ))),
     }
 }

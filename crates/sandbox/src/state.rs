@@ -79,6 +79,13 @@ impl ProtoError {
             &format!("{PROTO_ERROR_PREFIX}.{id}"),
         )
     }
+    /// A temporary protocol error `proto.025-PsUshuai.<id>`.
+    pub fn temporary(id: &str) -> Self {
+        Self::new(
+            ErrorCategory::Temporary,
+            &format!("{PROTO_ERROR_PREFIX}.{id}"),
+        )
+    }
     /// An error with an explicit category and full id.
     pub fn new(category: ErrorCategory, id: &str) -> Self {
         Self {
@@ -161,6 +168,20 @@ pub struct Rollup {
     pub lcc: CommitmentHash,
     /// Inbox level of the LCC.
     pub lcc_level: i32,
+}
+
+/// The protocol's inbox message size rule: the serialized message (union tag `00` internal /
+/// `01` external, then its body) must fit `smart_rollup_message_size_limit` bytes, limit
+/// included (`Sc_rollup_inbox_message_repr.encoding` is `check_size limit`, and `serialize`
+/// fails with `smart_rollup_inbox_message_encoding`; l1-and-signer.md §3.1). An external
+/// payload can thus be at most `limit - 1` bytes (4095 on mainnet).
+pub fn check_message_size(msg: &InboxMessage, constants: &Constants) -> Result<(), ProtoError> {
+    let size = msg.to_bin().len();
+    let limit = usize::try_from(constants.smart_rollup_message_size_limit).unwrap_or(usize::MAX);
+    if size > limit {
+        return Err(ProtoError::permanent("smart_rollup_inbox_message_encoding"));
+    }
+    Ok(())
 }
 
 /// Fixed address of the built-in bridge contract.
@@ -657,7 +678,7 @@ impl State {
                     let used = gas(gas::TRANSFER_CONTRACT)?;
                     let (rollup, payload) = bridge_call(parameters.as_ref(), amount.0)?;
                     if !self.rollups.contains_key(&rollup) {
-                        return Err(ProtoError::permanent("smart_rollup_does_not_exist")
+                        return Err(ProtoError::temporary("smart_rollup_does_not_exist")
                             .with("rollup", rollup.to_b58check()));
                     }
                     self.debit(&c.source, amount.0)?;
@@ -677,14 +698,14 @@ impl State {
                     r.insert("consumed_milligas".into(), json!(used.to_string()));
                     r.insert("storage_size".into(), json!("0"));
                     let value_json = payload.decode().map(|m| m.to_json()).unwrap_or(Value::Null);
-                    msgs.push(InboxMessage::Internal(InternalMessage::Transfer(
-                        Transfer {
-                            payload,
-                            sender: *k,
-                            source: c.source,
-                            destination: rollup,
-                        },
-                    )));
+                    let msg = InboxMessage::Internal(InternalMessage::Transfer(Transfer {
+                        payload,
+                        sender: *k,
+                        source: c.source,
+                        destination: rollup,
+                    }));
+                    check_message_size(&msg, constants)?;
+                    msgs.push(msg);
                     r.insert(
                         "__internal".into(),
                         json!([{
@@ -775,13 +796,9 @@ impl State {
                 let used = gas(gas::ADD_MESSAGES_BASE
                     .saturating_add(gas::PER_BYTE.saturating_mul(total as u64)))?;
                 for m in messages {
-                    if m.len().saturating_add(1)
-                        > constants.smart_rollup_message_size_limit as usize
-                    {
-                        return Err(ProtoError::permanent("smart_rollup_max_size_exceeded")
-                            .with("size", m.len()));
-                    }
-                    msgs.push(InboxMessage::External(m.clone()));
+                    let msg = InboxMessage::External(m.clone());
+                    check_message_size(&msg, constants)?;
+                    msgs.push(msg);
                 }
                 r.insert("consumed_milligas".into(), json!(used.to_string()));
             }
@@ -823,7 +840,7 @@ impl State {
 
     fn rollup_mut(&mut self, rollup: &SmartRollupAddress) -> Result<&mut Rollup, ProtoError> {
         self.rollups.get_mut(rollup).ok_or_else(|| {
-            ProtoError::permanent("smart_rollup_does_not_exist")
+            ProtoError::temporary("smart_rollup_does_not_exist")
                 .with("rollup", rollup.to_b58check())
         })
     }
@@ -1293,5 +1310,75 @@ mod tests {
             level_witness(&all).unwrap()
         );
         assert_eq!(inbox.old_levels_messages.back_pointers, vec![g.hash()]);
+    }
+
+    /// `smart_rollup_message_size_limit` bounds the serialized message (tag included, limit
+    /// included): external payloads of limit − 2 and limit − 1 bytes pass, limit bytes fail.
+    #[test]
+    fn message_size_limit_is_inclusive_on_the_serialized_message() {
+        let accts = bootstrap_accounts();
+        let who = accts[1].pkh;
+        let limit = Constants::test().smart_rollup_message_size_limit as usize;
+        assert_eq!(limit, 4096);
+        let mut st = State::genesis(&[(who, 10_000_000)], &ctx(1));
+        for (payload, applied) in [(limit - 2, true), (limit - 1, true), (limit, false)] {
+            let r = run(
+                &mut st,
+                who,
+                OperationContent::SmartRollupAddMessages {
+                    message: vec![vec![0xab; payload]],
+                },
+                2,
+            );
+            if applied {
+                assert_eq!(r["status"], "applied", "{payload} bytes: {r}");
+            } else {
+                assert_eq!(r["status"], "failed", "{payload} bytes: {r}");
+                assert_eq!(
+                    err_id(&r),
+                    "proto.025-PsUshuai.smart_rollup_inbox_message_encoding"
+                );
+            }
+        }
+        // Same rule for a transfer the bridge forwards: the serialized internal message is
+        // `00 00` ‖ Micheline bytes (`0a` ‖ 4-byte length ‖ data) ‖ 20 + 21 + 20 bytes.
+        let rollup = SmartRollupAddress::hash_bytes(b"size test rollup");
+        st.rollups.insert(
+            rollup,
+            Rollup {
+                kind: PvmKind::Wasm,
+                boot_sector: Arc::new(vec![]),
+                parameters_ty: BinMicheline::from_micheline(&Micheline::int(0)),
+                whitelist: None,
+                origination_level: 1,
+                genesis_commitment: CommitmentHash::ZERO,
+                commitments: BTreeMap::new(),
+                stakers: BTreeMap::new(),
+                lcc: CommitmentHash::ZERO,
+                lcc_level: 1,
+            },
+        );
+        let overhead = 2 + 5 + 20 + 21 + 20;
+        for (data, applied) in [(limit - overhead, true), (limit - overhead + 1, false)] {
+            let value = Micheline::pair(
+                Micheline::string(rollup.to_b58check()),
+                Micheline::bytes(vec![7; data]),
+            );
+            let r = run(
+                &mut st,
+                who,
+                OperationContent::Transaction {
+                    amount: tezos_types::Mutez(0),
+                    destination: Contract::Originated(bridge_address()),
+                    parameters: Some(crate::ops::Parameters {
+                        entrypoint: "forward".into(),
+                        value: BinMicheline::from_micheline(&value),
+                    }),
+                },
+                2,
+            );
+            let want = if applied { "applied" } else { "failed" };
+            assert_eq!(r["status"], want, "{data} bytes forwarded: {r}");
+        }
     }
 }

@@ -25,7 +25,8 @@ fn chain_id_protocols_and_constants() {
         n.get("/chains/NetXdQprcVkpaWU/chain_id"),
         json!("NetXdQprcVkpaWU")
     );
-    assert_eq!(n.get_status("/chains/NetXunknownchainid/chain_id").0, 404);
+    // Not a chain id: 400; another chain's id: 404 (tests/it/errors.rs).
+    assert_eq!(n.get_status("/chains/NetXunknownchainid/chain_id").0, 400);
     let p = n.get("/chains/main/blocks/head/protocols");
     assert_eq!(
         p["next_protocol"],

@@ -189,6 +189,105 @@ fn add_messages_reach_receipts_and_inbox() {
     assert!(e[0]["id"].as_str().unwrap().contains("add_zero_messages"));
 }
 
+/// `smart_rollup_message_size_limit` (4096) bounds the serialized inbox message, `01` tag
+/// included, limit included: payloads of 4094 and 4095 bytes (serialized 4095 and 4096) are
+/// applied, a payload of 4096 bytes (serialized 4097) fails with Octez's
+/// `smart_rollup_inbox_message_encoding`, in the simulation as in the block.
+#[test]
+fn message_size_limit_at_limit_minus_one_limit_and_limit_plus_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = Node::start(dir.path());
+    let limit =
+        n.get("/chains/main/blocks/head/context/constants")["smart_rollup_message_size_limit"]
+            .as_u64()
+            .unwrap() as usize;
+    assert_eq!(limit, 4096);
+    let add = |len: usize| OperationContent::SmartRollupAddMessages {
+        message: vec![vec![0x5a; len]],
+    };
+    // Serialized sizes limit − 1, limit, limit + 1, from three accounts (one block).
+    let cases = [
+        (1, limit - 2, "applied"),
+        (2, limit - 1, "applied"),
+        (3, limit, "failed"),
+    ];
+    for (who, payload, status) in cases {
+        let op = n.sign(who, vec![add(payload)]);
+        let mut unsigned = op.to_json();
+        unsigned.as_object_mut().unwrap().remove("signature");
+        let (s, sim) = n.post(
+            "/chains/main/blocks/head/helpers/scripts/run_operation",
+            &json!({"operation": unsigned, "chain_id": "NetXdQprcVkpaWU"}),
+        );
+        assert_eq!(s, 200, "{sim}");
+        let simulated = sim["contents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["kind"] == "smart_rollup_add_messages")
+            .unwrap();
+        assert_eq!(
+            simulated["metadata"]["operation_result"]["status"], status,
+            "{payload} bytes: {sim}"
+        );
+        let (s, h) = n.inject_op(&op);
+        assert_eq!(s, 200, "{payload} bytes: {h}");
+    }
+    n.bake();
+    let results = manager_results(&n.get("/chains/main/blocks/head"));
+    let adds: Vec<&Value> = results
+        .iter()
+        .filter(|c| c["kind"] == "smart_rollup_add_messages")
+        .collect();
+    assert_eq!(adds.len(), 3);
+    for (c, (_, payload, status)) in adds.iter().zip(cases) {
+        assert_eq!(c["message"][0].as_str().unwrap().len(), 2 * payload);
+        let r = &c["metadata"]["operation_result"];
+        assert_eq!(r["status"], status, "{payload} bytes: {r}");
+        if status == "failed" {
+            assert_eq!(
+                r["errors"][0]["id"],
+                "proto.025-PsUshuai.smart_rollup_inbox_message_encoding"
+            );
+        }
+    }
+}
+
+/// Injecting an operation Octez already knows (pending, or included in a live block) answers
+/// 200 with its hash again and changes nothing (prevalidator `on_inject`: `already_handled`).
+#[test]
+fn reinjecting_a_known_operation_answers_its_hash_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = Node::start(dir.path());
+    let b = bootstrap_accounts();
+    let op = n.sign(1, vec![transfer(b[2].pkh, 1_000)]);
+    let (s, h1) = n.inject_op(&op);
+    assert_eq!(s, 200, "{h1}");
+    let (s, h2) = n.inject_op(&op);
+    assert_eq!((s, &h2), (200, &h1));
+    let pending = n.get("/chains/main/mempool/pending_operations");
+    assert_eq!(pending["validated"].as_array().unwrap().len(), 1);
+    n.bake();
+    assert_eq!(n.counter(&b[1].pkh), 2);
+    // Included: known too; not re-validated (that would be `counter_in_the_past`).
+    let (s, h3) = n.inject_op(&op);
+    assert_eq!((s, &h3), (200, &h1));
+    assert!(
+        n.get("/chains/main/mempool/pending_operations")["validated"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    n.bake();
+    assert!(
+        n.get("/chains/main/blocks/head/operation_hashes/3")
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(n.balance(&b[2].pkh), BOOTSTRAP_BALANCE + 1_000);
+}
+
 fn parse_rfc3339(s: &str) -> i64 {
     // "YYYY-MM-DDTHH:MM:SSZ" → seconds (days from civil).
     let y: i64 = s[0..4].parse().unwrap();

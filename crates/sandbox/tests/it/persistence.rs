@@ -62,8 +62,9 @@ fn reorg_replaces_blocks_and_returns_operations_to_the_mempool() {
     assert_eq!(next["predecessor"], new_head["hash"]);
     assert_eq!(n.counter(&b[1].pkh), 2);
     // Too deep.
-    let (s, _) = n.post("/sandbox/reorg", &json!({"depth": 100}));
-    assert_eq!(s, 500);
+    let (s, e) = n.post("/sandbox/reorg", &json!({"depth": 100}));
+    assert_eq!(s, 400, "{e}");
+    assert_eq!(e[0]["id"], "sandbox.refused");
     // The reorg survives a restart.
     let head = n.get("/chains/main/blocks/head/hash");
     n.kill();
