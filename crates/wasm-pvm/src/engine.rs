@@ -162,7 +162,9 @@ pub enum RunOutcome {
     /// The module failed to decode (includes any float type/instruction): fallback kernel (§3.6).
     DecodeError(String),
     /// An import failed to link (wrong module, unknown name or name not available at this
-    /// version): fallback kernel (§3.6).
+    /// version): fallback kernel (§3.6). The message of the first failing import is
+    /// [`crate::link_error_message`]'s; the PVM finds that import again and places the stuck
+    /// state at Octez's tick ([`crate::LinkFailure`]).
     LinkError(String),
     /// Instantiation failed (import type mismatch, no memory 0 export, segment out of bounds,
     /// start function trap): fallback kernel (§3.6).

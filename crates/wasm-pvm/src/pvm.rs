@@ -244,6 +244,14 @@ impl PvmState {
             }
             TickState::Snapshot => {
                 self.run_kernel(engine, reveal, debug)?;
+                // A decode/link/init failure stops at its (recoverable) stuck state; the next
+                // tick restores the fallback kernel or gets stuck for good.
+                if let TickState::Stuck(e) = &self.tick_state
+                    && e.is_recoverable()
+                {
+                    let e = e.clone();
+                    self.recover_from(e)?;
+                }
                 if matches!(self.tick_state, TickState::Padding) {
                     self.finish_window()?;
                 }
@@ -404,8 +412,10 @@ impl PvmState {
     }
 
     /// From `Snapshot`: run `kernel_run` with the engine and land on the last `Padding` tick
-    /// of the window (`L + M - 1`), or in a stuck state. No-op in other states. On an
-    /// operational error the state is unchanged.
+    /// of the window (`L + M - 1`), or in a stuck state: permanent, or a decode/link/init error
+    /// that the next tick recovers from (see [`PvmState::step_kernel_run`]). A link error is at
+    /// the tick where Octez's link phase reaches the import ([`crate::LinkFailure`]). No-op in
+    /// other states. On an operational error the state is unchanged.
     pub fn run_kernel(
         &mut self,
         engine: &mut dyn KernelEngine,
@@ -420,7 +430,7 @@ impl PvmState {
         let kernel = self.durable.read_all(&k)?;
         let kernel_hash = self.durable.value_hash(&k)?;
         let (Some(kernel), Some(kernel_hash)) = (kernel, kernel_hash) else {
-            return self.after_run(RunOutcome::DecodeError("Value not found".into()), None);
+            return self.after_run(RunOutcome::DecodeError("Value not found".into()), None, &[]);
         };
         let backup = self.clone();
         let kernel_tree = self.durable.tree().get(&["kernel", "boot.wasm"])?;
@@ -446,7 +456,8 @@ impl PvmState {
             }
             Ok((o, instantiated)) => {
                 let pre = (!instantiated).then_some(kernel_tree).flatten();
-                self.after_run(o, pre).inspect_err(|_| *self = backup)
+                self.after_run(o, pre, &kernel)
+                    .inspect_err(|_| *self = backup)
             }
         }
     }
@@ -455,6 +466,7 @@ impl PvmState {
         &mut self,
         outcome: RunOutcome,
         pre_run_kernel: Option<durable_tree::Tree>,
+        kernel: &[u8],
     ) -> Result<(), PvmError> {
         let window_last = add(
             self.last_top_level_call,
@@ -491,7 +503,7 @@ impl PvmState {
                 self.current_tick = window_last;
             }
             RunOutcome::DecodeError(m) => self.fail_load(StuckError::Decode(m, None))?,
-            RunOutcome::LinkError(m) => self.fail_load(StuckError::Link(m))?,
+            RunOutcome::LinkError(m) => self.fail_link(kernel, m)?,
             RunOutcome::InitError(m) => self.fail_load(StuckError::Init(m, None))?,
             RunOutcome::Stuck(m) => {
                 // Permanent. The tick at which the reference interpreter gets stuck depends on
@@ -504,11 +516,43 @@ impl PvmState {
         Ok(())
     }
 
-    /// Decode/link/init failure: stuck for one tick, then the fallback tick.
+    /// Decode/init failure: stuck at the next tick (Octez gets stuck later, after the decoding
+    /// or instantiation ticks of its small-step interpreter; not modelled). The tick after is
+    /// the fallback tick ([`PvmState::step_kernel_run`]).
     fn fail_load(&mut self, e: StuckError) -> Result<(), PvmError> {
         self.reboot_counter = self.maximum_reboots_per_input + 1;
         self.current_tick = add(self.current_tick, 1, "current_tick")?;
-        self.recover_from(e)
+        self.tick_state = TickState::Stuck(e);
+        Ok(())
+    }
+
+    /// Link failure, from the `Snapshot` tick `L` (`wasm_vm.ml`, `Link` state;
+    /// `wasm-pvm.md` §3.5): `Link_error` with Octez's message at `L + D + k + 3`, `D` the
+    /// decoding ticks and `k` the index of the import ([`crate::LinkFailure`]). Every `Decode` and
+    /// `Link` step from a tick `t` with `t - L >= M - 1` gets `Too_many_ticks` instead
+    /// (permanent), at tick `L + max(1, M - 1) + 1`. If the kernel cannot be walked (the
+    /// engine's decoder accepted what Octez's rejects), the engine's message is kept, one tick
+    /// after `L`.
+    fn fail_link(&mut self, kernel: &[u8], engine_message: String) -> Result<(), PvmError> {
+        let version = self.version()?;
+        let failure = match crate::link::first_link_failure(kernel, version) {
+            Ok(Some(f)) => f,
+            Ok(None) | Err(_) => return self.fail_load(StuckError::Link(engine_message)),
+        };
+        let steps = failure
+            .ticks_from_snapshot()
+            .ok_or(PvmError::Overflow("link tick"))?;
+        // The last step, from a `Link` state, starts at tick `L + steps - 1`.
+        let limit = self.max_nb_ticks.saturating_sub(1).max(1);
+        let (e, after) = if steps.saturating_sub(1) >= limit {
+            (StuckError::TooManyTicks, add(limit, 1, "link tick")?)
+        } else {
+            (StuckError::Link(failure.message), steps)
+        };
+        self.reboot_counter = self.maximum_reboots_per_input + 1;
+        self.current_tick = add(self.current_tick, after, "current_tick")?;
+        self.tick_state = TickState::Stuck(e);
+        Ok(())
     }
 
     /// Hash of `/kernel/boot.wasm`'s value, if any.
