@@ -14,6 +14,9 @@
 //!   concurrent keep-alive clients, against an in-process axum server
 //!   answering constant bodies (needs the release sandbox and node binaries).
 //!
+//! * `restart`: time to a runnable instance of a large (generated) kernel in a fresh engine,
+//!   compiled cold against loaded from the disk cache of compiled kernels.
+//!
 //! `all` (the default) runs each in its own child process, so that peak RSS
 //! figures do not mix.
 //!
@@ -23,6 +26,7 @@ mod p1;
 mod p2;
 mod p3;
 mod p4;
+mod restart;
 mod rng;
 mod rss;
 mod util;
@@ -31,7 +35,7 @@ use std::process::{Command, ExitCode};
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: smart-rollup-bench [p1|p2|p3|p4|rss|all] [--writes N] [--keys N] [--rounds N] [--rss-keys N] [--levels N]"
+        "usage: smart-rollup-bench [p1|p2|p3|p4|rss|restart|all] [--writes N] [--keys N] [--rounds N] [--rss-keys N] [--levels N] [--kernel-mb N]"
     );
     ExitCode::from(2)
 }
@@ -49,6 +53,8 @@ pub(crate) struct Opts {
     pub(crate) rss_keys: usize,
     /// Levels caught up by `p3`.
     pub(crate) levels: usize,
+    /// Size in MB of the generated kernel of `restart`.
+    pub(crate) kernel_mb: usize,
 }
 
 fn main() -> ExitCode {
@@ -60,6 +66,7 @@ fn main() -> ExitCode {
         rounds: 5,
         rss_keys: 1_000_000,
         levels: 2_000,
+        kernel_mb: 8,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -67,7 +74,7 @@ fn main() -> ExitCode {
             it.next().and_then(|v| v.replace('_', "").parse().ok())
         };
         match a.as_str() {
-            "p1" | "p2" | "p3" | "p4" | "rss" | "all" => mode = a.clone(),
+            "p1" | "p2" | "p3" | "p4" | "rss" | "restart" | "all" => mode = a.clone(),
             "--writes" => match num(&mut it) {
                 Some(n) => opts.writes = n,
                 None => return usage(),
@@ -88,6 +95,10 @@ fn main() -> ExitCode {
                 Some(n) if n > 0 => opts.levels = n,
                 _ => return usage(),
             },
+            "--kernel-mb" => match num(&mut it) {
+                Some(n) if (1..=256).contains(&n) => opts.kernel_mb = n,
+                _ => return usage(),
+            },
             _ => return usage(),
         }
     }
@@ -97,6 +108,7 @@ fn main() -> ExitCode {
         "p3" => p3::run(opts.levels),
         "p4" => p4::run(),
         "rss" => rss::run(opts),
+        "restart" => restart::run(opts.kernel_mb, opts.rounds),
         _ => run_all(&args),
     };
     match res {
@@ -113,7 +125,7 @@ fn run_all(args: &[String]) -> Result<(), String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let rest: Vec<&String> = args.iter().filter(|a| a.as_str() != "all").collect();
     let mut failed = Vec::new();
-    for mode in ["p1", "p2", "p3", "p4", "rss"] {
+    for mode in ["p1", "p2", "p3", "p4", "rss", "restart"] {
         let status = Command::new(&exe)
             .arg(mode)
             .args(&rest)

@@ -21,13 +21,15 @@ pub(crate) fn median(v: &mut [Duration]) -> Duration {
     v[v.len() / 2]
 }
 
-/// A keep-alive HTTP agent (no proxy) whose requests give up after `timeout`; statuses
-/// other than 2xx are answers, not errors.
+/// A keep-alive HTTP(S) agent from the shared `http-client` builder (no proxy; statuses other
+/// than 2xx are answers, not errors) whose requests give up after `timeout`.
+///
+/// # Panics
+/// When `SSL_CERT_FILE` / `SSL_CERT_DIR` is set but unusable (the message names it).
 pub(crate) fn agent(timeout: Duration) -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
+    http_client::blocking_agent_config()
+        .unwrap_or_else(|e| panic!("{e}"))
         .timeout_global(Some(timeout))
-        .proxy(None)
         .build()
         .into()
 }

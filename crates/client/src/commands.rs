@@ -24,7 +24,7 @@ fn out_err(e: std::io::Error) -> ClientError {
 /// Runs a parsed command, writing its output to `out`.
 pub fn run(p: &Parsed, out: &mut dyn Write) -> Result<(), ClientError> {
     let wallet = Wallet::new(&p.globals.base_dir);
-    let rpc = Rpc::new(&p.globals.endpoint);
+    let rpc = Rpc::new(&p.globals.endpoint)?;
     match p.command {
         CommandKind::Help => write!(out, "{}", usage()).map_err(out_err),
         CommandKind::GenKeys => {

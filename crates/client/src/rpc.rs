@@ -1,15 +1,41 @@
-//! A small blocking JSON client of the L1 node RPCs (`-E/--endpoint`).
+//! A small blocking JSON client of the L1 node RPCs (`-E/--endpoint`): http or https (the
+//! shared `http-client` TLS configuration: system store, `SSL_CERT_FILE`, `SSL_CERT_DIR`), the
+//! endpoint's base path kept (`-E https://host/mainnet` → `https://host/mainnet/chains/…`).
 
 use std::time::Duration;
 
+use http_client::Endpoint;
 use serde_json::Value;
 
 /// Largest accepted response body.
 const MAX_BODY: u64 = 64 * 1024 * 1024;
 
+/// The option naming the node's endpoint, for messages.
+const OPTION: &str = "-E/--endpoint";
+
 /// RPC failures.
 #[derive(Debug, thiserror::Error)]
 pub enum RpcError {
+    /// `-E/--endpoint` is not an http(s) URL.
+    #[error(transparent)]
+    Endpoint(#[from] http_client::EndpointError),
+    /// The trusted certificates could not be loaded (`SSL_CERT_FILE`, `SSL_CERT_DIR`).
+    #[error("cannot set up TLS for {OPTION}: {0}")]
+    TlsSetup(#[from] http_client::TlsError),
+    /// The node's TLS certificate is rejected.
+    #[error(
+        "TLS connection to the node refused for {url} ({OPTION} {endpoint}): {reason}; {hint}",
+        hint = http_client::TLS_HINT
+    )]
+    Tls {
+        /// URL.
+        url: String,
+        /// The endpoint.
+        endpoint: String,
+        /// The rustls error.
+        #[source]
+        reason: Box<http_client::rustls::Error>,
+    },
     /// The node could not be reached or the connection failed.
     #[error("cannot reach the node at {url}: {msg}; check -E/--endpoint and that the node runs")]
     Transport {
@@ -86,22 +112,30 @@ fn describe_error(e: &Value) -> String {
 /// The node client.
 #[derive(Clone)]
 pub struct Rpc {
-    base: String,
+    base: Endpoint,
     agent: ureq::Agent,
 }
 
 impl Rpc {
-    /// A client of `endpoint` (e.g. `http://localhost:8732`).
-    pub fn new(endpoint: &str) -> Self {
-        let config = ureq::Agent::config_builder()
-            .http_status_as_error(false)
+    /// A client of `endpoint` (e.g. `http://localhost:8732`, `https://host/mainnet`).
+    ///
+    /// # Errors
+    /// [`RpcError::Endpoint`] when `endpoint` is not an http(s) URL, [`RpcError::TlsSetup`]
+    /// when `SSL_CERT_FILE` / `SSL_CERT_DIR` is unusable.
+    pub fn new(endpoint: &str) -> Result<Self, RpcError> {
+        let base = Endpoint::parse(OPTION, endpoint)?;
+        let config = http_client::blocking_agent_config()?
             .timeout_global(Some(Duration::from_secs(60)))
-            .proxy(None)
             .build();
-        Self {
-            base: endpoint.trim_end_matches('/').to_owned(),
+        Ok(Self {
+            base,
             agent: ureq::Agent::new_with_config(config),
-        }
+        })
+    }
+
+    /// The URL of `path` under the endpoint's base path.
+    pub fn url(&self, path: &str) -> String {
+        self.base.join(path)
     }
 
     fn finish(
@@ -110,9 +144,16 @@ impl Rpc {
         url: String,
         r: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
     ) -> Result<Value, RpcError> {
-        let transport = |e: ureq::Error, url: &str| RpcError::Transport {
-            url: url.to_owned(),
-            msg: e.to_string(),
+        let transport = |e: ureq::Error, url: &str| match http_client::ureq_tls_rejection(&e) {
+            Some(reason) => RpcError::Tls {
+                url: url.to_owned(),
+                endpoint: self.base.to_string(),
+                reason: Box::new(reason.clone()),
+            },
+            None => RpcError::Transport {
+                url: url.to_owned(),
+                msg: e.to_string(),
+            },
         };
         let mut r = r.map_err(|e| transport(e, &url))?;
         let status = r.status().as_u16();
@@ -139,7 +180,7 @@ impl Rpc {
 
     /// `GET path` as JSON.
     pub fn get(&self, path: &str) -> Result<Value, RpcError> {
-        let url = format!("{}{path}", self.base);
+        let url = self.url(path);
         let r = self
             .agent
             .get(&url)
@@ -150,7 +191,7 @@ impl Rpc {
 
     /// `POST path` with a JSON body.
     pub fn post(&self, path: &str, body: &Value) -> Result<Value, RpcError> {
-        let url = format!("{}{path}", self.base);
+        let url = self.url(path);
         let r = self
             .agent
             .post(&url)
@@ -165,7 +206,7 @@ impl Rpc {
         match self.get(path)? {
             Value::String(s) => Ok(s),
             other => Err(RpcError::Decode {
-                url: format!("{}{path}", self.base),
+                url: self.url(path),
                 msg: format!("expected a string, got {other}"),
             }),
         }
@@ -180,8 +221,26 @@ impl Rpc {
             _ => None,
         };
         n.ok_or_else(|| RpcError::Decode {
-            url: format!("{}{path}", self.base),
+            url: self.url(path),
             msg: format!("expected a natural number, got {v}"),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_keeps_its_base_path_and_bad_ones_are_refused() {
+        let rpc = Rpc::new("https://host/mainnet/").unwrap();
+        assert_eq!(
+            rpc.url("/chains/main/blocks/head/hash"),
+            "https://host/mainnet/chains/main/blocks/head/hash"
+        );
+        for bad in ["ftp://x", "ht!tp://::nope"] {
+            let m = Rpc::new(bad).err().unwrap().to_string();
+            assert!(m.contains("-E/--endpoint") && m.contains(bad), "{m}");
+        }
     }
 }

@@ -18,7 +18,7 @@ mod tree;
 
 pub use context_hash::Hash;
 pub use disk::RedbStore;
-pub use pack::DiskStore;
+pub use pack::{DiskStore, PackCorruption, Recovery};
 pub use repo::{GcStats, Repo};
 pub use store::{BatchWriter, INLINE_MAX, MemStore, NodeStore, StoreError};
 pub use tree::{Kind, Tree, TreeError};

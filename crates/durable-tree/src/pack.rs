@@ -9,7 +9,8 @@
 //! hashing the same bytes. Appending the batch to a file costs one `write`
 //! and one `fdatasync`.
 //!
-//! File layout: `MAGIC`, then records:
+//! File layout (version 2): `MAGIC` (`DTPACK02`), the synced mark
+//! (`u64 LE synced end ‖ u64 LE checksum of it`), then records:
 //! * object: `b'O' ‖ hash[32] ‖ u32 LE length ‖ bytes` (our object encoding,
 //!   [`crate::store`]);
 //! * commit: `b'R' ‖ u64 LE batch start ‖ u64 LE checksum ‖ u32 LE root count
@@ -21,9 +22,22 @@
 //! bounded by one chunk whatever the commit's size), and made durable by
 //! one `sync_data` after the commit record. On open, the file is scanned; the
 //! objects of a batch are indexed only once its commit record is read back
-//! whole with a matching checksum, and anything after the last valid commit
-//! record (a torn write) is truncated away. So [`NodeStore::write_batch`] is
-//! atomic across crashes.
+//! whole with a matching checksum. So [`NodeStore::write_batch`] is atomic
+//! across crashes.
+//!
+//! Torn tail or corruption: after each `sync_data` the end of the synced
+//! batches is written into the synced mark (not synced itself: it becomes
+//! durable with the next sync, so the mark on disk never exceeds what is
+//! durable). A scan that stops at or past the mark found a torn write (a
+//! crash during or after a commit that was never synced): the tail is cut
+//! away silently, as before. A scan that stops before the mark found bytes
+//! that were synced and are now damaged (or a file cut short): that is
+//! corruption, and [`DiskStore::open`] refuses the file with a
+//! [`PackCorruption`] naming the file and the offset, unless asked to cut it
+//! there ([`Recovery::Truncate`]). A version-1 file (`DTPACK01`, no mark) is
+//! judged without one: a damaged batch whose commit record is still found
+//! further on was written whole, so it is corruption; the file is then
+//! rewritten in version 2.
 //!
 //! Index: the first 8 bytes of each hash → file offset (16 bytes a slot),
 //! in 256 shards that grow independently (no transient doubling of the
@@ -52,7 +66,14 @@ use context_hash::Hash;
 
 use crate::store::{BatchWriter, BuildPrefix, NodeStore, StoreError};
 
-const MAGIC: &[u8; 8] = b"DTPACK01";
+/// Magic of the current format (with the synced mark).
+const MAGIC: &[u8; 8] = b"DTPACK02";
+/// Magic of the first format (records right after the magic, no synced mark).
+const MAGIC_V1: &[u8; 8] = b"DTPACK01";
+/// Magic then the synced mark: `u64 LE` synced end, `u64 LE` its checksum.
+const HEADER: usize = 8 + 8 + 8;
+/// Offset of the synced mark.
+const MARK_AT: u64 = 8;
 const REC_OBJECT: u8 = b'O';
 const REC_COMMIT: u8 = b'R';
 /// Object record header: tag, hash, length.
@@ -120,8 +141,9 @@ fn prefix(h: &Hash) -> u64 {
     u64::from_le_bytes(b)
 }
 
-/// A fast non-cryptographic streaming checksum (torn-write detection
-/// only): four independent multiply-rotate lanes over 8-byte words.
+/// A fast non-cryptographic streaming checksum (torn writes and accidental
+/// damage such as flipped bytes, not a deliberate forgery): four independent
+/// multiply-rotate lanes over 8-byte words, 64 bits.
 struct Checksum {
     lanes: [u64; 4],
     total: u64,
@@ -289,45 +311,150 @@ fn push_commit(buf: &mut Vec<u8>, mut sum: Checksum, file_start: u64, roots: &[H
     buf.extend_from_slice(&root_bytes);
 }
 
-/// Scan a pack file: the index and roots of its valid batches, and the end
-/// of the last valid commit record.
-fn scan(file: &File) -> Result<(Index, BTreeSet<Hash>, u64), StoreError> {
-    let mut r = BufReader::with_capacity(1 << 20, file);
-    let mut magic = [0u8; 8];
-    r.read_exact(&mut magic)?;
-    if &magic != MAGIC {
-        return Err(corrupt_file("not a durable-tree pack file"));
+/// The synced mark's bytes for `synced` (the end of the synced batches).
+fn mark_bytes(synced: u64) -> [u8; 16] {
+    let mut sum = Checksum::new();
+    sum.update(&synced.to_le_bytes());
+    let mut out = [0u8; 16];
+    out[..8].copy_from_slice(&synced.to_le_bytes());
+    out[8..].copy_from_slice(&sum.finish().to_le_bytes());
+    out
+}
+
+/// Record `synced` as the end of the synced batches. Called only after a
+/// `sync_data` covering every byte before `synced`; not synced itself (the
+/// next sync makes it durable), so the mark on disk never exceeds what is
+/// durable.
+fn write_mark(file: &File, synced: u64) -> Result<(), StoreError> {
+    file.write_all_at(&mark_bytes(synced), MARK_AT)?;
+    Ok(())
+}
+
+/// Damage found in a pack file: bytes before the end of the synced batches
+/// (so written whole and synced) that no longer read back as valid records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackCorruption {
+    /// The pack file.
+    pub file: PathBuf,
+    /// Start of the damaged batch: the first byte not known good.
+    pub offset: u64,
+    /// End of the synced batches (from the synced mark; for a version-1
+    /// file, the file length).
+    pub synced: u64,
+    /// What is wrong, and where.
+    pub detail: String,
+}
+
+impl std::fmt::Display for PackCorruption {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} is corrupted at byte offset {}: {} (the file was synced up to byte {}; \
+             the batches from offset {} on cannot be used)",
+            self.file.display(),
+            self.offset,
+            self.detail,
+            self.synced,
+            self.offset
+        )
     }
+}
+
+/// What [`DiskStore::open_with`] does with a corrupted file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Recovery {
+    /// Fail with [`StoreError::Corrupted`] (the default).
+    #[default]
+    Refuse,
+    /// Cut the file at the damaged batch (losing it and everything after
+    /// it) and open the rest; the caller must rebuild what was lost.
+    Truncate,
+}
+
+/// A scanned pack file.
+struct Scan {
+    index: Index,
+    roots: BTreeSet<Hash>,
+    /// End of the last valid commit record.
+    end: u64,
+    /// Why the scan stopped before the end of the file (or the file ended
+    /// inside a batch): offset of the bad record and what is wrong.
+    stop: Option<(u64, String)>,
+}
+
+impl Scan {
+    fn empty() -> Self {
+        Scan {
+            index: Index::default(),
+            roots: BTreeSet::new(),
+            end: HEADER as u64,
+            stop: None,
+        }
+    }
+}
+
+/// Scan the records of a pack file from `first` (just past its header):
+/// the index and roots of its valid batches, and where and why it stopped.
+fn scan(file: &File, first: u64) -> Result<Scan, StoreError> {
+    let file_len = file.metadata()?.len();
+    let mut r = BufReader::with_capacity(1 << 20, file);
+    let mut skip = vec![0u8; usize::try_from(first).map_err(|_| corrupt_file("bad header"))?];
+    r.read_exact(&mut skip)?;
     let mut index = Index::default();
     let mut roots = BTreeSet::new();
-    let mut valid_end = MAGIC.len() as u64;
+    let mut valid_end = first;
     let mut pos = valid_end;
     // The current batch: its checksum so far and objects.
     let mut sum = Checksum::new();
     let mut buf: Vec<u8> = Vec::new();
     let mut pending: Vec<(Hash, u64)> = Vec::new();
-    loop {
+    // Bytes left in the file from `pos`: no record may claim more (a
+    // damaged length must not allocate gigabytes).
+    let left = |pos: u64| file_len.saturating_sub(pos);
+    let stop = loop {
         let mut tag = [0u8; 1];
         if r.read(&mut tag)? == 0 {
-            break;
+            if pos == valid_end {
+                break None;
+            }
+            break Some((
+                pos,
+                format!("the file ends at {pos}, inside the batch starting at {valid_end}"),
+            ));
         }
         match tag[0] {
             REC_OBJECT => {
                 let mut hdr = [0u8; OBJ_HEADER - 1];
                 if r.read_exact(&mut hdr).is_err() {
-                    break;
+                    break Some((
+                        pos,
+                        format!("the file ends inside the object record at {pos}"),
+                    ));
                 }
                 let mut h = [0u8; 32];
                 h.copy_from_slice(&hdr[..32]);
                 let mut l = [0u8; 4];
                 l.copy_from_slice(&hdr[32..]);
-                let len = u32::from_le_bytes(l) as usize;
+                let len = u32::from_le_bytes(l);
+                if u64::from(len) > left(pos).saturating_sub(OBJ_HEADER as u64) {
+                    break Some((
+                        pos,
+                        format!(
+                            "the object record at {pos} claims {len} bytes, past the end of the \
+                             file ({file_len})"
+                        ),
+                    ));
+                }
+                let len = len as usize;
                 buf.clear();
                 buf.push(REC_OBJECT);
                 buf.extend_from_slice(&hdr);
                 buf.resize(OBJ_HEADER + len, 0);
                 if r.read_exact(&mut buf[OBJ_HEADER..]).is_err() {
-                    break;
+                    break Some((
+                        pos,
+                        format!("the file ends inside the object record at {pos}"),
+                    ));
                 }
                 sum.update(&buf);
                 pending.push((Hash(h), pos));
@@ -336,7 +463,10 @@ fn scan(file: &File) -> Result<(Index, BTreeSet<Hash>, u64), StoreError> {
             REC_COMMIT => {
                 let mut hdr = [0u8; COMMIT_HEADER - 1];
                 if r.read_exact(&mut hdr).is_err() {
-                    break;
+                    break Some((
+                        pos,
+                        format!("the file ends inside the commit record at {pos}"),
+                    ));
                 }
                 let word = |i: usize| {
                     let mut w = [0u8; 8];
@@ -346,18 +476,45 @@ fn scan(file: &File) -> Result<(Index, BTreeSet<Hash>, u64), StoreError> {
                 let (start, expected) = (word(0), word(8));
                 let mut c = [0u8; 4];
                 c.copy_from_slice(&hdr[16..20]);
-                let count = u32::from_le_bytes(c) as usize;
-                let Some(root_len) = count.checked_mul(32) else {
-                    break;
-                };
+                let count = u32::from_le_bytes(c);
+                let root_len = u64::from(count) * 32;
+                if root_len > left(pos).saturating_sub(COMMIT_HEADER as u64) {
+                    break Some((
+                        pos,
+                        format!(
+                            "the commit record at {pos} claims {count} roots, past the end of \
+                             the file ({file_len})"
+                        ),
+                    ));
+                }
+                let root_len = root_len as usize;
                 let mut root_bytes = vec![0u8; root_len];
                 if r.read_exact(&mut root_bytes).is_err() {
-                    break;
+                    break Some((
+                        pos,
+                        format!("the file ends inside the commit record at {pos}"),
+                    ));
+                }
+                if start != valid_end {
+                    break Some((
+                        pos,
+                        format!(
+                            "the commit record at {pos} names batch start {start}, but the \
+                             batch starts at {valid_end}"
+                        ),
+                    ));
                 }
                 let mut s = std::mem::replace(&mut sum, Checksum::new());
                 s.update(&root_bytes);
-                if start != valid_end || s.finish() != expected {
-                    break;
+                if s.finish() != expected {
+                    let end = pos + (COMMIT_HEADER + root_len) as u64;
+                    break Some((
+                        pos,
+                        format!(
+                            "bytes {valid_end}..{end} do not match the checksum of their \
+                             commit record (at {pos})"
+                        ),
+                    ));
                 }
                 for (h, off) in pending.drain(..) {
                     if index.find(file, u64::MAX, &h)?.is_none() {
@@ -372,10 +529,53 @@ fn scan(file: &File) -> Result<(Index, BTreeSet<Hash>, u64), StoreError> {
                 pos += (COMMIT_HEADER + root_len) as u64;
                 valid_end = pos;
             }
-            _ => break,
+            t => break Some((pos, format!("unknown record tag 0x{t:02x} at {pos}"))),
         }
+    };
+    Ok(Scan {
+        index,
+        roots,
+        end: valid_end,
+        stop,
+    })
+}
+
+/// Whether a whole commit record for a batch starting at `start` occurs in
+/// `file` at or after `from` (version-1 files: such a batch was written
+/// whole, so a scan failing inside it found corruption, not a torn write).
+fn commit_record_after(file: &File, from: u64, start: u64) -> Result<bool, StoreError> {
+    let mut needle = [0u8; 9];
+    needle[0] = REC_COMMIT;
+    needle[1..].copy_from_slice(&start.to_le_bytes());
+    let len = file.metadata()?.len();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut at = from;
+    while at < len {
+        let n = usize::try_from((len - at).min(buf.len() as u64))
+            .map_err(|_| corrupt_file("chunk over usize"))?;
+        file.read_exact_at(&mut buf[..n], at)?;
+        for (i, w) in buf[..n].windows(needle.len()).enumerate() {
+            if w != needle {
+                continue;
+            }
+            // Only a whole record counts (a torn one can hold its start).
+            let rec = at + i as u64;
+            let mut c = [0u8; 4];
+            if rec + COMMIT_HEADER as u64 <= len {
+                file.read_exact_at(&mut c, rec + 17)?;
+                let roots = u64::from(u32::from_le_bytes(c)) * 32;
+                if rec + COMMIT_HEADER as u64 + roots <= len {
+                    return Ok(true);
+                }
+            }
+        }
+        if n < buf.len() {
+            break;
+        }
+        // Overlap by the needle's length minus one.
+        at += (n - (needle.len() - 1)) as u64;
     }
-    Ok((index, roots, valid_end))
+    Ok(false)
 }
 
 /// The live objects copied by a GC: where each one is in the copy, its end, its roots.
@@ -403,35 +603,142 @@ fn open_file(path: &Path) -> Result<File, StoreError> {
 }
 
 impl DiskStore {
-    /// Open (or create) the store file at `path`. A torn last batch (crash
-    /// during a commit) is discarded.
+    /// Open (or create) the store file at `path`. A torn tail (a crash
+    /// before its batch was synced) is cut away; damage before the synced
+    /// mark fails with [`StoreError::Corrupted`] (see the module doc).
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        Ok(Self::open_with(path, Recovery::Refuse)?.0)
+    }
+
+    /// [`DiskStore::open`], with `recovery` deciding what to do with a
+    /// corrupted file; returns the damage that [`Recovery::Truncate`] cut
+    /// away, if any. A version-1 file is rewritten in the current format.
+    pub fn open_with(
+        path: impl AsRef<Path>,
+        recovery: Recovery,
+    ) -> Result<(Self, Option<PackCorruption>), StoreError> {
         let path = path.as_ref().to_path_buf();
         let file = open_file(&path)?;
-        if file.metadata()?.len() == 0 {
-            file.write_all_at(MAGIC, 0)?;
+        let len = file.metadata()?.len();
+        let mut head = vec![0u8; usize::try_from(len.min(HEADER as u64)).unwrap_or(HEADER)];
+        file.read_exact_at(&mut head, 0)?;
+        let mut fresh = MAGIC.to_vec();
+        fresh.extend_from_slice(&mark_bytes(HEADER as u64));
+        if head.len() >= MAGIC_V1.len() && head[..MAGIC_V1.len()] == MAGIC_V1[..] {
+            return Self::open_v1(path, file, recovery);
+        }
+        if len < HEADER as u64 && fresh.starts_with(&head) {
+            // New, or a crash while it was being created: nothing was ever
+            // committed in it.
+            file.set_len(0)?;
+            file.write_all_at(&fresh, 0)?;
             file.sync_all()?;
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 File::open(dir)?.sync_all()?;
             }
+            return Ok((Self::over(path, file, Scan::empty(), HEADER as u64), None));
         }
-        let (index, roots, end) = scan(&file)?;
-        if file.metadata()?.len() != end {
+        if head.len() < HEADER || head[..MAGIC.len()] != MAGIC[..] {
+            return Err(StoreError::Backend(format!(
+                "{} is not a durable-tree pack file (it does not start with {:?}): move it \
+                 away or point to the right directory",
+                path.display(),
+                String::from_utf8_lossy(MAGIC)
+            )));
+        }
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&head[8..16]);
+        let marked = u64::from_le_bytes(w);
+        let mark_ok = mark_bytes(marked)[..] == head[8..HEADER];
+        let scan = scan(&file, HEADER as u64)?;
+        let damage = if !mark_ok {
+            Some(PackCorruption {
+                file: path.clone(),
+                offset: MARK_AT,
+                synced: len,
+                detail: "the synced mark does not match its checksum".to_string(),
+            })
+        } else if scan.end < marked {
+            Some(PackCorruption {
+                file: path.clone(),
+                offset: scan.end,
+                synced: marked,
+                detail: scan.stop.as_ref().map_or_else(
+                    || format!("the file ends at {len}: it was cut short"),
+                    |(_, d)| d.clone(),
+                ),
+            })
+        } else {
+            None
+        };
+        if let Some(d) = &damage
+            && recovery == Recovery::Refuse
+        {
+            return Err(StoreError::Corrupted(Box::new(d.clone())));
+        }
+        // A torn tail (or, when asked, the damage) is cut away; batches
+        // past the mark that read back whole are synced and marked.
+        let end = scan.end;
+        if len != end {
+            file.set_len(end)?;
+        }
+        if len != end || marked != end || !mark_ok {
+            file.sync_data()?;
+            write_mark(&file, end)?;
+            file.sync_data()?;
+        }
+        Ok((Self::over(path, file, scan, end), damage))
+    }
+
+    /// Open a version-1 file (no synced mark) and rewrite it in the current
+    /// format.
+    fn open_v1(
+        path: PathBuf,
+        file: File,
+        recovery: Recovery,
+    ) -> Result<(Self, Option<PackCorruption>), StoreError> {
+        let len = file.metadata()?.len();
+        let scan = scan(&file, MAGIC_V1.len() as u64)?;
+        let mut damage = None;
+        if let Some((at, detail)) = &scan.stop
+            && commit_record_after(&file, scan.end, scan.end)?
+        {
+            damage = Some(PackCorruption {
+                file: path.clone(),
+                offset: scan.end,
+                synced: len,
+                detail: format!("{detail} (record at {at})"),
+            });
+        }
+        if let Some(d) = &damage
+            && recovery == Recovery::Refuse
+        {
+            return Err(StoreError::Corrupted(Box::new(d.clone())));
+        }
+        let end = scan.end;
+        if len != end {
             file.set_len(end)?;
             file.sync_all()?;
         }
-        Ok(DiskStore {
+        let roots: Vec<Hash> = scan.roots.iter().copied().collect();
+        let store = Self::over(path, file, scan, end);
+        store.retain(&|_| true, &roots)?;
+        Ok((store, damage))
+    }
+
+    fn over(path: PathBuf, file: File, scan: Scan, end: u64) -> Self {
+        DiskStore {
             path,
             inner: RwLock::new(Inner {
                 file,
                 end,
                 written: end,
-                index,
-                roots,
+                index: scan.index,
+                roots: scan.roots,
             }),
             appender: Mutex::new(Vec::new()),
             deferred_sync: AtomicBool::new(false),
-        })
+        }
     }
 
     fn appender(&self) -> MutexGuard<'_, Vec<u8>> {
@@ -457,8 +764,10 @@ impl NodeStore for DiskStore {
     }
 
     fn sync(&self) -> Result<(), StoreError> {
-        self.read().file.sync_data()?;
-        Ok(())
+        let inner = self.read();
+        let end = inner.end;
+        inner.file.sync_data()?;
+        write_mark(&inner.file, end)
     }
 
     fn get(&self, hash: &Hash) -> Result<Option<Vec<u8>>, StoreError> {
@@ -522,10 +831,12 @@ impl NodeStore for DiskStore {
         let copied = (|| -> Result<GcCopy, StoreError> {
             let mut out = std::io::BufWriter::with_capacity(1 << 20, &tmp_file);
             out.write_all(MAGIC)?;
+            // The mark is set once the copy is complete (below).
+            out.write_all(&mark_bytes(0))?;
             let mut offsets: Vec<(Hash, u64)> = Vec::new();
             let mut sum = Checksum::new();
             let mut rec: Vec<u8> = Vec::new();
-            let mut pos = MAGIC.len() as u64;
+            let mut pos = HEADER as u64;
             let entries: Vec<u64> = inner.index.offsets().collect();
             for off in entries {
                 let h = record_hash(&inner.file, off)?;
@@ -549,11 +860,13 @@ impl NodeStore for DiskStore {
                 .copied()
                 .collect();
             rec.clear();
-            push_commit(&mut rec, sum, MAGIC.len() as u64, &kept_roots);
+            push_commit(&mut rec, sum, HEADER as u64, &kept_roots);
             out.write_all(&rec)?;
             pos += rec.len() as u64;
             out.flush()?;
             drop(out);
+            // Synced with the copy, before the rename makes it the store.
+            write_mark(&tmp_file, pos)?;
             tmp_file.sync_all()?;
             Ok(GcCopy {
                 offsets,
@@ -598,6 +911,18 @@ impl NodeStore for DiskStore {
 
     fn object_count(&self) -> Result<u64, StoreError> {
         Ok(self.read().index.len() as u64)
+    }
+}
+
+impl Drop for DiskStore {
+    /// Best effort: sync and mark everything committed, so that a clean
+    /// close leaves no unmarked tail (damage to it would pass for a torn
+    /// write).
+    fn drop(&mut self) {
+        let inner = self.inner.get_mut().unwrap_or_else(|e| e.into_inner());
+        if inner.file.sync_data().is_ok() && write_mark(&inner.file, inner.end).is_ok() {
+            let _ = inner.file.sync_data();
+        }
     }
 }
 
@@ -777,6 +1102,7 @@ impl DiskBatch<'_> {
             inner.file.write_all_at(&self.buf, self.pos)?;
             if !self.store.deferred_sync.load(Ordering::Acquire) {
                 inner.file.sync_data()?;
+                write_mark(&inner.file, end)?;
             }
         }
         let mut inner = self.store.write();
@@ -831,6 +1157,41 @@ mod tests {
         assert_eq!(s.roots().unwrap().len(), 3);
     }
 
+    /// Copy of `path` named `name`, cut at `len` bytes.
+    fn cut_copy(path: &Path, name: &str, len: u64) -> PathBuf {
+        let copy = path.with_file_name(name);
+        std::fs::copy(path, &copy).unwrap();
+        OpenOptions::new()
+            .write(true)
+            .open(&copy)
+            .unwrap()
+            .set_len(len)
+            .unwrap();
+        copy
+    }
+
+    /// XOR `0xA5` into the bytes of `path` at each offset in `at`.
+    fn flip(path: &Path, at: &[u64]) {
+        let f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .unwrap();
+        for &o in at {
+            let mut b = [0u8; 1];
+            f.read_exact_at(&mut b, o).unwrap();
+            f.write_all_at(&[b[0] ^ 0xA5], o).unwrap();
+        }
+    }
+
+    fn corruption(r: Result<DiskStore, StoreError>) -> PackCorruption {
+        match r {
+            Err(StoreError::Corrupted(c)) => *c,
+            Err(e) => panic!("expected a corruption error, got {e}"),
+            Ok(_) => panic!("a corrupted file was opened"),
+        }
+    }
+
     #[test]
     fn torn_last_batch_is_discarded_on_reopen() {
         let dir = tempfile::tempdir().unwrap();
@@ -840,12 +1201,16 @@ mod tests {
             let s = DiskStore::open(&path).unwrap();
             s.write_batch(&[obj(1), obj(2)], &[Hash([1; 32])]).unwrap();
             good_end = std::fs::metadata(&path).unwrap().len();
+            // The next batches are never synced (the process dies first).
+            s.set_deferred_sync(true);
             s.write_batch(&[obj(3), obj(4)], &[Hash([3; 32])]).unwrap();
             // Duplicates are not written twice.
             let before = std::fs::metadata(&path).unwrap().len();
             s.write_batch(&[obj(3)], &[]).unwrap();
             let after = std::fs::metadata(&path).unwrap().len();
             assert_eq!(after - before, (COMMIT_HEADER) as u64);
+            // Killed: no sync, no mark at close.
+            std::mem::forget(s);
         }
         let full = std::fs::metadata(&path).unwrap().len();
         // Every cut inside the second batch loses exactly that batch.
@@ -855,19 +1220,13 @@ mod tests {
             full - 30,
             full - COMMIT_HEADER as u64 - 1,
         ] {
-            let copy = dir.path().join(format!("cut-{cut}.pack"));
-            std::fs::copy(&path, &copy).unwrap();
-            OpenOptions::new()
-                .write(true)
-                .open(&copy)
-                .unwrap()
-                .set_len(cut)
-                .unwrap();
+            let copy = cut_copy(&path, &format!("cut-{cut}.pack"), cut);
             let s = DiskStore::open(&copy).unwrap();
             assert_eq!(s.object_count().unwrap(), 2, "cut at {cut}");
             assert_eq!(s.roots().unwrap(), vec![Hash([1; 32])]);
             assert_eq!(s.get(&obj(2).0).unwrap(), Some(obj(2).1));
             assert_eq!(s.get(&obj(3).0).unwrap(), None);
+            assert_eq!(std::fs::metadata(&copy).unwrap().len(), good_end);
             // The torn tail is gone: appending works and survives a reopen.
             s.write_batch(&[obj(5)], &[Hash([5; 32])]).unwrap();
             drop(s);
@@ -875,18 +1234,156 @@ mod tests {
             assert_eq!(s.object_count().unwrap(), 3);
             assert_eq!(s.get(&obj(5).0).unwrap(), Some(obj(5).1));
         }
-        // A flipped byte inside a batch fails its checksum.
-        let copy = dir.path().join("flipped.pack");
-        std::fs::copy(&path, &copy).unwrap();
-        let f = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&copy)
-            .unwrap();
-        f.write_all_at(&[0xEE], good_end + 50).unwrap();
-        drop(f);
+        // Unsynced batches that made it whole are kept, then marked.
+        let copy = cut_copy(&path, "whole.pack", full);
+        let s = DiskStore::open(&copy).unwrap();
+        assert_eq!(s.object_count().unwrap(), 4);
+        drop(s);
+        flip(&copy, &[good_end + 50]);
+        let c = corruption(DiskStore::open(&copy));
+        assert_eq!(c.offset, good_end, "{c}");
+        // A flipped byte in the unsynced tail cannot be told from a torn
+        // write: that tail is cut.
+        let copy = cut_copy(&path, "flipped-tail.pack", full);
+        flip(&copy, &[good_end + 50]);
         let s = DiskStore::open(&copy).unwrap();
         assert_eq!(s.object_count().unwrap(), 2);
+    }
+
+    /// A store of five synced batches of 20 objects each; returns the path
+    /// and the start offset of each batch.
+    fn five_batches(dir: &Path) -> (PathBuf, Vec<u64>) {
+        let path = dir.join("store.pack");
+        let s = DiskStore::open(&path).unwrap();
+        let mut starts = Vec::new();
+        for b in 0..5u32 {
+            starts.push(std::fs::metadata(&path).unwrap().len());
+            let objs: Vec<_> = (b * 20..b * 20 + 20).map(|i| hobj(i, None)).collect();
+            s.write_batch(&objs, &[objs[0].0]).unwrap();
+        }
+        (path, starts)
+    }
+
+    #[test]
+    fn flipped_bytes_in_the_middle_are_refused_with_the_file_and_offset() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, starts) = five_batches(dir.path());
+        let len = std::fs::metadata(&path).unwrap().len();
+        // Three bytes inside the third batch (an object's payload).
+        flip(&path, &[starts[2] + 60, starts[2] + 61, starts[2] + 200]);
+        let c = corruption(DiskStore::open(&path));
+        assert_eq!(c.file, path);
+        assert_eq!(c.offset, starts[2]);
+        assert_eq!(c.synced, len);
+        let msg = StoreError::Corrupted(Box::new(c.clone())).to_string();
+        assert!(msg.contains(&path.display().to_string()), "{msg}");
+        assert!(msg.contains(&format!("offset {}", starts[2])), "{msg}");
+        assert!(msg.contains("checksum"), "{msg}");
+        // Refusing keeps every byte.
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), len);
+        // Asked to, the damaged batch and what follows are cut away.
+        let (s, damage) = DiskStore::open_with(&path, Recovery::Truncate).unwrap();
+        assert_eq!(damage, Some(c));
+        assert_eq!(s.object_count().unwrap(), 40);
+        assert_eq!(s.roots().unwrap().len(), 2);
+        assert_eq!(s.get(&hobj(39, None).0).unwrap(), Some(hobj(39, None).1));
+        assert_eq!(s.get(&hobj(40, None).0).unwrap(), None);
+        drop(s);
+        let s = DiskStore::open(&path).unwrap();
+        assert_eq!(s.object_count().unwrap(), 40);
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), starts[2]);
+    }
+
+    #[test]
+    fn damaged_lengths_tags_marks_and_cut_files_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, starts) = five_batches(dir.path());
+        let len = std::fs::metadata(&path).unwrap().len();
+        // An object length claiming far past the end of the file (no huge
+        // allocation, no torn-tail guess).
+        let copy = cut_copy(&path, "length.pack", len);
+        flip(&copy, &[starts[1] + 1 + 32 + 3]);
+        let c = corruption(DiskStore::open(&copy));
+        assert_eq!(c.offset, starts[1]);
+        assert!(c.detail.contains("past the end of the file"), "{c}");
+        // A record tag.
+        let copy = cut_copy(&path, "tag.pack", len);
+        flip(&copy, &[starts[3]]);
+        let c = corruption(DiskStore::open(&copy));
+        assert_eq!(c.offset, starts[3]);
+        assert!(c.detail.contains("unknown record tag"), "{c}");
+        // The file cut short, at a batch boundary or inside a batch.
+        for cut in [starts[4], starts[4] + 10] {
+            let copy = cut_copy(&path, &format!("short-{cut}.pack"), cut);
+            let c = corruption(DiskStore::open(&copy));
+            assert_eq!(c.offset, starts[4], "{c}");
+            assert_eq!(c.synced, len);
+        }
+        // The synced mark itself.
+        let copy = cut_copy(&path, "mark.pack", len);
+        flip(&copy, &[MARK_AT + 2]);
+        let c = corruption(DiskStore::open(&copy));
+        assert_eq!(c.offset, MARK_AT);
+        let (s, _) = DiskStore::open_with(&copy, Recovery::Truncate).unwrap();
+        assert_eq!(s.object_count().unwrap(), 100);
+        drop(s);
+        assert_eq!(DiskStore::open(&copy).unwrap().object_count().unwrap(), 100);
+        // Not a pack file at all.
+        let other = dir.path().join("other.pack");
+        std::fs::write(&other, b"hello, world: not a pack file").unwrap();
+        let e = DiskStore::open(&other).err().unwrap().to_string();
+        assert!(e.contains("not a durable-tree pack file"), "{e}");
+    }
+
+    /// A version-1 file (no synced mark) holding `batches` of objects.
+    fn v1_file(path: &Path, batches: &[Vec<(Hash, Vec<u8>)>]) -> Vec<u64> {
+        let mut bytes = MAGIC_V1.to_vec();
+        let mut starts = Vec::new();
+        for b in batches {
+            let start = bytes.len() as u64;
+            starts.push(start);
+            let mut rec = Vec::new();
+            for (h, o) in b {
+                push_object(&mut rec, h, o).unwrap();
+            }
+            let mut sum = Checksum::new();
+            sum.update(&rec);
+            push_commit(&mut rec, sum, start, &[b[0].0]);
+            bytes.extend_from_slice(&rec);
+        }
+        std::fs::write(path, &bytes).unwrap();
+        starts
+    }
+
+    #[test]
+    fn version_1_files_are_checked_and_rewritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let batches: Vec<Vec<_>> = (0..4u32)
+            .map(|b| (b * 10..b * 10 + 10).map(|i| hobj(i, None)).collect())
+            .collect();
+        let path = dir.path().join("v1.pack");
+        let starts = v1_file(&path, &batches);
+        let len = std::fs::metadata(&path).unwrap().len();
+        // Torn tail: recovered silently.
+        let torn = cut_copy(&path, "v1-torn.pack", len - 5);
+        let s = DiskStore::open(&torn).unwrap();
+        assert_eq!(s.object_count().unwrap(), 30);
+        drop(s);
+        // Damage inside a batch whose commit record follows: refused.
+        let bad = cut_copy(&path, "v1-bad.pack", len);
+        flip(&bad, &[starts[1] + 50]);
+        let c = corruption(DiskStore::open(&bad));
+        assert_eq!((c.file, c.offset), (bad, starts[1]));
+        // A whole file opens, and is rewritten in version 2.
+        let s = DiskStore::open(&path).unwrap();
+        assert_eq!(s.object_count().unwrap(), 40);
+        assert_eq!(s.roots().unwrap().len(), 4);
+        drop(s);
+        assert_eq!(&std::fs::read(&path).unwrap()[..8], MAGIC);
+        let s = DiskStore::open(&path).unwrap();
+        for i in 0..40 {
+            assert_eq!(s.get(&hobj(i, None).0).unwrap(), Some(hobj(i, None).1));
+        }
     }
 
     #[test]

@@ -64,6 +64,16 @@ impl Repo {
         Ok(Repo::new(Arc::new(crate::pack::DiskStore::open(path)?)))
     }
 
+    /// [`Repo::open`] with a [`crate::Recovery`] for a corrupted store file;
+    /// returns the damage cut away, if any.
+    pub fn open_with(
+        path: impl AsRef<Path>,
+        recovery: crate::Recovery,
+    ) -> Result<(Self, Option<crate::PackCorruption>), StoreError> {
+        let (store, damage) = crate::pack::DiskStore::open_with(path, recovery)?;
+        Ok((Repo::new(Arc::new(store)), damage))
+    }
+
     /// The underlying store.
     pub fn store(&self) -> &Arc<dyn NodeStore> {
         &self.handle.store

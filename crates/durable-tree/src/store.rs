@@ -52,6 +52,10 @@ pub enum StoreError {
     /// The storage engine failed.
     #[error("storage engine error: {0}")]
     Backend(String),
+    /// A pack file holds damaged data that had been synced
+    /// ([`crate::DiskStore`]): never dropped silently.
+    #[error("{0}")]
+    Corrupted(Box<crate::pack::PackCorruption>),
 }
 
 /// A content-addressed store of serialised tree objects.

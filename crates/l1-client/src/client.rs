@@ -6,6 +6,7 @@ use crate::error::{L1Error, RpcErrorItem, snippet};
 use crate::types::{
     BlockProtocols, Constants, GenesisInfo, HashWithLevel, ProtocolActivation, StakedCommitment,
 };
+use http_client::Endpoint;
 use inbox::{Block, BlockHeader, ChainBlock, ShellHeader};
 use serde::de::DeserializeOwned;
 use std::sync::Arc;
@@ -18,33 +19,30 @@ use tezos_types::{
 #[derive(Debug, Clone)]
 pub struct L1Client {
     config: Arc<L1Config>,
-    base: String,
+    base: Endpoint,
     http: reqwest::Client,
     stream_http: reqwest::Client,
 }
 
 impl L1Client {
-    /// A client for `config.endpoint`.
+    /// A client for `config.endpoint`, an `http` or `https` URL whose path is kept as the base
+    /// path of every RPC (`https://host/mainnet` → `https://host/mainnet/chains/main/…`).
+    ///
+    /// # Errors
+    /// Configuration errors only ([`L1Error::is_fatal_config`]): the endpoint is not a valid
+    /// URL for [`L1Config::endpoint_option`], or the trusted certificates cannot be loaded.
     pub fn new(config: L1Config) -> Result<Self, L1Error> {
-        let base = config.endpoint.trim_end_matches('/').to_owned();
+        let base = Endpoint::parse(config.endpoint_option, &config.endpoint)?;
         let setup = |e: reqwest::Error| L1Error::Setup {
-            url: base.clone(),
+            url: base.to_string(),
             message: e.to_string(),
         };
-        if !(base.starts_with("http://") || base.starts_with("https://")) {
-            return Err(L1Error::Setup {
-                url: base,
-                message: "the endpoint must be an http:// URL".into(),
-            });
-        }
-        let http = reqwest::Client::builder()
-            .no_proxy()
+        let http = http_client::async_client_builder()?
             .connect_timeout(config.rpc_timeout)
             .timeout(config.rpc_timeout)
             .build()
             .map_err(setup)?;
-        let stream_http = reqwest::Client::builder()
-            .no_proxy()
+        let stream_http = http_client::async_client_builder()?
             .connect_timeout(config.rpc_timeout)
             .build()
             .map_err(setup)?;
@@ -61,9 +59,14 @@ impl L1Client {
         &self.config
     }
 
-    /// Absolute URL of an RPC path (starting with `/`).
+    /// Absolute URL of an RPC path, under the endpoint's base path.
     pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
+        self.base.join(path)
+    }
+
+    /// The endpoint.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.base
     }
 
     pub(crate) fn stream_http(&self) -> &reqwest::Client {
@@ -78,12 +81,12 @@ impl L1Client {
             .header(reqwest::header::ACCEPT, "application/json")
             .send()
             .await
-            .map_err(|e| classify(url, self.config.rpc_timeout, e))?;
+            .map_err(|e| classify(&self.base, url, self.config.rpc_timeout, e))?;
         let status = resp.status();
         let body = resp
             .bytes()
             .await
-            .map_err(|e| classify(url, self.config.rpc_timeout, e))?;
+            .map_err(|e| classify(&self.base, url, self.config.rpc_timeout, e))?;
         if status.is_success() {
             return Ok(body.to_vec());
         }
@@ -91,22 +94,34 @@ impl L1Client {
     }
 
     /// GET with retries of operational errors ([`L1Error::is_retryable`]), up to
-    /// `rpc_max_attempts`, sleeping [`backoff_delay`] between attempts.
+    /// `rpc_max_attempts`, sleeping [`backoff_delay`] between attempts. Each retry is logged
+    /// with the endpoint, the error and how long the request has been failing.
     pub async fn get_bytes(&self, path: &str) -> Result<Vec<u8>, L1Error> {
         let url = self.url(path);
         let mut attempt = 0u32;
+        let mut failing_since: Option<tokio::time::Instant> = None;
         loop {
             match self.get_once(&url).await {
                 Ok(b) => return Ok(b),
-                Err(e) if e.is_retryable() && attempt + 1 < self.config.rpc_max_attempts.max(1) => {
-                    attempt += 1;
+                Err(e)
+                    if e.is_retryable()
+                        && attempt.saturating_add(1) < self.config.rpc_max_attempts.max(1) =>
+                {
+                    attempt = attempt.saturating_add(1);
+                    let since = *failing_since.get_or_insert_with(tokio::time::Instant::now);
                     let delay = backoff_delay(
                         self.config.reconnection_delay,
                         attempt,
                         self.config.rpc_max_delay,
                         random_unit(),
                     );
-                    tracing::warn!(%url, error = %e, ?delay, attempt, "L1 RPC failed, retrying");
+                    tracing::warn!(
+                        "L1 node {} ({}) failing for {:.1}s: {e}; retry {attempt} in {:.1}s",
+                        self.base,
+                        self.config.endpoint_option,
+                        since.elapsed().as_secs_f64(),
+                        delay.as_secs_f64()
+                    );
                     tokio::time::sleep(delay).await;
                 }
                 Err(e) => return Err(e),
@@ -312,9 +327,21 @@ impl L1Client {
     }
 }
 
-/// Maps a transport error to [`L1Error`].
-pub(crate) fn classify(url: &str, timeout: std::time::Duration, e: reqwest::Error) -> L1Error {
-    if e.is_timeout() {
+/// Maps a transport error to [`L1Error`]: a TLS configuration failure is
+/// [`L1Error::Tls`] (fatal), anything else on the wire a retryable error.
+pub(crate) fn classify(
+    endpoint: &Endpoint,
+    url: &str,
+    timeout: std::time::Duration,
+    e: reqwest::Error,
+) -> L1Error {
+    if let Some(reason) = http_client::tls_rejection(&e) {
+        L1Error::Tls {
+            url: url.to_owned(),
+            endpoint: format!("{} {endpoint}", endpoint.option()),
+            reason: Box::new(reason.clone()),
+        }
+    } else if e.is_timeout() {
         L1Error::Timeout {
             url: url.to_owned(),
             timeout,
@@ -326,16 +353,9 @@ pub(crate) fn classify(url: &str, timeout: std::time::Duration, e: reqwest::Erro
         }
     } else {
         // Include the cause chain (e.g. "connection refused").
-        let mut message = e.to_string();
-        let mut src = std::error::Error::source(&e);
-        while let Some(s) = src {
-            message.push_str(": ");
-            message.push_str(&s.to_string());
-            src = s.source();
-        }
         L1Error::Connection {
             url: url.to_owned(),
-            message,
+            message: http_client::error_chain(&e),
         }
     }
 }
@@ -395,12 +415,44 @@ mod tests {
     }
 
     #[test]
-    fn endpoint_must_be_http() {
-        assert!(L1Client::new(L1Config::new("localhost:8732")).is_err());
+    fn endpoint_must_be_http_or_https_and_keeps_its_base_path() {
+        for bad in ["localhost:8732", "ftp://x", "ht!tp://::nope"] {
+            let e = L1Client::new(L1Config::new(bad)).unwrap_err();
+            assert!(e.is_fatal_config() && !e.is_retryable(), "{bad}: {e}");
+            let m = e.to_string();
+            assert!(m.contains("--endpoint") && m.contains(bad), "{m}");
+        }
         let c = L1Client::new(L1Config::new("http://localhost:8732/")).unwrap();
         assert_eq!(
             c.url("/chains/main/chain_id"),
             "http://localhost:8732/chains/main/chain_id"
         );
+        let c = L1Client::new(L1Config::new("https://rpc.example.org/mainnet/")).unwrap();
+        assert_eq!(
+            c.url("/chains/main/blocks/head/hash"),
+            "https://rpc.example.org/mainnet/chains/main/blocks/head/hash"
+        );
+    }
+
+    #[test]
+    fn a_rejected_certificate_is_fatal_and_names_the_option() {
+        let endpoint = Endpoint::parse("--endpoint", "https://127.0.0.1:1/l1").unwrap();
+        let e = L1Error::Tls {
+            url: endpoint.join("/chains/main/chain_id"),
+            endpoint: format!("{} {endpoint}", endpoint.option()),
+            reason: Box::new(http_client::rustls::Error::InvalidCertificate(
+                http_client::rustls::CertificateError::UnknownIssuer,
+            )),
+        };
+        assert!(e.is_fatal_config() && !e.is_retryable());
+        let m = e.to_string();
+        assert!(m.contains("--endpoint https://127.0.0.1:1/l1"), "{m}");
+        assert!(m.contains("SSL_CERT_FILE"), "{m}");
+        let refused = L1Error::Connection {
+            url: "u".into(),
+            message: "connection refused".into(),
+        };
+        assert!(refused.is_retryable() && !refused.is_fatal_config());
+        assert!(!http_error("u", 503, b"").is_fatal_config());
     }
 }

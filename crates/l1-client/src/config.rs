@@ -5,8 +5,11 @@ use std::time::Duration;
 /// Settings of the L1 client and head monitor. [`Default`] gives Octez's defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct L1Config {
-    /// Base URL of the L1 node RPC server, e.g. `http://localhost:8732`.
+    /// Base URL of the L1 node RPC server, e.g. `http://localhost:8732` or
+    /// `https://host/mainnet` (the path is kept as a prefix of every RPC).
     pub endpoint: String,
+    /// The option that gave [`Self::endpoint`], named in configuration errors (`--endpoint`).
+    pub endpoint_option: &'static str,
     /// Timeout of one RPC attempt (`l1_rpc_timeout`, 60 s); also the connect timeout of the
     /// heads stream.
     pub rpc_timeout: Duration,
@@ -32,6 +35,7 @@ impl Default for L1Config {
     fn default() -> Self {
         Self {
             endpoint: "http://localhost:8732".to_owned(),
+            endpoint_option: "--endpoint",
             rpc_timeout: Duration::from_secs(60),
             reconnection_delay: Duration::from_secs(2),
             rpc_max_delay: Duration::from_secs(30),

@@ -2,7 +2,9 @@
 //!
 //! Operational errors (connection, timeout, 5xx without an Octez error trace) are retried and
 //! then returned; answers of the L1 node (HTTP 4xx, Octez error traces, undecodable JSON) are
-//! returned at once.
+//! returned at once. Configuration errors (an endpoint that is not an http(s) URL, unusable
+//! `SSL_CERT_FILE`, a certificate the client rejects) are returned at once and are fatal
+//! ([`L1Error::is_fatal_config`]): retrying cannot fix them (issue 18 §2).
 
 use std::time::Duration;
 
@@ -19,6 +21,27 @@ pub struct RpcErrorItem {
 /// Errors of an L1 RPC.
 #[derive(Debug, thiserror::Error)]
 pub enum L1Error {
+    /// The endpoint is not a valid http(s) URL (the message names the option and the value).
+    #[error(transparent)]
+    Endpoint(#[from] http_client::EndpointError),
+    /// The trusted certificates could not be loaded (`SSL_CERT_FILE`, `SSL_CERT_DIR`).
+    #[error("cannot set up TLS for the L1 endpoint: {0}")]
+    TlsSetup(#[from] http_client::TlsError),
+    /// The TLS handshake failed for a configuration reason (certificate rejected, unknown
+    /// issuer, no common protocol).
+    #[error(
+        "TLS connection to the L1 node refused for {url} ({endpoint}): {reason}; {hint}",
+        hint = http_client::TLS_HINT
+    )]
+    Tls {
+        /// URL.
+        url: String,
+        /// The option and the endpoint, e.g. `--endpoint https://host/mainnet`.
+        endpoint: String,
+        /// The rustls error.
+        #[source]
+        reason: Box<http_client::rustls::Error>,
+    },
     /// The URL could not be built or the HTTP client could not be created.
     #[error("invalid L1 endpoint or request {url}: {message}")]
     Setup {
@@ -101,10 +124,23 @@ impl L1Error {
         match self {
             Self::Connection { .. } | Self::Timeout { .. } => true,
             Self::Http { status, .. } => *status >= 500,
-            Self::Setup { .. } | Self::Rpc { .. } | Self::Decode { .. } | Self::Block { .. } => {
-                false
-            }
+            Self::Endpoint(_)
+            | Self::TlsSetup(_)
+            | Self::Tls { .. }
+            | Self::Setup { .. }
+            | Self::Rpc { .. }
+            | Self::Decode { .. }
+            | Self::Block { .. } => false,
         }
+    }
+
+    /// Whether this is a configuration error: the node must stop with this message instead of
+    /// retrying (bad endpoint, unusable trusted certificates, certificate rejected).
+    pub fn is_fatal_config(&self) -> bool {
+        matches!(
+            self,
+            Self::Endpoint(_) | Self::TlsSetup(_) | Self::Tls { .. } | Self::Setup { .. }
+        )
     }
 
     /// Whether this is an Octez error trace containing an error whose id ends with `suffix`

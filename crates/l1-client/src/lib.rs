@@ -9,7 +9,8 @@
 //! * [`HeadMonitor`]: `/monitor/heads/<chain>` as a newline-delimited JSON stream, reconnecting
 //!   with backoff when the stream closes or stalls, with a [`MonitorStatus`] for `/health`.
 //!
-//! Plain HTTP only (no TLS), system proxies ignored.
+//! HTTP or HTTPS (rustls, roots from the system store or `SSL_CERT_FILE` / `SSL_CERT_DIR`, via
+//! the shared `http-client` crate), the endpoint's base path kept, system proxies ignored.
 
 mod backoff;
 mod client;

@@ -116,13 +116,18 @@ fn deadline_after(t: Duration) -> Instant {
         .unwrap_or_else(|| now + Duration::from_secs(365 * 86_400))
 }
 
-fn set_disconnected(status: &watch::Sender<MonitorStatus>, reason: String) {
-    tracing::warn!(%reason, "L1 heads stream disconnected");
+/// Records a disconnection and logs which endpoint fails, how, and since how long.
+fn set_disconnected(status: &watch::Sender<MonitorStatus>, endpoint: &str, reason: String) {
     status.send_modify(|s| {
         let since = match &s.connection {
             Connection::Disconnected { since, .. } => *since,
             _ => SystemTime::now(),
         };
+        let failing = SystemTime::now()
+            .duration_since(since)
+            .unwrap_or_default()
+            .as_secs_f64();
+        tracing::warn!("L1 heads stream of {endpoint} disconnected for {failing:.1}s: {reason}");
         s.connection = Connection::Disconnected { since, reason };
     });
 }
@@ -135,6 +140,14 @@ async fn run(
 ) {
     let cfg = client.config().clone();
     let url = client.url(&path);
+    let endpoint = client.endpoint().clone();
+    let disconnected = |status: &watch::Sender<MonitorStatus>, reason: String| {
+        set_disconnected(
+            status,
+            &format!("{endpoint} ({})", cfg.endpoint_option),
+            reason,
+        );
+    };
     let mut failures = 0u32;
     let mut ever_connected = false;
     let mut last_head: Option<BlockHeader> = None;
@@ -161,7 +174,7 @@ async fn run(
             .send();
         let mut resp = match tokio::time::timeout(cfg.rpc_timeout, request).await {
             Err(_) => {
-                set_disconnected(
+                disconnected(
                     &status,
                     format!("{url}: no answer within {:?}", cfg.rpc_timeout),
                 );
@@ -169,7 +182,10 @@ async fn run(
                 continue;
             }
             Ok(Err(e)) => {
-                set_disconnected(&status, classify(&url, cfg.rpc_timeout, e).to_string());
+                disconnected(
+                    &status,
+                    classify(&endpoint, &url, cfg.rpc_timeout, e).to_string(),
+                );
                 failures = failures.saturating_add(1);
                 continue;
             }
@@ -180,7 +196,7 @@ async fn run(
                     .ok()
                     .and_then(Result::ok)
                     .unwrap_or_default();
-                set_disconnected(&status, http_error(&url, code, &body).to_string());
+                disconnected(&status, http_error(&url, code, &body).to_string());
                 failures = failures.saturating_add(1);
                 continue;
             }
@@ -217,7 +233,9 @@ async fn run(
         let reason = 'stream: loop {
             let chunk = match tokio::time::timeout_at(deadline, resp.chunk()).await {
                 Err(_) => break 'stream "no new head before the stall timeout".to_owned(),
-                Ok(Err(e)) => break 'stream classify(&url, cfg.rpc_timeout, e).to_string(),
+                Ok(Err(e)) => {
+                    break 'stream classify(&endpoint, &url, cfg.rpc_timeout, e).to_string();
+                }
                 Ok(Ok(None)) => break 'stream "stream closed by the L1 node".to_owned(),
                 Ok(Ok(Some(c))) => c,
             };
@@ -247,7 +265,7 @@ async fn run(
                 deadline = stall(last_interval);
             }
         };
-        set_disconnected(&status, reason);
+        disconnected(&status, reason);
         // Octez reconnects with count = 1 after losing an established stream.
         failures = 1;
     }

@@ -14,4 +14,6 @@ mod store;
 
 pub use hash::{BLAKE2B_TAG, MAX_PREIMAGE_SIZE, REVEAL_HASH_SIZE, RevealHash, RevealHashError};
 pub use reveal::{RevealRequest, Revealer, RollupMetadata};
-pub use store::{DEFAULT_HTTP_TIMEOUT, PreimageError, PreimageSource, PreimageStore};
+pub use store::{
+    DEFAULT_HTTP_TIMEOUT, PreimageConfigError, PreimageError, PreimageSource, PreimageStore,
+};

@@ -4,11 +4,17 @@
 //! Rules: every pre-image is blake2b-verified against the requested hash before it
 //! is returned and before it is written to the directory; pre-images larger than
 //! [`MAX_PREIMAGE_SIZE`] are refused; a remote answer other than `200` is an error.
+//! The endpoint is an `http` or `https` URL whose path is kept (`GET <endpoint>/<hex>`), over
+//! the shared `http-client` TLS configuration; an invalid URL or a rejected certificate is a
+//! configuration error ([`PreimageConfigError`], fatal), a transport failure is retried by
+//! the caller (issue 18 §2).
 
 use std::fmt;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+use http_client::Endpoint as Url;
 
 use crate::hash::{MAX_PREIMAGE_SIZE, RevealHash};
 
@@ -45,6 +51,33 @@ impl fmt::Display for PreimageSource {
             Self::Url(u) => write!(f, "URL {u}"),
         }
     }
+}
+
+/// A pre-images endpoint that cannot work: fatal at start, the message names the option and
+/// the value.
+#[derive(Debug, thiserror::Error)]
+pub enum PreimageConfigError {
+    /// Not an http(s) URL.
+    #[error(transparent)]
+    Endpoint(#[from] http_client::EndpointError),
+    /// The trusted certificates could not be loaded.
+    #[error("cannot set up TLS for the pre-images endpoint: {0}")]
+    TlsSetup(#[from] http_client::TlsError),
+    /// The endpoint's TLS certificate is rejected.
+    #[error(
+        "TLS connection to the pre-images endpoint refused for {url} ({endpoint}): {reason}; \
+         {hint}",
+        hint = http_client::TLS_HINT
+    )]
+    TlsRejected {
+        /// URL requested.
+        url: String,
+        /// The option and the endpoint, e.g. `--pre-images-endpoint https://host/path`.
+        endpoint: String,
+        /// The rustls error.
+        #[source]
+        reason: Box<http_client::rustls::Error>,
+    },
 }
 
 /// Why a pre-image could not be obtained. None of these leave anything in the store.
@@ -104,6 +137,15 @@ pub enum PreimageError {
         /// Status code received.
         status: u16,
     },
+    /// The endpoint's TLS certificate is rejected: a configuration error, not retryable.
+    #[error("pre-image {hash}: {source}")]
+    Config {
+        /// Requested hash.
+        hash: RevealHash,
+        /// The configuration error.
+        #[source]
+        source: Box<PreimageConfigError>,
+    },
     /// The request to the endpoint failed (connection, timeout, protocol).
     #[error("pre-image {hash}: fetching URL {url} failed: {message}")]
     Http {
@@ -126,8 +168,15 @@ impl PreimageError {
             | Self::TooLarge { hash, .. }
             | Self::Io { hash, .. }
             | Self::HttpStatus { hash, .. }
+            | Self::Config { hash, .. }
             | Self::Http { hash, .. } => *hash,
         }
+    }
+
+    /// Whether retrying cannot help (a rejected certificate): the node must stop.
+    #[must_use]
+    pub fn is_fatal_config(&self) -> bool {
+        matches!(self, Self::Config { .. })
     }
 }
 
@@ -138,7 +187,7 @@ pub struct PreimageStore {
 }
 
 struct Endpoint {
-    base: String,
+    base: Url,
     agent: ureq::Agent,
 }
 
@@ -180,29 +229,66 @@ impl PreimageStore {
         }
     }
 
-    /// Adds a remote endpoint queried with `GET <endpoint>/<hex>` when a file is
-    /// missing, with [`DEFAULT_HTTP_TIMEOUT`].
-    #[must_use]
-    pub fn with_endpoint(self, endpoint: &str) -> Self {
-        self.with_endpoint_timeout(endpoint, DEFAULT_HTTP_TIMEOUT)
+    /// Adds a remote endpoint, given by `option` (named in errors, e.g.
+    /// `--pre-images-endpoint`), queried with `GET <endpoint>/<hex>` when a file is missing,
+    /// with [`DEFAULT_HTTP_TIMEOUT`].
+    ///
+    /// # Errors
+    /// [`PreimageConfigError`] when `endpoint` is not an http(s) URL or the trusted
+    /// certificates cannot be loaded.
+    pub fn with_endpoint(self, option: &str, endpoint: &str) -> Result<Self, PreimageConfigError> {
+        self.with_endpoint_timeout(option, endpoint, DEFAULT_HTTP_TIMEOUT)
     }
 
     /// Same as [`Self::with_endpoint`] with an explicit per-request timeout.
-    #[must_use]
-    pub fn with_endpoint_timeout(mut self, endpoint: &str, timeout: Duration) -> Self {
-        let config = ureq::Agent::config_builder()
+    ///
+    /// # Errors
+    /// See [`Self::with_endpoint`].
+    pub fn with_endpoint_timeout(
+        mut self,
+        option: &str,
+        endpoint: &str,
+        timeout: Duration,
+    ) -> Result<Self, PreimageConfigError> {
+        let base = Url::parse(option, endpoint)?;
+        // Like Octez (cohttp), the shared builder ignores proxies from the environment.
+        let config = http_client::blocking_agent_config()?
             .timeout_global(Some(timeout))
             .timeout_connect(Some(timeout))
-            .http_status_as_error(false)
-            // Like Octez (cohttp), do not pick up proxies from the environment.
-            .proxy(None)
             .max_redirects(5)
             .build();
         self.endpoint = Some(Endpoint {
-            base: endpoint.trim_end_matches('/').to_owned(),
+            base,
             agent: ureq::Agent::new_with_config(config),
         });
-        self
+        Ok(self)
+    }
+
+    /// Checks at start that the endpoint's TLS certificate is accepted (one `GET` of the base
+    /// URL; any HTTP answer will do). Transport failures are only logged: the endpoint may come
+    /// up later. Without an endpoint, or over plain http, nothing to check.
+    ///
+    /// # Errors
+    /// [`PreimageConfigError::TlsRejected`] when the certificate is rejected.
+    pub fn check_endpoint(&self) -> Result<(), PreimageConfigError> {
+        let Some(e) = self.endpoint.as_ref().filter(|e| e.base.is_https()) else {
+            return Ok(());
+        };
+        let url = e.base.join("");
+        match e.agent.get(&url).call() {
+            Ok(_) => Ok(()),
+            Err(err) => match http_client::ureq_tls_rejection(&err) {
+                Some(reason) => Err(rejected(&e.base, &url, reason)),
+                None => {
+                    tracing::warn!(
+                        "pre-images endpoint {} ({}) cannot be reached for now: {err}",
+                        e.base,
+                        e.base.option()
+                    );
+                    Ok(())
+                }
+            },
+        }
     }
 
     /// The pre-images directory.
@@ -211,7 +297,7 @@ impl PreimageStore {
         &self.dir
     }
 
-    /// The endpoint base URL, if any.
+    /// The endpoint base URL (without trailing slash), if any.
     #[must_use]
     pub fn endpoint(&self) -> Option<&str> {
         self.endpoint.as_ref().map(|e| e.base.as_str())
@@ -226,9 +312,7 @@ impl PreimageStore {
     /// URL at which the endpoint serves `hash`, if there is an endpoint.
     #[must_use]
     pub fn url_of(&self, hash: &RevealHash) -> Option<String> {
-        self.endpoint
-            .as_ref()
-            .map(|e| format!("{}/{}", e.base, hash.to_hex()))
+        self.endpoint.as_ref().map(|e| e.base.join(&hash.to_hex()))
     }
 
     /// The verified pre-image of `hash`: from the directory, else from the endpoint
@@ -260,8 +344,8 @@ impl PreimageStore {
         let Some(endpoint) = &self.endpoint else {
             return Err(PreimageError::NotFound { hash: *hash, path });
         };
-        let url = format!("{}/{}", endpoint.base, hash.to_hex());
-        let data = fetch(&endpoint.agent, hash, &url)?;
+        let url = endpoint.base.join(&hash.to_hex());
+        let data = fetch(endpoint, hash, &url)?;
         verify(hash, &data, &PreimageSource::Url(url.clone()))?;
         tracing::debug!(hash = %hash, url = %url, "fetched pre-image");
         self.write_file(hash, &data)?;
@@ -312,14 +396,28 @@ impl PreimageStore {
     }
 }
 
-/// `GET url`, 200 required, body at most `MAX_PREIMAGE_SIZE` bytes.
-fn fetch(agent: &ureq::Agent, hash: &RevealHash, url: &str) -> Result<Vec<u8>, PreimageError> {
-    let http_err = |message: String| PreimageError::Http {
-        hash: *hash,
+fn rejected(base: &Url, url: &str, reason: &http_client::rustls::Error) -> PreimageConfigError {
+    PreimageConfigError::TlsRejected {
         url: url.to_owned(),
-        message,
+        endpoint: format!("{} {base}", base.option()),
+        reason: Box::new(reason.clone()),
+    }
+}
+
+/// `GET url`, 200 required, body at most `MAX_PREIMAGE_SIZE` bytes.
+fn fetch(endpoint: &Endpoint, hash: &RevealHash, url: &str) -> Result<Vec<u8>, PreimageError> {
+    let http_err = |e: ureq::Error| match http_client::ureq_tls_rejection(&e) {
+        Some(reason) => PreimageError::Config {
+            hash: *hash,
+            source: Box::new(rejected(&endpoint.base, url, reason)),
+        },
+        None => PreimageError::Http {
+            hash: *hash,
+            url: url.to_owned(),
+            message: e.to_string(),
+        },
     };
-    let mut response = agent.get(url).call().map_err(|e| http_err(e.to_string()))?;
+    let mut response = endpoint.agent.get(url).call().map_err(http_err)?;
     let status = response.status().as_u16();
     if status != 200 {
         return Err(PreimageError::HttpStatus {
@@ -339,7 +437,7 @@ fn fetch(agent: &ureq::Agent, hash: &RevealHash, url: &str) -> Result<Vec<u8>, P
                 hash: *hash,
                 source_: PreimageSource::Url(url.to_owned()),
             },
-            e => http_err(e.to_string()),
+            e => http_err(e),
         })
 }
 
@@ -390,12 +488,43 @@ mod tests {
 
     #[test]
     fn url_building() {
-        let s = PreimageStore::new("/x").with_endpoint("http://127.0.0.1:1/base/");
+        let s = PreimageStore::new("/x")
+            .with_endpoint("--pre-images-endpoint", "http://127.0.0.1:1/base/")
+            .unwrap();
         let h = RevealHash::well_known();
         assert_eq!(
             s.url_of(&h).unwrap(),
             format!("http://127.0.0.1:1/base/{}", h.to_hex())
         );
         assert_eq!(s.endpoint(), Some("http://127.0.0.1:1/base"));
+        // Plain http: nothing to check at start.
+        s.check_endpoint().unwrap();
+        let s = PreimageStore::new("/x")
+            .with_endpoint(
+                "--pre-images-endpoint",
+                "https://snapshots.example.org/etherlink/wasm_2_0_0",
+            )
+            .unwrap();
+        assert_eq!(
+            s.url_of(&h).unwrap(),
+            format!(
+                "https://snapshots.example.org/etherlink/wasm_2_0_0/{}",
+                h.to_hex()
+            )
+        );
+    }
+
+    #[test]
+    fn invalid_endpoints_are_refused_naming_the_option() {
+        for bad in ["ht!tp://::nope", "ftp://x", "localhost:80"] {
+            let e = PreimageStore::new("/x")
+                .with_endpoint("--pre-images-endpoint", bad)
+                .unwrap_err();
+            let m = e.to_string();
+            assert!(
+                m.contains("--pre-images-endpoint") && m.contains(bad),
+                "{m}"
+            );
+        }
     }
 }

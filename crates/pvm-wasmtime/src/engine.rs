@@ -17,6 +17,7 @@
 
 use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
@@ -31,6 +32,7 @@ use wasmtime::{
 };
 
 use crate::config::{Options, RUN_THREAD_STACK, wasmtime_config};
+use crate::disk_cache::{DiskCache, DiskCacheStats};
 use crate::instrument::{BUDGET_EXPORT, START_EXPORT, instrument};
 use crate::validate::{ImportType, ModuleInfo, Rejection, validate};
 
@@ -362,18 +364,11 @@ fn same_type(wanted: &[ValType], got: &[wasmparser::ValType]) -> bool {
 
 /// Link (`wasm-pvm.md` §1.1) then the init checks that need no instance (§3.5).
 fn link_check(info: &ModuleInfo, version: wasm_pvm::PvmVersion) -> Result<(), RunOutcome> {
+    // The first import that does not link, with Octez's message; the PVM places the stuck
+    // state at Octez's tick (`wasm_pvm::LinkFailure`).
     for import in &info.imports {
-        if import.module != HOST_MODULE {
-            return Err(RunOutcome::LinkError(format!(
-                "unknown module {:?} (import {:?})",
-                import.module, import.name
-            )));
-        }
-        if host_function_signature(version, &import.name).is_none() {
-            return Err(RunOutcome::LinkError(format!(
-                "unknown import {:?} for PVM version {version}",
-                import.name
-            )));
+        if let Some(message) = wasm_pvm::link_error_message(version, &import.module, &import.name) {
+            return Err(RunOutcome::LinkError(message));
         }
     }
     for import in &info.imports {
@@ -446,6 +441,8 @@ pub struct WasmtimeEngine {
     engine: Engine,
     linker: Linker<Ctx>,
     cache: VecDeque<(Hash, Arc<Compiled>)>,
+    /// Compiled kernels kept on disk across restarts ([`WasmtimeEngine::with_disk_cache`]).
+    disk: Option<DiskCache>,
     interrupt: Interrupt,
     worker: Option<Worker>,
 }
@@ -478,9 +475,30 @@ impl WasmtimeEngine {
             engine,
             linker,
             cache: VecDeque::with_capacity(MODULE_CACHE_SIZE),
+            disk: None,
             interrupt,
             worker: None,
         })
+    }
+
+    /// Also keep compiled kernels in `dir` (created when needed), so that a new engine (a
+    /// restarted node) loads them instead of compiling them again. Entries are keyed by the
+    /// kernel, the instrumentation and the engine's version and configuration, and verified
+    /// before use; a damaged one is rebuilt (see [`crate::disk_cache`]).
+    #[must_use]
+    pub fn with_disk_cache(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.disk = Some(DiskCache::new(dir.into(), &self.engine));
+        self
+    }
+
+    /// What the disk cache did so far (`None` without one).
+    pub fn disk_cache_stats(&self) -> Option<&DiskCacheStats> {
+        self.disk.as_ref().map(|d| &d.stats)
+    }
+
+    /// The directory of the disk cache, if any.
+    pub fn disk_cache_dir(&self) -> Option<&std::path::Path> {
+        self.disk.as_ref().map(DiskCache::dir)
     }
 
     /// A handle that cancels runs of this engine from another thread.
@@ -493,7 +511,7 @@ impl WasmtimeEngine {
         self.cache.len()
     }
 
-    fn compile(&self, kernel: &[u8]) -> Compiled {
+    fn compile(&mut self, kernel: &[u8]) -> Compiled {
         let info = match validate(kernel) {
             Ok(info) => info,
             Err(Rejection::Decode(e)) => return Compiled::Decode(e),
@@ -505,9 +523,22 @@ impl WasmtimeEngine {
             Ok(b) => b,
             Err(e) => return Compiled::Unsupported(format!("instrumentation failed: {e}")),
         };
-        let module = match Module::new(&self.engine, &bytes) {
-            Ok(m) => m,
-            Err(e) => return Compiled::Unsupported(format!("compilation failed: {e:?}")),
+        let key = self.disk.as_ref().map(|d| d.key(&bytes));
+        let cached = match (&mut self.disk, &key) {
+            (Some(d), Some(k)) => d.get(&self.engine, k),
+            _ => None,
+        };
+        let module = match cached {
+            Some(m) => m,
+            None => match Module::new(&self.engine, &bytes) {
+                Ok(m) => {
+                    if let (Some(d), Some(k)) = (&mut self.disk, &key) {
+                        d.put(k, &m);
+                    }
+                    m
+                }
+                Err(e) => return Compiled::Unsupported(format!("compilation failed: {e:?}")),
+            },
         };
         let pre = self
             .linker

@@ -222,7 +222,11 @@ pub struct NodeOptions {
     #[arg(long = "rpc-addr", value_name = "rpc-address|ip")]
     pub rpc_addr: Option<String>,
     /// The port the smart rollup node listens to. Default value is 8932
-    #[arg(long = "rpc-port", value_name = "rpc-port")]
+    #[arg(
+        long = "rpc-port",
+        allow_negative_numbers = true,
+        value_name = "rpc-port"
+    )]
     pub rpc_port: Option<u16>,
     /// Specify a different ACL for the rpc server to override the default one. Possible
     /// values are 'secure' and 'allow-all'
@@ -243,27 +247,31 @@ pub struct NodeOptions {
     pub loser_mode: Option<String>,
     /// The first reconnection delay, in seconds, to wait before reconnecting to the Tezos
     /// node. The default delay is 2.0.
-    #[arg(long = "reconnection-delay", value_name = "delay")]
+    #[arg(long = "reconnection-delay", allow_negative_numbers = true, value_name = "delay", value_parser = parse_delay)]
     pub reconnection_delay: Option<f64>,
     /// The address of the dal node from which the smart rollup node downloads slots.
-    #[arg(long = "dal-node", value_name = "dal-node-endpoint")]
+    #[arg(long = "dal-node", value_name = "dal-node-endpoint", value_parser = parse_dal_url)]
     pub dal_node: Option<String>,
     /// The address of a service which provides pre-images for the rollup.
-    #[arg(long = "pre-images-endpoint", value_name = "url")]
+    #[arg(long = "pre-images-endpoint", value_name = "url", value_parser = parse_preimages_url)]
     pub pre_images_endpoint: Option<String>,
     /// The number of blocks the injector keeps in memory. Default value is 2048
-    #[arg(long = "injector-retention-period", value_name = "blocks", value_parser = parse_retention)]
+    #[arg(long = "injector-retention-period", allow_negative_numbers = true, value_name = "blocks", value_parser = parse_retention)]
     pub injector_retention_period: Option<u16>,
     /// The number of attempts that the injector will make to inject an operation when it
     /// fails. Default value is 10
-    #[arg(long = "injector-attempts", value_name = "number")]
+    #[arg(
+        long = "injector-attempts",
+        allow_negative_numbers = true,
+        value_name = "number"
+    )]
     pub injector_attempts: Option<u16>,
     /// The number of blocks after which an operation that is injected but never included is
     /// retried. Default value is 120
-    #[arg(long = "injection-ttl", value_name = "number", value_parser = parse_ttl)]
+    #[arg(long = "injection-ttl", allow_negative_numbers = true, value_name = "number", value_parser = parse_ttl)]
     pub injection_ttl: Option<u16>,
     /// The maximum cache size in memory before it is flushed to disk (Deprecated)
-    #[arg(long = "index-buffer-size", value_name = "nb_entries", value_parser = positive_int)]
+    #[arg(long = "index-buffer-size", allow_negative_numbers = true, value_name = "nb_entries", value_parser = positive_int)]
     pub index_buffer_size: Option<i64>,
     /// Log the kernel debug output to kernel.log in the data directory
     #[arg(long = "log-kernel-debug")]
@@ -278,7 +286,7 @@ pub struct NodeOptions {
     #[arg(long = "no-degraded")]
     pub no_degraded: bool,
     /// The number of blocks between each launch of the garbage collection.
-    #[arg(long = "gc-frequency", value_name = "blocks", value_parser = positive_int32)]
+    #[arg(long = "gc-frequency", allow_negative_numbers = true, value_name = "blocks", value_parser = positive_int32)]
     pub gc_frequency: Option<i32>,
     /// The history mode for the rollup node (archive, full) (default is full)
     #[arg(long = "history-mode", value_name = "history_mode")]
@@ -376,6 +384,26 @@ fn positive_int32(s: &str) -> Result<i32, String> {
     }
 }
 
+/// `--reconnection-delay`: seconds, finite, positive ([`crate::config::check_seconds`]).
+fn parse_delay(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("expected a number of seconds, got {s:?}"))?;
+    crate::config::check_seconds("--reconnection-delay", v).map_err(|e| e.message)?;
+    Ok(v)
+}
+
+fn parse_preimages_url(s: &str) -> Result<String, String> {
+    crate::config::check_http_url("--pre-images-endpoint", s).map_err(|e| e.message)?;
+    Ok(s.to_string())
+}
+
+fn parse_dal_url(s: &str) -> Result<String, String> {
+    crate::config::check_http_url("--dal-node", s).map_err(|e| e.message)?;
+    Ok(s.to_string())
+}
+
 fn parse_bool_word(s: &str) -> Result<bool, String> {
     match s {
         "true" => Ok(true),
@@ -398,11 +426,15 @@ struct InitOpts {
 #[command(no_binary_name = true, disable_help_flag = true)]
 struct RunOpts {
     /// Size of Irmin cache in number of entries
-    #[arg(long = "irmin-cache-size", value_name = "nb_entries", value_parser = positive_int)]
+    #[arg(long = "irmin-cache-size", allow_negative_numbers = true, value_name = "nb_entries", value_parser = positive_int)]
     irmin_cache_size: Option<i64>,
     /// Apply unsafe PVM patches in the configuration or hardcoded by the node.
     #[arg(long = "apply-unsafe-patches")]
     apply_unsafe_patches: bool,
+    /// Cut a corrupted context store at its first damaged record and replay the lost levels
+    /// from the L1 node (this node's addition; see `crate::context::repair`).
+    #[arg(long = "repair-context")]
+    repair_context: bool,
     #[command(flatten)]
     node: NodeOptions,
 }
@@ -419,6 +451,10 @@ struct LegacyRunOpts {
     /// Apply unsafe PVM patches in the configuration or hardcoded by the node.
     #[arg(long = "apply-unsafe-patches")]
     apply_unsafe_patches: bool,
+    /// Cut a corrupted context store at its first damaged record and replay the lost levels
+    /// from the L1 node (this node's addition; see `crate::context::repair`).
+    #[arg(long = "repair-context")]
+    repair_context: bool,
     #[command(flatten)]
     node: NodeOptions,
 }
@@ -456,6 +492,8 @@ pub struct NodeCommand {
     pub apply_unsafe_patches: bool,
     /// `--force` (init only).
     pub force: bool,
+    /// `--repair-context` (run only): cut a corrupted context store and replay from L1.
+    pub repair_context: bool,
 }
 
 impl NodeCommand {
@@ -523,8 +561,15 @@ pub fn parse(args: &[String]) -> Result<Command, CliError> {
                 .ok_or_else(|| CliError(format!("Option {name} expects an argument.")))
         };
         match name {
-            "-E" | "--endpoint" => globals.endpoint = value(&mut i)?,
+            "-E" | "--endpoint" => {
+                let v = value(&mut i)?;
+                http_client::Endpoint::parse("-E/--endpoint", &v)
+                    .map_err(|e| CliError(e.to_string()))?;
+                globals.endpoint = v;
+            }
             "-d" | "--base-dir" => globals.base_dir = PathBuf::from(value(&mut i)?),
+            // Global options of the Octez client library this node does not implement: refused
+            // rather than ignored.
             "-A"
             | "--addr"
             | "-P"
@@ -532,18 +577,25 @@ pub fn parse(args: &[String]) -> Result<Command, CliError> {
             | "-R"
             | "--remote-signer"
             | "-f"
-            | "--password-filename" => {
-                value(&mut i)?;
-            }
-            "-n"
-            | "--no-base-dir-warnings"
+            | "--password-filename"
             | "-t"
             | "--timings"
             | "-l"
             | "--log-requests"
-            | "--better-errors"
             | "-S"
-            | "--tls" => {}
+            | "--tls" => {
+                return Err(CliError(format!(
+                    "{name}: not supported yet by this rollup node.{}",
+                    match name {
+                        "-A" | "--addr" | "-P" | "--port" | "-S" | "--tls" =>
+                            " Give the L1 node with -E/--endpoint <url> instead.",
+                        _ => "",
+                    }
+                )));
+            }
+            // Without effect in this node as in Octez's: no base directory warnings are
+            // printed, errors are always given in full.
+            "-n" | "--no-base-dir-warnings" | "--better-errors" => {}
             "-h" | "--help" => return Ok(Command::Print(usage())),
             "--version" => return Ok(Command::Print(version_text())),
             _ => break,
@@ -602,6 +654,7 @@ pub fn parse(args: &[String]) -> Result<Command, CliError> {
                 irmin_cache_size: None,
                 apply_unsafe_patches: false,
                 force: false,
+                repair_context: false,
             };
             if spec.cmd == Cmd::Init {
                 let o = InitOpts::try_parse_from(options).map_err(clap_error)?;
@@ -613,6 +666,7 @@ pub fn parse(args: &[String]) -> Result<Command, CliError> {
                 let o = RunOpts::try_parse_from(options).map_err(clap_error)?;
                 nc.irmin_cache_size = o.irmin_cache_size;
                 nc.apply_unsafe_patches = o.apply_unsafe_patches;
+                nc.repair_context = o.repair_context;
                 nc.options = o.node;
                 Ok(Command::Run(globals, check_node_options(nc)?))
             }
@@ -640,10 +694,18 @@ pub fn parse(args: &[String]) -> Result<Command, CliError> {
                 options: o.node,
                 apply_unsafe_patches: o.apply_unsafe_patches,
                 force: false,
+                repair_context: o.repair_context,
             };
             Ok(Command::Run(globals, check_node_options(nc)?))
         }
         Cmd::Man => Ok(Command::Print(manual())),
+        Cmd::GenerateOpenapi => {
+            AnyOpts::try_parse_from(options).map_err(clap_error)?;
+            // The same document as `GET /openapi`, on stdout (Octez: `generate openapi`).
+            let doc = crate::rpc::openapi::document();
+            let text = serde_json::to_string_pretty(&doc).unwrap_or_default();
+            Ok(Command::Print(format!("{text}\n")))
+        }
         other => {
             AnyOpts::try_parse_from(options).map_err(clap_error)?;
             let name = match other {
@@ -653,7 +715,6 @@ pub fn parse(args: &[String]) -> Result<Command, CliError> {
                 Cmd::ShowProtocols => "show supported protocols",
                 Cmd::DumpMetrics => "dump-metrics",
                 Cmd::ListMetrics => "list metrics",
-                Cmd::GenerateOpenapi => "generate openapi",
                 Cmd::DumpDurable => "dump durable storage",
                 Cmd::PatchDurable => "patch durable storage",
                 Cmd::ReplayBlock => "replay block",
@@ -671,6 +732,14 @@ fn check_node_options(nc: NodeCommand) -> Result<NodeCommand, CliError> {
         return Err(CliError(
             "Cannot use both --enable-performance-metrics and --disable-performance-metrics".into(),
         ));
+    }
+    let dir = nc.data_dir();
+    if dir.exists() && !dir.is_dir() {
+        return Err(CliError(format!(
+            "--data-dir {}: this path is a file, not a directory. Give a directory (it is \
+             created if missing).",
+            dir.display()
+        )));
     }
     if let Some(d) = &nc.options.data_dir
         && d.join("identity.json").exists()
@@ -877,6 +946,7 @@ pub fn config_from_args(nc: &NodeCommand) -> Result<(Config, Vec<Purpose>), Stri
     c.operators = operators;
     c.etherlink = nc.options.etherlink || c.etherlink;
     apply_options(&mut c, nc)?;
+    c.validate().map_err(|e| e.to_string())?;
     Ok((c, extra))
 }
 
@@ -900,6 +970,7 @@ pub fn patch_config(mut c: Config, nc: &NodeCommand) -> Result<(Config, Vec<Purp
     }
     c.etherlink = nc.options.etherlink || c.etherlink;
     apply_options(&mut c, nc)?;
+    c.validate().map_err(|e| e.to_string())?;
     Ok((c, extra))
 }
 
@@ -1130,6 +1201,59 @@ mod tests {
     const ADDR: &str = "sr1RYurGZtN8KNSpkMcCt9CgWeUaNkzsAfXf";
     const TZ1: &str = "tz1KqTpEZ7Yob7QbPE4Hy4Wo8fHG8LhKxZSx";
 
+    #[test]
+    fn bad_values_and_unsupported_globals_are_refused() {
+        let run = |extra: &str| {
+            parse(&args(&format!(
+                "run observer for {ADDR} with operators --data-dir /nonexistent/x {extra}"
+            )))
+        };
+        for (extra, name) in [
+            ("--reconnection-delay NaN", "--reconnection-delay"),
+            ("--reconnection-delay -2", "--reconnection-delay"),
+            (
+                "--pre-images-endpoint ht!tp://::nope",
+                "--pre-images-endpoint",
+            ),
+            ("--dal-node nope", "--dal-node"),
+            ("--gc-frequency -1", "--gc-frequency"),
+        ] {
+            let e = run(extra).unwrap_err().0;
+            assert!(e.contains(name), "{extra}: {e}");
+        }
+        assert!(run("--reconnection-delay 0.5").is_ok());
+        assert!(run("--pre-images-endpoint https://h.example/wasm_2_0_0").is_ok());
+        for g in [
+            "-R tcp://h:1",
+            "--remote-signer x",
+            "-f pw",
+            "-A h",
+            "-P 1",
+            "-S",
+            "-t",
+            "-l",
+        ] {
+            let e = parse(&args(&format!(
+                "{g} run observer for {ADDR} with operators"
+            )))
+            .unwrap_err()
+            .0;
+            let name = g.split(' ').next().unwrap();
+            assert!(
+                e.contains(name) && e.contains("not supported yet"),
+                "{g}: {e}"
+            );
+        }
+        let f = tempfile::NamedTempFile::new().unwrap();
+        let e = parse(&args(&format!(
+            "run observer for {ADDR} with operators --data-dir {}",
+            f.path().display()
+        )))
+        .unwrap_err()
+        .0;
+        assert!(e.contains("--data-dir") && e.contains("is a file"), "{e}");
+    }
+
     fn args(s: &str) -> Vec<String> {
         s.split_whitespace().map(str::to_string).collect()
     }
@@ -1172,6 +1296,16 @@ mod tests {
             parse(&args("snapshot info foo.tar")),
             Ok(Command::NotSupported("snapshot info"))
         ));
+    }
+
+    #[test]
+    fn generate_openapi_prints_the_served_description() {
+        let Ok(Command::Print(text)) = parse(&args("generate openapi")) else {
+            panic!("generate openapi is not a printing command")
+        };
+        let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(doc, crate::rpc::openapi::document());
+        assert!(doc["paths"]["/health"]["get"].is_object(), "{text}");
     }
 
     #[test]
@@ -1249,6 +1383,7 @@ mod tests {
             irmin_cache_size: None,
             apply_unsafe_patches: false,
             force: false,
+            repair_context: false,
         };
         assert_eq!(
             config_from_args(&nc).unwrap_err(),

@@ -873,6 +873,7 @@ impl Config {
         if obj.get("etherlink").is_none() {
             c.etherlink = is_etherlink(&c.rollup_address);
         }
+        c.validate().map_err(|e| e.to_string())?;
         Ok(c)
     }
 
@@ -895,6 +896,224 @@ impl Config {
         let v: Value = serde_json::from_str(&text)
             .map_err(|e| ConfigError::Malformed(path.to_path_buf(), e.to_string()))?;
         Config::from_json(&v).map_err(|e| ConfigError::Malformed(path.to_path_buf(), e))
+    }
+}
+
+/// A feature this node does not implement yet, requested by a non-default option or
+/// configuration field: the node refuses to start rather than ignore it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{0}: not supported yet by this rollup node. Remove it from the command line and from \
+     config.json (or set it to its default) to run this node."
+)]
+pub struct Unsupported(pub &'static str);
+
+/// A value out of its domain, named by its option or configuration field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{name}: {message}")]
+pub struct InvalidValue {
+    /// The option (`--reconnection-delay`) or field (`reconnection_delay`).
+    pub name: &'static str,
+    /// What is wrong and what is expected.
+    pub message: String,
+}
+
+fn invalid(name: &'static str, message: impl Into<String>) -> InvalidValue {
+    InvalidValue {
+        name,
+        message: message.into(),
+    }
+}
+
+/// A duration in seconds: finite, positive, at most a day (a `Duration` is built from it).
+pub fn check_seconds(name: &'static str, v: f64) -> Result<(), InvalidValue> {
+    if v.is_finite() && v > 0.0 && v <= 86_400.0 {
+        Ok(())
+    } else {
+        Err(invalid(
+            name,
+            format!("expected a number of seconds greater than 0 and at most 86400, got {v}"),
+        ))
+    }
+}
+
+/// An http(s) URL with a host (pre-images endpoint, DAL node).
+pub fn check_http_url(name: &'static str, v: &str) -> Result<(), InvalidValue> {
+    // The same rule as every outgoing connection (`http_client::Endpoint`).
+    http_client::Endpoint::parse(name, v)
+        .map(drop)
+        .map_err(|e| invalid(name, e.to_string()))
+}
+
+fn check_positive(name: &'static str, v: Option<i64>) -> Result<(), InvalidValue> {
+    match v {
+        Some(n) if n <= 0 => Err(invalid(
+            name,
+            format!("expected a positive integer, got {n}"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn check_non_negative(name: &'static str, v: Option<i64>) -> Result<(), InvalidValue> {
+    match v {
+        Some(n) if n < 0 => Err(invalid(
+            name,
+            format!("expected a non-negative integer, got {n}"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+impl Config {
+    /// Checks every value's domain (parse time, `init` and `run`): durations, sizes, URLs,
+    /// addresses. Errors name the option or field.
+    pub fn validate(&self) -> Result<(), InvalidValue> {
+        check_seconds(
+            "reconnection_delay (--reconnection-delay)",
+            self.reconnection_delay,
+        )?;
+        check_seconds("l1_rpc_timeout", self.l1_rpc_timeout)?;
+        check_seconds("loop_retry_delay", self.loop_retry_delay)?;
+        if let Some(u) = &self.pre_images_endpoint {
+            check_http_url("pre-images-endpoint (--pre-images-endpoint)", u)?;
+        }
+        if let Some(u) = &self.dal_node_endpoint {
+            check_http_url("DAL node endpoint (--dal-node)", u)?;
+        }
+        if self.rpc_addr.trim().is_empty() || self.rpc_addr.contains(char::is_whitespace) {
+            return Err(invalid(
+                "rpc-addr (--rpc-addr)",
+                format!("{:?} is not an address or host name", self.rpc_addr),
+            ));
+        }
+        check_positive("l1_blocks_cache_size", Some(self.l1_blocks_cache_size))?;
+        check_positive("l2_blocks_cache_size", Some(self.l2_blocks_cache_size))?;
+        check_positive("prefetch_blocks", self.prefetch_blocks)?;
+        check_positive(
+            "index_buffer_size (--index-buffer-size)",
+            self.index_buffer_size,
+        )?;
+        check_positive(
+            "irmin_cache_size (--irmin-cache-size)",
+            self.irmin_cache_size,
+        )?;
+        check_positive(
+            "gc-parameters.frequency (--gc-frequency)",
+            self.gc_parameters.frequency.map(i64::from),
+        )?;
+        check_positive(
+            "gc-parameters.context_splitting_period",
+            self.gc_parameters.context_splitting_period,
+        )?;
+        check_non_negative(
+            "batcher.min_batch_elements",
+            Some(self.batcher.min_batch_elements),
+        )?;
+        check_non_negative("batcher.min_batch_size", Some(self.batcher.min_batch_size))?;
+        check_positive(
+            "batcher.max_batch_elements",
+            Some(self.batcher.max_batch_elements),
+        )?;
+        check_positive("batcher.max_batch_size", self.batcher.max_batch_size)?;
+        check_positive("injector.max_batch_length", self.injector.max_batch_length)?;
+        if self.injector.injection_ttl < 1 {
+            return Err(invalid(
+                "injector.injection_ttl (--injection-ttl)",
+                "expected at least 1",
+            ));
+        }
+        if self.injector.retention_period > MAX_INJECTOR_RETENTION_PERIOD {
+            return Err(invalid(
+                "injector.retention_period (--injector-retention-period)",
+                format!("expected at most {MAX_INJECTOR_RETENTION_PERIOD}"),
+            ));
+        }
+        if let Some(m) = &self.metrics_addr {
+            crate::daemon::metrics_socket(m).map_err(|_| {
+                invalid(
+                    "metrics-addr (--metrics-addr)",
+                    format!("{m:?}: expected ADDR:PORT, :PORT or ADDR with an IP address"),
+                )
+            })?;
+        }
+        if let Some(f) = &self.log_kernel_debug_file
+            && f.is_empty()
+        {
+            return Err(invalid(
+                "log-kernel-debug-file (--log-kernel-debug-file)",
+                "empty file name",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Refuses what this node does not implement yet when set to a non-default value (the
+    /// defaults are what this node does). Checked when the node starts.
+    pub fn check_supported(&self) -> Result<(), Unsupported> {
+        let default = Config::new(self.rollup_address, self.mode.clone());
+        let checks: [(bool, &'static str); 15] = [
+            (
+                self.fee_parameters.as_ref().is_some_and(|f| !f.is_empty()),
+                "fee-parameters",
+            ),
+            (!self.loser_mode.is_empty(), "--loser-mode (loser-mode)"),
+            (
+                self.apply_unsafe_patches,
+                "--apply-unsafe-patches (apply-unsafe-patches)",
+            ),
+            (!self.unsafe_pvm_patches.is_empty(), "unsafe-pvm-patches"),
+            (
+                !self.execute_outbox_messages_filter.is_empty(),
+                "execute-outbox-messages-filter",
+            ),
+            (
+                self.dal_node_endpoint.is_some(),
+                "--dal-node (DAL node endpoint)",
+            ),
+            (
+                self.dal_slot_status_max_fetch_attempts
+                    != default.dal_slot_status_max_fetch_attempts,
+                "dal_slot_status_max_fetch_attempts",
+            ),
+            (self.batcher != default.batcher, "batcher"),
+            (
+                self.injector != default.injector,
+                "--injector-retention-period, --injector-attempts, --injection-ttl (injector)",
+            ),
+            (
+                self.l1_monitor_finalized,
+                "--l1-monitor-finalized (l1_monitor_finalized)",
+            ),
+            (
+                self.unsafe_disable_wasm_kernel_checks,
+                "--unsafe-disable-wasm-kernel-checks (unsafe-disable-wasm-kernel-checks)",
+            ),
+            (
+                self.slow_vm_fallback,
+                "--slow-vm-fallback (slow-vm-fallback)",
+            ),
+            (
+                self.commit_on != CommitOn::Block,
+                "--commit-on commitment (commit-on)",
+            ),
+            (
+                self.gc_parameters.context_splitting_period.is_some(),
+                "gc-parameters.context_splitting_period",
+            ),
+            (
+                self.opentelemetry
+                    .as_ref()
+                    .and_then(|o| o.get("enable"))
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false),
+                "--profiling true (opentelemetry)",
+            ),
+        ];
+        match checks.into_iter().find(|(set, _)| *set) {
+            Some((_, name)) => Err(Unsupported(name)),
+            None => Ok(()),
+        }
     }
 }
 
@@ -1175,6 +1394,69 @@ mod tests {
     use super::*;
 
     const ADDR: &str = "sr1RYurGZtN8KNSpkMcCt9CgWeUaNkzsAfXf";
+
+    #[test]
+    fn values_out_of_their_domain_are_named() {
+        let ok = Config::new(ADDR.parse().unwrap(), Mode::Observer);
+        ok.validate().unwrap();
+        let bad = |f: &dyn Fn(&mut Config)| {
+            let mut c = ok.clone();
+            f(&mut c);
+            c.validate().unwrap_err().to_string()
+        };
+        assert!(bad(&|c| c.reconnection_delay = f64::NAN).contains("reconnection_delay"));
+        assert!(bad(&|c| c.reconnection_delay = -1.0).contains("--reconnection-delay"));
+        assert!(bad(&|c| c.l1_rpc_timeout = 0.0).contains("l1_rpc_timeout"));
+        assert!(bad(&|c| c.loop_retry_delay = f64::INFINITY).contains("loop_retry_delay"));
+        for u in ["ht!tp://::nope", "ftp://h/x", "http://", "nope"] {
+            let e = bad(&|c| c.pre_images_endpoint = Some(u.into()));
+            assert!(e.contains("--pre-images-endpoint"), "{u}: {e}");
+        }
+        assert!(bad(&|c| c.gc_parameters.frequency = Some(-1)).contains("--gc-frequency"));
+        assert!(bad(&|c| c.l1_blocks_cache_size = -1).contains("l1_blocks_cache_size"));
+        assert!(bad(&|c| c.prefetch_blocks = Some(0)).contains("prefetch_blocks"));
+        assert!(bad(&|c| c.batcher.min_batch_size = -1).contains("batcher.min_batch_size"));
+        assert!(bad(&|c| c.metrics_addr = Some("nope:x".into())).contains("--metrics-addr"));
+        let mut c = ok.clone();
+        c.pre_images_endpoint = Some("https://snapshots.example/wasm_2_0_0".into());
+        c.validate().unwrap();
+        let e = Config::from_json(&serde_json::json!({
+            "smart-rollup-address": ADDR, "mode": "observer", "l1_rpc_timeout": -3
+        }))
+        .unwrap_err();
+        assert!(e.contains("l1_rpc_timeout"), "{e}");
+    }
+
+    #[test]
+    fn unimplemented_features_refuse_non_default_values() {
+        let ok = Config::new(ADDR.parse().unwrap(), Mode::Observer);
+        ok.check_supported().unwrap();
+        let refused = |f: &dyn Fn(&mut Config)| {
+            let mut c = ok.clone();
+            f(&mut c);
+            c.check_supported().unwrap_err().to_string()
+        };
+        assert!(refused(&|c| c.dal_node_endpoint = Some("http://h".into())).contains("--dal-node"));
+        assert!(refused(&|c| c.slow_vm_fallback = true).contains("--slow-vm-fallback"));
+        assert!(refused(&|c| c.injector.attempts = 3).contains("--injector-attempts"));
+        assert!(refused(&|c| c.l1_monitor_finalized = true).contains("--l1-monitor-finalized"));
+        let mut fees = BTreeMap::new();
+        fees.insert(OperationKind::Publish, serde_json::json!({}));
+        let e = refused(&|c| c.fee_parameters = Some(fees.clone()));
+        assert!(
+            e.contains("fee-parameters") && e.contains("not supported yet"),
+            "{e}"
+        );
+        assert!(
+            refused(&|c| c.opentelemetry = Some(serde_json::json!({"enable": true})))
+                .contains("--profiling")
+        );
+        // Disabled opentelemetry, an empty fee-parameters object: defaults, accepted.
+        let mut c = ok.clone();
+        c.opentelemetry = Some(serde_json::json!({"enable": false}));
+        c.fee_parameters = Some(BTreeMap::new());
+        c.check_supported().unwrap();
+    }
 
     #[test]
     fn init_observer_hides_defaults() {

@@ -35,6 +35,52 @@ pub enum ContextError {
     /// The block has no committed context.
     #[error("block {0} has no committed context")]
     NoContext(i32),
+    /// The context store holds damaged data: the node refuses to start rather than drop it
+    /// (`crates/durable-tree/src/pack.rs`, torn tail vs corruption).
+    #[error(
+        "{0}.\nNothing was discarded. To go on, either:\n\
+         - restart with `run --repair-context`: the store is cut at offset {offset} and the \
+         levels it held are replayed from the L1 node (which must still have those blocks);\n\
+         - or restore the data directory from a snapshot or a backup, or start from an empty \
+         one.",
+        offset = .0.offset
+    )]
+    Corrupted(Box<durable_tree::PackCorruption>),
+}
+
+impl ContextError {
+    /// Store errors, with corruption told apart.
+    fn from_store(e: durable_tree::StoreError) -> Self {
+        match e {
+            durable_tree::StoreError::Corrupted(c) => ContextError::Corrupted(c),
+            e => ContextError::Store(e),
+        }
+    }
+}
+
+/// `run --repair-context`: opens the context store in `dir`, cutting a corrupted pack file at
+/// its first damaged batch (everything from there on is dropped, and said so in the log).
+/// The follower then finds the L2 head's context missing and replays the lost levels from L1
+/// (`reset_to_last_committed` in `crate::main_loop`). Returns the damage that was cut, if any.
+pub fn repair(dir: &std::path::Path) -> Result<Option<durable_tree::PackCorruption>, ContextError> {
+    let path = dir.join(CONTEXT_FILE);
+    if !path.exists() {
+        return Ok(None);
+    }
+    let (_repo, damage) = Repo::open_with(&path, durable_tree::Recovery::Truncate)
+        .map_err(ContextError::from_store)?;
+    match &damage {
+        Some(d) => tracing::warn!(
+            "--repair-context: {d}. The store was cut at offset {}; the lost levels will be \
+             replayed from the L1 node.",
+            d.offset
+        ),
+        None => tracing::info!(
+            "--repair-context: the context store {} is sound; nothing to repair",
+            path.display()
+        ),
+    }
+    Ok(damage)
 }
 
 /// The repo file inside `<data-dir>/context/`.
@@ -77,7 +123,7 @@ impl Context {
     /// Opens (creating) the on-disk repo in directory `dir` (file [`CONTEXT_FILE`]).
     pub fn open(dir: &std::path::Path) -> Result<Self, ContextError> {
         let path = dir.join(CONTEXT_FILE);
-        let repo = Repo::open(&path)?;
+        let repo = Repo::open(&path).map_err(ContextError::from_store)?;
         // The copy of an interrupted GC (the pack file itself is replaced atomically),
         // removed once the repo (and its lock) is ours.
         let _ = std::fs::remove_file(path.with_extension("gc-tmp"));

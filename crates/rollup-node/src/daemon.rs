@@ -6,8 +6,8 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::family::Family;
@@ -44,6 +44,83 @@ pub enum DaemonError {
     /// Full → archive refused (§5.4).
     #[error("Cannot transform a full rollup node into an archive one.")]
     FullToArchive,
+    /// An option or configuration field this node does not implement yet, with a
+    /// non-default value.
+    #[error(transparent)]
+    Unsupported(#[from] crate::config::Unsupported),
+    /// The data directory path exists but is not a directory.
+    #[error(
+        "The data directory {0} exists and is not a directory (--data-dir names a file); \
+         choose a directory, or remove the file."
+    )]
+    DataDirNotADirectory(PathBuf),
+    /// Bad `--cors-origins` / `--cors-headers` values.
+    #[error("{0}")]
+    Cors(String),
+    /// The follower did not stop in time at shutdown.
+    #[error(
+        "The L1 follower did not stop within {0:?} of the stop request; the node exits \
+         without waiting for it (the next start resumes from the last committed level)."
+    )]
+    FollowerStuck(Duration),
+}
+
+/// How long a shutdown waits for the L1 follower (the level being processed, a context GC
+/// in progress) before giving up.
+pub const FOLLOWER_STOP_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Whether `origin` is allowed by the entry `allowed` (resto's `Cors.check_origin_matches`,
+/// used by Octez's RPC servers): `*`, the same origin, or a prefix of it followed by `/`.
+pub fn cors_origin_matches(allowed: &str, origin: &str) -> bool {
+    allowed == "*"
+        || allowed == origin
+        || origin
+            .strip_prefix(allowed)
+            .is_some_and(|rest| rest.starts_with('/'))
+}
+
+/// The CORS layer of the RPC server from `--cors-origins` / `--cors-headers` (`cors` in
+/// config.json; docs/reference/octez-rollup-node.md §1.3): no layer without allowed origins;
+/// `*` allows any origin (answered `*`), otherwise a request's origin matching an entry
+/// ([`cors_origin_matches`]) is echoed; preflight requests get the allowed headers and methods.
+pub fn cors_layer(
+    cors: &crate::config::Cors,
+) -> Result<Option<tower_http::cors::CorsLayer>, DaemonError> {
+    use axum::http::{HeaderName, Method};
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    if cors.allowed_origins.is_empty() {
+        return Ok(None);
+    }
+    let origin = if cors.allowed_origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        let allowed = cors.allowed_origins.clone();
+        AllowOrigin::predicate(move |origin, _| {
+            origin
+                .to_str()
+                .is_ok_and(|o| allowed.iter().any(|a| cors_origin_matches(a, o)))
+        })
+    };
+    let headers = cors
+        .allowed_headers
+        .iter()
+        .map(|h| {
+            HeaderName::from_bytes(h.as_bytes())
+                .map_err(|_| DaemonError::Cors(format!("--cors-headers: invalid header {h:?}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Some(
+        CorsLayer::new()
+            .allow_origin(origin)
+            .allow_headers(headers)
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::DELETE,
+                Method::PATCH,
+            ]),
+    ))
 }
 
 /// Data directory layout (§5.5).
@@ -63,9 +140,17 @@ impl DataDir {
     pub fn preimages(&self) -> PathBuf {
         self.0.join("wasm_2_0_0")
     }
+    /// `compiled-kernels/`: kernels compiled by the PVM engine, kept across restarts
+    /// (`crates/pvm-wasmtime/src/disk_cache.rs`; an addition of this node, safe to delete).
+    pub fn compiled_kernels(&self) -> PathBuf {
+        self.0.join("compiled-kernels")
+    }
 
     /// Creates the directories.
     pub fn create(&self) -> Result<(), DaemonError> {
+        if self.0.exists() && !self.0.is_dir() {
+            return Err(DaemonError::DataDirNotADirectory(self.0.clone()));
+        }
         for d in [self.0.clone(), self.context(), self.preimages()] {
             std::fs::create_dir_all(&d).map_err(|e| DaemonError::Io(d.display().to_string(), e))?;
         }
@@ -274,6 +359,8 @@ pub async fn run(
     if config.mode != Mode::Observer {
         return Err(DaemonError::UnsupportedMode(config.mode.name().to_string()));
     }
+    config.check_supported()?;
+    let cors = cors_layer(&config.cors)?;
     let dir = DataDir(data_dir.to_path_buf());
     dir.create()?;
     let store = Store::open(&dir.store())?;
@@ -312,7 +399,7 @@ pub async fn run(
     );
     // The L1 follower: its own thread (PVM execution, SQLite); its L1 I/O (head monitor,
     // RPCs) runs on this runtime.
-    let stop_follower = Arc::new(AtomicBool::new(false));
+    let (stop_follower, stop_rx) = tokio::sync::watch::channel(false);
     let (fatal_tx, fatal_rx) = tokio::sync::oneshot::channel::<String>();
     let lc = LoopConfig {
         config: config.clone(),
@@ -320,10 +407,10 @@ pub async fn run(
         endpoint: l1_endpoint.clone(),
         ctx,
         status: status.clone(),
-        stop: stop_follower.clone(),
+        stop: stop_rx,
         rt: tokio::runtime::Handle::current(),
     };
-    std::thread::Builder::new()
+    let follower = std::thread::Builder::new()
         .name("l1-follower".into())
         .spawn(move || {
             if let Err(e) = main_loop::run(lc) {
@@ -349,8 +436,12 @@ pub async fn run(
         }
         None => None,
     };
-    let server = axum::serve(listener, rpc::router_with_shutdown(view, rx.clone()))
-        .with_graceful_shutdown(wait(rx));
+    let router = rpc::router_with_shutdown(view, rx.clone());
+    let router = match cors {
+        Some(layer) => router.layer(layer),
+        None => router,
+    };
+    let server = axum::serve(listener, router).with_graceful_shutdown(wait(rx));
     let server = tokio::spawn(async move { server.await });
     let fatal = tokio::select! {
         () = stop => None,
@@ -360,7 +451,7 @@ pub async fn run(
                 .to_string()
         })),
     };
-    stop_follower.store(true, Ordering::Relaxed);
+    let _ = stop_follower.send(true);
     tracing::info!("Shutting down RPC server");
     let _ = tx.send(true);
     let rpc_result = server.await;
@@ -371,6 +462,22 @@ pub async fn run(
             Ok(Ok(())) => {}
         }
     }
+    // The follower is joined (bounded) before the store is closed and the runtime it uses
+    // shuts down.
+    tracing::info!("Stopping the L1 follower");
+    let joined = tokio::time::timeout(
+        FOLLOWER_STOP_TIMEOUT,
+        tokio::task::spawn_blocking(move || follower.join()),
+    )
+    .await;
+    let fatal = match joined {
+        Err(_) => return Err(DaemonError::FollowerStuck(FOLLOWER_STOP_TIMEOUT)),
+        Ok(Ok(Ok(()))) => fatal,
+        Ok(Ok(Err(_)) | Err(_)) => Some(fatal.unwrap_or_else(|| {
+            "The L1 follower panicked while stopping; see the log above, then restart the node."
+                .to_string()
+        })),
+    };
     tracing::info!("Closing store");
     if let Some(m) = fatal {
         return Err(DaemonError::Fatal(m));
@@ -388,6 +495,33 @@ pub async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cors_origins_match_as_in_resto() {
+        assert!(cors_origin_matches("*", "http://a.example"));
+        assert!(cors_origin_matches("http://a.example", "http://a.example"));
+        assert!(cors_origin_matches(
+            "http://a.example",
+            "http://a.example/x"
+        ));
+        assert!(!cors_origin_matches(
+            "http://a.example",
+            "http://a.example.evil"
+        ));
+        assert!(!cors_origin_matches("http://a.example", "http://b.example"));
+        let none = crate::config::Cors::default();
+        assert!(cors_layer(&none).unwrap().is_none());
+        let bad = crate::config::Cors {
+            allowed_headers: vec!["bad header".into()],
+            allowed_origins: vec!["*".into()],
+        };
+        assert!(
+            cors_layer(&bad)
+                .unwrap_err()
+                .to_string()
+                .contains("--cors-headers")
+        );
+    }
 
     #[test]
     fn metrics_addresses() {

@@ -49,14 +49,17 @@ pub const BATCH_MAX_AGE: std::time::Duration = std::time::Duration::from_millis(
 pub const DEFAULT_PREFETCH: usize = 64;
 
 /// Blocking façade over the async [`L1Client`] for the follower thread: each call runs on the
-/// runtime behind `rt` (retries with backoff are the client's, l1-and-signer.md §1.1). Must
-/// not be called from a runtime worker thread.
+/// runtime behind `rt` (retries with backoff are the client's, l1-and-signer.md §1.1) and is
+/// abandoned with [`FollowError::Stopped`] as soon as the node is asked to stop, so that a
+/// shutdown never waits for an unreachable L1. Must not be called from a runtime worker thread.
 #[derive(Clone)]
 pub struct L1 {
     /// The async client.
     pub client: L1Client,
     /// The runtime that drives it.
     pub rt: Handle,
+    /// Becomes `true` when the node stops.
+    stop: tokio::sync::watch::Receiver<bool>,
 }
 
 /// Where the follower's time goes (logged while catching up, to profile catch-up speed).
@@ -97,15 +100,33 @@ impl std::fmt::Display for Timings {
 type PendingBlock = tokio::task::JoinHandle<Result<Block, L1Error>>;
 
 impl L1 {
-    /// A façade over `client` driven by `rt`.
-    pub fn new(client: L1Client, rt: Handle) -> Self {
-        Self { client, rt }
+    /// A façade over `client` driven by `rt`, cancelled when `stop` becomes `true`.
+    pub fn new(client: L1Client, rt: Handle, stop: tokio::sync::watch::Receiver<bool>) -> Self {
+        Self { client, rt, stop }
+    }
+
+    /// Whether the node was asked to stop.
+    pub fn stopping(&self) -> bool {
+        *self.stop.borrow()
+    }
+
+    /// Runs `fut` on the runtime until it completes or the node is asked to stop.
+    pub fn call<T>(
+        &self,
+        fut: impl std::future::Future<Output = Result<T, L1Error>>,
+    ) -> Result<T, FollowError> {
+        let mut stop = self.stop.clone();
+        self.rt.block_on(async move {
+            tokio::select! {
+                r = fut => r.map_err(FollowError::from),
+                _ = stop.wait_for(|s| *s) => Err(FollowError::Stopped),
+            }
+        })
     }
 
     /// Full block with receipts.
-    pub fn block(&self, hash: &BlockHash) -> Result<Block, L1Error> {
-        self.rt
-            .block_on(self.client.block("main", &hash.to_b58check()))
+    pub fn block(&self, hash: &BlockHash) -> Result<Block, FollowError> {
+        self.call(self.client.block("main", &hash.to_b58check()))
     }
 
     /// Starts fetching a block on the runtime (prefetch).
@@ -118,32 +139,36 @@ impl L1 {
 
     /// Waits for a prefetched block.
     fn join_block(&self, pending: PendingBlock) -> Result<Block, FollowError> {
-        match self.rt.block_on(pending) {
-            Ok(r) => Ok(r?),
-            Err(e) => Err(FollowError::Inconsistent(format!(
+        let mut stop = self.stop.clone();
+        let joined = self.rt.block_on(async move {
+            tokio::select! {
+                r = pending => Some(r),
+                _ = stop.wait_for(|s| *s) => None,
+            }
+        });
+        match joined {
+            None => Err(FollowError::Stopped),
+            Some(Ok(r)) => Ok(r?),
+            Some(Err(e)) => Err(FollowError::Inconsistent(format!(
                 "L1 block fetch task failed: {e}"
             ))),
         }
     }
 
     /// Header (hash + shell) of a block.
-    pub fn header(&self, hash: &BlockHash) -> Result<BlockHeader, L1Error> {
-        let shell = self
-            .rt
-            .block_on(self.client.shell_header("main", &hash.to_b58check()))?;
+    pub fn header(&self, hash: &BlockHash) -> Result<BlockHeader, FollowError> {
+        let shell = self.call(self.client.shell_header("main", &hash.to_b58check()))?;
         Ok(BlockHeader { hash: *hash, shell })
     }
 
     /// Hash of the block at `level` on the current chain.
-    pub fn hash_of_level(&self, level: i32) -> Result<BlockHash, L1Error> {
-        self.rt
-            .block_on(self.client.block_hash("main", &level.to_string()))
+    pub fn hash_of_level(&self, level: i32) -> Result<BlockHash, FollowError> {
+        self.call(self.client.block_hash("main", &level.to_string()))
     }
 
     /// Hashes of `head` and its predecessors, newest first.
-    pub fn ancestors(&self, head: &BlockHash, length: u32) -> Result<Vec<BlockHash>, L1Error> {
-        self.rt
-            .block_on(self.client.ancestors("main", head, length))
+    pub fn ancestors(&self, head: &BlockHash, length: u32) -> Result<Vec<BlockHash>, FollowError> {
+        self.call(self.client.ancestors("main", head, length))
     }
 
     /// A commitment known to L1.
@@ -151,24 +176,22 @@ impl L1 {
         &self,
         addr: &SmartRollupAddress,
         hash: &CommitmentHash,
-    ) -> Result<tezos_types::Commitment, L1Error> {
-        self.rt
-            .block_on(self.client.rollup_commitment("main", "head", addr, hash))
+    ) -> Result<tezos_types::Commitment, FollowError> {
+        self.call(self.client.rollup_commitment("main", "head", addr, hash))
     }
 
     /// The global rollup inbox after `block`.
-    pub fn global_inbox(&self, block: &BlockHash) -> Result<Inbox, L1Error> {
-        self.rt
-            .block_on(self.client.global_inbox("main", &block.to_b58check()))
+    pub fn global_inbox(&self, block: &BlockHash) -> Result<Inbox, FollowError> {
+        self.call(self.client.global_inbox("main", &block.to_b58check()))
     }
 }
 
 /// Why processing stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum FollowError {
-    /// L1 unreachable or answering garbage: retry.
+    /// L1 unreachable or answering garbage: retry (boxed: the error is large).
     #[error(transparent)]
-    L1(#[from] L1Error),
+    L1(Box<L1Error>),
     /// Store failure: retry.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -184,6 +207,15 @@ pub enum FollowError {
     /// Unrecoverable: the node must exit.
     #[error("{0} Exiting.")]
     Fatal(String),
+    /// The node is stopping: the operation was abandoned (not an error of the node).
+    #[error("stopping")]
+    Stopped,
+}
+
+impl From<L1Error> for FollowError {
+    fn from(e: L1Error) -> Self {
+        FollowError::L1(Box::new(e))
+    }
 }
 
 impl From<ReorgError> for FollowError {
@@ -288,6 +320,53 @@ pub fn protocol_version(protocol: &ProtocolHash) -> Option<&'static str> {
         .map(|(_, v)| *v)
 }
 
+/// The genesis check (Octez `Invalid_genesis_state`, `rollup_node_errors.ml`): the commitment
+/// of the PVM's initial state must be the rollup's genesis commitment on L1, otherwise the node
+/// cannot continue (wrong `--boot-sector-file`, or a PVM bug).
+pub fn check_genesis(
+    computed: &CommitmentHash,
+    l1: &CommitmentHash,
+    computed_state: &StateHash,
+    l1_state: &StateHash,
+) -> Result<(), FollowError> {
+    if computed == l1 && computed_state == l1_state {
+        return Ok(());
+    }
+    Err(FollowError::Fatal(format!(
+        "Genesis commitment computed ({computed}) is not equal to the rollup genesis ({l1}) \
+         commitment. The rollup node cannot continue. If you used the argument \
+         `--boot-sector-file` you probably provided the wrong boot sector. If not, please report \
+         the bug. (Initial state computed {computed_state}, on L1 {l1_state}.)"
+    )))
+}
+
+/// The node's self-check of its inbox (Octez `Inbox.same_as_layer_1`, error
+/// `internal.inconsistent_inbox`): the inbox rebuilt from the blocks' operations must equal the
+/// rollup inbox the L1 stores after the same block (level, history cell: witness, index, back
+/// pointers, hence its hash; docs/reference/l1-and-signer.md §3.3).
+pub fn check_inbox(
+    block: &BlockHash,
+    level: i32,
+    ours: &Inbox,
+    l1: &Inbox,
+) -> Result<(), FollowError> {
+    if ours == l1 {
+        return Ok(());
+    }
+    Err(FollowError::Fatal(format!(
+        "Internal error: the rollup node has an inconsistent inbox at level {level} (block \
+         {block}): rebuilt inbox {} (level {}, {} levels of history) should be equal to the L1's \
+         {} (level {}, {} levels of history). The inbox is rebuilt from the L1 blocks: check that \
+         the L1 node is a correct Tezos node, then report the bug.",
+        ours.hash(),
+        ours.level,
+        ours.old_levels_messages.index,
+        l1.hash(),
+        l1.level,
+        l1.old_levels_messages.index,
+    )))
+}
+
 /// State after the last processed block, kept in memory to avoid a checkout per level.
 struct Cached {
     hash: BlockHash,
@@ -324,6 +403,10 @@ pub struct Processor {
     pub batch_levels: usize,
     /// Time spent per phase since the last [`Timings`] reset.
     pub timings: Timings,
+    /// Boot sector replacing the origination's (`--boot-sector-file`), already decoded.
+    pub boot_sector: Option<Vec<u8>>,
+    /// Compare the inbox of the level being processed with the L1's (last level of a step).
+    check_inbox_now: bool,
     /// The commitment read or computed last, by hash.
     last_commitment: Option<(CommitmentHash, Commitment)>,
     cache: Option<Cached>,
@@ -401,6 +484,8 @@ impl Processor {
             prefetch: DEFAULT_PREFETCH,
             batch_levels: BATCH_LEVELS,
             timings: Timings::default(),
+            boot_sector: None,
+            check_inbox_now: false,
             last_commitment: None,
             cache: None,
         }
@@ -499,7 +584,10 @@ impl Processor {
                 let t = std::time::Instant::now();
                 let block = self.l1.join_block(fetch)?;
                 self.timings.fetch += t.elapsed();
-                self.process_block(b, &block)?;
+                self.check_inbox_now = plan.to_process.last().is_some_and(|l| l.hash == b.hash);
+                let processed = self.process_block(b, &block);
+                self.check_inbox_now = false;
+                processed?;
                 self.timings.levels += 1;
                 n += 1;
                 in_batch += 1;
@@ -580,23 +668,28 @@ impl Processor {
 
     fn genesis(&mut self, block: &Block) -> Result<(), FollowError> {
         let rollup = &self.rollup;
-        let kernel = block
-            .manager_contents()
-            .find_map(|(_, c)| match (&c.body, &c.result) {
-                (
-                    ManagerBody::Originate { kernel, .. },
-                    RollupResult::Originate { address, .. },
-                ) if *address == rollup.address && c.status == OperationStatus::Applied => {
-                    Some(kernel.clone())
-                }
-                _ => None,
-            })
-            .ok_or_else(|| {
-                FollowError::Fatal(format!(
-                    "No origination of rollup {} in block {} at level {}.",
-                    rollup.address, block.hash, rollup.origination_level
-                ))
-            })?;
+        // `--boot-sector-file` replaces the origination's boot sector (Octez
+        // `Interpreter.get_boot_sector`; docs/reference/octez-rollup-node.md §1.3).
+        let kernel = match &self.boot_sector {
+            Some(k) => k.clone(),
+            None => block
+                .manager_contents()
+                .find_map(|(_, c)| match (&c.body, &c.result) {
+                    (
+                        ManagerBody::Originate { kernel, .. },
+                        RollupResult::Originate { address, .. },
+                    ) if *address == rollup.address && c.status == OperationStatus::Applied => {
+                        Some(kernel.clone())
+                    }
+                    _ => None,
+                })
+                .ok_or_else(|| {
+                    FollowError::Fatal(format!(
+                        "No origination of rollup {} in block {} at level {}.",
+                        rollup.address, block.hash, rollup.origination_level
+                    ))
+                })?,
+        };
         // The PVM version is the origination protocol's (wasm-pvm.md §1.2).
         let version = protocol_version(&block.protocol)
             .and_then(|name| PvmVersion::at_origination(name.as_bytes()))
@@ -620,16 +713,12 @@ impl Processor {
             number_of_ticks: 0,
         };
         let chash = commitment.hash();
-        if l1_genesis.compressed_state != commitment.compressed_state
-            || chash != rollup.genesis_commitment
-        {
-            tracing::error!(
-                "Invalid genesis state: computed {} (commitment {chash}), L1 has {} (commitment {})",
-                commitment.compressed_state,
-                l1_genesis.compressed_state,
-                rollup.genesis_commitment
-            );
-        }
+        check_genesis(
+            &chash,
+            &rollup.genesis_commitment,
+            &commitment.compressed_state,
+            &l1_genesis.compressed_state,
+        )?;
         let inbox = self.l1.global_inbox(&block.hash)?;
         let witness = inbox.old_levels_messages.witness;
         let level = rollup.origination_level;
@@ -891,6 +980,13 @@ impl Processor {
             state_hash: Some(state_hash),
             pvm_status: Some(status_string(state.status()).into()),
         };
+        // Inbox self-check ([`check_inbox`]) at each commitment level and at the last level of
+        // each step, so at every level once caught up (one RPC per level, as Octez's
+        // `same_as_layer_1`), every commitment period while catching up.
+        if commitment.is_some() || self.check_inbox_now {
+            let l1_inbox = self.l1.global_inbox(&block.hash)?;
+            check_inbox(&block.hash, level, &inbox, &l1_inbox)?;
+        }
         let orig = self.rollup.origination_level;
         let ops = rollup_ops(block, &self.rollup.address);
         for (h, c, _) in &ops.published {
@@ -953,6 +1049,51 @@ impl Processor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn inbox(level: i32, index: u64) -> Inbox {
+        Inbox {
+            level,
+            old_levels_messages: tezos_types::inbox::InboxHistoryCell {
+                witness: tezos_types::MerkelizedPayloadHashesHash([1; 32]),
+                level,
+                index,
+                back_pointers: vec![],
+            },
+        }
+    }
+
+    #[test]
+    fn the_inbox_self_check_compares_everything() {
+        let b = BlockHash([3; 32]);
+        let ours = inbox(7, 4);
+        check_inbox(&b, 7, &ours, &ours.clone()).unwrap();
+        let e = check_inbox(&b, 7, &ours, &inbox(7, 5)).unwrap_err();
+        assert!(matches!(e, FollowError::Fatal(_)), "{e}");
+        let m = e.to_string();
+        assert!(m.contains("inconsistent inbox at level 7"), "{m}");
+        assert!(m.contains(&inbox(7, 5).hash().to_string()), "{m}");
+        let mut other_witness = ours.clone();
+        other_witness.old_levels_messages.witness =
+            tezos_types::MerkelizedPayloadHashesHash([2; 32]);
+        assert!(check_inbox(&b, 7, &ours, &other_witness).is_err());
+        assert!(check_inbox(&b, 7, &ours, &inbox(8, 4)).is_err());
+    }
+
+    #[test]
+    fn a_genesis_mismatch_is_fatal() {
+        let a = CommitmentHash([1; 32]);
+        let b = CommitmentHash([2; 32]);
+        let s = StateHash([5; 32]);
+        check_genesis(&a, &a, &s, &s).unwrap();
+        let e = check_genesis(&a, &b, &s, &s).unwrap_err();
+        assert!(matches!(e, FollowError::Fatal(_)));
+        let m = e.to_string();
+        assert!(
+            m.contains("Genesis commitment computed") && m.contains("--boot-sector-file"),
+            "{m}"
+        );
+        assert!(check_genesis(&a, &a, &s, &StateHash([6; 32])).is_err());
+    }
 
     #[test]
     fn protocol_versions() {

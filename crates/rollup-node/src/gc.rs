@@ -164,8 +164,7 @@ pub fn after_head(p: &mut crate::follower::Processor, lc: &crate::main_loop::Loo
                     Some(w) => w,
                     None => {
                         let c =
-                            p.l1.rt
-                                .block_on(p.l1.client.constants("main", "head"))
+                            p.l1.call(p.l1.client.constants("main", "head"))
                                 .map_err(|e| GcError::Constants(e.to_string()))?;
                         let w = c.smart_rollup_challenge_window_in_blocks;
                         lock(&lc.ctx.gc).challenge_window = Some(w);

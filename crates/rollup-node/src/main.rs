@@ -71,6 +71,12 @@ fn main() -> ExitCode {
                 Err(e) => return error_exit(&e),
             };
             warn_unused(&extra);
+            if nc.repair_context
+                && let Err(e) =
+                    rollup_node::context::repair(&daemon::DataDir(nc.data_dir()).context())
+            {
+                return error_exit(&format!("Cannot repair the context: {e}"));
+            }
             match run_daemon(config, nc.data_dir(), globals.endpoint) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => error_exit(&format!("{e:#}")),
@@ -89,22 +95,20 @@ fn run_daemon(
         .build()
         .context("starting the async runtime")?;
     rt.block_on(async move {
-        let stop = async {
-            let mut term =
-                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        tracing::error!("cannot install SIGTERM handler: {e}");
-                        let _ = tokio::signal::ctrl_c().await;
-                        return;
-                    }
-                };
+        // Both handlers are installed before anything else runs, so a signal received while
+        // the node starts is not lost (it stops the node as soon as the daemon waits for it).
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+        let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+        let stop = async move {
             tokio::select! {
                 _ = term.recv() => tracing::info!("Received SIGTERM, stopping"),
-                _ = tokio::signal::ctrl_c() => tracing::info!("Received SIGINT, stopping"),
+                _ = int.recv() => tracing::info!("Received SIGINT, stopping"),
             }
         };
-        daemon::run(config, &data_dir, endpoint, stop).await
+        daemon::run(config, &data_dir, endpoint, stop)
+            .await
+            .map_err(anyhow::Error::from)
     })?;
     tracing::info!("Smart rollup node stopped");
     Ok(())

@@ -6,12 +6,11 @@
 //! the next successful head). The PVM and SQLite work never runs on the reactor: L1 calls are
 //! driven from the follower thread through a runtime [`Handle`].
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use inbox::BlockHeader;
-use l1_client::{Connection, HeadMonitor, L1Client, L1Config, MonitorStatus};
+use l1_client::{Connection, HeadMonitor, L1Client, L1Config, L1Error, MonitorStatus};
 use preimages::{PreimageStore, Revealer, RollupMetadata};
 use pvm_wasmtime::WasmtimeEngine;
 use tezos_types::operation::PvmKind;
@@ -36,8 +35,8 @@ pub struct LoopConfig {
     pub ctx: Context,
     /// Shared status.
     pub status: Arc<Mutex<NodeStatus>>,
-    /// Set to stop the threads.
-    pub stop: Arc<AtomicBool>,
+    /// Becomes `true` to stop the follower (in-flight L1 calls are abandoned).
+    pub stop: tokio::sync::watch::Receiver<bool>,
     /// The async runtime driving L1 I/O (the follower itself runs on its own thread).
     pub rt: Handle,
 }
@@ -48,16 +47,18 @@ fn set_status(status: &Mutex<NodeStatus>, f: impl FnOnce(&mut NodeStatus)) {
     }
 }
 
-/// Sleeps `d` in small steps; `false` if asked to stop.
-fn pause(stop: &AtomicBool, d: Duration) -> bool {
-    let end = Instant::now() + d;
-    while Instant::now() < end {
-        if stop.load(Ordering::Relaxed) {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(50).min(end - Instant::now()));
-    }
-    !stop.load(Ordering::Relaxed)
+/// Whether the follower was asked to stop.
+fn stopping(stop: &tokio::sync::watch::Receiver<bool>) -> bool {
+    *stop.borrow()
+}
+
+/// Sleeps `d`, waking up at once when asked to stop; `false` if asked to stop.
+fn pause(rt: &Handle, stop: &tokio::sync::watch::Receiver<bool>, d: Duration) -> bool {
+    let mut rx = stop.clone();
+    rt.block_on(async move {
+        let _ = tokio::time::timeout(d, rx.wait_for(|s| *s)).await;
+    });
+    !stopping(stop)
 }
 
 fn retry_delay(config: &Config) -> Duration {
@@ -95,11 +96,27 @@ fn l1_head_of(h: &BlockHeader) -> L1Head {
     }
 }
 
+/// What `/health` says (`l1.error`) about a lost head stream: which endpoint, since when,
+/// why, and what to do.
+pub fn monitor_error(m: &MonitorStatus, endpoint: &str) -> Option<String> {
+    match &m.connection {
+        Connection::Disconnected { since, reason } => {
+            let secs = since.elapsed().map_or(0, |d| d.as_secs());
+            Some(format!(
+                "Cannot follow the heads of the L1 node at {endpoint} for {secs}s ({reason}). \
+                 Check that --endpoint names a running Tezos node and that it is reachable."
+            ))
+        }
+        Connection::Connecting | Connection::Connected { .. } => None,
+    }
+}
+
 /// Mirrors the monitor status into the shared [`NodeStatus`] until the monitor stops.
 fn spawn_status_mirror(
     rt: &Handle,
     mut rx: tokio::sync::watch::Receiver<MonitorStatus>,
     status: Arc<Mutex<NodeStatus>>,
+    endpoint: String,
 ) {
     rt.spawn(async move {
         let mut ever_connected = false;
@@ -108,10 +125,16 @@ fn spawn_status_mirror(
                 let m = rx.borrow_and_update().clone();
                 ever_connected |= m.is_connected();
                 let conn = connection_of(&m, ever_connected);
+                let error = monitor_error(&m, &endpoint);
                 set_status(&status, |s| {
                     s.l1_connection = conn;
                     if let Some(h) = &m.last_head {
                         s.l1_head = Some(l1_head_of(h));
+                    }
+                    match (&error, m.is_connected()) {
+                        (Some(_), _) => s.l1_error = error,
+                        (None, true) => s.l1_error = None,
+                        (None, false) => {}
                     }
                 });
             }
@@ -123,20 +146,48 @@ fn spawn_status_mirror(
     });
 }
 
-/// Startup queries (each RPC retried by the client): kind check, genesis info, LCC,
-/// constants.
-fn startup(l1: &L1, config: &Config) -> Result<RollupInfo, FollowError> {
+/// Whether an L1 answer about the rollup says that the L1 does not know it: HTTP 404 (an RPC
+/// or a node that does not exist there) or an error trace naming a missing rollup or a missing
+/// context key (Octez protocol error `smart_rollup_does_not_exist`, `context.storage_error`).
+pub fn rollup_unknown(e: &L1Error) -> bool {
+    e.status() == Some(404)
+        || e.has_rpc_error("smart_rollup_does_not_exist")
+        || e.has_rpc_error("storage_error")
+        || e.has_rpc_error("context.missing_key")
+}
+
+/// Startup queries (each RPC retried by the client): genesis info first (Octez's node reads it
+/// to build its node context, `Layer1_helpers.get_genesis_info`), then kind, LCC, constants.
+/// A rollup the L1 does not know, or an L1 answering but not as a Tezos node, is fatal at once
+/// with the rollup and the endpoint named; an unreachable L1 is an ordinary (retried) error.
+fn startup(l1: &L1, config: &Config, endpoint: &str) -> Result<RollupInfo, FollowError> {
     let c = &l1.client;
     let addr = config.rollup_address;
-    let (chain_id, kind, genesis, lcc, constants) = l1.rt.block_on(async {
-        Ok::<_, l1_client::L1Error>((
-            c.chain_id().await?,
-            c.rollup_kind("main", "head", &addr).await?,
-            c.rollup_genesis_info("main", "head", &addr).await?,
-            c.rollup_lcc("main", "head", &addr).await?,
-            c.constants("main", "head").await?,
-        ))
-    })?;
+    let genesis = match l1.call(c.rollup_genesis_info("main", "head", &addr)) {
+        Ok(g) => g,
+        // Bad URL, rejected certificate: the message names --endpoint (issue 18 §2).
+        Err(FollowError::L1(e)) if e.is_fatal_config() => {
+            return Err(FollowError::Fatal(format!("{e}.")));
+        }
+        Err(FollowError::L1(e)) if rollup_unknown(&e) => {
+            return Err(FollowError::Fatal(format!(
+                "The L1 node at {endpoint} does not know smart rollup {addr} ({e}). Check the \
+                 rollup address, and that --endpoint names a node of the network where the \
+                 rollup was originated."
+            )));
+        }
+        Err(FollowError::L1(e)) if !e.is_retryable() => {
+            return Err(FollowError::Fatal(format!(
+                "The L1 node at {endpoint} gave an unexpected answer for the genesis of smart \
+                 rollup {addr}: {e}. Check that --endpoint names a Tezos node RPC server."
+            )));
+        }
+        Err(e) => return Err(e),
+    };
+    let chain_id = l1.call(c.chain_id())?;
+    let kind = l1.call(c.rollup_kind("main", "head", &addr))?;
+    let lcc = l1.call(c.rollup_lcc("main", "head", &addr))?;
+    let constants = l1.call(c.constants("main", "head"))?;
     if kind != PvmKind::Wasm {
         return Err(FollowError::Fatal(format!(
             "Rollup {addr} has PVM kind {kind:?}; this node only supports wasm_2_0_0."
@@ -166,6 +217,23 @@ fn startup(l1: &L1, config: &Config) -> Result<RollupInfo, FollowError> {
         commitment_period: period,
         bail_on_disagree: config.bail_on_disagree,
         lcc: (lcc.hash, lcc.level),
+    })
+}
+
+/// Reads `--boot-sector-file` (`boot-sector` in config.json): the kernel in hexadecimal, as
+/// Octez's WASM PVM `parse_boot_sector` reads it (surrounding white space ignored). Errors are
+/// Octez's `Unparsable_boot_sector` message, naming the file.
+pub fn read_boot_sector(path: &str) -> Result<Vec<u8>, FollowError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        FollowError::Fatal(format!(
+            "Cannot read the boot sector file {path:?} (--boot-sector-file): {e}."
+        ))
+    })?;
+    hex::decode(text.trim()).map_err(|e| {
+        FollowError::Fatal(format!(
+            "The boot sector at path {path:?} is unparsable ({e}): --boot-sector-file expects \
+             the kernel in hexadecimal."
+        ))
     })
 }
 
@@ -309,22 +377,86 @@ fn fmt_secs(s: f64) -> String {
 /// Runs the follower on the current thread (not a runtime worker) until `stop` is set.
 /// `Err` only for fatal errors.
 pub fn run(lc: LoopConfig) -> Result<(), FollowError> {
+    let r = follow_l1(&lc);
+    // The background context GC is joined before the follower reports it stopped (it is
+    // resumed at the next start if interrupted by a crash).
+    crate::gc::wait_gc(&lc.ctx);
+    match r {
+        Err(FollowError::Stopped) => Ok(()),
+        r => r,
+    }
+}
+
+fn follow_l1(lc: &LoopConfig) -> Result<(), FollowError> {
     let delay = retry_delay(&lc.config);
+    let boot_sector = lc
+        .config
+        .boot_sector_file
+        .as_deref()
+        .map(read_boot_sector)
+        .transpose()?;
     let client = L1Client::new(l1_config(&lc.config, &lc.endpoint))
         .map_err(|e| FollowError::Fatal(format!("{e}; check the --endpoint argument.")))?;
+    // A bad pre-images endpoint (URL, rejected certificate) is fatal at start (issue 18 §2).
+    let mut pre = PreimageStore::new(lc.dir.preimages());
+    if let Some(ep) = &lc.config.pre_images_endpoint {
+        let fatal = |e: preimages::PreimageConfigError| FollowError::Fatal(format!("{e}."));
+        pre = pre
+            .with_endpoint("--pre-images-endpoint", ep)
+            .map_err(fatal)?;
+        pre.check_endpoint().map_err(fatal)?;
+    }
     let mut monitor = {
         let _guard = lc.rt.enter();
         HeadMonitor::start(client.clone(), "main")
     };
-    spawn_status_mirror(&lc.rt, monitor.status_watch(), lc.status.clone());
-    let l1 = L1::new(client, lc.rt.clone());
+    spawn_status_mirror(
+        &lc.rt,
+        monitor.status_watch(),
+        lc.status.clone(),
+        lc.endpoint.clone(),
+    );
+    let l1 = L1::new(client, lc.rt.clone(), lc.stop.clone());
+    // Startup queries are tried once per round (the loop below retries every `delay`), so
+    // that an unreachable L1 is reported in the log and `/health` at once.
+    let startup_l1 = L1::new(
+        L1Client::new(L1Config {
+            rpc_max_attempts: 1,
+            ..l1_config(&lc.config, &lc.endpoint)
+        })
+        .map_err(|e| FollowError::Fatal(format!("{e}; check the --endpoint argument.")))?,
+        lc.rt.clone(),
+        lc.stop.clone(),
+    );
+    let started = Instant::now();
     let rollup = loop {
-        match startup(&l1, &lc.config) {
-            Ok(r) => break r,
-            Err(FollowError::Fatal(m)) => return Err(FollowError::Fatal(m)),
+        match startup(&startup_l1, &lc.config, &lc.endpoint) {
+            Ok(r) => {
+                set_status(&lc.status, |s| {
+                    s.degraded = false;
+                    s.l1_error = None;
+                });
+                break r;
+            }
+            Err(e @ (FollowError::Fatal(_) | FollowError::Stopped)) => return Err(e),
+            // Bad URL, rejected certificate: retrying cannot help (issue 18 §2).
+            Err(FollowError::L1(e)) if e.is_fatal_config() => {
+                return Err(FollowError::Fatal(format!("{e}.")));
+            }
             Err(e) => {
-                tracing::warn!("Cannot start following L1: {e}; retrying");
-                if !pause(&lc.stop, delay) {
+                let msg = format!(
+                    "Cannot reach the L1 node at {} for {}s ({e}). Check that --endpoint names \
+                     a running Tezos node and that it is reachable; retrying every {}s.",
+                    lc.endpoint,
+                    started.elapsed().as_secs(),
+                    delay.as_secs_f64()
+                );
+                tracing::warn!("{msg}");
+                set_status(&lc.status, |s| {
+                    s.degraded = true;
+                    s.l1_error = Some(msg);
+                });
+                if !pause(&lc.rt, &lc.stop, delay) {
                     return Ok(());
                 }
             }
@@ -332,7 +464,7 @@ pub fn run(lc: LoopConfig) -> Result<(), FollowError> {
     };
     check_metadata(&lc.dir, &rollup)?;
     // Constants for the RPCs (`committed_status`) and metrics.
-    if let Ok(c) = l1.rt.block_on(l1.client.constants("main", "head")) {
+    if let Ok(c) = l1.call(l1.client.constants("main", "head")) {
         set_status(&lc.status, |s| {
             s.constants = Some(crate::rpc::RollupConstants {
                 commitment_period: c.smart_rollup_commitment_period_in_blocks,
@@ -348,11 +480,8 @@ pub fn run(lc: LoopConfig) -> Result<(), FollowError> {
         store.transaction(|w| w.set_lcc(&lcc_hash, lcc_level))?;
     }
     let engine = WasmtimeEngine::new()
-        .map_err(|e| FollowError::Fatal(format!("Cannot build the WASM engine: {e}.")))?;
-    let mut pre = PreimageStore::new(lc.dir.preimages());
-    if let Some(ep) = &lc.config.pre_images_endpoint {
-        pre = pre.with_endpoint(ep);
-    }
+        .map_err(|e| FollowError::Fatal(format!("Cannot build the WASM engine: {e}.")))?
+        .with_disk_cache(lc.dir.compiled_kernels());
     let reveal = Revealer::new(
         pre,
         RollupMetadata {
@@ -361,6 +490,7 @@ pub fn run(lc: LoopConfig) -> Result<(), FollowError> {
         },
     );
     let mut processor = Processor::new(l1, store, lc.ctx.clone(), engine, reveal, rollup);
+    processor.boot_sector = boot_sector;
     // `prefetch_blocks` (default: `l1_blocks_cache_size`) bounds the blocks fetched ahead.
     processor.prefetch = lc
         .config
@@ -389,30 +519,27 @@ pub fn run(lc: LoopConfig) -> Result<(), FollowError> {
     }
     // Degraded mode retries after `loop_retry_delay` (octez-rollup-node.md §3, default 10 s).
     let loop_delay = Duration::from_secs_f64(lc.config.loop_retry_delay.clamp(0.1, 3600.0));
-    main_loop(&mut processor, &mut monitor, &lc, loop_delay)
+    main_loop(&mut processor, &mut monitor, lc, loop_delay)
 }
 
 /// Next head from the monitor, skipping to the newest one queued; `None` when asked to stop.
-fn latest_head(monitor: &mut HeadMonitor, rt: &Handle, stop: &AtomicBool) -> Option<BlockHeader> {
-    loop {
-        if stop.load(Ordering::Relaxed) {
-            return None;
+fn latest_head(
+    monitor: &mut HeadMonitor,
+    rt: &Handle,
+    stop: &tokio::sync::watch::Receiver<bool>,
+) -> Option<BlockHeader> {
+    let mut stop = stop.clone();
+    let next = rt.block_on(async {
+        tokio::select! {
+            h = monitor.next() => h,
+            _ = stop.wait_for(|s| *s) => None,
         }
-        // The timer must be created inside the runtime.
-        let next = rt.block_on(async {
-            tokio::time::timeout(Duration::from_millis(200), monitor.next()).await
-        });
-        match next {
-            Ok(Some(mut h)) => {
-                while let Some(n) = monitor.try_next() {
-                    h = n;
-                }
-                return Some(h);
-            }
-            Ok(None) => return None,
-            Err(_) => {}
-        }
+    })?;
+    let mut h = next;
+    while let Some(n) = monitor.try_next() {
+        h = n;
     }
+    Some(h)
 }
 
 fn main_loop(
@@ -424,7 +551,7 @@ fn main_loop(
     let mut progress = ProgressLog::new();
     while let Some(mut head) = latest_head(monitor, &lc.rt, &lc.stop) {
         loop {
-            if lc.stop.load(Ordering::Relaxed) {
+            if stopping(&lc.stop) {
                 return Ok(());
             }
             let stop = &lc.stop;
@@ -434,11 +561,14 @@ fn main_loop(
                 set_status(status, |s| s.processing.record(level, started.elapsed()));
                 started = Instant::now();
                 progress.level_done(level, status);
-                !stop.load(Ordering::Relaxed)
+                !stopping(stop)
             });
             match r {
                 Ok(pr) => {
-                    set_status(&lc.status, |s| s.degraded = false);
+                    set_status(&lc.status, |s| {
+                        s.degraded = false;
+                        s.l1_error = None;
+                    });
                     // History mode GC (§5.4), attempted after each processed head.
                     crate::gc::after_head(p, lc);
                     if pr.reached_head {
@@ -456,7 +586,7 @@ fn main_loop(
                         break;
                     }
                 }
-                Err(FollowError::Fatal(m)) => return Err(FollowError::Fatal(m)),
+                Err(e @ (FollowError::Fatal(_) | FollowError::Stopped)) => return Err(e),
                 // `--no-degraded` (octez-rollup-node.md §3 "Degraded mode"): exit instead.
                 Err(e) if lc.config.no_degraded => {
                     return Err(FollowError::Fatal(format!(
@@ -467,8 +597,21 @@ fn main_loop(
                 }
                 Err(e) => {
                     tracing::error!("Error processing L1 head {}: {e}", head.shell.level);
-                    set_status(&lc.status, |s| s.degraded = true);
-                    if !pause(&lc.stop, delay) {
+                    // An L1 that stopped answering: `/health` says which and what to do.
+                    let l1_error = match &e {
+                        FollowError::L1(l1) if l1.is_retryable() => Some(format!(
+                            "Cannot reach the L1 node at {} ({l1}). Check that --endpoint names \
+                             a running Tezos node and that it is reachable; retrying every {}s.",
+                            lc.endpoint,
+                            delay.as_secs_f64()
+                        )),
+                        _ => None,
+                    };
+                    set_status(&lc.status, |s| {
+                        s.degraded = true;
+                        s.l1_error = l1_error;
+                    });
+                    if !pause(&lc.rt, &lc.stop, delay) {
                         return Ok(());
                     }
                 }
@@ -563,6 +706,15 @@ mod tests {
         };
         assert_eq!(connection_of(&m, true), L1Connection::Reconnecting);
         assert_eq!(connection_of(&m, false), L1Connection::Disconnected);
+        let e = monitor_error(&m, "http://l1.example").unwrap();
+        assert!(
+            e.contains("http://l1.example")
+                && e.contains("stream closed")
+                && e.contains("--endpoint"),
+            "{e}"
+        );
+        m.connection = Connection::Connecting;
+        assert_eq!(monitor_error(&m, "http://l1.example"), None);
     }
 
     #[test]
@@ -577,6 +729,52 @@ mod tests {
         assert_eq!(l.endpoint, "http://127.0.0.1:1");
         assert_eq!(l.rpc_timeout, Duration::from_secs(7));
         assert_eq!(l.reconnection_delay, Duration::from_millis(500));
+    }
+
+    #[test]
+    fn a_rollup_unknown_to_the_l1_is_recognised() {
+        let rpc = |status: u16, id: &str| L1Error::Rpc {
+            url: "u".into(),
+            status,
+            errors: vec![l1_client::RpcErrorItem {
+                kind: "permanent".into(),
+                id: id.into(),
+            }],
+        };
+        assert!(rollup_unknown(&rpc(
+            500,
+            "proto.023-PtSeouLo.smart_rollup_does_not_exist"
+        )));
+        assert!(rollup_unknown(&rpc(500, "context.storage_error")));
+        assert!(!rollup_unknown(&rpc(500, "proto.alpha.other")));
+        let http = |status| L1Error::Http {
+            url: "u".into(),
+            status,
+            snippet: String::new(),
+        };
+        assert!(rollup_unknown(&http(404)));
+        assert!(!rollup_unknown(&http(502)));
+        let down = L1Error::Connection {
+            url: "u".into(),
+            message: "refused".into(),
+        };
+        assert!(!rollup_unknown(&down));
+    }
+
+    #[test]
+    fn boot_sector_files_are_hex() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("k.hex");
+        std::fs::write(&p, " 0061736d01000000\n").unwrap();
+        let path = p.to_str().unwrap();
+        assert_eq!(read_boot_sector(path).unwrap(), b"\0asm\x01\0\0\0");
+        std::fs::write(&p, "zz").unwrap();
+        let e = read_boot_sector(path).unwrap_err().to_string();
+        assert!(e.contains("is unparsable") && e.contains("k.hex"), "{e}");
+        let e = read_boot_sector("/nonexistent/k.hex")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--boot-sector-file"), "{e}");
     }
 
     #[test]

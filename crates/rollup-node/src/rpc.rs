@@ -1,8 +1,15 @@
 //! RPC server (octez-rollup-node.md §4): axum over a [`NodeView`], Octez JSON shapes
-//! (int64/Zarith as strings, base58 hashes), Octez-like JSON error bodies (400 bad argument,
-//! 404 unknown path, 500 failure), the ACL of the listening address (§2 "Default RPC ACL"),
-//! and the streamed RPCs (`monitor_blocks`, `monitor_finalized_blocks`, `local/synchronized`:
-//! chunked, one JSON value per line, polling the store, ending on disconnect or shutdown).
+//! (int64/Zarith as strings, base58 hashes), JSON error traces for every error
+//! ([`error`]), one route table for the router and `/openapi` ([`routes`], [`openapi`]), the
+//! ACL of the listening address (§2 "Default RPC ACL"), the workers `/health` reports
+//! ([`workers`]), and the streamed RPCs (`monitor_blocks`, `monitor_finalized_blocks`,
+//! `local/synchronized`: chunked, one JSON value per line, polling the store, ending on
+//! disconnect or shutdown).
+
+pub mod error;
+pub mod openapi;
+pub mod routes;
+pub mod workers;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -10,13 +17,16 @@ use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Path, Query, Request, State};
-use axum::http::{StatusCode, header};
+use axum::extract::{Request, State};
+use axum::http::header;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use serde_json::{Value, json};
 use tezos_types::{BlockHash, CommitmentHash};
+
+pub use error::RpcError;
+pub use routes::{Call, QueryTy, ROUTES, Route};
+pub use workers::{WorkerGuard, WorkerName, WorkerStatus, Workers};
 
 use crate::config::Config;
 use crate::store::{Commitment, L2Block, Store, StoreError};
@@ -66,15 +76,6 @@ pub struct L1Head {
     pub age_secs: u64,
 }
 
-/// Worker status for `/health`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum WorkerStatus {
-    /// Running.
-    Running,
-    /// Crashed with a message.
-    Crashed(String),
-}
-
 /// Daemon status shared with the RPC server (the L1 follower updates it).
 #[derive(Debug, Clone)]
 pub struct NodeStatus {
@@ -84,8 +85,10 @@ pub struct NodeStatus {
     pub l1_head: Option<L1Head>,
     /// Degraded mode.
     pub degraded: bool,
-    /// Active workers, in Octez order.
-    pub workers: Vec<(String, WorkerStatus)>,
+    /// Why the L1 cannot be used, with what to do (reported as `l1.error` by `/health`).
+    pub l1_error: Option<String>,
+    /// The running workers (Octez's `active_workers`), registered by the workers.
+    pub workers: Workers,
     /// Protocol constants read from L1 (`None` until the follower has read them).
     pub constants: Option<RollupConstants>,
     /// Level processing figures (metrics).
@@ -98,7 +101,8 @@ impl Default for NodeStatus {
             l1_connection: L1Connection::Disconnected,
             l1_head: None,
             degraded: false,
-            workers: vec![],
+            l1_error: None,
+            workers: Workers::default(),
             constants: None,
             processing: ProcessingStats::default(),
         }
@@ -150,10 +154,8 @@ pub fn health_json(
     };
     let max_late = if l1_monitor_finalized { 3 } else { 1 };
     let fresh = status.l1_head.as_ref().is_some_and(|h| h.age_secs <= 60);
-    let workers_ok = status
-        .workers
-        .iter()
-        .all(|(_, s)| *s == WorkerStatus::Running);
+    let active = status.workers.snapshot();
+    let workers_ok = active.iter().all(|(_, s)| *s == WorkerStatus::Running);
     let healthy = !status.degraded
         && status.l1_connection == L1Connection::Connected
         && blocks_late <= max_late
@@ -162,14 +164,16 @@ pub fn health_json(
     let mut l1 = serde_json::Map::new();
     l1.insert("connection".into(), json!(status.l1_connection.as_str()));
     l1.insert("blocks_late".into(), json!(blocks_late));
+    if let Some(e) = &status.l1_error {
+        l1.insert("error".into(), json!(e));
+    }
     if let Some(h) = &status.l1_head {
         l1.insert(
             "last_seen_head".into(),
             json!({"hash": h.hash.to_b58check(), "level": h.level, "timestamp": h.timestamp}),
         );
     }
-    let workers: Vec<Value> = status
-        .workers
+    let workers: Vec<Value> = active
         .iter()
         .map(|(n, s)| match s {
             WorkerStatus::Running => json!([n, "running"]),
@@ -177,36 +181,6 @@ pub fn health_json(
         })
         .collect();
     json!({"healthy": healthy, "degraded": status.degraded, "l1": l1, "active_workers": workers})
-}
-
-/// Errors of RPC handlers, rendered as Octez error arrays.
-#[derive(Debug, thiserror::Error)]
-pub enum RpcError {
-    /// 404.
-    #[error("Not found")]
-    NotFound,
-    /// 400: unparsable path or query argument.
-    #[error("Failed to parse argument '{0}' ({1:?})")]
-    BadArgument(&'static str, String),
-    /// 500 with an Octez error id.
-    #[error("{1}")]
-    Failed(&'static str, String),
-    /// Store failure.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-impl IntoResponse for RpcError {
-    fn into_response(self) -> Response {
-        let (status, id) = match &self {
-            RpcError::NotFound => (StatusCode::NOT_FOUND, "rpc.not_found"),
-            RpcError::BadArgument(..) => (StatusCode::BAD_REQUEST, "rpc.bad_argument"),
-            RpcError::Failed(id, _) => (StatusCode::INTERNAL_SERVER_ERROR, *id),
-            RpcError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "smart_rollup.node.store"),
-        };
-        let body = json!([{"kind": "permanent", "id": id, "msg": self.to_string()}]);
-        (status, axum::Json(body)).into_response()
-    }
 }
 
 /// Access to the PVM durable storage of a block (implemented by the PVM wiring).
@@ -279,6 +253,10 @@ pub trait NodeView: Send + Sync + 'static {
     }
     /// `GET /local/gc_info` (§4.3, `crate::gc::gc_info`); `None` when not available.
     fn gc_info(&self) -> Result<Option<Value>, RpcError> {
+        Ok(None)
+    }
+    /// First level the GC kept (`None` before any GC): blocks below it were deleted.
+    fn first_available_level(&self) -> Result<Option<i32>, RpcError> {
         Ok(None)
     }
     /// Serialized inbox messages of `block` (`None` when not stored).
@@ -374,6 +352,10 @@ impl NodeView for StoreView {
         self.with_store(|s| crate::gc::gc_info(s, None)).map(Some)
     }
 
+    fn first_available_level(&self) -> Result<Option<i32>, RpcError> {
+        self.with_store(|s| s.level_state(crate::store::LevelKey::LastGcTarget))
+    }
+
     fn lcc(&self) -> Result<Option<(CommitmentHash, i32)>, RpcError> {
         self.with_store(Store::lcc)
     }
@@ -429,10 +411,7 @@ impl NodeView for StoreView {
                 let key = query.get("key").map_or("", String::as_str);
                 Some(match ctx.state_value(block, key) {
                     Ok(Some(v)) => Ok(json!(hex::encode(v))),
-                    Ok(None) => Err(RpcError::Failed(
-                        "smart_rollup_node.no_such_key",
-                        "No such key in PVM state".into(),
-                    )),
+                    Ok(None) => Err(RpcError::Missing("No such key in PVM state".into())),
                     Err(e) => Err(ctx_err(e)),
                 })
             }
@@ -626,7 +605,8 @@ pub fn block_json(b: &L2Block) -> Value {
     Value::Object(o)
 }
 
-async fn health(State(v): State<AppState>) -> RpcResult {
+fn health(c: &Call) -> RpcResult {
+    let v = &c.view;
     let level = v.block(&BlockId::Head)?.map(|b| b.level);
     ok(health_json(
         &v.status(),
@@ -635,12 +615,12 @@ async fn health(State(v): State<AppState>) -> RpcResult {
     ))
 }
 
-async fn ping() -> RpcResult {
+fn ping(_: &Call) -> RpcResult {
     ok(json!({}))
 }
 
 /// `/stats/memory` (§4.1): the `Linux_proc_statm` figures of `/proc/self/statm` (pages).
-async fn stats_memory() -> RpcResult {
+fn stats_memory(_: &Call) -> RpcResult {
     let fail = |e: String| RpcError::Failed("smart_rollup_node.stats", e);
     let text = std::fs::read_to_string("/proc/self/statm")
         .map_err(|e| fail(format!("/proc/self/statm: {e} (only Linux is supported)")))?;
@@ -678,33 +658,37 @@ fn page_size() -> u64 {
         .unwrap_or(4096)
 }
 
-async fn version() -> RpcResult {
+fn version(_: &Call) -> RpcResult {
     ok(
         json!({"version": crate::VERSION, "store_version": crate::store::STORE_VERSION, "context_version": "0"}),
     )
 }
 
-async fn config(State(v): State<AppState>) -> RpcResult {
-    let mut c = v.config();
-    c.history_mode = Some(c.effective_history_mode());
-    ok(c.to_json(true).to_value())
+fn config(c: &Call) -> RpcResult {
+    let mut config = c.view.config();
+    config.history_mode = Some(config.effective_history_mode());
+    ok(config.to_json(true).to_value())
 }
 
-async fn rollup_address(State(v): State<AppState>) -> RpcResult {
+fn rollup_address(c: &Call) -> RpcResult {
+    let v = &c.view;
     ok(json!(v.config().rollup_address.to_b58check()))
 }
 
-async fn tezos_head(State(v): State<AppState>) -> RpcResult {
+fn tezos_head(c: &Call) -> RpcResult {
+    let v = &c.view;
     ok(json!(
         v.block(&BlockId::Head)?.map(|b| b.block_hash.to_b58check())
     ))
 }
 
-async fn tezos_level(State(v): State<AppState>) -> RpcResult {
+fn tezos_level(c: &Call) -> RpcResult {
+    let v = &c.view;
     ok(json!(v.block(&BlockId::Head)?.map(|b| b.level)))
 }
 
-async fn last_stored_commitment(State(v): State<AppState>) -> RpcResult {
+fn last_stored_commitment(c: &Call) -> RpcResult {
+    let v = &c.view;
     let Some(head) = v.block(&BlockId::Head)? else {
         return ok(Value::Null);
     };
@@ -717,15 +701,14 @@ async fn last_stored_commitment(State(v): State<AppState>) -> RpcResult {
     }
 }
 
-async fn local_gc_info(State(v): State<AppState>) -> RpcResult {
+fn local_gc_info(c: &Call) -> RpcResult {
+    let v = &c.view;
     v.gc_info()?.map_or(Err(RpcError::NotFound), ok)
 }
 
-async fn local_commitment(State(v): State<AppState>, Path(h): Path<String>) -> RpcResult {
-    let hash: CommitmentHash = h
-        .parse()
-        .map_err(|_| RpcError::BadArgument("commitment_hash", h.clone()))?;
-    match v.commitment(&hash)? {
+fn local_commitment(c: &Call) -> RpcResult {
+    let hash = c.commitment_hash()?;
+    match c.view.commitment(&hash)? {
         None => ok(Value::Null),
         Some((c, published)) => {
             let mut o = json!({"commitment": commitment_json(&c), "hash": hash.to_b58check()});
@@ -766,10 +749,8 @@ fn sync_state(v: &AppState) -> Result<Value, RpcError> {
 
 /// `/local/synchronized` (§4.3): a stream of progress items (one JSON value and a newline
 /// each, sent when the progress changes) ending with `"synchronized"`.
-async fn synchronized(
-    State(v): State<AppState>,
-    axum::Extension(stop): axum::Extension<Shutdown>,
-) -> RpcResult {
+fn synchronized(c: Call) -> RpcResult {
+    let Call { view: v, stop, .. } = c;
     let first = sync_state(&v)?;
     let (tx, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(16);
     tokio::spawn(async move {
@@ -808,82 +789,48 @@ async fn synchronized(
         .into_response())
 }
 
-async fn openapi() -> RpcResult {
-    let paths: serde_json::Map<String, Value> = SERVED_PATHS
-        .iter()
-        .map(|p| {
-            (
-                (*p).to_string(),
-                json!({"get": {"responses": {"200": {"description": ""}}}}),
-            )
-        })
-        .collect();
-    ok(json!({
-        "openapi": "3.0.0",
-        "info": {"title": "Smart rollup node RPCs", "version": crate::VERSION},
-        "paths": paths,
+/// `GET /openapi` ([`openapi::document`]; the `protocol` argument is checked, and the one
+/// document describes every protocol).
+fn openapi_rpc(_: &Call) -> RpcResult {
+    ok(openapi::document())
+}
+
+/// The block of `id`: 404 with Octez's `failure` trace when unknown, 410 with
+/// `access_below_first_available_level` when the GC deleted it ([`error`]).
+fn resolve_block(v: &AppState, id: &BlockId) -> Result<L2Block, RpcError> {
+    if let Some(b) = v.block(id)? {
+        return Ok(b);
+    }
+    if let BlockId::Level(l) = id
+        && let Some(first) = v.first_available_level()?
+        && *l < first
+    {
+        return Err(RpcError::BelowFirstAvailableLevel {
+            first,
+            accessed: *l,
+        });
+    }
+    // The texts of Octez's `Node_context` / `Block_directory_helpers` failures.
+    Err(RpcError::Missing(match id {
+        BlockId::Head => "No head".into(),
+        BlockId::Finalized => "No finalized L2 block yet".into(),
+        BlockId::Cemented => "No L2 block at the level of the last cemented commitment".into(),
+        BlockId::Level(l) => format!("Could not retrieve L2 block for level {l}"),
+        BlockId::Hash(h) => format!("Could not retrieve L2 block for {h}"),
     }))
 }
 
-const SERVED_PATHS: &[&str] = &[
-    "/health",
-    "/version",
-    "/config",
-    "/openapi",
-    "/global/smart_rollup_address",
-    "/global/tezos_head",
-    "/global/tezos_level",
-    "/global/last_stored_commitment",
-    "/global/monitor_blocks",
-    "/global/monitor_finalized_blocks",
-    "/ping",
-    "/stats/memory",
-    "/local/gc_info",
-    "/global/block/{block_id}/state",
-    "/global/block/{block_id}",
-    "/global/block/{block_id}/hash",
-    "/global/block/{block_id}/level",
-    "/global/block/{block_id}/inbox",
-    "/global/block/{block_id}/ticks",
-    "/global/block/{block_id}/total_ticks",
-    "/global/block/{block_id}/num_messages",
-    "/global/block/{block_id}/state_hash",
-    "/global/block/{block_id}/state_current_level",
-    "/global/block/{block_id}/status",
-    "/global/block/{block_id}/committed_status",
-    "/global/block/{block_id}/outbox",
-    "/global/block/{block_id}/outbox/{outbox_level}/messages",
-    "/global/block/{block_id}/durable/wasm_2_0_0/value",
-    "/global/block/{block_id}/durable/wasm_2_0_0/length",
-    "/global/block/{block_id}/durable/wasm_2_0_0/subkeys",
-    "/global/block/{block_id}/durable/wasm_2_0_0/values",
-    "/local/commitments/{commitment_hash}",
-    "/local/synchronized",
-];
-
-fn resolve_block(v: &AppState, id: &str) -> Result<L2Block, RpcError> {
-    let bid = BlockId::parse(id).ok_or_else(|| RpcError::BadArgument("block_id", id.into()))?;
-    v.block(&bid)?.ok_or_else(|| {
-        RpcError::Failed(
-            "smart_rollup_node.block_not_found",
-            format!("Block {id} is not known by the rollup node."),
-        )
-    })
-}
-
-async fn block_root(
-    State(v): State<AppState>,
-    Path(id): Path<String>,
-    Query(q): Query<HashMap<String, String>>,
-) -> RpcResult {
-    let b = resolve_block(&v, &id)?;
+fn block_root(c: &Call) -> RpcResult {
+    let v = &c.view;
+    let b = c.block()?;
+    let q = &c.query;
     let mut j = block_json(&b);
     // Content fields (`sc_rollup_block.ml`): inbox, messages, commitment, [outbox].
     // (Absent when the store lacks the inbox, e.g. blocks written by other tools.)
-    if let Some(Ok(inbox)) = v.pvm_rpc(&b, "inbox", &q) {
+    if let Some(Ok(inbox)) = v.pvm_rpc(&b, "inbox", q) {
         j["inbox"] = inbox;
     }
-    if let Some(messages) = v.pvm_rpc(&b, "messages", &q) {
+    if let Some(messages) = v.pvm_rpc(&b, "messages", q) {
         j["messages"] = messages?;
     }
     if let Some(h) = &b.commitment_hash
@@ -891,61 +838,82 @@ async fn block_root(
     {
         j["commitment"] = commitment_json(&c);
     }
-    if q.get("outbox").is_some_and(|o| o == "true")
-        && let Some(outbox) = v.pvm_rpc(&b, &format!("outbox_summary/{}", b.level), &q)
+    if routes::flag(c, "outbox")
+        && let Some(outbox) = v.pvm_rpc(&b, &format!("outbox_summary/{}", b.level), q)
     {
         j["outbox"] = outbox?;
     }
     ok(j)
 }
 
-async fn block_sub(
-    State(v): State<AppState>,
-    Path((id, rest)): Path<(String, String)>,
-    Query(q): Query<HashMap<String, String>>,
-) -> RpcResult {
-    let b = resolve_block(&v, &id)?;
-    let parts: Vec<&str> = rest.split('/').collect();
-    match parts.as_slice() {
-        ["hash"] => ok(json!(b.block_hash.to_b58check())),
-        ["level"] => ok(json!(b.level)),
-        ["ticks"] => ok(json!(b.num_ticks.to_string())),
-        ["total_ticks"] => {
-            let total = b
-                .initial_tick
-                .checked_add(u128::try_from(b.num_ticks).unwrap_or(0))
-                .ok_or_else(|| {
-                    RpcError::Failed("smart_rollup_node.overflow", "tick overflow".into())
-                })?;
-            ok(json!(total.to_string()))
-        }
-        ["state_hash"] => match b.state_hash {
-            Some(s) => ok(json!(s.to_b58check())),
-            None => pvm_or_unsupported(&v, &b, &rest, &q),
-        },
-        ["status"] => match &b.pvm_status {
-            Some(s) => ok(json!(s)),
-            None => pvm_or_unsupported(&v, &b, &rest, &q),
-        },
-        ["durable", "wasm_2_0_0", what] => durable(&v, &b, what, &q),
-        ["committed_status"] => committed_status(&v, &b),
-        ["inbox"]
-        | ["num_messages"]
-        | ["state_current_level"]
-        | ["outbox"]
-        | ["outbox", _, "messages"]
-        | ["state"] => {
-            if let ["outbox", l, "messages"] = parts.as_slice() {
-                l.parse::<i32>()
-                    .map_err(|_| RpcError::BadArgument("outbox_level", (*l).into()))?;
-            }
-            if parts == ["outbox"] && !q.contains_key("outbox_level") {
-                return Err(RpcError::BadArgument("outbox_level", "missing".into()));
-            }
-            pvm_or_unsupported(&v, &b, &rest, &q)
-        }
-        _ => Err(RpcError::NotFound),
+fn block_hash(c: &Call) -> RpcResult {
+    ok(json!(c.block()?.block_hash.to_b58check()))
+}
+
+fn block_level(c: &Call) -> RpcResult {
+    ok(json!(c.block()?.level))
+}
+
+fn block_ticks(c: &Call) -> RpcResult {
+    ok(json!(c.block()?.num_ticks.to_string()))
+}
+
+fn block_total_ticks(c: &Call) -> RpcResult {
+    let b = c.block()?;
+    let total = u128::try_from(b.num_ticks)
+        .ok()
+        .and_then(|n| b.initial_tick.checked_add(n))
+        .ok_or_else(|| RpcError::Failed("smart_rollup_node.overflow", "tick overflow".into()))?;
+    ok(json!(total.to_string()))
+}
+
+fn block_state_hash(c: &Call) -> RpcResult {
+    let b = c.block()?;
+    match b.state_hash {
+        Some(s) => ok(json!(s.to_b58check())),
+        None => pvm_or_unsupported(c, &b, "state_hash"),
     }
+}
+
+fn block_status(c: &Call) -> RpcResult {
+    let b = c.block()?;
+    match &b.pvm_status {
+        Some(s) => ok(json!(s)),
+        None => pvm_or_unsupported(c, &b, "status"),
+    }
+}
+
+fn block_inbox(c: &Call) -> RpcResult {
+    pvm_or_unsupported(c, &c.block()?, "inbox")
+}
+
+fn block_num_messages(c: &Call) -> RpcResult {
+    pvm_or_unsupported(c, &c.block()?, "num_messages")
+}
+
+fn block_state_current_level(c: &Call) -> RpcResult {
+    pvm_or_unsupported(c, &c.block()?, "state_current_level")
+}
+
+fn block_state(c: &Call) -> RpcResult {
+    pvm_or_unsupported(c, &c.block()?, "state")
+}
+
+/// `…/outbox?outbox_level=<l>` (Octez's `outbox_level` is required here).
+fn block_outbox(c: &Call) -> RpcResult {
+    let b = c.block()?;
+    if c.query("outbox_level").is_none() {
+        return Err(RpcError::BadQuery(
+            "Missing argument 'outbox_level' in query string.".into(),
+        ));
+    }
+    pvm_or_unsupported(c, &b, "outbox")
+}
+
+fn block_outbox_messages(c: &Call) -> RpcResult {
+    let b = c.block()?;
+    let level = c.level()?;
+    pvm_or_unsupported(c, &b, &format!("outbox/{level}/messages"))
 }
 
 /// Seconds since the epoch.
@@ -1038,7 +1006,9 @@ pub fn committed_status_json(
 
 /// `/global/block/<id>/committed_status`: finds the commitment after the block's previous
 /// commitment (`previous.inbox_level + commitment_period`) and its publication.
-fn committed_status(v: &AppState, b: &L2Block) -> RpcResult {
+fn committed_status(call: &Call) -> RpcResult {
+    let v = &call.view;
+    let b = &call.block()?;
     let c = v.status().constants.ok_or_else(|| {
         RpcError::Failed(
             "smart_rollup_node.constants_unknown",
@@ -1092,7 +1062,7 @@ const MONITOR_MAX_GAP: i32 = 1000;
 /// Set to `true` when the server shuts down: streams end so that the graceful shutdown
 /// does not wait for them.
 #[derive(Clone)]
-struct Shutdown(Option<tokio::sync::watch::Receiver<bool>>);
+pub struct Shutdown(Option<tokio::sync::watch::Receiver<bool>>);
 
 impl Shutdown {
     async fn wait(self) {
@@ -1123,19 +1093,13 @@ impl futures_core::Stream for ChannelBody {
 /// value and a newline per block), the current head first, then each new head (and the
 /// levels in between when the head jumped). Ends when the client disconnects or the server
 /// stops.
-async fn monitor_blocks(
-    State(v): State<AppState>,
-    axum::Extension(stop): axum::Extension<Shutdown>,
-) -> Response {
-    monitor(v, stop, BlockId::Head)
+fn monitor_blocks(c: Call) -> RpcResult {
+    Ok(monitor(c.view, c.stop, BlockId::Head))
 }
 
 /// `/global/monitor_finalized_blocks` (§4.2): as [`monitor_blocks`] for the finalized block.
-async fn monitor_finalized_blocks(
-    State(v): State<AppState>,
-    axum::Extension(stop): axum::Extension<Shutdown>,
-) -> Response {
-    monitor(v, stop, BlockId::Finalized)
+fn monitor_finalized_blocks(c: Call) -> RpcResult {
+    Ok(monitor(c.view, c.stop, BlockId::Finalized))
 }
 
 /// Streams block `watched` (head or finalized) each time it changes.
@@ -1190,55 +1154,71 @@ fn monitor(v: AppState, stop: Shutdown, watched: BlockId) -> Response {
         .into_response()
 }
 
-fn pvm_or_unsupported(
-    v: &AppState,
-    b: &L2Block,
-    path: &str,
-    q: &HashMap<String, String>,
-) -> RpcResult {
-    match v.pvm_rpc(b, path, q) {
+/// PVM-dependent answers ([`NodeView::pvm_rpc`]): 501 when this view cannot give them.
+fn pvm_or_unsupported(c: &Call, b: &L2Block, path: &str) -> RpcResult {
+    match c.view.pvm_rpc(b, path, &c.query) {
         Some(r) => ok(r?),
-        None => Err(RpcError::Failed(
-            "smart_rollup_node.not_supported",
-            format!("/{path} is not supported yet by this rollup node"),
-        )),
+        None => Err(RpcError::NotSupported(format!(
+            "GET /global/block/<block_id>/{path}"
+        ))),
     }
 }
 
-fn durable(v: &AppState, b: &L2Block, what: &str, q: &HashMap<String, String>) -> RpcResult {
-    if !matches!(what, "value" | "length" | "subkeys" | "values") {
-        return Err(RpcError::NotFound);
-    }
-    let Some(d) = v.durable() else {
-        return Err(RpcError::NotFound);
-    };
-    let key = q.get("key").map(String::as_str).unwrap_or("");
+/// The durable storage and the checked `key` of a durable RPC (404 for a rollup without a
+/// WASM PVM, as Octez registers these RPCs for `wasm_2_0_0` only).
+fn durable_key(c: &Call) -> Result<(Arc<dyn DurableState>, &str), RpcError> {
+    let d = c.view.durable().ok_or(RpcError::NotFound)?;
+    let key = c.query("key").unwrap_or("");
     if !(key.is_empty() || key == "/") && durable_tree::durable::Key::from_str_checked(key).is_err()
     {
-        return Err(RpcError::BadArgument("key", key.into()));
+        return Err(RpcError::BadQueryArgument(
+            "key",
+            key.into(),
+            "not a durable storage key (`/` then segments of [A-Za-z0-9._-])".into(),
+        ));
     }
-    let fail = |e: String| RpcError::Failed("smart_rollup_node.durable_storage", e);
-    match what {
-        "value" => ok(json!(d.value(b, key).map_err(fail)?.map(hex::encode))),
-        "length" => ok(json!(
-            d.length(b, key).map_err(fail)?.map(|l| l.to_string())
-        )),
-        "subkeys" => ok(json!(d.subkeys(b, key).map_err(fail)?)),
-        _ => {
-            let mut out = vec![];
-            for sub in d.subkeys(b, key).map_err(fail)? {
-                let full = format!("{}/{sub}", key.trim_end_matches('/'));
-                if let Some(val) = d.value(b, &full).map_err(fail)? {
-                    out.push(json!({"key": sub, "value": hex::encode(val)}));
-                }
-            }
-            ok(Value::Array(out))
-        }
-    }
+    Ok((d, key))
 }
 
-async fn not_found() -> Response {
-    RpcError::NotFound.into_response()
+fn durable_fail(e: String) -> RpcError {
+    RpcError::Failed("smart_rollup_node.durable_storage", e)
+}
+
+fn durable_value(c: &Call) -> RpcResult {
+    let b = c.block()?;
+    let (d, key) = durable_key(c)?;
+    ok(json!(
+        d.value(&b, key).map_err(durable_fail)?.map(hex::encode)
+    ))
+}
+
+fn durable_length(c: &Call) -> RpcResult {
+    let b = c.block()?;
+    let (d, key) = durable_key(c)?;
+    ok(json!(
+        d.length(&b, key)
+            .map_err(durable_fail)?
+            .map(|l| l.to_string())
+    ))
+}
+
+fn durable_subkeys(c: &Call) -> RpcResult {
+    let b = c.block()?;
+    let (d, key) = durable_key(c)?;
+    ok(json!(d.subkeys(&b, key).map_err(durable_fail)?))
+}
+
+fn durable_values(c: &Call) -> RpcResult {
+    let b = c.block()?;
+    let (d, key) = durable_key(c)?;
+    let mut out = vec![];
+    for sub in d.subkeys(&b, key).map_err(durable_fail)? {
+        let full = format!("{}/{sub}", key.trim_end_matches('/'));
+        if let Some(val) = d.value(&b, &full).map_err(durable_fail)? {
+            out.push(json!({"key": sub, "value": hex::encode(val)}));
+        }
+    }
+    ok(Value::Array(out))
 }
 
 /// Whether `METHOD /path` matches a resto ACL matcher (`[METHOD ]/seg/…`, `*` = one segment,
@@ -1334,14 +1314,14 @@ pub fn acl_policy(config: &Config) -> AclPolicy {
     }
 }
 
+/// Denies what the ACL of the address denies: 401 ([`error::unauthorized`]).
 async fn acl_layer(State(policy): State<Arc<AclPolicy>>, req: Request, next: Next) -> Response {
     if policy.denies(req.method().as_str(), req.uri().path()) {
-        let body = json!([{"kind": "permanent", "id": "rpc.unauthorized",
-                           "msg": format!("Access to {} {} is denied by the RPC ACL of this \
-                                           address; use --acl-override or the `acl` \
-                                           configuration to allow it", req.method(),
-                                          req.uri().path())}]);
-        return (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
+        let uri = req
+            .uri()
+            .path_and_query()
+            .map_or_else(|| req.uri().path().to_string(), |p| p.as_str().to_string());
+        return error::unauthorized(req.method(), &uri);
     }
     next.run(req).await
 }
@@ -1360,33 +1340,11 @@ pub fn router_with_shutdown(
     router_inner(view, Shutdown(Some(shutdown)))
 }
 
+/// The routes of [`ROUTES`] behind the ACL; every answer has a content type (JSON unless
+/// set).
 fn router_inner(view: Arc<dyn NodeView>, shutdown: Shutdown) -> Router {
     let policy = Arc::new(acl_policy(&view.config()));
-    Router::new()
-        .route("/health", get(health))
-        .route("/version", get(version))
-        .route("/config", get(config))
-        .route("/openapi", get(openapi))
-        .route("/global/smart_rollup_address", get(rollup_address))
-        .route("/global/tezos_head", get(tezos_head))
-        .route("/global/tezos_level", get(tezos_level))
-        .route(
-            "/global/last_stored_commitment",
-            get(last_stored_commitment),
-        )
-        .route("/global/monitor_blocks", get(monitor_blocks))
-        .route(
-            "/global/monitor_finalized_blocks",
-            get(monitor_finalized_blocks),
-        )
-        .route("/ping", get(ping))
-        .route("/stats/memory", get(stats_memory))
-        .route("/global/block/{id}", get(block_root))
-        .route("/global/block/{id}/{*rest}", get(block_sub))
-        .route("/local/commitments/{hash}", get(local_commitment))
-        .route("/local/gc_info", get(local_gc_info))
-        .route("/local/synchronized", get(synchronized))
-        .fallback(not_found)
+    routes::build()
         .with_state(view)
         .layer(axum::Extension(shutdown))
         .layer(middleware::from_fn_with_state(policy, acl_layer))
@@ -1447,8 +1405,7 @@ mod tests {
             json!(2)
         );
         assert_eq!(health_json(&s, Some(8), true)["healthy"], json!(true));
-        s.workers
-            .push(("publisher".into(), WorkerStatus::Crashed("boom".into())));
+        s.workers.start(WorkerName::Publisher).crashed("boom");
         let j = health_json(&s, Some(10), false);
         assert_eq!(j["healthy"], json!(false));
         assert_eq!(

@@ -30,13 +30,16 @@ fn parse(body: String) -> Value {
 }
 
 impl JsonClient {
-    /// A client of `base` (no trailing slash needed), without proxies.
+    /// A client of `base` (no trailing slash needed), without proxies, http or https (the
+    /// shared `http-client` TLS configuration).
+    ///
+    /// # Panics
+    /// When `SSL_CERT_FILE` / `SSL_CERT_DIR` is set but unusable.
     #[must_use]
     pub fn new(base: &str) -> Self {
-        let config = ureq::Agent::config_builder()
-            .http_status_as_error(false)
+        let config = http_client::blocking_agent_config()
+            .unwrap_or_else(|e| panic!("{e}"))
             .timeout_global(Some(REQUEST_TIMEOUT))
-            .proxy(None)
             .build();
         Self {
             base: base.trim_end_matches('/').to_owned(),

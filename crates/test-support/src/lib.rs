@@ -6,6 +6,7 @@
 //! ([`wait_until`], [`wait_for`]) and every harness failure is a [`HarnessError`] whose message
 //! says what to do next (build a binary, read the process' output…). Nothing here builds
 //! anything: a missing binary is reported with the `cargo build` command to run.
+//! [`TlsProxy`] puts https with a private CA and a base path in front of any of them.
 
 mod error;
 mod http;
@@ -14,6 +15,7 @@ mod node;
 mod paths;
 mod process;
 mod sandbox;
+mod tls_proxy;
 mod wait;
 
 pub use error::{HarnessError, Result};
@@ -26,6 +28,7 @@ pub use paths::{
 pub use process::ChildGuard;
 pub use sandbox::{BOOTSTRAP_SECRET_KEYS, Sandbox, SandboxBuilder, bootstrap_key};
 pub use tempfile::TempDir;
+pub use tls_proxy::{FileServer, TlsProxy};
 pub use wait::{POLL_INTERVAL, wait_for, wait_for_every, wait_until};
 
 /// A free TCP port on 127.0.0.1, chosen by the kernel (bind to port 0, then release it).

@@ -78,6 +78,7 @@ pub struct RollupNodeBuilder {
     binary: Option<PathBuf>,
     args: Vec<String>,
     envs: Vec<(String, String)>,
+    envs_removed: Vec<String>,
     log_file: Option<PathBuf>,
 }
 
@@ -110,6 +111,13 @@ impl RollupNodeBuilder {
     #[must_use]
     pub fn env(mut self, key: &str, value: &str) -> Self {
         self.envs.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Removes an environment variable from the process (e.g. `SSL_CERT_FILE`).
+    #[must_use]
+    pub fn env_remove(mut self, key: &str) -> Self {
+        self.envs_removed.push(key.to_owned());
         self
     }
 
@@ -163,6 +171,7 @@ impl RollupNode {
             binary: None,
             args: Vec::new(),
             envs: Vec::new(),
+            envs_removed: Vec::new(),
             log_file: None,
         }
     }
@@ -235,6 +244,9 @@ impl RollupNode {
             .arg(&s.data_dir)
             .args(["--rpc-port", &self.port.to_string()])
             .args(&s.args);
+        for k in &s.envs_removed {
+            cmd.env_remove(k);
+        }
         for (k, v) in &s.envs {
             cmd.env(k, v);
         }

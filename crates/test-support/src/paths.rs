@@ -83,10 +83,8 @@ pub fn binary(name: &str) -> Result<PathBuf> {
 /// `$SMART_ROLLUP_REFERENCE_DIR`.
 #[must_use]
 pub fn reference_dir() -> PathBuf {
-    std::env::var_os("SMART_ROLLUP_REFERENCE_DIR").map_or_else(
-        || workspace_root().join("testdata"),
-        PathBuf::from,
-    )
+    std::env::var_os("SMART_ROLLUP_REFERENCE_DIR")
+        .map_or_else(|| workspace_root().join("testdata"), PathBuf::from)
 }
 
 /// The text of `relative` inside [`reference_dir`].

@@ -135,7 +135,9 @@ pub fn prepare(opts: &Options, engine: Box<dyn KernelEngine>) -> Result<Session,
     };
     let mut store = PreimageStore::new(preimage_dir);
     if let Some(url) = &opts.preimage_endpoint {
-        store = store.with_endpoint(url);
+        store = store
+            .with_endpoint("--preimage-endpoint", url)
+            .map_err(|e| fail(e.to_string()))?;
     }
     let revealer = Revealer::new(
         store,

@@ -2,6 +2,7 @@
 //! end-to-end runs against the real `smart-rollup-sandbox` binary on a loopback port.
 
 mod e2e;
+mod https;
 mod wallet;
 
 use std::path::Path;

@@ -7,10 +7,7 @@ use context_hash::{from_context_b58, to_context_b58};
 use crate::tree::T;
 
 /// Octez's state-hash vectors, copied into the repository (`testdata/README.md`).
-const CONFORMANCE: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../testdata/conformance"
-);
+const CONFORMANCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/conformance");
 
 fn vectors(name: &str) -> Vec<String> {
     let path = format!("{CONFORMANCE}/{name}");

@@ -80,7 +80,10 @@ async fn follows_the_sandbox() {
         ],
     }
     .sign(&sk);
-    let http = reqwest::Client::new();
+    let http = http_client::async_client_builder()
+        .unwrap()
+        .build()
+        .unwrap();
     let base = client.url("");
     let r = http
         .post(format!("{base}/injection/operation?chain=main"))

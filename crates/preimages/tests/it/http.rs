@@ -118,7 +118,12 @@ fn good_corrupted_missing_and_error_status() {
     let server = Server::start(routes, 6);
     let dir = tempfile::tempdir().unwrap();
     let store = PreimageStore::new(dir.path().join("wasm_2_0_0"))
-        .with_endpoint_timeout(&format!("{}/pre/", server.base), Duration::from_secs(20));
+        .with_endpoint_timeout(
+            "--pre-images-endpoint",
+            &format!("{}/pre/", server.base),
+            Duration::from_secs(20),
+        )
+        .unwrap();
 
     // Good: fetched, verified and cached.
     assert_eq!(store.get(&good_h).unwrap(), good);
@@ -174,7 +179,9 @@ fn revealer_uses_endpoint() {
     let h = RevealHash::of_preimage(&data);
     let server = Server::start(BTreeMap::from([route("", &h, 200, &data)]), 1);
     let dir = tempfile::tempdir().unwrap();
-    let store = PreimageStore::new(dir.path()).with_endpoint(&server.base);
+    let store = PreimageStore::new(dir.path())
+        .with_endpoint("--pre-images-endpoint", &server.base)
+        .unwrap();
     let revealer = Revealer::new(
         store,
         RollupMetadata {
@@ -199,7 +206,12 @@ fn unreachable_endpoint_is_an_error() {
         .port();
     let dir = tempfile::tempdir().unwrap();
     let store = PreimageStore::new(dir.path())
-        .with_endpoint_timeout(&format!("http://127.0.0.1:{port}"), Duration::from_secs(5));
+        .with_endpoint_timeout(
+            "--pre-images-endpoint",
+            &format!("http://127.0.0.1:{port}"),
+            Duration::from_secs(5),
+        )
+        .unwrap();
     let h = RevealHash::of_preimage(b"x");
     let e = store.get(&h).unwrap_err();
     assert!(matches!(e, PreimageError::Http { .. }), "{e}");

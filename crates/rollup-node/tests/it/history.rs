@@ -67,7 +67,7 @@ fn wait_gc_done(node: &RollupNode, target: i64) {
 
 /// Publishes the node's commitment of `inbox_level` (from bootstrap3), bakes past the
 /// challenge window (10), cements, and bakes the cementation.
-fn publish_and_cement(sb: &Sandbox, node: &RollupNode, addr: &str, inbox_level: i64) {
+pub(super) fn publish_and_cement(sb: &Sandbox, node: &RollupNode, addr: &str, inbox_level: i64) {
     let c = node.get(&format!("/global/block/{inbox_level}"));
     let hash = c["commitment_hash"]
         .as_str()
@@ -169,7 +169,11 @@ fn full_mode_collects_below_the_lcc_and_archive_keeps_everything() {
     for l in [orig, lcc1 - 1] {
         let (s, e) = full.get_status(&format!("/global/block/{l}/state_hash"));
         assert_ne!(s, 200, "level {l} must be gone: {e}");
-        assert!(e.to_string().contains("block_not_found"), "{e}");
+        assert_eq!(s, 410, "level {l}: {e}");
+        assert!(
+            e.to_string().contains("access_below_first_available_level"),
+            "{e}"
+        );
         let (s, _) = full.get_status(&format!("/global/block/{l}"));
         assert_ne!(s, 200);
     }

@@ -53,6 +53,14 @@ fn node_reconnects_after_the_l1_node_restarts() {
         ["reconnecting", "disconnected"].contains(&last["l1"]["connection"].as_str().unwrap()),
         "{last}"
     );
+    // Which endpoint, why, what to do.
+    wait_until("/health to say why", BOUND, || {
+        last = health(&node).unwrap_or(Value::Null);
+        last["l1"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains(sb.endpoint()) && e.contains("--endpoint"))
+    })
+    .unwrap_or_else(|e| panic!("{e}; last /health: {last}\n{}", node.output()));
     node.check_running().unwrap();
 
     // L1 comes back on the same port with the same chain; new levels are baked.
@@ -67,6 +75,7 @@ fn node_reconnects_after_the_l1_node_restarts() {
     assert_eq!(h["healthy"], true, "{h}");
     assert_eq!(h["l1"]["connection"], "connected", "{h}");
     assert_eq!(h["l1"]["blocks_late"], 0, "{h}");
+    assert_eq!(h["l1"].get("error"), None, "{h}");
     let l2_level = node.get("/global/block/head/level").as_i64().unwrap();
     assert!(
         l2_level > restart_level,

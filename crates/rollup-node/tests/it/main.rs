@@ -1,8 +1,11 @@
 //! Integration tests of the `smart-rollup-node` binary (one test binary for the crate).
 
+mod context_repair;
 mod deposit;
+mod faults;
 mod follow;
 mod history;
+mod https;
 mod init;
 mod l1_restart;
 mod openapi;

@@ -130,14 +130,25 @@ fn get(port: u16, path: &str) -> (u16, Value) {
     )
 }
 
-/// Asserts an Octez error answer: `status` and a JSON array of `{kind, id, msg}` whose
-/// first `id` is `id`.
-fn assert_error(port: u16, path: &str, status: u16, id: &str) {
+/// Asserts an Octez error answer: `status` and a JSON error trace (an array of
+/// `{kind, id, …}`) whose first `id` is `id`; returns the trace.
+fn assert_error(port: u16, path: &str, status: u16, id: &str) -> Value {
     let (st, body) = get(port, path);
     assert_eq!(st, status, "GET {path}: {body}");
-    let e = &body[0];
-    assert_eq!(e["id"], json!(id), "GET {path}: {body}");
-    assert!(e["kind"].is_string() && e["msg"].is_string(), "{body}");
+    assert_trace(&body, id);
+    body
+}
+
+/// Asserts `body` is an Octez error trace whose first error has id `id`.
+fn assert_trace(body: &Value, id: &str) {
+    let trace = body
+        .as_array()
+        .unwrap_or_else(|| panic!("not a trace: {body}"));
+    assert!(!trace.is_empty(), "{body}");
+    for e in trace {
+        assert!(e["kind"].is_string() && e["id"].is_string(), "{body}");
+    }
+    assert_eq!(trace[0]["id"], json!(id), "{body}");
 }
 
 #[test]
@@ -178,7 +189,7 @@ fn block_and_commitment_rpcs() {
         CommitmentHash::new([9; 32]).to_b58check()
     );
     assert!(b.get("context").is_none());
-    assert_eq!(get(port, "/global/block/99/hash").0, 500);
+    assert_eq!(get(port, "/global/block/99/hash").0, 404);
 
     let c = json!({"compressed_state": StateHash::new([3; 32]).to_b58check(), "inbox_level": 3,
                    "predecessor": CommitmentHash::ZERO.to_b58check(), "number_of_ticks": "77"});
@@ -330,7 +341,9 @@ fn unknown_paths_and_bad_arguments_answer_octez_errors() {
         "/global/block/head/durable/wasm_2_0_0/nope?key=/x",
         "/local/nope",
     ] {
-        assert_error(port, path, 404, "rpc.not_found");
+        let t = assert_error(port, path, 404, "RPC_context.Not_found");
+        assert_eq!(t[0]["method"], json!("GET"), "{t}");
+        assert_eq!(t[0]["uri"], json!(path), "{t}");
     }
     for path in [
         "/global/block/nope/hash",
@@ -344,16 +357,49 @@ fn unknown_paths_and_bad_arguments_answer_octez_errors() {
         "/global/block/head/outbox/-3/messages",
         "/global/block/head/outbox",
         "/local/commitments/notahash",
+        "/global/block/head?outbox=maybe",
+        "/global/block/head/outbox?outbox_level=x",
+        "/global/block/head/outbox?outbox_level=1&outbox_level=2",
+        "/global/block/head/durable/wasm_2_0_0/value?key=%zz",
+        "/global/block/%ff/hash",
     ] {
-        assert_error(port, path, 400, "rpc.bad_argument");
+        let t = assert_error(port, path, 400, "rpc_client.request_failed");
+        assert_eq!(t[0]["error"]["kind"], json!("bad_request"), "{t}");
+        assert!(t[0]["error"]["message"].is_string(), "{t}");
     }
-    // Unknown (well-formed) block: an Octez error, not a crash.
-    assert_error(
-        port,
-        "/global/block/99/hash",
-        500,
-        "smart_rollup_node.block_not_found",
+    assert_eq!(
+        assert_error(
+            port,
+            "/global/block/nope/hash",
+            400,
+            "rpc_client.request_failed"
+        )[0]["error"]["message"],
+        json!(
+            "Failed to parsed an argument in path. After \"global/block/nope\", the value \
+             \"nope\" is not acceptable for type \"block_id\""
+        )
     );
+    // Unknown (well-formed) block: the client's mistake, 404 with Octez's trace.
+    let h = BlockHash::new([42; 32]).to_b58check();
+    for (path, msg) in [
+        (
+            "/global/block/99/hash".to_string(),
+            "Could not retrieve L2 block for level 99".to_string(),
+        ),
+        (
+            format!("/global/block/{h}"),
+            format!("Could not retrieve L2 block for {h}"),
+        ),
+        (
+            format!("/global/block/{h}/durable/wasm_2_0_0/value?key=/a"),
+            format!("Could not retrieve L2 block for {h}"),
+        ),
+    ] {
+        assert_eq!(
+            assert_error(port, &path, 404, "failure"),
+            json!([{"kind": "temporary", "id": "failure", "msg": msg}])
+        );
+    }
     // The server still answers.
     assert_eq!(get(port, "/global/tezos_level"), (200, json!(3)));
 }
@@ -373,7 +419,7 @@ fn non_loopback_address_applies_the_secure_acl() {
         &format!("{d}/subkeys?key=/numbers"),
         &format!("{d}/values?key=/numbers"),
     ] {
-        assert_error(port, path, 401, "rpc.unauthorized");
+        assert_error(port, path, 401, "rpc_client.request_failed");
     }
     assert_eq!(get(port, "/health").0, 200);
     assert_eq!(get(port, "/global/tezos_level"), (200, json!(3)));
@@ -392,7 +438,12 @@ fn non_loopback_address_applies_the_secure_acl() {
     config.acl = vec![json!({"address": "0.0.0.0:8932", "whitelist": ["GET /health"]})];
     let port = serve_with(config, None);
     assert_eq!(get(port, "/health").0, 200);
-    assert_error(port, "/global/tezos_level", 401, "rpc.unauthorized");
+    assert_error(
+        port,
+        "/global/tezos_level",
+        401,
+        "rpc_client.request_failed",
+    );
     // Loopback without policy: everything allowed.
     let port = serve();
     assert_eq!(get(port, "/config").0, 200);
@@ -553,7 +604,7 @@ fn node_process_serves_metrics_streams_and_acl_while_following_l1() {
     ] {
         let (st, body) = rpc(path).unwrap();
         assert_eq!(st, 401, "GET {path}: {body}");
-        assert!(body.contains("rpc.unauthorized"), "{body}");
+        assert!(body.contains("rpc_client.request_failed"), "{body}");
     }
 
     // SIGTERM with the monitor stream still open: the node stops (the stream ends).
@@ -614,4 +665,226 @@ fn synchronized_streams_progress_until_synchronized() {
     status.lock().unwrap().l1_head = Some(l1_head(3));
     let rest: Vec<String> = lines.map(Result::unwrap).collect();
     assert_eq!(rest, vec!["\"synchronized\"".to_string()]);
+}
+
+// ---------------------------------------------------------------------------------------
+// Every route of the table: JSON answers, wrong methods, unknown paths
+// ---------------------------------------------------------------------------------------
+
+/// `method path` with `body` → `(status, Allow header, body text)`.
+fn request(port: u16, method: &str, path: &str, body: &str) -> (u16, Option<String>, String) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let req = ureq::http::Request::builder()
+        .method(method)
+        .uri(format!("http://127.0.0.1:{port}{path}"))
+        .header("content-type", "application/json");
+    let mut r = if matches!(method, "POST" | "PUT" | "PATCH") {
+        agent.run(req.body(body.to_string()).unwrap())
+    } else {
+        agent.run(req.body(()).unwrap())
+    }
+    .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+    let allow = r
+        .headers()
+        .get("allow")
+        .map(|v| v.to_str().unwrap().to_string());
+    let text = r.body_mut().read_to_string().unwrap_or_default();
+    (r.status().as_u16(), allow, text)
+}
+
+/// A concrete path of `template` in the fixture of [`serve`], with the query it needs.
+fn concrete(template: &str) -> String {
+    let mut p = template
+        .replace("{block_id}", "head")
+        .replace("{level}", "3")
+        .replace(
+            "{commitment_hash}",
+            &CommitmentHash::new([9; 32]).to_b58check(),
+        );
+    if p.ends_with("/outbox") {
+        p.push_str("?outbox_level=3");
+    }
+    if p.contains("/durable/") {
+        p.push_str("?key=/numbers");
+    }
+    p
+}
+
+#[test]
+fn every_route_answers_json_and_other_methods_405() {
+    let port = serve();
+    let routes = rollup_node::rpc::ROUTES;
+    assert!(routes.len() > 30, "{routes:?}");
+    for r in routes {
+        let path = concrete(r.path);
+        let method = r.method.as_str();
+        // The route itself: routed, and a JSON answer (first line for the streams).
+        if !path.contains("monitor") && !path.contains("synchronized") {
+            let (st, _, text) = request(port, method, &path, "");
+            assert!(
+                st != 404 && st != 405,
+                "{method} {path} is not routed: {st} {text}"
+            );
+            let v: Value = serde_json::from_str(&text)
+                .unwrap_or_else(|_| panic!("{method} {path}: not JSON: {text}"));
+            if st != 200 {
+                assert_trace(&v, v[0]["id"].as_str().unwrap_or("?"));
+            }
+        }
+        // Every other method, with an empty body, invalid JSON or a JSON value: 405 with
+        // `Allow` and the client's `method_not_allowed` trace.
+        for other in ["GET", "POST", "PUT", "DELETE", "PATCH"] {
+            if other == method {
+                continue;
+            }
+            for body in ["", "{not json", "{\"messages\": []}"] {
+                let (st, allow, text) = request(port, other, &path, body);
+                assert_eq!(st, 405, "{other} {path}: {text}");
+                assert_eq!(allow.as_deref(), Some(method), "{other} {path}");
+                let v: Value = serde_json::from_str(&text)
+                    .unwrap_or_else(|_| panic!("{other} {path}: not JSON: {text:?}"));
+                assert_trace(&v, "rpc_client.request_failed");
+                assert_eq!(
+                    v[0]["error"],
+                    json!({"kind": "method_not_allowed", "allowed": [method]}),
+                    "{other} {path}"
+                );
+                assert_eq!(v[0]["meth"], json!(other));
+            }
+        }
+    }
+}
+
+#[test]
+fn unknown_paths_404_and_octez_rpcs_not_served_501() {
+    let port = serve();
+    for (method, path) in [
+        ("GET", "/"),
+        ("POST", "/nope"),
+        ("GET", "/health/extra"),
+        ("DELETE", "/global/block/head/durable/wasm_2_0_0"),
+        ("GET", "/global/block/head/hash/more"),
+    ] {
+        let (st, _, text) = request(port, method, path, "{");
+        assert_eq!(st, 404, "{method} {path}: {text}");
+        assert_trace(
+            &serde_json::from_str(&text).unwrap(),
+            "RPC_context.Not_found",
+        );
+    }
+    // RPCs of Octez's node this one does not serve yet: 501, saying so.
+    for (method, path) in [
+        ("POST", "/global/block/head/simulate"),
+        ("POST", "/local/batcher/injection"),
+        ("GET", "/stats/ocaml_gc"),
+        ("GET", "/local/last_published_commitment"),
+    ] {
+        for body in ["", "[", "{\"messages\": [\"00\"]}"] {
+            let (st, _, text) = request(port, method, path, body);
+            assert_eq!(st, 501, "{method} {path}: {text}");
+            let v: Value = serde_json::from_str(&text).unwrap();
+            assert_trace(&v, "smart_rollup_node.not_supported");
+            assert!(
+                v[0]["msg"].as_str().unwrap().contains("not supported yet"),
+                "{v}"
+            );
+        }
+    }
+}
+
+#[test]
+fn blocks_deleted_by_the_gc_answer_410() {
+    let mut store = Store::open_in_memory().unwrap();
+    store
+        .transaction(|w| {
+            for l in 2..=3u8 {
+                let b = block(l);
+                w.insert_block(&b)?;
+                w.set_level(l.into(), &b.block_hash)?;
+                w.set_head(&b.block_hash, l.into())?;
+            }
+            w.set_level_state(rollup_node::store::LevelKey::LastGcTarget, 2)
+        })
+        .unwrap();
+    let port = spawn_router(Arc::new(StoreView {
+        config: Config::new(ADDR.parse().unwrap(), Mode::Observer),
+        store: Arc::new(Mutex::new(store)),
+        status: Arc::new(Mutex::new(NodeStatus::default())),
+        durable: None,
+        context: None,
+    }));
+    assert_eq!(
+        assert_error(
+            port,
+            "/global/block/1/hash",
+            410,
+            "sc_rollup.node.access_below_first_available_level"
+        ),
+        json!([{"kind": "permanent", "id": "sc_rollup.node.access_below_first_available_level",
+                "first_available_level": 2, "accessed_level": 1}])
+    );
+    assert_eq!(get(port, "/global/block/2/level"), (200, json!(2)));
+    assert_error(port, "/global/block/4/level", 404, "failure");
+    // Without a WASM PVM the durable RPCs do not exist (as in Octez).
+    assert_error(
+        port,
+        "/global/block/head/durable/wasm_2_0_0/value?key=/a",
+        404,
+        "RPC_context.Not_found",
+    );
+}
+
+#[test]
+fn health_reports_the_workers_that_run() {
+    use rollup_node::rpc::{WorkerName, Workers};
+    let workers = Workers::default();
+    let status = NodeStatus {
+        workers: workers.clone(),
+        ..NodeStatus::default()
+    };
+    let port = spawn_router(Arc::new(StoreView {
+        config: Config::new(ADDR.parse().unwrap(), Mode::Observer),
+        store: Arc::new(Mutex::new(Store::open_in_memory().unwrap())),
+        status: Arc::new(Mutex::new(status)),
+        durable: None,
+        context: None,
+    }));
+    let active = || get(port, "/health").1["active_workers"].clone();
+    // An observer runs none of Octez's workers.
+    assert_eq!(active(), json!([]));
+    // A running worker is listed while it runs, under its Octez name.
+    let publisher = workers.start(WorkerName::Publisher);
+    let injector = workers.start(WorkerName::Injector(vec![
+        "publish".into(),
+        "cement".into(),
+    ]));
+    assert_eq!(
+        active(),
+        json!([
+            ["publisher", "running"],
+            ["injector (publish, cement)", "running"]
+        ])
+    );
+    // A worker thread that dies by a panic is reported crashed (and the node unhealthy).
+    let w = workers;
+    std::thread::spawn(move || {
+        let _g = w.start(WorkerName::Batcher);
+        panic!("batcher failure (expected by the test)");
+    })
+    .join()
+    .unwrap_err();
+    let (_, h) = get(port, "/health");
+    assert_eq!(
+        h["active_workers"][1],
+        json!(["batcher", {"crashed": "panicked"}]),
+        "{h}"
+    );
+    assert_eq!(h["healthy"], json!(false));
+    // A worker that stopped is no longer listed.
+    drop(injector);
+    drop(publisher);
+    assert_eq!(active(), json!([["batcher", {"crashed": "panicked"}]]));
 }
