@@ -22,9 +22,33 @@ fn is_config(e: &rustls::Error) -> bool {
         | E::UnsupportedNameType
         | E::PeerIncompatible(_)
         | E::InvalidCertRevocationList(_) => true,
-        E::AlertReceived(a) => *a != rustls::AlertDescription::CloseNotify,
+        E::AlertReceived(a) => is_config_alert(*a),
         _ => false,
     }
+}
+
+/// Whether an alert from the server says the certificates or the protocol configuration do not
+/// match (RFC 8446 §6.2): other alerts (`internal_error` from a busy load balancer, `close_notify`)
+/// are transport failures.
+fn is_config_alert(a: rustls::AlertDescription) -> bool {
+    use rustls::AlertDescription as A;
+    matches!(
+        a,
+        A::HandshakeFailure
+            | A::BadCertificate
+            | A::UnsupportedCertificate
+            | A::CertificateRevoked
+            | A::CertificateExpired
+            | A::CertificateUnknown
+            | A::UnknownCA
+            | A::AccessDenied
+            | A::ProtocolVersion
+            | A::InsufficientSecurity
+            | A::IllegalParameter
+            | A::UnrecognisedName
+            | A::CertificateRequired
+            | A::NoApplicationProtocol
+    )
 }
 
 /// The rustls error in `e` itself, or inside it when `e` is an `io::Error` wrapping one
@@ -116,6 +140,9 @@ mod tests {
         assert!(tls_rejection(&corrupt).is_none());
         let close = E::AlertReceived(rustls::AlertDescription::CloseNotify);
         assert!(tls_rejection(&close).is_none());
+        // A busy load balancer's alert is not the certificates' fault.
+        let busy = E::AlertReceived(rustls::AlertDescription::InternalError);
+        assert!(tls_rejection(&busy).is_none());
     }
 
     #[test]

@@ -23,7 +23,10 @@ mod tls;
 
 pub use classify::{TLS_HINT, error_chain, tls_rejection, ureq_tls_rejection};
 pub use endpoint::{Endpoint, EndpointError};
-pub use tls::{TlsError, async_client_builder, blocking_agent_config, tls_config};
+pub use tls::{
+    TlsError, async_client_builder, blocking_agent_config, blocking_agent_config_with_roots,
+    tls_config,
+};
 
 /// The rustls version the clients use (its error type appears in [`tls_rejection`]).
 pub use rustls;

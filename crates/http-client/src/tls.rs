@@ -187,9 +187,16 @@ pub fn async_client_builder() -> Result<reqwest::ClientBuilder, TlsError> {
 /// [`TlsError`], see [`tls_config`].
 pub fn blocking_agent_config()
 -> Result<ureq::config::ConfigBuilder<ureq::typestate::AgentScope>, TlsError> {
-    let tls = tls()?;
-    let roots: Vec<ureq::tls::Certificate<'static>> = tls
-        .roots
+    Ok(blocking_agent_config_with_roots(&tls()?.roots))
+}
+
+/// [`blocking_agent_config`] trusting exactly `roots` instead of the process-wide roots (tests
+/// that make their own CA).
+#[must_use]
+pub fn blocking_agent_config_with_roots(
+    roots: &[rustls::pki_types::CertificateDer<'_>],
+) -> ureq::config::ConfigBuilder<ureq::typestate::AgentScope> {
+    let roots: Vec<ureq::tls::Certificate<'static>> = roots
         .iter()
         .map(|c| ureq::tls::Certificate::from_der(c.as_ref()).to_owned())
         .collect();
@@ -198,10 +205,10 @@ pub fn blocking_agent_config()
         .root_certs(ureq::tls::RootCerts::Specific(Arc::new(roots)))
         .unversioned_rustls_crypto_provider(ring_provider())
         .build();
-    Ok(ureq::Agent::config_builder()
+    ureq::Agent::config_builder()
         .tls_config(tls_config)
         .http_status_as_error(false)
-        .proxy(None))
+        .proxy(None)
 }
 
 #[cfg(test)]

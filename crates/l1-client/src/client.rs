@@ -412,6 +412,9 @@ mod tests {
         assert!(e.is_retryable());
         assert_eq!(e.status(), Some(502));
         assert!(!http_error("u", 404, b"").is_retryable());
+        // A public endpoint's rate limit or time-out is waited out, not fatal.
+        assert!(http_error("u", 429, b"Too Many Requests").is_retryable());
+        assert!(http_error("u", 408, b"").is_retryable());
     }
 
     #[test]

@@ -118,12 +118,13 @@ fn ids(errors: &[RpcErrorItem]) -> String {
 }
 
 impl L1Error {
-    /// Whether retrying may help: connection errors, timeouts, and 5xx answers that are not an
-    /// Octez error trace (proxies, node restarting).
+    /// Whether retrying may help: connection errors, timeouts, 5xx answers that are not an
+    /// Octez error trace (proxies, node restarting), and 408/429 (a public endpoint's time-out or
+    /// rate limit).
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::Connection { .. } | Self::Timeout { .. } => true,
-            Self::Http { status, .. } => *status >= 500,
+            Self::Http { status, .. } => *status >= 500 || matches!(*status, 408 | 429),
             Self::Endpoint(_)
             | Self::TlsSetup(_)
             | Self::Tls { .. }

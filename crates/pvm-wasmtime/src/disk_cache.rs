@@ -222,14 +222,25 @@ impl DiskCache {
         })
     }
 
-    /// Removes all but the [`MAX_ENTRIES`] most recently used entries.
+    /// Removes all but the [`MAX_ENTRIES`] most recently used entries, and the temporary files
+    /// that a process killed while writing an entry left (`*.tmp-<pid>` of another pid: one
+    /// node uses a data directory at a time).
     fn prune(&self) {
         let Ok(dir) = std::fs::read_dir(&self.dir) else {
             return;
         };
-        let mut entries: Vec<(std::time::SystemTime, PathBuf)> = dir
-            .filter_map(Result::ok)
-            .map(|e| e.path())
+        let ours = format!("tmp-{}", std::process::id());
+        let paths: Vec<PathBuf> = dir.filter_map(Result::ok).map(|e| e.path()).collect();
+        for p in &paths {
+            if p.extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| e.starts_with("tmp-") && e != ours)
+            {
+                let _ = std::fs::remove_file(p);
+            }
+        }
+        let mut entries: Vec<(std::time::SystemTime, PathBuf)> = paths
+            .into_iter()
             .filter(|p| p.extension().is_some_and(|e| e == EXT))
             .filter_map(|p| Some((std::fs::metadata(&p).ok()?.modified().ok()?, p)))
             .collect();

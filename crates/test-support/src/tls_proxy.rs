@@ -384,18 +384,12 @@ mod tests {
     use super::*;
 
     /// A ureq agent trusting exactly `roots`.
-    fn agent(roots: Vec<ureq::tls::Certificate<'static>>) -> ureq::Agent {
-        #[expect(deprecated, reason = "ring, as in http-client")]
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let tls = ureq::tls::TlsConfig::builder()
-            .provider(ureq::tls::TlsProvider::Rustls)
-            .root_certs(ureq::tls::RootCerts::Specific(Arc::new(roots)))
-            .unversioned_rustls_crypto_provider(provider)
-            .build();
-        ureq::Agent::config_builder()
-            .tls_config(tls)
-            .http_status_as_error(false)
-            .proxy(None)
+    fn agent(roots: &[ureq::tls::Certificate<'static>]) -> ureq::Agent {
+        let roots: Vec<_> = roots
+            .iter()
+            .map(|c| rustls::pki_types::CertificateDer::from(c.der().to_vec()))
+            .collect();
+        http_client::blocking_agent_config_with_roots(&roots)
             .build()
             .into()
     }
@@ -414,7 +408,7 @@ mod tests {
             })
             .collect();
         assert_eq!(ca.len(), 1);
-        let a = agent(ca);
+        let a = agent(&ca);
         let mut r = a.get(&proxy.url("/pre/abc")).call().unwrap();
         assert_eq!(r.status(), 200);
         assert_eq!(r.body_mut().read_to_vec().unwrap(), b"hello");
@@ -424,10 +418,7 @@ mod tests {
         assert_eq!(r.status(), 404);
         assert_eq!(proxy.requests("/pre"), 2);
         // Without the CA, the certificate is rejected: a configuration error.
-        let e = agent(Vec::new())
-            .get(&proxy.url("/pre/abc"))
-            .call()
-            .unwrap_err();
+        let e = agent(&[]).get(&proxy.url("/pre/abc")).call().unwrap_err();
         let reason = http_client::ureq_tls_rejection(&e).unwrap_or_else(|| panic!("{e:?}"));
         assert!(
             matches!(

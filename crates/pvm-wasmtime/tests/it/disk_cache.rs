@@ -155,3 +155,19 @@ fn an_unwritable_cache_only_costs_the_compilation() {
     let s = run_once(&dir, Options::default());
     assert_eq!((s.hits, s.write_failures), (0, 1), "{s:?}");
 }
+
+#[test]
+fn temporary_files_of_a_killed_writer_are_removed() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("compiled");
+    std::fs::create_dir_all(&dir).expect("dir");
+    // What a process killed between writing and renaming an entry leaves.
+    let stale = dir.join("0123.tmp-999999999");
+    std::fs::write(&stale, b"half an entry").expect("write");
+    assert_eq!(counts(&run_once(&dir, Options::default())), (0, 1, 0, 0));
+    assert!(!stale.exists(), "the stale temporary file is still there");
+    assert_eq!(
+        entry(&dir).extension().and_then(|e| e.to_str()),
+        Some("cwasm")
+    );
+}
