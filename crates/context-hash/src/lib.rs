@@ -11,15 +11,14 @@
 
 use std::fmt;
 
-mod inodes;
-
-pub use inodes::Inodes;
+pub mod data_encoding;
+pub mod preimage;
 
 /// Length in bytes of a [`Hash`](struct@Hash).
 pub const HASH_SIZE: usize = 32;
 
 /// Number of children of an inode (`Conf.entries` of `context_binary.ml`).
-const ENTRIES: usize = 2;
+pub const ENTRIES: usize = 2;
 
 /// Nodes with at most this many entries hash like a plain node (`Conf.stable_hash`).
 const STABLE_HASH: usize = 2;
@@ -78,24 +77,6 @@ fn finish(st: &blake2b_simd::State) -> Hash {
     Hash(out)
 }
 
-/// Append the unsigned LEB128 encoding of `n` (Irmin `Type.int` / varint lengths).
-fn put_varint(st: &mut blake2b_simd::State, mut n: u64) {
-    let mut buf = [0u8; 10];
-    let mut i = 0;
-    loop {
-        let byte = (n & 0x7f) as u8;
-        n >>= 7;
-        if n == 0 {
-            buf[i] = byte;
-            i += 1;
-            break;
-        }
-        buf[i] = byte | 0x80;
-        i += 1;
-    }
-    st.update(&buf[..i]);
-}
-
 /// Hash of a contents (value) blob, Irmin binary context scheme.
 ///
 /// Pre-image: `u64 BE length ‖ bytes` (`Contents.t` pre-hash `pair (bytes_of `Int64) unit`,
@@ -115,113 +96,19 @@ pub fn step_hash(name: &str) -> Hash {
     finish(&st)
 }
 
-/// "V1" node pre-hash used for nodes with at most `stable_hash` entries (and the empty node):
-/// `u64 BE count ‖ (kind[8] ‖ LEB128 name len ‖ name ‖ u64 BE 32 ‖ hash)*`, entries sorted by
-/// name; kind is `00×8` for a node and `ff 00×7` for contents (`context.ml`, `Node.V1`).
+/// The pre-image triples of name-sorted `entries`.
+fn triples<'a>(entries: &[Entry<'a>]) -> Vec<preimage::Triple<'a>> {
+    entries
+        .iter()
+        .map(|e| (e.name.as_bytes(), e.kind, e.hash))
+        .collect()
+}
+
+/// "V1" node hash (nodes of at most `stable_hash` entries, [`preimage::stable_node`]).
 fn stable_node_hash(entries: &[Entry<'_>]) -> Hash {
-    stable_hash_of(
-        entries.len(),
-        entries.iter().map(|e| (e.name, e.kind, &e.hash)),
-    )
-}
-
-/// [`stable_node_hash`] over `count` `(name, kind, hash)` triples sorted by name.
-fn stable_hash_of<'a>(
-    count: usize,
-    entries: impl Iterator<Item = (&'a str, EntryKind, &'a Hash)>,
-) -> Hash {
-    const NODE_KIND: [u8; 8] = [0; 8];
-    const CONTENTS_KIND: [u8; 8] = [0xff, 0, 0, 0, 0, 0, 0, 0];
-    let mut st = hasher();
-    st.update(&(count as u64).to_be_bytes());
-    for (name, kind, hash) in entries {
-        st.update(match kind {
-            EntryKind::Node => &NODE_KIND,
-            EntryKind::Contents => &CONTENTS_KIND,
-        });
-        put_varint(&mut st, name.len() as u64);
-        st.update(name.as_bytes());
-        st.update(&(HASH_SIZE as u64).to_be_bytes());
-        st.update(&hash.0);
-    }
-    finish(&st)
-}
-
-/// Bit `depth` (MSB first) of a step hash: the child index at that depth
-/// (`Child_ordering.hash_bits` with `log_entry = 1`).
-fn bit(h: &Hash, depth: usize) -> usize {
-    usize::from((h.0[depth / 8] >> (7 - depth % 8)) & 1)
-}
-
-/// `Values` inode pre-image (`Bin.v`, Irmin binary encoding, all integers LEB128):
-/// `0 ‖ count ‖ (name len ‖ name ‖ kind ‖ hash[32])*`, entries sorted by name; kind 0 = node,
-/// 1 = contents (`irmin/lib_irmin/node.ml` `value_t` case order).
-fn values_hash<'a>(
-    count: usize,
-    entries: impl Iterator<Item = (&'a str, EntryKind, &'a Hash)>,
-) -> Hash {
-    let mut st = hasher();
-    put_varint(&mut st, 0);
-    put_varint(&mut st, count as u64);
-    for (name, kind, hash) in entries {
-        put_varint(&mut st, name.len() as u64);
-        st.update(name.as_bytes());
-        put_varint(
-            &mut st,
-            match kind {
-                EntryKind::Node => 0,
-                EntryKind::Contents => 1,
-            },
-        );
-        st.update(&hash.0);
-    }
-    finish(&st)
-}
-
-/// `Tree` inode pre-image (`Bin.v`): `1 ‖ depth ‖ leaf count ‖ number of non-empty children ‖
-/// (index ‖ hash[32])*` over non-empty children in index order.
-fn tree_hash(depth: usize, len: usize, children: [Option<Hash>; ENTRIES]) -> Hash {
-    let mut st = hasher();
-    put_varint(&mut st, 1);
-    put_varint(&mut st, depth as u64);
-    put_varint(&mut st, len as u64);
-    put_varint(&mut st, children.iter().flatten().count() as u64);
-    for (index, child) in children.iter().enumerate() {
-        if let Some(child) = child {
-            put_varint(&mut st, index as u64);
-            st.update(&child.0);
-        }
-    }
-    finish(&st)
-}
-
-/// Hash of a (non-root, or root with > `stable_hash` entries) inode over `items`, which are
-/// sorted by step hash and all share their first `depth` bits: a `Values` leaf when it holds
-/// at most `entries = 2` items, else a `Tree` split on bit `depth`.
-fn inode_hash(entries: &[Entry<'_>], items: &[(Hash, u32)], depth: usize) -> Hash {
-    if items.len() <= ENTRIES {
-        // `items` holds indices into `entries`, which is sorted by name, so sorting the
-        // (at most 2) indices sorts the leaf by name.
-        let mut idx = [0u32; ENTRIES];
-        for (slot, (_, i)) in idx.iter_mut().zip(items) {
-            *slot = *i;
-        }
-        let idx = &mut idx[..items.len()];
-        idx.sort_unstable();
-        return values_hash(
-            idx.len(),
-            idx.iter().map(|&i| {
-                let e = &entries[i as usize];
-                (e.name, e.kind, &e.hash)
-            }),
-        );
-    }
-    // Split point: first item whose bit `depth` is 1 (items sorted by step hash).
-    let split = items.partition_point(|(h, _)| bit(h, depth) == 0);
-    let (zeros, ones) = items.split_at(split);
-    let child =
-        |part: &[(Hash, u32)]| (!part.is_empty()).then(|| inode_hash(entries, part, depth + 1));
-    tree_hash(depth, items.len(), [child(zeros), child(ones)])
+    let mut buf = Vec::new();
+    preimage::stable_node(&mut buf, &triples(entries));
+    preimage::blake2b_256(&buf)
 }
 
 /// Hash of a node given ALL its entries sorted by name (bytewise ascending, no duplicates).
@@ -250,7 +137,14 @@ pub fn node_hash(entries: &[Entry<'_>]) -> Hash {
         })
         .collect();
     items.sort_unstable();
-    inode_hash(entries, &items, 0)
+    let mut buf = Vec::new();
+    preimage::trie_hash(
+        &mut buf,
+        &triples(entries),
+        &items,
+        0,
+        &mut preimage::blake2b_256,
+    )
 }
 
 /// base58check `Co…` rendering of a context hash (prefix `\079\199`, `src/lib_crypto/base58.ml`).
@@ -282,6 +176,10 @@ mod tests {
             st.update(p);
         }
         finish(&st)
+    }
+
+    fn bit(h: &Hash, depth: usize) -> usize {
+        preimage::bit(h, u32::try_from(depth).unwrap())
     }
 
     fn h(i: u8) -> Hash {

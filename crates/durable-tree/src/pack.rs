@@ -12,7 +12,7 @@
 //! File layout (version 2): `MAGIC` (`DTPACK02`), the synced mark
 //! (`u64 LE synced end ‖ u64 LE checksum of it`), then records:
 //! * object: `b'O' ‖ hash[32] ‖ u32 LE length ‖ bytes` (our object encoding,
-//!   [`crate::store`]);
+//!   [`crate::object`]);
 //! * commit: `b'R' ‖ u64 LE batch start ‖ u64 LE checksum ‖ u32 LE root count
 //!   ‖ roots[32]*`. The checksum covers the bytes from `batch start` to the
 //!   record and the roots.
@@ -64,7 +64,7 @@ use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use context_hash::Hash;
 
-use crate::store::{BatchWriter, BuildPrefix, NodeStore, StoreError};
+use crate::backend::{BatchWriter, BuildPrefix, NodeStore, StoreError};
 
 /// Magic of the current format (with the synced mark).
 const MAGIC: &[u8; 8] = b"DTPACK02";

@@ -7,12 +7,10 @@ use std::sync::Arc;
 
 use context_hash::Hash;
 
-use crate::inode::{Children, Inode, InodeTree};
-use crate::store::{
-    self, BatchWriter, EncEntry, INLINE_MAX, MemStore, NodeStore, StoreError, StoreHandle,
-    node_object_refs,
-};
-use crate::tree::{Kind, Tree, TreeError, View};
+use crate::backend::{BatchWriter, MemStore, NodeStore, StoreError};
+use crate::object::{self, EncEntry, INLINE_MAX, node_object_refs};
+use crate::tree::inode::{Children, Inode, InodeTree};
+use crate::tree::{Kind, StoreHandle, Tree, TreeError, View};
 
 /// A repository of committed trees over one [`NodeStore`].
 ///
@@ -130,7 +128,7 @@ impl Repo {
                 let h = c.hash();
                 if !c.persisted_in(id) {
                     batch.buf.clear();
-                    store::put_contents_obj(&mut batch.buf, &c.bytes);
+                    object::put_contents_obj(&mut batch.buf, &c.bytes);
                     batch.flush(&h)?;
                     c.mark_persisted(id);
                 }
@@ -151,10 +149,10 @@ impl Repo {
                             }
                         }
                         batch.buf.clear();
-                        store::put_node_header(&mut batch.buf, m.len());
+                        object::put_node_header(&mut batch.buf, m.len());
                         for (name, child) in m {
                             let e = self.entry(child)?;
-                            store::put_entry(&mut batch.buf, name.as_bytes(), &e);
+                            object::put_entry(&mut batch.buf, name.as_bytes(), &e);
                         }
                     }
                     Children::Trie(Inode::Tree(root)) => {
@@ -187,7 +185,7 @@ impl Repo {
     fn entry<'a>(&self, child: &'a Tree) -> Result<EncEntry<'a>, TreeError> {
         Ok(match child.view_if_loaded_small()? {
             Some((ch, bytes)) => EncEntry::Inline(ch, bytes),
-            None => EncEntry::ByHash(child.kind(), child.hash()?),
+            None => EncEntry::ByHash(child.kind().into(), child.hash()?),
         })
     }
 
@@ -243,19 +241,19 @@ impl Repo {
     /// sub-objects already written).
     fn encode_inode(&self, t: &InodeTree, batch: &mut Batch<'_>) -> Result<(), TreeError> {
         batch.buf.clear();
-        store::put_inode_header(&mut batch.buf, t.depth, t.len);
+        object::put_inode_header(&mut batch.buf, t.depth, t.len);
         for side in &t.children {
             match side {
-                None => store::put_side_empty(&mut batch.buf),
+                None => object::put_side_empty(&mut batch.buf),
                 Some(Inode::Values(v)) => {
-                    store::put_side_values(&mut batch.buf, v.len());
+                    object::put_side_values(&mut batch.buf, v.len());
                     for (name, child) in v.iter() {
                         let e = self.entry(child)?;
-                        store::put_entry(&mut batch.buf, name.as_bytes(), &e);
+                        object::put_entry(&mut batch.buf, name.as_bytes(), &e);
                     }
                 }
-                Some(Inode::Lazy(l)) => store::put_side_tree(&mut batch.buf, &l.hash, l.len),
-                Some(Inode::Tree(s)) => store::put_side_tree(&mut batch.buf, &s.hash()?, s.len),
+                Some(Inode::Lazy(l)) => object::put_side_tree(&mut batch.buf, &l.hash, l.len),
+                Some(Inode::Tree(s)) => object::put_side_tree(&mut batch.buf, &s.hash()?, s.len),
             }
         }
         Ok(())

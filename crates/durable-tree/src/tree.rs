@@ -2,7 +2,7 @@
 //!
 //! A [`Tree`] is either a node (named children: an exact-size vector
 //! sorted bytewise by name for small nodes; Irmin's binary inode trie for
-//! large ones, see [`crate::inode`]) or contents (a byte blob, inline when
+//! large ones, see [`inode`]) or contents (a byte blob, inline when
 //! short). Clones
 //! are cheap (`Arc`-shared); mutation is copy-on-write (`Arc::make_mut`);
 //! hashes are memoised per node and dropped on mutation. A child may be lazy:
@@ -23,8 +23,12 @@ use std::sync::{Arc, OnceLock};
 
 use context_hash::{EntryKind, Hash};
 
-use crate::inode::Children;
-use crate::store::{self, StoreError, StoreHandle};
+pub(crate) mod inode;
+mod load;
+
+use self::inode::Children;
+pub(crate) use self::load::StoreHandle;
+use crate::backend::StoreError;
 
 /// The kind of a tree: a node (directory) or contents (a value blob).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -217,7 +221,7 @@ impl LazyRef {
         if let Some(t) = self.loaded.get() {
             return Ok(t);
         }
-        let t = store::load_object(&self.store, &self.hash, self.kind)?;
+        let t = load::load_object(&self.store, &self.hash, self.kind)?;
         // A concurrent loader may have won the race: both values are equal.
         let _ = self.loaded.set(t);
         Ok(self.loaded.get().expect("just set"))

@@ -29,7 +29,7 @@ pub fn is_commitment_level(level: i32, origination_level: i32, period: u32) -> b
     let Some(delta) = i64::from(level).checked_sub(origination_level.into()) else {
         return false;
     };
-    period > 0 && delta > 0 && delta % period == 0
+    period > 0 && delta > 0 && delta.checked_rem(period) == Some(0)
 }
 
 /// The inbox levels `(first, last)` covered by the commitment at `commitment_level`:

@@ -11,6 +11,9 @@
 //! * [`protocols`]: `Protocol_migration` version strings and first-block detection.
 //! * [`commitment`]: commitment-period and finality arithmetic (checked).
 
+// Levels and counters come from L1 and the store: no silent wrap (review §2 item 2).
+#![deny(clippy::arithmetic_side_effects, clippy::cast_possible_wrap)]
+
 pub mod block;
 pub mod commitment;
 pub mod level;

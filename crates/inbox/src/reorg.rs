@@ -114,7 +114,10 @@ pub fn plan_update(
         if cur.level == first_level {
             break;
         }
-        let expected = cur.level - 1; // cur.level > first_level, no overflow
+        // `cur.level > first_level`: never `None`.
+        let Some(expected) = cur.level.checked_sub(1) else {
+            break;
+        };
         let pred = lookup(&cur.predecessor).ok_or(ReorgError::MissingBlock {
             hash: cur.predecessor,
             level: expected,
@@ -169,9 +172,12 @@ pub fn ancestry_fetch_length(
     last_processed: Option<i32>,
     first_level: i32,
 ) -> u32 {
-    let below_first = i64::from(first_level) - 1;
+    // `i32` operands in `i64`: the saturating operations never saturate.
+    let below_first = i64::from(first_level).saturating_sub(1);
     let floor = last_processed.map_or(below_first, |l| i64::from(l).max(below_first));
-    let n = i64::from(head_level) - floor + 1;
+    let n = i64::from(head_level)
+        .saturating_sub(floor)
+        .saturating_add(1);
     u32::try_from(n.clamp(2, 65_536)).unwrap_or(2)
 }
 
@@ -189,6 +195,10 @@ mod tests {
 
     /// A chain of blocks on branch `tag` from `from` to `to`, forking off branch `base` at
     /// level `from − 1`.
+    #[expect(
+        clippy::arithmetic_side_effects,
+        reason = "test chains start above level 0"
+    )]
     fn branch(map: &mut HashMap<BlockHash, ChainBlock>, base: &str, tag: &str, from: i32, to: i32) {
         for l in from..=to {
             let pred = if l == from {

@@ -24,8 +24,8 @@ use std::sync::{Arc, mpsc};
 
 use context_hash::Hash;
 use wasm_pvm::{
-    EngineError, GuestMemory, HOST_MODULE, HostFatal, HostState, KERNEL_RUN, KernelEngine,
-    OutOfBounds, RunOutcome, ValType, host_function_signature,
+    EngineError, GuestMemory, HOST_FUNCTIONS, HOST_MODULE, HostFatal, HostFn, HostFnSpec,
+    HostState, KERNEL_RUN, KernelEngine, OutOfBounds, RunOutcome, ValType, host_function_signature,
 };
 use wasmtime::{
     Caller, Engine, Extern, InstancePre, Linker, Memory, Module, Store, Trap, UpdateDeadline, Val,
@@ -186,154 +186,132 @@ fn with_host<R>(
 
 type C<'a> = Caller<'a, Ctx>;
 
-/// Define every host function of every PVM version; which ones a module may import is
-/// decided per run by [`link_check`].
+/// Define every host function of every PVM version, one per row of the host-function table
+/// ([`HOST_FUNCTIONS`]); which ones a module may import is decided per run by [`link_check`].
 fn host_linker(engine: &Engine) -> wasmtime::Result<Linker<Ctx>> {
     let mut l = Linker::new(engine);
-    let m = HOST_MODULE;
-    l.func_wrap(m, "read_input", |mut c: C<'_>, a: i32, b: i32, d: i32| {
-        with_host(&mut c, |h, mem| h.read_input(mem, a, b, d))
-    })?;
-    l.func_wrap(m, "write_output", |mut c: C<'_>, a: i32, b: i32| {
-        with_host(&mut c, |h, mem| h.write_output(mem, a, b))
-    })?;
-    l.func_wrap(m, "write_debug", |mut c: C<'_>, a: i32, b: i32| {
-        with_host(&mut c, |h, mem| {
-            h.write_debug(mem, a, b);
-            Ok(())
-        })
-    })?;
-    l.func_wrap(m, "store_has", |mut c: C<'_>, a: i32, b: i32| {
-        with_host(&mut c, |h, mem| h.store_has(mem, a, b))
-    })?;
-    l.func_wrap(m, "store_exists", |mut c: C<'_>, a: i32, b: i32| {
-        with_host(&mut c, |h, mem| h.store_exists(mem, a, b))
-    })?;
-    l.func_wrap(m, "store_list_size", |mut c: C<'_>, a: i32, b: i32| {
-        with_host(&mut c, |h, mem| h.store_list_size(mem, a, b))
-    })?;
-    l.func_wrap(
-        m,
-        "store_get_nth_key",
-        |mut c: C<'_>, a: i32, b: i32, i: i64, d: i32, e: i32| {
-            with_host(&mut c, |h, mem| h.store_get_nth_key(mem, a, b, i, d, e))
-        },
-    )?;
-    l.func_wrap(m, "store_delete", |mut c: C<'_>, a: i32, b: i32| {
-        with_host(&mut c, |h, mem| h.store_delete(mem, a, b))
-    })?;
-    l.func_wrap(m, "store_delete_value", |mut c: C<'_>, a: i32, b: i32| {
-        with_host(&mut c, |h, mem| h.store_delete_value(mem, a, b))
-    })?;
-    l.func_wrap(
-        m,
-        "store_copy",
-        |mut c: C<'_>, a: i32, b: i32, d: i32, e: i32| {
-            with_host(&mut c, |h, mem| h.store_copy(mem, a, b, d, e))
-        },
-    )?;
-    l.func_wrap(
-        m,
-        "store_move",
-        |mut c: C<'_>, a: i32, b: i32, d: i32, e: i32| {
-            with_host(&mut c, |h, mem| h.store_move(mem, a, b, d, e))
-        },
-    )?;
-    l.func_wrap(m, "store_value_size", |mut c: C<'_>, a: i32, b: i32| {
-        with_host(&mut c, |h, mem| h.store_value_size(mem, a, b))
-    })?;
-    l.func_wrap(
-        m,
-        "store_read",
-        |mut c: C<'_>, a: i32, b: i32, o: i32, d: i32, e: i32| {
-            with_host(&mut c, |h, mem| h.store_read(mem, a, b, o, d, e))
-        },
-    )?;
-    l.func_wrap(
-        m,
-        "store_write",
-        |mut c: C<'_>, a: i32, b: i32, o: i32, d: i32, e: i32| {
-            with_host(&mut c, |h, mem| h.store_write(mem, a, b, o, d, e))
-        },
-    )?;
-    l.func_wrap(m, "store_create", |mut c: C<'_>, a: i32, b: i32, s: i32| {
-        with_host(&mut c, |h, mem| h.store_create(mem, a, b, s))
-    })?;
-    l.func_wrap(
-        m,
-        "__internal_store_get_hash",
-        |mut c: C<'_>, a: i32, b: i32, d: i32, e: i32| {
-            with_host(&mut c, |h, mem| h.store_get_hash(mem, a, b, d, e))
-        },
-    )?;
-    l.func_wrap(
-        m,
-        "reveal_preimage",
-        |mut c: C<'_>, a: i32, b: i32, d: i32, e: i32| {
-            with_host(&mut c, |h, mem| h.reveal_preimage(mem, a, b, d, e))
-        },
-    )?;
-    l.func_wrap(m, "reveal_metadata", |mut c: C<'_>, d: i32, e: i32| {
-        with_host(&mut c, |h, mem| h.reveal_metadata(mem, d, e))
-    })?;
-    l.func_wrap(
-        m,
-        "reveal",
-        |mut c: C<'_>, a: i32, b: i32, d: i32, e: i32| {
-            with_host(&mut c, |h, mem| h.reveal(mem, a, b, d, e))
-        },
-    )?;
-    define_nds(&mut l)?;
+    for f in HOST_FUNCTIONS {
+        define(&mut l, f)?;
+    }
     Ok(l)
+}
+
+/// Define host function `f` under its table name with a typed closure that calls the matching
+/// [`HostState`] method. The match is exhaustive, so a function added to the table cannot be
+/// left undefined; test `linker_signatures_are_the_table_s` checks every closure's type
+/// against the table's signature.
+fn define(l: &mut Linker<Ctx>, f: &HostFnSpec) -> wasmtime::Result<()> {
+    let (m, name) = (HOST_MODULE, f.name);
+    match f.id {
+        HostFn::ReadInput => l.func_wrap(m, name, |mut c: C<'_>, a: i32, b: i32, d: i32| {
+            with_host(&mut c, |h, mem| h.read_input(mem, a, b, d))
+        }),
+        HostFn::WriteOutput => l.func_wrap(m, name, |mut c: C<'_>, a: i32, b: i32| {
+            with_host(&mut c, |h, mem| h.write_output(mem, a, b))
+        }),
+        HostFn::WriteDebug => l.func_wrap(m, name, |mut c: C<'_>, a: i32, b: i32| {
+            with_host(&mut c, |h, mem| {
+                h.write_debug(mem, a, b);
+                Ok(())
+            })
+        }),
+        HostFn::StoreHas => l.func_wrap(m, name, |mut c: C<'_>, a: i32, b: i32| {
+            with_host(&mut c, |h, mem| h.store_has(mem, a, b))
+        }),
+        HostFn::StoreExists => l.func_wrap(m, name, |mut c: C<'_>, a: i32, b: i32| {
+            with_host(&mut c, |h, mem| h.store_exists(mem, a, b))
+        }),
+        HostFn::StoreListSize => l.func_wrap(m, name, |mut c: C<'_>, a: i32, b: i32| {
+            with_host(&mut c, |h, mem| h.store_list_size(mem, a, b))
+        }),
+        HostFn::StoreGetNthKey => l.func_wrap(
+            m,
+            name,
+            |mut c: C<'_>, a: i32, b: i32, i: i64, d: i32, e: i32| {
+                with_host(&mut c, |h, mem| h.store_get_nth_key(mem, a, b, i, d, e))
+            },
+        ),
+        HostFn::StoreDelete => l.func_wrap(m, name, |mut c: C<'_>, a: i32, b: i32| {
+            with_host(&mut c, |h, mem| h.store_delete(mem, a, b))
+        }),
+        HostFn::StoreDeleteValue => l.func_wrap(m, name, |mut c: C<'_>, a: i32, b: i32| {
+            with_host(&mut c, |h, mem| h.store_delete_value(mem, a, b))
+        }),
+        HostFn::StoreCopy => {
+            l.func_wrap(m, name, |mut c: C<'_>, a: i32, b: i32, d: i32, e: i32| {
+                with_host(&mut c, |h, mem| h.store_copy(mem, a, b, d, e))
+            })
+        }
+        HostFn::StoreMove => {
+            l.func_wrap(m, name, |mut c: C<'_>, a: i32, b: i32, d: i32, e: i32| {
+                with_host(&mut c, |h, mem| h.store_move(mem, a, b, d, e))
+            })
+        }
+        HostFn::StoreValueSize => l.func_wrap(m, name, |mut c: C<'_>, a: i32, b: i32| {
+            with_host(&mut c, |h, mem| h.store_value_size(mem, a, b))
+        }),
+        HostFn::StoreRead => l.func_wrap(
+            m,
+            name,
+            |mut c: C<'_>, a: i32, b: i32, o: i32, d: i32, e: i32| {
+                with_host(&mut c, |h, mem| h.store_read(mem, a, b, o, d, e))
+            },
+        ),
+        HostFn::StoreWrite => l.func_wrap(
+            m,
+            name,
+            |mut c: C<'_>, a: i32, b: i32, o: i32, d: i32, e: i32| {
+                with_host(&mut c, |h, mem| h.store_write(mem, a, b, o, d, e))
+            },
+        ),
+        HostFn::StoreCreate => l.func_wrap(m, name, |mut c: C<'_>, a: i32, b: i32, s: i32| {
+            with_host(&mut c, |h, mem| h.store_create(mem, a, b, s))
+        }),
+        HostFn::StoreGetHash => {
+            l.func_wrap(m, name, |mut c: C<'_>, a: i32, b: i32, d: i32, e: i32| {
+                with_host(&mut c, |h, mem| h.store_get_hash(mem, a, b, d, e))
+            })
+        }
+        HostFn::RevealPreimage => {
+            l.func_wrap(m, name, |mut c: C<'_>, a: i32, b: i32, d: i32, e: i32| {
+                with_host(&mut c, |h, mem| h.reveal_preimage(mem, a, b, d, e))
+            })
+        }
+        HostFn::RevealMetadata => l.func_wrap(m, name, |mut c: C<'_>, d: i32, e: i32| {
+            with_host(&mut c, |h, mem| h.reveal_metadata(mem, d, e))
+        }),
+        HostFn::Reveal => l.func_wrap(m, name, |mut c: C<'_>, a: i32, b: i32, d: i32, e: i32| {
+            with_host(&mut c, |h, mem| h.reveal(mem, a, b, d, e))
+        }),
+        // The NDS functions (V6) link but are not implemented: calling one aborts the run.
+        HostFn::NdsRegistryResize | HostFn::NdsRegistryClear => {
+            l.func_wrap(m, name, move |_: i64| unsupported(name))
+        }
+        HostFn::NdsRegistryCopy | HostFn::NdsRegistryMove => {
+            l.func_wrap(m, name, move |_: i64, _: i64| unsupported(name))
+        }
+        HostFn::NdsStoreExists
+        | HostFn::NdsStoreDelete
+        | HostFn::NdsStoreValueSize
+        | HostFn::NdsDatabaseGetHash => {
+            l.func_wrap(m, name, move |_: i64, _: i32, _: i32| unsupported(name))
+        }
+        HostFn::NdsStoreRead | HostFn::NdsStoreWrite => l.func_wrap(
+            m,
+            name,
+            move |_: i64, _: i32, _: i32, _: i64, _: i32, _: i32| unsupported(name),
+        ),
+        HostFn::NdsStoreSet => {
+            l.func_wrap(m, name, move |_: i64, _: i32, _: i32, _: i32, _: i32| {
+                unsupported(name)
+            })
+        }
+    }?;
+    Ok(())
 }
 
 fn unsupported(name: &'static str) -> wasmtime::Result<i32> {
     Err(wasmtime::Error::new(HostFatal::Unsupported(name)))
-}
-
-/// The NDS functions (V6) link but are not implemented: calling one aborts the run.
-fn define_nds(l: &mut Linker<Ctx>) -> wasmtime::Result<()> {
-    let m = HOST_MODULE;
-    l.func_wrap(m, "nds_registry_resize", |_: i64| {
-        unsupported("nds_registry_resize")
-    })?;
-    l.func_wrap(m, "nds_registry_clear", |_: i64| {
-        unsupported("nds_registry_clear")
-    })?;
-    l.func_wrap(m, "nds_registry_copy", |_: i64, _: i64| {
-        unsupported("nds_registry_copy")
-    })?;
-    l.func_wrap(m, "nds_registry_move", |_: i64, _: i64| {
-        unsupported("nds_registry_move")
-    })?;
-    l.func_wrap(m, "nds_store_exists", |_: i64, _: i32, _: i32| {
-        unsupported("nds_store_exists")
-    })?;
-    l.func_wrap(m, "nds_store_delete", |_: i64, _: i32, _: i32| {
-        unsupported("nds_store_delete")
-    })?;
-    l.func_wrap(m, "nds_store_value_size", |_: i64, _: i32, _: i32| {
-        unsupported("nds_store_value_size")
-    })?;
-    l.func_wrap(
-        m,
-        "nds_store_read",
-        |_: i64, _: i32, _: i32, _: i64, _: i32, _: i32| unsupported("nds_store_read"),
-    )?;
-    l.func_wrap(
-        m,
-        "nds_store_write",
-        |_: i64, _: i32, _: i32, _: i64, _: i32, _: i32| unsupported("nds_store_write"),
-    )?;
-    l.func_wrap(
-        m,
-        "nds_store_set",
-        |_: i64, _: i32, _: i32, _: i32, _: i32| unsupported("nds_store_set"),
-    )?;
-    l.func_wrap(m, "nds_database_get_hash", |_: i64, _: i32, _: i32| {
-        unsupported("nds_database_get_hash")
-    })?;
-    Ok(())
 }
 
 /// A kernel ready to instantiate.
@@ -808,6 +786,49 @@ mod tests {
         fn reveal(&mut self, _: &[u8]) -> Result<Vec<u8>, RevealError> {
             Ok(Vec::new())
         }
+    }
+
+    /// Every host function the linker defines has the table's name and signature: a module
+    /// importing all of them with the table's types instantiates (type-checked without a
+    /// store), and changing one type makes it fail.
+    #[test]
+    fn linker_signatures_are_the_table_s() {
+        let wat_ty = |t: &ValType| match t {
+            ValType::I32 => "i32",
+            ValType::I64 => "i64",
+        };
+        let module = |flip: Option<&str>| {
+            let mut w = String::from("(module\n");
+            for f in HOST_FUNCTIONS {
+                let mut params: Vec<&str> = f.params.iter().map(wat_ty).collect();
+                if flip == Some(f.name) {
+                    params[0] = if params[0] == "i32" { "i64" } else { "i32" };
+                }
+                let result = f
+                    .result
+                    .map(|r| format!("(result {})", wat_ty(&r)))
+                    .unwrap_or_default();
+                w.push_str(&format!(
+                    "(import \"{HOST_MODULE}\" \"{}\" (func (param {}) {result}))\n",
+                    f.name,
+                    params.join(" ")
+                ));
+            }
+            w.push(')');
+            w
+        };
+        let engine = Engine::default();
+        let linker = host_linker(&engine).expect("linker");
+        let ok = Module::new(&engine, wat::parse_str(module(None)).expect("wat")).expect("module");
+        linker
+            .instantiate_pre(&ok)
+            .expect("every table signature links");
+        let bad = Module::new(
+            &engine,
+            wat::parse_str(module(Some("store_read"))).expect("wat"),
+        )
+        .expect("module");
+        assert!(linker.instantiate_pre(&bad).is_err());
     }
 
     #[test]

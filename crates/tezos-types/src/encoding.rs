@@ -8,6 +8,7 @@
 //!
 //! Decoding never panics: every failure is a [`DecodeError`] carrying the byte offset.
 
+use context_hash::data_encoding;
 use num_bigint::{BigInt, BigUint, Sign};
 
 /// Largest length accepted by a 4-byte dynamic size prefix (`uint30`).
@@ -387,23 +388,14 @@ impl<'a> Reader<'a> {
     /// Zarith `n` that must fit in a `u64`.
     pub fn n_u64(&mut self) -> DecodeResult<u64> {
         let start = self.pos;
+        // Canonical and complete (checked by `zarith_raw`): only the range can fail.
         let raw = self.zarith_raw()?;
-        let mut v: u64 = 0;
-        for (i, b) in raw.iter().enumerate() {
-            let group = u64::from(b & 0x7f);
-            let shift = 7 * i;
-            if shift >= 64 || (shift > 0 && group >> (64 - shift) != 0) {
-                if group != 0 {
-                    return Err(DecodeError {
-                        offset: start,
-                        kind: DecodeErrorKind::Overflow("u64"),
-                    });
-                }
-                continue;
-            }
-            v |= group << shift;
-        }
-        Ok(v)
+        data_encoding::read_n_u64(raw)
+            .map(|(v, _)| v)
+            .map_err(|_| DecodeError {
+                offset: start,
+                kind: DecodeErrorKind::Overflow("u64"),
+            })
     }
 
     /// Zarith `z` as an arbitrary-precision integer.
@@ -557,17 +549,10 @@ impl Writer {
         }
     }
 
-    /// Zarith `n` from a `u64`.
-    pub fn n_u64(&mut self, mut v: u64) {
-        loop {
-            let group = (v & 0x7f) as u8;
-            v >>= 7;
-            if v == 0 {
-                self.u8(group);
-                return;
-            }
-            self.u8(group | 0x80);
-        }
+    /// Zarith `n` from a `u64` (`context_hash::data_encoding`, the workspace's one
+    /// implementation).
+    pub fn n_u64(&mut self, v: u64) {
+        data_encoding::write_n_u64(&mut self.buf, v);
     }
 
     /// Zarith `n` from an arbitrary-precision natural.
@@ -603,9 +588,9 @@ impl Writer {
         self.n_big(&mag);
     }
 
-    /// Zarith `z` from an `i64`.
+    /// Zarith `z` from an `i64` (`context_hash::data_encoding`).
     pub fn z_i64(&mut self, v: i64) {
-        self.z_big(&BigInt::from(v));
+        data_encoding::write_z(&mut self.buf, v < 0, u128::from(v.unsigned_abs()));
     }
 }
 

@@ -14,6 +14,7 @@
 //! * [`operation`]: manager operations (reveal, transaction, smart rollup ops), signing, hash,
 //!   commitments.
 //! * [`outbox`]: outbox messages (transaction batches, whitelist updates).
+//! * [`quantity`]: [`Level`] and [`Tick`], with checked arithmetic.
 
 pub mod b58;
 pub mod encoding;
@@ -23,6 +24,7 @@ pub mod keys;
 pub mod micheline;
 pub mod operation;
 pub mod outbox;
+pub mod quantity;
 
 pub use b58::B58Error;
 pub use encoding::{
@@ -42,3 +44,4 @@ pub use operation::{
     Commitment, ManagerOperation, OperationContent, SignedOperation, UnsignedOperation,
 };
 pub use outbox::OutboxMessage;
+pub use quantity::{Level, Tick};

@@ -90,8 +90,9 @@ impl InputBuffer {
 
     /// Remove and return the oldest message (`Vector.pop`: the head key advances).
     pub fn dequeue(&mut self) -> Option<InputMessage> {
+        let next = self.first.checked_add(1)?;
         let msg = self.values.remove(&self.first)?;
-        self.first += 1;
+        self.first = next;
         Some(msg)
     }
 
@@ -197,7 +198,7 @@ impl OutputBuffer {
         let Some(last) = self.last_level else {
             return false;
         };
-        let first = i64::from(last) - i64::from(self.validity_period) + 1;
+        let first = first_level(last, self.validity_period);
         level <= last && i64::from(level) >= first
     }
 
@@ -241,7 +242,7 @@ impl OutputBuffer {
             Some(last) => {
                 let next = last.checked_add(1).ok_or(OutputError::Overflow)?;
                 // first_level = last - validity_period + 1, computed in i64 (int32 in Octez).
-                let first = i64::from(last) - i64::from(self.validity_period) + 1;
+                let first = first_level(last, self.validity_period);
                 self.last_level = Some(next);
                 // A new level starts empty (no entry).
                 self.outboxes.remove(&next);
@@ -263,15 +264,16 @@ impl OutputBuffer {
         if outbox.len() as u64 >= limit {
             return Err(OutputError::FullOutbox);
         }
+        let index = outbox.len() as u64;
         outbox.push(msg);
         self.dirty.insert(level);
-        Ok((level, outbox.len() as u64 - 1))
+        Ok((level, index))
     }
 
     /// Messages of outbox `level`, if that level is inside the validity window.
     pub fn outbox(&self, level: u32) -> Result<&[Vec<u8>], OutputError> {
         let last = self.last_level.ok_or(OutputError::OutdatedLevel)?;
-        let first = i64::from(last) - i64::from(self.validity_period) + 1;
+        let first = first_level(last, self.validity_period);
         if level > last || i64::from(level) < first {
             return Err(OutputError::OutdatedLevel);
         }
@@ -288,6 +290,16 @@ fn encode_outbox(msgs: &[Vec<u8>]) -> Result<Tree, TreeError> {
     t.set_contents(&["length"], crate::enc::z(msgs.len() as u128))?;
     t.set_contents(&["head"], crate::enc::z(0))?;
     Ok(t)
+}
+
+/// First level of the validity window ending at `last`: `last - validity_period + 1`, in
+/// `i64` (Octez computes it in `int32`, where it may be negative).
+#[expect(
+    clippy::arithmetic_side_effects,
+    reason = "two u32 operands in i64: the result lies in (-2^32, 2^32]"
+)]
+fn first_level(last: u32, validity_period: u32) -> i64 {
+    i64::from(last) - i64::from(validity_period) + 1
 }
 
 #[cfg(test)]

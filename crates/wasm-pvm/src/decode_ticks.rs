@@ -108,7 +108,7 @@ impl Cursor<'_> {
         let mut v: u64 = 0;
         for i in 0..max_bytes {
             let b = self.byte()?;
-            if let Some(part) = u64::from(b & 0x7f).checked_shl(7 * i) {
+            if let Some(part) = u64::from(b & 0x7f).checked_shl(i.saturating_mul(7)) {
                 v |= part;
             }
             if b & 0x80 == 0 {

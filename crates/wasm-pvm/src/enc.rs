@@ -1,78 +1,39 @@
 //! The few Data_encoding binary forms used by the PVM state tree (`wasm-pvm.md` conventions):
 //! `n` (unsigned LEB128), `z` (Zarith: sign bit 6 of the first byte), `int32` big-endian,
-//! `string`/`bytes` with a 4-byte big-endian length prefix.
+//! `string`/`bytes` with a 4-byte big-endian length prefix. `n` and `z` are
+//! `context_hash::data_encoding`'s (the one implementation of the workspace).
+
+use context_hash::data_encoding::{read_n, read_z, write_n, write_z};
 
 /// Encode a natural number (`Data_encoding.n`).
-pub(crate) fn n(mut v: u128) -> Vec<u8> {
+pub(crate) fn n(v: u128) -> Vec<u8> {
     let mut out = Vec::new();
-    loop {
-        let byte = (v & 0x7f) as u8;
-        v >>= 7;
-        if v == 0 {
-            out.push(byte);
-            return out;
-        }
-        out.push(byte | 0x80);
-    }
+    write_n(&mut out, v);
+    out
 }
 
 /// Decode `Data_encoding.n`; the whole slice must be consumed.
 pub(crate) fn de_n(b: &[u8]) -> Option<u128> {
-    let mut v: u128 = 0;
-    let mut shift = 0u32;
-    for (i, byte) in b.iter().enumerate() {
-        let part = u128::from(byte & 0x7f);
-        if shift >= 128 || (shift > 0 && part.checked_shl(shift)? >> shift != part) {
-            return None;
-        }
-        v |= part << shift;
-        shift += 7;
-        if byte & 0x80 == 0 {
-            return (i + 1 == b.len()).then_some(v);
-        }
-    }
-    None
+    let (v, len) = read_n(b).ok()?;
+    (len == b.len()).then_some(v)
 }
 
 /// Encode a non-negative integer as `Data_encoding.z`.
 pub(crate) fn z(v: u128) -> Vec<u8> {
     let mut out = Vec::new();
-    let first = (v & 0x3f) as u8;
-    let mut rest = v >> 6;
-    if rest == 0 {
-        out.push(first);
-        return out;
-    }
-    out.push(first | 0x80);
-    loop {
-        let byte = (rest & 0x7f) as u8;
-        rest >>= 7;
-        if rest == 0 {
-            out.push(byte);
-            return out;
-        }
-        out.push(byte | 0x80);
-    }
+    write_z(&mut out, false, v);
+    out
 }
 
 /// Decode a `Data_encoding.z` that must be non-negative; the whole slice must be consumed.
 pub(crate) fn de_z(b: &[u8]) -> Option<u128> {
-    let (&first, rest) = b.split_first()?;
-    if first & 0x40 != 0 {
-        return None; // negative
-    }
-    let mut v = u128::from(first & 0x3f);
-    if first & 0x80 == 0 {
-        return rest.is_empty().then_some(v);
-    }
-    let tail = de_n(rest)?;
-    v |= tail.checked_shl(6).filter(|x| x >> 6 == tail)?;
-    Some(v)
+    let (negative, v, len) = read_z(b).ok()?;
+    (!negative && len == b.len()).then_some(v)
 }
 
 /// `Data_encoding.string`/`bytes`: 4-byte BE length then the bytes.
 pub(crate) fn string(s: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(s.len() + 4);
+    let mut out = Vec::with_capacity(s.len().saturating_add(4));
     out.extend_from_slice(&(s.len() as u32).to_be_bytes());
     out.extend_from_slice(s);
     out

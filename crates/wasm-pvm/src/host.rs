@@ -33,7 +33,6 @@ use durable_tree::TreeError;
 use durable_tree::durable::{CachedDurable, Durable, Key, KeyError, ValueRef};
 
 use crate::buffers::{InputBuffer, OutputBuffer, OutputError};
-use crate::engine::{DebugSink, GuestMemory, HostFatal, RevealHandler};
 use crate::version::PvmVersion;
 
 /// Host error codes (`Host_funcs.Error.code`; `wasm-pvm.md` §1.3).
@@ -67,6 +66,70 @@ pub mod code {
 }
 
 use code::*;
+
+/// Guest memory access out of bounds (maps to `MEMORY_INVALID_ACCESS` = -6 in host functions).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("guest memory access out of bounds")]
+pub struct OutOfBounds;
+
+/// Guest linear memory (memory index 0 of the running instance) as seen by host functions.
+///
+/// Addresses are the guest's `i32` values read as unsigned (`extend_i32_u`), widened to `u64`.
+/// Implementations must check `addr + len <= size()` and touch nothing when the range is out of
+/// bounds.
+pub trait GuestMemory {
+    /// Current memory size in bytes (pages × 65536).
+    fn size(&self) -> u64;
+    /// Copy `buf.len()` bytes starting at `addr` into `buf`.
+    fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), OutOfBounds>;
+    /// Copy `data` into memory starting at `addr`.
+    fn write(&mut self, addr: u64, data: &[u8]) -> Result<(), OutOfBounds>;
+    /// The `len` bytes at `addr` without copying, if the memory can lend them: `None` (the
+    /// default) makes the host copy them with [`GuestMemory::read`] instead, which also
+    /// reports an out-of-bounds range. When `Some`, the bytes must be those `read` gives.
+    fn bytes(&self, addr: u64, len: usize) -> Option<&[u8]> {
+        let _ = (addr, len);
+        None
+    }
+}
+
+/// Operational failure inside a host function: the run is aborted and the PVM state must not
+/// be advanced (the caller keeps the state from before the window).
+#[derive(Debug, thiserror::Error)]
+pub enum HostFatal {
+    /// Durable storage I/O failed (e.g. a lazily loaded node is missing from the store).
+    #[error("durable storage failure: {0}")]
+    Storage(String),
+    /// A reveal could not be answered (missing preimage, DAL node unreachable, …).
+    #[error("reveal failed: {0}")]
+    Reveal(#[from] RevealError),
+    /// The kernel called a host function this implementation does not support (`nds_*`).
+    #[error("unsupported host function {0}")]
+    Unsupported(&'static str),
+}
+
+/// Why a reveal request could not be answered (operational, not a kernel-visible error).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct RevealError(pub String);
+
+/// Answers reveal requests synchronously (fast execution has no reveal ticks, `wasm-pvm.md` §8.1).
+///
+/// `request` is the raw reveal payload of `wasm-pvm.md` §5.2: `reveal_preimage(h)` sends
+/// `0x00 ‖ h` (the kernel-supplied bytes, not validated), `reveal_metadata` sends `0x01`,
+/// `reveal(p)` sends `p` verbatim. Requests that do not decode must be answered with the empty
+/// preimage (`Ok(vec![])`), as L1 does (well-known hash). The answer is truncated to the kernel's
+/// buffer by the host function.
+pub trait RevealHandler: Send {
+    /// Return the bytes revealed for `request`.
+    fn reveal(&mut self, request: &[u8]) -> Result<Vec<u8>, RevealError>;
+}
+
+/// Receives `write_debug` output (raw bytes, possibly not UTF-8).
+pub trait DebugSink: Send {
+    /// Called once per `write_debug` call whose range is readable.
+    fn debug(&mut self, bytes: &[u8]);
+}
 
 /// Maximum durable key length in bytes (`250 - len "/durable" - len "/@"`, `durable.ml`).
 pub const MAX_KEY_LENGTH: i32 = 240;
@@ -179,7 +242,10 @@ fn write_mem<M: GuestMemory + ?Sized>(mem: &mut M, addr: i32, data: &[u8]) -> St
 /// Whether `mem.read`/`mem.write` of `len` bytes at `addr` would succeed: an empty range always
 /// does.
 fn in_bounds<M: GuestMemory + ?Sized>(mem: &M, addr: i32, len: usize) -> bool {
-    len == 0 || u64::from(addr as u32) + len as u64 <= mem.size()
+    len == 0
+        || u64::from(addr as u32)
+            .checked_add(len as u64)
+            .is_some_and(|end| end <= mem.size())
 }
 
 /// `load_key_from_memory` for value operations: length check (-1) before memory (-6), then the
@@ -237,7 +303,8 @@ fn check_address<M: GuestMemory + ?Sized>(mem: &M, addr: i32, len: i32) -> Step<
     if len < 0 {
         return Err(Ok(MEMORY_INVALID_ACCESS));
     }
-    let end = u64::from(addr as u32) + len as u64;
+    // `len >= 0` (checked above): below 2^33, no overflow.
+    let end = u64::from(addr as u32).saturating_add(len as u64);
     if end < mem.size() {
         Ok(())
     } else {
@@ -285,7 +352,7 @@ impl<'a> HostState<'a> {
         if !self.instantiated {
             self.instantiated = true;
             self.durable
-                .with_durable(crate::pvm::save_fallback_kernel)
+                .with_durable(crate::state::save_fallback_kernel)
                 .map_err(fatal)?;
         }
         Ok(())
@@ -341,7 +408,7 @@ impl<'a> HostState<'a> {
             info[..4].copy_from_slice(&msg.level.to_le_bytes());
             info[4..].copy_from_slice(&counter.to_le_bytes());
             write_mem(mem, info_addr, &info)?;
-            Ok(n as i32)
+            Ok(len_i32(n))
         })())
     }
 
@@ -459,7 +526,7 @@ impl<'a> HostState<'a> {
             .ok_or(Ok(STORE_INVALID_SUBKEY_INDEX))?;
             let name = truncate(name.into_bytes(), max_size)?;
             write_mem(mem, dst, &name)?;
-            Ok(name.len() as i32)
+            Ok(len_i32(name.len()))
         })())
     }
 
@@ -592,20 +659,21 @@ impl<'a> HostState<'a> {
             }
             // The bytes go straight from the value's chunks to guest memory, whose range is
             // checked first: an out-of-bounds destination gets no byte.
-            let n = (size - offset as u64).min(max_bytes as u64) as usize;
+            // `offset < size` (checked above).
+            let n = size.saturating_sub(offset as u64).min(max_bytes as u64) as usize;
             if !in_bounds(mem, dst, n) {
                 return Err(Ok(MEMORY_INVALID_ACCESS));
             }
             let base = u64::from(dst as u32);
             let mut ok = true;
             v.read_with(offset as u64, max_bytes as u64, |pos, piece| {
-                ok &= mem.write(base + pos as u64, piece).is_ok();
+                ok &= mem.write(base.saturating_add(pos as u64), piece).is_ok();
             })
             .map_err(fatal_step)?;
             if !ok {
                 return Err(Ok(MEMORY_INVALID_ACCESS));
             }
-            Ok(n as i32)
+            Ok(len_i32(n))
         })())
     }
 
@@ -653,7 +721,7 @@ impl<'a> HostState<'a> {
             let base = u64::from(src as u32);
             let mut ok = true;
             v.write_with(offset as u64, n as u64, |pos, dst| {
-                ok &= mem.read(base + pos as u64, dst).is_ok();
+                ok &= mem.read(base.saturating_add(pos as u64), dst).is_ok();
             })
             .map_err(fatal_step)?;
             // Cannot fail: the range was checked above.
@@ -708,7 +776,7 @@ impl<'a> HostState<'a> {
                 .ok_or(Ok(STORE_NOT_A_NODE))?;
             let out = truncate(hash.0.to_vec(), max_size)?;
             write_mem(mem, dst, &out)?;
-            Ok(out.len() as i32)
+            Ok(len_i32(out.len()))
         })())
     }
 
@@ -723,7 +791,7 @@ impl<'a> HostState<'a> {
     ) -> Result<i32, HostFatal> {
         done((|| {
             let h = load_io_bytes(mem, hash, hash_len)?;
-            let mut req = Vec::with_capacity(h.len() + 1);
+            let mut req = Vec::with_capacity(h.len().saturating_add(1));
             req.push(0x00);
             req.extend_from_slice(&h);
             self.answer_reveal(mem, &req, dst, max_bytes)
@@ -768,7 +836,7 @@ impl<'a> HostState<'a> {
             .map_err(|e| Err(HostFatal::Reveal(e)))?;
         let answer = truncate(answer, max_bytes)?;
         write_mem(mem, dst, &answer)?;
-        Ok(answer.len() as i32)
+        Ok(len_i32(answer.len()))
     }
 }
 
@@ -780,13 +848,24 @@ fn load_io_bytes<M: GuestMemory + ?Sized>(mem: &M, addr: i32, len: i32) -> Step<
     read_mem(mem, addr, len)
 }
 
+/// A length returned to the kernel. Every caller passes a length already truncated to a
+/// non-negative `i32` the kernel gave (`max_bytes`, `max_size`), so the `i32::MAX` fallback is
+/// never taken; it exists so that no cast can wrap.
+fn len_i32(n: usize) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
 #[cfg(test)]
+#[expect(
+    clippy::arithmetic_side_effects,
+    clippy::cast_possible_wrap,
+    reason = "test fixtures: small constant addresses and lengths in a 64 KiB memory"
+)]
 mod tests {
     use durable_tree::Tree;
 
     use super::*;
     use crate::buffers::InputMessage;
-    use crate::engine::{OutOfBounds, RevealError};
 
     /// Guest memory double: a plain byte vector.
     struct Mem(Vec<u8>);

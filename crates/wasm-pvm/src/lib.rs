@@ -3,11 +3,18 @@
 //! Engine-agnostic: the WASM execution itself is delegated to a [`KernelEngine`] (the fast
 //! path lives in crate `pvm-wasmtime`). Reference: `docs/reference/wasm-pvm.md`.
 
+// Values decoded from the state tree reach this arithmetic: no silent wrap (`docs/reference/
+// wasm-pvm.md` §7; review §2 item 2).
+#![deny(clippy::arithmetic_side_effects, clippy::cast_possible_wrap)]
+
+// Module order (each uses only those above it): `version`, `enc` ← `buffers` ← `state` ←
+// `hostfn` ← `host` ← `engine` ← `pvm`; `decode_ticks` ← `link` (uses `hostfn`).
 mod buffers;
 mod decode_ticks;
 mod enc;
 mod engine;
 mod host;
+mod hostfn;
 mod link;
 mod pvm;
 mod state;
@@ -16,11 +23,16 @@ mod version;
 pub use buffers::{InputBuffer, InputError, InputMessage, OutputBuffer, OutputError};
 pub use decode_ticks::{ModuleSummary, WalkError, decode_ticks};
 pub use engine::{
-    CALL_STACK_EXHAUSTED, DebugSink, EngineError, GuestMemory, HOST_MODULE, HostFatal, KERNEL_RUN,
-    KernelEngine, NO_KERNEL_RUN, OutOfBounds, RevealError, RevealHandler, RunOutcome, ValType,
+    CALL_STACK_EXHAUSTED, EngineError, KERNEL_RUN, KernelEngine, NO_KERNEL_RUN, RunOutcome,
+};
+pub use host::{
+    DebugSink, GuestMemory, HostFatal, HostState, INPUT_OUTPUT_MAX_SIZE, MAX_KEY_LENGTH,
+    MAX_STORE_IO_SIZE, OutOfBounds, RevealError, RevealHandler, code,
+};
+pub use hostfn::{
+    HOST_FUNCTIONS, HOST_MODULE, HostFn, HostFnSpec, ValType, host_function,
     host_function_signature,
 };
-pub use host::{HostState, INPUT_OUTPUT_MAX_SIZE, MAX_KEY_LENGTH, MAX_STORE_IO_SIZE, code};
 pub use link::{LinkFailure, first_link_failure, link_error_message};
 pub use pvm::{PvmError, Status};
 pub use state::{

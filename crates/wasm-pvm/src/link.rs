@@ -7,7 +7,7 @@
 //! (`Link_error`) at that tick.
 
 use crate::decode_ticks::{WalkError, decode_ticks};
-use crate::engine::{HOST_MODULE, host_function_signature};
+use crate::hostfn::{HOST_MODULE, host_function_signature};
 use crate::version::PvmVersion;
 
 /// Octez's `Link_error` message for an import of `name` from `module` at `version`, or `None`

@@ -11,8 +11,8 @@ use durable_tree::durable::{Durable, Key};
 use durable_tree::{Hash, TreeError};
 
 use crate::buffers::{InputMessage, OutputError};
-use crate::engine::{DebugSink, EngineError, KernelEngine, RevealHandler, RunOutcome};
-use crate::host::HostState;
+use crate::engine::{EngineError, KernelEngine, RunOutcome};
+use crate::host::{DebugSink, HostState, RevealHandler};
 use crate::state::{
     InputInfo, KERNEL_FALLBACK_KEY, KERNEL_KEY, PvmState, REBOOT_COUNTER_KEY, REBOOT_FLAG_KEY,
     STUCK_FLAG_KEY, StuckError, TOO_MANY_REBOOT_FLAG_KEY, TickState, UPGRADE_ERROR_FLAG_KEY,
@@ -54,16 +54,6 @@ enum WindowEnd {
     ForcingYield,
 }
 
-/// Copy `/kernel/boot.wasm` to `/readonly/kernel/boot.wasm` if their value hashes differ
-/// (`save_fallback_kernel`).
-pub(crate) fn save_fallback_kernel(d: &mut Durable) -> Result<(), TreeError> {
-    let (k, f) = (key(KERNEL_KEY), key(KERNEL_FALLBACK_KEY));
-    if d.value_hash(&k)? != d.value_hash(&f)? {
-        d.copy(&k, &f)?;
-    }
-    Ok(())
-}
-
 /// `write_value_exn ~edit_readonly:true durable k 0L ""`: creates an empty value if absent.
 fn write_flag(d: &mut Durable, k: &str) -> Result<(), TreeError> {
     d.write(&key(k), 0, &[])
@@ -75,6 +65,10 @@ fn has_value(d: &Durable, k: &str) -> Result<bool, TreeError> {
 
 fn add(a: u128, b: u128, what: &'static str) -> Result<u128, PvmError> {
     a.checked_add(b).ok_or(PvmError::Overflow(what))
+}
+
+fn sub(a: u128, b: u128, what: &'static str) -> Result<u128, PvmError> {
+    a.checked_sub(b).ok_or(PvmError::Overflow(what))
 }
 
 impl PvmState {
@@ -151,10 +145,20 @@ impl PvmState {
         }
     }
 
-    /// `ticks_to_snapshot = M - 1 - (current_tick - L)` (may be negative).
-    fn ticks_to_snapshot(&self) -> i128 {
-        let used = self.current_tick as i128 - self.last_top_level_call as i128;
-        self.max_nb_ticks as i128 - 1 - used
+    /// The last tick of the current window, `L + M - 1` (`ticks_to_snapshot = 0` there;
+    /// `M = max_nb_ticks >= 1` is checked when the state is built or decoded).
+    fn window_last(&self) -> Result<u128, PvmError> {
+        add(
+            self.last_top_level_call,
+            sub(self.max_nb_ticks, 1, "max_nb_ticks")?,
+            "window end",
+        )
+    }
+
+    /// `maximum_reboots_per_input + 1`, the reboot counter at the start of an input (checked
+    /// below `u128::MAX` when the state is built or decoded).
+    fn full_reboot_counter(&self) -> Result<u128, PvmError> {
+        add(self.maximum_reboots_per_input, 1, "reboot_counter")
     }
 
     /// One inbox message (`set_input_step`): 1 tick. In `Collect` the message is enqueued and
@@ -258,7 +262,7 @@ impl PvmState {
             }
             TickState::Padding => self.finish_window()?,
         }
-        Ok(self.current_tick - start)
+        sub(self.current_tick, start, "ticks executed")
     }
 
     /// Compute until input is required; returns the ticks executed.
@@ -276,7 +280,7 @@ impl PvmState {
             };
             self.step_kernel_run(engine, reveal, d)?;
         }
-        Ok(self.current_tick - start)
+        sub(self.current_tick, start, "ticks executed")
     }
 
     /// Feed one inbox level (`messages` are complete inbox messages, `Start_of_level` …
@@ -306,7 +310,7 @@ impl PvmState {
             self.eval_until_input(engine, reveal, debug)
         })();
         match r.and_then(|_| Ok(self.output.refresh_tree()?)) {
-            Ok(_) => Ok(self.current_tick - start),
+            Ok(_) => sub(self.current_tick, start, "ticks executed"),
             Err(e) => {
                 *self = backup;
                 Err(e)
@@ -336,11 +340,7 @@ impl PvmState {
         if self.tick_state != TickState::Padding {
             return Ok(());
         }
-        let last = add(
-            self.last_top_level_call,
-            self.max_nb_ticks - 1,
-            "window end",
-        )?;
+        let last = self.window_last()?;
         if self.current_tick < last {
             self.current_tick = last;
         }
@@ -351,7 +351,10 @@ impl PvmState {
     /// `mark_for_reboot`, `patch_*`, `clean_up_input_buffer`). NDS is never activated (the NDS
     /// feature gate is treated as closed).
     fn window_end_tick(&mut self) -> Result<(), PvmError> {
-        debug_assert!(self.ticks_to_snapshot() <= 0);
+        debug_assert!(
+            self.window_last()
+                .is_ok_and(|last| self.current_tick >= last)
+        );
         let has_flag = has_value(&self.durable, REBOOT_FLAG_KEY)?;
         let end = if !has_flag {
             WindowEnd::Yielding
@@ -362,8 +365,8 @@ impl PvmState {
         };
         let next_tick = add(self.current_tick, 1, "current_tick")?;
         let counter = match end {
-            WindowEnd::Reboot => self.reboot_counter - 1,
-            _ => self.maximum_reboots_per_input + 1,
+            WindowEnd::Reboot => sub(self.reboot_counter, 1, "reboot_counter")?,
+            _ => self.full_reboot_counter()?,
         };
         let d = &mut self.durable;
         match end {
@@ -405,7 +408,7 @@ impl PvmState {
             self.tick_state = TickState::Padding;
         } else {
             self.tick_state = TickState::Stuck(StuckError::NoFallbackKernel(Box::new(e)));
-            self.reboot_counter = self.maximum_reboots_per_input + 1;
+            self.reboot_counter = self.full_reboot_counter()?;
         }
         self.current_tick = next_tick;
         Ok(())
@@ -468,11 +471,7 @@ impl PvmState {
         pre_run_kernel: Option<durable_tree::Tree>,
         kernel: &[u8],
     ) -> Result<(), PvmError> {
-        let window_last = add(
-            self.last_top_level_call,
-            self.max_nb_ticks - 1,
-            "window end",
-        )?;
+        let window_last = self.window_last()?;
         let fix_fallback = |d: &mut Durable| -> Result<(), TreeError> {
             // The engine did not call `kernel_instantiated`: use the kernel as it was loaded.
             if let Some(t) = pre_run_kernel {
@@ -509,7 +508,7 @@ impl PvmState {
                 // Permanent. The tick at which the reference interpreter gets stuck depends on
                 // its own tick model; we account one tick.
                 self.tick_state = TickState::Stuck(StuckError::from_engine_stuck(&m));
-                self.reboot_counter = self.maximum_reboots_per_input + 1;
+                self.reboot_counter = self.full_reboot_counter()?;
                 self.current_tick = add(self.current_tick, 1, "current_tick")?;
             }
         }
@@ -520,7 +519,7 @@ impl PvmState {
     /// or instantiation ticks of its small-step interpreter; not modelled). The tick after is
     /// the fallback tick ([`PvmState::step_kernel_run`]).
     fn fail_load(&mut self, e: StuckError) -> Result<(), PvmError> {
-        self.reboot_counter = self.maximum_reboots_per_input + 1;
+        self.reboot_counter = self.full_reboot_counter()?;
         self.current_tick = add(self.current_tick, 1, "current_tick")?;
         self.tick_state = TickState::Stuck(e);
         Ok(())
@@ -549,7 +548,7 @@ impl PvmState {
         } else {
             (StuckError::Link(failure.message), steps)
         };
-        self.reboot_counter = self.maximum_reboots_per_input + 1;
+        self.reboot_counter = self.full_reboot_counter()?;
         self.current_tick = add(self.current_tick, after, "current_tick")?;
         self.tick_state = TickState::Stuck(e);
         Ok(())

@@ -55,7 +55,8 @@ pub enum StuckError {
 fn trunc(s: &str) -> &[u8] {
     let mut n = s.len().min(128);
     while !s.is_char_boundary(n) {
-        n -= 1;
+        // Stops at 0 at the latest (always a boundary).
+        n = n.saturating_sub(1);
     }
     &s.as_bytes()[..n]
 }
@@ -193,7 +194,7 @@ impl StuckError {
 /// OCaml's `Printf "%S"`: double quotes around `String.escaped` (`\\`, `\"`, `\n`, `\t`,
 /// `\r`, `\b`, other bytes outside `' '..='~'` as `\ddd` decimal).
 fn ocaml_quoted(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
+    let mut out = String::with_capacity(s.len().saturating_add(2));
     out.push('"');
     for &b in s.as_bytes() {
         match b {
@@ -361,6 +362,18 @@ impl PvmState {
         kernel: &[u8],
         params: &GenesisParams,
     ) -> Result<Self, TreeError> {
+        if params.ticks_per_snapshot == 0 {
+            return Err(TreeError::Precondition(
+                "genesis: ticks_per_snapshot must be at least 1",
+            ));
+        }
+        let reboot_counter =
+            params
+                .maximum_reboots_per_input
+                .checked_add(1)
+                .ok_or(TreeError::Precondition(
+                    "genesis: maximum_reboots_per_input must be below 2^128 - 1",
+                ))?;
         let mut durable = Durable::new(Tree::empty());
         durable.set(&key(VERSION_KEY), version.as_str().as_bytes())?;
         durable.set(&key(REBOOT_FLAG_KEY), b"")?;
@@ -373,7 +386,7 @@ impl PvmState {
             current_tick: 0,
             last_top_level_call: 0,
             max_nb_ticks: params.ticks_per_snapshot,
-            reboot_counter: params.maximum_reboots_per_input + 1,
+            reboot_counter,
             maximum_reboots_per_input: params.maximum_reboots_per_input,
             last_input: None,
             outbox_validity_period: params.outbox_validity_period,
@@ -428,7 +441,7 @@ impl PvmState {
         set(
             &mut root,
             &["pvm", "outbox_validity_period"],
-            (self.outbox_validity_period as i32).to_be_bytes().to_vec(),
+            self.outbox_validity_period.to_be_bytes().to_vec(),
         )?;
         set(
             &mut root,
@@ -447,7 +460,7 @@ impl PvmState {
         let mut input = Tree::empty();
         for (k, m) in self.input.entries() {
             let mut e = encode_cbv(&m.payload)?;
-            e.set_contents(&["raw-level"], (m.level as i32).to_be_bytes().to_vec())?;
+            e.set_contents(&["raw-level"], m.level.to_be_bytes().to_vec())?;
             e.set_contents(&["message-counter"], enc::z(u128::from(m.counter)))?;
             input.set_tree(&["contents", &k.to_string()], e)?;
         }
@@ -459,11 +472,11 @@ impl PvmState {
         let mut output = Tree::empty();
         output.set_tree(&["1", "outboxes"], o.outboxes_tree()?)?;
         if let Some(l) = o.last_level() {
-            output.set_contents(&["2", "last_level"], (l as i32).to_be_bytes().to_vec())?;
+            output.set_contents(&["2", "last_level"], l.to_be_bytes().to_vec())?;
         }
         output.set_contents(
             &["3", "validity_period"],
-            (o.validity_period() as i32).to_be_bytes().to_vec(),
+            o.validity_period().to_be_bytes().to_vec(),
         )?;
         output.set_contents(
             &["4", "message_limit"],
@@ -491,6 +504,20 @@ impl PvmState {
         };
         let durable = Durable::new(root.get(&["durable"])?.unwrap_or_else(Tree::empty));
         let maximum_reboots_per_input = req_n(&["pvm", "maximum_reboots_per_input"], Some(1000))?;
+        // Validated here so that the tick and reboot arithmetic cannot overflow on a crafted
+        // state: the reboot counter restarts at `maximum_reboots_per_input + 1`, and a window
+        // ends at `last_top_level_call + max_nb_ticks - 1`.
+        let full_reboot_counter = maximum_reboots_per_input.checked_add(1).ok_or_else(|| {
+            DecodeError::Malformed(
+                "pvm/maximum_reboots_per_input: must be below 2^128 - 1".to_owned(),
+            )
+        })?;
+        let max_nb_ticks = req_n(&["pvm", "max_nb_ticks"], None)?;
+        if max_nb_ticks == 0 {
+            return Err(DecodeError::Malformed(
+                "pvm/max_nb_ticks: must be at least 1".to_owned(),
+            ));
+        }
         let last_input = match get(&["wasm", "input"])? {
             None => None,
             Some(b) if b.len() > 4 => Some(InputInfo {
@@ -552,11 +579,8 @@ impl PvmState {
             tick_state,
             current_tick: req_n(&["wasm", "current_tick"], Some(0))?,
             last_top_level_call: req_n(&["pvm", "last_top_level_call"], Some(0))?,
-            max_nb_ticks: req_n(&["pvm", "max_nb_ticks"], None)?,
-            reboot_counter: req_n(
-                &["wasm", "reboot_counter"],
-                Some(maximum_reboots_per_input + 1),
-            )?,
+            max_nb_ticks,
+            reboot_counter: req_n(&["wasm", "reboot_counter"], Some(full_reboot_counter))?,
             maximum_reboots_per_input,
             last_input,
             outbox_validity_period,
@@ -644,7 +668,10 @@ fn decode_buffers(root: &Tree) -> Result<(InputBuffer, OutputBuffer), DecodeErro
             .and_then(|b| enc::de_z(&b))
             .ok_or_else(|| mal("outbox length"))?;
         let mut msgs = Vec::new();
-        for i in ohead..ohead + olen {
+        let oend = ohead
+            .checked_add(olen)
+            .ok_or_else(|| mal("outbox head + length"))?;
+        for i in ohead..oend {
             let m = ob
                 .get_contents(&["contents", &i.to_string()])?
                 .ok_or_else(|| mal("outbox message"))?;
@@ -707,6 +734,16 @@ pub const UPGRADE_ERROR_FLAG_KEY: &str = "/readonly/kernel/env/upgrade_error";
 pub const TOO_MANY_REBOOT_FLAG_KEY: &str = "/readonly/kernel/env/too_many_reboot";
 
 /// Parse one of the constant keys above.
+/// Copy `/kernel/boot.wasm` to `/readonly/kernel/boot.wasm` if their value hashes differ
+/// (`save_fallback_kernel`).
+pub(crate) fn save_fallback_kernel(d: &mut Durable) -> Result<(), TreeError> {
+    let (k, f) = (key(KERNEL_KEY), key(KERNEL_FALLBACK_KEY));
+    if d.value_hash(&k)? != d.value_hash(&f)? {
+        d.copy(&k, &f)?;
+    }
+    Ok(())
+}
+
 pub(crate) fn key(s: &str) -> Key {
     Key::parse(s.as_bytes()).expect("constant durable keys are valid")
 }
@@ -756,6 +793,35 @@ mod tests {
             StuckError::from_engine_stuck("other"),
             StuckError::InvalidState("other".into())
         );
+    }
+
+    /// A crafted state cannot make the tick or reboot arithmetic wrap: `max_nb_ticks = 0` and
+    /// `maximum_reboots_per_input = 2^128 - 1` are refused when decoded or at genesis.
+    #[test]
+    fn tick_and_reboot_bounds_are_validated() {
+        let genesis = PvmState::genesis(PvmVersion::V6, b"k", &GenesisParams::default()).unwrap();
+        let tree = genesis.to_tree().unwrap();
+        assert!(PvmState::from_tree(&tree).is_ok());
+        let with = |path: &[&str], v: u128| {
+            let mut t = tree.clone();
+            t.set_contents(path, enc::n(v)).unwrap();
+            PvmState::from_tree(&t).map(|_| ())
+        };
+        let err = with(&["pvm", "max_nb_ticks"], 0).unwrap_err().to_string();
+        assert!(err.contains("max_nb_ticks"), "{err}");
+        let err = with(&["pvm", "maximum_reboots_per_input"], u128::MAX)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("maximum_reboots_per_input"), "{err}");
+        assert!(with(&["pvm", "maximum_reboots_per_input"], u128::MAX - 1).is_ok());
+        let params = |ticks, reboots| GenesisParams {
+            ticks_per_snapshot: ticks,
+            maximum_reboots_per_input: reboots,
+            ..GenesisParams::default()
+        };
+        assert!(PvmState::genesis(PvmVersion::V6, b"k", &params(0, 10)).is_err());
+        assert!(PvmState::genesis(PvmVersion::V6, b"k", &params(1, u128::MAX)).is_err());
+        assert!(PvmState::genesis(PvmVersion::V6, b"k", &params(1, 10)).is_ok());
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use context_hash::{Entry, EntryKind, Hash, Inodes, contents_hash, node_hash};
+use context_hash::{Entry, EntryKind, Hash, contents_hash, node_hash};
 
 /// A node or a contents blob.
 #[derive(Clone, Debug)]
@@ -96,24 +96,6 @@ impl T {
                     })
                     .collect();
                 node_hash(&entries)
-            }
-        }
-    }
-
-    /// Irmin hash computed with the incremental [`Inodes`] (children inserted in reverse order).
-    pub(crate) fn hash_incremental(&self) -> Hash {
-        match self {
-            T::C(b) => contents_hash(b),
-            T::N(m) => {
-                let mut inodes = Inodes::new();
-                for (name, v) in m.iter().rev() {
-                    let kind = match v {
-                        T::C(_) => EntryKind::Contents,
-                        T::N(_) => EntryKind::Node,
-                    };
-                    inodes.insert(name, kind, v.hash_incremental());
-                }
-                inodes.hash()
             }
         }
     }

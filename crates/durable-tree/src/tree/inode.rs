@@ -23,10 +23,11 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use context_hash::Hash;
+use context_hash::preimage::{self, Triple, bit};
+use context_hash::{EntryKind, Hash};
 
-use crate::store::{self, StoreHandle};
-use crate::tree::{Kind, Tree, TreeError};
+use super::load::{self, StoreHandle};
+use crate::tree::{Tree, TreeError};
 
 /// Nodes with more children than this switch to the inode trie.
 pub(crate) const FLAT_MAX: usize = 32;
@@ -318,37 +319,15 @@ pub(crate) fn step_hash(name: &str) -> Hash {
     })
 }
 
-/// Bit `depth` (MSB first) of a step hash.
-fn bit(h: &Hash, depth: u32) -> usize {
-    let d = depth as usize;
-    // Depth is bounded by 256 bits of hash; Irmin itself stops at 50.
-    usize::from((h.0[(d / 8) % 32] >> (7 - d % 8)) & 1)
-}
-
-/// blake2b-256 of a whole pre-image (one-shot: no streaming state).
+/// blake2b-256 of a whole pre-image, recorded by [`crate::hash_trace`].
 fn blake(pre: &[u8]) -> Hash {
     crate::hash_trace::record(pre.len());
-    let h = blake2b_simd::Params::new().hash_length(32).hash(pre);
-    let mut out = [0u8; 32];
-    out.copy_from_slice(h.as_bytes());
-    Hash(out)
+    preimage::blake2b_256(pre)
 }
 
-fn put_varint(out: &mut Vec<u8>, mut n: u64) {
-    loop {
-        let byte = (n & 0x7f) as u8;
-        n >>= 7;
-        if n == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
-}
-
-/// Hash the pre-image `f` writes, in a per-thread reused buffer (`f` must
-/// not hash recursively; if it does, the inner call allocates).
-fn hash_with(f: impl FnOnce(&mut Vec<u8>)) -> Hash {
+/// Run `f` with a per-thread reused pre-image buffer (if `f` re-enters, the inner call
+/// allocates).
+fn with_buf<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
     use std::cell::RefCell;
     thread_local! {
         static PRE: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
@@ -356,122 +335,51 @@ fn hash_with(f: impl FnOnce(&mut Vec<u8>)) -> Hash {
     PRE.with(|b| match b.try_borrow_mut() {
         Ok(mut buf) => {
             buf.clear();
-            f(&mut buf);
-            blake(&buf)
+            f(&mut buf)
         }
-        Err(_) => {
-            let mut buf = Vec::new();
-            f(&mut buf);
-            blake(&buf)
-        }
+        Err(_) => f(&mut Vec::new()),
     })
 }
 
-fn kind_tag(k: Kind) -> u64 {
-    match k {
-        Kind::Node => 0,
-        Kind::Contents => 1,
-    }
+/// Hash the pre-image `f` writes, in the per-thread buffer.
+fn hash_with(f: impl FnOnce(&mut Vec<u8>)) -> Hash {
+    with_buf(|buf| {
+        f(buf);
+        blake(buf)
+    })
 }
-
-/// `Values` inode pre-image: `0 ‖ count ‖ (name len ‖ name ‖ kind ‖ hash)*`
-/// (LEB128 integers, kind 0 = node, 1 = contents), entries sorted by name.
-/// Same pre-image as `context-hash` (checked by tests).
-fn values_preimage(out: &mut Vec<u8>, entries: &[Triple<'_>]) {
-    put_varint(out, 0);
-    put_varint(out, entries.len() as u64);
-    for (name, kind, hash) in entries {
-        put_varint(out, name.len() as u64);
-        out.extend_from_slice(name);
-        put_varint(out, kind_tag(*kind));
-        out.extend_from_slice(&hash.0);
-    }
-}
-
-/// An entry as hashed: name bytes, kind, child hash.
-type Triple<'a> = (&'a [u8], Kind, Hash);
 
 /// Child hashes of at most [`ENTRIES`] entries, computed before any
 /// pre-image is written (hashing a child may recurse).
 fn leaf_triples(entries: &[Entry]) -> Result<[Triple<'_>; ENTRIES], TreeError> {
-    let mut out = [(&[][..], Kind::Node, Hash::default()); ENTRIES];
+    let mut out = [(&[][..], EntryKind::Node, Hash::default()); ENTRIES];
     for (slot, (n, t)) in out.iter_mut().zip(entries) {
-        *slot = (n.as_bytes(), t.kind(), t.hash()?);
+        *slot = (n.as_bytes(), t.kind().into(), t.hash()?);
     }
     Ok(out)
 }
 
+/// Hash of a `Values` inode ([`preimage::values`]).
 fn values_hash(entries: &[Entry]) -> Result<Hash, TreeError> {
     if entries.len() > ENTRIES {
         return Err(TreeError::Precondition("values inode over 2 entries"));
     }
     let t = leaf_triples(entries)?;
-    Ok(hash_with(|b| values_preimage(b, &t[..entries.len()])))
+    Ok(hash_with(|b| preimage::values(b, &t[..entries.len()])))
 }
 
-/// "V1" node pre-image for nodes of at most `stable_hash = 2` entries:
-/// `u64 BE count ‖ (kind[8] ‖ LEB128 name len ‖ name ‖ u64 BE 32 ‖ hash)*`
-/// (`context_hash::node_hash`, checked by tests).
+/// Hash of a node of at most `stable_hash = 2` entries ([`preimage::stable_node`]).
 fn stable_hash(entries: &[Entry]) -> Result<Hash, TreeError> {
     if entries.len() > ENTRIES {
         return Err(TreeError::Precondition("stable node over 2 entries"));
     }
     let t = leaf_triples(entries)?;
-    Ok(hash_with(|b| {
-        b.extend_from_slice(&(entries.len() as u64).to_be_bytes());
-        for (name, kind, hash) in &t[..entries.len()] {
-            b.extend_from_slice(match kind {
-                Kind::Node => &[0; 8],
-                Kind::Contents => &[0xff, 0, 0, 0, 0, 0, 0, 0],
-            });
-            put_varint(b, name.len() as u64);
-            b.extend_from_slice(name);
-            b.extend_from_slice(&32u64.to_be_bytes());
-            b.extend_from_slice(&hash.0);
-        }
-    }))
+    Ok(hash_with(|b| preimage::stable_node(b, &t[..entries.len()])))
 }
 
-/// `Tree` inode pre-image: `1 ‖ depth ‖ len ‖ non-empty children ‖
-/// (index ‖ hash)*` (LEB128 integers).
+/// Hash of a `Tree` inode ([`preimage::tree`]).
 fn tree_hash(depth: u32, len: u64, children: [Option<Hash>; ENTRIES]) -> Hash {
-    hash_with(|b| {
-        put_varint(b, 1);
-        put_varint(b, u64::from(depth));
-        put_varint(b, len);
-        put_varint(b, children.iter().flatten().count() as u64);
-        for (index, child) in children.iter().enumerate() {
-            if let Some(child) = child {
-                put_varint(b, index as u64);
-                b.extend_from_slice(&child.0);
-            }
-        }
-    })
-}
-
-/// Hash of the trie of a flat node of more than 2 entries, without
-/// building it: `items` (step hash, index into `entries`) sorted by step
-/// hash, all sharing their first `depth` bits.
-fn flat_trie_hash(entries: &[Triple<'_>], items: &[(Hash, u32)], depth: u32) -> Hash {
-    if items.len() <= ENTRIES {
-        let mut idx = [0u32; ENTRIES];
-        for (slot, (_, i)) in idx.iter_mut().zip(items) {
-            *slot = *i;
-        }
-        let idx = &mut idx[..items.len()];
-        // `entries` is sorted by name: sorting indices sorts by name.
-        idx.sort_unstable();
-        let mut leaf = [(&[][..], Kind::Node, Hash::default()); ENTRIES];
-        for (slot, &i) in leaf.iter_mut().zip(idx.iter()) {
-            *slot = entries[i as usize];
-        }
-        return hash_with(|b| values_preimage(b, &leaf[..items.len()]));
-    }
-    let split = items.partition_point(|(h, _)| bit(h, depth) == 0);
-    let (zeros, ones) = items.split_at(split);
-    let child =
-        |part: &[(Hash, u32)]| (!part.is_empty()).then(|| flat_trie_hash(entries, part, depth + 1));
-    tree_hash(depth, items.len() as u64, [child(zeros), child(ones)])
+    hash_with(|b| preimage::tree(b, depth, len, &children))
 }
 
 /// The Irmin hash of a node given as sorted flat entries.
@@ -482,12 +390,14 @@ fn flat_hash(entries: &[Entry]) -> Result<Hash, TreeError> {
     let mut triples = Vec::with_capacity(entries.len());
     let mut items = Vec::with_capacity(entries.len());
     for (i, (n, t)) in entries.iter().enumerate() {
-        triples.push((n.as_bytes(), t.kind(), t.hash()?));
+        triples.push((n.as_bytes(), t.kind().into(), t.hash()?));
         let i = u32::try_from(i).map_err(|_| TreeError::Precondition("node too large"))?;
         items.push((step_hash(n.as_str()), i));
     }
     items.sort_unstable();
-    Ok(flat_trie_hash(&triples, &items, 0))
+    Ok(with_buf(|buf| {
+        preimage::trie_hash(buf, &triples, &items, 0, &mut blake)
+    }))
 }
 
 /// Build the canonical sub-trie at `depth` over `items` (any order).
@@ -577,7 +487,7 @@ impl LazyInode {
         if let Some(i) = self.loaded.get() {
             return Ok(i);
         }
-        let i = store::load_inode(&self.store, &self.hash, self.depth)?;
+        let i = load::load_inode(&self.store, &self.hash, self.depth)?;
         let _ = self.loaded.set(i);
         Ok(self.loaded.get().expect("just set"))
     }
