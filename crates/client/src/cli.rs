@@ -16,6 +16,8 @@ pub struct Globals {
     pub base_dir: PathBuf,
     /// `-w/--wait`.
     pub wait: Wait,
+    /// `-R/--remote-signer`: where `remote:` keys are (docs/reference/l1-and-signer.md §5.7).
+    pub remote_signer: Option<String>,
 }
 
 /// A parsed command: its name, positional parameters and options.
@@ -71,6 +73,8 @@ pub enum CommandKind {
     SendMessages,
     /// `sign bytes <data> for <src>`.
     SignBytes,
+    /// `check that bytes <data> were signed by <src> to produce <signature>`.
+    CheckSignature,
     /// `recover bond of <staker> for smart rollup <rollup> from <src>`.
     RecoverBond,
     /// `help` / `--help`.
@@ -100,6 +104,10 @@ const COMMANDS: &[(CommandKind, &str)] = &[
     ),
     (CommandKind::SignBytes, "sign bytes <data> for <src>"),
     (
+        CommandKind::CheckSignature,
+        "check that bytes <data> were signed by <src> to produce <signature>",
+    ),
+    (
         CommandKind::RecoverBond,
         "recover bond of <staker> for smart rollup <rollup> from <src>",
     ),
@@ -111,6 +119,7 @@ const VALUE_OPTIONS: &[(&str, Option<&str>)] = &[
     ("endpoint", Some("-E")),
     ("base-dir", Some("-d")),
     ("wait", Some("-w")),
+    ("remote-signer", Some("-R")),
     ("sig", Some("-s")),
     ("arg", None),
     ("entrypoint", None),
@@ -125,12 +134,13 @@ const FLAGS: &[(&str, Option<&str>)] = &[
     ("force", Some("-f")),
     ("show-secret", Some("-S")),
     ("help", Some("-h")),
+    ("quiet", Some("-q")),
 ];
 
 /// Usage text.
 pub fn usage() -> String {
     let mut s = String::from(
-        "Usage: smart-rollup-client [-E <url>] [-d <base-dir>] [-w none|<n>] <command>\n\
+        "Usage: smart-rollup-client [-E <url>] [-d <base-dir>] [-w none|<n>] [-R <signer uri>] <command>\n\
          Commands:\n",
     );
     for (_, p) in COMMANDS {
@@ -216,6 +226,7 @@ pub fn parse(args: &[String]) -> Result<Parsed, ClientError> {
             .map(PathBuf::from)
             .unwrap_or_else(default_base_dir),
         wait,
+        remote_signer: options.get("remote-signer").cloned(),
     };
     if flags.contains(&"help") || words.is_empty() {
         return Ok(Parsed {

@@ -5,7 +5,7 @@ use std::io::Write;
 use serde_json::Value;
 use tezos_types::micheline::BinMicheline;
 use tezos_types::operation::{OperationContent, Parameters, PvmKind};
-use tezos_types::{Contract, Curve, Micheline, Mutez, PublicKeyHash, SecretKey};
+use tezos_types::{Contract, Curve, Micheline, Mutez, PublicKeyHash, SecretKey, Signature};
 
 use crate::cli::{CommandKind, Parsed, usage};
 use crate::error::ClientError;
@@ -41,7 +41,13 @@ pub fn run(p: &Parsed, out: &mut dyn Write) -> Result<(), ClientError> {
         }
         CommandKind::ImportSecretKey => {
             let (alias, uri) = (p.param("alias"), p.param("uri"));
-            let pkh = import_secret_key(&wallet, alias, uri, p.flag("force"))?;
+            let pkh = import_secret_key(
+                &wallet,
+                alias,
+                uri,
+                p.globals.remote_signer.as_deref(),
+                p.flag("force"),
+            )?;
             writeln!(out, "Tezos address added: {pkh}").map_err(out_err)
         }
         CommandKind::ListKnownAddresses => {
@@ -77,25 +83,53 @@ pub fn run(p: &Parsed, out: &mut dyn Write) -> Result<(), ClientError> {
             writeln!(out, "{} ꜩ", format_tez(b)).map_err(out_err)
         }
         CommandKind::SignBytes => {
-            let data = p.param("data");
-            let bytes = hex::decode(data.strip_prefix("0x").unwrap_or(data)).map_err(|e| {
+            // Octez `sign bytes`: the bytes exactly as given, no watermark (l1-and-signer.md §5.5).
+            let bytes = parse_bytes(p.param("data"))?;
+            let signer = signer(&wallet, p.param("src"), p.globals.remote_signer.as_deref())?;
+            let sig = signer.key.sign(&signer.name, &bytes)?;
+            writeln!(out, "Signature: {sig}").map_err(out_err)
+        }
+        CommandKind::CheckSignature => {
+            // Octez `check that bytes … were signed by … to produce …`
+            // (src/lib_client_commands/client_keys_commands.ml): "Signature check successful."
+            // or the error "invalid signature".
+            let bytes = parse_bytes(p.param("data"))?;
+            let text = p.param("signature");
+            let sig: Signature = text.parse().map_err(|e| {
                 ClientError::BadArgument(format!(
-                    "cannot parse {data:?} as bytes ({e}); give hexadecimal bytes like 0x0a0b"
+                    "cannot parse {text:?} as a signature ({e}); give edsig…, spsig1…, p2sig…, \
+                     BLsig… or sig…"
                 ))
             })?;
-            let signer = signer(&wallet, p.param("src"))?;
-            let SignerKey::Local(sk) = &signer.key else {
-                let SignerKey::Remote(uri) = signer.key else {
-                    unreachable!("two variants")
-                };
-                return Err(ClientError::RemoteSigner(signer.name, uri));
+            let src = p.param("src");
+            let pk = match wallet.public_key(src.strip_prefix("alias:").unwrap_or(src))? {
+                Some(pk) => pk,
+                None => {
+                    let s = signer(&wallet, src, p.globals.remote_signer.as_deref())?;
+                    match (s.pk, &s.key) {
+                        (Some(pk), _) => pk,
+                        (None, SignerKey::Remote(r)) => {
+                            use signer::Signer as _;
+                            r.public_key().map_err(|source| ClientError::RemoteSigner {
+                                name: s.name.clone(),
+                                source,
+                            })?
+                        }
+                        (None, SignerKey::Local(sk)) => sk.public_key(),
+                    }
+                }
             };
-            let sig = sk.sign(None, &bytes);
-            writeln!(out, "Signature: {sig}").map_err(out_err)
+            if !pk.verify_raw(&bytes, &sig.with_curve(pk.curve())) {
+                return Err(ClientError::InvalidSignature);
+            }
+            if !p.flag("quiet") {
+                writeln!(out, "Signature check successful.").map_err(out_err)?;
+            }
+            Ok(())
         }
         CommandKind::Transfer => {
             let amount = parse_tez(p.param("amount"))?;
-            let src = signer(&wallet, p.param("src"))?;
+            let src = signer(&wallet, p.param("src"), p.globals.remote_signer.as_deref())?;
             let dst_text = p.param("dst");
             let destination = resolve_destination(&wallet, dst_text)?;
             let parameters = match (p.opt("arg"), p.opt("entrypoint")) {
@@ -123,7 +157,7 @@ pub fn run(p: &Parsed, out: &mut dyn Write) -> Result<(), ClientError> {
         }
         CommandKind::SendMessages => {
             let messages = parse_messages(p.param("messages"))?;
-            let src = signer(&wallet, p.param("src"))?;
+            let src = signer(&wallet, p.param("src"), p.globals.remote_signer.as_deref())?;
             let content = OperationContent::SmartRollupAddMessages { message: messages };
             inject::run(&rpc, &src, vec![content], limits(p)?, p.globals.wait, out)?;
             Ok(())
@@ -131,7 +165,7 @@ pub fn run(p: &Parsed, out: &mut dyn Write) -> Result<(), ClientError> {
         CommandKind::RecoverBond => {
             let staker = wallet.resolve_pkh(p.param("staker"))?;
             let rollup = wallet.resolve_rollup(p.param("rollup"))?;
-            let src = signer(&wallet, p.param("src"))?;
+            let src = signer(&wallet, p.param("src"), p.globals.remote_signer.as_deref())?;
             let content = OperationContent::SmartRollupRecoverBond { rollup, staker };
             inject::run(&rpc, &src, vec![content], limits(p)?, p.globals.wait, out)?;
             Ok(())
@@ -158,7 +192,7 @@ pub fn run(p: &Parsed, out: &mut dyn Write) -> Result<(), ClientError> {
                 ClientError::BadArgument(format!("invalid parameter type {ty_text:?}: {e}"))
             })?;
             let kernel = parse_kernel(p.param("kernel"))?;
-            let src = signer(&wallet, p.param("src"))?;
+            let src = signer(&wallet, p.param("src"), p.globals.remote_signer.as_deref())?;
             let content = OperationContent::SmartRollupOriginate {
                 pvm_kind,
                 kernel,
@@ -212,22 +246,38 @@ fn limits(p: &Parsed) -> Result<Limits, ClientError> {
     })
 }
 
-/// Extracts the pkh of a signer URI (`remote:tz1…`, `tcp://h:p/tz1…`, `unix:/p?pkh=tz1…`).
-fn remote_pkh(uri: &str) -> Option<PublicKeyHash> {
-    if let Some(r) = uri.strip_prefix("remote:") {
-        return r.parse().ok();
-    }
-    if let Some((_, q)) = uri.split_once("pkh=") {
-        return q.split('&').next()?.parse().ok();
-    }
-    uri.rsplit('/').next()?.parse().ok()
+fn parse_bytes(data: &str) -> Result<Vec<u8>, ClientError> {
+    hex::decode(data.strip_prefix("0x").unwrap_or(data)).map_err(|e| {
+        ClientError::BadArgument(format!(
+            "cannot parse {data:?} as bytes ({e}); give hexadecimal bytes like 0x0a0b"
+        ))
+    })
 }
 
-/// `import secret key`: stores the key; returns its address.
+/// The remote signer of a key URI, offering the wallet's local keys for authentication
+/// (docs/reference/l1-and-signer.md §5.4, §5.7).
+fn remote_signer(
+    wallet: &Wallet,
+    uri: &str,
+    remote: Option<&str>,
+) -> Result<signer::RemoteSigner, ClientError> {
+    let (location, pkh) =
+        signer::remote::parse_key_uri(uri, remote).map_err(|e| ClientError::Key(e.to_string()))?;
+    let auth = wallet
+        .local_secret_keys()?
+        .into_iter()
+        .map(|(_, sk)| sk)
+        .collect();
+    Ok(signer::RemoteSigner::new(location, pkh, auth))
+}
+
+/// `import secret key`: stores the key; returns its address. Keys held by a signer are asked
+/// their public key first, as octez-client does (docs/reference/l1-and-signer.md §5.7).
 pub fn import_secret_key(
     wallet: &Wallet,
     alias: &str,
     uri: &str,
+    remote: Option<&str>,
     force: bool,
 ) -> Result<PublicKeyHash, ClientError> {
     let scheme = uri.split(':').next().unwrap_or_default();
@@ -239,13 +289,20 @@ pub fn import_secret_key(
             Ok(sk.public_key_hash())
         }
         "remote" | "tcp" | "http" | "https" | "unix" => {
-            let pkh = remote_pkh(uri).ok_or_else(|| {
-                ClientError::Key(format!(
-                    "cannot find the public key hash in signer URI {uri:?}; expected e.g. \
-                     remote:tz1…, tcp://host:7732/tz1… or unix:/path?pkh=tz1…"
-                ))
+            use signer::Signer as _;
+            let r = remote_signer(wallet, uri, remote)?;
+            let pkh = r.public_key_hash();
+            let pk = r.public_key().map_err(|source| ClientError::RemoteSigner {
+                name: alias.to_owned(),
+                source,
             })?;
-            wallet.add_remote_key(alias, uri, &pkh, force)?;
+            if pk.hash() != pkh {
+                return Err(ClientError::Key(format!(
+                    "the signer answered the public key {pk} for {pkh}, which hashes to {}",
+                    pk.hash()
+                )));
+            }
+            wallet.add_remote_key(alias, uri, &pkh, Some(&pk), force)?;
             Ok(pkh)
         }
         _ => Err(ClientError::Key(format!(
@@ -255,7 +312,7 @@ pub fn import_secret_key(
     }
 }
 
-fn signer(wallet: &Wallet, name: &str) -> Result<Signer, ClientError> {
+fn signer(wallet: &Wallet, name: &str, remote: Option<&str>) -> Result<Signer, ClientError> {
     let pkh = wallet.resolve_pkh(name)?;
     let uri = wallet.secret_key_uri(name)?;
     let alias = match name.parse::<PublicKeyHash>() {
@@ -277,7 +334,7 @@ fn signer(wallet: &Wallet, name: &str) -> Result<Signer, ClientError> {
             pk: wallet.public_key(&alias)?,
             name: alias,
             pkh,
-            key: SignerKey::Remote(uri),
+            key: SignerKey::Remote(Box::new(remote_signer(wallet, &uri, remote)?)),
         })
     }
 }

@@ -59,12 +59,18 @@ pub enum ClientError {
         /// Cap (tez text).
         cap: String,
     },
-    /// Signing through a remote signer is not implemented yet.
-    #[error(
-        "the key of {0} is held by a remote signer ({1}); signing through remote signers is not \
-         supported by this client yet: import an unencrypted: key for this account"
-    )]
-    RemoteSigner(String, String),
+    /// A remote signer failed or refused (docs/reference/l1-and-signer.md §5.7).
+    #[error("cannot sign with the key of {name}: {source}")]
+    RemoteSigner {
+        /// Alias or address.
+        name: String,
+        /// The signer's failure.
+        #[source]
+        source: signer::SignerError,
+    },
+    /// `check that bytes … were signed by …`: the signature does not match.
+    #[error("invalid signature")]
+    InvalidSignature,
     /// The public key is unknown, so the account cannot be revealed.
     #[error(
         "the public key of {0} is unknown and the account is not revealed: import its secret \

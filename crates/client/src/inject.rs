@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tezos_types::operation::{ManagerOperation, OperationContent};
 use tezos_types::{
-    BinEncode, BlockHash, Mutez, PublicKey, PublicKeyHash, SecretKey, UnsignedOperation,
+    BinEncode, BlockHash, Mutez, PublicKey, PublicKeyHash, SecretKey, Signature, UnsignedOperation,
+    Watermark,
 };
 
 use crate::error::ClientError;
@@ -32,8 +33,26 @@ const INCLUSION_TIMEOUT: Duration = Duration::from_secs(120);
 pub enum SignerKey {
     /// A local secret key.
     Local(Box<SecretKey>),
-    /// A key behind a signer URI (not supported for signing yet).
-    Remote(String),
+    /// A key held by a remote signer (`remote:`, `tcp://`, `unix:`, `http(s)://` URIs):
+    /// operations are sent to it with the `0x03` watermark (docs/reference/l1-and-signer.md §5.5).
+    Remote(Box<signer::RemoteSigner>),
+}
+
+impl SignerKey {
+    /// Signs exactly `data` (watermark included) locally or through the signer.
+    ///
+    /// # Errors
+    /// [`ClientError::RemoteSigner`] when the remote signer fails or refuses.
+    pub fn sign(&self, name: &str, data: &[u8]) -> Result<Signature, ClientError> {
+        use signer::Signer as _;
+        match self {
+            Self::Local(sk) => Ok(sk.sign_raw(data)),
+            Self::Remote(r) => r.sign(data).map_err(|source| ClientError::RemoteSigner {
+                name: name.to_owned(),
+                source,
+            }),
+        }
+    }
 }
 
 /// The account paying for and signing operations.
@@ -174,11 +193,28 @@ pub fn run(
 
     let mut all = Vec::new();
     if manager_key.is_null() {
-        let pk = signer
-            .pk
-            .ok_or_else(|| ClientError::UnknownPublicKey(signer.name.clone()))?;
+        let pk = match (&signer.pk, &signer.key) {
+            (Some(pk), _) => *pk,
+            (None, SignerKey::Remote(r)) => {
+                use signer::Signer as _;
+                r.public_key().map_err(|source| ClientError::RemoteSigner {
+                    name: signer.name.clone(),
+                    source,
+                })?
+            }
+            (None, SignerKey::Local(_)) => {
+                return Err(ClientError::UnknownPublicKey(signer.name.clone()));
+            }
+        };
         let proof = match &signer.key {
             SignerKey::Local(sk) => sk.bls_proof_of_possession(),
+            SignerKey::Remote(r) if matches!(signer.pkh, PublicKeyHash::Bls(_)) => Some(
+                r.bls_proof_of_possession()
+                    .map_err(|source| ClientError::RemoteSigner {
+                        name: signer.name.clone(),
+                        source,
+                    })?,
+            ),
             SignerKey::Remote(_) => None,
         };
         all.push(OperationContent::Reveal {
@@ -310,13 +346,10 @@ pub fn run(
         branch,
         contents: ops,
     };
-    let sk = match &signer.key {
-        SignerKey::Local(sk) => sk,
-        SignerKey::Remote(uri) => {
-            return Err(ClientError::RemoteSigner(signer.name.clone(), uri.clone()));
-        }
-    };
-    let signed = unsigned.sign(sk);
+    let mut to_sign = Watermark::GenericOperation.to_bytes();
+    to_sign.extend_from_slice(&unsigned.to_bin());
+    let signature = signer.key.sign(&signer.name, &to_sign)?;
+    let signed = unsigned.with_signature(signature);
     let hash = signed.hash().to_b58check();
 
     // Preapply, then inject.

@@ -1,7 +1,8 @@
 //! `smart-rollup-client`: the `octez-client` commands a smart rollup workflow needs.
 //!
 //! * [`cli`]: Octez-style command grammar (`transfer <amount> from <src> to <dst>`).
-//! * [`wallet`]: the Octez wallet files of `--base-dir` (shared with `smart-rollup-node`).
+//! * [`wallet`]: the Octez wallet files of `--base-dir` (the `signer` crate's, shared with
+//!   `smart-rollup-node` and `smart-rollup-signer`).
 //! * [`inject`]: counter/branch, auto-reveal, simulation, fees, burn cap, signing,
 //!   preapply, injection and waiting for inclusion.
 //! * [`receipt`]: Octez-style receipts; [`rpc`]: blocking JSON RPC client; [`tez`]: amounts.
@@ -13,6 +14,6 @@ pub mod inject;
 pub mod receipt;
 pub mod rpc;
 pub mod tez;
-pub mod wallet;
+pub use signer::wallet;
 
 pub use error::ClientError;

@@ -23,19 +23,8 @@ pub enum RpcError {
     #[error("cannot set up TLS for {OPTION}: {0}")]
     TlsSetup(#[from] http_client::TlsError),
     /// The node's TLS certificate is rejected.
-    #[error(
-        "TLS connection to the node refused for {url} ({OPTION} {endpoint}): {reason}; {hint}",
-        hint = http_client::TLS_HINT
-    )]
-    Tls {
-        /// URL.
-        url: String,
-        /// The endpoint.
-        endpoint: String,
-        /// The rustls error.
-        #[source]
-        reason: Box<http_client::rustls::Error>,
-    },
+    #[error("the node: {0}")]
+    Tls(#[from] http_client::TlsRejected),
     /// The node could not be reached or the connection failed.
     #[error("cannot reach the node at {url}: {msg}; check -E/--endpoint and that the node runs")]
     Transport {
@@ -145,11 +134,7 @@ impl Rpc {
         r: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
     ) -> Result<Value, RpcError> {
         let transport = |e: ureq::Error, url: &str| match http_client::ureq_tls_rejection(&e) {
-            Some(reason) => RpcError::Tls {
-                url: url.to_owned(),
-                endpoint: self.base.to_string(),
-                reason: Box::new(reason.clone()),
-            },
+            Some(reason) => RpcError::Tls(http_client::TlsRejected::new(&self.base, url, reason)),
             None => RpcError::Transport {
                 url: url.to_owned(),
                 msg: e.to_string(),

@@ -15,6 +15,7 @@ mod node;
 mod paths;
 mod process;
 mod sandbox;
+mod signer;
 mod tls_proxy;
 mod wait;
 
@@ -27,6 +28,7 @@ pub use paths::{
 };
 pub use process::ChildGuard;
 pub use sandbox::{BOOTSTRAP_SECRET_KEYS, Sandbox, SandboxBuilder, bootstrap_key};
+pub use signer::{SignerProcess, write_test_certificates};
 pub use tempfile::TempDir;
 pub use tls_proxy::{FileServer, TlsProxy};
 pub use wait::{POLL_INTERVAL, wait_for, wait_for_every, wait_until};

@@ -28,6 +28,7 @@ fn package_of(name: &str) -> Option<&'static str> {
         "smart-rollup-client" => "client",
         "smart-rollup-wasm-debugger" => "wasm-debugger",
         "smart-rollup-bench" => "bench",
+        "smart-rollup-signer" => "signer",
         _ => return None,
     })
 }

@@ -3,6 +3,7 @@
 
 mod e2e;
 mod https;
+mod signer;
 mod wallet;
 
 use std::path::Path;
@@ -23,7 +24,7 @@ pub(crate) struct Run {
 }
 
 impl Run {
-    fn from(o: Output) -> Self {
+    pub(crate) fn from(o: Output) -> Self {
         Self {
             ok: o.status.success(),
             stdout: String::from_utf8_lossy(&o.stdout).into_owned(),

@@ -103,32 +103,6 @@ fn sign_bytes_verifies() {
 }
 
 #[test]
-fn remote_keys_are_stored_but_cannot_sign_yet() {
-    let d = tempfile::tempdir().unwrap();
-    let uri = format!("remote:{BOOTSTRAP1_PKH}");
-    let out = client(d.path(), None, &["import", "secret", "key", "r", &uri]).out();
-    assert!(out.contains(BOOTSTRAP1_PKH), "{out}");
-    let list = client(d.path(), None, &["list", "known", "addresses"]).out();
-    assert_eq!(list, format!("r: {BOOTSTRAP1_PKH} (remote sk known)\n"));
-    let err = client(d.path(), None, &["sign", "bytes", "0x00", "for", "r"]).err();
-    assert!(err.contains("remote signer"), "{err}");
-    let err = client(
-        d.path(),
-        None,
-        &["import", "secret", "key", "x", "encrypted:abc"],
-    )
-    .err();
-    assert!(err.contains("unsupported secret key URI"), "{err}");
-    let err = client(
-        d.path(),
-        None,
-        &["import", "secret", "key", "y", "unencrypted:edskXXX"],
-    )
-    .err();
-    assert!(err.contains("cannot parse secret key"), "{err}");
-}
-
-#[test]
 fn errors_before_any_network_access() {
     let d = tempfile::tempdir().unwrap();
     client(

@@ -4,7 +4,13 @@
 //! Values: `secret_keys` holds the secret key URI (`unencrypted:edsk…`, `remote:tz1…`, …);
 //! `public_keys` holds `{"locator": "unencrypted:edpk…", "key": "edpk…"}`; `public_key_hashs`
 //! and `smart_rollups` hold the base58 address. `smart-rollup-node --base-dir` reads the same
-//! files to resolve aliases.
+//! files to resolve aliases. The signer keeps its keys in the same files, plus
+//! `authorized_keys` (`[{"name": n, "value": "edpk…"}]`, docs/reference/l1-and-signer.md §5.4).
+//!
+//! Secret key URIs this wallet stores: `unencrypted:<b58 secret key>` and the remote forms
+//! `remote:<pkh>`, `tcp://host:port/<pkh>`, `unix:/path?pkh=<pkh>`, `http(s)://host:port/<pkh>`
+//! (docs/reference/l1-and-signer.md §5.7), and `encrypted:` keys ([`crate::encrypted`]), opened
+//! with the passwords of a password file.
 
 use std::path::{Path, PathBuf};
 
@@ -72,6 +78,7 @@ const SECRET_KEYS: &str = "secret_keys";
 const PUBLIC_KEYS: &str = "public_keys";
 const PKHS: &str = "public_key_hashs";
 const ROLLUPS: &str = "smart_rollups";
+const AUTHORIZED: &str = "authorized_keys";
 
 /// One entry of `list known addresses`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -189,6 +196,17 @@ impl Wallet {
 
     /// Stores a full key triple (`gen keys`, `import secret key unencrypted:`).
     pub fn add_key(&self, alias: &str, sk: &SecretKey, force: bool) -> Result<(), WalletError> {
+        self.add_key_with_uri(alias, sk, &sk.to_uri(), force)
+    }
+
+    /// Stores a key triple whose secret key is kept as `uri` (e.g. `encrypted:edesk…`).
+    pub fn add_key_with_uri(
+        &self,
+        alias: &str,
+        sk: &SecretKey,
+        uri: &str,
+        force: bool,
+    ) -> Result<(), WalletError> {
         let pk = sk.public_key();
         self.check_free(alias, force)?;
         self.set(
@@ -205,15 +223,17 @@ impl Wallet {
             json!({"locator": format!("unencrypted:{}", pk.to_b58check()), "key": pk.to_b58check()}),
             true,
         )?;
-        self.set(SECRET_KEYS, "secret_key", alias, json!(sk.to_uri()), true)
+        self.set(SECRET_KEYS, "secret_key", alias, json!(uri), true)
     }
 
-    /// Stores a key held elsewhere (`remote:tz1…`, `tcp://…/tz1…`): its URI and address.
+    /// Stores a key held elsewhere (`remote:tz1…`, `tcp://…/tz1…`): its URI and address, and
+    /// its public key with the URI as locator when the signer told it (§5.7).
     pub fn add_remote_key(
         &self,
         alias: &str,
         uri: &str,
         pkh: &PublicKeyHash,
+        pk: Option<&PublicKey>,
         force: bool,
     ) -> Result<(), WalletError> {
         self.check_free(alias, force)?;
@@ -224,7 +244,92 @@ impl Wallet {
             json!(pkh.to_b58check()),
             true,
         )?;
+        if let Some(pk) = pk {
+            self.set(
+                PUBLIC_KEYS,
+                "public_key",
+                alias,
+                json!({"locator": uri, "key": pk.to_b58check()}),
+                true,
+            )?;
+        }
         self.set(SECRET_KEYS, "secret_key", alias, json!(uri), true)
+    }
+
+    /// Every `(alias, secret key URI)` of `secret_keys`, in file order.
+    pub fn secret_key_uris(&self) -> Result<Vec<(String, String)>, WalletError> {
+        Ok(self
+            .load(SECRET_KEYS)?
+            .into_iter()
+            .filter_map(|(n, v)| v.as_str().map(|u| (n, u.to_owned())))
+            .collect())
+    }
+
+    /// The local (`unencrypted:`) secret keys, with their aliases.
+    pub fn local_secret_keys(&self) -> Result<Vec<(String, SecretKey)>, WalletError> {
+        self.secret_key_uris()?
+            .into_iter()
+            .filter(|(_, u)| u.starts_with("unencrypted:"))
+            .map(|(alias, u)| {
+                SecretKey::from_uri(&u)
+                    .map(|sk| (alias.clone(), sk))
+                    .map_err(|e| WalletError::BadValue {
+                        kind: "secret key",
+                        alias,
+                        msg: e.to_string(),
+                    })
+            })
+            .collect()
+    }
+
+    /// The local secret keys, `encrypted:` ones opened with `passwords`; keys held by a signer
+    /// are skipped.
+    pub fn secret_keys_with(
+        &self,
+        passwords: &[Vec<u8>],
+    ) -> Result<Vec<(String, SecretKey)>, WalletError> {
+        let mut out = self.local_secret_keys()?;
+        for (alias, uri) in self.secret_key_uris()? {
+            if uri.starts_with("encrypted:") {
+                let sk = crate::encrypted::decrypt(&uri, passwords).map_err(|e| {
+                    WalletError::BadValue {
+                        kind: "encrypted secret key",
+                        alias: alias.clone(),
+                        msg: e.to_string(),
+                    }
+                })?;
+                out.push((alias, sk));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Adds a key to `authorized_keys` (`add authorized key <pk> --name <n>`, §5.4).
+    pub fn add_authorized_key(&self, name: &str, pk: &PublicKey) -> Result<(), WalletError> {
+        self.set(
+            AUTHORIZED,
+            "authorized_key",
+            name,
+            json!(pk.to_b58check()),
+            true,
+        )
+    }
+
+    /// The keys of `authorized_keys` (§5.4).
+    pub fn authorized_keys(&self) -> Result<Vec<(String, PublicKey)>, WalletError> {
+        self.load(AUTHORIZED)?
+            .into_iter()
+            .map(|(name, v)| {
+                v.as_str()
+                    .and_then(|t| t.parse().ok())
+                    .map(|pk| (name.clone(), pk))
+                    .ok_or_else(|| WalletError::BadValue {
+                        kind: "authorized key",
+                        alias: name,
+                        msg: v.to_string(),
+                    })
+            })
+            .collect()
     }
 
     fn check_free(&self, alias: &str, force: bool) -> Result<(), WalletError> {
