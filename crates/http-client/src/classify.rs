@@ -13,6 +13,35 @@ pub const TLS_HINT: &str = "the server's certificate must be valid for its name 
      trusted CA: the system store, or the PEM bundle named by SSL_CERT_FILE (or the directories \
      of SSL_CERT_DIR) for a private CA";
 
+/// A TLS handshake refused for a configuration reason ([`tls_rejection`]): fatal, naming the
+/// URL, the option and the endpoint it was given.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("TLS connection refused for {url} ({option} {endpoint}): {reason}; {TLS_HINT}")]
+pub struct TlsRejected {
+    /// The URL requested.
+    pub url: String,
+    /// The option that gave the endpoint (`--endpoint`, `--pre-images-endpoint`, ...).
+    pub option: String,
+    /// The endpoint.
+    pub endpoint: String,
+    /// The rustls error.
+    #[source]
+    pub reason: Box<rustls::Error>,
+}
+
+impl TlsRejected {
+    /// The refusal of `url`, under `endpoint`, for `reason`.
+    #[must_use]
+    pub fn new(endpoint: &crate::Endpoint, url: &str, reason: &rustls::Error) -> Self {
+        Self {
+            url: url.to_owned(),
+            option: endpoint.option().to_owned(),
+            endpoint: endpoint.to_string(),
+            reason: Box::new(reason.clone()),
+        }
+    }
+}
+
 /// Whether a rustls error is one retrying cannot fix.
 fn is_config(e: &rustls::Error) -> bool {
     use rustls::Error as E;

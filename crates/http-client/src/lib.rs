@@ -21,7 +21,7 @@ mod classify;
 mod endpoint;
 mod tls;
 
-pub use classify::{TLS_HINT, error_chain, tls_rejection, ureq_tls_rejection};
+pub use classify::{TLS_HINT, TlsRejected, error_chain, tls_rejection, ureq_tls_rejection};
 pub use endpoint::{Endpoint, EndpointError};
 pub use tls::{
     TlsError, async_client_builder, blocking_agent_config, blocking_agent_config_with_roots,

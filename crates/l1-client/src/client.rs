@@ -336,11 +336,7 @@ pub(crate) fn classify(
     e: reqwest::Error,
 ) -> L1Error {
     if let Some(reason) = http_client::tls_rejection(&e) {
-        L1Error::Tls {
-            url: url.to_owned(),
-            endpoint: format!("{} {endpoint}", endpoint.option()),
-            reason: Box::new(reason.clone()),
-        }
+        L1Error::Tls(http_client::TlsRejected::new(endpoint, url, reason))
     } else if e.is_timeout() {
         L1Error::Timeout {
             url: url.to_owned(),
@@ -440,13 +436,13 @@ mod tests {
     #[test]
     fn a_rejected_certificate_is_fatal_and_names_the_option() {
         let endpoint = Endpoint::parse("--endpoint", "https://127.0.0.1:1/l1").unwrap();
-        let e = L1Error::Tls {
-            url: endpoint.join("/chains/main/chain_id"),
-            endpoint: format!("{} {endpoint}", endpoint.option()),
-            reason: Box::new(http_client::rustls::Error::InvalidCertificate(
+        let e = L1Error::Tls(http_client::TlsRejected::new(
+            &endpoint,
+            &endpoint.join("/chains/main/chain_id"),
+            &http_client::rustls::Error::InvalidCertificate(
                 http_client::rustls::CertificateError::UnknownIssuer,
-            )),
-        };
+            ),
+        ));
         assert!(e.is_fatal_config() && !e.is_retryable());
         let m = e.to_string();
         assert!(m.contains("--endpoint https://127.0.0.1:1/l1"), "{m}");

@@ -29,19 +29,8 @@ pub enum L1Error {
     TlsSetup(#[from] http_client::TlsError),
     /// The TLS handshake failed for a configuration reason (certificate rejected, unknown
     /// issuer, no common protocol).
-    #[error(
-        "TLS connection to the L1 node refused for {url} ({endpoint}): {reason}; {hint}",
-        hint = http_client::TLS_HINT
-    )]
-    Tls {
-        /// URL.
-        url: String,
-        /// The option and the endpoint, e.g. `--endpoint https://host/mainnet`.
-        endpoint: String,
-        /// The rustls error.
-        #[source]
-        reason: Box<http_client::rustls::Error>,
-    },
+    #[error("the L1 node: {0}")]
+    Tls(#[from] http_client::TlsRejected),
     /// The URL could not be built or the HTTP client could not be created.
     #[error("invalid L1 endpoint or request {url}: {message}")]
     Setup {
@@ -127,7 +116,7 @@ impl L1Error {
             Self::Http { status, .. } => *status >= 500 || matches!(*status, 408 | 429),
             Self::Endpoint(_)
             | Self::TlsSetup(_)
-            | Self::Tls { .. }
+            | Self::Tls(_)
             | Self::Setup { .. }
             | Self::Rpc { .. }
             | Self::Decode { .. }
@@ -140,7 +129,7 @@ impl L1Error {
     pub fn is_fatal_config(&self) -> bool {
         matches!(
             self,
-            Self::Endpoint(_) | Self::TlsSetup(_) | Self::Tls { .. } | Self::Setup { .. }
+            Self::Endpoint(_) | Self::TlsSetup(_) | Self::Tls(_) | Self::Setup { .. }
         )
     }
 

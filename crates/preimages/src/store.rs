@@ -64,20 +64,8 @@ pub enum PreimageConfigError {
     #[error("cannot set up TLS for the pre-images endpoint: {0}")]
     TlsSetup(#[from] http_client::TlsError),
     /// The endpoint's TLS certificate is rejected.
-    #[error(
-        "TLS connection to the pre-images endpoint refused for {url} ({endpoint}): {reason}; \
-         {hint}",
-        hint = http_client::TLS_HINT
-    )]
-    TlsRejected {
-        /// URL requested.
-        url: String,
-        /// The option and the endpoint, e.g. `--pre-images-endpoint https://host/path`.
-        endpoint: String,
-        /// The rustls error.
-        #[source]
-        reason: Box<http_client::rustls::Error>,
-    },
+    #[error("the pre-images endpoint: {0}")]
+    TlsRejected(#[from] http_client::TlsRejected),
 }
 
 /// Why a pre-image could not be obtained. None of these leave anything in the store.
@@ -397,11 +385,7 @@ impl PreimageStore {
 }
 
 fn rejected(base: &Url, url: &str, reason: &http_client::rustls::Error) -> PreimageConfigError {
-    PreimageConfigError::TlsRejected {
-        url: url.to_owned(),
-        endpoint: format!("{} {base}", base.option()),
-        reason: Box::new(reason.clone()),
-    }
+    PreimageConfigError::TlsRejected(http_client::TlsRejected::new(base, url, reason))
 }
 
 /// `GET url`, 200 required, body at most `MAX_PREIMAGE_SIZE` bytes.

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use clap::Parser;
 use tezos_types::{PublicKeyHash, SmartRollupAddress};
 
-use crate::config::{
+use node_config::{
     CommitOn, Config, HistoryMode, MAX_INJECTOR_RETENTION_PERIOD, Mode, Operators, Purpose,
 };
 
@@ -384,23 +384,23 @@ fn positive_int32(s: &str) -> Result<i32, String> {
     }
 }
 
-/// `--reconnection-delay`: seconds, finite, positive ([`crate::config::check_seconds`]).
+/// `--reconnection-delay`: seconds, finite, positive ([`node_config::check_seconds`]).
 fn parse_delay(s: &str) -> Result<f64, String> {
     let v: f64 = s
         .trim()
         .parse()
         .map_err(|_| format!("expected a number of seconds, got {s:?}"))?;
-    crate::config::check_seconds("--reconnection-delay", v).map_err(|e| e.message)?;
+    node_config::check_seconds("--reconnection-delay", v).map_err(|e| e.message)?;
     Ok(v)
 }
 
 fn parse_preimages_url(s: &str) -> Result<String, String> {
-    crate::config::check_http_url("--pre-images-endpoint", s).map_err(|e| e.message)?;
+    node_config::check_http_url("--pre-images-endpoint", s).map_err(|e| e.message)?;
     Ok(s.to_string())
 }
 
 fn parse_dal_url(s: &str) -> Result<String, String> {
-    crate::config::check_http_url("--dal-node", s).map_err(|e| e.message)?;
+    node_config::check_http_url("--dal-node", s).map_err(|e| e.message)?;
     Ok(s.to_string())
 }
 
@@ -432,7 +432,7 @@ struct RunOpts {
     #[arg(long = "apply-unsafe-patches")]
     apply_unsafe_patches: bool,
     /// Cut a corrupted context store at its first damaged record and replay the lost levels
-    /// from the L1 node (this node's addition; see `crate::context::repair`).
+    /// from the L1 node (this node's addition; see `pvm_store::repair`).
     #[arg(long = "repair-context")]
     repair_context: bool,
     #[command(flatten)]
@@ -452,7 +452,7 @@ struct LegacyRunOpts {
     #[arg(long = "apply-unsafe-patches")]
     apply_unsafe_patches: bool,
     /// Cut a corrupted context store at its first damaged record and replay the lost levels
-    /// from the L1 node (this node's addition; see `crate::context::repair`).
+    /// from the L1 node (this node's addition; see `pvm_store::repair`).
     #[arg(long = "repair-context")]
     repair_context: bool,
     #[command(flatten)]
@@ -702,7 +702,7 @@ pub fn parse(args: &[String]) -> Result<Command, CliError> {
         Cmd::GenerateOpenapi => {
             AnyOpts::try_parse_from(options).map_err(clap_error)?;
             // The same document as `GET /openapi`, on stdout (Octez: `generate openapi`).
-            let doc = crate::rpc::openapi::document();
+            let doc = node_rpc::openapi::document();
             let text = serde_json::to_string_pretty(&doc).unwrap_or_default();
             Ok(Command::Print(format!("{text}\n")))
         }
@@ -990,7 +990,7 @@ fn apply_options(c: &mut Config, nc: &NodeCommand) -> Result<(), String> {
             AclOverride::AllowAll => serde_json::json!({"address": address, "blacklist": []}),
             AclOverride::Secure => serde_json::json!({
                 "address": address,
-                "blacklist": crate::rpc::SECURE_ACL_DENY,
+                "blacklist": node_rpc::SECURE_ACL_DENY,
             }),
         });
     }
@@ -1085,7 +1085,7 @@ fn grammar_text(g: &[Tok]) -> String {
 fn version_text() -> String {
     format!(
         "{} (rollup-node {})",
-        crate::VERSION,
+        node_context::VERSION,
         env!("CARGO_PKG_VERSION")
     )
 }
@@ -1304,7 +1304,7 @@ mod tests {
             panic!("generate openapi is not a printing command")
         };
         let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
-        assert_eq!(doc, crate::rpc::openapi::document());
+        assert_eq!(doc, node_rpc::openapi::document());
         assert!(doc["paths"]["/health"]["get"].is_object(), "{text}");
     }
 

@@ -3,8 +3,8 @@
 use std::process::ExitCode;
 
 use anyhow::Context as _;
+use node_config::Config;
 use rollup_node::cli::{self, Command};
-use rollup_node::config::Config;
 use rollup_node::daemon;
 
 fn error_exit(msg: &str) -> ExitCode {
@@ -13,7 +13,7 @@ fn error_exit(msg: &str) -> ExitCode {
     ExitCode::FAILURE
 }
 
-fn warn_unused(extra: &[rollup_node::config::Purpose]) {
+fn warn_unused(extra: &[node_config::Purpose]) {
     if !extra.is_empty() {
         let names: Vec<&str> = extra.iter().map(|p| p.as_str()).collect();
         tracing::warn!("[Warning]: Unused operators for {}.", names.join(", "));
@@ -72,8 +72,7 @@ fn main() -> ExitCode {
             };
             warn_unused(&extra);
             if nc.repair_context
-                && let Err(e) =
-                    rollup_node::context::repair(&daemon::DataDir(nc.data_dir()).context())
+                && let Err(e) = pvm_store::repair(&node_context::DataDir(nc.data_dir()).context())
             {
                 return error_exit(&format!("Cannot repair the context: {e}"));
             }
@@ -94,7 +93,7 @@ fn run_daemon(
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    rt.block_on(async move {
+    let result = rt.block_on(async move {
         // Both handlers are installed before anything else runs, so a signal received while
         // the node starts is not lost (it stops the node as soon as the daemon waits for it).
         use tokio::signal::unix::{SignalKind, signal};
@@ -109,7 +108,18 @@ fn run_daemon(
         daemon::run(config, &data_dir, endpoint, stop)
             .await
             .map_err(anyhow::Error::from)
-    })?;
+    });
+    if let Err(e) = &result
+        && matches!(
+            e.downcast_ref::<daemon::DaemonError>(),
+            Some(daemon::DaemonError::FollowerStuck(_))
+        )
+    {
+        // The follower thread still uses the runtime: dropping it would wait for the thread
+        // (or make it panic). The process exits with the error instead, without the drop.
+        std::mem::forget(rt);
+    }
+    result?;
     tracing::info!("Smart rollup node stopped");
     Ok(())
 }

@@ -305,7 +305,7 @@ impl ClientError {
     /// The JSON error trace answering `method uri`: the error Octez's RPC client reports for
     /// that status (`src/lib_rpc/RPC_context.ml` `Not_found`, `src/lib_rpc_http/
     /// RPC_client_errors.ml` `rpc_client.request_failed`), as the rollup node answers
-    /// (`crates/rollup-node/src/rpc/error.rs`); a 404 adds an item saying what is missing.
+    /// (`crates/node-rpc/src/error.rs`); a 404 adds an item saying what is missing.
     pub fn trace(&self, method: &Method, uri: &str) -> Value {
         let failed = |error: Value| {
             json!({"kind": "permanent", "id": "rpc_client.request_failed",

@@ -149,19 +149,26 @@ fn sigterm_while_catching_up_and_following_exits_cleanly() {
     let addr = sb.originate_wasm(&kernel);
     let node_dir = dir.path().join("node");
     init_config(&node_dir, &addr);
-    for _ in 0..300 {
-        sb.bake();
-    }
+    let (s, v) = sb.post("/sandbox/bake", &serde_json::json!({"count": 3000}));
+    assert_eq!(s, 200, "{v}");
+    let l1_level = sb.level();
     // Catching up by small chunks: stopped in the middle.
     let mut node = super::node(&node_dir, sb.endpoint())
         .env("SMART_ROLLUP_NODE_CATCH_UP_CHUNK", "10")
         .start()
         .unwrap();
+    let mut level = 0;
     wait_until("the catch-up to start", BOUND, || {
         node.try_get("/global/block/head/level")
-            .is_ok_and(|(s, _)| s == 200)
+            .ok()
+            .filter(|(s, _)| *s == 200)
+            .and_then(|(_, v)| v.as_i64())
+            .map(|l| level = l)
+            .is_some()
     })
     .unwrap();
+    // What this test is about: the signal arrives before the catch-up is over.
+    assert!(level < l1_level, "caught up ({level}) before the signal");
     let status = node.terminate(BOUND).unwrap();
     let out = node.output();
     assert_eq!(status.code(), Some(0), "{status}\n{out}");
@@ -669,13 +676,17 @@ fn sigterm_during_the_context_gc_waits_for_it_and_exits_cleanly() {
         node.get("/local/gc_info")["last_gc_level"].is_number()
     })
     .unwrap();
-    let started = Instant::now();
     let status = node.terminate(BOUND).unwrap();
     let out = node.output();
     assert_eq!(status.code(), Some(0), "{status}\n{out}");
     assert_no_panic(&out);
+    // The GC (slowed down to 3 s) was still running at the signal and finished before the
+    // node stopped: it was waited for.
+    let signal = out.find("Received SIGTERM").expect("no SIGTERM in the log");
+    let finished = out[signal..].find("GC finished for level");
+    let stopped = out[signal..].find("Smart rollup node stopped");
     assert!(
-        started.elapsed() >= Duration::from_millis(1500),
+        matches!((finished, stopped), (Some(f), Some(s)) if f < s),
         "the node did not wait for the context GC:\n{out}"
     );
     node.restart().unwrap();

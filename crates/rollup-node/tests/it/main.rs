@@ -18,7 +18,7 @@ use std::process::{Command, Output};
 
 use std::sync::Arc;
 
-use rollup_node::rpc::{StoreView, router};
+use node_rpc::{StoreView, router};
 use test_support::{RollupNode, RollupNodeBuilder};
 
 /// The binary under test.

@@ -2,9 +2,11 @@
 
 use std::sync::{Arc, Mutex};
 
-use rollup_node::config::{Config, Mode};
-use rollup_node::rpc::{DurableState, NodeStatus, RollupConstants, StoreView};
-use rollup_node::store::{Commitment, L2Block, Store};
+use node_config::{Config, Mode};
+use node_context::{NodeStatus, RollupConstants};
+use node_rpc::StoreView;
+use node_store::{Commitment, L2Block, Store};
+use pvm_store::DurableState;
 use serde_json::{Value, json};
 use tezos_types::{BlockHash, CommitmentHash, InboxHash, MerkelizedPayloadHashesHash, StateHash};
 
@@ -285,7 +287,7 @@ fn committed_status_follows_the_commitment_of_the_block() {
 
 #[test]
 fn committed_status_estimates() {
-    use rollup_node::rpc::committed_status_json;
+    use node_rpc::committed_status_json;
     let now = 1_700_000_000;
     let t = |secs: i64| json!(tezos_types::Timestamp(secs).to_rfc3339().unwrap());
     // Head 4, next commitment at 6 not computed: published ≈ at 6 + 2, cemented ≈ at 6 + 10.
@@ -632,7 +634,7 @@ fn synchronized_streams_progress_until_synchronized() {
             w.set_head(&b.block_hash, 3)
         })
         .unwrap();
-    let l1_head = |level| rollup_node::rpc::L1Head {
+    let l1_head = |level| node_context::L1Head {
         hash: BlockHash::new([7; 32]),
         level,
         timestamp: "2026-01-01T00:00:00Z".into(),
@@ -716,7 +718,7 @@ fn concrete(template: &str) -> String {
 #[test]
 fn every_route_answers_json_and_other_methods_405() {
     let port = serve();
-    let routes = rollup_node::rpc::ROUTES;
+    let routes = node_rpc::ROUTES;
     assert!(routes.len() > 30, "{routes:?}");
     for r in routes {
         let path = concrete(r.path);
@@ -806,7 +808,7 @@ fn blocks_deleted_by_the_gc_answer_410() {
                 w.set_level(l.into(), &b.block_hash)?;
                 w.set_head(&b.block_hash, l.into())?;
             }
-            w.set_level_state(rollup_node::store::LevelKey::LastGcTarget, 2)
+            w.set_level_state(node_store::LevelKey::LastGcTarget, 2)
         })
         .unwrap();
     let port = spawn_router(Arc::new(StoreView {
@@ -839,7 +841,7 @@ fn blocks_deleted_by_the_gc_answer_410() {
 
 #[test]
 fn health_reports_the_workers_that_run() {
-    use rollup_node::rpc::{WorkerName, Workers};
+    use node_context::{WorkerName, Workers};
     let workers = Workers::default();
     let status = NodeStatus {
         workers: workers.clone(),

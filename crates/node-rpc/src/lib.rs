@@ -1,15 +1,16 @@
 //! RPC server (octez-rollup-node.md §4): axum over a [`NodeView`], Octez JSON shapes
 //! (int64/Zarith as strings, base58 hashes), JSON error traces for every error
 //! ([`error`]), one route table for the router and `/openapi` ([`routes`], [`openapi`]), the
-//! ACL of the listening address (§2 "Default RPC ACL"), the workers `/health` reports
-//! ([`workers`]), and the streamed RPCs (`monitor_blocks`, `monitor_finalized_blocks`,
+//! ACL of the listening address (§2 "Default RPC ACL"), `/health` over the shared
+//! [`NodeStatus`], the streamed RPCs (`monitor_blocks`, `monitor_finalized_blocks`,
 //! `local/synchronized`: chunked, one JSON value per line, polling the store, ending on
-//! disconnect or shutdown).
+//! disconnect or shutdown), the metrics ([`metrics`]) and CORS ([`cors`]).
 
+pub mod cors;
 pub mod error;
+pub mod metrics;
 pub mod openapi;
 pub mod routes;
-pub mod workers;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -26,10 +27,11 @@ use tezos_types::{BlockHash, CommitmentHash};
 
 pub use error::RpcError;
 pub use routes::{Call, QueryTy, ROUTES, Route};
-pub use workers::{WorkerGuard, WorkerName, WorkerStatus, Workers};
 
-use crate::config::Config;
-use crate::store::{Commitment, L2Block, Store, StoreError};
+use node_config::Config;
+use node_context::{L1Connection, NodeStatus, RollupConstants, WorkerStatus};
+use node_store::{Commitment, L2Block, Store, StoreError};
+use pvm_store::DurableState;
 
 /// Paths denied by Octez's "secure" ACL (`rpc_server.ml`), as resto path matchers.
 pub const SECURE_ACL_DENY: &[&str] = &[
@@ -41,105 +43,6 @@ pub const SECURE_ACL_DENY: &[&str] = &[
     "/stats/**",
     "/config",
 ];
-
-/// L1 connection state reported by `/health`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum L1Connection {
-    /// Receiving heads.
-    Connected,
-    /// Lost, retrying.
-    Reconnecting,
-    /// Not connected (yet).
-    Disconnected,
-}
-
-impl L1Connection {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Connected => "connected",
-            Self::Reconnecting => "reconnecting",
-            Self::Disconnected => "disconnected",
-        }
-    }
-}
-
-/// Last L1 head seen.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct L1Head {
-    /// Hash.
-    pub hash: BlockHash,
-    /// Level.
-    pub level: i32,
-    /// RFC 3339 timestamp.
-    pub timestamp: String,
-    /// Age of the head's timestamp in seconds, as measured by the daemon.
-    pub age_secs: u64,
-}
-
-/// Daemon status shared with the RPC server (the L1 follower updates it).
-#[derive(Debug, Clone)]
-pub struct NodeStatus {
-    /// L1 connection.
-    pub l1_connection: L1Connection,
-    /// Last L1 head seen.
-    pub l1_head: Option<L1Head>,
-    /// Degraded mode.
-    pub degraded: bool,
-    /// Why the L1 cannot be used, with what to do (reported as `l1.error` by `/health`).
-    pub l1_error: Option<String>,
-    /// The running workers (Octez's `active_workers`), registered by the workers.
-    pub workers: Workers,
-    /// Protocol constants read from L1 (`None` until the follower has read them).
-    pub constants: Option<RollupConstants>,
-    /// Level processing figures (metrics).
-    pub processing: ProcessingStats,
-}
-
-impl Default for NodeStatus {
-    fn default() -> Self {
-        Self {
-            l1_connection: L1Connection::Disconnected,
-            l1_head: None,
-            degraded: false,
-            l1_error: None,
-            workers: Workers::default(),
-            constants: None,
-            processing: ProcessingStats::default(),
-        }
-    }
-}
-
-/// Protocol constants the RPCs and metrics need (`Rollup_constants`, read by the follower
-/// from the L1 `/chains/main/blocks/<head>/context/constants`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RollupConstants {
-    /// `smart_rollup_commitment_period_in_blocks`.
-    pub commitment_period: u32,
-    /// `smart_rollup_challenge_window_in_blocks`.
-    pub challenge_window: u32,
-    /// `minimal_block_delay` in seconds.
-    pub minimal_block_delay: u64,
-}
-
-/// What the follower reports after each processed level (`inbox_process_time` metric).
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct ProcessingStats {
-    /// Levels processed since start.
-    pub levels: u64,
-    /// Last processed level.
-    pub last_level: Option<i32>,
-    /// Seconds spent processing the last level.
-    pub last_secs: f64,
-}
-
-impl ProcessingStats {
-    /// Records one processed level and the time it took.
-    pub fn record(&mut self, level: i32, took: std::time::Duration) {
-        self.levels = self.levels.saturating_add(1);
-        self.last_level = Some(level);
-        self.last_secs = took.as_secs_f64();
-    }
-}
 
 /// `/health` rules (§4.1): healthy = ¬degraded ∧ connected ∧ blocks_late ≤ 1 (3 when
 /// monitoring finalized heads) ∧ head not older than 60 s ∧ all workers running.
@@ -181,16 +84,6 @@ pub fn health_json(
         })
         .collect();
     json!({"healthy": healthy, "degraded": status.degraded, "l1": l1, "active_workers": workers})
-}
-
-/// Access to the PVM durable storage of a block (implemented by the PVM wiring).
-pub trait DurableState: Send + Sync {
-    /// Value at `key` (`None` if absent).
-    fn value(&self, block: &L2Block, key: &str) -> Result<Option<Vec<u8>>, String>;
-    /// Length of the value at `key`.
-    fn length(&self, block: &L2Block, key: &str) -> Result<Option<u64>, String>;
-    /// Direct subkeys of `key`, in storage order.
-    fn subkeys(&self, block: &L2Block, key: &str) -> Result<Vec<String>, String>;
 }
 
 /// Block identifiers (§4 `<block_id>`).
@@ -251,7 +144,7 @@ pub trait NodeView: Send + Sync + 'static {
     fn lpc(&self) -> Result<Option<(CommitmentHash, i32)>, RpcError> {
         Ok(None)
     }
-    /// `GET /local/gc_info` (§4.3, `crate::gc::gc_info`); `None` when not available.
+    /// `GET /local/gc_info` (§4.3, `node_store::gc::gc_info`); `None` when not available.
     fn gc_info(&self) -> Result<Option<Value>, RpcError> {
         Ok(None)
     }
@@ -286,7 +179,7 @@ pub struct StoreView {
     /// Durable storage, when available.
     pub durable: Option<Arc<dyn DurableState>>,
     /// Committed PVM states (inbox/outbox/state RPCs), when available.
-    pub context: Option<crate::context::Context>,
+    pub context: Option<pvm_store::Context>,
 }
 
 impl StoreView {
@@ -349,11 +242,12 @@ impl NodeView for StoreView {
     }
 
     fn gc_info(&self) -> Result<Option<Value>, RpcError> {
-        self.with_store(|s| crate::gc::gc_info(s, None)).map(Some)
+        self.with_store(|s| node_store::gc::gc_info(s, None))
+            .map(Some)
     }
 
     fn first_available_level(&self) -> Result<Option<i32>, RpcError> {
-        self.with_store(|s| s.level_state(crate::store::LevelKey::LastGcTarget))
+        self.with_store(|s| s.level_state(node_store::LevelKey::LastGcTarget))
     }
 
     fn lcc(&self) -> Result<Option<(CommitmentHash, i32)>, RpcError> {
@@ -489,7 +383,7 @@ pub fn outbox_summary(bytes: &[u8]) -> Value {
     }
 }
 
-fn ctx_err(e: crate::context::ContextError) -> RpcError {
+fn ctx_err(e: pvm_store::ContextError) -> RpcError {
     RpcError::Failed("smart_rollup_node.context", e.to_string())
 }
 
@@ -565,7 +459,7 @@ pub fn commitment_json(c: &Commitment) -> Value {
 
 /// A stored context hash (64 hex digits) as the base58 `SRCo…` smart rollup context hash
 /// (§4 JSON conventions); any other text is returned unchanged.
-pub fn context_b58(c: &crate::store::RollupContextHash) -> String {
+pub fn context_b58(c: &node_store::RollupContextHash) -> String {
     match hex::decode(&c.0)
         .ok()
         .and_then(|b| <[u8; 32]>::try_from(b).ok())
@@ -660,7 +554,7 @@ fn page_size() -> u64 {
 
 fn version(_: &Call) -> RpcResult {
     ok(
-        json!({"version": crate::VERSION, "store_version": crate::store::STORE_VERSION, "context_version": "0"}),
+        json!({"version": node_context::VERSION, "store_version": node_store::STORE_VERSION, "context_version": "0"}),
     )
 }
 
@@ -1379,6 +1273,8 @@ pub async fn bind(config: &Config) -> std::io::Result<tokio::net::TcpListener> {
 
 #[cfg(test)]
 mod tests {
+    use node_context::{L1Head, WorkerName};
+
     use super::*;
 
     #[test]
@@ -1467,14 +1363,14 @@ mod tests {
 
     #[test]
     fn context_hashes_render_in_base58() {
-        let c = crate::store::RollupContextHash(hex::encode([7u8; 32]));
+        let c = node_store::RollupContextHash(hex::encode([7u8; 32]));
         let b58 = context_b58(&c);
         assert!(b58.starts_with("SRCo"), "{b58}");
         assert_eq!(
             b58,
             tezos_types::SmartRollupContextHash::new([7; 32]).to_b58check()
         );
-        let other = crate::store::RollupContextHash("SRCoalready".into());
+        let other = node_store::RollupContextHash("SRCoalready".into());
         assert_eq!(context_b58(&other), "SRCoalready");
     }
 
@@ -1482,7 +1378,7 @@ mod tests {
     fn acl_policies() {
         let mut c = Config::new(
             "sr1RYurGZtN8KNSpkMcCt9CgWeUaNkzsAfXf".parse().unwrap(),
-            crate::config::Mode::Observer,
+            node_config::Mode::Observer,
         );
         c.rpc_addr = "127.0.0.1".into();
         assert_eq!(acl_policy(&c), AclPolicy::AllowAll);

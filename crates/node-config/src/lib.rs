@@ -1,9 +1,13 @@
 //! `config.json`: the rollup node configuration, read and written as Octez does
 //! (octez-rollup-node.md §2; `configuration.ml` encoding, "hide defaults" on disk,
-//! "show defaults" for `GET /config`).
+//! "show defaults" for `GET /config`), printed by [`json_pp`]. Pure: no I/O besides
+//! [`Config::load`]/[`Config::save`] of the file itself.
+
+pub mod json_pp;
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -18,6 +22,25 @@ pub const DEFAULT_RPC_ADDR: &str = "127.0.0.1";
 pub const DEFAULT_RPC_PORT: u16 = 8932;
 /// Default metrics port when `--metrics-addr` omits it (§1.3).
 pub const DEFAULT_METRICS_PORT: u16 = 9933;
+
+/// A `--metrics-addr` value that is not `ADDR:PORT`, `:PORT` or `ADDR` with an IP address.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("Invalid metrics address {0}")]
+pub struct BadMetricsAddr(pub String);
+
+/// Parses `ADDR:PORT | :PORT | ADDR` (default port [`DEFAULT_METRICS_PORT`]).
+pub fn metrics_socket(s: &str) -> Result<SocketAddr, BadMetricsAddr> {
+    let bad = || BadMetricsAddr(s.to_string());
+    let (host, port) = match s.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(':') => (h, p.parse::<u16>().map_err(|_| bad())?),
+        _ => (s, DEFAULT_METRICS_PORT),
+    };
+    let host = match host {
+        "" | "localhost" => "127.0.0.1",
+        h => h.trim_start_matches('[').trim_end_matches(']'),
+    };
+    Ok(SocketAddr::new(host.parse().map_err(|_| bad())?, port))
+}
 /// Etherlink mainnet and testnet rollups (`address.ml` `is_etherlink`).
 pub const ETHERLINK_ADDRESSES: [&str; 2] = [
     "sr1Ghq66tYK9y3r8CC1Tf8i8m5nxh8nTvZEf",
@@ -1030,7 +1053,7 @@ impl Config {
             ));
         }
         if let Some(m) = &self.metrics_addr {
-            crate::daemon::metrics_socket(m).map_err(|_| {
+            metrics_socket(m).map_err(|_| {
                 invalid(
                     "metrics-addr (--metrics-addr)",
                     format!("{m:?}: expected ADDR:PORT, :PORT or ADDR with an IP address"),
@@ -1394,6 +1417,23 @@ mod tests {
     use super::*;
 
     const ADDR: &str = "sr1RYurGZtN8KNSpkMcCt9CgWeUaNkzsAfXf";
+
+    #[test]
+    fn metrics_addresses() {
+        assert_eq!(
+            metrics_socket(":1234").unwrap(),
+            "127.0.0.1:1234".parse().unwrap()
+        );
+        assert_eq!(
+            metrics_socket("0.0.0.0").unwrap(),
+            "0.0.0.0:9933".parse().unwrap()
+        );
+        assert_eq!(
+            metrics_socket("10.0.0.1:9").unwrap(),
+            "10.0.0.1:9".parse().unwrap()
+        );
+        assert!(metrics_socket("nope:x").is_err());
+    }
 
     #[test]
     fn values_out_of_their_domain_are_named() {

@@ -4,6 +4,9 @@
 //! decimal strings, PVM statuses with Octez's one-byte tags.
 //!
 //! Writes of one block go through [`Store::transaction`], one SQL transaction per block.
+//! The pure GC policy over the store is in [`gc`].
+
+pub mod gc;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -14,7 +17,7 @@ use tezos_types::{
     BlockHash, CommitmentHash, InboxHash, MerkelizedPayloadHashesHash, ProtocolHash, StateHash,
 };
 
-use crate::config::HistoryMode;
+use node_config::HistoryMode;
 
 /// The store version reported by `GET /version`.
 pub const STORE_VERSION: &str = "v5_sqlite";
@@ -1004,11 +1007,13 @@ impl Writer<'_> {
     }
 }
 
-#[cfg(test)]
-pub(crate) mod tests {
+/// Rows for the tests of this crate and of the crates above it (feature `test-fixtures`).
+#[cfg(any(test, feature = "test-fixtures"))]
+pub mod fixtures {
     use super::*;
 
-    pub(crate) fn sample_block(level: i32) -> L2Block {
+    /// A block at `level` whose hashes are made of the byte `level`.
+    pub fn sample_block(level: i32) -> L2Block {
         let byte = u8::try_from(level).unwrap_or(0);
         L2Block {
             block_hash: BlockHash::new([byte; 32]),
@@ -1025,6 +1030,12 @@ pub(crate) mod tests {
             pvm_status: Some("Waiting for input message".into()),
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixtures::sample_block;
+    use super::*;
 
     #[test]
     fn blocks_head_and_levels_on_disk() {

@@ -16,12 +16,13 @@ use pvm_wasmtime::WasmtimeEngine;
 use tezos_types::operation::PvmKind;
 use tokio::runtime::Handle;
 
-use crate::config::Config;
-use crate::context::Context;
-use crate::daemon::DataDir;
+use node_config::Config;
+use node_context::{DataDir, L1Connection, L1Head, NodeStatus};
+use node_store::Store;
+use pvm_store::Context;
+
 use crate::follower::{DEFAULT_PREFETCH, FollowError, L1, Processor, RollupInfo};
-use crate::rpc::{L1Connection, L1Head, NodeStatus};
-use crate::store::Store;
+use crate::gc;
 
 /// What the main loop needs.
 pub struct LoopConfig {
@@ -35,6 +36,8 @@ pub struct LoopConfig {
     pub ctx: Context,
     /// Shared status.
     pub status: Arc<Mutex<NodeStatus>>,
+    /// The background context GC ([`crate::gc`]).
+    pub gc: Mutex<gc::GcRuntime>,
     /// Becomes `true` to stop the follower (in-flight L1 calls are abandoned).
     pub stop: tokio::sync::watch::Receiver<bool>,
     /// The async runtime driving L1 I/O (the follower itself runs on its own thread).
@@ -380,7 +383,7 @@ pub fn run(lc: LoopConfig) -> Result<(), FollowError> {
     let r = follow_l1(&lc);
     // The background context GC is joined before the follower reports it stopped (it is
     // resumed at the next start if interrupted by a crash).
-    crate::gc::wait_gc(&lc.ctx);
+    gc::wait_gc(&lc.gc);
     match r {
         Err(FollowError::Stopped) => Ok(()),
         r => r,
@@ -466,7 +469,7 @@ fn follow_l1(lc: &LoopConfig) -> Result<(), FollowError> {
     // Constants for the RPCs (`committed_status`) and metrics.
     if let Ok(c) = l1.call(l1.client.constants("main", "head")) {
         set_status(&lc.status, |s| {
-            s.constants = Some(crate::rpc::RollupConstants {
+            s.constants = Some(node_context::RollupConstants {
                 commitment_period: c.smart_rollup_commitment_period_in_blocks,
                 challenge_window: c.smart_rollup_challenge_window_in_blocks,
                 minimal_block_delay: u64::try_from(c.minimal_block_delay).unwrap_or(0),
@@ -570,7 +573,7 @@ fn main_loop(
                         s.l1_error = None;
                     });
                     // History mode GC (§5.4), attempted after each processed head.
-                    crate::gc::after_head(p, lc);
+                    gc_after_head(p, lc);
                     if pr.reached_head {
                         if pr.processed > 0 {
                             tracing::info!(
@@ -587,6 +590,11 @@ fn main_loop(
                     }
                 }
                 Err(e @ (FollowError::Fatal(_) | FollowError::Stopped)) => return Err(e),
+                // A configuration error (bad endpoint, certificate rejected) does not go away by
+                // retrying, whenever it shows up: stop with its message, as at start.
+                Err(FollowError::L1(e)) if e.is_fatal_config() => {
+                    return Err(FollowError::Fatal(e.to_string()));
+                }
                 // `--no-degraded` (octez-rollup-node.md §3 "Degraded mode"): exit instead.
                 Err(e) if lc.config.no_degraded => {
                     return Err(FollowError::Fatal(format!(
@@ -602,6 +610,13 @@ fn main_loop(
                         FollowError::L1(l1) if l1.is_retryable() => Some(format!(
                             "Cannot reach the L1 node at {} ({l1}). Check that --endpoint names \
                              a running Tezos node and that it is reachable; retrying every {}s.",
+                            lc.endpoint,
+                            delay.as_secs_f64()
+                        )),
+                        FollowError::L1(l1) => Some(format!(
+                            "The L1 node at {} answered with an error ({l1}). Check that \
+                             --endpoint names a node of the rollup's network that keeps the \
+                             blocks the node needs; retrying every {}s.",
                             lc.endpoint,
                             delay.as_secs_f64()
                         )),
@@ -625,13 +640,52 @@ fn main_loop(
     Ok(())
 }
 
+/// GC attempt after each processed head (§5.2 step 5), the follower's entry point: full
+/// mode only; errors are logged and the GC is attempted again after the next head.
+fn gc_after_head(p: &mut Processor, lc: &LoopConfig) {
+    let r = (|| -> Result<(), gc::GcError> {
+        if p.store.history_mode()? == Some(node_config::HistoryMode::Archive) {
+            return Ok(());
+        }
+        let frequency = match lc.config.gc_parameters.frequency {
+            Some(f) => f,
+            None => {
+                let cached = gc::lock(&lc.gc).challenge_window;
+                let window = match cached {
+                    Some(w) => w,
+                    None => {
+                        let c =
+                            p.l1.call(p.l1.client.constants("main", "head"))
+                                .map_err(|e| gc::GcError::Constants(e.to_string()))?;
+                        let w = c.smart_rollup_challenge_window_in_blocks;
+                        gc::lock(&lc.gc).challenge_window = Some(w);
+                        w
+                    }
+                };
+                node_store::gc::gc_frequency(None, window)
+            }
+        };
+        let params = gc::GcParams {
+            frequency,
+            origination_level: p.rollup.origination_level,
+            store_path: lc.dir.store(),
+            lock_path: lc.dir.0.join("gc_lock"),
+        };
+        gc::maybe_gc(&mut p.store, &lc.ctx, &lc.gc, &params)?;
+        Ok(())
+    })();
+    if let Err(e) = r {
+        tracing::warn!("{e}");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn a_head_without_its_context_is_reset_to_the_last_committed_block() {
-        use crate::context::context_hash_text;
+        use pvm_store::context_hash_text;
         let mut store = Store::open_in_memory().unwrap();
         let ctx = Context::in_memory();
         for l in 1..=4 {
@@ -647,7 +701,7 @@ mod tests {
             } else {
                 state.hash().unwrap()
             };
-            let mut b = crate::store::tests::sample_block(l);
+            let mut b = node_store::fixtures::sample_block(l);
             b.context = Some(context_hash_text(&h));
             store
                 .transaction(|w| {
@@ -721,7 +775,7 @@ mod tests {
     fn l1_settings_from_the_config() {
         let mut c = Config::new(
             "sr1RYurGZtN8KNSpkMcCt9CgWeUaNkzsAfXf".parse().unwrap(),
-            crate::config::Mode::Observer,
+            node_config::Mode::Observer,
         );
         c.l1_rpc_timeout = 7.0;
         c.reconnection_delay = 0.5;

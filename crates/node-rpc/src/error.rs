@@ -21,7 +21,7 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use crate::store::StoreError;
+use node_store::StoreError;
 
 /// Errors of RPC handlers and of request parsing.
 #[derive(Debug, thiserror::Error)]

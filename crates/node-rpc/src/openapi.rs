@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 use super::routes::ROUTES;
 
 /// Octez's OpenAPI description of `octez-smart-rollup-node`.
-const OCTEZ_OPENAPI: &str = include_str!("../../../../testdata/octez-rollup-node-openapi.json");
+const OCTEZ_OPENAPI: &str = include_str!("../../../testdata/octez-rollup-node-openapi.json");
 
 /// Octez's description, parsed once (`Null` if the embedded file were not JSON, which the
 /// unit test below rules out).
@@ -57,6 +57,31 @@ fn refs(v: &Value, out: &mut BTreeSet<String>) {
     }
 }
 
+/// The JSON pointer, inside the `/health` GET operation, of the `l1` object's properties.
+pub const HEALTH_L1_PROPERTIES: &str =
+    "/responses/200/content/application~1json/schema/properties/l1/properties";
+
+/// This node's one addition to Octez's answers: `/health`'s `l1.error`, present while the L1
+/// cannot be reached or answers errors, saying which endpoint fails, since when and what to
+/// do (issue 18 §3). Optional, so an answer without it is Octez's shape.
+fn extend_health(paths: &mut Map<String, Value>) {
+    if let Some(props) = paths
+        .get_mut("/health")
+        .and_then(|p| p.get_mut("get"))
+        .and_then(|op| op.pointer_mut(HEALTH_L1_PROPERTIES))
+        .and_then(Value::as_object_mut)
+    {
+        props.insert(
+            "error".into(),
+            json!({
+                "type": "string",
+                "description": "Why the L1 node cannot be followed (which endpoint, since \
+                                when, what to do); absent when it answers."
+            }),
+        );
+    }
+}
+
 /// The node's OpenAPI document: one operation per route.
 pub fn document() -> Value {
     let reference = octez();
@@ -77,6 +102,7 @@ pub fn document() -> Value {
             ops.insert(method, op);
         }
     }
+    extend_health(&mut paths);
     // The component schemas the operations use, transitively.
     let all = &reference["components"]["schemas"];
     let mut names = BTreeSet::new();
@@ -101,7 +127,7 @@ pub fn document() -> Value {
             "title": "Smart Rollup Node RPCs",
             "description": "RPCs served by this smart rollup node: a subset of \
                             octez-smart-rollup-node's, described as Octez describes them",
-            "version": crate::VERSION,
+            "version": node_context::VERSION,
         },
         "paths": paths,
         "components": {"schemas": schemas},

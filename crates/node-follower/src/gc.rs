@@ -3,10 +3,10 @@
 //!
 //! * The history mode is recorded in the store (`rollup_node_state.history_mode`); the
 //!   configured mode wins, archive → full is allowed, full → archive refused
-//!   ([`resolve_history_mode`]).
-//! * In full mode a GC is attempted after every processed head ([`after_head`]): its target
-//!   is the LCC level; it runs when `target − last_gc_target ≥ frequency` and the previous
-//!   context GC finished ([`gc_target`], [`gc_frequency`]).
+//!   ([`node_store::gc::resolve_history_mode`], with the rest of the pure policy).
+//! * In full mode a GC is attempted after every processed head (`gc_after_head` in
+//!   [`crate::main_loop`], then [`maybe_gc`]): its target is the LCC level; it runs when `target − last_gc_target ≥ frequency` and the previous
+//!   context GC finished ([`node_store::gc::gc_target`], [`node_store::gc::gc_frequency`]).
 //! * A GC first records `last_gc_target`/`last_gc_triggered_at` and deletes the SQL rows of
 //!   levels below the target in ONE transaction (on the follower's thread: indexed deletes),
 //!   then GCs the context in a background thread under `<data-dir>/gc_lock`, keeping the
@@ -20,95 +20,12 @@
 //! * Archive mode never runs a GC.
 
 use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard};
 
-use serde_json::{Value, json};
-
-use crate::config::HistoryMode;
-use crate::context::{Context, ContextError, lock};
-use crate::store::{LevelKey, Store, StoreError};
-
-/// Full → archive refused (§5.4).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("Cannot transform a full rollup node into an archive one.")]
-pub struct FullToArchive;
-
-/// The effective history mode from the stored and configured ones (§5.4, Octez
-/// `Node_context.check_and_set_history_mode`): the configured mode wins, else the stored
-/// one, else `full`. Archive → full is a conversion (the data goes at the next GC).
-pub fn resolve_history_mode(
-    stored: Option<HistoryMode>,
-    configured: Option<HistoryMode>,
-) -> Result<HistoryMode, FullToArchive> {
-    match (stored, configured) {
-        (Some(HistoryMode::Full), Some(HistoryMode::Archive)) => Err(FullToArchive),
-        (Some(HistoryMode::Archive), Some(HistoryMode::Full)) => {
-            tracing::info!(
-                "Converting history mode from archive to full; old data is removed at the next GC"
-            );
-            Ok(HistoryMode::Full)
-        }
-        (_, Some(m)) | (Some(m), None) => Ok(m),
-        (None, None) => Ok(HistoryMode::Full),
-    }
-}
-
-/// Resolves the history mode against the store and records it there (daemon startup).
-pub fn check_and_set_history_mode(
-    store: &mut Store,
-    configured: Option<HistoryMode>,
-) -> Result<HistoryMode, HistoryModeError> {
-    let mode = resolve_history_mode(store.history_mode()?, configured)?;
-    store.transaction(|w| w.set_history_mode(mode))?;
-    Ok(mode)
-}
-
-/// Errors of [`check_and_set_history_mode`].
-#[derive(Debug, thiserror::Error)]
-pub enum HistoryModeError {
-    /// Full → archive.
-    #[error(transparent)]
-    FullToArchive(#[from] FullToArchive),
-    /// Store failure.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-/// The context splitting period: `challenge_window / 5`, or the window itself when ≤ 5
-/// (Octez `Node_context.splitting_period`; 40 320 blocks on mainnet).
-pub fn splitting_period(challenge_window: u32) -> i32 {
-    let p = if challenge_window <= 5 {
-        challenge_window
-    } else {
-        (challenge_window / 5).max(1)
-    };
-    i32::try_from(p).unwrap_or(i32::MAX)
-}
-
-/// GC frequency in blocks: `gc-parameters.frequency`, else the splitting period.
-pub fn gc_frequency(configured: Option<i32>, challenge_window: u32) -> i32 {
-    configured.unwrap_or_else(|| splitting_period(challenge_window))
-}
-
-/// The GC target if a GC is due (§5.4): none in archive mode or without an LCC; the LCC
-/// level when `lcc − last_gc_target ≥ frequency`. The LCC block must be processed (during
-/// a catch-up the L1's LCC can be ahead of the L2 head: no GC then).
-pub fn gc_target(
-    mode: HistoryMode,
-    lcc_level: Option<i32>,
-    head_level: Option<i32>,
-    last_gc_target: i32,
-    frequency: i32,
-) -> Option<i32> {
-    if mode == HistoryMode::Archive {
-        return None;
-    }
-    let lcc = lcc_level?;
-    if head_level? < lcc {
-        return None;
-    }
-    let since = lcc.checked_sub(last_gc_target)?;
-    (since >= frequency && since > 0).then_some(lcc)
-}
+use node_config::HistoryMode;
+use node_store::gc::gc_target;
+use node_store::{LevelKey, Store, StoreError};
+use pvm_store::{Context, ContextError};
 
 /// GC failures (operational: logged, the GC is attempted again after the next head).
 #[derive(Debug, thiserror::Error)]
@@ -127,19 +44,25 @@ pub enum GcError {
     Constants(String),
 }
 
-/// State of the background context GC, kept in the [`Context`].
+/// State of the background context GC, kept by the follower (`LoopConfig::gc`).
 #[derive(Default)]
 pub struct GcRuntime {
     /// The background context GC; `true` when it completed.
     job: Option<std::thread::JoinHandle<bool>>,
     resumed: bool,
-    challenge_window: Option<u32>,
+    /// The L1 challenge window, read once (the default GC frequency derives from it).
+    pub(crate) challenge_window: Option<u32>,
+}
+
+/// Takes `m`, ignoring poison (the guarded state is consistent between statements).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// What a GC attempt needs.
 #[derive(Debug, Clone)]
 pub struct GcParams {
-    /// GC frequency in blocks ([`gc_frequency`]).
+    /// GC frequency in blocks ([`node_store::gc::gc_frequency`]).
     pub frequency: i32,
     /// Rollup origination (genesis) level: `last_gc_target` before the first GC.
     pub origination_level: i32,
@@ -149,54 +72,16 @@ pub struct GcParams {
     pub lock_path: PathBuf,
 }
 
-/// GC attempt after each processed head (§5.2 step 5), the follower's entry point: full
-/// mode only; errors are logged and the GC is attempted again after the next head.
-pub fn after_head(p: &mut crate::follower::Processor, lc: &crate::main_loop::LoopConfig) {
-    let r = (|| -> Result<(), GcError> {
-        if p.store.history_mode()? == Some(HistoryMode::Archive) {
-            return Ok(());
-        }
-        let frequency = match lc.config.gc_parameters.frequency {
-            Some(f) => f,
-            None => {
-                let cached = lock(&lc.ctx.gc).challenge_window;
-                let window = match cached {
-                    Some(w) => w,
-                    None => {
-                        let c =
-                            p.l1.call(p.l1.client.constants("main", "head"))
-                                .map_err(|e| GcError::Constants(e.to_string()))?;
-                        let w = c.smart_rollup_challenge_window_in_blocks;
-                        lock(&lc.ctx.gc).challenge_window = Some(w);
-                        w
-                    }
-                };
-                gc_frequency(None, window)
-            }
-        };
-        let params = GcParams {
-            frequency,
-            origination_level: p.rollup.origination_level,
-            store_path: lc.dir.store(),
-            lock_path: lc.dir.0.join("gc_lock"),
-        };
-        maybe_gc(&mut p.store, &lc.ctx, &params)?;
-        Ok(())
-    })();
-    if let Err(e) = r {
-        tracing::warn!("{e}");
-    }
-}
-
 /// Starts a GC if one is due and the previous context GC finished; returns its target.
 /// The SQL part is done when this returns; the context part runs in the background
 /// ([`wait_gc`] waits for it).
 pub fn maybe_gc(
     store: &mut Store,
     ctx: &Context,
+    gc: &Mutex<GcRuntime>,
     params: &GcParams,
 ) -> Result<Option<i32>, GcError> {
-    let mut rt = lock(&ctx.gc);
+    let mut rt = lock(gc);
     if rt.job.as_ref().is_some_and(|j| !j.is_finished()) {
         return Ok(None);
     }
@@ -243,8 +128,8 @@ pub fn maybe_gc(
 }
 
 /// Waits for the background context GC, if any.
-pub fn wait_gc(ctx: &Context) {
-    let mut rt = lock(&ctx.gc);
+pub fn wait_gc(gc: &Mutex<GcRuntime>) {
+    let mut rt = lock(gc);
     if let Some(j) = rt.job.take()
         && !j.join().unwrap_or(false)
     {
@@ -335,93 +220,14 @@ fn lock_file(path: &std::path::Path) -> Result<std::fs::File, GcError> {
     Ok(f)
 }
 
-/// `GET /local/gc_info` (§4.3): `{"first_available_level","last_gc_level"?,
-/// "last_context_split_level"?,"last_successful_gc_target"?}`. Before any GC the first
-/// available level is the genesis level (`genesis_level`, else the lowest stored level).
-pub fn gc_info(store: &Store, genesis_level: Option<i32>) -> Result<Value, StoreError> {
-    let target = store.level_state(LevelKey::LastGcTarget)?;
-    let first = match target {
-        Some(t) => t,
-        None => match genesis_level {
-            Some(g) => g,
-            None => store.first_stored_level()?.unwrap_or(0),
-        },
-    };
-    let mut o = serde_json::Map::new();
-    o.insert("first_available_level".into(), json!(first));
-    if let Some(l) = store.level_state(LevelKey::LastGcTriggeredAt)? {
-        o.insert("last_gc_level".into(), json!(l));
-    }
-    if let Some(l) = store.level_state(LevelKey::LastContextSplit)? {
-        o.insert("last_context_split_level".into(), json!(l));
-    }
-    if let Some(l) = store.level_state(LevelKey::LastContextGcTarget)? {
-        o.insert("last_successful_gc_target".into(), json!(l));
-    }
-    Ok(Value::Object(o))
-}
-
 #[cfg(test)]
 mod tests {
+    use node_store::fixtures::sample_block;
+    use node_store::gc::gc_info;
+    use serde_json::json;
+
     use super::*;
-    use crate::context::context_hash_text;
-    use crate::store::tests::sample_block;
-    use HistoryMode::{Archive, Full};
-
-    #[test]
-    fn history_mode_resolution() {
-        assert_eq!(resolve_history_mode(None, None), Ok(Full));
-        assert_eq!(resolve_history_mode(None, Some(Archive)), Ok(Archive));
-        assert_eq!(resolve_history_mode(Some(Archive), None), Ok(Archive));
-        assert_eq!(resolve_history_mode(Some(Full), None), Ok(Full));
-        assert_eq!(resolve_history_mode(Some(Archive), Some(Full)), Ok(Full));
-        assert_eq!(resolve_history_mode(Some(Full), Some(Full)), Ok(Full));
-        let e = resolve_history_mode(Some(Full), Some(Archive)).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "Cannot transform a full rollup node into an archive one."
-        );
-        let mut s = Store::open_in_memory().unwrap();
-        assert_eq!(check_and_set_history_mode(&mut s, None).unwrap(), Full);
-        assert_eq!(s.history_mode().unwrap(), Some(Full));
-        assert!(check_and_set_history_mode(&mut s, Some(Archive)).is_err());
-        assert_eq!(s.history_mode().unwrap(), Some(Full));
-    }
-
-    #[test]
-    fn frequency_is_the_splitting_period_by_default() {
-        assert_eq!(splitting_period(201_600), 40_320);
-        assert_eq!(splitting_period(10), 2);
-        assert_eq!(splitting_period(6), 1);
-        assert_eq!(splitting_period(5), 5);
-        assert_eq!(splitting_period(1), 1);
-        assert_eq!(gc_frequency(None, 201_600), 40_320);
-        assert_eq!(gc_frequency(Some(7), 201_600), 7);
-        assert_eq!(
-            splitting_period(u32::MAX),
-            i32::try_from(u32::MAX / 5).unwrap()
-        );
-    }
-
-    #[test]
-    fn target_rule() {
-        // Due when lcc − last ≥ frequency.
-        assert_eq!(gc_target(Full, Some(20), Some(30), 10, 10), Some(20));
-        assert_eq!(gc_target(Full, Some(19), Some(30), 10, 10), None);
-        assert_eq!(gc_target(Full, Some(25), Some(30), 10, 3), Some(25));
-        // Never in archive mode, nor without LCC or head, nor beyond the head.
-        assert_eq!(gc_target(Archive, Some(20), Some(30), 10, 1), None);
-        assert_eq!(gc_target(Full, None, Some(30), 10, 1), None);
-        assert_eq!(gc_target(Full, Some(20), None, 10, 1), None);
-        assert_eq!(gc_target(Full, Some(31), Some(30), 10, 1), None);
-        // Never twice for the same target, and no overflow.
-        assert_eq!(gc_target(Full, Some(20), Some(30), 20, 0), None);
-        assert_eq!(
-            gc_target(Full, Some(i32::MAX), Some(i32::MAX), i32::MIN, 1),
-            None
-        );
-        assert_eq!(gc_target(Full, Some(5), Some(30), 10, 1), None);
-    }
+    use pvm_store::context_hash_text;
 
     fn state(n: u8) -> wasm_pvm::PvmState {
         wasm_pvm::PvmState::genesis(
@@ -436,8 +242,9 @@ mod tests {
         _dir: tempfile::TempDir,
         store: Store,
         ctx: Context,
+        gc: Mutex<GcRuntime>,
         params: GcParams,
-        contexts: Vec<crate::store::RollupContextHash>,
+        contexts: Vec<node_store::RollupContextHash>,
     }
 
     /// Blocks 1..=10, each with its own committed context; LCC at `lcc`.
@@ -463,7 +270,7 @@ mod tests {
                     w.set_level(l, &b.block_hash)?;
                     w.insert_inbox(&b.inbox_hash, l, b"inbox")?;
                     w.insert_messages(&b.inbox_witness, l, b"msgs")?;
-                    w.set_outbox_messages(&crate::store::OutboxLevel {
+                    w.set_outbox_messages(&node_store::OutboxLevel {
                         outbox_level: l,
                         messages: vec![0],
                         executed: vec![],
@@ -474,7 +281,7 @@ mod tests {
         }
         store
             .transaction(|w| {
-                w.set_history_mode(Full)?;
+                w.set_history_mode(HistoryMode::Full)?;
                 w.set_lcc(&tezos_types::CommitmentHash::new([1; 32]), lcc)
             })
             .unwrap();
@@ -482,6 +289,7 @@ mod tests {
             _dir: dir,
             store,
             ctx,
+            gc: Mutex::default(),
             params,
             contexts,
         }
@@ -492,9 +300,9 @@ mod tests {
         let mut n = node(6);
         let info = gc_info(&n.store, Some(1)).unwrap();
         assert_eq!(info, json!({"first_available_level": 1}));
-        let t = maybe_gc(&mut n.store, &n.ctx, &n.params).unwrap();
+        let t = maybe_gc(&mut n.store, &n.ctx, &n.gc, &n.params).unwrap();
         assert_eq!(t, Some(6));
-        wait_gc(&n.ctx);
+        wait_gc(&n.gc);
         for l in 1..=10 {
             let b = n.store.block_by_level(l).unwrap();
             let idx = usize::try_from(l - 1).unwrap();
@@ -528,12 +336,18 @@ mod tests {
         n.store
             .transaction(|w| w.set_lcc(&tezos_types::CommitmentHash::new([2; 32]), 7))
             .unwrap();
-        assert_eq!(maybe_gc(&mut n.store, &n.ctx, &n.params).unwrap(), None);
+        assert_eq!(
+            maybe_gc(&mut n.store, &n.ctx, &n.gc, &n.params).unwrap(),
+            None
+        );
         n.store
             .transaction(|w| w.set_lcc(&tezos_types::CommitmentHash::new([2; 32]), 8))
             .unwrap();
-        assert_eq!(maybe_gc(&mut n.store, &n.ctx, &n.params).unwrap(), Some(8));
-        wait_gc(&n.ctx);
+        assert_eq!(
+            maybe_gc(&mut n.store, &n.ctx, &n.gc, &n.params).unwrap(),
+            Some(8)
+        );
+        wait_gc(&n.gc);
         assert!(!n.ctx.has(&n.contexts[6]).unwrap());
         assert!(n.ctx.has(&n.contexts[7]).unwrap());
         // Commits after a GC still work and survive a reopen.
@@ -593,8 +407,11 @@ mod tests {
         let mut n = node(6);
         let good = n.params.clone();
         n.params.lock_path = n._dir.path().join("missing").join("gc_lock");
-        assert_eq!(maybe_gc(&mut n.store, &n.ctx, &n.params).unwrap(), Some(6));
-        wait_gc(&n.ctx);
+        assert_eq!(
+            maybe_gc(&mut n.store, &n.ctx, &n.gc, &n.params).unwrap(),
+            Some(6)
+        );
+        wait_gc(&n.gc);
         assert_eq!(
             n.store.level_state(LevelKey::LastContextGcTarget).unwrap(),
             None
@@ -603,25 +420,28 @@ mod tests {
             gc_info(&n.store, Some(1)).unwrap(),
             json!({"first_available_level": 6, "last_gc_level": 10})
         );
-        assert_eq!(maybe_gc(&mut n.store, &n.ctx, &good).unwrap(), None);
-        wait_gc(&n.ctx);
+        assert_eq!(maybe_gc(&mut n.store, &n.ctx, &n.gc, &good).unwrap(), None);
+        wait_gc(&n.gc);
         assert_eq!(
             n.store.level_state(LevelKey::LastContextGcTarget).unwrap(),
             Some(6)
         );
         // Done: not run again.
-        assert_eq!(maybe_gc(&mut n.store, &n.ctx, &good).unwrap(), None);
-        assert!(lock(&n.ctx.gc).job.is_none());
+        assert_eq!(maybe_gc(&mut n.store, &n.ctx, &n.gc, &good).unwrap(), None);
+        assert!(lock(&n.gc).job.is_none());
     }
 
     #[test]
     fn archive_mode_never_collects() {
         let mut n = node(8);
         n.store
-            .transaction(|w| w.set_history_mode(Archive))
+            .transaction(|w| w.set_history_mode(HistoryMode::Archive))
             .unwrap();
-        assert_eq!(maybe_gc(&mut n.store, &n.ctx, &n.params).unwrap(), None);
-        wait_gc(&n.ctx);
+        assert_eq!(
+            maybe_gc(&mut n.store, &n.ctx, &n.gc, &n.params).unwrap(),
+            None
+        );
+        wait_gc(&n.gc);
         for (i, c) in n.contexts.iter().enumerate() {
             assert!(n.ctx.has(c).unwrap(), "{i}");
         }
@@ -644,8 +464,11 @@ mod tests {
             })
             .unwrap();
         assert!(n.ctx.has(&n.contexts[0]).unwrap());
-        assert_eq!(maybe_gc(&mut n.store, &n.ctx, &n.params).unwrap(), None);
-        wait_gc(&n.ctx);
+        assert_eq!(
+            maybe_gc(&mut n.store, &n.ctx, &n.gc, &n.params).unwrap(),
+            None
+        );
+        wait_gc(&n.gc);
         assert!(!n.ctx.has(&n.contexts[0]).unwrap());
         assert!(n.ctx.has(&n.contexts[5]).unwrap());
         assert_eq!(

@@ -28,10 +28,10 @@ use tezos_types::{
 };
 use wasm_pvm::{GenesisParams, PvmError, PvmState, PvmVersion, Status};
 
-use crate::context::{Context, ContextError, context_hash_text};
-use crate::store::{
+use node_store::{
     Commitment, L2Block, OutboxLevel, ProtocolInfo, Store, StoreError, encode_message_list,
 };
+use pvm_store::{Context, ContextError, context_hash_text};
 
 /// Largest number of levels planned at once while catching up.
 pub const CATCH_UP_CHUNK: i32 = 1000;
@@ -876,11 +876,39 @@ impl Processor {
             }
             _ => None,
         };
-        let t_pvm = std::time::Instant::now();
         let messages = rollup_inbox_of_level(block, &pred_header, migration)
             .map_err(|e| FollowError::Inconsistent(e.to_string()))?;
         let (inbox, witness) = next_inbox(&pred_inbox, &messages)
             .ok_or_else(|| FollowError::Inconsistent("inbox overflow".into()))?;
+        // Commitment every period (§6.1).
+        let prev_hash = pred
+            .commitment_hash
+            .unwrap_or(pred.previous_commitment_hash);
+        // Commitments are content-addressed: the one read last is reused while it is the
+        // predecessor (a whole commitment period).
+        let prev = match &self.last_commitment {
+            Some((h, c)) if *h == prev_hash => c.clone(),
+            _ => {
+                let c = self.store.commitment(&prev_hash)?.ok_or_else(|| {
+                    FollowError::Inconsistent(format!(
+                        "missing commitment {prev_hash} in the store"
+                    ))
+                })?;
+                self.last_commitment = Some((prev_hash, c.clone()));
+                c
+            }
+        };
+        let commitment_level =
+            next_commitment_level(prev.inbox_level, self.rollup.commitment_period) == Some(level);
+        // Inbox self-check ([`check_inbox`]) before the PVM reads the inbox, as Octez's
+        // `same_as_layer_1`: at each commitment level and at the last level of each step, so at
+        // every level once caught up (one RPC per level), every commitment period while
+        // catching up.
+        if commitment_level || self.check_inbox_now {
+            let l1_inbox = self.l1.global_inbox(&block.hash)?;
+            check_inbox(&block.hash, level, &inbox, &l1_inbox)?;
+        }
+        let t_pvm = std::time::Instant::now();
         let serialized: Vec<Vec<u8>> = messages.iter().map(BinEncode::to_bin).collect();
         let initial_tick = state.current_tick();
         let ticks = state.process_level(
@@ -900,27 +928,7 @@ impl Processor {
         let hash = self.ctx.commit(&state)?;
         self.timings.commit += t_commit.elapsed();
         let state_hash = StateHash(hash.0);
-        // Commitment every period (§6.1).
-        let prev_hash = pred
-            .commitment_hash
-            .unwrap_or(pred.previous_commitment_hash);
-        // Commitments are content-addressed: the one read last is reused while it is the
-        // predecessor (a whole commitment period).
-        let prev = match &self.last_commitment {
-            Some((h, c)) if *h == prev_hash => c.clone(),
-            _ => {
-                let c = self.store.commitment(&prev_hash)?.ok_or_else(|| {
-                    FollowError::Inconsistent(format!(
-                        "missing commitment {prev_hash} in the store"
-                    ))
-                })?;
-                self.last_commitment = Some((prev_hash, c.clone()));
-                c
-            }
-        };
-        let commitment = if next_commitment_level(prev.inbox_level, self.rollup.commitment_period)
-            == Some(level)
-        {
+        let commitment = if commitment_level {
             let prev_block = self
                 .store
                 .block_by_level(prev.inbox_level)?
@@ -980,13 +988,6 @@ impl Processor {
             state_hash: Some(state_hash),
             pvm_status: Some(status_string(state.status()).into()),
         };
-        // Inbox self-check ([`check_inbox`]) at each commitment level and at the last level of
-        // each step, so at every level once caught up (one RPC per level, as Octez's
-        // `same_as_layer_1`), every commitment period while catching up.
-        if commitment.is_some() || self.check_inbox_now {
-            let l1_inbox = self.l1.global_inbox(&block.hash)?;
-            check_inbox(&block.hash, level, &inbox, &l1_inbox)?;
-        }
         let orig = self.rollup.origination_level;
         let ops = rollup_ops(block, &self.rollup.address);
         for (h, c, _) in &ops.published {

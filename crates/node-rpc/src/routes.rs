@@ -1,7 +1,8 @@
 //! The route table: every RPC this node serves, as Octez names it (method and path template
 //! of `testdata/octez-rollup-node-openapi.json`, docs/reference/octez-rollup-node.md §4).
-//! The same table builds the router ([`build`]) and the `/openapi` description
-//! ([`super::openapi::document`]), so what is served and what is described cannot differ.
+//! The same table builds the router (`build`, through [`super::router`]) and the `/openapi`
+//! description ([`super::openapi::document`]), so what is served and what is described
+//! cannot differ.
 //!
 //! Requests are parsed here, never by axum extractors (whose rejections are plain text):
 //! path arguments as resto does (`block_id`, `commitment_hash`, `int32`: 400 when they do
@@ -16,11 +17,11 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, MethodRouter};
+use node_store::L2Block;
 use tezos_types::CommitmentHash;
 
 use super::error::{RpcError, method_not_allowed};
 use super::{AppState, BlockId, RpcResult, Shutdown};
-use crate::store::L2Block;
 
 /// Type of a query argument (resto's `Arg`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

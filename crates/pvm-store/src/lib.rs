@@ -5,7 +5,8 @@
 //!
 //! GC of the context (§5.4, full mode): [`Context::gc`] keeps the objects reachable from
 //! the given roots and from every root committed while it runs; commits wait only for
-//! its final phase (see there).
+//! its final phase (see there). When to run one is the store's GC policy
+//! (`node_store::gc`); running it in the background is the follower's job.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -14,8 +15,7 @@ use durable_tree::durable::{Durable, Key};
 use durable_tree::{Hash, Repo};
 use wasm_pvm::PvmState;
 
-use crate::rpc::DurableState;
-use crate::store::{L2Block, RollupContextHash};
+use node_store::{L2Block, RollupContextHash};
 
 /// Context failures (operational: I/O or a missing object).
 #[derive(Debug, thiserror::Error)]
@@ -61,7 +61,7 @@ impl ContextError {
 /// `run --repair-context`: opens the context store in `dir`, cutting a corrupted pack file at
 /// its first damaged batch (everything from there on is dropped, and said so in the log).
 /// The follower then finds the L2 head's context missing and replays the lost levels from L1
-/// (`reset_to_last_committed` in `crate::main_loop`). Returns the damage that was cut, if any.
+/// (`reset_to_last_committed` in `node_follower::main_loop`). Returns the damage that was cut, if any.
 pub fn repair(dir: &std::path::Path) -> Result<Option<durable_tree::PackCorruption>, ContextError> {
     let path = dir.join(CONTEXT_FILE);
     if !path.exists() {
@@ -93,8 +93,6 @@ pub struct Context {
     /// Held by [`Context::commit`] and by the final phase of [`Context::gc`]: no commit may
     /// land between the last mark and the sweep.
     commit_lock: Arc<Mutex<()>>,
-    /// State of the background GC ([`crate::gc`]).
-    pub(crate) gc: Arc<Mutex<crate::gc::GcRuntime>>,
     /// Roots committed since [`Context::gc_snapshot`] (`None`: no GC under way). A root
     /// already in the snapshot may be committed again (a level re-processed after a crash
     /// or a reorg): it must survive the GC too.
@@ -102,7 +100,7 @@ pub struct Context {
 }
 
 /// Takes `m`, ignoring poison (the guarded data is `()` or restored by its users).
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
@@ -139,7 +137,6 @@ impl Context {
         Self {
             repo: Arc::new(repo),
             commit_lock: Arc::new(Mutex::new(())),
-            gc: Arc::new(Mutex::new(crate::gc::GcRuntime::default())),
             gc_commits: Arc::new(Mutex::new(None)),
         }
     }
@@ -270,6 +267,17 @@ impl Context {
     }
 }
 
+/// Access to the PVM durable storage of a block (the RPC server reads it; [`Context`]
+/// implements it).
+pub trait DurableState: Send + Sync {
+    /// Value at `key` (`None` if absent).
+    fn value(&self, block: &L2Block, key: &str) -> Result<Option<Vec<u8>>, String>;
+    /// Length of the value at `key`.
+    fn length(&self, block: &L2Block, key: &str) -> Result<Option<u64>, String>;
+    /// Direct subkeys of `key`, in storage order.
+    fn subkeys(&self, block: &L2Block, key: &str) -> Result<Vec<String>, String>;
+}
+
 fn key(k: &str) -> Result<Key, String> {
     if k.is_empty() || k == "/" {
         return Ok(Key::root());
@@ -313,7 +321,7 @@ mod tests {
         let back = ctx.checkout(&text).unwrap();
         assert_eq!(back.hash().unwrap(), h);
         assert!(ctx.checkout(&RollupContextHash("zz".into())).is_err());
-        let mut b = crate::store::tests::sample_block(3);
+        let mut b = node_store::fixtures::sample_block(3);
         b.context = Some(text);
         assert_eq!(
             ctx.value(&b, "/readonly/wasm_version").unwrap(),

@@ -1,0 +1,229 @@
+//! Metrics (octez-rollup-node.md §8, Octez `metrics.ml`): the `octez_sc_rollup_node_*`
+//! registry and the gauges refreshed from a [`NodeView`] at each scrape.
+
+use node_config::Config;
+use node_context::L1Connection;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use crate::{BlockId, NodeView};
+
+/// The metrics registry (`octez_sc_rollup_node_*`).
+pub fn metrics_registry(config: &Config) -> Registry {
+    let mut reg = Registry::with_prefix("octez_sc_rollup_node");
+    let info: Family<Vec<(String, String)>, Gauge> = Family::default();
+    info.get_or_create(&vec![
+        ("rollup_address".into(), config.rollup_address.to_b58check()),
+        ("mode".into(), config.mode.name().into()),
+        ("pvm_kind".into(), "wasm_2_0_0".into()),
+        (
+            "history_mode".into(),
+            config.effective_history_mode().as_str().into(),
+        ),
+    ])
+    .set(1);
+    reg.register("rollup_node_info", "Rollup node info", info);
+    let node_info: Family<Vec<(String, String)>, Gauge> = Family::default();
+    node_info
+        .get_or_create(&vec![("version".into(), node_context::VERSION.into())])
+        .set(1);
+    reg.register("node_info", "Rollup node version", node_info);
+    reg
+}
+
+/// Gauges refreshed from the node's state at each scrape (octez-rollup-node.md §8 metrics,
+/// Octez `metrics.ml` names and help texts). `l1_connected` and `l1_head_level` are
+/// additions of this node (Octez has no L1-connection gauge).
+pub struct NodeMetrics {
+    registry: Registry,
+    inbox_level: Gauge,
+    internal_messages: Gauge,
+    external_messages: Gauge,
+    process_time: Gauge<f64, std::sync::atomic::AtomicU64>,
+    lcc_level_local: Gauge,
+    lpc_level_local: Gauge,
+    commitment_period: Gauge,
+    challenge_window: Gauge,
+    l1_connected: Gauge,
+    l1_head_level: Gauge,
+}
+
+impl NodeMetrics {
+    /// The registry of [`metrics_registry`] plus the node gauges.
+    pub fn new(config: &Config) -> Self {
+        let mut registry = metrics_registry(config);
+        let mut gauge = |name: &str, help: &str| {
+            let g = Gauge::default();
+            registry.register(name, help, g.clone());
+            g
+        };
+        let inbox_level = gauge("inbox_level", "Level of last inbox");
+        let internal_messages = gauge(
+            "inbox_internal_messages_number",
+            "Number of internal messages in inbox",
+        );
+        let external_messages = gauge(
+            "inbox_external_messages_number",
+            "Number of external messages in inbox",
+        );
+        let lcc_level_local = gauge("lcc_level_local", "Last cemented commitment level locally");
+        let lpc_level_local = gauge("lpc_level_local", "Last published commitment by operator");
+        let commitment_period = gauge("commitment_period", "Current commitment period");
+        let challenge_window = gauge("challenge_window", "Current challenge window");
+        let l1_connected = gauge(
+            "l1_connected",
+            "Whether the rollup node receives L1 heads (1) or not (0)",
+        );
+        let l1_head_level = gauge("l1_head_level", "Level of the last L1 head seen");
+        let process_time = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register(
+            "inbox_process_time",
+            "The time the rollup node spent processing the head",
+            process_time.clone(),
+        );
+        Self {
+            registry,
+            inbox_level,
+            internal_messages,
+            external_messages,
+            process_time,
+            lcc_level_local,
+            lpc_level_local,
+            commitment_period,
+            challenge_window,
+            l1_connected,
+            l1_head_level,
+        }
+    }
+
+    /// Sets the gauges from the node's store and status.
+    pub fn refresh(&self, view: &dyn NodeView) {
+        let status = view.status();
+        self.l1_connected
+            .set(i64::from(status.l1_connection == L1Connection::Connected));
+        if let Some(h) = &status.l1_head {
+            self.l1_head_level.set(h.level.into());
+        }
+        if let Some(c) = &status.constants {
+            self.commitment_period.set(c.commitment_period.into());
+            self.challenge_window.set(c.challenge_window.into());
+        }
+        if status.processing.levels > 0 {
+            self.process_time.set(status.processing.last_secs);
+        }
+        match view.block(&BlockId::Head) {
+            Ok(Some(head)) => {
+                self.inbox_level.set(head.level.into());
+                if let Ok(Some(messages)) = view.messages(&head) {
+                    // Serialized inbox messages: tag 0 internal, 1 external.
+                    let internal = messages.iter().filter(|m| m.first() == Some(&0)).count();
+                    let external = messages.len().saturating_sub(internal);
+                    self.internal_messages
+                        .set(i64::try_from(internal).unwrap_or(i64::MAX));
+                    self.external_messages
+                        .set(i64::try_from(external).unwrap_or(i64::MAX));
+                }
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!("metrics: {e}"),
+        }
+        if let Ok(Some((_, l))) = view.lcc() {
+            self.lcc_level_local.set(l.into());
+        }
+        if let Ok(Some((_, l))) = view.lpc() {
+            self.lpc_level_local.set(l.into());
+        }
+    }
+
+    /// Prometheus text of the registry.
+    pub fn encode(&self) -> Result<String, std::fmt::Error> {
+        let mut out = String::new();
+        encode(&mut out, &self.registry)?;
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use node_config::Mode;
+    use node_context::NodeStatus;
+    use node_store::Store;
+
+    use super::*;
+    use crate::StoreView;
+
+    #[test]
+    fn node_metrics_follow_the_store_and_status() {
+        let c = Config::new(
+            "sr1RYurGZtN8KNSpkMcCt9CgWeUaNkzsAfXf".parse().unwrap(),
+            Mode::Observer,
+        );
+        let mut store = Store::open_in_memory().unwrap();
+        let b = node_store::fixtures::sample_block(7);
+        store
+            .transaction(|w| {
+                w.insert_block(&b)?;
+                w.set_level(7, &b.block_hash)?;
+                w.set_head(&b.block_hash, 7)?;
+                w.insert_messages(
+                    &b.inbox_witness,
+                    7,
+                    &node_store::encode_message_list(&[vec![0, 1], vec![1, 9], vec![1, 8]]),
+                )?;
+                w.set_lcc(&tezos_types::CommitmentHash::ZERO, 5)
+            })
+            .unwrap();
+        let mut status = NodeStatus {
+            l1_connection: node_context::L1Connection::Connected,
+            constants: Some(node_context::RollupConstants {
+                commitment_period: 20,
+                challenge_window: 40,
+                minimal_block_delay: 8,
+            }),
+            ..NodeStatus::default()
+        };
+        status
+            .processing
+            .record(7, std::time::Duration::from_millis(250));
+        let view = StoreView {
+            config: c.clone(),
+            store: Arc::new(Mutex::new(store)),
+            status: Arc::new(Mutex::new(status)),
+            durable: None,
+            context: None,
+        };
+        let m = NodeMetrics::new(&c);
+        m.refresh(&view);
+        let out = m.encode().unwrap();
+        for line in [
+            "octez_sc_rollup_node_inbox_level 7",
+            "octez_sc_rollup_node_inbox_internal_messages_number 1",
+            "octez_sc_rollup_node_inbox_external_messages_number 2",
+            "octez_sc_rollup_node_inbox_process_time 0.25",
+            "octez_sc_rollup_node_lcc_level_local 5",
+            "octez_sc_rollup_node_commitment_period 20",
+            "octez_sc_rollup_node_challenge_window 40",
+            "octez_sc_rollup_node_l1_connected 1",
+        ] {
+            assert!(out.lines().any(|l| l == line), "{line} not in\n{out}");
+        }
+    }
+
+    #[test]
+    fn registry_encodes() {
+        let c = Config::new(
+            "sr1RYurGZtN8KNSpkMcCt9CgWeUaNkzsAfXf".parse().unwrap(),
+            Mode::Observer,
+        );
+        let mut out = String::new();
+        encode(&mut out, &metrics_registry(&c)).unwrap();
+        assert!(
+            out.contains("octez_sc_rollup_node_rollup_node_info"),
+            "{out}"
+        );
+    }
+}
