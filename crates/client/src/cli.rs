@@ -1,8 +1,10 @@
 //! Command-line grammar: Octez-style word matching (`transfer <amount> from <src> to <dst>`)
-//! plus options accepted anywhere on the line.
+//! plus options accepted anywhere on the line, both with the shared [`signer::grammar`].
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+
+use signer::grammar::{self, OptionName, ScanError, Scanned, Tok, Tok::Param, Tok::Word};
 
 use crate::error::ClientError;
 use crate::inject::Wait;
@@ -81,41 +83,124 @@ pub enum CommandKind {
     Help,
 }
 
-const COMMANDS: &[(CommandKind, &str)] = &[
-    (CommandKind::GenKeys, "gen keys <alias>"),
+/// The grammar of each command (docs/reference/l1-and-signer.md §1.8), matched by
+/// [`grammar::match_prefix`] against the words left once the options are removed.
+const COMMANDS: &[(CommandKind, &[Tok])] = &[
+    (
+        CommandKind::GenKeys,
+        &[Word("gen"), Word("keys"), Param("alias")],
+    ),
     (
         CommandKind::ImportSecretKey,
-        "import secret key <alias> <uri>",
+        &[
+            Word("import"),
+            Word("secret"),
+            Word("key"),
+            Param("alias"),
+            Param("uri"),
+        ],
     ),
-    (CommandKind::ListKnownAddresses, "list known addresses"),
-    (CommandKind::ShowAddress, "show address <alias>"),
-    (CommandKind::GetBalance, "get balance for <src>"),
+    (
+        CommandKind::ListKnownAddresses,
+        &[Word("list"), Word("known"), Word("addresses")],
+    ),
+    (
+        CommandKind::ShowAddress,
+        &[Word("show"), Word("address"), Param("alias")],
+    ),
+    (
+        CommandKind::GetBalance,
+        &[Word("get"), Word("balance"), Word("for"), Param("src")],
+    ),
     (
         CommandKind::Transfer,
-        "transfer <amount> from <src> to <dst>",
+        &[
+            Word("transfer"),
+            Param("amount"),
+            Word("from"),
+            Param("src"),
+            Word("to"),
+            Param("dst"),
+        ],
     ),
     (
         CommandKind::OriginateRollup,
-        "originate smart rollup <alias> from <src> of kind <kind> of type <ty> with kernel <kernel>",
+        &[
+            Word("originate"),
+            Word("smart"),
+            Word("rollup"),
+            Param("alias"),
+            Word("from"),
+            Param("src"),
+            Word("of"),
+            Word("kind"),
+            Param("kind"),
+            Word("of"),
+            Word("type"),
+            Param("ty"),
+            Word("with"),
+            Word("kernel"),
+            Param("kernel"),
+        ],
     ),
     (
         CommandKind::SendMessages,
-        "send smart rollup message <messages> from <src>",
+        &[
+            Word("send"),
+            Word("smart"),
+            Word("rollup"),
+            Word("message"),
+            Param("messages"),
+            Word("from"),
+            Param("src"),
+        ],
     ),
-    (CommandKind::SignBytes, "sign bytes <data> for <src>"),
+    (
+        CommandKind::SignBytes,
+        &[
+            Word("sign"),
+            Word("bytes"),
+            Param("data"),
+            Word("for"),
+            Param("src"),
+        ],
+    ),
     (
         CommandKind::CheckSignature,
-        "check that bytes <data> were signed by <src> to produce <signature>",
+        &[
+            Word("check"),
+            Word("that"),
+            Word("bytes"),
+            Param("data"),
+            Word("were"),
+            Word("signed"),
+            Word("by"),
+            Param("src"),
+            Word("to"),
+            Word("produce"),
+            Param("signature"),
+        ],
     ),
     (
         CommandKind::RecoverBond,
-        "recover bond of <staker> for smart rollup <rollup> from <src>",
+        &[
+            Word("recover"),
+            Word("bond"),
+            Word("of"),
+            Param("staker"),
+            Word("for"),
+            Word("smart"),
+            Word("rollup"),
+            Param("rollup"),
+            Word("from"),
+            Param("src"),
+        ],
     ),
-    (CommandKind::Help, "help"),
+    (CommandKind::Help, &[Word("help")]),
 ];
 
 /// Options taking a value: (long, short).
-const VALUE_OPTIONS: &[(&str, Option<&str>)] = &[
+const VALUE_OPTIONS: &[OptionName] = &[
     ("endpoint", Some("-E")),
     ("base-dir", Some("-d")),
     ("wait", Some("-w")),
@@ -130,7 +215,7 @@ const VALUE_OPTIONS: &[(&str, Option<&str>)] = &[
 ];
 
 /// Flags: (long, short).
-const FLAGS: &[(&str, Option<&str>)] = &[
+const FLAGS: &[OptionName] = &[
     ("force", Some("-f")),
     ("show-secret", Some("-S")),
     ("help", Some("-h")),
@@ -143,9 +228,9 @@ pub fn usage() -> String {
         "Usage: smart-rollup-client [-E <url>] [-d <base-dir>] [-w none|<n>] [-R <signer uri>] <command>\n\
          Commands:\n",
     );
-    for (_, p) in COMMANDS {
+    for (_, g) in COMMANDS {
         s.push_str("  ");
-        s.push_str(p);
+        s.push_str(&grammar::text(g));
         s.push('\n');
     }
     s.push_str(
@@ -155,58 +240,21 @@ pub fn usage() -> String {
     s
 }
 
-fn default_base_dir() -> PathBuf {
-    match std::env::var("TEZOS_CLIENT_DIR") {
-        Ok(d) if !d.is_empty() => PathBuf::from(d),
-        _ => PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".tezos-client"),
-    }
-}
-
 /// Parses the arguments (without the program name).
 pub fn parse(args: &[String]) -> Result<Parsed, ClientError> {
-    let mut options: HashMap<&'static str, String> = HashMap::new();
-    let mut flags = Vec::new();
-    let mut words = Vec::new();
-    let mut i = 0;
-    while i < args.len() {
-        let a = &args[i];
-        i += 1;
-        if a.len() > 1 && a.starts_with('-') && !a[1..].starts_with(|c: char| c.is_ascii_digit()) {
-            let (name, inline) = match a.split_once('=') {
-                Some((n, v)) if n.starts_with("--") => (n, Some(v.to_owned())),
-                _ => (a.as_str(), None),
-            };
-            if let Some((long, _)) = VALUE_OPTIONS
-                .iter()
-                .find(|(l, s)| name.strip_prefix("--") == Some(l) || *s == Some(name))
-            {
-                let value = match inline {
-                    Some(v) => v,
-                    None => {
-                        let v = args.get(i).cloned().ok_or_else(|| {
-                            ClientError::Usage(format!("option --{long} expects a value"))
-                        })?;
-                        i += 1;
-                        v
-                    }
-                };
-                options.insert(long, value);
-                continue;
+    // A negative number is a word: `transfer -1 …` is refused by the amount parser.
+    let Scanned {
+        words,
+        options,
+        flags,
+    } = grammar::scan(args, VALUE_OPTIONS, FLAGS, grammar::is_option_not_number).map_err(|e| {
+        match e {
+            ScanError::MissingValue { long, .. } => {
+                ClientError::Usage(format!("option --{long} expects a value"))
             }
-            if let Some((long, _)) = FLAGS
-                .iter()
-                .find(|(l, s)| name.strip_prefix("--") == Some(l) || *s == Some(name))
-            {
-                flags.push(*long);
-                continue;
-            }
-            return Err(ClientError::Usage(format!(
-                "unknown option {a}\n{}",
-                usage()
-            )));
+            ScanError::Unknown(a) => ClientError::Usage(format!("unknown option {a}\n{}", usage())),
         }
-        words.push(a.clone());
-    }
+    })?;
     let wait = match options.get("wait").map(String::as_str) {
         None => Wait::Confirmations(0),
         Some("none") => Wait::None,
@@ -224,7 +272,7 @@ pub fn parse(args: &[String]) -> Result<Parsed, ClientError> {
         base_dir: options
             .get("base-dir")
             .map(PathBuf::from)
-            .unwrap_or_else(default_base_dir),
+            .unwrap_or_else(signer::wallet::default_client_dir),
         wait,
         remote_signer: options.get("remote-signer").cloned(),
     };
@@ -237,25 +285,13 @@ pub fn parse(args: &[String]) -> Result<Parsed, ClientError> {
             flags,
         });
     }
-    for (kind, pattern) in COMMANDS {
-        let pat: Vec<&'static str> = pattern.split(' ').collect();
-        if pat.len() != words.len() {
-            continue;
-        }
-        let mut params = HashMap::new();
-        let ok = pat.iter().zip(&words).all(|(p, w)| {
-            if let Some(name) = p.strip_prefix('<').and_then(|p| p.strip_suffix('>')) {
-                params.insert(name, w.clone());
-                true
-            } else {
-                p == w
-            }
-        });
-        if ok {
+    let never_option = |_: &str| false;
+    for (kind, g) in COMMANDS {
+        if let Some(m) = grammar::match_prefix(g, &words, never_option) {
             return Ok(Parsed {
                 globals,
                 command: *kind,
-                params,
+                params: m.params.into_iter().collect(),
                 options,
                 flags,
             });
@@ -266,4 +302,50 @@ pub fn parse(args: &[String]) -> Result<Parsed, ClientError> {
         words.join(" "),
         usage()
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_line(s: &str) -> Result<Parsed, ClientError> {
+        parse(&s.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn usage_lists_each_grammar_in_octez_form() {
+        let u = usage();
+        for line in [
+            "  transfer <amount> from <src> to <dst>\n",
+            "  originate smart rollup <alias> from <src> of kind <kind> of type <ty> with kernel <kernel>\n",
+            "  check that bytes <data> were signed by <src> to produce <signature>\n",
+            "  help\n",
+        ] {
+            assert!(u.contains(line), "{line:?} missing from {u}");
+        }
+    }
+
+    #[test]
+    fn commands_match_around_options() {
+        let p = parse_line("-d /w transfer -1 from a --fee 0.1 to b -w none").unwrap();
+        assert_eq!(p.command, CommandKind::Transfer);
+        assert_eq!(p.param("amount"), "-1");
+        assert_eq!(p.param("dst"), "b");
+        assert_eq!(p.opt("fee"), Some("0.1"));
+        assert_eq!(p.globals.base_dir, PathBuf::from("/w"));
+        assert!(matches!(p.globals.wait, Wait::None));
+        let e = parse_line("transfer 1 from a to").unwrap_err().to_string();
+        assert!(
+            e.contains("Unrecognized command: transfer 1 from a to"),
+            "{e}"
+        );
+        let e = parse_line("list known addresses --fee")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("option --fee expects a value"), "{e}");
+        let e = parse_line("list known addresses --nope")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown option --nope"), "{e}");
+    }
 }

@@ -28,9 +28,9 @@ pub enum ClientError {
     /// A file could not be read.
     #[error("cannot read {path}: {msg}")]
     File {
-        /// Path.
+        /// The file named on the command line.
         path: String,
-        /// Cause.
+        /// The operating system's error.
         msg: String,
     },
     /// The node rejected the operation (simulation, preapply or injection).

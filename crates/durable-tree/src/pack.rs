@@ -820,8 +820,11 @@ impl NodeStore for DiskStore {
     }
 
     fn retain(&self, live: &dyn Fn(&Hash) -> bool, keep_roots: &[Hash]) -> Result<u64, StoreError> {
+        // The appender lock keeps every writer of `Inner` out (batches hold it for their
+        // whole life), so the copy needs only the read lock: reads go on, from the old file,
+        // while it runs; the write lock is taken for the final switch only.
         let _appender = self.appender();
-        let mut inner = self.write();
+        let inner = self.read();
         let tmp = self.path.with_extension("gc-tmp");
         // A stale copy (interrupted GC) is replaced; the copy is locked like the store file
         // it becomes.
@@ -890,7 +893,10 @@ impl NodeStore for DiskStore {
             return Err(e.into());
         }
         // From the rename on, the copy is the store: switch to it before anything else can
-        // fail, so that later commits never go to the unlinked old file.
+        // fail, so that later commits never go to the unlinked old file. (Reads until the
+        // switch use the old file's open handle, which still holds every object.)
+        drop(inner);
+        let mut inner = self.write();
         let mut index = Index::default();
         for (h, off) in offsets {
             index.insert(h, off);
@@ -1135,6 +1141,45 @@ mod tests {
 
     fn obj(i: u8) -> (Hash, Vec<u8>) {
         (Hash([i; 32]), vec![i; 10 + usize::from(i)])
+    }
+
+    /// Reads do not wait for a GC sweep's copy (only for its final switch to the copy): a
+    /// `get` made while the copy is stopped half-way answers at once.
+    #[test]
+    fn reads_go_on_during_a_sweep() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.pack");
+        let s = DiskStore::open(&path).unwrap();
+        s.write_batch(&[obj(1), obj(2)], &[Hash([1; 32])]).unwrap();
+        let (in_copy, copying) = std::sync::mpsc::channel();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        std::thread::scope(|scope| {
+            let store = &s;
+            let sweep = scope.spawn(move || {
+                let live = |h: &Hash| {
+                    let _ = in_copy.send(());
+                    // Bounded: without the fix the read below never comes.
+                    let _ = released.recv_timeout(std::time::Duration::from_secs(10));
+                    *h == obj(1).0
+                };
+                store.retain(&live, &[Hash([1; 32])])
+            });
+            copying.recv().unwrap();
+            let (tx, rx) = std::sync::mpsc::channel();
+            scope.spawn(move || {
+                let _ = tx.send(store.get(&obj(2).0).map_err(|e| e.to_string()));
+            });
+            let read = rx.recv_timeout(std::time::Duration::from_secs(2));
+            let _ = release.send(());
+            let _ = release.send(());
+            assert_eq!(
+                read.expect("a read during the sweep's copy answered within 2 s"),
+                Ok(Some(obj(2).1))
+            );
+            assert_eq!(sweep.join().unwrap().unwrap(), 1);
+        });
+        assert_eq!(s.get(&obj(1).0).unwrap(), Some(obj(1).1));
+        assert_eq!(s.get(&obj(2).0).unwrap(), None);
     }
 
     #[test]

@@ -3,7 +3,10 @@
 
 use tezos_types::ProtocolHash;
 
-/// (protocol hash, version string) of the protocols with smart rollups this node knows.
+/// (protocol hash, version string) of the protocols with smart rollups this node knows: the
+/// `hash` of each `src/proto_<n>_<short>/lib_protocol/TEZOS_PROTOCOL` and its `version_value`
+/// (`constants_repr.ml`; `raw_context.ml` for 016 and 017) in the Octez sources. The one table
+/// of the workspace: the follower's origination PVM version and migration messages read it.
 pub const PROTOCOL_VERSIONS: &[(&str, &str)] = &[
     (
         "ProtoALphaALphaALphaALphaALphaALphaALphaALphaDdp3zK",
@@ -20,6 +23,34 @@ pub const PROTOCOL_VERSIONS: &[(&str, &str)] = &[
     (
         "PtSeouLouXkxhg39oWzjxDWaCydNfR3RxCUrNe4Q9Ro8BTehcbh",
         "s023_023",
+    ),
+    (
+        "PsRiotumaAMotcRoDWW1bysEhQy2n1M5fy8JgRp8jjRfHGmfeA7",
+        "r022_022",
+    ),
+    (
+        "PsQuebecnLByd3JwTiGadoG4nGWi3HYiLXUjkibeFV8dCFeVMUg",
+        "quebec_021",
+    ),
+    (
+        "PsParisCZo7KAh1Z1smVd9ZMZ1HHn5gkzbM94V3PLCpknFWhUAi",
+        "paris_020",
+    ),
+    (
+        "PtParisBxoLz5gzMmn3d9WBQNoPSZakgnkMC2VNuQ3KXfUtUQeZ",
+        "paris_019",
+    ),
+    (
+        "ProxfordYmVfjWnRcgjWH36fW6PArwqykTFzotUxRs6gmTcZDuH",
+        "oxford_018",
+    ),
+    (
+        "PtNairobiyssHuh87hEhfVBGCVrK3WnS8Z2FT4ymB5tAa4r1nQf",
+        "nairobi_017",
+    ),
+    (
+        "PtMumbai2TmsJHNGRkD8v8YDbtao7BLUC3wjASn1inAKLFCjaH1",
+        "mumbai_016",
     ),
 ];
 
@@ -74,5 +105,49 @@ mod tests {
         assert!(!is_first_block(i32::MIN, i32::MAX));
         let unknown = ProtocolHash([7; 32]);
         assert_eq!(migration_message(2, &unknown, 1), Err(unknown));
+    }
+
+    #[test]
+    fn every_smart_rollup_protocol_is_known() {
+        // The protocols of the follower's former prefix table, by full hash.
+        for (p, v) in [
+            (
+                "PsRiotumaAMotcRoDWW1bysEhQy2n1M5fy8JgRp8jjRfHGmfeA7",
+                "r022_022",
+            ),
+            (
+                "PsQuebecnLByd3JwTiGadoG4nGWi3HYiLXUjkibeFV8dCFeVMUg",
+                "quebec_021",
+            ),
+            (
+                "PsParisCZo7KAh1Z1smVd9ZMZ1HHn5gkzbM94V3PLCpknFWhUAi",
+                "paris_020",
+            ),
+            (
+                "PtParisBxoLz5gzMmn3d9WBQNoPSZakgnkMC2VNuQ3KXfUtUQeZ",
+                "paris_019",
+            ),
+            (
+                "ProxfordYmVfjWnRcgjWH36fW6PArwqykTFzotUxRs6gmTcZDuH",
+                "oxford_018",
+            ),
+            (
+                "PtNairobiyssHuh87hEhfVBGCVrK3WnS8Z2FT4ymB5tAa4r1nQf",
+                "nairobi_017",
+            ),
+            (
+                "PtMumbai2TmsJHNGRkD8v8YDbtao7BLUC3wjASn1inAKLFCjaH1",
+                "mumbai_016",
+            ),
+        ] {
+            let h: ProtocolHash = p.parse().unwrap();
+            assert_eq!(protocol_version(&h), Some(v), "{p}");
+        }
+        // A hash sharing a vanity prefix is not the protocol.
+        let mut other = "PsRiotumaAMotcRoDWW1bysEhQy2n1M5fy8JgRp8jjRfHGmfeA7"
+            .parse::<ProtocolHash>()
+            .unwrap();
+        other.0[31] ^= 1;
+        assert_eq!(protocol_version(&other), None);
     }
 }

@@ -236,7 +236,7 @@ impl Mode {
     }
 
     /// `mode_of_string`; `Err` carries Octez's message.
-    pub fn parse(s: &str) -> Result<Mode, String> {
+    pub fn parse(s: &str) -> Result<Mode, ModeError> {
         Ok(match s {
             "observer" => Mode::Observer,
             "accuser" => Mode::Accuser,
@@ -249,14 +249,13 @@ impl Mode {
                 let kinds = s["custom:".len()..]
                     .split(',')
                     .map(|k| {
-                        OperationKind::parse(k).ok_or_else(|| {
-                            format!("Invalid_argument(\"operation_kind_of_string {k}\")")
-                        })
+                        OperationKind::parse(k)
+                            .ok_or_else(|| ModeError::UnknownOperationKind(k.to_string()))
                     })
                     .collect::<Result<Vec<_>, _>>()?;
                 Mode::Custom(kinds)
             }
-            _ => return Err("Invalid mode".into()),
+            _ => return Err(ModeError::Invalid),
         })
     }
 
@@ -313,13 +312,18 @@ impl HistoryMode {
     }
 }
 
+/// A history mode name other than `archive` or `full` (Octez's message).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("Invalid_argument(\"history_mode_of_string {0}\")")]
+pub struct UnknownHistoryMode(pub String);
+
 impl FromStr for HistoryMode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownHistoryMode;
+    fn from_str(s: &str) -> Result<Self, UnknownHistoryMode> {
         match s {
             "archive" => Ok(Self::Archive),
             "full" => Ok(Self::Full),
-            s => Err(format!("Invalid_argument(\"history_mode_of_string {s}\")")),
+            s => Err(UnknownHistoryMode(s.to_string())),
         }
     }
 }
@@ -343,13 +347,18 @@ impl CommitOn {
     }
 }
 
+/// A `--commit-on` value other than `block` or `commitment`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("Invalid value for commit-on, should be block or commitment")]
+pub struct UnknownCommitOn;
+
 impl FromStr for CommitOn {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownCommitOn;
+    fn from_str(s: &str) -> Result<Self, UnknownCommitOn> {
         match s {
             "block" => Ok(Self::Block),
             "commitment" => Ok(Self::Commitment),
-            _ => Err("Invalid value for commit-on, should be block or commitment".into()),
+            _ => Err(UnknownCommitOn),
         }
     }
 }
@@ -776,38 +785,38 @@ impl Config {
     }
 
     /// Parses a config JSON document; errors name the offending field.
-    pub fn from_json(v: &Value) -> Result<Config, String> {
-        let obj = v
-            .as_object()
-            .ok_or_else(|| "expected a JSON object at the top level".to_string())?;
+    pub fn from_json(v: &Value) -> Result<Config, ConfigParseError> {
+        let obj = v.as_object().ok_or(ConfigParseError::NotAnObject)?;
         for k in obj.keys() {
             if !KNOWN_KEYS.contains(&k.as_str()) {
-                return Err(format!("unexpected field \"{k}\""));
+                return Err(ConfigParseError::UnexpectedField(k.clone()));
             }
         }
         let addr_v = obj
             .get("smart-rollup-address")
-            .ok_or("missing required field \"smart-rollup-address\"")?;
+            .ok_or(ConfigParseError::MissingField("smart-rollup-address"))?;
         let rollup_address = addr_v
             .as_str()
             .and_then(|s| s.parse::<SmartRollupAddress>().ok())
-            .ok_or("field \"smart-rollup-address\": expected a smart rollup address (sr1…)")?;
-        let mode = parse_mode_json(obj.get("mode").ok_or("missing required field \"mode\"")?)
-            .map_err(|e| format!("field \"mode\": {e}"))?;
+            .ok_or_else(|| expected("smart-rollup-address", "a smart rollup address (sr1…)"))?;
+        let mode = parse_mode_json(
+            obj.get("mode")
+                .ok_or(ConfigParseError::MissingField("mode"))?,
+        )
+        .map_err(in_field("mode"))?;
         let mut c = Config::new(rollup_address, mode);
         c.fee_parameters = None;
         let f = Fields(obj);
         c.etherlink = f.bool("etherlink")?.unwrap_or(c.etherlink);
         c.boot_sector_file = f.string("boot-sector")?;
         if let Some(ops) = obj.get("smart-rollup-node-operator") {
-            c.operators = parse_operators_json(ops)
-                .map_err(|e| format!("field \"smart-rollup-node-operator\": {e}"))?;
+            c.operators =
+                parse_operators_json(ops).map_err(in_field("smart-rollup-node-operator"))?;
         }
         c.rpc_addr = f.string("rpc-addr")?.unwrap_or(c.rpc_addr);
         if let Some(p) = f.int("rpc-port")? {
-            c.rpc_port = u16::try_from(p).map_err(|_| {
-                "field \"rpc-port\": expected a 16-bit unsigned integer".to_string()
-            })?;
+            c.rpc_port =
+                u16::try_from(p).map_err(|_| expected("rpc-port", "a 16-bit unsigned integer"))?;
         }
         c.acl = f.list("acl")?.unwrap_or_default();
         c.metrics_addr = f.string("metrics-addr")?;
@@ -816,11 +825,12 @@ impl Config {
         if let Some(fees) = obj.get("fee-parameters") {
             let fees = fees
                 .as_object()
-                .ok_or("field \"fee-parameters\": expected an object")?;
+                .ok_or_else(|| expected("fee-parameters", "an object"))?;
             let mut m = BTreeMap::new();
             for (k, v) in fees {
-                let kind = OperationKind::parse(k).ok_or_else(|| {
-                    format!("field \"fee-parameters\": unknown operation kind \"{k}\"")
+                let kind = OperationKind::parse(k).ok_or_else(|| ConfigParseError::InField {
+                    field: "fee-parameters",
+                    source: Box::new(ConfigParseError::UnknownOperationKind(format!("\"{k}\""))),
                 })?;
                 m.insert(kind, v.clone());
             }
@@ -835,10 +845,10 @@ impl Config {
         c.dal_node_endpoint = f.string("DAL node endpoint")?;
         c.pre_images_endpoint = f.string("pre-images-endpoint")?;
         if let Some(b) = obj.get("batcher") {
-            c.batcher = parse_batcher(b).map_err(|e| format!("field \"batcher\": {e}"))?;
+            c.batcher = parse_batcher(b).map_err(in_field("batcher"))?;
         }
         if let Some(i) = obj.get("injector") {
-            c.injector = parse_injector(i).map_err(|e| format!("field \"injector\": {e}"))?;
+            c.injector = parse_injector(i).map_err(in_field("injector"))?;
         }
         c.l1_blocks_cache_size = f.int("l1_blocks_cache_size")?.unwrap_or(64);
         c.l2_blocks_cache_size = f.int("l2_blocks_cache_size")?.unwrap_or(64);
@@ -858,45 +868,45 @@ impl Config {
         if let Some(g) = obj.get("gc-parameters") {
             let g = g
                 .as_object()
-                .ok_or("field \"gc-parameters\": expected an object")?;
+                .ok_or_else(|| expected("gc-parameters", "an object"))?;
             let gf = Fields(g);
             c.gc_parameters.frequency = gf
                 .int("frequency")?
                 .map(i32::try_from)
                 .transpose()
-                .map_err(|_| "field \"gc-parameters.frequency\": expected an int32".to_string())?;
+                .map_err(|_| expected("gc-parameters.frequency", "an int32"))?;
             c.gc_parameters.context_splitting_period = gf.int("context_splitting_period")?;
         }
         c.history_mode = f
             .string("history-mode")?
             .map(|s| {
-                s.parse().map_err(|_| {
-                    "field \"history-mode\": expected \"archive\" or \"full\"".to_string()
-                })
+                s.parse()
+                    .map_err(|_| expected("history-mode", "\"archive\" or \"full\""))
             })
             .transpose()?;
         if let Some(cors) = obj.get("cors") {
             let cors = cors
                 .as_object()
-                .ok_or("field \"cors\": expected an object")?;
+                .ok_or_else(|| expected("cors", "an object"))?;
             let cf = Fields(cors);
             c.cors.allowed_headers = cf.string_list("allowed_headers")?.unwrap_or_default();
             c.cors.allowed_origins = cf.string_list("allowed_origins")?.unwrap_or_default();
         }
         c.bail_on_disagree = f.bool("bail-on-disagree")?.unwrap_or(false);
         if let Some(s) = f.string("commit-on")? {
-            c.commit_on = s.parse().map_err(|e| format!("field \"commit-on\": {e}"))?;
+            c.commit_on = s
+                .parse()
+                .map_err(|e: UnknownCommitOn| in_field("commit-on")(e.into()))?;
         }
         c.opentelemetry = obj.get("opentelemetry").cloned();
         if let Some(n) = f.int("dal_slot_status_max_fetch_attempts")? {
-            c.dal_slot_status_max_fetch_attempts = u8::try_from(n).map_err(|_| {
-                "field \"dal_slot_status_max_fetch_attempts\": expected a uint8".to_string()
-            })?;
+            c.dal_slot_status_max_fetch_attempts = u8::try_from(n)
+                .map_err(|_| expected("dal_slot_status_max_fetch_attempts", "a uint8"))?;
         }
         if obj.get("etherlink").is_none() {
             c.etherlink = is_etherlink(&c.rollup_address);
         }
-        c.validate().map_err(|e| e.to_string())?;
+        c.validate()?;
         Ok(c)
     }
 
@@ -908,7 +918,8 @@ impl Config {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| ConfigError::Io(path.to_path_buf(), e))?;
         }
-        std::fs::write(path, self.to_json(false).to_ocaml_pretty())
+        // Replaced whole or not at all: a crash during `init --force` never truncates it.
+        atomic_file::write(path, self.to_json(false).to_ocaml_pretty().as_bytes())
             .map_err(|e| ConfigError::Io(path.to_path_buf(), e))
     }
 
@@ -916,8 +927,8 @@ impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text =
             std::fs::read_to_string(path).map_err(|e| ConfigError::Io(path.to_path_buf(), e))?;
-        let v: Value = serde_json::from_str(&text)
-            .map_err(|e| ConfigError::Malformed(path.to_path_buf(), e.to_string()))?;
+        let v: Value =
+            serde_json::from_str(&text).map_err(|e| ConfigError::Syntax(path.to_path_buf(), e))?;
         Config::from_json(&v).map_err(|e| ConfigError::Malformed(path.to_path_buf(), e))
     }
 }
@@ -1149,9 +1160,106 @@ pub enum ConfigError {
     /// I/O error on the file.
     #[error("{}: {}", .0.display(), .1)]
     Io(PathBuf, std::io::Error),
-    /// Invalid content.
+    /// Not JSON.
     #[error("Invalid configuration file {}: {}", .0.display(), .1)]
-    Malformed(PathBuf, String),
+    Syntax(PathBuf, #[source] serde_json::Error),
+    /// JSON that is not a configuration.
+    #[error("Invalid configuration file {}: {}", .0.display(), .1)]
+    Malformed(PathBuf, #[source] ConfigParseError),
+}
+
+/// Why a mode name does not parse (`mode_of_string`, Octez's messages).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ModeError {
+    /// Not a mode name.
+    #[error("Invalid mode")]
+    Invalid,
+    /// `custom:<kinds>` with an unknown operation kind.
+    #[error("Invalid_argument(\"operation_kind_of_string {0}\")")]
+    UnknownOperationKind(String),
+}
+
+/// Why a configuration document is not a configuration; the message names the field
+/// (`config.json` fields: docs/reference/octez-rollup-node.md §5.1).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigParseError {
+    /// The document is not a JSON object.
+    #[error("expected a JSON object at the top level")]
+    NotAnObject,
+    /// A structured field (operators, batcher, injector) that is not a JSON object.
+    #[error("expected an object")]
+    NotAnObjectField,
+    /// A field this node does not know.
+    #[error("unexpected field \"{0}\"")]
+    UnexpectedField(String),
+    /// A required field is absent.
+    #[error("missing required field \"{0}\"")]
+    MissingField(&'static str),
+    /// A field whose value has another type or range; `expected` says what it takes.
+    #[error("field \"{field}\": expected {expected}")]
+    Expected {
+        /// The field.
+        field: String,
+        /// What the field takes.
+        expected: &'static str,
+    },
+    /// An error inside a structured field, prefixed by its name.
+    #[error("field \"{field}\": {source}")]
+    InField {
+        /// The enclosing field.
+        field: &'static str,
+        /// The error inside.
+        source: Box<ConfigParseError>,
+    },
+    /// A mode string that does not parse.
+    #[error(transparent)]
+    Mode(#[from] ModeError),
+    /// A mode value that is neither a mode name nor `{"custom": [kinds]}`.
+    #[error("invalid mode {0}")]
+    InvalidModeValue(Value),
+    /// `{"custom": …}` whose value is not a list.
+    #[error("\"custom\": expected a list of operation kinds")]
+    CustomNotAList,
+    /// An operation kind this node does not know (as written in the file).
+    #[error("unknown operation kind {0}")]
+    UnknownOperationKind(String),
+    /// An operator purpose this node does not know.
+    #[error("unknown purpose \"{0}\"")]
+    UnknownPurpose(String),
+    /// An operator key that is not a public key hash.
+    #[error("\"{0}\": expected a public key hash")]
+    NotAKeyHash(String),
+    /// A `commit-on` value that does not parse.
+    #[error(transparent)]
+    CommitOn(#[from] UnknownCommitOn),
+    /// Batcher bounds that contradict each other (`batcher_encoding`).
+    #[error("{0}")]
+    Batcher(&'static str),
+    /// `injector.retention_period` above its maximum.
+    #[error("injector.retention_period should be smaller than {MAX_INJECTOR_RETENTION_PERIOD}")]
+    InjectorRetention,
+    /// `injector.injection_ttl` below 1.
+    #[error("injector.injection_ttl should be at least 1")]
+    InjectorTtl,
+    /// A value out of its domain (the checks of [`Config::validate`]).
+    #[error(transparent)]
+    Invalid(#[from] InvalidValue),
+}
+
+/// [`ConfigParseError::Expected`] for `field`.
+fn expected(field: &str, expected: &'static str) -> ConfigParseError {
+    ConfigParseError::Expected {
+        field: field.to_string(),
+        expected,
+    }
+}
+
+/// Prefixes an error with the name of the field it is in.
+fn in_field(field: &'static str) -> impl Fn(ConfigParseError) -> ConfigParseError {
+    move |e| ConfigParseError::InField {
+        field,
+        source: Box::new(e),
+    }
 }
 
 const KNOWN_KEYS: &[&str] = &[
@@ -1209,49 +1317,36 @@ impl Fields<'_> {
     fn get(&self, k: &str) -> Option<&Value> {
         self.0.get(k)
     }
-    fn bool(&self, k: &str) -> Result<Option<bool>, String> {
+    fn bool(&self, k: &str) -> Result<Option<bool>, ConfigParseError> {
         self.get(k)
-            .map(|v| {
-                v.as_bool()
-                    .ok_or(format!("field \"{k}\": expected a boolean"))
-            })
+            .map(|v| v.as_bool().ok_or_else(|| expected(k, "a boolean")))
             .transpose()
     }
-    fn string(&self, k: &str) -> Result<Option<String>, String> {
+    fn string(&self, k: &str) -> Result<Option<String>, ConfigParseError> {
         self.get(k)
             .map(|v| {
                 v.as_str()
                     .map(str::to_string)
-                    .ok_or(format!("field \"{k}\": expected a string"))
+                    .ok_or_else(|| expected(k, "a string"))
             })
             .transpose()
     }
-    fn int(&self, k: &str) -> Result<Option<i64>, String> {
+    fn int(&self, k: &str) -> Result<Option<i64>, ConfigParseError> {
         self.get(k)
-            .map(|v| {
-                v.as_i64()
-                    .ok_or(format!("field \"{k}\": expected an integer"))
-            })
+            .map(|v| v.as_i64().ok_or_else(|| expected(k, "an integer")))
             .transpose()
     }
-    fn float(&self, k: &str) -> Result<Option<f64>, String> {
+    fn float(&self, k: &str) -> Result<Option<f64>, ConfigParseError> {
         self.get(k)
-            .map(|v| {
-                v.as_f64()
-                    .ok_or(format!("field \"{k}\": expected a number"))
-            })
+            .map(|v| v.as_f64().ok_or_else(|| expected(k, "a number")))
             .transpose()
     }
-    fn list(&self, k: &str) -> Result<Option<Vec<Value>>, String> {
+    fn list(&self, k: &str) -> Result<Option<Vec<Value>>, ConfigParseError> {
         self.get(k)
-            .map(|v| {
-                v.as_array()
-                    .cloned()
-                    .ok_or(format!("field \"{k}\": expected a list"))
-            })
+            .map(|v| v.as_array().cloned().ok_or_else(|| expected(k, "a list")))
             .transpose()
     }
-    fn string_list(&self, k: &str) -> Result<Option<Vec<String>>, String> {
+    fn string_list(&self, k: &str) -> Result<Option<Vec<String>>, ConfigParseError> {
         self.get(k)
             .map(|v| {
                 v.as_array()
@@ -1260,7 +1355,7 @@ impl Fields<'_> {
                             .map(|x| x.as_str().map(str::to_string))
                             .collect::<Option<Vec<_>>>()
                     })
-                    .ok_or(format!("field \"{k}\": expected a list of strings"))
+                    .ok_or_else(|| expected(k, "a list of strings"))
             })
             .transpose()
     }
@@ -1285,15 +1380,15 @@ fn operators_json(ops: &Operators) -> Json {
     )
 }
 
-fn parse_operators_json(v: &Value) -> Result<Operators, String> {
-    let o = v.as_object().ok_or("expected an object")?;
+fn parse_operators_json(v: &Value) -> Result<Operators, ConfigParseError> {
+    let o = v.as_object().ok_or(ConfigParseError::NotAnObjectField)?;
     let mut ops = Operators::new();
     for (k, v) in o {
-        let p = Purpose::parse(k).ok_or_else(|| format!("unknown purpose \"{k}\""))?;
-        let pkh = |s: &Value| -> Result<PublicKeyHash, String> {
+        let p = Purpose::parse(k).ok_or_else(|| ConfigParseError::UnknownPurpose(k.clone()))?;
+        let pkh = |s: &Value| -> Result<PublicKeyHash, ConfigParseError> {
             s.as_str()
                 .and_then(|s| s.parse().ok())
-                .ok_or_else(|| format!("\"{k}\": expected a public key hash"))
+                .ok_or_else(|| ConfigParseError::NotAKeyHash(k.clone()))
         };
         let keys = match v {
             Value::Array(a) => a.iter().map(pkh).collect::<Result<Vec<_>, _>>()?,
@@ -1304,23 +1399,23 @@ fn parse_operators_json(v: &Value) -> Result<Operators, String> {
     Ok(ops)
 }
 
-fn parse_mode_json(v: &Value) -> Result<Mode, String> {
+fn parse_mode_json(v: &Value) -> Result<Mode, ConfigParseError> {
     match v {
-        Value::String(s) if s != "custom" && !s.starts_with("custom:") => Mode::parse(s),
+        Value::String(s) if s != "custom" && !s.starts_with("custom:") => Ok(Mode::parse(s)?),
         Value::Object(o) if o.len() == 1 && o.contains_key("custom") => {
             let kinds = o["custom"]
                 .as_array()
-                .ok_or("\"custom\": expected a list of operation kinds")?
+                .ok_or(ConfigParseError::CustomNotAList)?
                 .iter()
                 .map(|k| {
                     k.as_str()
                         .and_then(OperationKind::parse)
-                        .ok_or_else(|| format!("unknown operation kind {k}"))
+                        .ok_or_else(|| ConfigParseError::UnknownOperationKind(k.to_string()))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(Mode::Custom(kinds))
         }
-        _ => Err(format!("invalid mode {v}")),
+        _ => Err(ConfigParseError::InvalidModeValue(v.clone())),
     }
 }
 
@@ -1342,8 +1437,8 @@ fn batcher_json(b: &BatcherConfig) -> Json {
     Json::Object(o)
 }
 
-fn parse_batcher(v: &Value) -> Result<BatcherConfig, String> {
-    let o = v.as_object().ok_or("expected an object")?;
+fn parse_batcher(v: &Value) -> Result<BatcherConfig, ConfigParseError> {
+    let o = v.as_object().ok_or(ConfigParseError::NotAnObjectField)?;
     let f = Fields(o);
     let d = BatcherConfig::default();
     let b = BatcherConfig {
@@ -1353,13 +1448,17 @@ fn parse_batcher(v: &Value) -> Result<BatcherConfig, String> {
         max_batch_size: f.int("max_batch_size")?,
     };
     if b.min_batch_size <= 0 || b.min_batch_elements <= 0 {
-        return Err("min_batch_size must be positive".into());
+        return Err(ConfigParseError::Batcher("min_batch_size must be positive"));
     }
     if b.max_batch_size.is_some_and(|m| m < b.min_batch_size) {
-        return Err("max_batch_size must be greater than min_batch_size".into());
+        return Err(ConfigParseError::Batcher(
+            "max_batch_size must be greater than min_batch_size",
+        ));
     }
     if b.max_batch_elements < b.min_batch_elements {
-        return Err("max_batch_elements must be greater than min_batch_elements".into());
+        return Err(ConfigParseError::Batcher(
+            "max_batch_elements must be greater than min_batch_elements",
+        ));
     }
     Ok(b)
 }
@@ -1385,13 +1484,13 @@ fn injector_json(i: &InjectorConfig) -> Json {
     Json::Object(o)
 }
 
-fn parse_injector(v: &Value) -> Result<InjectorConfig, String> {
-    let o = v.as_object().ok_or("expected an object")?;
+fn parse_injector(v: &Value) -> Result<InjectorConfig, ConfigParseError> {
+    let o = v.as_object().ok_or(ConfigParseError::NotAnObjectField)?;
     let f = Fields(o);
     let d = InjectorConfig::default();
-    let u16f = |k: &str, dv: u16| -> Result<u16, String> {
+    let u16f = |k: &str, dv: u16| -> Result<u16, ConfigParseError> {
         f.int(k)?
-            .map(|x| u16::try_from(x).map_err(|_| format!("field \"{k}\": expected a uint16")))
+            .map(|x| u16::try_from(x).map_err(|_| expected(k, "a uint16")))
             .transpose()
             .map(|x| x.unwrap_or(dv))
     };
@@ -1402,12 +1501,10 @@ fn parse_injector(v: &Value) -> Result<InjectorConfig, String> {
         max_batch_length: f.int("max_batch_length")?,
     };
     if i.retention_period > MAX_INJECTOR_RETENTION_PERIOD {
-        return Err(format!(
-            "injector.retention_period should be smaller than {MAX_INJECTOR_RETENTION_PERIOD}"
-        ));
+        return Err(ConfigParseError::InjectorRetention);
     }
     if i.injection_ttl < 1 {
-        return Err("injector.injection_ttl should be at least 1".into());
+        return Err(ConfigParseError::InjectorTtl);
     }
     Ok(i)
 }
@@ -1464,7 +1561,11 @@ mod tests {
             "smart-rollup-address": ADDR, "mode": "observer", "l1_rpc_timeout": -3
         }))
         .unwrap_err();
-        assert!(e.contains("l1_rpc_timeout"), "{e}");
+        assert!(
+            matches!(&e, ConfigParseError::Invalid(v) if v.name == "l1_rpc_timeout"),
+            "{e}"
+        );
+        assert!(e.to_string().contains("l1_rpc_timeout"), "{e}");
     }
 
     #[test]
@@ -1533,11 +1634,49 @@ mod tests {
         let v =
             serde_json::json!({"smart-rollup-address": ADDR, "mode": "observer", "rpc-port": "x"});
         let e = Config::from_json(&v).unwrap_err();
-        assert!(e.contains("rpc-port"), "{e}");
+        assert_eq!(e.to_string(), "field \"rpc-port\": expected an integer");
         let v = serde_json::json!({"smart-rollup-address": ADDR, "mode": "observer", "bogus": 1});
-        assert!(Config::from_json(&v).unwrap_err().contains("bogus"));
+        assert_eq!(
+            Config::from_json(&v).unwrap_err(),
+            ConfigParseError::UnexpectedField("bogus".into())
+        );
         let v = serde_json::json!({"smart-rollup-address": ADDR, "mode": "nope"});
-        assert!(Config::from_json(&v).unwrap_err().contains("mode"));
+        assert_eq!(
+            Config::from_json(&v).unwrap_err().to_string(),
+            "field \"mode\": Invalid mode"
+        );
+        // Nested errors keep their source and the messages of the untyped version.
+        let v = serde_json::json!({
+            "smart-rollup-address": ADDR, "mode": "observer", "injector": {"attempts": -1}
+        });
+        let e = Config::from_json(&v).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "field \"injector\": field \"attempts\": expected a uint16"
+        );
+        assert!(std::error::Error::source(&e).is_some());
+        let v = serde_json::json!({
+            "smart-rollup-address": ADDR, "mode": {"custom": ["bogus"]}
+        });
+        assert_eq!(
+            Config::from_json(&v).unwrap_err().to_string(),
+            "field \"mode\": unknown operation kind \"bogus\""
+        );
+        let v = serde_json::json!({
+            "smart-rollup-address": ADDR, "mode": "observer", "fee-parameters": {"nope": 1}
+        });
+        assert_eq!(
+            Config::from_json(&v).unwrap_err().to_string(),
+            "field \"fee-parameters\": unknown operation kind \"nope\""
+        );
+        assert_eq!(
+            "x".parse::<CommitOn>().unwrap_err().to_string(),
+            "Invalid value for commit-on, should be block or commitment"
+        );
+        assert_eq!(
+            "x".parse::<HistoryMode>().unwrap_err().to_string(),
+            "Invalid_argument(\"history_mode_of_string x\")"
+        );
     }
 
     #[test]
@@ -1547,7 +1686,11 @@ mod tests {
             Mode::parse("custom:cement,publish").unwrap().purposes(),
             vec![Purpose::Operating, Purpose::Cementing]
         );
-        assert_eq!(Mode::parse("bogus"), Err("Invalid mode".into()));
+        assert_eq!(Mode::parse("bogus"), Err(ModeError::Invalid));
+        assert_eq!(
+            Mode::parse("custom:nope").unwrap_err().to_string(),
+            "Invalid_argument(\"operation_kind_of_string nope\")"
+        );
         assert_eq!(Mode::Operator.purposes().len(), 4);
         assert!(is_etherlink(&ETHERLINK_ADDRESSES[0].parse().unwrap()));
     }

@@ -9,7 +9,9 @@
 //! observer mode, so an observer lists none, as Octez's does; [`WorkerName`] gives the
 //! Octez names to the workers of the other modes when they run.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, MutexGuard};
 
 /// Worker status for `/health`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,10 +81,7 @@ pub struct Workers(Arc<Mutex<Registry>>);
 
 impl Workers {
     fn lock(&self) -> MutexGuard<'_, Registry> {
-        // A panic while holding this lock leaves the list consistent (single push/remove).
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.0.lock()
     }
 
     /// Registers worker `name` as running; it stays listed while the guard lives.

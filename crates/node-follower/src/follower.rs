@@ -16,22 +16,21 @@ use l1_client::{L1Client, L1Error};
 use tokio::runtime::Handle;
 
 use inbox::{
-    Block, BlockHeader, ChainBlock, ManagerBody, OperationStatus, ReorgError, RollupResult,
-    UpdateKind, ancestry_fetch_length, finalized_level, next_commitment_level, next_inbox,
-    plan_update, rollup_inbox_of_level,
+    Block, BlockHeader, ChainBlock, InboxError, ManagerBody, OperationStatus, ReorgError,
+    RollupResult, UpdateKind, ancestry_fetch_length, finalized_level, next_commitment_level,
+    next_inbox, plan_update, rollup_inbox_of_level,
 };
 use preimages::Revealer;
 use pvm_wasmtime::WasmtimeEngine;
 use tezos_types::inbox::Inbox;
-use tezos_types::{
-    BinDecode, BinEncode, BlockHash, CommitmentHash, ProtocolHash, SmartRollupAddress, StateHash,
-};
+use tezos_types::{BinDecode, BinEncode, BlockHash, CommitmentHash, SmartRollupAddress, StateHash};
 use wasm_pvm::{GenesisParams, PvmError, PvmState, PvmVersion, Status};
 
 use node_store::{
-    Commitment, L2Block, OutboxLevel, ProtocolInfo, Store, StoreError, encode_message_list,
+    Commitment, L2Block, OutboxLevel, ProtocolInfo, PvmStatus, Store, StoreError,
+    encode_message_list,
 };
-use pvm_store::{Context, ContextError, context_hash_text};
+use pvm_store::{Context, ContextError, context_hash};
 
 /// Largest number of levels planned at once while catching up.
 pub const CATCH_UP_CHUNK: i32 = 1000;
@@ -149,9 +148,7 @@ impl L1 {
         match joined {
             None => Err(FollowError::Stopped),
             Some(Ok(r)) => Ok(r?),
-            Some(Err(e)) => Err(FollowError::Inconsistent(format!(
-                "L1 block fetch task failed: {e}"
-            ))),
+            Some(Err(e)) => Err(FollowError::FetchTask(e)),
         }
     }
 
@@ -204,23 +201,52 @@ pub enum FollowError {
     /// Inconsistent L1 data or store (retry after refetching).
     #[error("{0}")]
     Inconsistent(String),
+    /// A chain reorganisation that cannot be planned (crates/inbox/src/reorg.rs): retry.
+    #[error(transparent)]
+    Reorg(#[from] ReorgError),
+    /// The rollup inbox of an L1 block cannot be built from its operations: retry.
+    #[error(transparent)]
+    Inbox(#[from] InboxError),
+    /// An inbox read back from the store does not decode.
+    #[error("stored inbox: {0:?}")]
+    StoredInbox(#[source] tezos_types::DecodeError),
+    /// A level, tick count or inbox index left its range (checked arithmetic).
+    #[error("{0} overflow")]
+    Overflow(&'static str),
+    /// A negative L1 level where the PVM needs an unsigned one.
+    #[error("negative level {0}")]
+    NegativeLevel(i32),
+    /// The runtime task fetching an L1 block panicked or was cancelled.
+    #[error("L1 block fetch task failed: {0}")]
+    FetchTask(#[source] tokio::task::JoinError),
     /// Unrecoverable: the node must exit.
     #[error("{0} Exiting.")]
     Fatal(String),
+    /// An L1 configuration error (bad `--endpoint` URL, rejected certificate): retrying
+    /// cannot help, the node must exit.
+    #[error("{0}. Exiting.")]
+    L1Config(#[source] Box<L1Error>),
+    /// A bad `--pre-images-endpoint` (URL, rejected certificate): the node must exit.
+    #[error("{0}. Exiting.")]
+    PreimagesConfig(#[source] preimages::PreimageConfigError),
     /// The node is stopping: the operation was abandoned (not an error of the node).
     #[error("stopping")]
     Stopped,
 }
 
-impl From<L1Error> for FollowError {
-    fn from(e: L1Error) -> Self {
-        FollowError::L1(Box::new(e))
+impl FollowError {
+    /// Whether the node must exit (no retry, no degraded mode).
+    pub fn is_fatal(&self) -> bool {
+        matches!(
+            self,
+            Self::Fatal(_) | Self::L1Config(_) | Self::PreimagesConfig(_)
+        )
     }
 }
 
-impl From<ReorgError> for FollowError {
-    fn from(e: ReorgError) -> Self {
-        FollowError::Inconsistent(e.to_string())
+impl From<L1Error> for FollowError {
+    fn from(e: L1Error) -> Self {
+        FollowError::L1(Box::new(e))
     }
 }
 
@@ -289,36 +315,17 @@ pub fn rollup_ops(block: &Block, rollup: &SmartRollupAddress) -> RollupOps {
     out
 }
 
-/// The PVM status string stored with each block.
-pub fn status_string(s: Status) -> &'static str {
+/// The PVM status stored with each block (its text is the `status` RPC's answer).
+pub fn pvm_status(s: Status) -> PvmStatus {
     match s {
-        Status::InputRequired => "Waiting for input message",
-        Status::Computing => "Computing",
+        Status::InputRequired => PvmStatus::WaitingForInputMessage,
+        Status::Computing => PvmStatus::Computing,
     }
 }
 
-/// `Protocol_migration` version string of a protocol (`constants_repr.ml` `version_value`),
-/// recognised by the vanity prefix of its hash; `None` for an unknown protocol.
-pub fn protocol_version(protocol: &ProtocolHash) -> Option<&'static str> {
-    const TABLE: &[(&str, &str)] = &[
-        ("PsUshuai", "u025_025"),
-        ("PtTALLiN", "t024_024"),
-        ("PtSeouLo", "s023_023"),
-        ("PsRiotum", "r022_022"),
-        ("PsQuebec", "quebec_021"),
-        ("PsParisC", "paris_020"),
-        ("PtParisB", "paris_019"),
-        ("Proxford", "oxford_018"),
-        ("PtNairob", "nairobi_017"),
-        ("PtMumbai", "mumbai_016"),
-        ("ProtoALpha", "alpha_current"),
-    ];
-    let b58 = protocol.to_b58check();
-    TABLE
-        .iter()
-        .find(|(prefix, _)| b58.starts_with(prefix))
-        .map(|(_, v)| *v)
-}
+/// `Protocol_migration` version string of a protocol, from the one table in
+/// [`inbox::protocols`] (crates/inbox/src/protocols.rs); `None` for an unknown protocol.
+pub use inbox::protocol_version;
 
 /// The genesis check (Octez `Invalid_genesis_state`, `rollup_node_errors.ml`): the commitment
 /// of the PVM's initial state must be the rollup's genesis commitment on L1, otherwise the node
@@ -456,7 +463,7 @@ pub struct Progress {
 }
 
 fn to_u32(level: i32) -> Result<u32, FollowError> {
-    u32::try_from(level).map_err(|_| FollowError::Inconsistent(format!("negative level {level}")))
+    u32::try_from(level).map_err(|_| FollowError::NegativeLevel(level))
 }
 
 impl Processor {
@@ -513,7 +520,7 @@ impl Processor {
         let target: ChainBlock = if far {
             let lvl = base
                 .checked_add(chunk)
-                .ok_or_else(|| FollowError::Inconsistent("level overflow".into()))?;
+                .ok_or_else(|| FollowError::Overflow("level"))?;
             let h = self.l1.hash_of_level(lvl)?;
             ChainBlock::from(&self.l1.header(&h)?)
         } else {
@@ -706,7 +713,7 @@ impl Processor {
         let l1_genesis = self
             .l1
             .commitment(&rollup.address, &rollup.genesis_commitment)?;
-        let commitment = tezos_types::Commitment {
+        let commitment = Commitment {
             compressed_state: StateHash(hash.0),
             inbox_level: rollup.origination_level,
             predecessor: CommitmentHash::ZERO,
@@ -728,20 +735,15 @@ impl Processor {
             predecessor: block.header.predecessor,
             commitment_hash: Some(chash),
             previous_commitment_hash: chash,
-            context: Some(context_hash_text(&hash)),
+            context: Some(context_hash(&hash)),
             inbox_witness: witness,
             inbox_hash: inbox.hash(),
             initial_tick: 0,
             num_ticks: 0,
             state_hash: Some(StateHash(hash.0)),
-            pvm_status: Some(status_string(state.status()).into()),
+            pvm_status: Some(pvm_status(state.status())),
         };
-        let c = Commitment {
-            compressed_state: commitment.compressed_state,
-            inbox_level: level,
-            predecessor: CommitmentHash::ZERO,
-            number_of_ticks: 0,
-        };
+        let c = commitment;
         let protocol = ProtocolInfo {
             hash: block.protocol,
             proto_level: i32::from(block.header.proto),
@@ -827,8 +829,7 @@ impl Processor {
         let blob = self.store.inbox_blob(&pred.inbox_hash)?.ok_or_else(|| {
             FollowError::Inconsistent(format!("missing inbox {} in the store", pred.inbox_hash))
         })?;
-        let inbox = Inbox::from_bin(&blob.1)
-            .map_err(|e| FollowError::Inconsistent(format!("stored inbox: {e:?}")))?;
+        let inbox = Inbox::from_bin(&blob.1).map_err(FollowError::StoredInbox)?;
         let header = self.l1.header(&pred.block_hash)?;
         Ok(Cached {
             hash: pred.block_hash,
@@ -876,10 +877,9 @@ impl Processor {
             }
             _ => None,
         };
-        let messages = rollup_inbox_of_level(block, &pred_header, migration)
-            .map_err(|e| FollowError::Inconsistent(e.to_string()))?;
-        let (inbox, witness) = next_inbox(&pred_inbox, &messages)
-            .ok_or_else(|| FollowError::Inconsistent("inbox overflow".into()))?;
+        let messages = rollup_inbox_of_level(block, &pred_header, migration)?;
+        let (inbox, witness) =
+            next_inbox(&pred_inbox, &messages).ok_or_else(|| FollowError::Overflow("inbox"))?;
         // Commitment every period (§6.1).
         let prev_hash = pred
             .commitment_hash
@@ -887,14 +887,14 @@ impl Processor {
         // Commitments are content-addressed: the one read last is reused while it is the
         // predecessor (a whole commitment period).
         let prev = match &self.last_commitment {
-            Some((h, c)) if *h == prev_hash => c.clone(),
+            Some((h, c)) if *h == prev_hash => *c,
             _ => {
                 let c = self.store.commitment(&prev_hash)?.ok_or_else(|| {
                     FollowError::Inconsistent(format!(
                         "missing commitment {prev_hash} in the store"
                     ))
                 })?;
-                self.last_commitment = Some((prev_hash, c.clone()));
+                self.last_commitment = Some((prev_hash, c));
                 c
             }
         };
@@ -941,27 +941,19 @@ impl Processor {
             let prev_end = prev_block
                 .initial_tick
                 .checked_add(u128::try_from(prev_block.num_ticks).unwrap_or(0))
-                .ok_or_else(|| FollowError::Inconsistent("tick overflow".into()))?;
+                .ok_or_else(|| FollowError::Overflow("tick"))?;
             let n = state
                 .current_tick()
                 .checked_sub(prev_end)
                 .and_then(|n| i64::try_from(n).ok())
-                .ok_or_else(|| FollowError::Inconsistent("commitment ticks overflow".into()))?;
-            let c = tezos_types::Commitment {
+                .ok_or_else(|| FollowError::Overflow("commitment ticks"))?;
+            let c = Commitment {
                 compressed_state: state_hash,
                 inbox_level: level,
                 predecessor: prev_hash,
                 number_of_ticks: n,
             };
-            Some((
-                c.hash(),
-                Commitment {
-                    compressed_state: state_hash,
-                    inbox_level: level,
-                    predecessor: prev_hash,
-                    number_of_ticks: n,
-                },
-            ))
+            Some((c.hash(), c))
         } else {
             None
         };
@@ -979,14 +971,13 @@ impl Processor {
             predecessor: block.header.predecessor,
             commitment_hash: commitment.as_ref().map(|(h, _)| *h),
             previous_commitment_hash: prev_hash,
-            context: Some(context_hash_text(&hash)),
+            context: Some(context_hash(&hash)),
             inbox_witness: witness,
             inbox_hash: inbox.hash(),
             initial_tick,
-            num_ticks: i64::try_from(ticks)
-                .map_err(|_| FollowError::Inconsistent("ticks overflow".into()))?,
+            num_ticks: i64::try_from(ticks).map_err(|_| FollowError::Overflow("ticks"))?,
             state_hash: Some(state_hash),
-            pvm_status: Some(status_string(state.status()).into()),
+            pvm_status: Some(pvm_status(state.status())),
         };
         let orig = self.rollup.origination_level;
         let ops = rollup_ops(block, &self.rollup.address);
@@ -1025,7 +1016,7 @@ impl Processor {
         })?;
         self.timings.sql += t_sql.elapsed();
         if let Some((h, c)) = &commitment {
-            self.last_commitment = Some((*h, c.clone()));
+            self.last_commitment = Some((*h, *c));
         }
         if let Some((h, _)) = &commitment {
             tracing::info!("Computed commitment {h} for inbox level {level}");
@@ -1050,6 +1041,40 @@ impl Processor {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::error::Error as _;
+    use tezos_types::ProtocolHash;
+
+    #[test]
+    fn follow_errors_keep_their_sources() {
+        let reorg = ReorgError::MissingBlock {
+            hash: BlockHash::new([3; 32]),
+            level: 12,
+        };
+        let e = FollowError::from(reorg.clone());
+        assert!(matches!(&e, FollowError::Reorg(r) if *r == reorg), "{e:?}");
+        // Same message as before the error was typed.
+        assert_eq!(e.to_string(), reorg.to_string());
+        assert!(e.to_string().contains("archive mode"), "{e}");
+        assert_eq!(FollowError::Overflow("tick").to_string(), "tick overflow");
+        assert_eq!(
+            FollowError::NegativeLevel(-1).to_string(),
+            "negative level -1"
+        );
+        let decode = Inbox::from_bin(&[1, 2]).unwrap_err();
+        let e = FollowError::StoredInbox(decode.clone());
+        assert!(e.source().is_some());
+        assert_eq!(e.to_string(), format!("stored inbox: {decode:?}"));
+        assert!(!e.is_fatal());
+        // A bad --endpoint is fatal and keeps the L1 error as its source.
+        let l1 = L1Client::new(l1_client::L1Config::new("ftp://nope")).unwrap_err();
+        assert!(l1.is_fatal_config(), "{l1}");
+        let e = FollowError::L1Config(Box::new(l1));
+        assert!(e.is_fatal());
+        assert!(e.to_string().ends_with(". Exiting."), "{e}");
+        assert!(e.source().is_some());
+        assert!(FollowError::Fatal("x".into()).is_fatal());
+        assert!(!FollowError::Stopped.is_fatal());
+    }
 
     fn inbox(level: i32, index: u64) -> Inbox {
         Inbox {
@@ -1113,6 +1138,10 @@ mod tests {
             protocol_version(&oxford2).map(|n| PvmVersion::at_origination(n.as_bytes()));
         assert_eq!(origination, Some(Some(PvmVersion::V3)));
         assert_eq!(protocol_version(&ProtocolHash([0; 32])), None);
-        assert_eq!(status_string(Status::Computing), "Computing");
+        assert_eq!(pvm_status(Status::Computing).as_str(), "Computing");
+        assert_eq!(
+            pvm_status(Status::InputRequired).as_str(),
+            "Waiting for input message"
+        );
     }
 }

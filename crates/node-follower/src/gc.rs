@@ -19,8 +19,8 @@
 //!   for the sweep (the copy of the live objects into a new pack file).
 //! * Archive mode never runs a GC.
 
+use parking_lot::Mutex;
 use std::path::PathBuf;
-use std::sync::{Mutex, MutexGuard};
 
 use node_config::HistoryMode;
 use node_store::gc::gc_target;
@@ -54,11 +54,6 @@ pub struct GcRuntime {
     pub(crate) challenge_window: Option<u32>,
 }
 
-/// Takes `m`, ignoring poison (the guarded state is consistent between statements).
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
 /// What a GC attempt needs.
 #[derive(Debug, Clone)]
 pub struct GcParams {
@@ -70,6 +65,9 @@ pub struct GcParams {
     pub store_path: PathBuf,
     /// `<data-dir>/gc_lock`.
     pub lock_path: PathBuf,
+    /// Test only ([`crate::main_loop::TestKnobs::gc_delay`]): a sleep between the SQL part and
+    /// the context sweep; `None` in production.
+    pub test_delay: Option<std::time::Duration>,
 }
 
 /// Starts a GC if one is due and the previous context GC finished; returns its target.
@@ -81,7 +79,7 @@ pub fn maybe_gc(
     gc: &Mutex<GcRuntime>,
     params: &GcParams,
 ) -> Result<Option<i32>, GcError> {
-    let mut rt = lock(gc);
+    let mut rt = gc.lock();
     if rt.job.as_ref().is_some_and(|j| !j.is_finished()) {
         return Ok(None);
     }
@@ -129,7 +127,7 @@ pub fn maybe_gc(
 
 /// Waits for the background context GC, if any.
 pub fn wait_gc(gc: &Mutex<GcRuntime>) {
-    let mut rt = lock(gc);
+    let mut rt = gc.lock();
     if let Some(j) = rt.job.take()
         && !j.join().unwrap_or(false)
     {
@@ -157,11 +155,8 @@ fn spawn_context_gc(
                 let _lock = lock_file(&params.lock_path)?;
                 // Test knob: widen the crash window between the SQL part and the context
                 // GC (kill -9 tests).
-                if let Some(ms) = std::env::var("SMART_ROLLUP_NODE_GC_TEST_DELAY_MS")
-                    .ok()
-                    .and_then(|v| v.parse::<u64>().ok())
-                {
-                    std::thread::sleep(std::time::Duration::from_millis(ms));
+                if let Some(delay) = params.test_delay {
+                    std::thread::sleep(delay);
                 }
                 let stats = ctx.gc(&keep, &snapshot);
                 if stats.is_err() {
@@ -227,7 +222,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use pvm_store::context_hash_text;
+    use pvm_store::context_hash;
 
     fn state(n: u8) -> wasm_pvm::PvmState {
         wasm_pvm::PvmState::genesis(
@@ -244,7 +239,7 @@ mod tests {
         ctx: Context,
         gc: Mutex<GcRuntime>,
         params: GcParams,
-        contexts: Vec<node_store::RollupContextHash>,
+        contexts: Vec<node_store::SmartRollupContextHash>,
     }
 
     /// Blocks 1..=10, each with its own committed context; LCC at `lcc`.
@@ -255,6 +250,7 @@ mod tests {
             origination_level: 1,
             store_path: dir.path().join("store.sqlite"),
             lock_path: dir.path().join("gc_lock"),
+            test_delay: None,
         };
         let mut store = Store::open(&params.store_path).unwrap();
         let ctx = Context::open(dir.path()).unwrap();
@@ -262,8 +258,8 @@ mod tests {
         for l in 1..=10 {
             let h = ctx.commit(&state(u8::try_from(l).unwrap())).unwrap();
             let mut b = sample_block(l);
-            b.context = Some(context_hash_text(&h));
-            contexts.push(b.context.clone().unwrap());
+            b.context = Some(context_hash(&h));
+            contexts.push(b.context.unwrap());
             store
                 .transaction(|w| {
                     w.insert_block(&b)?;
@@ -354,7 +350,7 @@ mod tests {
         let h = n.ctx.commit(&state(42)).unwrap();
         drop(n.ctx);
         let ctx = Context::open(n._dir.path()).unwrap();
-        assert!(ctx.has(&context_hash_text(&h)).unwrap());
+        assert!(ctx.has(&context_hash(&h)).unwrap());
         assert!(ctx.has(&n.contexts[9]).unwrap());
     }
 
@@ -366,7 +362,7 @@ mod tests {
         // Committed after the snapshot, as by the follower while the GC marks.
         let later = n.ctx.commit(&state(77)).unwrap();
         n.ctx.gc(&keep, &snapshot).unwrap();
-        assert!(n.ctx.has(&context_hash_text(&later)).unwrap());
+        assert!(n.ctx.has(&context_hash(&later)).unwrap());
         assert!(n.ctx.has(&n.contexts[9]).unwrap());
         assert!(!n.ctx.has(&n.contexts[7]).unwrap());
         let mut roots = n.ctx.roots().unwrap();
@@ -376,7 +372,7 @@ mod tests {
         assert_eq!(roots, want);
         assert_eq!(
             n.ctx
-                .checkout(&context_hash_text(&later))
+                .checkout(&context_hash(&later))
                 .unwrap()
                 .hash()
                 .unwrap(),
@@ -394,12 +390,12 @@ mod tests {
         assert!(snapshot.contains(&again));
         assert_eq!(n.ctx.commit(&state(88)).unwrap(), again);
         n.ctx.gc(&n.contexts[8..], &snapshot).unwrap();
-        assert!(n.ctx.has(&context_hash_text(&again)).unwrap());
+        assert!(n.ctx.has(&context_hash(&again)).unwrap());
         assert!(!n.ctx.has(&n.contexts[7]).unwrap());
         // The recording stopped with the GC: the next one may drop that root.
         let snapshot = n.ctx.gc_snapshot().unwrap();
         n.ctx.gc(&n.contexts[9..], &snapshot).unwrap();
-        assert!(!n.ctx.has(&context_hash_text(&again)).unwrap());
+        assert!(!n.ctx.has(&context_hash(&again)).unwrap());
     }
 
     #[test]
@@ -428,7 +424,7 @@ mod tests {
         );
         // Done: not run again.
         assert_eq!(maybe_gc(&mut n.store, &n.ctx, &n.gc, &good).unwrap(), None);
-        assert!(lock(&n.gc).job.is_none());
+        assert!(n.gc.lock().job.is_none());
     }
 
     #[test]

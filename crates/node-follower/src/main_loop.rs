@@ -6,11 +6,12 @@
 //! the next successful head). The PVM and SQLite work never runs on the reactor: L1 calls are
 //! driven from the follower thread through a runtime [`Handle`].
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use inbox::BlockHeader;
 use l1_client::{Connection, HeadMonitor, L1Client, L1Config, L1Error, MonitorStatus};
+use parking_lot::Mutex;
 use preimages::{PreimageStore, Revealer, RollupMetadata};
 use pvm_wasmtime::WasmtimeEngine;
 use tezos_types::operation::PvmKind;
@@ -42,12 +43,25 @@ pub struct LoopConfig {
     pub stop: tokio::sync::watch::Receiver<bool>,
     /// The async runtime driving L1 I/O (the follower itself runs on its own thread).
     pub rt: Handle,
+    /// Test-only settings ([`TestKnobs::default`] in production).
+    pub test: TestKnobs,
+}
+
+/// Settings that only the end-to-end tests change, to reach states that take too long or are
+/// too brief otherwise; given by hidden `run` options of `smart-rollup-node`. Production runs
+/// use [`TestKnobs::default`] (no change to the node's behaviour).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TestKnobs {
+    /// Plan catch-up in chunks of this many levels instead of
+    /// [`crate::follower::CATCH_UP_CHUNK`] (`--test-catch-up-chunk`).
+    pub catch_up_chunk: Option<i32>,
+    /// Sleep this long in the background context GC, between its SQL part and the context
+    /// sweep, to widen the crash window (`--test-gc-delay-ms`).
+    pub gc_delay: Option<Duration>,
 }
 
 fn set_status(status: &Mutex<NodeStatus>, f: impl FnOnce(&mut NodeStatus)) {
-    if let Ok(mut s) = status.lock() {
-        f(&mut s);
-    }
+    f(&mut status.lock());
 }
 
 /// Whether the follower was asked to stop.
@@ -170,7 +184,7 @@ fn startup(l1: &L1, config: &Config, endpoint: &str) -> Result<RollupInfo, Follo
         Ok(g) => g,
         // Bad URL, rejected certificate: the message names --endpoint (issue 18 §2).
         Err(FollowError::L1(e)) if e.is_fatal_config() => {
-            return Err(FollowError::Fatal(format!("{e}.")));
+            return Err(FollowError::L1Config(e));
         }
         Err(FollowError::L1(e)) if rollup_unknown(&e) => {
             return Err(FollowError::Fatal(format!(
@@ -271,22 +285,6 @@ fn reset_to_last_committed(store: &mut Store, ctx: &Context) -> Result<(), Follo
     Ok(())
 }
 
-/// Writes `bytes` to `path` so that a crash at any point leaves either no file or the whole
-/// file: a synced temporary file renamed over `path`, then the directory synced.
-fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write as _;
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    drop(f);
-    std::fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent() {
-        std::fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
-}
-
 /// Writes `<data-dir>/metadata` on first start; refuses a data directory set up for another
 /// rollup (§5.5).
 pub fn check_metadata(dir: &DataDir, rollup: &RollupInfo) -> Result<(), FollowError> {
@@ -320,7 +318,7 @@ pub fn check_metadata(dir: &DataDir, rollup: &RollupInfo) -> Result<(), FollowEr
                     "commitment_hash": rollup.genesis_commitment.to_b58check(),
                 },
             });
-            write_atomically(&path, v.to_string().as_bytes()).map_err(io)
+            atomic_file::write(&path, v.to_string().as_bytes()).map_err(io)
         }
         Err(e) => Err(io(e)),
     }
@@ -349,10 +347,7 @@ impl ProgressLog {
             return;
         }
         self.last = Instant::now();
-        let l1 = status
-            .lock()
-            .ok()
-            .and_then(|s| s.l1_head.as_ref().map(|h| h.level));
+        let l1 = status.lock().l1_head.as_ref().map(|h| h.level);
         let secs = self.since.elapsed().as_secs_f64().max(0.001);
         #[expect(clippy::cast_precision_loss, reason = "display only")]
         let rate = self.levels as f64 / secs;
@@ -403,7 +398,7 @@ fn follow_l1(lc: &LoopConfig) -> Result<(), FollowError> {
     // A bad pre-images endpoint (URL, rejected certificate) is fatal at start (issue 18 §2).
     let mut pre = PreimageStore::new(lc.dir.preimages());
     if let Some(ep) = &lc.config.pre_images_endpoint {
-        let fatal = |e: preimages::PreimageConfigError| FollowError::Fatal(format!("{e}."));
+        let fatal = FollowError::PreimagesConfig;
         pre = pre
             .with_endpoint("--pre-images-endpoint", ep)
             .map_err(fatal)?;
@@ -441,10 +436,10 @@ fn follow_l1(lc: &LoopConfig) -> Result<(), FollowError> {
                 });
                 break r;
             }
-            Err(e @ (FollowError::Fatal(_) | FollowError::Stopped)) => return Err(e),
+            Err(e) if e.is_fatal() || matches!(e, FollowError::Stopped) => return Err(e),
             // Bad URL, rejected certificate: retrying cannot help (issue 18 §2).
             Err(FollowError::L1(e)) if e.is_fatal_config() => {
-                return Err(FollowError::Fatal(format!("{e}.")));
+                return Err(FollowError::L1Config(e));
             }
             Err(e) => {
                 let msg = format!(
@@ -502,11 +497,7 @@ fn follow_l1(lc: &LoopConfig) -> Result<(), FollowError> {
         .clamp(1, 1024)
         .try_into()
         .unwrap_or(DEFAULT_PREFETCH);
-    // Test/debug knob: smaller catch-up chunks.
-    if let Some(n) = std::env::var("SMART_ROLLUP_NODE_CATCH_UP_CHUNK")
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
+    if let Some(n) = lc.test.catch_up_chunk {
         processor.catch_up_chunk = n;
     }
     if lc.config.log_kernel_debug {
@@ -589,11 +580,11 @@ fn main_loop(
                         break;
                     }
                 }
-                Err(e @ (FollowError::Fatal(_) | FollowError::Stopped)) => return Err(e),
+                Err(e) if e.is_fatal() || matches!(e, FollowError::Stopped) => return Err(e),
                 // A configuration error (bad endpoint, certificate rejected) does not go away by
                 // retrying, whenever it shows up: stop with its message, as at start.
                 Err(FollowError::L1(e)) if e.is_fatal_config() => {
-                    return Err(FollowError::Fatal(e.to_string()));
+                    return Err(FollowError::L1Config(e));
                 }
                 // `--no-degraded` (octez-rollup-node.md §3 "Degraded mode"): exit instead.
                 Err(e) if lc.config.no_degraded => {
@@ -650,7 +641,7 @@ fn gc_after_head(p: &mut Processor, lc: &LoopConfig) {
         let frequency = match lc.config.gc_parameters.frequency {
             Some(f) => f,
             None => {
-                let cached = gc::lock(&lc.gc).challenge_window;
+                let cached = lc.gc.lock().challenge_window;
                 let window = match cached {
                     Some(w) => w,
                     None => {
@@ -658,7 +649,7 @@ fn gc_after_head(p: &mut Processor, lc: &LoopConfig) {
                             p.l1.call(p.l1.client.constants("main", "head"))
                                 .map_err(|e| gc::GcError::Constants(e.to_string()))?;
                         let w = c.smart_rollup_challenge_window_in_blocks;
-                        gc::lock(&lc.gc).challenge_window = Some(w);
+                        lc.gc.lock().challenge_window = Some(w);
                         w
                     }
                 };
@@ -670,6 +661,7 @@ fn gc_after_head(p: &mut Processor, lc: &LoopConfig) {
             origination_level: p.rollup.origination_level,
             store_path: lc.dir.store(),
             lock_path: lc.dir.0.join("gc_lock"),
+            test_delay: lc.test.gc_delay,
         };
         gc::maybe_gc(&mut p.store, &lc.ctx, &lc.gc, &params)?;
         Ok(())
@@ -685,7 +677,7 @@ mod tests {
 
     #[test]
     fn a_head_without_its_context_is_reset_to_the_last_committed_block() {
-        use pvm_store::context_hash_text;
+        use pvm_store::context_hash;
         let mut store = Store::open_in_memory().unwrap();
         let ctx = Context::in_memory();
         for l in 1..=4 {
@@ -702,7 +694,7 @@ mod tests {
                 state.hash().unwrap()
             };
             let mut b = node_store::fixtures::sample_block(l);
-            b.context = Some(context_hash_text(&h));
+            b.context = Some(context_hash(&h));
             store
                 .transaction(|w| {
                     w.insert_block(&b)?;

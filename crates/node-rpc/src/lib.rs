@@ -14,7 +14,7 @@ pub mod routes;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
@@ -30,7 +30,7 @@ pub use routes::{Call, QueryTy, ROUTES, Route};
 
 use node_config::Config;
 use node_context::{L1Connection, NodeStatus, RollupConstants, WorkerStatus};
-use node_store::{Commitment, L2Block, Store, StoreError};
+use node_store::{Commitment, L2Block, ReadPool, Store, StoreError};
 use pvm_store::DurableState;
 
 /// Paths denied by Octez's "secure" ACL (`rpc_server.ml`), as resto path matchers.
@@ -168,14 +168,16 @@ pub trait NodeView: Send + Sync + 'static {
     }
 }
 
-/// [`NodeView`] over the SQLite store and a shared [`NodeStatus`].
+/// [`NodeView`] over the SQLite store and a shared [`NodeStatus`]. Its methods block (SQLite,
+/// durable-tree reads): the router calls them from blocking threads
+/// (`tokio::task::spawn_blocking`), never on the async workers.
 pub struct StoreView {
     /// Configuration.
     pub config: Config,
-    /// Store (one connection, serialized).
-    pub store: Arc<Mutex<Store>>,
+    /// Read-only connections to the store (the follower owns the writer).
+    pub store: Arc<ReadPool>,
     /// Status updated by the daemon.
-    pub status: Arc<Mutex<NodeStatus>>,
+    pub status: Arc<parking_lot::Mutex<NodeStatus>>,
     /// Durable storage, when available.
     pub durable: Option<Arc<dyn DurableState>>,
     /// Committed PVM states (inbox/outbox/state RPCs), when available.
@@ -187,10 +189,7 @@ impl StoreView {
         &self,
         f: impl FnOnce(&Store) -> Result<T, StoreError>,
     ) -> Result<T, RpcError> {
-        let s = self.store.lock().map_err(|_| {
-            RpcError::Failed("smart_rollup.node.store", "store lock poisoned".into())
-        })?;
-        Ok(f(&s)?)
+        Ok(self.store.with(f)?)
     }
 }
 
@@ -200,7 +199,7 @@ impl NodeView for StoreView {
     }
 
     fn status(&self) -> NodeStatus {
-        let mut s = self.status.lock().map(|s| s.clone()).unwrap_or_default();
+        let mut s = self.status.lock().clone();
         if let Some(h) = &mut s.l1_head
             && let Some(t) = tezos_types::Timestamp::parse(&h.timestamp)
         {
@@ -457,18 +456,6 @@ pub fn commitment_json(c: &Commitment) -> Value {
     })
 }
 
-/// A stored context hash (64 hex digits) as the base58 `SRCo…` smart rollup context hash
-/// (§4 JSON conventions); any other text is returned unchanged.
-pub fn context_b58(c: &node_store::RollupContextHash) -> String {
-    match hex::decode(&c.0)
-        .ok()
-        .and_then(|b| <[u8; 32]>::try_from(b).ok())
-    {
-        Some(b) => tezos_types::SmartRollupContextHash::new(b).to_b58check(),
-        None => c.0.clone(),
-    }
-}
-
 /// L2 block header + summary JSON (`sc_rollup_block.ml`; content fields need the PVM wiring).
 pub fn block_json(b: &L2Block) -> Value {
     let mut o = serde_json::Map::new();
@@ -484,7 +471,7 @@ pub fn block_json(b: &L2Block) -> Value {
         json!(b.previous_commitment_hash.to_b58check()),
     );
     if let Some(c) = &b.context {
-        o.insert("context".into(), json!(context_b58(c)));
+        o.insert("context".into(), json!(c.to_b58check()));
     }
     o.insert("inbox_witness".into(), json!(b.inbox_witness.to_b58check()));
     o.insert("inbox_hash".into(), json!(b.inbox_hash.to_b58check()));
@@ -494,19 +481,20 @@ pub fn block_json(b: &L2Block) -> Value {
         o.insert("state_hash".into(), json!(s.to_b58check()));
     }
     if let Some(s) = &b.pvm_status {
-        o.insert("pvm_status".into(), json!(s));
+        o.insert("pvm_status".into(), json!(s.as_str()));
     }
     Value::Object(o)
 }
 
+/// `/health` reads the shared status only (the L2 level is the follower's last processed
+/// level, `ProcessingStats::last_level`, which the daemon seeds from the store at start): it
+/// never waits for the store, the context or a GC, so it answers while they are busy
+/// (issue 17 item 2; docs/reference/octez-rollup-node.md §4.1).
 fn health(c: &Call) -> RpcResult {
     let v = &c.view;
-    let level = v.block(&BlockId::Head)?.map(|b| b.level);
-    ok(health_json(
-        &v.status(),
-        level,
-        v.config().l1_monitor_finalized,
-    ))
+    let status = v.status();
+    let level = status.processing.last_level;
+    ok(health_json(&status, level, v.config().l1_monitor_finalized))
 }
 
 fn ping(_: &Call) -> RpcResult {
@@ -620,6 +608,7 @@ fn local_commitment(c: &Call) -> RpcResult {
 /// The `/local/synchronized` item of the current state: `"synchronized"` once the L2 head
 /// reaches the L1 head, else the progress.
 fn sync_state(v: &AppState) -> Result<Value, RpcError> {
+    // (Called from a blocking thread.)
     let status = v.status();
     let head = v.block(&BlockId::Head)?.map(|b| b.level);
     Ok(match (&status.l1_head, head) {
@@ -673,7 +662,7 @@ fn synchronized(c: Call) -> RpcResult {
                 () = tx.closed() => return,
                 () = tokio::time::sleep(MONITOR_POLL) => {}
             }
-            item = sync_state(&v);
+            item = blocking(&v, sync_state).await;
         }
     });
     Ok((
@@ -772,7 +761,7 @@ fn block_state_hash(c: &Call) -> RpcResult {
 fn block_status(c: &Call) -> RpcResult {
     let b = c.block()?;
     match &b.pvm_status {
-        Some(s) => ok(json!(s)),
+        Some(s) => ok(json!(s.as_str())),
         None => pvm_or_unsupported(c, &b, "status"),
     }
 }
@@ -969,6 +958,18 @@ impl Shutdown {
     }
 }
 
+/// Runs the blocking `f` (store or context reads) on a blocking thread of the runtime, so that
+/// the async workers stay free for `/health` and the other requests.
+async fn blocking<T: Send + 'static>(
+    v: &AppState,
+    f: impl FnOnce(&AppState) -> Result<T, RpcError> + Send + 'static,
+) -> Result<T, RpcError> {
+    let v = v.clone();
+    tokio::task::spawn_blocking(move || f(&v))
+        .await
+        .unwrap_or_else(|e| Err(RpcError::Failed("smart_rollup_node.rpc", e.to_string())))
+}
+
 /// A chunked body fed by a channel.
 struct ChannelBody(tokio::sync::mpsc::Receiver<Vec<u8>>);
 
@@ -1004,7 +1005,8 @@ fn monitor(v: AppState, stop: Shutdown, watched: BlockId) -> Response {
         tokio::pin!(stop);
         let mut last: Option<(BlockHash, i32)> = None;
         loop {
-            let head = match v.block(&watched) {
+            let w = watched.clone();
+            let head = match blocking(&v, move |v| v.block(&w)).await {
                 Ok(h) => h,
                 Err(e) => {
                     tracing::warn!("monitor_blocks: {e}");
@@ -1018,11 +1020,14 @@ fn monitor(v: AppState, stop: Shutdown, watched: BlockId) -> Response {
                 if let Some((_, l)) = last
                     && let Some(from) = l.checked_add(1)
                 {
-                    for level in from.max(h.level.saturating_sub(MONITOR_MAX_GAP))..h.level {
-                        if let Ok(Some(b)) = v.block(&BlockId::Level(level)) {
-                            blocks.push(b);
-                        }
-                    }
+                    let levels = from.max(h.level.saturating_sub(MONITOR_MAX_GAP))..h.level;
+                    let gap = blocking(&v, move |v| {
+                        Ok(levels
+                            .filter_map(|l| v.block(&BlockId::Level(l)).ok().flatten())
+                            .collect::<Vec<_>>())
+                    })
+                    .await;
+                    blocks.extend(gap.unwrap_or_default());
                 }
                 last = Some((h.block_hash, h.level));
                 blocks.push(h);
@@ -1074,8 +1079,8 @@ fn durable_key(c: &Call) -> Result<(Arc<dyn DurableState>, &str), RpcError> {
     Ok((d, key))
 }
 
-fn durable_fail(e: String) -> RpcError {
-    RpcError::Failed("smart_rollup_node.durable_storage", e)
+fn durable_fail(e: pvm_store::DurableError) -> RpcError {
+    RpcError::Failed("smart_rollup_node.durable_storage", e.to_string())
 }
 
 fn durable_value(c: &Call) -> RpcResult {
@@ -1362,16 +1367,20 @@ mod tests {
     }
 
     #[test]
-    fn context_hashes_render_in_base58() {
-        let c = node_store::RollupContextHash(hex::encode([7u8; 32]));
-        let b58 = context_b58(&c);
+    fn context_hashes_and_statuses_render_as_octez_does() {
+        let mut b = node_store::fixtures::sample_block(3);
+        b.context = Some(tezos_types::SmartRollupContextHash::new([7; 32]));
+        b.pvm_status = Some(node_store::PvmStatus::WaitingForInputMessage);
+        let j = block_json(&b);
+        let b58 = j["context"].as_str().unwrap();
         assert!(b58.starts_with("SRCo"), "{b58}");
         assert_eq!(
             b58,
             tezos_types::SmartRollupContextHash::new([7; 32]).to_b58check()
         );
-        let other = node_store::RollupContextHash("SRCoalready".into());
-        assert_eq!(context_b58(&other), "SRCoalready");
+        assert_eq!(j["pvm_status"], json!("Waiting for input message"));
+        b.pvm_status = Some(node_store::PvmStatus::Other("Waiting for reveal".into()));
+        assert_eq!(block_json(&b)["pvm_status"], json!("Waiting for reveal"));
     }
 
     #[test]

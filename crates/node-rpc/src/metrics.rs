@@ -147,7 +147,8 @@ impl NodeMetrics {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, Mutex};
+    use parking_lot::Mutex;
+    use std::sync::Arc;
 
     use node_config::Mode;
     use node_context::NodeStatus;
@@ -191,7 +192,7 @@ mod tests {
             .record(7, std::time::Duration::from_millis(250));
         let view = StoreView {
             config: c.clone(),
-            store: Arc::new(Mutex::new(store)),
+            store: Arc::new(node_store::ReadPool::single(store)),
             status: Arc::new(Mutex::new(status)),
             durable: None,
             context: None,

@@ -39,7 +39,10 @@ pub enum QueryTy {
 /// How a route answers.
 #[derive(Clone, Copy)]
 pub(super) enum Handler {
-    /// One JSON value.
+    /// One JSON value from the shared status or the configuration only (no store, no
+    /// context, no lock a reader or the GC holds): answered on the async worker.
+    Status(fn(&Call) -> RpcResult),
+    /// One JSON value read from the store or the context: run on a blocking thread.
     Value(fn(&Call) -> RpcResult),
     /// A chunked stream (spawns its producer on the runtime).
     Stream(fn(Call) -> RpcResult),
@@ -149,6 +152,21 @@ macro_rules! get {
     };
 }
 
+macro_rules! status {
+    ($path:literal, $h:expr) => {
+        status!($path, $h, &[])
+    };
+    ($path:literal, $h:expr, $q:expr) => {
+        Route {
+            method: Method::GET,
+            path: $path,
+            query: $q,
+            description: "",
+            handler: Handler::Status($h),
+        }
+    };
+}
+
 macro_rules! stream {
     ($path:literal, $h:expr, $d:literal) => {
         Route {
@@ -163,17 +181,17 @@ macro_rules! stream {
 
 /// Every RPC this node serves.
 pub static ROUTES: &[Route] = &[
-    get!("/health", super::health),
-    get!("/version", super::version),
-    get!("/config", super::config),
-    get!(
+    status!("/health", super::health),
+    status!("/version", super::version),
+    status!("/config", super::config),
+    status!(
         "/openapi",
         super::openapi_rpc,
         &[("protocol", QueryTy::ProtocolHash)]
     ),
-    get!("/ping", super::ping),
+    status!("/ping", super::ping),
     get!("/stats/memory", super::stats_memory),
-    get!("/global/smart_rollup_address", super::rollup_address),
+    status!("/global/smart_rollup_address", super::rollup_address),
     get!("/global/tezos_head", super::tezos_head),
     get!("/global/tezos_level", super::tezos_level),
     get!(
@@ -388,15 +406,31 @@ async fn dispatch(route: &'static Route, view: AppState, stop: Shutdown, req: Re
             query: parse_query(route, req.uri().query())?,
         })
     });
-    let answer = call.and_then(|call| match route.handler {
-        Handler::Value(f) => f(&call),
-        Handler::Stream(f) => f(call),
-    });
+    // Store and context reads block (SQLite, pack file reads that wait for a GC sweep): they
+    // run on the runtime's blocking threads, so that they never hold an async worker.
+    let answer = match call {
+        Err(e) => Err(e),
+        Ok(call) => match route.handler {
+            Handler::Status(f) => f(&call),
+            Handler::Value(f) => in_blocking_thread(move || f(&call)).await,
+            Handler::Stream(f) => in_blocking_thread(move || f(call)).await,
+        },
+    };
     answer.unwrap_or_else(|e| {
         if e.status() == StatusCode::INTERNAL_SERVER_ERROR {
             tracing::warn!("RPC {method} {uri}: {e}");
         }
         e.response(&method, &uri)
+    })
+}
+
+/// Runs the blocking handler `f` with `tokio::task::spawn_blocking`.
+async fn in_blocking_thread(f: impl FnOnce() -> RpcResult + Send + 'static) -> RpcResult {
+    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
+        Err(RpcError::Failed(
+            "smart_rollup_node.rpc",
+            format!("the RPC handler failed: {e}"),
+        ))
     })
 }
 

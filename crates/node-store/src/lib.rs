@@ -7,12 +7,15 @@
 //! The pure GC policy over the store is in [`gc`].
 
 pub mod gc;
+pub mod pool;
 
 use std::path::Path;
 use std::str::FromStr;
 
 use num_bigint::BigUint;
 use rusqlite::{Connection, OptionalExtension, params};
+/// The context hash of an L2 block (`l2_blocks.context`).
+pub use tezos_types::SmartRollupContextHash;
 use tezos_types::{
     BlockHash, CommitmentHash, InboxHash, MerkelizedPayloadHashesHash, ProtocolHash, StateHash,
 };
@@ -41,25 +44,13 @@ pub enum StoreError {
     },
 }
 
+pub use pool::ReadPool;
+
 type Result<T> = std::result::Result<T, StoreError>;
 
-/// Smart rollup context hash `SRCo…`.
-/// TODO: replace by a `tezos-types` hash type once it exists.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RollupContextHash(pub String);
-
-/// A smart rollup commitment (reference §4.2 `C`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Commitment {
-    /// State hash after the last tick of the period.
-    pub compressed_state: StateHash,
-    /// Inbox level of the commitment.
-    pub inbox_level: i32,
-    /// Previous commitment.
-    pub predecessor: CommitmentHash,
-    /// Ticks of the period.
-    pub number_of_ticks: i64,
-}
+/// The commitment rows of table `commitments` are `tezos_types::Commitment` (one type for the
+/// quantity; docs/reference/octez-rollup-node.md §5.3).
+pub use tezos_types::Commitment;
 
 /// Header + execution summary of an L2 block (one row of `l2_blocks`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,7 +66,7 @@ pub struct L2Block {
     /// Last commitment before or at this block.
     pub previous_commitment_hash: CommitmentHash,
     /// Context hash, absent when the context was not committed.
-    pub context: Option<RollupContextHash>,
+    pub context: Option<SmartRollupContextHash>,
     /// Inbox level witness.
     pub inbox_witness: MerkelizedPayloadHashesHash,
     /// Inbox hash.
@@ -86,8 +77,8 @@ pub struct L2Block {
     pub num_ticks: i64,
     /// PVM state hash after the block.
     pub state_hash: Option<StateHash>,
-    /// PVM status string after the block.
-    pub pvm_status: Option<String>,
+    /// PVM status after the block.
+    pub pvm_status: Option<PvmStatus>,
 }
 
 /// Outbox message indexes of one outbox level.
@@ -166,39 +157,138 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ),
 ];
 
-/// PVM statuses with a one-byte tag (`sql_store.ml` compact status encoding).
-const STATUS_TAGS: [&str; 9] = [
-    "Computing",
-    "Waiting for input message",
-    "Waiting for metadata",
-    "Waiting for DAL parameters",
-    "Halted",
-    "Parsing",
-    "Evaluating",
-    "WaitingForInput",
-    "WaitingForReveal",
-];
+/// The status of the PVM after a block, as stored in `l2_blocks.pvm_status` and answered by
+/// the `status` RPC (its text). The first nine have a one-byte tag in the store (Octez
+/// `sql_store.ml` compact status encoding, tags 1 to 9 in this order); any other status is
+/// stored as `0` followed by its text (docs/reference/octez-rollup-node.md §5.3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PvmStatus {
+    /// `Computing` (tag 1).
+    Computing,
+    /// `Waiting for input message` (tag 2).
+    WaitingForInputMessage,
+    /// `Waiting for metadata` (tag 3).
+    WaitingForMetadata,
+    /// `Waiting for DAL parameters` (tag 4).
+    WaitingForDalParameters,
+    /// `Halted` (tag 5).
+    Halted,
+    /// `Parsing` (tag 6).
+    Parsing,
+    /// `Evaluating` (tag 7).
+    Evaluating,
+    /// `WaitingForInput` (tag 8).
+    WaitingForInput,
+    /// `WaitingForReveal` (tag 9).
+    WaitingForReveal,
+    /// Any other status, by its text (e.g. `Waiting for preimage reveal <hash>`).
+    Other(String),
+}
 
-/// Encodes a PVM status as stored in `l2_blocks.pvm_status`.
-pub fn encode_pvm_status(status: &str) -> Vec<u8> {
-    match STATUS_TAGS.iter().position(|s| *s == status) {
-        Some(i) => vec![u8::try_from(i + 1).unwrap_or(0)],
-        None => {
-            let mut v = vec![0u8];
-            v.extend_from_slice(status.as_bytes());
-            v
+impl PvmStatus {
+    /// The statuses with a one-byte tag, tag `i + 1` at index `i`.
+    const TAGGED: [PvmStatus; 9] = [
+        Self::Computing,
+        Self::WaitingForInputMessage,
+        Self::WaitingForMetadata,
+        Self::WaitingForDalParameters,
+        Self::Halted,
+        Self::Parsing,
+        Self::Evaluating,
+        Self::WaitingForInput,
+        Self::WaitingForReveal,
+    ];
+
+    /// The status text (`status` RPC).
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Computing => "Computing",
+            Self::WaitingForInputMessage => "Waiting for input message",
+            Self::WaitingForMetadata => "Waiting for metadata",
+            Self::WaitingForDalParameters => "Waiting for DAL parameters",
+            Self::Halted => "Halted",
+            Self::Parsing => "Parsing",
+            Self::Evaluating => "Evaluating",
+            Self::WaitingForInput => "WaitingForInput",
+            Self::WaitingForReveal => "WaitingForReveal",
+            Self::Other(s) => s,
+        }
+    }
+
+    /// The status of a text: a tagged status when the text is one, else [`PvmStatus::Other`].
+    pub fn from_text(text: &str) -> Self {
+        Self::TAGGED
+            .into_iter()
+            .find(|s| s.as_str() == text)
+            .unwrap_or_else(|| Self::Other(text.to_string()))
+    }
+
+    /// The bytes stored in `l2_blocks.pvm_status`.
+    pub fn encode(&self) -> Vec<u8> {
+        match Self::TAGGED.iter().position(|s| s == self) {
+            Some(i) => vec![u8::try_from(i).map_or(0, |i| i.saturating_add(1))],
+            None => {
+                let text = self.as_str().as_bytes();
+                let mut v = Vec::with_capacity(text.len().saturating_add(1));
+                v.push(0u8);
+                v.extend_from_slice(text);
+                v
+            }
+        }
+    }
+
+    /// Decodes `l2_blocks.pvm_status`; an unknown tag is the text of the whole value (stores
+    /// written before the compact encoding).
+    pub fn decode(b: &[u8]) -> Result<Self> {
+        match b.split_first() {
+            None => Err(StoreError::Corrupted("Empty pvm_status in database".into())),
+            Some((0, rest)) => Ok(Self::from_text(&String::from_utf8_lossy(rest))),
+            Some((t, _)) => match usize::from(*t)
+                .checked_sub(1)
+                .and_then(|i| Self::TAGGED.get(i))
+            {
+                Some(s) => Ok(s.clone()),
+                None => Ok(Self::from_text(&String::from_utf8_lossy(b))),
+            },
         }
     }
 }
 
-/// Decodes a stored PVM status.
-pub fn decode_pvm_status(b: &[u8]) -> Result<String> {
-    match b.split_first() {
-        None => Err(StoreError::Corrupted("Empty pvm_status in database".into())),
-        Some((0, rest)) => Ok(String::from_utf8_lossy(rest).into_owned()),
-        Some((t, _)) if (1..=9).contains(t) => Ok(STATUS_TAGS[usize::from(*t) - 1].to_string()),
-        Some(_) => Ok(String::from_utf8_lossy(b).into_owned()),
+impl std::fmt::Display for PvmStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
+}
+
+impl From<&str> for PvmStatus {
+    fn from(text: &str) -> Self {
+        Self::from_text(text)
+    }
+}
+
+/// The text stored in `l2_blocks.context`: base58 `SRCo…`, as Octez writes it (`sql_store.ml`,
+/// `context_hash`).
+fn encode_context(c: &SmartRollupContextHash) -> String {
+    c.to_b58check()
+}
+
+/// Decodes `l2_blocks.context`: base58 `SRCo…`, or 64 hex digits (stores written by earlier
+/// versions of this node).
+fn decode_context(text: &str) -> Result<SmartRollupContextHash> {
+    if let Ok(h) = text.parse() {
+        return Ok(h);
+    }
+    let hex_digits = |s: &str| -> Option<SmartRollupContextHash> {
+        let mut out = [0u8; 32];
+        if s.len() != 64 || !s.is_ascii() {
+            return None;
+        }
+        for (o, pair) in out.iter_mut().zip(s.as_bytes().chunks(2)) {
+            *o = u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()?;
+        }
+        Some(SmartRollupContextHash::new(out))
+    };
+    hex_digits(text).ok_or_else(|| StoreError::Corrupted(format!("invalid context hash {text:?}")))
 }
 
 fn bitset_to_z(indexes: &[u32]) -> String {
@@ -464,13 +554,16 @@ impl Store {
         Ok(())
     }
 
-    fn reader(&self) -> Writer<'_> {
+    /// The [`Writer`] accessors on the plain connection, outside any transaction: the reads
+    /// of `Store` go through them (a statement outside a batch commits on its own, and the
+    /// read-only connections of the pool refuse writes).
+    pub(crate) fn accessors(&self) -> Writer<'_> {
         Writer { conn: &self.conn }
     }
 
     /// L2 block by L1 hash.
     pub fn block_by_hash(&self, hash: &BlockHash) -> Result<Option<L2Block>> {
-        self.reader().query_block(
+        self.accessors().query_block(
             &format!("SELECT {BLOCK_COLUMNS} FROM l2_blocks WHERE block_hash = ?1"),
             &hash.to_b58check(),
         )
@@ -510,7 +603,7 @@ impl Store {
 
     /// A singleton `(value, level)` row of `rollup_node_state`.
     pub fn state(&self, key: StateKey) -> Result<Option<(String, i32)>> {
-        self.reader().state(key)
+        self.accessors().state(key)
     }
 
     /// Last cemented commitment `(hash, level)`.
@@ -687,7 +780,7 @@ impl Store {
 
     /// A level-only state row ([`LevelKey`]).
     pub fn level_state(&self, key: LevelKey) -> Result<Option<i32>> {
-        self.reader().level_state(key)
+        self.accessors().level_state(key)
     }
 
     /// Lowest level of the canonical chain still stored (`None` if none).
@@ -699,15 +792,18 @@ impl Store {
 
     /// Distinct committed contexts of the stored L2 blocks at levels `>= level` (all
     /// branches, not only the canonical chain): the context roots a GC keeps.
-    pub fn contexts_from(&self, level: i32) -> Result<Vec<RollupContextHash>> {
+    pub fn contexts_from(&self, level: i32) -> Result<Vec<SmartRollupContextHash>> {
         let mut st = self.conn.prepare(
             "SELECT DISTINCT context FROM l2_blocks WHERE level >= ?1 AND context IS NOT NULL",
         )?;
         let rows = st.query_map([level], |r| r.get::<_, String>(0))?;
         let mut out = vec![];
         for r in rows {
-            out.push(RollupContextHash(r?));
+            out.push(decode_context(&r?)?);
         }
+        // Rows written in both encodings name the same context twice.
+        out.sort_unstable();
+        out.dedup();
         Ok(out)
     }
 
@@ -764,7 +860,7 @@ impl Writer<'_> {
             predecessor: parse_hash(&pred, "block hash")?,
             commitment_hash: ch.map(|c| parse_hash(&c, "commitment hash")).transpose()?,
             previous_commitment_hash: parse_hash(&pch, "commitment hash")?,
-            context: ctx.map(RollupContextHash),
+            context: ctx.as_deref().map(decode_context).transpose()?,
             inbox_witness: parse_hash(&iw, "inbox witness")?,
             inbox_hash: parse_hash(&ih, "inbox hash")?,
             initial_tick: it
@@ -772,7 +868,7 @@ impl Writer<'_> {
                 .map_err(|_| StoreError::Corrupted(format!("Invalid Z.t value: {it}")))?,
             num_ticks: nt,
             state_hash: sh.map(|s| parse_hash(&s, "state hash")).transpose()?,
-            pvm_status: st.map(|s| decode_pvm_status(&s)).transpose()?,
+            pvm_status: st.map(|s| PvmStatus::decode(&s)).transpose()?,
         }))
     }
 
@@ -839,13 +935,13 @@ impl Writer<'_> {
                 b.predecessor.to_b58check(),
                 b.commitment_hash.map(|c| c.to_b58check()),
                 b.previous_commitment_hash.to_b58check(),
-                b.context.as_ref().map(|c| c.0.clone()),
+                b.context.as_ref().map(encode_context),
                 b.inbox_witness.to_b58check(),
                 b.inbox_hash.to_b58check(),
                 b.initial_tick.to_string(),
                 b.num_ticks,
                 b.state_hash.map(|s| s.to_b58check()),
-                b.pvm_status.as_deref().map(encode_pvm_status),
+                b.pvm_status.as_ref().map(PvmStatus::encode),
             ],
         )?;
         Ok(())
@@ -1173,16 +1269,77 @@ mod tests {
 
     #[test]
     fn pvm_status_tags() {
-        assert_eq!(encode_pvm_status("Computing"), vec![1]);
-        assert_eq!(encode_pvm_status("Waiting for input message"), vec![2]);
-        let custom = encode_pvm_status("Waiting for preimage reveal abc");
-        assert_eq!(custom[0], 0);
+        assert_eq!(PvmStatus::Computing.encode(), vec![1]);
+        assert_eq!(PvmStatus::WaitingForInputMessage.encode(), vec![2]);
+        assert_eq!(PvmStatus::from("Computing"), PvmStatus::Computing);
+        let custom = PvmStatus::from("Waiting for preimage reveal abc");
         assert_eq!(
-            decode_pvm_status(&custom).unwrap(),
-            "Waiting for preimage reveal abc"
+            custom,
+            PvmStatus::Other("Waiting for preimage reveal abc".into())
         );
-        assert_eq!(decode_pvm_status(&[9]).unwrap(), "WaitingForReveal");
-        assert!(decode_pvm_status(&[]).is_err());
+        let bytes = custom.encode();
+        assert_eq!(bytes[0], 0);
+        assert_eq!(PvmStatus::decode(&bytes).unwrap(), custom);
+        assert_eq!(
+            PvmStatus::decode(&[9]).unwrap(),
+            PvmStatus::WaitingForReveal
+        );
+        assert_eq!(
+            PvmStatus::decode(&[9]).unwrap().as_str(),
+            "WaitingForReveal"
+        );
+        assert_eq!(PvmStatus::decode(b"Halted").unwrap(), PvmStatus::Halted);
+        for (i, s) in PvmStatus::TAGGED.iter().enumerate() {
+            assert_eq!(usize::from(s.encode()[0]), i + 1);
+            assert_eq!(&PvmStatus::decode(&s.encode()).unwrap(), s);
+        }
+        assert!(PvmStatus::decode(&[]).is_err());
+    }
+
+    #[test]
+    fn context_hashes_are_stored_in_base58_and_read_back_in_both_encodings() {
+        let mut s = Store::open_in_memory().unwrap();
+        let c = SmartRollupContextHash::new([7; 32]);
+        let mut b = sample_block(2);
+        b.context = Some(c);
+        s.transaction(|w| w.insert_block(&b)).unwrap();
+        let text: String = s
+            .conn
+            .query_row("SELECT context FROM l2_blocks WHERE level = 2", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(text, c.to_b58check());
+        assert!(text.starts_with("SRCo"), "{text}");
+        assert_eq!(
+            s.block_by_hash(&b.block_hash).unwrap().unwrap().context,
+            Some(c)
+        );
+        // A row written by an earlier version of this node (hex), for the same context.
+        let mut legacy = sample_block(3);
+        legacy.context = Some(c);
+        s.transaction(|w| w.insert_block(&legacy)).unwrap();
+        s.conn
+            .execute(
+                "UPDATE l2_blocks SET context = ?1 WHERE level = 3",
+                ["07".repeat(32)],
+            )
+            .unwrap();
+        assert_eq!(
+            s.block_by_hash(&legacy.block_hash)
+                .unwrap()
+                .unwrap()
+                .context,
+            Some(c)
+        );
+        assert_eq!(s.contexts_from(0).unwrap(), vec![c]);
+        s.conn
+            .execute("UPDATE l2_blocks SET context = 'zz' WHERE level = 3", [])
+            .unwrap();
+        assert!(matches!(
+            s.block_by_hash(&legacy.block_hash),
+            Err(StoreError::Corrupted(m)) if m.contains("context")
+        ));
     }
 
     #[test]

@@ -10,7 +10,7 @@
 //! the caller (issue 18 §2).
 
 use std::fmt;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -368,19 +368,7 @@ impl PreimageStore {
             error,
         };
         std::fs::create_dir_all(&self.dir).map_err(io_err)?;
-        let tmp = self
-            .dir
-            .join(format!(".{}.tmp{}", hash.to_hex(), std::process::id()));
-        let write = || -> io::Result<()> {
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(data)?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, &path)
-        };
-        write().map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            io_err(e)
-        })
+        atomic_file::write(&path, data).map_err(io_err)
     }
 }
 

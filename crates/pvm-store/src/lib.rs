@@ -1,6 +1,7 @@
 //! The rollup context: PVM states committed into the durable-tree [`Repo`] under
 //! `<data-dir>/context/` (octez-rollup-node.md §5.5). A block's `context` column holds the
-//! hex hash of its committed PVM state tree (equal to the PVM state hash). Read-side accessors
+//! [`SmartRollupContextHash`] of its committed PVM state tree: the tree's root hash, equal to
+//! the PVM state hash ([`context_hash`]). Read-side accessors
 //! for the RPC server live here too ([`DurableState`], block state queries).
 //!
 //! GC of the context (§5.4, full mode): [`Context::gc`] keeps the objects reachable from
@@ -9,13 +10,14 @@
 //! (`node_store::gc`); running it in the background is the follower's job.
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
-use durable_tree::durable::{Durable, Key};
+use durable_tree::durable::{Durable, Key, KeyError};
 use durable_tree::{Hash, Repo};
+use parking_lot::Mutex;
 use wasm_pvm::PvmState;
 
-use node_store::{L2Block, RollupContextHash};
+use node_store::{L2Block, SmartRollupContextHash};
 
 /// Context failures (operational: I/O or a missing object).
 #[derive(Debug, thiserror::Error)]
@@ -28,10 +30,7 @@ pub enum ContextError {
     Tree(#[from] durable_tree::TreeError),
     /// A committed tree does not decode as a PVM state.
     #[error("context does not hold a PVM state: {0}")]
-    Decode(String),
-    /// A stored context hash does not parse.
-    #[error("invalid context hash {0:?}")]
-    BadHash(String),
+    Decode(#[from] wasm_pvm::DecodeError),
     /// The block has no committed context.
     #[error("block {0} has no committed context")]
     NoContext(i32),
@@ -99,22 +98,14 @@ pub struct Context {
     gc_commits: Arc<Mutex<Option<Vec<Hash>>>>,
 }
 
-/// Takes `m`, ignoring poison (the guarded data is `()` or restored by its users).
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+/// The context hash (`l2_blocks.context`) of a committed state: the root hash of the tree.
+pub fn context_hash(h: &Hash) -> SmartRollupContextHash {
+    SmartRollupContextHash::new(h.0)
 }
 
-/// The text stored in `l2_blocks.context` for a committed state hash.
-pub fn context_hash_text(h: &Hash) -> RollupContextHash {
-    RollupContextHash(hex::encode(h.0))
-}
-
-fn parse_context_hash(c: &RollupContextHash) -> Result<Hash, ContextError> {
-    let bytes = hex::decode(&c.0).map_err(|_| ContextError::BadHash(c.0.clone()))?;
-    let arr: [u8; 32] = bytes
-        .try_into()
-        .map_err(|_| ContextError::BadHash(c.0.clone()))?;
-    Ok(Hash(arr))
+/// The tree root of a context hash.
+fn root_of(c: &SmartRollupContextHash) -> Hash {
+    Hash(c.0)
 }
 
 impl Context {
@@ -144,9 +135,9 @@ impl Context {
     /// Commits a PVM state; returns its hash (the state hash).
     pub fn commit(&self, state: &PvmState) -> Result<Hash, ContextError> {
         let tree = state.to_tree()?;
-        let _guard = lock(&self.commit_lock);
+        let _guard = self.commit_lock.lock();
         let hash = self.repo.commit(&tree)?;
-        if let Some(commits) = lock(&self.gc_commits).as_mut() {
+        if let Some(commits) = self.gc_commits.lock().as_mut() {
             commits.push(hash);
         }
         Ok(hash)
@@ -155,8 +146,8 @@ impl Context {
     /// The roots stored now, to pass to [`Context::gc`]; from now on every committed root
     /// is recorded and kept by that GC. Call it on the committing thread.
     pub fn gc_snapshot(&self) -> Result<HashSet<Hash>, ContextError> {
-        let _guard = lock(&self.commit_lock);
-        *lock(&self.gc_commits) = Some(Vec::new());
+        let _guard = self.commit_lock.lock();
+        *self.gc_commits.lock() = Some(Vec::new());
         Ok(self.repo.roots()?.into_iter().collect())
     }
 
@@ -178,13 +169,13 @@ impl Context {
     }
 
     /// Whether the context of `c` is stored.
-    pub fn has(&self, c: &RollupContextHash) -> Result<bool, ContextError> {
-        Ok(self.repo.has(&parse_context_hash(c)?)?)
+    pub fn has(&self, c: &SmartRollupContextHash) -> Result<bool, ContextError> {
+        Ok(self.repo.has(&root_of(c))?)
     }
 
     /// Stops recording commits for a GC that will not run (see [`Context::gc_snapshot`]).
     pub fn gc_cancel(&self) {
-        *lock(&self.gc_commits) = None;
+        *self.gc_commits.lock() = None;
     }
 
     /// Context GC (§5.4): deletes every object not reachable from `keep` nor from a root
@@ -195,25 +186,27 @@ impl Context {
     /// lock, the roots committed meanwhile are marked (only their new objects are walked)
     /// and the pack file is rewritten with the live objects (a copy renamed over the old
     /// file: a crash at any point leaves either the old or the new file, both complete for
-    /// the kept roots). Commits (and pack reads) wait for that last phase only.
+    /// the kept roots). Commits wait for that last phase only; reads go on during the copy
+    /// (from the old file) and wait only for the switch to the copy
+    /// (`crates/durable-tree/src/pack.rs`, `retain`).
     pub fn gc(
         &self,
-        keep: &[RollupContextHash],
+        keep: &[SmartRollupContextHash],
         snapshot: &HashSet<Hash>,
     ) -> Result<durable_tree::GcStats, ContextError> {
         let mut roots = Vec::with_capacity(keep.len());
         for c in keep {
-            let h = parse_context_hash(c)?;
+            let h = root_of(c);
             if self.repo.has(&h)? {
                 roots.push(h);
             } else {
-                tracing::warn!("GC: context {} is not stored; skipped", c.0);
+                tracing::warn!("GC: context {c} is not stored; skipped");
             }
         }
         let mut live = HashSet::new();
         let marked = self.repo.mark_live(&roots, &mut live);
-        let _guard = lock(&self.commit_lock);
-        let recorded = lock(&self.gc_commits).take().unwrap_or_default();
+        let _guard = self.commit_lock.lock();
+        let recorded = self.gc_commits.lock().take().unwrap_or_default();
         marked?;
         let mut newer: Vec<Hash> = self
             .repo
@@ -230,9 +223,9 @@ impl Context {
     }
 
     /// The PVM state committed under `hash`.
-    pub fn checkout(&self, hash: &RollupContextHash) -> Result<PvmState, ContextError> {
-        let tree = self.repo.checkout(parse_context_hash(hash)?)?;
-        PvmState::from_tree(&tree).map_err(|e| ContextError::Decode(e.to_string()))
+    pub fn checkout(&self, hash: &SmartRollupContextHash) -> Result<PvmState, ContextError> {
+        let tree = self.repo.checkout(root_of(hash))?;
+        Ok(PvmState::from_tree(&tree)?)
     }
 
     /// The PVM state after `block`.
@@ -249,7 +242,7 @@ impl Context {
             .context
             .as_ref()
             .ok_or(ContextError::NoContext(block.level))?;
-        let tree = self.repo.checkout(parse_context_hash(c)?)?;
+        let tree = self.repo.checkout(root_of(c))?;
         let path: Vec<&str> = key.split('/').filter(|s| !s.is_empty()).collect();
         Ok(tree.get_contents(&path)?)
     }
@@ -259,7 +252,7 @@ impl Context {
             .context
             .as_ref()
             .ok_or(ContextError::NoContext(block.level))?;
-        let tree = self.repo.checkout(parse_context_hash(c)?)?;
+        let tree = self.repo.checkout(root_of(c))?;
         let d = tree
             .get(&["durable"])?
             .unwrap_or_else(durable_tree::Tree::empty);
@@ -267,38 +260,58 @@ impl Context {
     }
 }
 
+/// Why a read of the durable storage of a block failed (the `durable` RPCs answer it as
+/// `smart_rollup_node.durable_storage`).
+#[derive(Debug, thiserror::Error)]
+pub enum DurableError {
+    /// The key is not a durable storage path (`src/lib_scoru_wasm/durable.ml` key rules).
+    #[error("Invalid durable key {key:?}: {source:?}")]
+    BadKey {
+        /// The key as requested.
+        key: String,
+        /// Why it is rejected.
+        source: KeyError,
+    },
+    /// The block's context cannot be read.
+    #[error(transparent)]
+    Context(#[from] ContextError),
+    /// The durable tree cannot be read.
+    #[error(transparent)]
+    Tree(#[from] durable_tree::TreeError),
+}
+
 /// Access to the PVM durable storage of a block (the RPC server reads it; [`Context`]
 /// implements it).
 pub trait DurableState: Send + Sync {
     /// Value at `key` (`None` if absent).
-    fn value(&self, block: &L2Block, key: &str) -> Result<Option<Vec<u8>>, String>;
+    fn value(&self, block: &L2Block, key: &str) -> Result<Option<Vec<u8>>, DurableError>;
     /// Length of the value at `key`.
-    fn length(&self, block: &L2Block, key: &str) -> Result<Option<u64>, String>;
+    fn length(&self, block: &L2Block, key: &str) -> Result<Option<u64>, DurableError>;
     /// Direct subkeys of `key`, in storage order.
-    fn subkeys(&self, block: &L2Block, key: &str) -> Result<Vec<String>, String>;
+    fn subkeys(&self, block: &L2Block, key: &str) -> Result<Vec<String>, DurableError>;
 }
 
-fn key(k: &str) -> Result<Key, String> {
+fn key(k: &str) -> Result<Key, DurableError> {
     if k.is_empty() || k == "/" {
         return Ok(Key::root());
     }
-    Key::from_str_checked(k).map_err(|e| format!("Invalid durable key {k:?}: {e:?}"))
+    Key::from_str_checked(k).map_err(|source| DurableError::BadKey {
+        key: k.to_string(),
+        source,
+    })
 }
 
 impl DurableState for Context {
-    fn value(&self, block: &L2Block, k: &str) -> Result<Option<Vec<u8>>, String> {
-        let d = self.durable_of(block).map_err(|e| e.to_string())?;
-        d.read_all(&key(k)?).map_err(|e| e.to_string())
+    fn value(&self, block: &L2Block, k: &str) -> Result<Option<Vec<u8>>, DurableError> {
+        Ok(self.durable_of(block)?.read_all(&key(k)?)?)
     }
 
-    fn length(&self, block: &L2Block, k: &str) -> Result<Option<u64>, String> {
-        let d = self.durable_of(block).map_err(|e| e.to_string())?;
-        d.value_size(&key(k)?).map_err(|e| e.to_string())
+    fn length(&self, block: &L2Block, k: &str) -> Result<Option<u64>, DurableError> {
+        Ok(self.durable_of(block)?.value_size(&key(k)?)?)
     }
 
-    fn subkeys(&self, block: &L2Block, k: &str) -> Result<Vec<String>, String> {
-        let d = self.durable_of(block).map_err(|e| e.to_string())?;
-        d.subkeys(&key(k)?).map_err(|e| e.to_string())
+    fn subkeys(&self, block: &L2Block, k: &str) -> Result<Vec<String>, DurableError> {
+        Ok(self.durable_of(block)?.subkeys(&key(k)?)?)
     }
 }
 
@@ -317,12 +330,16 @@ mod tests {
         .unwrap();
         let h = ctx.commit(&st).unwrap();
         assert_eq!(h, st.hash().unwrap());
-        let text = context_hash_text(&h);
-        let back = ctx.checkout(&text).unwrap();
+        let c = context_hash(&h);
+        assert_eq!(c.0, h.0);
+        let back = ctx.checkout(&c).unwrap();
         assert_eq!(back.hash().unwrap(), h);
-        assert!(ctx.checkout(&RollupContextHash("zz".into())).is_err());
+        assert!(
+            ctx.checkout(&SmartRollupContextHash::new([0x5a; 32]))
+                .is_err()
+        );
         let mut b = node_store::fixtures::sample_block(3);
-        b.context = Some(text);
+        b.context = Some(c);
         assert_eq!(
             ctx.value(&b, "/readonly/wasm_version").unwrap(),
             Some(b"2.0.0-r6".to_vec())
@@ -331,5 +348,22 @@ mod tests {
         assert_eq!(ctx.value(&b, "/nope").unwrap(), None);
         let sub = ctx.subkeys(&b, "/kernel").unwrap();
         assert!(sub.contains(&"boot.wasm".to_string()), "{sub:?}");
+        // Durable reads keep their typed errors (and the messages of the untyped version).
+        let e = DurableState::value(&ctx, &b, "no-slash").unwrap_err();
+        assert!(
+            matches!(&e, DurableError::BadKey { key, .. } if key == "no-slash"),
+            "{e:?}"
+        );
+        assert!(
+            e.to_string()
+                .starts_with("Invalid durable key \"no-slash\": "),
+            "{e}"
+        );
+        b.context = None;
+        let e = DurableState::value(&ctx, &b, "/x").unwrap_err();
+        assert!(
+            matches!(e, DurableError::Context(ContextError::NoContext(3))),
+            "{e:?}"
+        );
     }
 }

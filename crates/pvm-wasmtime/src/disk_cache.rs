@@ -214,30 +214,19 @@ impl DiskCache {
         out.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
         out.extend_from_slice(&contents_hash(&bytes).0);
         out.extend_from_slice(&bytes);
-        let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-        std::fs::write(&tmp, &out).map_err(what)?;
-        std::fs::rename(&tmp, &path).map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            what(e)
-        })
+        atomic_file::write(&path, &out).map_err(what)
     }
 
     /// Removes all but the [`MAX_ENTRIES`] most recently used entries, and the temporary files
-    /// that a process killed while writing an entry left (`*.tmp-<pid>` of another pid: one
-    /// node uses a data directory at a time).
+    /// that a process killed while writing an entry left (entries are written synchronously,
+    /// before this runs, so any temporary file is stale).
     fn prune(&self) {
         let Ok(dir) = std::fs::read_dir(&self.dir) else {
             return;
         };
-        let ours = format!("tmp-{}", std::process::id());
         let paths: Vec<PathBuf> = dir.filter_map(Result::ok).map(|e| e.path()).collect();
-        for p in &paths {
-            if p.extension()
-                .and_then(|e| e.to_str())
-                .is_some_and(|e| e.starts_with("tmp-") && e != ours)
-            {
-                let _ = std::fs::remove_file(p);
-            }
+        for p in paths.iter().filter(|p| atomic_file::is_temporary(p)) {
+            let _ = std::fs::remove_file(p);
         }
         let mut entries: Vec<(std::time::SystemTime, PathBuf)> = paths
             .into_iter()

@@ -8,6 +8,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use clap::Parser;
+use node_follower::main_loop::TestKnobs;
+use signer::grammar::{self, Matched, Tok, Tok::OptParam, Tok::Param, Tok::Seq, Tok::Word};
+use signer::wallet::{Wallet, WalletError};
 use tezos_types::{PublicKeyHash, SmartRollupAddress};
 
 use node_config::{
@@ -16,20 +19,6 @@ use node_config::{
 
 /// Default L1 endpoint (§1.1).
 pub const DEFAULT_ENDPOINT: &str = "http://localhost:8732";
-
-/// A grammar element of a command.
-#[derive(Debug, Clone, Copy)]
-enum Tok {
-    /// A literal word.
-    Word(&'static str),
-    /// One parameter.
-    Param(&'static str),
-    /// An optional trailing parameter.
-    OptParam(&'static str),
-    /// Zero or more parameters (last).
-    Seq(&'static str),
-}
-use Tok::{OptParam, Param, Seq, Word};
 
 /// Which command was recognised.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -436,6 +425,8 @@ struct RunOpts {
     #[arg(long = "repair-context")]
     repair_context: bool,
     #[command(flatten)]
+    test: TestOpts,
+    #[command(flatten)]
     node: NodeOptions,
 }
 
@@ -456,7 +447,31 @@ struct LegacyRunOpts {
     #[arg(long = "repair-context")]
     repair_context: bool,
     #[command(flatten)]
+    test: TestOpts,
+    #[command(flatten)]
     node: NodeOptions,
+}
+
+/// Test-only options of `run` (both forms), hidden from the help: the end-to-end tests use them
+/// to reach states that take too long or are too brief otherwise (see
+/// `node_follower::main_loop::TestKnobs`). Not part of Octez's interface.
+#[derive(Debug, Clone, Default, clap::Args)]
+struct TestOpts {
+    /// Plan catch-up in chunks of this many levels (default 1000).
+    #[arg(long = "test-catch-up-chunk", hide = true, value_name = "levels", value_parser = positive_int32)]
+    test_catch_up_chunk: Option<i32>,
+    /// Sleep this many milliseconds in the context GC before its sweep.
+    #[arg(long = "test-gc-delay-ms", hide = true, value_name = "ms")]
+    test_gc_delay_ms: Option<u64>,
+}
+
+impl TestOpts {
+    fn knobs(&self) -> TestKnobs {
+        TestKnobs {
+            catch_up_chunk: self.test_catch_up_chunk,
+            gc_delay: self.test_gc_delay_ms.map(std::time::Duration::from_millis),
+        }
+    }
 }
 
 #[derive(Debug, Parser)]
@@ -494,6 +509,8 @@ pub struct NodeCommand {
     pub force: bool,
     /// `--repair-context` (run only): cut a corrupted context store and replay from L1.
     pub repair_context: bool,
+    /// The hidden test-only options of `run` (default: none).
+    pub test: TestKnobs,
 }
 
 impl NodeCommand {
@@ -542,7 +559,7 @@ fn erroneous(index: usize, value: &str, msg: &str) -> CliError {
 pub fn parse(args: &[String]) -> Result<Command, CliError> {
     let mut globals = Globals {
         endpoint: DEFAULT_ENDPOINT.into(),
-        base_dir: default_base_dir(),
+        base_dir: signer::wallet::default_client_dir(),
     };
     let mut i = 0;
     while i < args.len() {
@@ -612,7 +629,7 @@ pub fn parse(args: &[String]) -> Result<Command, CliError> {
     // Longest grammar that matches the positional prefix.
     let mut best: Option<(&Spec, Matched)> = None;
     for spec in COMMANDS {
-        if let Some(m) = match_grammar(spec.grammar, rest) {
+        if let Some(m) = grammar::match_prefix(spec.grammar, rest, grammar::is_option) {
             let better = best
                 .as_ref()
                 .is_none_or(|b| spec.grammar.len() > b.0.grammar.len());
@@ -621,7 +638,15 @@ pub fn parse(args: &[String]) -> Result<Command, CliError> {
             }
         }
     }
-    let Some((spec, (params, seqs, used))) = best else {
+    let Some((
+        spec,
+        Matched {
+            params,
+            seqs,
+            consumed: used,
+        },
+    )) = best
+    else {
         return Err(CliError(
             "Unrecognized command.\nTry using the man command to get more information.".into(),
         ));
@@ -632,8 +657,9 @@ pub fn parse(args: &[String]) -> Result<Command, CliError> {
     match spec.cmd {
         Cmd::Init | Cmd::Run => {
             let mode_pos = 1;
+            let params: Vec<String> = params.into_iter().map(|(_, v)| v).collect();
             let mode = Mode::parse(&params[0])
-                .map_err(|e| erroneous(param_index(mode_pos), &params[0], &e))?;
+                .map_err(|e| erroneous(param_index(mode_pos), &params[0], &e.to_string()))?;
             let rollup_pos = if spec.cmd == Cmd::Init { 4 } else { 3 };
             let rollup = resolve_rollup(&globals.base_dir, &params[1])
                 .map_err(|e| erroneous(param_index(rollup_pos), &params[1], &e))?;
@@ -655,6 +681,7 @@ pub fn parse(args: &[String]) -> Result<Command, CliError> {
                 apply_unsafe_patches: false,
                 force: false,
                 repair_context: false,
+                test: TestKnobs::default(),
             };
             if spec.cmd == Cmd::Init {
                 let o = InitOpts::try_parse_from(options).map_err(clap_error)?;
@@ -667,6 +694,7 @@ pub fn parse(args: &[String]) -> Result<Command, CliError> {
                 nc.irmin_cache_size = o.irmin_cache_size;
                 nc.apply_unsafe_patches = o.apply_unsafe_patches;
                 nc.repair_context = o.repair_context;
+                nc.test = o.test.knobs();
                 nc.options = o.node;
                 Ok(Command::Run(globals, check_node_options(nc)?))
             }
@@ -695,6 +723,7 @@ pub fn parse(args: &[String]) -> Result<Command, CliError> {
                 apply_unsafe_patches: o.apply_unsafe_patches,
                 force: false,
                 repair_context: o.repair_context,
+                test: o.test.knobs(),
             };
             Ok(Command::Run(globals, check_node_options(nc)?))
         }
@@ -762,85 +791,35 @@ fn clap_error(e: clap::Error) -> CliError {
     CliError(e.to_string().trim_end().to_string())
 }
 
-/// (params, seqs, number of args consumed) of a matched grammar.
-type Matched = (Vec<String>, Vec<Vec<String>>, usize);
-
-/// Matches `grammar` against the start of `args`.
-fn match_grammar(grammar: &[Tok], args: &[String]) -> Option<Matched> {
-    let mut params = vec![];
-    let mut seqs = vec![];
-    let mut i = 0;
-    let is_opt = |s: &str| s.starts_with('-') && s.len() > 1;
-    for tok in grammar {
-        match tok {
-            Word(w) => {
-                if args.get(i).map(String::as_str) != Some(w) {
-                    return None;
-                }
-                i += 1;
-            }
-            Param(_) => {
-                let a = args.get(i).filter(|a| !is_opt(a))?;
-                params.push(a.clone());
-                i += 1;
-            }
-            OptParam(_) => {
-                if let Some(a) = args.get(i).filter(|a| !is_opt(a)) {
-                    params.push(a.clone());
-                    i += 1;
-                }
-            }
-            Seq(_) => {
-                let mut v = vec![];
-                while let Some(a) = args.get(i).filter(|a| !is_opt(a)) {
-                    v.push(a.clone());
-                    i += 1;
-                }
-                seqs.push(v);
-            }
-        }
+/// Resolves an alias (or `alias:<name>`) of the client wallet in `base_dir` that is not a literal
+/// address; `unknown` is the message when the wallet has no such alias.
+fn wallet_lookup<T>(
+    lookup: impl FnOnce(&Wallet) -> Result<T, WalletError>,
+    base_dir: &Path,
+    unknown: impl FnOnce() -> String,
+) -> Result<T, String> {
+    match lookup(&Wallet::new(base_dir)) {
+        Ok(v) => Ok(v),
+        Err(WalletError::UnknownAlias { .. } | WalletError::BadValue { .. }) => Err(unknown()),
+        Err(e) => Err(e.to_string()),
     }
-    // Positional leftovers mean another (or no) command.
-    if args.get(i).is_some_and(|a| !is_opt(a)) {
-        return None;
-    }
-    Some((params, seqs, i))
-}
-
-fn default_base_dir() -> PathBuf {
-    match std::env::var("TEZOS_CLIENT_DIR") {
-        Ok(d) if !d.is_empty() => PathBuf::from(d),
-        _ => PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".tezos-client"),
-    }
-}
-
-/// Looks `name` up in a client wallet alias file (`[{"name": …, "value": …}]`).
-fn wallet_alias(base_dir: &Path, file: &str, name: &str) -> Option<String> {
-    let text = std::fs::read_to_string(base_dir.join(file)).ok()?;
-    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-    v.as_array()?.iter().find_map(|e| {
-        (e.get("name")?.as_str()? == name).then(|| e.get("value")?.as_str().map(str::to_string))?
-    })
 }
 
 fn resolve_rollup(base_dir: &Path, s: &str) -> Result<SmartRollupAddress, String> {
-    if let Ok(a) = s.parse() {
-        return Ok(a);
-    }
-    let alias = s.strip_prefix("alias:").unwrap_or(s);
-    wallet_alias(base_dir, "smart_rollups", alias)
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| format!("Cannot find smart rollup alias or address {s}"))
+    wallet_lookup(
+        |w| w.resolve_rollup(s),
+        base_dir,
+        || format!("Cannot find smart rollup alias or address {s}"),
+    )
 }
 
 fn resolve_pkh(base_dir: &Path, s: &str) -> Result<PublicKeyHash, String> {
-    if let Ok(p) = s.parse() {
-        return Ok(p);
-    }
     let alias = s.strip_prefix("alias:").unwrap_or(s);
-    wallet_alias(base_dir, "public_key_hashs", alias)
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| format!("no public key hash alias named {alias}"))
+    wallet_lookup(
+        |w| w.resolve_pkh(s),
+        base_dir,
+        || format!("no public key hash alias named {alias}"),
+    )
 }
 
 /// `<key>` | `default:<key>` | `<purpose>:<key>`.
@@ -1070,18 +1049,6 @@ fn apply_options(c: &mut Config, nc: &NodeCommand) -> Result<(), String> {
     Ok(())
 }
 
-fn grammar_text(g: &[Tok]) -> String {
-    g.iter()
-        .map(|t| match t {
-            Word(w) => (*w).to_string(),
-            Param(p) => format!("<{p}>"),
-            OptParam(p) => format!("[<{p}>]"),
-            Seq(p) => format!("[<{p}>...]"),
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 fn version_text() -> String {
     format!(
         "{} (rollup-node {})",
@@ -1101,7 +1068,7 @@ pub fn usage() -> String {
          --version: print the version\n  -h --help: this message\n\nCommands:\n",
     );
     for c in COMMANDS {
-        s.push_str(&format!("  {}\n", grammar_text(c.grammar)));
+        s.push_str(&format!("  {}\n", grammar::text(c.grammar)));
     }
     s.push_str("\nUse `man` or `<command> --help` for the full documentation.\n");
     s
@@ -1122,7 +1089,7 @@ fn help_of<P: clap::CommandFactory>() -> String {
 }
 
 fn command_help(spec: &Spec) -> String {
-    let mut s = format!("{}\n  {}\n", grammar_text(spec.grammar), spec.desc);
+    let mut s = format!("{}\n  {}\n", grammar::text(spec.grammar), spec.desc);
     for t in spec.grammar {
         match t {
             Param("mode") => {
@@ -1299,6 +1266,81 @@ mod tests {
     }
 
     #[test]
+    fn aliases_resolve_through_the_client_wallet() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().to_str().unwrap();
+        std::fs::write(
+            dir.path().join("smart_rollups"),
+            format!(r#"[{{"name":"my-rollup","value":"{ADDR}"}}]"#),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("public_key_hashs"),
+            format!(r#"[{{"name":"op","value":"{TZ1}"}}]"#),
+        )
+        .unwrap();
+        let line = format!("-d {d} init operator config for my-rollup with operators alias:op");
+        let Ok(Command::Init(_, nc)) = parse(&args(&line)) else {
+            panic!("{line}")
+        };
+        assert_eq!(nc.rollup, Some(ADDR.parse().unwrap()));
+        assert_eq!(
+            nc.operators,
+            vec![OperatorArg::Default(TZ1.parse().unwrap())]
+        );
+        let line = format!("-d {d} init operator config for nope with operators op");
+        let e = parse(&args(&line)).unwrap_err().0;
+        assert!(
+            e.contains("Cannot find smart rollup alias or address nope"),
+            "{e}"
+        );
+        let line = format!("-d {d} init operator config for my-rollup with operators other");
+        let e = parse(&args(&line)).unwrap_err().0;
+        assert!(e.contains("no public key hash alias named other"), "{e}");
+        // A damaged wallet file is named, not reported as a missing alias.
+        std::fs::write(dir.path().join("smart_rollups"), "{").unwrap();
+        let line = format!("-d {d} init operator config for my-rollup with operators op");
+        let e = parse(&args(&line)).unwrap_err().0;
+        assert!(e.contains("smart_rollups is malformed"), "{e}");
+    }
+
+    #[test]
+    fn test_knobs_are_hidden_run_options() {
+        let Ok(Command::Run(_, nc)) = parse(&args("run --data-dir /x")) else {
+            panic!()
+        };
+        assert_eq!(nc.test, TestKnobs::default());
+        for line in [
+            "run --data-dir /x --test-catch-up-chunk 4 --test-gc-delay-ms 3000".to_owned(),
+            format!(
+                "run observer for {ADDR} with operators --test-catch-up-chunk 4 --test-gc-delay-ms 3000"
+            ),
+        ] {
+            let Ok(Command::Run(_, nc)) = parse(&args(&line)) else {
+                panic!("{line}")
+            };
+            assert_eq!(
+                nc.test,
+                TestKnobs {
+                    catch_up_chunk: Some(4),
+                    gc_delay: Some(std::time::Duration::from_millis(3000)),
+                }
+            );
+        }
+        assert!(parse(&args("run --data-dir /x --test-catch-up-chunk 0")).is_err());
+        assert!(
+            parse(&args(
+                "init observer config for x with operators --test-catch-up-chunk 4"
+            ))
+            .is_err()
+        );
+        let Ok(Command::Print(h)) = parse(&args("run --help")) else {
+            panic!()
+        };
+        assert!(!h.contains("test-"), "{h}");
+    }
+
+    #[test]
     fn generate_openapi_prints_the_served_description() {
         let Ok(Command::Print(text)) = parse(&args("generate openapi")) else {
             panic!("generate openapi is not a printing command")
@@ -1384,6 +1426,7 @@ mod tests {
             apply_unsafe_patches: false,
             force: false,
             repair_context: false,
+            test: TestKnobs::default(),
         };
         assert_eq!(
             config_from_args(&nc).unwrap_err(),

@@ -6,12 +6,12 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use node_config::{Config, Mode};
 use node_context::{DataDir, NodeStatus};
-use node_follower::main_loop::{self, LoopConfig};
+use node_follower::main_loop::{self, LoopConfig, TestKnobs};
 use node_rpc::metrics::NodeMetrics;
 use node_rpc::{self as rpc, NodeView, StoreView};
 use node_store::{Store, StoreError};
@@ -34,8 +34,11 @@ pub enum DaemonError {
     BadMetricsAddr(#[from] node_config::BadMetricsAddr),
     /// The context could not be opened.
     #[error("Cannot open the context: {0}")]
-    Context(String),
-    /// A fatal error of the L1 follower.
+    Context(#[from] pvm_store::ContextError),
+    /// The fatal error that stopped the L1 follower, carried from its thread as it is.
+    #[error(transparent)]
+    Follower(#[from] node_follower::FollowError),
+    /// The L1 follower stopped without an error (a panic): the message says what to do.
     #[error("{0}")]
     Fatal(String),
     /// Full → archive refused (§5.4).
@@ -58,6 +61,10 @@ pub enum DaemonError {
     )]
     FollowerStuck(Duration),
 }
+
+/// Read-only SQLite connections of the RPC server (requests beyond that many wait for a free
+/// one on their blocking thread; `/health` never does).
+pub const RPC_READ_CONNECTIONS: usize = 4;
 
 /// How long a shutdown waits for the L1 follower (the level being processed, a context GC
 /// in progress) before giving up.
@@ -82,9 +89,14 @@ async fn serve_metrics(
                 let metrics = metrics.clone();
                 let view = view.clone();
                 async move {
-                    metrics.refresh(view.as_ref());
-                    match metrics.encode() {
-                        Ok(out) => (
+                    // The refresh reads the store: on a blocking thread, off the async workers.
+                    let encoded = tokio::task::spawn_blocking(move || {
+                        metrics.refresh(view.as_ref());
+                        metrics.encode()
+                    })
+                    .await;
+                    match encoded {
+                        Ok(Ok(out)) => (
                             [(
                                 axum::http::header::CONTENT_TYPE,
                                 "text/plain; version=0.0.4",
@@ -92,7 +104,7 @@ async fn serve_metrics(
                             out,
                         )
                             .into_response(),
-                        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+                        Ok(Err(_)) | Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
                     }
                 }
             }),
@@ -109,6 +121,7 @@ pub async fn run(
     config: Config,
     data_dir: &Path,
     l1_endpoint: String,
+    test: TestKnobs,
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), DaemonError> {
     if config.mode != Mode::Observer {
@@ -131,11 +144,18 @@ pub async fn run(
     };
     let mut config = config;
     config.history_mode = Some(mode);
-    let status = Arc::new(Mutex::new(NodeStatus::default()));
-    let ctx = Context::open(&dir.context()).map_err(|e| DaemonError::Context(e.to_string()))?;
+    // `/health` reads the L2 level from the status only (never the store): seeded with the
+    // stored head, then set by the follower at each processed level.
+    let mut initial = NodeStatus::default();
+    initial.processing.last_level = store.head()?.map(|b| b.level);
+    let status = Arc::new(parking_lot::Mutex::new(initial));
+    // The RPC server reads through read-only WAL connections; the follower opens the writer.
+    drop(store);
+    let readers = node_store::ReadPool::open(&dir.store(), RPC_READ_CONNECTIONS)?;
+    let ctx = Context::open(&dir.context())?;
     let view = Arc::new(StoreView {
         config: config.clone(),
-        store: Arc::new(Mutex::new(store)),
+        store: Arc::new(readers),
         status: status.clone(),
         durable: Some(Arc::new(ctx.clone())),
         context: Some(ctx.clone()),
@@ -155,22 +175,23 @@ pub async fn run(
     // The L1 follower: its own thread (PVM execution, SQLite); its L1 I/O (head monitor,
     // RPCs) runs on this runtime.
     let (stop_follower, stop_rx) = tokio::sync::watch::channel(false);
-    let (fatal_tx, fatal_rx) = tokio::sync::oneshot::channel::<String>();
+    let (fatal_tx, fatal_rx) = tokio::sync::oneshot::channel::<node_follower::FollowError>();
     let lc = LoopConfig {
         config: config.clone(),
         dir: dir.clone(),
         endpoint: l1_endpoint.clone(),
         ctx,
         status: status.clone(),
-        gc: std::sync::Mutex::default(),
+        gc: parking_lot::Mutex::default(),
         stop: stop_rx,
         rt: tokio::runtime::Handle::current(),
+        test,
     };
     let follower = std::thread::Builder::new()
         .name("l1-follower".into())
         .spawn(move || {
             if let Err(e) = main_loop::run(lc) {
-                let _ = fatal_tx.send(e.to_string());
+                let _ = fatal_tx.send(e);
             }
         })
         .map_err(|e| DaemonError::Io("follower thread".into(), e))?;
@@ -202,10 +223,12 @@ pub async fn run(
     let fatal = tokio::select! {
         () = stop => None,
         // The follower only ends on its own on a fatal error (or a panic: no message).
-        r = fatal_rx => Some(r.unwrap_or_else(|_| {
-            "The L1 follower stopped unexpectedly; see the log above, then restart the node."
-                .to_string()
-        })),
+        r = fatal_rx => Some(r.map_or_else(|_| {
+            DaemonError::Fatal(
+                "The L1 follower stopped unexpectedly; see the log above, then restart the node."
+                    .to_string(),
+            )
+        }, DaemonError::Follower)),
     };
     let _ = stop_follower.send(true);
     tracing::info!("Shutting down RPC server");
@@ -235,13 +258,15 @@ pub async fn run(
         Err(_) => return Err(DaemonError::FollowerStuck(FOLLOWER_STOP_TIMEOUT)),
         Ok(Ok(true)) => fatal,
         Ok(Ok(false) | Err(_)) => Some(fatal.unwrap_or_else(|| {
-            "The L1 follower panicked while stopping; see the log above, then restart the node."
-                .to_string()
+            DaemonError::Fatal(
+                "The L1 follower panicked while stopping; see the log above, then restart the node."
+                    .to_string(),
+            )
         })),
     };
     tracing::info!("Closing store");
-    if let Some(m) = fatal {
-        return Err(DaemonError::Fatal(m));
+    if let Some(e) = fatal {
+        return Err(e);
     }
     match rpc_result {
         Ok(Ok(())) => Ok(()),

@@ -13,6 +13,24 @@ fn error_exit(msg: &str) -> ExitCode {
     ExitCode::FAILURE
 }
 
+/// The message of `e` followed by its causes, joined by `: `. A cause whose text is already
+/// in the message is not repeated: typed errors keep their sources (`#[from]`) and most
+/// also print them.
+fn error_chain(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
 fn warn_unused(extra: &[node_config::Purpose]) {
     if !extra.is_empty() {
         let names: Vec<&str> = extra.iter().map(|p| p.as_str()).collect();
@@ -76,9 +94,9 @@ fn main() -> ExitCode {
             {
                 return error_exit(&format!("Cannot repair the context: {e}"));
             }
-            match run_daemon(config, nc.data_dir(), globals.endpoint) {
+            match run_daemon(config, nc.data_dir(), globals.endpoint, nc.test) {
                 Ok(()) => ExitCode::SUCCESS,
-                Err(e) => error_exit(&format!("{e:#}")),
+                Err(e) => error_exit(&error_chain(&e)),
             }
         }
     }
@@ -88,6 +106,7 @@ fn run_daemon(
     config: Config,
     data_dir: std::path::PathBuf,
     endpoint: String,
+    test: node_follower::main_loop::TestKnobs,
 ) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -105,7 +124,7 @@ fn run_daemon(
                 _ = int.recv() => tracing::info!("Received SIGINT, stopping"),
             }
         };
-        daemon::run(config, &data_dir, endpoint, stop)
+        daemon::run(config, &data_dir, endpoint, test, stop)
             .await
             .map_err(anyhow::Error::from)
     });
@@ -122,4 +141,24 @@ fn run_daemon(
     result?;
     tracing::info!("Smart rollup node stopped");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_chains_print_each_cause_once() {
+        // A typed error that prints its source and keeps it.
+        let e = anyhow::Error::from(daemon::DaemonError::Context(
+            pvm_store::ContextError::NoContext(3),
+        ));
+        assert_eq!(
+            error_chain(&e),
+            "Cannot open the context: block 3 has no committed context"
+        );
+        // A context added on top of an error that does not print it.
+        let e = anyhow::Error::from(std::io::Error::other("disk full")).context("starting");
+        assert_eq!(error_chain(&e), "starting: disk full");
+    }
 }

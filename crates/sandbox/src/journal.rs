@@ -112,13 +112,11 @@ pub fn load_or_init_config(dir: &Path, default: &Config) -> Result<Config, Journ
     match std::fs::read(&path) {
         Ok(b) => serde_json::from_slice(&b).map_err(|source| JournalError::Json { path, source }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let tmp = dir.join(format!("{CONFIG_FILE}.tmp"));
             let body = serde_json::to_vec_pretty(default).map_err(|source| JournalError::Json {
                 path: path.clone(),
                 source,
             })?;
-            std::fs::write(&tmp, body).map_err(io(&tmp))?;
-            std::fs::rename(&tmp, &path).map_err(io(&path))?;
+            atomic_file::write(&path, &body).map_err(io(&path))?;
             Ok(default.clone())
         }
         Err(e) => Err(io(&path)(e)),

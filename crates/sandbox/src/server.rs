@@ -15,7 +15,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -24,6 +24,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::State as AxState;
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
+use parking_lot::Mutex;
 use serde_json::{Value, json};
 use tezos_types::{
     BinEncode, ChainId, CommitmentHash, Contract, PublicKeyHash, SmartRollupAddress,
@@ -83,10 +84,6 @@ fn now() -> i64 {
         .unwrap_or(0)
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 impl Sandbox {
     /// Opens (or creates) the sandbox in `opts.data_dir`, replaying its journal.
     pub fn open(opts: &Options) -> Result<Arc<Self>, ServerError> {
@@ -108,7 +105,7 @@ impl Sandbox {
 
     /// A human-readable banner (bootstrap keys, chain id, head).
     pub fn banner(&self) -> String {
-        let chain = lock(&self.chain);
+        let chain = self.chain.lock();
         let mut s = format!(
             "chain id {}  protocol {}  head level {}\nbridge contract {}\n",
             chain.chain_id,
@@ -133,14 +130,16 @@ impl Sandbox {
         let mut line = serde_json::to_vec(&head.header.raw_json(&head.hash)).unwrap_or_default();
         line.push(b'\n');
         let line = Bytes::from(line);
-        lock(&self.subscribers).retain(|s| s.send(line.clone()).is_ok());
+        self.subscribers
+            .lock()
+            .retain(|s| s.send(line.clone()).is_ok());
     }
 
     /// Bakes one block now (journal first, then announce).
     pub fn bake(&self) -> Result<Value, JournalError> {
-        let mut chain = lock(&self.chain);
+        let mut chain = self.chain.lock();
         let record = chain.bake(now());
-        if let Err(e) = lock(&self.journal).append(&Entry::from(&record)) {
+        if let Err(e) = self.journal.lock().append(&Entry::from(&record)) {
             // Not persisted: undo (the operations go back to the mempool).
             let _ = chain.pop(1);
             return Err(e);
@@ -153,10 +152,10 @@ impl Sandbox {
     /// Replaces the last `depth` blocks by a new branch (journal first; on a journal failure
     /// the chain is restored).
     pub fn reorg(&self, depth: u32) -> Result<Value, ReorgError> {
-        let mut chain = lock(&self.chain);
+        let mut chain = self.chain.lock();
         let backup = chain.clone();
         let records = chain.reorg(depth)?;
-        let mut journal = lock(&self.journal);
+        let mut journal = self.journal.lock();
         let written = journal.append(&Entry::Pop { depth }).and_then(|()| {
             records
                 .iter()
@@ -436,7 +435,7 @@ fn route(sb: &Sandbox, method: &Method, uri: &Uri, headers: &HeaderMap, body: &[
     match segs.as_slice() {
         ["monitor", "heads", c] => on(method, Method::GET, || monitor_heads(sb, c)),
         ["monitor", "bootstrapped"] => on(method, Method::GET, || {
-            let chain = lock(&sb.chain);
+            let chain = sb.chain.lock();
             let head = chain.head();
             let line = format!(
                 "{}\n",
@@ -452,7 +451,7 @@ fn route(sb: &Sandbox, method: &Method, uri: &Uri, headers: &HeaderMap, body: &[
             let bytes = injection_bytes(headers, body)?;
             let op = Operation::from_signed_bytes(&bytes)
                 .map_err(|e| bad_body(format_args!("Can't parse the operation: {e}")))?;
-            match lock(&sb.chain).inject(op) {
+            match sb.chain.lock().inject(op) {
                 Ok(h) => ok(json!(h.to_b58check())),
                 Err(e) => proto_err(&e),
             }
@@ -478,7 +477,7 @@ fn route(sb: &Sandbox, method: &Method, uri: &Uri, headers: &HeaderMap, body: &[
             }
         }),
         ["sandbox", "info"] => on(method, Method::GET, || {
-            let chain = lock(&sb.chain);
+            let chain = sb.chain.lock();
             ok(json!({
                 "chain_id": chain.chain_id.to_b58check(),
                 "protocol": PROTOCOL,
@@ -492,7 +491,7 @@ fn route(sb: &Sandbox, method: &Method, uri: &Uri, headers: &HeaderMap, body: &[
             }))
         }),
         ["chains", c, rest @ ..] => {
-            let chain = lock(&sb.chain);
+            let chain = sb.chain.lock();
             check_chain(&chain, c)?;
             chain_rpc(&chain, method, rest, &q, body)
         }
@@ -503,12 +502,12 @@ fn route(sb: &Sandbox, method: &Method, uri: &Uri, headers: &HeaderMap, body: &[
 fn monitor_heads(sb: &Sandbox, c: &str) -> Answer {
     let (tx, rx) = mpsc::unbounded_channel();
     let first = {
-        let chain = lock(&sb.chain);
+        let chain = sb.chain.lock();
         check_chain(&chain, c)?;
         let head = chain.head();
         let mut line = serde_json::to_vec(&head.header.raw_json(&head.hash)).unwrap_or_default();
         line.push(b'\n');
-        lock(&sb.subscribers).push(tx);
+        sb.subscribers.lock().push(tx);
         Bytes::from(line)
     };
     let stream = LineStream {

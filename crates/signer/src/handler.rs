@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::{Mutex, PoisonError};
 
+use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
 use tezos_types::{PublicKey, PublicKeyHash, SecretKey, Signature};
 
@@ -211,7 +211,7 @@ impl Handler {
         let Some(mark) = mark_of(&r.data, &r.pkh)? else {
             return Ok(sk.sign_raw(&r.data));
         };
-        let _guard = self.hwm_lock.lock().unwrap_or_else(PoisonError::into_inner);
+        let _guard = self.hwm_lock.lock();
         match self.hwm.check(&mark, &r.pkh, &r.data)? {
             Verdict::AlreadySigned(sig) => Ok(sig),
             Verdict::Sign => {

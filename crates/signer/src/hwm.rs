@@ -6,7 +6,6 @@
 //! temporary file, fsync'ed and renamed (then the directory fsync'ed) before the signature is
 //! returned, so a crash never loses a mark the signer answered with.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
@@ -259,15 +258,7 @@ impl HighWatermarks {
             path: path.clone(),
             source,
         };
-        let tmp = path.with_extension("tmp");
-        let mut f = std::fs::File::create(&tmp).map_err(io)?;
-        f.write_all(all.to_string().as_bytes()).map_err(io)?;
-        f.sync_all().map_err(io)?;
-        drop(f);
-        std::fs::rename(&tmp, &path).map_err(io)?;
-        std::fs::File::open(&self.dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io)
+        atomic_file::write(&path, all.to_string().as_bytes()).map_err(io)
     }
 }
 

@@ -1,7 +1,9 @@
 //! `smart-rollup-signer`: a remote signer compatible with `octez-signer`, and its client side.
 //!
 //! * [`wallet`]: the Octez wallet files of a base directory (shared by the client, the node and
-//!   the signer).
+//!   the signer), and the default base directories.
+//! * [`grammar`]: the Octez command-line grammar (words, parameters, options) of the client, the
+//!   node and the signer.
 //! * [`protocol`]: the binary protocol of the socket transports (docs/reference/l1-and-signer.md
 //!   §5.2), with [`bson`] for its error traces.
 //! * [`handler`]: authentication (§5.4), magic bytes (§5.5), high watermark ([`hwm`], §5.6).
@@ -11,6 +13,7 @@
 
 pub mod bson;
 pub mod encrypted;
+pub mod grammar;
 pub mod handler;
 pub mod hwm;
 pub mod protocol;

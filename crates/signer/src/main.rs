@@ -1,12 +1,12 @@
 //! `smart-rollup-signer`: the `octez-signer` commands (docs/reference/l1-and-signer.md §5):
 //! wallet commands, `add authorized key`, and `launch socket|local|http|https signer`.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use signer::grammar::{self, OptionName, Scanned};
 use signer::handler::{Handler, Options};
 use signer::server;
 use signer::wallet::Wallet;
@@ -29,7 +29,7 @@ Global: -d/--base-dir (default $TEZOS_SIGNER_DIR or ~/.tezos-signer), -A/--requi
   -f/--password-filename";
 
 /// Options with a value: (long, short).
-const VALUE_OPTIONS: &[(&str, Option<&str>)] = &[
+const VALUE_OPTIONS: &[OptionName] = &[
     ("base-dir", Some("-d")),
     ("password-filename", Some("-f")),
     ("sig", None),
@@ -44,7 +44,7 @@ const VALUE_OPTIONS: &[(&str, Option<&str>)] = &[
     ("s", Some("-s")),
 ];
 
-const FLAGS: &[(&str, Option<&str>)] = &[
+const FLAGS: &[OptionName] = &[
     ("require-authentication", Some("-A")),
     ("check-high-watermark", Some("-W")),
     ("allow-list-known-keys", None),
@@ -67,75 +67,15 @@ enum CliError {
     Server(#[from] server::ServerError),
 }
 
-struct Args {
-    words: Vec<String>,
-    options: HashMap<&'static str, String>,
-    flags: Vec<&'static str>,
+/// The Octez rule for options ([`grammar::is_option`]), with the usage text on errors.
+fn parse(args: &[String]) -> Result<Scanned, CliError> {
+    grammar::scan(args, VALUE_OPTIONS, FLAGS, grammar::is_option)
+        .map_err(|e| CliError::Usage(e.to_string()))
 }
 
-impl Args {
-    fn opt(&self, n: &str) -> Option<&str> {
-        self.options.get(n).map(String::as_str)
-    }
-    fn flag(&self, n: &str) -> bool {
-        self.flags.contains(&n)
-    }
-}
-
-fn parse(args: &[String]) -> Result<Args, CliError> {
-    let mut a = Args {
-        words: vec![],
-        options: HashMap::new(),
-        flags: vec![],
-    };
-    let mut i = 0;
-    while i < args.len() {
-        let w = &args[i];
-        i += 1;
-        if w.len() > 1 && w.starts_with('-') {
-            let (name, inline) = match w.split_once('=') {
-                Some((n, v)) if n.starts_with("--") => (n, Some(v.to_owned())),
-                _ => (w.as_str(), None),
-            };
-            if let Some((long, _)) = VALUE_OPTIONS
-                .iter()
-                .find(|(l, s)| name.strip_prefix("--") == Some(l) || *s == Some(name))
-            {
-                let v = match inline {
-                    Some(v) => v,
-                    None => {
-                        let v = args.get(i).cloned().ok_or_else(|| {
-                            CliError::Usage(format!("option {name} expects a value"))
-                        })?;
-                        i += 1;
-                        v
-                    }
-                };
-                a.options.insert(long, v);
-                continue;
-            }
-            if let Some((long, _)) = FLAGS
-                .iter()
-                .find(|(l, s)| name.strip_prefix("--") == Some(l) || *s == Some(name))
-            {
-                a.flags.push(long);
-                continue;
-            }
-            return Err(CliError::Usage(format!("unknown option {w}")));
-        }
-        a.words.push(w.clone());
-    }
-    Ok(a)
-}
-
-fn base_dir(a: &Args) -> PathBuf {
-    if let Some(d) = a.opt("base-dir") {
-        return PathBuf::from(d);
-    }
-    match std::env::var("TEZOS_SIGNER_DIR") {
-        Ok(d) if !d.is_empty() => PathBuf::from(d),
-        _ => PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".tezos-signer"),
-    }
+fn base_dir(a: &Scanned) -> PathBuf {
+    a.opt("base-dir")
+        .map_or_else(signer::wallet::default_signer_dir, PathBuf::from)
 }
 
 /// `-M 0x03,0x11`: the allowed first bytes.
@@ -153,7 +93,7 @@ fn magic_bytes(text: &str) -> Result<Vec<u8>, CliError> {
         .collect()
 }
 
-fn launch_options(a: &Args) -> Result<Options, CliError> {
+fn launch_options(a: &Scanned) -> Result<Options, CliError> {
     Ok(Options {
         magic_bytes: a.opt("magic-bytes").map(magic_bytes).transpose()?,
         check_high_watermark: a.flag("check-high-watermark"),
@@ -163,7 +103,7 @@ fn launch_options(a: &Args) -> Result<Options, CliError> {
     })
 }
 
-fn port(a: &Args, default: u16) -> Result<u16, CliError> {
+fn port(a: &Scanned, default: u16) -> Result<u16, CliError> {
     a.opt("port").map_or(Ok(default), |p| {
         p.parse()
             .map_err(|_| CliError::Bad(format!("-p/--port: {p:?} is not a port number (1-65535)")))
@@ -171,7 +111,7 @@ fn port(a: &Args, default: u16) -> Result<u16, CliError> {
 }
 
 /// The passwords of `-f/--password-filename` (one per line), none without it.
-fn passwords(a: &Args) -> Result<Vec<Vec<u8>>, CliError> {
+fn passwords(a: &Scanned) -> Result<Vec<Vec<u8>>, CliError> {
     match a.opt("password-filename") {
         None => Ok(vec![]),
         Some(p) => std::fs::read_to_string(p)
@@ -184,7 +124,7 @@ fn passwords(a: &Args) -> Result<Vec<Vec<u8>>, CliError> {
     }
 }
 
-fn handler(a: &Args, wallet: &Wallet) -> Result<Arc<Handler>, CliError> {
+fn handler(a: &Scanned, wallet: &Wallet) -> Result<Arc<Handler>, CliError> {
     for (alias, uri) in wallet.secret_key_uris()? {
         if !uri.starts_with("unencrypted:") && !uri.starts_with("encrypted:") {
             let scheme = uri.split(':').next().unwrap_or_default();

@@ -36,18 +36,18 @@ pub enum SignerError {
          (smart-rollup-signer launch … signer) and the key URI or -R/--remote-signer"
     )]
     Unreachable {
-        /// Where.
+        /// The signer's address (`tcp://…`, `unix:…`, `http(s)://…`).
         location: String,
-        /// Cause.
+        /// The connection error.
         #[source]
         source: std::io::Error,
     },
     /// The signer answered with an error.
     #[error("the remote signer at {location} refused the {request} request: {msg}")]
     Refused {
-        /// Where.
+        /// The signer's address (`tcp://…`, `unix:…`, `http(s)://…`).
         location: String,
-        /// Request.
+        /// The request refused (`sign`, `public_key`, `authorized_keys`).
         request: &'static str,
         /// The signer's errors.
         msg: String,
@@ -55,9 +55,9 @@ pub enum SignerError {
     /// The answer cannot be understood.
     #[error("unexpected answer from the remote signer at {location}: {msg}")]
     Protocol {
-        /// Where.
+        /// The signer's address (`tcp://…`, `unix:…`, `http(s)://…`).
         location: String,
-        /// Cause.
+        /// What was unexpected in the answer.
         msg: String,
     },
     /// Authentication is required and no wallet key is authorized.
@@ -67,7 +67,7 @@ pub enum SignerError {
          of yours on the signer with `smart-rollup-signer add authorized key <public key>`"
     )]
     NoAuthorizedKey {
-        /// Where.
+        /// The signer's address (`tcp://…`, `unix:…`, `http(s)://…`).
         location: String,
         /// The signer's list.
         authorized: String,

@@ -23,17 +23,17 @@ pub enum WalletError {
     /// A file could not be read or written.
     #[error("cannot access wallet file {path}: {msg}; check the --base-dir directory")]
     Io {
-        /// File.
+        /// The wallet file.
         path: PathBuf,
-        /// Cause.
+        /// The operating system's error.
         msg: String,
     },
     /// A file is not a JSON list of `{"name","value"}`.
     #[error("wallet file {path} is malformed ({msg}); fix or remove it")]
     Malformed {
-        /// File.
+        /// The wallet file.
         path: PathBuf,
-        /// Cause.
+        /// The JSON error, or which entry is not a `{"name","value"}` pair.
         msg: String,
     },
     /// The alias exists already.
@@ -43,9 +43,9 @@ pub enum WalletError {
     AliasExists {
         /// `secret_key`, `public_key`, …
         kind: &'static str,
-        /// Alias.
+        /// The alias given.
         alias: String,
-        /// Current value.
+        /// Its value in the file now.
         current: String,
     },
     /// Unknown alias or address.
@@ -53,19 +53,39 @@ pub enum WalletError {
     UnknownAlias {
         /// What was looked for.
         kind: &'static str,
-        /// Alias.
+        /// The alias (without its `alias:` prefix).
         alias: String,
     },
     /// A stored value cannot be parsed.
     #[error("the {kind} stored for {alias} is invalid: {msg}")]
     BadValue {
-        /// Kind.
+        /// What the value should be (`public key hash`, `smart rollup`, …).
         kind: &'static str,
-        /// Alias.
+        /// The alias whose value is invalid.
         alias: String,
-        /// Cause.
+        /// The stored value, as JSON.
         msg: String,
     },
+}
+
+/// The client's base directory when `-d/--base-dir` is not given: `$TEZOS_CLIENT_DIR` when set
+/// and not empty, else `$HOME/.tezos-client` (docs/reference/octez-rollup-node.md §1.1).
+/// The node reads the client's wallet there to resolve aliases.
+pub fn default_client_dir() -> PathBuf {
+    default_dir("TEZOS_CLIENT_DIR", ".tezos-client")
+}
+
+/// The signer's base directory when `-d/--base-dir` is not given: `$TEZOS_SIGNER_DIR` when set
+/// and not empty, else `$HOME/.tezos-signer` (docs/reference/l1-and-signer.md §5.1).
+pub fn default_signer_dir() -> PathBuf {
+    default_dir("TEZOS_SIGNER_DIR", ".tezos-signer")
+}
+
+fn default_dir(var: &str, home_subdir: &str) -> PathBuf {
+    match std::env::var(var) {
+        Ok(d) if !d.is_empty() => PathBuf::from(d),
+        _ => PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(home_subdir),
+    }
 }
 
 /// The four alias files of a base directory.
@@ -83,9 +103,9 @@ const AUTHORIZED: &str = "authorized_keys";
 /// One entry of `list known addresses`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KnownAddress {
-    /// Alias.
+    /// The alias, as in `public_key_hashs`.
     pub alias: String,
-    /// Address.
+    /// Its public key hash (`tz1…`), in base58.
     pub pkh: String,
     /// Scheme of the secret key URI (`unencrypted`, `remote`, …) if one is known.
     pub sk_scheme: Option<String>,
@@ -154,9 +174,7 @@ impl Wallet {
             .map(|(n, v)| json!({"name": n, "value": v}))
             .collect();
         let text = serde_json::to_string_pretty(&Value::Array(list)).unwrap_or_default();
-        let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, text).map_err(io)?;
-        std::fs::rename(&tmp, &path).map_err(io)
+        atomic_file::write(&path, text.as_bytes()).map_err(io)
     }
 
     fn set(

@@ -179,18 +179,18 @@ impl KeyCache {
     /// (a key's validity only depends on its bytes).
     fn load<M: GuestMemory + ?Sized>(&mut self, mem: &M, addr: i32, len: i32) -> Step<&Key> {
         if len > MAX_KEY_LENGTH {
-            return Err(Ok(STORE_KEY_TOO_LARGE));
+            return Err(Abort::Code(STORE_KEY_TOO_LARGE));
         }
-        let n = usize::try_from(len).map_err(|_| Ok(GENERIC_INVALID_ACCESS))?;
+        let n = usize::try_from(len).map_err(|_| Abort::Code(GENERIC_INVALID_ACCESS))?;
         let mut buf = [0u8; KEY_BUF];
         let bytes = &mut buf[..n];
         if n > 0 {
             mem.read(u64::from(addr as u32), bytes)
-                .map_err(|_| Ok(MEMORY_INVALID_ACCESS))?;
+                .map_err(|_| Abort::Code(MEMORY_INVALID_ACCESS))?;
         }
         if self.key.is_none() || self.bytes[..self.len] != *bytes {
             let k = Key::parse(bytes).map_err(|e| {
-                Ok(match e {
+                Abort::Code(match e {
                     KeyError::TooLarge => STORE_KEY_TOO_LARGE,
                     KeyError::Invalid => STORE_INVALID_KEY,
                 })
@@ -200,7 +200,7 @@ impl KeyCache {
             return Ok(self.key.insert(k));
         }
         // Always `Some` here.
-        self.key.as_ref().ok_or(Ok(GENERIC_INVALID_ACCESS))
+        self.key.as_ref().ok_or(Abort::Code(GENERIC_INVALID_ACCESS))
     }
 
     /// [`KeyCache::load`] for host functions taking two keys.
@@ -213,20 +213,29 @@ fn fatal(e: TreeError) -> HostFatal {
     HostFatal::Storage(e.to_string())
 }
 
-/// Outcome of an internal step: `Err(Ok(code))` = early deterministic error code,
-/// `Err(Err(fatal))` = operational failure.
-type Step<T> = Result<T, Result<i32, HostFatal>>;
+/// Why a host function stops before its normal result (the two kinds of errors of the module
+/// doc, docs/reference/wasm-pvm.md).
+#[derive(Debug)]
+enum Abort {
+    /// A deterministic error code the kernel receives as the return value (`-1`, `-3`, …).
+    Code(i32),
+    /// An operational failure: the run stops and the state is left untouched.
+    Fatal(HostFatal),
+}
 
-fn fatal_step(e: TreeError) -> Result<i32, HostFatal> {
-    Err(fatal(e))
+/// Outcome of an internal step of a host function: its value, or an [`Abort`].
+type Step<T> = Result<T, Abort>;
+
+fn fatal_step(e: TreeError) -> Abort {
+    Abort::Fatal(fatal(e))
 }
 
 fn read_mem<M: GuestMemory + ?Sized>(mem: &M, addr: i32, len: i32) -> Step<Vec<u8>> {
-    let len = usize::try_from(len).map_err(|_| Ok(GENERIC_INVALID_ACCESS))?;
+    let len = usize::try_from(len).map_err(|_| Abort::Code(GENERIC_INVALID_ACCESS))?;
     let mut buf = vec![0u8; len];
     if len > 0 {
         mem.read(u64::from(addr as u32), &mut buf)
-            .map_err(|_| Ok(MEMORY_INVALID_ACCESS))?;
+            .map_err(|_| Abort::Code(MEMORY_INVALID_ACCESS))?;
     }
     Ok(buf)
 }
@@ -234,7 +243,7 @@ fn read_mem<M: GuestMemory + ?Sized>(mem: &M, addr: i32, len: i32) -> Step<Vec<u
 fn write_mem<M: GuestMemory + ?Sized>(mem: &mut M, addr: i32, data: &[u8]) -> Step<()> {
     if !data.is_empty() {
         mem.write(u64::from(addr as u32), data)
-            .map_err(|_| Ok(MEMORY_INVALID_ACCESS))?;
+            .map_err(|_| Abort::Code(MEMORY_INVALID_ACCESS))?;
     }
     Ok(())
 }
@@ -259,9 +268,9 @@ fn load_value<'c, M: GuestMemory + ?Sized>(
     len: i32,
 ) -> Step<ValueRef<'c>> {
     if len > MAX_KEY_LENGTH {
-        return Err(Ok(STORE_KEY_TOO_LARGE));
+        return Err(Abort::Code(STORE_KEY_TOO_LARGE));
     }
-    let n = usize::try_from(len).map_err(|_| Ok(GENERIC_INVALID_ACCESS))?;
+    let n = usize::try_from(len).map_err(|_| Abort::Code(GENERIC_INVALID_ACCESS))?;
     let addr = u64::from(addr as u32);
     // The key bytes are used in place when the memory lends them.
     let bytes: &[u8] = match mem.bytes(addr, n) {
@@ -270,15 +279,15 @@ fn load_value<'c, M: GuestMemory + ?Sized>(
             let bytes = &mut buf[..n];
             if n > 0 {
                 mem.read(addr, bytes)
-                    .map_err(|_| Ok(MEMORY_INVALID_ACCESS))?;
+                    .map_err(|_| Abort::Code(MEMORY_INVALID_ACCESS))?;
             }
             bytes
         }
     };
     match durable.value(bytes).map_err(fatal_step)? {
         Ok(v) => Ok(v),
-        Err(KeyError::TooLarge) => Err(Ok(STORE_KEY_TOO_LARGE)),
-        Err(KeyError::Invalid) => Err(Ok(STORE_INVALID_KEY)),
+        Err(KeyError::TooLarge) => Err(Abort::Code(STORE_KEY_TOO_LARGE)),
+        Err(KeyError::Invalid) => Err(Abort::Code(STORE_INVALID_KEY)),
     }
 }
 
@@ -287,35 +296,36 @@ fn value_size(v: &ValueRef<'_>) -> Step<i32> {
     match v.size() {
         // `Int64.to_int32`: sizes never exceed i32::MAX by construction.
         Some(n) => Ok(n as i32),
-        None => Err(Ok(STORE_NOT_A_VALUE)),
+        None => Err(Abort::Code(STORE_NOT_A_VALUE)),
     }
 }
 
+/// A host function's result: its value or error code for the kernel, or a fatal error.
 fn done(r: Step<i32>) -> Result<i32, HostFatal> {
     match r {
-        Ok(c) => Ok(c),
-        Err(e) => e,
+        Ok(c) | Err(Abort::Code(c)) => Ok(c),
+        Err(Abort::Fatal(f)) => Err(f),
     }
 }
 
 /// `check_address`: `addr + len < size` (strict!) with `len >= 0`, used by `read_input`.
 fn check_address<M: GuestMemory + ?Sized>(mem: &M, addr: i32, len: i32) -> Step<()> {
     if len < 0 {
-        return Err(Ok(MEMORY_INVALID_ACCESS));
+        return Err(Abort::Code(MEMORY_INVALID_ACCESS));
     }
     // `len >= 0` (checked above): below 2^33, no overflow.
     let end = u64::from(addr as u32).saturating_add(len as u64);
     if end < mem.size() {
         Ok(())
     } else {
-        Err(Ok(MEMORY_INVALID_ACCESS))
+        Err(Abort::Code(MEMORY_INVALID_ACCESS))
     }
 }
 
 /// Truncate to `max_size` (an `i32`): `String.sub` with a negative size is an OCaml exception,
 /// mapped to -8 here.
 fn truncate(mut v: Vec<u8>, max_size: i32) -> Step<Vec<u8>> {
-    let max = usize::try_from(max_size).map_err(|_| Ok(GENERIC_INVALID_ACCESS))?;
+    let max = usize::try_from(max_size).map_err(|_| Abort::Code(GENERIC_INVALID_ACCESS))?;
     v.truncate(max);
     Ok(v)
 }
@@ -403,7 +413,8 @@ impl<'a> HostState<'a> {
             // `le_u max_bytes size`: max_bytes is non-negative here.
             let n = msg.payload.len().min(max_bytes as usize);
             write_mem(mem, dst, &msg.payload[..n])?;
-            let counter = i32::try_from(msg.counter).map_err(|_| Ok(GENERIC_INVALID_ACCESS))?;
+            let counter =
+                i32::try_from(msg.counter).map_err(|_| Abort::Code(GENERIC_INVALID_ACCESS))?;
             let mut info = [0u8; 8];
             info[..4].copy_from_slice(&msg.level.to_le_bytes());
             info[4..].copy_from_slice(&counter.to_le_bytes());
@@ -421,13 +432,13 @@ impl<'a> HostState<'a> {
     ) -> Result<i32, HostFatal> {
         done((|| {
             if num_bytes > INPUT_OUTPUT_MAX_SIZE {
-                return Err(Ok(INPUT_OUTPUT_TOO_LARGE));
+                return Err(Abort::Code(INPUT_OUTPUT_TOO_LARGE));
             }
             let payload = read_mem(mem, src, num_bytes)?;
             match self.output.push(payload) {
                 Ok(_) => Ok(0),
-                Err(OutputError::FullOutbox) => Err(Ok(FULL_OUTBOX)),
-                Err(_) => Err(Ok(GENERIC_INVALID_ACCESS)),
+                Err(OutputError::FullOutbox) => Err(Abort::Code(FULL_OUTBOX)),
+                Err(_) => Err(Abort::Code(GENERIC_INVALID_ACCESS)),
             }
         })())
     }
@@ -440,8 +451,8 @@ impl<'a> HostState<'a> {
         };
         match read_mem(mem, src, num_bytes) {
             Ok(bytes) => sink.debug(&bytes),
-            Err(Ok(c)) => sink.debug(format!("Error code: {c}").as_bytes()),
-            Err(Err(_)) => {}
+            Err(Abort::Code(c)) => sink.debug(format!("Error code: {c}").as_bytes()),
+            Err(Abort::Fatal(_)) => {}
         }
     }
 
@@ -492,12 +503,12 @@ impl<'a> HostState<'a> {
             let k = self.keys.load(mem, key, key_len)?;
             let d = self.durable.structure().map_err(fatal_step)?;
             let n = d.list_size(k).map_err(fatal_step)?;
-            i64::try_from(n).map_err(|_| Ok(GENERIC_INVALID_ACCESS))
+            i64::try_from(n).map_err(|_| Abort::Code(GENERIC_INVALID_ACCESS))
         })();
         match r {
             Ok(n) => Ok(n),
-            Err(Ok(c)) => Ok(i64::from(c)),
-            Err(Err(f)) => Err(f),
+            Err(Abort::Code(c)) => Ok(i64::from(c)),
+            Err(Abort::Fatal(f)) => Err(f),
         }
     }
 
@@ -516,14 +527,14 @@ impl<'a> HostState<'a> {
             let k = self.keys.load(mem, key, key_len)?;
             let d = self.durable.structure().map_err(fatal_step)?;
             if !d.exists(k).map_err(fatal_step)? {
-                return Err(Ok(STORE_NOT_A_NODE));
+                return Err(Abort::Code(STORE_NOT_A_NODE));
             }
             // A negative index lists nothing in Irmin: out of range.
             let name = match u64::try_from(index) {
                 Ok(i) => d.nth_key(k, i).map_err(fatal_step)?,
                 Err(_) => None,
             }
-            .ok_or(Ok(STORE_INVALID_SUBKEY_INDEX))?;
+            .ok_or(Abort::Code(STORE_INVALID_SUBKEY_INDEX))?;
             let name = truncate(name.into_bytes(), max_size)?;
             write_mem(mem, dst, &name)?;
             Ok(len_i32(name.len()))
@@ -540,7 +551,7 @@ impl<'a> HostState<'a> {
         done((|| {
             let k = self.keys.load(mem, key, key_len)?;
             if k.is_readonly() {
-                return Err(Ok(STORE_READONLY_VALUE));
+                return Err(Abort::Code(STORE_READONLY_VALUE));
             }
             self.durable.delete(k).map_err(fatal_step)?;
             Ok(0)
@@ -557,7 +568,7 @@ impl<'a> HostState<'a> {
         done((|| {
             let mut v = load_value(&mut self.durable, &mut self.key_buf, mem, key, key_len)?;
             if v.key().is_readonly() {
-                return Err(Ok(STORE_READONLY_VALUE));
+                return Err(Abort::Code(STORE_READONLY_VALUE));
             }
             v.delete();
             Ok(0)
@@ -578,12 +589,12 @@ impl<'a> HostState<'a> {
             let from = self.keys.load_owned(mem, from, from_len)?;
             let to = self.keys.load(mem, to, to_len)?;
             if to.is_readonly() {
-                return Err(Ok(STORE_READONLY_VALUE));
+                return Err(Abort::Code(STORE_READONLY_VALUE));
             }
             if self.durable.copy(&from, to).map_err(fatal_step)? {
                 Ok(0)
             } else {
-                Err(Ok(STORE_NOT_A_NODE))
+                Err(Abort::Code(STORE_NOT_A_NODE))
             }
         })())
     }
@@ -602,12 +613,12 @@ impl<'a> HostState<'a> {
             let from = self.keys.load_owned(mem, from, from_len)?;
             let to = self.keys.load(mem, to, to_len)?;
             if from.is_readonly() || to.is_readonly() {
-                return Err(Ok(STORE_READONLY_VALUE));
+                return Err(Abort::Code(STORE_READONLY_VALUE));
             }
             if self.durable.move_tree(&from, to).map_err(fatal_step)? {
                 Ok(0)
             } else {
-                Err(Ok(STORE_NOT_A_NODE))
+                Err(Abort::Code(STORE_NOT_A_NODE))
             }
         })())
     }
@@ -644,25 +655,25 @@ impl<'a> HostState<'a> {
         done((|| {
             let v = load_value(&mut self.durable, &mut self.key_buf, mem, key, key_len)?;
             if max_bytes > MAX_STORE_IO_SIZE {
-                return Err(Ok(INPUT_OUTPUT_TOO_LARGE));
+                return Err(Abort::Code(INPUT_OUTPUT_TOO_LARGE));
             }
             let size = match v.size() {
                 Some(n) => n,
-                None => return Err(Ok(STORE_NOT_A_VALUE)),
+                None => return Err(Abort::Code(STORE_NOT_A_VALUE)),
             };
             if offset < 0 || offset as u64 >= size {
-                return Err(Ok(STORE_INVALID_ACCESS));
+                return Err(Abort::Code(STORE_INVALID_ACCESS));
             }
             if max_bytes < 0 {
                 // Negative length in `load_bytes`: `Bounds` of the byte vector, unmapped.
-                return Err(Ok(GENERIC_INVALID_ACCESS));
+                return Err(Abort::Code(GENERIC_INVALID_ACCESS));
             }
             // The bytes go straight from the value's chunks to guest memory, whose range is
             // checked first: an out-of-bounds destination gets no byte.
             // `offset < size` (checked above).
             let n = size.saturating_sub(offset as u64).min(max_bytes as u64) as usize;
             if !in_bounds(mem, dst, n) {
-                return Err(Ok(MEMORY_INVALID_ACCESS));
+                return Err(Abort::Code(MEMORY_INVALID_ACCESS));
             }
             let base = u64::from(dst as u32);
             let mut ok = true;
@@ -671,7 +682,7 @@ impl<'a> HostState<'a> {
             })
             .map_err(fatal_step)?;
             if !ok {
-                return Err(Ok(MEMORY_INVALID_ACCESS));
+                return Err(Abort::Code(MEMORY_INVALID_ACCESS));
             }
             Ok(len_i32(n))
         })())
@@ -693,29 +704,29 @@ impl<'a> HostState<'a> {
             let mut v = load_value(&mut self.durable, &mut self.key_buf, mem, key, key_len)?;
             let size = match value_size(&v) {
                 Ok(s) => s,
-                Err(Ok(STORE_NOT_A_VALUE)) => 0,
+                Err(Abort::Code(STORE_NOT_A_VALUE)) => 0,
                 Err(e) => return Err(e),
             };
             if size > size.wrapping_add(num_bytes) {
-                return Err(Ok(STORE_VALUE_SIZE_EXCEEDED));
+                return Err(Abort::Code(STORE_VALUE_SIZE_EXCEEDED));
             }
             // Memory check (-6); the payload is copied straight from guest memory into the
             // value's chunks once every later check passes.
             let n = num_bytes as usize; // >= 0: a negative count failed the overflow check.
             if !in_bounds(mem, src, n) {
-                return Err(Ok(MEMORY_INVALID_ACCESS));
+                return Err(Abort::Code(MEMORY_INVALID_ACCESS));
             }
             if v.key().is_readonly() {
-                return Err(Ok(STORE_READONLY_VALUE));
+                return Err(Abort::Code(STORE_READONLY_VALUE));
             }
             if num_bytes > MAX_STORE_IO_SIZE {
-                return Err(Ok(INPUT_OUTPUT_TOO_LARGE));
+                return Err(Abort::Code(INPUT_OUTPUT_TOO_LARGE));
             }
             if i64::from(offset) > i64::from(size) {
-                return Err(Ok(STORE_INVALID_ACCESS));
+                return Err(Abort::Code(STORE_INVALID_ACCESS));
             }
             if offset < 0 {
-                return Err(Ok(GENERIC_INVALID_ACCESS));
+                return Err(Abort::Code(GENERIC_INVALID_ACCESS));
             }
             // Growth beyond i32::MAX is impossible: offset <= size and size + n <= i32::MAX.
             let base = u64::from(src as u32);
@@ -726,7 +737,7 @@ impl<'a> HostState<'a> {
             .map_err(fatal_step)?;
             // Cannot fail: the range was checked above.
             if !ok {
-                return Err(Ok(MEMORY_INVALID_ACCESS));
+                return Err(Abort::Code(MEMORY_INVALID_ACCESS));
             }
             Ok(0)
         })())
@@ -744,15 +755,15 @@ impl<'a> HostState<'a> {
         done((|| {
             let mut v = load_value(&mut self.durable, &mut self.key_buf, mem, key, key_len)?;
             if size < 0 {
-                return Err(Ok(STORE_VALUE_SIZE_EXCEEDED));
+                return Err(Abort::Code(STORE_VALUE_SIZE_EXCEEDED));
             }
             if v.key().is_readonly() {
-                return Err(Ok(STORE_READONLY_VALUE));
+                return Err(Abort::Code(STORE_READONLY_VALUE));
             }
             if v.create(size as u64) {
                 Ok(0)
             } else {
-                Err(Ok(STORE_VALUE_ALREADY_EXISTS))
+                Err(Abort::Code(STORE_VALUE_ALREADY_EXISTS))
             }
         })())
     }
@@ -773,7 +784,7 @@ impl<'a> HostState<'a> {
                 .durable
                 .subtree_hash(k)
                 .map_err(fatal_step)?
-                .ok_or(Ok(STORE_NOT_A_NODE))?;
+                .ok_or(Abort::Code(STORE_NOT_A_NODE))?;
             let out = truncate(hash.0.to_vec(), max_size)?;
             write_mem(mem, dst, &out)?;
             Ok(len_i32(out.len()))
@@ -833,7 +844,7 @@ impl<'a> HostState<'a> {
         let answer = self
             .reveal
             .reveal(request)
-            .map_err(|e| Err(HostFatal::Reveal(e)))?;
+            .map_err(|e| Abort::Fatal(HostFatal::Reveal(e)))?;
         let answer = truncate(answer, max_bytes)?;
         write_mem(mem, dst, &answer)?;
         Ok(len_i32(answer.len()))
@@ -843,7 +854,7 @@ impl<'a> HostState<'a> {
 /// `Aux.load_bytes`: sizes above 4096 are -7 before touching memory.
 fn load_io_bytes<M: GuestMemory + ?Sized>(mem: &M, addr: i32, len: i32) -> Step<Vec<u8>> {
     if len > INPUT_OUTPUT_MAX_SIZE {
-        return Err(Ok(INPUT_OUTPUT_TOO_LARGE));
+        return Err(Abort::Code(INPUT_OUTPUT_TOO_LARGE));
     }
     read_mem(mem, addr, len)
 }

@@ -162,7 +162,7 @@ fn temporary_files_of_a_killed_writer_are_removed() {
     let dir = tmp.path().join("compiled");
     std::fs::create_dir_all(&dir).expect("dir");
     // What a process killed between writing and renaming an entry leaves.
-    let stale = dir.join("0123.tmp-999999999");
+    let stale = dir.join(".0123.cwasm.atomic-tmp-999999999-0");
     std::fs::write(&stale, b"half an entry").expect("write");
     assert_eq!(counts(&run_once(&dir, Options::default())), (0, 1, 0, 0));
     assert!(!stale.exists(), "the stale temporary file is still there");

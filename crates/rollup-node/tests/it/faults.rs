@@ -154,7 +154,7 @@ fn sigterm_while_catching_up_and_following_exits_cleanly() {
     let l1_level = sb.level();
     // Catching up by small chunks: stopped in the middle.
     let mut node = super::node(&node_dir, sb.endpoint())
-        .env("SMART_ROLLUP_NODE_CATCH_UP_CHUNK", "10")
+        .args(["--test-catch-up-chunk", "10"])
         .start()
         .unwrap();
     let mut level = 0;
@@ -662,8 +662,14 @@ fn sigterm_during_the_context_gc_waits_for_it_and_exits_cleanly() {
     let node_dir = dir.path().join("node");
     init_config(&node_dir, &addr);
     let mut node = super::node(&node_dir, sb.endpoint())
-        .args(["--history-mode", "full", "--gc-frequency", "1"])
-        .env("SMART_ROLLUP_NODE_GC_TEST_DELAY_MS", "3000")
+        .args([
+            "--history-mode",
+            "full",
+            "--gc-frequency",
+            "1",
+            "--test-gc-delay-ms",
+            "3000",
+        ])
         .start()
         .unwrap();
     for _ in 0..6 {

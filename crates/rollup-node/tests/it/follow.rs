@@ -18,22 +18,15 @@ const BOUND: Duration = Duration::from_secs(180);
 
 /// Starts the node on `data_dir`, its output appended to `data_dir/test-node.log`.
 fn start_node(data_dir: &Path, sb: &Sandbox) -> RollupNode {
-    start_node_env(data_dir, sb, &[], None)
+    start_node_with(data_dir, sb, &[])
 }
 
-fn start_node_env(
-    data_dir: &Path,
-    sb: &Sandbox,
-    extra: &[&str],
-    env: Option<(&str, &str)>,
-) -> RollupNode {
-    let mut b = super::node(data_dir, sb.endpoint())
+fn start_node_with(data_dir: &Path, sb: &Sandbox, extra: &[&str]) -> RollupNode {
+    super::node(data_dir, sb.endpoint())
         .args(extra)
-        .log_file(data_dir.join("test-node.log"));
-    if let Some((k, v)) = env {
-        b = b.env(k, v);
-    }
-    b.start().unwrap()
+        .log_file(data_dir.join("test-node.log"))
+        .start()
+        .unwrap()
 }
 
 /// Waits until the node is healthy, 0 blocks late, with the L1 head as L2 head.
@@ -224,12 +217,7 @@ fn kill_9_during_catch_up_resumes_to_the_same_state() {
     for i in 30..42u8 {
         sb.send_messages(&[&[b'm', i]]);
     }
-    let mut node = start_node_env(
-        &node_dir,
-        &sb,
-        &[],
-        Some(("SMART_ROLLUP_NODE_CATCH_UP_CHUNK", "4")),
-    );
+    let mut node = start_node_with(&node_dir, &sb, &["--test-catch-up-chunk", "4"]);
     wait_synced(&mut node, &sb);
     assert_eq!(node.durable("head", "/count"), count_hex(42));
     assert_eq!(
@@ -269,7 +257,7 @@ fn sdk_counter_kernel_when_built() {
     let orig = sb.level();
     let node_dir = dir.path().join("node");
     init_config(&node_dir, &addr);
-    let mut node = start_node_env(&node_dir, &sb, &["--log-kernel-debug"], None);
+    let mut node = start_node_with(&node_dir, &sb, &["--log-kernel-debug"]);
     sb.send_messages(&[b"hello"]);
     let msg_level = sb.level();
     sb.bake();

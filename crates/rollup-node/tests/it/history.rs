@@ -17,18 +17,16 @@ const BOUND: Duration = Duration::from_secs(180);
 
 /// Starts the node on `data_dir` following `l1`, its output appended to
 /// `data_dir/test-node.log`.
-fn start_node_env(data_dir: &Path, l1: &str, extra: &[&str], env: &[(&str, &str)]) -> RollupNode {
-    let mut b = super::node(data_dir, l1)
+fn start_node_with(data_dir: &Path, l1: &str, extra: &[&str]) -> RollupNode {
+    super::node(data_dir, l1)
         .args(extra)
-        .log_file(data_dir.join("test-node.log"));
-    for (k, v) in env {
-        b = b.env(k, v);
-    }
-    b.start().unwrap()
+        .log_file(data_dir.join("test-node.log"))
+        .start()
+        .unwrap()
 }
 
 fn start_node(data_dir: &Path, sb: &Sandbox, extra: &[&str]) -> RollupNode {
-    start_node_env(data_dir, sb.endpoint(), extra, &[])
+    start_node_with(data_dir, sb.endpoint(), extra)
 }
 
 /// Waits until the node's L2 head is the L1 head.
@@ -108,11 +106,17 @@ fn full_mode_collects_below_the_lcc_and_archive_keeps_everything() {
     init_config(&full_dir, &addr);
     init_config(&archive_dir, &addr);
     // The first context GC is held back an hour: the node is killed during it.
-    let mut full = start_node_env(
+    let mut full = start_node_with(
         &full_dir,
         sb.endpoint(),
-        &["--history-mode", "full", "--gc-frequency", "1"],
-        &[("SMART_ROLLUP_NODE_GC_TEST_DELAY_MS", "3600000")],
+        &[
+            "--history-mode",
+            "full",
+            "--gc-frequency",
+            "1",
+            "--test-gc-delay-ms",
+            "3600000",
+        ],
     );
     let mut archive = start_node(&archive_dir, &sb, &["--history-mode", "archive"]);
 
@@ -232,7 +236,7 @@ fn full_mode_collects_below_the_lcc_and_archive_keeps_everything() {
 fn config_of_run(data_dir: &Path, extra: &[&str]) -> Value {
     // No L1 at this port: the node serves RPCs and retries L1 in the background.
     let l1 = format!("http://127.0.0.1:{}", free_port().unwrap());
-    start_node_env(data_dir, &l1, extra, &[]).get("/config")
+    start_node_with(data_dir, &l1, extra).get("/config")
 }
 
 #[test]

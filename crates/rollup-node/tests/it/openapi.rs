@@ -13,15 +13,15 @@
 //! they still fail, so fixing the node forces updating the list.
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use node_config::{Config, Mode};
 use node_context::{
     L1Connection, L1Head, NodeStatus, ProcessingStats, RollupConstants, WorkerName, Workers,
 };
 use node_rpc::{StoreView, committed_status_json, outbox_message_json, outbox_summary};
-use node_store::{Commitment, L2Block, Store, encode_message_list};
-use pvm_store::{Context, context_hash_text};
+use node_store::{Commitment, L2Block, ReadPool, Store, encode_message_list};
+use pvm_store::{Context, context_hash};
 use serde_json::{Value, json};
 use tezos_types::inbox::{Inbox, InboxHistoryCell};
 use tezos_types::micheline::Micheline;
@@ -306,7 +306,7 @@ fn messages(level: u8) -> Vec<Vec<u8>> {
     vec![vec![0, 1], vec![1, level, 0xff]]
 }
 
-fn block(level: u8, ctx: &node_store::RollupContextHash) -> L2Block {
+fn block(level: u8, ctx: &node_store::SmartRollupContextHash) -> L2Block {
     let inbox = inbox(level);
     L2Block {
         block_hash: BlockHash::new([level; 32]),
@@ -314,7 +314,7 @@ fn block(level: u8, ctx: &node_store::RollupContextHash) -> L2Block {
         predecessor: BlockHash::new([level - 1; 32]),
         commitment_hash: (level == 3).then_some(CommitmentHash::new([9; 32])),
         previous_commitment_hash: CommitmentHash::ZERO,
-        context: Some(ctx.clone()),
+        context: Some(*ctx),
         inbox_witness: inbox.old_levels_messages.witness,
         inbox_hash: inbox.hash(),
         initial_tick: 1000 * u128::from(level),
@@ -359,7 +359,7 @@ fn serve_with(config: Config) -> u16 {
         &wasm_pvm::GenesisParams::default(),
     )
     .unwrap();
-    let ctx_hash = context_hash_text(&ctx.commit(&st).unwrap());
+    let ctx_hash = context_hash(&ctx.commit(&st).unwrap());
     let mut store = Store::open_in_memory().unwrap();
     let commitment = Commitment {
         compressed_state: StateHash::new([3; 32]),
@@ -419,8 +419,8 @@ fn serve_with(config: Config) -> u16 {
     };
     let view = Arc::new(StoreView {
         config,
-        store: Arc::new(Mutex::new(store)),
-        status: Arc::new(Mutex::new(status)),
+        store: Arc::new(ReadPool::single(store)),
+        status: Arc::new(parking_lot::Mutex::new(status)),
         durable: Some(Arc::new(ctx.clone())),
         context: Some(ctx),
     });
@@ -939,8 +939,8 @@ fn empty_store_answers_validate() {
     // A fresh node: no block, no commitment, no L1 head, no PVM.
     let view = Arc::new(StoreView {
         config: Config::new(ADDR.parse().unwrap(), Mode::Observer),
-        store: Arc::new(Mutex::new(Store::open_in_memory().unwrap())),
-        status: Arc::new(Mutex::new(NodeStatus::default())),
+        store: Arc::new(ReadPool::single(Store::open_in_memory().unwrap())),
+        status: Arc::new(parking_lot::Mutex::new(NodeStatus::default())),
         durable: None,
         context: None,
     });

@@ -5,8 +5,8 @@ use std::sync::{Arc, Mutex};
 use node_config::{Config, Mode};
 use node_context::{NodeStatus, RollupConstants};
 use node_rpc::StoreView;
-use node_store::{Commitment, L2Block, Store};
-use pvm_store::DurableState;
+use node_store::{Commitment, L2Block, ReadPool, Store};
+use pvm_store::{DurableError, DurableState};
 use serde_json::{Value, json};
 use tezos_types::{BlockHash, CommitmentHash, InboxHash, MerkelizedPayloadHashesHash, StateHash};
 
@@ -15,7 +15,7 @@ use super::{ADDR, spawn_router};
 struct FakeDurable;
 
 impl DurableState for FakeDurable {
-    fn value(&self, _b: &L2Block, key: &str) -> Result<Option<Vec<u8>>, String> {
+    fn value(&self, _b: &L2Block, key: &str) -> Result<Option<Vec<u8>>, DurableError> {
         Ok(match key {
             "/readonly/wasm_version" => Some(b"2.0.0-r6".to_vec()),
             "/numbers/a" => Some(vec![1]),
@@ -23,10 +23,10 @@ impl DurableState for FakeDurable {
             _ => None,
         })
     }
-    fn length(&self, b: &L2Block, key: &str) -> Result<Option<u64>, String> {
+    fn length(&self, b: &L2Block, key: &str) -> Result<Option<u64>, DurableError> {
         Ok(self.value(b, key)?.map(|v| v.len() as u64))
     }
-    fn subkeys(&self, _b: &L2Block, key: &str) -> Result<Vec<String>, String> {
+    fn subkeys(&self, _b: &L2Block, key: &str) -> Result<Vec<String>, DurableError> {
         Ok(if key == "/numbers" {
             vec!["a".into(), "b".into()]
         } else {
@@ -107,8 +107,8 @@ fn serve_full(config: Config, lcc_level: Option<i32>, constants: Option<RollupCo
     };
     let view = Arc::new(StoreView {
         config,
-        store: Arc::new(Mutex::new(store)),
-        status: Arc::new(Mutex::new(status)),
+        store: Arc::new(ReadPool::single(store)),
+        status: Arc::new(parking_lot::Mutex::new(status)),
         durable: Some(Arc::new(FakeDurable)),
         context: None,
     });
@@ -640,13 +640,13 @@ fn synchronized_streams_progress_until_synchronized() {
         timestamp: "2026-01-01T00:00:00Z".into(),
         age_secs: 0,
     };
-    let status = Arc::new(Mutex::new(NodeStatus {
+    let status = Arc::new(parking_lot::Mutex::new(NodeStatus {
         l1_head: Some(l1_head(6)),
         ..NodeStatus::default()
     }));
     let port = spawn_router(Arc::new(StoreView {
         config: Config::new(ADDR.parse().unwrap(), Mode::Observer),
-        store: Arc::new(Mutex::new(store)),
+        store: Arc::new(ReadPool::single(store)),
         status: Arc::clone(&status),
         durable: None,
         context: None,
@@ -664,7 +664,7 @@ fn synchronized_streams_progress_until_synchronized() {
                                  "percentage_done": 50.0}})
     );
     // The L1 head is now the L2 head: the stream says so and ends.
-    status.lock().unwrap().l1_head = Some(l1_head(3));
+    status.lock().l1_head = Some(l1_head(3));
     let rest: Vec<String> = lines.map(Result::unwrap).collect();
     assert_eq!(rest, vec!["\"synchronized\"".to_string()]);
 }
@@ -813,8 +813,8 @@ fn blocks_deleted_by_the_gc_answer_410() {
         .unwrap();
     let port = spawn_router(Arc::new(StoreView {
         config: Config::new(ADDR.parse().unwrap(), Mode::Observer),
-        store: Arc::new(Mutex::new(store)),
-        status: Arc::new(Mutex::new(NodeStatus::default())),
+        store: Arc::new(ReadPool::single(store)),
+        status: Arc::new(parking_lot::Mutex::new(NodeStatus::default())),
         durable: None,
         context: None,
     }));
@@ -849,8 +849,8 @@ fn health_reports_the_workers_that_run() {
     };
     let port = spawn_router(Arc::new(StoreView {
         config: Config::new(ADDR.parse().unwrap(), Mode::Observer),
-        store: Arc::new(Mutex::new(Store::open_in_memory().unwrap())),
-        status: Arc::new(Mutex::new(status)),
+        store: Arc::new(ReadPool::single(Store::open_in_memory().unwrap())),
+        status: Arc::new(parking_lot::Mutex::new(status)),
         durable: None,
         context: None,
     }));
@@ -889,4 +889,167 @@ fn health_reports_the_workers_that_run() {
     drop(injector);
     drop(publisher);
     assert_eq!(active(), json!([["batcher", {"crashed": "panicked"}]]));
+}
+
+// ---------------------------------------------------------------------------------------
+// No blocking work on the async runtime (issue 17 item 2)
+// ---------------------------------------------------------------------------------------
+
+/// A durable storage whose reads wait until released: a read stuck behind the final switch of
+/// a context GC sweep, or a slow read of a big tree.
+struct StuckDurable {
+    /// `(released, reads entered)`.
+    state: Mutex<(bool, usize)>,
+    changed: std::sync::Condvar,
+}
+
+impl StuckDurable {
+    fn wait_for(&self, what: &str, done: impl Fn(&(bool, usize)) -> bool) {
+        let bound = std::time::Duration::from_secs(20);
+        let (guard, timeout) = self
+            .changed
+            .wait_timeout_while(self.state.lock().unwrap(), bound, |s| !done(s))
+            .unwrap();
+        drop(guard);
+        assert!(!timeout.timed_out(), "{what} within {bound:?}");
+    }
+}
+
+impl DurableState for StuckDurable {
+    fn value(&self, _b: &L2Block, _key: &str) -> Result<Option<Vec<u8>>, DurableError> {
+        {
+            let mut s = self.state.lock().unwrap();
+            s.1 += 1;
+        }
+        self.changed.notify_all();
+        // Bounded, so that the test fails (instead of hanging) when reads hold the runtime.
+        self.wait_for("the release of the stuck read", |s| s.0);
+        Ok(Some(vec![7]))
+    }
+    fn length(&self, b: &L2Block, key: &str) -> Result<Option<u64>, DurableError> {
+        Ok(self.value(b, key)?.map(|v| v.len() as u64))
+    }
+    fn subkeys(&self, _b: &L2Block, _key: &str) -> Result<Vec<String>, DurableError> {
+        Ok(vec![])
+    }
+}
+
+/// `/health` (and a store read) answer within 1 s while two durable reads are stuck (the
+/// server runs on one async worker, [`spawn_router`]) and the follower holds the SQLite
+/// write lock (an open batch), and `/health` does while slow reads hold every store
+/// connection: handlers run on blocking threads, the RPC server reads through read-only WAL
+/// connections, and `/health` reads the shared status only. Before, the first stuck read
+/// held the only worker and `/health` waited for it.
+#[test]
+fn health_answers_while_durable_reads_are_stuck_and_the_writer_holds_its_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.sqlite");
+    let mut writer = Store::open(&path).unwrap();
+    let b = block(3);
+    writer
+        .transaction(|w| {
+            w.insert_block(&b)?;
+            w.set_level(3, &b.block_hash)?;
+            w.set_head(&b.block_hash, 3)
+        })
+        .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .try_into()
+        .unwrap();
+    let mut status = NodeStatus {
+        l1_connection: node_context::L1Connection::Connected,
+        l1_head: Some(node_context::L1Head {
+            hash: BlockHash::new([7; 32]),
+            level: 3,
+            // A fresh head: `/health` also checks its age.
+            timestamp: tezos_types::Timestamp(now).to_rfc3339().unwrap(),
+            age_secs: 0,
+        }),
+        ..NodeStatus::default()
+    };
+    status.processing.last_level = Some(3);
+    let durable = Arc::new(StuckDurable {
+        state: Mutex::new((false, 0)),
+        changed: std::sync::Condvar::new(),
+    });
+    let readers = Arc::new(ReadPool::open(&path, 2).unwrap());
+    let port = spawn_router(Arc::new(StoreView {
+        config: Config::new(ADDR.parse().unwrap(), Mode::Observer),
+        store: Arc::clone(&readers),
+        status: Arc::new(parking_lot::Mutex::new(status)),
+        durable: Some(durable.clone()),
+        context: None,
+    }));
+    // The follower's writer holds the write lock (a batch of levels under way).
+    writer.begin_batch().unwrap();
+    writer
+        .transaction(|w| w.set_finalized(&b.block_hash, 3))
+        .unwrap();
+    let stuck: Vec<_> = (0..2)
+        .map(|_| {
+            std::thread::spawn(move || {
+                get(
+                    port,
+                    "/global/block/head/durable/wasm_2_0_0/value?key=/counter",
+                )
+            })
+        })
+        .collect();
+    durable.wait_for("two durable reads to start", |s| s.1 == 2);
+
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(std::time::Duration::from_secs(5)))
+        .build()
+        .into();
+    let timed_get = |path: &str, while_: &str| -> Value {
+        let started = std::time::Instant::now();
+        let mut r = agent
+            .get(&format!("http://127.0.0.1:{port}{path}"))
+            .call()
+            .unwrap_or_else(|e| panic!("GET {path} while {while_}: {e}"));
+        let took = started.elapsed();
+        let body: Value = serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
+        assert!(
+            took < std::time::Duration::from_secs(1),
+            "GET {path} took {took:?} while {while_}"
+        );
+        body
+    };
+    let health = timed_get("/health", "durable reads were stuck");
+    assert_eq!(health["healthy"], json!(true), "{health}");
+    assert_eq!(health["l1"]["blocks_late"], json!(0), "{health}");
+    // WAL readers do not wait for the writer.
+    let level = timed_get("/global/block/head/level", "the writer held its lock");
+    assert_eq!(level, json!(3));
+
+    // Slow store reads hold every read connection: `/health` does not need one.
+    let (held_tx, held) = std::sync::mpsc::channel();
+    let (free, freed) = std::sync::mpsc::channel::<()>();
+    let pool = Arc::clone(&readers);
+    let holder = std::thread::spawn(move || {
+        pool.with(|_| {
+            pool.with(|_| {
+                held_tx.send(()).unwrap();
+                let _ = freed.recv_timeout(std::time::Duration::from_secs(20));
+                Ok(())
+            })
+        })
+    });
+    held.recv().unwrap();
+    let health = timed_get("/health", "every store connection was in use");
+    assert_eq!(health["healthy"], json!(true), "{health}");
+    free.send(()).unwrap();
+    holder.join().unwrap().unwrap();
+
+    {
+        durable.state.lock().unwrap().0 = true;
+    }
+    durable.changed.notify_all();
+    for t in stuck {
+        assert_eq!(t.join().unwrap(), (200, json!("07")));
+    }
+    writer.commit_batch().unwrap();
 }

@@ -1,0 +1,170 @@
+//! Read-only connections for concurrent readers (the RPC server): the store runs in WAL mode
+//! (`Store::open`), where readers see the last committed transaction and never wait for the
+//! writer (the follower) nor block it (<https://sqlite.org/wal.html> "Concurrency"). A
+//! [`ReadPool`] holds a few such connections; a reader takes one for the length of one
+//! closure, so slow readers do not serialize the others behind one `Mutex<Store>`
+//! (docs/reference/octez-rollup-node.md §4, `sql_store.ml` opens a read-only pool too).
+
+use std::path::Path;
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+
+use crate::{Store, StoreError};
+
+/// How long a read waits for a lock SQLite cannot take at once (a WAL checkpoint that
+/// recovers the index, the first open of a fresh store).
+const READ_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A small pool of read-only connections to one store.
+pub struct ReadPool {
+    free: Mutex<Vec<Store>>,
+    returned: Condvar,
+}
+
+impl std::fmt::Debug for ReadPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadPool")
+            .field("free", &lock(&self.free).len())
+            .finish()
+    }
+}
+
+/// Takes `m`, ignoring poison: a connection stays usable after a reader panicked (each read
+/// is one statement, nothing is left half-written).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl ReadPool {
+    /// Opens `size` (at least 1) read-only connections to the store at `path`, which must
+    /// exist and be in WAL mode (open it with [`Store::open`] first: that applies the
+    /// migrations and sets the journal mode).
+    pub fn open(path: &Path, size: usize) -> Result<Self, StoreError> {
+        let mut conns = Vec::with_capacity(size.max(1));
+        for _ in 0..size.max(1) {
+            let conn = Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?;
+            conn.busy_timeout(READ_BUSY_TIMEOUT)?;
+            conn.pragma_update(None, "query_only", true)?;
+            conns.push(Store { conn });
+        }
+        Ok(Self {
+            free: Mutex::new(conns),
+            returned: Condvar::new(),
+        })
+    }
+
+    /// A pool of the one connection `store` (in-memory stores, which other connections
+    /// cannot open; tests).
+    pub fn single(store: Store) -> Self {
+        Self {
+            free: Mutex::new(vec![store]),
+            returned: Condvar::new(),
+        }
+    }
+
+    /// Runs `f` on a free connection, waiting for one when all are in use. Blocking: call it
+    /// from a blocking thread (`tokio::task::spawn_blocking`), never on an async worker.
+    pub fn with<T>(
+        &self,
+        f: impl FnOnce(&Store) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let store = {
+            let mut free = lock(&self.free);
+            loop {
+                if let Some(s) = free.pop() {
+                    break s;
+                }
+                free = self
+                    .returned
+                    .wait(free)
+                    .unwrap_or_else(PoisonError::into_inner);
+            }
+        };
+        // Given back even when `f` panics.
+        let guard = Return {
+            pool: self,
+            store: Some(store),
+        };
+        match guard.store.as_ref() {
+            Some(s) => f(s),
+            None => Err(StoreError::Corrupted(
+                "the read pool lost a connection (a bug of this node)".into(),
+            )),
+        }
+    }
+}
+
+/// Gives a connection back to its pool on drop.
+struct Return<'a> {
+    pool: &'a ReadPool,
+    store: Option<Store>,
+}
+
+impl Drop for Return<'_> {
+    fn drop(&mut self) {
+        if let Some(s) = self.store.take() {
+            lock(&self.pool.free).push(s);
+            self.pool.returned.notify_one();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn readers_see_commits_and_do_not_wait_for_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.sqlite");
+        let mut writer = Store::open(&path).unwrap();
+        let b = crate::fixtures::sample_block(4);
+        writer
+            .transaction(|w| {
+                w.insert_block(&b)?;
+                w.set_level(4, &b.block_hash)?;
+                w.set_head(&b.block_hash, 4)
+            })
+            .unwrap();
+        let pool = ReadPool::open(&path, 2).unwrap();
+        // The writer holds its write lock (an open batch) while the readers read.
+        writer.begin_batch().unwrap();
+        writer
+            .transaction(|w| w.set_head(&b.block_hash, 5))
+            .unwrap();
+        let started = std::time::Instant::now();
+        let head = pool.with(Store::head).unwrap().map(|h| h.level);
+        assert_eq!(head, Some(4), "readers see the last committed head");
+        assert!(started.elapsed() < READ_BUSY_TIMEOUT / 2);
+        // Both connections at once, from two threads.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::scope(|s| {
+            let t = s.spawn(|| {
+                pool.with(|st| {
+                    tx.send(()).unwrap();
+                    std::thread::sleep(Duration::from_secs(2));
+                    st.head()
+                })
+            });
+            rx.recv().unwrap();
+            let started = std::time::Instant::now();
+            assert!(pool.with(Store::head).unwrap().is_some());
+            assert!(
+                started.elapsed() < Duration::from_secs(1),
+                "the second connection was free"
+            );
+            assert!(t.join().unwrap().unwrap().is_some());
+        });
+        writer.commit_batch().unwrap();
+        let level = pool.with(|st| st.state(crate::StateKey::L2Head)).unwrap();
+        assert_eq!(level.map(|(_, l)| l), Some(5), "a committed batch is seen");
+        // Read-only: writes are refused.
+        let refused = pool.with(|st| st.accessors().set_head(&b.block_hash, 6));
+        assert!(refused.is_err());
+    }
+}
