@@ -18,13 +18,35 @@ use std::sync::atomic::{AtomicU64, Ordering};
 const MARKER: &str = ".atomic-tmp-";
 
 /// Replaces the contents of `path` with `bytes`, durably and atomically (see the crate
-/// documentation). The parent directory must exist.
+/// documentation). The parent directory must exist. An existing file keeps its permissions; a
+/// new one gets the default (0o666 less the umask).
 ///
 /// # Errors
-/// Any I/O error; `path` is then unchanged and the temporary file removed.
+/// Any I/O error. When it comes from the final directory sync, `path` already holds the new
+/// contents (the rename may not be durable yet); otherwise `path` is unchanged and the
+/// temporary file removed.
 pub fn write(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_mode(path, bytes, 0o666)
+}
+
+/// [`write`] for secrets (a wallet's `secret_keys`): a new file is readable by its owner only
+/// (0o600); an existing file keeps the permissions its owner gave it.
+///
+/// # Errors
+/// As [`write`].
+pub fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_mode(path, bytes, 0o600)
+}
+
+fn write_mode(path: &Path, bytes: &[u8], new_mode: u32) -> io::Result<()> {
     let tmp = temporary_path(path)?;
-    let r = write_synced(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
+    let r = write_synced(&tmp, bytes, new_mode)
+        .and_then(|()| match std::fs::metadata(path) {
+            Ok(m) => std::fs::set_permissions(&tmp, m.permissions()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
+        })
+        .and_then(|()| std::fs::rename(&tmp, path));
     if let Err(e) = r {
         let _ = std::fs::remove_file(&tmp);
         return Err(e);
@@ -68,8 +90,13 @@ fn temporary_path(path: &Path) -> io::Result<PathBuf> {
     Ok(path.with_file_name(tmp))
 }
 
-fn write_synced(tmp: &Path, bytes: &[u8]) -> io::Result<()> {
-    let mut f = OpenOptions::new().write(true).create_new(true).open(tmp)?;
+fn write_synced(tmp: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(tmp)?;
     f.write_all(bytes)?;
     f.sync_all()
 }
@@ -87,6 +114,24 @@ mod tests {
         assert_eq!(std::fs::read(&p).unwrap(), b"two, longer");
         let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(names.len(), 1, "{names:?}");
+    }
+
+    #[test]
+    fn secrets_are_private_and_permissions_are_kept() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let secret = dir.path().join("secret_keys");
+        write_private(&secret, b"[]").unwrap();
+        assert_eq!(mode(&secret), 0o600);
+        // An operator's chmod survives every later write.
+        let p = dir.path().join("config.json");
+        write(&p, b"{}").unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o640)).unwrap();
+        write(&p, b"{ }").unwrap();
+        assert_eq!(mode(&p), 0o640);
+        write_private(&secret, b"[ ]").unwrap();
+        assert_eq!(mode(&secret), 0o600);
     }
 
     #[test]

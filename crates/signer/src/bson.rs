@@ -18,7 +18,13 @@ pub enum BsonError {
     /// A string or name is not UTF-8.
     #[error("BSON text is not UTF-8")]
     Utf8,
+    /// Documents nested deeper than [`MAX_DEPTH`] (a hostile peer's stack exhaustion).
+    #[error("BSON documents nested deeper than {MAX_DEPTH}")]
+    TooDeep,
 }
+
+/// How deep documents and arrays may nest: error traces nest a few levels.
+pub const MAX_DEPTH: usize = 64;
 
 /// Encodes a JSON object (or any value, wrapped) as a BSON document.
 pub fn encode(v: &Value) -> Vec<u8> {
@@ -69,7 +75,7 @@ fn element(v: &Value) -> (u8, Vec<u8>) {
 /// # Errors
 /// [`BsonError`] on malformed input.
 pub fn decode(b: &[u8]) -> Result<Value, BsonError> {
-    let (m, used) = read_document(b, 0)?;
+    let (m, used) = read_document(b, 0, 0)?;
     if used != b.len() {
         return Err(BsonError::Truncated(used));
     }
@@ -83,7 +89,14 @@ fn u32_at(b: &[u8], at: usize) -> Result<usize, BsonError> {
     usize::try_from(n).map_err(|_| BsonError::Truncated(at))
 }
 
-fn read_document(b: &[u8], start: usize) -> Result<(Map<String, Value>, usize), BsonError> {
+fn read_document(
+    b: &[u8],
+    start: usize,
+    depth: usize,
+) -> Result<(Map<String, Value>, usize), BsonError> {
+    if depth > MAX_DEPTH {
+        return Err(BsonError::TooDeep);
+    }
     let len = u32_at(b, start)?;
     let end = start.checked_add(len).ok_or(BsonError::Truncated(start))?;
     if len < 5 || end > b.len() || b[end - 1] != 0 {
@@ -100,14 +113,20 @@ fn read_document(b: &[u8], start: usize) -> Result<(Map<String, Value>, usize), 
             .ok_or(BsonError::Truncated(at))?;
         let name = std::str::from_utf8(&b[at..at + nul]).map_err(|_| BsonError::Utf8)?;
         at += nul + 1;
-        let (v, next) = read_element(b, tag, at, end)?;
+        let (v, next) = read_element(b, tag, at, end, depth)?;
         m.insert(name.to_owned(), v);
         at = next;
     }
     Ok((m, end))
 }
 
-fn read_element(b: &[u8], tag: u8, at: usize, end: usize) -> Result<(Value, usize), BsonError> {
+fn read_element(
+    b: &[u8],
+    tag: u8,
+    at: usize,
+    end: usize,
+    depth: usize,
+) -> Result<(Value, usize), BsonError> {
     let take = |n: usize| -> Result<&[u8], BsonError> {
         let e = at.checked_add(n).ok_or(BsonError::Truncated(at))?;
         if e > end {
@@ -137,11 +156,11 @@ fn read_element(b: &[u8], tag: u8, at: usize, end: usize) -> Result<(Value, usiz
             Ok((Value::String(s.to_owned()), e))
         }
         0x03 => {
-            let (m, e) = read_document(&b[..end], at)?;
+            let (m, e) = read_document(&b[..end], at, depth + 1)?;
             Ok((Value::Object(m), e))
         }
         0x04 => {
-            let (m, e) = read_document(&b[..end], at)?;
+            let (m, e) = read_document(&b[..end], at, depth + 1)?;
             Ok((Value::Array(m.into_iter().map(|(_, v)| v).collect()), e))
         }
         t => Err(BsonError::UnsupportedType(t)),
@@ -152,6 +171,20 @@ fn read_element(b: &[u8], tag: u8, at: usize, end: usize) -> Result<(Value, usiz
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn deep_nesting_is_refused_without_recursing_further() {
+        let mut v = json!("leaf");
+        for _ in 0..=MAX_DEPTH + 1 {
+            v = json!({ "a": v });
+        }
+        assert_eq!(decode(&encode(&v)), Err(BsonError::TooDeep));
+        let mut ok = json!("leaf");
+        for _ in 0..MAX_DEPTH {
+            ok = json!({ "a": ok });
+        }
+        assert_eq!(decode(&encode(&ok)).unwrap(), ok);
+    }
 
     #[test]
     fn round_trips_an_error_object() {

@@ -171,10 +171,22 @@ impl HighWatermarks {
 
     fn load(path: &Path) -> Result<Value, HwmError> {
         match std::fs::read_to_string(path) {
-            Ok(t) => serde_json::from_str(&t).map_err(|e| HwmError::Malformed {
-                path: path.to_owned(),
-                msg: e.to_string(),
-            }),
+            Ok(t) => {
+                let bad = |msg: String| HwmError::Malformed {
+                    path: path.to_owned(),
+                    msg,
+                };
+                let v: Value = serde_json::from_str(&t).map_err(|e| bad(e.to_string()))?;
+                // An object of chains, each an object of keys: anything else is refused, never
+                // read as "no mark" nor overwritten.
+                let Some(chains) = v.as_object() else {
+                    return Err(bad("not a JSON object of chains".into()));
+                };
+                if let Some((c, _)) = chains.iter().find(|(_, keys)| !keys.is_object()) {
+                    return Err(bad(format!("chain {c}: not a JSON object of keys")));
+                }
+                Ok(v)
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(json!({})),
             Err(source) => Err(HwmError::Io {
                 path: path.to_owned(),
@@ -247,9 +259,6 @@ impl HighWatermarks {
     ) -> Result<(), HwmError> {
         let path = self.path(m.what);
         let mut all = Self::load(&path)?;
-        if !all.is_object() {
-            all = json!({});
-        }
         let hash = hex::encode(blake2b_simd::Params::new().hash_length(32).hash(data));
         all[m.chain.to_string()][pkh.to_b58check()] = json!({
             "level": m.level, "round": m.round, "hash": hash, "signature": sig.to_b58check()
@@ -293,6 +302,33 @@ mod tests {
         assert!(mark_of(&[0x03], &tz1).unwrap().is_none());
         assert!(mark_of(&[0x11, 1, 2], &tz1).is_err());
         assert!(mark_of(&block[..90], &tz1).is_err());
+    }
+
+    #[test]
+    fn marks_files_of_the_wrong_shape_are_refused_not_overwritten() {
+        let d = tempfile::tempdir().unwrap();
+        let tz1: PublicKeyHash = "tz1KqTpEZ7Yob7QbPE4Hy4Wo8fHG8LhKxZSx".parse().unwrap();
+        let h = HighWatermarks::new(d.path());
+        let data = attestation(10, 0);
+        let m = mark_of(&data, &tz1).unwrap().unwrap();
+        let sig: Signature = "edsigtzxo2Q7wFiEjausSp7pKUXLK9PnPqf8rHEKdc18HtNVbZSg5WJyFJwk14w7mykCsq3nV5iB6Eo4gTX3y8Dv8tkn1EadRj7"
+            .parse()
+            .unwrap();
+        for bad in ["[]", "null", r#"{"NetXdQprcVkpaWU": 3}"#] {
+            std::fs::write(h.path(m.what), bad).unwrap();
+            assert!(
+                matches!(h.check(&m, &tz1, &data), Err(HwmError::Malformed { .. })),
+                "{bad}"
+            );
+            assert!(
+                matches!(
+                    h.record(&m, &tz1, &data, &sig),
+                    Err(HwmError::Malformed { .. })
+                ),
+                "{bad}"
+            );
+            assert_eq!(std::fs::read_to_string(h.path(m.what)).unwrap(), bad);
+        }
     }
 
     #[test]

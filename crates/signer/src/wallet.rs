@@ -174,7 +174,11 @@ impl Wallet {
             .map(|(n, v)| json!({"name": n, "value": v}))
             .collect();
         let text = serde_json::to_string_pretty(&Value::Array(list)).unwrap_or_default();
-        atomic_file::write(&path, text.as_bytes()).map_err(io)
+        if file == SECRET_KEYS {
+            atomic_file::write_private(&path, text.as_bytes()).map_err(io)
+        } else {
+            atomic_file::write(&path, text.as_bytes()).map_err(io)
+        }
     }
 
     fn set(
