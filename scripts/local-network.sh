@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
 # A local Smart Rollup network on one machine, set up exactly as an operator would:
-#   1. a sandbox L1 (smart-rollup-sandbox) with the Octez bootstrap accounts, one block every second;
-#   2. the bootstrap1 key imported into a client base dir (smart-rollup-client import secret key);
+#   1. a sandbox L1 (smart-rollup-sandbox) with the Octez bootstrap accounts, one block every second, and
+#      short rollup constants for a demo (commitment period 5 blocks, challenge window 10 blocks);
+#   2. the bootstrap1 key (client) and the bootstrap3 key as `operator` imported into a client base dir
+#      (smart-rollup-client import secret key);
 #   3. a wasm_2_0_0 rollup of type bytes originated with the real installer kernel
 #      (kernels/target/installer/counter-installer.hex, which reveals the counter kernel);
 #   4. the installer's preimages (counter-preimages/) served over HTTP on loopback as the pre-images endpoint;
-#   5. smart-rollup-node `init observer config for <sr1> …` then `-E <L1> run --data-dir …`;
+#   5. smart-rollup-node `-d <client dir> init maintenance config for <sr1> with operators operator …`
+#      then `-d <client dir> -E <L1> run --data-dir …`: the node stakes 10 000 tez, publishes a
+#      commitment every period and cements it once the challenge window has passed;
 #   6. an external message sent with the client once the node reports healthy.
 # Then prints the RPC addresses and commands to try, and runs until Ctrl-C (clean shutdown of everything).
 #
 # Usage: scripts/local-network.sh [--check]
 #   --check   non-interactive: after the message is sent, wait until the node's durable /last_message holds
-#             it, print PASS and exit 0 (or FAIL with the logs' tails and exit 1).
+#             it and until the node has published and cemented a commitment on L1, print PASS and exit 0
+#             (or FAIL with the logs' tails and exit 1).
 # Needs the kernels (scripts/build-kernels.sh) and the binaries (cargo build --release) built: scripts/main.sh
 # does both. Environment: BIN_DIR (default target/release), SANDBOX_PORT, PREIMAGES_PORT, NODE_RPC_PORT
 # (preferred ports; a free one is taken when busy), LOCAL_NETWORK_TIMEOUT (seconds per wait, default 120).
@@ -164,9 +169,9 @@ NODE_URL=http://127.0.0.1:$NODE_RPC_PORT
 client() { "$CLIENT" -E "$L1" -d "$NET/client" "$@"; }
 
 # ---- 1. Sandbox L1 -------------------------------------------------------------------------------------------
-say "starting the sandbox L1 on $L1 (data in .local-network/sandbox, 1 block per second)"
+say "starting the sandbox L1 on $L1 (data in .local-network/sandbox, 1 block per second, commitment period 5, challenge window 10)"
 start "the sandbox (smart-rollup-sandbox)" "$LOGS/sandbox.log" \
-  "$SANDBOX" run --data-dir "$NET/sandbox" --rpc-addr "127.0.0.1:$SANDBOX_PORT" --block-time 1
+  "$SANDBOX" run --data-dir "$NET/sandbox" --rpc-addr "127.0.0.1:$SANDBOX_PORT" --block-time 1 --test-constants
 SANDBOX_PID=${PIDS[-1]}
 l1_ready() { curl -sf --max-time 2 "$L1/chains/main/blocks/head/header" >/dev/null; }
 wait_until "sandbox L1 ready" "$SANDBOX_PID" l1_ready ||
@@ -179,6 +184,12 @@ BOOTSTRAP1_SK=$(sed -n 's/^bootstrap1: .* \(unencrypted:[A-Za-z0-9]*\)$/\1/p' "$
 say "smart-rollup-client import secret key bootstrap1 $BOOTSTRAP1_SK"
 client import secret key bootstrap1 "$BOOTSTRAP1_SK" --force ||
   fail "smart-rollup-client could not import the bootstrap1 key"
+OPERATOR_SK=$(sed -n 's/^bootstrap3: .* \(unencrypted:[A-Za-z0-9]*\)$/\1/p' "$LOGS/sandbox.log" | head -n 1)
+[[ -n $OPERATOR_SK ]] || OPERATOR_SK=unencrypted:edsk4ArLQgBTLWG5FJmnGnT689VKoqhXwmDPBuGx3z4cvwU9MmrPZZ
+say "smart-rollup-client import secret key operator $OPERATOR_SK"
+client import secret key operator "$OPERATOR_SK" --force >/dev/null ||
+  fail "smart-rollup-client could not import the operator key"
+OPERATOR=$(client show address operator 2>/dev/null | sed -n 's/^Hash: //p')
 
 # ---- 3. Rollup origination with the installer kernel --------------------------------------------------------
 say "smart-rollup-client originate smart rollup $ROLLUP_ALIAS from bootstrap1 of kind wasm_2_0_0 of type bytes with kernel \"\$(cat ${INSTALLER_HEX#"$ROOT"/})\" --burn-cap 999"
@@ -202,14 +213,14 @@ preimages_ready() { curl -sf --max-time 2 -o /dev/null "$PREIMAGES_URL/$ROOT_HAS
 wait_until "pre-images endpoint ready" "$HTTP_PID" preimages_ready ||
   fail "the pre-images HTTP server does not serve $PREIMAGES_URL/$ROOT_HASH"
 
-# ---- 5. Rollup node (observer) -------------------------------------------------------------------------------
-say "smart-rollup-node init observer config for $ROLLUP with operators --data-dir .local-network/node --pre-images-endpoint $PREIMAGES_URL --rpc-addr 127.0.0.1 --rpc-port $NODE_RPC_PORT"
-"$NODE" init observer config for "$ROLLUP" with operators --data-dir "$NET/node" \
+# ---- 5. Rollup node (maintenance) ----------------------------------------------------------------------------
+say "smart-rollup-node -d .local-network/client init maintenance config for $ROLLUP with operators operator --data-dir .local-network/node --pre-images-endpoint $PREIMAGES_URL --rpc-addr 127.0.0.1 --rpc-port $NODE_RPC_PORT"
+"$NODE" -d "$NET/client" init maintenance config for "$ROLLUP" with operators operator --data-dir "$NET/node" \
   --pre-images-endpoint "$PREIMAGES_URL" --rpc-addr 127.0.0.1 --rpc-port "$NODE_RPC_PORT" \
-  >"$LOGS/node-init.log" 2>&1 || fail "smart-rollup-node init observer config failed"
-say "smart-rollup-node -E $L1 run --data-dir .local-network/node"
+  >"$LOGS/node-init.log" 2>&1 || fail "smart-rollup-node init maintenance config failed (see node-init.log)"
+say "smart-rollup-node -d .local-network/client -E $L1 run --data-dir .local-network/node"
 start "the rollup node (smart-rollup-node run)" "$LOGS/node.log" \
-  "$NODE" -E "$L1" run --data-dir "$NET/node"
+  "$NODE" -d "$NET/client" -E "$L1" run --data-dir "$NET/node"
 NODE_PID=${PIDS[-1]}
 node_healthy() { curl -sf --max-time 2 "$NODE_URL/health" | grep -q '"healthy": *true'; }
 wait_until "rollup node healthy" "$NODE_PID" node_healthy || {
@@ -235,7 +246,46 @@ if ((CHECK)); then
     fail "the node's durable /last_message did not show \"$MESSAGE\" within ${TIMEOUT}s (installer reveal / kernel upgrade / inbox processing in the node)"
   }
   say "durable /counter = $(durable /counter)"
-  echo "PASS: sandbox L1, installer-originated rollup $ROLLUP, pre-images over HTTP, node following: /last_message = \"$MESSAGE\""
+  # The node publishes its commitments and cements them once the challenge window has passed.
+  ROLLUP_RPC="$L1/chains/main/blocks/head/context/smart_rollups/smart_rollup/$ROLLUP"
+  ORIGINATION_LEVEL=$(curl -sf --max-time 2 "$ROLLUP_RPC/genesis_info" | python3 -c 'import json,sys; print(json.load(sys.stdin)["level"])')
+  lcc_level() { curl -sf --max-time 2 "$ROLLUP_RPC/last_cemented_commitment_hash_with_level" | python3 -c 'import json,sys; print(json.load(sys.stdin)["level"])'; }
+  # shellcheck disable=SC2317 # called through wait_until
+  cemented() { [[ $(lcc_level) -gt $ORIGINATION_LEVEL ]]; }
+  wait_until "a commitment published and cemented by the node" "$NODE_PID" cemented || {
+    echo "last published: $(curl -s --max-time 2 "$NODE_URL/local/last_published_commitment" || echo '(no answer)')" >&2
+    fail "the L1's last cemented commitment did not pass the origination level $ORIGINATION_LEVEL within ${TIMEOUT}s (staking / publication / cementation by the node in maintenance mode)"
+  }
+  say "last published commitment: $(curl -s --max-time 2 "$NODE_URL/local/last_published_commitment")"
+  say "L1 last cemented commitment at level $(lcc_level), staker $OPERATOR"
+  # The counter kernel echoed the message into its outbox: find its level, wait until that level is
+  # cemented, and execute it on L1 with the node's output proof.
+  outbox_level() {
+    local l head
+    head=$(curl -sf --max-time 2 "$NODE_URL/global/block/head/level") || return 1
+    for ((l = ORIGINATION_LEVEL + 1; l <= head; l++)); do
+      if curl -sf --max-time 2 "$NODE_URL/global/block/$l/outbox/$l/messages" | grep -q message_index; then
+        echo "$l"
+        return 0
+      fi
+    done
+    return 1
+  }
+  OUTBOX_LEVEL=$(outbox_level) || fail "the node shows no outbox message of the counter kernel"
+  # shellcheck disable=SC2317 # called through wait_until
+  outbox_cemented() { [[ $(lcc_level) -ge $OUTBOX_LEVEL ]]; }
+  wait_until "the outbox level $OUTBOX_LEVEL cemented" "$NODE_PID" outbox_cemented ||
+    fail "the L1's last cemented commitment did not reach the outbox level $OUTBOX_LEVEL within ${TIMEOUT}s"
+  PROOF_JSON=$(curl -sf --max-time 5 "$NODE_URL/global/block/head/helpers/proofs/outbox/$OUTBOX_LEVEL/messages?index=0") ||
+    fail "the node gave no output proof for outbox level $OUTBOX_LEVEL (GET /global/block/head/helpers/proofs/outbox/$OUTBOX_LEVEL/messages?index=0)"
+  PROOF_COMMITMENT=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["commitment"])' <<<"$PROOF_JSON")
+  PROOF_HEX=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["proof"])' <<<"$PROOF_JSON")
+  say "smart-rollup-client execute outbox message of smart rollup $ROLLUP from bootstrap1 for commitment hash $PROOF_COMMITMENT and output proof <${#PROOF_HEX} hex digits>"
+  client execute outbox message of smart rollup "$ROLLUP" from bootstrap1 for commitment hash \
+    "$PROOF_COMMITMENT" and output proof "$PROOF_HEX" >"$LOGS/execute-outbox.log" 2>&1 ||
+    fail "smart-rollup-client execute outbox message failed (see execute-outbox.log)"
+  say "outbox message of level $OUTBOX_LEVEL executed on L1 (receipt in .local-network/logs/execute-outbox.log)"
+  echo "PASS: sandbox L1, installer-originated rollup $ROLLUP, pre-images over HTTP, node in maintenance mode: /last_message = \"$MESSAGE\", commitments published and cemented up to level $(lcc_level), outbox message of level $OUTBOX_LEVEL executed on L1"
   exit 0
 fi
 
@@ -244,7 +294,7 @@ cat <<EOF
 The local network is running (data and logs in .local-network/, reset at each start):
   sandbox L1 RPC        $L1
   pre-images endpoint   $PREIMAGES_URL   (serves ${PREIMAGES_DIR#"$ROOT"/})
-  rollup node RPC       $NODE_URL   (observer of $ROLLUP)
+  rollup node RPC       $NODE_URL   (maintenance mode for $ROLLUP, operator $OPERATOR)
   logs                  .local-network/logs/{sandbox,preimages,node}.log
 
 Commands to try:
@@ -252,6 +302,8 @@ Commands to try:
   curl -s '$NODE_URL/global/block/head/durable/wasm_2_0_0/value?key=/counter'
   curl -s '$NODE_URL/global/block/head/durable/wasm_2_0_0/value?key=/last_message'
   curl -s $NODE_URL/global/tezos_level
+  curl -s $NODE_URL/local/last_published_commitment      # what the node published, and when
+  curl -s $L1/chains/main/blocks/head/context/smart_rollups/smart_rollup/$ROLLUP/last_cemented_commitment_hash_with_level
   ${BIN_DIR#"$ROOT"/}/$SEND_CMD
     (the message above was sent already; /last_message is the hex of the last one, /counter counts kernel runs)
 

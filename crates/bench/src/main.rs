@@ -14,6 +14,9 @@
 //!   concurrent keep-alive clients, against an in-process axum server
 //!   answering constant bodies (needs the release sandbox and node binaries).
 //!
+//! * `p5`: snapshot export and import throughput against `tar | gzip` and `gzip -d | tar -x`
+//!   of the same generated data directory (`--keys` durable values).
+//!
 //! * `restart`: time to a runnable instance of a large (generated) kernel in a fresh engine,
 //!   compiled cold against loaded from the disk cache of compiled kernels.
 //!
@@ -26,6 +29,7 @@ mod p1;
 mod p2;
 mod p3;
 mod p4;
+mod p5;
 mod restart;
 mod rng;
 mod rss;
@@ -35,7 +39,7 @@ use std::process::{Command, ExitCode};
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: smart-rollup-bench [p1|p2|p3|p4|rss|restart|all] [--writes N] [--keys N] [--rounds N] [--rss-keys N] [--levels N] [--kernel-mb N]"
+        "usage: smart-rollup-bench [p1|p2|p3|p4|p5|rss|restart|all] [--writes N] [--keys N] [--rounds N] [--rss-keys N] [--levels N] [--kernel-mb N]"
     );
     ExitCode::from(2)
 }
@@ -74,7 +78,7 @@ fn main() -> ExitCode {
             it.next().and_then(|v| v.replace('_', "").parse().ok())
         };
         match a.as_str() {
-            "p1" | "p2" | "p3" | "p4" | "rss" | "restart" | "all" => mode = a.clone(),
+            "p1" | "p2" | "p3" | "p4" | "p5" | "rss" | "restart" | "all" => mode = a.clone(),
             "--writes" => match num(&mut it) {
                 Some(n) => opts.writes = n,
                 None => return usage(),
@@ -107,6 +111,7 @@ fn main() -> ExitCode {
         "p2" => p2::run(opts),
         "p3" => p3::run(opts.levels),
         "p4" => p4::run(),
+        "p5" => p5::run(opts.base_keys, opts.rounds),
         "rss" => rss::run(opts),
         "restart" => restart::run(opts.kernel_mb, opts.rounds),
         _ => run_all(&args),
@@ -125,7 +130,7 @@ fn run_all(args: &[String]) -> Result<(), String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let rest: Vec<&String> = args.iter().filter(|a| a.as_str() != "all").collect();
     let mut failed = Vec::new();
-    for mode in ["p1", "p2", "p3", "p4", "rss", "restart"] {
+    for mode in ["p1", "p2", "p3", "p4", "p5", "rss", "restart"] {
         let status = Command::new(&exe)
             .arg(mode)
             .args(&rest)

@@ -20,6 +20,18 @@ pub struct Globals {
     pub wait: Wait,
     /// `-R/--remote-signer`: where `remote:` keys are (docs/reference/l1-and-signer.md §5.7).
     pub remote_signer: Option<String>,
+    /// `-f/--password-filename`: the passwords of `encrypted:` keys, one per line.
+    pub password_file: Option<PathBuf>,
+}
+
+impl Globals {
+    /// The options of the shared key resolution ([`signer::keys`]).
+    pub fn key_options(&self) -> signer::KeyOptions {
+        signer::KeyOptions {
+            remote_signer: self.remote_signer.clone(),
+            password_file: self.password_file.clone(),
+        }
+    }
 }
 
 /// A parsed command: its name, positional parameters and options.
@@ -79,6 +91,15 @@ pub enum CommandKind {
     CheckSignature,
     /// `recover bond of <staker> for smart rollup <rollup> from <src>`.
     RecoverBond,
+    /// `execute outbox message of smart rollup <rollup> from <src> for commitment hash
+    /// <commitment> and output proof <proof>`.
+    ExecuteOutboxMessage,
+    /// `cement commitment from <src> for smart rollup <rollup>`.
+    CementCommitment,
+    /// `list smart rollups`.
+    ListSmartRollups,
+    /// `rpc get <url>`.
+    RpcGet,
     /// `help` / `--help`.
     Help,
 }
@@ -196,6 +217,49 @@ const COMMANDS: &[(CommandKind, &[Tok])] = &[
             Param("src"),
         ],
     ),
+    (
+        CommandKind::ExecuteOutboxMessage,
+        &[
+            Word("execute"),
+            Word("outbox"),
+            Word("message"),
+            Word("of"),
+            Word("smart"),
+            Word("rollup"),
+            Param("rollup"),
+            Word("from"),
+            Param("src"),
+            Word("for"),
+            Word("commitment"),
+            Word("hash"),
+            Param("commitment"),
+            Word("and"),
+            Word("output"),
+            Word("proof"),
+            Param("proof"),
+        ],
+    ),
+    (
+        CommandKind::CementCommitment,
+        &[
+            Word("cement"),
+            Word("commitment"),
+            Word("from"),
+            Param("src"),
+            Word("for"),
+            Word("smart"),
+            Word("rollup"),
+            Param("rollup"),
+        ],
+    ),
+    (
+        CommandKind::ListSmartRollups,
+        &[Word("list"), Word("smart"), Word("rollups")],
+    ),
+    (
+        CommandKind::RpcGet,
+        &[Word("rpc"), Word("get"), Param("url")],
+    ),
     (CommandKind::Help, &[Word("help")]),
 ];
 
@@ -205,6 +269,8 @@ const VALUE_OPTIONS: &[OptionName] = &[
     ("base-dir", Some("-d")),
     ("wait", Some("-w")),
     ("remote-signer", Some("-R")),
+    // `-f` before the command (Octez's global option); after it, `-f` is `--force`.
+    ("password-filename", None),
     ("sig", Some("-s")),
     ("arg", None),
     ("entrypoint", None),
@@ -220,12 +286,14 @@ const FLAGS: &[OptionName] = &[
     ("show-secret", Some("-S")),
     ("help", Some("-h")),
     ("quiet", Some("-q")),
+    ("encrypted", None),
 ];
 
 /// Usage text.
 pub fn usage() -> String {
     let mut s = String::from(
-        "Usage: smart-rollup-client [-E <url>] [-d <base-dir>] [-w none|<n>] [-R <signer uri>] <command>\n\
+        "Usage: smart-rollup-client [-E <url>] [-d <base-dir>] [-w none|<n>] [-R <signer uri>]\n\
+         \x20                          [-f <password file>] <command>\n\
          Commands:\n",
     );
     for (_, g) in COMMANDS {
@@ -234,7 +302,7 @@ pub fn usage() -> String {
         s.push('\n');
     }
     s.push_str(
-        "Options: --sig ed25519|secp256k1|p256|bls, --force, -S/--show-secret, --arg <michelson>,\n\
+        "Options: --sig ed25519|secp256k1|p256|bls, --encrypted, --force, -S/--show-secret, --arg <michelson>,\n\
          \x20 --entrypoint <name>, --burn-cap <tez>, --fee <tez>, --gas-limit <n>, --storage-limit <n>\n",
     );
     s
@@ -242,12 +310,13 @@ pub fn usage() -> String {
 
 /// Parses the arguments (without the program name).
 pub fn parse(args: &[String]) -> Result<Parsed, ClientError> {
+    let args = global_password_option(args);
     // A negative number is a word: `transfer -1 …` is refused by the amount parser.
     let Scanned {
         words,
         options,
         flags,
-    } = grammar::scan(args, VALUE_OPTIONS, FLAGS, grammar::is_option_not_number).map_err(|e| {
+    } = grammar::scan(&args, VALUE_OPTIONS, FLAGS, grammar::is_option_not_number).map_err(|e| {
         match e {
             ScanError::MissingValue { long, .. } => {
                 ClientError::Usage(format!("option --{long} expects a value"))
@@ -275,6 +344,7 @@ pub fn parse(args: &[String]) -> Result<Parsed, ClientError> {
             .unwrap_or_else(signer::wallet::default_client_dir),
         wait,
         remote_signer: options.get("remote-signer").cloned(),
+        password_file: options.get("password-filename").map(PathBuf::from),
     };
     if flags.contains(&"help") || words.is_empty() {
         return Ok(Parsed {
@@ -302,6 +372,32 @@ pub fn parse(args: &[String]) -> Result<Parsed, ClientError> {
         words.join(" "),
         usage()
     )))
+}
+
+/// As octez-client, `-f` is `--password-filename` among the global options before the command
+/// and `--force` after it: the leading `-f` is renamed.
+fn global_password_option(args: &[String]) -> Vec<String> {
+    let mut out = args.to_vec();
+    let takes_value = |a: &str| {
+        VALUE_OPTIONS
+            .iter()
+            .any(|(l, s)| a.strip_prefix("--") == Some(l) || *s == Some(a))
+    };
+    let mut i = 0;
+    while let Some(a) = out.get(i) {
+        if !grammar::is_option_not_number(a) {
+            break;
+        }
+        if a == "-f" {
+            out[i] = "--password-filename".to_owned();
+            i = i.saturating_add(2);
+        } else if takes_value(a) {
+            i = i.saturating_add(2);
+        } else {
+            i = i.saturating_add(1);
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -343,6 +439,26 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("option --fee expects a value"), "{e}");
+        let p = parse_line("-E http://x -f /pw import secret key a encrypted:e -f").unwrap();
+        assert_eq!(p.command, CommandKind::ImportSecretKey);
+        assert_eq!(p.globals.password_file, Some(PathBuf::from("/pw")));
+        assert!(p.flag("force"));
+        let p = parse_line("import secret key a b").unwrap();
+        assert_eq!(
+            (p.globals.password_file.clone(), p.flag("force")),
+            (None, false)
+        );
+        let p = parse_line(
+            "execute outbox message of smart rollup r from s for commitment hash c and output \
+             proof 0x00",
+        )
+        .unwrap();
+        assert_eq!(p.command, CommandKind::ExecuteOutboxMessage);
+        assert_eq!(
+            (p.param("rollup"), p.param("src"), p.param("commitment")),
+            ("r", "s", "c")
+        );
+        assert_eq!(p.param("proof"), "0x00");
         let e = parse_line("list known addresses --nope")
             .unwrap_err()
             .to_string();

@@ -5,11 +5,13 @@ use std::io::Write;
 use serde_json::Value;
 use tezos_types::micheline::BinMicheline;
 use tezos_types::operation::{OperationContent, Parameters, PvmKind};
-use tezos_types::{Contract, Curve, Micheline, Mutez, PublicKeyHash, SecretKey, Signature};
+use tezos_types::{
+    CommitmentHash, Contract, Curve, Micheline, Mutez, PublicKeyHash, SecretKey, Signature,
+};
 
 use crate::cli::{CommandKind, Parsed, usage};
 use crate::error::ClientError;
-use crate::inject::{self, Limits, Signer, SignerKey};
+use crate::inject::{self, Limits, Signer};
 use crate::rpc::Rpc;
 use crate::tez::{format_tez, parse_tez};
 use crate::wallet::Wallet;
@@ -36,7 +38,26 @@ pub fn run(p: &Parsed, out: &mut dyn Write) -> Result<(), ClientError> {
                         ClientError::Key(format!("{e}; use ed25519, secp256k1, p256 or bls"))
                     })?;
             let sk = SecretKey::generate(curve).map_err(|e| ClientError::Key(e.to_string()))?;
-            wallet.add_key(p.param("alias"), &sk, p.flag("force"))?;
+            if p.flag("encrypted") {
+                let pw = signer::keys::passwords(&p.globals.key_options())?
+                    .and_then(|l| l.into_iter().next())
+                    .ok_or_else(|| {
+                        ClientError::Key(
+                            "--encrypted needs a password: give -f/--password-filename <file> \
+                             before the command (its first line is used)"
+                                .into(),
+                        )
+                    })?;
+                let mut salt = [0u8; 8];
+                getrandom::fill(&mut salt).map_err(|e| {
+                    ClientError::Key(format!("no randomness for the key's salt: {e}"))
+                })?;
+                let uri = signer::encrypted::encrypt(&sk, &pw, salt)
+                    .map_err(|e| ClientError::Key(e.to_string()))?;
+                wallet.add_key_with_uri(p.param("alias"), &sk, &uri, p.flag("force"))?;
+            } else {
+                wallet.add_key(p.param("alias"), &sk, p.flag("force"))?;
+            }
             Ok(())
         }
         CommandKind::ImportSecretKey => {
@@ -45,7 +66,7 @@ pub fn run(p: &Parsed, out: &mut dyn Write) -> Result<(), ClientError> {
                 &wallet,
                 alias,
                 uri,
-                p.globals.remote_signer.as_deref(),
+                &p.globals.key_options(),
                 p.flag("force"),
             )?;
             writeln!(out, "Tezos address added: {pkh}").map_err(out_err)
@@ -85,8 +106,13 @@ pub fn run(p: &Parsed, out: &mut dyn Write) -> Result<(), ClientError> {
         CommandKind::SignBytes => {
             // Octez `sign bytes`: the bytes exactly as given, no watermark (l1-and-signer.md §5.5).
             let bytes = parse_bytes(p.param("data"))?;
-            let signer = signer(&wallet, p.param("src"), p.globals.remote_signer.as_deref())?;
-            let sig = signer.key.sign(&signer.name, &bytes)?;
+            let key = signer(&wallet, p.param("src"), p)?;
+            let sig = key
+                .sign(&bytes)
+                .map_err(|source| ClientError::RemoteSigner {
+                    name: key.alias.clone(),
+                    source,
+                })?;
             writeln!(out, "Signature: {sig}").map_err(out_err)
         }
         CommandKind::CheckSignature => {
@@ -105,18 +131,12 @@ pub fn run(p: &Parsed, out: &mut dyn Write) -> Result<(), ClientError> {
             let pk = match wallet.public_key(src.strip_prefix("alias:").unwrap_or(src))? {
                 Some(pk) => pk,
                 None => {
-                    let s = signer(&wallet, src, p.globals.remote_signer.as_deref())?;
-                    match (s.pk, &s.key) {
-                        (Some(pk), _) => pk,
-                        (None, SignerKey::Remote(r)) => {
-                            use signer::Signer as _;
-                            r.public_key().map_err(|source| ClientError::RemoteSigner {
-                                name: s.name.clone(),
-                                source,
-                            })?
-                        }
-                        (None, SignerKey::Local(sk)) => sk.public_key(),
-                    }
+                    let key = signer(&wallet, src, p)?;
+                    key.public_key()
+                        .map_err(|source| ClientError::RemoteSigner {
+                            name: key.alias.clone(),
+                            source,
+                        })?
                 }
             };
             if !pk.verify_raw(&bytes, &sig.with_curve(pk.curve())) {
@@ -129,7 +149,7 @@ pub fn run(p: &Parsed, out: &mut dyn Write) -> Result<(), ClientError> {
         }
         CommandKind::Transfer => {
             let amount = parse_tez(p.param("amount"))?;
-            let src = signer(&wallet, p.param("src"), p.globals.remote_signer.as_deref())?;
+            let src = signer(&wallet, p.param("src"), p)?;
             let dst_text = p.param("dst");
             let destination = resolve_destination(&wallet, dst_text)?;
             let parameters = match (p.opt("arg"), p.opt("entrypoint")) {
@@ -157,7 +177,7 @@ pub fn run(p: &Parsed, out: &mut dyn Write) -> Result<(), ClientError> {
         }
         CommandKind::SendMessages => {
             let messages = parse_messages(p.param("messages"))?;
-            let src = signer(&wallet, p.param("src"), p.globals.remote_signer.as_deref())?;
+            let src = signer(&wallet, p.param("src"), p)?;
             let content = OperationContent::SmartRollupAddMessages { message: messages };
             inject::run(&rpc, &src, vec![content], limits(p)?, p.globals.wait, out)?;
             Ok(())
@@ -165,10 +185,80 @@ pub fn run(p: &Parsed, out: &mut dyn Write) -> Result<(), ClientError> {
         CommandKind::RecoverBond => {
             let staker = wallet.resolve_pkh(p.param("staker"))?;
             let rollup = wallet.resolve_rollup(p.param("rollup"))?;
-            let src = signer(&wallet, p.param("src"), p.globals.remote_signer.as_deref())?;
+            let src = signer(&wallet, p.param("src"), p)?;
             let content = OperationContent::SmartRollupRecoverBond { rollup, staker };
             inject::run(&rpc, &src, vec![content], limits(p)?, p.globals.wait, out)?;
             Ok(())
+        }
+        CommandKind::ExecuteOutboxMessage => {
+            // Octez `execute outbox message of smart rollup …`
+            // (src/proto_alpha/lib_client_commands/client_proto_context_commands.ml); the
+            // operation of docs/reference/l1-and-signer.md §2.9.
+            let rollup = wallet.resolve_rollup(p.param("rollup"))?;
+            let text = p.param("commitment");
+            let cemented_commitment: CommitmentHash = text.parse().map_err(|e| {
+                ClientError::BadArgument(format!(
+                    "cannot parse {text:?} as a commitment hash ({e}); give the src1… hash of \
+                     a cemented commitment"
+                ))
+            })?;
+            let output_proof = parse_bytes(p.param("proof"))?;
+            let src = signer(&wallet, p.param("src"), p)?;
+            let content = OperationContent::SmartRollupExecuteOutboxMessage {
+                rollup,
+                cemented_commitment,
+                output_proof,
+            };
+            inject::run(&rpc, &src, vec![content], limits(p)?, p.globals.wait, out)?;
+            Ok(())
+        }
+        CommandKind::CementCommitment => {
+            let rollup = wallet.resolve_rollup(p.param("rollup"))?;
+            let src = signer(&wallet, p.param("src"), p)?;
+            let content = OperationContent::SmartRollupCement { rollup };
+            inject::run(&rpc, &src, vec![content], limits(p)?, p.globals.wait, out)?;
+            Ok(())
+        }
+        CommandKind::ListSmartRollups => {
+            // Octez `list smart rollups`: one address per line.
+            let all = rpc.get("/chains/main/blocks/head/context/smart_rollups/all")?;
+            let list = all.as_array().ok_or_else(|| {
+                ClientError::Rpc(crate::rpc::RpcError::Decode {
+                    url: rpc.url("/chains/main/blocks/head/context/smart_rollups/all"),
+                    msg: format!("expected a list of addresses, got {all}"),
+                })
+            })?;
+            for a in list {
+                writeln!(out, "{}", a.as_str().unwrap_or_default()).map_err(out_err)?;
+            }
+            Ok(())
+        }
+        CommandKind::RpcGet => {
+            // Octez `rpc get <url>`: the answer as Octez prints JSON, or `Command failed:` with
+            // the node's errors.
+            let url = p.param("url");
+            let path = if url.starts_with('/') {
+                url.to_owned()
+            } else {
+                format!("/{url}")
+            };
+            match rpc.get_text(&path) {
+                Ok(text) => {
+                    let shown =
+                        crate::json::pretty(&text).map_err(|e| crate::rpc::RpcError::Decode {
+                            url: rpc.url(&path),
+                            msg: e.to_string(),
+                        })?;
+                    writeln!(out, "{shown}").map_err(out_err)
+                }
+                Err(crate::rpc::RpcError::Node { status: 404, .. }) => Err(ClientError::Usage(
+                    "No service found at this URL".to_owned(),
+                )),
+                Err(crate::rpc::RpcError::Node { body, .. }) => Err(ClientError::CommandFailed(
+                    crate::rpc::describe_errors(&body),
+                )),
+                Err(e) => Err(e.into()),
+            }
         }
         CommandKind::OriginateRollup => {
             let alias = p.param("alias");
@@ -192,7 +282,7 @@ pub fn run(p: &Parsed, out: &mut dyn Write) -> Result<(), ClientError> {
                 ClientError::BadArgument(format!("invalid parameter type {ty_text:?}: {e}"))
             })?;
             let kernel = parse_kernel(p.param("kernel"))?;
-            let src = signer(&wallet, p.param("src"), p.globals.remote_signer.as_deref())?;
+            let src = signer(&wallet, p.param("src"), p)?;
             let content = OperationContent::SmartRollupOriginate {
                 pvm_kind,
                 kernel,
@@ -254,30 +344,14 @@ fn parse_bytes(data: &str) -> Result<Vec<u8>, ClientError> {
     })
 }
 
-/// The remote signer of a key URI, offering the wallet's local keys for authentication
-/// (docs/reference/l1-and-signer.md §5.4, §5.7).
-fn remote_signer(
-    wallet: &Wallet,
-    uri: &str,
-    remote: Option<&str>,
-) -> Result<signer::RemoteSigner, ClientError> {
-    let (location, pkh) =
-        signer::remote::parse_key_uri(uri, remote).map_err(|e| ClientError::Key(e.to_string()))?;
-    let auth = wallet
-        .local_secret_keys()?
-        .into_iter()
-        .map(|(_, sk)| sk)
-        .collect();
-    Ok(signer::RemoteSigner::new(location, pkh, auth))
-}
-
 /// `import secret key`: stores the key; returns its address. Keys held by a signer are asked
-/// their public key first, as octez-client does (docs/reference/l1-and-signer.md §5.7).
+/// their public key first, and `encrypted:` keys are opened with the `-f` passwords, as
+/// octez-client does (docs/reference/l1-and-signer.md §5.7).
 pub fn import_secret_key(
     wallet: &Wallet,
     alias: &str,
     uri: &str,
-    remote: Option<&str>,
+    opts: &signer::KeyOptions,
     force: bool,
 ) -> Result<PublicKeyHash, ClientError> {
     let scheme = uri.split(':').next().unwrap_or_default();
@@ -288,10 +362,26 @@ pub fn import_secret_key(
             wallet.add_key(alias, &sk, force)?;
             Ok(sk.public_key_hash())
         }
+        "encrypted" => {
+            let pw =
+                signer::keys::passwords(opts)?.ok_or_else(|| signer::KeyError::NoPasswordFile {
+                    alias: alias.to_owned(),
+                })?;
+            let sk = signer::encrypted::decrypt(uri, &pw).map_err(|source| {
+                signer::KeyError::Encrypted {
+                    alias: alias.to_owned(),
+                    source,
+                }
+            })?;
+            wallet.add_key_with_uri(alias, &sk, uri, force)?;
+            Ok(sk.public_key_hash())
+        }
         "remote" | "tcp" | "http" | "https" | "unix" => {
             use signer::Signer as _;
-            let r = remote_signer(wallet, uri, remote)?;
-            let pkh = r.public_key_hash();
+            let (location, pkh) = signer::remote::parse_key_uri(uri, opts.remote_signer.as_deref())
+                .map_err(|e| ClientError::Key(e.to_string()))?;
+            let auth = signer::keys::authentication_keys(wallet, opts)?;
+            let r = signer::RemoteSigner::new(location, pkh, auth);
             let pk = r.public_key().map_err(|source| ClientError::RemoteSigner {
                 name: alias.to_owned(),
                 source,
@@ -306,37 +396,20 @@ pub fn import_secret_key(
             Ok(pkh)
         }
         _ => Err(ClientError::Key(format!(
-            "unsupported secret key URI {uri:?}: use unencrypted:<edsk…|spsk…|p2sk…|BLsk…> or \
-             remote:<tz…>"
+            "unsupported secret key URI scheme {scheme:?}: use unencrypted:<edsk…|spsk…|p2sk…|BLsk…>, \
+             encrypted:<edesk…|spesk…|p2esk…|BLesk…> (with -f/--password-filename) or \
+             remote:<tz…>, tcp://…/<tz…>, unix:…?pkh=<tz…>, http(s)://…/<tz…>"
         ))),
     }
 }
 
-fn signer(wallet: &Wallet, name: &str, remote: Option<&str>) -> Result<Signer, ClientError> {
-    let pkh = wallet.resolve_pkh(name)?;
-    let uri = wallet.secret_key_uri(name)?;
-    let alias = match name.parse::<PublicKeyHash>() {
-        Ok(_) => wallet.alias_of(&pkh)?.unwrap_or_else(|| name.to_owned()),
-        Err(_) => name.strip_prefix("alias:").unwrap_or(name).to_owned(),
-    };
-    if uri.starts_with("unencrypted:") {
-        let sk = SecretKey::from_uri(&uri).map_err(|e| {
-            ClientError::Key(format!("the secret key of {alias} cannot be parsed: {e}"))
-        })?;
-        Ok(Signer {
-            name: alias,
-            pkh,
-            pk: Some(sk.public_key()),
-            key: SignerKey::Local(Box::new(sk)),
-        })
-    } else {
-        Ok(Signer {
-            pk: wallet.public_key(&alias)?,
-            name: alias,
-            pkh,
-            key: SignerKey::Remote(Box::new(remote_signer(wallet, &uri, remote)?)),
-        })
-    }
+/// The signing key of `name` ([`signer::keys::signing_key`], with `-R` and `-f`).
+fn signer(wallet: &Wallet, name: &str, p: &Parsed) -> Result<Signer, ClientError> {
+    Ok(signer::keys::signing_key(
+        wallet,
+        name,
+        &p.globals.key_options(),
+    )?)
 }
 
 fn resolve_contract(wallet: &Wallet, s: &str) -> Result<Contract, ClientError> {

@@ -22,6 +22,10 @@ pub enum ClientError {
     /// A bad key or URI.
     #[error("{0}")]
     Key(String),
+    /// A wallet key that cannot sign (unknown, encrypted without `-f`, bad URI), from the
+    /// shared resolution ([`signer::keys`]).
+    #[error(transparent)]
+    SigningKey(#[from] signer::KeyError),
     /// A bad argument value (messages, kernel, Michelson, numbers).
     #[error("{0}")]
     BadArgument(String),
@@ -49,6 +53,9 @@ pub enum ClientError {
         /// Error lines.
         errors: String,
     },
+    /// `rpc get`: the node answered with errors (Octez prints them after `Command failed:`).
+    #[error("Command failed:\n{0}")]
+    CommandFailed(String),
     /// The burn exceeds `--burn-cap`.
     #[error(
         "The operation will burn ꜩ{burn} which is higher than the configured burn cap (ꜩ{cap}).\n  Use `--burn-cap {burn}` to emit this operation."
@@ -71,12 +78,6 @@ pub enum ClientError {
     /// `check that bytes … were signed by …`: the signature does not match.
     #[error("invalid signature")]
     InvalidSignature,
-    /// The public key is unknown, so the account cannot be revealed.
-    #[error(
-        "the public key of {0} is unknown and the account is not revealed: import its secret \
-         key (or public key) first"
-    )]
-    UnknownPublicKey(String),
     /// Inclusion was not observed in time.
     #[error(
         "operation {hash} was injected but not seen in a block after {seconds} s; check later \

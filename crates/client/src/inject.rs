@@ -7,10 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tezos_types::operation::{ManagerOperation, OperationContent};
-use tezos_types::{
-    BinEncode, BlockHash, Mutez, PublicKey, PublicKeyHash, SecretKey, Signature, UnsignedOperation,
-    Watermark,
-};
+use tezos_types::{BinEncode, BlockHash, Mutez, PublicKeyHash, UnsignedOperation, Watermark};
 
 use crate::error::ClientError;
 use crate::receipt::{failures, format_milligas, format_receipt};
@@ -28,44 +25,15 @@ const STORAGE_SAFETY: u64 = 20;
 /// Longest wait for inclusion.
 const INCLUSION_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// How a key signs.
-#[derive(Debug, Clone)]
-pub enum SignerKey {
-    /// A local secret key.
-    Local(Box<SecretKey>),
-    /// A key held by a remote signer (`remote:`, `tcp://`, `unix:`, `http(s)://` URIs):
-    /// operations are sent to it with the `0x03` watermark (docs/reference/l1-and-signer.md §5.5).
-    Remote(Box<signer::RemoteSigner>),
-}
+/// The account paying for and signing operations: the shared resolution of wallet keys
+/// ([`signer::keys::signing_key`]).
+pub use signer::keys::SigningKey as Signer;
 
-impl SignerKey {
-    /// Signs exactly `data` (watermark included) locally or through the signer.
-    ///
-    /// # Errors
-    /// [`ClientError::RemoteSigner`] when the remote signer fails or refuses.
-    pub fn sign(&self, name: &str, data: &[u8]) -> Result<Signature, ClientError> {
-        use signer::Signer as _;
-        match self {
-            Self::Local(sk) => Ok(sk.sign_raw(data)),
-            Self::Remote(r) => r.sign(data).map_err(|source| ClientError::RemoteSigner {
-                name: name.to_owned(),
-                source,
-            }),
-        }
+fn signer_error(signer: &Signer) -> impl Fn(signer::SignerError) -> ClientError + '_ {
+    |source| ClientError::RemoteSigner {
+        name: signer.alias.clone(),
+        source,
     }
-}
-
-/// The account paying for and signing operations.
-#[derive(Debug, Clone)]
-pub struct Signer {
-    /// Name shown in errors (alias or address).
-    pub name: String,
-    /// Address.
-    pub pkh: PublicKeyHash,
-    /// Public key, if known.
-    pub pk: Option<PublicKey>,
-    /// Signing key.
-    pub key: SignerKey,
 }
 
 /// `--wait`.
@@ -193,30 +161,8 @@ pub fn run(
 
     let mut all = Vec::new();
     if manager_key.is_null() {
-        let pk = match (&signer.pk, &signer.key) {
-            (Some(pk), _) => *pk,
-            (None, SignerKey::Remote(r)) => {
-                use signer::Signer as _;
-                r.public_key().map_err(|source| ClientError::RemoteSigner {
-                    name: signer.name.clone(),
-                    source,
-                })?
-            }
-            (None, SignerKey::Local(_)) => {
-                return Err(ClientError::UnknownPublicKey(signer.name.clone()));
-            }
-        };
-        let proof = match &signer.key {
-            SignerKey::Local(sk) => sk.bls_proof_of_possession(),
-            SignerKey::Remote(r) if matches!(signer.pkh, PublicKeyHash::Bls(_)) => Some(
-                r.bls_proof_of_possession()
-                    .map_err(|source| ClientError::RemoteSigner {
-                        name: signer.name.clone(),
-                        source,
-                    })?,
-            ),
-            SignerKey::Remote(_) => None,
-        };
+        let pk = signer.public_key().map_err(signer_error(signer))?;
+        let proof = signer.signer.reveal_proof().map_err(signer_error(signer))?;
         all.push(OperationContent::Reveal {
             public_key: pk,
             proof,
@@ -348,7 +294,7 @@ pub fn run(
     };
     let mut to_sign = Watermark::GenericOperation.to_bytes();
     to_sign.extend_from_slice(&unsigned.to_bin());
-    let signature = signer.key.sign(&signer.name, &to_sign)?;
+    let signature = signer.sign(&to_sign).map_err(signer_error(signer))?;
     let signed = unsigned.with_signature(signature);
     let hash = signed.hash().to_b58check();
 

@@ -5,12 +5,14 @@
 //!   `smart-rollup-node` and `smart-rollup-signer`).
 //! * [`inject`]: counter/branch, auto-reveal, simulation, fees, burn cap, signing,
 //!   preapply, injection and waiting for inclusion.
+//! * [`json`]: JSON laid out as octez-client prints RPC answers (`rpc get`).
 //! * [`receipt`]: Octez-style receipts; [`rpc`]: blocking JSON RPC client; [`tez`]: amounts.
 
 pub mod cli;
 pub mod commands;
 pub mod error;
 pub mod inject;
+pub mod json;
 pub mod receipt;
 pub mod rpc;
 pub mod tez;

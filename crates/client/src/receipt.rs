@@ -179,6 +179,34 @@ fn content(out: &mut String, c: &Value) {
                 gas(out);
             }
         }
+        "smart_rollup_cement" => {
+            let _ = writeln!(out, "{pad}Smart rollup commitment cementing:");
+            let _ = writeln!(out, "{inner}Address: {}", s(c, "rollup"));
+            if result_lines(out, "smart rollup commitment cementing", &r, inner) {
+                gas(out);
+                if let Some(l) = r.get("inbox_level") {
+                    let _ = writeln!(out, "{inner}Inbox level: {l}");
+                }
+                let _ = writeln!(out, "{inner}Commitment hash: {}", s(&r, "commitment_hash"));
+            }
+        }
+        "smart_rollup_execute_outbox_message" => {
+            // Octez src/proto_alpha/lib_client/operation_result.ml.
+            let _ = writeln!(out, "{pad}Smart rollup output message execution:");
+            let _ = writeln!(out, "{inner}Address: {}", s(c, "rollup"));
+            let _ = writeln!(
+                out,
+                "{inner}Cemented commitment: {}",
+                s(c, "cemented_commitment")
+            );
+            if result_lines(out, "smart output message execution", &r, inner) {
+                if let Some(d) = r.get("paid_storage_size_diff").and_then(Value::as_str) {
+                    let _ = writeln!(out, "{inner}Paid storage size diff: {d} bytes");
+                }
+                gas(out);
+                balance_updates(out, r.get("balance_updates"), 6);
+            }
+        }
         "smart_rollup_recover_bond" => {
             let _ = writeln!(out, "{pad}Smart rollup bond retrieval:");
             let _ = writeln!(out, "{inner}Address: {}", s(c, "rollup"));

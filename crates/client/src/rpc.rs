@@ -133,6 +133,20 @@ impl Rpc {
         url: String,
         r: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
     ) -> Result<Value, RpcError> {
+        let body = self.finish_text(method, &url, r)?;
+        serde_json::from_str::<Value>(&body).map_err(|e| RpcError::Decode {
+            url,
+            msg: e.to_string(),
+        })
+    }
+
+    /// The body of a successful answer, as text; an error status is [`RpcError::Node`].
+    fn finish_text(
+        &self,
+        method: &'static str,
+        url: &str,
+        r: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<String, RpcError> {
         let transport = |e: ureq::Error, url: &str| match http_client::ureq_tls_rejection(&e) {
             Some(reason) => RpcError::Tls(http_client::TlsRejected::new(&self.base, url, reason)),
             None => RpcError::Transport {
@@ -140,27 +154,23 @@ impl Rpc {
                 msg: e.to_string(),
             },
         };
-        let mut r = r.map_err(|e| transport(e, &url))?;
+        let mut r = r.map_err(|e| transport(e, url))?;
         let status = r.status().as_u16();
         let body = r
             .body_mut()
             .with_config()
             .limit(MAX_BODY)
             .read_to_string()
-            .map_err(|e| transport(e, &url))?;
-        let parsed = serde_json::from_str::<Value>(&body);
+            .map_err(|e| transport(e, url))?;
         if !(200..300).contains(&status) {
             return Err(RpcError::Node {
                 method,
-                url,
+                url: url.to_owned(),
                 status,
-                body: parsed.unwrap_or(Value::String(body)),
+                body: serde_json::from_str::<Value>(&body).unwrap_or(Value::String(body)),
             });
         }
-        parsed.map_err(|e| RpcError::Decode {
-            url,
-            msg: e.to_string(),
-        })
+        Ok(body)
     }
 
     /// `GET path` as JSON.
@@ -172,6 +182,17 @@ impl Rpc {
             .header("accept", "application/json")
             .call();
         self.finish("GET", url, r)
+    }
+
+    /// `GET path`, the answer's JSON text as the node sent it (field order kept).
+    pub fn get_text(&self, path: &str) -> Result<String, RpcError> {
+        let url = self.url(path);
+        let r = self
+            .agent
+            .get(&url)
+            .header("accept", "application/json")
+            .call();
+        self.finish_text("GET", &url, r)
     }
 
     /// `POST path` with a JSON body.

@@ -2,7 +2,8 @@
 //! hashes it (`context-hash`), with Octez durable-storage semantics
 //! ([`durable`]), object stores ([`NodeStore`], [`MemStore`], [`DiskStore`] (an append-only
 //! pack file), `RedbStore` (feature `redb`, benchmarks only))
-//! and a [`Repo`] committing and checking out trees.
+//! and a [`Repo`] committing and checking out trees; Merkle proofs of what a computation
+//! reads, in Octez's encoding ([`proof`]).
 //!
 //! References: `docs/reference/wasm-pvm.md` §2 (durable storage) and
 //! §7 (state and hashing); `crates-and-anchors.md` §2 (storage engines).
@@ -17,6 +18,7 @@ pub mod durable;
 pub mod hash_trace;
 mod object;
 mod pack;
+pub mod proof;
 mod repo;
 mod tree;
 

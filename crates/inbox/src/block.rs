@@ -188,6 +188,8 @@ pub enum ManagerBody {
         rollup: SmartRollupAddress,
         /// Cemented commitment of the proof.
         cemented_commitment: CommitmentHash,
+        /// The output proof (its output names the executed message's level and index).
+        output_proof: Vec<u8>,
     },
     /// `smart_rollup_recover_bond`.
     RecoverBond {
@@ -511,6 +513,8 @@ impl ManagerContent {
             "smart_rollup_execute_outbox_message" => ManagerBody::ExecuteOutboxMessage {
                 rollup: de(v, "rollup", path)?,
                 cemented_commitment: de(v, "cemented_commitment", path)?,
+                output_proof: hex::decode(str_field(v, "output_proof", path)?)
+                    .map_err(|e| err(&format!("{path}.output_proof"), e.to_string()))?,
             },
             "smart_rollup_recover_bond" => ManagerBody::RecoverBond {
                 rollup: de(v, "rollup", path)?,

@@ -4,7 +4,8 @@ use crate::backoff::{backoff_delay, random_unit};
 use crate::config::L1Config;
 use crate::error::{L1Error, RpcErrorItem, snippet};
 use crate::types::{
-    BlockProtocols, Constants, GenesisInfo, HashWithLevel, ProtocolActivation, StakedCommitment,
+    BlockProtocols, Constants, GenesisInfo, HashWithLevel, ProtocolActivation, Simulation,
+    StakedCommitment,
 };
 use http_client::Endpoint;
 use inbox::{Block, BlockHeader, ChainBlock, ShellHeader};
@@ -12,7 +13,8 @@ use serde::de::DeserializeOwned;
 use std::sync::Arc;
 use tezos_types::operation::PvmKind;
 use tezos_types::{
-    BlockHash, ChainId, Commitment, CommitmentHash, PublicKeyHash, SmartRollupAddress,
+    BlockHash, ChainId, Commitment, CommitmentHash, Mutez, OperationHash, PublicKey, PublicKeyHash,
+    SmartRollupAddress, UnsignedOperation,
 };
 
 /// A client of one L1 node. Cheap to clone.
@@ -323,6 +325,164 @@ impl L1Client {
             "{}/commitment/{hash}",
             Self::rollup_path(chain, block, rollup)
         ))
+        .await
+    }
+}
+
+/// RPCs of the injector (l1-and-signer.md §1.7–§1.9: the manager-operation workflow).
+impl L1Client {
+    fn contract_path(chain: &str, block: &str, pkh: &PublicKeyHash, what: &str) -> String {
+        format!("/chains/{chain}/blocks/{block}/context/contracts/{pkh}/{what}")
+    }
+
+    /// `GET …/context/contracts/<pkh>/counter`: the last counter used by the account.
+    pub async fn counter(
+        &self,
+        chain: &str,
+        block: &str,
+        pkh: &PublicKeyHash,
+    ) -> Result<u64, L1Error> {
+        let path = Self::contract_path(chain, block, pkh, "counter");
+        let s: String = self.get_json(&path).await?;
+        s.parse().map_err(|e| L1Error::Decode {
+            url: self.url(&path),
+            path: ".".into(),
+            message: format!("counter {s:?} is not a natural number: {e}"),
+            snippet: s.clone(),
+        })
+    }
+
+    /// `GET …/context/contracts/<pkh>/manager_key`: the revealed key, `None` when unrevealed.
+    pub async fn manager_key(
+        &self,
+        chain: &str,
+        block: &str,
+        pkh: &PublicKeyHash,
+    ) -> Result<Option<PublicKey>, L1Error> {
+        self.get_json(&Self::contract_path(chain, block, pkh, "manager_key"))
+            .await
+    }
+
+    /// `GET …/context/contracts/<pkh>/balance` (mutez).
+    pub async fn balance(
+        &self,
+        chain: &str,
+        block: &str,
+        pkh: &PublicKeyHash,
+    ) -> Result<Mutez, L1Error> {
+        self.get_json(&Self::contract_path(chain, block, pkh, "balance"))
+            .await
+    }
+
+    /// `GET …/blocks/<block>/operation_hashes/<pass>`.
+    pub async fn operation_hashes(
+        &self,
+        chain: &str,
+        block: &str,
+        pass: u8,
+    ) -> Result<Vec<OperationHash>, L1Error> {
+        self.get_json(&format!(
+            "/chains/{chain}/blocks/{block}/operation_hashes/{pass}"
+        ))
+        .await
+    }
+
+    /// `GET /chains/<chain>/mempool/pending_operations`: hashes of the operations of the
+    /// node's mempool that may still be included (`validated`, `branch_delayed`,
+    /// `unprocessed`; older nodes' `applied`), not the refused or outdated ones.
+    pub async fn mempool_operation_hashes(
+        &self,
+        chain: &str,
+    ) -> Result<Vec<OperationHash>, L1Error> {
+        let v: serde_json::Value = self
+            .get_json(&format!("/chains/{chain}/mempool/pending_operations"))
+            .await?;
+        let mut out = Vec::new();
+        if let Some(m) = v.as_object() {
+            let live = ["validated", "applied", "branch_delayed", "unprocessed"];
+            for list in live
+                .iter()
+                .filter_map(|k| m.get(*k))
+                .filter_map(serde_json::Value::as_array)
+            {
+                for op in list {
+                    // Classified lists hold objects with a "hash"; `unprocessed` and
+                    // older shapes hold `[hash, op]` pairs.
+                    let h = op
+                        .get("hash")
+                        .or_else(|| op.get(0))
+                        .and_then(serde_json::Value::as_str)
+                        .and_then(|h| h.parse::<OperationHash>().ok());
+                    out.extend(h);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// One POST attempt with a JSON body (never retried: an injection must not be repeated
+    /// blindly).
+    pub async fn post_json<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<T, L1Error> {
+        let url = self.url(path);
+        let resp = self
+            .http
+            .post(&url)
+            .header(reqwest::header::ACCEPT, "application/json")
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| classify(&self.base, &url, self.config.rpc_timeout, e))?;
+        let status = resp.status();
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| classify(&self.base, &url, self.config.rpc_timeout, e))?;
+        if !status.is_success() {
+            return Err(http_error(&url, status.as_u16(), &bytes));
+        }
+        decode(&url, &bytes)
+    }
+
+    /// `POST …/blocks/<block>/helpers/scripts/simulate_operation?successor_level=true` with
+    /// the unsigned operation (no `signature` field), `chain_id` and `latency` 3: the contents
+    /// with their receipts (l1-and-signer.md §1.8 step 3).
+    pub async fn simulate_operation(
+        &self,
+        chain: &str,
+        block: &str,
+        operation: &UnsignedOperation,
+        chain_id: &ChainId,
+    ) -> Result<Simulation, L1Error> {
+        let op = serde_json::to_value(operation).unwrap_or(serde_json::Value::Null);
+        let body =
+            serde_json::json!({"operation": op, "chain_id": chain_id.to_b58check(), "latency": 3});
+        let path = format!(
+            "/chains/{chain}/blocks/{block}/helpers/scripts/simulate_operation?successor_level=true"
+        );
+        let v: serde_json::Value = self.post_json(&path, &body).await?;
+        Simulation::from_json(&v).map_err(|message| L1Error::Decode {
+            url: self.url(&path),
+            path: ".contents".into(),
+            message,
+            snippet: snippet(v.to_string().as_bytes()),
+        })
+    }
+
+    /// `POST /injection/operation?chain=<chain>` with the signed binary operation (hex): the
+    /// operation hash the node computed.
+    pub async fn inject_operation(
+        &self,
+        chain: &str,
+        signed: &[u8],
+    ) -> Result<OperationHash, L1Error> {
+        self.post_json(
+            &format!("/injection/operation?chain={chain}"),
+            &serde_json::json!(hex::encode(signed)),
+        )
         .await
     }
 }

@@ -28,5 +28,5 @@ pub use monitor::{Connection, HeadMonitor, MonitorStatus};
 pub use ndjson::NdJsonSplitter;
 pub use types::{
     BlockProtocols, Constants, DalParametric, GenesisInfo, HashWithLevel, ProtocolActivation,
-    StakedCommitment,
+    ResultStatus, SimulatedContent, Simulation, StakedCommitment,
 };

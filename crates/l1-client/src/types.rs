@@ -139,3 +139,115 @@ pub struct Constants {
     #[serde(skip)]
     pub raw: serde_json::Value,
 }
+
+/// Status of a manager operation result (`metadata.operation_result.status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResultStatus {
+    /// Applied.
+    Applied,
+    /// Failed.
+    Failed,
+    /// Applied then undone because a later content failed.
+    Backtracked,
+    /// Not attempted because an earlier content failed.
+    Skipped,
+}
+
+/// One simulated content: what the injector needs to set limits and detect failures.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimulatedContent {
+    /// Result status.
+    pub status: ResultStatus,
+    /// Gas consumed (milligas), internal operations included.
+    pub consumed_milligas: u64,
+    /// Storage paid (bytes), `paid_storage_size_diff` plus allocations.
+    pub paid_storage_size_diff: u64,
+    /// Errors of a failed result (raw Octez error objects).
+    pub errors: Vec<serde_json::Value>,
+}
+
+/// Answer of `helpers/scripts/simulate_operation` (l1-and-signer.md §1.8).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Simulation {
+    /// One per content, in order.
+    pub contents: Vec<SimulatedContent>,
+}
+
+fn num(v: &serde_json::Value) -> u64 {
+    match v {
+        serde_json::Value::String(s) => s.parse().unwrap_or(0),
+        serde_json::Value::Number(n) => n.as_u64().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+impl Simulation {
+    /// Reads `{"contents":[{…,"metadata":{"operation_result":{…},
+    /// "internal_operation_results":[…]}}]}`.
+    ///
+    /// # Errors
+    /// A message naming the content without a readable result.
+    pub fn from_json(v: &serde_json::Value) -> Result<Self, String> {
+        let list = v["contents"]
+            .as_array()
+            .ok_or_else(|| "no \"contents\" list in the simulation".to_owned())?;
+        let mut contents = Vec::with_capacity(list.len());
+        for (i, c) in list.iter().enumerate() {
+            let r = &c["metadata"]["operation_result"];
+            let status: ResultStatus = serde_json::from_value(r["status"].clone())
+                .map_err(|e| format!("content {i}: operation_result.status: {e}"))?;
+            let mut milligas = num(&r["consumed_milligas"]);
+            let mut errors: Vec<serde_json::Value> =
+                r["errors"].as_array().cloned().unwrap_or_default();
+            for internal in c["metadata"]["internal_operation_results"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                milligas = milligas.saturating_add(num(&internal["result"]["consumed_milligas"]));
+                errors.extend(
+                    internal["result"]["errors"]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default(),
+                );
+            }
+            contents.push(SimulatedContent {
+                status,
+                consumed_milligas: milligas,
+                paid_storage_size_diff: num(&r["paid_storage_size_diff"]),
+                errors,
+            });
+        }
+        Ok(Self { contents })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn simulation_sums_internal_gas_and_keeps_errors() {
+        let v = serde_json::json!({"contents": [
+            {"kind": "reveal", "metadata": {"operation_result":
+                {"status": "applied", "consumed_milligas": "1000"}}},
+            {"kind": "transaction", "metadata": {
+                "operation_result": {"status": "failed", "consumed_milligas": "2500",
+                    "paid_storage_size_diff": "7",
+                    "errors": [{"kind": "temporary", "id": "proto.x"}]},
+                "internal_operation_results": [
+                    {"result": {"status": "backtracked", "consumed_milligas": "500"}}]}}
+        ]});
+        let s = Simulation::from_json(&v).unwrap();
+        assert_eq!(s.contents[0].status, ResultStatus::Applied);
+        assert_eq!(s.contents[1].status, ResultStatus::Failed);
+        assert_eq!(s.contents[1].consumed_milligas, 3000);
+        assert_eq!(s.contents[1].paid_storage_size_diff, 7);
+        assert_eq!(s.contents[1].errors.len(), 1);
+        let e = Simulation::from_json(&serde_json::json!({"contents": [{"metadata": {}}]}))
+            .unwrap_err();
+        assert!(e.contains("content 0"), "{e}");
+    }
+}

@@ -4,6 +4,7 @@
 //! [`Config::load`]/[`Config::save`] of the file itself.
 
 pub mod json_pp;
+pub mod outbox_filter;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -47,59 +48,8 @@ pub const ETHERLINK_ADDRESSES: [&str; 2] = [
     "sr18wx6ezkeRjt1SZSeZ2UQzQN3Uc3YLMLqg",
 ];
 
-/// L1 operation kinds a rollup node injects (`operation_kind.ml`, declaration order).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum OperationKind {
-    /// `publish`
-    Publish,
-    /// `add_messages`
-    AddMessages,
-    /// `cement`
-    Cement,
-    /// `timeout`
-    Timeout,
-    /// `refute`
-    Refute,
-    /// `recover`
-    Recover,
-    /// `execute_outbox_message`
-    ExecuteOutboxMessage,
-    /// `publish_dal_commitment`
-    PublishDalCommitment,
-}
-
-impl OperationKind {
-    /// All kinds, in Octez order.
-    pub const ALL: [OperationKind; 8] = [
-        Self::Publish,
-        Self::AddMessages,
-        Self::Cement,
-        Self::Timeout,
-        Self::Refute,
-        Self::Recover,
-        Self::ExecuteOutboxMessage,
-        Self::PublishDalCommitment,
-    ];
-
-    /// Wire name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Publish => "publish",
-            Self::AddMessages => "add_messages",
-            Self::Cement => "cement",
-            Self::Timeout => "timeout",
-            Self::Refute => "refute",
-            Self::Recover => "recover",
-            Self::ExecuteOutboxMessage => "execute_outbox_message",
-            Self::PublishDalCommitment => "publish_dal_commitment",
-        }
-    }
-
-    /// Parses a wire name.
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.as_str() == s)
-    }
-}
+/// L1 operation kinds a rollup node injects, defined in `l1-operation` (re-exported here).
+pub use l1_operation::OperationKind;
 
 /// Operator key purposes (§1.4, `purpose.ml`, declaration order = map order).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -273,6 +223,18 @@ impl Mode {
                 .into_iter()
                 .filter(|p| p.operation_kinds().iter().any(|k| kinds.contains(k)))
                 .collect(),
+        }
+    }
+
+    /// Whether the mode may inject operations of `kind` (Octez `can_inject`: the kinds of its
+    /// purposes, or exactly the listed kinds for `custom`; §1.4).
+    pub fn can_inject(&self, kind: OperationKind) -> bool {
+        match self {
+            Mode::Custom(kinds) => kinds.contains(&kind),
+            m => m
+                .purposes()
+                .iter()
+                .any(|p| p.operation_kinds().contains(&kind)),
         }
     }
 
@@ -521,6 +483,14 @@ pub struct Config {
 }
 
 impl Config {
+    /// The single key of `purpose` (the first one for `batching`, which may have several).
+    pub fn operator(&self, purpose: Purpose) -> Option<PublicKeyHash> {
+        self.operators
+            .get(&purpose)
+            .and_then(|k| k.first())
+            .copied()
+    }
+
     /// A configuration with every default (what `init` starts from).
     pub fn new(rollup_address: SmartRollupAddress, mode: Mode) -> Self {
         let etherlink = is_etherlink(&rollup_address);
@@ -842,6 +812,8 @@ impl Config {
         c.execute_outbox_messages_filter = f
             .list("execute-outbox-messages-filter")?
             .unwrap_or_default();
+        outbox_filter::OutboxMessageFilter::parse_list(&c.execute_outbox_messages_filter)
+            .map_err(|(index, source)| ConfigParseError::OutboxFilter { index, source })?;
         c.dal_node_endpoint = f.string("DAL node endpoint")?;
         c.pre_images_endpoint = f.string("pre-images-endpoint")?;
         if let Some(b) = obj.get("batcher") {
@@ -1082,25 +1054,29 @@ impl Config {
         Ok(())
     }
 
+    /// The typed `execute-outbox-messages-filter` (empty: no automatic execution of
+    /// transaction batches; docs/reference/octez-rollup-node.md §6.3).
+    ///
+    /// # Errors
+    /// [`ConfigParseError::OutboxFilter`] for a filter of another shape.
+    pub fn outbox_filters(
+        &self,
+    ) -> Result<Vec<outbox_filter::OutboxMessageFilter>, ConfigParseError> {
+        outbox_filter::OutboxMessageFilter::parse_list(&self.execute_outbox_messages_filter)
+            .map_err(|(index, source)| ConfigParseError::OutboxFilter { index, source })
+    }
+
     /// Refuses what this node does not implement yet when set to a non-default value (the
     /// defaults are what this node does). Checked when the node starts.
     pub fn check_supported(&self) -> Result<(), Unsupported> {
         let default = Config::new(self.rollup_address, self.mode.clone());
-        let checks: [(bool, &'static str); 15] = [
-            (
-                self.fee_parameters.as_ref().is_some_and(|f| !f.is_empty()),
-                "fee-parameters",
-            ),
+        let checks: [(bool, &'static str); 11] = [
             (!self.loser_mode.is_empty(), "--loser-mode (loser-mode)"),
             (
                 self.apply_unsafe_patches,
                 "--apply-unsafe-patches (apply-unsafe-patches)",
             ),
             (!self.unsafe_pvm_patches.is_empty(), "unsafe-pvm-patches"),
-            (
-                !self.execute_outbox_messages_filter.is_empty(),
-                "execute-outbox-messages-filter",
-            ),
             (
                 self.dal_node_endpoint.is_some(),
                 "--dal-node (DAL node endpoint)",
@@ -1109,11 +1085,6 @@ impl Config {
                 self.dal_slot_status_max_fetch_attempts
                     != default.dal_slot_status_max_fetch_attempts,
                 "dal_slot_status_max_fetch_attempts",
-            ),
-            (self.batcher != default.batcher, "batcher"),
-            (
-                self.injector != default.injector,
-                "--injector-retention-period, --injector-attempts, --injection-ttl (injector)",
             ),
             (
                 self.l1_monitor_finalized,
@@ -1210,6 +1181,14 @@ pub enum ConfigParseError {
         field: &'static str,
         /// The error inside.
         source: Box<ConfigParseError>,
+    },
+    /// A filter of `execute-outbox-messages-filter` that is not Octez's shape.
+    #[error("field \"execute-outbox-messages-filter\", filter {index}: {source}")]
+    OutboxFilter {
+        /// Position of the filter in the list.
+        index: usize,
+        /// What is wrong.
+        source: outbox_filter::OutboxFilterError,
     },
     /// A mode string that does not parse.
     #[error(transparent)]
@@ -1569,6 +1548,23 @@ mod tests {
     }
 
     #[test]
+    fn a_malformed_outbox_filter_is_refused_naming_the_field() {
+        let e = Config::from_json(&serde_json::json!({
+            "smart-rollup-address": ADDR, "mode": "maintenance",
+            "execute-outbox-messages-filter": [{"transaction": {}}]
+        }))
+        .unwrap_err();
+        assert!(
+            matches!(&e, ConfigParseError::OutboxFilter { index: 0, .. }),
+            "{e}"
+        );
+        assert!(
+            e.to_string().contains("execute-outbox-messages-filter"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn unimplemented_features_refuse_non_default_values() {
         let ok = Config::new(ADDR.parse().unwrap(), Mode::Observer);
         ok.check_supported().unwrap();
@@ -1579,19 +1575,25 @@ mod tests {
         };
         assert!(refused(&|c| c.dal_node_endpoint = Some("http://h".into())).contains("--dal-node"));
         assert!(refused(&|c| c.slow_vm_fallback = true).contains("--slow-vm-fallback"));
-        assert!(refused(&|c| c.injector.attempts = 3).contains("--injector-attempts"));
         assert!(refused(&|c| c.l1_monitor_finalized = true).contains("--l1-monitor-finalized"));
+        // Implemented by the injector and the batcher: accepted.
+        let mut c = ok.clone();
+        c.injector.attempts = 3;
+        c.batcher.min_batch_elements = 3;
         let mut fees = BTreeMap::new();
         fees.insert(OperationKind::Publish, serde_json::json!({}));
-        let e = refused(&|c| c.fee_parameters = Some(fees.clone()));
-        assert!(
-            e.contains("fee-parameters") && e.contains("not supported yet"),
-            "{e}"
-        );
+        c.fee_parameters = Some(fees);
+        c.check_supported().unwrap();
         assert!(
             refused(&|c| c.opentelemetry = Some(serde_json::json!({"enable": true})))
                 .contains("--profiling")
         );
+        // The outbox filter is implemented (automatic execution): accepted.
+        let mut c = ok.clone();
+        c.execute_outbox_messages_filter =
+            vec![serde_json::json!({"transaction": {"destination": "any", "entrypoint": "any"}})];
+        c.check_supported().unwrap();
+        assert_eq!(c.outbox_filters().unwrap().len(), 1);
         // Disabled opentelemetry, an empty fee-parameters object: defaults, accepted.
         let mut c = ok.clone();
         c.opentelemetry = Some(serde_json::json!({"enable": false}));
@@ -1677,6 +1679,24 @@ mod tests {
             "x".parse::<HistoryMode>().unwrap_err().to_string(),
             "Invalid_argument(\"history_mode_of_string x\")"
         );
+    }
+
+    #[test]
+    fn modes_inject_the_kinds_of_their_purposes() {
+        use OperationKind as K;
+        assert!(Mode::Maintenance.can_inject(K::Publish));
+        assert!(Mode::Maintenance.can_inject(K::Cement));
+        assert!(Mode::Maintenance.can_inject(K::ExecuteOutboxMessage));
+        assert!(!Mode::Maintenance.can_inject(K::AddMessages));
+        assert!(!Mode::Maintenance.can_inject(K::Recover));
+        assert!(Mode::Bailout.can_inject(K::Recover));
+        assert!(Mode::Bailout.can_inject(K::Cement));
+        assert!(Mode::Accuser.can_inject(K::Publish));
+        assert!(!Mode::Accuser.can_inject(K::Cement));
+        assert!(Mode::Operator.can_inject(K::AddMessages));
+        assert!(!Mode::Observer.can_inject(K::Publish));
+        assert!(Mode::Custom(vec![K::Cement]).can_inject(K::Cement));
+        assert!(!Mode::Custom(vec![K::Cement]).can_inject(K::Publish));
     }
 
     #[test]

@@ -93,6 +93,9 @@ pub struct RollupConstants {
     pub challenge_window: u32,
     /// `minimal_block_delay` in seconds.
     pub minimal_block_delay: u64,
+    /// `smart_rollup_max_active_outbox_levels`: outbox levels in `(LCC - this, LCC]` are
+    /// executable (docs/reference/octez-rollup-node.md §6.3).
+    pub max_active_outbox_levels: i32,
 }
 
 /// What the follower reports after each processed level (`inbox_process_time` metric).

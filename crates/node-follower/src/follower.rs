@@ -23,7 +23,9 @@ use inbox::{
 use preimages::Revealer;
 use pvm_wasmtime::WasmtimeEngine;
 use tezos_types::inbox::Inbox;
-use tezos_types::{BinDecode, BinEncode, BlockHash, CommitmentHash, SmartRollupAddress, StateHash};
+use tezos_types::{
+    BinDecode, BinEncode, BlockHash, CommitmentHash, PublicKeyHash, SmartRollupAddress, StateHash,
+};
 use wasm_pvm::{GenesisParams, PvmError, PvmState, PvmVersion, Status};
 
 use node_store::{
@@ -232,6 +234,13 @@ pub enum FollowError {
     /// The node is stopping: the operation was abandoned (not an error of the node).
     #[error("stopping")]
     Stopped,
+    /// The operator side failed (injector store, signer): retried at the next head.
+    #[error("{0}")]
+    Operator(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// Bailout mode: the operator's bond was recovered; the node exits successfully (Octez
+    /// `Exit_bond_recovered_bailout_mode`).
+    #[error("The rollup node is exiting after bailout mode.")]
+    BondRecovered,
 }
 
 impl FollowError {
@@ -271,15 +280,64 @@ pub struct RollupInfo {
     pub bail_on_disagree: bool,
     /// Last cemented commitment `(hash, level)` on L1 at startup.
     pub lcc: (CommitmentHash, i32),
+    /// The operating key (`operating` purpose), whose publications set the LPC.
+    pub operator: Option<PublicKeyHash>,
+    /// What the node does on L1 (from its mode).
+    pub role: Role,
+}
+
+/// What the node's mode makes it do on L1 (octez-rollup-node.md §1.4, §3).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Role {
+    /// Bailout: exits once its operator's bond is recovered.
+    pub bailout: bool,
+    /// Accuser: publishes its commitment when it sees a conflicting one.
+    pub accuser: bool,
+    /// Publishes its commitments every period (maintenance, operator, custom with publish).
+    pub publishes: bool,
+}
+
+/// What processing a level found that the operator side acts on
+/// ([`Processor::take_events`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FollowEvent {
+    /// A commitment of another staker conflicts with ours (octez-rollup-node.md §3).
+    Conflict(publisher::l1_ops::Conflict),
+    /// A commitment was cemented on L1.
+    Cemented {
+        /// The commitment.
+        hash: CommitmentHash,
+        /// Its inbox level.
+        inbox_level: i32,
+    },
+}
+
+/// A commitment publication seen in an L1 block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Publication {
+    /// Commitment hash.
+    pub hash: CommitmentHash,
+    /// The commitment.
+    pub commitment: Commitment,
+    /// Its first publication level (from the receipt).
+    pub first_published_at_level: i32,
+    /// The staker who published it.
+    pub source: PublicKeyHash,
 }
 
 /// What a block's applied manager operations did to this rollup (§5.2 step 4 scan).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct RollupOps {
-    /// Published commitments: (hash, commitment, first publication level).
-    pub published: Vec<(CommitmentHash, tezos_types::Commitment, i32)>,
-    /// Last cementation in the block: (commitment hash, inbox level).
-    pub cemented: Option<(CommitmentHash, i32)>,
+    /// Published commitments, in block order.
+    pub published: Vec<Publication>,
+    /// Cementations in the block, in order: (commitment hash, inbox level).
+    pub cemented: Vec<(CommitmentHash, i32)>,
+    /// Stakers whose bond was recovered.
+    pub recovered: Vec<PublicKeyHash>,
+    /// Outbox messages executed, as `(outbox level, message index)` read from the output
+    /// proofs (Octez `process_included_l1_operation`; docs/reference/octez-rollup-node.md
+    /// §6.3).
+    pub executed: Vec<(i32, u32)>,
 }
 
 /// Scans `block` for applied publish / cement operations on `rollup`.
@@ -298,21 +356,53 @@ pub fn rollup_ops(block: &Block, rollup: &SmartRollupAddress) -> RollupOps {
                 RollupResult::Publish {
                     published_at_level, ..
                 },
-            ) if r == rollup => {
-                out.published
-                    .push((commitment.hash(), *commitment, *published_at_level));
-            }
+            ) if r == rollup => out.published.push(Publication {
+                hash: commitment.hash(),
+                commitment: *commitment,
+                first_published_at_level: *published_at_level,
+                source: c.source,
+            }),
             (
                 ManagerBody::Cement { rollup: r },
                 RollupResult::Cement {
                     commitment_hash,
                     inbox_level,
                 },
-            ) if r == rollup => out.cemented = Some((*commitment_hash, *inbox_level)),
+            ) if r == rollup => out.cemented.push((*commitment_hash, *inbox_level)),
+            (ManagerBody::RecoverBond { rollup: r, staker }, _) if r == rollup => {
+                out.recovered.push(*staker);
+            }
+            (
+                ManagerBody::ExecuteOutboxMessage {
+                    rollup: r,
+                    output_proof,
+                    ..
+                },
+                _,
+            ) if r == rollup => match executed_output(output_proof) {
+                Some(e) => out.executed.push(e),
+                None => tracing::warn!(
+                    "An applied outbox message execution of {rollup} has an output proof \
+                     this node cannot read: the message stays pending"
+                ),
+            },
             _ => {}
         }
     }
     out
+}
+
+/// `(outbox level, message index)` of the output an output proof shows
+/// (`wasm_pvm::output_proof`); `None` when the proof does not decode or its values are out of
+/// range.
+fn executed_output(proof: &[u8]) -> Option<(i32, u32)> {
+    let o = wasm_pvm::output_proof::verify_output_proof(proof)
+        .ok()?
+        .output;
+    Some((
+        i32::try_from(o.outbox_level).ok()?,
+        u32::try_from(o.message_index).ok()?,
+    ))
 }
 
 /// The PVM status stored with each block (its text is the `status` RPC's answer).
@@ -417,6 +507,8 @@ pub struct Processor {
     /// The commitment read or computed last, by hash.
     last_commitment: Option<(CommitmentHash, Commitment)>,
     cache: Option<Cached>,
+    /// Found while processing levels, for the operator side ([`Self::take_events`]).
+    events: Vec<FollowEvent>,
 }
 
 /// Kernel debug output (`write_debug`) appended to a file (`--log-kernel-debug`).
@@ -495,7 +587,13 @@ impl Processor {
             check_inbox_now: false,
             last_commitment: None,
             cache: None,
+            events: Vec::new(),
         }
+    }
+
+    /// The events found since the last call, in order.
+    pub fn take_events(&mut self) -> Vec<FollowEvent> {
+        std::mem::take(&mut self.events)
     }
 
     /// Brings the L2 chain towards `head` (at most [`Self::catch_up_chunk`] levels);
@@ -776,40 +874,59 @@ impl Processor {
         Ok(())
     }
 
-    /// Compares a commitment published on L1 with ours for the same inbox level (Octez
-    /// `potential_conflict_detected`; fatal `Disagree_with_commitment` with
-    /// `--bail-on-disagree`). `current` is the commitment computed for the block being
-    /// processed, not stored yet.
-    fn check_agreement(
+    /// Our commitment at `inbox_level`: `current` (computed for the block being processed,
+    /// not stored yet) or the stored one.
+    fn our_commitment_at(
         &self,
-        hash: &CommitmentHash,
-        c: &tezos_types::Commitment,
-        current: Option<(i32, CommitmentHash)>,
-    ) -> Result<(), FollowError> {
-        let ours = match current {
-            Some((l, h)) if l == c.inbox_level => Some(h),
-            _ => self
-                .store
-                .block_by_level(c.inbox_level)?
-                .and_then(|b| b.commitment_hash),
+        inbox_level: i32,
+        current: Option<(i32, CommitmentHash, Commitment)>,
+    ) -> Result<Option<(CommitmentHash, Commitment)>, FollowError> {
+        if let Some((l, h, c)) = current
+            && l == inbox_level
+        {
+            return Ok(Some((h, c)));
+        }
+        let Some(h) = self
+            .store
+            .block_by_level(inbox_level)?
+            .and_then(|b| b.commitment_hash)
+        else {
+            return Ok(None);
         };
-        let Some(ours) = ours else {
+        Ok(self.store.commitment(&h)?.map(|c| (h, c)))
+    }
+
+    /// Reacts to a commitment published by another staker (Octez `check_other_commitment`):
+    /// a conflict with ours is reported loudly, is fatal for an observer with
+    /// `--bail-on-disagree` (`Disagree_with_commitment`), and is handed to the operator
+    /// side ([`FollowEvent::Conflict`]): an accuser publishes its own commitment.
+    fn check_other_commitment(
+        &mut self,
+        p: &Publication,
+        current: Option<(i32, CommitmentHash, Commitment)>,
+    ) -> Result<(), FollowError> {
+        let ours = self.our_commitment_at(p.commitment.inbox_level, current)?;
+        let Some(found) = publisher::l1_ops::conflict(ours, p.hash, &p.commitment, p.source) else {
             return Ok(());
         };
-        if ours != *hash {
-            let ours_pred = self.store.commitment(&ours)?.map(|o| o.predecessor);
-            if ours_pred.is_none_or(|p| p == c.predecessor) {
-                let msg = format!(
-                    "Potential conflict detected: commitment {hash} published for inbox level \
-                     {} disagrees with ours {ours}",
-                    c.inbox_level
-                );
-                if self.rollup.bail_on_disagree {
-                    return Err(FollowError::Fatal(format!("{msg}.")));
-                }
-                tracing::warn!("{msg}");
+        let msg = format!(
+            "Potential conflict detected: commitment {} published by {} for inbox level {} \
+             disagrees with ours {}",
+            p.hash, p.source, p.commitment.inbox_level, found.ours.0
+        );
+        let role = self.rollup.role;
+        match publisher::l1_ops::conflict_action(
+            role.accuser,
+            role.publishes,
+            self.rollup.bail_on_disagree,
+        ) {
+            publisher::l1_ops::ConflictAction::Stop => {
+                return Err(FollowError::Fatal(format!("{msg}.")));
             }
+            publisher::l1_ops::ConflictAction::PublishOurs
+            | publisher::l1_ops::ConflictAction::Report => tracing::warn!("{msg}"),
         }
+        self.events.push(FollowEvent::Conflict(found));
         Ok(())
     }
 
@@ -981,15 +1098,48 @@ impl Processor {
         };
         let orig = self.rollup.origination_level;
         let ops = rollup_ops(block, &self.rollup.address);
-        for (h, c, _) in &ops.published {
-            self.check_agreement(h, c, commitment.as_ref().map(|(h, _)| (level, *h)))?;
+        let current = commitment.as_ref().map(|(h, c)| (level, *h, *c));
+        // Publications: ours set the LPC; others' are recorded once, and checked against
+        // ours (Octez `register_published_commitment`, `check_other_commitment`).
+        let mut publications = Vec::with_capacity(ops.published.len());
+        let mut lpc = None;
+        for p in &ops.published {
+            let ours = self.rollup.operator == Some(p.source);
+            if ours {
+                publications.push((p.hash, p.first_published_at_level, Some(level)));
+                lpc = Some((p.hash, p.commitment.inbox_level));
+                tracing::info!(
+                    "Last published commitment updated: {} for inbox level {} (included at \
+                     level {level})",
+                    p.hash,
+                    p.commitment.inbox_level
+                );
+            } else {
+                if self.store.commitment_published_at(&p.hash)?.is_none() {
+                    publications.push((p.hash, p.first_published_at_level, None));
+                }
+                self.check_other_commitment(p, current)?;
+            }
+        }
+        // Cementations: of our commitment, or fatal (`Disagree_with_cemented`).
+        for (h, l) in &ops.cemented {
+            let ours = self.our_commitment_at(*l, current)?.map(|(h, _)| h);
+            publisher::l1_ops::check_cemented(*l, ours, *h)
+                .map_err(|e| FollowError::Fatal(e.to_string()))?;
+            self.events.push(FollowEvent::Cemented {
+                hash: *h,
+                inbox_level: *l,
+            });
         }
         let t_sql = std::time::Instant::now();
         self.store.transaction(|w| {
-            for (h, _, first) in &ops.published {
-                w.set_commitment_published_at(h, *first, None)?;
+            for (h, first, at) in &publications {
+                w.set_commitment_published_at(h, *first, *at)?;
             }
-            if let Some((h, l)) = &ops.cemented {
+            if let Some((h, l)) = &lpc {
+                w.set_lpc(h, *l)?;
+            }
+            if let Some((h, l)) = ops.cemented.last() {
                 w.set_lcc(h, *l)?;
             }
             w.insert_inbox(&inbox.hash(), level, &inbox.to_bin())?;
@@ -997,8 +1147,14 @@ impl Processor {
             if let Some((h, c)) = &commitment {
                 w.insert_commitment(h, c)?;
             }
-            if let Some(o) = &outbox {
-                w.set_outbox_messages(o)?;
+            match &outbox {
+                Some(o) => w.set_outbox_messages(o)?,
+                None => w.delete_outbox_messages(level)?,
+            }
+            for (l, i) in &ops.executed {
+                if w.set_outbox_message_executed(*l, *i)? {
+                    tracing::info!("Outbox message {i} of level {l} executed on L1");
+                }
             }
             if let Some(p) = &new_proto {
                 w.insert_protocol(p)?;
@@ -1020,6 +1176,16 @@ impl Processor {
         }
         if let Some((h, _)) = &commitment {
             tracing::info!("Computed commitment {h} for inbox level {level}");
+        }
+        // Bailout ends once its operator's bond is recovered (the level is stored first).
+        if ops.recovered.iter().any(|s| {
+            publisher::l1_ops::bailout_done(
+                self.rollup.role.bailout,
+                self.rollup.operator.as_ref(),
+                s,
+            )
+        }) {
+            return Err(FollowError::BondRecovered);
         }
         tracing::debug!(
             "Processed level {level} ({} messages, {ticks} ticks, state {state_hash})",

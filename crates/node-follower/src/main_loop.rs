@@ -22,8 +22,31 @@ use node_context::{DataDir, L1Connection, L1Head, NodeStatus};
 use node_store::Store;
 use pvm_store::Context;
 
-use crate::follower::{DEFAULT_PREFETCH, FollowError, L1, Processor, RollupInfo};
+use crate::follower::{
+    DEFAULT_PREFETCH, FollowError, FollowEvent, L1, Processor, Role, RollupInfo,
+};
 use crate::gc;
+
+/// The operator side of the node (publisher, cementer, injector, batcher, outbox execution),
+/// driven by the follower thread between heads.
+pub trait Operator: Send {
+    /// Once, after the follower's startup (rollup known, store open, LCC recorded), before the
+    /// first head: the operator's startup checks (stake, whitelist, bailout).
+    ///
+    /// # Errors
+    /// Fatal errors stop the node; others are retried by the follower loop.
+    fn start(&mut self, p: &mut Processor) -> Result<(), FollowError>;
+    /// After each head is processed, with what processing found ([`FollowEvent`]).
+    ///
+    /// # Errors
+    /// Fatal errors stop the node; others are logged and retried at the next head.
+    fn on_head(
+        &mut self,
+        p: &mut Processor,
+        head: &BlockHeader,
+        events: Vec<FollowEvent>,
+    ) -> Result<(), FollowError>;
+}
 
 /// What the main loop needs.
 pub struct LoopConfig {
@@ -234,7 +257,24 @@ fn startup(l1: &L1, config: &Config, endpoint: &str) -> Result<RollupInfo, Follo
         commitment_period: period,
         bail_on_disagree: config.bail_on_disagree,
         lcc: (lcc.hash, lcc.level),
+        operator: config.operator(node_config::Purpose::Operating),
+        role: role_of(&config.mode),
     })
+}
+
+/// What a mode does on L1 (octez-rollup-node.md §1.4: publisher started for maintenance,
+/// operator, bailout and custom modes with the publish kind; bailout never publishes).
+pub fn role_of(mode: &node_config::Mode) -> Role {
+    use node_config::{Mode, OperationKind};
+    Role {
+        bailout: *mode == Mode::Bailout,
+        accuser: *mode == Mode::Accuser,
+        publishes: match mode {
+            Mode::Maintenance | Mode::Operator => true,
+            Mode::Custom(kinds) => kinds.contains(&OperationKind::Publish),
+            Mode::Observer | Mode::Accuser | Mode::Bailout | Mode::Batcher => false,
+        },
+    }
 }
 
 /// Reads `--boot-sector-file` (`boot-sector` in config.json): the kernel in hexadecimal, as
@@ -374,8 +414,8 @@ fn fmt_secs(s: f64) -> String {
 
 /// Runs the follower on the current thread (not a runtime worker) until `stop` is set.
 /// `Err` only for fatal errors.
-pub fn run(lc: LoopConfig) -> Result<(), FollowError> {
-    let r = follow_l1(&lc);
+pub fn run(lc: LoopConfig, operator: Option<Box<dyn Operator>>) -> Result<(), FollowError> {
+    let r = follow_l1(&lc, operator);
     // The background context GC is joined before the follower reports it stopped (it is
     // resumed at the next start if interrupted by a crash).
     gc::wait_gc(&lc.gc);
@@ -385,7 +425,7 @@ pub fn run(lc: LoopConfig) -> Result<(), FollowError> {
     }
 }
 
-fn follow_l1(lc: &LoopConfig) -> Result<(), FollowError> {
+fn follow_l1(lc: &LoopConfig, mut operator: Option<Box<dyn Operator>>) -> Result<(), FollowError> {
     let delay = retry_delay(&lc.config);
     let boot_sector = lc
         .config
@@ -468,6 +508,7 @@ fn follow_l1(lc: &LoopConfig) -> Result<(), FollowError> {
                 commitment_period: c.smart_rollup_commitment_period_in_blocks,
                 challenge_window: c.smart_rollup_challenge_window_in_blocks,
                 minimal_block_delay: u64::try_from(c.minimal_block_delay).unwrap_or(0),
+                max_active_outbox_levels: c.smart_rollup_max_active_outbox_levels,
             });
         });
     }
@@ -513,7 +554,10 @@ fn follow_l1(lc: &LoopConfig) -> Result<(), FollowError> {
     }
     // Degraded mode retries after `loop_retry_delay` (octez-rollup-node.md §3, default 10 s).
     let loop_delay = Duration::from_secs_f64(lc.config.loop_retry_delay.clamp(0.1, 3600.0));
-    main_loop(&mut processor, &mut monitor, lc, loop_delay)
+    if let Some(op) = operator.as_mut() {
+        op.start(&mut processor)?;
+    }
+    main_loop(&mut processor, &mut monitor, lc, loop_delay, operator)
 }
 
 /// Next head from the monitor, skipping to the newest one queued; `None` when asked to stop.
@@ -541,6 +585,7 @@ fn main_loop(
     monitor: &mut HeadMonitor,
     lc: &LoopConfig,
     delay: Duration,
+    mut operator: Option<Box<dyn Operator>>,
 ) -> Result<(), FollowError> {
     let mut progress = ProgressLog::new();
     while let Some(mut head) = latest_head(monitor, &lc.rt, &lc.stop) {
@@ -577,10 +622,37 @@ fn main_loop(
                             tracing::info!("Catch-up timings: {}", p.timings);
                         }
                         p.timings = crate::follower::Timings::default();
+                        // The operator side acts once the node is at the L1 head (octez
+                        // `rollup_node_daemon.ml`: publisher, cementer, injector on each head).
+                        if let Some(op) = operator.as_mut() {
+                            let events = p.take_events();
+                            match op.on_head(p, &head, events) {
+                                Ok(()) => {}
+                                Err(e)
+                                    if e.is_fatal()
+                                        || matches!(
+                                            e,
+                                            FollowError::Stopped | FollowError::BondRecovered
+                                        ) =>
+                                {
+                                    return Err(e);
+                                }
+                                // Operational (L1 or signer unreachable): the next head retries.
+                                Err(e) => tracing::error!(
+                                    "Error of the operator at L1 head {}: {e}",
+                                    head.shell.level
+                                ),
+                            }
+                        }
                         break;
                     }
                 }
-                Err(e) if e.is_fatal() || matches!(e, FollowError::Stopped) => return Err(e),
+                Err(e)
+                    if e.is_fatal()
+                        || matches!(e, FollowError::Stopped | FollowError::BondRecovered) =>
+                {
+                    return Err(e);
+                }
                 // A configuration error (bad endpoint, certificate rejected) does not go away by
                 // retrying, whenever it shows up: stop with its message, as at start.
                 Err(FollowError::L1(e)) if e.is_fatal_config() => {
@@ -722,6 +794,8 @@ mod tests {
             commitment_period: 5,
             bail_on_disagree: false,
             lcc: (tezos_types::CommitmentHash::ZERO, 2),
+            operator: None,
+            role: Role::default(),
         };
         check_metadata(&dir, &r).unwrap();
         check_metadata(&dir, &r).unwrap();

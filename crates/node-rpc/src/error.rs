@@ -48,6 +48,9 @@ pub enum RpcError {
     /// 400: the query string itself is malformed.
     #[error("Failed to parse the query string: {0}")]
     BadQuery(String),
+    /// 400: the request body does not parse (resto's `Cannot_parse_body`).
+    #[error("Failed to parse the request body: {0}")]
+    BadBody(String),
     /// 400: query argument `name` is valid for the query but not for this RPC.
     #[error("Failed to parse the query string: Failed to parse argument '{0}' ({1:?})")]
     BadArgument(&'static str, String),
@@ -97,6 +100,7 @@ impl RpcError {
             Self::BadPath { .. }
             | Self::BadQueryArgument(..)
             | Self::BadQuery(_)
+            | Self::BadBody(_)
             | Self::BadArgument(..) => StatusCode::BAD_REQUEST,
             Self::BelowFirstAvailableLevel { .. } => StatusCode::GONE,
             Self::NotSupported(_) => StatusCode::NOT_IMPLEMENTED,
@@ -112,6 +116,7 @@ impl RpcError {
             Self::BadPath { .. }
             | Self::BadQueryArgument(..)
             | Self::BadQuery(_)
+            | Self::BadBody(_)
             | Self::BadArgument(..) => {
                 request_failed(method, uri, json!({"kind": "bad_request", "message": msg}))
             }

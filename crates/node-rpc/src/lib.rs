@@ -6,11 +6,15 @@
 //! `local/synchronized`: chunked, one JSON value per line, polling the store, ending on
 //! disconnect or shutdown), the metrics ([`metrics`]) and CORS ([`cors`]).
 
+mod batcher_routes;
 pub mod cors;
 pub mod error;
+mod injector_routes;
 pub mod metrics;
 pub mod openapi;
+pub mod outbox_routes;
 pub mod routes;
+pub mod simulate;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -156,6 +160,38 @@ pub trait NodeView: Send + Sync + 'static {
     fn messages(&self, _block: &L2Block) -> Result<Option<Vec<Vec<u8>>>, RpcError> {
         Ok(None)
     }
+    /// The messages not executed yet of the outbox levels in `[min_level, max_level]`, by
+    /// level ascending (`node_store::Store::pending_outbox_messages`).
+    fn pending_outbox_messages(
+        &self,
+        _min_level: i32,
+        _max_level: i32,
+    ) -> Result<Vec<(i32, Vec<u32>)>, RpcError> {
+        Ok(vec![])
+    }
+    /// The batcher, when this node runs one (`batcher`, `operator`, custom modes with
+    /// `add_messages`): `None` makes the batcher RPCs answer Octez's `no_batcher` error.
+    fn batcher(&self) -> Option<Arc<parking_lot::Mutex<batcher::Batcher>>> {
+        None
+    }
+    /// The injector's status of operation `id`, as `GET /local/injector/operation/<id>/status`
+    /// answers it (`{"status": "pending_injection", "operation": …}`, …); `None` when the
+    /// injector does not know it (the status is then `unknown`).
+    fn injector_operation_status(
+        &self,
+        _id: &tezos_types::InjectorOperationId,
+    ) -> Result<Option<Value>, RpcError> {
+        Ok(None)
+    }
+    /// What runs `POST /global/block/<block_id>/simulate` ([`simulate::PvmSimulator`]);
+    /// `None` answers 501.
+    fn simulator(&self) -> Option<Arc<dyn simulate::Simulator>> {
+        None
+    }
+    /// The injector, when this node injects (every mode but observer).
+    fn injector(&self) -> Option<injector::Injector> {
+        None
+    }
     /// PVM-dependent data not available from the store alone (inbox, messages, outbox):
     /// `None` means "not supported yet".
     fn pvm_rpc(
@@ -182,6 +218,20 @@ pub struct StoreView {
     pub durable: Option<Arc<dyn DurableState>>,
     /// Committed PVM states (inbox/outbox/state RPCs), when available.
     pub context: Option<pvm_store::Context>,
+    /// The operator's services (injector, batcher) and the simulator, when running.
+    pub services: Services,
+}
+
+/// The node's services beyond its store and context (`Default`: none, as in an observer
+/// without a simulator).
+#[derive(Clone, Default)]
+pub struct Services {
+    /// The injector.
+    pub injector: Option<injector::Injector>,
+    /// The batcher.
+    pub batcher: Option<Arc<parking_lot::Mutex<batcher::Batcher>>>,
+    /// The simulation RPC's PVM runner.
+    pub simulator: Option<Arc<dyn simulate::Simulator>>,
 }
 
 impl StoreView {
@@ -196,6 +246,30 @@ impl StoreView {
 impl NodeView for StoreView {
     fn config(&self) -> Config {
         self.config.clone()
+    }
+
+    fn injector(&self) -> Option<injector::Injector> {
+        self.services.injector.clone()
+    }
+
+    fn batcher(&self) -> Option<Arc<parking_lot::Mutex<batcher::Batcher>>> {
+        self.services.batcher.clone()
+    }
+
+    fn simulator(&self) -> Option<Arc<dyn simulate::Simulator>> {
+        self.services.simulator.clone()
+    }
+
+    fn injector_operation_status(
+        &self,
+        id: &tezos_types::InjectorOperationId,
+    ) -> Result<Option<Value>, RpcError> {
+        Ok(self
+            .services
+            .injector
+            .as_ref()
+            .map(|i| i.status_json(id))
+            .filter(|v| v.get("status").and_then(Value::as_str) != Some("unknown")))
     }
 
     fn status(&self) -> NodeStatus {
@@ -261,6 +335,14 @@ impl NodeView for StoreView {
         self.with_store(|s| s.messages(&block.inbox_witness))
     }
 
+    fn pending_outbox_messages(
+        &self,
+        min_level: i32,
+        max_level: i32,
+    ) -> Result<Vec<(i32, Vec<u32>)>, RpcError> {
+        self.with_store(|s| s.pending_outbox_messages(min_level, max_level))
+    }
+
     fn pvm_rpc(
         &self,
         block: &L2Block,
@@ -299,6 +381,10 @@ impl NodeView for StoreView {
             }
             ["outbox", level, "messages"] => Some(self.outbox_json(block, level, false)),
             ["outbox_summary", level] => Some(self.outbox_json(block, level, true)),
+            ["helpers", "proofs", "outbox", level, "messages"] => {
+                let ctx = self.context.as_ref()?;
+                Some(output_proof_hex(ctx, block, level, query.get("index")))
+            }
             ["state"] => {
                 let ctx = self.context.as_ref()?;
                 let key = query.get("key").map_or("", String::as_str);
@@ -311,6 +397,34 @@ impl NodeView for StoreView {
             _ => None,
         }
     }
+}
+
+/// Hex of the output proof of message `index` (default 0) of outbox `level` in the state of
+/// `block` (`wasm_pvm::output_proof`; Octez `Outbox.proof_of_output_simple`).
+fn output_proof_hex(
+    ctx: &pvm_store::Context,
+    block: &L2Block,
+    level: &str,
+    index: Option<&String>,
+) -> Result<Value, RpcError> {
+    let outbox_level: u32 = level
+        .parse()
+        .map_err(|_| RpcError::BadArgument("level", level.into()))?;
+    let index: u64 = match index {
+        None => 0,
+        Some(i) => i
+            .parse()
+            .map_err(|_| RpcError::BadArgument("index", i.clone()))?,
+    };
+    let tree = ctx.state_tree(block).map_err(ctx_err)?;
+    let proof =
+        wasm_pvm::output_proof::produce_output_proof(&tree, outbox_level, index).map_err(|e| {
+            RpcError::Failed(
+                "smart_rollup_node.outbox_proof",
+                format!("Error producing outbox proof ({e})"),
+            )
+        })?;
+    Ok(json!(hex::encode(proof)))
 }
 
 /// JSON string of Data_encoding's `string` (`unistring`): the text when it is UTF-8, else
@@ -588,8 +702,21 @@ fn local_gc_info(c: &Call) -> RpcResult {
     v.gc_info()?.map_or(Err(RpcError::NotFound), ok)
 }
 
+/// `GET /local/last_published_commitment` (§4.3): the commitment this node's operator last
+/// published (seen in an L1 block), with its publication levels; `null` before any.
+fn local_last_published_commitment(c: &Call) -> RpcResult {
+    match c.view.lpc()? {
+        None => ok(Value::Null),
+        Some((hash, _)) => commitment_with_publication(c, hash),
+    }
+}
+
 fn local_commitment(c: &Call) -> RpcResult {
-    let hash = c.commitment_hash()?;
+    commitment_with_publication(c, c.commitment_hash()?)
+}
+
+/// `{"commitment", "hash", "first_published_at_level"?, "published_at_level"?}` or `null`.
+fn commitment_with_publication(c: &Call, hash: CommitmentHash) -> RpcResult {
     match c.view.commitment(&hash)? {
         None => ok(Value::Null),
         Some((c, published)) => {
@@ -1051,6 +1178,17 @@ fn monitor(v: AppState, stop: Shutdown, watched: BlockId) -> Response {
         Body::from_stream(ChannelBody(rx)),
     )
         .into_response()
+}
+
+/// `POST /global/block/<block_id>/simulate` ([`simulate`]): on a blocking thread, like every
+/// value route.
+fn simulate_rpc(c: &Call) -> RpcResult {
+    let b = c.block()?;
+    let sim = c.view.simulator().ok_or_else(|| {
+        RpcError::NotSupported("POST /global/block/<block_id>/simulate (no PVM wired)".into())
+    })?;
+    let input = simulate::parse_input(&c.body)?;
+    ok(simulate::run(&*sim, &b, &input)?)
 }
 
 /// PVM-dependent answers ([`NodeView::pvm_rpc`]): 501 when this view cannot give them.

@@ -48,6 +48,7 @@ pub struct NodeMetrics {
     challenge_window: Gauge,
     l1_connected: Gauge,
     l1_head_level: Gauge,
+    injector_queue_size: Gauge,
 }
 
 impl NodeMetrics {
@@ -77,6 +78,10 @@ impl NodeMetrics {
             "Whether the rollup node receives L1 heads (1) or not (0)",
         );
         let l1_head_level = gauge("l1_head_level", "Level of the last L1 head seen");
+        let injector_queue_size = gauge(
+            "injector_queue_size",
+            "Operations queued in the injector, not injected yet",
+        );
         let process_time = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
         registry.register(
             "inbox_process_time",
@@ -95,6 +100,7 @@ impl NodeMetrics {
             challenge_window,
             l1_connected,
             l1_head_level,
+            injector_queue_size,
         }
     }
 
@@ -134,6 +140,10 @@ impl NodeMetrics {
         }
         if let Ok(Some((_, l))) = view.lpc() {
             self.lpc_level_local.set(l.into());
+        }
+        if let Some(i) = view.injector() {
+            self.injector_queue_size
+                .set(i64::try_from(i.total()).unwrap_or(i64::MAX));
         }
     }
 
@@ -184,6 +194,7 @@ mod tests {
                 commitment_period: 20,
                 challenge_window: 40,
                 minimal_block_delay: 8,
+                max_active_outbox_levels: 100,
             }),
             ..NodeStatus::default()
         };
@@ -196,6 +207,7 @@ mod tests {
             status: Arc::new(Mutex::new(status)),
             durable: None,
             context: None,
+            services: Default::default(),
         };
         let m = NodeMetrics::new(&c);
         m.refresh(&view);

@@ -18,7 +18,7 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, MethodRouter};
 use node_store::L2Block;
-use tezos_types::CommitmentHash;
+use tezos_types::{CommitmentHash, L2MessageId};
 
 use super::error::{RpcError, method_not_allowed};
 use super::{AppState, BlockId, RpcResult, Shutdown};
@@ -34,6 +34,8 @@ pub enum QueryTy {
     Bool,
     /// A base58 protocol hash.
     ProtocolHash,
+    /// A Zarith integer (`z`; this node keeps 64 bits).
+    Z,
 }
 
 /// How a route answers.
@@ -73,6 +75,8 @@ enum Param {
     Block(BlockId),
     Commitment(CommitmentHash),
     Level(i32),
+    MessageId(L2MessageId),
+    InjectorOp(tezos_types::InjectorOperationId),
 }
 
 /// A request, parsed: what a handler reads.
@@ -84,6 +88,8 @@ pub struct Call {
     params: Vec<Param>,
     /// Query arguments of the route, parsed and checked.
     pub(super) query: HashMap<String, String>,
+    /// The request body (empty for a GET).
+    pub(super) body: axum::body::Bytes,
 }
 
 impl Call {
@@ -120,6 +126,28 @@ impl Call {
                 _ => None,
             })
             .ok_or_else(|| missing_param("level"))
+    }
+
+    /// `{injector_operation_hash}`.
+    pub(super) fn injector_operation(&self) -> Result<tezos_types::InjectorOperationId, RpcError> {
+        self.params
+            .iter()
+            .find_map(|p| match p {
+                Param::InjectorOp(id) => Some(*id),
+                _ => None,
+            })
+            .ok_or_else(|| missing_param("injector_operation_hash"))
+    }
+
+    /// `{l2_message_id}`.
+    pub(super) fn message_id(&self) -> Result<L2MessageId, RpcError> {
+        self.params
+            .iter()
+            .find_map(|p| match p {
+                Param::MessageId(id) => Some(*id),
+                _ => None,
+            })
+            .ok_or_else(|| missing_param("l2_message_id"))
     }
 
     /// Query argument `name`, if sent.
@@ -175,6 +203,19 @@ macro_rules! stream {
             query: &[],
             description: $d,
             handler: Handler::Stream($h),
+        }
+    };
+}
+
+/// A route with a request body, answered on a blocking thread.
+macro_rules! with_body {
+    ($method:ident, $path:literal, $h:expr, $q:expr) => {
+        Route {
+            method: Method::$method,
+            path: $path,
+            query: $q,
+            description: "",
+            handler: Handler::Value($h),
         }
     };
 }
@@ -249,6 +290,11 @@ pub static ROUTES: &[Route] = &[
         super::block_outbox_messages
     ),
     get!(
+        "/global/block/{block_id}/helpers/proofs/outbox/{level}/messages",
+        outbox_proof,
+        &[("index", QueryTy::String)]
+    ),
+    get!(
         "/global/block/{block_id}/durable/wasm_2_0_0/value",
         super::durable_value,
         KEY
@@ -272,7 +318,75 @@ pub static ROUTES: &[Route] = &[
         "/local/commitments/{commitment_hash}",
         super::local_commitment
     ),
+    get!(
+        "/local/last_published_commitment",
+        super::local_last_published_commitment
+    ),
     get!("/local/gc_info", super::local_gc_info),
+    get!(
+        "/local/outbox/pending",
+        super::outbox_routes::pending,
+        &[("outbox_level", QueryTy::Int32)]
+    ),
+    get!(
+        "/local/outbox/pending/executable",
+        super::outbox_routes::executable,
+        &[("outbox_level", QueryTy::Int32)]
+    ),
+    get!(
+        "/local/outbox/pending/unexecutable",
+        super::outbox_routes::unexecutable,
+        &[("outbox_level", QueryTy::Int32)]
+    ),
+    get!(
+        "/local/injector/operation/{injector_operation_hash}/status",
+        super::injector_routes::status
+    ),
+    get!(
+        "/admin/injector/queues",
+        super::injector_routes::queues,
+        &[("tag", QueryTy::String)]
+    ),
+    with_body!(
+        DELETE,
+        "/admin/injector/queues",
+        super::injector_routes::clear,
+        &[
+            ("order_below", QueryTy::Z),
+            ("tag", QueryTy::String),
+            ("drop_no_order", QueryTy::Bool)
+        ]
+    ),
+    get!(
+        "/admin/injector/queues/total",
+        super::injector_routes::total
+    ),
+    with_body!(
+        POST,
+        "/local/batcher/injection",
+        super::batcher_routes::injection,
+        &[("order", QueryTy::Z), ("drop_duplicate", QueryTy::Bool)]
+    ),
+    get!("/local/batcher/queue", super::batcher_routes::queue),
+    get!(
+        "/local/batcher/queue/{l2_message_id}",
+        super::batcher_routes::message
+    ),
+    with_body!(
+        DELETE,
+        "/admin/batcher/queue",
+        super::batcher_routes::clear,
+        &[
+            ("order_below", QueryTy::Z),
+            ("drop_no_order", QueryTy::Bool)
+        ]
+    ),
+    with_body!(
+        POST,
+        "/global/block/{block_id}/simulate",
+        super::simulate_rpc,
+        &[]
+    ),
     stream!(
         "/local/synchronized",
         super::synchronized,
@@ -280,6 +394,42 @@ pub static ROUTES: &[Route] = &[
          progress."
     ),
 ];
+
+/// `GET …/helpers/proofs/outbox/<level>/messages?index=<i>`: the output proof of a message,
+/// always against the state of the last cemented commitment (the block id is ignored), with
+/// that commitment (`{"commitment": "src1…", "proof": "<hex>"}`); a level above the LCC's is
+/// `sc_rollup.node.outbox_level_not_cemented` (Octez `Outbox.proof_of_output_simple`,
+/// docs/reference/octez-rollup-node.md §4).
+fn outbox_proof(c: &Call) -> RpcResult {
+    let level = c.level()?;
+    let Some((lcc, lcc_level)) = c.view.lcc()? else {
+        return Err(RpcError::Failed(
+            "smart_rollup_node.outbox_proof",
+            "Error producing outbox proof (no cemented state in the node)".into(),
+        ));
+    };
+    if level > lcc_level {
+        return Err(RpcError::Failed(
+            "sc_rollup.node.outbox_level_not_cemented",
+            format!("The outbox level {level} is not cemented yet (LCC is {lcc_level})."),
+        ));
+    }
+    let block = c.view.block(&BlockId::Level(lcc_level))?.ok_or_else(|| {
+        RpcError::Missing(format!(
+            "Could not retrieve L2 block at LCC level {lcc_level}"
+        ))
+    })?;
+    let path = format!("helpers/proofs/outbox/{level}/messages");
+    let proof = match c.view.pvm_rpc(&block, &path, &c.query) {
+        Some(r) => r?,
+        None => {
+            return Err(RpcError::NotSupported(format!(
+                "GET /global/block/<block_id>/{path}"
+            )));
+        }
+    };
+    super::ok(serde_json::json!({ "commitment": lcc.to_b58check(), "proof": proof }))
+}
 
 /// Percent-decodes `s` (`%XX`; `+` is kept, as resto's `Uri` does); `None` when malformed
 /// or not UTF-8.
@@ -338,6 +488,12 @@ fn parse_params(route: &Route, path: &str) -> Result<Vec<Param>, RpcError> {
                     .map_err(|_| bad("Smart_rollup_commitment_hash"))?,
             ),
             "level" => Param::Level(value.parse().map_err(|_| bad("int32"))?),
+            "l2_message_id" => {
+                Param::MessageId(value.parse().map_err(|_| bad("sc_rollup_l2_message_id"))?)
+            }
+            "injector_operation_hash" => {
+                Param::InjectorOp(value.parse().map_err(|_| bad("injector_operation_hash"))?)
+            }
             _ => return Err(missing_param(name)),
         });
     }
@@ -377,6 +533,11 @@ fn parse_query(route: &Route, raw: Option<&str>) -> Result<HashMap<String, Strin
                 v.parse::<tezos_types::ProtocolHash>()
                     .map_err(|_| bad("Cannot parse protocol hash".into()))?;
             }
+            QueryTy::Z => {
+                v.parse::<i64>().map_err(|_| {
+                    bad("Cannot parse z value (a decimal integer of 64 bits)".into())
+                })?;
+            }
         }
         out.insert(k, v);
     }
@@ -395,15 +556,29 @@ fn uri_of(req: &Request) -> String {
         .map_or_else(|| req.uri().path().to_string(), |p| p.as_str().to_string())
 }
 
+/// Largest request body read (a batcher injection of many messages, a simulation).
+const MAX_BODY: usize = 64 << 20;
+
 async fn dispatch(route: &'static Route, view: AppState, stop: Shutdown, req: Request) -> Response {
     let method = req.method().clone();
     let uri = uri_of(&req);
-    let call = parse_params(route, req.uri().path()).and_then(|params| {
+    let (parts, body) = req.into_parts();
+    let body = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(b) => b,
+        Err(e) => {
+            return RpcError::BadBody(format!(
+                "cannot read the body (at most {MAX_BODY} bytes): {e}"
+            ))
+            .response(&method, &uri);
+        }
+    };
+    let call = parse_params(route, parts.uri.path()).and_then(|params| {
         Ok(Call {
             view,
             stop,
             params,
-            query: parse_query(route, req.uri().query())?,
+            query: parse_query(route, parts.uri.query())?,
+            body,
         })
     });
     // Store and context reads block (SQLite, pack file reads that wait for a GC sweep): they
@@ -538,7 +713,14 @@ mod tests {
             for seg in r.path.split('/') {
                 if let Some(n) = seg.strip_prefix('{') {
                     assert!(
-                        matches!(n, "block_id}" | "commitment_hash}" | "level}"),
+                        matches!(
+                            n,
+                            "block_id}"
+                                | "commitment_hash}"
+                                | "level}"
+                                | "l2_message_id}"
+                                | "injector_operation_hash}"
+                        ),
                         "{r:?}: no parser for {seg}"
                     );
                 }

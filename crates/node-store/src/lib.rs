@@ -685,6 +685,40 @@ impl Store {
             .transpose()
     }
 
+    /// The messages not executed yet of the outbox levels in `[min_level, max_level]`, by
+    /// level ascending, levels with none left out (Octez `Outbox_messages.pending`;
+    /// docs/reference/octez-rollup-node.md §6.3).
+    pub fn pending_outbox_messages(
+        &self,
+        min_level: i32,
+        max_level: i32,
+    ) -> Result<Vec<(i32, Vec<u32>)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT outbox_level, messages, executed_messages FROM outbox_messages \
+             WHERE outbox_level >= ?1 AND outbox_level <= ?2 ORDER BY outbox_level ASC",
+        )?;
+        let rows = stmt.query_map([min_level, max_level], |r| {
+            Ok((
+                r.get::<_, i32>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (level, m, e) = row?;
+            let executed = z_to_bitset(&e)?;
+            let pending: Vec<u32> = z_to_bitset(&m)?
+                .into_iter()
+                .filter(|i| !executed.contains(i))
+                .collect();
+            if !pending.is_empty() {
+                out.push((level, pending));
+            }
+        }
+        Ok(out)
+    }
+
     /// History mode recorded in the store.
     pub fn history_mode(&self) -> Result<Option<HistoryMode>> {
         let v: Option<Option<String>> = self
@@ -1073,18 +1107,72 @@ impl Writer<'_> {
         Ok(())
     }
 
-    /// Stores the outbox message indexes of a level.
+    /// Stores the outbox message indexes of a level. A level already registered (the level
+    /// processed again) keeps the messages it has marked executed, added to `o.executed`
+    /// (Octez `register_outbox_messages`: "messages marked as executed are preserved").
     pub fn set_outbox_messages(&self, o: &OutboxLevel) -> Result<()> {
+        let mut executed = o.executed.clone();
+        let before: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT executed_messages FROM outbox_messages WHERE outbox_level = ?1",
+                [o.outbox_level],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(before) = before {
+            for i in z_to_bitset(&before)? {
+                if !executed.contains(&i) {
+                    executed.push(i);
+                }
+            }
+        }
         self.exec(
             "REPLACE INTO outbox_messages (outbox_level, messages, executed_messages) \
              VALUES (?1, ?2, ?3)",
             params![
                 o.outbox_level,
                 bitset_to_z(&o.messages),
-                bitset_to_z(&o.executed)
+                bitset_to_z(&executed)
             ],
         )?;
         Ok(())
+    }
+
+    /// Forgets the outbox messages of a level (processed again with an empty outbox, after a
+    /// reorganisation; Octez `delete_outbox_messages`).
+    pub fn delete_outbox_messages(&self, outbox_level: i32) -> Result<()> {
+        self.exec(
+            "DELETE FROM outbox_messages WHERE outbox_level = ?1",
+            [outbox_level],
+        )?;
+        Ok(())
+    }
+
+    /// Marks message `index` of outbox `outbox_level` executed (an execution of it was
+    /// included on L1); `false` when the level has no registered messages (Octez
+    /// `set_outbox_message_executed`; docs/reference/octez-rollup-node.md §6.3).
+    pub fn set_outbox_message_executed(&self, outbox_level: i32, index: u32) -> Result<bool> {
+        let executed: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT executed_messages FROM outbox_messages WHERE outbox_level = ?1",
+                [outbox_level],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(executed) = executed else {
+            return Ok(false);
+        };
+        let mut executed = z_to_bitset(&executed)?;
+        if !executed.contains(&index) {
+            executed.push(index);
+        }
+        self.exec(
+            "UPDATE outbox_messages SET executed_messages = ?1 WHERE outbox_level = ?2",
+            params![bitset_to_z(&executed), outbox_level],
+        )?;
+        Ok(true)
     }
 
     /// Records a protocol.
@@ -1182,6 +1270,58 @@ mod tests {
         });
         assert!(r.is_err());
         assert_eq!(s.block_by_hash(&b.block_hash).unwrap(), None);
+    }
+
+    #[test]
+    fn pending_outbox_messages_leave_executed_ones_out() {
+        let mut s = Store::open_in_memory().unwrap();
+        s.transaction(|w| {
+            for (l, m) in [
+                (10, vec![0, 1]),
+                (11, vec![0]),
+                (12, vec![0, 2]),
+                (20, vec![5]),
+            ] {
+                w.set_outbox_messages(&OutboxLevel {
+                    outbox_level: l,
+                    messages: m,
+                    executed: vec![],
+                })?;
+            }
+            assert!(w.set_outbox_message_executed(11, 0)?);
+            assert!(w.set_outbox_message_executed(12, 2)?);
+            // Twice is once.
+            assert!(w.set_outbox_message_executed(12, 2)?);
+            // No messages registered at that level.
+            assert!(!w.set_outbox_message_executed(13, 0)?);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(
+            s.pending_outbox_messages(0, 100).unwrap(),
+            vec![(10, vec![0, 1]), (12, vec![0]), (20, vec![5])]
+        );
+        assert_eq!(
+            s.pending_outbox_messages(11, 12).unwrap(),
+            vec![(12, vec![0])]
+        );
+        assert_eq!(s.pending_outbox_messages(13, 19).unwrap(), vec![]);
+        assert_eq!(s.outbox_messages(12).unwrap().unwrap().executed, vec![2]);
+        // Level 12 processed again (same messages): its executed message stays executed.
+        // Level 20 processed again with an empty outbox: forgotten.
+        s.transaction(|w| {
+            w.set_outbox_messages(&OutboxLevel {
+                outbox_level: 12,
+                messages: vec![0, 2],
+                executed: vec![],
+            })?;
+            w.delete_outbox_messages(20)
+        })
+        .unwrap();
+        assert_eq!(
+            s.pending_outbox_messages(0, 100).unwrap(),
+            vec![(10, vec![0, 1]), (12, vec![0])]
+        );
     }
 
     #[test]

@@ -236,6 +236,16 @@ impl Context {
         }
     }
 
+    /// The PVM state tree of `block` as committed (proofs are built on it: its hash is the
+    /// block's state hash).
+    pub fn state_tree(&self, block: &L2Block) -> Result<durable_tree::Tree, ContextError> {
+        let c = block
+            .context
+            .as_ref()
+            .ok_or(ContextError::NoContext(block.level))?;
+        Ok(self.repo.checkout(root_of(c))?)
+    }
+
     /// Raw value at `key` (`a/b/c`) of the PVM state tree of `block` (`state?key=` RPC).
     pub fn state_value(&self, block: &L2Block, key: &str) -> Result<Option<Vec<u8>>, ContextError> {
         let c = block

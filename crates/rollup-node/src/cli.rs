@@ -194,6 +194,10 @@ pub struct Globals {
     pub endpoint: String,
     /// `-d/--base-dir`.
     pub base_dir: PathBuf,
+    /// `-R/--remote-signer`: the signer of `remote:` keys (docs/reference/l1-and-signer.md §5.7).
+    pub remote_signer: Option<String>,
+    /// `-f/--password-filename`: passwords of `encrypted:` keys, one per line.
+    pub password_file: Option<PathBuf>,
 }
 
 /// Options shared by `init`, `run` and legacy `run` (`cli.ml`).
@@ -538,6 +542,15 @@ pub enum Command {
     Init(Globals, NodeCommand),
     /// `run …` (both forms).
     Run(Globals, NodeCommand),
+    /// `snapshot export|import|info` (§7).
+    Snapshot(SnapshotCommand),
+    /// `recompute outbox messages from <level> [--data-dir]`.
+    RecomputeOutbox {
+        /// The node's data directory.
+        data_dir: PathBuf,
+        /// First level to recompute.
+        from: i32,
+    },
     /// A recognised command this node does not implement yet.
     NotSupported(&'static str),
     /// Print this text on stdout and exit 0 (`--help`, `man`, `--version`).
@@ -560,6 +573,8 @@ pub fn parse(args: &[String]) -> Result<Command, CliError> {
     let mut globals = Globals {
         endpoint: DEFAULT_ENDPOINT.into(),
         base_dir: signer::wallet::default_client_dir(),
+        remote_signer: None,
+        password_file: None,
     };
     let mut i = 0;
     while i < args.len() {
@@ -585,22 +600,14 @@ pub fn parse(args: &[String]) -> Result<Command, CliError> {
                 globals.endpoint = v;
             }
             "-d" | "--base-dir" => globals.base_dir = PathBuf::from(value(&mut i)?),
+            "-R" | "--remote-signer" => globals.remote_signer = Some(value(&mut i)?),
+            "-f" | "--password-filename" => {
+                globals.password_file = Some(PathBuf::from(value(&mut i)?));
+            }
             // Global options of the Octez client library this node does not implement: refused
             // rather than ignored.
-            "-A"
-            | "--addr"
-            | "-P"
-            | "--port"
-            | "-R"
-            | "--remote-signer"
-            | "-f"
-            | "--password-filename"
-            | "-t"
-            | "--timings"
-            | "-l"
-            | "--log-requests"
-            | "-S"
-            | "--tls" => {
+            "-A" | "--addr" | "-P" | "--port" | "-t" | "--timings" | "-l" | "--log-requests"
+            | "-S" | "--tls" => {
                 return Err(CliError(format!(
                     "{name}: not supported yet by this rollup node.{}",
                     match name {
@@ -727,6 +734,29 @@ pub fn parse(args: &[String]) -> Result<Command, CliError> {
             };
             Ok(Command::Run(globals, check_node_options(nc)?))
         }
+        Cmd::SnapshotExport | Cmd::SnapshotImport | Cmd::SnapshotInfo => {
+            let file = params.into_iter().next().map(|(_, v)| v);
+            snapshot_command(spec.cmd, file, options, &globals.endpoint).map(Command::Snapshot)
+        }
+        Cmd::RecomputeOutbox => {
+            let o = DataDirOpts::try_parse_from(options).map_err(clap_error)?;
+            let value = params
+                .into_iter()
+                .next()
+                .map(|(_, v)| v)
+                .unwrap_or_default();
+            let from = value
+                .parse::<i32>()
+                .ok()
+                .filter(|l| *l >= 0)
+                .ok_or_else(|| {
+                    erroneous(param_index(4), &value, "Invalid level: give a level >= 0.")
+                })?;
+            Ok(Command::RecomputeOutbox {
+                data_dir: o.data_dir.unwrap_or_else(default_data_dir),
+                from,
+            })
+        }
         Cmd::Man => Ok(Command::Print(manual())),
         Cmd::GenerateOpenapi => {
             AnyOpts::try_parse_from(options).map_err(clap_error)?;
@@ -748,8 +778,7 @@ pub fn parse(args: &[String]) -> Result<Command, CliError> {
                 Cmd::PatchDurable => "patch durable storage",
                 Cmd::ReplayBlock => "replay block",
                 Cmd::ReplayBlocks => "replay blocks",
-                Cmd::RepairCommitments => "repair commitments",
-                _ => "recompute outbox messages",
+                _ => "repair commitments",
             };
             Ok(Command::NotSupported(name))
         }
@@ -785,6 +814,179 @@ fn check_node_options(nc: NodeCommand) -> Result<NodeCommand, CliError> {
         return Err(CliError(format!("Boot sector not found at path {f:?}")));
     }
     Ok(nc)
+}
+
+/// `snapshot export|import|info` (octez-rollup-node.md §7).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SnapshotCommand {
+    /// `snapshot export [<file>]`.
+    Export(snapshot::ExportOptions),
+    /// `snapshot import <file|url|->`.
+    Import(snapshot::ImportOptions),
+    /// `snapshot info <file|url|->`.
+    Info(snapshot::Source),
+}
+
+/// Options of commands on a data directory (`recompute outbox messages`).
+#[derive(Debug, Parser)]
+#[command(no_binary_name = true, disable_help_flag = true)]
+struct DataDirOpts {
+    /// The path to the smart rollup node data directory. Default value is
+    /// $HOME/.tezos-smart-rollup-node
+    #[arg(long = "data-dir", value_name = "data-dir")]
+    data_dir: Option<PathBuf>,
+}
+
+/// Options of `snapshot export` (`main_smart_rollup_node.ml`, `export_snapshot`).
+#[derive(Debug, Parser)]
+#[command(no_binary_name = true, disable_help_flag = true)]
+struct SnapshotExportOpts {
+    /// The path to the smart rollup node data directory. Default value is
+    /// $HOME/.tezos-smart-rollup-node
+    #[arg(long = "data-dir", value_name = "data-dir")]
+    data_dir: Option<PathBuf>,
+    /// Directory in which to export the snapshot (only without a file name).
+    #[arg(long = "dest", value_name = "path")]
+    dest: Option<PathBuf>,
+    /// Level of the snapshot: head, finalized, cemented or a level (default finalized).
+    #[arg(long = "level", value_name = "level")]
+    level: Option<String>,
+    /// Don't check the snapshot.
+    #[arg(long = "no-check")]
+    no_check: bool,
+    /// Compress the snapshot while writing it.
+    #[arg(long = "compress-on-the-fly")]
+    compress_on_the_fly: bool,
+    /// Do not compress the snapshot.
+    #[arg(long = "uncompressed")]
+    uncompressed: bool,
+    /// Export a compact snapshot (one context commit).
+    #[arg(long = "compact")]
+    compact: bool,
+    /// The address of the running rollup node (to cancel its GC).
+    #[arg(long = "rollup-node-endpoint", value_name = "uri")]
+    rollup_node_endpoint: Option<String>,
+}
+
+/// Options of `snapshot import` (`main_smart_rollup_node.ml`, `import_snapshot`).
+#[derive(Debug, Parser)]
+#[command(no_binary_name = true, disable_help_flag = true)]
+struct SnapshotImportOpts {
+    /// The path to the smart rollup node data directory. Default value is
+    /// $HOME/.tezos-smart-rollup-node
+    #[arg(long = "data-dir", value_name = "data-dir")]
+    data_dir: Option<PathBuf>,
+    /// Don't check the snapshot.
+    #[arg(long = "no-check")]
+    no_check: bool,
+    /// Import into a populated data directory.
+    #[arg(long = "force")]
+    force: bool,
+    /// Apply the unsafe PVM patches of the rollup.
+    #[arg(long = "apply-unsafe-patches")]
+    apply_unsafe_patches: bool,
+    /// Reset the imported store to this level.
+    #[arg(long = "level", value_name = "level")]
+    level: Option<String>,
+    /// The DAL node endpoint.
+    #[arg(long = "dal-node", value_name = "uri")]
+    dal_node: Option<String>,
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".tezos-smart-rollup-node")
+}
+
+fn not_yet(option: &str, hint: &str) -> CliError {
+    CliError(format!(
+        "Option {option} is not supported yet by this rollup node; {hint}"
+    ))
+}
+
+/// Builds a snapshot command from its positional `file` and its options.
+fn snapshot_command(
+    cmd: Cmd,
+    file: Option<String>,
+    options: &[String],
+    endpoint: &str,
+) -> Result<SnapshotCommand, CliError> {
+    match cmd {
+        Cmd::SnapshotExport => {
+            let o = SnapshotExportOpts::try_parse_from(options).map_err(clap_error)?;
+            if o.compress_on_the_fly && o.uncompressed {
+                return Err(CliError(
+                    "Options --compress-on-the-fly and --uncompressed are exclusive.".into(),
+                ));
+            }
+            if o.dest.is_some() && file.is_some() {
+                return Err(CliError(
+                    "Option --dest is only accepted when no snapshot file is given: give                      either <file> or --dest <dir>."
+                        .into(),
+                ));
+            }
+            if o.compact {
+                return Err(not_yet("--compact", "export a full snapshot without it."));
+            }
+            if o.rollup_node_endpoint.is_some() {
+                return Err(not_yet(
+                    "--rollup-node-endpoint",
+                    "stop the rollup node and export without it.",
+                ));
+            }
+            let level = match o.level.as_deref() {
+                None => snapshot::ExportLevel::Finalized,
+                Some(l) => snapshot::ExportLevel::parse(l).map_err(CliError)?,
+            };
+            Ok(SnapshotCommand::Export(snapshot::ExportOptions {
+                data_dir: o.data_dir.unwrap_or_else(default_data_dir),
+                file: file.map(PathBuf::from),
+                dest: o.dest,
+                level,
+                compression: if o.uncompressed {
+                    snapshot::Compression::No
+                } else if o.compress_on_the_fly {
+                    snapshot::Compression::OnTheFly
+                } else {
+                    snapshot::Compression::After
+                },
+                check: !o.no_check,
+                l1_endpoint: Some(endpoint.to_string()),
+            }))
+        }
+        Cmd::SnapshotImport => {
+            let o = SnapshotImportOpts::try_parse_from(options).map_err(clap_error)?;
+            if o.apply_unsafe_patches {
+                return Err(not_yet("--apply-unsafe-patches", "import without it."));
+            }
+            if o.level.is_some() {
+                return Err(not_yet(
+                    "--level",
+                    "import the whole snapshot; the node starts from its head.",
+                ));
+            }
+            if o.dal_node.is_some() {
+                return Err(not_yet("--dal-node", "import without it."));
+            }
+            Ok(SnapshotCommand::Import(snapshot::ImportOptions {
+                data_dir: o.data_dir.unwrap_or_else(default_data_dir),
+                source: snapshot::Source::parse(&file.unwrap_or_default()),
+                force: o.force,
+                check: !o.no_check,
+                l1_endpoint: Some(endpoint.to_string()),
+            }))
+        }
+        _ => {
+            AnyOpts::try_parse_from(options).map_err(clap_error)?;
+            if let Some(extra) = options.first() {
+                return Err(CliError(format!(
+                    "Option {extra}: snapshot info takes no options."
+                )));
+            }
+            Ok(SnapshotCommand::Info(snapshot::Source::parse(
+                &file.unwrap_or_default(),
+            )))
+        }
+    }
 }
 
 fn clap_error(e: clap::Error) -> CliError {
@@ -1079,6 +1281,8 @@ fn options_help(cmd: Cmd) -> String {
         Cmd::Init => help_of::<InitOpts>(),
         Cmd::Run => help_of::<RunOpts>(),
         Cmd::RunLegacy => help_of::<LegacyRunOpts>(),
+        Cmd::SnapshotExport => help_of::<SnapshotExportOpts>(),
+        Cmd::SnapshotImport => help_of::<SnapshotImportOpts>(),
         _ => String::new(),
     }
 }
@@ -1190,16 +1394,7 @@ mod tests {
         }
         assert!(run("--reconnection-delay 0.5").is_ok());
         assert!(run("--pre-images-endpoint https://h.example/wasm_2_0_0").is_ok());
-        for g in [
-            "-R tcp://h:1",
-            "--remote-signer x",
-            "-f pw",
-            "-A h",
-            "-P 1",
-            "-S",
-            "-t",
-            "-l",
-        ] {
+        for g in ["-A h", "-P 1", "-S", "-t", "-l"] {
             let e = parse(&args(&format!(
                 "{g} run observer for {ADDR} with operators"
             )))
@@ -1256,13 +1451,54 @@ mod tests {
         assert_eq!(conf.operators.len(), 4);
         assert_eq!(conf.operators[&Purpose::Batching].len(), 1);
         assert!(matches!(
-            parse(&args("snapshot export --data-dir x")),
-            Ok(Command::NotSupported("snapshot export"))
-        ));
-        assert!(matches!(
             parse(&args("snapshot info foo.tar")),
-            Ok(Command::NotSupported("snapshot info"))
+            Ok(Command::Snapshot(SnapshotCommand::Info(
+                snapshot::Source::File(_)
+            )))
         ));
+    }
+
+    #[test]
+    fn snapshot_commands_parse_octez_options() {
+        let Ok(Command::Snapshot(SnapshotCommand::Export(o))) =
+            parse(&args("snapshot export --data-dir d --dest out --no-check"))
+        else {
+            panic!()
+        };
+        assert_eq!(o.data_dir, PathBuf::from("d"));
+        assert_eq!(o.file, None);
+        assert_eq!(o.dest, Some(PathBuf::from("out")));
+        assert_eq!(o.level, snapshot::ExportLevel::Finalized, "default level");
+        assert_eq!(o.compression, snapshot::Compression::After);
+        assert!(!o.check);
+        let Ok(Command::Snapshot(SnapshotCommand::Export(o))) = parse(&args(
+            "snapshot export s.gz --level 12 --compress-on-the-fly",
+        )) else {
+            panic!()
+        };
+        assert_eq!(o.file, Some(PathBuf::from("s.gz")));
+        assert_eq!(o.level, snapshot::ExportLevel::Level(12));
+        assert_eq!(o.compression, snapshot::Compression::OnTheFly);
+        let e = parse(&args("snapshot export s.gz --dest d")).unwrap_err().0;
+        assert!(e.contains("--dest"), "{e}");
+        let e = parse(&args("snapshot export --rollup-node-endpoint http://x"))
+            .unwrap_err()
+            .0;
+        assert!(e.contains("not supported yet"), "{e}");
+        let Ok(Command::Snapshot(SnapshotCommand::Import(o))) = parse(&args(
+            "snapshot import https://h.example/s --data-dir d --force",
+        )) else {
+            panic!()
+        };
+        assert_eq!(
+            o.source,
+            snapshot::Source::Url("https://h.example/s".into())
+        );
+        assert!(o.force && o.check);
+        let e = parse(&args("snapshot import - --level 3")).unwrap_err().0;
+        assert!(e.contains("--level"), "{e}");
+        let e = parse(&args("snapshot info f --force")).unwrap_err().0;
+        assert!(e.contains("--force"), "{e}");
     }
 
     #[test]

@@ -26,9 +26,12 @@ pub enum DaemonError {
     /// Store failure.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// A mode this node cannot run yet.
-    #[error("Mode {0} is not yet supported by this rollup node (only observer mode can run).")]
-    UnsupportedMode(String),
+    /// The injector's queues cannot be opened.
+    #[error("Cannot open the injector: {0}")]
+    Injector(#[from] injector::InjectorError),
+    /// An operator key cannot be used.
+    #[error(transparent)]
+    Keys(Box<node_operator::keys::KeyError>),
     /// Bad `--metrics-addr`.
     #[error(transparent)]
     BadMetricsAddr(#[from] node_config::BadMetricsAddr),
@@ -116,18 +119,56 @@ async fn serve_metrics(
         .map_err(|e| DaemonError::Io("metrics server".into(), e))
 }
 
+/// Where the operator keys come from: the client wallet (`-d/--base-dir`), the remote signer
+/// of `remote:` keys (`-R`) and the passwords of encrypted keys (`-f`).
+#[derive(Debug, Clone)]
+pub struct KeySource {
+    /// The client wallet directory.
+    pub base_dir: std::path::PathBuf,
+    /// `-R` and `-f`.
+    pub options: signer::keys::KeyOptions,
+}
+
+/// The injector of the operator keys, its queues in `<data-dir>/injector/injector.sqlite`.
+fn open_injector(
+    config: &Config,
+    dir: &DataDir,
+    l1_endpoint: &str,
+    keys: &std::collections::BTreeMap<tezos_types::PublicKeyHash, signer::keys::SigningKey>,
+) -> Result<injector::Injector, DaemonError> {
+    let injector_dir = dir.0.join("injector");
+    std::fs::create_dir_all(&injector_dir)
+        .map_err(|e| DaemonError::Io(injector_dir.display().to_string(), e))?;
+    let settings = injector::Settings::from_config(config)
+        .map_err(|e| DaemonError::Fatal(format!("Bad fee-parameters in the configuration: {e}")))?;
+    let client = l1_client::L1Client::new(main_loop::l1_config(config, l1_endpoint))
+        .map_err(|e| DaemonError::Fatal(format!("{e}; check the --endpoint argument.")))?;
+    Ok(injector::Injector::open(
+        &injector_dir.join("injector.sqlite"),
+        settings,
+        node_operator::keys::workers(config, keys),
+        client,
+        config.rollup_address,
+    )?)
+}
+
 /// Runs the node until `stop` resolves. Returns after a clean shutdown.
 pub async fn run(
     config: Config,
     data_dir: &Path,
     l1_endpoint: String,
+    keys: KeySource,
     test: TestKnobs,
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), DaemonError> {
-    if config.mode != Mode::Observer {
-        return Err(DaemonError::UnsupportedMode(config.mode.name().to_string()));
-    }
     config.check_supported()?;
+    // Every operator key must be usable before anything starts (Octez checks the wallet).
+    let operator_keys = if config.mode == Mode::Observer {
+        Default::default()
+    } else {
+        node_operator::keys::operator_keys(&config, &keys.base_dir, &keys.options)
+            .map_err(|e| DaemonError::Keys(Box::new(e)))?
+    };
     let cors = node_rpc::cors::cors_layer(&config.cors)?;
     let dir = DataDir(data_dir.to_path_buf());
     dir.create()?;
@@ -153,12 +194,57 @@ pub async fn run(
     drop(store);
     let readers = node_store::ReadPool::open(&dir.store(), RPC_READ_CONNECTIONS)?;
     let ctx = Context::open(&dir.context())?;
+    let mut services = node_rpc::Services {
+        simulator: Some(crate::simulation::simulator(
+            &config,
+            &dir,
+            &ctx,
+            &l1_endpoint,
+        )?),
+        ..Default::default()
+    };
+    // The operator side (every mode but observer): the injector and the publisher decisions.
+    let operator: Option<Box<dyn main_loop::Operator>> = if config.mode == Mode::Observer {
+        None
+    } else {
+        let injector = open_injector(&config, &dir, &l1_endpoint, &operator_keys)?;
+        let sink = node_operator::sink::InjectorSink::new(
+            injector.clone(),
+            tokio::runtime::Handle::current(),
+        );
+        let mut op = node_operator::operator::NodeOperator::new(
+            config.mode.clone(),
+            config.operator(node_config::Purpose::Operating),
+            sink,
+        );
+        if let Some(x) = node_operator::outbox::OutboxExecutor::from_config(&config)
+            .map_err(|e| DaemonError::Fatal(format!("Bad configuration: {e}")))?
+        {
+            op = op.with_outbox(x);
+        }
+        if config
+            .mode
+            .can_inject(node_config::OperationKind::AddMessages)
+        {
+            let limits = batcher::Limits::from_config(&config.batcher)
+                .map_err(|e| DaemonError::Fatal(format!("Bad batcher configuration: {e}")))?;
+            let b = Arc::new(parking_lot::Mutex::new(batcher::Batcher::new(
+                limits,
+                Box::new(node_operator::sink::InjectorBatchSink(injector.clone())),
+            )));
+            services.batcher = Some(b.clone());
+            op = op.with_batcher(b);
+        }
+        services.injector = Some(injector);
+        Some(Box::new(op))
+    };
     let view = Arc::new(StoreView {
         config: config.clone(),
         store: Arc::new(readers),
         status: status.clone(),
         durable: Some(Arc::new(ctx.clone())),
         context: Some(ctx.clone()),
+        services,
     });
     let listener = rpc::bind(&config).await.map_err(|e| {
         DaemonError::Io(
@@ -190,7 +276,7 @@ pub async fn run(
     let follower = std::thread::Builder::new()
         .name("l1-follower".into())
         .spawn(move || {
-            if let Err(e) = main_loop::run(lc) {
+            if let Err(e) = main_loop::run(lc, operator) {
                 let _ = fatal_tx.send(e);
             }
         })
@@ -229,6 +315,18 @@ pub async fn run(
                     .to_string(),
             )
         }, DaemonError::Follower)),
+    };
+    // Bailout mode ends successfully once the operator's bond is recovered (Octez event
+    // `smart_rollup_node_daemon_exit_bailout_mode`).
+    let fatal = match fatal {
+        Some(DaemonError::Follower(node_follower::FollowError::BondRecovered)) => {
+            tracing::info!(
+                "Exit bailout mode - stakes have been recovered, and the node is exiting \
+                 safely now"
+            );
+            None
+        }
+        f => f,
     };
     let _ = stop_follower.send(true);
     tracing::info!("Shutting down RPC server");

@@ -6,3 +6,6 @@
 
 pub mod cli;
 pub mod daemon;
+pub mod recompute;
+pub mod simulation;
+pub mod snapshot_cmd;

@@ -55,6 +55,25 @@ fn main() -> ExitCode {
             print!("{text}");
             ExitCode::SUCCESS
         }
+        Command::Snapshot(s) => match rollup_node::snapshot_cmd::run(s) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => error_exit(&e),
+        },
+        Command::RecomputeOutbox { data_dir, from } => {
+            match rollup_node::recompute::run(&data_dir, from) {
+                Ok(r) => {
+                    println!(
+                        "Outbox messages recomputed from level {} to {} ({} levels with messages).",
+                        r.from, r.to, r.with_messages
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => error_exit(&e),
+            }
+        }
         Command::NotSupported(name) => error_exit(&format!(
             "Command `{name}` is not yet supported by this rollup node."
         )),
@@ -94,7 +113,14 @@ fn main() -> ExitCode {
             {
                 return error_exit(&format!("Cannot repair the context: {e}"));
             }
-            match run_daemon(config, nc.data_dir(), globals.endpoint, nc.test) {
+            let keys = daemon::KeySource {
+                base_dir: globals.base_dir,
+                options: signer::keys::KeyOptions {
+                    remote_signer: globals.remote_signer,
+                    password_file: globals.password_file,
+                },
+            };
+            match run_daemon(config, nc.data_dir(), globals.endpoint, keys, nc.test) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => error_exit(&error_chain(&e)),
             }
@@ -106,6 +132,7 @@ fn run_daemon(
     config: Config,
     data_dir: std::path::PathBuf,
     endpoint: String,
+    keys: daemon::KeySource,
     test: node_follower::main_loop::TestKnobs,
 ) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -124,7 +151,7 @@ fn run_daemon(
                 _ = int.recv() => tracing::info!("Received SIGINT, stopping"),
             }
         };
-        daemon::run(config, &data_dir, endpoint, test, stop)
+        daemon::run(config, &data_dir, endpoint, keys, test, stop)
             .await
             .map_err(anyhow::Error::from)
     });

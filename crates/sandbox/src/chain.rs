@@ -241,6 +241,7 @@ impl Chain {
                 bridge_balance: 0,
                 rollups: Default::default(),
                 inbox: None,
+                contract_storage: Default::default(),
             }),
             balance_updates: vec![],
         };

@@ -14,9 +14,10 @@
 //! baked and signed by bootstrap1. A built-in bridge contract (`KT1…`, see `/sandbox/info`)
 //! turns a `deposit` call into an internal transfer to a rollup (Etherlink deposit shape).
 //!
-//! Extension points: `smart_rollup_refute`, `smart_rollup_timeout` and
-//! `smart_rollup_execute_outbox_message` parse but fail at application
-//! (`state::State::apply_content`); `…/staker/<pkh>/games` and `conflicts` answer `[]`.
+//! `smart_rollup_execute_outbox_message` verifies the output proof against a cemented
+//! commitment and applies the message once (`state`). Extension points: `smart_rollup_refute`
+//! and `smart_rollup_timeout` parse but fail at application (`state::State::apply_content`);
+//! `…/staker/<pkh>/games` and `conflicts` answer `[]`.
 //!
 //! References: docs/reference/l1-and-signer.md (§1 RPCs, §2 operations, §3 inbox) and
 //! octez-rollup-node.md §6 (commitments, stakes, cementation).

@@ -3,7 +3,7 @@
 //!
 //! The binary and JSON codecs are those of `tezos-types` (l1-and-signer.md §2). Kinds applied
 //! by [`crate::state`]: reveal, transaction, smart rollup originate / add_messages / publish /
-//! cement / recover_bond. Refute, timeout and execute_outbox_message parse but are refused at
+//! cement / recover_bond / execute_outbox_message. Refute and timeout parse but are refused at
 //! application (`smart_rollup_operation_not_supported`): extension points.
 
 use serde_json::{Map, Value, json};

@@ -151,10 +151,17 @@ impl Sandbox {
 
     /// Replaces the last `depth` blocks by a new branch (journal first; on a journal failure
     /// the chain is restored).
-    pub fn reorg(&self, depth: u32) -> Result<Value, ReorgError> {
+    pub fn reorg(&self, depth: u32, drop_operations: bool) -> Result<Value, ReorgError> {
         let mut chain = self.chain.lock();
         let backup = chain.clone();
+        let before: std::collections::HashSet<tezos_types::OperationHash> =
+            chain.mempool.iter().map(|(h, _)| *h).collect();
         let records = chain.reorg(depth)?;
+        if drop_operations {
+            // The operations of the replaced blocks are lost (as when the new branch's baker
+            // never saw them): their injectors must inject them again.
+            chain.mempool.retain(|(h, _)| before.contains(h));
+        }
         let mut journal = self.journal.lock();
         let written = journal.append(&Entry::Pop { depth }).and_then(|()| {
             records
@@ -464,7 +471,16 @@ fn route(sb: &Sandbox, method: &Method, uri: &Uri, headers: &HeaderMap, body: &[
                 .and_then(Value::as_u64)
                 .and_then(|d| u32::try_from(d).ok())
                 .ok_or_else(|| bad_body("expected {\"depth\": N} with 0 ≤ N < 2^32"))?;
-            match sb.reorg(depth) {
+            let drop_operations = match v.get("drop_operations") {
+                None => false,
+                Some(Value::Bool(b)) => *b,
+                Some(x) => {
+                    return Err(bad_body(format_args!(
+                        "drop_operations must be a boolean, not {x}"
+                    )));
+                }
+            };
+            match sb.reorg(depth, drop_operations) {
                 Ok(v) => ok(v),
                 Err(ReorgError::Chain(e @ ChainError::ReorgTooDeep { .. })) => {
                     Err(ClientError::Refused(e.to_string()))

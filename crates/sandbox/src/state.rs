@@ -1,9 +1,11 @@
 //! The pure state transition of the sandbox L1: accounts, the bridge contract, smart rollups
-//! (commitments, stakes, cementation) and the rollup inbox of the current level.
+//! (commitments, stakes, cementation, outbox execution) and the rollup inbox of the current
+//! level.
 //!
 //! No clock, no I/O: the block context (level, timestamps) is passed in. Deterministic
 //! failures are values ([`ProtoError`]). Rules: l1-and-signer.md §2 (operations, receipts
-//! §2.11), §3.2 (inbox order) and octez-rollup-node.md §6.2 (publish/cement/recover).
+//! §2.11; outbox execution §2.9), §3.2 (inbox order) and octez-rollup-node.md §6.2
+//! (publish/cement/recover).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -12,8 +14,9 @@ use serde_json::{Map, Value, json};
 use tezos_types::inbox::{Inbox, InboxHistoryCell, InfoPerLevel, Transfer, level_witness};
 use tezos_types::micheline::BinMicheline;
 use tezos_types::{
-    BinEncode, BlockHash, CommitmentHash, ContractHash, InboxMessage, InternalMessage, Micheline,
-    OperationHash, Prim, PublicKey, PublicKeyHash, SmartRollupAddress, StateHash, Watermark,
+    BinDecode, BinEncode, BlockHash, CommitmentHash, ContractHash, InboxMessage, InternalMessage,
+    Micheline, OperationHash, Prim, PublicKey, PublicKeyHash, SmartRollupAddress, StateHash,
+    Watermark,
 };
 
 use crate::constants::Constants;
@@ -47,6 +50,10 @@ mod gas {
     pub(super) const PUBLISH: u64 = 6_000_000;
     pub(super) const CEMENT: u64 = 5_000_000;
     pub(super) const RECOVER_BOND: u64 = 4_000_000;
+    /// `smart_rollup_execute_outbox_message`: proof decoding and verification.
+    pub(super) const EXECUTE_OUTBOX_MESSAGE: u64 = 8_000_000;
+    /// Each transaction an outbox message emits.
+    pub(super) const OUTBOX_TRANSACTION: u64 = 2_000_000;
 }
 
 /// Error category of a protocol error (`"kind"` of the JSON error).
@@ -168,6 +175,18 @@ pub struct Rollup {
     pub lcc: CommitmentHash,
     /// Inbox level of the LCC.
     pub lcc_level: i32,
+    /// The cemented commitments still stored, oldest first, the LCC last (at most
+    /// `smart_rollup_max_number_of_cemented_commitments`): outbox messages are executed
+    /// against one of them (`check_if_commitments_are_related`).
+    pub cemented: Vec<CommitmentHash>,
+    /// Executed outbox messages: slot `level mod max_active_outbox_levels` → (that level,
+    /// executed message indices) (`sc_rollup_outbox_storage.ml`).
+    pub applied_outbox: BTreeMap<i32, (i32, BTreeSet<u64>)>,
+    /// Amount of the bridge's tickets the rollup holds (deposits mint them, withdrawals
+    /// burn them).
+    pub ticket_balance: u64,
+    /// Last whitelist update executed `(outbox level, message index)` (private rollups).
+    pub last_whitelist_update: Option<(i32, u64)>,
 }
 
 /// The protocol's inbox message size rule: the serialized message (union tag `00` internal /
@@ -200,6 +219,9 @@ pub struct State {
     pub rollups: BTreeMap<SmartRollupAddress, Rollup>,
     /// The rollup inbox (after the last finalized level).
     pub inbox: Option<Inbox>,
+    /// Storage of the built-in recorder contracts (every originated address other than the
+    /// bridge): the last parameter each received from an outbox message.
+    pub contract_storage: BTreeMap<ContractHash, BinMicheline>,
 }
 
 /// Context of the block being applied.
@@ -336,6 +358,7 @@ impl State {
             bridge_balance: 0,
             rollups: BTreeMap::new(),
             inbox,
+            contract_storage: BTreeMap::new(),
         }
     }
 
@@ -686,6 +709,16 @@ impl State {
                         .bridge_balance
                         .checked_add(amount.0)
                         .ok_or_else(|| ProtoError::permanent("tez.addition_overflow"))?;
+                    if parameters
+                        .as_ref()
+                        .is_some_and(|p| p.entrypoint == "deposit")
+                    {
+                        let r = self.rollup_mut(&rollup)?;
+                        r.ticket_balance = r
+                            .ticket_balance
+                            .checked_add(amount.0)
+                            .ok_or_else(|| ProtoError::permanent("tez.addition_overflow"))?;
+                    }
                     let updates = if amount.0 == 0 {
                         vec![]
                     } else {
@@ -774,6 +807,10 @@ impl State {
                         stakers: BTreeMap::new(),
                         lcc: genesis,
                         lcc_level: ctx.level,
+                        cemented: vec![genesis],
+                        applied_outbox: BTreeMap::new(),
+                        ticket_balance: 0,
+                        last_whitelist_update: None,
                     },
                 );
                 r.insert(
@@ -819,9 +856,40 @@ impl State {
                 r.insert("inbox_level".into(), json!(level));
                 r.insert("commitment_hash".into(), json!(h.to_b58check()));
             }
+            OperationContent::SmartRollupExecuteOutboxMessage {
+                rollup,
+                cemented_commitment,
+                output_proof,
+            } => {
+                let used = gas::EXECUTE_OUTBOX_MESSAGE
+                    .saturating_add(gas::PER_BYTE.saturating_mul(output_proof.len() as u64));
+                gas(used)?;
+                let out = self.execute_outbox_message(
+                    rollup,
+                    cemented_commitment,
+                    output_proof,
+                    constants,
+                )?;
+                let used = gas(used.saturating_add(
+                    gas::OUTBOX_TRANSACTION.saturating_mul(out.internal.len() as u64),
+                ))?;
+                if !out.balance_updates.is_empty() {
+                    r.insert("balance_updates".into(), Value::Array(out.balance_updates));
+                }
+                if !out.ticket_updates.is_empty() {
+                    r.insert("ticket_updates".into(), Value::Array(out.ticket_updates));
+                }
+                if let Some(w) = out.whitelist_update {
+                    r.insert("whitelist_update".into(), w);
+                }
+                r.insert("consumed_milligas".into(), json!(used.to_string()));
+                r.insert("paid_storage_size_diff".into(), json!("0"));
+                if !out.internal.is_empty() {
+                    r.insert("__internal".into(), Value::Array(out.internal));
+                }
+            }
             OperationContent::SmartRollupRefute { .. }
-            | OperationContent::SmartRollupTimeout { .. }
-            | OperationContent::SmartRollupExecuteOutboxMessage { .. } => {
+            | OperationContent::SmartRollupTimeout { .. } => {
                 // Extension point: refutation games and outbox execution.
                 return Err(
                     ProtoError::permanent("smart_rollup_operation_not_supported")
@@ -969,6 +1037,14 @@ impl State {
         let level = info.commitment.inbox_level;
         r.lcc = h;
         r.lcc_level = level;
+        r.cemented.push(h);
+        let keep = usize::try_from(constants.smart_rollup_max_number_of_cemented_commitments)
+            .unwrap_or(1)
+            .max(1);
+        if r.cemented.len() > keep {
+            let drop = r.cemented.len().saturating_sub(keep);
+            r.cemented.drain(..drop);
+        }
         Ok((h, level))
     }
 
@@ -1005,6 +1081,282 @@ impl State {
             contract_update(&who, i128::from(stake)),
         ])
     }
+}
+
+/// `sc_rollup_max_outbox_messages_per_level`: message indices an outbox level can hold
+/// (protocol constant, `sc_rollup_outbox_storage.ml` `record_applied_message`).
+const MAX_OUTBOX_MESSAGES_PER_LEVEL: u64 = 100;
+
+/// What executing one outbox message produced: the parts of its receipt.
+#[derive(Default)]
+struct OutboxReceipt {
+    balance_updates: Vec<Value>,
+    ticket_updates: Vec<Value>,
+    whitelist_update: Option<Value>,
+    /// Internal operation results (one per transaction).
+    internal: Vec<Value>,
+}
+
+impl State {
+    /// `smart_rollup_execute_outbox_message` (protocol `sc_rollup_operations.ml`
+    /// `execute_outbox_message`; l1-and-signer.md §2.9): `cemented` must be the LCC or one
+    /// of the cemented commitments still stored; the output proof must verify
+    /// (`wasm_pvm::output_proof`) from that commitment's `compressed_state`; the outbox level
+    /// must lie in `(lcc_level - max_active_outbox_levels, lcc_level]`; a message executes
+    /// once (a set of indices per level, slot `level mod max_active_outbox_levels`); then its
+    /// transactions or whitelist update apply. Built-in destinations: the bridge's `burn` /
+    /// `withdraw` entrypoints take `Pair <tz receiver> <ticket>` and pay the ticket's amount
+    /// in tez out of the bridge; any other KT1 records the parameter as its storage.
+    fn execute_outbox_message(
+        &mut self,
+        rollup_addr: &SmartRollupAddress,
+        cemented: &CommitmentHash,
+        proof: &[u8],
+        constants: &Constants,
+    ) -> Result<OutboxReceipt, ProtoError> {
+        let invalid_proof = || ProtoError::permanent("smart_rollup_invalid_output_proof");
+        let r = self.rollup_mut(rollup_addr)?;
+        let lcc_level = r.lcc_level;
+        let commitment = r
+            .cemented
+            .contains(cemented)
+            .then(|| r.commitments.get(cemented).map(|i| i.commitment))
+            .flatten()
+            .ok_or_else(|| {
+                ProtoError::permanent("smart_rollup_invalid_last_cemented_commitment")
+            })?;
+        if r.kind != PvmKind::Wasm {
+            return Err(invalid_proof());
+        }
+        let proven =
+            wasm_pvm::output_proof::verify_output_proof(proof).map_err(|_| invalid_proof())?;
+        if proven.state.0 != commitment.compressed_state.0 {
+            return Err(invalid_proof());
+        }
+        let message = tezos_types::outbox::OutboxMessage::from_bin(&proven.output.message)
+            .map_err(|_| invalid_proof())?;
+        let level = i32::try_from(proven.output.outbox_level).map_err(|_| invalid_proof())?;
+        let max_active = constants.smart_rollup_max_active_outbox_levels;
+        let active = lcc_level
+            .checked_sub(max_active)
+            .is_none_or(|min| min < level);
+        if level > lcc_level || !active || max_active <= 0 {
+            return Err(ProtoError::permanent("smart_rollup_invalid_outbox_level"));
+        }
+        let index = proven.output.message_index;
+        self.record_applied_message(rollup_addr, level, index, max_active)?;
+        use tezos_types::outbox::OutboxMessage as M;
+        match message {
+            M::AtomicTransactionBatch { transactions }
+            | M::AtomicTransactionBatchTyped { transactions } => {
+                self.outbox_transactions(rollup_addr, &transactions)
+            }
+            M::WhitelistUpdate { whitelist } => {
+                self.outbox_whitelist_update(rollup_addr, whitelist, level, index)
+            }
+            // Only the canonical rollup's signal does something; the sandbox has none.
+            M::CanonicalRollupSignal { .. } => Ok(OutboxReceipt::default()),
+        }
+    }
+
+    /// Mark message `index` of outbox `level` executed (`record_applied_message`).
+    fn record_applied_message(
+        &mut self,
+        rollup_addr: &SmartRollupAddress,
+        level: i32,
+        index: u64,
+        max_active: i32,
+    ) -> Result<(), ProtoError> {
+        if index >= MAX_OUTBOX_MESSAGES_PER_LEVEL {
+            return Err(ProtoError::temporary(
+                "smart_rollup_invalid_outbox_message_index",
+            ));
+        }
+        let slot = level.rem_euclid(max_active);
+        let r = self.rollup_mut(rollup_addr)?;
+        match r.applied_outbox.get_mut(&slot) {
+            Some((l, set)) if *l == level => {
+                if !set.insert(index) {
+                    return Err(ProtoError::temporary(
+                        "smart_rollup_outbox_message_already_applied",
+                    ));
+                }
+            }
+            Some((l, _)) if *l > level => {
+                return Err(ProtoError::temporary("smart_rollup_outbox_level_expired"));
+            }
+            _ => {
+                r.applied_outbox
+                    .insert(slot, (level, BTreeSet::from([index])));
+            }
+        }
+        Ok(())
+    }
+
+    fn outbox_transactions(
+        &mut self,
+        rollup_addr: &SmartRollupAddress,
+        txs: &[tezos_types::outbox::OutboxTransaction],
+    ) -> Result<OutboxReceipt, ProtoError> {
+        let mut out = OutboxReceipt::default();
+        let src = rollup_addr.to_b58check();
+        for (nonce, tx) in txs.iter().enumerate() {
+            let value = tx
+                .parameters
+                .decode()
+                .map_err(|_| ProtoError::permanent("smart_rollup_invalid_parameters_type"))?;
+            let dest = tx.destination.to_b58check();
+            let mut result = Map::new();
+            result.insert("status".into(), json!("applied"));
+            if tx.destination == bridge_address() {
+                if tx.entrypoint != "burn" && tx.entrypoint != "withdraw" {
+                    return Err(ProtoError::permanent("michelson_v1.bad_contract_parameter")
+                        .with("contract", dest));
+                }
+                let (receiver, amount) = parse_withdrawal(&value)?;
+                let r = self.rollup_mut(rollup_addr)?;
+                r.ticket_balance = r
+                    .ticket_balance
+                    .checked_sub(amount)
+                    .ok_or_else(|| ProtoError::permanent("negative_ticket_balance"))?;
+                self.bridge_balance = self
+                    .bridge_balance
+                    .checked_sub(amount)
+                    .ok_or_else(|| ProtoError::permanent("tez.subtraction_underflow"))?;
+                self.credit(&receiver, amount)?;
+                let amount_i = i128::from(amount);
+                result.insert(
+                    "balance_updates".into(),
+                    json!([
+                        contract_update(&dest, -amount_i),
+                        contract_update(&receiver.to_b58check(), amount_i)
+                    ]),
+                );
+                out.ticket_updates.push(json!({
+                    "ticket_token": {
+                        "ticketer": dest,
+                        "content_type": {"prim":"pair","args":[{"prim":"nat"},{"prim":"option","args":[{"prim":"bytes"}]}]},
+                        "content": {"prim":"Pair","args":[{"int":"0"},{"prim":"None"}]}
+                    },
+                    "updates": [{"account": src, "amount": (-amount_i).to_string()}]
+                }));
+            } else {
+                self.contract_storage
+                    .insert(tx.destination, tx.parameters.clone());
+                result.insert("storage".into(), value.to_json());
+                result.insert(
+                    "storage_size".into(),
+                    json!(tx.parameters.as_bytes().len().to_string()),
+                );
+                result.insert("paid_storage_size_diff".into(), json!("0"));
+            }
+            result.insert(
+                "consumed_milligas".into(),
+                json!(gas::OUTBOX_TRANSACTION.to_string()),
+            );
+            out.internal.push(json!({
+                "kind": "transaction", "source": src, "nonce": nonce, "amount": "0",
+                "destination": dest,
+                "parameters": {"entrypoint": tx.entrypoint, "value": value.to_json()},
+                "result": Value::Object(result),
+            }));
+        }
+        Ok(out)
+    }
+
+    fn outbox_whitelist_update(
+        &mut self,
+        rollup_addr: &SmartRollupAddress,
+        whitelist: Option<Vec<PublicKeyHash>>,
+        level: i32,
+        index: u64,
+    ) -> Result<OutboxReceipt, ProtoError> {
+        let r = self.rollup_mut(rollup_addr)?;
+        if r.whitelist.is_none() {
+            return Err(ProtoError::permanent("smart_rollup_rollup_is_public"));
+        }
+        let update = match whitelist {
+            Some(list) => {
+                if list.is_empty() {
+                    return Err(ProtoError::permanent("smart_rollup_empty_whitelist"));
+                }
+                if let Some((l, i)) = r.last_whitelist_update
+                    && (level < l || (level == l && i >= index))
+                {
+                    return Err(ProtoError::permanent(
+                        "smart_rollup_outdated_whitelist_update",
+                    ));
+                }
+                let names: Vec<String> = list.iter().map(PublicKeyHash::to_b58check).collect();
+                r.whitelist = Some(list);
+                r.last_whitelist_update = Some((level, index));
+                json!({"kind": "update", "whitelist": names})
+            }
+            None => {
+                r.whitelist = None;
+                json!({"kind": "public"})
+            }
+        };
+        Ok(OutboxReceipt {
+            whitelist_update: Some(update),
+            ..OutboxReceipt::default()
+        })
+    }
+}
+
+/// The elements of a right comb of pairs (`Pair a b c` = `Pair a (Pair b c)`).
+fn comb(m: &Micheline) -> Option<Vec<&Micheline>> {
+    let Micheline::Prim { prim, args, .. } = m else {
+        return None;
+    };
+    if *prim != Prim::D_PAIR || args.len() < 2 {
+        return None;
+    }
+    let (last, init) = args.split_last()?;
+    let mut out: Vec<&Micheline> = init.iter().collect();
+    match comb(last) {
+        Some(rest) => out.extend(rest),
+        None => out.push(last),
+    }
+    Some(out)
+}
+
+/// A withdrawal parameter `Pair <receiver> (Pair <ticketer> <contents> <amount>)`: an implicit
+/// receiver and a ticket of the bridge; returns the receiver and the amount.
+fn parse_withdrawal(value: &Micheline) -> Result<(PublicKeyHash, u64), ProtoError> {
+    let bad = || ProtoError::permanent("script_rejected").with("location", 0);
+    let parts = comb(value).ok_or_else(bad)?;
+    let (receiver, ticket) = match parts.as_slice() {
+        [receiver, ticketer, _contents, amount] => (*receiver, vec![*ticketer, *amount]),
+        _ => return Err(bad()),
+    };
+    let receiver = match receiver {
+        Micheline::String(s) => PublicKeyHash::from_b58check(s).map_err(|_| bad())?,
+        Micheline::Bytes(b) => match Contract::from_bin(b).map_err(|_| bad())? {
+            Contract::Implicit(p) => p,
+            Contract::Originated(_) => return Err(bad()),
+        },
+        _ => return Err(bad()),
+    };
+    let ticketer = match ticket[0] {
+        Micheline::String(s) => ContractHash::from_b58check(s).map_err(|_| bad())?,
+        Micheline::Bytes(b) => match Contract::from_bin(b).map_err(|_| bad())? {
+            Contract::Originated(k) => k,
+            Contract::Implicit(_) => return Err(bad()),
+        },
+        _ => return Err(bad()),
+    };
+    if ticketer != bridge_address() {
+        return Err(bad());
+    }
+    let Micheline::Int(n) = ticket[1] else {
+        return Err(bad());
+    };
+    let amount = u64::try_from(n).map_err(|_| bad())?;
+    if amount == 0 {
+        return Err(bad());
+    }
+    Ok((receiver, amount))
 }
 
 /// Whether `ancestor` is `of` or one of its predecessors.
@@ -1112,6 +1464,21 @@ pub fn state_digest(s: &State) -> [u8; 32] {
             p.bin_write(&mut w);
             h.bin_write(&mut w);
         }
+        for h in &r.cemented {
+            h.bin_write(&mut w);
+        }
+        for (slot, (level, set)) in &r.applied_outbox {
+            w.i32(*slot);
+            w.i32(*level);
+            for i in set {
+                w.u64(*i);
+            }
+        }
+        w.u64(r.ticket_balance);
+    }
+    for (k, v) in &s.contract_storage {
+        w.bytes(&k.0);
+        w.bytes(v.as_bytes());
     }
     if let Some(i) = &s.inbox {
         w.bytes(&i.hash().0);
@@ -1356,6 +1723,10 @@ mod tests {
                 stakers: BTreeMap::new(),
                 lcc: CommitmentHash::ZERO,
                 lcc_level: 1,
+                cemented: vec![CommitmentHash::ZERO],
+                applied_outbox: BTreeMap::new(),
+                ticket_balance: 0,
+                last_whitelist_update: None,
             },
         );
         let overhead = 2 + 5 + 20 + 21 + 20;
@@ -1380,5 +1751,282 @@ mod tests {
             let want = if applied { "applied" } else { "failed" };
             assert_eq!(r["status"], want, "{data} bytes forwarded: {r}");
         }
+    }
+
+    fn genesis_state() -> State {
+        let funded: Vec<(PublicKeyHash, u64)> = bootstrap_accounts()
+            .iter()
+            .map(|a| (a.pkh, 100_000_000_000))
+            .collect();
+        State::genesis(&funded, &ctx(1))
+    }
+
+    /// A PVM state tree whose outbox at level `level` holds `msgs` (layout of
+    /// `wasm_pvm::PvmState::to_tree`: root `tag` = `Some`, `value/pvm/buffers/output/…`), the
+    /// output window ending at `level`.
+    fn pvm_tree_with_outbox(level: u32, msgs: &[Vec<u8>]) -> durable_tree::Tree {
+        let mut t = durable_tree::Tree::empty();
+        let lvl = level.to_string();
+        let out = ["value", "pvm", "buffers", "output"];
+        let p = |rest: &[&str]| -> Vec<String> {
+            out.iter().chain(rest).map(|s| (*s).to_string()).collect()
+        };
+        let set = |t: &mut durable_tree::Tree, path: Vec<String>, v: Vec<u8>| {
+            let path: Vec<&str> = path.iter().map(String::as_str).collect();
+            t.set_contents(&path, v).unwrap();
+        };
+        for (i, m) in msgs.iter().enumerate() {
+            let mut b = (m.len() as u32).to_be_bytes().to_vec();
+            b.extend_from_slice(m);
+            set(
+                &mut t,
+                p(&["1", "outboxes", &lvl, "contents", &i.to_string()]),
+                b,
+            );
+        }
+        // `z` of a small natural is one byte.
+        set(
+            &mut t,
+            p(&["1", "outboxes", &lvl, "length"]),
+            vec![msgs.len() as u8],
+        );
+        set(&mut t, p(&["1", "outboxes", &lvl, "head"]), vec![0]);
+        set(
+            &mut t,
+            p(&["2", "last_level"]),
+            (level as i32).to_be_bytes().to_vec(),
+        );
+        set(
+            &mut t,
+            p(&["3", "validity_period"]),
+            1000i32.to_be_bytes().to_vec(),
+        );
+        set(&mut t, p(&["4", "message_limit"]), vec![100]);
+        t.set_contents(&["value", "pvm", "buffers", "input", "length"], vec![0])
+            .unwrap();
+        t.set_contents(&["value", "pvm", "buffers", "input", "head"], vec![0])
+            .unwrap();
+        t.set_contents(&["tag"], b"\x00\x00\x00\x04Some".to_vec())
+            .unwrap();
+        t.set_contents(&["durable", "x"], b"unrelated".to_vec())
+            .unwrap();
+        t
+    }
+
+    /// A WASM rollup whose LCC (at `lcc_level`) commits to `tree`.
+    fn rollup_with_lcc(
+        st: &mut State,
+        tree: &durable_tree::Tree,
+        lcc_level: i32,
+    ) -> (SmartRollupAddress, CommitmentHash) {
+        let rollup = SmartRollupAddress::hash_bytes(b"outbox test rollup");
+        let commitment = Commitment {
+            compressed_state: StateHash(tree.hash().unwrap().0),
+            inbox_level: lcc_level,
+            predecessor: CommitmentHash::ZERO,
+            number_of_ticks: 1,
+        };
+        let h = commitment.hash();
+        let mut commitments = BTreeMap::new();
+        commitments.insert(
+            h,
+            CommitmentInfo {
+                commitment,
+                first_published_at_level: lcc_level,
+                stakers: BTreeSet::new(),
+            },
+        );
+        st.rollups.insert(
+            rollup,
+            Rollup {
+                kind: PvmKind::Wasm,
+                boot_sector: Arc::new(vec![]),
+                parameters_ty: BinMicheline::from_micheline(&Micheline::int(0)),
+                whitelist: None,
+                origination_level: 1,
+                genesis_commitment: h,
+                commitments,
+                stakers: BTreeMap::new(),
+                lcc: h,
+                lcc_level,
+                cemented: vec![h],
+                applied_outbox: BTreeMap::new(),
+                ticket_balance: 0,
+                last_whitelist_update: None,
+            },
+        );
+        (rollup, h)
+    }
+
+    fn call(dest: ContractHash, entrypoint: &str, value: Micheline) -> Vec<u8> {
+        tezos_types::outbox::OutboxMessage::AtomicTransactionBatch {
+            transactions: vec![tezos_types::outbox::OutboxTransaction {
+                parameters: BinMicheline::from_micheline(&value),
+                parameters_ty: None,
+                destination: dest,
+                entrypoint: entrypoint.into(),
+            }],
+        }
+        .to_bin()
+    }
+
+    fn execute(
+        st: &mut State,
+        who: PublicKeyHash,
+        rollup: SmartRollupAddress,
+        cemented: CommitmentHash,
+        proof: Vec<u8>,
+    ) -> Value {
+        run(
+            st,
+            who,
+            OperationContent::SmartRollupExecuteOutboxMessage {
+                rollup,
+                cemented_commitment: cemented,
+                output_proof: proof,
+            },
+            30,
+        )
+    }
+
+    #[test]
+    fn outbox_message_executes_once() {
+        let mut st = genesis_state();
+        let who = bootstrap_accounts()[0].pkh;
+        let recorder = ContractHash([0x42; 20]);
+        let msgs = vec![
+            call(recorder, "default", Micheline::bytes(b"first".to_vec())),
+            call(recorder, "default", Micheline::bytes(b"second".to_vec())),
+        ];
+        let tree = pvm_tree_with_outbox(20, &msgs);
+        let (rollup, lcc) = rollup_with_lcc(&mut st, &tree, 25);
+        let proof = wasm_pvm::output_proof::produce_output_proof(&tree, 20, 1).unwrap();
+        let r = execute(&mut st, who, rollup, lcc, proof.clone());
+        assert_eq!(r["status"], "applied", "{r}");
+        assert_eq!(
+            st.contract_storage[&recorder],
+            BinMicheline::from_micheline(&Micheline::bytes(b"second".to_vec()))
+        );
+        let r2 = execute(&mut st, who, rollup, lcc, proof);
+        assert_eq!(r2["status"], "failed");
+        assert_eq!(
+            err_id(&r2),
+            "proto.025-PsUshuai.smart_rollup_outbox_message_already_applied"
+        );
+        // The other message of the level is still executable.
+        let proof0 = wasm_pvm::output_proof::produce_output_proof(&tree, 20, 0).unwrap();
+        let r3 = execute(&mut st, who, rollup, lcc, proof0);
+        assert_eq!(r3["status"], "applied", "{r3}");
+        assert_eq!(
+            st.contract_storage[&recorder],
+            BinMicheline::from_micheline(&Micheline::bytes(b"first".to_vec()))
+        );
+    }
+
+    #[test]
+    fn forged_or_foreign_proofs_are_refused() {
+        let mut st = genesis_state();
+        let who = bootstrap_accounts()[0].pkh;
+        let msg = call(ContractHash([7; 20]), "default", Micheline::int(5));
+        let tree = pvm_tree_with_outbox(20, std::slice::from_ref(&msg));
+        let (rollup, lcc) = rollup_with_lcc(&mut st, &tree, 25);
+        let proof = wasm_pvm::output_proof::produce_output_proof(&tree, 20, 0).unwrap();
+        // A flipped byte in the proof.
+        let mut forged = proof.clone();
+        let last = forged.len() - 1;
+        forged[last] ^= 1;
+        let r = execute(&mut st, who, rollup, lcc, forged);
+        assert_eq!(
+            err_id(&r),
+            "proto.025-PsUshuai.smart_rollup_invalid_output_proof"
+        );
+        // A valid proof of another state than the commitment's.
+        let other = pvm_tree_with_outbox(20, &[msg.clone(), msg]);
+        let foreign = wasm_pvm::output_proof::produce_output_proof(&other, 20, 0).unwrap();
+        let r = execute(&mut st, who, rollup, lcc, foreign);
+        assert_eq!(
+            err_id(&r),
+            "proto.025-PsUshuai.smart_rollup_invalid_output_proof"
+        );
+        // A commitment that is not a stored cemented one.
+        let r = execute(&mut st, who, rollup, CommitmentHash::ZERO, proof.clone());
+        assert_eq!(
+            err_id(&r),
+            "proto.025-PsUshuai.smart_rollup_invalid_last_cemented_commitment"
+        );
+        // Nothing was recorded: the genuine proof still executes.
+        let r = execute(&mut st, who, rollup, lcc, proof);
+        assert_eq!(r["status"], "applied", "{r}");
+    }
+
+    #[test]
+    fn outbox_levels_outside_the_active_window_are_refused() {
+        let constants = Constants::test();
+        let who = bootstrap_accounts()[0].pkh;
+        let msg = call(ContractHash([7; 20]), "default", Micheline::int(5));
+        let tree = pvm_tree_with_outbox(20, std::slice::from_ref(&msg));
+        let proof = wasm_pvm::output_proof::produce_output_proof(&tree, 20, 0).unwrap();
+        // Too old: level 20 <= lcc_level - max_active_outbox_levels.
+        let mut st = genesis_state();
+        let old_lcc = 20 + constants.smart_rollup_max_active_outbox_levels;
+        let (rollup, lcc) = rollup_with_lcc(&mut st, &tree, old_lcc);
+        let r = execute(&mut st, who, rollup, lcc, proof.clone());
+        assert_eq!(
+            err_id(&r),
+            "proto.025-PsUshuai.smart_rollup_invalid_outbox_level"
+        );
+        // Still active one level later.
+        let mut st = genesis_state();
+        let (rollup, lcc) = rollup_with_lcc(&mut st, &tree, old_lcc - 1);
+        let r = execute(&mut st, who, rollup, lcc, proof.clone());
+        assert_eq!(r["status"], "applied", "{r}");
+        // Above the LCC level.
+        let mut st = genesis_state();
+        let (rollup, lcc) = rollup_with_lcc(&mut st, &tree, 19);
+        let r = execute(&mut st, who, rollup, lcc, proof);
+        assert_eq!(
+            err_id(&r),
+            "proto.025-PsUshuai.smart_rollup_invalid_outbox_level"
+        );
+    }
+
+    #[test]
+    fn withdrawal_pays_the_receiver_from_the_bridge() {
+        let mut st = genesis_state();
+        let who = bootstrap_accounts()[0].pkh;
+        let receiver = bootstrap_accounts()[1].pkh;
+        let ticket = |amount: u64| {
+            Micheline::pair(
+                Micheline::string(receiver.to_b58check()),
+                Micheline::pair(
+                    Micheline::string(bridge_address().to_b58check()),
+                    Micheline::pair(
+                        Micheline::pair(Micheline::int(0), Micheline::prim(Prim::D_NONE, vec![])),
+                        Micheline::int(amount),
+                    ),
+                ),
+            )
+        };
+        let msgs = vec![
+            call(bridge_address(), "burn", ticket(300)),
+            call(bridge_address(), "burn", ticket(1_000)),
+        ];
+        let tree = pvm_tree_with_outbox(20, &msgs);
+        let (rollup, lcc) = rollup_with_lcc(&mut st, &tree, 25);
+        st.rollups.get_mut(&rollup).unwrap().ticket_balance = 500;
+        st.bridge_balance = 500;
+        let before = st.accounts[&receiver].balance;
+        let proof = wasm_pvm::output_proof::produce_output_proof(&tree, 20, 0).unwrap();
+        let r = execute(&mut st, who, rollup, lcc, proof);
+        assert_eq!(r["status"], "applied", "{r}");
+        assert_eq!(st.accounts[&receiver].balance, before + 300);
+        assert_eq!(st.bridge_balance, 200);
+        assert_eq!(st.rollups[&rollup].ticket_balance, 200);
+        assert_eq!(r["ticket_updates"][0]["updates"][0]["amount"], "-300");
+        // More than the rollup holds.
+        let proof = wasm_pvm::output_proof::produce_output_proof(&tree, 20, 1).unwrap();
+        let r = execute(&mut st, who, rollup, lcc, proof);
+        assert_eq!(err_id(&r), "proto.025-PsUshuai.negative_ticket_balance");
+        assert_eq!(st.bridge_balance, 200);
     }
 }

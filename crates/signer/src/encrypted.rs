@@ -1,7 +1,8 @@
 //! Octez `encrypted:` secret keys (Octez `src/lib_signer_backends/encrypted.ml`): the b58check
 //! payload is `salt (8) ‖ NaCl secretbox (tag 16 ‖ ciphertext 32)` of the 32-byte secret key,
 //! with the key PBKDF2-HMAC-SHA512(password, salt, 32768 rounds, 32 bytes) and a zero nonce.
-//! Prefixes: `edesk` (Ed25519), `spesk` (secp256k1), `p2esk` (P-256); BLS keys have none.
+//! Prefixes: `edesk` (Ed25519), `spesk` (secp256k1), `p2esk` (P-256), `BLesk` (BLS12-381, the
+//! scalar little-endian as in `BLsk…`).
 //! Passwords come from `-f/--password-filename`, one per line, tried in order.
 
 use crypto_secretbox::aead::{Aead, KeyInit};
@@ -11,18 +12,30 @@ use tezos_types::{Curve, SecretKey};
 
 const SALT_LEN: usize = 8;
 const ROUNDS: u32 = 32768;
-/// Raw b58 prefixes (Octez `base58.ml`): `edesk`, `spesk`, `p2esk`.
-const PREFIXES: [(Curve, [u8; 5]); 3] = [
+/// Raw b58 prefixes (Octez `src/lib_crypto/base58.ml`): `edesk`, `spesk`, `p2esk`, `BLesk`.
+const PREFIXES: [(Curve, [u8; 5]); 4] = [
     (Curve::Ed25519, [7, 90, 60, 179, 41]),
     (Curve::Secp256k1, [9, 237, 241, 174, 150]),
     (Curve::P256, [9, 48, 57, 115, 171]),
+    (Curve::Bls, [2, 5, 30, 53, 25]),
 ];
+
+/// The 32 bytes Octez encrypts: `SecretKey::to_bytes`, except BLS scalars, which Octez keeps
+/// little-endian (`Signature.Bls.Secret_key.encoding`, as in `BLsk…`).
+fn octez_bytes(curve: Curve, mut bytes: [u8; 32]) -> [u8; 32] {
+    if curve == Curve::Bls {
+        bytes.reverse();
+    }
+    bytes
+}
 
 /// Failures of encrypted keys.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum EncryptedError {
     /// Not an `encrypted:` b58check key of a known curve.
-    #[error("not an encrypted secret key (expected encrypted:edesk…, spesk… or p2esk…): {0}")]
+    #[error(
+        "not an encrypted secret key (expected encrypted:edesk…, spesk…, p2esk… or BLesk…): {0}"
+    )]
     Format(String),
     /// No password of the list opens the key.
     #[error(
@@ -30,7 +43,7 @@ pub enum EncryptedError {
          file given with -f/--password-filename (one password per line)"
     )]
     WrongPassword(String),
-    /// The curve has no encrypted form (BLS).
+    /// The curve has no encrypted form.
     #[error("{0:?} keys have no Octez encrypted form")]
     Unsupported(Curve),
 }
@@ -64,7 +77,7 @@ pub fn decrypt(uri: &str, passwords: &[Vec<u8>]) -> Result<SecretKey, EncryptedE
         if let Ok(plain) = cipher(password, salt).decrypt(&nonce, boxed)
             && let Ok(bytes) = <[u8; 32]>::try_from(plain.as_slice())
         {
-            return SecretKey::from_bytes(curve, &bytes)
+            return SecretKey::from_bytes(curve, &octez_bytes(curve, bytes))
                 .map_err(|e| EncryptedError::Format(format!("deciphered key is invalid: {e}")));
         }
     }
@@ -75,7 +88,7 @@ pub fn decrypt(uri: &str, passwords: &[Vec<u8>]) -> Result<SecretKey, EncryptedE
 /// Encrypts `sk` as `encrypted:<b58>` with `password` and `salt`.
 ///
 /// # Errors
-/// [`EncryptedError::Unsupported`] for BLS keys.
+/// [`EncryptedError::Unsupported`] for a curve without an encrypted form.
 pub fn encrypt(sk: &SecretKey, password: &[u8], salt: [u8; 8]) -> Result<String, EncryptedError> {
     let curve = sk.curve();
     let prefix = PREFIXES
@@ -84,7 +97,7 @@ pub fn encrypt(sk: &SecretKey, password: &[u8], salt: [u8; 8]) -> Result<String,
         .map(|(_, p)| p)
         .ok_or(EncryptedError::Unsupported(curve))?;
     let boxed = cipher(password, &salt)
-        .encrypt(&Nonce::default(), &sk.to_bytes()[..])
+        .encrypt(&Nonce::default(), &octez_bytes(curve, sk.to_bytes())[..])
         .map_err(|_| EncryptedError::Unsupported(curve))?;
     let mut raw = prefix.to_vec();
     raw.extend(salt);
@@ -163,14 +176,43 @@ mod tests {
         }
     }
 
+    /// Same file: the BLS12-381 keys and their `BLesk` forms.
+    const BLS_VECTORS: &[(&str, &str)] = &[
+        (
+            "BLsk1o1S8oAG76r3o3aJr1gbVhNdDnAMsdy1yMfwHLWwUHfAeyEXHV",
+            "BLesk1ExnCaFxVcGFvKFQrPs2AADo2KpukB6bhA8SLASRzZ58uqvSNUNyzdNdya5NPgE1BAFwcN3wtyFv76r1GJ9",
+        ),
+        (
+            "BLsk1ootrVQmMBgcnXDKdyBR2M5tXwZh2TRVcinBJwMhCYVDRm3K1N",
+            "BLesk1c92TTyYAbkt5Aa2g2puGZHy1M9hQVX7um7PYpxfsjbaaiYsqR2ahArH53WGSvbvzUBizgPipMyfmh8bCs5",
+        ),
+        (
+            "BLsk1rgztT2EBdQ2vtyXkTzgwmEjabvZri3c7tLHQtDmgH695mcWUt",
+            "BLesk1yLinYLYYxq947JSbwt4s94xZb6azZz8AD8myiU67mQpKA2bLxYwq8QhYTrsCdXTtLSLyYnVL5EQAuubYjJ",
+        ),
+    ];
+
     #[test]
-    fn encrypt_round_trips_and_bls_is_refused() {
+    fn octez_bls_vectors_decrypt_and_round_trip() {
+        let pw: Vec<Vec<u8>> = PASSWORDS.iter().map(|p| p.as_bytes().to_vec()).collect();
+        for (sk, enc) in BLS_VECTORS {
+            let want: SecretKey = sk.parse().unwrap();
+            assert_eq!(decrypt(enc, &pw).unwrap(), want, "{enc}");
+            let again = encrypt(&want, b"pw", [3; 8]).unwrap();
+            assert!(again.starts_with("encrypted:BLesk"), "{again}");
+            assert_eq!(decrypt(&again, &[b"pw".to_vec()]).unwrap(), want);
+        }
+    }
+
+    #[test]
+    fn encrypt_round_trips_and_bad_keys_are_refused() {
         let sk: SecretKey = VECTORS[0].0.parse().unwrap();
         let uri = encrypt(&sk, b"pw", [1; 8]).unwrap();
         assert!(uri.starts_with("encrypted:edesk"), "{uri}");
         assert_eq!(decrypt(&uri, &passwords_of("x\r\npw\n")).unwrap(), sk);
         let bls = SecretKey::generate(Curve::Bls).unwrap();
-        assert!(encrypt(&bls, b"pw", [1; 8]).is_err());
+        let uri = encrypt(&bls, b"pw", [1; 8]).unwrap();
+        assert_eq!(decrypt(&uri, &[b"pw".to_vec()]).unwrap(), bls);
         assert!(decrypt("encrypted:edskXXX", &[]).is_err());
     }
 }

@@ -10,15 +10,19 @@
 //! * [`server`]: TCP, Unix, HTTP and HTTPS servers (§5.1–§5.3).
 //! * [`remote`]: the [`remote::Signer`] trait, local and remote signers, key URIs and
 //!   `-R/--remote-signer` (§5.7).
+//! * [`keys`]: the one resolution of a wallet key into a [`keys::SigningKey`], shared by the
+//!   client and the node (`unencrypted:`, `encrypted:` with `-f`, remote keys with `-R`).
 
 pub mod bson;
 pub mod encrypted;
 pub mod grammar;
 pub mod handler;
 pub mod hwm;
+pub mod keys;
 pub mod protocol;
 pub mod remote;
 pub mod server;
 pub mod wallet;
 
+pub use keys::{KeyError, KeyOptions, SigningKey, signing_key};
 pub use remote::{LocalSigner, RemoteSigner, Signer, SignerError};

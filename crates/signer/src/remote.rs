@@ -75,6 +75,17 @@ pub enum SignerError {
     /// TLS set-up of an https signer.
     #[error("cannot set up TLS for the https signer: {0}")]
     Tls(#[from] http_client::TlsError),
+    /// The https signer's certificate is rejected: retrying cannot fix it.
+    #[error(
+        "the TLS certificate of the remote signer at {location} is rejected: {reason}; trust \
+         its certificate authority with SSL_CERT_FILE or SSL_CERT_DIR"
+    )]
+    TlsRejected {
+        /// The signer's address.
+        location: String,
+        /// The TLS error.
+        reason: String,
+    },
 }
 
 /// A key that signs bytes exactly as given (the caller prepends the watermark, §5.5).
@@ -91,6 +102,22 @@ pub trait Signer {
     /// # Errors
     /// [`SignerError`] when a remote signer fails or refuses.
     fn sign(&self, data: &[u8]) -> Result<Signature, SignerError>;
+    /// The proof a reveal of this key carries: the BLS proof of possession of a tz4 key, none
+    /// for the other curves (docs/reference/l1-and-signer.md §2.2).
+    ///
+    /// # Errors
+    /// [`SignerError`] when a remote signer fails or refuses.
+    fn reveal_proof(&self) -> Result<Option<Signature>, SignerError> {
+        Ok(None)
+    }
+}
+
+impl SignerError {
+    /// Whether trying again later may succeed: the signer could not be reached (down,
+    /// restarting, timed out). Refusals, bad URIs and protocol or TLS errors need a fix first.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Unreachable { .. })
+    }
 }
 
 /// A key held in memory.
@@ -106,6 +133,9 @@ impl Signer for LocalSigner {
     }
     fn sign(&self, data: &[u8]) -> Result<Signature, SignerError> {
         Ok(self.0.sign_raw(data))
+    }
+    fn reveal_proof(&self) -> Result<Option<Signature>, SignerError> {
+        Ok(self.0.bls_proof_of_possession())
     }
 }
 
@@ -412,9 +442,17 @@ impl RemoteSigner {
         request: &'static str,
         r: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
     ) -> Result<Value, SignerError> {
-        let mut r = r.map_err(|e| match e {
-            ureq::Error::Io(io) => self.unreachable(io),
-            other => self.unreachable(std::io::Error::other(http_client::error_chain(&other))),
+        let mut r = r.map_err(|e| {
+            if let Some(reason) = http_client::ureq_tls_rejection(&e) {
+                return SignerError::TlsRejected {
+                    location: self.location.to_string(),
+                    reason: reason.to_string(),
+                };
+            }
+            match e {
+                ureq::Error::Io(io) => self.unreachable(io),
+                other => self.unreachable(std::io::Error::other(http_client::error_chain(&other))),
+            }
         })?;
         let status = r.status().as_u16();
         let body = r
@@ -557,6 +595,13 @@ impl Signer for RemoteSigner {
             Some(c) => sig.with_curve(c),
             None => sig,
         })
+    }
+
+    fn reveal_proof(&self) -> Result<Option<Signature>, SignerError> {
+        match self.pkh {
+            PublicKeyHash::Bls(_) => self.bls_proof_of_possession().map(Some),
+            _ => Ok(None),
+        }
     }
 }
 

@@ -223,6 +223,12 @@ impl RollupNode {
         }
     }
 
+    /// The exit status once the node exited by itself (`None` while it runs or after
+    /// [`Self::kill`]).
+    pub fn try_wait(&mut self) -> Option<ExitStatus> {
+        self.proc.as_mut().and_then(ChildGuard::try_wait)
+    }
+
     /// Kills the process (SIGKILL: no clean shutdown).
     pub fn kill(&mut self) {
         if let Some(mut p) = self.proc.take() {

@@ -150,6 +150,14 @@ impl ChildGuard {
         }
     }
 
+    /// The exit status once the process exited (`None` while it runs), after giving the reader
+    /// threads a moment to drain its output.
+    pub fn try_wait(&mut self) -> Option<ExitStatus> {
+        let status = self.child.try_wait().ok().flatten()?;
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        Some(status)
+    }
+
     fn exited(&self, status: &str) -> HarnessError {
         // Give the reader threads a moment to drain the pipes: the last lines explain the exit.
         std::thread::sleep(std::time::Duration::from_millis(200));

@@ -16,6 +16,7 @@ mod engine;
 mod host;
 mod hostfn;
 mod link;
+pub mod output_proof;
 mod pvm;
 mod state;
 mod version;

@@ -3,6 +3,7 @@
 
 mod e2e;
 mod https;
+mod operator;
 mod signer;
 mod wallet;
 

@@ -101,7 +101,14 @@ fn remote_keys_sign_through_the_signer_and_a_dead_signer_is_a_clear_error() {
         &["import", "secret", "key", "x", "encrypted:abc"],
     )
     .err();
-    assert!(err.contains("unsupported secret key URI"), "{err}");
+    assert!(err.contains("-f/--password-filename"), "{err}");
+    let err = client(
+        d.path(),
+        None,
+        &["import", "secret", "key", "x", "ledger://a/b"],
+    )
+    .err();
+    assert!(err.contains("unsupported secret key URI scheme"), "{err}");
     let err = client(
         d.path(),
         None,
@@ -322,7 +329,10 @@ fn https_signer_with_a_private_ca_and_authentication() {
     with_ca(&["import", "secret", "key", "b2", BOOTSTRAP2_SK]).out();
     let out = with_ca(&["sign", "bytes", "0x03", "for", "h"]).out();
     assert_eq!(out, format!("Signature: {SIG_03}\n"));
-    // Without the private CA the certificate is rejected.
+    // Without the private CA the certificate is rejected, and the fix is named.
     let err = client(d.path(), None, &["sign", "bytes", "0x03", "for", "h"]).err();
-    assert!(err.contains("cannot reach the remote signer"), "{err}");
+    assert!(
+        err.contains("TLS certificate of the remote signer") && err.contains("SSL_CERT_FILE"),
+        "{err}"
+    );
 }

@@ -119,10 +119,7 @@ fn errors_before_any_network_access() {
         &["transfer", "1", "from", "nobody", "to", "b1"],
     )
     .err();
-    assert!(
-        err.contains("no public key hash alias named nobody"),
-        "{err}"
-    );
+    assert!(err.contains("no secret key for nobody"), "{err}");
     let err = client(
         d.path(),
         e,

@@ -360,12 +360,6 @@ fn options_without_effect_refuse_to_start() {
         ),
         (&["--slow-vm-fallback"], "--slow-vm-fallback"),
         (&["--l1-monitor-finalized"], "--l1-monitor-finalized"),
-        (&["--injector-attempts", "3"], "--injector-attempts"),
-        (
-            &["--injector-retention-period", "10"],
-            "--injector-retention-period",
-        ),
-        (&["--injection-ttl", "5"], "--injection-ttl"),
         (&["--commit-on", "commitment"], "--commit-on"),
         (&["--profiling", "true"], "--profiling"),
     ] {
@@ -376,15 +370,7 @@ fn options_without_effect_refuse_to_start() {
             "{extra:?}: {out}"
         );
     }
-    for global in [
-        &["-R", "tcp://127.0.0.1:7732"][..],
-        &["--remote-signer", "http://127.0.0.1:7732"],
-        &["-f", "/tmp/pw"],
-        &["-A", "127.0.0.1"],
-        &["-P", "8732"],
-        &["-t"],
-        &["-l"],
-    ] {
+    for global in [&["-A", "127.0.0.1"][..], &["-P", "8732"], &["-t"], &["-l"]] {
         let mut c = bin();
         c.args(global)
             .args(["run", "observer", "for", ADDR, "with", "operators"])
@@ -398,17 +384,6 @@ fn options_without_effect_refuse_to_start() {
     }
     // config.json fields.
     for (field, value, name) in [
-        (
-            "fee-parameters",
-            r#"{"publish": {"minimal-fees": "200"}}"#,
-            "fee-parameters",
-        ),
-        (
-            "execute-outbox-messages-filter",
-            r#"[{"transaction": {}}]"#,
-            "execute-outbox",
-        ),
-        ("batcher", r#"{"min_batch_elements": 3}"#, "batcher"),
         (
             "gc-parameters",
             r#"{"context_splitting_period": 7}"#,

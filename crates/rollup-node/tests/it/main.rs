@@ -9,9 +9,12 @@ mod https;
 mod init;
 mod l1_restart;
 mod openapi;
+mod operator;
+mod outbox;
 mod preimages;
 mod rpc;
 mod run;
+mod snapshot;
 
 use std::path::Path;
 use std::process::{Command, Output};

@@ -66,6 +66,7 @@ const CONSTANTS: RollupConstants = RollupConstants {
     commitment_period: 3,
     challenge_window: 10,
     minimal_block_delay: 6,
+    max_active_outbox_levels: 20,
 };
 
 /// Blocks 1–3 (all after the genesis commitment `ZERO` at level 0; block 3 carries
@@ -111,6 +112,7 @@ fn serve_full(config: Config, lcc_level: Option<i32>, constants: Option<RollupCo
         status: Arc::new(parking_lot::Mutex::new(status)),
         durable: Some(Arc::new(FakeDurable)),
         context: None,
+        services: Default::default(),
     });
     spawn_router(view)
 }
@@ -650,6 +652,7 @@ fn synchronized_streams_progress_until_synchronized() {
         status: Arc::clone(&status),
         durable: None,
         context: None,
+        services: Default::default(),
     }));
     let agent: ureq::Agent = ureq::Agent::config_builder().build().into();
     let mut r = agent
@@ -705,6 +708,14 @@ fn concrete(template: &str) -> String {
         .replace(
             "{commitment_hash}",
             &CommitmentHash::new([9; 32]).to_b58check(),
+        )
+        .replace(
+            "{injector_operation_hash}",
+            &tezos_types::InjectorOperationId::new([9; 32]).to_b58check(),
+        )
+        .replace(
+            "{l2_message_id}",
+            &tezos_types::L2MessageId::new([9; 32]).to_b58check(),
         );
     if p.ends_with("/outbox") {
         p.push_str("?outbox_level=3");
@@ -738,20 +749,26 @@ fn every_route_answers_json_and_other_methods_405() {
         }
         // Every other method, with an empty body, invalid JSON or a JSON value: 405 with
         // `Allow` and the client's `method_not_allowed` trace.
+        // The methods served at this path (GET and DELETE share some admin paths).
+        let served: Vec<&str> = routes
+            .iter()
+            .filter(|o| o.path == r.path)
+            .map(|o| o.method.as_str())
+            .collect();
         for other in ["GET", "POST", "PUT", "DELETE", "PATCH"] {
-            if other == method {
+            if served.contains(&other) {
                 continue;
             }
             for body in ["", "{not json", "{\"messages\": []}"] {
                 let (st, allow, text) = request(port, other, &path, body);
                 assert_eq!(st, 405, "{other} {path}: {text}");
-                assert_eq!(allow.as_deref(), Some(method), "{other} {path}");
+                assert_eq!(allow, Some(served.join(", ")), "{other} {path}");
                 let v: Value = serde_json::from_str(&text)
                     .unwrap_or_else(|_| panic!("{other} {path}: not JSON: {text:?}"));
                 assert_trace(&v, "rpc_client.request_failed");
                 assert_eq!(
                     v[0]["error"],
-                    json!({"kind": "method_not_allowed", "allowed": [method]}),
+                    json!({"kind": "method_not_allowed", "allowed": served}),
                     "{other} {path}"
                 );
                 assert_eq!(v[0]["meth"], json!(other));
@@ -763,6 +780,13 @@ fn every_route_answers_json_and_other_methods_405() {
 #[test]
 fn unknown_paths_404_and_octez_rpcs_not_served_501() {
     let port = serve();
+    // A node without a batcher (observer) answers Octez's `no_batcher`.
+    let (st, _, text) = request(port, "POST", "/local/batcher/injection", "[]");
+    assert_eq!(st, 500, "{text}");
+    assert_trace(
+        &serde_json::from_str(&text).unwrap(),
+        "sc_rollup.node.no_batcher",
+    );
     for (method, path) in [
         ("GET", "/"),
         ("POST", "/nope"),
@@ -780,9 +804,7 @@ fn unknown_paths_404_and_octez_rpcs_not_served_501() {
     // RPCs of Octez's node this one does not serve yet: 501, saying so.
     for (method, path) in [
         ("POST", "/global/block/head/simulate"),
-        ("POST", "/local/batcher/injection"),
         ("GET", "/stats/ocaml_gc"),
-        ("GET", "/local/last_published_commitment"),
     ] {
         for body in ["", "[", "{\"messages\": [\"00\"]}"] {
             let (st, _, text) = request(port, method, path, body);
@@ -817,6 +839,7 @@ fn blocks_deleted_by_the_gc_answer_410() {
         status: Arc::new(parking_lot::Mutex::new(NodeStatus::default())),
         durable: None,
         context: None,
+        services: Default::default(),
     }));
     assert_eq!(
         assert_error(
@@ -853,6 +876,7 @@ fn health_reports_the_workers_that_run() {
         status: Arc::new(parking_lot::Mutex::new(status)),
         durable: None,
         context: None,
+        services: Default::default(),
     }));
     let active = || get(port, "/health").1["active_workers"].clone();
     // An observer runs none of Octez's workers.
@@ -982,6 +1006,7 @@ fn health_answers_while_durable_reads_are_stuck_and_the_writer_holds_its_lock() 
         status: Arc::new(parking_lot::Mutex::new(status)),
         durable: Some(durable.clone()),
         context: None,
+        services: Default::default(),
     }));
     // The follower's writer holds the write lock (a batch of levels under way).
     writer.begin_batch().unwrap();

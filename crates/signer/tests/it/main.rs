@@ -341,6 +341,57 @@ fn high_watermark_refuses_replays_and_survives_a_restart() {
     assert_eq!(v["NetXdQprcVkpaWU"][B1]["round"], 1, "{marks}");
 }
 
+/// The shared resolution (`signer::keys`) of a `remote:` wallet key, as the node uses it: a
+/// signer that is down is a retryable error, and the same key signs again once it is back,
+/// from another thread.
+#[test]
+fn a_resolved_remote_key_is_retryable_while_the_signer_is_down() {
+    let sd = tempfile::tempdir().unwrap();
+    import_b1(sd.path());
+    let (mut s, port) = launch(sd.path(), "socket", &[]);
+    let wd = tempfile::tempdir().unwrap();
+    let wallet = signer::wallet::Wallet::new(wd.path());
+    let pkh: PublicKeyHash = B1.parse().unwrap();
+    wallet
+        .add_remote_key("op", &format!("remote:{B1}"), &pkh, None, false)
+        .unwrap();
+    let opts = signer::KeyOptions {
+        remote_signer: Some(format!("tcp://127.0.0.1:{port}")),
+        password_file: None,
+    };
+    let key = signer::signing_key(&wallet, B1, &opts).unwrap();
+    assert_eq!(key.alias, "op");
+    assert_eq!(key.public_key().unwrap().hash(), pkh);
+    assert_eq!(key.sign(&[3]).unwrap().to_string(), SIG_03);
+    s.kill();
+    let e = key.sign(&[3]).unwrap_err();
+    assert!(e.is_retryable(), "{e:?}");
+    assert!(
+        e.to_string().contains("cannot reach the remote signer"),
+        "{e}"
+    );
+    s.restart().unwrap();
+    let sig = std::thread::spawn(move || key.sign(&[3]))
+        .join()
+        .unwrap()
+        .unwrap();
+    assert_eq!(sig.to_string(), SIG_03);
+    // A refusal is not retryable: a key the signer does not hold.
+    let other =
+        SecretKey::from_uri("unencrypted:edsk39qAm1fiMjgmPkw1EgQYkMzkJezLNewd7PLNHTkr6w9XA2zdfo")
+            .unwrap()
+            .public_key_hash();
+    wallet
+        .add_remote_key("x", &format!("remote:{other}"), &other, None, false)
+        .unwrap();
+    let e = signer::signing_key(&wallet, "x", &opts)
+        .unwrap()
+        .sign(&[3])
+        .unwrap_err();
+    assert!(matches!(e, SignerError::Refused { .. }), "{e:?}");
+    assert!(!e.is_retryable());
+}
+
 /// A small deterministic generator (no dependency).
 struct Lcg(u64);
 impl Lcg {

@@ -1,0 +1,3 @@
+//! Integration tests of the injector (one binary, `tests/it`).
+
+mod sandbox;

@@ -1,0 +1,95 @@
+//! The injector as the operator's [`OperationSink`]: operations are persisted by the injector
+//! before `add` returns; each head drives its inclusion tracking and injection.
+
+use std::collections::HashMap;
+
+use inbox::BlockHeader;
+use injector::{Injector, InjectorOpHash};
+use l1_operation::L1Operation;
+use node_follower::follower::FollowError;
+use tezos_types::CommitmentHash;
+use tokio::runtime::Handle;
+
+use crate::operator::OperationSink;
+
+/// The node's injector, driven from the follower thread.
+pub struct InjectorSink {
+    injector: Injector,
+    rt: Handle,
+    /// Cementations queued, by commitment: `cement` operations are not unique in Octez's
+    /// injector (their id includes a counter), so the node does not queue a second one while
+    /// the first is known to the injector.
+    cements: HashMap<CommitmentHash, InjectorOpHash>,
+}
+
+impl InjectorSink {
+    /// The sink of `injector`, whose async work runs on `rt`.
+    pub fn new(injector: Injector, rt: Handle) -> Self {
+        Self {
+            injector,
+            rt,
+            cements: HashMap::new(),
+        }
+    }
+}
+
+fn operator_error(e: injector::InjectorError) -> FollowError {
+    FollowError::Operator(Box::new(e))
+}
+
+impl OperationSink for InjectorSink {
+    fn add(&mut self, op: L1Operation) -> Result<(), FollowError> {
+        let cement = match &op {
+            L1Operation::Cement { commitment, .. } => {
+                if let Some(id) = self.cements.get(commitment)
+                    && self.injector.entry(id).is_some()
+                {
+                    return Ok(());
+                }
+                Some(*commitment)
+            }
+            _ => None,
+        };
+        let id = self.injector.add(op, None).map_err(operator_error)?;
+        if let Some(c) = cement {
+            self.cements.insert(c, id);
+        }
+        Ok(())
+    }
+
+    fn add_tracked(&mut self, op: L1Operation) -> Result<Option<InjectorOpHash>, FollowError> {
+        self.injector
+            .add(op, None)
+            .map(Some)
+            .map_err(operator_error)
+    }
+
+    fn knows(&self, id: &InjectorOpHash) -> bool {
+        self.injector.entry(id).is_some()
+    }
+
+    fn on_head(&mut self, head: &BlockHeader) -> Result<(), FollowError> {
+        self.rt
+            .block_on(self.injector.on_new_head(head))
+            .map_err(operator_error)
+    }
+}
+
+/// The injector as the batcher's sink: each batch becomes one `add_messages` operation.
+pub struct InjectorBatchSink(pub Injector);
+
+impl batcher::BatchSink for InjectorBatchSink {
+    fn add_messages(
+        &mut self,
+        messages: Vec<Vec<u8>>,
+        order: Option<i64>,
+    ) -> Result<InjectorOpHash, batcher::SinkError> {
+        self.0
+            .add(L1Operation::AddMessages { messages }, order)
+            .map_err(|e| batcher::SinkError(Box::new(e)))
+    }
+
+    fn knows(&self, id: &InjectorOpHash) -> bool {
+        self.0.entry(id).is_some()
+    }
+}

@@ -1,0 +1,40 @@
+//! `snapshot export|import|info` (docs/reference/octez-rollup-node.md §7): runs the
+//! [`SnapshotCommand`] with the `snapshot` crate and returns what Octez prints on stdout.
+
+use crate::cli::SnapshotCommand;
+
+/// The error of `e` followed by its causes not already in its text.
+fn chain(e: &snapshot::SnapshotError) -> String {
+    let mut out = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        let t = c.to_string();
+        if !out.contains(&t) {
+            out.push_str(": ");
+            out.push_str(&t);
+        }
+        cause = c.source();
+    }
+    out
+}
+
+/// Runs `cmd`; `Ok` holds the text for stdout, `Err` the error message.
+///
+/// # Errors
+/// The snapshot error, with its causes.
+pub fn run(cmd: SnapshotCommand) -> Result<String, String> {
+    match cmd {
+        SnapshotCommand::Info(src) => {
+            let (header, format) = snapshot::info(&src).map_err(|e| chain(&e))?;
+            Ok(snapshot::info_text(&header, format))
+        }
+        SnapshotCommand::Export(opts) => {
+            let out = snapshot::export(&opts).map_err(|e| chain(&e))?;
+            Ok(format!("Snapshot exported to {}\n", out.file.display()))
+        }
+        SnapshotCommand::Import(opts) => {
+            snapshot::import(&opts).map_err(|e| chain(&e))?;
+            Ok("Snapshot successfully imported\n".to_string())
+        }
+    }
+}

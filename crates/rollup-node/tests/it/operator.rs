@@ -1,0 +1,544 @@
+//! End to end, the operator modes (issue 10): a real sandbox with the test constants
+//! (commitment period 5, challenge window 10), a rollup of the recorder kernel, and the node in
+//! maintenance, bailout, accuser or operator mode with keys from a client wallet. The node stakes,
+//! publishes, cements, recovers its bond and batches messages by itself; the tests only bake.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use test_support::{RollupNode, Sandbox, bootstrap_key};
+use tezos_types::operation::OperationContent;
+use tezos_types::{Contract, Mutez, SecretKey};
+
+/// Bound of each wait (a guard against hangs, never a performance assertion).
+const BOUND: Duration = Duration::from_secs(240);
+
+struct Net {
+    dir: tempfile::TempDir,
+    sb: Sandbox,
+    addr: String,
+    orig: i64,
+    wallet: PathBuf,
+}
+
+/// A sandbox with a rollup of the recorder kernel and a client wallet holding `keys`.
+fn net(keys: &[(&str, SecretKey)]) -> Net {
+    let dir = tempfile::tempdir().unwrap();
+    let sb = Sandbox::start(&dir.path().join("sandbox")).unwrap();
+    let kernel = wat::parse_str(test_support::kernels::RECORDER_WAT).unwrap();
+    let addr = sb.originate_wasm(&kernel);
+    let orig = sb.level();
+    let wallet = dir.path().join("wallet");
+    std::fs::create_dir_all(&wallet).unwrap();
+    let w = signer::wallet::Wallet::new(&wallet);
+    for (alias, sk) in keys {
+        w.add_key(alias, sk, false).unwrap();
+    }
+    Net {
+        dir,
+        sb,
+        addr,
+        orig,
+        wallet,
+    }
+}
+
+impl Net {
+    /// `smart-rollup-node -d <wallet> init <mode> config for <rollup> with operators <ops>`.
+    fn init(&self, node_dir: &Path, mode: &str, operators: &[&str]) {
+        self.init_with(node_dir, mode, operators, &[]);
+    }
+
+    /// [`Self::init`] with more options (`--force` to convert a data directory).
+    fn init_with(&self, node_dir: &Path, mode: &str, operators: &[&str], extra: &[&str]) {
+        std::fs::create_dir_all(node_dir).unwrap();
+        let o = super::bin()
+            .arg("-d")
+            .arg(&self.wallet)
+            .args([
+                "init",
+                mode,
+                "config",
+                "for",
+                &self.addr,
+                "with",
+                "operators",
+            ])
+            .args(operators)
+            .arg("--data-dir")
+            .arg(node_dir)
+            .args(extra)
+            .output()
+            .unwrap();
+        let (out, err) = super::text(&o);
+        assert!(o.status.success(), "init {mode}: {out}{err}");
+    }
+
+    fn start(&self, node_dir: &Path) -> RollupNode {
+        // The wallet through `TEZOS_CLIENT_DIR` (the harness puts `run`'s options after the
+        // command; `-d` is a global option, tested by `init`).
+        super::node(node_dir, self.sb.endpoint())
+            .env("TEZOS_CLIENT_DIR", &self.wallet.display().to_string())
+            .log_file(node_dir.join("test-node.log"))
+            .start()
+            .unwrap()
+    }
+
+    /// Runs the node on `node_dir` until it exits by itself (a refused start): its exit code
+    /// and output.
+    fn run_to_exit(&self, node_dir: &Path) -> (Option<i32>, String) {
+        let o = super::bin()
+            .env("TEZOS_CLIENT_DIR", &self.wallet)
+            .args(["-E", self.sb.endpoint(), "run", "--data-dir"])
+            .arg(node_dir)
+            .args([
+                "--rpc-port",
+                &test_support::free_port().unwrap().to_string(),
+            ])
+            .output()
+            .unwrap();
+        let (out, err) = super::text(&o);
+        (o.status.code(), format!("{out}{err}"))
+    }
+
+    /// The L1's last cemented commitment level.
+    fn lcc_level(&self) -> i64 {
+        self.sb.get(&format!(
+            "/chains/main/blocks/head/context/smart_rollups/smart_rollup/{}/last_cemented_commitment_hash_with_level",
+            self.addr
+        ))["level"]
+            .as_i64()
+            .unwrap()
+    }
+
+    /// Whether a `smart_rollup_publish` of `pkh` waits in the mempool.
+    fn mempool_publish(&self, pkh: &str) -> bool {
+        let m = self.sb.get("/chains/main/mempool/pending_operations");
+        m["validated"].as_array().into_iter().flatten().any(|op| {
+            op["contents"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|c| c["kind"] == "smart_rollup_publish" && c["source"] == json!(pkh))
+        })
+    }
+
+    /// Whether `pkh` is staked on a commitment newer than the LCC.
+    fn staked(&self, pkh: &str) -> bool {
+        let (s, v) = self.staked_on(pkh);
+        s == 200 && v.get("hash").is_some()
+    }
+
+    /// What `pkh` is staked on (`null` when on nothing newer than the LCC), or the error.
+    fn staked_on(&self, pkh: &str) -> (u16, Value) {
+        self.sb.get_status(&format!(
+            "/chains/main/blocks/head/context/smart_rollups/smart_rollup/{}/staker/{pkh}/staked_on_commitment",
+            self.addr
+        ))
+    }
+
+    /// Bakes a block every 300 ms (the node injects between blocks) until `done`.
+    fn bake_until(
+        &self,
+        what: &str,
+        node: &mut RollupNode,
+        mut done: impl FnMut(&Net, &RollupNode) -> bool,
+    ) {
+        let start = Instant::now();
+        while !done(self, node) {
+            if start.elapsed() > BOUND {
+                panic!(
+                    "{what}: not reached after {BOUND:?} (L1 level {}); the node's output:\n{}",
+                    self.sb.level(),
+                    node.output()
+                );
+            }
+            if let Err(e) = node.check_running() {
+                panic!("{what}: the node stopped: {e}; output:\n{}", node.output());
+            }
+            self.sb.bake();
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+
+    /// Applied publications of rollup commitments in the L1 blocks, by source: (source, inbox
+    /// level, status).
+    fn publications(&self) -> Vec<(String, i64, String)> {
+        let mut out = vec![];
+        for l in self.orig..=self.sb.level() {
+            let ops = self
+                .sb
+                .get(&format!("/chains/main/blocks/{l}/operations/3"));
+            for op in ops.as_array().into_iter().flatten() {
+                for c in op["contents"].as_array().into_iter().flatten() {
+                    if c["kind"] == "smart_rollup_publish" {
+                        out.push((
+                            c["source"].as_str().unwrap_or_default().to_string(),
+                            c["commitment"]["inbox_level"].as_i64().unwrap_or(-1),
+                            c["metadata"]["operation_result"]["status"]
+                                .as_str()
+                                .unwrap_or_default()
+                                .to_string(),
+                        ));
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Maintenance mode stakes, publishes every period and cements: the L1's LCC advances with no
+/// client involved; an observer following the same rollup stores the same commitments; a
+/// kill -9 and restart in the middle neither loses nor duplicates a publication.
+#[test]
+fn maintenance_publishes_and_cements() {
+    let op = bootstrap_key(3);
+    let pkh = op.public_key_hash().to_b58check();
+    let n = net(&[("operator", op)]);
+    let node_dir = n.dir.path().join("node");
+    n.init(&node_dir, "maintenance", &["operator"]);
+    let cfg: Value =
+        serde_json::from_slice(&std::fs::read(node_dir.join("config.json")).unwrap()).unwrap();
+    assert_eq!(cfg["mode"], "maintenance", "{cfg}");
+    let obs_dir = n.dir.path().join("observer");
+    super::init_config(&obs_dir, &n.addr);
+    let mut node = n.start(&node_dir);
+    let mut observer = n.start(&obs_dir);
+    n.sb.send_messages(&[b"one"]);
+    // The first commitment (orig + 5) is injected once final: kill -9 the node while its
+    // operation waits in the mempool, let a block include it, restart.
+    n.bake_until("first publication in the mempool", &mut node, |n, _| {
+        n.mempool_publish(&pkh)
+    });
+    node.kill();
+    n.sb.bake();
+    node.restart().unwrap();
+    n.bake_until("first publication", &mut node, |n, _| n.staked(&pkh));
+    node.wait_synced(&n.sb, BOUND).unwrap();
+    let lpc = node.get("/local/last_published_commitment");
+    assert_eq!(lpc["commitment"]["inbox_level"], json!(n.orig + 5), "{lpc}");
+    // Cementation by the node itself: the LCC passes the first two periods.
+    n.bake_until("cementation", &mut node, |n, _| {
+        n.lcc_level() >= n.orig + 10
+    });
+    // Every publication of the operator applied, one per inbox level.
+    let pubs: Vec<_> = n
+        .publications()
+        .into_iter()
+        .filter(|(s, _, _)| *s == pkh)
+        .collect();
+    assert!(!pubs.is_empty());
+    for (_, level, status) in &pubs {
+        assert_eq!(status, "applied", "{pubs:?}");
+        assert_eq!(
+            pubs.iter().filter(|(_, l, _)| l == level).count(),
+            1,
+            "published twice: {pubs:?}"
+        );
+    }
+    // The observer agrees with every commitment the operator published.
+    observer.wait_synced(&n.sb, BOUND).unwrap();
+    node.wait_synced(&n.sb, BOUND).unwrap();
+    let lpc = node.get("/local/last_published_commitment");
+    let hash = lpc["hash"].as_str().unwrap();
+    let seen = observer.get(&format!("/local/commitments/{hash}"));
+    assert_eq!(seen["commitment"], lpc["commitment"], "{seen}");
+    // The injector is idle once everything is included.
+    let total = node.get("/admin/injector/queues/total");
+    assert!(total["total"].is_number(), "{total}");
+}
+
+/// A key with 5 000 tez cannot stake: Octez's message, exit 1.
+#[test]
+fn maintenance_refuses_an_operator_without_the_stake() {
+    let poor = SecretKey::from_seed(tezos_types::Curve::Ed25519, &[42; 32]).unwrap();
+    let poor_pkh = poor.public_key_hash();
+    let n = net(&[("poor", poor)]);
+    n.sb.inject(
+        &bootstrap_key(1),
+        vec![OperationContent::Transaction {
+            amount: Mutez(5_000_000_000),
+            destination: Contract::Implicit(poor_pkh),
+            parameters: None,
+        }],
+    );
+    n.sb.bake();
+    let node_dir = n.dir.path().join("node");
+    n.init(&node_dir, "maintenance", &["poor"]);
+    let (code, out) = n.run_to_exit(&node_dir);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains(&format!(
+            "Operator {poor_pkh} only has 5000.000000 tz but needs more than 10000 in order to stake on the rollup."
+        )),
+        "{out}"
+    );
+}
+
+/// Bailout: a staker's node cements what it published, recovers the bond and exits 0; a key
+/// that never staked is refused with Octez's message.
+#[test]
+fn bailout_recovers_the_bond_and_exits() {
+    let op = bootstrap_key(3);
+    let pkh = op.public_key_hash();
+    let n = net(&[("operator", op), ("other", bootstrap_key(5))]);
+    let node_dir = n.dir.path().join("node");
+    n.init(&node_dir, "maintenance", &["operator"]);
+    let mut node = n.start(&node_dir);
+    n.bake_until("first publication", &mut node, |n, _| {
+        n.staked(&pkh.to_b58check())
+    });
+    node.terminate(Duration::from_secs(30)).unwrap();
+    let balance_staked = n.sb.balance(&pkh);
+    // The same data directory, now in bailout mode.
+    n.init_with(
+        &node_dir,
+        "bailout",
+        &[
+            "operating:operator",
+            "cementing:operator",
+            "recovering:operator",
+        ],
+        &["--force"],
+    );
+    let mut bail = n.start(&node_dir);
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = bail.try_wait() {
+            break s;
+        }
+        assert!(
+            start.elapsed() < BOUND,
+            "bailout did not exit:\n{}",
+            bail.output()
+        );
+        n.sb.bake();
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    assert_eq!(status.code(), Some(0), "{}", bail.output());
+    assert!(
+        bail.output().contains("Exit bailout mode"),
+        "{}",
+        bail.output()
+    );
+    // The bond is back: 10 000 tez more than while staked, less fees.
+    assert!(n.sb.balance(&pkh) > balance_staked + 9_999_000_000);
+    assert_eq!(n.staked_on(&pkh.to_b58check()).0, 500);
+    // A key that never staked.
+    let other_dir = n.dir.path().join("other");
+    n.init(
+        &other_dir,
+        "bailout",
+        &["operating:other", "cementing:other", "recovering:other"],
+    );
+    let (code, out) = n.run_to_exit(&other_dir);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("This implicit account is not a staker of this smart rollup."),
+        "{out}"
+    );
+}
+
+/// A rival commitment for a level the node committed is reported as a conflict.
+#[test]
+fn a_rival_commitment_is_reported() {
+    let op = bootstrap_key(3);
+    let n = net(&[("operator", op)]);
+    let node_dir = n.dir.path().join("node");
+    n.init(&node_dir, "accuser", &["operator"]);
+    let mut node = n.start(&node_dir);
+    for _ in 0..7 {
+        n.sb.bake();
+    }
+    node.wait_synced(&n.sb, BOUND).unwrap();
+    let ours = node.get(&format!("/global/block/{}", n.orig + 5));
+    let hash = ours["commitment_hash"].as_str().unwrap().to_string();
+    let local = node.get(&format!("/local/commitments/{hash}"));
+    let mut rival: tezos_types::Commitment =
+        serde_json::from_value(local["commitment"].clone()).unwrap();
+    rival.compressed_state = tezos_types::StateHash([7; 32]);
+    n.sb.publish(&bootstrap_key(2), &n.addr, rival);
+    // The accuser answers with its own commitment for that level.
+    n.bake_until("accuser publication", &mut node, |n, _| {
+        n.publications().iter().any(|(s, l, st)| {
+            *s == bootstrap_key(3).public_key_hash().to_b58check()
+                && *l == n.orig + 5
+                && st == "applied"
+        })
+    });
+    assert!(
+        node.output().contains("Potential conflict detected"),
+        "{}",
+        node.output()
+    );
+}
+
+/// Operator mode batches messages given to `/local/batcher/injection` into the inbox.
+#[test]
+fn batcher_messages_reach_the_inbox() {
+    let op = bootstrap_key(3);
+    let n = net(&[("operator", op)]);
+    let node_dir = n.dir.path().join("node");
+    n.init(&node_dir, "operator", &["operator"]);
+    let mut node = n.start(&node_dir);
+    n.sb.bake();
+    node.wait_synced(&n.sb, BOUND).unwrap();
+    let (s, ids) = node.post(
+        "/local/batcher/injection",
+        &json!([hex::encode(b"batched-1"), hex::encode(b"batched-2")]),
+    );
+    assert_eq!(s, 200, "{ids}");
+    assert_eq!(ids.as_array().map(Vec::len), Some(2), "{ids}");
+    n.bake_until("batched messages in the inbox", &mut node, |_, node| {
+        node.durable("head", "/last") == json!(hex::encode(b"batched-2"))
+    });
+    let id = ids[0].as_str().unwrap();
+    let st = node.get(&format!("/local/batcher/queue/{id}"));
+    assert!(
+        matches!(st["status"].as_str(), Some("included" | "committed")),
+        "{st}"
+    );
+}
+
+fn wait_exit(node: &mut RollupNode) -> std::process::ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(s) = node.try_wait() {
+            return s;
+        }
+        assert!(
+            start.elapsed() < BOUND,
+            "the node did not exit:\n{}",
+            node.output()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A cemented commitment that differs from the node's is fatal (Octez
+/// `Disagree_with_cemented`), for an observer too.
+#[test]
+fn a_cemented_commitment_the_node_disagrees_with_is_fatal() {
+    let n = net(&[]);
+    let node_dir = n.dir.path().join("observer");
+    super::init_config(&node_dir, &n.addr);
+    let mut node = n.start(&node_dir);
+    for _ in 0..6 {
+        n.sb.bake();
+    }
+    node.wait_synced(&n.sb, BOUND).unwrap();
+    let ours = node.get(&format!("/global/block/{}", n.orig + 5));
+    let hash = ours["commitment_hash"].as_str().unwrap().to_string();
+    let local = node.get(&format!("/local/commitments/{hash}"));
+    let mut wrong: tezos_types::Commitment =
+        serde_json::from_value(local["commitment"].clone()).unwrap();
+    wrong.compressed_state = tezos_types::StateHash([9; 32]);
+    n.sb.publish(&bootstrap_key(2), &n.addr, wrong);
+    for _ in 0..11 {
+        n.sb.bake();
+    }
+    n.sb.cement(&bootstrap_key(2), &n.addr);
+    let status = wait_exit(&mut node);
+    assert_eq!(status.code(), Some(1), "{}", node.output());
+    let out = node.output();
+    assert!(
+        out.contains("Disagree with cemented commitment")
+            && out.contains(&wrong.hash().to_b58check()),
+        "{out}"
+    );
+}
+
+/// Maintenance with the operator key in a remote signer (`tcp://` key in the client wallet):
+/// the node stakes and cements through the signer; a killed signer degrades the operator
+/// (errors logged, the node keeps following), a restarted one lets it go on.
+#[test]
+fn maintenance_signs_through_a_remote_signer() {
+    let op = bootstrap_key(3);
+    let pkh = op.public_key_hash();
+    let n = net(&[]);
+    let signer_dir = n.dir.path().join("signer");
+    std::fs::create_dir_all(&signer_dir).unwrap();
+    signer::wallet::Wallet::new(&signer_dir)
+        .add_key("operator", &op, false)
+        .unwrap();
+    let port = test_support::free_port().unwrap();
+    let port_s = port.to_string();
+    let mut signer = test_support::SignerProcess::launch(
+        None,
+        &signer_dir,
+        &[
+            "launch",
+            "socket",
+            "signer",
+            "-a",
+            "127.0.0.1",
+            "-p",
+            &port_s,
+        ],
+    )
+    .unwrap();
+    signer::wallet::Wallet::new(&n.wallet)
+        .add_remote_key(
+            "operator",
+            &format!("tcp://127.0.0.1:{port}/{pkh}"),
+            &pkh,
+            Some(&op.public_key()),
+            false,
+        )
+        .unwrap();
+    let node_dir = n.dir.path().join("node");
+    n.init(&node_dir, "maintenance", &["operator"]);
+    let mut node = n.start(&node_dir);
+    n.bake_until("first publication through the signer", &mut node, |n, _| {
+        n.staked(&pkh.to_b58check())
+    });
+    // The signer goes away for a few blocks: the node keeps running.
+    signer.kill();
+    for _ in 0..6 {
+        n.sb.bake();
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    node.check_running().unwrap();
+    signer.restart().unwrap();
+    n.bake_until("cementation after the signer is back", &mut node, |n, _| {
+        n.lcc_level() >= n.orig + 10
+    });
+    assert!(signer.output().contains("accepted"), "{}", signer.output());
+}
+
+/// A reorganisation that drops the block with the node's publication: the injector sees its
+/// operation leave the chain and injects it again; no commitment is published twice.
+#[test]
+fn a_publication_lost_in_a_reorg_is_injected_again() {
+    let op = bootstrap_key(3);
+    let pkh = op.public_key_hash().to_b58check();
+    let n = net(&[("operator", op)]);
+    let node_dir = n.dir.path().join("node");
+    n.init(&node_dir, "maintenance", &["operator"]);
+    let mut node = n.start(&node_dir);
+    n.bake_until("first publication", &mut node, |n, _| n.staked(&pkh));
+    // The publication is in the head block: a reorganisation of depth 2 drops it, and the
+    // new branch's blocks do not carry it.
+    let (s, v) = n.sb.post(
+        "/sandbox/reorg",
+        &json!({"depth": 2, "drop_operations": true}),
+    );
+    assert_eq!(s, 200, "{v}");
+    assert!(!n.staked(&pkh), "the stake left with the block");
+    assert!(
+        !n.mempool_publish(&pkh),
+        "the publication left with the block"
+    );
+    n.bake_until("publication injected again", &mut node, |n, _| {
+        n.staked(&pkh)
+    });
+    let pubs: Vec<_> = n
+        .publications()
+        .into_iter()
+        .filter(|(s, _, _)| *s == pkh)
+        .collect();
+    assert_eq!(pubs.len(), 1, "{pubs:?}");
+    assert_eq!(pubs[0].2, "applied", "{pubs:?}");
+}

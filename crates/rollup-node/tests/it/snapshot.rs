@@ -1,0 +1,257 @@
+//! Snapshots end to end (octez-rollup-node.md §7): a node follows a real sandbox; its data
+//! directory is exported (refused while the node runs), inspected with `snapshot info`,
+//! imported into fresh data directories (from a file and from standard input); a node started
+//! on the import serves the same head state and durable values and keeps following L1. An
+//! import killed with SIGKILL leaves the data directory as it was, and a retry succeeds.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use test_support::{Sandbox, wait_until};
+
+use super::{bin, init_config, run, text};
+
+const BOUND: Duration = Duration::from_secs(180);
+
+fn count_hex(n: u32) -> Value {
+    json!(hex::encode(n.to_le_bytes()))
+}
+
+fn ok(args: &[&str]) -> String {
+    let o = run(args);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{args:?} failed:\n{out}\n{err}");
+    out
+}
+
+/// Names in `dir` starting with a dot (temporary directories of an import).
+fn hidden(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect()
+}
+
+#[test]
+fn export_info_import_and_the_imported_node_follows() {
+    let dir = tempfile::tempdir().unwrap();
+    let sb = Sandbox::start(&dir.path().join("sandbox")).unwrap();
+    let kernel = wat::parse_str(test_support::kernels::RECORDER_WAT).unwrap();
+    let addr = sb.originate_wasm(&kernel);
+    let orig = sb.level();
+    let node_dir = dir.path().join("node");
+    init_config(&node_dir, &addr);
+    let mut node = super::node(&node_dir, sb.endpoint())
+        .log_file(dir.path().join("node.log"))
+        .start()
+        .unwrap();
+    sb.send_messages(&[b"aaaa", b"bbbb"]);
+    sb.send_messages(&[b"cccc"]);
+    for _ in 0..6 {
+        sb.bake();
+    }
+    node.wait_synced(&sb, BOUND).unwrap();
+    // The snapshot ends at orig + 7: its last commitment (orig + 5) is published and
+    // cemented on L1, so the L1 checks of export and import pass.
+    let head_level = orig + 7;
+    let level_s = head_level.to_string();
+    let state_hash = node.get(&format!("/global/block/{head_level}/state_hash"));
+    assert_eq!(node.durable(&level_s, "/count"), count_hex(3));
+    super::history::publish_and_cement(&sb, &node, &addr, orig + 5);
+    node.wait_synced(&sb, BOUND).unwrap();
+    let snap = dir.path().join("snap");
+    let snap_s = snap.to_str().unwrap();
+    let node_s = node_dir.to_str().unwrap();
+    let l1 = sb.endpoint();
+    let export = |level: &str| {
+        run(&[
+            "-E",
+            l1,
+            "snapshot",
+            "export",
+            snap_s,
+            "--data-dir",
+            node_s,
+            "--level",
+            level,
+        ])
+    };
+
+    // A running node holds the data directory.
+    let o = export(&level_s);
+    let (_, err) = text(&o);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("is locked") && err.contains("stop it"),
+        "{err}"
+    );
+    assert!(!snap.exists());
+
+    node.terminate(BOUND).unwrap();
+    // At the head, the predecessor of the last commitment is not published on L1.
+    let o = export("head");
+    let (_, err) = text(&o);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("not published on L1") && err.contains("--no-check"),
+        "{err}"
+    );
+    assert!(!snap.exists());
+    let o = export(&level_s);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert_eq!(out, format!("Snapshot exported to {snap_s}\n"));
+
+    let info = ok(&["snapshot", "info", snap_s]);
+    let lines: Vec<&str> = info.lines().collect();
+    assert_eq!(lines[0], "Valid smart rollup node snapshot.");
+    assert_eq!(lines[1], "Format:          compressed");
+    assert_eq!(lines[2], "History mode:    full");
+    assert_eq!(lines[3], format!("Rollup address:  {addr}"));
+    assert_eq!(lines[4], format!("Head level:      {head_level}"));
+    assert!(lines[5].starts_with("Last commitment: src1"), "{info}");
+
+    // Import into a data directory holding only its configuration. Without an L1 node the
+    // checks fail and nothing changes.
+    let dst = dir.path().join("dst");
+    init_config(&dst, &addr);
+    let dst_s = dst.to_str().unwrap();
+    let o = run(&[
+        "-E",
+        "http://127.0.0.1:9",
+        "snapshot",
+        "import",
+        snap_s,
+        "--data-dir",
+        dst_s,
+    ]);
+    let (_, err) = text(&o);
+    assert!(!o.status.success());
+    assert!(err.contains("L1 node http://127.0.0.1:9"), "{err}");
+    assert!(!dst.join("store.sqlite").exists());
+    let out = ok(&["-E", l1, "snapshot", "import", snap_s, "--data-dir", dst_s]);
+    assert_eq!(out, "Snapshot successfully imported\n");
+    assert!(dst.join("config.json").exists(), "local files are kept");
+    assert!(hidden(dir.path()).is_empty());
+
+    // The same snapshot from standard input, into a fresh directory.
+    let piped = dir.path().join("piped");
+    let mut child = bin()
+        .args([
+            "snapshot",
+            "import",
+            "-",
+            "--no-check",
+            "--data-dir",
+            piped.to_str().unwrap(),
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(&std::fs::read(&snap).unwrap())
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(piped.join("context").join("store").exists());
+
+    // The imported node serves the same state and keeps following L1.
+    let mut imported = super::node(&dst, sb.endpoint())
+        .log_file(dir.path().join("imported.log"))
+        .start()
+        .unwrap();
+    imported.wait_synced(&sb, BOUND).unwrap();
+    assert_eq!(
+        imported.get(&format!("/global/block/{head_level}/state_hash")),
+        state_hash
+    );
+    assert_eq!(imported.durable(&level_s, "/count"), count_hex(3));
+    assert_eq!(
+        imported.durable(&level_s, "/last"),
+        json!(hex::encode(b"cccc"))
+    );
+    sb.send_messages(&[b"dddd"]);
+    sb.bake();
+    imported.wait_synced(&sb, BOUND).unwrap();
+    assert_eq!(imported.durable("head", "/count"), count_hex(4));
+    assert_eq!(
+        imported.durable("head", "/last"),
+        json!(hex::encode(b"dddd"))
+    );
+    imported.terminate(BOUND).unwrap();
+
+    // SIGKILL during an import: the data directory is as it was; a retry succeeds.
+    let killed = dir.path().join("killed");
+    init_config(&killed, &addr);
+    let killed_s = killed.to_str().unwrap();
+    let before = std::fs::read(killed.join("config.json")).unwrap();
+    let bytes = std::fs::read(&snap).unwrap();
+    let mut child = bin()
+        .args(["-E", l1, "snapshot", "import", "-", "--data-dir", killed_s])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(&bytes[..bytes.len() / 2]).unwrap();
+    stdin.flush().unwrap();
+    let tmp = dir.path().join(".killed.snapshot-import");
+    wait_until("the import to start extracting", BOUND, || tmp.exists()).unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    drop(stdin);
+    let names: Vec<String> = std::fs::read_dir(&killed)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, vec!["config.json".to_string()]);
+    assert_eq!(std::fs::read(killed.join("config.json")).unwrap(), before);
+    let out = ok(&[
+        "-E",
+        l1,
+        "snapshot",
+        "import",
+        snap_s,
+        "--data-dir",
+        killed_s,
+    ]);
+    assert_eq!(out, "Snapshot successfully imported\n");
+    assert!(hidden(dir.path()).is_empty(), "{:?}", hidden(dir.path()));
+    assert!(killed.join("store.sqlite").exists());
+}
+
+#[test]
+fn snapshot_command_errors_name_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let o = run(&["snapshot", "info", &format!("{d}/missing")]);
+    let (_, err) = text(&o);
+    assert!(!o.status.success());
+    assert!(err.contains("missing"), "{err}");
+    let o = run(&["snapshot", "export", "--data-dir", d, "--compact"]);
+    assert!(text(&o).1.contains("--compact is not supported yet"));
+    let o = run(&[
+        "snapshot",
+        "export",
+        "--data-dir",
+        d,
+        "--uncompressed",
+        "--compress-on-the-fly",
+    ]);
+    assert!(text(&o).1.contains("exclusive"));
+    let o = run(&["snapshot", "export", "--data-dir", d, "--level", "soon"]);
+    assert!(text(&o).1.contains("Option --level"));
+    let o = run(&["snapshot", "export", "--data-dir", d]);
+    let (_, err) = text(&o);
+    assert!(err.contains("No rollup node metadata"), "{err}");
+}
