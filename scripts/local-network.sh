@@ -261,15 +261,10 @@ if ((CHECK)); then
   # The counter kernel echoed the message into its outbox: find its level, wait until that level is
   # cemented, and execute it on L1 with the node's output proof.
   outbox_level() {
-    local l head
-    head=$(curl -sf --max-time 2 "$NODE_URL/global/block/head/level") || return 1
-    for ((l = ORIGINATION_LEVEL + 1; l <= head; l++)); do
-      if curl -sf --max-time 2 "$NODE_URL/global/block/$l/outbox/$l/messages" | grep -q message_index; then
-        echo "$l"
-        return 0
-      fi
-    done
-    return 1
+    # /local/outbox/pending lists the messages not executed yet, by outbox level (the blocks of old
+    # levels may be pruned by the GC in full history mode, their outboxes are not).
+    curl -sf --max-time 2 "$NODE_URL/local/outbox/pending" |
+      python3 -c 'import json,sys; ls=[l["outbox_level"] for l in json.load(sys.stdin) if l["messages"]]; print(min(ls)) if ls else sys.exit(1)'
   }
   OUTBOX_LEVEL=$(outbox_level) || fail "the node shows no outbox message of the counter kernel"
   # shellcheck disable=SC2317 # called through wait_until
