@@ -149,6 +149,24 @@ struct Inner {
     fees: FeeParameters,
     events: tokio::sync::broadcast::Sender<Event>,
     head: tokio::sync::Mutex<HeadCache>,
+    /// Applied inclusions seen since this process started, by kind (metrics).
+    included_since_start: Mutex<BTreeMap<OperationKind, u64>>,
+}
+
+/// The sizes of one worker's queues (Octez `injector_metrics.ml`: `queue_size`,
+/// `injected_size`, `included_size`, labelled by the worker's tags and index).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerSizes {
+    /// Position of the worker.
+    pub index: usize,
+    /// Its kinds, as Octez prints its tags (`publish, cement`).
+    pub tags: String,
+    /// Operations waiting to be injected.
+    pub queued: usize,
+    /// Operations injected, not included yet.
+    pub injected: usize,
+    /// Operations included, kept until the retention period.
+    pub included: usize,
 }
 
 /// The injector. Cheap to clone.
@@ -264,6 +282,7 @@ impl Injector {
                 fees: settings.fees,
                 events,
                 head: tokio::sync::Mutex::new(HeadCache::default()),
+                included_since_start: Mutex::new(BTreeMap::new()),
             }),
         })
     }
@@ -280,8 +299,15 @@ impl Injector {
 
     fn emit(&self, events: Vec<Event>) {
         for e in events {
-            if let Event::Forgotten { id, op, reason } = &e {
-                tracing::warn!("Injector: forgetting {} ({id}): {reason}", op.describe());
+            match &e {
+                Event::Forgotten { id, op, reason } => {
+                    tracing::warn!("Injector: forgetting {} ({id}): {reason}", op.describe());
+                }
+                Event::Included { op, .. } => {
+                    let mut counts = self.inner.included_since_start.lock();
+                    let n = counts.entry(op.kind()).or_insert(0);
+                    *n = n.saturating_add(1);
+                }
             }
             // No receiver is fine.
             let _ = self.inner.events.send(e);
@@ -320,6 +346,54 @@ impl Injector {
             .entries()
             .filter(|e| !matches!(e.state, State::Included { .. }))
             .count()
+    }
+
+    /// Applied inclusions of operations of `kind` seen since this process started.
+    pub fn included_since_start(&self, kind: OperationKind) -> u64 {
+        self.inner
+            .included_since_start
+            .lock()
+            .get(&kind)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// The queue sizes of each worker.
+    pub fn worker_sizes(&self) -> Vec<WorkerSizes> {
+        let st = self.inner.state.lock();
+        let mut sizes: Vec<WorkerSizes> = st
+            .core
+            .workers()
+            .iter()
+            .enumerate()
+            .map(|(index, w)| WorkerSizes {
+                index,
+                tags: w
+                    .kinds
+                    .iter()
+                    .map(|k| k.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                queued: 0,
+                injected: 0,
+                included: 0,
+            })
+            .collect();
+        for e in st.core.entries() {
+            let Some(w) = st
+                .core
+                .worker_of(e.op.kind())
+                .and_then(|i| sizes.get_mut(i))
+            else {
+                continue;
+            };
+            match e.state {
+                State::Pending => w.queued += 1,
+                State::Injected { .. } => w.injected += 1,
+                State::Included { .. } => w.included += 1,
+            }
+        }
+        sizes
     }
 
     /// `GET /local/injector/operation/<hash>/status` (docs/reference/octez-rollup-node.md §4.3):

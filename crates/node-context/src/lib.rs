@@ -67,6 +67,9 @@ pub struct NodeStatus {
     pub constants: Option<RollupConstants>,
     /// Level processing figures (metrics).
     pub processing: ProcessingStats,
+    /// Commitments of other stakers found in conflict with ours since start (metric
+    /// `number_of_conflicts`).
+    pub conflicts: u64,
 }
 
 impl Default for NodeStatus {
@@ -79,6 +82,7 @@ impl Default for NodeStatus {
             workers: Workers::default(),
             constants: None,
             processing: ProcessingStats::default(),
+            conflicts: 0,
         }
     }
 }

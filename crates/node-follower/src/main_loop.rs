@@ -624,8 +624,19 @@ fn main_loop(
                         p.timings = crate::follower::Timings::default();
                         // The operator side acts once the node is at the L1 head (octez
                         // `rollup_node_daemon.ml`: publisher, cementer, injector on each head).
+                        let events = p.take_events();
+                        let conflicts = events
+                            .iter()
+                            .filter(|e| matches!(e, FollowEvent::Conflict(_)))
+                            .count();
+                        if conflicts > 0 {
+                            set_status(&lc.status, |s| {
+                                s.conflicts = s
+                                    .conflicts
+                                    .saturating_add(u64::try_from(conflicts).unwrap_or(u64::MAX));
+                            });
+                        }
                         if let Some(op) = operator.as_mut() {
-                            let events = p.take_events();
                             match op.on_head(p, &head, events) {
                                 Ok(()) => {}
                                 Err(e)

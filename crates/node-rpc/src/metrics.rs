@@ -1,9 +1,12 @@
 //! Metrics (octez-rollup-node.md §8, Octez `metrics.ml`): the `octez_sc_rollup_node_*`
-//! registry and the gauges refreshed from a [`NodeView`] at each scrape.
+//! registry, the injector's `octez_injector_*` gauges (Octez `injector_metrics.ml`), all
+//! refreshed from a [`NodeView`] at each scrape.
 
+use l1_operation::OperationKind;
 use node_config::Config;
 use node_context::L1Connection;
-use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::text::{encode_eof, encode_registry};
+use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
@@ -34,8 +37,9 @@ pub fn metrics_registry(config: &Config) -> Registry {
 }
 
 /// Gauges refreshed from the node's state at each scrape (octez-rollup-node.md §8 metrics,
-/// Octez `metrics.ml` names and help texts). `l1_connected` and `l1_head_level` are
-/// additions of this node (Octez has no L1-connection gauge).
+/// Octez `metrics.ml` names and help texts). `l1_connected`, `l1_head_level` and the
+/// `commitments_{published,cemented}_total` counters are additions of this node (Octez has
+/// no L1-connection gauge and counts commitments only in its logs).
 pub struct NodeMetrics {
     registry: Registry,
     inbox_level: Gauge,
@@ -48,7 +52,24 @@ pub struct NodeMetrics {
     challenge_window: Gauge,
     l1_connected: Gauge,
     l1_head_level: Gauge,
-    injector_queue_size: Gauge,
+    number_of_conflicts: Gauge,
+    published: Counter,
+    cemented: Counter,
+    /// `octez_injector_*`, labelled by worker `tags` and `index`.
+    injector: Registry,
+    injector_queue: Family<Vec<(String, String)>, Gauge>,
+    injector_injected: Family<Vec<(String, String)>, Gauge>,
+    injector_included: Family<Vec<(String, String)>, Gauge>,
+}
+
+/// Raises `counter` to `value` (counters only go up; the injector's count restarts with
+/// the process, as the counter does).
+fn raise(counter: &Counter, value: u64) {
+    if let Some(d) = value.checked_sub(counter.get())
+        && d > 0
+    {
+        counter.inc_by(d);
+    }
 }
 
 impl NodeMetrics {
@@ -78,10 +99,28 @@ impl NodeMetrics {
             "Whether the rollup node receives L1 heads (1) or not (0)",
         );
         let l1_head_level = gauge("l1_head_level", "Level of the last L1 head seen");
-        let injector_queue_size = gauge(
-            "injector_queue_size",
-            "Operations queued in the injector, not injected yet",
+        let number_of_conflicts = gauge("number_of_conflicts", "Number of conflicts");
+        let published = Counter::default();
+        registry.register(
+            "commitments_published",
+            "Commitments of this node included on L1 since the node started",
+            published.clone(),
         );
+        let cemented = Counter::default();
+        registry.register(
+            "commitments_cemented",
+            "Cementations of this node included on L1 since the node started",
+            cemented.clone(),
+        );
+        let mut injector = Registry::with_prefix("octez_injector");
+        let mut family = |name: &str, help: &str| {
+            let f: Family<Vec<(String, String)>, Gauge> = Family::default();
+            injector.register(name, help, f.clone());
+            f
+        };
+        let injector_queue = family("queue_size", "injector worker queue size");
+        let injector_injected = family("injected_size", "injector injected operations size");
+        let injector_included = family("included_size", "injector included operations size");
         let process_time = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
         registry.register(
             "inbox_process_time",
@@ -100,7 +139,13 @@ impl NodeMetrics {
             challenge_window,
             l1_connected,
             l1_head_level,
-            injector_queue_size,
+            number_of_conflicts,
+            published,
+            cemented,
+            injector,
+            injector_queue,
+            injector_injected,
+            injector_included,
         }
     }
 
@@ -141,16 +186,40 @@ impl NodeMetrics {
         if let Ok(Some((_, l))) = view.lpc() {
             self.lpc_level_local.set(l.into());
         }
+        self.number_of_conflicts
+            .set(i64::try_from(status.conflicts).unwrap_or(i64::MAX));
         if let Some(i) = view.injector() {
-            self.injector_queue_size
-                .set(i64::try_from(i.total()).unwrap_or(i64::MAX));
+            raise(
+                &self.published,
+                i.included_since_start(OperationKind::Publish),
+            );
+            raise(
+                &self.cemented,
+                i.included_since_start(OperationKind::Cement),
+            );
+            let n = |v: usize| i64::try_from(v).unwrap_or(i64::MAX);
+            for w in i.worker_sizes() {
+                let labels = vec![
+                    ("tags".to_owned(), w.tags.clone()),
+                    ("index".to_owned(), w.index.to_string()),
+                ];
+                self.injector_queue.get_or_create(&labels).set(n(w.queued));
+                self.injector_injected
+                    .get_or_create(&labels)
+                    .set(n(w.injected));
+                self.injector_included
+                    .get_or_create(&labels)
+                    .set(n(w.included));
+            }
         }
     }
 
-    /// Prometheus text of the registry.
+    /// Prometheus text of the registries.
     pub fn encode(&self) -> Result<String, std::fmt::Error> {
         let mut out = String::new();
-        encode(&mut out, &self.registry)?;
+        encode_registry(&mut out, &self.registry)?;
+        encode_registry(&mut out, &self.injector)?;
+        encode_eof(&mut out)?;
         Ok(out)
     }
 }
@@ -201,6 +270,7 @@ mod tests {
         status
             .processing
             .record(7, std::time::Duration::from_millis(250));
+        status.conflicts = 2;
         let view = StoreView {
             config: c.clone(),
             store: Arc::new(node_store::ReadPool::single(store)),
@@ -221,6 +291,7 @@ mod tests {
             "octez_sc_rollup_node_commitment_period 20",
             "octez_sc_rollup_node_challenge_window 40",
             "octez_sc_rollup_node_l1_connected 1",
+            "octez_sc_rollup_node_number_of_conflicts 2",
         ] {
             assert!(out.lines().any(|l| l == line), "{line} not in\n{out}");
         }
@@ -233,7 +304,7 @@ mod tests {
             Mode::Observer,
         );
         let mut out = String::new();
-        encode(&mut out, &metrics_registry(&c)).unwrap();
+        prometheus_client::encoding::text::encode(&mut out, &metrics_registry(&c)).unwrap();
         assert!(
             out.contains("octez_sc_rollup_node_rollup_node_info"),
             "{out}"

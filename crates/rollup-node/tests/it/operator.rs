@@ -198,7 +198,14 @@ fn maintenance_publishes_and_cements() {
     let pkh = op.public_key_hash().to_b58check();
     let n = net(&[("operator", op)]);
     let node_dir = n.dir.path().join("node");
-    n.init(&node_dir, "maintenance", &["operator"]);
+    let mport = test_support::free_port().unwrap();
+    let maddr = format!("127.0.0.1:{mport}");
+    n.init_with(
+        &node_dir,
+        "maintenance",
+        &["operator"],
+        &["--metrics-addr", &maddr],
+    );
     let cfg: Value =
         serde_json::from_slice(&std::fs::read(node_dir.join("config.json")).unwrap()).unwrap();
     assert_eq!(cfg["mode"], "maintenance", "{cfg}");
@@ -248,6 +255,34 @@ fn maintenance_publishes_and_cements() {
     // The injector is idle once everything is included.
     let total = node.get("/admin/injector/queues/total");
     assert!(total["total"].is_number(), "{total}");
+    // Metrics: LPC, LCC, what was included since the restart, the injector's queues.
+    let (st, text) = super::rpc::get_text(&format!("http://{maddr}/metrics")).unwrap();
+    assert_eq!(st, 200, "{text}");
+    let m = |name: &str| super::rpc::metric(&text, name).unwrap_or(-1.0);
+    assert_eq!(
+        m("octez_sc_rollup_node_lpc_level_local"),
+        lpc["commitment"]["inbox_level"].as_f64().unwrap(),
+        "{text}"
+    );
+    assert!(
+        m("octez_sc_rollup_node_lcc_level_local") >= (n.orig + 10) as f64,
+        "{text}"
+    );
+    assert!(
+        m("octez_sc_rollup_node_commitments_published_total") >= 1.0,
+        "{text}"
+    );
+    assert!(
+        m("octez_sc_rollup_node_commitments_cemented_total") >= 1.0,
+        "{text}"
+    );
+    assert_eq!(m("octez_sc_rollup_node_number_of_conflicts"), 0.0, "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("octez_injector_queue_size{tags=\"") && l.contains("publish")),
+        "{text}"
+    );
+    assert!(text.contains("octez_injector_included_size{"), "{text}");
 }
 
 /// A key with 5 000 tez cannot stake: Octez's message, exit 1.
@@ -347,7 +382,13 @@ fn a_rival_commitment_is_reported() {
     let op = bootstrap_key(3);
     let n = net(&[("operator", op)]);
     let node_dir = n.dir.path().join("node");
-    n.init(&node_dir, "accuser", &["operator"]);
+    let maddr = format!("127.0.0.1:{}", test_support::free_port().unwrap());
+    n.init_with(
+        &node_dir,
+        "accuser",
+        &["operator"],
+        &["--metrics-addr", &maddr],
+    );
     let mut node = n.start(&node_dir);
     for _ in 0..7 {
         n.sb.bake();
@@ -372,6 +413,12 @@ fn a_rival_commitment_is_reported() {
         node.output().contains("Potential conflict detected"),
         "{}",
         node.output()
+    );
+    let (_, text) = super::rpc::get_text(&format!("http://{maddr}/metrics")).unwrap();
+    assert_eq!(
+        super::rpc::metric(&text, "octez_sc_rollup_node_number_of_conflicts"),
+        Some(1.0),
+        "{text}"
     );
 }
 

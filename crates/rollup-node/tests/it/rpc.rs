@@ -461,7 +461,7 @@ fn non_loopback_address_applies_the_secure_acl() {
 const E2E_BOUND: std::time::Duration = std::time::Duration::from_secs(240);
 
 /// `GET url` → `(status, body text)`, `None` when nothing answers.
-fn get_text(url: &str) -> Option<(u16, String)> {
+pub(crate) fn get_text(url: &str) -> Option<(u16, String)> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(std::time::Duration::from_secs(30)))
@@ -473,7 +473,7 @@ fn get_text(url: &str) -> Option<(u16, String)> {
 }
 
 /// The value of metric `name` (without labels) in a Prometheus text answer.
-fn metric(text: &str, name: &str) -> Option<f64> {
+pub(crate) fn metric(text: &str, name: &str) -> Option<f64> {
     text.lines().find_map(|l| {
         let (n, v) = l.split_once(' ')?;
         (n == name).then(|| v.trim().parse().ok()).flatten()
