@@ -352,6 +352,19 @@ impl Sandbox {
     /// # Panics
     /// When the origination is not applied.
     pub fn originate_wasm(&self, kernel: &[u8]) -> String {
+        self.originate_wasm_private(kernel, None)
+    }
+
+    /// [`Self::originate_wasm`] of a private rollup when `whitelist` is `Some` (only its
+    /// keys may stake).
+    ///
+    /// # Panics
+    /// When the origination is not applied.
+    pub fn originate_wasm_private(
+        &self,
+        kernel: &[u8],
+        whitelist: Option<Vec<tezos_types::PublicKeyHash>>,
+    ) -> String {
         let ty = Micheline::parse_text("bytes").expect("valid type");
         self.inject(
             &bootstrap_key(1),
@@ -359,7 +372,7 @@ impl Sandbox {
                 pvm_kind: PvmKind::Wasm,
                 kernel: kernel.to_vec(),
                 parameters_ty: BinMicheline::from_micheline(&ty),
-                whitelist: None,
+                whitelist,
             }],
         );
         self.bake();

@@ -24,10 +24,15 @@ struct Net {
 
 /// A sandbox with a rollup of the recorder kernel and a client wallet holding `keys`.
 fn net(keys: &[(&str, SecretKey)]) -> Net {
+    net_with(keys, None)
+}
+
+/// [`net`] with a private rollup when `whitelist` is `Some`.
+fn net_with(keys: &[(&str, SecretKey)], whitelist: Option<Vec<tezos_types::PublicKeyHash>>) -> Net {
     let dir = tempfile::tempdir().unwrap();
     let sb = Sandbox::start(&dir.path().join("sandbox")).unwrap();
     let kernel = wat::parse_str(test_support::kernels::RECORDER_WAT).unwrap();
-    let addr = sb.originate_wasm(&kernel);
+    let addr = sb.originate_wasm_private(&kernel, whitelist);
     let orig = sb.level();
     let wallet = dir.path().join("wallet");
     std::fs::create_dir_all(&wallet).unwrap();
@@ -88,7 +93,11 @@ impl Net {
     /// Runs the node on `node_dir` until it exits by itself (a refused start): its exit code
     /// and output.
     fn run_to_exit(&self, node_dir: &Path) -> (Option<i32>, String) {
-        let o = super::bin()
+        // Output to a file and a bounded wait: a node that wrongly keeps running fails the
+        // test instead of hanging it.
+        let log = node_dir.join("run-to-exit.log");
+        let file = std::fs::File::create(&log).unwrap();
+        let mut child = super::bin()
             .env("TEZOS_CLIENT_DIR", &self.wallet)
             .args(["-E", self.sb.endpoint(), "run", "--data-dir"])
             .arg(node_dir)
@@ -96,10 +105,29 @@ impl Net {
                 "--rpc-port",
                 &test_support::free_port().unwrap().to_string(),
             ])
-            .output()
+            .stdout(file.try_clone().unwrap())
+            .stderr(file)
+            .spawn()
             .unwrap();
-        let (out, err) = super::text(&o);
-        (o.status.code(), format!("{out}{err}"))
+        let start = Instant::now();
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            if start.elapsed() > BOUND {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "the node did not exit within {BOUND:?}:\n{}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        (
+            status.code(),
+            std::fs::read_to_string(&log).unwrap_or_default(),
+        )
     }
 
     /// The L1's last cemented commitment level.
@@ -283,6 +311,31 @@ fn maintenance_publishes_and_cements() {
         "{text}"
     );
     assert!(text.contains("octez_injector_included_size{"), "{text}");
+}
+
+/// A private rollup: an operator outside the whitelist is refused at start with Octez's
+/// message (exit 1); a whitelisted one stakes and publishes (tezt "Rollup node publishes
+/// commitment if the operator is in the whitelist / fails to start if not").
+#[test]
+fn private_rollup_whitelist_binds_the_operator() {
+    let inside = bootstrap_key(3);
+    let n = net_with(
+        &[("inside", inside.clone()), ("outside", bootstrap_key(2))],
+        Some(vec![inside.public_key_hash()]),
+    );
+    let refused = n.dir.path().join("refused");
+    n.init(&refused, "maintenance", &["outside"]);
+    let (code, out) = n.run_to_exit(&refused);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("The operator is not in the whitelist"),
+        "{out}"
+    );
+    let node_dir = n.dir.path().join("node");
+    n.init(&node_dir, "maintenance", &["inside"]);
+    let mut node = n.start(&node_dir);
+    let pkh = inside.public_key_hash().to_b58check();
+    n.bake_until("whitelisted publication", &mut node, |n, _| n.staked(&pkh));
 }
 
 /// A key with 5 000 tez cannot stake: Octez's message, exit 1.
