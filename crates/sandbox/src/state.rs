@@ -1923,6 +1923,48 @@ mod tests {
         );
     }
 
+    fn whitelist_update(list: Option<Vec<PublicKeyHash>>) -> Vec<u8> {
+        tezos_types::outbox::OutboxMessage::WhitelistUpdate { whitelist: list }.to_bin()
+    }
+
+    /// Whitelist updates of a private rollup (protocol `sc_rollup_operations.ml`): applied in
+    /// order, an older one refused as outdated, `None` makes the rollup public, and a public
+    /// rollup refuses any update.
+    #[test]
+    fn whitelist_updates_apply_in_order_and_can_make_the_rollup_public() {
+        let mut st = genesis_state();
+        let who = bootstrap_accounts()[0].pkh;
+        let (a, b) = (bootstrap_accounts()[1].pkh, bootstrap_accounts()[2].pkh);
+        let msgs = vec![
+            whitelist_update(Some(vec![a])),
+            whitelist_update(Some(vec![b])),
+            whitelist_update(None),
+        ];
+        let tree = pvm_tree_with_outbox(20, &msgs);
+        let (rollup, lcc) = rollup_with_lcc(&mut st, &tree, 25);
+        let proof = |i| wasm_pvm::output_proof::produce_output_proof(&tree, 20, i).unwrap();
+        // Public: refused.
+        let r = execute(&mut st, who, rollup, lcc, proof(1));
+        assert_eq!(
+            err_id(&r),
+            "proto.025-PsUshuai.smart_rollup_rollup_is_public"
+        );
+        st.rollups.get_mut(&rollup).unwrap().whitelist = Some(vec![who]);
+        let r = execute(&mut st, who, rollup, lcc, proof(1));
+        assert_eq!(r["status"], "applied", "{r}");
+        assert_eq!(st.rollups[&rollup].whitelist, Some(vec![b]));
+        // Message 0 comes before the applied one: outdated.
+        let r = execute(&mut st, who, rollup, lcc, proof(0));
+        assert_eq!(
+            err_id(&r),
+            "proto.025-PsUshuai.smart_rollup_outdated_whitelist_update"
+        );
+        assert_eq!(st.rollups[&rollup].whitelist, Some(vec![b]));
+        let r = execute(&mut st, who, rollup, lcc, proof(2));
+        assert_eq!(r["status"], "applied", "{r}");
+        assert_eq!(st.rollups[&rollup].whitelist, None, "public now");
+    }
+
     #[test]
     fn forged_or_foreign_proofs_are_refused() {
         let mut st = genesis_state();
