@@ -224,6 +224,82 @@ impl NodeMetrics {
     }
 }
 
+/// Label names of the labelled families (the CSV listing's last column).
+const LABELS: &[(&str, &str)] = &[
+    (
+        "octez_sc_rollup_node_rollup_node_info",
+        "rollup_address;mode;pvm_kind;history_mode",
+    ),
+    ("octez_sc_rollup_node_node_info", "version"),
+    ("octez_injector_queue_size", "tags;index"),
+    ("octez_injector_injected_size", "tags;index"),
+    ("octez_injector_included_size", "tags;index"),
+];
+
+impl NodeMetrics {
+    /// The `# HELP` and `# TYPE` lines of every metric, in registration order (`list
+    /// metrics`, Octez `Metrics.listing`).
+    pub fn listing(config: &Config) -> Result<String, std::fmt::Error> {
+        let m = Self::new(config);
+        // A labelled family without samples is not encoded at all: one placeholder each.
+        let labels = vec![
+            ("tags".to_owned(), String::new()),
+            ("index".to_owned(), "0".to_owned()),
+        ];
+        for f in [
+            &m.injector_queue,
+            &m.injector_injected,
+            &m.injector_included,
+        ] {
+            f.get_or_create(&labels).set(0);
+        }
+        let text = m.encode()?;
+        let mut out = String::new();
+        for l in text.lines() {
+            // prometheus_client ends every help text with a period; Octez's have none.
+            if l.starts_with("# HELP ") {
+                out.push_str(l.strip_suffix('.').unwrap_or(l));
+                out.push('\n');
+            } else if l.starts_with("# TYPE ") {
+                out.push_str(l);
+                out.push('\n');
+            }
+        }
+        Ok(out)
+    }
+
+    /// `Name,Type,Description,Labels` then one line per metric (`dump-metrics`, Octez
+    /// `Metrics.print_csv_metrics`: types capitalised, the help in double quotes, label names
+    /// separated by `;`).
+    pub fn csv(config: &Config) -> Result<String, std::fmt::Error> {
+        let listing = Self::listing(config)?;
+        let mut out = String::from("Name,Type,Description,Labels\n");
+        let mut help: Option<(&str, &str)> = None;
+        for l in listing.lines() {
+            if let Some(rest) = l.strip_prefix("# HELP ") {
+                let (name, text) = rest.split_once(' ').unwrap_or((rest, ""));
+                help = Some((name, text));
+            } else if let Some(rest) = l.strip_prefix("# TYPE ")
+                && let Some((name, text)) = help.take()
+            {
+                let ty = match rest.split_once(' ').map_or("", |(_, t)| t) {
+                    "counter" => "Counter",
+                    "gauge" => "Gauge",
+                    "histogram" => "Histogram",
+                    "summary" => "Summary",
+                    other => other,
+                };
+                let labels = LABELS
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map_or("", |(_, l)| l);
+                out.push_str(&format!("{name},{ty},\"{text}\",{labels}\n"));
+            }
+        }
+        Ok(out)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use parking_lot::Mutex;
@@ -295,6 +371,45 @@ mod tests {
         ] {
             assert!(out.lines().any(|l| l == line), "{line} not in\n{out}");
         }
+    }
+
+    #[test]
+    fn listing_and_csv_name_every_metric() {
+        let c = Config::new(
+            "sr1RYurGZtN8KNSpkMcCt9CgWeUaNkzsAfXf".parse().unwrap(),
+            Mode::Observer,
+        );
+        let listing = NodeMetrics::listing(&c).unwrap();
+        assert!(
+            listing
+                .lines()
+                .all(|l| l.starts_with("# HELP ") || l.starts_with("# TYPE "))
+        );
+        assert!(
+            listing.contains("# TYPE octez_sc_rollup_node_inbox_level gauge"),
+            "{listing}"
+        );
+        assert!(
+            listing.contains("# HELP octez_injector_queue_size injector worker queue size"),
+            "{listing}"
+        );
+        let csv = NodeMetrics::csv(&c).unwrap();
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(lines[0], "Name,Type,Description,Labels");
+        assert!(
+            lines.contains(&"octez_sc_rollup_node_inbox_level,Gauge,\"Level of last inbox\","),
+            "{csv}"
+        );
+        assert!(
+            lines.contains(
+                &"octez_injector_queue_size,Gauge,\"injector worker queue size\",tags;index"
+            ),
+            "{csv}"
+        );
+        assert_eq!(
+            lines.len() - 1,
+            listing.lines().filter(|l| l.starts_with("# TYPE")).count()
+        );
     }
 
     #[test]

@@ -757,6 +757,15 @@ pub fn parse(args: &[String]) -> Result<Command, CliError> {
                 from,
             })
         }
+        Cmd::DumpMetrics | Cmd::ListMetrics => {
+            let o = MetricsOpts::try_parse_from(options).map_err(clap_error)?;
+            if o.disable_performance_metrics && spec.cmd == Cmd::DumpMetrics {
+                return Err(CliError(
+                    "Option --disable-performance-metrics is only for `list metrics`.".into(),
+                ));
+            }
+            metrics_text(spec.cmd == Cmd::DumpMetrics).map(Command::Print)
+        }
         Cmd::Man => Ok(Command::Print(manual())),
         Cmd::GenerateOpenapi => {
             AnyOpts::try_parse_from(options).map_err(clap_error)?;
@@ -772,8 +781,6 @@ pub fn parse(args: &[String]) -> Result<Command, CliError> {
                 Cmd::SnapshotImport => "snapshot import",
                 Cmd::SnapshotInfo => "snapshot info",
                 Cmd::ShowProtocols => "show supported protocols",
-                Cmd::DumpMetrics => "dump-metrics",
-                Cmd::ListMetrics => "list metrics",
                 Cmd::DumpDurable => "dump durable storage",
                 Cmd::PatchDurable => "patch durable storage",
                 Cmd::ReplayBlock => "replay block",
@@ -825,6 +832,31 @@ pub enum SnapshotCommand {
     Import(snapshot::ImportOptions),
     /// `snapshot info <file|url|->`.
     Info(snapshot::Source),
+}
+
+/// Options of `list metrics` (this node has no performance metrics: the switch changes
+/// nothing).
+#[derive(Debug, Parser)]
+#[command(no_binary_name = true, disable_help_flag = true)]
+struct MetricsOpts {
+    /// Do not list the performance metrics.
+    #[arg(long = "disable-performance-metrics")]
+    disable_performance_metrics: bool,
+}
+
+/// `dump-metrics` (CSV) or `list metrics` (Prometheus HELP/TYPE lines): the metrics a node
+/// exports, whatever its rollup (the labels' values are not listed).
+fn metrics_text(csv: bool) -> Result<String, CliError> {
+    let rollup = "sr1RYurGZtN8KNSpkMcCt9CgWeUaNkzsAfXf"
+        .parse()
+        .map_err(|e| CliError(format!("{e:?}")))?;
+    let config = node_config::Config::new(rollup, Mode::Observer);
+    let text = if csv {
+        node_rpc::metrics::NodeMetrics::csv(&config)
+    } else {
+        node_rpc::metrics::NodeMetrics::listing(&config)
+    };
+    text.map_err(|e| CliError(format!("Cannot list the metrics: {e}")))
 }
 
 /// Options of commands on a data directory (`recompute outbox messages`).

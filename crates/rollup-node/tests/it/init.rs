@@ -188,3 +188,24 @@ fn help_and_man() {
     assert!(o.status.success());
     assert!(text(&o).0.contains("snapshot export"));
 }
+
+/// `list metrics` prints Octez-style HELP/TYPE lines, `dump-metrics` the CSV listing.
+#[test]
+fn list_and_dump_metrics() {
+    let o = run(&["list", "metrics"]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let (out, _) = text(&o);
+    assert!(
+        out.contains("# TYPE octez_sc_rollup_node_lpc_level_local gauge"),
+        "{out}"
+    );
+    assert!(out.lines().all(|l| l.starts_with("# ")), "{out}");
+    let o = run(&["dump-metrics"]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let (out, _) = text(&o);
+    assert_eq!(out.lines().next(), Some("Name,Type,Description,Labels"));
+    assert!(
+        out.contains("octez_sc_rollup_node_number_of_conflicts,Gauge,\"Number of conflicts\","),
+        "{out}"
+    );
+}
