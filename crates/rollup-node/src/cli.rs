@@ -544,6 +544,15 @@ pub enum Command {
     Run(Globals, NodeCommand),
     /// `snapshot export|import|info` (§7).
     Snapshot(SnapshotCommand),
+    /// `dump durable storage into <file> [--data-dir] [-b/--block]`.
+    DumpDurable {
+        /// The node's data directory.
+        data_dir: PathBuf,
+        /// Which block's state.
+        block: crate::durable_cmd::BlockArg,
+        /// Output file (`.json`, else YAML).
+        file: PathBuf,
+    },
     /// `recompute outbox messages from <level> [--data-dir]`.
     RecomputeOutbox {
         /// The node's data directory.
@@ -757,6 +766,17 @@ pub fn parse(args: &[String]) -> Result<Command, CliError> {
                 from,
             })
         }
+        Cmd::DumpDurable => {
+            let o = DumpDurableOpts::try_parse_from(options).map_err(clap_error)?;
+            let file = params.into_iter().next().map(|(_, v)| v).unwrap_or_default();
+            let block = crate::durable_cmd::BlockArg::parse(o.block.as_deref().unwrap_or("head"))
+                .map_err(|e| CliError(format!("Option --block: {e}")))?;
+            Ok(Command::DumpDurable {
+                data_dir: o.data_dir.unwrap_or_else(default_data_dir),
+                block,
+                file: PathBuf::from(file),
+            })
+        }
         Cmd::DumpMetrics | Cmd::ListMetrics => {
             let o = MetricsOpts::try_parse_from(options).map_err(clap_error)?;
             if o.disable_performance_metrics && spec.cmd == Cmd::DumpMetrics {
@@ -781,7 +801,6 @@ pub fn parse(args: &[String]) -> Result<Command, CliError> {
                 Cmd::SnapshotImport => "snapshot import",
                 Cmd::SnapshotInfo => "snapshot info",
                 Cmd::ShowProtocols => "show supported protocols",
-                Cmd::DumpDurable => "dump durable storage",
                 Cmd::PatchDurable => "patch durable storage",
                 Cmd::ReplayBlock => "replay block",
                 Cmd::ReplayBlocks => "replay blocks",
@@ -832,6 +851,19 @@ pub enum SnapshotCommand {
     Import(snapshot::ImportOptions),
     /// `snapshot info <file|url|->`.
     Info(snapshot::Source),
+}
+
+/// Options of `dump durable storage`.
+#[derive(Debug, Parser)]
+#[command(no_binary_name = true, disable_help_flag = true)]
+struct DumpDurableOpts {
+    /// The path to the smart rollup node data directory. Default value is
+    /// $HOME/.tezos-smart-rollup-node
+    #[arg(long = "data-dir", value_name = "data-dir")]
+    data_dir: Option<PathBuf>,
+    /// The block: head (default), head~<n>, a level or a block hash.
+    #[arg(short = 'b', long = "block", value_name = "hash|level|tag")]
+    block: Option<String>,
 }
 
 /// Options of `list metrics` (this node has no performance metrics: the switch changes

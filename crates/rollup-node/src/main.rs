@@ -62,6 +62,17 @@ fn main() -> ExitCode {
             }
             Err(e) => error_exit(&e),
         },
+        Command::DumpDurable {
+            data_dir,
+            block,
+            file,
+        } => match rollup_node::durable_cmd::dump(&data_dir, &block, &file) {
+            Ok(_) => {
+                println!("Dumped WASM PVM state to {}", file.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => error_exit(&e),
+        },
         Command::RecomputeOutbox { data_dir, from } => {
             match rollup_node::recompute::run(&data_dir, from) {
                 Ok(r) => {

@@ -118,8 +118,19 @@ fn counter_kernel_outbox_message_executes_once_on_l1() {
 
     // The node saw the execution: nothing pending at that level.
     node.wait_synced(&sb, BOUND).unwrap();
+    // The outbox RPCs answer once the node has read the protocol constants from L1 (after
+    // a restart, shortly after its RPC server starts).
     let pending_at = |node: &RollupNode| -> Vec<Value> {
-        node.get("/local/outbox/pending")
+        let start = Instant::now();
+        let answer = loop {
+            let (status, v) = node.get_status("/local/outbox/pending");
+            if status == 200 {
+                break v;
+            }
+            assert!(start.elapsed() < BOUND, "{v}");
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        answer
             .as_array()
             .cloned()
             .unwrap_or_default()
@@ -172,6 +183,49 @@ fn recompute_outbox_messages(node: &mut RollupNode, from: i64, orig: i64) {
         "{o:?}"
     );
     node.terminate(BOUND).unwrap();
+    // While stopped: `dump durable storage` of the head, YAML and JSON.
+    let yaml = node.data_dir().join("dump.yaml");
+    let o = super::run(&[
+        "dump",
+        "durable",
+        "storage",
+        "into",
+        yaml.to_str().unwrap(),
+        "--data-dir",
+        &dir,
+        "--block",
+        "head",
+    ]);
+    assert!(o.status.success(), "{o:?}");
+    let text = std::fs::read_to_string(&yaml).unwrap();
+    assert!(text.starts_with("instructions:\n- set:\n"), "{text}");
+    assert!(text.contains("    to: \"/counter\"\n"), "{text}");
+    assert!(
+        !text.contains("/readonly") && !text.contains("boot.wasm"),
+        "{text}"
+    );
+    let json = node.data_dir().join("dump.json");
+    let o = super::run(&[
+        "dump",
+        "durable",
+        "storage",
+        "into",
+        json.to_str().unwrap(),
+        "--data-dir",
+        &dir,
+        "-b",
+        "head~1",
+    ]);
+    assert!(o.status.success(), "{o:?}");
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert!(
+        v["instructions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["set"]["to"] == "/counter"),
+        "{v}"
+    );
     let o = cmd("100000");
     assert_eq!(o.status.code(), Some(1));
     assert!(

@@ -1,0 +1,205 @@
+//! `dump durable storage into <file.json|yaml> [--data-dir D] [-b/--block B]`
+//! (octez-rollup-node.md §1.3, Octez `wasm_2_0_0_utilities.ml` `dump_durable_storage`): every
+//! durable value of a block's PVM state as the installer's `set` instructions, the format
+//! `smart-rollup-installer` and the debugger read back. Values under `/readonly` and the
+//! kernel (`/kernel/boot.wasm`) are left out, as Octez leaves them out. The context is opened
+//! as the node opens it: the node must be stopped.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use durable_tree::durable::{Durable, Key};
+use node_context::DataDir;
+use node_store::{L2Block, Store};
+
+/// Which block's state (`-b/--block`: `head`, `head~N`, a level or an L2 block hash).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BlockArg {
+    /// The head, or `n` levels below it.
+    Head(u32),
+    /// A level.
+    Level(i32),
+    /// A block hash.
+    Hash(tezos_types::BlockHash),
+}
+
+impl BlockArg {
+    /// Parses Octez's block argument.
+    ///
+    /// # Errors
+    /// What is accepted.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let bad =
+            || format!("Invalid block {s:?}: give head, head~<n>, a level or a block hash (B…).");
+        if s == "head" {
+            return Ok(Self::Head(0));
+        }
+        if let Some(n) = s.strip_prefix("head~") {
+            return n.parse().map(Self::Head).map_err(|_| bad());
+        }
+        if let Ok(l) = s.parse::<i32>() {
+            return if l >= 0 {
+                Ok(Self::Level(l))
+            } else {
+                Err(bad())
+            };
+        }
+        s.parse().map(Self::Hash).map_err(|_| bad())
+    }
+}
+
+/// `set` instructions of a durable storage, sorted by key.
+fn instructions(durable: &Durable) -> Result<Vec<(String, Vec<u8>)>, String> {
+    let err = |e: durable_tree::TreeError| format!("Cannot read the durable storage: {e}");
+    let mut out = Vec::new();
+    let mut stack = vec![Key::root()];
+    while let Some(k) = stack.pop() {
+        let skipped = k.as_str().starts_with("/readonly") || k.as_str() == "/kernel/boot.wasm";
+        if !skipped
+            && k.as_str() != "/"
+            && let Some(v) = durable.read_all(&k).map_err(err)?
+        {
+            out.push((k.as_str().to_owned(), v));
+        }
+        for s in durable.subkeys(&k).map_err(err)?.into_iter().rev() {
+            let child = if k.as_str() == "/" {
+                format!("/{s}")
+            } else {
+                format!("{}/{s}", k.as_str())
+            };
+            stack.push(
+                Key::from_str_checked(&child)
+                    .map_err(|e| format!("Malformed durable key {child}: {e:?}"))?,
+            );
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// The instructions in the installer's format: YAML (`instructions:` / `- set:`) unless the
+/// file name ends in `.json`.
+fn render(instrs: &[(String, Vec<u8>)], json: bool) -> String {
+    if json {
+        let list: Vec<serde_json::Value> = instrs
+            .iter()
+            .map(|(k, v)| serde_json::json!({"set": {"value": hex::encode(v), "to": k}}))
+            .collect();
+        let mut s = serde_json::json!({ "instructions": list }).to_string();
+        s.push('\n');
+        return s;
+    }
+    let mut s = String::from("instructions:\n");
+    for (k, v) in instrs {
+        // Quoted: a hex value of digits only must stay a string.
+        let _ = write!(
+            s,
+            "- set:\n    value: \"{}\"\n    to: \"{k}\"\n",
+            hex::encode(v)
+        );
+    }
+    s
+}
+
+fn block(store: &Store, arg: &BlockArg) -> Result<L2Block, String> {
+    let err = |e| format!("Cannot read the store: {e}");
+    let head = || {
+        store
+            .head()
+            .map_err(err)?
+            .ok_or_else(|| "Processed L2 head not found in the rollup node storage.".to_owned())
+    };
+    let at = |l: i32| {
+        store.block_by_level(l).map_err(err)?.ok_or_else(|| {
+            format!("Block hash for level {l} not found in the rollup node storage.")
+        })
+    };
+    match arg {
+        BlockArg::Head(0) => head(),
+        BlockArg::Head(n) => {
+            let h = head()?;
+            let l = i32::try_from(*n)
+                .ok()
+                .and_then(|n| h.level.checked_sub(n))
+                .ok_or_else(|| format!("head~{n} is below level 0"))?;
+            at(l)
+        }
+        BlockArg::Level(l) => at(*l),
+        BlockArg::Hash(h) => store
+            .block_by_hash(h)
+            .map_err(err)?
+            .ok_or_else(|| format!("Block with hash {h} not found in the rollup node storage.")),
+    }
+}
+
+/// Runs the command; returns the number of values written.
+///
+/// # Errors
+/// A message saying what is wrong and what to do.
+pub fn dump(data_dir: &Path, arg: &BlockArg, file: &Path) -> Result<usize, String> {
+    let dir = DataDir(data_dir.to_path_buf());
+    if !dir.store().exists() {
+        return Err(format!(
+            "No rollup node store in {}: give the data directory of a node with --data-dir.",
+            data_dir.display()
+        ));
+    }
+    let context = pvm_store::Context::open(&dir.context()).map_err(|e| {
+        format!(
+            "Cannot open the context of {} ({e}); stop the rollup node using it and retry.",
+            data_dir.display()
+        )
+    })?;
+    let store = Store::open(&dir.store()).map_err(|e| format!("Cannot open the store: {e}"))?;
+    let b = block(&store, arg)?;
+    let state = context.state_of(&b).map_err(|e| {
+        format!(
+            "No PVM state for block {} at level {} ({e}).",
+            b.block_hash, b.level
+        )
+    })?;
+    let instrs = instructions(state.durable())?;
+    let json = file.extension().is_some_and(|e| e == "json");
+    atomic_file::write(file, render(&instrs, json).as_bytes())
+        .map_err(|e| format!("Cannot write {}: {e}", file.display()))?;
+    Ok(instrs.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn block_arguments() {
+        assert_eq!(BlockArg::parse("head"), Ok(BlockArg::Head(0)));
+        assert_eq!(BlockArg::parse("head~3"), Ok(BlockArg::Head(3)));
+        assert_eq!(BlockArg::parse("12"), Ok(BlockArg::Level(12)));
+        assert!(BlockArg::parse("-1").is_err());
+        assert!(BlockArg::parse("genesis").is_err());
+    }
+
+    #[test]
+    fn values_are_dumped_except_readonly_and_the_kernel() {
+        let mut d = Durable::new(durable_tree::Tree::empty());
+        for (k, v) in [
+            ("/a", &b"1"[..]),
+            ("/a/b", b"22"),
+            ("/kernel/boot.wasm", b"\0asm"),
+            ("/kernel/env", b"x"),
+            ("/readonly/wasm_version", b"2.0.0"),
+        ] {
+            d.set(&Key::from_str_checked(k).unwrap(), v).unwrap();
+        }
+        let instrs = instructions(&d).unwrap();
+        let keys: Vec<&str> = instrs.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["/a", "/a/b", "/kernel/env"]);
+        let yaml = render(&instrs, false);
+        assert!(
+            yaml.starts_with("instructions:\n- set:\n    value: \"31\"\n    to: \"/a\"\n"),
+            "{yaml}"
+        );
+        let json: serde_json::Value = serde_json::from_str(&render(&instrs, true)).unwrap();
+        assert_eq!(json["instructions"][1]["set"]["value"], "3232");
+        assert_eq!(json["instructions"][1]["set"]["to"], "/a/b");
+    }
+}
