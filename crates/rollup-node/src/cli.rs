@@ -553,6 +553,15 @@ pub enum Command {
         /// Output file (`.json`, else YAML).
         file: PathBuf,
     },
+    /// `patch durable storage at <key> with <value> [--data-dir] [-f/--force]`.
+    PatchDurable {
+        /// The node's data directory.
+        data_dir: PathBuf,
+        /// Durable key.
+        key: String,
+        /// The value.
+        value: Vec<u8>,
+    },
     /// `recompute outbox messages from <level> [--data-dir]`.
     RecomputeOutbox {
         /// The node's data directory.
@@ -768,13 +777,37 @@ pub fn parse(args: &[String]) -> Result<Command, CliError> {
         }
         Cmd::DumpDurable => {
             let o = DumpDurableOpts::try_parse_from(options).map_err(clap_error)?;
-            let file = params.into_iter().next().map(|(_, v)| v).unwrap_or_default();
+            let file = params
+                .into_iter()
+                .next()
+                .map(|(_, v)| v)
+                .unwrap_or_default();
             let block = crate::durable_cmd::BlockArg::parse(o.block.as_deref().unwrap_or("head"))
                 .map_err(|e| CliError(format!("Option --block: {e}")))?;
             Ok(Command::DumpDurable {
                 data_dir: o.data_dir.unwrap_or_else(default_data_dir),
                 block,
                 file: PathBuf::from(file),
+            })
+        }
+        Cmd::PatchDurable => {
+            let o = PatchDurableOpts::try_parse_from(options).map_err(clap_error)?;
+            let mut params = params.into_iter().map(|(_, v)| v);
+            let key = params.next().unwrap_or_default();
+            let value = params.next().unwrap_or_default();
+            if !o.force {
+                return Err(CliError(
+                    "Patching the durable storage is unsafe (the node computes another state \
+                     than the other nodes): add --force to do it anyway."
+                        .into(),
+                ));
+            }
+            let value = crate::durable_cmd::patch_value(&value)
+                .map_err(|e| erroneous(param_index(6), &value, &e))?;
+            Ok(Command::PatchDurable {
+                data_dir: o.data_dir.unwrap_or_else(default_data_dir),
+                key,
+                value,
             })
         }
         Cmd::DumpMetrics | Cmd::ListMetrics => {
@@ -801,7 +834,6 @@ pub fn parse(args: &[String]) -> Result<Command, CliError> {
                 Cmd::SnapshotImport => "snapshot import",
                 Cmd::SnapshotInfo => "snapshot info",
                 Cmd::ShowProtocols => "show supported protocols",
-                Cmd::PatchDurable => "patch durable storage",
                 Cmd::ReplayBlock => "replay block",
                 Cmd::ReplayBlocks => "replay blocks",
                 _ => "repair commitments",
@@ -864,6 +896,19 @@ struct DumpDurableOpts {
     /// The block: head (default), head~<n>, a level or a block hash.
     #[arg(short = 'b', long = "block", value_name = "hash|level|tag")]
     block: Option<String>,
+}
+
+/// Options of `patch durable storage`.
+#[derive(Debug, Parser)]
+#[command(no_binary_name = true, disable_help_flag = true)]
+struct PatchDurableOpts {
+    /// The path to the smart rollup node data directory. Default value is
+    /// $HOME/.tezos-smart-rollup-node
+    #[arg(long = "data-dir", value_name = "data-dir")]
+    data_dir: Option<PathBuf>,
+    /// Apply the patch (it is refused without).
+    #[arg(short = 'f', long = "force")]
+    force: bool,
 }
 
 /// Options of `list metrics` (this node has no performance metrics: the switch changes

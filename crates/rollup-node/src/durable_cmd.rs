@@ -2,8 +2,14 @@
 //! (octez-rollup-node.md §1.3, Octez `wasm_2_0_0_utilities.ml` `dump_durable_storage`): every
 //! durable value of a block's PVM state as the installer's `set` instructions, the format
 //! `smart-rollup-installer` and the debugger read back. Values under `/readonly` and the
-//! kernel (`/kernel/boot.wasm`) are left out, as Octez leaves them out. The context is opened
-//! as the node opens it: the node must be stopped.
+//! kernel (`/kernel/boot.wasm`) are left out, as Octez leaves them out.
+//!
+//! `patch durable storage at <key> with <hex|file:path> [--data-dir D] --force` (Octez
+//! `patch_durable_storage`, unsafe, for debugging): sets a value in the head's state, commits
+//! it and points the head block at the new context; refused when the head carries a
+//! commitment (Octez `Patch_durable_storage_on_commitment`).
+//!
+//! Both open the context as the node opens it: the node must be stopped.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -163,6 +169,71 @@ pub fn dump(data_dir: &Path, arg: &BlockArg, file: &Path) -> Result<usize, Strin
     atomic_file::write(file, render(&instrs, json).as_bytes())
         .map_err(|e| format!("Cannot write {}: {e}", file.display()))?;
     Ok(instrs.len())
+}
+
+/// The value of `patch durable storage … with <value>`: hex bytes, or `file:<path>`.
+///
+/// # Errors
+/// What is accepted.
+pub fn patch_value(v: &str) -> Result<Vec<u8>, String> {
+    if let Some(path) = v.strip_prefix("file:") {
+        return std::fs::read(path).map_err(|e| format!("Cannot read {path}: {e}"));
+    }
+    hex::decode(v.strip_prefix("0x").unwrap_or(v))
+        .map_err(|_| format!("Invalid value {v:?}: give hex bytes or file:<path>."))
+}
+
+/// Runs `patch durable storage`; returns the new context hash.
+///
+/// # Errors
+/// A message saying what is wrong and what to do.
+pub fn patch(data_dir: &Path, key: &str, value: &[u8]) -> Result<String, String> {
+    let k = Key::from_str_checked(key)
+        .map_err(|e| format!("Invalid durable key {key:?} ({e:?}): give a key like /a/b."))?;
+    if k.is_readonly() {
+        return Err(format!(
+            "{key} is read-only: the PVM writes it, a patch may not."
+        ));
+    }
+    let dir = DataDir(data_dir.to_path_buf());
+    if !dir.store().exists() {
+        return Err(format!(
+            "No rollup node store in {}: give the data directory of a node with --data-dir.",
+            data_dir.display()
+        ));
+    }
+    let context = pvm_store::Context::open(&dir.context()).map_err(|e| {
+        format!(
+            "Cannot open the context of {} ({e}); stop the rollup node using it and retry.",
+            data_dir.display()
+        )
+    })?;
+    let mut store = Store::open(&dir.store()).map_err(|e| format!("Cannot open the store: {e}"))?;
+    let mut head = block(&store, &BlockArg::Head(0))?;
+    if head.commitment_hash.is_some() {
+        return Err(format!(
+            "Cannot patch the durable storage at level {}: its block carries a commitment. \
+             Patch when the head is not at a commitment level.",
+            head.level
+        ));
+    }
+    let mut state = context
+        .state_of(&head)
+        .map_err(|e| format!("No PVM state for the head (level {}): {e}", head.level))?;
+    state
+        .durable_mut()
+        .set(&k, value)
+        .map_err(|e| format!("Cannot write {key}: {e}"))?;
+    let hash = context
+        .commit(&state)
+        .map_err(|e| format!("Cannot commit the patched state: {e}"))?;
+    let ctx = pvm_store::context_hash(&hash);
+    head.context = Some(ctx.clone());
+    head.state_hash = Some(tezos_types::StateHash(hash.0));
+    store
+        .transaction(|w| w.insert_block(&head))
+        .map_err(|e| format!("Cannot write the store: {e}"))?;
+    Ok(ctx.to_string())
 }
 
 #[cfg(test)]

@@ -73,6 +73,17 @@ fn main() -> ExitCode {
             }
             Err(e) => error_exit(&e),
         },
+        Command::PatchDurable {
+            data_dir,
+            key,
+            value,
+        } => match rollup_node::durable_cmd::patch(&data_dir, &key, &value) {
+            Ok(ctx) => {
+                println!("Durable storage patched at {key}: head context {ctx}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => error_exit(&e),
+        },
         Command::RecomputeOutbox { data_dir, from } => {
             match rollup_node::recompute::run(&data_dir, from) {
                 Ok(r) => {

@@ -158,6 +158,42 @@ fn counter_kernel_outbox_message_executes_once_on_l1() {
     let levels = pending_at(&node);
     assert_eq!(levels.len(), 1, "{levels:?}");
     assert_eq!(levels[0]["messages"][0]["message_index"], json!(0));
+
+    // `patch durable storage` (unsafe, debugging): refused without --force; applied to a
+    // head that carries no commitment (period 5 from the origination level).
+    if (sb.level() - orig) % 5 == 0 {
+        sb.bake();
+    }
+    node.wait_synced(&sb, BOUND).unwrap();
+    node.terminate(BOUND).unwrap();
+    let dir = node_dir.to_str().unwrap();
+    let patch = |force: bool| {
+        let mut args = vec![
+            "patch",
+            "durable",
+            "storage",
+            "at",
+            "/patched",
+            "with",
+            "0a0b",
+            "--data-dir",
+            dir,
+        ];
+        if force {
+            args.push("--force");
+        }
+        super::run(&args)
+    };
+    let o = patch(false);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("--force"),
+        "{o:?}"
+    );
+    let o = patch(true);
+    assert!(o.status.success(), "{o:?}");
+    node.restart().unwrap();
+    assert_eq!(node.durable("head", "/patched"), json!("0a0b"));
 }
 
 /// `recompute outbox messages from <from>` on the node's data dir: refused while the node
