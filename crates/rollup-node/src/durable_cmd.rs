@@ -228,7 +228,7 @@ pub fn patch(data_dir: &Path, key: &str, value: &[u8]) -> Result<String, String>
         .commit(&state)
         .map_err(|e| format!("Cannot commit the patched state: {e}"))?;
     let ctx = pvm_store::context_hash(&hash);
-    head.context = Some(ctx.clone());
+    head.context = Some(ctx);
     head.state_hash = Some(tezos_types::StateHash(hash.0));
     store
         .transaction(|w| w.insert_block(&head))
