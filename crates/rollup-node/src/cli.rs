@@ -810,6 +810,20 @@ pub fn parse(args: &[String]) -> Result<Command, CliError> {
                 value,
             })
         }
+        Cmd::ShowProtocols => {
+            AnyOpts::try_parse_from(options).map_err(clap_error)?;
+            // Oldest first: the protocols whose blocks this node follows and whose inbox
+            // it rebuilds (crates/inbox/src/protocols.rs).
+            let mut text: String = inbox::protocols::PROTOCOL_VERSIONS
+                .iter()
+                .rev()
+                .map(|(hash, _)| format!("{hash}\n"))
+                .collect();
+            if text.is_empty() {
+                text = "No protocols supported by this node!\n".into();
+            }
+            Ok(Command::Print(text))
+        }
         Cmd::DumpMetrics | Cmd::ListMetrics => {
             let o = MetricsOpts::try_parse_from(options).map_err(clap_error)?;
             if o.disable_performance_metrics && spec.cmd == Cmd::DumpMetrics {
@@ -833,7 +847,6 @@ pub fn parse(args: &[String]) -> Result<Command, CliError> {
                 Cmd::SnapshotExport => "snapshot export",
                 Cmd::SnapshotImport => "snapshot import",
                 Cmd::SnapshotInfo => "snapshot info",
-                Cmd::ShowProtocols => "show supported protocols",
                 Cmd::ReplayBlock => "replay block",
                 Cmd::ReplayBlocks => "replay blocks",
                 _ => "repair commitments",

@@ -209,3 +209,17 @@ fn list_and_dump_metrics() {
         "{out}"
     );
 }
+
+/// `show supported protocols`: one protocol hash per line, the current mainnet one included.
+#[test]
+fn show_supported_protocols() {
+    let o = run(&["show", "supported", "protocols"]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let (out, _) = text(&o);
+    assert!(
+        out.lines()
+            .any(|l| l == "PsUshuai9QapM5TGj1JpuVGkdxz5GykdnEvS6Rh8SUVrARvZLCY"),
+        "{out}"
+    );
+    assert!(out.lines().all(|l| l.len() == 51), "{out}");
+}
