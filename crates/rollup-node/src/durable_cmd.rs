@@ -15,7 +15,6 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use durable_tree::durable::{Durable, Key};
-use node_context::DataDir;
 use node_store::{L2Block, Store};
 
 /// Which block's state (`-b/--block`: `head`, `head~N`, a level or an L2 block hash).
@@ -143,20 +142,7 @@ fn block(store: &Store, arg: &BlockArg) -> Result<L2Block, String> {
 /// # Errors
 /// A message saying what is wrong and what to do.
 pub fn dump(data_dir: &Path, arg: &BlockArg, file: &Path) -> Result<usize, String> {
-    let dir = DataDir(data_dir.to_path_buf());
-    if !dir.store().exists() {
-        return Err(format!(
-            "No rollup node store in {}: give the data directory of a node with --data-dir.",
-            data_dir.display()
-        ));
-    }
-    let context = pvm_store::Context::open(&dir.context()).map_err(|e| {
-        format!(
-            "Cannot open the context of {} ({e}); stop the rollup node using it and retry.",
-            data_dir.display()
-        )
-    })?;
-    let store = Store::open(&dir.store()).map_err(|e| format!("Cannot open the store: {e}"))?;
+    let (context, store) = crate::offline::open(data_dir)?;
     let b = block(&store, arg)?;
     let state = context.state_of(&b).map_err(|e| {
         format!(
@@ -195,20 +181,7 @@ pub fn patch(data_dir: &Path, key: &str, value: &[u8]) -> Result<String, String>
             "{key} is read-only: the PVM writes it, a patch may not."
         ));
     }
-    let dir = DataDir(data_dir.to_path_buf());
-    if !dir.store().exists() {
-        return Err(format!(
-            "No rollup node store in {}: give the data directory of a node with --data-dir.",
-            data_dir.display()
-        ));
-    }
-    let context = pvm_store::Context::open(&dir.context()).map_err(|e| {
-        format!(
-            "Cannot open the context of {} ({e}); stop the rollup node using it and retry.",
-            data_dir.display()
-        )
-    })?;
-    let mut store = Store::open(&dir.store()).map_err(|e| format!("Cannot open the store: {e}"))?;
+    let (context, mut store) = crate::offline::open(data_dir)?;
     let mut head = block(&store, &BlockArg::Head(0))?;
     if head.commitment_hash.is_some() {
         return Err(format!(

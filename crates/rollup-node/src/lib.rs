@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod daemon;
 pub mod durable_cmd;
+pub mod offline;
 pub mod recompute;
 pub mod simulation;
 pub mod snapshot_cmd;

@@ -8,8 +8,7 @@
 use std::path::Path;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use node_context::DataDir;
-use node_store::{OutboxLevel, Store};
+use node_store::OutboxLevel;
 
 /// What was recomputed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,21 +37,7 @@ fn bar(total: u64) -> ProgressBar {
 /// A message saying what is wrong and what to do (no store, node running, level out of the
 /// stored range, a block without context).
 pub fn run(data_dir: &Path, from: i32) -> Result<Recomputed, String> {
-    let dir = DataDir(data_dir.to_path_buf());
-    let store_path = dir.store();
-    if !store_path.exists() {
-        return Err(format!(
-            "No rollup node store in {}: give the data directory of a node with --data-dir.",
-            data_dir.display()
-        ));
-    }
-    let context = pvm_store::Context::open(&dir.context()).map_err(|e| {
-        format!(
-            "Cannot open the context of {} ({e}); stop the rollup node using it and retry.",
-            data_dir.display()
-        )
-    })?;
-    let mut store = Store::open(&store_path).map_err(|e| format!("Cannot open the store: {e}"))?;
+    let (context, mut store) = crate::offline::open(data_dir)?;
     let head = store
         .head()
         .map_err(|e| format!("Cannot read the head: {e}"))?
