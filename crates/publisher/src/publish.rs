@@ -68,6 +68,11 @@ pub fn commitments_to_publish<S: CommitmentStore>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The inbox levels of the commitments to publish now.
+    fn levels(out: &ToPublish) -> Vec<i32> {
+        out.now.iter().map(|(_, c)| c.inbox_level).collect()
+    }
     use crate::tests::{Chain, constants, pos};
 
     #[test]
@@ -90,23 +95,11 @@ mod tests {
             &constants(),
         )
         .unwrap();
-        assert_eq!(
-            out.now
-                .iter()
-                .map(|(_, c)| c.inbox_level)
-                .collect::<Vec<_>>(),
-            vec![15, 20]
-        );
+        assert_eq!(levels(&out), vec![15, 20]);
         let out =
             commitments_to_publish(&chain, &pos(&chain, 15, None, 22, Some(20)), &constants())
                 .unwrap();
-        assert_eq!(
-            out.now
-                .iter()
-                .map(|(_, c)| c.inbox_level)
-                .collect::<Vec<_>>(),
-            vec![20]
-        );
+        assert_eq!(levels(&out), vec![20]);
     }
 
     #[test]
@@ -115,13 +108,7 @@ mod tests {
         // Finalized level 17: its most recent commitment is the one of level 15.
         let out = commitments_to_publish(&chain, &pos(&chain, 0, None, 19, Some(17)), &constants())
             .unwrap();
-        assert_eq!(
-            out.now
-                .iter()
-                .map(|(_, c)| c.inbox_level)
-                .collect::<Vec<_>>(),
-            vec![5, 10, 15]
-        );
+        assert_eq!(levels(&out), vec![5, 10, 15]);
         // Nothing is final yet.
         let out =
             commitments_to_publish(&chain, &pos(&chain, 0, None, 3, None), &constants()).unwrap();
@@ -137,13 +124,7 @@ mod tests {
         chain.published.insert(h10, 11);
         let out = commitments_to_publish(&chain, &pos(&chain, 0, None, 21, Some(20)), &constants())
             .unwrap();
-        assert_eq!(
-            out.now
-                .iter()
-                .map(|(_, c)| c.inbox_level)
-                .collect::<Vec<_>>(),
-            vec![5, 15, 20]
-        );
+        assert_eq!(levels(&out), vec![5, 15, 20]);
         // At head 20 the next block is 10 blocks later: still publishable.
         let out = commitments_to_publish(&chain, &pos(&chain, 0, None, 20, Some(20)), &constants())
             .unwrap();
@@ -158,13 +139,7 @@ mod tests {
             ..constants()
         };
         let out = commitments_to_publish(&chain, &pos(&chain, 0, None, 22, Some(20)), &c).unwrap();
-        assert_eq!(
-            out.now
-                .iter()
-                .map(|(_, c)| c.inbox_level)
-                .collect::<Vec<_>>(),
-            vec![5, 10]
-        );
+        assert_eq!(levels(&out), vec![5, 10]);
         assert_eq!(
             out.delayed
                 .iter()
