@@ -501,17 +501,7 @@ fn follow_l1(lc: &LoopConfig, mut operator: Option<Box<dyn Operator>>) -> Result
         }
     };
     check_metadata(&lc.dir, &rollup)?;
-    // Constants for the RPCs (`committed_status`) and metrics.
-    if let Ok(c) = l1.call(l1.client.constants("main", "head")) {
-        set_status(&lc.status, |s| {
-            s.constants = Some(node_context::RollupConstants {
-                commitment_period: c.smart_rollup_commitment_period_in_blocks,
-                challenge_window: c.smart_rollup_challenge_window_in_blocks,
-                minimal_block_delay: u64::try_from(c.minimal_block_delay).unwrap_or(0),
-                max_active_outbox_levels: c.smart_rollup_max_active_outbox_levels,
-            });
-        });
-    }
+    read_constants(&l1, &lc.status);
     let mut store = Store::open(&lc.dir.store())?;
     reset_to_last_committed(&mut store, &lc.ctx)?;
     let (lcc_hash, lcc_level) = rollup.lcc;
@@ -580,6 +570,24 @@ fn latest_head(
     Some(h)
 }
 
+/// Reads the protocol constants the RPCs (`committed_status`, outbox) and metrics need into
+/// the status; at start, and again at each head while a read has failed.
+fn read_constants(l1: &L1, status: &Mutex<NodeStatus>) {
+    match l1.call(l1.client.constants("main", "head")) {
+        Ok(c) => set_status(status, |s| {
+            s.constants = Some(node_context::RollupConstants {
+                commitment_period: c.smart_rollup_commitment_period_in_blocks,
+                challenge_window: c.smart_rollup_challenge_window_in_blocks,
+                minimal_block_delay: u64::try_from(c.minimal_block_delay).unwrap_or(0),
+                max_active_outbox_levels: c.smart_rollup_max_active_outbox_levels,
+            });
+        }),
+        Err(e) => tracing::warn!(
+            "Cannot read the protocol constants yet ({e}); retrying at the next head."
+        ),
+    }
+}
+
 fn main_loop(
     p: &mut Processor,
     monitor: &mut HeadMonitor,
@@ -589,6 +597,9 @@ fn main_loop(
 ) -> Result<(), FollowError> {
     let mut progress = ProgressLog::new();
     while let Some(mut head) = latest_head(monitor, &lc.rt, &lc.stop) {
+        if lc.status.lock().constants.is_none() {
+            read_constants(&p.l1, &lc.status);
+        }
         loop {
             if stopping(&lc.stop) {
                 return Ok(());
