@@ -562,6 +562,13 @@ pub enum Command {
         /// The value.
         value: Vec<u8>,
     },
+    /// `replay block <hash|level>` / `replay blocks from <l> to <l>` `[--data-dir]`.
+    Replay {
+        /// The node's data directory.
+        data_dir: PathBuf,
+        /// What to replay.
+        what: crate::replay::Replay,
+    },
     /// `recompute outbox messages from <level> [--data-dir]`.
     RecomputeOutbox {
         /// The node's data directory.
@@ -824,6 +831,39 @@ pub fn parse(args: &[String]) -> Result<Command, CliError> {
             }
             Ok(Command::Print(text))
         }
+        Cmd::ReplayBlock | Cmd::ReplayBlocks => {
+            let o = DataDirOpts::try_parse_from(options).map_err(clap_error)?;
+            let values: Vec<String> = params.into_iter().map(|(_, v)| v).collect();
+            let level = |pos: usize, v: &str| {
+                v.parse::<i32>().ok().filter(|l| *l >= 0).ok_or_else(|| {
+                    erroneous(param_index(pos), v, "Invalid level: give a level >= 0.")
+                })
+            };
+            let what = if spec.cmd == Cmd::ReplayBlock {
+                let v = values.first().cloned().unwrap_or_default();
+                match v.parse::<i32>() {
+                    Ok(_) => {
+                        let l = level(2, &v)?;
+                        crate::replay::Replay::Levels(l, l)
+                    }
+                    Err(_) => crate::replay::Replay::Hash(v.parse().map_err(|_| {
+                        erroneous(
+                            param_index(2),
+                            &v,
+                            "Invalid block: give a block hash or a level.",
+                        )
+                    })?),
+                }
+            } else {
+                let from = values.first().cloned().unwrap_or_default();
+                let to = values.get(1).cloned().unwrap_or_default();
+                crate::replay::Replay::Levels(level(3, &from)?, level(5, &to)?)
+            };
+            Ok(Command::Replay {
+                data_dir: o.data_dir.unwrap_or_else(default_data_dir),
+                what,
+            })
+        }
         Cmd::DumpMetrics | Cmd::ListMetrics => {
             let o = MetricsOpts::try_parse_from(options).map_err(clap_error)?;
             if o.disable_performance_metrics && spec.cmd == Cmd::DumpMetrics {
@@ -847,8 +887,6 @@ pub fn parse(args: &[String]) -> Result<Command, CliError> {
                 Cmd::SnapshotExport => "snapshot export",
                 Cmd::SnapshotImport => "snapshot import",
                 Cmd::SnapshotInfo => "snapshot info",
-                Cmd::ReplayBlock => "replay block",
-                Cmd::ReplayBlocks => "replay blocks",
                 _ => "repair commitments",
             };
             Ok(Command::NotSupported(name))

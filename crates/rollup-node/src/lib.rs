@@ -9,5 +9,6 @@ pub mod daemon;
 pub mod durable_cmd;
 pub mod offline;
 pub mod recompute;
+pub mod replay;
 pub mod simulation;
 pub mod snapshot_cmd;

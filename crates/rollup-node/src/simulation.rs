@@ -17,13 +17,22 @@ use crate::daemon::DaemonError;
 /// The reveal channel of simulations: the node's pre-images (and its pre-images endpoint),
 /// with the rollup's metadata read at first use from `<data-dir>/metadata`, which the follower
 /// writes when it starts following the rollup.
-struct DataDirRevealer {
+pub(crate) struct DataDirRevealer {
     dir: DataDir,
     endpoint: Option<String>,
     inner: Option<Revealer>,
 }
 
 impl DataDirRevealer {
+    /// The node's pre-images in `dir`, fetched from `endpoint` when missing.
+    pub(crate) fn new(dir: DataDir, endpoint: Option<String>) -> Self {
+        Self {
+            dir,
+            endpoint,
+            inner: None,
+        }
+    }
+
     fn revealer(&mut self) -> Result<&mut Revealer, RevealError> {
         if self.inner.is_none() {
             let path = self.dir.0.join("metadata");

@@ -192,6 +192,32 @@ fn counter_kernel_outbox_message_executes_once_on_l1() {
     );
     let o = patch(true);
     assert!(o.status.success(), "{o:?}");
+    // `replay blocks`: the level before the head replays as stored; the patched head does not.
+    let head = sb.level();
+    let o = super::run(&[
+        "replay",
+        "blocks",
+        "from",
+        &(head - 2).to_string(),
+        "to",
+        &(head - 1).to_string(),
+        "--data-dir",
+        dir,
+    ]);
+    assert!(o.status.success(), "{o:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout)
+            .matches("as stored.")
+            .count(),
+        2,
+        "{o:?}"
+    );
+    let o = super::run(&["replay", "block", &head.to_string(), "--data-dir", dir]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("but the node stored"),
+        "{o:?}"
+    );
     node.restart().unwrap();
     assert_eq!(node.durable("head", "/patched"), json!("0a0b"));
 }
