@@ -930,8 +930,8 @@ fn check_node_options(nc: NodeCommand) -> Result<NodeCommand, CliError> {
 pub enum SnapshotCommand {
     /// `snapshot export [<file>]`.
     Export(snapshot::ExportOptions),
-    /// `snapshot import <file|url|->`.
-    Import(snapshot::ImportOptions),
+    /// `snapshot import <file|url|->`, with `--level` (reset the imported store to it).
+    Import(snapshot::ImportOptions, Option<i32>),
     /// `snapshot info <file|url|->`.
     Info(snapshot::Source),
 }
@@ -1118,22 +1118,31 @@ fn snapshot_command(
             if o.apply_unsafe_patches {
                 return Err(not_yet("--apply-unsafe-patches", "import without it."));
             }
-            if o.level.is_some() {
-                return Err(not_yet(
-                    "--level",
-                    "import the whole snapshot; the node starts from its head.",
-                ));
-            }
+            let level = match o.level.as_deref() {
+                None => None,
+                Some(l) => match l.parse::<i32>() {
+                    Ok(n) if n > 0 => Some(n),
+                    _ => {
+                        return Err(CliError(format!(
+                            "Option --level: {l:?} is not a level above 0; give the L2 level \
+                             to reset the imported store to."
+                        )));
+                    }
+                },
+            };
             if o.dal_node.is_some() {
                 return Err(not_yet("--dal-node", "import without it."));
             }
-            Ok(SnapshotCommand::Import(snapshot::ImportOptions {
-                data_dir: o.data_dir.unwrap_or_else(default_data_dir),
-                source: snapshot::Source::parse(&file.unwrap_or_default()),
-                force: o.force,
-                check: !o.no_check,
-                l1_endpoint: Some(endpoint.to_string()),
-            }))
+            Ok(SnapshotCommand::Import(
+                snapshot::ImportOptions {
+                    data_dir: o.data_dir.unwrap_or_else(default_data_dir),
+                    source: snapshot::Source::parse(&file.unwrap_or_default()),
+                    force: o.force,
+                    check: !o.no_check,
+                    l1_endpoint: Some(endpoint.to_string()),
+                },
+                level,
+            ))
         }
         _ => {
             AnyOpts::try_parse_from(options).map_err(clap_error)?;
@@ -1645,7 +1654,7 @@ mod tests {
             .unwrap_err()
             .0;
         assert!(e.contains("not supported yet"), "{e}");
-        let Ok(Command::Snapshot(SnapshotCommand::Import(o))) = parse(&args(
+        let Ok(Command::Snapshot(SnapshotCommand::Import(o, None))) = parse(&args(
             "snapshot import https://h.example/s --data-dir d --force",
         )) else {
             panic!()
@@ -1655,7 +1664,12 @@ mod tests {
             snapshot::Source::Url("https://h.example/s".into())
         );
         assert!(o.force && o.check);
-        let e = parse(&args("snapshot import - --level 3")).unwrap_err().0;
+        let Ok(Command::Snapshot(SnapshotCommand::Import(_, Some(3)))) =
+            parse(&args("snapshot import - --level 3"))
+        else {
+            panic!("--level 3 on import")
+        };
+        let e = parse(&args("snapshot import - --level 0")).unwrap_err().0;
         assert!(e.contains("--level"), "{e}");
         let e = parse(&args("snapshot info f --force")).unwrap_err().0;
         assert!(e.contains("--force"), "{e}");

@@ -32,8 +32,13 @@ pub fn run(cmd: SnapshotCommand) -> Result<String, String> {
             let out = snapshot::export(&opts).map_err(|e| chain(&e))?;
             Ok(format!("Snapshot exported to {}\n", out.file.display()))
         }
-        SnapshotCommand::Import(opts) => {
-            snapshot::import(&opts).map_err(|e| chain(&e))?;
+        SnapshotCommand::Import(opts, level) => {
+            let l1 = match (&opts.l1_endpoint, opts.check) {
+                (Some(e), true) => Some(snapshot::HttpL1::new(e).map_err(|e| chain(&e))?),
+                _ => None,
+            };
+            let l1 = l1.as_ref().map(|l| l as &dyn snapshot::L1View);
+            snapshot::import_at_level(&opts, level, l1).map_err(|e| chain(&e))?;
             Ok("Snapshot successfully imported\n".to_string())
         }
     }

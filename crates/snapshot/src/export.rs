@@ -275,6 +275,17 @@ fn pre_checks(
     Ok((header, block, head.level))
 }
 
+/// Resets the store at `path` to its L2 block at `level` (`snapshot import --level`).
+pub(crate) fn reset_store(path: &Path, level: i32, head_level: i32) -> Result<(), SnapshotError> {
+    let store = Store::open(path).map_err(|source| SnapshotError::Store {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let block = by_level(&store, level, path)?;
+    drop(store);
+    prepare_store_copy(path, &block, head_level)
+}
+
 fn by_level(
     store: &Store,
     level: i32,

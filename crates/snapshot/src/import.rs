@@ -241,6 +241,22 @@ pub fn import(opts: &ImportOptions) -> Result<Header, SnapshotError> {
 /// # Errors
 /// See [`import`].
 pub fn import_with(opts: &ImportOptions, l1: Option<&dyn L1View>) -> Result<Header, SnapshotError> {
+    import_at_level(opts, None, l1)
+}
+
+/// [`import_with`], then, with `level`, Octez's `snapshot import --level <l>`: the imported
+/// store is reset to the L2 block at `level` (> 0, at most the snapshot's head level) before
+/// the swap, so the data directory is never seen at the snapshot's head
+/// (`octez-rollup-node.md §7`, import: "optional reset to `--level`"). The checks run on the
+/// snapshot as shipped, before the reset.
+///
+/// # Errors
+/// See [`import`]; also a `level` out of range or without an L2 block in the snapshot.
+pub fn import_at_level(
+    opts: &ImportOptions,
+    level: Option<i32>,
+    l1: Option<&dyn L1View>,
+) -> Result<Header, SnapshotError> {
     let (data_dir, tmp, old) = siblings(&opts.data_dir)?;
     recover(&data_dir, &tmp, &old)?;
     if data_dir.exists() && !data_dir.is_dir() {
@@ -265,6 +281,14 @@ pub fn import_with(opts: &ImportOptions, l1: Option<&dyn L1View>) -> Result<Head
     let decoded = decode(counted, &name)?;
     let header = decoded.header;
     pre_checks(&ex, &header)?;
+    if let Some(l) = level
+        && (l <= 0 || l > header.head_level)
+    {
+        return Err(SnapshotError::Export(format!(
+            "Option --level {l}: must be above 0 and at most the snapshot's head level {}.",
+            header.head_level
+        )));
+    }
     let l1 = l1.filter(|_| opts.check);
     if let Some(l1) = l1 {
         crate::l1::require_published(
@@ -287,6 +311,9 @@ pub fn import_with(opts: &ImportOptions, l1: Option<&dyn L1View>) -> Result<Head
                     reason,
                 })?;
             check::check_lcc(&tmp, &lcc, level)?;
+        }
+        if let Some(l) = level {
+            crate::export::reset_store(&tmp.join(layout::STORE), l, header.head_level)?;
         }
         Ok(())
     })();

@@ -138,14 +138,18 @@ fn export_info_import_and_the_imported_node_follows() {
     assert!(dst.join("config.json").exists(), "local files are kept");
     assert!(hidden(dir.path()).is_empty());
 
-    // The same snapshot from standard input, into a fresh directory.
+    // The same snapshot from standard input, into a fresh directory, reset with `--level`
+    // to the level below its head (Octez's `snapshot import --level`).
     let piped = dir.path().join("piped");
+    let below = (head_level - 1).to_string();
     let mut child = bin()
         .args([
             "snapshot",
             "import",
             "-",
             "--no-check",
+            "--level",
+            &below,
             "--data-dir",
             piped.to_str().unwrap(),
         ])
@@ -163,6 +167,13 @@ fn export_info_import_and_the_imported_node_follows() {
     let o = child.wait_with_output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(piped.join("context").join("store").exists());
+    let piped_store = node_store::Store::open(&piped.join("store.sqlite")).unwrap();
+    assert_eq!(
+        piped_store.head().unwrap().map(|b| i64::from(b.level)),
+        Some(head_level - 1),
+        "--level resets the imported head"
+    );
+    drop(piped_store);
 
     // The imported node serves the same state and keeps following L1.
     let mut imported = super::node(&dst, sb.endpoint())

@@ -121,6 +121,29 @@ fn level_resets_the_store_copy() {
 }
 
 #[test]
+fn import_level_resets_the_imported_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    let blocks = make_data_dir(&src, 8, HistoryMode::Full);
+    let file = dir.path().join("snap");
+    let mut o = export_opts(&src, &file);
+    o.level = ExportLevel::Head;
+    snapshot::export(&o).unwrap();
+    let dst = dir.path().join("dst");
+    for bad in [0, 9] {
+        let e = snapshot::import_at_level(&import_opts(&dst, &file), Some(bad), None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--level"), "{e}");
+        assert!(!dst.join("store.sqlite").exists(), "nothing imported");
+    }
+    snapshot::import_at_level(&import_opts(&dst, &file), Some(4), None).unwrap();
+    let s = Store::open(&dst.join("store.sqlite")).unwrap();
+    assert_eq!(s.head().unwrap().as_ref(), Some(&blocks[3]));
+    assert_eq!(s.block_by_level(5).unwrap(), None);
+}
+
+#[test]
 fn history_modes_on_import() {
     let dir = tempfile::tempdir().unwrap();
     // A full node's data dir refuses nothing from an archive snapshot (converted to full)…
