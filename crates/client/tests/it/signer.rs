@@ -336,3 +336,79 @@ fn https_signer_with_a_private_ca_and_authentication() {
         "{err}"
     );
 }
+
+/// The seed's key steps (issue 11 "Done when"): keys generated in the signer with `gen keys`
+/// for each curve, imported in the client as `remote:<pkh>` with `-R`, `sign bytes 0x03…`
+/// through the signer, then `check that bytes … were signed by` (l1-and-signer.md §5.7).
+#[test]
+fn keys_generated_in_the_signer_sign_bytes_through_the_client() {
+    let bin = test_support::binary("smart-rollup-signer").unwrap();
+    let sd = tempfile::tempdir().unwrap();
+    let d = tempfile::tempdir().unwrap();
+    let curves = ["ed25519", "secp256k1", "p256"];
+    let mut pkhs = vec![];
+    for curve in curves {
+        let run = |args: &[&str]| {
+            let o = Command::new(&bin)
+                .arg("-d")
+                .arg(sd.path())
+                .args(args)
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            String::from_utf8(o.stdout).unwrap()
+        };
+        run(&["gen", "keys", curve, "--sig", curve]);
+        let show = run(&["show", "address", curve]);
+        let pkh = show
+            .lines()
+            .find_map(|l| l.strip_prefix("Hash: "))
+            .unwrap_or_else(|| panic!("no `Hash:` line in {show}"))
+            .trim()
+            .to_owned();
+        pkhs.push(pkh);
+    }
+    let (_s, port) = signer(sd.path(), &[], "socket");
+    let r = format!("tcp://127.0.0.1:{port}");
+    for (curve, pkh) in curves.iter().zip(&pkhs) {
+        let remote = format!("remote:{pkh}");
+        let out = client(
+            d.path(),
+            None,
+            &["-R", &r, "import", "secret", "key", curve, &remote],
+        )
+        .out();
+        assert_eq!(out, format!("Tezos address added: {pkh}\n"), "{curve}");
+        let out = client(
+            d.path(),
+            None,
+            &["-R", &r, "sign", "bytes", "0x03aabb", "for", curve],
+        )
+        .out();
+        let sig = out
+            .strip_prefix("Signature: ")
+            .unwrap_or_else(|| panic!("{curve}: {out}"))
+            .trim()
+            .to_owned();
+        let ok = client(
+            d.path(),
+            None,
+            &[
+                "check", "that", "bytes", "0x03aabb", "were", "signed", "by", curve, "to",
+                "produce", &sig,
+            ],
+        )
+        .out();
+        assert_eq!(ok, "Signature check successful.\n", "{curve}");
+        let err = client(
+            d.path(),
+            None,
+            &[
+                "check", "that", "bytes", "0x03aabc", "were", "signed", "by", curve, "to",
+                "produce", &sig,
+            ],
+        )
+        .err();
+        assert!(err.contains("invalid signature"), "{curve}: {err}");
+    }
+}

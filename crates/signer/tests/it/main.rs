@@ -583,7 +583,9 @@ fn bls_proofs_of_possession_only_when_allowed() {
 }
 
 /// Signatures of the signer equal Taquito's `InMemorySigner` ones (deterministic for the three
-/// curves) on operations Taquito forged (`scripts/taquito-crosscheck`, l1-and-signer.md §6).
+/// curves) on operations Taquito forged, and Taquito's `RemoteSigner` signs the same bytes through
+/// the signer's HTTP API with the same result, which also verifies against the `tezos-types` public
+/// key (`scripts/taquito-crosscheck`, l1-and-signer.md §5.3, §6).
 #[test]
 fn signatures_equal_taquito_in_memory_signer() {
     use std::process::Stdio;
@@ -635,6 +637,8 @@ fn signatures_equal_taquito_in_memory_signer() {
         cases.push(serde_json::json!({"op": op, "sk": k}));
         pkhs.push(sk.public_key_hash().to_b58check());
     }
+    let (_s, port) = launch(d.path(), "socket", &[]);
+    let (_h, hport) = launch(d.path(), "http", &[]);
     let mut child = std::process::Command::new("node")
         .arg("crosscheck.mjs")
         .current_dir(&dir)
@@ -646,16 +650,24 @@ fn signatures_equal_taquito_in_memory_signer() {
         .stdin
         .take()
         .unwrap()
-        .write_all(serde_json::json!({ "cases": cases }).to_string().as_bytes())
+        .write_all(
+            serde_json::json!({ "cases": cases, "remote": format!("http://127.0.0.1:{hport}") })
+                .to_string()
+                .as_bytes(),
+        )
         .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "crosscheck.mjs failed");
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let (_s, port) = launch(d.path(), "socket", &[]);
-    let (_h, hport) = launch(d.path(), "http", &[]);
-    for (pkh, res) in pkhs.iter().zip(v["results"].as_array().unwrap()) {
+    for ((pkh, k), res) in pkhs.iter().zip(keys).zip(v["results"].as_array().unwrap()) {
         let mut data = vec![3u8];
         data.extend(hex::decode(res["forged"].as_str().unwrap()).unwrap());
+        // Taquito's RemoteSigner went through our HTTP server: same bytes, same signature.
+        let theirs = res["remote_signature"].as_str().unwrap();
+        assert_eq!(theirs, res["signature"].as_str().unwrap(), "{pkh}");
+        let pk = k.parse::<SecretKey>().unwrap().public_key();
+        let sig: Signature = theirs.parse().unwrap();
+        assert!(pk.verify_raw(&data, &sig), "{pkh}: {theirs}");
         for uri in [
             format!("tcp://127.0.0.1:{port}/{pkh}"),
             format!("http://127.0.0.1:{hport}/{pkh}"),
@@ -668,5 +680,48 @@ fn signatures_equal_taquito_in_memory_signer() {
                 "{uri}"
             );
         }
+    }
+}
+
+/// Concurrent clients are served (issue 11): eight threads, each with its own `RemoteSigner`,
+/// sign at the same time over TCP and HTTP; every signature verifies.
+#[test]
+fn concurrent_clients_are_served() {
+    let d = tempfile::tempdir().unwrap();
+    import_b1(d.path());
+    let (_s, port) = launch(d.path(), "socket", &[]);
+    let (_h, hport) = launch(d.path(), "http", &[]);
+    let pk = B1_SK
+        .strip_prefix("unencrypted:")
+        .unwrap()
+        .parse::<SecretKey>()
+        .unwrap()
+        .public_key();
+    let sigs: Vec<(Vec<u8>, Signature)> = std::thread::scope(|sc| {
+        let hs: Vec<_> = (0u8..8)
+            .map(|i| {
+                sc.spawn(move || {
+                    let uri = if i % 2 == 0 {
+                        format!("tcp://127.0.0.1:{port}/{B1}")
+                    } else {
+                        format!("http://127.0.0.1:{hport}/{B1}")
+                    };
+                    let (loc, p) = parse_key_uri(&uri, None).unwrap();
+                    let r = RemoteSigner::new(loc, p, vec![]);
+                    (0u8..5)
+                        .map(|j| {
+                            let data = vec![3, i, j];
+                            let sig = r.sign(&data).unwrap();
+                            (data, sig)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        hs.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(sigs.len(), 40);
+    for (data, sig) in &sigs {
+        assert!(pk.verify_raw(data, sig), "{data:?}");
     }
 }
