@@ -244,13 +244,7 @@ fn kill_9_during_catch_up_resumes_to_the_same_state() {
 /// `scripts/test.sh` runs first): a missing kernel fails the test.
 #[test]
 fn sdk_counter_kernel_when_built() {
-    let path = test_support::kernels_dir().join("wasm32-unknown-unknown/release/counter.wasm");
-    let kernel = std::fs::read(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e}. Build the test kernels first: scripts/build-kernels.sh",
-            path.display()
-        )
-    });
+    let kernel = super::counter_kernel();
     let dir = tempfile::tempdir().unwrap();
     let sb = Sandbox::start(&dir.path().join("sandbox")).unwrap();
     let addr = sb.originate_wasm(&kernel);

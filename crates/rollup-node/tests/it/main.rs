@@ -76,3 +76,14 @@ pub fn spawn_router(view: Arc<StoreView>) -> u16 {
     });
     rx.recv().unwrap()
 }
+
+/// The SDK counter kernel built by `scripts/build-kernels.sh`.
+pub fn counter_kernel() -> Vec<u8> {
+    let path = test_support::kernels_dir().join("wasm32-unknown-unknown/release/counter.wasm");
+    std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}. Build the test kernels first: scripts/build-kernels.sh",
+            path.display()
+        )
+    })
+}

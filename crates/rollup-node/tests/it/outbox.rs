@@ -39,13 +39,7 @@ fn head_execution(sb: &Sandbox) -> Value {
 
 #[test]
 fn counter_kernel_outbox_message_executes_once_on_l1() {
-    let path = test_support::kernels_dir().join("wasm32-unknown-unknown/release/counter.wasm");
-    let kernel = std::fs::read(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e}. Build the test kernels first: scripts/build-kernels.sh",
-            path.display()
-        )
-    });
+    let kernel = super::counter_kernel();
     let dir = tempfile::tempdir().unwrap();
     let sb = Sandbox::start(&dir.path().join("sandbox")).unwrap();
     let addr = sb.originate_wasm(&kernel);
@@ -306,16 +300,6 @@ fn recompute_outbox_messages(node: &mut RollupNode, from: i64, orig: i64) {
 /// The counter kernel's echo destination.
 const ECHO: &str = "KT1Ed7YAp53vtm5voz2FDGtSomt3gNXv1aPL";
 
-fn counter_kernel() -> Vec<u8> {
-    let path = test_support::kernels_dir().join("wasm32-unknown-unknown/release/counter.wasm");
-    std::fs::read(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e}. Build the test kernels first: scripts/build-kernels.sh",
-            path.display()
-        )
-    })
-}
-
 /// The metadata of the applied `smart_rollup_execute_outbox_message` of `source` in the
 /// blocks `from..=head`, if any.
 fn applied_execution_by(sb: &Sandbox, from: i64, source: &str) -> Option<Value> {
@@ -338,7 +322,7 @@ fn applied_execution_by(sb: &Sandbox, from: i64, source: &str) -> Option<Value> 
 fn maintenance_node_executes_filtered_outbox_messages_by_itself() {
     let dir = tempfile::tempdir().unwrap();
     let sb = Sandbox::start(&dir.path().join("sandbox")).unwrap();
-    let addr = sb.originate_wasm(&counter_kernel());
+    let addr = sb.originate_wasm(&super::counter_kernel());
     let orig = sb.level();
     let op = bootstrap_key(3);
     let pkh = op.public_key_hash().to_b58check();
