@@ -25,7 +25,9 @@ for (const { op, sk } of input.cases) {
   if (sk) {
     const signer = await InMemorySigner.fromSecretKey(sk);
     signature = (await signer.sign(forged, new Uint8Array([3]))).prefixSig;
-    if (input.remote) {
+    // Taquito's RemoteSigner (21.0.0, the last release) refuses `BLsig` answers: tz4 keys
+    // are checked against InMemorySigner only.
+    if (input.remote && !(await signer.publicKeyHash()).startsWith('tz4')) {
       const remote = new RemoteSigner(await signer.publicKeyHash(), input.remote);
       remote_signature = (await remote.sign(forged, new Uint8Array([3]))).prefixSig;
     }

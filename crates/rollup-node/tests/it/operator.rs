@@ -130,6 +130,19 @@ impl Net {
         )
     }
 
+    /// `smart-rollup-client -d <wallet> -E <sandbox> -w none <args>`: success and output.
+    fn client(&self, args: &[&str]) -> (bool, String) {
+        let o = std::process::Command::new(test_support::binary("smart-rollup-client").unwrap())
+            .arg("-d")
+            .arg(&self.wallet)
+            .args(["-E", self.sb.endpoint(), "-w", "none"])
+            .args(args)
+            .output()
+            .unwrap();
+        let (out, err) = super::text(&o);
+        (o.status.success(), format!("{out}{err}"))
+    }
+
     /// The L1's last cemented commitment level.
     fn lcc_level(&self) -> i64 {
         self.sb.get(&format!(
@@ -606,6 +619,47 @@ fn maintenance_signs_through_a_remote_signer() {
         n.lcc_level() >= n.orig + 10
     });
     assert!(signer.output().contains("accepted"), "{}", signer.output());
+
+    // The node stops; the operator's client takes over with the same `tcp://` key (the seed's
+    // last step): it cements until nothing the operator staked on is left uncemented, then
+    // recovers the bond, every operation signed by the signer.
+    node.terminate(Duration::from_secs(30)).unwrap();
+    let balance_staked = n.sb.balance(&pkh);
+    let signed_by_node = signer.output().matches(": accepted").count();
+    let pkh_s = pkh.to_b58check();
+    let start = Instant::now();
+    while n.staked_on(&pkh_s).1 != Value::Null {
+        assert!(
+            start.elapsed() < BOUND,
+            "cementation by the client: {:?}",
+            n.staked_on(&pkh_s)
+        );
+        // Refused while the next commitment is too recent: only the final state matters.
+        let _ = n.client(&[
+            "cement",
+            "commitment",
+            "from",
+            "operator",
+            "for",
+            "smart",
+            "rollup",
+            &n.addr,
+        ]);
+        n.sb.bake();
+    }
+    let (ok, out) = n.client(&[
+        "recover", "bond", "of", &pkh_s, "for", "smart", "rollup", &n.addr, "from", "operator",
+    ]);
+    assert!(ok, "{out}");
+    n.sb.bake();
+    assert!(n.sb.balance(&pkh) > balance_staked + 9_999_000_000);
+    assert_eq!(n.staked_on(&pkh_s).0, 500);
+    // The recovery at least went through the signer.
+    assert!(
+        signer.output().matches(": accepted").count() > signed_by_node,
+        "{}",
+        signer.output()
+    );
 }
 
 /// A reorganisation that drops the block with the node's publication: the injector sees its

@@ -582,10 +582,11 @@ fn bls_proofs_of_possession_only_when_allowed() {
     assert!(e.to_string().contains("not allowed"), "{e}");
 }
 
-/// Signatures of the signer equal Taquito's `InMemorySigner` ones (deterministic for the three
-/// curves) on operations Taquito forged, and Taquito's `RemoteSigner` signs the same bytes through
-/// the signer's HTTP API with the same result, which also verifies against the `tezos-types` public
-/// key (`scripts/taquito-crosscheck`, l1-and-signer.md §5.3, §6).
+/// Signatures of the signer equal Taquito's `InMemorySigner` ones (deterministic for the four
+/// curves, BLS included) on operations Taquito forged, and Taquito's `RemoteSigner` signs the same
+/// bytes through the signer's HTTP API with the same result (ed25519, secp256k1, p256: its last
+/// release refuses BLS answers), which also verifies against the `tezos-types` public key
+/// (`scripts/taquito-crosscheck`, l1-and-signer.md §5.3, §6).
 #[test]
 fn signatures_equal_taquito_in_memory_signer() {
     use std::process::Stdio;
@@ -602,6 +603,7 @@ fn signatures_equal_taquito_in_memory_signer() {
         "edsk3gUfUPyBSfrS9CCgmCiQsTCHGkviBDusMxDJstFtojtc1zcpsh",
         "spsk1XYsTqUsd7LaLs9a8qpmCvLVJeLEZEXkeAZS5dwcKgUZhv3cYw",
         "p2sk2rUMnnnFPQCB7DBozkCZrFhiZ87ddrpAHbRcww7dwU2WHYUbci",
+        "BLsk1XMDG3iepYGj15mBWc7dYjrkpVVM4VH3y5DyBCN9iAGrELwRbY",
     ];
     let d = tempfile::tempdir().unwrap();
     let mut cases = vec![];
@@ -662,8 +664,14 @@ fn signatures_equal_taquito_in_memory_signer() {
     for ((pkh, k), res) in pkhs.iter().zip(keys).zip(v["results"].as_array().unwrap()) {
         let mut data = vec![3u8];
         data.extend(hex::decode(res["forged"].as_str().unwrap()).unwrap());
-        // Taquito's RemoteSigner went through our HTTP server: same bytes, same signature.
-        let theirs = res["remote_signature"].as_str().unwrap();
+        // Taquito's RemoteSigner went through our HTTP server: same bytes, same signature
+        // (tz4: RemoteSigner 21.0.0 refuses `BLsig` answers, InMemorySigner is the oracle).
+        let theirs = if pkh.starts_with("tz4") {
+            assert_eq!(res["remote_signature"], Value::Null);
+            res["signature"].as_str().unwrap()
+        } else {
+            res["remote_signature"].as_str().unwrap()
+        };
         assert_eq!(theirs, res["signature"].as_str().unwrap(), "{pkh}");
         let pk = k.parse::<SecretKey>().unwrap().public_key();
         let sig: Signature = theirs.parse().unwrap();
