@@ -130,6 +130,34 @@ impl Net {
         )
     }
 
+    /// Launches a socket signer holding `sk` and records it in the client wallet as `alias`, a
+    /// `tcp://` remote key: every operation of that key is signed by the signer.
+    fn remote_key(&self, alias: &str, sk: &SecretKey) -> test_support::SignerProcess {
+        let pkh = sk.public_key_hash();
+        let signer_dir = self.dir.path().join(format!("signer-{alias}"));
+        std::fs::create_dir_all(&signer_dir).unwrap();
+        signer::wallet::Wallet::new(&signer_dir)
+            .add_key(alias, sk, false)
+            .unwrap();
+        let port = test_support::free_port().unwrap().to_string();
+        let signer = test_support::SignerProcess::launch(
+            None,
+            &signer_dir,
+            &["launch", "socket", "signer", "-a", "127.0.0.1", "-p", &port],
+        )
+        .unwrap();
+        signer::wallet::Wallet::new(&self.wallet)
+            .add_remote_key(
+                alias,
+                &format!("tcp://127.0.0.1:{port}/{pkh}"),
+                &pkh,
+                Some(&sk.public_key()),
+                false,
+            )
+            .unwrap();
+        signer
+    }
+
     /// `smart-rollup-client -d <wallet> -E <sandbox> -w none <args>`: success and output.
     fn client(&self, args: &[&str]) -> (bool, String) {
         let o = std::process::Command::new(test_support::binary("smart-rollup-client").unwrap())
@@ -378,13 +406,16 @@ fn maintenance_refuses_an_operator_without_the_stake() {
     );
 }
 
-/// Bailout: a staker's node cements what it published, recovers the bond and exits 0; a key
-/// that never staked is refused with Octez's message.
+/// Bailout: a staker's node cements what it published, recovers the bond and exits 0, its key
+/// in a remote signer; a key that never staked is refused with Octez's message.
 #[test]
 fn bailout_recovers_the_bond_and_exits() {
     let op = bootstrap_key(3);
     let pkh = op.public_key_hash();
-    let n = net(&[("operator", op), ("other", bootstrap_key(5))]);
+    let n = net(&[("other", bootstrap_key(5))]);
+    // The operator's key lives in a remote signer: bailout signs its cementations and the
+    // recovery through it.
+    let signer = n.remote_key("operator", &op);
     let node_dir = n.dir.path().join("node");
     n.init(&node_dir, "maintenance", &["operator"]);
     let mut node = n.start(&node_dir);
@@ -423,6 +454,11 @@ fn bailout_recovers_the_bond_and_exits() {
         bail.output().contains("Exit bailout mode"),
         "{}",
         bail.output()
+    );
+    assert!(
+        signer.output().contains(": accepted"),
+        "{}",
+        signer.output()
     );
     // The bond is back: 10 000 tez more than while staked, less fees.
     assert!(n.sb.balance(&pkh) > balance_staked + 9_999_000_000);
@@ -571,36 +607,7 @@ fn maintenance_signs_through_a_remote_signer() {
     let op = bootstrap_key(3);
     let pkh = op.public_key_hash();
     let n = net(&[]);
-    let signer_dir = n.dir.path().join("signer");
-    std::fs::create_dir_all(&signer_dir).unwrap();
-    signer::wallet::Wallet::new(&signer_dir)
-        .add_key("operator", &op, false)
-        .unwrap();
-    let port = test_support::free_port().unwrap();
-    let port_s = port.to_string();
-    let mut signer = test_support::SignerProcess::launch(
-        None,
-        &signer_dir,
-        &[
-            "launch",
-            "socket",
-            "signer",
-            "-a",
-            "127.0.0.1",
-            "-p",
-            &port_s,
-        ],
-    )
-    .unwrap();
-    signer::wallet::Wallet::new(&n.wallet)
-        .add_remote_key(
-            "operator",
-            &format!("tcp://127.0.0.1:{port}/{pkh}"),
-            &pkh,
-            Some(&op.public_key()),
-            false,
-        )
-        .unwrap();
+    let mut signer = n.remote_key("operator", &op);
     let node_dir = n.dir.path().join("node");
     n.init(&node_dir, "maintenance", &["operator"]);
     let mut node = n.start(&node_dir);
