@@ -115,6 +115,7 @@ fn export_opts(
         compression,
         check: false,
         l1_endpoint: None,
+        compact: false,
     }
 }
 

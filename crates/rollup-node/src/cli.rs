@@ -1084,9 +1084,6 @@ fn snapshot_command(
                         .into(),
                 ));
             }
-            if o.compact {
-                return Err(not_yet("--compact", "export a full snapshot without it."));
-            }
             if o.rollup_node_endpoint.is_some() {
                 return Err(not_yet(
                     "--rollup-node-endpoint",
@@ -1111,6 +1108,7 @@ fn snapshot_command(
                 },
                 check: !o.no_check,
                 l1_endpoint: Some(endpoint.to_string()),
+                compact: o.compact,
             }))
         }
         Cmd::SnapshotImport => {

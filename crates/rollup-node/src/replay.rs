@@ -2,6 +2,10 @@
 //! (octez-rollup-node.md §1.3, debugging): evaluates each stored level again from its
 //! predecessor's state with the inbox messages the node stored, and compares the state hash and
 //! tick count with what the node recorded. Nothing is written: the states stay in memory.
+//!
+//! The same evaluation rebuilds the contexts of a compact snapshot on import ([`Reconstruct`],
+//! Octez's `reconstruct_context_from_first_available_level`): from the first available block's
+//! state, each level is evaluated, committed, and its context hash checked against the block's.
 
 use std::path::Path;
 
@@ -69,6 +73,93 @@ fn block_at(store: &Store, level: i32) -> Result<L2Block, String> {
         .ok_or_else(|| format!("No L2 block at level {level} in the store."))
 }
 
+/// Evaluates `block`'s stored inbox messages on `state` (its predecessor's state); returns
+/// the ticks.
+fn evaluate(
+    state: &mut wasm_pvm::PvmState,
+    store: &Store,
+    block: &L2Block,
+    engine: &mut WasmtimeEngine,
+    reveal: &mut DataDirRevealer,
+) -> Result<u128, String> {
+    let messages = store
+        .messages(&block.inbox_witness)
+        .map_err(|e| format!("Cannot read the store: {e}"))?
+        .ok_or_else(|| format!("No inbox messages stored for level {}.", block.level))?;
+    let level = u32::try_from(block.level).map_err(|_| format!("Bad level {}", block.level))?;
+    state
+        .process_level(level, &messages, engine, reveal, None)
+        .map_err(|e| format!("The PVM failed at level {}: {e}", block.level))
+}
+
+fn engine(dir: &DataDir) -> Result<WasmtimeEngine, String> {
+    Ok(WasmtimeEngine::new()
+        .map_err(|e| format!("Cannot build the WASM engine: {e}."))?
+        .with_disk_cache(dir.compiled_kernels()))
+}
+
+/// Rebuilds the contexts of a compact snapshot being imported (`snapshot::Reconstruct`), with
+/// pre-images missing from the snapshot fetched from `pre_images_endpoint`.
+pub struct Reconstruct {
+    /// The configured pre-images endpoint, if any.
+    pub pre_images_endpoint: Option<String>,
+}
+
+impl snapshot::Reconstruct for Reconstruct {
+    fn reconstruct(&self, dir: &Path, bar: &indicatif::ProgressBar) -> Result<(), String> {
+        let (context, store) = crate::offline::open(dir)?;
+        let data_dir = DataDir(dir.to_path_buf());
+        let first = store
+            .first_stored_level()
+            .map_err(|e| format!("Cannot read the store: {e}"))?
+            .ok_or("The snapshot's store holds no L2 block.")?;
+        let head = store
+            .head()
+            .map_err(|e| format!("Cannot read the store: {e}"))?
+            .ok_or("The snapshot's store has no head.")?;
+        let mut pred = block_at(&store, first)?;
+        let mut state = context.state_of(&pred).map_err(|e| {
+            format!(
+                "The compact snapshot has no context for its first level {first} ({e}): it is \
+                 corrupted; export it again."
+            )
+        })?;
+        bar.set_length(u64::try_from(head.level.saturating_sub(first)).unwrap_or(0));
+        let mut engine = engine(&data_dir)?;
+        let mut reveal = DataDirRevealer::new(data_dir, self.pre_images_endpoint.clone());
+        for level in first.saturating_add(1)..=head.level {
+            let block = block_at(&store, level)?;
+            if block.predecessor != pred.block_hash {
+                return Err(format!(
+                    "The block at level {level} does not follow the block at level {}: the \
+                     snapshot is corrupted.",
+                    pred.level
+                ));
+            }
+            evaluate(&mut state, &store, &block, &mut engine, &mut reveal)?;
+            let hash = context
+                .commit(&state)
+                .map_err(|e| format!("Cannot commit the context of level {level}: {e}"))?;
+            let rebuilt = pvm_store::context_hash(&hash);
+            if block.context != Some(rebuilt) {
+                return Err(format!(
+                    "The context rebuilt for level {level} is {rebuilt} but the snapshot's \
+                     block says {}: the snapshot is corrupted or was made by a node computing \
+                     another state.",
+                    block
+                        .context
+                        .map_or_else(|| "none".to_owned(), |c| c.to_string())
+                ));
+            }
+            bar.inc(1);
+            pred = block;
+        }
+        context
+            .sync()
+            .map_err(|e| format!("Cannot sync the rebuilt context: {e}"))
+    }
+}
+
 /// Replays `what` on the stopped node's `data_dir`, calling `each` after each level.
 ///
 /// # Errors
@@ -98,9 +189,7 @@ pub fn run(
                 .collect::<Result<_, _>>()?
         }
     };
-    let mut engine = WasmtimeEngine::new()
-        .map_err(|e| format!("Cannot build the WASM engine: {e}."))?
-        .with_disk_cache(dir.compiled_kernels());
+    let mut engine = engine(&dir)?;
     let mut reveal = DataDirRevealer::new(dir, pre_images_endpoint);
     let mut out = Vec::with_capacity(blocks.len());
     for block in blocks {
@@ -120,14 +209,7 @@ pub fn run(
                 pred.level
             )
         })?;
-        let messages = store
-            .messages(&block.inbox_witness)
-            .map_err(|e| format!("Cannot read the store: {e}"))?
-            .ok_or_else(|| format!("No inbox messages stored for level {}.", block.level))?;
-        let level = u32::try_from(block.level).map_err(|_| format!("Bad level {}", block.level))?;
-        let ticks = state
-            .process_level(level, &messages, &mut engine, &mut reveal, None)
-            .map_err(|e| format!("The PVM failed at level {}: {e}", block.level))?;
+        let ticks = evaluate(&mut state, &store, &block, &mut engine, &mut reveal)?;
         let hash = state
             .to_tree()
             .and_then(|t| t.hash())

@@ -38,7 +38,15 @@ pub fn run(cmd: SnapshotCommand) -> Result<String, String> {
                 _ => None,
             };
             let l1 = l1.as_ref().map(|l| l as &dyn snapshot::L1View);
-            snapshot::import_at_level(&opts, level, l1).map_err(|e| chain(&e))?;
+            // Pre-images a compact snapshot's replay misses come from the configured endpoint.
+            let pre_images_endpoint = node_config::Config::load(&opts.data_dir.join("config.json"))
+                .ok()
+                .and_then(|c| c.pre_images_endpoint);
+            let reconstruct = crate::replay::Reconstruct {
+                pre_images_endpoint,
+            };
+            snapshot::import_at_level(&opts, level, l1, Some(&reconstruct))
+                .map_err(|e| chain(&e))?;
             Ok("Snapshot successfully imported\n".to_string())
         }
     }

@@ -4,7 +4,8 @@
 //! head back to the first stored one: the block, its messages, inbox and commitment are
 //! stored; the inbox hashes to the block's inbox hash; the commitment hashes to its hash, holds
 //! the block's state hash and level, and chains to the previous commitment; the block's context
-//! is stored and is its state hash (a context hash is the PVM state hash, `pvm_store`); the
+//! is stored (only the first block's in a compact snapshot before reconstruction,
+//! [`Contexts`]) and is its state hash (a context hash is the PVM state hash, `pvm_store`); the
 //! predecessor is the block of the level below.
 //!
 //! [`check_lcc`] adds the check against L1's last cemented commitment. Not checked yet: the
@@ -87,6 +88,15 @@ pub(crate) fn genesis_level(dir: &Path) -> Option<i32> {
     i32::try_from(v["genesis_info"]["level"].as_i64()?).ok()
 }
 
+/// Which L2 blocks must have their context stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Contexts {
+    /// Every block (a full snapshot, or a compact one after reconstruction).
+    All,
+    /// The first available block only (a compact snapshot as exported: `--compact`).
+    FirstOnly,
+}
+
 /// Runs the checks over data directory `dir` for a snapshot of header `header`.
 ///
 /// # Errors
@@ -95,6 +105,7 @@ pub(crate) fn genesis_level(dir: &Path) -> Option<i32> {
 pub fn check_data_dir(
     dir: &Path,
     header: &Header,
+    contexts: Contexts,
     bar: &ProgressBar,
 ) -> Result<Checked, SnapshotError> {
     let store_path = dir.join(layout::STORE);
@@ -126,17 +137,28 @@ pub fn check_data_dir(
             header.last_commitment
         )));
     }
-    // The head state must check out and decode.
-    context.state_of(&head).map_err(|e| {
-        fail(format!(
-            "Head context cannot be checkouted (block {} at level {}): {e}",
-            head.block_hash, head.level
-        ))
-    })?;
     let first_level = store
         .first_stored_level()
         .map_err(store_err)?
         .unwrap_or(head.level);
+    // The head state (the first one of a compact snapshot) must check out and decode.
+    let checked_out = match contexts {
+        Contexts::All => head.clone(),
+        Contexts::FirstOnly => store
+            .block_by_level(first_level)
+            .map_err(store_err)?
+            .ok_or_else(|| {
+                fail(format!(
+                    "Could not read the L2 block at level {first_level}."
+                ))
+            })?,
+    };
+    context.state_of(&checked_out).map_err(|e| {
+        fail(format!(
+            "Head context cannot be checkouted (block {} at level {}): {e}",
+            checked_out.block_hash, checked_out.level
+        ))
+    })?;
     let genesis = genesis_level(dir);
     let total = u64::try_from(head.level.saturating_sub(first_level)).unwrap_or(0) + 1;
     bar.set_length(total);
@@ -167,7 +189,8 @@ pub fn check_data_dir(
             )));
         }
         if let Some(c) = &block.context {
-            if !context.has(c).map_err(ctx_err)? {
+            let required = contexts == Contexts::All || block.level == first_level;
+            if required && !context.has(c).map_err(ctx_err)? {
                 return Err(fail(format!("Could not read context at {at}.")));
             }
             if let Some(s) = &block.state_hash

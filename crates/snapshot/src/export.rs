@@ -82,6 +82,9 @@ pub struct ExportOptions {
     pub check: bool,
     /// `-E/--endpoint`: the L1 node of the checks (`None`: local checks only).
     pub l1_endpoint: Option<String>,
+    /// `--compact`: the context holds the state of the first available block only; an
+    /// import rebuilds the others by replaying the stored inboxes (`export_compact`).
+    pub compact: bool,
 }
 
 /// What was exported.
@@ -402,6 +405,11 @@ pub fn export_with(
         source,
     })?;
     let (header, block, head_level) = pre_checks(opts, &store, &context, address, &store_path)?;
+    let compact_root = if opts.compact {
+        Some(first_context(opts, &store, &context, &store_path)?)
+    } else {
+        None
+    };
     if let Some(l1) = l1
         && opts.check
     {
@@ -451,7 +459,15 @@ pub fn export_with(
         }
         _ => final_name.clone(),
     };
-    let result = write_snapshot(opts, &header, &block, head_level, &store_path, &write_path);
+    let result = write_snapshot(
+        opts,
+        &header,
+        &block,
+        head_level,
+        &store_path,
+        compact_root.as_ref(),
+        &write_path,
+    );
     drop(context);
     drop(_gc_lock);
     if let Err(e) = result {
@@ -476,7 +492,12 @@ pub fn export_with(
         extract(decoded.archive, tmp.path(), &src.name(), &bar)?;
         bar.finish_and_clear();
         let bar = progress::items("Checking snapshot   ");
-        check::check_data_dir(tmp.path(), &decoded.header, &bar)?;
+        let contexts = if opts.compact {
+            check::Contexts::FirstOnly
+        } else {
+            check::Contexts::All
+        };
+        check::check_data_dir(tmp.path(), &decoded.header, contexts, &bar)?;
         bar.finish_and_clear();
     }
     Ok(Exported {
@@ -485,12 +506,74 @@ pub fn export_with(
     })
 }
 
+/// `--compact`: the context of the first available block (`export_compact` exports "a
+/// single commit of the first available level"), which must be stored.
+fn first_context(
+    opts: &ExportOptions,
+    store: &Store,
+    context: &pvm_store::Context,
+    store_path: &Path,
+) -> Result<(node_store::SmartRollupContextHash, i32), SnapshotError> {
+    let store_err = |source| SnapshotError::Store {
+        path: store_path.to_path_buf(),
+        source,
+    };
+    let first = store
+        .first_stored_level()
+        .map_err(store_err)?
+        .ok_or_else(|| SnapshotError::Export("There is no L2 block in the store.".into()))?;
+    let block = by_level(store, first, store_path)?;
+    match block.context {
+        Some(c)
+            if context.has(&c).map_err(|source| SnapshotError::Context {
+                path: opts.data_dir.join("context"),
+                source,
+            })? =>
+        {
+            Ok((c, first))
+        }
+        _ => Err(SnapshotError::Export(format!(
+            "The context of the first available level {first} is not stored: export without \
+             --compact."
+        ))),
+    }
+}
+
+/// The compact context: a copy of the context file in `dir` where a GC kept only `root`,
+/// the context of level `first_level`.
+fn compact_context(
+    data_dir: &Path,
+    (root, first_level): &(node_store::SmartRollupContextHash, i32),
+    dir: &Path,
+) -> Result<PathBuf, SnapshotError> {
+    let ctx_err = |source| SnapshotError::Context {
+        path: dir.to_path_buf(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(SnapshotError::io(dir))?;
+    let from = data_dir.join("context").join(pvm_store::CONTEXT_FILE);
+    let to = dir.join(pvm_store::CONTEXT_FILE);
+    let bar = progress::spinner(&format!(
+        "Exporting context snapshot with first level {first_level}"
+    ));
+    std::fs::copy(&from, &to).map_err(SnapshotError::io(&from))?;
+    let context = pvm_store::Context::open(dir).map_err(ctx_err)?;
+    let all = context.gc_snapshot().map_err(ctx_err)?;
+    context
+        .gc(std::slice::from_ref(root), &all)
+        .map_err(ctx_err)?;
+    drop(context);
+    bar.finish_and_clear();
+    Ok(to)
+}
+
 fn write_snapshot(
     opts: &ExportOptions,
     header: &Header,
     block: &node_store::L2Block,
     head_level: i32,
     store_path: &Path,
+    compact_root: Option<&(node_store::SmartRollupContextHash, i32)>,
     write_path: &Path,
 ) -> Result<(), SnapshotError> {
     let out_dir = match write_path.parent() {
@@ -516,9 +599,22 @@ fn write_snapshot(
         conn.execute("VACUUM INTO ?1", [target]).map_err(sql)?;
     }
     prepare_store_copy(&copy, block, head_level)?;
+    let compact = match compact_root {
+        Some(root) => Some(compact_context(
+            &opts.data_dir,
+            root,
+            &tmp.path().join("context"),
+        )?),
+        None => None,
+    };
+    let context_member = format!("context/{}", pvm_store::CONTEXT_FILE);
     let mut files = vec![(copy, layout::STORE.to_string())];
     for rel in exported_files(&opts.data_dir)? {
-        files.push((opts.data_dir.join(&rel), rel));
+        let path = match &compact {
+            Some(c) if rel == context_member => c.clone(),
+            _ => opts.data_dir.join(&rel),
+        };
+        files.push((path, rel));
     }
     let total = files
         .iter()

@@ -38,6 +38,45 @@ pub struct ImportOptions {
     pub l1_endpoint: Option<String>,
 }
 
+/// Rebuilds the contexts of a compact snapshot (`--compact`) by replaying the stored inboxes
+/// from the first available block to the head (`maybe_reconstruct_context`); the PVM lives
+/// outside this crate (the rollup node implements it).
+pub trait Reconstruct {
+    /// Replays the blocks of the data directory `dir` above the first available one, commits
+    /// each state into its context and checks it against the block's context hash, advancing
+    /// `bar` by one per block.
+    ///
+    /// # Errors
+    /// A message naming the level at fault and what to do.
+    fn reconstruct(&self, dir: &Path, bar: &ProgressBar) -> Result<(), String>;
+}
+
+/// Whether the head context of the data directory `dir` is missing (a compact snapshot).
+fn needs_reconstruction(dir: &Path) -> Result<bool, SnapshotError> {
+    let store_path = dir.join(layout::STORE);
+    let store_err = |source| SnapshotError::Store {
+        path: store_path.clone(),
+        source,
+    };
+    let store = Store::open(&store_path).map_err(store_err)?;
+    let Some(head) = store.head().map_err(store_err)? else {
+        return Ok(false);
+    };
+    let context_dir = dir.join("context");
+    let context =
+        pvm_store::Context::open(&context_dir).map_err(|source| SnapshotError::Context {
+            path: context_dir.clone(),
+            source,
+        })?;
+    match &head.context {
+        Some(c) => Ok(!context.has(c).map_err(|source| SnapshotError::Context {
+            path: context_dir.clone(),
+            source,
+        })?),
+        None => Ok(false),
+    }
+}
+
 /// The temporary sibling (`.<name>.snapshot-import`) and the renamed old data directory
 /// (`.<name>.snapshot-old`) of `data_dir`.
 fn siblings(data_dir: &Path) -> Result<(PathBuf, PathBuf, PathBuf), SnapshotError> {
@@ -241,7 +280,7 @@ pub fn import(opts: &ImportOptions) -> Result<Header, SnapshotError> {
 /// # Errors
 /// See [`import`].
 pub fn import_with(opts: &ImportOptions, l1: Option<&dyn L1View>) -> Result<Header, SnapshotError> {
-    import_at_level(opts, None, l1)
+    import_at_level(opts, None, l1, None)
 }
 
 /// [`import_with`], then, with `level`, Octez's `snapshot import --level <l>`: the imported
@@ -250,12 +289,17 @@ pub fn import_with(opts: &ImportOptions, l1: Option<&dyn L1View>) -> Result<Head
 /// (`octez-rollup-node.md §7`, import: "optional reset to `--level`"). The checks run on the
 /// snapshot as shipped, before the reset.
 ///
+/// A compact snapshot is reconstructed with `reconstruct` after extraction, before the
+/// checks; without it, a compact snapshot is refused.
+///
 /// # Errors
-/// See [`import`]; also a `level` out of range or without an L2 block in the snapshot.
+/// See [`import`]; also a `level` out of range or without an L2 block in the snapshot, a
+/// compact snapshot without `reconstruct`, a failed reconstruction.
 pub fn import_at_level(
     opts: &ImportOptions,
     level: Option<i32>,
     l1: Option<&dyn L1View>,
+    reconstruct: Option<&dyn Reconstruct>,
 ) -> Result<Header, SnapshotError> {
     let (data_dir, tmp, old) = siblings(&opts.data_dir)?;
     recover(&data_dir, &tmp, &old)?;
@@ -302,6 +346,18 @@ pub fn import_at_level(
         std::fs::create_dir_all(&tmp).map_err(SnapshotError::io(&tmp))?;
         let members = extract(decoded.archive, &tmp, &name, &bar)?;
         bar.finish_and_clear();
+        if members.contains(&Member::Context) && needs_reconstruction(&tmp)? {
+            let r = reconstruct.ok_or_else(|| {
+                SnapshotError::Check(format!(
+                    "the snapshot {name} is compact (its context holds the first available \
+                     block only): rebuilding the others needs the PVM; import it with \
+                     `smart-rollup-node snapshot import`"
+                ))
+            })?;
+            let bar = progress::items("Reconstructing context");
+            r.reconstruct(&tmp, &bar).map_err(SnapshotError::Check)?;
+            bar.finish_and_clear();
+        }
         finish(opts, &ex, &header, &members, &data_dir, &tmp)?;
         if let Some(l1) = l1 {
             let (lcc, level) = l1
@@ -382,7 +438,7 @@ fn finish(
     }
     if opts.check {
         let bar = progress::items("Checking imported snapshot");
-        check::check_data_dir(tmp, header, &bar)?;
+        check::check_data_dir(tmp, header, check::Contexts::All, &bar)?;
         bar.finish_and_clear();
     }
     if data_dir.is_dir() {

@@ -9,9 +9,9 @@
 //! * [`export()`], [`import()`] (and [`import_at_level`] for `--level`), [`check`]: the
 //!   commands over a data directory.
 //!
-//! Not yet: exporting from a running node (`--rollup-node-endpoint`), `--compact`, the checks
-//! against L1 beyond the published commitments and the LCC, and Octez snapshots with an irmin-pack context (refused with an error naming
-//! the member).
+//! Not yet: exporting from a running node (`--rollup-node-endpoint`), the checks against L1
+//! beyond the published commitments and the LCC, and Octez snapshots with an irmin-pack
+//! context (refused with an error naming the member).
 
 pub mod check;
 mod error;
@@ -27,6 +27,6 @@ pub mod source;
 pub use error::SnapshotError;
 pub use export::{Compression, ExportLevel, ExportOptions, Exported, export, export_with};
 pub use header::{Format, HEADER_SIZE, Header, HeaderError, default_file_name, info_text};
-pub use import::{ImportOptions, import, import_at_level, import_with};
+pub use import::{ImportOptions, Reconstruct, import, import_at_level, import_with};
 pub use l1::{HttpL1, L1View};
 pub use source::{Source, info};

@@ -30,3 +30,11 @@ pub(crate) fn items(message: &str) -> ProgressBar {
     bar.set_message(message.to_string());
     bar
 }
+
+/// A spinner for work of unknown length.
+pub(crate) fn spinner(message: &str) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    bar.set_message(message.to_string());
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    bar
+}

@@ -124,6 +124,7 @@ pub fn export_opts(data_dir: &Path, file: &Path) -> snapshot::ExportOptions {
         compression: snapshot::Compression::After,
         check: true,
         l1_endpoint: None,
+        compact: false,
     }
 }
 

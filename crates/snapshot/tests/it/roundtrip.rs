@@ -131,13 +131,13 @@ fn import_level_resets_the_imported_store() {
     snapshot::export(&o).unwrap();
     let dst = dir.path().join("dst");
     for bad in [0, 9] {
-        let e = snapshot::import_at_level(&import_opts(&dst, &file), Some(bad), None)
+        let e = snapshot::import_at_level(&import_opts(&dst, &file), Some(bad), None, None)
             .unwrap_err()
             .to_string();
         assert!(e.contains("--level"), "{e}");
         assert!(!dst.join("store.sqlite").exists(), "nothing imported");
     }
-    snapshot::import_at_level(&import_opts(&dst, &file), Some(4), None).unwrap();
+    snapshot::import_at_level(&import_opts(&dst, &file), Some(4), None, None).unwrap();
     let s = Store::open(&dst.join("store.sqlite")).unwrap();
     assert_eq!(s.head().unwrap().as_ref(), Some(&blocks[3]));
     assert_eq!(s.block_by_level(5).unwrap(), None);
@@ -237,4 +237,82 @@ fn import_streams_from_a_url() {
     snapshot::import(&o).unwrap();
     let s = Store::open(&dst.join("store.sqlite")).unwrap();
     assert_eq!(s.head().unwrap().as_ref(), blocks.last());
+}
+
+/// The reconstructor of the fixtures: commits level `l`'s state (`state(l)`) again, as
+/// replaying its inbox would; with `skip`, it commits nothing (a reconstruction that lies).
+struct Recommit {
+    skip: bool,
+}
+
+impl snapshot::Reconstruct for Recommit {
+    fn reconstruct(&self, dir: &Path, bar: &indicatif::ProgressBar) -> Result<(), String> {
+        let store = Store::open(&dir.join("store.sqlite")).unwrap();
+        let ctx = pvm_store::Context::open(&dir.join("context")).unwrap();
+        let first = store.first_stored_level().unwrap().unwrap();
+        let head = store.head().unwrap().unwrap().level;
+        for l in first + 1..=head {
+            if !self.skip {
+                ctx.commit(&state(u8::try_from(l).unwrap())).unwrap();
+            }
+            bar.inc(1);
+        }
+        ctx.sync().map_err(|e| e.to_string())
+    }
+}
+
+/// `--compact`: the snapshot's context holds the first available block's state only (the
+/// export's checks accept it); an import refuses it without a reconstructor, and checks every
+/// context after the reconstruction, so one that rebuilds nothing is caught.
+#[test]
+fn compact_snapshots_are_reconstructed_and_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    let blocks = make_data_dir(&src, 8, HistoryMode::Full);
+    let full = dir.path().join("full");
+    snapshot::export(&export_opts(&src, &full)).unwrap();
+    let file = dir.path().join("compact");
+    let mut opts = export_opts(&src, &file);
+    opts.compact = true;
+    opts.compression = Compression::No;
+    snapshot::export(&opts).unwrap();
+
+    // Only the first block's context is in the compact snapshot.
+    let plain = dir.path().join("plain");
+    std::fs::create_dir_all(&plain).unwrap();
+    let raw = std::fs::read(&file).unwrap();
+    tar::Archive::new(&raw[snapshot::HEADER_SIZE..])
+        .unpack(&plain)
+        .unwrap();
+    let ctx = pvm_store::Context::open(&plain.join("context")).unwrap();
+    assert!(ctx.has(&blocks[0].context.unwrap()).unwrap());
+    for b in &blocks[1..] {
+        assert!(!ctx.has(&b.context.unwrap()).unwrap(), "level {}", b.level);
+    }
+    drop(ctx);
+
+    let dst = dir.path().join("dst");
+    let e = snapshot::import(&import_opts(&dst, &file)).unwrap_err();
+    assert!(e.to_string().contains("is compact"), "{e}");
+    assert!(!dst.exists());
+    let e = snapshot::import_at_level(
+        &import_opts(&dst, &file),
+        None,
+        None,
+        Some(&Recommit { skip: true }),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("Head context cannot be checkouted"), "{e}");
+    assert!(!dst.exists());
+    snapshot::import_at_level(
+        &import_opts(&dst, &file),
+        None,
+        None,
+        Some(&Recommit { skip: false }),
+    )
+    .unwrap();
+    let ctx = pvm_store::Context::open(&dst.join("context")).unwrap();
+    for b in &blocks {
+        ctx.state_of(b).unwrap();
+    }
 }
