@@ -116,6 +116,7 @@ fn export_opts(
         check: false,
         l1_endpoint: None,
         compact: false,
+        rollup_node_endpoint: None,
     }
 }
 

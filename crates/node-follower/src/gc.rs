@@ -179,6 +179,13 @@ fn spawn_context_gc(
                     );
                     true
                 }
+                Err(GcError::Context(ContextError::GcCanceled)) => {
+                    tracing::info!(
+                        "Context GC for level {target} canceled; retried after the next head"
+                    );
+                    ctx.gc_cancel();
+                    false
+                }
                 Err(e) => {
                     tracing::warn!(
                         "{e} (context GC for level {target}; retried after the next head)"

@@ -192,6 +192,10 @@ pub trait NodeView: Send + Sync + 'static {
     fn injector(&self) -> Option<injector::Injector> {
         None
     }
+    /// `GET /admin/cancel_gc`: stops a running context GC; whether one was running.
+    fn cancel_gc(&self) -> bool {
+        false
+    }
     /// PVM-dependent data not available from the store alone (inbox, messages, outbox):
     /// `None` means "not supported yet".
     fn pvm_rpc(
@@ -250,6 +254,12 @@ impl NodeView for StoreView {
 
     fn injector(&self) -> Option<injector::Injector> {
         self.services.injector.clone()
+    }
+
+    fn cancel_gc(&self) -> bool {
+        self.context
+            .as_ref()
+            .is_some_and(pvm_store::Context::cancel_gc)
     }
 
     fn batcher(&self) -> Option<Arc<parking_lot::Mutex<batcher::Batcher>>> {
@@ -700,6 +710,12 @@ fn last_stored_commitment(c: &Call) -> RpcResult {
 fn local_gc_info(c: &Call) -> RpcResult {
     let v = &c.view;
     v.gc_info()?.map_or(Err(RpcError::NotFound), ok)
+}
+
+/// `GET /admin/cancel_gc` (§4.3, `Rollup_node_services.Admin.cancel_gc`): a GET with a side
+/// effect, as Octez's; `true` when a context GC was running and was asked to stop.
+fn admin_cancel_gc(c: &Call) -> RpcResult {
+    ok(Value::Bool(c.view.cancel_gc()))
 }
 
 /// `GET /local/last_published_commitment` (§4.3): the commitment this node's operator last

@@ -361,6 +361,7 @@ pub static ROUTES: &[Route] = &[
         "/admin/injector/queues/total",
         super::injector_routes::total
     ),
+    get!("/admin/cancel_gc", super::admin_cancel_gc),
     with_body!(
         POST,
         "/local/batcher/injection",

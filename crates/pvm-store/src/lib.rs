@@ -11,6 +11,7 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use durable_tree::durable::{Durable, Key, KeyError};
 use durable_tree::{Hash, Repo};
@@ -34,6 +35,9 @@ pub enum ContextError {
     /// The block has no committed context.
     #[error("block {0} has no committed context")]
     NoContext(i32),
+    /// [`Context::gc`] stopped by [`Context::cancel_gc`] before it deleted anything.
+    #[error("context GC canceled (GET /admin/cancel_gc)")]
+    GcCanceled,
     /// The context store holds damaged data: the node refuses to start rather than drop it
     /// (`crates/durable-tree/src/pack.rs`, torn tail vs corruption).
     #[error(
@@ -96,6 +100,15 @@ pub struct Context {
     /// already in the snapshot may be committed again (a level re-processed after a crash
     /// or a reorg): it must survive the GC too.
     gc_commits: Arc<Mutex<Option<Vec<Hash>>>>,
+    /// [`Context::gc`] running now, and asked to stop ([`Context::cancel_gc`]).
+    gc_state: Arc<GcState>,
+}
+
+/// Whether a GC runs, and whether it was asked to stop.
+#[derive(Default)]
+struct GcState {
+    running: AtomicBool,
+    cancel: AtomicBool,
 }
 
 /// The context hash (`l2_blocks.context`) of a committed state: the root hash of the tree.
@@ -129,6 +142,7 @@ impl Context {
             repo: Arc::new(repo),
             commit_lock: Arc::new(Mutex::new(())),
             gc_commits: Arc::new(Mutex::new(None)),
+            gc_state: Arc::default(),
         }
     }
 
@@ -189,7 +203,36 @@ impl Context {
     /// the kept roots). Commits wait for that last phase only; reads go on during the copy
     /// (from the old file) and wait only for the switch to the copy
     /// (`crates/durable-tree/src/pack.rs`, `retain`).
+    ///
+    /// [`Context::cancel_gc`] stops it between two roots of the mark or before the sweep,
+    /// with [`ContextError::GcCanceled`]; nothing is deleted then.
     pub fn gc(
+        &self,
+        keep: &[SmartRollupContextHash],
+        snapshot: &HashSet<Hash>,
+    ) -> Result<durable_tree::GcStats, ContextError> {
+        self.gc_state.cancel.store(false, Ordering::SeqCst);
+        self.gc_state.running.store(true, Ordering::SeqCst);
+        let r = self.gc_phases(keep, snapshot);
+        self.gc_state.running.store(false, Ordering::SeqCst);
+        r
+    }
+
+    /// Asks a running [`Context::gc`] to stop (`GET /admin/cancel_gc`); whether one was running.
+    pub fn cancel_gc(&self) -> bool {
+        self.gc_state.cancel.store(true, Ordering::SeqCst);
+        self.gc_state.running.load(Ordering::SeqCst)
+    }
+
+    fn canceled(&self) -> Result<(), ContextError> {
+        if self.gc_state.cancel.load(Ordering::SeqCst) {
+            Err(ContextError::GcCanceled)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn gc_phases(
         &self,
         keep: &[SmartRollupContextHash],
         snapshot: &HashSet<Hash>,
@@ -204,10 +247,15 @@ impl Context {
             }
         }
         let mut live = HashSet::new();
-        let marked = self.repo.mark_live(&roots, &mut live);
+        // Root by root (subtrees shared with an earlier root are not walked again), so that a
+        // cancel is seen soon.
+        for r in &roots {
+            self.canceled()?;
+            self.repo.mark_live(std::slice::from_ref(r), &mut live)?;
+        }
         let _guard = self.commit_lock.lock();
         let recorded = self.gc_commits.lock().take().unwrap_or_default();
-        marked?;
+        self.canceled()?;
         let mut newer: Vec<Hash> = self
             .repo
             .roots()?

@@ -1084,12 +1084,6 @@ fn snapshot_command(
                         .into(),
                 ));
             }
-            if o.rollup_node_endpoint.is_some() {
-                return Err(not_yet(
-                    "--rollup-node-endpoint",
-                    "stop the rollup node and export without it.",
-                ));
-            }
             let level = match o.level.as_deref() {
                 None => snapshot::ExportLevel::Finalized,
                 Some(l) => snapshot::ExportLevel::parse(l).map_err(CliError)?,
@@ -1109,6 +1103,7 @@ fn snapshot_command(
                 check: !o.no_check,
                 l1_endpoint: Some(endpoint.to_string()),
                 compact: o.compact,
+                rollup_node_endpoint: o.rollup_node_endpoint,
             }))
         }
         Cmd::SnapshotImport => {
@@ -1648,10 +1643,13 @@ mod tests {
         assert_eq!(o.compression, snapshot::Compression::OnTheFly);
         let e = parse(&args("snapshot export s.gz --dest d")).unwrap_err().0;
         assert!(e.contains("--dest"), "{e}");
-        let e = parse(&args("snapshot export --rollup-node-endpoint http://x"))
-            .unwrap_err()
-            .0;
-        assert!(e.contains("not supported yet"), "{e}");
+        let Ok(Command::Snapshot(SnapshotCommand::Export(o))) = parse(&args(
+            "snapshot export --compact --rollup-node-endpoint http://x",
+        )) else {
+            panic!()
+        };
+        assert!(o.compact);
+        assert_eq!(o.rollup_node_endpoint.as_deref(), Some("http://x"));
         let Ok(Command::Snapshot(SnapshotCommand::Import(o, None))) = parse(&args(
             "snapshot import https://h.example/s --data-dir d --force",
         )) else {

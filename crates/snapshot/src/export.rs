@@ -82,6 +82,9 @@ pub struct ExportOptions {
     pub check: bool,
     /// `-E/--endpoint`: the L1 node of the checks (`None`: local checks only).
     pub l1_endpoint: Option<String>,
+    /// `--rollup-node-endpoint`: the running node whose context GC is canceled first
+    /// (`GET /admin/cancel_gc`).
+    pub rollup_node_endpoint: Option<String>,
     /// `--compact`: the context holds the state of the first available block only; an
     /// import rebuilds the others by replaying the stored inboxes (`export_compact`).
     pub compact: bool,
@@ -391,15 +394,40 @@ pub fn export_with(
         )));
     }
     let address = metadata_address(data_dir)?;
-    lock::probe_context(data_dir)?;
-    let context_dir = data_dir.join("context");
+    if let Some(endpoint) = &opts.rollup_node_endpoint {
+        crate::live::cancel_gc(endpoint);
+    }
+    // The GC lock first, so that the node keeps processing heads meanwhile (`lock_all`).
+    let _gc_lock = lock::wait_gc(data_dir)?;
+    let work_dir = match (&opts.file, &opts.dest) {
+        (Some(f), _) => f
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf),
+        (None, Some(d)) => d.clone(),
+        (None, None) => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&work_dir).map_err(SnapshotError::io(&work_dir))?;
+    let work = tempfile::Builder::new()
+        .prefix(".rollup_node_sqlite_export_")
+        .tempdir_in(&work_dir)
+        .map_err(SnapshotError::io(&work_dir))?;
+    let store_path = work.path().join(layout::STORE);
+    let context_dir = if lock::node_running(data_dir)? {
+        // A running node: copies taken without stopping it (`live`).
+        eprintln!("The rollup node is running: exporting from copies of its store and context");
+        let dir = work.path().join("context");
+        crate::live::copy(data_dir, &store_path, &dir.join(pvm_store::CONTEXT_FILE))?;
+        dir
+    } else {
+        vacuum_into(&data_dir.join(layout::STORE), &store_path)?;
+        data_dir.join("context")
+    };
     let context =
         pvm_store::Context::open(&context_dir).map_err(|source| SnapshotError::Context {
             path: context_dir.clone(),
             source,
         })?;
-    let _gc_lock = lock::lock_gc(data_dir)?;
-    let store_path = data_dir.join(layout::STORE);
     let store = Store::open(&store_path).map_err(|source| SnapshotError::Store {
         path: store_path.clone(),
         source,
@@ -459,15 +487,15 @@ pub fn export_with(
         }
         _ => final_name.clone(),
     };
-    let result = write_snapshot(
-        opts,
-        &header,
-        &block,
+    let context_file = context_dir.join(pvm_store::CONTEXT_FILE);
+    let parts = Parts {
+        store_copy: &store_path,
+        context_file: &context_file,
+        compact_root: compact_root.as_ref(),
+        block: &block,
         head_level,
-        &store_path,
-        compact_root.as_ref(),
-        &write_path,
-    );
+    };
+    let result = write_snapshot(opts, &header, &parts, &write_path);
     drop(context);
     drop(_gc_lock);
     if let Err(e) = result {
@@ -542,7 +570,7 @@ fn first_context(
 /// The compact context: a copy of the context file in `dir` where a GC kept only `root`,
 /// the context of level `first_level`.
 fn compact_context(
-    data_dir: &Path,
+    from: &Path,
     (root, first_level): &(node_store::SmartRollupContextHash, i32),
     dir: &Path,
 ) -> Result<PathBuf, SnapshotError> {
@@ -551,12 +579,11 @@ fn compact_context(
         source,
     };
     std::fs::create_dir_all(dir).map_err(SnapshotError::io(dir))?;
-    let from = data_dir.join("context").join(pvm_store::CONTEXT_FILE);
     let to = dir.join(pvm_store::CONTEXT_FILE);
     let bar = progress::spinner(&format!(
         "Exporting context snapshot with first level {first_level}"
     ));
-    std::fs::copy(&from, &to).map_err(SnapshotError::io(&from))?;
+    std::fs::copy(from, &to).map_err(SnapshotError::io(from))?;
     let context = pvm_store::Context::open(dir).map_err(ctx_err)?;
     let all = context.gc_snapshot().map_err(ctx_err)?;
     context
@@ -567,52 +594,63 @@ fn compact_context(
     Ok(to)
 }
 
+/// `VACUUM INTO`: a consistent copy of the SQLite store at `from` (a node may be writing).
+pub(crate) fn vacuum_into(from: &Path, to: &Path) -> Result<(), SnapshotError> {
+    let sql = |source| SnapshotError::Sql {
+        path: from.to_path_buf(),
+        source,
+    };
+    // Read-write: a WAL store may need its `-shm` file.
+    let conn = rusqlite::Connection::open(from).map_err(sql)?;
+    let target = to
+        .to_str()
+        .ok_or_else(|| SnapshotError::Export(format!("{}: not a UTF-8 path", to.display())))?;
+    conn.execute("VACUUM INTO ?1", [target]).map_err(sql)?;
+    Ok(())
+}
+
+/// What a snapshot is made of.
+struct Parts<'a> {
+    /// The store copy (reset to `block` by [`write_snapshot`]).
+    store_copy: &'a Path,
+    /// The context file (the node's, or a copy of a running node's).
+    context_file: &'a Path,
+    /// `--compact`: the only context kept, and its level.
+    compact_root: Option<&'a (node_store::SmartRollupContextHash, i32)>,
+    /// The block the snapshot ends at.
+    block: &'a node_store::L2Block,
+    /// The store's head level.
+    head_level: i32,
+}
+
+/// Writes the snapshot of `parts` (the context in its compact form with `--compact`) with
+/// the other exported files of the data directory.
 fn write_snapshot(
     opts: &ExportOptions,
     header: &Header,
-    block: &node_store::L2Block,
-    head_level: i32,
-    store_path: &Path,
-    compact_root: Option<&(node_store::SmartRollupContextHash, i32)>,
+    parts: &Parts<'_>,
     write_path: &Path,
 ) -> Result<(), SnapshotError> {
-    let out_dir = match write_path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&out_dir).map_err(SnapshotError::io(&out_dir))?;
-    let tmp = tempfile::Builder::new()
-        .prefix(".rollup_node_sqlite_export_")
-        .tempdir_in(&out_dir)
-        .map_err(SnapshotError::io(&out_dir))?;
-    let copy = tmp.path().join(layout::STORE);
-    {
-        let sql = |source| SnapshotError::Sql {
-            path: store_path.to_path_buf(),
-            source,
-        };
-        // Read-write: a WAL store may need its `-shm` file; no node runs (locks held).
-        let conn = rusqlite::Connection::open(store_path).map_err(sql)?;
-        let target = copy.to_str().ok_or_else(|| {
-            SnapshotError::Export(format!("{}: not a UTF-8 path", copy.display()))
-        })?;
-        conn.execute("VACUUM INTO ?1", [target]).map_err(sql)?;
-    }
-    prepare_store_copy(&copy, block, head_level)?;
-    let compact = match compact_root {
-        Some(root) => Some(compact_context(
-            &opts.data_dir,
-            root,
-            &tmp.path().join("context"),
-        )?),
-        None => None,
+    let Parts {
+        store_copy,
+        context_file,
+        compact_root,
+        block,
+        head_level,
+    } = *parts;
+    prepare_store_copy(store_copy, block, head_level)?;
+    let work = store_copy.parent().unwrap_or(Path::new("."));
+    let context_file = match compact_root {
+        Some(root) => compact_context(context_file, root, &work.join("compact"))?,
+        None => context_file.to_path_buf(),
     };
     let context_member = format!("context/{}", pvm_store::CONTEXT_FILE);
-    let mut files = vec![(copy, layout::STORE.to_string())];
+    let mut files = vec![(store_copy.to_path_buf(), layout::STORE.to_string())];
     for rel in exported_files(&opts.data_dir)? {
-        let path = match &compact {
-            Some(c) if rel == context_member => c.clone(),
-            _ => opts.data_dir.join(&rel),
+        let path = if rel == context_member {
+            context_file.clone()
+        } else {
+            opts.data_dir.join(&rel)
         };
         files.push((path, rel));
     }

@@ -9,8 +9,7 @@
 //! * [`export()`], [`import()`] (and [`import_at_level`] for `--level`), [`check`]: the
 //!   commands over a data directory.
 //!
-//! Not yet: exporting from a running node (`--rollup-node-endpoint`), the checks against L1
-//! beyond the published commitments and the LCC, and Octez snapshots with an irmin-pack
+//! Not yet: the checks against L1 beyond the published commitments and the LCC, and Octez snapshots with an irmin-pack
 //! context (refused with an error naming the member).
 
 pub mod check;
@@ -20,6 +19,7 @@ pub mod header;
 pub mod import;
 pub mod l1;
 pub mod layout;
+mod live;
 mod lock;
 mod progress;
 pub mod source;

@@ -1,8 +1,9 @@
 //! The data directory's locks, taken as the node takes them: the context file
 //! (`<data-dir>/context/store`, locked by the node for as long as it runs,
 //! `crates/durable-tree/src/pack.rs`) and `<data-dir>/gc_lock` (held by a context GC,
-//! `crates/node-follower/src/gc.rs`). Never waits on the context lock: a running node makes
-//! the command fail at once with [`SnapshotError::Locked`].
+//! `crates/node-follower/src/gc.rs`). An export waits for `gc_lock` and exports a running
+//! node's data directory from copies (`crate::live`); an import never waits: a running node
+//! makes it fail at once with [`SnapshotError::Locked`].
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::path::Path;
@@ -34,23 +35,42 @@ fn try_lock(path: &Path, create: bool) -> Result<Option<File>, SnapshotError> {
     }
 }
 
-/// Checks that no node holds the context of `data_dir` (the lock is released at once: the
-/// caller opens the context, which takes it again).
-pub(crate) fn probe_context(data_dir: &Path) -> Result<(), SnapshotError> {
-    try_lock(
+/// Whether a node runs on `data_dir` (it holds its context file's lock; the lock is released
+/// at once when free).
+pub(crate) fn node_running(data_dir: &Path) -> Result<bool, SnapshotError> {
+    match try_lock(
         &data_dir.join("context").join(pvm_store::CONTEXT_FILE),
         false,
-    )
-    .map(drop)
+    ) {
+        Ok(_) => Ok(false),
+        Err(SnapshotError::Locked(_)) => Ok(true),
+        Err(e) => Err(e),
+    }
 }
 
-/// Takes `gc_lock` of `data_dir` for the whole command.
-pub(crate) fn lock_gc(data_dir: &Path) -> Result<Locks, SnapshotError> {
-    Ok(Locks {
-        _files: try_lock(&data_dir.join("gc_lock"), true)?
-            .into_iter()
-            .collect(),
-    })
+/// Takes `gc_lock` of `data_dir` for the whole command, waiting for a running context GC
+/// (`lock_all`: `--rollup-node-endpoint` cancels it first).
+pub(crate) fn wait_gc(data_dir: &Path) -> Result<Locks, SnapshotError> {
+    let path = data_dir.join("gc_lock");
+    match try_lock(&path, true) {
+        Ok(f) => Ok(Locks {
+            _files: f.into_iter().collect(),
+        }),
+        Err(SnapshotError::Locked(_)) => {
+            eprintln!(
+                "Acquiring GC lock\n(specify --rollup-node-endpoint for the snapshot command to \
+                 take priority)"
+            );
+            let f = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&path)
+                .map_err(SnapshotError::io(&path))?;
+            f.lock().map_err(SnapshotError::io(&path))?;
+            Ok(Locks { _files: vec![f] })
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Takes `gc_lock` and the context lock of `data_dir` (when a context exists), for the

@@ -1,5 +1,5 @@
 //! Snapshots end to end (octez-rollup-node.md §7): a node follows a real sandbox; its data
-//! directory is exported (refused while the node runs), inspected with `snapshot info`,
+//! directory is exported (while it runs, and stopped; full and compact), inspected with `snapshot info`,
 //! imported into fresh data directories (from a file and from standard input); a node started
 //! on the import serves the same head state and durable values and keeps following L1. An
 //! import killed with SIGKILL leaves the data directory as it was, and a retry succeeds.
@@ -81,15 +81,44 @@ fn export_info_import_and_the_imported_node_follows() {
         ])
     };
 
-    // A running node holds the data directory.
-    let o = export(&level_s);
+    // A running node: exported from copies of its store and context, after asking it to
+    // cancel its GC; the node goes on, and the snapshot imports with every check.
+    assert_eq!(node.get("/admin/cancel_gc"), json!(false));
+    let live = dir.path().join("live.snap");
+    let live_s = live.to_str().unwrap();
+    let rpc = format!("http://127.0.0.1:{}", node.port());
+    let o = run(&[
+        "-E",
+        l1,
+        "snapshot",
+        "export",
+        live_s,
+        "--data-dir",
+        node_s,
+        "--level",
+        &level_s,
+        "--rollup-node-endpoint",
+        &rpc,
+    ]);
     let (_, err) = text(&o);
-    assert!(!o.status.success());
-    assert!(
-        err.contains("is locked") && err.contains("stop it"),
-        "{err}"
-    );
-    assert!(!snap.exists());
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("No ongoing GC in rollup node"), "{err}");
+    assert!(err.contains("The rollup node is running"), "{err}");
+    node.check_running().unwrap();
+    sb.bake();
+    node.wait_synced(&sb, BOUND).unwrap();
+    let live_dst = dir.path().join("live-dst");
+    let out = ok(&[
+        "-E",
+        l1,
+        "snapshot",
+        "import",
+        live_s,
+        "--data-dir",
+        live_dst.to_str().unwrap(),
+    ]);
+    assert_eq!(out, "Snapshot successfully imported\n");
+    assert!(hidden(dir.path()).is_empty(), "{:?}", hidden(dir.path()));
 
     node.terminate(BOUND).unwrap();
     // At the head, the predecessor of the last commitment is not published on L1.

@@ -203,17 +203,39 @@ fn populated_and_older_targets() {
     assert_eq!(tree(&dst), before);
 }
 
+/// A running node (it holds its context open) is exported from copies of its store and of
+/// its context's synced prefix, and goes on committing; an import into its data directory is
+/// refused. An export waits for a context GC (`gc_lock`) to finish.
 #[test]
-fn a_running_node_locks_the_data_dir() {
+fn a_running_node_is_exported_from_copies_and_refuses_imports() {
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("src");
-    make_data_dir(&src, 4, HistoryMode::Full);
-    // The node holds its context open for as long as it runs.
+    let blocks = make_data_dir(&src, 4, HistoryMode::Full);
     let ctx = pvm_store::Context::open(&src.join("context")).unwrap();
-    let e = snapshot::export(&export_opts(&src, &dir.path().join("s"))).unwrap_err();
+    let file = dir.path().join("s");
+    snapshot::export(&export_opts(&src, &file)).unwrap();
+    ctx.commit(&state(99)).unwrap();
+    let dst = dir.path().join("dst");
+    snapshot::import(&import_opts(&dst, &file)).unwrap();
+    let imported = pvm_store::Context::open(&dst.join("context")).unwrap();
+    for b in &blocks {
+        imported.state_of(b).unwrap();
+    }
+    let mut o = import_opts(&src, &file);
+    o.force = true;
+    let e = snapshot::import(&o).unwrap_err();
     assert!(matches!(e, SnapshotError::Locked(_)), "{e}");
+
+    // A context GC holds `gc_lock`: the export waits for it.
+    let gc_lock = std::fs::File::create(src.join("gc_lock")).unwrap();
+    gc_lock.lock().unwrap();
+    let opts = export_opts(&src, &dir.path().join("s2"));
+    let export = std::thread::spawn(move || snapshot::export(&opts));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(!export.is_finished(), "the export did not wait for gc_lock");
+    drop(gc_lock);
+    export.join().unwrap().unwrap();
     drop(ctx);
-    snapshot::export(&export_opts(&src, &dir.path().join("s"))).unwrap();
 }
 
 #[test]

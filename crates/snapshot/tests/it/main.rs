@@ -125,6 +125,7 @@ pub fn export_opts(data_dir: &Path, file: &Path) -> snapshot::ExportOptions {
         check: true,
         l1_endpoint: None,
         compact: false,
+        rollup_node_endpoint: None,
     }
 }
 

@@ -302,7 +302,10 @@ fn compact_snapshots_are_reconstructed_and_checked() {
         Some(&Recommit { skip: true }),
     )
     .unwrap_err();
-    assert!(e.to_string().contains("Head context cannot be checkouted"), "{e}");
+    assert!(
+        e.to_string().contains("Head context cannot be checkouted"),
+        "{e}"
+    );
     assert!(!dst.exists());
     snapshot::import_at_level(
         &import_opts(&dst, &file),
