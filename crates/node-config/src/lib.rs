@@ -5,6 +5,7 @@
 
 pub mod json_pp;
 pub mod outbox_filter;
+pub mod unsafe_patches;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -1070,13 +1071,8 @@ impl Config {
     /// defaults are what this node does). Checked when the node starts.
     pub fn check_supported(&self) -> Result<(), Unsupported> {
         let default = Config::new(self.rollup_address, self.mode.clone());
-        let checks: [(bool, &'static str); 11] = [
+        let checks: [(bool, &'static str); 9] = [
             (!self.loser_mode.is_empty(), "--loser-mode (loser-mode)"),
-            (
-                self.apply_unsafe_patches,
-                "--apply-unsafe-patches (apply-unsafe-patches)",
-            ),
-            (!self.unsafe_pvm_patches.is_empty(), "unsafe-pvm-patches"),
             (
                 self.dal_node_endpoint.is_some(),
                 "--dal-node (DAL node endpoint)",

@@ -20,6 +20,7 @@ use inbox::{
     RollupResult, UpdateKind, ancestry_fetch_length, finalized_level, next_commitment_level,
     next_inbox, plan_update, rollup_inbox_of_level,
 };
+use node_config::unsafe_patches::{PatchKind, UnsafePatch};
 use preimages::Revealer;
 use pvm_wasmtime::WasmtimeEngine;
 use tezos_types::inbox::Inbox;
@@ -182,6 +183,19 @@ impl L1 {
     /// The global rollup inbox after `block`.
     pub fn global_inbox(&self, block: &BlockHash) -> Result<Inbox, FollowError> {
         self.call(self.client.global_inbox("main", &block.to_b58check()))
+    }
+
+    /// The whitelist of a private rollup at `block` (`None`: a public rollup).
+    pub fn whitelist(
+        &self,
+        addr: &SmartRollupAddress,
+        block: &BlockHash,
+    ) -> Result<Option<Vec<String>>, FollowError> {
+        self.call(self.client.get_json(&format!(
+            "/chains/main/blocks/{}/context/smart_rollups/smart_rollup/{}/whitelist",
+            block.to_b58check(),
+            addr.to_b58check()
+        )))
     }
 }
 
@@ -502,6 +516,10 @@ pub struct Processor {
     pub timings: Timings,
     /// Boot sector replacing the origination's (`--boot-sector-file`), already decoded.
     pub boot_sector: Option<Vec<u8>>,
+    /// Unsafe patches of the genesis state (hard-coded, then `unsafe-pvm-patches`).
+    pub unsafe_patches: Vec<(UnsafePatch, PatchKind)>,
+    /// `--apply-unsafe-patches`: patches from the configuration may be applied.
+    pub apply_unsafe_patches: bool,
     /// Compare the inbox of the level being processed with the L1's (last level of a step).
     check_inbox_now: bool,
     /// The commitment read or computed last, by hash.
@@ -584,6 +602,8 @@ impl Processor {
             batch_levels: BATCH_LEVELS,
             timings: Timings::default(),
             boot_sector: None,
+            unsafe_patches: Vec::new(),
+            apply_unsafe_patches: false,
             check_inbox_now: false,
             last_commitment: None,
             cache: None,
@@ -771,6 +791,52 @@ impl Processor {
         self.process_level(block)
     }
 
+    /// Applies the unsafe patches to the genesis `state` (`Interpreter.apply_unsafe_patches`):
+    /// patches from the configuration need `--apply-unsafe-patches`, and any patch needs a
+    /// private rollup (a whitelist at the origination block).
+    fn apply_unsafe_patches(&self, block: &Block, state: &mut PvmState) -> Result<(), FollowError> {
+        if self.unsafe_patches.is_empty() {
+            return Ok(());
+        }
+        let user_provided = self
+            .unsafe_patches
+            .iter()
+            .any(|(_, k)| *k == PatchKind::UserProvided);
+        if user_provided && !self.apply_unsafe_patches {
+            return Err(FollowError::Fatal(
+                node_config::unsafe_patches::needs_apply_unsafe_flag(&self.unsafe_patches),
+            ));
+        }
+        if self
+            .l1
+            .whitelist(&self.rollup.address, &block.hash)?
+            .is_none()
+        {
+            return Err(FollowError::Fatal(
+                node_config::unsafe_patches::CANNOT_PATCH_PUBLIC_ROLLUP.to_owned(),
+            ));
+        }
+        for (patch, _) in &self.unsafe_patches {
+            tracing::warn!("Patching genesis PVM state: {patch}");
+            let applied = match patch {
+                UnsafePatch::IncreaseMaxNbTicks(n) => u128::try_from(*n)
+                    .map_err(|_| format!("negative tick limit {n}"))
+                    .and_then(|n| state.increase_max_nb_ticks(n)),
+                UnsafePatch::PatchDurableStorage { key, value } => {
+                    match durable_tree::durable::Key::from_str_checked(key) {
+                        Ok(k) => state
+                            .durable_mut()
+                            .set(&k, value)
+                            .map_err(|e| format!("cannot write {key}: {e}")),
+                        Err(e) => Err(format!("invalid durable key {key:?}: {e:?}")),
+                    }
+                }
+            };
+            applied.map_err(|e| FollowError::Fatal(format!("Unsafe patch \"{patch}\": {e}")))?;
+        }
+        Ok(())
+    }
+
     fn genesis(&mut self, block: &Block) -> Result<(), FollowError> {
         let rollup = &self.rollup;
         // `--boot-sector-file` replaces the origination's boot sector (Octez
@@ -806,13 +872,22 @@ impl Processor {
                 );
                 PvmVersion::V6
             });
-        let state = PvmState::genesis(version, &kernel, &GenesisParams::default())?;
+        // The origination protocol's parameters: the L1's genesis commitment holds that state.
+        let params = protocol_version(&block.protocol)
+            .map_or_else(GenesisParams::default, |name| {
+                GenesisParams::at_origination(name.as_bytes())
+            });
+        let mut state = PvmState::genesis(version, &kernel, &params)?;
+        // The genesis commitment is the unpatched state's (`genesis_pvm_state`); the state the
+        // node goes on from is patched (`Interpreter.genesis_state`, `Patched`).
+        let unpatched = state.hash()?;
+        self.apply_unsafe_patches(block, &mut state)?;
         let hash = self.ctx.commit(&state)?;
         let l1_genesis = self
             .l1
             .commitment(&rollup.address, &rollup.genesis_commitment)?;
         let commitment = Commitment {
-            compressed_state: StateHash(hash.0),
+            compressed_state: StateHash(unpatched.0),
             inbox_level: rollup.origination_level,
             predecessor: CommitmentHash::ZERO,
             number_of_ticks: 0,

@@ -520,6 +520,12 @@ fn follow_l1(lc: &LoopConfig, mut operator: Option<Box<dyn Operator>>) -> Result
     );
     let mut processor = Processor::new(l1, store, lc.ctx.clone(), engine, reveal, rollup);
     processor.boot_sector = boot_sector;
+    processor.unsafe_patches = node_config::unsafe_patches::patches(
+        &processor.rollup.address,
+        &lc.config.unsafe_pvm_patches,
+    )
+    .map_err(|e| FollowError::Fatal(format!("{e}; fix the configuration file.")))?;
+    processor.apply_unsafe_patches = lc.config.apply_unsafe_patches;
     // `prefetch_blocks` (default: `l1_blocks_cache_size`) bounds the blocks fetched ahead.
     processor.prefetch = lc
         .config

@@ -216,8 +216,12 @@ pub fn check_data_dir(
                         block.level
                     )));
                 }
+                // At the genesis level the block holds the state after the unsafe patches,
+                // its commitment the unpatched one (`genesis_pvm_state`); the node checks that
+                // commitment against L1's genesis commitment when it starts.
                 if let Some(s) = &block.state_hash
                     && *s != c.compressed_state
+                    && Some(block.level) != genesis
                 {
                     return Err(fail(format!(
                         "Erroneous state hash {s} for level {} instead of {}.",

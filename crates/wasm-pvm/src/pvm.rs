@@ -97,6 +97,22 @@ impl PvmState {
         self.max_nb_ticks
     }
 
+    /// The unsafe patch `increase_max_nb_tick` (Octez `Wasm_pvm.Unsafe.set_max_nb_ticks`,
+    /// applied by the rollup node to a genesis state only): a smaller value is refused.
+    ///
+    /// # Errors
+    /// The refusal, with both values.
+    pub fn increase_max_nb_ticks(&mut self, n: u128) -> Result<(), String> {
+        if n < self.max_nb_ticks {
+            return Err(format!(
+                "Decreasing tick limit of WASM PVM from {} to {n} is not allowed",
+                self.max_nb_ticks
+            ));
+        }
+        self.max_nb_ticks = n;
+        Ok(())
+    }
+
     /// Remaining `kernel_run` calls in this level.
     pub fn reboot_counter(&self) -> u128 {
         self.reboot_counter

@@ -705,6 +705,23 @@ pub struct GenesisParams {
     pub maximum_reboots_per_input: u128,
 }
 
+impl GenesisParams {
+    /// The parameters of the protocol a rollup was originated in, by its version string
+    /// (`sc_rollup_wasm.ml` of each protocol: Mumbai to Oxford install 11 000 000 000 ticks
+    /// per window and an outbox validity period of 80 640 levels; Paris and later 50 000 000
+    /// 000 000 and 241 920). An unknown name gets the current protocol's ([`Default`]).
+    pub fn at_origination(name: &[u8]) -> Self {
+        match name {
+            b"mumbai_016" | b"nairobi_017" | b"oxford_018" => Self {
+                ticks_per_snapshot: 11_000_000_000,
+                outbox_validity_period: 80_640,
+                ..Self::default()
+            },
+            _ => Self::default(),
+        }
+    }
+}
+
 impl Default for GenesisParams {
     fn default() -> Self {
         Self {
@@ -792,6 +809,35 @@ mod tests {
         assert_eq!(
             StuckError::from_engine_stuck("other"),
             StuckError::InvalidState("other".into())
+        );
+    }
+
+    /// Rollups originated before Paris get that protocol's window and outbox period (the L1's
+    /// genesis commitment holds that state); the unsafe patch raises the window, never lowers
+    /// it, and shows in the state hash.
+    #[test]
+    fn genesis_parameters_of_the_origination_protocol_and_the_tick_patch() {
+        let oxford = GenesisParams::at_origination(b"oxford_018");
+        assert_eq!(oxford.ticks_per_snapshot, 11_000_000_000);
+        assert_eq!(oxford.outbox_validity_period, 80_640);
+        assert_eq!(
+            GenesisParams::at_origination(b"u025_025"),
+            GenesisParams::default()
+        );
+        let mut st = PvmState::genesis(PvmVersion::V3, b"k", &oxford).unwrap();
+        let before = st.hash().unwrap();
+        let err = st.increase_max_nb_ticks(10).unwrap_err();
+        assert_eq!(
+            err,
+            "Decreasing tick limit of WASM PVM from 11000000000 to 10 is not allowed"
+        );
+        st.increase_max_nb_ticks(50_000_000_000_000).unwrap();
+        assert_eq!(st.max_nb_ticks(), 50_000_000_000_000);
+        let tree = st.to_tree().unwrap();
+        assert_ne!(tree.hash().unwrap(), before);
+        assert_eq!(
+            PvmState::from_tree(&tree).unwrap().max_nb_ticks(),
+            50_000_000_000_000
         );
     }
 

@@ -353,7 +353,6 @@ fn options_without_effect_refuse_to_start() {
     for (extra, name) in [
         (&["--dal-node", "http://127.0.0.1:10732"][..], "--dal-node"),
         (&["--loser-mode", "1 2"], "loser mode"),
-        (&["--apply-unsafe-patches"], "--apply-unsafe-patches"),
         (
             &["--unsafe-disable-wasm-kernel-checks"],
             "--unsafe-disable-wasm-kernel-checks",

@@ -703,3 +703,66 @@ fn a_publication_lost_in_a_reorg_is_injected_again() {
     assert_eq!(pubs.len(), 1, "{pubs:?}");
     assert_eq!(pubs[0].2, "applied", "{pubs:?}");
 }
+
+/// Unsafe PVM patches (`unsafe-pvm-patches`, Octez `apply_unsafe_patches`): applied to the
+/// genesis state of a private rollup with `--apply-unsafe-patches`, the genesis commitment
+/// still the unpatched state's (the node checks it against L1's); refused without the flag,
+/// and for a public rollup, with Octez's messages.
+#[test]
+fn unsafe_patches_apply_to_the_genesis_state_of_a_private_rollup() {
+    let op = bootstrap_key(3);
+    let patch = json!([
+        {"patch_durable_storage": {"key": "/patched", "value": "c0ffee"}},
+        {"increase_max_nb_tick": "60000000000000"}
+    ]);
+    let with_patches = |n: &Net, dir: &Path| {
+        n.init(dir, "observer", &[]);
+        let path = dir.join("config.json");
+        let mut c: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        c["unsafe-pvm-patches"] = patch.clone();
+        std::fs::write(&path, c.to_string()).unwrap();
+    };
+    let private = net_with(&[], Some(vec![op.public_key_hash()]));
+    let node_dir = private.dir.path().join("node");
+    with_patches(&private, &node_dir);
+    // Without the flag: Octez's error, exit 1.
+    let (code, out) = private.run_to_exit(&node_dir);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("This rollup requires the application of the following unsafe PVM patches")
+            && out.contains("Rewrites value at /patched with c0ffee")
+            && out.contains("Increase maximum number of ticks to 60_000_000_000_000")
+            && out.contains("--apply-unsafe-patches"),
+        "{out}"
+    );
+    let mut node = super::node(&node_dir, private.sb.endpoint())
+        .args(["--apply-unsafe-patches"])
+        .log_file(node_dir.join("patched.log"))
+        .start()
+        .unwrap();
+    private.sb.bake();
+    node.wait_synced(&private.sb, BOUND).unwrap();
+    assert_eq!(node.durable("head", "/patched"), json!("c0ffee"));
+    assert!(node.output().contains("Patching genesis PVM state"));
+    node.terminate(BOUND).unwrap();
+
+    // A public rollup cannot be patched.
+    let public = net(&[]);
+    let public_dir = public.dir.path().join("node");
+    with_patches(&public, &public_dir);
+    let path = public_dir.join("config.json");
+    let mut c: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    c["apply-unsafe-patches"] = json!(true);
+    std::fs::write(&path, c.to_string()).unwrap();
+    let mut cmd = super::bin();
+    cmd.args(["-E", public.sb.endpoint(), "run", "--data-dir"])
+        .arg(&public_dir)
+        .arg("--apply-unsafe-patches");
+    let o = cmd.output().unwrap();
+    let (so, se) = super::text(&o);
+    assert_eq!(o.status.code(), Some(1), "{so}{se}");
+    assert!(
+        format!("{so}{se}").contains("Unsafe PVM patches can only be applied in private rollups"),
+        "{so}{se}"
+    );
+}
