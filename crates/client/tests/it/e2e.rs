@@ -315,23 +315,7 @@ fn originate_rollup_records_alias_and_genesis() {
     import(&sb, d.path());
     // The smallest valid WebAssembly module.
     let kernel = "0061736d01000000";
-    let args = [
-        "originate",
-        "smart",
-        "rollup",
-        "myrollup",
-        "from",
-        "bootstrap1",
-        "of",
-        "kind",
-        "wasm_2_0_0",
-        "of",
-        "type",
-        "bytes",
-        "with",
-        "kernel",
-        kernel,
-    ];
+    let args = super::originate("myrollup", "bootstrap1", kernel);
     let err = sb.run(d.path(), &args).err();
     assert!(err.contains("burn cap"), "{err}");
     let mut with_cap = args.to_vec();

@@ -63,31 +63,9 @@ fn client_sends_and_originates_through_an_https_endpoint_with_a_base_path() {
         out.contains("This smart rollup messages submission was successfully applied"),
         "{out}"
     );
-    let out = client(
-        d.path(),
-        &endpoint,
-        ca,
-        &[
-            "originate",
-            "smart",
-            "rollup",
-            "r",
-            "from",
-            "bootstrap1",
-            "of",
-            "kind",
-            "wasm_2_0_0",
-            "of",
-            "type",
-            "bytes",
-            "with",
-            "kernel",
-            "0061736d01000000",
-            "--burn-cap",
-            "2",
-        ],
-    )
-    .out();
+    let mut args = super::originate("r", "bootstrap1", "0061736d01000000");
+    args.extend(["--burn-cap", "2"]);
+    let out = client(d.path(), &endpoint, ca, &args).out();
     let addr = out
         .lines()
         .find_map(|l| l.trim().strip_prefix("Address: "))

@@ -17,6 +17,39 @@ pub(crate) const BOOTSTRAP1_PKH: &str = "tz1KqTpEZ7Yob7QbPE4Hy4Wo8fHG8LhKxZSx";
 pub(crate) const BOOTSTRAP2_SK: &str =
     "unencrypted:edsk39qAm1fiMjgmPkw1EgQYkMzkJezLNewd7PLNHTkr6w9XA2zdfo";
 
+/// The words of a command line written as one string (no quoting: test arguments have no
+/// spaces).
+pub(crate) fn words(line: &str) -> Vec<&str> {
+    line.split_whitespace().collect()
+}
+
+/// The words of `originate smart rollup <alias> from <src> of kind wasm_2_0_0 of type bytes
+/// with kernel <kernel>` (Octez's grammar).
+pub(crate) fn originate<'a>(alias: &'a str, src: &'a str, kernel: &'a str) -> Vec<&'a str> {
+    let mut w = words("originate smart rollup");
+    w.extend([alias, "from", src]);
+    w.extend(words("of kind wasm_2_0_0 of type bytes with kernel"));
+    w.push(kernel);
+    w
+}
+
+/// Runs `smart-rollup-signer -d <dir> <args>`, asserts success, returns stdout.
+pub(crate) fn signer_cli(dir: &Path, args: &[&str]) -> String {
+    let bin = test_support::binary("smart-rollup-signer").unwrap();
+    let o = Command::new(&bin)
+        .arg("-d")
+        .arg(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "signer {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout).unwrap()
+}
+
 /// Result of one client run.
 pub(crate) struct Run {
     pub(crate) ok: bool,

@@ -4,7 +4,6 @@
 //! `execute outbox message` (docs/reference/l1-and-signer.md §2.9, §5.4, §5.7).
 
 use std::path::Path;
-use std::process::Command;
 
 use test_support::SignerProcess;
 use tezos_types::SecretKey;
@@ -137,13 +136,7 @@ fn a_signer_requiring_authentication_accepts_an_encrypted_wallet_key() {
     let sd = tempfile::tempdir().unwrap();
     let bin = test_support::binary("smart-rollup-signer").unwrap();
     let run = |args: &[&str]| {
-        let o = Command::new(&bin)
-            .arg("-d")
-            .arg(sd.path())
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        super::signer_cli(sd.path(), args);
     };
     run(&["import", "secret", "key", "b1", BOOTSTRAP1_SK]);
     let auth = SecretKey::from_uri(BOOTSTRAP2_SK).unwrap();
@@ -226,30 +219,9 @@ fn operator_commands_on_the_sandbox() {
         &["import", "secret", "key", "bootstrap1", BOOTSTRAP1_SK],
     )
     .out();
-    let out = client(
-        dir,
-        e,
-        &[
-            "originate",
-            "smart",
-            "rollup",
-            "r",
-            "from",
-            "bootstrap1",
-            "of",
-            "kind",
-            "wasm_2_0_0",
-            "of",
-            "type",
-            "bytes",
-            "with",
-            "kernel",
-            "0061736d01000000",
-            "--burn-cap",
-            "2",
-        ],
-    )
-    .out();
+    let mut args = super::originate("r", "bootstrap1", "0061736d01000000");
+    args.extend(["--burn-cap", "2"]);
+    let out = client(dir, e, &args).out();
     let field = |name: &str| {
         out.lines()
             .find_map(|l| l.trim().strip_prefix(name))

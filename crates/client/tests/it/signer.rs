@@ -17,13 +17,10 @@ const SIG_03: &str = "edsigtzxo2Q7wFiEjausSp7pKUXLK9PnPqf8rHEKdc18HtNVbZSg5WJyFJ
 fn signer(dir: &Path, sks: &[&str], transport: &str) -> (SignerProcess, u16) {
     let bin = test_support::binary("smart-rollup-signer").unwrap();
     for (i, sk) in sks.iter().enumerate() {
-        let o = Command::new(&bin)
-            .arg("-d")
-            .arg(dir)
-            .args(["import", "secret", "key", &format!("k{i}"), sk, "--force"])
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        super::signer_cli(
+            dir,
+            &["import", "secret", "key", &format!("k{i}"), sk, "--force"],
+        );
     }
     let port = test_support::free_port().unwrap();
     let p = port.to_string();
@@ -127,24 +124,8 @@ fn operations_are_signed_remotely_on_the_sandbox_and_a_tz4_is_revealed_with_its_
         .unwrap();
     let sd = tempfile::tempdir().unwrap();
     let bin = test_support::binary("smart-rollup-signer").unwrap();
-    let generated = Command::new(&bin)
-        .arg("-d")
-        .arg(sd.path())
-        .args(["gen", "keys", "bls", "--sig", "bls"])
-        .output()
-        .unwrap();
-    assert!(
-        generated.status.success(),
-        "{}",
-        String::from_utf8_lossy(&generated.stderr)
-    );
-    let show = Command::new(&bin)
-        .arg("-d")
-        .arg(sd.path())
-        .args(["show", "address", "bls"])
-        .output()
-        .unwrap();
-    let show = String::from_utf8_lossy(&show.stdout).into_owned();
+    super::signer_cli(sd.path(), &["gen", "keys", "bls", "--sig", "bls"]);
+    let show = super::signer_cli(sd.path(), &["show", "address", "bls"]);
     let tz4 = show
         .lines()
         .next()
@@ -152,15 +133,7 @@ fn operations_are_signed_remotely_on_the_sandbox_and_a_tz4_is_revealed_with_its_
         .strip_prefix("Hash: ")
         .unwrap()
         .to_owned();
-    for (i, sk) in [BOOTSTRAP2_SK].iter().enumerate() {
-        let o = Command::new(&bin)
-            .arg("-d")
-            .arg(sd.path())
-            .args(["import", "secret", "key", &format!("k{i}"), sk])
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    }
+    super::signer_cli(sd.path(), &["import", "secret", "key", "k0", BOOTSTRAP2_SK]);
     let hport = test_support::free_port().unwrap();
     let p = hport.to_string();
     let s = SignerProcess::launch(
@@ -276,13 +249,7 @@ fn https_signer_with_a_private_ca_and_authentication() {
     let (ca, cert, key) = test_support::write_test_certificates(sd.path()).unwrap();
     let auth_sk = tezos_types::SecretKey::from_uri(BOOTSTRAP2_SK).unwrap();
     let run = |args: &[&str]| {
-        let o = Command::new(&bin)
-            .arg("-d")
-            .arg(sd.path())
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        super::signer_cli(sd.path(), args);
     };
     run(&["import", "secret", "key", "b1", BOOTSTRAP1_SK]);
     run(&[
@@ -342,22 +309,12 @@ fn https_signer_with_a_private_ca_and_authentication() {
 /// through the signer, then `check that bytes … were signed by` (l1-and-signer.md §5.7).
 #[test]
 fn keys_generated_in_the_signer_sign_bytes_through_the_client() {
-    let bin = test_support::binary("smart-rollup-signer").unwrap();
     let sd = tempfile::tempdir().unwrap();
     let d = tempfile::tempdir().unwrap();
     let curves = ["ed25519", "secp256k1", "p256"];
     let mut pkhs = vec![];
     for curve in curves {
-        let run = |args: &[&str]| {
-            let o = Command::new(&bin)
-                .arg("-d")
-                .arg(sd.path())
-                .args(args)
-                .output()
-                .unwrap();
-            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-            String::from_utf8(o.stdout).unwrap()
-        };
+        let run = |args: &[&str]| super::signer_cli(sd.path(), args);
         run(&["gen", "keys", curve, "--sig", curve]);
         let show = run(&["show", "address", curve]);
         let pkh = show

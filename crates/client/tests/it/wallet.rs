@@ -156,23 +156,7 @@ fn errors_before_any_network_access() {
     let err = client(
         d.path(),
         e,
-        &[
-            "originate",
-            "smart",
-            "rollup",
-            "r",
-            "from",
-            "b1",
-            "of",
-            "kind",
-            "wasm_2_0_0",
-            "of",
-            "type",
-            "bytes",
-            "with",
-            "kernel",
-            "not-hex-nor-file",
-        ],
+        &super::originate("r", "b1", "not-hex-nor-file"),
     )
     .err();
     assert!(
