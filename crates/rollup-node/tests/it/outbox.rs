@@ -240,19 +240,15 @@ fn recompute_outbox_messages(node: &mut RollupNode, from: i64, orig: i64) {
     );
     node.terminate(BOUND).unwrap();
     // While stopped: `dump durable storage` of the head, YAML and JSON.
+    let dump = |file: &std::path::Path, block_opt: &[&str]| {
+        let mut args = vec!["dump", "durable", "storage", "into", file.to_str().unwrap()];
+        args.extend(["--data-dir", &dir]);
+        args.extend(block_opt);
+        let o = super::run(&args);
+        assert!(o.status.success(), "{o:?}");
+    };
     let yaml = node.data_dir().join("dump.yaml");
-    let o = super::run(&[
-        "dump",
-        "durable",
-        "storage",
-        "into",
-        yaml.to_str().unwrap(),
-        "--data-dir",
-        &dir,
-        "--block",
-        "head",
-    ]);
-    assert!(o.status.success(), "{o:?}");
+    dump(&yaml, &["--block", "head"]);
     let text = std::fs::read_to_string(&yaml).unwrap();
     assert!(text.starts_with("instructions:\n- set:\n"), "{text}");
     assert!(text.contains("    to: \"/counter\"\n"), "{text}");
@@ -261,18 +257,7 @@ fn recompute_outbox_messages(node: &mut RollupNode, from: i64, orig: i64) {
         "{text}"
     );
     let json = node.data_dir().join("dump.json");
-    let o = super::run(&[
-        "dump",
-        "durable",
-        "storage",
-        "into",
-        json.to_str().unwrap(),
-        "--data-dir",
-        &dir,
-        "-b",
-        "head~1",
-    ]);
-    assert!(o.status.success(), "{o:?}");
+    dump(&json, &["-b", "head~1"]);
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     assert!(
         v["instructions"]
