@@ -778,6 +778,16 @@ fn block_rpc(chain: &Chain, b: &Block, method: &Method, sub: &[&str], body: &[u8
             ok(op.clone())
         }),
         ["context", "constants"] => get(&|| ok(chain.constants.to_rpc_json())),
+        // The DAL is not enabled here (`dal_parametric.feature_enable` is false): no block adds
+        // skip-list cells, and the parameters in force are the constants' at every level
+        // (docs/reference/l1-and-signer.md §1.6).
+        ["context", "dal", "skip_list_cells_of_level"] => get(&|| ok(json!([]))),
+        ["context", "dal", "past_parameters", level] => get(&|| {
+            level
+                .parse::<i32>()
+                .map_err(|_| bad_path(level, "block_level"))?;
+            ok(chain.constants.to_rpc_json()["dal_parametric"].clone())
+        }),
         ["context", "contracts", c, what] => get(&|| {
             let dest = Contract::from_b58check(c).map_err(|_| bad_path(c, "contract_id"))?;
             let account = match dest {

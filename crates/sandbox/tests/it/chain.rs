@@ -38,6 +38,17 @@ fn chain_id_protocols_and_constants() {
     assert_eq!(c["smart_rollup_commitment_period_in_blocks"], 5);
     assert_eq!(c["smart_rollup_challenge_window_in_blocks"], 10);
     assert_eq!(c["smart_rollup_stake_amount"], "10000000000");
+    // The DAL RPCs the rollup node calls on U025: no cells (the DAL is off), the parameters
+    // in force at a level; a level that is not one is refused.
+    let cells = n.get("/chains/main/blocks/head/context/dal/skip_list_cells_of_level");
+    assert_eq!(cells, json!([]));
+    let p = n.get("/chains/main/blocks/head/context/dal/past_parameters/2");
+    assert_eq!(p, c["dal_parametric"]);
+    assert_eq!(
+        n.get_status("/chains/main/blocks/head/context/dal/past_parameters/x")
+            .0,
+        400
+    );
 }
 
 #[test]
