@@ -7,9 +7,9 @@
 //! order (all passes, operation order, content order; for each content its own messages, then
 //! those of its internal operations), [DAL attested slots], `End_of_level`.
 //!
-//! DAL `Dal_attested_slots` messages are **not** produced here: they need the DAL skip-list
-//! cells of the level (`…/context/dal/skip_list_cells_of_level`, §1.6), which this crate does not
-//! model yet. Etherlink does not use the DAL through the inbox.
+//! The `Dal_attested_slots` messages (U025 and later) are built by [`crate::dal`] from the
+//! level's DAL skip-list cells and placed by [`rollup_inbox_of_level_with_dal`] after the
+//! block's messages, before `End_of_level` (docs/reference/dal.md §3).
 
 use crate::block::{
     Block, BlockHeader, Destination, InternalResultBody, ManagerBody, OperationStatus,
@@ -98,6 +98,18 @@ pub fn rollup_inbox_of_level(
     predecessor: &BlockHeader,
     protocol_migration: Option<&str>,
 ) -> Result<Vec<InboxMessage>, InboxError> {
+    rollup_inbox_of_level_with_dal(block, predecessor, protocol_migration, Vec::new())
+}
+
+/// [`rollup_inbox_of_level`] with the level's `Dal_attested_slots` messages (from
+/// [`crate::dal::dal_attested_slots_messages`]) inserted after the block's messages, before
+/// `End_of_level` (protocol `add_all_messages`; docs/reference/dal.md §3).
+pub fn rollup_inbox_of_level_with_dal(
+    block: &Block,
+    predecessor: &BlockHeader,
+    protocol_migration: Option<&str>,
+    dal_messages: Vec<InboxMessage>,
+) -> Result<Vec<InboxMessage>, InboxError> {
     if predecessor.hash != block.header.predecessor
         || predecessor.shell.level.checked_add(1) != Some(block.header.level)
     {
@@ -122,6 +134,7 @@ pub fn rollup_inbox_of_level(
         )));
     }
     out.extend(block_messages(block));
+    out.extend(dal_messages);
     out.push(InboxMessage::EOL);
     Ok(out)
 }
@@ -151,7 +164,7 @@ mod tests {
     use super::*;
     use crate::block::ShellHeader;
     use tezos_types::inbox::{Inbox, InboxHistoryCell};
-    use tezos_types::{BinEncode, Timestamp};
+    use tezos_types::{BinDecode, BinEncode, Timestamp};
 
     const FIXTURE: &str = include_str!("../fixtures/block_with_rollup_ops.json");
 
@@ -215,6 +228,27 @@ mod tests {
             format!("0004{:08x}{}", 8, hex::encode("u025_025"))
         );
         assert_eq!(msgs.len(), 9);
+        assert_eq!(msgs.last(), Some(&InboxMessage::EOL));
+    }
+
+    #[test]
+    fn dal_messages_go_before_end_of_level() {
+        let b = block();
+        let dal = InboxMessage::from_bin(
+            &hex::decode(
+                "00050000000800100001efe0100000000016\
+                 0002298c03ed7d454a101eb7022bc95f7e5f41ac7810",
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        let plain = rollup_inbox_of_level(&b, &pred(&b), Some("u025_025")).unwrap();
+        let msgs =
+            rollup_inbox_of_level_with_dal(&b, &pred(&b), Some("u025_025"), vec![dal.clone()])
+                .unwrap();
+        assert_eq!(msgs.len(), plain.len() + 1);
+        assert_eq!(msgs[msgs.len() - 2], dal);
+        assert_eq!(msgs[..msgs.len() - 2], plain[..plain.len() - 1]);
         assert_eq!(msgs.last(), Some(&InboxMessage::EOL));
     }
 

@@ -251,6 +251,37 @@ impl L1Client {
         .await
     }
 
+    /// `GET /chains/<chain>/blocks/<block>/context/dal/skip_list_cells_of_level`: the DAL
+    /// skip-list cells added by `block`, typed (docs/reference/dal.md §1). An L1 node whose
+    /// protocol has no DAL answers 404 ([`L1Error::Http`]); a malformed answer is an
+    /// [`L1Error::Decode`] naming the JSON path.
+    pub async fn skip_list_cells_of_level(
+        &self,
+        chain: &str,
+        block: &str,
+    ) -> Result<Vec<inbox::dal::SkipListCell>, L1Error> {
+        let path = format!("/chains/{chain}/blocks/{block}/context/dal/skip_list_cells_of_level");
+        let body = self.get_bytes(&path).await?;
+        let value: serde_json::Value = decode(&self.url(&path), &body)?;
+        inbox::dal::skip_list_cells_of_json(&value)
+            .map_err(|e| dal_decode(&self.url(&path), e, &body))
+    }
+
+    /// `GET /chains/<chain>/blocks/<block>/context/dal/past_parameters/<level>`: the DAL
+    /// parameters in force at `level` (docs/reference/dal.md §4).
+    pub async fn dal_past_parameters(
+        &self,
+        chain: &str,
+        block: &str,
+        level: i32,
+    ) -> Result<inbox::dal::DalParameters, L1Error> {
+        let path = format!("/chains/{chain}/blocks/{block}/context/dal/past_parameters/{level}");
+        let body = self.get_bytes(&path).await?;
+        let value: serde_json::Value = decode(&self.url(&path), &body)?;
+        inbox::dal::DalParameters::from_json(&value)
+            .map_err(|e| dal_decode(&self.url(&path), e, &body))
+    }
+
     fn rollup_path(chain: &str, block: &str, rollup: &SmartRollupAddress) -> String {
         format!("/chains/{chain}/blocks/{block}/context/smart_rollups/smart_rollup/{rollup}")
     }
@@ -541,6 +572,20 @@ pub(crate) fn decode<T: DeserializeOwned>(url: &str, body: &[u8]) -> Result<T, L
         message: e.inner().to_string(),
         snippet: snippet(body),
     })
+}
+
+/// A DAL answer that is JSON but not of the expected shape.
+fn dal_decode(url: &str, e: inbox::dal::DalError, body: &[u8]) -> L1Error {
+    let (path, message) = match e {
+        inbox::dal::DalError::Malformed { path, message } => (path, message),
+        other => (".".to_owned(), other.to_string()),
+    };
+    L1Error::Decode {
+        url: url.to_owned(),
+        path,
+        message,
+        snippet: snippet(body),
+    }
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ use tokio::runtime::Handle;
 use inbox::{
     Block, BlockHeader, ChainBlock, InboxError, ManagerBody, OperationStatus, ReorgError,
     RollupResult, UpdateKind, ancestry_fetch_length, finalized_level, next_commitment_level,
-    next_inbox, plan_update, rollup_inbox_of_level,
+    next_inbox, plan_update, rollup_inbox_of_level_with_dal,
 };
 use node_config::unsafe_patches::{PatchKind, UnsafePatch};
 use preimages::Revealer;
@@ -527,6 +527,8 @@ pub struct Processor {
     cache: Option<Cached>,
     /// Found while processing levels, for the operator side ([`Self::take_events`]).
     events: Vec<FollowEvent>,
+    /// DAL feature per protocol and DAL parameters per published level (docs/reference/dal.md §3).
+    dal: crate::dal::DalInbox,
 }
 
 /// Kernel debug output (`write_debug`) appended to a file (`--log-kernel-debug`).
@@ -608,6 +610,7 @@ impl Processor {
             last_commitment: None,
             cache: None,
             events: Vec::new(),
+            dal: crate::dal::DalInbox::default(),
         }
     }
 
@@ -1069,7 +1072,10 @@ impl Processor {
             }
             _ => None,
         };
-        let messages = rollup_inbox_of_level(block, &pred_header, migration)?;
+        // `Dal_attested_slots` (U025 and later), before `End_of_level` (docs/reference/dal.md §3).
+        let dal_messages = self.dal.messages(&self.l1, block)?;
+        let messages =
+            rollup_inbox_of_level_with_dal(block, &pred_header, migration, dal_messages)?;
         let (inbox, witness) =
             next_inbox(&pred_inbox, &messages).ok_or_else(|| FollowError::Overflow("inbox"))?;
         // Commitment every period (§6.1).

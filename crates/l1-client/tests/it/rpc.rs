@@ -277,3 +277,52 @@ async fn connection_refused_and_timeout() {
     assert!(matches!(e, L1Error::Timeout { .. }), "{e}");
     assert_eq!(server.hits("/"), 2);
 }
+
+const DAL_CELLS: &str = include_str!("../../../inbox/fixtures/dal_skip_list_cells_u025.json");
+const DAL_PARAMS: &str = include_str!("../../../inbox/fixtures/dal_parametric_u025.json");
+
+/// The DAL RPCs of docs/reference/dal.md §1 and §4: typed answers, 404 kept as an HTTP error
+/// (a sandbox or protocol without the DAL), malformed cells reported with their JSON path.
+#[tokio::test]
+async fn dal_rpcs() {
+    let server = Server::start(move |path, _| match path {
+        "/chains/main/blocks/BMSwz2C4yJNWifpe7CS2RpE987RDAoEe2DbenJdAVB5GNap3LqS/context/dal/skip_list_cells_of_level" => {
+            ok(DAL_CELLS)
+        }
+        "/chains/main/blocks/bad/context/dal/skip_list_cells_of_level" => {
+            ok(r#"[["dask1",{"kind":"dal_skip_list","skip_list":{"index":"1","back_pointers":[],"content":{"kind":"weird","level":1,"index":0}}}]]"#)
+        }
+        "/chains/main/blocks/BMSwz2C4yJNWifpe7CS2RpE987RDAoEe2DbenJdAVB5GNap3LqS/context/dal/past_parameters/5000000" => {
+            ok(DAL_PARAMS)
+        }
+        _ => Reply::Full(404, String::new()),
+    })
+    .await;
+    let c = L1Client::new(fast(server.url())).unwrap();
+    let block = "BMSwz2C4yJNWifpe7CS2RpE987RDAoEe2DbenJdAVB5GNap3LqS";
+    let cells = c.skip_list_cells_of_level("main", block).await.unwrap();
+    assert_eq!(cells.len(), 7);
+    assert_eq!(
+        inbox::dal::levels_needing_parameters(&cells),
+        vec![5_000_000, 5_000_002]
+    );
+    let p = c
+        .dal_past_parameters("main", block, 5_000_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        (p.number_of_slots, p.slot_size, p.page_size),
+        (16, 380_832, 3967)
+    );
+    match c.skip_list_cells_of_level("main", "head").await {
+        Err(L1Error::Http { status: 404, .. }) => {}
+        other => panic!("{other:?}"),
+    }
+    match c.skip_list_cells_of_level("main", "bad").await {
+        Err(L1Error::Decode { path, message, .. }) => {
+            assert_eq!(path, "$[0][1].skip_list.content.kind");
+            assert!(message.contains("weird"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
