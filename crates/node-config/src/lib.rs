@@ -1070,18 +1070,8 @@ impl Config {
     /// Refuses what this node does not implement yet when set to a non-default value (the
     /// defaults are what this node does). Checked when the node starts.
     pub fn check_supported(&self) -> Result<(), Unsupported> {
-        let default = Config::new(self.rollup_address, self.mode.clone());
-        let checks: [(bool, &'static str); 9] = [
+        let checks: [(bool, &'static str); 7] = [
             (!self.loser_mode.is_empty(), "--loser-mode (loser-mode)"),
-            (
-                self.dal_node_endpoint.is_some(),
-                "--dal-node (DAL node endpoint)",
-            ),
-            (
-                self.dal_slot_status_max_fetch_attempts
-                    != default.dal_slot_status_max_fetch_attempts,
-                "dal_slot_status_max_fetch_attempts",
-            ),
             (
                 self.l1_monitor_finalized,
                 "--l1-monitor-finalized (l1_monitor_finalized)",

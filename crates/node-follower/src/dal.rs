@@ -120,6 +120,147 @@ fn logged(block: &Block, rpc: &str, e: FollowError) -> FollowError {
     e
 }
 
+/// Slots whose pages are kept (Octez keeps 16: enough for Etherlink, which reads each slot
+/// once, in order).
+const PAGES_CACHE: usize = 16;
+/// Levels whose constants are kept.
+const CONSTANTS_CACHE: usize = 64;
+
+/// A slot: published level and index.
+type SlotId = (i32, u8);
+
+/// The source of the DAL reveals (`preimages::dal::DalSource`, docs/reference/dal.md §5):
+/// constants and skip-list cells from the L1 node, pages from the DAL node (`--dal-node`,
+/// config `"DAL node endpoint"`): `GET <dal-node>/levels/<l>/slots/<i>/pages`, a JSON array
+/// of hex pages.
+pub(crate) struct DalRevealSource {
+    l1: L1,
+    dal_node: Option<http_client::Endpoint>,
+    agent: ureq::Agent,
+    constants: BTreeMap<i32, preimages::dal::DalConstants>,
+    pages: std::collections::VecDeque<(SlotId, Vec<Vec<u8>>)>,
+}
+
+impl DalRevealSource {
+    /// A source over `l1` and the DAL node at `dal_node`, if any.
+    ///
+    /// # Errors
+    /// An invalid DAL node URL or TLS configuration (fatal: retrying cannot help).
+    pub(crate) fn new(l1: L1, dal_node: Option<&str>) -> Result<Self, FollowError> {
+        let fatal = |e: String| FollowError::Fatal(format!("{e}; check the --dal-node argument."));
+        let dal_node = dal_node
+            .map(|d| http_client::Endpoint::parse("--dal-node", d))
+            .transpose()
+            .map_err(|e| fatal(e.to_string()))?;
+        let agent = http_client::blocking_agent_config()
+            .map_err(|e| fatal(e.to_string()))?
+            .timeout_global(Some(std::time::Duration::from_secs(60)))
+            .build()
+            .into();
+        Ok(Self {
+            l1,
+            dal_node,
+            agent,
+            constants: BTreeMap::new(),
+            pages: std::collections::VecDeque::new(),
+        })
+    }
+
+    fn fetch_pages(
+        &self,
+        dal: &http_client::Endpoint,
+        level: i32,
+        index: u8,
+    ) -> Result<Vec<Vec<u8>>, String> {
+        let url = dal.join(&format!("/levels/{level}/slots/{index}/pages"));
+        let mut r = self
+            .agent
+            .get(&url)
+            .call()
+            .map_err(|e| format!("DAL node {url}: {}", http_client::error_chain(&e)))?;
+        let status = r.status().as_u16();
+        let body = r
+            .body_mut()
+            .read_to_string()
+            .map_err(|e| format!("DAL node {url}: {}", http_client::error_chain(&e)))?;
+        if status != 200 {
+            return Err(format!(
+                "DAL node {url} answered HTTP {status}: {}",
+                body.chars().take(200).collect::<String>()
+            ));
+        }
+        let pages: Vec<String> = serde_json::from_str(&body)
+            .map_err(|e| format!("DAL node {url}: expected a JSON array of hex pages ({e})"))?;
+        pages
+            .iter()
+            .map(|p| hex::decode(p).map_err(|e| format!("DAL node {url}: page not hex ({e})")))
+            .collect()
+    }
+}
+
+fn not_found(e: &L1Error) -> bool {
+    matches!(
+        e,
+        L1Error::Rpc { status: 404, .. } | L1Error::Http { status: 404, .. }
+    )
+}
+
+impl preimages::dal::DalSource for DalRevealSource {
+    fn constants(&mut self, level: i32) -> Result<preimages::dal::DalConstants, String> {
+        if let Some(c) = self.constants.get(&level) {
+            return Ok(c.clone());
+        }
+        let v: serde_json::Value = self
+            .l1
+            .call(
+                self.l1
+                    .client
+                    .get_json(&format!("/chains/main/blocks/{level}/context/constants")),
+            )
+            .map_err(|e| format!("constants at level {level}: {e}"))?;
+        let c = preimages::dal::DalConstants::from_constants_json(&v)?;
+        if self.constants.len() >= CONSTANTS_CACHE {
+            self.constants.pop_first();
+        }
+        self.constants.insert(level, c.clone());
+        Ok(c)
+    }
+
+    fn cells(&mut self, level: i32) -> Result<Option<Vec<inbox::dal::SkipListCell>>, String> {
+        let r = self.l1.rt.block_on(
+            self.l1
+                .client
+                .skip_list_cells_of_level("main", &level.to_string()),
+        );
+        match r {
+            Ok(cells) => Ok(Some(cells)),
+            Err(e) if not_found(&e) => Ok(None),
+            Err(e) => Err(format!("DAL skip-list cells at level {level}: {e}")),
+        }
+    }
+
+    fn pages(&mut self, published_level: i32, index: u8) -> Result<Vec<Vec<u8>>, String> {
+        if let Some((_, p)) = self
+            .pages
+            .iter()
+            .find(|(k, _)| *k == (published_level, index))
+        {
+            return Ok(p.clone());
+        }
+        let dal = self
+            .dal_node
+            .as_ref()
+            .ok_or("No DAL node provided to fetch slot pages: the kernel reads the DAL; run the rollup node with --dal-node <uri>.")?;
+        let pages = self.fetch_pages(dal, published_level, index)?;
+        if self.pages.len() >= PAGES_CACHE {
+            self.pages.pop_front();
+        }
+        self.pages
+            .push_back(((published_level, index), pages.clone()));
+        Ok(pages)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -298,5 +439,49 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+    /// The DAL reveals' source: constants and cells from L1, pages from the DAL node (cached),
+    /// a future block's cells absent, and without a DAL node a page is an error that says what
+    /// to do.
+    #[test]
+    fn reveal_source_reads_l1_and_the_dal_node() {
+        use preimages::dal::DalSource;
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let constants = format!(
+            r#"{{"dal_parametric": {PARAMS}, "smart_rollup_reveal_activation_level":
+                {{"dal_parameters": 10, "dal_attested_slots_validity_lag": 100}}}}"#
+        );
+        let (url, hits) = serve(&rt, move |path| match path {
+            "/chains/main/blocks/55/context/constants" => (200, constants.clone()),
+            "/chains/main/blocks/55/context/dal/skip_list_cells_of_level" => (200, CELLS.into()),
+            "/chains/main/blocks/99/context/dal/skip_list_cells_of_level" => (404, "[]".into()),
+            "/levels/50/slots/3/pages" => (200, r#"["7030", "7031"]"#.into()),
+            _ => (500, "[]".into()),
+        });
+        let mut src = DalRevealSource::new(l1(&rt, url.clone()), Some(&url)).unwrap();
+        let c = src.constants(55).unwrap();
+        assert_eq!((c.activation_level, c.validity_lag), (Some(10), Some(100)));
+        assert!(!src.cells(55).unwrap().unwrap().is_empty());
+        assert_eq!(src.cells(99).unwrap(), None);
+        assert_eq!(
+            src.pages(50, 3).unwrap(),
+            vec![b"p0".to_vec(), b"p1".to_vec()]
+        );
+        assert_eq!(src.pages(50, 3).unwrap().len(), 2);
+        let page_calls = hits
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|p| p.contains("/pages"))
+            .count();
+        assert_eq!(page_calls, 1, "pages are cached");
+        let e = src.pages(50, 4).unwrap_err();
+        assert!(e.contains("HTTP 500"), "{e}");
+        let mut none = DalRevealSource::new(l1(&rt, url), None).unwrap();
+        let e = none.pages(50, 3).unwrap_err();
+        assert!(
+            e.contains("No DAL node provided") && e.contains("--dal-node"),
+            "{e}"
+        );
     }
 }

@@ -4,10 +4,12 @@
 //! * [`PreimageStore`]: `<dir>/<hex hash>` files plus an optional HTTP pre-images
 //!   endpoint, every pre-image verified before use and before storage (§5.3).
 //! * [`RevealRequest`] / [`Revealer`]: decoding of reveal request payloads and their
-//!   answers: raw data, metadata, DAL (empty for now), malformed → empty (§5.2).
+//!   answers: raw data, metadata, DAL pages and parameters ([`dal`]), malformed → empty
+//!   (§5.2).
 //!
 //! Synchronous and free of async runtimes.
 
+pub mod dal;
 mod hash;
 mod reveal;
 mod store;

@@ -4,6 +4,7 @@
 //! anything else is [`RevealRequest::Malformed`], answered like L1 does with the
 //! pre-image of the well-known hash, i.e. the empty string.
 
+use crate::dal::DalSource;
 use crate::hash::{REVEAL_HASH_SIZE, RevealHash};
 use crate::store::{PreimageError, PreimageStore};
 
@@ -97,18 +98,50 @@ impl RollupMetadata {
     }
 }
 
-/// Answers reveal requests from a [`PreimageStore`] and the rollup metadata.
-#[derive(Debug)]
+/// Answers reveal requests from a [`PreimageStore`], the rollup metadata and, for the DAL
+/// reveals, a [`DalSource`].
 pub struct Revealer {
     store: PreimageStore,
     metadata: RollupMetadata,
+    dal: Option<Box<dyn DalSource>>,
+    /// The inbox level being evaluated (DAL page validity, DAL parameters).
+    inbox_level: i32,
+}
+
+impl std::fmt::Debug for Revealer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Revealer")
+            .field("store", &self.store)
+            .field("metadata", &self.metadata)
+            .field("dal", &self.dal.is_some())
+            .field("inbox_level", &self.inbox_level)
+            .finish()
+    }
 }
 
 impl Revealer {
-    /// A revealer over `store` answering metadata requests with `metadata`.
+    /// A revealer over `store` answering metadata requests with `metadata`, without DAL
+    /// access (a DAL reveal is then an error).
     #[must_use]
     pub fn new(store: PreimageStore, metadata: RollupMetadata) -> Self {
-        Self { store, metadata }
+        Self {
+            store,
+            metadata,
+            dal: None,
+            inbox_level: 0,
+        }
+    }
+
+    /// Answers the DAL reveals from `dal`.
+    #[must_use]
+    pub fn with_dal(mut self, dal: Box<dyn DalSource>) -> Self {
+        self.dal = Some(dal);
+        self
+    }
+
+    /// Sets the inbox level being evaluated (before each level).
+    pub fn set_inbox_level(&mut self, level: i32) {
+        self.inbox_level = level;
     }
 
     /// The underlying store.
@@ -126,15 +159,15 @@ impl Revealer {
     /// The answer to a raw reveal request payload.
     ///
     /// Raw data: the verified pre-image (a missing or wrong pre-image is an error:
-    /// the node cannot go on). Metadata: 24 bytes. DAL page and DAL parameters:
-    /// empty for now (no DAL support; an unattested slot is also answered empty).
-    /// Malformed: empty (well-known hash).
-    pub fn answer(&self, payload: &[u8]) -> Result<Vec<u8>, PreimageError> {
+    /// the node cannot go on). Metadata: 24 bytes. DAL page and DAL parameters: as
+    /// [`crate::dal`] decides, an error without DAL access. Malformed: empty (well-known
+    /// hash).
+    pub fn answer(&mut self, payload: &[u8]) -> Result<Vec<u8>, PreimageError> {
         self.answer_request(&RevealRequest::decode(payload))
     }
 
     /// Same as [`Self::answer`] on a decoded request.
-    pub fn answer_request(&self, request: &RevealRequest) -> Result<Vec<u8>, PreimageError> {
+    pub fn answer_request(&mut self, request: &RevealRequest) -> Result<Vec<u8>, PreimageError> {
         match request {
             RevealRequest::RawData(hash) => {
                 if *hash == RevealHash::well_known() {
@@ -143,12 +176,44 @@ impl Revealer {
                 self.store.get(hash)
             }
             RevealRequest::Metadata => Ok(self.metadata.encode().to_vec()),
-            RevealRequest::DalPage { .. } | RevealRequest::DalParameters => {
-                tracing::warn!(?request, "DAL reveal not supported, answering empty");
-                Ok(Vec::new())
+            RevealRequest::DalPage {
+                published_level,
+                slot_index,
+                page_index,
+            } => {
+                let id = crate::dal::PageId {
+                    published_level: *published_level,
+                    slot_index: *slot_index,
+                    page_index: *page_index,
+                };
+                let (origination, inbox_level) =
+                    (self.metadata.origination_level, self.inbox_level);
+                let dal = self.dal_source()?;
+                crate::dal::page(dal.as_mut(), origination, inbox_level, &id)
+                    .map_err(PreimageError::Dal)
+            }
+            RevealRequest::DalParameters => {
+                let inbox_level = self.inbox_level;
+                let dal = self.dal_source()?;
+                Ok(dal
+                    .constants(inbox_level)
+                    .map_err(PreimageError::Dal)?
+                    .parameters_bytes())
             }
             RevealRequest::Malformed => Ok(Vec::new()),
         }
+    }
+}
+
+impl Revealer {
+    fn dal_source(&mut self) -> Result<&mut Box<dyn DalSource>, PreimageError> {
+        self.dal.as_mut().ok_or_else(|| {
+            PreimageError::Dal(
+                "the kernel asked for a DAL reveal, which needs the L1 node and a DAL node: \
+                 not available here (run the rollup node with --dal-node)"
+                    .to_owned(),
+            )
+        })
     }
 }
 
@@ -218,7 +283,7 @@ mod tests {
             address: [0xab; 20],
             origination_level: 0x0102_0304,
         };
-        let r = Revealer::new(store, metadata);
+        let mut r = Revealer::new(store, metadata);
         assert_eq!(
             r.answer(&RevealRequest::RawData(h).encode()).unwrap(),
             b"payload"
@@ -228,7 +293,12 @@ mod tests {
         assert_eq!(&m[..20], &[0xab; 20]);
         assert_eq!(&m[20..], &[1, 2, 3, 4]);
         assert!(r.answer(&[9, 9]).unwrap().is_empty());
-        assert!(r.answer(&[2, 0, 0, 0, 1, 0, 0, 0]).unwrap().is_empty());
+        // DAL reveals without DAL access: an error that says what is missing, never empty.
+        for dal in [&[2, 0, 0, 0, 1, 0, 0, 0][..], &[3]] {
+            let e = r.answer(dal).unwrap_err();
+            assert!(matches!(e, PreimageError::Dal(_)), "{e}");
+            assert!(e.to_string().contains("--dal-node"), "{e}");
+        }
         // Well-known hash needs no file.
         let wk = RevealRequest::RawData(RevealHash::well_known()).encode();
         assert!(r.answer(&wk).unwrap().is_empty());

@@ -71,6 +71,10 @@ pub enum PreimageConfigError {
 /// Why a pre-image could not be obtained. None of these leave anything in the store.
 #[derive(Debug, thiserror::Error)]
 pub enum PreimageError {
+    /// A DAL reveal could not be answered (L1 or DAL node unreachable, no DAL node, a page
+    /// beyond its slot): the evaluation stops (docs/reference/dal.md §5).
+    #[error("DAL reveal: {0}")]
+    Dal(String),
     /// The file is absent and there is no endpoint (Octez `Could_not_open_preimage_file`).
     #[error(
         "pre-image {hash} not found: could not open {}; put the pre-image there or set \
@@ -147,9 +151,9 @@ pub enum PreimageError {
 }
 
 impl PreimageError {
-    /// The requested hash.
+    /// The requested hash (`None` for a DAL reveal).
     #[must_use]
-    pub fn hash(&self) -> RevealHash {
+    pub fn hash(&self) -> Option<RevealHash> {
         match self {
             Self::NotFound { hash, .. }
             | Self::WrongHash { hash, .. }
@@ -157,7 +161,8 @@ impl PreimageError {
             | Self::Io { hash, .. }
             | Self::HttpStatus { hash, .. }
             | Self::Config { hash, .. }
-            | Self::Http { hash, .. } => *hash,
+            | Self::Http { hash, .. } => Some(*hash),
+            Self::Dal(_) => None,
         }
     }
 
@@ -434,7 +439,7 @@ mod tests {
         let other = RevealHash::of_preimage(b"zzz");
         let e = store.get(&other).unwrap_err();
         assert!(matches!(e, PreimageError::NotFound { .. }), "{e}");
-        assert_eq!(e.hash(), other);
+        assert_eq!(e.hash(), Some(other));
     }
 
     #[test]

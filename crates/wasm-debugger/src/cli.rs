@@ -42,7 +42,8 @@ pub struct Options {
     /// Endpoint serving preimages at `<endpoint>/<hex hash>` when missing locally.
     #[arg(long = "preimage-endpoint", value_name = "URL")]
     pub preimage_endpoint: Option<String>,
-    /// Directory where the DAL pages can be read (unused: DAL reveals are answered empty).
+    /// Directory where the DAL pages are read, one file `<published level>-<slot>-<page>`
+    /// each (default `dal_pages`).
     #[arg(long = "dal-pages-dir", value_name = "dal-pages-dir")]
     pub dal_pages_dir: Option<PathBuf>,
     /// The initial version of the WASM PVM (e.g. 2.0.0-r6).
@@ -149,7 +150,12 @@ pub fn prepare(opts: &Options, engine: Box<dyn KernelEngine>) -> Result<Session,
     Ok(Session::new(
         state,
         engine,
-        DebuggerReveals::new(revealer),
+        DebuggerReveals::new(
+            revealer,
+            opts.dal_pages_dir
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("dal_pages")),
+        ),
         !opts.no_kernel_debug,
         inboxes,
     ))

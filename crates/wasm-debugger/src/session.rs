@@ -8,6 +8,7 @@
 
 use std::collections::VecDeque;
 use std::io::Write;
+use std::path::PathBuf;
 use std::time::Instant;
 
 use durable_tree::durable::Key;
@@ -34,18 +35,24 @@ impl DebugSink for StdoutSink {
 
 /// Reveals for the debugger: the pre-image store, then (like Octez) a prompt asking
 /// for the hex pre-image on standard input, 3 tries.
+/// DAL pages are read from `<dal-pages-dir>/<published level>-<slot index>-<page index>`, or
+/// asked on standard input; DAL parameters are refused (Octez `commands.ml` `reveals`).
 #[derive(Debug)]
 pub struct DebuggerReveals {
     revealer: Revealer,
+    dal_pages_dir: PathBuf,
 }
 
 const PROMPT_RETRIES: u32 = 3;
 
 impl DebuggerReveals {
-    /// Wraps a revealer.
+    /// Wraps a revealer; DAL pages come from `dal_pages_dir`.
     #[must_use]
-    pub fn new(revealer: Revealer) -> Self {
-        Self { revealer }
+    pub fn new(revealer: Revealer, dal_pages_dir: PathBuf) -> Self {
+        Self {
+            revealer,
+            dal_pages_dir,
+        }
     }
 
     /// The underlying revealer.
@@ -57,13 +64,28 @@ impl DebuggerReveals {
     fn prompt(&self, hash: &RevealHash, err: &PreimageError) -> Result<Vec<u8>, RevealError> {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "{err}");
-        let _ = writeln!(
-            out,
-            "Preimage {} not found in {}, or there was a reading error. Please provide it manually.",
-            hash.to_hex(),
-            self.revealer.store().dir().display()
-        );
         drop(out);
+        self.ask(
+            "Preimage",
+            &hash.to_hex(),
+            &self.revealer.store().dir().display().to_string(),
+        )
+    }
+
+    /// A DAL page from its file, else from standard input (`request_dal_page`).
+    fn dal_page(&self, level: i32, slot: u8, page: i16) -> Result<Vec<u8>, RevealError> {
+        let name = format!("{level}-{slot}-{page}");
+        match std::fs::read(self.dal_pages_dir.join(&name)) {
+            Ok(data) => Ok(data),
+            Err(_) => self.ask("DAL page", &name, &self.dal_pages_dir.display().to_string()),
+        }
+    }
+
+    fn ask(&self, kind: &str, name: &str, dir: &str) -> Result<Vec<u8>, RevealError> {
+        print_flush(&format!(
+            "{kind} {name} not found in {dir}, or there was a reading error. Please provide it \
+             manually.\n"
+        ));
         for _ in 0..PROMPT_RETRIES {
             print_flush("> ");
             let mut line = String::new();
@@ -82,6 +104,21 @@ impl DebuggerReveals {
 
 impl RevealHandler for DebuggerReveals {
     fn reveal(&mut self, request: &[u8]) -> Result<Vec<u8>, RevealError> {
+        match RevealRequest::decode(request) {
+            RevealRequest::DalPage {
+                published_level,
+                slot_index,
+                page_index,
+            } => return self.dal_page(published_level, slot_index, page_index),
+            RevealRequest::DalParameters => {
+                return Err(RevealError(
+                    "The kernel tried to request DAL parameters, but this is not yet supported \
+                     by the debugger."
+                        .into(),
+                ));
+            }
+            _ => {}
+        }
         match self.revealer.answer(request) {
             Ok(v) => Ok(v),
             Err(e) => match RevealRequest::decode(request) {

@@ -182,7 +182,7 @@ fn revealer_uses_endpoint() {
     let store = PreimageStore::new(dir.path())
         .with_endpoint("--pre-images-endpoint", &server.base)
         .unwrap();
-    let revealer = Revealer::new(
+    let mut revealer = Revealer::new(
         store,
         RollupMetadata {
             address: [0; 20],

@@ -351,8 +351,7 @@ fn options_without_effect_refuse_to_start() {
     let d = dir.path().join("data");
     let l1 = "http://127.0.0.1:1";
     for (extra, name) in [
-        (&["--dal-node", "http://127.0.0.1:10732"][..], "--dal-node"),
-        (&["--loser-mode", "1 2"], "loser mode"),
+        (&["--loser-mode", "1 2"][..], "loser mode"),
         (
             &["--unsafe-disable-wasm-kernel-checks"],
             "--unsafe-disable-wasm-kernel-checks",
@@ -381,19 +380,13 @@ fn options_without_effect_refuse_to_start() {
             "{global:?}: {out}"
         );
     }
-    // config.json fields.
-    for (field, value, name) in [
-        (
+    // A config.json field.
+    {
+        let (field, value, name) = (
             "gc-parameters",
             r#"{"context_splitting_period": 7}"#,
             "context_splitting_period",
-        ),
-        (
-            "dal_slot_status_max_fetch_attempts",
-            "3",
-            "dal_slot_status_max_fetch_attempts",
-        ),
-    ] {
+        );
         let cd = dir.path().join(format!("cfg-{field}"));
         std::fs::create_dir_all(&cd).unwrap();
         std::fs::write(

@@ -181,3 +181,42 @@ fn preimage_from_endpoint_is_cached() {
     let cached = std::fs::read(dir.path().join("pre").join(hex::encode(hash))).unwrap();
     assert_eq!(cached, data, "verified pre-image cached in the directory");
 }
+
+/// A DAL page comes from `<dal-pages-dir>/<published level>-<slot>-<page>` (Octez's debugger),
+/// through the generic `reveal` host function (request tag `02`).
+#[test]
+fn dal_page_from_the_pages_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("pages")).unwrap();
+    std::fs::write(dir.path().join("pages").join("7-2-1"), b"a DAL page").unwrap();
+    // Request: 02 ‖ published level 7 (int32) ‖ slot 2 ‖ page 1 (int16).
+    let k = write_wat(
+        dir.path(),
+        "k.wat",
+        r#"(module
+  (import "smart_rollup_core" "reveal" (func $reveal (param i32 i32 i32 i32) (result i32)))
+  (import "smart_rollup_core" "store_write" (func $store_write (param i32 i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "/dal")
+  (data (i32.const 100) "\02\00\00\00\07\02\00\01")
+  (func (export "kernel_run")
+    (local $n i32)
+    (local.set $n (call $reveal (i32.const 100) (i32.const 8) (i32.const 1000) (i32.const 4096)))
+    (drop (call $store_write (i32.const 0) (i32.const 4) (i32.const 0) (i32.const 1000) (local.get $n)))))"#,
+    );
+    std::fs::write(dir.path().join("in.json"), "[[]]").unwrap();
+    let r = run_debugger(
+        dir.path(),
+        &[
+            "--kernel",
+            &k,
+            "--inputs",
+            "in.json",
+            "--dal-pages-dir",
+            "pages",
+        ],
+        "step inbox\nshow key /dal as string\n",
+    );
+    assert!(r.success, "stderr: {}", r.stderr);
+    assert!(r.stdout.contains("a DAL page\n"), "{}", r.stdout);
+}
