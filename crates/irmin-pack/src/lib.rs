@@ -14,6 +14,9 @@
 //! and offset. For the rollup node's schema ([`Schema::tezos_binary`]) directory hashes are
 //! also recomputed by `context-hash` from the entries alone.
 //!
+//! [`write`](mod@write) is a small writer of such stores (Tezos binary schema, v5 layout), for tests and a
+//! future export to Octez.
+//!
 //! ```no_run
 //! # fn main() -> Result<(), irmin_pack::Error> {
 //! use irmin_pack::{Item, ObjHash, Schema, Store};
@@ -36,6 +39,7 @@ mod error;
 mod files;
 mod schema;
 mod store;
+pub mod write;
 
 pub use codec::Kind;
 pub use error::{Error, Result};

@@ -157,6 +157,24 @@ impl Context {
         Ok(hash)
     }
 
+    /// Commits a PVM state tree as given (built elsewhere, e.g. converted from an Octez
+    /// context on snapshot import: `docs/reference/octez-rollup-node.md` §7); returns its
+    /// root hash, the state hash when the tree is a PVM state. The tree is not decoded: check
+    /// the hash against the expected state hash.
+    pub fn commit_tree(&self, tree: &durable_tree::Tree) -> Result<Hash, ContextError> {
+        let _guard = self.commit_lock.lock();
+        let hash = self.repo.commit(tree)?;
+        if let Some(commits) = self.gc_commits.lock().as_mut() {
+            commits.push(hash);
+        }
+        Ok(hash)
+    }
+
+    /// The tree committed under `root` (loaded lazily, as reads need it).
+    pub fn tree(&self, root: &Hash) -> Result<durable_tree::Tree, ContextError> {
+        Ok(self.repo.checkout(*root)?)
+    }
+
     /// The roots stored now, to pass to [`Context::gc`]; from now on every committed root
     /// is recorded and kept by that GC. Call it on the committing thread.
     pub fn gc_snapshot(&self) -> Result<HashSet<Hash>, ContextError> {
@@ -392,6 +410,11 @@ mod tests {
         assert_eq!(c.0, h.0);
         let back = ctx.checkout(&c).unwrap();
         assert_eq!(back.hash().unwrap(), h);
+        // The same tree committed as a tree, into another context, has the same root.
+        let other = Context::in_memory();
+        assert_eq!(other.commit_tree(&st.to_tree().unwrap()).unwrap(), h);
+        assert_eq!(other.checkout(&c).unwrap().hash().unwrap(), h);
+        assert_eq!(other.tree(&h).unwrap().hash().unwrap(), h);
         assert!(
             ctx.checkout(&SmartRollupContextHash::new([0x5a; 32]))
                 .is_err()

@@ -38,7 +38,9 @@ pub fn run(cmd: SnapshotCommand) -> Result<String, String> {
                 _ => None,
             };
             let l1 = l1.as_ref().map(|l| l as &dyn snapshot::L1View);
-            // Pre-images a compact snapshot's replay misses come from the configured endpoint.
+            // A compact snapshot, or an Octez one (its irmin-pack context converted for the
+            // first available block), is rebuilt by replay; pre-images its replay misses come
+            // from the configured endpoint.
             let pre_images_endpoint = node_config::Config::load(&opts.data_dir.join("config.json"))
                 .ok()
                 .and_then(|c| c.pre_images_endpoint);

@@ -140,6 +140,18 @@ pub enum SnapshotError {
         #[source]
         source: pvm_store::ContextError,
     },
+    /// The irmin-pack context of an Octez snapshot is damaged or incomplete.
+    #[error(
+        "the Octez context (irmin-pack, context/) of the snapshot, {at}: {source}; nothing was \
+         imported"
+    )]
+    Irmin {
+        /// What was being read (the commit and the block).
+        at: String,
+        /// The failure (file and offset of the entry at fault).
+        #[source]
+        source: irmin_pack::Error,
+    },
     /// The L1 node could not answer a check.
     #[error(
         "L1 node {endpoint}: {reason}; check -E/--endpoint, or skip the checks with --no-check"

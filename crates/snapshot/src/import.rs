@@ -8,6 +8,10 @@
 //! place, the old one removed. Every error before the swap leaves the data directory as it
 //! was; a command killed at any point leaves either the old or the new data directory,
 //! which the next import (or export) recovers before doing anything else.
+//!
+//! An Octez snapshot (`context/` in irmin-pack format) has its first available block's
+//! context converted after extraction ([`crate::octez`]) and the others rebuilt by the
+//! [`Reconstruct`]ion of compact snapshots, before the same checks.
 
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
@@ -289,8 +293,8 @@ pub fn import_with(opts: &ImportOptions, l1: Option<&dyn L1View>) -> Result<Head
 /// (`octez-rollup-node.md §7`, import: "optional reset to `--level`"). The checks run on the
 /// snapshot as shipped, before the reset.
 ///
-/// A compact snapshot is reconstructed with `reconstruct` after extraction, before the
-/// checks; without it, a compact snapshot is refused.
+/// A compact snapshot, or an Octez one once its first context is converted, is reconstructed
+/// with `reconstruct` after extraction, before the checks; without it, it is refused.
 ///
 /// # Errors
 /// See [`import`]; also a `level` out of range or without an L2 block in the snapshot, a
@@ -344,14 +348,34 @@ pub fn import_at_level(
     }
     let result = (|| {
         std::fs::create_dir_all(&tmp).map_err(SnapshotError::io(&tmp))?;
-        let members = extract(decoded.archive, &tmp, &name, &bar)?;
+        let mut members = extract(decoded.archive, &tmp, &name, &bar)?;
         bar.finish_and_clear();
+        let octez = members.contains(&Member::OctezContext);
+        if octez {
+            if members.contains(&Member::Context) {
+                return Err(SnapshotError::Check(format!(
+                    "the snapshot {name} holds both this node's context (context/{}) and \
+                     Octez irmin-pack files under context/: it is corrupted or hostile",
+                    pvm_store::CONTEXT_FILE
+                )));
+            }
+            let bar = progress::bytes("Converting Octez context", None);
+            crate::octez::convert(&tmp, &bar, crate::octez::FLUSH_BYTES)?;
+            bar.finish_and_clear();
+            members.retain(|m| *m != Member::OctezContext);
+            members.push(Member::Context);
+        }
         if members.contains(&Member::Context) && needs_reconstruction(&tmp)? {
             let r = reconstruct.ok_or_else(|| {
+                let what = if octez {
+                    "an Octez snapshot (its context is converted for the first available \
+                     block only)"
+                } else {
+                    "compact (its context holds the first available block only)"
+                };
                 SnapshotError::Check(format!(
-                    "the snapshot {name} is compact (its context holds the first available \
-                     block only): rebuilding the others needs the PVM; import it with \
-                     `smart-rollup-node snapshot import`"
+                    "the snapshot {name} is {what}: rebuilding the others needs the PVM; \
+                     import it with `smart-rollup-node snapshot import`"
                 ))
             })?;
             let bar = progress::items("Reconstructing context");

@@ -5,8 +5,10 @@
 //! `store.sqlite` (a copy), `metadata`, `storage/version`, `context/**`, `wasm_2_0_0/**`,
 //! `arith/**`, `riscv/**`; never the configuration, locks, injector queues or logs. An import
 //! refuses a member whose path could leave the destination (absolute, `..`, `.`, empty
-//! components) and, in this node, a `context/` member other than its own context file
-//! (`pvm_store::CONTEXT_FILE`): Octez's irmin-pack files are not read yet.
+//! components). Under `context/`, this node's context file (`pvm_store::CONTEXT_FILE`) is
+//! [`Member::Context`]; any other file is Octez's irmin-pack context
+//! ([`Member::OctezContext`]: `store.control`, `store.dict`, `store.<n>.suffix`, `index/…`,
+//! v1/v2 `store.pack` …), which the import converts (`crate::octez`).
 
 /// The SQL store (exported as a `VACUUM INTO` copy).
 pub const STORE: &str = "store.sqlite";
@@ -28,6 +30,8 @@ pub enum Member {
     StorageVersion,
     /// `context/<file>` of this node's context.
     Context,
+    /// A file of an Octez irmin-pack context (`context/…`, any other name).
+    OctezContext,
     /// A reveal pre-image or other file under `wasm_2_0_0/`, `arith/` or `riscv/`.
     Data,
 }
@@ -47,14 +51,6 @@ pub enum MemberError {
          metadata, storage/version, context/, wasm_2_0_0/, arith/ or riscv/)"
     )]
     Unexpected(String),
-    /// Octez's irmin-pack context.
-    #[error(
-        "archive member {0:?} belongs to an Octez irmin-pack context: importing Octez \
-         snapshots (irmin-pack context files) is not supported yet by this node; export the \
-         snapshot from this node, or start from an empty data directory and let the node \
-         replay from L1"
-    )]
-    OctezContext(String),
 }
 
 /// The components of `name` if none of them can leave the destination. A trailing `/`
@@ -79,7 +75,7 @@ fn safe_components(name: &str) -> Result<Vec<&str>, MemberError> {
 /// separated).
 ///
 /// # Errors
-/// [`MemberError`] for unsafe, unknown or Octez irmin-pack members.
+/// [`MemberError`] for unsafe or unknown members.
 pub fn classify(name: &str, context_file: &str) -> Result<Member, MemberError> {
     let parts = safe_components(name)?;
     match parts.as_slice() {
@@ -87,7 +83,7 @@ pub fn classify(name: &str, context_file: &str) -> Result<Member, MemberError> {
         [METADATA] => Ok(Member::Metadata),
         ["storage", "version"] => Ok(Member::StorageVersion),
         ["context", f] if *f == context_file => Ok(Member::Context),
-        ["context", ..] => Err(MemberError::OctezContext(name.to_string())),
+        ["context", _, ..] => Ok(Member::OctezContext),
         [top, _, ..] if DIRECTORIES.contains(top) => Ok(Member::Data),
         _ => Err(MemberError::Unexpected(name.to_string())),
     }
@@ -111,7 +107,7 @@ pub fn check_directory(name: &str) -> Result<(), MemberError> {
 #[must_use]
 pub fn is_exported(rel: &str, context_file: &str) -> bool {
     match classify(rel, context_file) {
-        Ok(Member::Store) | Err(_) => false,
+        Ok(Member::Store | Member::OctezContext) | Err(_) => false,
         Ok(_) => true,
     }
 }
@@ -171,7 +167,7 @@ mod tests {
     }
 
     #[test]
-    fn unknown_and_octez_members_are_refused() {
+    fn unknown_members_are_refused_and_octez_ones_told_apart() {
         assert!(matches!(
             classify("config.json", CTX),
             Err(MemberError::Unexpected(_))
@@ -180,12 +176,21 @@ mod tests {
             classify("wasm_2_0_0", CTX),
             Err(MemberError::Unexpected(_))
         ));
-        let e = classify("context/store.pack", CTX).unwrap_err();
-        assert!(matches!(e, MemberError::OctezContext(_)));
-        assert!(e.to_string().contains("context/store.pack"), "{e}");
+        for p in [
+            "context/store.pack",
+            "context/store.control",
+            "context/store.0.suffix",
+            "context/index/data",
+        ] {
+            assert_eq!(classify(p, CTX), Ok(Member::OctezContext), "{p}");
+        }
         assert!(matches!(
-            classify("context/index/data", CTX),
-            Err(MemberError::OctezContext(_))
+            classify("context/../store", CTX),
+            Err(MemberError::Unsafe(_))
+        ));
+        assert!(matches!(
+            classify("context", CTX),
+            Err(MemberError::Unexpected(_))
         ));
     }
 

@@ -9,8 +9,10 @@
 //! * [`export()`], [`import()`] (and [`import_at_level`] for `--level`), [`check`]: the
 //!   commands over a data directory.
 //!
-//! Not yet: the checks against L1 beyond the published commitments and the LCC, and Octez snapshots with an irmin-pack
-//! context (refused with an error naming the member).
+//! An Octez snapshot (its `context/` in irmin-pack format) is imported too: its context is
+//! converted ([`octez`]) and the other blocks' contexts rebuilt as a compact snapshot's.
+//!
+//! Not yet: the checks against L1 beyond the published commitments and the LCC.
 
 pub mod check;
 mod error;
@@ -21,6 +23,7 @@ pub mod l1;
 pub mod layout;
 mod live;
 mod lock;
+pub mod octez;
 mod progress;
 pub mod source;
 

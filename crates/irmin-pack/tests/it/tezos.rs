@@ -1,38 +1,26 @@
 //! Stores of the Octez rollup node's schema (`Context_binary`: blake2b-256, `entries = 2`,
 //! `stable_hash = 2`; `docs/reference/wasm-pvm.md` §7.1, §7.3). No upstream fixture uses the
 //! Tezos schema (the irmin-pack test stores are SHA-1, see the fixtures README), so these
-//! stores are written here, entry by entry, in the format irmin-pack documents (v5 control
-//! file with its checksum, two suffix chunks, dict, `index/log`, branches), with every hash
-//! computed by `context-hash` (values, directories, inode pre-images) and commit hashes from
-//! the `Commit.V1` pre-image written out below.
+//! stores are written by the crate's writer (`irmin_pack::write`), entry by entry, in the
+//! format irmin-pack documents (v5 control file with its checksum, two suffix chunks, dict,
+//! `index/log`, branches), with every hash computed by `context-hash` (values, directories,
+//! inode pre-images) and commit hashes from the `Commit.V1` pre-image.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use context_hash::data_encoding::write_n_u64;
-use context_hash::{Entry, EntryKind, Hash, contents_hash, node_hash, preimage, step_hash};
+use context_hash::{Entry, EntryKind, Hash, contents_hash, node_hash, preimage};
+use irmin_pack::write::{Tree, Writer};
 use irmin_pack::{Error, Item, Kind, ObjHash, Schema, Store};
 
 use crate::corruption::flip;
 
-/// A tree to write: values and directories.
-#[derive(Clone, Debug)]
-enum Tree {
-    Leaf(Vec<u8>),
-    Dir(BTreeMap<String, Tree>),
-}
-
 fn leaf(b: &[u8]) -> Tree {
-    Tree::Leaf(b.to_vec())
+    Tree::leaf(b)
 }
 
 fn dir(entries: Vec<(&str, Tree)>) -> Tree {
-    Tree::Dir(
-        entries
-            .into_iter()
-            .map(|(n, t)| (n.to_owned(), t))
-            .collect(),
-    )
+    Tree::dir(entries)
 }
 
 /// The name of the value that is referenced by hash (through the index), not by offset.
@@ -40,286 +28,6 @@ const BY_HASH: &str = "indexed";
 
 fn varint(out: &mut Vec<u8>, n: usize) {
     write_n_u64(out, u64::try_from(n).unwrap());
-}
-
-/// Writes pack entries into one suffix (global offset = position).
-#[derive(Default)]
-struct Writer {
-    data: Vec<u8>,
-    dict: Vec<String>,
-    /// `(hash, offset, length, kind)` records of `index/log`.
-    index: Vec<(Hash, u64, u32, u8)>,
-    /// Offsets of the inner inodes written.
-    inner: Vec<u64>,
-    /// Offset of the first value written with these contents.
-    values: BTreeMap<Vec<u8>, u64>,
-    /// Store the first split of big directories on the wrong bit (a trie that is
-    /// self-consistent but not the canonical one).
-    scramble: bool,
-}
-
-struct Child {
-    name: String,
-    kind: EntryKind,
-    hash: Hash,
-    offset: u64,
-}
-
-impl Writer {
-    fn entry(&mut self, hash: &Hash, kind: u8, body: &[u8], length_header: bool) -> u64 {
-        let off = u64::try_from(self.data.len()).unwrap();
-        self.data.extend(hash.0);
-        self.data.push(kind);
-        if length_header {
-            varint(&mut self.data, body.len());
-        }
-        self.data.extend(body);
-        off
-    }
-
-    fn contents(&mut self, bytes: &[u8]) -> (u64, Hash) {
-        let h = contents_hash(bytes);
-        let mut body = Vec::new();
-        varint(&mut body, bytes.len());
-        body.extend(bytes);
-        let off = self.entry(&h, b'B', &body, false);
-        self.values.entry(bytes.to_vec()).or_insert(off);
-        let len = u32::try_from(self.data.len()).unwrap() - u32::try_from(off).unwrap();
-        self.index.push((h, off, len, b'B'));
-        (off, h)
-    }
-
-    /// One `Compress.value`: names of 5 bytes or more go through the dict.
-    fn value(&mut self, body: &mut Vec<u8>, c: &Child) {
-        let indirect = c.name.len() >= 5;
-        let by_hash = c.name == BY_HASH;
-        let base = match (indirect, by_hash) {
-            (true, false) => 0,
-            (true, true) => 3,
-            (false, false) => 6,
-            (false, true) => 9,
-        };
-        let tag = base + if c.kind == EntryKind::Node { 2 } else { 0 };
-        varint(body, tag);
-        if indirect {
-            let id = match self.dict.iter().position(|d| *d == c.name) {
-                Some(i) => i,
-                None => {
-                    self.dict.push(c.name.clone());
-                    self.dict.len() - 1
-                }
-            };
-            varint(body, id);
-        } else {
-            varint(body, c.name.len());
-            body.extend(c.name.as_bytes());
-        }
-        if by_hash {
-            body.extend(c.hash.0);
-        } else {
-            body.extend(c.offset.to_be_bytes());
-        }
-    }
-
-    fn values_inode(&mut self, children: &[&Child], kind: u8, hash: Hash) -> u64 {
-        let mut body = vec![0];
-        varint(&mut body, children.len());
-        for c in children {
-            self.value(&mut body, c);
-        }
-        self.entry(&hash, kind, &body, true)
-    }
-
-    /// The inode trie below `depth` of `items` (indices into `children`).
-    fn trie(&mut self, children: &[Child], items: &[usize], depth: u32, root: bool) -> (u64, Hash) {
-        if items.len() <= 2 && !root {
-            let mut sorted: Vec<&Child> = items.iter().map(|&i| &children[i]).collect();
-            sorted.sort_by(|a, b| a.name.cmp(&b.name));
-            let triples: Vec<preimage::Triple<'_>> = sorted
-                .iter()
-                .map(|c| (c.name.as_bytes(), c.kind, c.hash))
-                .collect();
-            let mut pre = Vec::new();
-            preimage::values(&mut pre, &triples);
-            let h = preimage::blake2b_256(&pre);
-            let off = self.values_inode(&sorted, b'O', h);
-            self.inner.push(off);
-            return (off, h);
-        }
-        let flip = u32::from(self.scramble && depth == 0);
-        let mut parts: [Vec<usize>; 2] = [Vec::new(), Vec::new()];
-        for &i in items {
-            let b = preimage::bit(&step_hash(&children[i].name), depth);
-            parts[b ^ usize::try_from(flip).unwrap()].push(i);
-        }
-        let mut slots: [Option<Hash>; 2] = [None, None];
-        let mut ptrs = Vec::new();
-        for (index, part) in parts.iter().enumerate() {
-            if !part.is_empty() {
-                let (off, h) = self.trie(children, part, depth + 1, false);
-                slots[index] = Some(h);
-                ptrs.push((index, off));
-            }
-        }
-        let mut pre = Vec::new();
-        preimage::tree(&mut pre, depth, u64::try_from(items.len()).unwrap(), &slots);
-        let h = preimage::blake2b_256(&pre);
-        let mut body = vec![1];
-        varint(&mut body, usize::try_from(depth).unwrap());
-        varint(&mut body, items.len());
-        varint(&mut body, ptrs.len());
-        for (index, off) in ptrs {
-            varint(&mut body, index);
-            body.push(0);
-            body.extend(off.to_be_bytes());
-        }
-        let off = self.entry(&h, if root { b'R' } else { b'O' }, &body, true);
-        if !root {
-            self.inner.push(off);
-        }
-        (off, h)
-    }
-
-    fn tree(&mut self, t: &Tree) -> (u64, Hash, EntryKind) {
-        match t {
-            Tree::Leaf(b) => {
-                let (o, h) = self.contents(b);
-                (o, h, EntryKind::Contents)
-            }
-            Tree::Dir(m) => {
-                let children: Vec<Child> = m
-                    .iter()
-                    .map(|(name, t)| {
-                        let (offset, hash, kind) = self.tree(t);
-                        Child {
-                            name: name.clone(),
-                            kind,
-                            hash,
-                            offset,
-                        }
-                    })
-                    .collect();
-                let entries: Vec<Entry<'_>> = children
-                    .iter()
-                    .map(|c| Entry {
-                        name: &c.name,
-                        kind: c.kind,
-                        hash: c.hash,
-                    })
-                    .collect();
-                let nh = node_hash(&entries);
-                if children.len() <= 2 {
-                    let refs: Vec<&Child> = children.iter().collect();
-                    let off = self.values_inode(&refs, b'R', nh);
-                    return (off, nh, EntryKind::Node);
-                }
-                let items: Vec<usize> = (0..children.len()).collect();
-                let (off, h) = self.trie(&children, &items, 0, true);
-                if !self.scramble {
-                    assert_eq!(h, nh, "the written trie is the canonical one");
-                }
-                (off, h, EntryKind::Node)
-            }
-        }
-    }
-
-    /// A `D` commit and its `Commit.V1` hash.
-    fn commit(
-        &mut self,
-        node: (u64, Hash),
-        parents: &[(u64, Hash)],
-        date: i64,
-        msg: &str,
-    ) -> (u64, Hash) {
-        let author = "octez";
-        let mut pre = Vec::new();
-        pre.extend(32u64.to_be_bytes());
-        pre.extend(node.1.0);
-        pre.extend(u64::try_from(parents.len()).unwrap().to_be_bytes());
-        for p in parents {
-            pre.extend(32u64.to_be_bytes());
-            pre.extend(p.1.0);
-        }
-        pre.extend(date.to_be_bytes());
-        pre.extend(u64::try_from(author.len()).unwrap().to_be_bytes());
-        pre.extend(author.as_bytes());
-        pre.extend(u64::try_from(msg.len()).unwrap().to_be_bytes());
-        pre.extend(msg.as_bytes());
-        let h = preimage::blake2b_256(&pre);
-        let mut body = vec![0];
-        body.extend(node.0.to_be_bytes());
-        varint(&mut body, parents.len());
-        for p in parents {
-            body.push(0);
-            body.extend(p.0.to_be_bytes());
-        }
-        body.extend(date.to_be_bytes());
-        varint(&mut body, author.len());
-        body.extend(author.as_bytes());
-        varint(&mut body, msg.len());
-        body.extend(msg.as_bytes());
-        let off = self.entry(&h, b'D', &body, true);
-        let len = u32::try_from(self.data.len()).unwrap() - u32::try_from(off).unwrap();
-        self.index.push((h, off, len, b'D'));
-        (off, h)
-    }
-
-    fn adler32(bytes: &[u8]) -> u32 {
-        let (mut a, mut b) = (1u32, 0u32);
-        for &x in bytes {
-            a = (a + u32::from(x)) % 65_521;
-            b = (b + a) % 65_521;
-        }
-        (b << 16) | a
-    }
-
-    /// Write the store files into `dir`, the suffix cut in two chunks at `split`.
-    fn finish(&self, dir: &Path, split: usize, branch: Hash) {
-        std::fs::write(dir.join("store.0.suffix"), &self.data[..split]).unwrap();
-        std::fs::write(dir.join("store.1.suffix"), &self.data[split..]).unwrap();
-        let mut dict = Vec::new();
-        for n in &self.dict {
-            dict.extend(i32::try_from(n.len()).unwrap().to_be_bytes());
-            dict.extend(n.as_bytes());
-        }
-        std::fs::write(dir.join("store.dict"), &dict).unwrap();
-        // v5 control payload (`control_file_intf.ml`), status No_gc_yet.
-        let mut p = Vec::new();
-        p.extend(u64::try_from(dict.len()).unwrap().to_be_bytes());
-        p.extend(
-            u64::try_from(self.data.len() - split)
-                .unwrap()
-                .to_be_bytes(),
-        );
-        p.push(0); // upgraded_from = None
-        p.extend([0; 8]); // checksum, set below
-        p.extend([0, 2, 0, 1]); // chunk_start_idx, chunk_num, volume_num, status
-        let sum = u64::from(Self::adler32(&p));
-        p[17..25].copy_from_slice(&sum.to_be_bytes());
-        let mut control = b"00000005".to_vec();
-        control.extend(p);
-        std::fs::write(dir.join("store.control"), control).unwrap();
-        // index/log: header (offset, version, generation, fan size), then records.
-        let mut records = Vec::new();
-        for (h, off, len, kind) in &self.index {
-            records.extend(h.0);
-            records.extend(off.to_be_bytes());
-            records.extend(len.to_be_bytes());
-            records.push(*kind);
-        }
-        let mut log = u64::try_from(records.len()).unwrap().to_be_bytes().to_vec();
-        log.extend(b"00000001");
-        log.extend([0; 16]);
-        log.extend(records);
-        std::fs::create_dir_all(dir.join("index")).unwrap();
-        std::fs::write(dir.join("index/log"), log).unwrap();
-        let mut br = 0u64.to_be_bytes().to_vec();
-        br.extend(b"00000001");
-        br.extend(4i32.to_be_bytes());
-        br.extend(b"main");
-        br.extend(branch.0);
-        std::fs::write(dir.join("store.branches"), br).unwrap();
-    }
 }
 
 fn state(counter: u64) -> Tree {
@@ -384,23 +92,58 @@ struct Built {
 }
 
 fn build(scramble: bool) -> Built {
-    let mut w = Writer {
-        scramble,
-        ..Writer::default()
-    };
-    let (o1, r1, _) = w.tree(&state(1));
-    let c1 = w.commit((o1, r1), &[], 1_700_000_000, "level 1");
-    let split = w.data.len();
-    let (o2, r2, _) = w.tree(&state(2));
-    let c2 = w.commit((o2, r2), &[c1], 1_700_000_060, "level 2");
+    let mut w = Writer::new().with_by_hash(BY_HASH);
+    if scramble {
+        w = w.with_non_canonical_tries();
+    }
+    let r1 = w.tree(&state(1)).unwrap();
+    let c1 = w
+        .commit(&r1, &[], 1_700_000_000, "octez", "level 1")
+        .unwrap();
+    let split = w.position();
+    let r2 = w.tree(&state(2)).unwrap();
+    if !scramble {
+        assert_eq!(r2.hash, context_hash_of(&state(2)), "the canonical trie");
+    }
+    let c2 = w
+        .commit(&r2, &[c1], 1_700_000_060, "octez", "level 2")
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    w.finish(dir.path(), split, c2.1);
+    w.finish(dir.path(), split, &[("main", c2.hash)]).unwrap();
     Built {
         dir,
         writer: w,
-        c1: c1.1,
-        c2: c2.1,
-        root2: r2,
+        c1: c1.hash,
+        c2: c2.hash,
+        root2: r2.hash,
+    }
+}
+
+/// The hash of `t` computed by `context-hash` alone.
+fn context_hash_of(t: &Tree) -> Hash {
+    match t {
+        Tree::Leaf(b) => contents_hash(b),
+        Tree::Dir(m) => {
+            let hashes: Vec<(String, EntryKind, Hash)> = m
+                .iter()
+                .map(|(n, c)| {
+                    let kind = match c {
+                        Tree::Leaf(_) => EntryKind::Contents,
+                        Tree::Dir(_) => EntryKind::Node,
+                    };
+                    (n.clone(), kind, context_hash_of(c))
+                })
+                .collect();
+            let entries: Vec<Entry<'_>> = hashes
+                .iter()
+                .map(|(name, kind, hash)| Entry {
+                    name,
+                    kind: *kind,
+                    hash: *hash,
+                })
+                .collect();
+            node_hash(&entries)
+        }
     }
 }
 
@@ -487,13 +230,13 @@ fn tezos_store_walks_with_every_hash_checked() {
     assert_eq!(roots, 2 * 8, "8 directories per state");
     assert_eq!(
         scanned.len(),
-        b.writer.index.len() + b.writer.inner.len() + roots
+        b.writer.index().len() + b.writer.inner_inodes().len() + roots
     );
     assert!(
         b.writer
-            .index
+            .index()
             .iter()
-            .all(|(_, off, _, k)| scanned.contains(&(*off, Kind::of_magic(*k).unwrap())))
+            .all(|r| scanned.contains(&(r.offset, Kind::of_magic(r.kind).unwrap())))
     );
 }
 
@@ -501,7 +244,7 @@ fn tezos_store_walks_with_every_hash_checked() {
 fn tezos_store_damage_is_reported() {
     // A value byte.
     let b = build(false);
-    let off = b.writer.values[b"value 17".as_slice()];
+    let off = b.writer.value_offset(b"value 17").unwrap();
     // The first state is in chunk 0, at its global offset: hash, kind, length, then bytes.
     flip(
         &b.dir.path().join("store.0.suffix"),
@@ -525,7 +268,7 @@ fn tezos_store_damage_is_reported() {
 
     // The stored hash of an inner inode: its parent no longer hashes right.
     let b = build(false);
-    let inner = b.writer.inner[0];
+    let inner = b.writer.inner_inodes()[0];
     flip(
         &b.dir.path().join("store.0.suffix"),
         usize::try_from(inner).unwrap(),
@@ -582,33 +325,39 @@ fn l1_schema_hashes_big_roots_as_plain_nodes() {
     // `Schema::tezos()` (`entries = 32`, `stable_hash = 256`): a directory of 40 entries is a
     // tree inode whose hash is the plain ("V1") node hash of all 40 entries; its two inner
     // inodes hash as `Values` inodes.
-    let mut w = Writer::default();
+    let mut w = Writer::new();
     let mut children = Vec::new();
     for i in 0..40u8 {
         let name = format!("e{i:02}");
-        let (offset, hash) = w.contents(&[i]);
-        children.push(Child {
-            name,
-            kind: EntryKind::Contents,
-            hash,
-            offset,
-        });
+        let c = w.contents(&[i]).unwrap();
+        children.push((name, c));
     }
+    // A `Values` inode of short (inline) contents names, written by hand.
+    let values_inode = |w: &mut Writer, part: &[(String, irmin_pack::write::Written)], hash| {
+        let mut body = vec![0];
+        varint(&mut body, part.len());
+        for (name, c) in part {
+            varint(&mut body, 6);
+            varint(&mut body, name.len());
+            body.extend(name.as_bytes());
+            body.extend(c.offset.to_be_bytes());
+        }
+        w.raw_entry(&hash, b'O', &body, true).unwrap()
+    };
     let mut ptrs = Vec::new();
     for (index, part) in [(0usize, &children[..20]), (7, &children[20..])] {
-        let refs: Vec<&Child> = part.iter().collect();
         let triples: Vec<preimage::Triple<'_>> = part
             .iter()
-            .map(|c| (c.name.as_bytes(), c.kind, c.hash))
+            .map(|(n, c)| (n.as_bytes(), EntryKind::Contents, c.hash))
             .collect();
         let mut pre = Vec::new();
         preimage::values(&mut pre, &triples);
-        let off = w.values_inode(&refs, b'O', preimage::blake2b_256(&pre));
+        let off = values_inode(&mut w, part, preimage::blake2b_256(&pre));
         ptrs.push((index, off));
     }
     let triples: Vec<preimage::Triple<'_>> = children
         .iter()
-        .map(|c| (c.name.as_bytes(), c.kind, c.hash))
+        .map(|(n, c)| (n.as_bytes(), EntryKind::Contents, c.hash))
         .collect();
     let mut pre = Vec::new();
     preimage::stable_node(&mut pre, &triples);
@@ -619,20 +368,24 @@ fn l1_schema_hashes_big_roots_as_plain_nodes() {
         body.push(0);
         body.extend(off.to_be_bytes());
     }
-    let root = w.entry(&root_hash, b'R', &body, true);
-    let c = w.commit((root, root_hash), &[], 0, "l1");
+    let root = irmin_pack::write::Written {
+        offset: w.raw_entry(&root_hash, b'R', &body, true).unwrap(),
+        hash: root_hash,
+        kind: EntryKind::Node,
+    };
+    let c = w.commit(&root, &[], 0, "octez", "l1").unwrap();
     let dir = tempfile::tempdir().unwrap();
-    w.finish(dir.path(), 0, c.1);
+    w.finish(dir.path(), 0, &[("main", c.hash)]).unwrap();
 
     let store = Store::open(dir.path(), Schema::tezos()).unwrap();
-    let commit = store.commit(&c.1.into()).unwrap();
+    let commit = store.commit(&c.hash.into()).unwrap();
     let leaves = store.leaves(&commit).unwrap();
     assert_eq!(leaves.len(), 40);
     assert_eq!(leaves[39].path_string(), "e39");
     assert_eq!(leaves[39].bytes, [39]);
     // The rollup node's binary schema has 2 children per inode: index 7 is refused.
     let store = Store::open(dir.path(), Schema::tezos_binary()).unwrap();
-    let commit = store.commit(&c.1.into()).unwrap();
+    let commit = store.commit(&c.hash.into()).unwrap();
     let err = store.leaves(&commit).unwrap_err();
     assert!(matches!(&err, Error::Inode { .. }), "{err}");
 }
@@ -697,13 +450,13 @@ fn large_directory_deep_binary_trie() {
             )
         })
         .collect();
-    let mut w = Writer::default();
-    let (o, r, _) = w.tree(&dir(vec![("durable", Tree::Dir(big))]));
-    let c = w.commit((o, r), &[], 0, "big");
+    let mut w = Writer::new();
+    let r = w.tree(&dir(vec![("durable", Tree::Dir(big))])).unwrap();
+    let c = w.commit(&r, &[], 0, "octez", "big").unwrap();
     let d = tempfile::tempdir().unwrap();
-    w.finish(d.path(), 0, c.1);
+    w.finish(d.path(), 0, &[("main", c.hash)]).unwrap();
     let store = Store::open(d.path(), Schema::tezos_binary()).unwrap();
-    let commit = store.commit(&c.1.into()).unwrap();
+    let commit = store.commit(&c.hash.into()).unwrap();
     let start = std::time::Instant::now();
     let mut n = 0u32;
     let stats = store

@@ -2,7 +2,9 @@
 //! directory is exported (while it runs, and stopped; full and compact), inspected with `snapshot info`,
 //! imported into fresh data directories (from a file and from standard input); a node started
 //! on the import serves the same head state and durable values and keeps following L1. An
-//! import killed with SIGKILL leaves the data directory as it was, and a retry succeeds.
+//! import killed with SIGKILL leaves the data directory as it was, and a retry succeeds. A
+//! snapshot in Octez's layout (irmin-pack context) made from a real node's data directory
+//! imports, and a node started on it follows L1.
 
 use std::io::Write;
 use std::path::Path;
@@ -332,4 +334,192 @@ fn snapshot_command_errors_name_what_to_do() {
     let o = run(&["snapshot", "export", "--data-dir", d]);
     let (_, err) = text(&o);
     assert!(err.contains("No rollup node metadata"), "{err}");
+}
+
+/// The members of an uncompressed tar archive (ustar, as this node's export writes it).
+fn untar(mut ar: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let mut out = vec![];
+    while ar.len() >= 512 && ar[..512].iter().any(|b| *b != 0) {
+        let (h, rest) = ar.split_at(512);
+        let field = |r: std::ops::Range<usize>| {
+            let f = &h[r];
+            let end = f.iter().position(|b| *b == 0).unwrap_or(f.len());
+            String::from_utf8(f[..end].to_vec()).unwrap()
+        };
+        let (prefix, name) = (field(345..500), field(0..100));
+        let name = if prefix.is_empty() {
+            name
+        } else {
+            format!("{prefix}/{name}")
+        };
+        let size = usize::from_str_radix(field(124..136).trim(), 8).unwrap();
+        if h[156] == b'0' || h[156] == 0 {
+            out.push((name, rest[..size].to_vec()));
+        }
+        ar = &rest[size.div_ceil(512) * 512..];
+    }
+    out
+}
+
+/// An uncompressed tar archive (ustar) of `members`.
+fn tar(members: &[(String, Vec<u8>)]) -> Vec<u8> {
+    let mut out = vec![];
+    for (name, data) in members {
+        let mut h = [0u8; 512];
+        h[..name.len()].copy_from_slice(name.as_bytes());
+        h[100..108].copy_from_slice(b"0000644\0");
+        h[108..116].copy_from_slice(b"0000000\0");
+        h[116..124].copy_from_slice(b"0000000\0");
+        h[124..136].copy_from_slice(format!("{:011o}\0", data.len()).as_bytes());
+        h[136..148].copy_from_slice(b"00000000000\0");
+        h[148..156].copy_from_slice(b"        ");
+        h[156] = b'0';
+        h[257..265].copy_from_slice(b"ustar\x0000");
+        let sum: u32 = h.iter().map(|b| u32::from(*b)).sum();
+        h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+        out.extend(h);
+        out.extend(data);
+        out.resize(out.len().div_ceil(512) * 512, 0);
+    }
+    out.resize(out.len() + 1024, 0);
+    out
+}
+
+/// A committed state tree as the irmin-pack writer takes it.
+fn to_irmin(t: &durable_tree::Tree) -> irmin_pack::write::Tree {
+    use irmin_pack::write::Tree;
+    match t.kind() {
+        durable_tree::Kind::Contents => Tree::Leaf(t.get_contents(&[]).unwrap().unwrap()),
+        durable_tree::Kind::Node => Tree::Dir(
+            t.list(&[])
+                .unwrap()
+                .into_iter()
+                .map(|(n, _)| {
+                    let c = to_irmin(&t.get(&[n.as_str()]).unwrap().unwrap());
+                    (n, c)
+                })
+                .collect(),
+        ),
+    }
+}
+
+/// Rewrites this node's uncompressed snapshot `ours` as `octez-smart-rollup-node` exports it
+/// (working in `work`): each block's PVM state is an Irmin commit of `{pvm_state: …}` in an
+/// irmin-pack `context/`, and its `l2_blocks.context` that commit's hash.
+fn to_octez_layout(ours: &Path, out: &Path, work: &Path) {
+    use irmin_pack::write::{Tree, Writer};
+    let bytes = std::fs::read(ours).unwrap();
+    let (header, archive) = bytes.split_at(snapshot::HEADER_SIZE);
+    for (name, data) in untar(archive) {
+        let p = work.join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, data).unwrap();
+    }
+    let mut store = node_store::Store::open(&work.join("store.sqlite")).unwrap();
+    let ctx = pvm_store::Context::open(&work.join("context")).unwrap();
+    let head = store.head().unwrap().unwrap().level;
+    let mut w = Writer::new();
+    let (mut blocks, mut parents) = (vec![], vec![]);
+    for l in store.first_stored_level().unwrap().unwrap()..=head {
+        let mut b = store.block_by_level(l).unwrap().unwrap();
+        let state = to_irmin(&ctx.state_tree(&b).unwrap());
+        let root = w.tree(&Tree::dir([("pvm_state", state)])).unwrap();
+        let c = w.commit(&root, &parents, i64::from(l), "", "").unwrap();
+        b.context = Some(node_store::SmartRollupContextHash::new(c.hash.0));
+        (parents, blocks) = (vec![c], [blocks, vec![b]].concat());
+    }
+    store
+        .transaction(|t| blocks.iter().try_for_each(|b| t.insert_block(b)))
+        .unwrap();
+    drop((store, ctx));
+    std::fs::remove_dir_all(work.join("context")).unwrap();
+    w.finish(
+        &work.join("context"),
+        w.position(),
+        &[("main", parents[0].hash)],
+    )
+    .unwrap();
+    let mut members = vec![];
+    let mut stack = vec![work.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let name = p.strip_prefix(work).unwrap().to_str().unwrap().to_owned();
+                members.push((name, std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    assert!(
+        members.iter().all(|(n, _)| !n.ends_with("-wal")),
+        "{members:?}"
+    );
+    std::fs::write(out, [header.to_vec(), tar(&members)].concat()).unwrap();
+}
+
+/// A snapshot in Octez's layout (irmin-pack `context/`, commit hashes in the store), made from
+/// a real node's data directory, imports with every check; a node started on it serves the
+/// same state and keeps following L1.
+#[test]
+fn an_octez_snapshot_imports_and_the_imported_node_follows() {
+    let dir = tempfile::tempdir().unwrap();
+    let sb = Sandbox::start(&dir.path().join("sandbox")).unwrap();
+    let kernel = wat::parse_str(test_support::kernels::RECORDER_WAT).unwrap();
+    let addr = sb.originate_wasm(&kernel);
+    let orig = sb.level();
+    let node_dir = dir.path().join("node");
+    init_config(&node_dir, &addr);
+    let mut node = super::node(&node_dir, sb.endpoint())
+        .log_file(dir.path().join("node.log"))
+        .start()
+        .unwrap();
+    sb.send_messages(&[b"aaaa", b"bbbb"]);
+    sb.send_messages(&[b"cccc"]);
+    for _ in 0..6 {
+        sb.bake();
+    }
+    node.wait_synced(&sb, BOUND).unwrap();
+    let head_level = orig + 7;
+    let level_s = head_level.to_string();
+    let state_hash = node.get(&format!("/global/block/{head_level}/state_hash"));
+    super::history::publish_and_cement(&sb, &node, &addr, orig + 5);
+    node.wait_synced(&sb, BOUND).unwrap();
+    node.terminate(BOUND).unwrap();
+    let l1 = sb.endpoint();
+    let ours = dir.path().join("ours.snap");
+    let node_s = node_dir.to_str().unwrap();
+    let export = ["-E", l1, "snapshot", "export", ours.to_str().unwrap()];
+    ok(&[
+        &export[..],
+        &["--data-dir", node_s, "--level", &level_s, "--uncompressed"],
+    ]
+    .concat());
+    let octez = dir.path().join("octez.snap");
+    to_octez_layout(&ours, &octez, &dir.path().join("octez"));
+
+    let dst = dir.path().join("dst");
+    init_config(&dst, &addr);
+    let dst_s = dst.to_str().unwrap();
+    let octez_s = octez.to_str().unwrap();
+    let out = ok(&["-E", l1, "snapshot", "import", octez_s, "--data-dir", dst_s]);
+    assert_eq!(out, "Snapshot successfully imported\n");
+    assert!(dst.join("context").join("store").exists());
+    assert!(!dst.join("context").join("store.control").exists());
+    let mut imported = super::node(&dst, sb.endpoint())
+        .log_file(dir.path().join("imported.log"))
+        .start()
+        .unwrap();
+    imported.wait_synced(&sb, BOUND).unwrap();
+    assert_eq!(
+        imported.get(&format!("/global/block/{head_level}/state_hash")),
+        state_hash
+    );
+    assert_eq!(imported.durable(&level_s, "/count"), count_hex(3));
+    sb.send_messages(&[b"dddd"]);
+    sb.bake();
+    imported.wait_synced(&sb, BOUND).unwrap();
+    assert_eq!(imported.durable("head", "/count"), count_hex(4));
+    imported.terminate(BOUND).unwrap();
 }

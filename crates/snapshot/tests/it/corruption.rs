@@ -114,17 +114,32 @@ fn member_escaping_the_data_dir() {
 
 #[test]
 fn octez_irmin_context_is_named() {
+    // An Octez snapshot whose irmin-pack `store.pack` is not one: the error names the file.
     let dir = tempfile::tempdir().unwrap();
     let (_, header) = good(dir.path());
+    let src = dir.path().join("src");
+    let copy = dir.path().join("copy.sqlite");
+    rusqlite::Connection::open(src.join("store.sqlite"))
+        .unwrap()
+        .execute("VACUUM INTO ?1", [copy.to_str().unwrap()])
+        .unwrap();
+    let store = std::fs::read(&copy).unwrap();
+    let metadata = std::fs::read(src.join("metadata")).unwrap();
     let bad = dir.path().join("octez.snap");
     raw_snapshot(
         &bad,
         &header,
-        &[("store.sqlite", b""), ("context/store.pack", b"irmin")],
+        &[
+            ("store.sqlite", &store),
+            ("metadata", &metadata),
+            ("context/store.pack", b"irmin"),
+        ],
     );
-    let e = refused_into_fresh(dir.path(), &bad).to_string();
+    let e = refused_into_fresh(dir.path(), &bad);
+    assert!(matches!(e, SnapshotError::Irmin { .. }), "{e}");
+    let e = e.to_string();
     assert!(
-        e.contains("context/store.pack") && e.contains("not supported yet"),
+        e.contains("store.pack") && e.contains("Octez context"),
         "{e}"
     );
 }

@@ -1,8 +1,10 @@
 //! Integration tests of the `snapshot` crate (one test binary): a data directory made of a
 //! real SQLite store and on-disk context, exported, inspected, imported, and every
-//! corruption refused with the target left as it was.
+//! corruption refused with the target left as it was; Octez-layout snapshots (irmin-pack
+//! context) imported.
 
 mod corruption;
+mod octez;
 mod roundtrip;
 
 use std::path::{Path, PathBuf};

@@ -241,8 +241,9 @@ fn import_streams_from_a_url() {
 
 /// The reconstructor of the fixtures: commits level `l`'s state (`state(l)`) again, as
 /// replaying its inbox would; with `skip`, it commits nothing (a reconstruction that lies).
-struct Recommit {
-    skip: bool,
+pub(crate) struct Recommit {
+    /// Commit nothing.
+    pub(crate) skip: bool,
 }
 
 impl snapshot::Reconstruct for Recommit {
