@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the project's test kernels (kernels/ workspace) and tools:
-#   kernels/target/wasm32-unknown-unknown/release/<kernel>.wasm  (stripped)
+#   kernels/target/wasm32-unknown-unknown/release/<kernel>.wasm  (stripped; dal-reader built
+#     alone, with the SDK's proto-alpha feature)
 #   kernels/target/installer/counter-installer.{wasm,hex}, counter-preimages/,
 #     counter-root-hash.hex                (tezos-smart-rollup-installer 0.2.2)
 #   kernels/target/preimages/<66-hex hash> (preimage revealed by host-functions)
@@ -26,7 +27,7 @@ die() {
 
 "$REPO/scripts/setup-wasm-toolchain.sh"
 
-WASM_KERNELS=(counter host-functions panic recursion floats upgrade)
+WASM_KERNELS=(counter host-functions panic recursion floats upgrade dal-reader)
 OUT="$KDIR/target/wasm32-unknown-unknown/release"
 cd "$KDIR"
 
@@ -48,6 +49,9 @@ export COUNTER_WASM="$OUT/counter.wasm"
     }
     wasm_build counter host-functions panic recursion floats
     wasm_build upgrade
+    # Alone: it needs the SDK's `proto-alpha` feature (DAL reveals), which must not reach the
+    # other kernels (their bytes are pinned by tests).
+    wasm_build dal-reader
 )
 
 # 2. Strip custom sections (names, producers) and check for floats.

@@ -1,7 +1,7 @@
 //! The project's SDK test kernels (`kernels/`, built by `scripts/build-kernels.sh`) on our PVM
 //! through the wasm-pvm driver: `host-functions` (every recorded result against the PVM value
-//! documented in `kernels/host-functions/README.md`), `counter`, `panic`, `recursion`, `floats`
-//! and `upgrade`.
+//! documented in `kernels/host-functions/README.md`), `counter`, `panic`, `recursion`, `floats`,
+//! `upgrade` and `dal-reader` (DAL pages and parameters through the node's revealer).
 
 use durable_tree::durable::Key;
 use wasm_pvm::{
@@ -478,4 +478,86 @@ fn upgrade_installs_the_counter_kernel() {
     assert_eq!(r.get("/last_message"), Some(b"second".to_vec()));
     assert_eq!(r.outbox(l2), vec![counter_echo(b"second")]);
     assert!(r.debug_text().contains("upgrade kernel: wrote"));
+}
+
+/// The DAL parameters and cells the `dal-reader` test answers from, and the DAL node's pages.
+struct DalStandIn {
+    pages: Vec<Vec<u8>>,
+}
+
+impl preimages::dal::DalSource for DalStandIn {
+    fn constants(&mut self, _level: i32) -> Result<preimages::dal::DalConstants, String> {
+        preimages::dal::DalConstants::from_constants_json(&serde_json::json!({
+            "dal_parametric": {"feature_enable": true, "number_of_slots": 16,
+                "attestation_lag": 2, "attestation_lags": [2], "dynamic_lag_enable": false,
+                "slot_size": 12, "page_size": 4},
+            "smart_rollup_reveal_activation_level":
+                {"dal_parameters": 1, "dal_attested_slots_validity_lag": 100}
+        }))
+    }
+    fn cells(&mut self, level: i32) -> Result<Option<Vec<inbox::dal::SkipListCell>>, String> {
+        // Slot 2 published at level 8 (after the origination, 7) is attested at level 10
+        // (lag 2); slot 3 is not.
+        let cell = |index: u8, attested: bool| {
+            serde_json::json!(["dask1x7NxHNqJqbJRkzCvDEGXkKVTWjXUskKNVNRhTqGHLVsYbLNyVf",
+                {"kind": "dal_skip_list", "skip_list": {"index": "1", "back_pointers": [],
+                 "content": {"kind": "published",
+                    "publisher": "tz1KqTpEZ7Yob7QbPE4Hy4Wo8fHG8LhKxZSx",
+                    "is_proto_attested": attested, "attested_shards": 1, "total_shards": 1,
+                    "attestation_lag": 2, "version": "0", "level": 8, "index": index,
+                    "commitment": "sh1u3tr3YKPDYUp2wWKCfmV5KZb82FREhv8GtDeR3EJccsBerWGwJYKufsDNH8rH4XSPBn4ooz5v"}}}])
+        };
+        let v = if level == 10 {
+            serde_json::json!([cell(2, true), cell(3, false)])
+        } else {
+            serde_json::json!([])
+        };
+        inbox::dal::skip_list_cells_of_json(&v)
+            .map(Some)
+            .map_err(|e| e.to_string())
+    }
+    fn pages(&mut self, _level: i32, _index: u8) -> Result<Vec<Vec<u8>>, String> {
+        Ok(self.pages.clone())
+    }
+}
+
+/// The `dal-reader` kernel (SDK `reveal_dal_page`, `reveal_dal_parameters`) imports the slot an
+/// external signal names through the node's revealer: the attested slot's pages (padding
+/// removed), nothing from the unattested one, and the parameters' 32 bytes.
+#[test]
+fn dal_reader_imports_an_attested_slot() {
+    let dir = tempfile::tempdir().unwrap();
+    let pages = vec![b"DAL ".to_vec(), b"payl".to_vec(), b"oad\0".to_vec()];
+    let reveal = revealer(dir.path()).with_dal(Box::new(DalStandIn { pages }));
+    let mut r = Rollup::new(
+        PvmVersion::V6,
+        &kernel_wasm("dal-reader"),
+        Box::new(RevealerAt(reveal)),
+        FIRST,
+    );
+    let signal = |slot: u8| [b"DAL".as_slice(), &8i32.to_be_bytes(), &[slot]].concat();
+    r.level(&[&signal(2), &signal(3)]);
+    assert_eq!(
+        r.get("/dal/8/2/payload").as_deref(),
+        Some(&b"DAL payload"[..])
+    );
+    assert_eq!(r.get("/dal/8/2/pages"), Some(3u32.to_le_bytes().to_vec()));
+    assert_eq!(r.get("/dal/8/3/pages"), Some(0u32.to_le_bytes().to_vec()));
+    assert_eq!(r.get("/dal/8/3/payload"), None);
+    let params: Vec<u8> = [16u64, 2, 12, 4]
+        .iter()
+        .flat_map(|n| n.to_be_bytes())
+        .collect();
+    assert_eq!(r.get("/dal/parameters"), Some(params));
+}
+
+/// The node's revealer, told the inbox level of each request (the follower sets it before each
+/// level; these tests feed levels from [`FIRST`]).
+struct RevealerAt(preimages::Revealer);
+
+impl wasm_pvm::RevealHandler for RevealerAt {
+    fn reveal(&mut self, request: &[u8]) -> Result<Vec<u8>, wasm_pvm::RevealError> {
+        self.0.set_inbox_level(i32::try_from(FIRST).unwrap());
+        self.0.reveal(request)
+    }
 }
