@@ -45,8 +45,19 @@ pub fn write_n(out: &mut Vec<u8>, mut v: u128) {
 }
 
 /// Append `Data_encoding.n` of a `u64` ([`write_n`]).
-pub fn write_n_u64(out: &mut Vec<u8>, v: u64) {
-    write_n(out, u128::from(v));
+pub fn write_n_u64(out: &mut Vec<u8>, mut v: u64) {
+    // The same loop as `write_n` on 64 bits (hash pre-images write several
+    // per object, nearly all below 128: one byte).
+    loop {
+        // Truncation intended: the low 7 bits.
+        let byte = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
 }
 
 /// Append `Data_encoding.z` of the integer with sign `negative` and absolute value `magnitude`
@@ -142,9 +153,11 @@ mod tests {
         assert_eq!(z(true, 1), [0x41]);
         assert_eq!(z(true, 64), [0xc0, 0x01]);
         assert_eq!(z(true, 0), [0]);
-        let mut u = Vec::new();
-        write_n_u64(&mut u, u64::MAX);
-        assert_eq!(u, n(u128::from(u64::MAX)));
+        for v in [0, 1, 127, 128, 300, 16_383, 16_384, 1 << 63, u64::MAX] {
+            let mut u = Vec::new();
+            write_n_u64(&mut u, v);
+            assert_eq!(u, n(u128::from(v)), "{v}");
+        }
     }
 
     #[test]

@@ -82,8 +82,28 @@ fn finish(st: &blake2b_simd::State) -> Hash {
 /// Pre-image: `u64 BE length ‖ bytes` (`Contents.t` pre-hash `pair (bytes_of `Int64) unit`,
 /// `src/lib_context/encoding/context.ml`).
 pub fn contents_hash(bytes: &[u8]) -> Hash {
+    // Up to this many bytes (durable values are chunked at 2 KiB), the
+    // pre-image is copied into a per-thread buffer and hashed in one call,
+    // cheaper than streaming it through a `State` (issue 15, `BENCHMARKS.md`).
+    const ONE_CALL_MAX: usize = 4096;
+    use std::cell::RefCell;
+    thread_local! {
+        static PRE: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    }
+    let len = (bytes.len() as u64).to_be_bytes();
+    if bytes.len() <= ONE_CALL_MAX
+        && let Some(h) = PRE.with(|b| {
+            let mut pre = b.try_borrow_mut().ok()?;
+            pre.clear();
+            pre.extend_from_slice(&len);
+            pre.extend_from_slice(bytes);
+            Some(preimage::blake2b_256(&pre))
+        })
+    {
+        return h;
+    }
     let mut st = hasher();
-    st.update(&(bytes.len() as u64).to_be_bytes());
+    st.update(&len);
     st.update(bytes);
     finish(&st)
 }
@@ -91,9 +111,7 @@ pub fn contents_hash(bytes: &[u8]) -> Hash {
 /// Hash of a step name, used to place entries in the inode trie (`Hash_bits` child order):
 /// blake2b-256 of the raw name bytes (`Step.hash`, `irmin/lib_irmin_pack/inode.ml`).
 pub fn step_hash(name: &str) -> Hash {
-    let mut st = hasher();
-    st.update(name.as_bytes());
-    finish(&st)
+    preimage::blake2b_256(name.as_bytes())
 }
 
 /// The pre-image triples of name-sorted `entries`.
@@ -197,6 +215,14 @@ mod tests {
             contents_hash(b"abc"),
             blake(&[&[0, 0, 0, 0, 0, 0, 0, 3], b"abc"])
         );
+        // Block boundaries of blake2b (128 bytes), and both sides of the
+        // one-call (per-thread buffer) limit.
+        for n in [119, 120, 121, 247, 248, 249, 1000, 4096, 4097, 10_000] {
+            let v: Vec<u8> = (0..n).map(|i| (i * 7 + 3) as u8).collect();
+            let len = (n as u64).to_be_bytes();
+            assert_eq!(contents_hash(&v), blake(&[&len, &v]), "{n} bytes");
+        }
+        assert_eq!(step_hash("abc"), blake(&[b"abc"]));
     }
 
     #[test]

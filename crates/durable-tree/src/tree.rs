@@ -25,9 +25,11 @@ use context_hash::{EntryKind, Hash};
 
 pub(crate) mod inode;
 mod load;
+pub(crate) mod memo;
 
 use self::inode::Children;
 pub(crate) use self::load::StoreHandle;
+use self::memo::Memo;
 use crate::backend::StoreError;
 
 /// The kind of a tree: a node (directory) or contents (a value blob).
@@ -77,7 +79,7 @@ enum Repr {
 
 pub(crate) struct NodeData {
     pub(crate) children: Children,
-    memo: OnceLock<Hash>,
+    memo: Memo,
     /// Id of the [`StoreHandle`] this exact node is known to be stored in
     /// (0: none). Set on load and after commit; cleared on mutation.
     persisted: AtomicU64,
@@ -88,7 +90,7 @@ impl Clone for NodeData {
         // Only `Arc::make_mut` clones, right before a mutation.
         NodeData {
             children: self.children.clone(),
-            memo: OnceLock::new(),
+            memo: Memo::new(None),
             persisted: AtomicU64::new(0),
         }
     }
@@ -132,7 +134,7 @@ impl std::ops::Deref for Bytes {
 
 pub(crate) struct ContentsData {
     pub(crate) bytes: Bytes,
-    memo: OnceLock<Hash>,
+    memo: Memo,
     persisted: AtomicU64,
 }
 
@@ -157,23 +159,19 @@ pub(crate) fn empty_node_hash() -> Hash {
 
 impl NodeData {
     pub(crate) fn new(children: Children, hash: Option<Hash>, persisted: u64) -> Self {
-        let memo = OnceLock::new();
-        if let Some(h) = hash {
-            let _ = memo.set(h);
-        }
         NodeData {
             children,
-            memo,
+            memo: Memo::new(hash),
             persisted: AtomicU64::new(persisted),
         }
     }
 
     pub(crate) fn hash(&self) -> Result<Hash, TreeError> {
         if let Some(h) = self.memo.get() {
-            return Ok(*h);
+            return Ok(h);
         }
         let h = self.children.hash()?;
-        let _ = self.memo.set(h);
+        self.memo.set(h);
         Ok(h)
     }
 
@@ -188,19 +186,15 @@ impl NodeData {
 
 impl ContentsData {
     pub(crate) fn new(bytes: Vec<u8>, hash: Option<Hash>, persisted: u64) -> Self {
-        let memo = OnceLock::new();
-        if let Some(h) = hash {
-            let _ = memo.set(h);
-        }
         ContentsData {
             bytes: Bytes::new(bytes),
-            memo,
+            memo: Memo::new(hash),
             persisted: AtomicU64::new(persisted),
         }
     }
 
     pub(crate) fn hash(&self) -> Hash {
-        *self.memo.get_or_init(|| {
+        self.memo.get_or_init(|| {
             // Pre-image: u64 length ‖ bytes.
             crate::hash_trace::record(self.bytes.len() + 8);
             context_hash::contents_hash(&self.bytes)
@@ -306,6 +300,19 @@ impl Tree {
             Repr::Node(n) => n.persisted_in(id),
             Repr::Contents(c) => c.persisted_in(id),
             Repr::Lazy(_) => false,
+        }
+    }
+
+    /// Read what a parent's encoding reads of this loaded child (its
+    /// memoised hash, the bytes of contents): issued with other
+    /// independent loads, the cache misses overlap (commit walk,
+    /// `BENCHMARKS.md`). The result means nothing.
+    #[inline]
+    pub(crate) fn touch(&self) -> u8 {
+        match &self.0 {
+            Repr::Node(n) => u8::from(n.memo.is_set()),
+            Repr::Contents(c) => u8::from(c.memo.is_set()) ^ c.bytes.first().copied().unwrap_or(0),
+            Repr::Lazy(_) => 0,
         }
     }
 
@@ -474,7 +481,7 @@ impl Tree {
         match &mut self.0 {
             Repr::Node(arc) => {
                 let n = Arc::make_mut(arc);
-                n.memo = OnceLock::new();
+                n.memo.clear();
                 *n.persisted.get_mut() = 0;
                 Ok(n)
             }

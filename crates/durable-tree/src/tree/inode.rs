@@ -27,6 +27,7 @@ use context_hash::preimage::{self, Triple, bit};
 use context_hash::{EntryKind, Hash};
 
 use super::load::{self, StoreHandle};
+use super::memo::Memo;
 use crate::tree::{Tree, TreeError};
 
 /// Nodes with more children than this switch to the inode trie.
@@ -67,6 +68,20 @@ impl Name {
             let mut pre = [0u8; NAME_PREFIX];
             pre.copy_from_slice(&s.as_bytes()[..NAME_PREFIX]);
             Name::Shared(pre, Arc::from(s))
+        }
+    }
+
+    /// Read the bytes of a shared name (first and last), for a commit that
+    /// will encode it soon: issued next to other independent loads, its
+    /// cache miss overlaps theirs instead of stalling the encoding later.
+    #[inline]
+    pub(crate) fn touch(&self) -> u8 {
+        match self {
+            Name::Inline(..) => 0,
+            Name::Shared(_, s) => {
+                let b = s.as_bytes();
+                b.first().copied().unwrap_or(0) ^ b.last().copied().unwrap_or(0)
+            }
         }
     }
 
@@ -138,7 +153,7 @@ pub(crate) enum Inode {
 /// unchanged `Values` sibling (wasm-pvm.md §7.3). Built by [`leaf`] as an
 /// array of 0–2 entries, used as a slice.
 pub(crate) struct Leaf<T: ?Sized = [Entry]> {
-    memo: OnceLock<Hash>,
+    memo: Memo,
     entries: T,
 }
 
@@ -152,7 +167,7 @@ impl std::ops::Deref for Leaf {
 /// A `Values` inode of at most [`ENTRIES`] entries (sorted by name).
 pub(crate) fn leaf(entries: impl IntoIterator<Item = Entry>) -> Result<Arc<Leaf>, TreeError> {
     let mut it = entries.into_iter();
-    let memo = OnceLock::new();
+    let memo = Memo::new(None);
     let l: Arc<Leaf> = match (it.next(), it.next()) {
         (None, _) => Arc::new(Leaf { memo, entries: [] }),
         (Some(a), None) => Arc::new(Leaf { memo, entries: [a] }),
@@ -173,10 +188,10 @@ impl Leaf {
     /// The Irmin `Values` inode hash (memoised).
     fn hash(&self) -> Result<Hash, TreeError> {
         if let Some(h) = self.memo.get() {
-            return Ok(*h);
+            return Ok(h);
         }
         let h = values_hash(&self.entries)?;
-        let _ = self.memo.set(h);
+        self.memo.set(h);
         Ok(h)
     }
 }
@@ -220,7 +235,7 @@ fn values_mut(v: &mut Arc<Leaf>) -> Result<&mut [Entry], TreeError> {
         *v = leaf(v.iter().cloned())?;
     }
     let l = Arc::get_mut(v).expect("unique: just copied");
-    l.memo = OnceLock::new();
+    l.memo.clear();
     Ok(&mut l.entries)
 }
 
@@ -228,7 +243,7 @@ pub(crate) struct InodeTree {
     pub(crate) depth: u32,
     pub(crate) len: u64,
     pub(crate) children: [Option<Inode>; ENTRIES],
-    memo: OnceLock<Hash>,
+    memo: Memo,
     /// Id of the store handle this inode is known to be stored in (0: none).
     persisted: AtomicU64,
 }
@@ -239,7 +254,7 @@ impl Clone for InodeTree {
             depth: self.depth,
             len: self.len,
             children: self.children.clone(),
-            memo: OnceLock::new(),
+            memo: Memo::new(None),
             persisted: AtomicU64::new(0),
         }
     }
@@ -435,22 +450,18 @@ impl InodeTree {
         hash: Option<Hash>,
         persisted: u64,
     ) -> Self {
-        let memo = OnceLock::new();
-        if let Some(h) = hash {
-            let _ = memo.set(h);
-        }
         InodeTree {
             depth,
             len,
             children,
-            memo,
+            memo: Memo::new(hash),
             persisted: AtomicU64::new(persisted),
         }
     }
 
     pub(crate) fn hash(&self) -> Result<Hash, TreeError> {
         if let Some(h) = self.memo.get() {
-            return Ok(*h);
+            return Ok(h);
         }
         let mut hs = [None, None];
         for (slot, c) in hs.iter_mut().zip(&self.children) {
@@ -459,12 +470,18 @@ impl InodeTree {
             }
         }
         let h = tree_hash(self.depth, self.len, hs);
-        let _ = self.memo.set(h);
+        self.memo.set(h);
         Ok(h)
     }
 
     pub(crate) fn persisted_in(&self, id: u64) -> bool {
         self.persisted.load(Ordering::Relaxed) == id
+    }
+
+    /// Whether the hash is memoised (reads it: see [`Name::touch`]).
+    #[inline]
+    pub(crate) fn hash_memoised(&self) -> bool {
+        self.memo.get().is_some()
     }
 
     pub(crate) fn mark_persisted(&self, id: u64) {
@@ -495,7 +512,7 @@ impl LazyInode {
 
 fn tree_mut(t: &mut Arc<InodeTree>) -> &mut InodeTree {
     let t = Arc::make_mut(t);
-    t.memo = OnceLock::new();
+    t.memo.clear();
     *t.persisted.get_mut() = 0;
     t
 }

@@ -390,3 +390,54 @@ fn changed_tries_commit_completely_into_any_repo_and_after_gc() {
     assert_eq!(x, y);
     assert_eq!(hc, lazy.tree().hash().unwrap());
 }
+
+/// Etherlink-like shapes (the P2 bench's): tries of long (shared) names,
+/// short values inlined in their parent's object and longer ones stored
+/// apart, changed and removed a few keys at a time. Each commit's root equals the hash
+/// of the same key set built from scratch, and reads back whole from the
+/// store.
+#[test]
+fn long_names_and_inlined_values_commit_like_a_fresh_tree() {
+    let repo = Repo::in_memory();
+    let name =
+        |i: u32, w: usize| format!("{:0w$x}", u64::from(i).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    let value = |i: u32, round: u32| -> Vec<u8> {
+        let len = 20 + (i as usize * 13 + round as usize) % 100;
+        (0..len).map(|j| (i + round + j as u32) as u8).collect()
+    };
+    let mut model = std::collections::BTreeMap::new();
+    let mut d = Durable::default();
+    for i in 0..400u32 {
+        let key = if i % 3 == 0 {
+            format!("/evm/accounts/{}/storage/{}", name(i % 50, 40), name(i, 64))
+        } else {
+            format!("/evm/accounts/{}/balance", name(i, 40))
+        };
+        d.set(&k(&key), &value(i, 0)).unwrap();
+        model.insert(key, value(i, 0));
+    }
+    for round in 1..6u32 {
+        for j in 0..25u32 {
+            let i = (round * 97 + j * 31) % 400;
+            let key = format!("/evm/accounts/{}/balance", name(i, 40));
+            d.set(&k(&key), &value(i, round)).unwrap();
+            model.insert(key, value(i, round));
+            // Removals of trie entries (whole accounts) shrink tries as well.
+            let gone = format!("/evm/accounts/{}", name((i + 200) % 400, 40));
+            d.delete(&k(&gone)).unwrap();
+            model.retain(|key, _| !key.starts_with(&format!("{gone}/")));
+        }
+        let h = repo.commit(d.tree()).unwrap();
+        let mut fresh = Durable::default();
+        for (key, v) in &model {
+            fresh.set(&k(key), v).unwrap();
+        }
+        assert_eq!(h, fresh.tree().hash().unwrap(), "round {round}");
+        let back = Durable::new(repo.checkout(h).unwrap());
+        let (mut x, mut y) = (Vec::new(), Vec::new());
+        dump(&back, "", &mut x);
+        dump(&fresh, "", &mut y);
+        assert_eq!(x, y, "round {round}");
+        complete(&repo, h);
+    }
+}

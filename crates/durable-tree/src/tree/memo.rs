@@ -1,0 +1,116 @@
+//! [`Memo`]: a memoised hash, cheaper than `OnceLock<Hash>` on the commit
+//! path (issue 15: the `Once` state machine's two atomic read-modify-writes
+//! per hash were ~4% of a commit; see `BENCHMARKS.md`).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use context_hash::Hash;
+
+/// A hash computed at most once per immutable value, shared between
+/// threads. Every [`Memo::set`] of one memo must store the same hash (the
+/// hash of the value it belongs to): two threads racing to set it then
+/// write identical words, so a reader that sees `set` (acquire) reads the
+/// whole hash, whichever writer it synchronised with.
+pub(crate) struct Memo {
+    words: [AtomicU64; 4],
+    set: AtomicBool,
+}
+
+impl Memo {
+    /// An empty memo, or one holding `h`.
+    pub(crate) fn new(h: Option<Hash>) -> Memo {
+        let m = Memo {
+            words: [const { AtomicU64::new(0) }; 4],
+            set: AtomicBool::new(false),
+        };
+        if let Some(h) = h {
+            m.set(h);
+        }
+        m
+    }
+
+    /// The memoised hash, if set.
+    #[inline]
+    pub(crate) fn get(&self) -> Option<Hash> {
+        if !self.set.load(Ordering::Acquire) {
+            return None;
+        }
+        let mut out = [0u8; 32];
+        for (chunk, w) in out.chunks_exact_mut(8).zip(&self.words) {
+            chunk.copy_from_slice(&w.load(Ordering::Relaxed).to_ne_bytes());
+        }
+        Some(Hash(out))
+    }
+
+    /// Whether a hash is memoised.
+    #[inline]
+    pub(crate) fn is_set(&self) -> bool {
+        self.set.load(Ordering::Relaxed)
+    }
+
+    /// Memoise `h` (the hash of the value: see the type's contract).
+    #[inline]
+    pub(crate) fn set(&self, h: Hash) {
+        for (chunk, w) in h.0.chunks_exact(8).zip(&self.words) {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(chunk);
+            w.store(u64::from_ne_bytes(b), Ordering::Relaxed);
+        }
+        self.set.store(true, Ordering::Release);
+    }
+
+    /// The memoised hash, computing and memoising it with `f` if unset.
+    #[inline]
+    pub(crate) fn get_or_init(&self, f: impl FnOnce() -> Hash) -> Hash {
+        if let Some(h) = self.get() {
+            return h;
+        }
+        let h = f();
+        self.set(h);
+        h
+    }
+
+    /// Forget the hash (the value is being mutated: exclusive access).
+    #[inline]
+    pub(crate) fn clear(&mut self) {
+        *self.set.get_mut() = false;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_get_clear() {
+        let mut m = Memo::new(None);
+        assert!(m.get().is_none());
+        let h = Hash(std::array::from_fn(|i| i as u8 * 7 + 1));
+        assert_eq!(m.get_or_init(|| h), h);
+        assert_eq!(m.get(), Some(h));
+        // Set: `f` is not called again.
+        assert_eq!(m.get_or_init(Hash::default), h);
+        m.clear();
+        assert!(m.get().is_none());
+        assert_eq!(Memo::new(Some(h)).get(), Some(h));
+    }
+
+    #[test]
+    fn racing_setters_of_one_hash_are_consistent() {
+        let h = Hash(std::array::from_fn(|i| 255 - i as u8));
+        for _ in 0..50 {
+            let m = Memo::new(None);
+            std::thread::scope(|s| {
+                for _ in 0..4 {
+                    s.spawn(|| {
+                        let got = m.get_or_init(|| h);
+                        assert_eq!(got, h);
+                        if let Some(seen) = m.get() {
+                            assert_eq!(seen, h);
+                        }
+                    });
+                }
+            });
+        }
+    }
+}
