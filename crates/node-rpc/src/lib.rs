@@ -128,7 +128,7 @@ pub type Published = (i32, Option<i32>);
 /// What the RPC server reads; the daemon implements it (see [`StoreView`]).
 pub trait NodeView: Send + Sync + 'static {
     /// The effective configuration.
-    fn config(&self) -> Config;
+    fn config(&self) -> &Config;
     /// Daemon status.
     fn status(&self) -> NodeStatus;
     /// A block by id (`None` when unknown).
@@ -248,8 +248,8 @@ impl StoreView {
 }
 
 impl NodeView for StoreView {
-    fn config(&self) -> Config {
-        self.config.clone()
+    fn config(&self) -> &Config {
+        &self.config
     }
 
     fn injector(&self) -> Option<injector::Injector> {
@@ -671,7 +671,7 @@ fn version(_: &Call) -> RpcResult {
 }
 
 fn config(c: &Call) -> RpcResult {
-    let mut config = c.view.config();
+    let mut config = c.view.config().clone();
     config.history_mode = Some(config.effective_history_mode());
     ok(config.to_json(true).to_value())
 }

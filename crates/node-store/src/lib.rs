@@ -563,9 +563,15 @@ impl Store {
 
     /// L2 block by L1 hash.
     pub fn block_by_hash(&self, hash: &BlockHash) -> Result<Option<L2Block>> {
+        self.block_by_b58(&hash.to_b58check())
+    }
+
+    /// L2 block by L1 hash as the store writes it (b58): no decoding and encoding again of a
+    /// hash read from the store.
+    fn block_by_b58(&self, hash: &str) -> Result<Option<L2Block>> {
         self.accessors().query_block(
             &format!("SELECT {BLOCK_COLUMNS} FROM l2_blocks WHERE block_hash = ?1"),
-            &hash.to_b58check(),
+            hash,
         )
     }
 
@@ -588,15 +594,26 @@ impl Store {
     /// The L2 head.
     pub fn head(&self) -> Result<Option<L2Block>> {
         match self.state(StateKey::L2Head)? {
-            Some((h, _)) => self.block_by_hash(&parse_hash(&h, "block hash")?),
+            Some((h, _)) => self.block_of_state(&h),
             None => Ok(None),
+        }
+    }
+
+    /// The block a state row names; a value that is not a block hash is corruption.
+    fn block_of_state(&self, h: &str) -> Result<Option<L2Block>> {
+        match self.block_by_b58(h)? {
+            Some(b) => Ok(Some(b)),
+            None => {
+                parse_hash::<BlockHash>(h, "block hash")?;
+                Ok(None)
+            }
         }
     }
 
     /// The last finalized L2 block.
     pub fn finalized(&self) -> Result<Option<L2Block>> {
         match self.state(StateKey::Finalized)? {
-            Some((h, _)) => self.block_by_hash(&parse_hash(&h, "block hash")?),
+            Some((h, _)) => self.block_of_state(&h),
             None => Ok(None),
         }
     }
@@ -868,7 +885,8 @@ impl Writer<'_> {
     fn query_block(&self, sql: &str, key: &str) -> Result<Option<L2Block>> {
         let row = self
             .conn
-            .query_row(sql, [key], |r| {
+            .prepare_cached(sql)?
+            .query_row([key], |r| {
                 Ok((
                     r.get::<_, String>(0)?,
                     r.get::<_, i32>(1)?,
@@ -909,11 +927,10 @@ impl Writer<'_> {
     fn state(&self, key: StateKey) -> Result<Option<(String, i32)>> {
         Ok(self
             .conn
-            .query_row(
-                "SELECT value, level FROM rollup_node_state WHERE name = ?1",
-                [key.name()],
-                |r| Ok((r.get::<_, String>(0)?, r.get::<_, i32>(1)?)),
-            )
+            .prepare_cached("SELECT value, level FROM rollup_node_state WHERE name = ?1")?
+            .query_row([key.name()], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i32>(1)?))
+            })
             .optional()?)
     }
 

@@ -102,7 +102,14 @@ pub struct Context {
     gc_commits: Arc<Mutex<Option<Vec<Hash>>>>,
     /// [`Context::gc`] running now, and asked to stop ([`Context::cancel_gc`]).
     gc_state: Arc<GcState>,
+    /// The state trees read last by the RPC server ([`DurableState`]), most recent first: a
+    /// lazily loaded tree keeps the nodes it loaded, so the next read of the same block walks
+    /// memory instead of reading and decoding the pack file again.
+    read_cache: Arc<Mutex<Vec<(Hash, durable_tree::Tree)>>>,
 }
+
+/// State trees kept by [`Context::read_cache`] (the head and a few blocks behind it).
+const READ_CACHE: usize = 4;
 
 /// Whether a GC runs, and whether it was asked to stop.
 #[derive(Default)]
@@ -143,6 +150,7 @@ impl Context {
             commit_lock: Arc::new(Mutex::new(())),
             gc_commits: Arc::new(Mutex::new(None)),
             gc_state: Arc::default(),
+            read_cache: Arc::default(),
         }
     }
 
@@ -328,7 +336,29 @@ impl Context {
             .context
             .as_ref()
             .ok_or(ContextError::NoContext(block.level))?;
-        let tree = self.repo.checkout(root_of(c))?;
+        let root = root_of(c);
+        let cached = {
+            let mut cache = self.read_cache.lock();
+            match cache.iter().position(|(h, _)| *h == root) {
+                Some(i) => {
+                    let entry = cache.remove(i);
+                    let tree = entry.1.clone();
+                    cache.insert(0, entry);
+                    Some(tree)
+                }
+                None => None,
+            }
+        };
+        let tree = match cached {
+            Some(t) => t,
+            None => {
+                let t = self.repo.checkout(root)?;
+                let mut cache = self.read_cache.lock();
+                cache.insert(0, (root, t.clone()));
+                cache.truncate(READ_CACHE);
+                t
+            }
+        };
         let d = tree
             .get(&["durable"])?
             .unwrap_or_else(durable_tree::Tree::empty);

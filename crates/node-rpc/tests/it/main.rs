@@ -28,8 +28,9 @@ struct View {
 }
 
 impl NodeView for View {
-    fn config(&self) -> Config {
-        Config::new(ROLLUP.parse().unwrap(), Mode::Operator)
+    fn config(&self) -> &Config {
+        static C: std::sync::OnceLock<Config> = std::sync::OnceLock::new();
+        C.get_or_init(|| Config::new(ROLLUP.parse().unwrap(), Mode::Operator))
     }
     fn status(&self) -> NodeStatus {
         NodeStatus::default()

@@ -42,8 +42,9 @@ fn block(level: i32) -> L2Block {
 }
 
 impl NodeView for OutboxView {
-    fn config(&self) -> Config {
-        Config::new(ROLLUP.parse().unwrap(), Mode::Maintenance)
+    fn config(&self) -> &Config {
+        static C: std::sync::OnceLock<Config> = std::sync::OnceLock::new();
+        C.get_or_init(|| Config::new(ROLLUP.parse().unwrap(), Mode::Maintenance))
     }
     fn status(&self) -> NodeStatus {
         NodeStatus {
