@@ -1396,7 +1396,7 @@ pub fn router_with_shutdown(
 /// The routes of [`ROUTES`] behind the ACL; every answer has a content type (JSON unless
 /// set).
 fn router_inner(view: Arc<dyn NodeView>, shutdown: Shutdown) -> Router {
-    let policy = Arc::new(acl_policy(&view.config()));
+    let policy = Arc::new(acl_policy(view.config()));
     routes::build()
         .with_state(view)
         .layer(axum::Extension(shutdown))
