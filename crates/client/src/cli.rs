@@ -96,6 +96,8 @@ pub enum CommandKind {
     ExecuteOutboxMessage,
     /// `cement commitment from <src> for smart rollup <rollup>`.
     CementCommitment,
+    /// `publish dal commitment <commitment> from <src> for slot <slot> with proof <proof>`.
+    PublishDalCommitment,
     /// `list smart rollups`.
     ListSmartRollups,
     /// `rpc get <url>`.
@@ -250,6 +252,23 @@ const COMMANDS: &[(CommandKind, &[Tok])] = &[
             Word("smart"),
             Word("rollup"),
             Param("rollup"),
+        ],
+    ),
+    (
+        CommandKind::PublishDalCommitment,
+        &[
+            Word("publish"),
+            Word("dal"),
+            Word("commitment"),
+            Param("commitment"),
+            Word("from"),
+            Param("src"),
+            Word("for"),
+            Word("slot"),
+            Param("slot"),
+            Word("with"),
+            Word("proof"),
+            Param("proof"),
         ],
     ),
     (
@@ -459,6 +478,17 @@ mod tests {
             ("r", "s", "c")
         );
         assert_eq!(p.param("proof"), "0x00");
+        let p = parse_line("publish dal commitment sh1x from b for slot 3 with proof ab").unwrap();
+        assert_eq!(p.command, CommandKind::PublishDalCommitment);
+        assert_eq!(
+            (
+                p.param("commitment"),
+                p.param("src"),
+                p.param("slot"),
+                p.param("proof")
+            ),
+            ("sh1x", "b", "3", "ab")
+        );
         let e = parse_line("list known addresses --nope")
             .unwrap_err()
             .to_string();

@@ -212,6 +212,62 @@ pub fn run(p: &Parsed, out: &mut dyn Write) -> Result<(), ClientError> {
             inject::run(&rpc, &src, vec![content], limits(p)?, p.globals.wait, out)?;
             Ok(())
         }
+        CommandKind::PublishDalCommitment => {
+            // Octez `publish dal commitment <commitment> from <src> for slot <index> with proof
+            // <proof>` (src/proto_025_PsUshuai/lib_client_commands/
+            // client_proto_context_commands.ml): the slot index is checked against the
+            // constants' `dal_parametric.number_of_slots`, the proof is hex (96 bytes).
+            let text = p.param("commitment");
+            let commitment: tezos_types::DalCommitment = text.parse().map_err(|e| {
+                ClientError::BadArgument(format!(
+                    "cannot parse {text:?} as a DAL commitment ({e}); give the sh1… commitment \
+                     a DAL node answered to POST /slots"
+                ))
+            })?;
+            let slot = p.param("slot");
+            let slot_index: u8 = slot.parse().map_err(|_| {
+                ClientError::BadArgument(format!(
+                    "cannot parse {slot:?} as a DAL slot index; give an integer from 0 to 255"
+                ))
+            })?;
+            let proof_text = p.param("proof");
+            let commitment_proof = tezos_types::operation::DalCommitmentProof::from_hex(
+                proof_text.strip_prefix("0x").unwrap_or(proof_text),
+            )
+            .map_err(|e| {
+                ClientError::BadArgument(format!(
+                    "{e}; give the commitment_proof a DAL node answered to POST /slots"
+                ))
+            })?;
+            let constants = rpc.get("/chains/main/blocks/head/context/constants")?;
+            let dal = &constants["dal_parametric"];
+            if dal["feature_enable"] == Value::Bool(false) {
+                return Err(ClientError::BadArgument(
+                    "the DAL is not enabled on this chain (dal_parametric.feature_enable is \
+                     false)"
+                        .into(),
+                ));
+            }
+            if let Some(n) = dal["number_of_slots"].as_u64()
+                && u64::from(slot_index) >= n
+            {
+                return Err(ClientError::BadArgument(format!(
+                    "slot index {slot_index} is out of range: this chain has {n} DAL slots \
+                     (0 to {})",
+                    n.saturating_sub(1)
+                )));
+            }
+            let src = signer(&wallet, p.param("src"), p)?;
+            let content = OperationContent::DalPublishCommitment {
+                slot_header: tezos_types::operation::DalSlotHeader {
+                    slot_index,
+                    commitment,
+                    commitment_proof,
+                },
+            };
+            inject::run(&rpc, &src, vec![content], limits(p)?, p.globals.wait, out)?;
+            Ok(())
+        }
         CommandKind::CementCommitment => {
             let rollup = wallet.resolve_rollup(p.param("rollup"))?;
             let src = signer(&wallet, p.param("src"), p)?;

@@ -216,6 +216,29 @@ fn content(out: &mut String, c: &Value) {
                 balance_updates(out, r.get("balance_updates"), 6);
             }
         }
+        "dal_publish_commitment" => {
+            // U025 `operation_result.ml`: `Dal.Operations.Publish_commitment.pp`.
+            let h = c.get("slot_header").cloned().unwrap_or(Value::Null);
+            let _ = writeln!(out, "{pad}Data availability slot header publishing:");
+            let _ = writeln!(
+                out,
+                "{inner}Slot: slot_index: {}, commitment: {}",
+                h.get("slot_index").map_or(Value::Null, Clone::clone),
+                s(&h, "commitment")
+            );
+            if result_lines(out, "data availability slot header publishing", &r, inner) {
+                if let Some(sh) = r.get("slot_header") {
+                    let _ = writeln!(
+                        out,
+                        "{inner}Slot header: published level {}, index {}, commitment {}",
+                        sh.get("level").map_or(Value::Null, Clone::clone),
+                        sh.get("index").map_or(Value::Null, Clone::clone),
+                        s(sh, "commitment")
+                    );
+                }
+                gas(out);
+            }
+        }
         other => {
             let _ = writeln!(out, "{pad}{other}:");
             if result_lines(out, "operation", &r, inner) {

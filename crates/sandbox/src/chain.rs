@@ -242,6 +242,7 @@ impl Chain {
                 rollups: Default::default(),
                 inbox: None,
                 contract_storage: Default::default(),
+                dal: Default::default(),
             }),
             balance_updates: vec![],
         };
@@ -432,6 +433,14 @@ impl Chain {
             included.push(op.signed_bytes());
             applied.push(a);
         }
+        // The DAL: this level's skip-list cells, then their `Dal_attested_slots` messages
+        // after the operations' messages (docs/reference/dal.md §2.1 step 5).
+        st.dal.finalize(
+            ctx.level,
+            &self.constants.dal_parametric,
+            &self.constants.sandbox_dal_unattested_slots,
+        );
+        messages.extend(self.dal_messages(&st));
         st.finalize_level(ctx.level, messages);
         // Fees go to the baker (bootstrap1).
         let fees: u64 = applied
@@ -452,6 +461,29 @@ impl Chain {
             timestamp,
             round,
             operations: included,
+        })
+    }
+
+    /// The `Dal_attested_slots` messages of the cells `st` recorded, built by the node's own
+    /// code (`inbox::dal`) from the JSON the sandbox serves, so both sides agree by
+    /// construction on everything but the cells themselves.
+    fn dal_messages(&self, st: &State) -> Vec<tezos_types::InboxMessage> {
+        if st.dal.level_cells.is_empty() {
+            return Vec::new();
+        }
+        let built = inbox::dal::skip_list_cells_of_json(&st.dal.cells_json()).and_then(|cells| {
+            let p = inbox::dal::DalParameters::from_json(
+                &self.constants.to_rpc_json()["dal_parametric"],
+            )?;
+            let params = inbox::dal::levels_needing_parameters(&cells)
+                .into_iter()
+                .map(|l| (l, p.clone()))
+                .collect();
+            inbox::dal::dal_attested_slots_messages(&cells, &params)
+        });
+        built.unwrap_or_else(|e| {
+            tracing::error!("sandbox bug: cannot build the DAL inbox messages: {e}");
+            Vec::new()
         })
     }
 

@@ -2,7 +2,8 @@
 //!
 //! `smart-rollup-sandbox run --data-dir D --rpc-addr 127.0.0.1:PORT [--block-time S]
 //! [--constants FILE] [--test-constants] [--commitment-period N] [--challenge-window N]
-//! [--stake-amount MUTEZ]` (block time 0: bake only on `POST /sandbox/bake`).
+//! [--stake-amount MUTEZ] [--dal] [--dal-unattested-slots I,J]` (block time 0: bake only on
+//! `POST /sandbox/bake`).
 //!
 //! Pure core: [`state`] (accounts, bridge, rollups, commitments, stakes, inbox; operation
 //! validation and application), [`chain`] (blocks, mempool, baking, reorgs), [`block`]
@@ -19,6 +20,11 @@
 //! and `smart_rollup_timeout` parse but fail at application (`state::State::apply_content`);
 //! `…/staker/<pkh>/games` and `conflicts` answer `[]`.
 //!
+//! The DAL ([`dal`], off by default): `dal_publish_commitment` from any implicit account, the
+//! skip-list cells of each block (`…/context/dal/skip_list_cells_of_level`), the
+//! `Dal_attested_slots` inbox messages, and a DAL node on the same port (`POST /slots`,
+//! `GET /levels/<l>/slots/<i>/pages`) whose commitments are hashes, not KZG.
+//!
 //! References: docs/reference/l1-and-signer.md (§1 RPCs, §2 operations, §3 inbox) and
 //! octez-rollup-node.md §6 (commitments, stakes, cementation).
 
@@ -26,6 +32,7 @@ pub mod accounts;
 pub mod block;
 pub mod chain;
 pub mod constants;
+pub mod dal;
 pub mod journal;
 pub mod ops;
 pub mod server;

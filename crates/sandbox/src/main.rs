@@ -49,6 +49,13 @@ enum Cmd {
         /// Override `smart_rollup_stake_amount` (mutez).
         #[arg(long)]
         stake_amount: Option<u64>,
+        /// Turn the DAL on (`dal_parametric.feature_enable: true`).
+        #[arg(long)]
+        dal: bool,
+        /// DAL slot indices whose published commitments are never attested (comma-separated;
+        /// sets the sandbox constant `sandbox_dal_unattested_slots`).
+        #[arg(long, value_delimiter = ',')]
+        dal_unattested_slots: Option<Vec<u8>>,
     },
 }
 
@@ -69,6 +76,8 @@ async fn main() -> anyhow::Result<()> {
         commitment_period,
         challenge_window,
         stake_amount,
+        dal,
+        dal_unattested_slots,
     } = Cli::parse().cmd;
     let mut c = if test_constants {
         Constants::test()
@@ -96,6 +105,15 @@ async fn main() -> anyhow::Result<()> {
     if let Some(s) = stake_amount {
         c.smart_rollup_stake_amount = s;
     }
+    if dal {
+        c.dal_parametric.feature_enable = true;
+    }
+    if let Some(s) = dal_unattested_slots {
+        c.sandbox_dal_unattested_slots = s;
+    }
+    c.dal_parametric
+        .check()
+        .map_err(|e| anyhow::anyhow!("invalid constants: {e}"))?;
     let block_time = block_time.unwrap_or(c.minimal_block_delay as f64);
     let opts = Options {
         data_dir,

@@ -3,7 +3,8 @@
 //!
 //! The binary and JSON codecs are those of `tezos-types` (l1-and-signer.md §2). Kinds applied
 //! by [`crate::state`]: reveal, transaction, smart rollup originate / add_messages / publish /
-//! cement / recover_bond / execute_outbox_message. Refute and timeout parse but are refused at
+//! cement / recover_bond / execute_outbox_message, dal_publish_commitment (with the DAL on,
+//! `crate::dal`). Refute and timeout parse but are refused at
 //! application (`smart_rollup_operation_not_supported`): extension points.
 
 use serde_json::{Map, Value, json};
@@ -43,6 +44,7 @@ pub fn kind_name(c: &OperationContent) -> &'static str {
             "smart_rollup_execute_outbox_message"
         }
         OperationContent::SmartRollupRecoverBond { .. } => "smart_rollup_recover_bond",
+        OperationContent::DalPublishCommitment { .. } => "dal_publish_commitment",
     }
 }
 

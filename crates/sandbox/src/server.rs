@@ -34,7 +34,7 @@ use tokio::sync::mpsc;
 use crate::accounts::bootstrap_accounts;
 use crate::chain::{Block, BlockId, Chain, ChainError, GENESIS_PROTOCOL, PROTOCOL};
 use crate::journal::{Config, Entry, Journal, JournalError, load_or_init_config, replay};
-use crate::ops::{Operation, pvm_kind_name};
+use crate::ops::{Operation, OperationContent, pvm_kind_name};
 use crate::state::{ErrorCategory, ProtoError, State, bridge_address, errors_json};
 
 /// Options of `run`.
@@ -73,6 +73,8 @@ pub enum ReorgError {
 /// Shared sandbox state.
 pub struct Sandbox {
     chain: Mutex<Chain>,
+    /// The DAL node's slot contents, one file per commitment (`<data-dir>/dal-slots/sh1…`).
+    dal_slots: PathBuf,
     journal: Mutex<Journal>,
     subscribers: Mutex<Vec<mpsc::UnboundedSender<Bytes>>>,
 }
@@ -98,6 +100,7 @@ impl Sandbox {
         let chain = replay(&config, &entries)?;
         Ok(Arc::new(Self {
             chain: Mutex::new(chain),
+            dal_slots: opts.data_dir.join("dal-slots"),
             journal: Mutex::new(journal),
             subscribers: Mutex::new(Vec::new()),
         }))
@@ -464,6 +467,10 @@ fn route(sb: &Sandbox, method: &Method, uri: &Uri, headers: &HeaderMap, body: &[
             }
         }),
         ["sandbox", "bake"] => on(method, Method::POST, || bake_rpc(sb, body)),
+        ["slots"] => on(method, Method::POST, || post_slot(sb, headers, body, &q)),
+        ["levels", level, "slots", index, "pages"] => {
+            on(method, Method::GET, || slot_pages(sb, level, index))
+        }
         ["sandbox", "reorg"] => on(method, Method::POST, || {
             let v: Value = json_body(body)?;
             let depth = v
@@ -599,6 +606,147 @@ fn block_arg<'a>(chain: &'a Chain, id: &str) -> Result<&'a Block, ClientError> {
 }
 
 /// Injection body: a JSON hex string, or `4-byte length ‖ bytes` in the binary media type.
+/// The DAL node's `POST /slots` (Octez `src/lib_dal_node_services/services.ml` `post_slot`:
+/// input `Data_encoding.Variable.string`, i.e. the raw bytes with
+/// `Content-Type: application/octet-stream`, else a JSON string or
+/// `{"invalid_utf8_string": [bytes]}`; query `padding` (one character, default `\000`) and
+/// `slot_index` (no effect)). Pads the slot to `slot_size`, stores it and answers
+/// `{"commitment": "sh1…", "commitment_proof": "<hex>"}` — the sandbox's hash-based
+/// commitment, not KZG (`crate::dal`).
+fn post_slot(
+    sb: &Sandbox,
+    headers: &HeaderMap,
+    body: &[u8],
+    q: &HashMap<String, String>,
+) -> Answer {
+    let binary = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/octet-stream"));
+    let data: Vec<u8> = if binary {
+        body.to_vec()
+    } else {
+        match json_body::<Value>(body)? {
+            Value::String(s) => s.into_bytes(),
+            Value::Object(m) if m.contains_key("invalid_utf8_string") => m["invalid_utf8_string"]
+                .as_array()
+                .and_then(|a| {
+                    a.iter()
+                        .map(|b| b.as_u64().and_then(|b| u8::try_from(b).ok()))
+                        .collect::<Option<Vec<u8>>>()
+                })
+                .ok_or_else(|| bad_body("invalid_utf8_string must be an array of bytes"))?,
+            other => {
+                return Err(bad_body(format_args!(
+                    "expected the slot as a JSON string (or raw bytes with Content-Type: \
+                     application/octet-stream), not {other}"
+                )));
+            }
+        }
+    };
+    let padding = match q.get("padding").map(|p| percent_decode(p)) {
+        None => 0u8,
+        Some(Some(p)) if p.len() == 1 => p[0],
+        Some(_) => {
+            return Err(ClientError::BadQuery(
+                "padding must be exactly one character".into(),
+            ));
+        }
+    };
+    if let Some(i) = q.get("slot_index")
+        && i.parse::<u8>().is_err()
+    {
+        return Err(ClientError::BadQuery(format!(
+            "slot_index must be an integer between 0 and 255, not {i}"
+        )));
+    }
+    let params = sb.chain.lock().constants.dal_parametric.clone();
+    if !params.feature_enable {
+        return Err(ClientError::Refused(
+            "the DAL is disabled: start the sandbox with constants that set \
+             dal_parametric.feature_enable to true"
+                .into(),
+        ));
+    }
+    let slot =
+        crate::dal::pad_slot(&data, params.slot_size, padding).map_err(ClientError::Refused)?;
+    let commitment = crate::dal::commitment_of_slot(&slot);
+    let path = sb.dal_slots.join(commitment.to_b58check());
+    let stored =
+        std::fs::create_dir_all(&sb.dal_slots).and_then(|()| atomic_file::write(&path, &slot));
+    if let Err(e) = stored {
+        return Ok(json_resp(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &errors_json(&[
+                ProtoError::new(ErrorCategory::Temporary, "sandbox.dal_store").with(
+                    "msg",
+                    format!("cannot store the slot in {}: {e}", path.display()),
+                ),
+            ]),
+        ));
+    }
+    ok(json!({
+        "commitment": commitment.to_b58check(),
+        "commitment_proof": crate::dal::commitment_proof(&commitment).to_string(),
+    }))
+}
+
+fn percent_decode(s: &str) -> Option<Vec<u8>> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let h = s.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(h, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(if b[i] == b'+' { b' ' } else { b[i] });
+            i += 1;
+        }
+    }
+    Some(out)
+}
+
+/// The DAL node's `GET /levels/<l>/slots/<i>/pages` (`get_slot_pages`): the pages (hex, each
+/// `page_size` bytes) of the slot whose commitment was published at level `l` on slot `i`
+/// (an applied `dal_publish_commitment` of the current chain) and posted to `POST /slots`.
+fn slot_pages(sb: &Sandbox, level: &str, index: &str) -> Answer {
+    let l: i64 = level.parse().map_err(|_| bad_path(level, "int32"))?;
+    let i: u8 = index.parse().map_err(|_| bad_path(index, "uint8"))?;
+    let (commitment, page_size) = {
+        let chain = sb.chain.lock();
+        let b = chain
+            .block_at(l)
+            .ok_or_else(|| not_found(format!("level {l} (the head is lower)")))?;
+        let c = b
+            .operations
+            .iter()
+            .flat_map(|a| a.operation.contents.iter().zip(&a.receipts))
+            .find_map(|(c, r)| match &c.content {
+                OperationContent::DalPublishCommitment { slot_header }
+                    if slot_header.slot_index == i
+                        && r.metadata["operation_result"]["status"] == "applied" =>
+                {
+                    Some(slot_header.commitment)
+                }
+                _ => None,
+            })
+            .ok_or_else(|| {
+                not_found(format!("no commitment published at level {l} for slot {i}"))
+            })?;
+        (c, chain.constants.dal_parametric.page_size)
+    };
+    let path = sb.dal_slots.join(commitment.to_b58check());
+    let slot = std::fs::read(&path).map_err(|_| {
+        not_found(format!(
+            "the content of {commitment} (published at level {l}, slot {i}) was never posted \
+             to this DAL node's POST /slots"
+        ))
+    })?;
+    ok(crate::dal::pages_json(&slot, page_size))
+}
+
 fn injection_bytes(headers: &HeaderMap, body: &[u8]) -> Result<Vec<u8>, ClientError> {
     let binary = headers
         .get(header::CONTENT_TYPE)
@@ -778,10 +926,9 @@ fn block_rpc(chain: &Chain, b: &Block, method: &Method, sub: &[&str], body: &[u8
             ok(op.clone())
         }),
         ["context", "constants"] => get(&|| ok(chain.constants.to_rpc_json())),
-        // The DAL is not enabled here (`dal_parametric.feature_enable` is false): no block adds
-        // skip-list cells, and the parameters in force are the constants' at every level
-        // (docs/reference/l1-and-signer.md §1.6).
-        ["context", "dal", "skip_list_cells_of_level"] => get(&|| ok(json!([]))),
+        // The cells this block recorded (`crate::dal`; `[]` with the DAL disabled); the
+        // parameters in force are the constants' at every level (docs/reference/dal.md §1, §4).
+        ["context", "dal", "skip_list_cells_of_level"] => get(&|| ok(st.dal.cells_json())),
         ["context", "dal", "past_parameters", level] => get(&|| {
             level
                 .parse::<i32>()

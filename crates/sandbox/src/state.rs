@@ -54,6 +54,8 @@ mod gas {
     pub(super) const EXECUTE_OUTBOX_MESSAGE: u64 = 8_000_000;
     /// Each transaction an outbox message emits.
     pub(super) const OUTBOX_TRANSACTION: u64 = 2_000_000;
+    /// `dal_publish_commitment` (U025 `dal_costs_generated.ml`, `cost_Dal_publish_commitment`).
+    pub(super) const DAL_PUBLISH_COMMITMENT: u64 = 1_160_000;
 }
 
 /// Error category of a protocol error (`"kind"` of the JSON error).
@@ -203,6 +205,51 @@ pub fn check_message_size(msg: &InboxMessage, constants: &Constants) -> Result<(
     Ok(())
 }
 
+/// Checks a `dal_publish_commitment` as `Dal_apply.validate_publish_commitment` does: the DAL
+/// is enabled, the slot index is below `number_of_slots`, the proof matches the commitment
+/// (here the sandbox's derived proof, `crate::dal::commitment_proof`, not KZG).
+fn validate_dal_publish(
+    h: &tezos_types::operation::DalSlotHeader,
+    constants: &Constants,
+) -> Result<(), ProtoError> {
+    let d = &constants.dal_parametric;
+    if !d.feature_enable {
+        return Err(ProtoError::permanent("operation.dal_disabled").with(
+            "msg",
+            "the DAL is disabled: start the sandbox with constants that set \
+             dal_parametric.feature_enable to true",
+        ));
+    }
+    if u16::from(h.slot_index) >= d.number_of_slots {
+        return Err(
+            ProtoError::permanent("dal_publish_commitment_invalid_index")
+                .with("given", h.slot_index)
+                .with("got", d.number_of_slots.saturating_sub(1))
+                .with(
+                    "msg",
+                    format!(
+                        "slot index {} is out of range: the slots are 0 to {}",
+                        h.slot_index,
+                        d.number_of_slots.saturating_sub(1)
+                    ),
+                ),
+        );
+    }
+    if crate::dal::commitment_proof(&h.commitment) != h.commitment_proof {
+        return Err(
+            ProtoError::permanent("dal_publish_commitment_invalid_proof")
+                .with("commitment", h.commitment.to_b58check())
+                .with("commitment_proof", h.commitment_proof.to_string())
+                .with(
+                    "msg",
+                    "the commitment proof does not match the commitment: take both from the \
+                 sandbox's DAL node (POST /slots)",
+                ),
+        );
+    }
+    Ok(())
+}
+
 /// Fixed address of the built-in bridge contract.
 pub fn bridge_address() -> ContractHash {
     ContractHash::hash_bytes(b"smart-rollup-sandbox bridge")
@@ -222,6 +269,8 @@ pub struct State {
     /// Storage of the built-in recorder contracts (every originated address other than the
     /// bridge): the last parameter each received from an outbox message.
     pub contract_storage: BTreeMap<ContractHash, BinMicheline>,
+    /// The DAL: pending slot headers and the skip list (`crate::dal`).
+    pub dal: crate::dal::DalState,
 }
 
 /// Context of the block being applied.
@@ -359,6 +408,7 @@ impl State {
             rollups: BTreeMap::new(),
             inbox,
             contract_storage: BTreeMap::new(),
+            dal: crate::dal::DalState::default(),
         }
     }
 
@@ -486,6 +536,9 @@ impl State {
                 && messages.is_empty()
             {
                 return Err(ProtoError::permanent("smart_rollup_add_zero_messages"));
+            }
+            if let OperationContent::DalPublishCommitment { slot_header } = &c.content {
+                validate_dal_publish(slot_header, constants)?;
             }
             fees = fees
                 .checked_add(c.fee.0)
@@ -895,6 +948,34 @@ impl State {
                     ProtoError::permanent("smart_rollup_operation_not_supported")
                         .with("kind", kind_name(&c.content)),
                 );
+            }
+            OperationContent::DalPublishCommitment { slot_header } => {
+                let used = gas(gas::DAL_PUBLISH_COMMITMENT)?;
+                validate_dal_publish(slot_header, constants)?;
+                let header = crate::dal::PublishedHeader {
+                    commitment: slot_header.commitment,
+                    publisher: c.source,
+                };
+                let header_json = |h: &crate::dal::PublishedHeader| {
+                    json!({"version": "0", "level": ctx.level, "index": slot_header.slot_index,
+                           "commitment": h.commitment.to_b58check()})
+                };
+                if let Err(crate::dal::PublishError::Duplicate(existing)) =
+                    self.dal.publish(ctx.level, slot_header.slot_index, header)
+                {
+                    return Err(ProtoError::permanent("dal_publish_commitment_duplicate")
+                        .with("proposed", header_json(&existing))
+                        .with(
+                            "msg",
+                            format!(
+                                "slot {} already has a commitment published at level {}: \
+                                 publish on another slot or at the next level",
+                                slot_header.slot_index, ctx.level
+                            ),
+                        ));
+                }
+                r.insert("slot_header".into(), header_json(&header));
+                r.insert("consumed_milligas".into(), json!(used.to_string()));
             }
             OperationContent::SmartRollupRecoverBond { rollup, staker } => {
                 let used = gas(gas::RECOVER_BOND)?;
@@ -1482,6 +1563,17 @@ pub fn state_digest(s: &State) -> [u8; 32] {
     }
     if let Some(i) = &s.inbox {
         w.bytes(&i.hash().0);
+    }
+    // Only with the DAL enabled (block hashes without it are unchanged).
+    if let Some((_, h)) = &s.dal.last {
+        w.bytes(&h.0);
+    }
+    for (l, slots) in &s.dal.pending {
+        w.i32(*l);
+        for (i, h) in slots {
+            w.u8(*i);
+            w.bytes(&h.commitment.0);
+        }
     }
     tezos_types::hash::blake2b::<32>(&[&w.into_bytes()])
 }

@@ -81,6 +81,8 @@ pub mod prefix {
         SCRIPT_EXPR_HASH = [0x0d, 0x2c, 0x40, 0x1b], 32, "expr";
         /// DAL slot header / commitment `sh…`.
         DAL_COMMITMENT = [0x02, 0x74, 0xb4], 48, "sh";
+        /// DAL skip-list cell hash `dask1…` (`dal_slot_repr.ml`, `History.Pointer_hash`).
+        DAL_SKIP_LIST_POINTER = [0x02, 0xe0, 0x48, 0x73, 0x23], 32, "dask1";
         /// Ed25519 public key `edpk…`.
         EDPK = [0x0d, 0x0f, 0x25, 0xd9], 32, "edpk";
         /// secp256k1 public key `sppk…`.

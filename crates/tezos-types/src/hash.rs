@@ -194,6 +194,16 @@ fixed_hash!(
     ScriptExprHash, 32, prefix::SCRIPT_EXPR_HASH
 );
 fixed_hash!(
+    /// DAL slot commitment `sh1…` (48 bytes: a compressed BLS12-381 G1 point in the protocol;
+    /// `dal_slot_repr.ml` `Commitment`, binary raw, JSON base58check).
+    DalCommitment, 48, prefix::DAL_COMMITMENT
+);
+fixed_hash!(
+    /// DAL skip-list cell hash `dask1…` (docs/reference/dal.md §1: Blake2b-256 of the cell's
+    /// binary content ‖ its back pointers).
+    DalSkipListHash, 32, prefix::DAL_SKIP_LIST_POINTER
+);
+fixed_hash!(
     /// Originated contract hash `KT1…` (20 bytes).
     ContractHash, 20, prefix::KT1
 );
@@ -211,6 +221,7 @@ digest_hash!(InjectorOperationId, 32);
 digest_hash!(ScriptExprHash, 32);
 digest_hash!(SmartRollupAddress, 20);
 digest_hash!(ContractHash, 20);
+digest_hash!(DalSkipListHash, 32);
 digest_hash!(ContextHash, 32);
 digest_hash!(SmartRollupContextHash, 32);
 

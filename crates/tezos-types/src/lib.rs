@@ -32,10 +32,10 @@ pub use encoding::{
 };
 pub use hash::{
     BlockHash, BlockPayloadHash, ChainId, CommitmentHash, ContextHash, Contract, ContractHash,
-    Destination, InboxHash, InboxMessageHash, InjectorOperationId, L2MessageId,
-    MerkelizedPayloadHashesHash, OperationHash, OperationListHash, OperationListListHash,
-    ProtocolHash, PublicKeyHash, RevealHash, ScriptExprHash, SmartRollupAddress,
-    SmartRollupContextHash, StateHash,
+    DalCommitment, DalSkipListHash, Destination, InboxHash, InboxMessageHash, InjectorOperationId,
+    L2MessageId, MerkelizedPayloadHashesHash, OperationHash, OperationListHash,
+    OperationListListHash, ProtocolHash, PublicKeyHash, RevealHash, ScriptExprHash,
+    SmartRollupAddress, SmartRollupContextHash, StateHash,
 };
 pub use inbox::{InboxMessage, InternalMessage};
 pub use keys::{Curve, KeyError, PublicKey, SecretKey, Signature, Watermark};

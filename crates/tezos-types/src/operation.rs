@@ -6,8 +6,8 @@
 //! a pseudo-content `ff 03 ‖ first 32 bytes` then the last 64 bytes. The operation hash (`o…`)
 //! is Blake2b-256 of the signed bytes; the signature is over `0x03 ‖ unsigned bytes`.
 //!
-//! Supported kinds: reveal (0x6b), transaction (0x6c) and the eight smart rollup operations
-//! (0xc8–0xcf). Refutation proofs: the PVM step is kept as opaque bytes; input proofs support
+//! Supported kinds: reveal (0x6b), transaction (0x6c), `dal_publish_commitment` (0xe6) and the
+//! eight smart rollup operations (0xc8–0xcf). Refutation proofs: the PVM step is kept as opaque bytes; input proofs support
 //! inbox, raw-data, metadata, DAL page (binary layout derived, unverified) and DAL parameters
 //! reveal proofs, and first-input proofs.
 
@@ -16,8 +16,8 @@ use crate::encoding::{
     BinDecode, BinEncode, DecodeError, DecodeErrorKind, DecodeResult, Mutez, Reader, Writer,
 };
 use crate::hash::{
-    BlockHash, CommitmentHash, Contract, OperationHash, PublicKeyHash, SmartRollupAddress,
-    StateHash,
+    BlockHash, CommitmentHash, Contract, DalCommitment, OperationHash, PublicKeyHash,
+    SmartRollupAddress, StateHash,
 };
 use crate::keys::{PublicKey, SecretKey, Signature};
 use crate::micheline::BinMicheline;
@@ -45,6 +45,8 @@ pub mod tag {
     pub const SR_EXECUTE_OUTBOX_MESSAGE: u8 = 0xce;
     /// `smart_rollup_recover_bond`.
     pub const SR_RECOVER_BOND: u8 = 0xcf;
+    /// `dal_publish_commitment` (`dal_offset + 0` = 230).
+    pub const DAL_PUBLISH_COMMITMENT: u8 = 0xe6;
     /// Signature-prefix pseudo-content (split BLS signatures).
     pub const SIGNATURE_PREFIX: u8 = 0xff;
 }
@@ -193,6 +195,67 @@ pub enum RevealProof {
     },
     /// DAL parameters reveal.
     DalParametersProof,
+}
+
+/// A DAL commitment proof (`dal_slot_repr.ml` `Commitment_proof` = the cryptobox's
+/// `Degree_check.Proof`: a compressed BLS12-381 G2 point, 96 bytes; binary raw, JSON hex).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DalCommitmentProof(pub [u8; DalCommitmentProof::SIZE]);
+
+impl DalCommitmentProof {
+    /// Size in bytes.
+    pub const SIZE: usize = 96;
+
+    /// Parses the hex form (as `publish dal commitment … with proof <hex>` and the JSON take it).
+    pub fn from_hex(s: &str) -> Result<Self, String> {
+        let b = hex::decode(s).map_err(|e| format!("commitment proof `{s}` is not hex: {e}"))?;
+        let n = b.len();
+        b.try_into().map(Self).map_err(|_| {
+            format!(
+                "commitment proof must be {} bytes ({} hex digits), got {n} bytes",
+                Self::SIZE,
+                2 * Self::SIZE
+            )
+        })
+    }
+}
+
+impl std::fmt::Debug for DalCommitmentProof {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DalCommitmentProof({})", hex::encode(self.0))
+    }
+}
+
+impl std::fmt::Display for DalCommitmentProof {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+impl Serialize for DalCommitmentProof {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for DalCommitmentProof {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Self::from_hex(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// The `slot_header` of a `dal_publish_commitment` (`dal_operations_repr.ml`
+/// `Publish_commitment.encoding`): `slot_index` uint8 ‖ `commitment` (48 bytes, `sh1…`) ‖
+/// `commitment_proof` (96 bytes, hex), in this order in binary and JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DalSlotHeader {
+    /// Slot index (`Dal_slot_index_repr`, uint8; below the constants' `number_of_slots`).
+    pub slot_index: u8,
+    /// The slot's commitment.
+    pub commitment: DalCommitment,
+    /// Proof that the committed polynomial's degree fits a slot.
+    pub commitment_proof: DalCommitmentProof,
 }
 
 /// A DAL page identifier (`Dal_slot_repr.Page`): int32 level, uint8 slot, int16 page.
@@ -354,6 +417,12 @@ pub enum OperationContent {
         /// Staker whose bond is released.
         staker: PublicKeyHash,
     },
+    /// `dal_publish_commitment` (0xe6, `operation_repr.ml` `dal_publish_commitment_case`:
+    /// `obj1 (req "slot_header" …)`).
+    DalPublishCommitment {
+        /// The published slot header.
+        slot_header: DalSlotHeader,
+    },
 }
 
 impl OperationContent {
@@ -370,6 +439,7 @@ impl OperationContent {
             Self::SmartRollupTimeout { .. } => tag::SR_TIMEOUT,
             Self::SmartRollupExecuteOutboxMessage { .. } => tag::SR_EXECUTE_OUTBOX_MESSAGE,
             Self::SmartRollupRecoverBond { .. } => tag::SR_RECOVER_BOND,
+            Self::DalPublishCommitment { .. } => tag::DAL_PUBLISH_COMMITMENT,
         }
     }
 }
@@ -607,6 +677,11 @@ impl BinEncode for ManagerOperation {
                 rollup.bin_write(w);
                 staker.bin_write(w);
             }
+            OperationContent::DalPublishCommitment { slot_header } => {
+                w.u8(slot_header.slot_index);
+                slot_header.commitment.bin_write(w);
+                w.bytes(&slot_header.commitment_proof.0);
+            }
         }
     }
 }
@@ -720,6 +795,13 @@ impl BinDecode for ManagerOperation {
             tag::SR_RECOVER_BOND => OperationContent::SmartRollupRecoverBond {
                 rollup: SmartRollupAddress::bin_read(r)?,
                 staker: PublicKeyHash::bin_read(r)?,
+            },
+            tag::DAL_PUBLISH_COMMITMENT => OperationContent::DalPublishCommitment {
+                slot_header: DalSlotHeader {
+                    slot_index: r.u8()?,
+                    commitment: DalCommitment::bin_read(r)?,
+                    commitment_proof: DalCommitmentProof(r.array()?),
+                },
             },
             t => return Err(bad_tag(start, "manager operation (unsupported kind)", t)),
         };
@@ -974,6 +1056,54 @@ mod tests {
         assert_eq!(back.contents, s.contents);
         assert_eq!(back.signature.as_bytes(), s.signature.as_bytes());
         assert_eq!(UnsignedOperation::from_bin(&u.to_bin()).unwrap(), u);
+    }
+
+    /// `dal_publish_commitment` (operation_repr.ml tag 230; dal_operations_repr.ml
+    /// `Publish_commitment.encoding`): tag ‖ manager fields ‖ slot index ‖ 48 ‖ 96 bytes. Same
+    /// bytes as Taquito's local forger (`tests/it/taquito.rs` forges random ones).
+    #[test]
+    fn dal_publish_commitment_vector() {
+        let commitment = DalCommitment([0x11; 48]);
+        let proof = DalCommitmentProof([0x22; 96]);
+        let m = op(
+            OperationContent::DalPublishCommitment {
+                slot_header: DalSlotHeader {
+                    slot_index: 3,
+                    commitment,
+                    commitment_proof: proof,
+                },
+            },
+            1000,
+            7,
+            2000,
+            0,
+        );
+        check(
+            &m,
+            &format!(
+                "e6{B1_HEX}e80707d00f0003{}{}",
+                "11".repeat(48),
+                "22".repeat(96)
+            ),
+        );
+        let j = serde_json::to_value(&m).unwrap();
+        assert_eq!(j["kind"], "dal_publish_commitment");
+        assert_eq!(j["slot_header"]["slot_index"], 3);
+        assert!(
+            j["slot_header"]["commitment"]
+                .as_str()
+                .unwrap()
+                .starts_with("sh1")
+        );
+        assert_eq!(j["slot_header"]["commitment_proof"], "22".repeat(96));
+        // A short proof is refused with the expected size.
+        let mut bad = j;
+        bad["slot_header"]["commitment_proof"] = "22".into();
+        let e = serde_json::from_value::<ManagerOperation>(bad).unwrap_err();
+        assert!(e.to_string().contains("96 bytes"), "{e}");
+        // Truncated binary is refused.
+        let b = m.to_bin();
+        assert!(ManagerOperation::from_bin(&b[..b.len() - 1]).is_err());
     }
 
     #[test]
@@ -1433,6 +1563,15 @@ mod tests {
                 |(rollup, staker)| OperationContent::SmartRollupRecoverBond { rollup, staker }
             ),
             sr().prop_map(|rollup| OperationContent::SmartRollupCement { rollup }),
+            (any::<u8>(), h32(), h32()).prop_map(|(slot_index, c, p)| {
+                OperationContent::DalPublishCommitment {
+                    slot_header: DalSlotHeader {
+                        slot_index,
+                        commitment: DalCommitment(std::array::from_fn(|i| c[i % 32])),
+                        commitment_proof: DalCommitmentProof(std::array::from_fn(|i| p[i % 32])),
+                    },
+                }
+            }),
             (sr(), h32(), bytes(16)).prop_map(|(rollup, c, output_proof)| {
                 OperationContent::SmartRollupExecuteOutboxMessage {
                     rollup,

@@ -1,6 +1,7 @@
 //! Integration tests of `smart-rollup-client`: wallet commands on a temp base dir, and
 //! end-to-end runs against the real `smart-rollup-sandbox` binary on a loopback port.
 
+mod dal;
 mod e2e;
 mod https;
 mod operator;

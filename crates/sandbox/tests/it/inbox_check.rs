@@ -9,7 +9,7 @@ use tezos_types::{Contract, Micheline, Mutez};
 use super::Node;
 use sandbox::ops::{OperationContent, Parameters, PvmKind};
 
-fn header(n: &Node, level: i64) -> inbox::BlockHeader {
+pub(super) fn header(n: &Node, level: i64) -> inbox::BlockHeader {
     let shell: inbox::ShellHeader =
         serde_json::from_value(n.get(&format!("/chains/main/blocks/{level}/header/shell")))
             .unwrap();
@@ -20,7 +20,7 @@ fn header(n: &Node, level: i64) -> inbox::BlockHeader {
     }
 }
 
-fn l1_inbox(n: &Node, level: i64) -> tezos_types::inbox::Inbox {
+pub(super) fn l1_inbox(n: &Node, level: i64) -> tezos_types::inbox::Inbox {
     serde_json::from_value(n.get(&format!(
         "/chains/main/blocks/{level}/context/smart_rollups/all/inbox"
     )))

@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `smart-rollup-sandbox` binary on a loopback port.
 
 mod chain;
+mod dal;
 mod errors;
 mod helpers;
 mod inbox_check;

@@ -45,7 +45,7 @@ const KEYS: &[&str] = &[
 ];
 
 fn content(rng: &mut Rng, sk: &SecretKey) -> OperationContent {
-    match rng.below(6) {
+    match rng.below(7) {
         0 => OperationContent::Reveal {
             public_key: sk.public_key(),
             proof: None,
@@ -75,6 +75,15 @@ fn content(rng: &mut Rng, sk: &SecretKey) -> OperationContent {
         },
         4 => OperationContent::SmartRollupAddMessages {
             message: (0..=rng.below(3)).map(|_| rng.bytes(30)).collect(),
+        },
+        5 => OperationContent::DalPublishCommitment {
+            slot_header: tezos_types::operation::DalSlotHeader {
+                slot_index: rng.below(32) as u8,
+                commitment: tezos_types::DalCommitment(std::array::from_fn(|_| rng.next() as u8)),
+                commitment_proof: tezos_types::operation::DalCommitmentProof(std::array::from_fn(
+                    |_| rng.next() as u8,
+                )),
+            },
         },
         _ => OperationContent::SmartRollupExecuteOutboxMessage {
             rollup: "sr1Ghq66tYK9y3r8CC1Tf8i8m5nxh8nTvZEf".parse().unwrap(),

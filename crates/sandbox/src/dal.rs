@@ -1,0 +1,536 @@
+//! The sandbox's DAL: published slot headers, the skip-list cells each block records, and the
+//! DAL-node side (slot commitments and pages).
+//!
+//! What the protocol does (docs/reference/dal.md §1; U025 `dal_slot_storage.ml`
+//! `update_skip_list`, `dal_slot_repr.ml` `History`), for a block of level L when
+//! `dal_parametric.feature_enable` is true:
+//! 1. the headers published at P = L − `attestation_lag` get one `published` cell each (slot
+//!    index ascending) with `attestation_lag` = L − P (the "dynamic" encoding, tag 5),
+//!    `is_proto_attested`, `attested_shards` and `total_shards`;
+//! 2. every slot index with no header published at L gets an `unpublished` cell of level L and
+//!    lag 0 (tag 4); slots published at L get their cell later (step 1, at L + lag).
+//!
+//! Cells are chained in a skip list of basis 4 (`src/lib_base/skip_list.ml`): the first real
+//! cell replaces the genesis one (index 0, no back pointers); the next has index + 1 and back
+//! pointer i = the previous cell's hash when index mod 4^i = 0, else the previous cell's
+//! pointer i. A cell's hash (`dask1…`) is Blake2b-256 of its content's binary encoding ‖ its
+//! back pointers.
+//!
+//! Sandbox model: every published slot is attested exactly at P + `attestation_lag` (the
+//! protocol may attest earlier with dynamic lags; the sandbox does not), all shards attested,
+//! except the slot indices listed in the constants' `sandbox_dal_unattested_slots`
+//! (`is_proto_attested: false`, 0 shards).
+//!
+//! **Commitments are not KZG.** There is no cryptobox here: the commitment of a slot is
+//! Blake2b-384 (48 bytes, `sh1…`) of the padded slot, and its "proof" 96 bytes derived from
+//! the commitment by Blake2b ([`commitment_proof`]). They have the shapes of Octez's but a real
+//! DAL node or protocol would refuse them, and the sandbox refuses real KZG proofs.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+use tezos_types::operation::DalCommitmentProof;
+use tezos_types::{BinEncode, Contract, DalCommitment, DalSkipListHash, PublicKeyHash, Writer};
+
+use crate::constants::DalParametric;
+
+/// Basis of the DAL skip list (`dal_slot_repr.ml`, `Skip_list_parameters.basis`).
+pub const SKIP_LIST_BASIS: u64 = 4;
+
+/// A published slot header and its publisher.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PublishedHeader {
+    /// The slot's commitment.
+    pub commitment: DalCommitment,
+    /// Who published it (an implicit account: the operation's source).
+    pub publisher: PublicKeyHash,
+}
+
+/// A cell's content (`History.Content_v2`, dynamic-lag cases only).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CellContent {
+    /// `unpublished_dyn` (tag 4).
+    Unpublished {
+        /// Level of the slot id.
+        published_level: i32,
+        /// Slot index.
+        index: u8,
+        /// Lag (0 for the current level's unpublished slots).
+        attestation_lag: u8,
+    },
+    /// `published_dyn` (tag 5).
+    Published {
+        /// Level at which the header was published.
+        published_level: i32,
+        /// Slot index.
+        index: u8,
+        /// The header.
+        header: PublishedHeader,
+        /// Attested according to the protocol.
+        is_proto_attested: bool,
+        /// Shards attested.
+        attested_shards: u16,
+        /// Shards in total.
+        total_shards: u16,
+        /// Levels between publication and attestation.
+        attestation_lag: u8,
+    },
+}
+
+impl CellContent {
+    /// Binary encoding (`Content_v2.encoding`, uint8 union tag; `Header.encoding` is itself a
+    /// union whose `v0` case has tag 0).
+    pub fn to_bin(&self) -> Vec<u8> {
+        let mut w = Writer::new();
+        match self {
+            Self::Unpublished {
+                published_level,
+                index,
+                attestation_lag,
+            } => {
+                w.u8(4);
+                w.u8(*attestation_lag);
+                w.i32(*published_level);
+                w.u8(*index);
+            }
+            Self::Published {
+                published_level,
+                index,
+                header,
+                is_proto_attested,
+                attested_shards,
+                total_shards,
+                attestation_lag,
+            } => {
+                w.u8(5);
+                Contract::Implicit(header.publisher).bin_write(&mut w);
+                w.u8(if *is_proto_attested { 0xff } else { 0 });
+                w.bytes(&attested_shards.to_be_bytes());
+                w.bytes(&total_shards.to_be_bytes());
+                w.u8(*attestation_lag);
+                w.u8(0);
+                w.i32(*published_level);
+                w.u8(*index);
+                header.commitment.bin_write(&mut w);
+            }
+        }
+        w.into_bytes()
+    }
+
+    /// JSON (the merged objects of the case, docs/reference/dal.md §1).
+    pub fn to_json(&self) -> Value {
+        match self {
+            Self::Unpublished {
+                published_level,
+                index,
+                attestation_lag,
+            } => json!({
+                "kind": "unpublished", "attestation_lag": attestation_lag,
+                "level": published_level, "index": index
+            }),
+            Self::Published {
+                published_level,
+                index,
+                header,
+                is_proto_attested,
+                attested_shards,
+                total_shards,
+                attestation_lag,
+            } => json!({
+                "kind": "published", "publisher": header.publisher.to_b58check(),
+                "is_proto_attested": is_proto_attested, "attested_shards": attested_shards,
+                "total_shards": total_shards, "attestation_lag": attestation_lag,
+                "version": "0", "level": published_level, "index": index,
+                "commitment": header.commitment.to_b58check()
+            }),
+        }
+    }
+}
+
+/// A skip-list cell (`Skip_list.cell`: index, content, back pointers).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cell {
+    /// Index in the skip list (`n`).
+    pub index: u64,
+    /// Content.
+    pub content: CellContent,
+    /// Back pointers (hashes of earlier cells).
+    pub back_pointers: Vec<DalSkipListHash>,
+}
+
+impl Cell {
+    /// `History.hash`: Blake2b-256 of the content's bytes ‖ the back pointers.
+    pub fn hash(&self) -> DalSkipListHash {
+        let content = self.content.to_bin();
+        let mut parts: Vec<&[u8]> = vec![&content];
+        parts.extend(self.back_pointers.iter().map(|h| &h.0[..]));
+        DalSkipListHash::hash_parts(&parts)
+    }
+
+    /// `Skip_list.next`: the cell after `self` (whose hash is `self_hash`); `None` on an index
+    /// overflow.
+    pub fn next(&self, self_hash: DalSkipListHash, content: CellContent) -> Option<Cell> {
+        let index = self.index.checked_add(1)?;
+        let mut back_pointers = Vec::new();
+        let mut power: u64 = 1;
+        let mut i = 0usize;
+        while index >= power {
+            let p = if index % power == 0 {
+                self_hash
+            } else {
+                *self.back_pointers.get(i)?
+            };
+            back_pointers.push(p);
+            i = i.checked_add(1)?;
+            match power.checked_mul(SKIP_LIST_BASIS) {
+                Some(p) => power = p,
+                None => break,
+            }
+        }
+        Some(Cell {
+            index,
+            content,
+            back_pointers,
+        })
+    }
+
+    /// JSON of a history cell (`History.history_encoding`, case `dal_skip_list`).
+    pub fn to_json(&self) -> Value {
+        json!({
+            "kind": "dal_skip_list",
+            "skip_list": {
+                "index": self.index.to_string(),
+                "content": self.content.to_json(),
+                "back_pointers": self.back_pointers.iter().map(|h| h.to_b58check()).collect::<Vec<_>>()
+            }
+        })
+    }
+}
+
+/// Why a `dal_publish_commitment` cannot be registered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PublishError {
+    /// Another header is already published for this slot at this level.
+    Duplicate(PublishedHeader),
+}
+
+/// The DAL part of the L1 state.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DalState {
+    /// Headers published at levels whose cells are not recorded yet: published level → slot
+    /// index → header.
+    pub pending: BTreeMap<i32, BTreeMap<u8, PublishedHeader>>,
+    /// The last cell of the skip list and its hash (`None`: still the genesis cell).
+    pub last: Option<(Cell, DalSkipListHash)>,
+    /// The cells the last finalized block added, in insertion order
+    /// (`skip_list_cells_of_level`).
+    pub level_cells: Vec<(DalSkipListHash, Cell)>,
+}
+
+impl DalState {
+    /// Registers a header published at `level` (`Dal_slot_storage.register_slot_header`: at
+    /// most one per slot and level).
+    pub fn publish(
+        &mut self,
+        level: i32,
+        index: u8,
+        header: PublishedHeader,
+    ) -> Result<(), PublishError> {
+        let slots = self.pending.entry(level).or_default();
+        if let Some(existing) = slots.get(&index) {
+            return Err(PublishError::Duplicate(*existing));
+        }
+        slots.insert(index, header);
+        Ok(())
+    }
+
+    fn add(&mut self, content: CellContent) -> Option<()> {
+        let cell = match &self.last {
+            None => Cell {
+                index: 0,
+                content,
+                back_pointers: Vec::new(),
+            },
+            Some((prev, prev_hash)) => prev.next(*prev_hash, content)?,
+        };
+        let h = cell.hash();
+        self.level_cells.push((h, cell.clone()));
+        self.last = Some((cell, h));
+        Some(())
+    }
+
+    /// Records the cells of the block of `level` (see the module documentation); with the
+    /// feature disabled the block records none. `unattested` lists the slot indices left
+    /// unattested.
+    pub fn finalize(&mut self, level: i32, p: &DalParametric, unattested: &[u8]) {
+        self.level_cells.clear();
+        if !p.feature_enable || p.attestation_lag == 0 {
+            return;
+        }
+        let lag = p.attestation_lag;
+        let mut contents = Vec::new();
+        if let Some(published_level) = level.checked_sub(i32::from(lag))
+            && let Some(headers) = self.pending.remove(&published_level)
+        {
+            for (index, header) in headers {
+                let attested = !unattested.contains(&index);
+                contents.push(CellContent::Published {
+                    published_level,
+                    index,
+                    header,
+                    is_proto_attested: attested,
+                    attested_shards: if attested { p.number_of_shards } else { 0 },
+                    total_shards: p.number_of_shards,
+                    attestation_lag: lag,
+                });
+            }
+        }
+        // Levels that can no longer be finalized (e.g. published before a restart with
+        // another lag) are dropped.
+        let oldest = level.saturating_sub(i32::from(lag));
+        self.pending.retain(|l, _| *l > oldest);
+        let current = self.pending.get(&level);
+        let slots = u8::try_from(p.number_of_slots.saturating_sub(1)).unwrap_or(u8::MAX);
+        for index in 0..=slots {
+            if current.is_none_or(|s| !s.contains_key(&index)) {
+                contents.push(CellContent::Unpublished {
+                    published_level: level,
+                    index,
+                    attestation_lag: 0,
+                });
+            }
+        }
+        for c in contents {
+            if self.add(c).is_none() {
+                tracing::error!("DAL skip list index overflow at level {level}");
+                return;
+            }
+        }
+    }
+
+    /// `GET …/context/dal/skip_list_cells_of_level`: `[[hash, cell], …]`.
+    pub fn cells_json(&self) -> Value {
+        Value::Array(
+            self.level_cells
+                .iter()
+                .map(|(h, c)| json!([h.to_b58check(), c.to_json()]))
+                .collect(),
+        )
+    }
+}
+
+/// The sandbox's commitment of a padded slot: Blake2b-384 (not KZG, see the module doc).
+pub fn commitment_of_slot(padded: &[u8]) -> DalCommitment {
+    DalCommitment(tezos_types::hash::blake2b::<48>(&[
+        b"smart-rollup-sandbox DAL commitment",
+        padded,
+    ]))
+}
+
+/// The sandbox's "proof" of a commitment: 96 bytes derived from it (not a KZG degree proof).
+pub fn commitment_proof(c: &DalCommitment) -> DalCommitmentProof {
+    let a = tezos_types::hash::blake2b::<64>(&[b"smart-rollup-sandbox DAL proof 1", &c.0]);
+    let b = tezos_types::hash::blake2b::<32>(&[b"smart-rollup-sandbox DAL proof 2", &c.0]);
+    let mut p = [0u8; DalCommitmentProof::SIZE];
+    p[..64].copy_from_slice(&a);
+    p[64..].copy_from_slice(&b);
+    DalCommitmentProof(p)
+}
+
+/// Pads `data` to `slot_size` with `padding` (Octez DAL node `POST /slots`); refuses data
+/// longer than a slot.
+pub fn pad_slot(data: &[u8], slot_size: i32, padding: u8) -> Result<Vec<u8>, String> {
+    let size = usize::try_from(slot_size).map_err(|_| format!("bad slot_size {slot_size}"))?;
+    if data.len() > size {
+        return Err(format!(
+            "the slot is {} bytes, more than dal_parametric.slot_size ({size} bytes): split it \
+             over several slots",
+            data.len()
+        ));
+    }
+    let mut v = data.to_vec();
+    v.resize(size, padding);
+    Ok(v)
+}
+
+/// The pages of a padded slot, hex (`GET /levels/<l>/slots/<i>/pages`).
+pub fn pages_json(slot: &[u8], page_size: u16) -> Value {
+    Value::Array(
+        slot.chunks(usize::from(page_size.max(1)))
+            .map(|p| Value::String(hex::encode(p)))
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params() -> DalParametric {
+        DalParametric {
+            feature_enable: true,
+            number_of_slots: 4,
+            attestation_lag: 2,
+            attestation_lags: vec![2],
+            ..DalParametric::default()
+        }
+    }
+
+    fn header(n: u8) -> PublishedHeader {
+        PublishedHeader {
+            commitment: DalCommitment([n; 48]),
+            publisher: "tz1KqTpEZ7Yob7QbPE4Hy4Wo8fHG8LhKxZSx".parse().unwrap(),
+        }
+    }
+
+    /// Back pointers follow `Skip_list.next` with basis 4: cell n has ⌊log4 n⌋ + 1 pointers,
+    /// pointer 0 is always the previous cell, pointer i the previous one's when 4^i ∤ n.
+    #[test]
+    fn skip_list_back_pointers() {
+        let c = |i: u8| CellContent::Unpublished {
+            published_level: 1,
+            index: i,
+            attestation_lag: 0,
+        };
+        let mut cells = vec![Cell {
+            index: 0,
+            content: c(0),
+            back_pointers: vec![],
+        }];
+        for i in 1..=20u8 {
+            let prev = cells.last().unwrap();
+            let n = prev.next(prev.hash(), c(i)).unwrap();
+            cells.push(n);
+        }
+        let h = |i: usize| cells[i].hash();
+        assert_eq!(cells[1].back_pointers, vec![h(0)]);
+        assert_eq!(cells[3].back_pointers, vec![h(2)]);
+        assert_eq!(cells[4].back_pointers, vec![h(3), h(3)]);
+        assert_eq!(cells[5].back_pointers, vec![h(4), h(3)]);
+        assert_eq!(cells[8].back_pointers, vec![h(7), h(7)]);
+        assert_eq!(cells[16].back_pointers, vec![h(15), h(15), h(15)]);
+        assert_eq!(cells[17].back_pointers, vec![h(16), h(15), h(15)]);
+        assert_eq!(cells[20].back_pointers, vec![h(19), h(19), h(15)]);
+    }
+
+    /// Binary layout of both cases (`Content_v2.encoding`) and the hash over it.
+    #[test]
+    fn content_bytes_and_hash() {
+        let u = CellContent::Unpublished {
+            published_level: 7,
+            index: 3,
+            attestation_lag: 0,
+        };
+        assert_eq!(hex::encode(u.to_bin()), "04000000000703");
+        let p = CellContent::Published {
+            published_level: 5,
+            index: 1,
+            header: header(0xaa),
+            is_proto_attested: true,
+            attested_shards: 512,
+            total_shards: 512,
+            attestation_lag: 2,
+        };
+        let b = p.to_bin();
+        // tag ‖ contract (implicit, tz1) ‖ attested ‖ shards ‖ total ‖ lag ‖ header v0 ‖ level ‖
+        // index ‖ commitment.
+        let expected = [
+            "05",
+            "0000",
+            "02298c03ed7d454a101eb7022bc95f7e5f41ac78",
+            "ff",
+            "0200",
+            "0200",
+            "02",
+            "00",
+            "00000005",
+            "01",
+        ]
+        .concat();
+        assert_eq!(hex::encode(&b[..35]), expected);
+        assert_eq!(&b[35..], &[0xaa; 48]);
+        let cell = Cell {
+            index: 1,
+            content: p,
+            back_pointers: vec![DalSkipListHash([9; 32])],
+        };
+        let mut pre = b;
+        pre.extend([9u8; 32]);
+        assert_eq!(cell.hash(), DalSkipListHash::hash_bytes(&pre));
+        assert!(cell.hash().to_b58check().starts_with("dask1"));
+    }
+
+    #[test]
+    fn finalize_records_published_then_unpublished() {
+        let p = params();
+        let mut d = DalState::default();
+        d.finalize(2, &p, &[]);
+        assert_eq!(d.level_cells.len(), 4);
+        assert_eq!(d.level_cells[0].1.index, 0);
+        d.publish(3, 1, header(1)).unwrap();
+        d.publish(3, 2, header(2)).unwrap();
+        assert_eq!(
+            d.publish(3, 1, header(9)),
+            Err(PublishError::Duplicate(header(1)))
+        );
+        d.finalize(3, &p, &[2]);
+        // Slots 1 and 2 are published at 3: only 0 and 3 are unpublished now.
+        let idx: Vec<u8> = d
+            .level_cells
+            .iter()
+            .map(|(_, c)| match c.content {
+                CellContent::Unpublished { index, .. } => index,
+                CellContent::Published { .. } => 100,
+            })
+            .collect();
+        assert_eq!(idx, vec![0, 3]);
+        d.finalize(4, &p, &[2]);
+        assert_eq!(d.level_cells.len(), 4);
+        d.finalize(5, &p, &[2]);
+        let first: Vec<_> = d
+            .level_cells
+            .iter()
+            .take(2)
+            .map(|(_, c)| c.content.clone())
+            .collect();
+        assert!(matches!(
+            first[0],
+            CellContent::Published {
+                published_level: 3,
+                index: 1,
+                is_proto_attested: true,
+                attestation_lag: 2,
+                ..
+            }
+        ));
+        assert!(matches!(
+            first[1],
+            CellContent::Published {
+                published_level: 3,
+                index: 2,
+                is_proto_attested: false,
+                attested_shards: 0,
+                ..
+            }
+        ));
+        assert_eq!(d.level_cells.len(), 6);
+        assert!(d.pending.is_empty());
+        // Indices are consecutive across levels.
+        assert_eq!(d.level_cells[0].1.index, 10);
+        // Disabled: nothing.
+        d.finalize(6, &DalParametric::default(), &[]);
+        assert!(d.level_cells.is_empty());
+    }
+
+    #[test]
+    fn slots_and_pages() {
+        let s = pad_slot(b"abc", 8, 0).unwrap();
+        assert_eq!(s, b"abc\0\0\0\0\0");
+        assert!(pad_slot(&[0; 9], 8, 0).unwrap_err().contains("slot_size"));
+        assert_eq!(pages_json(&s, 4), json!(["61626300", "00000000"]));
+        let c = commitment_of_slot(&s);
+        assert!(c.to_b58check().starts_with("sh1"));
+        assert_ne!(c, commitment_of_slot(&pad_slot(b"abd", 8, 0).unwrap()));
+        assert_eq!(commitment_proof(&c), commitment_proof(&c));
+    }
+}
