@@ -1,6 +1,7 @@
 //! Integration tests of the `smart-rollup-node` binary (one test binary for the crate).
 
 mod context_repair;
+mod dal;
 mod deposit;
 mod faults;
 mod follow;

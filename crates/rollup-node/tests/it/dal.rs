@@ -1,0 +1,136 @@
+//! The DAL end to end (issue 16; docs/reference/dal.md): a sandbox with the DAL on, the
+//! `dal-reader` SDK kernel (it imports the slot an external signal names, as Etherlink imports
+//! blueprints), and the node with `--dal-node` on the sandbox's DAL node RPC. Published and
+//! attested slots reach the inbox (`Dal_attested_slots`, checked by the node against the L1's
+//! inbox) and the kernel reads their pages; an unattested slot reads as empty; without a DAL
+//! node, the node stops at the level with an error saying what is missing.
+
+use std::time::Duration;
+
+use serde_json::json;
+use test_support::{Sandbox, bootstrap_key};
+use tezos_types::operation::{DalCommitmentProof, DalSlotHeader, OperationContent};
+
+use super::init_config;
+
+const BOUND: Duration = Duration::from_secs(180);
+const SLOT_SIZE: usize = 64;
+const PAGE_SIZE: usize = 16;
+const LAG: i64 = 2;
+
+fn dal_reader_kernel() -> Vec<u8> {
+    let path = test_support::kernels_dir().join("wasm32-unknown-unknown/release/dal-reader.wasm");
+    std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}. Build the test kernels first: scripts/build-kernels.sh",
+            path.display()
+        )
+    })
+}
+
+/// A sandbox with the DAL on: 4 slots, lag 2, 64-byte slots of 16-byte pages, slot 1 never
+/// attested.
+fn dal_sandbox(dir: &std::path::Path) -> Sandbox {
+    let constants = dir.join("constants.json");
+    std::fs::write(
+        &constants,
+        json!({
+            "dal_parametric": {"feature_enable": true, "number_of_slots": 4,
+                "attestation_lag": LAG, "attestation_lags": [LAG],
+                "slot_size": SLOT_SIZE, "page_size": PAGE_SIZE, "number_of_shards": 64},
+            "sandbox_dal_unattested_slots": [1]
+        })
+        .to_string(),
+    )
+    .unwrap();
+    Sandbox::builder(&dir.join("sandbox"))
+        .args(["--constants", constants.to_str().unwrap()])
+        .start()
+        .unwrap()
+}
+
+/// Posts `data` to the sandbox's DAL node and publishes its commitment for `slot` from
+/// bootstrap `who`.
+fn publish(sb: &Sandbox, who: usize, slot: u8, data: &str) {
+    let (s, v) = sb.post("/slots", &json!(data));
+    assert_eq!(s, 200, "{v}");
+    let header = DalSlotHeader {
+        slot_index: slot,
+        commitment: v["commitment"].as_str().unwrap().parse().unwrap(),
+        commitment_proof: DalCommitmentProof::from_hex(v["commitment_proof"].as_str().unwrap())
+            .unwrap(),
+    };
+    sb.inject(
+        &bootstrap_key(who),
+        vec![OperationContent::DalPublishCommitment {
+            slot_header: header,
+        }],
+    );
+}
+
+fn signal(level: i64, slot: u8) -> Vec<u8> {
+    let level = i32::try_from(level).unwrap();
+    [b"DAL".as_slice(), &level.to_be_bytes(), &[slot]].concat()
+}
+
+#[test]
+fn a_kernel_imports_attested_dal_slots_through_the_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let sb = dal_sandbox(dir.path());
+    let addr = sb.originate_wasm(&dal_reader_kernel());
+    let node_dir = dir.path().join("node");
+    init_config(&node_dir, &addr);
+    let mut node = super::node(&node_dir, sb.endpoint())
+        .args(["--dal-node", sb.endpoint()])
+        .log_file(dir.path().join("node.log"))
+        .start()
+        .unwrap();
+    sb.bake();
+    // Slot 0 (attested) and slot 1 (never attested), published at the same level.
+    publish(&sb, 2, 0, "a blueprint on the DAL");
+    publish(&sb, 3, 1, "not attested");
+    sb.bake();
+    let published = sb.level();
+    for _ in 0..LAG {
+        sb.bake();
+    }
+    // The attestation level's inbox holds the DAL message: the node checks its inbox against
+    // the L1's (a difference stops it), so following the level is the check.
+    node.wait_synced(&sb, BOUND).unwrap();
+    sb.send_messages(&[&signal(published, 0), &signal(published, 1)]);
+    sb.bake();
+    node.wait_synced(&sb, BOUND).unwrap();
+    let at = |k: &str| node.durable("head", k);
+    assert_eq!(
+        at(&format!("/dal/{published}/0/payload")),
+        json!(hex::encode("a blueprint on the DAL"))
+    );
+    assert_eq!(
+        at(&format!("/dal/{published}/0/pages")),
+        json!(hex::encode(4u32.to_le_bytes()))
+    );
+    assert_eq!(
+        at(&format!("/dal/{published}/1/pages")),
+        json!(hex::encode(0u32.to_le_bytes()))
+    );
+    let params: Vec<u8> = [4u64, 2, 64, 16]
+        .iter()
+        .flat_map(|n| n.to_be_bytes())
+        .collect();
+    assert_eq!(at("/dal/parameters"), json!(hex::encode(params)));
+    node.terminate(BOUND).unwrap();
+
+    // The same rollup without a DAL node: the attested page cannot be read, and the node
+    // says so instead of answering it empty.
+    let bare = dir.path().join("bare");
+    init_config(&bare, &addr);
+    let mut node = super::node(&bare, sb.endpoint())
+        .log_file(dir.path().join("bare.log"))
+        .start()
+        .unwrap();
+    test_support::wait_until("the DAL error", BOUND, || {
+        node.output().contains("No DAL node provided")
+    })
+    .unwrap();
+    assert!(node.output().contains("--dal-node"), "{}", node.output());
+}
