@@ -124,7 +124,7 @@ fn a_kernel_imports_attested_dal_slots_through_the_node() {
     // says so instead of answering it empty.
     let bare = dir.path().join("bare");
     init_config(&bare, &addr);
-    let mut node = super::node(&bare, sb.endpoint())
+    let node = super::node(&bare, sb.endpoint())
         .log_file(dir.path().join("bare.log"))
         .start()
         .unwrap();
