@@ -1559,7 +1559,12 @@ mod tests {
             f(&mut c);
             c.check_supported().unwrap_err().to_string()
         };
-        assert!(refused(&|c| c.dal_node_endpoint = Some("http://h".into())).contains("--dal-node"));
+        // Implemented: the DAL node (reveals), unsafe patches, the unused fetch attempts.
+        let mut c = ok.clone();
+        c.dal_node_endpoint = Some("http://h".into());
+        c.dal_slot_status_max_fetch_attempts = 3;
+        c.apply_unsafe_patches = true;
+        c.check_supported().unwrap();
         assert!(refused(&|c| c.slow_vm_fallback = true).contains("--slow-vm-fallback"));
         assert!(refused(&|c| c.l1_monitor_finalized = true).contains("--l1-monitor-finalized"));
         // Implemented by the injector and the batcher: accepted.
