@@ -200,7 +200,13 @@ fn a_signer_requiring_authentication_accepts_an_encrypted_wallet_key() {
     )
     .out();
     assert_eq!(out, format!("Signature: {SIG_03}\n"));
-    assert!(s.output().contains("request sign"), "{}", s.output());
+    // The signer's log is read by another thread: wait for the line rather than race it.
+    test_support::wait_until(
+        "the signer's log line",
+        std::time::Duration::from_secs(30),
+        || s.output().contains("request sign"),
+    )
+    .unwrap_or_else(|e| panic!("{e}: {}", s.output()));
 }
 
 #[test]

@@ -661,12 +661,11 @@ fn maintenance_signs_through_a_remote_signer() {
     n.sb.bake();
     assert!(n.sb.balance(&pkh) > balance_staked + 9_999_000_000);
     assert_eq!(n.staked_on(&pkh_s).0, 500);
-    // The recovery at least went through the signer.
-    assert!(
-        signer.output().matches(": accepted").count() > signed_by_node,
-        "{}",
-        signer.output()
-    );
+    // The recovery at least went through the signer (its log is read by another thread).
+    test_support::wait_until("the signer's log of the recovery", BOUND, || {
+        signer.output().matches(": accepted").count() > signed_by_node
+    })
+    .unwrap_or_else(|e| panic!("{e}: {}", signer.output()));
 }
 
 /// A reorganisation that drops the block with the node's publication: the injector sees its
