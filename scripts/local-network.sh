@@ -10,12 +10,17 @@
 #   5. smart-rollup-node `-d <client dir> init maintenance config for <sr1> with operators operator …`
 #      then `-d <client dir> -E <L1> run --data-dir …`: the node stakes 10 000 tez, publishes a
 #      commitment every period and cements it once the challenge window has passed;
-#   6. an external message sent with the client once the node reports healthy.
+#   6. an external message sent with the client once the node reports healthy;
+#   7. the DAL: a second rollup with the dal-reader kernel (kernels/dal-reader, which imports the DAL slot an
+#      external signal names, as Etherlink imports blueprints) followed by an observer node with --dal-node
+#      on the sandbox's DAL node RPC; a slot posted to it (POST /slots), its commitment published with
+#      `smart-rollup-client publish dal commitment`, attested after the attestation lag, then signalled.
 # Then prints the RPC addresses and commands to try, and runs until Ctrl-C (clean shutdown of everything).
 #
 # Usage: scripts/local-network.sh [--check]
 #   --check   non-interactive: after the message is sent, wait until the node's durable /last_message holds
-#             it and until the node has published and cemented a commitment on L1, print PASS and exit 0
+#             it, until the node has published and cemented a commitment on L1 and executed an outbox
+#             message, and until the DAL rollup's node holds the slot's payload; print PASS and exit 0
 #             (or FAIL with the logs' tails and exit 1).
 # Needs the kernels (scripts/build-kernels.sh) and the binaries (cargo build --release) built: scripts/main.sh
 # does both. Environment: BIN_DIR (default target/release), SANDBOX_PORT, PREIMAGES_PORT, NODE_RPC_PORT
@@ -29,7 +34,7 @@ case "${1:-}" in
   "") ;;
   --check) CHECK=1 ;;
   -h | --help)
-    sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'
     exit 0
     ;;
   *)
@@ -47,6 +52,8 @@ INSTALLER_HEX=$INSTALLER_DIR/counter-installer.hex
 PREIMAGES_DIR=$INSTALLER_DIR/counter-preimages
 ROLLUP_ALIAS=counter
 MESSAGE="hello from the local network"
+DAL_KERNEL=$ROOT/kernels/target/wasm32-unknown-unknown/release/dal-reader.wasm
+DAL_PAYLOAD="a blueprint from the DAL"
 
 SANDBOX=$BIN_DIR/smart-rollup-sandbox
 CLIENT=$BIN_DIR/smart-rollup-client
@@ -150,8 +157,8 @@ wait_until() {
 for b in "$SANDBOX" "$CLIENT" "$NODE"; do
   [[ -x $b ]] || fail "missing binary $b; build it with: cargo build --release --locked -p sandbox -p client -p rollup-node (or run scripts/main.sh)"
 done
-[[ -f $INSTALLER_HEX && -d $PREIMAGES_DIR ]] ||
-  fail "missing $INSTALLER_HEX or $PREIMAGES_DIR; build them with scripts/build-kernels.sh"
+[[ -f $INSTALLER_HEX && -d $PREIMAGES_DIR && -f $DAL_KERNEL ]] ||
+  fail "missing $INSTALLER_HEX, $PREIMAGES_DIR or $DAL_KERNEL; build them with scripts/build-kernels.sh"
 for tool in python3 curl; do
   command -v "$tool" >/dev/null || fail "$tool is required (apt-get install $tool)"
 done
@@ -163,15 +170,17 @@ LOGS_FRESH=1
 SANDBOX_PORT=$(free_port "${SANDBOX_PORT:-18731}")
 PREIMAGES_PORT=$(free_port "${PREIMAGES_PORT:-18780}")
 NODE_RPC_PORT=$(free_port "${NODE_RPC_PORT:-18932}")
+DAL_NODE_RPC_PORT=$(free_port "${DAL_NODE_RPC_PORT:-18933}")
 L1=http://127.0.0.1:$SANDBOX_PORT
 PREIMAGES_URL=http://127.0.0.1:$PREIMAGES_PORT
 NODE_URL=http://127.0.0.1:$NODE_RPC_PORT
+DAL_NODE_URL=http://127.0.0.1:$DAL_NODE_RPC_PORT
 client() { "$CLIENT" -E "$L1" -d "$NET/client" "$@"; }
 
 # ---- 1. Sandbox L1 -------------------------------------------------------------------------------------------
-say "starting the sandbox L1 on $L1 (data in .local-network/sandbox, 1 block per second, commitment period 5, challenge window 10)"
+say "starting the sandbox L1 on $L1 (data in .local-network/sandbox, 1 block per second, commitment period 5, challenge window 10, DAL on)"
 start "the sandbox (smart-rollup-sandbox)" "$LOGS/sandbox.log" \
-  "$SANDBOX" run --data-dir "$NET/sandbox" --rpc-addr "127.0.0.1:$SANDBOX_PORT" --block-time 1 --test-constants
+  "$SANDBOX" run --data-dir "$NET/sandbox" --rpc-addr "127.0.0.1:$SANDBOX_PORT" --block-time 1 --test-constants --dal
 SANDBOX_PID=${PIDS[-1]}
 l1_ready() { curl -sf --max-time 2 "$L1/chains/main/blocks/head/header" >/dev/null; }
 wait_until "sandbox L1 ready" "$SANDBOX_PID" l1_ready ||
@@ -238,6 +247,7 @@ durable() { curl -sf --max-time 2 "$NODE_URL/global/block/head/durable/wasm_2_0_
 MESSAGE_HEX=$(printf '%s' "$MESSAGE" | od -An -tx1 -v | tr -d ' \n')
 
 if ((CHECK)); then
+  # Before the DAL step: its signal is an external message too, which the counter kernel would store.
   # shellcheck disable=SC2317 # called through wait_until
   message_seen() { durable /last_message | grep -q "\"$MESSAGE_HEX\""; }
   wait_until "the node's durable /last_message holds the message" "$NODE_PID" message_seen || {
@@ -246,6 +256,55 @@ if ((CHECK)); then
     fail "the node's durable /last_message did not show \"$MESSAGE\" within ${TIMEOUT}s (installer reveal / kernel upgrade / inbox processing in the node)"
   }
   say "durable /counter = $(durable /counter)"
+fi
+
+# ---- 7. The DAL -----------------------------------------------------------------------------------------------
+say "smart-rollup-client originate smart rollup dal from bootstrap1 of kind wasm_2_0_0 of type bytes with kernel \"\$(od -An -tx1 -v ${DAL_KERNEL#"$ROOT"/} | tr -d ' \\n')\" --burn-cap 999"
+DAL_ORIG=$(client originate smart rollup dal from bootstrap1 of kind wasm_2_0_0 of type bytes \
+  with kernel "$(od -An -tx1 -v "$DAL_KERNEL" | tr -d ' \n')" --burn-cap 999 2>&1) || {
+  printf '%s\n' "$DAL_ORIG" >"$LOGS/originate-dal.log"
+  fail "the origination of the DAL rollup failed (see originate-dal.log)"
+}
+printf '%s\n' "$DAL_ORIG" >"$LOGS/originate-dal.log"
+DAL_ROLLUP=$(grep -o 'sr1[1-9A-HJ-NP-Za-km-z]\{33\}' <<<"$DAL_ORIG" | tail -n 1 || true)
+[[ -n $DAL_ROLLUP ]] || fail "the client's origination output names no sr1 address (see originate-dal.log)"
+say "smart-rollup-node init observer config for $DAL_ROLLUP with operators --data-dir .local-network/dal-node --dal-node $L1 --rpc-addr 127.0.0.1 --rpc-port $DAL_NODE_RPC_PORT"
+"$NODE" init observer config for "$DAL_ROLLUP" with operators --data-dir "$NET/dal-node" --dal-node "$L1" \
+  --rpc-addr 127.0.0.1 --rpc-port "$DAL_NODE_RPC_PORT" >"$LOGS/dal-node-init.log" 2>&1 ||
+  fail "smart-rollup-node init observer config failed (see dal-node-init.log)"
+start "the DAL rollup's node (smart-rollup-node run)" "$LOGS/dal-node.log" \
+  "$NODE" -E "$L1" run --data-dir "$NET/dal-node"
+DAL_NODE_PID=${PIDS[-1]}
+say "curl -X POST $L1/slots --data '\"$DAL_PAYLOAD\"'   (the sandbox's DAL node)"
+DAL_POST=$(curl -sf --max-time 10 -X POST -H 'content-type: application/json' --data "\"$DAL_PAYLOAD\"" "$L1/slots") ||
+  fail "the sandbox's DAL node refused the slot (POST $L1/slots)"
+DAL_COMMITMENT=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["commitment"])' <<<"$DAL_POST")
+DAL_PROOF=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["commitment_proof"])' <<<"$DAL_POST")
+BOOTSTRAP2_SK=$(sed -n 's/^bootstrap2: .* \(unencrypted:[A-Za-z0-9]*\)$/\1/p' "$LOGS/sandbox.log" | head -n 1)
+[[ -n $BOOTSTRAP2_SK ]] || BOOTSTRAP2_SK=unencrypted:edsk39qAm1fiMjgmPkw1EgQYkMzkJezLNewd7PLNHTkr6w9XA2zdfo
+client import secret key bootstrap2 "$BOOTSTRAP2_SK" --force >/dev/null ||
+  fail "smart-rollup-client could not import the bootstrap2 key"
+say "smart-rollup-client publish dal commitment $DAL_COMMITMENT from bootstrap2 for slot 0 with proof <${#DAL_PROOF} hex digits>"
+client publish dal commitment "$DAL_COMMITMENT" from bootstrap2 for slot 0 with proof "$DAL_PROOF" \
+  >"$LOGS/publish-dal.log" 2>&1 || fail "smart-rollup-client publish dal commitment failed (see publish-dal.log)"
+DAL_BLOCK=$(sed -n 's/^Operation found in block: \([A-Za-z0-9]*\) .*/\1/p' "$LOGS/publish-dal.log" | head -n 1)
+DAL_LEVEL=$(curl -sf --max-time 2 "$L1/chains/main/blocks/$DAL_BLOCK/header" | python3 -c 'import json,sys; print(json.load(sys.stdin)["level"])') ||
+  fail "cannot find the level of block $DAL_BLOCK, where the DAL commitment was published"
+LAG=$(curl -sf --max-time 2 "$L1/chains/main/blocks/head/context/constants" | python3 -c 'import json,sys; print(json.load(sys.stdin)["dal_parametric"]["attestation_lag"])')
+say "slot 0 published at level $DAL_LEVEL; attested at level $((DAL_LEVEL + LAG))"
+l1_level() { curl -sf --max-time 2 "$L1/chains/main/blocks/head/header" | python3 -c 'import json,sys; print(json.load(sys.stdin)["level"])'; }
+# shellcheck disable=SC2317 # called through wait_until
+attested() { [[ $(l1_level) -ge $((DAL_LEVEL + LAG)) ]]; }
+wait_until "the DAL slot's attestation level reached" "$SANDBOX_PID" attested ||
+  fail "the L1 did not reach level $((DAL_LEVEL + LAG)) within ${TIMEOUT}s"
+SIGNAL_HEX=$(printf 'DAL' | od -An -tx1 -v | tr -d ' \n')$(printf '%08x00' "$DAL_LEVEL")
+say "smart-rollup-client send smart rollup message 'hex:[\"$SIGNAL_HEX\"]' from bootstrap1   (\"DAL\" ‖ level ‖ slot: the kernel's signal)"
+client send smart rollup message "hex:[\"$SIGNAL_HEX\"]" from bootstrap1 >"$LOGS/send-dal.log" 2>&1 ||
+  fail "smart-rollup-client send smart rollup message failed (see send-dal.log)"
+DAL_PAYLOAD_HEX=$(printf '%s' "$DAL_PAYLOAD" | od -An -tx1 -v | tr -d ' \n')
+dal_durable() { curl -sf --max-time 2 "$DAL_NODE_URL/global/block/head/durable/wasm_2_0_0/value?key=$1"; }
+
+if ((CHECK)); then
   # The node publishes its commitments and cements them once the challenge window has passed.
   ROLLUP_RPC="$L1/chains/main/blocks/head/context/smart_rollups/smart_rollup/$ROLLUP"
   ORIGINATION_LEVEL=$(curl -sf --max-time 2 "$ROLLUP_RPC/genesis_info" | python3 -c 'import json,sys; print(json.load(sys.stdin)["level"])')
@@ -280,7 +339,14 @@ if ((CHECK)); then
     "$PROOF_COMMITMENT" and output proof "$PROOF_HEX" >"$LOGS/execute-outbox.log" 2>&1 ||
     fail "smart-rollup-client execute outbox message failed (see execute-outbox.log)"
   say "outbox message of level $OUTBOX_LEVEL executed on L1 (receipt in .local-network/logs/execute-outbox.log)"
-  echo "PASS: sandbox L1, installer-originated rollup $ROLLUP, pre-images over HTTP, node in maintenance mode: /last_message = \"$MESSAGE\", commitments published and cemented up to level $(lcc_level), outbox message of level $OUTBOX_LEVEL executed on L1"
+  # The DAL rollup's node read the slot's pages from the sandbox's DAL node.
+  # shellcheck disable=SC2317 # called through wait_until
+  dal_imported() { dal_durable "/dal/$DAL_LEVEL/0/payload" | grep -q "\"$DAL_PAYLOAD_HEX\""; }
+  wait_until "the DAL rollup's node holds the slot's payload" "$DAL_NODE_PID" dal_imported || {
+    echo "durable /dal/$DAL_LEVEL/0/pages: $(dal_durable "/dal/$DAL_LEVEL/0/pages" || echo '(no answer)')" >&2
+    fail "the DAL rollup's durable /dal/$DAL_LEVEL/0/payload did not show \"$DAL_PAYLOAD\" within ${TIMEOUT}s (DAL inbox, reveals or pages from the DAL node)"
+  }
+  echo "PASS: sandbox L1, installer-originated rollup $ROLLUP, pre-images over HTTP, node in maintenance mode: /last_message = \"$MESSAGE\", commitments published and cemented up to level $(lcc_level), outbox message of level $OUTBOX_LEVEL executed on L1; DAL rollup $DAL_ROLLUP imported \"$DAL_PAYLOAD\" from slot 0 of level $DAL_LEVEL"
   exit 0
 fi
 
@@ -290,7 +356,8 @@ The local network is running (data and logs in .local-network/, reset at each st
   sandbox L1 RPC        $L1
   pre-images endpoint   $PREIMAGES_URL   (serves ${PREIMAGES_DIR#"$ROOT"/})
   rollup node RPC       $NODE_URL   (maintenance mode for $ROLLUP, operator $OPERATOR)
-  logs                  .local-network/logs/{sandbox,preimages,node}.log
+  DAL rollup node RPC   $DAL_NODE_URL   (observer of $DAL_ROLLUP, --dal-node $L1)
+  logs                  .local-network/logs/{sandbox,preimages,node,dal-node}.log
 
 Commands to try:
   curl -s $NODE_URL/health
@@ -301,6 +368,8 @@ Commands to try:
   curl -s $L1/chains/main/blocks/head/context/smart_rollups/smart_rollup/$ROLLUP/last_cemented_commitment_hash_with_level
   ${BIN_DIR#"$ROOT"/}/$SEND_CMD
     (the message above was sent already; /last_message is the hex of the last one, /counter counts kernel runs)
+  curl -s '$DAL_NODE_URL/global/block/head/durable/wasm_2_0_0/value?key=/dal/$DAL_LEVEL/0/payload'
+    (the DAL slot "$DAL_PAYLOAD", published at level $DAL_LEVEL and signalled to the dal-reader kernel)
 
 Press Ctrl-C to stop everything.
 EOF
