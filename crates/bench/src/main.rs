@@ -25,6 +25,8 @@
 //!
 //! Usage: `cargo run --release -p bench -- [p1|p2|p3|p4|rss|all] [--writes N] [--levels N]`.
 
+#[cfg(feature = "alloc-count")]
+mod alloc_count;
 mod p1;
 mod p2;
 mod p3;

@@ -59,6 +59,11 @@ pub(crate) fn run(opts: Opts) -> Result<(), String> {
         t.as_secs_f64() * 1e6 / n as f64
     );
     line("after insert", payload);
+    #[cfg(feature = "alloc-count")]
+    crate::alloc_count::report(14);
+    for (what, size) in durable_tree::layout_sizes() {
+        println!("    size_of {what:<28} {size:4} B");
+    }
     let (r, t) = timed(|| d.tree().hash());
     r.map_err(err)?;
     println!("  hash {:.0} ms", ms(t));

@@ -351,7 +351,7 @@ impl Durable {
                 at.set_contents(&path, chunk)?;
             }
         }
-        at.set_contents(&["length"], new_size.to_be_bytes().to_vec())
+        at.set_tree(&["length"], Tree::length_contents(new_size))
     }
 
     /// Replace the whole value at `k` (`set_value_exn`): every chunk is
@@ -363,7 +363,7 @@ impl Durable {
             chunk.resize(CHUNK_SIZE as usize, 0);
             at.set_contents(&["contents", &i.to_string()], chunk)?;
         }
-        at.set_contents(&["length"], (data.len() as u64).to_be_bytes().to_vec())?;
+        at.set_tree(&["length"], Tree::length_contents(data.len() as u64))?;
         self.tree.set_tree(&k.value_path(), at)
     }
 
@@ -375,7 +375,7 @@ impl Durable {
             return Ok(false);
         }
         let mut at = Tree::empty();
-        at.set_contents(&["length"], size.to_be_bytes().to_vec())?;
+        at.set_tree(&["length"], Tree::length_contents(size))?;
         self.tree.set_tree(&k.value_path(), at)?;
         Ok(true)
     }

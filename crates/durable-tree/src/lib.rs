@@ -30,3 +30,10 @@ pub use object::INLINE_MAX;
 pub use pack::{DiskStore, PackCorruption, Recovery};
 pub use repo::{GcStats, Repo};
 pub use tree::{Kind, Tree, TreeError};
+
+/// `size_of` of the in-memory tree's types, for the `rss` benchmark's
+/// accounting of resident memory (`BENCHMARKS.md`, "RSS").
+#[doc(hidden)]
+pub fn layout_sizes() -> Vec<(&'static str, usize)> {
+    tree::layout_sizes()
+}

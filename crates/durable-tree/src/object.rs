@@ -68,11 +68,11 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Append a contents object to `out`.
-pub(crate) fn put_contents_obj(out: &mut Vec<u8>, bytes: &[u8]) {
-    out.reserve(bytes.len() + 1);
+/// The start of a contents object of `len` bytes (its tag): the caller
+/// appends the bytes.
+pub(crate) fn put_contents_header(out: &mut Vec<u8>, len: usize) {
+    out.reserve(len.saturating_add(1));
     out.push(TAG_CONTENTS_OBJ);
-    out.extend_from_slice(bytes);
 }
 
 /// One entry of a node or inode object being encoded.

@@ -128,7 +128,8 @@ impl Repo {
                 let h = c.hash();
                 if !c.persisted_in(id) {
                     batch.buf.clear();
-                    object::put_contents_obj(&mut batch.buf, &c.bytes);
+                    object::put_contents_header(&mut batch.buf, c.bytes.len());
+                    c.bytes.extend_into(&mut batch.buf);
                     batch.flush(&h)?;
                     c.mark_persisted(id);
                 }
@@ -155,13 +156,15 @@ impl Repo {
                             object::put_entry(&mut batch.buf, name.as_bytes(), &e);
                         }
                     }
-                    Children::Trie(Inode::Tree(root)) => {
+                    // A trie root is always a loaded `Tree` inode (built or
+                    // decoded as one); its object is the node object.
+                    Children::Trie(root) => {
+                        let Inode::Tree(root) = &**root else {
+                            unreachable!("trie root is a Tree inode")
+                        };
                         self.write_inode_children(root, batch)?;
                         self.encode_inode(root, batch)?;
                     }
-                    // A trie root is always a loaded `Tree` inode (built or
-                    // decoded as one); its object is the node object.
-                    Children::Trie(_) => unreachable!("trie root is a Tree inode"),
                 }
                 // Hashed after the children were written (and hashed on the
                 // way): one walk of the changed part serves hash and commit.
@@ -376,7 +379,11 @@ impl Tree {
             return Ok(None);
         }
         match self.view()? {
-            View::Contents(c) if c.bytes.len() <= INLINE_MAX => Ok(Some((c.hash(), &c.bytes))),
+            // Contents this short are never stored with a zero tail
+            // (`tree::Bytes`), so `as_plain` answers.
+            View::Contents(c) if c.bytes.len() <= INLINE_MAX => {
+                Ok(c.bytes.as_plain().map(|b| (c.hash(), b)))
+            }
             _ => Ok(None),
         }
     }

@@ -1,6 +1,6 @@
 //! The persistent Irmin-like tree.
 //!
-//! A [`Tree`] is either a node (named children: an exact-size vector
+//! A [`Tree`] is either a node (named children: a boxed slice
 //! sorted bytewise by name for small nodes; Irmin's binary inode trie for
 //! large ones, see [`inode`]) or contents (a byte blob, inline when
 //! short). Clones
@@ -18,7 +18,6 @@
 //! * removing or replacing the root (`[]` path) leaves an empty node when the
 //!   new value is "nothing".
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use context_hash::{EntryKind, Hash};
@@ -79,10 +78,10 @@ enum Repr {
 
 pub(crate) struct NodeData {
     pub(crate) children: Children,
+    /// The hash, and the id of the [`StoreHandle`] this exact node is
+    /// known to be stored in (0: none; set on load and after commit).
+    /// Both cleared on mutation.
     memo: Memo,
-    /// Id of the [`StoreHandle`] this exact node is known to be stored in
-    /// (0: none). Set on load and after commit; cleared on mutation.
-    persisted: AtomicU64,
 }
 
 impl Clone for NodeData {
@@ -91,7 +90,6 @@ impl Clone for NodeData {
         NodeData {
             children: self.children.clone(),
             memo: Memo::new(None),
-            persisted: AtomicU64::new(0),
         }
     }
 }
@@ -100,42 +98,103 @@ impl Clone for NodeData {
 /// their own): durable `@/length` values, flags.
 const BYTES_INLINE: usize = 22;
 
+/// Contents longer than this whose zero tail is at least [`ZERO_TAIL_MIN`]
+/// bytes keep only the bytes before that tail ([`Bytes::ZeroTail`]). Above
+/// [`crate::INLINE_MAX`], so that contents inlined in a parent's object
+/// are always plain slices.
+const ZERO_TAIL_FROM: usize = 64;
+const _: () = assert!(ZERO_TAIL_FROM >= crate::object::INLINE_MAX);
+/// Shortest zero tail worth dropping (an allocation is rounded to 16 bytes).
+const ZERO_TAIL_MIN: usize = 32;
+
 /// The bytes of a contents blob: inline when short, else an exact-size
-/// boxed slice. 24 bytes, like a `Vec`, without the spare capacity.
+/// boxed slice; durable chunks (always 512 bytes, zero-padded after the
+/// value: wasm-pvm.md §2) keep only the bytes before their zero tail.
+/// 24 bytes, like a `Vec`, without the spare capacity (issue 15, RSS:
+/// `BENCHMARKS.md`).
 pub(crate) enum Bytes {
     /// At most [`BYTES_INLINE`] bytes: length and bytes.
     Inline(u8, [u8; BYTES_INLINE]),
     /// Longer contents.
     Heap(Box<[u8]>),
+    /// `head` followed by zeros up to `len` bytes in all
+    /// (`head.len() < len`, `len > ZERO_TAIL_FROM`).
+    ZeroTail(Box<[u8]>, u32),
 }
 
 impl Bytes {
-    fn new(v: Vec<u8>) -> Bytes {
+    fn new(mut v: Vec<u8>) -> Bytes {
         if v.len() <= BYTES_INLINE {
             let mut b = [0u8; BYTES_INLINE];
             b[..v.len()].copy_from_slice(&v);
             // Fits: checked above.
-            Bytes::Inline(v.len() as u8, b)
-        } else {
-            Bytes::Heap(v.into_boxed_slice())
+            return Bytes::Inline(v.len() as u8, b);
+        }
+        if v.len() > ZERO_TAIL_FROM {
+            let head = v.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+            if let (true, Ok(len)) = (v.len() - head >= ZERO_TAIL_MIN, u32::try_from(v.len())) {
+                v.truncate(head);
+                return Bytes::ZeroTail(Box::from(v.as_slice()), len);
+            }
+        }
+        Bytes::Heap(v.into_boxed_slice())
+    }
+
+    /// Number of bytes (zero tail included).
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Bytes::Inline(l, _) => usize::from(*l),
+            Bytes::Heap(b) => b.len(),
+            // u32 → usize: lossless on the supported (64-bit) targets.
+            Bytes::ZeroTail(_, len) => *len as usize,
         }
     }
-}
 
-impl std::ops::Deref for Bytes {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
+    /// The first byte, if any.
+    pub(crate) fn first(&self) -> Option<u8> {
         match self {
-            Bytes::Inline(l, b) => &b[..usize::from(*l)],
-            Bytes::Heap(b) => b,
+            Bytes::ZeroTail(h, _) => Some(h.first().copied().unwrap_or(0)),
+            _ => self.as_plain().and_then(|b| b.first().copied()),
+        }
+    }
+
+    /// The bytes when stored whole (not [`Bytes::ZeroTail`]).
+    pub(crate) fn as_plain(&self) -> Option<&[u8]> {
+        match self {
+            Bytes::Inline(l, b) => Some(&b[..usize::from(*l)]),
+            Bytes::Heap(b) => Some(b),
+            Bytes::ZeroTail(..) => None,
+        }
+    }
+
+    /// The bytes (a zero tail is written out in a fresh buffer).
+    pub(crate) fn as_slice(&self) -> std::borrow::Cow<'_, [u8]> {
+        match self {
+            Bytes::ZeroTail(..) => {
+                let mut v = Vec::with_capacity(self.len());
+                self.extend_into(&mut v);
+                std::borrow::Cow::Owned(v)
+            }
+            _ => std::borrow::Cow::Borrowed(self.as_plain().unwrap_or_default()),
+        }
+    }
+
+    /// Append the bytes to `out`.
+    pub(crate) fn extend_into(&self, out: &mut Vec<u8>) {
+        match self {
+            Bytes::ZeroTail(h, _) => {
+                out.extend_from_slice(h);
+                out.resize(out.len() + (self.len() - h.len()), 0);
+            }
+            _ => out.extend_from_slice(self.as_plain().unwrap_or_default()),
         }
     }
 }
 
 pub(crate) struct ContentsData {
     pub(crate) bytes: Bytes,
+    /// The hash and the persisted mark (as [`NodeData::memo`]).
     memo: Memo,
-    persisted: AtomicU64,
 }
 
 pub(crate) struct LazyRef {
@@ -143,6 +202,25 @@ pub(crate) struct LazyRef {
     pub(crate) kind: Kind,
     pub(crate) store: Arc<StoreHandle>,
     loaded: OnceLock<Tree>,
+}
+
+/// `size_of` of the types a loaded tree is made of (see [`crate::layout_sizes`]).
+pub(crate) fn layout_sizes() -> Vec<(&'static str, usize)> {
+    use std::mem::size_of;
+    vec![
+        ("Tree", size_of::<Tree>()),
+        ("NodeData (in Arc: +16)", size_of::<NodeData>()),
+        ("ContentsData (in Arc: +16)", size_of::<ContentsData>()),
+        ("Bytes", size_of::<Bytes>()),
+        ("Memo", size_of::<Memo>()),
+        ("LazyRef (in Arc: +16)", size_of::<LazyRef>()),
+        ("Children", size_of::<Children>()),
+        ("Entry (Name, Tree)", size_of::<inode::Entry>()),
+        ("Name", size_of::<inode::Name>()),
+        ("Inode", size_of::<inode::Inode>()),
+        ("InodeTree (in Arc: +16)", size_of::<inode::InodeTree>()),
+        ("Leaf of 2 (in Arc: +16)", inode::leaf2_size()),
+    ]
 }
 
 /// A resolved (non-lazy) view of a tree.
@@ -161,8 +239,7 @@ impl NodeData {
     pub(crate) fn new(children: Children, hash: Option<Hash>, persisted: u64) -> Self {
         NodeData {
             children,
-            memo: Memo::new(hash),
-            persisted: AtomicU64::new(persisted),
+            memo: Memo::new_marked(hash, persisted),
         }
     }
 
@@ -176,11 +253,11 @@ impl NodeData {
     }
 
     pub(crate) fn persisted_in(&self, store_id: u64) -> bool {
-        self.persisted.load(Ordering::Relaxed) == store_id
+        self.memo.mark() == store_id
     }
 
     pub(crate) fn mark_persisted(&self, store_id: u64) {
-        self.persisted.store(store_id, Ordering::Relaxed);
+        self.memo.set_mark(store_id);
     }
 }
 
@@ -188,8 +265,7 @@ impl ContentsData {
     pub(crate) fn new(bytes: Vec<u8>, hash: Option<Hash>, persisted: u64) -> Self {
         ContentsData {
             bytes: Bytes::new(bytes),
-            memo: Memo::new(hash),
-            persisted: AtomicU64::new(persisted),
+            memo: Memo::new_marked(hash, persisted),
         }
     }
 
@@ -197,17 +273,39 @@ impl ContentsData {
         self.memo.get_or_init(|| {
             // Pre-image: u64 length ‖ bytes.
             crate::hash_trace::record(self.bytes.len() + 8);
-            context_hash::contents_hash(&self.bytes)
+            match self.bytes.as_plain() {
+                Some(b) => context_hash::contents_hash(b),
+                None => with_zero_tail_buf(|buf| {
+                    self.bytes.extend_into(buf);
+                    context_hash::contents_hash(buf)
+                }),
+            }
         })
     }
 
     pub(crate) fn persisted_in(&self, store_id: u64) -> bool {
-        self.persisted.load(Ordering::Relaxed) == store_id
+        self.memo.mark() == store_id
     }
 
     pub(crate) fn mark_persisted(&self, store_id: u64) {
-        self.persisted.store(store_id, Ordering::Relaxed);
+        self.memo.set_mark(store_id);
     }
+}
+
+/// Run `f` on a per-thread reused, cleared buffer (a fresh one if `f`
+/// re-enters), to write out [`Bytes::ZeroTail`] contents for hashing.
+fn with_zero_tail_buf<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+    use std::cell::RefCell;
+    thread_local! {
+        static BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    }
+    BUF.with(|b| match b.try_borrow_mut() {
+        Ok(mut buf) => {
+            buf.clear();
+            f(&mut buf)
+        }
+        Err(_) => f(&mut Vec::new()),
+    })
 }
 
 impl LazyRef {
@@ -229,7 +327,7 @@ impl std::fmt::Debug for Tree {
                 Ok(v) => f.debug_map().entries(v).finish(),
                 Err(e) => write!(f, "Node(<{e}>)"),
             },
-            Repr::Contents(c) => write!(f, "Contents({})", hex::encode(&*c.bytes)),
+            Repr::Contents(c) => write!(f, "Contents({})", hex::encode(c.bytes.as_slice())),
             Repr::Lazy(l) => write!(f, "Lazy({:?}, {})", l.kind, l.hash),
         }
     }
@@ -254,6 +352,36 @@ impl Tree {
     /// A contents blob.
     pub fn contents(bytes: Vec<u8>) -> Tree {
         Tree(Repr::Contents(Arc::new(ContentsData::new(bytes, None, 0))))
+    }
+
+    /// The contents of a durable `@/length` (`len`, 8 bytes big-endian:
+    /// wasm-pvm.md §2), shared between values of the same length through a
+    /// small per-thread cache: contents are immutable and content-addressed,
+    /// so a shared blob is the same tree (same hash, stored once), and one
+    /// million values then hold a few hundred blobs instead of a million
+    /// (issue 15, RSS: `BENCHMARKS.md`).
+    pub(crate) fn length_contents(len: u64) -> Tree {
+        use std::cell::RefCell;
+        /// Slots of the cache (direct-mapped on the length).
+        const SLOTS: usize = 512;
+        thread_local! {
+            static CACHE: RefCell<Vec<Option<(u64, Tree)>>> = const { RefCell::new(Vec::new()) };
+        }
+        CACHE.with_borrow_mut(|c| {
+            if c.is_empty() {
+                c.resize(SLOTS, None);
+            }
+            // The low bits of `len` pick the slot: `SLOTS` is a power of 2.
+            let slot = &mut c[(len as usize) & (SLOTS - 1)];
+            match slot {
+                Some((l, t)) if *l == len => t.clone(),
+                _ => {
+                    let t = Tree::contents(len.to_be_bytes().to_vec());
+                    *slot = Some((len, t.clone()));
+                    t
+                }
+            }
+        })
     }
 
     pub(crate) fn from_node(n: NodeData) -> Tree {
@@ -311,7 +439,7 @@ impl Tree {
     pub(crate) fn touch(&self) -> u8 {
         match &self.0 {
             Repr::Node(n) => u8::from(n.memo.is_set()),
-            Repr::Contents(c) => u8::from(c.memo.is_set()) ^ c.bytes.first().copied().unwrap_or(0),
+            Repr::Contents(c) => u8::from(c.memo.is_set()) ^ c.bytes.first().unwrap_or(0),
             Repr::Lazy(_) => 0,
         }
     }
@@ -378,7 +506,7 @@ impl Tree {
         match self.find(path)? {
             None => Ok(None),
             Some(t) => match t.view()? {
-                View::Contents(c) => Ok(Some(f(&c.bytes))),
+                View::Contents(c) => Ok(Some(f(&c.bytes.as_slice()))),
                 View::Node(_) => Ok(None),
             },
         }
@@ -482,7 +610,6 @@ impl Tree {
             Repr::Node(arc) => {
                 let n = Arc::make_mut(arc);
                 n.memo.clear();
-                *n.persisted.get_mut() = 0;
                 Ok(n)
             }
             _ => unreachable!("replaced by a node above"),
@@ -676,6 +803,79 @@ mod tests {
         ]);
         assert_eq!(t.hash().unwrap(), expected);
         assert_eq!(Tree::empty().hash().unwrap(), context_hash::node_hash(&[]));
+    }
+
+    #[test]
+    fn zero_tail_contents_keep_their_bytes_and_hash() {
+        // A durable chunk: a 100-byte value padded with zeros to 512 bytes.
+        let mut chunk: Vec<u8> = (0..100u8).map(|i| i | 1).collect();
+        chunk.resize(512, 0);
+        let all_zero = vec![0u8; 512];
+        // Not longer than `ZERO_TAIL_FROM`: kept whole.
+        let short = vec![0u8; ZERO_TAIL_FROM];
+        // A tail shorter than `ZERO_TAIL_MIN`: kept whole.
+        let mut short_tail = vec![5u8; 200];
+        short_tail.resize(200 + ZERO_TAIL_MIN - 1, 0);
+        for (v, zero_tail) in [
+            (&chunk, true),
+            (&all_zero, true),
+            (&short, false),
+            (&short_tail, false),
+        ] {
+            let t = Tree::contents(v.clone());
+            let Repr::Contents(c) = &t.0 else {
+                panic!("contents expected")
+            };
+            assert_eq!(
+                matches!(c.bytes, Bytes::ZeroTail(..)),
+                zero_tail,
+                "{}",
+                v.len()
+            );
+            assert_eq!(c.bytes.len(), v.len());
+            assert_eq!(c.bytes.first(), v.first().copied());
+            assert_eq!(t.get_contents(&[]).unwrap().as_ref(), Some(v));
+            assert_eq!(t.hash().unwrap(), context_hash::contents_hash(v));
+        }
+        // Through a store: the object holds every byte, and reloads equal.
+        let mut t = Tree::empty();
+        t.set_contents(&["c"], chunk.clone()).unwrap();
+        t.set_contents(&["z"], all_zero.clone()).unwrap();
+        let repo = crate::Repo::new(Arc::new(crate::MemStore::new()));
+        let root = repo.commit(&t).unwrap();
+        assert_eq!(root, t.hash().unwrap());
+        let back = repo.checkout(root).unwrap();
+        assert_eq!(back.get_contents(&["c"]).unwrap(), Some(chunk));
+        assert_eq!(back.get_contents(&["z"]).unwrap(), Some(all_zero));
+        assert_eq!(back.hash().unwrap(), root);
+    }
+
+    #[test]
+    fn length_contents_are_shared_and_equal_to_fresh_ones() {
+        for len in [0u64, 1, 511, 512, 513, 1 << 40, u64::MAX] {
+            let a = Tree::length_contents(len);
+            let b = Tree::length_contents(len);
+            let (Repr::Contents(x), Repr::Contents(y)) = (&a.0, &b.0) else {
+                panic!("contents expected")
+            };
+            assert!(Arc::ptr_eq(x, y), "{len}");
+            let fresh = Tree::contents(len.to_be_bytes().to_vec());
+            assert_eq!(a.hash().unwrap(), fresh.hash().unwrap());
+            assert_eq!(
+                a.get_contents(&[]).unwrap(),
+                Some(len.to_be_bytes().to_vec())
+            );
+        }
+        // Another length in the same slot replaces it, and stays right.
+        let t = Tree::length_contents(7 + 512);
+        assert_eq!(
+            t.get_contents(&[]).unwrap(),
+            Some(519u64.to_be_bytes().to_vec())
+        );
+        assert_eq!(
+            Tree::length_contents(7).get_contents(&[]).unwrap(),
+            Some(7u64.to_be_bytes().to_vec())
+        );
     }
 
     #[test]

@@ -14,13 +14,12 @@
 //! hashes are Irmin's inode hashes; tests check them against
 //! `context_hash::node_hash`.
 //!
-//! Memory (millions of durable keys): small nodes are an exact-size vector
+//! Memory (millions of durable keys): small nodes are a boxed slice
 //! of `(name, child)` sorted by name, `Values` inodes an exact-size shared
 //! slice; names of up to 22 bytes are inline, longer ones shared (`Arc`)
 //! with a 7-byte inline prefix for comparisons. Hash pre-images are
 //! written into one reused buffer and hashed in one call.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use context_hash::preimage::{self, Triple, bit};
@@ -127,14 +126,25 @@ impl std::fmt::Debug for Name {
 /// A named child.
 pub(crate) type Entry = (Name, Tree);
 
-/// The children of a node.
+/// The children of a node. 16 bytes (boxed slice; the rare trie root
+/// boxed), so that a node with its hash memo fits a 72-byte allocation
+/// (issue 15, RSS: `BENCHMARKS.md`).
 #[derive(Clone)]
 pub(crate) enum Children {
-    /// Entries sorted bytewise by name (small nodes); capacity kept exact.
-    Flat(Vec<Entry>),
+    /// Entries sorted bytewise by name (small nodes).
+    Flat(Box<[Entry]>),
     /// The root (depth 0) of an inode trie; always a `Tree` inode holding
     /// more than [`FLAT_MIN`] entries.
-    Trie(Inode),
+    Trie(Box<Inode>),
+}
+
+/// Insert `e` at `i` in a boxed slice (one reallocation, as an
+/// exactly-sized vector would).
+fn slice_insert(v: &mut Box<[Entry]>, i: usize, e: Entry) {
+    let mut m = std::mem::take(v).into_vec();
+    m.reserve_exact(1);
+    m.insert(i, e);
+    *v = m.into_boxed_slice();
 }
 
 /// One inode of the trie.
@@ -184,6 +194,11 @@ pub(crate) fn leaf(entries: impl IntoIterator<Item = Entry>) -> Result<Arc<Leaf>
     Ok(l)
 }
 
+/// `size_of` of a `Values` inode of two entries (without its `Arc` header).
+pub(crate) fn leaf2_size() -> usize {
+    std::mem::size_of::<Leaf<[Entry; 2]>>()
+}
+
 impl Leaf {
     /// The Irmin `Values` inode hash (memoised).
     fn hash(&self) -> Result<Hash, TreeError> {
@@ -212,17 +227,16 @@ fn search(entries: &[Entry], name: &str) -> Result<usize, usize> {
     entries.binary_search_by(|(n, _)| n.cmp_bytes(name))
 }
 
-/// Insert or replace in a sorted, exactly-sized vector; returns whether
-/// an entry was added.
-fn vec_insert(v: &mut Vec<Entry>, name: &str, tree: Tree) -> bool {
+/// Insert or replace in a sorted boxed slice; returns whether an entry
+/// was added.
+fn vec_insert(v: &mut Box<[Entry]>, name: &str, tree: Tree) -> bool {
     match search(v, name) {
         Ok(i) => {
             v[i].1 = tree;
             false
         }
         Err(i) => {
-            v.reserve_exact(1);
-            v.insert(i, (Name::new(name), tree));
+            slice_insert(v, i, (Name::new(name), tree));
             true
         }
     }
@@ -243,9 +257,9 @@ pub(crate) struct InodeTree {
     pub(crate) depth: u32,
     pub(crate) len: u64,
     pub(crate) children: [Option<Inode>; ENTRIES],
+    /// The hash, and the id of the store handle this inode is known to be
+    /// stored in (0: none).
     memo: Memo,
-    /// Id of the store handle this inode is known to be stored in (0: none).
-    persisted: AtomicU64,
 }
 
 impl Clone for InodeTree {
@@ -255,7 +269,6 @@ impl Clone for InodeTree {
             len: self.len,
             children: self.children.clone(),
             memo: Memo::new(None),
-            persisted: AtomicU64::new(0),
         }
     }
 }
@@ -454,8 +467,7 @@ impl InodeTree {
             depth,
             len,
             children,
-            memo: Memo::new(hash),
-            persisted: AtomicU64::new(persisted),
+            memo: Memo::new_marked(hash, persisted),
         }
     }
 
@@ -475,7 +487,7 @@ impl InodeTree {
     }
 
     pub(crate) fn persisted_in(&self, id: u64) -> bool {
-        self.persisted.load(Ordering::Relaxed) == id
+        self.memo.mark() == id
     }
 
     /// Whether the hash is memoised (reads it: see [`Name::touch`]).
@@ -485,7 +497,7 @@ impl InodeTree {
     }
 
     pub(crate) fn mark_persisted(&self, id: u64) {
-        self.persisted.store(id, Ordering::Relaxed);
+        self.memo.set_mark(id);
     }
 }
 
@@ -513,7 +525,6 @@ impl LazyInode {
 fn tree_mut(t: &mut Arc<InodeTree>) -> &mut InodeTree {
     let t = Arc::make_mut(t);
     t.memo.clear();
-    *t.persisted.get_mut() = 0;
     t
 }
 
@@ -677,7 +688,7 @@ impl Inode {
 
 impl Children {
     pub(crate) fn new() -> Self {
-        Children::Flat(Vec::new())
+        Children::Flat(Box::default())
     }
 
     pub(crate) fn len(&self) -> u64 {
@@ -713,8 +724,7 @@ impl Children {
                     return Ok((&mut m[i].1, false));
                 }
                 Err(i) if m.len() < FLAT_MAX => {
-                    m.reserve_exact(1);
-                    m.insert(i, (Name::new(name), Tree::empty()));
+                    slice_insert(m, i, (Name::new(name), Tree::empty()));
                     let Children::Flat(m) = self else {
                         unreachable!("flat")
                     };
@@ -723,10 +733,11 @@ impl Children {
                 Err(_) => {
                     // Grows past FLAT_MAX: becomes a trie.
                     let items = std::mem::take(m)
+                        .into_vec()
                         .into_iter()
                         .map(|(n, t)| (step_hash(n.as_str()), n, t))
                         .collect();
-                    *self = Children::Trie(build(items, 0)?);
+                    *self = Children::Trie(Box::new(build(items, 0)?));
                 }
             }
         }
@@ -752,8 +763,9 @@ impl Children {
         match self {
             Children::Flat(m) => {
                 if let Ok(i) = search(m, name) {
-                    m.remove(i);
-                    m.shrink_to_fit();
+                    let mut v = std::mem::take(m).into_vec();
+                    v.remove(i);
+                    *m = v.into_boxed_slice();
                 }
                 Ok(())
             }
@@ -771,7 +783,7 @@ impl Children {
                         .map(|(n, t)| (n.clone(), t.clone()))
                         .collect();
                     m.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-                    *self = Children::Flat(m);
+                    *self = Children::Flat(m.into_boxed_slice());
                 }
                 Ok(())
             }

@@ -160,7 +160,7 @@ pub(crate) fn load_object(
             }
             r.end(hash)?;
             Ok(Tree::from_node(NodeData::new(
-                Children::Flat(children),
+                Children::Flat(children.into_boxed_slice()),
                 Some(*hash),
                 handle.mark(),
             )))
@@ -172,7 +172,7 @@ pub(crate) fn load_object(
             }
             let root = inode_from_raw(hash, d, len, sides, handle)?;
             Ok(Tree::from_node(NodeData::new(
-                Children::Trie(root),
+                Children::Trie(Box::new(root)),
                 Some(*hash),
                 handle.mark(),
             )))

@@ -2,7 +2,7 @@
 //! path (issue 15: the `Once` state machine's two atomic read-modify-writes
 //! per hash were ~4% of a commit; see `BENCHMARKS.md`).
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use context_hash::Hash;
 
@@ -11,17 +11,29 @@ use context_hash::Hash;
 /// hash of the value it belongs to): two threads racing to set it then
 /// write identical words, so a reader that sees `set` (acquire) reads the
 /// whole hash, whichever writer it synchronised with.
+///
+/// The same word as the "set" flag holds the owner's persisted mark (the
+/// id of the store handle the value is known to be stored in, 0: none;
+/// `tree::load`), which saves 8 bytes per tree node (issue 15, RSS:
+/// `BENCHMARKS.md`). The flag and the mark are updated with plain stores:
+/// a racing update may drop the other's (the flag or the mark), which only
+/// costs a recomputation of the same hash or a second write of the same
+/// object, never a wrong answer (the words always hold the one hash).
 pub(crate) struct Memo {
     words: [AtomicU64; 4],
-    set: AtomicBool,
+    /// Bit 0: the hash is set; bits 1–63: the persisted mark.
+    state: AtomicU64,
 }
+
+/// Bit of [`Memo::state`] telling that the hash is set.
+const SET: u64 = 1;
 
 impl Memo {
     /// An empty memo, or one holding `h`.
     pub(crate) fn new(h: Option<Hash>) -> Memo {
         let m = Memo {
             words: [const { AtomicU64::new(0) }; 4],
-            set: AtomicBool::new(false),
+            state: AtomicU64::new(0),
         };
         if let Some(h) = h {
             m.set(h);
@@ -29,10 +41,17 @@ impl Memo {
         m
     }
 
+    /// A memo holding `h` (if any) and the persisted mark `id`.
+    pub(crate) fn new_marked(h: Option<Hash>, id: u64) -> Memo {
+        let m = Memo::new(h);
+        m.set_mark(id);
+        m
+    }
+
     /// The memoised hash, if set.
     #[inline]
     pub(crate) fn get(&self) -> Option<Hash> {
-        if !self.set.load(Ordering::Acquire) {
+        if self.state.load(Ordering::Acquire) & SET == 0 {
             return None;
         }
         let mut out = [0u8; 32];
@@ -45,7 +64,7 @@ impl Memo {
     /// Whether a hash is memoised.
     #[inline]
     pub(crate) fn is_set(&self) -> bool {
-        self.set.load(Ordering::Relaxed)
+        self.state.load(Ordering::Relaxed) & SET != 0
     }
 
     /// Memoise `h` (the hash of the value: see the type's contract).
@@ -56,7 +75,21 @@ impl Memo {
             b.copy_from_slice(chunk);
             w.store(u64::from_ne_bytes(b), Ordering::Relaxed);
         }
-        self.set.store(true, Ordering::Release);
+        let s = self.state.load(Ordering::Relaxed);
+        self.state.store(s | SET, Ordering::Release);
+    }
+
+    /// The persisted mark (0: none).
+    #[inline]
+    pub(crate) fn mark(&self) -> u64 {
+        self.state.load(Ordering::Relaxed) >> 1
+    }
+
+    /// Record the persisted mark `id` (ids are below 2^63: a counter).
+    #[inline]
+    pub(crate) fn set_mark(&self, id: u64) {
+        let s = self.state.load(Ordering::Relaxed);
+        self.state.store((id << 1) | (s & SET), Ordering::Release);
     }
 
     /// The memoised hash, computing and memoising it with `f` if unset.
@@ -70,10 +103,11 @@ impl Memo {
         h
     }
 
-    /// Forget the hash (the value is being mutated: exclusive access).
+    /// Forget the hash and the persisted mark (the value is being
+    /// mutated: exclusive access).
     #[inline]
     pub(crate) fn clear(&mut self) {
-        *self.set.get_mut() = false;
+        *self.state.get_mut() = 0;
     }
 }
 
@@ -93,6 +127,22 @@ mod tests {
         m.clear();
         assert!(m.get().is_none());
         assert_eq!(Memo::new(Some(h)).get(), Some(h));
+    }
+
+    #[test]
+    fn mark_and_hash_are_independent() {
+        let mut m = Memo::new(None);
+        assert_eq!(m.mark(), 0);
+        m.set_mark(42);
+        assert_eq!(m.mark(), 42);
+        assert!(m.get().is_none());
+        let h = Hash([9; 32]);
+        m.set(h);
+        assert_eq!((m.mark(), m.get()), (42, Some(h)));
+        m.set_mark(7);
+        assert_eq!((m.mark(), m.get()), (7, Some(h)));
+        m.clear();
+        assert_eq!((m.mark(), m.get()), (0, None));
     }
 
     #[test]
