@@ -4,9 +4,9 @@
 //! writer, imported (the first block's context converted, the others rebuilt), and every
 //! mismatch refused with nothing imported.
 
+use irmin_pack::write::{Tree, Writer};
 use node_config::HistoryMode;
 use node_store::{L2Block, SmartRollupContextHash, Store};
-use irmin_pack::write::{Tree, Writer};
 use snapshot::{Header, SnapshotError, Source};
 use tezos_types::StateHash;
 
