@@ -27,7 +27,7 @@ pub use context_hash::Hash;
 #[cfg(feature = "redb")]
 pub use disk::RedbStore;
 pub use object::INLINE_MAX;
-pub use pack::{DiskStore, PackCorruption, Recovery};
+pub use pack::{DiskStore, PACK_HEADER_LEN, PackCorruption, Recovery, synced_header};
 pub use repo::{GcStats, Repo};
 pub use tree::{Kind, Tree, TreeError};
 

@@ -321,6 +321,40 @@ fn mark_bytes(synced: u64) -> [u8; 16] {
     out
 }
 
+/// Length of a pack file's header: the magic and the synced mark.
+pub const PACK_HEADER_LEN: usize = HEADER;
+
+/// The header of a pack file another process may be appending to, read once: its bytes (magic
+/// and synced mark) and the end of the synced batches it records. A copy made of these bytes
+/// followed by the file's bytes from [`PACK_HEADER_LEN`] up to that end is a valid pack file
+/// holding every batch synced when the header was read: the file is append-only between GCs
+/// (snapshot export from a running node, `crates/snapshot/src/live.rs`).
+///
+/// # Errors
+/// I/O, a file that is not a current pack file (wrong magic), a mark that does not match its
+/// checksum or points past the end of the file.
+pub fn synced_header(file: &File) -> Result<([u8; HEADER], u64), StoreError> {
+    let mut head = [0u8; HEADER];
+    file.read_exact_at(&mut head, 0)?;
+    if head[..MAGIC.len()] != MAGIC[..] {
+        return Err(StoreError::Backend(format!(
+            "not a current durable-tree pack file (it starts with {:?}, not {:?})",
+            String::from_utf8_lossy(&head[..MAGIC.len()]),
+            String::from_utf8_lossy(MAGIC)
+        )));
+    }
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&head[8..16]);
+    let synced = u64::from_le_bytes(w);
+    let len = file.metadata()?.len();
+    if mark_bytes(synced)[..] != head[8..HEADER] || synced < HEADER as u64 || synced > len {
+        return Err(StoreError::Backend(format!(
+            "the synced mark ({synced}) does not match its checksum or the file's length ({len})"
+        )));
+    }
+    Ok((head, synced))
+}
+
 /// Record `synced` as the end of the synced batches. Called only after a
 /// `sync_data` covering every byte before `synced`; not synced itself (the
 /// next sync makes it durable), so the mark on disk never exceeds what is
@@ -1145,6 +1179,35 @@ mod tests {
 
     /// Reads do not wait for a GC sweep's copy (only for its final switch to the copy): a
     /// `get` made while the copy is stopped half-way answers at once.
+    /// A copy of the synced header followed by the file up to the synced end opens as the
+    /// same store while the writer goes on appending; a file that is not a pack is refused.
+    #[test]
+    fn a_synced_prefix_copy_is_a_valid_pack() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.pack");
+        let s = DiskStore::open(&path).unwrap();
+        s.write_batch(&[obj(1), obj(2)], &[Hash([1; 32])]).unwrap();
+        let f = File::open(&path).unwrap();
+        let (head, end) = synced_header(&f).unwrap();
+        assert_eq!(end, f.metadata().unwrap().len());
+        s.write_batch(&[obj(3)], &[Hash([3; 32])]).unwrap();
+        let mut copy = head.to_vec();
+        let mut body = vec![0u8; usize::try_from(end).unwrap() - PACK_HEADER_LEN];
+        f.read_exact_at(&mut body, PACK_HEADER_LEN as u64).unwrap();
+        copy.extend(body);
+        let copy_path = dir.path().join("copy.pack");
+        std::fs::write(&copy_path, copy).unwrap();
+        let c = DiskStore::open(&copy_path).unwrap();
+        assert!(c.get(&obj(2).0).unwrap().is_some());
+        assert!(
+            c.get(&obj(3).0).unwrap().is_none(),
+            "written after the header was read"
+        );
+        std::fs::write(dir.path().join("other"), [0u8; 64]).unwrap();
+        let other = File::open(dir.path().join("other")).unwrap();
+        assert!(synced_header(&other).is_err());
+    }
+
     #[test]
     fn reads_go_on_during_a_sweep() {
         let dir = tempfile::tempdir().unwrap();

@@ -19,11 +19,6 @@ use std::path::Path;
 use crate::error::SnapshotError;
 use crate::progress;
 
-/// Magic of the pack files a running node writes (`pack.rs`, version 2).
-const PACK_MAGIC: &[u8; 8] = b"DTPACK02";
-/// Magic, then the synced mark: `u64 LE` end of the synced batches, `u64 LE` its checksum.
-const PACK_HEADER: usize = 24;
-
 /// `GET <endpoint>/admin/cancel_gc` before waiting for `gc_lock`; what happened is printed on
 /// standard error, as Octez does, and never stops the export.
 pub(crate) fn cancel_gc(endpoint: &str) {
@@ -67,32 +62,13 @@ pub(crate) fn copy(
     // Opened before the store is copied: the prefix is read from this very file.
     let pack = File::open(&pack_path).map_err(SnapshotError::io(&pack_path))?;
     crate::export::vacuum_into(&data_dir.join(crate::layout::STORE), store_to)?;
-    let mut header = [0u8; PACK_HEADER];
-    pack.read_exact_at(&mut header, 0)
-        .map_err(SnapshotError::io(&pack_path))?;
-    if &header[..8] != PACK_MAGIC {
-        return Err(SnapshotError::Export(format!(
-            "{}: not a context file this node writes while running (magic {:?}); stop the \
-             node and export again.",
-            pack_path.display(),
-            String::from_utf8_lossy(&header[..8])
-        )));
-    }
-    let mut mark = [0u8; 8];
-    mark.copy_from_slice(&header[8..16]);
-    let end = u64::from_le_bytes(mark);
-    let len = pack
-        .metadata()
-        .map_err(SnapshotError::io(&pack_path))?
-        .len();
-    let header_len = u64::try_from(PACK_HEADER).unwrap_or(u64::MAX);
-    if end < header_len || end > len {
-        return Err(SnapshotError::Export(format!(
-            "{}: synced mark {end} outside the file ({len} bytes); stop the node and export \
-             again.",
+    let (header, end) = durable_tree::synced_header(&pack).map_err(|e| {
+        SnapshotError::Export(format!(
+            "{}: {e}; stop the node and export again.",
             pack_path.display()
-        )));
-    }
+        ))
+    })?;
+    let header_len = u64::try_from(durable_tree::PACK_HEADER_LEN).unwrap_or(u64::MAX);
     if let Some(dir) = context_to.parent() {
         std::fs::create_dir_all(dir).map_err(SnapshotError::io(dir))?;
     }
