@@ -296,6 +296,9 @@ impl NodeView for StoreView {
     }
 
     fn block(&self, id: &BlockId) -> Result<Option<L2Block>, RpcError> {
+        if *id == BlockId::Head {
+            return Ok(self.store.head()?);
+        }
         self.with_store(|s| match id {
             BlockId::Head => s.head(),
             BlockId::Finalized => s.finalized(),

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
-use crate::{Store, StoreError};
+use crate::{L2Block, StateKey, Store, StoreError};
 
 /// How long a read waits for a lock SQLite cannot take at once (a WAL checkpoint that
 /// recovers the index, the first open of a fresh store).
@@ -21,6 +21,8 @@ const READ_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct ReadPool {
     free: Mutex<Vec<Store>>,
     returned: Condvar,
+    /// The L2 head decoded last, by its hash as stored ([`ReadPool::head`]).
+    head: Mutex<Option<(String, L2Block)>>,
 }
 
 impl std::fmt::Debug for ReadPool {
@@ -55,6 +57,7 @@ impl ReadPool {
         Ok(Self {
             free: Mutex::new(conns),
             returned: Condvar::new(),
+            head: Mutex::new(None),
         })
     }
 
@@ -64,7 +67,26 @@ impl ReadPool {
         Self {
             free: Mutex::new(vec![store]),
             returned: Condvar::new(),
+            head: Mutex::new(None),
         }
+    }
+
+    /// The L2 head ([`Store::head`]), decoded once per head: the head's hash is read from the
+    /// store at every call, its block row only when it changed (RPC reads of `head`).
+    pub fn head(&self) -> Result<Option<L2Block>, StoreError> {
+        let Some((hash, _)) = self.with(|s| s.state(StateKey::L2Head))? else {
+            return Ok(None);
+        };
+        if let Some((h, b)) = lock(&self.head).as_ref()
+            && *h == hash
+        {
+            return Ok(Some(b.clone()));
+        }
+        let block = self.with(Store::head)?;
+        if let Some(b) = &block {
+            *lock(&self.head) = Some((b.block_hash.to_b58check(), b.clone()));
+        }
+        Ok(block)
     }
 
     /// Runs `f` on a free connection, waiting for one when all are in use. Blocking: call it
@@ -117,6 +139,29 @@ impl Drop for Return<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The cached head follows the store's head: a new head is read, the same head is not
+    /// decoded again (same block), no head is none.
+    #[test]
+    fn the_cached_head_follows_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.sqlite");
+        let mut writer = Store::open(&path).unwrap();
+        let pool = ReadPool::open(&path, 1).unwrap();
+        assert_eq!(pool.head().unwrap(), None);
+        for l in [4, 5] {
+            let b = crate::fixtures::sample_block(l);
+            writer
+                .transaction(|w| {
+                    w.insert_block(&b)?;
+                    w.set_level(l, &b.block_hash)?;
+                    w.set_head(&b.block_hash, l)
+                })
+                .unwrap();
+            assert_eq!(pool.head().unwrap(), Some(b.clone()));
+            assert_eq!(pool.head().unwrap(), Some(b));
+        }
+    }
 
     #[test]
     fn readers_see_commits_and_do_not_wait_for_the_writer() {
