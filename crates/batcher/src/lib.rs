@@ -45,22 +45,9 @@ pub fn message_size(content: &[u8]) -> usize {
 /// same id only then.
 pub fn message_id(counter: Option<u64>, content: &[u8]) -> L2MessageId {
     let mut w = Writer::new();
-    w.opt_field(counter.as_ref(), |w, c| write_z(w, *c));
+    w.opt_field(counter.as_ref(), |w, c| w.z_u64(*c));
     w.dyn_bytes(content);
     L2MessageId::hash_bytes(&w.into_bytes())
-}
-
-/// Zarith binary of a non-negative integer: 6 bits then 7 bits per byte, little-endian,
-/// continuation bit 0x80, sign bit 0x40 of the first byte (clear).
-fn write_z(w: &mut Writer, v: u64) {
-    let mut rest = v >> 6;
-    let first = u8::try_from(v & 0x3f).unwrap_or(0);
-    w.u8(if rest == 0 { first } else { first | 0x80 });
-    while rest != 0 {
-        let b = u8::try_from(rest & 0x7f).unwrap_or(0);
-        rest >>= 7;
-        w.u8(if rest == 0 { b } else { b | 0x80 });
-    }
 }
 
 /// Octez's `max_int` on 64-bit machines (2^62 − 1), used for the maximal fields of the empty

@@ -588,6 +588,11 @@ impl Writer {
         self.n_big(&mag);
     }
 
+    /// Zarith `z` of a non-negative `u64` (`context_hash::data_encoding`).
+    pub fn z_u64(&mut self, v: u64) {
+        data_encoding::write_z(&mut self.buf, false, u128::from(v));
+    }
+
     /// Zarith `z` from an `i64` (`context_hash::data_encoding`).
     pub fn z_i64(&mut self, v: i64) {
         data_encoding::write_z(&mut self.buf, v < 0, u128::from(v.unsigned_abs()));
@@ -924,6 +929,13 @@ mod tests {
         assert_eq!(z(64), "8001");
         assert_eq!(z(-64), "c001");
         assert_eq!(z(16), "10");
+        let zu = |v: u64| {
+            let mut w = Writer::new();
+            w.z_u64(v);
+            hex::encode(w.into_bytes())
+        };
+        assert_eq!(zu(64), "8001");
+        assert_eq!(zu(u64::MAX), "bfffffffffffffffff03");
     }
 
     #[test]
