@@ -133,10 +133,12 @@ type SlotId = (i32, u8);
 /// constants and skip-list cells from the L1 node, pages from the DAL node (`--dal-node`,
 /// config `"DAL node endpoint"`): `GET <dal-node>/levels/<l>/slots/<i>/pages`, a JSON array
 /// of hex pages.
-pub(crate) struct DalRevealSource {
+pub struct DalRevealSource {
     l1: L1,
     dal_node: Option<http_client::Endpoint>,
     agent: ureq::Agent,
+    /// Keeps [`L1`]'s stop channel open for a source built by [`DalRevealSource::standalone`].
+    _stop: Option<tokio::sync::watch::Sender<bool>>,
     constants: BTreeMap<i32, preimages::dal::DalConstants>,
     pages: std::collections::VecDeque<(SlotId, Vec<Vec<u8>>)>,
 }
@@ -147,6 +149,27 @@ impl DalRevealSource {
     /// # Errors
     /// An invalid DAL node URL or TLS configuration (fatal: retrying cannot help).
     pub(crate) fn new(l1: L1, dal_node: Option<&str>) -> Result<Self, FollowError> {
+        Self::with_stop(l1, dal_node, None)
+    }
+
+    /// A source of its own over `client`, driven by `rt` (the simulation RPC's).
+    ///
+    /// # Errors
+    /// An invalid DAL node URL or TLS configuration.
+    pub fn standalone(
+        client: l1_client::L1Client,
+        rt: tokio::runtime::Handle,
+        dal_node: Option<&str>,
+    ) -> Result<Self, FollowError> {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        Self::with_stop(L1::new(client, rt, rx), dal_node, Some(tx))
+    }
+
+    fn with_stop(
+        l1: L1,
+        dal_node: Option<&str>,
+        stop: Option<tokio::sync::watch::Sender<bool>>,
+    ) -> Result<Self, FollowError> {
         let fatal = |e: String| FollowError::Fatal(format!("{e}; check the --dal-node argument."));
         let dal_node = dal_node
             .map(|d| http_client::Endpoint::parse("--dal-node", d))
@@ -161,6 +184,7 @@ impl DalRevealSource {
             l1,
             dal_node,
             agent,
+            _stop: stop,
             constants: BTreeMap::new(),
             pages: std::collections::VecDeque::new(),
         })
@@ -210,14 +234,19 @@ impl preimages::dal::DalSource for DalRevealSource {
         if let Some(c) = self.constants.get(&level) {
             return Ok(c.clone());
         }
-        let v: serde_json::Value = self
-            .l1
-            .call(
-                self.l1
-                    .client
-                    .get_json(&format!("/chains/main/blocks/{level}/context/constants")),
-            )
-            .map_err(|e| format!("constants at level {level}: {e}"))?;
+        let at = |block: &str| {
+            self.l1
+                .call(self.l1.client.get_json::<serde_json::Value>(&format!(
+                    "/chains/main/blocks/{block}/context/constants"
+                )))
+        };
+        // A level not baked yet (the simulation RPC evaluates the level after the head) has
+        // the head's protocol, hence its constants.
+        let v = match at(&level.to_string()) {
+            Err(FollowError::L1(e)) if not_found(&e) => at("head"),
+            r => r,
+        }
+        .map_err(|e| format!("constants at level {level}: {e}"))?;
         let c = preimages::dal::DalConstants::from_constants_json(&v)?;
         if self.constants.len() >= CONSTANTS_CACHE {
             self.constants.pop_first();

@@ -1109,8 +1109,6 @@ impl Processor {
         let t_pvm = std::time::Instant::now();
         let serialized: Vec<Vec<u8>> = messages.iter().map(BinEncode::to_bin).collect();
         let initial_tick = state.current_tick();
-        // DAL reveals are judged against the inbox level being evaluated.
-        self.reveal.set_inbox_level(level);
         let ticks = state.process_level(
             to_u32(level)?,
             &serialized,

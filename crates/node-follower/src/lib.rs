@@ -5,7 +5,7 @@
 //! `node-context`, the store (`node-store`) and the context (`pvm-store`), never the RPC
 //! server.
 
-mod dal;
+pub mod dal;
 pub mod follower;
 pub mod gc;
 pub mod main_loop;

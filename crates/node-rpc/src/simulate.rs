@@ -275,6 +275,10 @@ impl RevealHandler for PagesFirst<'_> {
             None => self.inner.reveal(request),
         }
     }
+
+    fn set_inbox_level(&mut self, level: u32) {
+        self.inner.set_inbox_level(level);
+    }
 }
 
 /// Kernel debug output appended to a file.

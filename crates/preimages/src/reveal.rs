@@ -225,6 +225,10 @@ impl wasm_pvm::RevealHandler for Revealer {
         self.answer(request)
             .map_err(|e| wasm_pvm::RevealError(e.to_string()))
     }
+
+    fn set_inbox_level(&mut self, level: u32) {
+        Revealer::set_inbox_level(self, i32::try_from(level).unwrap_or(i32::MAX));
+    }
 }
 
 #[cfg(test)]

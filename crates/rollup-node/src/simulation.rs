@@ -21,6 +21,10 @@ pub(crate) struct DataDirRevealer {
     dir: DataDir,
     endpoint: Option<String>,
     inner: Option<Revealer>,
+    /// DAL reveals' source, given to the revealer when it is built (`None`: DAL reveals are
+    /// an error that says what is missing).
+    dal: Option<Box<dyn preimages::dal::DalSource>>,
+    inbox_level: u32,
 }
 
 impl DataDirRevealer {
@@ -30,7 +34,15 @@ impl DataDirRevealer {
             dir,
             endpoint,
             inner: None,
+            dal: None,
+            inbox_level: 0,
         }
+    }
+
+    /// Answers DAL reveals from `dal`.
+    pub(crate) fn with_dal(mut self, dal: Box<dyn preimages::dal::DalSource>) -> Self {
+        self.dal = Some(dal);
+        self
     }
 
     fn revealer(&mut self) -> Result<&mut Revealer, RevealError> {
@@ -58,13 +70,18 @@ impl DataDirRevealer {
                     .with_endpoint("--pre-images-endpoint", ep)
                     .map_err(|e| RevealError(e.to_string()))?;
             }
-            self.inner = Some(Revealer::new(
+            let mut revealer = Revealer::new(
                 store,
                 RollupMetadata {
                     address: address.0,
                     origination_level,
                 },
-            ));
+            );
+            if let Some(dal) = self.dal.take() {
+                revealer = revealer.with_dal(dal);
+            }
+            revealer.set_inbox_level(i32::try_from(self.inbox_level).unwrap_or(i32::MAX));
+            self.inner = Some(revealer);
         }
         self.inner
             .as_mut()
@@ -75,6 +92,13 @@ impl DataDirRevealer {
 impl RevealHandler for DataDirRevealer {
     fn reveal(&mut self, request: &[u8]) -> Result<Vec<u8>, RevealError> {
         self.revealer()?.reveal(request)
+    }
+
+    fn set_inbox_level(&mut self, level: u32) {
+        self.inbox_level = level;
+        if let Some(r) = self.inner.as_mut() {
+            r.set_inbox_level(i32::try_from(level).unwrap_or(i32::MAX));
+        }
     }
 }
 
@@ -94,6 +118,16 @@ pub fn simulator(
     let client = l1_client::L1Client::new(node_follower::main_loop::l1_config(config, l1_endpoint))
         .map_err(|e| DaemonError::Fatal(format!("{e}; check the --endpoint argument.")))?;
     let rt = tokio::runtime::Handle::current();
+    // DAL reveals as the follower answers them (constants and cells from L1, pages from the DAL
+    // node).
+    let dal = Box::new(
+        node_follower::dal::DalRevealSource::standalone(
+            client.clone(),
+            rt.clone(),
+            config.dal_node_endpoint.as_deref(),
+        )
+        .map_err(|e| DaemonError::Fatal(e.to_string()))?,
+    );
     let l1_timestamp = Box::new(move |hash: &tezos_types::BlockHash| {
         let header = rt
             .block_on(client.shell_header("main", &hash.to_b58check()))
@@ -106,11 +140,9 @@ pub fn simulator(
     Ok(Arc::new(PvmSimulator::new(
         ctx.clone(),
         Box::new(engine),
-        Box::new(DataDirRevealer {
-            dir: dir.clone(),
-            endpoint: config.pre_images_endpoint.clone(),
-            inner: None,
-        }),
+        Box::new(
+            DataDirRevealer::new(dir.clone(), config.pre_images_endpoint.clone()).with_dal(dal),
+        ),
         l1_timestamp,
         kernel_logs,
     )))

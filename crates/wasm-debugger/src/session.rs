@@ -127,6 +127,11 @@ impl RevealHandler for DebuggerReveals {
             },
         }
     }
+
+    fn set_inbox_level(&mut self, level: u32) {
+        self.revealer
+            .set_inbox_level(i32::try_from(level).unwrap_or(i32::MAX));
+    }
 }
 
 fn print_flush(s: &str) {

@@ -123,6 +123,10 @@ pub struct RevealError(pub String);
 pub trait RevealHandler: Send {
     /// Return the bytes revealed for `request`.
     fn reveal(&mut self, request: &[u8]) -> Result<Vec<u8>, RevealError>;
+
+    /// The inbox level whose messages are evaluated from now on ([`crate::PvmState::process_level`]
+    /// tells it before evaluating): DAL reveals depend on it (docs/reference/dal.md §5).
+    fn set_inbox_level(&mut self, _level: u32) {}
 }
 
 /// Receives `write_debug` output (raw bytes, possibly not UTF-8).

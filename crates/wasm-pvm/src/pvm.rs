@@ -312,6 +312,7 @@ impl PvmState {
     ) -> Result<u128, PvmError> {
         let start = self.current_tick;
         let backup = self.clone();
+        reveal.set_inbox_level(level);
         let r = (|| {
             for (i, m) in messages.iter().enumerate() {
                 if self.status() == Status::Computing {

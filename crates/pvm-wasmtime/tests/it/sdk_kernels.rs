@@ -532,7 +532,7 @@ fn dal_reader_imports_an_attested_slot() {
     let mut r = Rollup::new(
         PvmVersion::V6,
         &kernel_wasm("dal-reader"),
-        Box::new(RevealerAt(reveal)),
+        Box::new(reveal),
         FIRST,
     );
     let signal = |slot: u8| [b"DAL".as_slice(), &8i32.to_be_bytes(), &[slot]].concat();
@@ -549,15 +549,4 @@ fn dal_reader_imports_an_attested_slot() {
         .flat_map(|n| n.to_be_bytes())
         .collect();
     assert_eq!(r.get("/dal/parameters"), Some(params));
-}
-
-/// The node's revealer, told the inbox level of each request (the follower sets it before each
-/// level; these tests feed levels from [`FIRST`]).
-struct RevealerAt(preimages::Revealer);
-
-impl wasm_pvm::RevealHandler for RevealerAt {
-    fn reveal(&mut self, request: &[u8]) -> Result<Vec<u8>, wasm_pvm::RevealError> {
-        self.0.set_inbox_level(i32::try_from(FIRST).unwrap());
-        self.0.reveal(request)
-    }
 }

@@ -2,8 +2,9 @@
 //! `dal-reader` SDK kernel (it imports the slot an external signal names, as Etherlink imports
 //! blueprints), and the node with `--dal-node` on the sandbox's DAL node RPC. Published and
 //! attested slots reach the inbox (`Dal_attested_slots`, checked by the node against the L1's
-//! inbox) and the kernel reads their pages; an unattested slot reads as empty; without a DAL
-//! node, the node stops at the level with an error saying what is missing.
+//! inbox) and the kernel reads their pages, in the follower and in the simulation RPC; an
+//! unattested slot reads as empty; without a DAL node, the node stops at the level with an error
+//! saying what is missing.
 
 use std::time::Duration;
 
@@ -118,6 +119,23 @@ fn a_kernel_imports_attested_dal_slots_through_the_node() {
         .flat_map(|n| n.to_be_bytes())
         .collect();
     assert_eq!(at("/dal/parameters"), json!(hex::encode(params)));
+    // The simulation RPC answers DAL reveals as the follower does (Etherlink's EVM node simulates
+    // with it): the signal simulated on the head imports the slot again.
+    let external = [&[1u8][..], &signal(published, 0)].concat();
+    let (status, sim) = node.post(
+        "/global/block/head/simulate",
+        &json!({
+            "messages": [hex::encode(external)],
+            "insight_requests": [{"kind": "durable_storage",
+                                  "key": ["dal", published.to_string(), "0", "payload"]}]
+        }),
+    );
+    assert_eq!(status, 200, "{sim}");
+    assert_eq!(
+        sim["insights"],
+        json!([hex::encode("a blueprint on the DAL")]),
+        "{sim}"
+    );
     node.terminate(BOUND).unwrap();
 
     // The same rollup without a DAL node: the attested page cannot be read, and the node
