@@ -930,8 +930,9 @@ fn check_node_options(nc: NodeCommand) -> Result<NodeCommand, CliError> {
 pub enum SnapshotCommand {
     /// `snapshot export [<file>]`.
     Export(snapshot::ExportOptions),
-    /// `snapshot import <file|url|->`, with `--level` (reset the imported store to it).
-    Import(snapshot::ImportOptions, Option<i32>),
+    /// `snapshot import <file|url|->`, with `--level` (reset the imported store to it) and
+    /// `--dal-node` (DAL pages for the replay of a compact or Octez snapshot).
+    Import(snapshot::ImportOptions, Option<i32>, Option<String>),
     /// `snapshot info <file|url|->`.
     Info(snapshot::Source),
 }
@@ -1057,12 +1058,6 @@ fn default_data_dir() -> PathBuf {
     PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".tezos-smart-rollup-node")
 }
 
-fn not_yet(option: &str, hint: &str) -> CliError {
-    CliError(format!(
-        "Option {option} is not supported yet by this rollup node; {hint}"
-    ))
-}
-
 /// Builds a snapshot command from its positional `file` and its options.
 fn snapshot_command(
     cmd: Cmd,
@@ -1124,9 +1119,6 @@ fn snapshot_command(
                     }
                 },
             };
-            if o.dal_node.is_some() {
-                return Err(not_yet("--dal-node", "import without it."));
-            }
             Ok(SnapshotCommand::Import(
                 snapshot::ImportOptions {
                     data_dir: o.data_dir.unwrap_or_else(default_data_dir),
@@ -1136,6 +1128,7 @@ fn snapshot_command(
                     l1_endpoint: Some(endpoint.to_string()),
                 },
                 level,
+                o.dal_node,
             ))
         }
         _ => {
@@ -1651,7 +1644,7 @@ mod tests {
         };
         assert!(o.compact);
         assert_eq!(o.rollup_node_endpoint.as_deref(), Some("http://x"));
-        let Ok(Command::Snapshot(SnapshotCommand::Import(o, None))) = parse(&args(
+        let Ok(Command::Snapshot(SnapshotCommand::Import(o, None, None))) = parse(&args(
             "snapshot import https://h.example/s --data-dir d --force",
         )) else {
             panic!()
@@ -1661,7 +1654,7 @@ mod tests {
             snapshot::Source::Url("https://h.example/s".into())
         );
         assert!(o.force && o.check);
-        let Ok(Command::Snapshot(SnapshotCommand::Import(_, Some(3)))) =
+        let Ok(Command::Snapshot(SnapshotCommand::Import(_, Some(3), _))) =
             parse(&args("snapshot import - --level 3"))
         else {
             panic!("--level 3 on import")

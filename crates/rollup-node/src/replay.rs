@@ -103,6 +103,38 @@ fn engine(dir: &DataDir) -> Result<WasmtimeEngine, String> {
 pub struct Reconstruct {
     /// The configured pre-images endpoint, if any.
     pub pre_images_endpoint: Option<String>,
+    /// Where DAL reveals are answered from during the replay (`None`: they are an error).
+    pub dal: Option<DalAccess>,
+}
+
+/// The L1 node and DAL node a replay reads DAL reveals from (`snapshot import -E … --dal-node …`).
+pub struct DalAccess {
+    /// The L1 node (`-E`).
+    pub l1: String,
+    /// The DAL node (`--dal-node`), if any.
+    pub dal_node: Option<String>,
+}
+
+impl DalAccess {
+    /// A DAL source over a runtime of its own (the snapshot command has none).
+    fn source(
+        &self,
+    ) -> Result<(tokio::runtime::Runtime, node_follower::dal::DalRevealSource), String> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .map_err(|e| format!("Cannot start a runtime for the L1 client: {e}"))?;
+        let client = l1_client::L1Client::new(l1_client::L1Config::new(self.l1.clone()))
+            .map_err(|e| format!("{e}; check the -E/--endpoint argument."))?;
+        let src = node_follower::dal::DalRevealSource::standalone(
+            client,
+            rt.handle().clone(),
+            self.dal_node.as_deref(),
+        )
+        .map_err(|e| e.to_string())?;
+        Ok((rt, src))
+    }
 }
 
 impl snapshot::Reconstruct for Reconstruct {
@@ -127,6 +159,13 @@ impl snapshot::Reconstruct for Reconstruct {
         bar.set_length(u64::try_from(head.level.saturating_sub(first)).unwrap_or(0));
         let mut engine = engine(&data_dir)?;
         let mut reveal = DataDirRevealer::new(data_dir, self.pre_images_endpoint.clone());
+        // Kept alive for the replay: the DAL source's L1 calls run on it.
+        let mut _rt = None;
+        if let Some(access) = &self.dal {
+            let (rt, src) = access.source()?;
+            _rt = Some(rt);
+            reveal = reveal.with_dal(Box::new(src));
+        }
         for level in first.saturating_add(1)..=head.level {
             let block = block_at(&store, level)?;
             if block.predecessor != pred.block_hash {

@@ -32,7 +32,7 @@ pub fn run(cmd: SnapshotCommand) -> Result<String, String> {
             let out = snapshot::export(&opts).map_err(|e| chain(&e))?;
             Ok(format!("Snapshot exported to {}\n", out.file.display()))
         }
-        SnapshotCommand::Import(opts, level) => {
+        SnapshotCommand::Import(opts, level, dal_node) => {
             let l1 = match (&opts.l1_endpoint, opts.check) {
                 (Some(e), true) => Some(snapshot::HttpL1::new(e).map_err(|e| chain(&e))?),
                 _ => None,
@@ -46,6 +46,10 @@ pub fn run(cmd: SnapshotCommand) -> Result<String, String> {
                 .and_then(|c| c.pre_images_endpoint);
             let reconstruct = crate::replay::Reconstruct {
                 pre_images_endpoint,
+                dal: opts
+                    .l1_endpoint
+                    .clone()
+                    .map(|l1| crate::replay::DalAccess { l1, dal_node }),
             };
             snapshot::import_at_level(&opts, level, l1, Some(&reconstruct))
                 .map_err(|e| chain(&e))?;

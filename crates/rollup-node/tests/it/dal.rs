@@ -2,8 +2,8 @@
 //! `dal-reader` SDK kernel (it imports the slot an external signal names, as Etherlink imports
 //! blueprints), and the node with `--dal-node` on the sandbox's DAL node RPC. Published and
 //! attested slots reach the inbox (`Dal_attested_slots`, checked by the node against the L1's
-//! inbox) and the kernel reads their pages, in the follower and in the simulation RPC; an
-//! unattested slot reads as empty; without a DAL node, the node stops at the level with an error
+//! inbox) and the kernel reads their pages, in the follower, in the simulation RPC and in the
+//! replay of a compact snapshot's import; an unattested slot reads as empty; without a DAL node, the node stops at the level with an error
 //! saying what is missing.
 
 use std::time::Duration;
@@ -137,6 +137,66 @@ fn a_kernel_imports_attested_dal_slots_through_the_node() {
         "{sim}"
     );
     node.terminate(BOUND).unwrap();
+
+    // A compact snapshot's import replays the signal's level: the DAL pages come from
+    // `--dal-node`; without it the replay stops and nothing is imported.
+    let snap = dir.path().join("dal.snap");
+    let (snap_s, node_s) = (snap.to_str().unwrap(), node_dir.to_str().unwrap());
+    let o = super::run(&[
+        "snapshot",
+        "export",
+        snap_s,
+        "--data-dir",
+        node_s,
+        "--level",
+        "head",
+        "--compact",
+        "--no-check",
+    ]);
+    assert!(o.status.success(), "{}", super::text(&o).1);
+    let l1 = sb.endpoint();
+    let without = dir.path().join("without");
+    let o = super::run(&[
+        "-E",
+        l1,
+        "snapshot",
+        "import",
+        snap_s,
+        "--no-check",
+        "--data-dir",
+        without.to_str().unwrap(),
+    ]);
+    let err = super::text(&o).1;
+    assert!(
+        !o.status.success() && err.contains("No DAL node provided"),
+        "{err}"
+    );
+    assert!(!without.join("store.sqlite").exists());
+    let with = dir.path().join("with");
+    let o = super::run(&[
+        "-E",
+        l1,
+        "snapshot",
+        "import",
+        snap_s,
+        "--no-check",
+        "--dal-node",
+        l1,
+        "--data-dir",
+        with.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", super::text(&o).1);
+    {
+        use pvm_store::DurableState;
+        let store = node_store::Store::open(&with.join("store.sqlite")).unwrap();
+        let ctx = pvm_store::Context::open(&with.join("context")).unwrap();
+        let head = store.head().unwrap().unwrap();
+        let key = format!("/dal/{published}/0/payload");
+        assert_eq!(
+            ctx.value(&head, &key).unwrap().as_deref(),
+            Some(&b"a blueprint on the DAL"[..])
+        );
+    }
 
     // The same rollup without a DAL node: the attested page cannot be read, and the node
     // says so instead of answering it empty.
