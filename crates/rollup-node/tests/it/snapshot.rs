@@ -38,17 +38,29 @@ fn hidden(dir: &Path) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn export_info_import_and_the_imported_node_follows() {
-    let dir = tempfile::tempdir().unwrap();
-    let sb = Sandbox::start(&dir.path().join("sandbox")).unwrap();
+/// A node following a real sandbox's rollup of the recorder kernel, at L1 level `orig + 7` with
+/// three messages processed; the snapshots end there: its last commitment (`orig + 5`) is
+/// published and cemented on L1, so the L1 checks of export and import pass.
+struct Followed {
+    sb: Sandbox,
+    addr: String,
+    node_dir: std::path::PathBuf,
+    node: test_support::RollupNode,
+    /// The snapshots' head level (`orig + 7`).
+    head_level: i64,
+    /// The node's state hash at `head_level`.
+    state_hash: Value,
+}
+
+fn followed(dir: &Path) -> Followed {
+    let sb = Sandbox::start(&dir.join("sandbox")).unwrap();
     let kernel = wat::parse_str(test_support::kernels::RECORDER_WAT).unwrap();
     let addr = sb.originate_wasm(&kernel);
     let orig = sb.level();
-    let node_dir = dir.path().join("node");
+    let node_dir = dir.join("node");
     init_config(&node_dir, &addr);
     let mut node = super::node(&node_dir, sb.endpoint())
-        .log_file(dir.path().join("node.log"))
+        .log_file(dir.join("node.log"))
         .start()
         .unwrap();
     sb.send_messages(&[b"aaaa", b"bbbb"]);
@@ -57,14 +69,36 @@ fn export_info_import_and_the_imported_node_follows() {
         sb.bake();
     }
     node.wait_synced(&sb, BOUND).unwrap();
-    // The snapshot ends at orig + 7: its last commitment (orig + 5) is published and
-    // cemented on L1, so the L1 checks of export and import pass.
     let head_level = orig + 7;
-    let level_s = head_level.to_string();
     let state_hash = node.get(&format!("/global/block/{head_level}/state_hash"));
-    assert_eq!(node.durable(&level_s, "/count"), count_hex(3));
+    assert_eq!(
+        node.durable(&head_level.to_string(), "/count"),
+        count_hex(3)
+    );
     super::history::publish_and_cement(&sb, &node, &addr, orig + 5);
     node.wait_synced(&sb, BOUND).unwrap();
+    Followed {
+        sb,
+        addr,
+        node_dir,
+        node,
+        head_level,
+        state_hash,
+    }
+}
+
+#[test]
+fn export_info_import_and_the_imported_node_follows() {
+    let dir = tempfile::tempdir().unwrap();
+    let Followed {
+        sb,
+        addr,
+        node_dir,
+        mut node,
+        head_level,
+        state_hash,
+    } = followed(dir.path());
+    let level_s = head_level.to_string();
     let snap = dir.path().join("snap");
     let snap_s = snap.to_str().unwrap();
     let node_s = node_dir.to_str().unwrap();
@@ -465,27 +499,15 @@ fn to_octez_layout(ours: &Path, out: &Path, work: &Path) {
 #[test]
 fn an_octez_snapshot_imports_and_the_imported_node_follows() {
     let dir = tempfile::tempdir().unwrap();
-    let sb = Sandbox::start(&dir.path().join("sandbox")).unwrap();
-    let kernel = wat::parse_str(test_support::kernels::RECORDER_WAT).unwrap();
-    let addr = sb.originate_wasm(&kernel);
-    let orig = sb.level();
-    let node_dir = dir.path().join("node");
-    init_config(&node_dir, &addr);
-    let mut node = super::node(&node_dir, sb.endpoint())
-        .log_file(dir.path().join("node.log"))
-        .start()
-        .unwrap();
-    sb.send_messages(&[b"aaaa", b"bbbb"]);
-    sb.send_messages(&[b"cccc"]);
-    for _ in 0..6 {
-        sb.bake();
-    }
-    node.wait_synced(&sb, BOUND).unwrap();
-    let head_level = orig + 7;
+    let Followed {
+        sb,
+        addr,
+        node_dir,
+        mut node,
+        head_level,
+        state_hash,
+    } = followed(dir.path());
     let level_s = head_level.to_string();
-    let state_hash = node.get(&format!("/global/block/{head_level}/state_hash"));
-    super::history::publish_and_cement(&sb, &node, &addr, orig + 5);
-    node.wait_synced(&sb, BOUND).unwrap();
     node.terminate(BOUND).unwrap();
     let l1 = sb.endpoint();
     let ours = dir.path().join("ours.snap");
