@@ -441,27 +441,7 @@ pub(crate) fn read_dict(f: &DataFile, start: u64, len: u64) -> Result<Vec<Vec<u8
     let mut pos = 0usize;
     while pos < raw.len() {
         let at = start.saturating_add(u64::try_from(pos).unwrap_or(u64::MAX));
-        let hdr: [u8; 4] = raw
-            .get(pos..pos + 4)
-            .and_then(|s| s.try_into().ok())
-            .ok_or_else(|| Error::Truncated {
-                path: f.path.clone(),
-                offset: at,
-                what: "dict name length".into(),
-                needed: 4,
-                available: u64::try_from(raw.len() - pos).unwrap_or(0),
-            })?;
-        let n = usize::try_from(i32::from_be_bytes(hdr))
-            .map_err(|_| malformed(&f.path, at, "dict name length", "a non-negative int32"))?;
-        let name = raw
-            .get(pos + 4..(pos + 4).saturating_add(n))
-            .ok_or_else(|| Error::Truncated {
-                path: f.path.clone(),
-                offset: at,
-                what: "dict name".into(),
-                needed: u64::try_from(n).unwrap_or(u64::MAX),
-                available: u64::try_from(raw.len() - pos - 4).unwrap_or(0),
-            })?;
+        let (n, name) = int32_prefixed(f, &raw, pos, at, ("dict name length", "dict name"), 0)?;
         names.push(name.to_vec());
         pos = pos + 4 + n;
     }
@@ -557,6 +537,41 @@ pub(crate) fn read_index(dir: &Path, hash_size: usize) -> Result<HashMap<ObjHash
 }
 
 /// The branches of `store.branches` (name, commit hash), in file order; removed ones skipped.
+/// The record of `raw` at `pos` (file offset `at`): an `int32` big-endian length `n`, then
+/// `n + extra` bytes (a dict name: `extra` 0; a branch: its name then its hash). Returns `n`
+/// and those bytes; `what` names the length and the record in errors.
+fn int32_prefixed<'r>(
+    f: &DataFile,
+    raw: &'r [u8],
+    pos: usize,
+    at: u64,
+    what: (&str, &str),
+    extra: usize,
+) -> Result<(usize, &'r [u8])> {
+    let hdr: [u8; 4] = raw
+        .get(pos..pos + 4)
+        .and_then(|s| s.try_into().ok())
+        .ok_or_else(|| Error::Truncated {
+            path: f.path.clone(),
+            offset: at,
+            what: what.0.into(),
+            needed: 4,
+            available: u64::try_from(raw.len() - pos).unwrap_or(0),
+        })?;
+    let n = usize::try_from(i32::from_be_bytes(hdr))
+        .map_err(|_| malformed(&f.path, at, what.0, "a non-negative int32"))?;
+    let body = raw
+        .get(pos + 4..(pos + 4).saturating_add(n).saturating_add(extra))
+        .ok_or_else(|| Error::Truncated {
+            path: f.path.clone(),
+            offset: at,
+            what: what.1.into(),
+            needed: u64::try_from(n.saturating_add(extra)).unwrap_or(u64::MAX),
+            available: u64::try_from(raw.len() - pos - 4).unwrap_or(0),
+        })?;
+    Ok((n, body))
+}
+
 pub(crate) fn read_branches(f: &DataFile, hash_size: usize) -> Result<Vec<(String, ObjHash)>> {
     if f.size == 0 {
         return Ok(Vec::new());
@@ -576,27 +591,8 @@ pub(crate) fn read_branches(f: &DataFile, hash_size: usize) -> Result<Vec<(Strin
     let mut pos = 16usize;
     while pos < raw.len() {
         let at = u64::try_from(pos).unwrap_or(u64::MAX);
-        let hdr: [u8; 4] = raw
-            .get(pos..pos + 4)
-            .and_then(|s| s.try_into().ok())
-            .ok_or_else(|| Error::Truncated {
-                path: f.path.clone(),
-                offset: at,
-                what: "branch name length".into(),
-                needed: 4,
-                available: u64::try_from(raw.len() - pos).unwrap_or(0),
-            })?;
-        let n = usize::try_from(i32::from_be_bytes(hdr))
-            .map_err(|_| malformed(&f.path, at, "branch name length", "a non-negative int32"))?;
-        let body = raw
-            .get(pos + 4..(pos + 4).saturating_add(n).saturating_add(hash_size))
-            .ok_or_else(|| Error::Truncated {
-                path: f.path.clone(),
-                offset: at,
-                what: "branch record".into(),
-                needed: u64::try_from(n.saturating_add(hash_size)).unwrap_or(u64::MAX),
-                available: u64::try_from(raw.len() - pos - 4).unwrap_or(0),
-            })?;
+        let what = ("branch name length", "branch record");
+        let (n, body) = int32_prefixed(f, &raw, pos, at, what, hash_size)?;
         let name = String::from_utf8(body[..n].to_vec())
             .map_err(|_| malformed(&f.path, at, "branch name", "UTF-8"))?;
         let hash = ObjHash::from_slice(&body[n..])
