@@ -155,17 +155,14 @@ fn a_kernel_imports_attested_dal_slots_through_the_node() {
     ]);
     assert!(o.status.success(), "{}", super::text(&o).1);
     let l1 = sb.endpoint();
+    let import = |into: &std::path::Path, extra: &[&str]| {
+        let mut args = vec!["-E", l1, "snapshot", "import", snap_s, "--no-check"];
+        args.extend(extra);
+        args.extend(["--data-dir", into.to_str().unwrap()]);
+        super::run(&args)
+    };
     let without = dir.path().join("without");
-    let o = super::run(&[
-        "-E",
-        l1,
-        "snapshot",
-        "import",
-        snap_s,
-        "--no-check",
-        "--data-dir",
-        without.to_str().unwrap(),
-    ]);
+    let o = import(&without, &[]);
     let err = super::text(&o).1;
     assert!(
         !o.status.success() && err.contains("No DAL node provided"),
@@ -173,18 +170,7 @@ fn a_kernel_imports_attested_dal_slots_through_the_node() {
     );
     assert!(!without.join("store.sqlite").exists());
     let with = dir.path().join("with");
-    let o = super::run(&[
-        "-E",
-        l1,
-        "snapshot",
-        "import",
-        snap_s,
-        "--no-check",
-        "--dal-node",
-        l1,
-        "--data-dir",
-        with.to_str().unwrap(),
-    ]);
+    let o = import(&with, &["--dal-node", l1]);
     assert!(o.status.success(), "{}", super::text(&o).1);
     {
         use pvm_store::DurableState;
