@@ -256,14 +256,14 @@ impl preimages::dal::DalSource for DalRevealSource {
     }
 
     fn cells(&mut self, level: i32) -> Result<Option<Vec<inbox::dal::SkipListCell>>, String> {
-        let r = self.l1.rt.block_on(
+        let r = self.l1.call(
             self.l1
                 .client
                 .skip_list_cells_of_level("main", &level.to_string()),
         );
         match r {
             Ok(cells) => Ok(Some(cells)),
-            Err(e) if not_found(&e) => Ok(None),
+            Err(FollowError::L1(e)) if not_found(&e) => Ok(None),
             Err(e) => Err(format!("DAL skip-list cells at level {level}: {e}")),
         }
     }

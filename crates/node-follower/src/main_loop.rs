@@ -511,14 +511,9 @@ fn follow_l1(lc: &LoopConfig, mut operator: Option<Box<dyn Operator>>) -> Result
     let engine = WasmtimeEngine::new()
         .map_err(|e| FollowError::Fatal(format!("Cannot build the WASM engine: {e}.")))?
         .with_disk_cache(lc.dir.compiled_kernels());
-    // DAL reveals: constants and cells from L1 (one attempt per call: the level is retried),
-    // pages from the DAL node (docs/reference/dal.md §5).
-    let dal_l1 = L1::new(
-        L1Client::new(l1_config(&lc.config, &lc.endpoint))
-            .map_err(|e| FollowError::Fatal(format!("{e}; check the --endpoint argument.")))?,
-        lc.rt.clone(),
-        lc.stop.clone(),
-    );
+    // DAL reveals: constants and cells from L1 through the follower's client, pages from the
+    // DAL node (docs/reference/dal.md §5).
+    let dal_l1 = L1::new(l1.client.clone(), lc.rt.clone(), lc.stop.clone());
     let dal = crate::dal::DalRevealSource::new(dal_l1, lc.config.dal_node_endpoint.as_deref())?;
     let reveal = Revealer::new(
         pre,
