@@ -1,0 +1,1 @@
+//! The tick-level WASM PVM (issue 13). Work in progress.

@@ -1,0 +1,1 @@
+//! Octez small-step WebAssembly interpreter (issue 13). Work in progress.
