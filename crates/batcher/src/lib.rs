@@ -12,7 +12,10 @@
 //!   computed from the `tezos_types` encoding.
 //! * [`status`]: the message status of `GET /local/batcher/queue/<id>`, combined with the
 //!   injector's status of the batch's operation.
+//! * [`dal`]: the DAL injection queue (`POST /local/dal/batcher/injection`), kept in a journal
+//!   in the data directory.
 
+pub mod dal;
 pub mod status;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};

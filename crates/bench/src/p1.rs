@@ -73,7 +73,7 @@ fn payload(i: u32) -> Vec<u8> {
         .collect()
 }
 
-struct NoReveals;
+pub(crate) struct NoReveals;
 
 impl RevealHandler for NoReveals {
     fn reveal(&mut self, _request: &[u8]) -> Result<Vec<u8>, RevealError> {
@@ -127,27 +127,32 @@ fn run_pvm(
 }
 
 /// The bare host's store: key bytes → value.
-type BareStore = HashMap<Vec<u8>, Vec<u8>>;
+pub(crate) type BareStore = HashMap<Vec<u8>, Vec<u8>>;
+
+/// Writes logged by the bare host: key, offset, bytes.
+pub(crate) type WriteLog = Vec<(Vec<u8>, usize, Vec<u8>)>;
 
 /// The bare host: a `HashMap` store and an input queue.
-struct Bare {
-    store: BareStore,
-    inputs: VecDeque<Vec<u8>>,
-    memory: Option<Memory>,
+pub(crate) struct Bare {
+    pub(crate) store: BareStore,
+    pub(crate) inputs: VecDeque<Vec<u8>>,
+    pub(crate) memory: Option<Memory>,
+    /// When set, every `store_write` is also appended here (key, offset, bytes).
+    pub(crate) writes: Option<WriteLog>,
 }
 
-fn mem<'a>(c: &'a mut Caller<'_, Bare>) -> (&'a mut [u8], &'a mut Bare) {
+pub(crate) fn mem<'a>(c: &'a mut Caller<'_, Bare>) -> (&'a mut [u8], &'a mut Bare) {
     let m = c.data().memory.expect("memory set before the run");
     m.data_and_store_mut(c)
 }
 
-fn slice(m: &[u8], ptr: i32, len: i32) -> Option<std::ops::Range<usize>> {
+pub(crate) fn slice(m: &[u8], ptr: i32, len: i32) -> Option<std::ops::Range<usize>> {
     let (p, l) = (usize::try_from(ptr).ok()?, usize::try_from(len).ok()?);
     let end = p.checked_add(l)?;
     (end <= m.len()).then_some(p..end)
 }
 
-fn bare_linker(engine: &Engine) -> Result<Linker<Bare>, String> {
+pub(crate) fn bare_linker(engine: &Engine) -> Result<Linker<Bare>, String> {
     let mut l = Linker::new(engine);
     let e = |e: wasmtime::Error| e.to_string();
     l.func_wrap(
@@ -178,6 +183,7 @@ fn bare_linker(engine: &Engine) -> Result<Linker<Bare>, String> {
                 return -1;
             };
             let off = off.max(0) as usize;
+            let kr_log = kr.clone();
             // The key is only allocated the first time it is written.
             let v = match b.store.get_mut(&m[kr.clone()]) {
                 Some(v) => v,
@@ -186,7 +192,10 @@ fn bare_linker(engine: &Engine) -> Result<Linker<Bare>, String> {
             if v.len() < off + sr.len() {
                 v.resize(off + sr.len(), 0);
             }
-            v[off..off + sr.len()].copy_from_slice(&m[sr]);
+            v[off..off + sr.len()].copy_from_slice(&m[sr.clone()]);
+            if let Some(log) = b.writes.as_mut() {
+                log.push((m[kr_log].to_vec(), off, m[sr].to_vec()));
+            }
             0
         },
     )
@@ -227,6 +236,7 @@ fn run_bare(
         store: HashMap::new(),
         inputs: (0..INPUTS).map(payload).collect(),
         memory: None,
+        writes: None,
     };
     let mut store = Store::new(engine, bare);
     let (r, d) = timed(|| -> Result<(), String> {

@@ -98,6 +98,11 @@ pub enum CommandKind {
     CementCommitment,
     /// `publish dal commitment <commitment> from <src> for slot <slot> with proof <proof>`.
     PublishDalCommitment,
+    /// `post dal slot <data>`: posts a slot's data to a DAL node, prints its commitment.
+    PostDalSlot,
+    /// `post dal slot <data> and publish from <src> for slot <slot>`: also publishes the
+    /// commitment on L1, as `publish dal commitment` does.
+    PostAndPublishDalSlot,
     /// `list smart rollups`.
     ListSmartRollups,
     /// `rpc get <url>`.
@@ -272,6 +277,26 @@ const COMMANDS: &[(CommandKind, &[Tok])] = &[
         ],
     ),
     (
+        CommandKind::PostDalSlot,
+        &[Word("post"), Word("dal"), Word("slot"), Param("data")],
+    ),
+    (
+        CommandKind::PostAndPublishDalSlot,
+        &[
+            Word("post"),
+            Word("dal"),
+            Word("slot"),
+            Param("data"),
+            Word("and"),
+            Word("publish"),
+            Word("from"),
+            Param("src"),
+            Word("for"),
+            Word("slot"),
+            Param("slot"),
+        ],
+    ),
+    (
         CommandKind::ListSmartRollups,
         &[Word("list"), Word("smart"), Word("rollups")],
     ),
@@ -297,6 +322,7 @@ const VALUE_OPTIONS: &[OptionName] = &[
     ("fee", None),
     ("gas-limit", Some("-G")),
     ("storage-limit", None),
+    ("dal-node", None),
 ];
 
 /// Flags: (long, short).
@@ -322,7 +348,9 @@ pub fn usage() -> String {
     }
     s.push_str(
         "Options: --sig ed25519|secp256k1|p256|bls, --encrypted, --force, -S/--show-secret, --arg <michelson>,\n\
-         \x20 --entrypoint <name>, --burn-cap <tez>, --fee <tez>, --gas-limit <n>, --storage-limit <n>\n",
+         \x20 --entrypoint <name>, --burn-cap <tez>, --fee <tez>, --gas-limit <n>, --storage-limit <n>,\n\
+         \x20 --dal-node <url> (post dal slot: the DAL node, default the -E endpoint)\n\
+         Slot data (post dal slot): text, hex:<bytes> or file:<path>\n",
     );
     s
 }
@@ -478,6 +506,13 @@ mod tests {
             ("r", "s", "c")
         );
         assert_eq!(p.param("proof"), "0x00");
+        let p = parse_line("post dal slot hex:0a --dal-node http://d").unwrap();
+        assert_eq!(p.command, CommandKind::PostDalSlot);
+        assert_eq!(p.param("data"), "hex:0a");
+        assert_eq!(p.opt("dal-node"), Some("http://d"));
+        let p = parse_line("post dal slot hi and publish from b for slot 2").unwrap();
+        assert_eq!(p.command, CommandKind::PostAndPublishDalSlot);
+        assert_eq!((p.param("src"), p.param("slot")), ("b", "2"));
         let p = parse_line("publish dal commitment sh1x from b for slot 3 with proof ab").unwrap();
         assert_eq!(p.command, CommandKind::PublishDalCommitment);
         assert_eq!(

@@ -224,12 +224,7 @@ pub fn run(p: &Parsed, out: &mut dyn Write) -> Result<(), ClientError> {
                      a DAL node answered to POST /slots"
                 ))
             })?;
-            let slot = p.param("slot");
-            let slot_index: u8 = slot.parse().map_err(|_| {
-                ClientError::BadArgument(format!(
-                    "cannot parse {slot:?} as a DAL slot index; give an integer from 0 to 255"
-                ))
-            })?;
+            let slot_index = parse_slot_index(p.param("slot"))?;
             let proof_text = p.param("proof");
             let commitment_proof = tezos_types::operation::DalCommitmentProof::from_hex(
                 proof_text.strip_prefix("0x").unwrap_or(proof_text),
@@ -239,33 +234,40 @@ pub fn run(p: &Parsed, out: &mut dyn Write) -> Result<(), ClientError> {
                     "{e}; give the commitment_proof a DAL node answered to POST /slots"
                 ))
             })?;
-            let constants = rpc.get("/chains/main/blocks/head/context/constants")?;
-            let dal = &constants["dal_parametric"];
-            if dal["feature_enable"] == Value::Bool(false) {
-                return Err(ClientError::BadArgument(
-                    "the DAL is not enabled on this chain (dal_parametric.feature_enable is \
-                     false)"
-                        .into(),
-                ));
-            }
-            if let Some(n) = dal["number_of_slots"].as_u64()
-                && u64::from(slot_index) >= n
-            {
-                return Err(ClientError::BadArgument(format!(
-                    "slot index {slot_index} is out of range: this chain has {n} DAL slots \
-                     (0 to {})",
-                    n.saturating_sub(1)
-                )));
-            }
-            let src = signer(&wallet, p.param("src"), p)?;
-            let content = OperationContent::DalPublishCommitment {
-                slot_header: tezos_types::operation::DalSlotHeader {
-                    slot_index,
-                    commitment,
-                    commitment_proof,
-                },
+            let header = tezos_types::operation::DalSlotHeader {
+                slot_index,
+                commitment,
+                commitment_proof,
             };
-            inject::run(&rpc, &src, vec![content], limits(p)?, p.globals.wait, out)?;
+            publish_dal_commitment(&rpc, &wallet, p, header, out)
+        }
+        CommandKind::PostDalSlot | CommandKind::PostAndPublishDalSlot => {
+            // Posts the data to a DAL node's `POST /slots` (Octez
+            // `src/lib_dal_node_services/services.ml` `post_slot`), which pads it to the slot
+            // size and answers its commitment and proof; then, with `and publish`, the
+            // `publish dal commitment` of that answer.
+            let data = parse_slot_data(p.param("data"))?;
+            let slot_index = match p.command {
+                CommandKind::PostAndPublishDalSlot => Some(parse_slot_index(p.param("slot"))?),
+                _ => None,
+            };
+            let dal = Rpc::new(p.opt("dal-node").unwrap_or(&p.globals.endpoint))?;
+            let path = match slot_index {
+                Some(i) => format!("/slots?slot_index={i}"),
+                None => "/slots".to_owned(),
+            };
+            let answer = dal.post(&path, &slot_json(&data))?;
+            let header = posted_slot_header(&answer, slot_index.unwrap_or(0)).map_err(|e| {
+                ClientError::Rpc(crate::rpc::RpcError::Decode {
+                    url: dal.url("/slots"),
+                    msg: e,
+                })
+            })?;
+            writeln!(out, "Commitment: {}", header.commitment).map_err(out_err)?;
+            writeln!(out, "Commitment proof: {}", header.commitment_proof).map_err(out_err)?;
+            if slot_index.is_some() {
+                publish_dal_commitment(&rpc, &wallet, p, header, out)?;
+            }
             Ok(())
         }
         CommandKind::CementCommitment => {
@@ -390,6 +392,92 @@ fn limits(p: &Parsed) -> Result<Limits, ClientError> {
         storage_limit: nat("storage-limit")?,
         burn_cap: p.opt("burn-cap").map(parse_tez).transpose()?.unwrap_or(0),
     })
+}
+
+/// A DAL slot index: 0 to 255 (the chain's `number_of_slots` is checked before publishing).
+fn parse_slot_index(slot: &str) -> Result<u8, ClientError> {
+    slot.parse().map_err(|_| {
+        ClientError::BadArgument(format!(
+            "cannot parse {slot:?} as a DAL slot index; give an integer from 0 to 255"
+        ))
+    })
+}
+
+/// The data of `post dal slot`: `hex:<bytes>`, `file:<path>`, else the text itself.
+fn parse_slot_data(data: &str) -> Result<Vec<u8>, ClientError> {
+    if let Some(h) = data.strip_prefix("hex:") {
+        return parse_bytes(h);
+    }
+    if let Some(path) = data.strip_prefix("file:") {
+        return std::fs::read(path).map_err(|e| ClientError::File {
+            path: path.into(),
+            msg: e.to_string(),
+        });
+    }
+    Ok(data.as_bytes().to_vec())
+}
+
+/// The slot as the DAL node's JSON input (`Data_encoding.Variable.string`): a string, or
+/// `{"invalid_utf8_string": [bytes]}` when it is not UTF-8.
+fn slot_json(data: &[u8]) -> Value {
+    match std::str::from_utf8(data) {
+        Ok(s) => Value::String(s.to_owned()),
+        Err(_) => serde_json::json!({ "invalid_utf8_string": data }),
+    }
+}
+
+/// The slot header of a `POST /slots` answer `{"commitment": "sh1…", "commitment_proof": hex}`.
+fn posted_slot_header(
+    answer: &Value,
+    slot_index: u8,
+) -> Result<tezos_types::operation::DalSlotHeader, String> {
+    let c = answer["commitment"].as_str().ok_or_else(|| {
+        format!("expected {{\"commitment\", \"commitment_proof\"}}, got {answer}")
+    })?;
+    let commitment: tezos_types::DalCommitment = c
+        .parse()
+        .map_err(|e| format!("bad commitment {c:?}: {e}"))?;
+    let proof = answer["commitment_proof"]
+        .as_str()
+        .ok_or_else(|| format!("no commitment_proof in {answer}"))?;
+    Ok(tezos_types::operation::DalSlotHeader {
+        slot_index,
+        commitment,
+        commitment_proof: tezos_types::operation::DalCommitmentProof::from_hex(proof)?,
+    })
+}
+
+/// Publishes `header` on L1 from `src` (`publish dal commitment`): the slot index is checked
+/// against the constants' `dal_parametric.number_of_slots` first.
+fn publish_dal_commitment(
+    rpc: &Rpc,
+    wallet: &Wallet,
+    p: &Parsed,
+    header: tezos_types::operation::DalSlotHeader,
+    out: &mut dyn Write,
+) -> Result<(), ClientError> {
+    let constants = rpc.get("/chains/main/blocks/head/context/constants")?;
+    let dal = &constants["dal_parametric"];
+    if dal["feature_enable"] == Value::Bool(false) {
+        return Err(ClientError::BadArgument(
+            "the DAL is not enabled on this chain (dal_parametric.feature_enable is false)".into(),
+        ));
+    }
+    if let Some(n) = dal["number_of_slots"].as_u64()
+        && u64::from(header.slot_index) >= n
+    {
+        return Err(ClientError::BadArgument(format!(
+            "slot index {} is out of range: this chain has {n} DAL slots (0 to {})",
+            header.slot_index,
+            n.saturating_sub(1)
+        )));
+    }
+    let src = signer(wallet, p.param("src"), p)?;
+    let content = OperationContent::DalPublishCommitment {
+        slot_header: header,
+    };
+    inject::run(rpc, &src, vec![content], limits(p)?, p.globals.wait, out)?;
+    Ok(())
 }
 
 fn parse_bytes(data: &str) -> Result<Vec<u8>, ClientError> {

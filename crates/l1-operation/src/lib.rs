@@ -16,10 +16,10 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use tezos_types::hash::InjectorOperationId;
-use tezos_types::operation::{Refutation, Stakers};
+use tezos_types::operation::{DalCommitmentProof, DalSlotHeader, Refutation, Stakers};
 use tezos_types::{
-    BinEncode, Commitment, CommitmentHash, ManagerOperation, Mutez, OperationContent,
-    PublicKeyHash, SmartRollupAddress, Writer,
+    BinEncode, Commitment, CommitmentHash, DalCommitment, ManagerOperation, Mutez,
+    OperationContent, PublicKeyHash, SmartRollupAddress, Writer,
 };
 
 /// L1 operation kinds a rollup node injects (`operation_kind.ml`, declaration order).
@@ -229,6 +229,16 @@ pub enum L1Operation {
         #[serde(rename = "proof", with = "hex_bytes")]
         output_proof: Vec<u8>,
     },
+    /// `publish_dal_commitment` (tag 7): a DAL slot's commitment, posted by the DAL
+    /// injection queue (`l1_operation.ml` `Publish_dal_commitment`).
+    PublishDalCommitment {
+        /// Slot index (uint8).
+        slot_index: u8,
+        /// The slot's commitment (`sh1…`, 48 bytes).
+        commitment: DalCommitment,
+        /// Its proof (hex, 96 bytes).
+        commitment_proof: DalCommitmentProof,
+    },
 }
 
 /// A JSON value that is not an [`L1Operation`].
@@ -247,13 +257,18 @@ impl L1Operation {
             Self::Timeout { .. } => OperationKind::Timeout,
             Self::Recover { .. } => OperationKind::Recover,
             Self::ExecuteOutboxMessage { .. } => OperationKind::ExecuteOutboxMessage,
+            Self::PublishDalCommitment { .. } => OperationKind::PublishDalCommitment,
         }
     }
 
     /// Whether two additions of the same operation are the same operation (`unique`):
-    /// false for `add_messages` and `cement`, whose id then includes the insertion counter.
+    /// false for `add_messages`, `cement` and `publish_dal_commitment`, whose id then includes
+    /// the insertion counter.
     pub fn unique(&self) -> bool {
-        !matches!(self, Self::AddMessages { .. } | Self::Cement { .. })
+        !matches!(
+            self,
+            Self::AddMessages { .. } | Self::Cement { .. } | Self::PublishDalCommitment { .. }
+        )
     }
 
     /// Octez JSON (docs/reference/octez-rollup-node.md §4.3).
@@ -302,6 +317,17 @@ impl L1Operation {
                 rollup,
                 cemented_commitment,
                 output_proof,
+            },
+            Self::PublishDalCommitment {
+                slot_index,
+                commitment,
+                commitment_proof,
+            } => OperationContent::DalPublishCommitment {
+                slot_header: DalSlotHeader {
+                    slot_index,
+                    commitment,
+                    commitment_proof,
+                },
             },
         }
     }
@@ -359,6 +385,16 @@ impl L1Operation {
                 cemented_commitment.bin_write(&mut w);
                 w.bytes(output_proof);
             }
+            Self::PublishDalCommitment {
+                slot_index,
+                commitment,
+                commitment_proof,
+            } => {
+                w.u8(7);
+                w.u8(*slot_index);
+                commitment.bin_write(&mut w);
+                w.bytes(&commitment_proof.0);
+            }
         }
         w.into_bytes()
     }
@@ -378,6 +414,11 @@ impl L1Operation {
             Self::Timeout { .. } => "timeout".to_owned(),
             Self::Recover { .. } => "recover".to_owned(),
             Self::ExecuteOutboxMessage { .. } => "Execute outbox message".to_owned(),
+            Self::PublishDalCommitment {
+                slot_index,
+                commitment,
+                ..
+            } => format!("publishing DAL commitment {commitment} at slot index {slot_index}"),
         }
     }
 }
@@ -508,6 +549,11 @@ mod tests {
                 cemented_commitment: CommitmentHash::ZERO,
                 output_proof: vec![0xab, 0xcd],
             },
+            L1Operation::PublishDalCommitment {
+                slot_index: 3,
+                commitment: DalCommitment::new([7; 48]),
+                commitment_proof: DalCommitmentProof([9; 96]),
+            },
         ]
     }
 
@@ -537,6 +583,13 @@ mod tests {
             ops[6].to_json()["cemented_commitment"],
             CommitmentHash::ZERO.to_string()
         );
+        let d = ops[7].to_json();
+        assert_eq!(d["kind"], "publish_dal_commitment");
+        assert_eq!(d["slot_index"], 3);
+        assert!(d["commitment"].as_str().unwrap().starts_with("sh1"), "{d}");
+        assert_eq!(d["commitment_proof"], hex::encode([9; 96]));
+        assert!(!ops[7].unique());
+        assert_eq!(ops[7].kind(), OperationKind::PublishDalCommitment);
         for op in &ops {
             assert_eq!(L1Operation::from_json(&op.to_json()).unwrap(), *op);
             assert_eq!(op.to_json()["kind"], op.kind().as_str());
@@ -557,6 +610,9 @@ mod tests {
         assert_eq!(r[42], 0);
         assert_eq!(ops[4].to_bin().len(), 1 + 20 + 42);
         assert_eq!(ops[5].to_bin()[0], 5);
+        let d = ops[7].to_bin();
+        assert_eq!(d.len(), 1 + 1 + 48 + 96);
+        assert_eq!(&d[..3], &[7, 3, 7]);
         let x = ops[6].to_bin();
         assert_eq!(x.len(), 1 + 20 + 32 + 2);
         assert_eq!(&x[53..], &[0xab, 0xcd]);
@@ -639,7 +695,9 @@ mod tests {
                 OperationKind::ExecuteOutboxMessage => {
                     tezos_types::operation::tag::SR_EXECUTE_OUTBOX_MESSAGE
                 }
-                OperationKind::PublishDalCommitment => unreachable!(),
+                OperationKind::PublishDalCommitment => {
+                    tezos_types::operation::tag::DAL_PUBLISH_COMMITMENT
+                }
             };
             assert_eq!(content.tag(), expected);
         }

@@ -6,6 +6,7 @@
 //! Runs on the follower thread through [`node_follower::main_loop::Operator`]; L1 calls go
 //! through the follower's client.
 
+pub mod dal;
 pub mod keys;
 pub mod operator;
 pub mod outbox;

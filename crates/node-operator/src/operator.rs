@@ -62,6 +62,8 @@ pub struct NodeOperator<S> {
     conflicts: Vec<publisher::l1_ops::Conflict>,
     /// Automatic outbox execution, with an `executing_outbox` key.
     outbox: Option<crate::outbox::OutboxExecutor>,
+    /// The DAL injection queue, in batching modes with a DAL node.
+    dal: Option<crate::dal::DalInjection>,
 }
 
 impl<S: OperationSink> NodeOperator<S> {
@@ -77,7 +79,15 @@ impl<S: OperationSink> NodeOperator<S> {
             inbox_checked: HashSet::new(),
             conflicts: Vec::new(),
             outbox: None,
+            dal: None,
         }
+    }
+
+    /// With the DAL injection queue, whose slots are posted at each head.
+    #[must_use]
+    pub fn with_dal(mut self, dal: crate::dal::DalInjection) -> Self {
+        self.dal = Some(dal);
+        self
     }
 
     /// With automatic outbox execution (docs/reference/octez-rollup-node.md §6.3).
@@ -186,6 +196,12 @@ fn check_l1_inbox(p: &Processor, level: i32) -> Result<(), FollowError> {
 
 impl<S: OperationSink> node_follower::main_loop::Operator for NodeOperator<S> {
     fn start(&mut self, p: &mut Processor) -> Result<(), FollowError> {
+        // The DAL constants, so that the DAL RPCs work before the first head.
+        if let Some(d) = &mut self.dal
+            && let Err(e) = d.ensure_params(p)
+        {
+            tracing::warn!("DAL injection: cannot read the DAL constants yet: {e}");
+        }
         let Some(op) = self.operator else {
             return Ok(());
         };
@@ -265,6 +281,12 @@ impl<S: OperationSink> node_follower::main_loop::Operator for NodeOperator<S> {
             && let Err(e) = b.lock().on_new_head()
         {
             tracing::warn!("Batcher: {e}");
+        }
+        // The DAL injection queue posts its slots and queues their publications (Octez
+        // `Dal_injection_queue.produce_dal_slots` on each head).
+        if let Some(d) = &mut self.dal {
+            d.ensure_params(p)?;
+            d.produce_slots(head.shell.level)?;
         }
         self.sink.on_head(head)
     }

@@ -120,3 +120,116 @@ pub(super) fn clear(c: &Call) -> RpcResult {
     b.lock().clear(order_below, flag(c, "drop_no_order"));
     ok(json!({}))
 }
+
+/// Octez's `No_dal_injector` (`rollup_node_errors.ml`): the node has no DAL injection queue
+/// (not a batching mode, or no `--dal-node`).
+fn no_dal_injector() -> RpcError {
+    RpcError::Failed(
+        "sc_rollup.node.no_dal_injector",
+        "This rollup node does not have DAL injector. Run it in batcher or operator mode with \
+         --dal-node <DAL node endpoint>."
+            .into(),
+    )
+}
+
+fn the_dal_queue(c: &Call) -> Result<Arc<parking_lot::Mutex<batcher::dal::DalQueue>>, RpcError> {
+    c.view.dal_queue().ok_or_else(no_dal_injector)
+}
+
+fn dal_error(e: batcher::dal::DalError) -> RpcError {
+    match e {
+        e @ batcher::dal::DalError::TooBig { .. } => {
+            RpcError::Failed("sc_rollup.node.dal_message_too_big", e.to_string())
+        }
+        e => RpcError::Failed("failure", e.to_string()),
+    }
+}
+
+/// The body of a DAL injection: `[<unistring>, …]`, each a JSON string (its UTF-8 bytes) or
+/// `{"invalid_utf8_string": [<byte>, …]}` (Octez's `unistring`). The messages are raw bytes,
+/// not hex, unlike `/local/batcher/injection`.
+fn parse_unistrings(body: &[u8]) -> Result<Vec<Vec<u8>>, RpcError> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| RpcError::BadBody(e.to_string()))?;
+    let items = v
+        .as_array()
+        .ok_or_else(|| RpcError::BadBody("expected an array of strings".into()))?;
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, x)| {
+            let bytes = match x {
+                Value::String(s) => Some(s.as_bytes().to_vec()),
+                Value::Object(o) => o
+                    .get("invalid_utf8_string")
+                    .and_then(Value::as_array)
+                    .and_then(|a| {
+                        a.iter()
+                            .map(|b| b.as_u64().and_then(|b| u8::try_from(b).ok()))
+                            .collect::<Option<Vec<u8>>>()
+                    }),
+                _ => None,
+            };
+            bytes.ok_or_else(|| {
+                RpcError::BadBody(format!(
+                    "message {i}: expected a string or {{\"invalid_utf8_string\": [bytes]}}, \
+                     got {x}"
+                ))
+            })
+        })
+        .collect()
+}
+
+/// `POST /local/dal/batcher/injection`: body `[<unistring>, …]`, answer `{}`; the messages
+/// are posted in DAL slots at the next heads (docs/reference/octez-rollup-node.md §4.3).
+pub(super) fn dal_injection(c: &Call) -> RpcResult {
+    let q = the_dal_queue(c)?;
+    let messages = parse_unistrings(&c.body)?;
+    q.lock().register(messages).map_err(dal_error)?;
+    ok(json!({}))
+}
+
+/// `POST /local/dal/slot/indices`: body `{"indices": [<uint8>, …]}`, answer `{}`.
+pub(super) fn dal_slot_indices(c: &Call) -> RpcResult {
+    let q = the_dal_queue(c)?;
+    let v: Value = serde_json::from_slice(&c.body).map_err(|e| RpcError::BadBody(e.to_string()))?;
+    let indices = v
+        .get("indices")
+        .and_then(Value::as_array)
+        .and_then(|a| {
+            a.iter()
+                .map(|i| i.as_u64().and_then(|i| u8::try_from(i).ok()))
+                .collect::<Option<Vec<u8>>>()
+        })
+        .ok_or_else(|| {
+            RpcError::BadBody(format!(
+                "expected {{\"indices\": [<integer between 0 and 255>, …]}}, got {v}"
+            ))
+        })?;
+    q.lock().set_slot_indices(&indices).map_err(dal_error)?;
+    ok(json!({}))
+}
+
+/// `GET /local/dal/injected/operations/statuses`: `[{"id": "iop…", "status": <status>}]` for
+/// the publications remembered, with the injector's status of each.
+pub(super) fn dal_statuses(c: &Call) -> RpcResult {
+    let q = the_dal_queue(c)?;
+    // The lock is not held while asking the injector.
+    let ids: Vec<_> = q.lock().injections().copied().collect();
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        let status = c
+            .view
+            .injector_operation_status(&id)?
+            .unwrap_or_else(batcher::status::unknown);
+        out.push(json!({"id": id.to_b58check(), "status": status}));
+    }
+    ok(Value::Array(out))
+}
+
+/// `POST /local/dal/injection/<injector_operation_hash>/forget`: `{}`.
+pub(super) fn dal_forget(c: &Call) -> RpcResult {
+    let q = the_dal_queue(c)?;
+    let id = c.injector_operation()?;
+    q.lock().forget(&id).map_err(dal_error)?;
+    ok(json!({}))
+}

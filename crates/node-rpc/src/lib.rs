@@ -174,6 +174,11 @@ pub trait NodeView: Send + Sync + 'static {
     fn batcher(&self) -> Option<Arc<parking_lot::Mutex<batcher::Batcher>>> {
         None
     }
+    /// The DAL injection queue, when this node runs one (batching modes with a DAL node):
+    /// `None` makes the `/local/dal/…` RPCs answer Octez's `no_dal_injector` error.
+    fn dal_queue(&self) -> Option<Arc<parking_lot::Mutex<batcher::dal::DalQueue>>> {
+        None
+    }
     /// The injector's status of operation `id`, as `GET /local/injector/operation/<id>/status`
     /// answers it (`{"status": "pending_injection", "operation": …}`, …); `None` when the
     /// injector does not know it (the status is then `unknown`).
@@ -234,6 +239,8 @@ pub struct Services {
     pub injector: Option<injector::Injector>,
     /// The batcher.
     pub batcher: Option<Arc<parking_lot::Mutex<batcher::Batcher>>>,
+    /// The DAL injection queue.
+    pub dal_queue: Option<Arc<parking_lot::Mutex<batcher::dal::DalQueue>>>,
     /// The simulation RPC's PVM runner.
     pub simulator: Option<Arc<dyn simulate::Simulator>>,
 }
@@ -264,6 +271,10 @@ impl NodeView for StoreView {
 
     fn batcher(&self) -> Option<Arc<parking_lot::Mutex<batcher::Batcher>>> {
         self.services.batcher.clone()
+    }
+
+    fn dal_queue(&self) -> Option<Arc<parking_lot::Mutex<batcher::dal::DalQueue>>> {
+        self.services.dal_queue.clone()
     }
 
     fn simulator(&self) -> Option<Arc<dyn simulate::Simulator>> {

@@ -374,6 +374,28 @@ pub static ROUTES: &[Route] = &[
         super::batcher_routes::message
     ),
     with_body!(
+        POST,
+        "/local/dal/batcher/injection",
+        super::batcher_routes::dal_injection,
+        &[]
+    ),
+    with_body!(
+        POST,
+        "/local/dal/slot/indices",
+        super::batcher_routes::dal_slot_indices,
+        &[]
+    ),
+    get!(
+        "/local/dal/injected/operations/statuses",
+        super::batcher_routes::dal_statuses
+    ),
+    with_body!(
+        POST,
+        "/local/dal/injection/{injector_operation_hash}/forget",
+        super::batcher_routes::dal_forget,
+        &[]
+    ),
+    with_body!(
         DELETE,
         "/admin/batcher/queue",
         super::batcher_routes::clear,

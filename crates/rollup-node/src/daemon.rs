@@ -235,6 +235,14 @@ pub async fn run(
             services.batcher = Some(b.clone());
             op = op.with_batcher(b);
         }
+        // The DAL injection queue (batching modes with --dal-node).
+        if let Some(d) =
+            node_operator::dal::DalInjection::from_config(&config, data_dir, injector.clone())
+                .map_err(DaemonError::Fatal)?
+        {
+            services.dal_queue = Some(d.queue());
+            op = op.with_dal(d);
+        }
         services.injector = Some(injector);
         Some(Box::new(op))
     };

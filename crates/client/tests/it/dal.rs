@@ -121,3 +121,112 @@ fn publish_dal_commitment_on_the_sandbox() {
         "{err}"
     );
 }
+
+/// `post dal slot <data>` posts to the DAL node (the sandbox's, on the `-E` port by default,
+/// or `--dal-node`) and prints the commitment; `… and publish from <src> for slot <i>` also
+/// publishes it on L1, attested `attestation_lag` levels later.
+#[test]
+fn post_dal_slot_on_the_sandbox() {
+    let data = test_support::temp_dir("client-dal-post").unwrap();
+    let constants = data.path().join("constants.json");
+    std::fs::write(
+        &constants,
+        json!({"dal_parametric": {"feature_enable": true, "number_of_slots": 4,
+                                  "attestation_lag": 2, "attestation_lags": [2],
+                                  "slot_size": 64, "page_size": 16}})
+        .to_string(),
+    )
+    .unwrap();
+    let sb = test_support::Sandbox::builder(&data.path().join("sandbox"))
+        .block_time(Some("0.5"))
+        .args(["--constants", constants.to_str().unwrap()])
+        .start()
+        .unwrap();
+    let e = Some(sb.endpoint());
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    client(
+        dir,
+        e,
+        &["import", "secret", "key", "bootstrap1", BOOTSTRAP1_SK],
+    )
+    .out();
+    // The commitment printed is the one the DAL node gives for the same data.
+    let out = client(dir, e, &["post", "dal", "slot", "hex:00ff01"]).out();
+    let (s, posted) = sb.post("/slots", &json!({"invalid_utf8_string": [0, 255, 1]}));
+    assert_eq!(s, 200, "{posted}");
+    assert!(
+        out.contains(&format!(
+            "Commitment: {}",
+            posted["commitment"].as_str().unwrap()
+        )) && out.contains(&format!(
+            "Commitment proof: {}",
+            posted["commitment_proof"].as_str().unwrap()
+        )),
+        "{out}"
+    );
+    let out = client(
+        dir,
+        e,
+        &[
+            "post",
+            "dal",
+            "slot",
+            "posted and published",
+            "and",
+            "publish",
+            "from",
+            "bootstrap1",
+            "for",
+            "slot",
+            "2",
+            "--dal-node",
+            sb.endpoint(),
+        ],
+    )
+    .out();
+    assert!(
+        out.contains("Commitment: sh") && out.contains("was successfully applied"),
+        "{out}"
+    );
+    let level = out
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Slot header: published level "))
+        .and_then(|l| l.split(',').next())
+        .and_then(|l| l.parse::<i64>().ok())
+        .unwrap_or_else(|| panic!("no published level in {out}"));
+    test_support::wait_until("the attestation level", Duration::from_secs(60), || {
+        sb.level() >= level + 2
+    })
+    .unwrap();
+    let pages = sb.get(&format!("/levels/{level}/slots/2/pages"));
+    assert_eq!(
+        hex::decode(pages[0].as_str().unwrap()).unwrap(),
+        b"posted and publi"
+    );
+    // Refusals say what to give.
+    let err = client(dir, e, &["post", "dal", "slot", "hex:zz"]).err();
+    assert!(err.contains("hexadecimal bytes"), "{err}");
+    let big = "x".repeat(65);
+    let err = client(dir, e, &["post", "dal", "slot", &big]).err();
+    assert!(err.contains("slot_size"), "{err}");
+    let err = client(
+        dir,
+        e,
+        &[
+            "post",
+            "dal",
+            "slot",
+            "a",
+            "and",
+            "publish",
+            "from",
+            "bootstrap1",
+            "for",
+            "slot",
+            "9",
+        ],
+    )
+    .err();
+    assert!(err.contains("this chain has 4 DAL slots"), "{err}");
+}

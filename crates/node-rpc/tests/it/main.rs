@@ -25,6 +25,7 @@ struct View {
     batcher: Option<Arc<parking_lot::Mutex<batcher::Batcher>>>,
     simulator: Option<Arc<dyn Simulator>>,
     injector: HashMap<InjectorOperationId, Value>,
+    dal: Option<Arc<parking_lot::Mutex<batcher::dal::DalQueue>>>,
 }
 
 impl NodeView for View {
@@ -49,6 +50,9 @@ impl NodeView for View {
     }
     fn batcher(&self) -> Option<Arc<parking_lot::Mutex<batcher::Batcher>>> {
         self.batcher.clone()
+    }
+    fn dal_queue(&self) -> Option<Arc<parking_lot::Mutex<batcher::dal::DalQueue>>> {
+        self.dal.clone()
     }
     fn injector_operation_status(
         &self,
@@ -137,6 +141,7 @@ fn no_view() -> View {
         batcher: None,
         simulator: None,
         injector: HashMap::new(),
+        dal: None,
     }
 }
 
@@ -243,6 +248,126 @@ fn batcher_rpcs() {
     );
 }
 
+/// The DAL injection queue's RPCs (Octez paths and JSON shapes, `rollup_node_services.ml`
+/// `Local.dal_batcher_injection`, `dal_slot_indices`, `dal_injected_operations_statuses`,
+/// `forget_dal_injection_id`) over a real queue.
+#[test]
+fn dal_queue_rpcs() {
+    let q = Arc::new(parking_lot::Mutex::new(batcher::dal::DalQueue::in_memory()));
+    let op = InjectorOperationId::new([3; 32]);
+    let mut injector = HashMap::new();
+    injector.insert(
+        op,
+        json!({"status": "pending_injection", "operation": {"kind": "x"}}),
+    );
+    let port = serve(View {
+        dal: Some(q.clone()),
+        injector,
+        ..no_view()
+    });
+    // The DAL constants come from the L1 at the first head.
+    let (st, e) = call(
+        port,
+        "POST",
+        "/local/dal/slot/indices",
+        r#"{"indices":[0]}"#,
+    );
+    assert_eq!(st, 500, "{e}");
+    assert!(
+        e[0]["msg"].as_str().unwrap().contains("DAL parameters"),
+        "{e}"
+    );
+    q.lock().set_params(batcher::dal::DalParams {
+        slot_size: 16,
+        number_of_slots: 4,
+        attestation_lag: 2,
+    });
+    let (st, e) = call(port, "POST", "/local/dal/batcher/injection", r#"["a"]"#);
+    assert_eq!(st, 500, "{e}");
+    assert!(
+        e[0]["msg"]
+            .as_str()
+            .unwrap()
+            .contains("POST /local/dal/slot/indices"),
+        "{e}"
+    );
+    let (st, e) = call(
+        port,
+        "POST",
+        "/local/dal/slot/indices",
+        r#"{"indices":[9]}"#,
+    );
+    assert_eq!(st, 500, "{e}");
+    assert!(
+        e[0]["msg"].as_str().unwrap().contains("out of range"),
+        "{e}"
+    );
+    assert_eq!(
+        call(
+            port,
+            "POST",
+            "/local/dal/slot/indices",
+            r#"{"indices":[300]}"#
+        )
+        .0,
+        400
+    );
+    assert_eq!(
+        call(
+            port,
+            "POST",
+            "/local/dal/slot/indices",
+            r#"{"indices":[2,1,2]}"#
+        ),
+        (200, json!({}))
+    );
+    assert_eq!(q.lock().slot_indices(), &[1, 2]);
+    // Messages are strings (`unistring`), not hex.
+    assert_eq!(
+        call(
+            port,
+            "POST",
+            "/local/dal/batcher/injection",
+            r#"["hello", {"invalid_utf8_string": [255, 0]}]"#
+        ),
+        (200, json!({}))
+    );
+    let slots = q.lock().plan_slots();
+    assert_eq!(slots[0].content, b"hello\xff\x00");
+    let (st, e) = call(
+        port,
+        "POST",
+        "/local/dal/batcher/injection",
+        r#"["01234567890123456"]"#,
+    );
+    assert_eq!(st, 500, "{e}");
+    assert_eq!(e[0]["id"], "sc_rollup.node.dal_message_too_big", "{e}");
+    assert_eq!(
+        call(port, "POST", "/local/dal/batcher/injection", "[1]").0,
+        400
+    );
+    // Statuses: the injector's status of each publication.
+    q.lock().commit_slot(2, op).unwrap();
+    q.lock()
+        .commit_slot(0, InjectorOperationId::new([4; 32]))
+        .unwrap();
+    let (st, s) = call(port, "GET", "/local/dal/injected/operations/statuses", "");
+    assert_eq!(st, 200);
+    assert_eq!(
+        s,
+        json!([
+            {"id": op.to_b58check(),
+             "status": {"status": "pending_injection", "operation": {"kind": "x"}}},
+            {"id": InjectorOperationId::new([4; 32]).to_b58check(),
+             "status": {"status": "unknown"}}
+        ])
+    );
+    let path = format!("/local/dal/injection/{}/forget", op.to_b58check());
+    assert_eq!(call(port, "POST", &path, ""), (200, json!({})));
+    let (_, s) = call(port, "GET", "/local/dal/injected/operations/statuses", "");
+    assert_eq!(s.as_array().unwrap().len(), 1, "{s}");
+}
+
 #[test]
 fn without_batcher_or_simulator() {
     let port = serve(no_view());
@@ -255,6 +380,15 @@ fn without_batcher_or_simulator() {
         assert_eq!(st, 500, "{method} {path}: {e}");
         assert_eq!(e[0]["id"], "sc_rollup.node.no_batcher", "{e}");
         assert_eq!(e[0]["msg"], "This rollup node does not have batcher.");
+    }
+    for (method, path) in [
+        ("POST", "/local/dal/batcher/injection"),
+        ("POST", "/local/dal/slot/indices"),
+        ("GET", "/local/dal/injected/operations/statuses"),
+    ] {
+        let (st, e) = call(port, method, path, "[]");
+        assert_eq!(st, 500, "{method} {path}: {e}");
+        assert_eq!(e[0]["id"], "sc_rollup.node.no_dal_injector", "{e}");
     }
 }
 

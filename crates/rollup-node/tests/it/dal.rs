@@ -198,3 +198,146 @@ fn a_kernel_imports_attested_dal_slots_through_the_node() {
     .unwrap();
     assert!(node.output().contains("--dal-node"), "{}", node.output());
 }
+
+/// The batcher's DAL path (Octez `dal_injection_queue.ml`; docs/reference/octez-rollup-node.md
+/// §4.3): a node in batcher mode with `--dal-node` takes messages on
+/// `POST /local/dal/batcher/injection` once slot indices are set with
+/// `POST /local/dal/slot/indices`, keeps them across a crash (SIGKILL), packs them into a slot
+/// at the next head, posts it to the DAL node and publishes its commitment on L1 with its
+/// batching key; the slot is attested and the kernel imports it.
+#[test]
+fn the_batcher_publishes_messages_on_the_dal() {
+    let dir = tempfile::tempdir().unwrap();
+    let sb = dal_sandbox(dir.path());
+    let addr = sb.originate_wasm(&dal_reader_kernel());
+    let wallet = dir.path().join("wallet");
+    std::fs::create_dir_all(&wallet).unwrap();
+    let key = bootstrap_key(4);
+    let pkh = key.public_key_hash().to_string();
+    signer::wallet::Wallet::new(&wallet)
+        .add_key("batcher", &key, false)
+        .unwrap();
+    let node_dir = dir.path().join("node");
+    std::fs::create_dir_all(&node_dir).unwrap();
+    let o = super::bin()
+        .arg("-d")
+        .arg(&wallet)
+        .args([
+            "init",
+            "batcher",
+            "config",
+            "for",
+            &addr,
+            "with",
+            "operators",
+            "batcher",
+        ])
+        .arg("--data-dir")
+        .arg(&node_dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{:?}", super::text(&o));
+    let mut node = super::node(&node_dir, sb.endpoint())
+        .args(["--dal-node", sb.endpoint()])
+        .env("TEZOS_CLIENT_DIR", &wallet.display().to_string())
+        .log_file(dir.path().join("node.log"))
+        .start()
+        .unwrap();
+    sb.bake();
+    node.wait_synced(&sb, BOUND).unwrap();
+
+    // No slot index yet: refused with what to do.
+    let (s, e) = node.post("/local/dal/batcher/injection", &json!(["early"]));
+    assert_eq!(s, 500, "{e}");
+    assert!(
+        e.to_string().contains("POST /local/dal/slot/indices"),
+        "{e}"
+    );
+    let (s, e) = node.post("/local/dal/slot/indices", &json!({"indices": [4]}));
+    assert_eq!(s, 500, "{e}");
+    assert!(e.to_string().contains("out of range"), "{e}");
+    let (s, v) = node.post("/local/dal/slot/indices", &json!({"indices": [2]}));
+    assert_eq!((s, v), (200, json!({})));
+    let (s, e) = node.post(
+        "/local/dal/batcher/injection",
+        &json!(["x".repeat(SLOT_SIZE + 1)]),
+    );
+    assert_eq!(s, 500, "{e}");
+    assert_eq!(e[0]["id"], "sc_rollup.node.dal_message_too_big", "{e}");
+    let (s, v) = node.post(
+        "/local/dal/batcher/injection",
+        &json!(["a blueprint ", "through the batcher"]),
+    );
+    assert_eq!((s, v), (200, json!({})));
+
+    // A crash before the next head: the queue and the slot indices are on disk.
+    node.kill();
+    node.restart().unwrap();
+
+    // The next head posts the slot and queues its publication; the one after includes it.
+    let start = std::time::Instant::now();
+    let published = loop {
+        assert!(
+            start.elapsed() < BOUND,
+            "the DAL publication was not included; the node's output:\n{}",
+            node.output()
+        );
+        node.check_running().unwrap();
+        sb.bake();
+        std::thread::sleep(Duration::from_millis(300));
+        let st = node.get("/local/dal/injected/operations/statuses");
+        let Some(first) = st.as_array().and_then(|a| a.first()) else {
+            continue;
+        };
+        assert_eq!(st.as_array().unwrap().len(), 1, "one slot: {st}");
+        let status = &first["status"];
+        assert_eq!(
+            status["operation"]["kind"], "publish_dal_commitment",
+            "{st}"
+        );
+        assert_eq!(status["operation"]["slot_index"], 2, "{st}");
+        if matches!(status["status"].as_str(), Some("included" | "committed")) {
+            break status["layer1"]["level"].as_i64().unwrap();
+        }
+    };
+    for _ in 0..LAG {
+        sb.bake();
+    }
+    // The L1 attested the slot published by the batching key.
+    let cells = sb.get(&format!(
+        "/chains/main/blocks/{}/context/dal/skip_list_cells_of_level",
+        published + LAG
+    ));
+    let cell = cells
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| &c[1]["skip_list"]["content"])
+        .find(|c| c["kind"] == "published")
+        .unwrap_or_else(|| panic!("no published cell: {cells}"))
+        .clone();
+    assert_eq!(cell["publisher"], pkh.as_str(), "{cell}");
+    assert_eq!(cell["index"], 2, "{cell}");
+    assert_eq!(cell["is_proto_attested"], true, "{cell}");
+    // The kernel imports the slot its signal names: the two messages, concatenated.
+    node.wait_synced(&sb, BOUND).unwrap();
+    sb.send_messages(&[&signal(published, 2)]);
+    sb.bake();
+    node.wait_synced(&sb, BOUND).unwrap();
+    assert_eq!(
+        node.durable("head", &format!("/dal/{published}/2/payload")),
+        json!(hex::encode("a blueprint through the batcher"))
+    );
+    // Forgetting the publication empties the statuses.
+    let id = node.get("/local/dal/injected/operations/statuses")[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (s, v) = node.post(&format!("/local/dal/injection/{id}/forget"), &json!(null));
+    assert_eq!((s, v), (200, json!({})));
+    assert_eq!(
+        node.get("/local/dal/injected/operations/statuses"),
+        json!([])
+    );
+    node.terminate(BOUND).unwrap();
+}

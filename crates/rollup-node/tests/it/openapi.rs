@@ -892,8 +892,9 @@ fn served_paths_are_reference_paths_and_routed() {
             );
             continue;
         }
-        if m.as_str() != "get" || t.starts_with("/local/batcher") {
-            // Bodies and the batcher (absent from this observer fixture): node-rpc's tests/it.
+        if m.as_str() != "get" || t.starts_with("/local/batcher") || t.starts_with("/local/dal") {
+            // Bodies, the batcher and the DAL injection queue (absent from this observer
+            // fixture): node-rpc's tests/it.
             continue;
         }
         let (st, body) = get(port, &path);
