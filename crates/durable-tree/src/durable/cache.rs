@@ -674,25 +674,25 @@ fn flush_entry(tree: &mut Tree, e: &mut Entry) -> Result<(), TreeError> {
             // Release the handles on the tree's nodes, so that editing in place does not
             // copy them.
             v.contents = None;
-            match v.base.take() {
+            // The `@` node as written, kept as the value's new base (no second walk).
+            let at = match v.base.take() {
                 // `Durable::create` (a fresh `@`), then the writes.
                 None => {
                     let mut at = Tree::empty();
                     write_chunks(&mut at, v)?;
-                    tree.set_tree(&path, at)?;
+                    tree.set_tree(&path, at.clone())?;
+                    at
                 }
                 // `Durable::write`: edit the existing `@` in place.
                 Some(base) => {
                     drop(base);
-                    write_chunks(tree.node_at_mut(&path)?, v)?;
+                    let at = tree.node_at_mut(&path)?;
+                    write_chunks(at, v)?;
+                    at.clone()
                 }
-            }
-            let at = tree.find(&path)?;
-            v.contents = match at {
-                Some(at) => at.find(&["contents"])?.cloned(),
-                None => None,
             };
-            v.base = at.cloned();
+            v.contents = at.find(&["contents"])?.cloned();
+            v.base = Some(at);
             v.chunks.clear();
         }
     }

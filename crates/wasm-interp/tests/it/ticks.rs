@@ -1,0 +1,376 @@
+//! Octez's per-tick state hashes of the `link_*` regression traces
+//! (`crates/wasm-pvm/tests/fixtures/ticks/README.md`, `docs/reference/wasm-ticks.md` §3): line
+//! `n` = tick `4999 + n`; the Snapshot is at tick 5000. The kernel and scenario are those of
+//! `crates/wasm-pvm/tests/it/conformance.rs` (copied here: `link_kernel`, `at_first_snapshot`).
+
+use context_hash::to_context_b58;
+use durable_tree::Tree;
+use wasm_pvm::{GenesisParams, PvmState, PvmVersion, TickState};
+
+const FIXTURES: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../wasm-pvm/tests/fixtures/ticks"
+);
+const CONFORMANCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/conformance");
+
+fn leb(mut v: u32, out: &mut Vec<u8>) {
+    loop {
+        let b = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(b);
+            return;
+        }
+        out.push(b | 0x80);
+    }
+}
+
+/// Section/code sizes as 5-byte LEB128, as Octez's encoder writes them.
+fn gap32(out: &mut Vec<u8>, body: &[u8]) {
+    let n = body.len() as u32;
+    for i in 0..4 {
+        out.push(((n >> (7 * i)) & 0x7f) as u8 | 0x80);
+    }
+    out.push((n >> 28) as u8);
+    out.extend_from_slice(body);
+}
+
+fn name(s: &str, out: &mut Vec<u8>) {
+    leb(s.len() as u32, out);
+    out.extend_from_slice(s.as_bytes());
+}
+
+fn section(m: &mut Vec<u8>, id: u8, body: Vec<u8>) {
+    m.push(id);
+    gap32(m, &body);
+}
+
+/// `(module (import "smart_rollup_core" "<f>" (func (param i32…) (result i32))) (memory 1)
+/// (export "mem" (memory 0)) (func (export "kernel_run") (nop)))`.
+pub(crate) fn link_kernel(import: &str, nparams: usize) -> Vec<u8> {
+    let mut m = b"\0asm\x01\0\0\0".to_vec();
+    let mut types = vec![2, 0x60];
+    leb(nparams as u32, &mut types);
+    types.extend(std::iter::repeat_n(0x7f, nparams));
+    types.extend([1, 0x7f, 0x60, 0, 0]);
+    section(&mut m, 1, types);
+    let mut imports = vec![1];
+    name("smart_rollup_core", &mut imports);
+    name(import, &mut imports);
+    imports.extend([0x00, 0x00]);
+    section(&mut m, 2, imports);
+    section(&mut m, 3, vec![1, 1]);
+    section(&mut m, 5, vec![1, 0x00, 0x01]);
+    let mut exports = vec![2];
+    name("mem", &mut exports);
+    exports.extend([0x02, 0x00]);
+    name("kernel_run", &mut exports);
+    exports.push(0x00);
+    leb(1, &mut exports);
+    section(&mut m, 7, exports);
+    let mut code = vec![1];
+    gap32(&mut code, &[0x00, 0x01, 0x0b]);
+    section(&mut m, 10, code);
+    m
+}
+
+fn tx_payloads() -> Vec<Vec<u8>> {
+    let text = std::fs::read_to_string(format!("{CONFORMANCE}/tx_messages.hex")).unwrap();
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| hex::decode(l.trim()).unwrap())
+        .collect()
+}
+
+/// Genesis, one level of inputs (SOL, Info_per_level, the transfers, EOL), padded to the
+/// `Snapshot` at tick 5000.
+pub(crate) fn at_first_snapshot(v: PvmVersion, kernel: &[u8], transfers: &[Vec<u8>]) -> Tree {
+    let params = GenesisParams {
+        ticks_per_snapshot: 5000,
+        outbox_validity_period: 10,
+        outbox_message_limit: 100,
+        maximum_reboots_per_input: 1000,
+    };
+    let mut s = PvmState::genesis(v, kernel, &params).unwrap();
+    let mut ipl = vec![0x00, 0x03];
+    ipl.extend([0u8; 40]);
+    let mut messages = vec![vec![0x00, 0x01], ipl];
+    for t in transfers {
+        let mut m = vec![0x00, 0x00];
+        m.extend(t);
+        messages.push(m);
+    }
+    messages.push(vec![0x00, 0x02]);
+    for (i, m) in messages.iter().enumerate() {
+        s.set_input(0, i as u64, m).unwrap();
+    }
+    s.finish_window().unwrap();
+    assert_eq!(
+        (s.current_tick(), s.tick_state()),
+        (5000, &TickState::Snapshot)
+    );
+    s.to_tree().unwrap()
+}
+
+fn lines(path: &str) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("cannot read {path}: {e}"))
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+fn b58(t: &Tree) -> String {
+    to_context_b58(&t.hash().unwrap())
+}
+
+/// Steps from the Snapshot at tick 5000 up to tick `last`, checking every line on the way
+/// (panics at the first mismatching tick); returns the state at `last`.
+fn run(file: &str, tree: Tree, last: usize) -> Tree {
+    let expected = lines(file);
+    let mut t = tree;
+    assert_eq!(b58(&t), expected[0], "{file}: Snapshot at tick 5000");
+    for (i, line) in expected.iter().enumerate().take(last - 5000 + 1).skip(1) {
+        t = wasm_interp::step(&t).unwrap_or_else(|e| panic!("{file}: tick {}: {e}", 5000 + i));
+        assert_eq!(
+            &b58(&t),
+            line,
+            "{file}: first mismatch at tick {}",
+            5000 + i
+        );
+    }
+    t
+}
+
+fn tag(t: &Tree) -> String {
+    let b = t.get_contents(&["wasm", "tag"]).unwrap().unwrap();
+    String::from_utf8(b[4..].to_vec()).unwrap()
+}
+
+fn tick(t: &Tree) -> Vec<u8> {
+    t.get_contents(&["wasm", "current_tick"]).unwrap().unwrap()
+}
+
+#[test]
+fn link_reveal_v0_every_tick_to_link_error() {
+    let tree = at_first_snapshot(PvmVersion::V0, &link_kernel("reveal", 4), &[]);
+    let t = run(&format!("{FIXTURES}/link_reveal.v0.hashes"), tree, 5129);
+    assert_eq!(tag(&t), "stuck");
+    assert_eq!(tick(&t), [0x89, 0x28], "tick 5129 as Data_encoding.n");
+    let stuck = t.get_contents(&["wasm", "value"]).unwrap().unwrap();
+    assert_eq!(
+        wasm_pvm::StuckError::decode(&stuck),
+        Some(wasm_pvm::StuckError::Link(
+            "Unexpected import: smart_rollup_core.reveal".into()
+        ))
+    );
+}
+
+#[test]
+fn link_reveal_v6_decode_and_link_ticks() {
+    let tree = at_first_snapshot(PvmVersion::V6, &link_kernel("reveal", 4), &[]);
+    let t = run(&format!("{CONFORMANCE}/link_reveal.v6.hashes"), tree, 5129);
+    assert_eq!(tag(&t), "link");
+    // Tick 5128 is the first Link state; 5127 the MKStop decode state.
+    let m = t
+        .get_contents(&["wasm", "value", "imports_offset"])
+        .unwrap()
+        .unwrap();
+    assert_eq!(m, [0, 0, 0, 1]);
+}
+
+#[test]
+fn link_store_create_v6_decode_and_link_ticks() {
+    let kernel = link_kernel("store_create", 3);
+    let d = wasm_pvm::decode_ticks(&kernel).unwrap().decode_ticks as usize;
+    assert_eq!(d, 131);
+    let tree = at_first_snapshot(PvmVersion::V6, &kernel, &tx_payloads());
+    // 5001 initial Decode, D module steps (the last gives MKStop), MKStop → Link, one import.
+    let t = run(
+        &format!("{FIXTURES}/link_store_create.v6.hashes"),
+        tree,
+        5003 + d,
+    );
+    assert_eq!(tag(&t), "link");
+    let name = t
+        .get_contents(&[
+            "wasm", "value", "externs", "contents", "0", "value", "value", "2", "name",
+        ])
+        .unwrap()
+        .unwrap();
+    assert_eq!(&name[4..], b"tezos_store_create");
+}
+
+/// A module with every section (imports, table, globals, start, three element segment forms,
+/// data count, nested blocks and `if … else`, locals, a 600-byte passive data segment across a
+/// chunk boundary, `memory.init`/`data.drop`, names with 2-, 3- and 4-byte UTF-8), with Octez's
+/// 5-byte section sizes.
+fn rich_kernel() -> Vec<u8> {
+    let mut m = b"\0asm\x01\0\0\0".to_vec();
+    section(&mut m, 1, vec![2, 0x60, 0, 0, 0x60, 1, 0x7f, 1, 0x7f]);
+    let mut imports = vec![1];
+    name("smart_rollup_core", &mut imports);
+    name("wörld", &mut imports);
+    imports.extend([0x00, 0x01]);
+    section(&mut m, 2, imports);
+    section(&mut m, 3, vec![2, 0, 1]);
+    section(&mut m, 4, vec![1, 0x70, 0x00, 0x03]);
+    section(&mut m, 5, vec![1, 0x01, 0x01, 0x02]);
+    section(
+        &mut m,
+        6,
+        vec![2, 0x7f, 0x01, 0x41, 42, 0x0b, 0x7e, 0x00, 0x42, 0x7f, 0x0b],
+    );
+    let mut exports = vec![2];
+    name("ñé€😀", &mut exports);
+    exports.extend([0x00, 0x01]);
+    name("mem", &mut exports);
+    exports.extend([0x02, 0x00]);
+    section(&mut m, 7, exports);
+    section(&mut m, 8, vec![1]);
+    section(
+        &mut m,
+        9,
+        vec![
+            3, // active, table 0, offset i32.const 0, funcs [1, 2]
+            0x00, 0x41, 0x00, 0x0b, 2, 1, 2, // passive funcref [2]
+            0x01, 0x00, 1, 2, // passive, expressions
+            0x05, 0x70, 2, 0xd2, 0x01, 0x0b, 0xd0, 0x70, 0x0b,
+        ],
+    );
+    section(&mut m, 12, vec![2]);
+    let f1 = [
+        2, 2, 0x7f, 1, 0x7e, // locals: 2 × i32, 1 × i64
+        0x02, 0x7f, 0x41, 0x01, 0x04, 0x7f, 0x41, 0x02, 0x05, 0x41, 0x03, 0x0b, 0x0b, 0x1a, 0x03,
+        0x40, 0x01, 0x0b, // loop nop end
+        0x23, 0x00, 0x24, 0x00, 0x41, 0x00, 0x28, 0x02, 0x04, 0x1a, 0x3f, 0x00, 0x1a, 0x0b,
+    ];
+    let f2 = [
+        0, 0x20, 0x00, 0x41, 0x07, 0x6a, // local.get 0; i32.const 7; i32.add
+        0x41, 0x00, 0x41, 0x00, 0x41, 0x01, 0xfc, 0x08, 0x01, 0x00, // memory.init 1
+        0xfc, 0x09, 0x01, 0x0b, // data.drop 1
+    ];
+    let mut code = vec![2];
+    gap32(&mut code, &f1);
+    gap32(&mut code, &f2);
+    section(&mut m, 10, code);
+    let mut data = vec![2, 0x00, 0x41, 0x10, 0x0b, 5];
+    data.extend(b"hello");
+    data.extend([0x01, 0xd8, 0x04]);
+    data.extend((0..600u32).map(|i| (i % 251) as u8));
+    section(&mut m, 11, data);
+    m
+}
+
+#[test]
+fn rich_module_decodes_in_the_predicted_number_of_ticks() {
+    let kernel = rich_kernel();
+    let d = wasm_pvm::decode_ticks(&kernel).unwrap().decode_ticks as usize;
+    let mut t = at_first_snapshot(PvmVersion::V6, &kernel, &[]);
+    for i in 0..=d {
+        t = wasm_interp::step(&t).unwrap_or_else(|e| panic!("tick {}: {e}", 5001 + i));
+        let tg = tag(&t);
+        assert_eq!(tg, "decode", "tick {}", 5001 + i);
+        let mk = t
+            .get_contents(&["wasm", "value", "module_kont", "tag"])
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            &mk[4..] == b"MKStop",
+            i == d,
+            "MKStop exactly after D = {d} steps"
+        );
+    }
+    // The data segments' bytes are in the allocations; the passive one spans two chunks.
+    let datas = [
+        "wasm",
+        "value",
+        "allocation_state",
+        "2",
+        "datas-table",
+        "contents",
+    ];
+    let chunk = |d: &str, c: &str| {
+        let mut p = datas.to_vec();
+        p.extend([d, "contents", c]);
+        t.get_contents(&p).unwrap()
+    };
+    assert_eq!(&chunk("1", "0").unwrap()[..6], b"hello\0");
+    assert_eq!(
+        chunk("2", "1").unwrap()[..88],
+        (512..600u32).map(|i| (i % 251) as u8).collect::<Vec<_>>()
+    );
+    // Next tick: Link, whose one import does not exist.
+    t = wasm_interp::step(&t).unwrap();
+    assert_eq!(tag(&t), "link");
+    t = wasm_interp::step(&t).unwrap();
+    assert_eq!(tag(&t), "stuck");
+}
+
+/// `Data_encoding.n`.
+fn nat(mut v: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let b = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(b);
+            return out;
+        }
+        out.push(b | 0x80);
+    }
+}
+
+#[test]
+fn a_malformed_kernel_is_stuck_on_a_decode_error() {
+    let mut kernel = link_kernel("reveal", 4);
+    kernel[0] = b'x';
+    let mut t = at_first_snapshot(PvmVersion::V6, &kernel, &[]);
+    t = wasm_interp::step(&t).unwrap();
+    assert_eq!(tag(&t), "decode");
+    t = wasm_interp::step(&t).unwrap();
+    assert_eq!(tag(&t), "stuck");
+    assert_eq!(tick(&t), nat(5002));
+    let e = wasm_pvm::StuckError::decode(&t.get_contents(&["wasm", "value"]).unwrap().unwrap());
+    match e {
+        Some(wasm_pvm::StuckError::Decode(_, Some(msg))) => {
+            assert_eq!(msg, "magic header not detected")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        t.get_contents(&["wasm", "reboot_counter"])
+            .unwrap()
+            .unwrap(),
+        nat(1001)
+    );
+}
+
+#[test]
+fn decoding_past_the_window_is_too_many_ticks() {
+    let mut t = at_first_snapshot(PvmVersion::V6, &link_kernel("reveal", 4), &[]);
+    // Window of 10 ticks from the Snapshot at 5000: the tick taken at 5009 is the last.
+    t.set_contents(&["pvm", "max_nb_ticks"], nat(10)).unwrap();
+    for _ in 0..9 {
+        t = wasm_interp::step(&t).unwrap();
+        assert_eq!(tag(&t), "decode");
+    }
+    t = wasm_interp::step(&t).unwrap();
+    assert_eq!(tag(&t), "stuck");
+    assert_eq!(tick(&t), nat(5010));
+    let e = wasm_pvm::StuckError::decode(&t.get_contents(&["wasm", "value"]).unwrap().unwrap());
+    assert_eq!(e, Some(wasm_pvm::StuckError::TooManyTicks));
+}
+
+#[test]
+fn other_tick_states_are_refused() {
+    let t = at_first_snapshot(PvmVersion::V6, &link_kernel("reveal", 4), &[]);
+    let mut padding = t;
+    padding
+        .set_contents(&["wasm", "tag"], b"\0\0\0\x07padding".to_vec())
+        .unwrap();
+    assert!(matches!(
+        wasm_interp::step(&padding),
+        Err(wasm_interp::Error::Unsupported(_))
+    ));
+}
