@@ -21,13 +21,16 @@
 //!   reads, `store_get_hash`) through PVM, commit and store, split per phase, against the same
 //!   kernel in bare wasmtime.
 //!
+//! * `ticks`: the small-step PVM's (`wasm-interp`) ticks per second against the fast path's
+//!   on the same window of Octez's `echo` kernel.
+//!
 //! * `restart`: time to a runnable instance of a large (generated) kernel in a fresh engine,
 //!   compiled cold against loaded from the disk cache of compiled kernels.
 //!
 //! `all` (the default) runs each in its own child process, so that peak RSS
 //! figures do not mix.
 //!
-//! Usage: `cargo run --release -p bench -- [p1|p2|p3|p4|p5|p7|rss|restart|all] [--writes N] [--levels N]`.
+//! Usage: `cargo run --release -p bench -- [p1|p2|p3|p4|p5|p7|ticks|rss|restart|all] [--writes N] [--levels N]`.
 
 #[cfg(feature = "alloc-count")]
 mod alloc_count;
@@ -40,13 +43,14 @@ mod p7;
 mod restart;
 mod rng;
 mod rss;
+mod ticks;
 mod util;
 
 use std::process::{Command, ExitCode};
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: smart-rollup-bench [p1|p2|p3|p4|p5|p7|rss|restart|all] [--writes N] [--keys N] [--rounds N] [--rss-keys N] [--levels N] [--kernel-mb N]"
+        "usage: smart-rollup-bench [p1|p2|p3|p4|p5|p7|ticks|rss|restart|all] [--writes N] [--keys N] [--rounds N] [--rss-keys N] [--levels N] [--kernel-mb N]"
     );
     ExitCode::from(2)
 }
@@ -85,7 +89,9 @@ fn main() -> ExitCode {
             it.next().and_then(|v| v.replace('_', "").parse().ok())
         };
         match a.as_str() {
-            "p1" | "p2" | "p3" | "p4" | "p5" | "p7" | "rss" | "restart" | "all" => mode = a.clone(),
+            "p1" | "p2" | "p3" | "p4" | "p5" | "p7" | "ticks" | "rss" | "restart" | "all" => {
+                mode = a.clone()
+            }
             "--writes" => match num(&mut it) {
                 Some(n) => opts.writes = n,
                 None => return usage(),
@@ -120,6 +126,7 @@ fn main() -> ExitCode {
         "p4" => p4::run(),
         "p5" => p5::run(opts.base_keys, opts.rounds),
         "p7" => p7::run(),
+        "ticks" => ticks::run(),
         "rss" => rss::run(opts),
         "restart" => restart::run(opts.kernel_mb, opts.rounds),
         _ => run_all(&args),
@@ -138,7 +145,9 @@ fn run_all(args: &[String]) -> Result<(), String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let rest: Vec<&String> = args.iter().filter(|a| a.as_str() != "all").collect();
     let mut failed = Vec::new();
-    for mode in ["p1", "p2", "p3", "p4", "p5", "p7", "rss", "restart"] {
+    for mode in [
+        "p1", "p2", "p3", "p4", "p5", "p7", "ticks", "rss", "restart",
+    ] {
         let status = Command::new(&exe)
             .arg(mode)
             .args(&rest)

@@ -15,7 +15,8 @@
 //!   the reads on the partial tree (reaching a blinded part is [`ProofError::Blinded`]) and,
 //!   reads changing nothing, checks `after` equals `before`.
 //!
-//! The binary encoding (`Merkle_proof_encoding.V2.Tree2`) is in [`encoding`].
+//! The binary encoding (`Merkle_proof_encoding.V2.Tree2`) is in [`encoding`]; proofs of
+//! computations that also write (`after != before`, one-tick PVM proofs) are in [`partial`].
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -26,6 +27,7 @@ use context_hash::{Entry, EntryKind, Hash};
 use crate::tree::{Kind, Tree, TreeError};
 
 pub mod encoding;
+pub mod partial;
 
 /// Proof version of a binary-tree (not stream) proof: bit `0b10` marks binary proofs, bit
 /// `0b1` stream proofs (`src/lib_context/helpers/context.ml`, `encode_proof_version`).
@@ -160,6 +162,16 @@ pub enum ProofError {
         before: Hash,
         /// `after` of the proof.
         after: Hash,
+    },
+    /// Replaying a step on the proof's partial tree gives another hash than its `after`.
+    #[error(
+        "tree proof: replaying the step gives {computed}, not the proof's after hash {claimed}"
+    )]
+    StepAfterMismatch {
+        /// `after` of the proof.
+        claimed: Hash,
+        /// Hash of the partial tree after the replay.
+        computed: Hash,
     },
     /// The tree being proven failed to load.
     #[error(transparent)]
@@ -393,66 +405,76 @@ impl InodeCtx<'_> {
         }
         let length = u64::try_from(items.len()).map_err(|_| ProofError::Invalid("length"))?;
         let [left, right] = children;
-        let single = match (&left, &right) {
-            (Some(_), None) => Some((0u8, left.clone())),
-            (None, Some(_)) => Some((1u8, right.clone())),
-            _ => None,
-        };
-        if let Some((index, Some(child))) = single {
-            match *child {
-                InodeTree::Tree(InodeProof {
-                    left: Some(p),
-                    right: None,
-                    ..
-                }) => {
-                    return Ok(InodeTree::Extender(ExtenderProof {
-                        length,
-                        segments: vec![index, 0],
-                        proof: p,
-                    }));
-                }
-                InodeTree::Tree(InodeProof {
-                    left: None,
-                    right: Some(p),
-                    ..
-                }) => {
-                    return Ok(InodeTree::Extender(ExtenderProof {
-                        length,
-                        segments: vec![index, 1],
-                        proof: p,
-                    }));
-                }
-                InodeTree::Extender(e) => {
-                    let mut segments = Vec::with_capacity(e.segments.len().saturating_add(1));
-                    segments.push(index);
-                    segments.extend(e.segments);
-                    return Ok(InodeTree::Extender(ExtenderProof {
-                        length,
-                        segments,
-                        proof: e.proof,
-                    }));
-                }
-                other => {
-                    let child = Some(Box::new(other));
-                    let (left, right) = if index == 0 {
-                        (child, None)
-                    } else {
-                        (None, child)
-                    };
-                    return Ok(InodeTree::Tree(InodeProof {
-                        length,
-                        left,
-                        right,
-                    }));
-                }
+        Ok(inode_node(length, left, right))
+    }
+}
+
+/// The proof of an inner inode of `length` entries with these children: a chain of
+/// one-child inodes is an `Extender` whose segments are the child indices.
+pub(crate) fn inode_node(
+    length: u64,
+    left: Option<Box<InodeTree>>,
+    right: Option<Box<InodeTree>>,
+) -> InodeTree {
+    let single = match (&left, &right) {
+        (Some(_), None) => Some((0u8, left.clone())),
+        (None, Some(_)) => Some((1u8, right.clone())),
+        _ => None,
+    };
+    if let Some((index, Some(child))) = single {
+        match *child {
+            InodeTree::Tree(InodeProof {
+                left: Some(p),
+                right: None,
+                ..
+            }) => {
+                return InodeTree::Extender(ExtenderProof {
+                    length,
+                    segments: vec![index, 0],
+                    proof: p,
+                });
+            }
+            InodeTree::Tree(InodeProof {
+                left: None,
+                right: Some(p),
+                ..
+            }) => {
+                return InodeTree::Extender(ExtenderProof {
+                    length,
+                    segments: vec![index, 1],
+                    proof: p,
+                });
+            }
+            InodeTree::Extender(e) => {
+                let mut segments = Vec::with_capacity(e.segments.len().saturating_add(1));
+                segments.push(index);
+                segments.extend(e.segments);
+                return InodeTree::Extender(ExtenderProof {
+                    length,
+                    segments,
+                    proof: e.proof,
+                });
+            }
+            other => {
+                let child = Some(Box::new(other));
+                let (left, right) = if index == 0 {
+                    (child, None)
+                } else {
+                    (None, child)
+                };
+                return InodeTree::Tree(InodeProof {
+                    length,
+                    left,
+                    right,
+                });
             }
         }
-        Ok(InodeTree::Tree(InodeProof {
-            length,
-            left,
-            right,
-        }))
     }
+    InodeTree::Tree(InodeProof {
+        length,
+        left,
+        right,
+    })
 }
 
 fn entry_kind(k: Kind) -> EntryKind {
@@ -511,7 +533,7 @@ fn hashed_entries(
     Ok(out)
 }
 
-fn check_depth(depth: usize) -> Result<u32, ProofError> {
+pub(crate) fn check_depth(depth: usize) -> Result<u32, ProofError> {
     if depth >= MAX_INODE_DEPTH {
         return Err(ProofError::Invalid("inode deeper than the step hash"));
     }

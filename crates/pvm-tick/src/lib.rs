@@ -1,1 +1,100 @@
-//! The tick-level WASM PVM (issue 13). Work in progress.
+//! The tick-level WASM PVM (issue 13): one `compute_step` of the PVM on its state tree, done
+//! the way Octez's tree-encoding decodes and encodes the state, so that the one-tick proof
+//! holds exactly what Octez's holds (`docs/reference/wasm-ticks.md` §1.1, §2.2, §4).
+//!
+//! Covered (no interpreter needed): `Snapshot` (→ the initial `Decode` state), `Padding`
+//! (incl. the window end: reboot / yield / forced yield), `Stuck` (incl. `No_fallback_kernel`),
+//! `Collect` (a computation tick there is an error; the input tick is [`Input::Message`], with
+//! `Start_of_level` moving the outbox and `End_of_level` starting the padding), the refusal
+//! of a reveal outside `Eval`, and the protocol's proof step
+//! (`src/proto_alpha/lib_protocol/sc_rollup_wasm.ml` `step_transition`: `get_current_level`,
+//! `is_input_state`, then `eval` or `set_input`). `Decode`, `Link`, `Init` and `Eval` give
+//! [`TickError::NeedsInterpreter`]; the fallback to a saved kernel and protocol-migration
+//! inputs give [`TickError::Unsupported`].
+//!
+//! The proof is `Merkle_proof_encoding.V2.Tree2` of the step ([`produce_proof`],
+//! [`verify_proof`]); the refutation's input-proof wrapper is not handled here.
+
+use durable_tree::proof::partial::{StepTree, produce_step_proof, verify_step_proof};
+use durable_tree::proof::{ProofError, encoding};
+use durable_tree::{Hash, Tree};
+
+mod state;
+mod step;
+
+pub use state::{Buffers, Decoded, InputInfo, Message, TickTag};
+pub use step::{Request, step_transition};
+
+/// An input given to the input tick (`Sc_rollup_PVM_sig.input`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Input {
+    /// An inbox message (`Inbox_message {inbox_level; message_counter; payload}`).
+    Message {
+        /// Inbox level.
+        level: u32,
+        /// Index of the message in its level.
+        counter: u64,
+        /// The serialized message (internal: `00 …`, external: `01 …`).
+        payload: Vec<u8>,
+    },
+    /// A reveal answer (`Reveal`), as bytes (`reveal_response_to_bytes`).
+    Reveal(Vec<u8>),
+}
+
+/// Errors of one tick.
+#[derive(Debug, thiserror::Error)]
+pub enum TickError {
+    /// The proof or the partial tree is wrong (decoding, blinded part reached, hashes).
+    #[error(transparent)]
+    Proof(#[from] ProofError),
+    /// The tick needs the small-step interpreter (crate `wasm-interp`), not there yet.
+    #[error(
+        "the tick from a `{0}` state needs the WASM interpreter (not implemented in pvm-tick yet)"
+    )]
+    NeedsInterpreter(&'static str),
+    /// A case of a non-interpreter tick not implemented yet.
+    #[error("not implemented in pvm-tick yet: {0}")]
+    Unsupported(&'static str),
+    /// A value of the state tree is not what Octez writes there.
+    #[error("malformed PVM state at /{path}: {reason}")]
+    Malformed {
+        /// Where in the state tree.
+        path: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// The tick was asked for a state it cannot run on (e.g. a reveal while not in `Eval`
+    /// is handled, but an input tick with no input given is refused here).
+    #[error("invalid tick: {0}")]
+    Invalid(&'static str),
+}
+
+/// Produce the one-tick proof (Octez `produce_proof` of `sc_rollup_wasm.ml`) of the step
+/// from `state` with `input`: the proof bytes (`Merkle_proof_encoding.V2.Tree2` tree proof)
+/// and the state after the step.
+pub fn produce_proof(state: &Tree, input: Option<&Input>) -> Result<(Vec<u8>, Tree), TickError> {
+    let (proof, _request, new) = produce_step_proof(state, |t| step_transition(t, input))?;
+    Ok((encoding::encode(&proof)?, new))
+}
+
+/// Verify a one-tick proof (Octez `verify_proof`): decode it, check the partial tree hashes
+/// to `before`, replay the step with `input` and check the result hashes to `after`. Returns
+/// `(before, after)`.
+pub fn verify_proof(bytes: &[u8], input: Option<&Input>) -> Result<(Hash, Hash), TickError> {
+    let proof = encoding::decode(bytes)?;
+    verify_step_proof(&proof, |t| step_transition(t, input))?;
+    Ok((proof.before.hash(), proof.after.hash()))
+}
+
+/// Replay the step on a proof's partial tree and produce the proof of the replay again (the
+/// producer running on a partial tree): equal to `bytes` when the proof holds exactly what
+/// the step reads.
+pub fn reproduce_proof(bytes: &[u8], input: Option<&Input>) -> Result<Vec<u8>, TickError> {
+    let proof = encoding::decode(bytes)?;
+    let (_, st): (Request, StepTree) = verify_step_proof(&proof, |t| step_transition(t, input))?;
+    let again = durable_tree::proof::TreeProof {
+        state: st.proof_state()?,
+        ..proof
+    };
+    Ok(encoding::encode(&again)?)
+}

@@ -1,0 +1,132 @@
+//! `ticks`: speed of the small-step PVM (`wasm-interp`, Octez's tick semantics on the state
+//! tree: issue 13), in ticks per second, against the fast path (`pvm-wasmtime`) running the
+//! same window of the same kernel.
+//!
+//! Kernel: Octez's `echo` test kernel (`crates/wasm-pvm/tests/fixtures/ticks/echo.octez.wasm`,
+//! the bytes of the `echo` regression traces) at PVM V6, one level of inputs (SOL,
+//! Info_per_level, EOL), from the first `Snapshot` (tick 5000 with 5000 ticks per snapshot,
+//! the traces' scenario). The small-step side steps tick by tick as far as the interpreter
+//! goes (it reports the first tick state it does not step yet); the fast side runs the whole
+//! first `kernel_run` with wasmtime. Figures: small-step ticks/s (step only, and with the
+//! state hash after every tick, which a refutation's bisection needs at a few ticks only),
+//! fast-path ticks/s over the window's computing ticks, and their ratio.
+
+use std::time::{Duration, Instant};
+
+use durable_tree::Tree;
+use pvm_wasmtime::WasmtimeEngine;
+use wasm_pvm::{GenesisParams, PvmState, PvmVersion, TickState};
+
+use crate::p1::NoReveals;
+use crate::util::median;
+
+/// The `echo` kernel as Octez's encoder writes it (fixtures README).
+const ECHO: &[u8] = include_bytes!("../../wasm-pvm/tests/fixtures/ticks/echo.octez.wasm");
+/// Timed runs of each side (the median is reported).
+const RUNS: usize = 5;
+
+/// Genesis at V6 with the traces' parameters, SOL/IPL/EOL at level 0, padded to the first
+/// `Snapshot` (tick 5000).
+fn at_first_snapshot() -> Result<PvmState, String> {
+    let params = GenesisParams {
+        ticks_per_snapshot: 5000,
+        outbox_validity_period: 10,
+        outbox_message_limit: 100,
+        maximum_reboots_per_input: 1000,
+    };
+    let e = |e: &dyn std::fmt::Display| e.to_string();
+    let mut s = PvmState::genesis(PvmVersion::V6, ECHO, &params).map_err(|x| e(&x))?;
+    let mut ipl = vec![0x00, 0x03];
+    ipl.extend([0u8; 40]);
+    for (i, m) in [vec![0x00, 0x01], ipl, vec![0x00, 0x02]].iter().enumerate() {
+        s.set_input(0, i as u64, m).map_err(|x| e(&x))?;
+    }
+    s.finish_window().map_err(|x| e(&x))?;
+    if s.tick_state() != &TickState::Snapshot {
+        return Err(format!("expected a Snapshot, got {:?}", s.tick_state()));
+    }
+    Ok(s)
+}
+
+/// Step from `start` until the interpreter stops (an unsupported state or `Padding`); returns
+/// the ticks stepped, the time, and why it stopped.
+fn small_steps(start: &Tree, hash_each: bool) -> Result<(u64, Duration, String), String> {
+    let mut t = start.clone();
+    let mut n = 0u64;
+    let begin = Instant::now();
+    let why = loop {
+        match wasm_interp::step(&t) {
+            Ok(next) => {
+                t = next;
+                n = n.saturating_add(1);
+                if hash_each {
+                    t.hash().map_err(|e| e.to_string())?;
+                }
+                if t.get_contents(&["wasm", "tag"])
+                    .map_err(|e| e.to_string())?
+                    .as_deref()
+                    == Some(b"\0\0\0\x07padding".as_slice())
+                {
+                    break "Padding reached".to_owned();
+                }
+            }
+            Err(wasm_interp::Error::Unsupported(s)) => break format!("stops at: {s}"),
+            Err(e) => return Err(format!("tick {}: {e}", 5000 + n)),
+        }
+    };
+    Ok((n, begin.elapsed(), why))
+}
+
+/// Run `ticks`.
+pub(crate) fn run() -> Result<(), String> {
+    println!(
+        "ticks: small-step PVM (wasm-interp) ticks/s vs the fast path (wasmtime), echo kernel, V6"
+    );
+    let snapshot = at_first_snapshot()?;
+    let tree = snapshot.to_tree().map_err(|e| e.to_string())?;
+
+    let mut plain = Vec::new();
+    let mut hashed = Vec::new();
+    let (mut ticks, mut why) = (0, String::new());
+    for _ in 0..RUNS {
+        let (n, d, w) = small_steps(&tree, false)?;
+        plain.push(d);
+        (ticks, why) = (n, w);
+        hashed.push(small_steps(&tree, true)?.1);
+    }
+    let (plain, hashed) = (median(&mut plain), median(&mut hashed));
+    let per_s = |n: u64, d: Duration| n as f64 / d.as_secs_f64().max(1e-9);
+
+    // The fast path: the whole first kernel_run from the same Snapshot.
+    let mut engine = WasmtimeEngine::new().map_err(|e| e.to_string())?;
+    let mut fast = Vec::new();
+    let mut fast_ticks = 0u128;
+    for _ in 0..=RUNS {
+        let mut s = snapshot.clone();
+        let start = s.current_tick();
+        let begin = Instant::now();
+        s.step_kernel_run(&mut engine, &mut NoReveals, None)
+            .map_err(|e| e.to_string())?;
+        fast.push(begin.elapsed());
+        // Computing ticks: up to the first Padding tick.
+        fast_ticks = s.current_tick().saturating_sub(start);
+    }
+    fast.remove(0); // compilation
+    let fast = median(&mut fast);
+    let fast_per_s = fast_ticks as f64 / fast.as_secs_f64().max(1e-9);
+    let small_per_s = per_s(ticks, plain);
+    println!(
+        "  small-step: {ticks} ticks from the Snapshot ({why}): {:.0} ticks/s, {:.0} ticks/s with \
+         the state hash after every tick",
+        small_per_s,
+        per_s(ticks, hashed)
+    );
+    println!(
+        "  fast path: {fast_ticks} ticks of the first kernel_run in {:.3} ms: {:.0} ticks/s; \
+         RATIO small-step/fast {:.2e}",
+        fast.as_secs_f64() * 1e3,
+        fast_per_s,
+        small_per_s / fast_per_s
+    );
+    Ok(())
+}

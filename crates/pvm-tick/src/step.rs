@@ -1,0 +1,392 @@
+//! One step of the PVM on a [`StepTree`]: the protocol's proof step (`sc_rollup_wasm.ml`
+//! `step_transition`) and `Wasm_vm.compute_step` / `set_input_step` / `reveal_step` for the
+//! states that need no interpreter (`docs/reference/wasm-ticks.md` §1.1;
+//! `docs/reference/wasm-pvm.md` §3.3, §3.6).
+
+use durable_tree::proof::partial::StepTree;
+use wasm_pvm::{PvmVersion, StuckError};
+
+use crate::state::{self, Decoded, InputInfo, Message, TickTag, malformed};
+use crate::{Input, TickError};
+
+/// What the state asks for (`is_input_state`, `Sc_rollup_PVM_sig.input_request`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Request {
+    /// A computation tick (`No_input_required`).
+    NoInputRequired,
+    /// The first input (`Initial`: no input read yet).
+    Initial,
+    /// The input after `(level, counter)` (`First_after`).
+    FirstAfter(u32, u128),
+}
+
+/// Chunk size of chunked byte vectors (`Chunk.size`).
+const CHUNK: usize = 512;
+
+/// Durable keys (`src/lib_scoru_wasm/constants.ml`).
+const VERSION_KEY: [&str; 3] = ["durable", "readonly", "wasm_version"];
+const REBOOT_FLAG: [&str; 4] = ["durable", "kernel", "env", "reboot"];
+const TOO_MANY_REBOOT_FLAG: [&str; 5] = ["durable", "readonly", "kernel", "env", "too_many_reboot"];
+const REBOOT_COUNTER: [&str; 5] = ["durable", "readonly", "kernel", "env", "reboot_counter"];
+const KERNEL: [&str; 3] = ["durable", "kernel", "boot.wasm"];
+const FALLBACK: [&str; 4] = ["durable", "readonly", "kernel", "boot.wasm"];
+
+fn with(base: &[&'static str], rest: &[&'static str]) -> Vec<&'static str> {
+    let mut v = base.to_vec();
+    v.extend_from_slice(rest);
+    v
+}
+
+/// `Durable.find_value` then `Chunked_byte_vector.to_bytes`: the `@/length` of the value and
+/// each of its chunks.
+fn durable_read(t: &StepTree, key: &[&'static str]) -> Result<Option<Vec<u8>>, TickError> {
+    if t.find_kind(&with(key, &["@"]))?.is_none() {
+        return Ok(None);
+    }
+    let lp = with(key, &["@", "length"]);
+    let len = t
+        .find_value(&lp)?
+        .ok_or_else(|| malformed(&lp, "durable value without length"))?;
+    let len: [u8; 8] = len
+        .try_into()
+        .map_err(|_| malformed(&lp, "durable length is not an int64"))?;
+    let len = usize::try_from(u64::from_be_bytes(len)).map_err(|_| malformed(&lp, "too long"))?;
+    let mut out = Vec::with_capacity(len);
+    let mut i = 0usize;
+    while out.len() < len {
+        let idx = i.to_string();
+        let cp = [key, &["@", "contents", idx.as_str()]].concat();
+        match t.find_value(&cp)? {
+            Some(c) => out.extend_from_slice(&c),
+            // A chunk never written reads as zeros (`get_chunk`).
+            None => out.resize(out.len().saturating_add(CHUNK), 0),
+        }
+        i = i
+            .checked_add(1)
+            .ok_or_else(|| malformed(&cp, "too many chunks"))?;
+    }
+    out.truncate(len);
+    Ok(Some(out))
+}
+
+/// `Durable.find_value … <> None`: decoding the value reads its length only.
+fn durable_exists(t: &StepTree, key: &[&'static str]) -> Result<bool, TickError> {
+    if t.find_kind(&with(key, &["@"]))?.is_none() {
+        return Ok(false);
+    }
+    t.find_value(&with(key, &["@", "length"]))?;
+    t.find_kind(&with(key, &["@", "contents"]))?;
+    Ok(true)
+}
+
+/// `Durable.write_value_exn key 0 bytes` on a value just deleted or absent: a fresh chunked
+/// byte vector (its `contents` removed, the written chunks added, then `length`).
+fn durable_write_fresh(
+    t: &mut StepTree,
+    key: &[&'static str],
+    bytes: &[u8],
+) -> Result<(), TickError> {
+    t.remove(&with(key, &["@", "contents"]))?;
+    for (i, c) in bytes.chunks(CHUNK).enumerate() {
+        let mut chunk = c.to_vec();
+        chunk.resize(CHUNK, 0);
+        let idx = i.to_string();
+        t.add(&[key, &["@", "contents", idx.as_str()]].concat(), chunk)?;
+    }
+    t.add(
+        &with(key, &["@", "length"]),
+        (bytes.len() as u64).to_be_bytes().to_vec(),
+    )?;
+    Ok(())
+}
+
+/// `write_value_exn key 0 ""` on an existing or absent value: its contents stay, the length
+/// (0 if absent) is written back.
+fn durable_touch_empty(t: &mut StepTree, key: &[&'static str]) -> Result<(), TickError> {
+    let lp = with(key, &["@", "length"]);
+    let len = if t.find_kind(&with(key, &["@"]))?.is_some() {
+        let l = t
+            .find_value(&lp)?
+            .ok_or_else(|| malformed(&lp, "no length"))?;
+        let cp = with(key, &["@", "contents"]);
+        t.copy_from_before(&cp, &cp)?;
+        l
+    } else {
+        t.remove(&with(key, &["@", "contents"]))?;
+        0u64.to_be_bytes().to_vec()
+    };
+    t.add(&lp, len)?;
+    Ok(())
+}
+
+/// The tick's outcome for the driver (`computation_status`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Status {
+    Running,
+    Failing,
+    Reboot,
+    ForcingYield,
+    Yielding,
+}
+
+fn stuck(s: &mut Decoded, e: &StuckError) {
+    s.tag = TickTag::Stuck;
+    s.stuck = Some(e.encode());
+}
+
+/// `Wasm_vm.compute_step` on a decoded state (reads the version first).
+fn compute_step(t: &mut StepTree, s: &mut Decoded) -> Result<(), TickError> {
+    let version_bytes =
+        durable_read(t, &VERSION_KEY)?.ok_or_else(|| malformed(&VERSION_KEY, "no PVM version"))?;
+    // Picks the host functions and the stack limit: neither is used by these states.
+    PvmVersion::parse(&version_bytes).ok_or_else(|| malformed(&VERSION_KEY, "unknown version"))?;
+    let ticks_to_snapshot = i128::try_from(s.max_nb_ticks)
+        .ok()
+        .and_then(|m| {
+            let used = i128::try_from(s.current_tick).ok()?
+                - i128::try_from(s.last_top_level_call).ok()?;
+            m.checked_sub(1)?.checked_sub(used)
+        })
+        .ok_or_else(|| malformed(&["wasm", "current_tick"], "tick counters out of range"))?;
+    let status = match s.tag {
+        TickTag::Stuck => {
+            let bytes = s.stuck.clone().unwrap_or_default();
+            let e = StuckError::decode(&bytes)
+                .ok_or_else(|| malformed(&["wasm", "value"], "not a Wasm_pvm_errors encoding"))?;
+            match e {
+                StuckError::Decode(..) | StuckError::Link(_) | StuckError::Init(..) => {
+                    // `has_fallback_kernel`: the two value hashes (found, not loaded).
+                    let kernel = t.find_kind(&with(&KERNEL, &["@"]))?;
+                    let fallback = t.find_kind(&with(&FALLBACK, &["@"]))?;
+                    if fallback.is_some() || kernel.is_none() {
+                        // Copying the fallback kernel back: not done here yet.
+                        return Err(TickError::Unsupported("the fallback to a saved kernel"));
+                    }
+                    stuck(s, &StuckError::NoFallbackKernel(Box::new(e)));
+                    Status::Failing
+                }
+                _ => Status::Failing,
+            }
+        }
+        TickTag::Snapshot => {
+            // `initial_boot_state`: `Decode (initial_decode_kont ~name:"main")`.
+            s.tag = TickTag::Decode;
+            Status::Running
+        }
+        TickTag::Collect => {
+            stuck(
+                s,
+                &StuckError::InvalidState("Collect is a input tick".into()),
+            );
+            Status::Failing
+        }
+        TickTag::Padding if ticks_to_snapshot <= 0 => {
+            // `maybe_activate_nds`: the NDS gate is closed (empty `Wasm_pvm_config`): no read.
+            if durable_exists(t, &REBOOT_FLAG)? {
+                if s.reboot_counter == 0 {
+                    s.tag = TickTag::Collect;
+                    Status::ForcingYield
+                } else {
+                    s.tag = TickTag::Snapshot;
+                    Status::Reboot
+                }
+            } else {
+                s.tag = TickTag::Collect;
+                Status::Yielding
+            }
+        }
+        TickTag::Padding => Status::Running,
+        TickTag::Decode | TickTag::Link | TickTag::Init | TickTag::Eval => {
+            return Err(TickError::NeedsInterpreter(s.tag.name()));
+        }
+    };
+    let current = s.current_tick;
+    s.current_tick = current
+        .checked_add(1)
+        .ok_or_else(|| malformed(&["wasm", "current_tick"], "overflow"))?;
+    let max_plus_one = s
+        .maximum_reboots_per_input
+        .checked_add(1)
+        .ok_or_else(|| malformed(&["pvm", "maximum_reboots_per_input"], "overflow"))?;
+    match status {
+        Status::Running | Status::Failing => {}
+        Status::ForcingYield | Status::Yielding | Status::Reboot => {
+            s.last_top_level_call = s.current_tick
+        }
+    }
+    s.reboot_counter = match status {
+        Status::Reboot => s.reboot_counter.saturating_sub(1),
+        Status::ForcingYield | Status::Yielding | Status::Failing => max_plus_one,
+        Status::Running => s.reboot_counter,
+    };
+    // patch_too_many_reboot_flag
+    match status {
+        Status::Yielding => t.remove(&TOO_MANY_REBOOT_FLAG)?,
+        Status::ForcingYield => durable_touch_empty(t, &TOO_MANY_REBOOT_FLAG)?,
+        _ => {}
+    }
+    // patch_reboot_flag
+    match status {
+        Status::Reboot => t.remove(&REBOOT_FLAG)?,
+        Status::ForcingYield | Status::Yielding => durable_touch_empty(t, &REBOOT_FLAG)?,
+        _ => {}
+    }
+    // patch_reboot_counter: delete then write 4 bytes (int32 little-endian).
+    if matches!(
+        status,
+        Status::Reboot | Status::ForcingYield | Status::Yielding
+    ) {
+        t.remove(&REBOOT_COUNTER)?;
+        // `Z.to_int32`.
+        let c = i32::try_from(s.reboot_counter)
+            .map_err(|_| malformed(&["wasm", "reboot_counter"], "not an int32"))?;
+        durable_write_fresh(t, &REBOOT_COUNTER, &c.to_le_bytes())?;
+    }
+    // clean_up_input_buffer: a fresh empty vector.
+    let reset = matches!(status, Status::ForcingYield | Status::Yielding);
+    state::encode_with(t, s, reset)
+}
+
+/// `Wasm_vm.set_input_step` for the states that need no interpreter.
+fn set_input_step(
+    t: &mut StepTree,
+    s: &mut Decoded,
+    level: u32,
+    counter: u64,
+    payload: &[u8],
+) -> Result<(), TickError> {
+    let mut appended = None;
+    match s.tag {
+        TickTag::Collect => {
+            let b = s
+                .buffers
+                .as_ref()
+                .ok_or(TickError::Invalid("input tick without buffers"))?;
+            let (first, num) = state::input_vector(b)?;
+            if num > 0 {
+                // `enqueue` reads the last message to check the new one comes after it.
+                let last = first
+                    .checked_add(num - 1)
+                    .ok_or(TickError::Invalid("input index overflow"))?;
+                let m = state::read_message(t, last)?;
+                if !(level > m.level || (level == m.level && u128::from(counter) > m.counter)) {
+                    return Err(TickError::Unsupported(
+                        "an input older than the last one (Cannot_store_an_earlier_message)",
+                    ));
+                }
+                s.messages.push((last, m));
+            }
+            let index = first
+                .checked_add(num)
+                .ok_or(TickError::Invalid("input index overflow"))?;
+            appended = Some(index);
+            match payload {
+                // `Pvm_input_kind.from_raw_input`: `Start_of_level` and `End_of_level` are
+                // exactly two bytes; anything else stays in `Collect`.
+                [0x00, 0x02] => s.tag = TickTag::Padding,
+                [0x00, 0x01] => state::update_output_buffer(s, level)?,
+                [0x00, 0x04, ..] => {
+                    return Err(TickError::Unsupported(
+                        "the input tick of a protocol migration",
+                    ));
+                }
+                _ => {}
+            }
+        }
+        TickTag::Stuck => {}
+        TickTag::Snapshot => stuck(
+            s,
+            &StuckError::InvalidState("No input required during start".into()),
+        ),
+        TickTag::Padding => stuck(
+            s,
+            &StuckError::InvalidState("No input required during padding".into()),
+        ),
+        TickTag::Decode | TickTag::Link | TickTag::Init | TickTag::Eval => {
+            return Err(TickError::NeedsInterpreter(s.tag.name()));
+        }
+    }
+    s.current_tick = s
+        .current_tick
+        .checked_add(1)
+        .ok_or_else(|| malformed(&["wasm", "current_tick"], "overflow"))?;
+    s.input = Some(InputInfo {
+        level,
+        counter: u128::from(counter),
+    });
+    if let Some(index) = appended {
+        s.messages.push((
+            index,
+            Message {
+                level,
+                counter: u128::from(counter),
+                payload: payload.to_vec(),
+            },
+        ));
+        state::set_input_length(s, index)?;
+    }
+    state::encode_with(t, s, false)
+}
+
+/// `Wasm_vm.reveal_step` outside `Eval`: the states that refuse a reveal.
+fn reveal_step(t: &mut StepTree, s: &mut Decoded) -> Result<(), TickError> {
+    let msg = match s.tag {
+        TickTag::Snapshot => "No reveal expected during start",
+        TickTag::Collect => "No reveal expected during collecting",
+        TickTag::Stuck | TickTag::Padding => "",
+        TickTag::Decode | TickTag::Link | TickTag::Init | TickTag::Eval => {
+            return Err(TickError::NeedsInterpreter(s.tag.name()));
+        }
+    };
+    if !msg.is_empty() {
+        stuck(s, &StuckError::InvalidState(msg.into()));
+    }
+    s.current_tick = s
+        .current_tick
+        .checked_add(1)
+        .ok_or_else(|| malformed(&["wasm", "current_tick"], "overflow"))?;
+    state::encode_with(t, s, false)
+}
+
+/// The protocol's proof step (`sc_rollup_wasm.ml` `step_transition`): read the current level,
+/// decide whether the state takes an input, then run a computation tick or the input tick
+/// (with `input`; without it the state is unchanged).
+pub fn step_transition(t: &mut StepTree, input: Option<&Input>) -> Result<Request, TickError> {
+    // `get_current_level`, `is_input_state` and `eval`/`set_input` each decode the state:
+    // the same reads, done once here.
+    let mut s = state::decode(t)?;
+    let request = match s.tag {
+        TickTag::Collect => match s.input {
+            Some(i) => Request::FirstAfter(i.level, i.counter),
+            None => Request::Initial,
+        },
+        TickTag::Stuck => {
+            let e = StuckError::decode(s.stuck.as_deref().unwrap_or_default())
+                .ok_or_else(|| malformed(&["wasm", "value"], "not a Wasm_pvm_errors encoding"))?;
+            match e {
+                StuckError::Decode(..) | StuckError::Link(_) | StuckError::Init(..) => {
+                    Request::NoInputRequired
+                }
+                _ => match s.input {
+                    Some(i) => Request::FirstAfter(i.level, i.counter),
+                    None => Request::Initial,
+                },
+            }
+        }
+        _ => Request::NoInputRequired,
+    };
+    match (&request, input) {
+        (Request::NoInputRequired, _) => compute_step(t, &mut s)?,
+        (_, None) => {}
+        (
+            _,
+            Some(Input::Message {
+                level,
+                counter,
+                payload,
+            }),
+        ) => set_input_step(t, &mut s, *level, *counter, payload)?,
+        (_, Some(Input::Reveal(_))) => reveal_step(t, &mut s)?,
+    }
+    Ok(request)
+}
