@@ -13,8 +13,9 @@
 #   6. an external message sent with the client once the node reports healthy;
 #   7. the DAL: a second rollup with the dal-reader kernel (kernels/dal-reader, which imports the DAL slot an
 #      external signal names, as Etherlink imports blueprints) followed by an observer node with --dal-node
-#      on the sandbox's DAL node RPC; a slot posted to it (POST /slots), its commitment published with
-#      `smart-rollup-client publish dal commitment`, attested after the attestation lag, then signalled.
+#      on the sandbox's DAL node RPC; a slot posted to it and its commitment published on L1 with
+#      `smart-rollup-client post dal slot <data> and publish from bootstrap2 for slot 0`, attested after the
+#      attestation lag, then signalled.
 # Then prints the RPC addresses and commands to try, and runs until Ctrl-C (clean shutdown of everything).
 #
 # Usage: scripts/local-network.sh [--check]
@@ -34,7 +35,8 @@ case "${1:-}" in
   "") ;;
   --check) CHECK=1 ;;
   -h | --help)
-    sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'
+    # The header comment, up to the first line of code.
+    awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"
     exit 0
     ;;
   *)
@@ -275,18 +277,13 @@ say "smart-rollup-node init observer config for $DAL_ROLLUP with operators --dat
 start "the DAL rollup's node (smart-rollup-node run)" "$LOGS/dal-node.log" \
   "$NODE" -E "$L1" run --data-dir "$NET/dal-node"
 DAL_NODE_PID=${PIDS[-1]}
-say "curl -X POST $L1/slots --data '\"$DAL_PAYLOAD\"'   (the sandbox's DAL node)"
-DAL_POST=$(curl -sf --max-time 10 -X POST -H 'content-type: application/json' --data "\"$DAL_PAYLOAD\"" "$L1/slots") ||
-  fail "the sandbox's DAL node refused the slot (POST $L1/slots)"
-DAL_COMMITMENT=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["commitment"])' <<<"$DAL_POST")
-DAL_PROOF=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["commitment_proof"])' <<<"$DAL_POST")
 BOOTSTRAP2_SK=$(sed -n 's/^bootstrap2: .* \(unencrypted:[A-Za-z0-9]*\)$/\1/p' "$LOGS/sandbox.log" | head -n 1)
 [[ -n $BOOTSTRAP2_SK ]] || BOOTSTRAP2_SK=unencrypted:edsk39qAm1fiMjgmPkw1EgQYkMzkJezLNewd7PLNHTkr6w9XA2zdfo
 client import secret key bootstrap2 "$BOOTSTRAP2_SK" --force >/dev/null ||
   fail "smart-rollup-client could not import the bootstrap2 key"
-say "smart-rollup-client publish dal commitment $DAL_COMMITMENT from bootstrap2 for slot 0 with proof <${#DAL_PROOF} hex digits>"
-client publish dal commitment "$DAL_COMMITMENT" from bootstrap2 for slot 0 with proof "$DAL_PROOF" \
-  >"$LOGS/publish-dal.log" 2>&1 || fail "smart-rollup-client publish dal commitment failed (see publish-dal.log)"
+say "smart-rollup-client post dal slot \"$DAL_PAYLOAD\" and publish from bootstrap2 for slot 0 --dal-node $L1   (the sandbox's DAL node)"
+client post dal slot "$DAL_PAYLOAD" and publish from bootstrap2 for slot 0 --dal-node "$L1" \
+  >"$LOGS/publish-dal.log" 2>&1 || fail "smart-rollup-client post dal slot … and publish failed (see publish-dal.log)"
 DAL_BLOCK=$(sed -n 's/^Operation found in block: \([A-Za-z0-9]*\) .*/\1/p' "$LOGS/publish-dal.log" | head -n 1)
 DAL_LEVEL=$(curl -sf --max-time 2 "$L1/chains/main/blocks/$DAL_BLOCK/header" | python3 -c 'import json,sys; print(json.load(sys.stdin)["level"])') ||
   fail "cannot find the level of block $DAL_BLOCK, where the DAL commitment was published"

@@ -11,7 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use durable_tree::durable::{Durable, Key};
-use durable_tree::{DiskStore, MemStore, NodeStore, RedbStore, Repo, Tree, hash_trace};
+use durable_tree::{MemStore, NodeStore, Repo, Tree, hash_trace};
+use pack_store::{DiskStore, RedbStore};
 
 use crate::Opts;
 use crate::rng::Rng;

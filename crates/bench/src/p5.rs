@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use durable_tree::{Repo, Tree};
+use durable_tree::Tree;
 use node_config::HistoryMode;
 use node_store::{L2Block, Store};
 use tezos_types::{
@@ -28,7 +28,7 @@ fn make_data_dir(dir: &Path, keys: usize) -> Result<u64, String> {
     std::fs::create_dir_all(dir.join("context")).map_err(err)?;
     std::fs::create_dir_all(dir.join("wasm_2_0_0")).map_err(err)?;
     let mut rng = Rng::new(5);
-    let repo = Repo::open(dir.join("context").join("store")).map_err(err)?;
+    let repo = pack_store::open_repo(dir.join("context").join("store")).map_err(err)?;
     let mut t = Tree::empty();
     for i in 0..keys {
         let a = format!("{:02x}", i % 251);

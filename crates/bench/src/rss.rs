@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use durable_tree::durable::{Durable, Key};
-use durable_tree::{DiskStore, Repo, Tree};
+use durable_tree::{Repo, Tree};
+use pack_store::DiskStore;
 
 use crate::Opts;
 use crate::rng::Rng;

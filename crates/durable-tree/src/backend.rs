@@ -23,10 +23,40 @@ pub enum StoreError {
     /// The storage engine failed.
     #[error("storage engine error: {0}")]
     Backend(String),
-    /// A pack file holds damaged data that had been synced
-    /// ([`crate::DiskStore`]): never dropped silently.
+    /// A store file holds damaged data that had been synced (crate `pack-store`'s
+    /// `DiskStore`): never dropped silently.
     #[error("{0}")]
-    Corrupted(Box<crate::pack::PackCorruption>),
+    Corrupted(Box<StoreCorruption>),
+}
+
+/// Damage found in a store file: bytes before the end of the synced batches (so written
+/// whole and synced) that no longer read back as valid records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreCorruption {
+    /// The store file.
+    pub file: std::path::PathBuf,
+    /// Start of the damaged batch: the first byte not known good.
+    pub offset: u64,
+    /// End of the synced batches (from the synced mark; for a version-1
+    /// file, the file length).
+    pub synced: u64,
+    /// What is wrong, and where.
+    pub detail: String,
+}
+
+impl std::fmt::Display for StoreCorruption {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} is corrupted at byte offset {}: {} (the file was synced up to byte {}; \
+             the batches from offset {} on cannot be used)",
+            self.file.display(),
+            self.offset,
+            self.detail,
+            self.synced,
+            self.offset
+        )
+    }
 }
 
 /// A content-addressed store of serialised tree objects.
@@ -256,11 +286,12 @@ const SPARE_MAX: usize = 1 << 16;
 /// The prefix of a blake2b hash is already uniformly distributed: use it as
 /// is instead of hashing it again (for maps keyed by a hash or its first 8
 /// bytes).
-#[derive(Default, Clone, Copy)]
-pub(crate) struct BuildPrefix;
+#[derive(Default, Clone, Copy, Debug)]
+pub struct BuildPrefix;
 
-#[derive(Default)]
-pub(crate) struct PrefixHasher(u64);
+/// The hasher of [`BuildPrefix`]: the last 8 bytes written, as a big-endian word.
+#[derive(Default, Debug)]
+pub struct PrefixHasher(u64);
 
 impl std::hash::Hasher for PrefixHasher {
     fn finish(&self) -> u64 {

@@ -2,7 +2,6 @@
 //! garbage-collects unreachable objects.
 
 use std::collections::HashSet;
-use std::path::Path;
 use std::sync::Arc;
 
 use context_hash::Hash;
@@ -55,21 +54,6 @@ impl Repo {
     /// A repo over a fresh [`MemStore`].
     pub fn in_memory() -> Self {
         Repo::new(Arc::new(MemStore::new()))
-    }
-
-    /// A repo over the on-disk store at `path` (created if missing).
-    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
-        Ok(Repo::new(Arc::new(crate::pack::DiskStore::open(path)?)))
-    }
-
-    /// [`Repo::open`] with a [`crate::Recovery`] for a corrupted store file;
-    /// returns the damage cut away, if any.
-    pub fn open_with(
-        path: impl AsRef<Path>,
-        recovery: crate::Recovery,
-    ) -> Result<(Self, Option<crate::PackCorruption>), StoreError> {
-        let (store, damage) = crate::pack::DiskStore::open_with(path, recovery)?;
-        Ok((Repo::new(Arc::new(store)), damage))
     }
 
     /// The underlying store.

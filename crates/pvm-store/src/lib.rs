@@ -39,7 +39,7 @@ pub enum ContextError {
     #[error("context GC canceled (GET /admin/cancel_gc)")]
     GcCanceled,
     /// The context store holds damaged data: the node refuses to start rather than drop it
-    /// (`crates/durable-tree/src/pack.rs`, torn tail vs corruption).
+    /// (`crates/pack-store/src/pack.rs`, torn tail vs corruption).
     #[error(
         "{0}.\nNothing was discarded. To go on, either:\n\
          - restart with `run --repair-context`: the store is cut at offset {offset} and the \
@@ -48,7 +48,7 @@ pub enum ContextError {
          one.",
         offset = .0.offset
     )]
-    Corrupted(Box<durable_tree::PackCorruption>),
+    Corrupted(Box<durable_tree::StoreCorruption>),
 }
 
 impl ContextError {
@@ -65,12 +65,14 @@ impl ContextError {
 /// its first damaged batch (everything from there on is dropped, and said so in the log).
 /// The follower then finds the L2 head's context missing and replays the lost levels from L1
 /// (`reset_to_last_committed` in `node_follower::main_loop`). Returns the damage that was cut, if any.
-pub fn repair(dir: &std::path::Path) -> Result<Option<durable_tree::PackCorruption>, ContextError> {
+pub fn repair(
+    dir: &std::path::Path,
+) -> Result<Option<durable_tree::StoreCorruption>, ContextError> {
     let path = dir.join(CONTEXT_FILE);
     if !path.exists() {
         return Ok(None);
     }
-    let (_repo, damage) = Repo::open_with(&path, durable_tree::Recovery::Truncate)
+    let (_repo, damage) = pack_store::open_repo_with(&path, pack_store::Recovery::Truncate)
         .map_err(ContextError::from_store)?;
     match &damage {
         Some(d) => tracing::warn!(
@@ -132,7 +134,7 @@ impl Context {
     /// Opens (creating) the on-disk repo in directory `dir` (file [`CONTEXT_FILE`]).
     pub fn open(dir: &std::path::Path) -> Result<Self, ContextError> {
         let path = dir.join(CONTEXT_FILE);
-        let repo = Repo::open(&path).map_err(ContextError::from_store)?;
+        let repo = pack_store::open_repo(&path).map_err(ContextError::from_store)?;
         // The copy of an interrupted GC (the pack file itself is replaced atomically),
         // removed once the repo (and its lock) is ours.
         let _ = std::fs::remove_file(path.with_extension("gc-tmp"));
@@ -228,7 +230,7 @@ impl Context {
     /// file: a crash at any point leaves either the old or the new file, both complete for
     /// the kept roots). Commits wait for that last phase only; reads go on during the copy
     /// (from the old file) and wait only for the switch to the copy
-    /// (`crates/durable-tree/src/pack.rs`, `retain`).
+    /// (`crates/pack-store/src/pack.rs`, `retain`).
     ///
     /// [`Context::cancel_gc`] stops it between two roots of the mark or before the sweep,
     /// with [`ContextError::GcCanceled`]; nothing is deleted then.

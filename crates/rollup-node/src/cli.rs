@@ -562,12 +562,15 @@ pub enum Command {
         /// The value.
         value: Vec<u8>,
     },
-    /// `replay block <hash|level>` / `replay blocks from <l> to <l>` `[--data-dir]`.
+    /// `replay block <hash|level>` / `replay blocks from <l> to <l>` `[--data-dir]`
+    /// `[--profiling]` `[--dal-node]`.
     Replay {
         /// The node's data directory.
         data_dir: PathBuf,
         /// What to replay.
         what: crate::replay::Replay,
+        /// The L1 node (`-E`) and DAL node (`--dal-node`) DAL reveals are answered from.
+        dal: crate::replay::DalAccess,
     },
     /// `recompute outbox messages from <level> [--data-dir]`.
     RecomputeOutbox {
@@ -832,7 +835,7 @@ pub fn parse(args: &[String]) -> Result<Command, CliError> {
             Ok(Command::Print(text))
         }
         Cmd::ReplayBlock | Cmd::ReplayBlocks => {
-            let o = DataDirOpts::try_parse_from(options).map_err(clap_error)?;
+            let o = ReplayOpts::try_parse_from(options).map_err(clap_error)?;
             let values: Vec<String> = params.into_iter().map(|(_, v)| v).collect();
             let level = |pos: usize, v: &str| {
                 v.parse::<i32>().ok().filter(|l| *l >= 0).ok_or_else(|| {
@@ -862,6 +865,10 @@ pub fn parse(args: &[String]) -> Result<Command, CliError> {
             Ok(Command::Replay {
                 data_dir: o.data_dir.unwrap_or_else(default_data_dir),
                 what,
+                dal: crate::replay::DalAccess {
+                    l1: globals.endpoint,
+                    dal_node: o.dal_node,
+                },
             })
         }
         Cmd::DumpMetrics | Cmd::ListMetrics => {
@@ -996,6 +1003,27 @@ struct DataDirOpts {
     /// $HOME/.tezos-smart-rollup-node
     #[arg(long = "data-dir", value_name = "data-dir")]
     data_dir: Option<PathBuf>,
+}
+
+/// Options of `replay block` and `replay blocks` (`main_smart_rollup_node.ml`,
+/// `replay_block_command`: `--data-dir`, `--profiling`; Octez reads the DAL node from the
+/// configuration file, which `--dal-node` overrides here).
+#[derive(Debug, Parser)]
+#[command(no_binary_name = true, disable_help_flag = true)]
+struct ReplayOpts {
+    /// The path to the smart rollup node data directory. Default value is
+    /// $HOME/.tezos-smart-rollup-node
+    #[arg(long = "data-dir", value_name = "data-dir")]
+    data_dir: Option<PathBuf>,
+    /// Enable or disable profiling with opentelemetry (accepted as Octez does; this node's
+    /// replay has no profiling).
+    #[arg(long = "profiling", value_name = "bool", value_parser = parse_bool_word)]
+    _profiling: Option<bool>,
+    /// The address of the DAL node from which the replay downloads the pages of the slots the
+    /// kernel reads (default: the DAL node of the configuration file). The L1 node (-E) gives
+    /// the DAL constants and attestations.
+    #[arg(long = "dal-node", value_name = "dal-node-endpoint", value_parser = parse_dal_url)]
+    dal_node: Option<String>,
 }
 
 /// Options of `snapshot export` (`main_smart_rollup_node.ml`, `export_snapshot`).
@@ -1439,6 +1467,7 @@ fn options_help(cmd: Cmd) -> String {
         Cmd::RunLegacy => help_of::<LegacyRunOpts>(),
         Cmd::SnapshotExport => help_of::<SnapshotExportOpts>(),
         Cmd::SnapshotImport => help_of::<SnapshotImportOpts>(),
+        Cmd::ReplayBlock | Cmd::ReplayBlocks => help_of::<ReplayOpts>(),
         _ => String::new(),
     }
 }
@@ -1574,6 +1603,34 @@ mod tests {
 
     fn args(s: &str) -> Vec<String> {
         s.split_whitespace().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn replay_takes_the_l1_and_dal_nodes() {
+        let Ok(Command::Replay { what, dal, .. }) = parse(&args(
+            "-E http://l1:8732 replay block 12 --data-dir /d --profiling true --dal-node http://dal:10732",
+        )) else {
+            panic!("not a replay");
+        };
+        assert_eq!(what, crate::replay::Replay::Levels(12, 12));
+        assert_eq!(
+            dal,
+            crate::replay::DalAccess {
+                l1: "http://l1:8732".into(),
+                dal_node: Some("http://dal:10732".into()),
+            }
+        );
+        let Ok(Command::Replay { dal, .. }) = parse(&args("replay blocks from 3 to 5")) else {
+            panic!("not a replay");
+        };
+        assert_eq!((dal.l1.as_str(), dal.dal_node), (DEFAULT_ENDPOINT, None));
+        let e = parse(&args("replay block 12 --dal-node ftp://x")).unwrap_err();
+        assert!(e.0.contains("--dal-node"), "{e}");
+        let help = help_for(&args("replay block 1"));
+        assert!(
+            help.contains("--dal-node") && help.contains("--profiling"),
+            "{help}"
+        );
     }
 
     #[test]

@@ -84,20 +84,15 @@ fn main() -> ExitCode {
             }
             Err(e) => error_exit(&e),
         },
-        Command::Replay { data_dir, what } => {
-            // The pre-images endpoint of the node's configuration, for pages not on disk.
-            let endpoint = node_config::Config::load(&data_dir.join("config.json"))
-                .ok()
-                .and_then(|c| c.pre_images_endpoint);
-            match rollup_node::replay::run(&data_dir, endpoint, &what, |r| println!("{}", r.line()))
-            {
-                Ok(all) if all.iter().all(rollup_node::replay::Replayed::matches) => {
-                    ExitCode::SUCCESS
-                }
-                Ok(_) => error_exit("The replay differs from what the node stored (see above)."),
-                Err(e) => error_exit(&e),
-            }
-        }
+        Command::Replay {
+            data_dir,
+            what,
+            dal,
+        } => match rollup_node::replay::run(&data_dir, &what, dal, |r| println!("{}", r.line())) {
+            Ok(all) if all.iter().all(rollup_node::replay::Replayed::matches) => ExitCode::SUCCESS,
+            Ok(_) => error_exit("The replay differs from what the node stored (see above)."),
+            Err(e) => error_exit(&e),
+        },
         Command::RecomputeOutbox { data_dir, from } => {
             match rollup_node::recompute::run(&data_dir, from) {
                 Ok(r) => {

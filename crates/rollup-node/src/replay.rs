@@ -1,7 +1,11 @@
 //! `replay block <hash|level>` and `replay blocks from <l1> to <l2>` [--data-dir]
-//! (octez-rollup-node.md §1.3, debugging): evaluates each stored level again from its
-//! predecessor's state with the inbox messages the node stored, and compares the state hash and
-//! tick count with what the node recorded. Nothing is written: the states stay in memory.
+//! [--dal-node] (docs/reference/octez-rollup-node.md §1.3, debugging): evaluates each stored
+//! level again from its predecessor's state with the inbox messages the node stored, and
+//! compares the state hash and tick count with what the node recorded. Nothing is written: the
+//! states stay in memory. DAL reveals are answered as the follower answers them
+//! (docs/reference/dal.md §5): constants and cells from the L1 node (`-E`), pages from the DAL
+//! node (`--dal-node`, else the configuration's, as Octez's replay reads it); a page the kernel
+//! needs without a DAL node stops the replay with what to pass.
 //!
 //! The same evaluation rebuilds the contexts of a compact snapshot on import ([`Reconstruct`],
 //! Octez's `reconstruct_context_from_first_available_level`): from the first available block's
@@ -107,7 +111,9 @@ pub struct Reconstruct {
     pub dal: Option<DalAccess>,
 }
 
-/// The L1 node and DAL node a replay reads DAL reveals from (`snapshot import -E … --dal-node …`).
+/// The L1 node and DAL node a replay reads DAL reveals from (`snapshot import -E … --dal-node …`,
+/// `replay block … -E … --dal-node …`).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DalAccess {
     /// The L1 node (`-E`).
     pub l1: String,
@@ -116,10 +122,12 @@ pub struct DalAccess {
 }
 
 impl DalAccess {
-    /// A DAL source over a runtime of its own (the snapshot command has none).
+    /// A DAL source over a runtime of its own (the offline commands have none). Without a DAL
+    /// node, a page the kernel needs is an error naming `command` and `--dal-node`.
     fn source(
         &self,
-    ) -> Result<(tokio::runtime::Runtime, node_follower::dal::DalRevealSource), String> {
+        command: &'static str,
+    ) -> Result<(tokio::runtime::Runtime, Box<dyn preimages::dal::DalSource>), String> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -133,7 +141,42 @@ impl DalAccess {
             self.dal_node.as_deref(),
         )
         .map_err(|e| e.to_string())?;
+        let src: Box<dyn preimages::dal::DalSource> = if self.dal_node.is_some() {
+            Box::new(src)
+        } else {
+            Box::new(NoDalNode {
+                inner: src,
+                command,
+            })
+        };
         Ok((rt, src))
+    }
+}
+
+/// The DAL source of an offline command given no DAL node: constants and cells from the L1
+/// node decide which pages are empty (unattested slots, invalid page ids) as in the follower;
+/// a page of an attested slot is an error saying to pass `--dal-node`, never an empty page.
+struct NoDalNode {
+    inner: node_follower::dal::DalRevealSource,
+    command: &'static str,
+}
+
+impl preimages::dal::DalSource for NoDalNode {
+    fn constants(&mut self, level: i32) -> Result<preimages::dal::DalConstants, String> {
+        preimages::dal::DalSource::constants(&mut self.inner, level)
+    }
+
+    fn cells(&mut self, level: i32) -> Result<Option<Vec<inbox::dal::SkipListCell>>, String> {
+        preimages::dal::DalSource::cells(&mut self.inner, level)
+    }
+
+    fn pages(&mut self, published_level: i32, index: u8) -> Result<Vec<Vec<u8>>, String> {
+        Err(format!(
+            "No DAL node provided: the kernel reads a page of slot {index} published at level \
+             {published_level}, which the L1 attested; give `{}` the DAL node that serves it \
+             with --dal-node <uri>.",
+            self.command
+        ))
     }
 }
 
@@ -162,9 +205,9 @@ impl snapshot::Reconstruct for Reconstruct {
         // Kept alive for the replay: the DAL source's L1 calls run on it.
         let mut _rt = None;
         if let Some(access) = &self.dal {
-            let (rt, src) = access.source()?;
+            let (rt, src) = access.source("snapshot import")?;
             _rt = Some(rt);
-            reveal = reveal.with_dal(Box::new(src));
+            reveal = reveal.with_dal(src);
         }
         for level in first.saturating_add(1)..=head.level {
             let block = block_at(&store, level)?;
@@ -199,19 +242,26 @@ impl snapshot::Reconstruct for Reconstruct {
     }
 }
 
-/// Replays `what` on the stopped node's `data_dir`, calling `each` after each level.
+/// Replays `what` on the stopped node's `data_dir`, calling `each` after each level. Pre-images
+/// missing on disk come from the configuration's pre-images endpoint; DAL reveals from `dal`
+/// (its DAL node, else the configuration's `"DAL node endpoint"` as Octez's replay reads it).
 ///
 /// # Errors
 /// A message saying what is wrong and what to do (missing blocks, contexts or messages; a
-/// PVM error).
+/// PVM error; a DAL page needed without a DAL node).
 pub fn run(
     data_dir: &Path,
-    pre_images_endpoint: Option<String>,
     what: &Replay,
+    mut dal: DalAccess,
     mut each: impl FnMut(&Replayed),
 ) -> Result<Vec<Replayed>, String> {
     let (context, store) = crate::offline::open(data_dir)?;
     let dir = DataDir(data_dir.to_path_buf());
+    let config = node_config::Config::load(&dir.0.join("config.json")).ok();
+    let pre_images_endpoint = config.as_ref().and_then(|c| c.pre_images_endpoint.clone());
+    if dal.dal_node.is_none() {
+        dal.dal_node = config.and_then(|c| c.dal_node_endpoint);
+    }
     let blocks: Vec<L2Block> = match what {
         Replay::Hash(h) => vec![
             store
@@ -229,7 +279,9 @@ pub fn run(
         }
     };
     let mut engine = engine(&dir)?;
-    let mut reveal = DataDirRevealer::new(dir, pre_images_endpoint);
+    // The runtime drives the DAL source's L1 calls: kept alive for the replay.
+    let (_rt, src) = dal.source("replay")?;
+    let mut reveal = DataDirRevealer::new(dir, pre_images_endpoint).with_dal(src);
     let mut out = Vec::with_capacity(blocks.len());
     for block in blocks {
         let pred = store

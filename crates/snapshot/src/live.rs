@@ -5,7 +5,7 @@
 //!
 //! Rule: between two GCs the context pack file is append-only, and every context the store
 //! references was synced, and the file's synced mark moved past it, before the SQLite
-//! transaction that references it committed (`crates/durable-tree/src/pack.rs`,
+//! transaction that references it committed (`crates/pack-store/src/pack.rs`,
 //! `crates/node-follower/src/main_loop.rs`). So a copy of the store taken first, then the pack
 //! file's prefix up to the synced mark read after it, holds every context the copy references.
 //! The copy starts with the header bytes read with the mark, so its mark is its length: a
@@ -62,13 +62,13 @@ pub(crate) fn copy(
     // Opened before the store is copied: the prefix is read from this very file.
     let pack = File::open(&pack_path).map_err(SnapshotError::io(&pack_path))?;
     crate::export::vacuum_into(&data_dir.join(crate::layout::STORE), store_to)?;
-    let (header, end) = durable_tree::synced_header(&pack).map_err(|e| {
+    let (header, end) = pack_store::synced_header(&pack).map_err(|e| {
         SnapshotError::Export(format!(
             "{}: {e}; stop the node and export again.",
             pack_path.display()
         ))
     })?;
-    let header_len = u64::try_from(durable_tree::PACK_HEADER_LEN).unwrap_or(u64::MAX);
+    let header_len = u64::try_from(pack_store::PACK_HEADER_LEN).unwrap_or(u64::MAX);
     if let Some(dir) = context_to.parent() {
         std::fs::create_dir_all(dir).map_err(SnapshotError::io(dir))?;
     }

@@ -1,6 +1,6 @@
 //! The data directory's locks, taken as the node takes them: the context file
 //! (`<data-dir>/context/store`, locked by the node for as long as it runs,
-//! `crates/durable-tree/src/pack.rs`) and `<data-dir>/gc_lock` (held by a context GC,
+//! `crates/pack-store/src/pack.rs`) and `<data-dir>/gc_lock` (held by a context GC,
 //! `crates/node-follower/src/gc.rs`). An export waits for `gc_lock` and exports a running
 //! node's data directory from copies (`crate::live`); an import never waits: a running node
 //! makes it fail at once with [`SnapshotError::Locked`].

@@ -1,6 +1,3 @@
-//! Integration tests of `durable-tree`: repos over the in-memory and the
-//! on-disk store.
+//! Integration tests of `durable-tree` (repos over the on-disk store: crate `pack-store`).
 
-mod gc_split;
 mod random;
-mod repo;

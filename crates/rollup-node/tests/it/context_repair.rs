@@ -1,4 +1,4 @@
-//! End to end: a context store damaged on disk (crates/durable-tree/src/pack.rs, torn tail vs
+//! End to end: a context store damaged on disk (crates/pack-store/src/pack.rs, torn tail vs
 //! corruption). Bytes flipped in the middle of the pack file of a stopped node: the node
 //! refuses to start (exit code 1) with an error naming the file, the offset and the remedies,
 //! and leaves the file as it was; with `--repair-context` it cuts the store there, replays

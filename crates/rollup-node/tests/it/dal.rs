@@ -2,9 +2,10 @@
 //! `dal-reader` SDK kernel (it imports the slot an external signal names, as Etherlink imports
 //! blueprints), and the node with `--dal-node` on the sandbox's DAL node RPC. Published and
 //! attested slots reach the inbox (`Dal_attested_slots`, checked by the node against the L1's
-//! inbox) and the kernel reads their pages, in the follower, in the simulation RPC and in the
-//! replay of a compact snapshot's import; an unattested slot reads as empty; without a DAL node, the node stops at the level with an error
-//! saying what is missing.
+//! inbox) and the kernel reads their pages, in the follower, in the simulation RPC, in
+//! `replay block` and in the replay of a compact snapshot's import; an unattested slot reads as
+//! empty; without a DAL node, the node (or the replay) stops at the level with an error saying
+//! what is missing.
 
 use std::time::Duration;
 
@@ -136,12 +137,51 @@ fn a_kernel_imports_attested_dal_slots_through_the_node() {
         json!([hex::encode("a blueprint on the DAL")]),
         "{sim}"
     );
+    // The signal's level (`send_messages` bakes it, the head is the level after).
+    let signal_level = node.get("/global/block/head/level").as_i64().unwrap() - 1;
+    let signal_hash = node.get(&format!("/global/block/{signal_level}/hash"));
+    let signal_state = node.get(&format!("/global/block/{signal_level}/state_hash"));
     node.terminate(BOUND).unwrap();
+
+    // `replay block` of the signal's level, the node stopped: with the DAL node the kernel reads
+    // the same page and reaches the state the node stored; without it the replay stops and
+    // says to pass `--dal-node` (never an empty page).
+    let (signal_hash, signal_state) = (
+        signal_hash.as_str().unwrap(),
+        signal_state.as_str().unwrap(),
+    );
+    let node_s = node_dir.to_str().unwrap();
+    let replay = |extra: &[&str]| {
+        let mut args = vec!["-E", sb.endpoint(), "replay", "block", signal_hash];
+        args.extend(extra);
+        args.extend(["--data-dir", node_s]);
+        super::run(&args)
+    };
+    let o = replay(&["--dal-node", sb.endpoint()]);
+    let (out, err) = super::text(&o);
+    assert!(o.status.success(), "{out}{err}");
+    assert!(
+        out.contains(&format!(
+            "Block {signal_hash} at level {signal_level} replayed"
+        )) && out.contains(&format!("replayed: state {signal_state},"))
+            && out.contains("as stored."),
+        "{out}"
+    );
+    let o = replay(&[]);
+    let (out, err) = super::text(&o);
+    assert!(!o.status.success(), "{out}{err}");
+    assert!(
+        err.contains("No DAL node provided")
+            && err.contains(&format!("slot 0 published at level {published}"))
+            && err.contains("--dal-node"),
+        "{err}"
+    );
+    assert!(!out.contains("replayed"), "{out}");
 
     // A compact snapshot's import replays the signal's level: the DAL pages come from
     // `--dal-node`; without it the replay stops and nothing is imported.
     let snap = dir.path().join("dal.snap");
-    let (snap_s, node_s) = (snap.to_str().unwrap(), node_dir.to_str().unwrap());
+    let snap_s = snap.to_str().unwrap();
     let o = super::run(&[
         "snapshot",
         "export",

@@ -3,11 +3,12 @@
 //! `begin_batch` / `add` / `commit`; prints the median ns per object of the
 //! `add` calls and the median commit time, for [`MemStore`] and
 //! [`DiskStore`] (deferred sync, as the node uses it).
-//! Run: `cargo run --release -p durable-tree --example store_batch [PREFILL] [PER] [ROUNDS]`.
+//! Run: `cargo run --release -p pack-store --example store_batch [PREFILL] [PER] [ROUNDS]`.
 
 use std::time::{Duration, Instant};
 
-use durable_tree::{DiskStore, Hash, MemStore, NodeStore};
+use durable_tree::{Hash, MemStore, NodeStore};
+use pack_store::DiskStore;
 
 /// A xorshift generator (deterministic inputs).
 struct Rng(u64);

@@ -12,7 +12,7 @@
 //! switch open if commits become the bottleneck.
 //!
 //! Layout: table `objects` (32-byte hash → our object bytes, see
-//! [`crate::object`]), table `roots` (32-byte hash → unit) for the recorded
+//! `durable_tree`'s object codec), table `roots` (32-byte hash → unit) for the recorded
 //! committed roots.
 
 use std::path::Path;
@@ -20,7 +20,7 @@ use std::path::Path;
 use context_hash::Hash;
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 
-use crate::backend::{NodeStore, StoreError};
+use durable_tree::{NodeStore, StoreError};
 
 const OBJECTS: TableDefinition<'static, &[u8; 32], &[u8]> = TableDefinition::new("objects");
 const ROOTS: TableDefinition<'static, &[u8; 32], ()> = TableDefinition::new("roots");

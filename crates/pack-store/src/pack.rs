@@ -1,7 +1,7 @@
 //! The default on-disk [`NodeStore`]: an append-only pack file with an
 //! in-memory hash index (the irmin-pack idea, minus its on-disk index).
 //!
-//! Why not a B-tree keyed by object hash ([`crate::RedbStore`]): objects are
+//! Why not a B-tree keyed by object hash ([`crate::RedbStore`] (feature `redb`)): objects are
 //! keyed by random 32-byte hashes, so a commit of `k` new objects into a
 //! store of `n` touches `min(k, pages)` random leaf pages, and a
 //! copy-on-write B-tree rewrites every one of them. At 20 000 objects per
@@ -12,7 +12,7 @@
 //! File layout (version 2): `MAGIC` (`DTPACK02`), the synced mark
 //! (`u64 LE synced end ‖ u64 LE checksum of it`), then records:
 //! * object: `b'O' ‖ hash[32] ‖ u32 LE length ‖ bytes` (our object encoding,
-//!   [`crate::object`]);
+//!   `durable_tree`'s object codec);
 //! * commit: `b'R' ‖ u64 LE batch start ‖ u64 LE checksum ‖ u32 LE root count
 //!   ‖ roots[32]*`. The checksum covers the bytes from `batch start` to the
 //!   record and the roots.
@@ -33,7 +33,7 @@
 //! away silently, as before. A scan that stops before the mark found bytes
 //! that were synced and are now damaged (or a file cut short): that is
 //! corruption, and [`DiskStore::open`] refuses the file with a
-//! [`PackCorruption`] naming the file and the offset, unless asked to cut it
+//! [`StoreCorruption`] naming the file and the offset, unless asked to cut it
 //! there ([`Recovery::Truncate`]). A version-1 file (`DTPACK01`, no mark) is
 //! judged without one: a damaged batch whose commit record is still found
 //! further on was written whole, so it is corruption; the file is then
@@ -64,7 +64,7 @@ use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use context_hash::Hash;
 
-use crate::backend::{BatchWriter, BuildPrefix, NodeStore, StoreError};
+use durable_tree::{BatchWriter, BuildPrefix, NodeStore, StoreCorruption, StoreError};
 
 /// Magic of the current format (with the synced mark).
 const MAGIC: &[u8; 8] = b"DTPACK02";
@@ -364,36 +364,6 @@ fn write_mark(file: &File, synced: u64) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Damage found in a pack file: bytes before the end of the synced batches
-/// (so written whole and synced) that no longer read back as valid records.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PackCorruption {
-    /// The pack file.
-    pub file: PathBuf,
-    /// Start of the damaged batch: the first byte not known good.
-    pub offset: u64,
-    /// End of the synced batches (from the synced mark; for a version-1
-    /// file, the file length).
-    pub synced: u64,
-    /// What is wrong, and where.
-    pub detail: String,
-}
-
-impl std::fmt::Display for PackCorruption {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} is corrupted at byte offset {}: {} (the file was synced up to byte {}; \
-             the batches from offset {} on cannot be used)",
-            self.file.display(),
-            self.offset,
-            self.detail,
-            self.synced,
-            self.offset
-        )
-    }
-}
-
 /// What [`DiskStore::open_with`] does with a corrupted file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Recovery {
@@ -650,7 +620,7 @@ impl DiskStore {
     pub fn open_with(
         path: impl AsRef<Path>,
         recovery: Recovery,
-    ) -> Result<(Self, Option<PackCorruption>), StoreError> {
+    ) -> Result<(Self, Option<StoreCorruption>), StoreError> {
         let path = path.as_ref().to_path_buf();
         let file = open_file(&path)?;
         let len = file.metadata()?.len();
@@ -686,14 +656,14 @@ impl DiskStore {
         let mark_ok = mark_bytes(marked)[..] == head[8..HEADER];
         let scan = scan(&file, HEADER as u64)?;
         let damage = if !mark_ok {
-            Some(PackCorruption {
+            Some(StoreCorruption {
                 file: path.clone(),
                 offset: MARK_AT,
                 synced: len,
                 detail: "the synced mark does not match its checksum".to_string(),
             })
         } else if scan.end < marked {
-            Some(PackCorruption {
+            Some(StoreCorruption {
                 file: path.clone(),
                 offset: scan.end,
                 synced: marked,
@@ -730,14 +700,14 @@ impl DiskStore {
         path: PathBuf,
         file: File,
         recovery: Recovery,
-    ) -> Result<(Self, Option<PackCorruption>), StoreError> {
+    ) -> Result<(Self, Option<StoreCorruption>), StoreError> {
         let len = file.metadata()?.len();
         let scan = scan(&file, MAGIC_V1.len() as u64)?;
         let mut damage = None;
         if let Some((at, detail)) = &scan.stop
             && commit_record_after(&file, scan.end, scan.end)?
         {
-            damage = Some(PackCorruption {
+            damage = Some(StoreCorruption {
                 file: path.clone(),
                 offset: scan.end,
                 synced: len,
@@ -1292,7 +1262,7 @@ mod tests {
         }
     }
 
-    fn corruption(r: Result<DiskStore, StoreError>) -> PackCorruption {
+    fn corruption(r: Result<DiskStore, StoreError>) -> StoreCorruption {
         match r {
             Err(StoreError::Corrupted(c)) => *c,
             Err(e) => panic!("expected a corruption error, got {e}"),

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use durable_tree::durable::{Durable, Key};
-use durable_tree::{DiskStore, NodeStore, Repo};
+use durable_tree::{NodeStore, Repo};
+use pack_store::{DiskStore, open_repo};
 
 fn k(s: &str) -> Key {
     Key::parse(s.as_bytes()).unwrap()
@@ -59,7 +60,7 @@ fn roots_marked_after_the_first_mark_survive_the_sweep() {
     drop(repo);
     drop(store);
     // The rewritten pack reopens with the same content.
-    let repo = Repo::open(dir.path().join("pack")).unwrap();
+    let repo = open_repo(dir.path().join("pack")).unwrap();
     all_values(&repo, kept, 300);
     all_values(&repo, newer, 300);
 }
@@ -67,7 +68,7 @@ fn roots_marked_after_the_first_mark_survive_the_sweep() {
 #[test]
 fn loaded_trees_commit_completely_after_a_gc_dropped_their_objects() {
     let dir = tempfile::tempdir().unwrap();
-    let repo = Repo::open(dir.path().join("pack")).unwrap();
+    let repo = open_repo(dir.path().join("pack")).unwrap();
     let mut d = sample(200);
     let h1 = repo.commit(d.tree()).unwrap();
     // Everything goes, though `d` is loaded and was marked as stored.
@@ -90,7 +91,7 @@ fn loaded_trees_commit_completely_after_a_gc_dropped_their_objects() {
 #[ignore = "benchmark: prints figures"]
 fn gc_figures() {
     let dir = tempfile::tempdir().unwrap();
-    let repo = Repo::open(dir.path().join("pack")).unwrap();
+    let repo = open_repo(dir.path().join("pack")).unwrap();
     let n = 100_000;
     let mut d = sample(n);
     let mut roots = vec![];

@@ -1,7 +1,8 @@
 use std::sync::Arc;
 
 use durable_tree::durable::{Durable, Key};
-use durable_tree::{DiskStore, Hash, MemStore, NodeStore, Repo, StoreError, Tree, TreeError};
+use durable_tree::{Hash, MemStore, NodeStore, Repo, StoreError, Tree, TreeError};
+use pack_store::{DiskStore, open_repo};
 
 fn k(s: &str) -> Key {
     Key::parse(s.as_bytes()).unwrap()
@@ -168,7 +169,7 @@ fn disk_reopen_after_drop_and_old_roots() {
     let mut roots = Vec::new();
     let mut expected = Vec::new();
     {
-        let repo = Repo::open(&path).unwrap();
+        let repo = open_repo(&path).unwrap();
         let mut d = sample(100);
         for round in 0..5u8 {
             d.set(&k(&format!("/round/{round}")), &[round; 600])
@@ -180,7 +181,7 @@ fn disk_reopen_after_drop_and_old_roots() {
             expected.push(all);
         }
     }
-    let repo = Repo::open(&path).unwrap();
+    let repo = open_repo(&path).unwrap();
     let mut sorted = roots.clone();
     sorted.sort();
     assert_eq!(repo.roots().unwrap(), sorted);
@@ -206,10 +207,10 @@ fn large_tree_round_trips_on_disk() {
         d.set(&key, &i.to_le_bytes()).unwrap();
     }
     let h = {
-        let repo = Repo::open(&path).unwrap();
+        let repo = open_repo(&path).unwrap();
         repo.commit(d.tree()).unwrap()
     };
-    let repo = Repo::open(&path).unwrap();
+    let repo = open_repo(&path).unwrap();
     let back = Durable::new(repo.checkout(h).unwrap());
     for i in (0..100_000u32).step_by(997) {
         let key = k(&format!("/evm/{:02x}/{i:08x}", i % 256));
@@ -242,7 +243,7 @@ fn large_tree_round_trips_on_disk() {
     assert_eq!(repo.commit(lazy.tree()).unwrap(), h2);
     // Lazy trees hold their store open: drop them before reopening.
     drop((repo, lazy, back, copy));
-    let repo = Repo::open(&path).unwrap();
+    let repo = open_repo(&path).unwrap();
     let again = Durable::new(repo.checkout(h2).unwrap());
     assert_eq!(
         again.read_all(&k("/evm/07/new")).unwrap().unwrap(),
@@ -320,10 +321,10 @@ fn large_streamed_commit_survives_reopen() {
         d.set(&k(&format!("/big/{}/{i}", i % 61)), &v).unwrap();
     }
     let h = {
-        let repo = Repo::open(&path).unwrap();
+        let repo = open_repo(&path).unwrap();
         repo.commit(d.tree()).unwrap()
     };
-    let repo = Repo::open(&path).unwrap();
+    let repo = open_repo(&path).unwrap();
     assert_eq!(repo.roots().unwrap(), vec![h]);
     let back = Durable::new(repo.checkout(h).unwrap());
     let (mut a, mut b) = (Vec::new(), Vec::new());

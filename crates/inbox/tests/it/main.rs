@@ -1,0 +1,3 @@
+//! Integration tests of the `inbox` crate (one test binary, `tests/it/`).
+
+mod dal;
