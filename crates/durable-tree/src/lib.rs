@@ -25,7 +25,7 @@ pub use backend::{
 pub use context_hash::Hash;
 pub use object::INLINE_MAX;
 pub use repo::{GcStats, Repo};
-pub use tree::{Kind, Tree, TreeError};
+pub use tree::{Kind, Tree, TreeError, in_memory_only, refuse_store_read};
 
 /// `size_of` of the in-memory tree's types, for the `rss` benchmark's
 /// accounting of resident memory (`BENCHMARKS.md`, "RSS").

@@ -268,6 +268,9 @@ impl Repo {
     /// The tree committed under `root` (lazy: objects load on access).
     /// Committed roots are nodes (a PVM state always is).
     pub fn checkout(&self, root: Hash) -> Result<Tree, TreeError> {
+        if crate::refuse_store_read() {
+            return Err(TreeError::NotInMemory);
+        }
         if !self.handle.store.contains(&root)? {
             return Err(StoreError::Missing(root).into());
         }
@@ -370,5 +373,34 @@ impl Tree {
             }
             _ => Ok(None),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::in_memory_only;
+
+    /// In `in_memory_only`, a checkout and a read of an object not loaded are refused
+    /// (`None`); once loaded (outside), the same read is answered from memory.
+    #[test]
+    fn memory_only_reads_refuse_store_reads() {
+        let repo = Repo::in_memory();
+        let mut t = Tree::empty();
+        t.set_contents(&["a", "b"], b"x".to_vec()).unwrap();
+        // Longer than `INLINE_MAX`: an object of its own, loaded apart from its parent.
+        let big = vec![7u8; 200];
+        t.set_contents(&["c"], big.clone()).unwrap();
+        let root = repo.commit(&t).unwrap();
+        assert!(in_memory_only(|| repo.checkout(root)).is_none());
+        let lazy = repo.checkout(root).unwrap();
+        assert!(in_memory_only(|| lazy.get_contents(&["a", "b"])).is_none());
+        assert_eq!(lazy.get_contents(&["a", "b"]).unwrap(), Some(b"x".to_vec()));
+        let again = in_memory_only(|| lazy.get_contents(&["a", "b"]));
+        assert_eq!(again.map(Result::unwrap), Some(Some(b"x".to_vec())));
+        // A read the closure turned into a value is still reported as refused.
+        assert!(in_memory_only(|| lazy.get_contents(&["c"]).is_err()).is_none());
+        // Outside, nothing is refused.
+        assert_eq!(lazy.get_contents(&["c"]).unwrap(), Some(big));
     }
 }

@@ -63,6 +63,49 @@ pub enum TreeError {
     /// A caller broke a documented precondition (a bug in the caller).
     #[error("precondition violated: {0}")]
     Precondition(&'static str),
+    /// Inside [`in_memory_only`], a read needed an object not loaded yet.
+    #[error("the tree is not loaded in memory here (a store read was refused)")]
+    NotInMemory,
+}
+
+std::thread_local! {
+    /// [`in_memory_only`] state of this thread: 0 off, 1 on, 2 on and a load was refused.
+    static MEMORY_ONLY: std::cell::Cell<u8> = const { std::cell::Cell::new(0) };
+}
+
+/// Run `f` with every store read refused ([`TreeError::NotInMemory`]): `Some` with its result
+/// when it read only objects already in memory, `None` when it needed a store read (its
+/// result is then dropped, whatever `f` made of the error). For callers that must not wait on
+/// I/O (an RPC answered on an async worker: the pack file may be read or its GC swept
+/// otherwise); they redo the work where waiting is allowed. Not reentrant-safe across threads:
+/// the mode is per thread.
+pub fn in_memory_only<R>(f: impl FnOnce() -> R) -> Option<R> {
+    let previous = MEMORY_ONLY.with(|m| m.replace(1));
+    let r = f();
+    let refused = MEMORY_ONLY.with(|m| m.replace(previous)) == 2;
+    if refused {
+        // An outer `in_memory_only` fails too.
+        if previous != 0 {
+            MEMORY_ONLY.with(|m| m.set(2));
+        }
+        None
+    } else {
+        Some(r)
+    }
+}
+
+/// Inside [`in_memory_only`]: record that a store read was needed and return `true` (the
+/// caller refuses it); `false` elsewhere. For stores' callers that read outside the tree (a
+/// checkout reads the root object).
+pub fn refuse_store_read() -> bool {
+    MEMORY_ONLY.with(|m| {
+        if m.get() == 0 {
+            false
+        } else {
+            m.set(2);
+            true
+        }
+    })
 }
 
 /// A persistent Merkle tree (Irmin tree).
@@ -312,6 +355,9 @@ impl LazyRef {
     pub(crate) fn resolve(&self) -> Result<&Tree, TreeError> {
         if let Some(t) = self.loaded.get() {
             return Ok(t);
+        }
+        if refuse_store_read() {
+            return Err(TreeError::NotInMemory);
         }
         let t = load::load_object(&self.store, &self.hash, self.kind)?;
         // A concurrent loader may have won the race: both values are equal.

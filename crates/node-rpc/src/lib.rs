@@ -245,11 +245,45 @@ pub struct Services {
     pub simulator: Option<Arc<dyn simulate::Simulator>>,
 }
 
+std::thread_local! {
+    /// [`from_memory`] state of this thread: 0 off, 1 on, 2 on and a wait was refused.
+    static NOWAIT: std::cell::Cell<u8> = const { std::cell::Cell::new(0) };
+}
+
+/// Run `f` where nothing may wait (an async worker): store and context reads that could wait
+/// (a pooled SQLite connection, a pack-file read or a checkout: [`durable_tree::in_memory_only`])
+/// are refused. `Some` with its answer when it needed none of them, `None` otherwise (the
+/// caller runs it again on a blocking thread). Only the cached head block is served
+/// ([`node_store::ReadPool::head_nowait`]).
+pub(crate) fn from_memory<R>(f: impl FnOnce() -> R) -> Option<R> {
+    NOWAIT.with(|c| c.set(1));
+    let r = durable_tree::in_memory_only(f);
+    let refused = NOWAIT.with(|c| c.replace(0)) == 2;
+    r.filter(|_| !refused)
+}
+
+/// Inside [`from_memory`]: record that a read would wait and return the error the handler
+/// sees (its answer is dropped); `None` elsewhere.
+fn refuse_wait() -> Option<RpcError> {
+    NOWAIT.with(|c| {
+        (c.get() != 0).then(|| {
+            c.set(2);
+            RpcError::Failed(
+                "smart_rollup_node.rpc",
+                "read refused on an async worker (retried on a blocking thread)".into(),
+            )
+        })
+    })
+}
+
 impl StoreView {
     fn with_store<T>(
         &self,
         f: impl FnOnce(&Store) -> Result<T, StoreError>,
     ) -> Result<T, RpcError> {
+        if let Some(e) = refuse_wait() {
+            return Err(e);
+        }
         Ok(self.store.with(f)?)
     }
 }
@@ -308,6 +342,12 @@ impl NodeView for StoreView {
 
     fn block(&self, id: &BlockId) -> Result<Option<L2Block>, RpcError> {
         if *id == BlockId::Head {
+            if NOWAIT.with(std::cell::Cell::get) != 0 {
+                return match self.store.head_nowait() {
+                    Some(head) => Ok(head?),
+                    None => Err(refuse_wait().unwrap_or(RpcError::NotFound)),
+                };
+            }
             return Ok(self.store.head()?);
         }
         self.with_store(|s| match id {

@@ -46,6 +46,11 @@ pub(super) enum Handler {
     Status(fn(&Call) -> RpcResult),
     /// One JSON value read from the store or the context: run on a blocking thread.
     Value(fn(&Call) -> RpcResult),
+    /// A [`Handler::Value`] that usually needs nothing but memory (a durable read of a state
+    /// tree already loaded, at the cached head): tried on the async worker with every read
+    /// that could wait refused ([`super::from_memory`]), else run on a blocking thread. The
+    /// hop to the blocking pool was the largest cost left of such a read (`BENCHMARKS.md`, P4).
+    Memory(fn(&Call) -> RpcResult),
     /// A chunked stream (spawns its producer on the runtime).
     Stream(fn(Call) -> RpcResult),
 }
@@ -180,6 +185,18 @@ macro_rules! get {
     };
 }
 
+macro_rules! memory {
+    ($path:literal, $h:expr, $q:expr) => {
+        Route {
+            method: Method::GET,
+            path: $path,
+            query: $q,
+            description: "",
+            handler: Handler::Memory($h),
+        }
+    };
+}
+
 macro_rules! status {
     ($path:literal, $h:expr) => {
         status!($path, $h, &[])
@@ -294,22 +311,22 @@ pub static ROUTES: &[Route] = &[
         outbox_proof,
         &[("index", QueryTy::String)]
     ),
-    get!(
+    memory!(
         "/global/block/{block_id}/durable/wasm_2_0_0/value",
         super::durable_value,
         KEY
     ),
-    get!(
+    memory!(
         "/global/block/{block_id}/durable/wasm_2_0_0/length",
         super::durable_length,
         KEY
     ),
-    get!(
+    memory!(
         "/global/block/{block_id}/durable/wasm_2_0_0/subkeys",
         super::durable_subkeys,
         KEY
     ),
-    get!(
+    memory!(
         "/global/block/{block_id}/durable/wasm_2_0_0/values",
         super::durable_values,
         KEY
@@ -611,6 +628,10 @@ async fn dispatch(route: &'static Route, view: AppState, stop: Shutdown, req: Re
         Ok(call) => match route.handler {
             Handler::Status(f) => f(&call),
             Handler::Value(f) => in_blocking_thread(move || f(&call)).await,
+            Handler::Memory(f) => match super::from_memory(|| f(&call)) {
+                Some(answer) => answer,
+                None => in_blocking_thread(move || f(&call)).await,
+            },
             Handler::Stream(f) => in_blocking_thread(move || f(call)).await,
         },
     };

@@ -89,6 +89,64 @@ impl ReadPool {
         Ok(block)
     }
 
+    /// [`ReadPool::head`] for a caller that must not wait (an RPC answered on an async
+    /// worker): `None` when no connection is free at once or SQLite would wait for a lock
+    /// (busy); the caller then asks [`ReadPool::head`] where waiting is allowed. One read of
+    /// the head's hash (WAL readers never wait for the writer), the block row only when the
+    /// head changed.
+    pub fn head_nowait(&self) -> Option<Result<Option<L2Block>, StoreError>> {
+        let state = match self.try_with_nowait(|s| s.state(StateKey::L2Head))? {
+            Ok(Some((hash, _))) => hash,
+            Ok(None) => return Some(Ok(None)),
+            Err(e) => return Some(Err(e)),
+        };
+        if let Some((h, b)) = lock(&self.head).as_ref()
+            && *h == state
+        {
+            return Some(Ok(Some(b.clone())));
+        }
+        let block = match self.try_with_nowait(Store::head)? {
+            Ok(b) => b,
+            Err(e) => return Some(Err(e)),
+        };
+        if let Some(b) = &block {
+            *lock(&self.head) = Some((b.block_hash.to_b58check(), b.clone()));
+        }
+        Some(Ok(block))
+    }
+
+    /// Runs `f` on a connection free at once, with SQLite's busy wait off for its length:
+    /// `None` when none is free or SQLite answers busy.
+    fn try_with_nowait<T>(
+        &self,
+        f: impl FnOnce(&Store) -> Result<T, StoreError>,
+    ) -> Option<Result<T, StoreError>> {
+        let store = lock(&self.free).pop()?;
+        let guard = Return {
+            pool: self,
+            store: Some(store),
+        };
+        let s = guard.store.as_ref()?;
+        if let Err(e) = s.conn.busy_timeout(Duration::ZERO) {
+            return Some(Err(e.into()));
+        }
+        let r = f(s);
+        if let Err(e) = s.conn.busy_timeout(READ_BUSY_TIMEOUT) {
+            return Some(Err(e.into()));
+        }
+        match r {
+            Err(StoreError::Sql(rusqlite::Error::SqliteFailure(e, _)))
+                if matches!(
+                    e.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) =>
+            {
+                None
+            }
+            r => Some(r),
+        }
+    }
+
     /// Runs `f` on a free connection, waiting for one when all are in use. Blocking: call it
     /// from a blocking thread (`tokio::task::spawn_blocking`), never on an async worker.
     pub fn with<T>(
@@ -159,8 +217,25 @@ mod tests {
                 })
                 .unwrap();
             assert_eq!(pool.head().unwrap(), Some(b.clone()));
-            assert_eq!(pool.head().unwrap(), Some(b));
+            assert_eq!(pool.head().unwrap(), Some(b.clone()));
+            assert_eq!(pool.head_nowait().unwrap().unwrap(), Some(b));
         }
+    }
+
+    /// `head_nowait` answers `None` instead of waiting for a connection.
+    #[test]
+    fn head_nowait_does_not_wait_for_a_connection() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.sqlite");
+        let _writer = Store::open(&path).unwrap();
+        let pool = ReadPool::open(&path, 1).unwrap();
+        assert_eq!(pool.head_nowait().unwrap().unwrap(), None);
+        pool.with(|_| {
+            assert!(pool.head_nowait().is_none(), "the one connection is in use");
+            Ok(())
+        })
+        .unwrap();
+        assert!(pool.head_nowait().is_some(), "given back");
     }
 
     #[test]
