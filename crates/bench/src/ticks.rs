@@ -17,38 +17,14 @@ use std::time::{Duration, Instant};
 
 use durable_tree::Tree;
 use pvm_wasmtime::WasmtimeEngine;
-use wasm_pvm::{GenesisParams, PvmState, PvmVersion, TickState};
+use pvm_fixtures::{ECHO_OCTEZ_WASM, at_first_snapshot};
+use wasm_pvm::PvmVersion;
 
 use crate::p1::NoReveals;
 use crate::util::median;
 
-/// The `echo` kernel as Octez's encoder writes it (fixtures README).
-const ECHO: &[u8] = include_bytes!("../../wasm-pvm/tests/fixtures/ticks/echo.octez.wasm");
 /// Timed runs of each side (the median is reported).
 const RUNS: usize = 5;
-
-/// Genesis at V6 with the traces' parameters, SOL/IPL/EOL at level 0, padded to the first
-/// `Snapshot` (tick 5000).
-fn at_first_snapshot() -> Result<PvmState, String> {
-    let params = GenesisParams {
-        ticks_per_snapshot: 5000,
-        outbox_validity_period: 10,
-        outbox_message_limit: 100,
-        maximum_reboots_per_input: 1000,
-    };
-    let e = |e: &dyn std::fmt::Display| e.to_string();
-    let mut s = PvmState::genesis(PvmVersion::V6, ECHO, &params).map_err(|x| e(&x))?;
-    let mut ipl = vec![0x00, 0x03];
-    ipl.extend([0u8; 40]);
-    for (i, m) in [vec![0x00, 0x01], ipl, vec![0x00, 0x02]].iter().enumerate() {
-        s.set_input(0, i as u64, m).map_err(|x| e(&x))?;
-    }
-    s.finish_window().map_err(|x| e(&x))?;
-    if s.tick_state() != &TickState::Snapshot {
-        return Err(format!("expected a Snapshot, got {:?}", s.tick_state()));
-    }
-    Ok(s)
-}
 
 /// Step from `start` until the interpreter stops (an unsupported state or `Padding`); returns
 /// the ticks stepped, the time, and why it stopped.
@@ -84,7 +60,8 @@ pub(crate) fn run() -> Result<(), String> {
     println!(
         "ticks: small-step PVM (wasm-interp) ticks/s vs the fast path (wasmtime), echo kernel, V6"
     );
-    let snapshot = at_first_snapshot()?;
+    // The echo traces' scenario: SOL, Info_per_level, EOL, padded to the Snapshot at 5000.
+    let snapshot = at_first_snapshot(PvmVersion::V6, ECHO_OCTEZ_WASM, &[]);
     let tree = snapshot.to_tree().map_err(|e| e.to_string())?;
 
     let mut plain = Vec::new();

@@ -11,6 +11,7 @@
 // Module order (each uses only those above it): `backend` (stores) ←
 // `object` (codec) ← `tree` (with `tree/inode`, `tree/load`) ← `durable` ←
 // `repo`.
+pub mod access;
 mod backend;
 pub mod durable;
 pub mod hash_trace;

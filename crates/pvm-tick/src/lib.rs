@@ -8,20 +8,32 @@
 //! `Start_of_level` moving the outbox and `End_of_level` starting the padding), the refusal
 //! of a reveal outside `Eval`, and the protocol's proof step
 //! (`src/proto_alpha/lib_protocol/sc_rollup_wasm.ml` `step_transition`: `get_current_level`,
-//! `is_input_state`, then `eval` or `set_input`). `Decode`, `Link`, `Init` and `Eval` give
-//! [`TickError::NeedsInterpreter`]; the fallback to a saved kernel and protocol-migration
-//! inputs give [`TickError::Unsupported`].
+//! `is_input_state`, then `eval` or `set_input`), and the fallback to the saved kernel from a
+//! decoding, link or initialisation error. `Decode`, `Link`, `Init` and `Eval` give
+//! [`TickError::NeedsInterpreter`]; protocol-migration inputs give [`TickError::Unsupported`].
 //!
 //! The proof is `Merkle_proof_encoding.V2.Tree2` of the step ([`produce_proof`],
 //! [`verify_proof`]); the refutation's input-proof wrapper is not handled here.
+//!
+//! On a plain tree (no proof), [`compute_step`], [`compute_step_many`], [`set_input`] and
+//! [`reveal_step`] run every state: the ticks above are this crate's, those inside `Decode`,
+//! `Link`, `Init` and `Eval` are `wasm_interp::step`'s (this crate is the driver above the
+//! interpreter; the window end of an interpreter state, `Too_many_ticks`, is this crate's).
 
 use durable_tree::proof::partial::{StepTree, produce_step_proof, verify_step_proof};
 use durable_tree::proof::{ProofError, encoding};
 use durable_tree::{Hash, Tree};
 
+mod driver;
+mod inspect;
 mod state;
 mod step;
 
+pub use driver::{
+    compute_step, compute_step_many, compute_step_many_until, current_tick, is_input_state,
+    reveal_step, set_input, tick_tag,
+};
+pub use inspect::{EvalEnd, MemoryError, eval_end, read_memory};
 pub use state::{Buffers, Decoded, InputInfo, Message, TickTag};
 pub use step::{Request, step_transition};
 
@@ -52,6 +64,10 @@ pub enum TickError {
         "the tick from a `{0}` state needs the WASM interpreter (not implemented in pvm-tick yet)"
     )]
     NeedsInterpreter(&'static str),
+    /// The small-step interpreter's error on a tick of `Decode`, `Link`, `Init` or `Eval`
+    /// (`wasm_interp::Error::Unsupported`: a state it does not step yet).
+    #[error("interpreter: {0}")]
+    Interpreter(#[from] wasm_interp::Error),
     /// A case of a non-interpreter tick not implemented yet.
     #[error("not implemented in pvm-tick yet: {0}")]
     Unsupported(&'static str),
@@ -67,6 +83,20 @@ pub enum TickError {
     /// is handled, but an input tick with no input given is refused here).
     #[error("invalid tick: {0}")]
     Invalid(&'static str),
+}
+
+impl TickError {
+    /// Whether the tick is one not implemented yet (by this crate or by the interpreter), as
+    /// opposed to a malformed state or a broken proof: the caller may keep its state and say
+    /// so.
+    pub fn is_unsupported(&self) -> bool {
+        matches!(
+            self,
+            TickError::Unsupported(_)
+                | TickError::NeedsInterpreter(_)
+                | TickError::Interpreter(wasm_interp::Error::Unsupported(_))
+        )
+    }
 }
 
 /// Produce the one-tick proof (Octez `produce_proof` of `sc_rollup_wasm.ml`) of the step

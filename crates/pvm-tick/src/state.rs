@@ -53,7 +53,7 @@ impl TickTag {
         }
     }
 
-    fn parse(s: &[u8]) -> Option<TickTag> {
+    pub(crate) fn parse(s: &[u8]) -> Option<TickTag> {
         Some(match s {
             b"snapshot" => TickTag::Snapshot,
             b"decode" => TickTag::Decode,
@@ -196,9 +196,21 @@ fn at<'a>(base: &[&'a str], rest: &[&'a str]) -> Vec<&'a str> {
     v
 }
 
+/// What [`decode`] does with the payload of an interpreter tick state (`decode`, `link`,
+/// `init`, `eval`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Payload {
+    /// Refuse the state ([`TickError::NeedsInterpreter`]): the proof path, whose reads must be
+    /// exactly Octez's (which decodes the payload).
+    Refuse,
+    /// Leave it unread: the plain-tree driver, for the ticks that drop the payload (the
+    /// window end `Too_many_ticks`, an input or reveal refused in that state).
+    Skip,
+}
+
 /// Decode the state as `Tree_encoding_runner.decode pvm_state_encoding` does: the tick
 /// state's payload is read only for `stuck`.
-pub(crate) fn decode(t: &StepTree) -> Result<Decoded, TickError> {
+pub(crate) fn decode(t: &StepTree, payload: Payload) -> Result<Decoded, TickError> {
     let input = match t.find_value(&["wasm", "input"])? {
         None => None,
         Some(b) => {
@@ -253,7 +265,9 @@ pub(crate) fn decode(t: &StepTree) -> Result<Decoded, TickError> {
     };
     let stuck = match tag {
         TickTag::Stuck => Some(value(t, &["wasm", "value"])?),
-        TickTag::Decode | TickTag::Link | TickTag::Init | TickTag::Eval => {
+        TickTag::Decode | TickTag::Link | TickTag::Init | TickTag::Eval
+            if payload == Payload::Refuse =>
+        {
             return Err(TickError::NeedsInterpreter(tag.name()));
         }
         _ => None,
@@ -460,6 +474,10 @@ fn encode_initial_decode(t: &mut StepTree) -> Result<(), TickError> {
 /// changed in place by the caller; here their subtrees stay.
 /// With `reset`, the input buffer is a fresh empty vector (`Input_buffer.reset`).
 pub(crate) fn encode_with(t: &mut StepTree, s: &Decoded, reset: bool) -> Result<(), TickError> {
+    if matches!(s.tag, TickTag::Link | TickTag::Init | TickTag::Eval) {
+        // Their payload is the interpreter's (crate `wasm-interp`): never written here.
+        return Err(TickError::NeedsInterpreter(s.tag.name()));
+    }
     t.remove(&["wasm"])?;
     match s.input {
         Some(i) => {
@@ -593,14 +611,14 @@ mod tests {
         t.set_contents(&["wasm", "tag"], string_bytes(b"padding"))
             .unwrap();
         let st = StepTree::of_tree(&t).unwrap();
-        match decode(&st) {
+        match decode(&st, Payload::Refuse) {
             Err(TickError::Malformed { path, .. }) => assert_eq!(path, "pvm/max_nb_ticks"),
             other => panic!("{other:?}"),
         }
         t.set_contents(&["wasm", "current_tick"], vec![0x80])
             .unwrap();
         let st = StepTree::of_tree(&t).unwrap();
-        match decode(&st) {
+        match decode(&st, Payload::Refuse) {
             Err(TickError::Malformed { path, .. }) => assert_eq!(path, "wasm/current_tick"),
             other => panic!("{other:?}"),
         }
@@ -609,8 +627,21 @@ mod tests {
         t.set_contents(&["wasm", "current_tick"], vec![0]).unwrap();
         let st = StepTree::of_tree(&t).unwrap();
         assert!(matches!(
-            decode(&st),
+            decode(&st, Payload::Refuse),
             Err(TickError::NeedsInterpreter("eval"))
         ));
+        // The plain-tree driver reads the outer fields of an interpreter state.
+        t.set_contents(&["pvm", "max_nb_ticks"], n_bytes(5000))
+            .unwrap();
+        t.set_contents(&["pvm", "outbox_validity_period"], vec![0, 0, 0, 10])
+            .unwrap();
+        t.set_contents(&["pvm", "outbox_message_limit"], vec![100])
+            .unwrap();
+        let st = StepTree::of_tree(&t).unwrap();
+        let d = decode(&st, Payload::Skip).unwrap();
+        assert_eq!(
+            (d.tag, d.stuck, d.max_nb_ticks),
+            (TickTag::Eval, None, 5000)
+        );
     }
 }

@@ -6,7 +6,7 @@
 use durable_tree::proof::partial::StepTree;
 use wasm_pvm::{PvmVersion, StuckError};
 
-use crate::state::{self, Decoded, InputInfo, Message, TickTag, malformed};
+use crate::state::{self, Decoded, InputInfo, Message, Payload, TickTag, malformed};
 use crate::{Input, TickError};
 
 /// What the state asks for (`is_input_state`, `Sc_rollup_PVM_sig.input_request`).
@@ -30,6 +30,7 @@ const TOO_MANY_REBOOT_FLAG: [&str; 5] = ["durable", "readonly", "kernel", "env",
 const REBOOT_COUNTER: [&str; 5] = ["durable", "readonly", "kernel", "env", "reboot_counter"];
 const KERNEL: [&str; 3] = ["durable", "kernel", "boot.wasm"];
 const FALLBACK: [&str; 4] = ["durable", "readonly", "kernel", "boot.wasm"];
+const UPGRADE_ERROR_FLAG: [&str; 5] = ["durable", "readonly", "kernel", "env", "upgrade_error"];
 
 fn with(base: &[&'static str], rest: &[&'static str]) -> Vec<&'static str> {
     let mut v = base.to_vec();
@@ -156,14 +157,23 @@ fn compute_step(t: &mut StepTree, s: &mut Decoded) -> Result<(), TickError> {
             match e {
                 StuckError::Decode(..) | StuckError::Link(_) | StuckError::Init(..) => {
                     // `has_fallback_kernel`: the two value hashes (found, not loaded).
-                    let kernel = t.find_kind(&with(&KERNEL, &["@"]))?;
-                    let fallback = t.find_kind(&with(&FALLBACK, &["@"]))?;
-                    if fallback.is_some() || kernel.is_none() {
-                        // Copying the fallback kernel back: not done here yet.
-                        return Err(TickError::Unsupported("the fallback to a saved kernel"));
+                    let kernel = t.find_hash(&with(&KERNEL, &["@"]))?;
+                    let fallback = t.find_hash(&with(&FALLBACK, &["@"]))?;
+                    if fallback.is_some() && fallback != kernel {
+                        // `Durable.copy_tree_exn fallback kernel` (the whole subtree), the
+                        // upgrade-error flag (`write_value_exn … 0L ""`), then `Padding`.
+                        let saved = t.subtree(&FALLBACK)?.ok_or_else(|| {
+                            malformed(&FALLBACK, "fallback kernel found then missing")
+                        })?;
+                        t.put_subtree(&KERNEL, saved)?;
+                        durable_touch_empty(t, &UPGRADE_ERROR_FLAG)?;
+                        s.tag = TickTag::Padding;
+                        s.stuck = None;
+                        Status::Running
+                    } else {
+                        stuck(s, &StuckError::NoFallbackKernel(Box::new(e)));
+                        Status::Failing
                     }
-                    stuck(s, &StuckError::NoFallbackKernel(Box::new(e)));
-                    Status::Failing
                 }
                 _ => Status::Failing,
             }
@@ -196,6 +206,14 @@ fn compute_step(t: &mut StepTree, s: &mut Decoded) -> Result<(), TickError> {
             }
         }
         TickTag::Padding => Status::Running,
+        // Rule 6 of `unsafe_next_tick_state`: the window is over in the middle of a
+        // computation (the payload is dropped: `encode_with` removes `wasm/`).
+        TickTag::Decode | TickTag::Link | TickTag::Init | TickTag::Eval
+            if ticks_to_snapshot <= 0 =>
+        {
+            stuck(s, &StuckError::TooManyTicks);
+            Status::Failing
+        }
         TickTag::Decode | TickTag::Link | TickTag::Init | TickTag::Eval => {
             return Err(TickError::NeedsInterpreter(s.tag.name()));
         }
@@ -303,7 +321,16 @@ fn set_input_step(
             &StuckError::InvalidState("No input required during padding".into()),
         ),
         TickTag::Decode | TickTag::Link | TickTag::Init | TickTag::Eval => {
-            return Err(TickError::NeedsInterpreter(s.tag.name()));
+            let during = match s.tag {
+                TickTag::Decode => "decoding",
+                TickTag::Link => "link",
+                TickTag::Init => "initialization",
+                _ => "evaluation",
+            };
+            stuck(
+                s,
+                &StuckError::InvalidState(format!("No input required during {during}")),
+            )
         }
     }
     s.current_tick = s
@@ -334,9 +361,11 @@ fn reveal_step(t: &mut StepTree, s: &mut Decoded) -> Result<(), TickError> {
         TickTag::Snapshot => "No reveal expected during start",
         TickTag::Collect => "No reveal expected during collecting",
         TickTag::Stuck | TickTag::Padding => "",
-        TickTag::Decode | TickTag::Link | TickTag::Init | TickTag::Eval => {
-            return Err(TickError::NeedsInterpreter(s.tag.name()));
-        }
+        TickTag::Decode => "No reveal expected during decoding",
+        TickTag::Link => "No reveal expected during link",
+        TickTag::Init => "No reveal expected during initialization",
+        // The answer to a reveal tick: the interpreter's (`Eval.reveal_step`).
+        TickTag::Eval => return Err(TickError::NeedsInterpreter(s.tag.name())),
     };
     if !msg.is_empty() {
         stuck(s, &StuckError::InvalidState(msg.into()));
@@ -354,7 +383,7 @@ fn reveal_step(t: &mut StepTree, s: &mut Decoded) -> Result<(), TickError> {
 pub fn step_transition(t: &mut StepTree, input: Option<&Input>) -> Result<Request, TickError> {
     // `get_current_level`, `is_input_state` and `eval`/`set_input` each decode the state:
     // the same reads, done once here.
-    let mut s = state::decode(t)?;
+    let mut s = state::decode(t, Payload::Refuse)?;
     let request = match s.tag {
         TickTag::Collect => match s.input {
             Some(i) => Request::FirstAfter(i.level, i.counter),
@@ -389,4 +418,25 @@ pub fn step_transition(t: &mut StepTree, input: Option<&Input>) -> Result<Reques
         (_, Some(Input::Reveal(_))) => reveal_step(t, &mut s)?,
     }
     Ok(request)
+}
+
+/// `Wasm_vm.compute_step` (one computation tick, whatever the state asks for) for the states
+/// that need no interpreter, and the window end (`Too_many_ticks`) of those that do.
+pub(crate) fn eval_tick(t: &mut StepTree) -> Result<(), TickError> {
+    let mut s = state::decode(t, Payload::Skip)?;
+    compute_step(t, &mut s)
+}
+
+/// `Wasm_vm.set_input_step` (a message) or `reveal_step` (a reveal answer), whatever the
+/// state asks for; in an interpreter state other than a reveal in `Eval`, the refusal.
+pub(crate) fn input_tick(t: &mut StepTree, input: &Input) -> Result<(), TickError> {
+    let mut s = state::decode(t, Payload::Skip)?;
+    match input {
+        Input::Message {
+            level,
+            counter,
+            payload,
+        } => set_input_step(t, &mut s, *level, *counter, payload),
+        Input::Reveal(_) => reveal_step(t, &mut s),
+    }
 }

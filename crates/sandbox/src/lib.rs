@@ -7,7 +7,8 @@
 //!
 //! Pure core: [`state`] (accounts, bridge, rollups, commitments, stakes, inbox; operation
 //! validation and application), [`chain`] (blocks, mempool, baking, reorgs), [`block`]
-//! (header encoding and hash), [`ops`] (operations over `tezos_types::operation`). I/O shell:
+//! (header encoding and hash), [`ops`] (operations over `tezos_types::operation`),
+//! [`refutation`] (refutation games). I/O shell:
 //! [`journal`] (append-only chain journal) and [`server`] (RPC server and block timer).
 //!
 //! Chain: genesis `BLockGenesis…` (chain id `NetXdQprcVkpaWU`), protocol activation at level 1
@@ -16,9 +17,10 @@
 //! turns a `deposit` call into an internal transfer to a rollup (Etherlink deposit shape).
 //!
 //! `smart_rollup_execute_outbox_message` verifies the output proof against a cemented
-//! commitment and applies the message once (`state`). Extension points: `smart_rollup_refute`
-//! and `smart_rollup_timeout` parse but fail at application (`state::State::apply_content`);
-//! `…/staker/<pkh>/games` and `conflicts` answer `[]`.
+//! commitment and applies the message once (`state`). [`refutation`] adjudicates refutation
+//! games (`smart_rollup_refute`, `smart_rollup_timeout`; rules from the `refutation-game`
+//! crate, final moves verified with `pvm-tick`) and answers `…/staker/<pkh>/games`,
+//! `…/conflicts`, `…/staker1/<a>/staker2/<b>/timeout` and `…/timeout_reached`.
 //!
 //! The DAL ([`dal`], off by default): `dal_publish_commitment` from any implicit account, the
 //! skip-list cells of each block (`…/context/dal/skip_list_cells_of_level`), the
@@ -35,5 +37,6 @@ pub mod constants;
 pub mod dal;
 pub mod journal;
 pub mod ops;
+pub mod refutation;
 pub mod server;
 pub mod state;

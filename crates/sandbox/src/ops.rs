@@ -3,9 +3,8 @@
 //!
 //! The binary and JSON codecs are those of `tezos-types` (l1-and-signer.md §2). Kinds applied
 //! by [`crate::state`]: reveal, transaction, smart rollup originate / add_messages / publish /
-//! cement / recover_bond / execute_outbox_message, dal_publish_commitment (with the DAL on,
-//! `crate::dal`). Refute and timeout parse but are refused at
-//! application (`smart_rollup_operation_not_supported`): extension points.
+//! cement / recover_bond / execute_outbox_message, refute / timeout (`crate::refutation`),
+//! dal_publish_commitment (with the DAL on, `crate::dal`).
 
 use serde_json::{Map, Value, json};
 use tezos_types::{BinDecode, BinEncode, BlockHash, OperationHash, Signature};

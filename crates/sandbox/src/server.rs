@@ -1122,8 +1122,32 @@ fn rollup_rpc(chain: &Chain, b: &Block, method: &Method, addr: &str, rest: &[&st
                     Some(i) => ok(json!(i.to_string())),
                     None => not_staked(),
                 },
-                _ => ok(json!([])),
+                "games" => ok(crate::refutation::games_json(r, &pkh)),
+                _ => ok(crate::refutation::conflicts_json(
+                    r,
+                    &pkh,
+                    b.header.level,
+                    &chain.constants,
+                )),
             }
+        }),
+        [
+            "staker1",
+            a,
+            "staker2",
+            c,
+            what @ ("timeout" | "timeout_reached"),
+        ] => get(&|| {
+            let parse = |p: &str| {
+                p.parse::<PublicKeyHash>()
+                    .map_err(|_| bad_path(p, "Signature.Public_key_hash"))
+            };
+            let (a, c) = (parse(a)?, parse(c)?);
+            ok(if *what == "timeout" {
+                crate::refutation::timeout_json(r, a, c)
+            } else {
+                crate::refutation::timeout_reached_json(r, a, c, b.header.level)
+            })
         }),
         ["commitment", h, tail @ ..]
             if matches!(tail, [] | ["can_be_cemented"] | ["stakers_indexes"]) =>

@@ -21,8 +21,7 @@ use tezos_types::{
 
 use crate::constants::Constants;
 use crate::ops::{
-    Commitment, ManagerOperation, Operation, OperationContent, PvmKind, content_json, kind_name,
-    pvm_kind_name,
+    Commitment, ManagerOperation, Operation, OperationContent, PvmKind, content_json, pvm_kind_name,
 };
 use tezos_types::Contract;
 
@@ -56,6 +55,10 @@ mod gas {
     pub(super) const OUTBOX_TRANSACTION: u64 = 2_000_000;
     /// `dal_publish_commitment` (U025 `dal_costs_generated.ml`, `cost_Dal_publish_commitment`).
     pub(super) const DAL_PUBLISH_COMMITMENT: u64 = 1_160_000;
+    /// `smart_rollup_refute` (plus `PER_BYTE` of a proof's PVM step).
+    pub(super) const REFUTE: u64 = 6_000_000;
+    /// `smart_rollup_timeout`.
+    pub(super) const TIMEOUT: u64 = 4_000_000;
 }
 
 /// Error category of a protocol error (`"kind"` of the JSON error).
@@ -189,6 +192,10 @@ pub struct Rollup {
     pub ticket_balance: u64,
     /// Last whitelist update executed `(outbox level, message index)` (private rollups).
     pub last_whitelist_update: Option<(i32, u64)>,
+    /// Ongoing refutation games (`crate::refutation`).
+    pub games: BTreeMap<refutation_game::Index, refutation_game::Game>,
+    /// The players' clocks of each game.
+    pub game_timeouts: BTreeMap<refutation_game::Index, refutation_game::Timeout>,
 }
 
 /// The protocol's inbox message size rule: the serialized message (union tag `00` internal /
@@ -685,7 +692,7 @@ impl State {
         Ok(())
     }
 
-    fn credit(&mut self, who: &PublicKeyHash, amount: u64) -> Result<(), ProtoError> {
+    pub(crate) fn credit(&mut self, who: &PublicKeyHash, amount: u64) -> Result<(), ProtoError> {
         let a = self.accounts.entry(*who).or_default();
         a.balance = a
             .balance
@@ -864,6 +871,8 @@ impl State {
                         applied_outbox: BTreeMap::new(),
                         ticket_balance: 0,
                         last_whitelist_update: None,
+                        games: BTreeMap::new(),
+                        game_timeouts: BTreeMap::new(),
                     },
                 );
                 r.insert(
@@ -941,13 +950,27 @@ impl State {
                     r.insert("__internal".into(), Value::Array(out.internal));
                 }
             }
-            OperationContent::SmartRollupRefute { .. }
-            | OperationContent::SmartRollupTimeout { .. } => {
-                // Extension point: refutation games and outbox execution.
-                return Err(
-                    ProtoError::permanent("smart_rollup_operation_not_supported")
-                        .with("kind", kind_name(&c.content)),
-                );
+            OperationContent::SmartRollupRefute {
+                rollup,
+                opponent,
+                refutation,
+            } => {
+                let step_bytes = match refutation {
+                    tezos_types::operation::Refutation::Move {
+                        step: tezos_types::operation::RefutationStep::Proof { pvm_step, .. },
+                        ..
+                    } => pvm_step.len() as u64,
+                    _ => 0,
+                };
+                let used =
+                    gas(gas::REFUTE.saturating_add(gas::PER_BYTE.saturating_mul(step_bytes)))?;
+                let res = self.refute(&c.source, rollup, opponent, refutation, ctx, constants)?;
+                crate::refutation::receipt(&mut r, used, res);
+            }
+            OperationContent::SmartRollupTimeout { rollup, stakers } => {
+                let used = gas(gas::TIMEOUT)?;
+                let res = self.timeout(rollup, stakers, ctx, constants)?;
+                crate::refutation::receipt(&mut r, used, res);
             }
             OperationContent::DalPublishCommitment { slot_header } => {
                 let used = gas(gas::DAL_PUBLISH_COMMITMENT)?;
@@ -987,7 +1010,10 @@ impl State {
         Ok((r, msgs))
     }
 
-    fn rollup_mut(&mut self, rollup: &SmartRollupAddress) -> Result<&mut Rollup, ProtoError> {
+    pub(crate) fn rollup_mut(
+        &mut self,
+        rollup: &SmartRollupAddress,
+    ) -> Result<&mut Rollup, ProtoError> {
         self.rollups.get_mut(rollup).ok_or_else(|| {
             ProtoError::temporary("smart_rollup_does_not_exist")
                 .with("rollup", rollup.to_b58check())
@@ -1556,6 +1582,18 @@ pub fn state_digest(s: &State) -> [u8; 32] {
             }
         }
         w.u64(r.ticket_balance);
+        // Only with games (block hashes without them are unchanged).
+        for (i, g) in &r.games {
+            i.alice.bin_write(&mut w);
+            i.bob.bin_write(&mut w);
+            w.bytes(&g.to_bin());
+        }
+        for (i, t) in &r.game_timeouts {
+            i.alice.bin_write(&mut w);
+            w.i32(t.alice);
+            w.i32(t.bob);
+            w.i32(t.last_turn_level);
+        }
     }
     for (k, v) in &s.contract_storage {
         w.bytes(&k.0);
@@ -1729,7 +1767,7 @@ mod tests {
             30,
         );
         assert!(err_id(&r).ends_with("not_staked_on_lcc_or_ancestor"), "{r}");
-        // Unsupported kinds fail cleanly.
+        // A timeout without a game fails with the protocol's error.
         let r = run(
             &mut st,
             a,
@@ -1739,9 +1777,122 @@ mod tests {
             },
             30,
         );
-        assert!(
-            err_id(&r).ends_with("smart_rollup_operation_not_supported"),
+        assert_eq!(err_id(&r), "proto.025-PsUshuai.smart_rollup_no_game", "{r}");
+    }
+
+    /// A staker slashed in one game loses its other games at its next move, and its opponent
+    /// there gets no reward (`check_stakes`, `apply_game_result`).
+    #[test]
+    fn a_staker_slashed_elsewhere_loses_its_other_games() {
+        use tezos_types::operation::{Refutation, RefutationStep, Stakers};
+        let accts = bootstrap_accounts();
+        let (a, b, c) = (accts[0].pkh, accts[1].pkh, accts[2].pkh);
+        let funds = 100_000_000_000;
+        let mut st = State::genesis(&[(a, funds), (b, funds), (c, funds)], &ctx(1));
+        let orig = run(
+            &mut st,
+            a,
+            OperationContent::SmartRollupOriginate {
+                pvm_kind: PvmKind::Wasm,
+                kernel: b"\0asm\x01\0\0\0".to_vec(),
+                parameters_ty: BinMicheline::from_micheline(&Micheline::unit()),
+                whitelist: None,
+            },
+            2,
+        );
+        let rollup: SmartRollupAddress = orig["address"].as_str().unwrap().parse().unwrap();
+        let genesis = st.rollups[&rollup].genesis_commitment;
+        let mine = Commitment {
+            compressed_state: StateHash([1; 32]),
+            inbox_level: 7,
+            predecessor: genesis,
+            number_of_ticks: 100,
+        };
+        let theirs = Commitment {
+            compressed_state: StateHash([2; 32]),
+            ..mine
+        };
+        for (who, cm) in [(a, mine), (b, theirs), (c, theirs)] {
+            let r = run(
+                &mut st,
+                who,
+                OperationContent::SmartRollupPublish {
+                    rollup,
+                    commitment: cm,
+                },
+                8,
+            );
+            assert_eq!(r["status"], "applied", "{r}");
+        }
+        for opponent in [b, c] {
+            let r = run(
+                &mut st,
+                a,
+                OperationContent::SmartRollupRefute {
+                    rollup,
+                    opponent,
+                    refutation: Refutation::Start {
+                        player_commitment_hash: mine.hash(),
+                        opponent_commitment_hash: theirs.hash(),
+                    },
+                },
+                12,
+            );
+            assert_eq!(r["status"], "applied", "{r}");
+        }
+        assert_eq!(st.rollups[&rollup].games.len(), 2);
+        // `a` never moves against `b`: it loses by timeout and is slashed, `b` rewarded.
+        let r = run(
+            &mut st,
+            c,
+            OperationContent::SmartRollupTimeout {
+                rollup,
+                stakers: Stakers::ordered(a, b),
+            },
+            23,
+        );
+        assert_eq!(
+            r["game_status"]["result"]["player"],
+            json!(a.to_b58check()),
             "{r}"
+        );
+        assert_eq!(r["balance_updates"].as_array().unwrap().len(), 4, "{r}");
+        assert!(!st.rollups[&rollup].stakers.contains_key(&a));
+        // Its move against `c` ends that game: it lost already, no bond left to give.
+        let r = run(
+            &mut st,
+            a,
+            OperationContent::SmartRollupRefute {
+                rollup,
+                opponent: c,
+                refutation: Refutation::Move {
+                    choice: 0,
+                    step: RefutationStep::Dissection(vec![]),
+                },
+            },
+            24,
+        );
+        assert_eq!(r["status"], "applied", "{r}");
+        assert_eq!(
+            r["game_status"],
+            json!({"result": {"kind": "loser", "reason": "conflict_resolved",
+                              "player": a.to_b58check()}})
+        );
+        assert_eq!(r["balance_updates"], json!([]));
+        assert!(st.rollups[&rollup].games.is_empty());
+        assert!(st.rollups[&rollup].game_timeouts.is_empty());
+        // `b` and `c` agree: no conflict left, and their commitment can be cemented.
+        let view =
+            crate::refutation::conflicts_json(&st.rollups[&rollup], &b, 30, &Constants::test());
+        assert_eq!(view, json!([]));
+        assert_eq!(
+            run(
+                &mut st,
+                c,
+                OperationContent::SmartRollupCement { rollup },
+                30
+            )["status"],
+            "applied"
         );
     }
 
@@ -1819,6 +1970,8 @@ mod tests {
                 applied_outbox: BTreeMap::new(),
                 ticket_balance: 0,
                 last_whitelist_update: None,
+                games: BTreeMap::new(),
+                game_timeouts: BTreeMap::new(),
             },
         );
         let overhead = 2 + 5 + 20 + 21 + 20;
@@ -1945,6 +2098,8 @@ mod tests {
                 applied_outbox: BTreeMap::new(),
                 ticket_balance: 0,
                 last_whitelist_update: None,
+                games: BTreeMap::new(),
+                game_timeouts: BTreeMap::new(),
             },
         );
         (rollup, h)

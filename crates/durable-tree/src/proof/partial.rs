@@ -688,6 +688,8 @@ fn work_hash(w: &Work, path: &mut Vec<String>) -> Result<(EntryKind, Hash), Proo
 }
 
 /// A tree being changed by one computation, recording what it loads (see the module doc).
+/// Clones share what they load (the proof records the reads of all of them).
+#[derive(Clone)]
 pub struct StepTree {
     before: Obj,
     work: Work,
@@ -1057,3 +1059,4 @@ pub fn verify_step_proof<R, E: From<ProofError>>(
 
 #[cfg(test)]
 mod tests;
+mod view;

@@ -2,21 +2,18 @@
 //! the proof sizes Octez printed (`link_reveal.v6.proof_sizes.csv`, `.v0.`) for the ticks
 //! that need no interpreter, each proof verified and tampered with.
 //!
-//! The kernel and the scenario are those of `crates/wasm-pvm/tests/it/conformance.rs`
-//! (Octez's `link_kernel "reveal"`, M = 5000, one level of inputs, run to tick 5000).
+//! The kernel and the scenario are the traces' (crate `pvm-fixtures`: Octez's `link_kernel
+//! "reveal"`, M = 5000, one level of inputs, run to tick 5000).
 
 use context_hash::Hash;
 use durable_tree::Tree;
 use pvm_tick::{TickError, produce_proof, verify_proof};
+pub(crate) use pvm_fixtures::{NoReveal, NopEngine};
+use pvm_fixtures::{TICKS_DIR as DIR, at_first_snapshot, link_kernel, tx_payloads};
 use wasm_pvm::{
-    EngineError, GenesisParams, HostState, KernelEngine, PvmState, PvmVersion, RevealError,
-    RevealHandler, RunOutcome, StuckError, TickState,
+    EngineError, GenesisParams, HostState, KernelEngine, PvmState, PvmVersion, RunOutcome,
+    StuckError, TickState,
 };
-
-const DIR: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../wasm-pvm/tests/fixtures/ticks"
-);
 
 /// `tick → size` of a proof-size trace.
 fn sizes(file: &str) -> std::collections::BTreeMap<u128, usize> {
@@ -27,20 +24,6 @@ fn sizes(file: &str) -> std::collections::BTreeMap<u128, usize> {
             (t.trim().parse().unwrap(), s.trim().parse().unwrap())
         })
         .collect()
-}
-
-struct NopEngine;
-
-impl KernelEngine for NopEngine {
-    fn run(
-        &mut self,
-        _kernel: &[u8],
-        _kernel_hash: &Hash,
-        host: &mut HostState<'_>,
-    ) -> Result<RunOutcome, EngineError> {
-        host.kernel_instantiated()?;
-        Ok(RunOutcome::Returned)
-    }
 }
 
 struct LinkErrorEngine;
@@ -56,108 +39,16 @@ impl KernelEngine for LinkErrorEngine {
     }
 }
 
-struct NoReveal;
-
-impl RevealHandler for NoReveal {
-    fn reveal(&mut self, _request: &[u8]) -> Result<Vec<u8>, RevealError> {
-        Err(RevealError("no reveal in this test".into()))
-    }
-}
-
-fn leb(mut v: u32, out: &mut Vec<u8>) {
-    loop {
-        let b = (v & 0x7f) as u8;
-        v >>= 7;
-        if v == 0 {
-            out.push(b);
-            return;
-        }
-        out.push(b | 0x80);
-    }
-}
-
-fn gap32(out: &mut Vec<u8>, body: &[u8]) {
-    let n = body.len() as u32;
-    for i in 0..4 {
-        out.push(((n >> (7 * i)) & 0x7f) as u8 | 0x80);
-    }
-    out.push((n >> 28) as u8);
-    out.extend_from_slice(body);
-}
-
-fn name(s: &str, out: &mut Vec<u8>) {
-    leb(s.len() as u32, out);
-    out.extend_from_slice(s.as_bytes());
-}
-
-/// Octez's `link_kernel "reveal"` (as in `crates/wasm-pvm/tests/it/conformance.rs`).
-fn link_reveal_kernel() -> Vec<u8> {
+/// Octez's `link_kernel "reveal"`.
+pub(crate) fn link_reveal_kernel() -> Vec<u8> {
     link_kernel("reveal", 4)
 }
 
-/// Octez's `link_kernel <import>` with an import of `nparams` i32 parameters.
-fn link_kernel(import: &str, nparams: u8) -> Vec<u8> {
-    let mut m = b"\0asm\x01\0\0\0".to_vec();
-    let section = |m: &mut Vec<u8>, id: u8, body: Vec<u8>| {
-        m.push(id);
-        gap32(m, &body);
-    };
-    let mut types = vec![2, 0x60, nparams];
-    types.extend(std::iter::repeat_n(0x7f, usize::from(nparams)));
-    types.extend([1, 0x7f, 0x60, 0, 0]);
-    section(&mut m, 1, types);
-    let mut imports = vec![1];
-    name("smart_rollup_core", &mut imports);
-    name(import, &mut imports);
-    imports.extend([0x00, 0x00]);
-    section(&mut m, 2, imports);
-    section(&mut m, 3, vec![1, 1]);
-    section(&mut m, 5, vec![1, 0x00, 0x01]);
-    let mut exports = vec![2];
-    name("mem", &mut exports);
-    exports.extend([0x02, 0x00]);
-    name("kernel_run", &mut exports);
-    exports.extend([0x00, 1]);
-    section(&mut m, 7, exports);
-    let mut code = vec![1];
-    gap32(&mut code, &[0x00, 0x01, 0x0b]);
-    section(&mut m, 10, code);
-    m
-}
-
 /// The state at tick 5000 (`Snapshot`) of the regression scenario at `v`.
-fn at_snapshot(v: PvmVersion) -> PvmState {
-    at_snapshot_with(v, &link_reveal_kernel(), &[])
+pub(crate) fn at_snapshot(v: PvmVersion) -> PvmState {
+    at_first_snapshot(v, &link_reveal_kernel(), &[])
 }
 
-/// The scenario with `kernel` and `transfers` (internal Transfers after `Info_per_level`).
-fn at_snapshot_with(v: PvmVersion, kernel: &[u8], transfers: &[Vec<u8>]) -> PvmState {
-    let params = GenesisParams {
-        ticks_per_snapshot: 5000,
-        outbox_validity_period: 10,
-        outbox_message_limit: 100,
-        maximum_reboots_per_input: 1000,
-    };
-    let mut s = PvmState::genesis(v, kernel, &params).unwrap();
-    let mut ipl = vec![0x00, 0x03];
-    ipl.extend([0u8; 40]);
-    let mut messages = vec![vec![0x00, 0x01], ipl];
-    for t in transfers {
-        let mut m = vec![0x00, 0x00];
-        m.extend(t);
-        messages.push(m);
-    }
-    messages.push(vec![0x00, 0x02]);
-    for (i, m) in messages.iter().enumerate() {
-        s.set_input(0, i as u64, m).unwrap();
-    }
-    s.finish_window().unwrap();
-    assert_eq!(
-        (s.current_tick(), s.tick_state()),
-        (5000, &TickState::Snapshot)
-    );
-    s
-}
 
 /// Flip ~50 bytes spread over the proof: each must be refused or change before/after.
 fn tampering_is_caught(bytes: &[u8], good: (Hash, Hash)) {
@@ -344,26 +235,13 @@ fn input_ticks_and_reboot_agree_with_the_eager_pvm() {
     );
 }
 
-/// The Transfer payloads of Octez's test messages (`testdata/conformance/tx_messages.hex`).
-fn tx_payloads() -> Vec<Vec<u8>> {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../testdata/conformance/tx_messages.hex"
-    ))
-    .expect("testdata/conformance/tx_messages.hex");
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .map(|l| hex::decode(l.trim()).expect("hex"))
-        .collect()
-}
-
 /// `link_store_create` v6: a 5-message input buffer stays in the state; Padding from tick
 /// 5204, the window end (9999) resets the buffer.
 #[test]
 fn padding_tail_of_link_store_create_v6_has_octez_proof_sizes() {
     let sizes = sizes("link_store_create.v6.proof_sizes.csv");
     let kernel = link_kernel("store_create", 3);
-    let mut s = at_snapshot_with(PvmVersion::V6, &kernel, &tx_payloads());
+    let mut s = at_first_snapshot(PvmVersion::V6, &kernel, &tx_payloads());
     s.run_kernel(&mut NopEngine, &mut NoReveal, None).unwrap();
     assert_eq!(
         (s.current_tick(), s.tick_state()),

@@ -3,70 +3,14 @@
 //! (`testdata/conformance/link_errors.tsv`, `README.md` there).
 
 use context_hash::to_context_b58;
+use pvm_fixtures::{CONFORMANCE_DIR as DIR, at_first_snapshot, link_kernel_imports, tx_payloads};
 use wasm_pvm::{GenesisParams, PvmState, PvmVersion, StuckError, TickState};
 
 use crate::common::{Reveals, engine};
 
-const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/conformance");
-
-fn leb(mut v: usize, out: &mut Vec<u8>) {
-    loop {
-        let b = (v & 0x7f) as u8;
-        v >>= 7;
-        if v == 0 {
-            out.push(b);
-            return;
-        }
-        out.push(b | 0x80);
-    }
-}
-
-/// A size as the reference OCaml encoder writes it: a 5-byte padded LEB128 (`gap32`).
-fn gap32(out: &mut Vec<u8>, body: &[u8]) {
-    let n = body.len() as u32;
-    for i in 0..4 {
-        out.push(((n >> (7 * i)) & 0x7f) as u8 | 0x80);
-    }
-    out.push((n >> 28) as u8);
-    out.extend_from_slice(body);
-}
-
-fn name(s: &str, out: &mut Vec<u8>) {
-    leb(s.len(), out);
-    out.extend_from_slice(s.as_bytes());
-}
-
-/// Octez's `link_kernel` (`src/lib_scoru_wasm/regressions/tezos_scoru_wasm_regressions.ml`)
-/// as its reference encoder writes it: one import of `nparams` i32 → i32, memory 1 exported as
-/// `mem`, `kernel_run` a `nop`.
+/// Octez's `link_kernel` with its one import from `module`.
 fn link_kernel(module: &str, import: &str, nparams: usize) -> Vec<u8> {
-    let mut m = b"\0asm\x01\0\0\0".to_vec();
-    let section = |m: &mut Vec<u8>, id: u8, body: Vec<u8>| {
-        m.push(id);
-        gap32(m, &body);
-    };
-    let mut types = vec![2, 0x60];
-    leb(nparams, &mut types);
-    types.extend(std::iter::repeat_n(0x7f, nparams));
-    types.extend([1, 0x7f, 0x60, 0, 0]);
-    section(&mut m, 1, types);
-    let mut imports = vec![1];
-    name(module, &mut imports);
-    name(import, &mut imports);
-    imports.extend([0x00, 0x00]);
-    section(&mut m, 2, imports);
-    section(&mut m, 3, vec![1, 1]);
-    section(&mut m, 5, vec![1, 0x00, 0x01]);
-    let mut exports = vec![2];
-    name("mem", &mut exports);
-    exports.extend([0x02, 0x00]);
-    name("kernel_run", &mut exports);
-    exports.extend([0x00, 0x01]);
-    section(&mut m, 7, exports);
-    let mut code = vec![1];
-    gap32(&mut code, &[0x00, 0x01, 0x0b]);
-    section(&mut m, 10, code);
-    m
+    link_kernel_imports(&[(module, import)], nparams)
 }
 
 fn version(name: &str) -> PvmVersion {
@@ -76,54 +20,13 @@ fn version(name: &str) -> PvmVersion {
         .unwrap_or_else(|| panic!("unknown version {name} in link_errors.tsv"))
 }
 
-fn hex(line: &str) -> Vec<u8> {
-    (0..line.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&line[i..i + 2], 16).expect("hex"))
-        .collect()
-}
-
-/// Genesis at `v`, one level (`Start_of_level`, `Info_per_level`, the transfers,
-/// `End_of_level`), padded to the `Snapshot` at tick 5000 (M = 5000).
-fn at_first_snapshot(v: PvmVersion, kernel: &[u8], transfers: &[Vec<u8>]) -> PvmState {
-    let params = GenesisParams {
-        ticks_per_snapshot: 5000,
-        outbox_validity_period: 10,
-        outbox_message_limit: 100,
-        maximum_reboots_per_input: 1000,
-    };
-    let mut s = PvmState::genesis(v, kernel, &params).expect("genesis");
-    let mut ipl = vec![0x00, 0x03];
-    ipl.extend([0u8; 40]);
-    let mut messages = vec![vec![0x00, 0x01], ipl];
-    messages.extend(
-        transfers
-            .iter()
-            .map(|t| [&[0x00, 0x00], t.as_slice()].concat()),
-    );
-    messages.push(vec![0x00, 0x02]);
-    for (i, m) in messages.iter().enumerate() {
-        s.set_input(0, i as u64, m).expect("input");
-    }
-    s.finish_window().expect("padding");
-    assert_eq!(
-        (s.current_tick(), s.tick_state()),
-        (5000, &TickState::Snapshot)
-    );
-    s
-}
-
 #[test]
 fn stuck_states_match_octez_traces() {
     let read = |file: &str| {
         let path = format!("{DIR}/{file}");
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {path}: {e}"))
     };
-    let tx: Vec<Vec<u8>> = read("tx_messages.hex")
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .map(hex)
-        .collect();
+    let tx = tx_payloads();
     let mut e = engine();
     let mut rows = 0;
     for line in read("link_errors.tsv")

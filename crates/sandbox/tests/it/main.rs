@@ -7,6 +7,7 @@ mod helpers;
 mod inbox_check;
 mod operations;
 mod persistence;
+mod refutation;
 
 use std::ops::Deref;
 use std::path::Path;

@@ -3,106 +3,13 @@
 //! the Padding tail ends at tick 9999.
 
 use context_hash::{Hash, to_context_b58};
-use wasm_pvm::{
-    EngineError, GenesisParams, HostState, KernelEngine, PvmState, PvmVersion, RevealError,
-    RevealHandler, RunOutcome, StuckError, TickState,
+use pvm_fixtures::{
+    CONFORMANCE_DIR as DIR, NoReveal, NopEngine, at_first_snapshot, link_kernel,
+    link_kernel_imports, trace_params, tx_payloads,
 };
-
-/// Octez's state-hash vectors, copied into the repository (`testdata/README.md`).
-const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/conformance");
-
-/// The engine for a kernel whose `kernel_run` is a single `nop`.
-struct NopEngine;
-
-impl KernelEngine for NopEngine {
-    fn run(
-        &mut self,
-        _kernel: &[u8],
-        _kernel_hash: &Hash,
-        host: &mut HostState<'_>,
-    ) -> Result<RunOutcome, EngineError> {
-        host.kernel_instantiated()?;
-        Ok(RunOutcome::Returned)
-    }
-}
-
-struct NoReveal;
-
-impl RevealHandler for NoReveal {
-    fn reveal(&mut self, _request: &[u8]) -> Result<Vec<u8>, RevealError> {
-        Err(RevealError("no reveal in this test".into()))
-    }
-}
-
-/// LEB128 `u32`, the form of WASM vector lengths and indices.
-fn leb(mut v: u32, out: &mut Vec<u8>) {
-    loop {
-        let b = (v & 0x7f) as u8;
-        v >>= 7;
-        if v == 0 {
-            out.push(b);
-            return;
-        }
-        out.push(b | 0x80);
-    }
-}
-
-/// A section (or code body) whose size is a 5-byte padded LEB128, as the reference OCaml
-/// encoder writes it (`gap32`/`patch_gap32` in `src/lib_webassembly/binary/encode.ml`).
-fn gap32(out: &mut Vec<u8>, body: &[u8]) {
-    let n = body.len() as u32;
-    for i in 0..4 {
-        out.push(((n >> (7 * i)) & 0x7f) as u8 | 0x80);
-    }
-    out.push((n >> 28) as u8);
-    out.extend_from_slice(body);
-}
-
-fn name(s: &str, out: &mut Vec<u8>) {
-    leb(s.len() as u32, out);
-    out.extend_from_slice(s.as_bytes());
-}
-
-/// Binary of `(module (import "smart_rollup_core" "<f>" (func (param i32…) (result i32)))
-/// (memory 1) (export "mem" (memory 0)) (func (export "kernel_run") (nop)))`.
-fn link_kernel(import: &str, nparams: usize) -> Vec<u8> {
-    link_kernel_imports(&[("smart_rollup_core", import)], nparams)
-}
-
-/// [`link_kernel`] with several imports, all of type 0 (`nparams` × i32 → i32).
-fn link_kernel_imports(imports: &[(&str, &str)], nparams: usize) -> Vec<u8> {
-    let mut m = b"\0asm\x01\0\0\0".to_vec();
-    let section = |m: &mut Vec<u8>, id: u8, body: Vec<u8>| {
-        m.push(id);
-        gap32(m, &body);
-    };
-    let mut types = vec![2, 0x60];
-    leb(nparams as u32, &mut types);
-    types.extend(std::iter::repeat_n(0x7f, nparams));
-    types.extend([1, 0x7f, 0x60, 0, 0]);
-    section(&mut m, 1, types);
-    let mut section_imports = Vec::new();
-    leb(imports.len() as u32, &mut section_imports);
-    for (module, import) in imports {
-        name(module, &mut section_imports);
-        name(import, &mut section_imports);
-        section_imports.extend([0x00, 0x00]);
-    }
-    section(&mut m, 2, section_imports);
-    section(&mut m, 3, vec![1, 1]);
-    section(&mut m, 5, vec![1, 0x00, 0x01]);
-    let mut exports = vec![2];
-    name("mem", &mut exports);
-    exports.extend([0x02, 0x00]);
-    name("kernel_run", &mut exports);
-    exports.push(0x00);
-    leb(imports.len() as u32, &mut exports);
-    section(&mut m, 7, exports);
-    let mut code = vec![1];
-    gap32(&mut code, &[0x00, 0x01, 0x0b]);
-    section(&mut m, 10, code);
-    m
-}
+use wasm_pvm::{
+    EngineError, HostState, KernelEngine, PvmState, PvmVersion, RunOutcome, StuckError, TickState,
+};
 
 fn read_vectors(file: &str) -> Vec<String> {
     let path = format!("{DIR}/{file}");
@@ -126,13 +33,8 @@ fn b58(s: &PvmState) -> String {
 /// matched.
 fn check(file: &str, import: &str, nparams: usize) -> usize {
     let expected = read_vectors(file);
-    let params = GenesisParams {
-        ticks_per_snapshot: 5000,
-        outbox_validity_period: 10,
-        outbox_message_limit: 100,
-        maximum_reboots_per_input: 1000,
-    };
-    let mut s = PvmState::genesis(PvmVersion::V6, &link_kernel(import, nparams), &params).unwrap();
+    let mut s =
+        PvmState::genesis(PvmVersion::V6, &link_kernel(import, nparams), &trace_params()).unwrap();
     let mut ipl = vec![0x00, 0x03];
     ipl.extend([0u8; 40]);
     s.set_input(0, 0, &[0x00, 0x01]).unwrap();
@@ -217,52 +119,6 @@ fn version(name: &str) -> PvmVersion {
         "v6" => PvmVersion::V6,
         other => panic!("unknown version {other} in link_errors.tsv"),
     }
-}
-
-/// The Transfer payloads of Octez's test messages (`tx_messages.hex`).
-fn tx_payloads() -> Vec<Vec<u8>> {
-    let path = format!("{DIR}/tx_messages.hex");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {path}: {e}"));
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .map(|l| {
-            (0..l.len())
-                .step_by(2)
-                .map(|i| u8::from_str_radix(&l[i..i + 2], 16).expect("hex"))
-                .collect()
-        })
-        .collect()
-}
-
-/// Octez's regression set-up (README.md): genesis, one level of inputs (`Start_of_level`,
-/// `Info_per_level`, the `transfers` as internal Transfers, `End_of_level`), then the window
-/// padded to the `Snapshot` at tick 5000.
-fn at_first_snapshot(v: PvmVersion, kernel: &[u8], transfers: &[Vec<u8>]) -> PvmState {
-    let params = GenesisParams {
-        ticks_per_snapshot: 5000,
-        outbox_validity_period: 10,
-        outbox_message_limit: 100,
-        maximum_reboots_per_input: 1000,
-    };
-    let mut s = PvmState::genesis(v, kernel, &params).unwrap();
-    let mut ipl = vec![0x00, 0x03];
-    ipl.extend([0u8; 40]);
-    let mut messages = vec![vec![0x00, 0x01], ipl];
-    for t in transfers {
-        let mut m = vec![0x00, 0x00];
-        m.extend(t);
-        messages.push(m);
-    }
-    messages.push(vec![0x00, 0x02]);
-    for (i, m) in messages.iter().enumerate() {
-        s.set_input(0, i as u64, m).unwrap();
-    }
-    s.finish_window().unwrap();
-    assert_eq!(
-        (s.current_tick(), s.tick_state()),
-        (5000, &TickState::Snapshot)
-    );
-    s
 }
 
 /// Octez's traces of the `link_*` kernels at the versions that lack their import end in the
@@ -381,11 +237,9 @@ fn link_error_beyond_the_window_is_too_many_ticks() {
     let kernel = link_kernel("store_create", 3);
     // 131 decoding ticks: the link step from tick L + 133 needs M - 1 > 133.
     for (m, expected) in [(135u128, None), (134, Some(5000 + 134))] {
-        let params = GenesisParams {
+        let params = wasm_pvm::GenesisParams {
             ticks_per_snapshot: m,
-            outbox_validity_period: 10,
-            outbox_message_limit: 100,
-            maximum_reboots_per_input: 1000,
+            ..trace_params()
         };
         let mut s = PvmState::genesis(PvmVersion::V0, &kernel, &params).unwrap();
         s.set_input(0, 0, &[0x00, 0x01]).unwrap();
