@@ -12,6 +12,8 @@ pub enum StepKind {
     KernelRun,
     /// Until input is requested (loads the next inbox first if waiting for input).
     Inbox,
+    /// `step <n> ticks` (not in Octez): `n` ticks, stopping early where input is required.
+    Ticks(u64),
 }
 
 /// How a value is printed by `show key` / `show memory`.
@@ -163,6 +165,7 @@ fn parse_words(words: &[&str]) -> Option<Command> {
         ["show", "key", k, "as", kind] => C::ShowKey((*k).to_owned(), ValueKind::of_str(kind)?),
         ["dump", "function", "symbols"] => C::DumpFunctionSymbols,
         ["step", s] => C::Step(parse_step(s)?),
+        ["step", n, "ticks"] => C::Step(StepKind::Ticks(n.parse().ok().filter(|n| *n > 0)?)),
         ["load", "inputs"] => C::LoadInputs,
         ["reveal", "preimage"] => C::RevealPreimage(None),
         ["reveal", "preimage", h] => C::RevealPreimage(Some((*h).to_owned())),
@@ -208,6 +211,7 @@ pub const HELP: &[&str] = &[
     "show key <key> [as <kind>]: Looks for given <key> in durable storage and prints its value in <kind> format. Prints errors if <key> is invalid or not existing.",
     "dump function symbols: Pretty-prints the parsed functions custom section. The result will be empty if the kernel is in `wast` format or has been stripped of its custom sections.",
     "step <eval_step>: Depending on <eval_step>:\n          - tick: Run for a tick.\n          - result: Run up to the end of `kernel_run` but before rebooting of waiting for reboot, before the memory is flushed.\n          - kernel_run: Run up to the end of the current `kernel_run` with padding up to the maximum ticks per reboot for the current version of the PVM.\n          - inbox: Run until the next inbox level. Loads the next inbox if the interpreter is waiting for inputs.",
+    "step <n> ticks: Run for <n> ticks (one at a time, as `step tick`), stopping early when the PVM waits for input.",
     "load inputs: If the kernel is waiting for inputs, go the the next level and load the next inbox.",
     "reveal preimage [<hex_encoded_preimage>]: Checks the current state is waiting for a preimage, parses <hex_encoded_preimage> as an hexadecimal representation of the data or uses the builtin if none is given, and does a reveal step.",
     "reveal metadata: While in a reveal step, print the current metadata from PVM.",
@@ -273,6 +277,7 @@ mod tests {
             ("step kernel_run", C::Step(StepKind::KernelRun)),
             ("step result", C::Step(StepKind::Result)),
             ("step tick", C::Step(StepKind::Tick)),
+            ("step 200 ticks", C::Step(StepKind::Ticks(200))),
             ("load inputs", C::LoadInputs),
             ("reveal preimage", C::RevealPreimage(None)),
             (
@@ -305,6 +310,9 @@ mod tests {
             "",
             "step",
             "step forever",
+            "step 0 ticks",
+            "step -1 ticks",
+            "step x ticks",
             "show key /a as weird",
             "show outbox at level x",
             "time",

@@ -2,17 +2,26 @@
 //! inboxes, and the execution of REPL commands with Octez's output
 //! (`src/lib_wasm_debugger/commands.ml`; `wasm-pvm.md` §10.1).
 //!
-//! Execution is fast (a whole `kernel_run` at once), so the per-tick commands
-//! (`step tick`, `step result`, `show memory`, `profile`) are answered with an error
-//! message, and reveals are answered inline (the PVM never waits at a reveal tick).
+//! Two ways to run the kernel. The fast path (`step kernel_run`, `step inbox`) runs a whole
+//! `kernel_run` at once on a [`PvmState`], with reveals answered inline. The tick commands
+//! (`step tick`, `step <n> ticks`, `step result`) run Octez's ticks one at a time on the state
+//! tree (`pvm_tick::compute_step`, with the small-step interpreter `wasm-interp` for
+//! `Decode`, `Link`, `Init` and `Eval`; `docs/reference/wasm-ticks.md` §1.1); `show memory`
+//! reads memory 0 of the instance in `Init`/`Eval` (§2.7). After ticks, the session goes back
+//! to the fast path's state as soon as the tick state is one it represents (`Snapshot`,
+//! `Padding`, `Collect`, `Stuck`); inside an interpreter state the fast-path commands are
+//! refused. `profile` and a reveal tick of the small-step interpreter are not supported.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
+use durable_tree::Tree;
 use durable_tree::durable::Key;
 use preimages::{PreimageError, RevealHash, RevealRequest, Revealer};
+use pvm_tick::{EvalEnd, MemoryError, TickTag};
 use tezos_types::{BlockHash, ContractHash, PublicKeyHash, SmartRollupAddress};
 use wasm_pvm::{
     DebugSink, KernelEngine, PvmState, RevealError, RevealHandler, Status, StuckError, TickState,
@@ -143,6 +152,9 @@ fn print_flush(s: &str) {
 /// State of one debugger run.
 pub struct Session {
     state: PvmState,
+    /// The state tree while the tick commands left the PVM in a state the fast path does not
+    /// represent (`Decode`, `Link`, `Init`, `Eval`); `None`: `state` is the PVM's state.
+    ticking: Option<Tree>,
     engine: Box<dyn KernelEngine>,
     reveals: DebuggerReveals,
     kernel_debug: bool,
@@ -171,6 +183,7 @@ impl Session {
     ) -> Self {
         Self {
             state,
+            ticking: None,
             engine,
             reveals,
             kernel_debug,
@@ -183,6 +196,18 @@ impl Session {
     #[must_use]
     pub fn state(&self) -> &PvmState {
         &self.state
+    }
+
+    /// The state hash of the PVM now (the tree being ticked, or the fast path's state).
+    pub fn state_hash(&self) -> Result<durable_tree::Hash, String> {
+        self.tree()?.hash().map_err(|e| e.to_string())
+    }
+
+    /// Whether the session is inside an interpreter tick state (`Decode`, `Link`, `Init`,
+    /// `Eval`), where only the tick commands run.
+    #[must_use]
+    pub fn in_interpreter_state(&self) -> bool {
+        self.ticking.is_some()
     }
 
     /// Runs the REPL until `stop` or end of input. `read_line` appends one line to its
@@ -243,7 +268,7 @@ impl Session {
             Command::ShowKey(key, kind) => {
                 let out = match Key::from_str_checked(&key) {
                     Err(_) => "Invalid key".to_owned(),
-                    Ok(k) => match self.state.durable().read_all(&k) {
+                    Ok(k) => match self.view().durable().read_all(&k) {
                         Ok(Some(v)) => show_value(kind, &v),
                         Ok(None) => "Key not found".to_owned(),
                         Err(e) => format!("Unknown exception: {e}"),
@@ -252,11 +277,8 @@ impl Session {
                 print_flush(&format!("{out}\n"));
                 Flow::Continue
             }
-            Command::ShowMemory(..) => {
-                print_flush(&format!(
-                    "Error: Cannot inspect memory during internal state {}\n",
-                    internal_status(self.state.tick_state())
-                ));
+            Command::ShowMemory(address, length, kind) => {
+                self.show_memory(address, length, kind);
                 Flow::Continue
             }
             Command::DumpFunctionSymbols | Command::Profile => {
@@ -302,19 +324,151 @@ impl Session {
     }
 
     fn show_status(&self) {
-        let status = match self.state.status() {
-            Status::InputRequired => "Waiting for input",
-            Status::Computing => "Evaluating",
+        let (status, internal) = match &self.ticking {
+            Some(t) => tree_status(t),
+            None => (
+                match self.state.status() {
+                    Status::InputRequired => "Waiting for input",
+                    Status::Computing => "Evaluating",
+                },
+                internal_status(self.state.tick_state()),
+            ),
         };
+        print_flush(&format!("Status: {status}\nInternal_status: {internal}\n"));
+    }
+
+    /// The state's tick state as Octez prints it (`pp_state`).
+    fn internal(&self) -> String {
+        match &self.ticking {
+            Some(t) => tree_status(t).1,
+            None => internal_status(self.state.tick_state()),
+        }
+    }
+
+    /// The PVM's state for the read-only commands (inbox, outbox, durable storage): while
+    /// ticking inside an interpreter state, the tree's buffers and durable storage (read as
+    /// those of a `Padding` state: the tick state's payload is left out).
+    fn view(&self) -> Cow<'_, PvmState> {
+        let Some(t) = &self.ticking else {
+            return Cow::Borrowed(&self.state);
+        };
+        let mut outer = t.clone();
+        let patched = outer
+            .set_contents(&["wasm", "tag"], b"\0\0\0\x07padding".to_vec())
+            .and_then(|()| outer.remove(&["wasm", "value"]));
+        match patched.ok().and_then(|()| PvmState::from_tree(&outer).ok()) {
+            Some(s) => Cow::Owned(s),
+            None => Cow::Borrowed(&self.state),
+        }
+    }
+
+    /// The state as a tree: the one being ticked, or the fast path's.
+    fn tree(&self) -> Result<Tree, String> {
+        match &self.ticking {
+            Some(t) => Ok(t.clone()),
+            None => self.state.to_tree().map_err(|e| e.to_string()),
+        }
+    }
+
+    /// Takes the tree reached by ticks: back to the fast path's state when it represents the
+    /// tick state and gives the same state hash, else kept as a tree.
+    fn adopt(&mut self, t: Tree) {
+        let representable = matches!(
+            pvm_tick::tick_tag(&t),
+            Ok(TickTag::Snapshot | TickTag::Padding | TickTag::Collect | TickTag::Stuck)
+        );
+        if representable
+            && let Ok(s) = PvmState::from_tree(&t)
+            && let (Ok(a), Ok(b)) = (s.hash(), t.hash())
+            && a == b
+        {
+            self.state = s;
+            self.ticking = None;
+            return;
+        }
+        self.ticking = Some(t);
+    }
+
+    /// `step tick`, `step <n> ticks`, `step result` on the state tree. On an error the state
+    /// is unchanged.
+    fn step_ticks(&mut self, kind: StepKind) {
+        let before = match self.tree() {
+            Ok(t) => t,
+            Err(e) => {
+                print_flush(&format!("Error: {e}\n"));
+                return;
+            }
+        };
+        let r = match kind {
+            StepKind::Ticks(n) => pvm_tick::compute_step_many(&before, n).map(|(t, _)| t),
+            // `eval_to_result`: until `SK_Result`/`SK_Trapped` or an input is required.
+            StepKind::Result => pvm_tick::compute_step_many_until(&before, u64::MAX, |t| {
+                Ok(!pvm_tick::is_input_state(t)? && pvm_tick::eval_end(t)?.is_none())
+            })
+            .map(|(t, _)| t),
+            _ => pvm_tick::compute_step(&before),
+        };
+        match r {
+            Ok(after) => {
+                let ticks = match (
+                    pvm_tick::current_tick(&after),
+                    pvm_tick::current_tick(&before),
+                ) {
+                    (Ok(a), Ok(b)) => a.saturating_sub(b),
+                    _ => 0,
+                };
+                self.adopt(after);
+                print_flush(&format!("Evaluation took {ticks} ticks so far\n"));
+                self.show_status();
+            }
+            Err(e) if e.is_unsupported() => print_flush(&format!(
+                "Error: the small-step interpreter cannot run this yet ({e}); the state is unchanged (internal status {}).\n",
+                self.internal()
+            )),
+            Err(e) => print_flush(&format!("Error: {e}\n")),
+        }
+    }
+
+    /// `show memory at <address> for <length> bytes`: memory 0 of the instance, in `Init` or
+    /// `Eval` only (Octez's `load_memory`).
+    fn show_memory(&self, address: i32, length: usize, kind: crate::commands::ValueKind) {
+        let cannot = || {
+            format!(
+                "Error: Cannot inspect memory during internal state {}\n",
+                self.internal()
+            )
+        };
+        let Some(t) = &self.ticking else {
+            print_flush(&cannot());
+            return;
+        };
+        let length = u64::try_from(length).unwrap_or(u64::MAX);
+        let out = match pvm_tick::read_memory(t, i64::from(address), length) {
+            Ok(bytes) => format!("{}\n", show_value(kind, &bytes)),
+            Err(MemoryError::NoInstance) => cannot(),
+            Err(e) => format!("Error: {e}\n"),
+        };
+        print_flush(&out);
+    }
+
+    /// The refusal of a fast-path command inside an interpreter tick state.
+    fn refuse_fast_path(&self) -> bool {
+        if self.ticking.is_none() {
+            return false;
+        }
         print_flush(&format!(
-            "Status: {status}\nInternal_status: {}\n",
-            internal_status(self.state.tick_state())
+            "Error: the PVM is in the tick state {}, which the fast execution does not represent; use `step tick`, `step <n> ticks` or `step result` until a Snapshot, Padding, Collect or Stuck state first.\n",
+            self.internal()
         ));
+        true
     }
 
     /// `load inputs`: only when waiting for input; feeds the next inbox at the current
     /// level (SOL, IPL, messages, EOL) without evaluating.
     fn load_inputs(&mut self) -> bool {
+        if self.refuse_fast_path() {
+            return false;
+        }
         if self.state.status() != Status::InputRequired {
             print_flush(
                 "The PVM is not expecting inputs yet. You can `step inbox` to evaluate the current inbox.\n",
@@ -350,13 +504,15 @@ impl Session {
         } else {
             None
         };
+        if matches!(kind, StepKind::Tick | StepKind::Ticks(_) | StepKind::Result) {
+            self.step_ticks(kind);
+            return;
+        }
+        if self.refuse_fast_path() {
+            return;
+        }
         let result = match kind {
-            StepKind::Tick | StepKind::Result => {
-                print_flush(
-                    "Error: `step tick` and `step result` need the small-step interpreter, which this debugger does not have (fast execution only); use `step kernel_run` or `step inbox`.\n",
-                );
-                return;
-            }
+            StepKind::Tick | StepKind::Ticks(_) | StepKind::Result => return,
             StepKind::KernelRun => {
                 let backup = self.state.clone();
                 let r = self
@@ -391,7 +547,8 @@ impl Session {
     }
 
     fn show_inbox(&self) {
-        let buffer = self.state.input_buffer();
+        let view = self.view();
+        let buffer = view.input_buffer();
         let mut msgs: Vec<_> = buffer.entries().map(|(_, m)| m).collect();
         msgs.sort_by_key(|m| (m.level, m.counter));
         let body: Vec<String> = msgs
@@ -413,9 +570,8 @@ impl Session {
     }
 
     fn show_outbox(&self, level: i32) {
-        let found = u32::try_from(level)
-            .ok()
-            .and_then(|l| self.state.outbox(l).ok());
+        let view = self.view();
+        let found = u32::try_from(level).ok().and_then(|l| view.outbox(l).ok());
         match found {
             None => print_flush(&format!("No outbox found at level {level}\n")),
             Some(msgs) => {
@@ -446,7 +602,8 @@ impl Session {
         let Ok(key) = Key::from_str_checked(&key_str) else {
             return;
         };
-        let durable = self.state.durable();
+        let view = self.view();
+        let durable = view.durable();
         if values {
             let value = durable.read_all(&key).ok().flatten().unwrap_or_default();
             out.push_str(&format!("/{}\n  {}\n", path.join("/"), hex::encode(value)));
@@ -472,7 +629,8 @@ impl Session {
         } else {
             format!("/{}", steps.join("/"))
         };
-        let durable = self.state.durable();
+        let view = self.view();
+        let durable = view.durable();
         let exists = Key::from_str_checked(&key_str)
             .ok()
             .filter(|k| durable.exists(k).unwrap_or(false) || steps.is_empty());
@@ -492,6 +650,39 @@ impl Session {
     }
 }
 
+/// `Status` and `Internal_status` of a state tree (`pp_input_request`, `pp_state`).
+fn tree_status(t: &Tree) -> (&'static str, String) {
+    let input = if pvm_tick::is_input_state(t).unwrap_or(false) {
+        "Waiting for input"
+    } else {
+        "Evaluating"
+    };
+    let internal = match pvm_tick::tick_tag(t) {
+        Err(e) => format!("<unreadable: {e}>"),
+        Ok(TickTag::Decode) => "Decode".into(),
+        Ok(TickTag::Link) => "Link".into(),
+        Ok(TickTag::Init) => "Init".into(),
+        Ok(TickTag::Eval) => match pvm_tick::eval_end(t) {
+            Ok(Some(EvalEnd::Result)) => "Evaluation succeeded".into(),
+            Ok(Some(EvalEnd::Trapped(m))) => format!("Evaluation failed ({m})"),
+            _ => "Eval".into(),
+        },
+        Ok(TickTag::Snapshot) => "Snapshot".into(),
+        Ok(TickTag::Collect) => "Collect".into(),
+        Ok(TickTag::Padding) => "Padding".into(),
+        Ok(TickTag::Stuck) => match t
+            .get_contents(&["wasm", "value"])
+            .ok()
+            .flatten()
+            .and_then(|b| StuckError::decode(&b))
+        {
+            Some(e) => format!("Stuck ({})", pp_stuck(&e)),
+            None => "Stuck".into(),
+        },
+    };
+    (input, internal)
+}
+
 /// `pp_state`: the internal tick state.
 fn internal_status(state: &TickState) -> String {
     match state {
@@ -502,13 +693,17 @@ fn internal_status(state: &TickState) -> String {
     }
 }
 
+/// `pp_interpreter_error` (`src/lib_scoru_wasm/helpers/wasm_utils_functor.ml`).
 fn pp_interp(name: &str, raw: &str, expl: &Option<String>) -> String {
-    match expl {
-        Some(x) => format!("{name} {{raw_exception: {raw}; explanation: {x}}}"),
-        None => format!("{name} {{raw_exception: {raw}}}"),
-    }
+    let expl = match expl {
+        Some(x) => format!("Some: {x}"),
+        None => "None".to_owned(),
+    };
+    format!("{name} {{ raw_exception: {raw}; explanation: {expl} }}")
 }
 
+/// `pp_error_state` (`wasm_utils_functor.ml`); the cause of `No_fallback_kernel` is printed
+/// with `pp_fallback_cause` (`Decode_cause`, `Link_cause`, `Init_cause`).
 fn pp_stuck(e: &StuckError) -> String {
     match e {
         StuckError::Decode(r, x) => pp_interp("Decode_error", r, x),
@@ -519,7 +714,15 @@ fn pp_stuck(e: &StuckError) -> String {
         StuckError::Unknown(m) => format!("Unknown_error ({m})"),
         StuckError::TooManyTicks => "Too_many_ticks".into(),
         StuckError::TooManyReboots => "Too_many_reboots".into(),
-        StuckError::NoFallbackKernel(c) => format!("No_fallback_kernel ({})", pp_stuck(c)),
+        StuckError::NoFallbackKernel(c) => {
+            let cause = match c.as_ref() {
+                StuckError::Decode(r, x) => pp_interp("Decode_cause", r, x),
+                StuckError::Link(m) => format!("Link_cause {m}"),
+                StuckError::Init(r, x) => pp_interp("Init_cause", r, x),
+                other => pp_stuck(other),
+            };
+            format!("No_fallback_kernel ({cause})")
+        }
     }
 }
 
@@ -605,6 +808,24 @@ mod tests {
     fn timestamps() {
         assert_eq!(pp_timestamp(0), "1970-01-01T00:00:00Z");
         assert_eq!(pp_timestamp(1_700_000_000), "2023-11-14T22:13:20Z");
+    }
+
+    #[test]
+    fn stuck_printing_is_octez_pp_error_state() {
+        assert_eq!(
+            pp_stuck(&StuckError::Eval("Trap".into(), Some("unreachable".into()))),
+            "Eval_error { raw_exception: Trap; explanation: Some: unreachable }"
+        );
+        assert_eq!(
+            pp_stuck(&StuckError::Init("E".into(), None)),
+            "Init_error { raw_exception: E; explanation: None }"
+        );
+        assert_eq!(
+            pp_stuck(&StuckError::NoFallbackKernel(Box::new(StuckError::Link(
+                "Unexpected import: smart_rollup_core.reveal".into()
+            )))),
+            "No_fallback_kernel (Link_cause Unexpected import: smart_rollup_core.reveal)"
+        );
     }
 
     #[test]

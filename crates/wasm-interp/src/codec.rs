@@ -35,9 +35,14 @@ pub enum Error {
     /// An arithmetic overflow on a size or position (Octez would raise `SizeOverflow`).
     #[error("size overflow: {0}")]
     Overflow(&'static str),
-    /// The state is one this crate does not step (e.g. `init`, `eval`).
+    /// The state is one this crate does not step (e.g. a reveal tick).
     #[error("unsupported tick state: {0}")]
     Unsupported(String),
+    /// An interpreter exception that Octez turns into a stuck state (`Crash`, `Exhaustion`,
+    /// `Link`, `Init_step_error`, `Evaluation_step_error`…; `docs/reference/wasm-ticks.md`
+    /// §1.1 `exn_to_stuck`): the message of the stuck state.
+    #[error("interpreter exception: {0}")]
+    Exception(String),
 }
 
 /// Shorthand.

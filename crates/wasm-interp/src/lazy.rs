@@ -225,6 +225,33 @@ impl<V: Codec> LazyVec<V> {
         Ok(v)
     }
 
+    /// `split vec at`: two vectors sharing the origin and the loaded bindings (`Map.dup`);
+    /// the first keeps `first`, the second starts at `first + at`.
+    pub fn split(&self, at: i32) -> Result<(Self, Self)> {
+        if (self.len as u32) < (at as u32) {
+            return Err(Error::Bounds(i64::from(at), i64::from(self.len)));
+        }
+        let lhs = LazyVec {
+            first: self.first,
+            len: at,
+            map: self.map.clone(),
+        };
+        let rhs = LazyVec {
+            first: self.first.wrapping_add(at),
+            len: self.len.wrapping_sub(at),
+            map: self.map.clone(),
+        };
+        Ok((lhs, rhs))
+    }
+
+    /// `prepend_list es v`: `cons` of the elements from the last to the first.
+    pub fn prepend_list(&mut self, es: Vec<V>) -> Result<()> {
+        for e in es.into_iter().rev() {
+            self.cons(e)?;
+        }
+        Ok(())
+    }
+
     /// `to_list` (loads every element).
     pub fn to_list(&mut self) -> Result<Vec<V>> {
         (0..self.len).map(|i| self.get(i)).collect()
@@ -406,6 +433,15 @@ impl Cbv {
         let mut c = self.chunk(index)?;
         c[addr.rem_euclid(CHUNK as i64) as usize] = byte;
         self.chunks.set(index, Chunk(c));
+        Ok(())
+    }
+
+    /// `grow v n`: `n` more zero bytes (no chunk is created).
+    pub fn grow(&mut self, n: i64) -> Result<()> {
+        self.length = self
+            .length
+            .checked_add(n.max(0))
+            .ok_or(Error::Overflow("chunked byte vector length"))?;
         Ok(())
     }
 

@@ -269,11 +269,14 @@ impl Stream<'_> {
             0x0c => one("Br", self.var()?),
             0x0d => one("BrIf", self.var()?),
             0x0e => {
+                // `Data_encoding.list` is `dynamic_size`: a 4-byte byte length first.
                 let n = self.len32()?;
-                let mut xs = Vec::new();
+                let mut body = Vec::new();
                 for _ in 0..n {
-                    xs.extend(self.var()?);
+                    body.extend(self.var()?);
                 }
+                let mut xs = (body.len() as u32).to_be_bytes().to_vec();
+                xs.extend(body);
                 let x = self.var()?;
                 Instr::tup("BrTable", vec![xs, x])
             }
@@ -287,11 +290,15 @@ impl Stream<'_> {
             0x1a => Instr::unit("Drop"),
             0x1b => one("Select", vec![0x00]),
             0x1c => {
+                // `option (list value_type)`: `0xff`, the 4-byte byte length, the types.
                 let n = self.len32()?;
-                let mut b = vec![0xff];
+                let mut types = Vec::new();
                 for _ in 0..n {
-                    self.value_type()?.put(&mut b);
+                    self.value_type()?.put(&mut types);
                 }
+                let mut b = vec![0xff];
+                b.extend((types.len() as u32).to_be_bytes());
+                b.extend(types);
                 one("Select", b)
             }
             0x20 => one("LocalGet", self.var()?),

@@ -8,10 +8,19 @@
 use context_hash::data_encoding::{read_n, write_n};
 use durable_tree::Tree;
 use durable_tree::durable::{Durable, Key};
-use wasm_pvm::{KERNEL_KEY, PvmVersion, StuckError, VERSION_KEY};
+use wasm_pvm::{
+    KERNEL_FALLBACK_KEY, KERNEL_KEY, KERNEL_RUN, NO_KERNEL_RUN, PvmState, PvmVersion,
+    STUCK_FLAG_KEY, StuckError, UPGRADE_ERROR_FLAG_KEY, VERSION_KEY,
+};
 
 use crate::codec::{self, Blob, Codec, Error, Result, join, read_tag};
 use crate::decode::{DecodeState, StepError};
+use crate::eval::{Admin, Config, StepKont};
+use crate::exec::{self, Ctx};
+use crate::host::TreeHost;
+use crate::init::{InitKont, InitState, init_step};
+use crate::instance::{Extern, MAIN, Registry};
+use crate::lazy::LazyVec;
 use crate::link::{LinkOutcome, LinkState};
 
 /// The tick states this crate steps, read from the tree.
@@ -19,12 +28,20 @@ enum State {
     Snapshot,
     Decode(Box<DecodeState>),
     Link(Box<LinkState>),
+    Init(Box<InitState>),
+    Eval(Box<Config>, Box<Registry>),
+    Padding,
+    Collect,
+    Stuck(StuckError),
 }
 
 /// The state after one tick.
 enum Next {
     Decode(Box<DecodeState>),
     Link(Box<LinkState>),
+    Init(Box<InitState>),
+    Eval(Box<Config>, Box<Registry>),
+    Padding,
     Stuck(StuckError),
 }
 
@@ -46,17 +63,75 @@ fn nat(v: u128) -> Vec<u8> {
     out
 }
 
+fn durable_of(root: &Tree) -> Result<Durable> {
+    Ok(Durable::new(root.get(&["durable"])?.unwrap_or_default()))
+}
+
+fn dkey(key: &str) -> Result<Key> {
+    Key::from_str_checked(key).map_err(|_| Error::Malformed(key.to_owned(), "bad durable key"))
+}
+
 fn durable_value(root: &Tree, key: &str) -> Result<Option<Vec<u8>>> {
-    let durable = Durable::new(root.get(&["durable"])?.unwrap_or_default());
-    let key = Key::from_str_checked(key)
-        .map_err(|_| Error::Malformed(key.to_owned(), "bad durable key"))?;
-    Ok(durable.read_all(&key)?)
+    Ok(durable_of(root)?.read_all(&dkey(key)?)?)
 }
 
 /// Octez's rendering of a decoder exception (`Error(_, "<msg>")`, the form
 /// `wasm_pvm::StuckError::interpreter_eval_error` documents) [D: not checked against Octez].
 fn decode_error(msg: &str) -> StuckError {
     StuckError::Decode(format!("Error(_, {msg:?})"), Some(msg.to_owned()))
+}
+
+/// An interpreter exception in `Init`: `Init_error` with the same rendering as
+/// [`StuckError::interpreter_eval_error`] [D: not checked against Octez].
+fn init_error(msg: &str) -> StuckError {
+    match StuckError::interpreter_eval_error(msg) {
+        StuckError::Eval(r, e) => StuckError::Init(r, e),
+        other => other,
+    }
+}
+
+/// `save_fallback_kernel` (`wasm_vm.ml`, `docs/reference/wasm-ticks.md` §1.1 rule 11): copy
+/// `/kernel/boot.wasm` to `/readonly/kernel/boot.wasm` if their value hashes differ.
+fn save_fallback_kernel(d: &mut Durable) -> Result<()> {
+    let (k, f) = (dkey(KERNEL_KEY)?, dkey(KERNEL_FALLBACK_KEY)?);
+    if d.value_hash(&k)? != d.value_hash(&f)? {
+        d.copy(&k, &f)?;
+    }
+    Ok(())
+}
+
+/// `Init {init_kont = IK_Stop}` → `Eval` (rule 11), or `Stuck Invalid_state`.
+fn init_stop(
+    st: InitState,
+    limit: i32,
+    durable: &mut Option<Durable>,
+    root: &Tree,
+) -> Result<Next> {
+    let mut reg = st.reg;
+    let mut inst = reg.get(MAIN)?;
+    let ext = match inst.exports.get(KERNEL_RUN) {
+        Ok(e) => Some(e),
+        Err(Error::UnexpectedAccess(_)) => None,
+        Err(e) => return Err(e),
+    };
+    reg.set(MAIN, inst);
+    match ext {
+        Some(Extern::Func(f)) => {
+            let config = Config::new(
+                limit,
+                &st.self_key,
+                LazyVec::empty(),
+                LazyVec::singleton(Admin::Invoke(f)),
+            );
+            let mut d = durable_of(root)?;
+            save_fallback_kernel(&mut d)?;
+            *durable = Some(d);
+            Ok(Next::Eval(Box::new(config), Box::new(reg)))
+        }
+        _ => Ok(Next::Stuck(StuckError::InvalidState(
+            NO_KERNEL_RUN.to_owned(),
+        ))),
+    }
 }
 
 /// Perform one tick of a PVM whose state is `Snapshot`, `Decode` or `Link`, returning the new
@@ -67,12 +142,37 @@ pub fn step(root: &Tree) -> Result<Tree> {
         "snapshot" => State::Snapshot,
         "decode" => State::Decode(Box::new(DecodeState::decode(root, &wasm("value"))?)),
         "link" => State::Link(Box::new(LinkState::decode(root, &wasm("value"))?)),
+        "init" => State::Init(Box::new(InitState::decode(root, &wasm("value"))?)),
+        "eval" => State::Eval(
+            Box::new(Config::decode(root, &join(&wasm("value"), &["config"]))?),
+            Box::new(Registry::decode(root, &join(&wasm("value"), &["modules"]))?),
+        ),
+        "padding" => State::Padding,
+        "collect" => State::Collect,
+        "stuck" => {
+            let b = codec::need(root, &wasm("value"), "missing stuck error")?;
+            let e = StuckError::decode(&b)
+                .ok_or_else(|| Error::Malformed("wasm/value".into(), "bad stuck error"))?;
+            if e.is_recoverable() {
+                // Rule 1 (fallback kernel) is the fast path's (`PvmState::step_kernel_run`).
+                return Err(Error::Unsupported(format!(
+                    "recovery from {e:?}: use wasm_pvm::PvmState"
+                )));
+            }
+            State::Stuck(e)
+        }
         other => return Err(Error::Unsupported(format!("tick state {other}"))),
     };
     let version_bytes = durable_value(root, VERSION_KEY)?
         .ok_or_else(|| Error::Malformed(VERSION_KEY.into(), "no PVM version"))?;
     let version = PvmVersion::parse(&version_bytes)
         .ok_or_else(|| Error::Malformed(VERSION_KEY.into(), "unknown PVM version"))?;
+    // `stack_size_limit` (`wasm_vm.ml`): 300 frames at V0, 60 000 afterwards.
+    let limit = if version == PvmVersion::V0 {
+        300
+    } else {
+        60_000
+    };
 
     let current_tick = read_nat(root, &wasm("current_tick"))?;
     let last_call = read_nat(root, &["pvm".into(), "last_top_level_call".into()])?;
@@ -84,9 +184,28 @@ pub fn step(root: &Tree) -> Result<Tree> {
     ))?;
     let window_over = max_ticks.saturating_sub(1) <= elapsed;
 
+    // The durable storage, when this tick changes it.
+    let mut durable: Option<Durable> = None;
+    let mut host = TreeHost {
+        root: root.clone(),
+        version,
+    };
     let next = match state {
+        // Rule 2: a permanent stuck state stays (status `Failing`).
+        State::Stuck(e) => Next::Stuck(e),
         State::Snapshot => Next::Decode(Box::new(DecodeState::initial("main"))),
+        // Rule 4: a computation tick in `Collect` is an error.
+        State::Collect => Next::Stuck(StuckError::InvalidState("Collect is a input tick".into())),
+        State::Padding if window_over => {
+            // Rule 5: the window end (reboot or yield), computed by the fast path's PVM state.
+            let mut s = PvmState::from_tree(root)
+                .map_err(|e| Error::Unsupported(format!("padding state: {e}")))?;
+            s.finish_window()
+                .map_err(|e| Error::Unsupported(format!("window end: {e}")))?;
+            return Ok(s.to_tree()?);
+        }
         _ if window_over => Next::Stuck(StuckError::TooManyTicks),
+        State::Padding => Next::Padding,
         State::Decode(mut d) => match d.stopped() {
             Some(m) => Next::Link(Box::new(LinkState::new(m.clone()))),
             None => {
@@ -103,14 +222,75 @@ pub fn step(root: &Tree) -> Result<Tree> {
             LinkOutcome::Link => Next::Link(l),
             LinkOutcome::Error(msg) => Next::Stuck(StuckError::Link(msg)),
             LinkOutcome::Finished => {
-                return Err(Error::Unsupported(
-                    "Link → Init (init is not implemented)".into(),
-                ));
+                // Rule 9: `Init {self = "main"; init_kont = IK_Start externs; module_reg = empty}`.
+                let externs = LazyVec::<Extern>::decode(root, &join(&wasm("value"), &["externs"]))?;
+                Next::Init(Box::new(InitState {
+                    self_key: MAIN.as_bytes().to_vec(),
+                    ast_module: l.ast_module,
+                    kont: InitKont::Start(externs),
+                    reg: Registry::default(),
+                }))
             }
         },
+        State::Init(st) if matches!(st.kont, InitKont::Stop) => {
+            init_stop(*st, limit, &mut durable, root)?
+        }
+        State::Init(mut st) => {
+            let mut reg = std::mem::take(&mut st.reg);
+            let mut ctx = Ctx {
+                reg: &mut reg,
+                init: true,
+                host: &mut host,
+            };
+            match init_step(&mut ctx, &mut st, limit) {
+                Ok(()) => {
+                    st.reg = reg;
+                    Next::Init(st)
+                }
+                Err(Error::Exception(msg)) => Next::Stuck(init_error(&msg)),
+                Err(e) => return Err(e),
+            }
+        }
+        State::Eval(c, _) if matches!(c.step_kont, StepKont::Trapped(_)) => {
+            // Rule 14: the stuck flag, then Padding.
+            let mut d = durable_of(root)?;
+            d.write(&dkey(STUCK_FLAG_KEY)?, 0, &[])?;
+            durable = Some(d);
+            Next::Padding
+        }
+        State::Eval(c, _) if matches!(c.step_kont, StepKont::Result(_)) => {
+            // Rule 15: delete the stuck and upgrade-error flags, then Padding.
+            let mut d = durable_of(root)?;
+            d.delete(&dkey(STUCK_FLAG_KEY)?)?;
+            d.delete(&dkey(UPGRADE_ERROR_FLAG_KEY)?)?;
+            durable = Some(d);
+            Next::Padding
+        }
+        State::Eval(c, _) if exec::is_reveal_tick(&c).is_some() => {
+            // `Reveal_required`: the PVM takes the next tick with `reveal_step`, not here.
+            return Err(Error::Unsupported(
+                "a reveal tick: use wasm_interp::tick::reveal_step".into(),
+            ));
+        }
+        State::Eval(mut c, mut reg) => {
+            let mut ctx = Ctx {
+                reg: &mut reg,
+                init: false,
+                host: &mut host,
+            };
+            match exec::step(&mut ctx, &mut c) {
+                Ok(()) => Next::Eval(c, reg),
+                Err(Error::Exception(msg)) => Next::Stuck(StuckError::interpreter_eval_error(&msg)),
+                Err(e) => return Err(e),
+            }
+        }
     };
 
-    let mut out = root.clone();
+    // The host functions of this tick changed only `durable` and the buffers of this copy.
+    let mut out = host.root;
+    if let Some(d) = durable {
+        out.set_tree(&["durable"], d.into_tree())?;
+    }
     codec::remove(&mut out, &wasm("tag"))?;
     codec::remove(&mut out, &wasm("value"))?;
     let (tag, failing) = match &next {
@@ -122,6 +302,16 @@ pub fn step(root: &Tree) -> Result<Tree> {
             l.encode(&mut out, &wasm("value"))?;
             ("link", false)
         }
+        Next::Init(st) => {
+            st.encode(&mut out, &wasm("value"))?;
+            ("init", false)
+        }
+        Next::Eval(c, reg) => {
+            c.encode(&mut out, &join(&wasm("value"), &["config"]))?;
+            reg.encode(&mut out, &join(&wasm("value"), &["modules"]))?;
+            ("eval", false)
+        }
+        Next::Padding => ("padding", false),
         Next::Stuck(e) => {
             codec::write(&mut out, &wasm("value"), e.encode())?;
             ("stuck", true)
@@ -146,5 +336,75 @@ pub fn step(root: &Tree) -> Result<Tree> {
             .ok_or(Error::Overflow("reboot counter"))?;
         codec::write(&mut out, &wasm("reboot_counter"), nat(counter))?;
     }
+    Ok(out)
+}
+
+/// The reveal the PVM waits for (`Reveal_required` payload: `0x00 ‖ hash`, `0x01` for the
+/// metadata, or the raw `reveal` payload), if the state is at a reveal tick
+/// (`Eval.is_reveal_tick`, `docs/reference/wasm-ticks.md` §1.5).
+pub fn reveal_request(root: &Tree) -> Result<Option<Vec<u8>>> {
+    if read_tag(root, &["wasm".to_owned()])? != "eval" {
+        return Ok(None);
+    }
+    let c = Config::decode(root, &join(&wasm("value"), &["config"]))?;
+    Ok(exec::is_reveal_tick(&c).map(<[u8]>::to_vec))
+}
+
+/// The reveal tick (`wasm_vm.ml` `reveal_step`): write the revealed `payload` into memory 0,
+/// then `current_tick + 1` (no flag patching). In a state that expects no reveal, the PVM
+/// gets stuck (`Invalid_state "No reveal expected during …"`); `Stuck` and `Padding` stay.
+pub fn reveal_step(root: &Tree, payload: &[u8]) -> Result<Tree> {
+    let tag = read_tag(root, &["wasm".to_owned()])?;
+    let mut out = root.clone();
+    let stuck = |what: &str| StuckError::InvalidState(format!("No reveal expected during {what}"));
+    let next = match tag.as_str() {
+        "eval" => {
+            let mut c = Config::decode(root, &join(&wasm("value"), &["config"]))?;
+            let mut reg = Registry::decode(root, &join(&wasm("value"), &["modules"]))?;
+            // No host function runs in a reveal tick; the context needs one anyway.
+            let version = durable_value(root, VERSION_KEY)?
+                .and_then(|b| PvmVersion::parse(&b))
+                .ok_or_else(|| Error::Malformed(VERSION_KEY.into(), "unknown PVM version"))?;
+            let mut host = TreeHost {
+                root: root.clone(),
+                version,
+            };
+            let mut ctx = Ctx {
+                reg: &mut reg,
+                init: false,
+                host: &mut host,
+            };
+            exec::reveal_step(&mut ctx, &mut c, payload)?;
+            Some((c, reg))
+        }
+        "snapshot" => return finish_reveal(out, root, Some(stuck("start"))),
+        "decode" => return finish_reveal(out, root, Some(stuck("decoding"))),
+        "link" => return finish_reveal(out, root, Some(stuck("link"))),
+        "init" => return finish_reveal(out, root, Some(stuck("initialization"))),
+        "collect" => return finish_reveal(out, root, Some(stuck("collecting"))),
+        _ => None,
+    };
+    if let Some((c, reg)) = next {
+        codec::remove(&mut out, &wasm("value"))?;
+        c.encode(&mut out, &join(&wasm("value"), &["config"]))?;
+        reg.encode(&mut out, &join(&wasm("value"), &["modules"]))?;
+    }
+    finish_reveal(out, root, None)
+}
+
+fn finish_reveal(mut out: Tree, root: &Tree, stuck: Option<StuckError>) -> Result<Tree> {
+    if let Some(e) = stuck {
+        codec::remove(&mut out, &wasm("value"))?;
+        codec::write(&mut out, &wasm("value"), e.encode())?;
+        codec::write(
+            &mut out,
+            &wasm("tag"),
+            codec::Str(b"stuck".to_vec()).to_bytes(),
+        )?;
+    }
+    let tick = read_nat(root, &wasm("current_tick"))?
+        .checked_add(1)
+        .ok_or(Error::Overflow("current tick"))?;
+    codec::write(&mut out, &wasm("current_tick"), nat(tick))?;
     Ok(out)
 }

@@ -1,4 +1,4 @@
-//! `compute_step` on plain trees against Octez's per-tick state hashes of the `link_reveal`
+//! `compute_step` on plain trees against Octez's per-tick state hashes of the `link_*`
 //! regression traces (`crates/wasm-pvm/tests/fixtures/ticks/README.md`,
 //! `testdata/conformance/README.md`; line `n` = tick `4999 + n`, the `Snapshot` at tick 5000).
 //! The interpreter's ticks (`wasm-interp`) are checked as far as it goes: the v6 run stops at
@@ -13,19 +13,10 @@ use wasm_pvm::{PvmState, PvmVersion, StuckError, TickState};
 
 use crate::ticks::{NoReveal, NopEngine, at_snapshot};
 
-const FIXTURES: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../wasm-pvm/tests/fixtures/ticks"
-);
-const CONFORMANCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/conformance");
-
-fn lines(path: &str) -> Vec<String> {
-    std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("cannot read {path}: {e}"))
-        .lines()
-        .map(str::to_owned)
-        .collect()
-}
+use pvm_fixtures::{
+    CONFORMANCE_DIR as CONFORMANCE, TICKS_DIR as FIXTURES, at_first_snapshot, lines, link_kernel,
+    tx_payloads,
+};
 
 fn b58(t: &Tree) -> String {
     to_context_b58(&t.hash().unwrap())
@@ -60,41 +51,78 @@ fn link_reveal_v0_every_tick_through_compute_step() {
     assert!(pvm_tick::is_input_state(&t).unwrap());
 }
 
-/// `link_reveal` v6 from the first Snapshot, tick by tick as far as the interpreter goes (at
-/// least the decoding and linking ticks, to 5129); any hash mismatch or any error other than
-/// "not implemented yet" fails. If the run reaches the end of the trace, the window end (tick
-/// 9999 → `Collect`) is checked too.
-#[test]
-fn link_reveal_v6_prefix_through_compute_step() {
-    let expected = lines(&format!("{CONFORMANCE}/link_reveal.v6.hashes"));
-    let mut t = at_snapshot(PvmVersion::V6).to_tree().unwrap();
-    assert_eq!(b58(&t), expected[0]);
+/// A whole-window trace (`file`: ticks 5000…9999) from the first Snapshot of `kernel` with
+/// `transfers`, tick by tick through `compute_step` as far as the interpreter goes (at least to
+/// tick `at_least`: the whole window for the `link_*` traces); any hash mismatch or any error
+/// other than "not implemented yet" fails. If the run reaches the end of the trace, the window end (tick
+/// 9999 → `Collect`) is checked too. Returns the last tick checked.
+fn trace_through_compute_step(
+    file: &str,
+    kernel: &[u8],
+    transfers: &[Vec<u8>],
+    at_least: usize,
+) -> usize {
+    let expected = lines(file);
+    assert_eq!(expected.len(), 5000, "{file}: ticks 5000..=9999");
+    let mut t = at_first_snapshot(PvmVersion::V6, kernel, transfers)
+        .to_tree()
+        .unwrap();
+    assert_eq!(b58(&t), expected[0], "{file}: Snapshot at 5000");
     let mut last = 5000;
     for (i, line) in expected.iter().enumerate().skip(1) {
         let tick = 5000 + i;
         match compute_step(&t) {
             Ok(next) => t = next,
             Err(e) if e.is_unsupported() => {
-                eprintln!("link_reveal v6: stops at tick {tick}: {e}");
+                eprintln!("{file}: stops at tick {tick}: {e}");
                 break;
             }
-            Err(e) => panic!("tick {tick}: {e}"),
+            Err(e) => panic!("{file}: tick {tick}: {e}"),
         }
-        assert_eq!(&b58(&t), line, "first mismatch at tick {tick}");
+        assert_eq!(&b58(&t), line, "{file}: first mismatch at tick {tick}");
         last = tick;
     }
-    eprintln!(
-        "link_reveal v6: {} ticks checked through compute_step",
-        last - 5000
-    );
+    eprintln!("{file}: {} ticks checked through compute_step", last - 5000);
     assert!(
-        last >= 5129,
-        "the decoding and linking ticks (to 5129) at least: {last}"
+        last >= at_least,
+        "{file}: to tick {at_least} at least: {last}"
     );
     if last == 9999 {
         let end = compute_step(&t).unwrap();
         assert_eq!(tick_tag(&end).unwrap(), TickTag::Collect);
     }
+    last
+}
+
+#[test]
+fn link_reveal_v6_through_compute_step() {
+    trace_through_compute_step(
+        &format!("{CONFORMANCE}/link_reveal.v6.hashes"),
+        &link_kernel("reveal", 4),
+        &[],
+        9999,
+    );
+}
+
+#[test]
+fn link_store_exists_v6_through_compute_step() {
+    trace_through_compute_step(
+        &format!("{CONFORMANCE}/link_store_exists.v6.hashes"),
+        &link_kernel("store_exists", 2),
+        &[],
+        9999,
+    );
+}
+
+/// The two Transfers of `tx_messages.hex` in the input buffer; `store_create` is called.
+#[test]
+fn link_store_create_v6_through_compute_step() {
+    trace_through_compute_step(
+        &format!("{FIXTURES}/link_store_create.v6.hashes"),
+        &link_kernel("store_create", 3),
+        &tx_payloads(),
+        9999,
+    );
 }
 
 /// The Padding tail of `link_reveal` v6 (5199 → 9999) tick by tick against the trace, the

@@ -4,6 +4,7 @@ mod cli;
 mod counter;
 mod kernels;
 mod reveal;
+mod ticks;
 
 use std::io::Write;
 use std::path::Path;

@@ -363,14 +363,214 @@ fn decoding_past_the_window_is_too_many_ticks() {
 }
 
 #[test]
-fn other_tick_states_are_refused() {
+fn collect_is_an_input_tick_and_a_permanent_stuck_state_stays() {
     let t = at_first_snapshot(PvmVersion::V6, &link_kernel("reveal", 4), &[]);
-    let mut padding = t;
-    padding
-        .set_contents(&["wasm", "tag"], b"\0\0\0\x07padding".to_vec())
+    let mut collect = t;
+    collect
+        .set_contents(&["wasm", "tag"], b"\0\0\0\x07collect".to_vec())
+        .unwrap();
+    let t = wasm_interp::step(&collect).unwrap();
+    assert_eq!(tag(&t), "stuck");
+    let e = wasm_pvm::StuckError::decode(&t.get_contents(&["wasm", "value"]).unwrap().unwrap());
+    assert_eq!(
+        e,
+        Some(wasm_pvm::StuckError::InvalidState(
+            "Collect is a input tick".into()
+        ))
+    );
+    let t2 = wasm_interp::step(&t).unwrap();
+    assert_eq!(tag(&t2), "stuck");
+    assert_eq!(tick(&t2), nat(5002));
+    // A recoverable stuck state (decode/link/init error) is left to the fast path.
+    let mut link_error = t2;
+    link_error
+        .set_contents(
+            &["wasm", "value"],
+            wasm_pvm::StuckError::Link("x".into()).encode(),
+        )
         .unwrap();
     assert!(matches!(
-        wasm_interp::step(&padding),
+        wasm_interp::step(&link_error),
         Err(wasm_interp::Error::Unsupported(_))
     ));
+}
+
+#[test]
+fn link_reveal_v6_every_tick() {
+    let tree = at_first_snapshot(PvmVersion::V6, &link_kernel("reveal", 4), &[]);
+    let t = run(
+        &format!("{CONFORMANCE}/link_reveal.v6.hashes"),
+        tree.clone(),
+        5172,
+    );
+    assert_eq!(tag(&t), "eval");
+    let t = run(
+        &format!("{CONFORMANCE}/link_reveal.v6.hashes"),
+        tree.clone(),
+        5198,
+    );
+    assert_eq!(tag(&t), "eval");
+    let t = run(&format!("{CONFORMANCE}/link_reveal.v6.hashes"), tree, 9999);
+    assert_eq!(tag(&t), "padding");
+}
+
+#[test]
+fn link_store_create_v6_every_tick() {
+    let kernel = link_kernel("store_create", 3);
+    let tree = at_first_snapshot(PvmVersion::V6, &kernel, &tx_payloads());
+    let t = run(
+        &format!("{FIXTURES}/link_store_create.v6.hashes"),
+        tree,
+        9999,
+    );
+    assert_eq!(tag(&t), "padding");
+}
+
+/// Steps the echo kernel from the Snapshot at 5000 and compares the sampled hashes
+/// (`echo.<v>.hashes`: ticks `5000 + 138 k`); returns how many matched before the first
+/// mismatch (all 109 when everything matches).
+fn echo_matching_prefix(v: PvmVersion, file: &str) -> (usize, String) {
+    let kernel = std::fs::read(format!("{FIXTURES}/echo.octez.wasm")).unwrap();
+    let expected = lines(&format!("{FIXTURES}/{file}"));
+    let mut t = at_first_snapshot(v, &kernel, &[]);
+    let mut tick = 5000usize;
+    for (k, line) in expected.iter().enumerate() {
+        let target = 5000 + 138 * k;
+        while tick < target {
+            t = match wasm_interp::step(&t) {
+                Ok(t) => t,
+                Err(e) => return (k, format!("tick {}: {e}", tick + 1)),
+            };
+            tick += 1;
+        }
+        if &b58(&t) != line {
+            return (
+                k,
+                format!("first mismatch at tick {target} (state {})", tag(&t)),
+            );
+        }
+    }
+    (expected.len(), String::new())
+}
+
+/// The echo traces: the samples at 5000 (Snapshot) and 5138 (decoding the import section)
+/// match; the one at 5276 (decoding the code section) does not yet — a difference in the
+/// decoder's state tree that the `link_*` kernels do not exercise. The samples of the later
+/// windows narrow it to the decode ticks 213–244 of a window (the samples at relative ticks
+/// 106 and 212 match, 244 does not: the end of the export section, the empty start/elem/
+/// data-count sections, the first function's locals and its first instructions); every
+/// sample in `Padding` matches (`echo_match_pattern`), and whole windows match the fast path
+/// (`differential::echo_three_windows_match_the_fast_path`). This test pins the matching
+/// prefix so that a fix (or a regression) shows.
+#[test]
+fn echo_sampled_ticks_matching_prefix() {
+    for (v, file) in [
+        (PvmVersion::V0, "echo.v0.hashes"),
+        (PvmVersion::V6, "echo.v6.hashes"),
+    ] {
+        let (n, why) = echo_matching_prefix(v, file);
+        assert_eq!(n, 2, "{file}: {why}");
+        assert!(why.contains("tick 5276"), "{file}: {why}");
+    }
+}
+
+#[test]
+#[ignore = "debugging aid: prints the decoder's continuation tags of the echo kernel"]
+fn echo_trace_decode() {
+    let kernel = std::fs::read(format!("{FIXTURES}/echo.octez.wasm")).unwrap();
+    let mut t = at_first_snapshot(PvmVersion::V6, &kernel, &[]);
+    for tick in 5001..=5600 {
+        t = wasm_interp::step(&t).unwrap();
+        if tag(&t) != "decode" {
+            break;
+        }
+        let mut out = Vec::new();
+        dump(
+            &t,
+            &mut vec!["wasm".into(), "value".into(), "module_kont".into()],
+            &mut out,
+        );
+        let tags: Vec<String> = out
+            .iter()
+            .filter(|l| l.contains("tag = "))
+            .map(|l| {
+                let (k, v) = l.split_once(" = ").unwrap();
+                let v = hex::decode(v).unwrap();
+                format!(
+                    "{}={}",
+                    k.trim_start_matches("wasm/value/module_kont/"),
+                    String::from_utf8_lossy(&v[4..])
+                )
+            })
+            .collect();
+        eprintln!("K{tick} {}", tags.join(" "));
+    }
+}
+
+fn dump(t: &Tree, path: &mut Vec<String>, out: &mut Vec<String>) {
+    let steps: Vec<&str> = path.iter().map(String::as_str).collect();
+    if let Some(b) = t.get_contents(&steps).unwrap() {
+        out.push(format!("{} = {}", path.join("/"), hex::encode(&b)));
+        return;
+    }
+    for (k, _) in t.list(&steps).unwrap() {
+        path.push(k);
+        dump(t, path, out);
+        path.pop();
+    }
+}
+
+#[test]
+#[ignore = "debugging aid: prints the decoder state of the echo kernel (DUMP_FROM..=DUMP_TO, default 5276)"]
+fn echo_dump_5276() {
+    let kernel = std::fs::read(format!("{FIXTURES}/echo.octez.wasm")).unwrap();
+    let mut t = at_first_snapshot(PvmVersion::V6, &kernel, &[]);
+    let from: usize = std::env::var("DUMP_FROM").map_or(5276, |v| v.parse().unwrap());
+    let to: usize = std::env::var("DUMP_TO").map_or(5276, |v| v.parse().unwrap());
+    for tick in 5001..=to {
+        t = wasm_interp::step(&t).unwrap();
+        if tick >= from {
+            let mut out = Vec::new();
+            dump(&t, &mut vec!["wasm".into(), "value".into()], &mut out);
+            for l in out {
+                if !l.contains("building_state") {
+                    eprintln!("{tick} {l}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_reveal_outside_evaluation_is_an_invalid_state() {
+    let t = at_first_snapshot(PvmVersion::V6, &link_kernel("reveal", 4), &[]);
+    assert_eq!(wasm_interp::tick::reveal_request(&t).unwrap(), None);
+    let d = wasm_interp::step(&t).unwrap();
+    let s = wasm_interp::tick::reveal_step(&d, b"data").unwrap();
+    assert_eq!(tag(&s), "stuck");
+    assert_eq!(tick(&s), nat(5002));
+    let e = wasm_pvm::StuckError::decode(&s.get_contents(&["wasm", "value"]).unwrap().unwrap());
+    assert_eq!(
+        e,
+        Some(wasm_pvm::StuckError::InvalidState(
+            "No reveal expected during decoding".into()
+        ))
+    );
+}
+
+#[test]
+#[ignore = "debugging aid: which echo samples match, and in which state"]
+fn echo_match_pattern() {
+    let kernel = std::fs::read(format!("{FIXTURES}/echo.octez.wasm")).unwrap();
+    let expected = lines(&format!("{FIXTURES}/echo.v6.hashes"));
+    let mut t = at_first_snapshot(PvmVersion::V6, &kernel, &[]);
+    let mut tick = 5000usize;
+    for (k, line) in expected.iter().enumerate() {
+        let target = 5000 + 138 * k;
+        while tick < target {
+            t = wasm_interp::step(&t).unwrap();
+            tick += 1;
+        }
+        eprintln!("{target} {} {}", tag(&t), &b58(&t) == line);
+    }
 }
