@@ -7,9 +7,9 @@
 
 use context_hash::Hash;
 use durable_tree::Tree;
-use pvm_tick::{TickError, produce_proof, verify_proof};
 pub(crate) use pvm_fixtures::{NoReveal, NopEngine};
 use pvm_fixtures::{TICKS_DIR as DIR, at_first_snapshot, link_kernel, tx_payloads};
+use pvm_tick::{TickError, produce_proof, verify_proof};
 use wasm_pvm::{
     EngineError, GenesisParams, HostState, KernelEngine, PvmState, PvmVersion, RunOutcome,
     StuckError, TickState,
@@ -48,7 +48,6 @@ pub(crate) fn link_reveal_kernel() -> Vec<u8> {
 pub(crate) fn at_snapshot(v: PvmVersion) -> PvmState {
     at_first_snapshot(v, &link_reveal_kernel(), &[])
 }
-
 
 /// Flip ~50 bytes spread over the proof: each must be refused or change before/after.
 fn tampering_is_caught(bytes: &[u8], good: (Hash, Hash)) {
