@@ -498,8 +498,9 @@ pub struct Processor {
     pub store: Store,
     /// Committed PVM states.
     pub ctx: Context,
-    /// Fast execution engine.
-    pub engine: WasmtimeEngine,
+    /// Fast execution engine, with the tick-level PVM for the windows it only approximates
+    /// (`pvm_tick::Exact`).
+    pub engine: pvm_tick::Exact<WasmtimeEngine>,
     /// Reveal handler.
     pub reveal: Revealer,
     /// The rollup.
@@ -584,7 +585,7 @@ impl Processor {
         l1: L1,
         store: Store,
         ctx: Context,
-        engine: WasmtimeEngine,
+        engine: pvm_tick::Exact<WasmtimeEngine>,
         reveal: Revealer,
         rollup: RollupInfo,
     ) -> Self {

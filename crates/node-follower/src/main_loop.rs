@@ -508,9 +508,11 @@ fn follow_l1(lc: &LoopConfig, mut operator: Option<Box<dyn Operator>>) -> Result
     if store.lcc()?.is_none_or(|(_, l)| l < lcc_level) {
         store.transaction(|w| w.set_lcc(&lcc_hash, lcc_level))?;
     }
-    let engine = WasmtimeEngine::new()
-        .map_err(|e| FollowError::Fatal(format!("Cannot build the WASM engine: {e}.")))?
-        .with_disk_cache(lc.dir.compiled_kernels());
+    let engine = pvm_tick::Exact(
+        WasmtimeEngine::new()
+            .map_err(|e| FollowError::Fatal(format!("Cannot build the WASM engine: {e}.")))?
+            .with_disk_cache(lc.dir.compiled_kernels()),
+    );
     // DAL reveals: constants and cells from L1 through the follower's client, pages from the
     // DAL node (docs/reference/dal.md §5).
     let dal_l1 = L1::new(l1.client.clone(), lc.rt.clone(), lc.stop.clone());

@@ -31,12 +31,23 @@ pub fn current_tick(tree: &Tree) -> Result<u128, TickError> {
     nat(tree, &["wasm", "current_tick"], Some(0))
 }
 
-/// Whether the state takes an input rather than a computation tick (`Wasm_vm.input_request` =
-/// `Input_required`): `Collect`, and `Stuck` on an error other than a decoding, link or
-/// initialisation error (those fall back to the saved kernel at the next computation tick).
-/// A reveal tick of `Eval` is not recognised here yet (`false`).
+/// The reveal the PVM waits for (`Wasm_vm.input_request` = `Reveal_required`): `Some` with the
+/// request's bytes (`0x00 ‖ hash` for a preimage, `0x01` for the metadata, the raw payload of
+/// `reveal`) at an `Eval` reveal tick (`docs/reference/wasm-ticks.md` §1.5), `None` elsewhere.
+pub fn reveal_request(tree: &Tree) -> Result<Option<Vec<u8>>, TickError> {
+    if tick_tag(tree)? != TickTag::Eval {
+        return Ok(None);
+    }
+    Ok(wasm_interp::tick::reveal_request(tree)?)
+}
+
+/// Whether the state takes an input rather than a computation tick (`Wasm_vm.input_request`
+/// is `Input_required` or `Reveal_required`): `Collect`, `Stuck` on an error other than a
+/// decoding, link or initialisation error (those fall back to the saved kernel at the next
+/// computation tick), and an `Eval` reveal tick ([`reveal_request`]).
 pub fn is_input_state(tree: &Tree) -> Result<bool, TickError> {
     Ok(match tick_tag(tree)? {
+        TickTag::Eval => reveal_request(tree)?.is_some(),
         TickTag::Collect => true,
         TickTag::Stuck => {
             let p = ["wasm", "value"];
@@ -63,6 +74,12 @@ pub fn is_input_state(tree: &Tree) -> Result<bool, TickError> {
 /// ([`TickError::is_unsupported`]).
 pub fn compute_step(tree: &Tree) -> Result<Tree, TickError> {
     let tag = tick_tag(tree)?;
+    if tag == TickTag::Eval && reveal_request(tree)?.is_some() {
+        // `Wasm_vm.compute_step` at `Reveal_required` (`Evaluation_step_error`).
+        return Err(TickError::Invalid(
+            "the PVM waits for a reveal: give it as an input (Input::Reveal)",
+        ));
+    }
     if is_interpreter(tag) && !window_over(tree)? {
         return Ok(wasm_interp::step(tree)?);
     }
@@ -121,9 +138,14 @@ pub fn compute_step_many_until(
 
 /// The input tick (`Wasm_vm.set_input_step` for [`Input::Message`], `reveal_step` for
 /// [`Input::Reveal`]). Outside the states that take one, the state becomes `Stuck
-/// Invalid_state` (Octez's message), as in Octez; a reveal answered in `Eval` needs the
-/// interpreter ([`TickError::NeedsInterpreter`]).
+/// Invalid_state` (Octez's message), as in Octez; a reveal answered in `Eval` is the
+/// interpreter's (`wasm_interp::tick::reveal_step`: the bytes written into memory 0).
 pub fn set_input(tree: &Tree, input: &Input) -> Result<Tree, TickError> {
+    if let Input::Reveal(payload) = input
+        && tick_tag(tree)? == TickTag::Eval
+    {
+        return Ok(wasm_interp::tick::reveal_step(tree, payload)?);
+    }
     let mut st = StepTree::of_tree(tree)?;
     input_tick(&mut st, input)?;
     Ok(st.to_tree()?)

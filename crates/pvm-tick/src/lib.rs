@@ -25,14 +25,16 @@ use durable_tree::proof::{ProofError, encoding};
 use durable_tree::{Hash, Tree};
 
 mod driver;
+mod exact;
 mod inspect;
 mod state;
 mod step;
 
 pub use driver::{
     compute_step, compute_step_many, compute_step_many_until, current_tick, is_input_state,
-    reveal_step, set_input, tick_tag,
+    reveal_request, reveal_step, set_input, tick_tag,
 };
+pub use exact::{Exact, WindowError, window_from_snapshot};
 pub use inspect::{EvalEnd, MemoryError, eval_end, read_memory};
 pub use state::{Buffers, Decoded, InputInfo, Message, TickTag};
 pub use step::{Request, step_transition};

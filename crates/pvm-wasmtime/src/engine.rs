@@ -753,6 +753,12 @@ impl RunJob {
                     let exhausted = matches!(budget.get(&mut store), Val::I32(b) if b < 0);
                     if exhausted {
                         Ok(RunOutcome::Stuck("call stack exhausted".into()))
+                    } else if matches!(t, Trap::IndirectCallToNull | Trap::TableOutOfBounds) {
+                        // An exception in Octez when `call_indirect` raised it, a trap when a
+                        // `table.*` instruction did (`RunOutcome::Ambiguous`).
+                        Ok(RunOutcome::Ambiguous(
+                            trap_message(t).unwrap_or_default().into(),
+                        ))
                     } else if let Some(msg) = trap_message(t) {
                         Ok(RunOutcome::Trapped(msg.into()))
                     } else {

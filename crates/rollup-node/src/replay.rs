@@ -83,7 +83,7 @@ fn evaluate(
     state: &mut wasm_pvm::PvmState,
     store: &Store,
     block: &L2Block,
-    engine: &mut WasmtimeEngine,
+    engine: &mut dyn wasm_pvm::KernelEngine,
     reveal: &mut DataDirRevealer,
 ) -> Result<u128, String> {
     let messages = store
@@ -96,10 +96,14 @@ fn evaluate(
         .map_err(|e| format!("The PVM failed at level {}: {e}", block.level))
 }
 
-fn engine(dir: &DataDir) -> Result<WasmtimeEngine, String> {
-    Ok(WasmtimeEngine::new()
-        .map_err(|e| format!("Cannot build the WASM engine: {e}."))?
-        .with_disk_cache(dir.compiled_kernels()))
+/// The node's engine: the fast path, with the tick-level PVM for the windows it only
+/// approximates (`pvm_tick::Exact`).
+fn engine(dir: &DataDir) -> Result<pvm_tick::Exact<WasmtimeEngine>, String> {
+    Ok(pvm_tick::Exact(
+        WasmtimeEngine::new()
+            .map_err(|e| format!("Cannot build the WASM engine: {e}."))?
+            .with_disk_cache(dir.compiled_kernels()),
+    ))
 }
 
 /// Rebuilds the contexts of a compact snapshot being imported (`snapshot::Reconstruct`), with

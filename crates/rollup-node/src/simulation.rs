@@ -112,9 +112,11 @@ pub fn simulator(
     ctx: &Context,
     l1_endpoint: &str,
 ) -> Result<Arc<dyn Simulator>, DaemonError> {
-    let engine = WasmtimeEngine::new()
-        .map_err(|e| DaemonError::Fatal(format!("Cannot build the WASM engine: {e}.")))?
-        .with_disk_cache(dir.compiled_kernels());
+    let engine = pvm_tick::Exact(
+        WasmtimeEngine::new()
+            .map_err(|e| DaemonError::Fatal(format!("Cannot build the WASM engine: {e}.")))?
+            .with_disk_cache(dir.compiled_kernels()),
+    );
     let client = l1_client::L1Client::new(node_follower::main_loop::l1_config(config, l1_endpoint))
         .map_err(|e| DaemonError::Fatal(format!("{e}; check the --endpoint argument.")))?;
     let rt = tokio::runtime::Handle::current();

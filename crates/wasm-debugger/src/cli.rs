@@ -164,8 +164,9 @@ pub fn prepare(opts: &Options, engine: Box<dyn KernelEngine>) -> Result<Session,
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let opts = Options::parse();
+    // The fast path, with the tick-level PVM for the windows it only approximates.
     let engine = match pvm_wasmtime::WasmtimeEngine::new() {
-        Ok(e) => e,
+        Ok(e) => pvm_tick::Exact(e),
         Err(e) => {
             eprintln!("cannot start the WASM engine: {e}");
             return ExitCode::FAILURE;

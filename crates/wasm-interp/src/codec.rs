@@ -259,13 +259,14 @@ impl Blob for Unit {
     }
 }
 
-/// `Data_encoding.option`: `0x00` or `0xff` then the value.
+/// `Data_encoding.option`: a `Uint8`-tagged union, `0x00` (`None`) or `0x01` (`Some`) then the
+/// value. (Only an `opt` field of an `obj` uses `0xff`; `option` is the union with `Tag 1`.)
 impl<T: Blob> Blob for Option<T> {
     fn put(&self, out: &mut Vec<u8>) {
         match self {
             None => out.push(0),
             Some(v) => {
-                out.push(0xff);
+                out.push(1);
                 v.put(out);
             }
         }
@@ -273,7 +274,7 @@ impl<T: Blob> Blob for Option<T> {
     fn take(r: &mut Rd<'_>) -> Option<Self> {
         match r.u8()? {
             0 => Some(None),
-            0xff => Some(Some(T::take(r)?)),
+            1 => Some(Some(T::take(r)?)),
             _ => None,
         }
     }
@@ -345,3 +346,19 @@ impl<T: Codec> Codec for Opt<T> {
 /// A tree-encoding `option` (a tagged union), as opposed to a Data_encoding option blob.
 #[derive(Clone, Debug)]
 pub struct Opt<T>(pub Option<T>);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `Data_encoding.option` is `union ~tag_size:Uint8 [case (Tag 1) "Some"; case (Tag 0)
+    /// "None"]` (the `pack` of `Load`, `ValBlockType`, `limits` `max`); `bool` is `0xff`/`0x00`.
+    #[test]
+    fn option_is_tag_1_then_the_value_and_bool_is_0xff() {
+        assert_eq!(Some(5i32).to_bytes(), [1, 0, 0, 0, 5]);
+        assert_eq!(None::<i32>.to_bytes(), [0]);
+        assert_eq!(Option::<i32>::from_bytes(&[1, 0, 0, 0, 5]), Some(Some(5)));
+        assert_eq!(Option::<i32>::from_bytes(&[0xff, 0, 0, 0, 5]), None);
+        assert_eq!(true.to_bytes(), [0xff]);
+    }
+}

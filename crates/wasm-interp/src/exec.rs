@@ -332,7 +332,7 @@ fn store8() -> Admin {
     let mut b = vec![0];
     0i32.put(&mut b);
     0i32.put(&mut b);
-    b.extend([0xff, 0]);
+    b.extend([1, 0]);
     Admin::Plain(Instr::one("Store", b))
 }
 
@@ -341,7 +341,7 @@ fn load8u() -> Admin {
     let mut b = vec![0];
     0i32.put(&mut b);
     0i32.put(&mut b);
-    b.extend([0xff, 0, 1]);
+    b.extend([1, 0, 1]);
     Admin::Plain(Instr::one("Load", b))
 }
 
@@ -1042,8 +1042,8 @@ fn step_instr(
             let full = if ty == 0 { 4 } else { 8 };
             let (size, signed) = match pack {
                 [0] => (full, false),
-                [0xff, s @ 0..=3] => (1u32 << s, false),
-                [0xff, s @ 0..=3, ext] => (1u32 << s, *ext == 0),
+                [1, s @ 0..=3] => (1u32 << s, false),
+                [1, s @ 0..=3, ext] => (1u32 << s, *ext == 0),
                 _ => return Err(Error::Malformed(e.tag.clone(), "memop pack")),
             };
             let Some(ea) = ea else {

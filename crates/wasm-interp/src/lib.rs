@@ -37,11 +37,15 @@
 //!
 //! Checked: every tick 5000–9999 of `link_reveal.v6.hashes` and `link_store_create.v6.hashes`
 //! (decode, link, init, eval of `kernel_run`, padding) and 5000–5129 of `link_reveal.v0.hashes`
-//! match Octez's hashes; the echo traces (`echo.v0/v6.hashes`) match at ticks 5000 and 5138
-//! only (the sample at 5276, inside the decoding of the code section, differs: see
-//! `tests/it/ticks.rs`); whole windows of the echo kernel and of WAT kernels covering the
-//! integer, memory, bulk-memory, table, control-flow, call, durable-storage, outbox and reveal
-//! operations end in the same state as the fast path (`tests/it/differential.rs`).
+//! match Octez's hashes; every sample of the echo traces (`echo.v0`…`v6`, `v_experimental`:
+//! 109 each, three `kernel_run` windows) matches too (`tests/it/ticks.rs`). Whole windows of
+//! the echo kernel and of WAT kernels covering the integer, memory, bulk-memory, table,
+//! control-flow, call, durable-storage, outbox and reveal operations end in the same state as
+//! the fast path (`crates/pvm-tick/tests/it/differential.rs`, through the driver).
+//!
+//! `Data_encoding.option` (instructions' pack sizes, block types, limits) is a union tag
+//! `0x00`/`0x01`; only an `opt` field of an object uses `0xff` (found on the echo kernel:
+//! `i32.load16_u`'s `Some (Pack16, ZX)`).
 //!
 //! Reveal ticks: at `Inv_reveal_tick` the PVM waits ([`tick::reveal_request`]) and the next
 //! tick is [`tick::reveal_step`] with the revealed bytes (`wasm_vm.ml` `reveal_step`).

@@ -290,13 +290,13 @@ impl Stream<'_> {
             0x1a => Instr::unit("Drop"),
             0x1b => one("Select", vec![0x00]),
             0x1c => {
-                // `option (list value_type)`: `0xff`, the 4-byte byte length, the types.
+                // `option (list value_type)`: `0x01` (`Some`), the 4-byte byte length, the types.
                 let n = self.len32()?;
                 let mut types = Vec::new();
                 for _ in 0..n {
                     self.value_type()?.put(&mut types);
                 }
-                let mut b = vec![0xff];
+                let mut b = vec![1];
                 b.extend((types.len() as u32).to_be_bytes());
                 b.extend(types);
                 one("Select", b)
@@ -331,7 +331,7 @@ impl Stream<'_> {
                 (o as i32).put(&mut b);
                 match pack {
                     None => b.push(0),
-                    Some((s, e)) => b.extend([0xff, s, e]),
+                    Some((s, e)) => b.extend([1, s, e]),
                 }
                 one("Load", b)
             }
@@ -352,7 +352,7 @@ impl Stream<'_> {
                 (o as i32).put(&mut b);
                 match pack {
                     None => b.push(0),
-                    Some(s) => b.extend([0xff, s]),
+                    Some(s) => b.extend([1, s]),
                 }
                 one("Store", b)
             }
@@ -446,5 +446,43 @@ impl Stream<'_> {
             }
             b => return self.error(pos, &format!("illegal opcode {b:02x}")),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode(bytes: &[u8]) -> Instr {
+        let mut s = Stream { bytes, pos: 1 };
+        s.instr(0, bytes[0]).unwrap()
+    }
+
+    /// `loadop_encoding`/`storeop_encoding` (`interpreter_encodings.ml`): `type` (string enum,
+    /// 1 byte), `align` int31, `offset` int32, `pack` a `Data_encoding.option` (`0x01` = Some);
+    /// typed `select` is `option (list value_type)`; `if` with no result `ValBlockType None`.
+    #[test]
+    fn memops_typed_select_and_block_types_use_the_option_tag_1() {
+        // i32.load16_u align=1 offset=0: Load {I32; 1; 0; Some (Pack16, ZX)}.
+        let i = decode(&[0x2f, 0x01, 0x00]);
+        assert_eq!(i.tag, "Load");
+        assert_eq!(i.args[0].1, [0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 1, 1]);
+        // i64.load align=3 offset=8: pack None.
+        let i = decode(&[0x29, 0x03, 0x08]);
+        assert_eq!(i.args[0].1, [1, 0, 0, 0, 3, 0, 0, 0, 8, 0]);
+        // i64.store32 align=2 offset=0: Store {I64; 2; 0; Some Pack32}.
+        let i = decode(&[0x3e, 0x02, 0x00]);
+        assert_eq!(i.tag, "Store");
+        assert_eq!(i.args[0].1, [1, 0, 0, 0, 2, 0, 0, 0, 0, 1, 2]);
+        // select (result i64).
+        let i = decode(&[0x1c, 0x01, 0x7e]);
+        assert_eq!(i.args[0].1, [1, 0, 0, 0, 1, 1]);
+        // Block types: [] → ValBlockType None, [i32] → ValBlockType (Some i32).
+        let mut s = Stream {
+            bytes: &[0x40, 0x7f],
+            pos: 0,
+        };
+        assert_eq!(s.block_type().unwrap().to_bytes(), [1, 0]);
+        assert_eq!(s.block_type().unwrap().to_bytes(), [1, 1, 0]);
     }
 }

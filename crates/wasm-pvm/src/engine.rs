@@ -15,8 +15,9 @@
 //! `std::thread::scope`.
 
 use context_hash::Hash;
+use durable_tree::Tree;
 
-use crate::host::{HostFatal, HostState};
+use crate::host::{HostFatal, HostState, RevealHandler};
 
 /// Name of the exported entry point (`wasm-pvm.md` §3.1).
 pub const KERNEL_RUN: &str = "kernel_run";
@@ -54,6 +55,12 @@ pub enum RunOutcome {
     /// Octez's `Eval_error`, any other message `Invalid_state`
     /// ([`crate::StuckError::from_engine_stuck`]); use [`NO_KERNEL_RUN`] for a missing export.
     Stuck(String),
+    /// A trap whose meaning in Octez depends on the instruction that raised it: an indirect
+    /// call to a null or missing table element is an exception there (`Eval.func_ref` raises
+    /// `Trap`: the PVM gets stuck with `Eval_error`), while the same failure of a `table.*`
+    /// instruction is an ordinary trap. Replayed exactly when the engine can
+    /// ([`KernelEngine::exact_window`]), else taken as a trap.
+    Ambiguous(String),
 }
 
 /// Operational failure of an engine run: the PVM state is not advanced.
@@ -84,6 +91,22 @@ pub trait KernelEngine {
         kernel_hash: &Hash,
         host: &mut HostState<'_>,
     ) -> Result<RunOutcome, EngineError>;
+
+    /// Octez's exact result of the window that starts at the `Snapshot` state tree `snapshot`,
+    /// tick by tick (the small-step interpreter): the state tree at the window's first
+    /// `Padding` or `Stuck` state. The PVM asks for it when [`KernelEngine::run`] ended in an
+    /// outcome whose tick or meaning only the small-step semantics gives (a permanent stuck
+    /// state, a decoding or initialisation failure, [`RunOutcome::Ambiguous`]), as Octez's
+    /// fast execution falls back to its slow one (`src/lib_scoru_wasm/fast/vm.ml`,
+    /// `hooks.fast_exec.fallback`). `None` (the default): this engine cannot, and the PVM keeps
+    /// its approximation (documented at each outcome).
+    fn exact_window(
+        &mut self,
+        _snapshot: &Tree,
+        _reveal: &mut dyn RevealHandler,
+    ) -> Option<Result<Tree, EngineError>> {
+        None
+    }
 }
 
 /// Compile-time check: a [`HostState`] can be moved to an engine thread.

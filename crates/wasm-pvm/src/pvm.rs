@@ -35,6 +35,9 @@ pub enum PvmError {
     /// A tick or level counter overflowed.
     #[error("arithmetic overflow in {0}")]
     Overflow(&'static str),
+    /// The state tree of an exact replay ([`KernelEngine::exact_window`]) does not decode.
+    #[error("the state after an exact replay of the window does not decode: {0}")]
+    State(#[from] crate::state::DecodeError),
 }
 
 /// What the PVM needs next (`input_request`; protocol `get_status`).
@@ -475,6 +478,43 @@ impl PvmState {
                 Err(e.into())
             }
             Ok((o, instantiated)) => {
+                let inexact = matches!(
+                    o,
+                    RunOutcome::Stuck(_)
+                        | RunOutcome::DecodeError(_)
+                        | RunOutcome::InitError(_)
+                        | RunOutcome::Ambiguous(_)
+                );
+                if inexact {
+                    // Octez's result of this window is its small-step interpreter's: take it
+                    // when the engine can compute it, from the `Snapshot` state.
+                    let exact = backup
+                        .to_tree()
+                        .map_err(PvmError::from)
+                        .map(|snapshot| engine.exact_window(&snapshot, reveal));
+                    match exact {
+                        Ok(None) => {}
+                        Ok(Some(r)) => {
+                            let r = r
+                                .map_err(PvmError::from)
+                                .and_then(|tree| Ok(PvmState::from_tree(&tree)?));
+                            return match r {
+                                Ok(s) => {
+                                    *self = s;
+                                    Ok(())
+                                }
+                                Err(e) => {
+                                    *self = backup;
+                                    Err(e)
+                                }
+                            };
+                        }
+                        Err(e) => {
+                            *self = backup;
+                            return Err(e);
+                        }
+                    }
+                }
                 let pre = (!instantiated).then_some(kernel_tree).flatten();
                 self.after_run(o, pre, &kernel)
                     .inspect_err(|_| *self = backup)
@@ -512,7 +552,8 @@ impl PvmState {
                 self.tick_state = TickState::Padding;
                 self.current_tick = window_last;
             }
-            RunOutcome::Trapped(_) => {
+            // Without an exact replay, an ambiguous trap is taken as a trap.
+            RunOutcome::Trapped(_) | RunOutcome::Ambiguous(_) => {
                 fix_fallback(&mut self.durable)?;
                 write_flag(&mut self.durable, STUCK_FLAG_KEY)?;
                 self.tick_state = TickState::Padding;

@@ -1,6 +1,8 @@
 //! Integration tests of `pvm-tick` against Octez outputs (fixtures of
-//! `crates/wasm-pvm/tests/fixtures/ticks/`, README.md there says where each comes from).
+//! `crates/wasm-pvm/tests/fixtures/ticks/`, README.md there says where each comes from), and
+//! whole windows of the tick-level PVM against the fast path (`differential`).
 
+mod differential;
 mod driver;
 mod refutation;
 mod ticks;

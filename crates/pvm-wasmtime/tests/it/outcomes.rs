@@ -66,11 +66,15 @@ fn traps_are_trapped_and_writes_before_them_persist() {
             "(call $save (i32.const 0) (i32.const 42)) {instr}"
         ));
         let (out, env) = run_fresh(&wat);
-        assert_eq!(
-            out.expect("no engine error"),
-            RunOutcome::Trapped(msg.into()),
-            "{instr}"
-        );
+        // A null or missing element of `call_indirect` is an exception in Octez (`func_ref`
+        // raises `Trap`: `Stuck Eval_error`), the same trap of a `table.*` instruction an
+        // ordinary one: wasmtime cannot tell them apart, the PVM replays the window exactly.
+        let expected = if msg.ends_with("element") {
+            RunOutcome::Ambiguous(msg.into())
+        } else {
+            RunOutcome::Trapped(msg.into())
+        };
+        assert_eq!(out.expect("no engine error"), expected, "{instr}");
         assert_eq!(env.code(0), 42, "write before the trap persists ({instr})");
     }
 }

@@ -1,6 +1,7 @@
 //! Octez's per-tick state hashes of the `link_*` regression traces
 //! (`crates/wasm-pvm/tests/fixtures/ticks/README.md`, `docs/reference/wasm-ticks.md` §3): line
-//! `n` = tick `4999 + n`; the Snapshot is at tick 5000. The kernel and scenario are those of
+//! `n` = tick `4999 + n`; the Snapshot is at tick 5000. The `echo` traces sample every 138th
+//! tick of three windows, at every PVM version. The kernel and scenario are those of
 //! `crates/wasm-pvm/tests/it/conformance.rs` (copied here: `link_kernel`, `at_first_snapshot`).
 
 use context_hash::to_context_b58;
@@ -453,24 +454,24 @@ fn echo_matching_prefix(v: PvmVersion, file: &str) -> (usize, String) {
     (expected.len(), String::new())
 }
 
-/// The echo traces: the samples at 5000 (Snapshot) and 5138 (decoding the import section)
-/// match; the one at 5276 (decoding the code section) does not yet — a difference in the
-/// decoder's state tree that the `link_*` kernels do not exercise. The samples of the later
-/// windows narrow it to the decode ticks 213–244 of a window (the samples at relative ticks
-/// 106 and 212 match, 244 does not: the end of the export section, the empty start/elem/
-/// data-count sections, the first function's locals and its first instructions); every
-/// sample in `Padding` matches (`echo_match_pattern`), and whole windows match the fast path
-/// (`differential::echo_three_windows_match_the_fast_path`). This test pins the matching
-/// prefix so that a fix (or a regression) shows.
+/// Octez's echo traces (`echo.<v>.hashes`, 109 samples: three windows of decode, link, init,
+/// eval of `kernel_run` and padding) at every PVM version: every sample matches. The first
+/// function bodies (`i32.load16_u`, locals, `if`) pinned the `Data_encoding.option` tag
+/// (`0x01` for `Some`, as in the `Load` memop's `pack`), which the `link_*` kernels never use.
 #[test]
-fn echo_sampled_ticks_matching_prefix() {
+fn echo_every_sample_matches_at_every_version() {
     for (v, file) in [
         (PvmVersion::V0, "echo.v0.hashes"),
+        (PvmVersion::V1, "echo.v1.hashes"),
+        (PvmVersion::V2, "echo.v2.hashes"),
+        (PvmVersion::V3, "echo.v3.hashes"),
+        (PvmVersion::V4, "echo.v4.hashes"),
+        (PvmVersion::V5, "echo.v5.hashes"),
         (PvmVersion::V6, "echo.v6.hashes"),
+        (PvmVersion::Experimental, "echo.v_experimental.hashes"),
     ] {
         let (n, why) = echo_matching_prefix(v, file);
-        assert_eq!(n, 2, "{file}: {why}");
-        assert!(why.contains("tick 5276"), "{file}: {why}");
+        assert_eq!(n, 109, "{file}: {why}");
     }
 }
 
@@ -521,7 +522,7 @@ fn dump(t: &Tree, path: &mut Vec<String>, out: &mut Vec<String>) {
 }
 
 #[test]
-#[ignore = "debugging aid: prints the decoder state of the echo kernel (DUMP_FROM..=DUMP_TO, default 5276)"]
+#[ignore = "debugging aid: prints the echo kernel's tick state at DUMP_FROM..=DUMP_TO (default 5276); DUMP_ALL=1 includes building_state"]
 fn echo_dump_5276() {
     let kernel = std::fs::read(format!("{FIXTURES}/echo.octez.wasm")).unwrap();
     let mut t = at_first_snapshot(PvmVersion::V6, &kernel, &[]);
@@ -533,7 +534,7 @@ fn echo_dump_5276() {
             let mut out = Vec::new();
             dump(&t, &mut vec!["wasm".into(), "value".into()], &mut out);
             for l in out {
-                if !l.contains("building_state") {
+                if std::env::var("DUMP_ALL").is_ok() || !l.contains("building_state") {
                     eprintln!("{tick} {l}");
                 }
             }

@@ -1,5 +1,6 @@
-//! Differential tests (issue 13): a whole `kernel_run` window through the small-step
-//! interpreter (`wasm_interp::step`, one tick at a time) against the fast path
+//! Differential tests (issue 13): a whole `kernel_run` window through the tick-level PVM
+//! (`pvm_tick::compute_step`, one tick at a time, the interpreter's ticks being
+//! `wasm-interp`'s; reveal ticks answered with `pvm_tick::set_input`) against the fast path
 //! (`wasm_pvm::PvmState` + `pvm_wasmtime::WasmtimeEngine`): the state after the window end
 //! (hash and tick) must be the same. The kernels are small WAT modules, one or a few
 //! instruction families each; they store what they compute in the durable storage, so a
@@ -40,13 +41,18 @@ impl RevealHandler for Table {
 /// Genesis with `m` ticks per window, one level of inputs (SOL, Info_per_level, `inputs`
 /// as external messages, EOL), run to the first `Snapshot`.
 fn at_snapshot(kernel: &[u8], m: u128, inputs: &[&[u8]]) -> PvmState {
+    at_snapshot_v(kernel, m, inputs, PvmVersion::V6)
+}
+
+/// [`at_snapshot`] at PVM version `v`.
+fn at_snapshot_v(kernel: &[u8], m: u128, inputs: &[&[u8]], v: PvmVersion) -> PvmState {
     let params = GenesisParams {
         ticks_per_snapshot: m,
         outbox_validity_period: 10,
         outbox_message_limit: 100,
         maximum_reboots_per_input: 1000,
     };
-    let mut s = PvmState::genesis(PvmVersion::V6, kernel, &params).unwrap();
+    let mut s = PvmState::genesis(v, kernel, &params).unwrap();
     let mut ipl = vec![0x00, 0x03];
     ipl.extend([0u8; 40]);
     let mut messages = vec![vec![0x00, 0x01], ipl];
@@ -93,9 +99,15 @@ fn one_window_with(s: &PvmState, reveals: &Table) -> (u128, String) {
     let mut tick = start;
     let mut padding_at = None;
     while tick < end {
-        t = match wasm_interp::tick::reveal_request(&t).unwrap() {
-            Some(req) => wasm_interp::tick::reveal_step(&t, &reveals.answer(&req)).unwrap(),
-            None => wasm_interp::step(&t).unwrap_or_else(|e| panic!("tick {}: {e}", tick + 1)),
+        t = match pvm_tick::reveal_request(&t).unwrap() {
+            Some(req) => {
+                assert!(
+                    pvm_tick::is_input_state(&t).unwrap(),
+                    "a reveal tick takes an input"
+                );
+                pvm_tick::set_input(&t, &pvm_tick::Input::Reveal(reveals.answer(&req))).unwrap()
+            }
+            None => pvm_tick::compute_step(&t).unwrap_or_else(|e| panic!("tick {}: {e}", tick + 1)),
         };
         tick += 1;
         if padding_at.is_none() && tag(&t) == "padding" {
@@ -310,7 +322,7 @@ fn a_null_call_indirect_is_an_eval_error_stuck_state() {
     let s = at_snapshot(&k, 20_000, &[]);
     let mut t = s.to_tree().unwrap();
     for _ in 0..20_000 {
-        t = wasm_interp::step(&t).unwrap();
+        t = pvm_tick::compute_step(&t).unwrap();
         if tag(&t) == "stuck" {
             break;
         }
@@ -323,6 +335,73 @@ fn a_null_call_indirect_is_an_eval_error_stuck_state() {
             "uninitialized element 1"
         ))
     );
+    // The fast engine alone sees a trap (wasmtime cannot tell `call_indirect` from
+    // `table.get`); with the exact replay, the fast path gets stuck as Octez does.
+    assert_eq!(
+        fast_exact_vs_plain(&s),
+        (b58(&t), pvm_tick::current_tick(&t).unwrap())
+    );
+}
+
+/// The fast path from the `Snapshot` `s`: (state hash, tick) after the first
+/// `step_kernel_run` with `pvm_tick::Exact(WasmtimeEngine)`, checked to differ from the fast
+/// engine alone (whose result is an approximation in the cases this is used for).
+fn fast_exact_vs_plain(s: &PvmState) -> (String, u128) {
+    let run = |exact: bool| {
+        let mut fast = s.clone();
+        let engine = pvm_wasmtime::WasmtimeEngine::new().unwrap();
+        if exact {
+            let mut e = pvm_tick::Exact(engine);
+            fast.run_kernel(&mut e, &mut NoReveal, None).unwrap();
+        } else {
+            let mut e = engine;
+            fast.run_kernel(&mut e, &mut NoReveal, None).unwrap();
+        }
+        (b58(&fast.to_tree().unwrap()), fast.current_tick())
+    };
+    let (exact, plain) = (run(true), run(false));
+    assert_ne!(
+        exact, plain,
+        "the fast engine alone approximates this window"
+    );
+    exact
+}
+
+/// The small-step result of the window from `s`: (state hash, tick) at its first `Padding`
+/// or `Stuck` state.
+fn small_step_window(s: &PvmState) -> (String, u128) {
+    let t = pvm_tick::window_from_snapshot(&s.to_tree().unwrap(), &mut NoReveal).unwrap();
+    (b58(&t), pvm_tick::current_tick(&t).unwrap())
+}
+
+/// A module Octez's decoder rejects (a float instruction: `allow_floats:false`): the fast
+/// path places the `Decode_error` at the small-step tick and with Octez's message when the
+/// window is replayed exactly.
+#[test]
+fn a_decoding_failure_is_placed_at_the_small_step_tick() {
+    let k = wat(r#"(module (memory (export "mem") 1)
+  (func (export "kernel_run") (drop (f32.const 1))))"#);
+    let s = at_snapshot(&k, 20_000, &[]);
+    let small = small_step_window(&s);
+    assert_eq!(fast_exact_vs_plain(&s), small);
+}
+
+/// Unbounded recursion at V0 (300 frames): `call stack exhausted` at the small-step tick.
+#[test]
+fn call_stack_exhaustion_is_placed_at_the_small_step_tick() {
+    let k = wat(r#"(module (memory (export "mem") 1)
+  (func $f (call $f))
+  (func (export "kernel_run") (call $f)))"#);
+    let mut s = at_snapshot_v(&k, 50_000, &[], PvmVersion::V0);
+    let small = small_step_window(&s);
+    assert_eq!(fast_exact_vs_plain(&s), small);
+    // And the tick-level PVM agrees that it is a permanent `Eval_error`.
+    let mut engine = pvm_tick::Exact(pvm_wasmtime::WasmtimeEngine::new().unwrap());
+    s.run_kernel(&mut engine, &mut NoReveal, None).unwrap();
+    assert!(matches!(
+        s.tick_state(),
+        TickState::Stuck(wasm_pvm::StuckError::Eval(..))
+    ));
 }
 
 #[test]
