@@ -236,7 +236,7 @@ fn store_level(store: &mut Store, level: i32, state: StateHash, ticks: u128) -> 
     };
     let commitment = Commitment {
         compressed_state: state,
-        inbox_level: level,
+        inbox_level: tezos_types::Level::new(level).ok_or("negative level")?,
         predecessor: CommitmentHash::new(tag(1)),
         number_of_ticks: i64::try_from(ticks).map_err(|e| e.to_string())?,
     };

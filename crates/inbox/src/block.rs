@@ -12,7 +12,7 @@ use serde_json::Value;
 use tezos_types::encoding::json::hex_bytes_list;
 use tezos_types::operation::PvmKind;
 use tezos_types::{
-    BinMicheline, BlockHash, ChainId, Commitment, CommitmentHash, ContextHash, ContractHash,
+    BinMicheline, BlockHash, ChainId, Commitment, CommitmentHash, ContextHash, ContractHash, Level,
     Micheline, Mutez, OperationHash, OperationListListHash, ProtocolHash, PublicKeyHash,
     SmartRollupAddress, Timestamp,
 };
@@ -22,7 +22,7 @@ use tezos_types::{
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShellHeader {
     /// Block level.
-    pub level: i32,
+    pub level: Level,
     /// Protocol level (changes at each protocol migration).
     pub proto: u8,
     /// Predecessor block hash.
@@ -222,14 +222,14 @@ pub enum RollupResult {
         /// Commitment now staked on.
         staked_hash: CommitmentHash,
         /// First publication level of that commitment.
-        published_at_level: i32,
+        published_at_level: Level,
     },
     /// `smart_rollup_cement`.
     Cement {
         /// Cemented commitment.
         commitment_hash: CommitmentHash,
         /// Its inbox level.
-        inbox_level: i32,
+        inbox_level: Level,
     },
     /// `smart_rollup_refute` / `smart_rollup_timeout`: `game_status`, raw.
     GameStatus(Value),
@@ -413,7 +413,7 @@ impl Block {
     }
 
     /// Level of the block.
-    pub fn level(&self) -> i32 {
+    pub fn level(&self) -> Level {
         self.header.level
     }
 
@@ -632,7 +632,7 @@ mod tests {
     #[test]
     fn header_fields() {
         let b = block();
-        assert_eq!(b.level(), 101);
+        assert_eq!(i32::from(b.level()), 101);
         assert_eq!(
             b.hash.to_b58check(),
             "BMSwz2C4yJNWifpe7CS2RpE987RDAoEe2DbenJdAVB5GNap3LqS"
@@ -666,7 +666,7 @@ mod tests {
  "fitness":["02","004e2d81","","ffffffff","00000003"],
  "context":"CoVBjog7tNSu9TioVkLBDHmnFhwng17fnb9zjJCH818ZGW8Tb6u3","protocol_data":"00"}"#;
         let h: BlockHeader = serde_json::from_str(j).unwrap();
-        assert_eq!(h.shell.level, 5_123_457);
+        assert_eq!(i32::from(h.shell.level), 5_123_457);
         assert_eq!(h.shell.round(), Some(3));
         assert_eq!(h.shell.fitness[2], Vec::<u8>::new());
         let back: BlockHeader = serde_json::from_str(&serde_json::to_string(&h).unwrap()).unwrap();
@@ -695,13 +695,13 @@ mod tests {
                 staked_hash: "src12VCGrpKm4JRheTw2GVHLyb2ZrNBuZLSHmwnC59U2KRv2adgpvr"
                     .parse()
                     .unwrap(),
-                published_at_level: 99
+                published_at_level: Level::new(99).unwrap()
             }
         );
         let ManagerBody::Publish { commitment, .. } = &contents[6].body else {
             panic!("publish body")
         };
-        assert_eq!(commitment.inbox_level, 62);
+        assert_eq!(commitment.inbox_level, Level::new(62).unwrap());
         assert_eq!(commitment.number_of_ticks, 1_234_567_890);
         assert_eq!(
             contents[7].result,
@@ -709,7 +709,7 @@ mod tests {
                 commitment_hash: "src12VdvCf6oXTuW5ShY3RnTZYtZ9gJDDi1UByPUH1SBR3AuCU1QRx"
                     .parse()
                     .unwrap(),
-                inbox_level: 31
+                inbox_level: Level::new(31).unwrap()
             }
         );
         assert!(matches!(

@@ -20,7 +20,7 @@ use num_bigint::BigInt;
 use serde_json::Value;
 use tezos_types::inbox::{DalAttestedSlots, MAX_MESSAGE_SIZE, PublisherSlots};
 use tezos_types::{
-    BinEncode, Contract, InboxMessage, InternalMessage, ProtocolHash, PublicKeyHash,
+    BinEncode, Contract, InboxMessage, InternalMessage, Level, ProtocolHash, PublicKeyHash,
 };
 
 /// The protocols whose blocks add `Dal_attested_slots` messages to the inbox (docs/reference/dal.md
@@ -53,7 +53,7 @@ pub enum DalError {
     },
     /// No DAL parameters were given for a published level that has attested slots.
     #[error("no DAL parameters for published level {0}: fetch dal/past_parameters/{0} first")]
-    MissingParameters(i32),
+    MissingParameters(Level),
     /// A slot index is not below the published level's `number_of_slots`.
     #[error(
         "DAL slot index {index} published at level {published_level} is not below \
@@ -61,7 +61,7 @@ pub enum DalError {
     )]
     SlotOutOfRange {
         /// Published level.
-        published_level: i32,
+        published_level: Level,
         /// Slot index.
         index: u8,
         /// Number of slots in force at that level.
@@ -74,7 +74,7 @@ pub enum DalError {
     )]
     EntryTooLarge {
         /// Published level.
-        published_level: i32,
+        published_level: Level,
         /// The publisher.
         publisher: PublicKeyHash,
     },
@@ -96,7 +96,7 @@ pub enum CellContent {
     /// No header was published (or none was selected) for this slot.
     Unpublished {
         /// Published level of the cell id (`level`).
-        published_level: i32,
+        published_level: Level,
         /// Slot index (`index`).
         index: u8,
         /// `attestation_lag` of the dynamic-lag encodings, absent in the legacy ones.
@@ -110,7 +110,7 @@ pub enum CellContent {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublishedSlot {
     /// Level at which the header was published (`level`).
-    pub published_level: i32,
+    pub published_level: Level,
     /// Slot index (`index`).
     pub index: u8,
     /// The slot commitment (`sh1…`), kept as text.
@@ -129,7 +129,7 @@ pub struct PublishedSlot {
 
 impl CellContent {
     /// Published level of the cell id.
-    pub fn published_level(&self) -> i32 {
+    pub fn published_level(&self) -> Level {
         match self {
             Self::Unpublished {
                 published_level, ..
@@ -277,7 +277,7 @@ pub fn history_cell_of_json(hash: String, v: &Value, path: &str) -> Result<SkipL
             hash,
             index: 0,
             content: CellContent::Unpublished {
-                published_level: 0,
+                published_level: Level::ZERO,
                 index: 0,
                 attestation_lag: None,
             },
@@ -377,8 +377,8 @@ impl DalParameters {
 /// key hashes in `Signature.Public_key_hash.compare` order (tag, then bytes).
 pub fn attested_slots_by_level(
     cells: &[SkipListCell],
-) -> BTreeMap<i32, BTreeMap<PublicKeyHash, BTreeSet<u8>>> {
-    let mut out: BTreeMap<i32, BTreeMap<PublicKeyHash, BTreeSet<u8>>> = BTreeMap::new();
+) -> BTreeMap<Level, BTreeMap<PublicKeyHash, BTreeSet<u8>>> {
+    let mut out: BTreeMap<Level, BTreeMap<PublicKeyHash, BTreeSet<u8>>> = BTreeMap::new();
     for cell in cells {
         if let CellContent::Published(PublishedSlot {
             published_level,
@@ -399,7 +399,7 @@ pub fn attested_slots_by_level(
 }
 
 /// The published levels whose DAL parameters [`dal_attested_slots_messages`] needs.
-pub fn levels_needing_parameters(cells: &[SkipListCell]) -> Vec<i32> {
+pub fn levels_needing_parameters(cells: &[SkipListCell]) -> Vec<Level> {
     attested_slots_by_level(cells).into_keys().collect()
 }
 
@@ -412,7 +412,7 @@ fn bitset(slots: &BTreeSet<u8>) -> BigInt {
 }
 
 fn message(
-    published_level: i32,
+    published_level: Level,
     params: &DalParameters,
     entries: Vec<PublisherSlots>,
 ) -> InboxMessage {
@@ -434,7 +434,7 @@ fn fits(m: &InboxMessage) -> bool {
 /// when adding one would overflow, the current message is emitted and a new one starts with
 /// that publisher.
 pub fn messages_for_level(
-    published_level: i32,
+    published_level: Level,
     params: &DalParameters,
     slots_by_publisher: &BTreeMap<PublicKeyHash, BTreeSet<u8>>,
 ) -> Result<Vec<InboxMessage>, DalError> {
@@ -497,7 +497,7 @@ pub fn messages_for_level(
 /// implicit publisher.
 pub fn dal_attested_slots_messages(
     cells: &[SkipListCell],
-    params: &BTreeMap<i32, DalParameters>,
+    params: &BTreeMap<Level, DalParameters>,
 ) -> Result<Vec<InboxMessage>, DalError> {
     let mut out = Vec::new();
     for (level, by_publisher) in attested_slots_by_level(cells) {
@@ -514,6 +514,10 @@ mod tests {
     use super::*;
     use tezos_types::BinDecode;
     use tezos_types::InboxMessageHash;
+
+    fn lv(l: i32) -> Level {
+        Level::new(l).unwrap()
+    }
 
     /// Constructed in the RPC's JSON shape (see `fixtures/README.md`).
     const CELLS: &str = include_str!("../fixtures/dal_skip_list_cells_u025.json");
@@ -546,7 +550,7 @@ mod tests {
             hash: String::new(),
             index: 0,
             content: CellContent::Published(PublishedSlot {
-                published_level: level,
+                published_level: lv(level),
                 index,
                 commitment: String::new(),
                 publisher: Contract::from_b58check(publisher).unwrap(),
@@ -562,7 +566,7 @@ mod tests {
     #[test]
     fn ocaml_vector_from_a_cell() {
         let cells = vec![published(8, 4, BOOTSTRAP1, true)];
-        let params = BTreeMap::from([(8, ocaml_params())]);
+        let params = BTreeMap::from([(lv(8), ocaml_params())]);
         let msgs = dal_attested_slots_messages(&cells, &params).unwrap();
         assert_eq!(msgs.len(), 1);
         assert_eq!(hex::encode(msgs[0].to_bin()), OCAML_VECTOR);
@@ -579,13 +583,13 @@ mod tests {
             hash: String::new(),
             index: 0,
             content: CellContent::Unpublished {
-                published_level: 8,
+                published_level: lv(8),
                 index: 7,
                 attestation_lag: Some(0),
             },
             back_pointers: vec![],
         });
-        let params = BTreeMap::from([(8, ocaml_params())]);
+        let params = BTreeMap::from([(lv(8), ocaml_params())]);
         let msgs = dal_attested_slots_messages(&cells, &params).unwrap();
         assert_eq!(
             msgs.iter()
@@ -612,12 +616,12 @@ mod tests {
             published(8, 0, BOOTSTRAP1, true),
             published(8, 15, BOOTSTRAP1, true),
         ];
-        assert_eq!(levels_needing_parameters(&cells), vec![8, 9]);
+        assert_eq!(levels_needing_parameters(&cells), vec![lv(8), lv(9)]);
         let mut p9 = ocaml_params();
         p9.number_of_slots = 32;
         p9.page_size = 3967;
         p9.slot_size = 380_832;
-        let params = BTreeMap::from([(8, ocaml_params()), (9, p9)]);
+        let params = BTreeMap::from([(lv(8), ocaml_params()), (lv(9), p9)]);
         let msgs = dal_attested_slots_messages(&cells, &params).unwrap();
         let d: Vec<_> = msgs
             .iter()
@@ -627,10 +631,10 @@ mod tests {
             })
             .collect();
         assert_eq!(d.len(), 2);
-        assert_eq!((d[0].published_level, d[0].number_of_slots), (8, 16));
+        assert_eq!((d[0].published_level, d[0].number_of_slots), (lv(8), 16));
         assert_eq!(
             (d[1].published_level, d[1].number_of_slots, d[1].page_size),
-            (9, 32, 3967)
+            (lv(9), 32, 3967)
         );
         // bootstrap1 (tz1 = tag 0, bytes 02 29…) sorts before bootstrap2 (tz1, bytes e7…).
         let pk: Vec<String> = d[0]
@@ -645,20 +649,20 @@ mod tests {
         );
         assert_eq!(d[0].slots_by_publisher[1].slots_bitset, BigInt::from(8));
         // Missing parameters are an error, not a guess.
-        let only8 = BTreeMap::from([(8, ocaml_params())]);
+        let only8 = BTreeMap::from([(lv(8), ocaml_params())]);
         assert_eq!(
             dal_attested_slots_messages(&cells, &only8),
-            Err(DalError::MissingParameters(9))
+            Err(DalError::MissingParameters(lv(9)))
         );
         let mut small = ocaml_params();
         small.number_of_slots = 4;
         assert!(matches!(
-            dal_attested_slots_messages(&cells[1..4], &BTreeMap::from([(8, small)])),
+            dal_attested_slots_messages(&cells[1..4], &BTreeMap::from([(lv(8), small)])),
             Err(DalError::SlotOutOfRange {
                 index: 15,
-                published_level: 8,
+                published_level,
                 number_of_slots: 4
-            })
+            }) if published_level == lv(8)
         ));
     }
 
@@ -681,7 +685,7 @@ mod tests {
                 (PublicKeyHash::Ed25519(h), BTreeSet::from([i]))
             })
             .collect();
-        let msgs = messages_for_level(8, &params, &by_publisher).unwrap();
+        let msgs = messages_for_level(lv(8), &params, &by_publisher).unwrap();
         assert!(msgs.len() >= 2);
         let mut total = 0usize;
         let mut all = Vec::new();
@@ -700,7 +704,7 @@ mod tests {
                 };
                 let mut more = d.slots_by_publisher.clone();
                 more.push(n.slots_by_publisher[0].clone());
-                assert!(message(8, &params, more).to_bin().len() > MAX_MESSAGE_SIZE);
+                assert!(message(lv(8), &params, more).to_bin().len() > MAX_MESSAGE_SIZE);
             }
             // Round trip through the shared decoder.
             assert_eq!(&InboxMessage::from_bin(&bin).unwrap(), m);
@@ -716,10 +720,10 @@ mod tests {
         assert!(matches!(
             &cells[6].content,
             CellContent::Unpublished {
-                published_level: 5_000_005,
+                published_level,
                 index: 4,
                 attestation_lag: Some(0)
-            }
+            } if *published_level == lv(5_000_005)
         ));
         assert!(cells[0].hash.starts_with("dask1"));
         assert_eq!(cells[0].index, 1_234_567);
@@ -730,7 +734,7 @@ mod tests {
         assert!(params.dynamic_lag_enable);
         assert_eq!((params.slot_size, params.page_size), (380_832, 3967));
         let levels = levels_needing_parameters(&cells);
-        assert_eq!(levels, vec![5_000_000, 5_000_002]);
+        assert_eq!(levels, vec![lv(5_000_000), lv(5_000_002)]);
         let map = levels.iter().map(|l| (*l, params.clone())).collect();
         let msgs = dal_attested_slots_messages(&cells, &map).unwrap();
         let hex: Vec<String> = msgs.iter().map(|m| hex::encode(m.to_bin())).collect();

@@ -16,7 +16,8 @@ use crate::block::{
 };
 use tezos_types::inbox::{InfoPerLevel, Transfer, level_witness};
 use tezos_types::{
-    BinMicheline, BlockHash, InboxMessage, InternalMessage, MerkelizedPayloadHashesHash, Micheline,
+    BinMicheline, BlockHash, InboxMessage, InternalMessage, Level, MerkelizedPayloadHashesHash,
+    Micheline,
 };
 
 /// Deterministic errors building the inbox of a level.
@@ -31,13 +32,13 @@ pub enum InboxError {
         /// The block.
         block: BlockHash,
         /// Its level.
-        level: i32,
+        level: Level,
         /// Its predecessor according to its header.
         expected: BlockHash,
         /// The header given.
         got: BlockHash,
         /// Level of the header given.
-        got_level: i32,
+        got_level: Level,
     },
 }
 
@@ -111,7 +112,7 @@ pub fn rollup_inbox_of_level_with_dal(
     dal_messages: Vec<InboxMessage>,
 ) -> Result<Vec<InboxMessage>, InboxError> {
     if predecessor.hash != block.header.predecessor
-        || predecessor.shell.level.checked_add(1) != Some(block.header.level)
+        || predecessor.shell.level.succ() != Some(block.header.level)
     {
         return Err(InboxError::PredecessorMismatch {
             block: block.hash,
@@ -176,7 +177,7 @@ mod tests {
         BlockHeader {
             hash: b.header.predecessor,
             shell: ShellHeader {
-                level: 100,
+                level: Level::new(100).unwrap(),
                 timestamp: Timestamp::parse("2025-06-01T12:00:02Z").unwrap(),
                 predecessor: BlockHash::ZERO,
                 ..b.header.clone()
@@ -265,10 +266,10 @@ mod tests {
     fn wrong_predecessor_is_rejected() {
         let b = block();
         let mut p = pred(&b);
-        p.shell.level = 99;
+        p.shell.level = Level::new(99).unwrap();
         assert!(matches!(
             rollup_inbox_of_level(&b, &p, None),
-            Err(InboxError::PredecessorMismatch { got_level: 99, .. })
+            Err(InboxError::PredecessorMismatch { got_level, .. }) if i32::from(got_level) == 99
         ));
         let mut p = pred(&b);
         p.hash = b.hash;
@@ -280,17 +281,20 @@ mod tests {
         let b = block();
         let msgs = rollup_inbox_of_level(&b, &pred(&b), None).unwrap();
         let genesis = Inbox {
-            level: 100,
+            level: tezos_types::Level::new(100).unwrap(),
             old_levels_messages: InboxHistoryCell {
                 witness: MerkelizedPayloadHashesHash::ZERO,
-                level: 100,
+                level: tezos_types::Level::new(100).unwrap(),
                 index: 0,
                 back_pointers: vec![],
             },
         };
         let (inbox, witness) = next_inbox(&genesis, &msgs).unwrap();
-        assert_eq!(inbox.level, 101);
-        assert_eq!(inbox.old_levels_messages.level, 101);
+        assert_eq!(inbox.level, tezos_types::Level::new(101).unwrap());
+        assert_eq!(
+            inbox.old_levels_messages.level,
+            tezos_types::Level::new(101).unwrap()
+        );
         assert_eq!(inbox.old_levels_messages.index, 1);
         assert_eq!(inbox.old_levels_messages.witness, witness);
         assert_eq!(

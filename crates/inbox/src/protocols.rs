@@ -1,7 +1,7 @@
 //! Protocol version strings of the `Protocol_migration` inbox message (l1-and-signer.md §3.1,
 //! §3.2 item 3; each protocol's `constants_repr.ml`, `version_value`).
 
-use tezos_types::ProtocolHash;
+use tezos_types::{Level, ProtocolHash};
 
 /// (protocol hash, version string) of the protocols with smart rollups this node knows: the
 /// `hash` of each `src/proto_<n>_<short>/lib_protocol/TEZOS_PROTOCOL` and its `version_value`
@@ -66,17 +66,17 @@ pub fn protocol_version(protocol: &ProtocolHash) -> Option<&'static str> {
 /// Whether the block at `level` is the first block of a protocol activated at
 /// `activation_level` (the migration block, last of the previous protocol; `/chains/<c>/protocols`
 /// `activation_block.level`): `level = activation_level + 1`.
-pub fn is_first_block(level: i32, activation_level: i32) -> bool {
-    activation_level.checked_add(1) == Some(level)
+pub fn is_first_block(level: Level, activation_level: Level) -> bool {
+    activation_level.succ() == Some(level)
 }
 
 /// The `protocol_migration` argument of [`crate::rollup_inbox_of_level`] for a block at `level`
 /// applied by `protocol`, activated at `activation_level`. `Err` carries the protocol when it is
 /// the first block of a protocol whose version string is unknown.
 pub fn migration_message(
-    level: i32,
+    level: Level,
     protocol: &ProtocolHash,
-    activation_level: i32,
+    activation_level: Level,
 ) -> Result<Option<&'static str>, ProtocolHash> {
     if !is_first_block(level, activation_level) {
         return Ok(None);
@@ -99,12 +99,13 @@ mod tests {
     #[test]
     fn first_block_only() {
         let u: ProtocolHash = PROTOCOL_VERSIONS[1].0.parse().unwrap();
-        assert_eq!(migration_message(2, &u, 1), Ok(Some("u025_025")));
-        assert_eq!(migration_message(3, &u, 1), Ok(None));
-        assert_eq!(migration_message(1, &u, 1), Ok(None));
-        assert!(!is_first_block(i32::MIN, i32::MAX));
+        let lv = |l| Level::new(l).unwrap();
+        assert_eq!(migration_message(lv(2), &u, lv(1)), Ok(Some("u025_025")));
+        assert_eq!(migration_message(lv(3), &u, lv(1)), Ok(None));
+        assert_eq!(migration_message(lv(1), &u, lv(1)), Ok(None));
+        assert!(!is_first_block(Level::ZERO, Level::MAX));
         let unknown = ProtocolHash([7; 32]);
-        assert_eq!(migration_message(2, &unknown, 1), Err(unknown));
+        assert_eq!(migration_message(lv(2), &unknown, lv(1)), Err(unknown));
     }
 
     #[test]

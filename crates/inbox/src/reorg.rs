@@ -9,7 +9,7 @@
 
 use crate::block::BlockHeader;
 use std::collections::BTreeMap;
-use tezos_types::BlockHash;
+use tezos_types::{BlockHash, Level};
 
 /// The L1 chain data the walk needs for one block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,7 +17,7 @@ pub struct ChainBlock {
     /// Block hash.
     pub hash: BlockHash,
     /// Block level.
-    pub level: i32,
+    pub level: Level,
     /// Predecessor hash.
     pub predecessor: BlockHash,
 }
@@ -45,7 +45,7 @@ pub enum ReorgError {
         /// The missing block.
         hash: BlockHash,
         /// Its expected level.
-        level: i32,
+        level: Level,
     },
     /// The ancestry is inconsistent: a predecessor is not one level below its successor.
     #[error("L1 block {hash} is at level {found}, expected {expected}")]
@@ -53,9 +53,9 @@ pub enum ReorgError {
         /// The block.
         hash: BlockHash,
         /// Expected level.
-        expected: i32,
+        expected: Level,
         /// Level found.
-        found: i32,
+        found: Level,
     },
 }
 
@@ -78,11 +78,11 @@ pub enum UpdateKind {
 pub struct ChainUpdate {
     /// Last processed block still on the chain (`None` when the walk reached the first level
     /// without meeting one).
-    pub ancestor: Option<(i32, BlockHash)>,
+    pub ancestor: Option<(Level, BlockHash)>,
     /// Blocks to process, oldest first, ending with the head.
     pub to_process: Vec<ChainBlock>,
     /// Processed blocks above the ancestor that are not on the new chain, oldest first.
-    pub abandoned: Vec<(i32, BlockHash)>,
+    pub abandoned: Vec<(Level, BlockHash)>,
     /// Classification.
     pub kind: UpdateKind,
 }
@@ -94,8 +94,8 @@ pub struct ChainUpdate {
 /// chain data of a block by hash (predecessor cache, filled from the heads stream and
 /// `blocks?head=&length=`).
 pub fn plan_update(
-    processed: &BTreeMap<i32, BlockHash>,
-    first_level: i32,
+    processed: &BTreeMap<Level, BlockHash>,
+    first_level: Level,
     head: &ChainBlock,
     lookup: impl Fn(&BlockHash) -> Option<ChainBlock>,
 ) -> Result<ChainUpdate, ReorgError> {
@@ -115,7 +115,7 @@ pub fn plan_update(
             break;
         }
         // `cur.level > first_level`: never `None`.
-        let Some(expected) = cur.level.checked_sub(1) else {
+        let Some(expected) = cur.level.pred() else {
             break;
         };
         let pred = lookup(&cur.predecessor).ok_or(ReorgError::MissingBlock {
@@ -145,10 +145,11 @@ pub fn plan_update(
             kind,
         });
     }
-    let from = ancestor.map_or(i32::MIN, |(l, _)| l);
+    // Above the ancestor, or every processed level without one.
+    let above = |l: Level| ancestor.is_none_or(|(a, _)| l > a);
     let abandoned: Vec<_> = processed
-        .range(from..)
-        .filter(|(l, h)| **l > from && !to_process.iter().any(|b| b.level == **l && b.hash == **h))
+        .iter()
+        .filter(|(l, h)| above(**l) && !to_process.iter().any(|b| b.level == **l && b.hash == **h))
         .map(|(l, h)| (*l, *h))
         .collect();
     let kind = if abandoned.is_empty() {
@@ -168,11 +169,11 @@ pub fn plan_update(
 /// `head_level` reaches the last processed level (or the level below `first_level` when nothing
 /// is processed), clamped to the RPC's bounds `[2, 65536]` (§1.3).
 pub fn ancestry_fetch_length(
-    head_level: i32,
-    last_processed: Option<i32>,
-    first_level: i32,
+    head_level: Level,
+    last_processed: Option<Level>,
+    first_level: Level,
 ) -> u32 {
-    // `i32` operands in `i64`: the saturating operations never saturate.
+    // `int32` levels in `i64`: the saturating operations never saturate.
     let below_first = i64::from(first_level).saturating_sub(1);
     let floor = last_processed.map_or(below_first, |l| i64::from(l).max(below_first));
     let n = i64::from(head_level)
@@ -185,6 +186,10 @@ pub fn ancestry_fetch_length(
 mod tests {
     use super::*;
     use std::collections::HashMap;
+
+    fn lv(l: i32) -> Level {
+        Level::new(l).unwrap()
+    }
 
     fn h(tag: &str, level: i32) -> BlockHash {
         let mut b = [0u8; 32];
@@ -210,15 +215,15 @@ mod tests {
                 h(tag, l),
                 ChainBlock {
                     hash: h(tag, l),
-                    level: l,
+                    level: lv(l),
                     predecessor: pred,
                 },
             );
         }
     }
 
-    fn processed(tag: &str, from: i32, to: i32) -> BTreeMap<i32, BlockHash> {
-        (from..=to).map(|l| (l, h(tag, l))).collect()
+    fn processed(tag: &str, from: i32, to: i32) -> BTreeMap<Level, BlockHash> {
+        (from..=to).map(|l| (lv(l), h(tag, l))).collect()
     }
 
     #[test]
@@ -226,11 +231,11 @@ mod tests {
         let mut m = HashMap::new();
         branch(&mut m, "a", "a", 0, 10);
         let head = m[&h("a", 10)];
-        let u = plan_update(&BTreeMap::new(), 5, &head, |x| m.get(x).copied()).unwrap();
+        let u = plan_update(&BTreeMap::new(), lv(5), &head, |x| m.get(x).copied()).unwrap();
         assert_eq!(u.ancestor, None);
         assert_eq!(
             u.to_process.iter().map(|b| b.level).collect::<Vec<_>>(),
-            (5..=10).collect::<Vec<_>>()
+            (5..=10).map(lv).collect::<Vec<_>>()
         );
         assert_eq!(u.kind, UpdateKind::Extend);
     }
@@ -240,13 +245,13 @@ mod tests {
         let mut m = HashMap::new();
         branch(&mut m, "a", "a", 0, 10);
         let p = processed("a", 5, 9);
-        let u = plan_update(&p, 5, &m[&h("a", 10)], |x| m.get(x).copied()).unwrap();
-        assert_eq!(u.ancestor, Some((9, h("a", 9))));
+        let u = plan_update(&p, lv(5), &m[&h("a", 10)], |x| m.get(x).copied()).unwrap();
+        assert_eq!(u.ancestor, Some((lv(9), h("a", 9))));
         assert_eq!(u.to_process, vec![m[&h("a", 10)]]);
         assert_eq!(u.kind, UpdateKind::Extend);
-        let u = plan_update(&p, 5, &m[&h("a", 9)], |_| None).unwrap();
+        let u = plan_update(&p, lv(5), &m[&h("a", 9)], |_| None).unwrap();
         assert_eq!(u.kind, UpdateKind::Nothing);
-        let u = plan_update(&p, 5, &m[&h("a", 7)], |_| None).unwrap();
+        let u = plan_update(&p, lv(5), &m[&h("a", 7)], |_| None).unwrap();
         assert_eq!(u.kind, UpdateKind::Behind);
         assert!(u.to_process.is_empty() && u.abandoned.is_empty());
     }
@@ -257,15 +262,15 @@ mod tests {
         branch(&mut m, "a", "a", 0, 10);
         branch(&mut m, "a", "b", 8, 11);
         let p = processed("a", 5, 10);
-        let u = plan_update(&p, 5, &m[&h("b", 11)], |x| m.get(x).copied()).unwrap();
-        assert_eq!(u.ancestor, Some((7, h("a", 7))));
+        let u = plan_update(&p, lv(5), &m[&h("b", 11)], |x| m.get(x).copied()).unwrap();
+        assert_eq!(u.ancestor, Some((lv(7), h("a", 7))));
         assert_eq!(
             u.to_process.iter().map(|b| b.hash).collect::<Vec<_>>(),
             vec![h("b", 8), h("b", 9), h("b", 10), h("b", 11)]
         );
         assert_eq!(
             u.abandoned,
-            vec![(8, h("a", 8)), (9, h("a", 9)), (10, h("a", 10))]
+            vec![(lv(8), h("a", 8)), (lv(9), h("a", 9)), (lv(10), h("a", 10))]
         );
         assert_eq!(u.kind, UpdateKind::Reorg);
     }
@@ -276,12 +281,12 @@ mod tests {
         branch(&mut m, "a", "a", 0, 10);
         branch(&mut m, "a", "b", 10, 10);
         let p = processed("a", 5, 10);
-        let u = plan_update(&p, 5, &m[&h("b", 10)], |x| m.get(x).copied()).unwrap();
+        let u = plan_update(&p, lv(5), &m[&h("b", 10)], |x| m.get(x).copied()).unwrap();
         assert_eq!(u.to_process, vec![m[&h("b", 10)]]);
-        assert_eq!(u.abandoned, vec![(10, h("a", 10))]);
+        assert_eq!(u.abandoned, vec![(lv(10), h("a", 10))]);
         branch(&mut m, "a", "c", 9, 9);
-        let u = plan_update(&p, 5, &m[&h("c", 9)], |x| m.get(x).copied()).unwrap();
-        assert_eq!(u.abandoned, vec![(9, h("a", 9)), (10, h("a", 10))]);
+        let u = plan_update(&p, lv(5), &m[&h("c", 9)], |x| m.get(x).copied()).unwrap();
+        assert_eq!(u.abandoned, vec![(lv(9), h("a", 9)), (lv(10), h("a", 10))]);
         assert_eq!(u.kind, UpdateKind::Reorg);
     }
 
@@ -291,7 +296,7 @@ mod tests {
         branch(&mut m, "a", "a", 0, 10);
         branch(&mut m, "a", "b", 5, 10);
         let p = processed("a", 5, 10);
-        let u = plan_update(&p, 5, &m[&h("b", 10)], |x| m.get(x).copied()).unwrap();
+        let u = plan_update(&p, lv(5), &m[&h("b", 10)], |x| m.get(x).copied()).unwrap();
         assert_eq!(u.ancestor, None);
         assert_eq!(u.to_process.len(), 6);
         assert_eq!(u.abandoned.len(), 6);
@@ -303,40 +308,40 @@ mod tests {
         branch(&mut m, "a", "a", 0, 10);
         m.remove(&h("a", 8));
         let p = processed("a", 5, 6);
-        let e = plan_update(&p, 5, &m[&h("a", 10)], |x| m.get(x).copied()).unwrap_err();
+        let e = plan_update(&p, lv(5), &m[&h("a", 10)], |x| m.get(x).copied()).unwrap_err();
         assert_eq!(
             e,
             ReorgError::MissingBlock {
                 hash: h("a", 8),
-                level: 8
+                level: lv(8)
             }
         );
         m.insert(
             h("a", 8),
             ChainBlock {
                 hash: h("a", 8),
-                level: 3,
+                level: lv(3),
                 predecessor: h("a", 7),
             },
         );
-        let e = plan_update(&p, 5, &m[&h("a", 10)], |x| m.get(x).copied()).unwrap_err();
-        assert!(matches!(e, ReorgError::InconsistentLevel { found: 3, .. }));
+        let e = plan_update(&p, lv(5), &m[&h("a", 10)], |x| m.get(x).copied()).unwrap_err();
+        assert!(matches!(e, ReorgError::InconsistentLevel { found, .. } if found == lv(3)));
     }
 
     #[test]
     fn head_below_first_level() {
         let mut m = HashMap::new();
         branch(&mut m, "a", "a", 0, 3);
-        let u = plan_update(&BTreeMap::new(), 5, &m[&h("a", 3)], |_| None).unwrap();
+        let u = plan_update(&BTreeMap::new(), lv(5), &m[&h("a", 3)], |_| None).unwrap();
         assert!(u.to_process.is_empty());
         assert_eq!(u.kind, UpdateKind::Nothing);
     }
 
     #[test]
     fn fetch_length() {
-        assert_eq!(ancestry_fetch_length(10, Some(9), 5), 2);
-        assert_eq!(ancestry_fetch_length(10, None, 5), 7);
-        assert_eq!(ancestry_fetch_length(10, Some(20), 5), 2);
-        assert_eq!(ancestry_fetch_length(i32::MAX, None, i32::MIN), 65_536);
+        assert_eq!(ancestry_fetch_length(lv(10), Some(lv(9)), lv(5)), 2);
+        assert_eq!(ancestry_fetch_length(lv(10), None, lv(5)), 7);
+        assert_eq!(ancestry_fetch_length(lv(10), Some(lv(20)), lv(5)), 2);
+        assert_eq!(ancestry_fetch_length(Level::MAX, None, Level::ZERO), 65_536);
     }
 }

@@ -611,7 +611,7 @@ mod tests {
             rollup: rollup(),
             commitment: Commitment {
                 compressed_state: StateHash::ZERO,
-                inbox_level: level,
+                inbox_level: tezos_types::Level::new(level).unwrap(),
                 predecessor: CommitmentHash::ZERO,
                 number_of_ticks: 1,
             },

@@ -518,7 +518,7 @@ impl Injector {
     /// [`InjectorError`] when tracking failed (nothing was injected then).
     pub async fn on_new_head(&self, head: &BlockHeader) -> Result<(), InjectorError> {
         let mut cache = self.inner.head.lock().await;
-        self.inner.state.lock().head_level = Some(head.shell.level);
+        self.inner.state.lock().head_level = Some(i32::from(head.shell.level));
         self.track(&mut cache, head).await?;
         for w in 0..self.inner.workers.len() {
             if let Err(e) = self.inject_worker(&mut cache, w, head).await {
@@ -532,7 +532,7 @@ impl Injector {
     }
 
     async fn track(&self, cache: &mut HeadCache, head: &BlockHeader) -> Result<(), InjectorError> {
-        let level = head.shell.level;
+        let level = i32::from(head.shell.level);
         // What is in flight or included.
         let (min_level, injected) = {
             let st = self.inner.state.lock();
@@ -628,7 +628,7 @@ impl Injector {
                             },
                         })
                         .collect();
-                    outcomes.push((op.hash, b, block.header.level, list));
+                    outcomes.push((op.hash, b, i32::from(block.header.level), list));
                 }
             }
         }
@@ -801,9 +801,14 @@ impl Injector {
             .iter()
             .enumerate()
             .filter_map(|(i, (_, op))| match op {
-                L1Operation::Publish { rollup, commitment } => {
-                    Some((i, (*rollup, commitment.inbox_level, commitment.hash())))
-                }
+                L1Operation::Publish { rollup, commitment } => Some((
+                    i,
+                    (
+                        *rollup,
+                        i32::from(commitment.inbox_level),
+                        commitment.hash(),
+                    ),
+                )),
                 _ => None,
             })
             .collect();
@@ -1012,7 +1017,14 @@ impl Injector {
                 return false;
             }
             let first_counter = counter.saturating_add(1).saturating_add(u64::from(first));
-            c.mark_injected(&ids, oph, branch, head.shell.level, first, first_counter);
+            c.mark_injected(
+                &ids,
+                oph,
+                branch,
+                i32::from(head.shell.level),
+                first,
+                first_counter,
+            );
             true
         })?;
         if !recorded {

@@ -524,7 +524,7 @@ mod tests {
         let mut core = Core::new(rules(), workers(), vec![], 0);
         let c = Commitment {
             compressed_state: StateHash::ZERO,
-            inbox_level: 5,
+            inbox_level: tezos_types::Level::new(5).unwrap(),
             predecessor: CommitmentHash::ZERO,
             number_of_ticks: 3,
         };

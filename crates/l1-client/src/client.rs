@@ -197,13 +197,13 @@ impl L1Client {
         &self,
         chain: &str,
         head: &BlockHash,
-        head_level: i32,
+        head_level: tezos_types::Level,
         length: u32,
     ) -> Result<Vec<ChainBlock>, L1Error> {
         let hashes = self.ancestors(chain, head, length).await?;
         Ok(hashes
             .windows(2)
-            .zip(0i32..)
+            .zip(0u32..)
             .filter_map(|(w, i)| {
                 Some(ChainBlock {
                     hash: w[0],

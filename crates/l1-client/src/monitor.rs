@@ -253,7 +253,7 @@ async fn run(
                     last_interval = Some(now - prev);
                 }
                 last_arrival = Some(now);
-                tracing::debug!(hash = %head.hash, level = head.shell.level, "new L1 head");
+                tracing::debug!(hash = %head.hash, level = i32::from(head.shell.level), "new L1 head");
                 status.send_modify(|s| {
                     s.last_head = Some(head.clone());
                     s.last_head_at = Some(SystemTime::now());

@@ -509,7 +509,7 @@ mod tests {
     fn commitment() -> Commitment {
         Commitment {
             compressed_state: StateHash::ZERO,
-            inbox_level: 42,
+            inbox_level: tezos_types::Level::new(42).unwrap(),
             predecessor: CommitmentHash::ZERO,
             number_of_ticks: 11_000_000_000,
         }

@@ -31,7 +31,7 @@ pub(crate) struct DalInbox {
     /// DAL feature of each protocol seen (`dal_parametric.feature_enable`).
     enabled: HashMap<ProtocolHash, bool>,
     /// Parameters in force at each published level fetched so far.
-    params: BTreeMap<i32, DalParameters>,
+    params: BTreeMap<tezos_types::Level, DalParameters>,
 }
 
 impl DalInbox {
@@ -74,7 +74,7 @@ impl DalInbox {
                 continue;
             }
             let p = l1
-                .call(l1.client.dal_past_parameters("main", &hash, level))
+                .call(l1.client.dal_past_parameters("main", &hash, level.into()))
                 .map_err(|e| logged(block, &format!("context/dal/past_parameters/{level}"), e))?;
             self.params.insert(level, p);
             while self.params.len() > PARAMS_CACHE {

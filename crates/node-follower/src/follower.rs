@@ -26,6 +26,7 @@ use pvm_wasmtime::WasmtimeEngine;
 use tezos_types::inbox::Inbox;
 use tezos_types::{
     BinDecode, BinEncode, BlockHash, CommitmentHash, PublicKeyHash, SmartRollupAddress, StateHash,
+    Tick,
 };
 use wasm_pvm::{GenesisParams, PvmError, PvmState, PvmVersion, Status};
 
@@ -373,7 +374,7 @@ pub fn rollup_ops(block: &Block, rollup: &SmartRollupAddress) -> RollupOps {
             ) if r == rollup => out.published.push(Publication {
                 hash: commitment.hash(),
                 commitment: *commitment,
-                first_published_at_level: *published_at_level,
+                first_published_at_level: i32::from(*published_at_level),
                 source: c.source,
             }),
             (
@@ -382,7 +383,9 @@ pub fn rollup_ops(block: &Block, rollup: &SmartRollupAddress) -> RollupOps {
                     commitment_hash,
                     inbox_level,
                 },
-            ) if r == rollup => out.cemented.push((*commitment_hash, *inbox_level)),
+            ) if r == rollup => out
+                .cemented
+                .push((*commitment_hash, i32::from(*inbox_level))),
             (ManagerBody::RecoverBond { rollup: r, staker }, _) if r == rollup => {
                 out.recovered.push(*staker);
             }
@@ -579,6 +582,11 @@ fn to_u32(level: i32) -> Result<u32, FollowError> {
     u32::try_from(level).map_err(|_| FollowError::NegativeLevel(level))
 }
 
+/// An L1 or stored level as a [`tezos_types::Level`] (the type of the pure crates' API).
+fn to_level(level: i32) -> Result<tezos_types::Level, FollowError> {
+    tezos_types::Level::new(level).ok_or(FollowError::NegativeLevel(level))
+}
+
 impl Processor {
     /// A processor.
     pub fn new(
@@ -629,7 +637,7 @@ impl Processor {
     ) -> Result<Progress, FollowError> {
         let orig = self.rollup.origination_level;
         let last = self.store.head()?.map(|b| b.level);
-        if head.shell.level < orig {
+        if i32::from(head.shell.level) < orig {
             return Ok(Progress {
                 processed: 0,
                 reached_head: true,
@@ -638,7 +646,7 @@ impl Processor {
         }
         let base = last.unwrap_or(orig);
         let chunk = self.catch_up_chunk.max(1);
-        let far = head.shell.level.checked_sub(base).unwrap_or(0) > chunk;
+        let far = i32::from(head.shell.level).checked_sub(base).unwrap_or(0) > chunk;
         let target: ChainBlock = if far {
             let lvl = base
                 .checked_add(chunk)
@@ -649,15 +657,20 @@ impl Processor {
             ChainBlock::from(head)
         };
         let from = last.map_or(orig, |l| l.saturating_sub(128)).max(orig);
-        let processed: BTreeMap<i32, BlockHash> =
-            self.store.levels_from(from)?.into_iter().collect();
-        let length = ancestry_fetch_length(target.level, last, orig)
+        let processed: BTreeMap<tezos_types::Level, BlockHash> = self
+            .store
+            .levels_from(from)?
+            .into_iter()
+            .map(|(l, h)| Ok((to_level(l)?, h)))
+            .collect::<Result<_, FollowError>>()?;
+        let (orig_level, last_level) = (to_level(orig)?, last.map(to_level).transpose()?);
+        let length = ancestry_fetch_length(target.level, last_level, orig_level)
             .saturating_add(64)
             .min(65_536);
         let ancestors = self.l1.ancestors(&target.hash, length)?;
         let mut chain: HashMap<BlockHash, ChainBlock> = HashMap::new();
         for (i, w) in ancestors.windows(2).enumerate() {
-            let level = i32::try_from(i)
+            let level = u32::try_from(i)
                 .ok()
                 .and_then(|i| target.level.checked_sub(i));
             if let Some(level) = level {
@@ -672,7 +685,7 @@ impl Processor {
             }
         }
         chain.insert(target.hash, target);
-        let plan = plan_update(&processed, orig, &target, |h| chain.get(h).copied())?;
+        let plan = plan_update(&processed, orig_level, &target, |h| chain.get(h).copied())?;
         match plan.kind {
             UpdateKind::Reorg => tracing::info!(
                 abandoned = ?plan.abandoned.iter().map(|(l, h)| format!("{l}:{h}")).collect::<Vec<_>>(),
@@ -728,7 +741,7 @@ impl Processor {
                     in_batch = 0;
                     batch_start = std::time::Instant::now();
                 }
-                if !on_level(b.level) {
+                if !on_level(b.level.into()) {
                     break;
                 }
             }
@@ -789,7 +802,7 @@ impl Processor {
                 block.hash, b.hash
             )));
         }
-        if block.level() == self.rollup.origination_level {
+        if i32::from(block.level()) == self.rollup.origination_level {
             return self.genesis(block);
         }
         self.process_level(block)
@@ -892,7 +905,7 @@ impl Processor {
             .commitment(&rollup.address, &rollup.genesis_commitment)?;
         let commitment = Commitment {
             compressed_state: StateHash(unpatched.0),
-            inbox_level: rollup.origination_level,
+            inbox_level: to_level(rollup.origination_level)?,
             predecessor: CommitmentHash::ZERO,
             number_of_ticks: 0,
         };
@@ -984,7 +997,7 @@ impl Processor {
         p: &Publication,
         current: Option<(i32, CommitmentHash, Commitment)>,
     ) -> Result<(), FollowError> {
-        let ours = self.our_commitment_at(p.commitment.inbox_level, current)?;
+        let ours = self.our_commitment_at(p.commitment.inbox_level.into(), current)?;
         let Some(found) = publisher::l1_ops::conflict(ours, p.hash, &p.commitment, p.source) else {
             return Ok(());
         };
@@ -1038,7 +1051,7 @@ impl Processor {
     }
 
     fn process_level(&mut self, block: &Block) -> Result<(), FollowError> {
-        let level = block.level();
+        let level = i32::from(block.level());
         let Cached {
             mut state,
             inbox: pred_inbox,
@@ -1098,7 +1111,8 @@ impl Processor {
             }
         };
         let commitment_level =
-            next_commitment_level(prev.inbox_level, self.rollup.commitment_period) == Some(level);
+            next_commitment_level(prev.inbox_level, self.rollup.commitment_period).map(i32::from)
+                == Some(level);
         // Inbox self-check ([`check_inbox`]) before the PVM reads the inbox, as Octez's
         // `same_as_layer_1`: at each commitment level and at the last level of each step, so at
         // every level once caught up (one RPC per level), every commitment period while
@@ -1130,25 +1144,30 @@ impl Processor {
         let commitment = if commitment_level {
             let prev_block = self
                 .store
-                .block_by_level(prev.inbox_level)?
+                .block_by_level(prev.inbox_level.into())?
                 .ok_or_else(|| {
                     FollowError::Inconsistent(format!(
                         "missing block at level {}",
                         prev.inbox_level
                     ))
                 })?;
-            let prev_end = prev_block
-                .initial_tick
-                .checked_add(u128::try_from(prev_block.num_ticks).unwrap_or(0))
+            // A negative stored tick count is a corrupt row, never read as 0 ticks.
+            let prev_ticks = Tick::try_from(prev_block.num_ticks).map_err(|e| {
+                FollowError::Inconsistent(format!(
+                    "block {} at level {}: {e}",
+                    prev_block.block_hash, prev_block.level
+                ))
+            })?;
+            let prev_end = Tick::new(prev_block.initial_tick)
+                .checked_add(prev_ticks)
                 .ok_or_else(|| FollowError::Overflow("tick"))?;
-            let n = state
-                .current_tick()
+            let n = Tick::new(state.current_tick())
                 .checked_sub(prev_end)
                 .and_then(|n| i64::try_from(n).ok())
                 .ok_or_else(|| FollowError::Overflow("commitment ticks"))?;
             let c = Commitment {
                 compressed_state: state_hash,
-                inbox_level: level,
+                inbox_level: to_level(level)?,
                 predecessor: prev_hash,
                 number_of_ticks: n,
             };
@@ -1206,7 +1225,7 @@ impl Processor {
         // Cementations: of our commitment, or fatal (`Disagree_with_cemented`).
         for (h, l) in &ops.cemented {
             let ours = self.our_commitment_at(*l, current)?.map(|(h, _)| h);
-            publisher::l1_ops::check_cemented(*l, ours, *h)
+            publisher::l1_ops::check_cemented(to_level(*l)?, ours, *h)
                 .map_err(|e| FollowError::Fatal(e.to_string()))?;
             self.events.push(FollowEvent::Cemented {
                 hash: *h,
@@ -1214,12 +1233,13 @@ impl Processor {
             });
         }
         let t_sql = std::time::Instant::now();
+        let finalized = finalized_level(to_level(level)?).map(i32::from);
         self.store.transaction(|w| {
             for (h, first, at) in &publications {
                 w.set_commitment_published_at(h, *first, *at)?;
             }
             if let Some((h, l)) = &lpc {
-                w.set_lpc(h, *l)?;
+                w.set_lpc(h, i32::from(*l))?;
             }
             if let Some((h, l)) = ops.cemented.last() {
                 w.set_lcc(h, *l)?;
@@ -1245,7 +1265,7 @@ impl Processor {
             w.set_level(level, &block.hash)?;
             w.truncate_levels_above(level)?;
             w.set_head(&block.hash, level)?;
-            if let Some(fl) = finalized_level(level).filter(|l| *l >= orig)
+            if let Some(fl) = finalized.filter(|l| *l >= orig)
                 && let Some(h) = w.level_hash(fl)?
             {
                 w.set_finalized(&h, fl)?;
@@ -1296,7 +1316,7 @@ mod tests {
     fn follow_errors_keep_their_sources() {
         let reorg = ReorgError::MissingBlock {
             hash: BlockHash::new([3; 32]),
-            level: 12,
+            level: tezos_types::Level::new(12).unwrap(),
         };
         let e = FollowError::from(reorg.clone());
         assert!(matches!(&e, FollowError::Reorg(r) if *r == reorg), "{e:?}");
@@ -1325,6 +1345,7 @@ mod tests {
     }
 
     fn inbox(level: i32, index: u64) -> Inbox {
+        let level = tezos_types::Level::new(level).unwrap();
         Inbox {
             level,
             old_levels_messages: tezos_types::inbox::InboxHistoryCell {

@@ -130,7 +130,7 @@ pub fn connection_of(m: &MonitorStatus, ever_connected: bool) -> L1Connection {
 fn l1_head_of(h: &BlockHeader) -> L1Head {
     L1Head {
         hash: h.hash,
-        level: h.shell.level,
+        level: h.shell.level.into(),
         timestamp: h.shell.timestamp.to_rfc3339().unwrap_or_default(),
         age_secs: 0,
     }

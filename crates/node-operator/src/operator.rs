@@ -123,9 +123,9 @@ impl<S: OperationSink> NodeOperator<S> {
         let c = p.l1.call(p.l1.client.constants("main", "head"))?;
         let too_big = |what: &str| FollowError::Inconsistent(format!("{what} out of range"));
         let c = RollupConstants {
-            challenge_window: i32::try_from(c.smart_rollup_challenge_window_in_blocks)
-                .map_err(|_| too_big("smart_rollup_challenge_window_in_blocks"))?,
-            max_lookahead: c.smart_rollup_max_lookahead_in_blocks,
+            challenge_window: c.smart_rollup_challenge_window_in_blocks,
+            max_lookahead: u32::try_from(c.smart_rollup_max_lookahead_in_blocks)
+                .map_err(|_| too_big("smart_rollup_max_lookahead_in_blocks"))?,
         };
         self.constants = Some(c);
         Ok(c)
@@ -162,7 +162,7 @@ impl<S: OperationSink> NodeOperator<S> {
         commitment: tezos_types::Commitment,
     ) -> Result<(), FollowError> {
         if !self.inbox_checked.contains(&hash) {
-            check_l1_inbox(p, commitment.inbox_level)?;
+            check_l1_inbox(p, commitment.inbox_level.into())?;
             self.inbox_checked.insert(hash);
         }
         tracing::info!(
@@ -233,7 +233,8 @@ impl<S: OperationSink> node_follower::main_loop::Operator for NodeOperator<S> {
         for e in events {
             match e {
                 FollowEvent::Conflict(c) => {
-                    if self.role.accuser && c.inbox_level > p.store.lcc()?.map_or(i32::MIN, |l| l.1)
+                    if self.role.accuser
+                        && i32::from(c.inbox_level) > p.store.lcc()?.map_or(i32::MIN, |l| l.1)
                     {
                         let (h, ours) = c.ours;
                         self.publish(p, h, ours)?;
@@ -286,7 +287,7 @@ impl<S: OperationSink> node_follower::main_loop::Operator for NodeOperator<S> {
         // `Dal_injection_queue.produce_dal_slots` on each head).
         if let Some(d) = &mut self.dal {
             d.ensure_params(p)?;
-            d.produce_slots(head.shell.level)?;
+            d.produce_slots(head.shell.level.into())?;
         }
         self.sink.on_head(head)
     }

@@ -2,7 +2,12 @@
 
 use node_store::{Store, StoreError};
 use publisher::{CommitmentStore, Position};
-use tezos_types::{Commitment, CommitmentHash};
+use tezos_types::{Commitment, CommitmentHash, Level};
+
+/// A level of the store as a [`Level`]: a negative one is a corrupt row.
+fn stored_level(l: i32) -> Result<Level, StoreError> {
+    Level::new(l).ok_or_else(|| StoreError::Corrupted(format!("negative level {l} in database")))
+}
 
 /// The follower's store, read by the publisher decisions.
 pub struct StoreCommitments<'a>(pub &'a Store);
@@ -14,17 +19,20 @@ impl CommitmentStore for StoreCommitments<'_> {
         self.0.commitment(hash)
     }
 
-    fn first_published_at_level(&self, hash: &CommitmentHash) -> Result<Option<i32>, StoreError> {
-        Ok(self
-            .0
+    fn first_published_at_level(&self, hash: &CommitmentHash) -> Result<Option<Level>, StoreError> {
+        self.0
             .commitment_published_at(hash)?
-            .map(|(first, _)| first))
+            .map(|(first, _)| stored_level(first))
+            .transpose()
     }
 
-    fn most_recent_commitment_at(&self, level: i32) -> Result<Option<CommitmentHash>, StoreError> {
+    fn most_recent_commitment_at(
+        &self,
+        level: Level,
+    ) -> Result<Option<CommitmentHash>, StoreError> {
         Ok(self
             .0
-            .block_by_level(level)?
+            .block_by_level(level.into())?
             .map(|b| b.commitment_hash.unwrap_or(b.previous_commitment_hash)))
     }
 }
@@ -41,11 +49,15 @@ pub fn position(
     let Some(head) = store.head()? else {
         return Ok(None);
     };
+    let (lcc, lcc_level) = store.lcc()?.unwrap_or(genesis);
     Ok(Some(Position {
-        lcc: store.lcc()?.unwrap_or(genesis),
-        lpc_level: store.lpc()?.map(|(_, l)| l),
-        genesis_level: genesis.1,
-        head_level: head.level,
-        finalized_level: store.finalized()?.map(|b| b.level),
+        lcc: (lcc, stored_level(lcc_level)?),
+        lpc_level: store.lpc()?.map(|(_, l)| stored_level(l)).transpose()?,
+        genesis_level: stored_level(genesis.1)?,
+        head_level: stored_level(head.level)?,
+        finalized_level: store
+            .finalized()?
+            .map(|b| stored_level(b.level))
+            .transpose()?,
     }))
 }

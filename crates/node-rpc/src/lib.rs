@@ -940,11 +940,17 @@ fn block_ticks(c: &Call) -> RpcResult {
 
 fn block_total_ticks(c: &Call) -> RpcResult {
     let b = c.block()?;
-    let total = u128::try_from(b.num_ticks)
-        .ok()
-        .and_then(|n| b.initial_tick.checked_add(n))
+    // A negative stored count is a corrupt row: an error, never read as 0 ticks.
+    let ticks = tezos_types::Tick::try_from(b.num_ticks).map_err(|e| {
+        RpcError::Failed(
+            "smart_rollup_node.corrupted_store",
+            format!("block {} at level {}: {e}", b.block_hash, b.level),
+        )
+    })?;
+    let total = tezos_types::Tick::new(b.initial_tick)
+        .checked_add(ticks)
         .ok_or_else(|| RpcError::Failed("smart_rollup_node.overflow", "tick overflow".into()))?;
-    ok(json!(total.to_string()))
+    ok(json!(total))
 }
 
 fn block_state_hash(c: &Call) -> RpcResult {
@@ -1072,7 +1078,7 @@ pub fn committed_status_json(
         }
         _ => {
             let publication = commitment_level
-                .checked_add(inbox::BLOCK_FINALITY_TIME)
+                .checked_add(i32::try_from(inbox::BLOCK_FINALITY_TIME).map_err(|_| overflow())?)
                 .ok_or_else(overflow)?;
             let cementation = commitment_level.checked_add(window).ok_or_else(overflow)?;
             Ok(json!({"uncommitted": {
@@ -1112,8 +1118,9 @@ fn committed_status(call: &Call) -> RpcResult {
             ),
         )
     })?;
-    let next_level =
-        inbox::next_commitment_level(prev.inbox_level, c.commitment_period).ok_or_else(overflow)?;
+    let next_level = inbox::next_commitment_level(prev.inbox_level, c.commitment_period)
+        .map(i32::from)
+        .ok_or_else(overflow)?;
     let next = match v.block(&BlockId::Level(next_level))? {
         Some(n) => (n.commitment_hash, n.level),
         None => (None, next_level),

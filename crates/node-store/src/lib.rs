@@ -347,6 +347,12 @@ pub fn decode_message_list(b: &[u8]) -> Result<Vec<Vec<u8>>> {
     Ok(out)
 }
 
+/// A stored level, refused when negative (a corrupt row, never read as another level).
+fn stored_level(l: i32) -> Result<tezos_types::Level> {
+    tezos_types::Level::new(l)
+        .ok_or_else(|| StoreError::Corrupted(format!("negative level {l} in database")))
+}
+
 fn parse_hash<T: FromStr>(s: &str, what: &str) -> Result<T> {
     s.parse()
         .map_err(|_| StoreError::Corrupted(format!("invalid {what} {s:?}")))
@@ -659,7 +665,7 @@ impl Store {
             .map(|(s, l, p, n)| {
                 Ok(Commitment {
                     compressed_state: parse_hash(&s, "state hash")?,
-                    inbox_level: l,
+                    inbox_level: stored_level(l)?,
                     predecessor: parse_hash(&p, "commitment hash")?,
                     number_of_ticks: n,
                 })
@@ -1073,7 +1079,7 @@ impl Writer<'_> {
             params![
                 hash.to_b58check(),
                 c.compressed_state.to_b58check(),
-                c.inbox_level,
+                i32::from(c.inbox_level),
                 c.predecessor.to_b58check(),
                 c.number_of_ticks
             ],
@@ -1347,7 +1353,7 @@ mod tests {
         let h = CommitmentHash::new([7; 32]);
         let c = Commitment {
             compressed_state: StateHash::new([1; 32]),
-            inbox_level: 42,
+            inbox_level: tezos_types::Level::new(42).unwrap(),
             predecessor: CommitmentHash::ZERO,
             number_of_ticks: 1234,
         };

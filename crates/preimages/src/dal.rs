@@ -186,8 +186,10 @@ pub fn status_in_cells(
             published_level: l,
             index: i,
             ..
-        } if *l == published_level && *i == index => Some(SlotStatus::Unpublished),
-        CellContent::Published(s) if s.published_level == published_level && s.index == index => {
+        } if i32::from(*l) == published_level && *i == index => Some(SlotStatus::Unpublished),
+        CellContent::Published(s)
+            if i32::from(s.published_level) == published_level && s.index == index =>
+        {
             Some(if s.is_proto_attested {
                 SlotStatus::Attested(s.attestation_lag.unwrap_or(LEGACY_ATTESTATION_LAG))
             } else {

@@ -3,13 +3,13 @@
 //! one of the block `challenge_window` levels before the head's commitment), back to the LCC,
 //! those whose first publication is at least `challenge_window` blocks old; oldest first.
 
-use tezos_types::CommitmentHash;
+use tezos_types::{CommitmentHash, Level};
 
 use crate::{CommitmentStore, Position, RollupConstants};
 
 /// Blocks between a commitment's inbox level and its first publication when the node has no
 /// publication record (Octez: block finality 2 + the injection block).
-pub const UNKNOWN_PUBLICATION_DELAY: i32 = 3;
+pub const UNKNOWN_PUBLICATION_DELAY: u32 = 3;
 
 /// The level from which `hash` (inbox level `inbox_level`) can be cemented: its first
 /// publication plus the challenge window, or an under-approximation without a record.
@@ -19,9 +19,9 @@ pub const UNKNOWN_PUBLICATION_DELAY: i32 = 3;
 pub fn earliest_cementing_level<S: CommitmentStore>(
     store: &S,
     hash: &CommitmentHash,
-    inbox_level: i32,
+    inbox_level: Level,
     constants: &RollupConstants,
-) -> Result<i32, S::Error> {
+) -> Result<Level, S::Error> {
     let first = match store.first_published_at_level(hash)? {
         Some(first) => first,
         None => inbox_level.saturating_add(UNKNOWN_PUBLICATION_DELAY),
@@ -75,7 +75,7 @@ pub fn cementable_commitments<S: CommitmentStore>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tests::{Chain, constants, pos};
+    use crate::tests::{Chain, constants, lv, pos};
 
     #[test]
     fn cements_commitments_whose_window_has_passed() {
@@ -83,7 +83,7 @@ mod tests {
         let mut chain = Chain::new(0, 5, 8);
         for l in [5, 10, 15, 20, 25] {
             let h = chain.hash_at(l);
-            chain.published.insert(h, l.checked_add(2).unwrap());
+            chain.published.insert(h, lv(l.checked_add(2).unwrap()));
         }
         // Head 27: 5 (published 7, cementable from 17) and 10 (12 → 22), 15 (17 → 27).
         let out = cementable_commitments(&chain, &pos(&chain, 0, None, 27, Some(25)), &constants())
@@ -118,7 +118,7 @@ mod tests {
     #[test]
     fn nothing_before_a_full_window() {
         let mut chain = Chain::new(0, 5, 2);
-        chain.published.insert(chain.hash_at(5), 5);
+        chain.published.insert(chain.hash_at(5), lv(5));
         let out = cementable_commitments(&chain, &pos(&chain, 0, None, 12, Some(10)), &constants())
             .unwrap();
         assert!(out.is_empty());

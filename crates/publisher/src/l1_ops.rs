@@ -3,7 +3,7 @@
 //! docs/reference/octez-rollup-node.md §3, §6.2). Applied while processing each block, during
 //! catch-up too.
 
-use tezos_types::{Commitment, CommitmentHash, PublicKeyHash};
+use tezos_types::{Commitment, CommitmentHash, Level, PublicKeyHash};
 
 /// The node's own commitment at an inbox level disagrees with the one cemented on L1 (Octez
 /// `Disagree_with_cemented`): fatal, the node's state cannot be trusted.
@@ -17,7 +17,7 @@ use tezos_types::{Commitment, CommitmentHash, PublicKeyHash};
 )]
 pub struct DisagreeWithCemented {
     /// Inbox level of the cemented commitment.
-    pub inbox_level: i32,
+    pub inbox_level: Level,
     /// Our commitment at that level, if any.
     pub ours: Option<CommitmentHash>,
     /// The cemented commitment.
@@ -29,7 +29,7 @@ pub struct DisagreeWithCemented {
 /// # Errors
 /// [`DisagreeWithCemented`] when ours differs (or is missing).
 pub fn check_cemented(
-    inbox_level: i32,
+    inbox_level: Level,
     ours: Option<CommitmentHash>,
     on_l1: CommitmentHash,
 ) -> Result<(), DisagreeWithCemented> {
@@ -49,7 +49,7 @@ pub fn check_cemented(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Conflict {
     /// Inbox level of both commitments.
-    pub inbox_level: i32,
+    pub inbox_level: Level,
     /// Our commitment.
     pub ours: (CommitmentHash, Commitment),
     /// Theirs.
@@ -116,7 +116,7 @@ mod tests {
     fn c(level: i32, pred: u8, state: u8) -> Commitment {
         Commitment {
             compressed_state: StateHash([state; 32]),
-            inbox_level: level,
+            inbox_level: Level::new(level).unwrap(),
             predecessor: CommitmentHash([pred; 32]),
             number_of_ticks: 1,
         }
@@ -126,10 +126,11 @@ mod tests {
     fn cementation_of_another_commitment_is_fatal() {
         let a = c(5, 0, 1).hash();
         let b = c(5, 0, 2).hash();
-        assert!(check_cemented(5, Some(a), a).is_ok());
-        let e = check_cemented(5, Some(a), b).unwrap_err();
+        let l5 = Level::new(5).unwrap();
+        assert!(check_cemented(l5, Some(a), a).is_ok());
+        let e = check_cemented(l5, Some(a), b).unwrap_err();
         assert!(e.to_string().contains("inbox level 5"), "{e}");
-        let e = check_cemented(5, None, b).unwrap_err();
+        let e = check_cemented(l5, None, b).unwrap_err();
         assert!(e.to_string().contains("[None]"), "{e}");
     }
 
@@ -140,7 +141,7 @@ mod tests {
         let theirs = c(5, 0, 2);
         let found = conflict(Some((ours.hash(), ours)), theirs.hash(), &theirs, other).unwrap();
         assert_eq!(found.theirs, theirs.hash());
-        assert_eq!(found.inbox_level, 5);
+        assert_eq!(found.inbox_level, Level::new(5).unwrap());
         // Same commitment: no conflict.
         assert!(conflict(Some((ours.hash(), ours)), ours.hash(), &ours, other).is_none());
         // Another predecessor: a different branch, not refutable here.

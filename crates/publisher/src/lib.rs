@@ -17,16 +17,16 @@ pub mod cement;
 pub mod l1_ops;
 pub mod publish;
 
-use tezos_types::{Commitment, CommitmentHash};
+use tezos_types::{Commitment, CommitmentHash, Level};
 
 /// Protocol constants the decisions depend on (from `/context/constants` of the current
 /// protocol).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RollupConstants {
     /// `smart_rollup_challenge_window_in_blocks`.
-    pub challenge_window: i32,
+    pub challenge_window: u32,
     /// `smart_rollup_max_lookahead_in_blocks`.
-    pub max_lookahead: i32,
+    pub max_lookahead: u32,
 }
 
 /// The node's recorded state the decisions read (the SQL store in the node; a map in tests).
@@ -42,48 +42,58 @@ pub trait CommitmentStore {
     ///
     /// # Errors
     /// The store's.
-    fn first_published_at_level(&self, hash: &CommitmentHash) -> Result<Option<i32>, Self::Error>;
+    fn first_published_at_level(&self, hash: &CommitmentHash)
+    -> Result<Option<Level>, Self::Error>;
     /// The most recent commitment (computed at or before it) of the processed L2 block at
     /// `level` (Octez `Sc_rollup_block.most_recent_commitment`), `None` if no such block.
     ///
     /// # Errors
     /// The store's.
-    fn most_recent_commitment_at(&self, level: i32) -> Result<Option<CommitmentHash>, Self::Error>;
+    fn most_recent_commitment_at(
+        &self,
+        level: Level,
+    ) -> Result<Option<CommitmentHash>, Self::Error>;
 }
 
 /// Where the node stands, from L1 blocks only (§6.2: never from injector feedback).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Position {
     /// Last cemented commitment `(hash, inbox level)`.
-    pub lcc: (CommitmentHash, i32),
+    pub lcc: (CommitmentHash, Level),
     /// Inbox level of the last commitment this node's operator published (LPC), if any.
-    pub lpc_level: Option<i32>,
+    pub lpc_level: Option<Level>,
     /// Origination level of the rollup (the LPC level when there is none).
-    pub genesis_level: i32,
+    pub genesis_level: Level,
     /// Level of the last processed L2 block (the head).
-    pub head_level: i32,
+    pub head_level: Level,
     /// Level of the finalized L2 block, if any.
-    pub finalized_level: Option<i32>,
+    pub finalized_level: Option<Level>,
 }
 
 #[cfg(test)]
 pub(crate) mod tests {
     use std::collections::BTreeMap;
 
-    use tezos_types::{Commitment, CommitmentHash, StateHash};
+    use tezos_types::{Commitment, CommitmentHash, Level, StateHash};
 
     use crate::{CommitmentStore, Position, RollupConstants};
 
+    /// The level `l` (test literals).
+    pub(crate) fn lv(l: i32) -> Level {
+        Level::new(l).unwrap()
+    }
+
     /// A rollup with commitments every `period` levels from `origination`.
     pub(crate) struct Chain {
-        pub(crate) origination: i32,
+        pub(crate) origination: Level,
         pub(crate) commitments: BTreeMap<CommitmentHash, Commitment>,
-        pub(crate) by_level: BTreeMap<i32, CommitmentHash>,
-        pub(crate) published: BTreeMap<CommitmentHash, i32>,
+        pub(crate) by_level: BTreeMap<Level, CommitmentHash>,
+        pub(crate) published: BTreeMap<CommitmentHash, Level>,
     }
 
     impl Chain {
         pub(crate) fn new(origination: i32, period: i32, count: i32) -> Self {
+            let origination = lv(origination);
             let genesis = Commitment {
                 compressed_state: StateHash([0; 32]),
                 inbox_level: origination,
@@ -103,10 +113,10 @@ pub(crate) mod tests {
             for i in 1..=count {
                 let c = Commitment {
                     compressed_state: StateHash([u8::try_from(i).unwrap(); 32]),
-                    inbox_level: i
+                    inbox_level: lv(i
                         .checked_mul(period)
-                        .and_then(|l| l.checked_add(origination))
-                        .unwrap(),
+                        .and_then(|l| l.checked_add(origination.into()))
+                        .unwrap()),
                     predecessor: pred,
                     number_of_ticks: 10,
                 };
@@ -118,11 +128,11 @@ pub(crate) mod tests {
         }
 
         pub(crate) fn hash_at(&self, level: i32) -> CommitmentHash {
-            self.by_level[&level]
+            self.by_level[&lv(level)]
         }
 
-        pub(crate) fn lcc_at(&self, level: i32) -> (CommitmentHash, i32) {
-            (self.hash_at(level), level)
+        pub(crate) fn lcc_at(&self, level: i32) -> (CommitmentHash, Level) {
+            (self.hash_at(level), lv(level))
         }
     }
 
@@ -131,12 +141,15 @@ pub(crate) mod tests {
         fn commitment(&self, h: &CommitmentHash) -> Result<Option<Commitment>, Self::Error> {
             Ok(self.commitments.get(h).copied())
         }
-        fn first_published_at_level(&self, h: &CommitmentHash) -> Result<Option<i32>, Self::Error> {
+        fn first_published_at_level(
+            &self,
+            h: &CommitmentHash,
+        ) -> Result<Option<Level>, Self::Error> {
             Ok(self.published.get(h).copied())
         }
         fn most_recent_commitment_at(
             &self,
-            level: i32,
+            level: Level,
         ) -> Result<Option<CommitmentHash>, Self::Error> {
             if level < self.origination {
                 return Ok(None);
@@ -161,10 +174,10 @@ pub(crate) mod tests {
     ) -> Position {
         Position {
             lcc: chain.lcc_at(lcc_level),
-            lpc_level,
+            lpc_level: lpc_level.map(lv),
             genesis_level: chain.origination,
-            head_level: head,
-            finalized_level: finalized,
+            head_level: lv(head),
+            finalized_level: finalized.map(lv),
         }
     }
 }

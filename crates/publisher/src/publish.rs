@@ -45,7 +45,9 @@ pub fn commitments_to_publish<S: CommitmentStore>(
             break;
         }
         let past_curfew = match (store.first_published_at_level(&cursor)?, next_head_level) {
-            (Some(first), Some(next)) => next.saturating_sub(first) > constants.challenge_window,
+            (Some(first), Some(next)) => next
+                .distance_from(first)
+                .is_some_and(|d| d > constants.challenge_window),
             _ => false,
         };
         if c.inbox_level <= finalized && !past_curfew {
@@ -71,9 +73,9 @@ mod tests {
 
     /// The inbox levels of the commitments to publish now.
     fn levels(out: &ToPublish) -> Vec<i32> {
-        out.now.iter().map(|(_, c)| c.inbox_level).collect()
+        out.now.iter().map(|(_, c)| c.inbox_level.into()).collect()
     }
-    use crate::tests::{Chain, constants, pos};
+    use crate::tests::{Chain, constants, lv, pos};
 
     #[test]
     fn publishes_final_commitments_oldest_first_from_the_lcc() {
@@ -81,8 +83,7 @@ mod tests {
         let chain = Chain::new(0, 5, 4);
         let p = pos(&chain, 0, None, 22, Some(20));
         let out = commitments_to_publish(&chain, &p, &constants()).unwrap();
-        let levels: Vec<i32> = out.now.iter().map(|(_, c)| c.inbox_level).collect();
-        assert_eq!(levels, vec![5, 10, 15, 20]);
+        assert_eq!(levels(&out), vec![5, 10, 15, 20]);
         assert!(out.delayed.is_empty());
     }
 
@@ -121,7 +122,7 @@ mod tests {
         // Level 10's commitment was first published at level 11; challenge window 10: at head
         // 21 the next block (22) is 11 blocks later, past the curfew.
         let h10 = chain.hash_at(10);
-        chain.published.insert(h10, 11);
+        chain.published.insert(h10, lv(11));
         let out = commitments_to_publish(&chain, &pos(&chain, 0, None, 21, Some(20)), &constants())
             .unwrap();
         assert_eq!(levels(&out), vec![5, 15, 20]);
@@ -145,7 +146,7 @@ mod tests {
                 .iter()
                 .map(|(_, c)| c.inbox_level)
                 .collect::<Vec<_>>(),
-            vec![15, 20]
+            vec![lv(15), lv(20)]
         );
     }
 }

@@ -390,6 +390,11 @@ pub enum DurableError {
 
 /// Access to the PVM durable storage of a block (the RPC server reads it; [`Context`]
 /// implements it).
+///
+/// The RPC server may call these on an async worker inside [`durable_tree::in_memory_only`]:
+/// an implementation whose read can wait (I/O, a lock another thread holds) must refuse there,
+/// with `durable_tree::refuse_store_read()` then `TreeError::NotInMemory` ([`Context`] does,
+/// through its tree and its checkouts); the server then reads again on a blocking thread.
 pub trait DurableState: Send + Sync {
     /// Value at `key` (`None` if absent).
     fn value(&self, block: &L2Block, key: &str) -> Result<Option<Vec<u8>>, DurableError>;

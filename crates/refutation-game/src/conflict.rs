@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 use tezos_types::operation::Commitment;
-use tezos_types::{CommitmentHash, PublicKeyHash};
+use tezos_types::{CommitmentHash, Level, PublicKeyHash};
 
 use crate::GameError;
 
@@ -16,7 +16,7 @@ pub trait StakeView {
     /// Whether `staker` (still a staker) is staked on `hash`.
     fn is_staked_on(&self, staker: &PublicKeyHash, hash: &CommitmentHash) -> bool;
     /// The commitment of inbox level `level` `staker` is staked on, if any.
-    fn staked_at_level(&self, staker: &PublicKeyHash, level: i32) -> Option<CommitmentHash>;
+    fn staked_at_level(&self, staker: &PublicKeyHash, level: Level) -> Option<CommitmentHash>;
 }
 
 /// One side of a conflict.
@@ -68,9 +68,9 @@ pub fn check_conflict_point(
 /// The validation rule of a game start: the game can start one commitment period after the
 /// conflict's inbox level (`Sc_rollup_refutation_game_start_too_early`).
 pub fn check_start_level(
-    current_level: i32,
-    conflict_inbox_level: i32,
-    commitment_period_in_blocks: i32,
+    current_level: Level,
+    conflict_inbox_level: Level,
+    commitment_period_in_blocks: u32,
 ) -> Result<(), GameError> {
     let earliest_start_level = conflict_inbox_level
         .checked_add(commitment_period_in_blocks)
@@ -94,11 +94,11 @@ pub fn conflict_point(
     view: &impl StakeView,
     staker1: &PublicKeyHash,
     staker2: &PublicKeyHash,
-    lcc_inbox_level: i32,
-    current_level: i32,
-    commitment_period: i32,
+    lcc_inbox_level: Level,
+    current_level: Level,
+    commitment_period: u32,
 ) -> Result<(Point, Point), GameError> {
-    if commitment_period <= 0 {
+    if commitment_period == 0 {
         return Err(GameError::NoConflict);
     }
     let mut level = lcc_inbox_level
@@ -162,9 +162,9 @@ pub fn conflicting_stakers(
     view: &impl StakeView,
     staker: &PublicKeyHash,
     stakers: &[PublicKeyHash],
-    lcc_inbox_level: i32,
-    current_level: i32,
-    commitment_period: i32,
+    lcc_inbox_level: Level,
+    current_level: Level,
+    commitment_period: u32,
 ) -> Vec<Conflict> {
     let mut out: Vec<Conflict> = stakers
         .iter()

@@ -3,6 +3,7 @@
 //! A new dissection refines the section `[start_chunk, stop_chunk]` the player chose in the
 //! opponent's dissection (`docs/reference/octez-rollup-node.md` §6.4).
 
+use tezos_types::Tick;
 use tezos_types::operation::DissectionChunk;
 
 use crate::GameError;
@@ -12,7 +13,7 @@ pub const DEFAULT_NUMBER_OF_SECTIONS: u8 = 32;
 
 /// `ticks_per_snapshot` of the WASM PVM (`sc_rollup_wasm.ml`, `V2_0_0`): the ticks of one
 /// `kernel_run`.
-pub const WASM_TICKS_PER_SNAPSHOT: u64 = 50_000_000_000_000;
+pub const WASM_TICKS_PER_SNAPSHOT: Tick = Tick::new(50_000_000_000_000);
 
 /// Which PVM's dissection predicate applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,11 +25,18 @@ pub enum DissectionRule {
 }
 
 /// `Sc_rollup_tick_repr.distance`: the absolute difference.
-pub fn distance(a: u64, b: u64) -> u64 {
-    a.abs_diff(b)
+pub fn distance(a: Tick, b: Tick) -> Tick {
+    Tick::new(a.get().abs_diff(b.get()))
 }
 
-fn default_sections_number(default: u64, given: u64, dist: u64) -> Result<(), GameError> {
+/// A number of sections as a `u64`, `u64::MAX` when larger (only compared with counts that
+/// fit: the `u8` default or a list length).
+fn section_count(n: u128) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
+}
+
+fn default_sections_number(default: u64, given: u64, dist: Tick) -> Result<(), GameError> {
+    let dist = section_count(dist.get());
     if default <= dist {
         if given != default {
             return Err(GameError::NumberOfSectionsMismatch {
@@ -50,16 +58,19 @@ fn default_sections_number(default: u64, given: u64, dist: u64) -> Result<(), Ga
     }
 }
 
-fn wasm_sections_number(default: u64, given: u64, dist: u64) -> Result<(), GameError> {
-    let aligned = dist.is_multiple_of(WASM_TICKS_PER_SNAPSHOT);
-    let max = dist / WASM_TICKS_PER_SNAPSHOT;
+fn wasm_sections_number(default: u64, given: u64, dist: Tick) -> Result<(), GameError> {
+    let (dist, snapshot) = (dist.get(), WASM_TICKS_PER_SNAPSHOT.get());
+    let aligned = dist.is_multiple_of(snapshot);
+    let max = dist
+        .checked_div(snapshot)
+        .ok_or(GameError::Overflow("number of sections"))?;
     let bound = if aligned {
         max
     } else {
         max.checked_add(1)
             .ok_or(GameError::Overflow("number of sections"))?
     };
-    let expected = default.min(bound);
+    let expected = default.min(section_count(bound));
     if given != expected {
         return Err(GameError::NumberOfSectionsMismatch { expected, given });
     }
@@ -70,8 +81,8 @@ fn wasm_sections_number(default: u64, given: u64, dist: u64) -> Result<(), GameE
 /// `None`; last state ≠ the refuted stop; same edge ticks), then every section: no state after
 /// a `None` state, strictly increasing ticks, at most `section_maximum_size` ticks each.
 fn default_check(
-    section_maximum_size: u64,
-    check_sections_number: fn(u64, u64, u64) -> Result<(), GameError>,
+    section_maximum_size: Tick,
+    check_sections_number: fn(u64, u64, Tick) -> Result<(), GameError>,
     default_number_of_sections: u8,
     start_chunk: &DissectionChunk,
     stop_chunk: &DissectionChunk,
@@ -139,20 +150,24 @@ pub fn check_dissection(
             dissection,
         )
     };
+    let half = |t: Tick| t.checked_div(2).ok_or(GameError::Overflow("section size"));
+    let snapshot = WASM_TICKS_PER_SNAPSHOT.get();
     match rule {
-        DissectionRule::Default => default(dist / 2),
-        DissectionRule::Wasm if dist <= WASM_TICKS_PER_SNAPSHOT => default(dist / 2),
+        DissectionRule::Default => default(half(dist)?),
+        DissectionRule::Wasm if dist <= WASM_TICKS_PER_SNAPSHOT => default(half(dist)?),
         DissectionRule::Wasm => {
-            let aligned = dist.is_multiple_of(WASM_TICKS_PER_SNAPSHOT);
+            let aligned = dist.get().is_multiple_of(snapshot);
             let considered = if aligned {
                 dist
             } else {
-                let last_valid_stop = (stop_chunk.tick / WASM_TICKS_PER_SNAPSHOT)
-                    .checked_mul(WASM_TICKS_PER_SNAPSHOT)
+                let last_valid_stop = stop_chunk
+                    .tick
+                    .checked_div(snapshot)
+                    .and_then(|t| t.checked_mul(snapshot))
                     .ok_or(GameError::Overflow("last valid stop tick"))?;
                 distance(start_chunk.tick, last_valid_stop)
             };
-            let max = WASM_TICKS_PER_SNAPSHOT.max(considered / 2);
+            let max = WASM_TICKS_PER_SNAPSHOT.max(half(considered)?);
             default_check(
                 max,
                 wasm_sections_number,
@@ -162,7 +177,7 @@ pub fn check_dissection(
                 dissection,
             )?;
             let aligned_chunk = |c: &DissectionChunk| {
-                c.tick.is_multiple_of(WASM_TICKS_PER_SNAPSHOT)
+                c.tick.get().is_multiple_of(snapshot)
                     || c.tick == start_chunk.tick
                     || c.tick == stop_chunk.tick
             };
@@ -178,7 +193,7 @@ pub fn check_dissection(
 /// `find_choice`: the section of `dissection` that starts at tick `choice`.
 pub fn find_choice(
     dissection: &[DissectionChunk],
-    choice: u64,
+    choice: Tick,
 ) -> Result<(DissectionChunk, DissectionChunk), GameError> {
     dissection
         .windows(2)

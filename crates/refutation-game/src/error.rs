@@ -4,7 +4,7 @@
 //! `docs/reference/l1-and-signer.md` §2.7–§2.8).
 
 use serde_json::{Map, Value, json};
-use tezos_types::{CommitmentHash, PublicKeyHash, StateHash};
+use tezos_types::{CommitmentHash, Level, PublicKeyHash, StateHash, Tick};
 
 /// Category of an error (the `"kind"` of its JSON).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,20 +49,20 @@ pub enum GameError {
     )]
     EdgeTicksMismatch {
         /// First tick of the dissection.
-        dissection_start_tick: u64,
+        dissection_start_tick: Tick,
         /// Last tick of the dissection.
-        dissection_stop_tick: u64,
+        dissection_stop_tick: Tick,
         /// Start tick of the chosen section.
-        chunk_start_tick: u64,
+        chunk_start_tick: Tick,
         /// Stop tick of the chosen section.
-        chunk_stop_tick: u64,
+        chunk_stop_tick: Tick,
     },
     /// `Dissection_ticks_not_increasing`.
     #[error("Ticks should only increase in dissection")]
     TicksNotIncreasing,
     /// `Dissection_invalid_distribution`.
     #[error("Maximum tick increment in a section cannot be more than {0} ticks")]
-    InvalidDistribution(u64),
+    InvalidDistribution(Tick),
     /// `Dissection_invalid_successive_states_shape`: a state after a `None` one.
     #[error("Cannot recover from a blocked state in a dissection")]
     InvalidSuccessiveStatesShape,
@@ -74,7 +74,7 @@ pub enum GameError {
     WasmInvalidDissectionDistribution,
     /// `Dissection_choice_not_found`.
     #[error("No section starting with tick {0} found")]
-    ChoiceNotFound(u64),
+    ChoiceNotFound(Tick),
     /// `Dissecting_during_final_move`.
     #[error("Tried to play a dissecting when the final move started")]
     DissectingDuringFinalMove,
@@ -122,13 +122,13 @@ pub enum GameError {
     )]
     StartTooEarly {
         /// Level of the operation.
-        current_level: i32,
+        current_level: Level,
         /// First level a game on this conflict can start.
-        earliest_start_level: i32,
+        earliest_start_level: Level,
         /// Inbox level of the commitments in conflict.
-        conflict_inbox_level: i32,
+        conflict_inbox_level: Level,
         /// `commitment_period_in_blocks`.
-        commitment_period_in_blocks: i32,
+        commitment_period_in_blocks: u32,
     },
     /// A tick or level computation left its range (refused rather than wrapped).
     #[error("arithmetic overflow in the refutation game: {0}")]

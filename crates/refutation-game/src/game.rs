@@ -6,7 +6,7 @@
 use serde_json::{Value, json};
 use tezos_types::inbox::InboxHistoryCell;
 use tezos_types::operation::{Commitment, DissectionChunk, RefutationStep, Stakers};
-use tezos_types::{BinEncode, PublicKeyHash, Writer};
+use tezos_types::{BinEncode, Level, PublicKeyHash, Tick, Writer};
 
 use crate::GameError;
 use crate::dissection::{DissectionRule, check_dissection, find_choice};
@@ -124,9 +124,9 @@ pub struct Game {
     /// The DAL history when the game started.
     pub dal_snapshot: DalSnapshot,
     /// Level the game started at.
-    pub start_level: i32,
+    pub start_level: Level,
     /// Inbox level of the commitments in conflict.
-    pub inbox_level: i32,
+    pub inbox_level: Level,
     /// The dissection state.
     pub game_state: GameState,
 }
@@ -137,7 +137,7 @@ fn chunk_json(c: &DissectionChunk) -> Value {
 
 fn write_chunk(w: &mut Writer, c: &DissectionChunk) {
     w.opt_field(c.state.as_ref(), |w, s| s.bin_write(w));
-    w.n_u64(c.tick);
+    c.tick.bin_write(w);
 }
 
 /// JSON of an inbox history proof (`Sc_rollup_inbox_repr.history_proof_encoding`).
@@ -255,7 +255,7 @@ pub struct PlayContext<'a, V: StepVerifier> {
     /// The PVM step verifier.
     pub verifier: &'a V,
     /// The rollup's origination level (`metadata.origination_level`).
-    pub origination_level: i32,
+    pub origination_level: Level,
 }
 
 impl Game {
@@ -269,7 +269,7 @@ impl Game {
     pub fn initial(
         inbox_snapshot: InboxHistoryCell,
         dal_snapshot: DalSnapshot,
-        start_level: i32,
+        start_level: Level,
         parent_commitment: &Commitment,
         defender_commitment: &Commitment,
         refuter: PublicKeyHash,
@@ -282,10 +282,10 @@ impl Game {
         } else {
             Player::Bob
         };
-        let ticks = u64::try_from(defender_commitment.number_of_ticks)
+        let ticks = Tick::try_from(defender_commitment.number_of_ticks)
             .map_err(|_| GameError::Overflow("negative number of ticks"))?;
         let next = ticks
-            .checked_add(1)
+            .checked_add(Tick::ONE)
             .ok_or(GameError::Overflow("number of ticks"))?;
         Ok(Self {
             turn,
@@ -297,7 +297,7 @@ impl Game {
                 dissection: vec![
                     DissectionChunk {
                         state: Some(parent_commitment.compressed_state),
-                        tick: 0,
+                        tick: Tick::ZERO,
                     },
                     DissectionChunk {
                         state: Some(defender_commitment.compressed_state),
@@ -335,11 +335,11 @@ impl Game {
         let c = &self.inbox_snapshot;
         w.n_u64(c.index);
         c.witness.bin_write(&mut w);
-        w.i32(c.level);
+        c.level.bin_write(&mut w);
         w.dyn_list(&c.back_pointers, |w, h| h.bin_write(w));
         w.bytes(&self.dal_snapshot.bin);
-        w.i32(self.start_level);
-        w.i32(self.inbox_level);
+        self.start_level.bin_write(&mut w);
+        self.inbox_level.bin_write(&mut w);
         self.game_state.bin_write(&mut w);
         w.into_bytes()
     }
@@ -359,7 +359,7 @@ impl Game {
     pub fn play<V: StepVerifier>(
         &self,
         stakers: &Index,
-        choice: u64,
+        choice: Tick,
         step: &RefutationStep,
         ctx: &PlayContext<'_, V>,
     ) -> Result<MoveOutcome, GameError> {
@@ -461,12 +461,12 @@ pub struct Timeout {
     /// Blocks left to bob.
     pub bob: i32,
     /// Level of the last move.
-    pub last_turn_level: i32,
+    pub last_turn_level: Level,
 }
 
 impl Timeout {
     /// `initial_timeout`: `timeout_period_in_blocks` each, from the current level.
-    pub fn initial(level: i32, timeout_period_in_blocks: i32) -> Self {
+    pub fn initial(level: Level, timeout_period_in_blocks: i32) -> Self {
         Self {
             alice: timeout_period_in_blocks,
             bob: timeout_period_in_blocks,
@@ -475,9 +475,9 @@ impl Timeout {
     }
 
     /// `update_timeout`: `mover` played at `level`; its clock loses the blocks it used.
-    pub fn update(&self, mover: Player, level: i32) -> Result<Self, GameError> {
-        let used = level
-            .checked_sub(self.last_turn_level)
+    pub fn update(&self, mover: Player, level: Level) -> Result<Self, GameError> {
+        let used = i32::from(level)
+            .checked_sub(self.last_turn_level.into())
             .ok_or(GameError::Overflow("timeout levels"))?;
         let sub = |left: i32| {
             left.checked_sub(used)
@@ -510,14 +510,15 @@ pub fn timeout_result(
     game: &Game,
     timeout: &Timeout,
     stakers: &Index,
-    level: i32,
+    level: Level,
 ) -> Result<GameResult, GameError> {
     let left = match game.turn {
         Player::Alice => timeout.alice,
         Player::Bob => timeout.bob,
     };
-    let level_of_timeout = timeout
-        .last_turn_level
+    // Blocks left may be negative (a player may move late when nobody claimed the timeout).
+    let level = i32::from(level);
+    let level_of_timeout = i32::from(timeout.last_turn_level)
         .checked_add(left)
         .ok_or(GameError::Overflow("level of timeout"))?;
     if level <= level_of_timeout {

@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 
 use tezos_types::inbox::{InboxHistoryCell, PayloadCell};
 use tezos_types::{
-    BinDecode, BinEncode, InboxHash, InboxMessage, InboxMessageHash, MerkelizedPayloadHashesHash,
-    Reader,
+    BinDecode, BinEncode, InboxHash, InboxMessage, InboxMessageHash, Level,
+    MerkelizedPayloadHashesHash, Reader,
 };
 
 /// Basis of both skip lists (`Skip_list_parameters.basis`).
@@ -30,7 +30,7 @@ pub struct InboxProof {
 fn read_history_cell(r: &mut Reader<'_>) -> tezos_types::encoding::DecodeResult<InboxHistoryCell> {
     let index = r.n_u64()?;
     let witness = MerkelizedPayloadHashesHash::bin_read(r)?;
-    let level = r.i32()?;
+    let level = Level::bin_read(r)?;
     let back_pointers = r.dyn_list(InboxHash::bin_read)?;
     Ok(InboxHistoryCell {
         witness,
@@ -76,7 +76,7 @@ impl InboxProof {
         w.dyn_list(&self.inclusion_proof, |w, c| {
             w.n_u64(c.index);
             c.witness.bin_write(w);
-            w.i32(c.level);
+            c.level.bin_write(w);
             w.dyn_list(&c.back_pointers, |w, h| h.bin_write(w));
         });
         w.dyn_list(&self.payload_proof, |w, c| {
@@ -178,10 +178,10 @@ pub type ProofError = &'static str;
 /// when `counter` is one past the level's last message, or nothing past the snapshot.
 pub fn verify(
     snapshot: &InboxHistoryCell,
-    level: i32,
+    level: Level,
     counter: u64,
     proof: &InboxProof,
-) -> Result<Option<(i32, u64, Vec<u8>)>, ProofError> {
+) -> Result<Option<(Level, u64, Vec<u8>)>, ProofError> {
     // The inclusion proof: from the snapshot back to the level's history cell.
     let target = proof
         .inclusion_proof
@@ -224,7 +224,7 @@ pub fn verify(
         if target == snapshot {
             return Ok(None);
         }
-        let next = level.checked_add(1).ok_or("inbox level overflow")?;
+        let next = level.succ().ok_or("inbox level overflow")?;
         return Ok(Some((next, 0, InboxMessage::SOL.to_bin())));
     }
     if counter <= max_index {

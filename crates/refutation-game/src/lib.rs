@@ -12,7 +12,7 @@
 //!
 //! Input proofs: none, `first_input` and inbox proofs ([`verify_inbox_proof`]) are checked;
 //! reveal proofs give [`GameError::Unsupported`] (the reveal checks are not implemented).
-#![deny(clippy::arithmetic_side_effects)]
+#![deny(clippy::arithmetic_side_effects, clippy::cast_possible_wrap)]
 
 mod conflict;
 mod dissection;

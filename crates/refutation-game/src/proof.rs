@@ -4,7 +4,7 @@
 //! [`StepVerifier`] (the WASM PVM's is `pvm_tick`).
 
 use tezos_types::operation::{DissectionChunk, InputProof};
-use tezos_types::{BinEncode, InboxMessage, StateHash};
+use tezos_types::{BinEncode, InboxMessage, Level, StateHash, Tick};
 
 use tezos_types::inbox::InboxHistoryCell;
 
@@ -18,7 +18,7 @@ pub enum StepInput {
     /// An inbox message.
     Message {
         /// Its inbox level.
-        level: i32,
+        level: Level,
         /// Its index in the level.
         counter: u64,
         /// The serialized message (internal `00 …`, external `01 …`).
@@ -38,7 +38,7 @@ pub enum InputRequest {
     /// The inbox message after `(level, counter)`.
     FirstAfter {
         /// Inbox level.
-        level: i32,
+        level: Level,
         /// Message index.
         counter: u64,
     },
@@ -98,15 +98,13 @@ enum InputError {
 fn proof_input(
     input_proof: Option<&InputProof>,
     inbox_snapshot: &InboxHistoryCell,
-    origination_level: i32,
-    commit_inbox_level: i32,
+    origination_level: Level,
+    commit_inbox_level: Level,
 ) -> Result<Option<StepInput>, InputError> {
     let input = match input_proof {
         None => None,
         Some(InputProof::FirstInput) => Some(StepInput::Message {
-            level: origination_level
-                .checked_add(1)
-                .ok_or(InputError::Invalid)?,
+            level: origination_level.succ().ok_or(InputError::Invalid)?,
             counter: 0,
             payload: InboxMessage::SOL.to_bin(),
         }),
@@ -174,8 +172,8 @@ pub fn final_move_is_valid(
     start_chunk: &DissectionChunk,
     stop_chunk: &DissectionChunk,
     inbox_snapshot: &InboxHistoryCell,
-    origination_level: i32,
-    commit_inbox_level: i32,
+    origination_level: Level,
+    commit_inbox_level: Level,
 ) -> Result<bool, GameError> {
     let input = match proof_input(
         proof.input_proof,
@@ -200,7 +198,7 @@ pub fn final_move_is_valid(
     if !input_matches_request(proof.input_proof, &step.request) {
         return Ok(false);
     }
-    if first_move && distance(start_chunk.tick, stop_chunk.tick) != 1 {
+    if first_move && distance(start_chunk.tick, stop_chunk.tick) != Tick::ONE {
         return Ok(false);
     }
     if start_chunk.state != Some(step.start) {

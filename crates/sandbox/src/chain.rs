@@ -227,7 +227,7 @@ impl Chain {
             .map(|a| (a.pkh, BOOTSTRAP_BALANCE))
             .collect();
         let ctx = BlockCtx {
-            level: ACTIVATION_LEVEL,
+            level: crate::state::chain_level(ACTIVATION_LEVEL),
             predecessor: genesis_hash,
             predecessor_timestamp: genesis_timestamp,
             first_block_of_protocol: false,
@@ -333,7 +333,7 @@ impl Chain {
         let head = self.head();
         let level = head.header.level.saturating_add(1);
         BlockCtx {
-            level,
+            level: crate::state::chain_level(level),
             predecessor: head.hash,
             predecessor_timestamp: head.header.timestamp,
             first_block_of_protocol: level == ACTIVATION_LEVEL + 1,
@@ -436,7 +436,7 @@ impl Chain {
         // The DAL: this level's skip-list cells, then their `Dal_attested_slots` messages
         // after the operations' messages (docs/reference/dal.md §2.1 step 5).
         st.dal.finalize(
-            ctx.level,
+            ctx.level.into(),
             &self.constants.dal_parametric,
             &self.constants.sandbox_dal_unattested_slots,
         );
@@ -697,7 +697,10 @@ mod tests {
         assert_eq!(c.blocks()[0].hash.to_b58check(), GENESIS_BLOCK);
         assert_eq!(c.head().header.predecessor, c.blocks()[0].hash);
         assert_eq!(c.head().state.accounts.len(), 5);
-        assert_eq!(c.head().state.inbox.as_ref().unwrap().level, 1);
+        assert_eq!(
+            c.head().state.inbox.as_ref().unwrap().level,
+            crate::state::chain_level(1)
+        );
     }
 
     #[test]

@@ -17,11 +17,13 @@ use refutation_game::{
 };
 use serde_json::{Value, json};
 use tezos_types::operation::{Commitment, Refutation};
-use tezos_types::{CommitmentHash, PublicKeyHash, SmartRollupAddress, StateHash};
+use tezos_types::{CommitmentHash, Level, PublicKeyHash, SmartRollupAddress, StateHash};
 
 use crate::constants::Constants;
 use crate::ops::PvmKind;
-use crate::state::{BlockCtx, ErrorCategory, PROTO_ERROR_PREFIX, ProtoError, Rollup, State};
+use crate::state::{
+    BlockCtx, ErrorCategory, PROTO_ERROR_PREFIX, ProtoError, Rollup, State, blocks,
+};
 
 /// A game error as the sandbox reports it (`proto.<protocol>.<id>`, the Octez text in `msg`).
 pub fn proto_error(e: &GameError) -> ProtoError {
@@ -58,8 +60,7 @@ impl StepVerifier for PvmTickVerifier {
                 counter,
                 payload,
             }) => Some(pvm_tick::Input::Message {
-                level: u32::try_from(*level)
-                    .map_err(|_| VerifyError::Invalid(format!("negative inbox level {level}")))?,
+                level: level.to_u32(),
                 counter: *counter,
                 payload: payload.clone(),
             }),
@@ -82,8 +83,9 @@ impl StepVerifier for PvmTickVerifier {
             pvm_tick::Request::NoInputRequired => InputRequest::NoInputRequired,
             pvm_tick::Request::Initial => InputRequest::Initial,
             pvm_tick::Request::FirstAfter(level, counter) => InputRequest::FirstAfter {
-                level: i32::try_from(level)
-                    .map_err(|_| VerifyError::Invalid(format!("inbox level {level} too large")))?,
+                level: Level::from_u32(level).ok_or_else(|| {
+                    VerifyError::Invalid(format!("inbox level {level} too large"))
+                })?,
                 counter: u64::try_from(counter).map_err(|_| {
                     VerifyError::Invalid(format!("message counter {counter} too large"))
                 })?,
@@ -112,7 +114,7 @@ impl StakeView for Stakes<'_> {
                 .get(hash)
                 .is_some_and(|i| i.stakers.contains(staker))
     }
-    fn staked_at_level(&self, staker: &PublicKeyHash, level: i32) -> Option<CommitmentHash> {
+    fn staked_at_level(&self, staker: &PublicKeyHash, level: Level) -> Option<CommitmentHash> {
         if !self.0.stakers.contains_key(staker) {
             return None;
         }
@@ -184,7 +186,7 @@ pub fn games_json(r: &Rollup, staker: &PublicKeyHash) -> Value {
 pub fn conflicts_json(
     r: &Rollup,
     staker: &PublicKeyHash,
-    level: i32,
+    level: Level,
     constants: &Constants,
 ) -> Value {
     let stakers: Vec<PublicKeyHash> = r.stakers.keys().copied().collect();
@@ -195,7 +197,7 @@ pub fn conflicts_json(
             &stakers,
             r.lcc_level,
             level,
-            constants.smart_rollup_commitment_period_in_blocks,
+            blocks(constants.smart_rollup_commitment_period_in_blocks),
         )
         .iter()
         .map(|c| c.to_json())
@@ -212,7 +214,7 @@ pub fn timeout_json(r: &Rollup, a: PublicKeyHash, b: PublicKeyHash) -> Value {
 
 /// `…/staker1/<a>/staker2/<b>/timeout_reached` at a block of level `level`: the result a
 /// timeout would give, or `null`.
-pub fn timeout_reached_json(r: &Rollup, a: PublicKeyHash, b: PublicKeyHash, level: i32) -> Value {
+pub fn timeout_reached_json(r: &Rollup, a: PublicKeyHash, b: PublicKeyHash, level: Level) -> Value {
     let index = Index::new(a, b);
     match (r.games.get(&index), r.game_timeouts.get(&index)) {
         (Some(g), Some(t)) => {
@@ -345,7 +347,7 @@ impl State {
         check_start_level(
             ctx.level,
             defender_commitment.inbox_level,
-            constants.smart_rollup_commitment_period_in_blocks,
+            blocks(constants.smart_rollup_commitment_period_in_blocks),
         )
         .map_err(err)?;
         let index = Index::new(*refuter, *defender);

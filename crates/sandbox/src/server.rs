@@ -1126,7 +1126,7 @@ fn rollup_rpc(chain: &Chain, b: &Block, method: &Method, addr: &str, rest: &[&st
                 _ => ok(crate::refutation::conflicts_json(
                     r,
                     &pkh,
-                    b.header.level,
+                    crate::state::chain_level(b.header.level),
                     &chain.constants,
                 )),
             }
@@ -1146,7 +1146,12 @@ fn rollup_rpc(chain: &Chain, b: &Block, method: &Method, addr: &str, rest: &[&st
             ok(if *what == "timeout" {
                 crate::refutation::timeout_json(r, a, c)
             } else {
-                crate::refutation::timeout_reached_json(r, a, c, b.header.level)
+                crate::refutation::timeout_reached_json(
+                    r,
+                    a,
+                    c,
+                    crate::state::chain_level(b.header.level),
+                )
             })
         }),
         ["commitment", h, tail @ ..]
@@ -1167,9 +1172,11 @@ fn rollup_rpc(chain: &Chain, b: &Block, method: &Method, addr: &str, rest: &[&st
                     ["can_be_cemented"] => ok(json!(
                         info.commitment.predecessor == r.lcc
                             && !info.stakers.is_empty()
-                            && b.header.level
+                            && crate::state::chain_level(b.header.level)
                                 >= info.first_published_at_level.saturating_add(
-                                    chain.constants.smart_rollup_challenge_window_in_blocks
+                                    crate::state::blocks(
+                                        chain.constants.smart_rollup_challenge_window_in_blocks,
+                                    ),
                                 )
                             && r.commitments
                                 .values()
@@ -1191,7 +1198,7 @@ fn rollup_rpc(chain: &Chain, b: &Block, method: &Method, addr: &str, rest: &[&st
             })
         }
         ["inbox_level", l, "commitments"] => get(&|| {
-            let l: i32 = l.parse().map_err(|_| bad_path(l, "block_level"))?;
+            let l: tezos_types::Level = l.parse().map_err(|_| bad_path(l, "block_level"))?;
             let hs: Vec<String> = r
                 .commitments
                 .iter()

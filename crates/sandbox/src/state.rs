@@ -15,7 +15,7 @@ use tezos_types::inbox::{Inbox, InboxHistoryCell, InfoPerLevel, Transfer, level_
 use tezos_types::micheline::BinMicheline;
 use tezos_types::{
     BinDecode, BinEncode, BlockHash, CommitmentHash, ContractHash, InboxMessage, InternalMessage,
-    Micheline, OperationHash, Prim, PublicKey, PublicKeyHash, SmartRollupAddress, StateHash,
+    Level, Micheline, OperationHash, Prim, PublicKey, PublicKeyHash, SmartRollupAddress, StateHash,
     Watermark,
 };
 
@@ -152,7 +152,7 @@ pub struct CommitmentInfo {
     /// The commitment.
     pub commitment: Commitment,
     /// Level of its first publication.
-    pub first_published_at_level: i32,
+    pub first_published_at_level: Level,
     /// Stakers on it.
     pub stakers: BTreeSet<PublicKeyHash>,
 }
@@ -169,7 +169,7 @@ pub struct Rollup {
     /// Whitelist of a private rollup.
     pub whitelist: Option<Vec<PublicKeyHash>>,
     /// Origination level.
-    pub origination_level: i32,
+    pub origination_level: Level,
     /// Genesis commitment hash.
     pub genesis_commitment: CommitmentHash,
     /// Known commitments.
@@ -179,7 +179,7 @@ pub struct Rollup {
     /// Last cemented commitment.
     pub lcc: CommitmentHash,
     /// Inbox level of the LCC.
-    pub lcc_level: i32,
+    pub lcc_level: Level,
     /// The cemented commitments still stored, oldest first, the LCC last (at most
     /// `smart_rollup_max_number_of_cemented_commitments`): outbox messages are executed
     /// against one of them (`check_if_commitments_are_related`).
@@ -280,11 +280,25 @@ pub struct State {
     pub dal: crate::dal::DalState,
 }
 
+/// A level of the sandbox's own chain as a [`Level`]: its levels start at
+/// [`crate::chain::ACTIVATION_LEVEL`] and only grow, so a negative one is a bug of the sandbox.
+pub(crate) fn chain_level(l: i32) -> Level {
+    Level::new(l).unwrap_or_else(|| {
+        panic!("sandbox level {l} is negative: the sandbox's levels start at 1 and only grow")
+    })
+}
+
+/// A constant counted in blocks (period, window, lookahead) as the `u32` the pure crates take:
+/// the sandbox's constants are positive, a negative one reads as 0 (no block).
+pub(crate) fn blocks(n: i32) -> u32 {
+    u32::try_from(n).unwrap_or(0)
+}
+
 /// Context of the block being applied.
 #[derive(Debug, Clone)]
 pub struct BlockCtx {
     /// Level of the block.
-    pub level: i32,
+    pub level: Level,
     /// Predecessor hash.
     pub predecessor: BlockHash,
     /// Predecessor timestamp (seconds).
@@ -446,7 +460,7 @@ impl State {
     }
 
     /// Appends EOL and finalizes the inbox level (§3.2 step 6, §3.3).
-    pub fn finalize_level(&mut self, level: i32, mut messages: Vec<InboxMessage>) {
+    pub fn finalize_level(&mut self, level: Level, mut messages: Vec<InboxMessage>) {
         messages.push(InboxMessage::EOL);
         if let (Some(witness), Some(inbox)) = (level_witness(&messages), self.inbox.as_mut())
             && let Some(cell) = inbox.old_levels_messages.next(witness, level)
@@ -984,7 +998,8 @@ impl State {
                            "commitment": h.commitment.to_b58check()})
                 };
                 if let Err(crate::dal::PublishError::Duplicate(existing)) =
-                    self.dal.publish(ctx.level, slot_header.slot_index, header)
+                    self.dal
+                        .publish(ctx.level.into(), slot_header.slot_index, header)
                 {
                     return Err(ProtoError::permanent("dal_publish_commitment_duplicate")
                         .with("proposed", header_json(&existing))
@@ -1049,18 +1064,18 @@ impl State {
         if pred.commitment.inbox_level < r.lcc_level {
             return Err(ProtoError::permanent("smart_rollup_parent_not_lcc"));
         }
-        let expected = pred.commitment.inbox_level.checked_add(period);
+        let expected = pred.commitment.inbox_level.checked_add(blocks(period));
         if Some(commitment.inbox_level) != expected {
             return Err(ProtoError::permanent("smart_rollup_bad_inbox_level"));
         }
         if commitment.inbox_level >= ctx.level {
             return Err(ProtoError::permanent("smart_rollup_commitment_from_future")
-                .with("current_level", ctx.level)
-                .with("inbox_level", commitment.inbox_level));
+                .with("current_level", i32::from(ctx.level))
+                .with("inbox_level", i32::from(commitment.inbox_level)));
         }
         if commitment.inbox_level
             > r.lcc_level
-                .saturating_add(constants.smart_rollup_max_lookahead_in_blocks)
+                .saturating_add(blocks(constants.smart_rollup_max_lookahead_in_blocks))
         {
             return Err(ProtoError::permanent(
                 "smart_rollup_commitment_too_far_ahead",
@@ -1068,8 +1083,10 @@ impl State {
         }
         let h = commitment.hash();
         if let Some(existing) = r.commitments.get(&h)
-            && ctx.level.saturating_sub(existing.first_published_at_level)
-                > constants.smart_rollup_challenge_window_in_blocks
+            && ctx
+                .level
+                .distance_from(existing.first_published_at_level)
+                .is_some_and(|d| d > blocks(constants.smart_rollup_challenge_window_in_blocks))
         {
             return Err(ProtoError::permanent("smart_rollup_commitment_past_curfew"));
         }
@@ -1084,7 +1101,7 @@ impl State {
                 .commitments
                 .get(&cur)
                 .map(|i| i.commitment.inbox_level)
-                .unwrap_or(i32::MIN);
+                .unwrap_or(Level::ZERO);
             if cur_level > r.lcc_level && !is_ancestor(r, &cur, &commitment.predecessor) {
                 return Err(ProtoError::permanent("smart_rollup_staker_backtracked"));
             }
@@ -1135,11 +1152,11 @@ impl State {
         };
         let deadline = info
             .first_published_at_level
-            .saturating_add(constants.smart_rollup_challenge_window_in_blocks);
+            .saturating_add(blocks(constants.smart_rollup_challenge_window_in_blocks));
         if ctx.level < deadline {
             return Err(ProtoError::permanent("smart_rollup_commitment_too_recent")
-                .with("current_level", ctx.level)
-                .with("min_level", deadline));
+                .with("current_level", i32::from(ctx.level))
+                .with("min_level", i32::from(deadline)));
         }
         let level = info.commitment.inbox_level;
         r.lcc = h;
@@ -1152,7 +1169,7 @@ impl State {
             let drop = r.cemented.len().saturating_sub(keep);
             r.cemented.drain(..drop);
         }
-        Ok((h, level))
+        Ok((h, level.into()))
     }
 
     /// `smart_rollup_recover_bond`: only when the staker's last commitment is cemented.
@@ -1172,7 +1189,7 @@ impl State {
             .commitments
             .get(&cur)
             .map(|i| i.commitment.inbox_level)
-            .unwrap_or(i32::MAX);
+            .unwrap_or(Level::MAX);
         if level > r.lcc_level {
             return Err(ProtoError::permanent(
                 "smart_rollup_not_staked_on_lcc_or_ancestor",
@@ -1223,7 +1240,7 @@ impl State {
     ) -> Result<OutboxReceipt, ProtoError> {
         let invalid_proof = || ProtoError::permanent("smart_rollup_invalid_output_proof");
         let r = self.rollup_mut(rollup_addr)?;
-        let lcc_level = r.lcc_level;
+        let lcc_level = i32::from(r.lcc_level);
         let commitment = r
             .cemented
             .contains(cemented)
@@ -1562,7 +1579,7 @@ pub fn state_digest(s: &State) -> [u8; 32] {
     for (k, r) in &s.rollups {
         k.bin_write(&mut w);
         r.lcc.bin_write(&mut w);
-        w.i32(r.lcc_level);
+        r.lcc_level.bin_write(&mut w);
         for (h, i) in &r.commitments {
             h.bin_write(&mut w);
             w.u32(i.stakers.len() as u32);
@@ -1592,7 +1609,7 @@ pub fn state_digest(s: &State) -> [u8; 32] {
             i.alice.bin_write(&mut w);
             w.i32(t.alice);
             w.i32(t.bob);
-            w.i32(t.last_turn_level);
+            t.last_turn_level.bin_write(&mut w);
         }
     }
     for (k, v) in &s.contract_storage {
@@ -1624,7 +1641,7 @@ mod tests {
 
     fn ctx(level: i32) -> BlockCtx {
         BlockCtx {
-            level,
+            level: chain_level(level),
             predecessor: BlockHash::ZERO,
             predecessor_timestamp: 0,
             first_block_of_protocol: false,
@@ -1674,7 +1691,7 @@ mod tests {
         let genesis = st.rollups[&rollup].genesis_commitment;
         let c1 = Commitment {
             compressed_state: StateHash([1; 32]),
-            inbox_level: 7,
+            inbox_level: chain_level(7),
             predecessor: genesis,
             number_of_ticks: 10,
         };
@@ -1691,7 +1708,7 @@ mod tests {
             &mut st,
             a,
             publish(Commitment {
-                inbox_level: 8,
+                inbox_level: chain_level(8),
                 ..c1
             }),
             10,
@@ -1750,7 +1767,7 @@ mod tests {
         assert!(err_id(&r).ends_with("smart_rollup_disputed"), "{r}");
         // A staker cannot move to a branch that does not extend its commitment.
         let c2 = Commitment {
-            inbox_level: 12,
+            inbox_level: chain_level(12),
             predecessor: c1b.hash(),
             ..c1
         };
@@ -1804,7 +1821,7 @@ mod tests {
         let genesis = st.rollups[&rollup].genesis_commitment;
         let mine = Commitment {
             compressed_state: StateHash([1; 32]),
-            inbox_level: 7,
+            inbox_level: chain_level(7),
             predecessor: genesis,
             number_of_ticks: 100,
         };
@@ -1866,7 +1883,7 @@ mod tests {
                 rollup,
                 opponent: c,
                 refutation: Refutation::Move {
-                    choice: 0,
+                    choice: tezos_types::Tick::ZERO,
                     step: RefutationStep::Dissection(vec![]),
                 },
             },
@@ -1882,8 +1899,12 @@ mod tests {
         assert!(st.rollups[&rollup].games.is_empty());
         assert!(st.rollups[&rollup].game_timeouts.is_empty());
         // `b` and `c` agree: no conflict left, and their commitment can be cemented.
-        let view =
-            crate::refutation::conflicts_json(&st.rollups[&rollup], &b, 30, &Constants::test());
+        let view = crate::refutation::conflicts_json(
+            &st.rollups[&rollup],
+            &b,
+            chain_level(30),
+            &Constants::test(),
+        );
         assert_eq!(view, json!([]));
         assert_eq!(
             run(
@@ -1909,9 +1930,9 @@ mod tests {
         let msgs = State::begin_level(&c);
         assert_eq!(msgs.len(), 3);
         assert_eq!(msgs[0], InboxMessage::SOL);
-        st.finalize_level(2, msgs.clone());
+        st.finalize_level(chain_level(2), msgs.clone());
         let inbox = st.inbox.clone().unwrap();
-        assert_eq!(inbox.level, 2);
+        assert_eq!(inbox.level, chain_level(2));
         assert_eq!(inbox.old_levels_messages.index, 1);
         let mut all = msgs;
         all.push(InboxMessage::EOL);
@@ -1960,12 +1981,12 @@ mod tests {
                 boot_sector: Arc::new(vec![]),
                 parameters_ty: BinMicheline::from_micheline(&Micheline::int(0)),
                 whitelist: None,
-                origination_level: 1,
+                origination_level: chain_level(1),
                 genesis_commitment: CommitmentHash::ZERO,
                 commitments: BTreeMap::new(),
                 stakers: BTreeMap::new(),
                 lcc: CommitmentHash::ZERO,
-                lcc_level: 1,
+                lcc_level: chain_level(1),
                 cemented: vec![CommitmentHash::ZERO],
                 applied_outbox: BTreeMap::new(),
                 ticket_balance: 0,
@@ -2067,7 +2088,7 @@ mod tests {
         let rollup = SmartRollupAddress::hash_bytes(b"outbox test rollup");
         let commitment = Commitment {
             compressed_state: StateHash(tree.hash().unwrap().0),
-            inbox_level: lcc_level,
+            inbox_level: chain_level(lcc_level),
             predecessor: CommitmentHash::ZERO,
             number_of_ticks: 1,
         };
@@ -2077,7 +2098,7 @@ mod tests {
             h,
             CommitmentInfo {
                 commitment,
-                first_published_at_level: lcc_level,
+                first_published_at_level: chain_level(lcc_level),
                 stakers: BTreeSet::new(),
             },
         );
@@ -2088,12 +2109,12 @@ mod tests {
                 boot_sector: Arc::new(vec![]),
                 parameters_ty: BinMicheline::from_micheline(&Micheline::int(0)),
                 whitelist: None,
-                origination_level: 1,
+                origination_level: chain_level(1),
                 genesis_commitment: h,
                 commitments,
                 stakers: BTreeMap::new(),
                 lcc: h,
-                lcc_level,
+                lcc_level: chain_level(lcc_level),
                 cemented: vec![h],
                 applied_outbox: BTreeMap::new(),
                 ticket_balance: 0,

@@ -228,7 +228,7 @@ pub fn check_data_dir(
                         block.level, c.compressed_state
                     )));
                 }
-                if c.inbox_level != block.level {
+                if i32::from(c.inbox_level) != block.level {
                     return Err(fail(format!(
                         "Erroneous inbox level {} in commitment instead of level {}.",
                         c.inbox_level, block.level

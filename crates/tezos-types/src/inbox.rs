@@ -19,6 +19,7 @@ use crate::hash::{
     PublicKeyHash, SmartRollupAddress,
 };
 use crate::micheline::BinMicheline;
+use crate::quantity::Level;
 use num_bigint::BigInt;
 
 /// Maximum size of a serialized inbox message (`sc_rollup_message_size_limit`).
@@ -85,7 +86,7 @@ pub struct PublisherSlots {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DalAttestedSlots {
     /// Level at which the slots were published.
-    pub published_level: i32,
+    pub published_level: Level,
     /// Number of DAL slots.
     pub number_of_slots: u16,
     /// Slot size in bytes (`int31`).
@@ -148,7 +149,7 @@ impl BinEncode for InboxMessage {
                     }
                     InternalMessage::DalAttestedSlots(d) => {
                         w.u8(5);
-                        w.i32(d.published_level);
+                        d.published_level.bin_write(w);
                         w.u16(d.number_of_slots);
                         w.i32(d.slot_size);
                         w.u16(d.page_size);
@@ -185,7 +186,7 @@ impl BinDecode for InboxMessage {
                     }),
                     4 => InternalMessage::ProtocolMigration(r.dyn_string()?),
                     5 => InternalMessage::DalAttestedSlots(DalAttestedSlots {
-                        published_level: r.i32()?,
+                        published_level: Level::bin_read(r)?,
                         number_of_slots: r.u16()?,
                         slot_size: r.int31()?,
                         page_size: r.u16()?,
@@ -302,7 +303,7 @@ pub struct InboxHistoryCell {
     /// Witness of the level's messages.
     pub witness: MerkelizedPayloadHashesHash,
     /// The inbox level.
-    pub level: i32,
+    pub level: Level,
     /// Position in the history.
     pub index: u64,
     /// Back pointers (`srib1`).
@@ -320,7 +321,7 @@ impl InboxHistoryCell {
     }
 
     /// The cell for the next finalized level; `None` on index overflow.
-    pub fn next(&self, witness: MerkelizedPayloadHashesHash, level: i32) -> Option<Self> {
+    pub fn next(&self, witness: MerkelizedPayloadHashesHash, level: Level) -> Option<Self> {
         Some(Self {
             witness,
             level,
@@ -338,7 +339,7 @@ impl InboxHistoryCell {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Inbox {
     /// Current inbox level.
-    pub level: i32,
+    pub level: Level,
     /// Last history cell.
     pub old_levels_messages: InboxHistoryCell,
 }
@@ -353,20 +354,20 @@ impl Inbox {
 impl BinEncode for Inbox {
     fn bin_write(&self, w: &mut Writer) {
         let c = &self.old_levels_messages;
-        w.i32(self.level);
+        self.level.bin_write(w);
         w.n_u64(c.index);
         c.witness.bin_write(w);
-        w.i32(c.level);
+        c.level.bin_write(w);
         w.dyn_list(&c.back_pointers, |w, h| h.bin_write(w));
     }
 }
 
 impl BinDecode for Inbox {
     fn bin_read(r: &mut Reader<'_>) -> DecodeResult<Self> {
-        let level = r.i32()?;
+        let level = Level::bin_read(r)?;
         let index = r.n_u64()?;
         let witness = MerkelizedPayloadHashesHash::bin_read(r)?;
-        let cell_level = r.i32()?;
+        let cell_level = Level::bin_read(r)?;
         let back_pointers = r.dyn_list(InboxHash::bin_read)?;
         Ok(Self {
             level,
@@ -382,7 +383,7 @@ impl BinDecode for Inbox {
 
 #[derive(serde::Serialize, serde::Deserialize)]
 struct InboxJson {
-    level: i32,
+    level: Level,
     old_levels_messages: CellJson,
 }
 
@@ -397,7 +398,7 @@ struct CellJson {
 #[derive(serde::Serialize, serde::Deserialize)]
 struct ContentJson {
     hash: MerkelizedPayloadHashesHash,
-    level: i32,
+    level: Level,
 }
 
 impl serde::Serialize for Inbox {
@@ -460,7 +461,7 @@ mod tests {
         // OCaml-generated Dal_attested_slots (l1-and-signer.md §3.1; kernel SDK inbox.rs test).
         rt(
             &InboxMessage::Internal(InternalMessage::DalAttestedSlots(DalAttestedSlots {
-                published_level: 8,
+                published_level: Level::new(8).unwrap(),
                 number_of_slots: 16,
                 slot_size: 126944,
                 page_size: 4096,
@@ -580,10 +581,10 @@ mod tests {
     #[test]
     fn inbox_binary_and_json() {
         let inbox = Inbox {
-            level: 5,
+            level: Level::new(5).unwrap(),
             old_levels_messages: InboxHistoryCell {
                 witness: MerkelizedPayloadHashesHash([1; 32]),
-                level: 5,
+                level: Level::new(5).unwrap(),
                 index: 3,
                 back_pointers: vec![InboxHash([2; 32])],
             },

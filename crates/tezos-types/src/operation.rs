@@ -21,6 +21,7 @@ use crate::hash::{
 };
 use crate::keys::{PublicKey, SecretKey, Signature};
 use crate::micheline::BinMicheline;
+use crate::quantity::{Level, Tick};
 use serde::{Deserialize, Serialize};
 
 /// Operation tags (`operation_repr.ml`).
@@ -67,12 +68,33 @@ pub struct Commitment {
     /// PVM state hash at the end of the period.
     pub compressed_state: StateHash,
     /// Last inbox level of the period.
-    pub inbox_level: i32,
+    pub inbox_level: Level,
     /// Previous commitment.
     pub predecessor: CommitmentHash,
-    /// Ticks executed in the period (`int64`, JSON string).
-    #[serde(with = "crate::encoding::json::i64_string")]
+    /// Ticks executed in the period (`Number_of_ticks`: an `int64` in `0 ..= Int64.max_int`,
+    /// JSON string; negative is a decode error).
+    #[serde(with = "number_of_ticks_json")]
     pub number_of_ticks: i64,
+}
+
+/// `number_of_ticks` in JSON: an `int64` decimal string, non-negative.
+mod number_of_ticks_json {
+    use serde::{Deserializer, Serializer, de::Error as _};
+
+    pub(super) fn serialize<S: Serializer>(v: &i64, s: S) -> Result<S::Ok, S::Error> {
+        crate::encoding::json::i64_string::serialize(v, s)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+        let v = crate::encoding::json::i64_string::deserialize(d)?;
+        if v < 0 {
+            return Err(D::Error::custom(format!(
+                "number_of_ticks {v} is negative (expected 0 ..= {})",
+                i64::MAX
+            )));
+        }
+        Ok(v)
+    }
 }
 
 impl Commitment {
@@ -85,7 +107,7 @@ impl Commitment {
 impl BinEncode for Commitment {
     fn bin_write(&self, w: &mut Writer) {
         self.compressed_state.bin_write(w);
-        w.i32(self.inbox_level);
+        self.inbox_level.bin_write(w);
         self.predecessor.bin_write(w);
         w.i64(self.number_of_ticks);
     }
@@ -95,9 +117,20 @@ impl BinDecode for Commitment {
     fn bin_read(r: &mut Reader<'_>) -> DecodeResult<Self> {
         Ok(Self {
             compressed_state: StateHash::bin_read(r)?,
-            inbox_level: r.i32()?,
+            inbox_level: Level::bin_read(r)?,
             predecessor: CommitmentHash::bin_read(r)?,
-            number_of_ticks: r.i64()?,
+            number_of_ticks: {
+                // `Number_of_ticks`: a bounded `int64` in `0 ..= Int64.max_int`.
+                let at = r.position();
+                let n = r.i64()?;
+                if n < 0 {
+                    return Err(DecodeError {
+                        offset: at,
+                        kind: DecodeErrorKind::Overflow("number_of_ticks (negative)"),
+                    });
+                }
+                n
+            },
         })
     }
 }
@@ -168,8 +201,7 @@ pub struct DissectionChunk {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<StateHash>,
     /// The tick.
-    #[serde(with = "u64_string")]
-    pub tick: u64,
+    pub tick: Tick,
 }
 
 /// A reveal proof.
@@ -262,7 +294,7 @@ pub struct DalSlotHeader {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DalPageId {
     /// Level at which the slot was published.
-    pub published_level: i32,
+    pub published_level: Level,
     /// Slot index.
     pub slot_index: u8,
     /// Page index.
@@ -276,7 +308,7 @@ pub enum InputProof {
     /// Inbox proof.
     InboxProof {
         /// Inbox level.
-        level: i32,
+        level: Level,
         /// Message index.
         #[serde(with = "u64_string")]
         message_counter: u64,
@@ -324,8 +356,7 @@ pub enum Refutation {
     /// Play a move.
     Move {
         /// The chosen tick.
-        #[serde(with = "u64_string")]
-        choice: u64,
+        choice: Tick,
         /// Dissection or proof.
         step: RefutationStep,
     },
@@ -497,7 +528,7 @@ fn read_input_proof(r: &mut Reader<'_>) -> DecodeResult<InputProof> {
     let start = r.position();
     match r.u8()? {
         0 => Ok(InputProof::InboxProof {
-            level: r.i32()?,
+            level: Level::bin_read(r)?,
             message_counter: r.n_u64()?,
             serialized_proof: r.dyn_bytes()?.to_vec(),
         }),
@@ -516,7 +547,7 @@ fn read_input_proof(r: &mut Reader<'_>) -> DecodeResult<InputProof> {
                 1 => RevealProof::MetadataProof,
                 2 => RevealProof::DalPageProof {
                     dal_page_id: DalPageId {
-                        published_level: r.i32()?,
+                        published_level: Level::bin_read(r)?,
                         slot_index: r.u8()?,
                         page_index: r.i16()?,
                     },
@@ -540,7 +571,7 @@ fn write_input_proof(w: &mut Writer, p: &InputProof) {
             serialized_proof,
         } => {
             w.u8(0);
-            w.i32(*level);
+            level.bin_write(w);
             w.n_u64(*message_counter);
             w.dyn_bytes(serialized_proof);
         }
@@ -558,7 +589,7 @@ fn write_input_proof(w: &mut Writer, p: &InputProof) {
                     dal_proof,
                 } => {
                     w.u8(2);
-                    w.i32(dal_page_id.published_level);
+                    dal_page_id.published_level.bin_write(w);
                     w.u8(dal_page_id.slot_index);
                     w.i16(dal_page_id.page_index);
                     w.dyn_bytes(dal_proof);
@@ -638,13 +669,13 @@ impl BinEncode for ManagerOperation {
                     }
                     Refutation::Move { choice, step } => {
                         w.u8(1);
-                        w.n_u64(*choice);
+                        choice.bin_write(w);
                         match step {
                             RefutationStep::Dissection(chunks) => {
                                 w.u8(0);
                                 w.dyn_list(chunks, |w, c| {
                                     w.opt_field(c.state.as_ref(), |w, s| s.bin_write(w));
-                                    w.n_u64(c.tick);
+                                    c.tick.bin_write(w);
                                 });
                             }
                             RefutationStep::Proof {
@@ -755,13 +786,13 @@ impl BinDecode for ManagerOperation {
                         opponent_commitment_hash: CommitmentHash::bin_read(r)?,
                     },
                     1 => {
-                        let choice = r.n_u64()?;
+                        let choice = Tick::bin_read(r)?;
                         let st = r.position();
                         let step = match r.u8()? {
                             0 => RefutationStep::Dissection(r.dyn_list(|r| {
                                 Ok(DissectionChunk {
                                     state: r.opt_field(StateHash::bin_read)?,
-                                    tick: r.n_u64()?,
+                                    tick: Tick::bin_read(r)?,
                                 })
                             })?),
                             1 => RefutationStep::Proof {
@@ -1319,19 +1350,19 @@ mod tests {
                 rollup: sr,
                 opponent: opp,
                 refutation: Refutation::Move {
-                    choice: 0,
+                    choice: Tick::new(0),
                     step: RefutationStep::Dissection(vec![
                         DissectionChunk {
                             state: Some(StateHash([0x1d; 32])),
-                            tick: 0,
+                            tick: Tick::new(0),
                         },
                         DissectionChunk {
                             state: Some(StateHash([0x7d; 32])),
-                            tick: 500,
+                            tick: Tick::new(500),
                         },
                         DissectionChunk {
                             state: None,
-                            tick: 1000,
+                            tick: Tick::new(1000),
                         },
                     ]),
                 },
@@ -1357,7 +1388,7 @@ mod tests {
                 rollup: sr,
                 opponent: opp,
                 refutation: Refutation::Move {
-                    choice: 499,
+                    choice: Tick::new(499),
                     step: RefutationStep::Proof {
                         pvm_step: vec![3, 0],
                         input_proof: Some(InputProof::FirstInput),
@@ -1374,7 +1405,7 @@ mod tests {
         check(&proof, &b);
         for ip in [
             InputProof::InboxProof {
-                level: 7,
+                level: Level::new(7).unwrap(),
                 message_counter: 3,
                 serialized_proof: vec![1, 2],
             },
@@ -1392,7 +1423,7 @@ mod tests {
                     rollup: sr,
                     opponent: opp,
                     refutation: Refutation::Move {
-                        choice: 1,
+                        choice: Tick::new(1),
                         step: RefutationStep::Proof {
                             pvm_step: vec![],
                             input_proof: Some(ip),
@@ -1421,7 +1452,7 @@ mod tests {
             compressed_state: "srs11ZWE34ur1d8j81Eqt68v2P5gFkP3hHms6kQ9Qo26j7ktDeu85y"
                 .parse()
                 .unwrap(),
-            inbox_level: 42,
+            inbox_level: Level::new(42).unwrap(),
             predecessor: CommitmentHash::ZERO,
             number_of_ticks: 1234567890,
         };
@@ -1429,6 +1460,34 @@ mod tests {
         assert_eq!(b.len(), 76);
         assert_eq!(Commitment::from_bin(&b).unwrap(), genesis);
         assert_eq!(genesis.hash(), CommitmentHash::hash_bytes(&b));
+    }
+
+    #[test]
+    fn commitment_rejects_negative_level_and_ticks() {
+        let c = Commitment {
+            compressed_state: StateHash([3; 32]),
+            inbox_level: Level::new(7).unwrap(),
+            predecessor: CommitmentHash::ZERO,
+            number_of_ticks: 5,
+        };
+        let good = c.to_bin();
+        // level at bytes 32..36, ticks at 68..76.
+        let mut bad_level = good.clone();
+        bad_level[32] = 0x80;
+        let e = Commitment::from_bin(&bad_level).unwrap_err();
+        assert_eq!(e.offset, 32, "{e}");
+        let mut bad_ticks = good;
+        bad_ticks[68] = 0xff;
+        let e = Commitment::from_bin(&bad_ticks).unwrap_err();
+        assert_eq!(e.offset, 68, "{e}");
+        let mut j = serde_json::to_value(c).unwrap();
+        assert!(serde_json::from_value::<Commitment>(j.clone()).is_ok());
+        let mut neg_ticks = j.clone();
+        j["inbox_level"] = serde_json::json!(-1);
+        assert!(serde_json::from_value::<Commitment>(j).is_err());
+        neg_ticks["number_of_ticks"] = serde_json::json!("-5");
+        let e = serde_json::from_value::<Commitment>(neg_ticks).unwrap_err();
+        assert!(e.to_string().contains("negative"), "{e}");
     }
 
     #[test]
@@ -1483,14 +1542,14 @@ mod tests {
         let pkh = || any::<[u8; 20]>().prop_map(PublicKeyHash::Secp256k1);
         let bytes = |n| proptest::collection::vec(any::<u8>(), 0..n);
         let chunk =
-            (proptest::option::of(h32()), any::<u64>()).prop_map(|(s, tick)| DissectionChunk {
+            (proptest::option::of(h32()), any::<u128>()).prop_map(|(s, tick)| DissectionChunk {
                 state: s.map(StateHash),
-                tick,
+                tick: Tick::new(tick),
             });
         let input_proof = prop_oneof![
-            (any::<i32>(), any::<u64>(), bytes(8)).prop_map(|(level, message_counter, p)| {
+            (0..=i32::MAX, any::<u64>(), bytes(8)).prop_map(|(level, message_counter, p)| {
                 InputProof::InboxProof {
-                    level,
+                    level: Level::new(level).unwrap(),
                     message_counter,
                     serialized_proof: p,
                 }
@@ -1501,11 +1560,11 @@ mod tests {
             Just(InputProof::RevealProof {
                 reveal_proof: RevealProof::DalParametersProof
             }),
-            (any::<i32>(), any::<u8>(), any::<i16>(), bytes(8)).prop_map(|(l, s, p, dal_proof)| {
+            (0..=i32::MAX, any::<u8>(), any::<i16>(), bytes(8)).prop_map(|(l, s, p, dal_proof)| {
                 InputProof::RevealProof {
                     reveal_proof: RevealProof::DalPageProof {
                         dal_page_id: DalPageId {
-                            published_level: l,
+                            published_level: Level::new(l).unwrap(),
                             slot_index: s,
                             page_index: p,
                         },
@@ -1532,15 +1591,18 @@ mod tests {
                 player_commitment_hash: CommitmentHash(a),
                 opponent_commitment_hash: CommitmentHash(b),
             }),
-            (any::<u64>(), step).prop_map(|(choice, step)| Refutation::Move { choice, step }),
+            (any::<u128>(), step).prop_map(|(c, step)| Refutation::Move {
+                choice: Tick::new(c),
+                step
+            }),
         ];
         prop_oneof![
-            (sr(), h32(), any::<i32>(), h32(), any::<i64>()).prop_map(|(rollup, s, l, p, t)| {
+            (sr(), h32(), 0..=i32::MAX, h32(), 0..=i64::MAX).prop_map(|(rollup, s, l, p, t)| {
                 OperationContent::SmartRollupPublish {
                     rollup,
                     commitment: Commitment {
                         compressed_state: StateHash(s),
-                        inbox_level: l,
+                        inbox_level: Level::new(l).unwrap(),
                         predecessor: CommitmentHash(p),
                         number_of_ticks: t,
                     },

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use inbox::dal::{DalParameters, dal_attested_slots_messages, skip_list_cells_of_json};
 use serde_json::json;
-use tezos_types::{BinDecode, BinEncode, InboxMessage, InternalMessage, PublicKeyHash};
+use tezos_types::{BinDecode, BinEncode, InboxMessage, InternalMessage, Level, PublicKeyHash};
 
 /// `dal_attested_slots_serialized ~published_level:8 ~number_of_slots:16 ~slot_size:126944
 /// ~page_size:4096` with bootstrap1 publishing slot 4 (see `fixtures/README.md`).
@@ -33,7 +33,7 @@ fn the_ocaml_vector_decodes_to_its_parameters() {
             d.slot_size,
             d.page_size
         ),
-        (8, 16, 126_944, 4096)
+        (Level::new(8).unwrap(), 16, 126_944, 4096)
     );
     assert_eq!(d.slots_by_publisher.len(), 1);
     let p = &d.slots_by_publisher[0];
@@ -78,7 +78,9 @@ fn the_ocaml_vector_is_rebuilt_from_a_cells_answer() {
         "page_size": 4096, "slot_size": 126944, "number_of_shards": 512
     }))
     .unwrap();
-    let msgs = dal_attested_slots_messages(&cells, &BTreeMap::from([(8, params)])).unwrap();
+    let msgs =
+        dal_attested_slots_messages(&cells, &BTreeMap::from([(Level::new(8).unwrap(), params)]))
+            .unwrap();
     let hex: Vec<String> = msgs.iter().map(|m| hex::encode(m.to_bin())).collect();
     assert_eq!(hex, vec![OCAML_VECTOR.trim().to_owned()]);
 }

@@ -355,7 +355,7 @@ async fn conflicting_publish_is_never_signed() {
     let rollup: tezos_types::SmartRollupAddress = ROLLUP.parse().unwrap();
     let commitment = |ticks| tezos_types::Commitment {
         compressed_state: tezos_types::StateHash::ZERO,
-        inbox_level: 32,
+        inbox_level: tezos_types::Level::new(32).unwrap(),
         predecessor: CommitmentHash::ZERO,
         number_of_ticks: ticks,
     };

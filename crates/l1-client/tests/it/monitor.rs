@@ -25,7 +25,7 @@ async fn next_level(m: &mut HeadMonitor) -> (i32, u8) {
         .await
         .expect("no head")
         .expect("monitor stopped");
-    (h.shell.level, h.hash.0[0])
+    (i32::from(h.shell.level), h.hash.0[0])
 }
 
 #[tokio::test]
@@ -55,7 +55,7 @@ async fn values_split_across_chunks_and_grouped() {
             .unwrap()
             .unwrap(),
     };
-    assert_eq!((queued.shell.level, queued.hash.0[0]), (12, 12));
+    assert_eq!((i32::from(queued.shell.level), queued.hash.0[0]), (12, 12));
     assert!(m.try_next().is_none(), "nothing else was sent");
     let s = m.status();
     assert!(s.is_connected());

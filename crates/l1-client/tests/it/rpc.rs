@@ -87,11 +87,11 @@ async fn typed_rpcs() {
         )
         .await
         .unwrap();
-    assert_eq!(block.level(), 101);
+    assert_eq!(i32::from(block.level()), 101);
     assert_eq!(inbox::block_messages(&block).len(), 5);
 
     let h = c.block_header("main", "head").await.unwrap();
-    assert_eq!((h.hash, h.shell.level), (bh(7), 101));
+    assert_eq!((h.hash, i32::from(h.shell.level)), (bh(7), 101));
     assert_eq!(
         c.shell_header("main", "head").await.unwrap().predecessor,
         bh(6)
@@ -136,14 +136,17 @@ async fn typed_rpcs() {
         .unwrap();
     assert_eq!(cm.predecessor, g.commitment_hash);
 
-    let anc = c.ancestry("main", &bh(7), 101, 3).await.unwrap();
+    let anc = c
+        .ancestry("main", &bh(7), tezos_types::Level::new(101).unwrap(), 3)
+        .await
+        .unwrap();
     assert_eq!(anc.len(), 2);
     assert_eq!(
-        (anc[0].hash, anc[0].level, anc[0].predecessor),
+        (anc[0].hash, i32::from(anc[0].level), anc[0].predecessor),
         (bh(7), 101, bh(6))
     );
     assert_eq!(
-        (anc[1].hash, anc[1].level, anc[1].predecessor),
+        (anc[1].hash, i32::from(anc[1].level), anc[1].predecessor),
         (bh(6), 100, bh(5))
     );
     assert!(
@@ -304,7 +307,7 @@ async fn dal_rpcs() {
     assert_eq!(cells.len(), 7);
     assert_eq!(
         inbox::dal::levels_needing_parameters(&cells),
-        vec![5_000_000, 5_000_002]
+        [5_000_000, 5_000_002].map(|l| tezos_types::Level::new(l).unwrap())
     );
     let p = c
         .dal_past_parameters("main", block, 5_000_000)

@@ -110,7 +110,7 @@ async fn follows_the_sandbox() {
     })
     .await
     .unwrap();
-    assert_eq!(head.shell.level, first.shell.level + 1);
+    assert_eq!(Some(head.shell.level), first.shell.level.succ());
     assert_eq!(head.shell.predecessor, first.hash);
 
     let block = client
@@ -130,6 +130,7 @@ async fn follows_the_sandbox() {
         .unwrap()
         .activation_block
         .level;
+    let activation = tezos_types::Level::new(activation).unwrap();
     let migration = inbox::migration_message(block.level(), &block.protocol, activation).unwrap();
     let msgs = rollup_inbox_of_level(&block, &pred, migration).unwrap();
     assert_eq!(msgs.first(), Some(&InboxMessage::SOL));
@@ -156,7 +157,8 @@ async fn follows_the_sandbox() {
         .ancestry("main", &head.hash, head.shell.level, 3)
         .await
         .unwrap();
-    let update = plan_update(&processed, 1, &ChainBlock::from(&head), |h| {
+    let first_level = tezos_types::Level::new(1).unwrap();
+    let update = plan_update(&processed, first_level, &ChainBlock::from(&head), |h| {
         ancestry.iter().find(|b| b.hash == *h).copied()
     })
     .unwrap();

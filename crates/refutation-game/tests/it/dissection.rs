@@ -3,6 +3,7 @@
 use refutation_game::{
     DissectionRule, GameError, WASM_TICKS_PER_SNAPSHOT, check_dissection, find_choice,
 };
+use tezos_types::Tick;
 use tezos_types::operation::DissectionChunk;
 
 use crate::c;
@@ -158,7 +159,7 @@ fn stop_hash() {
 #[test]
 fn edge_ticks() {
     let mut d = even(32, 10_000);
-    d[32].tick = 10_001;
+    d[32].tick = Tick::new(10_001);
     let e = check(&d).unwrap_err();
     assert_eq!(
         e.to_string(),
@@ -185,7 +186,7 @@ fn poorly_distributed() {
         .collect();
     d.push(c(None, 10_000));
     let e = check(&d).unwrap_err();
-    assert_eq!(e, GameError::InvalidDistribution(5000));
+    assert_eq!(e, GameError::InvalidDistribution(Tick::new(5000)));
     assert_eq!(
         e.to_string(),
         "Maximum tick increment in a section cannot be more than 5000 ticks"
@@ -209,7 +210,7 @@ fn no_state_after_none() {
 
 #[test]
 fn wasm_sections_are_snapshot_aligned() {
-    let s = WASM_TICKS_PER_SNAPSHOT;
+    let s = u64::try_from(WASM_TICKS_PER_SNAPSHOT.get()).unwrap();
     let start = c(Some(1), 0);
     let stop = c(Some(2), 64 * s);
     let mk = |ticks: Vec<u64>| -> Vec<DissectionChunk> {
@@ -276,8 +277,11 @@ fn wasm_sections_are_snapshot_aligned() {
 #[test]
 fn choice() {
     let d = vec![c(Some(1), 0), c(Some(2), 10), c(None, 11)];
-    assert_eq!(find_choice(&d, 10).unwrap(), (c(Some(2), 10), c(None, 11)));
-    let e = find_choice(&d, 11).unwrap_err();
+    assert_eq!(
+        find_choice(&d, Tick::new(10)).unwrap(),
+        (c(Some(2), 10), c(None, 11))
+    );
+    let e = find_choice(&d, Tick::new(11)).unwrap_err();
     assert_eq!(e.to_string(), "No section starting with tick 11 found");
     assert_eq!(e.id(), "Dissection_choice_not_found");
 }

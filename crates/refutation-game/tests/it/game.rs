@@ -11,12 +11,13 @@ use tezos_types::inbox::InboxHistoryCell;
 use tezos_types::operation::{Commitment, DissectionChunk, InputProof, RefutationStep};
 use tezos_types::{CommitmentHash, MerkelizedPayloadHashesHash, PublicKeyHash};
 
-use crate::{FakeVerifier, c, h, stakers};
+use crate::{FakeVerifier, c, h, lvl, stakers};
+use tezos_types::{Level, Tick};
 
 fn commitment(state: u8, level: i32, ticks: i64, pred: CommitmentHash) -> Commitment {
     Commitment {
         compressed_state: h(state),
-        inbox_level: level,
+        inbox_level: lvl(level),
         predecessor: pred,
         number_of_ticks: ticks,
     }
@@ -25,7 +26,7 @@ fn commitment(state: u8, level: i32, ticks: i64, pred: CommitmentHash) -> Commit
 fn snapshot() -> InboxHistoryCell {
     InboxHistoryCell {
         witness: MerkelizedPayloadHashesHash([7; 32]),
-        level: 40,
+        level: lvl(40),
         index: 3,
         back_pointers: vec![],
     }
@@ -45,7 +46,7 @@ fn started() -> (Game, Index) {
     let game = Game::initial(
         snapshot(),
         dal,
-        25,
+        lvl(25),
         &parent,
         &defender,
         index.bob,
@@ -60,7 +61,7 @@ fn ctx() -> PlayContext<'static, FakeVerifier> {
     PlayContext {
         rule: DissectionRule::Default,
         verifier: &FakeVerifier,
-        origination_level: 2,
+        origination_level: lvl(2),
     }
 }
 
@@ -138,13 +139,16 @@ fn initial_state_and_json() {
 fn full_game_to_a_winning_final_move() {
     let (game, index) = started();
     // Bob disputes [0, 64]: he says the state at 64 is 164, not 9.
-    let g = ongoing(game.play(&index, 0, &bob_dissection(), &ctx()).unwrap());
+    let g = ongoing(
+        game.play(&index, Tick::new(0), &bob_dissection(), &ctx())
+            .unwrap(),
+    );
     assert_eq!(g.turn, Player::Alice);
     // Alice agrees up to 2 and disputes [2, 4] (claiming 9 at 4 as at 64).
     let g = ongoing(
         g.play(
             &index,
-            2,
+            Tick::new(2),
             &dissect(vec![c(Some(102), 2), c(Some(50), 3), c(Some(9), 4)]),
             &ctx(),
         )
@@ -152,7 +156,7 @@ fn full_game_to_a_winning_final_move() {
     );
     // Bob disputes [2, 3] with a proof: 102 → 103 ≠ 50. Alice loses.
     let out = g
-        .play(&index, 2, &proof(&[102, 103, 0], None), &ctx())
+        .play(&index, Tick::new(2), &proof(&[102, 103, 0], None), &ctx())
         .unwrap();
     assert_eq!(
         out,
@@ -179,7 +183,7 @@ fn invalid_moves() {
     let e = game
         .play(
             &index,
-            0,
+            Tick::new(0),
             &{
                 let RefutationStep::Dissection(mut d) = bob_dissection() else {
                     panic!()
@@ -191,16 +195,20 @@ fn invalid_moves() {
         )
         .unwrap_err();
     assert_eq!(e.id(), "smart_rollup_dissection_start_hash_mismatch");
-    let e = game.play(&index, 3, &dissect(vec![]), &ctx()).unwrap_err();
-    assert_eq!(e, GameError::ChoiceNotFound(3));
+    let e = game
+        .play(&index, Tick::new(3), &dissect(vec![]), &ctx())
+        .unwrap_err();
+    assert_eq!(e, GameError::ChoiceNotFound(Tick::new(3)));
     // A proof on a section longer than one tick is not valid: the final move starts.
     let g = ongoing(
-        game.play(&index, 0, &proof(&[1, 101, 0], None), &ctx())
+        game.play(&index, Tick::new(0), &proof(&[1, 101, 0], None), &ctx())
             .unwrap(),
     );
     assert!(matches!(g.game_state, GameState::FinalMove { .. }));
     // No dissection once the final move started.
-    let e = g.play(&index, 0, &dissect(vec![]), &ctx()).unwrap_err();
+    let e = g
+        .play(&index, Tick::new(0), &dissect(vec![]), &ctx())
+        .unwrap_err();
     assert_eq!(e, GameError::DissectingDuringFinalMove);
     assert_eq!(
         e.to_string(),
@@ -208,13 +216,13 @@ fn invalid_moves() {
     );
     // A proof the verifier cannot judge is refused, not judged.
     let e = game
-        .play(&index, 64, &proof(&[0xfe], None), &ctx())
+        .play(&index, Tick::new(64), &proof(&[0xfe], None), &ctx())
         .unwrap_err();
     assert!(matches!(e, GameError::Unsupported(_)), "{e:?}");
     let e = game
         .play(
             &index,
-            64,
+            Tick::new(64),
             &proof(
                 &[9, 10, 0],
                 Some(InputProof::RevealProof {
@@ -229,11 +237,11 @@ fn invalid_moves() {
     let g = ongoing(
         game.play(
             &index,
-            64,
+            Tick::new(64),
             &proof(
                 &[9, 10, 1],
                 Some(InputProof::InboxProof {
-                    level: 5,
+                    level: lvl(5),
                     message_counter: 0,
                     serialized_proof: vec![],
                 }),
@@ -250,7 +258,7 @@ fn final_moves() {
     let (game, index) = started();
     // Bob's one-tick proof on [64, 65] from alice's state 9 reaching 9 again refutes `None`.
     let out = game
-        .play(&index, 64, &proof(&[9, 10, 0], None), &ctx())
+        .play(&index, Tick::new(64), &proof(&[9, 10, 0], None), &ctx())
         .unwrap();
     assert!(
         matches!(out, MoveOutcome::Ended(GameResult::Loser { loser, .. }) if loser == index.alice)
@@ -258,7 +266,7 @@ fn final_moves() {
     // A refused proof starts the final move; `None` can never be validated (an input tick
     // without its input does not match the request), so alice cannot win it: a draw.
     let g = ongoing(
-        game.play(&index, 64, &proof(&[0xff], None), &ctx())
+        game.play(&index, Tick::new(64), &proof(&[0xff], None), &ctx())
             .unwrap(),
     );
     assert_eq!(g.turn, Player::Alice);
@@ -274,35 +282,35 @@ fn final_moves() {
         (&c(Some(9), 64), &c(None, 65))
     );
     let out = g
-        .play(&index, 64, &proof(&[9, 9, 1], None), &ctx())
+        .play(&index, Tick::new(64), &proof(&[9, 9, 1], None), &ctx())
         .unwrap();
     assert_eq!(out, MoveOutcome::Ended(GameResult::Draw));
     // On a section with states: bob's proof is refused, alice proves 102 -> 50 and wins...
     let d = bob_dissection();
-    let g = ongoing(game.play(&index, 0, &d, &ctx()).unwrap());
+    let g = ongoing(game.play(&index, Tick::new(0), &d, &ctx()).unwrap());
     let g = ongoing(
         g.play(
             &index,
-            2,
+            Tick::new(2),
             &dissect(vec![c(Some(102), 2), c(Some(50), 3), c(Some(9), 4)]),
             &ctx(),
         )
         .unwrap(),
     );
     let f = ongoing(
-        g.play(&index, 2, &proof(&[102, 50, 7], None), &ctx())
+        g.play(&index, Tick::new(2), &proof(&[102, 50, 7], None), &ctx())
             .unwrap(),
     );
     assert_eq!(f.turn, Player::Alice);
     let out = f
-        .play(&index, 2, &proof(&[102, 50, 0], None), &ctx())
+        .play(&index, Tick::new(2), &proof(&[102, 50, 0], None), &ctx())
         .unwrap();
     assert!(
         matches!(out, MoveOutcome::Ended(GameResult::Loser { loser, .. }) if loser == index.bob)
     );
     // ... or fails too: a draw.
     let out = f
-        .play(&index, 2, &proof(&[102, 51, 0], None), &ctx())
+        .play(&index, Tick::new(2), &proof(&[102, 51, 0], None), &ctx())
         .unwrap();
     assert_eq!(out, MoveOutcome::Ended(GameResult::Draw));
     assert_eq!(
@@ -315,7 +323,7 @@ fn final_moves() {
     let g = Game::initial(
         snapshot(),
         started().0.dal_snapshot,
-        25,
+        lvl(25),
         &parent,
         &defender,
         index.bob,
@@ -326,7 +334,7 @@ fn final_moves() {
     let out = g
         .play(
             &index,
-            0,
+            Tick::new(0),
             &proof(&[1, 2, 1], Some(InputProof::FirstInput)),
             &ctx(),
         )
@@ -338,7 +346,7 @@ fn final_moves() {
     let g2 = ongoing(
         g.play(
             &index,
-            0,
+            Tick::new(0),
             &proof(&[1, 2, 0], Some(InputProof::FirstInput)),
             &ctx(),
         )
@@ -350,42 +358,45 @@ fn final_moves() {
 #[test]
 fn timeouts() {
     let (game, index) = started();
-    let t = Timeout::initial(25, 10);
+    let t = Timeout::initial(lvl(25), 10);
     assert_eq!(
         t.to_json(),
         json!({"alice": 10, "bob": 10, "last_turn_level": 25})
     );
     // Bob (to move) has until level 35 included.
-    let e = timeout_result(&game, &t, &index, 35).unwrap_err();
+    let e = timeout_result(&game, &t, &index, lvl(35)).unwrap_err();
     assert_eq!(e, GameError::TimeoutLevelNotReached(0, index.bob));
     assert_eq!(
         e.to_string(),
         "Attempt to timeout game too early. The player tz1gjaF81ZRR has 0 left blocks to play."
     );
     assert_eq!(
-        timeout_result(&game, &t, &index, 36).unwrap(),
+        timeout_result(&game, &t, &index, lvl(36)).unwrap(),
         GameResult::Loser {
             reason: Reason::Timeout,
             loser: index.bob
         }
     );
     // Bob plays at 30: his clock has 5 left; alice has 10 from 30.
-    let t = t.update(Player::Bob, 30).unwrap();
+    let t = t.update(Player::Bob, lvl(30)).unwrap();
     assert_eq!(
         t,
         Timeout {
             alice: 10,
             bob: 5,
-            last_turn_level: 30
+            last_turn_level: lvl(30)
         }
     );
-    let g = ongoing(game.play(&index, 0, &bob_dissection(), &ctx()).unwrap());
+    let g = ongoing(
+        game.play(&index, Tick::new(0), &bob_dissection(), &ctx())
+            .unwrap(),
+    );
     assert_eq!(
-        timeout_result(&g, &t, &index, 38).unwrap_err(),
+        timeout_result(&g, &t, &index, lvl(38)).unwrap_err(),
         GameError::TimeoutLevelNotReached(2, index.alice)
     );
     assert_eq!(
-        timeout_result(&g, &t, &index, 41).unwrap(),
+        timeout_result(&g, &t, &index, lvl(41)).unwrap(),
         GameResult::Loser {
             reason: Reason::Timeout,
             loser: index.alice
@@ -393,11 +404,11 @@ fn timeouts() {
     );
     // A timeout during the final move is a draw.
     let f = ongoing(
-        game.play(&index, 64, &proof(&[0xff], None), &ctx())
+        game.play(&index, Tick::new(64), &proof(&[0xff], None), &ctx())
             .unwrap(),
     );
     assert_eq!(
-        timeout_result(&f, &t, &index, 41).unwrap(),
+        timeout_result(&f, &t, &index, lvl(41)).unwrap(),
         GameResult::Draw
     );
 }
@@ -414,7 +425,7 @@ impl StakeView for Stakes {
     fn is_staked_on(&self, staker: &PublicKeyHash, hash: &CommitmentHash) -> bool {
         self.staked.get(staker).is_some_and(|l| l.contains(hash))
     }
-    fn staked_at_level(&self, staker: &PublicKeyHash, level: i32) -> Option<CommitmentHash> {
+    fn staked_at_level(&self, staker: &PublicKeyHash, level: Level) -> Option<CommitmentHash> {
         self.staked
             .get(staker)?
             .iter()
@@ -447,7 +458,7 @@ fn conflicts() {
         staked,
     };
     let all = [b1, b2, b3];
-    let c1 = conflicting_stakers(&v, &b1, &all, 10, 30, 2);
+    let c1 = conflicting_stakers(&v, &b1, &all, lvl(10), lvl(30), 2);
     assert_eq!(c1.len(), 1);
     assert_eq!(c1[0].other, b2);
     assert_eq!(c1[0].our_commitment, b);
@@ -455,9 +466,9 @@ fn conflicts() {
     assert_eq!(c1[0].parent_commitment, a.hash());
     assert_eq!(c1[0].to_json()["their_commitment"]["inbox_level"], 14);
     // Not yet visible before level 15 (levels below the current one only).
-    assert!(conflicting_stakers(&v, &b1, &all, 10, 14, 2).is_empty());
+    assert!(conflicting_stakers(&v, &b1, &all, lvl(10), lvl(14), 2).is_empty());
     // b2 conflicts with both others, listed last staker first.
-    let c2 = conflicting_stakers(&v, &b2, &all, 10, 30, 2);
+    let c2 = conflicting_stakers(&v, &b2, &all, lvl(10), lvl(30), 2);
     assert_eq!(c2.iter().map(|c| c.other).collect::<Vec<_>>(), vec![b3, b1]);
     // Starting a game.
     assert_eq!(
@@ -475,9 +486,11 @@ fn conflicts() {
     let e = check_conflict_point(&v, &b2, &b_bad.hash(), &b1, &d.hash()).unwrap_err();
     assert_eq!(e.id(), "smart_rollup_not_valid_commitments_conflict");
     assert_eq!(
-        check_start_level(15, 14, 2).unwrap_err().to_string(),
+        check_start_level(lvl(15), lvl(14), 2)
+            .unwrap_err()
+            .to_string(),
         "Cannot start refutation game at level 15. Earliest start level is 16 (= conflict inbox \
          level 14 + commitment period 2)."
     );
-    check_start_level(16, 14, 2).unwrap();
+    check_start_level(lvl(16), lvl(14), 2).unwrap();
 }

@@ -5,6 +5,8 @@ use refutation_game::{InboxProof, verify_inbox_proof};
 use tezos_types::inbox::{InboxHistoryCell, InternalMessage, PayloadCell};
 use tezos_types::{BinEncode, InboxMessage};
 
+use crate::lvl;
+
 /// The payload cells of a level's messages, oldest first.
 fn payload_cells(messages: &[InboxMessage]) -> Vec<PayloadCell> {
     let mut cells = vec![PayloadCell::genesis(messages[0].hash())];
@@ -34,11 +36,11 @@ fn history(last: i32) -> (Vec<InboxHistoryCell>, Vec<Vec<PayloadCell>>) {
         let cell = match cells.last() {
             None => InboxHistoryCell {
                 witness,
-                level,
+                level: lvl(level),
                 index: 0,
                 back_pointers: vec![],
             },
-            Some(prev) => prev.next(witness, level).unwrap(),
+            Some(prev) => prev.next(witness, lvl(level)).unwrap(),
         };
         cells.push(cell);
         payloads.push(p);
@@ -115,21 +117,21 @@ fn messages_are_proved_against_the_snapshot() {
             let p = proof(&cells, &payloads, snapshot, level_idx, counter, &msgs);
             // The binary form round-trips.
             assert_eq!(InboxProof::decode(&p.encode()).as_ref(), Some(&p));
-            let got = verify_inbox_proof(&cells[snapshot], level, counter as u64, &p).unwrap();
+            let got = verify_inbox_proof(&cells[snapshot], lvl(level), counter as u64, &p).unwrap();
             assert_eq!(
                 got,
-                Some((level, counter as u64, msgs[counter].to_bin())),
+                Some((lvl(level), counter as u64, msgs[counter].to_bin())),
                 "{level}/{counter}"
             );
         }
         // One past the level's last message: the next level's `Start_of_level`, or nothing at
         // the snapshot's level.
         let p = proof(&cells, &payloads, snapshot, level_idx, msgs.len(), &msgs);
-        let got = verify_inbox_proof(&cells[snapshot], level, msgs.len() as u64, &p).unwrap();
+        let got = verify_inbox_proof(&cells[snapshot], lvl(level), msgs.len() as u64, &p).unwrap();
         if level_idx == snapshot {
             assert_eq!(got, None);
         } else {
-            assert_eq!(got, Some((level + 1, 0, InboxMessage::SOL.to_bin())));
+            assert_eq!(got, Some((lvl(level + 1), 0, InboxMessage::SOL.to_bin())));
         }
     }
 }
@@ -140,25 +142,25 @@ fn forged_proofs_are_refused() {
     let snapshot = cells.len() - 1;
     let msgs = level_messages(9);
     let good = proof(&cells, &payloads, snapshot, 7, 1, &msgs);
-    verify_inbox_proof(&cells[snapshot], 9, 1, &good).unwrap();
+    verify_inbox_proof(&cells[snapshot], lvl(9), 1, &good).unwrap();
     // Another payload.
     let mut p = good.clone();
     p.payload = Some(InboxMessage::External(b"forged".to_vec()).to_bin());
-    assert!(verify_inbox_proof(&cells[snapshot], 9, 1, &p).is_err());
+    assert!(verify_inbox_proof(&cells[snapshot], lvl(9), 1, &p).is_err());
     // Another counter than the proved cell's.
-    assert!(verify_inbox_proof(&cells[snapshot], 9, 2, &good).is_err());
+    assert!(verify_inbox_proof(&cells[snapshot], lvl(9), 2, &good).is_err());
     // Out of range.
-    assert!(verify_inbox_proof(&cells[snapshot], 9, 9, &good).is_err());
+    assert!(verify_inbox_proof(&cells[snapshot], lvl(9), 9, &good).is_err());
     // Against another snapshot (the inclusion proof starts elsewhere).
-    assert!(verify_inbox_proof(&cells[snapshot - 1], 9, 1, &good).is_err());
+    assert!(verify_inbox_proof(&cells[snapshot - 1], lvl(9), 1, &good).is_err());
     // A path that skips the best pointer (not minimal).
     let mut p = good.clone();
     p.inclusion_proof.remove(1);
-    assert!(verify_inbox_proof(&cells[snapshot], 9, 1, &p).is_err());
+    assert!(verify_inbox_proof(&cells[snapshot], lvl(9), 1, &p).is_err());
     // A message cell of another level.
     let mut p = good.clone();
     p.payload_proof = proof(&cells, &payloads, snapshot, 8, 1, &level_messages(10)).payload_proof;
-    assert!(verify_inbox_proof(&cells[snapshot], 9, 1, &p).is_err());
+    assert!(verify_inbox_proof(&cells[snapshot], lvl(9), 1, &p).is_err());
     // Truncated bytes do not decode.
     let bytes = good.encode();
     assert!(InboxProof::decode(&bytes[..bytes.len() - 1]).is_none());
@@ -194,12 +196,12 @@ fn octez_inbox_proofs_decode_and_verify() {
         let proof = InboxProof::decode(&bytes).unwrap_or_else(|| panic!("line {}", n + 1));
         assert_eq!(proof.encode(), bytes, "line {}: re-encoding", n + 1);
         let snapshot = &proof.inclusion_proof[0];
-        let got = verify_inbox_proof(snapshot, level, counter + 1, &proof)
+        let got = verify_inbox_proof(snapshot, lvl(level), counter + 1, &proof)
             .unwrap_or_else(|e| panic!("line {}: {e}", n + 1));
         match got {
             Some((l, c, payload)) => {
                 assert!(
-                    (l, c) == (level, counter + 1) || (l, c) == (level + 1, 0),
+                    (l, c) == (lvl(level), counter + 1) || (l, c) == (lvl(level + 1), 0),
                     "line {}: {l}/{c}",
                     n + 1
                 );

@@ -9,7 +9,7 @@ mod inbox_proof;
 
 use refutation_game::{InputRequest, StepInput, StepVerifier, VerifiedStep, VerifyError};
 use tezos_types::operation::DissectionChunk;
-use tezos_types::{PublicKeyHash, StateHash};
+use tezos_types::{Level, PublicKeyHash, StateHash, Tick};
 
 /// A state hash made of one repeated byte.
 pub fn h(b: u8) -> StateHash {
@@ -20,8 +20,13 @@ pub fn h(b: u8) -> StateHash {
 pub fn c(state: Option<u8>, tick: u64) -> DissectionChunk {
     DissectionChunk {
         state: state.map(h),
-        tick,
+        tick: Tick::from(tick),
     }
+}
+
+/// The level `l`.
+pub fn lvl(l: i32) -> Level {
+    Level::new(l).unwrap()
 }
 
 /// bootstrap1 and bootstrap2.

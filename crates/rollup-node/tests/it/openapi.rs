@@ -364,13 +364,13 @@ fn serve_with(config: Config) -> u16 {
     let mut store = Store::open_in_memory().unwrap();
     let commitment = Commitment {
         compressed_state: StateHash::new([3; 32]),
-        inbox_level: 3,
+        inbox_level: tezos_types::Level::new(3).unwrap(),
         predecessor: CommitmentHash::ZERO,
         number_of_ticks: 77,
     };
     let genesis = Commitment {
         compressed_state: StateHash::new([0; 32]),
-        inbox_level: 0,
+        inbox_level: tezos_types::Level::ZERO,
         predecessor: CommitmentHash::ZERO,
         number_of_ticks: 0,
     };

@@ -75,13 +75,13 @@ fn serve_full(config: Config, lcc_level: Option<i32>, constants: Option<RollupCo
     let mut store = Store::open_in_memory().unwrap();
     let commitment = Commitment {
         compressed_state: StateHash::new([3; 32]),
-        inbox_level: 3,
+        inbox_level: tezos_types::Level::new(3).unwrap(),
         predecessor: CommitmentHash::ZERO,
         number_of_ticks: 77,
     };
     let genesis = Commitment {
         compressed_state: StateHash::new([0; 32]),
-        inbox_level: 0,
+        inbox_level: tezos_types::Level::ZERO,
         predecessor: CommitmentHash::ZERO,
         number_of_ticks: 0,
     };
@@ -941,6 +941,11 @@ impl StuckDurable {
 
 impl DurableState for StuckDurable {
     fn value(&self, _b: &L2Block, _key: &str) -> Result<Option<Vec<u8>>, DurableError> {
+        // A slow store read: refused on the async worker (`DurableState`'s contract), so the
+        // server reads again on a blocking thread, where it gets stuck.
+        if durable_tree::refuse_store_read() {
+            return Err(durable_tree::TreeError::NotInMemory.into());
+        }
         {
             let mut s = self.state.lock().unwrap();
             s.1 += 1;

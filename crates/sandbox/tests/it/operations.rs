@@ -388,7 +388,7 @@ fn publish_cement_and_recover_bond() {
     let p = format!("/chains/main/blocks/head/context/smart_rollups/smart_rollup/{addr}");
     let commitment = Commitment {
         compressed_state: StateHash([7; 32]),
-        inbox_level: 7,
+        inbox_level: tezos_types::Level::new(7).unwrap(),
         predecessor: genesis,
         number_of_ticks: 1000,
     };

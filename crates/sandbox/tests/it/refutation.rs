@@ -6,8 +6,8 @@ use serde_json::{Value, json};
 use tezos_types::micheline::BinMicheline;
 use tezos_types::operation::{DissectionChunk, InputProof, Refutation, RefutationStep, Stakers};
 use tezos_types::{
-    BinEncode, CommitmentHash, InboxMessage, Micheline, PublicKeyHash, SmartRollupAddress,
-    StateHash,
+    BinEncode, CommitmentHash, InboxMessage, Level, Micheline, PublicKeyHash, SmartRollupAddress,
+    StateHash, Tick,
 };
 
 use super::Node;
@@ -101,7 +101,10 @@ fn start(mine: &Commitment, theirs: &Commitment) -> Refutation {
 }
 
 fn chunk(state: Option<StateHash>, tick: u64) -> DissectionChunk {
-    DissectionChunk { state, tick }
+    DissectionChunk {
+        state,
+        tick: Tick::from(tick),
+    }
 }
 
 fn error_id(r: &Value) -> String {
@@ -124,7 +127,7 @@ fn dissections_cheating_and_timeout() {
     let level = 2 + PERIOD;
     let honest = Commitment {
         compressed_state: StateHash([1; 32]),
-        inbox_level: level,
+        inbox_level: Level::new(level).unwrap(),
         predecessor: genesis,
         number_of_ticks: 1000,
     };
@@ -213,7 +216,7 @@ fn dissections_cheating_and_timeout() {
             rollup,
             defender,
             Refutation::Move {
-                choice: 0,
+                choice: Tick::new(0),
                 step: RefutationStep::Dissection(states.clone()),
             },
         ),
@@ -231,7 +234,7 @@ fn dissections_cheating_and_timeout() {
             rollup,
             defender,
             Refutation::Move {
-                choice: 0,
+                choice: Tick::new(0),
                 step: RefutationStep::Dissection(states.clone()),
             },
         ),
@@ -253,7 +256,7 @@ fn dissections_cheating_and_timeout() {
             rollup,
             refuter,
             Refutation::Move {
-                choice: 31,
+                choice: Tick::new(31),
                 step: RefutationStep::Dissection(bad),
             },
         ),
@@ -276,7 +279,7 @@ fn dissections_cheating_and_timeout() {
             rollup,
             refuter,
             Refutation::Move {
-                choice: 30,
+                choice: Tick::new(30),
                 step: RefutationStep::Dissection(vec![]),
             },
         ),
@@ -368,7 +371,7 @@ fn dissections_cheating_and_timeout() {
             rollup,
             defender,
             Refutation::Move {
-                choice: 0,
+                choice: Tick::new(0),
                 step: RefutationStep::Dissection(states),
             },
         ),
@@ -406,7 +409,7 @@ fn final_moves_with_real_proofs() {
     let level = 2 + PERIOD;
     let honest = Commitment {
         compressed_state: after,
-        inbox_level: level,
+        inbox_level: Level::new(level).unwrap(),
         predecessor: genesis,
         number_of_ticks: 1,
     };
@@ -437,7 +440,7 @@ fn final_moves_with_real_proofs() {
             rollup,
             bad1,
             Refutation::Move {
-                choice: 0,
+                choice: Tick::new(0),
                 step: first_input(proof.clone()),
             },
         ),
@@ -463,7 +466,7 @@ fn final_moves_with_real_proofs() {
             rollup,
             bad2,
             Refutation::Move {
-                choice: 0,
+                choice: Tick::new(0),
                 step: first_input(broken),
             },
         ),
@@ -483,7 +486,7 @@ fn final_moves_with_real_proofs() {
             rollup,
             good,
             Refutation::Move {
-                choice: 0,
+                choice: Tick::new(0),
                 step: first_input(proof),
             },
         ),

@@ -59,18 +59,19 @@ pub fn make_data_dir(dir: &Path, levels: i32, history: HistoryMode) -> Vec<L2Blo
         let byte = u8::try_from(l).unwrap();
         let c = pvm_store::context_hash(&ctx.commit(&state(byte)).unwrap());
         let witness = MerkelizedPayloadHashesHash::new([byte; 32]);
+        let lv = tezos_types::Level::new(l).unwrap();
         let inbox = Inbox {
-            level: l,
+            level: lv,
             old_levels_messages: InboxHistoryCell {
                 witness,
-                level: l,
+                level: lv,
                 index: u64::from(byte),
                 back_pointers: vec![],
             },
         };
         let commitment = (l % 2 == 0).then(|| Commitment {
             compressed_state: StateHash::new(c.0),
-            inbox_level: l,
+            inbox_level: lv,
             predecessor: prev_commitment,
             number_of_ticks: 1,
         });
