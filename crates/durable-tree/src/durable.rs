@@ -137,6 +137,9 @@ pub struct Durable {
 
 /// Length of the value whose `@` subtree is `at`.
 fn value_length(at: &Tree, key: &Key) -> Result<u64, TreeError> {
+    if let Some(v) = at.as_compact_value() {
+        return Ok(v.len());
+    }
     let len = at.with_contents(&["length"], |b| <[u8; 8]>::try_from(b).ok())?;
     match len.flatten() {
         Some(b) => Ok(u64::from_be_bytes(b)),
@@ -260,6 +263,14 @@ impl Durable {
         }
         let end = offset.saturating_add(len).min(size);
         let mut out = vec![0u8; to_usize(end - offset)?];
+        if let Some(v) = at.as_compact_value() {
+            // Chunk 0 only: the rest reads as zeros.
+            if offset < CHUNK_SIZE {
+                let n = to_usize(end.min(CHUNK_SIZE) - offset)?;
+                v.chunk().copy_to(to_usize(offset)?, &mut out[..n]);
+            }
+            return Ok(Some(out));
+        }
         let contents = at.find(&["contents"])?;
         let Some(contents) = contents else {
             return Ok(Some(out));
@@ -298,6 +309,9 @@ impl Durable {
         let end = offset
             .checked_add(dlen)
             .ok_or(TreeError::Precondition("write end overflows"))?;
+        if offset == 0 && dlen > 0 && end <= CHUNK_SIZE && self.write_compact(k, data)? {
+            return Ok(());
+        }
         // Update in place: walk to `@` once (creating it if needed; it ends
         // up non-empty since `length` is always set), then edit locally.
         // At offset 0 (the common case) no precondition can fail, so the
@@ -351,12 +365,43 @@ impl Durable {
                 at.set_contents(&path, chunk)?;
             }
         }
-        at.set_tree(&["length"], Tree::length_contents(new_size))
+        at.set_tree(&["length"], Tree::length_contents(new_size))?;
+        at.compact_durable_value()
+    }
+
+    /// [`Durable::write`] of `data` at offset 0 within chunk 0, when the
+    /// value is missing or compact: the new `@` is built compact directly
+    /// (`Tree::durable_value`; issue 15, RSS). `false`: not applicable,
+    /// nothing changed but the (idempotent) creation of the key's node.
+    fn write_compact(&mut self, k: &Key, data: &[u8]) -> Result<bool, TreeError> {
+        let node = self.tree.node_at_mut(&k.path())?;
+        let (size, mut chunk) = match node.find(&[VALUE_MARKER])? {
+            None => (0, Vec::new()),
+            Some(at) => match at.as_compact_value() {
+                Some(v) => {
+                    let mut c = Vec::with_capacity(CHUNK_SIZE as usize);
+                    v.chunk().extend_into(&mut c);
+                    (v.len(), c)
+                }
+                None => return Ok(false),
+            },
+        };
+        chunk.resize(CHUNK_SIZE as usize, 0);
+        chunk[..data.len()].copy_from_slice(data);
+        let len = size.max(data.len() as u64);
+        node.set_tree(&[VALUE_MARKER], Tree::durable_value(len, chunk)?)?;
+        Ok(true)
     }
 
     /// Replace the whole value at `k` (`set_value_exn`): every chunk is
     /// materialised, the last one zero-padded.
     pub fn set(&mut self, k: &Key, data: &[u8]) -> Result<(), TreeError> {
+        if !data.is_empty() && data.len() as u64 <= CHUNK_SIZE {
+            let mut chunk = data.to_vec();
+            chunk.resize(CHUNK_SIZE as usize, 0);
+            let at = Tree::durable_value(data.len() as u64, chunk)?;
+            return self.tree.set_tree(&k.value_path(), at);
+        }
         let mut at = Tree::empty();
         for (i, part) in data.chunks(CHUNK_SIZE as usize).enumerate() {
             let mut chunk = part.to_vec();

@@ -4,11 +4,12 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use context_hash::Hash;
+use context_hash::{EntryKind, Hash};
 
 use crate::backend::{BatchWriter, MemStore, NodeStore, StoreError};
 use crate::object::{self, EncEntry, INLINE_MAX, node_object_refs};
-use crate::tree::inode::{Children, Entry, Inode, InodeTree};
+use crate::tree::inode::{Big, Children, Entry, Inode, InodeTree};
+use crate::tree::value::CompactValue;
 use crate::tree::{Kind, StoreHandle, Tree, TreeError, View};
 
 /// A repository of committed trees over one [`NodeStore`].
@@ -123,31 +124,44 @@ impl Repo {
                 if n.persisted_in(id) {
                     return n.hash();
                 }
-                match &n.children {
-                    Children::Flat(m) => {
-                        // Children first (their objects, and their hashes
-                        // memoised), then this node, in one buffer.
-                        let stored = stored_mask(m.iter(), id);
-                        for (i, (_, child)) in m.iter().enumerate() {
-                            if i >= 64 || stored & (1 << i) == 0 {
-                                self.write_child(child, batch)?;
+                let flat: Option<&[Entry]> = match &n.children {
+                    Children::Flat(m) => Some(m),
+                    Children::Big(b) => match &**b {
+                        // A compact durable value: its expanded entries if
+                        // built, else its objects written from its fields.
+                        Big::Value(v) => match v.expanded() {
+                            Some(m) => Some(m),
+                            None => {
+                                self.encode_value(v, batch)?;
+                                None
                             }
+                        },
+                        // A trie root is always a loaded `Tree` inode (built or
+                        // decoded as one); its object is the node object.
+                        Big::Trie(root) => {
+                            let Inode::Tree(root) = root else {
+                                unreachable!("trie root is a Tree inode")
+                            };
+                            self.write_inode_children(root, batch)?;
+                            self.encode_inode(root, batch)?;
+                            None
                         }
-                        batch.buf.clear();
-                        object::put_node_header(&mut batch.buf, m.len());
-                        for (name, child) in m {
-                            let e = self.entry(child)?;
-                            object::put_entry(&mut batch.buf, name.as_bytes(), &e);
+                    },
+                };
+                if let Some(m) = flat {
+                    // Children first (their objects, and their hashes
+                    // memoised), then this node, in one buffer.
+                    let stored = stored_mask(m.iter(), id);
+                    for (i, (_, child)) in m.iter().enumerate() {
+                        if i >= 64 || stored & (1 << i) == 0 {
+                            self.write_child(child, batch)?;
                         }
                     }
-                    // A trie root is always a loaded `Tree` inode (built or
-                    // decoded as one); its object is the node object.
-                    Children::Trie(root) => {
-                        let Inode::Tree(root) = &**root else {
-                            unreachable!("trie root is a Tree inode")
-                        };
-                        self.write_inode_children(root, batch)?;
-                        self.encode_inode(root, batch)?;
+                    batch.buf.clear();
+                    object::put_node_header(&mut batch.buf, m.len());
+                    for (name, child) in m {
+                        let e = self.entry(child)?;
+                        object::put_entry(&mut batch.buf, &name.as_bytes(), &e);
                     }
                 }
                 // Hashed after the children were written (and hashed on the
@@ -158,6 +172,38 @@ impl Repo {
                 Ok(h)
             }
         }
+    }
+
+    /// Write the objects below the `@` node of the compact durable value
+    /// `v` (the chunk, the `contents` node), then encode the `@` node into
+    /// the batch buffer: the objects of the expanded subtree
+    /// (`docs/reference/wasm-pvm.md` §2), byte for byte.
+    fn encode_value(&self, v: &CompactValue, batch: &mut Batch<'_>) -> Result<(), TreeError> {
+        let chunk = v.chunk_hash();
+        batch.buf.clear();
+        object::put_contents_header(&mut batch.buf, v.chunk().len());
+        v.chunk().extend_into(&mut batch.buf);
+        batch.flush(&chunk)?;
+        let contents = v.contents_hash();
+        batch.buf.clear();
+        object::put_node_header(&mut batch.buf, 1);
+        object::put_entry(
+            &mut batch.buf,
+            b"0",
+            &EncEntry::ByHash(EntryKind::Contents, chunk),
+        );
+        batch.flush(&contents)?;
+        let length = v.length_tree();
+        self.write_child(&length, batch)?;
+        batch.buf.clear();
+        object::put_node_header(&mut batch.buf, 2);
+        object::put_entry(
+            &mut batch.buf,
+            b"contents",
+            &EncEntry::ByHash(EntryKind::Node, contents),
+        );
+        object::put_entry(&mut batch.buf, b"length", &self.entry(&length)?);
+        Ok(())
     }
 
     /// Write a child's objects unless it is inlined in its parent.
@@ -255,7 +301,7 @@ impl Repo {
                     object::put_side_values(&mut batch.buf, v.len());
                     for (name, child) in v.iter() {
                         let e = self.entry(child)?;
-                        object::put_entry(&mut batch.buf, name.as_bytes(), &e);
+                        object::put_entry(&mut batch.buf, &name.as_bytes(), &e);
                     }
                 }
                 Some(Inode::Lazy(l)) => object::put_side_tree(&mut batch.buf, &l.hash, l.len),

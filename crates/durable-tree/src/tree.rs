@@ -3,7 +3,8 @@
 //! A [`Tree`] is either a node (named children: a boxed slice
 //! sorted bytewise by name for small nodes; Irmin's binary inode trie for
 //! large ones, see [`inode`]) or contents (a byte blob, inline when
-//! short). Clones
+//! short; a durable value of one chunk has its `@` subtree held compactly,
+//! see [`value`]). Clones
 //! are cheap (`Arc`-shared); mutation is copy-on-write (`Arc::make_mut`);
 //! hashes are memoised per node and dropped on mutation. A child may be lazy:
 //! a hash plus a handle on a [`NodeStore`], loaded on first access.
@@ -25,6 +26,7 @@ use context_hash::{EntryKind, Hash};
 pub(crate) mod inode;
 mod load;
 pub(crate) mod memo;
+pub(crate) mod value;
 
 use self::inode::Children;
 pub(crate) use self::load::StoreHandle;
@@ -155,6 +157,7 @@ const ZERO_TAIL_MIN: usize = 32;
 /// value: wasm-pvm.md §2) keep only the bytes before their zero tail.
 /// 24 bytes, like a `Vec`, without the spare capacity (issue 15, RSS:
 /// `BENCHMARKS.md`).
+#[derive(Clone)]
 pub(crate) enum Bytes {
     /// At most [`BYTES_INLINE`] bytes: length and bytes.
     Inline(u8, [u8; BYTES_INLINE]),
@@ -222,6 +225,25 @@ impl Bytes {
         }
     }
 
+    /// Copy the bytes from offset `from` into `dst`, as many as there are
+    /// (a zero tail written out); returns how many were copied.
+    pub(crate) fn copy_to(&self, from: usize, dst: &mut [u8]) -> usize {
+        let Some(avail) = self.len().checked_sub(from) else {
+            return 0;
+        };
+        let n = dst.len().min(avail);
+        let stored: &[u8] = match self {
+            Bytes::ZeroTail(h, _) => h,
+            _ => self.as_plain().unwrap_or_default(),
+        };
+        let k = stored.len().saturating_sub(from).min(n);
+        if k > 0 {
+            dst[..k].copy_from_slice(&stored[from..from + k]);
+        }
+        dst[k..n].fill(0);
+        n
+    }
+
     /// Append the bytes to `out`.
     pub(crate) fn extend_into(&self, out: &mut Vec<u8>) {
         match self {
@@ -263,6 +285,7 @@ pub(crate) fn layout_sizes() -> Vec<(&'static str, usize)> {
         ("Inode", size_of::<inode::Inode>()),
         ("InodeTree (in Arc: +16)", size_of::<inode::InodeTree>()),
         ("Leaf of 2 (in Arc: +16)", inode::leaf2_size()),
+        ("Big (trie root, compact value)", size_of::<inode::Big>()),
     ]
 }
 
@@ -313,17 +336,7 @@ impl ContentsData {
     }
 
     pub(crate) fn hash(&self) -> Hash {
-        self.memo.get_or_init(|| {
-            // Pre-image: u64 length ‖ bytes.
-            crate::hash_trace::record(self.bytes.len() + 8);
-            match self.bytes.as_plain() {
-                Some(b) => context_hash::contents_hash(b),
-                None => with_zero_tail_buf(|buf| {
-                    self.bytes.extend_into(buf);
-                    context_hash::contents_hash(buf)
-                }),
-            }
-        })
+        self.memo.get_or_init(|| bytes_hash(&self.bytes))
     }
 
     pub(crate) fn persisted_in(&self, store_id: u64) -> bool {
@@ -332,6 +345,19 @@ impl ContentsData {
 
     pub(crate) fn mark_persisted(&self, store_id: u64) {
         self.memo.set_mark(store_id);
+    }
+}
+
+/// The Irmin hash of contents holding `bytes`.
+fn bytes_hash(bytes: &Bytes) -> Hash {
+    // Pre-image: u64 length ‖ bytes.
+    crate::hash_trace::record(bytes.len() + 8);
+    match bytes.as_plain() {
+        Some(b) => context_hash::contents_hash(b),
+        None => with_zero_tail_buf(|buf| {
+            bytes.extend_into(buf);
+            context_hash::contents_hash(buf)
+        }),
     }
 }
 
@@ -428,6 +454,77 @@ impl Tree {
                 }
             }
         })
+    }
+
+    /// The `@` node of a durable value of length `len` whose only chunk
+    /// is chunk 0, `chunk` (`docs/reference/wasm-pvm.md` §2), held as one
+    /// [`value::CompactValue`] (issue 15, RSS: `BENCHMARKS.md`); the same
+    /// tree as the expanded one for every operation. A chunk short enough
+    /// to be inlined in its parent's object (never a durable chunk) gives
+    /// the expanded node.
+    pub(crate) fn durable_value(len: u64, chunk: Vec<u8>) -> Result<Tree, TreeError> {
+        if chunk.len() <= crate::object::INLINE_MAX {
+            let mut at = Tree::empty();
+            at.set_contents(&["contents", "0"], chunk)?;
+            at.set_tree(&["length"], Tree::length_contents(len))?;
+            return Ok(at);
+        }
+        let v = value::CompactValue::new(len, chunk)
+            .ok_or(TreeError::Precondition("compact value of a short chunk"))?;
+        Ok(Tree::from_node(NodeData::new(Children::value(v), None, 0)))
+    }
+
+    /// Turn this `@` node into a compact durable value
+    /// ([`Tree::durable_value`]) when it is exactly the loaded subtree of a
+    /// one-chunk value: `contents` → {`0` → chunk}, `length` → 8 bytes.
+    /// Anything else (lazy parts, other children, a malformed length) is
+    /// left as is. For a value read from a store and then written: it
+    /// becomes compact as a freshly written one is (issue 15, RSS).
+    pub(crate) fn compact_durable_value(&mut self) -> Result<(), TreeError> {
+        let Repr::Node(n) = &self.0 else {
+            return Ok(());
+        };
+        let Children::Flat(m) = &n.children else {
+            return Ok(());
+        };
+        let [(cn, c), (ln, l)] = &m[..] else {
+            return Ok(());
+        };
+        if &*cn.as_bytes() != b"contents" || &*ln.as_bytes() != b"length" {
+            return Ok(());
+        }
+        let (Repr::Node(c), Repr::Contents(l)) = (&c.0, &l.0) else {
+            return Ok(());
+        };
+        let Children::Flat(cm) = &c.children else {
+            return Ok(());
+        };
+        let [(zero, chunk)] = &cm[..] else {
+            return Ok(());
+        };
+        let Repr::Contents(chunk) = &chunk.0 else {
+            return Ok(());
+        };
+        let len = l.bytes.as_plain().and_then(|b| <[u8; 8]>::try_from(b).ok());
+        let (Some(len), true) = (len, &*zero.as_bytes() == b"0") else {
+            return Ok(());
+        };
+        if chunk.bytes.len() <= crate::object::INLINE_MAX {
+            return Ok(());
+        }
+        let mut bytes = Vec::with_capacity(chunk.bytes.len());
+        chunk.bytes.extend_into(&mut bytes);
+        *self = Tree::durable_value(u64::from_be_bytes(len), bytes)?;
+        Ok(())
+    }
+
+    /// The compact durable value this `@` node holds, if it is one (a
+    /// loaded node only: values read from a store are expanded).
+    pub(crate) fn as_compact_value(&self) -> Option<&value::CompactValue> {
+        match &self.0 {
+            Repr::Node(n) => n.children.as_value(),
+            _ => None,
+        }
     }
 
     pub(crate) fn from_node(n: NodeData) -> Tree {
@@ -568,7 +665,7 @@ impl Tree {
                     .children
                     .sorted()?
                     .into_iter()
-                    .map(|(k, v)| (k.to_string(), v.kind()))
+                    .map(|(k, v)| (k, v.kind()))
                     .collect()),
                 View::Contents(_) => Ok(Vec::new()),
             },
@@ -654,8 +751,12 @@ impl Tree {
         }
         match &mut self.0 {
             Repr::Node(arc) => {
+                let persisted = arc.memo.mark();
                 let n = Arc::make_mut(arc);
                 n.memo.clear();
+                // A structural change of a compact value: expanded first,
+                // its objects still known stored where this node was.
+                n.children.expand_value(persisted);
                 Ok(n)
             }
             _ => unreachable!("replaced by a node above"),

@@ -282,7 +282,7 @@ fn load(tree: &Tree, key: &Key) -> Result<State, TreeError> {
         Some(at) if at.kind() == Kind::Node => {
             let len = value_length(at, key)?;
             Ok(State::Value(Value {
-                contents: at.find(&["contents"])?.cloned(),
+                contents: contents_of(at)?,
                 base: Some(at.clone()),
                 len,
                 chunks: BTreeMap::new(),
@@ -292,7 +292,29 @@ fn load(tree: &Tree, key: &Key) -> Result<State, TreeError> {
     }
 }
 
+/// The `contents` child of the `@` node `at`; `None` for a compact value
+/// (its chunk is read from `at` itself: [`Value::tree_chunk`]).
+fn contents_of(at: &Tree) -> Result<Option<Tree>, TreeError> {
+    if at.as_compact_value().is_some() {
+        return Ok(None);
+    }
+    Ok(at.find(&["contents"])?.cloned())
+}
+
 impl Value {
+    /// Apply `f` to chunk `i` as the tree holds it (`None`: not
+    /// materialised there).
+    fn tree_chunk<R>(&self, i: u64, f: impl FnOnce(&[u8]) -> R) -> Result<Option<R>, TreeError> {
+        if let Some(contents) = &self.contents {
+            let mut buf = itoa_buf();
+            return contents.with_contents(&[itoa(i, &mut buf)], f);
+        }
+        match self.base.as_ref().and_then(Tree::as_compact_value) {
+            Some(v) if i == 0 => Ok(Some(f(&v.chunk().as_slice()))),
+            _ => Ok(None),
+        }
+    }
+
     /// A new value with no chunk, replacing the tree's at the next flush.
     fn fresh(len: u64) -> Value {
         Value {
@@ -316,19 +338,15 @@ impl Value {
             f(0, &c[lo..hi]);
             return Ok(());
         }
-        let mut found = None;
-        if let Some(contents) = &self.contents {
-            let mut buf = itoa_buf();
-            found = contents.with_contents(&[itoa(i, &mut buf)], |chunk| {
-                let avail = chunk.len().min(hi).max(lo);
-                if lo < avail {
-                    f(0, &chunk[lo..avail]);
-                }
-                if avail < hi {
-                    f(avail - lo, &ZEROS[..hi - avail]);
-                }
-            })?;
-        }
+        let found = self.tree_chunk(i, |chunk| {
+            let avail = chunk.len().min(hi).max(lo);
+            if lo < avail {
+                f(0, &chunk[lo..avail]);
+            }
+            if avail < hi {
+                f(avail - lo, &ZEROS[..hi - avail]);
+            }
+        })?;
         if found.is_none() {
             f(0, &ZEROS[..hi - lo]);
         }
@@ -343,12 +361,21 @@ impl Value {
             E::Occupied(o) => Ok(o.into_mut()),
             E::Vacant(v) => {
                 let mut c = Box::new([0u8; CHUNK]);
-                if let Some(contents) = &self.contents {
-                    let mut buf = itoa_buf();
-                    contents.with_contents(&[itoa(i, &mut buf)], |b| {
-                        let n = b.len().min(CHUNK);
-                        c[..n].copy_from_slice(&b[..n]);
-                    })?;
+                let tree = match &self.contents {
+                    Some(contents) => {
+                        let mut buf = itoa_buf();
+                        contents.with_contents(&[itoa(i, &mut buf)], |b| {
+                            let n = b.len().min(CHUNK);
+                            c[..n].copy_from_slice(&b[..n]);
+                        })?;
+                        None
+                    }
+                    None => self.base.as_ref().and_then(Tree::as_compact_value),
+                };
+                if let Some(t) = tree
+                    && i == 0
+                {
+                    t.chunk().copy_to(0, &mut c[..]);
                 }
                 Ok(v.insert(c))
             }
@@ -671,6 +698,15 @@ fn flush_entry(tree: &mut Tree, e: &mut Entry) -> Result<(), TreeError> {
         State::Unknown => {}
         State::Absent => tree.remove(&path)?,
         State::Value(v) => {
+            if let Some(at) = compact_flush(v)? {
+                // The value stays (or becomes) one chunk: its `@` replaced whole.
+                tree.set_tree(&path, at.clone())?;
+                v.contents = None;
+                v.base = Some(at);
+                v.chunks.clear();
+                e.dirty = false;
+                return Ok(());
+            }
             // Release the handles on the tree's nodes, so that editing in place does not
             // copy them.
             v.contents = None;
@@ -688,10 +724,11 @@ fn flush_entry(tree: &mut Tree, e: &mut Entry) -> Result<(), TreeError> {
                     drop(base);
                     let at = tree.node_at_mut(&path)?;
                     write_chunks(at, v)?;
+                    at.compact_durable_value()?;
                     at.clone()
                 }
             };
-            v.contents = at.find(&["contents"])?.cloned();
+            v.contents = contents_of(&at)?;
             v.base = Some(at);
             v.chunks.clear();
         }
@@ -700,13 +737,37 @@ fn flush_entry(tree: &mut Tree, e: &mut Entry) -> Result<(), TreeError> {
     Ok(())
 }
 
+/// The new `@` node of `v` as a compact value (issue 15, RSS), when only
+/// chunk 0 is materialised after the flush: `v` was created or written where
+/// no value was, or its tree value is compact, and only chunk 0 was written.
+/// `None`: `v` is flushed by editing its `@` node.
+fn compact_flush(v: &Value) -> Result<Option<Tree>, TreeError> {
+    if v.chunks.keys().any(|&i| i != 0) {
+        return Ok(None);
+    }
+    let base = match &v.base {
+        None => None,
+        Some(b) => match b.as_compact_value() {
+            Some(c) => Some(c),
+            None => return Ok(None),
+        },
+    };
+    let chunk = match (v.chunks.get(&0), base) {
+        (Some(c), _) => c.to_vec(),
+        (None, Some(b)) => b.chunk().as_slice().into_owned(),
+        // Created, never written: `@/length` alone.
+        (None, None) => return Ok(None),
+    };
+    Tree::durable_value(v.len, chunk).map(Some)
+}
+
 /// Materialise the written chunks of `v` and its length in the `@` node `at`.
 fn write_chunks(at: &mut Tree, v: &Value) -> Result<(), TreeError> {
     for (i, c) in &v.chunks {
         let mut buf = itoa_buf();
         at.set_contents(&["contents", itoa(*i, &mut buf)], c.to_vec())?;
     }
-    at.set_contents(&["length"], v.len.to_be_bytes().to_vec())
+    at.set_tree(&["length"], Tree::length_contents(v.len))
 }
 
 impl Drop for CachedDurable<'_> {

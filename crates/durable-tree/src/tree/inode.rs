@@ -17,7 +17,9 @@
 //! Memory (millions of durable keys): small nodes are a boxed slice
 //! of `(name, child)` sorted by name, `Values` inodes an exact-size shared
 //! slice; names of up to 22 bytes are inline, longer ones shared (`Arc`)
-//! with a 7-byte inline prefix for comparisons. Hash pre-images are
+//! with a 7-byte inline prefix for comparisons, except lowercase hex names
+//! (packed: [`Name`]); a durable value's `@` node of one chunk holds its
+//! subtree as one [`CompactValue`]. Hash pre-images are
 //! written into one reused buffer and hashed in one call.
 
 use std::sync::{Arc, OnceLock};
@@ -27,6 +29,7 @@ use context_hash::{EntryKind, Hash};
 
 use super::load::{self, StoreHandle};
 use super::memo::Memo;
+use super::value::CompactValue;
 use crate::tree::{Tree, TreeError};
 
 /// Nodes with more children than this switch to the inode trie.
@@ -43,11 +46,20 @@ const NAME_INLINE: usize = 22;
 
 /// A step name: inline when short (most durable steps: `@`, `length`,
 /// `contents`, chunk indices, `balance`, …), else a shared `Arc<str>` so
-/// that un-sharing a node (copy-on-write) never copies name bytes. 24 bytes.
+/// that un-sharing a node (copy-on-write) never copies name bytes. Longer
+/// names of lowercase hex digits (Etherlink's 40-hex addresses, 64-hex
+/// slots and hashes) are packed two digits a byte: inline up to
+/// `2 * NAME_INLINE` digits, shared when 64 digits (issue 15, RSS:
+/// `BENCHMARKS.md`). 24 bytes.
 #[derive(Clone)]
 pub(crate) enum Name {
     /// At most [`NAME_INLINE`] bytes: length and bytes.
     Inline(u8, [u8; NAME_INLINE]),
+    /// An even number of lowercase hex digits, more than [`NAME_INLINE`]
+    /// and at most twice as many: the digit count and the packed bytes.
+    HexInline(u8, [u8; NAME_INLINE]),
+    /// Exactly [`HEX_SHARED`] lowercase hex digits, packed.
+    HexShared(Arc<[u8; HEX_SHARED / 2]>),
     /// A longer name, with a copy of its first [`NAME_PREFIX`] bytes so
     /// that most comparisons never dereference the shared part.
     Shared([u8; NAME_PREFIX], Arc<str>),
@@ -56,18 +68,120 @@ pub(crate) enum Name {
 /// Bytes of a shared name kept next to its pointer.
 const NAME_PREFIX: usize = 7;
 
+/// Digit count of the hex names packed in a shared allocation.
+const HEX_SHARED: usize = 64;
+
+/// Lowercase hex digits.
+const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
+
+/// The value of a lowercase hex digit.
+fn hex_value(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    }
+}
+
+/// Pack the lowercase hex digits `s` (even count, at most `2 * out.len()`)
+/// into `out`; `false` if `s` is not such digits.
+fn hex_pack(s: &[u8], out: &mut [u8]) -> bool {
+    if !s.len().is_multiple_of(2) || s.len() > 2 * out.len() {
+        return false;
+    }
+    for (o, pair) in out.iter_mut().zip(s.chunks_exact(2)) {
+        match (hex_value(pair[0]), hex_value(pair[1])) {
+            (Some(h), Some(l)) => *o = (h << 4) | l,
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// The bytes of a name, borrowed or written out from its packed form
+/// (derefs to `[u8]`).
+pub(crate) enum NameBytes<'a> {
+    Borrowed(&'a [u8]),
+    Unpacked(u8, [u8; HEX_SHARED]),
+}
+
+impl std::ops::Deref for NameBytes<'_> {
+    type Target = [u8];
+    #[inline]
+    fn deref(&self) -> &[u8] {
+        match self {
+            NameBytes::Borrowed(b) => b,
+            NameBytes::Unpacked(n, b) => &b[..usize::from(*n)],
+        }
+    }
+}
+
+impl NameBytes<'_> {
+    /// The bytes as a `str` (names are built from `&str`, and hex digits
+    /// are ASCII).
+    pub(crate) fn as_str(&self) -> &str {
+        std::str::from_utf8(self).unwrap_or_default()
+    }
+}
+
+/// Bytewise comparison of the hex digits packed in `packed` (`digits` of
+/// them) with `other`, unpacking only up to the first difference.
+#[inline]
+fn hex_cmp(packed: &[u8], digits: usize, other: &[u8]) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    for (i, &p) in packed[..digits / 2].iter().enumerate() {
+        let pair = [
+            HEX_DIGITS[usize::from(p >> 4)],
+            HEX_DIGITS[usize::from(p & 15)],
+        ];
+        for (j, d) in pair.into_iter().enumerate() {
+            match other.get(2 * i + j) {
+                None => return Ordering::Greater,
+                Some(o) => match d.cmp(o) {
+                    Ordering::Equal => {}
+                    ord => return ord,
+                },
+            }
+        }
+    }
+    digits.cmp(&other.len())
+}
+
+/// Write out `packed` (`digits` hex digits).
+fn hex_unpack(packed: &[u8], digits: usize) -> NameBytes<'static> {
+    let mut b = [0u8; HEX_SHARED];
+    for (pair, &p) in b.chunks_exact_mut(2).zip(&packed[..digits / 2]) {
+        pair[0] = HEX_DIGITS[usize::from(p >> 4)];
+        pair[1] = HEX_DIGITS[usize::from(p & 15)];
+    }
+    // At most HEX_SHARED (64) digits: fits.
+    NameBytes::Unpacked(digits as u8, b)
+}
+
 impl Name {
     pub(crate) fn new(s: &str) -> Name {
-        if s.len() <= NAME_INLINE {
-            let mut b = [0u8; NAME_INLINE];
-            b[..s.len()].copy_from_slice(s.as_bytes());
+        let b = s.as_bytes();
+        if b.len() <= NAME_INLINE {
+            let mut out = [0u8; NAME_INLINE];
+            out[..b.len()].copy_from_slice(b);
             // Fits: checked above.
-            Name::Inline(s.len() as u8, b)
-        } else {
-            let mut pre = [0u8; NAME_PREFIX];
-            pre.copy_from_slice(&s.as_bytes()[..NAME_PREFIX]);
-            Name::Shared(pre, Arc::from(s))
+            return Name::Inline(b.len() as u8, out);
         }
+        if b.len() <= 2 * NAME_INLINE {
+            let mut out = [0u8; NAME_INLINE];
+            if hex_pack(b, &mut out) {
+                // At most 44 digits: fits.
+                return Name::HexInline(b.len() as u8, out);
+            }
+        } else if b.len() == HEX_SHARED {
+            let mut out = [0u8; HEX_SHARED / 2];
+            if hex_pack(b, &mut out) {
+                return Name::HexShared(Arc::new(out));
+            }
+        }
+        let mut pre = [0u8; NAME_PREFIX];
+        pre.copy_from_slice(&b[..NAME_PREFIX]);
+        Name::Shared(pre, Arc::from(s))
     }
 
     /// Read the bytes of a shared name (first and last), for a commit that
@@ -76,7 +190,8 @@ impl Name {
     #[inline]
     pub(crate) fn touch(&self) -> u8 {
         match self {
-            Name::Inline(..) => 0,
+            Name::Inline(..) | Name::HexInline(..) => 0,
+            Name::HexShared(h) => h[0] ^ h[HEX_SHARED / 2 - 1],
             Name::Shared(_, s) => {
                 let b = s.as_bytes();
                 b.first().copied().unwrap_or(0) ^ b.last().copied().unwrap_or(0)
@@ -84,25 +199,26 @@ impl Name {
         }
     }
 
-    pub(crate) fn as_bytes(&self) -> &[u8] {
+    /// The bytes of the name (packed hex written out on the stack).
+    #[inline]
+    pub(crate) fn as_bytes(&self) -> NameBytes<'_> {
         match self {
-            Name::Inline(l, b) => &b[..usize::from(*l)],
-            Name::Shared(_, s) => s.as_bytes(),
+            Name::Inline(l, b) => NameBytes::Borrowed(&b[..usize::from(*l)]),
+            Name::HexInline(l, b) => hex_unpack(b, usize::from(*l)),
+            Name::HexShared(h) => hex_unpack(&h[..], HEX_SHARED),
+            Name::Shared(_, s) => NameBytes::Borrowed(s.as_bytes()),
         }
     }
 
-    pub(crate) fn as_str(&self) -> &str {
-        match self {
-            // Built from a `&str` prefix of its own length: valid UTF-8.
-            Name::Inline(..) => std::str::from_utf8(self.as_bytes()).unwrap_or_default(),
-            Name::Shared(_, s) => s,
-        }
+    /// The name as a string (see [`Name::as_bytes`]).
+    pub(crate) fn to_owned_name(&self) -> String {
+        self.as_bytes().as_str().to_owned()
     }
 
     /// Bytewise comparison with `other` (the order of node entries).
     pub(crate) fn cmp_bytes(&self, other: &[u8]) -> std::cmp::Ordering {
         match self {
-            Name::Inline(..) => self.as_bytes().cmp(other),
+            Name::Inline(l, b) => b[..usize::from(*l)].cmp(other),
             Name::Shared(pre, s) => {
                 // `s` is longer than the prefix: if `other` differs within
                 // it, or is a proper prefix of it, the prefix decides.
@@ -113,29 +229,55 @@ impl Name {
                     ord => ord,
                 }
             }
+            Name::HexInline(l, b) => hex_cmp(b, usize::from(*l), other),
+            Name::HexShared(h) => hex_cmp(&h[..], HEX_SHARED, other),
+        }
+    }
+
+    /// Bytewise order of two names.
+    pub(crate) fn cmp_name(&self, other: &Name) -> std::cmp::Ordering {
+        // Packed digits compare as their bytes do ('0' < … < '9' < 'a' < … < 'f').
+        match (self, other) {
+            (Name::HexShared(a), Name::HexShared(b)) => a.cmp(b),
+            (Name::HexInline(la, a), Name::HexInline(lb, b)) => {
+                let k = usize::from(*la.min(lb)) / 2;
+                a[..k].cmp(&b[..k]).then(la.cmp(lb))
+            }
+            _ => self.cmp_bytes(&other.as_bytes()),
         }
     }
 }
 
 impl std::fmt::Debug for Name {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        std::fmt::Debug::fmt(self.as_str(), f)
+        std::fmt::Debug::fmt(self.as_bytes().as_str(), f)
     }
 }
 
 /// A named child.
 pub(crate) type Entry = (Name, Tree);
 
-/// The children of a node. 16 bytes (boxed slice; the rare trie root
+/// The children of a node. 16 bytes (boxed slice; the rarer forms
 /// boxed), so that a node with its hash memo fits a 72-byte allocation
 /// (issue 15, RSS: `BENCHMARKS.md`).
 #[derive(Clone)]
 pub(crate) enum Children {
     /// Entries sorted bytewise by name (small nodes).
     Flat(Box<[Entry]>),
+    /// A trie root or a compact durable value (one pointer, so that
+    /// `Children` keeps the slice's niche and stays 16 bytes).
+    Big(Box<Big>),
+}
+
+/// The boxed forms of [`Children`].
+#[derive(Clone)]
+pub(crate) enum Big {
     /// The root (depth 0) of an inode trie; always a `Tree` inode holding
     /// more than [`FLAT_MIN`] entries.
-    Trie(Box<Inode>),
+    Trie(Inode),
+    /// The children `contents` and `length` of a durable value's `@` node,
+    /// held compactly ([`CompactValue`]).
+    Value(CompactValue),
 }
 
 /// Insert `e` at `i` in a boxed slice (one reallocation, as an
@@ -370,7 +512,7 @@ fn with_buf<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
 }
 
 /// Hash the pre-image `f` writes, in the per-thread buffer.
-fn hash_with(f: impl FnOnce(&mut Vec<u8>)) -> Hash {
+pub(crate) fn hash_with(f: impl FnOnce(&mut Vec<u8>)) -> Hash {
     with_buf(|buf| {
         f(buf);
         blake(buf)
@@ -379,12 +521,25 @@ fn hash_with(f: impl FnOnce(&mut Vec<u8>)) -> Hash {
 
 /// Child hashes of at most [`ENTRIES`] entries, computed before any
 /// pre-image is written (hashing a child may recurse).
-fn leaf_triples(entries: &[Entry]) -> Result<[Triple<'_>; ENTRIES], TreeError> {
+fn leaf_triples<'a>(
+    entries: &'a [Entry],
+    names: &'a mut [NameBytes<'a>; ENTRIES],
+) -> Result<[Triple<'a>; ENTRIES], TreeError> {
+    let mut hashes = [(EntryKind::Node, Hash::default()); ENTRIES];
+    for ((slot, name), (n, t)) in hashes.iter_mut().zip(names.iter_mut()).zip(entries) {
+        *slot = (t.kind().into(), t.hash()?);
+        *name = n.as_bytes();
+    }
     let mut out = [(&[][..], EntryKind::Node, Hash::default()); ENTRIES];
-    for (slot, (n, t)) in out.iter_mut().zip(entries) {
-        *slot = (n.as_bytes(), t.kind().into(), t.hash()?);
+    for ((o, name), (k, h)) in out.iter_mut().zip(names.iter()).zip(hashes) {
+        *o = (&name[..], k, h);
     }
     Ok(out)
+}
+
+/// Storage for [`leaf_triples`]' names.
+fn no_names<'a>() -> [NameBytes<'a>; ENTRIES] {
+    [NameBytes::Borrowed(&[]), NameBytes::Borrowed(&[])]
 }
 
 /// Hash of a `Values` inode ([`preimage::values`]).
@@ -392,7 +547,8 @@ fn values_hash(entries: &[Entry]) -> Result<Hash, TreeError> {
     if entries.len() > ENTRIES {
         return Err(TreeError::Precondition("values inode over 2 entries"));
     }
-    let t = leaf_triples(entries)?;
+    let mut names = no_names();
+    let t = leaf_triples(entries, &mut names)?;
     Ok(hash_with(|b| preimage::values(b, &t[..entries.len()])))
 }
 
@@ -401,7 +557,8 @@ fn stable_hash(entries: &[Entry]) -> Result<Hash, TreeError> {
     if entries.len() > ENTRIES {
         return Err(TreeError::Precondition("stable node over 2 entries"));
     }
-    let t = leaf_triples(entries)?;
+    let mut names = no_names();
+    let t = leaf_triples(entries, &mut names)?;
     Ok(hash_with(|b| preimage::stable_node(b, &t[..entries.len()])))
 }
 
@@ -415,10 +572,11 @@ fn flat_hash(entries: &[Entry]) -> Result<Hash, TreeError> {
     if entries.len() <= ENTRIES {
         return stable_hash(entries);
     }
+    let names: Vec<NameBytes<'_>> = entries.iter().map(|(n, _)| n.as_bytes()).collect();
     let mut triples = Vec::with_capacity(entries.len());
     let mut items = Vec::with_capacity(entries.len());
-    for (i, (n, t)) in entries.iter().enumerate() {
-        triples.push((n.as_bytes(), t.kind().into(), t.hash()?));
+    for (i, ((_, t), n)) in entries.iter().zip(&names).enumerate() {
+        triples.push((&n[..], t.kind().into(), t.hash()?));
         let i = u32::try_from(i).map_err(|_| TreeError::Precondition("node too large"))?;
         items.push((step_hash(n.as_str()), i));
     }
@@ -431,7 +589,7 @@ fn flat_hash(entries: &[Entry]) -> Result<Hash, TreeError> {
 /// Build the canonical sub-trie at `depth` over `items` (any order).
 fn build(mut items: Vec<(Hash, Name, Tree)>, depth: u32) -> Result<Inode, TreeError> {
     if items.len() <= ENTRIES {
-        items.sort_by(|a, b| a.1.as_bytes().cmp(b.1.as_bytes()));
+        items.sort_by(|a, b| a.1.cmp_name(&b.1));
         return Ok(Inode::Values(leaf(
             items.into_iter().map(|(_, n, t)| (n, t)),
         )?));
@@ -588,7 +746,7 @@ impl Inode {
             // Full leaf: split it, then descend into the new sub-trie.
             let mut items: Vec<(Hash, Name, Tree)> = v
                 .iter()
-                .map(|(n, t)| (step_hash(n.as_str()), n.clone(), t.clone()))
+                .map(|(n, t)| (step_hash(n.as_bytes().as_str()), n.clone(), t.clone()))
                 .collect();
             items.push((*sh, Name::new(name), Tree::empty()));
             *self = build(items, depth)?;
@@ -634,7 +792,7 @@ impl Inode {
             Inode::Values(v) => {
                 let kept: Vec<Entry> = v
                     .iter()
-                    .filter(|(n, _)| n.as_bytes() != name.as_bytes())
+                    .filter(|(n, _)| n.cmp_bytes(name.as_bytes()).is_ne())
                     .cloned()
                     .collect();
                 *v = leaf(kept)?;
@@ -659,7 +817,7 @@ impl Inode {
                             _ => unreachable!("a sub-trie of <= 2 entries is a Values inode"),
                         }
                     }
-                    entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+                    entries.sort_by(|a, b| a.0.cmp_name(&b.0));
                     *self = Inode::Values(leaf(entries)?);
                 }
                 Ok(())
@@ -691,10 +849,50 @@ impl Children {
         Children::Flat(Box::default())
     }
 
+    /// A trie root (a `Tree` inode of more than [`FLAT_MIN`] entries).
+    pub(crate) fn trie(root: Inode) -> Self {
+        Children::Big(Box::new(Big::Trie(root)))
+    }
+
+    /// The children of a compact durable value's `@` node.
+    pub(crate) fn value(v: CompactValue) -> Self {
+        Children::Big(Box::new(Big::Value(v)))
+    }
+
+    /// The compact durable value, if these are the children of one.
+    pub(crate) fn as_value(&self) -> Option<&CompactValue> {
+        match self {
+            Children::Big(b) => match &**b {
+                Big::Value(v) => Some(v),
+                Big::Trie(_) => None,
+            },
+            Children::Flat(_) => None,
+        }
+    }
+
+    /// Turn a compact value into flat entries before a structural change;
+    /// `persisted`: the node's persisted mark before the change (see
+    /// [`CompactValue::into_entries`]).
+    pub(crate) fn expand_value(&mut self, persisted: u64) {
+        if self.as_value().is_none() {
+            return;
+        }
+        let Children::Big(b) = std::mem::replace(self, Children::new()) else {
+            unreachable!("a value is boxed")
+        };
+        let Big::Value(v) = *b else {
+            unreachable!("checked above")
+        };
+        *self = Children::Flat(v.into_entries(persisted));
+    }
+
     pub(crate) fn len(&self) -> u64 {
         match self {
             Children::Flat(m) => m.len() as u64,
-            Children::Trie(i) => i.len(),
+            Children::Big(b) => match &**b {
+                Big::Trie(i) => i.len(),
+                Big::Value(_) => 2,
+            },
         }
     }
 
@@ -705,7 +903,25 @@ impl Children {
     pub(crate) fn get(&self, name: &str) -> Result<Option<&Tree>, TreeError> {
         match self {
             Children::Flat(m) => Ok(search(m, name).ok().map(|i| &m[i].1)),
-            Children::Trie(i) => i.get(name, &step_hash(name), 0),
+            Children::Big(b) => match &**b {
+                Big::Trie(i) => i.get(name, &step_hash(name), 0),
+                Big::Value(v) => {
+                    let m = v.entries();
+                    Ok(search(m, name).ok().map(|i| &m[i].1))
+                }
+            },
+        }
+    }
+
+    /// The trie root, after turning a compact value into flat entries.
+    fn trie_mut(&mut self) -> Option<&mut Inode> {
+        self.expand_value(0);
+        match self {
+            Children::Big(b) => match &mut **b {
+                Big::Trie(i) => Some(i),
+                Big::Value(_) => None,
+            },
+            Children::Flat(_) => None,
         }
     }
 
@@ -715,6 +931,7 @@ impl Children {
         &mut self,
         name: &str,
     ) -> Result<(&mut Tree, bool), TreeError> {
+        self.expand_value(0);
         if let Children::Flat(m) = self {
             match search(m, name) {
                 Ok(i) => {
@@ -735,19 +952,20 @@ impl Children {
                     let items = std::mem::take(m)
                         .into_vec()
                         .into_iter()
-                        .map(|(n, t)| (step_hash(n.as_str()), n, t))
+                        .map(|(n, t)| (step_hash(n.as_bytes().as_str()), n, t))
                         .collect();
-                    *self = Children::Trie(Box::new(build(items, 0)?));
+                    *self = Children::trie(build(items, 0)?);
                 }
             }
         }
-        let Children::Trie(i) = self else {
+        let Some(i) = self.trie_mut() else {
             unreachable!("flat handled above")
         };
         i.get_or_insert_empty(name, &step_hash(name), 0)
     }
 
     pub(crate) fn insert(&mut self, name: &str, tree: Tree) -> Result<(), TreeError> {
+        self.expand_value(0);
         if let Children::Flat(m) = self
             && (m.len() < FLAT_MAX || search(m, name).is_ok())
         {
@@ -760,46 +978,52 @@ impl Children {
     }
 
     pub(crate) fn remove(&mut self, name: &str) -> Result<(), TreeError> {
-        match self {
-            Children::Flat(m) => {
-                if let Ok(i) = search(m, name) {
-                    let mut v = std::mem::take(m).into_vec();
-                    v.remove(i);
-                    *m = v.into_boxed_slice();
-                }
-                Ok(())
+        self.expand_value(0);
+        if let Children::Flat(m) = self {
+            if let Ok(i) = search(m, name) {
+                let mut v = std::mem::take(m).into_vec();
+                v.remove(i);
+                *m = v.into_boxed_slice();
             }
-            Children::Trie(i) => {
-                let sh = step_hash(name);
-                if i.get(name, &sh, 0)?.is_none() {
-                    return Ok(());
-                }
-                i.remove(name, &sh, 0)?;
-                if i.len() <= FLAT_MIN as u64 {
-                    let mut entries = Vec::new();
-                    i.collect(&mut entries)?;
-                    let mut m: Vec<Entry> = entries
-                        .into_iter()
-                        .map(|(n, t)| (n.clone(), t.clone()))
-                        .collect();
-                    m.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-                    *self = Children::Flat(m.into_boxed_slice());
-                }
-                Ok(())
-            }
+            return Ok(());
         }
+        let Some(i) = self.trie_mut() else {
+            unreachable!("flat handled above")
+        };
+        let sh = step_hash(name);
+        if i.get(name, &sh, 0)?.is_none() {
+            return Ok(());
+        }
+        i.remove(name, &sh, 0)?;
+        if i.len() <= FLAT_MIN as u64 {
+            let mut entries = Vec::new();
+            i.collect(&mut entries)?;
+            let mut m: Vec<Entry> = entries
+                .into_iter()
+                .map(|(n, t)| (n.clone(), t.clone()))
+                .collect();
+            m.sort_unstable_by(|a, b| a.0.cmp_name(&b.0));
+            *self = Children::Flat(m.into_boxed_slice());
+        }
+        Ok(())
     }
 
     /// All entries sorted by name (loads a trie fully).
-    pub(crate) fn sorted(&self) -> Result<Vec<(&str, &Tree)>, TreeError> {
+    pub(crate) fn sorted(&self) -> Result<Vec<(String, &Tree)>, TreeError> {
+        fn flat(m: &[Entry]) -> Vec<(String, &Tree)> {
+            m.iter().map(|(n, t)| (n.to_owned_name(), t)).collect()
+        }
         match self {
-            Children::Flat(m) => Ok(m.iter().map(|(n, t)| (n.as_str(), t)).collect()),
-            Children::Trie(i) => {
-                let mut v = Vec::with_capacity(usize::try_from(i.len()).unwrap_or(0));
-                i.collect(&mut v)?;
-                v.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-                Ok(v.into_iter().map(|(n, t)| (n.as_str(), t)).collect())
-            }
+            Children::Flat(m) => Ok(flat(m)),
+            Children::Big(b) => match &**b {
+                Big::Trie(i) => {
+                    let mut v = Vec::with_capacity(usize::try_from(i.len()).unwrap_or(0));
+                    i.collect(&mut v)?;
+                    v.sort_unstable_by(|a, b| a.0.cmp_name(b.0));
+                    Ok(v.into_iter().map(|(n, t)| (n.to_owned_name(), t)).collect())
+                }
+                Big::Value(v) => Ok(flat(v.entries())),
+            },
         }
     }
 
@@ -807,8 +1031,11 @@ impl Children {
     pub(crate) fn hash(&self) -> Result<Hash, TreeError> {
         match self {
             Children::Flat(m) => flat_hash(m),
-            // Always more than 2 entries: the node hash is the root inode's.
-            Children::Trie(i) => i.hash(),
+            Children::Big(b) => match &**b {
+                // Always more than 2 entries: the node hash is the root inode's.
+                Big::Trie(i) => i.hash(),
+                Big::Value(v) => v.hash(),
+            },
         }
     }
 }
@@ -849,16 +1076,50 @@ mod tests {
             "abcdefg012345678901234567",
             "b",
             "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz",
+            // Packed hex (inline: 24..=44 digits; shared: 64 digits).
+            "0123456789abcdef0123456789",
+            "0123456789abcdef0123456788",
+            "00000000000000000000000000000000000000ff",
+            "00000000000000000000000000000000000000ff0000",
+            "ffffffffffffffffffffffffffffffffffffffffffff",
+            "deadbeef00000000000000000000000000000000000000000000000000000000",
+            "deadbeef00000000000000000000000000000000000000000000000000000001",
+            "deadbeef0000000000000000000000000000000000000000000000000000000",
+            // Not packed: odd count, upper case, too long, 46 digits.
+            "0123456789abcdef012345678",
+            "0123456789ABCDEF0123456789",
+            "deadbeef000000000000000000000000000000000000000000000000000000000000",
+            "0000000000000000000000000000000000000000000000",
         ];
         for a in names {
+            let n = Name::new(a);
+            assert_eq!(&*n.as_bytes(), a.as_bytes(), "{a:?}");
+            assert_eq!(n.to_owned_name(), a);
             for b in names {
                 assert_eq!(
-                    Name::new(a).cmp_bytes(b.as_bytes()),
+                    n.cmp_bytes(b.as_bytes()),
                     a.as_bytes().cmp(b.as_bytes()),
                     "{a:?} vs {b:?}"
                 );
+                assert_eq!(n.cmp_name(&Name::new(b)), a.as_bytes().cmp(b.as_bytes()));
             }
         }
+        let kind = |s: &str| match Name::new(s) {
+            Name::Inline(..) => "inline",
+            Name::HexInline(..) => "hex",
+            Name::HexShared(..) => "hex shared",
+            Name::Shared(..) => "shared",
+        };
+        for s in &names[11..16] {
+            assert_eq!(kind(s), "hex", "{s}");
+        }
+        for s in &names[16..18] {
+            assert_eq!(kind(s), "hex shared", "{s}");
+        }
+        for s in &names[18..] {
+            assert_eq!(kind(s), "shared", "{s}");
+        }
+        assert_eq!(std::mem::size_of::<Name>(), 24);
     }
 
     /// Our flat-node hash (any size) agrees with `context_hash`.
@@ -875,11 +1136,12 @@ mod tests {
                 flat_hash(&model),
                 "{n} entries"
             );
-            // Mix short (inline) and long (shared) names.
-            let name = if n % 3 == 0 {
-                format!("long-name-{n:040}")
-            } else {
-                format!("k{n}")
+            // Mix short (inline), long (shared) and packed hex names.
+            let name = match n % 5 {
+                0 => format!("long-name-{n:040}"),
+                1 => format!("{:040x}", u64::from(n) * 0x9e37_79b9),
+                2 => format!("{:064x}", u64::from(n) * 0x9e37_79b9),
+                _ => format!("k{n}"),
             };
             model.insert(name, n);
         }
@@ -897,10 +1159,12 @@ mod tests {
             // Short (inline) and long (shared) names, some sharing a
             // long prefix.
             let i = (x >> 8) % 300;
-            let name = if i.is_multiple_of(3) {
-                format!("k{i}-{}", "0123456789abcdef".repeat(2))
-            } else {
-                format!("k{i}")
+            let name = match i % 5 {
+                0 => format!("k{i}-{}", "0123456789abcdef".repeat(2)),
+                // Packed hex names (40 and 64 digits).
+                1 => format!("{:040x}", u64::from(i) << 20),
+                2 => format!("{:064x}", u64::from(i) << 40),
+                _ => format!("k{i}"),
             };
             if round < 600 || !x.is_multiple_of(3) {
                 ch.insert(&name, c(round)).unwrap();
@@ -914,7 +1178,7 @@ mod tests {
                 assert_eq!(ch.hash().unwrap(), flat_hash(&model), "round {round}");
             }
         }
-        assert!(matches!(ch, Children::Trie(_)));
+        assert!(matches!(&ch, Children::Big(b) if matches!(**b, Big::Trie(_))));
         // Shrink to nothing.
         let names: Vec<String> = model.keys().cloned().collect();
         for (i, n) in names.iter().enumerate() {
@@ -967,13 +1231,13 @@ mod tests {
         for i in 0..100u32 {
             ch.insert(&format!("n{i:03}"), c(i)).unwrap();
         }
-        assert!(matches!(ch, Children::Trie(_)));
+        assert!(matches!(&ch, Children::Big(b) if matches!(**b, Big::Trie(_))));
         for i in 0..100u32 {
             let t = ch.get(&format!("n{i:03}")).unwrap().unwrap();
             assert_eq!(t.get_contents(&[]).unwrap().unwrap(), i.to_be_bytes());
         }
         assert!(ch.get("zz").unwrap().is_none());
-        let names: Vec<&str> = ch.sorted().unwrap().into_iter().map(|x| x.0).collect();
+        let names: Vec<String> = ch.sorted().unwrap().into_iter().map(|x| x.0).collect();
         let expected: Vec<String> = (0..100).map(|i| format!("n{i:03}")).collect();
         assert_eq!(names, expected);
         // Replace keeps the length.

@@ -152,7 +152,7 @@ pub(crate) fn load_object(
                 let e = r.entry(hash)?;
                 if children
                     .last()
-                    .is_some_and(|(p, _)| p.as_bytes() >= e.name.as_bytes())
+                    .is_some_and(|(p, _)| p.cmp_bytes(e.name.as_bytes()).is_ge())
                 {
                     return Err(corrupt("node entries not sorted").into());
                 }
@@ -172,7 +172,7 @@ pub(crate) fn load_object(
             }
             let root = inode_from_raw(hash, d, len, sides, handle)?;
             Ok(Tree::from_node(NodeData::new(
-                Children::Trie(Box::new(root)),
+                Children::trie(root),
                 Some(*hash),
                 handle.mark(),
             )))

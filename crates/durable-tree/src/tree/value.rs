@@ -1,0 +1,504 @@
+//! Compact durable values (issue 15, RSS: `BENCHMARKS.md`).
+//!
+//! A durable value of one chunk is, in the tree, the `@` node
+//! `@` → {`contents` → {`0` → chunk}, `length` → 8 bytes big-endian}
+//! (`docs/reference/wasm-pvm.md` §2): two nodes, two entry slices and one
+//! contents. [`CompactValue`] holds the same subtree as one allocation: the
+//! length, the chunk's bytes and the memoised hashes of the chunk and of the
+//! `contents` node. It is the `children` of the `@` node
+//! ([`super::inode::Children::Value`]), so the `@` node keeps its own hash
+//! memo and persisted mark, and every `Tree` operation sees the expanded
+//! subtree: reads through [`CompactValue::entries`] (built once, on demand),
+//! writes turn it into ordinary children first, hashes and store objects are
+//! computed from the fields without expanding.
+
+use std::sync::OnceLock;
+
+use context_hash::preimage::{self, Triple};
+use context_hash::{EntryKind, Hash};
+
+use super::inode::{Children, Entry, Name, hash_with};
+use super::memo::{Memo, Memo2};
+use super::{Bytes, ContentsData, NodeData, Repr, Tree, TreeError, bytes_hash};
+
+/// Name of the `@` child holding the chunks.
+const CONTENTS: &str = "contents";
+/// Name of the `@` child holding the length.
+const LENGTH: &str = "length";
+/// Index in [`CompactValue::hashes`] of the chunk's hash.
+const CHUNK: usize = 0;
+/// Index in [`CompactValue::hashes`] of the `contents` node's hash.
+const NODE: usize = 1;
+/// Name of the only chunk (chunk 0).
+const CHUNK_0: &str = "0";
+
+/// The `@` subtree of a durable value with exactly one chunk, chunk 0.
+pub(crate) struct CompactValue {
+    /// The value length (`@/length`), any `u64`.
+    len: u64,
+    /// The bytes of `@/contents/0` (longer than `object::INLINE_MAX`, so the
+    /// chunk is an object of its own, as a durable chunk always is).
+    chunk: Bytes,
+    /// Hashes of the chunk contents ([`CHUNK`]) and of the `contents` node
+    /// ([`NODE`]).
+    hashes: Memo2,
+    /// The expanded entries (`contents`, `length`), built by the first
+    /// read that needs them as trees.
+    expanded: OnceLock<Box<[Entry; 2]>>,
+}
+
+impl Clone for CompactValue {
+    fn clone(&self) -> Self {
+        CompactValue {
+            len: self.len,
+            chunk: self.chunk.clone(),
+            hashes: Memo2::new([self.hashes.get(CHUNK), self.hashes.get(NODE)]),
+            expanded: OnceLock::new(),
+        }
+    }
+}
+
+impl CompactValue {
+    /// The value `len` with chunk 0 `chunk`; `None` when the chunk is short
+    /// enough to be inlined in its parent's object (never a durable chunk:
+    /// those are `CHUNK_SIZE` bytes), which this form does not encode.
+    pub(crate) fn new(len: u64, chunk: Vec<u8>) -> Option<CompactValue> {
+        if chunk.len() <= crate::object::INLINE_MAX {
+            return None;
+        }
+        Some(CompactValue {
+            len,
+            chunk: Bytes::new(chunk),
+            hashes: Memo2::new([None, None]),
+            expanded: OnceLock::new(),
+        })
+    }
+
+    /// The value length (`@/length`).
+    pub(crate) fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// The bytes of chunk 0.
+    pub(crate) fn chunk(&self) -> &Bytes {
+        &self.chunk
+    }
+
+    /// Hash of the chunk contents (memoised).
+    pub(crate) fn chunk_hash(&self) -> Hash {
+        self.hashes.get_or_init(CHUNK, || bytes_hash(&self.chunk))
+    }
+
+    /// Hash of the `contents` node, `{0 → chunk}` (memoised).
+    pub(crate) fn contents_hash(&self) -> Hash {
+        self.hashes.get_or_init(NODE, || {
+            let t: [Triple<'_>; 1] = [(CHUNK_0.as_bytes(), EntryKind::Contents, self.chunk_hash())];
+            hash_with(|b| preimage::stable_node(b, &t))
+        })
+    }
+
+    /// The `length` contents (shared between values of one length).
+    pub(crate) fn length_tree(&self) -> Tree {
+        Tree::length_contents(self.len)
+    }
+
+    /// Hash of the `@` node (memoised by the node holding this value).
+    pub(crate) fn hash(&self) -> Result<Hash, TreeError> {
+        let t: [Triple<'_>; 2] = [
+            (CONTENTS.as_bytes(), EntryKind::Node, self.contents_hash()),
+            (
+                LENGTH.as_bytes(),
+                EntryKind::Contents,
+                self.length_tree().hash()?,
+            ),
+        ];
+        Ok(hash_with(|b| preimage::stable_node(b, &t)))
+    }
+
+    /// The entries of the expanded `@` node, sorted by name (built once).
+    pub(crate) fn entries(&self) -> &[Entry] {
+        &self.expanded.get_or_init(|| Box::new(self.build(0)))[..]
+    }
+
+    /// The entries already built by [`CompactValue::entries`], if any.
+    pub(crate) fn expanded(&self) -> Option<&[Entry]> {
+        self.expanded.get().map(|b| &b[..])
+    }
+
+    /// The expanded entries, for a structural change of the `@` node: the
+    /// trees below are marked stored in the store of mark `persisted` (the
+    /// `@` node's mark before the change: its objects include theirs).
+    pub(crate) fn into_entries(mut self, persisted: u64) -> Box<[Entry]> {
+        match self.expanded.take() {
+            None => Box::new(self.build(persisted)),
+            Some(e) => {
+                if persisted != 0 {
+                    mark_contents(&e[0].1, persisted);
+                }
+                e
+            }
+        }
+    }
+
+    /// The expanded entries, the trees below `@` marked stored in the store
+    /// of mark `persisted` (0: none).
+    fn build(&self, persisted: u64) -> [Entry; 2] {
+        let chunk = Tree::from_contents(ContentsData {
+            bytes: self.chunk.clone(),
+            memo: Memo::new_marked(self.hashes.get(CHUNK), persisted),
+        });
+        let contents = Tree::from_node(NodeData::new(
+            Children::Flat(Box::new([(Name::new(CHUNK_0), chunk)])),
+            self.hashes.get(NODE),
+            persisted,
+        ));
+        [
+            (Name::new(CONTENTS), contents),
+            (Name::new(LENGTH), self.length_tree()),
+        ]
+    }
+}
+
+/// Mark the `contents` node `t` built by [`CompactValue::build`] and its
+/// chunk stored in the store of mark `id`.
+fn mark_contents(t: &Tree, id: u64) {
+    if let Repr::Node(n) = &t.0 {
+        n.mark_persisted(id);
+        if let Children::Flat(m) = &n.children {
+            for (_, c) in m.iter() {
+                if let Repr::Contents(c) = &c.0 {
+                    c.mark_persisted(id);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::backend::NodeStore;
+    use crate::durable::{CHUNK_SIZE, Durable, Key};
+    use crate::proof::{encoding::encode, produce_proof};
+    use crate::{MemStore, Repo};
+
+    /// A one-chunk value (`len` bytes of `seed`-derived data, zero-padded).
+    fn chunk(len: usize, seed: u8) -> Vec<u8> {
+        let mut c: Vec<u8> = (0..len)
+            .map(|i| (i as u8).wrapping_mul(31) ^ seed | 1)
+            .collect();
+        c.resize(CHUNK_SIZE as usize, 0);
+        c
+    }
+
+    /// The same tree, with `@` built compact and expanded (generic writes).
+    fn pair(values: &[(&str, u64, Vec<u8>)]) -> (Tree, Tree) {
+        let (mut compact, mut expanded) = (Tree::empty(), Tree::empty());
+        for (k, len, c) in values {
+            compact
+                .set_tree(&[k, "@"], Tree::durable_value(*len, c.clone()).unwrap())
+                .unwrap();
+            assert!(
+                compact
+                    .find(&[k, "@"])
+                    .unwrap()
+                    .unwrap()
+                    .as_compact_value()
+                    .is_some()
+            );
+            expanded
+                .set_contents(&[k, "@", "contents", "0"], c.clone())
+                .unwrap();
+            expanded
+                .set_contents(&[k, "@", "length"], len.to_be_bytes().to_vec())
+                .unwrap();
+        }
+        (compact, expanded)
+    }
+
+    const PATHS: &[&[&str]] = &[
+        &["a"],
+        &["a", "@"],
+        &["a", "@", "contents"],
+        &["a", "@", "contents", "0"],
+        &["a", "@", "contents", "1"],
+        &["a", "@", "length"],
+        &["a", "@", "length", "x"],
+        &["a", "@", "other"],
+        &["b", "@", "contents", "0"],
+    ];
+
+    /// Every read of `Tree` answers alike on `x` and `y`.
+    fn same_reads(x: &Tree, y: &Tree) {
+        assert_eq!(x.hash().unwrap(), y.hash().unwrap());
+        for p in PATHS {
+            assert_eq!(
+                x.get_contents(p).unwrap(),
+                y.get_contents(p).unwrap(),
+                "{p:?}"
+            );
+            assert_eq!(x.list(p).unwrap(), y.list(p).unwrap(), "{p:?}");
+            assert_eq!(x.length(p).unwrap(), y.length(p).unwrap(), "{p:?}");
+            let (gx, gy) = (x.get(p).unwrap(), y.get(p).unwrap());
+            assert_eq!(
+                gx.as_ref().map(Tree::kind),
+                gy.as_ref().map(Tree::kind),
+                "{p:?}"
+            );
+            if let (Some(gx), Some(gy)) = (gx, gy) {
+                assert_eq!(gx.hash().unwrap(), gy.hash().unwrap(), "{p:?}");
+            }
+        }
+    }
+
+    /// Commit both to fresh stores: same root, same objects, byte for byte.
+    fn same_objects(x: &Tree, y: &Tree) {
+        let (sx, sy) = (Arc::new(MemStore::new()), Arc::new(MemStore::new()));
+        let rx = Repo::new(sx.clone()).commit(x).unwrap();
+        let ry = Repo::new(sy.clone()).commit(y).unwrap();
+        assert_eq!(rx, ry);
+        assert_eq!(sx.object_count().unwrap(), sy.object_count().unwrap());
+        for p in PATHS {
+            if let Some(t) = y.find(p).unwrap() {
+                let h = t.hash().unwrap();
+                assert_eq!(sx.get(&h).unwrap(), sy.get(&h).unwrap(), "{p:?}");
+            }
+        }
+        // Read back from the store.
+        let back = Repo::new(sx).checkout(rx).unwrap();
+        same_reads(&back, y);
+    }
+
+    #[test]
+    fn the_compact_form_stays_small() {
+        use std::mem::size_of;
+        // `Children` keeps the slice's niche: a node fits 72 bytes.
+        assert_eq!(size_of::<Children>(), 16);
+        // One 128-byte allocation (+ the chunk's head) for the `@` subtree.
+        assert!(size_of::<super::super::inode::Big>() <= 120);
+    }
+
+    #[test]
+    fn compact_values_behave_as_expanded_ones() {
+        for (len, data) in [(100u64, 100usize), (512, 512), (1000, 300), (0, 0), (7, 5)] {
+            let values = [("a", len, chunk(data, 1)), ("b", 3, chunk(3, 2))];
+            let (c, e) = pair(&values);
+            same_reads(&c, &e);
+            same_objects(&c, &e);
+            // Proofs of reads, byte for byte.
+            let read = |r: &dyn crate::proof::TreeRead| {
+                PATHS
+                    .iter()
+                    .map(|p| r.read_value(p))
+                    .collect::<Result<Vec<_>, _>>()
+            };
+            let (pc, vc) = produce_proof(&c, read).unwrap();
+            let (pe, ve) = produce_proof(&e, read).unwrap();
+            assert_eq!(vc, ve);
+            assert_eq!(encode(&pc).unwrap(), encode(&pe).unwrap());
+        }
+    }
+
+    #[test]
+    fn structural_changes_expand_and_stay_equal() {
+        type Op = fn(&mut Tree);
+        let ops: [Op; 6] = [
+            |t| {
+                t.set_contents(&["a", "@", "contents", "1"], vec![5; 512])
+                    .unwrap()
+            },
+            |t| {
+                t.set_contents(&["a", "@", "length"], 9u64.to_be_bytes().to_vec())
+                    .unwrap()
+            },
+            |t| t.remove(&["a", "@", "contents"]).unwrap(),
+            |t| t.remove(&["a", "@", "length"]).unwrap(),
+            |t| {
+                t.set_contents(&["a", "@", "contents", "0"], vec![1; 512])
+                    .unwrap()
+            },
+            |t| t.set_contents(&["a", "@", "x", "y"], vec![2]).unwrap(),
+        ];
+        for op in ops {
+            let (mut c, mut e) = pair(&[("a", 200, chunk(200, 3)), ("b", 3, chunk(3, 4))]);
+            // Committed first: the expanded entries keep the store marks.
+            let store = Arc::new(MemStore::new());
+            let repo = Repo::new(store.clone());
+            repo.commit(&c).unwrap();
+            let before = store.object_count().unwrap();
+            // A clone shares the compact value: the change must not touch it.
+            let kept = c.clone();
+            op(&mut c);
+            op(&mut e);
+            assert!(
+                c.find(&["a", "@"])
+                    .unwrap()
+                    .is_none_or(|t| t.as_compact_value().is_none())
+            );
+            same_reads(&c, &e);
+            same_objects(&c, &e);
+            same_reads(
+                &kept,
+                &pair(&[("a", 200, chunk(200, 3)), ("b", 3, chunk(3, 4))]).1,
+            );
+            // Only the changed objects are new in the store.
+            let (_, e0) = pair(&[("a", 200, chunk(200, 3)), ("b", 3, chunk(3, 4))]);
+            let fresh = Arc::new(MemStore::new());
+            let r2 = Repo::new(fresh.clone());
+            r2.commit(&e0).unwrap();
+            r2.commit(&e).unwrap();
+            repo.commit(&c).unwrap();
+            assert_eq!(
+                store.object_count().unwrap(),
+                fresh.object_count().unwrap(),
+                "objects after {before}"
+            );
+        }
+    }
+
+    #[test]
+    fn durable_writes_of_one_chunk_are_compact() {
+        let k = |s: &str| Key::from_str_checked(s).unwrap();
+        let mut d = Durable::default();
+        d.write(&k("/w"), 0, b"hello").unwrap();
+        d.set(&k("/s"), &[7; 512]).unwrap();
+        d.write(&k("/w"), 0, b"HE").unwrap();
+        let mut e = Tree::empty();
+        let mut w = b"Hello".to_vec();
+        w[1] = b'E';
+        w.resize(512, 0);
+        e.set_contents(&["w", "@", "contents", "0"], w).unwrap();
+        e.set_contents(&["w", "@", "length"], 5u64.to_be_bytes().to_vec())
+            .unwrap();
+        e.set_contents(&["s", "@", "contents", "0"], vec![7; 512])
+            .unwrap();
+        e.set_contents(&["s", "@", "length"], 512u64.to_be_bytes().to_vec())
+            .unwrap();
+        for key in ["w", "s"] {
+            let at = d.tree().find(&[key, "@"]).unwrap().unwrap();
+            assert!(at.as_compact_value().is_some(), "{key}");
+        }
+        assert_eq!(d.tree().hash().unwrap(), e.hash().unwrap());
+        assert_eq!(d.read(&k("/w"), 1, 10).unwrap(), Some(b"Ello".to_vec()));
+        assert_eq!(d.value_size(&k("/s")).unwrap(), Some(512));
+        // Through the write-back cache: flushed compact, read back alike.
+        {
+            let mut cd = crate::durable::CachedDurable::new(&mut d);
+            let mut v = cd.value(b"/c").unwrap().unwrap();
+            v.write(0, b"cached").unwrap();
+            cd.flush().unwrap();
+            let mut v = cd.value(b"/c").unwrap().unwrap();
+            v.write(1, b"A").unwrap();
+            let mut out = Vec::new();
+            assert!(v.read_into(0, 100, &mut out).unwrap());
+            assert_eq!(out, b"cAched");
+            cd.flush().unwrap();
+        }
+        let at = d.tree().find(&["c", "@"]).unwrap().unwrap();
+        assert!(at.as_compact_value().is_some());
+        assert_eq!(d.read_all(&k("/c")).unwrap(), Some(b"cAched".to_vec()));
+        e.set_contents(&["c", "@", "contents", "0"], {
+            let mut c = b"cAched".to_vec();
+            c.resize(512, 0);
+            c
+        })
+        .unwrap();
+        e.set_contents(&["c", "@", "length"], 6u64.to_be_bytes().to_vec())
+            .unwrap();
+        assert_eq!(d.tree().hash().unwrap(), e.hash().unwrap());
+        // Read back from a store (expanded), then written within chunk 0:
+        // compact again, through both write paths.
+        let repo = Repo::new(Arc::new(MemStore::new()));
+        let root = repo.commit(d.tree()).unwrap();
+        let mut back = Durable::new(repo.checkout(root).unwrap());
+        assert!(
+            back.tree()
+                .find(&["w", "@"])
+                .unwrap()
+                .unwrap()
+                .as_compact_value()
+                .is_none()
+        );
+        back.write(&k("/w"), 1, b"e").unwrap();
+        {
+            let mut cd = crate::durable::CachedDurable::new(&mut back);
+            let mut v = cd.value(b"/s").unwrap().unwrap();
+            v.write(3, b"x").unwrap();
+            cd.flush().unwrap();
+        }
+        let mut e2 = d.clone();
+        e2.write(&k("/w"), 1, b"e").unwrap();
+        e2.write(&k("/s"), 3, b"x").unwrap();
+        for key in ["w", "s"] {
+            let at = back.tree().find(&[key, "@"]).unwrap().unwrap();
+            assert!(at.as_compact_value().is_some(), "{key}");
+        }
+        assert_eq!(back.tree().hash().unwrap(), e2.tree().hash().unwrap());
+        assert_eq!(back.read_all(&k("/w")).unwrap(), Some(b"Hello".to_vec()));
+        // Past chunk 0: expanded, as Octez's tree.
+        d.write(&k("/w"), 5, &[1; 600]).unwrap();
+        assert!(
+            d.tree()
+                .find(&["w", "@"])
+                .unwrap()
+                .unwrap()
+                .as_compact_value()
+                .is_none()
+        );
+        assert_eq!(d.value_size(&k("/w")).unwrap(), Some(605));
+        assert_eq!(d.read(&k("/w"), 0, 6).unwrap(), Some(b"HEllo\x01".to_vec()));
+    }
+}
+
+#[cfg(test)]
+mod hex_name_tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::{MemStore, Repo};
+
+    /// Packed hex names (`inode::Name`) encode, load and list as written.
+    #[test]
+    fn hex_names_round_trip_through_a_store() {
+        let mut t = Tree::empty();
+        let mut names = Vec::new();
+        for i in 0..60u64 {
+            let name = match i % 3 {
+                0 => format!("{:040x}", i * 0x1234_5678_9abc),
+                1 => format!("{:064x}", i * 0x1234_5678_9abc),
+                _ => format!("{i:044x}"),
+            };
+            t.set_contents(&["d", &name], vec![i as u8; 3]).unwrap();
+            t.set_contents(&["s", &name, "x"], vec![i as u8; 3])
+                .unwrap();
+            names.push(name);
+        }
+        names.sort();
+        let repo = Repo::new(Arc::new(MemStore::new()));
+        let root = repo.commit(&t).unwrap();
+        assert_eq!(root, t.hash().unwrap());
+        let back = repo.checkout(root).unwrap();
+        for tree in [&t, &back] {
+            let listed: Vec<String> = tree
+                .list(&["d"])
+                .unwrap()
+                .into_iter()
+                .map(|x| x.0)
+                .collect();
+            assert_eq!(listed, names);
+            let listed: Vec<String> = tree
+                .list(&["s"])
+                .unwrap()
+                .into_iter()
+                .map(|x| x.0)
+                .collect();
+            assert_eq!(listed, names);
+            for (i, n) in names.iter().enumerate() {
+                assert!(tree.get_contents(&["d", n]).unwrap().is_some(), "{i}");
+            }
+        }
+        assert_eq!(back.hash().unwrap(), root);
+    }
+}
