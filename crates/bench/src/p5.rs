@@ -54,23 +54,23 @@ fn make_data_dir(dir: &Path, keys: usize) -> Result<u64, String> {
     let mut store = Store::open(&dir.join("store.sqlite")).map_err(err)?;
     let b = L2Block {
         block_hash: BlockHash::new([1; 32]),
-        level: 1,
+        level: tezos_types::Level::from(1u8),
         predecessor: BlockHash::new([0; 32]),
         commitment_hash: None,
         previous_commitment_hash: CommitmentHash::ZERO,
         context: Some(SmartRollupContextHash::new(root.0)),
         inbox_witness: MerkelizedPayloadHashesHash::new([1; 32]),
         inbox_hash: InboxHash::new([1; 32]),
-        initial_tick: 0,
-        num_ticks: 1,
+        initial_tick: tezos_types::Tick::ZERO,
+        num_ticks: tezos_types::Tick::ONE,
         state_hash: Some(StateHash::new(root.0)),
         pvm_status: None,
     };
     store
         .transaction(|w| {
             w.insert_block(&b)?;
-            w.set_level(1, &b.block_hash)?;
-            w.set_head(&b.block_hash, 1)?;
+            w.set_level(b.level, &b.block_hash)?;
+            w.set_head(&b.block_hash, b.level)?;
             w.set_history_mode(HistoryMode::Full)
         })
         .map_err(err)?;

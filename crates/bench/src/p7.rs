@@ -234,36 +234,38 @@ fn store_level(store: &mut Store, level: i32, state: StateHash, ticks: u128) -> 
         h[..4].copy_from_slice(&level.to_be_bytes());
         h
     };
+    let lvl = tezos_types::Level::new(level).ok_or("negative level")?;
     let commitment = Commitment {
         compressed_state: state,
-        inbox_level: tezos_types::Level::new(level).ok_or("negative level")?,
+        inbox_level: lvl,
         predecessor: CommitmentHash::new(tag(1)),
         number_of_ticks: i64::try_from(ticks).map_err(|e| e.to_string())?,
     };
     let chash = commitment.hash();
     let block = L2Block {
         block_hash: BlockHash::new(tag(2)),
-        level,
+        level: lvl,
         predecessor: BlockHash::new(tag(3)),
         commitment_hash: Some(chash),
         previous_commitment_hash: chash,
         context: Some(node_store::SmartRollupContextHash::new(state.0)),
         inbox_witness: MerkelizedPayloadHashesHash::new(tag(4)),
         inbox_hash: InboxHash::new(tag(5)),
-        initial_tick: 0,
-        num_ticks: commitment.number_of_ticks,
+        initial_tick: tezos_types::Tick::ZERO,
+        num_ticks: tezos_types::Tick::try_from(commitment.number_of_ticks)
+            .map_err(|e| e.to_string())?,
         state_hash: Some(state),
         pvm_status: Some(PvmStatus::WaitingForInputMessage),
     };
     let msgs = node_store::encode_message_list(&messages(level.unsigned_abs()));
     store
         .transaction(|w| {
-            w.insert_inbox(&block.inbox_hash, level, &[7u8; 300])?;
-            w.insert_messages(&block.inbox_witness, level, &msgs)?;
+            w.insert_inbox(&block.inbox_hash, lvl, &[7u8; 300])?;
+            w.insert_messages(&block.inbox_witness, lvl, &msgs)?;
             w.insert_commitment(&chash, &commitment)?;
             w.insert_block(&block)?;
-            w.set_level(level, &block.block_hash)?;
-            w.set_head(&block.block_hash, level)
+            w.set_level(lvl, &block.block_hash)?;
+            w.set_head(&block.block_hash, lvl)
         })
         .map_err(|e| e.to_string())
 }

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use l1_operation::{L1Operation, OperationKind, Priority, injector_id};
 use tezos_types::hash::InjectorOperationId;
-use tezos_types::{BlockHash, OperationHash, PublicKeyHash};
+use tezos_types::{BlockHash, Level, OperationHash, PublicKeyHash};
 
 /// Largest manager operation (Octez `max_operation_data_length`, 32 KiB).
 pub const MAX_OPERATION_SIZE: usize = 32 * 1024;
@@ -28,7 +28,7 @@ pub enum State {
         /// Branch of the batch.
         branch: BlockHash,
         /// Head level when injected.
-        level: i32,
+        level: Level,
         /// Index of the content in the batch.
         index: u32,
         /// Manager counter of the content.
@@ -49,7 +49,7 @@ pub enum State {
         /// Block.
         block: BlockHash,
         /// Its level.
-        level: i32,
+        level: Level,
     },
 }
 
@@ -122,7 +122,7 @@ pub enum Event {
         /// Block.
         block: BlockHash,
         /// Level.
-        level: i32,
+        level: Level,
     },
     /// Dropped: never to be injected again (failed permanently, too many attempts, never
     /// included, refused by the signing protection, cleared).
@@ -142,9 +142,9 @@ pub struct Rules {
     /// Errors after which an operation is discarded.
     pub attempts: u32,
     /// Blocks after which an injected, never included operation is forgotten.
-    pub injection_ttl: i32,
+    pub injection_ttl: u32,
     /// Blocks an included operation is remembered.
-    pub retention_period: i32,
+    pub retention_period: u32,
     /// Largest number of operations in a batch.
     pub max_batch_length: Option<usize>,
 }
@@ -154,8 +154,8 @@ impl Rules {
     pub fn from_config(c: &node_config::InjectorConfig) -> Self {
         Self {
             attempts: u32::from(c.attempts),
-            injection_ttl: i32::from(c.injection_ttl),
-            retention_period: i32::from(c.retention_period),
+            injection_ttl: u32::from(c.injection_ttl),
+            retention_period: u32::from(c.retention_period),
             max_batch_length: c
                 .max_batch_length
                 .and_then(|n| usize::try_from(n).ok())
@@ -347,7 +347,7 @@ impl Core {
         ids: &[InjectorOperationId],
         oph: OperationHash,
         branch: BlockHash,
-        level: i32,
+        level: Level,
         first_index: u32,
         first_counter: u64,
     ) {
@@ -396,7 +396,7 @@ impl Core {
             e.state = State::Injected {
                 oph,
                 branch,
-                level: level.saturating_sub(1),
+                level: level.pred().unwrap_or(Level::ZERO),
                 index,
                 op_counter,
                 confirmed: false,
@@ -463,7 +463,7 @@ impl Core {
         &mut self,
         id: &InjectorOperationId,
         block: BlockHash,
-        level: i32,
+        level: Level,
         outcome: &Outcome,
     ) {
         let Some(e) = self.ops.get_mut(id) else {
@@ -526,7 +526,7 @@ impl Core {
     /// them up before injecting them again, as after a restart); injected
     /// operations older than `injection_ttl` are forgotten; included ones older than
     /// `retention_period` are dropped.
-    pub fn on_head(&mut self, head_level: i32, chain: impl Fn(i32) -> Option<BlockHash>) {
+    pub fn on_head(&mut self, head_level: Level, chain: impl Fn(Level) -> Option<BlockHash>) {
         let mut requeue = Vec::new();
         let mut expired = Vec::new();
         let mut retired = Vec::new();
@@ -535,12 +535,17 @@ impl Core {
                 State::Included { block, level, .. } => {
                     if chain(*level).is_some_and(|b| b != *block) || *level > head_level {
                         requeue.push(e.id);
-                    } else if head_level.saturating_sub(*level) > self.rules.retention_period {
+                    } else if head_level
+                        .distance_from(*level)
+                        .is_some_and(|d| d > self.rules.retention_period)
+                    {
                         retired.push(e.id);
                     }
                 }
                 State::Injected { level, .. }
-                    if head_level.saturating_sub(*level) > self.rules.injection_ttl =>
+                    if head_level
+                        .distance_from(*level)
+                        .is_some_and(|d| d > self.rules.injection_ttl) =>
                 {
                     expired.push(e.id);
                 }
@@ -598,6 +603,10 @@ impl Core {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn lv(v: i32) -> Level {
+        Level::new(v).unwrap()
+    }
     use tezos_types::{Commitment, CommitmentHash, SmartRollupAddress, StateHash};
 
     fn rollup() -> SmartRollupAddress {
@@ -708,7 +717,7 @@ mod tests {
         let mut c = core();
         let p = c.add(publish(10), None).unwrap();
         let m = c.add(msgs(1, 1), None).unwrap();
-        c.mark_injected(&[p, m], oh(1), bh(0), 100, 0, 41);
+        c.mark_injected(&[p, m], oh(1), bh(0), lv(100), 0, 41);
         assert!(c.in_flight(0));
         assert!(matches!(
             c.get(&m).unwrap().state,
@@ -728,23 +737,23 @@ mod tests {
             }
         ));
         assert_eq!(c.injected_as(&oh(1)).len(), 2);
-        c.on_included(&p, bh(7), 101, &Outcome::Applied);
-        c.on_included(&m, bh(7), 101, &Outcome::Applied);
+        c.on_included(&p, bh(7), lv(101), &Outcome::Applied);
+        c.on_included(&m, bh(7), lv(101), &Outcome::Applied);
         assert!(matches!(
             c.take_events().as_slice(),
-            [Event::Included { level: 101, .. }, Event::Included { .. }]
+            [Event::Included { level, .. }, Event::Included { .. }] if *level == lv(101)
         ));
         // Still on the chain: stays included.
-        c.on_head(102, |l| (l == 101).then_some(bh(7)));
+        c.on_head(lv(102), |l| (l == lv(101)).then_some(bh(7)));
         assert!(matches!(c.get(&p).unwrap().state, State::Included { .. }));
         // Block 101 replaced: in flight again, unconfirmed, no error counted.
-        c.on_head(102, |l| (l == 101).then_some(bh(8)));
+        c.on_head(lv(102), |l| (l == lv(101)).then_some(bh(8)));
         assert_eq!(
             c.get(&p).unwrap().state,
             State::Injected {
                 oph: oh(1),
                 branch: bh(0),
-                level: 100,
+                level: lv(100),
                 index: 0,
                 op_counter: 41,
                 confirmed: false
@@ -756,21 +765,21 @@ mod tests {
         c.requeue(&m);
         assert_eq!(c.get(&p).unwrap().state, State::Pending);
         // Re-injected, never included: forgotten after the ttl.
-        c.mark_injected(&[p], oh(2), bh(0), 103, 0, 50);
-        c.on_head(108, |_| None);
+        c.mark_injected(&[p], oh(2), bh(0), lv(103), 0, 50);
+        c.on_head(lv(108), |_| None);
         assert!(c.get(&p).is_some());
-        c.on_head(109, |_| None);
+        c.on_head(lv(109), |_| None);
         assert!(c.get(&p).is_none());
         assert!(matches!(
             c.take_events().as_slice(),
             [Event::Forgotten { .. }]
         ));
         // Included m retired after the retention period.
-        c.mark_injected(&[m], oh(3), bh(0), 110, 0, 60);
-        c.on_included(&m, bh(9), 111, &Outcome::Applied);
-        c.on_head(121, |_| Some(bh(9)));
+        c.mark_injected(&[m], oh(3), bh(0), lv(110), 0, 60);
+        c.on_included(&m, bh(9), lv(111), &Outcome::Applied);
+        c.on_head(lv(121), |_| Some(bh(9)));
         assert!(c.get(&m).is_some());
-        c.on_head(122, |_| Some(bh(9)));
+        c.on_head(lv(122), |_| Some(bh(9)));
         assert!(c.get(&m).is_none());
         assert!(c.take_dirty().contains(&m));
     }
@@ -784,15 +793,15 @@ mod tests {
             errors: vec!["proto.x".into()],
             permanent,
         };
-        c.mark_injected(&[p, m], oh(1), bh(0), 1, 0, 1);
-        c.on_included(&p, bh(2), 2, &failed(false));
+        c.mark_injected(&[p, m], oh(1), bh(0), lv(1), 0, 1);
+        c.on_included(&p, bh(2), lv(2), &failed(false));
         assert!(c.get(&p).is_none(), "a failed publish is forgotten");
-        c.on_included(&m, bh(2), 2, &failed(false));
+        c.on_included(&m, bh(2), lv(2), &failed(false));
         let e = c.get(&m).unwrap();
         assert_eq!((e.errors, e.state.clone()), (1, State::Pending));
         assert!(e.last_error.as_deref().unwrap().contains("proto.x"));
-        c.mark_injected(&[m], oh(2), bh(0), 3, 0, 2);
-        c.on_included(&m, bh(4), 4, &Outcome::BacktrackedOrSkipped);
+        c.mark_injected(&[m], oh(2), bh(0), lv(3), 0, 2);
+        c.on_included(&m, bh(4), lv(4), &Outcome::BacktrackedOrSkipped);
         assert_eq!(c.get(&m).unwrap().errors, 2);
         assert!(
             c.register_error(&m, "boom"),
@@ -800,8 +809,8 @@ mod tests {
         );
         assert!(c.get(&m).is_none());
         let m2 = c.add(msgs(2, 1), None).unwrap();
-        c.mark_injected(&[m2], oh(3), bh(0), 5, 0, 3);
-        c.on_included(&m2, bh(6), 6, &failed(true));
+        c.mark_injected(&[m2], oh(3), bh(0), lv(5), 0, 3);
+        c.on_included(&m2, bh(6), lv(6), &failed(true));
         assert!(c.get(&m2).is_none(), "permanent errors are not retried");
     }
 

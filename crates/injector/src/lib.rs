@@ -29,7 +29,7 @@ use parking_lot::Mutex;
 use serde_json::{Value, json};
 use tezos_types::hash::InjectorOperationId;
 use tezos_types::{
-    BinEncode, BlockHash, ChainId, ManagerOperation, Mutez, OperationContent, OperationHash,
+    BinEncode, BlockHash, ChainId, Level, ManagerOperation, Mutez, OperationContent, OperationHash,
     PublicKeyHash, SmartRollupAddress, UnsignedOperation, Watermark,
 };
 
@@ -117,7 +117,7 @@ pub enum InjectorError {
 struct Locked {
     core: Core,
     store: Store,
-    head_level: Option<i32>,
+    head_level: Option<Level>,
 }
 
 impl Locked {
@@ -136,7 +136,7 @@ impl Locked {
 #[derive(Default)]
 struct HeadCache {
     /// Manager operation hashes (pass 3) of blocks already read.
-    op_hashes: HashMap<BlockHash, (i32, Vec<OperationHash>)>,
+    op_hashes: HashMap<BlockHash, (Level, Vec<OperationHash>)>,
     constants: Option<Limits>,
     chain_id: Option<ChainId>,
 }
@@ -426,7 +426,10 @@ impl Injector {
                     "block_hash": block.to_b58check(),
                     "level": level,
                 },
-                "finalized": st.head_level.is_some_and(|h| h.saturating_sub(*level) >= 2),
+                "finalized": st
+                    .head_level
+                    .and_then(|h| h.distance_from(*level))
+                    .is_some_and(|d| d >= 2),
                 "cemented": false,
             }),
         }
@@ -518,7 +521,7 @@ impl Injector {
     /// [`InjectorError`] when tracking failed (nothing was injected then).
     pub async fn on_new_head(&self, head: &BlockHeader) -> Result<(), InjectorError> {
         let mut cache = self.inner.head.lock().await;
-        self.inner.state.lock().head_level = Some(i32::from(head.shell.level));
+        self.inner.state.lock().head_level = Some(head.shell.level);
         self.track(&mut cache, head).await?;
         for w in 0..self.inner.workers.len() {
             if let Err(e) = self.inject_worker(&mut cache, w, head).await {
@@ -532,12 +535,12 @@ impl Injector {
     }
 
     async fn track(&self, cache: &mut HeadCache, head: &BlockHeader) -> Result<(), InjectorError> {
-        let level = i32::from(head.shell.level);
+        let level = head.shell.level;
         // What is in flight or included.
         let (min_level, injected) = {
             let st = self.inner.state.lock();
-            let mut min_level: Option<i32> = None;
-            let mut injected: BTreeMap<OperationHash, (i32, bool, u64, usize)> = BTreeMap::new();
+            let mut min_level: Option<Level> = None;
+            let mut injected: BTreeMap<OperationHash, (Level, bool, u64, usize)> = BTreeMap::new();
             for e in st.core.entries() {
                 match &e.state {
                     State::Injected {
@@ -573,20 +576,23 @@ impl Injector {
             .injection_ttl
             .max(64)
             .saturating_add(2);
-        let depth = level.saturating_sub(min_level).clamp(0, window);
-        let length = u32::try_from(depth).unwrap_or(0).saturating_add(1);
+        // 0 when the oldest tracked level is above the head (a reorganisation).
+        let depth = level.distance_from(min_level).unwrap_or(0).min(window);
+        let length = depth.saturating_add(1);
         let hashes = self.inner.l1.ancestors(CHAIN, &head.hash, length).await?;
-        let at = |l: i32| -> Option<BlockHash> {
-            let i = usize::try_from(level.checked_sub(l)?).ok()?;
+        let at = |l: Level| -> Option<BlockHash> {
+            let i = usize::try_from(level.distance_from(l)?).ok()?;
             hashes.get(i).copied()
         };
         // Find the operations in flight in the blocks since their injection.
         let min_injected = injected.values().map(|v| v.0).min();
-        let mut found: BTreeMap<OperationHash, (BlockHash, i32)> = BTreeMap::new();
+        let mut found: BTreeMap<OperationHash, (BlockHash, Level)> = BTreeMap::new();
         if let Some(min_injected) = min_injected {
             cache.op_hashes.retain(|_, (l, _)| *l > min_injected);
-            let mut l = min_injected.saturating_add(1);
-            while l <= level {
+            let mut next = min_injected.succ();
+            while let Some(l) = next
+                && l <= level
+            {
                 if let Some(b) = at(l) {
                     if let std::collections::hash_map::Entry::Vacant(v) = cache.op_hashes.entry(b) {
                         let ops = self
@@ -604,11 +610,11 @@ impl Injector {
                         }
                     }
                 }
-                l = l.saturating_add(1);
+                next = l.succ();
             }
         }
         // Outcomes from the receipts.
-        let mut outcomes: Vec<(OperationHash, BlockHash, i32, Vec<Outcome>)> = Vec::new();
+        let mut outcomes: Vec<(OperationHash, BlockHash, Level, Vec<Outcome>)> = Vec::new();
         let mut blocks: BTreeMap<BlockHash, Vec<OperationHash>> = BTreeMap::new();
         for (h, (b, _)) in &found {
             blocks.entry(*b).or_default().push(*h);
@@ -628,7 +634,7 @@ impl Injector {
                             },
                         })
                         .collect();
-                    outcomes.push((op.hash, b, i32::from(block.header.level), list));
+                    outcomes.push((op.hash, b, block.header.level, list));
                 }
             }
         }
@@ -637,7 +643,10 @@ impl Injector {
         // consumed by a block (the account counter reached theirs), or gone.
         let lookup: Vec<(OperationHash, u64, usize, bool)> = injected
             .iter()
-            .filter(|(h, v)| !found.contains_key(*h) && (!v.1 || level.saturating_sub(v.0) >= 2))
+            .filter(|(h, v)| {
+                !found.contains_key(*h)
+                    && (!v.1 || level.distance_from(v.0).is_some_and(|d| d >= 2))
+            })
             .map(|(h, v)| (*h, v.2, v.3, v.1))
             .collect();
         let mut gone = Vec::new();
@@ -796,19 +805,14 @@ impl Injector {
         // else (checked again, and recorded, right before signing).
         let publishes: Vec<(
             usize,
-            (SmartRollupAddress, i32, tezos_types::CommitmentHash),
+            (SmartRollupAddress, Level, tezos_types::CommitmentHash),
         )> = batch
             .iter()
             .enumerate()
             .filter_map(|(i, (_, op))| match op {
-                L1Operation::Publish { rollup, commitment } => Some((
-                    i,
-                    (
-                        *rollup,
-                        i32::from(commitment.inbox_level),
-                        commitment.hash(),
-                    ),
-                )),
+                L1Operation::Publish { rollup, commitment } => {
+                    Some((i, (*rollup, commitment.inbox_level, commitment.hash())))
+                }
                 _ => None,
             })
             .collect();
@@ -1017,14 +1021,7 @@ impl Injector {
                 return false;
             }
             let first_counter = counter.saturating_add(1).saturating_add(u64::from(first));
-            c.mark_injected(
-                &ids,
-                oph,
-                branch,
-                i32::from(head.shell.level),
-                first,
-                first_counter,
-            );
+            c.mark_injected(&ids, oph, branch, head.shell.level, first, first_counter);
             true
         })?;
         if !recorded {

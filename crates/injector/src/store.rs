@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use l1_operation::L1Operation;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use tezos_types::hash::InjectorOperationId;
-use tezos_types::{CommitmentHash, SmartRollupAddress};
+use tezos_types::{CommitmentHash, Level, SmartRollupAddress};
 
 use crate::core::{Entry, State};
 
@@ -55,7 +55,7 @@ pub enum StoreError {
 )]
 pub struct Conflict {
     /// Inbox level.
-    pub level: i32,
+    pub level: Level,
     /// The commitment we were asked to sign.
     pub new: CommitmentHash,
     /// The one already signed.
@@ -215,7 +215,7 @@ impl Store {
                     branch: need(row.8, "branch")?
                         .parse()
                         .map_err(|e| bad(format!("branch: {e}")))?,
-                    level: i32::try_from(int(row.9, "level")?).map_err(|e| bad(e.to_string()))?,
+                    level: Level::try_from(int(row.9, "level")?).map_err(|e| bad(e.to_string()))?,
                     index: u32::try_from(int(row.10, "idx")?).map_err(|e| bad(e.to_string()))?,
                     op_counter: u64::try_from(int(row.11, "op_counter")?)
                         .map_err(|e| bad(e.to_string()))?,
@@ -234,7 +234,7 @@ impl Store {
                     block: need(row.13, "block")?
                         .parse()
                         .map_err(|e| bad(format!("block: {e}")))?,
-                    level: i32::try_from(int(row.14, "block_level")?)
+                    level: Level::try_from(int(row.14, "block_level")?)
                         .map_err(|e| bad(e.to_string()))?,
                 },
                 s => return Err(bad(format!("unknown state {s:?}"))),
@@ -309,7 +309,7 @@ impl Store {
     /// [`StoreError`].
     pub fn protect(
         &mut self,
-        publishes: &[(SmartRollupAddress, i32, CommitmentHash)],
+        publishes: &[(SmartRollupAddress, Level, CommitmentHash)],
     ) -> Result<Vec<(usize, Conflict)>, StoreError> {
         let path = self.path.clone();
         let sql = |source| StoreError::Sqlite {
@@ -322,7 +322,7 @@ impl Store {
             let signed: Option<String> = tx
                 .query_row(
                     "SELECT commitment FROM signed_commitments WHERE rollup = ?1 AND inbox_level = ?2",
-                    params![rollup.to_b58check(), level],
+                    params![rollup.to_b58check(), level.get()],
                     |r| r.get(0),
                 )
                 .optional()
@@ -347,7 +347,7 @@ impl Store {
                 None => {
                     tx.execute(
                         "INSERT INTO signed_commitments (rollup, inbox_level, commitment) VALUES (?1, ?2, ?3)",
-                        params![rollup.to_b58check(), level, hash.to_b58check()],
+                        params![rollup.to_b58check(), level.get(), hash.to_b58check()],
                     )
                     .map_err(sql)?;
                 }
@@ -365,7 +365,7 @@ impl Store {
     /// [`StoreError`].
     pub fn conflicts(
         &self,
-        publishes: &[(SmartRollupAddress, i32, CommitmentHash)],
+        publishes: &[(SmartRollupAddress, Level, CommitmentHash)],
     ) -> Result<Vec<(usize, Conflict)>, StoreError> {
         let mut out = Vec::new();
         for (i, (rollup, level, hash)) in publishes.iter().enumerate() {
@@ -392,13 +392,13 @@ impl Store {
     pub fn signed_commitment(
         &self,
         rollup: &SmartRollupAddress,
-        level: i32,
+        level: Level,
     ) -> Result<Option<CommitmentHash>, StoreError> {
         let s: Option<String> = self
             .conn
             .query_row(
                 "SELECT commitment FROM signed_commitments WHERE rollup = ?1 AND inbox_level = ?2",
-                params![rollup.to_b58check(), level],
+                params![rollup.to_b58check(), level.get()],
                 |r| r.get(0),
             )
             .optional()
@@ -484,6 +484,10 @@ fn upsert(tx: &Transaction<'_>, e: &Entry) -> Result<(), rusqlite::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn lv(v: i32) -> Level {
+        Level::new(v).unwrap()
+    }
     use crate::core::{Core, Rules, WorkerTags};
     use l1_operation::OperationKind;
     use tezos_types::{BlockHash, Commitment, OperationHash, PublicKeyHash, StateHash};
@@ -557,7 +561,7 @@ mod tests {
             &[m],
             OperationHash::new([1; 32]),
             BlockHash::new([2; 32]),
-            7,
+            lv(7),
             0,
             9,
         );
@@ -565,14 +569,14 @@ mod tests {
             &[x],
             OperationHash::new([3; 32]),
             BlockHash::new([2; 32]),
-            7,
+            lv(7),
             0,
             10,
         );
         core.on_included(
             &x,
             BlockHash::new([4; 32]),
-            8,
+            lv(8),
             &crate::core::Outcome::Applied,
         );
         persist(&mut store, &mut core);
@@ -587,6 +591,41 @@ mod tests {
         assert_eq!(reopened.get(&p).unwrap().order, Some(-4));
     }
 
+    /// A negative stored level is a corrupt row, never read as another level.
+    #[test]
+    fn a_negative_stored_level_is_corruption() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("injector.sqlite");
+        let mut store = Store::open(&path).unwrap();
+        let mut core = Core::new(rules(), workers(), vec![], 0);
+        let m = core
+            .add(
+                L1Operation::AddMessages {
+                    messages: vec![vec![1]],
+                },
+                None,
+            )
+            .unwrap();
+        core.mark_injected(
+            &[m],
+            OperationHash::new([1; 32]),
+            BlockHash::new([2; 32]),
+            lv(7),
+            0,
+            9,
+        );
+        persist(&mut store, &mut core);
+        store
+            .conn
+            .execute("UPDATE operations SET level = -1", [])
+            .unwrap();
+        let e = store.load().unwrap_err();
+        assert!(
+            matches!(&e, StoreError::Corrupt { what, .. } if what.contains("-1 is not a valid level")),
+            "{e}"
+        );
+    }
+
     #[test]
     fn protection_refuses_a_conflicting_commitment_across_reopen() {
         let dir = tempfile::tempdir().unwrap();
@@ -595,13 +634,13 @@ mod tests {
         let h2 = CommitmentHash::new([2; 32]);
         {
             let mut s = Store::open(&path).unwrap();
-            assert!(s.protect(&[(rollup(), 10, h1)]).unwrap().is_empty());
+            assert!(s.protect(&[(rollup(), lv(10), h1)]).unwrap().is_empty());
             // Same commitment again: allowed (re-signing after a reorg or a restart).
-            assert!(s.protect(&[(rollup(), 10, h1)]).unwrap().is_empty());
+            assert!(s.protect(&[(rollup(), lv(10), h1)]).unwrap().is_empty());
         }
         let mut s = Store::open(&path).unwrap();
         let conflicts = s
-            .protect(&[(rollup(), 11, h2), (rollup(), 10, h2)])
+            .protect(&[(rollup(), lv(11), h2), (rollup(), lv(10), h2)])
             .unwrap();
         assert_eq!(conflicts.len(), 1);
         assert_eq!(conflicts[0].0, 1);
@@ -613,13 +652,13 @@ mod tests {
             )
         );
         assert_eq!(
-            s.conflicts(&[(rollup(), 10, h2), (rollup(), 10, h1)])
+            s.conflicts(&[(rollup(), lv(10), h2), (rollup(), lv(10), h1)])
                 .unwrap()
                 .len(),
             1
         );
         // Nothing recorded for level 11 when the batch was refused.
-        assert_eq!(s.signed_commitment(&rollup(), 11).unwrap(), None);
-        assert_eq!(s.signed_commitment(&rollup(), 10).unwrap(), Some(h1));
+        assert_eq!(s.signed_commitment(&rollup(), lv(11)).unwrap(), None);
+        assert_eq!(s.signed_commitment(&rollup(), lv(10)).unwrap(), Some(h1));
     }
 }

@@ -25,8 +25,8 @@ use preimages::Revealer;
 use pvm_wasmtime::WasmtimeEngine;
 use tezos_types::inbox::Inbox;
 use tezos_types::{
-    BinDecode, BinEncode, BlockHash, CommitmentHash, PublicKeyHash, SmartRollupAddress, StateHash,
-    Tick,
+    BinDecode, BinEncode, BlockHash, CommitmentHash, Level, PublicKeyHash, SmartRollupAddress,
+    StateHash, Tick,
 };
 use wasm_pvm::{GenesisParams, PvmError, PvmState, PvmVersion, Status};
 
@@ -163,7 +163,7 @@ impl L1 {
     }
 
     /// Hash of the block at `level` on the current chain.
-    pub fn hash_of_level(&self, level: i32) -> Result<BlockHash, FollowError> {
+    pub fn hash_of_level(&self, level: Level) -> Result<BlockHash, FollowError> {
         self.call(self.client.block_hash("main", &level.to_string()))
     }
 
@@ -286,7 +286,7 @@ pub struct RollupInfo {
     /// Address.
     pub address: SmartRollupAddress,
     /// Origination level.
-    pub origination_level: i32,
+    pub origination_level: Level,
     /// Genesis commitment (from L1).
     pub genesis_commitment: CommitmentHash,
     /// Commitment period in blocks.
@@ -294,7 +294,7 @@ pub struct RollupInfo {
     /// Exit when a published commitment disagrees with ours (`--bail-on-disagree`).
     pub bail_on_disagree: bool,
     /// Last cemented commitment `(hash, level)` on L1 at startup.
-    pub lcc: (CommitmentHash, i32),
+    pub lcc: (CommitmentHash, Level),
     /// The operating key (`operating` purpose), whose publications set the LPC.
     pub operator: Option<PublicKeyHash>,
     /// What the node does on L1 (from its mode).
@@ -323,7 +323,7 @@ pub enum FollowEvent {
         /// The commitment.
         hash: CommitmentHash,
         /// Its inbox level.
-        inbox_level: i32,
+        inbox_level: Level,
     },
 }
 
@@ -335,7 +335,7 @@ pub struct Publication {
     /// The commitment.
     pub commitment: Commitment,
     /// Its first publication level (from the receipt).
-    pub first_published_at_level: i32,
+    pub first_published_at_level: Level,
     /// The staker who published it.
     pub source: PublicKeyHash,
 }
@@ -346,13 +346,13 @@ pub struct RollupOps {
     /// Published commitments, in block order.
     pub published: Vec<Publication>,
     /// Cementations in the block, in order: (commitment hash, inbox level).
-    pub cemented: Vec<(CommitmentHash, i32)>,
+    pub cemented: Vec<(CommitmentHash, Level)>,
     /// Stakers whose bond was recovered.
     pub recovered: Vec<PublicKeyHash>,
     /// Outbox messages executed, as `(outbox level, message index)` read from the output
     /// proofs (Octez `process_included_l1_operation`; docs/reference/octez-rollup-node.md
     /// §6.3).
-    pub executed: Vec<(i32, u32)>,
+    pub executed: Vec<(Level, u32)>,
 }
 
 /// Scans `block` for applied publish / cement operations on `rollup`.
@@ -374,7 +374,7 @@ pub fn rollup_ops(block: &Block, rollup: &SmartRollupAddress) -> RollupOps {
             ) if r == rollup => out.published.push(Publication {
                 hash: commitment.hash(),
                 commitment: *commitment,
-                first_published_at_level: i32::from(*published_at_level),
+                first_published_at_level: *published_at_level,
                 source: c.source,
             }),
             (
@@ -383,9 +383,7 @@ pub fn rollup_ops(block: &Block, rollup: &SmartRollupAddress) -> RollupOps {
                     commitment_hash,
                     inbox_level,
                 },
-            ) if r == rollup => out
-                .cemented
-                .push((*commitment_hash, i32::from(*inbox_level))),
+            ) if r == rollup => out.cemented.push((*commitment_hash, *inbox_level)),
             (ManagerBody::RecoverBond { rollup: r, staker }, _) if r == rollup => {
                 out.recovered.push(*staker);
             }
@@ -412,12 +410,12 @@ pub fn rollup_ops(block: &Block, rollup: &SmartRollupAddress) -> RollupOps {
 /// `(outbox level, message index)` of the output an output proof shows
 /// (`wasm_pvm::output_proof`); `None` when the proof does not decode or its values are out of
 /// range.
-fn executed_output(proof: &[u8]) -> Option<(i32, u32)> {
+fn executed_output(proof: &[u8]) -> Option<(Level, u32)> {
     let o = wasm_pvm::output_proof::verify_output_proof(proof)
         .ok()?
         .output;
     Some((
-        i32::try_from(o.outbox_level).ok()?,
+        Level::try_from(o.outbox_level).ok()?,
         u32::try_from(o.message_index).ok()?,
     ))
 }
@@ -460,7 +458,7 @@ pub fn check_genesis(
 /// pointers, hence its hash; docs/reference/l1-and-signer.md §3.3).
 pub fn check_inbox(
     block: &BlockHash,
-    level: i32,
+    level: Level,
     ours: &Inbox,
     l1: &Inbox,
 ) -> Result<(), FollowError> {
@@ -575,16 +573,7 @@ pub struct Progress {
     /// Whether the head was reached (otherwise call again: catching up by chunks).
     pub reached_head: bool,
     /// Level of the L2 head after the step.
-    pub level: Option<i32>,
-}
-
-fn to_u32(level: i32) -> Result<u32, FollowError> {
-    u32::try_from(level).map_err(|_| FollowError::NegativeLevel(level))
-}
-
-/// An L1 or stored level as a [`tezos_types::Level`] (the type of the pure crates' API).
-fn to_level(level: i32) -> Result<tezos_types::Level, FollowError> {
-    tezos_types::Level::new(level).ok_or(FollowError::NegativeLevel(level))
+    pub level: Option<Level>,
 }
 
 impl Processor {
@@ -633,11 +622,11 @@ impl Processor {
     pub fn follow(
         &mut self,
         head: &BlockHeader,
-        mut on_level: impl FnMut(i32) -> bool,
+        mut on_level: impl FnMut(Level) -> bool,
     ) -> Result<Progress, FollowError> {
         let orig = self.rollup.origination_level;
         let last = self.store.head()?.map(|b| b.level);
-        if i32::from(head.shell.level) < orig {
+        if head.shell.level < orig {
             return Ok(Progress {
                 processed: 0,
                 reached_head: true,
@@ -645,8 +634,8 @@ impl Processor {
             });
         }
         let base = last.unwrap_or(orig);
-        let chunk = self.catch_up_chunk.max(1);
-        let far = i32::from(head.shell.level).checked_sub(base).unwrap_or(0) > chunk;
+        let chunk = u32::try_from(self.catch_up_chunk.max(1)).unwrap_or(1);
+        let far = head.shell.level.distance_from(base).unwrap_or(0) > chunk;
         let target: ChainBlock = if far {
             let lvl = base
                 .checked_add(chunk)
@@ -656,14 +645,12 @@ impl Processor {
         } else {
             ChainBlock::from(head)
         };
-        let from = last.map_or(orig, |l| l.saturating_sub(128)).max(orig);
-        let processed: BTreeMap<tezos_types::Level, BlockHash> = self
-            .store
-            .levels_from(from)?
-            .into_iter()
-            .map(|(l, h)| Ok((to_level(l)?, h)))
-            .collect::<Result<_, FollowError>>()?;
-        let (orig_level, last_level) = (to_level(orig)?, last.map(to_level).transpose()?);
+        let from = last
+            .map_or(orig, |l| l.checked_sub(128).unwrap_or(Level::ZERO))
+            .max(orig);
+        let processed: BTreeMap<Level, BlockHash> =
+            self.store.levels_from(from)?.into_iter().collect();
+        let (orig_level, last_level) = (orig, last);
         let length = ancestry_fetch_length(target.level, last_level, orig_level)
             .saturating_add(64)
             .min(65_536);
@@ -741,7 +728,7 @@ impl Processor {
                     in_batch = 0;
                     batch_start = std::time::Instant::now();
                 }
-                if !on_level(b.level.into()) {
+                if !on_level(b.level) {
                     break;
                 }
             }
@@ -802,7 +789,7 @@ impl Processor {
                 block.hash, b.hash
             )));
         }
-        if i32::from(block.level()) == self.rollup.origination_level {
+        if block.level() == self.rollup.origination_level {
             return self.genesis(block);
         }
         self.process_level(block)
@@ -905,7 +892,7 @@ impl Processor {
             .commitment(&rollup.address, &rollup.genesis_commitment)?;
         let commitment = Commitment {
             compressed_state: StateHash(unpatched.0),
-            inbox_level: to_level(rollup.origination_level)?,
+            inbox_level: rollup.origination_level,
             predecessor: CommitmentHash::ZERO,
             number_of_ticks: 0,
         };
@@ -928,8 +915,8 @@ impl Processor {
             context: Some(context_hash(&hash)),
             inbox_witness: witness,
             inbox_hash: inbox.hash(),
-            initial_tick: 0,
-            num_ticks: 0,
+            initial_tick: Tick::ZERO,
+            num_ticks: Tick::ZERO,
             state_hash: Some(StateHash(hash.0)),
             pvm_status: Some(pvm_status(state.status())),
         };
@@ -970,8 +957,8 @@ impl Processor {
     /// not stored yet) or the stored one.
     fn our_commitment_at(
         &self,
-        inbox_level: i32,
-        current: Option<(i32, CommitmentHash, Commitment)>,
+        inbox_level: Level,
+        current: Option<(Level, CommitmentHash, Commitment)>,
     ) -> Result<Option<(CommitmentHash, Commitment)>, FollowError> {
         if let Some((l, h, c)) = current
             && l == inbox_level
@@ -995,9 +982,9 @@ impl Processor {
     fn check_other_commitment(
         &mut self,
         p: &Publication,
-        current: Option<(i32, CommitmentHash, Commitment)>,
+        current: Option<(Level, CommitmentHash, Commitment)>,
     ) -> Result<(), FollowError> {
-        let ours = self.our_commitment_at(p.commitment.inbox_level.into(), current)?;
+        let ours = self.our_commitment_at(p.commitment.inbox_level, current)?;
         let Some(found) = publisher::l1_ops::conflict(ours, p.hash, &p.commitment, p.source) else {
             return Ok(());
         };
@@ -1051,7 +1038,7 @@ impl Processor {
     }
 
     fn process_level(&mut self, block: &Block) -> Result<(), FollowError> {
-        let level = i32::from(block.level());
+        let level = block.level();
         let Cached {
             mut state,
             inbox: pred_inbox,
@@ -1060,7 +1047,7 @@ impl Processor {
             protocol: prev_proto,
             ..
         } = self.predecessor_data(&block.header.predecessor)?;
-        if pred.level.checked_add(1) != Some(level) {
+        if pred.level.succ() != Some(level) {
             return Err(FollowError::Inconsistent(format!(
                 "block {} at level {level} follows block {} at level {}",
                 block.hash, pred.block_hash, pred.level
@@ -1111,8 +1098,7 @@ impl Processor {
             }
         };
         let commitment_level =
-            next_commitment_level(prev.inbox_level, self.rollup.commitment_period).map(i32::from)
-                == Some(level);
+            next_commitment_level(prev.inbox_level, self.rollup.commitment_period) == Some(level);
         // Inbox self-check ([`check_inbox`]) before the PVM reads the inbox, as Octez's
         // `same_as_layer_1`: at each commitment level and at the last level of each step, so at
         // every level once caught up (one RPC per level), every commitment period while
@@ -1123,9 +1109,9 @@ impl Processor {
         }
         let t_pvm = std::time::Instant::now();
         let serialized: Vec<Vec<u8>> = messages.iter().map(BinEncode::to_bin).collect();
-        let initial_tick = state.current_tick();
+        let initial_tick = Tick::new(state.current_tick());
         let ticks = state.process_level(
-            to_u32(level)?,
+            level.to_u32(),
             &serialized,
             &mut self.engine,
             &mut self.reveal,
@@ -1144,22 +1130,17 @@ impl Processor {
         let commitment = if commitment_level {
             let prev_block = self
                 .store
-                .block_by_level(prev.inbox_level.into())?
+                .block_by_level(prev.inbox_level)?
                 .ok_or_else(|| {
                     FollowError::Inconsistent(format!(
                         "missing block at level {}",
                         prev.inbox_level
                     ))
                 })?;
-            // A negative stored tick count is a corrupt row, never read as 0 ticks.
-            let prev_ticks = Tick::try_from(prev_block.num_ticks).map_err(|e| {
-                FollowError::Inconsistent(format!(
-                    "block {} at level {}: {e}",
-                    prev_block.block_hash, prev_block.level
-                ))
-            })?;
-            let prev_end = Tick::new(prev_block.initial_tick)
-                .checked_add(prev_ticks)
+            // The store refuses a negative stored tick count (a corrupt row, never 0 ticks).
+            let prev_end = prev_block
+                .initial_tick
+                .checked_add(prev_block.num_ticks)
                 .ok_or_else(|| FollowError::Overflow("tick"))?;
             let n = Tick::new(state.current_tick())
                 .checked_sub(prev_end)
@@ -1167,7 +1148,7 @@ impl Processor {
                 .ok_or_else(|| FollowError::Overflow("commitment ticks"))?;
             let c = Commitment {
                 compressed_state: state_hash,
-                inbox_level: to_level(level)?,
+                inbox_level: level,
                 predecessor: prev_hash,
                 number_of_ticks: n,
             };
@@ -1175,7 +1156,7 @@ impl Processor {
         } else {
             None
         };
-        let outbox = match state.outbox(to_u32(level)?) {
+        let outbox = match state.outbox(level.to_u32()) {
             Ok(m) if !m.is_empty() => Some(OutboxLevel {
                 outbox_level: level,
                 messages: (0..u32::try_from(m.len()).unwrap_or(u32::MAX)).collect(),
@@ -1193,7 +1174,7 @@ impl Processor {
             inbox_witness: witness,
             inbox_hash: inbox.hash(),
             initial_tick,
-            num_ticks: i64::try_from(ticks).map_err(|_| FollowError::Overflow("ticks"))?,
+            num_ticks: Tick::new(ticks),
             state_hash: Some(state_hash),
             pvm_status: Some(pvm_status(state.status())),
         };
@@ -1225,7 +1206,7 @@ impl Processor {
         // Cementations: of our commitment, or fatal (`Disagree_with_cemented`).
         for (h, l) in &ops.cemented {
             let ours = self.our_commitment_at(*l, current)?.map(|(h, _)| h);
-            publisher::l1_ops::check_cemented(to_level(*l)?, ours, *h)
+            publisher::l1_ops::check_cemented(*l, ours, *h)
                 .map_err(|e| FollowError::Fatal(e.to_string()))?;
             self.events.push(FollowEvent::Cemented {
                 hash: *h,
@@ -1233,13 +1214,13 @@ impl Processor {
             });
         }
         let t_sql = std::time::Instant::now();
-        let finalized = finalized_level(to_level(level)?).map(i32::from);
+        let finalized = finalized_level(level);
         self.store.transaction(|w| {
             for (h, first, at) in &publications {
                 w.set_commitment_published_at(h, *first, *at)?;
             }
             if let Some((h, l)) = &lpc {
-                w.set_lpc(h, i32::from(*l))?;
+                w.set_lpc(h, *l)?;
             }
             if let Some((h, l)) = ops.cemented.last() {
                 w.set_lcc(h, *l)?;
@@ -1361,8 +1342,8 @@ mod tests {
     fn the_inbox_self_check_compares_everything() {
         let b = BlockHash([3; 32]);
         let ours = inbox(7, 4);
-        check_inbox(&b, 7, &ours, &ours.clone()).unwrap();
-        let e = check_inbox(&b, 7, &ours, &inbox(7, 5)).unwrap_err();
+        check_inbox(&b, Level::from(7u8), &ours, &ours.clone()).unwrap();
+        let e = check_inbox(&b, Level::from(7u8), &ours, &inbox(7, 5)).unwrap_err();
         assert!(matches!(e, FollowError::Fatal(_)), "{e}");
         let m = e.to_string();
         assert!(m.contains("inconsistent inbox at level 7"), "{m}");
@@ -1370,8 +1351,8 @@ mod tests {
         let mut other_witness = ours.clone();
         other_witness.old_levels_messages.witness =
             tezos_types::MerkelizedPayloadHashesHash([2; 32]);
-        assert!(check_inbox(&b, 7, &ours, &other_witness).is_err());
-        assert!(check_inbox(&b, 7, &ours, &inbox(8, 4)).is_err());
+        assert!(check_inbox(&b, Level::from(7u8), &ours, &other_witness).is_err());
+        assert!(check_inbox(&b, Level::from(7u8), &ours, &inbox(8, 4)).is_err());
     }
 
     #[test]

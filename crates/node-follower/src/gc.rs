@@ -26,6 +26,7 @@ use node_config::HistoryMode;
 use node_store::gc::gc_target;
 use node_store::{LevelKey, Store, StoreError};
 use pvm_store::{Context, ContextError};
+use tezos_types::Level;
 
 /// GC failures (operational: logged, the GC is attempted again after the next head).
 #[derive(Debug, thiserror::Error)]
@@ -60,7 +61,7 @@ pub struct GcParams {
     /// GC frequency in blocks ([`node_store::gc::gc_frequency`]).
     pub frequency: i32,
     /// Rollup origination (genesis) level: `last_gc_target` before the first GC.
-    pub origination_level: i32,
+    pub origination_level: Level,
     /// `<data-dir>/store.sqlite` (the background job records its completion there).
     pub store_path: PathBuf,
     /// `<data-dir>/gc_lock`.
@@ -78,7 +79,7 @@ pub fn maybe_gc(
     ctx: &Context,
     gc: &Mutex<GcRuntime>,
     params: &GcParams,
-) -> Result<Option<i32>, GcError> {
+) -> Result<Option<Level>, GcError> {
     let mut rt = gc.lock();
     if rt.job.as_ref().is_some_and(|j| !j.is_finished()) {
         return Ok(None);
@@ -141,7 +142,7 @@ fn spawn_context_gc(
     store: &Store,
     ctx: &Context,
     params: &GcParams,
-    target: i32,
+    target: Level,
 ) -> Result<std::thread::JoinHandle<bool>, GcError> {
     let keep = store.contexts_from(target)?;
     let snapshot = ctx.gc_snapshot()?;
@@ -231,6 +232,10 @@ mod tests {
     use super::*;
     use pvm_store::context_hash;
 
+    fn lv(v: i32) -> Level {
+        Level::new(v).unwrap()
+    }
+
     fn state(n: u8) -> wasm_pvm::PvmState {
         wasm_pvm::PvmState::genesis(
             wasm_pvm::PvmVersion::V6,
@@ -254,7 +259,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let params = GcParams {
             frequency: 2,
-            origination_level: 1,
+            origination_level: lv(1),
             store_path: dir.path().join("store.sqlite"),
             lock_path: dir.path().join("gc_lock"),
             test_delay: None,
@@ -270,22 +275,22 @@ mod tests {
             store
                 .transaction(|w| {
                     w.insert_block(&b)?;
-                    w.set_level(l, &b.block_hash)?;
-                    w.insert_inbox(&b.inbox_hash, l, b"inbox")?;
-                    w.insert_messages(&b.inbox_witness, l, b"msgs")?;
+                    w.set_level(lv(l), &b.block_hash)?;
+                    w.insert_inbox(&b.inbox_hash, lv(l), b"inbox")?;
+                    w.insert_messages(&b.inbox_witness, lv(l), b"msgs")?;
                     w.set_outbox_messages(&node_store::OutboxLevel {
-                        outbox_level: l,
+                        outbox_level: lv(l),
                         messages: vec![0],
                         executed: vec![],
                     })?;
-                    w.set_head(&b.block_hash, l)
+                    w.set_head(&b.block_hash, lv(l))
                 })
                 .unwrap();
         }
         store
             .transaction(|w| {
                 w.set_history_mode(HistoryMode::Full)?;
-                w.set_lcc(&tezos_types::CommitmentHash::new([1; 32]), lcc)
+                w.set_lcc(&tezos_types::CommitmentHash::new([1; 32]), lv(lcc))
             })
             .unwrap();
         Node {
@@ -301,19 +306,19 @@ mod tests {
     #[test]
     fn full_mode_gc_drops_old_levels_and_contexts() {
         let mut n = node(6);
-        let info = gc_info(&n.store, Some(1)).unwrap();
+        let info = gc_info(&n.store, Some(lv(1))).unwrap();
         assert_eq!(info, json!({"first_available_level": 1}));
         let t = maybe_gc(&mut n.store, &n.ctx, &n.gc, &n.params).unwrap();
-        assert_eq!(t, Some(6));
+        assert_eq!(t, Some(lv(6)));
         wait_gc(&n.gc);
         for l in 1..=10 {
-            let b = n.store.block_by_level(l).unwrap();
+            let b = n.store.block_by_level(lv(l)).unwrap();
             let idx = usize::try_from(l - 1).unwrap();
             let has = n.ctx.has(&n.contexts[idx]).unwrap();
             assert_eq!(b.is_some(), l >= 6, "level {l}");
             assert_eq!(has, l >= 6, "context of level {l}");
             // Outbox rows are kept.
-            assert!(n.store.outbox_messages(l).unwrap().is_some());
+            assert!(n.store.outbox_messages(lv(l)).unwrap().is_some());
             let sb = sample_block(l);
             assert_eq!(
                 n.store.inbox_blob(&sb.inbox_hash).unwrap().is_some(),
@@ -325,30 +330,30 @@ mod tests {
             );
         }
         // Kept states are intact.
-        let b = n.store.block_by_level(8).unwrap().unwrap();
+        let b = n.store.block_by_level(lv(8)).unwrap().unwrap();
         assert_eq!(
             n.ctx.state_of(&b).unwrap().hash().unwrap(),
             state(8).hash().unwrap()
         );
         assert_eq!(
-            gc_info(&n.store, Some(1)).unwrap(),
+            gc_info(&n.store, Some(lv(1))).unwrap(),
             json!({"first_available_level": 6, "last_gc_level": 10,
                    "last_successful_gc_target": 6})
         );
         // Not due again until the LCC moves by the frequency.
         n.store
-            .transaction(|w| w.set_lcc(&tezos_types::CommitmentHash::new([2; 32]), 7))
+            .transaction(|w| w.set_lcc(&tezos_types::CommitmentHash::new([2; 32]), lv(7)))
             .unwrap();
         assert_eq!(
             maybe_gc(&mut n.store, &n.ctx, &n.gc, &n.params).unwrap(),
             None
         );
         n.store
-            .transaction(|w| w.set_lcc(&tezos_types::CommitmentHash::new([2; 32]), 8))
+            .transaction(|w| w.set_lcc(&tezos_types::CommitmentHash::new([2; 32]), lv(8)))
             .unwrap();
         assert_eq!(
             maybe_gc(&mut n.store, &n.ctx, &n.gc, &n.params).unwrap(),
-            Some(8)
+            Some(lv(8))
         );
         wait_gc(&n.gc);
         assert!(!n.ctx.has(&n.contexts[6]).unwrap());
@@ -412,7 +417,7 @@ mod tests {
         n.params.lock_path = n._dir.path().join("missing").join("gc_lock");
         assert_eq!(
             maybe_gc(&mut n.store, &n.ctx, &n.gc, &n.params).unwrap(),
-            Some(6)
+            Some(lv(6))
         );
         wait_gc(&n.gc);
         assert_eq!(
@@ -420,14 +425,14 @@ mod tests {
             None
         );
         assert_eq!(
-            gc_info(&n.store, Some(1)).unwrap(),
+            gc_info(&n.store, Some(lv(1))).unwrap(),
             json!({"first_available_level": 6, "last_gc_level": 10})
         );
         assert_eq!(maybe_gc(&mut n.store, &n.ctx, &n.gc, &good).unwrap(), None);
         wait_gc(&n.gc);
         assert_eq!(
             n.store.level_state(LevelKey::LastContextGcTarget).unwrap(),
-            Some(6)
+            Some(lv(6))
         );
         // Done: not run again.
         assert_eq!(maybe_gc(&mut n.store, &n.ctx, &n.gc, &good).unwrap(), None);
@@ -448,7 +453,7 @@ mod tests {
         for (i, c) in n.contexts.iter().enumerate() {
             assert!(n.ctx.has(c).unwrap(), "{i}");
         }
-        assert_eq!(n.store.first_stored_level().unwrap(), Some(1));
+        assert_eq!(n.store.first_stored_level().unwrap(), Some(lv(1)));
         assert_eq!(
             gc_info(&n.store, None).unwrap(),
             json!({"first_available_level": 1})
@@ -461,9 +466,9 @@ mod tests {
         // As after a crash between the SQL part and the end of the context GC.
         n.store
             .transaction(|w| {
-                w.set_level_state(LevelKey::LastGcTarget, 6)?;
-                w.set_level_state(LevelKey::LastGcTriggeredAt, 10)?;
-                w.delete_before(6)
+                w.set_level_state(LevelKey::LastGcTarget, lv(6))?;
+                w.set_level_state(LevelKey::LastGcTriggeredAt, lv(10))?;
+                w.delete_before(lv(6))
             })
             .unwrap();
         assert!(n.ctx.has(&n.contexts[0]).unwrap());
@@ -476,7 +481,7 @@ mod tests {
         assert!(n.ctx.has(&n.contexts[5]).unwrap());
         assert_eq!(
             n.store.level_state(LevelKey::LastContextGcTarget).unwrap(),
-            Some(6)
+            Some(lv(6))
         );
     }
 }

@@ -14,6 +14,7 @@ use l1_client::{Connection, HeadMonitor, L1Client, L1Config, L1Error, MonitorSta
 use parking_lot::Mutex;
 use preimages::{PreimageStore, Revealer, RollupMetadata};
 use pvm_wasmtime::WasmtimeEngine;
+use tezos_types::Level;
 use tezos_types::operation::PvmKind;
 use tokio::runtime::Handle;
 
@@ -250,13 +251,23 @@ fn startup(l1: &L1, config: &Config, endpoint: &str) -> Result<RollupInfo, Follo
         genesis.level,
         genesis.commitment_hash
     );
+    // The L1 client reads these levels as `int32`; a negative one is an L1 answer this node
+    // cannot use (docs/reference/l1-and-signer.md §0).
+    let level = |l: i32, what: &str| {
+        Level::new(l).ok_or_else(|| {
+            FollowError::Fatal(format!(
+                "The L1 node at {endpoint} answered a negative {what} level ({l}) for smart \
+                 rollup {addr}. Check that --endpoint names a Tezos node RPC server."
+            ))
+        })
+    };
     Ok(RollupInfo {
         address: addr,
-        origination_level: genesis.level,
+        origination_level: level(genesis.level, "origination")?,
         genesis_commitment: genesis.commitment_hash,
         commitment_period: period,
         bail_on_disagree: config.bail_on_disagree,
-        lcc: (lcc.hash, lcc.level),
+        lcc: (lcc.hash, level(lcc.level, "last cemented commitment")?),
         operator: config.operator(node_config::Purpose::Operating),
         role: role_of(&config.mode),
     })
@@ -381,7 +392,7 @@ impl ProgressLog {
         }
     }
 
-    fn level_done(&mut self, level: i32, status: &Mutex<NodeStatus>) {
+    fn level_done(&mut self, level: Level, status: &Mutex<NodeStatus>) {
         self.levels = self.levels.saturating_add(1);
         if self.last.elapsed() < Duration::from_secs(5) {
             return;
@@ -392,7 +403,7 @@ impl ProgressLog {
         #[expect(clippy::cast_precision_loss, reason = "display only")]
         let rate = self.levels as f64 / secs;
         if let Some(l1) = l1 {
-            let remaining = f64::from(l1.saturating_sub(level).max(0));
+            let remaining = f64::from(l1.saturating_sub(level.get()).max(0));
             let eta = if rate > 0.0 { remaining / rate } else { 0.0 };
             tracing::info!(
                 "Catching up: level {level}/{l1}, {rate:.1} levels/s, ETA {}",
@@ -521,7 +532,7 @@ fn follow_l1(lc: &LoopConfig, mut operator: Option<Box<dyn Operator>>) -> Result
         pre,
         RollupMetadata {
             address: rollup.address.0,
-            origination_level: rollup.origination_level,
+            origination_level: rollup.origination_level.get(),
         },
     )
     .with_dal(Box::new(dal));
@@ -621,7 +632,9 @@ fn main_loop(
             let status = &lc.status;
             let mut started = Instant::now();
             let r = p.follow(&head, |level| {
-                set_status(status, |s| s.processing.record(level, started.elapsed()));
+                set_status(status, |s| {
+                    s.processing.record(level.get(), started.elapsed())
+                });
                 started = Instant::now();
                 progress.level_done(level, status);
                 !stopping(stop)
@@ -805,17 +818,23 @@ mod tests {
             store
                 .transaction(|w| {
                     w.insert_block(&b)?;
-                    w.set_level(l, &b.block_hash)?;
-                    w.set_head(&b.block_hash, l)
+                    w.set_level(Level::new(l).unwrap(), &b.block_hash)?;
+                    w.set_head(&b.block_hash, Level::new(l).unwrap())
                 })
                 .unwrap();
         }
         reset_to_last_committed(&mut store, &ctx).unwrap();
-        assert_eq!(store.head().unwrap().map(|b| b.level), Some(2));
-        assert_eq!(store.levels_from(3).unwrap(), vec![]);
+        assert_eq!(
+            store.head().unwrap().map(|b| b.level),
+            Some(Level::from(2u8))
+        );
+        assert_eq!(store.levels_from(Level::from(3u8)).unwrap(), vec![]);
         // Nothing to do the second time.
         reset_to_last_committed(&mut store, &ctx).unwrap();
-        assert_eq!(store.head().unwrap().map(|b| b.level), Some(2));
+        assert_eq!(
+            store.head().unwrap().map(|b| b.level),
+            Some(Level::from(2u8))
+        );
     }
 
     #[test]
@@ -824,11 +843,11 @@ mod tests {
         let dir = DataDir(d.path().to_path_buf());
         let mut r = RollupInfo {
             address: "sr1RYurGZtN8KNSpkMcCt9CgWeUaNkzsAfXf".parse().unwrap(),
-            origination_level: 2,
+            origination_level: Level::from(2u8),
             genesis_commitment: tezos_types::CommitmentHash::ZERO,
             commitment_period: 5,
             bail_on_disagree: false,
-            lcc: (tezos_types::CommitmentHash::ZERO, 2),
+            lcc: (tezos_types::CommitmentHash::ZERO, Level::from(2u8)),
             operator: None,
             role: Role::default(),
         };

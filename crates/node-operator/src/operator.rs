@@ -9,7 +9,7 @@ use l1_operation::{L1Operation, OperationKind};
 use node_config::Mode;
 use node_follower::follower::{FollowError, FollowEvent, Processor, Role};
 use publisher::RollupConstants;
-use tezos_types::{CommitmentHash, PublicKeyHash};
+use tezos_types::{CommitmentHash, Level, PublicKeyHash};
 
 use crate::startup::{self, Stake};
 use crate::store::{StoreCommitments, position};
@@ -162,7 +162,7 @@ impl<S: OperationSink> NodeOperator<S> {
         commitment: tezos_types::Commitment,
     ) -> Result<(), FollowError> {
         if !self.inbox_checked.contains(&hash) {
-            check_l1_inbox(p, commitment.inbox_level.into())?;
+            check_l1_inbox(p, commitment.inbox_level)?;
             self.inbox_checked.insert(hash);
         }
         tracing::info!(
@@ -178,7 +178,7 @@ impl<S: OperationSink> NodeOperator<S> {
 
 /// The inbox the node built for `level` must be the L1's (Octez `same_as_layer_1`), else the
 /// node would publish a commitment of another history: fatal `Inconsistent_inbox`.
-fn check_l1_inbox(p: &Processor, level: i32) -> Result<(), FollowError> {
+fn check_l1_inbox(p: &Processor, level: Level) -> Result<(), FollowError> {
     let block = p.store.block_by_level(level)?.ok_or_else(|| {
         FollowError::Inconsistent(format!("no processed block at inbox level {level}"))
     })?;
@@ -234,7 +234,7 @@ impl<S: OperationSink> node_follower::main_loop::Operator for NodeOperator<S> {
             match e {
                 FollowEvent::Conflict(c) => {
                     if self.role.accuser
-                        && i32::from(c.inbox_level) > p.store.lcc()?.map_or(i32::MIN, |l| l.1)
+                        && p.store.lcc()?.is_none_or(|(_, lcc)| c.inbox_level > lcc)
                     {
                         let (h, ours) = c.ours;
                         self.publish(p, h, ours)?;

@@ -19,12 +19,12 @@ use node_config::outbox_filter::{OutboxMessageFilter, batch_accepted};
 use node_config::{Config, ConfigParseError, Purpose};
 use node_follower::follower::{FollowError, Processor};
 use tezos_types::outbox::OutboxMessage;
-use tezos_types::{BinDecode, CommitmentHash};
+use tezos_types::{BinDecode, CommitmentHash, Level};
 
 use crate::operator::OperationSink;
 
 /// A pending message: `(outbox level, message index)`.
-pub type MessageId = (i32, u32);
+pub type MessageId = (Level, u32);
 
 /// Whether `m` is a transaction batch accepted by `filters` (Octez
 /// `outbox_message_match_filter`, `List.exists` over the filters).
@@ -139,7 +139,11 @@ impl OutboxExecutor {
             return Ok(());
         };
         let max_active = self.max_active(p)?;
-        let min = lcc_level.saturating_sub(max_active).saturating_add(1);
+        // `lcc − max_active + 1`, from level 0 when the rollup is younger than that.
+        let min = u32::try_from(max_active)
+            .ok()
+            .and_then(|n| lcc_level.checked_sub(n))
+            .map_or(Level::ZERO, |l| l.saturating_add(1));
         let pending = p.store.pending_outbox_messages(min, lcc_level)?;
         // Executions seen executed (or lost) are no longer in flight; those the injector
         // forgot (failed) may be queued again.
@@ -166,10 +170,7 @@ impl OutboxExecutor {
         let state = p.ctx.state_of(&block)?;
         let mut messages = Vec::new();
         for (level, indexes) in &pending {
-            let outbox = u32::try_from(*level)
-                .ok()
-                .and_then(|l| state.outbox(l).ok())
-                .unwrap_or_default();
+            let outbox = state.outbox(level.to_u32()).unwrap_or_default();
             for i in indexes {
                 let m = usize::try_from(*i)
                     .ok()
@@ -187,12 +188,12 @@ impl OutboxExecutor {
         }
         let tree = p.ctx.state_tree(&block)?;
         for (level, index) in chosen {
-            let proof = u32::try_from(level)
-                .map_err(|_| "negative outbox level".to_owned())
-                .and_then(|l| {
-                    wasm_pvm::output_proof::produce_output_proof(&tree, l, u64::from(index))
-                        .map_err(|e| e.to_string())
-                });
+            let proof = wasm_pvm::output_proof::produce_output_proof(
+                &tree,
+                level.to_u32(),
+                u64::from(index),
+            )
+            .map_err(|e| e.to_string());
             let proof = match proof {
                 Ok(proof) => proof,
                 Err(e) => {
@@ -249,40 +250,44 @@ mod tests {
 
     #[test]
     fn only_accepted_batches_and_the_latest_whitelist_update_are_executed() {
+        let id = |l: u8| Level::from(l);
         let echo = filter(json!({"transaction": {"destination": [ECHO], "entrypoint": "any"}}));
         let wl = Some(OutboxMessage::WhitelistUpdate { whitelist: None });
         let messages = vec![
-            ((10, 0), batch(vec![tx(ECHO, "default")])),
+            ((id(10), 0), batch(vec![tx(ECHO, "default")])),
             (
-                (10, 1),
+                (id(10), 1),
                 batch(vec![tx(ECHO, "default"), tx(OTHER, "default")]),
             ),
-            ((11, 0), wl.clone()),
-            ((12, 0), None),
-            ((12, 1), wl),
-            ((13, 0), batch(vec![tx(ECHO, "mint")])),
+            ((id(11), 0), wl.clone()),
+            ((id(12), 0), None),
+            ((id(12), 1), wl),
+            ((id(13), 0), batch(vec![tx(ECHO, "mint")])),
         ];
         assert_eq!(
             to_execute(&echo, &messages, false, |_| false),
-            vec![(10, 0), (13, 0)]
+            vec![(id(10), 0), (id(13), 0)]
         );
         assert_eq!(
             to_execute(&echo, &messages, true, |_| false),
-            vec![(10, 0), (13, 0), (12, 1)]
+            vec![(id(10), 0), (id(13), 0), (id(12), 1)]
         );
         // In flight: not queued twice.
         assert_eq!(
-            to_execute(&echo, &messages, true, |id| *id == (10, 0)),
-            vec![(13, 0), (12, 1)]
+            to_execute(&echo, &messages, true, |m| *m == (id(10), 0)),
+            vec![(id(13), 0), (id(12), 1)]
         );
         // No filter: nothing but whitelist updates.
         assert_eq!(to_execute(&[], &messages, false, |_| false), vec![]);
-        assert_eq!(to_execute(&[], &messages, true, |_| false), vec![(12, 1)]);
+        assert_eq!(
+            to_execute(&[], &messages, true, |_| false),
+            vec![(id(12), 1)]
+        );
         let default_only =
             filter(json!({"transaction": {"destination": "any", "entrypoint": ["default"]}}));
         assert_eq!(
             to_execute(&default_only, &messages, false, |_| false),
-            vec![(10, 0), (10, 1)]
+            vec![(id(10), 0), (id(10), 1)]
         );
     }
 }

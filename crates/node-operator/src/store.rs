@@ -4,11 +4,6 @@ use node_store::{Store, StoreError};
 use publisher::{CommitmentStore, Position};
 use tezos_types::{Commitment, CommitmentHash, Level};
 
-/// A level of the store as a [`Level`]: a negative one is a corrupt row.
-fn stored_level(l: i32) -> Result<Level, StoreError> {
-    Level::new(l).ok_or_else(|| StoreError::Corrupted(format!("negative level {l} in database")))
-}
-
 /// The follower's store, read by the publisher decisions.
 pub struct StoreCommitments<'a>(pub &'a Store);
 
@@ -20,10 +15,10 @@ impl CommitmentStore for StoreCommitments<'_> {
     }
 
     fn first_published_at_level(&self, hash: &CommitmentHash) -> Result<Option<Level>, StoreError> {
-        self.0
+        Ok(self
+            .0
             .commitment_published_at(hash)?
-            .map(|(first, _)| stored_level(first))
-            .transpose()
+            .map(|(first, _)| first))
     }
 
     fn most_recent_commitment_at(
@@ -32,7 +27,7 @@ impl CommitmentStore for StoreCommitments<'_> {
     ) -> Result<Option<CommitmentHash>, StoreError> {
         Ok(self
             .0
-            .block_by_level(level.into())?
+            .block_by_level(level)?
             .map(|b| b.commitment_hash.unwrap_or(b.previous_commitment_hash)))
     }
 }
@@ -44,20 +39,17 @@ impl CommitmentStore for StoreCommitments<'_> {
 /// The store's.
 pub fn position(
     store: &Store,
-    genesis: (CommitmentHash, i32),
+    genesis: (CommitmentHash, Level),
 ) -> Result<Option<Position>, StoreError> {
     let Some(head) = store.head()? else {
         return Ok(None);
     };
     let (lcc, lcc_level) = store.lcc()?.unwrap_or(genesis);
     Ok(Some(Position {
-        lcc: (lcc, stored_level(lcc_level)?),
-        lpc_level: store.lpc()?.map(|(_, l)| stored_level(l)).transpose()?,
-        genesis_level: stored_level(genesis.1)?,
-        head_level: stored_level(head.level)?,
-        finalized_level: store
-            .finalized()?
-            .map(|b| stored_level(b.level))
-            .transpose()?,
+        lcc: (lcc, lcc_level),
+        lpc_level: store.lpc()?.map(|(_, l)| l),
+        genesis_level: genesis.1,
+        head_level: head.level,
+        finalized_level: store.finalized()?.map(|b| b.level),
     }))
 }

@@ -65,9 +65,9 @@ pub enum RpcError {
     )]
     BelowFirstAvailableLevel {
         /// First level still stored.
-        first: i32,
+        first: tezos_types::Level,
         /// Level asked for.
-        accessed: i32,
+        accessed: tezos_types::Level,
     },
     /// 501: an Octez RPC this node does not implement yet.
     #[error("{0} is not supported yet by this rollup node")]
@@ -234,8 +234,8 @@ mod tests {
                     "msg": "Could not retrieve L2 block for level 9"}])
         );
         let gone = RpcError::BelowFirstAvailableLevel {
-            first: 10,
-            accessed: 3,
+            first: tezos_types::Level::from(10u8),
+            accessed: tezos_types::Level::from(3u8),
         };
         assert_eq!(gone.status(), StatusCode::GONE);
         assert_eq!(gone.trace(&get, "/")[0]["first_available_level"], json!(10));

@@ -27,7 +27,7 @@ use axum::http::header;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
-use tezos_types::{BlockHash, CommitmentHash};
+use tezos_types::{BlockHash, CommitmentHash, Level};
 
 pub use error::RpcError;
 pub use routes::{Call, QueryTy, ROUTES, Route};
@@ -100,7 +100,7 @@ pub enum BlockId {
     /// Block at the LCC level.
     Cemented,
     /// Level.
-    Level(i32),
+    Level(Level),
     /// L1 hash.
     Hash(BlockHash),
 }
@@ -115,7 +115,7 @@ impl BlockId {
             s => s
                 .parse::<i32>()
                 .ok()
-                .filter(|l| *l >= 0)
+                .and_then(Level::new)
                 .map(Self::Level)
                 .or_else(|| s.parse().ok().map(Self::Hash)),
         }
@@ -123,7 +123,7 @@ impl BlockId {
 }
 
 /// `(first_published_at_level, published_at_level)` of a commitment.
-pub type Published = (i32, Option<i32>);
+pub type Published = (Level, Option<Level>);
 
 /// What the RPC server reads; the daemon implements it (see [`StoreView`]).
 pub trait NodeView: Send + Sync + 'static {
@@ -141,11 +141,11 @@ pub trait NodeView: Send + Sync + 'static {
     /// Durable storage accessor (WASM rollups), when the PVM is wired.
     fn durable(&self) -> Option<Arc<dyn DurableState>>;
     /// Last cemented commitment known locally `(hash, inbox level)`.
-    fn lcc(&self) -> Result<Option<(CommitmentHash, i32)>, RpcError> {
+    fn lcc(&self) -> Result<Option<(CommitmentHash, Level)>, RpcError> {
         Ok(None)
     }
     /// Last published commitment known locally `(hash, inbox level)`.
-    fn lpc(&self) -> Result<Option<(CommitmentHash, i32)>, RpcError> {
+    fn lpc(&self) -> Result<Option<(CommitmentHash, Level)>, RpcError> {
         Ok(None)
     }
     /// `GET /local/gc_info` (§4.3, `node_store::gc::gc_info`); `None` when not available.
@@ -153,7 +153,7 @@ pub trait NodeView: Send + Sync + 'static {
         Ok(None)
     }
     /// First level the GC kept (`None` before any GC): blocks below it were deleted.
-    fn first_available_level(&self) -> Result<Option<i32>, RpcError> {
+    fn first_available_level(&self) -> Result<Option<Level>, RpcError> {
         Ok(None)
     }
     /// Serialized inbox messages of `block` (`None` when not stored).
@@ -164,9 +164,9 @@ pub trait NodeView: Send + Sync + 'static {
     /// level ascending (`node_store::Store::pending_outbox_messages`).
     fn pending_outbox_messages(
         &self,
-        _min_level: i32,
-        _max_level: i32,
-    ) -> Result<Vec<(i32, Vec<u32>)>, RpcError> {
+        _min_level: Level,
+        _max_level: Level,
+    ) -> Result<Vec<(Level, Vec<u32>)>, RpcError> {
         Ok(vec![])
     }
     /// The batcher, when this node runs one (`batcher`, `operator`, custom modes with
@@ -383,15 +383,15 @@ impl NodeView for StoreView {
             .map(Some)
     }
 
-    fn first_available_level(&self) -> Result<Option<i32>, RpcError> {
+    fn first_available_level(&self) -> Result<Option<Level>, RpcError> {
         self.with_store(|s| s.level_state(node_store::LevelKey::LastGcTarget))
     }
 
-    fn lcc(&self) -> Result<Option<(CommitmentHash, i32)>, RpcError> {
+    fn lcc(&self) -> Result<Option<(CommitmentHash, Level)>, RpcError> {
         self.with_store(Store::lcc)
     }
 
-    fn lpc(&self) -> Result<Option<(CommitmentHash, i32)>, RpcError> {
+    fn lpc(&self) -> Result<Option<(CommitmentHash, Level)>, RpcError> {
         self.with_store(Store::lpc)
     }
 
@@ -401,9 +401,9 @@ impl NodeView for StoreView {
 
     fn pending_outbox_messages(
         &self,
-        min_level: i32,
-        max_level: i32,
-    ) -> Result<Vec<(i32, Vec<u32>)>, RpcError> {
+        min_level: Level,
+        max_level: Level,
+    ) -> Result<Vec<(Level, Vec<u32>)>, RpcError> {
         self.with_store(|s| s.pending_outbox_messages(min_level, max_level))
     }
 
@@ -809,10 +809,11 @@ fn sync_state(v: &AppState) -> Result<Value, RpcError> {
     let status = v.status();
     let head = v.block(&BlockId::Head)?.map(|b| b.level);
     Ok(match (&status.l1_head, head) {
-        (Some(l1), Some(l2)) if l2 >= l1.level => json!("synchronized"),
+        (Some(l1), Some(l2)) if l2.get() >= l1.level => json!("synchronized"),
         (l1, l2) => {
+            // The L1 head's level is the L1 client's `int32`.
             let l1_level = l1.as_ref().map_or(0, |h| h.level);
-            let processed = l2.unwrap_or(0);
+            let processed = l2.map_or(0, Level::get);
             let pct = if l1_level > 0 {
                 f64::from(processed) * 100.0 / f64::from(l1_level)
             } else {
@@ -940,15 +941,10 @@ fn block_ticks(c: &Call) -> RpcResult {
 
 fn block_total_ticks(c: &Call) -> RpcResult {
     let b = c.block()?;
-    // A negative stored count is a corrupt row: an error, never read as 0 ticks.
-    let ticks = tezos_types::Tick::try_from(b.num_ticks).map_err(|e| {
-        RpcError::Failed(
-            "smart_rollup_node.corrupted_store",
-            format!("block {} at level {}: {e}", b.block_hash, b.level),
-        )
-    })?;
-    let total = tezos_types::Tick::new(b.initial_tick)
-        .checked_add(ticks)
+    // The store refuses a negative stored count (a corrupt row, never read as 0 ticks).
+    let total = b
+        .initial_tick
+        .checked_add(b.num_ticks)
         .ok_or_else(|| RpcError::Failed("smart_rollup_node.overflow", "tick overflow".into()))?;
     ok(json!(total))
 }
@@ -1019,8 +1015,8 @@ fn overflow() -> RpcError {
 /// Estimated time of level `level` when the head is at `head_level` (`publisher.ml`
 /// `estimated_time_of_level`): `now + (level − head_level) × minimal_block_delay`, RFC 3339.
 fn estimated_time(
-    level: i32,
-    head_level: i32,
+    level: Level,
+    head_level: Level,
     c: &RollupConstants,
     now: i64,
 ) -> Result<Value, RpcError> {
@@ -1042,21 +1038,21 @@ fn estimated_time(
 /// estimated at first publication + challenge window); else `uncommitted` (publication
 /// estimated at the commitment level + 2, cementation at commitment level + challenge window).
 pub fn committed_status_json(
-    block_level: i32,
-    head_level: i32,
-    next: (Option<CommitmentHash>, i32),
+    block_level: Level,
+    head_level: Level,
+    next: (Option<CommitmentHash>, Level),
     published: Option<Published>,
-    lcc_level: Option<i32>,
+    lcc_level: Option<Level>,
     c: &RollupConstants,
     now: i64,
 ) -> Result<Value, RpcError> {
     let (hash, commitment_level) = next;
-    let window = i32::try_from(c.challenge_window).map_err(|_| overflow())?;
+    let window = c.challenge_window;
     match (hash, published) {
         (Some(h), Some((first, at))) => {
             if lcc_level.is_some_and(|lcc| block_level <= lcc) {
                 let since = lcc_level
-                    .and_then(|lcc| lcc.checked_sub(block_level))
+                    .and_then(|lcc| lcc.distance_from(block_level))
                     .ok_or_else(overflow)?;
                 Ok(json!({"cemented": {
                     "commitment_hash": h.to_b58check(),
@@ -1078,7 +1074,7 @@ pub fn committed_status_json(
         }
         _ => {
             let publication = commitment_level
-                .checked_add(i32::try_from(inbox::BLOCK_FINALITY_TIME).map_err(|_| overflow())?)
+                .checked_add(inbox::BLOCK_FINALITY_TIME)
                 .ok_or_else(overflow)?;
             let cementation = commitment_level.checked_add(window).ok_or_else(overflow)?;
             Ok(json!({"uncommitted": {
@@ -1118,9 +1114,8 @@ fn committed_status(call: &Call) -> RpcResult {
             ),
         )
     })?;
-    let next_level = inbox::next_commitment_level(prev.inbox_level, c.commitment_period)
-        .map(i32::from)
-        .ok_or_else(overflow)?;
+    let next_level =
+        inbox::next_commitment_level(prev.inbox_level, c.commitment_period).ok_or_else(overflow)?;
     let next = match v.block(&BlockId::Level(next_level))? {
         Some(n) => (n.commitment_hash, n.level),
         None => (None, next_level),
@@ -1144,7 +1139,7 @@ fn committed_status(call: &Call) -> RpcResult {
 /// Poll period of `/global/monitor_blocks` on the store's head.
 const MONITOR_POLL: std::time::Duration = std::time::Duration::from_millis(100);
 /// At most this many intermediate levels are streamed when the head jumped.
-const MONITOR_MAX_GAP: i32 = 1000;
+const MONITOR_MAX_GAP: u32 = 1000;
 
 /// Set to `true` when the server shuts down: streams end so that the graceful shutdown
 /// does not wait for them.
@@ -1207,7 +1202,7 @@ fn monitor(v: AppState, stop: Shutdown, watched: BlockId) -> Response {
     tokio::spawn(async move {
         let stop = stop.wait();
         tokio::pin!(stop);
-        let mut last: Option<(BlockHash, i32)> = None;
+        let mut last: Option<(BlockHash, Level)> = None;
         loop {
             let w = watched.clone();
             let head = match blocking(&v, move |v| v.block(&w)).await {
@@ -1222,11 +1217,14 @@ fn monitor(v: AppState, stop: Shutdown, watched: BlockId) -> Response {
             {
                 let mut blocks = vec![];
                 if let Some((_, l)) = last
-                    && let Some(from) = l.checked_add(1)
+                    && let Some(from) = l.succ()
                 {
-                    let levels = from.max(h.level.saturating_sub(MONITOR_MAX_GAP))..h.level;
+                    let from =
+                        from.max(h.level.checked_sub(MONITOR_MAX_GAP).unwrap_or(Level::ZERO));
+                    let levels = from.get()..h.level.get();
                     let gap = blocking(&v, move |v| {
                         Ok(levels
+                            .filter_map(Level::new)
                             .filter_map(|l| v.block(&BlockId::Level(l)).ok().flatten())
                             .collect::<Vec<_>>())
                     })
@@ -1638,7 +1636,10 @@ mod tests {
     #[test]
     fn block_ids() {
         assert_eq!(BlockId::parse("head"), Some(BlockId::Head));
-        assert_eq!(BlockId::parse("12"), Some(BlockId::Level(12)));
+        assert_eq!(
+            BlockId::parse("12"),
+            Some(BlockId::Level(Level::from(12u8)))
+        );
         assert_eq!(BlockId::parse("-1"), None);
         assert_eq!(BlockId::parse("nope"), None);
         let h = BlockHash::new([3; 32]);

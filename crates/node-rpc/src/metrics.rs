@@ -323,14 +323,17 @@ mod tests {
         store
             .transaction(|w| {
                 w.insert_block(&b)?;
-                w.set_level(7, &b.block_hash)?;
-                w.set_head(&b.block_hash, 7)?;
+                w.set_level(tezos_types::Level::from(7u8), &b.block_hash)?;
+                w.set_head(&b.block_hash, tezos_types::Level::from(7u8))?;
                 w.insert_messages(
                     &b.inbox_witness,
-                    7,
+                    tezos_types::Level::from(7u8),
                     &node_store::encode_message_list(&[vec![0, 1], vec![1, 9], vec![1, 8]]),
                 )?;
-                w.set_lcc(&tezos_types::CommitmentHash::ZERO, 5)
+                w.set_lcc(
+                    &tezos_types::CommitmentHash::ZERO,
+                    tezos_types::Level::from(5u8),
+                )
             })
             .unwrap();
         let mut status = NodeStatus {

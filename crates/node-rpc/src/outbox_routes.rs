@@ -13,6 +13,7 @@
 use std::collections::HashMap;
 
 use serde_json::{Value, json};
+use tezos_types::Level;
 
 use super::error::RpcError;
 use super::routes::Call;
@@ -41,14 +42,23 @@ impl OutboxStatus {
 }
 
 /// The last lost outbox level: `lcc - max_active_outbox_levels` (the protocol's
-/// `validate_outbox_level` uses a strict inequality).
-pub fn lost_level(lcc_level: i32, max_active_outbox_levels: i32) -> i32 {
-    lcc_level.saturating_sub(max_active_outbox_levels)
+/// `validate_outbox_level` uses a strict inequality); `None` when no level is lost yet
+/// (docs/reference/octez-rollup-node.md §6.3).
+pub fn lost_level(lcc_level: Level, max_active_outbox_levels: i32) -> Option<Level> {
+    match u32::try_from(max_active_outbox_levels) {
+        Ok(n) => lcc_level.checked_sub(n),
+        // A negative window: every level up to `lcc - max_active` (above the LCC) is lost.
+        Err(_) => Some(lcc_level.saturating_add(max_active_outbox_levels.unsigned_abs())),
+    }
 }
 
 /// The status of outbox level `level` with the LCC at `lcc_level`.
-pub fn outbox_status(level: i32, lcc_level: i32, max_active_outbox_levels: i32) -> OutboxStatus {
-    if level <= lost_level(lcc_level, max_active_outbox_levels) {
+pub fn outbox_status(
+    level: Level,
+    lcc_level: Level,
+    max_active_outbox_levels: i32,
+) -> OutboxStatus {
+    if lost_level(lcc_level, max_active_outbox_levels).is_some_and(|lost| level <= lost) {
         OutboxStatus::Lost
     } else if level <= lcc_level {
         OutboxStatus::Executable
@@ -59,7 +69,7 @@ pub fn outbox_status(level: i32, lcc_level: i32, max_active_outbox_levels: i32) 
 
 /// `[min, max]` narrowed to the single level `only` when given: `None` when `only` lies
 /// outside (the answer is then empty).
-fn narrow(min: i32, max: i32, only: Option<i32>) -> Option<(i32, i32)> {
+fn narrow(min: Level, max: Level, only: Option<Level>) -> Option<(Level, Level)> {
     match only {
         None => (min <= max).then_some((min, max)),
         Some(l) if l < min || l > max => None,
@@ -67,24 +77,29 @@ fn narrow(min: i32, max: i32, only: Option<i32>) -> Option<(i32, i32)> {
     }
 }
 
-/// The executable range `(LCC - max_active, LCC]` as inclusive bounds.
-pub fn executable_range(lcc_level: i32, max_active_outbox_levels: i32) -> (i32, i32) {
+/// The executable range `(LCC - max_active, LCC]` as inclusive bounds (from level 0 while no
+/// level is lost).
+pub fn executable_range(lcc_level: Level, max_active_outbox_levels: i32) -> (Level, Level) {
     (
-        lost_level(lcc_level, max_active_outbox_levels).saturating_add(1),
+        lost_level(lcc_level, max_active_outbox_levels)
+            .map_or(Level::ZERO, |l| l.saturating_add(1)),
         lcc_level,
     )
 }
 
-fn outbox_level_query(c: &Call) -> Result<Option<i32>, RpcError> {
-    c.query("outbox_level")
-        .map(|s| {
-            s.parse::<i32>()
-                .map_err(|_| RpcError::BadArgument("outbox_level", s.to_owned()))
-        })
-        .transpose()
+/// `?outbox_level=`: `Some(None)` when absent, `Some(Some(l))` for a level, `None` for a
+/// negative one (no outbox level matches it: the answer is empty).
+fn outbox_level_query(c: &Call) -> Result<Option<Option<Level>>, RpcError> {
+    match c.query("outbox_level") {
+        None => Ok(Some(None)),
+        Some(s) => s
+            .parse::<i32>()
+            .map(|l| Level::new(l).map(Some))
+            .map_err(|_| RpcError::BadArgument("outbox_level", s.to_owned())),
+    }
 }
 
-fn lcc_level(c: &Call) -> Result<Option<i32>, RpcError> {
+fn lcc_level(c: &Call) -> Result<Option<Level>, RpcError> {
     Ok(c.view.lcc()?.map(|(_, l)| l))
 }
 
@@ -103,7 +118,7 @@ fn max_active(c: &Call) -> Result<i32, RpcError> {
         })
 }
 
-fn head_level(c: &Call) -> Result<i32, RpcError> {
+fn head_level(c: &Call) -> Result<Level, RpcError> {
     c.view
         .block(&BlockId::Head)?
         .map(|b| b.level)
@@ -114,8 +129,8 @@ fn head_level(c: &Call) -> Result<i32, RpcError> {
 /// of `level`, the messages read from the state at level `max(lcc, level)`.
 fn level_content(
     c: &Call,
-    lcc: Option<i32>,
-    level: i32,
+    lcc: Option<Level>,
+    level: Level,
     indexes: &[u32],
 ) -> Result<Value, RpcError> {
     let at = lcc.map_or(level, |l| l.max(level));
@@ -146,7 +161,9 @@ fn level_content(
 
 /// `GET /local/outbox/pending/executable?outbox_level=`.
 pub(super) fn executable(c: &Call) -> RpcResult {
-    let only = outbox_level_query(c)?;
+    let Some(only) = outbox_level_query(c)? else {
+        return ok(json!([]));
+    };
     let Some(lcc) = lcc_level(c)? else {
         return ok(json!([]));
     };
@@ -164,10 +181,12 @@ pub(super) fn executable(c: &Call) -> RpcResult {
 
 /// `GET /local/outbox/pending/unexecutable?outbox_level=`: levels in `(LCC, head]`.
 pub(super) fn unexecutable(c: &Call) -> RpcResult {
-    let only = outbox_level_query(c)?;
+    let Some(only) = outbox_level_query(c)? else {
+        return ok(json!([]));
+    };
     let head = head_level(c)?;
     let lcc = lcc_level(c)?;
-    let min = lcc.map_or(0, |l| l.saturating_add(1));
+    let min = lcc.map_or(Level::ZERO, |l| l.saturating_add(1));
     let Some((min, max)) = narrow(min, head, only) else {
         return ok(json!([]));
     };
@@ -182,12 +201,14 @@ pub(super) fn unexecutable(c: &Call) -> RpcResult {
 /// `GET /local/outbox/pending?outbox_level=`: every pending message up to the head, with its
 /// status.
 pub(super) fn pending(c: &Call) -> RpcResult {
-    let only = outbox_level_query(c)?;
+    let Some(only) = outbox_level_query(c)? else {
+        return ok(json!([]));
+    };
     let head = head_level(c)?;
     let lcc = lcc_level(c)?;
     let active = max_active(c)?;
     let range = match only {
-        None => Some((0, head)),
+        None => Some((Level::ZERO, head)),
         Some(l) if l > head => None,
         Some(l) => Some((l, l)),
     };
@@ -214,25 +235,39 @@ pub(super) fn pending(c: &Call) -> RpcResult {
 mod tests {
     use super::*;
 
+    fn l(v: i32) -> Level {
+        Level::new(v).unwrap()
+    }
+
     #[test]
     fn statuses_follow_the_protocol_window() {
         // LCC 100, window 10: (90, 100] executable, <= 90 lost, > 100 pending.
-        assert_eq!(outbox_status(90, 100, 10), OutboxStatus::Lost);
-        assert_eq!(outbox_status(91, 100, 10), OutboxStatus::Executable);
-        assert_eq!(outbox_status(100, 100, 10), OutboxStatus::Executable);
-        assert_eq!(outbox_status(101, 100, 10), OutboxStatus::Pending);
-        assert_eq!(executable_range(100, 10), (91, 100));
-        // No overflow near the bounds.
-        assert_eq!(lost_level(i32::MIN, 10), i32::MIN);
-        assert_eq!(outbox_status(i32::MIN, i32::MIN, 10), OutboxStatus::Lost);
+        assert_eq!(outbox_status(l(90), l(100), 10), OutboxStatus::Lost);
+        assert_eq!(outbox_status(l(91), l(100), 10), OutboxStatus::Executable);
+        assert_eq!(outbox_status(l(100), l(100), 10), OutboxStatus::Executable);
+        assert_eq!(outbox_status(l(101), l(100), 10), OutboxStatus::Pending);
+        assert_eq!(executable_range(l(100), 10), (l(91), l(100)));
+        // No overflow near the bounds; nothing lost while the LCC is below the window.
+        assert_eq!(lost_level(l(5), 10), None);
+        assert_eq!(
+            outbox_status(Level::ZERO, l(5), 10),
+            OutboxStatus::Executable
+        );
+        assert_eq!(executable_range(l(5), 10), (Level::ZERO, l(5)));
+        assert_eq!(lost_level(l(5), 5), Some(Level::ZERO));
+        assert_eq!(lost_level(Level::MAX, -10), Some(Level::MAX));
+        assert_eq!(
+            outbox_status(Level::ZERO, Level::ZERO, 0),
+            OutboxStatus::Lost
+        );
     }
 
     #[test]
     fn a_level_query_narrows_the_range() {
-        assert_eq!(narrow(91, 100, None), Some((91, 100)));
-        assert_eq!(narrow(91, 100, Some(95)), Some((95, 95)));
-        assert_eq!(narrow(91, 100, Some(90)), None);
-        assert_eq!(narrow(91, 100, Some(101)), None);
-        assert_eq!(narrow(101, 100, None), None);
+        assert_eq!(narrow(l(91), l(100), None), Some((l(91), l(100))));
+        assert_eq!(narrow(l(91), l(100), Some(l(95))), Some((l(95), l(95))));
+        assert_eq!(narrow(l(91), l(100), Some(l(90))), None);
+        assert_eq!(narrow(l(91), l(100), Some(l(101))), None);
+        assert_eq!(narrow(l(101), l(100), None), None);
     }
 }

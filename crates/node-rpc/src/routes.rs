@@ -448,7 +448,8 @@ fn outbox_proof(c: &Call) -> RpcResult {
             "Error producing outbox proof (no cemented state in the node)".into(),
         ));
     };
-    if level > lcc_level {
+    // The path's `int32` level: a negative one is below every LCC level.
+    if level > lcc_level.get() {
         return Err(RpcError::Failed(
             "sc_rollup.node.outbox_level_not_cemented",
             format!("The outbox level {level} is not cemented yet (LCC is {lcc_level})."),

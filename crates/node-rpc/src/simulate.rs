@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use node_store::L2Block;
 use serde_json::{Value, json};
 use tezos_types::inbox::InfoPerLevel;
-use tezos_types::{BinEncode, BlockHash, InboxMessage, InternalMessage, StateHash};
+use tezos_types::{BinEncode, BlockHash, InboxMessage, InternalMessage, Level, StateHash};
 use wasm_pvm::{DebugSink, KernelEngine, PvmState, RevealError, RevealHandler};
 
 use crate::RpcError;
@@ -193,8 +193,8 @@ pub fn simulated_inbox(block: &L2Block, timestamp: i64, messages: &[Vec<u8>]) ->
 pub fn run(sim: &dyn Simulator, block: &L2Block, input: &SimulateInput) -> Result<Value, RpcError> {
     let level = block
         .level
-        .checked_add(1)
-        .and_then(|l| u32::try_from(l).ok())
+        .succ()
+        .map(Level::to_u32)
         .ok_or_else(|| failed(format!("no level after {}", block.level)))?;
     let timestamp = sim.l1_timestamp(&block.block_hash)?;
     let inbox = simulated_inbox(block, timestamp, &input.messages);

@@ -6,6 +6,7 @@
 
 use node_config::HistoryMode;
 use serde_json::{Value, json};
+use tezos_types::Level;
 
 use crate::{LevelKey, Store, StoreError};
 
@@ -76,11 +77,11 @@ pub fn gc_frequency(configured: Option<i32>, challenge_window: u32) -> i32 {
 /// a catch-up the L1's LCC can be ahead of the L2 head: no GC then).
 pub fn gc_target(
     mode: HistoryMode,
-    lcc_level: Option<i32>,
-    head_level: Option<i32>,
-    last_gc_target: i32,
+    lcc_level: Option<Level>,
+    head_level: Option<Level>,
+    last_gc_target: Level,
     frequency: i32,
-) -> Option<i32> {
+) -> Option<Level> {
     if mode == HistoryMode::Archive {
         return None;
     }
@@ -88,20 +89,21 @@ pub fn gc_target(
     if head_level? < lcc {
         return None;
     }
-    let since = lcc.checked_sub(last_gc_target)?;
-    (since >= frequency && since > 0).then_some(lcc)
+    // `None` when the last target is above the LCC (nothing to collect).
+    let since = lcc.distance_from(last_gc_target)?;
+    (i64::from(since) >= i64::from(frequency) && since > 0).then_some(lcc)
 }
 
 /// `GET /local/gc_info` (§4.3): `{"first_available_level","last_gc_level"?,
 /// "last_context_split_level"?,"last_successful_gc_target"?}`. Before any GC the first
 /// available level is the genesis level (`genesis_level`, else the lowest stored level).
-pub fn gc_info(store: &Store, genesis_level: Option<i32>) -> Result<Value, StoreError> {
+pub fn gc_info(store: &Store, genesis_level: Option<Level>) -> Result<Value, StoreError> {
     let target = store.level_state(LevelKey::LastGcTarget)?;
     let first = match target {
         Some(t) => t,
         None => match genesis_level {
             Some(g) => g,
-            None => store.first_stored_level()?.unwrap_or(0),
+            None => store.first_stored_level()?.unwrap_or(Level::ZERO),
         },
     };
     let mut o = serde_json::Map::new();
@@ -160,21 +162,29 @@ mod tests {
 
     #[test]
     fn target_rule() {
+        let l = |v: i32| Level::new(v).unwrap();
         // Due when lcc − last ≥ frequency.
-        assert_eq!(gc_target(Full, Some(20), Some(30), 10, 10), Some(20));
-        assert_eq!(gc_target(Full, Some(19), Some(30), 10, 10), None);
-        assert_eq!(gc_target(Full, Some(25), Some(30), 10, 3), Some(25));
-        // Never in archive mode, nor without LCC or head, nor beyond the head.
-        assert_eq!(gc_target(Archive, Some(20), Some(30), 10, 1), None);
-        assert_eq!(gc_target(Full, None, Some(30), 10, 1), None);
-        assert_eq!(gc_target(Full, Some(20), None, 10, 1), None);
-        assert_eq!(gc_target(Full, Some(31), Some(30), 10, 1), None);
-        // Never twice for the same target, and no overflow.
-        assert_eq!(gc_target(Full, Some(20), Some(30), 20, 0), None);
         assert_eq!(
-            gc_target(Full, Some(i32::MAX), Some(i32::MAX), i32::MIN, 1),
-            None
+            gc_target(Full, Some(l(20)), Some(l(30)), l(10), 10),
+            Some(l(20))
         );
-        assert_eq!(gc_target(Full, Some(5), Some(30), 10, 1), None);
+        assert_eq!(gc_target(Full, Some(l(19)), Some(l(30)), l(10), 10), None);
+        assert_eq!(
+            gc_target(Full, Some(l(25)), Some(l(30)), l(10), 3),
+            Some(l(25))
+        );
+        // Never in archive mode, nor without LCC or head, nor beyond the head.
+        assert_eq!(gc_target(Archive, Some(l(20)), Some(l(30)), l(10), 1), None);
+        assert_eq!(gc_target(Full, None, Some(l(30)), l(10), 1), None);
+        assert_eq!(gc_target(Full, Some(l(20)), None, l(10), 1), None);
+        assert_eq!(gc_target(Full, Some(l(31)), Some(l(30)), l(10), 1), None);
+        // Never twice for the same target, and no overflow.
+        assert_eq!(gc_target(Full, Some(l(20)), Some(l(30)), l(20), 0), None);
+        assert_eq!(
+            gc_target(Full, Some(l(i32::MAX)), Some(l(i32::MAX)), Level::ZERO, 1),
+            Some(l(i32::MAX))
+        );
+        assert_eq!(gc_target(Full, Some(l(5)), Some(l(30)), l(10), -1), None);
+        assert_eq!(gc_target(Full, Some(l(5)), Some(l(30)), l(10), 1), None);
     }
 }

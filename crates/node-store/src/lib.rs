@@ -17,7 +17,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 /// The context hash of an L2 block (`l2_blocks.context`).
 pub use tezos_types::SmartRollupContextHash;
 use tezos_types::{
-    BlockHash, CommitmentHash, InboxHash, MerkelizedPayloadHashesHash, ProtocolHash, StateHash,
+    BlockHash, CommitmentHash, InboxHash, Level, MerkelizedPayloadHashesHash, ProtocolHash,
+    StateHash, Tick,
 };
 
 use node_config::HistoryMode;
@@ -34,6 +35,9 @@ pub enum StoreError {
     /// A stored value does not decode.
     #[error("corrupted store: {0}")]
     Corrupted(String),
+    /// A value the store's columns cannot hold (a tick count above `i64::MAX`).
+    #[error("value not storable: {0}")]
+    Unstorable(String),
     /// A store written by a newer node.
     #[error("Cannot use a store with {applied} migrations applied when only {known} are known")]
     FutureStore {
@@ -58,7 +62,7 @@ pub struct L2Block {
     /// L1 block hash.
     pub block_hash: BlockHash,
     /// L1 level.
-    pub level: i32,
+    pub level: Level,
     /// L1 predecessor.
     pub predecessor: BlockHash,
     /// Commitment computed at this block, if any.
@@ -71,10 +75,10 @@ pub struct L2Block {
     pub inbox_witness: MerkelizedPayloadHashesHash,
     /// Inbox hash.
     pub inbox_hash: InboxHash,
-    /// Tick at the start of the block.
-    pub initial_tick: u128,
-    /// Ticks executed in the block.
-    pub num_ticks: i64,
+    /// Tick at the start of the block (stored as a decimal string, Octez `Z`).
+    pub initial_tick: Tick,
+    /// Ticks executed in the block (stored as an SQLite `INTEGER`, so at most `i64::MAX`).
+    pub num_ticks: Tick,
     /// PVM state hash after the block.
     pub state_hash: Option<StateHash>,
     /// PVM status after the block.
@@ -85,7 +89,7 @@ pub struct L2Block {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxLevel {
     /// Outbox level.
-    pub outbox_level: i32,
+    pub outbox_level: Level,
     /// Indexes of the messages.
     pub messages: Vec<u32>,
     /// Indexes already executed.
@@ -100,7 +104,7 @@ pub struct ProtocolInfo {
     /// Protocol level.
     pub proto_level: i32,
     /// First level of the protocol.
-    pub first_level: i32,
+    pub first_level: Level,
     /// Whether `first_level` is the activation level.
     pub first_is_activation: bool,
 }
@@ -348,9 +352,19 @@ pub fn decode_message_list(b: &[u8]) -> Result<Vec<Vec<u8>>> {
 }
 
 /// A stored level, refused when negative (a corrupt row, never read as another level).
-fn stored_level(l: i32) -> Result<tezos_types::Level> {
-    tezos_types::Level::new(l)
-        .ok_or_else(|| StoreError::Corrupted(format!("negative level {l} in database")))
+fn stored_level(l: i32) -> Result<Level> {
+    Level::new(l).ok_or_else(|| StoreError::Corrupted(format!("negative level {l} in database")))
+}
+
+/// A stored tick count (`num_ticks`), refused when negative (a corrupt row, never read as 0).
+fn stored_ticks(n: i64) -> Result<Tick> {
+    Tick::from_i64(n)
+        .ok_or_else(|| StoreError::Corrupted(format!("negative tick count {n} in database")))
+}
+
+/// A tick count for an SQLite `INTEGER` column; above `i64::MAX` it cannot be stored.
+fn ticks_column(t: Tick) -> Result<i64> {
+    i64::try_from(t).map_err(|e| StoreError::Unstorable(e.to_string()))
 }
 
 fn parse_hash<T: FromStr>(s: &str, what: &str) -> Result<T> {
@@ -582,12 +596,12 @@ impl Store {
     }
 
     /// L2 block of the canonical chain at `level`.
-    pub fn block_by_level(&self, level: i32) -> Result<Option<L2Block>> {
+    pub fn block_by_level(&self, level: Level) -> Result<Option<L2Block>> {
         let hash: Option<String> = self
             .conn
             .query_row(
                 "SELECT block_hash FROM l2_levels WHERE level = ?1",
-                [level],
+                [level.get()],
                 |r| r.get(0),
             )
             .optional()?;
@@ -625,21 +639,21 @@ impl Store {
     }
 
     /// A singleton `(value, level)` row of `rollup_node_state`.
-    pub fn state(&self, key: StateKey) -> Result<Option<(String, i32)>> {
+    pub fn state(&self, key: StateKey) -> Result<Option<(String, Level)>> {
         self.accessors().state(key)
     }
 
     /// Last cemented commitment `(hash, level)`.
-    pub fn lcc(&self) -> Result<Option<(CommitmentHash, i32)>> {
+    pub fn lcc(&self) -> Result<Option<(CommitmentHash, Level)>> {
         self.commitment_state(StateKey::Lcc)
     }
 
     /// Last published commitment `(hash, level)`.
-    pub fn lpc(&self) -> Result<Option<(CommitmentHash, i32)>> {
+    pub fn lpc(&self) -> Result<Option<(CommitmentHash, Level)>> {
         self.commitment_state(StateKey::Lpc)
     }
 
-    fn commitment_state(&self, key: StateKey) -> Result<Option<(CommitmentHash, i32)>> {
+    fn commitment_state(&self, key: StateKey) -> Result<Option<(CommitmentHash, Level)>> {
         self.state(key)?
             .map(|(h, l)| Ok((parse_hash(&h, "commitment hash")?, l)))
             .transpose()
@@ -667,7 +681,8 @@ impl Store {
                     compressed_state: parse_hash(&s, "state hash")?,
                     inbox_level: stored_level(l)?,
                     predecessor: parse_hash(&p, "commitment hash")?,
-                    number_of_ticks: n,
+                    // `Commitment` keeps Octez's `int64`; a negative count is corruption.
+                    number_of_ticks: stored_ticks(n).map(|_| n)?,
                 })
             })
             .transpose()
@@ -677,24 +692,25 @@ impl Store {
     pub fn commitment_published_at(
         &self,
         hash: &CommitmentHash,
-    ) -> Result<Option<(i32, Option<i32>)>> {
-        Ok(self
-            .conn
+    ) -> Result<Option<(Level, Option<Level>)>> {
+        self.conn
             .query_row(
                 "SELECT first_published_at_level, published_at_level \
                  FROM commitments_published_at_levels WHERE commitment_hash = ?1",
                 [hash.to_b58check()],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                |r| Ok((r.get::<_, i32>(0)?, r.get::<_, Option<i32>>(1)?)),
             )
-            .optional()?)
+            .optional()?
+            .map(|(f, p)| Ok((stored_level(f)?, p.map(stored_level).transpose()?)))
+            .transpose()
     }
 
     /// Outbox message indexes at an outbox level.
-    pub fn outbox_messages(&self, outbox_level: i32) -> Result<Option<OutboxLevel>> {
+    pub fn outbox_messages(&self, outbox_level: Level) -> Result<Option<OutboxLevel>> {
         self.conn
             .query_row(
                 "SELECT messages, executed_messages FROM outbox_messages WHERE outbox_level = ?1",
-                [outbox_level],
+                [outbox_level.get()],
                 |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
             )
             .optional()?
@@ -713,14 +729,14 @@ impl Store {
     /// docs/reference/octez-rollup-node.md §6.3).
     pub fn pending_outbox_messages(
         &self,
-        min_level: i32,
-        max_level: i32,
-    ) -> Result<Vec<(i32, Vec<u32>)>> {
+        min_level: Level,
+        max_level: Level,
+    ) -> Result<Vec<(Level, Vec<u32>)>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT outbox_level, messages, executed_messages FROM outbox_messages \
              WHERE outbox_level >= ?1 AND outbox_level <= ?2 ORDER BY outbox_level ASC",
         )?;
-        let rows = stmt.query_map([min_level, max_level], |r| {
+        let rows = stmt.query_map([min_level.get(), max_level.get()], |r| {
             Ok((
                 r.get::<_, i32>(0)?,
                 r.get::<_, String>(1)?,
@@ -736,7 +752,7 @@ impl Store {
                 .filter(|i| !executed.contains(i))
                 .collect();
             if !pending.is_empty() {
-                out.push((level, pending));
+                out.push((stored_level(level)?, pending));
             }
         }
         Ok(out)
@@ -761,12 +777,12 @@ impl Store {
     }
 
     /// Protocol whose first level is the greatest ≤ `level`.
-    pub fn protocol_of_level(&self, level: i32) -> Result<Option<ProtocolInfo>> {
+    pub fn protocol_of_level(&self, level: Level) -> Result<Option<ProtocolInfo>> {
         self.conn
             .query_row(
                 "SELECT hash, proto_level, first_level, first_is_activation FROM protocols \
                  WHERE first_level <= ?1 ORDER BY first_level DESC LIMIT 1",
-                [level],
+                [level.get()],
                 |r| {
                     Ok((
                         r.get::<_, String>(0)?,
@@ -781,7 +797,7 @@ impl Store {
                 Ok(ProtocolInfo {
                     hash: parse_hash(&h, "protocol hash")?,
                     proto_level: pl,
-                    first_level: fl,
+                    first_level: stored_level(fl)?,
                     first_is_activation: a,
                 })
             })
@@ -801,29 +817,30 @@ impl Store {
     }
 
     /// Raw history-proof blob of an inbox.
-    pub fn inbox_blob(&self, hash: &InboxHash) -> Result<Option<(i32, Vec<u8>)>> {
-        Ok(self
-            .conn
+    pub fn inbox_blob(&self, hash: &InboxHash) -> Result<Option<(Level, Vec<u8>)>> {
+        self.conn
             .query_row(
                 "SELECT inbox_level, history_proof FROM inboxes WHERE hash = ?1",
                 [hash.to_b58check()],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                |r| Ok((r.get::<_, i32>(0)?, r.get::<_, Vec<u8>>(1)?)),
             )
-            .optional()?)
+            .optional()?
+            .map(|(l, b)| Ok((stored_level(l)?, b)))
+            .transpose()
     }
 
     /// The canonical chain `level → hash` for levels `>= from`.
-    pub fn levels_from(&self, from: i32) -> Result<Vec<(i32, BlockHash)>> {
+    pub fn levels_from(&self, from: Level) -> Result<Vec<(Level, BlockHash)>> {
         let mut st = self
             .conn
             .prepare("SELECT level, block_hash FROM l2_levels WHERE level >= ?1 ORDER BY level")?;
-        let rows = st.query_map([from], |r| {
+        let rows = st.query_map([from.get()], |r| {
             Ok((r.get::<_, i32>(0)?, r.get::<_, String>(1)?))
         })?;
         let mut out = vec![];
         for row in rows {
             let (l, h) = row?;
-            out.push((l, parse_hash(&h, "block hash")?));
+            out.push((stored_level(l)?, parse_hash(&h, "block hash")?));
         }
         Ok(out)
     }
@@ -836,24 +853,27 @@ impl Store {
     }
 
     /// A level-only state row ([`LevelKey`]).
-    pub fn level_state(&self, key: LevelKey) -> Result<Option<i32>> {
+    pub fn level_state(&self, key: LevelKey) -> Result<Option<Level>> {
         self.accessors().level_state(key)
     }
 
     /// Lowest level of the canonical chain still stored (`None` if none).
-    pub fn first_stored_level(&self) -> Result<Option<i32>> {
-        Ok(self
-            .conn
-            .query_row("SELECT MIN(level) FROM l2_levels", [], |r| r.get(0))?)
+    pub fn first_stored_level(&self) -> Result<Option<Level>> {
+        self.conn
+            .query_row("SELECT MIN(level) FROM l2_levels", [], |r| {
+                r.get::<_, Option<i32>>(0)
+            })?
+            .map(stored_level)
+            .transpose()
     }
 
     /// Distinct committed contexts of the stored L2 blocks at levels `>= level` (all
     /// branches, not only the canonical chain): the context roots a GC keeps.
-    pub fn contexts_from(&self, level: i32) -> Result<Vec<SmartRollupContextHash>> {
+    pub fn contexts_from(&self, level: Level) -> Result<Vec<SmartRollupContextHash>> {
         let mut st = self.conn.prepare(
             "SELECT DISTINCT context FROM l2_blocks WHERE level >= ?1 AND context IS NOT NULL",
         )?;
-        let rows = st.query_map([level], |r| r.get::<_, String>(0))?;
+        let rows = st.query_map([level.get()], |r| r.get::<_, String>(0))?;
         let mut out = vec![];
         for r in rows {
             out.push(decode_context(&r?)?);
@@ -914,7 +934,7 @@ impl Writer<'_> {
         };
         Ok(Some(L2Block {
             block_hash: parse_hash(&h, "block hash")?,
-            level,
+            level: stored_level(level)?,
             predecessor: parse_hash(&pred, "block hash")?,
             commitment_hash: ch.map(|c| parse_hash(&c, "commitment hash")).transpose()?,
             previous_commitment_hash: parse_hash(&pch, "commitment hash")?,
@@ -924,39 +944,41 @@ impl Writer<'_> {
             initial_tick: it
                 .parse()
                 .map_err(|_| StoreError::Corrupted(format!("Invalid Z.t value: {it}")))?,
-            num_ticks: nt,
+            num_ticks: stored_ticks(nt)?,
             state_hash: sh.map(|s| parse_hash(&s, "state hash")).transpose()?,
             pvm_status: st.map(|s| PvmStatus::decode(&s)).transpose()?,
         }))
     }
 
-    fn state(&self, key: StateKey) -> Result<Option<(String, i32)>> {
-        Ok(self
-            .conn
+    fn state(&self, key: StateKey) -> Result<Option<(String, Level)>> {
+        self.conn
             .prepare_cached("SELECT value, level FROM rollup_node_state WHERE name = ?1")?
             .query_row([key.name()], |r| {
                 Ok((r.get::<_, String>(0)?, r.get::<_, i32>(1)?))
             })
-            .optional()?)
+            .optional()?
+            .map(|(v, l)| Ok((v, stored_level(l)?)))
+            .transpose()
     }
 
-    fn level_state(&self, key: LevelKey) -> Result<Option<i32>> {
-        Ok(self
-            .conn
+    fn level_state(&self, key: LevelKey) -> Result<Option<Level>> {
+        self.conn
             .query_row(
                 "SELECT level FROM rollup_node_state WHERE name = ?1",
                 [key.name()],
                 |r| r.get::<_, Option<i32>>(0),
             )
             .optional()?
-            .flatten())
+            .flatten()
+            .map(stored_level)
+            .transpose()
     }
 
     /// Sets a level-only state row.
-    pub fn set_level_state(&self, key: LevelKey, level: i32) -> Result<()> {
+    pub fn set_level_state(&self, key: LevelKey, level: Level) -> Result<()> {
         self.exec(
             "REPLACE INTO rollup_node_state (name, value, level) VALUES (?1, NULL, ?2)",
-            params![key.name(), level],
+            params![key.name(), level.get()],
         )?;
         Ok(())
     }
@@ -965,8 +987,8 @@ impl Writer<'_> {
     /// from `l2_blocks`, `commitments` (by inbox level), `inboxes`, `messages`,
     /// `commitments_published_at_levels` (by first publication level) and `l2_levels`.
     /// Outbox rows, protocols and DAL rows are kept.
-    pub fn delete_before(&self, level: i32) -> Result<GcDeleted> {
-        let del = |sql: &str| self.exec(sql, [level]);
+    pub fn delete_before(&self, level: Level) -> Result<GcDeleted> {
+        let del = |sql: &str| self.exec(sql, [level.get()]);
         Ok(GcDeleted {
             l2_blocks: del("DELETE FROM l2_blocks WHERE level < ?1")?,
             commitments: del("DELETE FROM commitments WHERE inbox_level < ?1")?,
@@ -988,7 +1010,7 @@ impl Writer<'_> {
             ),
             params![
                 b.block_hash.to_b58check(),
-                b.level,
+                b.level.get(),
                 b.predecessor.to_b58check(),
                 b.commitment_hash.map(|c| c.to_b58check()),
                 b.previous_commitment_hash.to_b58check(),
@@ -996,7 +1018,7 @@ impl Writer<'_> {
                 b.inbox_witness.to_b58check(),
                 b.inbox_hash.to_b58check(),
                 b.initial_tick.to_string(),
-                b.num_ticks,
+                ticks_column(b.num_ticks)?,
                 b.state_hash.map(|s| s.to_b58check()),
                 b.pvm_status.as_ref().map(PvmStatus::encode),
             ],
@@ -1005,21 +1027,21 @@ impl Writer<'_> {
     }
 
     /// Marks `hash` as the canonical block at `level`.
-    pub fn set_level(&self, level: i32, hash: &BlockHash) -> Result<()> {
+    pub fn set_level(&self, level: Level, hash: &BlockHash) -> Result<()> {
         self.exec(
             "REPLACE INTO l2_levels (level, block_hash) VALUES (?1, ?2)",
-            params![level, hash.to_b58check()],
+            params![level.get(), hash.to_b58check()],
         )?;
         Ok(())
     }
 
     /// Hash of the canonical block at `level`.
-    pub fn level_hash(&self, level: i32) -> Result<Option<BlockHash>> {
+    pub fn level_hash(&self, level: Level) -> Result<Option<BlockHash>> {
         let h: Option<String> = self
             .conn
             .query_row(
                 "SELECT block_hash FROM l2_levels WHERE level = ?1",
-                [level],
+                [level.get()],
                 |r| r.get(0),
             )
             .optional()?;
@@ -1027,38 +1049,38 @@ impl Writer<'_> {
     }
 
     /// Forgets canonical levels above `level` (a reorg to a shorter chain).
-    pub fn truncate_levels_above(&self, level: i32) -> Result<()> {
+    pub fn truncate_levels_above(&self, level: Level) -> Result<()> {
         self.conn
-            .execute("DELETE FROM l2_levels WHERE level > ?1", [level])?;
+            .execute("DELETE FROM l2_levels WHERE level > ?1", [level.get()])?;
         Ok(())
     }
 
     /// Sets a singleton state row.
-    pub fn set_state(&self, key: StateKey, value: &str, level: i32) -> Result<()> {
+    pub fn set_state(&self, key: StateKey, value: &str, level: Level) -> Result<()> {
         self.exec(
             "REPLACE INTO rollup_node_state (name, value, level) VALUES (?1, ?2, ?3)",
-            params![key.name(), value, level],
+            params![key.name(), value, level.get()],
         )?;
         Ok(())
     }
 
     /// Sets the L2 head.
-    pub fn set_head(&self, hash: &BlockHash, level: i32) -> Result<()> {
+    pub fn set_head(&self, hash: &BlockHash, level: Level) -> Result<()> {
         self.set_state(StateKey::L2Head, &hash.to_b58check(), level)
     }
 
     /// Sets the finalized block.
-    pub fn set_finalized(&self, hash: &BlockHash, level: i32) -> Result<()> {
+    pub fn set_finalized(&self, hash: &BlockHash, level: Level) -> Result<()> {
         self.set_state(StateKey::Finalized, &hash.to_b58check(), level)
     }
 
     /// Sets the last cemented commitment.
-    pub fn set_lcc(&self, hash: &CommitmentHash, level: i32) -> Result<()> {
+    pub fn set_lcc(&self, hash: &CommitmentHash, level: Level) -> Result<()> {
         self.set_state(StateKey::Lcc, &hash.to_b58check(), level)
     }
 
     /// Sets the last published commitment.
-    pub fn set_lpc(&self, hash: &CommitmentHash, level: i32) -> Result<()> {
+    pub fn set_lpc(&self, hash: &CommitmentHash, level: Level) -> Result<()> {
         self.set_state(StateKey::Lpc, &hash.to_b58check(), level)
     }
 
@@ -1091,26 +1113,26 @@ impl Writer<'_> {
     pub fn set_commitment_published_at(
         &self,
         hash: &CommitmentHash,
-        first_published_at_level: i32,
-        published_at_level: Option<i32>,
+        first_published_at_level: Level,
+        published_at_level: Option<Level>,
     ) -> Result<()> {
         self.exec(
             "REPLACE INTO commitments_published_at_levels (commitment_hash, \
              first_published_at_level, published_at_level) VALUES (?1, ?2, ?3)",
             params![
                 hash.to_b58check(),
-                first_published_at_level,
-                published_at_level
+                first_published_at_level.get(),
+                published_at_level.map(Level::get)
             ],
         )?;
         Ok(())
     }
 
     /// Stores an inbox (binary history proof).
-    pub fn insert_inbox(&self, hash: &InboxHash, level: i32, history_proof: &[u8]) -> Result<()> {
+    pub fn insert_inbox(&self, hash: &InboxHash, level: Level, history_proof: &[u8]) -> Result<()> {
         self.exec(
             "REPLACE INTO inboxes (hash, inbox_level, history_proof) VALUES (?1, ?2, ?3)",
-            params![hash.to_b58check(), level, history_proof],
+            params![hash.to_b58check(), level.get(), history_proof],
         )?;
         Ok(())
     }
@@ -1119,13 +1141,13 @@ impl Writer<'_> {
     pub fn insert_messages(
         &self,
         witness: &MerkelizedPayloadHashesHash,
-        level: i32,
+        level: Level,
         message_list: &[u8],
     ) -> Result<()> {
         self.exec(
             "REPLACE INTO messages (payload_hashes_hash, inbox_level, message_list) \
              VALUES (?1, ?2, ?3)",
-            params![witness.to_b58check(), level, message_list],
+            params![witness.to_b58check(), level.get(), message_list],
         )?;
         Ok(())
     }
@@ -1139,7 +1161,7 @@ impl Writer<'_> {
             .conn
             .query_row(
                 "SELECT executed_messages FROM outbox_messages WHERE outbox_level = ?1",
-                [o.outbox_level],
+                [o.outbox_level.get()],
                 |r| r.get(0),
             )
             .optional()?;
@@ -1154,7 +1176,7 @@ impl Writer<'_> {
             "REPLACE INTO outbox_messages (outbox_level, messages, executed_messages) \
              VALUES (?1, ?2, ?3)",
             params![
-                o.outbox_level,
+                o.outbox_level.get(),
                 bitset_to_z(&o.messages),
                 bitset_to_z(&executed)
             ],
@@ -1164,10 +1186,10 @@ impl Writer<'_> {
 
     /// Forgets the outbox messages of a level (processed again with an empty outbox, after a
     /// reorganisation; Octez `delete_outbox_messages`).
-    pub fn delete_outbox_messages(&self, outbox_level: i32) -> Result<()> {
+    pub fn delete_outbox_messages(&self, outbox_level: Level) -> Result<()> {
         self.exec(
             "DELETE FROM outbox_messages WHERE outbox_level = ?1",
-            [outbox_level],
+            [outbox_level.get()],
         )?;
         Ok(())
     }
@@ -1175,12 +1197,12 @@ impl Writer<'_> {
     /// Marks message `index` of outbox `outbox_level` executed (an execution of it was
     /// included on L1); `false` when the level has no registered messages (Octez
     /// `set_outbox_message_executed`; docs/reference/octez-rollup-node.md §6.3).
-    pub fn set_outbox_message_executed(&self, outbox_level: i32, index: u32) -> Result<bool> {
+    pub fn set_outbox_message_executed(&self, outbox_level: Level, index: u32) -> Result<bool> {
         let executed: Option<String> = self
             .conn
             .query_row(
                 "SELECT executed_messages FROM outbox_messages WHERE outbox_level = ?1",
-                [outbox_level],
+                [outbox_level.get()],
                 |r| r.get(0),
             )
             .optional()?;
@@ -1193,7 +1215,7 @@ impl Writer<'_> {
         }
         self.exec(
             "UPDATE outbox_messages SET executed_messages = ?1 WHERE outbox_level = ?2",
-            params![bitset_to_z(&executed), outbox_level],
+            params![bitset_to_z(&executed), outbox_level.get()],
         )?;
         Ok(true)
     }
@@ -1206,7 +1228,7 @@ impl Writer<'_> {
             params![
                 p.hash.to_b58check(),
                 p.proto_level,
-                p.first_level,
+                p.first_level.get(),
                 p.first_is_activation
             ],
         )?;
@@ -1219,20 +1241,22 @@ impl Writer<'_> {
 pub mod fixtures {
     use super::*;
 
-    /// A block at `level` whose hashes are made of the byte `level`.
+    /// A block at `level` (non-negative) whose hashes are made of the byte `level`.
     pub fn sample_block(level: i32) -> L2Block {
         let byte = u8::try_from(level).unwrap_or(0);
         L2Block {
             block_hash: BlockHash::new([byte; 32]),
-            level,
+            level: Level::new(level).expect("sample blocks have non-negative levels"),
             predecessor: BlockHash::new([byte.wrapping_sub(1); 32]),
             commitment_hash: (level % 2 == 0).then(|| CommitmentHash::new([byte; 32])),
             previous_commitment_hash: CommitmentHash::ZERO,
             context: None,
             inbox_witness: MerkelizedPayloadHashesHash::new([byte; 32]),
             inbox_hash: InboxHash::new([byte; 32]),
-            initial_tick: 11_000_000_000u128 * u128::from(byte),
-            num_ticks: 11_000_000_000,
+            initial_tick: Tick::new(11_000_000_000)
+                .checked_mul(u128::from(byte))
+                .expect("255 × 11e9 fits"),
+            num_ticks: Tick::new(11_000_000_000),
             state_hash: Some(StateHash::new([byte; 32])),
             pvm_status: Some("Waiting for input message".into()),
         }
@@ -1244,6 +1268,10 @@ mod tests {
     use super::fixtures::sample_block;
     use super::*;
 
+    fn lv(v: i32) -> Level {
+        Level::new(v).unwrap()
+    }
+
     #[test]
     fn blocks_head_and_levels_on_disk() {
         let dir = tempfile::tempdir().unwrap();
@@ -1254,12 +1282,12 @@ mod tests {
                 let b = sample_block(l);
                 s.transaction(|w| {
                     w.insert_block(&b)?;
-                    w.set_level(l, &b.block_hash)?;
-                    w.set_head(&b.block_hash, l)
+                    w.set_level(lv(l), &b.block_hash)?;
+                    w.set_head(&b.block_hash, lv(l))
                 })
                 .unwrap();
             }
-            s.transaction(|w| w.set_finalized(&sample_block(1).block_hash, 1))
+            s.transaction(|w| w.set_finalized(&sample_block(1).block_hash, lv(1)))
                 .unwrap();
         }
         assert!(dir.path().join("store.sqlite-wal").exists() || path.exists());
@@ -1267,8 +1295,8 @@ mod tests {
         let s = Store::open(&path).unwrap();
         assert_eq!(s.head().unwrap(), Some(sample_block(3)));
         assert_eq!(s.finalized().unwrap(), Some(sample_block(1)));
-        assert_eq!(s.block_by_level(2).unwrap(), Some(sample_block(2)));
-        assert_eq!(s.block_by_level(9).unwrap(), None);
+        assert_eq!(s.block_by_level(lv(2)).unwrap(), Some(sample_block(2)));
+        assert_eq!(s.block_by_level(lv(9)).unwrap(), None);
         let b = sample_block(2);
         assert_eq!(s.block_by_hash(&b.block_hash).unwrap(), Some(b));
         let mode: String = s
@@ -1306,45 +1334,98 @@ mod tests {
                 (20, vec![5]),
             ] {
                 w.set_outbox_messages(&OutboxLevel {
-                    outbox_level: l,
+                    outbox_level: lv(l),
                     messages: m,
                     executed: vec![],
                 })?;
             }
-            assert!(w.set_outbox_message_executed(11, 0)?);
-            assert!(w.set_outbox_message_executed(12, 2)?);
+            assert!(w.set_outbox_message_executed(lv(11), 0)?);
+            assert!(w.set_outbox_message_executed(lv(12), 2)?);
             // Twice is once.
-            assert!(w.set_outbox_message_executed(12, 2)?);
+            assert!(w.set_outbox_message_executed(lv(12), 2)?);
             // No messages registered at that level.
-            assert!(!w.set_outbox_message_executed(13, 0)?);
+            assert!(!w.set_outbox_message_executed(lv(13), 0)?);
             Ok(())
         })
         .unwrap();
         assert_eq!(
-            s.pending_outbox_messages(0, 100).unwrap(),
-            vec![(10, vec![0, 1]), (12, vec![0]), (20, vec![5])]
+            s.pending_outbox_messages(lv(0), lv(100)).unwrap(),
+            vec![(lv(10), vec![0, 1]), (lv(12), vec![0]), (lv(20), vec![5])]
         );
         assert_eq!(
-            s.pending_outbox_messages(11, 12).unwrap(),
-            vec![(12, vec![0])]
+            s.pending_outbox_messages(lv(11), lv(12)).unwrap(),
+            vec![(lv(12), vec![0])]
         );
-        assert_eq!(s.pending_outbox_messages(13, 19).unwrap(), vec![]);
-        assert_eq!(s.outbox_messages(12).unwrap().unwrap().executed, vec![2]);
+        assert_eq!(s.pending_outbox_messages(lv(13), lv(19)).unwrap(), vec![]);
+        assert_eq!(
+            s.outbox_messages(lv(12)).unwrap().unwrap().executed,
+            vec![2]
+        );
         // Level 12 processed again (same messages): its executed message stays executed.
         // Level 20 processed again with an empty outbox: forgotten.
         s.transaction(|w| {
             w.set_outbox_messages(&OutboxLevel {
-                outbox_level: 12,
+                outbox_level: lv(12),
                 messages: vec![0, 2],
                 executed: vec![],
             })?;
-            w.delete_outbox_messages(20)
+            w.delete_outbox_messages(lv(20))
         })
         .unwrap();
         assert_eq!(
-            s.pending_outbox_messages(0, 100).unwrap(),
-            vec![(10, vec![0, 1]), (12, vec![0])]
+            s.pending_outbox_messages(lv(0), lv(100)).unwrap(),
+            vec![(lv(10), vec![0, 1]), (lv(12), vec![0])]
         );
+    }
+
+    #[track_caller]
+    fn corrupt(r: Result<()>) -> String {
+        match r {
+            Err(StoreError::Corrupted(m)) => m,
+            other => panic!("expected Corrupted, got {other:?}"),
+        }
+    }
+
+    /// Negative levels and tick counts in the integer columns are corrupt rows, never read
+    /// as another level or as 0 ticks; a tick count above `i64::MAX` is refused on write.
+    #[test]
+    fn negative_stored_levels_and_ticks_are_corruption() {
+        let mut s = Store::open_in_memory().unwrap();
+        let b = sample_block(3);
+        s.transaction(|w| {
+            w.insert_block(&b)?;
+            w.set_level(b.level, &b.block_hash)?;
+            w.set_head(&b.block_hash, b.level)?;
+            w.set_level_state(LevelKey::LastGcTarget, lv(2))
+        })
+        .unwrap();
+        assert_eq!(s.head().unwrap(), Some(b.clone()));
+        s.conn
+            .execute("UPDATE l2_blocks SET num_ticks = -1", [])
+            .unwrap();
+        let m = corrupt(s.head().map(|_| ()));
+        assert!(m.contains("negative tick count -1"), "{m}");
+        s.conn
+            .execute("UPDATE l2_blocks SET num_ticks = 1, level = -3", [])
+            .unwrap();
+        let m = corrupt(s.block_by_hash(&b.block_hash).map(|_| ()));
+        assert!(m.contains("negative level -3"), "{m}");
+        s.conn
+            .execute("UPDATE rollup_node_state SET level = -1", [])
+            .unwrap();
+        corrupt(s.level_state(LevelKey::LastGcTarget).map(|_| ()));
+        corrupt(s.state(StateKey::L2Head).map(|_| ()));
+        s.conn
+            .execute("UPDATE l2_levels SET level = -7", [])
+            .unwrap();
+        corrupt(s.first_stored_level().map(|_| ()));
+        // Range reads start at a level ≥ 0: such a row is never returned by them.
+        assert_eq!(s.levels_from(Level::ZERO).unwrap(), vec![]);
+        let mut big = sample_block(4);
+        big.num_ticks = Tick::new(u128::from(u64::MAX));
+        let e = s.transaction(|w| w.insert_block(&big)).unwrap_err();
+        assert!(matches!(e, StoreError::Unstorable(_)), "{e:?}");
+        assert_eq!(s.block_by_hash(&big.block_hash).unwrap(), None);
     }
 
     #[test]
@@ -1358,32 +1439,32 @@ mod tests {
             number_of_ticks: 1234,
         };
         let o = OutboxLevel {
-            outbox_level: 42,
+            outbox_level: lv(42),
             messages: vec![0, 1, 2, 130],
             executed: vec![1],
         };
         let p = ProtocolInfo {
             hash: ProtocolHash::new([3; 32]),
             proto_level: 25,
-            first_level: 10,
+            first_level: lv(10),
             first_is_activation: true,
         };
         s.transaction(|w| {
             w.insert_commitment(&h, &c)?;
-            w.set_commitment_published_at(&h, 44, None)?;
-            w.set_lcc(&h, 42)?;
+            w.set_commitment_published_at(&h, lv(44), None)?;
+            w.set_lcc(&h, lv(42))?;
             w.set_outbox_messages(&o)?;
             w.insert_protocol(&p)?;
             w.set_history_mode(HistoryMode::Archive)
         })
         .unwrap();
         assert_eq!(s.commitment(&h).unwrap(), Some(c));
-        assert_eq!(s.commitment_published_at(&h).unwrap(), Some((44, None)));
-        assert_eq!(s.lcc().unwrap(), Some((h, 42)));
+        assert_eq!(s.commitment_published_at(&h).unwrap(), Some((lv(44), None)));
+        assert_eq!(s.lcc().unwrap(), Some((h, lv(42))));
         assert_eq!(s.lpc().unwrap(), None);
-        assert_eq!(s.outbox_messages(42).unwrap(), Some(o));
-        assert_eq!(s.protocol_of_level(100).unwrap(), Some(p));
-        assert_eq!(s.protocol_of_level(5).unwrap(), None);
+        assert_eq!(s.outbox_messages(lv(42)).unwrap(), Some(o));
+        assert_eq!(s.protocol_of_level(lv(100)).unwrap(), Some(p));
+        assert_eq!(s.protocol_of_level(lv(5)).unwrap(), None);
         assert_eq!(s.history_mode().unwrap(), Some(HistoryMode::Archive));
         let stored: String = s
             .conn
@@ -1495,7 +1576,7 @@ mod tests {
                 .context,
             Some(c)
         );
-        assert_eq!(s.contexts_from(0).unwrap(), vec![c]);
+        assert_eq!(s.contexts_from(Level::ZERO).unwrap(), vec![c]);
         s.conn
             .execute("UPDATE l2_blocks SET context = 'zz' WHERE level = 3", [])
             .unwrap();

@@ -198,6 +198,10 @@ impl Drop for Return<'_> {
 mod tests {
     use super::*;
 
+    fn lv(v: i32) -> tezos_types::Level {
+        tezos_types::Level::new(v).unwrap()
+    }
+
     /// The cached head follows the store's head: a new head is read, the same head is not
     /// decoded again (same block), no head is none.
     #[test]
@@ -212,8 +216,8 @@ mod tests {
             writer
                 .transaction(|w| {
                     w.insert_block(&b)?;
-                    w.set_level(l, &b.block_hash)?;
-                    w.set_head(&b.block_hash, l)
+                    w.set_level(lv(l), &b.block_hash)?;
+                    w.set_head(&b.block_hash, lv(l))
                 })
                 .unwrap();
             assert_eq!(pool.head().unwrap(), Some(b.clone()));
@@ -247,19 +251,19 @@ mod tests {
         writer
             .transaction(|w| {
                 w.insert_block(&b)?;
-                w.set_level(4, &b.block_hash)?;
-                w.set_head(&b.block_hash, 4)
+                w.set_level(lv(4), &b.block_hash)?;
+                w.set_head(&b.block_hash, lv(4))
             })
             .unwrap();
         let pool = ReadPool::open(&path, 2).unwrap();
         // The writer holds its write lock (an open batch) while the readers read.
         writer.begin_batch().unwrap();
         writer
-            .transaction(|w| w.set_head(&b.block_hash, 5))
+            .transaction(|w| w.set_head(&b.block_hash, lv(5)))
             .unwrap();
         let started = std::time::Instant::now();
         let head = pool.with(Store::head).unwrap().map(|h| h.level);
-        assert_eq!(head, Some(4), "readers see the last committed head");
+        assert_eq!(head, Some(lv(4)), "readers see the last committed head");
         assert!(started.elapsed() < READ_BUSY_TIMEOUT / 2);
         // Both connections at once, from two threads.
         let (tx, rx) = std::sync::mpsc::channel();
@@ -282,9 +286,13 @@ mod tests {
         });
         writer.commit_batch().unwrap();
         let level = pool.with(|st| st.state(crate::StateKey::L2Head)).unwrap();
-        assert_eq!(level.map(|(_, l)| l), Some(5), "a committed batch is seen");
+        assert_eq!(
+            level.map(|(_, l)| l),
+            Some(lv(5)),
+            "a committed batch is seen"
+        );
         // Read-only: writes are refused.
-        let refused = pool.with(|st| st.accessors().set_head(&b.block_hash, 6));
+        let refused = pool.with(|st| st.accessors().set_head(&b.block_hash, lv(6)));
         assert!(refused.is_err());
     }
 }

@@ -308,7 +308,7 @@ impl Context {
     pub fn state_of(&self, block: &L2Block) -> Result<PvmState, ContextError> {
         match &block.context {
             Some(c) => self.checkout(c),
-            None => Err(ContextError::NoContext(block.level)),
+            None => Err(ContextError::NoContext(block.level.get())),
         }
     }
 
@@ -318,7 +318,7 @@ impl Context {
         let c = block
             .context
             .as_ref()
-            .ok_or(ContextError::NoContext(block.level))?;
+            .ok_or(ContextError::NoContext(block.level.get()))?;
         Ok(self.repo.checkout(root_of(c))?)
     }
 
@@ -327,7 +327,7 @@ impl Context {
         let c = block
             .context
             .as_ref()
-            .ok_or(ContextError::NoContext(block.level))?;
+            .ok_or(ContextError::NoContext(block.level.get()))?;
         let tree = self.repo.checkout(root_of(c))?;
         let path: Vec<&str> = key.split('/').filter(|s| !s.is_empty()).collect();
         Ok(tree.get_contents(&path)?)
@@ -337,7 +337,7 @@ impl Context {
         let c = block
             .context
             .as_ref()
-            .ok_or(ContextError::NoContext(block.level))?;
+            .ok_or(ContextError::NoContext(block.level.get()))?;
         let root = root_of(c);
         let cached = {
             let mut cache = self.read_cache.lock();

@@ -11,7 +11,7 @@ use clap::Parser;
 use node_follower::main_loop::TestKnobs;
 use signer::grammar::{self, Matched, Tok, Tok::OptParam, Tok::Param, Tok::Seq, Tok::Word};
 use signer::wallet::{Wallet, WalletError};
-use tezos_types::{PublicKeyHash, SmartRollupAddress};
+use tezos_types::{Level, PublicKeyHash, SmartRollupAddress};
 
 use node_config::{
     CommitOn, Config, HistoryMode, MAX_INJECTOR_RETENTION_PERIOD, Mode, Operators, Purpose,
@@ -577,7 +577,7 @@ pub enum Command {
         /// The node's data directory.
         data_dir: PathBuf,
         /// First level to recompute.
-        from: i32,
+        from: Level,
     },
     /// A recognised command this node does not implement yet.
     NotSupported(&'static str),
@@ -776,7 +776,7 @@ pub fn parse(args: &[String]) -> Result<Command, CliError> {
             let from = value
                 .parse::<i32>()
                 .ok()
-                .filter(|l| *l >= 0)
+                .and_then(Level::new)
                 .ok_or_else(|| {
                     erroneous(param_index(4), &value, "Invalid level: give a level >= 0.")
                 })?;
@@ -838,7 +838,7 @@ pub fn parse(args: &[String]) -> Result<Command, CliError> {
             let o = ReplayOpts::try_parse_from(options).map_err(clap_error)?;
             let values: Vec<String> = params.into_iter().map(|(_, v)| v).collect();
             let level = |pos: usize, v: &str| {
-                v.parse::<i32>().ok().filter(|l| *l >= 0).ok_or_else(|| {
+                v.parse::<i32>().ok().and_then(Level::new).ok_or_else(|| {
                     erroneous(param_index(pos), v, "Invalid level: give a level >= 0.")
                 })
             };
@@ -939,7 +939,7 @@ pub enum SnapshotCommand {
     Export(snapshot::ExportOptions),
     /// `snapshot import <file|url|->`, with `--level` (reset the imported store to it) and
     /// `--dal-node` (DAL pages for the replay of a compact or Octez snapshot).
-    Import(snapshot::ImportOptions, Option<i32>, Option<String>),
+    Import(snapshot::ImportOptions, Option<Level>, Option<String>),
     /// `snapshot info <file|url|->`.
     Info(snapshot::Source),
 }
@@ -1137,8 +1137,8 @@ fn snapshot_command(
             let _ = o.apply_unsafe_patches;
             let level = match o.level.as_deref() {
                 None => None,
-                Some(l) => match l.parse::<i32>() {
-                    Ok(n) if n > 0 => Some(n),
+                Some(l) => match l.parse::<i32>().ok().and_then(Level::new) {
+                    Some(n) if n > Level::ZERO => Some(n),
                     _ => {
                         return Err(CliError(format!(
                             "Option --level: {l:?} is not a level above 0; give the L2 level \
@@ -1612,7 +1612,10 @@ mod tests {
         )) else {
             panic!("not a replay");
         };
-        assert_eq!(what, crate::replay::Replay::Levels(12, 12));
+        assert_eq!(
+            what,
+            crate::replay::Replay::Levels(Level::from(12u8), Level::from(12u8))
+        );
         assert_eq!(
             dal,
             crate::replay::DalAccess {
@@ -1690,7 +1693,7 @@ mod tests {
             panic!()
         };
         assert_eq!(o.file, Some(PathBuf::from("s.gz")));
-        assert_eq!(o.level, snapshot::ExportLevel::Level(12));
+        assert_eq!(o.level, snapshot::ExportLevel::Level(Level::from(12u8)));
         assert_eq!(o.compression, snapshot::Compression::OnTheFly);
         let e = parse(&args("snapshot export s.gz --dest d")).unwrap_err().0;
         assert!(e.contains("--dest"), "{e}");
@@ -1711,11 +1714,12 @@ mod tests {
             snapshot::Source::Url("https://h.example/s".into())
         );
         assert!(o.force && o.check);
-        let Ok(Command::Snapshot(SnapshotCommand::Import(_, Some(3), _))) =
+        let Ok(Command::Snapshot(SnapshotCommand::Import(_, Some(l3), _))) =
             parse(&args("snapshot import - --level 3"))
         else {
             panic!("--level 3 on import")
         };
+        assert_eq!(l3, Level::from(3u8));
         let e = parse(&args("snapshot import - --level 0")).unwrap_err().0;
         assert!(e.contains("--level"), "{e}");
         let e = parse(&args("snapshot info f --force")).unwrap_err().0;

@@ -188,7 +188,8 @@ pub async fn run(
     // `/health` reads the L2 level from the status only (never the store): seeded with the
     // stored head, then set by the follower at each processed level.
     let mut initial = NodeStatus::default();
-    initial.processing.last_level = store.head()?.map(|b| b.level);
+    // `NodeStatus` keeps the L1 client's `int32` levels.
+    initial.processing.last_level = store.head()?.map(|b| b.level.get());
     let status = Arc::new(parking_lot::Mutex::new(initial));
     // The RPC server reads through read-only WAL connections; the follower opens the writer.
     drop(store);

@@ -16,6 +16,7 @@ use std::path::Path;
 
 use durable_tree::durable::{Durable, Key};
 use node_store::{L2Block, Store};
+use tezos_types::Level;
 
 /// Which block's state (`-b/--block`: `head`, `head~N`, a level or an L2 block hash).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,7 +24,7 @@ pub enum BlockArg {
     /// The head, or `n` levels below it.
     Head(u32),
     /// A level.
-    Level(i32),
+    Level(Level),
     /// A block hash.
     Hash(tezos_types::BlockHash),
 }
@@ -43,11 +44,7 @@ impl BlockArg {
             return n.parse().map(Self::Head).map_err(|_| bad());
         }
         if let Ok(l) = s.parse::<i32>() {
-            return if l >= 0 {
-                Ok(Self::Level(l))
-            } else {
-                Err(bad())
-            };
+            return Level::new(l).map(Self::Level).ok_or_else(bad);
         }
         s.parse().map(Self::Hash).map_err(|_| bad())
     }
@@ -114,7 +111,7 @@ fn block(store: &Store, arg: &BlockArg) -> Result<L2Block, String> {
             .map_err(err)?
             .ok_or_else(|| "Processed L2 head not found in the rollup node storage.".to_owned())
     };
-    let at = |l: i32| {
+    let at = |l: Level| {
         store.block_by_level(l).map_err(err)?.ok_or_else(|| {
             format!("Block hash for level {l} not found in the rollup node storage.")
         })
@@ -123,9 +120,9 @@ fn block(store: &Store, arg: &BlockArg) -> Result<L2Block, String> {
         BlockArg::Head(0) => head(),
         BlockArg::Head(n) => {
             let h = head()?;
-            let l = i32::try_from(*n)
-                .ok()
-                .and_then(|n| h.level.checked_sub(n))
+            let l = h
+                .level
+                .checked_sub(*n)
                 .ok_or_else(|| format!("head~{n} is below level 0"))?;
             at(l)
         }
@@ -217,7 +214,10 @@ mod tests {
     fn block_arguments() {
         assert_eq!(BlockArg::parse("head"), Ok(BlockArg::Head(0)));
         assert_eq!(BlockArg::parse("head~3"), Ok(BlockArg::Head(3)));
-        assert_eq!(BlockArg::parse("12"), Ok(BlockArg::Level(12)));
+        assert_eq!(
+            BlockArg::parse("12"),
+            Ok(BlockArg::Level(Level::from(12u8)))
+        );
         assert!(BlockArg::parse("-1").is_err());
         assert!(BlockArg::parse("genesis").is_err());
     }

@@ -9,14 +9,15 @@ use std::path::Path;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use node_store::OutboxLevel;
+use tezos_types::Level;
 
 /// What was recomputed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Recomputed {
     /// First level processed.
-    pub from: i32,
+    pub from: Level,
     /// The head's level (last processed).
-    pub to: i32,
+    pub to: Level,
     /// Levels whose outbox holds at least one message.
     pub with_messages: u32,
 }
@@ -36,7 +37,7 @@ fn bar(total: u64) -> ProgressBar {
 /// # Errors
 /// A message saying what is wrong and what to do (no store, node running, level out of the
 /// stored range, a block without context).
-pub fn run(data_dir: &Path, from: i32) -> Result<Recomputed, String> {
+pub fn run(data_dir: &Path, from: Level) -> Result<Recomputed, String> {
     let (context, mut store) = crate::offline::open(data_dir)?;
     let head = store
         .head()
@@ -53,12 +54,16 @@ pub fn run(data_dir: &Path, from: i32) -> Result<Recomputed, String> {
     let lcc = store
         .lcc()
         .map_err(|e| format!("Cannot read the store: {e}"))?
-        .map_or(0, |(_, l)| l);
-    let total = u64::try_from(head.level - from).unwrap_or(0) + 1;
+        .map_or(Level::ZERO, |(_, l)| l);
+    let total = head
+        .level
+        .distance_from(from)
+        .map_or(1, |d| u64::from(d).saturating_add(1));
     let progress = bar(total);
     let mut with_messages = 0u32;
-    let mut cached: Option<(i32, wasm_pvm::PvmState)> = None;
-    for level in from..=head.level {
+    let mut cached: Option<(Level, wasm_pvm::PvmState)> = None;
+    // Levels as `int32` to iterate; each is back in `from ..= head`, so non-negative.
+    for level in (from.get()..=head.level.get()).filter_map(Level::new) {
         let ctxt_level = level.max(lcc);
         let state = match cached.take() {
             Some((l, state)) if l == ctxt_level => state,
@@ -80,8 +85,7 @@ pub fn run(data_dir: &Path, from: i32) -> Result<Recomputed, String> {
                 })?
             }
         };
-        let outbox_level = u32::try_from(level).map_err(|_| format!("Bad level {level}"))?;
-        let count = state.outbox(outbox_level).map(<[_]>::len).unwrap_or(0);
+        let count = state.outbox(level.to_u32()).map(<[_]>::len).unwrap_or(0);
         let count = u32::try_from(count).map_err(|_| format!("Bad outbox at {level}"))?;
         if count > 0 {
             progress.suspend(|| eprintln!("{level} : {count} outbox messages"));

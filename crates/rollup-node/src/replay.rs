@@ -16,6 +16,7 @@ use std::path::Path;
 use node_context::DataDir;
 use node_store::{L2Block, Store};
 use pvm_wasmtime::WasmtimeEngine;
+use tezos_types::Level;
 
 use crate::simulation::DataDirRevealer;
 
@@ -25,7 +26,7 @@ pub enum Replay {
     /// One block, by hash.
     Hash(tezos_types::BlockHash),
     /// Levels `from..=to`.
-    Levels(i32, i32),
+    Levels(Level, Level),
 }
 
 /// One replayed level.
@@ -43,7 +44,7 @@ impl Replayed {
     /// Whether the replay found what the node recorded.
     pub fn matches(&self) -> bool {
         self.block.state_hash == Some(self.state_hash)
-            && i64::try_from(self.ticks).ok() == Some(self.block.num_ticks)
+            && tezos_types::Tick::new(self.ticks) == self.block.num_ticks
     }
 
     /// One line for the operator.
@@ -70,7 +71,7 @@ impl Replayed {
     }
 }
 
-fn block_at(store: &Store, level: i32) -> Result<L2Block, String> {
+fn block_at(store: &Store, level: Level) -> Result<L2Block, String> {
     store
         .block_by_level(level)
         .map_err(|e| format!("Cannot read the store: {e}"))?
@@ -90,9 +91,8 @@ fn evaluate(
         .messages(&block.inbox_witness)
         .map_err(|e| format!("Cannot read the store: {e}"))?
         .ok_or_else(|| format!("No inbox messages stored for level {}.", block.level))?;
-    let level = u32::try_from(block.level).map_err(|_| format!("Bad level {}", block.level))?;
     state
-        .process_level(level, &messages, engine, reveal, None)
+        .process_level(block.level.to_u32(), &messages, engine, reveal, None)
         .map_err(|e| format!("The PVM failed at level {}: {e}", block.level))
 }
 
@@ -203,7 +203,7 @@ impl snapshot::Reconstruct for Reconstruct {
                  corrupted; export it again."
             )
         })?;
-        bar.set_length(u64::try_from(head.level.saturating_sub(first)).unwrap_or(0));
+        bar.set_length(head.level.distance_from(first).map_or(0, u64::from));
         let mut engine = engine(&data_dir)?;
         let mut reveal = DataDirRevealer::new(data_dir, self.pre_images_endpoint.clone());
         // Kept alive for the replay: the DAL source's L1 calls run on it.
@@ -213,7 +213,8 @@ impl snapshot::Reconstruct for Reconstruct {
             _rt = Some(rt);
             reveal = reveal.with_dal(src);
         }
-        for level in first.saturating_add(1)..=head.level {
+        // Levels as `int32` to iterate; each is in `first + 1 ..= head`, so non-negative.
+        for level in (first.get().saturating_add(1)..=head.level.get()).filter_map(Level::new) {
             let block = block_at(&store, level)?;
             if block.predecessor != pred.block_hash {
                 return Err(format!(
@@ -277,7 +278,8 @@ pub fn run(
             if from > to {
                 return Err(format!("Empty range: level {from} is above level {to}."));
             }
-            (*from..=*to)
+            (from.get()..=to.get())
+                .filter_map(Level::new)
                 .map(|l| block_at(&store, l))
                 .collect::<Result<_, _>>()?
         }

@@ -12,6 +12,7 @@
 //! genesis state recomputed from the boot sector.
 
 use std::path::Path;
+use tezos_types::Level;
 
 use indicatif::ProgressBar;
 use node_store::{L2Block, Store};
@@ -30,7 +31,7 @@ use crate::layout;
 pub fn check_lcc(
     dir: &Path,
     lcc: &tezos_types::CommitmentHash,
-    lcc_level: i32,
+    lcc_level: Level,
 ) -> Result<(), SnapshotError> {
     let store_path = dir.join(layout::STORE);
     let store_err = |source| SnapshotError::Store {
@@ -38,11 +39,8 @@ pub fn check_lcc(
         source,
     };
     let store = Store::open(&store_path).map_err(store_err)?;
-    let head_level = store
-        .head()
-        .map_err(store_err)?
-        .map_or(i32::MIN, |b| b.level);
-    if lcc_level > head_level {
+    let head_level = store.head().map_err(store_err)?.map(|b| b.level);
+    if head_level.is_none_or(|h| lcc_level > h) {
         return Ok(());
     }
     let block = store
@@ -67,7 +65,7 @@ pub struct Checked {
     /// L2 blocks checked.
     pub blocks: u64,
     /// Level of the first one checked.
-    pub first_level: i32,
+    pub first_level: Level,
 }
 
 /// The most recent commitment of a block: its own, or the previous one
@@ -82,10 +80,10 @@ fn fail(msg: String) -> SnapshotError {
 }
 
 /// The genesis level of the metadata file of `dir`, if readable.
-pub(crate) fn genesis_level(dir: &Path) -> Option<i32> {
+pub(crate) fn genesis_level(dir: &Path) -> Option<Level> {
     let text = std::fs::read_to_string(dir.join(layout::METADATA)).ok()?;
     let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-    i32::try_from(v["genesis_info"]["level"].as_i64()?).ok()
+    Level::from_i64(v["genesis_info"]["level"].as_i64()?)
 }
 
 /// Which L2 blocks must have their context stored.
@@ -160,7 +158,10 @@ pub fn check_data_dir(
         ))
     })?;
     let genesis = genesis_level(dir);
-    let total = u64::try_from(head.level.saturating_sub(first_level)).unwrap_or(0) + 1;
+    let total = head
+        .level
+        .distance_from(first_level)
+        .map_or(1, |d| u64::from(d).saturating_add(1));
     bar.set_length(total);
     let mut block = head;
     let mut next_commitment: Option<tezos_types::Commitment> = None;
@@ -228,7 +229,7 @@ pub fn check_data_dir(
                         block.level, c.compressed_state
                     )));
                 }
-                if i32::from(c.inbox_level) != block.level {
+                if c.inbox_level != block.level {
                     return Err(fail(format!(
                         "Erroneous inbox level {} in commitment instead of level {}.",
                         c.inbox_level, block.level
@@ -262,7 +263,7 @@ pub fn check_data_dir(
         }
         let below = block
             .level
-            .checked_sub(1)
+            .pred()
             .ok_or_else(|| fail(format!("level underflow at {at}")))?;
         let pred = store
             .block_by_hash(&block.predecessor)

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use node_config::HistoryMode;
+use tezos_types::Level;
 
 use crate::header::HeaderError;
 use crate::layout::MemberError;
@@ -103,9 +104,9 @@ pub enum SnapshotError {
     )]
     NotNewer {
         /// The data directory's head level.
-        node_level: i32,
+        node_level: Level,
         /// The snapshot's head level.
-        snapshot_level: i32,
+        snapshot_level: Level,
     },
     /// The data directory cannot be exported (no metadata, no head, no context…).
     #[error("{0}")]

@@ -8,6 +8,7 @@
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
+use tezos_types::Level;
 
 use node_config::HistoryMode;
 use node_store::Store;
@@ -40,7 +41,7 @@ pub enum ExportLevel {
     /// The block of the last cemented commitment.
     Cemented,
     /// A given level.
-    Level(i32),
+    Level(Level),
 }
 
 impl ExportLevel {
@@ -53,8 +54,8 @@ impl ExportLevel {
             "head" => Ok(Self::Head),
             "finalized" => Ok(Self::Finalized),
             "cemented" => Ok(Self::Cemented),
-            n => match n.parse::<i32>() {
-                Ok(l) if l >= 0 => Ok(Self::Level(l)),
+            n => match n.parse::<Level>() {
+                Ok(l) => Ok(Self::Level(l)),
                 _ => Err(format!(
                     "Option --level: invalid value {s:?}; expected head, finalized, cemented or \
                      a level (a non-negative integer)."
@@ -162,7 +163,7 @@ fn exported_files(data_dir: &Path) -> Result<Vec<String>, SnapshotError> {
 fn prepare_store_copy(
     path: &Path,
     block: &node_store::L2Block,
-    head_level: i32,
+    head_level: Level,
 ) -> Result<(), SnapshotError> {
     let sql = |source| SnapshotError::Sql {
         path: path.to_path_buf(),
@@ -173,7 +174,8 @@ fn prepare_store_copy(
     tx.execute("DELETE FROM rollup_node_state WHERE name = 'lpc'", [])
         .map_err(sql)?;
     if block.level < head_level {
-        let l = block.level;
+        // The SQLite columns hold `int32` levels.
+        let l = block.level.get();
         for stmt in [
             "DELETE FROM l2_levels WHERE level > ?1",
             "DELETE FROM l2_blocks WHERE level > ?1",
@@ -208,7 +210,7 @@ fn pre_checks(
     context: &pvm_store::Context,
     address: tezos_types::SmartRollupAddress,
     store_path: &Path,
-) -> Result<(Header, node_store::L2Block, i32), SnapshotError> {
+) -> Result<(Header, node_store::L2Block, Level), SnapshotError> {
     let store_err = |source| SnapshotError::Store {
         path: store_path.to_path_buf(),
         source,
@@ -282,7 +284,11 @@ fn pre_checks(
 }
 
 /// Resets the store at `path` to its L2 block at `level` (`snapshot import --level`).
-pub(crate) fn reset_store(path: &Path, level: i32, head_level: i32) -> Result<(), SnapshotError> {
+pub(crate) fn reset_store(
+    path: &Path,
+    level: Level,
+    head_level: Level,
+) -> Result<(), SnapshotError> {
     let store = Store::open(path).map_err(|source| SnapshotError::Store {
         path: path.to_path_buf(),
         source,
@@ -294,7 +300,7 @@ pub(crate) fn reset_store(path: &Path, level: i32, head_level: i32) -> Result<()
 
 fn by_level(
     store: &Store,
-    level: i32,
+    level: Level,
     store_path: &Path,
 ) -> Result<node_store::L2Block, SnapshotError> {
     store
@@ -541,7 +547,7 @@ fn first_context(
     store: &Store,
     context: &pvm_store::Context,
     store_path: &Path,
-) -> Result<(node_store::SmartRollupContextHash, i32), SnapshotError> {
+) -> Result<(node_store::SmartRollupContextHash, Level), SnapshotError> {
     let store_err = |source| SnapshotError::Store {
         path: store_path.to_path_buf(),
         source,
@@ -571,7 +577,7 @@ fn first_context(
 /// the context of level `first_level`.
 fn compact_context(
     from: &Path,
-    (root, first_level): &(node_store::SmartRollupContextHash, i32),
+    (root, first_level): &(node_store::SmartRollupContextHash, Level),
     dir: &Path,
 ) -> Result<PathBuf, SnapshotError> {
     let ctx_err = |source| SnapshotError::Context {
@@ -616,11 +622,11 @@ struct Parts<'a> {
     /// The context file (the node's, or a copy of a running node's).
     context_file: &'a Path,
     /// `--compact`: the only context kept, and its level.
-    compact_root: Option<&'a (node_store::SmartRollupContextHash, i32)>,
+    compact_root: Option<&'a (node_store::SmartRollupContextHash, Level)>,
     /// The block the snapshot ends at.
     block: &'a node_store::L2Block,
     /// The store's head level.
-    head_level: i32,
+    head_level: Level,
 }
 
 /// Writes the snapshot of `parts` (the context in its compact form with `--compact`) with

@@ -7,7 +7,7 @@
 //! snapshot gzips the header with the archive.
 
 use node_config::HistoryMode;
-use tezos_types::{CommitmentHash, SmartRollupAddress};
+use tezos_types::{CommitmentHash, Level, SmartRollupAddress};
 
 /// Size of the encoded header.
 pub const HEADER_SIZE: usize = 58;
@@ -23,7 +23,7 @@ pub struct Header {
     /// The rollup.
     pub address: SmartRollupAddress,
     /// Level of the snapshot's L2 head.
-    pub head_level: i32,
+    pub head_level: Level,
     /// Most recent commitment of the head (its own, or the previous one).
     pub last_commitment: CommitmentHash,
 }
@@ -46,6 +46,10 @@ pub enum HeaderError {
     /// Unknown history mode byte.
     #[error("invalid history mode {0} in the snapshot header (0 archive, 1 full expected)")]
     HistoryMode(u8),
+    /// A negative head level (Octez writes a `Raw_level`, an `int32` ≥ 0;
+    /// docs/reference/octez-rollup-node.md §7).
+    #[error("invalid head level {0} in the snapshot header: the file is corrupted")]
+    NegativeLevel(i32),
 }
 
 fn history_byte(m: HistoryMode) -> u8 {
@@ -63,7 +67,7 @@ impl Header {
         out[0] = VERSION_V0;
         out[1] = history_byte(self.history_mode);
         out[2..22].copy_from_slice(&self.address.0);
-        out[22..26].copy_from_slice(&self.head_level.to_be_bytes());
+        out[22..26].copy_from_slice(&self.head_level.get().to_be_bytes());
         out[26..58].copy_from_slice(&self.last_commitment.0);
         out
     }
@@ -90,10 +94,11 @@ impl Header {
         level.copy_from_slice(&bytes[22..26]);
         let mut commitment = [0u8; 32];
         commitment.copy_from_slice(&bytes[26..58]);
+        let level = i32::from_be_bytes(level);
         Ok(Self {
             history_mode,
             address: SmartRollupAddress(address),
-            head_level: i32::from_be_bytes(level),
+            head_level: Level::new(level).ok_or(HeaderError::NegativeLevel(level))?,
             last_commitment: CommitmentHash(commitment),
         })
     }
@@ -151,7 +156,7 @@ mod tests {
         Header {
             history_mode: HistoryMode::Full,
             address: "sr1Ghq66tYK9y3r8CC1Tf8i8m5nxh8nTvZEf".parse().unwrap(),
-            head_level: 5_648_964,
+            head_level: Level::new(5_648_964).unwrap(),
             last_commitment: CommitmentHash([7; 32]),
         }
     }
@@ -183,6 +188,9 @@ mod tests {
         b[0] = 0;
         b[1] = 2;
         assert_eq!(Header::decode(&b), Err(HeaderError::HistoryMode(2)));
+        b[1] = 1;
+        b[22..26].copy_from_slice(&(-2i32).to_be_bytes());
+        assert_eq!(Header::decode(&b), Err(HeaderError::NegativeLevel(-2)));
     }
 
     #[test]

@@ -15,6 +15,7 @@
 
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+use tezos_types::Level;
 
 use indicatif::ProgressBar;
 use node_config::HistoryMode;
@@ -120,7 +121,7 @@ fn recover(data_dir: &Path, tmp: &Path, old: &Path) -> Result<(), SnapshotError>
 struct Existing {
     rollup: Option<(String, PathBuf)>,
     history_mode: Option<HistoryMode>,
-    head_level: Option<i32>,
+    head_level: Option<Level>,
 }
 
 fn existing(data_dir: &Path) -> Result<Existing, SnapshotError> {
@@ -301,7 +302,7 @@ pub fn import_with(opts: &ImportOptions, l1: Option<&dyn L1View>) -> Result<Head
 /// compact snapshot without `reconstruct`, a failed reconstruction.
 pub fn import_at_level(
     opts: &ImportOptions,
-    level: Option<i32>,
+    level: Option<Level>,
     l1: Option<&dyn L1View>,
     reconstruct: Option<&dyn Reconstruct>,
 ) -> Result<Header, SnapshotError> {
@@ -330,7 +331,7 @@ pub fn import_at_level(
     let header = decoded.header;
     pre_checks(&ex, &header)?;
     if let Some(l) = level
-        && (l <= 0 || l > header.head_level)
+        && (l == Level::ZERO || l > header.head_level)
     {
         return Err(SnapshotError::Export(format!(
             "Option --level {l}: must be above 0 and at most the snapshot's head level {}.",

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use tezos_types::{CommitmentHash, SmartRollupAddress};
+use tezos_types::{CommitmentHash, Level, SmartRollupAddress};
 
 use crate::error::SnapshotError;
 
@@ -25,7 +25,7 @@ pub trait L1View {
     ///
     /// # Errors
     /// A message when the L1 node cannot answer.
-    fn lcc(&self, rollup: &SmartRollupAddress) -> Result<(CommitmentHash, i32), String>;
+    fn lcc(&self, rollup: &SmartRollupAddress) -> Result<(CommitmentHash, Level), String>;
 
     /// How errors name the L1 node.
     fn name(&self) -> String;
@@ -96,7 +96,7 @@ impl L1View for HttpL1 {
         }
     }
 
-    fn lcc(&self, rollup: &SmartRollupAddress) -> Result<(CommitmentHash, i32), String> {
+    fn lcc(&self, rollup: &SmartRollupAddress) -> Result<(CommitmentHash, Level), String> {
         let (status, v) = self.get(&format!(
             "{}/last_cemented_commitment_hash_with_level",
             Self::rollup_path(rollup)
@@ -110,7 +110,7 @@ impl L1View for HttpL1 {
             .ok_or_else(|| format!("unexpected answer {v}"))?;
         let level = v["level"]
             .as_i64()
-            .and_then(|l| i32::try_from(l).ok())
+            .and_then(Level::from_i64)
             .ok_or_else(|| format!("unexpected answer {v}"))?;
         Ok((hash, level))
     }

@@ -233,7 +233,7 @@ pub fn convert(
 
     let blocks = rewrite_contexts(&store_path, &mut store)?;
     Ok(Converted {
-        level: first,
+        level: first.get(),
         state_hash,
         values,
         flushes,

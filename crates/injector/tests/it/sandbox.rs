@@ -244,7 +244,7 @@ async fn queue_survives_restart_and_is_injected_once() {
             kinds: OperationKind::ALL.to_vec(),
         }];
         let mut core = Core::new(rules, workers, entries, next);
-        let level = i32::try_from(sb.level()).unwrap();
+        let level = tezos_types::Level::try_from(sb.level()).unwrap();
         let counter = sb.counter(&pkh);
         core.mark_injected(
             &[b],
@@ -364,7 +364,7 @@ async fn conflicting_publish_is_never_signed() {
     assert!(
         Store::open(&path)
             .unwrap()
-            .protect(&[(rollup, 32, signed)])
+            .protect(&[(rollup, tezos_types::Level::from(32u8), signed)])
             .unwrap()
             .is_empty()
     );
@@ -400,7 +400,7 @@ async fn conflicting_publish_is_never_signed() {
     assert_eq!(
         Store::open(&path)
             .unwrap()
-            .signed_commitment(&rollup, 32)
+            .signed_commitment(&rollup, tezos_types::Level::from(32u8))
             .unwrap(),
         Some(signed)
     );

@@ -426,15 +426,15 @@ fn simulate_runs_the_next_level_on_a_copy() {
     let hash = ctx.commit(&genesis).unwrap();
     let block = L2Block {
         block_hash: BlockHash::new([7; 32]),
-        level: 5,
+        level: tezos_types::Level::from(5u8),
         predecessor: BlockHash::new([6; 32]),
         commitment_hash: None,
         previous_commitment_hash: CommitmentHash::new([0; 32]),
         context: Some(pvm_store::context_hash(&hash)),
         inbox_witness: MerkelizedPayloadHashesHash::new([0; 32]),
         inbox_hash: InboxHash::new([0; 32]),
-        initial_tick: 0,
-        num_ticks: 0,
+        initial_tick: tezos_types::Tick::ZERO,
+        num_ticks: tezos_types::Tick::ZERO,
         state_hash: None,
         pvm_status: None,
     };

@@ -13,7 +13,7 @@ use node_rpc::{BlockId, NodeView, Published, RpcError};
 use node_store::{Commitment, L2Block, OutboxLevel, Store};
 use pvm_store::DurableState;
 use serde_json::{Value, json};
-use tezos_types::{BlockHash, CommitmentHash, InboxHash, MerkelizedPayloadHashesHash};
+use tezos_types::{BlockHash, CommitmentHash, InboxHash, Level, MerkelizedPayloadHashesHash, Tick};
 
 use super::{ROLLUP, call, serve_view};
 
@@ -21,12 +21,16 @@ const ECHO: &str = "KT1Ed7YAp53vtm5voz2FDGtSomt3gNXv1aPL";
 
 struct OutboxView {
     store: parking_lot::Mutex<Store>,
-    head: i32,
+    head: Level,
 }
 
-fn block(level: i32) -> L2Block {
+fn lv(v: u8) -> Level {
+    Level::from(v)
+}
+
+fn block(level: Level) -> L2Block {
     L2Block {
-        block_hash: BlockHash::new([u8::try_from(level).unwrap(); 32]),
+        block_hash: BlockHash::new([u8::try_from(level.get()).unwrap(); 32]),
         level,
         predecessor: BlockHash::new([0; 32]),
         commitment_hash: None,
@@ -34,8 +38,8 @@ fn block(level: i32) -> L2Block {
         context: None,
         inbox_witness: MerkelizedPayloadHashesHash::new([0; 32]),
         inbox_hash: InboxHash::new([0; 32]),
-        initial_tick: 0,
-        num_ticks: 0,
+        initial_tick: Tick::ZERO,
+        num_ticks: Tick::ZERO,
         state_hash: None,
         pvm_status: None,
     }
@@ -73,14 +77,14 @@ impl NodeView for OutboxView {
     fn durable(&self) -> Option<Arc<dyn DurableState>> {
         None
     }
-    fn lcc(&self) -> Result<Option<(CommitmentHash, i32)>, RpcError> {
+    fn lcc(&self) -> Result<Option<(CommitmentHash, Level)>, RpcError> {
         Ok(self.store.lock().lcc()?)
     }
     fn pending_outbox_messages(
         &self,
-        min_level: i32,
-        max_level: i32,
-    ) -> Result<Vec<(i32, Vec<u32>)>, RpcError> {
+        min_level: Level,
+        max_level: Level,
+    ) -> Result<Vec<(Level, Vec<u32>)>, RpcError> {
         Ok(self
             .store
             .lock()
@@ -115,7 +119,7 @@ fn view() -> OutboxView {
     let mut store = Store::open_in_memory().unwrap();
     store
         .transaction(|w| {
-            w.set_lcc(&CommitmentHash::new([3; 32]), 30)?;
+            w.set_lcc(&CommitmentHash::new([3; 32]), lv(30))?;
             for (l, m) in [
                 (15, vec![0]),
                 (25, vec![0, 1]),
@@ -123,18 +127,18 @@ fn view() -> OutboxView {
                 (35, vec![0]),
             ] {
                 w.set_outbox_messages(&OutboxLevel {
-                    outbox_level: l,
+                    outbox_level: lv(l),
                     messages: m,
                     executed: vec![],
                 })?;
             }
-            w.set_outbox_message_executed(25, 0)?;
+            w.set_outbox_message_executed(lv(25), 0)?;
             Ok(())
         })
         .unwrap();
     OutboxView {
         store: parking_lot::Mutex::new(store),
-        head: 40,
+        head: lv(40),
     }
 }
 

@@ -317,8 +317,8 @@ fn block(level: u8, ctx: &node_store::SmartRollupContextHash) -> L2Block {
         context: Some(*ctx),
         inbox_witness: inbox.old_levels_messages.witness,
         inbox_hash: inbox.hash(),
-        initial_tick: 1000 * u128::from(level),
-        num_ticks: 450_000_000_000_000,
+        initial_tick: tezos_types::Tick::new(1000 * u128::from(level)),
+        num_ticks: tezos_types::Tick::new(450_000_000_000_000),
         state_hash: Some(StateHash::new([level; 32])),
         pvm_status: Some("Waiting for input message".into()),
     }
@@ -388,21 +388,25 @@ fn serve_with(config: Config) -> u16 {
                     &encode_message_list(&messages(l)),
                 )?;
             }
-            w.set_finalized(&BlockHash::new([1; 32]), 1)?;
+            w.set_finalized(&BlockHash::new([1; 32]), 1u8.into())?;
             // The genesis commitment (the blocks' previous commitment), LCC at level 1: block
             // 1 is `cemented`, the head `committed` (its commitment, level 3, is published).
             w.insert_commitment(&CommitmentHash::ZERO, &genesis)?;
-            w.set_lcc(&CommitmentHash::ZERO, 1)?;
+            w.set_lcc(&CommitmentHash::ZERO, 1u8.into())?;
             // A pending outbox message at the LCC level (executable) and one above (not yet).
-            for outbox_level in [1, 2] {
+            for outbox_level in [1u8, 2] {
                 w.set_outbox_messages(&node_store::OutboxLevel {
-                    outbox_level,
+                    outbox_level: outbox_level.into(),
                     messages: vec![0],
                     executed: vec![],
                 })?;
             }
             w.insert_commitment(&CommitmentHash::new(COMMITMENT), &commitment)?;
-            w.set_commitment_published_at(&CommitmentHash::new(COMMITMENT), 5, Some(6))
+            w.set_commitment_published_at(
+                &CommitmentHash::new(COMMITMENT),
+                5u8.into(),
+                Some(6u8.into()),
+            )
         })
         .unwrap();
     let status = NodeStatus {
@@ -631,8 +635,16 @@ fn cases() -> Vec<Case> {
         template: "/global/block/{block_id}/committed_status",
         pointer: "",
         source: Source::Value(
-            committed_status_json(4, 4, (None, 6), None, Some(3), &CONSTANTS, 1_700_000_000)
-                .unwrap(),
+            committed_status_json(
+                4u8.into(),
+                4u8.into(),
+                (None, 6u8.into()),
+                None,
+                Some(3u8.into()),
+                &CONSTANTS,
+                1_700_000_000,
+            )
+            .unwrap(),
         ),
     });
     v.push(get_case(

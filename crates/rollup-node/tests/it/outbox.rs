@@ -143,7 +143,7 @@ fn counter_kernel_outbox_message_executes_once_on_l1() {
     node.terminate(BOUND).unwrap();
     node_store::Store::open(&node_dir.join("store.sqlite"))
         .unwrap()
-        .transaction(|w| w.delete_outbox_messages(i32::try_from(msg_level).unwrap()))
+        .transaction(|w| w.delete_outbox_messages(tezos_types::Level::try_from(msg_level).unwrap()))
         .unwrap();
     node.restart().unwrap();
     node.wait_synced(&sb, BOUND).unwrap();

@@ -8,7 +8,9 @@ use node_rpc::StoreView;
 use node_store::{Commitment, L2Block, ReadPool, Store};
 use pvm_store::{DurableError, DurableState};
 use serde_json::{Value, json};
-use tezos_types::{BlockHash, CommitmentHash, InboxHash, MerkelizedPayloadHashesHash, StateHash};
+use tezos_types::{
+    BlockHash, CommitmentHash, InboxHash, Level, MerkelizedPayloadHashesHash, StateHash, Tick,
+};
 
 use super::{ADDR, spawn_router};
 
@@ -45,8 +47,8 @@ fn block(level: u8) -> L2Block {
         context: None,
         inbox_witness: MerkelizedPayloadHashesHash::new([level; 32]),
         inbox_hash: InboxHash::new([level; 32]),
-        initial_tick: 1000 * u128::from(level),
-        num_ticks: 450_000_000_000_000,
+        initial_tick: Tick::new(1000 * u128::from(level)),
+        num_ticks: Tick::new(450_000_000_000_000),
         state_hash: Some(StateHash::new([level; 32])),
         pvm_status: Some("Waiting for input message".into()),
     }
@@ -93,13 +95,17 @@ fn serve_full(config: Config, lcc_level: Option<i32>, constants: Option<RollupCo
                 w.set_level(l.into(), &b.block_hash)?;
                 w.set_head(&b.block_hash, l.into())?;
             }
-            w.set_finalized(&block(1).block_hash, 1)?;
+            w.set_finalized(&block(1).block_hash, Level::from(1u8))?;
             w.insert_commitment(&CommitmentHash::ZERO, &genesis)?;
             if let Some(l) = lcc_level {
-                w.set_lcc(&CommitmentHash::new([9; 32]), l)?;
+                w.set_lcc(&CommitmentHash::new([9; 32]), Level::new(l).unwrap())?;
             }
             w.insert_commitment(&CommitmentHash::new([9; 32]), &commitment)?;
-            w.set_commitment_published_at(&CommitmentHash::new([9; 32]), 5, Some(6))
+            w.set_commitment_published_at(
+                &CommitmentHash::new([9; 32]),
+                Level::from(5u8),
+                Some(Level::from(6u8)),
+            )
         })
         .unwrap();
     let status = NodeStatus {
@@ -290,11 +296,12 @@ fn committed_status_follows_the_commitment_of_the_block() {
 #[test]
 fn committed_status_estimates() {
     use node_rpc::committed_status_json;
+    let l = |v: u8| Level::from(v);
     let now = 1_700_000_000;
     let t = |secs: i64| json!(tezos_types::Timestamp(secs).to_rfc3339().unwrap());
     // Head 4, next commitment at 6 not computed: published ≈ at 6 + 2, cemented ≈ at 6 + 10.
     assert_eq!(
-        committed_status_json(4, 4, (None, 6), None, Some(3), &CONSTANTS, now).unwrap(),
+        committed_status_json(l(4), l(4), (None, l(6)), None, Some(l(3)), &CONSTANTS, now).unwrap(),
         json!({"uncommitted": {"commitment_level": 6,
                                "estimated_commitment_time": t(now + 4 * 6),
                                "estimated_cementation_time": t(now + 12 * 6)}})
@@ -302,19 +309,30 @@ fn committed_status_estimates() {
     // Computed but not published yet: still uncommitted.
     let h = CommitmentHash::new([1; 32]);
     assert!(
-        committed_status_json(6, 7, (Some(h), 6), None, None, &CONSTANTS, now).unwrap()
+        committed_status_json(l(6), l(7), (Some(h), l(6)), None, None, &CONSTANTS, now).unwrap()
             ["uncommitted"]
             .is_object()
     );
     // Published at 8: cementation ≈ at 18, head 7.
     assert_eq!(
-        committed_status_json(6, 7, (Some(h), 6), Some((8, None)), None, &CONSTANTS, now).unwrap(),
+        committed_status_json(
+            l(6),
+            l(7),
+            (Some(h), l(6)),
+            Some((l(8), None)),
+            None,
+            &CONSTANTS,
+            now
+        )
+        .unwrap(),
         json!({"committed": {"commitment_hash": h.to_b58check(), "commitment_level": 6,
                              "first_published_level": 8, "published_level": null,
                              "estimated_cementation_time": t(now + 11 * 6)}})
     );
     // Overflowing levels are an error, not a panic.
-    assert!(committed_status_json(1, 1, (None, i32::MAX), None, None, &CONSTANTS, now).is_err());
+    assert!(
+        committed_status_json(l(1), l(1), (None, Level::MAX), None, None, &CONSTANTS, now).is_err()
+    );
 }
 
 #[test]
@@ -632,8 +650,8 @@ fn synchronized_streams_progress_until_synchronized() {
         .transaction(|w| {
             let b = block(3);
             w.insert_block(&b)?;
-            w.set_level(3, &b.block_hash)?;
-            w.set_head(&b.block_hash, 3)
+            w.set_level(Level::from(3u8), &b.block_hash)?;
+            w.set_head(&b.block_hash, Level::from(3u8))
         })
         .unwrap();
     let l1_head = |level| node_context::L1Head {
@@ -830,7 +848,7 @@ fn blocks_deleted_by_the_gc_answer_410() {
                 w.set_level(l.into(), &b.block_hash)?;
                 w.set_head(&b.block_hash, l.into())?;
             }
-            w.set_level_state(node_store::LevelKey::LastGcTarget, 2)
+            w.set_level_state(node_store::LevelKey::LastGcTarget, Level::from(2u8))
         })
         .unwrap();
     let port = spawn_router(Arc::new(StoreView {
@@ -978,8 +996,8 @@ fn health_answers_while_durable_reads_are_stuck_and_the_writer_holds_its_lock() 
     writer
         .transaction(|w| {
             w.insert_block(&b)?;
-            w.set_level(3, &b.block_hash)?;
-            w.set_head(&b.block_hash, 3)
+            w.set_level(Level::from(3u8), &b.block_hash)?;
+            w.set_head(&b.block_hash, Level::from(3u8))
         })
         .unwrap();
     let now = std::time::SystemTime::now()
@@ -1016,7 +1034,7 @@ fn health_answers_while_durable_reads_are_stuck_and_the_writer_holds_its_lock() 
     // The follower's writer holds the write lock (a batch of levels under way).
     writer.begin_batch().unwrap();
     writer
-        .transaction(|w| w.set_finalized(&b.block_hash, 3))
+        .transaction(|w| w.set_finalized(&b.block_hash, Level::from(3u8)))
         .unwrap();
     let stuck: Vec<_> = (0..2)
         .map(|_| {

@@ -213,9 +213,13 @@ fn export_info_import_and_the_imported_node_follows() {
         let store = node_store::Store::open(&rebuilt.join("store.sqlite")).unwrap();
         let ctx = pvm_store::Context::open(&rebuilt.join("context")).unwrap();
         let first = store.first_stored_level().unwrap().unwrap();
-        assert!(first < i32::try_from(head_level).unwrap());
-        for l in first..=i32::try_from(head_level).unwrap() {
-            let b = store.block_by_level(l).unwrap().unwrap();
+        let head = tezos_types::Level::try_from(head_level).unwrap();
+        assert!(first < head);
+        for l in first.get()..=head.get() {
+            let b = store
+                .block_by_level(tezos_types::Level::new(l).unwrap())
+                .unwrap()
+                .unwrap();
             assert!(ctx.has(&b.context.unwrap()).unwrap(), "level {l}");
         }
     }
@@ -454,8 +458,11 @@ fn to_octez_layout(ours: &Path, out: &Path, work: &Path) {
     let head = store.head().unwrap().unwrap().level;
     let mut w = Writer::new();
     let (mut blocks, mut parents) = (vec![], vec![]);
-    for l in store.first_stored_level().unwrap().unwrap()..=head {
-        let mut b = store.block_by_level(l).unwrap().unwrap();
+    for l in store.first_stored_level().unwrap().unwrap().get()..=head.get() {
+        let mut b = store
+            .block_by_level(tezos_types::Level::new(l).unwrap())
+            .unwrap()
+            .unwrap();
         let state = to_irmin(&ctx.state_tree(&b).unwrap());
         let root = w.tree(&Tree::dir([("pvm_state", state)])).unwrap();
         let c = w.commit(&root, &parents, i64::from(l), "", "").unwrap();

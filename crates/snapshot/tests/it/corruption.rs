@@ -279,7 +279,7 @@ fn killed_imports_are_recovered() {
 /// An L1 node knowing the commitments `published` and cemented at `lcc`.
 struct FakeL1 {
     published: Vec<tezos_types::CommitmentHash>,
-    lcc: (tezos_types::CommitmentHash, i32),
+    lcc: (tezos_types::CommitmentHash, tezos_types::Level),
 }
 
 impl snapshot::L1View for FakeL1 {
@@ -293,7 +293,7 @@ impl snapshot::L1View for FakeL1 {
     fn lcc(
         &self,
         _: &tezos_types::SmartRollupAddress,
-    ) -> Result<(tezos_types::CommitmentHash, i32), String> {
+    ) -> Result<(tezos_types::CommitmentHash, tezos_types::Level), String> {
         Ok(self.lcc)
     }
     fn name(&self) -> String {
@@ -311,7 +311,7 @@ fn checks_against_l1() {
     // Export: the predecessor (level 6) of the last commitment (level 8) must be published.
     let l1 = FakeL1 {
         published: vec![c(2), c(4)],
-        lcc: (c(4), 4),
+        lcc: (c(4), crate::lv(4)),
     };
     let e = snapshot::export_with(&export_opts(&src, &file), Some(&l1)).unwrap_err();
     let text = e.to_string();
@@ -322,21 +322,21 @@ fn checks_against_l1() {
     assert!(!file.exists());
     let l1 = FakeL1 {
         published: vec![c(2), c(4), c(6), c(8)],
-        lcc: (c(4), 4),
+        lcc: (c(4), crate::lv(4)),
     };
     snapshot::export_with(&export_opts(&src, &file), Some(&l1)).unwrap();
     // Import: the last commitment must be published…
     let dst = dir.path().join("dst");
     let unpublished = FakeL1 {
         published: vec![c(6)],
-        lcc: (c(4), 4),
+        lcc: (c(4), crate::lv(4)),
     };
     let e = snapshot::import_with(&import_opts(&dst, &file), Some(&unpublished)).unwrap_err();
     assert!(e.to_string().contains(&c(8).to_b58check()), "{e}");
     // …and L1's LCC the snapshot's commitment at that level.
     let other_lcc = FakeL1 {
         published: vec![c(8)],
-        lcc: (c(2), 4),
+        lcc: (c(2), crate::lv(4)),
     };
     let e = refused_into_fresh_with(dir.path(), &file, &other_lcc).to_string();
     assert!(e.contains("for LCC at level 4"), "{e}");

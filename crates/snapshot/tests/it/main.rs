@@ -17,6 +17,11 @@ use tezos_types::{
     SmartRollupAddress, StateHash,
 };
 
+/// The level `v` (non-negative in the fixtures).
+pub fn lv(v: i32) -> tezos_types::Level {
+    tezos_types::Level::new(v).unwrap()
+}
+
 /// The rollup of the fixtures.
 pub const ADDR: &str = "sr1RYurGZtN8KNSpkMcCt9CgWeUaNkzsAfXf";
 
@@ -77,29 +82,29 @@ pub fn make_data_dir(dir: &Path, levels: i32, history: HistoryMode) -> Vec<L2Blo
         });
         let b = L2Block {
             block_hash: BlockHash::new([byte; 32]),
-            level: l,
+            level: lv,
             predecessor: BlockHash::new([byte - 1; 32]),
             commitment_hash: commitment.as_ref().map(Commitment::hash),
             previous_commitment_hash: prev_commitment,
             context: Some(c),
             inbox_witness: witness,
             inbox_hash: inbox.hash(),
-            initial_tick: 0,
-            num_ticks: 1,
+            initial_tick: tezos_types::Tick::ZERO,
+            num_ticks: tezos_types::Tick::ONE,
             state_hash: Some(StateHash::new(c.0)),
             pvm_status: None,
         };
         store
             .transaction(|w| {
                 w.insert_block(&b)?;
-                w.set_level(l, &b.block_hash)?;
-                w.insert_inbox(&b.inbox_hash, l, &inbox.to_bin())?;
-                w.insert_messages(&witness, l, &node_store::encode_message_list(&[]))?;
+                w.set_level(lv, &b.block_hash)?;
+                w.insert_inbox(&b.inbox_hash, lv, &inbox.to_bin())?;
+                w.insert_messages(&witness, lv, &node_store::encode_message_list(&[]))?;
                 if let (Some(c), Some(h)) = (&commitment, &b.commitment_hash) {
                     w.insert_commitment(h, c)?;
-                    w.set_lpc(h, l)?;
+                    w.set_lpc(h, lv)?;
                 }
-                w.set_head(&b.block_hash, l)
+                w.set_head(&b.block_hash, lv)
             })
             .unwrap();
         if let Some(h) = b.commitment_hash {

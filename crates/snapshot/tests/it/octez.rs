@@ -65,7 +65,7 @@ fn octez_snapshot(
             .commit(&root, &parents, 1_700_000_000 + i64::from(b.level), "", "")
             .unwrap();
         commits.push(c);
-        if b.level == 1 {
+        if b.level == crate::lv(1) {
             split = w.position();
         }
     }
@@ -130,7 +130,7 @@ fn import(dst: &Path, file: &Path) -> Result<Header, SnapshotError> {
 /// Changes block `level`'s row with `f`.
 fn set_block(oct: &Path, level: i32, f: impl FnOnce(&mut L2Block)) {
     let mut store = Store::open(&oct.join("store.sqlite")).unwrap();
-    let mut b = store.block_by_level(level).unwrap().unwrap();
+    let mut b = store.block_by_level(crate::lv(level)).unwrap().unwrap();
     f(&mut b);
     store.transaction(|t| t.insert_block(&b)).unwrap();
 }
@@ -142,7 +142,7 @@ fn octez_snapshot_imports_with_every_state_checked() {
     let blocks = make_data_dir(&src, 8, HistoryMode::Full);
     let file = octez_snapshot(dir.path(), &src, &blocks, "snap", |_, _| {});
     let (h, _) = snapshot::info(&Source::File(file.clone())).unwrap();
-    assert_eq!(h.head_level, 8);
+    assert_eq!(h.head_level, crate::lv(8));
 
     let dst = dir.path().join("dst");
     // Without a reconstructor (the PVM), it is refused.
@@ -199,7 +199,7 @@ fn conversion_flushes_give_the_same_state() {
     assert!(!oct.join("context.converted").exists());
     let store = Store::open(&oct.join("store.sqlite")).unwrap();
     let ctx = pvm_store::Context::open(&oct.join("context")).unwrap();
-    let first = store.block_by_level(1).unwrap().unwrap();
+    let first = store.block_by_level(crate::lv(1)).unwrap().unwrap();
     assert_eq!(first.context, blocks[0].context);
     assert_eq!(
         ctx.state_of(&first).unwrap().hash().unwrap().0,

@@ -16,7 +16,7 @@ fn export_info_import_round_trip() {
     assert_eq!(out.file, file);
     assert!(!dir.path().join("snap.uncompressed").exists());
     let head = blocks.last().unwrap();
-    assert_eq!(out.header.head_level, 8);
+    assert_eq!(out.header.head_level, crate::lv(8));
     assert_eq!(out.header.address, addr());
     assert_eq!(out.header.last_commitment, head.commitment_hash.unwrap());
     assert_eq!(out.header.history_mode, HistoryMode::Full);
@@ -97,25 +97,25 @@ fn level_resets_the_store_copy() {
     let mut o = export_opts(&src, &file);
     o.level = ExportLevel::Finalized;
     let out = snapshot::export(&o).unwrap();
-    assert_eq!(out.header.head_level, 6);
+    assert_eq!(out.header.head_level, crate::lv(6));
     let dst = dir.path().join("dst");
     snapshot::import(&import_opts(&dst, &file)).unwrap();
     let s = Store::open(&dst.join("store.sqlite")).unwrap();
     assert_eq!(s.head().unwrap().as_ref(), Some(&blocks[5]));
-    assert_eq!(s.block_by_level(7).unwrap(), None);
+    assert_eq!(s.block_by_level(crate::lv(7)).unwrap(), None);
     assert_eq!(
         s.commitment(&blocks[7].commitment_hash.unwrap()).unwrap(),
         None
     );
 
     // An odd level: the last commitment is the previous one.
-    o.level = ExportLevel::Level(5);
+    o.level = ExportLevel::Level(crate::lv(5));
     let out = snapshot::export(&o).unwrap();
     assert_eq!(
         out.header.last_commitment,
         blocks[3].commitment_hash.unwrap()
     );
-    o.level = ExportLevel::Level(9);
+    o.level = ExportLevel::Level(crate::lv(9));
     let e = snapshot::export(&o).unwrap_err().to_string();
     assert!(e.contains("--level") && e.contains("above the head"), "{e}");
 }
@@ -131,16 +131,17 @@ fn import_level_resets_the_imported_store() {
     snapshot::export(&o).unwrap();
     let dst = dir.path().join("dst");
     for bad in [0, 9] {
-        let e = snapshot::import_at_level(&import_opts(&dst, &file), Some(bad), None, None)
-            .unwrap_err()
-            .to_string();
+        let e =
+            snapshot::import_at_level(&import_opts(&dst, &file), Some(crate::lv(bad)), None, None)
+                .unwrap_err()
+                .to_string();
         assert!(e.contains("--level"), "{e}");
         assert!(!dst.join("store.sqlite").exists(), "nothing imported");
     }
-    snapshot::import_at_level(&import_opts(&dst, &file), Some(4), None, None).unwrap();
+    snapshot::import_at_level(&import_opts(&dst, &file), Some(crate::lv(4)), None, None).unwrap();
     let s = Store::open(&dst.join("store.sqlite")).unwrap();
     assert_eq!(s.head().unwrap().as_ref(), Some(&blocks[3]));
-    assert_eq!(s.block_by_level(5).unwrap(), None);
+    assert_eq!(s.block_by_level(crate::lv(5)).unwrap(), None);
 }
 
 #[test]
@@ -158,7 +159,7 @@ fn history_modes_on_import() {
     snapshot::import(&o).unwrap();
     let s = Store::open(&full.join("store.sqlite")).unwrap();
     assert_eq!(s.history_mode().unwrap(), Some(HistoryMode::Full));
-    assert_eq!(s.head().unwrap().unwrap().level, 8);
+    assert_eq!(s.head().unwrap().unwrap().level, crate::lv(8));
     assert_eq!(
         std::fs::read(full.join("injector/queue")).unwrap(),
         b"local",
@@ -233,7 +234,7 @@ fn import_streams_from_a_url() {
     let n = bytes.len();
     o.source = Source::Url(serve(bytes, "200 OK", n));
     let (h, _) = snapshot::info(&o.source).unwrap();
-    assert_eq!(h.head_level, 6);
+    assert_eq!(h.head_level, crate::lv(6));
     snapshot::import(&o).unwrap();
     let s = Store::open(&dst.join("store.sqlite")).unwrap();
     assert_eq!(s.head().unwrap().as_ref(), blocks.last());
@@ -252,7 +253,7 @@ impl snapshot::Reconstruct for Recommit {
         let ctx = pvm_store::Context::open(&dir.join("context")).unwrap();
         let first = store.first_stored_level().unwrap().unwrap();
         let head = store.head().unwrap().unwrap().level;
-        for l in first + 1..=head {
+        for l in first.get() + 1..=head.get() {
             if !self.skip {
                 ctx.commit(&state(u8::try_from(l).unwrap())).unwrap();
             }
