@@ -9,8 +9,12 @@
 //! of a reveal outside `Eval`, and the protocol's proof step
 //! (`src/proto_alpha/lib_protocol/sc_rollup_wasm.ml` `step_transition`: `get_current_level`,
 //! `is_input_state`, then `eval` or `set_input`), and the fallback to the saved kernel from a
-//! decoding, link or initialisation error. `Decode`, `Link`, `Init` and `Eval` give
-//! [`TickError::NeedsInterpreter`]; protocol-migration inputs give [`TickError::Unsupported`].
+//! decoding, link or initialisation error. `Decode`, `Link`, `Init` and `Eval` ticks run
+//! `wasm_interp::tick::step_tree` on the same partial tree (issue 13; sizes checked against
+//! Octez's on `link_reveal`, the known differences listed in `tests/it/interp_proofs.rs`);
+//! host functions on a partial tree are not there yet (`wasm_interp::Error::Unsupported`),
+//! and a reveal answer in `Eval` gives [`TickError::NeedsInterpreter`]; protocol-migration
+//! inputs give [`TickError::Unsupported`].
 //!
 //! The proof is `Merkle_proof_encoding.V2.Tree2` of the step ([`produce_proof`],
 //! [`verify_proof`]); the refutation's input-proof wrapper is not handled here.

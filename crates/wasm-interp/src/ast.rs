@@ -3,7 +3,7 @@
 //! `wasm_encoding.ml` for instructions, function types, allocations;
 //! `docs/reference/wasm-ticks.md` §2.6). Source regions are never encoded.
 
-use durable_tree::Tree;
+use crate::codec::Tree;
 
 use crate::codec::{
     self, Blob, Codec, Error, Rd, Result, Str, join, read_tag, show, val, write_tag,

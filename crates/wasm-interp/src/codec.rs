@@ -14,7 +14,82 @@
 //! `tagged_union` with a string tag = [`write_tag`] (`tag` = 4-byte BE length + name) and the
 //! payload under `value` ([`val`]); `option` = tags `Some` (payload under `value`) / `None`.
 
-use durable_tree::{Kind, Tree, TreeError};
+use durable_tree::access::{AccessError, TreeAccess};
+use durable_tree::proof::partial::StepTree;
+use durable_tree::{Kind, TreeError};
+
+/// The state tree a tick runs on: a plain tree (execution) or a [`StepTree`] (one-tick
+/// proofs, recording what is loaded; `durable_tree::access`). Subtree handles taken from a
+/// tree are of its kind; a fresh subtree (`default`) is plain and is turned into a partial
+/// tree's fresh subtree when attached to one.
+#[derive(Clone)]
+pub enum Tree {
+    /// A plain tree.
+    Plain(durable_tree::Tree),
+    /// A partial tree recording its reads (boxed: it is much larger than a plain handle).
+    Step(Box<StepTree>),
+}
+
+impl Default for Tree {
+    fn default() -> Self {
+        Tree::Plain(durable_tree::Tree::empty())
+    }
+}
+
+impl std::fmt::Debug for Tree {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Tree::Plain(t) => write!(f, "Plain({t:?})"),
+            Tree::Step(_) => write!(f, "Step(..)"),
+        }
+    }
+}
+
+impl Tree {
+    /// The empty node.
+    pub fn empty() -> Self {
+        Tree::default()
+    }
+
+    /// A partial tree.
+    pub fn step(t: StepTree) -> Self {
+        Tree::Step(Box::new(t))
+    }
+
+    /// The plain tree, or an error on a partial tree.
+    pub fn into_plain(self) -> Result<durable_tree::Tree> {
+        match self {
+            Tree::Plain(t) => Ok(t),
+            Tree::Step(_) => Err(Error::Unsupported("a plain tree was expected".into())),
+        }
+    }
+
+    fn acc(&self) -> &dyn Acc {
+        match self {
+            Tree::Plain(t) => t,
+            Tree::Step(t) => t.as_ref(),
+        }
+    }
+}
+
+/// The object-safe part of [`TreeAccess`] this crate uses.
+trait Acc {
+    fn contents(&self, p: &[&str]) -> Result<Option<Vec<u8>>, AccessError>;
+    fn kind_at(&self, p: &[&str]) -> Result<Option<Kind>, AccessError>;
+    fn names(&self, p: &[&str]) -> Result<Vec<(String, Kind)>, AccessError>;
+}
+
+impl<T: TreeAccess> Acc for T {
+    fn contents(&self, p: &[&str]) -> Result<Option<Vec<u8>>, AccessError> {
+        self.get_contents(p)
+    }
+    fn kind_at(&self, p: &[&str]) -> Result<Option<Kind>, AccessError> {
+        TreeAccess::kind(self, p)
+    }
+    fn names(&self, p: &[&str]) -> Result<Vec<(String, Kind)>, AccessError> {
+        TreeAccess::list(self, p)
+    }
+}
 
 /// Errors of the small-step interpreter.
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +97,9 @@ pub enum Error {
     /// The state tree could not be read or written.
     #[error(transparent)]
     Tree(#[from] TreeError),
+    /// A partial tree (one-tick proof) lacks what the tick reads.
+    #[error("state tree access: {0}")]
+    Access(AccessError),
     /// A key the encoding requires is missing or holds bytes of the wrong form.
     #[error("malformed interpreter state at /{0}: {1}")]
     Malformed(String, &'static str),
@@ -71,39 +149,130 @@ pub(crate) fn show(p: &[String]) -> String {
     p.join("/")
 }
 
+impl From<AccessError> for Error {
+    fn from(e: AccessError) -> Self {
+        match e {
+            AccessError::Tree(t) => Error::Tree(t),
+            other => Error::Access(other),
+        }
+    }
+}
+
 /// Read the blob at `p` (`None` if absent or a node).
 pub fn read(t: &Tree, p: &[String]) -> Result<Option<Vec<u8>>> {
-    Ok(t.get_contents(&steps(p))?)
+    Ok(t.acc().contents(&steps(p))?)
+}
+
+/// Read the blob at `p` given as steps.
+pub fn read_steps(t: &Tree, p: &[&str]) -> Result<Option<Vec<u8>>> {
+    Ok(t.acc().contents(p)?)
+}
+
+/// The subtree at `p` given as steps (`None` if absent).
+pub fn subtree_steps(t: &Tree, p: &[&str]) -> Result<Option<Tree>> {
+    Ok(match t {
+        Tree::Plain(x) => TreeAccess::get_tree(x, p)?.map(Tree::Plain),
+        Tree::Step(x) => TreeAccess::get_tree(x.as_ref(), p)?.map(Tree::step),
+    })
 }
 
 /// The subtree at `p` (`None` if absent).
 pub fn subtree(t: &Tree, p: &[String]) -> Result<Option<Tree>> {
-    Ok(t.get(&steps(p))?)
+    subtree_steps(t, &steps(p))
 }
 
 /// Kind of the entry at `p`.
 pub fn kind(t: &Tree, p: &[String]) -> Result<Option<Kind>> {
-    Ok(subtree(t, p)?.map(|s| s.kind()))
+    Ok(t.acc().kind_at(&steps(p))?)
 }
 
 /// Children names of the node at `p`.
 pub fn children(t: &Tree, p: &[String]) -> Result<Vec<String>> {
-    Ok(t.list(&steps(p))?.into_iter().map(|(k, _)| k).collect())
+    Ok(t.acc()
+        .names(&steps(p))?
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect())
 }
 
 /// Write a blob at `p` (Irmin `Tree.add`).
 pub fn write(t: &mut Tree, p: &[String], bytes: Vec<u8>) -> Result<()> {
-    Ok(t.set_contents(&steps(p), bytes)?)
+    let p = steps(p);
+    match t {
+        Tree::Plain(x) => TreeAccess::set_contents(x, &p, bytes)?,
+        Tree::Step(x) => TreeAccess::set_contents(x.as_mut(), &p, bytes)?,
+    }
+    Ok(())
+}
+
+/// Attach a subtree at `p` given as steps (Irmin `Tree.add_tree`; an empty node removes).
+pub fn attach_steps(t: &mut Tree, p: &[&str], sub: Tree) -> Result<()> {
+    match (t, sub) {
+        (Tree::Plain(x), Tree::Plain(s)) => TreeAccess::set_tree(x, p, s)?,
+        (Tree::Step(x), Tree::Step(s)) => TreeAccess::set_tree(x.as_mut(), p, *s)?,
+        (Tree::Step(x), Tree::Plain(s)) => {
+            // A fresh subtree built by this tick: nothing of it is in the proof.
+            let s = StepTree::of_tree(&s).map_err(AccessError::from)?;
+            TreeAccess::set_tree(x.as_mut(), p, s)?
+        }
+        (Tree::Plain(_), Tree::Step(_)) => {
+            return Err(Error::Unsupported(
+                "a partial tree's subtree attached to a plain tree".into(),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Attach a subtree at `p` (Irmin `Tree.add_tree`; an empty node removes).
 pub fn attach(t: &mut Tree, p: &[String], sub: Tree) -> Result<()> {
-    Ok(t.set_tree(&steps(p), sub)?)
+    attach_steps(t, &steps(p), sub)
+}
+
+/// Remove `p` given as steps (Irmin `Tree.remove`).
+pub fn remove_steps(t: &mut Tree, p: &[&str]) -> Result<()> {
+    match t {
+        Tree::Plain(x) => TreeAccess::remove(x, p)?,
+        Tree::Step(x) => {
+            let present = TreeAccess::kind(x.as_ref(), p)?.is_some();
+            TreeAccess::remove(x.as_mut(), p)?;
+            if present && let Some((_, parent)) = p.split_last() {
+                read_sole_sibling(x.as_ref(), parent)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// After a removal from a node that leaves it one entry, Octez's proof holds that entry's
+/// whole subtree (nodes and values): found on `link_reveal`'s proof sizes (ticks 5111 and
+/// 5162; proofs: `docs/reference/wasm-ticks.md` §4); the Irmin code doing it is not identified.
+fn read_sole_sibling(t: &StepTree, parent: &[&str]) -> Result<()> {
+    let names = TreeAccess::list(t, parent)?;
+    if let [(name, _)] = names.as_slice() {
+        let mut p = parent.to_vec();
+        p.push(name);
+        read_all(t, &p)?;
+    }
+    Ok(())
+}
+
+/// Read every node and value under `p`.
+fn read_all(t: &StepTree, p: &[&str]) -> Result<()> {
+    if TreeAccess::get_contents(t, p)?.is_some() {
+        return Ok(());
+    }
+    for (name, _) in TreeAccess::list(t, p)? {
+        let mut q = p.to_vec();
+        q.push(&name);
+        read_all(t, &q)?;
+    }
+    Ok(())
 }
 
 /// Remove `p` (Irmin `Tree.remove`).
 pub fn remove(t: &mut Tree, p: &[String]) -> Result<()> {
-    Ok(t.remove(&steps(p))?)
+    remove_steps(t, &steps(p))
 }
 
 /// Read a required blob.
@@ -297,6 +466,13 @@ pub fn read_tag(t: &Tree, p: &[String]) -> Result<String> {
     String::from_utf8(s.0).map_err(|_| Error::Malformed(show(&tp), "non-UTF-8 tag"))
 }
 
+/// Decoding a unit case of a tagged union: `value [] Data_encoding.unit` reads the (empty)
+/// blob at `value` (a one-tick proof holds it), then gives `x`.
+pub fn read_unit_case<X>(t: &Tree, p: &[String], x: X) -> Result<X> {
+    read(t, &val(p))?;
+    Ok(x)
+}
+
 /// A unit case of a tagged union: the tag and an empty blob at `value`.
 pub fn write_unit_case(t: &mut Tree, p: &[String], name: &str) -> Result<()> {
     write_tag(t, p, name)?;
@@ -360,5 +536,78 @@ mod tests {
         assert_eq!(Option::<i32>::from_bytes(&[1, 0, 0, 0, 5]), Some(Some(5)));
         assert_eq!(Option::<i32>::from_bytes(&[0xff, 0, 0, 0, 5]), None);
         assert_eq!(true.to_bytes(), [0xff]);
+    }
+
+    /// The values under a proof tree, as `path=bytes` lines.
+    fn values(t: &durable_tree::proof::ProofTree, path: &str, out: &mut Vec<String>) {
+        use durable_tree::proof::{InodeTree, ProofTree as P};
+        fn inode(i: &InodeTree, path: &str, out: &mut Vec<String>) {
+            match i {
+                InodeTree::Values(es) => es
+                    .iter()
+                    .for_each(|(n, t)| values(t, &format!("{path}/{n}"), out)),
+                InodeTree::Tree(p) => [&p.left, &p.right]
+                    .into_iter()
+                    .flatten()
+                    .for_each(|k| inode(k, path, out)),
+                InodeTree::Extender(e) => inode(&e.proof, path, out),
+                InodeTree::Blinded(_) => {}
+            }
+        }
+        match t {
+            P::Value(v) => out.push(format!("{path}={v:?}")),
+            P::Node(es) => es
+                .iter()
+                .for_each(|(n, t)| values(t, &format!("{path}/{n}"), out)),
+            P::Inode(p) => [&p.left, &p.right]
+                .into_iter()
+                .flatten()
+                .for_each(|k| inode(k, path, out)),
+            P::Extender(e) => inode(&e.proof, path, out),
+            P::BlindedValue(_) | P::BlindedNode(_) => {}
+        }
+    }
+
+    /// A removal leaving its node one entry reads that entry's whole subtree; removing an
+    /// absent entry, or leaving two, reads nothing more.
+    #[test]
+    fn removal_leaving_one_entry_reads_it_whole() {
+        let mut plain = durable_tree::Tree::empty();
+        for (k, v) in [
+            (&["n", "a", "x"][..], 1u8),
+            (&["n", "b"][..], 2),
+            (&["m", "a", "x"][..], 3),
+            (&["m", "b"][..], 4),
+            (&["m", "c"][..], 5),
+        ] {
+            plain.set_contents(k, vec![v]).unwrap();
+        }
+        let read_after = |p: &[&str]| {
+            let mut t = Tree::step(StepTree::of_tree(&plain).unwrap());
+            remove_steps(&mut t, p).unwrap();
+            let Tree::Step(st) = t else { unreachable!() };
+            let mut out = Vec::new();
+            values(&st.proof_state().unwrap(), "", &mut out);
+            out
+        };
+        assert_eq!(read_after(&["n", "b"]), ["/n/a/x=[1]"]);
+        assert!(read_after(&["n", "z"]).is_empty());
+        assert!(read_after(&["m", "c"]).is_empty());
+        // Without the removal, the same reads hold the siblings' values.
+        let mut t = Tree::step(StepTree::of_tree(&plain).unwrap());
+        read_all(
+            match &t {
+                Tree::Step(st) => st,
+                Tree::Plain(_) => unreachable!(),
+            },
+            &["m"],
+        )
+        .unwrap();
+        remove_steps(&mut t, &["m", "zz"]).unwrap();
+        let Tree::Step(st) = t else { unreachable!() };
+        let mut out = Vec::new();
+        values(&st.proof_state().unwrap(), "", &mut out);
+        out.sort();
+        assert_eq!(out, ["/m/a/x=[3]", "/m/b=[4]", "/m/c=[5]"]);
     }
 }

@@ -2,7 +2,7 @@
 //! encoded as `src/lib_scoru_wasm/binary_parser_encodings.ml` writes them
 //! (`docs/reference/wasm-ticks.md` §1.3, §2.5). One [`DecodeState::module_step`] = one tick.
 
-use durable_tree::Tree;
+use crate::codec::Tree;
 
 use crate::ast::{
     Allocations, BlockType, DataSegment, ElemSegment, Export, ExportDesc, Func, FuncType, Global,
@@ -219,7 +219,7 @@ impl Codec for ByteVecKont {
     fn decode(t: &Tree, p: &[String]) -> Result<Self> {
         let v = val(p);
         Ok(match read_tag(t, p)?.as_str() {
-            "VKStart" => Self::Start,
+            "VKStart" => crate::codec::read_unit_case(t, p, Self::Start)?,
             "VKRead" => Self::Read(
                 d(t, &v, &["data_label"])?,
                 d(t, &v, &["pos"])?,
@@ -265,7 +265,7 @@ impl Codec for NameKont {
     fn decode(t: &Tree, p: &[String]) -> Result<Self> {
         let v = val(p);
         Ok(match read_tag(t, p)?.as_str() {
-            "NKStart" => Self::Start,
+            "NKStart" => crate::codec::read_unit_case(t, p, Self::Start)?,
             "NKParse" => {
                 let bp = join(&v, &["buffer"]);
                 let b = codec::need(t, &bp, "name buffer")?;
@@ -406,7 +406,7 @@ impl Codec for FuncTypeKont {
     fn decode(t: &Tree, p: &[String]) -> Result<Self> {
         let v = val(p);
         Ok(match read_tag(t, p)?.as_str() {
-            "FKStart" => Self::Start,
+            "FKStart" => crate::codec::read_unit_case(t, p, Self::Start)?,
             "FKIns" => Self::Ins(d(t, &v, &["ins_kont"])?),
             "FKOut" => Self::Out(d(t, &v, &["params"])?, d(t, &v, &["lazy_kont"])?),
             "FKStop" => Self::Stop(FuncType::decode(t, &v)?),
@@ -484,7 +484,7 @@ impl Codec for ImportKont {
     fn decode(t: &Tree, p: &[String]) -> Result<Self> {
         let v = val(p);
         Ok(match read_tag(t, p)?.as_str() {
-            "ImpKStart" => Self::Start,
+            "ImpKStart" => crate::codec::read_unit_case(t, p, Self::Start)?,
             "ImpKModuleName" => Self::ModuleName(d(t, &v, &["module_name"])?),
             "ImpKItemName" => Self::ItemName(
                 d::<Str>(t, &v, &["1", "module_name"])?.0,
@@ -553,7 +553,7 @@ impl Codec for ExportKont {
     fn decode(t: &Tree, p: &[String]) -> Result<Self> {
         let v = val(p);
         Ok(match read_tag(t, p)?.as_str() {
-            "ExpKStart" => Self::Start,
+            "ExpKStart" => crate::codec::read_unit_case(t, p, Self::Start)?,
             "ExpKName" => Self::Name(NameKont::decode(t, &v)?),
             "ExpKStop" => Self::Stop(Export::decode(t, &v)?),
             _ => return bad(p, "export kont tag"),
@@ -709,7 +709,7 @@ impl Codec for BlockKont {
     fn decode(t: &Tree, p: &[String]) -> Result<Self> {
         let v = val(p);
         Ok(match read_tag(t, p)?.as_str() {
-            "BlockStart" => Self::Start,
+            "BlockStart" => crate::codec::read_unit_case(t, p, Self::Start)?,
             "BlockParse" => Self::Parse(LazyStack::decode(t, &v)?),
             "BlockStop" => Self::Stop(i32::decode(t, &v)?),
             _ => return bad(p, "block kont tag"),
@@ -947,7 +947,7 @@ impl Codec for CodeKont {
     fn decode(t: &Tree, p: &[String]) -> Result<Self> {
         let v = val(p);
         Ok(match read_tag(t, p)?.as_str() {
-            "CKStart" => Self::Start,
+            "CKStart" => crate::codec::read_unit_case(t, p, Self::Start)?,
             "CKLocalsParse" => Self::LocalsParse {
                 left: d31(t, &v, &["left"])?,
                 size: d(t, &v, &["size"])?,
@@ -1216,7 +1216,7 @@ impl Codec for ElemKont {
     fn decode(t: &Tree, p: &[String]) -> Result<Self> {
         let v = val(p);
         Ok(match read_tag(t, p)?.as_str() {
-            "EKStart" => Self::Start,
+            "EKStart" => crate::codec::read_unit_case(t, p, Self::Start)?,
             "EKMode" => {
                 let kp = join(&v, &["index_kind"]);
                 let is_const = match codec::need(t, &kp, "index kind")?.as_slice() {
@@ -1498,7 +1498,7 @@ impl Codec for DataKont {
     fn decode(t: &Tree, p: &[String]) -> Result<Self> {
         let v = val(p);
         Ok(match read_tag(t, p)?.as_str() {
-            "DKStart" => Self::Start,
+            "DKStart" => crate::codec::read_unit_case(t, p, Self::Start)?,
             "DKMode" => Self::Mode {
                 left: d31(t, &v, &["left"])?,
                 index: d(t, &v, &["index"])?,
@@ -1663,7 +1663,7 @@ impl Codec for Field {
     }
     fn decode(t: &Tree, p: &[String]) -> Result<Self> {
         match Field::of_name(&read_tag(t, p)?) {
-            Some(f) => Ok(f),
+            Some(f) => crate::codec::read_unit_case(t, p, f),
             None => bad(p, "field type tag"),
         }
     }
@@ -1910,7 +1910,7 @@ impl Codec for ModuleKont {
         let pos = || d31(t, v, &["pos"]);
         let size = || d::<Size>(t, v, &["size"]);
         Ok(match read_tag(t, p)?.as_str() {
-            "MKStart" => Self::Start,
+            "MKStart" => crate::codec::read_unit_case(t, p, Self::Start)?,
             "MKSkipCustom" => Self::SkipCustom(Opt::<Field>::decode(t, v)?.0),
             "MKFieldStart" => Self::FieldStart(Field::decode(t, v)?),
             "MKField" => {
@@ -2144,12 +2144,12 @@ impl DecodeState {
     }
 
     /// `module_step ~allow_floats:false bytes state`: one tick.
-    pub fn module_step(&mut self, bytes: &[u8]) -> SResult<()> {
+    pub fn module_step(&mut self, bytes: &dyn crate::stream::ByteSource) -> SResult<()> {
         let mut s = Stream {
             bytes,
             pos: usize::try_from(self.stream_pos).unwrap_or(usize::MAX),
         };
-        if s.pos > bytes.len() {
+        if s.pos > bytes.size() {
             return Err(StepError::Internal(Error::Malformed(
                 "stream_pos".into(),
                 "beyond the end of the kernel",

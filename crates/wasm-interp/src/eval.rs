@@ -3,7 +3,7 @@
 //! encodings of `wasm_encoding.ml` (`docs/reference/wasm-ticks.md` §1.5, §2.7), and one
 //! evaluation tick (`step` = one `frame_step`; [`crate::exec`] holds `step_instr`).
 
-use durable_tree::Tree;
+use crate::codec::Tree;
 
 use crate::ast::Instr;
 use crate::codec::{
@@ -342,7 +342,7 @@ impl Codec for Reveal {
                 v.extend(Str::decode(t, &val(p))?.0);
                 Reveal(v)
             }
-            "Reveal_metadata" => Reveal(vec![1]),
+            "Reveal_metadata" => codec::read_unit_case(t, p, Reveal(vec![1]))?,
             "Reveal_raw" => Reveal(Str::decode(t, &val(p))?.0),
             _ => return Err(Error::Malformed(show(p), "reveal tag")),
         })

@@ -11,8 +11,8 @@
 //! The reveal functions and the `nds_*` functions are not here yet
 //! ([`crate::Error::Unsupported`]).
 
+use crate::codec::Tree;
 use context_hash::data_encoding::{read_z, write_z};
-use durable_tree::Tree;
 use durable_tree::durable::Durable;
 use wasm_pvm::{GuestMemory, HostState, InputBuffer, OutOfBounds, OutputBuffer, PvmVersion};
 
@@ -252,7 +252,15 @@ impl TreeHost {
         mem: &mut MemoryInst,
         f: impl FnOnce(&mut HostState<'_>, &mut Mem<'_>) -> std::result::Result<T, wasm_pvm::HostFatal>,
     ) -> Result<T> {
-        let mut durable = Durable::new(self.root.get(&["durable"])?.unwrap_or_default());
+        let mut durable = match codec::subtree_steps(&self.root, &["durable"])?.unwrap_or_default()
+        {
+            Tree::Plain(t) => Durable::new(t),
+            Tree::Step(_) => {
+                return Err(Error::Unsupported(
+                    "host functions on durable storage of a partial tree (one-tick proof)".into(),
+                ));
+            }
+        };
         let (mut input, mut output) = (InputBuffer::new(), OutputBuffer::new(0, 0));
         let mut reveal = NoReveal;
         let r = {
@@ -270,7 +278,11 @@ impl TreeHost {
             r
         };
         let r = r.map_err(|e| Error::Unsupported(format!("host function: {e}")))?;
-        self.root.set_tree(&["durable"], durable.into_tree())?;
+        codec::attach_steps(
+            &mut self.root,
+            &["durable"],
+            Tree::Plain(durable.into_tree()),
+        )?;
         Ok(r)
     }
 }

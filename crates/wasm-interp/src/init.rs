@@ -4,7 +4,7 @@
 //! `init_kont/…` and the registry `modules/…`; every case from `IK_Types` to `IK_Join_admin`
 //! carries the instance being built under `module/…` and its continuation under `kont/…`.
 
-use durable_tree::Tree;
+use crate::codec::Tree;
 
 use crate::ast::{
     DataSegment, ElemSegment, Export, FuncType, Global, Import, ImportDesc, Limits, Module,
@@ -599,7 +599,7 @@ impl Codec for InitKont {
             ),
             "IK_Join_admin" => InitKont::JoinAdmin(inst()?, Join::decode(t, &f("kont"))?),
             "IK_Eval" => InitKont::Eval(Box::new(Config::decode(t, &f("config"))?)),
-            "IK_Stop" => InitKont::Stop,
+            "IK_Stop" => codec::read_unit_case(t, p, InitKont::Stop)?,
             _ => return Err(Error::Malformed(show(p), "init kont tag")),
         })
     }

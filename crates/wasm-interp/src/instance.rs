@@ -4,7 +4,7 @@
 //! `function_encoding`, `memory_encoding`, `table_encoding`, `global_encoding`,
 //! `extern_encoding`, `module_instance_encoding`, `module_instances_encoding`.
 
-use durable_tree::Tree;
+use crate::codec::Tree;
 
 use crate::ast::{Allocations, FuncType, RefType, ValType};
 use crate::codec::{

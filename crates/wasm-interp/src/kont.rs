@@ -4,7 +4,7 @@
 //! `offset`). Each vector may sit under an extra scope (`destination/types/…`,
 //! `lv/2/…`), given at encoding time.
 
-use durable_tree::Tree;
+use crate::codec::Tree;
 
 use crate::codec::{Codec, Error, Result, join};
 use crate::lazy::LazyVec;

@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 
-use durable_tree::Tree;
+use crate::codec::Tree;
 
 use crate::codec::{self, Codec, Error, Result, join, show};
 

@@ -3,7 +3,7 @@
 //! externs), `imports_offset` int32. One tick resolves one import against the host functions of
 //! the PVM version (`Host_funcs.lookup_opt`, here `wasm_pvm::host_function`).
 
-use durable_tree::Tree;
+use crate::codec::Tree;
 use wasm_pvm::{HOST_MODULE, PvmVersion, host_function};
 
 use crate::ast::{FuncType, Module, ValType};

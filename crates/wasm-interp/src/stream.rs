@@ -18,10 +18,30 @@ pub struct DecodeFailure {
 /// Shorthand.
 pub type DResult<T> = Result<T, DecodeFailure>;
 
+/// The module bytes a [`Stream`] reads: a slice, or a chunked value of the durable storage
+/// read chunk by chunk (`Chunked_byte_vector.load_byte`: a tick loads only the chunks at the
+/// positions it reads, as Octez's proof of a decoding tick holds).
+pub trait ByteSource {
+    /// The length in bytes.
+    fn size(&self) -> usize;
+    /// The byte at `i`, `None` past the end (or when it cannot be loaded: the source keeps the
+    /// error for its owner).
+    fn byte(&self, i: usize) -> Option<u8>;
+}
+
+impl ByteSource for &[u8] {
+    fn size(&self) -> usize {
+        self.len()
+    }
+    fn byte(&self, i: usize) -> Option<u8> {
+        self.get(i).copied()
+    }
+}
+
 /// `stream`: the module bytes and the current position.
 pub struct Stream<'a> {
     /// Module bytes.
-    pub bytes: &'a [u8],
+    pub bytes: &'a dyn ByteSource,
     /// Position.
     pub pos: usize,
 }
@@ -47,12 +67,12 @@ impl Stream<'_> {
 
     /// `len s`.
     pub fn len(&self) -> usize {
-        self.bytes.len()
+        self.bytes.size()
     }
 
     /// Whether the module is empty.
     pub fn is_empty(&self) -> bool {
-        self.bytes.is_empty()
+        self.bytes.size() == 0
     }
 
     fn eos_error<T>(&self) -> DResult<T> {
@@ -61,13 +81,13 @@ impl Stream<'_> {
 
     /// `peek`.
     pub fn peek(&self) -> Option<u8> {
-        self.bytes.get(self.pos).copied()
+        self.bytes.byte(self.pos)
     }
 
     /// `get` (guarded).
     pub fn get(&mut self) -> DResult<u8> {
-        match self.bytes.get(self.pos) {
-            Some(&b) => {
+        match self.bytes.byte(self.pos) {
+            Some(b) => {
                 self.pos = self.pos.saturating_add(1);
                 Ok(b)
             }
@@ -454,7 +474,10 @@ mod tests {
     use super::*;
 
     fn decode(bytes: &[u8]) -> Instr {
-        let mut s = Stream { bytes, pos: 1 };
+        let mut s = Stream {
+            bytes: &bytes,
+            pos: 1,
+        };
         s.instr(0, bytes[0]).unwrap()
     }
 
@@ -479,7 +502,7 @@ mod tests {
         assert_eq!(i.args[0].1, [1, 0, 0, 0, 1, 1]);
         // Block types: [] → ValBlockType None, [i32] → ValBlockType (Some i32).
         let mut s = Stream {
-            bytes: &[0x40, 0x7f],
+            bytes: &&[0x40u8, 0x7f][..],
             pos: 0,
         };
         assert_eq!(s.block_type().unwrap().to_bytes(), [1, 0]);

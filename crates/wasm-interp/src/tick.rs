@@ -5,8 +5,8 @@
 //! field); `wasm/current_tick` + 1; on `Failing` (a new stuck state) `wasm/reboot_counter` is
 //! reset to `maximum_reboots_per_input + 1` (the durable patches of `Failing` are no-ops).
 
+use crate::codec::Tree;
 use context_hash::data_encoding::{read_n, write_n};
-use durable_tree::Tree;
 use durable_tree::durable::{Durable, Key};
 use wasm_pvm::{
     KERNEL_FALLBACK_KEY, KERNEL_KEY, KERNEL_RUN, NO_KERNEL_RUN, PvmState, PvmVersion,
@@ -64,7 +64,98 @@ fn nat(v: u128) -> Vec<u8> {
 }
 
 fn durable_of(root: &Tree) -> Result<Durable> {
-    Ok(Durable::new(root.get(&["durable"])?.unwrap_or_default()))
+    match codec::subtree_steps(root, &["durable"])?.unwrap_or_default() {
+        Tree::Plain(t) => Ok(Durable::new(t)),
+        Tree::Step(_) => Err(Error::Unsupported(
+            "durable storage changes on a partial tree (one-tick proof)".into(),
+        )),
+    }
+}
+
+/// A durable value (`durable/<key>/@`) read chunk by chunk (`Chunked_byte_vector` decoded
+/// from the tree: `@/length`, then `@/contents/<i>` when a byte of chunk `i` is read; an
+/// absent chunk reads as zeros; `docs/reference/wasm-pvm.md` §2.2).
+struct ChunkedValue {
+    at: Tree,
+    len: usize,
+    chunks: std::cell::RefCell<std::collections::BTreeMap<usize, Vec<u8>>>,
+    err: std::cell::RefCell<Option<Error>>,
+}
+
+const CHUNK: usize = 512;
+
+impl ChunkedValue {
+    /// `Durable.find_value`: `None` when `key` has no value.
+    fn open(root: &Tree, key: &str) -> Result<Option<ChunkedValue>> {
+        let mut p: Vec<&str> = vec!["durable"];
+        p.extend(key.split('/').filter(|s| !s.is_empty()));
+        p.push("@");
+        let Some(at) = codec::subtree_steps(root, &p)? else {
+            return Ok(None);
+        };
+        let b = codec::read_steps(&at, &["length"])?
+            .ok_or_else(|| Error::Malformed(key.to_owned(), "durable value without length"))?;
+        let b: [u8; 8] = b
+            .try_into()
+            .map_err(|_| Error::Malformed(key.to_owned(), "durable length not an int64"))?;
+        let len = usize::try_from(u64::from_be_bytes(b))
+            .map_err(|_| Error::Overflow("durable value length"))?;
+        Ok(Some(ChunkedValue {
+            at,
+            len,
+            chunks: Default::default(),
+            err: Default::default(),
+        }))
+    }
+
+    fn chunk(&self, i: usize) -> Result<()> {
+        if self.chunks.borrow().contains_key(&i) {
+            return Ok(());
+        }
+        let name = i.to_string();
+        let mut c = codec::read_steps(&self.at, &["contents", &name])?.unwrap_or_default();
+        c.resize(CHUNK, 0);
+        self.chunks.borrow_mut().insert(i, c);
+        Ok(())
+    }
+
+    /// `Chunked_byte_vector.to_bytes`: every chunk.
+    fn all(&self) -> Result<Vec<u8>> {
+        let mut out = Vec::with_capacity(self.len);
+        let mut i = 0usize;
+        while out.len() < self.len {
+            self.chunk(i)?;
+            out.extend_from_slice(&self.chunks.borrow()[&i]);
+            i = i.checked_add(1).ok_or(Error::Overflow("chunk index"))?;
+        }
+        out.truncate(self.len);
+        Ok(out)
+    }
+
+    /// The error a [`ByteSource::byte`] read met, if any.
+    fn take_err(&self) -> Option<Error> {
+        self.err.borrow_mut().take()
+    }
+}
+
+impl crate::stream::ByteSource for ChunkedValue {
+    fn size(&self) -> usize {
+        self.len
+    }
+    fn byte(&self, i: usize) -> Option<u8> {
+        if i >= self.len {
+            return None;
+        }
+        let c = i / CHUNK;
+        if let Err(e) = self.chunk(c) {
+            *self.err.borrow_mut() = Some(e);
+            return None;
+        }
+        self.chunks
+            .borrow()
+            .get(&c)
+            .and_then(|v| v.get(i % CHUNK).copied())
+    }
 }
 
 fn dkey(key: &str) -> Result<Key> {
@@ -72,7 +163,13 @@ fn dkey(key: &str) -> Result<Key> {
 }
 
 fn durable_value(root: &Tree, key: &str) -> Result<Option<Vec<u8>>> {
-    Ok(durable_of(root)?.read_all(&dkey(key)?)?)
+    match root {
+        Tree::Plain(_) => Ok(durable_of(root)?.read_all(&dkey(key)?)?),
+        Tree::Step(_) => match ChunkedValue::open(root, key)? {
+            None => Ok(None),
+            Some(v) => Ok(Some(v.all()?)),
+        },
+    }
 }
 
 /// Octez's rendering of a decoder exception (`Error(_, "<msg>")`, the form
@@ -100,11 +197,86 @@ fn save_fallback_kernel(d: &mut Durable) -> Result<()> {
     Ok(())
 }
 
+/// A change of the durable storage by a tick outside the host functions, done on the new
+/// state tree at the end of the tick.
+#[derive(Clone, Copy)]
+enum DurableOp {
+    /// `save_fallback_kernel` (rule 11).
+    SaveFallback,
+    /// `write_value_exn stuck_flag 0L ""` (rule 14).
+    StuckFlag,
+    /// `delete stuck_flag`, `delete upgrade_error_flag` (rule 15).
+    DeleteFlags,
+}
+
+fn key_steps(key: &str) -> Vec<&str> {
+    let mut p = vec!["durable"];
+    p.extend(key.split('/').filter(|s| !s.is_empty()));
+    p
+}
+
+fn with_steps<'a>(base: &[&'a str], rest: &[&'a str]) -> Vec<&'a str> {
+    let mut v = base.to_vec();
+    v.extend_from_slice(rest);
+    v
+}
+
+/// `write_value_exn key 0L ""` on a partial tree: `@/length` kept (or 0), chunks kept.
+fn touch_empty(t: &mut Tree, key: &str) -> Result<()> {
+    let k = key_steps(key);
+    let at = with_steps(&k, &["@"]);
+    let lp = with_steps(&k, &["@", "length"]);
+    let len = if codec::subtree_steps(t, &at)?.is_some() {
+        codec::read_steps(t, &lp)?
+            .ok_or_else(|| Error::Malformed(key.to_owned(), "durable value without length"))?
+    } else {
+        codec::remove_steps(t, &with_steps(&k, &["@", "contents"]))?;
+        0u64.to_be_bytes().to_vec()
+    };
+    codec::write(
+        t,
+        &lp.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>(),
+        len,
+    )
+}
+
+/// Apply `op` to the durable storage of `out` (a partial tree), reading as Octez does.
+fn durable_op(out: &mut Tree, op: DurableOp) -> Result<()> {
+    let Tree::Step(st) = out else {
+        return Err(Error::Unsupported("durable op on a plain tree".into()));
+    };
+    match op {
+        DurableOp::SaveFallback => {
+            let (k, f) = (key_steps(KERNEL_KEY), key_steps(KERNEL_FALLBACK_KEY));
+            // `Durable.hash ~kind:Value`: the hashes of the two values (found, not loaded).
+            let kh = st
+                .find_hash(&with_steps(&k, &["@"]))
+                .map_err(durable_tree::access::AccessError::from)?;
+            let fh = st
+                .find_hash(&with_steps(&f, &["@"]))
+                .map_err(durable_tree::access::AccessError::from)?;
+            if kh != fh {
+                // `copy_tree_exn`: the whole subtree at the key.
+                if let Some(sub) = codec::subtree_steps(out, &k)? {
+                    codec::attach_steps(out, &f, sub)?;
+                }
+            }
+        }
+        DurableOp::StuckFlag => touch_empty(out, STUCK_FLAG_KEY)?,
+        DurableOp::DeleteFlags => {
+            codec::remove_steps(out, &key_steps(STUCK_FLAG_KEY))?;
+            codec::remove_steps(out, &key_steps(UPGRADE_ERROR_FLAG_KEY))?;
+        }
+    }
+    Ok(())
+}
+
 /// `Init {init_kont = IK_Stop}` → `Eval` (rule 11), or `Stuck Invalid_state`.
 fn init_stop(
     st: InitState,
     limit: i32,
     durable: &mut Option<Durable>,
+    ops: &mut Vec<DurableOp>,
     root: &Tree,
 ) -> Result<Next> {
     let mut reg = st.reg;
@@ -123,9 +295,13 @@ fn init_stop(
                 LazyVec::empty(),
                 LazyVec::singleton(Admin::Invoke(f)),
             );
-            let mut d = durable_of(root)?;
-            save_fallback_kernel(&mut d)?;
-            *durable = Some(d);
+            if let Tree::Step(_) = root {
+                ops.push(DurableOp::SaveFallback);
+            } else {
+                let mut d = durable_of(root)?;
+                save_fallback_kernel(&mut d)?;
+                *durable = Some(d);
+            }
             Ok(Next::Eval(Box::new(config), Box::new(reg)))
         }
         _ => Ok(Next::Stuck(StuckError::InvalidState(
@@ -136,7 +312,12 @@ fn init_stop(
 
 /// Perform one tick of a PVM whose state is `Snapshot`, `Decode` or `Link`, returning the new
 /// state tree. Other states give [`Error::Unsupported`].
-pub fn step(root: &Tree) -> Result<Tree> {
+pub fn step(root: &durable_tree::Tree) -> Result<durable_tree::Tree> {
+    step_tree(&Tree::Plain(root.clone()))?.into_plain()
+}
+
+/// [`step`] on a plain or partial tree (a one-tick proof records what it reads).
+pub fn step_tree(root: &Tree) -> Result<Tree> {
     let tag = read_tag(root, &["wasm".to_owned()])?;
     let state = match tag.as_str() {
         "snapshot" => State::Snapshot,
@@ -186,6 +367,7 @@ pub fn step(root: &Tree) -> Result<Tree> {
 
     // The durable storage, when this tick changes it.
     let mut durable: Option<Durable> = None;
+    let mut ops: Vec<DurableOp> = Vec::new();
     let mut host = TreeHost {
         root: root.clone(),
         version,
@@ -198,20 +380,34 @@ pub fn step(root: &Tree) -> Result<Tree> {
         State::Collect => Next::Stuck(StuckError::InvalidState("Collect is a input tick".into())),
         State::Padding if window_over => {
             // Rule 5: the window end (reboot or yield), computed by the fast path's PVM state.
-            let mut s = PvmState::from_tree(root)
+            let mut s = PvmState::from_tree(&root.clone().into_plain()?)
                 .map_err(|e| Error::Unsupported(format!("padding state: {e}")))?;
             s.finish_window()
                 .map_err(|e| Error::Unsupported(format!("window end: {e}")))?;
-            return Ok(s.to_tree()?);
+            return Ok(Tree::Plain(s.to_tree()?));
         }
         _ if window_over => Next::Stuck(StuckError::TooManyTicks),
         State::Padding => Next::Padding,
         State::Decode(mut d) => match d.stopped() {
             Some(m) => Next::Link(Box::new(LinkState::new(m.clone()))),
             None => {
-                let kernel = durable_value(root, KERNEL_KEY)?
-                    .ok_or_else(|| Error::Malformed(KERNEL_KEY.into(), "no kernel"))?;
-                match d.module_step(&kernel) {
+                let r = match root {
+                    Tree::Plain(_) => {
+                        let kernel = durable_value(root, KERNEL_KEY)?
+                            .ok_or_else(|| Error::Malformed(KERNEL_KEY.into(), "no kernel"))?;
+                        d.module_step(&&kernel[..])
+                    }
+                    Tree::Step(_) => {
+                        let kernel = ChunkedValue::open(root, KERNEL_KEY)?
+                            .ok_or_else(|| Error::Malformed(KERNEL_KEY.into(), "no kernel"))?;
+                        let r = d.module_step(&kernel);
+                        if let Some(e) = kernel.take_err() {
+                            return Err(e);
+                        }
+                        r
+                    }
+                };
+                match r {
                     Ok(()) => Next::Decode(d),
                     Err(StepError::Fail(f)) => Next::Stuck(decode_error(&f.msg)),
                     Err(StepError::Internal(e)) => return Err(e),
@@ -233,7 +429,7 @@ pub fn step(root: &Tree) -> Result<Tree> {
             }
         },
         State::Init(st) if matches!(st.kont, InitKont::Stop) => {
-            init_stop(*st, limit, &mut durable, root)?
+            init_stop(*st, limit, &mut durable, &mut ops, root)?
         }
         State::Init(mut st) => {
             let mut reg = std::mem::take(&mut st.reg);
@@ -253,17 +449,25 @@ pub fn step(root: &Tree) -> Result<Tree> {
         }
         State::Eval(c, _) if matches!(c.step_kont, StepKont::Trapped(_)) => {
             // Rule 14: the stuck flag, then Padding.
-            let mut d = durable_of(root)?;
-            d.write(&dkey(STUCK_FLAG_KEY)?, 0, &[])?;
-            durable = Some(d);
+            if let Tree::Step(_) = root {
+                ops.push(DurableOp::StuckFlag);
+            } else {
+                let mut d = durable_of(root)?;
+                d.write(&dkey(STUCK_FLAG_KEY)?, 0, &[])?;
+                durable = Some(d);
+            }
             Next::Padding
         }
         State::Eval(c, _) if matches!(c.step_kont, StepKont::Result(_)) => {
             // Rule 15: delete the stuck and upgrade-error flags, then Padding.
-            let mut d = durable_of(root)?;
-            d.delete(&dkey(STUCK_FLAG_KEY)?)?;
-            d.delete(&dkey(UPGRADE_ERROR_FLAG_KEY)?)?;
-            durable = Some(d);
+            if let Tree::Step(_) = root {
+                ops.push(DurableOp::DeleteFlags);
+            } else {
+                let mut d = durable_of(root)?;
+                d.delete(&dkey(STUCK_FLAG_KEY)?)?;
+                d.delete(&dkey(UPGRADE_ERROR_FLAG_KEY)?)?;
+                durable = Some(d);
+            }
             Next::Padding
         }
         State::Eval(c, _) if exec::is_reveal_tick(&c).is_some() => {
@@ -288,8 +492,11 @@ pub fn step(root: &Tree) -> Result<Tree> {
 
     // The host functions of this tick changed only `durable` and the buffers of this copy.
     let mut out = host.root;
+    for op in ops {
+        durable_op(&mut out, op)?;
+    }
     if let Some(d) = durable {
-        out.set_tree(&["durable"], d.into_tree())?;
+        codec::attach_steps(&mut out, &["durable"], Tree::Plain(d.into_tree()))?;
     }
     codec::remove(&mut out, &wasm("tag"))?;
     codec::remove(&mut out, &wasm("value"))?;
@@ -342,7 +549,12 @@ pub fn step(root: &Tree) -> Result<Tree> {
 /// The reveal the PVM waits for (`Reveal_required` payload: `0x00 ‖ hash`, `0x01` for the
 /// metadata, or the raw `reveal` payload), if the state is at a reveal tick
 /// (`Eval.is_reveal_tick`, `docs/reference/wasm-ticks.md` §1.5).
-pub fn reveal_request(root: &Tree) -> Result<Option<Vec<u8>>> {
+pub fn reveal_request(root: &durable_tree::Tree) -> Result<Option<Vec<u8>>> {
+    reveal_request_tree(&Tree::Plain(root.clone()))
+}
+
+/// [`reveal_request`] on a plain or partial tree.
+pub fn reveal_request_tree(root: &Tree) -> Result<Option<Vec<u8>>> {
     if read_tag(root, &["wasm".to_owned()])? != "eval" {
         return Ok(None);
     }
@@ -353,7 +565,12 @@ pub fn reveal_request(root: &Tree) -> Result<Option<Vec<u8>>> {
 /// The reveal tick (`wasm_vm.ml` `reveal_step`): write the revealed `payload` into memory 0,
 /// then `current_tick + 1` (no flag patching). In a state that expects no reveal, the PVM
 /// gets stuck (`Invalid_state "No reveal expected during …"`); `Stuck` and `Padding` stay.
-pub fn reveal_step(root: &Tree, payload: &[u8]) -> Result<Tree> {
+pub fn reveal_step(root: &durable_tree::Tree, payload: &[u8]) -> Result<durable_tree::Tree> {
+    reveal_step_tree(&Tree::Plain(root.clone()), payload)?.into_plain()
+}
+
+/// [`reveal_step`] on a plain or partial tree.
+pub fn reveal_step_tree(root: &Tree, payload: &[u8]) -> Result<Tree> {
     let tag = read_tag(root, &["wasm".to_owned()])?;
     let mut out = root.clone();
     let stuck = |what: &str| StuckError::InvalidState(format!("No reveal expected during {what}"));

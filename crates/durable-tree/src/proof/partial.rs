@@ -431,10 +431,25 @@ fn wi_of(i: &Inode) -> WI {
     }
 }
 
+/// The contents entries of a leaf inode of a node being changed are loaded (Irmin rebuilds
+/// the changed leaf from its entries' values: their contents are in the proof).
+fn read_leaf_contents(i: &Inode, path: &[&str]) -> Result<(), ProofError> {
+    if let Inode::Values(es) = i {
+        for (_, o) in es {
+            if let Obj::C(c) = o {
+                c.read(path)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Load a working inode in place.
 fn wi_load(w: &mut WI, path: &[&str]) -> Result<(), ProofError> {
     if let WI::Cell(c) = w {
-        let loaded = wi_of(c.open(path)?);
+        let i = c.open(path)?;
+        read_leaf_contents(i, path)?;
+        let loaded = wi_of(i);
         *w = loaded;
     }
     Ok(())
@@ -663,7 +678,9 @@ fn work_hash(w: &Work, path: &mut Vec<String>) -> Result<(EntryKind, Hash), Proo
                 }
                 Some(n) if new.is_empty() => Ok((EntryKind::Node, n.hash)),
                 Some(n) => {
-                    let mut root = wi_of(n.open(&p)?);
+                    let opened = n.open(&p)?;
+                    read_leaf_contents(opened, &p)?;
+                    let mut root = wi_of(opened);
                     for (step, v) in new {
                         let sh = context_hash::step_hash(step);
                         let found = wi_find(&mut root, step, &sh, 0, &p)?;

@@ -4,5 +4,6 @@
 
 mod differential;
 mod driver;
+mod interp_proofs;
 mod refutation;
 mod ticks;
