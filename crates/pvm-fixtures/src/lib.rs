@@ -20,7 +20,8 @@ use wasm_pvm::{
 };
 
 /// `testdata/conformance/` (Octez state-hash vectors, `tx_messages.hex`, `link_errors.tsv`).
-pub const CONFORMANCE_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/conformance");
+pub const CONFORMANCE_DIR: &str =
+    concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/conformance");
 
 /// `crates/wasm-pvm/tests/fixtures/ticks/` (per-tick hashes, proof sizes, refutation proofs).
 pub const TICKS_DIR: &str = concat!(
@@ -42,7 +43,7 @@ pub fn lines(path: &str) -> Vec<String> {
 }
 
 /// LEB128 of `v`, the form of WASM vector lengths and indices.
-fn leb(mut v: usize, out: &mut Vec<u8>) {
+pub fn leb(mut v: usize, out: &mut Vec<u8>) {
     loop {
         let b = (v & 0x7f) as u8;
         v >>= 7;
@@ -56,7 +57,7 @@ fn leb(mut v: usize, out: &mut Vec<u8>) {
 
 /// `body` preceded by its size as a 5-byte padded LEB128, as Octez's encoder writes section
 /// and code-entry sizes (`gap32`/`patch_gap32`).
-fn gap32(out: &mut Vec<u8>, body: &[u8]) {
+pub fn gap32(out: &mut Vec<u8>, body: &[u8]) {
     let n = u32::try_from(body.len()).expect("a test module section fits in 4 GiB");
     for i in 0..4 {
         out.push(((n >> (7 * i)) & 0x7f) as u8 | 0x80);
@@ -65,9 +66,16 @@ fn gap32(out: &mut Vec<u8>, body: &[u8]) {
     out.extend_from_slice(body);
 }
 
-fn name(s: &str, out: &mut Vec<u8>) {
+/// A WASM name: LEB128 length, then the UTF-8 bytes.
+pub fn name(s: &str, out: &mut Vec<u8>) {
     leb(s.len(), out);
     out.extend_from_slice(s.as_bytes());
+}
+
+/// Section `id` with `body`, its size written as [`gap32`] does.
+pub fn section(m: &mut Vec<u8>, id: u8, body: Vec<u8>) {
+    m.push(id);
+    gap32(m, &body);
 }
 
 /// Octez's `link_kernel <import>`: `(module (import "smart_rollup_core" "<import>" (func
@@ -80,10 +88,6 @@ pub fn link_kernel(import: &str, nparams: usize) -> Vec<u8> {
 /// [`link_kernel`] with the imports `(module, name)`, all of type 0 (`nparams` × i32 → i32).
 pub fn link_kernel_imports(imports: &[(&str, &str)], nparams: usize) -> Vec<u8> {
     let mut m = b"\0asm\x01\0\0\0".to_vec();
-    let section = |m: &mut Vec<u8>, id: u8, body: Vec<u8>| {
-        m.push(id);
-        gap32(m, &body);
-    };
     let mut types = vec![2, 0x60];
     leb(nparams, &mut types);
     types.extend(std::iter::repeat_n(0x7f, nparams));

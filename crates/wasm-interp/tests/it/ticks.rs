@@ -2,123 +2,21 @@
 //! (`crates/wasm-pvm/tests/fixtures/ticks/README.md`, `docs/reference/wasm-ticks.md` §3): line
 //! `n` = tick `4999 + n`; the Snapshot is at tick 5000. The `echo` traces sample every 138th
 //! tick of three windows, at every PVM version. The kernel and scenario are those of
-//! `crates/wasm-pvm/tests/it/conformance.rs` (copied here: `link_kernel`, `at_first_snapshot`).
+//! crate `pvm-fixtures` (`link_kernel`, `at_first_snapshot`).
 
 use context_hash::to_context_b58;
 use durable_tree::Tree;
-use wasm_pvm::{GenesisParams, PvmState, PvmVersion, TickState};
+use pvm_fixtures::{
+    CONFORMANCE_DIR as CONFORMANCE, TICKS_DIR as FIXTURES, gap32, lines, link_kernel, name,
+    section, tx_payloads,
+};
+use wasm_pvm::PvmVersion;
 
-const FIXTURES: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../wasm-pvm/tests/fixtures/ticks"
-);
-const CONFORMANCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/conformance");
-
-fn leb(mut v: u32, out: &mut Vec<u8>) {
-    loop {
-        let b = (v & 0x7f) as u8;
-        v >>= 7;
-        if v == 0 {
-            out.push(b);
-            return;
-        }
-        out.push(b | 0x80);
-    }
-}
-
-/// Section/code sizes as 5-byte LEB128, as Octez's encoder writes them.
-fn gap32(out: &mut Vec<u8>, body: &[u8]) {
-    let n = body.len() as u32;
-    for i in 0..4 {
-        out.push(((n >> (7 * i)) & 0x7f) as u8 | 0x80);
-    }
-    out.push((n >> 28) as u8);
-    out.extend_from_slice(body);
-}
-
-fn name(s: &str, out: &mut Vec<u8>) {
-    leb(s.len() as u32, out);
-    out.extend_from_slice(s.as_bytes());
-}
-
-fn section(m: &mut Vec<u8>, id: u8, body: Vec<u8>) {
-    m.push(id);
-    gap32(m, &body);
-}
-
-/// `(module (import "smart_rollup_core" "<f>" (func (param i32…) (result i32))) (memory 1)
-/// (export "mem" (memory 0)) (func (export "kernel_run") (nop)))`.
-pub(crate) fn link_kernel(import: &str, nparams: usize) -> Vec<u8> {
-    let mut m = b"\0asm\x01\0\0\0".to_vec();
-    let mut types = vec![2, 0x60];
-    leb(nparams as u32, &mut types);
-    types.extend(std::iter::repeat_n(0x7f, nparams));
-    types.extend([1, 0x7f, 0x60, 0, 0]);
-    section(&mut m, 1, types);
-    let mut imports = vec![1];
-    name("smart_rollup_core", &mut imports);
-    name(import, &mut imports);
-    imports.extend([0x00, 0x00]);
-    section(&mut m, 2, imports);
-    section(&mut m, 3, vec![1, 1]);
-    section(&mut m, 5, vec![1, 0x00, 0x01]);
-    let mut exports = vec![2];
-    name("mem", &mut exports);
-    exports.extend([0x02, 0x00]);
-    name("kernel_run", &mut exports);
-    exports.push(0x00);
-    leb(1, &mut exports);
-    section(&mut m, 7, exports);
-    let mut code = vec![1];
-    gap32(&mut code, &[0x00, 0x01, 0x0b]);
-    section(&mut m, 10, code);
-    m
-}
-
-fn tx_payloads() -> Vec<Vec<u8>> {
-    let text = std::fs::read_to_string(format!("{CONFORMANCE}/tx_messages.hex")).unwrap();
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .map(|l| hex::decode(l.trim()).unwrap())
-        .collect()
-}
-
-/// Genesis, one level of inputs (SOL, Info_per_level, the transfers, EOL), padded to the
-/// `Snapshot` at tick 5000.
+/// The traces' scenario (crate `pvm-fixtures`) as a state tree at the first `Snapshot`.
 pub(crate) fn at_first_snapshot(v: PvmVersion, kernel: &[u8], transfers: &[Vec<u8>]) -> Tree {
-    let params = GenesisParams {
-        ticks_per_snapshot: 5000,
-        outbox_validity_period: 10,
-        outbox_message_limit: 100,
-        maximum_reboots_per_input: 1000,
-    };
-    let mut s = PvmState::genesis(v, kernel, &params).unwrap();
-    let mut ipl = vec![0x00, 0x03];
-    ipl.extend([0u8; 40]);
-    let mut messages = vec![vec![0x00, 0x01], ipl];
-    for t in transfers {
-        let mut m = vec![0x00, 0x00];
-        m.extend(t);
-        messages.push(m);
-    }
-    messages.push(vec![0x00, 0x02]);
-    for (i, m) in messages.iter().enumerate() {
-        s.set_input(0, i as u64, m).unwrap();
-    }
-    s.finish_window().unwrap();
-    assert_eq!(
-        (s.current_tick(), s.tick_state()),
-        (5000, &TickState::Snapshot)
-    );
-    s.to_tree().unwrap()
-}
-
-fn lines(path: &str) -> Vec<String> {
-    std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("cannot read {path}: {e}"))
-        .lines()
-        .map(str::to_owned)
-        .collect()
+    pvm_fixtures::at_first_snapshot(v, kernel, transfers)
+        .to_tree()
+        .unwrap()
 }
 
 fn b58(t: &Tree) -> String {
