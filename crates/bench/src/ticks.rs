@@ -16,8 +16,8 @@
 use std::time::{Duration, Instant};
 
 use durable_tree::Tree;
-use pvm_wasmtime::WasmtimeEngine;
 use pvm_fixtures::{ECHO_OCTEZ_WASM, at_first_snapshot};
+use pvm_wasmtime::WasmtimeEngine;
 use wasm_pvm::PvmVersion;
 
 use crate::p1::NoReveals;

@@ -33,8 +33,12 @@ fn b58(s: &PvmState) -> String {
 /// matched.
 fn check(file: &str, import: &str, nparams: usize) -> usize {
     let expected = read_vectors(file);
-    let mut s =
-        PvmState::genesis(PvmVersion::V6, &link_kernel(import, nparams), &trace_params()).unwrap();
+    let mut s = PvmState::genesis(
+        PvmVersion::V6,
+        &link_kernel(import, nparams),
+        &trace_params(),
+    )
+    .unwrap();
     let mut ipl = vec![0x00, 0x03];
     ipl.extend([0u8; 40]);
     s.set_input(0, 0, &[0x00, 0x01]).unwrap();
