@@ -74,19 +74,12 @@ impl ReadPool {
     /// The L2 head ([`Store::head`]), decoded once per head: the head's hash is read from the
     /// store at every call, its block row only when it changed (RPC reads of `head`).
     pub fn head(&self) -> Result<Option<L2Block>, StoreError> {
-        let Some((hash, _)) = self.with(|s| s.state(StateKey::L2Head))? else {
-            return Ok(None);
-        };
-        if let Some((h, b)) = lock(&self.head).as_ref()
-            && *h == hash
-        {
-            return Ok(Some(b.clone()));
-        }
-        let block = self.with(Store::head)?;
-        if let Some(b) = &block {
-            *lock(&self.head) = Some((b.block_hash.to_b58check(), b.clone()));
-        }
-        Ok(block)
+        self.cached_head(
+            || Some(self.with(|s| s.state(StateKey::L2Head))),
+            || Some(self.with(Store::head)),
+        )
+        // The blocking reads always answer: `None` cannot come back.
+        .unwrap_or(Ok(None))
     }
 
     /// [`ReadPool::head`] for a caller that must not wait (an RPC answered on an async
@@ -95,17 +88,30 @@ impl ReadPool {
     /// the head's hash (WAL readers never wait for the writer), the block row only when the
     /// head changed.
     pub fn head_nowait(&self) -> Option<Result<Option<L2Block>, StoreError>> {
-        let state = match self.try_with_nowait(|s| s.state(StateKey::L2Head))? {
+        self.cached_head(
+            || self.try_with_nowait(|s| s.state(StateKey::L2Head)),
+            || self.try_with_nowait(Store::head),
+        )
+    }
+
+    /// The head through [`ReadPool::head`]'s cache, with the two reads given (`None`: a read
+    /// that would have waited).
+    fn cached_head<L>(
+        &self,
+        read_state: impl FnOnce() -> Option<Result<Option<(String, L)>, StoreError>>,
+        read_block: impl FnOnce() -> Option<Result<Option<L2Block>, StoreError>>,
+    ) -> Option<Result<Option<L2Block>, StoreError>> {
+        let hash = match read_state()? {
             Ok(Some((hash, _))) => hash,
             Ok(None) => return Some(Ok(None)),
             Err(e) => return Some(Err(e)),
         };
         if let Some((h, b)) = lock(&self.head).as_ref()
-            && *h == state
+            && *h == hash
         {
             return Some(Ok(Some(b.clone())));
         }
-        let block = match self.try_with_nowait(Store::head)? {
+        let block = match read_block()? {
             Ok(b) => b,
             Err(e) => return Some(Err(e)),
         };
