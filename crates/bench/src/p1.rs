@@ -231,13 +231,25 @@ fn run_bare(
     linker: &Linker<Bare>,
     module: &Module,
 ) -> Result<(Duration, BareStore), String> {
-    let e = |e: wasmtime::Error| e.to_string();
     let bare = Bare {
         store: HashMap::new(),
         inputs: (0..INPUTS).map(payload).collect(),
         memory: None,
         writes: None,
     };
+    let (d, bare) = run_bare_host(engine, linker, module, bare)?;
+    Ok((d, bare.store))
+}
+
+/// One timed `kernel_run` of `module` (compiled beforehand) in bare wasmtime over the host
+/// `bare`; returns the time and the host as the run left it.
+pub(crate) fn run_bare_host(
+    engine: &Engine,
+    linker: &Linker<Bare>,
+    module: &Module,
+    bare: Bare,
+) -> Result<(Duration, Bare), String> {
+    let e = |e: wasmtime::Error| e.to_string();
     let mut store = Store::new(engine, bare);
     let (r, d) = timed(|| -> Result<(), String> {
         let inst = linker.instantiate(&mut store, module).map_err(e)?;
@@ -251,7 +263,7 @@ fn run_bare(
         run.call(&mut store, ()).map_err(e)
     });
     r?;
-    Ok((d, store.into_data().store))
+    Ok((d, store.into_data()))
 }
 
 /// Both runs must leave the same values (the PVM's durable storage holds every key of the

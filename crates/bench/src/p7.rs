@@ -27,9 +27,9 @@ use tezos_types::{
     BlockHash, Commitment, CommitmentHash, InboxHash, MerkelizedPayloadHashesHash, StateHash,
 };
 use wasm_pvm::{GenesisParams, PvmState, PvmVersion};
-use wasmtime::{Caller, Engine, Extern, Linker, Module, Store as WStore};
+use wasmtime::{Caller, Engine, Linker, Module};
 
-use crate::p1::{Bare, BareStore, NoReveals, WriteLog, bare_linker, mem, slice};
+use crate::p1::{Bare, BareStore, NoReveals, WriteLog, bare_linker, mem, run_bare_host, slice};
 use crate::util::{median, ms, timed};
 
 /// Accounts of the world state.
@@ -193,7 +193,6 @@ fn run_bare(
     store: &mut BareStore,
     level: u32,
 ) -> Result<(Duration, WriteLog), String> {
-    let e = |e: wasmtime::Error| e.to_string();
     let inputs: VecDeque<Vec<u8>> = messages(level).into_iter().collect();
     let bare = Bare {
         store: std::mem::take(store),
@@ -201,20 +200,7 @@ fn run_bare(
         memory: None,
         writes: Some(Vec::new()),
     };
-    let mut ws = WStore::new(engine, bare);
-    let (r, d) = timed(|| -> Result<(), String> {
-        let inst = linker.instantiate(&mut ws, module).map_err(e)?;
-        let Some(Extern::Memory(m)) = inst.get_export(&mut ws, "memory") else {
-            return Err("no memory export".into());
-        };
-        ws.data_mut().memory = Some(m);
-        let run = inst
-            .get_typed_func::<(), ()>(&mut ws, "kernel_run")
-            .map_err(e)?;
-        run.call(&mut ws, ()).map_err(e)
-    });
-    r?;
-    let data = ws.into_data();
+    let (d, data) = run_bare_host(engine, linker, module, bare)?;
     *store = data.store;
     Ok((d, data.writes.unwrap_or_default()))
 }
