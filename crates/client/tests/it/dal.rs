@@ -8,9 +8,10 @@ use serde_json::json;
 
 use crate::{BOOTSTRAP1_PKH, BOOTSTRAP1_SK, client};
 
-#[test]
-fn publish_dal_commitment_on_the_sandbox() {
-    let data = test_support::temp_dir("client-dal-sandbox").unwrap();
+/// A sandbox with the DAL on (4 slots of 64 bytes, pages of 16, attestation lag 2), baking
+/// every 0.5 s, in a temporary directory named after `label` (kept alive by the first value).
+fn dal_sandbox(label: &str) -> (tempfile::TempDir, test_support::Sandbox) {
+    let data = test_support::temp_dir(label).unwrap();
     let constants = data.path().join("constants.json");
     std::fs::write(
         &constants,
@@ -25,6 +26,12 @@ fn publish_dal_commitment_on_the_sandbox() {
         .args(["--constants", constants.to_str().unwrap()])
         .start()
         .unwrap();
+    (data, sb)
+}
+
+#[test]
+fn publish_dal_commitment_on_the_sandbox() {
+    let (_data, sb) = dal_sandbox("client-dal-sandbox");
     let e = Some(sb.endpoint());
     let d = tempfile::tempdir().unwrap();
     let dir = d.path();
@@ -127,21 +134,7 @@ fn publish_dal_commitment_on_the_sandbox() {
 /// publishes it on L1, attested `attestation_lag` levels later.
 #[test]
 fn post_dal_slot_on_the_sandbox() {
-    let data = test_support::temp_dir("client-dal-post").unwrap();
-    let constants = data.path().join("constants.json");
-    std::fs::write(
-        &constants,
-        json!({"dal_parametric": {"feature_enable": true, "number_of_slots": 4,
-                                  "attestation_lag": 2, "attestation_lags": [2],
-                                  "slot_size": 64, "page_size": 16}})
-        .to_string(),
-    )
-    .unwrap();
-    let sb = test_support::Sandbox::builder(&data.path().join("sandbox"))
-        .block_time(Some("0.5"))
-        .args(["--constants", constants.to_str().unwrap()])
-        .start()
-        .unwrap();
+    let (_data, sb) = dal_sandbox("client-dal-post");
     let e = Some(sb.endpoint());
     let d = tempfile::tempdir().unwrap();
     let dir = d.path();
