@@ -74,14 +74,20 @@ pub fn is_input_state(tree: &Tree) -> Result<bool, TickError> {
 /// ([`TickError::is_unsupported`]).
 pub fn compute_step(tree: &Tree) -> Result<Tree, TickError> {
     let tag = tick_tag(tree)?;
-    if tag == TickTag::Eval && reveal_request(tree)?.is_some() {
-        // `Wasm_vm.compute_step` at `Reveal_required` (`Evaluation_step_error`).
-        return Err(TickError::Invalid(
-            "the PVM waits for a reveal: give it as an input (Input::Reveal)",
-        ));
-    }
     if is_interpreter(tag) && !window_over(tree)? {
-        return Ok(wasm_interp::step(tree)?);
+        // At a reveal tick the interpreter answers `RevealRequired` (read from the state it
+        // decodes for the tick anyway).
+        return wasm_interp::step(tree).map_err(|e| match e {
+            wasm_interp::Error::RevealRequired(request) => TickError::RevealRequired(request),
+            e => e.into(),
+        });
+    }
+    if tag == TickTag::Eval
+        && let Some(request) = reveal_request(tree)?
+    {
+        // `Wasm_vm.compute_step` at `Reveal_required` (`Evaluation_step_error`), at the
+        // window end too.
+        return Err(TickError::RevealRequired(request));
     }
     let mut st = StepTree::of_tree(tree)?;
     eval_tick(&mut st)?;

@@ -8,7 +8,7 @@
 use durable_tree::Tree;
 use wasm_pvm::{EngineError, HostFatal, HostState, KernelEngine, RevealHandler, RunOutcome};
 
-use crate::driver::{compute_step, reveal_request, set_input, tick_tag};
+use crate::driver::{compute_step, set_input, tick_tag};
 use crate::{Input, TickError, TickTag};
 
 /// A fast engine `E` whose inexact outcomes are replayed tick by tick ([`window_from_snapshot`]).
@@ -69,14 +69,14 @@ pub fn window_from_snapshot(
             }
             _ => {}
         }
-        t = match reveal_request(&t)? {
-            Some(request) => {
+        t = match compute_step(&t) {
+            Err(TickError::RevealRequired(request)) => {
                 let answer = reveal
                     .reveal(&request)
                     .map_err(|e| WindowError::Reveal(HostFatal::Reveal(e)))?;
                 set_input(&t, &Input::Reveal(answer))?
             }
-            None => compute_step(&t)?,
+            r => r?,
         };
     }
 }

@@ -85,6 +85,10 @@ pub enum TickError {
         /// What is wrong.
         reason: &'static str,
     },
+    /// A computation tick was asked while the PVM waits for a reveal (`Reveal_required`,
+    /// whose request bytes this holds): give the answer as an input ([`Input::Reveal`]).
+    #[error("the PVM waits for a reveal: give it as an input (Input::Reveal)")]
+    RevealRequired(Vec<u8>),
     /// The tick was asked for a state it cannot run on (e.g. a reveal while not in `Eval`
     /// is handled, but an input tick with no input given is refused here).
     #[error("invalid tick: {0}")]

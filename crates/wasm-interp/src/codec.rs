@@ -113,9 +113,14 @@ pub enum Error {
     /// An arithmetic overflow on a size or position (Octez would raise `SizeOverflow`).
     #[error("size overflow: {0}")]
     Overflow(&'static str),
-    /// The state is one this crate does not step (e.g. a reveal tick).
+    /// The state is one this crate does not step.
     #[error("unsupported tick state: {0}")]
     Unsupported(String),
+    /// `Reveal_required` (`docs/reference/wasm-ticks.md` §1.5): the state waits for the reveal
+    /// whose request bytes this holds; its next tick is [`crate::tick::reveal_step`], not a
+    /// computation tick.
+    #[error("the PVM waits for a reveal: answer it with reveal_step")]
+    RevealRequired(Vec<u8>),
     /// An interpreter exception that Octez turns into a stuck state (`Crash`, `Exhaustion`,
     /// `Link`, `Init_step_error`, `Evaluation_step_error`…; `docs/reference/wasm-ticks.md`
     /// §1.1 `exn_to_stuck`): the message of the stuck state.

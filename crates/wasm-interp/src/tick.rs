@@ -472,9 +472,8 @@ pub fn step_tree(root: &Tree) -> Result<Tree> {
         }
         State::Eval(c, _) if exec::is_reveal_tick(&c).is_some() => {
             // `Reveal_required`: the PVM takes the next tick with `reveal_step`, not here.
-            return Err(Error::Unsupported(
-                "a reveal tick: use wasm_interp::tick::reveal_step".into(),
-            ));
+            let request = exec::is_reveal_tick(&c).map(<[u8]>::to_vec);
+            return Err(Error::RevealRequired(request.unwrap_or_default()));
         }
         State::Eval(mut c, mut reg) => {
             let mut ctx = Ctx {
