@@ -1067,11 +1067,55 @@ impl Config {
             .map_err(|(index, source)| ConfigParseError::OutboxFilter { index, source })
     }
 
+    /// The `loser-mode` failures as `(level, message index, message tick)` (Octez
+    /// `Loser_mode.failure_encoding`: `{"level", "message_index", "message_tick"}`, the tick an
+    /// int64 written as a decimal string).
+    ///
+    /// # Errors
+    /// [`ConfigParseError::Expected`] for an entry of another shape.
+    pub fn loser_failures(&self) -> Result<Vec<(u32, u64, u64)>, ConfigParseError> {
+        let bad = || ConfigParseError::Expected {
+            field: "loser-mode".into(),
+            expected: "a list of {\"level\", \"message_index\", \"message_tick\"} objects",
+        };
+        let num = |v: Option<&Value>| -> Option<u64> {
+            match v? {
+                Value::Number(n) => n.as_u64(),
+                Value::String(s) => s.parse().ok(),
+                _ => None,
+            }
+        };
+        self.loser_mode
+            .iter()
+            .map(|f| {
+                let level = num(f.get("level")).and_then(|l| u32::try_from(l).ok());
+                match (
+                    level,
+                    num(f.get("message_index")),
+                    num(f.get("message_tick")),
+                ) {
+                    (Some(l), Some(i), Some(t)) => Ok((l, i, t)),
+                    _ => Err(bad()),
+                }
+            })
+            .collect()
+    }
+
+    /// Sets `loser-mode` to `failures` ([`Self::loser_failures`]).
+    pub fn set_loser_failures(&mut self, failures: &[(u32, u64, u64)]) {
+        self.loser_mode = failures
+            .iter()
+            .map(|(level, index, tick)| {
+                serde_json::json!({"level": level, "message_index": index,
+                                   "message_tick": tick.to_string()})
+            })
+            .collect();
+    }
+
     /// Refuses what this node does not implement yet when set to a non-default value (the
     /// defaults are what this node does). Checked when the node starts.
     pub fn check_supported(&self) -> Result<(), Unsupported> {
-        let checks: [(bool, &'static str); 7] = [
-            (!self.loser_mode.is_empty(), "--loser-mode (loser-mode)"),
+        let checks: [(bool, &'static str); 6] = [
             (
                 self.l1_monitor_finalized,
                 "--l1-monitor-finalized (l1_monitor_finalized)",

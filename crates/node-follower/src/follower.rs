@@ -353,6 +353,9 @@ pub struct RollupOps {
     /// proofs (Octez `process_included_l1_operation`; docs/reference/octez-rollup-node.md
     /// §6.3).
     pub executed: Vec<(Level, u32)>,
+    /// Refutation games that ended: the two players and the result (`game_status.result`,
+    /// `{"kind": "loser", "player", "reason"}` or `{"kind": "draw"}`).
+    pub games_ended: Vec<([PublicKeyHash; 2], serde_json::Value)>,
 }
 
 /// Scans `block` for applied publish / cement operations on `rollup`.
@@ -384,6 +387,26 @@ pub fn rollup_ops(block: &Block, rollup: &SmartRollupAddress) -> RollupOps {
                     inbox_level,
                 },
             ) if r == rollup => out.cemented.push((*commitment_hash, *inbox_level)),
+            (
+                ManagerBody::Refute {
+                    rollup: r,
+                    opponent,
+                },
+                RollupResult::GameStatus(st),
+            ) if r == rollup && st["result"].is_object() => {
+                out.games_ended
+                    .push(([c.source, *opponent], st["result"].clone()));
+            }
+            (
+                ManagerBody::Timeout {
+                    rollup: r,
+                    alice,
+                    bob,
+                },
+                RollupResult::GameStatus(st),
+            ) if r == rollup && st["result"].is_object() => {
+                out.games_ended.push(([*alice, *bob], st["result"].clone()));
+            }
             (ManagerBody::RecoverBond { rollup: r, staker }, _) if r == rollup => {
                 out.recovered.push(*staker);
             }
@@ -531,6 +554,8 @@ pub struct Processor {
     events: Vec<FollowEvent>,
     /// DAL feature per protocol and DAL parameters per published level (docs/reference/dal.md §3).
     dal: crate::dal::DalInbox,
+    /// `--loser-mode`: failures deliberately computed (tests of the refutation game only).
+    pub loser: wasm_pvm::loser::LoserMode,
 }
 
 /// Kernel debug output (`write_debug`) appended to a file (`--log-kernel-debug`).
@@ -609,6 +634,7 @@ impl Processor {
             cache: None,
             events: Vec::new(),
             dal: crate::dal::DalInbox::default(),
+            loser: wasm_pvm::loser::LoserMode::honest(),
         }
     }
 
@@ -1110,7 +1136,7 @@ impl Processor {
         let t_pvm = std::time::Instant::now();
         let serialized: Vec<Vec<u8>> = messages.iter().map(BinEncode::to_bin).collect();
         let initial_tick = Tick::new(state.current_tick());
-        let ticks = state.process_level(
+        let ticks = state.process_level_with(
             level.to_u32(),
             &serialized,
             &mut self.engine,
@@ -1118,6 +1144,8 @@ impl Processor {
             self.kernel_log
                 .as_mut()
                 .map(|l| l as &mut dyn wasm_pvm::DebugSink),
+            &self.loser,
+            None,
         )?;
         if let Some(l) = &mut self.kernel_log {
             l.flush();
@@ -1180,6 +1208,33 @@ impl Processor {
         };
         let orig = self.rollup.origination_level;
         let ops = rollup_ops(block, &self.rollup.address);
+        // A game of ours that ended against us stops the node (Octez `Lost_game`, checked on
+        // the included refute and timeout operations).
+        if let Some(me) = self.rollup.operator {
+            for (players, result) in &ops.games_ended {
+                if !players.contains(&me) {
+                    continue;
+                }
+                let lost = match result["kind"].as_str() {
+                    Some("draw") => Some("a draw"),
+                    Some("loser")
+                        if result["player"] == serde_json::Value::String(me.to_b58check()) =>
+                    {
+                        Some(match result["reason"].as_str() {
+                            Some("timeout") => "a timeout",
+                            _ => "a conflict resolved against us",
+                        })
+                    }
+                    _ => None,
+                };
+                if let Some(how) = lost {
+                    return Err(FollowError::Fatal(format!(
+                        "Lost_game: {me} lost its refutation game at level {level} ({how}); its \
+                         stake is slashed and the node stops."
+                    )));
+                }
+            }
+        }
         let current = commitment.as_ref().map(|(h, c)| (level, *h, *c));
         // Publications: ours set the LPC; others' are recorded once, and checked against
         // ours (Octez `register_published_commitment`, `check_other_commitment`).

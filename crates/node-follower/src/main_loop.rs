@@ -544,6 +544,7 @@ fn follow_l1(lc: &LoopConfig, mut operator: Option<Box<dyn Operator>>) -> Result
     )
     .map_err(|e| FollowError::Fatal(format!("{e}; fix the configuration file.")))?;
     processor.apply_unsafe_patches = lc.config.apply_unsafe_patches;
+    processor.loser = loser_mode(&lc.config)?;
     // `prefetch_blocks` (default: `l1_blocks_cache_size`) bounds the blocks fetched ahead.
     processor.prefetch = lc
         .config
@@ -789,6 +790,30 @@ fn gc_after_head(p: &mut Processor, lc: &LoopConfig) {
     if let Err(e) = r {
         tracing::warn!("{e}");
     }
+}
+
+/// The configured `--loser-mode` (tests of the refutation game only).
+///
+/// # Errors
+/// A malformed `loser-mode` entry (fatal: fix the configuration).
+pub fn loser_mode(config: &node_config::Config) -> Result<wasm_pvm::loser::LoserMode, FollowError> {
+    let failures = config
+        .loser_failures()
+        .map_err(|e| FollowError::Fatal(format!("{e}; fix the configuration file.")))?;
+    let text: Vec<String> = failures
+        .iter()
+        .map(|(l, i, t)| format!("{l} {i} {t}"))
+        .collect();
+    let m = wasm_pvm::loser::LoserMode::parse(&text.join(" "))
+        .map_err(|e| FollowError::Fatal(e.to_string()))?;
+    if !m.is_honest() {
+        tracing::warn!(
+            "Loser mode: this node deliberately computes wrong states at {:?}; it will lose \
+             its refutation games (tests only)",
+            m.failures()
+        );
+    }
+    Ok(m)
 }
 
 #[cfg(test)]

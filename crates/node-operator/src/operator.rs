@@ -64,11 +64,14 @@ pub struct NodeOperator<S> {
     outbox: Option<crate::outbox::OutboxExecutor>,
     /// The DAL injection queue, in batching modes with a DAL node.
     dal: Option<crate::dal::DalInjection>,
+    /// The refutation games of the operating key, in modes that refute.
+    refutation: Option<crate::refutation::Coordinator>,
 }
 
 impl<S: OperationSink> NodeOperator<S> {
     /// The operator of a node in `mode` with the `operating` key `operator`.
     pub fn new(mode: Mode, operator: Option<PublicKeyHash>, sink: S) -> Self {
+        let refutes = mode.can_inject(OperationKind::Refute);
         Self {
             role: node_follower::main_loop::role_of(&mode),
             mode,
@@ -80,6 +83,9 @@ impl<S: OperationSink> NodeOperator<S> {
             conflicts: Vec::new(),
             outbox: None,
             dal: None,
+            refutation: operator
+                .filter(|_| refutes)
+                .map(crate::refutation::Coordinator::new),
         }
     }
 
@@ -275,6 +281,15 @@ impl<S: OperationSink> node_follower::main_loop::Operator for NodeOperator<S> {
         }
         if let Some(x) = &mut self.outbox {
             x.on_head(p, &mut self.sink, cemented)?;
+        }
+        // Refutation games (Octez `Refutation_coordinator.process`): a failed move is retried
+        // at the next head; only a lost game stops the node.
+        if let Some(r) = &mut self.refutation {
+            match r.on_head(p, &mut self.sink, head.shell.level) {
+                Err(e @ FollowError::Fatal(_)) => return Err(e),
+                Err(e) => tracing::warn!("Refutation game: {e}; retrying at the next head"),
+                Ok(()) => {}
+            }
         }
         // The batcher hands its remaining messages over at each head (Octez `batcher.ml`
         // `on_new_head`); a refused batch stays queued.

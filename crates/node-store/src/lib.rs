@@ -894,6 +894,19 @@ impl Store {
         let rows = st.query_map([], |r| r.get::<_, String>(0))?;
         Ok(rows.collect::<std::result::Result<_, _>>()?)
     }
+
+    /// The inbox stored under `hash` (decoded [`Writer::insert_inbox`] blob). Its
+    /// `old_levels_messages` is the inbox history cell of that hash, what an inbox proof's
+    /// `history` reads (`refutation_game::produce_inbox_proof`; octez-rollup-node.md §6.4,
+    /// Octez `Node_context.find_inbox` then `take_snapshot`).
+    pub fn inbox(&self, hash: &InboxHash) -> Result<Option<tezos_types::inbox::Inbox>> {
+        self.inbox_blob(hash)?
+            .map(|(_, blob)| {
+                <tezos_types::inbox::Inbox as tezos_types::BinDecode>::from_bin(&blob)
+                    .map_err(|e| StoreError::Corrupted(format!("stored inbox {hash}: {e}")))
+            })
+            .transpose()
+    }
 }
 
 /// Accessors valid inside a transaction (and reads on the plain connection).
@@ -1621,5 +1634,38 @@ mod tests {
         w.commit_batch().unwrap();
         w.transaction(|t| t.insert_block(&b4)).unwrap();
         assert!(r.block_by_hash(&b4.block_hash).unwrap().is_some());
+    }
+
+    #[test]
+    fn inboxes_decode_to_their_history_cell() {
+        use tezos_types::BinEncode;
+        use tezos_types::inbox::{Inbox, InboxHistoryCell};
+        let genesis = InboxHistoryCell {
+            witness: MerkelizedPayloadHashesHash::new([1; 32]),
+            level: lv(4),
+            index: 0,
+            back_pointers: vec![],
+        };
+        let cell = genesis
+            .next(MerkelizedPayloadHashesHash::new([2; 32]), lv(5))
+            .unwrap();
+        let inbox = Inbox {
+            level: lv(5),
+            old_levels_messages: cell,
+        };
+        let hash = inbox.hash();
+        let mut s = Store::open_in_memory().unwrap();
+        assert!(s.inbox(&hash).unwrap().is_none());
+        s.transaction(|w| w.insert_inbox(&hash, lv(5), &inbox.to_bin()))
+            .unwrap();
+        let read = s.inbox(&hash).unwrap().unwrap();
+        assert_eq!(read, inbox);
+        // The inbox's hash is its history cell's: the cell a proof's history reads by hash.
+        assert_eq!(read.old_levels_messages.hash(), hash);
+        // A blob that does not decode is reported as corruption.
+        let other = InboxHash::new([9; 32]);
+        s.transaction(|w| w.insert_inbox(&other, lv(6), b"inbox"))
+            .unwrap();
+        assert!(matches!(s.inbox(&other), Err(StoreError::Corrupted(_))));
     }
 }

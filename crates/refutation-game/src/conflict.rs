@@ -145,6 +145,17 @@ pub struct Conflict {
 }
 
 impl Conflict {
+    /// Reads [`Self::to_json`]'s shape (an element of the `…/conflicts` RPC's answer).
+    pub fn from_json(v: &Value) -> Option<Self> {
+        let field = |k: &str| v.get(k).cloned();
+        Some(Self {
+            other: serde_json::from_value(field("other")?).ok()?,
+            their_commitment: serde_json::from_value(field("their_commitment")?).ok()?,
+            our_commitment: serde_json::from_value(field("our_commitment")?).ok()?,
+            parent_commitment: serde_json::from_value(field("parent_commitment")?).ok()?,
+        })
+    }
+
     /// `conflict_encoding`, JSON.
     pub fn to_json(&self) -> Value {
         json!({

@@ -313,6 +313,54 @@ impl Game {
         })
     }
 
+    /// Reads [`Self::to_json`]'s shape (the `game` of `…/staker/<pkh>/games`). The DAL
+    /// snapshot keeps its JSON only (its binary form is the L1's business).
+    pub fn from_json(v: &Value) -> Option<Self> {
+        let turn = match v.get("turn")?.as_str()? {
+            "alice" => Player::Alice,
+            "bob" => Player::Bob,
+            _ => return None,
+        };
+        let s = v.get("inbox_snapshot")?;
+        let content = s.get("content")?;
+        let inbox_snapshot = InboxHistoryCell {
+            witness: serde_json::from_value(content.get("hash")?.clone()).ok()?,
+            level: serde_json::from_value(content.get("level")?.clone()).ok()?,
+            index: s.get("index")?.as_str()?.parse().ok()?,
+            back_pointers: serde_json::from_value(s.get("back_pointers")?.clone()).ok()?,
+        };
+        let chunks =
+            |x: &Value| -> Option<Vec<DissectionChunk>> { serde_json::from_value(x.clone()).ok() };
+        let chunk =
+            |x: &Value| -> Option<DissectionChunk> { serde_json::from_value(x.clone()).ok() };
+        let st = v.get("game_state")?;
+        let game_state = match st.get("kind")?.as_str()? {
+            "Dissecting" => GameState::Dissecting {
+                dissection: chunks(st.get("dissection")?)?,
+                default_number_of_sections: u8::try_from(
+                    st.get("default_number_of_sections")?.as_u64()?,
+                )
+                .ok()?,
+            },
+            "Final_move" => GameState::FinalMove {
+                agreed_start_chunk: chunk(st.get("agreed_start_chunk")?)?,
+                refuted_stop_chunk: chunk(st.get("refuted_stop_chunk")?)?,
+            },
+            _ => return None,
+        };
+        Some(Self {
+            turn,
+            inbox_snapshot,
+            dal_snapshot: DalSnapshot {
+                json: v.get("dal_snapshot").cloned().unwrap_or(Value::Null),
+                bin: Vec::new(),
+            },
+            start_level: serde_json::from_value(v.get("start_level")?.clone()).ok()?,
+            inbox_level: serde_json::from_value(v.get("inbox_level")?.clone()).ok()?,
+            game_state,
+        })
+    }
+
     /// `Sc_rollup_game_repr.encoding`, JSON (the `game` of `…/staker/<pkh>/games`).
     pub fn to_json(&self) -> Value {
         json!({

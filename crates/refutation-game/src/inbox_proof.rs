@@ -3,7 +3,9 @@
 //! `src/lib_base/skip_list.ml` `valid_back_path`): the message a proof reads, checked against
 //! the inbox snapshot of the game. Format: `docs/reference/l1-and-signer.md` §3.3 (proof
 //! formats): `{inclusion_proof: list of history cells, message_proof: {proof: list of payload
-//! cells, payload: opt bytes}}`.
+//! cells, payload: opt bytes}}`. The node side produces them with [`produce`].
+
+mod produce;
 
 use std::collections::BTreeMap;
 
@@ -12,6 +14,8 @@ use tezos_types::{
     BinDecode, BinEncode, InboxHash, InboxMessage, InboxMessageHash, Level,
     MerkelizedPayloadHashesHash, Reader,
 };
+
+pub use produce::{ProduceError, ProducedInboxProof, produce, produce_input_proof};
 
 /// Basis of both skip lists (`Skip_list_parameters.basis`).
 const BASIS: u64 = 4;

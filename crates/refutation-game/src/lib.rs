@@ -20,6 +20,7 @@ mod error;
 mod game;
 mod inbox_proof;
 mod proof;
+mod strategy;
 
 pub use conflict::{
     Conflict, Point, StakeView, check_conflict_point, check_start_level, conflict_point,
@@ -34,11 +35,16 @@ pub use game::{
     DalSnapshot, Game, GameResult, GameState, Index, MoveOutcome, PlayContext, Player, Reason,
     Timeout, history_proof_json, timeout_result,
 };
-pub use inbox_proof::{InboxProof, ProofError as InboxProofError, verify as verify_inbox_proof};
+pub use inbox_proof::{
+    InboxProof, ProduceError as InboxProofProduceError, ProducedInboxProof,
+    ProofError as InboxProofError, produce as produce_inbox_proof,
+    produce_input_proof as produce_inbox_input_proof, verify as verify_inbox_proof,
+};
 pub use proof::{
     FinalMove, InputRequest, StepInput, StepVerifier, VerifiedStep, VerifyError,
     final_move_is_valid,
 };
+pub use strategy::{NextMove, StateOracle, StrategyError, new_dissection_ticks, next_move};
 
 /// `max_number_of_parallel_games` (32 on every network, octez-rollup-node.md §6.5).
 pub const MAX_NUMBER_OF_PARALLEL_GAMES: usize = 32;

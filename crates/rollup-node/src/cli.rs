@@ -1364,9 +1364,14 @@ fn apply_options(c: &mut Config, nc: &NodeCommand) -> Result<(), String> {
     }
     c.performance_metrics = c.performance_metrics && !o.disable_performance_metrics;
     if let Some(l) = &o.loser_mode {
-        return Err(format!(
-            "Invalid syntax for failure points ({l}): loser mode is not supported yet"
-        ));
+        let m = wasm_pvm::loser::LoserMode::parse(l)
+            .map_err(|e| format!("Invalid syntax for failure points: {e}"))?;
+        let failures: Vec<(u32, u64, u64)> = m
+            .failures()
+            .iter()
+            .map(|f| (f.level, f.message_index, f.message_tick))
+            .collect();
+        c.set_loser_failures(&failures);
     }
     if let Some(d) = o.reconnection_delay {
         c.reconnection_delay = d;

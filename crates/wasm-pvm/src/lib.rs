@@ -16,6 +16,7 @@ mod engine;
 mod host;
 mod hostfn;
 mod link;
+pub mod loser;
 pub mod output_proof;
 mod pvm;
 mod state;
@@ -35,7 +36,7 @@ pub use hostfn::{
     host_function_signature,
 };
 pub use link::{LinkFailure, first_link_failure, link_error_message};
-pub use pvm::{PvmError, Status};
+pub use pvm::{LevelEvent, PvmError, Status};
 pub use state::{
     DecodeError, GenesisParams, InputInfo, KERNEL_FALLBACK_KEY, KERNEL_KEY, PvmState,
     REBOOT_COUNTER_KEY, REBOOT_FLAG_KEY, STUCK_FLAG_KEY, StuckError, TOO_MANY_REBOOT_FLAG_KEY,

@@ -13,6 +13,7 @@ use durable_tree::{Hash, TreeError};
 use crate::buffers::{InputMessage, OutputError};
 use crate::engine::{EngineError, KernelEngine, RunOutcome};
 use crate::host::{DebugSink, HostState, RevealHandler};
+use crate::loser::LoserMode;
 use crate::state::{
     InputInfo, KERNEL_FALLBACK_KEY, KERNEL_KEY, PvmState, REBOOT_COUNTER_KEY, REBOOT_FLAG_KEY,
     STUCK_FLAG_KEY, StuckError, TOO_MANY_REBOOT_FLAG_KEY, TickState, UPGRADE_ERROR_FLAG_KEY,
@@ -47,6 +48,15 @@ pub enum Status {
     InputRequired,
     /// More ticks to compute.
     Computing,
+}
+
+/// What [`PvmState::process_level_with`] reports while it evaluates a level.
+pub enum LevelEvent<'a> {
+    /// The state after an input tick or after a window (or a recovery) was computed.
+    State(&'a PvmState),
+    /// A loser-mode failure marker takes effect at this tick (absolute): every state from
+    /// this tick on carries one more marker.
+    Failure(u128),
 }
 
 /// Outcome of the window-end tick (`Reboot`, `Yielding`, `Forcing_yield`).
@@ -289,7 +299,17 @@ impl PvmState {
         &mut self,
         engine: &mut dyn KernelEngine,
         reveal: &mut dyn RevealHandler,
+        debug: Option<&mut dyn DebugSink>,
+    ) -> Result<u128, PvmError> {
+        self.eval_observed(engine, reveal, debug, &mut None)
+    }
+
+    fn eval_observed(
+        &mut self,
+        engine: &mut dyn KernelEngine,
+        reveal: &mut dyn RevealHandler,
         mut debug: Option<&mut dyn DebugSink>,
+        observe: &mut Option<&mut dyn FnMut(LevelEvent<'_>)>,
     ) -> Result<u128, PvmError> {
         let start = self.current_tick;
         while self.status() == Status::Computing {
@@ -298,6 +318,9 @@ impl PvmState {
                 None => None,
             };
             self.step_kernel_run(engine, reveal, d)?;
+            if let Some(o) = observe {
+                o(LevelEvent::State(self));
+            }
         }
         sub(self.current_tick, start, "ticks executed")
     }
@@ -311,23 +334,81 @@ impl PvmState {
         messages: &[Vec<u8>],
         engine: &mut dyn KernelEngine,
         reveal: &mut dyn RevealHandler,
+        debug: Option<&mut dyn DebugSink>,
+    ) -> Result<u128, PvmError> {
+        self.process_level_with(
+            level,
+            messages,
+            engine,
+            reveal,
+            debug,
+            &LoserMode::honest(),
+            None,
+        )
+    }
+
+    /// [`Self::process_level`] with the failures of `loser` ([`crate::loser`]), reporting to
+    /// `observe` the state after every input tick and every window, and the tick at which
+    /// each failure marker takes effect (the refutation game replays a level from these).
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "process_level's arguments plus the loser mode and the observer"
+    )]
+    pub fn process_level_with(
+        &mut self,
+        level: u32,
+        messages: &[Vec<u8>],
+        engine: &mut dyn KernelEngine,
+        reveal: &mut dyn RevealHandler,
         mut debug: Option<&mut dyn DebugSink>,
+        loser: &LoserMode,
+        mut observe: Option<&mut dyn FnMut(LevelEvent<'_>)>,
     ) -> Result<u128, PvmError> {
         let start = self.current_tick;
         let backup = self.clone();
         reveal.set_inbox_level(level);
         let r = (|| {
             for (i, m) in messages.iter().enumerate() {
-                if self.status() == Status::Computing {
-                    let d: Option<&mut dyn DebugSink> = match debug {
-                        Some(ref mut d) => Some(&mut **d),
-                        None => None,
-                    };
-                    self.eval_until_input(engine, reveal, d)?;
+                let d: Option<&mut dyn DebugSink> = match debug {
+                    Some(ref mut d) => Some(&mut **d),
+                    None => None,
+                };
+                // A level's messages arrive while the PVM waits for input (the previous
+                // message was evaluated to its end).
+                self.eval_observed(engine, reveal, d, &mut observe)?;
+                let index = i as u64;
+                let message_start = self.current_tick;
+                let failing: Vec<u64> = loser.failing_ticks(level, index).collect();
+                let payload = if failing.contains(&0) {
+                    crate::loser::MUTATED_PAYLOAD
+                } else {
+                    m.as_slice()
+                };
+                self.set_input(level, index, payload)?;
+                if let Some(o) = &mut observe {
+                    o(LevelEvent::State(self));
                 }
-                self.set_input(level, i as u64, m)?;
+                if failing.iter().all(|&t| t == 0) {
+                    continue;
+                }
+                let d: Option<&mut dyn DebugSink> = match debug {
+                    Some(ref mut d) => Some(&mut **d),
+                    None => None,
+                };
+                self.eval_observed(engine, reveal, d, &mut observe)?;
+                let message_end = self.current_tick;
+                for t in failing.into_iter().filter(|&t| t > 0) {
+                    let at = add(message_start, u128::from(t), "failure tick")?.min(message_end);
+                    self.failures = self
+                        .failures
+                        .checked_add(1)
+                        .ok_or(PvmError::Overflow("failures"))?;
+                    if let Some(o) = &mut observe {
+                        o(LevelEvent::Failure(at));
+                    }
+                }
             }
-            self.eval_until_input(engine, reveal, debug)
+            self.eval_observed(engine, reveal, debug, &mut observe)
         })();
         match r.and_then(|_| Ok(self.output.refresh_tree()?)) {
             Ok(_) => sub(self.current_tick, start, "ticks executed"),
@@ -336,6 +417,19 @@ impl PvmState {
                 Err(e)
             }
         }
+    }
+
+    /// Loser-mode failure markers in the state ([`crate::loser`]).
+    pub fn failures(&self) -> u32 {
+        self.failures
+    }
+
+    /// The same state without its failure markers (what an honest node computes).
+    #[must_use]
+    pub fn without_failures(&self) -> Self {
+        let mut s = self.clone();
+        s.failures = 0;
+        s
     }
 
     /// The same `Padding` state at another tick of its window: padding states of a window differ

@@ -303,6 +303,9 @@ pub struct PvmState {
     pub(crate) outbox_validity_period: u32,
     /// `output_buffer_parameters.message_limit`.
     pub(crate) outbox_message_limit: u64,
+    /// Loser-mode failure markers (`failures/<n>` at the root, [`crate::loser`]); 0 for an
+    /// honest node.
+    pub(crate) failures: u32,
 }
 
 /// A state tree that does not decode as a PVM state.
@@ -391,6 +394,7 @@ impl PvmState {
             last_input: None,
             outbox_validity_period: params.outbox_validity_period,
             outbox_message_limit: params.outbox_message_limit,
+            failures: 0,
         })
     }
 
@@ -451,6 +455,9 @@ impl PvmState {
         // buffers (option => root `tag` + `value/`)
         set(&mut root, &["tag"], enc::string(b"Some"))?;
         root.set_tree(&["value", "pvm", "buffers"], self.buffers_tree()?)?;
+        if self.failures > 0 {
+            crate::loser::set_failures(&mut root, self.failures)?;
+        }
         Ok(root)
     }
 
@@ -585,6 +592,7 @@ impl PvmState {
             last_input,
             outbox_validity_period,
             outbox_message_limit,
+            failures: crate::loser::failure_count(root)?,
         })
     }
 }

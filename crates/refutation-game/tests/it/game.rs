@@ -133,6 +133,17 @@ fn initial_state_and_json() {
     assert_eq!(b[42], 0, "the DAL snapshot bytes");
     assert_eq!(&b[43..51], &[0, 0, 0, 25, 0, 0, 0, 20]);
     assert_eq!(b[51], 0, "Dissecting");
+    // The node reads the games RPC back: everything but the DAL snapshot's binary form.
+    let back = Game::from_json(&j).unwrap();
+    assert_eq!(back.dal_snapshot.json, game.dal_snapshot.json);
+    assert_eq!(
+        Game {
+            dal_snapshot: game.dal_snapshot.clone(),
+            ..back
+        },
+        game
+    );
+    assert!(Game::from_json(&serde_json::json!({"turn": "carol"})).is_none());
 }
 
 #[test]

@@ -13,6 +13,7 @@ mod openapi;
 mod operator;
 mod outbox;
 mod preimages;
+mod refutation;
 mod rpc;
 mod run;
 mod snapshot;

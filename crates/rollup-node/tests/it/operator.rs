@@ -12,13 +12,13 @@ use tezos_types::operation::OperationContent;
 use tezos_types::{Contract, Mutez, SecretKey};
 
 /// Bound of each wait (a guard against hangs, never a performance assertion).
-const BOUND: Duration = Duration::from_secs(240);
+pub(super) const BOUND: Duration = Duration::from_secs(240);
 
-struct Net {
-    dir: tempfile::TempDir,
-    sb: Sandbox,
-    addr: String,
-    orig: i64,
+pub(super) struct Net {
+    pub(super) dir: tempfile::TempDir,
+    pub(super) sb: Sandbox,
+    pub(super) addr: String,
+    pub(super) orig: i64,
     wallet: PathBuf,
 }
 
@@ -29,8 +29,24 @@ fn net(keys: &[(&str, SecretKey)]) -> Net {
 
 /// [`net`] with a private rollup when `whitelist` is `Some`.
 fn net_with(keys: &[(&str, SecretKey)], whitelist: Option<Vec<tezos_types::PublicKeyHash>>) -> Net {
+    net_full(keys, whitelist, None)
+}
+
+/// [`net_with`] on a sandbox whose test constants are overridden by `constants` (a JSON
+/// object, `--constants`).
+pub(super) fn net_full(
+    keys: &[(&str, SecretKey)],
+    whitelist: Option<Vec<tezos_types::PublicKeyHash>>,
+    constants: Option<Value>,
+) -> Net {
     let dir = tempfile::tempdir().unwrap();
-    let sb = Sandbox::start(&dir.path().join("sandbox")).unwrap();
+    let mut b = Sandbox::builder(&dir.path().join("sandbox"));
+    if let Some(c) = constants {
+        let path = dir.path().join("constants.json");
+        std::fs::write(&path, c.to_string()).unwrap();
+        b = b.args(["--constants".to_owned(), path.display().to_string()]);
+    }
+    let sb = b.start().unwrap();
     let kernel = wat::parse_str(test_support::kernels::RECORDER_WAT).unwrap();
     let addr = sb.originate_wasm_private(&kernel, whitelist);
     let orig = sb.level();
@@ -51,12 +67,18 @@ fn net_with(keys: &[(&str, SecretKey)], whitelist: Option<Vec<tezos_types::Publi
 
 impl Net {
     /// `smart-rollup-node -d <wallet> init <mode> config for <rollup> with operators <ops>`.
-    fn init(&self, node_dir: &Path, mode: &str, operators: &[&str]) {
+    pub(super) fn init(&self, node_dir: &Path, mode: &str, operators: &[&str]) {
         self.init_with(node_dir, mode, operators, &[]);
     }
 
     /// [`Self::init`] with more options (`--force` to convert a data directory).
-    fn init_with(&self, node_dir: &Path, mode: &str, operators: &[&str], extra: &[&str]) {
+    pub(super) fn init_with(
+        &self,
+        node_dir: &Path,
+        mode: &str,
+        operators: &[&str],
+        extra: &[&str],
+    ) {
         std::fs::create_dir_all(node_dir).unwrap();
         let o = super::bin()
             .arg("-d")
@@ -80,10 +102,16 @@ impl Net {
         assert!(o.status.success(), "init {mode}: {out}{err}");
     }
 
-    fn start(&self, node_dir: &Path) -> RollupNode {
+    pub(super) fn start(&self, node_dir: &Path) -> RollupNode {
+        self.start_with(node_dir, &[])
+    }
+
+    /// [`Self::start`] with more `run` options.
+    pub(super) fn start_with(&self, node_dir: &Path, args: &[&str]) -> RollupNode {
         // The wallet through `TEZOS_CLIENT_DIR` (the harness puts `run`'s options after the
         // command; `-d` is a global option, tested by `init`).
         super::node(node_dir, self.sb.endpoint())
+            .args(args)
             .env("TEZOS_CLIENT_DIR", &self.wallet.display().to_string())
             .log_file(node_dir.join("test-node.log"))
             .start()
@@ -172,7 +200,7 @@ impl Net {
     }
 
     /// The L1's last cemented commitment level.
-    fn lcc_level(&self) -> i64 {
+    pub(super) fn lcc_level(&self) -> i64 {
         self.sb.get(&format!(
             "/chains/main/blocks/head/context/smart_rollups/smart_rollup/{}/last_cemented_commitment_hash_with_level",
             self.addr
@@ -182,7 +210,7 @@ impl Net {
     }
 
     /// Whether a `smart_rollup_publish` of `pkh` waits in the mempool.
-    fn mempool_publish(&self, pkh: &str) -> bool {
+    pub(super) fn mempool_publish(&self, pkh: &str) -> bool {
         let m = self.sb.get("/chains/main/mempool/pending_operations");
         m["validated"].as_array().into_iter().flatten().any(|op| {
             op["contents"]
@@ -194,13 +222,13 @@ impl Net {
     }
 
     /// Whether `pkh` is staked on a commitment newer than the LCC.
-    fn staked(&self, pkh: &str) -> bool {
+    pub(super) fn staked(&self, pkh: &str) -> bool {
         let (s, v) = self.staked_on(pkh);
         s == 200 && v.get("hash").is_some()
     }
 
     /// What `pkh` is staked on (`null` when on nothing newer than the LCC), or the error.
-    fn staked_on(&self, pkh: &str) -> (u16, Value) {
+    pub(super) fn staked_on(&self, pkh: &str) -> (u16, Value) {
         self.sb.get_status(&format!(
             "/chains/main/blocks/head/context/smart_rollups/smart_rollup/{}/staker/{pkh}/staked_on_commitment",
             self.addr
@@ -208,7 +236,7 @@ impl Net {
     }
 
     /// Bakes a block every 300 ms (the node injects between blocks) until `done`.
-    fn bake_until(
+    pub(super) fn bake_until(
         &self,
         what: &str,
         node: &mut RollupNode,
@@ -233,7 +261,7 @@ impl Net {
 
     /// Applied publications of rollup commitments in the L1 blocks, by source: (source, inbox
     /// level, status).
-    fn publications(&self) -> Vec<(String, i64, String)> {
+    pub(super) fn publications(&self) -> Vec<(String, i64, String)> {
         let mut out = vec![];
         for l in self.orig..=self.sb.level() {
             let ops = self

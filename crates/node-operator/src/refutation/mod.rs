@@ -1,0 +1,430 @@
+//! The node's side of the refutation game (Octez `refutation_coordinator.ml`,
+//! `refutation_player.ml`, `refutation_game.ml`; `docs/reference/octez-rollup-node.md` §6.4).
+//!
+//! At each L1 head, for the operating key: the conflicts of our staker start games (opening
+//! move `start`), and every game of ours is played: on our turn the next move
+//! ([`refutation_game::next_move`] over our own states, [`replay::PeriodReplay`]), a
+//! dissection or the final move with its one-tick proof and input proof; on theirs, a
+//! `timeout` once their clock ran out. A move is sent again only when the game changed or
+//! five levels passed (its operation may have been lost). A game that disappears while we are
+//! no longer staked was lost: fatal (the follower also stops on the receipt of a lost game,
+//! Octez `Lost_game`).
+
+pub mod replay;
+
+use std::collections::{HashMap, HashSet};
+
+use l1_operation::L1Operation;
+use node_follower::follower::{FollowError, Processor};
+use refutation_game::{
+    Conflict, DissectionRule, Game, Index, NextMove, StateOracle, StrategyError,
+};
+use serde_json::Value;
+use tezos_types::operation::{InputProof, Refutation, RefutationStep, Stakers};
+use tezos_types::{Level, PublicKeyHash, StateHash, Tick};
+
+use crate::operator::OperationSink;
+use crate::startup::{self, Stake};
+use replay::{PeriodReplay, ReplayError};
+
+/// Levels after which a move still unanswered is sent again (Octez `refutation_player.ml`).
+const RESEND_AFTER_LEVELS: u32 = 5;
+
+/// What we know of the game against one opponent.
+#[derive(Default)]
+struct PlayerState {
+    /// Our states over the game's commitment period, by its inbox level.
+    replay: Option<(Level, PeriodReplay)>,
+    /// The game state we last answered (its JSON) and the head level we answered at.
+    last_move: Option<(String, Level)>,
+    /// Head level of our last opening move or timeout claim.
+    last_opening: Option<Level>,
+    last_timeout: Option<Level>,
+    /// Whether a game with this opponent was seen.
+    in_game: bool,
+}
+
+/// The refutation coordinator of one operating key.
+pub struct Coordinator {
+    me: PublicKeyHash,
+    players: HashMap<PublicKeyHash, PlayerState>,
+}
+
+fn l1_path(p: &Processor, rest: &str) -> String {
+    format!(
+        "/chains/main/blocks/head/context/smart_rollups/smart_rollup/{}/{rest}",
+        p.rollup.address
+    )
+}
+
+fn get(p: &Processor, rest: &str) -> Result<Value, FollowError> {
+    p.l1.call(p.l1.client.get_json::<Value>(&l1_path(p, rest)))
+}
+
+fn resend_due(last: Option<Level>, now: Level) -> bool {
+    last.is_none_or(|l| now.distance_from(l).is_none_or(|d| d > RESEND_AFTER_LEVELS))
+}
+
+impl Coordinator {
+    /// The coordinator of staker `me`.
+    pub fn new(me: PublicKeyHash) -> Self {
+        Self {
+            me,
+            players: HashMap::new(),
+        }
+    }
+
+    /// One L1 head at `level`: start, play and claim what is due.
+    ///
+    /// # Errors
+    /// Operational errors (retried at the next head), and fatal `Lost_game`.
+    pub fn on_head<S: OperationSink>(
+        &mut self,
+        p: &mut Processor,
+        sink: &mut S,
+        level: Level,
+    ) -> Result<(), FollowError> {
+        let me = self.me;
+        let games = get(p, &format!("staker/{me}/games"))?;
+        let conflicts = get(p, &format!("staker/{me}/conflicts"))?;
+        let mut playing = HashSet::new();
+        for g in games.as_array().map(Vec::as_slice).unwrap_or_default() {
+            let (Some(game), Some(alice), Some(bob)) = (
+                g.get("game").and_then(Game::from_json),
+                g.get("alice")
+                    .and_then(|v| serde_json::from_value::<PublicKeyHash>(v.clone()).ok()),
+                g.get("bob")
+                    .and_then(|v| serde_json::from_value::<PublicKeyHash>(v.clone()).ok()),
+            ) else {
+                return Err(FollowError::Inconsistent(format!(
+                    "the L1 node returned a game this node cannot read: {g}"
+                )));
+            };
+            let index = Index::new(alice, bob);
+            let Some(role) = index.player(&me) else {
+                continue;
+            };
+            let opponent = index.other(&me);
+            playing.insert(opponent);
+            let st = self.players.entry(opponent).or_default();
+            st.in_game = true;
+            if game.turn == role {
+                play_our_turn(p, sink, st, &game, opponent, level)?;
+            } else if resend_due(st.last_timeout, level) {
+                let reached = get(p, &format!("staker1/{alice}/staker2/{bob}/timeout_reached"))?;
+                let loser = reached
+                    .get("player")
+                    .and_then(|v| serde_json::from_value::<PublicKeyHash>(v.clone()).ok());
+                if loser == Some(opponent) {
+                    tracing::info!(
+                        "Refutation game with {opponent}: its clock ran out, claiming the timeout"
+                    );
+                    sink.add(L1Operation::Timeout {
+                        rollup: p.rollup.address,
+                        stakers: Stakers::ordered(me, opponent),
+                    })?;
+                    st.last_timeout = Some(level);
+                }
+            }
+        }
+        // Conflicts without a game: the opening move.
+        for c in conflicts.as_array().map(Vec::as_slice).unwrap_or_default() {
+            let c = Conflict::from_json(c).ok_or_else(|| {
+                FollowError::Inconsistent(format!(
+                    "the L1 node returned a conflict this node cannot read: {c}"
+                ))
+            })?;
+            if playing.contains(&c.other) {
+                continue;
+            }
+            let st = self.players.entry(c.other).or_default();
+            if !resend_due(st.last_opening, level) {
+                continue;
+            }
+            tracing::warn!(
+                "Conflict with {} on inbox level {}: our commitment {}, theirs {}; starting a \
+                 refutation game",
+                c.other,
+                c.our_commitment.inbox_level,
+                c.our_commitment.hash(),
+                c.their_commitment.hash()
+            );
+            sink.add(L1Operation::Refute {
+                rollup: p.rollup.address,
+                opponent: c.other,
+                refutation: Refutation::Start {
+                    player_commitment_hash: c.our_commitment.hash(),
+                    opponent_commitment_hash: c.their_commitment.hash(),
+                },
+            })?;
+            st.last_opening = Some(level);
+        }
+        // Games that ended: lost if we are no longer staked (Octez `Lost_game`).
+        let ended: Vec<PublicKeyHash> = self
+            .players
+            .iter()
+            .filter(|(o, st)| st.in_game && !playing.contains(*o))
+            .map(|(o, _)| *o)
+            .collect();
+        for opponent in ended {
+            self.players.remove(&opponent);
+            if startup::stake_of(&p.l1, &p.rollup.address, &me)? == Stake::NotStaked {
+                return Err(FollowError::Fatal(format!(
+                    "Lost_game: the refutation game against {opponent} was lost and the stake \
+                     of {me} slashed; the node stops."
+                )));
+            }
+            tracing::info!("Refutation game against {opponent} is over; {me} is still staked");
+        }
+        Ok(())
+    }
+}
+
+/// Our states as the strategy asks for them.
+struct Oracle<'a> {
+    replay: &'a mut PeriodReplay,
+    reveal: &'a mut dyn wasm_pvm::RevealHandler,
+}
+
+impl StateOracle for Oracle<'_> {
+    type Error = ReplayError;
+
+    fn state_hash(&mut self, tick: Tick) -> Result<Option<StateHash>, ReplayError> {
+        self.replay
+            .state_at(tick.get(), self.reveal)?
+            .map(|t| Ok(StateHash(t.hash()?.0)))
+            .transpose()
+    }
+}
+
+fn replay_error(e: ReplayError) -> FollowError {
+    FollowError::Inconsistent(format!("refutation game: {e}"))
+}
+
+/// The replay of the commitment period of inbox level `inbox_level`, checked against our
+/// commitment.
+fn build_replay(p: &mut Processor, inbox_level: Level) -> Result<PeriodReplay, FollowError> {
+    let missing = |what: String| FollowError::Inconsistent(format!("refutation game: {what}"));
+    let block = p
+        .store
+        .block_by_level(inbox_level)?
+        .ok_or_else(|| missing(format!("no processed block at level {inbox_level}")))?;
+    let ours = block
+        .commitment_hash
+        .and_then(|h| p.store.commitment(&h).transpose())
+        .transpose()?
+        .ok_or_else(|| missing(format!("no commitment of ours at level {inbox_level}")))?;
+    let parent = p
+        .store
+        .commitment(&ours.predecessor)?
+        .ok_or_else(|| missing(format!("missing commitment {}", ours.predecessor)))?;
+    let start_block = p
+        .store
+        .block_by_level(parent.inbox_level)?
+        .ok_or_else(|| missing(format!("no block at level {}", parent.inbox_level)))?;
+    let start = p.ctx.state_of(&start_block)?;
+    let mut levels = Vec::new();
+    let mut l = parent.inbox_level;
+    while l < inbox_level {
+        l = l.succ().ok_or(FollowError::Overflow("level"))?;
+        let b = p
+            .store
+            .block_by_level(l)?
+            .ok_or_else(|| missing(format!("no block at level {l}")))?;
+        let messages = p
+            .store
+            .messages(&b.inbox_witness)?
+            .ok_or_else(|| missing(format!("no messages for level {l}")))?;
+        levels.push((l.to_u32(), messages));
+    }
+    tracing::info!(
+        "Refutation game: replaying levels {} to {inbox_level} for our states",
+        parent.inbox_level
+    );
+    let (replay, end) = PeriodReplay::build(&start, levels, &mut p.engine, &mut p.reveal, &p.loser)
+        .map_err(replay_error)?;
+    let end_hash = StateHash(end.hash().map_err(|e| replay_error(e.into()))?.0);
+    let ticks = i64::try_from(replay.ticks()).ok();
+    if end_hash != ours.compressed_state || ticks != Some(ours.number_of_ticks) {
+        return Err(missing(format!(
+            "the replay of levels {}..={inbox_level} ends in {end_hash} after {} ticks, our \
+             commitment says {} after {}",
+            parent.inbox_level,
+            replay.ticks(),
+            ours.compressed_state,
+            ours.number_of_ticks
+        )));
+    }
+    Ok(replay)
+}
+
+fn play_our_turn<S: OperationSink>(
+    p: &mut Processor,
+    sink: &mut S,
+    st: &mut PlayerState,
+    game: &Game,
+    opponent: PublicKeyHash,
+    level: Level,
+) -> Result<(), FollowError> {
+    let fingerprint = game.game_state.to_json().to_string();
+    if let Some((f, at)) = &st.last_move
+        && *f == fingerprint
+        && !resend_due(Some(*at), level)
+    {
+        return Ok(());
+    }
+    if st
+        .replay
+        .as_ref()
+        .is_none_or(|(l, _)| *l != game.inbox_level)
+    {
+        st.replay = Some((game.inbox_level, build_replay(p, game.inbox_level)?));
+    }
+    let Some((_, replay)) = st.replay.as_mut() else {
+        return Ok(());
+    };
+    let mut oracle = Oracle {
+        replay,
+        reveal: &mut p.reveal,
+    };
+    let mv = refutation_game::next_move(&game.game_state, DissectionRule::Wasm, &mut oracle)
+        .map_err(|e| match e {
+            StrategyError::Oracle(e) => replay_error(e),
+            e @ StrategyError::InconsistentGame(_) => FollowError::Inconsistent(e.to_string()),
+            StrategyError::Overflow(w) => FollowError::Overflow(w),
+        })?;
+    let refutation = match mv {
+        NextMove::Dissection { choice, dissection } => {
+            tracing::info!(
+                "Refutation game with {opponent}: dissecting from tick {choice} in {} sections",
+                dissection.len().saturating_sub(1)
+            );
+            Refutation::Move {
+                choice,
+                step: RefutationStep::Dissection(dissection),
+            }
+        }
+        NextMove::Proof { choice } => {
+            let (pvm_step, input_proof, tag) = final_proof(p, st, game, choice)?;
+            tracing::info!(
+                "Refutation game with {opponent}: final move at tick {choice} (a {tag} tick, \
+                 {} byte proof{})",
+                pvm_step.len(),
+                if input_proof.is_some() {
+                    " with its input proof"
+                } else {
+                    ""
+                }
+            );
+            Refutation::Move {
+                choice,
+                step: RefutationStep::Proof {
+                    pvm_step,
+                    input_proof,
+                },
+            }
+        }
+    };
+    sink.add(L1Operation::Refute {
+        rollup: p.rollup.address,
+        opponent,
+        refutation,
+    })?;
+    st.last_move = Some((fingerprint, level));
+    Ok(())
+}
+
+/// The one-tick proof of the step from our state at `choice`, with the input it reads, and the
+/// state's tick tag (for the log).
+fn final_proof(
+    p: &mut Processor,
+    st: &mut PlayerState,
+    game: &Game,
+    choice: Tick,
+) -> Result<(Vec<u8>, Option<InputProof>, &'static str), FollowError> {
+    let Some((_, replay)) = st.replay.as_mut() else {
+        return Err(FollowError::Inconsistent(
+            "refutation game: no replay".into(),
+        ));
+    };
+    let tree = replay
+        .state_at(choice.get(), &mut p.reveal)
+        .map_err(replay_error)?
+        .ok_or_else(|| {
+            FollowError::Inconsistent(format!(
+                "refutation game: tick {choice} is beyond our commitment"
+            ))
+        })?;
+    let tick_error = |e: pvm_tick::TickError| {
+        FollowError::Inconsistent(format!("refutation game: proving tick {choice}: {e}"))
+    };
+    let (input, input_proof) = if pvm_tick::is_input_state(&tree).map_err(tick_error)? {
+        let last = wasm_pvm::PvmState::from_tree(&tree)
+            .map_err(|e| replay_error(e.into()))?
+            .last_input();
+        match last {
+            // The very first input of the rollup (`First_inbox_message`).
+            None => {
+                let (level, counter, payload) = replay.message_after(None).ok_or_else(|| {
+                    FollowError::Inconsistent(
+                        "refutation game: no first message in the commitment period".into(),
+                    )
+                })?;
+                let input = pvm_tick::Input::Message {
+                    level,
+                    counter,
+                    payload: payload.to_vec(),
+                };
+                (Some(input), Some(InputProof::FirstInput))
+            }
+            Some(i) => {
+                let (proof, input) = inbox_proof(p, game, i.level, i.counter)?;
+                (input, Some(proof))
+            }
+        }
+    } else {
+        (None, None)
+    };
+    let tag = pvm_tick::tick_tag(&tree).map_err(tick_error)?.name();
+    let (pvm_step, _) = pvm_tick::produce_proof(&tree, input.as_ref()).map_err(tick_error)?;
+    Ok((pvm_step, input_proof, tag))
+}
+
+/// The inbox proof of the message after `(level, counter)` against the game's inbox snapshot,
+/// and the input the PVM step reads (none beyond the game's levels).
+fn inbox_proof(
+    p: &Processor,
+    game: &Game,
+    level: u32,
+    counter: u64,
+) -> Result<(InputProof, Option<pvm_tick::Input>), FollowError> {
+    let level = Level::from_u32(level).ok_or(FollowError::Overflow("inbox level"))?;
+    let store = &p.store;
+    let (proof, input) = refutation_game::produce_inbox_input_proof(
+        &game.inbox_snapshot,
+        |h| store.inbox(h).map(|i| i.map(|i| i.old_levels_messages)),
+        |w| store.messages(w),
+        level,
+        counter,
+        p.rollup.origination_level,
+        game.inbox_level,
+    )
+    .map_err(|e| {
+        FollowError::Inconsistent(format!(
+            "refutation game: the inbox proof of the message after ({level}, {counter}): {e}"
+        ))
+    })?;
+    let input = input.map(|i| match i {
+        refutation_game::StepInput::Message {
+            level,
+            counter,
+            payload,
+        } => pvm_tick::Input::Message {
+            level: level.to_u32(),
+            counter,
+            payload,
+        },
+        refutation_game::StepInput::Reveal(b) => pvm_tick::Input::Reveal(b),
+    });
+    Ok((proof, input))
+}

@@ -1,0 +1,243 @@
+//! End to end, the refutation game (issue 14; Octez's tezt `sc_rollup.ml` refutation
+//! scenarios, `docs/reference/octez-rollup-node.md` §6.4 and §10): the sandbox judges, two
+//! nodes in maintenance mode with their own keys follow the same rollup of the recorder
+//! kernel. One of them runs with `--loser-mode`: it computes a wrong state at a chosen tick,
+//! publishes a commitment the other disagrees with, and the two play the game on L1 until the
+//! sandbox slashes the loser. The tests only bake.
+
+use serde_json::json;
+use test_support::{RollupNode, bootstrap_key};
+
+use super::operator::{Net, net_full};
+
+/// `max_nb_ticks` of the sandbox's WASM rollups: every window is this long.
+const WINDOW: u64 = 50_000_000_000_000;
+
+/// The inbox level whose evaluation the loser gets wrong: in the second commitment period, so
+/// that the two nodes first agree on the commitment of `orig + 5`.
+const FAILING_LEVEL: i64 = 7;
+
+struct Duel {
+    n: Net,
+    honest: RollupNode,
+    loser: RollupNode,
+    honest_pkh: String,
+    loser_pkh: String,
+    /// The loser was killed by the test.
+    loser_killed: bool,
+}
+
+/// A sandbox (timeout period `timeout` blocks) with an honest node and a node started with
+/// `--loser-mode <loser_mode(orig)>`, both staked once they published their first commitment.
+fn duel(timeout: i64, loser_mode: impl Fn(i64) -> String) -> Duel {
+    let (hk, lk) = (bootstrap_key(3), bootstrap_key(4));
+    let honest_pkh = hk.public_key_hash().to_b58check();
+    let loser_pkh = lk.public_key_hash().to_b58check();
+    let n = net_full(
+        &[("honest", hk), ("loser", lk)],
+        None,
+        Some(json!({ "smart_rollup_timeout_period_in_blocks": timeout })),
+    );
+    let (hdir, ldir) = (n.dir.path().join("honest"), n.dir.path().join("loser"));
+    n.init(&hdir, "maintenance", &["honest"]);
+    n.init(&ldir, "maintenance", &["loser"]);
+    let mut honest = n.start(&hdir);
+    let mode = loser_mode(n.orig);
+    let loser = n.start_with(&ldir, &["--loser-mode", &mode]);
+    n.bake_until("both nodes staked", &mut honest, |n, _| {
+        n.staked(&honest_pkh) && n.staked(&loser_pkh)
+    });
+    Duel {
+        n,
+        honest,
+        loser,
+        honest_pkh,
+        loser_pkh,
+        loser_killed: false,
+    }
+}
+
+impl Duel {
+    /// Bakes until a game ends with the loser losing, then checks the honest node kept its
+    /// stake and cements the disputed level, and that the loser (if still running) stopped
+    /// with `Lost_game`. Returns the honest node's output.
+    fn honest_wins(mut self) -> String {
+        let mut result = None;
+        let mut scanned = self.n.orig;
+        let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.n
+                .bake_until("the end of the game", &mut self.honest, |n, _| {
+                    result = result.take().or_else(|| game_result(n, &mut scanned));
+                    result.is_some()
+                });
+        }));
+        if let Err(e) = done {
+            let out = self.loser.output();
+            let tail: Vec<&str> = out.lines().rev().take(150).collect();
+            eprintln!(
+                "the loser's output (last lines, newest first):\n{}",
+                tail.join("\n")
+            );
+            std::panic::resume_unwind(e);
+        }
+        let result = result.unwrap_or_default();
+        assert_eq!(result["kind"], "loser", "{result}");
+        assert_eq!(result["player"], json!(self.loser_pkh), "{result}");
+        let level = self.n.orig + 10;
+        self.n.bake_until(
+            "the disputed level is cemented",
+            &mut self.honest,
+            |n, _| n.lcc_level() >= level,
+        );
+        assert_eq!(self.n.staked_on(&self.honest_pkh).0, 200);
+        let out = self.honest.output();
+        assert!(out.contains("Conflict with"), "{out}");
+        // A loser still running sees the receipt of its lost game and stops (`Lost_game`).
+        if !self.loser_killed {
+            let loser = &mut self.loser;
+            self.n
+                .bake_until("the loser stops", &mut self.honest, |_, _| {
+                    loser.try_wait().is_some()
+                });
+            let lout = self.loser.output();
+            assert!(
+                lout.contains("Lost_game") || lout.contains("Disagree with cemented commitment"),
+                "{lout}"
+            );
+        }
+        self.loser.kill();
+        out
+    }
+}
+
+/// The result of the first game that ended (`game_status.result` of an applied
+/// `smart_rollup_refute` or `smart_rollup_timeout`), scanning the blocks after `scanned`.
+fn game_result(n: &Net, scanned: &mut i64) -> Option<serde_json::Value> {
+    let head = n.sb.level();
+    while *scanned < head {
+        *scanned += 1;
+        let ops =
+            n.sb.get(&format!("/chains/main/blocks/{scanned}/operations/3"));
+        for op in ops.as_array().into_iter().flatten() {
+            for c in op["contents"].as_array().into_iter().flatten() {
+                let r = &c["metadata"]["operation_result"];
+                if matches!(
+                    c["kind"].as_str(),
+                    Some("smart_rollup_refute" | "smart_rollup_timeout")
+                ) && r["status"] == "applied"
+                    && r["game_status"]["result"].is_object()
+                {
+                    return Some(r["game_status"]["result"].clone());
+                }
+            }
+        }
+    }
+    None
+}
+
+/// The tick of the final move, from the honest node's log.
+fn final_move(out: &str) -> String {
+    out.lines()
+        .find(|l| l.contains("final move at tick"))
+        .unwrap_or_else(|| panic!("no final move in the honest node's log:\n{out}"))
+        .to_owned()
+}
+
+/// A wrong state right after the input tick of message 1 (`Info_per_level`) of a level: the
+/// final move proves the input tick, with an inbox proof of the message.
+#[test]
+fn an_honest_node_wins_on_an_input_tick() {
+    let d = duel(200, |orig| format!("{} 1 1", orig + FAILING_LEVEL));
+    let out = d.honest_wins();
+    let line = final_move(&out);
+    assert!(line.contains("collect"), "{line}");
+}
+
+/// A wrong state once the level's evaluation is over: the final move proves the last tick of
+/// the kernel's window (padding to the window's end).
+#[test]
+fn an_honest_node_wins_on_the_window_end() {
+    let d = duel(200, |orig| {
+        format!("{} 2 1000000000000000", orig + FAILING_LEVEL)
+    });
+    let out = d.honest_wins();
+    let line = final_move(&out);
+    assert!(line.contains("padding"), "{line}");
+}
+
+/// A wrong state `x` ticks after the `Snapshot` that starts the kernel's run of the failing
+/// level: the final move proves the tick from `x - 1`, whose state has tag `tag`.
+fn honest_wins_at_kernel_tick(x: u64, tag: &str) {
+    // The `End_of_level` input is at tick S, its collect window ends at S + WINDOW - 2 with the
+    // `Snapshot`; `WINDOW - 2 + x` is `x` ticks after it.
+    let d = duel(200, |orig| {
+        format!("{} 2 {}", orig + FAILING_LEVEL, WINDOW - 2 + x)
+    });
+    let out = d.honest_wins();
+    let line = final_move(&out);
+    assert!(line.contains(&format!("a {tag} tick")), "{line}");
+}
+
+// The recorder kernel's run, tick by tick from the `Snapshot` (`smart-rollup-wasm-debugger`,
+// `step tick` and `show status`): decoding to tick 529, linking to 534, initialisation to
+// 1941, evaluation to about 5600, then padding.
+
+/// The decoding of the kernel.
+#[test]
+fn an_honest_node_wins_on_a_decoding_tick() {
+    honest_wins_at_kernel_tick(5, "decode");
+}
+
+/// The linking of the kernel's imports.
+#[test]
+fn an_honest_node_wins_on_a_linking_tick() {
+    honest_wins_at_kernel_tick(532, "link");
+}
+
+/// The initialisation of the module (data segments, memory).
+#[test]
+fn an_honest_node_wins_on_an_initialisation_tick() {
+    honest_wins_at_kernel_tick(700, "init");
+}
+
+/// The evaluation of `kernel_run`.
+#[test]
+fn an_honest_node_wins_on_an_evaluation_tick() {
+    honest_wins_at_kernel_tick(2500, "eval");
+}
+
+/// The loser goes offline once its wrong commitment is on L1: the honest node opens the game,
+/// plays, and claims the timeout when the loser's clock runs out.
+#[test]
+fn an_offline_loser_loses_by_timeout() {
+    let mut d = duel(20, |orig| format!("{} 1 1", orig + FAILING_LEVEL));
+    let wrong = d.n.orig + 10;
+    let lpkh = d.loser_pkh.clone();
+    d.n.bake_until("the loser's wrong commitment", &mut d.honest, |n, _| {
+        n.publications()
+            .iter()
+            .any(|(s, l, st)| *s == lpkh && *l == wrong && st == "applied")
+    });
+    d.loser.kill();
+    d.loser_killed = true;
+    let out = d.honest_wins();
+    assert!(out.contains("claiming the timeout"), "{out}");
+}
+
+/// Two honest nodes never dispute: both publish the same commitments, which are cemented.
+#[test]
+fn two_honest_nodes_never_dispute() {
+    let mut d = duel(200, |_| String::new());
+    let level = d.n.orig + 15;
+    d.n.bake_until("cementation", &mut d.honest, |n, _| n.lcc_level() >= level);
+    for out in [d.honest.output(), d.loser.output()] {
+        assert!(!out.contains("Conflict with"), "{out}");
+        assert!(!out.contains("Potential conflict"), "{out}");
+    }
+    let games = d.n.sb.get(&format!(
+        "/chains/main/blocks/head/context/smart_rollups/smart_rollup/{}/staker/{}/games",
+        d.n.addr, d.honest_pkh
+    ));
+    assert_eq!(games, json!([]));
+    assert!(d.n.staked(&d.loser_pkh) || d.n.staked_on(&d.loser_pkh).0 == 200);
+}
