@@ -225,25 +225,6 @@ impl Bytes {
         }
     }
 
-    /// Copy the bytes from offset `from` into `dst`, as many as there are
-    /// (a zero tail written out); returns how many were copied.
-    pub(crate) fn copy_to(&self, from: usize, dst: &mut [u8]) -> usize {
-        let Some(avail) = self.len().checked_sub(from) else {
-            return 0;
-        };
-        let n = dst.len().min(avail);
-        let stored: &[u8] = match self {
-            Bytes::ZeroTail(h, _) => h,
-            _ => self.as_plain().unwrap_or_default(),
-        };
-        let k = stored.len().saturating_sub(from).min(n);
-        if k > 0 {
-            dst[..k].copy_from_slice(&stored[from..from + k]);
-        }
-        dst[k..n].fill(0);
-        n
-    }
-
     /// Append the bytes to `out`.
     pub(crate) fn extend_into(&self, out: &mut Vec<u8>) {
         match self {
@@ -459,19 +440,20 @@ impl Tree {
     /// The `@` node of a durable value of length `len` whose only chunk
     /// is chunk 0, `chunk` (`docs/reference/wasm-pvm.md` §2), held as one
     /// [`value::CompactValue`] (issue 15, RSS: `BENCHMARKS.md`); the same
-    /// tree as the expanded one for every operation. A chunk short enough
-    /// to be inlined in its parent's object (never a durable chunk) gives
-    /// the expanded node.
+    /// tree as the expanded one for every operation. A chunk of another
+    /// size than a durable chunk's (a short one would be inlined in its
+    /// parent's object) gives the expanded node, as does a length of 2^62
+    /// or more.
     pub(crate) fn durable_value(len: u64, chunk: Vec<u8>) -> Result<Tree, TreeError> {
-        if chunk.len() <= crate::object::INLINE_MAX {
-            let mut at = Tree::empty();
-            at.set_contents(&["contents", "0"], chunk)?;
-            at.set_tree(&["length"], Tree::length_contents(len))?;
-            return Ok(at);
+        match value::CompactValue::new(len, chunk) {
+            Ok(v) => Ok(Tree::from_node(NodeData::new(Children::value(v), None, 0))),
+            Err(chunk) => {
+                let mut at = Tree::empty();
+                at.set_contents(&["contents", "0"], chunk)?;
+                at.set_tree(&["length"], Tree::length_contents(len))?;
+                Ok(at)
+            }
         }
-        let v = value::CompactValue::new(len, chunk)
-            .ok_or(TreeError::Precondition("compact value of a short chunk"))?;
-        Ok(Tree::from_node(NodeData::new(Children::value(v), None, 0)))
     }
 
     /// Turn this `@` node into a compact durable value
@@ -509,7 +491,7 @@ impl Tree {
         let (Some(len), true) = (len, &*zero.as_bytes() == b"0") else {
             return Ok(());
         };
-        if chunk.bytes.len() <= crate::object::INLINE_MAX {
+        if chunk.bytes.len() != value::CHUNK_LEN {
             return Ok(());
         }
         let mut bytes = Vec::with_capacity(chunk.bytes.len());

@@ -49,8 +49,9 @@ const NAME_INLINE: usize = 22;
 /// that un-sharing a node (copy-on-write) never copies name bytes. Longer
 /// names of lowercase hex digits (Etherlink's 40-hex addresses, 64-hex
 /// slots and hashes) are packed two digits a byte: inline up to
-/// `2 * NAME_INLINE` digits, shared when 64 digits (issue 15, RSS:
-/// `BENCHMARKS.md`). 24 bytes.
+/// `2 * NAME_INLINE` digits, boxed when 64 digits (a 32-byte block: 16
+/// bytes less than an `Arc`'s, copied when a node is un-shared; issue 15,
+/// RSS: `BENCHMARKS.md`). 24 bytes.
 #[derive(Clone)]
 pub(crate) enum Name {
     /// At most [`NAME_INLINE`] bytes: length and bytes.
@@ -58,8 +59,8 @@ pub(crate) enum Name {
     /// An even number of lowercase hex digits, more than [`NAME_INLINE`]
     /// and at most twice as many: the digit count and the packed bytes.
     HexInline(u8, [u8; NAME_INLINE]),
-    /// Exactly [`HEX_SHARED`] lowercase hex digits, packed.
-    HexShared(Arc<[u8; HEX_SHARED / 2]>),
+    /// Exactly [`HEX_BOXED`] lowercase hex digits, packed.
+    HexBoxed(Box<[u8; HEX_BOXED / 2]>),
     /// A longer name, with a copy of its first [`NAME_PREFIX`] bytes so
     /// that most comparisons never dereference the shared part.
     Shared([u8; NAME_PREFIX], Arc<str>),
@@ -68,8 +69,8 @@ pub(crate) enum Name {
 /// Bytes of a shared name kept next to its pointer.
 const NAME_PREFIX: usize = 7;
 
-/// Digit count of the hex names packed in a shared allocation.
-const HEX_SHARED: usize = 64;
+/// Digit count of the hex names packed in an allocation of their own.
+const HEX_BOXED: usize = 64;
 
 /// Lowercase hex digits.
 const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
@@ -102,7 +103,7 @@ fn hex_pack(s: &[u8], out: &mut [u8]) -> bool {
 /// (derefs to `[u8]`).
 pub(crate) enum NameBytes<'a> {
     Borrowed(&'a [u8]),
-    Unpacked(u8, [u8; HEX_SHARED]),
+    Unpacked(u8, [u8; HEX_BOXED]),
 }
 
 impl std::ops::Deref for NameBytes<'_> {
@@ -149,12 +150,12 @@ fn hex_cmp(packed: &[u8], digits: usize, other: &[u8]) -> std::cmp::Ordering {
 
 /// Write out `packed` (`digits` hex digits).
 fn hex_unpack(packed: &[u8], digits: usize) -> NameBytes<'static> {
-    let mut b = [0u8; HEX_SHARED];
+    let mut b = [0u8; HEX_BOXED];
     for (pair, &p) in b.chunks_exact_mut(2).zip(&packed[..digits / 2]) {
         pair[0] = HEX_DIGITS[usize::from(p >> 4)];
         pair[1] = HEX_DIGITS[usize::from(p & 15)];
     }
-    // At most HEX_SHARED (64) digits: fits.
+    // At most HEX_BOXED (64) digits: fits.
     NameBytes::Unpacked(digits as u8, b)
 }
 
@@ -173,10 +174,10 @@ impl Name {
                 // At most 44 digits: fits.
                 return Name::HexInline(b.len() as u8, out);
             }
-        } else if b.len() == HEX_SHARED {
-            let mut out = [0u8; HEX_SHARED / 2];
+        } else if b.len() == HEX_BOXED {
+            let mut out = [0u8; HEX_BOXED / 2];
             if hex_pack(b, &mut out) {
-                return Name::HexShared(Arc::new(out));
+                return Name::HexBoxed(Box::new(out));
             }
         }
         let mut pre = [0u8; NAME_PREFIX];
@@ -191,7 +192,7 @@ impl Name {
     pub(crate) fn touch(&self) -> u8 {
         match self {
             Name::Inline(..) | Name::HexInline(..) => 0,
-            Name::HexShared(h) => h[0] ^ h[HEX_SHARED / 2 - 1],
+            Name::HexBoxed(h) => h[0] ^ h[HEX_BOXED / 2 - 1],
             Name::Shared(_, s) => {
                 let b = s.as_bytes();
                 b.first().copied().unwrap_or(0) ^ b.last().copied().unwrap_or(0)
@@ -205,7 +206,7 @@ impl Name {
         match self {
             Name::Inline(l, b) => NameBytes::Borrowed(&b[..usize::from(*l)]),
             Name::HexInline(l, b) => hex_unpack(b, usize::from(*l)),
-            Name::HexShared(h) => hex_unpack(&h[..], HEX_SHARED),
+            Name::HexBoxed(h) => hex_unpack(&h[..], HEX_BOXED),
             Name::Shared(_, s) => NameBytes::Borrowed(s.as_bytes()),
         }
     }
@@ -230,7 +231,7 @@ impl Name {
                 }
             }
             Name::HexInline(l, b) => hex_cmp(b, usize::from(*l), other),
-            Name::HexShared(h) => hex_cmp(&h[..], HEX_SHARED, other),
+            Name::HexBoxed(h) => hex_cmp(&h[..], HEX_BOXED, other),
         }
     }
 
@@ -238,7 +239,7 @@ impl Name {
     pub(crate) fn cmp_name(&self, other: &Name) -> std::cmp::Ordering {
         // Packed digits compare as their bytes do ('0' < … < '9' < 'a' < … < 'f').
         match (self, other) {
-            (Name::HexShared(a), Name::HexShared(b)) => a.cmp(b),
+            (Name::HexBoxed(a), Name::HexBoxed(b)) => a.cmp(b),
             (Name::HexInline(la, a), Name::HexInline(lb, b)) => {
                 let k = usize::from(*la.min(lb)) / 2;
                 a[..k].cmp(&b[..k]).then(la.cmp(lb))
@@ -1076,7 +1077,7 @@ mod tests {
             "abcdefg012345678901234567",
             "b",
             "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz",
-            // Packed hex (inline: 24..=44 digits; shared: 64 digits).
+            // Packed hex (inline: 24..=44 digits; boxed: 64 digits).
             "0123456789abcdef0123456789",
             "0123456789abcdef0123456788",
             "00000000000000000000000000000000000000ff",
@@ -1107,14 +1108,14 @@ mod tests {
         let kind = |s: &str| match Name::new(s) {
             Name::Inline(..) => "inline",
             Name::HexInline(..) => "hex",
-            Name::HexShared(..) => "hex shared",
+            Name::HexBoxed(..) => "hex boxed",
             Name::Shared(..) => "shared",
         };
         for s in &names[11..16] {
             assert_eq!(kind(s), "hex", "{s}");
         }
         for s in &names[16..18] {
-            assert_eq!(kind(s), "hex shared", "{s}");
+            assert_eq!(kind(s), "hex boxed", "{s}");
         }
         for s in &names[18..] {
             assert_eq!(kind(s), "shared", "{s}");

@@ -15,7 +15,9 @@ use context_hash::Hash;
 /// The same word as the "set" flag holds the owner's persisted mark (the
 /// id of the store handle the value is known to be stored in, 0: none;
 /// `tree::load`), which saves 8 bytes per tree node (issue 15, RSS:
-/// `BENCHMARKS.md`). The flag and the mark are updated with plain stores:
+/// `BENCHMARKS.md`; a compact durable value, which has no mark of its own,
+/// keeps its length there: `tree::value`). The flag and the mark are
+/// updated with plain stores:
 /// a racing update may drop the other's (the flag or the mark), which only
 /// costs a recomputation of the same hash or a second write of the same
 /// object, never a wrong answer (the words always hold the one hash).
@@ -111,68 +113,6 @@ impl Memo {
     }
 }
 
-/// Two memoised hashes sharing one state word (bit `i`: hash `i` is
-/// set), 8 bytes less than two [`Memo`]s: the chunk and `contents` node
-/// hashes of a compact durable value (`tree::value`; issue 15, RSS). The
-/// same contract as [`Memo`]: every set of hash `i` stores the same hash.
-pub(crate) struct Memo2 {
-    words: [AtomicU64; 8],
-    state: AtomicU64,
-}
-
-impl Memo2 {
-    /// A memo holding `h` (hash 0 and hash 1, where known).
-    pub(crate) fn new(h: [Option<Hash>; 2]) -> Memo2 {
-        let m = Memo2 {
-            words: [const { AtomicU64::new(0) }; 8],
-            state: AtomicU64::new(0),
-        };
-        for (i, h) in h.into_iter().enumerate() {
-            if let Some(h) = h {
-                m.set(i, h);
-            }
-        }
-        m
-    }
-
-    /// Hash `i` (0 or 1), if set.
-    #[inline]
-    pub(crate) fn get(&self, i: usize) -> Option<Hash> {
-        if self.state.load(Ordering::Acquire) & (1 << i) == 0 {
-            return None;
-        }
-        let mut out = [0u8; 32];
-        for (chunk, w) in out.chunks_exact_mut(8).zip(&self.words[i * 4..i * 4 + 4]) {
-            chunk.copy_from_slice(&w.load(Ordering::Relaxed).to_ne_bytes());
-        }
-        Some(Hash(out))
-    }
-
-    /// Memoise `h` as hash `i` (0 or 1).
-    #[inline]
-    fn set(&self, i: usize, h: Hash) {
-        for (chunk, w) in h.0.chunks_exact(8).zip(&self.words[i * 4..i * 4 + 4]) {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(chunk);
-            w.store(u64::from_ne_bytes(b), Ordering::Relaxed);
-        }
-        // A read-modify-write: the two bits are set independently (a lost
-        // bit would only cost a recomputation, but this is not a hot path).
-        self.state.fetch_or(1 << i, Ordering::Release);
-    }
-
-    /// Hash `i` (0 or 1), computing and memoising it with `f` if unset.
-    #[inline]
-    pub(crate) fn get_or_init(&self, i: usize, f: impl FnOnce() -> Hash) -> Hash {
-        if let Some(h) = self.get(i) {
-            return h;
-        }
-        let h = f();
-        self.set(i, h);
-        h
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,20 +129,6 @@ mod tests {
         m.clear();
         assert!(m.get().is_none());
         assert_eq!(Memo::new(Some(h)).get(), Some(h));
-    }
-
-    #[test]
-    fn memo2_holds_two_independent_hashes() {
-        let (a, b) = (Hash([3; 32]), Hash(std::array::from_fn(|i| i as u8)));
-        let m = Memo2::new([None, None]);
-        assert_eq!((m.get(0), m.get(1)), (None, None));
-        assert_eq!(m.get_or_init(1, || b), b);
-        assert_eq!((m.get(0), m.get(1)), (None, Some(b)));
-        assert_eq!(m.get_or_init(0, || a), a);
-        assert_eq!(m.get_or_init(0, Hash::default), a);
-        assert_eq!((m.get(0), m.get(1)), (Some(a), Some(b)));
-        let m = Memo2::new([Some(a), None]);
-        assert_eq!((m.get(0), m.get(1)), (Some(a), None));
     }
 
     #[test]

@@ -3,14 +3,16 @@
 //! A durable value of one chunk is, in the tree, the `@` node
 //! `@` → {`contents` → {`0` → chunk}, `length` → 8 bytes big-endian}
 //! (`docs/reference/wasm-pvm.md` §2): two nodes, two entry slices and one
-//! contents. [`CompactValue`] holds the same subtree as one allocation: the
-//! length, the chunk's bytes and the memoised hashes of the chunk and of the
-//! `contents` node. It is the `children` of the `@` node
+//! contents. [`CompactValue`] holds the same subtree as one 72-byte
+//! allocation (plus the chunk's bytes before its zero tail): the length, the
+//! chunk's head and its memoised hash. It is the `children` of the `@` node
 //! ([`super::inode::Children::Value`]), so the `@` node keeps its own hash
 //! memo and persisted mark, and every `Tree` operation sees the expanded
 //! subtree: reads through [`CompactValue::entries`] (built once, on demand),
 //! writes turn it into ordinary children first, hashes and store objects are
-//! computed from the fields without expanding.
+//! computed from the fields without expanding. The `contents` node's hash
+//! is not kept (one blake2b block from the chunk's hash; a per-thread cache
+//! serves the commit's second use of it: [`contents_node_hash`]).
 
 use std::sync::OnceLock;
 
@@ -18,30 +20,33 @@ use context_hash::preimage::{self, Triple};
 use context_hash::{EntryKind, Hash};
 
 use super::inode::{Children, Entry, Name, hash_with};
-use super::memo::{Memo, Memo2};
-use super::{Bytes, ContentsData, NodeData, Repr, Tree, TreeError, bytes_hash};
+use super::memo::Memo;
+use super::{Bytes, ContentsData, NodeData, Repr, Tree, TreeError, with_zero_tail_buf};
 
 /// Name of the `@` child holding the chunks.
 const CONTENTS: &str = "contents";
 /// Name of the `@` child holding the length.
 const LENGTH: &str = "length";
-/// Index in [`CompactValue::hashes`] of the chunk's hash.
-const CHUNK: usize = 0;
-/// Index in [`CompactValue::hashes`] of the `contents` node's hash.
-const NODE: usize = 1;
 /// Name of the only chunk (chunk 0).
 const CHUNK_0: &str = "0";
+/// Size of a durable chunk (`durable::CHUNK_SIZE`, `docs/reference/wasm-pvm.md`
+/// §2): the only chunk size a compact value holds (others stay expanded).
+pub(crate) const CHUNK_LEN: usize = 512;
+/// Value lengths a compact value holds (they share the memo's state word).
+const LEN_LIMIT: u64 = 1 << 62;
 
-/// The `@` subtree of a durable value with exactly one chunk, chunk 0.
+/// The `@` subtree of a durable value with exactly one chunk, chunk 0, of
+/// [`CHUNK_LEN`] bytes. 72 bytes, so that the boxed `Big` holding it fits an
+/// 80-byte allocation (issue 15, RSS).
 pub(crate) struct CompactValue {
-    /// The value length (`@/length`), any `u64`.
-    len: u64,
-    /// The bytes of `@/contents/0` (longer than `object::INLINE_MAX`, so the
-    /// chunk is an object of its own, as a durable chunk always is).
-    chunk: Bytes,
-    /// Hashes of the chunk contents ([`CHUNK`]) and of the `contents` node
-    /// ([`NODE`]).
-    hashes: Memo2,
+    /// The chunk's hash; its mark word holds the value length
+    /// (`@/length`, below [`LEN_LIMIT`]): a compact value has no persisted
+    /// mark of its own (its `@` node has). Written only at construction:
+    /// racing memoisations of the hash both keep the word's other bits.
+    memo: Memo,
+    /// The bytes of `@/contents/0` before its zero tail (the chunk is
+    /// [`CHUNK_LEN`] bytes).
+    head: Box<[u8]>,
     /// The expanded entries (`contents`, `length`), built by the first
     /// read that needs them as trees.
     expanded: OnceLock<Box<[Entry; 2]>>,
@@ -50,56 +55,105 @@ pub(crate) struct CompactValue {
 impl Clone for CompactValue {
     fn clone(&self) -> Self {
         CompactValue {
-            len: self.len,
-            chunk: self.chunk.clone(),
-            hashes: Memo2::new([self.hashes.get(CHUNK), self.hashes.get(NODE)]),
+            memo: Memo::new_marked(self.memo.get(), self.memo.mark()),
+            head: self.head.clone(),
             expanded: OnceLock::new(),
         }
     }
 }
 
-impl CompactValue {
-    /// The value `len` with chunk 0 `chunk`; `None` when the chunk is short
-    /// enough to be inlined in its parent's object (never a durable chunk:
-    /// those are `CHUNK_SIZE` bytes), which this form does not encode.
-    pub(crate) fn new(len: u64, chunk: Vec<u8>) -> Option<CompactValue> {
-        if chunk.len() <= crate::object::INLINE_MAX {
-            return None;
+/// The bytes of a compact value's chunk: its head, then zeros up to
+/// [`CHUNK_LEN`] bytes (the reads of [`Bytes`]).
+#[derive(Clone, Copy)]
+pub(crate) struct Chunk<'a> {
+    head: &'a [u8],
+}
+
+impl Chunk<'_> {
+    /// Number of bytes (always [`CHUNK_LEN`]).
+    pub(crate) fn len(&self) -> usize {
+        CHUNK_LEN
+    }
+
+    /// Append the bytes to `out`.
+    pub(crate) fn extend_into(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.head);
+        out.resize(out.len() + (CHUNK_LEN - self.head.len()), 0);
+    }
+
+    /// Copy the bytes from offset `from` into `dst`, as many as there are;
+    /// returns how many were copied.
+    pub(crate) fn copy_to(&self, from: usize, dst: &mut [u8]) -> usize {
+        let Some(avail) = CHUNK_LEN.checked_sub(from) else {
+            return 0;
+        };
+        let n = dst.len().min(avail);
+        let k = self.head.len().saturating_sub(from).min(n);
+        if k > 0 {
+            dst[..k].copy_from_slice(&self.head[from..from + k]);
         }
-        Some(CompactValue {
-            len,
-            chunk: Bytes::new(chunk),
-            hashes: Memo2::new([None, None]),
+        dst[k..n].fill(0);
+        n
+    }
+
+    /// The bytes, written out.
+    pub(crate) fn as_slice(&self) -> std::borrow::Cow<'static, [u8]> {
+        let mut v = Vec::with_capacity(CHUNK_LEN);
+        self.extend_into(&mut v);
+        std::borrow::Cow::Owned(v)
+    }
+}
+
+impl CompactValue {
+    /// The value `len` with chunk 0 `chunk`; the chunk back when this form
+    /// does not hold it: a chunk not [`CHUNK_LEN`] bytes long (a durable
+    /// chunk always is; a short one would be inlined in its parent's
+    /// object, which this form does not encode) or a length past
+    /// [`LEN_LIMIT`].
+    pub(crate) fn new(len: u64, mut chunk: Vec<u8>) -> Result<CompactValue, Vec<u8>> {
+        const _: () = assert!(CHUNK_LEN > crate::object::INLINE_MAX);
+        if chunk.len() != CHUNK_LEN || len >= LEN_LIMIT {
+            return Err(chunk);
+        }
+        let head = chunk.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+        chunk.truncate(head);
+        Ok(CompactValue {
+            memo: Memo::new_marked(None, len),
+            head: chunk.into_boxed_slice(),
             expanded: OnceLock::new(),
         })
     }
 
     /// The value length (`@/length`).
     pub(crate) fn len(&self) -> u64 {
-        self.len
+        self.memo.mark()
     }
 
     /// The bytes of chunk 0.
-    pub(crate) fn chunk(&self) -> &Bytes {
-        &self.chunk
+    pub(crate) fn chunk(&self) -> Chunk<'_> {
+        Chunk { head: &self.head }
     }
 
     /// Hash of the chunk contents (memoised).
     pub(crate) fn chunk_hash(&self) -> Hash {
-        self.hashes.get_or_init(CHUNK, || bytes_hash(&self.chunk))
+        self.memo.get_or_init(|| {
+            // Pre-image: u64 length ‖ bytes.
+            crate::hash_trace::record(CHUNK_LEN + 8);
+            with_zero_tail_buf(|buf| {
+                self.chunk().extend_into(buf);
+                context_hash::contents_hash(buf)
+            })
+        })
     }
 
-    /// Hash of the `contents` node, `{0 → chunk}` (memoised).
+    /// Hash of the `contents` node, `{0 → chunk}`.
     pub(crate) fn contents_hash(&self) -> Hash {
-        self.hashes.get_or_init(NODE, || {
-            let t: [Triple<'_>; 1] = [(CHUNK_0.as_bytes(), EntryKind::Contents, self.chunk_hash())];
-            hash_with(|b| preimage::stable_node(b, &t))
-        })
+        contents_node_hash(self.chunk_hash())
     }
 
     /// The `length` contents (shared between values of one length).
     pub(crate) fn length_tree(&self) -> Tree {
-        Tree::length_contents(self.len)
+        Tree::length_contents(self.len())
     }
 
     /// Hash of the `@` node (memoised by the node holding this value).
@@ -143,13 +197,15 @@ impl CompactValue {
     /// The expanded entries, the trees below `@` marked stored in the store
     /// of mark `persisted` (0: none).
     fn build(&self, persisted: u64) -> [Entry; 2] {
+        let mut bytes = Vec::with_capacity(CHUNK_LEN);
+        self.chunk().extend_into(&mut bytes);
         let chunk = Tree::from_contents(ContentsData {
-            bytes: self.chunk.clone(),
-            memo: Memo::new_marked(self.hashes.get(CHUNK), persisted),
+            bytes: Bytes::new(bytes),
+            memo: Memo::new_marked(self.memo.get(), persisted),
         });
         let contents = Tree::from_node(NodeData::new(
             Children::Flat(Box::new([(Name::new(CHUNK_0), chunk)])),
-            self.hashes.get(NODE),
+            self.memo.get().map(contents_node_hash),
             persisted,
         ));
         [
@@ -157,6 +213,40 @@ impl CompactValue {
             (Name::new(LENGTH), self.length_tree()),
         ]
     }
+}
+
+/// Hash of the node `{0 → contents of hash chunk}` (a compact value's
+/// `contents` node), through a per-thread direct-mapped cache keyed by the
+/// chunk's hash: a commit asks for it twice per new value (its object,
+/// then the `@` node's hash), one blake2b block each time otherwise.
+fn contents_node_hash(chunk: Hash) -> Hash {
+    use std::cell::RefCell;
+    /// Slots of the cache (a power of 2; 64 KiB per thread).
+    const SLOTS: usize = 1024;
+    fn compute(chunk: Hash) -> Hash {
+        let t: [Triple<'_>; 1] = [(CHUNK_0.as_bytes(), EntryKind::Contents, chunk)];
+        hash_with(|b| preimage::stable_node(b, &t))
+    }
+    thread_local! {
+        static CACHE: RefCell<Vec<(Hash, Hash)>> = const { RefCell::new(Vec::new()) };
+    }
+    CACHE.with(|c| {
+        let Ok(mut c) = c.try_borrow_mut() else {
+            return compute(chunk);
+        };
+        if c.is_empty() {
+            // Every slot holds a true pair from the start.
+            let zero = Hash::default();
+            *c = vec![(zero, compute(zero)); SLOTS];
+        }
+        // The chunk hash is uniform: its first bytes pick the slot.
+        let i = usize::from(u16::from_le_bytes([chunk.0[0], chunk.0[1]])) & (SLOTS - 1);
+        let slot = &mut c[i];
+        if slot.0 != chunk {
+            *slot = (chunk, compute(chunk));
+        }
+        slot.1
+    })
 }
 
 /// Mark the `contents` node `t` built by [`CompactValue::build`] and its
@@ -276,8 +366,82 @@ mod tests {
         use std::mem::size_of;
         // `Children` keeps the slice's niche: a node fits 72 bytes.
         assert_eq!(size_of::<Children>(), 16);
-        // One 128-byte allocation (+ the chunk's head) for the `@` subtree.
-        assert!(size_of::<super::super::inode::Big>() <= 120);
+        // One 80-byte allocation (+ the chunk's head) for the `@` subtree
+        // (a malloc chunk is the size + 8, rounded up to 16).
+        assert_eq!(size_of::<CompactValue>(), 72);
+        assert!(size_of::<super::super::inode::Big>() <= 72);
+        // The chunk size is the durable storage's.
+        assert_eq!(CHUNK_LEN as u64, crate::durable::CHUNK_SIZE);
+    }
+
+    #[test]
+    fn other_chunk_sizes_and_huge_lengths_stay_expanded() {
+        let ok = Tree::durable_value(7, chunk(7, 9)).unwrap();
+        assert!(ok.as_compact_value().is_some());
+        for (len, c) in [
+            (100u64, vec![3u8; 100]),
+            (600, vec![4u8; 600]),
+            (1 << 62, chunk(9, 5)),
+            (u64::MAX, chunk(9, 5)),
+        ] {
+            let t = Tree::durable_value(len, c.clone()).unwrap();
+            assert!(t.as_compact_value().is_none(), "{len}");
+            let mut e = Tree::empty();
+            e.set_contents(&["contents", "0"], c).unwrap();
+            e.set_contents(&["length"], len.to_be_bytes().to_vec())
+                .unwrap();
+            assert_eq!(t.hash().unwrap(), e.hash().unwrap(), "{len}");
+        }
+        // The largest compact length reads back whole.
+        let big = (1u64 << 62) - 1;
+        let t = Tree::durable_value(big, chunk(9, 5)).unwrap();
+        assert_eq!(t.as_compact_value().map(CompactValue::len), Some(big));
+        assert_eq!(
+            t.get_contents(&["length"]).unwrap(),
+            Some(big.to_be_bytes().to_vec())
+        );
+    }
+
+    #[test]
+    fn chunk_reads_and_contents_hashes_equal_the_expanded_ones() {
+        // Heads of every length class, with zeros inside and at the end.
+        for data in [0usize, 1, 31, 100, 480, 481, 511, 512] {
+            let mut c = chunk(data, 7);
+            if data > 10 {
+                c[data / 2] = 0;
+            }
+            let v = CompactValue::new(data as u64, c.clone()).expect("a 512-byte chunk");
+            let ch = v.chunk();
+            assert_eq!(ch.len(), c.len());
+            assert_eq!(&ch.as_slice()[..], &c[..]);
+            let mut out = vec![9u8; 3];
+            ch.extend_into(&mut out);
+            assert_eq!(&out[3..], &c[..]);
+            for from in [0usize, 1, data / 2, data, 511, 512, 600] {
+                let mut dst = vec![7u8; 40];
+                let n = ch.copy_to(from, &mut dst);
+                let want = &c[from.min(512)..(from + 40).min(512)];
+                assert_eq!(&dst[..n], want, "{data} from {from}");
+            }
+            assert_eq!(v.chunk_hash(), context_hash::contents_hash(&c));
+            let node = context_hash::node_hash(&[context_hash::Entry {
+                name: "0",
+                kind: EntryKind::Contents,
+                hash: context_hash::contents_hash(&c),
+            }]);
+            // Computed, then from the cache.
+            assert_eq!(v.contents_hash(), node);
+            assert_eq!(v.contents_hash(), node);
+        }
+        // The cache's initial slots and a slot's replacement stay true.
+        for h in [Hash::default(), Hash([1; 32]), Hash([0; 32])] {
+            let want = context_hash::node_hash(&[context_hash::Entry {
+                name: "0",
+                kind: EntryKind::Contents,
+                hash: h,
+            }]);
+            assert_eq!(contents_node_hash(h), want);
+        }
     }
 
     #[test]

@@ -25,11 +25,19 @@ struct Duel {
     loser_pkh: String,
     /// The loser was killed by the test.
     loser_killed: bool,
+    /// The honest node is an accuser.
+    accuser: bool,
 }
 
 /// A sandbox (timeout period `timeout` blocks) with an honest node and a node started with
 /// `--loser-mode <loser_mode(orig)>`, both staked once they published their first commitment.
 fn duel(timeout: i64, loser_mode: impl Fn(i64) -> String) -> Duel {
+    duel_with("maintenance", timeout, loser_mode)
+}
+
+/// [`duel`] with the honest node in `mode`; an accuser stakes only on a conflict, so only
+/// the loser's stake is awaited then.
+fn duel_with(mode: &str, timeout: i64, loser_mode: impl Fn(i64) -> String) -> Duel {
     let (hk, lk) = (bootstrap_key(3), bootstrap_key(4));
     let honest_pkh = hk.public_key_hash().to_b58check();
     let loser_pkh = lk.public_key_hash().to_b58check();
@@ -39,13 +47,14 @@ fn duel(timeout: i64, loser_mode: impl Fn(i64) -> String) -> Duel {
         Some(json!({ "smart_rollup_timeout_period_in_blocks": timeout })),
     );
     let (hdir, ldir) = (n.dir.path().join("honest"), n.dir.path().join("loser"));
-    n.init(&hdir, "maintenance", &["honest"]);
+    n.init(&hdir, mode, &["honest"]);
     n.init(&ldir, "maintenance", &["loser"]);
     let mut honest = n.start(&hdir);
-    let mode = loser_mode(n.orig);
-    let loser = n.start_with(&ldir, &["--loser-mode", &mode]);
+    let failures = loser_mode(n.orig);
+    let loser = n.start_with(&ldir, &["--loser-mode", &failures]);
+    let accuser = mode == "accuser";
     n.bake_until("both nodes staked", &mut honest, |n, _| {
-        n.staked(&honest_pkh) && n.staked(&loser_pkh)
+        (accuser || n.staked(&honest_pkh)) && n.staked(&loser_pkh)
     });
     Duel {
         n,
@@ -54,6 +63,7 @@ fn duel(timeout: i64, loser_mode: impl Fn(i64) -> String) -> Duel {
         honest_pkh,
         loser_pkh,
         loser_killed: false,
+        accuser,
     }
 }
 
@@ -83,12 +93,15 @@ impl Duel {
         let result = result.unwrap_or_default();
         assert_eq!(result["kind"], "loser", "{result}");
         assert_eq!(result["player"], json!(self.loser_pkh), "{result}");
-        let level = self.n.orig + 10;
-        self.n.bake_until(
-            "the disputed level is cemented",
-            &mut self.honest,
-            |n, _| n.lcc_level() >= level,
-        );
+        // The winner's commitment is cemented by the winner (an accuser does not cement).
+        if !self.accuser {
+            let level = self.n.orig + 10;
+            self.n.bake_until(
+                "the disputed level is cemented",
+                &mut self.honest,
+                |n, _| n.lcc_level() >= level,
+            );
+        }
         assert_eq!(self.n.staked_on(&self.honest_pkh).0, 200);
         let out = self.honest.output();
         assert!(out.contains("Conflict with"), "{out}");
@@ -240,4 +253,23 @@ fn two_honest_nodes_never_dispute() {
     ));
     assert_eq!(games, json!([]));
     assert!(d.n.staked(&d.loser_pkh) || d.n.staked_on(&d.loser_pkh).0 == 200);
+}
+
+/// An accuser publishes nothing until a commitment it disagrees with appears; then it
+/// publishes its own, opens the game and wins it (tezt "accuser" refutation scenarios).
+#[test]
+fn an_accuser_wins_against_a_loser() {
+    let d = duel_with("accuser", 200, |orig| format!("{} 1 1", orig + FAILING_LEVEL));
+    let pubs_before: Vec<_> = d
+        .n
+        .publications()
+        .into_iter()
+        .filter(|(s, _, _)| *s == d.honest_pkh)
+        .collect();
+    assert!(
+        pubs_before.iter().all(|(_, l, _)| *l >= d.n.orig + 10),
+        "the accuser published before any conflict: {pubs_before:?}"
+    );
+    let out = d.honest_wins();
+    assert!(out.contains("final move at tick"), "{out}");
 }
