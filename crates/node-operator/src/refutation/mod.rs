@@ -310,10 +310,11 @@ fn play_our_turn<S: OperationSink>(
                 "Refutation game with {opponent}: final move at tick {choice} (a {tag} tick, \
                  {} byte proof{})",
                 pvm_step.len(),
-                if input_proof.is_some() {
-                    " with its input proof"
-                } else {
-                    ""
+                match &input_proof {
+                    Some(InputProof::FirstInput) => ", with the first-input proof",
+                    Some(InputProof::InboxProof { .. }) => ", with an inbox proof",
+                    Some(InputProof::RevealProof { .. }) => ", with a reveal proof",
+                    None => "",
                 }
             );
             Refutation::Move {

@@ -71,7 +71,12 @@ impl Duel {
     /// Bakes until a game ends with the loser losing, then checks the honest node kept its
     /// stake and cements the disputed level, and that the loser (if still running) stopped
     /// with `Lost_game`. Returns the honest node's output.
-    fn honest_wins(mut self) -> String {
+    fn honest_wins(self) -> String {
+        self.honest_wins_at(10)
+    }
+
+    /// [`Self::honest_wins`] for a dispute on the commitment of `orig + disputed`.
+    fn honest_wins_at(mut self, disputed: i64) -> String {
         let mut result = None;
         let mut scanned = self.n.orig;
         let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -95,7 +100,7 @@ impl Duel {
         assert_eq!(result["player"], json!(self.loser_pkh), "{result}");
         // The winner's commitment is cemented by the winner (an accuser does not cement).
         if !self.accuser {
-            let level = self.n.orig + 10;
+            let level = self.n.orig + disputed;
             self.n.bake_until(
                 "the disputed level is cemented",
                 &mut self.honest,
@@ -163,7 +168,8 @@ fn an_honest_node_wins_on_an_input_tick() {
     let d = duel(200, |orig| format!("{} 1 1", orig + FAILING_LEVEL));
     let out = d.honest_wins();
     let line = final_move(&out);
-    assert!(line.contains("collect"), "{line}");
+    assert!(line.contains("a collect tick, "), "{line}");
+    assert!(line.contains("with an inbox proof"), "{line}");
 }
 
 /// A wrong state once the level's evaluation is over: the final move proves the last tick of
@@ -259,17 +265,84 @@ fn two_honest_nodes_never_dispute() {
 /// publishes its own, opens the game and wins it (tezt "accuser" refutation scenarios).
 #[test]
 fn an_accuser_wins_against_a_loser() {
-    let d = duel_with("accuser", 200, |orig| format!("{} 1 1", orig + FAILING_LEVEL));
-    let pubs_before: Vec<_> = d
-        .n
-        .publications()
-        .into_iter()
-        .filter(|(s, _, _)| *s == d.honest_pkh)
-        .collect();
+    let d = duel_with("accuser", 200, |orig| {
+        format!("{} 1 1", orig + FAILING_LEVEL)
+    });
+    let pubs_before: Vec<_> =
+        d.n.publications()
+            .into_iter()
+            .filter(|(s, _, _)| *s == d.honest_pkh)
+            .collect();
     assert!(
         pubs_before.iter().all(|(_, l, _)| *l >= d.n.orig + 10),
         "the accuser published before any conflict: {pubs_before:?}"
     );
     let out = d.honest_wins();
     assert!(out.contains("final move at tick"), "{out}");
+}
+
+/// A node restarted in bailout mode after publishing defends its commitment against a loser:
+/// it plays the game, wins, cements, recovers its bond and exits (tezt "bailout mode defends
+/// its commitment").
+#[test]
+fn a_bailout_node_defends_its_commitment() {
+    let mut d = duel(200, |orig| format!("{} 1 1", orig + FAILING_LEVEL));
+    let (disputed, hpkh) = (d.n.orig + 10, d.honest_pkh.clone());
+    d.n.bake_until(
+        "the honest commitment of the disputed level",
+        &mut d.honest,
+        |n, _| {
+            n.publications()
+                .iter()
+                .any(|(s, l, st)| *s == hpkh && *l == disputed && st == "applied")
+        },
+    );
+    d.honest.kill();
+    let hdir = d.n.dir.path().join("honest");
+    d.n.init_with(
+        &hdir,
+        "bailout",
+        &["operating:honest", "cementing:honest", "recovering:honest"],
+        &["--force"],
+    );
+    let mut bail = d.n.start(&hdir);
+    let (mut result, mut scanned) = (None, d.n.orig);
+    let start = std::time::Instant::now();
+    let status = loop {
+        result = result.take().or_else(|| game_result(&d.n, &mut scanned));
+        if let Some(s) = bail.try_wait() {
+            break s;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(240),
+            "bailout did not exit:\n{}",
+            bail.output()
+        );
+        d.n.sb.bake();
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    };
+    let out = bail.output();
+    assert_eq!(status.code(), Some(0), "{out}");
+    let result = result.unwrap_or_else(|| panic!("no game ended:\n{out}"));
+    assert_eq!(result["player"], json!(d.loser_pkh), "{result}");
+    assert!(out.contains("Exit bailout mode"), "{out}");
+    assert!(d.n.lcc_level() >= disputed);
+    d.loser.kill();
+}
+
+/// A wrong state in the first commitment period (its parent is the genesis commitment).
+#[test]
+fn an_honest_node_wins_in_the_first_period() {
+    let d = duel(200, |orig| format!("{} 1 1", orig + 2));
+    let line = final_move(&d.honest_wins_at(5));
+    assert!(line.contains("with an inbox proof"), "{line}");
+}
+
+/// The loser reads a forged first message of the rollup (`Start_of_level` replaced, message
+/// tick 0): the final move proves the very first input tick with a first-input proof.
+#[test]
+fn an_honest_node_wins_on_the_first_input() {
+    let d = duel(200, |orig| format!("{} 0 0", orig + 1));
+    let line = final_move(&d.honest_wins_at(5));
+    assert!(line.contains("with the first-input proof"), "{line}");
 }
