@@ -135,6 +135,14 @@ pub struct Durable {
     tree: Tree,
 }
 
+/// A key's value as [`Durable::value_at`] finds it.
+enum At<'a> {
+    /// A compact value (held by the key's node or by its `@` node).
+    Compact(&'a crate::tree::value::CompactValue),
+    /// An expanded `@` node.
+    Tree(&'a Tree),
+}
+
 /// Length of the value whose `@` subtree is `at`.
 fn value_length(at: &Tree, key: &Key) -> Result<u64, TreeError> {
     if let Some(v) = at.as_compact_value() {
@@ -191,10 +199,21 @@ impl Durable {
         self.tree
     }
 
-    /// The `@` subtree of `k`, if the key holds a value.
-    fn value_tree(&self, k: &Key) -> Result<Option<&Tree>, TreeError> {
-        match self.tree.find(&k.value_path())? {
-            Some(t) if t.kind() == Kind::Node => Ok(Some(t)),
+    /// The value of `k`: a compact value held by the key's node itself
+    /// (read without building its `@` node: issue 15, RSS), else its `@`
+    /// subtree, if the key holds a value.
+    fn value_at(&self, k: &Key) -> Result<Option<At<'_>>, TreeError> {
+        let Some(node) = self.tree.find(&k.path())? else {
+            return Ok(None);
+        };
+        if let Some(v) = node.as_key_value() {
+            return Ok(Some(At::Compact(v)));
+        }
+        match node.find(&[VALUE_MARKER])? {
+            Some(t) if t.kind() == Kind::Node => Ok(Some(match t.as_compact_value() {
+                Some(v) => At::Compact(v),
+                None => At::Tree(t),
+            })),
             Some(_) => Err(TreeError::Malformed(k.to_string())),
             None => Ok(None),
         }
@@ -207,7 +226,10 @@ impl Durable {
 
     /// Whether `k` holds a value (an `@` child).
     pub fn has_value(&self, k: &Key) -> Result<bool, TreeError> {
-        Ok(self.tree.find(&k.value_path())?.is_some())
+        let Some(node) = self.tree.find(&k.path())? else {
+            return Ok(false);
+        };
+        Ok(node.as_key_value().is_some() || node.find(&[VALUE_MARKER])?.is_some())
     }
 
     /// Number of children of `k`, `@` included (Irmin `Tree.length`); 0 if
@@ -245,17 +267,33 @@ impl Durable {
 
     /// Length of the value at `k`, `None` if no value.
     pub fn value_size(&self, k: &Key) -> Result<Option<u64>, TreeError> {
-        match self.value_tree(k)? {
+        match self.value_at(k)? {
             None => Ok(None),
-            Some(at) => Ok(Some(value_length(at, k)?)),
+            Some(At::Compact(v)) => Ok(Some(v.len())),
+            Some(At::Tree(at)) => Ok(Some(value_length(at, k)?)),
         }
     }
 
     /// Read `len` bytes at `offset`, clipped to the end of the value (an
     /// offset at or past the end gives an empty vector). `None` if no value.
     pub fn read(&self, k: &Key, offset: u64, len: u64) -> Result<Option<Vec<u8>>, TreeError> {
-        let Some(at) = self.value_tree(k)? else {
-            return Ok(None);
+        let at = match self.value_at(k)? {
+            None => return Ok(None),
+            Some(At::Compact(v)) => {
+                let size = v.len();
+                if offset >= size || len == 0 {
+                    return Ok(Some(Vec::new()));
+                }
+                let end = offset.saturating_add(len).min(size);
+                let mut out = vec![0u8; to_usize(end - offset)?];
+                // Chunk 0 only: the rest reads as zeros.
+                if offset < CHUNK_SIZE {
+                    let n = to_usize(end.min(CHUNK_SIZE) - offset)?;
+                    v.chunk().copy_to(to_usize(offset)?, &mut out[..n]);
+                }
+                return Ok(Some(out));
+            }
+            Some(At::Tree(at)) => at,
         };
         let size = value_length(at, k)?;
         if offset >= size || len == 0 {
@@ -263,14 +301,6 @@ impl Durable {
         }
         let end = offset.saturating_add(len).min(size);
         let mut out = vec![0u8; to_usize(end - offset)?];
-        if let Some(v) = at.as_compact_value() {
-            // Chunk 0 only: the rest reads as zeros.
-            if offset < CHUNK_SIZE {
-                let n = to_usize(end.min(CHUNK_SIZE) - offset)?;
-                v.chunk().copy_to(to_usize(offset)?, &mut out[..n]);
-            }
-            return Ok(Some(out));
-        }
         let contents = at.find(&["contents"])?;
         let Some(contents) = contents else {
             return Ok(Some(out));
@@ -335,8 +365,9 @@ impl Durable {
             };
             (at, size)
         } else {
-            let size = match self.value_tree(k)? {
-                Some(at) => value_length(at, k)?,
+            let size = match self.value_at(k)? {
+                Some(At::Compact(v)) => v.len(),
+                Some(At::Tree(at)) => value_length(at, k)?,
                 None => 0,
             };
             if offset > size {
@@ -366,7 +397,12 @@ impl Durable {
             }
         }
         at.set_tree(&["length"], Tree::length_contents(new_size))?;
-        at.compact_durable_value()
+        at.compact_durable_value()?;
+        if at.as_compact_value().is_some() {
+            // Held with the key's node (issue 15, RSS).
+            self.tree.node_at_mut(&k.path())?.compact_key_node();
+        }
+        Ok(())
     }
 
     /// [`Durable::write`] of `data` at offset 0 within chunk 0, when the
@@ -374,22 +410,29 @@ impl Durable {
     /// (`Tree::durable_value`; issue 15, RSS). `false`: not applicable,
     /// nothing changed but the (idempotent) creation of the key's node.
     fn write_compact(&mut self, k: &Key, data: &[u8]) -> Result<bool, TreeError> {
-        let node = self.tree.node_at_mut(&k.path())?;
-        let (size, mut chunk) = match node.find(&[VALUE_MARKER])? {
-            None => (0, Vec::new()),
-            Some(at) => match at.as_compact_value() {
-                Some(v) => {
-                    let mut c = Vec::with_capacity(CHUNK_SIZE as usize);
-                    v.chunk().extend_into(&mut c);
-                    (v.len(), c)
-                }
-                None => return Ok(false),
+        let node = self.tree.key_node_mut(&k.path())?;
+        let compact = match node.as_key_value() {
+            Some(v) => Some(v),
+            None => match node.find(&[VALUE_MARKER])? {
+                None => None,
+                Some(at) => match at.as_compact_value() {
+                    Some(v) => Some(v),
+                    None => return Ok(false),
+                },
             },
+        };
+        let (size, mut chunk) = match compact {
+            None => (0, Vec::new()),
+            Some(v) => {
+                let mut c = Vec::with_capacity(CHUNK_SIZE as usize);
+                v.chunk().extend_into(&mut c);
+                (v.len(), c)
+            }
         };
         chunk.resize(CHUNK_SIZE as usize, 0);
         chunk[..data.len()].copy_from_slice(data);
         let len = size.max(data.len() as u64);
-        node.set_tree(&[VALUE_MARKER], Tree::durable_value(len, chunk)?)?;
+        node.set_durable_value(len, chunk)?;
         Ok(true)
     }
 
@@ -399,8 +442,10 @@ impl Durable {
         if !data.is_empty() && data.len() as u64 <= CHUNK_SIZE {
             let mut chunk = data.to_vec();
             chunk.resize(CHUNK_SIZE as usize, 0);
-            let at = Tree::durable_value(data.len() as u64, chunk)?;
-            return self.tree.set_tree(&k.value_path(), at);
+            return self
+                .tree
+                .key_node_mut(&k.path())?
+                .set_durable_value(data.len() as u64, chunk);
         }
         let mut at = Tree::empty();
         for (i, part) in data.chunks(CHUNK_SIZE as usize).enumerate() {

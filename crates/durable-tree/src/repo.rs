@@ -128,11 +128,24 @@ impl Repo {
                     Children::Flat(m) => Some(m),
                     Children::Big(b) => match &**b {
                         // A compact durable value: its expanded entries if
-                        // built, else its objects written from its fields.
+                        // built, else its objects written from its fields;
+                        // held by its key's node (`{@ → value}` as one
+                        // node), the `@` node's object too, then this node.
                         Big::Value(v) => match v.expanded() {
                             Some(m) => Some(m),
                             None => {
                                 self.encode_value(v, batch)?;
+                                if v.in_key() {
+                                    let at = v.at_hash()?;
+                                    batch.flush(&at)?;
+                                    batch.buf.clear();
+                                    object::put_node_header(&mut batch.buf, 1);
+                                    object::put_entry(
+                                        &mut batch.buf,
+                                        crate::tree::value::AT.as_bytes(),
+                                        &EncEntry::ByHash(EntryKind::Node, at),
+                                    );
+                                }
                                 None
                             }
                         },

@@ -7,7 +7,7 @@
 //! see [`value`]). Clones
 //! are cheap (`Arc`-shared); mutation is copy-on-write (`Arc::make_mut`);
 //! hashes are memoised per node and dropped on mutation. A child may be lazy:
-//! a hash plus a handle on a [`NodeStore`], loaded on first access.
+//! a hash plus a handle on a [`NodeStore`](crate::backend::NodeStore), loaded on first access.
 //!
 //! Update semantics follow Irmin's `Tree.update_tree`
 //! (`irmin/lib_irmin/tree.ml` in tezos-mirror):
@@ -509,6 +509,65 @@ impl Tree {
         }
     }
 
+    /// The compact durable value held with its `@` node by this key node
+    /// (`{@ → value}` as one node, [`value::CompactValue::in_key`]), if it is one.
+    pub(crate) fn as_key_value(&self) -> Option<&value::CompactValue> {
+        match &self.0 {
+            Repr::Node(n) => n.children.as_key_value(),
+            _ => None,
+        }
+    }
+
+    /// The compact value of this `@` node, taken out of it when nothing
+    /// else shares the node (its memo goes: the key node's hash covers it);
+    /// the tree back otherwise.
+    fn into_compact_value(mut self) -> Result<value::CompactValue, Tree> {
+        let unique = match &mut self.0 {
+            Repr::Node(arc) => Arc::get_mut(arc).is_some_and(|n| n.children.as_value().is_some()),
+            _ => false,
+        };
+        if !unique {
+            return Err(self);
+        }
+        let Repr::Node(arc) = self.0 else {
+            unreachable!("checked above")
+        };
+        let n = Arc::into_inner(arc).expect("unique: checked above");
+        let Children::Big(b) = n.children else {
+            unreachable!("a compact value: checked above")
+        };
+        match *b {
+            inode::Big::Value(v) => Ok(v),
+            _ => unreachable!("a compact value: checked above"),
+        }
+    }
+
+    /// Hold this key node's only child `@`, a compact value nothing else
+    /// shares, with the node itself ([`value::CompactValue::in_key`]; issue 15,
+    /// RSS: `BENCHMARKS.md`). Anything else is left as is.
+    pub(crate) fn compact_key_node(&mut self) {
+        let Repr::Node(arc) = &mut self.0 else {
+            return;
+        };
+        let Some(n) = Arc::get_mut(arc) else {
+            return;
+        };
+        let Children::Flat(m) = &mut n.children else {
+            return;
+        };
+        if m.len() != 1 || &*m[0].0.as_bytes() != value::AT.as_bytes() {
+            return;
+        }
+        let at = std::mem::take(&mut m[0].1);
+        match at.into_compact_value() {
+            Ok(v) => {
+                n.children = Children::key_value(v);
+                n.memo.clear();
+            }
+            Err(at) => m[0].1 = at,
+        }
+    }
+
     pub(crate) fn from_node(n: NodeData) -> Tree {
         Tree(Repr::Node(Arc::new(n)))
     }
@@ -713,9 +772,53 @@ impl Tree {
         Ok(cur)
     }
 
+    /// [`Tree::node_at_mut`] for a durable key's node about to get a new
+    /// value ([`Tree::set_durable_value`]): a compact value the node holds
+    /// ([`value::CompactValue::in_key`]) stays compact (read it with
+    /// [`Tree::as_key_value`]) instead of being expanded first.
+    pub(crate) fn key_node_mut(&mut self, path: &[&str]) -> Result<&mut Tree, TreeError> {
+        let mut cur = self;
+        for step in path {
+            cur = cur.node_mut()?.children.get_or_insert_empty(step)?.0;
+        }
+        cur.node_mut_with(false)?;
+        Ok(cur)
+    }
+
+    /// Set the child `@` of this durable key's node to the value of length
+    /// `len` whose only chunk is `chunk` ([`Tree::durable_value`]), held
+    /// with the node when `@` is its only child (issue 15, RSS:
+    /// `BENCHMARKS.md`).
+    pub(crate) fn set_durable_value(&mut self, len: u64, chunk: Vec<u8>) -> Result<(), TreeError> {
+        let n = self.node_mut_with(false)?;
+        let only_at = n.children.is_empty()
+            || n.children.as_key_value().is_some()
+            || (n.children.len() == 1 && n.children.get(value::AT)?.is_some());
+        match value::CompactValue::new(len, chunk) {
+            Ok(v) if only_at => {
+                n.children = Children::key_value(v);
+                Ok(())
+            }
+            Ok(v) => n.children.insert(
+                value::AT,
+                Tree::from_node(NodeData::new(Children::value(v), None, 0)),
+            ),
+            Err(chunk) => n
+                .children
+                .insert(value::AT, Tree::durable_value(len, chunk)?),
+        }
+    }
+
     /// Mutable access to this tree as a node: loads a lazy tree, turns
     /// contents into an empty node, un-shares, and drops the memoised hash.
     fn node_mut(&mut self) -> Result<&mut NodeData, TreeError> {
+        self.node_mut_with(true)
+    }
+
+    /// [`Tree::node_mut`]; `expand_key_value`: false to leave a compact
+    /// value held by this (key) node as it is (any structural change of the
+    /// children expands it anyway, without the stored marks).
+    fn node_mut_with(&mut self, expand_key_value: bool) -> Result<&mut NodeData, TreeError> {
         let replacement = match &self.0 {
             Repr::Node(_) => None,
             Repr::Contents(_) => Some(Tree::empty()),
@@ -738,7 +841,9 @@ impl Tree {
                 n.memo.clear();
                 // A structural change of a compact value: expanded first,
                 // its objects still known stored where this node was.
-                n.children.expand_value(persisted);
+                if expand_key_value || n.children.as_key_value().is_none() {
+                    n.children.expand_value(persisted);
+                }
                 Ok(n)
             }
             _ => unreachable!("replaced by a node above"),
@@ -755,6 +860,20 @@ fn update_rec(
     let data = node.node_mut()?;
     match parents.split_first() {
         None => match new {
+            // A compact value as the only child `@`: held with this node.
+            Some(t)
+                if last == value::AT
+                    && (data.children.is_empty()
+                        || (data.children.len() == 1 && data.children.get(last)?.is_some())) =>
+            {
+                match t.into_compact_value() {
+                    Ok(v) => {
+                        data.children = Children::key_value(v);
+                        Ok(())
+                    }
+                    Err(t) => data.children.insert(last, t),
+                }
+            }
             Some(t) => data.children.insert(last, t),
             None => data.children.remove(last),
         },

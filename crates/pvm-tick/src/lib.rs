@@ -12,9 +12,11 @@
 //! decoding, link or initialisation error. `Decode`, `Link`, `Init` and `Eval` ticks run
 //! `wasm_interp::tick::step_tree` on the same partial tree (issue 13; sizes checked against
 //! Octez's on `link_reveal`, the known differences listed in `tests/it/interp_proofs.rs`);
-//! host functions on a partial tree are not there yet (`wasm_interp::Error::Unsupported`),
-//! and a reveal answer in `Eval` gives [`TickError::NeedsInterpreter`]; protocol-migration
-//! inputs give [`TickError::Unsupported`].
+//! host functions run there too (`wasm_interp::host`: one implementation over plain and
+//! partial trees), and so does the answer to a reveal tick ([`step_transition_request`]:
+//! `Needs_reveal`, then `reveal_step` with [`Input::Reveal`]; proofs of every tick of the echo
+//! and `link_store_create` traces: `tests/it/host_proofs.rs`); protocol-migration inputs give
+//! [`TickError::Unsupported`].
 //!
 //! The proof is `Merkle_proof_encoding.V2.Tree2` of the step ([`produce_proof`],
 //! [`verify_proof`]); the refutation's input-proof wrapper is not handled here.
@@ -41,7 +43,7 @@ pub use driver::{
 pub use exact::{Exact, WindowError, window_from_snapshot};
 pub use inspect::{EvalEnd, MemoryError, eval_end, read_memory};
 pub use state::{Buffers, Decoded, InputInfo, Message, TickTag};
-pub use step::{Request, step_transition};
+pub use step::{Request, StepRequest, step_transition, step_transition_request};
 
 /// An input given to the input tick (`Sc_rollup_PVM_sig.input`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -113,7 +115,7 @@ impl TickError {
 /// from `state` with `input`: the proof bytes (`Merkle_proof_encoding.V2.Tree2` tree proof)
 /// and the state after the step.
 pub fn produce_proof(state: &Tree, input: Option<&Input>) -> Result<(Vec<u8>, Tree), TickError> {
-    let (proof, _request, new) = produce_step_proof(state, |t| step_transition(t, input))?;
+    let (proof, _request, new) = produce_step_proof(state, |t| step_transition_request(t, input))?;
     Ok((encoding::encode(&proof)?, new))
 }
 
@@ -122,7 +124,7 @@ pub fn produce_proof(state: &Tree, input: Option<&Input>) -> Result<(Vec<u8>, Tr
 /// `(before, after)`.
 pub fn verify_proof(bytes: &[u8], input: Option<&Input>) -> Result<(Hash, Hash), TickError> {
     let proof = encoding::decode(bytes)?;
-    verify_step_proof(&proof, |t| step_transition(t, input))?;
+    verify_step_proof(&proof, |t| step_transition_request(t, input))?;
     Ok((proof.before.hash(), proof.after.hash()))
 }
 
@@ -131,7 +133,8 @@ pub fn verify_proof(bytes: &[u8], input: Option<&Input>) -> Result<(Hash, Hash),
 /// the step reads.
 pub fn reproduce_proof(bytes: &[u8], input: Option<&Input>) -> Result<Vec<u8>, TickError> {
     let proof = encoding::decode(bytes)?;
-    let (_, st): (Request, StepTree) = verify_step_proof(&proof, |t| step_transition(t, input))?;
+    let (_, st): (StepRequest, StepTree) =
+        verify_step_proof(&proof, |t| step_transition_request(t, input))?;
     let again = durable_tree::proof::TreeProof {
         state: st.proof_state()?,
         ..proof

@@ -366,8 +366,9 @@ fn set_input_step(
     state::encode_with(t, s, false)
 }
 
-/// `Wasm_vm.reveal_step` outside `Eval`: the states that refuse a reveal.
-fn reveal_step(t: &mut StepTree, s: &mut Decoded) -> Result<(), TickError> {
+/// `Wasm_vm.reveal_step`: the states that refuse a reveal, and the interpreter's answer in
+/// `Eval`.
+fn reveal_step(t: &mut StepTree, s: &mut Decoded, input: &Input) -> Result<(), TickError> {
     let msg = match s.tag {
         TickTag::Snapshot => "No reveal expected during start",
         TickTag::Collect => "No reveal expected during collecting",
@@ -375,8 +376,26 @@ fn reveal_step(t: &mut StepTree, s: &mut Decoded) -> Result<(), TickError> {
         TickTag::Decode => "No reveal expected during decoding",
         TickTag::Link => "No reveal expected during link",
         TickTag::Init => "No reveal expected during initialization",
-        // The answer to a reveal tick: the interpreter's (`Eval.reveal_step`).
-        TickTag::Eval => return Err(TickError::NeedsInterpreter(s.tag.name())),
+        // The answer to a reveal tick: the interpreter's (`Eval.reveal_step`), on the same
+        // partial tree, as on a plain one (`crate::set_input`).
+        TickTag::Eval => {
+            let Input::Reveal(payload) = input else {
+                return Err(TickError::Invalid("reveal_step without a reveal"));
+            };
+            let next = wasm_interp::tick::reveal_step_tree(
+                &wasm_interp::codec::Tree::step(t.clone()),
+                payload,
+            )?;
+            return match next {
+                wasm_interp::codec::Tree::Step(n) => {
+                    *t = *n;
+                    Ok(())
+                }
+                wasm_interp::codec::Tree::Plain(_) => Err(TickError::Unsupported(
+                    "the interpreter left the partial tree (reveal step)",
+                )),
+            };
+        }
     };
     if !msg.is_empty() {
         stuck(s, &StuckError::InvalidState(msg.into()));
@@ -388,35 +407,73 @@ fn reveal_step(t: &mut StepTree, s: &mut Decoded) -> Result<(), TickError> {
     state::encode_with(t, s, false)
 }
 
-/// The protocol's proof step (`sc_rollup_wasm.ml` `step_transition`): read the current level,
-/// decide whether the state takes an input, then run a computation tick or the input tick
-/// (with `input`; without it the state is unchanged).
+/// What the state asks for, with the reveal requests (`Sc_rollup_PVM_sig.input_request`);
+/// [`Request`] without `Needs_reveal`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StepRequest {
+    /// A computation tick (`No_input_required`).
+    NoInputRequired,
+    /// The first input (`Initial`).
+    Initial,
+    /// The input after `(level, counter)` (`First_after`).
+    FirstAfter(u32, u128),
+    /// A reveal (`Needs_reveal`), as the request's bytes (`Reveal_required`: `0x00 ‖ hash`,
+    /// `0x01` for the metadata, the raw payload of `reveal`).
+    Reveal(Vec<u8>),
+}
+
+/// [`step_transition_request`] for a state that does not wait for a reveal; at a reveal
+/// tick, [`TickError::RevealRequired`] (the request is then
+/// [`step_transition_request`]'s).
 pub fn step_transition(t: &mut StepTree, input: Option<&Input>) -> Result<Request, TickError> {
+    match step_transition_request(t, input)? {
+        StepRequest::NoInputRequired => Ok(Request::NoInputRequired),
+        StepRequest::Initial => Ok(Request::Initial),
+        StepRequest::FirstAfter(l, c) => Ok(Request::FirstAfter(l, c)),
+        StepRequest::Reveal(r) => Err(TickError::RevealRequired(r)),
+    }
+}
+
+/// The protocol's proof step (`sc_rollup_wasm.ml` `step_transition`): read the current level,
+/// decide whether the state takes an input (`is_input_state`: at an `Eval` reveal tick,
+/// `Needs_reveal`), then run a computation tick or the input tick (with `input`: a message
+/// is `set_input_step`, a reveal `reveal_step`; without it the state is unchanged).
+pub fn step_transition_request(
+    t: &mut StepTree,
+    input: Option<&Input>,
+) -> Result<StepRequest, TickError> {
     // `get_current_level`, `is_input_state` and `eval`/`set_input` each decode the state:
     // the same reads, done once here.
     let mut s = state::decode(t, Payload::Skip)?;
     let request = match s.tag {
         TickTag::Collect => match s.input {
-            Some(i) => Request::FirstAfter(i.level, i.counter),
-            None => Request::Initial,
+            Some(i) => StepRequest::FirstAfter(i.level, i.counter),
+            None => StepRequest::Initial,
         },
         TickTag::Stuck => {
             let e = StuckError::decode(s.stuck.as_deref().unwrap_or_default())
                 .ok_or_else(|| malformed(&["wasm", "value"], "not a Wasm_pvm_errors encoding"))?;
             match e {
                 StuckError::Decode(..) | StuckError::Link(_) | StuckError::Init(..) => {
-                    Request::NoInputRequired
+                    StepRequest::NoInputRequired
                 }
                 _ => match s.input {
-                    Some(i) => Request::FirstAfter(i.level, i.counter),
-                    None => Request::Initial,
+                    Some(i) => StepRequest::FirstAfter(i.level, i.counter),
+                    None => StepRequest::Initial,
                 },
             }
         }
-        _ => Request::NoInputRequired,
+        // `Eval.is_reveal_tick` of the configuration (decoded on the same partial tree).
+        TickTag::Eval => match wasm_interp::tick::reveal_request_tree(
+            &wasm_interp::codec::Tree::step(t.clone()),
+        )? {
+            Some(r) => StepRequest::Reveal(r),
+            None => StepRequest::NoInputRequired,
+        },
+        _ => StepRequest::NoInputRequired,
     };
     match (&request, input) {
-        (Request::NoInputRequired, _) => compute_step(t, &mut s)?,
+        (StepRequest::NoInputRequired, _) => compute_step(t, &mut s)?,
         (_, None) => {}
         (
             _,
@@ -426,7 +483,7 @@ pub fn step_transition(t: &mut StepTree, input: Option<&Input>) -> Result<Reques
                 payload,
             }),
         ) => set_input_step(t, &mut s, *level, *counter, payload)?,
-        (_, Some(Input::Reveal(_))) => reveal_step(t, &mut s)?,
+        (_, Some(r @ Input::Reveal(_))) => reveal_step(t, &mut s, r)?,
     }
     Ok(request)
 }
@@ -448,6 +505,6 @@ pub(crate) fn input_tick(t: &mut StepTree, input: &Input) -> Result<(), TickErro
             counter,
             payload,
         } => set_input_step(t, &mut s, *level, *counter, payload),
-        Input::Reveal(_) => reveal_step(t, &mut s),
+        Input::Reveal(_) => reveal_step(t, &mut s, input),
     }
 }

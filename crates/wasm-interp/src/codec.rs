@@ -210,6 +210,46 @@ pub fn write(t: &mut Tree, p: &[String], bytes: Vec<u8>) -> Result<()> {
     Ok(())
 }
 
+/// Write a blob at `p` given as steps (Irmin `Tree.add`).
+pub fn write_steps(t: &mut Tree, p: &[&str], bytes: Vec<u8>) -> Result<()> {
+    match t {
+        Tree::Plain(x) => TreeAccess::set_contents(x, p, bytes)?,
+        Tree::Step(x) => TreeAccess::set_contents(x.as_mut(), p, bytes)?,
+    }
+    Ok(())
+}
+
+/// The hash of the subtree at `p` given as steps (Irmin `Tree.find_tree` then `Tree.hash`):
+/// on a partial tree, nothing of an unchanged subtree is loaded.
+pub fn hash_steps(t: &Tree, p: &[&str]) -> Result<Option<context_hash::Hash>> {
+    Ok(match t {
+        Tree::Plain(x) => match x.get(p)? {
+            Some(s) => Some(s.hash()?),
+            None => None,
+        },
+        Tree::Step(x) => x.find_hash(p).map_err(AccessError::from)?,
+    })
+}
+
+/// Kind of the entry at `p` given as steps (Irmin `Tree.find_tree`, nothing loaded).
+pub fn kind_steps(t: &Tree, p: &[&str]) -> Result<Option<Kind>> {
+    Ok(t.acc().kind_at(p)?)
+}
+
+/// The number of children of the node at `p` given as steps (Irmin `Tree.length`: on a
+/// partial tree, an unchanged node's root inode only is loaded); 0 when absent or contents.
+pub fn length_steps(t: &Tree, p: &[&str]) -> Result<u64> {
+    Ok(match t {
+        Tree::Plain(x) => x.length(p)?,
+        Tree::Step(x) => x.length(p).map_err(AccessError::from)?,
+    })
+}
+
+/// Children names of the node at `p` given as steps (Irmin `Tree.list`).
+pub fn children_steps(t: &Tree, p: &[&str]) -> Result<Vec<String>> {
+    Ok(t.acc().names(p)?.into_iter().map(|(k, _)| k).collect())
+}
+
 /// Attach a subtree at `p` given as steps (Irmin `Tree.add_tree`; an empty node removes).
 pub fn attach_steps(t: &mut Tree, p: &[&str], sub: Tree) -> Result<()> {
     match (t, sub) {

@@ -4,17 +4,27 @@
 //! their results and their tick cost (`host_funcs.ml` `*_ticks`, `docs/reference/wasm-pvm.md`
 //! §1.4–1.5: 42 per byte read or written, 1 per tree access, 0 when the result is an error).
 //!
+//! Every function is written once over [`Tree`], plain (execution) or partial (a one-tick
+//! proof's [`durable_tree::proof::partial::StepTree`], which records what is read), so that a
+//! proof replays exactly the tick (issue 13):
 //! `read_input` works on the tree's input buffer (`value/pvm/buffers/input`, a `ZVector`: the
 //! dequeued binding is removed, `length` − 1, `head` + 1, as `Lazy_vector.pop` re-encodes);
-//! the `store_*` functions are `wasm_pvm::HostState`'s (the fast path's, checked against
-//! Octez) on the tree's durable storage; `write_output` appends to the tree's current outbox.
-//! The reveal functions and the `nds_*` functions are not here yet
-//! ([`crate::Error::Unsupported`]).
+//! the `store_*` functions run on the tree's `durable` subtree with the operations of
+//! `durable.ml` in Octez's order (`Store`), their argument checks and error codes in the order
+//! of `wasm_pvm::HostState` (the fast path's, checked against Octez; the differential tests of
+//! `crates/pvm-tick/tests/it/differential.rs` compare the two); `write_output` appends to the
+//! tree's current outbox. The reveal functions are the interpreter's reveal ticks
+//! ([`crate::exec`]); the `nds_*` functions are not here yet ([`crate::Error::Unsupported`]).
 
 use crate::codec::Tree;
 use context_hash::data_encoding::{read_z, write_z};
-use durable_tree::durable::Durable;
-use wasm_pvm::{GuestMemory, HostState, InputBuffer, OutOfBounds, OutputBuffer, PvmVersion};
+use durable_tree::durable::{Key, KeyError, MAX_KEY_LENGTH, VALUE_MARKER};
+use wasm_pvm::code::{
+    GENERIC_INVALID_ACCESS, INPUT_OUTPUT_TOO_LARGE, MEMORY_INVALID_ACCESS, STORE_INVALID_ACCESS,
+    STORE_INVALID_KEY, STORE_INVALID_SUBKEY_INDEX, STORE_KEY_TOO_LARGE, STORE_NOT_A_NODE,
+    STORE_NOT_A_VALUE, STORE_READONLY_VALUE, STORE_VALUE_ALREADY_EXISTS, STORE_VALUE_SIZE_EXCEEDED,
+};
+use wasm_pvm::{GuestMemory, MAX_STORE_IO_SIZE, OutOfBounds, PvmVersion};
 
 use crate::codec::{self, Error, Result};
 use crate::exec::Host;
@@ -55,16 +65,6 @@ impl GuestMemory for Mem<'_> {
                 .map_err(|_| OutOfBounds)?;
         }
         Ok(())
-    }
-}
-
-struct NoReveal;
-
-impl wasm_pvm::RevealHandler for NoReveal {
-    fn reveal(&mut self, _request: &[u8]) -> std::result::Result<Vec<u8>, wasm_pvm::RevealError> {
-        Err(wasm_pvm::RevealError(
-            "no reveal in a store function".into(),
-        ))
     }
 }
 
@@ -246,44 +246,445 @@ impl TreeHost {
         Ok(0)
     }
 
-    /// A `store_*` function of `wasm_pvm::HostState` on the tree's durable storage.
-    fn store<T>(
+    /// `load_key_from_memory`: the length (-1) before memory (-6), then the syntax (-2).
+    fn key(mem: &mut MemoryInst, addr: i32, len: i32) -> Code<Key> {
+        if usize::try_from(len).is_ok_and(|n| n > MAX_KEY_LENGTH) {
+            return Err(STORE_KEY_TOO_LARGE);
+        }
+        let bytes = load_mem(mem, addr, len)?;
+        Key::parse(&bytes).map_err(|e| match e {
+            KeyError::TooLarge => STORE_KEY_TOO_LARGE,
+            KeyError::Invalid => STORE_INVALID_KEY,
+        })
+    }
+
+    /// `store_has`: `find_value`, then `count_subtrees`.
+    fn store_has(&mut self, mem: &mut MemoryInst, k: i32, kl: i32) -> Result<i32> {
+        let key = match Self::key(mem, k, kl) {
+            Ok(key) => key,
+            Err(c) => return Ok(c),
+        };
+        let d = Store(&mut self.root);
+        let value = d.find_value(&key)?.is_some();
+        let n = d.count_subtrees(&key)?;
+        Ok(match (value, n) {
+            (false, 0) => 0,
+            (true, 1) => 1,
+            (false, _) => 2,
+            _ => 3,
+        })
+    }
+
+    /// `store_write`: the value's size (0 if absent), the overflow check (-5), the source
+    /// memory (-6), then `write_value_exn` (-9, -7, -4; a negative offset is -8).
+    fn store_write(
         &mut self,
         mem: &mut MemoryInst,
-        f: impl FnOnce(&mut HostState<'_>, &mut Mem<'_>) -> std::result::Result<T, wasm_pvm::HostFatal>,
-    ) -> Result<T> {
-        let mut durable = match codec::subtree_steps(&self.root, &["durable"])?.unwrap_or_default()
-        {
-            Tree::Plain(t) => Durable::new(t),
-            Tree::Step(_) => {
-                return Err(Error::Unsupported(
-                    "host functions on durable storage of a partial tree (one-tick proof)".into(),
-                ));
+        (k, kl, offset, src, n): (i32, i32, i32, i32, i32),
+    ) -> Result<i32> {
+        let key = match Self::key(mem, k, kl) {
+            Ok(key) => key,
+            Err(c) => return Ok(c),
+        };
+        let mut d = Store(&mut self.root);
+        let size = match d.find_value(&key)? {
+            // `Int64.to_int32`.
+            Some(v) => v.len as i32,
+            None => 0,
+        };
+        if size > size.wrapping_add(n) {
+            return Ok(STORE_VALUE_SIZE_EXCEEDED);
+        }
+        let payload = match load_mem(mem, src, n) {
+            Ok(p) => p,
+            Err(c) => return Ok(c),
+        };
+        if key.is_readonly() {
+            return Ok(STORE_READONLY_VALUE);
+        }
+        if n > MAX_STORE_IO_SIZE {
+            return Ok(INPUT_OUTPUT_TOO_LARGE);
+        }
+        if i64::from(offset) > i64::from(size) {
+            return Ok(STORE_INVALID_ACCESS);
+        }
+        let Ok(offset) = u64::try_from(offset) else {
+            return Ok(GENERIC_INVALID_ACCESS);
+        };
+        d.write_value(&key, offset, &payload)?;
+        Ok(0)
+    }
+
+    /// `store_read`: `read_value_exn` (-7, -3, -4; a negative `max_bytes` is -8), then the
+    /// bytes to memory (-6).
+    fn store_read(
+        &mut self,
+        mem: &mut MemoryInst,
+        (k, kl, offset, dst, max): (i32, i32, i32, i32, i32),
+    ) -> Result<i32> {
+        let key = match Self::key(mem, k, kl) {
+            Ok(key) => key,
+            Err(c) => return Ok(c),
+        };
+        if max > MAX_STORE_IO_SIZE {
+            return Ok(INPUT_OUTPUT_TOO_LARGE);
+        }
+        let d = Store(&mut self.root);
+        let Some(v) = d.find_value(&key)? else {
+            return Ok(STORE_NOT_A_VALUE);
+        };
+        let Ok(offset) = u64::try_from(offset) else {
+            return Ok(STORE_INVALID_ACCESS);
+        };
+        if offset >= v.len {
+            return Ok(STORE_INVALID_ACCESS);
+        }
+        let Ok(max) = u64::try_from(max) else {
+            return Ok(GENERIC_INVALID_ACCESS);
+        };
+        let n = v.len.saturating_sub(offset).min(max);
+        let bytes = v.read(offset, n)?;
+        if let Err(c) = store_mem(mem, dst, &bytes) {
+            return Ok(c);
+        }
+        Ok(len_i32(bytes.len()))
+    }
+
+    /// `store_create`: -5 for a negative size, -9 readonly, -13 an existing value.
+    fn store_create(&mut self, mem: &mut MemoryInst, k: i32, kl: i32, size: i32) -> Result<i32> {
+        let key = match Self::key(mem, k, kl) {
+            Ok(key) => key,
+            Err(c) => return Ok(c),
+        };
+        let Ok(size) = u64::try_from(size) else {
+            return Ok(STORE_VALUE_SIZE_EXCEEDED);
+        };
+        if key.is_readonly() {
+            return Ok(STORE_READONLY_VALUE);
+        }
+        if Store(&mut self.root).create_value(&key, size)? {
+            Ok(0)
+        } else {
+            Ok(STORE_VALUE_ALREADY_EXISTS)
+        }
+    }
+
+    /// The one-key store functions other than `store_has`, `store_read`, `store_write`,
+    /// `store_create` (`host_funcs.ml` `Aux`, `durable.ml`).
+    fn store_key_op(&mut self, name: &[u8], mem: &mut MemoryInst, k: i32, kl: i32) -> Result<i64> {
+        let key = match Self::key(mem, k, kl) {
+            Ok(key) => key,
+            Err(c) => return Ok(i64::from(c)),
+        };
+        let d = Store(&mut self.root);
+        let r = match name {
+            b"tezos_store_exists" => i32::from(d.exists(&key)?),
+            b"tezos_store_delete" | b"tezos_store_delete_value" => {
+                if key.is_readonly() {
+                    STORE_READONLY_VALUE
+                } else {
+                    let mut p = key_path(&key);
+                    if name == b"tezos_store_delete_value" {
+                        p.push(VALUE_MARKER);
+                    }
+                    codec::remove_steps(d.0, &p)?;
+                    0
+                }
+            }
+            b"tezos_store_value_size" => match d.find_value(&key)? {
+                Some(v) => v.len as i32,
+                None => STORE_NOT_A_VALUE,
+            },
+            b"tezos_store_list_size" => {
+                return Ok(i64::try_from(d.count_subtrees(&key)?).unwrap_or(i64::MAX));
+            }
+            _ => {
+                return Err(Error::Unsupported(format!(
+                    "store function {}",
+                    String::from_utf8_lossy(name)
+                )));
             }
         };
-        let (mut input, mut output) = (InputBuffer::new(), OutputBuffer::new(0, 0));
-        let mut reveal = NoReveal;
-        let r = {
-            let mut hs = HostState::new(
-                self.version,
-                &mut durable,
-                &mut input,
-                &mut output,
-                &mut reveal,
-                None,
-            );
-            let r = f(&mut hs, &mut Mem(mem));
-            hs.flush()
-                .map_err(|e| Error::Unsupported(format!("durable storage: {e}")))?;
-            r
+        Ok(i64::from(r))
+    }
+
+    /// `store_copy` (`copy_tree_exn`: `to` readonly -9, no tree at `from` -10) and
+    /// `store_move` (`move_tree_exn`: both keys writable).
+    fn store_copy_move(
+        &mut self,
+        mem: &mut MemoryInst,
+        is_move: bool,
+        (f, fl, t, tl): (i32, i32, i32, i32),
+    ) -> Result<i32> {
+        let (from, to) = match (Self::key(mem, f, fl), Self::key(mem, t, tl)) {
+            (Ok(from), Ok(to)) => (from, to),
+            (Err(c), _) | (_, Err(c)) => return Ok(c),
         };
-        let r = r.map_err(|e| Error::Unsupported(format!("host function: {e}")))?;
-        codec::attach_steps(
-            &mut self.root,
-            &["durable"],
-            Tree::Plain(durable.into_tree()),
-        )?;
-        Ok(r)
+        if to.is_readonly() || (is_move && from.is_readonly()) {
+            return Ok(STORE_READONLY_VALUE);
+        }
+        let root = &mut self.root;
+        let Some(sub) = codec::subtree_steps(root, &key_path(&from))? else {
+            return Ok(STORE_NOT_A_NODE);
+        };
+        if is_move {
+            codec::remove_steps(root, &key_path(&from))?;
+        }
+        codec::attach_steps(root, &key_path(&to), sub)?;
+        Ok(0)
+    }
+
+    /// `store_get_nth_key` (`subtree_name_at`: -10 no tree, -12 index out of range; `@` is
+    /// the empty name).
+    fn store_get_nth_key(
+        &mut self,
+        mem: &mut MemoryInst,
+        (k, kl, index, dst, max): (i32, i32, i64, i32, i32),
+    ) -> Result<i32> {
+        let key = match Self::key(mem, k, kl) {
+            Ok(key) => key,
+            Err(c) => return Ok(c),
+        };
+        let p = key_path(&key);
+        if codec::kind_steps(&self.root, &p)?.is_none() {
+            return Ok(STORE_NOT_A_NODE);
+        }
+        let names = codec::children_steps(&self.root, &p)?;
+        let Some(name) = usize::try_from(index).ok().and_then(|i| names.get(i)) else {
+            return Ok(STORE_INVALID_SUBKEY_INDEX);
+        };
+        let name = if name == VALUE_MARKER { "" } else { name };
+        let Ok(max) = usize::try_from(max) else {
+            return Ok(GENERIC_INVALID_ACCESS);
+        };
+        let out = &name.as_bytes()[..name.len().min(max)];
+        if let Err(c) = store_mem(mem, dst, out) {
+            return Ok(c);
+        }
+        Ok(len_i32(out.len()))
+    }
+
+    /// `__internal_store_get_hash` (`hash_exn ~kind:Directory`: -10 no tree).
+    fn store_get_hash(
+        &mut self,
+        mem: &mut MemoryInst,
+        (k, kl, dst, max): (i32, i32, i32, i32),
+    ) -> Result<i32> {
+        let key = match Self::key(mem, k, kl) {
+            Ok(key) => key,
+            Err(c) => return Ok(c),
+        };
+        let Some(h) = codec::hash_steps(&self.root, &key_path(&key))? else {
+            return Ok(STORE_NOT_A_NODE);
+        };
+        let Ok(max) = usize::try_from(max) else {
+            return Ok(GENERIC_INVALID_ACCESS);
+        };
+        let out = &h.0[..h.0.len().min(max)];
+        if let Err(c) = store_mem(mem, dst, out) {
+            return Ok(c);
+        }
+        Ok(len_i32(out.len()))
+    }
+}
+
+/// A host function's outcome for the kernel: a value, or an error code (`Error.code`).
+type Code<T> = std::result::Result<T, i32>;
+
+fn len_i32(n: usize) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
+/// `M.load_bytes`: a negative length is an OCaml `Invalid_argument` (-8), a range out of
+/// memory -6; an empty range never fails.
+fn load_mem(mem: &mut MemoryInst, addr: i32, len: i32) -> Code<Vec<u8>> {
+    let n = usize::try_from(len).map_err(|_| GENERIC_INVALID_ACCESS)?;
+    let mut buf = vec![0u8; n];
+    if n > 0 {
+        Mem(mem)
+            .read(u64::from(addr as u32), &mut buf)
+            .map_err(|_| MEMORY_INVALID_ACCESS)?;
+    }
+    Ok(buf)
+}
+
+/// `M.store_bytes`: a range out of memory is -6 (no byte written); an empty one never fails.
+fn store_mem(mem: &mut MemoryInst, addr: i32, bytes: &[u8]) -> Code<()> {
+    if !bytes.is_empty() {
+        Mem(mem)
+            .write(u64::from(addr as u32), bytes)
+            .map_err(|_| MEMORY_INVALID_ACCESS)?;
+    }
+    Ok(())
+}
+
+/// `durable/<steps of key>`.
+fn key_path(k: &Key) -> Vec<&str> {
+    let mut p = vec!["durable"];
+    p.extend(k.steps());
+    p
+}
+
+/// The part of chunk `chunk` that a range of a value covers: `in_chunk` in the chunk,
+/// `in_data` in the range.
+struct Piece {
+    chunk: u64,
+    in_chunk: std::ops::Range<usize>,
+    in_data: std::ops::Range<usize>,
+}
+
+/// The chunks `n` bytes at `offset` cover, in order (`Chunked_byte_vector`'s chunk split).
+fn pieces(offset: u64, n: u64) -> Result<Vec<Piece>> {
+    const SIZE: u64 = CHUNK as u64;
+    let over = || Error::Overflow("durable value range");
+    let end = offset.checked_add(n).ok_or_else(over)?;
+    let mut out = Vec::new();
+    let mut pos = offset;
+    while pos < end {
+        let chunk = pos.checked_div(SIZE).ok_or_else(over)?;
+        let lo = pos.checked_rem(SIZE).ok_or_else(over)?;
+        let take = SIZE
+            .checked_sub(lo)
+            .ok_or_else(over)?
+            .min(end.checked_sub(pos).ok_or_else(over)?);
+        let lo = usize::try_from(lo).map_err(|_| over())?;
+        let from =
+            usize::try_from(pos.checked_sub(offset).ok_or_else(over)?).map_err(|_| over())?;
+        let t = usize::try_from(take).map_err(|_| over())?;
+        out.push(Piece {
+            chunk,
+            in_chunk: lo..lo.checked_add(t).ok_or_else(over)?,
+            in_data: from..from.checked_add(t).ok_or_else(over)?,
+        });
+        pos = pos.checked_add(take).ok_or_else(over)?;
+    }
+    Ok(out)
+}
+
+/// The durable storage (`durable.ml` over `Tezos_tree_encoding.Wrapped`,
+/// `docs/reference/wasm-pvm.md` §2) as the `durable` subtree of the state tree, plain or
+/// partial: the same tree operations, in Octez's order, on both, so that a one-tick proof
+/// holds what Octez's does (a value is found with `find_tree key/@`, decoded as a chunked
+/// byte vector whose `contents` stays a lazy map over its origin, and re-encoded by putting
+/// that origin back, then the chunks it loaded, then `length`).
+struct Store<'a>(&'a mut Tree);
+
+/// A value found (`find_value`): its `@` subtree and its length.
+struct Found {
+    at: Tree,
+    len: u64,
+}
+
+impl Found {
+    /// Chunk `i` (`get_chunk`: an absent chunk reads as zeros).
+    fn chunk(&self, i: u64) -> Result<Vec<u8>> {
+        let name = i.to_string();
+        let mut c = codec::read_steps(&self.at, &["contents", &name])?.unwrap_or_default();
+        c.resize(CHUNK, 0);
+        Ok(c)
+    }
+
+    /// `load_bytes offset n` (`offset + n <= len`).
+    fn read(&self, offset: u64, n: u64) -> Result<Vec<u8>> {
+        let mut out = Vec::with_capacity(usize::try_from(n).unwrap_or(0));
+        for piece in pieces(offset, n)? {
+            let c = self.chunk(piece.chunk)?;
+            out.extend_from_slice(c.get(piece.in_chunk.clone()).unwrap_or_default());
+        }
+        Ok(out)
+    }
+}
+
+impl Store<'_> {
+    /// `find_value`: `find_tree key/@`, then the chunked byte vector's `length` (and the
+    /// origin of its `contents`).
+    fn find_value(&self, k: &Key) -> Result<Option<Found>> {
+        let mut p = key_path(k);
+        p.push(VALUE_MARKER);
+        let Some(at) = codec::subtree_steps(self.0, &p)? else {
+            return Ok(None);
+        };
+        let len = codec::read_steps(&at, &["length"])?
+            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+            .ok_or_else(|| Error::Malformed(k.to_string(), "durable value without length"))?;
+        codec::kind_steps(&at, &["contents"])?;
+        Ok(Some(Found {
+            at,
+            len: u64::from_be_bytes(len),
+        }))
+    }
+
+    /// `exists`: `find_tree key`.
+    fn exists(&self, k: &Key) -> Result<bool> {
+        Ok(codec::kind_steps(self.0, &key_path(k))?.is_some())
+    }
+
+    /// `count_subtrees` (Irmin `Tree.length`).
+    fn count_subtrees(&self, k: &Key) -> Result<u64> {
+        codec::length_steps(self.0, &key_path(k))
+    }
+
+    /// `create_value_exn`: nothing when `key/@` exists; else a fresh vector of `size` bytes
+    /// (no origin: `contents` removed, no chunk) and its `length`.
+    fn create_value(&mut self, k: &Key, size: u64) -> Result<bool> {
+        let mut p = key_path(k);
+        p.push(VALUE_MARKER);
+        if codec::kind_steps(self.0, &p)?.is_some() {
+            return Ok(false);
+        }
+        p.push("contents");
+        codec::remove_steps(self.0, &p)?;
+        p.pop();
+        p.push("length");
+        codec::write_steps(self.0, &p, size.to_be_bytes().to_vec())?;
+        Ok(true)
+    }
+
+    /// `write_value_exn key offset bytes` (`offset <= length` checked by the caller): the
+    /// value decoded (or `allocate 0`), grown, the touched chunks loaded and changed, then
+    /// encoded back.
+    fn write_value(&mut self, k: &Key, offset: u64, data: &[u8]) -> Result<()> {
+        let mut p = key_path(k);
+        p.push(VALUE_MARKER);
+        let found = self.find_value(k)?;
+        let len = found.as_ref().map_or(0, |v| v.len);
+        let end = offset
+            .checked_add(data.len() as u64)
+            .ok_or(Error::Overflow("durable write"))?;
+        let mut chunks = Vec::new();
+        for piece in pieces(offset, data.len() as u64)? {
+            let mut c = match &found {
+                Some(v) => v.chunk(piece.chunk)?,
+                None => vec![0; CHUNK],
+            };
+            let (Some(dst), Some(src)) = (c.get_mut(piece.in_chunk), data.get(piece.in_data))
+            else {
+                return Err(Error::Overflow("durable write"));
+            };
+            dst.copy_from_slice(src);
+            chunks.push((piece.chunk, c));
+        }
+        // `lazy_mapping` encode: the origin back (or removed), then the loaded chunks.
+        p.push("contents");
+        match found
+            .as_ref()
+            .map(|v| codec::subtree_steps(&v.at, &["contents"]))
+            .transpose()?
+            .flatten()
+        {
+            Some(origin) => codec::attach_steps(self.0, &p, origin)?,
+            None => codec::remove_steps(self.0, &p)?,
+        }
+        for (i, c) in chunks {
+            let name = i.to_string();
+            let mut q = p.clone();
+            q.push(&name);
+            codec::write_steps(self.0, &q, c)?;
+        }
+        p.pop();
+        p.push("length");
+        codec::write_steps(self.0, &p, len.max(end).to_be_bytes().to_vec())?;
+        Ok(())
     }
 }
 
@@ -314,7 +715,7 @@ impl Host for TreeHost {
             b"tezos_write_read" => {
                 // store_write(key, len, offset, src, num_bytes)
                 let (k, kl, off, src, n) = (a(0)?, a(1)?, a(2)?, a(3)?, a(4)?);
-                let r = self.store(mem, |h, m| h.store_write(m, k, kl, off, src, n))?;
+                let r = self.store_write(mem, (k, kl, off, src, n))?;
                 one(
                     r,
                     cost(
@@ -330,22 +731,16 @@ impl Host for TreeHost {
             | b"tezos_store_create" => {
                 let (k, kl) = (a(0)?, a(1)?);
                 let r = match name {
-                    b"tezos_store_has" => self.store(mem, |h, m| h.store_has(m, k, kl))?,
-                    b"tezos_store_exists" => self.store(mem, |h, m| h.store_exists(m, k, kl))?,
-                    b"tezos_store_delete" => self.store(mem, |h, m| h.store_delete(m, k, kl))?,
-                    b"tezos_store_delete_value" => {
-                        self.store(mem, |h, m| h.store_delete_value(m, k, kl))?
-                    }
-                    _ => {
-                        let size = a(2)?;
-                        self.store(mem, |h, m| h.store_create(m, k, kl, size))?
-                    }
+                    b"tezos_store_has" => self.store_has(mem, k, kl)?,
+                    b"tezos_store_create" => self.store_create(mem, k, kl, a(2)?)?,
+                    // A result of a one-key function fits an `i32`.
+                    _ => self.store_key_op(name, mem, k, kl)? as i32,
                 };
                 one(r, cost(r, per_byte(kl).saturating_add(1)))
             }
             b"tezos_store_read" => {
                 let (k, kl, off, dst, max) = (a(0)?, a(1)?, a(2)?, a(3)?, a(4)?);
-                let r = self.store(mem, |h, m| h.store_read(m, k, kl, off, dst, max))?;
+                let r = self.store_read(mem, (k, kl, off, dst, max))?;
                 one(
                     r,
                     cost(
@@ -356,16 +751,12 @@ impl Host for TreeHost {
             }
             b"tezos_store_value_size" => {
                 let (k, kl) = (a(0)?, a(1)?);
-                let r = self.store(mem, |h, m| h.store_value_size(m, k, kl))?;
+                let r = self.store_key_op(name, mem, k, kl)? as i32;
                 one(r, cost(r, per_byte(kl).saturating_add(1)))
             }
             b"tezos_store_copy" | b"tezos_store_move" => {
                 let (f, fl, t, tl) = (a(0)?, a(1)?, a(2)?, a(3)?);
-                let r = if name == b"tezos_store_copy" {
-                    self.store(mem, |h, m| h.store_copy(m, f, fl, t, tl))?
-                } else {
-                    self.store(mem, |h, m| h.store_move(m, f, fl, t, tl))?
-                };
+                let r = self.store_copy_move(mem, name == b"tezos_store_move", (f, fl, t, tl))?;
                 one(
                     r,
                     cost(
@@ -376,7 +767,7 @@ impl Host for TreeHost {
             }
             b"tezos_store_list_size" => {
                 let (k, kl) = (a(0)?, a(1)?);
-                let r = self.store(mem, |h, m| h.store_list_size(m, k, kl))?;
+                let r = self.store_key_op(name, mem, k, kl)?;
                 let t = if r < 0 {
                     0
                 } else {
@@ -388,12 +779,12 @@ impl Host for TreeHost {
                 let (k, kl) = (a(0)?, a(1)?);
                 let index = i64_arg(args, 2)?;
                 let (dst, max) = (a(3)?, a(4)?);
-                let r = self.store(mem, |h, m| h.store_get_nth_key(m, k, kl, index, dst, max))?;
+                let r = self.store_get_nth_key(mem, (k, kl, index, dst, max))?;
                 one(r, cost(r, per_byte(kl).saturating_add(1)))
             }
             b"tezos_internal_store_get_hash" => {
                 let (k, kl, dst, max) = (a(0)?, a(1)?, a(2)?, a(3)?);
-                let r = self.store(mem, |h, m| h.store_get_hash(m, k, kl, dst, max))?;
+                let r = self.store_get_hash(mem, (k, kl, dst, max))?;
                 one(r, cost(r, per_byte(kl).saturating_add(1)))
             }
             _ => Err(Error::Unsupported(format!(

@@ -24,7 +24,10 @@
 //!   `init_encodings.ml`, `kont_encodings.ml` and `interpreter_encodings.ml` (§2.4, §2.6, §2.7),
 //!   `tree_state.ml` (§2.3), one [`codec::Codec`] impl per Octez encoding;
 //! * host functions run in the `Inv_start` tick on the tree's durable storage, input buffer and
-//!   outbox and on memory 0 (a chunked byte vector), and cost Octez's ticks ([`host`]).
+//!   outbox and on memory 0 (a chunked byte vector), and cost Octez's ticks ([`host`]); like
+//!   every tick, on a plain tree or on a one-tick proof's partial tree with one implementation
+//!   (the reveal answer too: [`tick::reveal_step_tree`]; proofs of every tick of the echo
+//!   traces: `crates/pvm-tick/tests/it/host_proofs.rs`).
 //!
 //! Findings from the sources that differ from the research notes: `Lazy_vector.pop`/`drop`
 //! remove the dropped binding from the tree (it is the decoder's `LazyStack` whose popped slots

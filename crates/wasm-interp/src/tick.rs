@@ -7,7 +7,6 @@
 
 use crate::codec::Tree;
 use context_hash::data_encoding::{read_n, write_n};
-use durable_tree::durable::{Durable, Key};
 use wasm_pvm::{
     KERNEL_FALLBACK_KEY, KERNEL_KEY, KERNEL_RUN, NO_KERNEL_RUN, PvmState, PvmVersion,
     STUCK_FLAG_KEY, StuckError, UPGRADE_ERROR_FLAG_KEY, VERSION_KEY,
@@ -61,15 +60,6 @@ fn nat(v: u128) -> Vec<u8> {
     let mut out = Vec::new();
     write_n(&mut out, v);
     out
-}
-
-fn durable_of(root: &Tree) -> Result<Durable> {
-    match codec::subtree_steps(root, &["durable"])?.unwrap_or_default() {
-        Tree::Plain(t) => Ok(Durable::new(t)),
-        Tree::Step(_) => Err(Error::Unsupported(
-            "durable storage changes on a partial tree (one-tick proof)".into(),
-        )),
-    }
 }
 
 /// A durable value (`durable/<key>/@`) read chunk by chunk (`Chunked_byte_vector` decoded
@@ -158,17 +148,11 @@ impl crate::stream::ByteSource for ChunkedValue {
     }
 }
 
-fn dkey(key: &str) -> Result<Key> {
-    Key::from_str_checked(key).map_err(|_| Error::Malformed(key.to_owned(), "bad durable key"))
-}
-
+/// `Durable.find_value_as_bytes` (every chunk read), on a plain or partial tree.
 fn durable_value(root: &Tree, key: &str) -> Result<Option<Vec<u8>>> {
-    match root {
-        Tree::Plain(_) => Ok(durable_of(root)?.read_all(&dkey(key)?)?),
-        Tree::Step(_) => match ChunkedValue::open(root, key)? {
-            None => Ok(None),
-            Some(v) => Ok(Some(v.all()?)),
-        },
+    match ChunkedValue::open(root, key)? {
+        None => Ok(None),
+        Some(v) => Ok(Some(v.all()?)),
     }
 }
 
@@ -187,21 +171,12 @@ fn init_error(msg: &str) -> StuckError {
     }
 }
 
-/// `save_fallback_kernel` (`wasm_vm.ml`, `docs/reference/wasm-ticks.md` §1.1 rule 11): copy
-/// `/kernel/boot.wasm` to `/readonly/kernel/boot.wasm` if their value hashes differ.
-fn save_fallback_kernel(d: &mut Durable) -> Result<()> {
-    let (k, f) = (dkey(KERNEL_KEY)?, dkey(KERNEL_FALLBACK_KEY)?);
-    if d.value_hash(&k)? != d.value_hash(&f)? {
-        d.copy(&k, &f)?;
-    }
-    Ok(())
-}
-
 /// A change of the durable storage by a tick outside the host functions, done on the new
-/// state tree at the end of the tick.
+/// state tree at the end of the tick (plain or partial: the same operations).
 #[derive(Clone, Copy)]
 enum DurableOp {
-    /// `save_fallback_kernel` (rule 11).
+    /// `save_fallback_kernel` (`wasm_vm.ml`, `docs/reference/wasm-ticks.md` §1.1 rule 11):
+    /// copy `/kernel/boot.wasm` to `/readonly/kernel/boot.wasm` if their value hashes differ.
     SaveFallback,
     /// `write_value_exn stuck_flag 0L ""` (rule 14).
     StuckFlag,
@@ -221,7 +196,7 @@ fn with_steps<'a>(base: &[&'a str], rest: &[&'a str]) -> Vec<&'a str> {
     v
 }
 
-/// `write_value_exn key 0L ""` on a partial tree: `@/length` kept (or 0), chunks kept.
+/// `write_value_exn key 0L ""`: `@/length` kept (or 0), chunks kept.
 fn touch_empty(t: &mut Tree, key: &str) -> Result<()> {
     let k = key_steps(key);
     let at = with_steps(&k, &["@"]);
@@ -240,21 +215,14 @@ fn touch_empty(t: &mut Tree, key: &str) -> Result<()> {
     )
 }
 
-/// Apply `op` to the durable storage of `out` (a partial tree), reading as Octez does.
+/// Apply `op` to the durable storage of `out`, reading as Octez does.
 fn durable_op(out: &mut Tree, op: DurableOp) -> Result<()> {
-    let Tree::Step(st) = out else {
-        return Err(Error::Unsupported("durable op on a plain tree".into()));
-    };
     match op {
         DurableOp::SaveFallback => {
             let (k, f) = (key_steps(KERNEL_KEY), key_steps(KERNEL_FALLBACK_KEY));
             // `Durable.hash ~kind:Value`: the hashes of the two values (found, not loaded).
-            let kh = st
-                .find_hash(&with_steps(&k, &["@"]))
-                .map_err(durable_tree::access::AccessError::from)?;
-            let fh = st
-                .find_hash(&with_steps(&f, &["@"]))
-                .map_err(durable_tree::access::AccessError::from)?;
+            let kh = codec::hash_steps(out, &with_steps(&k, &["@"]))?;
+            let fh = codec::hash_steps(out, &with_steps(&f, &["@"]))?;
             if kh != fh {
                 // `copy_tree_exn`: the whole subtree at the key.
                 if let Some(sub) = codec::subtree_steps(out, &k)? {
@@ -272,13 +240,7 @@ fn durable_op(out: &mut Tree, op: DurableOp) -> Result<()> {
 }
 
 /// `Init {init_kont = IK_Stop}` → `Eval` (rule 11), or `Stuck Invalid_state`.
-fn init_stop(
-    st: InitState,
-    limit: i32,
-    durable: &mut Option<Durable>,
-    ops: &mut Vec<DurableOp>,
-    root: &Tree,
-) -> Result<Next> {
+fn init_stop(st: InitState, limit: i32, ops: &mut Vec<DurableOp>) -> Result<Next> {
     let mut reg = st.reg;
     let mut inst = reg.get(MAIN)?;
     let ext = match inst.exports.get(KERNEL_RUN) {
@@ -295,13 +257,7 @@ fn init_stop(
                 LazyVec::empty(),
                 LazyVec::singleton(Admin::Invoke(f)),
             );
-            if let Tree::Step(_) = root {
-                ops.push(DurableOp::SaveFallback);
-            } else {
-                let mut d = durable_of(root)?;
-                save_fallback_kernel(&mut d)?;
-                *durable = Some(d);
-            }
+            ops.push(DurableOp::SaveFallback);
             Ok(Next::Eval(Box::new(config), Box::new(reg)))
         }
         _ => Ok(Next::Stuck(StuckError::InvalidState(
@@ -365,8 +321,7 @@ pub fn step_tree(root: &Tree) -> Result<Tree> {
     ))?;
     let window_over = max_ticks.saturating_sub(1) <= elapsed;
 
-    // The durable storage, when this tick changes it.
-    let mut durable: Option<Durable> = None;
+    // The changes of the durable storage outside the host functions.
     let mut ops: Vec<DurableOp> = Vec::new();
     let mut host = TreeHost {
         root: root.clone(),
@@ -391,22 +346,13 @@ pub fn step_tree(root: &Tree) -> Result<Tree> {
         State::Decode(mut d) => match d.stopped() {
             Some(m) => Next::Link(Box::new(LinkState::new(m.clone()))),
             None => {
-                let r = match root {
-                    Tree::Plain(_) => {
-                        let kernel = durable_value(root, KERNEL_KEY)?
-                            .ok_or_else(|| Error::Malformed(KERNEL_KEY.into(), "no kernel"))?;
-                        d.module_step(&&kernel[..])
-                    }
-                    Tree::Step(_) => {
-                        let kernel = ChunkedValue::open(root, KERNEL_KEY)?
-                            .ok_or_else(|| Error::Malformed(KERNEL_KEY.into(), "no kernel"))?;
-                        let r = d.module_step(&kernel);
-                        if let Some(e) = kernel.take_err() {
-                            return Err(e);
-                        }
-                        r
-                    }
-                };
+                // The kernel's bytes, read chunk by chunk as the decoder reaches them.
+                let kernel = ChunkedValue::open(root, KERNEL_KEY)?
+                    .ok_or_else(|| Error::Malformed(KERNEL_KEY.into(), "no kernel"))?;
+                let r = d.module_step(&kernel);
+                if let Some(e) = kernel.take_err() {
+                    return Err(e);
+                }
                 match r {
                     Ok(()) => Next::Decode(d),
                     Err(StepError::Fail(f)) => Next::Stuck(decode_error(&f.msg)),
@@ -428,9 +374,7 @@ pub fn step_tree(root: &Tree) -> Result<Tree> {
                 }))
             }
         },
-        State::Init(st) if matches!(st.kont, InitKont::Stop) => {
-            init_stop(*st, limit, &mut durable, &mut ops, root)?
-        }
+        State::Init(st) if matches!(st.kont, InitKont::Stop) => init_stop(*st, limit, &mut ops)?,
         State::Init(mut st) => {
             let mut reg = std::mem::take(&mut st.reg);
             let mut ctx = Ctx {
@@ -449,25 +393,12 @@ pub fn step_tree(root: &Tree) -> Result<Tree> {
         }
         State::Eval(c, _) if matches!(c.step_kont, StepKont::Trapped(_)) => {
             // Rule 14: the stuck flag, then Padding.
-            if let Tree::Step(_) = root {
-                ops.push(DurableOp::StuckFlag);
-            } else {
-                let mut d = durable_of(root)?;
-                d.write(&dkey(STUCK_FLAG_KEY)?, 0, &[])?;
-                durable = Some(d);
-            }
+            ops.push(DurableOp::StuckFlag);
             Next::Padding
         }
         State::Eval(c, _) if matches!(c.step_kont, StepKont::Result(_)) => {
             // Rule 15: delete the stuck and upgrade-error flags, then Padding.
-            if let Tree::Step(_) = root {
-                ops.push(DurableOp::DeleteFlags);
-            } else {
-                let mut d = durable_of(root)?;
-                d.delete(&dkey(STUCK_FLAG_KEY)?)?;
-                d.delete(&dkey(UPGRADE_ERROR_FLAG_KEY)?)?;
-                durable = Some(d);
-            }
+            ops.push(DurableOp::DeleteFlags);
             Next::Padding
         }
         State::Eval(c, _) if exec::is_reveal_tick(&c).is_some() => {
@@ -493,9 +424,6 @@ pub fn step_tree(root: &Tree) -> Result<Tree> {
     let mut out = host.root;
     for op in ops {
         durable_op(&mut out, op)?;
-    }
-    if let Some(d) = durable {
-        codec::attach_steps(&mut out, &["durable"], Tree::Plain(d.into_tree()))?;
     }
     codec::remove(&mut out, &wasm("tag"))?;
     codec::remove(&mut out, &wasm("value"))?;

@@ -371,36 +371,59 @@ fn update(w: &mut Work, path: &[&str], full: &[&str], new: Option<Work>) -> Resu
             }
         }
     };
-    let old: Option<Work> = match wn.updates.get(*step) {
-        Some(u) => u.clone(),
-        None => match &wn.base {
-            None => None,
-            Some(n) => node_find(n, step, full)?.map(Work::Orig),
-        },
-    };
     if rest.is_empty() {
+        let old_is_none = match wn.updates.get(*step) {
+            Some(u) => u.is_none(),
+            None => match &wn.base {
+                None => true,
+                Some(n) => node_find(n, step, full)?.is_none(),
+            },
+        };
         let new = match new {
             Some(t) if is_empty(&t, full)? => None,
             other => other,
         };
-        if new.is_none() && old.is_none() {
+        if new.is_none() && old_is_none {
             return Ok(());
         }
         wn.updates.insert((*step).to_string(), new);
         return Ok(());
     }
+    // The pending update of `step` is taken out (not cloned: a clone costs the size of the
+    // subtree changed so far, at every write below it) and put back changed.
+    let (old, taken) = match wn.updates.remove(*step) {
+        Some(u) => (u, true),
+        None => (
+            match &wn.base {
+                None => None,
+                Some(n) => node_find(n, step, full)?.map(Work::Orig),
+            },
+            false,
+        ),
+    };
     let through_node = matches!(old, Some(Work::Node(_)) | Some(Work::Orig(Obj::N(_))));
     if new.is_none() && !through_node {
         // Removing below contents or below nothing: unchanged.
+        if taken {
+            wn.updates.insert((*step).to_string(), old);
+        }
         return Ok(());
     }
     let mut c = match old {
         Some(c @ Work::Node(_)) | Some(c @ Work::Orig(Obj::N(_))) => c,
         _ => fresh(),
     };
-    update(&mut c, rest, full, new)?;
-    let c = if is_empty(&c, full)? { None } else { Some(c) };
-    wn.updates.insert((*step).to_string(), c);
+    let r = update(&mut c, rest, full, new).and_then(|()| is_empty(&c, full));
+    let empty = match r {
+        Ok(e) => e,
+        Err(e) => {
+            // The step fails; the tree keeps what it had (as far as the failure went).
+            wn.updates.insert((*step).to_string(), Some(c));
+            return Err(e);
+        }
+    };
+    wn.updates
+        .insert((*step).to_string(), if empty { None } else { Some(c) });
     Ok(())
 }
 

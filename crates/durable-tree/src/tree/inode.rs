@@ -277,7 +277,10 @@ pub(crate) enum Big {
     /// more than [`FLAT_MIN`] entries.
     Trie(Inode),
     /// The children `contents` and `length` of a durable value's `@` node,
-    /// held compactly ([`CompactValue`]).
+    /// held compactly ([`CompactValue`]); or, when the value says so
+    /// ([`CompactValue::in_key`]), the only child `@` of a durable key's
+    /// node, the value held with its `@` node as one (issue 15, RSS:
+    /// `BENCHMARKS.md`; no third variant: `Big` would grow to 80 bytes).
     Value(CompactValue),
 }
 
@@ -860,12 +863,28 @@ impl Children {
         Children::Big(Box::new(Big::Value(v)))
     }
 
+    /// The children `{@ → v}` of a durable key's node.
+    pub(crate) fn key_value(v: CompactValue) -> Self {
+        Children::Big(Box::new(Big::Value(v.into_key_role())))
+    }
+
     /// The compact durable value, if these are the children of one.
     pub(crate) fn as_value(&self) -> Option<&CompactValue> {
         match self {
             Children::Big(b) => match &**b {
-                Big::Value(v) => Some(v),
-                Big::Trie(_) => None,
+                Big::Value(v) if !v.in_key() => Some(v),
+                _ => None,
+            },
+            Children::Flat(_) => None,
+        }
+    }
+
+    /// The compact durable value held as the only child `@`, if any.
+    pub(crate) fn as_key_value(&self) -> Option<&CompactValue> {
+        match self {
+            Children::Big(b) => match &**b {
+                Big::Value(v) if v.in_key() => Some(v),
+                _ => None,
             },
             Children::Flat(_) => None,
         }
@@ -875,16 +894,19 @@ impl Children {
     /// `persisted`: the node's persisted mark before the change (see
     /// [`CompactValue::into_entries`]).
     pub(crate) fn expand_value(&mut self, persisted: u64) {
-        if self.as_value().is_none() {
+        let Children::Big(b) = self else {
+            return;
+        };
+        if matches!(**b, Big::Trie(_)) {
             return;
         }
         let Children::Big(b) = std::mem::replace(self, Children::new()) else {
             unreachable!("a value is boxed")
         };
-        let Big::Value(v) = *b else {
-            unreachable!("checked above")
-        };
-        *self = Children::Flat(v.into_entries(persisted));
+        *self = Children::Flat(match *b {
+            Big::Value(v) => v.into_entries(persisted),
+            Big::Trie(_) => unreachable!("checked above"),
+        });
     }
 
     pub(crate) fn len(&self) -> u64 {
@@ -892,7 +914,7 @@ impl Children {
             Children::Flat(m) => m.len() as u64,
             Children::Big(b) => match &**b {
                 Big::Trie(i) => i.len(),
-                Big::Value(_) => 2,
+                Big::Value(v) => v.entry_count(),
             },
         }
     }
@@ -906,6 +928,8 @@ impl Children {
             Children::Flat(m) => Ok(search(m, name).ok().map(|i| &m[i].1)),
             Children::Big(b) => match &**b {
                 Big::Trie(i) => i.get(name, &step_hash(name), 0),
+                // An absent name is answered without building the entries.
+                Big::Value(v) if !v.has_entry(name) => Ok(None),
                 Big::Value(v) => {
                     let m = v.entries();
                     Ok(search(m, name).ok().map(|i| &m[i].1))

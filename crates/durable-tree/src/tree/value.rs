@@ -6,13 +6,19 @@
 //! contents. [`CompactValue`] holds the same subtree as one 72-byte
 //! allocation (plus the chunk's bytes before its zero tail): the length, the
 //! chunk's head and its memoised hash. It is the `children` of the `@` node
-//! ([`super::inode::Children::Value`]), so the `@` node keeps its own hash
+//! ([`super::inode::Big::Value`]), so the `@` node keeps its own hash
 //! memo and persisted mark, and every `Tree` operation sees the expanded
 //! subtree: reads through [`CompactValue::entries`] (built once, on demand),
 //! writes turn it into ordinary children first, hashes and store objects are
 //! computed from the fields without expanding. The `contents` node's hash
 //! is not kept (one blake2b block from the chunk's hash; a per-thread cache
 //! serves the commit's second use of it: [`contents_node_hash`]).
+//!
+//! A durable key's node whose only child is such an `@` node holds the
+//! value itself instead ([`CompactValue::in_key`]: `{@ → value}` as one
+//! node, the `@` node, its entry slice and its hash memo gone); reads
+//! through `Tree` see the expanded `@` node, built once on demand, and the
+//! commit writes the `@` object from the value ([`CompactValue::at_hash`]).
 
 use std::sync::OnceLock;
 
@@ -27,29 +33,46 @@ use super::{Bytes, ContentsData, NodeData, Repr, Tree, TreeError, with_zero_tail
 const CONTENTS: &str = "contents";
 /// Name of the `@` child holding the length.
 const LENGTH: &str = "length";
+/// Name of a key's value node (`durable::VALUE_MARKER`).
+pub(crate) const AT: &str = "@";
 /// Name of the only chunk (chunk 0).
 const CHUNK_0: &str = "0";
 /// Size of a durable chunk (`durable::CHUNK_SIZE`, `docs/reference/wasm-pvm.md`
 /// §2): the only chunk size a compact value holds (others stay expanded).
 pub(crate) const CHUNK_LEN: usize = 512;
 /// Value lengths a compact value holds (they share the memo's state word).
-const LEN_LIMIT: u64 = 1 << 62;
+const LEN_LIMIT: u64 = 1 << 61;
+/// Bit of the memo's mark word telling that the value is held by its key's
+/// node (`{@ → value}` as one node), not by its `@` node.
+const IN_KEY: u64 = LEN_LIMIT;
 
 /// The `@` subtree of a durable value with exactly one chunk, chunk 0, of
 /// [`CHUNK_LEN`] bytes. 72 bytes, so that the boxed `Big` holding it fits an
 /// 80-byte allocation (issue 15, RSS).
 pub(crate) struct CompactValue {
     /// The chunk's hash; its mark word holds the value length
-    /// (`@/length`, below [`LEN_LIMIT`]): a compact value has no persisted
-    /// mark of its own (its `@` node has). Written only at construction:
-    /// racing memoisations of the hash both keep the word's other bits.
+    /// (`@/length`, below [`LEN_LIMIT`]) and the [`IN_KEY`] bit: a compact
+    /// value has no persisted mark of its own (the node holding it has).
+    /// Written only at construction and on a change of holder (exclusive
+    /// access): racing memoisations of the hash keep the word's other bits.
     memo: Memo,
     /// The bytes of `@/contents/0` before its zero tail (the chunk is
     /// [`CHUNK_LEN`] bytes).
     head: Box<[u8]>,
-    /// The expanded entries (`contents`, `length`), built by the first
-    /// read that needs them as trees.
-    expanded: OnceLock<Box<[Entry; 2]>>,
+    /// The expanded entries, built by the first read that needs them as
+    /// trees: `contents` and `length` when this is the children of an `@`
+    /// node, the `@` node when it is the children of its key's node
+    /// ([`CompactValue::in_key`]).
+    expanded: OnceLock<Box<Expanded>>,
+}
+
+/// The expanded entries of a [`CompactValue`], by the node it is the
+/// children of.
+pub(crate) enum Expanded {
+    /// Of the `@` node: `contents`, `length`.
+    At([Entry; 2]),
+    /// Of the key's node: `@`.
+    Key([Entry; 1]),
 }
 
 impl Clone for CompactValue {
@@ -126,7 +149,34 @@ impl CompactValue {
 
     /// The value length (`@/length`).
     pub(crate) fn len(&self) -> u64 {
-        self.memo.mark()
+        self.memo.mark() & !IN_KEY
+    }
+
+    /// Whether the key's node holds this value (`{@ → value}` as one
+    /// node), else its `@` node.
+    pub(crate) fn in_key(&self) -> bool {
+        self.memo.mark() & IN_KEY != 0
+    }
+
+    /// This value, to be held by its key's node.
+    pub(crate) fn into_key_role(mut self) -> Self {
+        let _ = self.expanded.take();
+        self.memo.set_mark(self.len() | IN_KEY);
+        self
+    }
+
+    /// Whether the node holding this value has a child `name`.
+    pub(crate) fn has_entry(&self, name: &str) -> bool {
+        if self.in_key() {
+            name == AT
+        } else {
+            name == CONTENTS || name == LENGTH
+        }
+    }
+
+    /// Number of entries of the node holding this value.
+    pub(crate) fn entry_count(&self) -> u64 {
+        if self.in_key() { 1 } else { 2 }
     }
 
     /// The bytes of chunk 0.
@@ -156,8 +206,18 @@ impl CompactValue {
         Tree::length_contents(self.len())
     }
 
-    /// Hash of the `@` node (memoised by the node holding this value).
+    /// Hash of the node holding this value (memoised by it): the key's
+    /// node or the `@` node.
     pub(crate) fn hash(&self) -> Result<Hash, TreeError> {
+        if self.in_key() {
+            self.key_hash()
+        } else {
+            self.at_node_hash()
+        }
+    }
+
+    /// Hash of the `@` node.
+    fn at_node_hash(&self) -> Result<Hash, TreeError> {
         let t: [Triple<'_>; 2] = [
             (CONTENTS.as_bytes(), EntryKind::Node, self.contents_hash()),
             (
@@ -169,29 +229,124 @@ impl CompactValue {
         Ok(hash_with(|b| preimage::stable_node(b, &t)))
     }
 
-    /// The entries of the expanded `@` node, sorted by name (built once).
+    /// The entries of the node holding this value, sorted by name (built
+    /// once): `contents`, `length` of the `@` node, or `@` of the key's
+    /// node.
     pub(crate) fn entries(&self) -> &[Entry] {
-        &self.expanded.get_or_init(|| Box::new(self.build(0)))[..]
+        let e = self.expanded.get_or_init(|| {
+            Box::new(if self.in_key() {
+                Expanded::Key([(Name::new(AT), self.clone().into_at_tree(0))])
+            } else {
+                Expanded::At(self.build(0))
+            })
+        });
+        match &**e {
+            Expanded::At(e) => &e[..],
+            Expanded::Key(e) => &e[..],
+        }
     }
 
     /// The entries already built by [`CompactValue::entries`], if any.
     pub(crate) fn expanded(&self) -> Option<&[Entry]> {
-        self.expanded.get().map(|b| &b[..])
+        self.expanded.get().map(|b| match &**b {
+            Expanded::At(e) => &e[..],
+            Expanded::Key(e) => &e[..],
+        })
     }
 
-    /// The expanded entries, for a structural change of the `@` node: the
-    /// trees below are marked stored in the store of mark `persisted` (the
-    /// `@` node's mark before the change: its objects include theirs).
-    pub(crate) fn into_entries(mut self, persisted: u64) -> Box<[Entry]> {
-        match self.expanded.take() {
-            None => Box::new(self.build(persisted)),
-            Some(e) => {
+    /// The `@` node holding this value (`@` → {`contents`, `length`}),
+    /// marked stored in the store of mark `persisted` (0: none).
+    fn into_at_tree(mut self, persisted: u64) -> Tree {
+        // Built for the key's node: rebuilt on demand.
+        let _ = self.expanded.take();
+        self.memo.set_mark(self.len());
+        Tree::from_node(NodeData::new(Children::value(self), None, persisted))
+    }
+
+    /// The expanded entries, for a structural change of the node holding
+    /// this value: the trees below are marked stored in the store of mark
+    /// `persisted` (the node's mark before the change: its objects include
+    /// theirs).
+    pub(crate) fn into_entries(self, persisted: u64) -> Box<[Entry]> {
+        if self.in_key() {
+            self.into_key_entries(persisted)
+        } else {
+            self.into_at_entries(persisted)
+        }
+    }
+
+    /// [`CompactValue::into_entries`] for the `@` node.
+    fn into_at_entries(mut self, persisted: u64) -> Box<[Entry]> {
+        match self.expanded.take().map(|b| *b) {
+            Some(Expanded::At(e)) => {
                 if persisted != 0 {
                     mark_contents(&e[0].1, persisted);
                 }
-                e
+                Box::new(e)
             }
+            _ => Box::new(self.build(persisted)),
         }
+    }
+
+    /// The entry `@` of the key's node holding this value, for a structural
+    /// change of that node: the `@` node is marked stored in the store of
+    /// mark `persisted` (the key node's mark before the change).
+    fn into_key_entries(mut self, persisted: u64) -> Box<[Entry]> {
+        match self.expanded.take().map(|b| *b) {
+            Some(Expanded::Key(e)) => {
+                if persisted != 0
+                    && let Repr::Node(n) = &e[0].1.0
+                {
+                    n.mark_persisted(persisted);
+                }
+                Box::new(e)
+            }
+            _ => Box::new([(Name::new(AT), self.into_at_tree(persisted))]),
+        }
+    }
+
+    /// Hash of the key node `{@ → this value}`.
+    fn key_hash(&self) -> Result<Hash, TreeError> {
+        let t: [Triple<'_>; 1] = [(AT.as_bytes(), EntryKind::Node, self.at_hash()?)];
+        Ok(hash_with(|b| preimage::stable_node(b, &t)))
+    }
+
+    /// Hash of the `@` node of this value, through a per-thread
+    /// direct-mapped cache keyed by the chunk's hash and the length: held
+    /// by its key's node, the `@` node has no memo, and a commit asks for
+    /// its hash twice per new value (the key node's hash, then the `@`
+    /// object).
+    pub(crate) fn at_hash(&self) -> Result<Hash, TreeError> {
+        use std::cell::RefCell;
+        /// Slots of the cache (a power of 2; 80 KiB per thread).
+        const SLOTS: usize = 1024;
+        thread_local! {
+            static CACHE: RefCell<Vec<Option<(Hash, u64, Hash)>>> = const { RefCell::new(Vec::new()) };
+        }
+        let chunk = self.chunk_hash();
+        let len = self.len();
+        let hit = CACHE.with(|c| {
+            let c = c.try_borrow().ok()?;
+            let i = usize::from(u16::from_le_bytes([chunk.0[2], chunk.0[3]])) & (SLOTS - 1);
+            match c.get(i) {
+                Some(Some((ch, l, h))) if *ch == chunk && *l == len => Some(*h),
+                _ => None,
+            }
+        });
+        if let Some(h) = hit {
+            return Ok(h);
+        }
+        let h = self.at_node_hash()?;
+        CACHE.with(|c| {
+            if let Ok(mut c) = c.try_borrow_mut() {
+                if c.is_empty() {
+                    c.resize(SLOTS, None);
+                }
+                let i = usize::from(u16::from_le_bytes([chunk.0[2], chunk.0[3]])) & (SLOTS - 1);
+                c[i] = Some((chunk, len, h));
+            }
+        });
+        Ok(h)
     }
 
     /// The expanded entries, the trees below `@` marked stored in the store
@@ -381,6 +536,7 @@ mod tests {
         for (len, c) in [
             (100u64, vec![3u8; 100]),
             (600, vec![4u8; 600]),
+            (LEN_LIMIT, chunk(9, 5)),
             (1 << 62, chunk(9, 5)),
             (u64::MAX, chunk(9, 5)),
         ] {
@@ -393,7 +549,7 @@ mod tests {
             assert_eq!(t.hash().unwrap(), e.hash().unwrap(), "{len}");
         }
         // The largest compact length reads back whole.
-        let big = (1u64 << 62) - 1;
+        let big = LEN_LIMIT - 1;
         let t = Tree::durable_value(big, chunk(9, 5)).unwrap();
         assert_eq!(t.as_compact_value().map(CompactValue::len), Some(big));
         assert_eq!(
@@ -613,6 +769,119 @@ mod tests {
         );
         assert_eq!(d.value_size(&k("/w")).unwrap(), Some(605));
         assert_eq!(d.read(&k("/w"), 0, 6).unwrap(), Some(b"HEllo\x01".to_vec()));
+    }
+    /// A key node whose only child is a compact `@` holds it as one node:
+    /// durable reads do not build the `@` node, and hashes, objects, reads
+    /// and changes are those of the expanded tree.
+    #[test]
+    fn key_nodes_hold_their_compact_value() {
+        let k = |s: &str| Key::from_str_checked(s).unwrap();
+        let held = |d: &Durable, key: &str| {
+            let node = d.tree().find(&[key]).unwrap().unwrap();
+            node.as_key_value().map(|v| v.expanded().is_some())
+        };
+        let mut d = Durable::default();
+        d.write(&k("/w"), 0, b"hello").unwrap();
+        d.set(&k("/s"), &[7; 300]).unwrap();
+        d.write(&k("/o"), 0, b"abc").unwrap();
+        d.write(&k("/o"), 2, b"CD").unwrap();
+        d.set(&k("/big"), &[1; 600]).unwrap();
+        // The expanded tree: value `bytes` of `len` bytes at `path`.
+        let set = |e: &mut Tree, path: &[&str], len: u64, bytes: &[u8]| {
+            for (i, part) in bytes.chunks(512).enumerate() {
+                let mut c = part.to_vec();
+                c.resize(512, 0);
+                let name = i.to_string();
+                let mut p = path.to_vec();
+                p.extend(["@", "contents", &name]);
+                e.set_contents(&p, c).unwrap();
+            }
+            let mut p = path.to_vec();
+            p.extend(["@", "length"]);
+            e.set_contents(&p, len.to_be_bytes().to_vec()).unwrap();
+        };
+        let mut e = Tree::empty();
+        set(&mut e, &["w"], 5, b"hello");
+        set(&mut e, &["s"], 300, &[7; 300]);
+        set(&mut e, &["o"], 4, b"abCD");
+        set(&mut e, &["big"], 600, &[1; 600]);
+        for key in ["w", "s", "o"] {
+            assert_eq!(held(&d, key), Some(false), "{key}");
+        }
+        assert_eq!(held(&d, "big"), None);
+        // Durable reads answer from the value itself.
+        assert_eq!(d.read(&k("/o"), 1, 9).unwrap(), Some(b"bCD".to_vec()));
+        assert_eq!(d.value_size(&k("/s")).unwrap(), Some(300));
+        assert!(d.has_value(&k("/w")).unwrap());
+        assert!(!d.has_value(&k("/w/x")).unwrap());
+        d.write(&k("/s"), 299, b"xy").unwrap();
+        let mut s2 = vec![7; 299];
+        s2.extend_from_slice(b"xy");
+        set(&mut e, &["s"], 301, &s2);
+        for key in ["w", "s", "o"] {
+            assert_eq!(held(&d, key), Some(false), "{key}");
+        }
+        let t = d.tree().clone();
+        same_reads(&t, &e);
+        same_objects(&t, &e);
+        // Reads through `Tree` build the `@` node once, and commit alike.
+        let mut w = b"hello".to_vec();
+        w.resize(512, 0);
+        assert_eq!(
+            d.tree().get_contents(&["w", "@", "contents", "0"]).unwrap(),
+            Some(w)
+        );
+        assert_eq!(d.tree().list(&["w"]).unwrap().len(), 1);
+        assert_eq!(held(&d, "w"), Some(true));
+        assert_eq!(d.read_all(&k("/w")).unwrap(), Some(b"hello".to_vec()));
+        same_objects(&t, &e);
+        // Changes next to `@` or below it expand the key node first.
+        let repo = Repo::new(Arc::new(MemStore::new()));
+        repo.commit(d.tree()).unwrap();
+        d.set(&k("/w/x"), b"sub").unwrap();
+        d.write(&k("/o"), 4, &[2; 596]).unwrap();
+        d.delete(&k("/s")).unwrap();
+        assert_eq!(held(&d, "w"), None);
+        assert_eq!(held(&d, "o"), None);
+        set(&mut e, &["w", "x"], 3, b"sub");
+        let mut o = b"abCD".to_vec();
+        o.extend_from_slice(&[2; 596]);
+        set(&mut e, &["o"], 600, &o);
+        e.remove(&["s"]).unwrap();
+        assert_eq!(d.tree().hash().unwrap(), e.hash().unwrap());
+        let root = repo.commit(d.tree()).unwrap();
+        let back = repo.checkout(root).unwrap();
+        same_reads(&back, &e);
+        assert_eq!(back.hash().unwrap(), root);
+        // Key nodes in a trie (a large directory): the same root and
+        // objects as the expanded tree, then after a lazy reload and writes.
+        let mut d = Durable::default();
+        let mut e = Tree::empty();
+        for i in 0..300u32 {
+            let name = format!("{:040x}", u64::from(i) * 0x9e37_79b9);
+            let v = i.to_be_bytes().repeat(1 + (i % 40) as usize);
+            d.write(&k(&format!("/d/{name}")), 0, &v).unwrap();
+            set(&mut e, &["d", &name], v.len() as u64, &v);
+        }
+        assert!(d.tree().find(&["d"]).unwrap().unwrap().length(&[]).unwrap() == 300);
+        let (sd, se) = (Arc::new(MemStore::new()), Arc::new(MemStore::new()));
+        let (rd, re) = (Repo::new(sd.clone()), Repo::new(se.clone()));
+        let root = rd.commit(d.tree()).unwrap();
+        assert_eq!(root, re.commit(&e).unwrap());
+        assert_eq!(sd.object_count().unwrap(), se.object_count().unwrap());
+        let mut back = Durable::new(rd.checkout(root).unwrap());
+        for i in (0..300u32).step_by(7) {
+            let name = format!("{:040x}", u64::from(i) * 0x9e37_79b9);
+            back.write(&k(&format!("/d/{name}")), 0, b"new").unwrap();
+            let mut v = i.to_be_bytes().repeat(1 + (i % 40) as usize);
+            v[..3].copy_from_slice(b"new");
+            set(&mut e, &["d", &name], v.len() as u64, &v);
+            let node = back.tree().find(&["d", &name]).unwrap().unwrap();
+            assert!(node.as_key_value().is_some(), "{i}");
+        }
+        let root = rd.commit(back.tree()).unwrap();
+        assert_eq!(root, re.commit(&e).unwrap());
+        assert_eq!(sd.object_count().unwrap(), se.object_count().unwrap());
     }
 }
 

@@ -20,10 +20,10 @@ impl RevealHandler for NoReveal {
 
 /// Answers reveal requests from a table (the fast path and the small-step driver share it).
 #[derive(Clone, Default)]
-struct Table(Vec<(Vec<u8>, Vec<u8>)>);
+pub(crate) struct Table(Vec<(Vec<u8>, Vec<u8>)>);
 
 impl Table {
-    fn answer(&self, request: &[u8]) -> Vec<u8> {
+    pub(crate) fn answer(&self, request: &[u8]) -> Vec<u8> {
         self.0
             .iter()
             .find(|(q, _)| q == request)
@@ -40,7 +40,7 @@ impl RevealHandler for Table {
 
 /// Genesis with `m` ticks per window, one level of inputs (SOL, Info_per_level, `inputs`
 /// as external messages, EOL), run to the first `Snapshot`.
-fn at_snapshot(kernel: &[u8], m: u128, inputs: &[&[u8]]) -> PvmState {
+pub(crate) fn at_snapshot(kernel: &[u8], m: u128, inputs: &[&[u8]]) -> PvmState {
     at_snapshot_v(kernel, m, inputs, PvmVersion::V6)
 }
 
@@ -421,8 +421,9 @@ fn echo_of_an_external_message_writes_the_outbox_like_the_fast_path() {
     assert_eq!(s.outbox(0).unwrap().len(), 2);
 }
 
-#[test]
-fn durable_storage_host_functions() {
+/// A kernel calling every durable-storage host function (and `write_debug`), storing the
+/// results under `/r<i>` (also proved tick by tick: `host_proofs.rs`).
+pub(crate) fn durable_kernel() -> Vec<u8> {
     let imports = [
         (
             "store_write",
@@ -460,7 +461,7 @@ fn durable_storage_host_functions() {
         .collect::<String>()
         + r#"(data (i32.const 200) "/a/b/c/x/y/z")"#;
     // Keys: /a (200, 2), /a/b (200, 4), /c (204, 2), /x/y/z (206, 6).
-    let k = storing_kernel(
+    storing_kernel(
         r#"(call $save32 (i32.const 0) (call $w2 (i32.const 200) (i32.const 4) (i32.const 0)
       (i32.const 206) (i32.const 6)))
     (call $save32 (i32.const 1) (call $r (i32.const 200) (i32.const 4) (i32.const 1)
@@ -481,13 +482,18 @@ fn durable_storage_host_functions() {
     (call $dbg (i32.const 200) (i32.const 12))
     (drop (call $w2 (i32.const 400) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0)))"#,
         &extra,
-    );
-    let s = at_snapshot(&k, 60_000, &[]);
-    one_window(&s);
+    )
 }
 
 #[test]
-fn reveal_ticks_match_the_fast_path() {
+fn durable_storage_host_functions() {
+    let s = at_snapshot(&durable_kernel(), 60_000, &[]);
+    one_window(&s);
+}
+
+/// A kernel calling `reveal_preimage` (twice), `reveal_metadata` and `reveal`, with the
+/// answers (also proved tick by tick: `host_proofs.rs`).
+pub(crate) fn reveal_kernel() -> (Vec<u8>, Table) {
     let hash: Vec<u8> = (0..33u8).collect();
     let preimage: Vec<u8> = (0..700u32).map(|i| (i % 251) as u8).collect();
     let mut metadata = vec![7u8; 20];
@@ -520,6 +526,12 @@ fn reveal_ticks_match_the_fast_path() {
   (data (i32.const 560) "raw!")"#
         ),
     );
+    (k, table)
+}
+
+#[test]
+fn reveal_ticks_match_the_fast_path() {
+    let (k, table) = reveal_kernel();
     let s = at_snapshot(&k, 60_000, &[]);
     one_window_with(&s, &table);
 }

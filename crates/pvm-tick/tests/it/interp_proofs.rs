@@ -1,6 +1,7 @@
 //! One-tick proofs of the interpreter's ticks (`Decode`, `Link`, `Init`, `Eval`; issue 13):
 //! Octez's proof sizes (`link_reveal.v{0,6}.proof_sizes.csv`), verified, and the state
-//! produced equal to the plain-tree driver's (`compute_step`).
+//! produced equal to the plain-tree driver's (`compute_step`). Host-function and reveal ticks,
+//! and every tick of the `echo` and `link_store_create` traces: `host_proofs.rs`.
 
 use durable_tree::Tree;
 use pvm_tick::{compute_step, produce_proof, verify_proof};

@@ -4,6 +4,7 @@
 
 mod differential;
 mod driver;
+mod host_proofs;
 mod interp_proofs;
 mod refutation;
 mod ticks;

@@ -176,3 +176,36 @@ fn removing_then_adding_a_step_is_one_update() {
     );
     verify_step_proof(&remove, |st| st.remove(&["b"])).unwrap();
 }
+
+/// `length` (Irmin `Tree.length`) agrees with the plain tree's, loads only the root inode of
+/// an unchanged large node (its children stay blinded: a smaller proof than a listing), and
+/// replays on the proof's partial tree.
+#[test]
+fn length_loads_only_the_root_inode() {
+    let t = base_tree(40, 2);
+    let (proof, n, _) = produce_step_proof(&t, |st: &mut StepTree| {
+        Ok::<_, ProofError>((
+            st.length(&["big"])?,
+            st.length(&["small"])?,
+            st.length(&["top"])?,
+            st.length(&["absent"])?,
+        ))
+    })
+    .unwrap();
+    assert_eq!(n, (40, 2, 0, 0));
+    assert_eq!(t.length(&["big"]).unwrap(), 40);
+    let listed = produce_step_proof(&t, |st: &mut StepTree| st.children(&["big"]).map(|_| ()))
+        .unwrap()
+        .0;
+    assert!(encode(&proof).unwrap().len() < encode(&listed).unwrap().len());
+    let (again, _) = verify_step_proof(&proof, |st: &mut StepTree| st.length(&["big"])).unwrap();
+    assert_eq!(again, 40);
+    // A changed node is listed.
+    let (_, n, _) = produce_step_proof(&t, |st: &mut StepTree| {
+        st.add(&["big", "new"], vec![1])?;
+        st.remove(&["big", "k0"])?;
+        st.length(&["big"])
+    })
+    .unwrap();
+    assert_eq!(n, 40);
+}

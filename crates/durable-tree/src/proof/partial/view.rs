@@ -115,6 +115,27 @@ impl StepTree {
         Ok(out)
     }
 
+    /// The number of children of the node at `path` (Irmin `Tree.length`): an unchanged node
+    /// loads its root inode only (a large node's length is stored there); a changed one is
+    /// listed ([`StepTree::children`]); 0 when absent or contents.
+    pub fn length(&self, path: &[&str]) -> Result<u64, ProofError> {
+        let n = match self.walk(path)? {
+            Some(Cur::O(Obj::N(n))) => n,
+            Some(Cur::W(Work::Orig(Obj::N(n)))) => n.clone(),
+            Some(Cur::W(Work::Node(_))) => {
+                return u64::try_from(self.children(path)?.len())
+                    .map_err(|_| ProofError::Invalid("node length"));
+            }
+            _ => return Ok(0),
+        };
+        Ok(match n.open(path)? {
+            Inode::Values(es) => {
+                u64::try_from(es.len()).map_err(|_| ProofError::Invalid("node length"))?
+            }
+            Inode::Tree { len, .. } => *len,
+        })
+    }
+
     /// The hash of the subtree at `path` (Irmin `Tree.find_tree` then `Tree.hash`): nothing
     /// of an unchanged subtree is loaded (its hash is in its parent's entry).
     pub fn find_hash(&self, path: &[&str]) -> Result<Option<Hash>, ProofError> {
