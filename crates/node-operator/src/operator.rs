@@ -285,7 +285,7 @@ impl<S: OperationSink> node_follower::main_loop::Operator for NodeOperator<S> {
         // Refutation games (Octez `Refutation_coordinator.process`): a failed move is retried
         // at the next head; only a lost game stops the node.
         if let Some(r) = &mut self.refutation {
-            match r.on_head(p, &mut self.sink, head.shell.level) {
+            match r.on_head(p, &mut self.sink, head) {
                 Err(e @ FollowError::Fatal(_)) => return Err(e),
                 Err(e) => tracing::warn!("Refutation game: {e}; retrying at the next head"),
                 Ok(()) => {}

@@ -3,7 +3,7 @@
 //! format is in `docs/reference/l1-and-signer.md` §2.7). The PVM step itself is checked by a
 //! [`StepVerifier`] (the WASM PVM's is `pvm_tick`).
 
-use tezos_types::operation::{DissectionChunk, InputProof};
+use tezos_types::operation::{DissectionChunk, InputProof, RevealProof};
 use tezos_types::{BinEncode, InboxMessage, Level, StateHash, Tick};
 
 use tezos_types::inbox::InboxHistoryCell;
@@ -42,8 +42,9 @@ pub enum InputRequest {
         /// Message index.
         counter: u64,
     },
-    /// A reveal.
-    NeedsReveal,
+    /// A reveal, with the PVM's request bytes (`0x00 ‖ hash` for a pre-image, `0x01` for the
+    /// metadata, a DAL request otherwise; `docs/reference/wasm-pvm.md` §5.2).
+    NeedsReveal(Vec<u8>),
 }
 
 /// A verified PVM step: the state hashes before and after, and what the state asked for.
@@ -93,8 +94,8 @@ enum InputError {
 }
 
 /// The input an input proof gives (`valid`, first half), cut at the commitment's level
-/// (`cut_at_level`). Reveal proofs need the reveal checks, not implemented here:
-/// [`GameError::Unsupported`].
+/// (`cut_at_level`). Pre-image reveal proofs give their data; metadata and DAL reveal proofs
+/// are not checked here: [`GameError::Unsupported`].
 fn proof_input(
     input_proof: Option<&InputProof>,
     inbox_snapshot: &InboxHistoryCell,
@@ -123,10 +124,19 @@ fn proof_input(
                     payload,
                 })
         }
+        // A pre-image: the data itself, checked against the request's hash below.
+        Some(InputProof::RevealProof {
+            reveal_proof: RevealProof::RawDataProof { raw_data },
+        }) => {
+            if raw_data.len() > MAX_REVEAL_SIZE {
+                return Err(InputError::Invalid);
+            }
+            Some(StepInput::Reveal(raw_data.clone()))
+        }
         Some(InputProof::RevealProof { .. }) => {
             return Err(InputError::Unsupported(GameError::Unsupported(
-                "reveal proofs are not verified by this adjudicator yet: the move was not \
-                 applied; end the game by timeout"
+                "metadata and DAL reveal proofs are not verified by this adjudicator yet: the \
+                 move was not applied; end the game by timeout"
                     .into(),
             )));
         }
@@ -152,9 +162,24 @@ fn input_matches_request(input_proof: Option<&InputProof>, request: &InputReques
             }),
             InputRequest::FirstAfter { level: l, counter },
         ) => level == l && message_counter == counter,
+        // `Raw_data_proof data` answers `Reveal_raw_data h` when `h` is the data's hash in
+        // the request's scheme (only Blake2B, tag 0, exists).
+        (
+            Some(InputProof::RevealProof {
+                reveal_proof: RevealProof::RawDataProof { raw_data },
+            }),
+            InputRequest::NeedsReveal(request),
+        ) => match request.split_first() {
+            Some((0, hash)) => hash == tezos_types::hash::blake2b::<32>(&[raw_data]).as_slice(),
+            _ => false,
+        },
         _ => false,
     }
 }
+
+/// Largest pre-image a reveal proof may carry (`Constants_repr.sc_rollup_message_size_limit`'s
+/// reveal counterpart: 4 096 bytes, `docs/reference/wasm-pvm.md` §5.2).
+const MAX_REVEAL_SIZE: usize = 4096;
 
 /// `validity_final_move`: whether the proof of the player's final move is valid, on the
 /// section `[start_chunk, stop_chunk]`. The first final move (on a dissection) must be one
@@ -208,7 +233,7 @@ pub fn final_move_is_valid(
         (None, InputRequest::NoInputRequired)
         | (
             Some(_),
-            InputRequest::Initial | InputRequest::FirstAfter { .. } | InputRequest::NeedsReveal,
+            InputRequest::Initial | InputRequest::FirstAfter { .. } | InputRequest::NeedsReveal(_),
         ) => Some(step.stop),
         _ => None,
     };

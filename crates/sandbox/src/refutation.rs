@@ -76,13 +76,13 @@ impl StepVerifier for PvmTickVerifier {
         let proof = durable_tree::proof::encoding::decode(pvm_step)
             .map_err(|e| VerifyError::Invalid(e.to_string()))?;
         let (request, _) = durable_tree::proof::partial::verify_step_proof(&proof, |t| {
-            pvm_tick::step_transition(t, input.as_ref())
+            pvm_tick::step_transition_request(t, input.as_ref())
         })
         .map_err(tick_error)?;
         let request = match request {
-            pvm_tick::Request::NoInputRequired => InputRequest::NoInputRequired,
-            pvm_tick::Request::Initial => InputRequest::Initial,
-            pvm_tick::Request::FirstAfter(level, counter) => InputRequest::FirstAfter {
+            pvm_tick::StepRequest::NoInputRequired => InputRequest::NoInputRequired,
+            pvm_tick::StepRequest::Initial => InputRequest::Initial,
+            pvm_tick::StepRequest::FirstAfter(level, counter) => InputRequest::FirstAfter {
                 level: Level::from_u32(level).ok_or_else(|| {
                     VerifyError::Invalid(format!("inbox level {level} too large"))
                 })?,
@@ -90,6 +90,7 @@ impl StepVerifier for PvmTickVerifier {
                     VerifyError::Invalid(format!("message counter {counter} too large"))
                 })?,
             },
+            pvm_tick::StepRequest::Reveal(r) => InputRequest::NeedsReveal(r),
         };
         Ok(VerifiedStep {
             start: StateHash(proof.before.hash().0),

@@ -14,14 +14,15 @@ pub mod replay;
 
 use std::collections::{HashMap, HashSet};
 
+use inbox::BlockHeader;
 use l1_operation::L1Operation;
 use node_follower::follower::{FollowError, Processor};
 use refutation_game::{
     Conflict, DissectionRule, Game, Index, NextMove, StateOracle, StrategyError,
 };
 use serde_json::Value;
-use tezos_types::operation::{InputProof, Refutation, RefutationStep, Stakers};
-use tezos_types::{Level, PublicKeyHash, StateHash, Tick};
+use tezos_types::operation::{InputProof, Refutation, RefutationStep, RevealProof, Stakers};
+use tezos_types::{BlockHash, CommitmentHash, Level, PublicKeyHash, StateHash, Tick};
 
 use crate::operator::OperationSink;
 use crate::startup::{self, Stake};
@@ -33,10 +34,14 @@ const RESEND_AFTER_LEVELS: u32 = 5;
 /// What we know of the game against one opponent.
 #[derive(Default)]
 struct PlayerState {
-    /// Our states over the game's commitment period, by its inbox level.
-    replay: Option<(Level, PeriodReplay)>,
-    /// The game state we last answered (its JSON) and the head level we answered at.
-    last_move: Option<(String, Level)>,
+    /// Our states over the game's commitment period, by its inbox level and our commitment
+    /// there (a reorganisation that changes our commitment rebuilds them).
+    replay: Option<(Level, CommitmentHash, PeriodReplay)>,
+    /// Head level of the last failed replay (retried after [`RESEND_AFTER_LEVELS`]).
+    replay_failed_at: Option<Level>,
+    /// The game state we last answered (its JSON), the head level we answered at and the
+    /// move, sent again as is when unanswered.
+    last_move: Option<(String, Level, Refutation)>,
     /// Head level of our last opening move or timeout claim.
     last_opening: Option<Level>,
     last_timeout: Option<Level>,
@@ -50,19 +55,30 @@ pub struct Coordinator {
     players: HashMap<PublicKeyHash, PlayerState>,
 }
 
-fn l1_path(p: &Processor, rest: &str) -> String {
-    format!(
-        "/chains/main/blocks/head/context/smart_rollups/smart_rollup/{}/{rest}",
+/// A rollup RPC at the head being processed (not `head`, which may have moved on).
+fn get(p: &Processor, block: &BlockHash, rest: &str) -> Result<Value, FollowError> {
+    let path = format!(
+        "/chains/main/blocks/{block}/context/smart_rollups/smart_rollup/{}/{rest}",
         p.rollup.address
-    )
-}
-
-fn get(p: &Processor, rest: &str) -> Result<Value, FollowError> {
-    p.l1.call(p.l1.client.get_json::<Value>(&l1_path(p, rest)))
+    );
+    p.l1.call(p.l1.client.get_json::<Value>(&path))
 }
 
 fn resend_due(last: Option<Level>, now: Level) -> bool {
     last.is_none_or(|l| now.distance_from(l).is_none_or(|d| d > RESEND_AFTER_LEVELS))
+}
+
+/// Logs a failure of one game's work and goes on with the others; only `Lost_game` (fatal)
+/// stops the node.
+fn isolate(what: &str, r: Result<(), FollowError>) -> Result<(), FollowError> {
+    match r {
+        Err(e @ FollowError::Fatal(_)) => Err(e),
+        Err(e) => {
+            tracing::warn!("Refutation game, {what}: {e}; retrying at a next head");
+            Ok(())
+        }
+        Ok(()) => Ok(()),
+    }
 }
 
 impl Coordinator {
@@ -74,19 +90,20 @@ impl Coordinator {
         }
     }
 
-    /// One L1 head at `level`: start, play and claim what is due.
+    /// One L1 head: start, play and claim what is due. A failure in one game does not hold
+    /// the others back.
     ///
     /// # Errors
-    /// Operational errors (retried at the next head), and fatal `Lost_game`.
+    /// Operational errors reading the games (retried at the next head), and fatal `Lost_game`.
     pub fn on_head<S: OperationSink>(
         &mut self,
         p: &mut Processor,
         sink: &mut S,
-        level: Level,
+        head: &BlockHeader,
     ) -> Result<(), FollowError> {
-        let me = self.me;
-        let games = get(p, &format!("staker/{me}/games"))?;
-        let conflicts = get(p, &format!("staker/{me}/conflicts"))?;
+        let (me, level, block) = (self.me, head.shell.level, head.hash);
+        let games = get(p, &block, &format!("staker/{me}/games"))?;
+        let conflicts = get(p, &block, &format!("staker/{me}/conflicts"))?;
         let mut playing = HashSet::new();
         for g in games.as_array().map(Vec::as_slice).unwrap_or_default() {
             let (Some(game), Some(alice), Some(bob)) = (
@@ -96,9 +113,8 @@ impl Coordinator {
                 g.get("bob")
                     .and_then(|v| serde_json::from_value::<PublicKeyHash>(v.clone()).ok()),
             ) else {
-                return Err(FollowError::Inconsistent(format!(
-                    "the L1 node returned a game this node cannot read: {g}"
-                )));
+                tracing::warn!("The L1 node returned a game this node cannot read: {g}");
+                continue;
             };
             let index = Index::new(alice, bob);
             let Some(role) = index.player(&me) else {
@@ -108,33 +124,26 @@ impl Coordinator {
             playing.insert(opponent);
             let st = self.players.entry(opponent).or_default();
             st.in_game = true;
-            if game.turn == role {
-                play_our_turn(p, sink, st, &game, opponent, level)?;
-            } else if resend_due(st.last_timeout, level) {
-                let reached = get(p, &format!("staker1/{alice}/staker2/{bob}/timeout_reached"))?;
-                let loser = reached
-                    .get("player")
-                    .and_then(|v| serde_json::from_value::<PublicKeyHash>(v.clone()).ok());
-                if loser == Some(opponent) {
-                    tracing::info!(
-                        "Refutation game with {opponent}: its clock ran out, claiming the timeout"
-                    );
-                    sink.add(L1Operation::Timeout {
-                        rollup: p.rollup.address,
-                        stakers: Stakers::ordered(me, opponent),
-                    })?;
-                    st.last_timeout = Some(level);
-                }
-            }
+            let r = if game.turn == role {
+                play_our_turn(p, sink, st, &game, opponent, level)
+            } else {
+                claim_timeout(p, sink, st, &block, index, opponent, level)
+            };
+            isolate(&format!("against {opponent}"), r)?;
         }
-        // Conflicts without a game: the opening move.
+        // Conflicts without a game: the opening move, once the level of their commitment is
+        // a commitment period old (Octez `filter_conflicts_ready_to_start`).
         for c in conflicts.as_array().map(Vec::as_slice).unwrap_or_default() {
-            let c = Conflict::from_json(c).ok_or_else(|| {
-                FollowError::Inconsistent(format!(
-                    "the L1 node returned a conflict this node cannot read: {c}"
-                ))
-            })?;
-            if playing.contains(&c.other) {
+            let Some(c) = Conflict::from_json(c) else {
+                tracing::warn!("The L1 node returned a conflict this node cannot read: {c}");
+                continue;
+            };
+            let ready = c
+                .their_commitment
+                .inbox_level
+                .checked_add(p.rollup.commitment_period)
+                .is_some_and(|l| level >= l);
+            if playing.contains(&c.other) || !ready {
                 continue;
             }
             let st = self.players.entry(c.other).or_default();
@@ -149,17 +158,21 @@ impl Coordinator {
                 c.our_commitment.hash(),
                 c.their_commitment.hash()
             );
-            sink.add(L1Operation::Refute {
+            let r = sink.add(L1Operation::Refute {
                 rollup: p.rollup.address,
                 opponent: c.other,
                 refutation: Refutation::Start {
                     player_commitment_hash: c.our_commitment.hash(),
                     opponent_commitment_hash: c.their_commitment.hash(),
                 },
-            })?;
-            st.last_opening = Some(level);
+            });
+            if r.is_ok() {
+                st.last_opening = Some(level);
+            }
+            isolate(&format!("opening against {}", c.other), r)?;
         }
-        // Games that ended: lost if we are no longer staked (Octez `Lost_game`).
+        // Games that ended: lost if we are no longer staked (the follower also stops on the
+        // receipt of a lost game). A game is forgotten once that is known.
         let ended: Vec<PublicKeyHash> = self
             .players
             .iter()
@@ -167,17 +180,50 @@ impl Coordinator {
             .map(|(o, _)| *o)
             .collect();
         for opponent in ended {
-            self.players.remove(&opponent);
             if startup::stake_of(&p.l1, &p.rollup.address, &me)? == Stake::NotStaked {
                 return Err(FollowError::Fatal(format!(
                     "Lost_game: the refutation game against {opponent} was lost and the stake \
                      of {me} slashed; the node stops."
                 )));
             }
+            self.players.remove(&opponent);
             tracing::info!("Refutation game against {opponent} is over; {me} is still staked");
         }
         Ok(())
     }
+}
+
+/// Their turn: claim the timeout once their clock ran out (`timeout_reached` names them).
+fn claim_timeout<S: OperationSink>(
+    p: &Processor,
+    sink: &mut S,
+    st: &mut PlayerState,
+    block: &BlockHash,
+    index: Index,
+    opponent: PublicKeyHash,
+    level: Level,
+) -> Result<(), FollowError> {
+    if !resend_due(st.last_timeout, level) {
+        return Ok(());
+    }
+    let (alice, bob) = (index.alice, index.bob);
+    let reached = get(
+        p,
+        block,
+        &format!("staker1/{alice}/staker2/{bob}/timeout_reached"),
+    )?;
+    let loser = reached
+        .get("player")
+        .and_then(|v| serde_json::from_value::<PublicKeyHash>(v.clone()).ok());
+    if loser == Some(opponent) {
+        tracing::info!("Refutation game with {opponent}: its clock ran out, claiming the timeout");
+        sink.add(L1Operation::Timeout {
+            rollup: p.rollup.address,
+            stakers: Stakers::ordered(alice, bob),
+        })?;
+        st.last_timeout = Some(level);
+    }
+    Ok(())
 }
 
 /// Our states as the strategy asks for them.
@@ -267,20 +313,41 @@ fn play_our_turn<S: OperationSink>(
     level: Level,
 ) -> Result<(), FollowError> {
     let fingerprint = game.game_state.to_json().to_string();
-    if let Some((f, at)) = &st.last_move
+    // The same game state: the move we computed stands; sent again only after a while.
+    if let Some((f, at, refutation)) = &st.last_move
         && *f == fingerprint
-        && !resend_due(Some(*at), level)
     {
+        if resend_due(Some(*at), level) {
+            sink.add(L1Operation::Refute {
+                rollup: p.rollup.address,
+                opponent,
+                refutation: refutation.clone(),
+            })?;
+            st.last_move = Some((fingerprint, level, refutation.clone()));
+        }
         return Ok(());
     }
+    let ours = our_commitment_at(p, game.inbox_level)?;
     if st
         .replay
         .as_ref()
-        .is_none_or(|(l, _)| *l != game.inbox_level)
+        .is_none_or(|(l, h, _)| (*l, *h) != (game.inbox_level, ours))
     {
-        st.replay = Some((game.inbox_level, build_replay(p, game.inbox_level)?));
+        if !resend_due(st.replay_failed_at, level) {
+            return Ok(());
+        }
+        match build_replay(p, game.inbox_level) {
+            Ok(r) => {
+                st.replay = Some((game.inbox_level, ours, r));
+                st.replay_failed_at = None;
+            }
+            Err(e) => {
+                st.replay_failed_at = Some(level);
+                return Err(e);
+            }
+        }
     }
-    let Some((_, replay)) = st.replay.as_mut() else {
+    let Some((_, _, replay)) = st.replay.as_mut() else {
         return Ok(());
     };
     let mut oracle = Oracle {
@@ -329,10 +396,22 @@ fn play_our_turn<S: OperationSink>(
     sink.add(L1Operation::Refute {
         rollup: p.rollup.address,
         opponent,
-        refutation,
+        refutation: refutation.clone(),
     })?;
-    st.last_move = Some((fingerprint, level));
+    st.last_move = Some((fingerprint, level, refutation));
     Ok(())
+}
+
+/// Our commitment for inbox level `inbox_level`.
+fn our_commitment_at(p: &Processor, inbox_level: Level) -> Result<CommitmentHash, FollowError> {
+    p.store
+        .block_by_level(inbox_level)?
+        .and_then(|b| b.commitment_hash)
+        .ok_or_else(|| {
+            FollowError::Inconsistent(format!(
+                "refutation game: no commitment of ours at level {inbox_level}"
+            ))
+        })
 }
 
 /// The one-tick proof of the step from our state at `choice`, with the input it reads, and the
@@ -343,7 +422,7 @@ fn final_proof(
     game: &Game,
     choice: Tick,
 ) -> Result<(Vec<u8>, Option<InputProof>, &'static str), FollowError> {
-    let Some((_, replay)) = st.replay.as_mut() else {
+    let Some((_, _, replay)) = st.replay.as_mut() else {
         return Err(FollowError::Inconsistent(
             "refutation game: no replay".into(),
         ));
@@ -359,33 +438,55 @@ fn final_proof(
     let tick_error = |e: pvm_tick::TickError| {
         FollowError::Inconsistent(format!("refutation game: proving tick {choice}: {e}"))
     };
-    let (input, input_proof) = if pvm_tick::is_input_state(&tree).map_err(tick_error)? {
-        let last = wasm_pvm::PvmState::from_tree(&tree)
-            .map_err(|e| replay_error(e.into()))?
-            .last_input();
-        match last {
-            // The very first input of the rollup (`First_inbox_message`).
-            None => {
-                let (level, counter, payload) = replay.message_after(None).ok_or_else(|| {
-                    FollowError::Inconsistent(
-                        "refutation game: no first message in the commitment period".into(),
-                    )
-                })?;
-                let input = pvm_tick::Input::Message {
-                    level,
-                    counter,
-                    payload: payload.to_vec(),
-                };
-                (Some(input), Some(InputProof::FirstInput))
+    // What the state reads (Octez `Sc_rollup_proof_repr.produce`): a reveal, an inbox
+    // message (or the rollup's first one), or nothing.
+    let (input, input_proof) =
+        if let Some(request) = pvm_tick::reveal_request(&tree).map_err(tick_error)? {
+            if request.first() != Some(&0) {
+                return Err(FollowError::Inconsistent(format!(
+                    "refutation game: the step at tick {choice} reveals metadata or DAL data, \
+                 whose proofs this node does not produce yet"
+                )));
             }
-            Some(i) => {
-                let (proof, input) = inbox_proof(p, game, i.level, i.counter)?;
-                (input, Some(proof))
+            let data = wasm_pvm::RevealHandler::reveal(&mut p.reveal, &request).map_err(|e| {
+                FollowError::Inconsistent(format!(
+                    "refutation game: the pre-image the step at tick {choice} reveals: {e}"
+                ))
+            })?;
+            let proof = InputProof::RevealProof {
+                reveal_proof: RevealProof::RawDataProof {
+                    raw_data: data.clone(),
+                },
+            };
+            (Some(pvm_tick::Input::Reveal(data)), Some(proof))
+        } else if pvm_tick::is_input_state(&tree).map_err(tick_error)? {
+            let last = wasm_pvm::PvmState::from_tree(&tree)
+                .map_err(|e| replay_error(e.into()))?
+                .last_input();
+            match last {
+                // The rollup's first input (`First_inbox_message`): `Start_of_level` of the level
+                // after the origination.
+                None => {
+                    let level = p
+                        .rollup
+                        .origination_level
+                        .succ()
+                        .ok_or(FollowError::Overflow("inbox level"))?;
+                    let input = pvm_tick::Input::Message {
+                        level: level.to_u32(),
+                        counter: 0,
+                        payload: vec![0, 1],
+                    };
+                    (Some(input), Some(InputProof::FirstInput))
+                }
+                Some(i) => {
+                    let (proof, input) = inbox_proof(p, game, i.level, i.counter)?;
+                    (input, Some(proof))
+                }
             }
-        }
-    } else {
-        (None, None)
-    };
+        } else {
+            (None, None)
+        };
     let tag = pvm_tick::tick_tag(&tree).map_err(tick_error)?.name();
     let (pvm_step, _) = pvm_tick::produce_proof(&tree, input.as_ref()).map_err(tick_error)?;
     Ok((pvm_step, input_proof, tag))

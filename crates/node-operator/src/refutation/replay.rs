@@ -6,8 +6,8 @@
 //! input tick and every window ([`wasm_pvm::LevelEvent`]). A state between two of these is
 //! then either a `Padding` state of the window (the same state at another tick) or reached
 //! tick by tick from the window's `Snapshot` with the small-step PVM (`pvm_tick`). The first
-//! `Padding` state found in a window and the last state stepped are kept, so a dissection,
-//! whose ticks only grow within a window, steps each tick of a window at most once.
+//! `Padding` state found in a window and the states stepped to are kept, so each move steps
+//! from the closest state below the ticks it asks for (the last agreed one at worst).
 //! A loser-mode node ([`wasm_pvm::loser`]) carries its failure markers from the tick they
 //! take effect: its states are the honest ones plus the markers.
 
@@ -16,6 +16,10 @@ use std::collections::BTreeMap;
 use durable_tree::Tree;
 use wasm_pvm::loser::{LoserMode, set_failures};
 use wasm_pvm::{KernelEngine, LevelEvent, PvmError, PvmState, RevealHandler, TickState};
+
+/// States stepped tick by tick kept for the next moves (each shares most of its tree with
+/// the others).
+const MAX_STEPPED: usize = 1024;
 
 /// Why a state could not be computed (operational: the game move is retried at the next
 /// head).
@@ -53,8 +57,9 @@ pub struct PeriodReplay {
     base_failures: u32,
     /// Absolute ticks from which each further failure marker is in the state, ascending.
     failures: Vec<u128>,
-    /// The last state stepped tick by tick (honest), with its tick.
-    cursor: Option<(u128, Tree)>,
+    /// States stepped tick by tick (honest), by tick: a dissection asks for increasing ticks
+    /// from the last agreed one, which is among them, so each section is stepped once.
+    stepped: BTreeMap<u128, Tree>,
     /// The period's inbox: `(level, serialized messages)`.
     levels: Vec<(u32, Vec<Vec<u8>>)>,
 }
@@ -101,7 +106,7 @@ impl PeriodReplay {
             checkpoints,
             base_failures: start.failures(),
             failures,
-            cursor: None,
+            stepped: BTreeMap::new(),
             levels,
         };
         Ok((replay, state))
@@ -168,9 +173,9 @@ impl PeriodReplay {
             return Ok(s.to_tree()?);
         }
         // Tick by tick from the checkpoint, or from the last state stepped if it is on the way.
-        let (mut t, mut tree) = match &self.cursor {
-            Some((ct, tree)) if *ct >= at && *ct <= abs => (*ct, tree.clone()),
-            _ => (at, cp.to_tree()?),
+        let (mut t, mut tree) = match self.stepped.range(at..=abs).next_back() {
+            Some((st, tree)) => (*st, tree.clone()),
+            None => (at, cp.to_tree()?),
         };
         while t < abs {
             if pvm_tick::tick_tag(&tree)? == pvm_tick::TickTag::Padding {
@@ -201,7 +206,12 @@ impl PeriodReplay {
                 "stepping to tick {abs} reached tick {reached}"
             )));
         }
-        self.cursor = Some((t, tree.clone()));
+        if self.stepped.len() >= MAX_STEPPED
+            && let Some(&first) = self.stepped.keys().next()
+        {
+            self.stepped.remove(&first);
+        }
+        self.stepped.insert(t, tree.clone());
         Ok(tree)
     }
 
@@ -217,5 +227,183 @@ impl PeriodReplay {
             Some(p) => all.find(|(l, i, _)| (*l, *i) > p),
         };
         found.map(|(l, i, m)| (l, i, m.as_slice()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasm_pvm::{GenesisParams, PvmVersion, RevealError};
+
+    /// Reads its inputs, writes one durable value per input and one output.
+    const KERNEL: &str = r#"(module
+  (import "smart_rollup_core" "read_input" (func $read (param i32 i32 i32) (result i32)))
+  (import "smart_rollup_core" "store_write"
+    (func $w (param i32 i32 i32 i32 i32) (result i32)))
+  (import "smart_rollup_core" "write_output" (func $out (param i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "/last")
+  (func (export "kernel_run") (local $n i32)
+    (block $done
+      (loop $next
+        (local.set $n (call $read (i32.const 100) (i32.const 200) (i32.const 4096)))
+        (br_if $done (i32.eqz (local.get $n)))
+        (drop (call $w (i32.const 0) (i32.const 5) (i32.const 0) (i32.const 200)
+          (local.get $n)))
+        (br $next)))
+    (drop (call $out (i32.const 0) (i32.const 5)))))"#;
+
+    struct NoReveal;
+    impl RevealHandler for NoReveal {
+        fn reveal(&mut self, _: &[u8]) -> Result<Vec<u8>, RevealError> {
+            Err(RevealError("no reveal in this test".into()))
+        }
+    }
+
+    /// Windows of `WINDOW` ticks, so that every tick of two levels can be stepped.
+    const WINDOW: u128 = 10_000;
+
+    fn genesis() -> PvmState {
+        let kernel = wat::parse_str(KERNEL).unwrap();
+        let params = GenesisParams {
+            ticks_per_snapshot: WINDOW,
+            ..GenesisParams::default()
+        };
+        PvmState::genesis(PvmVersion::V6, &kernel, &params).unwrap()
+    }
+
+    fn levels() -> Vec<(u32, Vec<Vec<u8>>)> {
+        (1..=2)
+            .map(|l| (l, vec![vec![0, 1], b"\x01hello".to_vec(), vec![0, 2]]))
+            .collect()
+    }
+
+    fn engine() -> pvm_tick::Exact<pvm_wasmtime::WasmtimeEngine> {
+        pvm_tick::Exact(pvm_wasmtime::WasmtimeEngine::new().unwrap())
+    }
+
+    /// Every state of the replay is the state the small-step PVM reaches tick by tick from
+    /// the start, inputs given at the input ticks; the replay ends where the fast path does.
+    #[test]
+    fn every_tick_is_the_small_step_state() {
+        let start = genesis();
+        let (mut replay, end) = PeriodReplay::build(
+            &start,
+            levels(),
+            &mut engine(),
+            &mut NoReveal,
+            &LoserMode::honest(),
+        )
+        .unwrap();
+        assert_eq!(replay.offset(), 0);
+        assert_eq!(replay.ticks(), end.current_tick());
+        let inputs: Vec<(u32, u64, Vec<u8>)> = levels()
+            .into_iter()
+            .flat_map(|(l, ms)| {
+                ms.into_iter()
+                    .enumerate()
+                    .map(move |(i, m)| (l, i as u64, m))
+            })
+            .collect();
+        let mut next_input = inputs.iter();
+        let mut tree = start.to_tree().unwrap();
+        let mut checked = 0u32;
+        let mut tick = 0;
+        while tick < replay.ticks() {
+            let ours = replay.state_at(tick, &mut NoReveal).unwrap().unwrap();
+            assert_eq!(ours.hash().unwrap(), tree.hash().unwrap(), "tick {tick}");
+            checked += 1;
+            tree = if pvm_tick::is_input_state(&tree).unwrap() {
+                let (level, counter, payload) = next_input.next().unwrap().clone();
+                let input = pvm_tick::Input::Message {
+                    level,
+                    counter,
+                    payload,
+                };
+                pvm_tick::set_input(&tree, &input).unwrap()
+            } else if pvm_tick::tick_tag(&tree).unwrap() == pvm_tick::TickTag::Padding {
+                // Padding states differ only by their tick (pvm-tick's conformance tests): a
+                // few of them, then on from the window's last one.
+                let s = PvmState::from_tree(&tree).unwrap();
+                let Some(last) = (tick + 1..=tick + WINDOW)
+                    .rev()
+                    .find(|&t| s.at_padding_tick(t).is_some())
+                else {
+                    // The window's last padding tick: the window-end tick comes next.
+                    tree = pvm_tick::compute_step(&tree).unwrap();
+                    tick += 1;
+                    continue;
+                };
+                for t in [tick + 1, (tick + last) / 2, last] {
+                    let ours = replay.state_at(t, &mut NoReveal).unwrap().unwrap();
+                    let expected = s.at_padding_tick(t).unwrap().hash().unwrap();
+                    assert_eq!(ours.hash().unwrap(), expected, "padding tick {t}");
+                    checked += 1;
+                }
+                tick = last;
+                tree = s.at_padding_tick(last).unwrap().to_tree().unwrap();
+                continue;
+            } else {
+                pvm_tick::compute_step(&tree).unwrap()
+            };
+            tick += 1;
+        }
+        assert_eq!(
+            replay
+                .state_at(tick, &mut NoReveal)
+                .unwrap()
+                .unwrap()
+                .hash()
+                .unwrap(),
+            tree.hash().unwrap()
+        );
+        assert!(checked > 1000, "{checked}");
+        assert_eq!(tree.hash().unwrap(), end.hash().unwrap());
+        assert!(
+            replay
+                .state_at(replay.ticks() + 1, &mut NoReveal)
+                .unwrap()
+                .is_none()
+        );
+        // The input the PVM reads after message 2 of level 1 is the first of level 2.
+        assert_eq!(
+            replay.message_after(Some((1, 2))).map(|(l, i, _)| (l, i)),
+            Some((2, 0))
+        );
+    }
+
+    /// A loser's states carry a failure marker from the tick the failure takes effect: here,
+    /// 5 ticks after the `End_of_level` input of level 2, inside the kernel's run.
+    #[test]
+    fn loser_states_carry_their_marker_from_its_tick() {
+        let start = genesis();
+        let honest = PeriodReplay::build(
+            &start,
+            levels(),
+            &mut engine(),
+            &mut NoReveal,
+            &LoserMode::honest(),
+        );
+        let (mut honest, honest_end) = honest.unwrap();
+        let message_tick = u64::try_from(WINDOW).unwrap() + 3;
+        let loser = LoserMode::parse(&format!("2 2 {message_tick}")).unwrap();
+        let (mut lost, lost_end) =
+            PeriodReplay::build(&start, levels(), &mut engine(), &mut NoReveal, &loser).unwrap();
+        assert_eq!(lost_end.failures(), 1);
+        assert_ne!(lost_end.hash().unwrap(), honest_end.hash().unwrap());
+        assert_eq!(lost.ticks(), honest.ticks());
+        // The End_of_level input tick of level 2: after level 1 and two inputs of level 2.
+        let mut s = start;
+        s.process_level(1, &levels()[0].1, &mut engine(), &mut NoReveal, None)
+            .unwrap();
+        s.set_input(2, 0, &[0, 1]).unwrap();
+        s.set_input(2, 1, b"\x01hello").unwrap();
+        let eol = s.current_tick();
+        let at = eol + u128::from(message_tick);
+        for t in [at - 2, at - 1, at, at + 1, honest.ticks()] {
+            let h = honest.state_at(t, &mut NoReveal).unwrap().unwrap();
+            let l = lost.state_at(t, &mut NoReveal).unwrap().unwrap();
+            assert_eq!(h.hash().unwrap() == l.hash().unwrap(), t < at, "tick {t}");
+        }
     }
 }

@@ -505,3 +505,45 @@ fn conflicts() {
     );
     check_start_level(lvl(16), lvl(14), 2).unwrap();
 }
+
+/// A reveal tick is proved with the revealed pre-image: the data must hash to the request.
+#[test]
+fn reveal_final_moves() {
+    use tezos_types::operation::RevealProof;
+    let reveal = |data: &[u8]| {
+        Some(InputProof::RevealProof {
+            reveal_proof: RevealProof::RawDataProof {
+                raw_data: data.to_vec(),
+            },
+        })
+    };
+    let (game, index) = started();
+    // The right pre-image: bob's proof refutes alice's `None` stop.
+    let out = game
+        .play(
+            &index,
+            Tick::new(64),
+            &proof(&[9, 10, 2], reveal(b"preimage")),
+            &ctx(),
+        )
+        .unwrap();
+    assert!(
+        matches!(out, MoveOutcome::Ended(GameResult::Loser { loser, .. }) if loser == index.alice)
+    );
+    // Other data, or no input proof: the proof is invalid and the final move goes on.
+    for input in [reveal(b"forged"), None, reveal(&[0; 4097])] {
+        let g = ongoing(
+            game.play(&index, Tick::new(64), &proof(&[9, 10, 2], input), &ctx())
+                .unwrap(),
+        );
+        assert!(matches!(g.game_state, GameState::FinalMove { .. }));
+    }
+    // Metadata proofs are not judged by this adjudicator: refused, not applied.
+    let metadata = Some(InputProof::RevealProof {
+        reveal_proof: RevealProof::MetadataProof,
+    });
+    assert!(
+        game.play(&index, Tick::new(64), &proof(&[9, 10, 2], metadata), &ctx())
+            .is_err()
+    );
+}

@@ -53,6 +53,12 @@ impl StepVerifier for FakeVerifier {
             [start, stop, req] => {
                 let request = match req {
                     0 => InputRequest::NoInputRequired,
+                    // A reveal of the pre-image `b"preimage"` (`0x00 ‖ blake2b`).
+                    2 => {
+                        let mut r = vec![0];
+                        r.extend(tezos_types::hash::blake2b::<32>(&[b"preimage"]));
+                        InputRequest::NeedsReveal(r)
+                    }
                     _ => InputRequest::Initial,
                 };
                 // An input tick without its input leaves the state unchanged.
