@@ -376,7 +376,7 @@ impl PvmState {
                 // A level's messages arrive while the PVM waits for input (the previous
                 // message was evaluated to its end).
                 self.eval_observed(engine, reveal, d, &mut observe)?;
-                let index = i as u64;
+                let index = u64::try_from(i).map_err(|_| PvmError::Overflow("message index"))?;
                 let message_start = self.current_tick;
                 let failing: Vec<u64> = loser.failing_ticks(level, index).collect();
                 let payload = if failing.contains(&0) {

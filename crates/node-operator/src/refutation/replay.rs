@@ -214,20 +214,6 @@ impl PeriodReplay {
         self.stepped.insert(t, tree.clone());
         Ok(tree)
     }
-
-    /// The message the PVM reads next after `(level, counter)` (or the period's first message
-    /// for `None`): the next one of the level, else the first of the next level.
-    pub fn message_after(&self, after: Option<(u32, u64)>) -> Option<(u32, u64, &[u8])> {
-        let mut all = self
-            .levels
-            .iter()
-            .flat_map(|(l, ms)| ms.iter().enumerate().map(move |(i, m)| (*l, i as u64, m)));
-        let found = match after {
-            None => all.next(),
-            Some(p) => all.find(|(l, i, _)| (*l, *i) > p),
-        };
-        found.map(|(l, i, m)| (l, i, m.as_slice()))
-    }
 }
 
 #[cfg(test)]
@@ -364,11 +350,6 @@ mod tests {
                 .state_at(replay.ticks() + 1, &mut NoReveal)
                 .unwrap()
                 .is_none()
-        );
-        // The input the PVM reads after message 2 of level 1 is the first of level 2.
-        assert_eq!(
-            replay.message_after(Some((1, 2))).map(|(l, i, _)| (l, i)),
-            Some((2, 0))
         );
     }
 
