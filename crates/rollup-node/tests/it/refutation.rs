@@ -109,7 +109,7 @@ impl Duel {
         }
         assert_eq!(self.n.staked_on(&self.honest_pkh).0, 200);
         let out = self.honest.output();
-        assert!(out.contains("Conflict with"), "{out}");
+        assert!(out.contains("Refutation game with"), "{out}");
         // A loser still running sees the receipt of its lost game and stops (`Lost_game`).
         if !self.loser_killed {
             let loser = &mut self.loser;
@@ -364,4 +364,22 @@ fn an_honest_node_wins_on_the_first_input() {
     let d = duel(200, |orig| format!("{} 0 0", orig + 1));
     let line = final_move(&d.honest_wins_at(5));
     assert!(line.contains("with the first-input proof"), "{line}");
+}
+
+/// The honest node is killed (-9) in the middle of the game and restarted: it takes the game
+/// up from the L1's state and still wins (its moves are functions of the game and its store).
+#[test]
+fn an_honest_node_killed_mid_game_still_wins() {
+    let mut d = duel(200, |orig| {
+        format!("{} 2 {}", orig + FAILING_LEVEL, WINDOW - 2 + 700)
+    });
+    d.n.bake_until("a first dissection", &mut d.honest, |_, h| {
+        h.output().contains("dissecting from tick")
+    });
+    d.honest.kill();
+    d.n.sb.bake();
+    d.honest.restart().unwrap();
+    let out = d.honest_wins();
+    let line = final_move(&out);
+    assert!(line.contains("a init tick"), "{line}");
 }
