@@ -350,10 +350,13 @@ fn options_without_effect_refuse_to_start() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().join("data");
     let l1 = "http://127.0.0.1:1";
+    // `--loser-mode` is implemented (refutation tests); a malformed one is refused.
+    let (status, out) = run_bounded(&mut run_cmd(l1, ADDR, &d, &["--loser-mode", "1 2"]));
+    assert_eq!(status, EXIT_1, "{out}");
+    assert!(out.contains("Invalid syntax for failure points"), "{out}");
     for (extra, name) in [
-        (&["--loser-mode", "1 2"][..], "loser mode"),
         (
-            &["--unsafe-disable-wasm-kernel-checks"],
+            &["--unsafe-disable-wasm-kernel-checks"][..],
             "--unsafe-disable-wasm-kernel-checks",
         ),
         (&["--slow-vm-fallback"], "--slow-vm-fallback"),
