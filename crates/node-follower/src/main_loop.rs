@@ -800,12 +800,7 @@ pub fn loser_mode(config: &node_config::Config) -> Result<wasm_pvm::loser::Loser
     let failures = config
         .loser_failures()
         .map_err(|e| FollowError::Fatal(format!("{e}; fix the configuration file.")))?;
-    let text: Vec<String> = failures
-        .iter()
-        .map(|(l, i, t)| format!("{l} {i} {t}"))
-        .collect();
-    let m = wasm_pvm::loser::LoserMode::parse(&text.join(" "))
-        .map_err(|e| FollowError::Fatal(e.to_string()))?;
+    let m = wasm_pvm::loser::LoserMode::from_failures(failures);
     if !m.is_honest() {
         tracing::warn!(
             "Loser mode: this node deliberately computes wrong states at {:?}; it will lose \

@@ -69,14 +69,22 @@ pub fn window_from_snapshot(
             }
             _ => {}
         }
-        t = match compute_step(&t) {
-            Err(TickError::RevealRequired(request)) => {
-                let answer = reveal
-                    .reveal(&request)
-                    .map_err(|e| WindowError::Reveal(HostFatal::Reveal(e)))?;
-                set_input(&t, &Input::Reveal(answer))?
-            }
-            r => r?,
-        };
+        t = step_answering_reveals(&t, reveal)?;
+    }
+}
+
+/// One tick from `tree`; a reveal tick is answered by `reveal`.
+pub fn step_answering_reveals(
+    tree: &Tree,
+    reveal: &mut dyn RevealHandler,
+) -> Result<Tree, WindowError> {
+    match compute_step(tree) {
+        Err(TickError::RevealRequired(request)) => {
+            let answer = reveal
+                .reveal(&request)
+                .map_err(|e| WindowError::Reveal(HostFatal::Reveal(e)))?;
+            Ok(set_input(tree, &Input::Reveal(answer))?)
+        }
+        r => Ok(r?),
     }
 }

@@ -40,7 +40,7 @@ pub use driver::{
     compute_step, compute_step_many, compute_step_many_until, current_tick, is_input_state,
     reveal_request, reveal_step, set_input, tick_tag,
 };
-pub use exact::{Exact, WindowError, window_from_snapshot};
+pub use exact::{Exact, WindowError, step_answering_reveals, window_from_snapshot};
 pub use inspect::{EvalEnd, MemoryError, eval_end, read_memory};
 pub use state::{Buffers, Decoded, InputInfo, Message, TickTag};
 pub use step::{Request, StepRequest, step_transition, step_transition_request};

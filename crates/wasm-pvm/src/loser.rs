@@ -64,18 +64,31 @@ impl LoserMode {
         if !tokens.len().is_multiple_of(3) {
             return Err(err());
         }
-        let mut failures = tokens
+        let failures = tokens
             .chunks_exact(3)
             .map(|c| {
-                Ok(Failure {
-                    level: c[0].parse().map_err(|_| err())?,
-                    message_index: c[1].parse().map_err(|_| err())?,
-                    message_tick: c[2].parse().map_err(|_| err())?,
-                })
+                Ok((
+                    c[0].parse().map_err(|_| err())?,
+                    c[1].parse().map_err(|_| err())?,
+                    c[2].parse().map_err(|_| err())?,
+                ))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self::from_failures(failures))
+    }
+
+    /// The failures given as `(level, message index, message tick)` (the `config.json` form).
+    pub fn from_failures(failures: impl IntoIterator<Item = (u32, u64, u64)>) -> Self {
+        let mut failures: Vec<Failure> = failures
+            .into_iter()
+            .map(|(level, message_index, message_tick)| Failure {
+                level,
+                message_index,
+                message_tick,
+            })
+            .collect();
         failures.sort();
-        Ok(Self { failures })
+        Self { failures }
     }
 
     /// Whether no failure is planned.

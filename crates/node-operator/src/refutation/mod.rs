@@ -287,8 +287,9 @@ fn build_replay(p: &mut Processor, inbox_level: Level) -> Result<PeriodReplay, F
         "Refutation game: replaying levels {} to {inbox_level} for our states",
         parent.inbox_level
     );
-    let (replay, end) = PeriodReplay::build(&start, levels, &mut p.engine, &mut p.reveal, &p.loser)
-        .map_err(replay_error)?;
+    let (replay, end) =
+        PeriodReplay::build(&start, &levels, &mut p.engine, &mut p.reveal, &p.loser)
+            .map_err(replay_error)?;
     let end_hash = StateHash(end.hash().map_err(|e| replay_error(e.into()))?.0);
     let ticks = i64::try_from(replay.ticks()).ok();
     if end_hash != ours.compressed_state || ticks != Some(ours.number_of_ticks) {

@@ -60,8 +60,6 @@ pub struct PeriodReplay {
     /// States stepped tick by tick (honest), by tick: a dissection asks for increasing ticks
     /// from the last agreed one, which is among them, so each section is stepped once.
     stepped: BTreeMap<u128, Tree>,
-    /// The period's inbox: `(level, serialized messages)`.
-    levels: Vec<(u32, Vec<Vec<u8>>)>,
 }
 
 impl PeriodReplay {
@@ -72,7 +70,7 @@ impl PeriodReplay {
     /// [`ReplayError`].
     pub fn build(
         start: &PvmState,
-        levels: Vec<(u32, Vec<Vec<u8>>)>,
+        levels: &[(u32, Vec<Vec<u8>>)],
         engine: &mut dyn KernelEngine,
         reveal: &mut dyn RevealHandler,
         loser: &LoserMode,
@@ -82,7 +80,7 @@ impl PeriodReplay {
         checkpoints.insert(offset, start.without_failures());
         let mut failures = Vec::new();
         let mut state = start.clone();
-        for (level, messages) in &levels {
+        for (level, messages) in levels {
             let mut observe = |e: LevelEvent<'_>| match e {
                 LevelEvent::State(s) => {
                     checkpoints.insert(s.current_tick(), s.without_failures());
@@ -107,7 +105,6 @@ impl PeriodReplay {
             base_failures: start.failures(),
             failures,
             stepped: BTreeMap::new(),
-            levels,
         };
         Ok((replay, state))
     }
@@ -120,11 +117,6 @@ impl PeriodReplay {
     /// Ticks of the period.
     pub fn ticks(&self) -> u128 {
         self.last.saturating_sub(self.offset)
-    }
-
-    /// The period's inbox.
-    pub fn levels(&self) -> &[(u32, Vec<Vec<u8>>)] {
-        &self.levels
     }
 
     /// The state at game tick `tick`, `None` beyond the period.
@@ -187,15 +179,10 @@ impl PeriodReplay {
                     break;
                 }
             }
-            tree = match pvm_tick::compute_step(&tree) {
-                Err(pvm_tick::TickError::RevealRequired(request)) => {
-                    let answer = reveal
-                        .reveal(&request)
-                        .map_err(|e| ReplayError::Reveal(e.to_string()))?;
-                    pvm_tick::set_input(&tree, &pvm_tick::Input::Reveal(answer))?
-                }
-                r => r?,
-            };
+            tree = pvm_tick::step_answering_reveals(&tree, reveal).map_err(|e| match e {
+                pvm_tick::WindowError::Tick(e) => ReplayError::Tick(e),
+                pvm_tick::WindowError::Reveal(e) => ReplayError::Reveal(e.to_string()),
+            })?;
             t = t
                 .checked_add(1)
                 .ok_or_else(|| ReplayError::Inconsistent("tick overflow".into()))?;
@@ -275,7 +262,7 @@ mod tests {
         let start = genesis();
         let (mut replay, end) = PeriodReplay::build(
             &start,
-            levels(),
+            &levels(),
             &mut engine(),
             &mut NoReveal,
             &LoserMode::honest(),
@@ -360,7 +347,7 @@ mod tests {
         let start = genesis();
         let honest = PeriodReplay::build(
             &start,
-            levels(),
+            &levels(),
             &mut engine(),
             &mut NoReveal,
             &LoserMode::honest(),
@@ -369,7 +356,7 @@ mod tests {
         let message_tick = u64::try_from(WINDOW).unwrap() + 3;
         let loser = LoserMode::parse(&format!("2 2 {message_tick}")).unwrap();
         let (mut lost, lost_end) =
-            PeriodReplay::build(&start, levels(), &mut engine(), &mut NoReveal, &loser).unwrap();
+            PeriodReplay::build(&start, &levels(), &mut engine(), &mut NoReveal, &loser).unwrap();
         assert_eq!(lost_end.failures(), 1);
         assert_ne!(lost_end.hash().unwrap(), honest_end.hash().unwrap());
         assert_eq!(lost.ticks(), honest.ticks());
