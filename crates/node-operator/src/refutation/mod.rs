@@ -10,6 +10,7 @@
 //! no longer staked was lost: fatal (the follower also stops on the receipt of a lost game,
 //! Octez `Lost_game`).
 
+mod proof;
 pub mod replay;
 
 use std::collections::{HashMap, HashSet};
@@ -21,7 +22,7 @@ use refutation_game::{
     Conflict, DissectionRule, Game, Index, NextMove, StateOracle, StrategyError,
 };
 use serde_json::Value;
-use tezos_types::operation::{InputProof, Refutation, RefutationStep, RevealProof, Stakers};
+use tezos_types::operation::{InputProof, Refutation, RefutationStep, Stakers};
 use tezos_types::{BlockHash, CommitmentHash, Level, PublicKeyHash, StateHash, Tick};
 
 use crate::operator::OperationSink;
@@ -373,7 +374,15 @@ fn play_our_turn<S: OperationSink>(
             }
         }
         NextMove::Proof { choice } => {
-            let (pvm_step, input_proof, tag) = final_proof(p, st, game, choice)?;
+            let tree = replay
+                .state_at(choice.get(), &mut p.reveal)
+                .map_err(replay_error)?
+                .ok_or_else(|| {
+                    FollowError::Inconsistent(format!(
+                        "refutation game: tick {choice} is beyond our commitment"
+                    ))
+                })?;
+            let (pvm_step, input_proof, tag) = proof::final_proof(p, game, choice, &tree)?;
             tracing::info!(
                 "Refutation game with {opponent}: final move at tick {choice} (a {tag} tick, \
                  {} byte proof{})",
@@ -413,121 +422,4 @@ fn our_commitment_at(p: &Processor, inbox_level: Level) -> Result<CommitmentHash
                 "refutation game: no commitment of ours at level {inbox_level}"
             ))
         })
-}
-
-/// The one-tick proof of the step from our state at `choice`, with the input it reads, and the
-/// state's tick tag (for the log).
-fn final_proof(
-    p: &mut Processor,
-    st: &mut PlayerState,
-    game: &Game,
-    choice: Tick,
-) -> Result<(Vec<u8>, Option<InputProof>, &'static str), FollowError> {
-    let Some((_, _, replay)) = st.replay.as_mut() else {
-        return Err(FollowError::Inconsistent(
-            "refutation game: no replay".into(),
-        ));
-    };
-    let tree = replay
-        .state_at(choice.get(), &mut p.reveal)
-        .map_err(replay_error)?
-        .ok_or_else(|| {
-            FollowError::Inconsistent(format!(
-                "refutation game: tick {choice} is beyond our commitment"
-            ))
-        })?;
-    let tick_error = |e: pvm_tick::TickError| {
-        FollowError::Inconsistent(format!("refutation game: proving tick {choice}: {e}"))
-    };
-    // What the state reads (Octez `Sc_rollup_proof_repr.produce`): a reveal, an inbox
-    // message (or the rollup's first one), or nothing.
-    let (input, input_proof) =
-        if let Some(request) = pvm_tick::reveal_request(&tree).map_err(tick_error)? {
-            if request.first() != Some(&0) {
-                return Err(FollowError::Inconsistent(format!(
-                    "refutation game: the step at tick {choice} reveals metadata or DAL data, \
-                 whose proofs this node does not produce yet"
-                )));
-            }
-            let data = wasm_pvm::RevealHandler::reveal(&mut p.reveal, &request).map_err(|e| {
-                FollowError::Inconsistent(format!(
-                    "refutation game: the pre-image the step at tick {choice} reveals: {e}"
-                ))
-            })?;
-            let proof = InputProof::RevealProof {
-                reveal_proof: RevealProof::RawDataProof {
-                    raw_data: data.clone(),
-                },
-            };
-            (Some(pvm_tick::Input::Reveal(data)), Some(proof))
-        } else if pvm_tick::is_input_state(&tree).map_err(tick_error)? {
-            let last = wasm_pvm::PvmState::from_tree(&tree)
-                .map_err(|e| replay_error(e.into()))?
-                .last_input();
-            match last {
-                // The rollup's first input (`First_inbox_message`): `Start_of_level` of the level
-                // after the origination.
-                None => {
-                    let level = p
-                        .rollup
-                        .origination_level
-                        .succ()
-                        .ok_or(FollowError::Overflow("inbox level"))?;
-                    let input = pvm_tick::Input::Message {
-                        level: level.to_u32(),
-                        counter: 0,
-                        payload: vec![0, 1],
-                    };
-                    (Some(input), Some(InputProof::FirstInput))
-                }
-                Some(i) => {
-                    let (proof, input) = inbox_proof(p, game, i.level, i.counter)?;
-                    (input, Some(proof))
-                }
-            }
-        } else {
-            (None, None)
-        };
-    let tag = pvm_tick::tick_tag(&tree).map_err(tick_error)?.name();
-    let (pvm_step, _) = pvm_tick::produce_proof(&tree, input.as_ref()).map_err(tick_error)?;
-    Ok((pvm_step, input_proof, tag))
-}
-
-/// The inbox proof of the message after `(level, counter)` against the game's inbox snapshot,
-/// and the input the PVM step reads (none beyond the game's levels).
-fn inbox_proof(
-    p: &Processor,
-    game: &Game,
-    level: u32,
-    counter: u64,
-) -> Result<(InputProof, Option<pvm_tick::Input>), FollowError> {
-    let level = Level::from_u32(level).ok_or(FollowError::Overflow("inbox level"))?;
-    let store = &p.store;
-    let (proof, input) = refutation_game::produce_inbox_input_proof(
-        &game.inbox_snapshot,
-        |h| store.inbox(h).map(|i| i.map(|i| i.old_levels_messages)),
-        |w| store.messages(w),
-        level,
-        counter,
-        p.rollup.origination_level,
-        game.inbox_level,
-    )
-    .map_err(|e| {
-        FollowError::Inconsistent(format!(
-            "refutation game: the inbox proof of the message after ({level}, {counter}): {e}"
-        ))
-    })?;
-    let input = input.map(|i| match i {
-        refutation_game::StepInput::Message {
-            level,
-            counter,
-            payload,
-        } => pvm_tick::Input::Message {
-            level: level.to_u32(),
-            counter,
-            payload,
-        },
-        refutation_game::StepInput::Reveal(b) => pvm_tick::Input::Reveal(b),
-    });
-    Ok((proof, input))
 }
