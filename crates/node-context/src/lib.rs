@@ -8,7 +8,7 @@ pub mod workers;
 
 use std::path::PathBuf;
 
-use tezos_types::BlockHash;
+use tezos_types::{BlockHash, CommitmentHash, Level, PublicKeyHash};
 
 pub use workers::{WorkerGuard, WorkerName, WorkerStatus, Workers};
 
@@ -70,6 +70,38 @@ pub struct NodeStatus {
     /// Commitments of other stakers found in conflict with ours since start (metric
     /// `number_of_conflicts`).
     pub conflicts: u64,
+    /// Conflicts with our commitments not yet settled by the cementation of their level,
+    /// reported by `/health` (`conflicts`), oldest first.
+    pub open_conflicts: Vec<OpenConflict>,
+}
+
+/// A commitment published by another staker that disagrees with ours at the same inbox level
+/// and predecessor (Octez `check_other_commitment`): one of the two states is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenConflict {
+    /// Inbox level of both commitments.
+    pub inbox_level: Level,
+    /// Our commitment.
+    pub ours: CommitmentHash,
+    /// Theirs.
+    pub theirs: CommitmentHash,
+    /// The staker who published theirs.
+    pub staker: PublicKeyHash,
+}
+
+impl NodeStatus {
+    /// Records a conflict (once per commitment of theirs).
+    pub fn open_conflict(&mut self, c: OpenConflict) {
+        if !self.open_conflicts.iter().any(|o| o.theirs == c.theirs) {
+            self.open_conflicts.push(c);
+        }
+    }
+
+    /// The commitment of `inbox_level` was cemented: conflicts up to that level are settled
+    /// (a cementation that is not ours already stopped the node, `Disagree_with_cemented`).
+    pub fn cemented(&mut self, inbox_level: Level) {
+        self.open_conflicts.retain(|c| c.inbox_level > inbox_level);
+    }
 }
 
 impl Default for NodeStatus {
@@ -83,6 +115,7 @@ impl Default for NodeStatus {
             constants: None,
             processing: ProcessingStats::default(),
             conflicts: 0,
+            open_conflicts: Vec::new(),
         }
     }
 }

@@ -88,6 +88,26 @@ fn set_status(status: &Mutex<NodeStatus>, f: impl FnOnce(&mut NodeStatus)) {
     f(&mut status.lock());
 }
 
+/// Conflicts found and levels cemented, for `/health` and the `number_of_conflicts` metric
+/// (the log line is the follower's).
+fn record_conflicts(s: &mut NodeStatus, events: &[FollowEvent]) {
+    for e in events {
+        match e {
+            FollowEvent::Conflict(c) => {
+                s.conflicts = s.conflicts.saturating_add(1);
+                s.open_conflict(node_context::OpenConflict {
+                    inbox_level: c.inbox_level,
+                    ours: c.ours.0,
+                    theirs: c.theirs,
+                    staker: c.other,
+                });
+            }
+            FollowEvent::Cemented { inbox_level, .. } => s.cemented(*inbox_level),
+            _ => {}
+        }
+    }
+}
+
 /// Whether the follower was asked to stop.
 fn stopping(stop: &tokio::sync::watch::Receiver<bool>) -> bool {
     *stop.borrow()
@@ -663,17 +683,7 @@ fn main_loop(
                         // The operator side acts once the node is at the L1 head (octez
                         // `rollup_node_daemon.ml`: publisher, cementer, injector on each head).
                         let events = p.take_events();
-                        let conflicts = events
-                            .iter()
-                            .filter(|e| matches!(e, FollowEvent::Conflict(_)))
-                            .count();
-                        if conflicts > 0 {
-                            set_status(&lc.status, |s| {
-                                s.conflicts = s
-                                    .conflicts
-                                    .saturating_add(u64::try_from(conflicts).unwrap_or(u64::MAX));
-                            });
-                        }
+                        set_status(&lc.status, |s| record_conflicts(s, &events));
                         if let Some(op) = operator.as_mut() {
                             match op.on_head(p, &head, events) {
                                 Ok(()) => {}

@@ -87,7 +87,18 @@ pub fn health_json(
             WorkerStatus::Crashed(e) => json!([n, {"crashed": e}]),
         })
         .collect();
-    json!({"healthy": healthy, "degraded": status.degraded, "l1": l1, "active_workers": workers})
+    let mut health = json!({"healthy": healthy, "degraded": status.degraded, "l1": l1, "active_workers": workers});
+    if !status.open_conflicts.is_empty() {
+        health["conflicts"] = status
+            .open_conflicts
+            .iter()
+            .map(|c| {
+                json!({"inbox_level": c.inbox_level, "ours": c.ours, "theirs": c.theirs,
+                       "staker": c.staker})
+            })
+            .collect();
+    }
+    health
 }
 
 /// Block identifiers (§4 `<block_id>`).
@@ -1526,6 +1537,46 @@ mod tests {
             j["active_workers"],
             json!([["publisher", {"crashed": "boom"}]])
         );
+    }
+
+    #[test]
+    fn health_reports_open_conflicts_until_cemented() {
+        use node_context::OpenConflict;
+        use tezos_types::{CommitmentHash, Level, PublicKeyHash};
+        let mut s = NodeStatus::default();
+        let level = |l| Level::from_u32(l).unwrap();
+        let conflict = |l, b| OpenConflict {
+            inbox_level: level(l),
+            ours: CommitmentHash::new([1; 32]),
+            theirs: CommitmentHash::new([b; 32]),
+            staker: PublicKeyHash::Ed25519([b; 20]),
+        };
+        s.open_conflict(conflict(20, 2));
+        s.open_conflict(conflict(20, 2));
+        s.open_conflict(conflict(40, 3));
+        let j = health_json(&s, None, false);
+        let c = &j["conflicts"];
+        assert_eq!(c.as_array().map(Vec::len), Some(2), "{j}");
+        assert_eq!(c[0]["inbox_level"], json!(20));
+        assert_eq!(
+            c[0]["ours"],
+            json!(CommitmentHash::new([1; 32]).to_b58check())
+        );
+        assert_eq!(
+            c[1]["theirs"],
+            json!(CommitmentHash::new([3; 32]).to_b58check())
+        );
+        assert_eq!(
+            c[1]["staker"],
+            json!(PublicKeyHash::Ed25519([3; 20]).to_b58check())
+        );
+        s.cemented(level(39));
+        assert_eq!(
+            health_json(&s, None, false)["conflicts"][0]["inbox_level"],
+            json!(40)
+        );
+        s.cemented(level(40));
+        assert!(health_json(&s, None, false).get("conflicts").is_none());
     }
 
     #[test]

@@ -61,14 +61,46 @@ fn refs(v: &Value, out: &mut BTreeSet<String>) {
 pub const HEALTH_L1_PROPERTIES: &str =
     "/responses/200/content/application~1json/schema/properties/l1/properties";
 
-/// This node's one addition to Octez's answers: `/health`'s `l1.error`, present while the L1
-/// cannot be reached or answers errors, saying which endpoint fails, since when and what to
-/// do (issue 18 §3). Optional, so an answer without it is Octez's shape.
+/// The JSON pointer, inside the `/health` GET operation, of the answer's properties.
+pub const HEALTH_PROPERTIES: &str = "/responses/200/content/application~1json/schema/properties";
+
+/// This node's two additions to Octez's answers, both optional, so an answer without them is
+/// Octez's shape:
+/// - `/health`'s `l1.error`, present while the L1 cannot be reached or answers errors, saying
+///   which endpoint fails, since when and what to do (issue 18 §3);
+/// - `/health`'s `conflicts`, present while a commitment of another staker disagrees with ours
+///   at a level not cemented yet (the alarm of a node checking itself against L1, issue 14).
 fn extend_health(paths: &mut Map<String, Value>) {
-    if let Some(props) = paths
-        .get_mut("/health")
-        .and_then(|p| p.get_mut("get"))
-        .and_then(|op| op.pointer_mut(HEALTH_L1_PROPERTIES))
+    let Some(op) = paths.get_mut("/health").and_then(|p| p.get_mut("get")) else {
+        return;
+    };
+    if let Some(props) = op
+        .pointer_mut(HEALTH_PROPERTIES)
+        .and_then(Value::as_object_mut)
+    {
+        props.insert(
+            "conflicts".into(),
+            json!({
+                "description": "Commitments of other stakers that disagree with ours at \
+                                levels not cemented yet (one of the two states is wrong); \
+                                absent when there is none.",
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "inbox_level": {"type": "integer", "minimum": 0,
+                                        "maximum": 2147483647},
+                        "ours": {"$ref": "#/components/schemas/smart_rollup_commitment_hash"},
+                        "theirs": {"$ref": "#/components/schemas/smart_rollup_commitment_hash"},
+                        "staker": {"$ref": "#/components/schemas/Signature.Public_key_hash"}
+                    },
+                    "required": ["inbox_level", "ours", "theirs", "staker"]
+                }
+            }),
+        );
+    }
+    if let Some(props) = op
+        .pointer_mut(HEALTH_L1_PROPERTIES)
         .and_then(Value::as_object_mut)
     {
         props.insert(

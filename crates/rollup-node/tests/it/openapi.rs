@@ -855,7 +855,7 @@ fn served_paths_are_reference_paths_and_routed() {
     let mut covered = BTreeSet::new();
     for (t, m) in &table {
         // Octez's template and operation, unchanged (parameters, response schemas), but for
-        // the one documented addition: `/health`'s optional `l1.error`.
+        // the two documented additions: `/health`'s optional `l1.error` and `conflicts`.
         let mut op = node.doc["paths"][t][m].clone();
         if t == "/health" {
             let props = op
@@ -863,6 +863,14 @@ fn served_paths_are_reference_paths_and_routed() {
                 .and_then(Value::as_object_mut)
                 .expect("/health l1 properties");
             assert!(props.remove("error").is_some(), "l1.error is not described");
+            let props = op
+                .pointer_mut(node_rpc::openapi::HEALTH_PROPERTIES)
+                .and_then(Value::as_object_mut)
+                .expect("/health properties");
+            assert!(
+                props.remove("conflicts").is_some(),
+                "conflicts is not described"
+            );
         }
         assert_eq!(
             op, spec.doc["paths"][t][m],
