@@ -138,7 +138,7 @@ pub struct DalRevealSource {
     dal_node: Option<http_client::Endpoint>,
     agent: ureq::Agent,
     /// Keeps [`L1`]'s stop channel open for a source built by [`DalRevealSource::standalone`].
-    _stop: Option<tokio::sync::watch::Sender<bool>>,
+    _stop: Option<std::sync::Arc<tokio::sync::watch::Sender<bool>>>,
     constants: BTreeMap<i32, preimages::dal::DalConstants>,
     pages: std::collections::VecDeque<(SlotId, Vec<Vec<u8>>)>,
 }
@@ -184,7 +184,7 @@ impl DalRevealSource {
             l1,
             dal_node,
             agent,
-            _stop: stop,
+            _stop: stop.map(std::sync::Arc::new),
             constants: BTreeMap::new(),
             pages: std::collections::VecDeque::new(),
         })
@@ -253,6 +253,17 @@ impl preimages::dal::DalSource for DalRevealSource {
         }
         self.constants.insert(level, c.clone());
         Ok(c)
+    }
+
+    fn fork(&self) -> Option<Box<dyn preimages::dal::DalSource>> {
+        Some(Box::new(Self {
+            l1: self.l1.clone(),
+            dal_node: self.dal_node.clone(),
+            agent: self.agent.clone(),
+            _stop: self._stop.clone(),
+            constants: self.constants.clone(),
+            pages: self.pages.clone(),
+        }))
     }
 
     fn cells(&mut self, level: i32) -> Result<Option<Vec<inbox::dal::SkipListCell>>, String> {

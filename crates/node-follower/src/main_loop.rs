@@ -103,7 +103,6 @@ fn record_conflicts(s: &mut NodeStatus, events: &[FollowEvent]) {
                 });
             }
             FollowEvent::Cemented { inbox_level, .. } => s.cemented(*inbox_level),
-            _ => {}
         }
     }
 }

@@ -218,6 +218,11 @@ pub trait DalSource: Send {
     /// # Errors
     /// No DAL node configured, or the DAL node unreachable or without the slot.
     fn pages(&mut self, published_level: i32, index: u8) -> Result<Vec<Vec<u8>>, String>;
+    /// A source of its own reading from the same places, for another thread (`None`: this
+    /// source cannot be copied, the copy has no DAL access).
+    fn fork(&self) -> Option<Box<dyn DalSource>> {
+        None
+    }
 }
 
 /// The status of a slot from the cells of the blocks at its possible attestation levels.

@@ -139,6 +139,18 @@ impl Revealer {
         self
     }
 
+    /// A revealer of its own answering as this one does, for another thread (the DAL access
+    /// is [`DalSource::fork`]'s).
+    #[must_use]
+    pub fn fork(&self) -> Self {
+        Self {
+            store: self.store.clone(),
+            metadata: self.metadata,
+            dal: self.dal.as_ref().and_then(|d| d.fork()),
+            inbox_level: self.inbox_level,
+        }
+    }
+
     /// Sets the inbox level being evaluated (before each level).
     pub fn set_inbox_level(&mut self, level: i32) {
         self.inbox_level = level;
@@ -312,5 +324,47 @@ mod tests {
             r.answer(&missing),
             Err(PreimageError::NotFound { .. })
         ));
+    }
+
+    /// A source whose copies answer DAL parameters (and the original too).
+    struct Forkable(bool);
+
+    impl DalSource for Forkable {
+        fn constants(&mut self, _: i32) -> Result<crate::dal::DalConstants, String> {
+            Err("constants asked".into())
+        }
+        fn cells(&mut self, _: i32) -> Result<Option<Vec<inbox::dal::SkipListCell>>, String> {
+            Ok(None)
+        }
+        fn pages(&mut self, _: i32, _: u8) -> Result<Vec<Vec<u8>>, String> {
+            Ok(Vec::new())
+        }
+        fn fork(&self) -> Option<Box<dyn DalSource>> {
+            self.0
+                .then(|| Box::new(Forkable(true)) as Box<dyn DalSource>)
+        }
+    }
+
+    /// A fork answers as the original: same pre-images, metadata and DAL access (none when
+    /// the DAL source cannot be copied).
+    #[test]
+    fn a_fork_answers_as_the_original() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = PreimageStore::new(dir.path());
+        let h = store.put(b"payload").unwrap();
+        let metadata = RollupMetadata {
+            address: [0xab; 20],
+            origination_level: 7,
+        };
+        let raw = RevealRequest::RawData(h).encode();
+        for copyable in [true, false] {
+            let r = Revealer::new(store.clone(), metadata).with_dal(Box::new(Forkable(copyable)));
+            let mut f = r.fork();
+            assert_eq!(f.answer(&raw).unwrap(), b"payload");
+            assert_eq!(f.answer(&[1]).unwrap(), metadata.encode());
+            let e = f.answer(&[3]).unwrap_err().to_string();
+            assert_eq!(e.contains("constants asked"), copyable, "{e}");
+            assert_eq!(e.contains("--dal-node"), !copyable, "{e}");
+        }
     }
 }

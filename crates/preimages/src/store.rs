@@ -173,12 +173,15 @@ impl PreimageError {
     }
 }
 
-/// Pre-images directory with an optional remote endpoint.
+/// Pre-images directory with an optional remote endpoint (a clone shares the endpoint's
+/// connection pool).
+#[derive(Clone)]
 pub struct PreimageStore {
     dir: PathBuf,
     endpoint: Option<Endpoint>,
 }
 
+#[derive(Clone)]
 struct Endpoint {
     base: Url,
     agent: ureq::Agent,

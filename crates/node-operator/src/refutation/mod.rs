@@ -5,29 +5,31 @@
 //! move `start`), and every game of ours is played: on our turn the next move
 //! ([`refutation_game::next_move`] over our own states, [`replay::PeriodReplay`]), a
 //! dissection or the final move with its one-tick proof and input proof; on theirs, a
-//! `timeout` once their clock ran out. A move is sent again only when the game changed or
-//! five levels passed (its operation may have been lost). A game that disappears while we are
-//! no longer staked was lost: fatal (the follower also stops on the receipt of a lost game,
-//! Octez `Lost_game`).
+//! `timeout` once their clock ran out. Our moves are computed by one background worker per
+//! opponent ([`worker`]): the follower thread only reads what a move needs from the store,
+//! hands it over and sends the move once computed, at a later head. A move is sent again
+//! only when the game changed or five levels passed (its operation may have been lost). A
+//! game that disappears while we are no longer staked was lost: fatal (the follower also
+//! stops on the receipt of a lost game, Octez `Lost_game`).
 
 mod proof;
 pub mod replay;
+mod worker;
 
 use std::collections::{HashMap, HashSet};
 
 use inbox::BlockHeader;
 use l1_operation::L1Operation;
 use node_follower::follower::{FollowError, Processor};
-use refutation_game::{
-    Conflict, DissectionRule, Game, Index, NextMove, StateOracle, StrategyError,
-};
+use refutation_game::{Conflict, Game, Index, StrategyError};
 use serde_json::Value;
 use tezos_types::operation::{InputProof, Refutation, RefutationStep, Stakers};
-use tezos_types::{BlockHash, CommitmentHash, Level, PublicKeyHash, StateHash, Tick};
+use tezos_types::{BlockHash, CommitmentHash, Level, PublicKeyHash};
 
 use crate::operator::OperationSink;
 use crate::startup::{self, Stake};
-use replay::{PeriodReplay, ReplayError};
+use replay::ReplayError;
+use worker::{Computed, Job, JobError, JobId, PeriodInput, Player, PollError, Replayer, Worker};
 
 /// Levels after which a move still unanswered is sent again (Octez `refutation_player.ml`).
 const RESEND_AFTER_LEVELS: u32 = 5;
@@ -35,11 +37,8 @@ const RESEND_AFTER_LEVELS: u32 = 5;
 /// What we know of the game against one opponent.
 #[derive(Default)]
 struct PlayerState {
-    /// Our states over the game's commitment period, by its inbox level and our commitment
-    /// there (a reorganisation that changes our commitment rebuilds them).
-    replay: Option<(Level, CommitmentHash, PeriodReplay)>,
-    /// Head level of the last failed replay (retried after [`RESEND_AFTER_LEVELS`]).
-    replay_failed_at: Option<Level>,
+    /// The worker computing our moves, with the replay of the game's period.
+    player: Player,
     /// The game state we last answered (its JSON), the head level we answered at and the
     /// move, sent again as is when unanswered.
     last_move: Option<(String, Level, Refutation)>,
@@ -227,30 +226,33 @@ fn claim_timeout<S: OperationSink>(
     Ok(())
 }
 
-/// Our states as the strategy asks for them.
-struct Oracle<'a> {
-    replay: &'a mut PeriodReplay,
-    reveal: &'a mut dyn wasm_pvm::RevealHandler,
-}
-
-impl StateOracle for Oracle<'_> {
-    type Error = ReplayError;
-
-    fn state_hash(&mut self, tick: Tick) -> Result<Option<StateHash>, ReplayError> {
-        self.replay
-            .state_at(tick.get(), self.reveal)?
-            .map(|t| Ok(StateHash(t.hash()?.0)))
-            .transpose()
+/// Maps a replay failure: operational ones (I/O, a reveal not fetched, the node store, the
+/// engine) are retried as such, deterministic ones (a replay that does not end in our
+/// commitment, a stuck or unsupported small-step PVM, a malformed state) are inconsistencies.
+fn replay_error(e: ReplayError) -> FollowError {
+    if e.is_operational() {
+        FollowError::Operator(Box::new(Operational(e)))
+    } else {
+        FollowError::Inconsistent(format!("refutation game: {e}"))
     }
 }
 
-fn replay_error(e: ReplayError) -> FollowError {
-    FollowError::Inconsistent(format!("refutation game: {e}"))
+/// An operational failure computing our states (retried).
+#[derive(Debug, thiserror::Error)]
+#[error("refutation game: {0}")]
+struct Operational(ReplayError);
+
+fn job_error(e: JobError) -> FollowError {
+    match e {
+        StrategyError::Oracle(e) => replay_error(e),
+        e @ StrategyError::InconsistentGame(_) => FollowError::Inconsistent(e.to_string()),
+        StrategyError::Overflow(w) => FollowError::Overflow(w),
+    }
 }
 
-/// The replay of the commitment period of inbox level `inbox_level`, checked against our
-/// commitment.
-fn build_replay(p: &mut Processor, inbox_level: Level) -> Result<PeriodReplay, FollowError> {
+/// What the replay of the commitment period of inbox level `inbox_level` needs, from the
+/// store: its start state, its messages and our commitment.
+fn period_input(p: &Processor, inbox_level: Level) -> Result<PeriodInput, FollowError> {
     let missing = |what: String| FollowError::Inconsistent(format!("refutation game: {what}"));
     let block = p
         .store
@@ -284,28 +286,46 @@ fn build_replay(p: &mut Processor, inbox_level: Level) -> Result<PeriodReplay, F
             .ok_or_else(|| missing(format!("no messages for level {l}")))?;
         levels.push((l.to_u32(), messages));
     }
-    tracing::info!(
-        "Refutation game: replaying levels {} to {inbox_level} for our states",
-        parent.inbox_level
-    );
-    let (replay, end) =
-        PeriodReplay::build(&start, &levels, &mut p.engine, &mut p.reveal, &p.loser)
-            .map_err(replay_error)?;
-    let end_hash = StateHash(end.hash().map_err(|e| replay_error(e.into()))?.0);
-    let ticks = i64::try_from(replay.ticks()).ok();
-    if end_hash != ours.compressed_state || ticks != Some(ours.number_of_ticks) {
-        return Err(missing(format!(
-            "the replay of levels {}..={inbox_level} ends in {end_hash} after {} ticks, our \
-             commitment says {} after {}",
-            parent.inbox_level,
-            replay.ticks(),
-            ours.compressed_state,
-            ours.number_of_ticks
-        )));
-    }
-    Ok(replay)
+    Ok(PeriodInput {
+        start,
+        parent_level: parent.inbox_level,
+        levels,
+        state: ours.compressed_state,
+        ticks: ours.number_of_ticks,
+    })
 }
 
+/// The worker of the game against `opponent`: its own engine (sharing the compiled-kernel
+/// cache), a reveal handler of its own and `--loser-mode`'s failures, as the follower has.
+fn spawn_worker(p: &Processor, opponent: PublicKeyHash) -> Result<Worker, FollowError> {
+    let dir = p
+        .engine
+        .0
+        .disk_cache_dir()
+        .map(std::path::Path::to_path_buf);
+    let reveal = p.reveal.fork();
+    let loser = p.loser.clone();
+    Worker::spawn(format!("refutation-{opponent}"), move || {
+        let engine = pvm_wasmtime::WasmtimeEngine::new()
+            .map(|e| match dir {
+                Some(d) => e.with_disk_cache(d),
+                None => e,
+            })
+            .map(pvm_tick::Exact)
+            .map_err(|e| e.to_string());
+        let mut replayer = Replayer {
+            engine,
+            reveal,
+            loser,
+            replay: None,
+        };
+        move |job| replayer.run(job)
+    })
+    .map_err(|e| FollowError::Operator(format!("cannot start the refutation worker: {e}").into()))
+}
+
+/// Our turn: the move computed by the worker is sent once ready; a job is handed to it when
+/// due. The same game state keeps its move, sent again only after a while.
 fn play_our_turn<S: OperationSink>(
     p: &mut Processor,
     sink: &mut S,
@@ -315,7 +335,6 @@ fn play_our_turn<S: OperationSink>(
     level: Level,
 ) -> Result<(), FollowError> {
     let fingerprint = game.game_state.to_json().to_string();
-    // The same game state: the move we computed stands; sent again only after a while.
     if let Some((f, at, refutation)) = &st.last_move
         && *f == fingerprint
     {
@@ -329,60 +348,80 @@ fn play_our_turn<S: OperationSink>(
         }
         return Ok(());
     }
-    let ours = our_commitment_at(p, game.inbox_level)?;
-    if st
-        .replay
-        .as_ref()
-        .is_none_or(|(l, h, _)| (*l, *h) != (game.inbox_level, ours))
-    {
-        if !resend_due(st.replay_failed_at, level) {
-            return Ok(());
+    let id = JobId {
+        game: fingerprint,
+        period: (game.inbox_level, our_commitment_at(p, game.inbox_level)?),
+    };
+    st.player.poll(&id, level).map_err(|e| match e {
+        PollError::Job(e) => job_error(e),
+        PollError::WorkerGone => {
+            FollowError::Operator("the refutation worker stopped; restarting it".into())
         }
-        match build_replay(p, game.inbox_level) {
-            Ok(r) => {
-                st.replay = Some((game.inbox_level, ours, r));
-                st.replay_failed_at = None;
-            }
+    })?;
+    if let Some(computed) = st.player.take_ready(&id) {
+        let refutation = match to_refutation(p, game, opponent, &computed) {
+            Ok(r) => r,
             Err(e) => {
-                st.replay_failed_at = Some(level);
+                st.player.put_back(id, computed);
+                return Err(e);
+            }
+        };
+        sink.add(L1Operation::Refute {
+            rollup: p.rollup.address,
+            opponent,
+            refutation: refutation.clone(),
+        })?;
+        st.last_move = Some((id.game, level, refutation));
+        return Ok(());
+    }
+    if !st.player.job_due(&id, level) {
+        return Ok(());
+    }
+    let input = if st.player.holds(&id.period) {
+        None
+    } else {
+        match period_input(p, game.inbox_level) {
+            Ok(i) => Some(i),
+            Err(e) => {
+                st.player.failed(level);
                 return Err(e);
             }
         }
+    };
+    if !st.player.has_worker() {
+        st.player.set_worker(spawn_worker(p, opponent)?);
     }
-    let Some((_, _, replay)) = st.replay.as_mut() else {
-        return Ok(());
+    let job = Job {
+        id,
+        state: game.game_state.clone(),
+        input,
     };
-    let mut oracle = Oracle {
-        replay,
-        reveal: &mut p.reveal,
-    };
-    let mv = refutation_game::next_move(&game.game_state, DissectionRule::Wasm, &mut oracle)
-        .map_err(|e| match e {
-            StrategyError::Oracle(e) => replay_error(e),
-            e @ StrategyError::InconsistentGame(_) => FollowError::Inconsistent(e.to_string()),
-            StrategyError::Overflow(w) => FollowError::Overflow(w),
-        })?;
-    let refutation = match mv {
-        NextMove::Dissection { choice, dissection } => {
+    st.player
+        .submit(job, level)
+        .map_err(|e| FollowError::Operator(e.into()))
+}
+
+/// The move to send for what the worker computed: a final move gets its proof here, from
+/// the store.
+fn to_refutation(
+    p: &mut Processor,
+    game: &Game,
+    opponent: PublicKeyHash,
+    computed: &Computed,
+) -> Result<Refutation, FollowError> {
+    match computed {
+        Computed::Dissection { choice, dissection } => {
             tracing::info!(
                 "Refutation game with {opponent}: dissecting from tick {choice} in {} sections",
                 dissection.len().saturating_sub(1)
             );
-            Refutation::Move {
-                choice,
-                step: RefutationStep::Dissection(dissection),
-            }
+            Ok(Refutation::Move {
+                choice: *choice,
+                step: RefutationStep::Dissection(dissection.clone()),
+            })
         }
-        NextMove::Proof { choice } => {
-            let tree = replay
-                .state_at(choice.get(), &mut p.reveal)
-                .map_err(replay_error)?
-                .ok_or_else(|| {
-                    FollowError::Inconsistent(format!(
-                        "refutation game: tick {choice} is beyond our commitment"
-                    ))
-                })?;
-            let (pvm_step, input_proof, tag) = proof::final_proof(p, game, choice, &tree)?;
+        Computed::Proof { choice, tree } => {
+            let (pvm_step, input_proof, tag) = proof::final_proof(p, game, *choice, tree)?;
             tracing::info!(
                 "Refutation game with {opponent}: final move at tick {choice} (a {tag} tick, \
                  {} byte proof{})",
@@ -394,22 +433,15 @@ fn play_our_turn<S: OperationSink>(
                     None => "",
                 }
             );
-            Refutation::Move {
-                choice,
+            Ok(Refutation::Move {
+                choice: *choice,
                 step: RefutationStep::Proof {
                     pvm_step,
                     input_proof,
                 },
-            }
+            })
         }
-    };
-    sink.add(L1Operation::Refute {
-        rollup: p.rollup.address,
-        opponent,
-        refutation: refutation.clone(),
-    })?;
-    st.last_move = Some((fingerprint, level, refutation));
-    Ok(())
+    }
 }
 
 /// Our commitment for inbox level `inbox_level`.

@@ -13,36 +13,63 @@
 
 use std::collections::BTreeMap;
 
-use durable_tree::Tree;
+use durable_tree::{Tree, TreeError};
 use wasm_pvm::loser::{LoserMode, set_failures};
-use wasm_pvm::{KernelEngine, LevelEvent, PvmError, PvmState, RevealHandler, TickState};
+use wasm_pvm::{
+    EngineError, HostFatal, KernelEngine, LevelEvent, PvmError, PvmState, RevealHandler, TickState,
+};
 
 /// States stepped tick by tick kept for the next moves (each shares most of its tree with
 /// the others).
 const MAX_STEPPED: usize = 1024;
 
-/// Why a state could not be computed (operational: the game move is retried at the next
-/// head).
+/// Why a state could not be computed. Operational failures ([`ReplayError::is_operational`]:
+/// I/O, a reveal not fetched, the node store, the engine) may go away on a retry; the others
+/// are deterministic: the same inputs fail the same way.
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayError {
-    /// The fast path failed.
-    #[error(transparent)]
+    /// The fast path failed (operational when the engine or the store did).
+    #[error("PVM: {0}")]
     Pvm(#[from] PvmError),
-    /// A tick of the small-step PVM failed.
-    #[error("small-step PVM: {0}")]
-    Tick(#[from] pvm_tick::TickError),
-    /// A state tree operation failed.
+    /// A state tree operation failed (operational when the store did).
     #[error(transparent)]
     Tree(#[from] durable_tree::TreeError),
-    /// A state did not decode.
+    /// A reveal the kernel asked for could not be answered (operational).
+    #[error("reveal: {0}")]
+    Reveal(HostFatal),
+    /// The PVM engine could not be built (operational).
+    #[error("cannot build the PVM engine: {0}")]
+    Engine(String),
+    /// A tick of the small-step PVM failed: a stuck or malformed state, or a tick it does not
+    /// step yet (deterministic).
+    #[error("small-step PVM: {0}")]
+    Tick(#[from] pvm_tick::TickError),
+    /// A state did not decode (deterministic).
     #[error(transparent)]
     Decode(#[from] wasm_pvm::DecodeError),
-    /// A reveal the kernel asked for could not be answered.
-    #[error("reveal: {0}")]
-    Reveal(String),
-    /// The replay does not end in the state the node committed.
+    /// The replay does not end in the state the node committed, or a tick is out of the
+    /// period (deterministic).
     #[error("{0}")]
     Inconsistent(String),
+}
+
+impl ReplayError {
+    /// Whether a retry may succeed: the failure came from outside the computation (I/O, the
+    /// network, the node store).
+    pub fn is_operational(&self) -> bool {
+        match self {
+            Self::Pvm(PvmError::Engine(EngineError::Host(_) | EngineError::Cancelled))
+            | Self::Pvm(PvmError::Tree(TreeError::Store(_)))
+            | Self::Tree(TreeError::Store(_))
+            | Self::Reveal(_)
+            | Self::Engine(_) => true,
+            Self::Pvm(_)
+            | Self::Tree(_)
+            | Self::Tick(_)
+            | Self::Decode(_)
+            | Self::Inconsistent(_) => false,
+        }
+    }
 }
 
 /// The states of one commitment period.
@@ -181,7 +208,7 @@ impl PeriodReplay {
             }
             tree = pvm_tick::step_answering_reveals(&tree, reveal).map_err(|e| match e {
                 pvm_tick::WindowError::Tick(e) => ReplayError::Tick(e),
-                pvm_tick::WindowError::Reveal(e) => ReplayError::Reveal(e.to_string()),
+                pvm_tick::WindowError::Reveal(e) => ReplayError::Reveal(e),
             })?;
             t = t
                 .checked_add(1)
@@ -204,7 +231,7 @@ impl PeriodReplay {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use wasm_pvm::{GenesisParams, PvmVersion, RevealError};
 
@@ -226,7 +253,7 @@ mod tests {
         (br $next)))
     (drop (call $out (i32.const 0) (i32.const 5)))))"#;
 
-    struct NoReveal;
+    pub(crate) struct NoReveal;
     impl RevealHandler for NoReveal {
         fn reveal(&mut self, _: &[u8]) -> Result<Vec<u8>, RevealError> {
             Err(RevealError("no reveal in this test".into()))
@@ -236,7 +263,7 @@ mod tests {
     /// Windows of `WINDOW` ticks, so that every tick of two levels can be stepped.
     const WINDOW: u128 = 10_000;
 
-    fn genesis() -> PvmState {
+    pub(crate) fn genesis() -> PvmState {
         let kernel = wat::parse_str(KERNEL).unwrap();
         let params = GenesisParams {
             ticks_per_snapshot: WINDOW,
@@ -245,13 +272,13 @@ mod tests {
         PvmState::genesis(PvmVersion::V6, &kernel, &params).unwrap()
     }
 
-    fn levels() -> Vec<(u32, Vec<Vec<u8>>)> {
+    pub(crate) fn levels() -> Vec<(u32, Vec<Vec<u8>>)> {
         (1..=2)
             .map(|l| (l, vec![vec![0, 1], b"\x01hello".to_vec(), vec![0, 2]]))
             .collect()
     }
 
-    fn engine() -> pvm_tick::Exact<pvm_wasmtime::WasmtimeEngine> {
+    pub(crate) fn engine() -> pvm_tick::Exact<pvm_wasmtime::WasmtimeEngine> {
         pvm_tick::Exact(pvm_wasmtime::WasmtimeEngine::new().unwrap())
     }
 
