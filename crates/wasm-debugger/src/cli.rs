@@ -55,6 +55,10 @@ pub struct Options {
     /// Installer configuration file (.yaml or .json; only `set` instructions).
     #[arg(long = "installer-config", value_name = "installer-config.yaml")]
     pub installer_config: Option<PathBuf>,
+    /// Directory where the profiler writes its flamecharts (default: the system's temporary
+    /// directory).
+    #[arg(long = "flamecharts-dir", value_name = "flamecharts-dir")]
+    pub flamecharts_dir: Option<PathBuf>,
     /// Accepted for compatibility; plugins are not supported.
     #[arg(long, value_name = "plugin1.cmxs,plugin2.cmxs")]
     pub plugins: Option<String>,
@@ -147,7 +151,7 @@ pub fn prepare(opts: &Options, engine: Box<dyn KernelEngine>) -> Result<Session,
             origination_level: 0,
         },
     );
-    Ok(Session::new(
+    let mut session = Session::new(
         state,
         engine,
         DebuggerReveals::new(
@@ -158,7 +162,14 @@ pub fn prepare(opts: &Options, engine: Box<dyn KernelEngine>) -> Result<Session,
         ),
         !opts.no_kernel_debug,
         inboxes,
-    ))
+    );
+    if let Some(d) = &opts.flamecharts_dir {
+        if !d.is_dir() {
+            return Err(fail(format!("{} is not a valid directory", d.display())));
+        }
+        session.set_flamecharts_dir(d.clone());
+    }
+    Ok(session)
 }
 
 /// Entry point of the binary.
@@ -219,8 +230,11 @@ mod tests {
             "sr1UNDWPUYVeomgG15wn5jSw689EJ4RNnVQa",
             "--installer-config",
             "c.yaml",
+            "--flamecharts-dir",
+            "/tmp/f",
         ])
         .unwrap();
+        assert_eq!(o.flamecharts_dir, Some(PathBuf::from("/tmp/f")));
         assert_eq!(o.pvm_version.as_deref(), Some("2.0.0-r5"));
         assert!(o.no_kernel_debug);
         assert!(Options::try_parse_from(["x", "--bogus"]).is_err());

@@ -16,6 +16,47 @@ pub enum StepKind {
     Ticks(u64),
 }
 
+/// `profile` options (`parse_profile_options`; default: not collapsed, with time, whole
+/// inbox).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProfileOptions {
+    /// `--collapsed`: identical stacks merged in the flamegraph file.
+    pub collapsed: bool,
+    /// Not `--without-time`: wall-clock time recorded per call.
+    pub with_time: bool,
+    /// `--no-reboot`: one `kernel_run` window only.
+    pub no_reboot: bool,
+}
+
+impl Default for ProfileOptions {
+    fn default() -> Self {
+        Self {
+            collapsed: false,
+            with_time: true,
+            no_reboot: false,
+        }
+    }
+}
+
+fn parse_profile_options(opts: &[&str]) -> Option<ProfileOptions> {
+    opts.iter()
+        .try_fold(ProfileOptions::default(), |o, opt| match *opt {
+            "--collapsed" => Some(ProfileOptions {
+                collapsed: true,
+                ..o
+            }),
+            "--without-time" => Some(ProfileOptions {
+                with_time: false,
+                ..o
+            }),
+            "--no-reboot" => Some(ProfileOptions {
+                no_reboot: true,
+                ..o
+            }),
+            _ => None,
+        })
+}
+
 /// How a value is printed by `show key` / `show memory`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ValueKind {
@@ -111,7 +152,7 @@ pub enum Command {
     /// `reveal metadata`.
     RevealMetadata,
     /// `profile [options]`.
-    Profile,
+    Profile(ProfileOptions),
     /// Anything else (the raw line).
     Unknown(String),
     /// `help` / `man`.
@@ -171,13 +212,7 @@ fn parse_words(words: &[&str]) -> Option<Command> {
         ["reveal", "preimage", h] => C::RevealPreimage(Some((*h).to_owned())),
         ["reveal", "metadata"] => C::RevealMetadata,
         ["stop"] => C::Stop,
-        ["profile", opts @ ..]
-            if opts
-                .iter()
-                .all(|o| matches!(*o, "--collapsed" | "--without-time" | "--no-reboot")) =>
-        {
-            C::Profile
-        }
+        ["profile", opts @ ..] => C::Profile(parse_profile_options(opts)?),
         ["show", "memory", "at", a, "for", n, "bytes"] => {
             C::ShowMemory(parse_i32(a)?, n.parse().ok()?, ValueKind::Hex)
         }
@@ -300,7 +335,22 @@ mod tests {
                 "show memory at 16 as i64",
                 C::ShowMemory(16, 8, ValueKind::I64),
             ),
-            ("profile --collapsed", C::Profile),
+            (
+                "profile --collapsed",
+                C::Profile(ProfileOptions {
+                    collapsed: true,
+                    ..ProfileOptions::default()
+                }),
+            ),
+            ("profile", C::Profile(ProfileOptions::default())),
+            (
+                "profile --no-reboot --without-time",
+                C::Profile(ProfileOptions {
+                    collapsed: false,
+                    with_time: false,
+                    no_reboot: true,
+                }),
+            ),
             ("dump function symbols", C::DumpFunctionSymbols),
         ];
         for (line, expected) in cases {

@@ -10,13 +10,20 @@
 //! reads memory 0 of the instance in `Init`/`Eval` (§2.7). After ticks, the session goes back
 //! to the fast path's state as soon as the tick state is one it represents (`Snapshot`,
 //! `Padding`, `Collect`, `Stuck`); inside an interpreter state the fast-path commands are
-//! refused. `profile` and a reveal tick of the small-step interpreter are not supported.
+//! refused. A reveal tick of the small-step interpreter is not supported by `step tick`.
+//!
+//! `profile` runs the inbox tick by tick on the state tree (reveals answered by the session's
+//! handler, top-level padding in bulk), feeding [`crate::profiler`] the call events of every
+//! state reached (`wasm_interp::call_event`), then writes the flamegraph file in the
+//! flamecharts directory and prints Octez's summaries (`commands.ml` `eval_and_profile`,
+//! `produce_flamegraph`, `profiling_results`). The kernel's `__wasm_debugger__` section
+//! messages are not interpreted (the tick path does not print kernel debug output).
 
 use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::io::Write;
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime};
 
 use durable_tree::Tree;
 use durable_tree::durable::Key;
@@ -27,8 +34,10 @@ use wasm_pvm::{
     DebugSink, KernelEngine, PvmState, RevealError, RevealHandler, Status, StuckError, TickState,
 };
 
-use crate::commands::{Command, HELP, StepKind, parse_command, show_value};
+use crate::commands::{Command, HELP, ProfileOptions, StepKind, parse_command, show_value};
 use crate::inputs::wrap_level;
+use crate::profiler::{Event, Profiler};
+use crate::symbols::{Symbols, dump, function_symbols};
 
 /// `write_debug` output printed on standard output as is (Octez prints `%s%!`).
 #[derive(Debug, Default)]
@@ -160,6 +169,7 @@ pub struct Session {
     kernel_debug: bool,
     inboxes: VecDeque<Vec<Vec<u8>>>,
     level: u32,
+    flamecharts_dir: PathBuf,
 }
 
 /// Whether the REPL goes on after a command.
@@ -189,7 +199,14 @@ impl Session {
             kernel_debug,
             inboxes: inboxes.into(),
             level: 0,
+            flamecharts_dir: std::env::temp_dir(),
         }
+    }
+
+    /// Where `profile` writes its flamegraph files (default: the system's temporary
+    /// directory, Octez's `--flamecharts-dir` default).
+    pub fn set_flamecharts_dir(&mut self, dir: PathBuf) {
+        self.flamecharts_dir = dir;
     }
 
     /// The PVM state.
@@ -281,10 +298,15 @@ impl Session {
                 self.show_memory(address, length, kind);
                 Flow::Continue
             }
-            Command::DumpFunctionSymbols | Command::Profile => {
-                print_flush(
-                    "Error: this command needs the small-step interpreter, which this debugger does not have (fast execution only).\n",
-                );
+            Command::DumpFunctionSymbols => {
+                match self.kernel_symbols() {
+                    Ok(s) => print_flush(&dump(&s)),
+                    Err(e) => print_flush(&format!("Error: {e}\n")),
+                }
+                Flow::Continue
+            }
+            Command::Profile(opts) => {
+                self.profile(opts);
                 Flow::Continue
             }
             Command::Step(kind) => {
@@ -466,6 +488,12 @@ impl Session {
     /// `load inputs`: only when waiting for input; feeds the next inbox at the current
     /// level (SOL, IPL, messages, EOL) without evaluating.
     fn load_inputs(&mut self) -> bool {
+        self.feed_next_inbox(true)
+    }
+
+    /// [`Self::load_inputs`]; the `Loaded …` line only when `report` (Octez's `profile`
+    /// loads the inbox silently, `load_inputs_gen`).
+    fn feed_next_inbox(&mut self, report: bool) -> bool {
         if self.refuse_fast_path() {
             return false;
         }
@@ -488,11 +516,13 @@ impl Session {
                 return false;
             }
         }
-        print_flush(&format!(
-            "Loaded {} inputs at level {}\n",
-            messages.len(),
-            self.level
-        ));
+        if report {
+            print_flush(&format!(
+                "Loaded {} inputs at level {}\n",
+                messages.len(),
+                self.level
+            ));
+        }
         self.level = self.level.saturating_add(1);
         true
     }
@@ -544,6 +574,140 @@ impl Session {
             }
             Err(e) => print_flush(&format!("Error: {e}\n")),
         }
+    }
+
+    /// The function symbols of the kernel in the durable storage (`/kernel/boot.wasm`;
+    /// `get_function_symbols`).
+    fn kernel_symbols(&self) -> Result<Symbols, String> {
+        let key = Key::from_str_checked(wasm_pvm::KERNEL_KEY).map_err(|e| format!("{e:?}"))?;
+        let kernel = self
+            .view()
+            .durable()
+            .read_all(&key)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| "no kernel at /kernel/boot.wasm".to_owned())?;
+        function_symbols(&kernel)
+    }
+
+    /// `profile`: only from `Collect`, `Snapshot` or the first `Decode` state; loads the next
+    /// inbox when waiting for input, then profiles up to the next input request (or the next
+    /// `Snapshot` with `--no-reboot`).
+    fn profile(&mut self, opts: ProfileOptions) {
+        let symbols = match self.kernel_symbols() {
+            Ok(s) => s,
+            Err(e) => {
+                print_flush(&format!("Error: {e}\n"));
+                return;
+            }
+        };
+        let profilable = match &self.ticking {
+            None => matches!(
+                self.state.tick_state(),
+                TickState::Collect | TickState::Snapshot
+            ),
+            Some(t) => matches!(
+                wasm_interp::call_event(t),
+                Ok(Some(wasm_interp::CallEvent::DecodeStart))
+            ),
+        };
+        if !profilable {
+            print_flush(
+                "Profiling can only be done from a snapshotable state or when waiting for input. You can `step kernel_run` to go to the next snapshotable state.\n",
+            );
+            return;
+        }
+        if self.ticking.is_none() && self.state.status() == Status::InputRequired {
+            self.feed_next_inbox(false);
+        }
+        print_flush(
+            "Starting the profiling until new messages are expected. Please note that it will take some time and does not reflect a real computation time.\n",
+        );
+        let mut profiler = Profiler::new(symbols, opts.with_time);
+        let result = self
+            .tree()
+            .and_then(|t| self.profile_run(t, opts.no_reboot, &mut profiler));
+        let (tree, ticks) = match result {
+            Ok(r) => r,
+            Err(e) => {
+                print_flush(&format!("Error: {e}\n"));
+                return;
+            }
+        };
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO);
+        let path = self.flamecharts_dir.join(crate::profiler::file_name(now));
+        let graph = crate::profiler::flamegraph(profiler.runs(), opts.collapsed);
+        match std::fs::write(&path, graph) {
+            Ok(()) => print_flush(&format!(
+                "Profiling result can be found in {}\n",
+                path.display()
+            )),
+            Err(e) => print_flush(&format!("Error: {}: {e}\n", path.display())),
+        }
+        let mut out = String::new();
+        for run in profiler.runs() {
+            out.push_str(&crate::profiler::run_summary(run));
+        }
+        out.push_str(&format!(
+            "----------------------\nFull execution with padding: {ticks} ticks\n"
+        ));
+        print_flush(&out);
+        self.adopt(tree);
+    }
+
+    /// Runs from `start` tick by tick until an input (not a reveal) is required, or with
+    /// `no_reboot` until a `Snapshot`, feeding `profiler` the events of every state reached
+    /// (not the starting one, as Octez's `compute_step_many_until`). Returns the state reached
+    /// and the ticks done.
+    fn profile_run(
+        &mut self,
+        start: Tree,
+        no_reboot: bool,
+        profiler: &mut Profiler,
+    ) -> Result<(Tree, u128), String> {
+        let err = |e: pvm_tick::TickError| e.to_string();
+        let clock = Instant::now();
+        let first = pvm_tick::current_tick(&start).map_err(err)?;
+        let mut t = start;
+        let mut stepped = false;
+        loop {
+            let tag = pvm_tick::tick_tag(&t).map_err(err)?;
+            if stepped {
+                let tick = pvm_tick::current_tick(&t).map_err(err)?;
+                if let Some(e) = wasm_interp::call_event(&t).map_err(|e| e.to_string())? {
+                    profiler.on_event(Event::Call(e), tick, clock.elapsed());
+                }
+                if matches!(tag, TickTag::Snapshot | TickTag::Collect) {
+                    profiler.on_event(Event::WindowEnd, tick, clock.elapsed());
+                }
+                if no_reboot && tag == TickTag::Snapshot {
+                    break;
+                }
+            }
+            let reveal = pvm_tick::reveal_request(&t).map_err(err)?;
+            if reveal.is_none() && pvm_tick::is_input_state(&t).map_err(err)? {
+                break;
+            }
+            t = match reveal {
+                Some(request) => {
+                    let answer = self.reveals.reveal(&request).map_err(|e| e.0)?;
+                    pvm_tick::reveal_step(&t, &answer).map_err(err)?
+                }
+                // Top-level padding in bulk, up to the window end.
+                None if tag == TickTag::Padding => {
+                    pvm_tick::compute_step_many_until(&t, u64::MAX, |s| {
+                        Ok(pvm_tick::tick_tag(s)? == TickTag::Padding)
+                    })
+                    .map_err(err)?
+                    .0
+                }
+                None => pvm_tick::compute_step(&t).map_err(err)?,
+            };
+            stepped = true;
+        }
+        let last = pvm_tick::current_tick(&t).map_err(err)?;
+        Ok((t, last.saturating_sub(first)))
     }
 
     fn show_inbox(&self) {
@@ -782,7 +946,7 @@ fn pp_output(msg: &[u8]) -> String {
 }
 
 /// RFC 3339 UTC text of Unix seconds (Tezos `Time.Protocol` printing).
-fn pp_timestamp(secs: i64) -> String {
+pub(crate) fn pp_timestamp(secs: i64) -> String {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     let (h, m, s) = (rem / 3600, (rem % 3600) / 60, rem % 60);

@@ -66,6 +66,7 @@
 #![deny(clippy::arithmetic_side_effects)]
 
 pub mod ast;
+pub mod callstack;
 pub mod codec;
 pub mod decode;
 pub mod eval;
@@ -80,5 +81,6 @@ pub mod numeric;
 pub mod stream;
 pub mod tick;
 
+pub use callstack::{CallEvent, call_event};
 pub use codec::Error;
 pub use tick::step;

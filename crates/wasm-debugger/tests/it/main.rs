@@ -3,6 +3,7 @@
 mod cli;
 mod counter;
 mod kernels;
+mod profile;
 mod reveal;
 mod ticks;
 
