@@ -134,9 +134,12 @@ impl Repo {
                         Big::Value(v) => match v.expanded() {
                             Some(m) => Some(m),
                             None => {
-                                self.encode_value(v, batch)?;
+                                let Some(chunk) = n.value_chunk_hash()? else {
+                                    unreachable!("a compact value")
+                                };
+                                self.encode_value(v, chunk, batch)?;
                                 if v.in_key() {
-                                    let at = v.at_hash()?;
+                                    let at = v.at_hash(chunk)?;
                                     batch.flush(&at)?;
                                     batch.buf.clear();
                                     object::put_node_header(&mut batch.buf, 1);
@@ -191,13 +194,18 @@ impl Repo {
     /// `v` (the chunk, the `contents` node), then encode the `@` node into
     /// the batch buffer: the objects of the expanded subtree
     /// (`docs/reference/wasm-pvm.md` §2), byte for byte.
-    fn encode_value(&self, v: &CompactValue, batch: &mut Batch<'_>) -> Result<(), TreeError> {
-        let chunk = v.chunk_hash();
+    /// `chunk`: the chunk's hash (`NodeData::value_chunk_hash` of the node holding `v`).
+    fn encode_value(
+        &self,
+        v: &CompactValue,
+        chunk: Hash,
+        batch: &mut Batch<'_>,
+    ) -> Result<(), TreeError> {
         batch.buf.clear();
         object::put_contents_header(&mut batch.buf, v.chunk().len());
         v.chunk().extend_into(&mut batch.buf);
         batch.flush(&chunk)?;
-        let contents = v.contents_hash();
+        let contents = CompactValue::contents_hash(chunk);
         batch.buf.clear();
         object::put_node_header(&mut batch.buf, 1);
         object::put_entry(

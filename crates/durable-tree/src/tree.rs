@@ -294,9 +294,48 @@ impl NodeData {
         if let Some(h) = self.memo.get() {
             return Ok(h);
         }
+        if let Some(v) = self.children.as_any_value() {
+            return Ok(self.value_hashes(v)?.0);
+        }
         let h = self.children.hash()?;
         self.memo.set(h);
         Ok(h)
+    }
+
+    /// For children that are the compact durable value `v`, with no hash
+    /// memoised: this node's hash (memoised) and the chunk's hash (kept in
+    /// a process-wide cache keyed by the node's hash, [`value::chunk_of`]).
+    fn value_hashes(&self, v: &value::CompactValue) -> Result<(Hash, Hash), TreeError> {
+        let chunk = v.compute_chunk_hash();
+        let h = v.hash(chunk)?;
+        self.memo.set(h);
+        value::remember_chunk(h, chunk);
+        Ok((h, chunk))
+    }
+
+    /// The chunk's hash of the compact durable value these children are,
+    /// if they are one (a compact value does not memoise it: from the
+    /// process-wide cache keyed by this node's hash, else computed).
+    pub(crate) fn value_chunk_hash(&self) -> Result<Option<Hash>, TreeError> {
+        let Some(v) = self.children.as_any_value() else {
+            return Ok(None);
+        };
+        if let Some(h) = self.memo.get() {
+            if let Some(c) = value::chunk_of(h) {
+                return Ok(Some(c));
+            }
+            let c = v.compute_chunk_hash();
+            value::remember_chunk(h, c);
+            return Ok(Some(c));
+        }
+        Ok(Some(self.value_hashes(v)?.1))
+    }
+
+    /// The chunk's hash of the compact durable value these children are,
+    /// if they are one and it is known without hashing.
+    fn known_chunk_hash(&self) -> Option<Hash> {
+        self.children.as_any_value()?;
+        value::chunk_of(self.memo.get()?)
     }
 
     pub(crate) fn persisted_in(&self, store_id: u64) -> bool {
@@ -666,7 +705,7 @@ impl Tree {
         let mut cur = self;
         for step in path {
             match cur.view()? {
-                View::Node(n) => match n.children.get(step)? {
+                View::Node(n) => match n.children.get_with(step, n.known_chunk_hash())? {
                     Some(c) => cur = c,
                     None => return Ok(None),
                 },
@@ -837,12 +876,13 @@ impl Tree {
         match &mut self.0 {
             Repr::Node(arc) => {
                 let persisted = arc.memo.mark();
+                let chunk = arc.known_chunk_hash();
                 let n = Arc::make_mut(arc);
                 n.memo.clear();
                 // A structural change of a compact value: expanded first,
                 // its objects still known stored where this node was.
                 if expand_key_value || n.children.as_key_value().is_none() {
-                    n.children.expand_value(persisted);
+                    n.children.expand_value(persisted, chunk);
                 }
                 Ok(n)
             }

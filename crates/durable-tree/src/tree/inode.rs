@@ -297,7 +297,7 @@ fn slice_insert(v: &mut Box<[Entry]>, i: usize, e: Entry) {
 #[derive(Clone)]
 pub(crate) enum Inode {
     /// At most 2 entries, sorted by name (never empty inside a trie).
-    Values(Arc<Leaf>),
+    Values(LeafRef),
     /// More than 2 entries, split on bit `depth` of the step hash.
     Tree(Arc<InodeTree>),
     /// A `Tree` inode not loaded yet.
@@ -320,21 +320,57 @@ impl std::ops::Deref for Leaf {
     }
 }
 
+/// A shared `Values` inode: a thin pointer to an array of 0, 1 or 2
+/// entries (an `Arc<Leaf>` of the slice would be a fat pointer, making
+/// [`Inode`] 24 bytes and a `Tree` inode a 128-byte allocation instead of
+/// 112: issue 15, RSS, `BENCHMARKS.md`). Derefs to the [`Leaf`].
+#[derive(Clone)]
+pub(crate) enum LeafRef {
+    /// No entry (never inside a trie).
+    Zero(Arc<Leaf<[Entry; 0]>>),
+    /// One entry.
+    One(Arc<Leaf<[Entry; 1]>>),
+    /// Two entries, sorted by name.
+    Two(Arc<Leaf<[Entry; 2]>>),
+}
+
+impl std::ops::Deref for LeafRef {
+    type Target = Leaf;
+    fn deref(&self) -> &Leaf {
+        match self {
+            LeafRef::Zero(l) => &**l,
+            LeafRef::One(l) => &**l,
+            LeafRef::Two(l) => &**l,
+        }
+    }
+}
+
+impl LeafRef {
+    /// Mutable access when not shared.
+    fn get_mut(&mut self) -> Option<&mut Leaf> {
+        match self {
+            LeafRef::Zero(l) => Arc::get_mut(l).map(|l| l as &mut Leaf),
+            LeafRef::One(l) => Arc::get_mut(l).map(|l| l as &mut Leaf),
+            LeafRef::Two(l) => Arc::get_mut(l).map(|l| l as &mut Leaf),
+        }
+    }
+}
+
 /// A `Values` inode of at most [`ENTRIES`] entries (sorted by name).
-pub(crate) fn leaf(entries: impl IntoIterator<Item = Entry>) -> Result<Arc<Leaf>, TreeError> {
+pub(crate) fn leaf(entries: impl IntoIterator<Item = Entry>) -> Result<LeafRef, TreeError> {
     let mut it = entries.into_iter();
     let memo = Memo::new(None);
-    let l: Arc<Leaf> = match (it.next(), it.next()) {
-        (None, _) => Arc::new(Leaf { memo, entries: [] }),
-        (Some(a), None) => Arc::new(Leaf { memo, entries: [a] }),
+    let l = match (it.next(), it.next()) {
+        (None, _) => LeafRef::Zero(Arc::new(Leaf { memo, entries: [] })),
+        (Some(a), None) => LeafRef::One(Arc::new(Leaf { memo, entries: [a] })),
         (Some(a), Some(b)) => {
             if it.next().is_some() {
                 return Err(TreeError::Precondition("values inode over 2 entries"));
             }
-            Arc::new(Leaf {
+            LeafRef::Two(Arc::new(Leaf {
                 memo,
                 entries: [a, b],
-            })
+            }))
         }
     };
     Ok(l)
@@ -390,11 +426,11 @@ fn vec_insert(v: &mut Box<[Entry]>, name: &str, tree: Tree) -> bool {
 
 /// Mutable access to a `Values` inode's entries (un-sharing them); drops
 /// the memoised hash.
-fn values_mut(v: &mut Arc<Leaf>) -> Result<&mut [Entry], TreeError> {
-    if Arc::get_mut(v).is_none() {
+fn values_mut(v: &mut LeafRef) -> Result<&mut [Entry], TreeError> {
+    if v.get_mut().is_none() {
         *v = leaf(v.iter().cloned())?;
     }
-    let l = Arc::get_mut(v).expect("unique: just copied");
+    let l = v.get_mut().expect("unique: just copied");
     l.memo.clear();
     Ok(&mut l.entries)
 }
@@ -879,6 +915,18 @@ impl Children {
         }
     }
 
+    /// The compact durable value these children are, in either role (of an
+    /// `@` node or of its key's node), if any.
+    pub(crate) fn as_any_value(&self) -> Option<&CompactValue> {
+        match self {
+            Children::Big(b) => match &**b {
+                Big::Value(v) => Some(v),
+                Big::Trie(_) => None,
+            },
+            Children::Flat(_) => None,
+        }
+    }
+
     /// The compact durable value held as the only child `@`, if any.
     pub(crate) fn as_key_value(&self) -> Option<&CompactValue> {
         match self {
@@ -891,9 +939,9 @@ impl Children {
     }
 
     /// Turn a compact value into flat entries before a structural change;
-    /// `persisted`: the node's persisted mark before the change (see
-    /// [`CompactValue::into_entries`]).
-    pub(crate) fn expand_value(&mut self, persisted: u64) {
+    /// `persisted`: the node's persisted mark before the change, `chunk`: the
+    /// chunk's hash if known (see [`CompactValue::into_entries`]).
+    pub(crate) fn expand_value(&mut self, persisted: u64, chunk: Option<Hash>) {
         let Children::Big(b) = self else {
             return;
         };
@@ -904,7 +952,7 @@ impl Children {
             unreachable!("a value is boxed")
         };
         *self = Children::Flat(match *b {
-            Big::Value(v) => v.into_entries(persisted),
+            Big::Value(v) => v.into_entries(chunk, persisted),
             Big::Trie(_) => unreachable!("checked above"),
         });
     }
@@ -924,6 +972,16 @@ impl Children {
     }
 
     pub(crate) fn get(&self, name: &str) -> Result<Option<&Tree>, TreeError> {
+        self.get_with(name, None)
+    }
+
+    /// [`Children::get`]; `chunk`: the chunk's hash of a compact value, if
+    /// known (memoised by the trees built to answer).
+    pub(crate) fn get_with(
+        &self,
+        name: &str,
+        chunk: Option<Hash>,
+    ) -> Result<Option<&Tree>, TreeError> {
         match self {
             Children::Flat(m) => Ok(search(m, name).ok().map(|i| &m[i].1)),
             Children::Big(b) => match &**b {
@@ -931,7 +989,7 @@ impl Children {
                 // An absent name is answered without building the entries.
                 Big::Value(v) if !v.has_entry(name) => Ok(None),
                 Big::Value(v) => {
-                    let m = v.entries();
+                    let m = v.entries(chunk);
                     Ok(search(m, name).ok().map(|i| &m[i].1))
                 }
             },
@@ -940,7 +998,7 @@ impl Children {
 
     /// The trie root, after turning a compact value into flat entries.
     fn trie_mut(&mut self) -> Option<&mut Inode> {
-        self.expand_value(0);
+        self.expand_value(0, None);
         match self {
             Children::Big(b) => match &mut **b {
                 Big::Trie(i) => Some(i),
@@ -956,7 +1014,7 @@ impl Children {
         &mut self,
         name: &str,
     ) -> Result<(&mut Tree, bool), TreeError> {
-        self.expand_value(0);
+        self.expand_value(0, None);
         if let Children::Flat(m) = self {
             match search(m, name) {
                 Ok(i) => {
@@ -990,7 +1048,7 @@ impl Children {
     }
 
     pub(crate) fn insert(&mut self, name: &str, tree: Tree) -> Result<(), TreeError> {
-        self.expand_value(0);
+        self.expand_value(0, None);
         if let Children::Flat(m) = self
             && (m.len() < FLAT_MAX || search(m, name).is_ok())
         {
@@ -1003,7 +1061,7 @@ impl Children {
     }
 
     pub(crate) fn remove(&mut self, name: &str) -> Result<(), TreeError> {
-        self.expand_value(0);
+        self.expand_value(0, None);
         if let Children::Flat(m) = self {
             if let Ok(i) = search(m, name) {
                 let mut v = std::mem::take(m).into_vec();
@@ -1047,7 +1105,7 @@ impl Children {
                     v.sort_unstable_by(|a, b| a.0.cmp_name(b.0));
                     Ok(v.into_iter().map(|(n, t)| (n.to_owned_name(), t)).collect())
                 }
-                Big::Value(v) => Ok(flat(v.entries())),
+                Big::Value(v) => Ok(flat(v.entries(None))),
             },
         }
     }
@@ -1059,7 +1117,8 @@ impl Children {
             Children::Big(b) => match &**b {
                 // Always more than 2 entries: the node hash is the root inode's.
                 Big::Trie(i) => i.hash(),
-                Big::Value(v) => v.hash(),
+                // Its holder memoises the chunk's hash (`NodeData::hash`).
+                Big::Value(v) => v.hash(v.compute_chunk_hash()),
             },
         }
     }
@@ -1145,6 +1204,15 @@ mod tests {
             assert_eq!(kind(s), "shared", "{s}");
         }
         assert_eq!(std::mem::size_of::<Name>(), 24);
+    }
+
+    /// An inode is a tag and a thin pointer, so that a `Tree` inode (two
+    /// of them, a memo, depth and length) fits a 112-byte allocation.
+    #[test]
+    fn inodes_are_two_words() {
+        assert_eq!(std::mem::size_of::<Inode>(), 16);
+        assert_eq!(std::mem::size_of::<Option<Inode>>(), 16);
+        assert!(std::mem::size_of::<InodeTree>() + 16 + 8 <= 112);
     }
 
     /// Our flat-node hash (any size) agrees with `context_hash`.
