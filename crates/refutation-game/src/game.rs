@@ -10,7 +10,7 @@ use tezos_types::{BinEncode, Level, PublicKeyHash, Tick, Writer};
 
 use crate::GameError;
 use crate::dissection::{DissectionRule, check_dissection, find_choice};
-use crate::proof::{FinalMove, StepVerifier, final_move_is_valid};
+use crate::proof::{FinalMove, RollupContext, StepVerifier, final_move_is_valid};
 
 /// A player of a game: `alice` is the smaller staker of the pair.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -254,8 +254,9 @@ pub struct PlayContext<'a, V: StepVerifier> {
     pub rule: DissectionRule,
     /// The PVM step verifier.
     pub verifier: &'a V,
-    /// The rollup's origination level (`metadata.origination_level`).
-    pub origination_level: Level,
+    /// The rollup's metadata and the protocol's DAL parameters (what the reveals of the
+    /// metadata and of the DAL parameters answer, and the origination level).
+    pub rollup: RollupContext,
 }
 
 impl Game {
@@ -454,7 +455,7 @@ impl Game {
                     &start,
                     &stop,
                     &self.inbox_snapshot,
-                    ctx.origination_level,
+                    &ctx.rollup,
                     self.inbox_level,
                 )? {
                     Ok(opponent_loses)
@@ -488,7 +489,7 @@ impl Game {
                     agreed_start_chunk,
                     refuted_stop_chunk,
                     &self.inbox_snapshot,
-                    ctx.origination_level,
+                    &ctx.rollup,
                     self.inbox_level,
                 )? {
                     Ok(opponent_loses)

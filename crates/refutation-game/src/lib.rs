@@ -10,8 +10,9 @@
 //! [`timeout_result`]) and conflicts ([`conflict_point`], [`conflicting_stakers`]). Errors carry
 //! Octez's ids and texts ([`GameError`]).
 //!
-//! Input proofs: none, `first_input` and inbox proofs ([`verify_inbox_proof`]) are checked;
-//! reveal proofs give [`GameError::Unsupported`] (the reveal checks are not implemented).
+//! Input proofs: none, `first_input`, inbox proofs ([`verify_inbox_proof`]) and the reveal
+//! proofs of raw data, metadata and DAL parameters (answered from the [`RollupContext`]) are
+//! checked; DAL page proofs (KZG) give [`GameError::Unsupported`].
 #![deny(clippy::arithmetic_side_effects, clippy::cast_possible_wrap)]
 
 mod conflict;
@@ -41,8 +42,8 @@ pub use inbox_proof::{
     produce_input_proof as produce_inbox_input_proof, verify as verify_inbox_proof,
 };
 pub use proof::{
-    FinalMove, InputRequest, StepInput, StepVerifier, VerifiedStep, VerifyError,
-    final_move_is_valid,
+    DalParameters, FinalMove, InputRequest, Reveal, RollupContext, StepInput, StepVerifier,
+    VerifiedStep, VerifyError, final_move_is_valid,
 };
 pub use strategy::{NextMove, StateOracle, StrategyError, new_dissection_ticks, next_move};
 

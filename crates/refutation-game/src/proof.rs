@@ -4,7 +4,7 @@
 //! [`StepVerifier`] (the WASM PVM's is `pvm_tick`).
 
 use tezos_types::operation::{DissectionChunk, InputProof, RevealProof};
-use tezos_types::{BinEncode, InboxMessage, Level, StateHash, Tick};
+use tezos_types::{BinEncode, InboxMessage, Level, SmartRollupAddress, StateHash, Tick};
 
 use tezos_types::inbox::InboxHistoryCell;
 
@@ -43,8 +43,120 @@ pub enum InputRequest {
         counter: u64,
     },
     /// A reveal, with the PVM's request bytes (`0x00 ‖ hash` for a pre-image, `0x01` for the
-    /// metadata, a DAL request otherwise; `docs/reference/wasm-pvm.md` §5.2).
+    /// metadata, a DAL request otherwise; `docs/reference/wasm-pvm.md` §5.2), read by
+    /// [`Reveal::decode`].
     NeedsReveal(Vec<u8>),
+}
+
+/// A reveal request as the protocol reads the PVM's request bytes (`sc_rollup_wasm.ml`
+/// `decode_reveal` with `Sc_rollup_PVM_sig.reveal_encoding`; `docs/reference/wasm-pvm.md`
+/// §5.2). Bytes that do not decode exactly ask for the pre-image of the well-known hash
+/// (the empty string). Not modelled: `get_status` also turns a kind not yet enabled
+/// (`smart_rollup_reveal_activation_level`, `is_reveal_enabled`) into that request; every
+/// kind is taken as enabled (the sandbox's default, all at level 0).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reveal {
+    /// Tag `00`: the pre-image of a Blake2B reveal hash (its 32-byte digest; scheme tag `00`).
+    RawData([u8; 32]),
+    /// Tag `01`: the rollup's metadata.
+    Metadata,
+    /// Tag `02`: a DAL page (published level, slot index, page index).
+    DalPage {
+        /// Published level (`int32`).
+        published_level: i32,
+        /// Slot index.
+        slot_index: u8,
+        /// Page index (`int16`).
+        page_index: i16,
+    },
+    /// Tag `03`: the protocol's DAL parameters.
+    DalParameters,
+}
+
+impl Reveal {
+    /// Decodes the PVM's request bytes; a malformed request (bad tag, bad length, trailing
+    /// bytes, unknown hash scheme, the not-enabled adaptive DAL tag `04`) is
+    /// `RawData(blake2b(""))`, the well-known hash.
+    #[must_use]
+    pub fn decode(request: &[u8]) -> Self {
+        match request {
+            [0x00, 0x00, digest @ ..] => match <[u8; 32]>::try_from(digest) {
+                Ok(d) => Self::RawData(d),
+                Err(_) => Self::well_known(),
+            },
+            [0x01] => Self::Metadata,
+            [0x02, l0, l1, l2, l3, slot, p0, p1] => Self::DalPage {
+                published_level: i32::from_be_bytes([*l0, *l1, *l2, *l3]),
+                slot_index: *slot,
+                page_index: i16::from_be_bytes([*p0, *p1]),
+            },
+            [0x03] => Self::DalParameters,
+            _ => Self::well_known(),
+        }
+    }
+
+    /// `Reveal_raw_data well_known_reveal_hash`: the hash of the empty string.
+    fn well_known() -> Self {
+        Self::RawData(tezos_types::hash::blake2b::<32>(&[b""]))
+    }
+}
+
+/// `Sc_rollup_dal_parameters_repr.t`: the DAL parameters a `Reveal_dal_parameters` answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DalParameters {
+    /// `number_of_slots`.
+    pub number_of_slots: i64,
+    /// `attestation_lag`.
+    pub attestation_lag: i64,
+    /// `cryptobox_parameters.slot_size`.
+    pub slot_size: i64,
+    /// `cryptobox_parameters.page_size`.
+    pub page_size: i64,
+}
+
+impl DalParameters {
+    /// The revealed bytes (`Sc_rollup_dal_parameters_repr.encoding`): the four fields as
+    /// `int64` big-endian, in this order (`docs/reference/dal.md` §5).
+    #[must_use]
+    pub fn encode(&self) -> [u8; 32] {
+        let mut out = [0; 32];
+        let fields = [
+            self.number_of_slots,
+            self.attestation_lag,
+            self.slot_size,
+            self.page_size,
+        ];
+        for (chunk, f) in out.chunks_exact_mut(8).zip(fields) {
+            chunk.copy_from_slice(&f.to_be_bytes());
+        }
+        out
+    }
+}
+
+/// What the L1 knows of the rollup and the protocol: the metadata and DAL-parameters reveals
+/// are answered from it by the verifier, never from the prover (`Sc_rollup_proof_repr.valid`
+/// with the rollup's `metadata` and `find_dal_parameters`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RollupContext {
+    /// The rollup's address (`metadata.address`).
+    pub address: SmartRollupAddress,
+    /// The rollup's origination level (`metadata.origination_level`).
+    pub origination_level: Level,
+    /// The protocol's DAL parameters. One set for every level: the sandbox has a single
+    /// protocol, so `find_dal_parameters` at the proved state's level is this.
+    pub dal_parameters: DalParameters,
+}
+
+impl RollupContext {
+    /// The revealed metadata (`Sc_rollup_metadata_repr.encoding`): the 20-byte address, then
+    /// the origination level as `int32` big-endian (`docs/reference/wasm-pvm.md` §4.3).
+    #[must_use]
+    pub fn metadata_bytes(&self) -> [u8; 24] {
+        let mut out = [0; 24];
+        out[..20].copy_from_slice(&self.address.0);
+        out[20..].copy_from_slice(&self.origination_level.get().to_be_bytes());
+        out
+    }
 }
 
 /// A verified PVM step: the state hashes before and after, and what the state asked for.
@@ -94,14 +206,17 @@ enum InputError {
 }
 
 /// The input an input proof gives (`valid`, first half), cut at the commitment's level
-/// (`cut_at_level`). Pre-image reveal proofs give their data; metadata and DAL reveal proofs
-/// are not checked here: [`GameError::Unsupported`].
+/// (`cut_at_level`). A pre-image reveal proof gives its data; a metadata or DAL-parameters
+/// proof gives what the L1 derives from `rollup` (the prover supplies no data). DAL page
+/// proofs need the KZG verification of the page against its slot's commitment, which this
+/// adjudicator does not do: [`GameError::Unsupported`].
 fn proof_input(
     input_proof: Option<&InputProof>,
     inbox_snapshot: &InboxHistoryCell,
-    origination_level: Level,
+    rollup: &RollupContext,
     commit_inbox_level: Level,
 ) -> Result<Option<StepInput>, InputError> {
+    let origination_level = rollup.origination_level;
     let input = match input_proof {
         None => None,
         Some(InputProof::FirstInput) => Some(StepInput::Message {
@@ -133,10 +248,19 @@ fn proof_input(
             }
             Some(StepInput::Reveal(raw_data.clone()))
         }
-        Some(InputProof::RevealProof { .. }) => {
+        Some(InputProof::RevealProof {
+            reveal_proof: RevealProof::MetadataProof,
+        }) => Some(StepInput::Reveal(rollup.metadata_bytes().to_vec())),
+        Some(InputProof::RevealProof {
+            reveal_proof: RevealProof::DalParametersProof,
+        }) => Some(StepInput::Reveal(rollup.dal_parameters.encode().to_vec())),
+        Some(InputProof::RevealProof {
+            reveal_proof: RevealProof::DalPageProof { .. },
+        }) => {
             return Err(InputError::Unsupported(GameError::Unsupported(
-                "metadata and DAL reveal proofs are not verified by this adjudicator yet: the \
-                 move was not applied; end the game by timeout"
+                "DAL page reveal proofs (which need the KZG check of the page against its \
+                 slot's commitment) are not verified by this adjudicator yet: the move was \
+                 not applied; end the game by timeout"
                     .into(),
             )));
         }
@@ -163,16 +287,18 @@ fn input_matches_request(input_proof: Option<&InputProof>, request: &InputReques
             InputRequest::FirstAfter { level: l, counter },
         ) => level == l && message_counter == counter,
         // `Raw_data_proof data` answers `Reveal_raw_data h` when `h` is the data's hash in
-        // the request's scheme (only Blake2B, tag 0, exists).
-        (
-            Some(InputProof::RevealProof {
-                reveal_proof: RevealProof::RawDataProof { raw_data },
-            }),
-            InputRequest::NeedsReveal(request),
-        ) => match request.split_first() {
-            Some((0, hash)) => hash == tezos_types::hash::blake2b::<32>(&[raw_data]).as_slice(),
-            _ => false,
-        },
+        // the request's scheme (only Blake2B, tag 0, exists); `Metadata_proof` answers
+        // `Reveal_metadata` and `Dal_parameters_proof` `Reveal_dal_parameters`.
+        (Some(InputProof::RevealProof { reveal_proof }), InputRequest::NeedsReveal(request)) => {
+            match (reveal_proof, Reveal::decode(request)) {
+                (RevealProof::RawDataProof { raw_data }, Reveal::RawData(hash)) => {
+                    hash == tezos_types::hash::blake2b::<32>(&[raw_data])
+                }
+                (RevealProof::MetadataProof, Reveal::Metadata)
+                | (RevealProof::DalParametersProof, Reveal::DalParameters) => true,
+                _ => false,
+            }
+        }
         _ => false,
     }
 }
@@ -197,13 +323,13 @@ pub fn final_move_is_valid(
     start_chunk: &DissectionChunk,
     stop_chunk: &DissectionChunk,
     inbox_snapshot: &InboxHistoryCell,
-    origination_level: Level,
+    rollup: &RollupContext,
     commit_inbox_level: Level,
 ) -> Result<bool, GameError> {
     let input = match proof_input(
         proof.input_proof,
         inbox_snapshot,
-        origination_level,
+        rollup,
         commit_inbox_level,
     ) {
         Ok(input) => input,
@@ -239,4 +365,145 @@ pub fn final_move_is_valid(
     };
     let same = stop_chunk.state == stop_proof;
     Ok(if first_move { !same } else { same })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rollup() -> RollupContext {
+        RollupContext {
+            address: SmartRollupAddress([0xab; 20]),
+            origination_level: Level::new(0x0102_0304).unwrap(),
+            dal_parameters: DalParameters {
+                number_of_slots: 32,
+                attestation_lag: 8,
+                slot_size: 126_944,
+                page_size: 3967,
+            },
+        }
+    }
+
+    fn reveal(reveal_proof: RevealProof) -> InputProof {
+        InputProof::RevealProof { reveal_proof }
+    }
+
+    #[test]
+    fn decode_requests() {
+        let d = tezos_types::hash::blake2b::<32>(&[b"x"]);
+        let mut raw = vec![0, 0];
+        raw.extend(d);
+        assert_eq!(Reveal::decode(&raw), Reveal::RawData(d));
+        assert_eq!(Reveal::decode(&[1]), Reveal::Metadata);
+        assert_eq!(Reveal::decode(&[3]), Reveal::DalParameters);
+        assert_eq!(
+            Reveal::decode(&[2, 0, 0, 0, 7, 2, 0xff, 0xff]),
+            Reveal::DalPage {
+                published_level: 7,
+                slot_index: 2,
+                page_index: -1
+            }
+        );
+        // Malformed: the well-known hash (of the empty string).
+        let well_known = Reveal::RawData(tezos_types::hash::blake2b::<32>(&[b""]));
+        let mut trailing = raw.clone();
+        trailing.push(0);
+        let mut scheme = raw.clone();
+        scheme[1] = 1;
+        for bad in [
+            &[][..],
+            &[1, 0],
+            &[3, 0],
+            &[4],
+            &raw[..33],
+            &trailing,
+            &scheme,
+        ] {
+            assert_eq!(Reveal::decode(bad), well_known, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn revealed_bytes() {
+        let r = rollup();
+        let m = r.metadata_bytes();
+        assert_eq!(&m[..20], &[0xab; 20]);
+        assert_eq!(&m[20..], &[1, 2, 3, 4]);
+        let p = r.dal_parameters.encode();
+        assert_eq!(&p[..8], &32_i64.to_be_bytes());
+        assert_eq!(&p[8..16], &8_i64.to_be_bytes());
+        assert_eq!(&p[16..24], &126_944_i64.to_be_bytes());
+        assert_eq!(&p[24..], &3967_i64.to_be_bytes());
+    }
+
+    #[test]
+    fn reveal_inputs_come_from_the_rollup() {
+        let cell = InboxHistoryCell {
+            witness: tezos_types::MerkelizedPayloadHashesHash([0; 32]),
+            level: Level::new(0x0102_0304).unwrap(),
+            index: 0,
+            back_pointers: vec![],
+        };
+        let r = rollup();
+        let commit = Level::new(0x0102_0310).unwrap();
+        let input = |p: InputProof| match proof_input(Some(&p), &cell, &r, commit) {
+            Ok(i) => Ok(i),
+            Err(InputError::Invalid) => Err(None),
+            Err(InputError::Unsupported(e)) => Err(Some(e)),
+        };
+        assert_eq!(
+            input(reveal(RevealProof::MetadataProof)),
+            Ok(Some(StepInput::Reveal(r.metadata_bytes().to_vec())))
+        );
+        assert_eq!(
+            input(reveal(RevealProof::DalParametersProof)),
+            Ok(Some(StepInput::Reveal(r.dal_parameters.encode().to_vec())))
+        );
+        let page = reveal(RevealProof::DalPageProof {
+            dal_page_id: tezos_types::operation::DalPageId {
+                published_level: Level::new(7).unwrap(),
+                slot_index: 0,
+                page_index: 0,
+            },
+            dal_proof: vec![],
+        });
+        assert!(matches!(input(page), Err(Some(GameError::Unsupported(_)))));
+    }
+
+    #[test]
+    fn reveal_proofs_match_their_request() {
+        let request = |b: &[u8]| InputRequest::NeedsReveal(b.to_vec());
+        let metadata = reveal(RevealProof::MetadataProof);
+        let dal = reveal(RevealProof::DalParametersProof);
+        let raw = |d: &[u8]| {
+            reveal(RevealProof::RawDataProof {
+                raw_data: d.to_vec(),
+            })
+        };
+        let mut hash_req = vec![0, 0];
+        hash_req.extend(tezos_types::hash::blake2b::<32>(&[b"data"]));
+        assert!(input_matches_request(Some(&metadata), &request(&[1])));
+        assert!(input_matches_request(Some(&dal), &request(&[3])));
+        assert!(input_matches_request(
+            Some(&raw(b"data")),
+            &request(&hash_req)
+        ));
+        // A metadata proof for a raw-data request, and the other mismatches.
+        assert!(!input_matches_request(Some(&metadata), &request(&hash_req)));
+        assert!(!input_matches_request(Some(&metadata), &request(&[3])));
+        assert!(!input_matches_request(Some(&dal), &request(&[1])));
+        assert!(!input_matches_request(Some(&raw(b"data")), &request(&[1])));
+        assert!(!input_matches_request(
+            Some(&raw(b"other")),
+            &request(&hash_req)
+        ));
+        assert!(!input_matches_request(
+            Some(&metadata),
+            &InputRequest::NoInputRequired
+        ));
+        assert!(!input_matches_request(None, &request(&[1])));
+        // A malformed request asks for the well-known hash's pre-image: the empty string.
+        assert!(input_matches_request(Some(&raw(b"")), &request(&[1, 0])));
+        assert!(!input_matches_request(Some(&metadata), &request(&[1, 0])));
+    }
 }

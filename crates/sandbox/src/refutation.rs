@@ -5,15 +5,16 @@
 //! `docs/reference/l1-and-signer.md` §2.7–§2.8), and the game RPCs' answers (§1.5).
 //!
 //! Final moves of the WASM PVM are verified with `pvm_tick`'s step
-//! ([`PvmTickVerifier`]): ticks it cannot replay yet (interpreter ticks) and reveal input
-//! proofs make the move fail with `smart_rollup_refutation_proof_not_supported` rather than be
-//! judged.
+//! ([`PvmTickVerifier`]); the metadata and DAL-parameters reveals are answered from the
+//! rollup's address and origination level and the constants' `dal_parametric`. Ticks it cannot
+//! replay yet (interpreter ticks) and DAL page proofs make the move fail with
+//! `smart_rollup_refutation_proof_not_supported` rather than be judged.
 
 use refutation_game::{
-    DEFAULT_NUMBER_OF_SECTIONS, DalSnapshot, DissectionRule, Game, GameError, GameResult, Index,
-    InputRequest, MAX_NUMBER_OF_PARALLEL_GAMES, MoveOutcome, PlayContext, StakeView, StepInput,
-    StepVerifier, Timeout, VerifiedStep, VerifyError, check_conflict_point, check_start_level,
-    conflicting_stakers, timeout_result,
+    DEFAULT_NUMBER_OF_SECTIONS, DalParameters, DalSnapshot, DissectionRule, Game, GameError,
+    GameResult, Index, InputRequest, MAX_NUMBER_OF_PARALLEL_GAMES, MoveOutcome, PlayContext,
+    RollupContext, StakeView, StepInput, StepVerifier, Timeout, VerifiedStep, VerifyError,
+    check_conflict_point, check_start_level, conflicting_stakers, timeout_result,
 };
 use serde_json::{Value, json};
 use tezos_types::operation::{Commitment, Refutation};
@@ -289,10 +290,20 @@ impl State {
                             PvmKind::Wasm => DissectionRule::Wasm,
                             PvmKind::Arith | PvmKind::Riscv => DissectionRule::Default,
                         };
+                        let dal = &constants.dal_parametric;
                         let play = PlayContext {
                             rule,
                             verifier: &PvmTickVerifier,
-                            origination_level: r.origination_level,
+                            rollup: RollupContext {
+                                address: *rollup_addr,
+                                origination_level: r.origination_level,
+                                dal_parameters: DalParameters {
+                                    number_of_slots: dal.number_of_slots.into(),
+                                    attestation_lag: dal.attestation_lag.into(),
+                                    slot_size: dal.slot_size.into(),
+                                    page_size: dal.page_size.into(),
+                                },
+                            },
                         };
                         game.play(&index, *choice, step, &play).map_err(err)?
                     }

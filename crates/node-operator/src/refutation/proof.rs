@@ -1,6 +1,6 @@
 //! The final move's proofs (Octez `Sc_rollup_proof_repr.produce`): the one-tick proof of the
 //! step from our state at the chosen tick, with the input proof of what the step reads (an
-//! inbox message, the rollup's first input, or a revealed pre-image).
+//! inbox message, the rollup's first input, or a reveal: pre-image, metadata or DAL parameters).
 
 use durable_tree::Tree;
 use node_follower::follower::{FollowError, Processor};
@@ -25,23 +25,11 @@ pub(super) fn final_proof(
     // message (or the rollup's first one), or nothing.
     let (input, input_proof) =
         if let Some(request) = pvm_tick::reveal_request(tree).map_err(tick_error)? {
-            if request.first() != Some(&0) {
-                return Err(FollowError::Inconsistent(format!(
-                    "refutation game: the step at tick {choice} reveals metadata or DAL data, \
-                 whose proofs this node does not produce yet"
-                )));
-            }
-            let data = wasm_pvm::RevealHandler::reveal(&mut p.reveal, &request).map_err(|e| {
-                FollowError::Inconsistent(format!(
-                    "refutation game: the pre-image the step at tick {choice} reveals: {e}"
-                ))
-            })?;
-            let proof = InputProof::RevealProof {
-                reveal_proof: RevealProof::RawDataProof {
-                    raw_data: data.clone(),
-                },
-            };
-            (Some(pvm_tick::Input::Reveal(data)), Some(proof))
+            let (data, reveal_proof) = reveal_proof(p, choice, tree, &request)?;
+            (
+                Some(pvm_tick::Input::Reveal(data)),
+                Some(InputProof::RevealProof { reveal_proof }),
+            )
         } else if pvm_tick::is_input_state(tree).map_err(tick_error)? {
             let last = wasm_pvm::PvmState::from_tree(tree)
                 .map_err(|e| replay_error(e.into()))?
@@ -73,6 +61,69 @@ pub(super) fn final_proof(
     let tag = pvm_tick::tick_tag(tree).map_err(tick_error)?.name();
     let (pvm_step, _) = pvm_tick::produce_proof(tree, input.as_ref()).map_err(tick_error)?;
     Ok((pvm_step, input_proof, tag))
+}
+
+/// The answer to the reveal `request` (the same bytes the fast execution reveals) and its proof
+/// (`Sc_rollup_proof_repr.produce`, `Needs_reveal`): the pre-image for raw data (a malformed
+/// request asks for the well-known hash's, the empty string), nothing but the kind for the
+/// metadata and the DAL parameters (the L1 derives their data from the rollup and the protocol).
+/// DAL page proofs are not produced.
+fn reveal_proof(
+    p: &mut Processor,
+    choice: Tick,
+    tree: &Tree,
+    request: &[u8],
+) -> Result<(Vec<u8>, RevealProof), FollowError> {
+    let kind = refutation_game::Reveal::decode(request);
+    if let refutation_game::Reveal::DalPage { .. } = kind {
+        return Err(FollowError::Inconsistent(format!(
+            "refutation game: the step at tick {choice} reveals a DAL page, whose proof this \
+             node does not produce yet"
+        )));
+    }
+    if kind == refutation_game::Reveal::DalParameters {
+        // `find_dal_parameters` at the proved state's level (its last input's, else the
+        // origination level), as `produce` reads them.
+        let level = match last_input_level(tree, choice)? {
+            Some(level) => level,
+            None => p.rollup.origination_level.to_u32(),
+        };
+        wasm_pvm::RevealHandler::set_inbox_level(&mut p.reveal, level);
+    }
+    let data = wasm_pvm::RevealHandler::reveal(&mut p.reveal, request).map_err(|e| {
+        FollowError::Inconsistent(format!(
+            "refutation game: the data the step at tick {choice} reveals: {e}"
+        ))
+    })?;
+    let proof = match kind {
+        refutation_game::Reveal::Metadata => RevealProof::MetadataProof,
+        refutation_game::Reveal::DalParameters => RevealProof::DalParametersProof,
+        _ => RevealProof::RawDataProof {
+            raw_data: data.clone(),
+        },
+    };
+    Ok((data, proof))
+}
+
+/// The inbox level of the state's last input (`get_current_level`: `wasm/input`, an `int32`
+/// big-endian level then the counter), read from the tree at any tick state.
+fn last_input_level(tree: &Tree, choice: Tick) -> Result<Option<u32>, FollowError> {
+    let bad = |why: String| {
+        FollowError::Inconsistent(format!(
+            "refutation game: the state at tick {choice}, wasm/input: {why}"
+        ))
+    };
+    let Some(b) = tree
+        .get_contents(&["wasm", "input"])
+        .map_err(|e| bad(e.to_string()))?
+    else {
+        return Ok(None);
+    };
+    let level: [u8; 4] = b
+        .get(..4)
+        .and_then(|l| l.try_into().ok())
+        .ok_or_else(|| bad("not an input_info".into()))?;
+    Ok(Some(u32::from_be_bytes(level)))
 }
 
 /// The inbox proof of the message after `(level, counter)` against the game's inbox snapshot,

@@ -11,7 +11,7 @@ use tezos_types::inbox::InboxHistoryCell;
 use tezos_types::operation::{Commitment, DissectionChunk, InputProof, RefutationStep};
 use tezos_types::{CommitmentHash, MerkelizedPayloadHashesHash, PublicKeyHash};
 
-use crate::{FakeVerifier, c, h, lvl, stakers};
+use crate::{FakeVerifier, c, h, lvl, rollup, stakers};
 use tezos_types::{Level, Tick};
 
 fn commitment(state: u8, level: i32, ticks: i64, pred: CommitmentHash) -> Commitment {
@@ -61,7 +61,7 @@ fn ctx() -> PlayContext<'static, FakeVerifier> {
     PlayContext {
         rule: DissectionRule::Default,
         verifier: &FakeVerifier,
-        origination_level: lvl(2),
+        rollup: rollup(),
     }
 }
 
@@ -237,7 +237,14 @@ fn invalid_moves() {
             &proof(
                 &[9, 10, 0],
                 Some(InputProof::RevealProof {
-                    reveal_proof: tezos_types::operation::RevealProof::MetadataProof,
+                    reveal_proof: tezos_types::operation::RevealProof::DalPageProof {
+                        dal_page_id: tezos_types::operation::DalPageId {
+                            published_level: lvl(7),
+                            slot_index: 0,
+                            page_index: 0,
+                        },
+                        dal_proof: vec![],
+                    },
                 }),
             ),
             &ctx(),
@@ -538,12 +545,104 @@ fn reveal_final_moves() {
         );
         assert!(matches!(g.game_state, GameState::FinalMove { .. }));
     }
-    // Metadata proofs are not judged by this adjudicator: refused, not applied.
-    let metadata = Some(InputProof::RevealProof {
-        reveal_proof: RevealProof::MetadataProof,
-    });
-    assert!(
-        game.play(&index, Tick::new(64), &proof(&[9, 10, 2], metadata), &ctx())
-            .is_err()
+    // A reveal proof of another kind is invalid: the final move goes on.
+    for other in [RevealProof::MetadataProof, RevealProof::DalParametersProof] {
+        let input = Some(InputProof::RevealProof {
+            reveal_proof: other,
+        });
+        let g = ongoing(
+            game.play(&index, Tick::new(64), &proof(&[9, 10, 2], input), &ctx())
+                .unwrap(),
+        );
+        assert!(matches!(g.game_state, GameState::FinalMove { .. }));
+    }
+}
+
+/// The metadata and DAL-parameters reveals are proved by their kind alone: the data the step
+/// reads is the rollup's (`Sc_rollup_proof_repr.valid`), and the kind must be the request's.
+#[test]
+fn metadata_and_dal_parameters_final_moves() {
+    use tezos_types::operation::RevealProof;
+    let reveal = |reveal_proof| Some(InputProof::RevealProof { reveal_proof });
+    let (game, index) = started();
+    // A valid metadata proof (request 3) and DAL-parameters proof (request 4): bob's proof
+    // refutes alice's `None` stop.
+    for (request, kind) in [
+        (3, RevealProof::MetadataProof),
+        (4, RevealProof::DalParametersProof),
+    ] {
+        let out = game
+            .play(
+                &index,
+                Tick::new(64),
+                &proof(&[9, 10, request], reveal(kind)),
+                &ctx(),
+            )
+            .unwrap();
+        assert!(
+            matches!(out, MoveOutcome::Ended(GameResult::Loser { loser, .. }) if loser == index.alice),
+            "{out:?}"
+        );
+    }
+    // The wrong kind for the request, or no input proof: invalid, the final move goes on.
+    let wrong = [
+        (3, reveal(RevealProof::DalParametersProof)),
+        (
+            3,
+            reveal(RevealProof::RawDataProof {
+                raw_data: rollup().metadata_bytes().to_vec(),
+            }),
+        ),
+        (3, None),
+        (4, reveal(RevealProof::MetadataProof)),
+        (2, reveal(RevealProof::MetadataProof)),
+        (0, reveal(RevealProof::MetadataProof)),
+        (1, reveal(RevealProof::DalParametersProof)),
+    ];
+    for (request, input) in wrong {
+        let g = ongoing(
+            game.play(
+                &index,
+                Tick::new(64),
+                &proof(&[9, 10, request], input.clone()),
+                &ctx(),
+            )
+            .unwrap(),
+        );
+        assert!(
+            matches!(g.game_state, GameState::FinalMove { .. }),
+            "{request} {input:?}"
+        );
+    }
+    // The data comes from the rollup the L1 knows: with another rollup's metadata, the step
+    // does not reach the claimed stop state, and the move refutes nothing.
+    let mut other = rollup();
+    other.origination_level = lvl(3);
+    let other_ctx = PlayContext {
+        rollup: other,
+        ..ctx()
+    };
+    let g = ongoing(
+        game.play(
+            &index,
+            Tick::new(64),
+            &proof(&[9, 10, 3], reveal(RevealProof::MetadataProof)),
+            &other_ctx,
+        )
+        .unwrap(),
     );
+    assert!(matches!(g.game_state, GameState::FinalMove { .. }));
+    // A DAL page reveal is not judged by this adjudicator: refused, not applied.
+    let page = reveal(RevealProof::DalPageProof {
+        dal_page_id: tezos_types::operation::DalPageId {
+            published_level: lvl(7),
+            slot_index: 0,
+            page_index: 0,
+        },
+        dal_proof: vec![],
+    });
+    let e = game
+        .play(&index, Tick::new(64), &proof(&[9, 10, 5], page), &ctx())
+        .unwrap_err();
+    assert!(matches!(e, GameError::Unsupported(_)), "{e:?}");
 }

@@ -7,7 +7,9 @@ mod dissection;
 mod game;
 mod inbox_proof;
 
-use refutation_game::{InputRequest, StepInput, StepVerifier, VerifiedStep, VerifyError};
+use refutation_game::{
+    DalParameters, InputRequest, RollupContext, StepInput, StepVerifier, VerifiedStep, VerifyError,
+};
 use tezos_types::operation::DissectionChunk;
 use tezos_types::{Level, PublicKeyHash, StateHash, Tick};
 
@@ -37,8 +39,24 @@ pub fn stakers() -> (PublicKeyHash, PublicKeyHash) {
     )
 }
 
+/// The rollup of the tests: its metadata and DAL parameters answer the reveals.
+pub fn rollup() -> RollupContext {
+    RollupContext {
+        address: "sr1Ghq66tYK9y3r8CC1Tf8i8m5nxh8nTvZEf".parse().unwrap(),
+        origination_level: lvl(2),
+        dal_parameters: DalParameters {
+            number_of_slots: 32,
+            attestation_lag: 8,
+            slot_size: 126_944,
+            page_size: 3967,
+        },
+    }
+}
+
 /// A verifier for tests: a proof is `[start byte, stop byte, request]` (request 0: no input,
-/// 1: initial); `ff` is a proof it refuses, `fe` one it cannot judge.
+/// 1: initial, 2: the pre-image of `b"preimage"`, 3: the metadata, 4: the DAL parameters,
+/// 5: a DAL page); `ff` is a proof it refuses, `fe` one it cannot judge. A reveal step is
+/// verified only with the right answer ([`rollup`]'s for the metadata and DAL parameters).
 pub struct FakeVerifier;
 
 impl StepVerifier for FakeVerifier {
@@ -51,21 +69,38 @@ impl StepVerifier for FakeVerifier {
             [0xff, ..] => Err(VerifyError::Invalid("bad proof".into())),
             [0xfe, ..] => Err(VerifyError::Unsupported("interpreter tick".into())),
             [start, stop, req] => {
-                let request = match req {
-                    0 => InputRequest::NoInputRequired,
-                    // A reveal of the pre-image `b"preimage"` (`0x00 ‖ blake2b`).
+                // The request bytes and the answer a reveal expects.
+                let (request, answer) = match req {
+                    0 => (InputRequest::NoInputRequired, None),
+                    // `0x00 ‖ reveal hash` (`0x00 ‖ blake2b`).
                     2 => {
-                        let mut r = vec![0];
+                        let mut r = vec![0, 0];
                         r.extend(tezos_types::hash::blake2b::<32>(&[b"preimage"]));
-                        InputRequest::NeedsReveal(r)
+                        (InputRequest::NeedsReveal(r), Some(b"preimage".to_vec()))
                     }
-                    _ => InputRequest::Initial,
+                    3 => (
+                        InputRequest::NeedsReveal(vec![1]),
+                        Some(rollup().metadata_bytes().to_vec()),
+                    ),
+                    4 => (
+                        InputRequest::NeedsReveal(vec![3]),
+                        Some(rollup().dal_parameters.encode().to_vec()),
+                    ),
+                    5 => (
+                        InputRequest::NeedsReveal(vec![2, 0, 0, 0, 7, 0, 0, 0]),
+                        None,
+                    ),
+                    _ => (InputRequest::Initial, None),
                 };
-                // An input tick without its input leaves the state unchanged.
-                let stop = if request != InputRequest::NoInputRequired && input.is_none() {
-                    *start
-                } else {
-                    *stop
+                // An input tick without its input leaves the state unchanged; with other data
+                // than the answer the step does not reach the proof's stop state.
+                let stop = match (input, answer) {
+                    _ if request == InputRequest::NoInputRequired => *stop,
+                    (None, _) => *start,
+                    (Some(StepInput::Reveal(d)), Some(a)) if *d != a => {
+                        return Err(VerifyError::Invalid("not the proof's stop state".into()));
+                    }
+                    _ => *stop,
                 };
                 Ok(VerifiedStep {
                     start: h(*start),

@@ -39,6 +39,17 @@ pub(super) fn net_full(
     whitelist: Option<Vec<tezos_types::PublicKeyHash>>,
     constants: Option<Value>,
 ) -> Net {
+    let kernel = wat::parse_str(test_support::kernels::RECORDER_WAT).unwrap();
+    net_kernel(keys, whitelist, constants, &kernel)
+}
+
+/// [`net_full`] with a rollup of `kernel` rather than the recorder's.
+pub(super) fn net_kernel(
+    keys: &[(&str, SecretKey)],
+    whitelist: Option<Vec<tezos_types::PublicKeyHash>>,
+    constants: Option<Value>,
+    kernel: &[u8],
+) -> Net {
     let dir = tempfile::tempdir().unwrap();
     let mut b = Sandbox::builder(&dir.path().join("sandbox"));
     if let Some(c) = constants {
@@ -47,8 +58,7 @@ pub(super) fn net_full(
         b = b.args(["--constants".to_owned(), path.display().to_string()]);
     }
     let sb = b.start().unwrap();
-    let kernel = wat::parse_str(test_support::kernels::RECORDER_WAT).unwrap();
-    let addr = sb.originate_wasm_private(&kernel, whitelist);
+    let addr = sb.originate_wasm_private(kernel, whitelist);
     let orig = sb.level();
     let wallet = dir.path().join("wallet");
     std::fs::create_dir_all(&wallet).unwrap();

@@ -8,7 +8,7 @@
 use serde_json::json;
 use test_support::{RollupNode, bootstrap_key};
 
-use super::operator::{Net, net_full};
+use super::operator::{Net, net_kernel};
 
 /// `max_nb_ticks` of the sandbox's WASM rollups: every window is this long.
 const WINDOW: u64 = 50_000_000_000_000;
@@ -38,17 +38,39 @@ fn duel(timeout: i64, loser_mode: impl Fn(i64) -> String) -> Duel {
 /// [`duel`] with the honest node in `mode`; an accuser stakes only on a conflict, so only
 /// the loser's stake is awaited then.
 fn duel_with(mode: &str, timeout: i64, loser_mode: impl Fn(i64) -> String) -> Duel {
+    let kernel = wat::parse_str(test_support::kernels::RECORDER_WAT).unwrap();
+    duel_on(&kernel, &[], mode, timeout, loser_mode)
+}
+
+/// [`duel_with`] on a rollup of `kernel`, both nodes given `preimages` (in their
+/// `wasm_2_0_0/`, named by the hex of their reveal hash).
+fn duel_on(
+    kernel: &[u8],
+    preimages: &[&[u8]],
+    mode: &str,
+    timeout: i64,
+    loser_mode: impl Fn(i64) -> String,
+) -> Duel {
     let (hk, lk) = (bootstrap_key(3), bootstrap_key(4));
     let honest_pkh = hk.public_key_hash().to_b58check();
     let loser_pkh = lk.public_key_hash().to_b58check();
-    let n = net_full(
+    let n = net_kernel(
         &[("honest", hk), ("loser", lk)],
         None,
         Some(json!({ "smart_rollup_timeout_period_in_blocks": timeout })),
+        kernel,
     );
     let (hdir, ldir) = (n.dir.path().join("honest"), n.dir.path().join("loser"));
     n.init(&hdir, mode, &["honest"]);
     n.init(&ldir, "maintenance", &["loser"]);
+    for dir in [&hdir, &ldir] {
+        let store = dir.join("wasm_2_0_0");
+        std::fs::create_dir_all(&store).unwrap();
+        for p in preimages {
+            let hash = preimages::RevealHash::of_preimage(p);
+            std::fs::write(store.join(hash.to_hex()), p).unwrap();
+        }
+    }
     let mut honest = n.start(&hdir);
     let failures = loser_mode(n.orig);
     let loser = n.start_with(&ldir, &["--loser-mode", &failures]);
@@ -76,7 +98,17 @@ impl Duel {
     }
 
     /// [`Self::honest_wins`] for a dispute on the commitment of `orig + disputed`.
-    fn honest_wins_at(mut self, disputed: i64) -> String {
+    fn honest_wins_at(self, disputed: i64) -> String {
+        self.honest_wins_checking(disputed, |_| ())
+    }
+
+    /// [`Self::honest_wins`], then `check` on the network (before it is torn down).
+    fn honest_wins_keeping_net(self, check: impl FnOnce(&Net)) -> String {
+        self.honest_wins_checking(10, check)
+    }
+
+    /// [`Self::honest_wins_at`], then `check` on the network.
+    fn honest_wins_checking(mut self, disputed: i64, check: impl FnOnce(&Net)) -> String {
         let mut result = None;
         let mut scanned = self.n.orig;
         let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -96,6 +128,14 @@ impl Duel {
             std::panic::resume_unwind(e);
         }
         let result = result.unwrap_or_default();
+        if result["player"] != json!(self.loser_pkh) {
+            let out = self.honest.output();
+            let tail: Vec<&str> = out.lines().rev().take(80).collect();
+            eprintln!(
+                "the honest node's output (last lines, newest first):\n{}",
+                tail.join("\n")
+            );
+        }
         assert_eq!(result["kind"], "loser", "{result}");
         assert_eq!(result["player"], json!(self.loser_pkh), "{result}");
         // The winner's commitment is cemented by the winner (an accuser does not cement).
@@ -124,6 +164,7 @@ impl Duel {
             );
         }
         self.loser.kill();
+        check(&self.n);
         out
     }
 }
@@ -230,6 +271,139 @@ fn an_honest_node_wins_on_an_evaluation_tick() {
 #[test]
 fn an_honest_node_wins_on_a_host_call() {
     honest_wins_at_kernel_tick(4572, "eval");
+}
+
+/// The pre-image the reveal kernel asks for (in both nodes' `wasm_2_0_0/`).
+const PREIMAGE: &[u8] = b"a pre-image revealed in a refutation game";
+
+/// The reveal a [`reveal_kernel`] run makes first.
+#[derive(Clone, Copy)]
+enum FirstReveal {
+    Preimage,
+    Metadata,
+    DalParameters,
+}
+
+/// A kernel whose every run reveals [`PREIMAGE`] (`reveal_preimage`) into `/preimage`, the
+/// rollup's metadata (`reveal_metadata`) into `/metadata` and the DAL parameters (`reveal` of
+/// `03`) into `/dal`, `first` first, then reads its inputs.
+fn reveal_kernel(first: FirstReveal) -> Vec<u8> {
+    let hash: String = preimages::RevealHash::of_preimage(PREIMAGE)
+        .as_bytes()
+        .iter()
+        .map(|b| format!("\\{b:02x}"))
+        .collect();
+    let preimage = "    (local.set $n (call $reveal_preimage (i32.const 48) (i32.const 33) \
+                    (i32.const 256) (i32.const 512)))
+    (drop (call $store_write (i32.const 16) (i32.const 9) (i32.const 0) (i32.const 256) \
+           (local.get $n)))
+";
+    let metadata = "    (local.set $n (call $reveal_metadata (i32.const 128) (i32.const 24)))
+    (drop (call $store_write (i32.const 32) (i32.const 9) (i32.const 0) (i32.const 128) \
+           (local.get $n)))
+";
+    let dal = "    (local.set $n (call $reveal (i32.const 96) (i32.const 1) (i32.const 800) \
+                    (i32.const 64)))
+    (drop (call $store_write (i32.const 100) (i32.const 4) (i32.const 0) (i32.const 800) \
+           (local.get $n)))
+";
+    let reveals = match first {
+        FirstReveal::Preimage => [preimage, metadata, dal],
+        FirstReveal::Metadata => [metadata, preimage, dal],
+        FirstReveal::DalParameters => [dal, preimage, metadata],
+    }
+    .concat();
+    let wat = format!(
+        r#"
+(module
+  (import "smart_rollup_core" "read_input" (func $read_input (param i32 i32 i32) (result i32)))
+  (import "smart_rollup_core" "store_write" (func $store_write (param i32 i32 i32 i32 i32) (result i32)))
+  (import "smart_rollup_core" "reveal_preimage" (func $reveal_preimage (param i32 i32 i32 i32) (result i32)))
+  (import "smart_rollup_core" "reveal_metadata" (func $reveal_metadata (param i32 i32) (result i32)))
+  (import "smart_rollup_core" "reveal" (func $reveal (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "/preimage")
+  (data (i32.const 32) "/metadata")
+  (data (i32.const 48) "{hash}")
+  (data (i32.const 96) "\03")
+  (data (i32.const 100) "/dal")
+  (func (export "kernel_run")
+    (local $n i32)
+{reveals}    (block $done
+      (loop $next
+        (br_if $done (i32.le_s (call $read_input (i32.const 0) (i32.const 1024) (i32.const 4096))
+                               (i32.const 0)))
+        (br $next)))))
+"#
+    );
+    wat::parse_str(wat).unwrap()
+}
+
+/// The `reveal_proof_kind`s of the applied final moves (`smart_rollup_refute` proofs with a
+/// reveal input proof) in the blocks after the origination.
+fn applied_reveal_proofs(n: &Net) -> Vec<String> {
+    let mut kinds = vec![];
+    for level in n.orig + 1..=n.sb.level() {
+        let ops =
+            n.sb.get(&format!("/chains/main/blocks/{level}/operations/3"));
+        for op in ops.as_array().into_iter().flatten() {
+            for c in op["contents"].as_array().into_iter().flatten() {
+                let applied = c["metadata"]["operation_result"]["status"] == "applied";
+                let input = &c["refutation"]["step"]["input_proof"];
+                if c["kind"] == "smart_rollup_refute"
+                    && applied
+                    && input["input_proof_kind"] == "reveal_proof"
+                {
+                    let kind = &input["reveal_proof"]["reveal_proof_kind"];
+                    kinds.push(kind.as_str().unwrap_or_default().to_owned());
+                }
+            }
+        }
+    }
+    kinds
+}
+
+/// A duel on a rollup of [`reveal_kernel`]`(first)` whose state waits for the first reveal
+/// `reveal` ticks after the `Snapshot` of the failing level's run, with a wrong state the tick
+/// after: the honest node wins with a final move proving that reveal step with a `kind`
+/// reveal proof, applied on L1.
+fn honest_wins_at_reveal_tick(first: FirstReveal, reveal: u64, kind: &str) {
+    let kernel = reveal_kernel(first);
+    let d = duel_on(&kernel, &[PREIMAGE], "maintenance", 200, |orig| {
+        format!("{} 2 {}", orig + FAILING_LEVEL, WINDOW - 2 + reveal + 1)
+    });
+    let mut kinds = vec![];
+    let out = d.honest_wins_keeping_net(|n| kinds = applied_reveal_proofs(n));
+    let line = final_move(&out);
+    assert!(line.contains("a eval tick"), "{line}");
+    assert!(line.contains("with a reveal proof"), "{line}");
+    assert!(kinds.iter().any(|k| k == kind), "{kinds:?}: {line}");
+}
+
+// The reveal kernel's run, tick by tick from the `Snapshot` (`smart-rollup-wasm-debugger`
+// on its WAT: `load inputs`, `step inbox`, `load inputs`, `step 49999999999997 ticks` to the
+// `Snapshot` of the second level, then `step <n> ticks`, which stops at the state waiting for
+// the first reveal): tick 3221 with the pre-image or the DAL parameters first, 3209 with the
+// metadata first.
+
+/// A reveal of a pre-image: the final move carries the pre-image (`raw_data_proof`).
+#[test]
+fn an_honest_node_wins_on_a_raw_data_reveal_tick() {
+    honest_wins_at_reveal_tick(FirstReveal::Preimage, 3221, "raw_data_proof");
+}
+
+/// A reveal of the rollup's metadata: the final move's proof names the kind only
+/// (`metadata_proof`); the sandbox answers with the rollup's address and origination level.
+#[test]
+fn an_honest_node_wins_on_a_metadata_reveal_tick() {
+    honest_wins_at_reveal_tick(FirstReveal::Metadata, 3209, "metadata_proof");
+}
+
+/// A reveal of the DAL parameters: the final move's proof names the kind only
+/// (`dal_parameters_proof`); the sandbox answers with its constants' `dal_parametric`.
+#[test]
+fn an_honest_node_wins_on_a_dal_parameters_reveal_tick() {
+    honest_wins_at_reveal_tick(FirstReveal::DalParameters, 3221, "dal_parameters_proof");
 }
 
 /// The loser goes offline once its wrong commitment is on L1: the honest node opens the game,
