@@ -33,6 +33,7 @@ use durable_tree::{Hash, Tree};
 mod driver;
 mod exact;
 mod inspect;
+mod share;
 mod state;
 mod step;
 
@@ -113,9 +114,12 @@ impl TickError {
 
 /// Produce the one-tick proof (Octez `produce_proof` of `sc_rollup_wasm.ml`) of the step
 /// from `state` with `input`: the proof bytes (`Merkle_proof_encoding.V2.Tree2` tree proof)
-/// and the state after the step.
+/// and the state after the step. What the step loaded is shown at every path of the `before`
+/// tree holding an object of the same hash, as Irmin serialises it (`share`).
 pub fn produce_proof(state: &Tree, input: Option<&Input>) -> Result<(Vec<u8>, Tree), TickError> {
-    let (proof, _request, new) = produce_step_proof(state, |t| step_transition_request(t, input))?;
+    let (mut proof, _request, new) =
+        produce_step_proof(state, |t| step_transition_request(t, input))?;
+    proof.state = share::share(&proof.state)?;
     Ok((encoding::encode(&proof)?, new))
 }
 
@@ -136,7 +140,7 @@ pub fn reproduce_proof(bytes: &[u8], input: Option<&Input>) -> Result<Vec<u8>, T
     let (_, st): (StepRequest, StepTree) =
         verify_step_proof(&proof, |t| step_transition_request(t, input))?;
     let again = durable_tree::proof::TreeProof {
-        state: st.proof_state()?,
+        state: share::share(&st.proof_state()?)?,
         ..proof
     };
     Ok(encoding::encode(&again)?)

@@ -274,43 +274,12 @@ pub fn attach(t: &mut Tree, p: &[String], sub: Tree) -> Result<()> {
     attach_steps(t, &steps(p), sub)
 }
 
-/// Remove `p` given as steps (Irmin `Tree.remove`).
+/// Remove `p` given as steps (Irmin `Tree.remove`). What a proof shows of the siblings
+/// left is Irmin's sharing by hash (`crates/pvm-tick/src/share.rs`), not a read here.
 pub fn remove_steps(t: &mut Tree, p: &[&str]) -> Result<()> {
     match t {
         Tree::Plain(x) => TreeAccess::remove(x, p)?,
-        Tree::Step(x) => {
-            let present = TreeAccess::kind(x.as_ref(), p)?.is_some();
-            TreeAccess::remove(x.as_mut(), p)?;
-            if present && let Some((_, parent)) = p.split_last() {
-                read_sole_sibling(x.as_ref(), parent)?;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// After a removal from a node that leaves it one entry, Octez's proof holds that entry's
-/// whole subtree (nodes and values): found on `link_reveal`'s proof sizes (ticks 5111 and
-/// 5162; proofs: `docs/reference/wasm-ticks.md` §4); the Irmin code doing it is not identified.
-fn read_sole_sibling(t: &StepTree, parent: &[&str]) -> Result<()> {
-    let names = TreeAccess::list(t, parent)?;
-    if let [(name, _)] = names.as_slice() {
-        let mut p = parent.to_vec();
-        p.push(name);
-        read_all(t, &p)?;
-    }
-    Ok(())
-}
-
-/// Read every node and value under `p`.
-fn read_all(t: &StepTree, p: &[&str]) -> Result<()> {
-    if TreeAccess::get_contents(t, p)?.is_some() {
-        return Ok(());
-    }
-    for (name, _) in TreeAccess::list(t, p)? {
-        let mut q = p.to_vec();
-        q.push(&name);
-        read_all(t, &q)?;
+        Tree::Step(x) => TreeAccess::remove(x.as_mut(), p)?,
     }
     Ok(())
 }
@@ -581,78 +550,5 @@ mod tests {
         assert_eq!(Option::<i32>::from_bytes(&[1, 0, 0, 0, 5]), Some(Some(5)));
         assert_eq!(Option::<i32>::from_bytes(&[0xff, 0, 0, 0, 5]), None);
         assert_eq!(true.to_bytes(), [0xff]);
-    }
-
-    /// The values under a proof tree, as `path=bytes` lines.
-    fn values(t: &durable_tree::proof::ProofTree, path: &str, out: &mut Vec<String>) {
-        use durable_tree::proof::{InodeTree, ProofTree as P};
-        fn inode(i: &InodeTree, path: &str, out: &mut Vec<String>) {
-            match i {
-                InodeTree::Values(es) => es
-                    .iter()
-                    .for_each(|(n, t)| values(t, &format!("{path}/{n}"), out)),
-                InodeTree::Tree(p) => [&p.left, &p.right]
-                    .into_iter()
-                    .flatten()
-                    .for_each(|k| inode(k, path, out)),
-                InodeTree::Extender(e) => inode(&e.proof, path, out),
-                InodeTree::Blinded(_) => {}
-            }
-        }
-        match t {
-            P::Value(v) => out.push(format!("{path}={v:?}")),
-            P::Node(es) => es
-                .iter()
-                .for_each(|(n, t)| values(t, &format!("{path}/{n}"), out)),
-            P::Inode(p) => [&p.left, &p.right]
-                .into_iter()
-                .flatten()
-                .for_each(|k| inode(k, path, out)),
-            P::Extender(e) => inode(&e.proof, path, out),
-            P::BlindedValue(_) | P::BlindedNode(_) => {}
-        }
-    }
-
-    /// A removal leaving its node one entry reads that entry's whole subtree; removing an
-    /// absent entry, or leaving two, reads nothing more.
-    #[test]
-    fn removal_leaving_one_entry_reads_it_whole() {
-        let mut plain = durable_tree::Tree::empty();
-        for (k, v) in [
-            (&["n", "a", "x"][..], 1u8),
-            (&["n", "b"][..], 2),
-            (&["m", "a", "x"][..], 3),
-            (&["m", "b"][..], 4),
-            (&["m", "c"][..], 5),
-        ] {
-            plain.set_contents(k, vec![v]).unwrap();
-        }
-        let read_after = |p: &[&str]| {
-            let mut t = Tree::step(StepTree::of_tree(&plain).unwrap());
-            remove_steps(&mut t, p).unwrap();
-            let Tree::Step(st) = t else { unreachable!() };
-            let mut out = Vec::new();
-            values(&st.proof_state().unwrap(), "", &mut out);
-            out
-        };
-        assert_eq!(read_after(&["n", "b"]), ["/n/a/x=[1]"]);
-        assert!(read_after(&["n", "z"]).is_empty());
-        assert!(read_after(&["m", "c"]).is_empty());
-        // Without the removal, the same reads hold the siblings' values.
-        let mut t = Tree::step(StepTree::of_tree(&plain).unwrap());
-        read_all(
-            match &t {
-                Tree::Step(st) => st,
-                Tree::Plain(_) => unreachable!(),
-            },
-            &["m"],
-        )
-        .unwrap();
-        remove_steps(&mut t, &["m", "zz"]).unwrap();
-        let Tree::Step(st) = t else { unreachable!() };
-        let mut out = Vec::new();
-        values(&st.proof_state().unwrap(), "", &mut out);
-        out.sort();
-        assert_eq!(out, ["/m/a/x=[3]", "/m/b=[4]", "/m/c=[5]"]);
     }
 }

@@ -197,16 +197,18 @@ fn echo_v0_every_tick_has_a_proof() {
     report("echo v0", &o);
 }
 
-/// Ticks of `echo.v6.proof_sizes.csv` whose size is not Octez's: the decoding, init and
-/// evaluation ticks of the interpreter (the reads of `tests/it/interp_proofs.rs`'s known
-/// differences, not found yet), among them the one host-function tick the file samples.
-const ECHO_V6_SIZE_MISMATCHES: usize = 883;
-
-/// The `store_write` of the reboot flag (`/kernel/env/reboot`, 0 bytes at offset 0; the
-/// first window's only host-function tick the file samples; the `read_input` tick, 6917, is
-/// not sampled): Octez's proof is 288 bytes larger, not found (the durable reads are those of
-/// `durable.ml`: `find_tree key/@` twice, then `contents` removed and `length` added).
-const ECHO_V6_STORE_WRITE: (u128, (usize, usize)) = (7380, (3929, 4217));
+/// Ticks of `echo.v6.proof_sizes.csv` whose size is not Octez's: `(tick, ours, Octez's)`.
+///
+/// Were 883 (decoding, init and evaluation ticks, and the `store_write` of the reboot flag,
+/// 7380, 288 bytes short): all Irmin's sharing of the `before` tree's objects by hash
+/// (`tests/it/interp_proofs.rs`'s `KNOWN_V6`, `pvm_tick`'s `share`). Left: two `FKIns` decoding
+/// ticks of the second window, Octez's 30 bytes larger per entry already in the vector being
+/// filled (`ins_kont/vector/contents/<i>`, the one-byte value `\0`): we read those entries
+/// when writing the next one (`durable_tree::proof::partial`'s `read_leaf_contents`), Octez
+/// does not, and they show as values in its proofs of the first window only because the
+/// same bytes are read there at `buffers/input/head` (`\0` then, `\1` in the second window).
+const ECHO_V6_SIZE_MISMATCHES: &[(u128, usize, usize)] =
+    &[(10007, 2554, 2584), (10008, 2559, 2619)];
 
 /// The other versions of the `echo` traces (v1…v5, experimental: no proof sizes recorded).
 #[test]
@@ -229,36 +231,18 @@ fn echo_v6_every_tick_has_a_proof_of_octez_size() {
     let o = echo(PvmVersion::V6, "echo.v6.hashes");
     report("echo v6", &o);
     assert_eq!(o.compared, 4857, "every size of echo.v6.proof_sizes.csv");
-    assert_eq!(
-        o.mismatches.get(&ECHO_V6_STORE_WRITE.0),
-        Some(&ECHO_V6_STORE_WRITE.1)
-    );
-    assert_eq!(o.mismatches.len(), ECHO_V6_SIZE_MISMATCHES);
+    let known: BTreeMap<u128, (usize, usize)> = ECHO_V6_SIZE_MISMATCHES
+        .iter()
+        .map(|&(t, ours, octez)| (t, (ours, octez)))
+        .collect();
+    assert_eq!(o.mismatches, known);
 }
 
-/// `link_store_create` v6 ticks whose size is not Octez's: `(tick, ours, Octez's)`; the
-/// `link_reveal` v6 differences of `tests/it/interp_proofs.rs` (the same decoding, init and
-/// evaluation steps five ticks later), with the same or nearly the same sizes. The run calls
+/// `link_store_create` v6 ticks whose size is not Octez's: `(tick, ours, Octez's)`. None
+/// left: the 17 decoding, init and evaluation ticks that differed were Irmin's sharing of the
+/// `before` tree's objects by hash (`tests/it/interp_proofs.rs`'s `KNOWN_V6`). The run calls
 /// no host function (`kernel_run` is a `nop`).
-const LINK_STORE_CREATE_V6: &[(u128, usize, usize)] = &[
-    (5126, 2493, 2492),
-    (5136, 3068, 3073),
-    (5138, 2878, 3006),
-    (5139, 2885, 2874),
-    (5140, 2705, 3151),
-    (5141, 2754, 2783),
-    (5142, 3409, 3495),
-    (5145, 2967, 3165),
-    (5147, 2820, 3311),
-    (5152, 2704, 2681),
-    (5157, 2777, 3268),
-    (5158, 2774, 2805),
-    (5159, 3111, 3003),
-    (5178, 2032, 2216),
-    (5186, 2607, 2621),
-    (5189, 1993, 2032),
-    (5192, 2615, 2629),
-];
+const LINK_STORE_CREATE_V6: &[(u128, usize, usize)] = &[];
 
 #[test]
 fn link_store_create_v6_every_tick_has_a_proof_of_octez_size() {
