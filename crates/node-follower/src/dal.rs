@@ -135,8 +135,7 @@ type SlotId = (i32, u8);
 /// of hex pages.
 pub struct DalRevealSource {
     l1: L1,
-    dal_node: Option<http_client::Endpoint>,
-    agent: ureq::Agent,
+    dal_node: Option<crate::dal_node::DalNodeClient>,
     /// Keeps [`L1`]'s stop channel open for a source built by [`DalRevealSource::standalone`].
     _stop: Option<std::sync::Arc<tokio::sync::watch::Sender<bool>>>,
     constants: BTreeMap<i32, preimages::dal::DalConstants>,
@@ -170,55 +169,17 @@ impl DalRevealSource {
         dal_node: Option<&str>,
         stop: Option<tokio::sync::watch::Sender<bool>>,
     ) -> Result<Self, FollowError> {
-        let fatal = |e: String| FollowError::Fatal(format!("{e}; check the --dal-node argument."));
         let dal_node = dal_node
-            .map(|d| http_client::Endpoint::parse("--dal-node", d))
+            .map(crate::dal_node::DalNodeClient::new)
             .transpose()
-            .map_err(|e| fatal(e.to_string()))?;
-        let agent = http_client::blocking_agent_config()
-            .map_err(|e| fatal(e.to_string()))?
-            .timeout_global(Some(std::time::Duration::from_secs(60)))
-            .build()
-            .into();
+            .map_err(FollowError::Fatal)?;
         Ok(Self {
             l1,
             dal_node,
-            agent,
             _stop: stop.map(std::sync::Arc::new),
             constants: BTreeMap::new(),
             pages: std::collections::VecDeque::new(),
         })
-    }
-
-    fn fetch_pages(
-        &self,
-        dal: &http_client::Endpoint,
-        level: i32,
-        index: u8,
-    ) -> Result<Vec<Vec<u8>>, String> {
-        let url = dal.join(&format!("/levels/{level}/slots/{index}/pages"));
-        let mut r = self
-            .agent
-            .get(&url)
-            .call()
-            .map_err(|e| format!("DAL node {url}: {}", http_client::error_chain(&e)))?;
-        let status = r.status().as_u16();
-        let body = r
-            .body_mut()
-            .read_to_string()
-            .map_err(|e| format!("DAL node {url}: {}", http_client::error_chain(&e)))?;
-        if status != 200 {
-            return Err(format!(
-                "DAL node {url} answered HTTP {status}: {}",
-                body.chars().take(200).collect::<String>()
-            ));
-        }
-        let pages: Vec<String> = serde_json::from_str(&body)
-            .map_err(|e| format!("DAL node {url}: expected a JSON array of hex pages ({e})"))?;
-        pages
-            .iter()
-            .map(|p| hex::decode(p).map_err(|e| format!("DAL node {url}: page not hex ({e})")))
-            .collect()
     }
 }
 
@@ -259,7 +220,6 @@ impl preimages::dal::DalSource for DalRevealSource {
         Some(Box::new(Self {
             l1: self.l1.clone(),
             dal_node: self.dal_node.clone(),
-            agent: self.agent.clone(),
             _stop: self._stop.clone(),
             constants: self.constants.clone(),
             pages: self.pages.clone(),
@@ -291,7 +251,7 @@ impl preimages::dal::DalSource for DalRevealSource {
             .dal_node
             .as_ref()
             .ok_or("No DAL node provided to fetch slot pages: the kernel reads the DAL; run the rollup node with --dal-node <uri>.")?;
-        let pages = self.fetch_pages(dal, published_level, index)?;
+        let pages = dal.pages(published_level, index)?;
         if self.pages.len() >= PAGES_CACHE {
             self.pages.pop_front();
         }

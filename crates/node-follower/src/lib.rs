@@ -6,6 +6,7 @@
 //! server.
 
 pub mod dal;
+pub mod dal_node;
 pub mod follower;
 pub mod gc;
 pub mod main_loop;

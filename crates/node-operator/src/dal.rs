@@ -14,90 +14,8 @@ use std::sync::Arc;
 use batcher::dal::{DalParams, DalQueue};
 use l1_operation::{L1Operation, OperationKind};
 use node_config::Config;
+pub use node_follower::dal_node::{DalNodeClient, PostedSlot};
 use node_follower::follower::{FollowError, Processor};
-use serde_json::Value;
-use tezos_types::DalCommitment;
-use tezos_types::operation::DalCommitmentProof;
-
-/// What a DAL node answers to `POST /slots`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PostedSlot {
-    /// The slot's commitment.
-    pub commitment: DalCommitment,
-    /// Its proof.
-    pub commitment_proof: DalCommitmentProof,
-}
-
-/// A DAL node's `POST /slots` (Octez `Dal_node_client.post_slot`): the slot's bytes (raw,
-/// `application/octet-stream`), query `slot_index`; padded with `\000` by the DAL node.
-pub struct DalNodeClient {
-    endpoint: http_client::Endpoint,
-    agent: ureq::Agent,
-}
-
-impl DalNodeClient {
-    /// A client of the DAL node at `url` (`--dal-node`).
-    ///
-    /// # Errors
-    /// An invalid URL or TLS configuration, with what to fix.
-    pub fn new(url: &str) -> Result<Self, String> {
-        let endpoint = http_client::Endpoint::parse("--dal-node", url)
-            .map_err(|e| format!("{e}; check the --dal-node argument."))?;
-        let agent = http_client::blocking_agent_config()
-            .map_err(|e| e.to_string())?
-            .timeout_global(Some(std::time::Duration::from_secs(60)))
-            .http_status_as_error(false)
-            .build()
-            .into();
-        Ok(Self { endpoint, agent })
-    }
-
-    /// Posts `data` as a slot for `slot_index`.
-    ///
-    /// # Errors
-    /// The DAL node unreachable, refusing the slot or answering something else than
-    /// `{"commitment", "commitment_proof"}`.
-    pub fn post_slot(&self, slot_index: u8, data: &[u8]) -> Result<PostedSlot, String> {
-        let url = self
-            .endpoint
-            .join(&format!("/slots?slot_index={slot_index}"));
-        let mut r = self
-            .agent
-            .post(&url)
-            .header("Content-Type", "application/octet-stream")
-            .send(data)
-            .map_err(|e| format!("DAL node {url}: {}", http_client::error_chain(&e)))?;
-        let status = r.status().as_u16();
-        let body = r
-            .body_mut()
-            .read_to_string()
-            .map_err(|e| format!("DAL node {url}: {}", http_client::error_chain(&e)))?;
-        if status != 200 {
-            return Err(format!(
-                "DAL node {url} answered HTTP {status}: {}",
-                body.chars().take(300).collect::<String>()
-            ));
-        }
-        parse_posted_slot(&body).map_err(|e| format!("DAL node {url}: {e}"))
-    }
-}
-
-/// `{"commitment": "sh1…", "commitment_proof": "<hex>"}`.
-fn parse_posted_slot(body: &str) -> Result<PostedSlot, String> {
-    let v: Value = serde_json::from_str(body).map_err(|e| format!("answer not JSON ({e})"))?;
-    let commitment = v["commitment"]
-        .as_str()
-        .ok_or_else(|| format!("no \"commitment\" in {v}"))?;
-    let commitment = DalCommitment::from_b58check(commitment)
-        .map_err(|e| format!("bad commitment {commitment}: {e}"))?;
-    let proof = v["commitment_proof"]
-        .as_str()
-        .ok_or_else(|| format!("no \"commitment_proof\" in {v}"))?;
-    Ok(PostedSlot {
-        commitment,
-        commitment_proof: DalCommitmentProof::from_hex(proof)?,
-    })
-}
 
 /// Where posted slots' commitments go: the injector.
 pub trait CommitmentSink: Send {
@@ -281,6 +199,8 @@ fn params_of(d: &l1_client::DalParametric) -> Result<DalParams, FollowError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tezos_types::DalCommitment;
+    use tezos_types::operation::DalCommitmentProof;
 
     struct Poster(Vec<(u8, Vec<u8>)>, bool);
     impl SlotPoster for Poster {
@@ -356,18 +276,5 @@ mod tests {
         assert_eq!(d.produce_slots(10).unwrap(), 1);
         assert_eq!(q.lock().pending(), 3);
         assert_eq!(ops.lock().len(), 1);
-    }
-
-    #[test]
-    fn the_dal_node_answer_is_parsed() {
-        let c = DalCommitment::new([2; 48]).to_b58check();
-        let p = parse_posted_slot(&format!(
-            r#"{{"commitment":"{c}","commitment_proof":"{}"}}"#,
-            hex::encode([3; 96])
-        ))
-        .unwrap();
-        assert_eq!(p.commitment, DalCommitment::new([2; 48]));
-        assert!(parse_posted_slot(r#"{"commitment":"sh1"}"#).is_err());
-        assert!(parse_posted_slot("nope").unwrap_err().contains("not JSON"));
     }
 }

@@ -1,0 +1,133 @@
+//! The DAL node's HTTP API as the rollup node uses it (`--dal-node <uri>`, config `"DAL node
+//! endpoint"`; docs/reference/dal.md): the pages of a slot for the kernel's DAL reveals, and
+//! `POST /slots` for the DAL injection queue (Octez `Dal_node_client`).
+
+use serde_json::Value;
+use tezos_types::DalCommitment;
+use tezos_types::operation::DalCommitmentProof;
+
+/// What a DAL node answers to `POST /slots`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostedSlot {
+    /// The slot's commitment.
+    pub commitment: DalCommitment,
+    /// Its proof.
+    pub commitment_proof: DalCommitmentProof,
+}
+
+/// A client of one DAL node (blocking, 60 s per request; a clone shares the connection pool).
+#[derive(Clone)]
+pub struct DalNodeClient {
+    endpoint: http_client::Endpoint,
+    agent: ureq::Agent,
+}
+
+impl DalNodeClient {
+    /// A client of the DAL node at `url` (`--dal-node`).
+    ///
+    /// # Errors
+    /// An invalid URL or TLS configuration, with what to fix.
+    pub fn new(url: &str) -> Result<Self, String> {
+        let endpoint = http_client::Endpoint::parse("--dal-node", url)
+            .map_err(|e| format!("{e}; check the --dal-node argument."))?;
+        let agent = http_client::blocking_agent_config()
+            .map_err(|e| format!("{e}; check the --dal-node argument."))?
+            .timeout_global(Some(std::time::Duration::from_secs(60)))
+            .http_status_as_error(false)
+            .build()
+            .into();
+        Ok(Self { endpoint, agent })
+    }
+
+    /// The body of a 200 answer; any other status is an error quoting the start of the body.
+    fn answer(
+        &self,
+        url: &str,
+        r: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<String, String> {
+        let mut r = r.map_err(|e| format!("DAL node {url}: {}", http_client::error_chain(&e)))?;
+        let status = r.status().as_u16();
+        let body = r
+            .body_mut()
+            .read_to_string()
+            .map_err(|e| format!("DAL node {url}: {}", http_client::error_chain(&e)))?;
+        if status != 200 {
+            return Err(format!(
+                "DAL node {url} answered HTTP {status}: {}",
+                body.chars().take(300).collect::<String>()
+            ));
+        }
+        Ok(body)
+    }
+
+    /// `GET /levels/<level>/slots/<index>/pages`: a JSON array of hex pages.
+    ///
+    /// # Errors
+    /// The DAL node unreachable, refusing, or answering something else.
+    pub fn pages(&self, level: i32, index: u8) -> Result<Vec<Vec<u8>>, String> {
+        let url = self
+            .endpoint
+            .join(&format!("/levels/{level}/slots/{index}/pages"));
+        let body = self.answer(&url, self.agent.get(&url).call())?;
+        let pages: Vec<String> = serde_json::from_str(&body)
+            .map_err(|e| format!("DAL node {url}: expected a JSON array of hex pages ({e})"))?;
+        pages
+            .iter()
+            .map(|p| hex::decode(p).map_err(|e| format!("DAL node {url}: page not hex ({e})")))
+            .collect()
+    }
+
+    /// `POST /slots?slot_index=<i>`: the slot's bytes (raw, `application/octet-stream`; the
+    /// DAL node pads them with `\000`).
+    ///
+    /// # Errors
+    /// The DAL node unreachable, refusing the slot or answering something else than
+    /// `{"commitment", "commitment_proof"}`.
+    pub fn post_slot(&self, slot_index: u8, data: &[u8]) -> Result<PostedSlot, String> {
+        let url = self
+            .endpoint
+            .join(&format!("/slots?slot_index={slot_index}"));
+        let r = self
+            .agent
+            .post(&url)
+            .header("Content-Type", "application/octet-stream")
+            .send(data);
+        let body = self.answer(&url, r)?;
+        parse_posted_slot(&body).map_err(|e| format!("DAL node {url}: {e}"))
+    }
+}
+
+/// `{"commitment": "sh1…", "commitment_proof": "<hex>"}`.
+fn parse_posted_slot(body: &str) -> Result<PostedSlot, String> {
+    let v: Value = serde_json::from_str(body).map_err(|e| format!("answer not JSON ({e})"))?;
+    let commitment = v["commitment"]
+        .as_str()
+        .ok_or_else(|| format!("no \"commitment\" in {v}"))?;
+    let commitment = DalCommitment::from_b58check(commitment)
+        .map_err(|e| format!("bad commitment {commitment}: {e}"))?;
+    let proof = v["commitment_proof"]
+        .as_str()
+        .ok_or_else(|| format!("no \"commitment_proof\" in {v}"))?;
+    Ok(PostedSlot {
+        commitment,
+        commitment_proof: DalCommitmentProof::from_hex(proof)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_dal_node_answer_is_parsed() {
+        let c = DalCommitment::new([2; 48]).to_b58check();
+        let p = parse_posted_slot(&format!(
+            r#"{{"commitment":"{c}","commitment_proof":"{}"}}"#,
+            hex::encode([3; 96])
+        ))
+        .unwrap();
+        assert_eq!(p.commitment, DalCommitment::new([2; 48]));
+        assert!(parse_posted_slot(r#"{"commitment":"sh1"}"#).is_err());
+        assert!(parse_posted_slot("nope").unwrap_err().contains("not JSON"));
+    }
+}
