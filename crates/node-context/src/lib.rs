@@ -89,18 +89,54 @@ pub struct OpenConflict {
     pub staker: PublicKeyHash,
 }
 
-impl NodeStatus {
-    /// Records a conflict (once per commitment of theirs).
-    pub fn open_conflict(&mut self, c: OpenConflict) {
-        if !self.open_conflicts.iter().any(|o| o.theirs == c.theirs) {
-            self.open_conflicts.push(c);
-        }
+/// Records a conflict in `open` (once per commitment of theirs).
+pub fn open_conflict(open: &mut Vec<OpenConflict>, c: OpenConflict) {
+    if !open.iter().any(|o| o.theirs == c.theirs) {
+        open.push(c);
+    }
+}
+
+/// The commitment of `inbox_level` was cemented: the conflicts up to that level are settled
+/// (a cementation that is not ours already stopped the node, `Disagree_with_cemented`).
+pub fn settle_conflicts(open: &mut Vec<OpenConflict>, inbox_level: Level) {
+    open.retain(|c| c.inbox_level > inbox_level);
+}
+
+impl OpenConflict {
+    /// The stored form of a list (`;`-separated `level ours theirs staker`, b58check hashes).
+    #[must_use]
+    pub fn encode_list(list: &[OpenConflict]) -> String {
+        list.iter()
+            .map(|c| format!("{} {} {} {}", c.inbox_level, c.ours, c.theirs, c.staker))
+            .collect::<Vec<_>>()
+            .join(";")
     }
 
-    /// The commitment of `inbox_level` was cemented: conflicts up to that level are settled
-    /// (a cementation that is not ours already stopped the node, `Disagree_with_cemented`).
-    pub fn cemented(&mut self, inbox_level: Level) {
-        self.open_conflicts.retain(|c| c.inbox_level > inbox_level);
+    /// Reads [`Self::encode_list`]'s form.
+    ///
+    /// # Errors
+    /// A malformed entry, quoted.
+    pub fn decode_list(s: &str) -> Result<Vec<OpenConflict>, String> {
+        s.split(';')
+            .filter(|e| !e.is_empty())
+            .map(|e| {
+                let bad = || format!("malformed open conflict {e:?}");
+                let f: Vec<&str> = e.split(' ').collect();
+                let [level, ours, theirs, staker] = f[..] else {
+                    return Err(bad());
+                };
+                Ok(OpenConflict {
+                    inbox_level: level
+                        .parse::<u32>()
+                        .ok()
+                        .and_then(Level::from_u32)
+                        .ok_or_else(bad)?,
+                    ours: ours.parse().map_err(|_| bad())?,
+                    theirs: theirs.parse().map_err(|_| bad())?,
+                    staker: staker.parse().map_err(|_| bad())?,
+                })
+            })
+            .collect()
     }
 }
 

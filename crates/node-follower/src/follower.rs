@@ -556,6 +556,9 @@ pub struct Processor {
     dal: crate::dal::DalInbox,
     /// `--loser-mode`: failures deliberately computed (tests of the refutation game only).
     pub loser: wasm_pvm::loser::LoserMode,
+    /// Conflicts with our commitments not settled by a cementation, as stored with the last
+    /// processed level (`open_conflicts`, reported by `/health`).
+    open_conflicts: Vec<node_context::OpenConflict>,
 }
 
 /// Kernel debug output (`write_debug`) appended to a file (`--log-kernel-debug`).
@@ -635,7 +638,31 @@ impl Processor {
             events: Vec::new(),
             dal: crate::dal::DalInbox::default(),
             loser: wasm_pvm::loser::LoserMode::honest(),
+            open_conflicts: Vec::new(),
         }
+    }
+
+    /// Reads the open conflicts stored with the last processed level (startup).
+    ///
+    /// # Errors
+    /// The store unreadable; a malformed row is logged and forgotten (it only feeds `/health`).
+    pub fn load_open_conflicts(&mut self) -> Result<(), FollowError> {
+        let stored = self.store.state(node_store::StateKey::OpenConflicts)?;
+        self.open_conflicts = match stored.map(|(v, _)| node_context::OpenConflict::decode_list(&v))
+        {
+            None => Vec::new(),
+            Some(Ok(l)) => l,
+            Some(Err(e)) => {
+                tracing::warn!("Stored open conflicts ignored: {e}");
+                Vec::new()
+            }
+        };
+        Ok(())
+    }
+
+    /// The conflicts with our commitments not settled by a cementation.
+    pub fn open_conflicts(&self) -> &[node_context::OpenConflict] {
+        &self.open_conflicts
     }
 
     /// The events found since the last call, in order.
@@ -1009,10 +1036,10 @@ impl Processor {
         &mut self,
         p: &Publication,
         current: Option<(Level, CommitmentHash, Commitment)>,
-    ) -> Result<(), FollowError> {
+    ) -> Result<Option<node_context::OpenConflict>, FollowError> {
         let ours = self.our_commitment_at(p.commitment.inbox_level, current)?;
         let Some(found) = publisher::l1_ops::conflict(ours, p.hash, &p.commitment, p.source) else {
-            return Ok(());
+            return Ok(None);
         };
         let msg = format!(
             "Potential conflict detected: commitment {} published by {} for inbox level {} \
@@ -1031,8 +1058,14 @@ impl Processor {
             publisher::l1_ops::ConflictAction::PublishOurs
             | publisher::l1_ops::ConflictAction::Report => tracing::warn!("{msg}"),
         }
+        let open = node_context::OpenConflict {
+            inbox_level: found.inbox_level,
+            ours: found.ours.0,
+            theirs: found.theirs,
+            staker: found.other,
+        };
         self.events.push(FollowEvent::Conflict(found));
-        Ok(())
+        Ok(Some(open))
     }
 
     /// What processing a successor of the processed block `pred_hash` needs: from the cache
@@ -1240,6 +1273,7 @@ impl Processor {
         // ours (Octez `register_published_commitment`, `check_other_commitment`).
         let mut publications = Vec::with_capacity(ops.published.len());
         let mut lpc = None;
+        let mut open_conflicts = self.open_conflicts.clone();
         for p in &ops.published {
             let ours = self.rollup.operator == Some(p.source);
             if ours {
@@ -1255,7 +1289,9 @@ impl Processor {
                 if self.store.commitment_published_at(&p.hash)?.is_none() {
                     publications.push((p.hash, p.first_published_at_level, None));
                 }
-                self.check_other_commitment(p, current)?;
+                if let Some(c) = self.check_other_commitment(p, current)? {
+                    node_context::open_conflict(&mut open_conflicts, c);
+                }
             }
         }
         // Cementations: of our commitment, or fatal (`Disagree_with_cemented`).
@@ -1263,6 +1299,7 @@ impl Processor {
             let ours = self.our_commitment_at(*l, current)?.map(|(h, _)| h);
             publisher::l1_ops::check_cemented(*l, ours, *h)
                 .map_err(|e| FollowError::Fatal(e.to_string()))?;
+            node_context::settle_conflicts(&mut open_conflicts, *l);
             self.events.push(FollowEvent::Cemented {
                 hash: *h,
                 inbox_level: *l,
@@ -1279,6 +1316,13 @@ impl Processor {
             }
             if let Some((h, l)) = ops.cemented.last() {
                 w.set_lcc(h, *l)?;
+            }
+            if open_conflicts != self.open_conflicts {
+                w.set_state(
+                    node_store::StateKey::OpenConflicts,
+                    &node_context::OpenConflict::encode_list(&open_conflicts),
+                    level,
+                )?;
             }
             w.insert_inbox(&inbox.hash(), level, &inbox.to_bin())?;
             w.insert_messages(&witness, level, &encode_message_list(&serialized))?;
@@ -1309,6 +1353,7 @@ impl Processor {
             Ok(())
         })?;
         self.timings.sql += t_sql.elapsed();
+        self.open_conflicts = open_conflicts;
         if let Some((h, c)) = &commitment {
             self.last_commitment = Some((*h, *c));
         }

@@ -88,23 +88,17 @@ fn set_status(status: &Mutex<NodeStatus>, f: impl FnOnce(&mut NodeStatus)) {
     f(&mut status.lock());
 }
 
-/// Conflicts found and levels cemented, for `/health` and the `number_of_conflicts` metric
-/// (the log line is the follower's).
-fn record_conflicts(s: &mut NodeStatus, events: &[FollowEvent]) {
-    for e in events {
-        match e {
-            FollowEvent::Conflict(c) => {
-                s.conflicts = s.conflicts.saturating_add(1);
-                s.open_conflict(node_context::OpenConflict {
-                    inbox_level: c.inbox_level,
-                    ours: c.ours.0,
-                    theirs: c.theirs,
-                    staker: c.other,
-                });
-            }
-            FollowEvent::Cemented { inbox_level, .. } => s.cemented(*inbox_level),
-        }
-    }
+/// Conflicts found (the `number_of_conflicts` metric) and those still open (`/health`; the
+/// log line is the follower's).
+fn record_conflicts(s: &mut NodeStatus, p: &Processor, events: &[FollowEvent]) {
+    let found = events
+        .iter()
+        .filter(|e| matches!(e, FollowEvent::Conflict(_)))
+        .count();
+    s.conflicts = s
+        .conflicts
+        .saturating_add(u64::try_from(found).unwrap_or(u64::MAX));
+    s.open_conflicts = p.open_conflicts().to_vec();
 }
 
 /// Whether the follower was asked to stop.
@@ -564,6 +558,10 @@ fn follow_l1(lc: &LoopConfig, mut operator: Option<Box<dyn Operator>>) -> Result
     .map_err(|e| FollowError::Fatal(format!("{e}; fix the configuration file.")))?;
     processor.apply_unsafe_patches = lc.config.apply_unsafe_patches;
     processor.loser = loser_mode(&lc.config)?;
+    processor.load_open_conflicts()?;
+    set_status(&lc.status, |s| {
+        s.open_conflicts = processor.open_conflicts().to_vec();
+    });
     // `prefetch_blocks` (default: `l1_blocks_cache_size`) bounds the blocks fetched ahead.
     processor.prefetch = lc
         .config
@@ -682,7 +680,7 @@ fn main_loop(
                         // The operator side acts once the node is at the L1 head (octez
                         // `rollup_node_daemon.ml`: publisher, cementer, injector on each head).
                         let events = p.take_events();
-                        set_status(&lc.status, |s| record_conflicts(s, &events));
+                        set_status(&lc.status, |s| record_conflicts(s, p, &events));
                         if let Some(op) = operator.as_mut() {
                             match op.on_head(p, &head, events) {
                                 Ok(()) => {}

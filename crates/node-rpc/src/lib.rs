@@ -1541,7 +1541,7 @@ mod tests {
 
     #[test]
     fn health_reports_open_conflicts_until_cemented() {
-        use node_context::OpenConflict;
+        use node_context::{OpenConflict, open_conflict, settle_conflicts};
         use tezos_types::{CommitmentHash, Level, PublicKeyHash};
         let mut s = NodeStatus::default();
         let level = |l| Level::from_u32(l).unwrap();
@@ -1551,9 +1551,15 @@ mod tests {
             theirs: CommitmentHash::new([b; 32]),
             staker: PublicKeyHash::Ed25519([b; 20]),
         };
-        s.open_conflict(conflict(20, 2));
-        s.open_conflict(conflict(20, 2));
-        s.open_conflict(conflict(40, 3));
+        open_conflict(&mut s.open_conflicts, conflict(20, 2));
+        open_conflict(&mut s.open_conflicts, conflict(20, 2));
+        open_conflict(&mut s.open_conflicts, conflict(40, 3));
+        let stored = OpenConflict::encode_list(&s.open_conflicts);
+        assert_eq!(
+            OpenConflict::decode_list(&stored).unwrap(),
+            s.open_conflicts
+        );
+        assert!(OpenConflict::decode_list("12 src1 x").is_err());
         let j = health_json(&s, None, false);
         let c = &j["conflicts"];
         assert_eq!(c.as_array().map(Vec::len), Some(2), "{j}");
@@ -1570,12 +1576,12 @@ mod tests {
             c[1]["staker"],
             json!(PublicKeyHash::Ed25519([3; 20]).to_b58check())
         );
-        s.cemented(level(39));
+        settle_conflicts(&mut s.open_conflicts, level(39));
         assert_eq!(
             health_json(&s, None, false)["conflicts"][0]["inbox_level"],
             json!(40)
         );
-        s.cemented(level(40));
+        settle_conflicts(&mut s.open_conflicts, level(40));
         assert!(health_json(&s, None, false).get("conflicts").is_none());
     }
 

@@ -388,6 +388,10 @@ pub enum StateKey {
     Lcc,
     /// `lpc` (commitment hash, level)
     Lpc,
+    /// `open_conflicts` (this node's addition, ignored by Octez: the conflicts with our
+    /// commitments not settled by a cementation, `;`-separated `level ours theirs staker`;
+    /// level: the L1 level that last changed them)
+    OpenConflicts,
 }
 
 impl StateKey {
@@ -397,6 +401,7 @@ impl StateKey {
             Self::Finalized => "finalized_level",
             Self::Lcc => "lcc",
             Self::Lpc => "lpc",
+            Self::OpenConflicts => "open_conflicts",
         }
     }
 }

@@ -40,11 +40,17 @@ impl RevealRequest {
                 RevealHash::from_bytes(hash).map_or(Self::Malformed, Self::RawData)
             }
             [0x01] => Self::Metadata,
-            [0x02, l0, l1, l2, l3, slot, p0, p1] => Self::DalPage {
-                published_level: i32::from_be_bytes([*l0, *l1, *l2, *l3]),
-                slot_index: *slot,
-                page_index: i16::from_be_bytes([*p0, *p1]),
-            },
+            // `Raw_level_repr.encoding` refuses a negative level: a malformed request.
+            [0x02, l0, l1, l2, l3, slot, p0, p1] => {
+                match i32::from_be_bytes([*l0, *l1, *l2, *l3]) {
+                    published_level @ 0.. => Self::DalPage {
+                        published_level,
+                        slot_index: *slot,
+                        page_index: i16::from_be_bytes([*p0, *p1]),
+                    },
+                    _ => Self::Malformed,
+                }
+            }
             [0x03] => Self::DalParameters,
             _ => Self::Malformed,
         }
@@ -277,6 +283,7 @@ mod tests {
             &trailing,
             &trailing[..trailing.len() - 2],
             &[0, 1, 2],
+            &[2, 0xff, 0xff, 0xff, 0xff, 0, 0, 0],
         ] {
             assert_eq!(
                 RevealRequest::decode(bad),

@@ -85,11 +85,17 @@ impl Reveal {
                 Err(_) => Self::well_known(),
             },
             [0x01] => Self::Metadata,
-            [0x02, l0, l1, l2, l3, slot, p0, p1] => Self::DalPage {
-                published_level: i32::from_be_bytes([*l0, *l1, *l2, *l3]),
-                slot_index: *slot,
-                page_index: i16::from_be_bytes([*p0, *p1]),
-            },
+            // `Raw_level_repr.encoding` refuses a negative level: a malformed request.
+            [0x02, l0, l1, l2, l3, slot, p0, p1] => {
+                match i32::from_be_bytes([*l0, *l1, *l2, *l3]) {
+                    published_level @ 0.. => Self::DalPage {
+                        published_level,
+                        slot_index: *slot,
+                        page_index: i16::from_be_bytes([*p0, *p1]),
+                    },
+                    _ => Self::well_known(),
+                }
+            }
             [0x03] => Self::DalParameters,
             _ => Self::well_known(),
         }
@@ -411,6 +417,7 @@ mod tests {
         let mut scheme = raw.clone();
         scheme[1] = 1;
         for bad in [
+            &[2, 0x80, 0, 0, 0, 0, 0, 0][..],
             &[][..],
             &[1, 0],
             &[3, 0],

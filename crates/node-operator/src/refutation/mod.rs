@@ -306,20 +306,28 @@ fn spawn_worker(p: &Processor, opponent: PublicKeyHash) -> Result<Worker, Follow
     let reveal = p.reveal.fork();
     let loser = p.loser.clone();
     Worker::spawn(format!("refutation-{opponent}"), move || {
-        let engine = pvm_wasmtime::WasmtimeEngine::new()
-            .map(|e| match dir {
-                Some(d) => e.with_disk_cache(d),
-                None => e,
-            })
-            .map(pvm_tick::Exact)
-            .map_err(|e| e.to_string());
+        let build = move || {
+            pvm_wasmtime::WasmtimeEngine::new()
+                .map(|e| match &dir {
+                    Some(d) => e.with_disk_cache(d.clone()),
+                    None => e,
+                })
+                .map(pvm_tick::Exact)
+                .map_err(|e| e.to_string())
+        };
         let mut replayer = Replayer {
-            engine,
+            engine: build(),
             reveal,
             loser,
             replay: None,
         };
-        move |job| replayer.run(job)
+        move |job| {
+            // An engine that could not be built is tried again with the next job.
+            if replayer.engine.is_err() {
+                replayer.engine = build();
+            }
+            replayer.run(job)
+        }
     })
     .map_err(|e| FollowError::Operator(format!("cannot start the refutation worker: {e}").into()))
 }
@@ -366,11 +374,14 @@ fn play_our_turn<S: OperationSink>(
                 return Err(e);
             }
         };
-        sink.add(L1Operation::Refute {
+        if let Err(e) = sink.add(L1Operation::Refute {
             rollup: p.rollup.address,
             opponent,
             refutation: refutation.clone(),
-        })?;
+        }) {
+            st.player.put_back(id, computed);
+            return Err(e);
+        }
         st.last_move = Some((id.game, level, refutation));
         return Ok(());
     }

@@ -239,6 +239,9 @@ pub(super) struct Player {
     failed_at: Option<Level>,
     /// A move computed for the job, not sent yet (its proof failed: retried at each head).
     ready: Option<(JobId, Computed)>,
+    /// The job whose failure is deterministic (another try would replay the period again for
+    /// the same error): not submitted again; a new game state is.
+    dead_end: Option<JobId>,
 }
 
 impl Player {
@@ -248,6 +251,7 @@ impl Player {
     pub(super) fn job_due(&self, id: &JobId, level: Level) -> bool {
         self.running.is_none()
             && self.ready.as_ref().is_none_or(|(r, _)| r != id)
+            && self.dead_end.as_ref() != Some(id)
             && resend_due(self.failed_at, level)
     }
 
@@ -324,6 +328,10 @@ impl Player {
             }
             Err(e) => {
                 self.failed_at = Some(level);
+                let operational = matches!(&e, StrategyError::Oracle(r) if r.is_operational());
+                if !operational {
+                    self.dead_end = Some(r.id);
+                }
                 Err(PollError::Job(e))
             }
         }
@@ -399,6 +407,8 @@ mod tests {
                 wait.recv().unwrap();
                 let outcome = if job.id.game == "fail" {
                     Err(StrategyError::InconsistentGame("test"))
+                } else if job.id.game == "unavailable" {
+                    Err(StrategyError::Oracle(ReplayError::Engine("test".into())))
                 } else {
                     Ok(Computed::Dissection {
                         choice: Tick::new(0),
@@ -463,7 +473,27 @@ mod tests {
     }
 
     #[test]
-    fn a_failed_job_is_retried_after_a_while() {
+    fn an_operational_failure_is_retried_after_a_while() {
+        let (w, gate) = gated();
+        let mut p = Player::default();
+        p.set_worker(w);
+        let f = id("unavailable");
+        p.submit(job("unavailable"), level(10)).unwrap();
+        gate.send(()).unwrap();
+        assert!(matches!(
+            collect(&mut p, &f, 10),
+            Err(PollError::Job(StrategyError::Oracle(ReplayError::Engine(
+                _
+            ))))
+        ));
+        assert!(!p.job_due(&f, level(15)));
+        assert!(p.job_due(&f, level(16)));
+    }
+
+    /// A deterministic failure would fail again: the same game state is not replayed again,
+    /// the next one is.
+    #[test]
+    fn a_deterministic_failure_is_not_retried() {
         let (w, gate) = gated();
         let mut p = Player::default();
         p.set_worker(w);
@@ -474,8 +504,8 @@ mod tests {
             collect(&mut p, &f, 10),
             Err(PollError::Job(StrategyError::InconsistentGame(_)))
         ));
-        assert!(!p.job_due(&f, level(15)));
-        assert!(p.job_due(&f, level(16)));
+        assert!(!p.job_due(&f, level(100)));
+        assert!(p.job_due(&id("next"), level(16)));
     }
 
     #[test]

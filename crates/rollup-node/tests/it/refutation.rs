@@ -111,9 +111,20 @@ impl Duel {
     fn honest_wins_checking(mut self, disputed: i64, check: impl FnOnce(&Net)) -> String {
         let mut result = None;
         let mut scanned = self.n.orig;
+        // The honest node's `/health` lists the loser's conflicting commitment during the game.
+        let mut alarm = None;
+        let loser_pkh = json!(self.loser_pkh);
         let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             self.n
-                .bake_until("the end of the game", &mut self.honest, |n, _| {
+                .bake_until("the end of the game", &mut self.honest, |n, honest| {
+                    if alarm.is_none()
+                        && let Ok((200, h)) = honest.try_get("/health")
+                    {
+                        alarm = h["conflicts"]
+                            .as_array()
+                            .and_then(|c| c.iter().find(|c| c["staker"] == loser_pkh))
+                            .cloned();
+                    }
                     result = result.take().or_else(|| game_result(n, &mut scanned));
                     result.is_some()
                 });
@@ -138,6 +149,11 @@ impl Duel {
         }
         assert_eq!(result["kind"], "loser", "{result}");
         assert_eq!(result["player"], json!(self.loser_pkh), "{result}");
+        let alarm = alarm.unwrap_or_else(|| panic!("/health never listed the conflict"));
+        assert!(
+            alarm["theirs"].is_string() && alarm["ours"] != alarm["theirs"],
+            "{alarm}"
+        );
         // The winner's commitment is cemented by the winner (an accuser does not cement).
         if !self.accuser {
             let level = self.n.orig + disputed;
@@ -146,6 +162,9 @@ impl Duel {
                 &mut self.honest,
                 |n, _| n.lcc_level() >= level,
             );
+            // Settled by the cementation: the alarm is gone.
+            let h = self.honest.get("/health");
+            assert!(h.get("conflicts").is_none(), "{h}");
         }
         assert_eq!(self.n.staked_on(&self.honest_pkh).0, 200);
         let out = self.honest.output();
