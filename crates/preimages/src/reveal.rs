@@ -1,88 +1,11 @@
-//! Reveal requests and their answers (`wasm-pvm.md` §5.2, §4.3).
-//!
-//! A request payload decodes exactly (no trailing bytes) into one of the kinds below;
-//! anything else is [`RevealRequest::Malformed`], answered like L1 does with the
-//! pre-image of the well-known hash, i.e. the empty string.
+//! The answers to reveal requests (`wasm-pvm.md` §5.2, §4.3; the requests are
+//! [`tezos_types::reveal::RevealRequest`]): a malformed request is answered like L1 does with
+//! the pre-image of the well-known hash, i.e. the empty string.
 
 use crate::dal::DalSource;
-use crate::hash::{REVEAL_HASH_SIZE, RevealHash};
+use crate::hash::RevealHash;
 use crate::store::{PreimageError, PreimageStore};
-
-/// A decoded reveal request (`reveal_encoding` in `sc_rollup_PVM_sig.ml`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RevealRequest {
-    /// Tag `00`: raw data, followed by a 33-byte reveal hash.
-    RawData(RevealHash),
-    /// Tag `01`: rollup metadata.
-    Metadata,
-    /// Tag `02`: a DAL page.
-    DalPage {
-        /// Published level (`int32` BE).
-        published_level: i32,
-        /// Slot index (`uint8`).
-        slot_index: u8,
-        /// Page index (`int16` BE).
-        page_index: i16,
-    },
-    /// Tag `03`: DAL parameters.
-    DalParameters,
-    /// Anything else (bad tag, bad length, trailing bytes, or tag `04` adaptive DAL,
-    /// which is not enabled): answered with the empty pre-image.
-    Malformed,
-}
-
-impl RevealRequest {
-    /// Decodes a reveal request payload (`wasm-pvm.md` §5.2 table).
-    #[must_use]
-    pub fn decode(payload: &[u8]) -> Self {
-        match payload {
-            [0x00, hash @ ..] if hash.len() == REVEAL_HASH_SIZE => {
-                RevealHash::from_bytes(hash).map_or(Self::Malformed, Self::RawData)
-            }
-            [0x01] => Self::Metadata,
-            // `Raw_level_repr.encoding` refuses a negative level: a malformed request.
-            [0x02, l0, l1, l2, l3, slot, p0, p1] => {
-                match i32::from_be_bytes([*l0, *l1, *l2, *l3]) {
-                    published_level @ 0.. => Self::DalPage {
-                        published_level,
-                        slot_index: *slot,
-                        page_index: i16::from_be_bytes([*p0, *p1]),
-                    },
-                    _ => Self::Malformed,
-                }
-            }
-            [0x03] => Self::DalParameters,
-            _ => Self::Malformed,
-        }
-    }
-
-    /// Encodes the request (inverse of [`Self::decode`]; `Malformed` encodes as an
-    /// empty payload, which decodes back to `Malformed`).
-    #[must_use]
-    pub fn encode(&self) -> Vec<u8> {
-        match self {
-            Self::RawData(h) => {
-                let mut v = vec![0x00];
-                v.extend_from_slice(h.as_bytes());
-                v
-            }
-            Self::Metadata => vec![0x01],
-            Self::DalPage {
-                published_level,
-                slot_index,
-                page_index,
-            } => {
-                let mut v = vec![0x02];
-                v.extend_from_slice(&published_level.to_be_bytes());
-                v.push(*slot_index);
-                v.extend_from_slice(&page_index.to_be_bytes());
-                v
-            }
-            Self::DalParameters => vec![0x03],
-            Self::Malformed => Vec::new(),
-        }
-    }
-}
+pub use tezos_types::reveal::RevealRequest;
 
 /// Rollup metadata revealed by `reveal_metadata` (`wasm-pvm.md` §4.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -252,50 +175,6 @@ impl wasm_pvm::RevealHandler for Revealer {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn decode_kinds() {
-        let h = RevealHash::of_preimage(b"x");
-        let raw = RevealRequest::RawData(h);
-        assert_eq!(RevealRequest::decode(&raw.encode()), raw);
-        assert_eq!(RevealRequest::decode(&[1]), RevealRequest::Metadata);
-        assert_eq!(RevealRequest::decode(&[3]), RevealRequest::DalParameters);
-        let dal = RevealRequest::DalPage {
-            published_level: 7,
-            slot_index: 2,
-            page_index: -1,
-        };
-        assert_eq!(RevealRequest::decode(&dal.encode()), dal);
-        assert_eq!(dal.encode(), [2, 0, 0, 0, 7, 2, 0xff, 0xff]);
-    }
-
-    #[test]
-    fn decode_malformed() {
-        let h = RevealHash::of_preimage(b"x");
-        let mut trailing = RevealRequest::RawData(h).encode();
-        trailing.push(0);
-        for bad in [
-            &[][..],
-            &[1, 0],
-            &[3, 0],
-            &[4],
-            &[5],
-            &trailing,
-            &trailing[..trailing.len() - 2],
-            &[0, 1, 2],
-            &[2, 0xff, 0xff, 0xff, 0xff, 0, 0, 0],
-        ] {
-            assert_eq!(
-                RevealRequest::decode(bad),
-                RevealRequest::Malformed,
-                "{bad:?}"
-            );
-        }
-        // Hash with an unknown scheme tag.
-        let mut bad_scheme = vec![0u8, 1];
-        bad_scheme.extend_from_slice(&[0; 32]);
-        assert_eq!(RevealRequest::decode(&bad_scheme), RevealRequest::Malformed);
-    }
 
     #[test]
     fn answers() {

@@ -42,8 +42,8 @@ pub use inbox_proof::{
     produce_input_proof as produce_inbox_input_proof, verify as verify_inbox_proof,
 };
 pub use proof::{
-    DalParameters, FinalMove, InputRequest, Reveal, RollupContext, StepInput, StepVerifier,
-    VerifiedStep, VerifyError, final_move_is_valid,
+    DalParameters, FinalMove, InputRequest, RollupContext, StepInput, StepVerifier, VerifiedStep,
+    VerifyError, final_move_is_valid,
 };
 pub use strategy::{NextMove, StateOracle, StrategyError, new_dissection_ticks, next_move};
 

@@ -4,6 +4,7 @@
 //! [`StepVerifier`] (the WASM PVM's is `pvm_tick`).
 
 use tezos_types::operation::{DissectionChunk, InputProof, RevealProof};
+use tezos_types::reveal::{RevealHash, RevealRequest};
 use tezos_types::{BinEncode, InboxMessage, Level, SmartRollupAddress, StateHash, Tick};
 
 use tezos_types::inbox::InboxHistoryCell;
@@ -44,67 +45,8 @@ pub enum InputRequest {
     },
     /// A reveal, with the PVM's request bytes (`0x00 ‖ hash` for a pre-image, `0x01` for the
     /// metadata, a DAL request otherwise; `docs/reference/wasm-pvm.md` §5.2), read by
-    /// [`Reveal::decode`].
+    /// [`RevealRequest::decode`].
     NeedsReveal(Vec<u8>),
-}
-
-/// A reveal request as the protocol reads the PVM's request bytes (`sc_rollup_wasm.ml`
-/// `decode_reveal` with `Sc_rollup_PVM_sig.reveal_encoding`; `docs/reference/wasm-pvm.md`
-/// §5.2). Bytes that do not decode exactly ask for the pre-image of the well-known hash
-/// (the empty string). Not modelled: `get_status` also turns a kind not yet enabled
-/// (`smart_rollup_reveal_activation_level`, `is_reveal_enabled`) into that request; every
-/// kind is taken as enabled (the sandbox's default, all at level 0).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Reveal {
-    /// Tag `00`: the pre-image of a Blake2B reveal hash (its 32-byte digest; scheme tag `00`).
-    RawData([u8; 32]),
-    /// Tag `01`: the rollup's metadata.
-    Metadata,
-    /// Tag `02`: a DAL page (published level, slot index, page index).
-    DalPage {
-        /// Published level (`int32`).
-        published_level: i32,
-        /// Slot index.
-        slot_index: u8,
-        /// Page index (`int16`).
-        page_index: i16,
-    },
-    /// Tag `03`: the protocol's DAL parameters.
-    DalParameters,
-}
-
-impl Reveal {
-    /// Decodes the PVM's request bytes; a malformed request (bad tag, bad length, trailing
-    /// bytes, unknown hash scheme, the not-enabled adaptive DAL tag `04`) is
-    /// `RawData(blake2b(""))`, the well-known hash.
-    #[must_use]
-    pub fn decode(request: &[u8]) -> Self {
-        match request {
-            [0x00, 0x00, digest @ ..] => match <[u8; 32]>::try_from(digest) {
-                Ok(d) => Self::RawData(d),
-                Err(_) => Self::well_known(),
-            },
-            [0x01] => Self::Metadata,
-            // `Raw_level_repr.encoding` refuses a negative level: a malformed request.
-            [0x02, l0, l1, l2, l3, slot, p0, p1] => {
-                match i32::from_be_bytes([*l0, *l1, *l2, *l3]) {
-                    published_level @ 0.. => Self::DalPage {
-                        published_level,
-                        slot_index: *slot,
-                        page_index: i16::from_be_bytes([*p0, *p1]),
-                    },
-                    _ => Self::well_known(),
-                }
-            }
-            [0x03] => Self::DalParameters,
-            _ => Self::well_known(),
-        }
-    }
-
-    /// `Reveal_raw_data well_known_reveal_hash`: the hash of the empty string.
-    fn well_known() -> Self {
-        Self::RawData(tezos_types::hash::blake2b::<32>(&[b""]))
-    }
 }
 
 /// `Sc_rollup_dal_parameters_repr.t`: the DAL parameters a `Reveal_dal_parameters` answers.
@@ -293,15 +235,22 @@ fn input_matches_request(input_proof: Option<&InputProof>, request: &InputReques
             InputRequest::FirstAfter { level: l, counter },
         ) => level == l && message_counter == counter,
         // `Raw_data_proof data` answers `Reveal_raw_data h` when `h` is the data's hash in
-        // the request's scheme (only Blake2B, tag 0, exists); `Metadata_proof` answers
-        // `Reveal_metadata` and `Dal_parameters_proof` `Reveal_dal_parameters`.
+        // the request's scheme (only Blake2B, tag 0, exists); bytes that do not decode ask for
+        // the well-known hash's pre-image, the empty string (`sc_rollup_wasm.ml`
+        // `decode_reveal`). `Metadata_proof` answers `Reveal_metadata` and
+        // `Dal_parameters_proof` `Reveal_dal_parameters`. Not modelled: `get_status` also
+        // turns a kind not yet enabled (`is_reveal_enabled`) into the well-known request;
+        // every kind is taken as enabled (the sandbox's default, all at level 0).
         (Some(InputProof::RevealProof { reveal_proof }), InputRequest::NeedsReveal(request)) => {
-            match (reveal_proof, Reveal::decode(request)) {
-                (RevealProof::RawDataProof { raw_data }, Reveal::RawData(hash)) => {
-                    hash == tezos_types::hash::blake2b::<32>(&[raw_data])
+            match (reveal_proof, RevealRequest::decode(request)) {
+                (RevealProof::RawDataProof { raw_data }, RevealRequest::RawData(hash)) => {
+                    hash.matches(raw_data)
                 }
-                (RevealProof::MetadataProof, Reveal::Metadata)
-                | (RevealProof::DalParametersProof, Reveal::DalParameters) => true,
+                (RevealProof::RawDataProof { raw_data }, RevealRequest::Malformed) => {
+                    RevealHash::well_known().matches(raw_data)
+                }
+                (RevealProof::MetadataProof, RevealRequest::Metadata)
+                | (RevealProof::DalParametersProof, RevealRequest::DalParameters) => true,
                 _ => false,
             }
         }
@@ -392,42 +341,6 @@ mod tests {
 
     fn reveal(reveal_proof: RevealProof) -> InputProof {
         InputProof::RevealProof { reveal_proof }
-    }
-
-    #[test]
-    fn decode_requests() {
-        let d = tezos_types::hash::blake2b::<32>(&[b"x"]);
-        let mut raw = vec![0, 0];
-        raw.extend(d);
-        assert_eq!(Reveal::decode(&raw), Reveal::RawData(d));
-        assert_eq!(Reveal::decode(&[1]), Reveal::Metadata);
-        assert_eq!(Reveal::decode(&[3]), Reveal::DalParameters);
-        assert_eq!(
-            Reveal::decode(&[2, 0, 0, 0, 7, 2, 0xff, 0xff]),
-            Reveal::DalPage {
-                published_level: 7,
-                slot_index: 2,
-                page_index: -1
-            }
-        );
-        // Malformed: the well-known hash (of the empty string).
-        let well_known = Reveal::RawData(tezos_types::hash::blake2b::<32>(&[b""]));
-        let mut trailing = raw.clone();
-        trailing.push(0);
-        let mut scheme = raw.clone();
-        scheme[1] = 1;
-        for bad in [
-            &[2, 0x80, 0, 0, 0, 0, 0, 0][..],
-            &[][..],
-            &[1, 0],
-            &[3, 0],
-            &[4],
-            &raw[..33],
-            &trailing,
-            &scheme,
-        ] {
-            assert_eq!(Reveal::decode(bad), well_known, "{bad:?}");
-        }
     }
 
     #[test]

@@ -25,6 +25,7 @@ pub mod micheline;
 pub mod operation;
 pub mod outbox;
 pub mod quantity;
+pub mod reveal;
 
 pub use b58::B58Error;
 pub use encoding::{

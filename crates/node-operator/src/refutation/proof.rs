@@ -6,6 +6,7 @@ use durable_tree::Tree;
 use node_follower::follower::{FollowError, Processor};
 use refutation_game::Game;
 use tezos_types::operation::{InputProof, RevealProof};
+use tezos_types::reveal::RevealRequest;
 use tezos_types::{Level, Tick};
 
 use super::replay_error;
@@ -74,14 +75,14 @@ fn reveal_proof(
     tree: &Tree,
     request: &[u8],
 ) -> Result<(Vec<u8>, RevealProof), FollowError> {
-    let kind = refutation_game::Reveal::decode(request);
-    if let refutation_game::Reveal::DalPage { .. } = kind {
+    let kind = RevealRequest::decode(request);
+    if let RevealRequest::DalPage { .. } = kind {
         return Err(FollowError::Inconsistent(format!(
             "refutation game: the step at tick {choice} reveals a DAL page, whose proof this \
              node does not produce yet"
         )));
     }
-    if kind == refutation_game::Reveal::DalParameters {
+    if kind == RevealRequest::DalParameters {
         // `find_dal_parameters` at the proved state's level (its last input's, else the
         // origination level), as `produce` reads them.
         let level = match last_input_level(tree, choice)? {
@@ -96,8 +97,8 @@ fn reveal_proof(
         ))
     })?;
     let proof = match kind {
-        refutation_game::Reveal::Metadata => RevealProof::MetadataProof,
-        refutation_game::Reveal::DalParameters => RevealProof::DalParametersProof,
+        RevealRequest::Metadata => RevealProof::MetadataProof,
+        RevealRequest::DalParameters => RevealProof::DalParametersProof,
         _ => RevealProof::RawDataProof {
             raw_data: data.clone(),
         },
