@@ -73,15 +73,14 @@ impl DalConstants {
     #[must_use]
     pub fn parameters_bytes(&self) -> Vec<u8> {
         let p = &self.params;
-        [
-            i64::from(p.number_of_slots),
-            i64::from(p.attestation_lag),
-            i64::from(p.slot_size),
-            i64::from(p.page_size),
-        ]
-        .iter()
-        .flat_map(|n| n.to_be_bytes())
-        .collect()
+        tezos_types::reveal::DalParameters {
+            number_of_slots: i64::from(p.number_of_slots),
+            attestation_lag: i64::from(p.attestation_lag),
+            slot_size: i64::from(p.slot_size),
+            page_size: i64::from(p.page_size),
+        }
+        .encode()
+        .to_vec()
     }
 }
 

@@ -5,27 +5,7 @@
 use crate::dal::DalSource;
 use crate::hash::RevealHash;
 use crate::store::{PreimageError, PreimageStore};
-pub use tezos_types::reveal::RevealRequest;
-
-/// Rollup metadata revealed by `reveal_metadata` (`wasm-pvm.md` §4.3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RollupMetadata {
-    /// The 20-byte payload of the rollup's `sr1…` address.
-    pub address: [u8; 20],
-    /// The origination level.
-    pub origination_level: i32,
-}
-
-impl RollupMetadata {
-    /// The 24-byte answer: address then origination level as `int32` big-endian.
-    #[must_use]
-    pub fn encode(&self) -> [u8; 24] {
-        let mut out = [0u8; 24];
-        out[..20].copy_from_slice(&self.address);
-        out[20..].copy_from_slice(&self.origination_level.to_be_bytes());
-        out
-    }
-}
+pub use tezos_types::reveal::{RevealRequest, RollupMetadata};
 
 /// Answers reveal requests from a [`PreimageStore`], the rollup metadata and, for the DAL
 /// reveals, a [`DalSource`].

@@ -4,7 +4,8 @@
 //! [`StepVerifier`] (the WASM PVM's is `pvm_tick`).
 
 use tezos_types::operation::{DissectionChunk, InputProof, RevealProof};
-use tezos_types::reveal::{RevealHash, RevealRequest};
+pub use tezos_types::reveal::DalParameters;
+use tezos_types::reveal::{RevealHash, RevealRequest, RollupMetadata};
 use tezos_types::{BinEncode, InboxMessage, Level, SmartRollupAddress, StateHash, Tick};
 
 use tezos_types::inbox::InboxHistoryCell;
@@ -49,38 +50,6 @@ pub enum InputRequest {
     NeedsReveal(Vec<u8>),
 }
 
-/// `Sc_rollup_dal_parameters_repr.t`: the DAL parameters a `Reveal_dal_parameters` answers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DalParameters {
-    /// `number_of_slots`.
-    pub number_of_slots: i64,
-    /// `attestation_lag`.
-    pub attestation_lag: i64,
-    /// `cryptobox_parameters.slot_size`.
-    pub slot_size: i64,
-    /// `cryptobox_parameters.page_size`.
-    pub page_size: i64,
-}
-
-impl DalParameters {
-    /// The revealed bytes (`Sc_rollup_dal_parameters_repr.encoding`): the four fields as
-    /// `int64` big-endian, in this order (`docs/reference/dal.md` §5).
-    #[must_use]
-    pub fn encode(&self) -> [u8; 32] {
-        let mut out = [0; 32];
-        let fields = [
-            self.number_of_slots,
-            self.attestation_lag,
-            self.slot_size,
-            self.page_size,
-        ];
-        for (chunk, f) in out.chunks_exact_mut(8).zip(fields) {
-            chunk.copy_from_slice(&f.to_be_bytes());
-        }
-        out
-    }
-}
-
 /// What the L1 knows of the rollup and the protocol: the metadata and DAL-parameters reveals
 /// are answered from it by the verifier, never from the prover (`Sc_rollup_proof_repr.valid`
 /// with the rollup's `metadata` and `find_dal_parameters`).
@@ -100,10 +69,11 @@ impl RollupContext {
     /// the origination level as `int32` big-endian (`docs/reference/wasm-pvm.md` §4.3).
     #[must_use]
     pub fn metadata_bytes(&self) -> [u8; 24] {
-        let mut out = [0; 24];
-        out[..20].copy_from_slice(&self.address.0);
-        out[20..].copy_from_slice(&self.origination_level.get().to_be_bytes());
-        out
+        RollupMetadata {
+            address: self.address.0,
+            origination_level: self.origination_level.get(),
+        }
+        .encode()
     }
 }
 

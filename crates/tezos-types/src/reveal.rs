@@ -178,6 +178,59 @@ impl RevealRequest {
     }
 }
 
+/// The answer to `Reveal_metadata` (`Sc_rollup_metadata_repr.encoding`): the rollup's address
+/// (the 20-byte payload of its `sr1…`) then its origination level as `int32` big-endian.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RollupMetadata {
+    /// The 20-byte payload of the rollup's `sr1…` address.
+    pub address: [u8; 20],
+    /// The origination level.
+    pub origination_level: i32,
+}
+
+impl RollupMetadata {
+    /// The 24 revealed bytes.
+    #[must_use]
+    pub fn encode(&self) -> [u8; 24] {
+        let mut out = [0u8; 24];
+        out[..20].copy_from_slice(&self.address);
+        out[20..].copy_from_slice(&self.origination_level.to_be_bytes());
+        out
+    }
+}
+
+/// The answer to `Reveal_dal_parameters` (`Sc_rollup_dal_parameters_repr.encoding`,
+/// `docs/reference/dal.md` §5): the four fields as `int64` big-endian, in this order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DalParameters {
+    /// `number_of_slots`.
+    pub number_of_slots: i64,
+    /// `attestation_lag`.
+    pub attestation_lag: i64,
+    /// `cryptobox_parameters.slot_size`.
+    pub slot_size: i64,
+    /// `cryptobox_parameters.page_size`.
+    pub page_size: i64,
+}
+
+impl DalParameters {
+    /// The 32 revealed bytes.
+    #[must_use]
+    pub fn encode(&self) -> [u8; 32] {
+        let mut out = [0; 32];
+        let fields = [
+            self.number_of_slots,
+            self.attestation_lag,
+            self.slot_size,
+            self.page_size,
+        ];
+        for (chunk, f) in out.chunks_exact_mut(8).zip(fields) {
+            chunk.copy_from_slice(&f.to_be_bytes());
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
