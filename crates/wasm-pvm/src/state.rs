@@ -356,6 +356,25 @@ fn decode_cbv(t: &Tree, at: &str) -> Result<Vec<u8>, DecodeError> {
     Ok(out)
 }
 
+/// The last input a state read (`wasm/input`: an `int32` level then the counter, Octez
+/// `get_current_level`), absent before the first input; readable at any tick, the states
+/// between two snapshots included.
+///
+/// # Errors
+/// A malformed `wasm/input`, or the tree unreadable.
+pub fn last_input_of(root: &Tree) -> Result<Option<InputInfo>, DecodeError> {
+    match root.get_contents(&["wasm", "input"])? {
+        None => Ok(None),
+        Some(b) if b.len() > 4 => Ok(Some(InputInfo {
+            level: u32::try_from(enc::de_i32(&b[..4]).ok_or_else(|| mal("wasm/input"))?)
+                .map_err(|_| mal("wasm/input"))?,
+            counter: u64::try_from(enc::de_n(&b[4..]).ok_or_else(|| mal("wasm/input"))?)
+                .map_err(|_| mal("wasm/input"))?,
+        })),
+        Some(_) => Err(mal("wasm/input")),
+    }
+}
+
 impl PvmState {
     /// `initial_state version` followed by `install_boot_sector` (`wasm_pvm.ml`): the genesis
     /// state of a rollup. Writes `/readonly/wasm_version`, `/kernel/env/reboot` (empty) and
@@ -525,16 +544,7 @@ impl PvmState {
                 "pvm/max_nb_ticks: must be at least 1".to_owned(),
             ));
         }
-        let last_input = match get(&["wasm", "input"])? {
-            None => None,
-            Some(b) if b.len() > 4 => Some(InputInfo {
-                level: u32::try_from(enc::de_i32(&b[..4]).ok_or_else(|| mal("wasm/input"))?)
-                    .map_err(|_| mal("wasm/input"))?,
-                counter: u64::try_from(enc::de_n(&b[4..]).ok_or_else(|| mal("wasm/input"))?)
-                    .map_err(|_| mal("wasm/input"))?,
-            }),
-            Some(_) => return Err(mal("wasm/input")),
-        };
+        let last_input = last_input_of(root)?;
         let tag = match get(&["wasm", "tag"])? {
             None => "collect".to_owned(),
             Some(b) => {

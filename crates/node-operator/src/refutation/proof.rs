@@ -32,9 +32,7 @@ pub(super) fn final_proof(
                 Some(InputProof::RevealProof { reveal_proof }),
             )
         } else if pvm_tick::is_input_state(tree).map_err(tick_error)? {
-            let last = wasm_pvm::PvmState::from_tree(tree)
-                .map_err(|e| replay_error(e.into()))?
-                .last_input();
+            let last = wasm_pvm::last_input_of(tree).map_err(|e| replay_error(e.into()))?;
             match last {
                 // The rollup's first input (`First_inbox_message`): `Start_of_level` of the level
                 // after the origination.
@@ -85,8 +83,8 @@ fn reveal_proof(
     if kind == RevealRequest::DalParameters {
         // `find_dal_parameters` at the proved state's level (its last input's, else the
         // origination level), as `produce` reads them.
-        let level = match last_input_level(tree, choice)? {
-            Some(level) => level,
+        let level = match wasm_pvm::last_input_of(tree).map_err(|e| replay_error(e.into()))? {
+            Some(input) => input.level,
             None => p.rollup.origination_level.to_u32(),
         };
         wasm_pvm::RevealHandler::set_inbox_level(&mut p.reveal, level);
@@ -104,27 +102,6 @@ fn reveal_proof(
         },
     };
     Ok((data, proof))
-}
-
-/// The inbox level of the state's last input (`get_current_level`: `wasm/input`, an `int32`
-/// big-endian level then the counter), read from the tree at any tick state.
-fn last_input_level(tree: &Tree, choice: Tick) -> Result<Option<u32>, FollowError> {
-    let bad = |why: String| {
-        FollowError::Inconsistent(format!(
-            "refutation game: the state at tick {choice}, wasm/input: {why}"
-        ))
-    };
-    let Some(b) = tree
-        .get_contents(&["wasm", "input"])
-        .map_err(|e| bad(e.to_string()))?
-    else {
-        return Ok(None);
-    };
-    let level: [u8; 4] = b
-        .get(..4)
-        .and_then(|l| l.try_into().ok())
-        .ok_or_else(|| bad("not an input_info".into()))?;
-    Ok(Some(u32::from_be_bytes(level)))
 }
 
 /// The inbox proof of the message after `(level, counter)` against the game's inbox snapshot,
