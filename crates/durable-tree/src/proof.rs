@@ -410,71 +410,63 @@ impl InodeCtx<'_> {
 }
 
 /// The proof of an inner inode of `length` entries with these children: a chain of
-/// one-child inodes is an `Extender` whose segments are the child indices.
-pub(crate) fn inode_node(
+/// one-child inodes is an `Extender` whose segments are the child indices (Irmin
+/// `iproof_of_inode`).
+pub fn inode_node(
     length: u64,
     left: Option<Box<InodeTree>>,
     right: Option<Box<InodeTree>>,
 ) -> InodeTree {
-    let single = match (&left, &right) {
-        (Some(_), None) => Some((0u8, left.clone())),
-        (None, Some(_)) => Some((1u8, right.clone())),
-        _ => None,
+    let (index, child) = match (left, right) {
+        (Some(c), None) => (0u8, c),
+        (None, Some(c)) => (1u8, c),
+        (left, right) => {
+            return InodeTree::Tree(InodeProof {
+                length,
+                left,
+                right,
+            });
+        }
     };
-    if let Some((index, Some(child))) = single {
-        match *child {
+    match *child {
+        InodeTree::Tree(InodeProof {
+            left: Some(p),
+            right: None,
+            ..
+        }) => InodeTree::Extender(ExtenderProof {
+            length,
+            segments: vec![index, 0],
+            proof: p,
+        }),
+        InodeTree::Tree(InodeProof {
+            left: None,
+            right: Some(p),
+            ..
+        }) => InodeTree::Extender(ExtenderProof {
+            length,
+            segments: vec![index, 1],
+            proof: p,
+        }),
+        InodeTree::Extender(e) => {
+            let mut segments = Vec::with_capacity(e.segments.len().saturating_add(1));
+            segments.push(index);
+            segments.extend(e.segments);
+            InodeTree::Extender(ExtenderProof {
+                length,
+                segments,
+                proof: e.proof,
+            })
+        }
+        other => {
+            let kid = Some(Box::new(other));
+            let (left, right) = if index == 0 { (kid, None) } else { (None, kid) };
             InodeTree::Tree(InodeProof {
-                left: Some(p),
-                right: None,
-                ..
-            }) => {
-                return InodeTree::Extender(ExtenderProof {
-                    length,
-                    segments: vec![index, 0],
-                    proof: p,
-                });
-            }
-            InodeTree::Tree(InodeProof {
-                left: None,
-                right: Some(p),
-                ..
-            }) => {
-                return InodeTree::Extender(ExtenderProof {
-                    length,
-                    segments: vec![index, 1],
-                    proof: p,
-                });
-            }
-            InodeTree::Extender(e) => {
-                let mut segments = Vec::with_capacity(e.segments.len().saturating_add(1));
-                segments.push(index);
-                segments.extend(e.segments);
-                return InodeTree::Extender(ExtenderProof {
-                    length,
-                    segments,
-                    proof: e.proof,
-                });
-            }
-            other => {
-                let child = Some(Box::new(other));
-                let (left, right) = if index == 0 {
-                    (child, None)
-                } else {
-                    (None, child)
-                };
-                return InodeTree::Tree(InodeProof {
-                    length,
-                    left,
-                    right,
-                });
-            }
+                length,
+                left,
+                right,
+            })
         }
     }
-    InodeTree::Tree(InodeProof {
-        length,
-        left,
-        right,
-    })
 }
 
 fn entry_kind(k: Kind) -> EntryKind {

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 
 use durable_tree::Hash;
 use durable_tree::proof::{
-    ExtenderProof, InodeProof, InodeTree, KindedHash, ProofError, ProofTree, root_hash,
+    ExtenderProof, InodeProof, InodeTree, KindedHash, ProofError, ProofTree, inode_node, root_hash,
 };
 
 /// What was loaded, by hash: the merged expansion of every node, the bytes of every contents.
@@ -277,64 +277,6 @@ fn fold(t: &InodeTree) -> InodeTree {
             i.right.as_ref().map(|k| Box::new(fold(k))),
         ),
         other => other.clone(),
-    }
-}
-
-/// An inner inode of `length` entries with these children, a one-child chain as an extender
-/// (as `durable_tree::proof`'s encoder builds them, Irmin `iproof_of_inode`).
-fn inode_node(
-    length: u64,
-    left: Option<Box<InodeTree>>,
-    right: Option<Box<InodeTree>>,
-) -> InodeTree {
-    let (index, child) = match (left, right) {
-        (Some(c), None) => (0u8, c),
-        (None, Some(c)) => (1u8, c),
-        (left, right) => {
-            return InodeTree::Tree(InodeProof {
-                length,
-                left,
-                right,
-            });
-        }
-    };
-    match *child {
-        InodeTree::Tree(InodeProof {
-            left: Some(p),
-            right: None,
-            ..
-        }) => InodeTree::Extender(ExtenderProof {
-            length,
-            segments: vec![index, 0],
-            proof: p,
-        }),
-        InodeTree::Tree(InodeProof {
-            left: None,
-            right: Some(p),
-            ..
-        }) => InodeTree::Extender(ExtenderProof {
-            length,
-            segments: vec![index, 1],
-            proof: p,
-        }),
-        InodeTree::Extender(e) => {
-            let mut segments = vec![index];
-            segments.extend(e.segments);
-            InodeTree::Extender(ExtenderProof {
-                length,
-                segments,
-                proof: e.proof,
-            })
-        }
-        other => {
-            let kid = Some(Box::new(other));
-            let (left, right) = if index == 0 { (kid, None) } else { (None, kid) };
-            InodeTree::Tree(InodeProof {
-                length,
-                left,
-                right,
-            })
-        }
     }
 }
 
