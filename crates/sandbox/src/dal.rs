@@ -21,12 +21,22 @@
 //! except the slot indices listed in the constants' `sandbox_dal_unattested_slots`
 //! (`is_proto_attested: false`, 0 shards).
 //!
-//! **Commitments are not KZG.** There is no cryptobox here: the commitment of a slot is
-//! Blake2b-384 (48 bytes, `sh1…`) of the padded slot, and its "proof" 96 bytes derived from
-//! the commitment by Blake2b ([`commitment_proof`]). They have the shapes of Octez's but a real
-//! DAL node or protocol would refuse them, and the sandbox refuses real KZG proofs.
+//! **Commitments are KZG with Octez's test SRS** (`dal_crypto`, Octez
+//! `src/lib_crypto_dal/cryptobox.ml`): the commitment of a slot is `[P(τ)]_1` (48 bytes,
+//! `sh1…`), its proof the degree proof `[P(τ)·τ^s]_2` (96 bytes), and page proofs open the
+//! commitment at a page's coset. τ is Octez's public test secret (`Srs.Internal_for_tests`,
+//! what a DAL node started with `use_mock_srs_for_testing` uses), so anyone can forge proofs:
+//! commitments and proofs are Octez's test ones, never mainnet's (ZCash SRS). Parameters
+//! need only the page layout of `dal_crypto::Parameters::check_page_layout` (power-of-two
+//! domains); Octez's other checks (page size ≥ 32, shard counts) are not applied, so small
+//! test slots work. Provers and verifiers are built once per parameters and cached for the
+//! process (a prover for the mainnet slot size takes seconds in a debug build).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use dal_crypto::{Prover, Verifier};
+use parking_lot::Mutex;
 
 use serde_json::{Value, json};
 use tezos_types::operation::DalCommitmentProof;
@@ -319,22 +329,74 @@ impl DalState {
     }
 }
 
-/// The sandbox's commitment of a padded slot: Blake2b-384 (not KZG, see the module doc).
-pub fn commitment_of_slot(padded: &[u8]) -> DalCommitment {
-    DalCommitment(tezos_types::hash::blake2b::<48>(&[
-        b"smart-rollup-sandbox DAL commitment",
-        padded,
-    ]))
+/// The cryptobox parameters of the constants.
+pub fn crypto_parameters(p: &DalParametric) -> dal_crypto::Parameters {
+    dal_crypto::Parameters {
+        redundancy_factor: usize::from(p.redundancy_factor),
+        page_size: usize::from(p.page_size),
+        slot_size: usize::try_from(p.slot_size).unwrap_or(0),
+        number_of_shards: usize::from(p.number_of_shards),
+    }
 }
 
-/// The sandbox's "proof" of a commitment: 96 bytes derived from it (not a KZG degree proof).
-pub fn commitment_proof(c: &DalCommitment) -> DalCommitmentProof {
-    let a = tezos_types::hash::blake2b::<64>(&[b"smart-rollup-sandbox DAL proof 1", &c.0]);
-    let b = tezos_types::hash::blake2b::<32>(&[b"smart-rollup-sandbox DAL proof 2", &c.0]);
-    let mut p = [0u8; DalCommitmentProof::SIZE];
-    p[..64].copy_from_slice(&a);
-    p[64..].copy_from_slice(&b);
-    DalCommitmentProof(p)
+/// Provers built so far, one per parameters (a prover computes its SRS points once).
+static PROVERS: Mutex<Vec<(dal_crypto::Parameters, Arc<Prover>)>> = Mutex::new(Vec::new());
+/// Verifiers built so far, one per parameters.
+static VERIFIERS: Mutex<Vec<(dal_crypto::Parameters, Arc<Verifier>)>> = Mutex::new(Vec::new());
+
+/// The (cached) prover of `p` with Octez's test SRS; the error names the parameters.
+pub fn prover(p: &DalParametric) -> Result<Arc<Prover>, String> {
+    let params = crypto_parameters(p);
+    let mut cache = PROVERS.lock();
+    if let Some((_, pr)) = cache.iter().find(|(q, _)| *q == params) {
+        return Ok(pr.clone());
+    }
+    let pr = Arc::new(Prover::mock(params).map_err(|e| format!("dal_parametric: {e}"))?);
+    cache.push((params, pr.clone()));
+    Ok(pr)
+}
+
+/// The (cached) verifier of `p` with Octez's test SRS.
+pub fn verifier(p: &DalParametric) -> Result<Arc<Verifier>, String> {
+    let params = crypto_parameters(p);
+    let mut cache = VERIFIERS.lock();
+    if let Some((_, v)) = cache.iter().find(|(q, _)| *q == params) {
+        return Ok(v.clone());
+    }
+    let v = Arc::new(Verifier::mock(params).map_err(|e| format!("dal_parametric: {e}"))?);
+    cache.push((params, v.clone()));
+    Ok(v)
+}
+
+/// The commitment and commitment proof of a padded slot (the DAL node's `POST /slots`).
+pub fn commit_slot(
+    p: &DalParametric,
+    padded: &[u8],
+) -> Result<(DalCommitment, DalCommitmentProof), String> {
+    let (c, proof) = prover(p)?.commit_slot(padded).map_err(|e| e.to_string())?;
+    Ok((DalCommitment(c), DalCommitmentProof(proof)))
+}
+
+/// Whether `proof` is a valid degree proof of `commitment` (`Dal_apply` →
+/// `Cryptobox.verify_commitment`); false too when the parameters have no cryptobox.
+pub fn commitment_proof_is_valid(
+    p: &DalParametric,
+    commitment: &DalCommitment,
+    proof: &DalCommitmentProof,
+) -> bool {
+    verifier(p).is_ok_and(|v| v.verify_commitment(&commitment.0, &proof.0).is_ok())
+}
+
+/// The proof of page `page_index` of a padded slot (`Cryptobox.prove_page`; the DAL node's
+/// `GET /levels/<l>/slots/<i>/pages/<p>/proof`); encoded as a commitment (`sh1…`), as Octez's
+/// `page_proof_encoding` is the commitment's.
+pub fn page_proof(
+    p: &DalParametric,
+    padded: &[u8],
+    page_index: usize,
+) -> Result<DalCommitment, dal_crypto::Error> {
+    let pr = prover(p).map_err(dal_crypto::Error::InvalidParameters)?;
+    pr.prove_page_of_slot(padded, page_index).map(DalCommitment)
 }
 
 /// Pads `data` to `slot_size` with `padding` (Octez DAL node `POST /slots`); refuses data
@@ -528,9 +590,42 @@ mod tests {
         assert_eq!(s, b"abc\0\0\0\0\0");
         assert!(pad_slot(&[0; 9], 8, 0).unwrap_err().contains("slot_size"));
         assert_eq!(pages_json(&s, 4), json!(["61626300", "00000000"]));
-        let c = commitment_of_slot(&s);
-        assert!(c.to_b58check().starts_with("sh1"));
-        assert_ne!(c, commitment_of_slot(&pad_slot(b"abd", 8, 0).unwrap()));
-        assert_eq!(commitment_proof(&c), commitment_proof(&c));
+    }
+
+    /// Commitments, their proofs and page proofs with small test parameters (4 pages of 16
+    /// bytes; Octez's cryptobox would refuse pages under 32 bytes, this one does not).
+    #[test]
+    fn kzg_commitments_and_page_proofs() {
+        let p = DalParametric {
+            slot_size: 64,
+            page_size: 16,
+            number_of_shards: 64,
+            ..DalParametric::default()
+        };
+        let s = pad_slot(b"hello DAL", 64, 0).unwrap();
+        let (c, proof) = commit_slot(&p, &s).unwrap();
+        assert!(c.to_b58check().starts_with("sh"), "{c}");
+        assert_eq!(c.to_b58check().parse::<DalCommitment>(), Ok(c));
+        assert!(commitment_proof_is_valid(&p, &c, &proof));
+        let (c2, proof2) = commit_slot(&p, &pad_slot(b"hello DAM", 64, 0).unwrap()).unwrap();
+        assert_ne!(c, c2);
+        assert!(!commitment_proof_is_valid(&p, &c, &proof2));
+        assert!(commit_slot(&p, &s[1..]).is_err());
+        let v = verifier(&p).unwrap();
+        for i in 0..4 {
+            let pp = page_proof(&p, &s, i).unwrap();
+            let page = &s[i * 16..(i + 1) * 16];
+            v.verify_page(&c.0, i, page, &pp.0).unwrap();
+            assert!(v.verify_page(&c2.0, i, page, &pp.0).is_err());
+        }
+        assert!(page_proof(&p, &s, 4).is_err());
+        // Parameters without a radix-2 layout: no cryptobox, proofs refused.
+        let odd = DalParametric {
+            slot_size: 96,
+            page_size: 32,
+            ..p
+        };
+        assert!(commit_slot(&odd, &[0; 96]).is_err());
+        assert!(!commitment_proof_is_valid(&odd, &c, &proof));
     }
 }

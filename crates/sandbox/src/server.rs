@@ -471,6 +471,9 @@ fn route(sb: &Sandbox, method: &Method, uri: &Uri, headers: &HeaderMap, body: &[
         ["levels", level, "slots", index, "pages"] => {
             on(method, Method::GET, || slot_pages(sb, level, index))
         }
+        ["levels", level, "slots", index, "pages", page, "proof"] => {
+            on(method, Method::GET, || page_proof(sb, level, index, page))
+        }
         ["sandbox", "reorg"] => on(method, Method::POST, || {
             let v: Value = json_body(body)?;
             let depth = v
@@ -611,8 +614,8 @@ fn block_arg<'a>(chain: &'a Chain, id: &str) -> Result<&'a Block, ClientError> {
 /// `Content-Type: application/octet-stream`, else a JSON string or
 /// `{"invalid_utf8_string": [bytes]}`; query `padding` (one character, default `\000`) and
 /// `slot_index` (no effect)). Pads the slot to `slot_size`, stores it and answers
-/// `{"commitment": "sh1…", "commitment_proof": "<hex>"}` — the sandbox's hash-based
-/// commitment, not KZG (`crate::dal`).
+/// `{"commitment": "sh1…", "commitment_proof": "<hex>"}`: the KZG commitment and degree
+/// proof with Octez's test SRS (`crate::dal`).
 fn post_slot(
     sb: &Sandbox,
     headers: &HeaderMap,
@@ -670,7 +673,8 @@ fn post_slot(
     }
     let slot =
         crate::dal::pad_slot(&data, params.slot_size, padding).map_err(ClientError::Refused)?;
-    let commitment = crate::dal::commitment_of_slot(&slot);
+    let (commitment, commitment_proof) =
+        crate::dal::commit_slot(&params, &slot).map_err(ClientError::Refused)?;
     let path = sb.dal_slots.join(commitment.to_b58check());
     let stored =
         std::fs::create_dir_all(&sb.dal_slots).and_then(|()| atomic_file::write(&path, &slot));
@@ -687,7 +691,7 @@ fn post_slot(
     }
     ok(json!({
         "commitment": commitment.to_b58check(),
-        "commitment_proof": crate::dal::commitment_proof(&commitment).to_string(),
+        "commitment_proof": commitment_proof.to_string(),
     }))
 }
 
@@ -712,9 +716,33 @@ fn percent_decode(s: &str) -> Option<Vec<u8>> {
 /// `page_size` bytes) of the slot whose commitment was published at level `l` on slot `i`
 /// (an applied `dal_publish_commitment` of the current chain) and posted to `POST /slots`.
 fn slot_pages(sb: &Sandbox, level: &str, index: &str) -> Answer {
+    let (slot, params) = published_slot(sb, level, index)?;
+    ok(crate::dal::pages_json(&slot, params.page_size))
+}
+
+/// The DAL node's `GET /levels/<l>/slots/<i>/pages/<p>/proof` (`get_slot_page_proof`): the
+/// proof of page `p` of that slot, JSON `"sh1…"` (Octez's `page_proof_encoding` is the
+/// commitment's); 404 for a page index out of range.
+fn page_proof(sb: &Sandbox, level: &str, index: &str, page: &str) -> Answer {
+    let p: usize = page.parse().map_err(|_| bad_path(page, "int"))?;
+    let (slot, params) = published_slot(sb, level, index)?;
+    match crate::dal::page_proof(&params, &slot, p) {
+        Ok(proof) => ok(json!(proof.to_b58check())),
+        Err(e @ dal_crypto::Error::PageIndexOutOfRange { .. }) => Err(not_found(e.to_string())),
+        Err(e) => Err(ClientError::Refused(e.to_string())),
+    }
+}
+
+/// The content of the slot published at level `level` on slot `index` (see [`slot_pages`]) and
+/// the DAL parameters.
+fn published_slot(
+    sb: &Sandbox,
+    level: &str,
+    index: &str,
+) -> Result<(Vec<u8>, crate::constants::DalParametric), ClientError> {
     let l: i64 = level.parse().map_err(|_| bad_path(level, "int32"))?;
     let i: u8 = index.parse().map_err(|_| bad_path(index, "uint8"))?;
-    let (commitment, page_size) = {
+    let (commitment, params) = {
         let chain = sb.chain.lock();
         let b = chain
             .block_at(l)
@@ -735,7 +763,7 @@ fn slot_pages(sb: &Sandbox, level: &str, index: &str) -> Answer {
             .ok_or_else(|| {
                 not_found(format!("no commitment published at level {l} for slot {i}"))
             })?;
-        (c, chain.constants.dal_parametric.page_size)
+        (c, chain.constants.dal_parametric.clone())
     };
     let path = sb.dal_slots.join(commitment.to_b58check());
     let slot = std::fs::read(&path).map_err(|_| {
@@ -744,7 +772,7 @@ fn slot_pages(sb: &Sandbox, level: &str, index: &str) -> Answer {
              to this DAL node's POST /slots"
         ))
     })?;
-    ok(crate::dal::pages_json(&slot, page_size))
+    Ok((slot, params))
 }
 
 fn injection_bytes(headers: &HeaderMap, body: &[u8]) -> Result<Vec<u8>, ClientError> {

@@ -214,7 +214,7 @@ pub fn check_message_size(msg: &InboxMessage, constants: &Constants) -> Result<(
 
 /// Checks a `dal_publish_commitment` as `Dal_apply.validate_publish_commitment` does: the DAL
 /// is enabled, the slot index is below `number_of_slots`, the proof matches the commitment
-/// (here the sandbox's derived proof, `crate::dal::commitment_proof`, not KZG).
+/// (`Cryptobox.verify_commitment`, with Octez's test SRS: `crate::dal`).
 fn validate_dal_publish(
     h: &tezos_types::operation::DalSlotHeader,
     constants: &Constants,
@@ -242,7 +242,7 @@ fn validate_dal_publish(
                 ),
         );
     }
-    if crate::dal::commitment_proof(&h.commitment) != h.commitment_proof {
+    if !crate::dal::commitment_proof_is_valid(d, &h.commitment, &h.commitment_proof) {
         return Err(
             ProtoError::permanent("dal_publish_commitment_invalid_proof")
                 .with("commitment", h.commitment.to_b58check())

@@ -39,6 +39,16 @@ fn start(dir: &std::path::Path) -> Node {
     )
 }
 
+/// The cryptobox parameters of [`start`].
+fn test_parametric() -> sandbox::constants::DalParametric {
+    sandbox::constants::DalParametric {
+        slot_size: SLOT_SIZE as i32,
+        page_size: PAGE_SIZE as u16,
+        number_of_shards: 64,
+        ..Default::default()
+    }
+}
+
 fn post_slot(n: &Node, data: &str) -> (DalCommitment, DalCommitmentProof) {
     let (s, v) = n.post("/slots", &json!(data));
     assert_eq!(s, 200, "{v}");
@@ -78,10 +88,7 @@ fn published_slots_are_attested_into_the_inbox_and_served() {
     // slot 2, whose content was never posted to the DAL node.
     let c0 = post_slot(&n, "hello DAL");
     let c1 = post_slot(&n, "not attested");
-    let c2 = (
-        sandbox::dal::commitment_of_slot(&[7; SLOT_SIZE]),
-        sandbox::dal::commitment_proof(&sandbox::dal::commitment_of_slot(&[7; SLOT_SIZE])),
-    );
+    let c2 = sandbox::dal::commit_slot(&test_parametric(), &[7; SLOT_SIZE]).unwrap();
     for (who, slot, c) in [(1, 0, c0), (2, 1, c1), (3, 2, c2)] {
         let (s, v) = n.inject(who, vec![publish(slot, c)]);
         assert_eq!(s, 200, "{v}");
@@ -119,6 +126,26 @@ fn published_slots_are_attested_into_the_inbox_and_served() {
     assert!(v.to_string().contains("never posted"), "{v}");
     let (s, _) = n.get_status(&format!("/levels/{published}/slots/3/pages"));
     assert_eq!(s, 404);
+    // Page proofs (`GET …/pages/<p>/proof`, `"sh1…"`) open the published KZG commitment.
+    let verifier = sandbox::dal::verifier(&test_parametric()).unwrap();
+    for (i, page) in padded.chunks(PAGE_SIZE).enumerate() {
+        let v = n.get(&format!("/levels/{published}/slots/0/pages/{i}/proof"));
+        let proof: DalCommitment = v.as_str().unwrap().parse().unwrap();
+        verifier.verify_page(&c0.0.0, i, page, &proof.0).unwrap();
+        let other = (i + 1) % (SLOT_SIZE / PAGE_SIZE);
+        assert!(
+            verifier
+                .verify_page(&c0.0.0, other, page, &proof.0)
+                .is_err()
+        );
+    }
+    let pages = SLOT_SIZE / PAGE_SIZE;
+    let (s, v) = n.get_status(&format!("/levels/{published}/slots/0/pages/{pages}/proof"));
+    assert_eq!(s, 404, "{v}");
+    let (s, _) = n.get_status(&format!("/levels/{published}/slots/2/pages/0/proof"));
+    assert_eq!(s, 404);
+    let (s, _) = n.get_status(&format!("/levels/{published}/slots/0/pages/x/proof"));
+    assert_eq!(s, 400);
     // Levels 3 and 4: the cells of level 2 come at 2 + lag.
     n.bake();
     n.bake();
@@ -273,8 +300,8 @@ fn malformed_publications_are_refused() {
 fn the_dal_is_off_by_default() {
     let dir = tempfile::tempdir().unwrap();
     let n = Node::start(dir.path());
-    let c = sandbox::dal::commitment_of_slot(&[0; 8]);
-    let (s, v) = n.inject(1, vec![publish(0, (c, sandbox::dal::commitment_proof(&c)))]);
+    let c = sandbox::dal::commit_slot(&test_parametric(), &[0; SLOT_SIZE]).unwrap();
+    let (s, v) = n.inject(1, vec![publish(0, c)]);
     assert_eq!(s, 500, "{v}");
     assert!(error_id(&v).ends_with("operation.dal_disabled"), "{v}");
     n.bake();
@@ -325,6 +352,11 @@ fn flags_turn_the_dal_on_and_leave_slots_unattested() {
     assert_eq!(first.len(), page_size);
     assert_eq!(&first[..5], b"\xff\x00raw");
     assert!(first[5..].iter().all(|b| *b == b'.'));
+    // A page proof with the default (mainnet) parameters.
+    let v = n.get(&format!("/levels/{published}/slots/5/pages/0/proof"));
+    let proof: DalCommitment = v.as_str().unwrap().parse().unwrap();
+    let verifier = sandbox::dal::verifier(&sandbox::constants::DalParametric::default()).unwrap();
+    verifier.verify_page(&c.0, 0, &first, &proof.0).unwrap();
     for _ in 0..lag {
         n.bake();
     }
