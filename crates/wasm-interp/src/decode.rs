@@ -27,7 +27,11 @@ pub enum StepError {
 
 impl From<DecodeFailure> for StepError {
     fn from(e: DecodeFailure) -> Self {
-        Self::Fail(e)
+        if e.unencodable {
+            Self::Internal(Error::Unsupported(e.msg))
+        } else {
+            Self::Fail(e)
+        }
     }
 }
 

@@ -853,6 +853,145 @@ fn lookup<V: crate::codec::Codec>(v: &mut LazyVec<V>, what: &str, x: i32) -> Res
     v.get(x)
 }
 
+/// The vector memory instructions of `step_instr` (`VecLoad`, `VecStore`, `VecLoadLane`,
+/// `VecStoreLane`) on memory 0; `Some msg` when the instruction traps. As in
+/// `partial_memory.ml`: `effective_address` traps when `address + offset` wraps;
+/// `loadn`/`storen` (packed loads, lanes) touch the highest byte first, so an access past the
+/// end traps before any byte is written; `load_vec`/`store_vec` (16 bytes) run the 16 byte
+/// accesses together (`Lwt.join`): a load across the end reads its bytes in bounds and a store
+/// writes them, then it traps.
+fn vec_memory(
+    ctx: &mut Ctx<'_>,
+    frame: &FrameStack,
+    e: &Instr,
+    vs: &mut LazyVec<Value>,
+) -> Result<Option<&'static str>> {
+    let op = arg(e, 0)?;
+    let bad = || Error::Malformed(e.tag.clone(), "vector memop");
+    // `align` int31, `offset` int32 (the `v128` type is a constant: no byte).
+    let offset = i32::from_bytes(op.get(4..8).ok_or_else(bad)?).ok_or_else(bad)?;
+    let rest = op.get(8..).unwrap_or_default();
+    let lane_op = |rest: &[u8]| -> Result<(u8, i32)> {
+        match rest {
+            [size @ 0..=3, a, b, c, d] => Ok((*size, i32::from_be_bytes([*a, *b, *c, *d]))),
+            _ => Err(bad()),
+        }
+    };
+    let stored = match e.tag.as_str() {
+        "VecStore" => {
+            if !rest.is_empty() {
+                return Err(bad());
+            }
+            Some(crate::simd::pop_vec(vs)?)
+        }
+        "VecLoadLane" | "VecStoreLane" => Some(crate::simd::pop_vec(vs)?),
+        _ => None,
+    };
+    let a = pop_i32(vs)?;
+    let key = module_key(&frame.module);
+    let mut inst = resolve(ctx, &frame.module)?;
+    let mut mem = lookup(&mut inst.memories, "memory", 0)?;
+    const OOB: &str = "out of bounds memory access";
+    let Some(ea) = (a as u32).checked_add(offset as u32) else {
+        return Ok(Some(OOB));
+    };
+    let ea = i64::from(ea);
+    let len = mem.chunks.length();
+    let in_bounds = |n: i64| ea.saturating_add(n) <= len;
+    let at = |k: i64| ea.saturating_add(k);
+    // `loadn`: `n` bytes, little-endian.
+    let loadn = |mem: &mut crate::instance::MemoryInst, n: u8| -> Result<u64> {
+        let mut x: u64 = 0;
+        for k in (0..i64::from(n)).rev() {
+            x = x.checked_shl(8).unwrap_or(0) | u64::from(mem.chunks.load_byte(at(k))?);
+        }
+        Ok(x)
+    };
+    let size_bytes = |size: u8| 1u8.checked_shl(u32::from(size)).unwrap_or(8);
+    let mut trapped = None;
+    match e.tag.as_str() {
+        "VecLoad" => {
+            let v = match rest {
+                [0] => {
+                    if !in_bounds(16) {
+                        // The 16 reads run together (`Lwt.join`): those in bounds still load
+                        // their chunk (which a proof of this tick must hold), then it traps.
+                        for k in 0..16 {
+                            if at(k) < len {
+                                mem.chunks.load_byte(at(k))?;
+                            }
+                        }
+                        return Ok(Some(OOB));
+                    }
+                    let mut b = Vec::with_capacity(16);
+                    for k in 0..16 {
+                        b.push(mem.chunks.load_byte(at(k))?);
+                    }
+                    b
+                }
+                [1, size @ 0..=3, ext @ ..] => {
+                    let n = size_bytes(*size);
+                    if !in_bounds(i64::from(n)) {
+                        return Ok(Some(OOB));
+                    }
+                    let x = loadn(&mut mem, n)?;
+                    crate::simd::load_packed(*size, ext, x)
+                        .ok_or_else(bad)?
+                        .to_vec()
+                }
+                _ => return Err(bad()),
+            };
+            vs.cons(Value::V128(v))?;
+        }
+        "VecStore" => {
+            let v = stored.unwrap_or_default();
+            for (k, b) in (0i64..).zip(v) {
+                if at(k) < len {
+                    mem.chunks.store_byte(at(k), b)?;
+                } else {
+                    trapped = Some(OOB);
+                }
+            }
+        }
+        "VecLoadLane" => {
+            let (size, lane) = lane_op(rest)?;
+            let v = stored.unwrap_or_default();
+            let n = size_bytes(size);
+            if !in_bounds(i64::from(n)) {
+                return Ok(Some(OOB));
+            }
+            let x = loadn(&mut mem, n)?;
+            // `load_num_packed … SX` (8, 16 bits) or `load_num` (32, 64): sign-extended.
+            let sh = 64u32.saturating_sub(u32::from(n).saturating_mul(8));
+            let x = (x.wrapping_shl(sh) as i64).wrapping_shr(sh);
+            let shape = crate::simd::Shape::from_tag(size).ok_or_else(bad)?;
+            vs.cons(Value::V128(
+                crate::simd::replace_lane(shape, &v, lane, x).to_vec(),
+            ))?;
+        }
+        "VecStoreLane" => {
+            let (size, lane) = lane_op(rest)?;
+            let v = stored.unwrap_or_default();
+            let shape = crate::simd::Shape::from_tag(size).ok_or_else(bad)?;
+            let x = crate::simd::extract_lane_s(shape, &v, lane).ok_or_else(|| {
+                Error::Unsupported(format!("{}: lane index out of range (Failure nth)", e.tag))
+            })?;
+            let n = size_bytes(size);
+            if !in_bounds(i64::from(n)) {
+                return Ok(Some(OOB));
+            }
+            for (k, b) in (0i64..).zip(x.to_le_bytes().into_iter().take(usize::from(n))) {
+                mem.chunks.store_byte(at(k), b)?;
+            }
+        }
+        _ => return Err(bad()),
+    }
+    // The memory binding was loaded (or written): write it back as Octez's registry holds it.
+    inst.memories.set(0, mem)?;
+    ctx.reg.set(&key, inst);
+    Ok(trapped)
+}
+
 fn step_instr(
     ctx: &mut Ctx<'_>,
     frame: &mut FrameStack,
@@ -1370,7 +1509,16 @@ fn step_instr(
                 Err(msg) => with(label, vs, es, vec![trap(&msg)], stack),
             }
         }
-        // SIMD (`Vec*`) instructions: the decoder does not produce them yet.
+        "VecConst" | "VecTest" | "VecUnary" | "VecBinary" | "VecCompare" | "VecConvert"
+        | "VecShift" | "VecBitmask" | "VecTestBits" | "VecUnaryBits" | "VecBinaryBits"
+        | "VecTernaryBits" | "VecSplat" | "VecExtract" | "VecReplace" => {
+            crate::simd::eval(&e.tag, arg(&e, 0)?, &mut vs)?;
+            with(label, vs, es, vec![], stack)
+        }
+        "VecLoad" | "VecStore" | "VecLoadLane" | "VecStoreLane" => {
+            let new = vec_memory(ctx, frame, &e, &mut vs)?;
+            with(label, vs, es, new.map(trap).into_iter().collect(), stack)
+        }
         other => Err(Error::Unsupported(format!("instruction {other}"))),
     }
 }

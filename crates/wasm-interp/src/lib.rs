@@ -44,7 +44,8 @@
 //! 109 each, three `kernel_run` windows) matches too (`tests/it/ticks.rs`). Whole windows of
 //! the echo kernel and of WAT kernels covering the integer, memory, bulk-memory, table,
 //! control-flow, call, durable-storage, outbox and reveal operations end in the same state as
-//! the fast path (`crates/pvm-tick/tests/it/differential.rs`, through the driver).
+//! the fast path (`crates/pvm-tick/tests/it/differential.rs`, through the driver), and so does
+//! a SIMD kernel (integer lanes, memory, lanes and shuffles).
 //!
 //! `Data_encoding.option` (instructions' pack sizes, block types, limits) is a union tag
 //! `0x00`/`0x01`; only an `opt` field of an object uses `0xff` (found on the echo kernel:
@@ -53,13 +54,24 @@
 //! Reveal ticks: at `Inv_reveal_tick` the PVM waits ([`tick::reveal_request`]) and the next
 //! tick is [`tick::reveal_step`] with the revealed bytes (`wasm_vm.ml` `reveal_step`).
 //!
+//! SIMD (`0xfd`, [`stream::Stream::simd`], [`simd`]): every integer vector instruction is
+//! decoded, encoded (`Vec*` cases, `V128.laneop_encoding`) and evaluated as Octez does, one
+//! tick each. Float vector operators behind `return_float` are `Decode_error`s; the
+//! `i32x4.trunc_sat_f32x4_*`/`_f64x2_*_zero` conversions are `I32x4` operators Octez runs (the
+//! fast path's wasmtime refuses them as floats: only the exact replay matches there).
+//!
 //! Not yet: the `nds_*` host functions and the fallback-kernel recovery tick (rule 1)
-//! ([`Error::Unsupported`]); SIMD (`0xfd`) instructions (decoded as an illegal opcode); the
-//! `raw_exception` strings of `Decode_error`/`Init_error` stuck states are this crate's guess
-//! (`Error(_, "<msg>")`), not checked against an Octez run.
+//! ([`Error::Unsupported`]); the SIMD cases where Octez raises an exception this crate does not
+//! reproduce ([`Error::Unsupported`]): `f64x2.ceil/floor/trunc/nearest` and
+//! `f32x4.convert_i32x4_*`, which Octez's decoder does not guard but whose `F64x2`/`F32x4`
+//! operators its tree encoding cannot write, a shuffle lane over 127 (`int8`), and the
+//! `Failure "nth"` of a shuffle lane over 31 or an extracted/stored lane past the last (only
+//! reachable by modules that do not validate); the `raw_exception` strings of
+//! `Decode_error`/`Init_error` stuck states are this crate's guess (`Error(_, "<msg>")`), not
+//! checked against an Octez run.
 //!
 //! Module order (each uses only those above it): [`codec`] ← [`lazy`] ← [`ast`] ← [`stream`] ←
-//! [`decode`] ← [`link`] ← [`instance`] ← [`kont`] ← [`eval`] ← [`numeric`] ← [`exec`] ←
+//! [`decode`] ← [`link`] ← [`instance`] ← [`kont`] ← [`eval`] ← [`numeric`] ← [`simd`] ← [`exec`] ←
 //! [`init`] ← [`host`] ← [`tick`].
 
 // Positions and sizes come from the kernel and the state tree: no silent wrap.
@@ -78,6 +90,7 @@ pub mod kont;
 pub mod lazy;
 pub mod link;
 pub mod numeric;
+pub mod simd;
 pub mod stream;
 pub mod tick;
 

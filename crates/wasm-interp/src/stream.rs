@@ -13,6 +13,10 @@ pub struct DecodeFailure {
     pub msg: String,
     /// Byte offset in the module.
     pub pos: usize,
+    /// The instruction decodes but Octez cannot write it into the tree (an `F32x4`/`F64x2`
+    /// lane operator the decoder does not guard, or a shuffle lane over 127): Octez's
+    /// `Tree_encoding` raises, so no state follows (reported as [`crate::Error::Unsupported`]).
+    pub unencodable: bool,
 }
 
 /// Shorthand.
@@ -52,6 +56,17 @@ impl Stream<'_> {
         Err(DecodeFailure {
             msg: msg.to_owned(),
             pos,
+            unencodable: false,
+        })
+    }
+
+    /// An instruction Octez decodes but cannot encode in the tree (see
+    /// [`DecodeFailure::unencodable`]).
+    fn unencodable<T>(&self, pos: usize, what: &str) -> DResult<T> {
+        Err(DecodeFailure {
+            msg: format!("{what} cannot be encoded in Octez's tree"),
+            pos,
+            unencodable: true,
         })
     }
 
@@ -277,8 +292,8 @@ impl Stream<'_> {
         }
     }
 
-    /// `instr ~allow_floats:false s pos tag` for every opcode but `block`/`loop`/`if`.
-    /// SIMD (`0xfd`) is not supported here (reported as an illegal opcode).
+    /// `instr ~allow_floats:false s pos tag` for every opcode but `block`/`loop`/`if`
+    /// (`0xfd`: [`Stream::simd`]).
     pub fn instr(&mut self, pos: usize, tag: u8) -> DResult<Instr> {
         let one = |t: &str, b: Vec<u8>| Instr::one(t, b);
         Ok(match tag {
@@ -464,8 +479,258 @@ impl Stream<'_> {
                     n => return self.error(pos, &format!("illegal opcode fc {n:02x}")),
                 }
             }
+            0xfd => self.simd(pos)?,
             b => return self.error(pos, &format!("illegal opcode {b:02x}")),
         })
+    }
+}
+
+/// `V128.laneop` tags of `Interpreter_encodings.V128.laneop_encoding` (only the four
+/// integer shapes have a case: `F32x4`/`F64x2` operators cannot be encoded).
+const I8X16: u8 = 0;
+const I16X8: u8 = 1;
+const I32X4: u8 = 2;
+const I64X2: u8 = 3;
+
+/// `irelop_encoding` tags (`Eq, Ne, LtS, LtU, LeS, LeU, GtS, GtU, GeS, GeU`) in the binary
+/// order of the comparison opcodes (`eq, ne, lt_s, lt_u, gt_s, gt_u, le_s, le_u, ge_s, ge_u`).
+const IRELOP_OF_BINARY: [u8; 10] = [0, 1, 2, 3, 6, 7, 4, 5, 8, 9];
+
+/// `ibinop_encoding` tag of `Shuffle` (a `list int8` payload).
+pub const SHUFFLE: u8 = 19;
+
+/// `Values.vecop_encoding` (`V128` = tag 0) around a lane operator blob.
+fn vecop(lane: u8, op: u8) -> Vec<u8> {
+    vec![0, lane, op]
+}
+
+impl Stream<'_> {
+    /// A vector memop blob (`memop_encoding vec_type_encoding _`): the type is the
+    /// one-case `string_enum` `v128` (a constant: no byte), `align` int31, `offset` int32.
+    fn vec_memop(&mut self) -> DResult<Vec<u8>> {
+        let (a, o) = self.memop()?;
+        let mut b = Vec::new();
+        (a as i32).put(&mut b);
+        (o as i32).put(&mut b);
+        Ok(b)
+    }
+
+    /// `VecLoad` with `pack` = `Data_encoding.option (obj2 pack_size vec_extension)`:
+    /// `0x00`, or `0x01`, the pack size, then `ExtLane` (0, shape, extension),
+    /// `ExtSplat` (1) or `ExtZero` (2).
+    fn vec_load(&mut self, pack: Option<(u8, &[u8])>) -> DResult<Instr> {
+        let mut b = self.vec_memop()?;
+        match pack {
+            None => b.push(0),
+            Some((size, ext)) => {
+                b.extend([1, size]);
+                b.extend(ext);
+            }
+        }
+        Ok(Instr::one("VecLoad", b))
+    }
+
+    /// `VecLoadLane`/`VecStoreLane` (`vec_laneop_encoding`): memop with a pack size, then
+    /// the lane (int31).
+    fn vec_lane(&mut self, tag: &str, size: u8) -> DResult<Instr> {
+        let mut b = self.vec_memop()?;
+        b.push(size);
+        let lane = self.get()?;
+        i32::from(lane).put(&mut b);
+        Ok(Instr::one(tag, b))
+    }
+
+    /// `VecExtract` (`Extract (i, ext)`: tag 0, int31, `SX`/`ZX` for 8/16-bit lanes) or
+    /// `VecReplace` (`Replace i`: tag 0, int31).
+    fn vec_lane_index(&mut self, tag: &str, lane: u8, ext: Option<u8>) -> DResult<Instr> {
+        let i = self.get()?;
+        let mut b = vecop(lane, 0);
+        i32::from(i).put(&mut b);
+        b.extend(ext);
+        Ok(Instr::one(tag, b))
+    }
+
+    /// The `0xfd` cases of `instr ~allow_floats:false`: the opcode (`vu32`) then its
+    /// immediates. Float operators behind `return_float` fail with "float instructions are
+    /// forbidden"; the ones Octez does not guard (`f64x2.ceil/floor/trunc/nearest`,
+    /// `f32x4.convert_i32x4_s/u`) decode to `F64x2`/`F32x4` lane operators that
+    /// `laneop_encoding` cannot write ([`DecodeFailure::unencodable`]); the
+    /// `i32x4.trunc_sat_f32x4_*`/`_f64x2_*_zero` conversions are `I32x4` operators and run.
+    pub fn simd(&mut self, pos: usize) -> DResult<Instr> {
+        let x = self.vu32()?;
+        let un = |lane, op| Ok(Instr::one("VecUnary", vecop(lane, op)));
+        let bin = |lane, op| Ok(Instr::one("VecBinary", vecop(lane, op)));
+        let cvt = |lane, op| Ok(Instr::one("VecConvert", vecop(lane, op)));
+        let shift = |lane, op| Ok(Instr::one("VecShift", vecop(lane, op)));
+        let test = |lane| Ok(Instr::one("VecTest", vecop(lane, 0)));
+        let bitmask = |lane| Ok(Instr::one("VecBitmask", vecop(lane, 0)));
+        let splat = |lane| Ok(Instr::one("VecSplat", vecop(lane, 0)));
+        let cmp = |lane, k: u32| {
+            Ok(Instr::one(
+                "VecCompare",
+                vecop(lane, IRELOP_OF_BINARY[k as usize % 10]),
+            ))
+        };
+        let bits = |tag: &str, op: u8| Ok(Instr::one(tag, vec![0, op]));
+        match x {
+            0x00 => self.vec_load(None),
+            // load8x8/16x4/32x2 _s/_u: Pack64, ExtLane (shape, SX/ZX).
+            0x01..=0x06 => {
+                let k = x.wrapping_sub(1) as u8;
+                self.vec_load(Some((3, &[0, k / 2, k % 2])))
+            }
+            // load8/16/32/64_splat: ExtSplat.
+            0x07..=0x0a => self.vec_load(Some((x.wrapping_sub(7) as u8, &[1]))),
+            0x0b => {
+                let b = self.vec_memop()?;
+                Ok(Instr::one("VecStore", b))
+            }
+            0x0c => {
+                // `at v128`: `get_string 16`, then `vec_encoding` (V128 tag, `string`).
+                let mut bytes = Vec::with_capacity(16);
+                for _ in 0..16 {
+                    bytes.push(self.get()?);
+                }
+                let mut b = vec![0];
+                crate::codec::Str(bytes).put(&mut b);
+                Ok(Instr::one("VecConst", b))
+            }
+            0x0d => {
+                // `Shuffle of int list` as `list int8`: 4-byte length, 16 bytes.
+                let mut lanes = Vec::with_capacity(16);
+                for _ in 0..16 {
+                    lanes.push(self.get()?);
+                }
+                if lanes.iter().any(|&l| l > 127) {
+                    return self.unencodable(pos, "i8x16.shuffle with a lane over 127");
+                }
+                let mut b = vecop(I8X16, SHUFFLE);
+                b.extend(16u32.to_be_bytes());
+                b.extend(lanes);
+                Ok(Instr::one("VecBinary", b))
+            }
+            0x0e => bin(I8X16, 18),
+            0x0f => splat(I8X16),
+            0x10 => splat(I16X8),
+            0x11 => splat(I32X4),
+            0x12 => splat(I64X2),
+            0x13 | 0x14 => self.float_error(),
+            0x15 => self.vec_lane_index("VecExtract", I8X16, Some(0)),
+            0x16 => self.vec_lane_index("VecExtract", I8X16, Some(1)),
+            0x17 => self.vec_lane_index("VecReplace", I8X16, None),
+            0x18 => self.vec_lane_index("VecExtract", I16X8, Some(0)),
+            0x19 => self.vec_lane_index("VecExtract", I16X8, Some(1)),
+            0x1a => self.vec_lane_index("VecReplace", I16X8, None),
+            0x1b => self.vec_lane_index("VecExtract", I32X4, None),
+            0x1c => self.vec_lane_index("VecReplace", I32X4, None),
+            0x1d => self.vec_lane_index("VecExtract", I64X2, None),
+            0x1e => self.vec_lane_index("VecReplace", I64X2, None),
+            0x1f..=0x22 => self.float_error(),
+            0x23..=0x2c => cmp(I8X16, x.wrapping_sub(0x23)),
+            0x2d..=0x36 => cmp(I16X8, x.wrapping_sub(0x2d)),
+            0x37..=0x40 => cmp(I32X4, x.wrapping_sub(0x37)),
+            0x41..=0x4c => self.float_error(),
+            0x4d => bits("VecUnaryBits", 0),
+            0x4e => bits("VecBinaryBits", 0),
+            0x4f => bits("VecBinaryBits", 3),
+            0x50 => bits("VecBinaryBits", 1),
+            0x51 => bits("VecBinaryBits", 2),
+            0x52 => bits("VecTernaryBits", 0),
+            0x53 => bits("VecTestBits", 0),
+            0x54..=0x57 => self.vec_lane("VecLoadLane", x.wrapping_sub(0x54) as u8),
+            0x58..=0x5b => self.vec_lane("VecStoreLane", x.wrapping_sub(0x58) as u8),
+            // load32_zero / load64_zero: ExtZero.
+            0x5c => self.vec_load(Some((2, &[2]))),
+            0x5d => self.vec_load(Some((3, &[2]))),
+            0x5e | 0x5f => self.float_error(),
+            0x60 => un(I8X16, 0),
+            0x61 => un(I8X16, 1),
+            0x62 => un(I8X16, 2),
+            0x63 => test(I8X16),
+            0x64 => bitmask(I8X16),
+            0x65 => bin(I8X16, 20),
+            0x66 => bin(I8X16, 21),
+            0x67..=0x6a => self.float_error(),
+            0x6b => shift(I8X16, 0),
+            0x6c => shift(I8X16, 1),
+            0x6d => shift(I8X16, 2),
+            0x6e => bin(I8X16, 0),
+            0x6f => bin(I8X16, 8),
+            0x70 => bin(I8X16, 9),
+            0x71 => bin(I8X16, 1),
+            0x72 => bin(I8X16, 10),
+            0x73 => bin(I8X16, 11),
+            0x74 | 0x75 | 0x7a | 0x94 => self.unencodable(pos, "an f64x2 rounding operator"),
+            0x76 => bin(I8X16, 3),
+            0x77 => bin(I8X16, 4),
+            0x78 => bin(I8X16, 5),
+            0x79 => bin(I8X16, 6),
+            0x7b => bin(I8X16, 7),
+            0x7c => cvt(I16X8, 4),
+            0x7d => cvt(I16X8, 5),
+            0x7e => cvt(I32X4, 4),
+            0x7f => cvt(I32X4, 5),
+            0x80 => un(I16X8, 0),
+            0x81 => un(I16X8, 1),
+            0x82 => bin(I16X8, 13),
+            0x83 => test(I16X8),
+            0x84 => bitmask(I16X8),
+            0x85 => bin(I16X8, 20),
+            0x86 => bin(I16X8, 21),
+            // extend_low_s, extend_high_s, extend_low_u, extend_high_u.
+            0x87 | 0xa7 | 0xc7 => cvt(lane_of(x), 0),
+            0x88 | 0xa8 | 0xc8 => cvt(lane_of(x), 2),
+            0x89 | 0xa9 | 0xc9 => cvt(lane_of(x), 1),
+            0x8a | 0xaa | 0xca => cvt(lane_of(x), 3),
+            0x8b | 0xab | 0xcb => shift(lane_of(x), 0),
+            0x8c | 0xac | 0xcc => shift(lane_of(x), 1),
+            0x8d | 0xad | 0xcd => shift(lane_of(x), 2),
+            0x8e | 0xae | 0xce => bin(lane_of(x), 0),
+            0x8f => bin(I16X8, 8),
+            0x90 => bin(I16X8, 9),
+            0x91 | 0xb1 | 0xd1 => bin(lane_of(x), 1),
+            0x92 => bin(I16X8, 10),
+            0x93 => bin(I16X8, 11),
+            0x95 | 0xb5 | 0xd5 => bin(lane_of(x), 2),
+            0x96 | 0xb6 => bin(lane_of(x), 3),
+            0x97 | 0xb7 => bin(lane_of(x), 4),
+            0x98 | 0xb8 => bin(lane_of(x), 5),
+            0x99 | 0xb9 => bin(lane_of(x), 6),
+            0x9b => bin(I16X8, 7),
+            // extmul_low_s, extmul_high_s, extmul_low_u, extmul_high_u.
+            0x9c..=0x9f | 0xbc..=0xbf | 0xdc..=0xdf => {
+                bin(lane_of(x), 14u8.wrapping_add((x & 3) as u8))
+            }
+            0xa0 | 0xc0 => un(lane_of(x), 0),
+            0xa1 | 0xc1 => un(lane_of(x), 1),
+            0xa3 | 0xc3 => test(lane_of(x)),
+            0xa4 | 0xc4 => bitmask(lane_of(x)),
+            0xba => bin(I32X4, 12),
+            // i64x2 eq, ne, lt_s, gt_s, le_s, ge_s.
+            0xd6 => cmp(I64X2, 0),
+            0xd7 => cmp(I64X2, 1),
+            0xd8 => cmp(I64X2, 2),
+            0xd9 => cmp(I64X2, 4),
+            0xda => cmp(I64X2, 6),
+            0xdb => cmp(I64X2, 8),
+            0xe0..=0xf7 => self.float_error(),
+            0xf8 => cvt(I32X4, 6),
+            0xf9 => cvt(I32X4, 7),
+            0xfa | 0xfb => self.unencodable(pos, "an f32x4 conversion"),
+            0xfc => cvt(I32X4, 8),
+            0xfd => cvt(I32X4, 9),
+            0xfe | 0xff => self.float_error(),
+            n => self.error(pos, &format!("illegal opcode {n:02x}")),
+        }
+    }
+}
+
+/// The integer shape of the `0x80`–`0xdf` opcode rows (i16x8, i32x4, i64x2).
+fn lane_of(x: u32) -> u8 {
+    match x {
+        0x80..=0x9f => I16X8,
+        0xa0..=0xbf => I32X4,
+        _ => I64X2,
     }
 }
 

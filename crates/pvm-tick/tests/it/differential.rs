@@ -535,3 +535,111 @@ fn reveal_ticks_match_the_fast_path() {
     let s = at_snapshot(&k, 60_000, &[]);
     one_window_with(&s, &table);
 }
+
+/// `$save128 slot v`: the 16 bytes of `v` under `/r<slot>`.
+const SAVE128: &str = r#"(func $save128 (param $slot i32) (param $v v128)
+    (v128.store (i32.const 100) (local.get $v))
+    (drop (call $w (i32.mul (local.get $slot) (i32.const 3)) (i32.const 3) (i32.const 0)
+      (i32.const 100) (i32.const 16))))"#;
+
+#[test]
+fn simd_integer_lanes_memory_and_shuffles() {
+    let extra = format!(
+        r#"{SAVE128}
+  (global $gv (mut v128) (v128.const i32x4 1 2 3 4))
+  (data (i32.const 512) "\80\01\ff\7f\00\80\ff\ff\10\20\30\40\50\60\70\f0")"#
+    );
+    let k = storing_kernel(
+        r#"(local $a v128) (local $b v128)
+    (local.set $a (v128.const i8x16 127 -128 100 -100 1 2 3 4 5 6 7 8 9 10 11 255))
+    (local.set $b (v128.const i16x8 1 -1 0x7fff -32768 300 -300 2 0))
+    ;; integer arithmetic, saturation, min/max, averages, unary
+    (call $save128 (i32.const 0)
+      (i32x4.add (i32x4.mul (v128.const i32x4 0x10000 3 -2 7) (v128.const i32x4 0x10000 -5 -2 9))
+        (i64x2.sub (global.get $gv) (v128.const i64x2 5 -1))))
+    (call $save128 (i32.const 1)
+      (v128.xor
+        (i8x16.add_sat_s (local.get $a) (local.get $a))
+        (i8x16.avgr_u (i8x16.sub_sat_u (local.get $a) (i8x16.splat (i32.const 3)))
+          (i8x16.max_s (i8x16.min_u (local.get $a) (i8x16.popcnt (local.get $a)))
+            (i8x16.neg (i8x16.abs (local.get $a)))))))
+    ;; 16/32-bit lanes: q15mulr, narrow, extmul, dot, extadd
+    (call $save128 (i32.const 2)
+      (v128.or
+        (i8x16.narrow_i16x8_s (i16x8.q15mulr_sat_s (local.get $b) (local.get $b))
+          (i16x8.narrow_i32x4_u (i32x4.dot_i16x8_s (local.get $b) (local.get $b))
+            (i32x4.extmul_high_i16x8_u (local.get $b) (local.get $b))))
+        (i16x8.extadd_pairwise_i8x16_s (local.get $a))))
+    (call $save128 (i32.const 3)
+      (i64x2.add (i64x2.extmul_low_i32x4_s (local.get $b) (local.get $a))
+        (i64x2.extend_high_i32x4_u (i32x4.extend_low_i16x8_s (local.get $b)))))
+    ;; comparisons and bit operators
+    (call $save128 (i32.const 4)
+      (v128.bitselect
+        (i8x16.lt_u (local.get $a) (local.get $b))
+        (i16x8.gt_s (local.get $a) (local.get $b))
+        (v128.andnot (i32x4.ge_u (local.get $a) (local.get $b))
+          (v128.not (i64x2.lt_s (local.get $a) (local.get $b))))))
+    ;; shifts (counts modulo the lane width)
+    (call $save128 (i32.const 5)
+      (v128.xor (i8x16.shl (local.get $a) (i32.const 9))
+        (v128.xor (i16x8.shr_s (local.get $b) (i32.const 17))
+          (v128.xor (i32x4.shr_u (local.get $a) (i32.const 31))
+            (i64x2.shl (local.get $b) (i32.const 65))))))
+    ;; shuffles, swizzle, lanes
+    (call $save128 (i32.const 6)
+      (i8x16.replace_lane 3
+        (i8x16.swizzle
+          (i8x16.shuffle 31 0 30 1 29 2 28 3 16 17 18 19 4 5 6 7 (local.get $a) (local.get $b))
+          (v128.const i8x16 15 14 13 12 16 200 0 1 2 3 4 5 6 7 8 9))
+        (i32.const 0x1ff)))
+    ;; loads: full, extending, splat, zero, lane; stores: full, lane
+    (v128.store offset=16 (i32.const 600) (v128.load (i32.const 512)))
+    (v128.store16_lane 5 (i32.const 640) (local.get $b))
+    (call $save128 (i32.const 7)
+      (v128.xor (i16x8.add (v128.load8x8_s (i32.const 512)) (v128.load16x4_u offset=8 (i32.const 512)))
+        (v128.xor (v128.load16_splat (i32.const 514))
+          (v128.xor (v128.load32_zero (i32.const 616))
+            (v128.load64_lane 1 (i32.const 636) (local.get $a))))))
+    ;; lanes to scalars
+    (call $save32 (i32.const 8)
+      (i32.add (i8x16.bitmask (local.get $a))
+        (i32.add (i32.shl (i8x16.extract_lane_u 15 (local.get $a)) (i32.const 16))
+          (i32.add (i16x8.extract_lane_s 3 (local.get $b))
+            (i32.add (i32x4.all_true (local.get $a)) (v128.any_true (local.get $b)))))))
+    (global.set $gv (i64x2.replace_lane 1 (global.get $gv) (i64.const -9)))
+    (call $save64 (i32.const 9)
+      (i64.add (i64x2.extract_lane 1 (global.get $gv))
+        (i64x2.extract_lane 0 (i64x2.splat (i64.const 0x123456789)))))"#,
+        &extra,
+    );
+    let s = at_snapshot(&k, 60_000, &[]);
+    one_window(&s);
+}
+
+/// Float SIMD: `f32x4.add` is a `Decode_error` (`return_float`), placed at the small-step
+/// tick like a scalar float; `i32x4.trunc_sat_f32x4_s` is an `I32x4` operator Octez decodes
+/// and runs (`I32_convert.trunc_sat_f32_s`) while wasmtime refuses it as a float instruction,
+/// so only the exact replay of the window matches Octez there.
+#[test]
+fn simd_float_operators_are_decoded_as_octez_decodes_them() {
+    let k = wat(r#"(module (memory (export "mem") 1)
+  (func (export "kernel_run")
+    (drop (f32x4.add (v128.const i32x4 0 0 0 0) (v128.const i32x4 0 0 0 0)))))"#);
+    let s = at_snapshot(&k, 20_000, &[]);
+    let small = small_step_window(&s);
+    assert_eq!(fast_exact_vs_plain(&s), small);
+
+    let k = storing_kernel(
+        r#"(call $save128 (i32.const 0)
+      (v128.or
+        (i32x4.trunc_sat_f32x4_u (v128.const i32x4 0x7fc00000 0x4f800000 0xc02ccccd 0x4f000000))
+        (i32x4.trunc_sat_f64x2_s_zero (v128.const i64x2 0xc26d1a94a2000000 0x4045733333333333))))"#,
+        SAVE128,
+    );
+    let s = at_snapshot(&k, 20_000, &[]);
+    let t = pvm_tick::window_from_snapshot(&s.to_tree().unwrap(), &mut NoReveal).unwrap();
+    assert_eq!(tag(&t), "padding", "Octez runs the conversions");
+    let small = (b58(&t), pvm_tick::current_tick(&t).unwrap());
+    assert_eq!(fast_exact_vs_plain(&s), small);
+}
