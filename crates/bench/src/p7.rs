@@ -40,8 +40,20 @@ const READS: u32 = 256;
 const UPDATES: u32 = 200;
 /// Receipts written per level.
 const RECEIPTS: u32 = 150;
-/// Levels measured (after the first, which creates the accounts, and a warm-up level).
+/// Levels measured (after the first, which creates the accounts, and a warm-up level); the
+/// environment variable `BENCH_P7_LEVELS` sets another count (a longer run to profile).
 const LEVELS: usize = 30;
+
+/// The levels to measure: `BENCH_P7_LEVELS` if set to a positive count, else [`LEVELS`].
+fn levels() -> Result<usize, String> {
+    match std::env::var("BENCH_P7_LEVELS") {
+        Err(_) => Ok(LEVELS),
+        Ok(v) => match v.parse::<usize>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(format!("BENCH_P7_LEVELS: not a positive count: {v:?}")),
+        },
+    }
+}
 
 fn kernel() -> String {
     format!(
@@ -279,7 +291,9 @@ pub(crate) fn run() -> Result<(), String> {
     let mut ours: Vec<Level> = Vec::new();
     let mut bare: Vec<Duration> = Vec::new();
     let mut pairs: Vec<f64> = Vec::new();
-    for level in 1..=u32::try_from(LEVELS + 2).map_err(|e| err(&e))? {
+    let levels = levels()?;
+    let last = levels.checked_add(2).ok_or("BENCH_P7_LEVELS too large")?;
+    for level in 1..=u32::try_from(last).map_err(|e| err(&e))? {
         let (b, log) = run_bare(&bare_engine, &bare_linker, &module, &mut bare_store, level)?;
         // The same writes applied alone to the level's starting storage.
         let mut replay = state.durable().clone();
@@ -347,7 +361,7 @@ pub(crate) fn run() -> Result<(), String> {
     let b = median(&mut bare);
     pairs.sort_by(f64::total_cmp);
     println!(
-        "  level (median of {LEVELS}): {:.2} ms = PVM {:.2} ms (durable writes alone: {:.2} ms) \
+        "  level (median of {levels}): {:.2} ms = PVM {:.2} ms (durable writes alone: {:.2} ms) \
          + commit {:.2} ms + store {:.2} ms",
         ms(total),
         ms(pvm),

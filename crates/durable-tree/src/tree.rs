@@ -152,6 +152,25 @@ const _: () = assert!(ZERO_TAIL_FROM >= crate::object::INLINE_MAX);
 /// Shortest zero tail worth dropping (an allocation is rounded to 16 bytes).
 const ZERO_TAIL_MIN: usize = 32;
 
+/// The length of `b` without its trailing zero bytes (`b` scanned from the end 8 bytes at a
+/// time: a durable chunk is 512 bytes, mostly zeros; issue 15, P7 profile).
+pub(crate) fn without_zero_tail(b: &[u8]) -> usize {
+    let mut end = b.len();
+    while let Some(word) = end
+        .checked_sub(8)
+        .and_then(|start| <[u8; 8]>::try_from(&b[start..end]).ok())
+    {
+        if u64::from_ne_bytes(word) != 0 {
+            break;
+        }
+        end -= 8;
+    }
+    while end > 0 && b[end - 1] == 0 {
+        end -= 1;
+    }
+    end
+}
+
 /// The bytes of a contents blob: inline when short, else an exact-size
 /// boxed slice; durable chunks (always 512 bytes, zero-padded after the
 /// value: wasm-pvm.md §2) keep only the bytes before their zero tail.
@@ -177,7 +196,7 @@ impl Bytes {
             return Bytes::Inline(v.len() as u8, b);
         }
         if v.len() > ZERO_TAIL_FROM {
-            let head = v.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+            let head = without_zero_tail(&v);
             if let (true, Ok(len)) = (v.len() - head >= ZERO_TAIL_MIN, u32::try_from(v.len())) {
                 v.truncate(head);
                 return Bytes::ZeroTail(Box::from(v.as_slice()), len);
@@ -1136,6 +1155,22 @@ mod tests {
         assert_eq!(back.get_contents(&["c"]).unwrap(), Some(chunk));
         assert_eq!(back.get_contents(&["z"]).unwrap(), Some(all_zero));
         assert_eq!(back.hash().unwrap(), root);
+    }
+
+    #[test]
+    fn zero_tails_are_found_whole() {
+        for len in [0usize, 1, 7, 8, 9, 16, 63, 512] {
+            for head in 0..=len.min(20) {
+                for head in [head, len - head] {
+                    let mut b = vec![0u8; len];
+                    if head > 0 {
+                        b[head - 1] = 9;
+                    }
+                    let expected = b.iter().rposition(|&x| x != 0).map_or(0, |i| i + 1);
+                    assert_eq!(without_zero_tail(&b), expected, "{len} {head}");
+                }
+            }
+        }
     }
 
     #[test]

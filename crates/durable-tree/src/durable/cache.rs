@@ -517,16 +517,36 @@ impl ValueRef<'_> {
     }
 }
 
+/// The empty index, entry and dirty vectors of a finished cache, kept for the next one.
+type Spare = (HashMap<u64, usize, BuildPrehashed>, Vec<Entry>, Vec<usize>);
+
+/// Entries a [`Spare`] may have room for (about 100 bytes each): a run that cached more gives
+/// its vectors back to the allocator.
+const SPARE_MAX_ENTRIES: usize = 4096;
+
+std::thread_local! {
+    /// The vectors of this thread's last dropped cache (cleared: they hold no tree). A
+    /// kernel run caches a few hundred keys, and growing the vectors afresh at every run
+    /// reallocates them ~10 times, each large reallocation making glibc consolidate its
+    /// free lists (issue 15, P7 profile: `BENCHMARKS.md`). Only capacity is reused: no
+    /// result depends on it.
+    static SPARE: std::cell::RefCell<Option<Spare>> = const { std::cell::RefCell::new(None) };
+}
+
 impl<'a> CachedDurable<'a> {
     /// An empty cache over `durable`.
     pub fn new(durable: &'a mut Durable) -> Self {
+        let (index, entries, dirty) = SPARE
+            .with_borrow_mut(Option::take)
+            .unwrap_or_else(|| (HashMap::with_hasher(BuildPrehashed), Vec::new(), Vec::new()));
+        debug_assert!(index.is_empty() && entries.is_empty() && dirty.is_empty());
         CachedDurable {
             durable,
-            index: HashMap::with_hasher(BuildPrehashed),
+            index,
             hasher: KeyHash::new(),
-            entries: Vec::new(),
+            entries,
             last: usize::MAX,
-            dirty: Vec::new(),
+            dirty,
             structural: false,
             broken: false,
             max_entries: MAX_ENTRIES,
@@ -606,11 +626,15 @@ impl<'a> CachedDurable<'a> {
         let mut pending = std::mem::take(&mut self.dirty);
         pending.sort_unstable_by(|&a, &b| self.entries[a].key.cmp(&self.entries[b].key));
         let tree = &mut self.durable.tree;
-        for &i in &pending {
-            if let Err(e) = flush_entry(tree, &mut self.entries[i]) {
-                self.broken = true;
-                return Err(e);
-            }
+        let r = pending
+            .iter()
+            .try_for_each(|&i| flush_entry(tree, &mut self.entries[i]));
+        // The list's room is kept for the next changes.
+        pending.clear();
+        self.dirty = pending;
+        if let Err(e) = r {
+            self.broken = true;
+            return Err(e);
         }
         self.structural = false;
         Ok(())
@@ -775,6 +799,23 @@ impl Drop for CachedDurable<'_> {
         if !self.broken && !self.dirty.is_empty() {
             // A failure here cannot be reported: callers that need to see it flush first.
             let _ = self.flush();
+        }
+        // Keep the vectors, emptied (their entries hold trees), for the next cache.
+        if self.entries.capacity() <= SPARE_MAX_ENTRIES {
+            self.index.clear();
+            self.entries.clear();
+            self.dirty.clear();
+            let spare = (
+                std::mem::take(&mut self.index),
+                std::mem::take(&mut self.entries),
+                std::mem::take(&mut self.dirty),
+            );
+            // `try_with`: a cache dropped while the thread's locals are destroyed keeps nothing.
+            let _ = SPARE.try_with(|s| {
+                if let Ok(mut s) = s.try_borrow_mut() {
+                    *s = Some(spare);
+                }
+            });
         }
     }
 }

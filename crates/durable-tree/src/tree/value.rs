@@ -140,7 +140,7 @@ impl CompactValue {
         if chunk.len() != CHUNK_LEN || len >= LEN_LIMIT {
             return Err(chunk);
         }
-        let head = chunk.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+        let head = super::without_zero_tail(&chunk);
         chunk.truncate(head);
         Ok(CompactValue {
             state: len,
