@@ -140,6 +140,138 @@ impl OpenConflict {
     }
 }
 
+/// A conflict with the L1 levels whose blocks opened and settled it, so that a
+/// reorganisation can undo them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackedConflict {
+    /// The conflict.
+    pub conflict: OpenConflict,
+    /// Level of the block that published their commitment.
+    pub opened_at: Level,
+    /// Level of the block that cemented the conflict's level, if any.
+    pub settled_at: Option<Level>,
+}
+
+/// The conflicts of the processed chain, as stored with each level (`open_conflicts` in
+/// `rollup_node_state`): the open ones ([`Self::open_conflicts`]) and those settled at a
+/// level not final yet. Processing a level first undoes what the blocks at and above it did
+/// ([`Self::rewind`]: they were abandoned by a reorganisation, or not stored before a crash),
+/// so the list always follows the chain the follower processed (`/health` `conflicts`).
+/// The list is written in the level's store transaction: a crash loses both or neither.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConflictLog(Vec<TrackedConflict>);
+
+impl ConflictLog {
+    /// Undoes what the blocks at `level` and above did: conflicts they opened are forgotten,
+    /// those they settled are open again.
+    pub fn rewind(&mut self, level: Level) {
+        self.0.retain(|c| c.opened_at < level);
+        for c in &mut self.0 {
+            if c.settled_at.is_some_and(|s| s >= level) {
+                c.settled_at = None;
+            }
+        }
+    }
+
+    /// Records a conflict found in the block at `at` (once per commitment of theirs).
+    pub fn open(&mut self, c: OpenConflict, at: Level) {
+        if !self.0.iter().any(|o| o.conflict.theirs == c.theirs) {
+            self.0.push(TrackedConflict {
+                conflict: c,
+                opened_at: at,
+                settled_at: None,
+            });
+        }
+    }
+
+    /// The block at `at` cemented the commitment of `inbox_level`: the open conflicts up to
+    /// that level are settled (a cementation that is not ours already stopped the node,
+    /// `Disagree_with_cemented`).
+    pub fn settle(&mut self, inbox_level: Level, at: Level) {
+        for c in &mut self.0 {
+            if c.settled_at.is_none() && c.conflict.inbox_level <= inbox_level {
+                c.settled_at = Some(at);
+            }
+        }
+    }
+
+    /// Forgets the conflicts settled at or below the final level `finalized` (no
+    /// reorganisation can open them again).
+    pub fn forget_settled(&mut self, finalized: Level) {
+        self.0
+            .retain(|c| c.settled_at.is_none_or(|s| s > finalized));
+    }
+
+    /// The conflicts not settled, oldest first.
+    #[must_use]
+    pub fn open_conflicts(&self) -> Vec<OpenConflict> {
+        self.0
+            .iter()
+            .filter(|c| c.settled_at.is_none())
+            .map(|c| c.conflict.clone())
+            .collect()
+    }
+
+    /// The stored form: `;`-separated `level ours theirs staker opened_at [settled_at]`
+    /// (b58check hashes).
+    #[must_use]
+    pub fn encode(&self) -> String {
+        self.0
+            .iter()
+            .map(|t| {
+                let c = &t.conflict;
+                let mut e = format!(
+                    "{} {} {} {} {}",
+                    c.inbox_level, c.ours, c.theirs, c.staker, t.opened_at
+                );
+                if let Some(s) = t.settled_at {
+                    e.push_str(&format!(" {s}"));
+                }
+                e
+            })
+            .collect::<Vec<_>>()
+            .join(";")
+    }
+
+    /// Reads [`Self::encode`]'s form, and [`OpenConflict::encode_list`]'s (an entry without
+    /// its opening level is taken as opened at its inbox level: never undone by a
+    /// reorganisation above it).
+    ///
+    /// # Errors
+    /// A malformed entry, quoted.
+    pub fn decode(s: &str) -> Result<Self, String> {
+        let level = |l: &str| l.parse::<u32>().ok().and_then(Level::from_u32);
+        s.split(';')
+            .filter(|e| !e.is_empty())
+            .map(|e| {
+                let bad = || format!("malformed open conflict {e:?}");
+                let f: Vec<&str> = e.split(' ').collect();
+                let (base, opened, settled) = match f[..] {
+                    [_, _, _, _] => (&f[..], None, None),
+                    [_, _, _, _, o] => (&f[..4], Some(o), None),
+                    [_, _, _, _, o, s] => (&f[..4], Some(o), Some(s)),
+                    _ => return Err(bad()),
+                };
+                let conflict = OpenConflict::decode_list(&base.join(" "))
+                    .ok()
+                    .and_then(|l| l.into_iter().next())
+                    .ok_or_else(bad)?;
+                let opened_at = match opened {
+                    Some(o) => level(o).ok_or_else(bad)?,
+                    None => conflict.inbox_level,
+                };
+                let settled_at = settled.map(|s| level(s).ok_or_else(bad)).transpose()?;
+                Ok(TrackedConflict {
+                    conflict,
+                    opened_at,
+                    settled_at,
+                })
+            })
+            .collect::<Result<_, _>>()
+            .map(Self)
+    }
+}
+
 impl Default for NodeStatus {
     fn default() -> Self {
         Self {
@@ -237,5 +369,83 @@ impl DataDir {
             std::fs::create_dir_all(&d).map_err(|e| DataDirError::Io(d.clone(), e))?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn level(l: u32) -> Level {
+        Level::from_u32(l).unwrap()
+    }
+
+    fn conflict(inbox_level: u32, b: u8) -> OpenConflict {
+        OpenConflict {
+            inbox_level: level(inbox_level),
+            ours: CommitmentHash::new([1; 32]),
+            theirs: CommitmentHash::new([b; 32]),
+            staker: PublicKeyHash::Ed25519([b; 20]),
+        }
+    }
+
+    /// A reorganisation undoes the conflicts the abandoned blocks opened and the settlements
+    /// they made; what the kept blocks did stays.
+    #[test]
+    fn a_reorganisation_undoes_the_abandoned_blocks() {
+        let mut log = ConflictLog::default();
+        log.open(conflict(20, 2), level(25));
+        log.open(conflict(20, 2), level(26));
+        log.open(conflict(30, 3), level(35));
+        log.settle(level(20), level(40));
+        assert_eq!(log.open_conflicts(), vec![conflict(30, 3)]);
+        // Processing level 38 again (levels 38.. abandoned): the settlement at 40 is undone.
+        log.rewind(level(38));
+        assert_eq!(log.open_conflicts(), vec![conflict(20, 2), conflict(30, 3)]);
+        // Processing level 35 again: the conflict its old block opened is forgotten.
+        log.rewind(level(35));
+        assert_eq!(log.open_conflicts(), vec![conflict(20, 2)]);
+        // The new branch opens and settles on its own blocks.
+        log.open(conflict(30, 4), level(36));
+        log.settle(level(20), level(37));
+        assert_eq!(log.open_conflicts(), vec![conflict(30, 4)]);
+        // Extending the chain undoes nothing.
+        log.rewind(level(38));
+        assert_eq!(log.open_conflicts(), vec![conflict(30, 4)]);
+    }
+
+    /// Settled conflicts are kept until their settlement is final, then forgotten.
+    #[test]
+    fn settled_conflicts_are_forgotten_once_final() {
+        let mut log = ConflictLog::default();
+        log.open(conflict(20, 2), level(25));
+        log.settle(level(20), level(40));
+        log.forget_settled(level(39));
+        log.rewind(level(40));
+        assert_eq!(log.open_conflicts(), vec![conflict(20, 2)]);
+        log.settle(level(20), level(40));
+        log.forget_settled(level(40));
+        log.rewind(level(40));
+        assert!(log.open_conflicts().is_empty());
+        assert_eq!(log, ConflictLog::default());
+    }
+
+    #[test]
+    fn the_log_round_trips_and_reads_the_old_form() {
+        let mut log = ConflictLog::default();
+        log.open(conflict(20, 2), level(25));
+        log.open(conflict(30, 3), level(35));
+        log.settle(level(20), level(40));
+        assert_eq!(ConflictLog::decode(&log.encode()).unwrap(), log);
+        assert_eq!(ConflictLog::decode("").unwrap(), ConflictLog::default());
+        let old = OpenConflict::encode_list(&[conflict(20, 2)]);
+        let read = ConflictLog::decode(&old).unwrap();
+        assert_eq!(read.open_conflicts(), vec![conflict(20, 2)]);
+        let mut kept = read.clone();
+        kept.rewind(level(21));
+        assert_eq!(kept, read);
+        for bad in ["12 src1 x", &format!("{old} x"), &format!("{old} 25 26 27")] {
+            assert!(ConflictLog::decode(bad).is_err(), "{bad}");
+        }
     }
 }

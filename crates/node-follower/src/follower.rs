@@ -556,9 +556,9 @@ pub struct Processor {
     dal: crate::dal::DalInbox,
     /// `--loser-mode`: failures deliberately computed (tests of the refutation game only).
     pub loser: wasm_pvm::loser::LoserMode,
-    /// Conflicts with our commitments not settled by a cementation, as stored with the last
-    /// processed level (`open_conflicts`, reported by `/health`).
-    open_conflicts: Vec<node_context::OpenConflict>,
+    /// Conflicts with our commitments, as stored with the last processed level
+    /// (`open_conflicts`; the open ones are reported by `/health`).
+    open_conflicts: node_context::ConflictLog,
 }
 
 /// Kernel debug output (`write_debug`) appended to a file (`--log-kernel-debug`).
@@ -638,31 +638,44 @@ impl Processor {
             events: Vec::new(),
             dal: crate::dal::DalInbox::default(),
             loser: wasm_pvm::loser::LoserMode::honest(),
-            open_conflicts: Vec::new(),
+            open_conflicts: node_context::ConflictLog::default(),
         }
     }
 
-    /// Reads the open conflicts stored with the last processed level (startup).
+    /// Reads the conflicts stored with the last processed level (startup), without what the
+    /// blocks above the L2 head did (the head was reset below them, `reset_to_last_committed`):
+    /// the list is stored again without them before anything else runs.
     ///
     /// # Errors
-    /// The store unreadable; a malformed row is logged and forgotten (it only feeds `/health`).
+    /// The store unreadable or unwritable; a malformed row is logged and forgotten (it only
+    /// feeds `/health`).
     pub fn load_open_conflicts(&mut self) -> Result<(), FollowError> {
         let stored = self.store.state(node_store::StateKey::OpenConflicts)?;
-        self.open_conflicts = match stored.map(|(v, _)| node_context::OpenConflict::decode_list(&v))
-        {
-            None => Vec::new(),
-            Some(Ok(l)) => l,
-            Some(Err(e)) => {
-                tracing::warn!("Stored open conflicts ignored: {e}");
-                Vec::new()
-            }
+        let Some((value, at)) = stored else {
+            self.open_conflicts = node_context::ConflictLog::default();
+            return Ok(());
         };
+        let mut log = node_context::ConflictLog::decode(&value).unwrap_or_else(|e| {
+            tracing::warn!("Stored open conflicts ignored: {e}");
+            node_context::ConflictLog::default()
+        });
+        let head = self.store.head()?.map(|b| b.level);
+        if let Some(above) = head.and_then(Level::succ) {
+            log.rewind(above);
+        }
+        if log.encode() != value {
+            let at = head.unwrap_or(at);
+            self.store.transaction(|w| {
+                w.set_state(node_store::StateKey::OpenConflicts, &log.encode(), at)
+            })?;
+        }
+        self.open_conflicts = log;
         Ok(())
     }
 
-    /// The conflicts with our commitments not settled by a cementation.
-    pub fn open_conflicts(&self) -> &[node_context::OpenConflict] {
-        &self.open_conflicts
+    /// The conflicts with our commitments not settled by a cementation, oldest first.
+    pub fn open_conflicts(&self) -> Vec<node_context::OpenConflict> {
+        self.open_conflicts.open_conflicts()
     }
 
     /// The events found since the last call, in order.
@@ -1273,7 +1286,10 @@ impl Processor {
         // ours (Octez `register_published_commitment`, `check_other_commitment`).
         let mut publications = Vec::with_capacity(ops.published.len());
         let mut lpc = None;
+        // What the blocks at this level and above did is undone first: they were abandoned
+        // (a reorganisation) or lost (a crash).
         let mut open_conflicts = self.open_conflicts.clone();
+        open_conflicts.rewind(level);
         for p in &ops.published {
             let ours = self.rollup.operator == Some(p.source);
             if ours {
@@ -1290,7 +1306,7 @@ impl Processor {
                     publications.push((p.hash, p.first_published_at_level, None));
                 }
                 if let Some(c) = self.check_other_commitment(p, current)? {
-                    node_context::open_conflict(&mut open_conflicts, c);
+                    open_conflicts.open(c, level);
                 }
             }
         }
@@ -1299,7 +1315,7 @@ impl Processor {
             let ours = self.our_commitment_at(*l, current)?.map(|(h, _)| h);
             publisher::l1_ops::check_cemented(*l, ours, *h)
                 .map_err(|e| FollowError::Fatal(e.to_string()))?;
-            node_context::settle_conflicts(&mut open_conflicts, *l);
+            open_conflicts.settle(*l, level);
             self.events.push(FollowEvent::Cemented {
                 hash: *h,
                 inbox_level: *l,
@@ -1307,6 +1323,9 @@ impl Processor {
         }
         let t_sql = std::time::Instant::now();
         let finalized = finalized_level(level);
+        if let Some(f) = finalized {
+            open_conflicts.forget_settled(f);
+        }
         self.store.transaction(|w| {
             for (h, first, at) in &publications {
                 w.set_commitment_published_at(h, *first, *at)?;
@@ -1320,7 +1339,7 @@ impl Processor {
             if open_conflicts != self.open_conflicts {
                 w.set_state(
                     node_store::StateKey::OpenConflicts,
-                    &node_context::OpenConflict::encode_list(&open_conflicts),
+                    &open_conflicts.encode(),
                     level,
                 )?;
             }

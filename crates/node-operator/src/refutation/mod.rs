@@ -5,9 +5,11 @@
 //! move `start`), and every game of ours is played: on our turn the next move
 //! ([`refutation_game::next_move`] over our own states, [`replay::PeriodReplay`]), a
 //! dissection or the final move with its one-tick proof and input proof; on theirs, a
-//! `timeout` once their clock ran out. Our moves are computed by one background worker per
-//! opponent ([`worker`]): the follower thread only reads what a move needs from the store,
-//! hands it over and sends the move once computed, at a later head. A move is sent again
+//! `timeout` once their clock ran out. Our moves are computed by a fixed pool of background
+//! workers shared by all games, one replay per disputed period ([`worker`]): the follower
+//! thread only reads what a move needs from the store, hands it over and sends the move once
+//! computed, at a later head; a move no longer wanted (the game ended, its state or our
+//! commitment changed) is dropped or cancelled at each head. A move is sent again
 //! only when the game changed or five levels passed (its operation may have been lost). A
 //! game that disappears while we are no longer staked was lost: fatal (the follower also
 //! stops on the receipt of a lost game, Octez `Lost_game`).
@@ -24,12 +26,15 @@ use node_follower::follower::{FollowError, Processor};
 use refutation_game::{Conflict, Game, Index, StrategyError};
 use serde_json::Value;
 use tezos_types::operation::{InputProof, Refutation, RefutationStep, Stakers};
-use tezos_types::{BlockHash, CommitmentHash, Level, PublicKeyHash};
+use tezos_types::{BlockHash, CommitmentHash, Level, PublicKeyHash, Tick};
 
 use crate::operator::OperationSink;
 use crate::startup::{self, Stake};
-use replay::ReplayError;
-use worker::{Computed, Job, JobError, JobId, PeriodInput, Player, PollError, Replayer, Worker};
+use replay::{Cancel, ReplayError};
+use worker::{
+    Computed, Job, JobError, JobId, NotDispatched, PeriodInput, PeriodKey, Player, Polled, Pool,
+    Replayer, Worker,
+};
 
 /// Levels after which a move still unanswered is sent again (Octez `refutation_player.ml`).
 const RESEND_AFTER_LEVELS: u32 = 5;
@@ -37,7 +42,7 @@ const RESEND_AFTER_LEVELS: u32 = 5;
 /// What we know of the game against one opponent.
 #[derive(Default)]
 struct PlayerState {
-    /// The worker computing our moves, with the replay of the game's period.
+    /// What the workers computed for this game.
     player: Player,
     /// The game state we last answered (its JSON), the head level we answered at and the
     /// move, sent again as is when unanswered.
@@ -53,6 +58,8 @@ struct PlayerState {
 pub struct Coordinator {
     me: PublicKeyHash,
     players: HashMap<PublicKeyHash, PlayerState>,
+    /// The workers computing our moves, for all games.
+    pool: Pool,
 }
 
 /// A rollup RPC at the head being processed (not `head`, which may have moved on).
@@ -87,6 +94,7 @@ impl Coordinator {
         Self {
             me,
             players: HashMap::new(),
+            pool: Pool::default(),
         }
     }
 
@@ -102,9 +110,29 @@ impl Coordinator {
         head: &BlockHeader,
     ) -> Result<(), FollowError> {
         let (me, level, block) = (self.me, head.shell.level, head.hash);
+        for polled in self.pool.poll() {
+            match polled {
+                Polled::Done(r) => {
+                    if let Some(st) = self.players.get_mut(&r.owner) {
+                        st.player.accept(r, level);
+                    }
+                }
+                Polled::Gone { owner, id } => {
+                    tracing::warn!(
+                        "Refutation game against {owner}: the worker computing our move \
+                         stopped; retrying with another one"
+                    );
+                    if let Some(st) = self.players.get_mut(&owner) {
+                        st.player.failed(id, level);
+                    }
+                }
+            }
+        }
         let games = get(p, &block, &format!("staker/{me}/games"))?;
         let conflicts = get(p, &block, &format!("staker/{me}/conflicts"))?;
         let mut playing = HashSet::new();
+        // The move wanted from the workers in each game on our turn: any other is stale.
+        let mut wanted: HashMap<PublicKeyHash, JobId> = HashMap::new();
         for g in games.as_array().map(Vec::as_slice).unwrap_or_default() {
             let (Some(game), Some(alice), Some(bob)) = (
                 g.get("game").and_then(Game::from_json),
@@ -125,11 +153,35 @@ impl Coordinator {
             let st = self.players.entry(opponent).or_default();
             st.in_game = true;
             let r = if game.turn == role {
-                play_our_turn(p, sink, st, &game, opponent, level)
+                match job_id(p, &game) {
+                    Ok(id) => {
+                        wanted.insert(opponent, id.clone());
+                        play_our_turn(p, sink, st, &mut self.pool, &game, id, opponent, level)
+                    }
+                    Err(e) => {
+                        // A transient failure to name the move keeps its replay going.
+                        if let Some(id) = self.pool.pending(&opponent) {
+                            wanted.insert(opponent, id.clone());
+                        }
+                        Err(e)
+                    }
+                }
             } else {
                 claim_timeout(p, sink, st, &block, index, opponent, level)
             };
             isolate(&format!("against {opponent}"), r)?;
+        }
+        // Moves no longer wanted are dropped or cancelled; the others go to free workers.
+        self.pool
+            .retain(|owner, id| wanted.get(owner).is_some_and(|w| w == id));
+        let failed = self
+            .pool
+            .dispatch(|i| spawn_worker(p, i), |period| period_input(p, period));
+        for NotDispatched { owner, id, error } in failed {
+            if let Some(st) = self.players.get_mut(&owner) {
+                st.player.failed(id, level);
+            }
+            isolate(&format!("against {owner}"), Err(error))?;
         }
         // Conflicts without a game: the opening move, once the level of their commitment is
         // a commitment period old (Octez `filter_conflicts_ready_to_start`).
@@ -242,6 +294,22 @@ fn replay_error(e: ReplayError) -> FollowError {
 #[error("refutation game: {0}")]
 struct Operational(ReplayError);
 
+/// The data a final move's step reveals could not be fetched (the pre-image endpoint or the
+/// DAL node unreachable): operational, the move is tried again at the next head (Octez
+/// `Sc_rollup_proof_repr.produce` fails the same way, as an error of the node, not of the
+/// game).
+fn reveal_fetch_error(choice: Tick, e: wasm_pvm::RevealError) -> FollowError {
+    FollowError::Operator(Box::new(RevealFetch { choice, source: e }))
+}
+
+/// See [`reveal_fetch_error`].
+#[derive(Debug, thiserror::Error)]
+#[error("refutation game: the data the step at tick {choice} reveals: {source}")]
+struct RevealFetch {
+    choice: Tick,
+    source: wasm_pvm::RevealError,
+}
+
 fn job_error(e: JobError) -> FollowError {
     match e {
         StrategyError::Oracle(e) => replay_error(e),
@@ -250,14 +318,20 @@ fn job_error(e: JobError) -> FollowError {
     }
 }
 
-/// What the replay of the commitment period of inbox level `inbox_level` needs, from the
-/// store: its start state, its messages and our commitment.
-fn period_input(p: &Processor, inbox_level: Level) -> Result<PeriodInput, FollowError> {
+/// What the replay of the commitment `period` needs, from the store: its start state, its
+/// messages and our commitment (still the one of `period`).
+fn period_input(p: &Processor, period: &PeriodKey) -> Result<PeriodInput, FollowError> {
     let missing = |what: String| FollowError::Inconsistent(format!("refutation game: {what}"));
+    let (inbox_level, hash) = *period;
     let block = p
         .store
         .block_by_level(inbox_level)?
         .ok_or_else(|| missing(format!("no processed block at level {inbox_level}")))?;
+    if block.commitment_hash != Some(hash) {
+        return Err(missing(format!(
+            "our commitment at level {inbox_level} is no longer {hash}"
+        )));
+    }
     let ours = block
         .commitment_hash
         .and_then(|h| p.store.commitment(&h).transpose())
@@ -295,9 +369,9 @@ fn period_input(p: &Processor, inbox_level: Level) -> Result<PeriodInput, Follow
     })
 }
 
-/// The worker of the game against `opponent`: its own engine (sharing the compiled-kernel
-/// cache), a reveal handler of its own and `--loser-mode`'s failures, as the follower has.
-fn spawn_worker(p: &Processor, opponent: PublicKeyHash) -> Result<Worker, FollowError> {
+/// Worker `i` of the pool: its own engine (sharing the compiled-kernel cache), a reveal
+/// handler of its own and `--loser-mode`'s failures, as the follower has.
+fn spawn_worker(p: &Processor, i: usize) -> Result<Worker, FollowError> {
     let dir = p
         .engine
         .0
@@ -305,7 +379,7 @@ fn spawn_worker(p: &Processor, opponent: PublicKeyHash) -> Result<Worker, Follow
         .map(std::path::Path::to_path_buf);
     let reveal = p.reveal.fork();
     let loser = p.loser.clone();
-    Worker::spawn(format!("refutation-{opponent}"), move || {
+    Worker::spawn(format!("refutation-{i}"), move || {
         let build = move || {
             pvm_wasmtime::WasmtimeEngine::new()
                 .map(|e| match &dir {
@@ -332,19 +406,32 @@ fn spawn_worker(p: &Processor, opponent: PublicKeyHash) -> Result<Worker, Follow
     .map_err(|e| FollowError::Operator(format!("cannot start the refutation worker: {e}").into()))
 }
 
-/// Our turn: the move computed by the worker is sent once ready; a job is handed to it when
-/// due. The same game state keeps its move, sent again only after a while.
+/// The job of our move in `game`: its state over the period of our commitment.
+fn job_id(p: &Processor, game: &Game) -> Result<JobId, FollowError> {
+    Ok(JobId {
+        game: game.game_state.to_json().to_string(),
+        period: (game.inbox_level, our_commitment_at(p, game.inbox_level)?),
+    })
+}
+
+/// Our turn: the move computed by a worker is sent once ready; a job is submitted to the pool
+/// when due. The same game state keeps its move, sent again only after a while.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the game's context, all borrowed from the coordinator"
+)]
 fn play_our_turn<S: OperationSink>(
     p: &mut Processor,
     sink: &mut S,
     st: &mut PlayerState,
+    pool: &mut Pool,
     game: &Game,
+    id: JobId,
     opponent: PublicKeyHash,
     level: Level,
 ) -> Result<(), FollowError> {
-    let fingerprint = game.game_state.to_json().to_string();
     if let Some((f, at, refutation)) = &st.last_move
-        && *f == fingerprint
+        && *f == id.game
     {
         if resend_due(Some(*at), level) {
             sink.add(L1Operation::Refute {
@@ -352,20 +439,13 @@ fn play_our_turn<S: OperationSink>(
                 opponent,
                 refutation: refutation.clone(),
             })?;
-            st.last_move = Some((fingerprint, level, refutation.clone()));
+            st.last_move = Some((id.game, level, refutation.clone()));
         }
         return Ok(());
     }
-    let id = JobId {
-        game: fingerprint,
-        period: (game.inbox_level, our_commitment_at(p, game.inbox_level)?),
-    };
-    st.player.poll(&id, level).map_err(|e| match e {
-        PollError::Job(e) => job_error(e),
-        PollError::WorkerGone => {
-            FollowError::Operator("the refutation worker stopped; restarting it".into())
-        }
-    })?;
+    if let Some(e) = st.player.take_error(&id) {
+        return Err(job_error(e));
+    }
     if let Some(computed) = st.player.take_ready(&id) {
         let refutation = match to_refutation(p, game, opponent, &computed) {
             Ok(r) => r,
@@ -385,31 +465,16 @@ fn play_our_turn<S: OperationSink>(
         st.last_move = Some((id.game, level, refutation));
         return Ok(());
     }
-    if !st.player.job_due(&id, level) {
-        return Ok(());
+    if st.player.job_due(&id, pool.pending(&opponent), level) {
+        pool.submit(Job {
+            owner: opponent,
+            id,
+            state: game.game_state.clone(),
+            input: None,
+            cancel: Cancel::default(),
+        });
     }
-    let input = if st.player.holds(&id.period) {
-        None
-    } else {
-        match period_input(p, game.inbox_level) {
-            Ok(i) => Some(i),
-            Err(e) => {
-                st.player.failed(level);
-                return Err(e);
-            }
-        }
-    };
-    if !st.player.has_worker() {
-        st.player.set_worker(spawn_worker(p, opponent)?);
-    }
-    let job = Job {
-        id,
-        state: game.game_state.clone(),
-        input,
-    };
-    st.player
-        .submit(job, level)
-        .map_err(|e| FollowError::Operator(e.into()))
+    Ok(())
 }
 
 /// The move to send for what the worker computed: a final move gets its proof here, from
@@ -465,4 +530,26 @@ fn our_commitment_at(p: &Processor, inbox_level: Level) -> Result<CommitmentHash
                 "refutation game: no commitment of ours at level {inbox_level}"
             ))
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reveal the final move reads that could not be fetched is an operational failure of
+    /// the node, not an inconsistency.
+    #[test]
+    fn an_unfetched_reveal_is_operational() {
+        let e = reveal_fetch_error(
+            Tick::new(42),
+            wasm_pvm::RevealError("connection refused".into()),
+        );
+        assert!(matches!(e, FollowError::Operator(_)), "{e:?}");
+        assert!(!e.is_fatal());
+        let msg = e.to_string();
+        assert!(
+            msg.contains("tick 42") && msg.contains("connection refused"),
+            "{msg}"
+        );
+    }
 }

@@ -10,13 +10,20 @@
 //! from the closest state below the ticks it asks for (the last agreed one at worst).
 //! A loser-mode node ([`wasm_pvm::loser`]) carries its failure markers from the tick they
 //! take effect: its states are the honest ones plus the markers.
+//!
+//! A replay can be cancelled ([`Cancel`]): the flag is seen before every `kernel_run` of
+//! the fast path and before every small-step tick, and the computation ends in
+//! [`ReplayError::Cancelled`] (neither a retry nor a dead end: nobody wants the answer).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use durable_tree::{Tree, TreeError};
 use wasm_pvm::loser::{LoserMode, set_failures};
 use wasm_pvm::{
-    EngineError, HostFatal, KernelEngine, LevelEvent, PvmError, PvmState, RevealHandler, TickState,
+    EngineError, HostFatal, HostState, KernelEngine, LevelEvent, PvmError, PvmState, RevealHandler,
+    RunOutcome, TickState,
 };
 
 /// States stepped tick by tick kept for the next moves (each shares most of its tree with
@@ -51,6 +58,20 @@ pub enum ReplayError {
     /// period (deterministic).
     #[error("{0}")]
     Inconsistent(String),
+    /// The computation was cancelled ([`Cancel`]): its answer is no longer wanted. Neither
+    /// operational (not retried) nor deterministic (not a dead end).
+    #[error("cancelled")]
+    Cancelled,
+}
+
+/// Whether a host function failure may go away on a retry: a storage or reveal failure may,
+/// a host function this node does not implement (`Unsupported`) fails the same way for the
+/// same state (deterministic).
+fn host_operational(h: &HostFatal) -> bool {
+    match h {
+        HostFatal::Storage(_) | HostFatal::Reveal(_) => true,
+        HostFatal::Unsupported(_) => false,
+    }
 }
 
 impl ReplayError {
@@ -58,17 +79,85 @@ impl ReplayError {
     /// network, the node store).
     pub fn is_operational(&self) -> bool {
         match self {
-            Self::Pvm(PvmError::Engine(EngineError::Host(_) | EngineError::Cancelled))
-            | Self::Pvm(PvmError::Tree(TreeError::Store(_)))
+            Self::Pvm(PvmError::Engine(EngineError::Host(h))) | Self::Reveal(h) => {
+                host_operational(h)
+            }
+            Self::Pvm(PvmError::Tree(TreeError::Store(_)))
             | Self::Tree(TreeError::Store(_))
-            | Self::Reveal(_)
             | Self::Engine(_) => true,
             Self::Pvm(_)
             | Self::Tree(_)
             | Self::Tick(_)
             | Self::Decode(_)
-            | Self::Inconsistent(_) => false,
+            | Self::Inconsistent(_)
+            | Self::Cancelled => false,
         }
+    }
+
+    /// Whether the computation was cancelled (see [`Cancel`]).
+    pub fn is_cancelled(&self) -> bool {
+        matches!(
+            self,
+            Self::Cancelled | Self::Pvm(PvmError::Engine(EngineError::Cancelled))
+        )
+    }
+}
+
+/// The cancellation flag of one computation, shared between the coordinator (which sets it
+/// when the answer is no longer wanted) and the worker running it.
+#[derive(Debug, Clone, Default)]
+pub struct Cancel(Arc<AtomicBool>);
+
+impl Cancel {
+    /// Asks the computation to stop at its next `kernel_run` or tick.
+    pub fn cancel(&self) {
+        // Relaxed: the flag carries no data; a late observation only delays the stop.
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether [`Self::cancel`] was called.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn check(&self) -> Result<(), ReplayError> {
+        if self.is_cancelled() {
+            Err(ReplayError::Cancelled)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// An engine whose runs stop once `cancel` is set (before each `kernel_run` and each exact
+/// window): [`EngineError::Cancelled`], the PVM state not advanced.
+struct Cancellable<'a> {
+    engine: &'a mut dyn KernelEngine,
+    cancel: &'a Cancel,
+}
+
+impl KernelEngine for Cancellable<'_> {
+    fn run(
+        &mut self,
+        kernel: &[u8],
+        kernel_hash: &durable_tree::Hash,
+        host: &mut HostState<'_>,
+    ) -> Result<RunOutcome, EngineError> {
+        if self.cancel.is_cancelled() {
+            return Err(EngineError::Cancelled);
+        }
+        self.engine.run(kernel, kernel_hash, host)
+    }
+
+    fn exact_window(
+        &mut self,
+        snapshot: &Tree,
+        reveal: &mut dyn RevealHandler,
+    ) -> Option<Result<Tree, EngineError>> {
+        if self.cancel.is_cancelled() {
+            return Some(Err(EngineError::Cancelled));
+        }
+        self.engine.exact_window(snapshot, reveal)
     }
 }
 
@@ -87,42 +176,52 @@ pub struct PeriodReplay {
     /// States stepped tick by tick (honest), by tick: a dissection asks for increasing ticks
     /// from the last agreed one, which is among them, so each section is stepped once.
     stepped: BTreeMap<u128, Tree>,
+    /// The cancellation flag of the computation using the replay ([`Self::watch`]).
+    cancel: Cancel,
 }
 
 impl PeriodReplay {
     /// Evaluates `levels` from `start` (the state at the end of the parent commitment's
-    /// level) as the node did, with `loser`'s failures.
+    /// level) as the node did, with `loser`'s failures; stops once `cancel` is set.
     ///
     /// # Errors
-    /// [`ReplayError`].
+    /// [`ReplayError`]; [`ReplayError::Cancelled`] once `cancel` is set.
     pub fn build(
         start: &PvmState,
         levels: &[(u32, Vec<Vec<u8>>)],
         engine: &mut dyn KernelEngine,
         reveal: &mut dyn RevealHandler,
         loser: &LoserMode,
+        cancel: &Cancel,
     ) -> Result<(Self, PvmState), ReplayError> {
+        let mut engine = Cancellable { engine, cancel };
         let offset = start.current_tick();
         let mut checkpoints = BTreeMap::new();
         checkpoints.insert(offset, start.without_failures());
         let mut failures = Vec::new();
         let mut state = start.clone();
         for (level, messages) in levels {
+            cancel.check()?;
             let mut observe = |e: LevelEvent<'_>| match e {
                 LevelEvent::State(s) => {
                     checkpoints.insert(s.current_tick(), s.without_failures());
                 }
                 LevelEvent::Failure(t) => failures.push(t),
             };
-            state.process_level_with(
-                *level,
-                messages,
-                engine,
-                reveal,
-                None,
-                loser,
-                Some(&mut observe),
-            )?;
+            state
+                .process_level_with(
+                    *level,
+                    messages,
+                    &mut engine,
+                    reveal,
+                    None,
+                    loser,
+                    Some(&mut observe),
+                )
+                .map_err(|e| match e {
+                    PvmError::Engine(EngineError::Cancelled) => ReplayError::Cancelled,
+                    e => e.into(),
+                })?;
         }
         failures.sort_unstable();
         let replay = Self {
@@ -132,8 +231,15 @@ impl PeriodReplay {
             base_failures: start.failures(),
             failures,
             stepped: BTreeMap::new(),
+            cancel: cancel.clone(),
         };
         Ok((replay, state))
+    }
+
+    /// Makes the following [`Self::state_at`] calls stop once `cancel` is set (the replay
+    /// itself stays valid: a state is kept only once reached).
+    pub fn watch(&mut self, cancel: Cancel) {
+        self.cancel = cancel;
     }
 
     /// Absolute tick of game tick 0.
@@ -149,7 +255,7 @@ impl PeriodReplay {
     /// The state at game tick `tick`, `None` beyond the period.
     ///
     /// # Errors
-    /// [`ReplayError`].
+    /// [`ReplayError`]; [`ReplayError::Cancelled`] once the watched flag is set.
     pub fn state_at(
         &mut self,
         tick: u128,
@@ -197,6 +303,7 @@ impl PeriodReplay {
             None => (at, cp.to_tree()?),
         };
         while t < abs {
+            self.cancel.check()?;
             if pvm_tick::tick_tag(&tree)? == pvm_tick::TickTag::Padding {
                 let s = PvmState::from_tree(&tree)?;
                 self.checkpoints.insert(t, s.clone());
@@ -293,6 +400,7 @@ pub(super) mod tests {
             &mut engine(),
             &mut NoReveal,
             &LoserMode::honest(),
+            &Cancel::default(),
         )
         .unwrap();
         assert_eq!(replay.offset(), 0);
@@ -378,12 +486,20 @@ pub(super) mod tests {
             &mut engine(),
             &mut NoReveal,
             &LoserMode::honest(),
+            &Cancel::default(),
         );
         let (mut honest, honest_end) = honest.unwrap();
         let message_tick = u64::try_from(WINDOW).unwrap() + 3;
         let loser = LoserMode::parse(&format!("2 2 {message_tick}")).unwrap();
-        let (mut lost, lost_end) =
-            PeriodReplay::build(&start, &levels(), &mut engine(), &mut NoReveal, &loser).unwrap();
+        let (mut lost, lost_end) = PeriodReplay::build(
+            &start,
+            &levels(),
+            &mut engine(),
+            &mut NoReveal,
+            &loser,
+            &Cancel::default(),
+        )
+        .unwrap();
         assert_eq!(lost_end.failures(), 1);
         assert_ne!(lost_end.hash().unwrap(), honest_end.hash().unwrap());
         assert_eq!(lost.ticks(), honest.ticks());
@@ -400,5 +516,70 @@ pub(super) mod tests {
             let l = lost.state_at(t, &mut NoReveal).unwrap().unwrap();
             assert_eq!(h.hash().unwrap() == l.hash().unwrap(), t < at, "tick {t}");
         }
+    }
+
+    /// A host function this node does not implement fails the same way for the same state:
+    /// a dead end, not retried; storage and reveal failures are retried.
+    #[test]
+    fn an_unsupported_host_function_is_deterministic() {
+        let host = |h| ReplayError::Pvm(PvmError::Engine(EngineError::Host(h)));
+        assert!(!host(HostFatal::Unsupported("nds_create")).is_operational());
+        assert!(!ReplayError::Reveal(HostFatal::Unsupported("nds_create")).is_operational());
+        assert!(host(HostFatal::Storage("gone".into())).is_operational());
+        let reveal = || HostFatal::Reveal(RevealError("unreachable".into()));
+        assert!(host(reveal()).is_operational());
+        assert!(ReplayError::Reveal(reveal()).is_operational());
+    }
+
+    /// A cancelled build stops before its first `kernel_run`, and a cancelled replay stops
+    /// stepping: [`ReplayError::Cancelled`], neither retried nor a dead end. The replay stays
+    /// usable under another flag.
+    #[test]
+    fn a_cancelled_replay_stops() {
+        let cancel = Cancel::default();
+        cancel.cancel();
+        let r = PeriodReplay::build(
+            &genesis(),
+            &levels(),
+            &mut engine(),
+            &mut NoReveal,
+            &LoserMode::honest(),
+            &cancel,
+        );
+        let Err(e) = r else {
+            panic!("a cancelled build expected")
+        };
+        assert!(matches!(e, ReplayError::Cancelled), "{e}");
+        assert!(e.is_cancelled() && !e.is_operational());
+        // An engine cancelled mid-level (its own interrupt) is a cancellation too.
+        assert!(ReplayError::Pvm(PvmError::Engine(EngineError::Cancelled)).is_cancelled());
+
+        let cancel = Cancel::default();
+        let (mut replay, _) = PeriodReplay::build(
+            &genesis(),
+            &levels(),
+            &mut engine(),
+            &mut NoReveal,
+            &LoserMode::honest(),
+            &cancel,
+        )
+        .unwrap();
+        // A tick stepped to from the checkpoint below it (not a padding state).
+        let stepped = (1..replay.ticks())
+            .find(|t| {
+                replay
+                    .checkpoints
+                    .range(..=*t)
+                    .next_back()
+                    .is_some_and(|(at, cp)| at != t && *cp.tick_state() != TickState::Padding)
+            })
+            .unwrap();
+        cancel.cancel();
+        assert!(matches!(
+            replay.state_at(stepped, &mut NoReveal),
+            Err(ReplayError::Cancelled)
+        ));
+        replay.watch(Cancel::default());
+        assert!(replay.state_at(stepped, &mut NoReveal).unwrap().is_some());
     }
 }
