@@ -111,9 +111,17 @@ impl Fr {
     }
 }
 
-/// A point of G1.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// A point of G1 (Jacobian coordinates: equality compares points, not coordinates).
+#[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct G1(blst_p1);
+
+impl PartialEq for G1 {
+    fn eq(&self, other: &Self) -> bool {
+        // SAFETY: both pointers are to live, initialised points.
+        unsafe { blst::blst_p1_is_equal(&self.0, &other.0) }
+    }
+}
+impl Eq for G1 {}
 
 impl G1 {
     pub(crate) fn generator() -> G1 {
@@ -176,9 +184,17 @@ impl G1 {
     }
 }
 
-/// A point of G2.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// A point of G2 (Jacobian coordinates: equality compares points, not coordinates).
+#[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct G2(blst_p2);
+
+impl PartialEq for G2 {
+    fn eq(&self, other: &Self) -> bool {
+        // SAFETY: both pointers are to live, initialised points.
+        unsafe { blst::blst_p2_is_equal(&self.0, &other.0) }
+    }
+}
+impl Eq for G2 {}
 
 impl G2 {
     pub(crate) fn generator() -> G2 {

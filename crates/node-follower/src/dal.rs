@@ -259,6 +259,18 @@ impl preimages::dal::DalSource for DalRevealSource {
             .push_back(((published_level, index), pages.clone()));
         Ok(pages)
     }
+
+    fn page_proof(
+        &mut self,
+        published_level: i32,
+        index: u8,
+        page_index: i16,
+    ) -> Result<[u8; 48], String> {
+        self.dal_node
+            .as_ref()
+            .ok_or("No DAL node provided to fetch a page proof: run the rollup node with --dal-node <uri>.")?
+            .page_proof(published_level, index, page_index)
+    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The DAL node's HTTP API as the rollup node uses it (`--dal-node <uri>`, config `"DAL node
-//! endpoint"`; docs/reference/dal.md): the pages of a slot for the kernel's DAL reveals, and
-//! `POST /slots` for the DAL injection queue (Octez `Dal_node_client`).
+//! endpoint"`; docs/reference/dal.md): the pages of a slot for the kernel's DAL reveals, a
+//! page's proof for the refutation game's DAL page proofs, and `POST /slots` for the DAL
+//! injection queue (Octez `Dal_node_client`).
 
 use serde_json::Value;
 use tezos_types::DalCommitment;
@@ -77,6 +78,20 @@ impl DalNodeClient {
             .collect()
     }
 
+    /// `GET /levels/<level>/slots/<index>/pages/<page>/proof` (Octez `get_slot_page_proof`):
+    /// the KZG proof of a page, JSON `"sh1…"` (`Cryptobox.page_proof_encoding` is the
+    /// commitment's: base58check of the 48-byte compressed point).
+    ///
+    /// # Errors
+    /// The DAL node unreachable, refusing, or answering something else.
+    pub fn page_proof(&self, level: i32, index: u8, page: i16) -> Result<[u8; 48], String> {
+        let url = self
+            .endpoint
+            .join(&format!("/levels/{level}/slots/{index}/pages/{page}/proof"));
+        let body = self.answer(&url, self.agent.get(&url).call())?;
+        parse_page_proof(&body).map_err(|e| format!("DAL node {url}: {e}"))
+    }
+
     /// `POST /slots?slot_index=<i>`: the slot's bytes (raw, `application/octet-stream`; the
     /// DAL node pads them with `\000`).
     ///
@@ -95,6 +110,17 @@ impl DalNodeClient {
         let body = self.answer(&url, r)?;
         parse_posted_slot(&body).map_err(|e| format!("DAL node {url}: {e}"))
     }
+}
+
+/// `"sh1…"`: a page proof.
+fn parse_page_proof(body: &str) -> Result<[u8; 48], String> {
+    let v: Value = serde_json::from_str(body).map_err(|e| format!("answer not JSON ({e})"))?;
+    let s = v
+        .as_str()
+        .ok_or_else(|| format!("expected a page proof \"sh1…\", got {v}"))?;
+    DalCommitment::from_b58check(s)
+        .map(|c| c.0)
+        .map_err(|e| format!("bad page proof {s}: {e}"))
 }
 
 /// `{"commitment": "sh1…", "commitment_proof": "<hex>"}`.
@@ -129,5 +155,13 @@ mod tests {
         assert_eq!(p.commitment, DalCommitment::new([2; 48]));
         assert!(parse_posted_slot(r#"{"commitment":"sh1"}"#).is_err());
         assert!(parse_posted_slot("nope").unwrap_err().contains("not JSON"));
+    }
+
+    #[test]
+    fn a_page_proof_is_a_b58_point() {
+        let c = DalCommitment::new([5; 48]).to_b58check();
+        assert_eq!(parse_page_proof(&format!("\"{c}\"")), Ok([5; 48]));
+        assert!(parse_page_proof(&format!("\"{}\"", hex::encode([5; 48]))).is_err());
+        assert!(parse_page_proof(r#"{"proof":"sh1"}"#).is_err());
     }
 }

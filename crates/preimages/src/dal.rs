@@ -13,8 +13,9 @@
 use inbox::dal::{CellContent, DalParameters, SkipListCell};
 use serde_json::Value;
 
-/// `Dal.Slots_history.legacy_attestation_lag` (mainnet, ghostnet and shadownet's lag).
-pub const LEGACY_ATTESTATION_LAG: u8 = 8;
+use tezos_types::Level;
+use tezos_types::operation::DalPageId;
+pub use tezos_types::reveal::{LEGACY_ATTESTATION_LAG, LagCheck, PageValidity};
 
 /// What the DAL reveals need from the protocol constants of a level.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,28 +85,6 @@ impl DalConstants {
     }
 }
 
-/// How the attestation lag of an import is checked (`History.lag_check`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LagCheck {
-    /// The slot's own lag, once known.
-    Exact(u8),
-    /// Some lag in `[min, max]` (`interval_lag_check`: the smallest of the attestation lags
-    /// and the legacy one, up to the legacy one).
-    Interval(u8, u8),
-}
-
-impl LagCheck {
-    /// `interval_lag_check ~attestation_lags`.
-    #[must_use]
-    pub fn interval(lags: &[u8]) -> Self {
-        let min = lags
-            .iter()
-            .copied()
-            .fold(LEGACY_ATTESTATION_LAG, std::cmp::min);
-        Self::Interval(min, LEGACY_ATTESTATION_LAG)
-    }
-}
-
 /// A DAL page id (`Dal.Page.t`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PageId {
@@ -117,9 +96,9 @@ pub struct PageId {
     pub page_index: i16,
 }
 
-/// `Dal_helpers.page_id_is_valid` (and `import_level_is_valid`): the page and slot indices in
-/// range, the DAL activated at the published level, the slot published after the rollup's
-/// origination, attested before the import level and not expired.
+/// `Dal_helpers.page_id_is_valid` (and `import_level_is_valid`) with the constants of the
+/// page's published level ([`PageValidity`], the rule the refutation game's DAL page proofs
+/// are judged with); a negative level is invalid.
 #[must_use]
 pub fn page_id_is_valid(
     c: &DalConstants,
@@ -128,24 +107,29 @@ pub fn page_id_is_valid(
     inbox_level: i32,
     page: &PageId,
 ) -> bool {
-    let in_range = page.page_index >= 0
-        && i32::from(page.page_index) < c.pages_per_slot()
-        && u16::from(page.slot_index) < c.params.number_of_slots;
-    let activated = c
-        .activation_level
-        .is_some_and(|a| page.published_level >= a);
-    let after_origination = page.published_level > origination_level;
-    let (min, max) = match lag {
-        LagCheck::Exact(l) => (l, l),
-        LagCheck::Interval(min, max) => (min, max),
+    let (Some(published_level), Some(origination_level), Some(import_inbox_level)) = (
+        Level::new(page.published_level),
+        Level::new(origination_level),
+        Level::new(inbox_level),
+    ) else {
+        return false;
     };
-    let published = i64::from(page.published_level);
-    let not_too_recent = published + i64::from(min) <= i64::from(inbox_level);
-    let not_expired = match c.validity_lag {
-        None => true,
-        Some(v) => published + i64::from(max) + i64::from(v) >= i64::from(inbox_level),
-    };
-    in_range && activated && after_origination && not_too_recent && not_expired
+    PageValidity {
+        number_of_slots: c.params.number_of_slots,
+        pages_per_slot: i64::from(c.pages_per_slot()),
+        activation_level: c.activation_level.and_then(Level::new),
+        origination_level,
+        import_inbox_level,
+        validity_lag: c.validity_lag.map(i64::from),
+    }
+    .is_valid(
+        lag,
+        &DalPageId {
+            published_level,
+            slot_index: page.slot_index,
+            page_index: page.page_index,
+        },
+    )
 }
 
 /// The final attestation status of a slot, as L1's skip-list cells record it.
@@ -217,6 +201,21 @@ pub trait DalSource: Send {
     /// # Errors
     /// No DAL node configured, or the DAL node unreachable or without the slot.
     fn pages(&mut self, published_level: i32, index: u8) -> Result<Vec<Vec<u8>>, String>;
+    /// The KZG proof of page `page_index` of slot (`published_level`, `index`) from the DAL
+    /// node (`GET /levels/<l>/slots/<i>/pages/<p>/proof`), for a refutation game's DAL page
+    /// proof.
+    ///
+    /// # Errors
+    /// No DAL node configured, or the DAL node unreachable or without the page.
+    fn page_proof(
+        &mut self,
+        published_level: i32,
+        index: u8,
+        page_index: i16,
+    ) -> Result<[u8; 48], String> {
+        let _ = (published_level, index, page_index);
+        Err("this DAL source gives no page proofs (no DAL node)".to_owned())
+    }
     /// A source of its own reading from the same places, for another thread (`None`: this
     /// source cannot be copied, the copy has no DAL access).
     fn fork(&self) -> Option<Box<dyn DalSource>> {

@@ -127,6 +127,31 @@ impl Revealer {
 }
 
 impl Revealer {
+    /// The DAL constants in force at `level` (the DAL source's, cached there).
+    ///
+    /// # Errors
+    /// No DAL access, or the source's error.
+    pub fn dal_constants(&mut self, level: i32) -> Result<crate::dal::DalConstants, PreimageError> {
+        self.dal_source()?
+            .constants(level)
+            .map_err(PreimageError::Dal)
+    }
+
+    /// The KZG proof of a page from the DAL node ([`DalSource::page_proof`]).
+    ///
+    /// # Errors
+    /// No DAL access, or the source's error.
+    pub fn dal_page_proof(
+        &mut self,
+        published_level: i32,
+        index: u8,
+        page_index: i16,
+    ) -> Result<[u8; 48], PreimageError> {
+        self.dal_source()?
+            .page_proof(published_level, index, page_index)
+            .map_err(PreimageError::Dal)
+    }
+
     fn dal_source(&mut self) -> Result<&mut Box<dyn DalSource>, PreimageError> {
         self.dal.as_mut().ok_or_else(|| {
             PreimageError::Dal(

@@ -10,7 +10,7 @@ use tezos_types::{BinEncode, Level, PublicKeyHash, Tick, Writer};
 
 use crate::GameError;
 use crate::dissection::{DissectionRule, check_dissection, find_choice};
-use crate::proof::{FinalMove, RollupContext, StepVerifier, final_move_is_valid};
+use crate::proof::{DalProofContext, FinalMove, RollupContext, StepVerifier, final_move_is_valid};
 
 /// A player of a game: `alice` is the smaller staker of the pair.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -257,6 +257,9 @@ pub struct PlayContext<'a, V: StepVerifier> {
     /// The rollup's metadata and the protocol's DAL parameters (what the reveals of the
     /// metadata and of the DAL parameters answer, and the origination level).
     pub rollup: RollupContext,
+    /// What DAL page proofs are judged with (`dal_activation_level`, the validity lag and
+    /// lags, the page verifier); without it they are refused ([`GameError::Unsupported`]).
+    pub dal: Option<&'a DalProofContext>,
 }
 
 impl Game {
@@ -404,7 +407,8 @@ impl Game {
     /// `play`: the move of the player whose turn it is (the caller checked the turn). A
     /// dissection refines the chosen section; a proof on a dissection ends the game if valid
     /// (the opponent loses) and otherwise starts the final move; a proof on a final move ends
-    /// the game: the opponent loses if valid, else a draw.
+    /// the game: the opponent loses if valid, else a draw. DAL page proofs are judged with
+    /// `ctx.dal` and refused without it ([`GameError::Unsupported`]).
     pub fn play<V: StepVerifier>(
         &self,
         stakers: &Index,
@@ -412,6 +416,7 @@ impl Game {
         step: &RefutationStep,
         ctx: &PlayContext<'_, V>,
     ) -> Result<MoveOutcome, GameError> {
+        let dal = ctx.dal;
         let opponent_loses = MoveOutcome::Ended(GameResult::Loser {
             reason: Reason::ConflictResolved,
             loser: stakers.staker(self.turn.opponent()),
@@ -455,7 +460,9 @@ impl Game {
                     &start,
                     &stop,
                     &self.inbox_snapshot,
+                    &self.dal_snapshot,
                     &ctx.rollup,
+                    dal,
                     self.inbox_level,
                 )? {
                     Ok(opponent_loses)
@@ -489,7 +496,9 @@ impl Game {
                     agreed_start_chunk,
                     refuted_stop_chunk,
                     &self.inbox_snapshot,
+                    &self.dal_snapshot,
                     &ctx.rollup,
+                    dal,
                     self.inbox_level,
                 )? {
                     Ok(opponent_loses)

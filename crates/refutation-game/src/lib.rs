@@ -10,12 +10,15 @@
 //! [`timeout_result`]) and conflicts ([`conflict_point`], [`conflicting_stakers`]). Errors carry
 //! Octez's ids and texts ([`GameError`]).
 //!
-//! Input proofs: none, `first_input`, inbox proofs ([`verify_inbox_proof`]) and the reveal
-//! proofs of raw data, metadata and DAL parameters (answered from the [`RollupContext`]) are
-//! checked; DAL page proofs (KZG) give [`GameError::Unsupported`].
+//! Input proofs: none, `first_input`, inbox proofs ([`verify_inbox_proof`]), the reveal
+//! proofs of raw data, metadata and DAL parameters (answered from the [`RollupContext`]) and
+//! DAL page proofs ([`dal_proof`], judged with a [`DalProofContext`] by
+//! [`PlayContext::dal`]; the KZG check of an attested slot's page goes through a
+//! [`PageVerifier`], without which such a proof gives [`GameError::Unsupported`]) are checked.
 #![deny(clippy::arithmetic_side_effects, clippy::cast_possible_wrap)]
 
 mod conflict;
+pub mod dal_proof;
 mod dissection;
 mod error;
 mod game;
@@ -27,6 +30,7 @@ pub use conflict::{
     Conflict, Point, StakeView, check_conflict_point, check_start_level, conflict_point,
     conflicting_stakers,
 };
+pub use dal_proof::{DalCell, DalCellContent, DalProof, PageVerifier};
 pub use dissection::{
     DEFAULT_NUMBER_OF_SECTIONS, DissectionRule, WASM_TICKS_PER_SNAPSHOT, check_dissection,
     distance, find_choice,
@@ -42,8 +46,8 @@ pub use inbox_proof::{
     produce_input_proof as produce_inbox_input_proof, verify as verify_inbox_proof,
 };
 pub use proof::{
-    DalParameters, FinalMove, InputRequest, RollupContext, StepInput, StepVerifier, VerifiedStep,
-    VerifyError, final_move_is_valid,
+    DalParameters, DalProofContext, FinalMove, InputRequest, RollupContext, StepInput,
+    StepVerifier, VerifiedStep, VerifyError, final_move_is_valid,
 };
 pub use strategy::{NextMove, StateOracle, StrategyError, new_dissection_ticks, next_move};
 

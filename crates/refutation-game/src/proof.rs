@@ -3,7 +3,9 @@
 //! format is in `docs/reference/l1-and-signer.md` §2.7). The PVM step itself is checked by a
 //! [`StepVerifier`] (the WASM PVM's is `pvm_tick`).
 
-use tezos_types::operation::{DissectionChunk, InputProof, RevealProof};
+use std::sync::Arc;
+
+use tezos_types::operation::{DalPageId, DissectionChunk, InputProof, RevealProof};
 pub use tezos_types::reveal::DalParameters;
 use tezos_types::reveal::{RevealHash, RevealRequest, RollupMetadata};
 use tezos_types::{BinEncode, InboxMessage, Level, SmartRollupAddress, StateHash, Tick};
@@ -11,7 +13,11 @@ use tezos_types::{BinEncode, InboxMessage, Level, SmartRollupAddress, StateHash,
 use tezos_types::inbox::InboxHistoryCell;
 
 use crate::GameError;
+use crate::dal_proof::{
+    self, DalCell, DalProof, DalProofError, LagCheck, PageValidity, PageVerifier,
+};
 use crate::dissection::distance;
+use crate::game::DalSnapshot;
 use crate::inbox_proof::{self, InboxProof};
 
 /// An input given to the proved tick (`Sc_rollup_PVM_sig.input`).
@@ -77,6 +83,38 @@ impl RollupContext {
     }
 }
 
+/// What the L1 reads to judge a DAL page proof besides the rollup and the DAL parameters
+/// (`Sc_rollup_refutation_storage.play`: from the current constants; `valid`:
+/// `find_dal_parameters` of the page's published level for its lags).
+#[derive(Clone)]
+pub struct DalProofContext {
+    /// `dal_activation_level`: `reveal_activation_level.dal_parameters` when
+    /// `dal_parametric.feature_enable`, else `None` (every page id is then invalid).
+    pub activation_level: Option<Level>,
+    /// `reveal_activation_level.dal_attested_slots_validity_lag`.
+    pub attested_slots_validity_lag: i32,
+    /// `dal_parametric.attestation_lags` (the precheck's lag interval).
+    pub attestation_lags: Vec<u8>,
+    /// The KZG check of a confirmed page against its slot's commitment; without one, a
+    /// proof of an attested slot's page is refused ([`GameError::Unsupported`]) while the
+    /// other DAL page proofs are fully verified.
+    pub page_verifier: Option<Arc<dyn PageVerifier + Send + Sync>>,
+}
+
+impl std::fmt::Debug for DalProofContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DalProofContext")
+            .field("activation_level", &self.activation_level)
+            .field(
+                "attested_slots_validity_lag",
+                &self.attested_slots_validity_lag,
+            )
+            .field("attestation_lags", &self.attestation_lags)
+            .field("page_verifier", &self.page_verifier.is_some())
+            .finish()
+    }
+}
+
 /// A verified PVM step: the state hashes before and after, and what the state asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedStep {
@@ -105,6 +143,20 @@ pub trait StepVerifier {
         pvm_step: &[u8],
         input: Option<&StepInput>,
     ) -> Result<VerifiedStep, VerifyError>;
+
+    /// The inbox level of the proof's start state (`PVM.get_proof_state_level`: for the
+    /// WASM PVM, the level of `/wasm/input`, which every step proof holds; `None` before
+    /// the first input), the importing level of a DAL page proof. A verifier that cannot
+    /// read it refuses DAL page proofs.
+    ///
+    /// # Errors
+    /// [`VerifyError::Invalid`] for a proof that does not decode.
+    fn proof_state_level(&self, pvm_step: &[u8]) -> Result<Option<Level>, VerifyError> {
+        let _ = pvm_step;
+        Err(VerifyError::Unsupported(
+            "this step verifier does not read the level of a proof's state".into(),
+        ))
+    }
 }
 
 /// What a final move proves: the input proof read against the game, and the PVM step.
@@ -123,17 +175,90 @@ enum InputError {
     Unsupported(GameError),
 }
 
+/// What a final move's input proof is read against: the game's snapshots, the rollup, the
+/// commitments' inbox level, and the DAL page proofs' context.
+struct InputContext<'a, V: StepVerifier + ?Sized> {
+    verifier: &'a V,
+    pvm_step: &'a [u8],
+    inbox_snapshot: &'a InboxHistoryCell,
+    dal_snapshot: &'a DalSnapshot,
+    rollup: &'a RollupContext,
+    dal: Option<&'a DalProofContext>,
+    commit_inbox_level: Level,
+}
+
+fn unsupported(why: &str) -> InputError {
+    InputError::Unsupported(GameError::Unsupported(format!(
+        "{why}: the move was not applied; end the game by timeout"
+    )))
+}
+
+/// The page a DAL page proof gives (`Dal_helpers.verify` in `valid`; `None`: the empty
+/// page), read against the game's DAL snapshot. The importing level is the proof's state
+/// level (the origination level before any input); the page id's validity uses the one set
+/// of DAL parameters of `rollup` (the sandbox has one protocol) and `dal`.
+fn dal_page_input<V: StepVerifier + ?Sized>(
+    c: &InputContext<'_, V>,
+    page: &DalPageId,
+    proof: &[u8],
+) -> Result<Vec<u8>, InputError> {
+    let dal = c
+        .dal
+        .ok_or_else(|| unsupported("no DAL context is configured to verify DAL page proofs"))?;
+    let proof = DalProof::decode(proof).ok_or(InputError::Invalid)?;
+    let snapshot = if c.dal_snapshot.bin.is_empty() {
+        DalCell::from_json(&c.dal_snapshot.json).ok()
+    } else {
+        DalCell::from_bin(&c.dal_snapshot.bin)
+    }
+    .ok_or_else(|| unsupported("the game's DAL snapshot does not decode"))?;
+    let import_inbox_level = match c.verifier.proof_state_level(c.pvm_step) {
+        Ok(l) => l.unwrap_or(c.rollup.origination_level),
+        Err(VerifyError::Invalid(_)) => return Err(InputError::Invalid),
+        Err(VerifyError::Unsupported(why)) => {
+            return Err(unsupported(&format!(
+                "the level of a DAL page proof's state cannot be read ({why})"
+            )));
+        }
+    };
+    let p = &c.rollup.dal_parameters;
+    let validity = PageValidity {
+        number_of_slots: u16::try_from(p.number_of_slots).unwrap_or(u16::MAX),
+        pages_per_slot: p.slot_size.checked_div(p.page_size).unwrap_or(0),
+        activation_level: dal.activation_level,
+        origination_level: c.rollup.origination_level,
+        import_inbox_level,
+        validity_lag: Some(i64::from(dal.attested_slots_validity_lag)),
+    };
+    let verifier = dal.page_verifier.as_deref().map(|v| v as &dyn PageVerifier);
+    match dal_proof::verify(
+        &proof,
+        page,
+        &snapshot,
+        &validity,
+        LagCheck::interval(&dal.attestation_lags),
+        p,
+        verifier,
+    ) {
+        Ok(page) => Ok(page.unwrap_or_default()),
+        Err(DalProofError::Invalid(_)) => Err(InputError::Invalid),
+        Err(DalProofError::NoPageVerifier) => Err(unsupported(
+            "DAL page proofs of attested slots need the KZG check of the page against its \
+             slot's commitment, and no page verifier is configured",
+        )),
+    }
+}
+
 /// The input an input proof gives (`valid`, first half), cut at the commitment's level
 /// (`cut_at_level`). A pre-image reveal proof gives its data; a metadata or DAL-parameters
-/// proof gives what the L1 derives from `rollup` (the prover supplies no data). DAL page
-/// proofs need the KZG verification of the page against its slot's commitment, which this
-/// adjudicator does not do: [`GameError::Unsupported`].
-fn proof_input(
+/// proof gives what the L1 derives from `rollup` (the prover supplies no data); a DAL page
+/// proof the page it proves ([`dal_page_input`]).
+fn proof_input<V: StepVerifier + ?Sized>(
     input_proof: Option<&InputProof>,
-    inbox_snapshot: &InboxHistoryCell,
-    rollup: &RollupContext,
-    commit_inbox_level: Level,
+    c: &InputContext<'_, V>,
 ) -> Result<Option<StepInput>, InputError> {
+    let (inbox_snapshot, rollup, commit_inbox_level) =
+        (c.inbox_snapshot, c.rollup, c.commit_inbox_level);
     let origination_level = rollup.origination_level;
     let input = match input_proof {
         None => None,
@@ -173,15 +298,16 @@ fn proof_input(
             reveal_proof: RevealProof::DalParametersProof,
         }) => Some(StepInput::Reveal(rollup.dal_parameters.encode().to_vec())),
         Some(InputProof::RevealProof {
-            reveal_proof: RevealProof::DalPageProof { .. },
-        }) => {
-            return Err(InputError::Unsupported(GameError::Unsupported(
-                "DAL page reveal proofs (which need the KZG check of the page against its \
-                 slot's commitment) are not verified by this adjudicator yet: the move was \
-                 not applied; end the game by timeout"
-                    .into(),
-            )));
-        }
+            reveal_proof:
+                RevealProof::DalPageProof {
+                    dal_page_id,
+                    dal_proof,
+                },
+        }) => Some(StepInput::Reveal(dal_page_input(
+            c,
+            dal_page_id,
+            dal_proof,
+        )?)),
     };
     Ok(input.filter(|i| match i {
         StepInput::Message { level, .. } => {
@@ -221,6 +347,25 @@ fn input_matches_request(input_proof: Option<&InputProof>, request: &InputReques
                 }
                 (RevealProof::MetadataProof, RevealRequest::Metadata)
                 | (RevealProof::DalParametersProof, RevealRequest::DalParameters) => true,
+                // `validate_dal_input_request`: the same page id, and no Adjustable DAL
+                // parameters in the proof (`Request_dal_page` has none).
+                (
+                    RevealProof::DalPageProof {
+                        dal_page_id,
+                        dal_proof,
+                    },
+                    RevealRequest::DalPage {
+                        published_level,
+                        slot_index,
+                        page_index,
+                    },
+                ) => {
+                    dal_page_id.published_level.get() == published_level
+                        && dal_page_id.slot_index == slot_index
+                        && dal_page_id.page_index == page_index
+                        && DalProof::decode(dal_proof)
+                            .is_some_and(|p| p.adal_parameters() == (None, None))
+                }
                 _ => false,
             }
         }
@@ -236,7 +381,8 @@ const MAX_REVEAL_SIZE: usize = 4096;
 /// section `[start_chunk, stop_chunk]`. The first final move (on a dissection) must be one
 /// tick long and *refute* the stop state; the second (on `Final_move`) must *validate* the
 /// refuted stop state. Every failure makes the proof invalid (`Ok(false)`); only a proof the
-/// verifier cannot judge is an error.
+/// verifier cannot judge is an error. DAL page proofs are read against `dal_snapshot` with
+/// `dal` (`None`: they are refused, [`GameError::Unsupported`]).
 #[allow(
     clippy::too_many_arguments,
     reason = "the protocol's `validity_final_move` reads exactly these"
@@ -248,15 +394,21 @@ pub fn final_move_is_valid(
     start_chunk: &DissectionChunk,
     stop_chunk: &DissectionChunk,
     inbox_snapshot: &InboxHistoryCell,
+    dal_snapshot: &DalSnapshot,
     rollup: &RollupContext,
+    dal: Option<&DalProofContext>,
     commit_inbox_level: Level,
 ) -> Result<bool, GameError> {
-    let input = match proof_input(
-        proof.input_proof,
+    let ctx = InputContext {
+        verifier,
+        pvm_step: proof.pvm_step,
         inbox_snapshot,
+        dal_snapshot,
         rollup,
+        dal,
         commit_inbox_level,
-    ) {
+    };
+    let input = match proof_input(proof.input_proof, &ctx) {
         Ok(input) => input,
         Err(InputError::Invalid) => return Ok(false),
         Err(InputError::Unsupported(e)) => return Err(e),
@@ -326,6 +478,35 @@ mod tests {
         assert_eq!(&p[24..], &3967_i64.to_be_bytes());
     }
 
+    /// A step verifier reading the state level from the first proof byte (`0`: no input yet).
+    struct LevelVerifier(bool);
+
+    impl StepVerifier for LevelVerifier {
+        fn verify(&self, _: &[u8], _: Option<&StepInput>) -> Result<VerifiedStep, VerifyError> {
+            Err(VerifyError::Invalid("not used".into()))
+        }
+
+        fn proof_state_level(&self, pvm_step: &[u8]) -> Result<Option<Level>, VerifyError> {
+            if !self.0 {
+                return Err(VerifyError::Unsupported("no level".into()));
+            }
+            match pvm_step {
+                [0] => Ok(None),
+                [l] => Ok(Level::new(i32::from(*l))),
+                _ => Err(VerifyError::Invalid("bad proof".into())),
+            }
+        }
+    }
+
+    fn invalid_page_id_proof() -> Vec<u8> {
+        DalProof::InvalidPageId {
+            target_cell_and_inc_proof: None,
+            attestation_threshold_percent: None,
+            restricted_commitments_publishers: None,
+        }
+        .encode()
+    }
+
     #[test]
     fn reveal_inputs_come_from_the_rollup() {
         let cell = InboxHistoryCell {
@@ -336,11 +517,34 @@ mod tests {
         };
         let r = rollup();
         let commit = Level::new(0x0102_0310).unwrap();
-        let input = |p: InputProof| match proof_input(Some(&p), &cell, &r, commit) {
-            Ok(i) => Ok(i),
-            Err(InputError::Invalid) => Err(None),
-            Err(InputError::Unsupported(e)) => Err(Some(e)),
+        let dal_snapshot = DalSnapshot {
+            json: DalCell::genesis().to_json(),
+            bin: Vec::new(),
         };
+        let dal = DalProofContext {
+            activation_level: Some(Level::new(1).unwrap()),
+            attested_slots_validity_lag: 100,
+            attestation_lags: vec![8],
+            page_verifier: None,
+        };
+        let run =
+            |p: &InputProof, v: &LevelVerifier, step: &[u8], dal: Option<&DalProofContext>| {
+                let ctx = InputContext {
+                    verifier: v,
+                    pvm_step: step,
+                    inbox_snapshot: &cell,
+                    dal_snapshot: &dal_snapshot,
+                    rollup: &r,
+                    dal,
+                    commit_inbox_level: commit,
+                };
+                match proof_input(Some(p), &ctx) {
+                    Ok(i) => Ok(i),
+                    Err(InputError::Invalid) => Err(None),
+                    Err(InputError::Unsupported(e)) => Err(Some(e)),
+                }
+            };
+        let input = |p: InputProof| run(&p, &LevelVerifier(true), &[0], Some(&dal));
         assert_eq!(
             input(reveal(RevealProof::MetadataProof)),
             Ok(Some(StepInput::Reveal(r.metadata_bytes().to_vec())))
@@ -349,15 +553,41 @@ mod tests {
             input(reveal(RevealProof::DalParametersProof)),
             Ok(Some(StepInput::Reveal(r.dal_parameters.encode().to_vec())))
         );
-        let page = reveal(RevealProof::DalPageProof {
-            dal_page_id: tezos_types::operation::DalPageId {
-                published_level: Level::new(7).unwrap(),
-                slot_index: 0,
-                page_index: 0,
-            },
-            dal_proof: vec![],
-        });
-        assert!(matches!(input(page), Err(Some(GameError::Unsupported(_)))));
+        let page = |dal_proof: Vec<u8>| {
+            reveal(RevealProof::DalPageProof {
+                dal_page_id: DalPageId {
+                    published_level: Level::new(7).unwrap(),
+                    slot_index: 0,
+                    page_index: 0,
+                },
+                dal_proof,
+            })
+        };
+        // Level 7 is before the origination: the page id is invalid, the page empty.
+        assert_eq!(
+            input(page(invalid_page_id_proof())),
+            Ok(Some(StepInput::Reveal(vec![])))
+        );
+        assert_eq!(input(page(vec![])), Err(None));
+        assert_eq!(
+            run(
+                &page(invalid_page_id_proof()),
+                &LevelVerifier(true),
+                &[1, 2],
+                Some(&dal)
+            ),
+            Err(None)
+        );
+        // No DAL context, or no level from the verifier: refused, not judged.
+        for (v, d) in [
+            (LevelVerifier(true), None),
+            (LevelVerifier(false), Some(&dal)),
+        ] {
+            assert!(matches!(
+                run(&page(invalid_page_id_proof()), &v, &[0], d),
+                Err(Some(GameError::Unsupported(_)))
+            ));
+        }
     }
 
     #[test]
@@ -392,6 +622,37 @@ mod tests {
             &InputRequest::NoInputRequired
         ));
         assert!(!input_matches_request(None, &request(&[1])));
+        // A DAL page proof answers the request of its page id.
+        let page = |slot_index, dal_proof| {
+            reveal(RevealProof::DalPageProof {
+                dal_page_id: DalPageId {
+                    published_level: Level::new(7).unwrap(),
+                    slot_index,
+                    page_index: 1,
+                },
+                dal_proof,
+            })
+        };
+        let page_req = request(&[2, 0, 0, 0, 7, 3, 0, 1]);
+        assert!(input_matches_request(
+            Some(&page(3, invalid_page_id_proof())),
+            &page_req
+        ));
+        assert!(!input_matches_request(
+            Some(&page(2, invalid_page_id_proof())),
+            &page_req
+        ));
+        let adal = DalProof::InvalidPageId {
+            target_cell_and_inc_proof: None,
+            attestation_threshold_percent: Some(50),
+            restricted_commitments_publishers: None,
+        };
+        assert!(!input_matches_request(
+            Some(&page(3, adal.encode())),
+            &page_req
+        ));
+        assert!(!input_matches_request(Some(&page(3, vec![])), &page_req));
+        assert!(!input_matches_request(Some(&metadata), &page_req));
         // A malformed request asks for the well-known hash's pre-image: the empty string.
         assert!(input_matches_request(Some(&raw(b"")), &request(&[1, 0])));
         assert!(!input_matches_request(Some(&metadata), &request(&[1, 0])));

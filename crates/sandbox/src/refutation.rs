@@ -6,19 +6,23 @@
 //!
 //! Final moves of the WASM PVM are verified with `pvm_tick`'s step
 //! ([`PvmTickVerifier`]); the metadata and DAL-parameters reveals are answered from the
-//! rollup's address and origination level and the constants' `dal_parametric`. Ticks it cannot
-//! replay yet (interpreter ticks) and DAL page proofs make the move fail with
+//! rollup's address and origination level and the constants' `dal_parametric`; DAL page proofs
+//! are judged against the game's DAL snapshot, a confirmed page's KZG proof checked with the
+//! sandbox's cryptobox ([`KzgVerifier`]). A step it cannot replay makes the move fail with
 //! `smart_rollup_refutation_proof_not_supported` rather than be judged.
 
 use refutation_game::{
-    DEFAULT_NUMBER_OF_SECTIONS, DalParameters, DalSnapshot, DissectionRule, Game, GameError,
-    GameResult, Index, InputRequest, MAX_NUMBER_OF_PARALLEL_GAMES, MoveOutcome, PlayContext,
-    RollupContext, StakeView, StepInput, StepVerifier, Timeout, VerifiedStep, VerifyError,
-    check_conflict_point, check_start_level, conflicting_stakers, timeout_result,
+    DEFAULT_NUMBER_OF_SECTIONS, DalParameters, DalProofContext, DalSnapshot, DissectionRule, Game,
+    GameError, GameResult, Index, InputRequest, MAX_NUMBER_OF_PARALLEL_GAMES, MoveOutcome,
+    PageVerifier, PlayContext, RollupContext, StakeView, StepInput, StepVerifier, Timeout,
+    VerifiedStep, VerifyError, check_conflict_point, check_start_level, conflicting_stakers,
+    timeout_result,
 };
 use serde_json::{Value, json};
 use tezos_types::operation::{Commitment, Refutation};
-use tezos_types::{CommitmentHash, Level, PublicKeyHash, SmartRollupAddress, StateHash};
+use tezos_types::{
+    CommitmentHash, DalCommitment, Level, PublicKeyHash, SmartRollupAddress, StateHash,
+};
 
 use crate::constants::Constants;
 use crate::ops::PvmKind;
@@ -98,6 +102,50 @@ impl StepVerifier for PvmTickVerifier {
             stop: StateHash(proof.after.hash().0),
             request,
         })
+    }
+
+    /// The level of `/wasm/input` in the proof's start state (`get_proof_state_level`).
+    fn proof_state_level(&self, pvm_step: &[u8]) -> Result<Option<Level>, VerifyError> {
+        let invalid = |e: &dyn std::fmt::Display| VerifyError::Invalid(e.to_string());
+        let proof = durable_tree::proof::encoding::decode(pvm_step).map_err(|e| invalid(&e))?;
+        let before = durable_tree::proof::partial::StepTree::of_proof(&proof.state)
+            .map_err(|e| invalid(&e))?;
+        match before
+            .find_value(&["wasm", "input"])
+            .map_err(|e| invalid(&e))?
+        {
+            None => Ok(None),
+            Some(b) => {
+                let input = wasm_pvm::decode_input_info(&b).map_err(|e| invalid(&e))?;
+                Level::from_u32(input.level)
+                    .map(Some)
+                    .ok_or_else(|| invalid(&format!("inbox level {} too large", input.level)))
+            }
+        }
+    }
+}
+
+/// The KZG check of a confirmed DAL page (`Dal.verify_page`) with the sandbox's cryptobox
+/// (`crate::dal::verifier`: Octez's test SRS for the constants' `dal_parametric`).
+struct KzgVerifier(std::sync::Arc<dal_crypto::Verifier>);
+
+impl PageVerifier for KzgVerifier {
+    fn verify_page(
+        &self,
+        params: &DalParameters,
+        commitment: &DalCommitment,
+        page_index: u16,
+        page: &[u8],
+        proof: &[u8; 48],
+    ) -> bool {
+        let mine = self.0.parameters();
+        // The game's parameters are the constants' the verifier was built from.
+        i64::try_from(mine.slot_size).ok() == Some(params.slot_size)
+            && i64::try_from(mine.page_size).ok() == Some(params.page_size)
+            && self
+                .0
+                .verify_page(&commitment.0, usize::from(page_index), page, proof)
+                .is_ok()
     }
 }
 
@@ -291,6 +339,20 @@ impl State {
                             PvmKind::Arith | PvmKind::Riscv => DissectionRule::Default,
                         };
                         let dal = &constants.dal_parametric;
+                        let reveal = &constants.smart_rollup_reveal_activation_level;
+                        let dal_context = DalProofContext {
+                            activation_level: if dal.feature_enable {
+                                Level::new(reveal.dal_parameters)
+                            } else {
+                                None
+                            },
+                            attested_slots_validity_lag: reveal.dal_attested_slots_validity_lag,
+                            attestation_lags: dal.attestation_lags.clone(),
+                            page_verifier: crate::dal::verifier(dal).ok().map(|v| {
+                                std::sync::Arc::new(KzgVerifier(v))
+                                    as std::sync::Arc<dyn PageVerifier + Send + Sync>
+                            }),
+                        };
                         let play = PlayContext {
                             rule,
                             verifier: &PvmTickVerifier,
@@ -304,6 +366,7 @@ impl State {
                                     page_size: dal.page_size.into(),
                                 },
                             },
+                            dal: Some(&dal_context),
                         };
                         game.play(&index, *choice, step, &play).map_err(err)?
                     }

@@ -8,6 +8,9 @@
 
 use std::fmt;
 
+use crate::Level;
+use crate::operation::DalPageId;
+
 /// Size in bytes of a reveal hash: 1 scheme tag + 32 bytes of blake2b-256.
 pub const REVEAL_HASH_SIZE: usize = 33;
 
@@ -228,6 +231,83 @@ impl DalParameters {
             chunk.copy_from_slice(&f.to_be_bytes());
         }
         out
+    }
+}
+
+/// The attestation lag of the DAL's legacy cells and of Octez's `lag_check` intervals
+/// (`dal_slot_repr.ml`, `Skip_list_cells`).
+pub const LEGACY_ATTESTATION_LAG: u8 = 8;
+
+/// How the attestation lag of an import is checked (`History.lag_check`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LagCheck {
+    /// The slot's own lag, once known (`Exact_lag`).
+    Exact(u8),
+    /// Some lag in `[min, max]` (`Lag_interval`).
+    Interval(u8, u8),
+}
+
+impl LagCheck {
+    /// `interval_lag_check ~attestation_lags`: from the smallest of the lags and the legacy
+    /// one, up to the legacy one.
+    #[must_use]
+    pub fn interval(attestation_lags: &[u8]) -> Self {
+        let min = attestation_lags
+            .iter()
+            .copied()
+            .fold(LEGACY_ATTESTATION_LAG, std::cmp::min);
+        Self::Interval(min, LEGACY_ATTESTATION_LAG)
+    }
+}
+
+/// What `Dal_helpers.page_id_is_valid` reads besides the page id: the parameters of the
+/// page's published level, the DAL activation, the rollup's origination and the importing
+/// level. One rule for the kernel's reveal (what the node answers) and the refutation game's
+/// DAL page proofs (what the L1 accepts), so the two never disagree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageValidity {
+    /// `number_of_slots`.
+    pub number_of_slots: u16,
+    /// `slot_size / page_size`.
+    pub pages_per_slot: i64,
+    /// `dal_activation_level` (`None`: the DAL is not enabled: every page id is invalid).
+    pub activation_level: Option<Level>,
+    /// The rollup's origination level.
+    pub origination_level: Level,
+    /// The level of the importing state (`import_inbox_level`).
+    pub import_inbox_level: Level,
+    /// `dal_attested_slots_validity_lag` (`None`: a protocol without it: never expires).
+    pub validity_lag: Option<i64>,
+}
+
+impl PageValidity {
+    /// `page_id_is_valid ~lag_check` (with `import_level_is_valid`): page and slot indices in
+    /// range, the DAL activated at the published level, published after the origination,
+    /// attested at or before the importing level and not expired (a sum beyond `int32` is
+    /// invalid, as `Raw_level_repr.add_opt`).
+    #[must_use]
+    pub fn is_valid(&self, lag: LagCheck, page: &DalPageId) -> bool {
+        let published = page.published_level;
+        let in_range = page.page_index >= 0
+            && i64::from(page.page_index) < self.pages_per_slot
+            && u16::from(page.slot_index) < self.number_of_slots;
+        let activated = self.activation_level.is_some_and(|a| published >= a);
+        let after_origination = published > self.origination_level;
+        let (min, max) = match lag {
+            LagCheck::Exact(l) => (l, l),
+            LagCheck::Interval(min, max) => (min, max),
+        };
+        let add = |a: i64, b: i64| a.checked_add(b).filter(|s| *s <= i64::from(i32::MAX));
+        let p = i64::from(published.get());
+        let import = i64::from(self.import_inbox_level.get());
+        let not_too_recent = add(p, i64::from(min)).is_some_and(|l| l <= import);
+        let not_expired = match self.validity_lag {
+            None => true,
+            Some(v) => add(p, i64::from(max))
+                .and_then(|l| add(l, v))
+                .is_some_and(|l| l >= import),
+        };
+        in_range && activated && after_origination && not_too_recent && not_expired
     }
 }
 

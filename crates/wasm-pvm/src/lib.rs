@@ -40,6 +40,6 @@ pub use pvm::{LevelEvent, PvmError, Status};
 pub use state::{
     DecodeError, GenesisParams, InputInfo, KERNEL_FALLBACK_KEY, KERNEL_KEY, PvmState,
     REBOOT_COUNTER_KEY, REBOOT_FLAG_KEY, STUCK_FLAG_KEY, StuckError, TOO_MANY_REBOOT_FLAG_KEY,
-    TickState, UPGRADE_ERROR_FLAG_KEY, VERSION_KEY, last_input_of,
+    TickState, UPGRADE_ERROR_FLAG_KEY, VERSION_KEY, decode_input_info, last_input_of,
 };
 pub use version::PvmVersion;

@@ -363,16 +363,25 @@ fn decode_cbv(t: &Tree, at: &str) -> Result<Vec<u8>, DecodeError> {
 /// # Errors
 /// A malformed `wasm/input`, or the tree unreadable.
 pub fn last_input_of(root: &Tree) -> Result<Option<InputInfo>, DecodeError> {
-    match root.get_contents(&["wasm", "input"])? {
-        None => Ok(None),
-        Some(b) if b.len() > 4 => Ok(Some(InputInfo {
-            level: u32::try_from(enc::de_i32(&b[..4]).ok_or_else(|| mal("wasm/input"))?)
-                .map_err(|_| mal("wasm/input"))?,
-            counter: u64::try_from(enc::de_n(&b[4..]).ok_or_else(|| mal("wasm/input"))?)
-                .map_err(|_| mal("wasm/input"))?,
-        })),
-        Some(_) => Err(mal("wasm/input")),
+    root.get_contents(&["wasm", "input"])?
+        .map(|b| decode_input_info(&b))
+        .transpose()
+}
+
+/// The value of `wasm/input`: an `int32` big-endian level, then the counter (`n`).
+///
+/// # Errors
+/// Bytes that are not such a pair.
+pub fn decode_input_info(b: &[u8]) -> Result<InputInfo, DecodeError> {
+    if b.len() <= 4 {
+        return Err(mal("wasm/input"));
     }
+    Ok(InputInfo {
+        level: u32::try_from(enc::de_i32(&b[..4]).ok_or_else(|| mal("wasm/input"))?)
+            .map_err(|_| mal("wasm/input"))?,
+        counter: u64::try_from(enc::de_n(&b[4..]).ok_or_else(|| mal("wasm/input"))?)
+            .map_err(|_| mal("wasm/input"))?,
+    })
 }
 
 impl PvmState {

@@ -34,7 +34,7 @@ fn snapshot() -> InboxHistoryCell {
 
 /// A game where bob (the refuter) disputes alice's commitment of 64 ticks whose parent's
 /// state is `1`; the honest state at tick `t > 0` is `100 + t`, alice claims `9` at tick 64.
-fn started() -> (Game, Index) {
+pub(crate) fn started() -> (Game, Index) {
     let (b1, b2) = stakers();
     let index = Index::new(b1, b2);
     let parent = commitment(1, 10, 5, CommitmentHash::ZERO);
@@ -57,11 +57,12 @@ fn started() -> (Game, Index) {
     (game, index)
 }
 
-fn ctx() -> PlayContext<'static, FakeVerifier> {
+pub(crate) fn ctx() -> PlayContext<'static, FakeVerifier> {
     PlayContext {
         rule: DissectionRule::Default,
         verifier: &FakeVerifier,
         rollup: rollup(),
+        dal: None,
     }
 }
 
@@ -632,7 +633,7 @@ fn metadata_and_dal_parameters_final_moves() {
         .unwrap(),
     );
     assert!(matches!(g.game_state, GameState::FinalMove { .. }));
-    // A DAL page reveal is not judged by this adjudicator: refused, not applied.
+    // A DAL page reveal is not judged without a DAL context (`play`): refused, not applied.
     let page = reveal(RevealProof::DalPageProof {
         dal_page_id: tezos_types::operation::DalPageId {
             published_level: lvl(7),

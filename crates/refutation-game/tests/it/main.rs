@@ -3,6 +3,7 @@
 //! dissection, single valid move; `test/integration/operations/test_sc_rollup.ml`: timeouts,
 //! draws, final moves) with made-up state hashes.
 
+mod dal_proof;
 mod dissection;
 mod game;
 mod inbox_proof;
@@ -55,7 +56,8 @@ pub fn rollup() -> RollupContext {
 
 /// A verifier for tests: a proof is `[start byte, stop byte, request]` (request 0: no input,
 /// 1: initial, 2: the pre-image of `b"preimage"`, 3: the metadata, 4: the DAL parameters,
-/// 5: a DAL page); `ff` is a proof it refuses, `fe` one it cannot judge. A reveal step is
+/// 5: a DAL page, 6: page 0 of slot 0 published at level 7, which reads nothing, 7: page 0
+/// of slot 1 published at level 7, [`dal_proof::PAGE`]); `ff` is a proof it refuses, `fe` one it cannot judge. A reveal step is
 /// verified only with the right answer ([`rollup`]'s for the metadata and DAL parameters).
 pub struct FakeVerifier;
 
@@ -90,6 +92,14 @@ impl StepVerifier for FakeVerifier {
                         InputRequest::NeedsReveal(vec![2, 0, 0, 0, 7, 0, 0, 0]),
                         None,
                     ),
+                    6 => (
+                        InputRequest::NeedsReveal(vec![2, 0, 0, 0, 7, 0, 0, 0]),
+                        Some(vec![]),
+                    ),
+                    7 => (
+                        InputRequest::NeedsReveal(vec![2, 0, 0, 0, 7, 1, 0, 0]),
+                        Some(dal_proof::PAGE.to_vec()),
+                    ),
                     _ => (InputRequest::Initial, None),
                 };
                 // An input tick without its input leaves the state unchanged; with other data
@@ -110,5 +120,10 @@ impl StepVerifier for FakeVerifier {
             }
             _ => Err(VerifyError::Invalid("proof of the wrong size".into())),
         }
+    }
+
+    /// Every proved state read its last input at level 20.
+    fn proof_state_level(&self, _: &[u8]) -> Result<Option<Level>, VerifyError> {
+        Ok(Some(lvl(20)))
     }
 }

@@ -53,7 +53,7 @@ fn dal_sandbox(dir: &std::path::Path) -> Sandbox {
 
 /// Posts `data` to the sandbox's DAL node and publishes its commitment for `slot` from
 /// bootstrap `who`.
-fn publish(sb: &Sandbox, who: usize, slot: u8, data: &str) {
+pub(crate) fn publish(sb: &Sandbox, who: usize, slot: u8, data: &str) {
     let (s, v) = sb.post("/slots", &json!(data));
     assert_eq!(s, 200, "{v}");
     let header = DalSlotHeader {

@@ -576,3 +576,143 @@ fn an_honest_node_killed_mid_game_still_wins() {
     let line = final_move(&out);
     assert!(line.contains("a init tick"), "{line}");
 }
+
+/// The sandbox's level right after the origination in [`super::operator::net_kernel`] (the
+/// sandbox starts at level 1 and the origination is baked in the next block).
+const DAL_ORIG: i64 = 2;
+
+/// The level at which the duel's DAL slot is published (the [`dal_page_kernel`] reveals its
+/// first page from its first run on): `DAL_ORIG + 2`, attested at `+ DAL_LAG`, before the
+/// failing level `orig + FAILING_LEVEL`, which holds no DAL message.
+const DAL_PUBLISHED: i64 = DAL_ORIG + 2;
+
+/// The attestation lag of the DAL duel's sandbox.
+const DAL_LAG: i64 = 2;
+
+/// The published slot's data: one full 16-byte page (page 0), then zeros.
+const DAL_PAGE: &str = "a blueprint on t";
+
+/// A kernel whose every run reveals page 0 of slot 0 published at `published` (`reveal` of
+/// `02 ‖ level int32 BE ‖ slot u8 ‖ page int16 BE`) into `/page`, then reads its inputs.
+fn dal_page_kernel(published: i64) -> Vec<u8> {
+    let level: String = i32::try_from(published)
+        .unwrap()
+        .to_be_bytes()
+        .iter()
+        .map(|b| format!("\\{b:02x}"))
+        .collect();
+    let wat = format!(
+        r#"
+(module
+  (import "smart_rollup_core" "read_input" (func $read_input (param i32 i32 i32) (result i32)))
+  (import "smart_rollup_core" "store_write" (func $store_write (param i32 i32 i32 i32 i32) (result i32)))
+  (import "smart_rollup_core" "reveal" (func $reveal (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 96) "\02{level}\00\00\00")
+  (data (i32.const 112) "/page")
+  (func (export "kernel_run")
+    (local $n i32)
+    (local.set $n (call $reveal (i32.const 96) (i32.const 8) (i32.const 800) (i32.const 64)))
+    (drop (call $store_write (i32.const 112) (i32.const 5) (i32.const 0) (i32.const 800)
+           (local.get $n)))
+    (block $done
+      (loop $next
+        (br_if $done (i32.le_s (call $read_input (i32.const 0) (i32.const 1024) (i32.const 4096))
+                               (i32.const 0)))
+        (br $next)))))
+"#
+    );
+    wat::parse_str(wat).unwrap()
+}
+
+/// The reveal proofs (JSON) of the applied final moves in the blocks after the origination.
+fn applied_reveal_proof_values(n: &Net) -> Vec<serde_json::Value> {
+    let mut proofs = vec![];
+    for level in n.orig + 1..=n.sb.level() {
+        let ops =
+            n.sb.get(&format!("/chains/main/blocks/{level}/operations/3"));
+        for op in ops.as_array().into_iter().flatten() {
+            for c in op["contents"].as_array().into_iter().flatten() {
+                let applied = c["metadata"]["operation_result"]["status"] == "applied";
+                let input = &c["refutation"]["step"]["input_proof"];
+                if c["kind"] == "smart_rollup_refute"
+                    && applied
+                    && input["input_proof_kind"] == "reveal_proof"
+                {
+                    proofs.push(input["reveal_proof"].clone());
+                }
+            }
+        }
+    }
+    proofs
+}
+
+/// A DAL page reveal (docs/reference/dal.md; Octez `sc_rollup_proof_repr.ml` `Dal_page_proof`):
+/// on a DAL-enabled sandbox, slot 0 is published at [`DAL_PUBLISHED`] and attested; the
+/// [`dal_page_kernel`]'s run of the failing level waits for page 0 of it 1032 ticks after its
+/// `Snapshot` (`smart-rollup-wasm-debugger` on its WAT, as for [`reveal_kernel`]) and the loser
+/// gets the tick after wrong. Both nodes read pages from the sandbox's DAL node. The honest
+/// node wins with a final move carrying a `dal_page_proof` of that page, applied on L1, whose
+/// proof holds the attested page's data.
+#[test]
+fn an_honest_node_wins_on_a_dal_page_reveal_tick() {
+    let kernel = dal_page_kernel(DAL_PUBLISHED);
+    let (hk, lk) = (bootstrap_key(3), bootstrap_key(4));
+    let honest_pkh = hk.public_key_hash().to_b58check();
+    let loser_pkh = lk.public_key_hash().to_b58check();
+    let n = net_kernel(
+        &[("honest", hk), ("loser", lk)],
+        None,
+        Some(json!({
+            "smart_rollup_timeout_period_in_blocks": 200,
+            "dal_parametric": {"feature_enable": true, "number_of_slots": 4,
+                "attestation_lag": DAL_LAG, "attestation_lags": [DAL_LAG],
+                "slot_size": 64, "page_size": 16, "number_of_shards": 64},
+        })),
+        &kernel,
+    );
+    assert_eq!(
+        n.orig, DAL_ORIG,
+        "the kernel reveals a page of a fixed level"
+    );
+    n.sb.bake();
+    super::dal::publish(&n.sb, 2, 0, DAL_PAGE);
+    n.sb.bake();
+    assert_eq!(n.sb.level(), DAL_PUBLISHED);
+    let (hdir, ldir) = (n.dir.path().join("honest"), n.dir.path().join("loser"));
+    n.init(&hdir, "maintenance", &["honest"]);
+    n.init(&ldir, "maintenance", &["loser"]);
+    let dal_node = n.sb.endpoint().to_owned();
+    let mut honest = n.start_with(&hdir, &["--dal-node", &dal_node]);
+    let failures = format!("{} 2 {}", n.orig + FAILING_LEVEL, WINDOW - 2 + 1032 + 1);
+    let loser = n.start_with(&ldir, &["--dal-node", &dal_node, "--loser-mode", &failures]);
+    n.bake_until("both nodes staked", &mut honest, |n, _| {
+        n.staked(&honest_pkh) && n.staked(&loser_pkh)
+    });
+    let d = Duel {
+        n,
+        honest,
+        loser,
+        honest_pkh,
+        loser_pkh,
+        loser_killed: false,
+        accuser: false,
+    };
+    let mut proofs = vec![];
+    let out = d.honest_wins_keeping_net(|n| proofs = applied_reveal_proof_values(n));
+    let line = final_move(&out);
+    assert!(line.contains("a eval tick"), "{line}");
+    assert!(line.contains("with a reveal proof"), "{line}");
+    let proof = proofs
+        .iter()
+        .find(|p| p["reveal_proof_kind"] == "dal_page_proof")
+        .unwrap_or_else(|| panic!("no applied dal_page_proof: {proofs:?}\n{line}"));
+    assert_eq!(
+        proof["dal_page_id"],
+        json!({"published_level": DAL_PUBLISHED, "slot_index": 0, "page_index": 0}),
+        "{proof}"
+    );
+    // An attested page's proof carries the page's data.
+    let data = proof["dal_proof"].as_str().unwrap_or_default();
+    assert!(data.contains(&hex::encode(DAL_PAGE)), "{proof}");
+}
