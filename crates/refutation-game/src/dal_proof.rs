@@ -25,6 +25,35 @@ const BASIS: u64 = 4;
 
 pub use tezos_types::reveal::{LEGACY_ATTESTATION_LAG, LagCheck, PageValidity};
 
+/// `Skip_list.next`'s index and back pointers of the cell after the one of index `index`,
+/// hash `hash` and back pointers `back_pointers`: pointer `i` is `hash` when `4^i` divides the
+/// new index, else the previous cell's pointer `i`. `None` on an index overflow or too few
+/// previous pointers. The one rule for every skip list of DAL cells (the sandbox's included).
+#[must_use]
+pub fn next_back_pointers(
+    index: u64,
+    hash: DalSkipListHash,
+    back_pointers: &[DalSkipListHash],
+) -> Option<(u64, Vec<DalSkipListHash>)> {
+    let index = index.checked_add(1)?;
+    let mut next = Vec::new();
+    let mut power: u64 = 1;
+    let mut i = 0usize;
+    while index >= power {
+        next.push(if index.checked_rem(power)? == 0 {
+            hash
+        } else {
+            *back_pointers.get(i)?
+        });
+        i = i.checked_add(1)?;
+        match power.checked_mul(BASIS) {
+            Some(p) => power = p,
+            None => break,
+        }
+    }
+    Some((index, next))
+}
+
 /// Size of a page proof (`Cryptobox.page_proof_encoding`: a compressed G1 point, raw).
 pub const PAGE_PROOF_SIZE: usize = 48;
 
@@ -374,28 +403,12 @@ impl DalCell {
         DalSkipListHash::hash_parts(&parts)
     }
 
-    /// `Skip_list.next`: the cell after `self` holding `content`: back pointer `i` is
-    /// `self`'s hash when `4^i` divides the new index, else `self`'s pointer `i`. `None` on
-    /// an index overflow or a malformed `self`.
+    /// `Skip_list.next`: the cell after `self` holding `content` ([`next_back_pointers`]).
+    /// `None` on an index overflow or a malformed `self`.
     #[must_use]
     pub fn next(&self, content: DalCellContent) -> Option<Self> {
-        let index = self.index.checked_add(1)?;
-        let self_hash = self.hash();
-        let mut back_pointers = Vec::new();
-        let mut power: u64 = 1;
-        let mut i = 0usize;
-        while index >= power {
-            back_pointers.push(if index.checked_rem(power)? == 0 {
-                self_hash
-            } else {
-                *self.back_pointers.get(i)?
-            });
-            i = i.checked_add(1)?;
-            match power.checked_mul(BASIS) {
-                Some(p) => power = p,
-                None => break,
-            }
-        }
+        let (index, back_pointers) =
+            next_back_pointers(self.index, self.hash(), &self.back_pointers)?;
         Some(Self {
             index,
             content,

@@ -104,14 +104,28 @@ pub enum GameState {
     },
 }
 
-/// The DAL skip-list cell taken when the game started, as the L1 encodes it (the cell type
-/// lives with the L1's DAL, not here).
+/// The DAL skip-list cell taken when the game started, as the L1 encodes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DalSnapshot {
     /// `Dal_slot_repr.History.encoding`, JSON.
     pub json: Value,
-    /// The same, binary.
+    /// The same, binary (empty when only the JSON is known).
     pub bin: Vec<u8>,
+}
+
+impl DalSnapshot {
+    /// The cell: from the binary, else from the JSON.
+    ///
+    /// # Errors
+    /// Neither decodes.
+    pub fn cell(&self) -> Result<crate::dal_proof::DalCell, String> {
+        if self.bin.is_empty() {
+            crate::dal_proof::DalCell::from_json(&self.json)
+        } else {
+            crate::dal_proof::DalCell::from_bin(&self.bin)
+                .ok_or_else(|| "the binary DAL snapshot does not decode".to_owned())
+        }
+    }
 }
 
 /// A refutation game (`Sc_rollup_game_repr.V1.t`).

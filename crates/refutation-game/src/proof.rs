@@ -13,9 +13,7 @@ use tezos_types::{BinEncode, InboxMessage, Level, SmartRollupAddress, StateHash,
 use tezos_types::inbox::InboxHistoryCell;
 
 use crate::GameError;
-use crate::dal_proof::{
-    self, DalCell, DalProof, DalProofError, LagCheck, PageValidity, PageVerifier,
-};
+use crate::dal_proof::{self, DalProof, DalProofError, LagCheck, PageValidity, PageVerifier};
 use crate::dissection::distance;
 use crate::game::DalSnapshot;
 use crate::inbox_proof::{self, InboxProof};
@@ -206,12 +204,10 @@ fn dal_page_input<V: StepVerifier + ?Sized>(
         .dal
         .ok_or_else(|| unsupported("no DAL context is configured to verify DAL page proofs"))?;
     let proof = DalProof::decode(proof).ok_or(InputError::Invalid)?;
-    let snapshot = if c.dal_snapshot.bin.is_empty() {
-        DalCell::from_json(&c.dal_snapshot.json).ok()
-    } else {
-        DalCell::from_bin(&c.dal_snapshot.bin)
-    }
-    .ok_or_else(|| unsupported("the game's DAL snapshot does not decode"))?;
+    let snapshot = c
+        .dal_snapshot
+        .cell()
+        .map_err(|_| unsupported("the game's DAL snapshot does not decode"))?;
     let import_inbox_level = match c.verifier.proof_state_level(c.pvm_step) {
         Ok(l) => l.unwrap_or(c.rollup.origination_level),
         Err(VerifyError::Invalid(_)) => return Err(InputError::Invalid),
@@ -518,7 +514,7 @@ mod tests {
         let r = rollup();
         let commit = Level::new(0x0102_0310).unwrap();
         let dal_snapshot = DalSnapshot {
-            json: DalCell::genesis().to_json(),
+            json: dal_proof::DalCell::genesis().to_json(),
             bin: Vec::new(),
         };
         let dal = DalProofContext {

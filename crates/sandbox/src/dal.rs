@@ -44,9 +44,6 @@ use tezos_types::{BinEncode, Contract, DalCommitment, DalSkipListHash, PublicKey
 
 use crate::constants::DalParametric;
 
-/// Basis of the DAL skip list (`dal_slot_repr.ml`, `Skip_list_parameters.basis`).
-pub const SKIP_LIST_BASIS: u64 = 4;
-
 /// A published slot header and its publisher.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PublishedHeader {
@@ -177,26 +174,15 @@ impl Cell {
         DalSkipListHash::hash_parts(&parts)
     }
 
-    /// `Skip_list.next`: the cell after `self` (whose hash is `self_hash`); `None` on an index
+    /// `Skip_list.next`: the cell after `self` (whose hash is `self_hash`), with the back
+    /// pointers of `refutation_game::dal_proof::next_back_pointers`; `None` on an index
     /// overflow.
     pub fn next(&self, self_hash: DalSkipListHash, content: CellContent) -> Option<Cell> {
-        let index = self.index.checked_add(1)?;
-        let mut back_pointers = Vec::new();
-        let mut power: u64 = 1;
-        let mut i = 0usize;
-        while index >= power {
-            let p = if index % power == 0 {
-                self_hash
-            } else {
-                *self.back_pointers.get(i)?
-            };
-            back_pointers.push(p);
-            i = i.checked_add(1)?;
-            match power.checked_mul(SKIP_LIST_BASIS) {
-                Some(p) => power = p,
-                None => break,
-            }
-        }
+        let (index, back_pointers) = refutation_game::dal_proof::next_back_pointers(
+            self.index,
+            self_hash,
+            &self.back_pointers,
+        )?;
         Some(Cell {
             index,
             content,

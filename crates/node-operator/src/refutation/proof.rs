@@ -170,12 +170,10 @@ fn dal_page_proof(
             .map_err(|e| fetch(&e))?;
         Some((data.to_vec(), proof))
     };
-    let snapshot = if game.dal_snapshot.bin.is_empty() {
-        DalCell::from_json(&game.dal_snapshot.json)
-    } else {
-        DalCell::from_bin(&game.dal_snapshot.bin).ok_or_else(|| "bad binary".to_owned())
-    }
-    .map_err(|e| inconsistent(format!("the game's DAL snapshot does not decode: {e}")))?;
+    let snapshot = game
+        .dal_snapshot
+        .cell()
+        .map_err(|e| inconsistent(format!("the game's DAL snapshot does not decode: {e}")))?;
     let l1 = p.l1.clone();
     let mut cells = CellsByLevel::new(
         |level| read_cells(&l1, level),
