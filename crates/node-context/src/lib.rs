@@ -89,54 +89,26 @@ pub struct OpenConflict {
     pub staker: PublicKeyHash,
 }
 
-/// Records a conflict in `open` (once per commitment of theirs).
-pub fn open_conflict(open: &mut Vec<OpenConflict>, c: OpenConflict) {
-    if !open.iter().any(|o| o.theirs == c.theirs) {
-        open.push(c);
-    }
-}
-
-/// The commitment of `inbox_level` was cemented: the conflicts up to that level are settled
-/// (a cementation that is not ours already stopped the node, `Disagree_with_cemented`).
-pub fn settle_conflicts(open: &mut Vec<OpenConflict>, inbox_level: Level) {
-    open.retain(|c| c.inbox_level > inbox_level);
-}
-
 impl OpenConflict {
-    /// The stored form of a list (`;`-separated `level ours theirs staker`, b58check hashes).
-    #[must_use]
-    pub fn encode_list(list: &[OpenConflict]) -> String {
-        list.iter()
-            .map(|c| format!("{} {} {} {}", c.inbox_level, c.ours, c.theirs, c.staker))
-            .collect::<Vec<_>>()
-            .join(";")
+    /// Its stored entry: `level ours theirs staker` (b58check hashes).
+    fn entry(&self) -> String {
+        format!(
+            "{} {} {} {}",
+            self.inbox_level, self.ours, self.theirs, self.staker
+        )
     }
 
-    /// Reads [`Self::encode_list`]'s form.
-    ///
-    /// # Errors
-    /// A malformed entry, quoted.
-    pub fn decode_list(s: &str) -> Result<Vec<OpenConflict>, String> {
-        s.split(';')
-            .filter(|e| !e.is_empty())
-            .map(|e| {
-                let bad = || format!("malformed open conflict {e:?}");
-                let f: Vec<&str> = e.split(' ').collect();
-                let [level, ours, theirs, staker] = f[..] else {
-                    return Err(bad());
-                };
-                Ok(OpenConflict {
-                    inbox_level: level
-                        .parse::<u32>()
-                        .ok()
-                        .and_then(Level::from_u32)
-                        .ok_or_else(bad)?,
-                    ours: ours.parse().map_err(|_| bad())?,
-                    theirs: theirs.parse().map_err(|_| bad())?,
-                    staker: staker.parse().map_err(|_| bad())?,
-                })
-            })
-            .collect()
+    /// Reads the four fields of [`Self::entry`].
+    fn from_fields(f: &[&str]) -> Option<Self> {
+        let [level, ours, theirs, staker] = f[..] else {
+            return None;
+        };
+        Some(OpenConflict {
+            inbox_level: level.parse::<u32>().ok().and_then(Level::from_u32)?,
+            ours: ours.parse().ok()?,
+            theirs: theirs.parse().ok()?,
+            staker: staker.parse().ok()?,
+        })
     }
 }
 
@@ -219,11 +191,7 @@ impl ConflictLog {
         self.0
             .iter()
             .map(|t| {
-                let c = &t.conflict;
-                let mut e = format!(
-                    "{} {} {} {} {}",
-                    c.inbox_level, c.ours, c.theirs, c.staker, t.opened_at
-                );
+                let mut e = format!("{} {}", t.conflict.entry(), t.opened_at);
                 if let Some(s) = t.settled_at {
                     e.push_str(&format!(" {s}"));
                 }
@@ -233,7 +201,7 @@ impl ConflictLog {
             .join(";")
     }
 
-    /// Reads [`Self::encode`]'s form, and [`OpenConflict::encode_list`]'s (an entry without
+    /// Reads [`Self::encode`]'s form, and the earlier one of four fields (an entry without
     /// its opening level is taken as opened at its inbox level: never undone by a
     /// reorganisation above it).
     ///
@@ -252,10 +220,7 @@ impl ConflictLog {
                     [_, _, _, _, o, s] => (&f[..4], Some(o), Some(s)),
                     _ => return Err(bad()),
                 };
-                let conflict = OpenConflict::decode_list(&base.join(" "))
-                    .ok()
-                    .and_then(|l| l.into_iter().next())
-                    .ok_or_else(bad)?;
+                let conflict = OpenConflict::from_fields(base).ok_or_else(bad)?;
                 let opened_at = match opened {
                     Some(o) => level(o).ok_or_else(bad)?,
                     None => conflict.inbox_level,
@@ -438,7 +403,7 @@ mod tests {
         log.settle(level(20), level(40));
         assert_eq!(ConflictLog::decode(&log.encode()).unwrap(), log);
         assert_eq!(ConflictLog::decode("").unwrap(), ConflictLog::default());
-        let old = OpenConflict::encode_list(&[conflict(20, 2)]);
+        let old = conflict(20, 2).entry();
         let read = ConflictLog::decode(&old).unwrap();
         assert_eq!(read.open_conflicts(), vec![conflict(20, 2)]);
         let mut kept = read.clone();

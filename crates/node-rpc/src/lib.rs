@@ -1541,7 +1541,7 @@ mod tests {
 
     #[test]
     fn health_reports_open_conflicts_until_cemented() {
-        use node_context::{OpenConflict, open_conflict, settle_conflicts};
+        use node_context::{ConflictLog, OpenConflict};
         use tezos_types::{CommitmentHash, Level, PublicKeyHash};
         let mut s = NodeStatus::default();
         let level = |l| Level::from_u32(l).unwrap();
@@ -1551,15 +1551,13 @@ mod tests {
             theirs: CommitmentHash::new([b; 32]),
             staker: PublicKeyHash::Ed25519([b; 20]),
         };
-        open_conflict(&mut s.open_conflicts, conflict(20, 2));
-        open_conflict(&mut s.open_conflicts, conflict(20, 2));
-        open_conflict(&mut s.open_conflicts, conflict(40, 3));
-        let stored = OpenConflict::encode_list(&s.open_conflicts);
-        assert_eq!(
-            OpenConflict::decode_list(&stored).unwrap(),
-            s.open_conflicts
-        );
-        assert!(OpenConflict::decode_list("12 src1 x").is_err());
+        let mut log = ConflictLog::default();
+        log.open(conflict(20, 2), level(25));
+        log.open(conflict(20, 2), level(26));
+        log.open(conflict(40, 3), level(45));
+        assert_eq!(ConflictLog::decode(&log.encode()).unwrap(), log);
+        assert!(ConflictLog::decode("12 src1 x").is_err());
+        s.open_conflicts = log.open_conflicts();
         let j = health_json(&s, None, false);
         let c = &j["conflicts"];
         assert_eq!(c.as_array().map(Vec::len), Some(2), "{j}");
@@ -1576,12 +1574,14 @@ mod tests {
             c[1]["staker"],
             json!(PublicKeyHash::Ed25519([3; 20]).to_b58check())
         );
-        settle_conflicts(&mut s.open_conflicts, level(39));
+        log.settle(level(39), level(50));
+        s.open_conflicts = log.open_conflicts();
         assert_eq!(
             health_json(&s, None, false)["conflicts"][0]["inbox_level"],
             json!(40)
         );
-        settle_conflicts(&mut s.open_conflicts, level(40));
+        log.settle(level(40), level(51));
+        s.open_conflicts = log.open_conflicts();
         assert!(health_json(&s, None, false).get("conflicts").is_none());
     }
 
