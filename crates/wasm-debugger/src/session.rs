@@ -10,7 +10,9 @@
 //! reads memory 0 of the instance in `Init`/`Eval` (§2.7). After ticks, the session goes back
 //! to the fast path's state as soon as the tick state is one it represents (`Snapshot`,
 //! `Padding`, `Collect`, `Stuck`); inside an interpreter state the fast-path commands are
-//! refused. A reveal tick of the small-step interpreter is not supported by `step tick`.
+//! refused. At a reveal tick, `step tick` stops (`show status` prints `Waiting for reveal: …`)
+//! and `reveal preimage [<hex>]` / `reveal metadata` answer it; `step result` answers reveals
+//! itself (Octez's reveal builtins).
 //!
 //! `profile` runs the inbox tick by tick on the state tree (reveals answered by the session's
 //! handler, top-level padding in bulk), feeding [`crate::profiler`] the call events of every
@@ -317,12 +319,12 @@ impl Session {
                 self.load_inputs();
                 Flow::Continue
             }
-            Command::RevealPreimage(_) => {
-                print_flush("Error: not a reveal step\n");
+            Command::RevealPreimage(hex) => {
+                self.reveal_preimage(hex.as_deref());
                 Flow::Continue
             }
             Command::RevealMetadata => {
-                print_flush("Error: Not in a reveal step\n");
+                self.reveal_metadata();
                 Flow::Continue
             }
             Command::Unknown(s) => {
@@ -352,7 +354,8 @@ impl Session {
                 match self.state.status() {
                     Status::InputRequired => "Waiting for input",
                     Status::Computing => "Evaluating",
-                },
+                }
+                .to_owned(),
                 internal_status(self.state.tick_state()),
             ),
         };
@@ -423,11 +426,13 @@ impl Session {
         };
         let r = match kind {
             StepKind::Ticks(n) => pvm_tick::compute_step_many(&before, n).map(|(t, _)| t),
-            // `eval_to_result`: until `SK_Result`/`SK_Trapped` or an input is required.
-            StepKind::Result => pvm_tick::compute_step_many_until(&before, u64::MAX, |t| {
-                Ok(!pvm_tick::is_input_state(t)? && pvm_tick::eval_end(t)?.is_none())
-            })
-            .map(|(t, _)| t),
+            StepKind::Result => match self.eval_to_result(&before) {
+                Ok(t) => Ok(t),
+                Err(e) => {
+                    print_flush(&format!("Error: {e}\n"));
+                    return;
+                }
+            },
             _ => pvm_tick::compute_step(&before),
         };
         match r {
@@ -448,6 +453,92 @@ impl Session {
                 self.internal()
             )),
             Err(e) => print_flush(&format!("Error: {e}\n")),
+        }
+    }
+
+    /// The reveal the tick state waits for (`Reveal_required`), if any.
+    fn pending_reveal(&self) -> Option<Vec<u8>> {
+        let t = self.ticking.as_ref()?;
+        pvm_tick::reveal_request(t).ok().flatten()
+    }
+
+    /// The reveal tick answered with `payload` (`Wasm.reveal_step`); on an error the state is
+    /// unchanged.
+    fn answer_reveal(&mut self, payload: &[u8]) {
+        let Some(t) = &self.ticking else { return };
+        match pvm_tick::reveal_step(t, payload) {
+            Ok(after) => self.adopt(after),
+            Err(e) => print_flush(&format!("Error: {e}\n")),
+        }
+    }
+
+    /// `reveal preimage [<hex>]` (Octez `commands.ml` `reveal_preimage`): in a raw-data reveal
+    /// step, answers with the given bytes or, without them (or when they are not hex, as
+    /// Octez's `Hex.to_bytes` gives nothing then), with the pre-image from the directory, the
+    /// endpoint or the prompt; a failure to find it leaves the state unchanged.
+    fn reveal_preimage(&mut self, hex_bytes: Option<&str>) {
+        let Some(request) = self.pending_reveal() else {
+            print_flush("Error: not a reveal step\n");
+            return;
+        };
+        if !matches!(RevealRequest::decode(&request), RevealRequest::RawData(_)) {
+            print_flush("Error: not the expected reveal step\n");
+            return;
+        }
+        let given = hex_bytes.and_then(|h| hex::decode(h).ok());
+        let payload = match given {
+            Some(bytes) => bytes,
+            None => match self.reveals.reveal(&request) {
+                Ok(bytes) => bytes,
+                Err(_) => return,
+            },
+        };
+        self.answer_reveal(&payload);
+    }
+
+    /// `reveal metadata` (Octez `commands.ml` `reveal_metadata`): in a metadata reveal step,
+    /// answers with the rollup's metadata (address ‖ origination level).
+    fn reveal_metadata(&mut self) {
+        let Some(request) = self.pending_reveal() else {
+            print_flush("Error: Not in a reveal step\n");
+            return;
+        };
+        if RevealRequest::decode(&request) != RevealRequest::Metadata {
+            print_flush("Error: Not the expected reveal step\n");
+            return;
+        }
+        match self.reveals.reveal(&request) {
+            Ok(metadata) => self.answer_reveal(&metadata),
+            Err(e) => print_flush(&format!("Error: {}\n", e.0)),
+        }
+    }
+
+    /// `step result` (Octez `eval_to_result` with the debugger's reveal builtins): ticks until
+    /// the evaluation ends (`SK_Result`/`SK_Trapped`) or an input is required, answering each
+    /// reveal on the way (a reveal answer is one tick, `reveal_step`).
+    fn eval_to_result(&mut self, start: &Tree) -> Result<Tree, String> {
+        let err = |e: pvm_tick::TickError| e.to_string();
+        let mut t = start.clone();
+        let mut stepped = false;
+        loop {
+            if let Some(request) = pvm_tick::reveal_request(&t).map_err(err)? {
+                let answer = self.reveals.reveal(&request).map_err(|e| e.0)?;
+                t = pvm_tick::reveal_step(&t, &answer).map_err(err)?;
+                stepped = true;
+                continue;
+            }
+            let done = pvm_tick::is_input_state(&t).map_err(err)?
+                || pvm_tick::eval_end(&t).map_err(err)?.is_some();
+            if done && stepped {
+                return Ok(t);
+            }
+            // At least one tick, as Octez's `compute_step_many_until`; stops before a reveal.
+            t = pvm_tick::compute_step_many_until(&t, u64::MAX, |s| {
+                Ok(!pvm_tick::is_input_state(s)? && pvm_tick::eval_end(s)?.is_none())
+            })
+            .map_err(err)?
+            .0;
+            stepped = true;
         }
     }
 
@@ -815,11 +906,11 @@ impl Session {
 }
 
 /// `Status` and `Internal_status` of a state tree (`pp_input_request`, `pp_state`).
-fn tree_status(t: &Tree) -> (&'static str, String) {
-    let input = if pvm_tick::is_input_state(t).unwrap_or(false) {
-        "Waiting for input"
-    } else {
-        "Evaluating"
+fn tree_status(t: &Tree) -> (String, String) {
+    let input = match pvm_tick::reveal_request(t) {
+        Ok(Some(request)) => format!("Waiting for reveal: {}", pp_reveal(&request)),
+        _ if pvm_tick::is_input_state(t).unwrap_or(false) => "Waiting for input".into(),
+        _ => "Evaluating".into(),
     };
     let internal = match pvm_tick::tick_tag(t) {
         Err(e) => format!("<unreadable: {e}>"),
@@ -845,6 +936,26 @@ fn tree_status(t: &Tree) -> (&'static str, String) {
         },
     };
     (input, internal)
+}
+
+/// A reveal request as Octez prints it (`sc_rollup_PVM_sig.ml` `pp_reveal`).
+fn pp_reveal(request: &[u8]) -> String {
+    match RevealRequest::decode(request) {
+        RevealRequest::RawData(hash) => {
+            tezos_types::hash::RevealHash::from_slice(&hash.as_bytes()[1..])
+                .map_or_else(|| hash.to_hex(), |h| h.to_b58check())
+        }
+        RevealRequest::Metadata => "Reveal metadata".into(),
+        RevealRequest::DalPage {
+            published_level,
+            slot_index,
+            page_index,
+        } => format!(
+            "DAL:(published_level: {published_level}, slot_index: {slot_index}, page_index: {page_index})"
+        ),
+        RevealRequest::DalParameters => "Reveal DAL parameters".into(),
+        RevealRequest::Malformed => format!("malformed reveal {}", hex::encode(request)),
+    }
 }
 
 /// `pp_state`: the internal tick state.

@@ -220,3 +220,110 @@ fn dal_page_from_the_pages_directory() {
     assert!(r.success, "stderr: {}", r.stderr);
     assert!(r.stdout.contains("a DAL page\n"), "{}", r.stdout);
 }
+
+/// Tick by tick through the reveal ticks (Octez `commands.ml` `reveal_preimage`,
+/// `reveal_metadata`, `pp_reveal`): `step <n> ticks` stops at a reveal, `show status` names
+/// it, the wrong `reveal` command is refused without a change, the right one answers it
+/// (given bytes or the pre-image directory), and `step result` answers reveals itself.
+#[test]
+fn reveal_ticks_are_answered_by_the_reveal_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = b"revealed data".to_vec();
+    let hash = reveal_hash(&data);
+    std::fs::create_dir(dir.path().join("pre")).unwrap();
+    std::fs::write(dir.path().join("pre").join(hex::encode(hash)), &data).unwrap();
+    let k = write_wat(dir.path(), "k.wat", &reveal_kernel(&hash));
+    std::fs::write(dir.path().join("in.json"), "[[]]").unwrap();
+    let b58 = tezos_types::hash::RevealHash::from_slice(&hash[1..])
+        .unwrap()
+        .to_b58check();
+    let script = "reveal preimage\nreveal metadata\nload inputs\nstep kernel_run\n\
+                  step 100000 ticks\nshow status\nreveal metadata\nshow status\n\
+                  reveal preimage\nshow status\nstep 100000 ticks\nshow status\n\
+                  reveal preimage 00\nreveal metadata\nshow status\nstep result\nshow status\n\
+                  show key /pre as string\nshow key /meta\n";
+    let args = [
+        "--kernel",
+        &k,
+        "--inputs",
+        "in.json",
+        "--preimage-dir",
+        "pre",
+        "--rollup",
+        ROLLUP,
+        "--no-kernel-debug",
+    ];
+    let r = run_debugger(dir.path(), &args, script);
+    assert!(r.success, "stderr: {}", r.stderr);
+    let out = &r.stdout;
+    let at = |needle: &str, from: usize| -> usize {
+        out[from..]
+            .find(needle)
+            .map(|i| i + from)
+            .unwrap_or_else(|| panic!("{needle:?} after byte {from} in:\n{out}"))
+    };
+    // Outside a reveal step.
+    let i = at("Error: not a reveal step\n", 0);
+    let i = at("Error: Not in a reveal step\n", i);
+    // The preimage reveal: the metadata command is refused, the state stays.
+    let waiting = format!("Status: Waiting for reveal: {b58}\n");
+    let i = at(&waiting, i);
+    let i = at("Error: Not the expected reveal step\n", i);
+    let i = at(&waiting, i);
+    // Answered from the directory: evaluating again, up to the metadata reveal.
+    let i = at("Status: Evaluating\n", i);
+    let i = at("Status: Waiting for reveal: Reveal metadata\n", i);
+    let i = at("Error: not the expected reveal step\n", i);
+    let i = at("Status: Evaluating\n", i);
+    let i = at("Internal_status: Evaluation succeeded\n", i);
+    let i = at("revealed data\n", i);
+    let meta = format!("{}00000000\n", hex::encode(rollup_bytes()));
+    at(&meta, i);
+}
+
+/// `step result` answers the reveals on its way (Octez's `eval_to_result` with the reveal
+/// builtins), and `reveal preimage <hex>` answers with the given bytes.
+#[test]
+fn step_result_answers_reveals_and_given_bytes_answer_a_preimage() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = b"from the directory".to_vec();
+    let hash = reveal_hash(&data);
+    std::fs::create_dir(dir.path().join("pre")).unwrap();
+    std::fs::write(dir.path().join("pre").join(hex::encode(hash)), &data).unwrap();
+    let k = write_wat(dir.path(), "k.wat", &reveal_kernel(&hash));
+    std::fs::write(dir.path().join("in.json"), "[[]]").unwrap();
+    let args = [
+        "--kernel",
+        &k,
+        "--inputs",
+        "in.json",
+        "--preimage-dir",
+        "pre",
+        "--rollup",
+        ROLLUP,
+        "--no-kernel-debug",
+    ];
+    let r = run_debugger(
+        dir.path(),
+        &args,
+        "load inputs\nstep kernel_run\nstep result\nshow status\nshow key /pre as string\n",
+    );
+    assert!(r.success, "stderr: {}", r.stderr);
+    assert!(
+        r.stdout.contains("Internal_status: Evaluation succeeded\n"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("from the directory\n"), "{}", r.stdout);
+    // Given bytes are taken as they are (Octez does not check them against the hash).
+    let given = hex::encode(b"typed bytes");
+    let r = run_debugger(
+        dir.path(),
+        &args,
+        &format!(
+            "load inputs\nstep kernel_run\nstep 100000 ticks\nreveal preimage {given}\nstep result\nshow key /pre as string\n"
+        ),
+    );
+    assert!(r.success, "stderr: {}", r.stderr);
+    assert!(r.stdout.contains("typed bytes\n"), "{}", r.stdout);
+}
