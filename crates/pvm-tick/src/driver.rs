@@ -10,6 +10,7 @@
 
 use durable_tree::Tree;
 use durable_tree::proof::partial::StepTree;
+use wasm_pvm::DebugSink;
 
 use crate::state::{TickTag, malformed, n_bytes, n_of, string_of};
 use crate::step::{eval_tick, input_tick};
@@ -73,11 +74,33 @@ pub fn is_input_state(tree: &Tree) -> Result<bool, TickError> {
 /// does not step yet is [`TickError::Interpreter`] with `wasm_interp::Error::Unsupported`
 /// ([`TickError::is_unsupported`]).
 pub fn compute_step(tree: &Tree) -> Result<Tree, TickError> {
+    compute_step_debug(tree, None)
+}
+
+/// [`compute_step`] printing the kernel's `write_debug` messages to `debug`
+/// (`Wasm.compute_step_with_debug`); the state reached is the same.
+pub fn compute_step_with_debug(tree: &Tree, debug: &mut dyn DebugSink) -> Result<Tree, TickError> {
+    compute_step_debug(tree, Some(debug))
+}
+
+fn compute_step_debug(
+    tree: &Tree,
+    debug: Option<&mut (dyn DebugSink + '_)>,
+) -> Result<Tree, TickError> {
     let tag = tick_tag(tree)?;
     if is_interpreter(tag) && !window_over(tree)? {
         // At a reveal tick the interpreter answers `RevealRequired` (read from the state it
         // decodes for the tick anyway).
-        return wasm_interp::step(tree).map_err(|e| match e {
+        let stepped = match debug {
+            None => wasm_interp::step(tree),
+            Some(sink) => wasm_interp::tick::step_with_debug(tree).map(|(t, messages)| {
+                for m in &messages {
+                    sink.debug(m);
+                }
+                t
+            }),
+        };
+        return stepped.map_err(|e| match e {
             wasm_interp::Error::RevealRequired(request) => TickError::RevealRequired(request),
             e => e.into(),
         });
@@ -108,14 +131,25 @@ pub fn compute_step_many(tree: &Tree, max_steps: u64) -> Result<(Tree, u64), Tic
 pub fn compute_step_many_until(
     tree: &Tree,
     max_steps: u64,
+    should_continue: impl FnMut(&Tree) -> Result<bool, TickError>,
+) -> Result<(Tree, u64), TickError> {
+    compute_step_many_until_with_debug(tree, max_steps, should_continue, None)
+}
+
+/// [`compute_step_many_until`], printing the kernel's `write_debug` messages to `debug` if
+/// given.
+pub fn compute_step_many_until_with_debug(
+    tree: &Tree,
+    max_steps: u64,
     mut should_continue: impl FnMut(&Tree) -> Result<bool, TickError>,
+    mut debug: Option<&mut (dyn DebugSink + '_)>,
 ) -> Result<(Tree, u64), TickError> {
     if max_steps == 0 {
         return Err(TickError::Invalid("compute_step_many of 0 steps"));
     }
     // The first tick is a real one: it writes every field of the state, so that a bulk
     // `current_tick` change afterwards gives the same tree as tick-by-tick stepping.
-    let mut t = compute_step(tree)?;
+    let mut t = compute_step_debug(tree, debug.as_deref_mut())?;
     let mut done: u64 = 1;
     while done < max_steps && should_continue(&t)? {
         let left = max_steps
@@ -133,7 +167,7 @@ pub fn compute_step_many_until(
                 .checked_add(bulk)
                 .ok_or(TickError::Invalid("tick count"))?;
         } else {
-            t = compute_step(&t)?;
+            t = compute_step_debug(&t, debug.as_deref_mut())?;
             done = done
                 .checked_add(1)
                 .ok_or(TickError::Invalid("tick count"))?;

@@ -18,8 +18,10 @@
 //! handler, top-level padding in bulk), feeding [`crate::profiler`] the call events of every
 //! state reached (`wasm_interp::call_event`), then writes the flamegraph file in the
 //! flamecharts directory and prints Octez's summaries (`commands.ml` `eval_and_profile`,
-//! `produce_flamegraph`, `profiling_results`). The kernel's `__wasm_debugger__` section
-//! messages are not interpreted (the tick path does not print kernel debug output).
+//! `produce_flamegraph`, `profiling_results`). The tick commands print the kernel's debug
+//! output as the fast path does; with it on, `profile` interprets the kernel's
+//! `__wasm_debugger__::start_section(…)`/`end_section(…)` messages (`profiling.ml`
+//! `State`): an end prints the ticks since the matching start.
 
 use std::borrow::Cow;
 use std::collections::VecDeque;
@@ -424,8 +426,20 @@ impl Session {
                 return;
             }
         };
+        let mut sink = StdoutSink;
+        let debug: Option<&mut dyn DebugSink> = if self.kernel_debug {
+            Some(&mut sink)
+        } else {
+            None
+        };
         let r = match kind {
-            StepKind::Ticks(n) => pvm_tick::compute_step_many(&before, n).map(|(t, _)| t),
+            StepKind::Ticks(n) => pvm_tick::compute_step_many_until_with_debug(
+                &before,
+                n,
+                |t| Ok(!pvm_tick::is_input_state(t)?),
+                debug,
+            )
+            .map(|(t, _)| t),
             StepKind::Result => match self.eval_to_result(&before) {
                 Ok(t) => Ok(t),
                 Err(e) => {
@@ -433,7 +447,10 @@ impl Session {
                     return;
                 }
             },
-            _ => pvm_tick::compute_step(&before),
+            _ => match debug {
+                Some(d) => pvm_tick::compute_step_with_debug(&before, d),
+                None => pvm_tick::compute_step(&before),
+            },
         };
         match r {
             Ok(after) => {
@@ -518,6 +535,12 @@ impl Session {
     /// reveal on the way (a reveal answer is one tick, `reveal_step`).
     fn eval_to_result(&mut self, start: &Tree) -> Result<Tree, String> {
         let err = |e: pvm_tick::TickError| e.to_string();
+        let mut sink = StdoutSink;
+        let mut debug: Option<&mut dyn DebugSink> = if self.kernel_debug {
+            Some(&mut sink)
+        } else {
+            None
+        };
         let mut t = start.clone();
         let mut stepped = false;
         loop {
@@ -533,9 +556,12 @@ impl Session {
                 return Ok(t);
             }
             // At least one tick, as Octez's `compute_step_many_until`; stops before a reveal.
-            t = pvm_tick::compute_step_many_until(&t, u64::MAX, |s| {
-                Ok(!pvm_tick::is_input_state(s)? && pvm_tick::eval_end(s)?.is_none())
-            })
+            t = pvm_tick::compute_step_many_until_with_debug(
+                &t,
+                u64::MAX,
+                |s| Ok(!pvm_tick::is_input_state(s)? && pvm_tick::eval_end(s)?.is_none()),
+                debug.as_deref_mut(),
+            )
             .map_err(err)?
             .0;
             stepped = true;
@@ -762,6 +788,8 @@ impl Session {
         let first = pvm_tick::current_tick(&start).map_err(err)?;
         let mut t = start;
         let mut stepped = false;
+        // Open `start_section` calls: the tick after the call and its data.
+        let mut sections: Vec<(u128, Vec<u8>)> = Vec::new();
         loop {
             let tag = pvm_tick::tick_tag(&t).map_err(err)?;
             if stepped {
@@ -792,6 +820,28 @@ impl Session {
                     })
                     .map_err(err)?
                     .0
+                }
+                None if self.kernel_debug => {
+                    let mut messages = Messages::default();
+                    let next = pvm_tick::compute_step_with_debug(&t, &mut messages).map_err(err)?;
+                    let tick = pvm_tick::current_tick(&next).map_err(err)?;
+                    for m in messages.0 {
+                        match debugger_call(&m) {
+                            Some(DebuggerCall::StartSection(data)) => sections.push((tick, data)),
+                            Some(DebuggerCall::EndSection(end)) => {
+                                if let Some((start, data)) = sections.pop() {
+                                    print_flush(&format!(
+                                        "__wasm_debugger__::Section{{ticks:{};data:(0x{},0x{})}}\n",
+                                        tick.saturating_sub(start),
+                                        hex::encode(data),
+                                        hex::encode(end)
+                                    ));
+                                }
+                            }
+                            None => StdoutSink.debug(&m),
+                        }
+                    }
+                    next
                 }
                 None => pvm_tick::compute_step(&t).map_err(err)?,
             };
@@ -938,6 +988,56 @@ fn tree_status(t: &Tree) -> (String, String) {
     (input, internal)
 }
 
+/// The `write_debug` messages of one tick.
+#[derive(Default)]
+struct Messages(Vec<Vec<u8>>);
+
+impl DebugSink for Messages {
+    fn debug(&mut self, bytes: &[u8]) {
+        self.0.push(bytes.to_vec());
+    }
+}
+
+/// A profiler call a kernel makes through `write_debug` (`profiling.ml` `debug_call`).
+#[derive(Debug, PartialEq, Eq)]
+enum DebuggerCall {
+    StartSection(Vec<u8>),
+    EndSection(Vec<u8>),
+}
+
+/// The first match of Octez's `__wasm_debugger__::(\w*)\(([\x00-\xff]*)\)` in `message`
+/// (anywhere in it; the data runs to the last `)`), if its name is `start_section` or
+/// `end_section`.
+fn debugger_call(message: &[u8]) -> Option<DebuggerCall> {
+    const PREFIX: &[u8] = b"__wasm_debugger__::";
+    let mut from = 0;
+    while let Some(i) = find(&message[from..], PREFIX) {
+        let name_start = from + i + PREFIX.len();
+        let rest = &message[name_start..];
+        let name_len = rest
+            .iter()
+            .take_while(|b| b.is_ascii_alphanumeric() || **b == b'_')
+            .count();
+        let after = &rest[name_len..];
+        if let (Some(b'('), Some(close)) = (after.first(), after.iter().rposition(|b| *b == b')'))
+            && close >= 1
+        {
+            let data = after[1..close].to_vec();
+            return match &rest[..name_len] {
+                b"start_section" => Some(DebuggerCall::StartSection(data)),
+                b"end_section" => Some(DebuggerCall::EndSection(data)),
+                _ => None,
+            };
+        }
+        from = name_start;
+    }
+    None
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
 /// A reveal request as Octez prints it (`sc_rollup_PVM_sig.ml` `pp_reveal`).
 fn pp_reveal(request: &[u8]) -> String {
     match RevealRequest::decode(request) {
@@ -1078,6 +1178,38 @@ pub(crate) fn pp_timestamp(secs: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debugger_calls_are_read_as_octez_s_regex_reads_them() {
+        use DebuggerCall::{EndSection, StartSection};
+        assert_eq!(
+            debugger_call(b"__wasm_debugger__::start_section(ab)"),
+            Some(StartSection(b"ab".to_vec()))
+        );
+        // Anywhere in the message; the data runs to the last `)`; any byte in it.
+        assert_eq!(
+            debugger_call(b"x __wasm_debugger__::end_section(a)\x00)b) y"),
+            Some(EndSection(b"a)\x00)b".to_vec()))
+        );
+        assert_eq!(
+            debugger_call(b"__wasm_debugger__::start_section()"),
+            Some(StartSection(vec![]))
+        );
+        // A first occurrence without `(` does not hide a later call.
+        assert_eq!(
+            debugger_call(b"__wasm_debugger__::x __wasm_debugger__::end_section(1)"),
+            Some(EndSection(b"1".to_vec()))
+        );
+        for other in [
+            &b"__wasm_debugger__::other(1)"[..],
+            b"__wasm_debugger__::start_section(1",
+            b"__wasm_debugger__::start_section",
+            b"wasm_debugger::start_section(1)",
+            b"",
+        ] {
+            assert_eq!(debugger_call(other), None, "{other:?}");
+        }
+    }
 
     #[test]
     fn timestamps() {

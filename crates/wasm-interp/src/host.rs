@@ -75,6 +75,9 @@ pub struct TreeHost {
     pub root: Tree,
     /// PVM version.
     pub version: PvmVersion,
+    /// The `write_debug` messages of the tick, when they are wanted (they never change the
+    /// state: Octez's `write_debug` is a no-op for the PVM).
+    pub debug: Option<Vec<Vec<u8>>>,
 }
 
 fn p(steps: &[&str]) -> Vec<String> {
@@ -706,7 +709,16 @@ impl Host for TreeHost {
                 let r = self.read_input(mem, a(0)?, a(1)?, a(2)?)?;
                 one(r, cost(r, per_byte(r)))
             }
-            b"tezos_write_debug" => Ok((vec![], 0)),
+            b"tezos_write_debug" => {
+                if let Some(out) = self.debug.as_mut() {
+                    // `read_mem_for_debug`: the bytes, or the error code as a message.
+                    out.push(match load_mem(mem, a(0)?, a(1)?) {
+                        Ok(bytes) => bytes,
+                        Err(code) => format!("Error code: {code}").into_bytes(),
+                    });
+                }
+                Ok((vec![], 0))
+            }
             b"tezos_write_output" => {
                 // `write_output_ticks` is computed from the result code: 0 on success.
                 let r = self.write_output(mem, a(0)?, a(1)?)?;

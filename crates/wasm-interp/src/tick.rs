@@ -272,8 +272,21 @@ pub fn step(root: &durable_tree::Tree) -> Result<durable_tree::Tree> {
     step_tree(&Tree::Plain(root.clone()))?.into_plain()
 }
 
+/// [`step`], also returning the messages the tick's `write_debug` call printed (at most one:
+/// one host call a tick), as Octez's `compute_step_with_debug` prints them: the bytes read, or
+/// `Error code: N` when the range is not in memory. They never change the state.
+pub fn step_with_debug(root: &durable_tree::Tree) -> Result<(durable_tree::Tree, Vec<Vec<u8>>)> {
+    let (t, debug) = step_tree_with(&Tree::Plain(root.clone()), true)?;
+    Ok((t.into_plain()?, debug))
+}
+
 /// [`step`] on a plain or partial tree (a one-tick proof records what it reads).
 pub fn step_tree(root: &Tree) -> Result<Tree> {
+    Ok(step_tree_with(root, false)?.0)
+}
+
+/// [`step_tree`], with the `write_debug` messages when `debug` is set.
+fn step_tree_with(root: &Tree, debug: bool) -> Result<(Tree, Vec<Vec<u8>>)> {
     let tag = read_tag(root, &["wasm".to_owned()])?;
     let state = match tag.as_str() {
         "snapshot" => State::Snapshot,
@@ -326,6 +339,7 @@ pub fn step_tree(root: &Tree) -> Result<Tree> {
     let mut host = TreeHost {
         root: root.clone(),
         version,
+        debug: debug.then(Vec::new),
     };
     let next = match state {
         // Rule 2: a permanent stuck state stays (status `Failing`).
@@ -339,7 +353,7 @@ pub fn step_tree(root: &Tree) -> Result<Tree> {
                 .map_err(|e| Error::Unsupported(format!("padding state: {e}")))?;
             s.finish_window()
                 .map_err(|e| Error::Unsupported(format!("window end: {e}")))?;
-            return Ok(Tree::Plain(s.to_tree()?));
+            return Ok((Tree::Plain(s.to_tree()?), Vec::new()));
         }
         _ if window_over => Next::Stuck(StuckError::TooManyTicks),
         State::Padding => Next::Padding,
@@ -421,6 +435,7 @@ pub fn step_tree(root: &Tree) -> Result<Tree> {
     };
 
     // The host functions of this tick changed only `durable` and the buffers of this copy.
+    let debug_out = host.debug.take().unwrap_or_default();
     let mut out = host.root;
     for op in ops {
         durable_op(&mut out, op)?;
@@ -470,7 +485,7 @@ pub fn step_tree(root: &Tree) -> Result<Tree> {
             .ok_or(Error::Overflow("reboot counter"))?;
         codec::write(&mut out, &wasm("reboot_counter"), nat(counter))?;
     }
-    Ok(out)
+    Ok((out, debug_out))
 }
 
 /// The reveal the PVM waits for (`Reveal_required` payload: `0x00 ‖ hash`, `0x01` for the
@@ -512,6 +527,7 @@ pub fn reveal_step_tree(root: &Tree, payload: &[u8]) -> Result<Tree> {
             let mut host = TreeHost {
                 root: root.clone(),
                 version,
+                debug: None,
             };
             let mut ctx = Ctx {
                 reg: &mut reg,

@@ -262,3 +262,95 @@ fn profile_answers_reveals() {
         assert!(s.iter().any(|(n, t)| n == k && *t > 0), "{k} in {s:?}");
     }
 }
+
+/// Prints `hello`, opens a section (data `ab`), calls `middle`, closes it (data `cd`).
+const SECTIONS: &str = r#"(module
+  (import "smart_rollup_core" "write_debug" (func $write_debug (param i32 i32)))
+  (memory 1)
+  (export "mem" (memory 0))
+  (data (i32.const 0) "hello\n")
+  (data (i32.const 16) "__wasm_debugger__::start_section(ab)")
+  (data (i32.const 64) "__wasm_debugger__::end_section(cd)")
+  (func $leaf (result i32) (i32.const 1))
+  (func $middle (result i32) (i32.add (call $leaf) (call $leaf)))
+  (func $kernel_run (export "kernel_run")
+    (call $write_debug (i32.const 0) (i32.const 6))
+    (call $write_debug (i32.const 16) (i32.const 36))
+    (drop (call $middle))
+    (call $write_debug (i32.const 64) (i32.const 34))))"#;
+
+fn run_sections(dir: &Path, extra: &[&str], script: &str) -> String {
+    let k = write_wat(dir, "k.wat", SECTIONS);
+    std::fs::write(dir.join("inputs.json"), INPUTS).unwrap();
+    let flames = dir.join("flames");
+    std::fs::create_dir_all(&flames).unwrap();
+    let mut args = vec![
+        "--kernel",
+        &k,
+        "--inputs",
+        "inputs.json",
+        "--flamecharts-dir",
+        flames.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let r = run_debugger(dir, &args, script);
+    assert!(r.success, "{}", r.stderr);
+    r.stdout
+}
+
+/// `profile` interprets the kernel's `__wasm_debugger__` section calls (`profiling.ml`): the
+/// end of a section prints the ticks since its start and both data, in hex; other debug
+/// output is printed as is. Without kernel debug output there are no sections (Octez only
+/// instruments a printing `write_debug`).
+#[test]
+fn profile_prints_the_kernel_s_sections() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_sections(dir.path(), &[], "profile\n");
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("__wasm_debugger__::Section{"))
+        .unwrap_or_else(|| panic!("no section line in:\n{out}"));
+    let ticks: u128 = line
+        .strip_prefix("__wasm_debugger__::Section{ticks:")
+        .and_then(|l| l.strip_suffix(";data:(0x6162,0x6364)}"))
+        .unwrap_or_else(|| panic!("{line}"))
+        .parse()
+        .unwrap();
+    // The call of `middle` (its ticks and the administrative ones around it) and the
+    // closing host call: part of the run, not all of it.
+    let full = full_executions(&out);
+    assert!(ticks > 5 && full.iter().any(|&f| ticks < f), "{line}, runs {full:?}");
+    assert!(out.contains("hello\n"), "{out}");
+    assert!(
+        !out.contains("start_section"),
+        "sections are not printed: {out}"
+    );
+    let quiet = run_sections(dir.path(), &["--no-kernel-debug"], "profile\n");
+    assert!(!quiet.contains("Section{"), "{quiet}");
+    assert!(!quiet.contains("hello"), "{quiet}");
+}
+
+/// The tick commands print the kernel's debug output, as the fast path does.
+#[test]
+fn tick_commands_print_the_kernel_s_debug_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_sections(
+        dir.path(),
+        &[],
+        "load inputs\nstep kernel_run\nstep result\nshow status\n",
+    );
+    let i = out.find("hello\n").unwrap_or_else(|| panic!("{out}"));
+    let j = out
+        .find("__wasm_debugger__::start_section(ab)")
+        .unwrap_or_else(|| panic!("{out}"));
+    let k = out
+        .find("Internal_status: Evaluation succeeded")
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(i < j && j < k, "{out}");
+    let quiet = run_sections(
+        dir.path(),
+        &["--no-kernel-debug"],
+        "load inputs\nstep kernel_run\nstep 100000 ticks\n",
+    );
+    assert!(!quiet.contains("hello"), "{quiet}");
+}
