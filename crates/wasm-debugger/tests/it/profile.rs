@@ -19,22 +19,26 @@ const NAMED: &str = r#"(module
 const INPUTS: &str = r#"[ [ {"external": "0a0b"} ], [ {"external": "0c"} ] ]"#;
 
 fn run(dir: &Path, script: &str) -> String {
-    let k = write_wat(dir, "k.wat", NAMED);
+    run_kernel(dir, NAMED, &[], script)
+}
+
+/// Runs `script` on `kernel` with [`INPUTS`], a flamecharts directory and the `extra`
+/// options; the standard output.
+fn run_kernel(dir: &Path, kernel: &str, extra: &[&str], script: &str) -> String {
+    let k = write_wat(dir, "k.wat", kernel);
     std::fs::write(dir.join("inputs.json"), INPUTS).unwrap();
     let flames = dir.join("flames");
     std::fs::create_dir_all(&flames).unwrap();
-    let r = run_debugger(
-        dir,
-        &[
-            "--kernel",
-            &k,
-            "--inputs",
-            "inputs.json",
-            "--flamecharts-dir",
-            flames.to_str().unwrap(),
-        ],
-        script,
-    );
+    let mut args = vec![
+        "--kernel",
+        &k,
+        "--inputs",
+        "inputs.json",
+        "--flamecharts-dir",
+        flames.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let r = run_debugger(dir, &args, script);
     assert!(r.success, "{}", r.stderr);
     r.stdout
 }
@@ -280,22 +284,7 @@ const SECTIONS: &str = r#"(module
     (call $write_debug (i32.const 64) (i32.const 34))))"#;
 
 fn run_sections(dir: &Path, extra: &[&str], script: &str) -> String {
-    let k = write_wat(dir, "k.wat", SECTIONS);
-    std::fs::write(dir.join("inputs.json"), INPUTS).unwrap();
-    let flames = dir.join("flames");
-    std::fs::create_dir_all(&flames).unwrap();
-    let mut args = vec![
-        "--kernel",
-        &k,
-        "--inputs",
-        "inputs.json",
-        "--flamecharts-dir",
-        flames.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    let r = run_debugger(dir, &args, script);
-    assert!(r.success, "{}", r.stderr);
-    r.stdout
+    run_kernel(dir, SECTIONS, extra, script)
 }
 
 /// `profile` interprets the kernel's `__wasm_debugger__` section calls (`profiling.ml`): the
@@ -319,7 +308,10 @@ fn profile_prints_the_kernel_s_sections() {
     // The call of `middle` (its ticks and the administrative ones around it) and the
     // closing host call: part of the run, not all of it.
     let full = full_executions(&out);
-    assert!(ticks > 5 && full.iter().any(|&f| ticks < f), "{line}, runs {full:?}");
+    assert!(
+        ticks > 5 && full.iter().any(|&f| ticks < f),
+        "{line}, runs {full:?}"
+    );
     assert!(out.contains("hello\n"), "{out}");
     assert!(
         !out.contains("start_section"),

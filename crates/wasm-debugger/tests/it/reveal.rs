@@ -221,19 +221,38 @@ fn dal_page_from_the_pages_directory() {
     assert!(r.stdout.contains("a DAL page\n"), "{}", r.stdout);
 }
 
+/// The debugger's options for the reveal kernel of [`revealing_kernel_dir`].
+const TICK_ARGS: &[&str] = &[
+    "--kernel",
+    "k.wat",
+    "--inputs",
+    "in.json",
+    "--preimage-dir",
+    "pre",
+    "--rollup",
+    ROLLUP,
+    "--no-kernel-debug",
+];
+
+/// A directory with `k.wat` revealing `data` (kept in `pre/`) then the metadata, and an
+/// inbox of one empty level.
+fn revealing_kernel_dir(data: &[u8]) -> (tempfile::TempDir, [u8; 33]) {
+    let dir = tempfile::tempdir().unwrap();
+    let hash = reveal_hash(data);
+    std::fs::create_dir(dir.path().join("pre")).unwrap();
+    std::fs::write(dir.path().join("pre").join(hex::encode(hash)), data).unwrap();
+    write_wat(dir.path(), "k.wat", &reveal_kernel(&hash));
+    std::fs::write(dir.path().join("in.json"), "[[]]").unwrap();
+    (dir, hash)
+}
+
 /// Tick by tick through the reveal ticks (Octez `commands.ml` `reveal_preimage`,
 /// `reveal_metadata`, `pp_reveal`): `step <n> ticks` stops at a reveal, `show status` names
 /// it, the wrong `reveal` command is refused without a change, the right one answers it
 /// (given bytes or the pre-image directory), and `step result` answers reveals itself.
 #[test]
 fn reveal_ticks_are_answered_by_the_reveal_commands() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = b"revealed data".to_vec();
-    let hash = reveal_hash(&data);
-    std::fs::create_dir(dir.path().join("pre")).unwrap();
-    std::fs::write(dir.path().join("pre").join(hex::encode(hash)), &data).unwrap();
-    let k = write_wat(dir.path(), "k.wat", &reveal_kernel(&hash));
-    std::fs::write(dir.path().join("in.json"), "[[]]").unwrap();
+    let (dir, hash) = revealing_kernel_dir(b"revealed data");
     let b58 = tezos_types::hash::RevealHash::from_slice(&hash[1..])
         .unwrap()
         .to_b58check();
@@ -242,18 +261,7 @@ fn reveal_ticks_are_answered_by_the_reveal_commands() {
                   reveal preimage\nshow status\nstep 100000 ticks\nshow status\n\
                   reveal preimage 00\nreveal metadata\nshow status\nstep result\nshow status\n\
                   show key /pre as string\nshow key /meta\n";
-    let args = [
-        "--kernel",
-        &k,
-        "--inputs",
-        "in.json",
-        "--preimage-dir",
-        "pre",
-        "--rollup",
-        ROLLUP,
-        "--no-kernel-debug",
-    ];
-    let r = run_debugger(dir.path(), &args, script);
+    let r = run_debugger(dir.path(), TICK_ARGS, script);
     assert!(r.success, "stderr: {}", r.stderr);
     let out = &r.stdout;
     let at = |needle: &str, from: usize| -> usize {
@@ -285,27 +293,10 @@ fn reveal_ticks_are_answered_by_the_reveal_commands() {
 /// builtins), and `reveal preimage <hex>` answers with the given bytes.
 #[test]
 fn step_result_answers_reveals_and_given_bytes_answer_a_preimage() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = b"from the directory".to_vec();
-    let hash = reveal_hash(&data);
-    std::fs::create_dir(dir.path().join("pre")).unwrap();
-    std::fs::write(dir.path().join("pre").join(hex::encode(hash)), &data).unwrap();
-    let k = write_wat(dir.path(), "k.wat", &reveal_kernel(&hash));
-    std::fs::write(dir.path().join("in.json"), "[[]]").unwrap();
-    let args = [
-        "--kernel",
-        &k,
-        "--inputs",
-        "in.json",
-        "--preimage-dir",
-        "pre",
-        "--rollup",
-        ROLLUP,
-        "--no-kernel-debug",
-    ];
+    let (dir, _) = revealing_kernel_dir(b"from the directory");
     let r = run_debugger(
         dir.path(),
-        &args,
+        TICK_ARGS,
         "load inputs\nstep kernel_run\nstep result\nshow status\nshow key /pre as string\n",
     );
     assert!(r.success, "stderr: {}", r.stderr);
@@ -319,7 +310,7 @@ fn step_result_answers_reveals_and_given_bytes_answer_a_preimage() {
     let given = hex::encode(b"typed bytes");
     let r = run_debugger(
         dir.path(),
-        &args,
+        TICK_ARGS,
         &format!(
             "load inputs\nstep kernel_run\nstep 100000 ticks\nreveal preimage {given}\nstep result\nshow key /pre as string\n"
         ),
