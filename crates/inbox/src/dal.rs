@@ -18,9 +18,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use num_bigint::BigInt;
 use serde_json::Value;
+pub use tezos_types::dal::{AttestationLag, DalCell, DalCellContent};
 use tezos_types::inbox::{DalAttestedSlots, MAX_MESSAGE_SIZE, PublisherSlots};
 use tezos_types::{
-    BinEncode, Contract, InboxMessage, InternalMessage, Level, ProtocolHash, PublicKeyHash,
+    BinEncode, Contract, DalSkipListHash, InboxMessage, InternalMessage, Level, ProtocolHash,
+    PublicKeyHash,
 };
 
 /// The protocols whose blocks add `Dal_attested_slots` messages to the inbox (docs/reference/dal.md
@@ -87,69 +89,14 @@ fn malformed(path: &str, message: impl Into<String>) -> DalError {
     }
 }
 
-/// Who published a slot header (`Contract_repr`): only implicit publishers count.
-pub type Publisher = Contract;
-
-/// The content of a DAL skip-list cell (`dal_slot_repr.ml`, `History.Content_v2`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CellContent {
-    /// No header was published (or none was selected) for this slot.
-    Unpublished {
-        /// Published level of the cell id (`level`).
-        published_level: Level,
-        /// Slot index (`index`).
-        index: u8,
-        /// `attestation_lag` of the dynamic-lag encodings, absent in the legacy ones.
-        attestation_lag: Option<u8>,
-    },
-    /// A published slot header and its attestation outcome.
-    Published(PublishedSlot),
-}
-
-/// A published slot in a cell.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PublishedSlot {
-    /// Level at which the header was published (`level`).
-    pub published_level: Level,
-    /// Slot index (`index`).
-    pub index: u8,
-    /// The slot commitment (`sh1…`), kept as text.
-    pub commitment: String,
-    /// The publisher (`publisher`).
-    pub publisher: Publisher,
-    /// Attested according to the protocol (`is_proto_attested`).
-    pub is_proto_attested: bool,
-    /// Shards attested (`attested_shards`).
-    pub attested_shards: u16,
-    /// Shards in total (`total_shards`).
-    pub total_shards: u16,
-    /// `attestation_lag` of the dynamic-lag encoding, absent in the legacy one.
-    pub attestation_lag: Option<u8>,
-}
-
-impl CellContent {
-    /// Published level of the cell id.
-    pub fn published_level(&self) -> Level {
-        match self {
-            Self::Unpublished {
-                published_level, ..
-            } => *published_level,
-            Self::Published(p) => p.published_level,
-        }
-    }
-}
-
-/// One element of `skip_list_cells_of_level`: `[<dask1… hash>, <history cell>]`.
+/// One element of `skip_list_cells_of_level`: `[<dask1… hash>, <history cell>]` (the cell as
+/// [`tezos_types::dal::DalCell`]: content, encodings, hash; docs/reference/dal.md §1).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SkipListCell {
-    /// The cell's hash (`dask1…`), as text.
-    pub hash: String,
-    /// Index of the cell in the skip list.
-    pub index: u64,
-    /// The cell's content.
-    pub content: CellContent,
-    /// Back pointers (`dask1…`), as text.
-    pub back_pointers: Vec<String>,
+    /// The cell's hash as L1 gives it.
+    pub hash: DalSkipListHash,
+    /// The cell.
+    pub cell: DalCell,
 }
 
 fn get<'a>(obj: &'a Value, key: &str, path: &str) -> Result<&'a Value, DalError> {
@@ -173,125 +120,16 @@ fn int_field<T: TryFrom<i64>>(obj: &Value, key: &str, path: &str) -> Result<T, D
     T::try_from(n).map_err(|_| malformed(&p, format!("{n} is out of range")))
 }
 
-fn opt_int_field<T: TryFrom<i64>>(
-    obj: &Value,
-    key: &str,
-    path: &str,
-) -> Result<Option<T>, DalError> {
-    match obj.get(key) {
-        None => Ok(None),
-        Some(_) => int_field(obj, key, path).map(Some),
-    }
-}
-
-fn str_field<'a>(obj: &'a Value, key: &str, path: &str) -> Result<&'a str, DalError> {
-    get(obj, key, path)?
-        .as_str()
-        .ok_or_else(|| malformed(&format!("{path}.{key}"), "expected a string"))
-}
-
 fn bool_field(obj: &Value, key: &str, path: &str) -> Result<bool, DalError> {
     get(obj, key, path)?
         .as_bool()
         .ok_or_else(|| malformed(&format!("{path}.{key}"), "expected a boolean"))
 }
 
-/// Decodes a cell content (`Content_v2.encoding`, JSON: the merged objects of one of the
-/// four cases `unpublished`, `published`, and their `_dyn` variants with `attestation_lag`).
-pub fn cell_content_of_json(v: &Value, path: &str) -> Result<CellContent, DalError> {
-    let published_level = int_field(v, "level", path)?;
-    let index = int_field(v, "index", path)?;
-    let attestation_lag = opt_int_field(v, "attestation_lag", path)?;
-    match str_field(v, "kind", path)? {
-        "unpublished" => Ok(CellContent::Unpublished {
-            published_level,
-            index,
-            attestation_lag,
-        }),
-        "published" => {
-            let version = str_field(v, "version", path)?;
-            if version != "0" {
-                return Err(malformed(
-                    &format!("{path}.version"),
-                    format!("unknown slot header version {version:?}"),
-                ));
-            }
-            let publisher_text = str_field(v, "publisher", path)?;
-            let publisher = Contract::from_b58check(publisher_text).map_err(|e| {
-                malformed(
-                    &format!("{path}.publisher"),
-                    format!("{publisher_text:?} is not a contract: {e}"),
-                )
-            })?;
-            Ok(CellContent::Published(PublishedSlot {
-                published_level,
-                index,
-                commitment: str_field(v, "commitment", path)?.to_owned(),
-                publisher,
-                is_proto_attested: bool_field(v, "is_proto_attested", path)?,
-                attested_shards: int_field(v, "attested_shards", path)?,
-                total_shards: int_field(v, "total_shards", path)?,
-                attestation_lag,
-            }))
-        }
-        k => Err(malformed(
-            &format!("{path}.kind"),
-            format!("unknown cell kind {k:?} (expected \"unpublished\" or \"published\")"),
-        )),
-    }
-}
-
-fn strings(v: &Value, path: &str) -> Result<Vec<String>, DalError> {
-    v.as_array()
-        .ok_or_else(|| malformed(path, "expected an array"))?
-        .iter()
-        .enumerate()
-        .map(|(i, x)| {
-            x.as_str()
-                .map(str::to_owned)
-                .ok_or_else(|| malformed(&format!("{path}[{i}]"), "expected a string"))
-        })
-        .collect()
-}
-
-/// Decodes one history cell (`History.encoding`: `{"kind":"dal_skip_list","skip_list":
-/// {"index":"<n>","content":…,"back_pointers":[…]}}`; the legacy kind
-/// `dal_skip_list_legacy` decodes to the genesis cell, as in the protocol).
-pub fn history_cell_of_json(hash: String, v: &Value, path: &str) -> Result<SkipListCell, DalError> {
-    match str_field(v, "kind", path)? {
-        "dal_skip_list" => {
-            let p = format!("{path}.skip_list");
-            let sl = get(v, "skip_list", path)?;
-            let index = int_field::<u64>(sl, "index", &p)?;
-            let content = cell_content_of_json(get(sl, "content", &p)?, &format!("{p}.content"))?;
-            let back_pointers =
-                strings(get(sl, "back_pointers", &p)?, &format!("{p}.back_pointers"))?;
-            Ok(SkipListCell {
-                hash,
-                index,
-                content,
-                back_pointers,
-            })
-        }
-        "dal_skip_list_legacy" => Ok(SkipListCell {
-            hash,
-            index: 0,
-            content: CellContent::Unpublished {
-                published_level: Level::ZERO,
-                index: 0,
-                attestation_lag: None,
-            },
-            back_pointers: Vec::new(),
-        }),
-        k => Err(malformed(
-            &format!("{path}.kind"),
-            format!("unknown skip list kind {k:?} (expected \"dal_skip_list\")"),
-        )),
-    }
-}
-
 /// Decodes the answer of `GET /chains/<c>/blocks/<b>/context/dal/skip_list_cells_of_level`:
-/// a list of `[hash, cell]` pairs (docs/reference/dal.md §1).
+/// a list of `[hash, cell]` pairs, each cell `History.encoding`
+/// ([`DalCell::from_json`]; the legacy kind `dal_skip_list_legacy` is the genesis cell, as in
+/// the protocol).
 pub fn skip_list_cells_of_json(v: &Value) -> Result<Vec<SkipListCell>, DalError> {
     let list = v
         .as_array()
@@ -300,12 +138,13 @@ pub fn skip_list_cells_of_json(v: &Value) -> Result<Vec<SkipListCell>, DalError>
         .enumerate()
         .map(|(i, pair)| {
             let path = format!("$[{i}]");
-            match pair.as_array().map(Vec::as_slice) {
-                Some([Value::String(h), cell]) => {
-                    history_cell_of_json(h.clone(), cell, &format!("{path}[1]"))
-                }
-                _ => Err(malformed(&path, "expected a [hash, cell] pair")),
-            }
+            let Some([Value::String(h), cell]) = pair.as_array().map(Vec::as_slice) else {
+                return Err(malformed(&path, "expected a [hash, cell] pair"));
+            };
+            let hash = DalSkipListHash::from_b58check(h)
+                .map_err(|e| malformed(&format!("{path}[0]"), format!("{h:?}: {e}")))?;
+            let cell = DalCell::from_json(cell).map_err(|e| malformed(&format!("{path}[1]"), e))?;
+            Ok(SkipListCell { hash, cell })
         })
         .collect()
 }
@@ -380,13 +219,13 @@ pub fn attested_slots_by_level(
 ) -> BTreeMap<Level, BTreeMap<PublicKeyHash, BTreeSet<u8>>> {
     let mut out: BTreeMap<Level, BTreeMap<PublicKeyHash, BTreeSet<u8>>> = BTreeMap::new();
     for cell in cells {
-        if let CellContent::Published(PublishedSlot {
+        if let DalCellContent::Published {
             published_level,
             index,
             publisher: Contract::Implicit(pkh),
             is_proto_attested: true,
             ..
-        }) = &cell.content
+        } = &cell.cell.content
         {
             out.entry(*published_level)
                 .or_default()
@@ -545,22 +384,30 @@ mod tests {
         }
     }
 
-    fn published(level: i32, index: u8, publisher: &str, attested: bool) -> SkipListCell {
-        SkipListCell {
-            hash: String::new(),
+    /// A cell (index 0, no back pointers) of `content`.
+    fn cell(content: DalCellContent) -> SkipListCell {
+        let cell = DalCell {
             index: 0,
-            content: CellContent::Published(PublishedSlot {
-                published_level: lv(level),
-                index,
-                commitment: String::new(),
-                publisher: Contract::from_b58check(publisher).unwrap(),
-                is_proto_attested: attested,
-                attested_shards: 0,
-                total_shards: 0,
-                attestation_lag: None,
-            }),
+            content,
             back_pointers: vec![],
+        };
+        SkipListCell {
+            hash: cell.hash(),
+            cell,
         }
+    }
+
+    fn published(level: i32, index: u8, publisher: &str, attested: bool) -> SkipListCell {
+        cell(DalCellContent::Published {
+            published_level: lv(level),
+            index,
+            commitment: tezos_types::DalCommitment([0; 48]),
+            publisher: Contract::from_b58check(publisher).unwrap(),
+            is_proto_attested: attested,
+            attested_shards: 0,
+            total_shards: 0,
+            attestation_lag: AttestationLag::Legacy,
+        })
     }
 
     #[test]
@@ -579,16 +426,11 @@ mod tests {
             published(8, 5, BOOTSTRAP1, false),
             published(8, 6, "KT1Ed7YAp53vtm5voz2FDGtSomt3gNXv1aPL", true),
         ];
-        cells.push(SkipListCell {
-            hash: String::new(),
-            index: 0,
-            content: CellContent::Unpublished {
-                published_level: lv(8),
-                index: 7,
-                attestation_lag: Some(0),
-            },
-            back_pointers: vec![],
-        });
+        cells.push(cell(DalCellContent::Unpublished {
+            published_level: lv(8),
+            index: 7,
+            attestation_lag: AttestationLag::Dynamic(0),
+        }));
         let params = BTreeMap::from([(lv(8), ocaml_params())]);
         let msgs = dal_attested_slots_messages(&cells, &params).unwrap();
         assert_eq!(
@@ -718,16 +560,15 @@ mod tests {
         let cells = skip_list_cells_of_json(&serde_json::from_str(CELLS).unwrap()).unwrap();
         assert_eq!(cells.len(), 7);
         assert!(matches!(
-            &cells[6].content,
-            CellContent::Unpublished {
+            &cells[6].cell.content,
+            DalCellContent::Unpublished {
                 published_level,
                 index: 4,
-                attestation_lag: Some(0)
+                attestation_lag: AttestationLag::Dynamic(0)
             } if *published_level == lv(5_000_005)
         ));
-        assert!(cells[0].hash.starts_with("dask1"));
-        assert_eq!(cells[0].index, 1_234_567);
-        assert_eq!(cells[0].back_pointers.len(), 2);
+        assert_eq!(cells[0].cell.index, 1_234_567);
+        assert_eq!(cells[0].cell.back_pointers.len(), 2);
         let params = DalParameters::from_json(&serde_json::from_str(PARAMS).unwrap()).unwrap();
         assert_eq!(params.number_of_slots, 16);
         assert_eq!(params.attestation_lags, vec![1, 2, 3, 4, 5]);
@@ -761,30 +602,32 @@ mod tests {
 
     #[test]
     fn malformed_answers_are_rejected_with_their_path() {
+        let h = DalSkipListHash([1; 32]).to_b58check();
         let bad = [
-            (r#"{}"#, "$"),
-            (r#"[["dask1x"]]"#, "$[0]"),
-            (r#"[["dask1x",{"kind":"other"}]]"#, "$[0][1].kind"),
+            (r#"{}"#.to_owned(), "$"),
+            (r#"[["dask1x"]]"#.to_owned(), "$[0]"),
             (
-                r#"[["h",{"kind":"dal_skip_list","skip_list":{"index":"1","back_pointers":[],
-                   "content":{"kind":"published","level":8,"index":300}}}]]"#,
-                "$[0][1].skip_list.content.index",
+                r#"[["dask1x",{"kind":"dal_skip_list"}]]"#.to_owned(),
+                "$[0][0]",
+            ),
+            (format!(r#"[["{h}",{{"kind":"other"}}]]"#), "$[0][1]"),
+            (
+                format!(
+                    r#"[["{h}",{{"kind":"dal_skip_list","skip_list":{{"index":"1",
+                   "back_pointers":[],"content":{{"kind":"published","level":8,"index":300}}}}}}]]"#
+                ),
+                "$[0][1]",
             ),
             (
-                r#"[["h",{"kind":"dal_skip_list","skip_list":{"index":"1","back_pointers":[],
-                   "content":{"kind":"published","level":8,"index":1,"version":"0",
-                   "commitment":"sh1","publisher":"tz1nope","is_proto_attested":true,
-                   "attested_shards":1,"total_shards":2}}}]]"#,
-                "$[0][1].skip_list.content.publisher",
-            ),
-            (
-                r#"[["h",{"kind":"dal_skip_list","skip_list":{"index":"x","back_pointers":[],
-                   "content":{"kind":"unpublished","level":8,"index":1}}}]]"#,
-                "$[0][1].skip_list.index",
+                format!(
+                    r#"[["{h}",{{"kind":"dal_skip_list","skip_list":{{"index":"x",
+                   "back_pointers":[],"content":{{"kind":"unpublished","level":8,"index":1}}}}}}]]"#
+                ),
+                "$[0][1]",
             ),
         ];
         for (json, path) in bad {
-            match skip_list_cells_of_json(&serde_json::from_str(json).unwrap()) {
+            match skip_list_cells_of_json(&serde_json::from_str(&json).unwrap()) {
                 Err(DalError::Malformed { path: p, .. }) => assert_eq!(p, path, "{json}"),
                 other => panic!("{json}: {other:?}"),
             }

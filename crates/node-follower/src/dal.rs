@@ -271,6 +271,17 @@ impl preimages::dal::DalSource for DalRevealSource {
             .ok_or("No DAL node provided to fetch a page proof: run the rollup node with --dal-node <uri>.")?
             .page_proof(published_level, index, page_index)
     }
+
+    fn skip_list_cell(
+        &mut self,
+        protocol: &tezos_types::ProtocolHash,
+        hash: &tezos_types::DalSkipListHash,
+    ) -> Result<Option<serde_json::Value>, String> {
+        self.dal_node
+            .as_ref()
+            .ok_or("No DAL node provided to fetch a DAL skip-list cell: run the rollup node with --dal-node <uri>.")?
+            .skip_list_cell(protocol, hash)
+    }
 }
 
 #[cfg(test)]

@@ -4,8 +4,8 @@
 //! injection queue (Octez `Dal_node_client`).
 
 use serde_json::Value;
-use tezos_types::DalCommitment;
 use tezos_types::operation::DalCommitmentProof;
+use tezos_types::{DalCommitment, DalSkipListHash, ProtocolHash};
 
 /// What a DAL node answers to `POST /slots`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,6 +90,33 @@ impl DalNodeClient {
             .join(&format!("/levels/{level}/slots/{index}/pages/{page}/proof"));
         let body = self.answer(&url, self.agent.get(&url).call())?;
         parse_page_proof(&body).map_err(|e| format!("DAL node {url}: {e}"))
+    }
+
+    /// `GET /plugin/<protocol>/commitments_history/hash/<hash>` (Octez
+    /// `src/proto_alpha/lib_dal/dal_services.ml` `Commitments_history.hash_content`, read by
+    /// `refutation_game_helpers.ml` `get_cell_from_hash`): the DAL skip-list cell of `hash`,
+    /// JSON `History.encoding`, from the cells the DAL node stored for the refutation window;
+    /// `None` when it has none (404). The caller checks the cell against `hash`.
+    ///
+    /// # Errors
+    /// The DAL node unreachable, refusing, or answering something else than JSON.
+    pub fn skip_list_cell(
+        &self,
+        protocol: &ProtocolHash,
+        hash: &DalSkipListHash,
+    ) -> Result<Option<Value>, String> {
+        let url = self.endpoint.join(&format!(
+            "/plugin/{protocol}/commitments_history/hash/{}",
+            hash.to_b58check()
+        ));
+        let r = self.agent.get(&url).call();
+        if r.as_ref().is_ok_and(|r| r.status().as_u16() == 404) {
+            return Ok(None);
+        }
+        let body = self.answer(&url, r)?;
+        serde_json::from_str(&body)
+            .map(Some)
+            .map_err(|e| format!("DAL node {url}: answer not JSON ({e})"))
     }
 
     /// `POST /slots?slot_index=<i>`: the slot's bytes (raw, `application/octet-stream`; the

@@ -10,7 +10,7 @@
 //! configured, a page beyond the slot) is an error: the evaluation stops, never a silent
 //! empty answer.
 
-use inbox::dal::{CellContent, DalParameters, SkipListCell};
+use inbox::dal::{DalCellContent, DalParameters, SkipListCell};
 use serde_json::Value;
 
 use tezos_types::Level;
@@ -164,21 +164,23 @@ pub fn status_in_cells(
     published_level: i32,
     index: u8,
 ) -> Option<SlotStatus> {
-    cells.iter().find_map(|cell| match &cell.content {
-        CellContent::Unpublished {
+    cells.iter().find_map(|cell| match &cell.cell.content {
+        DalCellContent::Unpublished {
             published_level: l,
             index: i,
             ..
         } if i32::from(*l) == published_level && *i == index => Some(SlotStatus::Unpublished),
-        CellContent::Published(s)
-            if i32::from(s.published_level) == published_level && s.index == index =>
-        {
-            Some(if s.is_proto_attested {
-                SlotStatus::Attested(s.attestation_lag.unwrap_or(LEGACY_ATTESTATION_LAG))
-            } else {
-                SlotStatus::Unattested
-            })
-        }
+        DalCellContent::Published {
+            published_level: l,
+            index: i,
+            is_proto_attested,
+            attestation_lag,
+            ..
+        } if i32::from(*l) == published_level && *i == index => Some(if *is_proto_attested {
+            SlotStatus::Attested(attestation_lag.value())
+        } else {
+            SlotStatus::Unattested
+        }),
         _ => None,
     })
 }
@@ -215,6 +217,21 @@ pub trait DalSource: Send {
     ) -> Result<[u8; 48], String> {
         let _ = (published_level, index, page_index);
         Err("this DAL source gives no page proofs (no DAL node)".to_owned())
+    }
+    /// The DAL skip-list cell of `hash` from the DAL node, JSON `History.encoding` (`GET
+    /// /plugin/<protocol>/commitments_history/hash/<hash>`, Octez `refutation_game_helpers.ml`
+    /// `get_cell_from_hash`), for a refutation game's DAL page proof; `None`: the DAL node has
+    /// no such cell. Not checked against `hash` here.
+    ///
+    /// # Errors
+    /// No DAL node configured, or the DAL node unreachable or answering garbage.
+    fn skip_list_cell(
+        &mut self,
+        protocol: &tezos_types::ProtocolHash,
+        hash: &tezos_types::DalSkipListHash,
+    ) -> Result<Option<Value>, String> {
+        let _ = (protocol, hash);
+        Err("this DAL source gives no skip-list cells (no DAL node)".to_owned())
     }
     /// A source of its own reading from the same places, for another thread (`None`: this
     /// source cannot be copied, the copy has no DAL access).
@@ -318,7 +335,7 @@ mod tests {
         let mut c = content;
         c["level"] = json!(level);
         c["index"] = json!(index);
-        json!(["dask1x7NxHNqJqbJRkzCvDEGXkKVTWjXUskKNVNRhTqGHLVsYbLNyVf",
+        json!(["dask12YcdgqBDuBTfrPmY4JRjMrMjVJw4L2NqABL5jzwV5uEEN8pihP",
             {"kind": "dal_skip_list", "skip_list": {"index": "1", "content": c, "back_pointers": []}}])
     }
 
@@ -326,7 +343,7 @@ mod tests {
         json!({"kind": "published", "publisher": "tz1KqTpEZ7Yob7QbPE4Hy4Wo8fHG8LhKxZSx",
                "is_proto_attested": attested, "attested_shards": 256, "total_shards": 256,
                "attestation_lag": lag, "version": "0",
-               "commitment": "sh1u3tr3YKPDYUp2wWKCfmV5KZb82FREhv8GtDeR3EJccsBerWGwJYKufsDNH8rH4XSPBn4ooz5v"})
+               "commitment": "sh1cGM6kXe8Zn8nqCswyy6nuRfKXoEBqwR6oGpkFTsyW9yzpuUet7g1ZEEuxhAuDbW9UeZ7fD2"})
     }
 
     /// A source answering from maps; counts the DAL node calls.

@@ -152,6 +152,20 @@ impl Revealer {
             .map_err(PreimageError::Dal)
     }
 
+    /// A DAL skip-list cell from the DAL node ([`DalSource::skip_list_cell`]).
+    ///
+    /// # Errors
+    /// No DAL access, or the source's error.
+    pub fn dal_skip_list_cell(
+        &mut self,
+        protocol: &tezos_types::ProtocolHash,
+        hash: &tezos_types::DalSkipListHash,
+    ) -> Result<Option<serde_json::Value>, PreimageError> {
+        self.dal_source()?
+            .skip_list_cell(protocol, hash)
+            .map_err(PreimageError::Dal)
+    }
+
     fn dal_source(&mut self) -> Result<&mut Box<dyn DalSource>, PreimageError> {
         self.dal.as_mut().ok_or_else(|| {
             PreimageError::Dal(

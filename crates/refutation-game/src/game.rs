@@ -122,8 +122,8 @@ impl DalSnapshot {
         if self.bin.is_empty() {
             crate::dal_proof::DalCell::from_json(&self.json)
         } else {
-            crate::dal_proof::DalCell::from_bin(&self.bin)
-                .ok_or_else(|| "the binary DAL snapshot does not decode".to_owned())
+            <crate::dal_proof::DalCell as tezos_types::BinDecode>::from_bin(&self.bin)
+                .map_err(|e| format!("the binary DAL snapshot does not decode: {e}"))
         }
     }
 }

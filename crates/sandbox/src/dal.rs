@@ -10,11 +10,11 @@
 //! 2. every slot index with no header published at L gets an `unpublished` cell of level L and
 //!    lag 0 (tag 4); slots published at L get their cell later (step 1, at L + lag).
 //!
-//! Cells are chained in a skip list of basis 4 (`src/lib_base/skip_list.ml`): the first real
-//! cell replaces the genesis one (index 0, no back pointers); the next has index + 1 and back
-//! pointer i = the previous cell's hash when index mod 4^i = 0, else the previous cell's
-//! pointer i. A cell's hash (`dask1…`) is Blake2b-256 of its content's binary encoding ‖ its
-//! back pointers.
+//! Cells ([`tezos_types::dal::DalCell`]: content, encodings, hash, back pointers) are chained
+//! in a skip list of basis 4 (`src/lib_base/skip_list.ml`): the first real cell replaces the
+//! genesis one (index 0, no back pointers); the next has index + 1 and back pointer i = the
+//! previous cell's hash when index mod 4^i = 0, else the previous cell's pointer i. A cell's
+//! hash (`dask1…`) is Blake2b-256 of its content's binary encoding ‖ its back pointers.
 //!
 //! Sandbox model: every published slot is attested exactly at P + `attestation_lag` (the
 //! protocol may attest earlier with dynamic lags; the sandbox does not), all shards attested,
@@ -39,8 +39,9 @@ use dal_crypto::{Prover, Verifier};
 use parking_lot::Mutex;
 
 use serde_json::{Value, json};
+use tezos_types::dal::{AttestationLag, DalCell, DalCellContent, next_back_pointers};
 use tezos_types::operation::DalCommitmentProof;
-use tezos_types::{BinEncode, Contract, DalCommitment, DalSkipListHash, PublicKeyHash, Writer};
+use tezos_types::{Contract, DalCommitment, DalSkipListHash, Level, PublicKeyHash};
 
 use crate::constants::DalParametric;
 
@@ -51,156 +52,6 @@ pub struct PublishedHeader {
     pub commitment: DalCommitment,
     /// Who published it (an implicit account: the operation's source).
     pub publisher: PublicKeyHash,
-}
-
-/// A cell's content (`History.Content_v2`, dynamic-lag cases only).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CellContent {
-    /// `unpublished_dyn` (tag 4).
-    Unpublished {
-        /// Level of the slot id.
-        published_level: i32,
-        /// Slot index.
-        index: u8,
-        /// Lag (0 for the current level's unpublished slots).
-        attestation_lag: u8,
-    },
-    /// `published_dyn` (tag 5).
-    Published {
-        /// Level at which the header was published.
-        published_level: i32,
-        /// Slot index.
-        index: u8,
-        /// The header.
-        header: PublishedHeader,
-        /// Attested according to the protocol.
-        is_proto_attested: bool,
-        /// Shards attested.
-        attested_shards: u16,
-        /// Shards in total.
-        total_shards: u16,
-        /// Levels between publication and attestation.
-        attestation_lag: u8,
-    },
-}
-
-impl CellContent {
-    /// Binary encoding (`Content_v2.encoding`, uint8 union tag; `Header.encoding` is itself a
-    /// union whose `v0` case has tag 0).
-    pub fn to_bin(&self) -> Vec<u8> {
-        let mut w = Writer::new();
-        match self {
-            Self::Unpublished {
-                published_level,
-                index,
-                attestation_lag,
-            } => {
-                w.u8(4);
-                w.u8(*attestation_lag);
-                w.i32(*published_level);
-                w.u8(*index);
-            }
-            Self::Published {
-                published_level,
-                index,
-                header,
-                is_proto_attested,
-                attested_shards,
-                total_shards,
-                attestation_lag,
-            } => {
-                w.u8(5);
-                Contract::Implicit(header.publisher).bin_write(&mut w);
-                w.u8(if *is_proto_attested { 0xff } else { 0 });
-                w.bytes(&attested_shards.to_be_bytes());
-                w.bytes(&total_shards.to_be_bytes());
-                w.u8(*attestation_lag);
-                w.u8(0);
-                w.i32(*published_level);
-                w.u8(*index);
-                header.commitment.bin_write(&mut w);
-            }
-        }
-        w.into_bytes()
-    }
-
-    /// JSON (the merged objects of the case, docs/reference/dal.md §1).
-    pub fn to_json(&self) -> Value {
-        match self {
-            Self::Unpublished {
-                published_level,
-                index,
-                attestation_lag,
-            } => json!({
-                "kind": "unpublished", "attestation_lag": attestation_lag,
-                "level": published_level, "index": index
-            }),
-            Self::Published {
-                published_level,
-                index,
-                header,
-                is_proto_attested,
-                attested_shards,
-                total_shards,
-                attestation_lag,
-            } => json!({
-                "kind": "published", "publisher": header.publisher.to_b58check(),
-                "is_proto_attested": is_proto_attested, "attested_shards": attested_shards,
-                "total_shards": total_shards, "attestation_lag": attestation_lag,
-                "version": "0", "level": published_level, "index": index,
-                "commitment": header.commitment.to_b58check()
-            }),
-        }
-    }
-}
-
-/// A skip-list cell (`Skip_list.cell`: index, content, back pointers).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Cell {
-    /// Index in the skip list (`n`).
-    pub index: u64,
-    /// Content.
-    pub content: CellContent,
-    /// Back pointers (hashes of earlier cells).
-    pub back_pointers: Vec<DalSkipListHash>,
-}
-
-impl Cell {
-    /// `History.hash`: Blake2b-256 of the content's bytes ‖ the back pointers.
-    pub fn hash(&self) -> DalSkipListHash {
-        let content = self.content.to_bin();
-        let mut parts: Vec<&[u8]> = vec![&content];
-        parts.extend(self.back_pointers.iter().map(|h| &h.0[..]));
-        DalSkipListHash::hash_parts(&parts)
-    }
-
-    /// `Skip_list.next`: the cell after `self` (whose hash is `self_hash`), with the back
-    /// pointers of `refutation_game::dal_proof::next_back_pointers`; `None` on an index
-    /// overflow.
-    pub fn next(&self, self_hash: DalSkipListHash, content: CellContent) -> Option<Cell> {
-        let (index, back_pointers) = refutation_game::dal_proof::next_back_pointers(
-            self.index,
-            self_hash,
-            &self.back_pointers,
-        )?;
-        Some(Cell {
-            index,
-            content,
-            back_pointers,
-        })
-    }
-
-    /// JSON of a history cell (`History.history_encoding`, case `dal_skip_list`).
-    pub fn to_json(&self) -> Value {
-        json!({
-            "kind": "dal_skip_list",
-            "skip_list": {
-                "index": self.index.to_string(),
-                "content": self.content.to_json(),
-                "back_pointers": self.back_pointers.iter().map(|h| h.to_b58check()).collect::<Vec<_>>()
-            }
-        })
-    }
 }
 
 /// Why a `dal_publish_commitment` cannot be registered.
@@ -217,10 +68,10 @@ pub struct DalState {
     /// index → header.
     pub pending: BTreeMap<i32, BTreeMap<u8, PublishedHeader>>,
     /// The last cell of the skip list and its hash (`None`: still the genesis cell).
-    pub last: Option<(Cell, DalSkipListHash)>,
+    pub last: Option<(DalCell, DalSkipListHash)>,
     /// The cells the last finalized block added, in insertion order
     /// (`skip_list_cells_of_level`).
-    pub level_cells: Vec<(DalSkipListHash, Cell)>,
+    pub level_cells: Vec<(DalSkipListHash, DalCell)>,
 }
 
 impl DalState {
@@ -240,14 +91,24 @@ impl DalState {
         Ok(())
     }
 
-    fn add(&mut self, content: CellContent) -> Option<()> {
+    /// Appends `content` to the skip list (`Skip_list.next` with the stored hash of the last
+    /// cell); `None` on an index overflow.
+    fn add(&mut self, content: DalCellContent) -> Option<()> {
         let cell = match &self.last {
-            None => Cell {
+            None => DalCell {
                 index: 0,
                 content,
                 back_pointers: Vec::new(),
             },
-            Some((prev, prev_hash)) => prev.next(*prev_hash, content)?,
+            Some((prev, prev_hash)) => {
+                let (index, back_pointers) =
+                    next_back_pointers(prev.index, *prev_hash, &prev.back_pointers)?;
+                DalCell {
+                    index,
+                    content,
+                    back_pointers,
+                }
+            }
         };
         let h = cell.hash();
         self.level_cells.push((h, cell.clone()));
@@ -264,20 +125,26 @@ impl DalState {
             return;
         }
         let lag = p.attestation_lag;
+        let Some(this_level) = Level::new(level) else {
+            tracing::error!("DAL cells of a negative level {level}");
+            return;
+        };
         let mut contents = Vec::new();
         if let Some(published_level) = level.checked_sub(i32::from(lag))
             && let Some(headers) = self.pending.remove(&published_level)
+            && let Some(published_level) = Level::new(published_level)
         {
             for (index, header) in headers {
                 let attested = !unattested.contains(&index);
-                contents.push(CellContent::Published {
+                contents.push(DalCellContent::Published {
                     published_level,
                     index,
-                    header,
+                    commitment: header.commitment,
+                    publisher: Contract::Implicit(header.publisher),
                     is_proto_attested: attested,
                     attested_shards: if attested { p.number_of_shards } else { 0 },
                     total_shards: p.number_of_shards,
-                    attestation_lag: lag,
+                    attestation_lag: AttestationLag::Dynamic(lag),
                 });
             }
         }
@@ -289,10 +156,10 @@ impl DalState {
         let slots = u8::try_from(p.number_of_slots.saturating_sub(1)).unwrap_or(u8::MAX);
         for index in 0..=slots {
             if current.is_none_or(|s| !s.contains_key(&index)) {
-                contents.push(CellContent::Unpublished {
-                    published_level: level,
+                contents.push(DalCellContent::Unpublished {
+                    published_level: this_level,
                     index,
-                    attestation_lag: 0,
+                    attestation_lag: AttestationLag::Dynamic(0),
                 });
             }
         }
@@ -302,6 +169,13 @@ impl DalState {
                 return;
             }
         }
+    }
+
+    /// The cell of `hash` among those this block added.
+    pub fn cell(&self, hash: &DalSkipListHash) -> Option<&DalCell> {
+        self.level_cells
+            .iter()
+            .find_map(|(h, c)| (h == hash).then_some(c))
     }
 
     /// `GET …/context/dal/skip_list_cells_of_level`: `[[hash, cell], …]`.
@@ -431,83 +305,6 @@ mod tests {
         }
     }
 
-    /// Back pointers follow `Skip_list.next` with basis 4: cell n has ⌊log4 n⌋ + 1 pointers,
-    /// pointer 0 is always the previous cell, pointer i the previous one's when 4^i ∤ n.
-    #[test]
-    fn skip_list_back_pointers() {
-        let c = |i: u8| CellContent::Unpublished {
-            published_level: 1,
-            index: i,
-            attestation_lag: 0,
-        };
-        let mut cells = vec![Cell {
-            index: 0,
-            content: c(0),
-            back_pointers: vec![],
-        }];
-        for i in 1..=20u8 {
-            let prev = cells.last().unwrap();
-            let n = prev.next(prev.hash(), c(i)).unwrap();
-            cells.push(n);
-        }
-        let h = |i: usize| cells[i].hash();
-        assert_eq!(cells[1].back_pointers, vec![h(0)]);
-        assert_eq!(cells[3].back_pointers, vec![h(2)]);
-        assert_eq!(cells[4].back_pointers, vec![h(3), h(3)]);
-        assert_eq!(cells[5].back_pointers, vec![h(4), h(3)]);
-        assert_eq!(cells[8].back_pointers, vec![h(7), h(7)]);
-        assert_eq!(cells[16].back_pointers, vec![h(15), h(15), h(15)]);
-        assert_eq!(cells[17].back_pointers, vec![h(16), h(15), h(15)]);
-        assert_eq!(cells[20].back_pointers, vec![h(19), h(19), h(15)]);
-    }
-
-    /// Binary layout of both cases (`Content_v2.encoding`) and the hash over it.
-    #[test]
-    fn content_bytes_and_hash() {
-        let u = CellContent::Unpublished {
-            published_level: 7,
-            index: 3,
-            attestation_lag: 0,
-        };
-        assert_eq!(hex::encode(u.to_bin()), "04000000000703");
-        let p = CellContent::Published {
-            published_level: 5,
-            index: 1,
-            header: header(0xaa),
-            is_proto_attested: true,
-            attested_shards: 512,
-            total_shards: 512,
-            attestation_lag: 2,
-        };
-        let b = p.to_bin();
-        // tag ‖ contract (implicit, tz1) ‖ attested ‖ shards ‖ total ‖ lag ‖ header v0 ‖ level ‖
-        // index ‖ commitment.
-        let expected = [
-            "05",
-            "0000",
-            "02298c03ed7d454a101eb7022bc95f7e5f41ac78",
-            "ff",
-            "0200",
-            "0200",
-            "02",
-            "00",
-            "00000005",
-            "01",
-        ]
-        .concat();
-        assert_eq!(hex::encode(&b[..35]), expected);
-        assert_eq!(&b[35..], &[0xaa; 48]);
-        let cell = Cell {
-            index: 1,
-            content: p,
-            back_pointers: vec![DalSkipListHash([9; 32])],
-        };
-        let mut pre = b;
-        pre.extend([9u8; 32]);
-        assert_eq!(cell.hash(), DalSkipListHash::hash_bytes(&pre));
-        assert!(cell.hash().to_b58check().starts_with("dask1"));
-    }
-
     #[test]
     fn finalize_records_published_then_unpublished() {
         let p = params();
@@ -527,8 +324,8 @@ mod tests {
             .level_cells
             .iter()
             .map(|(_, c)| match c.content {
-                CellContent::Unpublished { index, .. } => index,
-                CellContent::Published { .. } => 100,
+                DalCellContent::Unpublished { index, .. } => index,
+                DalCellContent::Published { .. } => 100,
             })
             .collect();
         assert_eq!(idx, vec![0, 3]);
@@ -541,26 +338,34 @@ mod tests {
             .take(2)
             .map(|(_, c)| c.content.clone())
             .collect();
+        let lvl = |l| Level::new(l).unwrap();
         assert!(matches!(
-            first[0],
-            CellContent::Published {
-                published_level: 3,
+            &first[0],
+            DalCellContent::Published {
+                published_level,
                 index: 1,
                 is_proto_attested: true,
-                attestation_lag: 2,
+                attestation_lag: AttestationLag::Dynamic(2),
+                publisher: Contract::Implicit(p),
+                commitment,
                 ..
-            }
+            } if *published_level == lvl(3) && *p == header(1).publisher
+                && *commitment == header(1).commitment
         ));
         assert!(matches!(
-            first[1],
-            CellContent::Published {
-                published_level: 3,
+            &first[1],
+            DalCellContent::Published {
+                published_level,
                 index: 2,
                 is_proto_attested: false,
                 attested_shards: 0,
                 ..
-            }
+            } if *published_level == lvl(3)
         ));
+        // Chained: each cell's first back pointer is the previous cell's hash.
+        let (h0, c0) = &d.level_cells[0];
+        assert_eq!(d.level_cells[1].1.back_pointers[0], *h0);
+        assert_eq!(c0.hash(), *h0);
         assert_eq!(d.level_cells.len(), 6);
         assert!(d.pending.is_empty());
         // Indices are consecutive across levels.

@@ -21,7 +21,7 @@ use refutation_game::{
 use serde_json::{Value, json};
 use tezos_types::operation::{Commitment, Refutation};
 use tezos_types::{
-    CommitmentHash, DalCommitment, Level, PublicKeyHash, SmartRollupAddress, StateHash,
+    BinEncode, CommitmentHash, DalCommitment, Level, PublicKeyHash, SmartRollupAddress, StateHash,
 };
 
 use crate::constants::Constants;
@@ -176,37 +176,14 @@ impl StakeView for Stakes<'_> {
     }
 }
 
-/// The DAL history cell a game starts with (`Dal_slot_repr.History.history_encoding`, case
-/// `dal_skip_list`: tag 1, then the skip-list cell `index` (`n`) ‖ content ‖ back pointers):
-/// the last cell of the DAL skip list, or the genesis cell (index 0, the legacy `unpublished`
-/// content of level 0 slot 0, tag 2) when no DAL cell was recorded yet.
+/// The DAL history cell a game starts with (`Dal_slot_repr.History.history_encoding`): the last
+/// cell of the DAL skip list, or the genesis cell when no DAL cell was recorded yet.
 fn dal_snapshot(st: &State) -> DalSnapshot {
-    let mut w = tezos_types::Writer::new();
-    w.u8(1);
-    match &st.dal.last {
-        Some((cell, _)) => {
-            w.n_u64(cell.index);
-            w.bytes(&cell.content.to_bin());
-            w.dyn_list(&cell.back_pointers, |w, h| w.bytes(&h.0));
-            DalSnapshot {
-                json: cell.to_json(),
-                bin: w.into_bytes(),
-            }
-        }
-        None => {
-            w.n_u64(0);
-            w.u8(2);
-            w.i32(0);
-            w.u8(0);
-            w.dyn_list::<u8>(&[], |_, _| {});
-            DalSnapshot {
-                json: json!({"kind": "dal_skip_list", "skip_list": {
-                    "index": "0",
-                    "content": {"kind": "unpublished", "level": 0, "index": 0},
-                    "back_pointers": []}}),
-                bin: w.into_bytes(),
-            }
-        }
+    let genesis = tezos_types::dal::DalCell::genesis();
+    let cell = st.dal.last.as_ref().map_or(&genesis, |(c, _)| c);
+    DalSnapshot {
+        json: cell.to_json(),
+        bin: cell.to_bin(),
     }
 }
 

@@ -27,7 +27,8 @@ use axum::response::{IntoResponse, Response};
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 use tezos_types::{
-    BinEncode, ChainId, CommitmentHash, Contract, PublicKeyHash, SmartRollupAddress,
+    BinEncode, ChainId, CommitmentHash, Contract, DalSkipListHash, PublicKeyHash,
+    SmartRollupAddress,
 };
 use tokio::sync::mpsc;
 
@@ -474,6 +475,9 @@ fn route(sb: &Sandbox, method: &Method, uri: &Uri, headers: &HeaderMap, body: &[
         ["levels", level, "slots", index, "pages", page, "proof"] => {
             on(method, Method::GET, || page_proof(sb, level, index, page))
         }
+        ["plugin", protocol, "commitments_history", "hash", hash] => {
+            on(method, Method::GET, || skip_list_cell(sb, protocol, hash))
+        }
         ["sandbox", "reorg"] => on(method, Method::POST, || {
             let v: Value = json_body(body)?;
             let depth = v
@@ -731,6 +735,32 @@ fn page_proof(sb: &Sandbox, level: &str, index: &str, page: &str) -> Answer {
         Err(e @ dal_crypto::Error::PageIndexOutOfRange { .. }) => Err(not_found(e.to_string())),
         Err(e) => Err(ClientError::Refused(e.to_string())),
     }
+}
+
+/// The DAL node's `GET /plugin/<protocol>/commitments_history/hash/<hash>` (Octez
+/// `src/proto_alpha/lib_dal/dal_services.ml` `Commitments_history.hash_content`, in the plugin
+/// directory of `src/lib_dal_node/RPC_server.ml` `register_plugin`): the skip-list cell of
+/// `hash`, JSON `History.encoding`; 404 for another protocol or an unknown cell, 400 for a hash
+/// that does not parse. Octez's DAL node stores the cells of each finalized block for
+/// 2 × (challenge window + commitment period + validity lag) levels
+/// (`src/lib_dal_node/profile_manager.ml` `get_attested_data_default_store_period`); the
+/// sandbox's serves every cell of the current chain.
+fn skip_list_cell(sb: &Sandbox, protocol: &str, hash: &str) -> Answer {
+    if protocol != PROTOCOL {
+        return Err(not_found(format!(
+            "no DAL plugin for protocol {protocol} (this DAL node has {PROTOCOL})"
+        )));
+    }
+    let h =
+        DalSkipListHash::from_b58check(hash).map_err(|_| bad_path(hash, "skip_list_cell_hash"))?;
+    let chain = sb.chain.lock();
+    let cell = chain
+        .blocks()
+        .iter()
+        .rev()
+        .find_map(|b| b.state.dal.cell(&h))
+        .ok_or_else(|| not_found(format!("DAL skip-list cell {hash}")))?;
+    ok(cell.to_json())
 }
 
 /// The content of the slot published at level `level` on slot `index` (see [`slot_pages`]) and

@@ -15,8 +15,10 @@
 //!   commitments.
 //! * [`outbox`]: outbox messages (transaction batches, whitelist updates).
 //! * [`quantity`]: [`Level`] and [`Tick`], with checked arithmetic.
+//! * [`dal`]: DAL skip-list cells (content, encodings, hash, back pointers).
 
 pub mod b58;
+pub mod dal;
 pub mod encoding;
 pub mod hash;
 pub mod inbox;

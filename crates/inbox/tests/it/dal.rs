@@ -56,10 +56,10 @@ fn the_ocaml_vector_is_rebuilt_from_a_cells_answer() {
             "content": {"kind": "published", "publisher": publisher,
                         "is_proto_attested": attested, "attested_shards": 512,
                         "total_shards": 512, "version": "0", "level": 8, "index": index,
-                        "commitment": "sh1u3tr3YKPDYUp2wWKCfmV5KZb82FREhv8GtDeR3EJccsBerWGwJYKufsDNH8rH4XSPBn4ooz5v"},
+                        "commitment": "sh1cGM6kXe8Zn8nqCswyy6nuRfKXoEBqwR6oGpkFTsyW9yzpuUet7g1ZEEuxhAuDbW9UeZ7fD2"},
             "back_pointers": []}})
     };
-    let hash = "dask1x7NxHNqJqbJRkzCvDEGXkKVTWjXUskKNVNRhTqGHLVsYbLNyVf";
+    let hash = "dask12YcdgqBDuBTfrPmY4JRjMrMjVJw4L2NqABL5jzwV5uEEN8pihP";
     let answer = json!([
         [hash, published(4, BOOTSTRAP1, true)],
         [hash, published(5, BOOTSTRAP1, false)],

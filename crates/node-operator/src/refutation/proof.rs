@@ -3,10 +3,10 @@
 //! inbox message, the rollup's first input, or a reveal: pre-image, metadata, DAL parameters
 //! or a DAL page).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use durable_tree::Tree;
-use node_follower::follower::{FollowError, L1, Processor};
+use node_follower::follower::{FollowError, Processor};
 use refutation_game::Game;
 use refutation_game::dal_proof::{self, DalCell, LagCheck, PageValidity, ProduceError};
 use serde_json::Value;
@@ -129,9 +129,11 @@ fn state_level(p: &Processor, tree: &Tree) -> Result<Level, FollowError> {
 /// validity with the constants of its published level, the page the kernel reads (`data`,
 /// empty when the page id is invalid or the slot not attested: `preimages::dal::page`'s
 /// answer) with its KZG proof from the DAL node (`GET /levels/<l>/slots/<i>/pages/<p>/proof`),
-/// and the skip-list cells from the snapshot back to the slot's, read from L1
-/// (`skip_list_cells_of_level`, [`CellsByLevel`]). Octez reads the cells from the DAL node
-/// (`commitments_history/hash/<h>`), which the sandbox does not serve.
+/// and the skip-list cells from the snapshot back to the slot's, read by hash from the DAL
+/// node as the search follows back pointers (`GET /plugin/<protocol>/commitments_history/
+/// hash/<h>`, the protocol of L1's head as Octez's `last_proto_plugin`; [`dal_node_cells`]).
+/// The DAL node keeps the cells for the refutation window, where L1 keeps the context of
+/// recent levels only.
 fn dal_page_proof(
     p: &mut Processor,
     game: &Game,
@@ -174,19 +176,21 @@ fn dal_page_proof(
         .dal_snapshot
         .cell()
         .map_err(|e| inconsistent(format!("the game's DAL snapshot does not decode: {e}")))?;
-    let l1 = p.l1.clone();
-    let mut cells = CellsByLevel::new(
-        |level| read_cells(&l1, level),
-        i64::from(c.params.number_of_slots),
-        cell_level(&snapshot),
-    );
+    let protocol =
+        p.l1.call(p.l1.client.block_protocols("main", "head"))?
+            .protocol;
+    let reveal = &mut p.reveal;
     let (proof, read) = dal_proof::produce(
         &page,
         &snapshot,
         &validity,
         LagCheck::interval(&c.params.attestation_lags),
         page_info,
-        |index, hash| cells.find(index, hash),
+        dal_node_cells(|hash| {
+            reveal
+                .dal_skip_list_cell(&protocol, hash)
+                .map_err(|e| fetch(&e))
+        }),
     )
     .map_err(|e| match e {
         ProduceError::Deref(e) => e,
@@ -205,126 +209,52 @@ fn dal_page_proof(
     })
 }
 
-/// The level of the block that added `cell` to the skip list: its slot's published level plus
-/// its lag (an unpublished cell of the current level has lag 0).
-fn cell_level(cell: &DalCell) -> i32 {
-    let (level, _, lag) = cell.content.id();
-    level.get().saturating_add(i32::from(lag.value()))
+/// The `deref` of the skip-list search over the DAL node's cells (`fetch`: its answer for a
+/// hash, `None` for a 404; Octez `Dal_with_history.get_history`), each checked by
+/// [`checked_cell`] (a cell that does not check is an inconsistent DAL node) and kept for the
+/// searches under the other lags, which walk the same cells.
+fn dal_node_cells(
+    mut fetch: impl FnMut(&DalSkipListHash) -> Result<Option<Value>, FollowError>,
+) -> impl FnMut(u64, &DalSkipListHash) -> Result<Option<DalCell>, FollowError> {
+    let mut known: HashMap<DalSkipListHash, Option<DalCell>> = HashMap::new();
+    move |index, hash| {
+        if let Some(c) = known.get(hash) {
+            return Ok(c.clone().filter(|c| c.index == index));
+        }
+        let answer = fetch(hash)?;
+        let cell = checked_cell(answer.as_ref(), index, hash).map_err(|why| {
+            FollowError::Inconsistent(format!(
+                "refutation game: the DAL node's skip-list cell {hash}: {why}"
+            ))
+        })?;
+        known.insert(*hash, cell.clone());
+        Ok(cell)
+    }
 }
 
-/// The cells one L1 block added to the DAL skip list, with their hashes.
-type LevelCells = Vec<(DalSkipListHash, DalCell)>;
-
-/// `GET /chains/main/blocks/<level>/context/dal/skip_list_cells_of_level`, each cell checked
-/// against its hash.
-fn read_cells(l1: &L1, level: i32) -> Result<LevelCells, FollowError> {
-    let v: Value = l1.call(l1.client.get_json(&format!(
-        "/chains/main/blocks/{level}/context/dal/skip_list_cells_of_level"
-    )))?;
-    let bad = |what: String| {
-        FollowError::Inconsistent(format!(
-            "refutation game: DAL skip-list cells of level {level}: {what}"
-        ))
+/// The DAL node's answer for the cell of `hash` that back pointer leads to, `index` being the
+/// index the pointer implies (`None`: no such cell): it must decode (`History.encoding`), hash
+/// to `hash` and have that index. Octez takes the answer as it comes; a wrong cell would make a
+/// proof L1 refuses.
+fn checked_cell(
+    answer: Option<&Value>,
+    index: u64,
+    hash: &DalSkipListHash,
+) -> Result<Option<DalCell>, String> {
+    let Some(v) = answer else {
+        return Ok(None);
     };
-    v.as_array()
-        .ok_or_else(|| bad(format!("not a list: {v}")))?
-        .iter()
-        .map(|pair| {
-            let (Some(h), Some(c)) = (pair.get(0).and_then(Value::as_str), pair.get(1)) else {
-                return Err(bad(format!("not a [hash, cell] pair: {pair}")));
-            };
-            let hash = DalSkipListHash::from_b58check(h).map_err(|e| bad(e.to_string()))?;
-            let cell = DalCell::from_json(c).map_err(bad)?;
-            if cell.hash() != hash {
-                return Err(bad(format!("cell {} does not hash to {h}", cell.index)));
-            }
-            Ok((hash, cell))
-        })
-        .collect()
-}
-
-/// DAL skip-list cells by index, read from the cells each L1 block added (`read`, cached):
-/// the level holding an index is searched between the levels already read, guessing from the
-/// number of slots (about one cell per slot and level).
-struct CellsByLevel<R> {
-    read: R,
-    slots: i64,
-    max_level: i32,
-    /// Per level read: the indices of the cells it added.
-    levels: BTreeMap<i32, Vec<u64>>,
-    by_index: HashMap<u64, (DalSkipListHash, DalCell)>,
-}
-
-/// Most levels read to find one cell.
-const MAX_CELL_FETCHES: usize = 64;
-
-impl<R: FnMut(i32) -> Result<LevelCells, FollowError>> CellsByLevel<R> {
-    /// Cells of the levels up to `max_level` (the snapshot's), `slots` slots per level.
-    fn new(read: R, slots: i64, max_level: i32) -> Self {
-        Self {
-            read,
-            slots: slots.max(1),
-            max_level,
-            levels: BTreeMap::new(),
-            by_index: HashMap::new(),
-        }
+    let cell = DalCell::from_json(v)?;
+    if cell.hash() != *hash {
+        return Err(format!("the cell answered hashes to {}", cell.hash()));
     }
-
-    /// The cell of `index` if its hash is `hash` (`None`: not found or another cell).
-    fn find(&mut self, index: u64, hash: &DalSkipListHash) -> Result<Option<DalCell>, FollowError> {
-        for _ in 0..MAX_CELL_FETCHES {
-            if let Some((h, c)) = self.by_index.get(&index) {
-                return Ok((h == hash).then(|| c.clone()));
-            }
-            let Some(level) = self.next_level(index) else {
-                return Ok(None);
-            };
-            let cells = (self.read)(level)?;
-            self.levels
-                .insert(level, cells.iter().map(|(_, c)| c.index).collect());
-            self.by_index
-                .extend(cells.into_iter().map(|(h, c)| (c.index, (h, c))));
-        }
-        Ok(None)
+    if cell.index != index {
+        return Err(format!(
+            "the cell has index {}, its back pointer leads to index {index}",
+            cell.index
+        ));
     }
-
-    /// The next level to read for `index`: between the last level read whose cells are below
-    /// it and the first one whose cells are above, guessed from the distance in cells.
-    fn next_level(&self, index: u64) -> Option<i32> {
-        let below = self
-            .levels
-            .iter()
-            .filter_map(|(l, ix)| Some((*l, *ix.iter().max()?)))
-            .rfind(|(_, m)| *m < index);
-        let above = self
-            .levels
-            .iter()
-            .filter_map(|(l, ix)| Some((*l, *ix.iter().min()?)))
-            .find(|(_, m)| *m > index);
-        let steps = |d: u64| {
-            i64::try_from(d)
-                .ok()
-                .and_then(|d| d.checked_div(self.slots))
-                .and_then(|s| i32::try_from(s).ok())
-                .unwrap_or(i32::MAX)
-                .max(1)
-        };
-        let lo = below.map_or(0, |(l, _)| l);
-        let hi = above.map_or(self.max_level.saturating_add(1), |(l, _)| l);
-        if hi.saturating_sub(lo) <= 1 {
-            return None;
-        }
-        let guess = match (below, above) {
-            (Some((l, max)), _) => l.saturating_add(steps(index.saturating_sub(max))),
-            (None, Some((l, min))) => l.saturating_sub(steps(min.saturating_sub(index))),
-            (None, None) => self.max_level,
-        }
-        .clamp(lo.saturating_add(1), hi.saturating_sub(1));
-        // The nearest level not read yet in (lo, hi) (a level may add no cell).
-        (0..=hi.saturating_sub(lo))
-            .flat_map(|d| [guess.saturating_add(d), guess.saturating_sub(d)])
-            .find(|l| *l > lo && *l < hi && *l >= 1 && !self.levels.contains_key(l))
-    }
+    Ok(Some(cell))
 }
 
 /// The inbox proof of the message after `(level, counter)` against the game's inbox snapshot,
@@ -369,62 +299,173 @@ fn inbox_proof(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use refutation_game::DalProof;
     use refutation_game::dal_proof::{AttestationLag, DalCellContent};
 
-    /// A skip list where level L adds `L mod 4` cells (none at multiples of 4).
-    fn chain(levels: i32) -> BTreeMap<i32, LevelCells> {
-        let mut out = BTreeMap::new();
-        let mut last: Option<DalCell> = None;
-        for l in 1..=levels {
-            let mut cells = Vec::new();
-            for i in 0..u8::try_from(l % 4).unwrap() {
-                let content = DalCellContent::Unpublished {
-                    published_level: Level::new(l).unwrap(),
-                    index: i,
-                    attestation_lag: AttestationLag::Dynamic(0),
-                };
-                let c = match &last {
-                    None => DalCell {
-                        index: 0,
-                        content,
-                        back_pointers: vec![],
-                    },
-                    Some(p) => p.next(content).unwrap(),
-                };
-                cells.push((c.hash(), c.clone()));
-                last = Some(c);
-            }
-            out.insert(l, cells);
-        }
-        out
+    fn lvl(l: i32) -> Level {
+        Level::new(l).unwrap()
     }
 
-    /// Every cell is found from the snapshot's level by its index, in few reads; an index
-    /// beyond the list or a wrong hash is not found.
-    #[test]
-    fn cells_are_found_by_index() {
-        let chain = chain(200);
-        let all: Vec<&(DalSkipListHash, DalCell)> = chain.values().flatten().collect();
-        let reads = std::cell::Cell::new(0);
-        let mut finder = CellsByLevel::new(
-            |l| {
-                reads.set(reads.get() + 1);
-                Ok(chain.get(&l).cloned().unwrap_or_default())
-            },
-            3,
-            200,
-        );
-        for (h, c) in all.iter().rev().step_by(7) {
-            let before = reads.get();
-            assert_eq!(finder.find(c.index, h).unwrap().as_ref(), Some(c));
-            assert!(reads.get() - before <= 12, "{} reads", reads.get() - before);
+    /// Levels 1 to 100 as the protocol fills the skip list with two slots, slot 1 published
+    /// (and not attested) at every level with lag 2: at level L the cell of slot 1 published
+    /// at L − 2, then the `unpublished` cell of slot 0 at L.
+    fn skip_list() -> Vec<DalCell> {
+        let mut contents = Vec::new();
+        for l in 1..=100 {
+            if l > 2 {
+                contents.push(DalCellContent::Published {
+                    published_level: lvl(l - 2),
+                    index: 1,
+                    commitment: tezos_types::DalCommitment([1; 48]),
+                    publisher: "tz1KqTpEZ7Yob7QbPE4Hy4Wo8fHG8LhKxZSx".parse().unwrap(),
+                    is_proto_attested: false,
+                    attested_shards: 0,
+                    total_shards: 64,
+                    attestation_lag: AttestationLag::Dynamic(2),
+                });
+            }
+            contents.push(DalCellContent::Unpublished {
+                published_level: lvl(l),
+                index: 0,
+                attestation_lag: AttestationLag::Dynamic(0),
+            });
         }
-        let (h, c) = all[5];
-        assert_eq!(
-            finder.find(c.index, &DalSkipListHash([0; 32])).unwrap(),
-            None
+        let mut cells: Vec<DalCell> = Vec::new();
+        for content in contents {
+            cells.push(match cells.last() {
+                None => DalCell {
+                    index: 0,
+                    content,
+                    back_pointers: vec![],
+                },
+                Some(prev) => prev.next(content).unwrap(),
+            });
+        }
+        cells
+    }
+
+    /// The proof of page 0 of slot 1 published at level 7, from the last cell, over the DAL
+    /// node `answer` (its answer for a hash); the hashes asked for.
+    fn prove(
+        answer: impl Fn(&DalSkipListHash) -> Option<Value>,
+        snapshot: &DalCell,
+    ) -> (
+        Result<DalProof, ProduceError<FollowError>>,
+        Vec<DalSkipListHash>,
+    ) {
+        let validity = PageValidity {
+            number_of_slots: 2,
+            pages_per_slot: 4,
+            activation_level: Some(lvl(1)),
+            origination_level: Level::ZERO,
+            import_inbox_level: lvl(100),
+            validity_lag: Some(1000),
+        };
+        let page = DalPageId {
+            published_level: lvl(7),
+            slot_index: 1,
+            page_index: 0,
+        };
+        let mut asked = Vec::new();
+        let r = dal_proof::produce(
+            &page,
+            snapshot,
+            &validity,
+            LagCheck::interval(&[0]),
+            None,
+            dal_node_cells(|h| {
+                asked.push(*h);
+                Ok(answer(h))
+            }),
         );
-        assert_eq!(finder.find(c.index, h).unwrap().as_ref(), Some(c));
-        assert_eq!(finder.find(10_000, h).unwrap(), None);
+        (r.map(|(p, _)| p), asked)
+    }
+
+    /// The search walks from the snapshot along back pointers, asking the DAL node only for
+    /// the cells it follows (a few per power of 4, each once although the slot's cell is
+    /// searched under several lags), and proves the slot's cell.
+    #[test]
+    fn the_walk_asks_the_dal_node_for_the_cells_on_the_path() {
+        let cells = skip_list();
+        let by_hash: HashMap<DalSkipListHash, Value> =
+            cells.iter().map(|c| (c.hash(), c.to_json())).collect();
+        let snapshot = cells.last().unwrap();
+        let (proof, asked) = prove(|h| by_hash.get(h).cloned(), snapshot);
+        let Ok(DalProof::Unconfirmed {
+            target_cell,
+            inc_proof,
+            ..
+        }) = proof
+        else {
+            panic!("{proof:?}");
+        };
+        // Level 9 adds the cell of slot 1 published at 7 after the 14 cells of levels 1–8.
+        let target = &cells[14];
+        assert!(matches!(
+            target.content,
+            DalCellContent::Published { published_level, index: 1, .. }
+                if published_level == lvl(7)
+        ));
+        assert_eq!(target_cell, *target);
+        assert_eq!(inc_proof.first(), Some(snapshot));
+        assert_eq!(inc_proof.last(), Some(target));
+        for w in inc_proof.windows(2) {
+            assert!(w[0].back_pointers.contains(&w[1].hash()));
+        }
+        assert!(asked.len() <= 30, "{} cells asked for", asked.len());
+        let mut distinct = asked.clone();
+        distinct.sort_by_key(|h| h.0);
+        distinct.dedup();
+        assert_eq!(distinct.len(), asked.len(), "a cell asked for twice");
+        // Every hash asked for is a back pointer of the snapshot or of a cell answered.
+        let mut known: Vec<DalSkipListHash> = snapshot.back_pointers.clone();
+        for h in &asked {
+            assert!(known.contains(h));
+            known.extend(
+                cells
+                    .iter()
+                    .find(|c| c.hash() == *h)
+                    .unwrap()
+                    .back_pointers
+                    .clone(),
+            );
+        }
+    }
+
+    /// A cell the DAL node does not have (404) ends the search: no proof, not an error of the
+    /// DAL node; a cell that is not the one asked for is refused.
+    #[test]
+    fn missing_and_wrong_cells() {
+        let cells = skip_list();
+        let snapshot = cells.last().unwrap();
+        let (proof, _) = prove(|_| None, snapshot);
+        assert!(
+            matches!(&proof, Err(ProduceError::Proof(why)) if why.contains("Deref_returned_none")),
+            "{proof:?}"
+        );
+        let (proof, asked) = prove(|_| Some(cells[5].to_json()), snapshot);
+        assert_eq!(asked.len(), 1);
+        assert!(
+            matches!(&proof, Err(ProduceError::Deref(FollowError::Inconsistent(why)))
+                if why.contains("hashes to")),
+            "{proof:?}"
+        );
+    }
+
+    /// A cell must decode, hash to the pointer and have the pointer's index.
+    #[test]
+    fn cells_are_checked() {
+        let cells = skip_list();
+        let c = &cells[9];
+        let h = c.hash();
+        assert_eq!(checked_cell(Some(&c.to_json()), 9, &h), Ok(Some(c.clone())));
+        assert_eq!(checked_cell(None, 9, &h), Ok(None));
+        assert!(
+            checked_cell(Some(&c.to_json()), 8, &h)
+                .unwrap_err()
+                .contains("index 9")
+        );
+        assert!(checked_cell(Some(&c.to_json()), 9, &cells[8].hash()).is_err());
+        assert!(checked_cell(Some(&serde_json::json!({"kind": "x"})), 9, &h).is_err());
     }
 }

@@ -499,13 +499,13 @@ impl preimages::dal::DalSource for DalStandIn {
         // Slot 2 published at level 8 (after the origination, 7) is attested at level 10
         // (lag 2); slot 3 is not.
         let cell = |index: u8, attested: bool| {
-            serde_json::json!(["dask1x7NxHNqJqbJRkzCvDEGXkKVTWjXUskKNVNRhTqGHLVsYbLNyVf",
+            serde_json::json!(["dask12YcdgqBDuBTfrPmY4JRjMrMjVJw4L2NqABL5jzwV5uEEN8pihP",
                 {"kind": "dal_skip_list", "skip_list": {"index": "1", "back_pointers": [],
                  "content": {"kind": "published",
                     "publisher": "tz1KqTpEZ7Yob7QbPE4Hy4Wo8fHG8LhKxZSx",
                     "is_proto_attested": attested, "attested_shards": 1, "total_shards": 1,
                     "attestation_lag": 2, "version": "0", "level": 8, "index": index,
-                    "commitment": "sh1u3tr3YKPDYUp2wWKCfmV5KZb82FREhv8GtDeR3EJccsBerWGwJYKufsDNH8rH4XSPBn4ooz5v"}}}])
+                    "commitment": "sh1cGM6kXe8Zn8nqCswyy6nuRfKXoEBqwR6oGpkFTsyW9yzpuUet7g1ZEEuxhAuDbW9UeZ7fD2"}}}])
         };
         let v = if level == 10 {
             serde_json::json!([cell(2, true), cell(3, false)])

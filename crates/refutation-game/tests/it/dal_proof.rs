@@ -12,7 +12,7 @@ use refutation_game::{
     PageVerifier, PlayContext,
 };
 use tezos_types::operation::{DalPageId, InputProof, RefutationStep, RevealProof};
-use tezos_types::{Contract, DalCommitment, Tick};
+use tezos_types::{BinEncode, Contract, DalCommitment, Tick};
 
 use crate::{lvl, rollup};
 

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
+use tezos_types::dal::{AttestationLag, DalCellContent};
 use tezos_types::operation::{DalCommitmentProof, DalSlotHeader};
 use tezos_types::{BinEncode, DalCommitment, InboxMessage, InternalMessage};
 
@@ -75,6 +76,15 @@ fn cells(n: &Node, level: i64) -> Vec<inbox::dal::SkipListCell> {
     .unwrap()
 }
 
+/// The contents of the `published` cells.
+fn published_contents(cells: &[inbox::dal::SkipListCell]) -> Vec<DalCellContent> {
+    cells
+        .iter()
+        .filter(|c| matches!(c.cell.content, DalCellContent::Published { .. }))
+        .map(|c| c.cell.content.clone())
+        .collect()
+}
+
 fn error_id(v: &Value) -> String {
     v[0]["id"].as_str().unwrap_or_default().to_string()
 }
@@ -103,11 +113,11 @@ fn published_slots_are_attested_into_the_inbox_and_served() {
     let at2 = cells(&n, published);
     assert_eq!(at2.len(), 1);
     assert!(matches!(
-        at2[0].content,
-        inbox::dal::CellContent::Unpublished {
+        at2[0].cell.content,
+        DalCellContent::Unpublished {
             published_level,
             index: 3,
-            attestation_lag: Some(0)
+            attestation_lag: AttestationLag::Dynamic(0)
         } if i32::from(published_level) == 2
     ));
     // Pages as posted: the slot padded with zeros, cut in pages.
@@ -151,33 +161,34 @@ fn published_slots_are_attested_into_the_inbox_and_served() {
     n.bake();
     let attested_level = published + LAG;
     let at4 = cells(&n, attested_level);
-    let published_cells: Vec<_> = at4
-        .iter()
-        .filter_map(|c| match &c.content {
-            inbox::dal::CellContent::Published(p) => Some(p.clone()),
-            inbox::dal::CellContent::Unpublished { .. } => None,
-        })
-        .collect();
-    assert_eq!(published_cells.len(), 3, "{at4:?}");
+    let cell_of = |index: u8, c: &(DalCommitment, DalCommitmentProof), who: usize, attested| {
+        DalCellContent::Published {
+            published_level: tezos_types::Level::new(published as i32).unwrap(),
+            index,
+            commitment: c.0,
+            publisher: tezos_types::Contract::Implicit(b[who].pkh),
+            is_proto_attested: attested,
+            attested_shards: if attested { 64 } else { 0 },
+            total_shards: 64,
+            attestation_lag: AttestationLag::Dynamic(LAG as u8),
+        }
+    };
     assert_eq!(
-        published_cells
-            .iter()
-            .map(|p| (i32::from(p.published_level), p.index, p.is_proto_attested))
-            .collect::<Vec<_>>(),
-        vec![(2, 0, true), (2, 1, false), (2, 2, true)]
-    );
-    assert_eq!(published_cells[0].attestation_lag, Some(LAG as u8));
-    assert_eq!(published_cells[0].commitment, c0.0.to_b58check());
-    assert_eq!(
-        published_cells[0].publisher.to_string(),
-        b[1].pkh.to_string()
+        published_contents(&at4),
+        vec![
+            cell_of(0, &c0, 1, true),
+            cell_of(1, &c1, 2, false),
+            cell_of(2, &c2, 3, true)
+        ],
+        "{at4:?}"
     );
     // The skip list is chained across levels: each cell's first back pointer is the previous
-    // cell's hash, indices are consecutive.
+    // cell's hash, indices are consecutive, and each cell hashes to the hash L1 gives.
     let all: Vec<_> = (2..=attested_level).flat_map(|l| cells(&n, l)).collect();
     for w in all.windows(2) {
-        assert_eq!(w[1].index, w[0].index + 1);
-        assert_eq!(w[1].back_pointers[0], w[0].hash);
+        assert_eq!(w[1].cell.index, w[0].cell.index + 1);
+        assert_eq!(w[1].cell.back_pointers[0], w[0].hash);
+        assert_eq!(w[1].cell.hash(), w[1].hash);
     }
     // The inbox as the node rebuilds it (block messages + DAL messages from the cells, the
     // parameters from `past_parameters`) equals the L1's at every level.
@@ -362,16 +373,20 @@ fn flags_turn_the_dal_on_and_leave_slots_unattested() {
     }
     let at = published + lag;
     let cs = cells(&n, at);
-    let p = cs
-        .iter()
-        .find_map(|c| match &c.content {
-            inbox::dal::CellContent::Published(p) => Some(p.clone()),
-            inbox::dal::CellContent::Unpublished { .. } => None,
-        })
-        .unwrap();
-    assert_eq!((i64::from(p.published_level), p.index), (published, 5));
-    assert!(!p.is_proto_attested);
-    assert_eq!(p.attested_shards, 0);
+    let p = published_contents(&cs);
+    assert!(
+        matches!(
+            p.as_slice(),
+            [DalCellContent::Published {
+                published_level,
+                index: 5,
+                is_proto_attested: false,
+                attested_shards: 0,
+                ..
+            }] if i64::from(*published_level) == published
+        ),
+        "{p:?}"
+    );
     // Unattested: no `Dal_attested_slots` message, and the L1 inbox is the one without it.
     assert!(
         inbox::dal::dal_attested_slots_messages(&cs, &BTreeMap::new())
@@ -382,4 +397,55 @@ fn flags_turn_the_dal_on_and_leave_slots_unattested() {
     let msgs = inbox::rollup_inbox_of_level(&blk, &header(&n, at - 1), None).unwrap();
     let (next, _) = inbox::next_inbox(&l1_inbox(&n, at - 1), &msgs).unwrap();
     assert_eq!(next, l1_inbox(&n, at));
+}
+
+/// The DAL node's `GET /plugin/<protocol>/commitments_history/hash/<hash>` (Octez
+/// `Commitments_history.hash_content`): every cell L1 recorded, from the first level, is served
+/// by its hash as `skip_list_cells_of_level` gives it, and still after a restart; 404 for an
+/// unknown cell or another protocol, 400 for a hash that does not parse.
+#[test]
+fn skip_list_cells_are_served_by_hash() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut n = start(dir.path());
+    let c = post_slot(&n, "by hash");
+    assert_eq!(n.inject(1, vec![publish(0, c)]).0, 200);
+    for _ in 0..=LAG + 1 {
+        n.bake();
+    }
+    let pairs: Vec<Value> = (1..=n.level())
+        .flat_map(|l| {
+            n.get(&format!(
+                "/chains/main/blocks/{l}/context/dal/skip_list_cells_of_level"
+            ))
+            .as_array()
+            .unwrap()
+            .clone()
+        })
+        .collect();
+    assert!(
+        pairs
+            .iter()
+            .any(|p| p[1]["skip_list"]["content"]["kind"] == "published"),
+        "{pairs:?}"
+    );
+    let protocol = sandbox::chain::PROTOCOL;
+    let cell = |n: &Node, h: &str| {
+        n.get_status(&format!("/plugin/{protocol}/commitments_history/hash/{h}"))
+    };
+    for p in &pairs {
+        let (s, v) = cell(&n, p[0].as_str().unwrap());
+        assert_eq!(s, 200, "{v}");
+        assert_eq!(v, p[1]);
+    }
+    let first = pairs[0][0].as_str().unwrap();
+    n.restart();
+    assert_eq!(cell(&n, first), (200, pairs[0][1].clone()));
+    let unknown = tezos_types::DalSkipListHash([7; 32]).to_b58check();
+    let (s, v) = cell(&n, &unknown);
+    assert_eq!(s, 404, "{v}");
+    let (s, _) = cell(&n, "dask1nope");
+    assert_eq!(s, 400);
+    let other = sandbox::chain::GENESIS_PROTOCOL;
+    let (s, _) = n.get_status(&format!("/plugin/{other}/commitments_history/hash/{first}"));
+    assert_eq!(s, 404);
 }
