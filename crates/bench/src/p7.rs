@@ -1,8 +1,9 @@
 //! P7: one level of a kernel that behaves like Etherlink, the whole way the node processes it:
-//! the PVM runs the level (`PvmState::process_level` through `pvm-wasmtime`: SOL, Info_per_level,
-//! two external messages, EOL), the state is committed to the on-disk context (`pvm-store`), and
-//! the level's rows go to the node's SQLite store (`node-store`: inbox, messages, commitment, L2
-//! block, head), as `node-follower` does per level.
+//! the PVM runs the level (`PvmState::process_level_owned`, as the node: no copy of the starting
+//! state; through `pvm-wasmtime`: SOL, Info_per_level, two external messages, EOL), the state is
+//! committed to the on-disk context (`pvm-store`), and the level's rows go to the node's SQLite
+//! store (`node-store`: inbox, messages, commitment, L2 block, head), as `node-follower` does per
+//! level.
 //!
 //! The kernel (WAT, below) keeps a world state of `ACCOUNTS` accounts under
 //! `/evm/world_state/eth_accounts/<40 hex>/balance` (created at the first level), and at every
@@ -288,6 +289,9 @@ pub(crate) fn run() -> Result<(), String> {
     let module = Module::new(&bare_engine, &wasm).map_err(|e| err(&e))?;
     let mut bare_store = BareStore::new();
 
+    // The state each level starts from is committed, as in the node: a level that must start
+    // again reloads it (`PvmState::process_level_owned`).
+    let mut committed = ctx.commit(&state).map_err(|e| err(&e))?;
     let mut ours: Vec<Level> = Vec::new();
     let mut bare: Vec<Duration> = Vec::new();
     let mut pairs: Vec<f64> = Vec::new();
@@ -305,12 +309,28 @@ pub(crate) fn run() -> Result<(), String> {
             Ok(())
         });
         r?;
-        let (ticks, pvm) = timed(|| {
-            state.process_level(level, &messages(level), &mut engine, &mut NoReveals, None)
+        // Released before the level, so that the state's nodes are not shared with it.
+        drop(replay);
+        let start = || -> Result<PvmState, Box<dyn std::error::Error>> {
+            Ok(PvmState::from_tree(&ctx.tree(&committed)?)?)
+        };
+        // As the node runs a level (`node-follower`): without a copy of the starting state.
+        let (r, pvm) = timed(|| {
+            state.process_level_owned(
+                level,
+                &messages(level),
+                &mut engine,
+                &mut NoReveals,
+                None,
+                &wasm_pvm::loser::LoserMode::honest(),
+                start,
+            )
         });
-        let ticks = ticks.map_err(|e| err(&e))?;
+        let ticks;
+        (state, ticks) = r.map_err(|e| e.to_string())?;
         let (h, commit) = timed(|| ctx.commit(&state));
         let h = h.map_err(|e| err(&e))?;
+        committed = h;
         let (r, st) = timed(|| {
             store_level(
                 &mut store,

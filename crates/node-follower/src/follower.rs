@@ -1112,7 +1112,7 @@ impl Processor {
     fn process_level(&mut self, block: &Block) -> Result<(), FollowError> {
         let level = block.level();
         let Cached {
-            mut state,
+            state,
             inbox: pred_inbox,
             header: pred_header,
             block: pred,
@@ -1182,7 +1182,11 @@ impl Processor {
         let t_pvm = std::time::Instant::now();
         let serialized: Vec<Vec<u8>> = messages.iter().map(BinEncode::to_bin).collect();
         let initial_tick = Tick::new(state.current_tick());
-        let ticks = state.process_level_with(
+        // No copy of the state is kept during the level: on failure it is dropped (the cache
+        // was taken), and the retry starts from the predecessor's committed state, which
+        // `process_level_owned` also reloads for a window it must replay exactly.
+        let ctx = &self.ctx;
+        let (state, ticks) = state.process_level_owned(
             level.to_u32(),
             &serialized,
             &mut self.engine,
@@ -1191,7 +1195,7 @@ impl Processor {
                 .as_mut()
                 .map(|l| l as &mut dyn wasm_pvm::DebugSink),
             &self.loser,
-            None,
+            || -> Result<PvmState, FollowError> { Ok(ctx.state_of(&pred)?) },
         )?;
         if let Some(l) = &mut self.kernel_log {
             l.flush();

@@ -21,7 +21,8 @@ use crate::state::{
 };
 use crate::version::PvmVersion;
 
-/// Operational failures of the driver: the state is left as before the failing call.
+/// Operational failures of the driver: the state is left as before the failing call (except
+/// [`PvmState::process_level_owned`], which drops it: its caller reloads the stored state).
 #[derive(Debug, thiserror::Error)]
 pub enum PvmError {
     /// Tree access failed.
@@ -65,6 +66,70 @@ enum WindowEnd {
     Reboot,
     Yielding,
     ForcingYield,
+}
+
+/// Who brings back a state that an operational failure left half-evaluated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Restore {
+    /// The call itself: it keeps a copy of the state it starts from (the public methods).
+    Backup,
+    /// The caller, which drops the state on failure and has the level's starting state stored
+    /// ([`PvmState::process_level_owned`]): no copy, so the nodes the kernel writes are not
+    /// shared and are updated in place.
+    Caller,
+}
+
+/// Why an evaluation stopped early.
+#[derive(Debug)]
+enum Halt {
+    /// An operational failure.
+    Error(PvmError),
+    /// A window's outcome needs the `Snapshot` state it started from
+    /// ([`KernelEngine::exact_window`]), which [`Restore::Caller`] did not keep.
+    NeedsSnapshot,
+}
+
+impl From<PvmError> for Halt {
+    fn from(e: PvmError) -> Self {
+        Halt::Error(e)
+    }
+}
+
+impl From<TreeError> for Halt {
+    fn from(e: TreeError) -> Self {
+        Halt::Error(e.into())
+    }
+}
+
+impl Halt {
+    /// The error of a [`Restore::Backup`] evaluation (which never needs a snapshot: it keeps it).
+    fn into_error(self) -> PvmError {
+        match self {
+            Halt::Error(e) => e,
+            Halt::NeedsSnapshot => PvmError::Engine(EngineError::Panic(
+                "a window's snapshot was not kept".into(),
+            )),
+        }
+    }
+}
+
+/// A debug sink that passes messages on after the first `skip` ([`PvmState::process_level_owned`]:
+/// a level started again does not repeat what its first attempt wrote); `given` counts them.
+struct Skip<'a> {
+    inner: &'a mut dyn DebugSink,
+    skip: u64,
+    given: u64,
+}
+
+impl DebugSink for Skip<'_> {
+    fn debug(&mut self, bytes: &[u8]) {
+        if let Some(n) = self.skip.checked_sub(1) {
+            self.skip = n;
+        } else {
+            self.given = self.given.saturating_add(1);
+            self.inner.debug(bytes);
+        }
+    }
 }
 
 /// `write_value_exn ~edit_readonly:true durable k 0L ""`: creates an empty value if absent.
@@ -265,6 +330,18 @@ impl PvmState {
         reveal: &mut dyn RevealHandler,
         debug: Option<&mut dyn DebugSink>,
     ) -> Result<u128, PvmError> {
+        self.step(engine, reveal, debug, Restore::Backup)
+            .map_err(Halt::into_error)
+    }
+
+    /// [`Self::step_kernel_run`], restoring the state on failure as `restore` says.
+    fn step(
+        &mut self,
+        engine: &mut dyn KernelEngine,
+        reveal: &mut dyn RevealHandler,
+        debug: Option<&mut dyn DebugSink>,
+        restore: Restore,
+    ) -> Result<u128, Halt> {
         let start = self.current_tick;
         match self.tick_state.clone() {
             TickState::Collect => return Ok(0),
@@ -276,7 +353,7 @@ impl PvmState {
                 }
             }
             TickState::Snapshot => {
-                self.run_kernel(engine, reveal, debug)?;
+                self.run_kernel_in(engine, reveal, debug, restore)?;
                 // A decode/link/init failure stops at its (recoverable) stuck state; the next
                 // tick restores the fallback kernel or gets stuck for good.
                 if let TickState::Stuck(e) = &self.tick_state
@@ -291,7 +368,7 @@ impl PvmState {
             }
             TickState::Padding => self.finish_window()?,
         }
-        sub(self.current_tick, start, "ticks executed")
+        Ok(sub(self.current_tick, start, "ticks executed")?)
     }
 
     /// Compute until input is required; returns the ticks executed.
@@ -301,7 +378,8 @@ impl PvmState {
         reveal: &mut dyn RevealHandler,
         debug: Option<&mut dyn DebugSink>,
     ) -> Result<u128, PvmError> {
-        self.eval_observed(engine, reveal, debug, &mut None)
+        self.eval_observed(engine, reveal, debug, &mut None, Restore::Backup)
+            .map_err(Halt::into_error)
     }
 
     fn eval_observed(
@@ -310,19 +388,20 @@ impl PvmState {
         reveal: &mut dyn RevealHandler,
         mut debug: Option<&mut dyn DebugSink>,
         observe: &mut Option<&mut dyn FnMut(LevelEvent<'_>)>,
-    ) -> Result<u128, PvmError> {
+        restore: Restore,
+    ) -> Result<u128, Halt> {
         let start = self.current_tick;
         while self.status() == Status::Computing {
             let d: Option<&mut dyn DebugSink> = match debug {
                 Some(ref mut d) => Some(&mut **d),
                 None => None,
             };
-            self.step_kernel_run(engine, reveal, d)?;
+            self.step(engine, reveal, d, restore)?;
             if let Some(o) = observe {
                 o(LevelEvent::State(self));
             }
         }
-        sub(self.current_tick, start, "ticks executed")
+        Ok(sub(self.current_tick, start, "ticks executed")?)
     }
 
     /// Feed one inbox level (`messages` are complete inbox messages, `Start_of_level` …
@@ -360,63 +439,159 @@ impl PvmState {
         messages: &[Vec<u8>],
         engine: &mut dyn KernelEngine,
         reveal: &mut dyn RevealHandler,
-        mut debug: Option<&mut dyn DebugSink>,
+        debug: Option<&mut dyn DebugSink>,
         loser: &LoserMode,
         mut observe: Option<&mut dyn FnMut(LevelEvent<'_>)>,
     ) -> Result<u128, PvmError> {
         let start = self.current_tick;
         let backup = self.clone();
-        reveal.set_inbox_level(level);
-        let r = (|| {
-            for (i, m) in messages.iter().enumerate() {
-                let d: Option<&mut dyn DebugSink> = match debug {
-                    Some(ref mut d) => Some(&mut **d),
-                    None => None,
-                };
-                // A level's messages arrive while the PVM waits for input (the previous
-                // message was evaluated to its end).
-                self.eval_observed(engine, reveal, d, &mut observe)?;
-                let index = u64::try_from(i).map_err(|_| PvmError::Overflow("message index"))?;
-                let message_start = self.current_tick;
-                let failing: Vec<u64> = loser.failing_ticks(level, index).collect();
-                let payload = if failing.contains(&0) {
-                    crate::loser::MUTATED_PAYLOAD
-                } else {
-                    m.as_slice()
-                };
-                self.set_input(level, index, payload)?;
-                if let Some(o) = &mut observe {
-                    o(LevelEvent::State(self));
-                }
-                if failing.iter().all(|&t| t == 0) {
-                    continue;
-                }
-                let d: Option<&mut dyn DebugSink> = match debug {
-                    Some(ref mut d) => Some(&mut **d),
-                    None => None,
-                };
-                self.eval_observed(engine, reveal, d, &mut observe)?;
-                let message_end = self.current_tick;
-                for t in failing.into_iter().filter(|&t| t > 0) {
-                    let at = add(message_start, u128::from(t), "failure tick")?.min(message_end);
-                    self.failures = self
-                        .failures
-                        .checked_add(1)
-                        .ok_or(PvmError::Overflow("failures"))?;
-                    if let Some(o) = &mut observe {
-                        o(LevelEvent::Failure(at));
-                    }
-                }
-            }
-            self.eval_observed(engine, reveal, debug, &mut observe)
-        })();
-        match r.and_then(|_| Ok(self.output.refresh_tree()?)) {
-            Ok(_) => sub(self.current_tick, start, "ticks executed"),
+        match self.level(
+            level,
+            messages,
+            engine,
+            reveal,
+            debug,
+            loser,
+            &mut observe,
+            Restore::Backup,
+        ) {
+            Ok(()) => sub(self.current_tick, start, "ticks executed"),
             Err(e) => {
                 *self = backup;
-                Err(e)
+                Err(e.into_error())
             }
         }
+    }
+
+    /// [`Self::process_level_with`] (no observer) for a caller that drops the state when the
+    /// level fails and has the state the level starts from stored (the node: the predecessor's
+    /// committed state). No copy of the state is kept while the kernel runs, so the tree nodes
+    /// it writes are not shared and are updated in place (issue 15, P7: the copy-on-write of
+    /// every written path and the copy's release cost ~5% of a level's instructions). Returns
+    /// the state after the level and the ticks executed.
+    ///
+    /// A window whose outcome needs its starting state (an exact replay,
+    /// [`KernelEngine::exact_window`]: a stuck, undecodable or ambiguous run, rare) makes the
+    /// level start again from `start()` ([`Self::process_level_with`]): same result; the level's
+    /// reveals are asked for again, and the debug messages the first attempt gave `debug` are
+    /// not given again (the kernel is deterministic: the second attempt writes them first).
+    ///
+    /// # Errors
+    /// Operational failures ([`PvmError`]), or `start`'s: the state is dropped; a retry starts
+    /// from the stored state.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "process_level's arguments plus the loser mode and the starting state"
+    )]
+    pub fn process_level_owned<E: From<PvmError>>(
+        mut self,
+        level: u32,
+        messages: &[Vec<u8>],
+        engine: &mut dyn KernelEngine,
+        reveal: &mut dyn RevealHandler,
+        debug: Option<&mut dyn DebugSink>,
+        loser: &LoserMode,
+        start: impl FnOnce() -> Result<PvmState, E>,
+    ) -> Result<(PvmState, u128), E> {
+        let first = self.current_tick;
+        let mut debug = debug.map(|inner| Skip {
+            inner,
+            skip: 0,
+            given: 0,
+        });
+        let d = debug.as_mut().map(|d| d as &mut dyn DebugSink);
+        match self.level(
+            level,
+            messages,
+            engine,
+            reveal,
+            d,
+            loser,
+            &mut None,
+            Restore::Caller,
+        ) {
+            Ok(()) => {
+                let ticks = sub(self.current_tick, first, "ticks executed")?;
+                Ok((self, ticks))
+            }
+            Err(Halt::Error(e)) => Err(e.into()),
+            Err(Halt::NeedsSnapshot) => {
+                drop(self);
+                let mut s = start()?;
+                let d: Option<&mut dyn DebugSink> = match debug {
+                    Some(ref mut d) => {
+                        d.skip = d.given;
+                        Some(d)
+                    }
+                    None => None,
+                };
+                let ticks =
+                    s.process_level_with(level, messages, engine, reveal, d, loser, None)?;
+                Ok((s, ticks))
+            }
+        }
+    }
+
+    /// The body of [`Self::process_level_with`]: on failure the state is half-evaluated.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "process_level_with's arguments plus who restores the state"
+    )]
+    fn level(
+        &mut self,
+        level: u32,
+        messages: &[Vec<u8>],
+        engine: &mut dyn KernelEngine,
+        reveal: &mut dyn RevealHandler,
+        mut debug: Option<&mut dyn DebugSink>,
+        loser: &LoserMode,
+        observe: &mut Option<&mut dyn FnMut(LevelEvent<'_>)>,
+        restore: Restore,
+    ) -> Result<(), Halt> {
+        reveal.set_inbox_level(level);
+        for (i, m) in messages.iter().enumerate() {
+            let d: Option<&mut dyn DebugSink> = match debug {
+                Some(ref mut d) => Some(&mut **d),
+                None => None,
+            };
+            // A level's messages arrive while the PVM waits for input (the previous
+            // message was evaluated to its end).
+            self.eval_observed(engine, reveal, d, observe, restore)?;
+            let index = u64::try_from(i).map_err(|_| PvmError::Overflow("message index"))?;
+            let message_start = self.current_tick;
+            let failing: Vec<u64> = loser.failing_ticks(level, index).collect();
+            let payload = if failing.contains(&0) {
+                crate::loser::MUTATED_PAYLOAD
+            } else {
+                m.as_slice()
+            };
+            self.set_input(level, index, payload)?;
+            if let Some(o) = observe {
+                o(LevelEvent::State(self));
+            }
+            if failing.iter().all(|&t| t == 0) {
+                continue;
+            }
+            let d: Option<&mut dyn DebugSink> = match debug {
+                Some(ref mut d) => Some(&mut **d),
+                None => None,
+            };
+            self.eval_observed(engine, reveal, d, observe, restore)?;
+            let message_end = self.current_tick;
+            for t in failing.into_iter().filter(|&t| t > 0) {
+                let at = add(message_start, u128::from(t), "failure tick")?.min(message_end);
+                self.failures = self
+                    .failures
+                    .checked_add(1)
+                    .ok_or(PvmError::Overflow("failures"))?;
+                if let Some(o) = observe {
+                    o(LevelEvent::Failure(at));
+                }
+            }
+        }
+        self.eval_observed(engine, reveal, debug, observe, restore)?;
+        self.output.refresh_tree()?;
+        Ok(())
     }
 
     /// Loser-mode failure markers in the state ([`crate::loser`]).
@@ -539,6 +714,20 @@ impl PvmState {
         reveal: &mut dyn RevealHandler,
         debug: Option<&mut dyn DebugSink>,
     ) -> Result<(), PvmError> {
+        self.run_kernel_in(engine, reveal, debug, Restore::Backup)
+            .map_err(Halt::into_error)
+    }
+
+    /// [`Self::run_kernel`]; with [`Restore::Caller`] no copy of the `Snapshot` state is kept:
+    /// an operational failure leaves the state half-evaluated, and an outcome that needs the
+    /// `Snapshot` state (an exact replay) stops with [`Halt::NeedsSnapshot`].
+    fn run_kernel_in(
+        &mut self,
+        engine: &mut dyn KernelEngine,
+        reveal: &mut dyn RevealHandler,
+        debug: Option<&mut dyn DebugSink>,
+        restore: Restore,
+    ) -> Result<(), Halt> {
         if self.tick_state != TickState::Snapshot {
             return Ok(());
         }
@@ -547,9 +736,13 @@ impl PvmState {
         let kernel = self.durable.read_all(&k)?;
         let kernel_hash = self.durable.value_hash(&k)?;
         let (Some(kernel), Some(kernel_hash)) = (kernel, kernel_hash) else {
-            return self.after_run(RunOutcome::DecodeError("Value not found".into()), None, &[]);
+            return Ok(self.after_run(
+                RunOutcome::DecodeError("Value not found".into()),
+                None,
+                &[],
+            )?);
         };
-        let backup = self.clone();
+        let backup = (restore == Restore::Backup).then(|| self.clone());
         let kernel_tree = self.durable.tree().get(&["kernel", "boot.wasm"])?;
         let outcome = {
             let debug = debug.map(|d| d as &mut dyn DebugSink);
@@ -566,11 +759,14 @@ impl PvmState {
             let r = r.and_then(|o| host.flush().map(|()| o).map_err(EngineError::Host));
             r.map(|o| (o, host.was_instantiated()))
         };
-        match outcome {
-            Err(e) => {
-                *self = backup;
-                Err(e.into())
+        let failed = |s: &mut Self, backup: Option<PvmState>, e: PvmError| {
+            if let Some(b) = backup {
+                *s = b;
             }
+            Halt::Error(e)
+        };
+        match outcome {
+            Err(e) => Err(failed(self, backup, e.into())),
             Ok((o, instantiated)) => {
                 let inexact = matches!(
                     o,
@@ -582,7 +778,10 @@ impl PvmState {
                 if inexact {
                     // Octez's result of this window is its small-step interpreter's: take it
                     // when the engine can compute it, from the `Snapshot` state.
-                    let exact = backup
+                    let Some(snapshot) = &backup else {
+                        return Err(Halt::NeedsSnapshot);
+                    };
+                    let exact = snapshot
                         .to_tree()
                         .map_err(PvmError::from)
                         .map(|snapshot| engine.exact_window(&snapshot, reveal));
@@ -597,21 +796,17 @@ impl PvmState {
                                     *self = s;
                                     Ok(())
                                 }
-                                Err(e) => {
-                                    *self = backup;
-                                    Err(e)
-                                }
+                                Err(e) => Err(failed(self, backup, e)),
                             };
                         }
-                        Err(e) => {
-                            *self = backup;
-                            return Err(e);
-                        }
+                        Err(e) => return Err(failed(self, backup, e)),
                     }
                 }
                 let pre = (!instantiated).then_some(kernel_tree).flatten();
-                self.after_run(o, pre, &kernel)
-                    .inspect_err(|_| *self = backup)
+                match self.after_run(o, pre, &kernel) {
+                    Ok(()) => Ok(()),
+                    Err(e) => Err(failed(self, backup, e)),
+                }
             }
         }
     }
@@ -721,4 +916,193 @@ impl PvmState {
 /// Data_encoding `string`; unknown or malformed names are ignored.
 fn protocol_migration(rest: &[u8]) -> Option<PvmVersion> {
     PvmVersion::for_protocol(crate::enc::de_string(rest)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::{GuestMemory, OutOfBounds, RevealError};
+    use crate::state::GenesisParams;
+    use crate::version::PvmVersion;
+
+    struct Mem(Vec<u8>);
+
+    impl GuestMemory for Mem {
+        fn size(&self) -> u64 {
+            self.0.len() as u64
+        }
+        fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), OutOfBounds> {
+            let a = usize::try_from(addr).map_err(|_| OutOfBounds)?;
+            let end = a.checked_add(buf.len()).ok_or(OutOfBounds)?;
+            buf.copy_from_slice(self.0.get(a..end).ok_or(OutOfBounds)?);
+            Ok(())
+        }
+        fn write(&mut self, addr: u64, data: &[u8]) -> Result<(), OutOfBounds> {
+            let a = usize::try_from(addr).map_err(|_| OutOfBounds)?;
+            self.0
+                .get_mut(a..a.checked_add(data.len()).ok_or(OutOfBounds)?)
+                .ok_or(OutOfBounds)?
+                .copy_from_slice(data);
+            Ok(())
+        }
+    }
+
+    struct NoReveal;
+
+    impl RevealHandler for NoReveal {
+        fn reveal(&mut self, _: &[u8]) -> Result<Vec<u8>, RevealError> {
+            Err(RevealError("no reveal".into()))
+        }
+    }
+
+    /// A kernel writing `/x` and a debug message, then ending with `outcome`; its exact replay of a window records the snapshot's hash and
+    /// gets stuck for good one tick later.
+    struct Kernel {
+        outcome: fn() -> Result<RunOutcome, EngineError>,
+        runs: u32,
+        snapshots: Vec<Hash>,
+    }
+
+    fn kernel(outcome: fn() -> Result<RunOutcome, EngineError>) -> Kernel {
+        Kernel {
+            outcome,
+            runs: 0,
+            snapshots: Vec::new(),
+        }
+    }
+
+    impl KernelEngine for Kernel {
+        fn run(
+            &mut self,
+            _: &[u8],
+            _: &Hash,
+            h: &mut HostState<'_>,
+        ) -> Result<RunOutcome, EngineError> {
+            self.runs = self.runs.saturating_add(1);
+            h.kernel_instantiated()?;
+            let mut m = Mem(vec![0; 16]);
+            m.0[..2].copy_from_slice(b"/x");
+            m.0[8..16].copy_from_slice(b"abcdefgh");
+            assert_eq!(h.store_write(&mut m, 0, 2, 0, 8, 8)?, 0);
+            h.write_debug(&mut m, 8, 8);
+            (self.outcome)()
+        }
+
+        fn exact_window(
+            &mut self,
+            snapshot: &durable_tree::Tree,
+            _: &mut dyn RevealHandler,
+        ) -> Option<Result<durable_tree::Tree, EngineError>> {
+            self.snapshots.push(snapshot.hash().ok()?);
+            let mut s = PvmState::from_tree(snapshot).ok()?;
+            s.tick_state = TickState::Stuck(StuckError::TooManyTicks);
+            s.current_tick = s.current_tick.checked_add(1)?;
+            Some(Ok(s.to_tree().ok()?))
+        }
+    }
+
+    fn genesis() -> PvmState {
+        let params = GenesisParams {
+            ticks_per_snapshot: 1000,
+            outbox_validity_period: 3,
+            outbox_message_limit: 100,
+            maximum_reboots_per_input: 1000,
+        };
+        PvmState::genesis(PvmVersion::V6, b"k", &params).unwrap()
+    }
+
+    fn messages() -> Vec<Vec<u8>> {
+        let mut ipl = vec![0, 3];
+        ipl.extend([0; 40]);
+        vec![vec![0, 1], ipl, b"\x01ext".to_vec(), vec![0, 2]]
+    }
+
+    #[derive(Default)]
+    struct Log(Vec<Vec<u8>>);
+
+    impl DebugSink for Log {
+        fn debug(&mut self, bytes: &[u8]) {
+            self.0.push(bytes.to_vec());
+        }
+    }
+
+    /// The level without a backup, with a `start` that counts its calls.
+    fn owned(
+        s: PvmState,
+        e: &mut Kernel,
+        starts: &mut u32,
+        log: &mut Log,
+    ) -> Result<(PvmState, u128), PvmError> {
+        let from = s.clone();
+        s.process_level_owned(
+            0,
+            &messages(),
+            e,
+            &mut NoReveal,
+            Some(log),
+            &LoserMode::honest(),
+            || {
+                *starts = starts.saturating_add(1);
+                Ok::<_, PvmError>(from)
+            },
+        )
+    }
+
+    #[test]
+    fn a_level_without_a_backup_ends_as_with_one() {
+        let (mut guarded, mut e) = (genesis(), kernel(|| Ok(RunOutcome::Returned)));
+        let mut log = Log::default();
+        let ticks = guarded
+            .process_level(0, &messages(), &mut e, &mut NoReveal, Some(&mut log))
+            .unwrap();
+        let (mut starts, mut log2) = (0, Log::default());
+        let mut e2 = kernel(|| Ok(RunOutcome::Returned));
+        let (s, ticks2) = owned(genesis(), &mut e2, &mut starts, &mut log2).unwrap();
+        assert_eq!(
+            (s.hash().unwrap(), ticks2),
+            (guarded.hash().unwrap(), ticks)
+        );
+        assert_eq!((starts, e2.runs), (0, e.runs));
+        assert!(e.runs > 0);
+        assert_eq!(log2.0, log.0);
+    }
+
+    #[test]
+    fn an_operational_failure_without_a_backup_is_an_error() {
+        let mut starts = 0;
+        let mut e = kernel(|| Err(EngineError::Cancelled));
+        let r = owned(genesis(), &mut e, &mut starts, &mut Log::default());
+        assert!(matches!(r, Err(PvmError::Engine(EngineError::Cancelled))));
+        // The caller reloads the state; the level was not started again here.
+        assert_eq!((starts, e.runs), (0, 1));
+    }
+
+    #[test]
+    fn an_exact_window_without_a_backup_starts_the_level_again() {
+        let stuck = || Ok(RunOutcome::Stuck("too many ticks".into()));
+        let mut guarded = genesis();
+        let mut e = kernel(stuck);
+        let mut log = Log::default();
+        let ticks = guarded
+            .process_level(0, &messages(), &mut e, &mut NoReveal, Some(&mut log))
+            .unwrap();
+        assert_eq!(
+            guarded.tick_state(),
+            &TickState::Stuck(StuckError::TooManyTicks)
+        );
+        let (mut starts, mut log2) = (0, Log::default());
+        let mut e2 = kernel(stuck);
+        let (s, ticks2) = owned(genesis(), &mut e2, &mut starts, &mut log2).unwrap();
+        assert_eq!(
+            (s.hash().unwrap(), ticks2),
+            (guarded.hash().unwrap(), ticks)
+        );
+        // The same snapshot was replayed, after one run without a backup and one with.
+        assert_eq!(e2.snapshots, e.snapshots);
+        assert_eq!(e.snapshots.len(), 1);
+        assert_eq!((starts, e2.runs), (1, 2));
+        // The debug output is not repeated by the second attempt.
+        assert_eq!(log.0, vec![b"abcdefgh".to_vec()]);
+        assert_eq!(log2.0, log.0);
+    }
 }
