@@ -25,7 +25,9 @@
 //! The DAL ([`dal`], off by default): `dal_publish_commitment` from any implicit account, the
 //! skip-list cells of each block (`…/context/dal/skip_list_cells_of_level`), the
 //! `Dal_attested_slots` inbox messages, and a DAL node on the same port (`POST /slots`,
-//! `GET /levels/<l>/slots/<i>/pages`) whose commitments are hashes, not KZG.
+//! `GET /levels/<l>/slots/<i>/pages`, `…/pages/<p>/proof`, and the skip-list cells by hash,
+//! `GET /plugin/<protocol>/commitments_history/hash/<h>`), with KZG commitments and proofs
+//! (`dal-crypto`, Octez's test SRS).
 //!
 //! References: docs/reference/l1-and-signer.md (§1 RPCs, §2 operations, §3 inbox) and
 //! octez-rollup-node.md §6 (commitments, stakes, cementation).
