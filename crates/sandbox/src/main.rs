@@ -120,6 +120,17 @@ async fn main() -> anyhow::Result<()> {
         block_time: (block_time > 0.0).then(|| Duration::from_secs_f64(block_time)),
         constants: c,
     };
+    if opts.constants.dal_parametric.feature_enable {
+        // Builds the DAL prover and verifier (their SRS points: seconds for mainnet's slot
+        // size) before the first `POST /slots` or refutation needs them; a request that
+        // comes earlier waits for this build instead of starting its own.
+        let params = opts.constants.dal_parametric.clone();
+        std::thread::spawn(move || {
+            if let Err(e) = sandbox::dal::prover(&params).and(sandbox::dal::verifier(&params)) {
+                tracing::warn!("DAL cryptobox: {e}");
+            }
+        });
+    }
     let sb = Sandbox::open(&opts).context("opening the sandbox")?;
     let listener = tokio::net::TcpListener::bind(&rpc_addr)
         .await
