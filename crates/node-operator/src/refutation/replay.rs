@@ -12,14 +12,17 @@
 //! take effect: its states are the honest ones plus the markers.
 //!
 //! A replay can be cancelled ([`Cancel`]): the flag is seen before every `kernel_run` of
-//! the fast path and before every small-step tick, and the computation ends in
-//! [`ReplayError::Cancelled`] (neither a retry nor a dead end: nobody wants the answer).
+//! the fast path and before every small-step tick, and, once armed with the engine's
+//! [`Interrupt`] ([`Cancel::arm`]), also stops the `kernel_run` in progress; the computation
+//! ends in [`ReplayError::Cancelled`] (neither a retry nor a dead end: nobody wants the
+//! answer).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use durable_tree::{Tree, TreeError};
+use pvm_wasmtime::Interrupt;
 use wasm_pvm::loser::{LoserMode, set_failures};
 use wasm_pvm::{
     EngineError, HostFatal, HostState, KernelEngine, LevelEvent, PvmError, PvmState, RevealHandler,
@@ -104,20 +107,61 @@ impl ReplayError {
 }
 
 /// The cancellation flag of one computation, shared between the coordinator (which sets it
-/// when the answer is no longer wanted) and the worker running it.
+/// when the answer is no longer wanted) and the worker running it. While the worker runs the
+/// computation it arms the flag with its engine's [`Interrupt`] ([`Cancel::arm`]), so that
+/// cancelling also stops the `kernel_run` in progress (at its next host call,
+/// `crates/pvm-wasmtime/src/engine.rs`), not only the next one.
 #[derive(Debug, Clone, Default)]
-pub struct Cancel(Arc<AtomicBool>);
+pub struct Cancel(Arc<CancelInner>);
+
+#[derive(Debug, Default)]
+struct CancelInner {
+    cancelled: AtomicBool,
+    /// The interrupt of the engine running the computation, while it runs it.
+    interrupt: Mutex<Option<Interrupt>>,
+}
+
+impl CancelInner {
+    fn interrupt(&self) -> MutexGuard<'_, Option<Interrupt>> {
+        // A poisoned lock only means a panic elsewhere; the slot itself is always valid.
+        self.interrupt
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
 
 impl Cancel {
-    /// Asks the computation to stop at its next `kernel_run` or tick.
+    /// Asks the computation to stop: the `kernel_run` in progress if the flag is armed, else
+    /// at its next `kernel_run` or tick.
     pub fn cancel(&self) {
-        // Relaxed: the flag carries no data; a late observation only delays the stop.
-        self.0.store(true, Ordering::Relaxed);
+        // Set before taking the lock: an `arm` after it sees the flag and interrupts.
+        self.0.cancelled.store(true, Ordering::SeqCst);
+        if let Some(i) = self.0.interrupt().as_ref() {
+            i.interrupt();
+        }
     }
 
     /// Whether [`Self::cancel`] was called.
     pub fn is_cancelled(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
+        self.0.cancelled.load(Ordering::SeqCst)
+    }
+
+    /// Makes [`Self::cancel`] also interrupt the runs of the engine of `interrupt` until the
+    /// returned guard is dropped. The engine must run this computation only while armed (one
+    /// computation at a time): arming clears a previous request, and disarming clears the
+    /// request of this computation, so that the engine's next computation runs normally and a
+    /// late [`Self::cancel`] never reaches it. An engine without an interrupt (`None`) is only
+    /// stopped between runs.
+    pub fn arm(&self, interrupt: Option<Interrupt>) -> Armed {
+        let mut slot = self.0.interrupt();
+        if let Some(i) = &interrupt {
+            i.clear();
+            if self.is_cancelled() {
+                i.interrupt();
+            }
+        }
+        *slot = interrupt;
+        Armed(self.clone())
     }
 
     fn check(&self) -> Result<(), ReplayError> {
@@ -126,6 +170,36 @@ impl Cancel {
         } else {
             Ok(())
         }
+    }
+}
+
+/// A [`Cancel`] armed with an engine's interrupt ([`Cancel::arm`]); dropping it disarms.
+#[must_use = "the flag is disarmed when the guard is dropped"]
+pub struct Armed(Cancel);
+
+impl Drop for Armed {
+    fn drop(&mut self) {
+        if let Some(i) = self.0.0.interrupt().take() {
+            i.clear();
+        }
+    }
+}
+
+/// An engine whose running `kernel_run` can be stopped from another thread.
+pub trait Interruptible {
+    /// The handle interrupting this engine's runs, if it has one.
+    fn interrupt_handle(&self) -> Option<Interrupt>;
+}
+
+impl Interruptible for pvm_wasmtime::WasmtimeEngine {
+    fn interrupt_handle(&self) -> Option<Interrupt> {
+        Some(pvm_wasmtime::WasmtimeEngine::interrupt_handle(self))
+    }
+}
+
+impl<E: Interruptible> Interruptible for pvm_tick::Exact<E> {
+    fn interrupt_handle(&self) -> Option<Interrupt> {
+        self.0.interrupt_handle()
     }
 }
 
@@ -529,6 +603,35 @@ pub(super) mod tests {
         let reveal = || HostFatal::Reveal(RevealError("unreachable".into()));
         assert!(host(reveal()).is_operational());
         assert!(ReplayError::Reveal(reveal()).is_operational());
+    }
+
+    /// An armed flag interrupts its engine when cancelled, also if cancelled before being
+    /// armed; disarming clears the engine's interrupt, and a later cancel leaves it alone.
+    #[test]
+    fn an_armed_flag_interrupts_its_engine_until_disarmed() {
+        let engine = pvm_wasmtime::WasmtimeEngine::new().unwrap();
+        let interrupt = Interruptible::interrupt_handle(&engine).unwrap();
+        let cancel = Cancel::default();
+        let armed = cancel.arm(Some(interrupt.clone()));
+        assert!(!interrupt.is_interrupted());
+        cancel.cancel();
+        assert!(interrupt.is_interrupted());
+        drop(armed);
+        assert!(!interrupt.is_interrupted());
+        cancel.cancel();
+        assert!(!interrupt.is_interrupted());
+
+        let early = Cancel::default();
+        early.cancel();
+        let armed = early.arm(Some(interrupt.clone()));
+        assert!(interrupt.is_interrupted());
+        drop(armed);
+        assert!(!interrupt.is_interrupted());
+        // Without an interrupt the flag alone is kept.
+        let plain = Cancel::default();
+        let _armed = plain.arm(None);
+        plain.cancel();
+        assert!(plain.is_cancelled() && !interrupt.is_interrupted());
     }
 
     /// A cancelled build stops before its first `kernel_run`, and a cancelled replay stops

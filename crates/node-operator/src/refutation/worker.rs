@@ -19,7 +19,7 @@
 //! at a following head ([`Pool::poll`]) and kept by the opponent's [`Player`]. A job whose
 //! answer is no longer wanted (the game ended, or its state or our commitment changed:
 //! [`Pool::retain`]) is dropped from the queue, or cancelled while it runs ([`Cancel`]: the
-//! replay stops at its next `kernel_run` or tick). A failed job is retried after
+//! `kernel_run` in progress is interrupted, else the replay stops at its next tick). A failed job is retried after
 //! [`super::RESEND_AFTER_LEVELS`], unless its failure is deterministic.
 
 use std::collections::VecDeque;
@@ -32,7 +32,7 @@ use tezos_types::{CommitmentHash, Level, PublicKeyHash, StateHash, Tick};
 use wasm_pvm::loser::LoserMode;
 use wasm_pvm::{KernelEngine, PvmState, RevealHandler};
 
-use super::replay::{Cancel, PeriodReplay, ReplayError};
+use super::replay::{Cancel, Interruptible, PeriodReplay, ReplayError};
 use super::resend_due;
 
 /// Worker threads computing moves, for all games (Octez has no equivalent option).
@@ -152,12 +152,16 @@ impl StateOracle for Oracle<'_> {
     }
 }
 
-impl<E: KernelEngine, R: RevealHandler> Replayer<E, R> {
-    /// Computes the move of `job` (a job cancelled before it starts is not computed).
+impl<E: KernelEngine + Interruptible, R: RevealHandler> Replayer<E, R> {
+    /// Computes the move of `job` (a job cancelled before it starts is not computed). While
+    /// it runs, cancelling the job also interrupts the engine's `kernel_run` in progress; the
+    /// engine is released (its interrupt cleared) before the next job.
     pub(super) fn run(&mut self, job: Job) -> JobResult {
         let outcome = if job.cancel.is_cancelled() {
             Err(StrategyError::Oracle(ReplayError::Cancelled))
         } else {
+            let interrupt = self.engine.as_ref().ok().and_then(E::interrupt_handle);
+            let _armed = job.cancel.arm(interrupt);
             self.compute(&job)
         };
         JobResult {
@@ -1002,6 +1006,86 @@ mod tests {
             j.state = disagreeing(&mut sync, 0, n);
             j.input = Some(input(end, ticks));
             assert!(matches!(w.run(j).outcome, Ok(Computed::Dissection { .. })));
+        }
+
+        /// Calls the host forever: its first `kernel_run` never returns by itself.
+        const LOOPING: &str = r#"(module
+  (import "smart_rollup_core" "store_has" (func $has (param i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "kernel_run")
+    (loop $l (drop (call $has (i32.const 0) (i32.const 0))) (br $l))))"#;
+
+        /// Cancelling a job stops the `kernel_run` in progress (here one that would never
+        /// end): the job is cancelled, not failed, and keeps no replay. The worker's next job
+        /// runs normally on the same engine, and cancelling a finished job does not reach the
+        /// engine any more.
+        #[test]
+        fn cancelling_a_job_interrupts_its_running_kernel() {
+            use std::sync::atomic::{AtomicBool, Ordering};
+            use std::time::{Duration, Instant};
+
+            let (mut sync, end, ticks) = reference();
+            let n = sync.ticks();
+            let mut w = replayer();
+            let engine_interrupt = w.engine.as_ref().unwrap().0.interrupt_handle();
+            let kernel = wat::parse_str(LOOPING).unwrap();
+            let start = PvmState::genesis(
+                wasm_pvm::PvmVersion::V6,
+                &kernel,
+                &wasm_pvm::GenesisParams::default(),
+            )
+            .unwrap();
+            let mut j = job("looping");
+            j.state = disagreeing(&mut sync, 0, n);
+            j.input = Some(PeriodInput {
+                start,
+                ..input(end, ticks)
+            });
+            let cancel = j.cancel.clone();
+            let began = Instant::now();
+            let canceller = std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(300));
+                cancel.cancel();
+            });
+            // Fails the test instead of hanging it if the job is not interrupted.
+            let (done_tx, done_rx) = mpsc::channel::<()>();
+            let watchdog_fired = Arc::new(AtomicBool::new(false));
+            let watchdog = std::thread::spawn({
+                let fired = watchdog_fired.clone();
+                let interrupt = engine_interrupt.clone();
+                move || {
+                    if done_rx.recv_timeout(Duration::from_secs(60)).is_err() {
+                        fired.store(true, Ordering::SeqCst);
+                        interrupt.interrupt();
+                    }
+                }
+            });
+            let r = w.run(j);
+            let took = began.elapsed();
+            done_tx.send(()).unwrap();
+            canceller.join().unwrap();
+            watchdog.join().unwrap();
+            assert!(!watchdog_fired.load(Ordering::SeqCst), "not interrupted");
+            assert!(took >= Duration::from_millis(300), "{took:?}");
+            assert_eq!(r.holds, None);
+            let Err(StrategyError::Oracle(e)) = r.outcome else {
+                panic!("a cancelled job expected")
+            };
+            assert!(e.is_cancelled() && !e.is_operational(), "{e}");
+            assert!(!engine_interrupt.is_interrupted());
+
+            // The next job on the same worker runs normally.
+            let mut j = job("a");
+            j.state = disagreeing(&mut sync, 0, n);
+            j.input = Some(input(end, ticks));
+            let late = j.cancel.clone();
+            assert!(matches!(w.run(j).outcome, Ok(Computed::Dissection { .. })));
+            // A late cancel of that finished job leaves the engine alone.
+            late.cancel();
+            assert!(!engine_interrupt.is_interrupted());
+            let mut j = job("b");
+            j.state = disagreeing(&mut sync, n / 2, n / 2 + 1);
+            assert!(matches!(w.run(j).outcome, Ok(Computed::Proof { .. })));
         }
 
         /// No engine: an operational failure.

@@ -592,9 +592,12 @@ const DAL_LAG: i64 = 2;
 /// The published slot's data: one full 16-byte page (page 0), then zeros.
 const DAL_PAGE: &str = "a blueprint on t";
 
-/// A kernel whose every run reveals page 0 of slot 0 published at `published` (`reveal` of
+/// The slot the DAL duel's sandbox never attests (`sandbox_dal_unattested_slots`).
+const DAL_UNATTESTED_SLOT: u8 = 1;
+
+/// A kernel whose every run reveals page 0 of `slot` published at `published` (`reveal` of
 /// `02 ‖ level int32 BE ‖ slot u8 ‖ page int16 BE`) into `/page`, then reads its inputs.
-fn dal_page_kernel(published: i64) -> Vec<u8> {
+fn dal_page_kernel(published: i64, slot: u8) -> Vec<u8> {
     let level: String = i32::try_from(published)
         .unwrap()
         .to_be_bytes()
@@ -608,7 +611,7 @@ fn dal_page_kernel(published: i64) -> Vec<u8> {
   (import "smart_rollup_core" "store_write" (func $store_write (param i32 i32 i32 i32 i32) (result i32)))
   (import "smart_rollup_core" "reveal" (func $reveal (param i32 i32 i32 i32) (result i32)))
   (memory (export "memory") 1)
-  (data (i32.const 96) "\02{level}\00\00\00")
+  (data (i32.const 96) "\02{level}\{slot:02x}\00\00")
   (data (i32.const 112) "/page")
   (func (export "kernel_run")
     (local $n i32)
@@ -647,16 +650,14 @@ fn applied_reveal_proof_values(n: &Net) -> Vec<serde_json::Value> {
     proofs
 }
 
-/// A DAL page reveal (docs/reference/dal.md; Octez `sc_rollup_proof_repr.ml` `Dal_page_proof`):
-/// on a DAL-enabled sandbox, slot 0 is published at [`DAL_PUBLISHED`] and attested; the
-/// [`dal_page_kernel`]'s run of the failing level waits for page 0 of it 1032 ticks after its
-/// `Snapshot` (`smart-rollup-wasm-debugger` on its WAT, as for [`reveal_kernel`]) and the loser
-/// gets the tick after wrong. Both nodes read pages from the sandbox's DAL node. The honest
-/// node wins with a final move carrying a `dal_page_proof` of that page, applied on L1, whose
-/// proof holds the attested page's data.
-#[test]
-fn an_honest_node_wins_on_a_dal_page_reveal_tick() {
-    let kernel = dal_page_kernel(DAL_PUBLISHED);
+/// The DAL duel: on a DAL-enabled sandbox whose slot 1 is never attested, `slot` is published
+/// at [`DAL_PUBLISHED`]; the [`dal_page_kernel`]'s run of the failing level waits for page 0
+/// of it 1032 ticks after its `Snapshot` (`smart-rollup-wasm-debugger` on its WAT, as for
+/// [`reveal_kernel`]) and the loser gets the tick after wrong. Both nodes read pages from the
+/// sandbox's DAL node. The honest node wins with a final move at an eval tick with a reveal
+/// proof: its log line, and the reveal proofs (JSON) applied on L1.
+fn dal_page_duel(slot: u8) -> (String, Vec<serde_json::Value>) {
+    let kernel = dal_page_kernel(DAL_PUBLISHED, slot);
     let (hk, lk) = (bootstrap_key(3), bootstrap_key(4));
     let honest_pkh = hk.public_key_hash().to_b58check();
     let loser_pkh = lk.public_key_hash().to_b58check();
@@ -668,6 +669,7 @@ fn an_honest_node_wins_on_a_dal_page_reveal_tick() {
             "dal_parametric": {"feature_enable": true, "number_of_slots": 4,
                 "attestation_lag": DAL_LAG, "attestation_lags": [DAL_LAG],
                 "slot_size": 64, "page_size": 16, "number_of_shards": 64},
+            "sandbox_dal_unattested_slots": [DAL_UNATTESTED_SLOT],
         })),
         &kernel,
     );
@@ -676,7 +678,7 @@ fn an_honest_node_wins_on_a_dal_page_reveal_tick() {
         "the kernel reveals a page of a fixed level"
     );
     n.sb.bake();
-    super::dal::publish(&n.sb, 2, 0, DAL_PAGE);
+    super::dal::publish(&n.sb, 2, slot, DAL_PAGE);
     n.sb.bake();
     assert_eq!(n.sb.level(), DAL_PUBLISHED);
     let (hdir, ldir) = (n.dir.path().join("honest"), n.dir.path().join("loser"));
@@ -703,16 +705,43 @@ fn an_honest_node_wins_on_a_dal_page_reveal_tick() {
     let line = final_move(&out);
     assert!(line.contains("a eval tick"), "{line}");
     assert!(line.contains("with a reveal proof"), "{line}");
+    (line, proofs)
+}
+
+/// The applied `dal_page_proof` of page 0 of `slot` published at [`DAL_PUBLISHED`], and its
+/// serialized DAL proof (hex).
+fn applied_dal_page_proof(proofs: &[serde_json::Value], slot: u8, line: &str) -> String {
     let proof = proofs
         .iter()
         .find(|p| p["reveal_proof_kind"] == "dal_page_proof")
         .unwrap_or_else(|| panic!("no applied dal_page_proof: {proofs:?}\n{line}"));
     assert_eq!(
         proof["dal_page_id"],
-        json!({"published_level": DAL_PUBLISHED, "slot_index": 0, "page_index": 0}),
+        json!({"published_level": DAL_PUBLISHED, "slot_index": slot, "page_index": 0}),
         "{proof}"
     );
-    // An attested page's proof carries the page's data.
-    let data = proof["dal_proof"].as_str().unwrap_or_default();
-    assert!(data.contains(&hex::encode(DAL_PAGE)), "{proof}");
+    proof["dal_proof"].as_str().unwrap_or_default().to_owned()
+}
+
+/// A DAL page reveal (docs/reference/dal.md; Octez `sc_rollup_proof_repr.ml` `Dal_page_proof`)
+/// of an attested page ([`dal_page_duel`] on slot 0): the proof is the confirmed case
+/// (`proof_repr_encoding` tag 0) and holds the attested page's data.
+#[test]
+fn an_honest_node_wins_on_a_dal_page_reveal_tick() {
+    let (line, proofs) = dal_page_duel(0);
+    let data = applied_dal_page_proof(&proofs, 0, &line);
+    assert!(data.starts_with("00"), "{data}");
+    assert!(data.contains(&hex::encode(DAL_PAGE)), "{data}");
+}
+
+/// The same duel over a page of a slot published but never attested ([`dal_page_duel`] on
+/// [`DAL_UNATTESTED_SLOT`]): the kernel reads an empty page, and the proof is the unconfirmed
+/// case of the DAL proof (`Dal_slot_repr.History.proof_repr_encoding` tag 1: a skip-list cell
+/// and its inclusion proof, no page data).
+#[test]
+fn an_honest_node_wins_on_an_unconfirmed_dal_page_reveal_tick() {
+    let (line, proofs) = dal_page_duel(DAL_UNATTESTED_SLOT);
+    let data = applied_dal_page_proof(&proofs, DAL_UNATTESTED_SLOT, &line);
+    assert!(data.starts_with("01"), "{data}");
+    assert!(!data.contains(&hex::encode(DAL_PAGE)), "{data}");
 }
