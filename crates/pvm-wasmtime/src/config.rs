@@ -2,12 +2,20 @@
 //!
 //! Octez's fast path (Wasmer 3.3, `src/lib_wasmer/config.ml`; `crates-and-anchors.md` §1.1,
 //! `wasm-pvm.md` §8.1) enables reference types (which force bulk memory on in Wasmer 3.3) and
-//! SIMD; multi-value, threads, tail calls, memory64, multi-memory are off. The reference decoder
-//! rejects every float type and instruction (`allow_floats:false`, `wasm-pvm.md` §3.5).
+//! SIMD; multi-value, threads, tail calls, memory64, multi-memory are off. Wasmer has no float
+//! switch: before compiling, Octez checks the kernel with the reference decoder
+//! (`allow_floats:false`, `load_parse_module` in `src/lib_scoru_wasm/fast/module_cache.ml`),
+//! which refuses float types and most float instructions but not all (`wasm-pvm.md` §3.5):
+//! that list is [`crate::validate`]'s, so wasmparser's `FLOATS` is on here.
 
 use wasmparser::WasmFeatures;
 
-/// The features a kernel may use: WebAssembly 2.0 without floats and without multi-value.
+/// The wasmparser/wasmtime features a kernel is validated and compiled with: WebAssembly 2.0
+/// without multi-value. `FLOATS` is on because wasmparser also gates with it the float SIMD
+/// operators Octez's decoder accepts (`i32x4.trunc_sat_f32x4_s/u`,
+/// `i32x4.trunc_sat_f64x2_s/u_zero`, `f64x2.ceil/floor/trunc/nearest`,
+/// `f32x4.convert_i32x4_s/u`); the floats Octez refuses are refused by
+/// [`crate::validate::validate`]. NaN canonicalisation keeps float results deterministic.
 ///
 /// `GC_TYPES` stays off: it gates `externref`, which wasmtime only supports with its `gc`
 /// build feature (not compiled in); `funcref` tables and `call_indirect` work without it.
@@ -15,7 +23,8 @@ pub const KERNEL_FEATURES: WasmFeatures = WasmFeatures::MUTABLE_GLOBAL
     .union(WasmFeatures::SIGN_EXTENSION)
     .union(WasmFeatures::REFERENCE_TYPES)
     .union(WasmFeatures::BULK_MEMORY)
-    .union(WasmFeatures::SIMD);
+    .union(WasmFeatures::SIMD)
+    .union(WasmFeatures::FLOATS);
 
 /// Native stack budget given to wasmtime (`Config::max_wasm_stack`), in bytes.
 ///
@@ -72,8 +81,10 @@ mod tests {
     }
 
     #[test]
-    fn floats_and_multi_value_are_off() {
-        assert!(!KERNEL_FEATURES.contains(WasmFeatures::FLOATS));
+    fn multi_value_is_off_and_floats_are_left_to_the_decoder_check() {
+        // On: wasmparser's `FLOATS` also gates the SIMD conversions Octez decodes and runs;
+        // Octez's float refusal is `validate`'s decoder check (its unit tests).
+        assert!(KERNEL_FEATURES.contains(WasmFeatures::FLOATS));
         assert!(!KERNEL_FEATURES.contains(WasmFeatures::MULTI_VALUE));
         assert!(!KERNEL_FEATURES.contains(WasmFeatures::RELAXED_SIMD));
         assert!(!KERNEL_FEATURES.contains(WasmFeatures::TAIL_CALL));

@@ -1,14 +1,21 @@
 //! Validation before compilation, and the facts about a module the engine needs later.
 //!
 //! Classification (`wasm-pvm.md` §3.5, §3.6, §11 item 4):
-//! * the module is valid under [`KERNEL_FEATURES`] → accepted;
-//! * it does not even parse (bad binary) → decode error;
-//! * it parses and is valid with every feature on, but uses a float or a feature outside
-//!   [`KERNEL_FEATURES`] → decode error (Octez decodes with `allow_floats:false`);
-//! * it parses but is ill-typed → [`Rejection::IllTyped`]: the reference PVM does not validate
+//! * it does not even parse (bad binary), or uses a float Octez's decoder refuses
+//!   (`allow_floats:false`, `guarded_float`) → decode error;
+//! * otherwise, it is valid under [`KERNEL_FEATURES`] → accepted;
+//! * it is valid with every feature on, but uses a feature outside [`KERNEL_FEATURES`] →
+//!   decode error;
+//! * it is ill-typed → [`Rejection::IllTyped`]: the reference PVM does not validate
 //!   (ill-typed code crashes only when executed), so no engine result matches it exactly.
+//!
+//! [`KERNEL_FEATURES`] has wasmparser's `FLOATS` on because it also gates the float SIMD
+//! operators Octez's decoder accepts (e.g. `i32x4.trunc_sat_f32x4_s`); the float refusal is
+//! the decoder's own list, checked here.
 
-use wasmparser::{ExternalKind, Parser, Payload, TypeRef, ValType, Validator, WasmFeatures};
+use wasmparser::{
+    BlockType, ExternalKind, Operator, Parser, Payload, TypeRef, ValType, Validator, WasmFeatures,
+};
 
 use crate::config::KERNEL_FEATURES;
 
@@ -77,19 +84,180 @@ fn validate_with(bytes: &[u8], features: WasmFeatures) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
-/// Read every byte of the module (sections, items and operators) without validating types.
-fn parses(bytes: &[u8]) -> Result<(), String> {
+/// Octez's decoder refuses this value type (`num_type`: `F32Type`/`F64Type` are behind
+/// `guard_float`, `src/lib_webassembly/binary/decode.ml`).
+fn float_type(ty: ValType) -> Option<String> {
+    matches!(ty, ValType::F32 | ValType::F64).then(|| format!("float type {ty}"))
+}
+
+/// Octez's decoder refuses this operator with `allow_floats:false`: exactly the opcodes it
+/// decodes through `return_float`/`return_float_f` (`instr`, `src/lib_webassembly/binary/decode.ml`).
+///
+/// Not refused there, hence not here: the scalar float-to-integer conversions and
+/// `i32/i64.reinterpret` (they only consume a float), the SIMD conversions
+/// `i32x4.trunc_sat_f32x4_s/u` and `i32x4.trunc_sat_f64x2_s/u_zero`, and
+/// `f64x2.ceil/floor/trunc/nearest`, `f32x4.convert_i32x4_s/u` (returned unguarded; Octez's
+/// tree encoding cannot write the last six, so only its fast path runs them).
+fn guarded_float(op: &Operator<'_>) -> bool {
+    use Operator as O;
+    matches!(
+        op,
+        O::F32Load { .. }
+            | O::F64Load { .. }
+            | O::F32Store { .. }
+            | O::F64Store { .. }
+            | O::F32Const { .. }
+            | O::F64Const { .. }
+            | O::F32Eq
+            | O::F32Ne
+            | O::F32Lt
+            | O::F32Gt
+            | O::F32Le
+            | O::F32Ge
+            | O::F64Eq
+            | O::F64Ne
+            | O::F64Lt
+            | O::F64Gt
+            | O::F64Le
+            | O::F64Ge
+            | O::F32Abs
+            | O::F32Neg
+            | O::F32Ceil
+            | O::F32Floor
+            | O::F32Trunc
+            | O::F32Nearest
+            | O::F32Sqrt
+            | O::F32Add
+            | O::F32Sub
+            | O::F32Mul
+            | O::F32Div
+            | O::F32Min
+            | O::F32Max
+            | O::F32Copysign
+            | O::F64Abs
+            | O::F64Neg
+            | O::F64Ceil
+            | O::F64Floor
+            | O::F64Trunc
+            | O::F64Nearest
+            | O::F64Sqrt
+            | O::F64Add
+            | O::F64Sub
+            | O::F64Mul
+            | O::F64Div
+            | O::F64Min
+            | O::F64Max
+            | O::F64Copysign
+            | O::F32ConvertI32S
+            | O::F32ConvertI32U
+            | O::F32ConvertI64S
+            | O::F32ConvertI64U
+            | O::F32DemoteF64
+            | O::F64ConvertI32S
+            | O::F64ConvertI32U
+            | O::F64ConvertI64S
+            | O::F64ConvertI64U
+            | O::F64PromoteF32
+            | O::F32ReinterpretI32
+            | O::F64ReinterpretI64
+            | O::F32x4Splat
+            | O::F64x2Splat
+            | O::F32x4ExtractLane { .. }
+            | O::F32x4ReplaceLane { .. }
+            | O::F64x2ExtractLane { .. }
+            | O::F64x2ReplaceLane { .. }
+            | O::F32x4Eq
+            | O::F32x4Ne
+            | O::F32x4Lt
+            | O::F32x4Gt
+            | O::F32x4Le
+            | O::F32x4Ge
+            | O::F64x2Eq
+            | O::F64x2Ne
+            | O::F64x2Lt
+            | O::F64x2Gt
+            | O::F64x2Le
+            | O::F64x2Ge
+            | O::F32x4DemoteF64x2Zero
+            | O::F64x2PromoteLowF32x4
+            | O::F32x4Ceil
+            | O::F32x4Floor
+            | O::F32x4Trunc
+            | O::F32x4Nearest
+            | O::F32x4Abs
+            | O::F32x4Neg
+            | O::F32x4Sqrt
+            | O::F32x4Add
+            | O::F32x4Sub
+            | O::F32x4Mul
+            | O::F32x4Div
+            | O::F32x4Min
+            | O::F32x4Max
+            | O::F32x4PMin
+            | O::F32x4PMax
+            | O::F64x2Abs
+            | O::F64x2Neg
+            | O::F64x2Sqrt
+            | O::F64x2Add
+            | O::F64x2Sub
+            | O::F64x2Mul
+            | O::F64x2Div
+            | O::F64x2Min
+            | O::F64x2Max
+            | O::F64x2PMin
+            | O::F64x2PMax
+            | O::F64x2ConvertLowI32x4S
+            | O::F64x2ConvertLowI32x4U
+    )
+}
+
+/// A float the decoder refuses in one operator: the operator itself, or a value type it
+/// carries (block types and typed `select`, read with `value_type ~allow_floats`).
+fn operator_float(op: &Operator<'_>) -> Option<String> {
+    if guarded_float(op) {
+        return Some(format!("float instruction {op:?}"));
+    }
+    match op {
+        Operator::Block { blockty } | Operator::Loop { blockty } | Operator::If { blockty } => {
+            match blockty {
+                BlockType::Type(ty) => float_type(*ty),
+                _ => None,
+            }
+        }
+        Operator::TypedSelect { ty } => float_type(*ty),
+        Operator::TypedSelectMulti { tys } => tys.iter().find_map(|t| float_type(*t)),
+        _ => None,
+    }
+}
+
+/// Read every byte of the module (sections, items and operators) without validating types,
+/// refusing what Octez's decoder refuses with `allow_floats:false` (the fast path checks the
+/// kernel with that decoder before Wasmer compiles it: `load_parse_module`,
+/// `src/lib_scoru_wasm/fast/module_cache.ml`): float value types in function types, globals
+/// (defined and imported), locals, block types and `select`, and the [`guarded_float`]
+/// operators.
+fn decodes(bytes: &[u8]) -> Result<(), String> {
     let err = |e: wasmparser::BinaryReaderError| e.to_string();
+    let refuse = |f: Option<String>| {
+        f.map_or(Ok(()), |f| {
+            Err(format!("{f}: float instructions are forbidden"))
+        })
+    };
     for payload in Parser::new(0).parse_all(bytes) {
         match payload.map_err(err)? {
             Payload::TypeSection(r) => {
-                for x in r {
-                    x.map_err(err)?;
+                for x in r.into_iter_err_on_gc_types() {
+                    let ty = x.map_err(err)?;
+                    for t in ty.params().iter().chain(ty.results()) {
+                        refuse(float_type(*t))?;
+                    }
                 }
             }
             Payload::ImportSection(r) => {
                 for x in r.into_imports() {
-                    x.map_err(err)?;
+                    if let TypeRef::Global(g) = x.map_err(err)?.ty {
+                        refuse(float_type(g.content_type))?;
+                    }
                 }
             }
             Payload::FunctionSection(r) => {
@@ -109,7 +277,12 @@ fn parses(bytes: &[u8]) -> Result<(), String> {
             }
             Payload::GlobalSection(r) => {
                 for x in r {
-                    x.map_err(err)?;
+                    let g = x.map_err(err)?;
+                    refuse(float_type(g.ty.content_type))?;
+                    let mut ops = g.init_expr.get_operators_reader();
+                    while !ops.eof() {
+                        refuse(operator_float(&ops.read().map_err(err)?))?;
+                    }
                 }
             }
             Payload::ExportSection(r) => {
@@ -129,11 +302,11 @@ fn parses(bytes: &[u8]) -> Result<(), String> {
             }
             Payload::CodeSectionEntry(body) => {
                 for local in body.get_locals_reader().map_err(err)? {
-                    local.map_err(err)?;
+                    refuse(float_type(local.map_err(err)?.1))?;
                 }
                 let mut ops = body.get_operators_reader().map_err(err)?;
                 while !ops.eof() {
-                    ops.read().map_err(err)?;
+                    refuse(operator_float(&ops.read().map_err(err)?))?;
                 }
             }
             _ => {}
@@ -143,16 +316,18 @@ fn parses(bytes: &[u8]) -> Result<(), String> {
 }
 
 /// Validate `bytes` as a kernel and collect its [`ModuleInfo`].
+///
+/// Octez's decoder runs before anything else, so a float it refuses is a decode error even
+/// in an ill-typed module.
 pub fn validate(bytes: &[u8]) -> Result<ModuleInfo, Rejection> {
     if let Err(restricted) = validate_with(bytes, KERNEL_FEATURES) {
-        if let Err(e) = parses(bytes) {
-            return Err(Rejection::Decode(e));
-        }
+        decodes(bytes).map_err(Rejection::Decode)?;
         if let Err(e) = validate_with(bytes, WasmFeatures::all()) {
             return Err(Rejection::IllTyped(e));
         }
         return Err(Rejection::Decode(restricted));
     }
+    decodes(bytes).map_err(Rejection::Decode)?;
     // Valid: collecting the facts cannot fail, but stay total anyway.
     module_info(bytes).map_err(Rejection::Decode)
 }
@@ -251,6 +426,72 @@ mod tests {
             Err(Rejection::Decode(_))
         ));
         assert!(matches!(validate(b"not wasm"), Err(Rejection::Decode(_))));
+    }
+
+    fn decode_error(wat: &str) -> bool {
+        matches!(check(wat), Err(Rejection::Decode(_)))
+    }
+
+    /// Scalar floats stay refused as Octez's decoder refuses them (`return_float`, float
+    /// value types), even in an ill-typed module (decoding comes first).
+    #[test]
+    fn scalar_floats_are_refused() {
+        for body in [
+            "(drop (f32.const 0))",
+            "(drop (f64.add (f64.const 1) (f64.const 2)))",
+            "(drop (f32.load (i32.const 0)))",
+            "(f64.store (i32.const 0) (f64.const 0))",
+            "(drop (f32.convert_i32_s (i32.const 1)))",
+            "(drop (f64.reinterpret_i64 (i64.const 1)))",
+            "(drop (i32.trunc_f32_s (f32.const 1)))",
+            "(local f32)",
+            "(drop (block (result f64) (unreachable)))",
+            "(drop (select (result f32) (unreachable)))",
+            "(drop (i32.add (f32.const 0) (i32.const 0)))",
+        ] {
+            let m = format!("(module (memory 1) (func {body}))");
+            assert!(decode_error(&m), "{m}");
+        }
+        assert!(decode_error("(module (func (param f32)))"));
+        assert!(decode_error("(module (func (result f64) (unreachable)))"));
+        assert!(decode_error("(module (global f32 (f32.const 0)))"));
+        assert!(decode_error(r#"(module (import "x" "g" (global f64)))"#));
+    }
+
+    /// Float SIMD: the operators behind `return_float` are refused; the ten Octez's decoder
+    /// returns unguarded are accepted, and so is a scalar float consumer (it can only follow a
+    /// polymorphic stack without float types).
+    #[test]
+    fn simd_floats_follow_octez_decoder() {
+        let op = |o: &str| format!("(module (func (param v128) (drop ({o} (local.get 0)))))");
+        for refused in [
+            "f32x4.neg",
+            "f64x2.sqrt",
+            "f32x4.ceil",
+            "f64x2.convert_low_i32x4_s",
+            "f32x4.demote_f64x2_zero",
+            "f64x2.extract_lane 0",
+        ] {
+            assert!(decode_error(&op(refused)), "{refused}");
+        }
+        assert!(decode_error(
+            "(module (func (drop (f32x4.add (v128.const i32x4 0 0 0 0) (v128.const i32x4 0 0 0 0)))))"
+        ));
+        for accepted in [
+            "i32x4.trunc_sat_f32x4_s",
+            "i32x4.trunc_sat_f32x4_u",
+            "i32x4.trunc_sat_f64x2_s_zero",
+            "i32x4.trunc_sat_f64x2_u_zero",
+            "f64x2.ceil",
+            "f64x2.floor",
+            "f64x2.trunc",
+            "f64x2.nearest",
+            "f32x4.convert_i32x4_s",
+            "f32x4.convert_i32x4_u",
+        ] {
+            assert!(check(&op(accepted)).is_ok(), "{accepted}");
+        }
+        assert!(check("(module (func (unreachable) (drop (i32.trunc_f32_s))))").is_ok());
     }
 
     #[test]

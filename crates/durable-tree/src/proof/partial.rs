@@ -20,6 +20,11 @@
 //!   neither); a `Values` inode over 2 entries becomes a `Tree` inode; a removal from a
 //!   `Tree` inode whose length falls to 2 or less loads the whole sub-trie (`seq_tree`) and
 //!   makes it a `Values` inode; a child of length 1 is dropped without loading more;
+//! * changing a node loads none of its other entries' contents: Irmin rebuilds it from their
+//!   keys and hashes (`hash_preimage_of_updates` in `tree.ml`, `add`/`remove` in `inode.ml`);
+//!   a contents is shown as a value only when the computation read it (`Contents.to_value`)
+//!   or read the same bytes elsewhere (`Proof.of_tree`'s `Contents.cached_value` looks the
+//!   hash up in the proof `Env`: `pvm_tick`'s `share`);
 //! * fresh nodes are hashed from their entries, nothing is loaded for them.
 
 use std::cell::{Cell, OnceCell};
@@ -454,25 +459,10 @@ fn wi_of(i: &Inode) -> WI {
     }
 }
 
-/// The contents entries of a leaf inode of a node being changed are loaded (Irmin rebuilds
-/// the changed leaf from its entries' values: their contents are in the proof).
-fn read_leaf_contents(i: &Inode, path: &[&str]) -> Result<(), ProofError> {
-    if let Inode::Values(es) = i {
-        for (_, o) in es {
-            if let Obj::C(c) = o {
-                c.read(path)?;
-            }
-        }
-    }
-    Ok(())
-}
-
 /// Load a working inode in place.
 fn wi_load(w: &mut WI, path: &[&str]) -> Result<(), ProofError> {
     if let WI::Cell(c) = w {
-        let i = c.open(path)?;
-        read_leaf_contents(i, path)?;
-        let loaded = wi_of(i);
+        let loaded = wi_of(c.open(path)?);
         *w = loaded;
     }
     Ok(())
@@ -701,9 +691,7 @@ fn work_hash(w: &Work, path: &mut Vec<String>) -> Result<(EntryKind, Hash), Proo
                 }
                 Some(n) if new.is_empty() => Ok((EntryKind::Node, n.hash)),
                 Some(n) => {
-                    let opened = n.open(&p)?;
-                    read_leaf_contents(opened, &p)?;
-                    let mut root = wi_of(opened);
+                    let mut root = wi_of(n.open(&p)?);
                     for (step, v) in new {
                         let sh = context_hash::step_hash(step);
                         let found = wi_find(&mut root, step, &sh, 0, &p)?;

@@ -209,3 +209,63 @@ fn length_loads_only_the_root_inode() {
     .unwrap();
     assert_eq!(n, 40);
 }
+
+/// Filling a vector (Octez's decoder `FKIns`: `ins_kont/vector/contents/<i>`): writing the
+/// next entry does not load the entries already there, so they stay blinded values in the
+/// proof (Irmin rebuilds the node from their hashes), and that proof verifies.
+#[test]
+fn writing_an_entry_leaves_its_siblings_blinded() {
+    for filled in [1usize, 2, 3] {
+        let mut t = Tree::empty();
+        for i in 0..filled {
+            t.set_contents(&["v", "contents", &i.to_string()], vec![0])
+                .unwrap();
+        }
+        let next = filled.to_string();
+        let write = |st: &mut StepTree| st.add(&["v", "contents", &next], vec![0]);
+        let (proof, _, _) = produce_step_proof(&t, write).unwrap();
+        let mut expected = t.clone();
+        expected
+            .set_contents(&["v", "contents", &next], vec![0])
+            .unwrap();
+        assert_eq!(proof.after.hash(), expected.hash().unwrap());
+        let mut out = Vec::new();
+        fn values(p: &ProofTree, out: &mut Vec<bool>) {
+            fn inode(i: &InodeTree, out: &mut Vec<bool>) {
+                match i {
+                    InodeTree::Values(es) => es.iter().for_each(|(_, c)| values(c, out)),
+                    InodeTree::Tree(p) => {
+                        [&p.left, &p.right]
+                            .into_iter()
+                            .flatten()
+                            .for_each(|k| inode(k, out));
+                    }
+                    InodeTree::Extender(e) => inode(&e.proof, out),
+                    InodeTree::Blinded(_) => {}
+                }
+            }
+            match p {
+                ProofTree::Value(_) => out.push(true),
+                ProofTree::BlindedValue(_) => out.push(false),
+                ProofTree::Node(es) => es.iter().for_each(|(_, c)| values(c, out)),
+                ProofTree::Inode(i) => [&i.left, &i.right]
+                    .into_iter()
+                    .flatten()
+                    .for_each(|k| inode(k, out)),
+                ProofTree::Extender(e) => inode(&e.proof, out),
+                ProofTree::BlindedNode(_) => {}
+            }
+        }
+        values(&proof.state, &mut out);
+        assert!(
+            !out.contains(&true),
+            "{filled} entries: no value in the proof"
+        );
+        assert!(
+            out.contains(&false),
+            "{filled} entries: the siblings are blinded"
+        );
+        let decoded = decode(&encode(&proof).unwrap()).unwrap();
+        verify_step_proof(&decoded, write).unwrap();
+    }
+}
