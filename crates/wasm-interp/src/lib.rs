@@ -58,7 +58,7 @@
 //! decoded, encoded (`Vec*` cases, `V128.laneop_encoding`) and evaluated as Octez does, one
 //! tick each. Float vector operators behind `return_float` are `Decode_error`s; the
 //! `i32x4.trunc_sat_f32x4_*`/`_f64x2_*_zero` conversions are `I32x4` operators Octez runs (the
-//! fast path's wasmtime refuses them as floats: only the exact replay matches there).
+//! fast path runs them too: `crates/pvm-tick/tests/it/differential.rs` compares both).
 //!
 //! Not yet: the `nds_*` host functions and the fallback-kernel recovery tick (rule 1)
 //! ([`Error::Unsupported`]); the SIMD cases where Octez raises an exception this crate does not
