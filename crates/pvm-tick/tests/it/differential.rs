@@ -143,7 +143,7 @@ fn echo_three_windows_match_the_fast_path() {
 }
 
 /// A kernel storing `values` (i32 or i64 results of the expressions) under `/r<i>`.
-fn storing_kernel(body: &str, extra: &str) -> Vec<u8> {
+pub(crate) fn storing_kernel(body: &str, extra: &str) -> Vec<u8> {
     wat(&format!(
         r#"(module
   (import "smart_rollup_core" "store_write"
@@ -537,7 +537,7 @@ fn reveal_ticks_match_the_fast_path() {
 }
 
 /// `$save128 slot v`: the 16 bytes of `v` under `/r<slot>`.
-const SAVE128: &str = r#"(func $save128 (param $slot i32) (param $v v128)
+pub(crate) const SAVE128: &str = r#"(func $save128 (param $slot i32) (param $v v128)
     (v128.store (i32.const 100) (local.get $v))
     (drop (call $w (i32.mul (local.get $slot) (i32.const 3)) (i32.const 3) (i32.const 0)
       (i32.const 100) (i32.const 16))))"#;
