@@ -4,27 +4,25 @@
 //! their results and their tick cost (`host_funcs.ml` `*_ticks`, `docs/reference/wasm-pvm.md`
 //! §1.4–1.5: 42 per byte read or written, 1 per tree access, 0 when the result is an error).
 //!
-//! Every function is written once over [`Tree`], plain (execution) or partial (a one-tick
-//! proof's [`durable_tree::proof::partial::StepTree`], which records what is read), so that a
-//! proof replays exactly the tick (issue 13):
+//! Every function works on a [`Tree`], plain (execution) or partial (a one-tick proof's
+//! [`durable_tree::proof::partial::StepTree`], which records what is read), so that a proof
+//! replays exactly the tick (issue 13):
 //! `read_input` works on the tree's input buffer (`value/pvm/buffers/input`, a `ZVector`: the
 //! dequeued binding is removed, `length` − 1, `head` + 1, as `Lazy_vector.pop` re-encodes);
-//! the `store_*` functions run on the tree's `durable` subtree with the operations of
-//! `durable.ml` in Octez's order (`Store`), their argument checks and error codes in the order
-//! of `wasm_pvm::HostState` (the fast path's, checked against Octez; the differential tests of
-//! `crates/pvm-tick/tests/it/differential.rs` compare the two); `write_output` appends to the
+//! the `store_*` functions are [`wasm_pvm::store`]'s (the argument checks, error codes and
+//! results written once for the fast path and this one) over the tree's `durable` subtree
+//! (`Store`, a [`DurableBackend`] doing the operations of `durable.ml` in Octez's order;
+//! the differential tests of `crates/pvm-tick/tests/it/differential.rs` compare the two
+//! backends); this module adds their tick costs; `write_output` appends to the
 //! tree's current outbox. The reveal functions are the interpreter's reveal ticks
 //! ([`crate::exec`]); the `nds_*` functions are not here yet ([`crate::Error::Unsupported`]).
 
 use crate::codec::Tree;
 use context_hash::data_encoding::{read_z, write_z};
-use durable_tree::durable::{Key, KeyError, MAX_KEY_LENGTH, VALUE_MARKER};
-use wasm_pvm::code::{
-    GENERIC_INVALID_ACCESS, INPUT_OUTPUT_TOO_LARGE, MEMORY_INVALID_ACCESS, STORE_INVALID_ACCESS,
-    STORE_INVALID_KEY, STORE_INVALID_SUBKEY_INDEX, STORE_KEY_TOO_LARGE, STORE_NOT_A_NODE,
-    STORE_NOT_A_VALUE, STORE_READONLY_VALUE, STORE_VALUE_ALREADY_EXISTS, STORE_VALUE_SIZE_EXCEEDED,
-};
-use wasm_pvm::{GuestMemory, MAX_STORE_IO_SIZE, OutOfBounds, PvmVersion};
+use durable_tree::durable::{Key, VALUE_MARKER};
+use wasm_pvm::code::{GENERIC_INVALID_ACCESS, MEMORY_INVALID_ACCESS};
+use wasm_pvm::store::{self, DurableBackend, KeyCache, Step, ValueSlot};
+use wasm_pvm::{GuestMemory, OutOfBounds, PvmVersion};
 
 use crate::codec::{self, Error, Result};
 use crate::exec::Host;
@@ -248,255 +246,10 @@ impl TreeHost {
         )?;
         Ok(0)
     }
-
-    /// `load_key_from_memory`: the length (-1) before memory (-6), then the syntax (-2).
-    fn key(mem: &mut MemoryInst, addr: i32, len: i32) -> Code<Key> {
-        if usize::try_from(len).is_ok_and(|n| n > MAX_KEY_LENGTH) {
-            return Err(STORE_KEY_TOO_LARGE);
-        }
-        let bytes = load_mem(mem, addr, len)?;
-        Key::parse(&bytes).map_err(|e| match e {
-            KeyError::TooLarge => STORE_KEY_TOO_LARGE,
-            KeyError::Invalid => STORE_INVALID_KEY,
-        })
-    }
-
-    /// `store_has`: `find_value`, then `count_subtrees`.
-    fn store_has(&mut self, mem: &mut MemoryInst, k: i32, kl: i32) -> Result<i32> {
-        let key = match Self::key(mem, k, kl) {
-            Ok(key) => key,
-            Err(c) => return Ok(c),
-        };
-        let d = Store(&mut self.root);
-        let value = d.find_value(&key)?.is_some();
-        let n = d.count_subtrees(&key)?;
-        Ok(match (value, n) {
-            (false, 0) => 0,
-            (true, 1) => 1,
-            (false, _) => 2,
-            _ => 3,
-        })
-    }
-
-    /// `store_write`: the value's size (0 if absent), the overflow check (-5), the source
-    /// memory (-6), then `write_value_exn` (-9, -7, -4; a negative offset is -8).
-    fn store_write(
-        &mut self,
-        mem: &mut MemoryInst,
-        (k, kl, offset, src, n): (i32, i32, i32, i32, i32),
-    ) -> Result<i32> {
-        let key = match Self::key(mem, k, kl) {
-            Ok(key) => key,
-            Err(c) => return Ok(c),
-        };
-        let mut d = Store(&mut self.root);
-        let size = match d.find_value(&key)? {
-            // `Int64.to_int32`.
-            Some(v) => v.len as i32,
-            None => 0,
-        };
-        if size > size.wrapping_add(n) {
-            return Ok(STORE_VALUE_SIZE_EXCEEDED);
-        }
-        let payload = match load_mem(mem, src, n) {
-            Ok(p) => p,
-            Err(c) => return Ok(c),
-        };
-        if key.is_readonly() {
-            return Ok(STORE_READONLY_VALUE);
-        }
-        if n > MAX_STORE_IO_SIZE {
-            return Ok(INPUT_OUTPUT_TOO_LARGE);
-        }
-        if i64::from(offset) > i64::from(size) {
-            return Ok(STORE_INVALID_ACCESS);
-        }
-        let Ok(offset) = u64::try_from(offset) else {
-            return Ok(GENERIC_INVALID_ACCESS);
-        };
-        d.write_value(&key, offset, &payload)?;
-        Ok(0)
-    }
-
-    /// `store_read`: `read_value_exn` (-7, -3, -4; a negative `max_bytes` is -8), then the
-    /// bytes to memory (-6).
-    fn store_read(
-        &mut self,
-        mem: &mut MemoryInst,
-        (k, kl, offset, dst, max): (i32, i32, i32, i32, i32),
-    ) -> Result<i32> {
-        let key = match Self::key(mem, k, kl) {
-            Ok(key) => key,
-            Err(c) => return Ok(c),
-        };
-        if max > MAX_STORE_IO_SIZE {
-            return Ok(INPUT_OUTPUT_TOO_LARGE);
-        }
-        let d = Store(&mut self.root);
-        let Some(v) = d.find_value(&key)? else {
-            return Ok(STORE_NOT_A_VALUE);
-        };
-        let Ok(offset) = u64::try_from(offset) else {
-            return Ok(STORE_INVALID_ACCESS);
-        };
-        if offset >= v.len {
-            return Ok(STORE_INVALID_ACCESS);
-        }
-        let Ok(max) = u64::try_from(max) else {
-            return Ok(GENERIC_INVALID_ACCESS);
-        };
-        let n = v.len.saturating_sub(offset).min(max);
-        let bytes = v.read(offset, n)?;
-        if let Err(c) = store_mem(mem, dst, &bytes) {
-            return Ok(c);
-        }
-        Ok(len_i32(bytes.len()))
-    }
-
-    /// `store_create`: -5 for a negative size, -9 readonly, -13 an existing value.
-    fn store_create(&mut self, mem: &mut MemoryInst, k: i32, kl: i32, size: i32) -> Result<i32> {
-        let key = match Self::key(mem, k, kl) {
-            Ok(key) => key,
-            Err(c) => return Ok(c),
-        };
-        let Ok(size) = u64::try_from(size) else {
-            return Ok(STORE_VALUE_SIZE_EXCEEDED);
-        };
-        if key.is_readonly() {
-            return Ok(STORE_READONLY_VALUE);
-        }
-        if Store(&mut self.root).create_value(&key, size)? {
-            Ok(0)
-        } else {
-            Ok(STORE_VALUE_ALREADY_EXISTS)
-        }
-    }
-
-    /// The one-key store functions other than `store_has`, `store_read`, `store_write`,
-    /// `store_create` (`host_funcs.ml` `Aux`, `durable.ml`).
-    fn store_key_op(&mut self, name: &[u8], mem: &mut MemoryInst, k: i32, kl: i32) -> Result<i64> {
-        let key = match Self::key(mem, k, kl) {
-            Ok(key) => key,
-            Err(c) => return Ok(i64::from(c)),
-        };
-        let d = Store(&mut self.root);
-        let r = match name {
-            b"tezos_store_exists" => i32::from(d.exists(&key)?),
-            b"tezos_store_delete" | b"tezos_store_delete_value" => {
-                if key.is_readonly() {
-                    STORE_READONLY_VALUE
-                } else {
-                    let mut p = key_path(&key);
-                    if name == b"tezos_store_delete_value" {
-                        p.push(VALUE_MARKER);
-                    }
-                    codec::remove_steps(d.0, &p)?;
-                    0
-                }
-            }
-            b"tezos_store_value_size" => match d.find_value(&key)? {
-                Some(v) => v.len as i32,
-                None => STORE_NOT_A_VALUE,
-            },
-            b"tezos_store_list_size" => {
-                return Ok(i64::try_from(d.count_subtrees(&key)?).unwrap_or(i64::MAX));
-            }
-            _ => {
-                return Err(Error::Unsupported(format!(
-                    "store function {}",
-                    String::from_utf8_lossy(name)
-                )));
-            }
-        };
-        Ok(i64::from(r))
-    }
-
-    /// `store_copy` (`copy_tree_exn`: `to` readonly -9, no tree at `from` -10) and
-    /// `store_move` (`move_tree_exn`: both keys writable).
-    fn store_copy_move(
-        &mut self,
-        mem: &mut MemoryInst,
-        is_move: bool,
-        (f, fl, t, tl): (i32, i32, i32, i32),
-    ) -> Result<i32> {
-        let (from, to) = match (Self::key(mem, f, fl), Self::key(mem, t, tl)) {
-            (Ok(from), Ok(to)) => (from, to),
-            (Err(c), _) | (_, Err(c)) => return Ok(c),
-        };
-        if to.is_readonly() || (is_move && from.is_readonly()) {
-            return Ok(STORE_READONLY_VALUE);
-        }
-        let root = &mut self.root;
-        let Some(sub) = codec::subtree_steps(root, &key_path(&from))? else {
-            return Ok(STORE_NOT_A_NODE);
-        };
-        if is_move {
-            codec::remove_steps(root, &key_path(&from))?;
-        }
-        codec::attach_steps(root, &key_path(&to), sub)?;
-        Ok(0)
-    }
-
-    /// `store_get_nth_key` (`subtree_name_at`: -10 no tree, -12 index out of range; `@` is
-    /// the empty name).
-    fn store_get_nth_key(
-        &mut self,
-        mem: &mut MemoryInst,
-        (k, kl, index, dst, max): (i32, i32, i64, i32, i32),
-    ) -> Result<i32> {
-        let key = match Self::key(mem, k, kl) {
-            Ok(key) => key,
-            Err(c) => return Ok(c),
-        };
-        let p = key_path(&key);
-        if codec::kind_steps(&self.root, &p)?.is_none() {
-            return Ok(STORE_NOT_A_NODE);
-        }
-        let names = codec::children_steps(&self.root, &p)?;
-        let Some(name) = usize::try_from(index).ok().and_then(|i| names.get(i)) else {
-            return Ok(STORE_INVALID_SUBKEY_INDEX);
-        };
-        let name = if name == VALUE_MARKER { "" } else { name };
-        let Ok(max) = usize::try_from(max) else {
-            return Ok(GENERIC_INVALID_ACCESS);
-        };
-        let out = &name.as_bytes()[..name.len().min(max)];
-        if let Err(c) = store_mem(mem, dst, out) {
-            return Ok(c);
-        }
-        Ok(len_i32(out.len()))
-    }
-
-    /// `__internal_store_get_hash` (`hash_exn ~kind:Directory`: -10 no tree).
-    fn store_get_hash(
-        &mut self,
-        mem: &mut MemoryInst,
-        (k, kl, dst, max): (i32, i32, i32, i32),
-    ) -> Result<i32> {
-        let key = match Self::key(mem, k, kl) {
-            Ok(key) => key,
-            Err(c) => return Ok(c),
-        };
-        let Some(h) = codec::hash_steps(&self.root, &key_path(&key))? else {
-            return Ok(STORE_NOT_A_NODE);
-        };
-        let Ok(max) = usize::try_from(max) else {
-            return Ok(GENERIC_INVALID_ACCESS);
-        };
-        let out = &h.0[..h.0.len().min(max)];
-        if let Err(c) = store_mem(mem, dst, out) {
-            return Ok(c);
-        }
-        Ok(len_i32(out.len()))
-    }
 }
 
 /// A host function's outcome for the kernel: a value, or an error code (`Error.code`).
 type Code<T> = std::result::Result<T, i32>;
-
-fn len_i32(n: usize) -> i32 {
-    i32::try_from(n).unwrap_or(i32::MAX)
-}
 
 /// `M.load_bytes`: a negative length is an OCaml `Invalid_argument` (-8), a range out of
 /// memory -6; an empty range never fails.
@@ -509,16 +262,6 @@ fn load_mem(mem: &mut MemoryInst, addr: i32, len: i32) -> Code<Vec<u8>> {
             .map_err(|_| MEMORY_INVALID_ACCESS)?;
     }
     Ok(buf)
-}
-
-/// `M.store_bytes`: a range out of memory is -6 (no byte written); an empty one never fails.
-fn store_mem(mem: &mut MemoryInst, addr: i32, bytes: &[u8]) -> Code<()> {
-    if !bytes.is_empty() {
-        Mem(mem)
-            .write(u64::from(addr as u32), bytes)
-            .map_err(|_| MEMORY_INVALID_ACCESS)?;
-    }
-    Ok(())
 }
 
 /// `durable/<steps of key>`.
@@ -599,6 +342,19 @@ impl Found {
 }
 
 impl Store<'_> {
+    /// `copy_tree_exn` / `move_tree_exn` (keys checked by the caller): `find_tree from`,
+    /// then (move) `remove from`, then `add_tree to`; `false` when there is no tree at `from`.
+    fn copy_or_move(&mut self, from: &Key, to: &Key, is_move: bool) -> Result<bool> {
+        let Some(sub) = codec::subtree_steps(self.0, &key_path(from))? else {
+            return Ok(false);
+        };
+        if is_move {
+            codec::remove_steps(self.0, &key_path(from))?;
+        }
+        codec::attach_steps(self.0, &key_path(to), sub)?;
+        Ok(true)
+    }
+
     /// `find_value`: `find_tree key/@`, then the chunked byte vector's `length` (and the
     /// origin of its `contents`).
     fn find_value(&self, k: &Key) -> Result<Option<Found>> {
@@ -691,6 +447,154 @@ impl Store<'_> {
     }
 }
 
+/// The tree's value slot: the key, the value once found (`find_value`), and `store_write`'s
+/// source bytes once loaded.
+struct TreeValue<'a> {
+    store: Store<'a>,
+    key: Key,
+    found: Option<Found>,
+    staged: Option<Vec<u8>>,
+}
+
+impl DurableBackend for Store<'_> {
+    type Fatal = Error;
+    type Value<'s>
+        = TreeValue<'s>
+    where
+        Self: 's;
+
+    fn value<'s, M: GuestMemory + ?Sized>(
+        &'s mut self,
+        mem: &M,
+        addr: i32,
+        len: i32,
+    ) -> Step<TreeValue<'s>, Error> {
+        Ok(TreeValue {
+            key: store::load_key(mem, addr, len)?,
+            store: Store(&mut *self.0),
+            found: None,
+            staged: None,
+        })
+    }
+
+    /// `find_value`, then `count_subtrees`.
+    fn has(&mut self, k: &Key) -> Result<(bool, u64)> {
+        let value = self.find_value(k)?.is_some();
+        Ok((value, self.count_subtrees(k)?))
+    }
+
+    fn exists(&mut self, k: &Key) -> Result<bool> {
+        Store::exists(self, k)
+    }
+
+    fn list_size(&mut self, k: &Key) -> Result<u64> {
+        self.count_subtrees(k)
+    }
+
+    /// `subtree_name_at`: the names listed, then the index.
+    fn nth_key(&mut self, k: &Key, index: i64) -> Result<Option<String>> {
+        let names = codec::children_steps(self.0, &key_path(k))?;
+        Ok(usize::try_from(index)
+            .ok()
+            .and_then(|i| names.get(i))
+            .map(|n| {
+                if n == VALUE_MARKER {
+                    String::new()
+                } else {
+                    n.clone()
+                }
+            }))
+    }
+
+    fn delete(&mut self, k: &Key) -> Result<()> {
+        codec::remove_steps(self.0, &key_path(k))
+    }
+
+    fn copy(&mut self, from: &Key, to: &Key) -> Result<bool> {
+        self.copy_or_move(from, to, false)
+    }
+
+    fn move_tree(&mut self, from: &Key, to: &Key) -> Result<bool> {
+        self.copy_or_move(from, to, true)
+    }
+
+    fn subtree_hash(&mut self, k: &Key) -> Result<Option<context_hash::Hash>> {
+        codec::hash_steps(self.0, &key_path(k))
+    }
+}
+
+impl ValueSlot for TreeValue<'_> {
+    type Fatal = Error;
+
+    fn key(&self) -> &Key {
+        &self.key
+    }
+
+    fn size(&mut self) -> Result<Option<u64>> {
+        self.found = self.store.find_value(&self.key)?;
+        Ok(self.found.as_ref().map(|v| v.len))
+    }
+
+    /// Every chunk read first, then the bytes given to `sink` at once (`load_bytes`, then
+    /// `M.store_bytes`).
+    fn read(
+        &mut self,
+        offset: u64,
+        n: u64,
+        mut sink: impl FnMut(usize, &[u8]) -> bool,
+    ) -> Result<bool> {
+        let bytes = match &self.found {
+            Some(v) => v.read(offset, n)?,
+            None => match self.store.find_value(&self.key)? {
+                Some(v) => v.read(offset, n)?,
+                None => return Err(Error::Malformed(self.key.to_string(), "no value to read")),
+            },
+        };
+        Ok(bytes.is_empty() || sink(0, &bytes))
+    }
+
+    /// The source bytes loaded where Octez's `store_write` loads them (memory reads are
+    /// recorded in a proof).
+    fn stage_source(&mut self, n: usize, read_source: impl FnOnce(&mut [u8]) -> bool) -> bool {
+        let mut data = vec![0; n];
+        let ok = read_source(&mut data);
+        self.staged = Some(data);
+        ok
+    }
+
+    /// `write_value_exn` of the staged bytes (else of those `fill` gives).
+    fn write(
+        &mut self,
+        offset: u64,
+        n: u64,
+        mut fill: impl FnMut(usize, &mut [u8]) -> bool,
+    ) -> Result<bool> {
+        let data = match self.staged.take() {
+            Some(data) => data,
+            None => {
+                let n = usize::try_from(n).map_err(|_| Error::Overflow("durable write"))?;
+                let mut data = vec![0; n];
+                if n > 0 && !fill(0, &mut data) {
+                    return Ok(false);
+                }
+                data
+            }
+        };
+        self.store.write_value(&self.key, offset, &data)?;
+        Ok(true)
+    }
+
+    fn create(&mut self, size: u64) -> Result<bool> {
+        self.store.create_value(&self.key, size)
+    }
+
+    fn delete(&mut self) -> Result<()> {
+        let mut p = key_path(&self.key);
+        p.push(VALUE_MARKER);
+        codec::remove_steps(self.store.0, &p)
+    }
+}
+
 impl Host for TreeHost {
     fn call(
         &mut self,
@@ -704,6 +608,8 @@ impl Host for TreeHost {
         };
         let a = |i| i32_arg(args, i);
         let one = |r: i32, t: u128| Ok((vec![Value::I32(r)], t));
+        // The `durable` storage functions: `wasm_pvm::store` over this tree.
+        let mut d = Store(&mut self.root);
         match name {
             b"tezos_read_input" => {
                 let r = self.read_input(mem, a(0)?, a(1)?, a(2)?)?;
@@ -727,7 +633,7 @@ impl Host for TreeHost {
             b"tezos_write_read" => {
                 // store_write(key, len, offset, src, num_bytes)
                 let (k, kl, off, src, n) = (a(0)?, a(1)?, a(2)?, a(3)?, a(4)?);
-                let r = self.store_write(mem, (k, kl, off, src, n))?;
+                let r = store::write(&mut d, &mut Mem(mem), (k, kl, off, src, n))?;
                 one(
                     r,
                     cost(
@@ -740,19 +646,24 @@ impl Host for TreeHost {
             | b"tezos_store_exists"
             | b"tezos_store_delete"
             | b"tezos_store_delete_value"
-            | b"tezos_store_create" => {
+            | b"tezos_store_create"
+            | b"tezos_store_value_size" => {
                 let (k, kl) = (a(0)?, a(1)?);
+                let m = &mut Mem(mem);
+                let keys = &mut KeyCache::new();
                 let r = match name {
-                    b"tezos_store_has" => self.store_has(mem, k, kl)?,
-                    b"tezos_store_create" => self.store_create(mem, k, kl, a(2)?)?,
-                    // A result of a one-key function fits an `i32`.
-                    _ => self.store_key_op(name, mem, k, kl)? as i32,
+                    b"tezos_store_has" => store::has(&mut d, keys, m, k, kl)?,
+                    b"tezos_store_exists" => store::exists(&mut d, keys, m, k, kl)?,
+                    b"tezos_store_delete" => store::delete(&mut d, keys, m, k, kl)?,
+                    b"tezos_store_delete_value" => store::delete_value(&mut d, m, k, kl)?,
+                    b"tezos_store_create" => store::create(&mut d, m, k, kl, a(2)?)?,
+                    _ => store::value_size(&mut d, m, k, kl)?,
                 };
                 one(r, cost(r, per_byte(kl).saturating_add(1)))
             }
             b"tezos_store_read" => {
                 let (k, kl, off, dst, max) = (a(0)?, a(1)?, a(2)?, a(3)?, a(4)?);
-                let r = self.store_read(mem, (k, kl, off, dst, max))?;
+                let r = store::read(&mut d, &mut Mem(mem), (k, kl, off, dst, max))?;
                 one(
                     r,
                     cost(
@@ -761,14 +672,14 @@ impl Host for TreeHost {
                     ),
                 )
             }
-            b"tezos_store_value_size" => {
-                let (k, kl) = (a(0)?, a(1)?);
-                let r = self.store_key_op(name, mem, k, kl)? as i32;
-                one(r, cost(r, per_byte(kl).saturating_add(1)))
-            }
             b"tezos_store_copy" | b"tezos_store_move" => {
                 let (f, fl, t, tl) = (a(0)?, a(1)?, a(2)?, a(3)?);
-                let r = self.store_copy_move(mem, name == b"tezos_store_move", (f, fl, t, tl))?;
+                let (m, keys) = (&mut Mem(mem), &mut KeyCache::new());
+                let r = if name == b"tezos_store_move" {
+                    store::move_tree(&mut d, keys, m, (f, fl, t, tl))?
+                } else {
+                    store::copy(&mut d, keys, m, (f, fl, t, tl))?
+                };
                 one(
                     r,
                     cost(
@@ -779,7 +690,7 @@ impl Host for TreeHost {
             }
             b"tezos_store_list_size" => {
                 let (k, kl) = (a(0)?, a(1)?);
-                let r = self.store_key_op(name, mem, k, kl)?;
+                let r = store::list_size(&mut d, &mut KeyCache::new(), &mut Mem(mem), k, kl)?;
                 let t = if r < 0 {
                     0
                 } else {
@@ -791,12 +702,14 @@ impl Host for TreeHost {
                 let (k, kl) = (a(0)?, a(1)?);
                 let index = i64_arg(args, 2)?;
                 let (dst, max) = (a(3)?, a(4)?);
-                let r = self.store_get_nth_key(mem, (k, kl, index, dst, max))?;
+                let (m, keys) = (&mut Mem(mem), &mut KeyCache::new());
+                let r = store::get_nth_key(&mut d, keys, m, k, kl, index, dst, max)?;
                 one(r, cost(r, per_byte(kl).saturating_add(1)))
             }
             b"tezos_internal_store_get_hash" => {
                 let (k, kl, dst, max) = (a(0)?, a(1)?, a(2)?, a(3)?);
-                let r = self.store_get_hash(mem, (k, kl, dst, max))?;
+                let (m, keys) = (&mut Mem(mem), &mut KeyCache::new());
+                let r = store::get_hash(&mut d, keys, m, (k, kl, dst, max))?;
                 one(r, cost(r, per_byte(kl).saturating_add(1)))
             }
             _ => Err(Error::Unsupported(format!(

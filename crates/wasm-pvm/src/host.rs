@@ -24,13 +24,20 @@
 //! first key of `store_copy`/`store_move`, and a key's first use in the run.
 //!
 //! Host functions are generic over the [`GuestMemory`] (`dyn GuestMemory` works too), so that
-//! an engine's memory accesses are inlined.
+//! an engine's memory accesses are inlined. The durable-storage ones (`store_*`) are written
+//! once in [`store`], generic over a [`store::DurableBackend`] (the small-step interpreter
+//! brings its own, over the state tree); `HostState`'s is `Fast`, over the value cache.
 //!
 //! Not implemented: the `nds_*` functions of V6 (they link, see
 //! [`crate::host_function_signature`], but an engine must report a call as fatal).
 
+pub mod store;
+
+use context_hash::Hash;
 use durable_tree::TreeError;
-use durable_tree::durable::{CachedDurable, Durable, Key, KeyError, ValueRef};
+use durable_tree::durable::{CachedDurable, Durable, Key, ValueRef};
+
+use self::store::{DurableBackend, KEY_BUF, KeyCache, ValueSlot, len_i32};
 
 use crate::buffers::{InputBuffer, OutputBuffer, OutputError};
 use crate::version::PvmVersion;
@@ -159,73 +166,13 @@ pub struct HostState<'a> {
     key_buf: [u8; KEY_BUF],
 }
 
-/// Buffer size for a key read from guest memory.
-const KEY_BUF: usize = MAX_KEY_LENGTH as usize;
-
-/// The last key parsed in this run, with the bytes it was parsed from.
-struct KeyCache {
-    bytes: [u8; KEY_BUF],
-    len: usize,
-    key: Option<Key>,
-}
-
-impl KeyCache {
-    fn new() -> Self {
-        Self {
-            bytes: [0; KEY_BUF],
-            len: 0,
-            key: None,
-        }
-    }
-
-    /// `load_key_from_memory`: length check (-1) before memory (-6), then syntax (-2). The
-    /// key bytes go to a stack buffer; the previous key is reused if the bytes are the same
-    /// (a key's validity only depends on its bytes).
-    fn load<M: GuestMemory + ?Sized>(&mut self, mem: &M, addr: i32, len: i32) -> Step<&Key> {
-        if len > MAX_KEY_LENGTH {
-            return Err(Abort::Code(STORE_KEY_TOO_LARGE));
-        }
-        let n = usize::try_from(len).map_err(|_| Abort::Code(GENERIC_INVALID_ACCESS))?;
-        let mut buf = [0u8; KEY_BUF];
-        let bytes = &mut buf[..n];
-        if n > 0 {
-            mem.read(u64::from(addr as u32), bytes)
-                .map_err(|_| Abort::Code(MEMORY_INVALID_ACCESS))?;
-        }
-        if self.key.is_none() || self.bytes[..self.len] != *bytes {
-            let k = Key::parse(bytes).map_err(|e| {
-                Abort::Code(match e {
-                    KeyError::TooLarge => STORE_KEY_TOO_LARGE,
-                    KeyError::Invalid => STORE_INVALID_KEY,
-                })
-            })?;
-            self.bytes[..n].copy_from_slice(bytes);
-            self.len = n;
-            return Ok(self.key.insert(k));
-        }
-        // Always `Some` here.
-        self.key.as_ref().ok_or(Abort::Code(GENERIC_INVALID_ACCESS))
-    }
-
-    /// [`KeyCache::load`] for host functions taking two keys.
-    fn load_owned<M: GuestMemory + ?Sized>(&mut self, mem: &M, addr: i32, len: i32) -> Step<Key> {
-        self.load(mem, addr, len).cloned()
-    }
-}
-
 fn fatal(e: TreeError) -> HostFatal {
     HostFatal::Storage(e.to_string())
 }
 
 /// Why a host function stops before its normal result (the two kinds of errors of the module
 /// doc, docs/reference/wasm-pvm.md).
-#[derive(Debug)]
-enum Abort {
-    /// A deterministic error code the kernel receives as the return value (`-1`, `-3`, …).
-    Code(i32),
-    /// An operational failure: the run stops and the state is left untouched.
-    Fatal(HostFatal),
-}
+type Abort = store::Abort<HostFatal>;
 
 /// Outcome of an internal step of a host function: its value, or an [`Abort`].
 type Step<T> = Result<T, Abort>;
@@ -252,64 +199,9 @@ fn write_mem<M: GuestMemory + ?Sized>(mem: &mut M, addr: i32, data: &[u8]) -> St
     Ok(())
 }
 
-/// Whether `mem.read`/`mem.write` of `len` bytes at `addr` would succeed: an empty range always
-/// does.
-fn in_bounds<M: GuestMemory + ?Sized>(mem: &M, addr: i32, len: usize) -> bool {
-    len == 0
-        || u64::from(addr as u32)
-            .checked_add(len as u64)
-            .is_some_and(|end| end <= mem.size())
-}
-
-/// `load_key_from_memory` for value operations: length check (-1) before memory (-6), then the
-/// syntax (-2, only checked for a key not cached yet). Returns the key's value slot.
-#[inline(always)]
-fn load_value<'c, M: GuestMemory + ?Sized>(
-    durable: &'c mut CachedDurable<'_>,
-    buf: &mut [u8; KEY_BUF],
-    mem: &M,
-    addr: i32,
-    len: i32,
-) -> Step<ValueRef<'c>> {
-    if len > MAX_KEY_LENGTH {
-        return Err(Abort::Code(STORE_KEY_TOO_LARGE));
-    }
-    let n = usize::try_from(len).map_err(|_| Abort::Code(GENERIC_INVALID_ACCESS))?;
-    let addr = u64::from(addr as u32);
-    // The key bytes are used in place when the memory lends them.
-    let bytes: &[u8] = match mem.bytes(addr, n) {
-        Some(b) => b,
-        None => {
-            let bytes = &mut buf[..n];
-            if n > 0 {
-                mem.read(addr, bytes)
-                    .map_err(|_| Abort::Code(MEMORY_INVALID_ACCESS))?;
-            }
-            bytes
-        }
-    };
-    match durable.value(bytes).map_err(fatal_step)? {
-        Ok(v) => Ok(v),
-        Err(KeyError::TooLarge) => Err(Abort::Code(STORE_KEY_TOO_LARGE)),
-        Err(KeyError::Invalid) => Err(Abort::Code(STORE_INVALID_KEY)),
-    }
-}
-
-/// Value length as the `i32` host functions return; -3 when there is no value.
-fn value_size(v: &ValueRef<'_>) -> Step<i32> {
-    match v.size() {
-        // `Int64.to_int32`: sizes never exceed i32::MAX by construction.
-        Some(n) => Ok(n as i32),
-        None => Err(Abort::Code(STORE_NOT_A_VALUE)),
-    }
-}
-
 /// A host function's result: its value or error code for the kernel, or a fatal error.
 fn done(r: Step<i32>) -> Result<i32, HostFatal> {
-    match r {
-        Ok(c) | Err(Abort::Code(c)) => Ok(c),
-        Err(Abort::Fatal(f)) => Err(f),
-    }
+    store::done(r)
 }
 
 /// `check_address`: `addr + len < size` (strict!) with `len >= 0`, used by `read_input`.
@@ -460,64 +352,53 @@ impl<'a> HostState<'a> {
         }
     }
 
-    /// `store_has(key, len) -> i32`: 0 nothing, 1 value only, 2 subtrees only, 3 both.
+    /// The fast backend of [`store`] and the key cache, borrowed side by side.
+    #[inline(always)]
+    fn split(&mut self) -> (Fast<'_, 'a>, &mut KeyCache) {
+        (
+            Fast {
+                durable: &mut self.durable,
+                key_buf: &mut self.key_buf,
+            },
+            &mut self.keys,
+        )
+    }
+
+    /// `store_has(key, len) -> i32` ([`store::has`]).
     pub fn store_has<M: GuestMemory + ?Sized>(
         &mut self,
         mem: &mut M,
         key: i32,
         key_len: i32,
     ) -> Result<i32, HostFatal> {
-        done((|| {
-            let k = self.keys.load(mem, key, key_len)?;
-            let d = self.durable.structure().map_err(fatal_step)?;
-            let n = d.list_size(k).map_err(fatal_step)?;
-            // The value is the child `@`: no children, no value (one tree walk, not two).
-            let has_value = n > 0 && d.has_value(k).map_err(fatal_step)?;
-            Ok(match (has_value, n) {
-                (false, 0) => 0,
-                (true, 1) => 1,
-                (false, _) => 2,
-                _ => 3,
-            })
-        })())
+        let (mut b, keys) = self.split();
+        store::has(&mut b, keys, mem, key, key_len)
     }
 
-    /// `store_exists(key, len) -> i32` (V2+): 1 if any tree exists at key.
+    /// `store_exists(key, len) -> i32` (V2+, [`store::exists`]).
     pub fn store_exists<M: GuestMemory + ?Sized>(
         &mut self,
         mem: &mut M,
         key: i32,
         key_len: i32,
     ) -> Result<i32, HostFatal> {
-        done((|| {
-            let k = self.keys.load(mem, key, key_len)?;
-            let d = self.durable.structure().map_err(fatal_step)?;
-            Ok(i32::from(d.exists(k).map_err(fatal_step)?))
-        })())
+        let (mut b, keys) = self.split();
+        store::exists(&mut b, keys, mem, key, key_len)
     }
 
-    /// `store_list_size(key, len) -> i64`: children count including the value node `@`.
+    /// `store_list_size(key, len) -> i64` ([`store::list_size`]).
     pub fn store_list_size<M: GuestMemory + ?Sized>(
         &mut self,
         mem: &mut M,
         key: i32,
         key_len: i32,
     ) -> Result<i64, HostFatal> {
-        let r: Step<i64> = (|| {
-            let k = self.keys.load(mem, key, key_len)?;
-            let d = self.durable.structure().map_err(fatal_step)?;
-            let n = d.list_size(k).map_err(fatal_step)?;
-            i64::try_from(n).map_err(|_| Abort::Code(GENERIC_INVALID_ACCESS))
-        })();
-        match r {
-            Ok(n) => Ok(n),
-            Err(Abort::Code(c)) => Ok(i64::from(c)),
-            Err(Abort::Fatal(f)) => Err(f),
-        }
+        let (mut b, keys) = self.split();
+        store::list_size(&mut b, keys, mem, key, key_len)
     }
 
-    /// `store_get_nth_key(key, len, index, dst, max_size) -> i32` (deprecated): name of the
-    /// `index`-th child in listing order (`@` reported as the empty name).
+    /// `store_get_nth_key(key, len, index, dst, max_size) -> i32` (deprecated,
+    /// [`store::get_nth_key`]).
     pub fn store_get_nth_key<M: GuestMemory + ?Sized>(
         &mut self,
         mem: &mut M,
@@ -527,60 +408,32 @@ impl<'a> HostState<'a> {
         dst: i32,
         max_size: i32,
     ) -> Result<i32, HostFatal> {
-        done((|| {
-            let k = self.keys.load(mem, key, key_len)?;
-            let d = self.durable.structure().map_err(fatal_step)?;
-            if !d.exists(k).map_err(fatal_step)? {
-                return Err(Abort::Code(STORE_NOT_A_NODE));
-            }
-            // A negative index lists nothing in Irmin: out of range.
-            let name = match u64::try_from(index) {
-                Ok(i) => d.nth_key(k, i).map_err(fatal_step)?,
-                Err(_) => None,
-            }
-            .ok_or(Abort::Code(STORE_INVALID_SUBKEY_INDEX))?;
-            let name = truncate(name.into_bytes(), max_size)?;
-            write_mem(mem, dst, &name)?;
-            Ok(len_i32(name.len()))
-        })())
+        let (mut b, keys) = self.split();
+        store::get_nth_key(&mut b, keys, mem, key, key_len, index, dst, max_size)
     }
 
-    /// `store_delete(key, len) -> i32`: removes the whole subtree; missing is fine.
+    /// `store_delete(key, len) -> i32` ([`store::delete`]).
     pub fn store_delete<M: GuestMemory + ?Sized>(
         &mut self,
         mem: &mut M,
         key: i32,
         key_len: i32,
     ) -> Result<i32, HostFatal> {
-        done((|| {
-            let k = self.keys.load(mem, key, key_len)?;
-            if k.is_readonly() {
-                return Err(Abort::Code(STORE_READONLY_VALUE));
-            }
-            self.durable.delete(k).map_err(fatal_step)?;
-            Ok(0)
-        })())
+        let (mut b, keys) = self.split();
+        store::delete(&mut b, keys, mem, key, key_len)
     }
 
-    /// `store_delete_value(key, len) -> i32` (V1+): removes only the value.
+    /// `store_delete_value(key, len) -> i32` (V1+, [`store::delete_value`]).
     pub fn store_delete_value<M: GuestMemory + ?Sized>(
         &mut self,
         mem: &mut M,
         key: i32,
         key_len: i32,
     ) -> Result<i32, HostFatal> {
-        done((|| {
-            let mut v = load_value(&mut self.durable, &mut self.key_buf, mem, key, key_len)?;
-            if v.key().is_readonly() {
-                return Err(Abort::Code(STORE_READONLY_VALUE));
-            }
-            v.delete();
-            Ok(0)
-        })())
+        store::delete_value(&mut self.split().0, mem, key, key_len)
     }
 
-    /// `store_copy(from, from_len, to, to_len) -> i32`: checks `to` readonly (-9) then the
-    /// source tree (-10); the source may be readonly.
+    /// `store_copy(from, from_len, to, to_len) -> i32` ([`store::copy`]).
     pub fn store_copy<M: GuestMemory + ?Sized>(
         &mut self,
         mem: &mut M,
@@ -589,22 +442,11 @@ impl<'a> HostState<'a> {
         to: i32,
         to_len: i32,
     ) -> Result<i32, HostFatal> {
-        done((|| {
-            let from = self.keys.load_owned(mem, from, from_len)?;
-            let to = self.keys.load(mem, to, to_len)?;
-            if to.is_readonly() {
-                return Err(Abort::Code(STORE_READONLY_VALUE));
-            }
-            if self.durable.copy(&from, to).map_err(fatal_step)? {
-                Ok(0)
-            } else {
-                Err(Abort::Code(STORE_NOT_A_NODE))
-            }
-        })())
+        let (mut b, keys) = self.split();
+        store::copy(&mut b, keys, mem, (from, from_len, to, to_len))
     }
 
-    /// `store_move(from, from_len, to, to_len) -> i32`: both keys writable (-9), source tree
-    /// must exist (-10).
+    /// `store_move(from, from_len, to, to_len) -> i32` ([`store::move_tree`]).
     pub fn store_move<M: GuestMemory + ?Sized>(
         &mut self,
         mem: &mut M,
@@ -613,40 +455,22 @@ impl<'a> HostState<'a> {
         to: i32,
         to_len: i32,
     ) -> Result<i32, HostFatal> {
-        done((|| {
-            let from = self.keys.load_owned(mem, from, from_len)?;
-            let to = self.keys.load(mem, to, to_len)?;
-            if from.is_readonly() || to.is_readonly() {
-                return Err(Abort::Code(STORE_READONLY_VALUE));
-            }
-            if self.durable.move_tree(&from, to).map_err(fatal_step)? {
-                Ok(0)
-            } else {
-                Err(Abort::Code(STORE_NOT_A_NODE))
-            }
-        })())
+        let (mut b, keys) = self.split();
+        store::move_tree(&mut b, keys, mem, (from, from_len, to, to_len))
     }
 
-    /// `store_value_size(key, len) -> i32`: value length, -3 when there is no value.
+    /// `store_value_size(key, len) -> i32` ([`store::value_size`]).
     pub fn store_value_size<M: GuestMemory + ?Sized>(
         &mut self,
         mem: &mut M,
         key: i32,
         key_len: i32,
     ) -> Result<i32, HostFatal> {
-        done((|| {
-            value_size(&load_value(
-                &mut self.durable,
-                &mut self.key_buf,
-                mem,
-                key,
-                key_len,
-            )?)
-        })())
+        store::value_size(&mut self.split().0, mem, key, key_len)
     }
 
-    /// `store_read(key, len, offset, dst, max_bytes) -> i32`. Order: -7 (`max_bytes > 2048`),
-    /// -3 (no value), -4 (`offset < 0 || offset >= len`, so an empty value always fails), -6.
+    /// `store_read(key, len, offset, dst, max_bytes) -> i32` ([`store::read`]: the bytes go
+    /// straight from the value's chunks to guest memory).
     pub fn store_read<M: GuestMemory + ?Sized>(
         &mut self,
         mem: &mut M,
@@ -656,45 +480,15 @@ impl<'a> HostState<'a> {
         dst: i32,
         max_bytes: i32,
     ) -> Result<i32, HostFatal> {
-        done((|| {
-            let v = load_value(&mut self.durable, &mut self.key_buf, mem, key, key_len)?;
-            if max_bytes > MAX_STORE_IO_SIZE {
-                return Err(Abort::Code(INPUT_OUTPUT_TOO_LARGE));
-            }
-            let size = match v.size() {
-                Some(n) => n,
-                None => return Err(Abort::Code(STORE_NOT_A_VALUE)),
-            };
-            if offset < 0 || offset as u64 >= size {
-                return Err(Abort::Code(STORE_INVALID_ACCESS));
-            }
-            if max_bytes < 0 {
-                // Negative length in `load_bytes`: `Bounds` of the byte vector, unmapped.
-                return Err(Abort::Code(GENERIC_INVALID_ACCESS));
-            }
-            // The bytes go straight from the value's chunks to guest memory, whose range is
-            // checked first: an out-of-bounds destination gets no byte.
-            // `offset < size` (checked above).
-            let n = size.saturating_sub(offset as u64).min(max_bytes as u64) as usize;
-            if !in_bounds(mem, dst, n) {
-                return Err(Abort::Code(MEMORY_INVALID_ACCESS));
-            }
-            let base = u64::from(dst as u32);
-            let mut ok = true;
-            v.read_with(offset as u64, max_bytes as u64, |pos, piece| {
-                ok &= mem.write(base.saturating_add(pos as u64), piece).is_ok();
-            })
-            .map_err(fatal_step)?;
-            if !ok {
-                return Err(Abort::Code(MEMORY_INVALID_ACCESS));
-            }
-            Ok(len_i32(n))
-        })())
+        store::read(
+            &mut self.split().0,
+            mem,
+            (key, key_len, offset, dst, max_bytes),
+        )
     }
 
-    /// `store_write(key, len, offset, src, num_bytes) -> i32`. Order: key, overflow of
-    /// `size + num_bytes` (-5, ignores `offset`), source memory (-6), readonly (-9),
-    /// `num_bytes > 2048` (-7), `offset > size` (-4), negative offset (-8).
+    /// `store_write(key, len, offset, src, num_bytes) -> i32` ([`store::write`]: the payload
+    /// is copied straight from guest memory into the value's chunks).
     pub fn store_write<M: GuestMemory + ?Sized>(
         &mut self,
         mem: &mut M,
@@ -704,51 +498,15 @@ impl<'a> HostState<'a> {
         src: i32,
         num_bytes: i32,
     ) -> Result<i32, HostFatal> {
-        done((|| {
-            let mut v = load_value(&mut self.durable, &mut self.key_buf, mem, key, key_len)?;
-            let size = match value_size(&v) {
-                Ok(s) => s,
-                Err(Abort::Code(STORE_NOT_A_VALUE)) => 0,
-                Err(e) => return Err(e),
-            };
-            if size > size.wrapping_add(num_bytes) {
-                return Err(Abort::Code(STORE_VALUE_SIZE_EXCEEDED));
-            }
-            // Memory check (-6); the payload is copied straight from guest memory into the
-            // value's chunks once every later check passes.
-            let n = num_bytes as usize; // >= 0: a negative count failed the overflow check.
-            if !in_bounds(mem, src, n) {
-                return Err(Abort::Code(MEMORY_INVALID_ACCESS));
-            }
-            if v.key().is_readonly() {
-                return Err(Abort::Code(STORE_READONLY_VALUE));
-            }
-            if num_bytes > MAX_STORE_IO_SIZE {
-                return Err(Abort::Code(INPUT_OUTPUT_TOO_LARGE));
-            }
-            if i64::from(offset) > i64::from(size) {
-                return Err(Abort::Code(STORE_INVALID_ACCESS));
-            }
-            if offset < 0 {
-                return Err(Abort::Code(GENERIC_INVALID_ACCESS));
-            }
-            // Growth beyond i32::MAX is impossible: offset <= size and size + n <= i32::MAX.
-            let base = u64::from(src as u32);
-            let mut ok = true;
-            v.write_with(offset as u64, n as u64, |pos, dst| {
-                ok &= mem.read(base.saturating_add(pos as u64), dst).is_ok();
-            })
-            .map_err(fatal_step)?;
-            // Cannot fail: the range was checked above.
-            if !ok {
-                return Err(Abort::Code(MEMORY_INVALID_ACCESS));
-            }
-            Ok(0)
-        })())
+        store::write(
+            &mut self.split().0,
+            mem,
+            (key, key_len, offset, src, num_bytes),
+        )
     }
 
-    /// `store_create(key, len, size) -> i32` (V1+): -5 negative size, -9 readonly,
-    /// -13 existing value; creates a zero value whose chunks are not materialised.
+    /// `store_create(key, len, size) -> i32` (V1+, [`store::create`]): the zero value's
+    /// chunks are not materialised.
     pub fn store_create<M: GuestMemory + ?Sized>(
         &mut self,
         mem: &mut M,
@@ -756,24 +514,10 @@ impl<'a> HostState<'a> {
         key_len: i32,
         size: i32,
     ) -> Result<i32, HostFatal> {
-        done((|| {
-            let mut v = load_value(&mut self.durable, &mut self.key_buf, mem, key, key_len)?;
-            if size < 0 {
-                return Err(Abort::Code(STORE_VALUE_SIZE_EXCEEDED));
-            }
-            if v.key().is_readonly() {
-                return Err(Abort::Code(STORE_READONLY_VALUE));
-            }
-            if v.create(size as u64) {
-                Ok(0)
-            } else {
-                Err(Abort::Code(STORE_VALUE_ALREADY_EXISTS))
-            }
-        })())
+        store::create(&mut self.split().0, mem, key, key_len, size)
     }
 
-    /// `__internal_store_get_hash(key, len, dst, max_size) -> i32` (V1+): Irmin hash of the
-    /// whole subtree at key, truncated to `max_size`; -10 if missing.
+    /// `__internal_store_get_hash(key, len, dst, max_size) -> i32` (V1+, [`store::get_hash`]).
     pub fn store_get_hash<M: GuestMemory + ?Sized>(
         &mut self,
         mem: &mut M,
@@ -782,17 +526,8 @@ impl<'a> HostState<'a> {
         dst: i32,
         max_size: i32,
     ) -> Result<i32, HostFatal> {
-        done((|| {
-            let k = self.keys.load(mem, key, key_len)?;
-            let hash = self
-                .durable
-                .subtree_hash(k)
-                .map_err(fatal_step)?
-                .ok_or(Abort::Code(STORE_NOT_A_NODE))?;
-            let out = truncate(hash.0.to_vec(), max_size)?;
-            write_mem(mem, dst, &out)?;
-            Ok(len_i32(out.len()))
-        })())
+        let (mut b, keys) = self.split();
+        store::get_hash(&mut b, keys, mem, (key, key_len, dst, max_size))
     }
 
     /// `reveal_preimage(hash, hash_len, dst, max_bytes) -> i32`: request `0x00 ‖ hash bytes`.
@@ -863,11 +598,131 @@ fn load_io_bytes<M: GuestMemory + ?Sized>(mem: &M, addr: i32, len: i32) -> Step<
     read_mem(mem, addr, len)
 }
 
-/// A length returned to the kernel. Every caller passes a length already truncated to a
-/// non-negative `i32` the kernel gave (`max_bytes`, `max_size`), so the `i32::MAX` fallback is
-/// never taken; it exists so that no cast can wrap.
-fn len_i32(n: usize) -> i32 {
-    i32::try_from(n).unwrap_or(i32::MAX)
+/// The fast path's [`DurableBackend`]: the run's value-cached durable storage, and the buffer
+/// for keys the memory does not lend.
+struct Fast<'h, 'a> {
+    durable: &'h mut CachedDurable<'a>,
+    key_buf: &'h mut [u8; KEY_BUF],
+}
+
+impl DurableBackend for Fast<'_, '_> {
+    type Fatal = HostFatal;
+    type Value<'s>
+        = ValueRef<'s>
+    where
+        Self: 's;
+
+    /// The key's slot in the value cache, found by its raw bytes (a cached key is not parsed
+    /// again).
+    #[inline(always)]
+    fn value<'s, M: GuestMemory + ?Sized>(
+        &'s mut self,
+        mem: &M,
+        addr: i32,
+        len: i32,
+    ) -> Step<ValueRef<'s>> {
+        let bytes = store::load_key_bytes(mem, self.key_buf, addr, len)?;
+        self.durable
+            .value(bytes)
+            .map_err(fatal_step)?
+            .map_err(store::key_error)
+    }
+
+    fn has(&mut self, k: &Key) -> Result<(bool, u64), HostFatal> {
+        let d = self.durable.structure().map_err(fatal)?;
+        let n = d.list_size(k).map_err(fatal)?;
+        // The value is the child `@`: no children, no value (one tree walk, not two).
+        let has_value = n > 0 && d.has_value(k).map_err(fatal)?;
+        Ok((has_value, n))
+    }
+
+    fn exists(&mut self, k: &Key) -> Result<bool, HostFatal> {
+        let d = self.durable.structure().map_err(fatal)?;
+        d.exists(k).map_err(fatal)
+    }
+
+    fn list_size(&mut self, k: &Key) -> Result<u64, HostFatal> {
+        let d = self.durable.structure().map_err(fatal)?;
+        d.list_size(k).map_err(fatal)
+    }
+
+    fn nth_key(&mut self, k: &Key, index: i64) -> Result<Option<String>, HostFatal> {
+        // A negative index lists nothing in Irmin: out of range.
+        let Ok(i) = u64::try_from(index) else {
+            return Ok(None);
+        };
+        let d = self.durable.structure().map_err(fatal)?;
+        d.nth_key(k, i).map_err(fatal)
+    }
+
+    fn delete(&mut self, k: &Key) -> Result<(), HostFatal> {
+        self.durable.delete(k).map_err(fatal)
+    }
+
+    fn copy(&mut self, from: &Key, to: &Key) -> Result<bool, HostFatal> {
+        self.durable.copy(from, to).map_err(fatal)
+    }
+
+    fn move_tree(&mut self, from: &Key, to: &Key) -> Result<bool, HostFatal> {
+        self.durable.move_tree(from, to).map_err(fatal)
+    }
+
+    fn subtree_hash(&mut self, k: &Key) -> Result<Option<Hash>, HostFatal> {
+        self.durable.subtree_hash(k).map_err(fatal)
+    }
+}
+
+impl ValueSlot for ValueRef<'_> {
+    type Fatal = HostFatal;
+
+    #[inline(always)]
+    fn key(&self) -> &Key {
+        ValueRef::key(self)
+    }
+
+    #[inline(always)]
+    fn size(&mut self) -> Result<Option<u64>, HostFatal> {
+        Ok(ValueRef::size(self))
+    }
+
+    /// Straight from the cached chunks to `sink`.
+    #[inline(always)]
+    fn read(
+        &mut self,
+        offset: u64,
+        n: u64,
+        mut sink: impl FnMut(usize, &[u8]) -> bool,
+    ) -> Result<bool, HostFatal> {
+        let mut ok = true;
+        self.read_with(offset, n, |pos, piece| ok &= sink(pos, piece))
+            .map_err(fatal)?;
+        Ok(ok)
+    }
+
+    /// Straight from `fill` into the cached chunks.
+    #[inline(always)]
+    fn write(
+        &mut self,
+        offset: u64,
+        n: u64,
+        mut fill: impl FnMut(usize, &mut [u8]) -> bool,
+    ) -> Result<bool, HostFatal> {
+        let mut ok = true;
+        self.write_with(offset, n, |pos, dst| ok &= fill(pos, dst))
+            .map_err(fatal)?;
+        Ok(ok)
+    }
+
+    #[inline(always)]
+    fn create(&mut self, size: u64) -> Result<bool, HostFatal> {
+        Ok(ValueRef::create(self, size))
+    }
+
+    #[inline(always)]
+    fn delete(&mut self) -> Result<(), HostFatal> {
+        ValueRef::delete(self);
+        Ok(())
+    }
 }
 
 #[cfg(test)]

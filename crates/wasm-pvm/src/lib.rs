@@ -8,7 +8,9 @@
 #![deny(clippy::arithmetic_side_effects, clippy::cast_possible_wrap)]
 
 // Module order (each uses only those above it): `version`, `enc` ← `buffers` ← `state` ←
-// `hostfn` ← `host` ← `engine` ← `pvm`; `decode_ticks` ← `link` (uses `hostfn`).
+// `hostfn` ← `host` ← `engine` ← `pvm`; `decode_ticks` ← `link` (uses `hostfn`). `host::store`
+// (the durable-storage host functions over any backend, re-exported as `store`) is `host`'s
+// child: it uses `host`'s memory and error-code definitions, `host` its functions.
 mod buffers;
 mod decode_ticks;
 mod enc;
@@ -29,7 +31,7 @@ pub use engine::{
 };
 pub use host::{
     DebugSink, GuestMemory, HostFatal, HostState, INPUT_OUTPUT_MAX_SIZE, MAX_KEY_LENGTH,
-    MAX_STORE_IO_SIZE, OutOfBounds, RevealError, RevealHandler, code,
+    MAX_STORE_IO_SIZE, OutOfBounds, RevealError, RevealHandler, code, store,
 };
 pub use hostfn::{
     HOST_FUNCTIONS, HOST_MODULE, HostFn, HostFnSpec, ValType, host_function,
