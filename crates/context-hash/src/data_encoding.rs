@@ -45,9 +45,22 @@ pub fn write_n(out: &mut Vec<u8>, mut v: u128) {
 }
 
 /// Append `Data_encoding.n` of a `u64` ([`write_n`]).
-pub fn write_n_u64(out: &mut Vec<u8>, mut v: u64) {
-    // The same loop as `write_n` on 64 bits (hash pre-images write several
-    // per object, nearly all below 128: one byte).
+#[inline]
+pub fn write_n_u64(out: &mut Vec<u8>, v: u64) {
+    // Hash pre-images and stored objects write several per object, nearly
+    // all below 128 (one byte): that case is inlined at the caller.
+    if v < 0x80 {
+        // Fits: below 128.
+        out.push(v as u8);
+    } else {
+        write_n_u64_long(out, v);
+    }
+}
+
+/// [`write_n_u64`] of a value of two bytes or more: the same loop as
+/// `write_n` on 64 bits.
+#[inline(never)]
+fn write_n_u64_long(out: &mut Vec<u8>, mut v: u64) {
     loop {
         // Truncation intended: the low 7 bits.
         let byte = (v & 0x7f) as u8;

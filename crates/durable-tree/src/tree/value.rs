@@ -322,40 +322,35 @@ impl CompactValue {
     }
 
     /// Hashes of the `@` node of this value (chunk hash `chunk`) and of its
-    /// key's node `{@ → …}`, through a per-thread direct-mapped cache keyed
-    /// by the chunk's hash and the length: held by its key's node, the `@`
-    /// node has no memo, and a commit asks for its hash twice per new value
-    /// (the key node's hash, then the `@` object).
+    /// key's node `{@ → …}`, through a process-wide direct-mapped cache
+    /// keyed by the chunk's hash and the length: held by its key's node, the
+    /// `@` node has no memo, and a commit asks for its hash twice per new
+    /// value (the key node's hash, then the `@` object); the PVM hashes the
+    /// state on its kernel thread, the commit runs on another (issue 15).
     fn at_and_key_hash(&self, chunk: Hash) -> Result<(Hash, Hash), TreeError> {
-        use std::cell::RefCell;
-        /// Slots of the cache (a power of 2; 104 KiB per thread).
+        /// Slots of the cache (a power of 2; 104 KiB).
         const SLOTS: usize = 1024;
         type Slot = Option<(Hash, u64, Hash, Hash)>;
-        thread_local! {
-            static CACHE: RefCell<Vec<Slot>> = const { RefCell::new(Vec::new()) };
-        }
+        static CACHE: std::sync::Mutex<Vec<Slot>> = std::sync::Mutex::new(Vec::new());
         let len = self.len();
         let i = usize::from(u16::from_le_bytes([chunk.0[2], chunk.0[3]])) & (SLOTS - 1);
-        let hit = CACHE.with(|c| {
-            let c = c.try_borrow().ok()?;
+        let hit = {
+            let c = CACHE.lock().unwrap_or_else(|e| e.into_inner());
             match c.get(i) {
                 Some(Some((ch, l, at, key))) if *ch == chunk && *l == len => Some((*at, *key)),
                 _ => None,
             }
-        });
+        };
         if let Some(h) = hit {
             return Ok(h);
         }
         let at = self.at_node_hash(chunk)?;
         let key = Self::key_node_hash(at);
-        CACHE.with(|c| {
-            if let Ok(mut c) = c.try_borrow_mut() {
-                if c.is_empty() {
-                    c.resize(SLOTS, None);
-                }
-                c[i] = Some((chunk, len, at, key));
-            }
-        });
+        let mut c = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+        if c.is_empty() {
+            c.resize(SLOTS, None);
+        }
+        c[i] = Some((chunk, len, at, key));
         Ok((at, key))
     }
 
@@ -381,37 +376,37 @@ impl CompactValue {
 }
 
 /// Hash of the node `{0 → contents of hash chunk}` (a compact value's
-/// `contents` node), through a per-thread direct-mapped cache keyed by the
-/// chunk's hash: a commit asks for it twice per new value (its object,
-/// then the `@` node's hash), one blake2b block each time otherwise.
+/// `contents` node), through a process-wide direct-mapped cache keyed by
+/// the chunk's hash: a commit asks for it twice per new value (its object,
+/// then the `@` node's hash), one blake2b block each time otherwise, and
+/// the PVM's state hash on the kernel thread asks first (issue 15).
 fn contents_node_hash(chunk: Hash) -> Hash {
-    use std::cell::RefCell;
-    /// Slots of the cache (a power of 2; 64 KiB per thread).
+    /// Slots of the cache (a power of 2; 64 KiB).
     const SLOTS: usize = 1024;
     fn compute(chunk: Hash) -> Hash {
         let t: [Triple<'_>; 1] = [(CHUNK_0.as_bytes(), EntryKind::Contents, chunk)];
         hash_with(|b| preimage::stable_node(b, &t))
     }
-    thread_local! {
-        static CACHE: RefCell<Vec<(Hash, Hash)>> = const { RefCell::new(Vec::new()) };
+    static CACHE: std::sync::Mutex<Vec<Option<(Hash, Hash)>>> = std::sync::Mutex::new(Vec::new());
+    // The chunk hash is uniform: its first bytes pick the slot.
+    let i = usize::from(u16::from_le_bytes([chunk.0[0], chunk.0[1]])) & (SLOTS - 1);
+    let hit = {
+        let c = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+        match c.get(i) {
+            Some(Some((ch, h))) if *ch == chunk => Some(*h),
+            _ => None,
+        }
+    };
+    if let Some(h) = hit {
+        return h;
     }
-    CACHE.with(|c| {
-        let Ok(mut c) = c.try_borrow_mut() else {
-            return compute(chunk);
-        };
-        if c.is_empty() {
-            // Every slot holds a true pair from the start.
-            let zero = Hash::default();
-            *c = vec![(zero, compute(zero)); SLOTS];
-        }
-        // The chunk hash is uniform: its first bytes pick the slot.
-        let i = usize::from(u16::from_le_bytes([chunk.0[0], chunk.0[1]])) & (SLOTS - 1);
-        let slot = &mut c[i];
-        if slot.0 != chunk {
-            *slot = (chunk, compute(chunk));
-        }
-        slot.1
-    })
+    let h = compute(chunk);
+    let mut c = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    if c.is_empty() {
+        c.resize(SLOTS, None);
+    }
+    c[i] = Some((chunk, h));
+    h
 }
 
 /// Slots of the process-wide cache of [`chunk_of`] (a power of 2; 264 KiB).
