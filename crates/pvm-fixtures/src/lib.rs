@@ -10,7 +10,8 @@
 //!   traces';
 //! * [`ECHO_OCTEZ_WASM`]: the `echo` kernel's bytes of the `echo` traces;
 //! * [`at_first_snapshot`]: genesis with the traces' parameters, one level of inputs, padded to
-//!   the first `Snapshot` (tick 5000);
+//!   the first `Snapshot` (tick 5000); [`at_first_snapshot_with`], [`tx_no_verify`] and
+//!   [`tx_no_verify_params`] for the `tx_no_verify` traces (tick 6 000 000);
 //! * [`CONFORMANCE_DIR`], [`TICKS_DIR`], [`lines`]: the copied hash and proof-size files.
 
 use context_hash::Hash;
@@ -148,7 +149,45 @@ pub fn tx_payloads() -> Vec<Vec<u8>> {
 /// `transfers` as an internal Transfer `00 00 ‖ payload`, `End_of_level`), padded to the first
 /// `Snapshot` (tick 5000).
 pub fn at_first_snapshot(version: PvmVersion, kernel: &[u8], transfers: &[Vec<u8>]) -> PvmState {
-    let mut s = PvmState::genesis(version, kernel, &trace_params()).expect("genesis");
+    at_first_snapshot_with(version, kernel, transfers, &trace_params())
+}
+
+/// The `tx_no_verify` traces' parameters: [`trace_params`] with 6 000 000 ticks per snapshot
+/// (`~ticks_per_snapshot:6_000_000L` in
+/// `src/lib_scoru_wasm/regressions/tezos_scoru_wasm_regressions.ml`).
+pub fn tx_no_verify_params() -> GenesisParams {
+    GenesisParams {
+        ticks_per_snapshot: 6_000_000,
+        ..trace_params()
+    }
+}
+
+/// The `tx_no_verify` kernel (`src/lib_scoru_wasm/test/wasm_kernels/tx-kernel-no-verif.wasm`)
+/// and its two inputs (`src/lib_scoru_wasm/test/messages/{deposit,withdrawal}.out`, the
+/// Transfer payloads), read from [`TICKS_DIR`].
+pub fn tx_no_verify() -> (Vec<u8>, Vec<Vec<u8>>) {
+    let read = |f: &str| {
+        let p = format!("{TICKS_DIR}/{f}");
+        std::fs::read(&p).unwrap_or_else(|e| panic!("cannot read the fixture {p}: {e}"))
+    };
+    (
+        read("tx_no_verify.wasm"),
+        vec![
+            read("tx_no_verify.deposit.out"),
+            read("tx_no_verify.withdrawal.out"),
+        ],
+    )
+}
+
+/// [`at_first_snapshot`] with other genesis parameters: the first `Snapshot` is at tick
+/// `params.ticks_per_snapshot`.
+pub fn at_first_snapshot_with(
+    version: PvmVersion,
+    kernel: &[u8],
+    transfers: &[Vec<u8>],
+    params: &GenesisParams,
+) -> PvmState {
+    let mut s = PvmState::genesis(version, kernel, params).expect("genesis");
     let mut ipl = vec![0x00, 0x03];
     ipl.extend([0u8; 40]);
     let mut messages = vec![vec![0x00, 0x01], ipl];
@@ -164,7 +203,7 @@ pub fn at_first_snapshot(version: PvmVersion, kernel: &[u8], transfers: &[Vec<u8
     s.finish_window().expect("padding");
     assert_eq!(
         (s.current_tick(), s.tick_state()),
-        (5000, &TickState::Snapshot)
+        (params.ticks_per_snapshot, &TickState::Snapshot)
     );
     s
 }

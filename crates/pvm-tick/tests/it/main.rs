@@ -8,3 +8,4 @@ mod host_proofs;
 mod interp_proofs;
 mod refutation;
 mod ticks;
+mod tx_no_verify;
