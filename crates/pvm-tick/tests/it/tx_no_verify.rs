@@ -31,16 +31,60 @@ fn b58(t: &Tree) -> String {
 /// returns the number of captures that matched and, at the first mismatch, what was found.
 /// With `n` = every line, the state after the last capture must ask for an input.
 fn matching_captures(v: PvmVersion, file: &str, n: usize) -> (usize, Option<String>) {
+    matching_captures_from(v, file, n, 0)
+}
+
+/// [`matching_captures`] from the `Snapshot` that starts window `1 + skip`: the `skip` windows
+/// before it are run by the fast path (`PvmState::step_kernel_run` with wasmtime, whose
+/// `Snapshot` states are Octez's), then the small-step path steps to the next capture tick
+/// and runs the capture loop from there (captures `k` at `6 000 000 + 10 038 k`). Returns the
+/// index after the last capture checked.
+fn matching_captures_from(
+    v: PvmVersion,
+    file: &str,
+    n: usize,
+    skip: u32,
+) -> (usize, Option<String>) {
     let expected = lines(&format!("{TICKS_DIR}/{file}"));
     let (kernel, inputs) = tx_no_verify();
-    let mut t = at_first_snapshot_with(v, &kernel, &inputs, &tx_no_verify_params())
-        .to_tree()
-        .unwrap();
+    let params = tx_no_verify_params();
+    let mut s = at_first_snapshot_with(v, &kernel, &inputs, &params);
+    let first_tick = s.current_tick();
+    let mut from = 0;
+    if skip > 0 {
+        let mut engine = pvm_wasmtime::WasmtimeEngine::new().unwrap();
+        let end = first_tick + u128::from(skip) * params.ticks_per_snapshot;
+        while s.current_tick() < end {
+            assert_eq!(s.status(), wasm_pvm::Status::Computing, "input asked early");
+            s.step_kernel_run(&mut engine, &mut NoReveals, None)
+                .unwrap();
+        }
+        assert_eq!(
+            s.current_tick(),
+            end,
+            "the fast path ends on a window boundary"
+        );
+        let every = u128::from(SKIP) + 1;
+        from = usize::try_from((end - first_tick).div_ceil(every)).unwrap();
+    }
+    let mut t = s.to_tree().unwrap();
+    if from > 0 {
+        let capture = first_tick + u128::try_from(from).unwrap() * (u128::from(SKIP) + 1);
+        let gap = u64::try_from(capture - current_tick(&t).unwrap()).unwrap();
+        if gap > 0 {
+            t = compute_step_many(&t, gap).unwrap().0;
+        }
+        assert_eq!(
+            current_tick(&t).unwrap(),
+            capture,
+            "stepped to capture {from}"
+        );
+    }
     let start = Instant::now();
     let mut last_report = Instant::now();
-    let first_tick = current_tick(&t).unwrap();
-    let mut previous = first_tick;
-    for (k, line) in expected.iter().enumerate().take(n) {
+    let stepped_from = current_tick(&t).unwrap();
+    let mut previous = stepped_from;
+    for (k, line) in expected.iter().enumerate().take(n).skip(from) {
         let tick = current_tick(&t).unwrap();
         if is_input_state(&t).unwrap() {
             return (
@@ -81,14 +125,14 @@ fn matching_captures(v: PvmVersion, file: &str, n: usize) -> (usize, Option<Stri
                 k + 1,
                 current_tick(&t).unwrap(),
                 tick_tag(&t).unwrap(),
-                (current_tick(&t).unwrap() - first_tick) as f64 / secs,
+                (current_tick(&t).unwrap() - stepped_from) as f64 / secs,
             );
         }
     }
     let secs = start.elapsed().as_secs_f64();
     eprintln!(
-        "{file}: {n} captures matched to tick {previous} in {secs:.0} s ({:.0} ticks/s)",
-        (current_tick(&t).unwrap() - first_tick) as f64 / secs
+        "{file}: captures {from}..{n} matched to tick {previous} in {secs:.0} s ({:.0} ticks/s)",
+        (current_tick(&t).unwrap() - stepped_from) as f64 / secs
     );
     if n == expected.len() && !is_input_state(&t).unwrap() {
         return (
@@ -118,6 +162,30 @@ fn tx_no_verify_v6_first_captures() {
 fn tx_no_verify_v6_every_capture() {
     let (n, why) = matching_captures(PvmVersion::V6, "tx_no_verify.v6.hashes", 3587);
     assert_eq!((n, why), (3587, None));
+}
+
+/// The captures of `tx_no_verify.v6.hashes` from window `1 + TX_SKIP_WINDOWS` (default 3) on,
+/// the windows before it run by the fast path: the second half of the trace in about half the
+/// time of [`tx_no_verify_v6_every_capture`]. Run with `TX_SKIP_WINDOWS=3 cargo test --release
+/// -p pvm-tick --test it tx_no_verify_v6_from -- --ignored --nocapture`.
+#[test]
+#[ignore = "long: run with --release -- --ignored"]
+fn tx_no_verify_v6_from_a_later_window() {
+    let skip = std::env::var("TX_SKIP_WINDOWS").map_or(3, |s| s.parse().unwrap());
+    let (n, why) = matching_captures_from(PvmVersion::V6, "tx_no_verify.v6.hashes", 3587, skip);
+    assert_eq!((n, why), (3587, None));
+}
+
+/// No reveal: the tx kernel reveals nothing.
+struct NoReveals;
+
+impl wasm_pvm::RevealHandler for NoReveals {
+    fn reveal(&mut self, request: &[u8]) -> Result<Vec<u8>, wasm_pvm::RevealError> {
+        Err(wasm_pvm::RevealError(format!(
+            "unexpected reveal {}",
+            hex::encode(request)
+        )))
+    }
 }
 
 /// Every capture of `tx_no_verify.v0.hashes` (V0: another `wasm_version` and stack limit). Run
