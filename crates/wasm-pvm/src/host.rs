@@ -725,6 +725,41 @@ impl ValueSlot for ValueRef<'_> {
     }
 }
 
+/// Test doubles shared by this module's tests and [`store`]'s.
+#[cfg(test)]
+pub(crate) mod test_memory {
+    use super::{GuestMemory, OutOfBounds};
+
+    /// Guest memory double: a plain byte vector.
+    pub(crate) struct Mem(pub(crate) Vec<u8>);
+
+    impl GuestMemory for Mem {
+        fn size(&self) -> u64 {
+            self.0.len() as u64
+        }
+        fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), OutOfBounds> {
+            let end = addr.checked_add(buf.len() as u64).ok_or(OutOfBounds)?;
+            let src = usize::try_from(addr)
+                .ok()
+                .zip(usize::try_from(end).ok())
+                .and_then(|(a, e)| self.0.get(a..e))
+                .ok_or(OutOfBounds)?;
+            buf.copy_from_slice(src);
+            Ok(())
+        }
+        fn write(&mut self, addr: u64, data: &[u8]) -> Result<(), OutOfBounds> {
+            let end = addr.checked_add(data.len() as u64).ok_or(OutOfBounds)?;
+            let dst = usize::try_from(addr)
+                .ok()
+                .zip(usize::try_from(end).ok())
+                .and_then(|(a, e)| self.0.get_mut(a..e))
+                .ok_or(OutOfBounds)?;
+            dst.copy_from_slice(data);
+            Ok(())
+        }
+    }
+}
+
 #[cfg(test)]
 #[expect(
     clippy::arithmetic_side_effects,
@@ -737,29 +772,7 @@ mod tests {
     use super::*;
     use crate::buffers::InputMessage;
 
-    /// Guest memory double: a plain byte vector.
-    struct Mem(Vec<u8>);
-
-    impl GuestMemory for Mem {
-        fn size(&self) -> u64 {
-            self.0.len() as u64
-        }
-        fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), OutOfBounds> {
-            let end = addr.checked_add(buf.len() as u64).ok_or(OutOfBounds)?;
-            let src = self.0.get(addr as usize..end as usize).ok_or(OutOfBounds)?;
-            buf.copy_from_slice(src);
-            Ok(())
-        }
-        fn write(&mut self, addr: u64, data: &[u8]) -> Result<(), OutOfBounds> {
-            let end = addr.checked_add(data.len() as u64).ok_or(OutOfBounds)?;
-            let dst = self
-                .0
-                .get_mut(addr as usize..end as usize)
-                .ok_or(OutOfBounds)?;
-            dst.copy_from_slice(data);
-            Ok(())
-        }
-    }
+    use test_memory::Mem;
 
     /// Reveal double: answers with `request ‖ "!"`, or fails on `ff`.
     struct Echo(Vec<Vec<u8>>);

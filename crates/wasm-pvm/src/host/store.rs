@@ -585,31 +585,8 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::host::OutOfBounds;
 
-    /// Guest memory double: a plain byte vector.
-    struct Mem(Vec<u8>);
-
-    impl GuestMemory for Mem {
-        fn size(&self) -> u64 {
-            self.0.len() as u64
-        }
-        fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), OutOfBounds> {
-            let end = addr.checked_add(buf.len() as u64).ok_or(OutOfBounds)?;
-            let src = self.0.get(addr as usize..end as usize).ok_or(OutOfBounds)?;
-            buf.copy_from_slice(src);
-            Ok(())
-        }
-        fn write(&mut self, addr: u64, data: &[u8]) -> Result<(), OutOfBounds> {
-            let end = addr.checked_add(data.len() as u64).ok_or(OutOfBounds)?;
-            let dst = self
-                .0
-                .get_mut(addr as usize..end as usize)
-                .ok_or(OutOfBounds)?;
-            dst.copy_from_slice(data);
-            Ok(())
-        }
-    }
+    use crate::host::test_memory::Mem;
 
     /// A backend recording which storage operations the semantics asks for, in order (what a
     /// proof's partial tree observes).
