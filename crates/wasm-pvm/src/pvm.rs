@@ -921,31 +921,11 @@ fn protocol_migration(rest: &[u8]) -> Option<PvmVersion> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::{GuestMemory, OutOfBounds, RevealError};
+    use crate::host::RevealError;
     use crate::state::GenesisParams;
     use crate::version::PvmVersion;
 
-    struct Mem(Vec<u8>);
-
-    impl GuestMemory for Mem {
-        fn size(&self) -> u64 {
-            self.0.len() as u64
-        }
-        fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), OutOfBounds> {
-            let a = usize::try_from(addr).map_err(|_| OutOfBounds)?;
-            let end = a.checked_add(buf.len()).ok_or(OutOfBounds)?;
-            buf.copy_from_slice(self.0.get(a..end).ok_or(OutOfBounds)?);
-            Ok(())
-        }
-        fn write(&mut self, addr: u64, data: &[u8]) -> Result<(), OutOfBounds> {
-            let a = usize::try_from(addr).map_err(|_| OutOfBounds)?;
-            self.0
-                .get_mut(a..a.checked_add(data.len()).ok_or(OutOfBounds)?)
-                .ok_or(OutOfBounds)?
-                .copy_from_slice(data);
-            Ok(())
-        }
-    }
+    use crate::host::test_memory::Mem;
 
     struct NoReveal;
 
