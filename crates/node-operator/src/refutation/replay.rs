@@ -6,8 +6,9 @@
 //! input tick and every window ([`wasm_pvm::LevelEvent`]). A state between two of these is
 //! then either a `Padding` state of the window (the same state at another tick) or reached
 //! tick by tick from the window's `Snapshot` with the small-step PVM (`pvm_tick`). The first
-//! `Padding` state found in a window and the states stepped to are kept, so each move steps
-//! from the closest state below the ticks it asks for (the last agreed one at worst).
+//! `Padding` state found in a window, the states stepped to and about a hundred states on
+//! the way of each stepping run are kept, so each move steps from the closest state below the
+//! ticks it asks for (a kernel run is stepped through once, not once per move).
 //! A loser-mode node ([`wasm_pvm::loser`]) carries its failure markers from the tick they
 //! take effect: its states are the honest ones plus the markers.
 //!
@@ -32,6 +33,15 @@ use wasm_pvm::{
 /// States stepped tick by tick kept for the next moves (each shares most of its tree with
 /// the others).
 const MAX_STEPPED: usize = 1024;
+
+/// A state stepped through `d` ticks after the start of a stepping run is kept if it is
+/// `d / KEPT_SPACING` ticks past the last one kept (at least [`MIN_KEPT_GAP`]): about
+/// `KEPT_SPACING · ln(run / MIN_KEPT_GAP)` states per run, each next move's tick within a
+/// sixty-fourth of its distance from the run's start of one.
+const KEPT_SPACING: u128 = 64;
+
+/// The fewest ticks between two states kept on the way (stepping that far is cheap).
+const MIN_KEPT_GAP: u128 = 64;
 
 /// Why a state could not be computed. Operational failures ([`ReplayError::is_operational`]:
 /// I/O, a reveal not fetched, the node store, the engine) may go away on a retry; the others
@@ -376,8 +386,19 @@ impl PeriodReplay {
             Some((st, tree)) => (*st, tree.clone()),
             None => (at, cp.to_tree()?),
         };
+        // States on the way are kept too, so that the next moves (whose ticks lie between
+        // the ones asked now) step from close by rather than from the `Snapshot` again: the
+        // farther from where this run started, the sparser (the run's end is not known
+        // before a `Padding` state is met).
+        let from = t;
+        let mut next_kept = t.saturating_add(MIN_KEPT_GAP);
         while t < abs {
             self.cancel.check()?;
+            if t >= next_kept {
+                self.keep_stepped(t, tree.clone());
+                let gap = (t.saturating_sub(from) / KEPT_SPACING).max(MIN_KEPT_GAP);
+                next_kept = t.saturating_add(gap);
+            }
             if pvm_tick::tick_tag(&tree)? == pvm_tick::TickTag::Padding {
                 let s = PvmState::from_tree(&tree)?;
                 self.checkpoints.insert(t, s.clone());
@@ -401,13 +422,18 @@ impl PeriodReplay {
                 "stepping to tick {abs} reached tick {reached}"
             )));
         }
+        self.keep_stepped(t, tree.clone());
+        Ok(tree)
+    }
+
+    /// Keeps a state stepped to, forgetting the lowest one beyond [`MAX_STEPPED`].
+    fn keep_stepped(&mut self, tick: u128, tree: Tree) {
         if self.stepped.len() >= MAX_STEPPED
             && let Some(&first) = self.stepped.keys().next()
         {
             self.stepped.remove(&first);
         }
-        self.stepped.insert(t, tree.clone());
-        Ok(tree)
+        self.stepped.insert(tick, tree);
     }
 }
 
@@ -547,6 +573,49 @@ pub(super) mod tests {
                 .unwrap()
                 .is_none()
         );
+    }
+
+    /// Stepping through a kernel run keeps states on the way, sparser farther from its
+    /// start; a later tick between them steps from the closest one and reaches the same state
+    /// as a replay that never stepped.
+    #[test]
+    fn states_on_the_way_are_kept_and_right() {
+        let build = || {
+            PeriodReplay::build(
+                &genesis(),
+                &levels(),
+                &mut engine(),
+                &mut NoReveal,
+                &LoserMode::honest(),
+                &Cancel::default(),
+            )
+            .unwrap()
+            .0
+        };
+        let mut replay = build();
+        let snapshot = *replay
+            .checkpoints
+            .iter()
+            .find(|(_, s)| *s.tick_state() == TickState::Snapshot)
+            .unwrap()
+            .0;
+        // Past the run's end: the run is stepped through to its first `Padding` state.
+        let far = snapshot + WINDOW / 2;
+        replay.state_at(far, &mut NoReveal).unwrap().unwrap();
+        let kept: Vec<u128> = replay.stepped.keys().copied().collect();
+        assert!(kept.len() > 10, "{kept:?}");
+        assert_eq!(kept.last(), Some(&far), "the state asked for is kept");
+        let mut last = snapshot;
+        for &k in &kept[..kept.len() - 1] {
+            let gap = k - last;
+            let allowed = ((last - snapshot) / KEPT_SPACING).max(MIN_KEPT_GAP) + 1;
+            assert!(gap <= allowed, "{k} after {last}: {kept:?}");
+            last = k;
+        }
+        let mid = (kept[kept.len() / 2] + kept[kept.len() / 2 + 1]) / 2;
+        let got = replay.state_at(mid, &mut NoReveal).unwrap().unwrap();
+        let fresh = build().state_at(mid, &mut NoReveal).unwrap().unwrap();
+        assert_eq!(got.hash().unwrap(), fresh.hash().unwrap());
     }
 
     /// A loser's states carry a failure marker from the tick the failure takes effect: here,

@@ -162,7 +162,16 @@ impl<E: KernelEngine + Interruptible, R: RevealHandler> Replayer<E, R> {
         } else {
             let interrupt = self.engine.as_ref().ok().and_then(E::interrupt_handle);
             let _armed = job.cancel.arm(interrupt);
-            self.compute(&job)
+            let start = std::time::Instant::now();
+            let r = self.compute(&job);
+            if r.is_ok() {
+                tracing::info!(
+                    "Refutation game against {}: move computed in {:.2} s",
+                    job.owner,
+                    start.elapsed().as_secs_f64()
+                );
+            }
+            r
         };
         JobResult {
             owner: job.owner,
