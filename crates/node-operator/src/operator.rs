@@ -66,6 +66,9 @@ pub struct NodeOperator<S> {
     dal: Option<crate::dal::DalInjection>,
     /// The refutation games of the operating key, in modes that refute.
     refutation: Option<crate::refutation::Coordinator>,
+    /// The commitments handed to the injector for cementation at the last head: each head
+    /// hands them all again (as Octez's publisher), only the new ones are logged.
+    cementing: HashSet<CommitmentHash>,
 }
 
 impl<S: OperationSink> NodeOperator<S> {
@@ -86,6 +89,7 @@ impl<S: OperationSink> NodeOperator<S> {
             refutation: operator
                 .filter(|_| refutes)
                 .map(crate::refutation::Coordinator::new),
+            cementing: HashSet::new(),
         }
     }
 
@@ -270,12 +274,18 @@ impl<S: OperationSink> node_follower::main_loop::Operator for NodeOperator<S> {
                 }
             }
             if self.can_inject(OperationKind::Cement) {
-                for h in publisher::cement::cementable_commitments(&store, &pos, &constants)? {
-                    tracing::info!("Cementing commitment {h}");
+                let cementable =
+                    publisher::cement::cementable_commitments(&store, &pos, &constants)?;
+                let last = std::mem::take(&mut self.cementing);
+                for h in cementable {
+                    if !last.contains(&h) {
+                        tracing::info!("Cementing commitment {h}");
+                    }
                     self.sink.add(L1Operation::Cement {
                         rollup: p.rollup.address,
                         commitment: h,
                     })?;
+                    self.cementing.insert(h);
                 }
             }
         }
