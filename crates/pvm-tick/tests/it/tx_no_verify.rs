@@ -165,15 +165,35 @@ fn tx_no_verify_v6_every_capture() {
 }
 
 /// The captures of `tx_no_verify.v6.hashes` from window `1 + TX_SKIP_WINDOWS` (default 3) on,
-/// the windows before it run by the fast path: the second half of the trace in about half the
-/// time of [`tx_no_verify_v6_every_capture`]. Run with `TX_SKIP_WINDOWS=3 cargo test --release
+/// the windows before it run by the fast path, up to capture `TX_CAPTURES` (default all): a
+/// part of the trace in a part of the time of [`tx_no_verify_v6_every_capture`], so that the
+/// whole trace can be checked in pieces. Run with `TX_SKIP_WINDOWS=3 cargo test --release
 /// -p pvm-tick --test it tx_no_verify_v6_from -- --ignored --nocapture`.
 #[test]
 #[ignore = "long: run with --release -- --ignored"]
 fn tx_no_verify_v6_from_a_later_window() {
-    let skip = std::env::var("TX_SKIP_WINDOWS").map_or(3, |s| s.parse().unwrap());
-    let (n, why) = matching_captures_from(PvmVersion::V6, "tx_no_verify.v6.hashes", 3587, skip);
-    assert_eq!((n, why), (3587, None));
+    from_a_later_window(PvmVersion::V6, "tx_no_verify.v6.hashes");
+}
+
+/// [`tx_no_verify_v6_from_a_later_window`] at V0 (`tx_no_verify.v0.hashes`).
+#[test]
+#[ignore = "long: run with --release -- --ignored"]
+fn tx_no_verify_v0_from_a_later_window() {
+    from_a_later_window(PvmVersion::V0, "tx_no_verify.v0.hashes");
+}
+
+/// The captures of `file` at `v` from window `1 + TX_SKIP_WINDOWS` to `TX_CAPTURES`.
+fn from_a_later_window(v: PvmVersion, file: &str) {
+    let env = |name: &str, default: usize| {
+        std::env::var(name).map_or(default, |s| {
+            s.parse()
+                .unwrap_or_else(|e| panic!("{name}={s}: not a number ({e})"))
+        })
+    };
+    let skip = u32::try_from(env("TX_SKIP_WINDOWS", 3)).unwrap();
+    let n = env("TX_CAPTURES", 3587);
+    let (got, why) = matching_captures_from(v, file, n, skip);
+    assert_eq!((got, why), (n, None));
 }
 
 /// No reveal: the tx kernel reveals nothing.
