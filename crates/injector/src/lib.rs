@@ -937,12 +937,35 @@ impl Injector {
             }));
         }
         if !failed.is_empty() {
+            // Cementations skipped after a failed one are bound to fail: forgotten rather
+            // than simulated again one by one (the node hands them over again at its next
+            // head; Octez `injector.ml` `retry_unsuccessful_operation`, `Skipped`).
+            let cement_failed = batch.iter().any(|(id, op)| {
+                op.kind() == OperationKind::Cement && failed.iter().any(|f| f.0 == *id)
+            });
+            let doomed: Vec<InjectorOperationId> = if cement_failed {
+                batch
+                    .iter()
+                    .zip(sim.contents.iter().skip(first as usize))
+                    .filter(|((_, op), s)| {
+                        op.kind() == OperationKind::Cement && s.status == ResultStatus::Skipped
+                    })
+                    .map(|((id, _), _)| *id)
+                    .collect()
+            } else {
+                Vec::new()
+            };
             self.with_state(|c| {
                 for (id, msg) in &failed {
                     c.register_error(id, msg);
                 }
+                for id in &doomed {
+                    c.forget(id, "skipped after a failed cementation: bound to fail");
+                }
             })?;
-            return Ok(Round::Again(failed.into_iter().map(|(id, _)| id).collect()));
+            let mut out: Vec<InjectorOperationId> = failed.into_iter().map(|(id, _)| id).collect();
+            out.extend(doomed);
+            return Ok(Round::Again(out));
         }
         // Limits, caps and fees.
         let mut unsigned = unsigned;

@@ -459,3 +459,50 @@ async fn remote_signer_down_keeps_operations_queued() {
         .contains("no operator key injects recover operations")
     );
 }
+
+/// Cementations skipped after a failed one in a simulated batch are bound to fail: they are
+/// forgotten at once (the node hands them over again at its next head, as Octez's injector
+/// does), not simulated again one by one, and the other operations of the batch are injected
+/// in the same head. The cementation that failed keeps its error and is retried.
+#[tokio::test]
+async fn cementations_after_a_failed_one_are_forgotten() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sb, l1) = start(dir.path()).await;
+    let sk = funded_key(&sb);
+    let inj = open(&dir.path().join("injector.sqlite"), &sk, &l1);
+    let mut events = inj.subscribe();
+    let cement = |n: u8| L1Operation::Cement {
+        rollup: ROLLUP.parse().unwrap(),
+        commitment: CommitmentHash([n; 32]),
+    };
+    let cements: Vec<_> = (1..=3).map(|n| inj.add(cement(n), None).unwrap()).collect();
+    let m = inj
+        .add(
+            L1Operation::AddMessages {
+                messages: vec![b"hello".to_vec()],
+            },
+            None,
+        )
+        .unwrap();
+    new_head(&sb, &l1, &inj).await;
+    let s = inj.status_json(&m);
+    assert_eq!(s["status"], "injected", "{s}");
+    let first = inj
+        .entry(&cements[0])
+        .expect("the failed cementation is kept");
+    assert_eq!(first.errors, 1);
+    let mut forgotten = Vec::new();
+    while let Ok(e) = events.try_recv() {
+        if let InjectorEvent::Forgotten { id, reason, .. } = e {
+            assert!(reason.contains("after a failed cementation"), "{reason}");
+            forgotten.push(id);
+        }
+    }
+    forgotten.sort();
+    let mut expected = cements[1..].to_vec();
+    expected.sort();
+    assert_eq!(forgotten, expected);
+    for id in &cements[1..] {
+        assert_eq!(inj.status_json(id)["status"], "unknown");
+    }
+}
