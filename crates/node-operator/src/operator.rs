@@ -69,6 +69,8 @@ pub struct NodeOperator<S> {
     /// The commitments handed to the injector for cementation at the last head: each head
     /// hands them all again (as Octez's publisher), only the new ones are logged.
     cementing: HashSet<CommitmentHash>,
+    /// The commitments whose publication was delayed at the last head (logged once).
+    delayed: HashSet<CommitmentHash>,
 }
 
 impl<S: OperationSink> NodeOperator<S> {
@@ -90,6 +92,7 @@ impl<S: OperationSink> NodeOperator<S> {
                 .filter(|_| refutes)
                 .map(crate::refutation::Coordinator::new),
             cementing: HashSet::new(),
+            delayed: HashSet::new(),
         }
     }
 
@@ -262,12 +265,16 @@ impl<S: OperationSink> node_follower::main_loop::Operator for NodeOperator<S> {
             let store = StoreCommitments(&p.store);
             if self.role.publishes && self.can_inject(OperationKind::Publish) {
                 let out = publisher::publish::commitments_to_publish(&store, &pos, &constants)?;
+                let last = std::mem::take(&mut self.delayed);
                 for (h, c) in &out.delayed {
-                    tracing::info!(
-                        "Publication of commitment {h} for inbox level {} delayed: beyond the \
-                         lookahead of the LCC",
-                        c.inbox_level
-                    );
+                    if !last.contains(h) {
+                        tracing::info!(
+                            "Publication of commitment {h} for inbox level {} delayed: beyond \
+                             the lookahead of the LCC",
+                            c.inbox_level
+                        );
+                    }
+                    self.delayed.insert(*h);
                 }
                 for (h, c) in out.now {
                     self.publish(p, h, c)?;

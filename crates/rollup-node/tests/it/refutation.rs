@@ -154,9 +154,14 @@ impl Duel {
         let result = result.unwrap_or_default();
         if result["player"] != json!(self.loser_pkh) {
             let out = self.honest.output();
+            let game: Vec<&str> = out
+                .lines()
+                .filter(|l| l.contains("efutation") || l.contains("ERROR"))
+                .collect();
             let tail: Vec<&str> = out.lines().rev().take(80).collect();
             eprintln!(
-                "the honest node's output (last lines, newest first):\n{}",
+                "the honest node's game log:\n{}\nits output (last lines, newest first):\n{}",
+                game.join("\n"),
                 tail.join("\n")
             );
         }
