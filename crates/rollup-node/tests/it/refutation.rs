@@ -13,6 +13,13 @@ use super::operator::{Net, net_kernel};
 /// `max_nb_ticks` of the sandbox's WASM rollups: every window is this long.
 const WINDOW: u64 = 50_000_000_000_000;
 
+/// The refutation games' timeout period, in blocks. The tests bake a block every 300 ms
+/// whatever the nodes do, so a player's clock is wall time spent by a debug build on a shared
+/// machine: the honest node of a reveal duel has used up to 82 blocks with three duels at a
+/// time and up to 183 with four (`--nocapture` prints the least clock left). A game ends by its
+/// final move, not by this period (but for the offline loser's, which sets its own).
+const GAME_TIMEOUT: i64 = 500;
+
 /// The inbox level whose evaluation the loser gets wrong: in the second commitment period, so
 /// that the two nodes first agree on the commitment of `orig + 5`.
 const FAILING_LEVEL: i64 = 7;
@@ -266,7 +273,7 @@ fn final_move(out: &str) -> String {
 /// final move proves the input tick, with an inbox proof of the message.
 #[test]
 fn an_honest_node_wins_on_an_input_tick() {
-    let d = duel(200, |orig| format!("{} 1 1", orig + FAILING_LEVEL));
+    let d = duel(GAME_TIMEOUT, |orig| format!("{} 1 1", orig + FAILING_LEVEL));
     let out = d.honest_wins();
     let line = final_move(&out);
     assert!(line.contains("a collect tick, "), "{line}");
@@ -277,7 +284,7 @@ fn an_honest_node_wins_on_an_input_tick() {
 /// the kernel's window (padding to the window's end).
 #[test]
 fn an_honest_node_wins_on_the_window_end() {
-    let d = duel(200, |orig| {
+    let d = duel(GAME_TIMEOUT, |orig| {
         format!("{} 2 1000000000000000", orig + FAILING_LEVEL)
     });
     let out = d.honest_wins();
@@ -290,7 +297,7 @@ fn an_honest_node_wins_on_the_window_end() {
 fn honest_wins_at_kernel_tick(x: u64, tag: &str) {
     // The `End_of_level` input is at tick S, its collect window ends at S + WINDOW - 2 with the
     // `Snapshot`; `WINDOW - 2 + x` is `x` ticks after it.
-    let d = duel(200, |orig| {
+    let d = duel(GAME_TIMEOUT, |orig| {
         format!("{} 2 {}", orig + FAILING_LEVEL, WINDOW - 2 + x)
     });
     let out = d.honest_wins();
@@ -429,7 +436,7 @@ fn applied_reveal_proofs(n: &Net) -> Vec<String> {
 /// reveal proof, applied on L1.
 fn honest_wins_at_reveal_tick(first: FirstReveal, reveal: u64, kind: &str) {
     let kernel = reveal_kernel(first);
-    let d = duel_on(&kernel, &[PREIMAGE], "maintenance", 200, |orig| {
+    let d = duel_on(&kernel, &[PREIMAGE], "maintenance", GAME_TIMEOUT, |orig| {
         format!("{} 2 {}", orig + FAILING_LEVEL, WINDOW - 2 + reveal + 1)
     });
     let mut kinds = vec![];
@@ -487,7 +494,7 @@ fn an_offline_loser_loses_by_timeout() {
 /// Two honest nodes never dispute: both publish the same commitments, which are cemented.
 #[test]
 fn two_honest_nodes_never_dispute() {
-    let mut d = duel(200, |_| String::new());
+    let mut d = duel(GAME_TIMEOUT, |_| String::new());
     let level = d.n.orig + 15;
     d.n.bake_until("cementation", &mut d.honest, |n, _| n.lcc_level() >= level);
     for out in [d.honest.output(), d.loser.output()] {
@@ -518,7 +525,7 @@ fn two_honest_nodes_never_dispute() {
 /// publishes its own, opens the game and wins it (tezt "accuser" refutation scenarios).
 #[test]
 fn an_accuser_wins_against_a_loser() {
-    let d = duel_with("accuser", 200, |orig| {
+    let d = duel_with("accuser", GAME_TIMEOUT, |orig| {
         format!("{} 1 1", orig + FAILING_LEVEL)
     });
     let pubs_before: Vec<_> =
@@ -539,7 +546,7 @@ fn an_accuser_wins_against_a_loser() {
 /// its commitment").
 #[test]
 fn a_bailout_node_defends_its_commitment() {
-    let mut d = duel(200, |orig| format!("{} 1 1", orig + FAILING_LEVEL));
+    let mut d = duel(GAME_TIMEOUT, |orig| format!("{} 1 1", orig + FAILING_LEVEL));
     let (disputed, hpkh) = (d.n.orig + 10, d.honest_pkh.clone());
     d.n.bake_until(
         "the honest commitment of the disputed level",
@@ -586,7 +593,7 @@ fn a_bailout_node_defends_its_commitment() {
 /// A wrong state in the first commitment period (its parent is the genesis commitment).
 #[test]
 fn an_honest_node_wins_in_the_first_period() {
-    let d = duel(200, |orig| format!("{} 1 1", orig + 2));
+    let d = duel(GAME_TIMEOUT, |orig| format!("{} 1 1", orig + 2));
     let line = final_move(&d.honest_wins_at(5));
     assert!(line.contains("with an inbox proof"), "{line}");
 }
@@ -595,7 +602,7 @@ fn an_honest_node_wins_in_the_first_period() {
 /// tick 0): the final move proves the very first input tick with a first-input proof.
 #[test]
 fn an_honest_node_wins_on_the_first_input() {
-    let d = duel(200, |orig| format!("{} 0 0", orig + 1));
+    let d = duel(GAME_TIMEOUT, |orig| format!("{} 0 0", orig + 1));
     let line = final_move(&d.honest_wins_at(5));
     assert!(line.contains("with the first-input proof"), "{line}");
 }
@@ -604,7 +611,7 @@ fn an_honest_node_wins_on_the_first_input() {
 /// up from the L1's state and still wins (its moves are functions of the game and its store).
 #[test]
 fn an_honest_node_killed_mid_game_still_wins() {
-    let mut d = duel(200, |orig| {
+    let mut d = duel(GAME_TIMEOUT, |orig| {
         format!("{} 2 {}", orig + FAILING_LEVEL, WINDOW - 2 + 700)
     });
     d.n.bake_until("a first dissection", &mut d.honest, |_, h| {
@@ -706,7 +713,7 @@ fn dal_page_duel(slot: u8) -> (String, Vec<serde_json::Value>) {
         &[("honest", hk), ("loser", lk)],
         None,
         Some(json!({
-            "smart_rollup_timeout_period_in_blocks": 200,
+            "smart_rollup_timeout_period_in_blocks": GAME_TIMEOUT,
             "dal_parametric": {"feature_enable": true, "number_of_slots": 4,
                 "attestation_lag": DAL_LAG, "attestation_lags": [DAL_LAG],
                 "slot_size": 64, "page_size": 16, "number_of_shards": 64},
@@ -740,7 +747,7 @@ fn dal_page_duel(slot: u8) -> (String, Vec<serde_json::Value>) {
         loser_pkh,
         loser_killed: false,
         accuser: false,
-        timeout: 200,
+        timeout: GAME_TIMEOUT,
     };
     let mut proofs = vec![];
     let out = d.honest_wins_keeping_net(|n| proofs = applied_reveal_proof_values(n));
