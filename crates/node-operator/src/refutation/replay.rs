@@ -489,20 +489,25 @@ pub(super) mod tests {
         pvm_tick::Exact(pvm_wasmtime::WasmtimeEngine::new().unwrap())
     }
 
-    /// Every state of the replay is the state the small-step PVM reaches tick by tick from
-    /// the start, inputs given at the input ticks; the replay ends where the fast path does.
-    #[test]
-    fn every_tick_is_the_small_step_state() {
-        let start = genesis();
-        let (mut replay, end) = PeriodReplay::build(
-            &start,
+    /// The honest replay of [`levels`] from [`genesis`], and the state it ends in.
+    fn honest_replay() -> (PeriodReplay, PvmState) {
+        PeriodReplay::build(
+            &genesis(),
             &levels(),
             &mut engine(),
             &mut NoReveal,
             &LoserMode::honest(),
             &Cancel::default(),
         )
-        .unwrap();
+        .unwrap()
+    }
+
+    /// Every state of the replay is the state the small-step PVM reaches tick by tick from
+    /// the start, inputs given at the input ticks; the replay ends where the fast path does.
+    #[test]
+    fn every_tick_is_the_small_step_state() {
+        let start = genesis();
+        let (mut replay, end) = honest_replay();
         assert_eq!(replay.offset(), 0);
         assert_eq!(replay.ticks(), end.current_tick());
         let inputs: Vec<(u32, u64, Vec<u8>)> = levels()
@@ -580,19 +585,7 @@ pub(super) mod tests {
     /// as a replay that never stepped.
     #[test]
     fn states_on_the_way_are_kept_and_right() {
-        let build = || {
-            PeriodReplay::build(
-                &genesis(),
-                &levels(),
-                &mut engine(),
-                &mut NoReveal,
-                &LoserMode::honest(),
-                &Cancel::default(),
-            )
-            .unwrap()
-            .0
-        };
-        let mut replay = build();
+        let (mut replay, _) = honest_replay();
         let snapshot = *replay
             .checkpoints
             .iter()
@@ -614,7 +607,11 @@ pub(super) mod tests {
         }
         let mid = (kept[kept.len() / 2] + kept[kept.len() / 2 + 1]) / 2;
         let got = replay.state_at(mid, &mut NoReveal).unwrap().unwrap();
-        let fresh = build().state_at(mid, &mut NoReveal).unwrap().unwrap();
+        let fresh = honest_replay()
+            .0
+            .state_at(mid, &mut NoReveal)
+            .unwrap()
+            .unwrap();
         assert_eq!(got.hash().unwrap(), fresh.hash().unwrap());
     }
 
@@ -623,15 +620,7 @@ pub(super) mod tests {
     #[test]
     fn loser_states_carry_their_marker_from_its_tick() {
         let start = genesis();
-        let honest = PeriodReplay::build(
-            &start,
-            &levels(),
-            &mut engine(),
-            &mut NoReveal,
-            &LoserMode::honest(),
-            &Cancel::default(),
-        );
-        let (mut honest, honest_end) = honest.unwrap();
+        let (mut honest, honest_end) = honest_replay();
         let message_tick = u64::try_from(WINDOW).unwrap() + 3;
         let loser = LoserMode::parse(&format!("2 2 {message_tick}")).unwrap();
         let (mut lost, lost_end) = PeriodReplay::build(
