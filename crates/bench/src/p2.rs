@@ -47,6 +47,7 @@ fn apply(d: &mut Durable, writes: &[Write]) -> Result<(), String> {
 }
 
 struct Round {
+    threads: usize,
     write: Duration,
     commit: Duration,
     sync: Duration,
@@ -59,9 +60,10 @@ struct Round {
 }
 
 /// Median of the rounds' `f`.
-fn med(rounds: &[Round], f: impl Fn(&Round) -> Duration) -> Duration {
-    let mut v: Vec<Duration> = rounds.iter().map(f).collect();
-    median(&mut v)
+fn med(rounds: &[&Round], f: impl Fn(&Round) -> f64) -> f64 {
+    let mut v: Vec<f64> = rounds.iter().map(|r| f(r)).collect();
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 /// Median of three runs of the baseline over `sizes`.
@@ -70,9 +72,20 @@ fn baseline(sizes: &[usize]) -> Duration {
     median(&mut v)
 }
 
-/// Rounds of writes then one commit each. The store syncs once per round
-/// after the commit (`set_deferred_sync`, as the node does once per batch of
-/// levels), timed apart.
+/// Threads of the rounds that commit on several: `BENCH_COMMIT_THREADS`, or
+/// the machine's, at most 4 (the node's default, `Repo::set_commit_threads`).
+pub(crate) fn many_threads() -> usize {
+    std::env::var("BENCH_COMMIT_THREADS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(4)))
+}
+
+/// Rounds of writes then one commit each, alternately hashing on one thread
+/// and on [`many_threads`] (`opts.rounds` of each). The store syncs once per
+/// round after the commit (`set_deferred_sync`, as the node does once per
+/// batch of levels), timed apart. Ratios are medians of each round's ratio
+/// to its own baselines, measured right after it.
 fn rounds(
     label: &str,
     store: Arc<dyn NodeStore>,
@@ -91,7 +104,10 @@ fn rounds(
     let mut keys = keys.clone();
     let mut rng = Rng::new(2);
     let mut out = Vec::new();
-    for _ in 0..opts.rounds {
+    let many = many_threads();
+    for i in 0..opts.rounds.saturating_mul(2) {
+        let threads = if i % 2 == 0 { 1 } else { many };
+        repo.set_commit_threads(threads);
         let writes = gen_writes(&mut keys, &mut rng, opts.writes, false)?;
         let (r, write) = timed(|| apply(&mut d, &writes));
         r?;
@@ -103,6 +119,7 @@ fn rounds(
         r.map_err(err)?;
         let sizes = rec.take();
         out.push(Round {
+            threads,
             write,
             commit,
             sync,
@@ -114,13 +131,6 @@ fn rounds(
             bytes: sizes.iter().map(|&n| n as u64).sum(),
         });
     }
-    let (w, c, s, bp, bo) = (
-        med(&out, |r| r.write),
-        med(&out, |r| r.commit),
-        med(&out, |r| r.sync),
-        med(&out, |r| r.blake_pre),
-        med(&out, |r| r.blake_obj),
-    );
     let n = out.len().max(1);
     let objects = out.iter().map(|r| r.objects).sum::<usize>() / n;
     let bytes = out.iter().map(|r| r.bytes).sum::<u64>() / n as u64;
@@ -128,31 +138,45 @@ fn rounds(
     let pre_bytes = out.iter().map(|r| r.pre_bytes).sum::<u64>() / n as u64;
     println!(
         "  {label:<6} first commit {:.0} ms ({first_objects} objects); per round of {} writes \
-         (median of {}): hashed {pre_calls} pre-images, {:.2} MB; stored {objects} objects, {:.2} MB",
+         (median of {} per thread count): hashed {pre_calls} pre-images, {:.2} MB; stored {objects} objects, {:.2} MB",
         ms(first),
         opts.writes,
         opts.rounds,
         pre_bytes as f64 / 1e6,
         bytes as f64 / 1e6
     );
-    println!(
-        "  {label:<6} write {:6.2} ms  commit (hash + persist) {:6.2} ms  sync {:6.2} ms  | \
-         blake2b of the pre-images {:5.2} ms, of the stored objects {:5.2} ms",
-        ms(w),
-        ms(c),
-        ms(s),
-        ms(bp),
-        ms(bo)
-    );
-    let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
-    println!(
-        "  {label:<6} RATIO commit/blake2b(pre-images) = {:.2}x   commit/blake2b(objects) = {:.2}x   \
-         (commit+sync)/blake2b(pre-images) = {:.2}x   (write+commit)/blake2b(pre-images) = {:.2}x",
-        ratio(c, bp),
-        ratio(c, bo),
-        ratio(c + s, bp),
-        ratio(w + c, bp)
-    );
+    let mut counts = vec![1, many];
+    counts.dedup();
+    for threads in counts {
+        let rs: Vec<&Round> = out.iter().filter(|r| r.threads == threads).collect();
+        let t = |f: fn(&Round) -> Duration| med(&rs, |r| ms(f(r)));
+        let tag = format!("{label} {threads}t");
+        println!(
+            "  {tag:<9} write {:6.2} ms  commit (hash + persist) {:6.2} ms  sync {:6.2} ms  | \
+             blake2b of the pre-images {:5.2} ms, of the stored objects {:5.2} ms",
+            t(|r| r.write),
+            t(|r| r.commit),
+            t(|r| r.sync),
+            t(|r| r.blake_pre),
+            t(|r| r.blake_obj)
+        );
+        let ratio = |f: fn(&Round) -> (Duration, Duration)| {
+            med(&rs, |r| {
+                let (a, b) = f(r);
+                a.as_secs_f64() / b.as_secs_f64()
+            })
+        };
+        println!(
+            "  {tag:<9} RATIO commit/blake2b(pre-images) = {:.2}x   commit/blake2b(objects) = {:.2}x   \
+             (commit+sync)/blake2b(pre-images) = {:.2}x   (write+commit)/blake2b(pre-images) = {:.2}x   \
+             write/commit = {:.2}x",
+            ratio(|r| (r.commit, r.blake_pre)),
+            ratio(|r| (r.commit, r.blake_obj)),
+            ratio(|r| (r.commit + r.sync, r.blake_pre)),
+            ratio(|r| (r.write + r.commit, r.blake_pre)),
+            ratio(|r| (r.write, r.commit)),
+        );
+    }
     Ok(())
 }
 

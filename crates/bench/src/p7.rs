@@ -220,6 +220,8 @@ fn run_bare(
 
 /// Per-level figures of our side.
 struct Level {
+    /// Threads of the level's commit.
+    threads: usize,
     pvm: Duration,
     writes: Duration,
     commit: Duration,
@@ -292,6 +294,7 @@ pub(crate) fn run() -> Result<(), String> {
     // The state each level starts from is committed, as in the node: a level that must start
     // again reloads it (`PvmState::process_level_owned`).
     let mut committed = ctx.commit(&state).map_err(|e| err(&e))?;
+    let many = crate::p2::many_threads();
     let mut ours: Vec<Level> = Vec::new();
     let mut bare: Vec<Duration> = Vec::new();
     let mut pairs: Vec<f64> = Vec::new();
@@ -328,6 +331,9 @@ pub(crate) fn run() -> Result<(), String> {
         });
         let ticks;
         (state, ticks) = r.map_err(|e| e.to_string())?;
+        // Commits alternate between one thread and the node's default.
+        let threads = if level % 2 == 0 { 1 } else { many };
+        ctx.set_commit_threads(threads);
         let (h, commit) = timed(|| ctx.commit(&state));
         let h = h.map_err(|e| err(&e))?;
         committed = h;
@@ -358,6 +364,7 @@ pub(crate) fn run() -> Result<(), String> {
             let total = pvm + commit + st;
             pairs.push(total.as_secs_f64() / b.as_secs_f64());
             ours.push(Level {
+                threads,
                 pvm,
                 writes,
                 commit,
@@ -380,6 +387,24 @@ pub(crate) fn run() -> Result<(), String> {
     let total = median(&mut totals);
     let b = median(&mut bare);
     pairs.sort_by(f64::total_cmp);
+    let commit_on = |t: usize| {
+        let mut v: Vec<Duration> = ours
+            .iter()
+            .filter(|l| l.threads == t)
+            .map(|l| l.commit)
+            .collect();
+        if v.is_empty() {
+            Duration::ZERO
+        } else {
+            median(&mut v)
+        }
+    };
+    println!(
+        "  commit on 1 thread {:.2} ms, on {many} threads {:.2} ms (alternate levels; the level's \
+         figures mix both)",
+        ms(commit_on(1)),
+        ms(commit_on(many))
+    );
     println!(
         "  level (median of {levels}): {:.2} ms = PVM {:.2} ms (durable writes alone: {:.2} ms) \
          + commit {:.2} ms + store {:.2} ms",

@@ -556,9 +556,14 @@ impl Durable {
         Ok(true)
     }
 
-    /// Irmin hash of the subtree at `k` (`hash ~kind:Directory`).
+    /// Irmin hash of the subtree at `k` (`hash ~kind:Directory`); a large
+    /// changed subtree is hashed on the machine's threads
+    /// ([`Tree::hash_parallel`]: the kernel's `store_get_hash` of a world state).
     pub fn subtree_hash(&self, k: &Key) -> Result<Option<Hash>, TreeError> {
-        self.tree.find(&k.path())?.map(Tree::hash).transpose()
+        self.tree
+            .find(&k.path())?
+            .map(Tree::hash_parallel)
+            .transpose()
     }
 
     /// Irmin hash of the value subtree `k/@` (`hash ~kind:Value`).

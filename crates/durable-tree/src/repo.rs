@@ -3,12 +3,14 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use context_hash::{EntryKind, Hash};
 
 use crate::backend::{BatchWriter, MemStore, NodeStore, StoreError};
 use crate::object::{self, EncEntry, INLINE_MAX, node_object_refs};
-use crate::tree::inode::{Big, Children, Entry, Inode, InodeTree};
+use crate::tree::inode::{Big, Children, Entry, Inode, InodeTree, Part};
+use crate::tree::par;
 use crate::tree::value::CompactValue;
 use crate::tree::{Kind, StoreHandle, Tree, TreeError, View};
 
@@ -18,6 +20,8 @@ use crate::tree::{Kind, StoreHandle, Tree, TreeError, View};
 /// never rewritten by a later commit into the same repo.
 pub struct Repo {
     handle: Arc<StoreHandle>,
+    /// Threads a commit runs on ([`Repo::set_commit_threads`]).
+    commit_threads: AtomicUsize,
 }
 
 /// Outcome of [`Repo::gc`].
@@ -29,18 +33,58 @@ pub struct GcStats {
     pub deleted: u64,
 }
 
-/// A commit in progress: the store's batch writer, a reused encoding
-/// buffer, and the mark given to the nodes written.
+/// A commit in progress: where its objects go, a reused encoding buffer,
+/// and the mark given to the nodes written.
 struct Batch<'w> {
-    writer: Box<dyn BatchWriter + 'w>,
+    sink: Sink<'w>,
     buf: Vec<u8>,
     mark: u64,
 }
 
+/// Where a [`Batch`]'s objects go.
+enum Sink<'w> {
+    /// The store's batch writer.
+    Store(Box<dyn BatchWriter + 'w>),
+    /// A log, handed to the writer later (a part of a commit written on a
+    /// helper thread: [`Repo::commit`]).
+    Log(ObjectLog),
+}
+
 impl Batch<'_> {
-    /// Hand the object encoded in `buf` to the writer.
+    /// Hand the object encoded in `buf` over.
     fn flush(&mut self, h: &Hash) -> Result<(), StoreError> {
-        self.writer.add(h, &self.buf)
+        match &mut self.sink {
+            Sink::Store(w) => w.add(h, &self.buf),
+            Sink::Log(l) => {
+                l.push(h, &self.buf);
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Objects encoded on a helper thread, in the order they were encoded.
+#[derive(Default)]
+struct ObjectLog {
+    bytes: Vec<u8>,
+    /// Each object's hash and the end of its bytes.
+    objects: Vec<(Hash, usize)>,
+}
+
+impl ObjectLog {
+    fn push(&mut self, h: &Hash, bytes: &[u8]) {
+        self.bytes.extend_from_slice(bytes);
+        self.objects.push((*h, self.bytes.len()));
+    }
+
+    /// Add the objects to `w`, in order.
+    fn replay(&self, w: &mut dyn BatchWriter) -> Result<(), StoreError> {
+        let mut start = 0;
+        for (h, end) in &self.objects {
+            w.add(h, &self.bytes[start..*end])?;
+            start = *end;
+        }
+        Ok(())
     }
 }
 
@@ -49,12 +93,20 @@ impl Repo {
     pub fn new(store: Arc<dyn NodeStore>) -> Self {
         Repo {
             handle: StoreHandle::new(store),
+            commit_threads: AtomicUsize::new(par::default_threads()),
         }
     }
 
     /// A repo over a fresh [`MemStore`].
     pub fn in_memory() -> Self {
         Repo::new(Arc::new(MemStore::new()))
+    }
+
+    /// Run each commit on `n` threads (1: the committing thread alone;
+    /// default: the machine's threads, at most 4). Hashes and the objects
+    /// stored do not depend on it ([`Repo::commit`]).
+    pub fn set_commit_threads(&self, n: usize) {
+        self.commit_threads.store(n.max(1), Ordering::Relaxed);
     }
 
     /// The underlying store.
@@ -70,22 +122,32 @@ impl Repo {
     /// commit; subtrees already persisted in this store are skipped without
     /// being visited. The hashes not memoised yet are computed on the same
     /// walk (a node right after its children), so committing a changed tree
-    /// costs one walk of its changed part.
+    /// costs one walk of its changed part. On several threads
+    /// ([`Repo::set_commit_threads`]), the changed part of a loaded tree is
+    /// first split into parts written concurrently ([`Repo::write_parts`]):
+    /// their objects are held in memory until handed over, at most the size
+    /// of the loaded changed part (a lazy tree from another repo, as on a
+    /// snapshot import, is left to the one walk that streams it).
     pub fn commit(&self, t: &Tree) -> Result<Hash, TreeError> {
         let _serial = self.handle.commit.lock().unwrap_or_else(|e| e.into_inner());
+        let mark = self.handle.mark();
         let res = self
             .handle
             .store
             .begin_batch()
             .map_err(TreeError::from)
-            .and_then(|writer| {
+            .and_then(|mut writer| {
+                self.write_parts(t, mark, &mut *writer)?;
                 let mut batch = Batch {
-                    writer,
+                    sink: Sink::Store(writer),
                     buf: Vec::with_capacity(1024),
-                    mark: self.handle.mark(),
+                    mark,
                 };
                 let root = self.collect(t, &mut batch)?;
-                batch.writer.commit(&[root])?;
+                let Sink::Store(writer) = batch.sink else {
+                    unreachable!("a commit's batch writes to the store")
+                };
+                writer.commit(&[root])?;
                 Ok(root)
             });
         if res.is_err() {
@@ -94,6 +156,67 @@ impl Repo {
             self.handle.invalidate_marks();
         }
         res
+    }
+
+    /// On several threads ([`Repo::set_commit_threads`]): write the objects of
+    /// the changed parts of `t` ([`par::frontier`]) concurrently, each part
+    /// hashed, encoded and marked on a helper thread into a log, the logs
+    /// handed to `writer` in the parts' order; the commit's walk then finds
+    /// those parts stored and writes the nodes above them. Nothing on one
+    /// thread.
+    fn write_parts(
+        &self,
+        t: &Tree,
+        mark: u64,
+        writer: &mut dyn BatchWriter,
+    ) -> Result<(), TreeError> {
+        let threads = self.commit_threads.load(Ordering::Relaxed);
+        if threads < 2 {
+            return Ok(());
+        }
+        let parts = par::frontier(t, |p| self.write_pending(p, mark));
+        if parts.len() < par::MIN_PARTS {
+            return Ok(());
+        }
+        par::run(
+            &parts,
+            threads,
+            |p| {
+                let mut batch = Batch {
+                    sink: Sink::Log(ObjectLog::default()),
+                    buf: Vec::with_capacity(1024),
+                    mark,
+                };
+                match p {
+                    Part::Tree(c) => self.write_child(c, &mut batch)?,
+                    Part::Inode(i) => self.write_side(i, &mut batch)?,
+                }
+                match batch.sink {
+                    Sink::Log(l) => Ok(l),
+                    Sink::Store(_) => unreachable!("a part's batch writes to a log"),
+                }
+            },
+            |l| l.replay(writer).map_err(TreeError::from),
+        )?;
+        Ok(())
+    }
+
+    /// Whether the part `p` of a tree is one to write on a helper thread:
+    /// loaded, with objects to write in the store of mark `mark` (a `Values`
+    /// inode, which has no object of its own, is assumed to). Contents
+    /// inlined in their parent's object and lazy trees are not (those of
+    /// another repo are copied by the commit's walk, streamed).
+    fn write_pending(&self, p: Part<'_>, mark: u64) -> bool {
+        match p {
+            Part::Tree(t) => {
+                t.lazy_ref().is_none()
+                    && !t.stored_in(mark)
+                    && matches!(t.view_if_loaded_small(), Ok(None))
+            }
+            Part::Inode(Inode::Values(_)) => true,
+            Part::Inode(Inode::Tree(i)) => !i.persisted_in(mark),
+            Part::Inode(Inode::Lazy(_)) => false,
+        }
     }
 
     /// Write the objects of `t` missing from this repo's store; returns the
@@ -451,6 +574,59 @@ impl Tree {
 mod tests {
     use super::*;
     use crate::in_memory_only;
+
+    /// The objects reachable from `root` in `repo`'s store, with their bytes.
+    fn objects(repo: &Repo, root: Hash) -> Vec<(Hash, Vec<u8>)> {
+        let mut live = HashSet::new();
+        repo.mark_live(&[root], &mut live).unwrap();
+        let mut v: Vec<_> = live
+            .into_iter()
+            .map(|h| (h, repo.store().get(&h).unwrap().unwrap()))
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// A commit split over threads stores what a commit on one thread
+    /// stores: the same root, the same objects, byte for byte; so does the
+    /// next, incremental one (parts already stored skipped), a subtree
+    /// shared by two paths included.
+    #[test]
+    fn a_commit_on_threads_stores_what_one_thread_stores() {
+        let mut t = Tree::empty();
+        for i in 0..3000u32 {
+            let v = format!("value {i} {}", "x".repeat((i % 90) as usize));
+            let dir = format!("d{}", i % 5);
+            let key = format!("k{i}");
+            t.set_contents(&[dir.as_str(), key.as_str(), "v"], v.into_bytes())
+                .unwrap();
+        }
+        let shared = t.get(&["d1"]).unwrap().unwrap();
+        t.set_tree(&["copy"], shared).unwrap();
+        let (one, many) = (Repo::in_memory(), Repo::in_memory());
+        one.set_commit_threads(1);
+        many.set_commit_threads(3);
+        let mut t2 = t.clone();
+        let root = one.commit(&t).unwrap();
+        assert_eq!(many.commit(&t2).unwrap(), root);
+        assert_eq!(objects(&many, root), objects(&one, root));
+        // Incremental: a few changes under every directory.
+        for i in (0..3000u32).step_by(37) {
+            let dir = format!("d{}", i % 5);
+            let key = format!("k{i}");
+            t.set_contents(&[dir.as_str(), key.as_str(), "v"], b"changed".to_vec())
+                .unwrap();
+            t2.set_contents(&[dir.as_str(), key.as_str(), "v"], b"changed".to_vec())
+                .unwrap();
+        }
+        let root = one.commit(&t).unwrap();
+        assert_eq!(many.commit(&t2).unwrap(), root);
+        assert_eq!(objects(&many, root), objects(&one, root));
+        assert_eq!(
+            many.store().object_count().unwrap(),
+            one.store().object_count().unwrap()
+        );
+    }
 
     /// In `in_memory_only`, a checkout and a read of an object not loaded are refused
     /// (`None`); once loaded (outside), the same read is answered from memory.

@@ -26,6 +26,7 @@ use context_hash::{EntryKind, Hash};
 pub(crate) mod inode;
 mod load;
 pub(crate) mod memo;
+pub(crate) mod par;
 pub(crate) mod value;
 
 use self::inode::Children;
@@ -711,6 +712,17 @@ impl Tree {
             Repr::Contents(c) => Ok(c.hash()),
             Repr::Lazy(l) => Ok(l.hash),
         }
+    }
+
+    /// [`Tree::hash`], a large changed tree hashed on up to `threads`
+    /// threads (its changed subtrees concurrently; the same hash).
+    pub fn hash_on(&self, threads: usize) -> Result<Hash, TreeError> {
+        par::hash(self, threads)
+    }
+
+    /// [`Tree::hash`] on the machine's threads (at most 4): [`Tree::hash_on`].
+    pub fn hash_parallel(&self) -> Result<Hash, TreeError> {
+        par::hash(self, par::default_threads())
     }
 
     /// The subtree at `path` (`[]` is `self`); `None` if absent or if the

@@ -180,6 +180,12 @@ impl Context {
         Ok(hash)
     }
 
+    /// Run each commit on `n` threads (default: the machine's, at most 4;
+    /// [`durable_tree::Repo::set_commit_threads`]). State hashes do not depend on it.
+    pub fn set_commit_threads(&self, n: usize) {
+        self.repo.set_commit_threads(n);
+    }
+
     /// The tree committed under `root` (loaded lazily, as reads need it).
     pub fn tree(&self, root: &Hash) -> Result<durable_tree::Tree, ContextError> {
         Ok(self.repo.checkout(*root)?)

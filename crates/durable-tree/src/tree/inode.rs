@@ -376,6 +376,13 @@ pub(crate) fn leaf(entries: impl IntoIterator<Item = Entry>) -> Result<LeafRef, 
     Ok(l)
 }
 
+/// A part of a tree: a tree or an inode of a trie.
+#[derive(Clone, Copy)]
+pub(crate) enum Part<'a> {
+    Tree(&'a Tree),
+    Inode(&'a Inode),
+}
+
 /// `size_of` of a `Values` inode of two entries (without its `Arc` header).
 pub(crate) fn leaf2_size() -> usize {
     std::mem::size_of::<Leaf<[Entry; 2]>>()
@@ -732,6 +739,25 @@ impl Inode {
             Inode::Values(v) => v.len() as u64,
             Inode::Tree(t) => t.len,
             Inode::Lazy(l) => l.len,
+        }
+    }
+
+    /// Whether hashing this inode computes anything (no hash memoised).
+    pub(crate) fn hash_pending(&self) -> bool {
+        match self {
+            Inode::Values(v) => !v.memo.is_set(),
+            Inode::Tree(t) => !t.memo.is_set(),
+            Inode::Lazy(_) => false,
+        }
+    }
+
+    /// Visit the parts right below this inode: the child inodes of a `Tree`
+    /// inode, the entries' trees of a `Values` one (none for a lazy inode).
+    pub(crate) fn for_each_part<'a>(&'a self, mut f: impl FnMut(Part<'a>)) {
+        match self {
+            Inode::Values(v) => v.iter().for_each(|(_, t)| f(Part::Tree(t))),
+            Inode::Tree(t) => t.children.iter().flatten().for_each(|c| f(Part::Inode(c))),
+            Inode::Lazy(_) => {}
         }
     }
 
