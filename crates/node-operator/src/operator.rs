@@ -38,7 +38,8 @@ pub trait OperationSink: Send {
     fn knows(&self, _id: &injector::InjectorOpHash) -> bool {
         false
     }
-    /// A new L1 head: track inclusions, inject what is queued.
+    /// A new L1 head: track inclusions, inject what is queued (the node's injector does it on
+    /// its own worker and returns at once: `crate::sink`).
     ///
     /// # Errors
     /// The sink's failure (operational: retried at the next head).

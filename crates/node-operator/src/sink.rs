@@ -1,5 +1,8 @@
 //! The injector as the operator's [`OperationSink`]: operations are persisted by the injector
-//! before `add` returns; each head drives its inclusion tracking and injection.
+//! before `add` returns; each head drives its inclusion tracking and injection, on a worker of
+//! its own (Octez's injector is a worker apart from the rollup node's daemon): the follower
+//! hands the head over and goes on, so a slow L1 or a long batch does not hold back the next
+//! head's decisions (a refutation move, a publication).
 
 use std::collections::HashMap;
 
@@ -9,13 +12,16 @@ use l1_operation::L1Operation;
 use node_follower::follower::FollowError;
 use tezos_types::CommitmentHash;
 use tokio::runtime::Handle;
+use tokio::sync::watch;
 
 use crate::operator::OperationSink;
 
-/// The node's injector, driven from the follower thread.
+/// The node's injector: operations added from the follower thread, heads handed to its
+/// worker.
 pub struct InjectorSink {
     injector: Injector,
-    rt: Handle,
+    /// The latest head, for the worker (a head it has not started on yet is replaced).
+    heads: watch::Sender<Option<BlockHeader>>,
     /// Cementations queued, by commitment: `cement` operations are not unique in Octez's
     /// injector (their id includes a counter), so the node does not queue a second one while
     /// the first is known to the injector.
@@ -23,11 +29,30 @@ pub struct InjectorSink {
 }
 
 impl InjectorSink {
-    /// The sink of `injector`, whose async work runs on `rt`.
+    /// The sink of `injector`, whose worker runs on `rt` until the sink is dropped: at each
+    /// head handed over, one round of inclusion tracking and injection
+    /// ([`Injector::on_new_head`]); a failed round is logged and the next head tries again
+    /// (Octez's injector worker does the same).
     pub fn new(injector: Injector, rt: Handle) -> Self {
+        let (heads, mut next) = watch::channel(None::<BlockHeader>);
+        let worker = injector.clone();
+        rt.spawn(async move {
+            while next.changed().await.is_ok() {
+                let Some(head) = next.borrow_and_update().clone() else {
+                    continue;
+                };
+                if let Err(e) = worker.on_new_head(&head).await {
+                    tracing::warn!(
+                        "Injector: at head {} (level {}): {e}; retrying at the next head",
+                        head.hash,
+                        head.shell.level
+                    );
+                }
+            }
+        });
         Self {
             injector,
-            rt,
+            heads,
             cements: HashMap::new(),
         }
     }
@@ -69,9 +94,8 @@ impl OperationSink for InjectorSink {
     }
 
     fn on_head(&mut self, head: &BlockHeader) -> Result<(), FollowError> {
-        self.rt
-            .block_on(self.injector.on_new_head(head))
-            .map_err(operator_error)
+        self.heads.send_replace(Some(head.clone()));
+        Ok(())
     }
 }
 
