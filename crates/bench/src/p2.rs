@@ -78,7 +78,7 @@ pub(crate) fn many_threads() -> usize {
     std::env::var("BENCH_COMMIT_THREADS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(4)))
+        .unwrap_or_else(durable_tree::default_threads)
 }
 
 /// Rounds of writes then one commit each, alternately hashing on one thread

@@ -557,8 +557,8 @@ impl Durable {
     }
 
     /// Irmin hash of the subtree at `k` (`hash ~kind:Directory`); a large
-    /// changed subtree is hashed on the machine's threads
-    /// ([`Tree::hash_parallel`]: the kernel's `store_get_hash` of a world state).
+    /// changed subtree (the kernel's `store_get_hash` of a world state) is
+    /// hashed on the machine's threads ([`crate::default_threads`]).
     pub fn subtree_hash(&self, k: &Key) -> Result<Option<Hash>, TreeError> {
         self.tree
             .find(&k.path())?

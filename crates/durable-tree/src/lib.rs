@@ -26,6 +26,7 @@ pub use backend::{
 pub use context_hash::Hash;
 pub use object::INLINE_MAX;
 pub use repo::{GcStats, Repo};
+pub use tree::par::default_threads;
 pub use tree::{Kind, Tree, TreeError, in_memory_only, refuse_store_read};
 
 /// `size_of` of the in-memory tree's types, for the `rss` benchmark's

@@ -35,31 +35,46 @@ pub struct GcStats {
 
 /// A commit in progress: where its objects go, a reused encoding buffer,
 /// and the mark given to the nodes written.
-struct Batch<'w> {
-    sink: Sink<'w>,
+struct Batch<'s> {
+    sink: &'s mut dyn ObjectSink,
     buf: Vec<u8>,
     mark: u64,
 }
 
-/// Where a [`Batch`]'s objects go.
-enum Sink<'w> {
-    /// The store's batch writer.
-    Store(Box<dyn BatchWriter + 'w>),
-    /// A log, handed to the writer later (a part of a commit written on a
-    /// helper thread: [`Repo::commit`]).
-    Log(ObjectLog),
+/// Where a [`Batch`]'s objects go: the store's batch writer, or a log
+/// handed to it later (a part of a commit written on a helper thread:
+/// [`Repo::write_parts`]).
+trait ObjectSink {
+    fn add(&mut self, h: &Hash, bytes: &[u8]) -> Result<(), StoreError>;
+}
+
+impl ObjectSink for Box<dyn BatchWriter + '_> {
+    fn add(&mut self, h: &Hash, bytes: &[u8]) -> Result<(), StoreError> {
+        BatchWriter::add(&mut **self, h, bytes)
+    }
+}
+
+impl ObjectSink for ObjectLog {
+    fn add(&mut self, h: &Hash, bytes: &[u8]) -> Result<(), StoreError> {
+        self.push(h, bytes);
+        Ok(())
+    }
 }
 
 impl Batch<'_> {
     /// Hand the object encoded in `buf` over.
     fn flush(&mut self, h: &Hash) -> Result<(), StoreError> {
-        match &mut self.sink {
-            Sink::Store(w) => w.add(h, &self.buf),
-            Sink::Log(l) => {
-                l.push(h, &self.buf);
-                Ok(())
-            }
-        }
+        self.sink.add(h, &self.buf)
+    }
+}
+
+/// Forgets the marks of a commit's nodes when dropped (the commit did not
+/// make it); a commit that succeeds forgets the guard instead.
+struct MarksGuard<'h>(&'h StoreHandle);
+
+impl Drop for MarksGuard<'_> {
+    fn drop(&mut self) {
+        self.0.invalidate_marks();
     }
 }
 
@@ -93,7 +108,7 @@ impl Repo {
     pub fn new(store: Arc<dyn NodeStore>) -> Self {
         Repo {
             handle: StoreHandle::new(store),
-            commit_threads: AtomicUsize::new(par::default_threads()),
+            commit_threads: AtomicUsize::new(crate::default_threads()),
         }
     }
 
@@ -125,37 +140,28 @@ impl Repo {
     /// costs one walk of its changed part. On several threads
     /// ([`Repo::set_commit_threads`]), the changed part of a loaded tree is
     /// first split into parts written concurrently ([`Repo::write_parts`]):
-    /// their objects are held in memory until handed over, at most the size
-    /// of the loaded changed part (a lazy tree from another repo, as on a
-    /// snapshot import, is left to the one walk that streams it).
+    /// their objects are held in memory until handed over, about the size
+    /// of the loaded changed part (plus any subtree of another repo found
+    /// inside a part, copied there; a lazy tree of another repo above the
+    /// parts, as a whole tree checked out elsewhere, is left to the one walk
+    /// that streams it).
     pub fn commit(&self, t: &Tree) -> Result<Hash, TreeError> {
         let _serial = self.handle.commit.lock().unwrap_or_else(|e| e.into_inner());
+        // Nodes are marked as their objects are handed over: unless the batch makes it, those
+        // marks are forgotten, on an error as on a panic (of a helper thread too).
+        let guard = MarksGuard(&self.handle);
         let mark = self.handle.mark();
-        let res = self
-            .handle
-            .store
-            .begin_batch()
-            .map_err(TreeError::from)
-            .and_then(|mut writer| {
-                self.write_parts(t, mark, &mut *writer)?;
-                let mut batch = Batch {
-                    sink: Sink::Store(writer),
-                    buf: Vec::with_capacity(1024),
-                    mark,
-                };
-                let root = self.collect(t, &mut batch)?;
-                let Sink::Store(writer) = batch.sink else {
-                    unreachable!("a commit's batch writes to the store")
-                };
-                writer.commit(&[root])?;
-                Ok(root)
-            });
-        if res.is_err() {
-            // Nodes were marked as their objects were handed over: forget
-            // those marks, the batch did not make it.
-            self.handle.invalidate_marks();
-        }
-        res
+        let mut writer = self.handle.store.begin_batch()?;
+        self.write_parts(t, mark, &mut writer)?;
+        let mut batch = Batch {
+            sink: &mut writer,
+            buf: Vec::with_capacity(1024),
+            mark,
+        };
+        let root = self.collect(t, &mut batch)?;
+        writer.commit(&[root])?;
+        std::mem::forget(guard);
+        Ok(root)
     }
 
     /// On several threads ([`Repo::set_commit_threads`]): write the objects of
@@ -168,7 +174,7 @@ impl Repo {
         &self,
         t: &Tree,
         mark: u64,
-        writer: &mut dyn BatchWriter,
+        writer: &mut Box<dyn BatchWriter + '_>,
     ) -> Result<(), TreeError> {
         let threads = self.commit_threads.load(Ordering::Relaxed);
         if threads < 2 {
@@ -182,8 +188,9 @@ impl Repo {
             &parts,
             threads,
             |p| {
+                let mut log = ObjectLog::default();
                 let mut batch = Batch {
-                    sink: Sink::Log(ObjectLog::default()),
+                    sink: &mut log,
                     buf: Vec::with_capacity(1024),
                     mark,
                 };
@@ -191,14 +198,10 @@ impl Repo {
                     Part::Tree(c) => self.write_child(c, &mut batch)?,
                     Part::Inode(i) => self.write_side(i, &mut batch)?,
                 }
-                match batch.sink {
-                    Sink::Log(l) => Ok(l),
-                    Sink::Store(_) => unreachable!("a part's batch writes to a log"),
-                }
+                Ok(log)
             },
-            |l| l.replay(writer).map_err(TreeError::from),
-        )?;
-        Ok(())
+            |l| l.replay(&mut **writer).map_err(TreeError::from),
+        )
     }
 
     /// Whether the part `p` of a tree is one to write on a helper thread:
@@ -208,11 +211,7 @@ impl Repo {
     /// another repo are copied by the commit's walk, streamed).
     fn write_pending(&self, p: Part<'_>, mark: u64) -> bool {
         match p {
-            Part::Tree(t) => {
-                t.lazy_ref().is_none()
-                    && !t.stored_in(mark)
-                    && matches!(t.view_if_loaded_small(), Ok(None))
-            }
+            Part::Tree(t) => t.lazy_ref().is_none() && !t.stored_in(mark) && !t.inlined(),
             Part::Inode(Inode::Values(_)) => true,
             Part::Inode(Inode::Tree(i)) => !i.persisted_in(mark),
             Part::Inode(Inode::Lazy(_)) => false,
@@ -551,6 +550,14 @@ fn stored_mask<'a>(children: impl Iterator<Item = &'a Entry>, id: u64) -> u64 {
 }
 
 impl Tree {
+    /// Whether this is loaded contents inlined in its parent's object
+    /// ([`Tree::view_if_loaded_small`] without hashing it).
+    fn inlined(&self) -> bool {
+        self.lazy_ref().is_none()
+            && matches!(self.view(), Ok(View::Contents(c))
+                if c.bytes.len() <= INLINE_MAX && c.bytes.as_plain().is_some())
+    }
+
     /// `Some((hash, bytes))` if this is (already loaded) contents small
     /// enough to be inlined in its parent's object.
     fn view_if_loaded_small(&self) -> Result<Option<(Hash, &[u8])>, TreeError> {
@@ -585,6 +592,97 @@ mod tests {
             .collect();
         v.sort();
         v
+    }
+
+    /// A store whose batches fail at the `n`-th object added (counting from
+    /// when the count is set), then work again.
+    struct Flaky {
+        inner: MemStore,
+        left: std::sync::atomic::AtomicUsize,
+    }
+
+    struct FlakyBatch<'a> {
+        store: &'a Flaky,
+        objects: Vec<(Hash, Vec<u8>)>,
+    }
+
+    impl BatchWriter for FlakyBatch<'_> {
+        fn add(&mut self, hash: &Hash, bytes: &[u8]) -> Result<(), StoreError> {
+            let left = &self.store.left;
+            if left.load(Ordering::Relaxed) == 1 {
+                left.store(usize::MAX, Ordering::Relaxed);
+                return Err(StoreError::Missing(*hash));
+            }
+            let _ = left.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n != usize::MAX).then(|| n - 1)
+            });
+            self.objects.push((*hash, bytes.to_vec()));
+            Ok(())
+        }
+
+        fn commit(self: Box<Self>, roots: &[Hash]) -> Result<(), StoreError> {
+            self.store.inner.write_batch(&self.objects, roots)
+        }
+    }
+
+    impl NodeStore for Flaky {
+        fn get(&self, hash: &Hash) -> Result<Option<Vec<u8>>, StoreError> {
+            self.inner.get(hash)
+        }
+        fn contains(&self, hash: &Hash) -> Result<bool, StoreError> {
+            self.inner.contains(hash)
+        }
+        fn write_batch(
+            &self,
+            objects: &[(Hash, Vec<u8>)],
+            roots: &[Hash],
+        ) -> Result<(), StoreError> {
+            self.inner.write_batch(objects, roots)
+        }
+        fn roots(&self) -> Result<Vec<Hash>, StoreError> {
+            self.inner.roots()
+        }
+        fn retain(&self, live: &dyn Fn(&Hash) -> bool, keep: &[Hash]) -> Result<u64, StoreError> {
+            self.inner.retain(live, keep)
+        }
+        fn object_count(&self) -> Result<u64, StoreError> {
+            self.inner.object_count()
+        }
+        fn begin_batch(&self) -> Result<Box<dyn BatchWriter + '_>, StoreError> {
+            Ok(Box::new(FlakyBatch {
+                store: self,
+                objects: Vec::new(),
+            }))
+        }
+    }
+
+    /// A commit on threads that fails while the parts' objects are handed
+    /// over leaves no node marked as stored: the next commit stores every
+    /// object of the tree.
+    #[test]
+    fn a_failed_commit_on_threads_is_written_again_whole() {
+        let store = Arc::new(Flaky {
+            inner: MemStore::new(),
+            left: AtomicUsize::new(usize::MAX),
+        });
+        let repo = Repo::new(store.clone());
+        repo.set_commit_threads(2);
+        let mut t = Tree::empty();
+        for i in 0..3000u32 {
+            let v = format!("value {i} {}", "y".repeat((i % 90) as usize));
+            let (dir, key) = (format!("d{}", i % 5), format!("k{i}"));
+            t.set_contents(&[dir.as_str(), key.as_str()], v.into_bytes())
+                .unwrap();
+        }
+        for n in [1, 500, 2500] {
+            store.left.store(n, Ordering::Relaxed);
+            assert!(repo.commit(&t).is_err(), "failing at object {n}");
+        }
+        let root = repo.commit(&t).unwrap();
+        let one = Repo::in_memory();
+        one.set_commit_threads(1);
+        assert_eq!(one.commit(&t).unwrap(), root);
+        assert_eq!(objects(&repo, root), objects(&one, root));
     }
 
     /// A commit split over threads stores what a commit on one thread

@@ -97,6 +97,12 @@ pub fn in_memory_only<R>(f: impl FnOnce() -> R) -> Option<R> {
     }
 }
 
+/// Whether this thread is inside [`in_memory_only`] (work split over
+/// threads stays on it there: the mode is per thread).
+pub(crate) fn memory_only() -> bool {
+    MEMORY_ONLY.with(|m| m.get() != 0)
+}
+
 /// Inside [`in_memory_only`]: record that a store read was needed and return `true` (the
 /// caller refuses it); `false` elsewhere. For stores' callers that read outside the tree (a
 /// checkout reads the root object).
@@ -714,15 +720,19 @@ impl Tree {
         }
     }
 
-    /// [`Tree::hash`], a large changed tree hashed on up to `threads`
-    /// threads (its changed subtrees concurrently; the same hash).
-    pub fn hash_on(&self, threads: usize) -> Result<Hash, TreeError> {
-        par::hash(self, threads)
+    /// [`Tree::hash`], a large changed tree hashed on the machine's threads
+    /// (at most 4; its changed subtrees concurrently: the same hash).
+    pub(crate) fn hash_parallel(&self) -> Result<Hash, TreeError> {
+        par::hash(self, par::default_threads())
     }
 
-    /// [`Tree::hash`] on the machine's threads (at most 4): [`Tree::hash_on`].
-    pub fn hash_parallel(&self) -> Result<Hash, TreeError> {
-        par::hash(self, par::default_threads())
+    /// The address of the value this tree shares (two clones answer the same).
+    pub(crate) fn addr(&self) -> usize {
+        match &self.0 {
+            Repr::Node(n) => Arc::as_ptr(n) as usize,
+            Repr::Contents(c) => Arc::as_ptr(c) as usize,
+            Repr::Lazy(l) => Arc::as_ptr(l) as usize,
+        }
     }
 
     /// The subtree at `path` (`[]` is `self`); `None` if absent or if the

@@ -42,7 +42,7 @@ impl InjectorSink {
                     continue;
                 };
                 if let Err(e) = worker.on_new_head(&head).await {
-                    tracing::warn!(
+                    tracing::error!(
                         "Injector: at head {} (level {}): {e}; retrying at the next head",
                         head.hash,
                         head.shell.level
@@ -94,6 +94,13 @@ impl OperationSink for InjectorSink {
     }
 
     fn on_head(&mut self, head: &BlockHeader) -> Result<(), FollowError> {
+        // The worker ends only if it panicked (or its runtime is shutting down): then nothing
+        // would be injected any more, silently.
+        if self.heads.is_closed() {
+            return Err(FollowError::Fatal(
+                "the injector's worker stopped (see the error above); restart the node".into(),
+            ));
+        }
         self.heads.send_replace(Some(head.clone()));
         Ok(())
     }

@@ -742,6 +742,17 @@ impl Inode {
         }
     }
 
+    /// The address of the value this inode shares (two clones answer the same).
+    pub(crate) fn addr(&self) -> usize {
+        match self {
+            Inode::Values(LeafRef::Zero(l)) => Arc::as_ptr(l) as usize,
+            Inode::Values(LeafRef::One(l)) => Arc::as_ptr(l) as usize,
+            Inode::Values(LeafRef::Two(l)) => Arc::as_ptr(l) as usize,
+            Inode::Tree(t) => Arc::as_ptr(t) as usize,
+            Inode::Lazy(l) => Arc::as_ptr(l) as usize,
+        }
+    }
+
     /// Whether hashing this inode computes anything (no hash memoised).
     pub(crate) fn hash_pending(&self) -> bool {
         match self {

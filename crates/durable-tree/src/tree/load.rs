@@ -19,7 +19,9 @@ use crate::object::{
 ///
 /// Nodes known to be stored in this store carry its current *mark* (a
 /// process-wide unique number). A commit marks each node right after
-/// handing its object to the store; if the commit then fails, the handle
+/// handing its object to the store's batch (or to a part's log, handed to
+/// the batch before it commits: `Repo::write_parts`); if the commit then
+/// fails or panics, the handle
 /// takes a fresh mark, which invalidates every mark at once (the next
 /// commit rewrites what is loaded; correctness never depends on a mark of
 /// an uncommitted batch). Commits through one handle are serialised by

@@ -51,10 +51,12 @@ fn expand<'a>(p: Part<'a>, pending: &impl Fn(Part<'a>) -> bool, out: &mut Vec<Pa
     true
 }
 
-/// Disjoint parts below `t` satisfying `pending`, found breadth-first until
-/// there are [`FRONTIER`] of them (or nothing is left to split); the nodes
+/// Parts below `t` satisfying `pending`, found breadth-first until there
+/// are [`FRONTIER`] of them (or nothing is left to split); the nodes
 /// expanded on the way (above the parts) are not in it. Empty when `t`
-/// itself is not pending.
+/// itself is not pending. A subtree met twice on the way (shared by two
+/// paths) is one part; one shared deeper inside two parts is walked by both
+/// (harmless: the same hashes, the same objects, written twice).
 pub(crate) fn frontier<'a>(t: &'a Tree, pending: impl Fn(Part<'a>) -> bool) -> Vec<Part<'a>> {
     let root = Part::Tree(t);
     if !pending(root) {
@@ -62,6 +64,7 @@ pub(crate) fn frontier<'a>(t: &'a Tree, pending: impl Fn(Part<'a>) -> bool) -> V
     }
     let mut parts = vec![root];
     let mut next = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for _ in 0..MAX_LEVELS {
         if parts.len() >= FRONTIER {
             break;
@@ -74,12 +77,24 @@ pub(crate) fn frontier<'a>(t: &'a Tree, pending: impl Fn(Part<'a>) -> bool) -> V
                 next.push(p);
             }
         }
+        next.retain(|p| seen.insert(p.addr()));
         std::mem::swap(&mut parts, &mut next);
         if !grew {
             break;
         }
     }
     parts
+}
+
+impl Part<'_> {
+    /// The address of the shared value behind this part (the same for two
+    /// places holding the same subtree).
+    fn addr(self) -> usize {
+        match self {
+            Part::Tree(t) => t.addr(),
+            Part::Inode(i) => i.addr(),
+        }
+    }
 }
 
 /// Whether hashing `p` computes anything (nothing memoised).
@@ -114,24 +129,29 @@ pub(crate) fn hash(t: &Tree, threads: usize) -> Result<Hash, TreeError> {
     t.hash()
 }
 
-/// Threads a tree's work is split over by default: the machine's, at most 4.
-pub(crate) fn default_threads() -> usize {
+/// Threads a commit (and a large hash) is split over by default: the
+/// machine's, at most 4.
+pub fn default_threads() -> usize {
     static N: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *N.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(4)))
 }
 
-/// `f` of every part, on up to `threads` threads (the caller's included),
-/// each result handed to `consume` on the caller's thread in the parts'
-/// order, as soon as it and those before it are there (the caller consumes
-/// between its own parts: a result is not held longer than needed). Stops at
-/// the first error, of `f` or of `consume`, in that order. `f` may run on any
-/// thread; their `hash_trace` records are handed over.
+/// `f` of every part, on up to `threads` threads (the caller's included;
+/// the caller's alone inside [`super::in_memory_only`], a mode of its
+/// thread), each result handed to `consume` on the caller's thread in the
+/// parts' order, once it and those before it are there: the caller consumes
+/// between its own parts, so results wait while it works on a large part
+/// (memory: up to the results of every part). Stops at the first error, of
+/// `f` or of `consume`, in that order. `f` may run on any thread; the
+/// helpers' `hash_trace` records are handed over. On a 2-core machine, a
+/// caller already running beside another busy thread oversubscribes it.
 pub(crate) fn run<'a, T: Send, E: Send>(
     parts: &[Part<'a>],
     threads: usize,
     f: impl Fn(Part<'a>) -> Result<T, E> + Sync,
     mut consume: impl FnMut(T) -> Result<(), E>,
 ) -> Result<(), E> {
+    let threads = if super::memory_only() { 1 } else { threads };
     let taken = AtomicUsize::new(0);
     let slots: Vec<Mutex<Option<Result<T, E>>>> = parts.iter().map(|_| Mutex::new(None)).collect();
     let lock = |i: usize| slots[i].lock().unwrap_or_else(|e| e.into_inner());
@@ -212,11 +232,7 @@ mod tests {
         for threads in [2, 3, 8] {
             let d = changed();
             assert!(frontier(d.tree(), hash_pending).len() >= MIN_PARTS);
-            assert_eq!(
-                d.tree().hash_on(threads).unwrap(),
-                alone,
-                "{threads} threads"
-            );
+            assert_eq!(hash(d.tree(), threads).unwrap(), alone, "{threads} threads");
             assert!(!hash_pending(Part::Tree(d.tree())));
         }
     }
