@@ -122,8 +122,12 @@ fn compute_step_debug(
 /// Top-level `Padding` is skipped in bulk up to the window end, as Octez does (only
 /// `wasm/current_tick` changes there). Returns the state and the number of ticks done; an
 /// error leaves nothing done (the caller keeps its state).
+///
+/// Runs of evaluation ticks are taken with the interpreter's state kept decoded between them
+/// (`wasm_interp::tick::eval_many`: the same states, tick for tick): none of the states inside
+/// such a run takes an input, so none would have stopped it.
 pub fn compute_step_many(tree: &Tree, max_steps: u64) -> Result<(Tree, u64), TickError> {
-    compute_step_many_until(tree, max_steps, |t| Ok(!is_input_state(t)?))
+    many(tree, max_steps, |t| Ok(!is_input_state(t)?), None, true)
 }
 
 /// Up to `max_steps` computation ticks while `should_continue` holds of the state reached
@@ -141,8 +145,21 @@ pub fn compute_step_many_until(
 pub fn compute_step_many_until_with_debug(
     tree: &Tree,
     max_steps: u64,
+    should_continue: impl FnMut(&Tree) -> Result<bool, TickError>,
+    debug: Option<&mut (dyn DebugSink + '_)>,
+) -> Result<(Tree, u64), TickError> {
+    many(tree, max_steps, should_continue, debug, false)
+}
+
+/// [`compute_step_many_until_with_debug`]; with `eval_runs`, evaluation ticks in runs
+/// (`wasm_interp::tick::eval_many`), for a `should_continue` that holds of every `Eval` state
+/// but a reveal tick.
+fn many(
+    tree: &Tree,
+    max_steps: u64,
     mut should_continue: impl FnMut(&Tree) -> Result<bool, TickError>,
     mut debug: Option<&mut (dyn DebugSink + '_)>,
+    eval_runs: bool,
 ) -> Result<(Tree, u64), TickError> {
     if max_steps == 0 {
         return Err(TickError::Invalid("compute_step_many of 0 steps"));
@@ -166,6 +183,11 @@ pub fn compute_step_many_until_with_debug(
             done = done
                 .checked_add(bulk)
                 .ok_or(TickError::Invalid("tick count"))?;
+        } else if let Some((next, n)) = eval_run(&t, left, eval_runs, debug.as_deref_mut())? {
+            t = next;
+            done = done
+                .checked_add(n)
+                .ok_or(TickError::Invalid("tick count"))?;
         } else {
             t = compute_step_debug(&t, debug.as_deref_mut())?;
             done = done
@@ -174,6 +196,36 @@ pub fn compute_step_many_until_with_debug(
         }
     }
     Ok((t, done))
+}
+
+/// Up to `max` evaluation ticks from `t` in one run, the interpreter's state kept decoded
+/// between them (`wasm_interp::tick::eval_many`: the states [`compute_step`] reaches, tick for
+/// tick); `None` when `t` is not at a plain evaluation tick (not `Eval`, or a trap, a result, a
+/// reveal or the window's end comes first: take one [`compute_step`]). Every state inside the
+/// run is an `Eval` state that takes no input; the last may be any.
+pub fn eval_steps(t: &Tree, max: u64) -> Result<Option<(Tree, u64)>, TickError> {
+    eval_run(t, max, true, None)
+}
+
+/// [`eval_steps`] when `enabled`, printing the `write_debug` messages to `debug`.
+fn eval_run(
+    t: &Tree,
+    max: u64,
+    enabled: bool,
+    debug: Option<&mut (dyn DebugSink + '_)>,
+) -> Result<Option<(Tree, u64)>, TickError> {
+    if !enabled || tick_tag(t)? != TickTag::Eval {
+        return Ok(None);
+    }
+    let Some((next, n, messages)) = wasm_interp::tick::eval_many(t, max, debug.is_some())? else {
+        return Ok(None);
+    };
+    if let Some(sink) = debug {
+        for m in &messages {
+            sink.debug(m);
+        }
+    }
+    Ok(Some((next, n)))
 }
 
 /// The input tick (`Wasm_vm.set_input_step` for [`Input::Message`], `reveal_step` for

@@ -434,7 +434,23 @@ fn step_tree_with(root: &Tree, debug: bool) -> Result<(Tree, Vec<Vec<u8>>)> {
         }
     };
 
-    // The host functions of this tick changed only `durable` and the buffers of this copy.
+    let tick = current_tick
+        .checked_add(1)
+        .ok_or(Error::Overflow("current tick"))?;
+    write_out(root, host, ops, &next, tick)
+}
+
+/// The tree after a tick (or after [`eval_many`]'s ticks): the host's copy of the tree (its
+/// durable storage and buffers as the host functions left them), the durable `ops`, the state
+/// `next` in `wasm/tag` and `wasm/value`, `tick` in `wasm/current_tick` (and the reboot counter
+/// of a failing state); with the `write_debug` messages.
+fn write_out(
+    root: &Tree,
+    mut host: TreeHost,
+    ops: Vec<DurableOp>,
+    next: &Next,
+    tick: u128,
+) -> Result<(Tree, Vec<Vec<u8>>)> {
     let debug_out = host.debug.take().unwrap_or_default();
     let mut out = host.root;
     for op in ops {
@@ -442,7 +458,7 @@ fn step_tree_with(root: &Tree, debug: bool) -> Result<(Tree, Vec<Vec<u8>>)> {
     }
     codec::remove(&mut out, &wasm("tag"))?;
     codec::remove(&mut out, &wasm("value"))?;
-    let (tag, failing) = match &next {
+    let (tag, failing) = match next {
         Next::Decode(d) => {
             d.encode(&mut out, &wasm("value"))?;
             ("decode", false)
@@ -471,9 +487,6 @@ fn step_tree_with(root: &Tree, debug: bool) -> Result<(Tree, Vec<Vec<u8>>)> {
         &wasm("tag"),
         codec::Str(tag.as_bytes().to_vec()).to_bytes(),
     )?;
-    let tick = current_tick
-        .checked_add(1)
-        .ok_or(Error::Overflow("current tick"))?;
     codec::write(&mut out, &wasm("current_tick"), nat(tick))?;
     if failing {
         let max = read_nat(
@@ -486,6 +499,86 @@ fn step_tree_with(root: &Tree, debug: bool) -> Result<(Tree, Vec<Vec<u8>>)> {
         codec::write(&mut out, &wasm("reboot_counter"), nat(counter))?;
     }
     Ok((out, debug_out))
+}
+
+/// What [`eval_many`] reached: the tree, the ticks taken, the `write_debug` messages.
+pub type EvalRun = (durable_tree::Tree, u64, Vec<Vec<u8>>);
+
+/// Up to `max` evaluation ticks from an `Eval` state, the interpreter's state decoded once and
+/// encoded once: the tree `max` calls of [`step`] reach (an encoding does not depend on the
+/// ticks a state went through: `docs/reference/wasm-ticks.md` §2.1). Stops before a tick that
+/// is not a plain evaluation step (a trap or a result, whose tick writes durable flags; a
+/// reveal; the window's end: [`step`] takes those); a tick raising an exception is taken (the
+/// state is then `Stuck`) and ends the run. `None` when no tick is taken (`root` is not such an
+/// `Eval` state); else the tree, the ticks taken and the `write_debug` messages (with `debug`).
+pub fn eval_many(
+    root: &durable_tree::Tree,
+    max: u64,
+    debug: bool,
+) -> Result<Option<EvalRun>> {
+    let root = Tree::Plain(root.clone());
+    if max == 0 || read_tag(&root, &["wasm".to_owned()])? != "eval" {
+        return Ok(None);
+    }
+    let version_bytes = durable_value(&root, VERSION_KEY)?
+        .ok_or_else(|| Error::Malformed(VERSION_KEY.into(), "no PVM version"))?;
+    let version = PvmVersion::parse(&version_bytes)
+        .ok_or_else(|| Error::Malformed(VERSION_KEY.into(), "unknown PVM version"))?;
+    let current_tick = read_nat(&root, &wasm("current_tick"))?;
+    let last_call = read_nat(&root, &["pvm".into(), "last_top_level_call".into()])?;
+    let max_ticks = read_nat(&root, &["pvm".into(), "max_nb_ticks".into()])?;
+    let mut c = Config::decode(&root, &join(&wasm("value"), &["config"]))?;
+    let mut reg = Registry::decode(&root, &join(&wasm("value"), &["modules"]))?;
+    let mut host = TreeHost {
+        root: root.clone(),
+        version,
+        debug: debug.then(Vec::new),
+    };
+    let mut done: u64 = 0;
+    let mut stuck = None;
+    while done < max {
+        let now = current_tick
+            .checked_add(u128::from(done))
+            .ok_or(Error::Overflow("current tick"))?;
+        let elapsed = now.checked_sub(last_call).ok_or(Error::Malformed(
+            "wasm/current_tick".into(),
+            "before last_top_level_call",
+        ))?;
+        if max_ticks.saturating_sub(1) <= elapsed
+            || matches!(c.step_kont, StepKont::Trapped(_) | StepKont::Result(_))
+            || exec::is_reveal_tick(&c).is_some()
+        {
+            break;
+        }
+        let mut ctx = Ctx {
+            reg: &mut reg,
+            init: false,
+            host: &mut host,
+        };
+        let r = exec::step(&mut ctx, &mut c);
+        // `done < max`: no overflow.
+        done = done.saturating_add(1);
+        match r {
+            Ok(()) => {}
+            Err(Error::Exception(msg)) => {
+                stuck = Some(StuckError::interpreter_eval_error(&msg));
+                break;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    if done == 0 {
+        return Ok(None);
+    }
+    let next = match stuck {
+        Some(e) => Next::Stuck(e),
+        None => Next::Eval(Box::new(c), Box::new(reg)),
+    };
+    let tick = current_tick
+        .checked_add(u128::from(done))
+        .ok_or(Error::Overflow("current tick"))?;
+    let (out, messages) = write_out(&root, host, Vec::new(), &next, tick)?;
+    Ok(Some((out.into_plain()?, done, messages)))
 }
 
 /// The reveal the PVM waits for (`Reveal_required` payload: `0x00 ‖ hash`, `0x01` for the
