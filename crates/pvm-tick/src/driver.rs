@@ -123,9 +123,9 @@ fn compute_step_debug(
 /// `wasm/current_tick` changes there). Returns the state and the number of ticks done; an
 /// error leaves nothing done (the caller keeps its state).
 ///
-/// Runs of evaluation ticks are taken with the interpreter's state kept decoded between them
-/// (`wasm_interp::tick::eval_many`: the same states, tick for tick): none of the states inside
-/// such a run takes an input, so none would have stopped it.
+/// Runs of initialisation and evaluation ticks are taken with the interpreter's state kept
+/// decoded between them (`wasm_interp::tick::run_many`: the same states, tick for tick): none
+/// of the states inside such a run takes an input, so none would have stopped it.
 pub fn compute_step_many(tree: &Tree, max_steps: u64) -> Result<(Tree, u64), TickError> {
     many(tree, max_steps, |t| Ok(!is_input_state(t)?), None, true)
 }
@@ -151,9 +151,9 @@ pub fn compute_step_many_until_with_debug(
     many(tree, max_steps, should_continue, debug, false)
 }
 
-/// [`compute_step_many_until_with_debug`]; with `eval_runs`, evaluation ticks in runs
-/// (`wasm_interp::tick::eval_many`), for a `should_continue` that holds of every `Eval` state
-/// but a reveal tick.
+/// [`compute_step_many_until_with_debug`]; with `eval_runs`, initialisation and evaluation
+/// ticks in runs (`wasm_interp::tick::run_many`), for a `should_continue` that holds of every
+/// `Init` and `Eval` state but a reveal tick.
 fn many(
     tree: &Tree,
     max_steps: u64,
@@ -198,26 +198,27 @@ fn many(
     Ok((t, done))
 }
 
-/// Up to `max` evaluation ticks from `t` in one run, the interpreter's state kept decoded
-/// between them (`wasm_interp::tick::eval_many`: the states [`compute_step`] reaches, tick for
-/// tick); `None` when `t` is not at a plain evaluation tick (not `Eval`, or a trap, a result, a
-/// reveal or the window's end comes first: take one [`compute_step`]). Every state inside the
-/// run is an `Eval` state that takes no input; the last may be any.
-pub fn eval_steps(t: &Tree, max: u64) -> Result<Option<(Tree, u64)>, TickError> {
+/// Up to `max` initialisation or evaluation ticks from `t` in one run, the interpreter's state
+/// kept decoded between them (`wasm_interp::tick::run_many`: the states [`compute_step`]
+/// reaches, tick for tick); `None` when `t` is not at such a tick (not `Init` or `Eval`, or the
+/// end of the initialisation, a trap, a result, a reveal or the window's end comes first: take
+/// one [`compute_step`]). Every state inside the run is an `Init` or `Eval` state that takes no
+/// input; the last may be any.
+pub fn run_steps(t: &Tree, max: u64) -> Result<Option<(Tree, u64)>, TickError> {
     eval_run(t, max, true, None)
 }
 
-/// [`eval_steps`] when `enabled`, printing the `write_debug` messages to `debug`.
+/// [`run_steps`] when `enabled`, printing the `write_debug` messages to `debug`.
 fn eval_run(
     t: &Tree,
     max: u64,
     enabled: bool,
     debug: Option<&mut (dyn DebugSink + '_)>,
 ) -> Result<Option<(Tree, u64)>, TickError> {
-    if !enabled || tick_tag(t)? != TickTag::Eval {
+    if !enabled || !matches!(tick_tag(t)?, TickTag::Init | TickTag::Eval) {
         return Ok(None);
     }
-    let Some((next, n, messages)) = wasm_interp::tick::eval_many(t, max, debug.is_some())? else {
+    let Some((next, n, messages)) = wasm_interp::tick::run_many(t, max, debug.is_some())? else {
         return Ok(None);
     };
     if let Some(sink) = debug {

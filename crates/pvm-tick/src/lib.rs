@@ -39,7 +39,7 @@ mod step;
 
 pub use driver::{
     compute_step, compute_step_many, compute_step_many_until, compute_step_many_until_with_debug,
-    compute_step_with_debug, current_tick, eval_steps, is_input_state, reveal_request, reveal_step,
+    compute_step_with_debug, current_tick, is_input_state, reveal_request, reveal_step, run_steps,
     set_input, tick_tag,
 };
 pub use exact::{Exact, WindowError, step_answering_reveals, window_from_snapshot};

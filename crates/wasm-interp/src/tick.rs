@@ -501,34 +501,52 @@ fn write_out(
     Ok((out, debug_out))
 }
 
-/// What [`eval_many`] reached: the tree, the ticks taken, the `write_debug` messages.
-pub type EvalRun = (durable_tree::Tree, u64, Vec<Vec<u8>>);
+/// What [`run_many`] reached: the tree, the ticks taken, the `write_debug` messages.
+pub type TickRun = (durable_tree::Tree, u64, Vec<Vec<u8>>);
 
-/// Up to `max` evaluation ticks from an `Eval` state, the interpreter's state decoded once and
-/// encoded once: the tree `max` calls of [`step`] reach (an encoding does not depend on the
-/// ticks a state went through: `docs/reference/wasm-ticks.md` §2.1). Stops before a tick that
-/// is not a plain evaluation step (a trap or a result, whose tick writes durable flags; a
-/// reveal; the window's end: [`step`] takes those); a tick raising an exception is taken (the
-/// state is then `Stuck`) and ends the run. `None` when no tick is taken (`root` is not such an
-/// `Eval` state); else the tree, the ticks taken and the `write_debug` messages (with `debug`).
-pub fn eval_many(
-    root: &durable_tree::Tree,
-    max: u64,
-    debug: bool,
-) -> Result<Option<EvalRun>> {
+/// The interpreter's state a run of ticks keeps decoded.
+enum Running {
+    Init(Box<InitState>),
+    Eval(Box<Config>, Box<Registry>),
+}
+
+/// Up to `max` initialisation or evaluation ticks from an `Init` or `Eval` state, the
+/// interpreter's state decoded once and encoded once: the tree `max` calls of [`step`] reach
+/// (an encoding does not depend on the ticks a state went through:
+/// `docs/reference/wasm-ticks.md` §2.1). Stops before a tick that is not a plain step of the
+/// interpreter (the end of the initialisation, a trap or a result, whose ticks write durable
+/// flags; a reveal; the window's end: [`step`] takes those); a tick raising an exception is
+/// taken (the state is then `Stuck`) and ends the run. `None` when no tick is taken; else the
+/// tree, the ticks taken and the `write_debug` messages (with `debug`).
+pub fn run_many(root: &durable_tree::Tree, max: u64, debug: bool) -> Result<Option<TickRun>> {
     let root = Tree::Plain(root.clone());
-    if max == 0 || read_tag(&root, &["wasm".to_owned()])? != "eval" {
+    if max == 0 {
         return Ok(None);
     }
+    let mut state = match read_tag(&root, &["wasm".to_owned()])?.as_str() {
+        "init" => Running::Init(Box::new(InitState::decode(&root, &wasm("value"))?)),
+        "eval" => Running::Eval(
+            Box::new(Config::decode(&root, &join(&wasm("value"), &["config"]))?),
+            Box::new(Registry::decode(
+                &root,
+                &join(&wasm("value"), &["modules"]),
+            )?),
+        ),
+        _ => return Ok(None),
+    };
     let version_bytes = durable_value(&root, VERSION_KEY)?
         .ok_or_else(|| Error::Malformed(VERSION_KEY.into(), "no PVM version"))?;
     let version = PvmVersion::parse(&version_bytes)
         .ok_or_else(|| Error::Malformed(VERSION_KEY.into(), "unknown PVM version"))?;
+    // `stack_size_limit` (`wasm_vm.ml`), as in `step_tree_with`.
+    let limit = if version == PvmVersion::V0 {
+        300
+    } else {
+        60_000
+    };
     let current_tick = read_nat(&root, &wasm("current_tick"))?;
     let last_call = read_nat(&root, &["pvm".into(), "last_top_level_call".into()])?;
     let max_ticks = read_nat(&root, &["pvm".into(), "max_nb_ticks".into()])?;
-    let mut c = Config::decode(&root, &join(&wasm("value"), &["config"]))?;
-    let mut reg = Registry::decode(&root, &join(&wasm("value"), &["modules"]))?;
     let mut host = TreeHost {
         root: root.clone(),
         version,
@@ -544,35 +562,61 @@ pub fn eval_many(
             "wasm/current_tick".into(),
             "before last_top_level_call",
         ))?;
-        if max_ticks.saturating_sub(1) <= elapsed
-            || matches!(c.step_kont, StepKont::Trapped(_) | StepKont::Result(_))
-            || exec::is_reveal_tick(&c).is_some()
-        {
+        let plain = match &state {
+            Running::Init(st) => !matches!(st.kont, InitKont::Stop),
+            Running::Eval(c, _) => {
+                !matches!(c.step_kont, StepKont::Trapped(_) | StepKont::Result(_))
+                    && exec::is_reveal_tick(c).is_none()
+            }
+        };
+        if max_ticks.saturating_sub(1) <= elapsed || !plain {
             break;
         }
-        let mut ctx = Ctx {
-            reg: &mut reg,
-            init: false,
-            host: &mut host,
+        let r = match &mut state {
+            Running::Init(st) => {
+                let mut reg = std::mem::take(&mut st.reg);
+                let mut ctx = Ctx {
+                    reg: &mut reg,
+                    init: true,
+                    host: &mut host,
+                };
+                let r = init_step(&mut ctx, st, limit);
+                st.reg = reg;
+                r.map_err(|e| match e {
+                    Error::Exception(msg) => Ok(init_error(&msg)),
+                    e => Err(e),
+                })
+            }
+            Running::Eval(c, reg) => {
+                let mut ctx = Ctx {
+                    reg,
+                    init: false,
+                    host: &mut host,
+                };
+                exec::step(&mut ctx, c).map_err(|e| match e {
+                    Error::Exception(msg) => Ok(StuckError::interpreter_eval_error(&msg)),
+                    e => Err(e),
+                })
+            }
         };
-        let r = exec::step(&mut ctx, &mut c);
         // `done < max`: no overflow.
         done = done.saturating_add(1);
         match r {
             Ok(()) => {}
-            Err(Error::Exception(msg)) => {
-                stuck = Some(StuckError::interpreter_eval_error(&msg));
+            Err(Ok(e)) => {
+                stuck = Some(e);
                 break;
             }
-            Err(e) => return Err(e),
+            Err(Err(e)) => return Err(e),
         }
     }
     if done == 0 {
         return Ok(None);
     }
-    let next = match stuck {
-        Some(e) => Next::Stuck(e),
-        None => Next::Eval(Box::new(c), Box::new(reg)),
+    let next = match (stuck, state) {
+        (Some(e), _) => Next::Stuck(e),
+        (None, Running::Init(st)) => Next::Init(st),
+        (None, Running::Eval(c, reg)) => Next::Eval(c, reg),
     };
     let tick = current_tick
         .checked_add(u128::from(done))

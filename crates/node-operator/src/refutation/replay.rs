@@ -43,7 +43,7 @@ const KEPT_SPACING: u128 = 64;
 /// The fewest ticks between two states kept on the way (stepping that far is cheap).
 const MIN_KEPT_GAP: u128 = 64;
 
-/// Evaluation ticks taken in one run at most ([`pvm_tick::eval_steps`]) between two checks of
+/// Interpreter ticks taken in one run at most ([`pvm_tick::run_steps`]) between two checks of
 /// the cancel flag (~0.1 s in a release build).
 const EVAL_RUN: u64 = 10_000;
 
@@ -412,13 +412,13 @@ impl PeriodReplay {
                     break;
                 }
             }
-            // Evaluation ticks in runs (the interpreter's state kept decoded), up to the next
+            // Interpreter ticks in runs (its state kept decoded), up to the next
             // state to keep and at most `EVAL_RUN` ticks between two cancel checks.
             let run = abs
                 .min(next_kept.max(t.saturating_add(1)))
                 .saturating_sub(t);
             let run = u64::try_from(run).unwrap_or(u64::MAX).min(EVAL_RUN);
-            if let Some((next, n)) = pvm_tick::eval_steps(&tree, run)? {
+            if let Some((next, n)) = pvm_tick::run_steps(&tree, run)? {
                 tree = next;
                 t = t
                     .checked_add(u128::from(n))
