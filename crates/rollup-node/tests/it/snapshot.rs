@@ -118,8 +118,13 @@ fn export_info_import_and_the_imported_node_follows() {
     };
 
     // A running node: exported from copies of its store and context, after asking it to
-    // cancel its GC; the node goes on, and the snapshot imports with every check.
-    assert_eq!(node.get("/admin/cancel_gc"), json!(false));
+    // cancel its GC; the node goes on, and the snapshot imports with every check. The context
+    // GC the cementation above started may still run on a loaded machine: cancelled here until
+    // none is left (`true`: one was), so that the export finds none.
+    wait_until("no context GC running", BOUND, || {
+        node.get("/admin/cancel_gc") == json!(false)
+    })
+    .unwrap();
     let live = dir.path().join("live.snap");
     let live_s = live.to_str().unwrap();
     let rpc = format!("http://127.0.0.1:{}", node.port());
