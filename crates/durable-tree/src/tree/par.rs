@@ -2,9 +2,10 @@
 //! node's hot path, `BENCHMARKS.md`, P2). [`frontier`] finds, breadth-first
 //! from the root, disjoint parts of the tree that still need the work (a
 //! caller's predicate), until there are [`FRONTIER`] of them; [`run`] gives
-//! them to threads one at a time and returns the results in the parts'
-//! order. The parts are the same whatever the number of threads, so what a
-//! caller builds from the results in order does not depend on it.
+//! them to threads one at a time and hands the results to the caller in the
+//! parts' order. The parts are the same whatever the number of threads, so
+//! what a caller builds from the results in order does not depend on it (but
+//! for a subtree shared by two parts, which either may write first).
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
