@@ -266,6 +266,51 @@ fn init_stop(st: InitState, limit: i32, ops: &mut Vec<DurableOp>) -> Result<Next
     }
 }
 
+/// What a tick reads of the PVM besides the interpreter's state: the version, its stack limit
+/// and where the tick stands in the window.
+struct Clock {
+    version: PvmVersion,
+    /// `stack_size_limit` (`wasm_vm.ml`): 300 frames at V0, 60 000 afterwards.
+    limit: i32,
+    current_tick: u128,
+    last_call: u128,
+    max_ticks: u128,
+}
+
+impl Clock {
+    fn read(root: &Tree) -> Result<Clock> {
+        let version_bytes = durable_value(root, VERSION_KEY)?
+            .ok_or_else(|| Error::Malformed(VERSION_KEY.into(), "no PVM version"))?;
+        let version = PvmVersion::parse(&version_bytes)
+            .ok_or_else(|| Error::Malformed(VERSION_KEY.into(), "unknown PVM version"))?;
+        Ok(Clock {
+            version,
+            limit: if version == PvmVersion::V0 {
+                300
+            } else {
+                60_000
+            },
+            current_tick: read_nat(root, &wasm("current_tick"))?,
+            last_call: read_nat(root, &["pvm".into(), "last_top_level_call".into()])?,
+            max_ticks: read_nat(root, &["pvm".into(), "max_nb_ticks".into()])?,
+        })
+    }
+
+    /// Whether the window is over `done` ticks after `current_tick`:
+    /// `ticks_to_snapshot = max_nb_ticks - 1 - (current_tick - last_top_level_call)` is 0.
+    fn window_over(&self, done: u64) -> Result<bool> {
+        let now = self
+            .current_tick
+            .checked_add(u128::from(done))
+            .ok_or(Error::Overflow("current tick"))?;
+        let elapsed = now.checked_sub(self.last_call).ok_or(Error::Malformed(
+            "wasm/current_tick".into(),
+            "before last_top_level_call",
+        ))?;
+        Ok(self.max_ticks.saturating_sub(1) <= elapsed)
+    }
+}
+
 /// Perform one tick of a PVM whose state is `Snapshot`, `Decode` or `Link`, returning the new
 /// state tree. Other states give [`Error::Unsupported`].
 pub fn step(root: &durable_tree::Tree) -> Result<durable_tree::Tree> {
@@ -313,26 +358,9 @@ fn step_tree_with(root: &Tree, debug: bool) -> Result<(Tree, Vec<Vec<u8>>)> {
         }
         other => return Err(Error::Unsupported(format!("tick state {other}"))),
     };
-    let version_bytes = durable_value(root, VERSION_KEY)?
-        .ok_or_else(|| Error::Malformed(VERSION_KEY.into(), "no PVM version"))?;
-    let version = PvmVersion::parse(&version_bytes)
-        .ok_or_else(|| Error::Malformed(VERSION_KEY.into(), "unknown PVM version"))?;
-    // `stack_size_limit` (`wasm_vm.ml`): 300 frames at V0, 60 000 afterwards.
-    let limit = if version == PvmVersion::V0 {
-        300
-    } else {
-        60_000
-    };
-
-    let current_tick = read_nat(root, &wasm("current_tick"))?;
-    let last_call = read_nat(root, &["pvm".into(), "last_top_level_call".into()])?;
-    let max_ticks = read_nat(root, &["pvm".into(), "max_nb_ticks".into()])?;
-    // `ticks_to_snapshot = max_nb_ticks - 1 - (current_tick - last_top_level_call)`.
-    let elapsed = current_tick.checked_sub(last_call).ok_or(Error::Malformed(
-        "wasm/current_tick".into(),
-        "before last_top_level_call",
-    ))?;
-    let window_over = max_ticks.saturating_sub(1) <= elapsed;
+    let clock = Clock::read(root)?;
+    let (version, limit, current_tick) = (clock.version, clock.limit, clock.current_tick);
+    let window_over = clock.window_over(0)?;
 
     // The changes of the durable storage outside the host functions.
     let mut ops: Vec<DurableOp> = Vec::new();
@@ -534,19 +562,8 @@ pub fn run_many(root: &durable_tree::Tree, max: u64, debug: bool) -> Result<Opti
         ),
         _ => return Ok(None),
     };
-    let version_bytes = durable_value(&root, VERSION_KEY)?
-        .ok_or_else(|| Error::Malformed(VERSION_KEY.into(), "no PVM version"))?;
-    let version = PvmVersion::parse(&version_bytes)
-        .ok_or_else(|| Error::Malformed(VERSION_KEY.into(), "unknown PVM version"))?;
-    // `stack_size_limit` (`wasm_vm.ml`), as in `step_tree_with`.
-    let limit = if version == PvmVersion::V0 {
-        300
-    } else {
-        60_000
-    };
-    let current_tick = read_nat(&root, &wasm("current_tick"))?;
-    let last_call = read_nat(&root, &["pvm".into(), "last_top_level_call".into()])?;
-    let max_ticks = read_nat(&root, &["pvm".into(), "max_nb_ticks".into()])?;
+    let clock = Clock::read(&root)?;
+    let (version, limit, current_tick) = (clock.version, clock.limit, clock.current_tick);
     let mut host = TreeHost {
         root: root.clone(),
         version,
@@ -555,13 +572,6 @@ pub fn run_many(root: &durable_tree::Tree, max: u64, debug: bool) -> Result<Opti
     let mut done: u64 = 0;
     let mut stuck = None;
     while done < max {
-        let now = current_tick
-            .checked_add(u128::from(done))
-            .ok_or(Error::Overflow("current tick"))?;
-        let elapsed = now.checked_sub(last_call).ok_or(Error::Malformed(
-            "wasm/current_tick".into(),
-            "before last_top_level_call",
-        ))?;
         let plain = match &state {
             Running::Init(st) => !matches!(st.kont, InitKont::Stop),
             Running::Eval(c, _) => {
@@ -569,7 +579,7 @@ pub fn run_many(root: &durable_tree::Tree, max: u64, debug: bool) -> Result<Opti
                     && exec::is_reveal_tick(c).is_none()
             }
         };
-        if max_ticks.saturating_sub(1) <= elapsed || !plain {
+        if clock.window_over(done)? || !plain {
             break;
         }
         let r = match &mut state {
