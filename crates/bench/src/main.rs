@@ -34,6 +34,11 @@
 
 #[cfg(feature = "alloc-count")]
 mod alloc_count;
+
+/// The node's allocator (`smart-rollup-node`), so that the figures are the node's.
+#[cfg(not(feature = "alloc-count"))]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod p1;
 mod p2;
 mod p3;

@@ -7,6 +7,11 @@ use node_config::Config;
 use rollup_node::cli::{self, Command};
 use rollup_node::daemon;
 
+/// mimalloc, not glibc's malloc: a level allocates and frees thousands of small tree nodes and
+/// objects, from the kernel's and the commit's threads (issue 15; `BENCHMARKS.md`, P7).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn error_exit(msg: &str) -> ExitCode {
     let indented = msg.replace('\n', "\n  ");
     eprintln!("Error:\n  {indented}");
