@@ -1,7 +1,8 @@
 //! P7: one level of a kernel that behaves like Etherlink, the whole way the node processes it:
 //! the PVM runs the level (`PvmState::process_level_owned`, as the node: no copy of the starting
 //! state; through `pvm-wasmtime`: SOL, Info_per_level, two external messages, EOL), the state is
-//! committed to the on-disk context (`pvm-store`), and the level's rows go to the node's SQLite
+//! committed to the on-disk context (`pvm-store`: hashed, then written on its own thread while
+//! the next level runs, `Context::commit_beside`), and the level's rows go to the node's SQLite
 //! store (`node-store`: inbox, messages, commitment, L2 block, head), as `node-follower` does per
 //! level.
 //!
@@ -13,9 +14,9 @@
 //! state roots do.
 //!
 //! Split per level: PVM (of which: the same durable writes replayed alone on the level's
-//! starting storage), commit (hash + persist), store (SQLite transaction). Baseline: the same
-//! kernel run in bare wasmtime with a `HashMap` host (P1's), whose `store_get_hash` answers zeros:
-//! the kernel's own work, the least any PVM does.
+//! starting storage), commit (the hash, and the wait for the last level's writes), store (SQLite
+//! transaction). Baseline: the same kernel run in bare wasmtime with a `HashMap` host (P1's),
+//! whose `store_get_hash` answers zeros: the kernel's own work, the least any PVM does.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -220,11 +221,12 @@ fn run_bare(
 
 /// Per-level figures of our side.
 struct Level {
-    /// Threads of the level's commit.
-    threads: usize,
     pvm: Duration,
     writes: Duration,
+    /// The wait for the last level's writes, then this level's hash.
     commit: Duration,
+    /// Of which the wait.
+    wait: Duration,
     store: Duration,
 }
 
@@ -282,6 +284,8 @@ pub(crate) fn run() -> Result<(), String> {
     let wasm = wat::parse_str(kernel()).map_err(|e| err(&e))?;
     let dir = tempfile::tempdir().map_err(|e| err(&e))?;
     let ctx = Context::open(dir.path()).map_err(|e| err(&e))?;
+    // As the node (`node-follower`): commits run beside the next level's kernel.
+    ctx.set_commit_threads(pvm_store::commit_threads_beside_a_kernel());
     let mut store = Store::open(&dir.path().join("store.sqlite")).map_err(|e| err(&e))?;
     let mut engine = WasmtimeEngine::new().map_err(|e| err(&e))?;
     let mut state =
@@ -294,14 +298,20 @@ pub(crate) fn run() -> Result<(), String> {
     // The state each level starts from is committed, as in the node: a level that must start
     // again reloads it (`PvmState::process_level_owned`).
     let mut committed = ctx.commit(&state).map_err(|e| err(&e))?;
-    let many = crate::p2::many_threads();
+    let mut pending: Option<pvm_store::PendingCommit> = None;
     let mut ours: Vec<Level> = Vec::new();
     let mut bare: Vec<Duration> = Vec::new();
     let mut pairs: Vec<f64> = Vec::new();
     let levels = levels()?;
     let last = levels.checked_add(2).ok_or("BENCH_P7_LEVELS too large")?;
-    for level in 1..=u32::try_from(last).map_err(|e| err(&e))? {
-        let (b, log) = run_bare(&bare_engine, &bare_linker, &module, &mut bare_store, level)?;
+    let last = u32::try_from(last).map_err(|e| err(&e))?;
+    // The bare run and the writes replayed alone, for `level` from `state`: done while no
+    // commit runs beside, so that the level's commit gets no head start the node lacks.
+    let prepare = |level: u32,
+                   state: &PvmState,
+                   bare_store: &mut BareStore|
+     -> Result<(Duration, Duration), String> {
+        let (b, log) = run_bare(&bare_engine, &bare_linker, &module, bare_store, level)?;
         // The same writes applied alone to the level's starting storage.
         let mut replay = state.durable().clone();
         let (r, writes) = timed(|| -> Result<(), String> {
@@ -314,7 +324,18 @@ pub(crate) fn run() -> Result<(), String> {
         r?;
         // Released before the level, so that the state's nodes are not shared with it.
         drop(replay);
+        Ok((b, writes))
+    };
+    let mut next = prepare(1, &state, &mut bare_store)?;
+    for level in 1..=last {
+        let (b, writes) = next;
+        // The last level's context may still be being written (`commit_beside`, as the
+        // node): a reload waits for it.
+        let beside = std::cell::RefCell::new(pending.take());
         let start = || -> Result<PvmState, Box<dyn std::error::Error>> {
+            if let Some(p) = beside.borrow_mut().take() {
+                p.wait()?;
+            }
             Ok(PvmState::from_tree(&ctx.tree(&committed)?)?)
         };
         // As the node runs a level (`node-follower`): without a copy of the starting state.
@@ -331,21 +352,10 @@ pub(crate) fn run() -> Result<(), String> {
         });
         let ticks;
         (state, ticks) = r.map_err(|e| e.to_string())?;
-        // Commits alternate between one thread and the node's default.
-        let threads = if level % 2 == 0 { 1 } else { many };
-        ctx.set_commit_threads(threads);
-        let (h, commit) = timed(|| ctx.commit(&state));
-        let h = h.map_err(|e| err(&e))?;
-        committed = h;
-        let (r, st) = timed(|| {
-            store_level(
-                &mut store,
-                i32::try_from(level).unwrap_or(i32::MAX),
-                StateHash(h.0),
-                ticks,
-            )
-        });
-        r?;
+        // As the node: the last level's write waited for, this level hashed, its objects
+        // written beside the next level.
+        let (r, wait) = timed(|| beside.into_inner().map(pvm_store::PendingCommit::wait));
+        r.transpose().map_err(|e| err(&e))?;
         // The PVM's world state must be the bare run's (same kernel, same inputs).
         if level == 3 {
             for (k, v) in bare_store
@@ -359,59 +369,65 @@ pub(crate) fn run() -> Result<(), String> {
                 }
             }
         }
+        if level < last {
+            next = prepare(level + 1, &state, &mut bare_store)?;
+        }
+        let (p, hash) = timed(|| ctx.commit_beside(&state));
+        let p = p.map_err(|e| err(&e))?;
+        let commit = wait + hash;
+        let h = p.hash();
+        committed = h;
+        pending = Some(p);
+        let (r, st) = timed(|| {
+            store_level(
+                &mut store,
+                i32::try_from(level).unwrap_or(i32::MAX),
+                StateHash(h.0),
+                ticks,
+            )
+        });
+        r?;
         // Level 1 creates the accounts, level 2 warms up.
         if level > 2 {
             let total = pvm + commit + st;
             pairs.push(total.as_secs_f64() / b.as_secs_f64());
             ours.push(Level {
-                threads,
                 pvm,
                 writes,
                 commit,
+                wait,
                 store: st,
             });
             bare.push(b);
         }
     }
+    if let Some(p) = pending {
+        p.wait().map_err(|e| err(&e))?;
+    }
     let col = |f: fn(&Level) -> Duration| {
         let mut v: Vec<Duration> = ours.iter().map(f).collect();
         median(&mut v)
     };
-    let (pvm, writes, commit, st) = (
+    let (pvm, writes, commit, wait, st) = (
         col(|l| l.pvm),
         col(|l| l.writes),
         col(|l| l.commit),
+        col(|l| l.wait),
         col(|l| l.store),
     );
     let mut totals: Vec<Duration> = ours.iter().map(|l| l.pvm + l.commit + l.store).collect();
     let total = median(&mut totals);
     let b = median(&mut bare);
     pairs.sort_by(f64::total_cmp);
-    let commit_on = |t: usize| {
-        let mut v: Vec<Duration> = ours
-            .iter()
-            .filter(|l| l.threads == t)
-            .map(|l| l.commit)
-            .collect();
-        if v.is_empty() {
-            Duration::ZERO
-        } else {
-            median(&mut v)
-        }
-    };
-    println!(
-        "  commit on 1 thread {:.2} ms, on {many} threads {:.2} ms (alternate levels; the level's \
-         figures mix both)",
-        ms(commit_on(1)),
-        ms(commit_on(many))
-    );
     println!(
         "  level (median of {levels}): {:.2} ms = PVM {:.2} ms (durable writes alone: {:.2} ms) \
-         + commit {:.2} ms + store {:.2} ms",
+         + commit {:.2} ms (the wait for the last level's writes, {:.2} ms, then the hash) + \
+         store {:.2} ms",
         ms(total),
         ms(pvm),
         ms(writes),
         ms(commit),
+        ms(wait),
         ms(st)
     );
     println!(

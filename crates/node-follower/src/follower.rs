@@ -4,7 +4,11 @@
 //! finalized pointers in ONE SQLite savepoint. While catching up, levels are grouped in
 //! batches ([`BATCH_LEVELS`]): their contexts are committed without a sync each, then one
 //! context sync, then one SQLite commit, so the store never references a context that is not
-//! durable and a crash (even `kill -9`) at any moment leaves a consistent store.
+//! durable and a crash (even `kill -9`) at any moment leaves a consistent store. A level's
+//! state is hashed on this thread and its objects written on another while the next level
+//! runs (`pvm_store::Context::commit_beside`); that write is waited for before the next
+//! commit, a reload of the state, and the batch's sync, and a failed write rolls the batch
+//! back (its levels are processed again).
 //!
 //! Runs on the follower's dedicated thread (PVM execution, SQLite): L1 calls go through the
 //! async [`l1_client::L1Client`] driven by a runtime [`Handle`] ([`L1`]), and blocks are
@@ -550,6 +554,10 @@ pub struct Processor {
     /// The commitment read or computed last, by hash.
     last_commitment: Option<(CommitmentHash, Commitment)>,
     cache: Option<Cached>,
+    /// The last level's context, still being written on its own thread while the next
+    /// level runs ([`Context::commit_beside`]); waited for before the next commit, a read of
+    /// that state, and the batch's sync ([`Processor::commit_batch`]).
+    pending_commit: Option<pvm_store::PendingCommit>,
     /// Found while processing levels, for the operator side ([`Self::take_events`]).
     events: Vec<FollowEvent>,
     /// DAL feature per protocol and DAL parameters per published level (docs/reference/dal.md §3).
@@ -617,6 +625,8 @@ impl Processor {
         // Contexts are synced once per batch of levels, before the SQLite commit
         // ([`Processor::commit_batch`]).
         ctx.set_deferred_sync(true);
+        // Each level's commit runs beside the next level's kernel (`commit_beside`).
+        ctx.set_commit_threads(pvm_store::commit_threads_beside_a_kernel());
         Self {
             l1,
             store,
@@ -635,6 +645,7 @@ impl Processor {
             check_inbox_now: false,
             last_commitment: None,
             cache: None,
+            pending_commit: None,
             events: Vec::new(),
             dal: crate::dal::DalInbox::default(),
             loser: wasm_pvm::loser::LoserMode::honest(),
@@ -832,6 +843,7 @@ impl Processor {
     /// sync is fatal (the kernel may have dropped the unsynced pages: restart, which rescans
     /// the context file).
     fn commit_batch(&mut self) -> Result<(), FollowError> {
+        self.wait_commit()?;
         if let Err(e) = self.ctx.sync() {
             let _ = self.store.rollback_batch();
             self.cache = None;
@@ -840,6 +852,24 @@ impl Processor {
             )));
         }
         if let Err(e) = self.store.commit_batch() {
+            let _ = self.store.rollback_batch();
+            self.cache = None;
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    /// Waits for the context commit still running ([`Processor::pending_commit`]). If it
+    /// failed, the batch is rolled back (its levels reference that context; they are
+    /// processed again) and the error returned.
+    fn wait_commit(&mut self) -> Result<(), FollowError> {
+        let Some(pending) = self.pending_commit.take() else {
+            return Ok(());
+        };
+        let t = std::time::Instant::now();
+        let waited = pending.wait();
+        self.timings.commit += t.elapsed();
+        if let Err(e) = waited {
             let _ = self.store.rollback_batch();
             self.cache = None;
             return Err(e.into());
@@ -908,6 +938,8 @@ impl Processor {
     }
 
     fn genesis(&mut self, block: &Block) -> Result<(), FollowError> {
+        // Commits land in order.
+        self.wait_commit()?;
         let rollup = &self.rollup;
         // `--boot-sector-file` replaces the origination's boot sector (Octez
         // `Interpreter.get_boot_sector`; docs/reference/octez-rollup-node.md §1.3).
@@ -1184,9 +1216,13 @@ impl Processor {
         let initial_tick = Tick::new(state.current_tick());
         // No copy of the state is kept during the level: on failure it is dropped (the cache
         // was taken), and the retry starts from the predecessor's committed state, which
-        // `process_level_owned` also reloads for a window it must replay exactly.
+        // `process_level_owned` also reloads for a window it must replay exactly. The
+        // predecessor's context may still be being written meanwhile (`pending_commit`):
+        // a reload waits for it first.
         let ctx = &self.ctx;
-        let (state, ticks) = state.process_level_owned(
+        let pending = std::cell::RefCell::new(self.pending_commit.take());
+        let pending_failed = std::cell::Cell::new(false);
+        let ran = state.process_level_owned(
             level.to_u32(),
             &serialized,
             &mut self.engine,
@@ -1195,14 +1231,31 @@ impl Processor {
                 .as_mut()
                 .map(|l| l as &mut dyn wasm_pvm::DebugSink),
             &self.loser,
-            || -> Result<PvmState, FollowError> { Ok(ctx.state_of(&pred)?) },
-        )?;
+            || -> Result<PvmState, FollowError> {
+                if let Some(p) = pending.borrow_mut().take() {
+                    p.wait().inspect_err(|_| pending_failed.set(true))?;
+                }
+                Ok(ctx.state_of(&pred)?)
+            },
+        );
+        // The predecessor's context first: a failed write loses its batch, whatever the
+        // level's outcome.
+        if pending_failed.get() {
+            let _ = self.store.rollback_batch();
+            self.cache = None;
+        }
+        self.pending_commit = pending.into_inner();
+        self.wait_commit()?;
+        let (state, ticks) = ran?;
         if let Some(l) = &mut self.kernel_log {
             l.flush();
         }
         let t_commit = std::time::Instant::now();
         self.timings.pvm += t_commit - t_pvm;
-        let hash = self.ctx.commit(&state)?;
+        // Hashed here, written beside the next level (waited for by `commit_batch`).
+        let pending = self.ctx.commit_beside(&state)?;
+        let hash = pending.hash();
+        self.pending_commit = Some(pending);
         self.timings.commit += t_commit.elapsed();
         let state_hash = StateHash(hash.0);
         let commitment = if commitment_level {

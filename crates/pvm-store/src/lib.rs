@@ -49,6 +49,11 @@ pub enum ContextError {
         offset = .0.offset
     )]
     Corrupted(Box<durable_tree::StoreCorruption>),
+    /// A commit handed to its own thread ([`Context::commit_beside`]) could not run or ended
+    /// wrong (its thread not started or panicked, or another hash than the one computed
+    /// before it).
+    #[error("context commit on its own thread: {0}")]
+    Beside(String),
 }
 
 impl ContextError {
@@ -110,6 +115,46 @@ pub struct Context {
     read_cache: Arc<Mutex<Vec<(Hash, durable_tree::Tree)>>>,
 }
 
+/// Threads for commits made beside a running kernel ([`Context::commit_beside`]): the
+/// cores the kernel's thread leaves ([`durable_tree::default_threads`] less one, at least
+/// one). On two cores, one commit thread beside the kernel's.
+pub fn commit_threads_beside_a_kernel() -> usize {
+    durable_tree::default_threads().saturating_sub(1).max(1)
+}
+
+/// A commit running on its own thread ([`Context::commit_beside`]). Dropping it without
+/// [`PendingCommit::wait`] leaves the thread writing, like a commit whose result nobody
+/// reads: a state never waited for is not in the context as far as the caller knows.
+#[must_use = "the state is in the context only once `wait` has returned"]
+pub struct PendingCommit {
+    /// The state hash, computed before the thread started.
+    hash: Hash,
+    handle: std::thread::JoinHandle<Result<Hash, ContextError>>,
+}
+
+impl PendingCommit {
+    /// The hash of the state being committed.
+    pub fn hash(&self) -> Hash {
+        self.hash
+    }
+
+    /// Waits until the state's objects are written (not synced: [`Context::sync`]); returns
+    /// its hash, or the commit's error.
+    pub fn wait(self) -> Result<Hash, ContextError> {
+        let written = self
+            .handle
+            .join()
+            .map_err(|_| ContextError::Beside("its thread panicked".into()))??;
+        if written != self.hash {
+            return Err(ContextError::Beside(format!(
+                "wrote root {written}, but the state hashed to {}",
+                self.hash
+            )));
+        }
+        Ok(written)
+    }
+}
+
 /// State trees kept by [`Context::read_cache`] (the head and a few blocks behind it).
 const READ_CACHE: usize = 4;
 
@@ -165,6 +210,24 @@ impl Context {
             commits.push(hash);
         }
         Ok(hash)
+    }
+
+    /// Hashes `state` on this thread, then writes its objects on a thread of its own, so
+    /// that the caller goes on meanwhile (the follower runs the next level's kernel while
+    /// its predecessor's objects are written: `BENCHMARKS.md`, P7). The returned hash is the
+    /// state hash, but the state is in the context only once [`PendingCommit::wait`] has
+    /// returned: wait before the next commit, before [`Context::sync`], and before reading
+    /// this state back. Levels sharing nodes with the state being written copy them when
+    /// they change them (copy-on-write), as they would any shared node.
+    pub fn commit_beside(&self, state: &PvmState) -> Result<PendingCommit, ContextError> {
+        let tree = state.to_tree()?;
+        let hash = tree.hash()?;
+        let ctx = self.clone();
+        let handle = std::thread::Builder::new()
+            .name("context-commit".into())
+            .spawn(move || ctx.commit_tree(&tree))
+            .map_err(|e| ContextError::Beside(format!("cannot start its thread: {e}")))?;
+        Ok(PendingCommit { hash, handle })
     }
 
     /// Commits a PVM state tree as given (built elsewhere, e.g. converted from an Octez
@@ -437,6 +500,52 @@ impl DurableState for Context {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A genesis state with `n` durable values under `/big`.
+    fn state_with(n: u32) -> PvmState {
+        let mut st = PvmState::genesis(
+            wasm_pvm::PvmVersion::V6,
+            b"\0asm\x01\0\0\0",
+            &wasm_pvm::GenesisParams::default(),
+        )
+        .unwrap();
+        for i in 0..n {
+            let k = Key::parse(format!("/big/{i:05}").as_bytes()).unwrap();
+            st.durable_mut().write(&k, 0, &i.to_le_bytes()).unwrap();
+        }
+        st
+    }
+
+    /// A state committed beside the next level (which changes it meanwhile, sharing its
+    /// nodes) is stored as a plain commit stores it, and so is the next one.
+    #[test]
+    fn a_commit_beside_stores_what_a_commit_stores() {
+        let (plain, beside) = (Context::in_memory(), Context::in_memory());
+        let mut st = state_with(20_000);
+        let mut pending = None::<PendingCommit>;
+        for level in 0..4u32 {
+            let expected = plain.commit(&st).unwrap();
+            if let Some(p) = pending.take() {
+                p.wait().unwrap();
+            }
+            let p = beside.commit_beside(&st).unwrap();
+            assert_eq!(p.hash(), expected, "level {level}");
+            // The next level writes while the objects are being written.
+            for i in (0..20_000).step_by(97) {
+                let k = Key::parse(format!("/big/{i:05}").as_bytes()).unwrap();
+                st.durable_mut().write(&k, 0, &[level as u8; 9]).unwrap();
+            }
+            pending = Some(p);
+        }
+        let last = pending.unwrap().wait().unwrap();
+        let back = beside.checkout(&context_hash(&last)).unwrap();
+        assert_eq!(back.hash().unwrap(), last);
+        let mut roots = beside.roots().unwrap();
+        let mut expected = plain.roots().unwrap();
+        roots.sort_unstable();
+        expected.sort_unstable();
+        assert_eq!(roots, expected);
+    }
 
     #[test]
     fn commit_checkout_round_trip() {
