@@ -46,6 +46,23 @@ const RECEIPTS: u32 = 150;
 /// environment variable `BENCH_P7_LEVELS` sets another count (a longer run to profile).
 const LEVELS: usize = 30;
 
+/// Levels per batch, as the follower catching up (`BATCH_MAX_AGE`, 100 ms, at ~5 ms a level):
+/// the last level's write is waited for and the context synced once per batch
+/// (`Processor::commit_batch`). `BENCH_P7_BATCH=1` is a node at the L1 head: every level waited
+/// for and synced at once, so nothing runs beside the next level.
+const BATCH: u32 = 20;
+
+/// Levels per batch: `BENCH_P7_BATCH` if set to a positive count, else [`BATCH`].
+fn batch() -> Result<u32, String> {
+    match std::env::var("BENCH_P7_BATCH") {
+        Err(_) => Ok(BATCH),
+        Ok(v) => match v.parse::<u32>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(format!("BENCH_P7_BATCH: not a positive count: {v:?}")),
+        },
+    }
+}
+
 /// The levels to measure: `BENCH_P7_LEVELS` if set to a positive count, else [`LEVELS`].
 fn levels() -> Result<usize, String> {
     match std::env::var("BENCH_P7_LEVELS") {
@@ -286,6 +303,10 @@ pub(crate) fn run() -> Result<(), String> {
     let ctx = Context::open(dir.path()).map_err(|e| err(&e))?;
     // As the node (`node-follower`): commits run beside the next level's kernel.
     ctx.set_commit_threads(pvm_store::commit_threads_beside_a_kernel());
+    // As the node: synced once per batch of levels.
+    ctx.set_deferred_sync(true);
+    let batch = batch()?;
+    let mut batch_sync = Duration::ZERO;
     let mut store = Store::open(&dir.path().join("store.sqlite")).map_err(|e| err(&e))?;
     let mut engine = WasmtimeEngine::new().map_err(|e| err(&e))?;
     let mut state =
@@ -333,7 +354,8 @@ pub(crate) fn run() -> Result<(), String> {
         // node): a reload waits for it.
         let beside = std::cell::RefCell::new(pending.take());
         let start = || -> Result<PvmState, Box<dyn std::error::Error>> {
-            if let Some(p) = beside.borrow_mut().take() {
+            let p = beside.borrow_mut().take();
+            if let Some(p) = p {
                 p.wait()?;
             }
             Ok(PvmState::from_tree(&ctx.tree(&committed)?)?)
@@ -387,6 +409,19 @@ pub(crate) fn run() -> Result<(), String> {
             )
         });
         r?;
+        // The end of a batch: the last write waited for, the context synced.
+        if level % batch == 0 {
+            let (r, sync) = timed(|| -> Result<(), pvm_store::ContextError> {
+                if let Some(p) = pending.take() {
+                    p.wait()?;
+                }
+                ctx.sync()
+            });
+            r.map_err(|e| err(&e))?;
+            if level > 2 {
+                batch_sync += sync;
+            }
+        }
         // Level 1 creates the accounts, level 2 warms up.
         if level > 2 {
             let total = pvm + commit + st;
@@ -415,20 +450,24 @@ pub(crate) fn run() -> Result<(), String> {
         col(|l| l.wait),
         col(|l| l.store),
     );
+    // The batches' syncs, spread over the levels measured.
+    let sync = batch_sync / u32::try_from(ours.len().max(1)).unwrap_or(u32::MAX);
     let mut totals: Vec<Duration> = ours.iter().map(|l| l.pvm + l.commit + l.store).collect();
-    let total = median(&mut totals);
+    let total = median(&mut totals) + sync;
     let b = median(&mut bare);
     pairs.sort_by(f64::total_cmp);
     println!(
         "  level (median of {levels}): {:.2} ms = PVM {:.2} ms (durable writes alone: {:.2} ms) \
          + commit {:.2} ms (the wait for the last level's writes, {:.2} ms, then the hash) + \
-         store {:.2} ms",
+         store {:.2} ms + batch sync {:.2} ms (a wait and a context sync every {batch} levels, \
+         spread over the levels)",
         ms(total),
         ms(pvm),
         ms(writes),
         ms(commit),
         ms(wait),
-        ms(st)
+        ms(st),
+        ms(sync)
     );
     println!(
         "  bare kernel_run {:.2} ms; RATIO level/bare {:.2}x (median of paired levels), \

@@ -558,6 +558,9 @@ pub struct Processor {
     /// level runs ([`Context::commit_beside`]); waited for before the next commit, a read of
     /// that state, and the batch's sync ([`Processor::commit_batch`]).
     pending_commit: Option<pvm_store::PendingCommit>,
+    /// [`Processor::events`] held when the SQLite batch began: those of its levels are
+    /// dropped with it ([`Processor::abandon_batch`]), since the levels are processed again.
+    batch_events: usize,
     /// Found while processing levels, for the operator side ([`Self::take_events`]).
     events: Vec<FollowEvent>,
     /// DAL feature per protocol and DAL parameters per published level (docs/reference/dal.md §3).
@@ -646,6 +649,7 @@ impl Processor {
             last_commitment: None,
             cache: None,
             pending_commit: None,
+            batch_events: 0,
             events: Vec::new(),
             dal: crate::dal::DalInbox::default(),
             loser: wasm_pvm::loser::LoserMode::honest(),
@@ -774,7 +778,7 @@ impl Processor {
         // One SQLite commit per `batch` levels: every level stays atomic (a savepoint) and its
         // context is committed (synced) before, so a crash loses at most the uncommitted
         // levels, which are processed again.
-        self.store.begin_batch()?;
+        self.begin_batch()?;
         let mut in_batch = 0usize;
         let mut batch_start = std::time::Instant::now();
         let result = (|| {
@@ -800,7 +804,7 @@ impl Processor {
                 if in_batch >= batch || batch_start.elapsed() >= BATCH_MAX_AGE {
                     let t = std::time::Instant::now();
                     self.commit_batch()?;
-                    self.store.begin_batch()?;
+                    self.begin_batch()?;
                     self.timings.sql += t.elapsed();
                     in_batch = 0;
                     batch_start = std::time::Instant::now();
@@ -830,7 +834,7 @@ impl Processor {
     /// Processes one block whose predecessor is processed (or the origination block).
     pub fn process(&mut self, b: &ChainBlock) -> Result<(), FollowError> {
         let block = self.l1.block(&b.hash)?;
-        self.store.begin_batch()?;
+        self.begin_batch()?;
         let r = self.process_block(b, &block);
         let committed = self.commit_batch();
         r?;
@@ -845,18 +849,31 @@ impl Processor {
     fn commit_batch(&mut self) -> Result<(), FollowError> {
         self.wait_commit()?;
         if let Err(e) = self.ctx.sync() {
-            let _ = self.store.rollback_batch();
-            self.cache = None;
+            self.abandon_batch();
             return Err(FollowError::Fatal(format!(
                 "Cannot sync the context to disk ({e}); check the disk, then restart the node."
             )));
         }
         if let Err(e) = self.store.commit_batch() {
-            let _ = self.store.rollback_batch();
-            self.cache = None;
+            self.abandon_batch();
             return Err(e.into());
         }
         Ok(())
+    }
+
+    /// Opens the SQLite batch of the next levels.
+    fn begin_batch(&mut self) -> Result<(), FollowError> {
+        self.batch_events = self.events.len();
+        Ok(self.store.begin_batch()?)
+    }
+
+    /// Rolls the SQLite batch back: its levels are processed again, from their stored
+    /// predecessor (the cached state is dropped), and their events are forgotten (they come
+    /// again with the levels).
+    fn abandon_batch(&mut self) {
+        let _ = self.store.rollback_batch();
+        self.cache = None;
+        self.events.truncate(self.batch_events);
     }
 
     /// Waits for the context commit still running ([`Processor::pending_commit`]). If it
@@ -870,8 +887,7 @@ impl Processor {
         let waited = pending.wait();
         self.timings.commit += t.elapsed();
         if let Err(e) = waited {
-            let _ = self.store.rollback_batch();
-            self.cache = None;
+            self.abandon_batch();
             return Err(e.into());
         }
         Ok(())
@@ -1232,17 +1248,18 @@ impl Processor {
                 .map(|l| l as &mut dyn wasm_pvm::DebugSink),
             &self.loser,
             || -> Result<PvmState, FollowError> {
-                if let Some(p) = pending.borrow_mut().take() {
+                let p = pending.borrow_mut().take();
+                if let Some(p) = p {
                     p.wait().inspect_err(|_| pending_failed.set(true))?;
                 }
                 Ok(ctx.state_of(&pred)?)
             },
         );
+        self.timings.pvm += t_pvm.elapsed();
         // The predecessor's context first: a failed write loses its batch, whatever the
         // level's outcome.
         if pending_failed.get() {
-            let _ = self.store.rollback_batch();
-            self.cache = None;
+            self.abandon_batch();
         }
         self.pending_commit = pending.into_inner();
         self.wait_commit()?;
@@ -1251,7 +1268,6 @@ impl Processor {
             l.flush();
         }
         let t_commit = std::time::Instant::now();
-        self.timings.pvm += t_commit - t_pvm;
         // Hashed here, written beside the next level (waited for by `commit_batch`).
         let pending = self.ctx.commit_beside(&state)?;
         let hash = pending.hash();
