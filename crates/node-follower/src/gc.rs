@@ -137,7 +137,9 @@ pub fn wait_gc(gc: &Mutex<GcRuntime>) {
 }
 
 /// Spawns the context GC keeping the contexts of the blocks at levels ≥ `target`.
-/// Must run on the committing thread (the root snapshot must precede any later commit).
+/// Must run on the committing thread (the root snapshot must precede any later commit), between
+/// two `follow` steps: no level's write is pending then (`Processor::commit_batch` waited for it),
+/// so the snapshot holds every root committed so far.
 fn spawn_context_gc(
     store: &Store,
     ctx: &Context,
