@@ -52,24 +52,16 @@ const LEVELS: usize = 30;
 /// for and synced at once, so nothing runs beside the next level.
 const BATCH: u32 = 20;
 
-/// Levels per batch: `BENCH_P7_BATCH` if set to a positive count, else [`BATCH`].
-fn batch() -> Result<u32, String> {
-    match std::env::var("BENCH_P7_BATCH") {
-        Err(_) => Ok(BATCH),
-        Ok(v) => match v.parse::<u32>() {
-            Ok(n) if n > 0 => Ok(n),
-            _ => Err(format!("BENCH_P7_BATCH: not a positive count: {v:?}")),
-        },
-    }
-}
-
-/// The levels to measure: `BENCH_P7_LEVELS` if set to a positive count, else [`LEVELS`].
-fn levels() -> Result<usize, String> {
-    match std::env::var("BENCH_P7_LEVELS") {
-        Err(_) => Ok(LEVELS),
-        Ok(v) => match v.parse::<usize>() {
-            Ok(n) if n > 0 => Ok(n),
-            _ => Err(format!("BENCH_P7_LEVELS: not a positive count: {v:?}")),
+/// The count in environment variable `name` if set to a positive count, else `default`.
+fn count_from_env<T: std::str::FromStr + PartialOrd + Default>(
+    name: &str,
+    default: T,
+) -> Result<T, String> {
+    match std::env::var(name) {
+        Err(_) => Ok(default),
+        Ok(v) => match v.parse::<T>() {
+            Ok(n) if n > T::default() => Ok(n),
+            _ => Err(format!("{name}: not a positive count: {v:?}")),
         },
     }
 }
@@ -305,7 +297,7 @@ pub(crate) fn run() -> Result<(), String> {
     ctx.set_commit_threads(pvm_store::commit_threads_beside_a_kernel());
     // As the node: synced once per batch of levels.
     ctx.set_deferred_sync(true);
-    let batch = batch()?;
+    let batch = count_from_env("BENCH_P7_BATCH", BATCH)?;
     let mut batch_sync = Duration::ZERO;
     let mut store = Store::open(&dir.path().join("store.sqlite")).map_err(|e| err(&e))?;
     let mut engine = WasmtimeEngine::new().map_err(|e| err(&e))?;
@@ -323,7 +315,7 @@ pub(crate) fn run() -> Result<(), String> {
     let mut ours: Vec<Level> = Vec::new();
     let mut bare: Vec<Duration> = Vec::new();
     let mut pairs: Vec<f64> = Vec::new();
-    let levels = levels()?;
+    let levels = count_from_env("BENCH_P7_LEVELS", LEVELS)?;
     let last = levels.checked_add(2).ok_or("BENCH_P7_LEVELS too large")?;
     let last = u32::try_from(last).map_err(|e| err(&e))?;
     // The bare run and the writes replayed alone, for `level` from `state`: done while no
