@@ -55,7 +55,11 @@ fn kernel() -> Result<(Vec<u8>, &'static str), String> {
 /// Runs P3 with `levels` levels to catch up.
 pub(crate) fn run(levels: usize) -> Result<(), String> {
     let dir = tempfile::tempdir().map_err(err)?;
-    let sb = Sandbox::start(&dir.path().join("sandbox")).map_err(err)?;
+    let node_bin = crate::util::release_binary("smart-rollup-node")?;
+    let sb = Sandbox::builder(&dir.path().join("sandbox"))
+        .binary(crate::util::release_binary("smart-rollup-sandbox")?)
+        .start()
+        .map_err(err)?;
     let (kernel, kernel_name) = kernel()?;
     let addr = sb.originate_wasm(&kernel);
     let orig = sb.level();
@@ -104,9 +108,10 @@ pub(crate) fn run(levels: usize) -> Result<(), String> {
 
     // The node.
     let node_dir = dir.path().join("node");
-    init_observer_config(None, &node_dir, &addr, &[]).map_err(err)?;
+    init_observer_config(Some(&node_bin), &node_dir, &addr, &[]).map_err(err)?;
     let t = Instant::now();
     let mut node = RollupNode::builder(&node_dir, sb.endpoint())
+        .binary(&node_bin)
         .start()
         .map_err(err)?;
     let mut first: Option<(Instant, i64)> = None;

@@ -144,7 +144,11 @@ fn baseline_server(
 pub(crate) fn run() -> Result<(), String> {
     let dir = tempfile::tempdir().map_err(err)?;
     println!("P4: setting up a sandbox L1 and a rollup node (release binaries)…");
-    let sb = Sandbox::start(&dir.path().join("sandbox")).map_err(err)?;
+    let node_bin = crate::util::release_binary("smart-rollup-node")?;
+    let sb = Sandbox::builder(&dir.path().join("sandbox"))
+        .binary(crate::util::release_binary("smart-rollup-sandbox")?)
+        .start()
+        .map_err(err)?;
     let kernel = wat::parse_str(test_support::kernels::IDLE_WAT).map_err(err)?;
     let rollup = sb.originate_wasm(&kernel);
     for i in 0..3u8 {
@@ -154,8 +158,9 @@ pub(crate) fn run() -> Result<(), String> {
         sb.bake();
     }
     let node_dir = dir.path().join("node");
-    init_observer_config(None, &node_dir, &rollup, &[]).map_err(err)?;
+    init_observer_config(Some(&node_bin), &node_dir, &rollup, &[]).map_err(err)?;
     let mut node = RollupNode::builder(&node_dir, sb.endpoint())
+        .binary(&node_bin)
         .env("RUST_LOG", "warn")
         .start()
         .map_err(err)?;

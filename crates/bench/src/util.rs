@@ -232,3 +232,30 @@ pub(crate) fn blake2b_baseline(sizes: &[usize]) -> (Duration, u64) {
     std::hint::black_box(acc);
     (d, sizes.iter().map(|&n| n as u64).sum())
 }
+
+/// The release build of workspace binary `name` (`smart-rollup-node`, `smart-rollup-sandbox`):
+/// the file its environment variable names (`SMART_ROLLUP_NODE`, …), else the one next to this
+/// bench (`target/release/`). Never a debug build: a server bench against one measures the
+/// debug build (P4 once read 0.2–0.5x against a stale `target/debug/` node).
+pub(crate) fn release_binary(name: &str) -> Result<std::path::PathBuf, String> {
+    let var = test_support::binary_env_var(name);
+    if let Some(p) = std::env::var_os(&var) {
+        let p = std::path::PathBuf::from(p);
+        return if p.is_file() {
+            Ok(p)
+        } else {
+            Err(format!("{var}={}: no such file", p.display()))
+        };
+    }
+    let exe = std::env::current_exe().map_err(|e| format!("cannot locate this bench: {e}"))?;
+    let beside = exe.with_file_name(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    if beside.is_file() {
+        Ok(beside)
+    } else {
+        Err(format!(
+            "{} not found: build the release binaries with `cargo build --release --locked -p \
+             bench -p sandbox -p rollup-node`, or set {var}",
+            beside.display()
+        ))
+    }
+}
