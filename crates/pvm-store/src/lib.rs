@@ -113,6 +113,8 @@ pub struct Context {
     /// lazily loaded tree keeps the nodes it loaded, so the next read of the same block walks
     /// memory instead of reading and decoding the pack file again.
     read_cache: Arc<Mutex<Vec<(Hash, durable_tree::Tree)>>>,
+    /// [`Context::commit_beside`]'s writer thread.
+    writer: Arc<Writer>,
 }
 
 /// Threads for commits made beside a running kernel ([`Context::commit_beside`]): the
@@ -122,14 +124,14 @@ pub fn commit_threads_beside_a_kernel() -> usize {
     durable_tree::default_threads().saturating_sub(1).max(1)
 }
 
-/// A commit running on its own thread ([`Context::commit_beside`]). Dropping it without
-/// [`PendingCommit::wait`] leaves the thread writing, like a commit whose result nobody
-/// reads: a state never waited for is not in the context as far as the caller knows.
+/// A commit running on the context's writer thread ([`Context::commit_beside`]). Dropping
+/// it without [`PendingCommit::wait`] leaves the write going, like a commit whose result
+/// nobody reads: a state never waited for is not in the context as far as the caller knows.
 #[must_use = "the state is in the context only once `wait` has returned"]
 pub struct PendingCommit {
-    /// The state hash, computed before the thread started.
+    /// The state hash, computed before the write was handed over.
     hash: Hash,
-    handle: std::thread::JoinHandle<Result<Hash, ContextError>>,
+    written: std::sync::mpsc::Receiver<Result<Hash, ContextError>>,
 }
 
 impl PendingCommit {
@@ -142,9 +144,9 @@ impl PendingCommit {
     /// its hash, or the commit's error.
     pub fn wait(self) -> Result<Hash, ContextError> {
         let written = self
-            .handle
-            .join()
-            .map_err(|_| ContextError::Beside("its thread panicked".into()))??;
+            .written
+            .recv()
+            .map_err(|_| ContextError::Beside("the writer thread stopped".into()))??;
         if written != self.hash {
             return Err(ContextError::Beside(format!(
                 "wrote root {written}, but the state hashed to {}",
@@ -154,6 +156,19 @@ impl PendingCommit {
         Ok(written)
     }
 }
+
+/// A tree to write, and where to say how it went.
+type WriteJob = (
+    durable_tree::Tree,
+    std::sync::mpsc::SyncSender<Result<Hash, ContextError>>,
+);
+
+/// The thread that writes [`Context::commit_beside`]'s trees, one after the other, started
+/// at the first of them. It lives as long as a clone of the context does (it holds the
+/// repo, not the context, so the last clone's drop closes its queue and ends it): one thread
+/// for the node's life rather than one started at every level.
+#[derive(Default)]
+struct Writer(std::sync::OnceLock<std::sync::mpsc::Sender<WriteJob>>);
 
 /// State trees kept by [`Context::read_cache`] (the head and a few blocks behind it).
 const READ_CACHE: usize = 4;
@@ -198,6 +213,7 @@ impl Context {
             gc_commits: Arc::new(Mutex::new(None)),
             gc_state: Arc::default(),
             read_cache: Arc::default(),
+            writer: Arc::default(),
         }
     }
 
@@ -212,22 +228,55 @@ impl Context {
         Ok(hash)
     }
 
-    /// Hashes `state` on this thread, then writes its objects on a thread of its own, so
-    /// that the caller goes on meanwhile (the follower runs the next level's kernel while
-    /// its predecessor's objects are written: `BENCHMARKS.md`, P7). The returned hash is the
-    /// state hash, but the state is in the context only once [`PendingCommit::wait`] has
-    /// returned: wait before the next commit, before [`Context::sync`], and before reading
-    /// this state back. Levels sharing nodes with the state being written copy them when
-    /// they change them (copy-on-write), as they would any shared node.
+    /// Hashes `state` on this thread, then hands its objects to the context's writer
+    /// thread, so that the caller goes on meanwhile (the follower runs the next level's
+    /// kernel while its predecessor's objects are written: `BENCHMARKS.md`, P7). The returned
+    /// hash is the state hash, but the state is in the context only once
+    /// [`PendingCommit::wait`] has returned: wait before the next commit, before
+    /// [`Context::sync`], and before reading this state back. Levels sharing nodes with the
+    /// state being written copy them when they change them (copy-on-write), as they would any
+    /// shared node.
     pub fn commit_beside(&self, state: &PvmState) -> Result<PendingCommit, ContextError> {
         let tree = state.to_tree()?;
         let hash = tree.hash()?;
-        let ctx = self.clone();
-        let handle = std::thread::Builder::new()
+        let (reply, written) = std::sync::mpsc::sync_channel(1);
+        self.writer()?
+            .send((tree, reply))
+            .map_err(|_| ContextError::Beside("the writer thread stopped".into()))?;
+        Ok(PendingCommit { hash, written })
+    }
+
+    /// The writer thread's queue, the thread started on first use. A commit that panics
+    /// answers its [`PendingCommit`] with an error; the thread goes on with the next.
+    fn writer(&self) -> Result<&std::sync::mpsc::Sender<WriteJob>, ContextError> {
+        if let Some(w) = self.writer.0.get() {
+            return Ok(w);
+        }
+        let (tx, rx) = std::sync::mpsc::channel::<WriteJob>();
+        // The repo and the commit's bookkeeping, not the context: the context's drop must
+        // close the queue.
+        let writes = Self {
+            writer: Arc::default(),
+            ..self.clone()
+        };
+        std::thread::Builder::new()
             .name("context-commit".into())
-            .spawn(move || ctx.commit_tree(&tree))
+            .spawn(move || {
+                for (tree, reply) in rx {
+                    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        writes.commit_tree(&tree)
+                    }))
+                    .unwrap_or_else(|_| Err(ContextError::Beside("the write panicked".into())));
+                    let _ = reply.send(r);
+                    // Nodes the next state has replaced since are freed here, not on the
+                    // committing thread, and after the answer.
+                    drop(tree);
+                }
+            })
             .map_err(|e| ContextError::Beside(format!("cannot start its thread: {e}")))?;
-        Ok(PendingCommit { hash, handle })
+        // Another clone may have started one meanwhile: then this one's queue is dropped
+        // unused and its thread ends at once.
+        Ok(self.writer.0.get_or_init(|| tx))
     }
 
     /// Commits a PVM state tree as given (built elsewhere, e.g. converted from an Octez
@@ -545,6 +594,32 @@ mod tests {
         roots.sort_unstable();
         expected.sort_unstable();
         assert_eq!(roots, expected);
+    }
+
+    /// A write handed over before the last clone of the context is dropped still lands, and
+    /// the writer thread then ends and lets go of the store (its file lock): the directory
+    /// opens again, with the state in it.
+    #[test]
+    fn the_writer_thread_ends_with_the_context() {
+        let dir = tempfile::tempdir().unwrap();
+        let st = state_with(2_000);
+        let ctx = Context::open(dir.path()).unwrap();
+        let other = ctx.clone();
+        let p = ctx.commit_beside(&st).unwrap();
+        drop(ctx);
+        drop(other);
+        let h = p.wait().unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let reopened = loop {
+            match Context::open(dir.path()) {
+                Ok(c) => break c,
+                Err(e) if std::time::Instant::now() > deadline => {
+                    panic!("the store is still held 10 s after the last context: {e}")
+                }
+                Err(_) => std::thread::sleep(std::time::Duration::from_millis(10)),
+            }
+        };
+        assert!(reopened.has(&context_hash(&h)).unwrap());
     }
 
     #[test]
