@@ -170,6 +170,31 @@ type WriteJob = (
 #[derive(Default)]
 struct Writer(std::sync::OnceLock<std::sync::mpsc::Sender<WriteJob>>);
 
+/// Marks the calling thread `SCHED_BATCH` (Linux, `sched(7)`): same share of the CPU, but
+/// its wake-up never preempts the running thread. Woken by the follower's thread, the writer
+/// otherwise took that thread's core in about half of the levels and held back the next
+/// level's start by ~1 ms, while the other core was idle (`BENCHMARKS.md`, P7, 2026-12-08
+/// 04:00). Best effort: a refusal leaves the thread as it was.
+fn batch_scheduling() {
+    #[cfg(target_os = "linux")]
+    {
+        let param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: `param` is a valid `sched_param` for the call's duration; pid 0 is the
+        // calling thread.
+        #[expect(
+            unsafe_code,
+            reason = "sched_setscheduler(2) has no safe wrapper in std"
+        )]
+        let r = unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &raw const param) };
+        if r != 0 {
+            tracing::debug!(
+                "the context writer stays in the default scheduling class: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+    }
+}
+
 /// State trees kept by [`Context::read_cache`] (the head and a few blocks behind it).
 const READ_CACHE: usize = 4;
 
@@ -262,6 +287,7 @@ impl Context {
         std::thread::Builder::new()
             .name("context-commit".into())
             .spawn(move || {
+                batch_scheduling();
                 for (tree, reply) in rx {
                     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                         writes.commit_tree(&tree)
