@@ -49,10 +49,10 @@ pub enum ContextError {
         offset = .0.offset
     )]
     Corrupted(Box<durable_tree::StoreCorruption>),
-    /// A commit handed to its own thread ([`Context::commit_beside`]) could not run or ended
-    /// wrong (its thread not started or panicked, or another hash than the one computed
-    /// before it).
-    #[error("context commit on its own thread: {0}")]
+    /// A commit handed to the writer thread ([`Context::commit_beside`]) could not run or
+    /// ended wrong (the thread not started or gone, the write panicked, or another hash than
+    /// the one computed before it).
+    #[error("context commit on the writer thread: {0}")]
     Beside(String),
 }
 
@@ -172,9 +172,9 @@ struct Writer(std::sync::OnceLock<std::sync::mpsc::Sender<WriteJob>>);
 
 /// Marks the calling thread `SCHED_BATCH` (Linux, `sched(7)`): same share of the CPU, but
 /// its wake-up never preempts the running thread. Woken by the follower's thread, the writer
-/// otherwise took that thread's core in about half of the levels and held back the next
-/// level's start by ~1 ms, while the other core was idle (`BENCHMARKS.md`, P7, 2026-12-08
-/// 04:00). Best effort: a refusal leaves the thread as it was.
+/// otherwise took that thread's core in 31–69% of the levels and held back the next level's
+/// start by ~1 ms, while the other core was idle (`BENCHMARKS.md`, "Every issue-15 point on
+/// one code"). Best effort: a refusal leaves the thread as it was.
 fn batch_scheduling() {
     #[cfg(target_os = "linux")]
     {
