@@ -244,13 +244,7 @@ impl Context {
 
     /// Commits a PVM state; returns its hash (the state hash).
     pub fn commit(&self, state: &PvmState) -> Result<Hash, ContextError> {
-        let tree = state.to_tree()?;
-        let _guard = self.commit_lock.lock();
-        let hash = self.repo.commit(&tree)?;
-        if let Some(commits) = self.gc_commits.lock().as_mut() {
-            commits.push(hash);
-        }
-        Ok(hash)
+        self.commit_tree(&state.to_tree()?)
     }
 
     /// Hashes `state` on this thread, then hands its objects to the context's writer
@@ -278,8 +272,8 @@ impl Context {
             return Ok(w);
         }
         let (tx, rx) = std::sync::mpsc::channel::<WriteJob>();
-        // The repo and the commit's bookkeeping, not the context: the context's drop must
-        // close the queue.
+        // A clone without the writer (a clone holding it would keep the queue open): the
+        // last context's drop must close the queue.
         let writes = Self {
             writer: Arc::default(),
             ..self.clone()
