@@ -55,11 +55,7 @@ fn kernel() -> Result<(Vec<u8>, &'static str), String> {
 /// Runs P3 with `levels` levels to catch up.
 pub(crate) fn run(levels: usize) -> Result<(), String> {
     let dir = tempfile::tempdir().map_err(err)?;
-    let node_bin = crate::util::release_binary("smart-rollup-node")?;
-    let sb = Sandbox::builder(&dir.path().join("sandbox"))
-        .binary(crate::util::release_binary("smart-rollup-sandbox")?)
-        .start()
-        .map_err(err)?;
+    let (sb, node_bin) = crate::util::release_sandbox_and_node(&dir.path().join("sandbox"))?;
     let (kernel, kernel_name) = kernel()?;
     let addr = sb.originate_wasm(&kernel);
     let orig = sb.level();

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use test_support::{RollupNode, Sandbox, init_observer_config};
+use test_support::{RollupNode, init_observer_config};
 
 use crate::util::{agent, get};
 
@@ -144,11 +144,7 @@ fn baseline_server(
 pub(crate) fn run() -> Result<(), String> {
     let dir = tempfile::tempdir().map_err(err)?;
     println!("P4: setting up a sandbox L1 and a rollup node (release binaries)…");
-    let node_bin = crate::util::release_binary("smart-rollup-node")?;
-    let sb = Sandbox::builder(&dir.path().join("sandbox"))
-        .binary(crate::util::release_binary("smart-rollup-sandbox")?)
-        .start()
-        .map_err(err)?;
+    let (sb, node_bin) = crate::util::release_sandbox_and_node(&dir.path().join("sandbox"))?;
     let kernel = wat::parse_str(test_support::kernels::IDLE_WAT).map_err(err)?;
     let rollup = sb.originate_wasm(&kernel);
     for i in 0..3u8 {

@@ -237,7 +237,7 @@ pub(crate) fn blake2b_baseline(sizes: &[usize]) -> (Duration, u64) {
 /// the file its environment variable names (`SMART_ROLLUP_NODE`, …), else the one next to this
 /// bench (`target/release/`). Never a debug build: a server bench against one measures the
 /// debug build (P4 once read 0.2–0.5x against a stale `target/debug/` node).
-pub(crate) fn release_binary(name: &str) -> Result<std::path::PathBuf, String> {
+fn release_binary(name: &str) -> Result<std::path::PathBuf, String> {
     let var = test_support::binary_env_var(name);
     if let Some(p) = std::env::var_os(&var) {
         let p = std::path::PathBuf::from(p);
@@ -258,4 +258,17 @@ pub(crate) fn release_binary(name: &str) -> Result<std::path::PathBuf, String> {
             beside.display()
         ))
     }
+}
+
+/// A release sandbox L1 started in `dir`, and the release `smart-rollup-node` to follow it
+/// ([`release_binary`]: the server benches P3 and P4).
+pub(crate) fn release_sandbox_and_node(
+    dir: &std::path::Path,
+) -> Result<(test_support::Sandbox, std::path::PathBuf), String> {
+    let node = release_binary("smart-rollup-node")?;
+    let sandbox = test_support::Sandbox::builder(dir)
+        .binary(release_binary("smart-rollup-sandbox")?)
+        .start()
+        .map_err(|e| e.to_string())?;
+    Ok((sandbox, node))
 }
